@@ -1,0 +1,7 @@
+//! zkserver: a ZooKeeper 3.8 compatible server whose threads and queues
+//! mirror the Java server's one for one (see docs/architecture.md).
+
+pub mod client;
+pub mod jute;
+pub mod quorum;
+pub mod server;

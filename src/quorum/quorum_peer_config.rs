@@ -1,0 +1,4 @@
+//! QuorumPeerConfig: zoo.cfg (to be written).
+
+/// The parsed configuration.
+pub struct QuorumPeerConfig {}

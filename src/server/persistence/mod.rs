@@ -1,0 +1,5 @@
+//! The data directory: transaction logs and (later) snapshots, in Apache
+//! ZooKeeper 3.8's on-disk format.
+
+pub mod file_txn_log;
+pub mod file_txn_snap_log;

@@ -1,0 +1,563 @@
+use super::*;
+use std::net::{IpAddr, Ipv4Addr};
+use tempfile::TempDir;
+
+/// A temporary directory holding a zoo.cfg (and whatever else a test adds).
+struct Fixture {
+    dir: TempDir,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        Fixture { dir: tempfile::tempdir().expect("tempdir") }
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        fs::write(&path, text).expect("write");
+        path
+    }
+
+    fn myid(&self, id: &str) {
+        fs::create_dir_all(self.data_dir()).expect("mkdir");
+        fs::write(self.data_dir().join("myid"), id).expect("write myid");
+    }
+
+    /// Writes zoo.cfg with `dataDir` pointing into the fixture plus `body`.
+    fn cfg(&self, body: &str) -> PathBuf {
+        self.write("zoo.cfg", &format!("dataDir={}\n{body}", self.data_dir().display()))
+    }
+
+    fn parse(&self, body: &str) -> Result<QuorumPeerConfig, ConfigError> {
+        QuorumPeerConfig::parse(&self.cfg(body), &[])
+    }
+
+    fn parse_with(&self, body: &str, overrides: &[(&str, &str)]) -> Result<QuorumPeerConfig, ConfigError> {
+        let o: Vec<(String, String)> = overrides.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        QuorumPeerConfig::parse(&self.cfg(body), &o)
+    }
+
+    fn ok(&self, body: &str) -> QuorumPeerConfig {
+        self.parse(body).unwrap_or_else(|e| panic!("config refused: {e}"))
+    }
+
+    fn err(&self, body: &str) -> String {
+        match self.parse(body) {
+            Ok(_) => panic!("config accepted:\n{body}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    fn err_with(&self, body: &str, overrides: &[(&str, &str)]) -> String {
+        match self.parse_with(body, overrides) {
+            Ok(_) => panic!("config accepted:\n{body}"),
+            Err(e) => e.to_string(),
+        }
+    }
+}
+
+const ENSEMBLE: &str = "initLimit=10\nsyncLimit=5\nserver.1=127.0.0.1:2888:3888\nserver.2=127.0.0.1:2889:3889\nserver.3=127.0.0.1:2890:3890\n";
+
+#[test]
+fn java_defaults() {
+    let f = Fixture::new();
+    let c = f.ok("clientPort=2181\n");
+    assert_eq!(c.tick_time, 3000);
+    assert_eq!(c.min_session_timeout, 6000);
+    assert_eq!(c.max_session_timeout, 60000);
+    assert_eq!(c.max_client_cnxns, 60);
+    assert_eq!(c.client_port_listen_backlog, -1);
+    assert_eq!(c.data_dir, f.data_dir());
+    assert_eq!(c.data_log_dir, f.data_dir());
+    assert_eq!(c.client_port_address, Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 2181)));
+    assert_eq!(c.snap_retain_count, 3);
+    assert_eq!(c.purge_interval, 0);
+    assert!(c.standalone_enabled && !c.reconfig_enabled && c.sync_enabled);
+    assert!(c.is_standalone());
+    assert_eq!(c.server_id, None);
+    assert_eq!(c.peer_type, LearnerType::Participant);
+    assert_eq!(c.metrics_provider_class_name, DEFAULT_METRICS_PROVIDER);
+
+    let cpus = available_cpus();
+    assert_eq!(c.nio_num_selector_threads, ((cpus as f32 / 2.0).sqrt() as i32).max(1));
+    assert_eq!(c.nio_num_worker_threads, 2 * cpus);
+    assert_eq!(c.nio_direct_buffer_bytes, 65536);
+    assert_eq!(c.nio_shutdown_timeout_ms, 5000);
+    assert_eq!(c.nio_sessionless_cnxn_timeout_ms, 10000);
+    assert_eq!(c.max_cnxns, 0);
+    assert_eq!(c.global_outstanding_limit, 1000);
+    assert_eq!(c.snap_count, 100000);
+    assert_eq!(c.snap_size_limit_bytes, 4_194_304 * 1024);
+    assert_eq!(c.pre_alloc_size_bytes, 64 * 1024 * 1024);
+    assert!(c.force_sync);
+    assert_eq!(c.fsync_warning_threshold_ms, 1000);
+    assert_eq!(c.txn_log_size_limit_bytes, -1);
+    assert_eq!(c.max_batch_size, 1000);
+    assert_eq!(c.flush_delay_ms, 0);
+    assert_eq!(c.request_throttle_max_requests, 0);
+    assert_eq!(c.request_throttle_stall_time_ms, 100);
+    assert!(c.request_throttle_drop_stale);
+    assert_eq!(c.jute_max_buffer, 0xfffff);
+    assert_eq!(c.jute_max_buffer_extra_size, 0xfffff);
+    assert!(!c.skip_acl && !c.enforce_quota && !c.extended_types_enabled && !c.emulate_353_ttl_nodes);
+    assert!(c.digest_enabled && c.close_session_txn_enabled);
+    assert!(!c.snapshot_trust_empty);
+    assert!(!c.read_only_mode_enabled);
+    assert_eq!(c.super_digest, None);
+    assert!(c.admin_enable_server);
+    assert_eq!(c.admin_server_port, 8080);
+    assert_eq!(c.admin_command_url, "/commands");
+    assert_eq!(c.container_check_interval_ms, 60000);
+    assert_eq!(c.container_max_per_minute, 10000);
+    assert_eq!(c.container_max_never_used_interval_ms, 0);
+    assert_eq!(c.cnx_timeout_ms, 5000);
+    assert!(c.leader_serves);
+    assert_eq!(c.four_letter_word_whitelist, None);
+}
+
+#[test]
+fn values_are_trimmed_and_all_separators_work() {
+    let f = Fixture::new();
+    let c = f.ok("clientPort : 2182   \ntickTime 2000\t\nmaxClientCnxns=\\\n  10\n");
+    assert_eq!(c.client_port_address.map(|a| a.port()), Some(2182));
+    assert_eq!(c.tick_time, 2000);
+    assert_eq!(c.max_client_cnxns, 10);
+    assert_eq!(c.min_session_timeout, 4000);
+    assert_eq!(c.max_session_timeout, 40000);
+}
+
+#[test]
+fn explicit_session_timeouts() {
+    let f = Fixture::new();
+    let c = f.ok("tickTime=2000\nminSessionTimeout=1000\nmaxSessionTimeout=-1\n");
+    assert_eq!((c.min_session_timeout, c.max_session_timeout), (1000, 40000));
+}
+
+#[test]
+fn client_port_address() {
+    let f = Fixture::new();
+    let c = f.ok("clientPort=2181\nclientPortAddress=127.0.0.1\n");
+    assert_eq!(c.client_port_address, Some("127.0.0.1:2181".parse().unwrap()));
+    let c = f.ok("clientPort=2181\nclientPortAddress=[::1]\n");
+    assert_eq!(c.client_port_address, Some("[::1]:2181".parse().unwrap()));
+    // No client port at all is allowed (quorum configs give it per server).
+    assert_eq!(f.ok("").client_port_address, None);
+}
+
+#[test]
+fn relative_data_dir_is_made_absolute() {
+    let f = Fixture::new();
+    let path = f.write("rel.cfg", "dataDir=some/rel\ndataLogDir=./logs\n");
+    let c = QuorumPeerConfig::parse(&path, &[]).unwrap();
+    let cwd = std::env::current_dir().unwrap();
+    assert_eq!(c.data_dir, cwd.join("some/rel"));
+    assert_eq!(c.data_log_dir, cwd.join("logs"));
+}
+
+#[test]
+fn snap_retain_count_is_raised_to_three() {
+    let f = Fixture::new();
+    assert_eq!(f.ok("autopurge.snapRetainCount=1\n").snap_retain_count, 3);
+    assert_eq!(f.ok("autopurge.snapRetainCount=7\nautopurge.purgeInterval=24\n").snap_retain_count, 7);
+}
+
+#[test]
+fn missing_and_unreadable_file() {
+    let f = Fixture::new();
+    let e = QuorumPeerConfig::parse(&f.dir.path().join("nope.cfg"), &[]).unwrap_err();
+    assert!(matches!(e, ConfigError::Io { .. }));
+    assert!(e.to_string().starts_with("cannot read "), "{e}");
+    // A directory cannot be read as a file either.
+    let e = QuorumPeerConfig::parse(f.dir.path(), &[]).unwrap_err();
+    assert!(e.to_string().starts_with("cannot read "), "{e}");
+}
+
+#[test]
+fn validation_errors_name_the_key_and_value() {
+    let f = Fixture::new();
+    let no_data_dir = f.write("x.cfg", "clientPort=2181\n");
+    assert_eq!(QuorumPeerConfig::parse(&no_data_dir, &[]).unwrap_err().to_string(), "dataDir is not set");
+    assert_eq!(f.err("clientPort=abc\n"), "clientPort: \"abc\" is not a number");
+    assert_eq!(f.err("clientPort=99999999999\n"), "clientPort: \"99999999999\" is out of range");
+    assert_eq!(f.err("clientPort=70000\n"), "clientPort: \"70000\" is not a port (1-65535)");
+    assert_eq!(f.err("clientPort=-1\n"), "clientPort: \"-1\" is not a port (1-65535)");
+    assert_eq!(f.err("clientPortAddress=127.0.0.1\n"), "clientPortAddress is set but clientPort is not set");
+    assert_eq!(f.err("tickTime=0\n"), "tickTime is not set");
+    assert_eq!(f.err("tickTime=-5\n"), "tickTime: \"-5\" must be positive");
+    assert_eq!(f.err("tickTime=2k\n"), "tickTime: \"2k\" is not a number");
+    assert_eq!(
+        f.err("minSessionTimeout=5000\nmaxSessionTimeout=4000\n"),
+        "minSessionTimeout (5000) must not be larger than maxSessionTimeout (4000)"
+    );
+    assert_eq!(
+        f.err("tickTime=2000\nminSessionTimeout=50000\n"),
+        "minSessionTimeout (50000) must not be larger than maxSessionTimeout (40000)"
+    );
+    assert_eq!(f.err("maxClientCnxns=lots\n"), "maxClientCnxns: \"lots\" is not a number");
+    assert_eq!(f.err("initLimit=x\n"), "initLimit: \"x\" is not a number");
+    assert_eq!(f.err("localSessionsEnabled=yes\n"), "localSessionsEnabled: \"yes\" is not true or false");
+    assert_eq!(f.err("standaloneEnabled=1\n"), "standaloneEnabled: \"1\" is not true or false");
+    assert_eq!(f.err("electionAlg=1\n"), "electionAlg: \"1\" is not supported (only 3)");
+    assert_eq!(f.err("peerType=leader\n"), "peerType: \"leader\" is not observer or participant");
+    assert_eq!(f.err("observerMasterPort=70000\n"), "observerMasterPort: \"70000\" is not a port (1-65535)");
+    assert_eq!(f.err("autopurge.purgeInterval=1h\n"), "autopurge.purgeInterval: \"1h\" is not a number");
+    assert_eq!(f.err("dataLogDir=\n"), "dataLogDir: \"\" is empty");
+    assert_eq!(f.err("clientPort=2181\nclientPort=21\\n81\n"), "clientPort: \"21\\n81\" is not a number");
+    assert!(f.err("a=\\u00zz\n").contains("malformed \\uXXXX escape"));
+}
+
+#[test]
+fn unsupported_features_are_refused() {
+    let f = Fixture::new();
+    assert_eq!(f.err("secureClientPort=2281\n"), "secureClientPort: \"2281\" is not supported: zkserver has no TLS");
+    assert_eq!(
+        f.err("secureClientPortAddress=0.0.0.0\n"),
+        "secureClientPortAddress is set but secureClientPort is not set"
+    );
+    assert_eq!(f.err("sslQuorum=true\n"), "sslQuorum: \"true\" is not supported: zkserver has no TLS");
+    assert!(f.ok("sslQuorum=false\nportUnification=false\n").is_standalone());
+    assert!(f.err("quorum.auth.enableSasl=true\n").starts_with("quorum.auth.enableSasl:"));
+    assert_eq!(
+        f.err("quorum.auth.serverRequireSasl=true\n"),
+        "quorum.auth.serverRequireSasl: cannot be true while quorum.auth.enableSasl is false"
+    );
+    assert!(f
+        .err("zookeeper.snapshot.compression.method=gz\n")
+        .starts_with("zookeeper.snapshot.compression.method: \"gz\""));
+    assert!(f.err_with("", &[("zookeeper.DigestAuthenticationProvider.digestAlg", "SHA-256")]).contains("only SHA1"));
+}
+
+#[test]
+fn system_properties_in_both_forms_and_places() {
+    let f = Fixture::new();
+    // zoo.cfg, without and with the prefix.
+    let c = f.ok("snapCount=5000\nzookeeper.nio.numWorkerThreads=3\n4lw.commands.whitelist=stat, ruok\n");
+    assert_eq!(c.snap_count, 5000);
+    assert_eq!(c.nio_num_worker_threads, 3);
+    assert_eq!(c.four_letter_word_whitelist.as_deref(), Some("stat, ruok"));
+    assert_eq!(c.property("zookeeper.snapCount"), Some("5000"));
+    assert_eq!(c.property("snapCount"), Some("5000"));
+    assert_eq!(c.property("nio.numWorkerThreads"), Some("3"));
+    assert_eq!(c.property("zookeeper.unknown"), None);
+    // -D, without and with the prefix; jute.maxbuffer has no prefix in Java.
+    let c = f.ok_with("", &[("nio.numSelectorThreads", "4"), ("zookeeper.jute.maxbuffer", "0x100")]);
+    assert_eq!(c.nio_num_selector_threads, 4);
+    assert_eq!(c.jute_max_buffer, 256);
+    assert_eq!(c.jute_max_buffer_extra_size, 256);
+    let c = f.ok_with("", &[("jute.maxbuffer", "2000")]);
+    assert_eq!(c.jute_max_buffer, 2000);
+    // -D wins over zoo.cfg, whatever the forms.
+    let c = f.ok_with("zookeeper.snapCount=5000\n", &[("snapCount", "7000")]);
+    assert_eq!(c.snap_count, 7000);
+    // The last -D of a name wins.
+    let c = f.ok_with("", &[("zookeeper.maxBatchSize", "5"), ("zookeeper.maxBatchSize", "6")]);
+    assert_eq!(c.max_batch_size, 6);
+}
+
+#[test]
+fn overrides_replace_zoo_cfg_keys() {
+    let f = Fixture::new();
+    let c = f.ok_with("clientPort=2181\n", &[("clientPort", "2182"), ("zookeeper.tickTime", "1000")]);
+    assert_eq!(c.client_port_address.map(|a| a.port()), Some(2182));
+    assert_eq!(c.tick_time, 1000);
+    assert_eq!(f.err_with("clientPort=2181\n", &[("clientPort", "x")]), "clientPort: \"x\" is not a number");
+}
+
+#[test]
+fn typed_system_properties_follow_java_rules() {
+    let f = Fixture::new();
+    let c = f.ok(concat!(
+        "forceSync=no\nskipACL=yes\npreAllocSize=1024\nsnapCount=1\nsnapSizeLimitInKb=-1\n",
+        "txnLogSizeLimitInKb=10\nfsync.warningthresholdms=50\nflushDelay=30\n",
+        "commitLogCount=10\nsnapshotSizeFactor=2.5\nmaxCnxns=-4\n",
+        "admin.enableServer=false\nadmin.serverPort=9090\nreadonlymode.enabled=true\n",
+        "extendedTypesEnabled=true\nenforceQuota=true\ndigest.enabled=false\n",
+        "closeSessionTxn.enabled=false\nsnapshot.trust.empty=true\n",
+        "DigestAuthenticationProvider.superDigest=super:abc=\n",
+        "observer.syncEnabled=false\nleaderServes=no\ncnxTimeout=700\n",
+        "znode.container.checkIntervalMs=1000\nrequest_throttle_max_requests=50\n",
+    ));
+    assert!(!c.force_sync);
+    assert!(c.skip_acl);
+    assert_eq!(c.pre_alloc_size_bytes, 1024 * 1024);
+    assert_eq!(c.snap_count, 2, "Java raises snapCount to 2");
+    assert_eq!(c.snap_size_limit_bytes, -1024);
+    assert_eq!(c.txn_log_size_limit_bytes, 10 * 1024);
+    assert_eq!(c.fsync_warning_threshold_ms, 50);
+    assert_eq!(c.flush_delay_ms, 30);
+    assert_eq!(c.max_write_queue_poll_time_ms, 10);
+    assert_eq!(c.commit_log_count, 500);
+    assert_eq!(c.snapshot_size_factor, 0.33);
+    assert_eq!(c.max_cnxns, 0);
+    assert!(!c.admin_enable_server);
+    assert_eq!(c.admin_server_port, 9090);
+    assert!(c.read_only_mode_enabled);
+    assert!(c.extended_types_enabled && c.enforce_quota);
+    assert!(!c.digest_enabled && !c.close_session_txn_enabled);
+    assert!(c.snapshot_trust_empty);
+    assert_eq!(c.super_digest.as_deref(), Some("super:abc="));
+    assert!(!c.sync_enabled);
+    assert!(!c.leader_serves);
+    assert_eq!(c.cnx_timeout_ms, 700);
+    assert_eq!(c.container_check_interval_ms, 1000);
+    assert_eq!(c.request_throttle_max_requests, 50);
+
+    // zookeeper.fsync.warningthresholdms is preferred over the old name.
+    let c = f.ok("fsync.warningthresholdms=50\n");
+    assert_eq!(c.fsync_warning_threshold_ms, 50);
+    let c = f.ok_with("", &[("fsync.warningthresholdms", "50"), ("zookeeper.fsync.warningthresholdms", "60")]);
+    assert_eq!(c.fsync_warning_threshold_ms, 60);
+    // Only exactly "false" disables the admin server, as in Java.
+    assert!(f.ok("admin.enableServer=no\n").admin_enable_server);
+}
+
+#[test]
+fn bad_system_property_values() {
+    let f = Fixture::new();
+    assert_eq!(f.err_with("", &[("zookeeper.snapCount", "lots")]), "zookeeper.snapCount: \"lots\" is not a number");
+    assert_eq!(f.err("snapCount=1e5\n"), "snapCount: \"1e5\" is not a number");
+    assert_eq!(f.err("nio.numSelectorThreads=0\n"), "nio.numSelectorThreads: \"0\" must be at least 1");
+    assert_eq!(
+        f.err_with("", &[("zookeeper.nio.numWorkerThreads", "9999999999")]),
+        "zookeeper.nio.numWorkerThreads: \"9999999999\" is out of range for a 32-bit integer"
+    );
+    assert_eq!(f.err("intBufferStartingSizeBytes=16\n"), "intBufferStartingSizeBytes: \"16\" must be at least 32");
+    assert_eq!(f.err("jute.maxbuffer=-1\n"), "jute.maxbuffer: \"-1\" must not be negative");
+    assert_eq!(f.err("preAllocSize=0x10\n"), "preAllocSize: \"0x10\" is not a number");
+    assert_eq!(f.err("snapshotSizeFactor=abc\n"), "snapshotSizeFactor: \"abc\" is not a number");
+}
+
+#[test]
+fn java_decode_syntax() {
+    assert_eq!(java_decode("42"), Some(42));
+    assert_eq!(java_decode("-42"), Some(-42));
+    assert_eq!(java_decode("+7"), Some(7));
+    assert_eq!(java_decode("0x1F"), Some(31));
+    assert_eq!(java_decode("0X1f"), Some(31));
+    assert_eq!(java_decode("#ff"), Some(255));
+    assert_eq!(java_decode("-0x10"), Some(-16));
+    assert_eq!(java_decode("010"), Some(8));
+    assert_eq!(java_decode("0"), Some(0));
+    assert_eq!(java_decode("09"), None);
+    assert_eq!(java_decode(""), None);
+    assert_eq!(java_decode("0x"), None);
+    assert_eq!(java_decode("--1"), None);
+    assert_eq!(java_decode("0x-1"), None);
+    assert_eq!(java_decode("1 "), None);
+    assert_eq!(java_decode("9223372036854775808"), None);
+    assert_eq!(java_decode("-9223372036854775808"), Some(i64::MIN));
+}
+
+#[test]
+fn four_letter_words() {
+    let f = Fixture::new();
+    let c = f.ok("");
+    assert!(c.is_four_letter_word_enabled("srvr"));
+    assert!(!c.is_four_letter_word_enabled("ruok"));
+    assert!(!c.is_four_letter_word_enabled("isro"));
+
+    let c = f.ok("4lw.commands.whitelist=stat, ruok,,\n");
+    assert!(c.is_four_letter_word_enabled("stat"));
+    assert!(c.is_four_letter_word_enabled("ruok"));
+    assert!(c.is_four_letter_word_enabled("srvr"));
+    assert!(!c.is_four_letter_word_enabled("conf"));
+
+    let c = f.ok("4lw.commands.whitelist=*\n");
+    for cmd in FOUR_LETTER_WORDS {
+        assert!(c.is_four_letter_word_enabled(cmd), "{cmd}");
+    }
+    assert!(!c.is_four_letter_word_enabled("nope"));
+
+    let c = f.ok_with("", &[("readonlymode.enabled", "true")]);
+    assert!(c.is_four_letter_word_enabled("isro"));
+}
+
+#[test]
+fn parse_override_syntax() {
+    assert_eq!(parse_override("a=b").unwrap(), ("a".to_string(), "b".to_string()));
+    assert_eq!(parse_override(" a = b=c ").unwrap(), ("a".to_string(), "b=c".to_string()));
+    assert_eq!(parse_override("a=").unwrap(), ("a".to_string(), String::new()));
+    assert_eq!(parse_override("novalue").unwrap_err().to_string(), "-D: \"novalue\" is not of the form key=value");
+    assert!(parse_override("=v").is_err());
+}
+
+#[test]
+fn metrics_provider_keys() {
+    let f = Fixture::new();
+    let c = f.ok("metricsProvider.className=com.example.Other\nmetricsProvider.httpPort=7000\n");
+    assert_eq!(c.metrics_provider_class_name, "com.example.Other");
+    assert_eq!(c.metrics_provider_configuration.get("httpPort").map(String::as_str), Some("7000"));
+}
+
+#[test]
+fn quorum_config() {
+    let f = Fixture::new();
+    f.myid("2\n");
+    let c = f.ok(&format!("clientPort=2181\n{ENSEMBLE}"));
+    assert!(!c.is_standalone());
+    assert_eq!(c.server_id, Some(2));
+    assert_eq!(c.init_limit, 10);
+    assert_eq!(c.sync_limit, 5);
+    assert_eq!(c.quorum_verifier.servers.len(), 3);
+    let me = c.my_quorum_server().unwrap();
+    assert_eq!(me.addrs, vec![HostPort { host: "127.0.0.1".into(), port: 2889 }]);
+    // The static client port is recorded on this server's entry.
+    assert_eq!(me.client_addr, Some(HostPort { host: "0.0.0.0".into(), port: 2181 }));
+    assert!(me.client_addr_from_static);
+    assert_eq!(me.to_config_value(), "127.0.0.1:2889:3889:participant");
+}
+
+#[test]
+fn quorum_client_address_from_server_line() {
+    let f = Fixture::new();
+    f.myid("1");
+    let body =
+        "initLimit=5\nsyncLimit=2\nserver.1=127.0.0.1:2888:3888;127.0.0.1:2191\nserver.2=127.0.0.1:2889:3889;2192\n";
+    let c = f.ok(body);
+    assert_eq!(c.client_port_address, Some("127.0.0.1:2191".parse().unwrap()));
+    // A static clientPort that agrees is fine; one that differs is refused.
+    assert!(f.parse(&format!("clientPort=2191\n{body}")).is_ok());
+    let e = f.err(&format!("clientPort=2000\n{body}"));
+    assert!(e.contains("server.1: client address 127.0.0.1:2191 differs"), "{e}");
+}
+
+#[test]
+fn observer_peer_type_comes_from_the_server_list() {
+    let f = Fixture::new();
+    f.myid("3");
+    let body = "initLimit=5\nsyncLimit=2\nserver.1=h1:1:2\nserver.2=h2:1:2\nserver.3=h3:1:2:observer\n";
+    assert_eq!(f.ok(body).peer_type, LearnerType::Observer);
+    assert_eq!(f.ok(&format!("peerType=observer\n{body}")).peer_type, LearnerType::Observer);
+    f.myid("1");
+    assert_eq!(f.ok(&format!("peerType=observer\n{body}")).peer_type, LearnerType::Participant);
+}
+
+#[test]
+fn quorum_validation_errors() {
+    let f = Fixture::new();
+    // No myid file.
+    assert!(f.err(ENSEMBLE).starts_with("myid file is missing ("));
+    f.myid("2");
+    assert_eq!(f.err("server.1=h:1:2\nserver.2=h:3:4\nsyncLimit=5\n"), "initLimit is not set");
+    assert_eq!(f.err("server.1=h:1:2\nserver.2=h:3:4\ninitLimit=5\n"), "syncLimit is not set");
+    assert!(f.err(&format!("{ENSEMBLE}server.4=h:2888\n")).starts_with("server.4: \"h:2888\" is not host:port:port"));
+    assert!(f.err(&format!("{ENSEMBLE}server.x=h:1:2\n")).starts_with("server.x:"));
+    f.myid("9");
+    assert!(f.err(ENSEMBLE).starts_with("myid 9 (from "));
+    f.myid("two");
+    assert!(f.err(ENSEMBLE).ends_with("myid: \"two\" is not a server id"));
+    assert_eq!(f.err("server.1=h:1:2:observer\n"), "observers without participants is an invalid configuration");
+    assert_eq!(
+        f.err("standaloneEnabled=false\n"),
+        "standaloneEnabled is false, so at least one participant server.N line is required"
+    );
+}
+
+#[test]
+fn single_server_line_is_standalone_unless_disabled() {
+    let f = Fixture::new();
+    let c = f.ok("clientPort=2181\nserver.1=127.0.0.1:2888:3888\n");
+    assert!(c.is_standalone());
+    assert_eq!(c.server_id, None);
+    f.myid("1");
+    let c = f.ok("clientPort=2181\nstandaloneEnabled=false\ninitLimit=5\nsyncLimit=2\nserver.1=127.0.0.1:2888:3888\n");
+    assert!(!c.is_standalone());
+    assert_eq!(c.server_id, Some(1));
+}
+
+#[test]
+fn dynamic_config_file() {
+    let f = Fixture::new();
+    f.myid("1");
+    let dynamic = f.write(
+        "zoo.cfg.dynamic.100000000",
+        "server.1=127.0.0.1:2888:3888:participant;2181\nserver.2=127.0.0.1:2889:3889:participant;2182\n",
+    );
+    let body = format!("initLimit=5\nsyncLimit=2\nreconfigEnabled=true\ndynamicConfigFile={}\n", dynamic.display());
+    let c = f.ok(&body);
+    assert!(!c.is_standalone());
+    assert!(c.reconfig_enabled);
+    assert_eq!(c.quorum_verifier.version, 0x100000000);
+    assert_eq!(c.client_port_address.map(|a| a.port()), Some(2181));
+    assert_eq!(c.last_seen_quorum_verifier, None);
+
+    // A pending reconfiguration next to zoo.cfg.
+    f.write("zoo.cfg.dynamic.next", "server.1=127.0.0.1:2888:3888\nversion=200000000\n");
+    let c = f.ok(&body);
+    let next = c.last_seen_quorum_verifier.expect("dynamic.next read");
+    assert_eq!(next.version, 0x200000000);
+    assert_eq!(next.servers.len(), 1);
+
+    // Membership keys must not also be in zoo.cfg.
+    let e = f.err(&format!("{body}server.3=h:1:2\n"));
+    assert_eq!(e, "server.3: must be in the dynamic config file when dynamicConfigFile is set");
+    // The dynamic file holds only membership keys and no version.
+    let bad = f.write("zoo.cfg.dynamic.5", "server.1=h:1:2\nversion=5\n");
+    assert!(f.err(&format!("dynamicConfigFile={}\n", bad.display())).contains("must not hold a version key"));
+    let bad = f.write("zoo.cfg.dynamic.6", "server.1=h:1:2\ntickTime=5\n");
+    assert!(f.err(&format!("dynamicConfigFile={}\n", bad.display())).contains("tickTime: not allowed"));
+    let missing = f.dir.path().join("absent.dynamic");
+    assert!(f.err(&format!("dynamicConfigFile={}\n", missing.display())).starts_with("cannot read "));
+}
+
+#[test]
+fn version_suffix_of_dynamic_files() {
+    assert_eq!(version_from_filename(Path::new("/a/zoo.cfg.dynamic.100000000")), Some(0x100000000));
+    assert_eq!(version_from_filename(Path::new("zoo.cfg.dynamic.0")), Some(0));
+    assert_eq!(version_from_filename(Path::new("zoo.cfg.dynamic")), None);
+    assert_eq!(version_from_filename(Path::new("dynamic")), None);
+}
+
+#[test]
+fn dump_conf_standalone() {
+    let f = Fixture::new();
+    let c = f.ok("clientPort=2181\ntickTime=2000\n");
+    fs::create_dir_all(f.data_dir().join("version-2")).unwrap();
+    fs::write(f.data_dir().join("version-2/log.1"), [0u8; 100]).unwrap();
+    let d = f.data_dir().join("version-2");
+    let expected = format!(
+        "clientPort=2181\nsecureClientPort=-1\ndataDir={0}\ndataDirSize=100\ndataLogDir={0}\ndataLogSize=100\n\
+         tickTime=2000\nmaxClientCnxns=60\nminSessionTimeout=4000\nmaxSessionTimeout=40000\n\
+         clientPortListenBacklog=-1\nserverId=0\n",
+        d.display()
+    );
+    assert_eq!(c.dump_conf(ConfView::Standalone), expected);
+    // Without a client port Java prints -1 for the port and maxClientCnxns.
+    let c = f.ok("");
+    assert!(c.dump_conf(ConfView::Standalone).starts_with("clientPort=-1\n"));
+    assert!(c.dump_conf(ConfView::Standalone).contains("\nmaxClientCnxns=-1\n"));
+}
+
+#[test]
+fn dump_conf_quorum_and_read_only() {
+    let f = Fixture::new();
+    f.myid("2");
+    let c = f.ok(&format!("clientPort=2181\ndataLogDir={}\n{ENSEMBLE}", f.dir.path().join("logs").display()));
+    let out = c.dump_conf(ConfView::Quorum(&c.quorum_verifier));
+    let snap = f.data_dir().join("version-2");
+    let log = f.dir.path().join("logs/version-2");
+    let expected = format!(
+        "clientPort=2181\nsecureClientPort=-1\ndataDir={}\ndataDirSize=0\ndataLogDir={}\ndataLogSize=0\n\
+         tickTime=3000\nmaxClientCnxns=60\nminSessionTimeout=6000\nmaxSessionTimeout=60000\n\
+         clientPortListenBacklog=-1\nserverId=2\ninitLimit=10\nsyncLimit=5\nelectionAlg=3\n\
+         electionPort=3889\nquorumPort=2889\npeerType=0\nmembership: \n\
+         server.1=127.0.0.1:2888:3888:participant\nserver.2=127.0.0.1:2889:3889:participant\n\
+         server.3=127.0.0.1:2890:3890:participant\nversion=0",
+        snap.display(),
+        log.display()
+    );
+    assert_eq!(out, expected);
+    let ro = c.dump_conf(ConfView::ReadOnly);
+    assert!(ro.contains("\nserverId=0\n"), "{ro}");
+    assert!(ro.ends_with("quorumPort=2889\npeerType=0\n"), "{ro}");
+}
+
+impl Fixture {
+    fn ok_with(&self, body: &str, overrides: &[(&str, &str)]) -> QuorumPeerConfig {
+        self.parse_with(body, overrides).unwrap_or_else(|e| panic!("config refused: {e}"))
+    }
+}

@@ -1,1 +1,101 @@
-fn main() {}
+//! The `zkserver` command (QuorumPeerMain): parses the command line and the
+//! configuration on the main thread, sets up logging, then runs the
+//! standalone server or (later) a quorum peer.
+//!
+//! Exit status: 0 after a clean shutdown; 2 for an invalid command line or
+//! configuration (Java's ExitCode.INVALID_INVOCATION), reported on stderr as
+//! one line before anything binds; 1 when the server fails while running or
+//! the configuration asks for quorum mode, which is not implemented yet.
+//! Logs go to stdout (like Java's console appender); errors to stderr.
+
+use clap::{Args, Parser};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tracing_subscriber::EnvFilter;
+use zkserver::quorum::quorum_peer_config::{parse_override, QuorumPeerConfig};
+
+/// Exit status for a bad command line or configuration.
+const EXIT_INVALID_INVOCATION: u8 = 2;
+/// Exit status for a failure after start-up began.
+const EXIT_UNEXPECTED_ERROR: u8 = 1;
+
+/// A ZooKeeper 3.8 compatible server.
+#[derive(Debug, Parser)]
+#[command(name = "zkserver", version, about)]
+struct Cli {
+    // Tool subcommands are to be added as
+    // `#[command(subcommand)] tool: Option<Tool>` with
+    // `args_conflicts_with_subcommands = true` on the command.
+    #[command(flatten)]
+    server: ServerArgs,
+}
+
+/// Running the server.
+#[derive(Debug, Args)]
+struct ServerArgs {
+    /// Set a property, like a Java system property (-Dzookeeper.snapCount=1000)
+    /// or a zoo.cfg key (-D clientPort=2182); wins over zoo.cfg. Repeatable.
+    #[arg(short = 'D', value_name = "KEY=VALUE", allow_hyphen_values = true)]
+    define: Vec<String>,
+
+    /// The configuration file (zoo.cfg, Java properties syntax).
+    #[arg(value_name = "ZOO_CFG")]
+    config: PathBuf,
+}
+
+fn init_logging() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stdout)
+        .with_ansi(std::io::stdout().is_terminal())
+        .with_thread_names(true)
+        .with_target(true)
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let args = cli.server;
+    let config_path = args.config.display().to_string();
+
+    let overrides: Result<Vec<(String, String)>, _> = args.define.iter().map(|d| parse_override(d)).collect();
+    let overrides = match overrides {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("zkserver: invalid command line: {e}");
+            return ExitCode::from(EXIT_INVALID_INVOCATION);
+        }
+    };
+
+    init_logging();
+
+    let config = match QuorumPeerConfig::parse(&args.config, &overrides) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("Invalid config, exiting abnormally: {e}");
+            eprintln!("zkserver: invalid config {config_path}: {e}");
+            return ExitCode::from(EXIT_INVALID_INVOCATION);
+        }
+    };
+    config.log_config();
+
+    if !config.is_standalone() {
+        tracing::error!("quorum mode is not implemented yet");
+        eprintln!("zkserver: {config_path} describes an ensemble: quorum mode is not implemented yet");
+        return ExitCode::from(EXIT_UNEXPECTED_ERROR);
+    }
+
+    match zkserver::server::zoo_keeper_server_main::run(config) {
+        Ok(()) => {
+            tracing::info!("Exiting normally");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!("Unexpected exception, exiting abnormally: {e}");
+            eprintln!("zkserver: {e}");
+            ExitCode::from(EXIT_UNEXPECTED_ERROR)
+        }
+    }
+}

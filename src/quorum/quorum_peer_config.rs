@@ -19,7 +19,6 @@
 mod properties;
 mod quorum_server;
 
-pub use properties::MalformedEscape;
 pub use quorum_server::{is_membership_key, HostPort, LearnerType, QuorumServer, QuorumSpec};
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -1,1 +1,1061 @@
-//! (to be written)
+//! The transaction log (Java's `FileTxnLog`), in ZooKeeper 3.8's on-disk
+//! format, and its reader (`FileTxnIterator`).
+//!
+//! Layout of `<dataLogDir>/version-2/log.<zxid of the first txn, hex>`:
+//!
+//! ```text
+//! FileHeader   int magic "ZKLG", int version 2, long dbid 0
+//! entry*       long adler32(bytes), int len, bytes[len], byte 'B'
+//!              bytes = TxnHeader + txn record [+ TxnDigest]
+//! zeros        preallocated space up to the end of the file
+//! ```
+//!
+//! A reader stops a file at the first entry that is not complete and intact
+//! (zero length from the preallocated zeros, end of file, checksum mismatch,
+//! missing end-of-record byte): that is where the writer was when the process
+//! or the machine stopped. It then goes on with the next file, because after a
+//! restart the writer starts a new file instead of appending to the torn one.
+//!
+//! `FileTxnLog` is owned by the SyncRequestProcessor thread (one writer);
+//! `TxnIterator`s may run on any thread, on their own file handles.
+
+use super::file_padding::FilePadding;
+use super::util::{self, LOG_FILE_PREFIX};
+use crate::jute::records::FileHeader;
+use crate::jute::txn::TxnLogEntry;
+use crate::jute::{Record, DEFAULT_MAX_BUFFER};
+use byteorder::{BigEndian, ByteOrder};
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+use tracing::{info, warn};
+
+/// "ZKLG" read as a big-endian int.
+pub const TXNLOG_MAGIC: i32 = 0x5a4b_4c47;
+/// The log format version written in the file header.
+pub const VERSION: i32 = 2;
+/// Java's default `zookeeper.preAllocSize`: 64 MiB.
+pub const DEFAULT_PRE_ALLOC_SIZE: u64 = 64 * 1024 * 1024;
+/// Java's default `zookeeper.fsync.warningthresholdms`.
+pub const DEFAULT_FSYNC_WARNING_THRESHOLD_MS: u64 = 1000;
+/// The largest entry a reader accepts: jute.maxbuffer plus the default
+/// `zookeeper.jute.maxbuffer.extrasize` (also jute.maxbuffer), the bound
+/// Java's archive applies to the entry buffer.
+pub const MAX_ENTRY_LEN: usize = 2 * DEFAULT_MAX_BUFFER;
+
+/// FileHeader: magic, version, dbid.
+const FILE_HEADER_LEN: u64 = 16;
+/// Checksum (long) and length (int) in front of every entry.
+const ENTRY_PREFIX_LEN: u64 = 12;
+/// The end-of-record byte after every entry.
+const EOR: u8 = b'B';
+/// Appends are buffered this much before they reach the kernel.
+const WRITE_BUFFER_SIZE: usize = 64 * 1024;
+const READ_BUFFER_SIZE: usize = 64 * 1024;
+
+/// fsync figures for `mntr` and the admin commands, shared with other
+/// threads (Java's FSYNC_TIME summary and fsyncThresholdExceedCount).
+#[derive(Debug)]
+pub struct FsyncStats {
+    last_ms: AtomicI64,
+    count: AtomicU64,
+    total_ms: AtomicU64,
+    min_ms: AtomicU64,
+    max_ms: AtomicU64,
+    threshold_exceeded: AtomicU64,
+}
+
+impl Default for FsyncStats {
+    fn default() -> Self {
+        FsyncStats {
+            last_ms: AtomicI64::new(-1),
+            count: AtomicU64::new(0),
+            total_ms: AtomicU64::new(0),
+            min_ms: AtomicU64::new(u64::MAX),
+            max_ms: AtomicU64::new(0),
+            threshold_exceeded: AtomicU64::new(0),
+        }
+    }
+}
+
+impl FsyncStats {
+    fn record(&self, ms: u64, exceeded: bool) {
+        self.last_ms.store(i64::try_from(ms).unwrap_or(i64::MAX), Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.total_ms.fetch_add(ms, Ordering::Relaxed);
+        self.min_ms.fetch_min(ms, Ordering::Relaxed);
+        self.max_ms.fetch_max(ms, Ordering::Relaxed);
+        if exceeded {
+            self.threshold_exceeded.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Duration of the latest fsync in ms; -1 before the first one
+    /// (Java's getTxnLogElapsedSyncTime).
+    pub fn last_ms(&self) -> i64 {
+        self.last_ms.load(Ordering::Relaxed)
+    }
+
+    /// Number of fsyncs done.
+    pub fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    /// Sum of all fsync durations in ms.
+    pub fn total_ms(&self) -> u64 {
+        self.total_ms.load(Ordering::Relaxed)
+    }
+
+    /// Shortest fsync in ms (0 before the first one).
+    pub fn min_ms(&self) -> u64 {
+        match self.min_ms.load(Ordering::Relaxed) {
+            u64::MAX => 0,
+            v => v,
+        }
+    }
+
+    /// Longest fsync in ms.
+    pub fn max_ms(&self) -> u64 {
+        self.max_ms.load(Ordering::Relaxed)
+    }
+
+    /// fsyncs slower than the warning threshold (mntr's
+    /// fsync_threshold_exceed_count).
+    pub fn threshold_exceed_count(&self) -> u64 {
+        self.threshold_exceeded.load(Ordering::Relaxed)
+    }
+
+    pub fn reset_threshold_exceed_count(&self) {
+        self.threshold_exceeded.store(0, Ordering::Relaxed);
+    }
+}
+
+/// The log file currently appended to.
+struct CurrentLog {
+    path: PathBuf,
+    writer: BufWriter<File>,
+    /// Bytes written so far, buffered ones included.
+    position: u64,
+    padding: FilePadding,
+}
+
+impl CurrentLog {
+    /// The file's size once everything buffered is written: the
+    /// preallocated size, or more if entries ran past it.
+    fn size(&self) -> u64 {
+        self.padding.current_size().max(self.position)
+    }
+}
+
+/// Appends transactions to `log.<zxid>` files and makes them durable.
+pub struct FileTxnLog {
+    log_dir: PathBuf,
+    pre_alloc_size: u64,
+    force_sync: bool,
+    fsync_warning_threshold_ms: u64,
+    last_zxid_seen: i64,
+    current: Option<CurrentLog>,
+    /// Files rolled away from since the last commit; they still need an
+    /// fsync before the txns in them count as durable.
+    rolled: Vec<File>,
+    /// A log file was created since the directory was last fsynced.
+    dir_sync_pending: bool,
+    /// Sizes of the files rolled away from (Java's prevLogsRunningTotal).
+    prev_logs_running_total: u64,
+    /// Set by a failed write or fsync: the file may end in a partial entry
+    /// (or the kernel may have dropped dirty pages), so appending more
+    /// would put good entries behind a bad one. Every later call fails.
+    failed: bool,
+    stats: Arc<FsyncStats>,
+}
+
+impl FileTxnLog {
+    /// A writer for the log files of `log_dir` (the `version-2` directory,
+    /// which must exist). Nothing is opened until the first append.
+    pub fn new(
+        log_dir: &Path,
+        pre_alloc_size: u64,
+        force_sync: bool,
+        fsync_warning_threshold_ms: u64,
+    ) -> FileTxnLog {
+        FileTxnLog {
+            log_dir: log_dir.to_path_buf(),
+            pre_alloc_size,
+            force_sync,
+            fsync_warning_threshold_ms,
+            last_zxid_seen: 0,
+            current: None,
+            rolled: Vec::new(),
+            dir_sync_pending: false,
+            prev_logs_running_total: 0,
+            failed: false,
+            stats: Arc::new(FsyncStats::default()),
+        }
+    }
+
+    /// The directory this log writes to.
+    pub fn log_dir(&self) -> &Path {
+        &self.log_dir
+    }
+
+    /// Appends one txn to the current log file, opening `log.<zxid>` on the
+    /// first append after start-up or a roll. The entry is only buffered:
+    /// it is durable once `commit` returns.
+    ///
+    /// A zxid not above the last one appended is logged with a warning and
+    /// still written, as Java does (the reader replays it in file order).
+    /// Returns `Ok(true)` once written; Java's `false` is for requests that
+    /// carry no txn, which have no `TxnLogEntry` here.
+    pub fn append(&mut self, entry: &TxnLogEntry) -> io::Result<bool> {
+        self.check_usable()?;
+        let zxid = entry.hdr.zxid;
+        if zxid <= self.last_zxid_seen {
+            warn!(
+                "current zxid 0x{zxid:x} is <= last logged 0x{:x} (txn type {})",
+                self.last_zxid_seen, entry.hdr.r#type
+            );
+        } else {
+            self.last_zxid_seen = zxid;
+        }
+        let bytes = entry.to_bytes();
+        let len = i32::try_from(bytes.len()).map_err(|_| {
+            io::Error::new(io::ErrorKind::InvalidInput, format!("txn 0x{zxid:x} is too large to log"))
+        })?;
+        let result = self.write_entry(zxid, &bytes, len);
+        if result.is_err() {
+            self.failed = true;
+        }
+        result.map(|()| true)
+    }
+
+    fn write_entry(&mut self, zxid: i64, bytes: &[u8], len: i32) -> io::Result<()> {
+        let cur = match self.current.take() {
+            Some(cur) => cur,
+            None => self.open_log(zxid)?,
+        };
+        let cur = self.current.insert(cur);
+        cur.padding.pad_file(cur.writer.get_ref(), cur.position)?;
+        let crc = i64::from(adler2::adler32_slice(bytes));
+        cur.writer.write_all(&crc.to_be_bytes())?;
+        cur.writer.write_all(&len.to_be_bytes())?;
+        cur.writer.write_all(bytes)?;
+        cur.writer.write_all(&[EOR])?;
+        cur.position += ENTRY_PREFIX_LEN + bytes.len() as u64 + 1;
+        Ok(())
+    }
+
+    /// Creates `log.<zxid>` (replacing a leftover file of that name, which
+    /// can only hold txns that were never acknowledged) and writes its header.
+    fn open_log(&mut self, zxid: i64) -> io::Result<CurrentLog> {
+        let path = self.log_dir.join(util::make_log_name(zxid));
+        info!("creating new log file: {}", path.display());
+        let file = File::options().write(true).create(true).truncate(true).open(&path)?;
+        self.dir_sync_pending = true;
+        let mut writer = BufWriter::with_capacity(WRITE_BUFFER_SIZE, file);
+        let header = FileHeader { magic: TXNLOG_MAGIC, version: VERSION, dbid: 0 };
+        writer.write_all(&header.to_bytes())?;
+        // The header goes out before the file is grown, so the file never
+        // has preallocated zeros where its magic should be.
+        writer.flush()?;
+        Ok(CurrentLog {
+            path,
+            writer,
+            position: FILE_HEADER_LEN,
+            padding: FilePadding::new(self.pre_alloc_size, FILE_HEADER_LEN),
+        })
+    }
+
+    /// Writes out everything appended and, with `force_sync`, fdatasyncs
+    /// every file written since the last commit (and the directory when a
+    /// file was created), so the txns survive a crash or power cut.
+    pub fn commit(&mut self) -> io::Result<()> {
+        self.check_usable()?;
+        let result = self.commit_inner();
+        if result.is_err() {
+            self.failed = true;
+        }
+        result
+    }
+
+    fn commit_inner(&mut self) -> io::Result<()> {
+        if let Some(cur) = self.current.as_mut() {
+            cur.writer.flush()?;
+        }
+        if self.force_sync {
+            for file in &self.rolled {
+                self.sync_file(file)?;
+            }
+            if let Some(cur) = &self.current {
+                self.sync_file(cur.writer.get_ref())?;
+            }
+            if self.dir_sync_pending {
+                File::open(&self.log_dir)?.sync_all()?;
+                self.dir_sync_pending = false;
+            }
+        }
+        self.rolled.clear();
+        Ok(())
+    }
+
+    fn sync_file(&self, file: &File) -> io::Result<()> {
+        let start = Instant::now();
+        file.sync_data()?;
+        let ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let exceeded = ms > self.fsync_warning_threshold_ms;
+        if exceeded {
+            let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+            warn!(
+                "fsync of the txn log took {ms} ms (threshold {} ms, file size {size} bytes) \
+                 on thread {}; client latency suffers, check the log disk",
+                self.fsync_warning_threshold_ms,
+                std::thread::current().name().unwrap_or("?"),
+            );
+        }
+        self.stats.record(ms, exceeded);
+        Ok(())
+    }
+
+    /// Ends the current file: the next append starts `log.<its zxid>`. The
+    /// old file is fsynced by the next commit.
+    pub fn roll_log(&mut self) -> io::Result<()> {
+        self.check_usable()?;
+        if let Some(cur) = self.current.take() {
+            let size = cur.size();
+            match cur.writer.into_inner() {
+                Ok(file) => {
+                    self.prev_logs_running_total += size;
+                    self.rolled.push(file);
+                }
+                Err(e) => {
+                    self.failed = true;
+                    return Err(e.into_error());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The highest zxid in the log files on disk (Java's
+    /// getLastLoggedZxid): read from the newest file holding a valid txn;
+    /// -1 when there is none. Entries still buffered are not counted. A read
+    /// error is logged and the zxid found so far returned.
+    pub fn get_last_logged_zxid(&self) -> i64 {
+        let files = match get_log_files(&self.log_dir, 0) {
+            Ok(files) => files,
+            Err(e) => {
+                warn!("cannot list txn log directory {}: {e}", self.log_dir.display());
+                return -1;
+            }
+        };
+        for path in files.into_iter().rev() {
+            let mut last = -1;
+            for entry in TxnIterator::over_files(VecDeque::from([path]), i64::MIN) {
+                match entry {
+                    Ok(entry) => last = last.max(entry.hdr.zxid),
+                    Err(e) => {
+                        warn!("reading the txn log for its last zxid: {e}");
+                        return last;
+                    }
+                }
+            }
+            if last != -1 {
+                return last;
+            }
+        }
+        -1
+    }
+
+    /// Writes out buffered entries and closes the files (no fsync, as in
+    /// Java: call `commit` first for durability). A later append opens a
+    /// new file.
+    pub fn close(&mut self) -> io::Result<()> {
+        self.rolled.clear();
+        match self.current.take() {
+            Some(cur) => cur.writer.into_inner().map(drop).map_err(|e| e.into_error()),
+            None => Ok(()),
+        }
+    }
+
+    /// Size of the file being written, preallocation included (what Java
+    /// reports, from the file's length); 0 when no file is open.
+    pub fn get_current_log_size(&self) -> u64 {
+        self.current.as_ref().map_or(0, CurrentLog::size)
+    }
+
+    /// Path of the file being written, if any.
+    pub fn current_log_file(&self) -> Option<&Path> {
+        self.current.as_ref().map(|c| c.path.as_path())
+    }
+
+    /// Size of the files written since `set_total_log_size` (the
+    /// SyncRequestProcessor's snapSizeLimitInKb check).
+    pub fn get_total_log_size(&self) -> u64 {
+        self.prev_logs_running_total + self.get_current_log_size()
+    }
+
+    /// Resets the running total, e.g. to 0 after a snapshot.
+    pub fn set_total_log_size(&mut self, size: u64) {
+        self.prev_logs_running_total = size;
+    }
+
+    /// Duration of the latest fsync in ms, -1 before the first.
+    pub fn get_txn_log_sync_elapsed_time(&self) -> i64 {
+        self.stats.last_ms()
+    }
+
+    /// The fsync figures, to hand to threads that report them.
+    pub fn fsync_stats(&self) -> Arc<FsyncStats> {
+        Arc::clone(&self.stats)
+    }
+
+    pub fn is_force_sync(&self) -> bool {
+        self.force_sync
+    }
+
+    fn check_usable(&self) -> io::Result<()> {
+        if self.failed {
+            return Err(io::Error::other(format!(
+                "txn log in {} is unusable after an earlier write or fsync error",
+                self.log_dir.display()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The log files of `log_dir` a reader from `zxid` needs, oldest first: the
+/// newest file starting at or before `zxid` (it may hold `zxid`) and every
+/// later one; all files when none starts that early (Java's getLogFiles).
+pub fn get_log_files(log_dir: &Path, zxid: i64) -> io::Result<Vec<PathBuf>> {
+    let files = util::sorted_data_dir_files(log_dir, LOG_FILE_PREFIX, true)?;
+    let first = files.iter().rposition(|(fzxid, _)| *fzxid <= zxid).unwrap_or(0);
+    Ok(files.into_iter().skip(first).map(|(_, path)| path).collect())
+}
+
+/// Every valid txn with zxid >= `start_zxid` in the log files of `log_dir`,
+/// in file order (Java's FileTxnIterator). See the module doc for how torn
+/// tails end a file.
+pub fn read_txns(log_dir: &Path, start_zxid: i64) -> io::Result<TxnIterator> {
+    let files = get_log_files(log_dir, start_zxid)?;
+    Ok(TxnIterator::over_files(files.into(), start_zxid))
+}
+
+/// Iterator over logged txns. Yields `Err` (and then ends) for what is not
+/// a torn tail: a file that cannot be read, a header with the wrong magic,
+/// an intact entry (checksum right) that does not decode.
+pub struct TxnIterator {
+    files: VecDeque<PathBuf>,
+    current: Option<LogFileReader>,
+    start_zxid: i64,
+    done: bool,
+}
+
+impl TxnIterator {
+    fn over_files(files: VecDeque<PathBuf>, start_zxid: i64) -> TxnIterator {
+        TxnIterator { files, current: None, start_zxid, done: false }
+    }
+
+    fn advance(&mut self) -> io::Result<Option<TxnLogEntry>> {
+        loop {
+            let reader = match self.current.as_mut() {
+                Some(reader) => reader,
+                None => {
+                    let Some(path) = self.files.pop_front() else {
+                        return Ok(None);
+                    };
+                    match LogFileReader::open(path)? {
+                        Some(reader) => self.current.insert(reader),
+                        None => continue,
+                    }
+                }
+            };
+            match reader.next_entry()? {
+                Some(entry) if entry.hdr.zxid >= self.start_zxid => return Ok(Some(entry)),
+                Some(_) => {}
+                None => self.current = None,
+            }
+        }
+    }
+}
+
+impl Iterator for TxnIterator {
+    type Item = io::Result<TxnLogEntry>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        match self.advance() {
+            Ok(Some(entry)) => Some(Ok(entry)),
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = true;
+                self.current = None;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+/// Reads the entries of one log file.
+struct LogFileReader {
+    path: PathBuf,
+    reader: BufReader<File>,
+    /// Offset of the next entry.
+    pos: u64,
+    /// File length when opened: bounds every allocation.
+    len: u64,
+}
+
+impl LogFileReader {
+    /// Opens `path` and checks its header. `Ok(None)` (with a warning) for
+    /// a file too short to hold a header: a crash right after creating it.
+    fn open(path: PathBuf) -> io::Result<Option<LogFileReader>> {
+        let file = File::open(&path)?;
+        let len = file.metadata()?.len();
+        if len < FILE_HEADER_LEN {
+            warn!("txn log {} is only {len} bytes, shorter than its header; skipping it", path.display());
+            return Ok(None);
+        }
+        let mut reader = BufReader::with_capacity(READ_BUFFER_SIZE, file);
+        let mut header = [0u8; FILE_HEADER_LEN as usize];
+        reader.read_exact(&mut header)?;
+        let header =
+            FileHeader::from_bytes(&header).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        if header.magic != TXNLOG_MAGIC {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "txn log {} has invalid magic number 0x{:08x} (expected 0x{TXNLOG_MAGIC:08x})",
+                    path.display(),
+                    header.magic
+                ),
+            ));
+        }
+        Ok(Some(LogFileReader { path, reader, pos: FILE_HEADER_LEN, len }))
+    }
+
+    /// The next intact entry, or `None` at the end of the file's good
+    /// entries (warning when the end is a torn or corrupt entry rather than
+    /// the preallocated zeros or the end of the file).
+    fn next_entry(&mut self) -> io::Result<Option<TxnLogEntry>> {
+        let remaining = self.len.saturating_sub(self.pos);
+        if remaining < ENTRY_PREFIX_LEN {
+            let mut rest = Vec::new();
+            (&mut self.reader).take(remaining).read_to_end(&mut rest)?;
+            if rest.iter().any(|b| *b != 0) {
+                self.torn("entry header cut short by the end of the file");
+            }
+            return Ok(None);
+        }
+        let mut prefix = [0u8; ENTRY_PREFIX_LEN as usize];
+        if !self.read_fully(&mut prefix)? {
+            return Ok(None);
+        }
+        let crc = BigEndian::read_i64(&prefix[..8]);
+        let len = BigEndian::read_i32(&prefix[8..]);
+        if len == 0 {
+            // Preallocated zeros: the end of the log. A checksum in front of
+            // a zero length is a write that stopped half way.
+            if crc != 0 {
+                self.torn("zero length after a checksum");
+            }
+            return Ok(None);
+        }
+        let body_len = match usize::try_from(len) {
+            Ok(n) if n <= MAX_ENTRY_LEN => n,
+            _ => {
+                self.torn(&format!("unreasonable length {len}"));
+                return Ok(None);
+            }
+        };
+        // The body and its end-of-record byte must fit in the file.
+        if body_len as u64 + 1 > remaining - ENTRY_PREFIX_LEN {
+            self.torn(&format!("length {len} runs past the end of the file"));
+            return Ok(None);
+        }
+        let mut body = vec![0u8; body_len + 1];
+        if !self.read_fully(&mut body)? {
+            return Ok(None);
+        }
+        if body.pop() != Some(EOR) {
+            self.torn("missing end-of-record byte (last transaction was partial)");
+            return Ok(None);
+        }
+        if i64::from(adler2::adler32_slice(&body)) != crc {
+            self.torn("checksum mismatch");
+            return Ok(None);
+        }
+        let entry = TxnLogEntry::from_bytes(&body).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "txn log {}: intact entry at offset {} does not decode: {e}",
+                    self.path.display(),
+                    self.pos
+                ),
+            )
+        })?;
+        self.pos += ENTRY_PREFIX_LEN + body_len as u64 + 1;
+        Ok(Some(entry))
+    }
+
+    /// Fills `buf`; `false` (with a warning) when the file ended first,
+    /// which only happens if it shrank while being read.
+    fn read_fully(&mut self, buf: &mut [u8]) -> io::Result<bool> {
+        match self.reader.read_exact(buf) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                self.torn("file ended inside the entry");
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn torn(&self, why: &str) {
+        warn!(
+            "txn log {}: entry at offset {} is incomplete or corrupt ({why}); \
+             ignoring the rest of this file",
+            self.path.display(),
+            self.pos
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jute::records::{Acl, Id};
+    use crate::jute::txn::*;
+    use crate::server::zoo_defs::op_code;
+
+    fn hdr(zxid: i64, ty: i32) -> TxnHeader {
+        TxnHeader { client_id: 0x1234, cxid: zxid as i32, zxid, time: 1_700_000_000_000 + zxid, r#type: ty }
+    }
+
+    fn create(zxid: i64, path: &str) -> TxnLogEntry {
+        TxnLogEntry {
+            hdr: hdr(zxid, op_code::CREATE),
+            txn: Some(TxnBody::Create(CreateTxn {
+                path: path.into(),
+                data: Some(vec![7; (zxid % 50) as usize]),
+                acl: vec![Acl { perms: 31, id: Id::new("world", "anyone") }],
+                ephemeral: false,
+                parent_c_version: zxid as i32,
+            })),
+            digest: Some(TxnDigest { version: 2, tree_digest: zxid * 31 }),
+        }
+    }
+
+    fn creates(zxids: std::ops::RangeInclusive<i64>) -> Vec<TxnLogEntry> {
+        zxids.map(|z| create(z, &format!("/node{z}"))).collect()
+    }
+
+    /// One entry of every txn kind (and every opcode sharing a kind).
+    fn every_kind() -> Vec<TxnLogEntry> {
+        let acl = vec![Acl { perms: 1, id: Id::new("digest", "u:h") }];
+        let bodies: Vec<(i32, Option<TxnBody>)> = vec![
+            (op_code::CREATE_SESSION, Some(TxnBody::CreateSession(CreateSessionTxn { time_out: 30000 }))),
+            (
+                op_code::CREATE,
+                Some(TxnBody::Create(CreateTxn {
+                    path: "/a".into(),
+                    data: None,
+                    acl: acl.clone(),
+                    ephemeral: true,
+                    parent_c_version: 3,
+                })),
+            ),
+            (
+                op_code::CREATE2,
+                Some(TxnBody::Create(CreateTxn {
+                    path: "/b".into(),
+                    data: Some(b"x".to_vec()),
+                    acl: acl.clone(),
+                    ephemeral: false,
+                    parent_c_version: 4,
+                })),
+            ),
+            (
+                op_code::CREATE_TTL,
+                Some(TxnBody::CreateTtl(CreateTtlTxn {
+                    path: "/t".into(),
+                    data: Some(vec![]),
+                    acl: acl.clone(),
+                    parent_c_version: 5,
+                    ttl: 1000,
+                })),
+            ),
+            (
+                op_code::CREATE_CONTAINER,
+                Some(TxnBody::CreateContainer(CreateContainerTxn {
+                    path: "/c".into(),
+                    data: Some(b"c".to_vec()),
+                    acl: acl.clone(),
+                    parent_c_version: 6,
+                })),
+            ),
+            (op_code::DELETE, Some(TxnBody::Delete(DeleteTxn { path: "/a".into() }))),
+            (op_code::DELETE_CONTAINER, Some(TxnBody::Delete(DeleteTxn { path: "/c".into() }))),
+            (
+                op_code::SET_DATA,
+                Some(TxnBody::SetData(SetDataTxn {
+                    path: "/b".into(),
+                    data: Some(b"y".to_vec()),
+                    version: 1,
+                })),
+            ),
+            (
+                op_code::RECONFIG,
+                Some(TxnBody::SetData(SetDataTxn {
+                    path: "/zookeeper/config".into(),
+                    data: None,
+                    version: -1,
+                })),
+            ),
+            (op_code::SET_ACL, Some(TxnBody::SetAcl(SetAclTxn { path: "/b".into(), acl, version: 2 }))),
+            (op_code::CHECK, Some(TxnBody::Check(CheckVersionTxn { path: "/b".into(), version: 2 }))),
+            (op_code::ERROR, Some(TxnBody::Error(ErrorTxn { err: -101 }))),
+            (
+                op_code::MULTI,
+                Some(TxnBody::Multi(MultiTxn {
+                    txns: vec![
+                        Txn { r#type: op_code::DELETE, data: DeleteTxn { path: "/b".into() }.to_bytes() },
+                        Txn { r#type: op_code::ERROR, data: ErrorTxn { err: 0 }.to_bytes() },
+                    ],
+                })),
+            ),
+            (
+                op_code::CLOSE_SESSION,
+                Some(TxnBody::CloseSession(CloseSessionTxn { paths2_delete: vec!["/e".into()] })),
+            ),
+            // A closeSession from before CloseSessionTxn: header only.
+            (op_code::CLOSE_SESSION, None),
+        ];
+        bodies
+            .into_iter()
+            .enumerate()
+            .map(|(i, (ty, txn))| {
+                let zxid = i as i64 + 1;
+                // Digests on every other entry, and never behind a missing body.
+                let digest =
+                    (i % 2 == 0 && txn.is_some()).then_some(TxnDigest { version: 2, tree_digest: -zxid });
+                TxnLogEntry { hdr: hdr(zxid, ty), txn, digest }
+            })
+            .collect()
+    }
+
+    fn write(dir: &Path, pre_alloc: u64, entries: &[TxnLogEntry]) -> FileTxnLog {
+        let mut log = FileTxnLog::new(dir, pre_alloc, true, 1000);
+        for e in entries {
+            assert!(log.append(e).unwrap());
+        }
+        log.commit().unwrap();
+        log
+    }
+
+    fn read_all(dir: &Path, start: i64) -> Vec<TxnLogEntry> {
+        read_txns(dir, start).unwrap().map(|e| e.unwrap()).collect()
+    }
+
+    fn zxids(entries: &[TxnLogEntry]) -> Vec<i64> {
+        entries.iter().map(|e| e.hdr.zxid).collect()
+    }
+
+    /// Offsets at which each entry of a freshly written single file starts.
+    fn entry_offsets(entries: &[TxnLogEntry]) -> Vec<u64> {
+        let mut at = FILE_HEADER_LEN;
+        entries
+            .iter()
+            .map(|e| {
+                let start = at;
+                at += ENTRY_PREFIX_LEN + e.to_bytes().len() as u64 + 1;
+                start
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_txn_kind_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let entries = every_kind();
+        let mut log = write(dir.path(), 0, &entries);
+        log.close().unwrap();
+        assert_eq!(read_all(dir.path(), 0), entries);
+    }
+
+    #[test]
+    fn exact_bytes_of_one_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = create(0x100000001, "/x");
+        let mut log = write(dir.path(), 0, std::slice::from_ref(&e));
+        log.close().unwrap();
+        let bytes = std::fs::read(dir.path().join("log.100000001")).unwrap();
+        let body = e.to_bytes();
+        assert_eq!(&bytes[..16], &[b'Z', b'K', b'L', b'G', 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(&bytes[16..24], &(adler2::adler32_slice(&body) as i64).to_be_bytes());
+        assert_eq!(&bytes[24..28], &(body.len() as i32).to_be_bytes());
+        assert_eq!(&bytes[28..28 + body.len()], &body[..]);
+        assert_eq!(bytes[28 + body.len()..], [b'B']);
+    }
+
+    #[test]
+    fn roll_makes_one_file_per_segment_and_reads_span_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = FileTxnLog::new(dir.path(), 65536, false, 1000);
+        for e in creates(1..=3) {
+            log.append(&e).unwrap();
+        }
+        log.roll_log().unwrap();
+        for e in creates(4..=6) {
+            log.append(&e).unwrap();
+        }
+        log.roll_log().unwrap();
+        log.append(&create(0x7, "/z")).unwrap();
+        log.commit().unwrap();
+        assert_eq!(log.current_log_file(), Some(dir.path().join("log.7").as_path()));
+        let names: Vec<String> = get_log_files(dir.path(), 0)
+            .unwrap()
+            .iter()
+            .map(|p| p.file_name().unwrap().to_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(names, ["log.1", "log.4", "log.7"]);
+        assert_eq!(zxids(&read_all(dir.path(), 0)), (1..=7).collect::<Vec<_>>());
+        // Starting inside a file, at a file's first zxid, past the end.
+        assert_eq!(zxids(&read_all(dir.path(), 5)), [5, 6, 7]);
+        assert_eq!(zxids(&read_all(dir.path(), 4)), [4, 5, 6, 7]);
+        assert_eq!(zxids(&read_all(dir.path(), 2)), (2..=7).collect::<Vec<_>>());
+        assert!(read_all(dir.path(), 8).is_empty());
+        // The reader only opens the files it needs.
+        assert_eq!(get_log_files(dir.path(), 5).unwrap().len(), 2);
+        assert_eq!(log.get_last_logged_zxid(), 7);
+        // Three files, each one chunk past the header.
+        assert_eq!(log.get_total_log_size(), 3 * (16 + 65536));
+    }
+
+    #[test]
+    fn empty_or_missing_logs_read_as_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(read_all(dir.path(), 0).is_empty());
+        let log = FileTxnLog::new(dir.path(), 0, false, 1000);
+        assert_eq!(log.get_last_logged_zxid(), -1);
+        assert_eq!(log.get_current_log_size(), 0);
+        assert!(read_txns(&dir.path().join("missing"), 0).is_err());
+    }
+
+    #[test]
+    fn preallocation_pads_with_zeros_in_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let chunk = 8192;
+        let entries = creates(1..=3);
+        let mut log = write(dir.path(), chunk, &entries);
+        let path = dir.path().join("log.1");
+        // Like Java: the header, then one chunk.
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 16 + chunk);
+        assert_eq!(log.get_current_log_size(), 16 + chunk);
+        let end = *entry_offsets(&entries).last().unwrap()
+            + ENTRY_PREFIX_LEN
+            + entries[2].to_bytes().len() as u64
+            + 1;
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(bytes[end as usize..].iter().all(|b| *b == 0));
+        assert_eq!(read_all(dir.path(), 0), entries);
+
+        // Writing on to within 4 KiB of the end grows the file by a chunk.
+        let more = creates(4..=80);
+        for e in &more {
+            log.append(e).unwrap();
+        }
+        log.commit().unwrap();
+        let len = std::fs::metadata(&path).unwrap().len();
+        assert_eq!((len - 16) % chunk, 0);
+        assert!(len > 16 + chunk);
+        assert_eq!(log.get_current_log_size(), len);
+        assert_eq!(read_all(dir.path(), 0).len(), 80);
+    }
+
+    #[test]
+    fn an_entry_larger_than_a_chunk_still_lands_before_the_padding() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut big = create(1, "/big");
+        if let Some(TxnBody::Create(c)) = &mut big.txn {
+            c.data = Some(vec![9; 20_000]);
+        }
+        let entries = vec![big, create(2, "/after"), create(3, "/after2")];
+        write(dir.path(), 4096, &entries);
+        let len = std::fs::metadata(dir.path().join("log.1")).unwrap().len();
+        assert_eq!(len % 4096, 0, "rounded to the chunk once the writer ran past the end");
+        assert_eq!(read_all(dir.path(), 0), entries);
+    }
+
+    /// Cuts the last entry at every byte: by truncating the file, and by
+    /// zeroing its tail as a crash inside the preallocated area leaves it.
+    #[test]
+    fn torn_tail_at_every_offset_yields_exactly_the_complete_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let entries = creates(1..=4);
+        write(dir.path(), 0, &entries);
+        let path = dir.path().join("log.1");
+        let good = std::fs::read(&path).unwrap();
+        let last_start = *entry_offsets(&entries).last().unwrap() as usize;
+        assert_eq!(read_all(dir.path(), 0), entries);
+        for cut in last_start..good.len() {
+            std::fs::write(&path, &good[..cut]).unwrap();
+            assert_eq!(read_all(dir.path(), 0), entries[..3], "truncated at {cut}");
+            let mut zeroed = good.clone();
+            zeroed[cut..].fill(0);
+            zeroed.extend_from_slice(&[0; 100]);
+            std::fs::write(&path, &zeroed).unwrap();
+            assert_eq!(read_all(dir.path(), 0), entries[..3], "zeroed from {cut}");
+        }
+    }
+
+    #[test]
+    fn corrupt_checksum_or_body_ends_the_file_before_that_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let entries = creates(1..=5);
+        write(dir.path(), 0, &entries);
+        let path = dir.path().join("log.1");
+        let good = std::fs::read(&path).unwrap();
+        let third = entry_offsets(&entries)[2] as usize;
+        for (what, at) in [("checksum", third + 3), ("body", third + 40), ("length", third + 11)] {
+            let mut bad = good.clone();
+            bad[at] ^= 0x5a;
+            std::fs::write(&path, &bad).unwrap();
+            assert_eq!(read_all(dir.path(), 0), entries[..2], "{what}");
+        }
+        // The third entry's end-of-record byte is missing.
+        let mut bad = good.clone();
+        let fourth = entry_offsets(&entries)[3] as usize;
+        bad[fourth - 1] = 0;
+        std::fs::write(&path, &bad).unwrap();
+        assert_eq!(read_all(dir.path(), 0), entries[..2]);
+    }
+
+    #[test]
+    fn huge_or_negative_lengths_end_the_file_without_allocating() {
+        let dir = tempfile::tempdir().unwrap();
+        let entries = creates(1..=2);
+        write(dir.path(), 0, &entries);
+        let path = dir.path().join("log.1");
+        let good = std::fs::read(&path).unwrap();
+        for len in [i32::MAX, -1, i32::MIN, (MAX_ENTRY_LEN + 1) as i32] {
+            let mut bad = good.clone();
+            bad.extend_from_slice(&1i64.to_be_bytes());
+            bad.extend_from_slice(&len.to_be_bytes());
+            bad.extend_from_slice(&[b'B'; 64]);
+            std::fs::write(&path, &bad).unwrap();
+            assert_eq!(read_all(dir.path(), 0), entries, "length {len}");
+        }
+    }
+
+    #[test]
+    fn bad_magic_is_an_error_and_short_files_are_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), 0, &creates(1..=2));
+        std::fs::write(dir.path().join("log.3"), b"ZK").unwrap();
+        write(dir.path(), 0, &creates(4..=4));
+        assert_eq!(zxids(&read_all(dir.path(), 0)), [1, 2, 4]);
+
+        let mut bad = std::fs::read(dir.path().join("log.4")).unwrap();
+        bad[..4].copy_from_slice(b"ZKSN");
+        std::fs::write(dir.path().join("log.4"), &bad).unwrap();
+        let results: Vec<_> = read_txns(dir.path(), 0).unwrap().collect();
+        assert_eq!(results.len(), 3);
+        assert!(results[..2].iter().all(|r| r.is_ok()));
+        let err = results[2].as_ref().unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(err.to_string().contains("invalid magic"), "{err}");
+    }
+
+    #[test]
+    fn intact_entry_that_does_not_decode_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut odd = create(1, "/x");
+        odd.hdr.r#type = 9999;
+        write(dir.path(), 0, &[odd]);
+        let results: Vec<_> = read_txns(dir.path(), 0).unwrap().collect();
+        assert_eq!(results.len(), 1);
+        assert_eq!(results[0].as_ref().unwrap_err().kind(), io::ErrorKind::InvalidData);
+    }
+
+    #[test]
+    fn a_new_writer_after_a_torn_tail_starts_a_new_file_read_after_the_old_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let entries = creates(1..=5);
+        write(dir.path(), 1 << 20, &entries);
+        let path = dir.path().join("log.1");
+        let mut bytes = std::fs::read(&path).unwrap();
+        // The fifth entry was half written when the machine stopped.
+        let fifth = entry_offsets(&entries)[4] as usize;
+        bytes[fifth + 20..].fill(0);
+        std::fs::write(&path, &bytes).unwrap();
+        assert_eq!(read_all(dir.path(), 0), entries[..4]);
+
+        let mut log = FileTxnLog::new(dir.path(), 1 << 20, true, 1000);
+        assert_eq!(log.get_last_logged_zxid(), 4);
+        let redo = vec![create(5, "/redo5"), create(6, "/six")];
+        for e in &redo {
+            log.append(e).unwrap();
+        }
+        log.commit().unwrap();
+        assert!(dir.path().join("log.5").exists());
+        let mut expected = entries[..4].to_vec();
+        expected.extend(redo);
+        assert_eq!(read_all(dir.path(), 0), expected);
+        assert_eq!(log.get_last_logged_zxid(), 6);
+    }
+
+    #[test]
+    fn a_lower_zxid_is_still_written_like_java() {
+        let dir = tempfile::tempdir().unwrap();
+        let entries = vec![create(5, "/a"), create(3, "/b"), create(6, "/c")];
+        write(dir.path(), 0, &entries);
+        assert_eq!(zxids(&read_all(dir.path(), 0)), [5, 3, 6]);
+    }
+
+    #[test]
+    fn commit_fsyncs_and_counts_only_with_force_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = FileTxnLog::new(dir.path(), 0, true, 1000);
+        let stats = log.fsync_stats();
+        assert_eq!(log.get_txn_log_sync_elapsed_time(), -1);
+        log.append(&create(1, "/a")).unwrap();
+        log.roll_log().unwrap();
+        log.append(&create(2, "/b")).unwrap();
+        log.commit().unwrap();
+        // The rolled file and the current one.
+        assert_eq!(stats.count(), 2);
+        assert!(log.get_txn_log_sync_elapsed_time() >= 0);
+        log.commit().unwrap();
+        assert_eq!(stats.count(), 3);
+        assert_eq!(stats.threshold_exceed_count(), 0);
+
+        let dir2 = tempfile::tempdir().unwrap();
+        let mut lazy = FileTxnLog::new(dir2.path(), 0, false, 1000);
+        lazy.append(&create(1, "/a")).unwrap();
+        lazy.commit().unwrap();
+        assert_eq!(lazy.fsync_stats().count(), 0);
+        assert_eq!(read_all(dir2.path(), 0).len(), 1);
+    }
+
+    #[test]
+    fn a_failed_write_makes_the_log_refuse_further_work() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("gone");
+        let mut log = FileTxnLog::new(&missing, 0, false, 1000);
+        assert!(log.append(&create(1, "/a")).is_err());
+        std::fs::create_dir(&missing).unwrap();
+        let err = log.append(&create(2, "/b")).unwrap_err();
+        assert!(err.to_string().contains("unusable"), "{err}");
+        assert!(log.commit().is_err());
+    }
+}

@@ -4,6 +4,7 @@
 pub mod data_node;
 pub mod data_tree;
 pub mod persistence;
+pub mod quotas;
 pub mod reference_counted_acl_cache;
 pub mod watch_manager;
 pub mod watcher;

@@ -1,1 +1,237 @@
-//! (to be written)
+//! ReferenceCountedACLCache: the data tree stores each distinct ACL list once
+//! and gives nodes a `long` index into this table instead of the list itself.
+//! Indexes, counts and the snapshot layout follow Java's, so snapshots stay
+//! byte-compatible. Owned by the DataTree and only touched under its lock
+//! (by whichever thread applies txns or serves reads).
+
+use crate::jute::records::Acl;
+use crate::jute::{InputArchive, JuteError, OutputArchive};
+use crate::server::zoo_defs::ids;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+
+/// The index that stands for OPEN_ACL_UNSAFE without a table entry (what
+/// Java's cache hands out for a null ACL list; the built-in nodes use it).
+pub const OPEN_UNSAFE_ACL_ID: i64 = -1;
+
+/// An ACL list as a hash key (the jute records do not derive `Hash`).
+#[derive(Clone, PartialEq, Eq)]
+struct AclKey(Vec<Acl>);
+
+impl Hash for AclKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_usize(self.0.len());
+        for acl in &self.0 {
+            acl.perms.hash(state);
+            acl.id.scheme.hash(state);
+            acl.id.id.hash(state);
+        }
+    }
+}
+
+/// Two-way map between ACL lists and their indexes, with a reference count
+/// per index; an index whose count drops to zero is forgotten.
+#[derive(Default)]
+pub struct ReferenceCountedAclCache {
+    long_key_map: HashMap<i64, Vec<Acl>>,
+    acl_key_map: HashMap<AclKey, i64>,
+    reference_counter: HashMap<i64, i64>,
+    /// The highest index handed out or loaded so far.
+    acl_index: i64,
+}
+
+impl ReferenceCountedAclCache {
+    pub fn new() -> ReferenceCountedAclCache {
+        ReferenceCountedAclCache::default()
+    }
+
+    /// The index for `acls`, allocating the next one for a list not seen
+    /// before; counts one more use either way.
+    pub fn convert_acls(&mut self, acls: &[Acl]) -> i64 {
+        let key = AclKey(acls.to_vec());
+        let index = match self.acl_key_map.get(&key) {
+            Some(&i) => i,
+            None => {
+                self.acl_index += 1;
+                let i = self.acl_index;
+                self.long_key_map.insert(i, key.0.clone());
+                self.acl_key_map.insert(key, i);
+                i
+            }
+        };
+        self.add_usage(index);
+        index
+    }
+
+    /// The ACL list behind `index`; `None` when the index is unknown (Java
+    /// throws there).
+    pub fn convert_long(&self, index: i64) -> Option<Vec<Acl>> {
+        if index == OPEN_UNSAFE_ACL_ID {
+            return Some(ids::open_acl_unsafe());
+        }
+        self.long_key_map.get(&index).cloned()
+    }
+
+    /// Counts one more node using `index`; unknown indexes are ignored.
+    pub fn add_usage(&mut self, index: i64) {
+        if index == OPEN_UNSAFE_ACL_ID || !self.long_key_map.contains_key(&index) {
+            return;
+        }
+        *self.reference_counter.entry(index).or_insert(0) += 1;
+    }
+
+    /// Counts one node fewer using `index`, dropping the entry when no node
+    /// uses it any more.
+    pub fn remove_usage(&mut self, index: i64) {
+        if index == OPEN_UNSAFE_ACL_ID || !self.long_key_map.contains_key(&index) {
+            return;
+        }
+        let count = self.reference_counter.entry(index).or_insert(0);
+        *count -= 1;
+        if *count <= 0 {
+            self.forget(index);
+        }
+    }
+
+    /// Drops every entry no node uses (after a snapshot load, whose table
+    /// may hold lists of nodes deleted while it was written).
+    pub fn purge_unused(&mut self) {
+        let unused: Vec<i64> = self
+            .long_key_map
+            .keys()
+            .copied()
+            .filter(|i| self.reference_counter.get(i).map_or(true, |&c| c <= 0))
+            .collect();
+        for index in unused {
+            self.forget(index);
+        }
+    }
+
+    fn forget(&mut self, index: i64) {
+        self.reference_counter.remove(&index);
+        if let Some(acls) = self.long_key_map.remove(&index) {
+            self.acl_key_map.remove(&AclKey(acls));
+        }
+    }
+
+    /// Number of distinct ACL lists held.
+    pub fn size(&self) -> usize {
+        self.acl_key_map.len()
+    }
+
+    /// The use count of `index` (0 when unknown).
+    pub fn reference_count(&self, index: i64) -> i64 {
+        self.reference_counter.get(&index).copied().unwrap_or(0)
+    }
+
+    /// Writes the table as a snapshot holds it: an `int` entry count, then
+    /// per entry the `long` index and the `vector<ACL>`. Entries go out in
+    /// index order.
+    pub fn serialize(&self, oa: &mut OutputArchive) {
+        let mut indexes: Vec<i64> = self.long_key_map.keys().copied().collect();
+        indexes.sort_unstable();
+        oa.write_int(indexes.len() as i32);
+        for index in indexes {
+            oa.write_long(index);
+            if let Some(acls) = self.long_key_map.get(&index) {
+                oa.write_vector(acls);
+            }
+        }
+    }
+
+    /// Replaces the table with one read from a snapshot. Every entry starts
+    /// with no uses; the nodes read afterwards add theirs.
+    pub fn deserialize(&mut self, ia: &mut InputArchive<'_>) -> Result<(), JuteError> {
+        let mut loaded = Vec::new();
+        let count = ia.read_int()?;
+        for _ in 0..count.max(0) {
+            let index = ia.read_long()?;
+            let acls = ia.read_vector::<Acl>()?;
+            loaded.push((index, acls));
+        }
+        self.long_key_map.clear();
+        self.acl_key_map.clear();
+        self.reference_counter.clear();
+        for (index, acls) in loaded {
+            self.acl_index = self.acl_index.max(index);
+            self.acl_key_map.insert(AclKey(acls.clone()), index);
+            self.long_key_map.insert(index, acls);
+            self.reference_counter.insert(index, 0);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jute::records::Id;
+    use crate::server::zoo_defs::perms;
+
+    fn acl(perms: i32, scheme: &str, id: &str) -> Vec<Acl> {
+        vec![Acl { perms, id: Id::new(scheme, id) }]
+    }
+
+    #[test]
+    fn same_list_same_index_and_counts() {
+        let mut c = ReferenceCountedAclCache::new();
+        let a = acl(perms::ALL, "world", "anyone");
+        let b = acl(perms::READ, "digest", "u:p");
+        assert_eq!(c.convert_acls(&a), 1);
+        assert_eq!(c.convert_acls(&b), 2);
+        assert_eq!(c.convert_acls(&a), 1);
+        assert_eq!(c.size(), 2);
+        assert_eq!(c.reference_count(1), 2);
+        assert_eq!(c.convert_long(2), Some(b.clone()));
+        assert_eq!(c.convert_long(OPEN_UNSAFE_ACL_ID), Some(ids::open_acl_unsafe()));
+        assert_eq!(c.convert_long(99), None);
+
+        c.remove_usage(1);
+        assert_eq!(c.convert_long(1), Some(a.clone()));
+        c.remove_usage(1);
+        assert_eq!(c.convert_long(1), None);
+        assert_eq!(c.size(), 1);
+        // Indexes are never reused.
+        assert_eq!(c.convert_acls(&a), 3);
+        // The special index is never counted or dropped.
+        c.add_usage(OPEN_UNSAFE_ACL_ID);
+        c.remove_usage(OPEN_UNSAFE_ACL_ID);
+        c.remove_usage(42);
+        assert_eq!(c.size(), 2);
+    }
+
+    #[test]
+    fn serialize_round_trip_and_purge() {
+        let mut c = ReferenceCountedAclCache::new();
+        let a = acl(perms::ALL, "world", "anyone");
+        let b = acl(perms::READ, "ip", "10.0.0.1");
+        c.convert_acls(&a);
+        c.convert_acls(&b);
+        let mut oa = OutputArchive::new();
+        c.serialize(&mut oa);
+        let bytes = oa.into_inner();
+        // count, then (index, vector) per entry in index order
+        assert_eq!(&bytes[..4], &[0, 0, 0, 2]);
+        assert_eq!(&bytes[4..12], &1i64.to_be_bytes());
+
+        let mut d = ReferenceCountedAclCache::new();
+        d.deserialize(&mut InputArchive::new(&bytes)).unwrap();
+        assert_eq!(d.size(), 2);
+        assert_eq!(d.convert_long(2), Some(b.clone()));
+        assert_eq!(d.reference_count(1), 0);
+        // The next new list continues after the highest loaded index.
+        assert_eq!(d.convert_acls(&acl(perms::WRITE, "world", "anyone")), 3);
+        d.add_usage(2);
+        d.purge_unused();
+        assert_eq!(d.convert_long(1), None);
+        assert_eq!(d.convert_long(2), Some(b));
+        assert_eq!(d.convert_long(3).map(|v| v.len()), Some(1));
+    }
+
+    #[test]
+    fn truncated_table_is_an_error() {
+        let mut c = ReferenceCountedAclCache::new();
+        let bytes = [0, 0, 0, 5, 0, 0, 0, 0];
+        assert!(c.deserialize(&mut InputArchive::new(&bytes)).is_err());
+    }
+}

@@ -31,4 +31,15 @@ impl WatchedEvent {
 pub trait Watcher: Send + Sync {
     fn watcher_id(&self) -> u64;
     fn process(&self, event: &WatchedEvent);
+    /// The session this watcher serves, as the wchc/wchp four-letter words
+    /// print it. Connections override this; the default is the watcher id.
+    fn session_id(&self) -> i64 {
+        self.watcher_id() as i64
+    }
+    /// True once the connection behind this watcher is closed; watch tables
+    /// then refuse new watches for it (so a read racing the close cannot
+    /// leave a watch behind that nobody removes).
+    fn is_stale(&self) -> bool {
+        false
+    }
 }

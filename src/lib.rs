@@ -2,6 +2,7 @@
 //! mirror the Java server's one for one (see docs/architecture.md).
 
 pub mod client;
+pub mod common;
 pub mod jute;
 pub mod quorum;
 pub mod server;

@@ -237,3 +237,7 @@ pub mod ids {
         vec![Acl { perms: super::perms::READ, id: anyone_id_unsafe() }]
     }
 }
+
+/// The ephemeralOwner value that marks a container node
+/// (EphemeralType.CONTAINER_EPHEMERAL_OWNER).
+pub const CONTAINER_EPHEMERAL_OWNER: i64 = i64::MIN;

@@ -7,6 +7,7 @@
 //! followed by the elements. Decoding never panics: every length is checked
 //! against the bytes actually present and against `jute.maxbuffer`.
 
+pub mod multi;
 pub mod records;
 pub mod txn;
 

@@ -1,12 +1,28 @@
 //! The standalone server and everything the replicated roles share: client
 //! connections, request processors, the data tree, sessions, persistence.
 
+pub mod auth;
+pub mod command;
 pub mod data_node;
 pub mod data_tree;
+pub mod expiry_queue;
+pub mod final_request_processor;
+pub mod nio_server_cnxn;
+pub mod nio_server_cnxn_factory;
 pub mod persistence;
+pub mod prep_request_processor;
 pub mod quotas;
 pub mod reference_counted_acl_cache;
+pub mod request;
+pub mod request_processor;
+pub mod request_throttler;
+pub mod server_stats;
+pub mod session_tracker_impl;
+pub mod sync_request_processor;
 pub mod watch_manager;
 pub mod watcher;
+pub mod worker_service;
+pub mod zk_database;
 pub mod zoo_defs;
+pub mod zoo_keeper_server;
 pub mod zoo_keeper_server_main;

@@ -1,9 +1,116 @@
-//! ZooKeeperServerMain: starts a standalone server from a parsed config and
-//! blocks until it shuts down.
+//! ZooKeeperServerMain: runs a standalone server from a parsed config on the
+//! `main` thread: opens the data directory, loads the database, starts the
+//! server and the client port, then waits for SIGINT/SIGTERM and shuts
+//! everything down in reverse order.
 
 use crate::quorum::quorum_peer_config::QuorumPeerConfig;
+use crate::server::command::ALL_COMMANDS;
+use crate::server::nio_server_cnxn_factory::{NioServerCnxnFactory, NioSettings};
+use crate::server::persistence::file_txn_snap_log::FileTxnSnapLog;
+use crate::server::zk_database::{TxnLogSettings, ZkDatabase};
+use crate::server::zoo_keeper_server::{ZooKeeperServer, ZooKeeperServerSettings};
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
-/// Runs the standalone server; returns when it has shut down.
-pub fn run(_config: QuorumPeerConfig) -> Result<(), String> {
-    Err("standalone server not wired yet".to_string())
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_sig: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+/// The four-letter words enabled by the whitelist (FourLetterCommands.isEnabled).
+fn enabled_words(config: &QuorumPeerConfig) -> HashSet<String> {
+    ALL_COMMANDS.iter().filter(|c| config.is_four_letter_word_enabled(c)).map(|c| c.to_string()).collect()
+}
+
+fn settings_from(config: &QuorumPeerConfig) -> ZooKeeperServerSettings {
+    ZooKeeperServerSettings {
+        server_id: 0,
+        tick_time: config.tick_time,
+        min_session_timeout: config.min_session_timeout,
+        max_session_timeout: config.max_session_timeout,
+        global_outstanding_limit: config.global_outstanding_limit,
+        jute_max_buffer: config.jute_max_buffer.max(0) as usize,
+        skip_acl: config.skip_acl,
+        super_digest: config.super_digest.clone(),
+        close_session_txn_enabled: config.close_session_txn_enabled,
+        extended_types_enabled: config.extended_types_enabled,
+        max_batch_size: config.max_batch_size.max(1) as usize,
+        request_throttle_max_requests: config.request_throttle_max_requests,
+        request_throttle_stall_time_ms: config.request_throttle_stall_time_ms.max(0) as u64,
+        request_throttle_drop_stale: config.request_throttle_drop_stale,
+        txn_log: TxnLogSettings {
+            pre_alloc_size: config.pre_alloc_size_bytes.max(0) as u64,
+            force_sync: config.force_sync,
+            fsync_warning_threshold_ms: config.fsync_warning_threshold_ms.max(0) as u64,
+        },
+        four_letter_words: enabled_words(config),
+        config: Arc::new(config.clone()),
+    }
+}
+
+/// The pieces of a running standalone server, for tests and `run`.
+pub struct StandaloneServer {
+    pub zks: Arc<ZooKeeperServer>,
+    pub cnxn_factory: Arc<NioServerCnxnFactory>,
+}
+
+impl StandaloneServer {
+    /// runFromConfig up to the point where clients are served.
+    pub fn start(config: &QuorumPeerConfig) -> Result<StandaloneServer, String> {
+        let client_addr: SocketAddr = config
+            .client_port_address
+            .ok_or_else(|| "clientPort is not set: a standalone server needs one".to_string())?;
+        let snap_log = FileTxnSnapLog::new(&config.data_log_dir, &config.data_dir)
+            .map_err(|e| format!("cannot open the data directory: {e}"))?;
+        let settings = settings_from(config);
+        let zk_db = Arc::new(ZkDatabase::new(snap_log, settings.extended_types_enabled));
+        let started = std::time::Instant::now();
+        let (sessions, zxid) =
+            zk_db.load_database(settings.txn_log).map_err(|e| format!("cannot load the database: {e}"))?;
+        tracing::info!(
+            "loaded the database in {} ms: last zxid 0x{:x}, {} session(s)",
+            started.elapsed().as_millis(),
+            zxid,
+            sessions.len()
+        );
+        let zks = ZooKeeperServer::new(settings, zk_db, sessions);
+        zks.startup().map_err(|e| format!("cannot start the server: {e}"))?;
+        let nio = NioSettings {
+            num_selector_threads: config.nio_num_selector_threads.max(1) as usize,
+            num_worker_threads: config.nio_num_worker_threads.max(1) as usize,
+            max_client_cnxns: config.max_client_cnxns,
+            sessionless_cnxn_timeout_ms: config.nio_sessionless_cnxn_timeout_ms,
+            listen_backlog: config.client_port_listen_backlog,
+        };
+        let cnxn_factory = NioServerCnxnFactory::start(client_addr, nio, Arc::clone(&zks))
+            .map_err(|e| format!("cannot bind the client port {client_addr}: {e}"))?;
+        Ok(StandaloneServer { zks, cnxn_factory })
+    }
+
+    pub fn shutdown(&self) {
+        self.cnxn_factory.shutdown();
+        self.zks.shutdown();
+    }
+}
+
+/// Runs the standalone server until SIGINT or SIGTERM.
+pub fn run(config: QuorumPeerConfig) -> Result<(), String> {
+    // SAFETY: installs a handler that only stores to an atomic.
+    unsafe {
+        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+    let server = StandaloneServer::start(&config)?;
+    tracing::info!("serving clients on {}", server.cnxn_factory.local_address());
+    while !STOP.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    tracing::info!("shutting down");
+    server.shutdown();
+    Ok(())
 }

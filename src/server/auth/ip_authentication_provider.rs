@@ -1,0 +1,70 @@
+//! IPAuthenticationProvider: every connection carries `ip:<its address>`;
+//! ACL entries name an address or a CIDR block.
+
+use crate::jute::records::Id;
+use crate::server::nio_server_cnxn::NioServerCnxn;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+pub fn handle_authentication(cnxn: &Arc<NioServerCnxn>) {
+    cnxn.add_auth_info(Id::new("ip", &cnxn.remote_address().ip().to_string()));
+}
+
+fn addr_bytes(s: &str) -> Option<Vec<u8>> {
+    match s.parse::<IpAddr>().ok()? {
+        IpAddr::V4(a) => Some(a.octets().to_vec()),
+        IpAddr::V6(a) => Some(a.octets().to_vec()),
+    }
+}
+
+fn parse_expr(acl_expr: &str) -> Option<(Vec<u8>, usize)> {
+    let mut parts = acl_expr.splitn(2, '/');
+    let addr = addr_bytes(parts.next()?)?;
+    let max = addr.len() * 8;
+    let bits = match parts.next() {
+        Some(b) => b.parse::<i64>().ok().filter(|b| *b >= 0 && *b as usize <= max)? as usize,
+        None => max,
+    };
+    Some((addr, bits))
+}
+
+fn mask(bytes: &mut [u8], bits: usize) {
+    for (i, b) in bytes.iter_mut().enumerate() {
+        let start = i * 8;
+        if start >= bits {
+            *b = 0;
+        } else if bits - start < 8 {
+            *b &= 0xffu8 << (8 - (bits - start));
+        }
+    }
+}
+
+pub fn matches(id: &str, acl_expr: &str) -> bool {
+    let Some((mut acl, bits)) = parse_expr(acl_expr) else { return false };
+    let Some(mut remote) = addr_bytes(id) else { return false };
+    if remote.len() != acl.len() {
+        return false;
+    }
+    mask(&mut acl, bits);
+    mask(&mut remote, bits);
+    acl == remote
+}
+
+pub fn is_valid(id: &str) -> bool {
+    parse_expr(id).is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidr_matching() {
+        assert!(matches("127.0.0.1", "127.0.0.1"));
+        assert!(matches("10.1.2.3", "10.0.0.0/8"));
+        assert!(!matches("11.1.2.3", "10.0.0.0/8"));
+        assert!(!matches("127.0.0.1", "127.0.0.1/33"));
+        assert!(is_valid("192.168.0.0/16"));
+        assert!(!is_valid("nonsense"));
+    }
+}

@@ -1,0 +1,269 @@
+//! The four-letter words (FourLetterCommands and the *Command classes): a
+//! new connection whose first four bytes spell a command gets the command's
+//! text and is closed. Runs on the NIOWorker that read the bytes.
+
+use crate::quorum::quorum_peer_config::ConfView;
+use crate::server::nio_server_cnxn::NioServerCnxn;
+use crate::server::nio_server_cnxn_factory::NioServerCnxnFactory;
+use crate::server::zoo_keeper_server::ZooKeeperServer;
+use std::sync::Arc;
+
+/// Every word Java knows, in Java's order.
+pub const ALL_COMMANDS: [&str; 18] = [
+    "conf", "cons", "crst", "dirs", "dump", "envi", "gtmk", "ruok", "stmk", "srst", "srvr", "stat", "wchc",
+    "wchp", "wchs", "mntr", "isro", "hash",
+];
+
+pub const ZK_NOT_SERVING: &str = "This ZooKeeper instance is not currently serving requests";
+
+/// The word whose four ASCII bytes, read as a big-endian int, are `len`.
+pub fn four_letter_word(len: i32) -> Option<&'static str> {
+    let b = len.to_be_bytes();
+    ALL_COMMANDS.iter().copied().find(|c| c.as_bytes() == b)
+}
+
+/// Java's Double.toString for the figures 4lw print.
+pub fn java_double(v: f64) -> String {
+    let s = format!("{v}");
+    if s.contains('.') || s.contains('e') || !v.is_finite() {
+        s
+    } else {
+        format!("{s}.0")
+    }
+}
+
+/// The version line srvr/stat/envi show.
+pub fn full_version() -> String {
+    format!("3.8.0-zkserver-{}", env!("CARGO_PKG_VERSION"))
+}
+
+/// Runs `cmd` (already known to be a four-letter word) and returns its output.
+pub fn execute(cmd: &str, zks: &Arc<ZooKeeperServer>, factory: &Arc<NioServerCnxnFactory>) -> String {
+    if !zks.settings.four_letter_words.contains(cmd) {
+        return format!("{cmd} is not executed because it is not in the whitelist.\n");
+    }
+    if cmd == "ruok" {
+        return "imok".to_string();
+    }
+    if !zks.is_running() {
+        return format!("{ZK_NOT_SERVING}\n");
+    }
+    match cmd {
+        "srvr" | "stat" => stat(cmd == "stat", zks, factory),
+        "isro" => "rw".to_string(),
+        "cons" => {
+            let mut out = String::new();
+            for c in factory.connections() {
+                out.push_str(&connection_info(&c, false));
+                out.push('\n');
+            }
+            out.push('\n');
+            out
+        }
+        "crst" => {
+            for c in factory.connections() {
+                c.reset_stats();
+            }
+            "Connection stats reset.\n".to_string()
+        }
+        "srst" => {
+            zks.stats.reset();
+            "Server stats reset.\n".to_string()
+        }
+        "conf" => zks.settings.config.dump_conf(ConfView::Standalone),
+        "envi" => envi(),
+        "dirs" => format!("datadir_size: {}\nlogdir_size: {}\n", zks.data_dir_size(), zks.log_dir_size()),
+        "wchs" => format!("{}\n", zks.zk_db().data_tree().dump_watches_summary()),
+        "wchc" => format!("{}\n", zks.zk_db().data_tree().dump_watches(false)),
+        "wchp" => format!("{}\n", zks.zk_db().data_tree().dump_watches(true)),
+        "dump" => dump(zks, factory),
+        "mntr" => mntr(zks, factory),
+        // ZooTrace's text trace mask; zkserver logs through `tracing`
+        // (RUST_LOG), so the mask is the default and stmk only echoes it.
+        "gtmk" | "stmk" => "306".to_string(),
+        "hash" => String::new(),
+        _ => format!("{cmd} is not executed because it is not in the whitelist.\n"),
+    }
+}
+
+/// ServerCnxn.dumpConnectionInfo.
+pub fn connection_info(c: &NioServerCnxn, brief: bool) -> String {
+    let st = c.stats();
+    let mut out = format!(
+        " {}[{}](queued={},recved={},sent={}",
+        c.remote_address(),
+        if c.is_closed() { "0" } else { "1" },
+        c.outstanding_requests(),
+        st.packets_received,
+        st.packets_sent
+    );
+    let sid = c.session_id();
+    if !brief && sid != 0 {
+        out.push_str(&format!(
+            ",sid=0x{:x},lop={},est={},to={}",
+            sid,
+            if st.last_op.is_empty() { "NA" } else { st.last_op },
+            c.established_wall_ms(),
+            c.session_timeout()
+        ));
+        if st.last_cxid >= 0 {
+            out.push_str(&format!(",lcxid=0x{:x}", st.last_cxid));
+        }
+        let avg = if st.count == 0 { 0 } else { st.total_latency / st.count };
+        out.push_str(&format!(
+            ",lzxid=0x{:x},lresp={},llat={},minlat={},avglat={},maxlat={}",
+            st.last_zxid, st.last_response_time_ms, st.last_latency, st.min_latency, avg, st.max_latency
+        ));
+    }
+    out.push(')');
+    out
+}
+
+/// EnvCommand: the process environment in Environment.list's order.
+fn envi() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| "<NA>".into());
+    let mut uname: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: uname fills the struct we own.
+    let (os, release, arch) = if unsafe { libc::uname(&mut uname) } == 0 {
+        let f = |b: &[libc::c_char]| {
+            let bytes: Vec<u8> = b.iter().take_while(|c| **c != 0).map(|c| *c as u8).collect();
+            String::from_utf8_lossy(&bytes).into_owned()
+        };
+        (f(&uname.sysname), f(&uname.release), f(&uname.machine))
+    } else {
+        ("<NA>".into(), "<NA>".into(), "<NA>".into())
+    };
+    let var = |k: &str| std::env::var(k).unwrap_or_else(|_| "<NA>".into());
+    let cwd = std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_else(|_| "<NA>".into());
+    let exe = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "<NA>".into());
+    let rss_mb = crate::server::command::resident_bytes() / (1024 * 1024);
+    let entries: Vec<(&str, String)> = vec![
+        ("zookeeper.version", full_version()),
+        ("host.name", host),
+        ("java.version", "<NA>".into()),
+        ("java.vendor", "<NA>".into()),
+        ("java.home", "<NA>".into()),
+        ("java.class.path", exe),
+        ("java.library.path", "<NA>".into()),
+        ("java.io.tmpdir", std::env::temp_dir().display().to_string()),
+        ("java.compiler", "<NA>".into()),
+        ("os.name", os),
+        ("os.arch", arch),
+        ("os.version", release),
+        ("user.name", var("USER")),
+        ("user.home", var("HOME")),
+        ("user.dir", cwd),
+        ("os.memory.free", "0MB".into()),
+        ("os.memory.max", format!("{rss_mb}MB")),
+        ("os.memory.total", format!("{rss_mb}MB")),
+    ];
+    let mut out = String::from("Environment:\n");
+    for (k, v) in entries {
+        out.push_str(&format!("{k}={v}\n"));
+    }
+    out
+}
+
+/// The resident set size of this process, in bytes.
+pub fn resident_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(0) as u64;
+    pages * page
+}
+
+fn open_fd_count() -> usize {
+    std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
+}
+
+fn max_fd_count() -> u64 {
+    let mut rl = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit fills the struct we own.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } == 0 {
+        rl.rlim_cur as u64
+    } else {
+        0
+    }
+}
+
+/// DumpCommand.
+fn dump(zks: &Arc<ZooKeeperServer>, factory: &Arc<NioServerCnxnFactory>) -> String {
+    let mut out = String::from("SessionTracker dump:\n");
+    out.push_str(&zks.session_tracker().dump_sessions());
+    out.push_str("ephemeral nodes dump:\n");
+    let eph = zks.zk_db().data_tree().ephemerals_by_session();
+    out.push_str(&format!("Sessions with Ephemerals ({}):\n", eph.len()));
+    for (sid, paths) in eph {
+        out.push_str(&format!("0x{:x}:\n", sid));
+        for p in paths {
+            out.push_str(&format!("\t{p}\n"));
+        }
+    }
+    out.push_str("Connections dump:\n");
+    let cnxns = factory.connections();
+    out.push_str(&format!("Connections Sets (1)/({}):\n", cnxns.len()));
+    for c in cnxns {
+        out.push_str(&format!("{}\n", connection_info(&c, true)));
+    }
+    out
+}
+
+/// MonitorCommand: `zk_<key>\t<value>` lines.
+fn mntr(zks: &Arc<ZooKeeperServer>, factory: &Arc<NioServerCnxnFactory>) -> String {
+    let dt = zks.zk_db().data_tree();
+    let (min, avg, max) = zks.stats.latency();
+    let lines: Vec<(&str, String)> = vec![
+        ("version", full_version()),
+        ("server_state", "standalone".into()),
+        ("avg_latency", java_double(avg)),
+        ("max_latency", max.to_string()),
+        ("min_latency", min.to_string()),
+        ("packets_received", zks.stats.packets_received().to_string()),
+        ("packets_sent", zks.stats.packets_sent().to_string()),
+        ("num_alive_connections", factory.num_alive_connections().to_string()),
+        ("outstanding_requests", zks.outstanding_requests().to_string()),
+        ("znode_count", dt.node_count().to_string()),
+        ("watch_count", dt.watch_count().to_string()),
+        ("ephemerals_count", dt.ephemerals_count().to_string()),
+        ("approximate_data_size", dt.approximate_data_size().to_string()),
+        ("open_file_descriptor_count", open_fd_count().to_string()),
+        ("max_file_descriptor_count", max_fd_count().to_string()),
+        ("fsync_threshold_exceed_count", zks.stats.fsync_threshold_exceeded().to_string()),
+        ("uptime", zks.uptime_ms().to_string()),
+        ("global_sessions", zks.session_tracker().session_count().to_string()),
+        ("local_sessions", "0".into()),
+        ("last_proposal_size", "-1".into()),
+        ("max_proposal_size", "-1".into()),
+        ("min_proposal_size", "-1".into()),
+    ];
+    let mut out = String::new();
+    for (k, v) in lines {
+        out.push_str(&format!("zk_{k}\t{v}\n"));
+    }
+    out
+}
+
+/// srvr and stat (StatCommand): the version, the clients (stat only), the
+/// server figures (ServerStats.toString) and the node count.
+fn stat(with_clients: bool, zks: &Arc<ZooKeeperServer>, factory: &Arc<NioServerCnxnFactory>) -> String {
+    let mut out = format!("Zookeeper version: {}\n", full_version());
+    if with_clients {
+        out.push_str("Clients:\n");
+        for c in factory.connections() {
+            out.push_str(&connection_info(&c, true));
+            out.push('\n');
+        }
+        out.push('\n');
+    }
+    let (min, avg, max) = zks.stats.latency();
+    out.push_str(&format!("Latency min/avg/max: {}/{}/{}\n", min, java_double(avg), max));
+    out.push_str(&format!("Received: {}\n", zks.stats.packets_received()));
+    out.push_str(&format!("Sent: {}\n", zks.stats.packets_sent()));
+    out.push_str(&format!("Connections: {}\n", factory.num_alive_connections()));
+    out.push_str(&format!("Outstanding: {}\n", zks.outstanding_requests()));
+    out.push_str(&format!("Zxid: 0x{:x}\n", zks.zk_db().last_processed_zxid()));
+    out.push_str("Mode: standalone\n");
+    out.push_str(&format!("Node count: {}\n", zks.zk_db().data_tree().node_count()));
+    out
+}

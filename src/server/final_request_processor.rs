@@ -1,0 +1,352 @@
+//! FinalRequestProcessor: the end of every chain; no thread of its own, it
+//! runs on the thread before it (the SyncThread in standalone). Applies the
+//! txn to the DataTree (which fires watches), answers reads from the tree,
+//! and sends the reply on the request's connection.
+
+use crate::jute::multi::{MultiOperationRecord, MultiResponse, Op, OpResult};
+use crate::jute::records::*;
+use crate::jute::txn::TxnBody;
+use crate::jute::{InputArchive, JuteError, OutputArchive, Record};
+use crate::server::data_tree::ProcessTxnResult;
+use crate::server::nio_server_cnxn::NioServerCnxn;
+use crate::server::request::Request;
+use crate::server::request_processor::RequestProcessor;
+use crate::server::watcher::Watcher;
+use crate::server::zoo_defs::{code, op_code, perms, watcher_type, xid};
+use crate::server::zoo_keeper_server::ZooKeeperServer;
+use std::sync::Arc;
+
+pub struct FinalRequestProcessor {
+    zks: Arc<ZooKeeperServer>,
+}
+
+/// Why a request failed: a KeeperException code.
+type KResult<T> = Result<T, i32>;
+
+fn decode<R: Record>(buf: &[u8]) -> KResult<R> {
+    R::from_bytes(buf).map_err(|e: JuteError| {
+        tracing::error!("Failed to deserialize request body: {e}");
+        code::MARSHALLING_ERROR
+    })
+}
+
+fn bytes_of<R: Record>(r: &R) -> Vec<u8> {
+    r.to_bytes()
+}
+
+impl FinalRequestProcessor {
+    pub fn new(zks: Arc<ZooKeeperServer>) -> FinalRequestProcessor {
+        FinalRequestProcessor { zks }
+    }
+
+    fn watcher(cnxn: &Arc<NioServerCnxn>, watch: bool) -> Option<Arc<dyn Watcher>> {
+        if watch {
+            Some(Arc::clone(cnxn) as Arc<dyn Watcher>)
+        } else {
+            None
+        }
+    }
+
+    fn check_read(&self, req: &Request, path: &str, perm: i32) -> KResult<()> {
+        let info = self.zks.zk_db().data_tree().node_info(path).ok_or(code::NO_NODE)?;
+        self.zks.check_acl(&info.acl, perm, &req.auth_info)
+    }
+
+    fn get_data(&self, req: &Request, cnxn: &Arc<NioServerCnxn>, r: &GetDataRequest) -> KResult<GetDataResponse> {
+        self.check_read(req, &r.path, perms::READ)?;
+        let (data, stat) = self.zks.zk_db().data_tree().get_data(&r.path, Self::watcher(cnxn, r.watch))?;
+        Ok(GetDataResponse { data, stat })
+    }
+
+    fn get_children(
+        &self,
+        req: &Request,
+        cnxn: &Arc<NioServerCnxn>,
+        r: &GetChildrenRequest,
+    ) -> KResult<(Vec<String>, Stat)> {
+        self.check_read(req, &r.path, perms::READ)?;
+        self.zks.zk_db().data_tree().get_children(&r.path, Self::watcher(cnxn, r.watch))
+    }
+
+    fn multi_response(rc: &ProcessTxnResult) -> KResult<Vec<u8>> {
+        let mut rsp = MultiResponse::default();
+        for sub in &rc.multi_result {
+            rsp.results.push(match sub.op_type {
+                op_code::CHECK => OpResult::Check,
+                op_code::CREATE => OpResult::Create { path: sub.path.clone() },
+                op_code::CREATE2 | op_code::CREATE_TTL | op_code::CREATE_CONTAINER => {
+                    OpResult::Create2 { path: sub.path.clone(), stat: sub.stat.clone().unwrap_or_default() }
+                }
+                op_code::DELETE | op_code::DELETE_CONTAINER => OpResult::Delete,
+                op_code::SET_DATA => OpResult::SetData { stat: sub.stat.clone().unwrap_or_default() },
+                op_code::ERROR => OpResult::Error { err: sub.err },
+                _ => return Err(code::MARSHALLING_ERROR),
+            });
+        }
+        let mut oa = OutputArchive::new();
+        rsp.serialize(&mut oa);
+        Ok(oa.into_inner())
+    }
+
+    fn multi_read(&self, req: &Request, cnxn: &Arc<NioServerCnxn>) -> KResult<Vec<u8>> {
+        let mut ia = InputArchive::with_max_buffer(&req.request, self.zks.settings.jute_max_buffer);
+        let rec = MultiOperationRecord::deserialize(&mut ia).map_err(|_| code::MARSHALLING_ERROR)?;
+        let mut rsp = MultiResponse::default();
+        for op in &rec.ops {
+            let res = match op {
+                Op::GetChildren(r) => {
+                    let r = GetChildrenRequest { path: r.path.clone(), watch: false };
+                    self.get_children(req, cnxn, &r).map(|(children, _)| OpResult::GetChildren { children })
+                }
+                Op::GetData(r) => {
+                    let r = GetDataRequest { path: r.path.clone(), watch: false };
+                    self.get_data(req, cnxn, &r).map(|g| OpResult::GetData { data: g.data, stat: g.stat })
+                }
+                _ => return Err(code::MARSHALLING_ERROR),
+            };
+            rsp.results.push(res.unwrap_or_else(|err| OpResult::Error { err }));
+        }
+        let mut oa = OutputArchive::new();
+        rsp.serialize(&mut oa);
+        Ok(oa.into_inner())
+    }
+
+    /// The reply body for a request that did not fail in Prep.
+    fn respond(&self, req: &Request, cnxn: &Arc<NioServerCnxn>, rc: &ProcessTxnResult) -> KResult<Option<Vec<u8>>> {
+        let dt = self.zks.zk_db().data_tree();
+        let ok = |err: i32| if err == code::OK { Ok(()) } else { Err(err) };
+        Ok(match req.op_type {
+            op_code::MULTI => Some(Self::multi_response(rc)?),
+            op_code::MULTI_READ => Some(self.multi_read(req, cnxn)?),
+            op_code::CREATE => {
+                ok(rc.err)?;
+                Some(bytes_of(&CreateResponse { path: rc.path.clone() }))
+            }
+            op_code::CREATE2 | op_code::CREATE_TTL | op_code::CREATE_CONTAINER => {
+                ok(rc.err)?;
+                Some(bytes_of(&Create2Response { path: rc.path.clone(), stat: rc.stat.clone().unwrap_or_default() }))
+            }
+            op_code::DELETE | op_code::DELETE_CONTAINER | op_code::CLOSE_SESSION => {
+                ok(rc.err)?;
+                None
+            }
+            op_code::SET_DATA | op_code::CHECK => {
+                ok(rc.err)?;
+                Some(bytes_of(&SetDataResponse { stat: rc.stat.clone().unwrap_or_default() }))
+            }
+            op_code::SET_ACL => {
+                ok(rc.err)?;
+                Some(bytes_of(&SetAclResponse { stat: rc.stat.clone().unwrap_or_default() }))
+            }
+            op_code::SYNC => {
+                let r: SyncRequest = decode(&req.request)?;
+                Some(bytes_of(&SyncResponse { path: r.path }))
+            }
+            op_code::EXISTS => {
+                let r: ExistsRequest = decode(&req.request)?;
+                if r.path.contains('\0') {
+                    return Err(code::BAD_ARGUMENTS);
+                }
+                let stat = dt.stat_node(&r.path, Self::watcher(cnxn, r.watch))?;
+                Some(bytes_of(&ExistsResponse { stat }))
+            }
+            op_code::GET_DATA => {
+                let r: GetDataRequest = decode(&req.request)?;
+                Some(bytes_of(&self.get_data(req, cnxn, &r)?))
+            }
+            op_code::SET_WATCHES => {
+                let r: SetWatches = decode(&req.request)?;
+                dt.set_watches(
+                    r.relative_zxid,
+                    &r.data_watches,
+                    &r.exist_watches,
+                    &r.child_watches,
+                    &[],
+                    &[],
+                    Arc::clone(cnxn) as Arc<dyn Watcher>,
+                );
+                None
+            }
+            op_code::SET_WATCHES2 => {
+                let r: SetWatches2 = decode(&req.request)?;
+                dt.set_watches(
+                    r.relative_zxid,
+                    &r.data_watches,
+                    &r.exist_watches,
+                    &r.child_watches,
+                    &r.persistent_watches,
+                    &r.persistent_recursive_watches,
+                    Arc::clone(cnxn) as Arc<dyn Watcher>,
+                );
+                None
+            }
+            op_code::ADD_WATCH => {
+                let r: AddWatchRequest = decode(&req.request)?;
+                dt.add_watch(&r.path, Arc::clone(cnxn) as Arc<dyn Watcher>, r.mode);
+                Some(bytes_of(&ErrorResponse { err: 0 }))
+            }
+            op_code::GET_ACL => {
+                let r: GetAclRequest = decode(&req.request)?;
+                let info = dt.node_info(&r.path).ok_or(code::NO_NODE)?;
+                self.zks.check_acl(&info.acl, perms::READ | perms::ADMIN, &req.auth_info)?;
+                let (acl, stat) = dt.get_acl(&r.path)?;
+                let acl = if self.zks.check_acl(&info.acl, perms::ADMIN, &req.auth_info).is_ok() {
+                    acl
+                } else {
+                    // Without ADMIN, digest ACLs are shown with the hash hidden.
+                    acl.into_iter()
+                        .map(|a| {
+                            if a.id.scheme == "digest" {
+                                let user = a.id.id.split(':').next().unwrap_or("").to_string();
+                                Acl { perms: a.perms, id: Id { scheme: a.id.scheme, id: format!("{user}:x") } }
+                            } else {
+                                a
+                            }
+                        })
+                        .collect()
+                };
+                Some(bytes_of(&GetAclResponse { acl, stat }))
+            }
+            op_code::GET_CHILDREN => {
+                let r: GetChildrenRequest = decode(&req.request)?;
+                let (children, _) = self.get_children(req, cnxn, &r)?;
+                Some(bytes_of(&GetChildrenResponse { children }))
+            }
+            op_code::GET_CHILDREN2 => {
+                let r: GetChildren2Request = decode(&req.request)?;
+                let r = GetChildrenRequest { path: r.path, watch: r.watch };
+                let (children, stat) = self.get_children(req, cnxn, &r)?;
+                Some(bytes_of(&GetChildren2Response { children, stat }))
+            }
+            op_code::GET_ALL_CHILDREN_NUMBER => {
+                let r: GetAllChildrenNumberRequest = decode(&req.request)?;
+                self.check_read(req, &r.path, perms::READ)?;
+                Some(bytes_of(&GetAllChildrenNumberResponse { total_number: dt.get_all_children_number(&r.path) }))
+            }
+            op_code::CHECK_WATCHES | op_code::REMOVE_WATCHES => {
+                let (path, ty) = if req.op_type == op_code::CHECK_WATCHES {
+                    let r: CheckWatchesRequest = decode(&req.request)?;
+                    (r.path, r.r#type)
+                } else {
+                    let r: RemoveWatchesRequest = decode(&req.request)?;
+                    (r.path, r.r#type)
+                };
+                if !(watcher_type::CHILDREN..=watcher_type::ANY).contains(&ty) {
+                    return Err(code::MARSHALLING_ERROR);
+                }
+                let found = if req.op_type == op_code::CHECK_WATCHES {
+                    dt.contains_watcher(&path, ty, cnxn.watcher_id())
+                } else {
+                    dt.remove_watch(&path, ty, cnxn.watcher_id())
+                };
+                if !found {
+                    return Err(code::NO_WATCHER);
+                }
+                None
+            }
+            op_code::WHO_AM_I => {
+                let client_info = req
+                    .auth_info
+                    .iter()
+                    .map(|id| ClientInfo { auth_scheme: id.scheme.clone(), user: id.id.clone() })
+                    .collect();
+                Some(bytes_of(&WhoAmIResponse { client_info }))
+            }
+            op_code::GET_EPHEMERALS => {
+                let r: GetEphemeralsRequest = decode(&req.request)?;
+                let all = dt.get_ephemerals(req.session_id);
+                let prefix = r.prefix_path.trim();
+                let ephemerals = if prefix.is_empty() || prefix == "/" {
+                    all
+                } else {
+                    all.into_iter().filter(|p| p.starts_with(&r.prefix_path)).collect()
+                };
+                Some(bytes_of(&GetEphemeralsResponse { ephemerals }))
+            }
+            _ => None,
+        })
+    }
+}
+
+impl RequestProcessor for FinalRequestProcessor {
+    fn process_request(&self, req: Request) {
+        let rc = self.zks.process_txn(&req);
+        // A closeSession from the expirer (no connection) still closes the
+        // session's connection, if one is left.
+        if req.op_type == op_code::CLOSE_SESSION && req.cnxn.is_none() {
+            if let Some(f) = self.zks.cnxn_factory() {
+                f.close_session(req.session_id, "session closed");
+            }
+        }
+        let Some(cnxn) = req.cnxn.clone() else { return };
+        self.zks.dec_in_process();
+        let last_zxid = self.zks.zk_db().last_processed_zxid();
+
+        if req.op_type == op_code::PING {
+            self.zks.stats.update_latency(req.create_time.elapsed().as_millis() as u64);
+            cnxn.update_status_for_response(req.cxid, last_zxid, "PING", req.create_time);
+            cnxn.send_response(&ReplyHeader { xid: xid::PING, zxid: last_zxid, err: 0 }, None);
+            return;
+        }
+        if req.op_type == op_code::CREATE_SESSION {
+            cnxn.update_status_for_response(req.cxid, last_zxid, "SESS", req.create_time);
+            self.zks.finish_session_init(&cnxn, true);
+            return;
+        }
+
+        let failed_in_prep = req.hdr.as_ref().map(|h| h.r#type == op_code::ERROR).unwrap_or(false);
+        let result: KResult<Option<Vec<u8>>> = if failed_in_prep {
+            Err(req.err.unwrap_or(match &req.txn {
+                Some(TxnBody::Error(e)) => e.err,
+                _ => code::SYSTEM_ERROR,
+            }))
+        } else if let (Some(e), false) = (req.err, req.op_type == op_code::MULTI) {
+            Err(e)
+        } else {
+            self.respond(&req, &cnxn, &rc)
+        };
+        let (err, body) = match result {
+            Ok(b) => (code::OK, b),
+            Err(e) => (e, None),
+        };
+        self.zks.stats.update_latency(req.create_time.elapsed().as_millis() as u64);
+        cnxn.update_status_for_response(req.cxid, last_zxid, last_op_name(req.op_type), req.create_time);
+        cnxn.send_response(&ReplyHeader { xid: req.cxid, zxid: last_zxid, err }, body.as_deref());
+        if req.op_type == op_code::CLOSE_SESSION {
+            cnxn.send_close_after_flush();
+        }
+    }
+
+    fn shutdown(&self) {
+        tracing::info!("shutdown of request processor complete");
+    }
+}
+
+/// The four-letter op names `cons` shows as lastOperation.
+fn last_op_name(op: i32) -> &'static str {
+    match op {
+        op_code::MULTI => "MULT",
+        op_code::MULTI_READ => "MLTR",
+        op_code::CREATE | op_code::CREATE2 | op_code::CREATE_TTL | op_code::CREATE_CONTAINER => "CREA",
+        op_code::DELETE | op_code::DELETE_CONTAINER => "DELE",
+        op_code::SET_DATA => "SETD",
+        op_code::RECONFIG => "RECO",
+        op_code::SET_ACL => "SETA",
+        op_code::CLOSE_SESSION => "CLOS",
+        op_code::SYNC => "SYNC",
+        op_code::CHECK => "CHEC",
+        op_code::EXISTS => "EXIS",
+        op_code::GET_DATA => "GETD",
+        op_code::SET_WATCHES => "SETW",
+        op_code::SET_WATCHES2 => "STW2",
+        op_code::ADD_WATCH => "ADDW",
+        op_code::GET_ACL => "GETA",
+        op_code::GET_CHILDREN | op_code::GET_CHILDREN2 => "GETC",
+        op_code::GET_ALL_CHILDREN_NUMBER => "GETACN",
+        op_code::CHECK_WATCHES => "CHKW",
+        op_code::REMOVE_WATCHES => "REMW",
+        op_code::WHO_AM_I => "HOMI",
+        op_code::GET_EPHEMERALS => "GETE",
+        _ => "NA",
+    }
+}

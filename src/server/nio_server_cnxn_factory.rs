@@ -1,0 +1,392 @@
+//! NIOServerCnxnFactory: the client port. Threads:
+//! - `NIOAcceptThread` (Java "NIOServerCxnFactory.AcceptThread"): accept(),
+//!   enforce maxClientCnxns per client IP, hand sockets round-robin to the
+//!   selector threads.
+//! - `NIOSelector-i` (Java "NIOServerCxnFactory.SelectorThread-i"): an epoll
+//!   set of one-shot entries; a ready connection is parked and handed to the
+//!   worker pool, which re-arms it when done.
+//! - `NIOWorker-i` (WorkerService): the connections' I/O.
+//! - `CnxnExpirer` (Java "ConnnectionExpirer"): closes connections idle past
+//!   their session timeout (zookeeper.nio.sessionlessCnxnTimeout before a
+//!   session exists).
+
+use crate::server::expiry_queue::ExpiryQueue;
+use crate::server::nio_server_cnxn::NioServerCnxn;
+use crate::server::worker_service::{WorkRequest, WorkerService};
+use crate::server::zoo_keeper_server::ZooKeeperServer;
+use crossbeam_channel::{unbounded, Receiver, Sender};
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Sizing and limits (the zookeeper.nio.* keys and maxClientCnxns).
+#[derive(Debug, Clone)]
+pub struct NioSettings {
+    pub num_selector_threads: usize,
+    pub num_worker_threads: usize,
+    pub max_client_cnxns: i32,
+    pub sessionless_cnxn_timeout_ms: i32,
+    pub listen_backlog: i32,
+}
+
+const WAKE_TOKEN: u64 = u64::MAX;
+
+/// One selector thread's epoll set.
+pub struct SelectorThread {
+    epfd: OwnedFd,
+    wake: OwnedFd,
+    accepted_tx: Sender<TcpStream>,
+    accepted_rx: Receiver<TcpStream>,
+    cnxns: Mutex<HashMap<u64, Arc<NioServerCnxn>>>,
+}
+
+fn cvt(r: i32) -> io::Result<i32> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+impl SelectorThread {
+    fn new() -> io::Result<SelectorThread> {
+        // SAFETY: plain syscalls; the returned fds are owned right away.
+        let epfd = unsafe { OwnedFd::from_raw_fd(cvt(libc::epoll_create1(libc::EPOLL_CLOEXEC))?) };
+        let wake = unsafe { OwnedFd::from_raw_fd(cvt(libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC))?) };
+        let mut ev = libc::epoll_event { events: libc::EPOLLIN as u32, u64: WAKE_TOKEN };
+        // SAFETY: both fds are valid and `ev` outlives the call.
+        cvt(unsafe { libc::epoll_ctl(epfd.as_raw_fd(), libc::EPOLL_CTL_ADD, wake.as_raw_fd(), &mut ev) })?;
+        let (accepted_tx, accepted_rx) = unbounded();
+        Ok(SelectorThread { epfd, wake, accepted_tx, accepted_rx, cnxns: Mutex::new(HashMap::new()) })
+    }
+
+    fn wakeup(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a live u64 to our eventfd.
+        unsafe { libc::write(self.wake.as_raw_fd(), &one as *const u64 as *const libc::c_void, 8) };
+    }
+
+    fn ctl(&self, op: i32, fd: i32, token: u64, events: u32) -> io::Result<()> {
+        let mut ev = libc::epoll_event { events: events | libc::EPOLLONESHOT as u32, u64: token };
+        // SAFETY: fd belongs to a live connection; `ev` outlives the call.
+        cvt(unsafe { libc::epoll_ctl(self.epfd.as_raw_fd(), op, fd, &mut ev) }).map(|_| ())
+    }
+
+    /// Re-arms a parked connection's one-shot entry.
+    pub fn rearm(&self, fd: i32, token: u64, events: u32) {
+        if let Err(e) = self.ctl(libc::EPOLL_CTL_MOD, fd, token, events) {
+            tracing::debug!("epoll re-arm of connection {token} failed: {e}");
+        }
+    }
+
+    pub fn deregister(&self, fd: i32, token: u64) {
+        self.cnxns.lock().remove(&token);
+        // SAFETY: removing an fd from our own epoll set; a null event is allowed.
+        unsafe { libc::epoll_ctl(self.epfd.as_raw_fd(), libc::EPOLL_CTL_DEL, fd, std::ptr::null_mut()) };
+    }
+
+    fn run(self: Arc<Self>, factory: Weak<NioServerCnxnFactory>) {
+        let mut events: Vec<libc::epoll_event> = vec![libc::epoll_event { events: 0, u64: 0 }; 256];
+        loop {
+            let Some(f) = factory.upgrade() else { break };
+            if f.stopped.load(Ordering::Acquire) {
+                break;
+            }
+            drop(f);
+            // SAFETY: `events` has room for the count we pass.
+            let n = unsafe {
+                libc::epoll_wait(self.epfd.as_raw_fd(), events.as_mut_ptr(), events.len() as i32, 1000)
+            };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    tracing::warn!("epoll_wait failed: {e}");
+                }
+                continue;
+            }
+            for ev in &events[..n as usize] {
+                let token = ev.u64;
+                let flags = ev.events;
+                if token == WAKE_TOKEN {
+                    let mut buf = 0u64;
+                    // SAFETY: reads 8 bytes into a live u64 from our eventfd.
+                    unsafe { libc::read(self.wake.as_raw_fd(), &mut buf as *mut u64 as *mut libc::c_void, 8) };
+                    continue;
+                }
+                let cnxn = self.cnxns.lock().get(&token).cloned();
+                if let Some(c) = cnxn {
+                    c.mark_busy();
+                    c.schedule_io(flags);
+                }
+            }
+            let Some(f) = factory.upgrade() else { break };
+            while let Ok(sock) = self.accepted_rx.try_recv() {
+                f.register(&self, sock);
+            }
+        }
+        // Close what is left.
+        let left: Vec<_> = self.cnxns.lock().values().cloned().collect();
+        for c in left {
+            c.close("server shutting down");
+        }
+    }
+}
+
+pub struct NioServerCnxnFactory {
+    settings: NioSettings,
+    local_address: SocketAddr,
+    listener: TcpListener,
+    zks: Arc<ZooKeeperServer>,
+    selectors: Vec<Arc<SelectorThread>>,
+    workers: WorkerService,
+    next_selector: AtomicUsize,
+    next_cnxn_id: AtomicU64,
+    cnxns: Mutex<HashMap<u64, Arc<NioServerCnxn>>>,
+    ip_map: Mutex<HashMap<IpAddr, usize>>,
+    session_map: Mutex<HashMap<i64, Arc<NioServerCnxn>>>,
+    cnxn_expiry_queue: ExpiryQueue<u64>,
+    stopped: AtomicBool,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl NioServerCnxnFactory {
+    /// configure + start: binds the client port and starts every thread.
+    pub fn start(addr: SocketAddr, settings: NioSettings, zks: Arc<ZooKeeperServer>) -> io::Result<Arc<Self>> {
+        let sock = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, None)?;
+        sock.set_reuse_address(true)?;
+        sock.bind(&addr.into())?;
+        sock.listen(if settings.listen_backlog > 0 { settings.listen_backlog } else { 50 })?;
+        let listener: TcpListener = sock.into();
+        let local_address = listener.local_addr()?;
+        let mut selectors = Vec::new();
+        for _ in 0..settings.num_selector_threads.max(1) {
+            selectors.push(Arc::new(SelectorThread::new()?));
+        }
+        let workers = WorkerService::start("NIOWorker", settings.num_worker_threads.max(1))?;
+        let factory = Arc::new(NioServerCnxnFactory {
+            cnxn_expiry_queue: ExpiryQueue::new(settings.sessionless_cnxn_timeout_ms.max(1) as u64),
+            settings,
+            local_address,
+            listener,
+            zks: Arc::clone(&zks),
+            selectors,
+            workers,
+            next_selector: AtomicUsize::new(0),
+            next_cnxn_id: AtomicU64::new(1),
+            cnxns: Mutex::new(HashMap::new()),
+            ip_map: Mutex::new(HashMap::new()),
+            session_map: Mutex::new(HashMap::new()),
+            stopped: AtomicBool::new(false),
+            threads: Mutex::new(Vec::new()),
+        });
+        zks.set_cnxn_factory(&factory);
+        let mut threads = Vec::new();
+        for (i, sel) in factory.selectors.iter().enumerate() {
+            let sel = Arc::clone(sel);
+            let weak = Arc::downgrade(&factory);
+            threads.push(std::thread::Builder::new().name(format!("NIOSelector-{i}")).spawn(move || sel.run(weak))?);
+        }
+        let weak = Arc::downgrade(&factory);
+        threads.push(std::thread::Builder::new().name("NIOAcceptThread".into()).spawn(move || accept_loop(weak))?);
+        let weak = Arc::downgrade(&factory);
+        threads.push(std::thread::Builder::new().name("CnxnExpirer".into()).spawn(move || expirer_loop(weak))?);
+        *factory.threads.lock() = threads;
+        tracing::info!(
+            "binding to port {} ({} selector thread(s), {} worker threads, {}s sessionless connection timeout)",
+            local_address,
+            factory.selectors.len(),
+            factory.settings.num_worker_threads,
+            factory.settings.sessionless_cnxn_timeout_ms / 1000
+        );
+        Ok(factory)
+    }
+
+    pub fn local_address(&self) -> SocketAddr {
+        self.local_address
+    }
+
+    pub fn max_client_cnxns(&self) -> i32 {
+        self.settings.max_client_cnxns
+    }
+
+    pub fn schedule(&self, work: WorkRequest) {
+        self.workers.schedule(work);
+    }
+
+    /// Called on a selector thread for a socket the AcceptThread handed it.
+    fn register(self: &Arc<Self>, sel: &Arc<SelectorThread>, sock: TcpStream) {
+        let remote = match sock.peer_addr() {
+            Ok(a) => a,
+            Err(_) => return,
+        };
+        if sock.set_nonblocking(true).is_err() {
+            return;
+        }
+        let _ = sock.set_nodelay(true);
+        let id = self.next_cnxn_id.fetch_add(1, Ordering::Relaxed);
+        let cnxn = Arc::new(NioServerCnxn::new(
+            id,
+            sock,
+            remote,
+            Arc::downgrade(sel),
+            Arc::downgrade(self),
+            Arc::clone(&self.zks),
+            self.settings.sessionless_cnxn_timeout_ms,
+        ));
+        self.cnxns.lock().insert(id, Arc::clone(&cnxn));
+        sel.cnxns.lock().insert(id, Arc::clone(&cnxn));
+        self.touch_cnxn(&cnxn);
+        if let Err(e) = sel.ctl(libc::EPOLL_CTL_ADD, cnxn.fd(), id, libc::EPOLLIN as u32) {
+            tracing::warn!("cannot watch connection from {remote}: {e}");
+            cnxn.close("epoll registration failed");
+        }
+    }
+
+    /// touchCnxn: push the connection's idle deadline out.
+    pub fn touch_cnxn(&self, cnxn: &NioServerCnxn) {
+        self.cnxn_expiry_queue.update(cnxn.id(), cnxn.session_timeout().max(0) as u64);
+    }
+
+    /// The session now lives on this connection.
+    pub fn add_session(&self, session_id: i64, cnxn: &Arc<NioServerCnxn>) {
+        self.session_map.lock().insert(session_id, Arc::clone(cnxn));
+    }
+
+    /// closeSession: close the connection serving `session_id`, if any.
+    pub fn close_session(&self, session_id: i64, reason: &str) {
+        let c = self.session_map.lock().remove(&session_id);
+        if let Some(c) = c {
+            c.close(reason);
+        }
+    }
+
+    /// removeCnxn: forget a closed connection.
+    pub fn remove_cnxn(&self, cnxn: &NioServerCnxn) {
+        if self.cnxns.lock().remove(&cnxn.id()).is_none() {
+            return;
+        }
+        self.cnxn_expiry_queue.remove(&cnxn.id());
+        let ip = cnxn.remote_address().ip();
+        let mut ips = self.ip_map.lock();
+        if let Some(n) = ips.get_mut(&ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                ips.remove(&ip);
+            }
+        }
+        drop(ips);
+        let sid = cnxn.session_id();
+        let mut sm = self.session_map.lock();
+        if sm.get(&sid).map(|c| c.id()) == Some(cnxn.id()) {
+            sm.remove(&sid);
+        }
+    }
+
+    /// Every open connection (for `cons`, `stat`, `dump`).
+    pub fn connections(&self) -> Vec<Arc<NioServerCnxn>> {
+        let mut v: Vec<_> = self.cnxns.lock().values().cloned().collect();
+        v.sort_by_key(|c| c.id());
+        v
+    }
+
+    pub fn num_alive_connections(&self) -> usize {
+        self.cnxns.lock().len()
+    }
+
+    /// Stops accepting, closes every connection, joins the threads.
+    pub fn shutdown(&self) {
+        if self.stopped.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        // SAFETY: shutting down our own listening socket wakes a blocked accept().
+        unsafe { libc::shutdown(self.listener.as_raw_fd(), libc::SHUT_RDWR) };
+        for s in &self.selectors {
+            s.wakeup();
+        }
+        for h in self.threads.lock().drain(..) {
+            let _ = h.join();
+        }
+        for c in self.connections() {
+            c.close("server shutting down");
+        }
+        self.workers.stop();
+    }
+}
+
+/// The AcceptThread's loop.
+fn accept_loop(factory: Weak<NioServerCnxnFactory>) {
+    loop {
+        let Some(f) = factory.upgrade() else { break };
+        if f.stopped.load(Ordering::Acquire) {
+            break;
+        }
+        let listener = match f.listener.try_clone() {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!("cannot use the client port: {e}");
+                break;
+            }
+        };
+        drop(f);
+        let accepted = listener.accept();
+        let Some(f) = factory.upgrade() else { break };
+        if f.stopped.load(Ordering::Acquire) {
+            break;
+        }
+        match accepted {
+            Ok((sock, addr)) => {
+                let ip = addr.ip();
+                let max = f.settings.max_client_cnxns;
+                let mut ips = f.ip_map.lock();
+                let count = ips.get(&ip).copied().unwrap_or(0);
+                if max > 0 && count >= max as usize {
+                    drop(ips);
+                    tracing::warn!("Too many connections from {} - max is {}", ip, max);
+                    let _ = sock.shutdown(std::net::Shutdown::Both);
+                    continue;
+                }
+                ips.insert(ip, count + 1);
+                drop(ips);
+                tracing::debug!("Accepted socket connection from {}", addr);
+                let i = f.next_selector.fetch_add(1, Ordering::Relaxed) % f.selectors.len();
+                let sel = &f.selectors[i];
+                let _ = sel.accepted_tx.send(sock);
+                sel.wakeup();
+            }
+            Err(e) => {
+                tracing::warn!("Error accepting new connection: {e}");
+                // Running out of file descriptors: back off before retrying.
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+}
+
+/// The ConnectionExpirerThread's loop.
+fn expirer_loop(factory: Weak<NioServerCnxnFactory>) {
+    loop {
+        let Some(f) = factory.upgrade() else { break };
+        if f.stopped.load(Ordering::Acquire) {
+            break;
+        }
+        let wait = f.cnxn_expiry_queue.wait_time();
+        if wait > Duration::ZERO {
+            drop(f);
+            std::thread::sleep(wait.min(Duration::from_millis(100)));
+            continue;
+        }
+        for id in f.cnxn_expiry_queue.poll() {
+            let c = f.cnxns.lock().get(&id).cloned();
+            if let Some(c) = c {
+                tracing::info!("Closing idle connection from {} (session 0x{:x})", c.remote_address(), c.session_id());
+                c.close("connection expired");
+            }
+        }
+    }
+}

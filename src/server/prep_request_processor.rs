@@ -1,0 +1,596 @@
+//! PrepRequestProcessor: the `ProcessThread` (Java: "ProcessThread(sid:N
+//! cport:P)"). Takes requests in arrival order from its queue, checks
+//! sessions, paths, versions and ACLs against the tree plus the changes
+//! already promised (outstanding change records), assigns each write its
+//! zxid and builds its txn, then passes it to the next processor. A write
+//! that fails still gets a zxid and an error txn, as in Java.
+
+use crate::common::path_utils::validate_path;
+use crate::jute::multi::{MultiOperationRecord, Op};
+use crate::jute::records::*;
+use crate::jute::txn::*;
+use crate::jute::{InputArchive, OutputArchive, Record};
+use crate::server::auth;
+use crate::server::data_node::EphemeralType;
+use crate::server::request::Request;
+use crate::server::request_processor::RequestProcessor;
+use crate::server::zoo_defs::{code, op_code, perms, CreateMode};
+use crate::server::zoo_keeper_server::{ChangeRecord, ZooKeeperServer};
+use crossbeam_channel::{unbounded, Receiver, Sender};
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub struct PrepRequestProcessor {
+    submitted: Sender<Option<Request>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    next: Arc<dyn RequestProcessor>,
+}
+
+/// Why preparing a request failed.
+enum PrepError {
+    /// A KeeperException: the client gets this code.
+    Keeper(i32),
+    /// The request body did not decode: MARSHALLINGERROR, logged.
+    Marshalling(String),
+}
+
+impl From<i32> for PrepError {
+    fn from(c: i32) -> Self {
+        PrepError::Keeper(c)
+    }
+}
+
+impl From<crate::jute::JuteError> for PrepError {
+    fn from(e: crate::jute::JuteError) -> Self {
+        PrepError::Marshalling(e.to_string())
+    }
+}
+
+/// The state the thread works with.
+struct Prep {
+    zks: Arc<ZooKeeperServer>,
+    next: Arc<dyn RequestProcessor>,
+}
+
+fn wall_time_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// The parent of a path as Java computes it ("" for children of the root),
+/// with the root spelled "/" so the tree and the change table agree.
+fn parent_of(path: &str) -> Option<&str> {
+    let i = path.rfind('/')?;
+    Some(if i == 0 { "/" } else { &path[..i] })
+}
+
+fn is_special_path(path: &str) -> bool {
+    matches!(path, "/" | "/zookeeper" | "/zookeeper/quota" | "/zookeeper/config")
+}
+
+impl PrepRequestProcessor {
+    pub fn start(zks: Arc<ZooKeeperServer>, next: Arc<dyn RequestProcessor>) -> std::io::Result<Arc<Self>> {
+        let (tx, rx) = unbounded();
+        let prep = Prep { zks, next: Arc::clone(&next) };
+        let h = std::thread::Builder::new().name("ProcessThread".into()).spawn(move || prep.run(rx))?;
+        Ok(Arc::new(PrepRequestProcessor { submitted: tx, thread: Mutex::new(Some(h)), next }))
+    }
+}
+
+impl RequestProcessor for PrepRequestProcessor {
+    fn process_request(&self, request: Request) {
+        let _ = self.submitted.send(Some(request));
+    }
+
+    fn shutdown(&self) {
+        let _ = self.submitted.send(None);
+        if let Some(h) = self.thread.lock().take() {
+            let _ = h.join();
+        }
+        self.next.shutdown();
+    }
+}
+
+impl Prep {
+    fn run(&self, rx: Receiver<Option<Request>>) {
+        while let Ok(Some(req)) = rx.recv() {
+            self.p_request(req);
+        }
+        tracing::info!("PrepRequestProcessor exited loop!");
+    }
+
+    fn p_request(&self, mut req: Request) {
+        req.hdr = None;
+        req.txn = None;
+        if let Err(e) = self.p_request_helper(&mut req) {
+            let err = match e {
+                PrepError::Keeper(c) => {
+                    if c > code::API_ERROR {
+                        tracing::info!("Got user-level KeeperException when processing {:?} Error:{}", req, c);
+                    }
+                    req.err = Some(c);
+                    c
+                }
+                PrepError::Marshalling(msg) => {
+                    tracing::error!("Failed to process {:?}: {}", req, msg);
+                    code::MARSHALLING_ERROR
+                }
+            };
+            if let Some(h) = req.hdr.as_mut() {
+                h.r#type = op_code::ERROR;
+                req.txn = Some(TxnBody::Error(ErrorTxn { err }));
+            }
+        }
+        req.zxid = self.zks.get_zxid();
+        self.next.process_request(req);
+    }
+
+    fn new_hdr(req: &Request, zxid: i64, ty: i32) -> TxnHeader {
+        TxnHeader { client_id: req.session_id, cxid: req.cxid, zxid, time: wall_time_ms(), r#type: ty }
+    }
+
+    fn p_request_helper(&self, req: &mut Request) -> Result<(), PrepError> {
+        let ty = req.op_type;
+        match ty {
+            op_code::CREATE | op_code::CREATE2 | op_code::CREATE_CONTAINER | op_code::CREATE_TTL
+            | op_code::DELETE | op_code::DELETE_CONTAINER | op_code::SET_DATA | op_code::CHECK => {
+                let zxid = self.zks.get_next_zxid();
+                req.hdr = Some(Self::new_hdr(req, zxid, ty));
+                let op = self.decode_single(req)?;
+                let txn = self.p_request2txn(req, &op, zxid)?;
+                req.txn = Some(txn);
+            }
+            op_code::SET_ACL => {
+                let zxid = self.zks.get_next_zxid();
+                req.hdr = Some(Self::new_hdr(req, zxid, ty));
+                let txn = self.p_set_acl(req, zxid)?;
+                req.txn = Some(txn);
+            }
+            op_code::RECONFIG => {
+                let zxid = self.zks.get_next_zxid();
+                req.hdr = Some(Self::new_hdr(req, zxid, ty));
+                ReconfigRequest::from_bytes(&req.request)?;
+                self.zks.session_tracker().check_session(req.session_id)?;
+                // Standalone servers cannot reconfigure.
+                return Err(PrepError::Keeper(code::UNIMPLEMENTED));
+            }
+            op_code::MULTI => self.p_multi(req)?,
+            op_code::CREATE_SESSION => {
+                let zxid = self.zks.get_next_zxid();
+                req.hdr = Some(Self::new_hdr(req, zxid, ty));
+                let to = InputArchive::new(&req.request).read_int()?;
+                req.txn = Some(TxnBody::CreateSession(CreateSessionTxn { time_out: to }));
+                self.zks.session_tracker().track_session(req.session_id, to);
+            }
+            op_code::CLOSE_SESSION => {
+                let zxid = self.zks.get_next_zxid();
+                req.hdr = Some(Self::new_hdr(req, zxid, ty));
+                self.p_close_session(req, zxid);
+            }
+            op_code::SYNC | op_code::EXISTS | op_code::GET_DATA | op_code::GET_ACL | op_code::GET_CHILDREN
+            | op_code::GET_ALL_CHILDREN_NUMBER | op_code::GET_CHILDREN2 | op_code::PING | op_code::SET_WATCHES
+            | op_code::SET_WATCHES2 | op_code::CHECK_WATCHES | op_code::REMOVE_WATCHES | op_code::GET_EPHEMERALS
+            | op_code::MULTI_READ | op_code::ADD_WATCH | op_code::WHO_AM_I => {
+                self.zks.session_tracker().check_session(req.session_id)?;
+            }
+            _ => tracing::warn!("unknown type {}", ty),
+        }
+        Ok(())
+    }
+
+    /// Decodes the body of a single write request into the Op it names.
+    fn decode_single(&self, req: &Request) -> Result<Op, PrepError> {
+        let b = &req.request;
+        Ok(match req.op_type {
+            op_code::CREATE | op_code::CREATE2 | op_code::CREATE_CONTAINER => {
+                let r = CreateRequest::from_bytes(b)?;
+                Op::Create {
+                    op_type: req.op_type,
+                    req: CreateTtlRequest { path: r.path, data: r.data, acl: r.acl, flags: r.flags, ttl: -1 },
+                }
+            }
+            op_code::CREATE_TTL => Op::Create { op_type: req.op_type, req: CreateTtlRequest::from_bytes(b)? },
+            // deleteContainer comes from the ContainerManager as a bare path.
+            op_code::DELETE_CONTAINER => Op::Delete(DeleteRequest {
+                path: String::from_utf8(b.clone()).map_err(|_| PrepError::Marshalling("path not UTF-8".into()))?,
+                version: -1,
+            }),
+            op_code::DELETE => Op::Delete(DeleteRequest::from_bytes(b)?),
+            op_code::SET_DATA => Op::SetData(SetDataRequest::from_bytes(b)?),
+            _ => Op::Check(CheckVersionRequest::from_bytes(b)?),
+        })
+    }
+
+    fn check_session(&self, req: &Request) -> Result<(), i32> {
+        self.zks.session_tracker().check_session(req.session_id)
+    }
+
+    /// getRecordForPath: the newest promised state of a node.
+    fn get_record_for_path(&self, path: &str) -> Result<ChangeRecord, i32> {
+        let path = if path.is_empty() { "/" } else { path };
+        let oc = self.zks.outstanding_changes.lock();
+        let rec = match oc.for_path.get(path) {
+            Some(r) => Some(r.clone()),
+            None => self.zks.zk_db().data_tree().node_info(path).map(|n| ChangeRecord {
+                zxid: -1,
+                path: path.to_string(),
+                stat: Some(n.stat),
+                child_count: n.num_children,
+                acl: n.acl,
+            }),
+        };
+        match rec {
+            Some(r) if r.stat.is_some() => Ok(r),
+            _ => Err(code::NO_NODE),
+        }
+    }
+
+    fn add_change_record(&self, cr: ChangeRecord) {
+        let mut oc = self.zks.outstanding_changes.lock();
+        oc.for_path.insert(cr.path.clone(), cr.clone());
+        oc.queue.push_back(cr);
+    }
+
+    fn check_and_inc_version(current: i32, expected: i32) -> Result<i32, i32> {
+        if expected != -1 && expected != current {
+            return Err(code::BAD_VERSION);
+        }
+        Ok(current.wrapping_add(1))
+    }
+
+    fn validate_path(path: &str, session_id: i64) -> Result<(), i32> {
+        validate_path(path).map_err(|reason| {
+            tracing::info!("Invalid path {} with session 0x{:x}, reason: {}", path, session_id, reason);
+            code::BAD_ARGUMENTS
+        })
+    }
+
+    /// getParentPathAndValidate (delete): refuses the special paths.
+    fn parent_for_delete(path: &str) -> Result<&str, i32> {
+        if path.contains('\0') || is_special_path(path) {
+            return Err(code::BAD_ARGUMENTS);
+        }
+        parent_of(path).ok_or(code::BAD_ARGUMENTS)
+    }
+
+    /// fixupACL: de-duplicates, expands "auth", and refuses malformed ACLs.
+    fn fixup_acl(auth_info: &[Id], acls: &[Acl]) -> Result<Vec<Acl>, i32> {
+        let mut uniq: Vec<&Acl> = Vec::with_capacity(acls.len());
+        for a in acls {
+            if !uniq.contains(&a) {
+                uniq.push(a);
+            }
+        }
+        if uniq.is_empty() {
+            return Err(code::INVALID_ACL);
+        }
+        let mut rv = Vec::with_capacity(uniq.len());
+        for a in uniq {
+            if a.id.scheme == "world" && a.id.id == "anyone" {
+                rv.push(a.clone());
+            } else if a.id.scheme == "auth" {
+                let mut valid = false;
+                for cid in auth_info {
+                    if auth::is_authenticated(&cid.scheme) {
+                        valid = true;
+                        rv.push(Acl { perms: a.perms, id: cid.clone() });
+                    }
+                }
+                if !valid {
+                    return Err(code::INVALID_ACL);
+                }
+            } else {
+                if !auth::is_valid(&a.id.scheme, &a.id.id) {
+                    return Err(code::INVALID_ACL);
+                }
+                rv.push(a.clone());
+            }
+        }
+        Ok(rv)
+    }
+
+    /// pRequest2Txn for one write op: validates it and returns its txn,
+    /// recording the changes it promises.
+    fn p_request2txn(&self, req: &Request, op: &Op, zxid: i64) -> Result<TxnBody, PrepError> {
+        let time = req.hdr.as_ref().map(|h| h.time).unwrap_or_else(wall_time_ms);
+        match op {
+            Op::Create { op_type, req: c } => self.p_create(req, *op_type, c, zxid, time),
+            Op::Delete(d) => {
+                if req.op_type != op_code::DELETE_CONTAINER {
+                    self.check_session(req)?;
+                }
+                let path = d.path.as_str();
+                let parent_path = Self::parent_for_delete(path)?;
+                let parent = self.get_record_for_path(parent_path)?;
+                let node = if req.op_type == op_code::DELETE_CONTAINER {
+                    let node = self.get_record_for_path(path)?;
+                    if node.child_count > 0 {
+                        return Err(code::NOT_EMPTY.into());
+                    }
+                    let owner = node.stat.as_ref().map(|s| s.ephemeral_owner).unwrap_or(0);
+                    if EphemeralType::get(owner, self.zks.settings.extended_types_enabled) == EphemeralType::Normal {
+                        return Err(code::BAD_VERSION.into());
+                    }
+                    node
+                } else {
+                    self.zks.check_acl(&parent.acl, perms::DELETE, &req.auth_info)?;
+                    let node = self.get_record_for_path(path)?;
+                    let v = node.stat.as_ref().map(|s| s.version).unwrap_or(0);
+                    Self::check_and_inc_version(v, d.version)?;
+                    if node.child_count > 0 {
+                        return Err(code::NOT_EMPTY.into());
+                    }
+                    node
+                };
+                let mut parent = parent;
+                parent.zxid = zxid;
+                parent.child_count -= 1;
+                if let Some(s) = parent.stat.as_mut() {
+                    s.pzxid = zxid;
+                }
+                self.add_change_record(parent);
+                self.add_change_record(ChangeRecord {
+                    zxid,
+                    path: node.path,
+                    stat: None,
+                    child_count: -1,
+                    acl: Vec::new(),
+                });
+                Ok(TxnBody::Delete(DeleteTxn { path: path.to_string() }))
+            }
+            Op::SetData(s) => {
+                self.check_session(req)?;
+                Self::validate_path(&s.path, req.session_id)?;
+                let mut node = self.get_record_for_path(&s.path)?;
+                self.zks.check_acl(&node.acl, perms::WRITE, &req.auth_info)?;
+                let cur = node.stat.as_ref().map(|st| st.version).unwrap_or(0);
+                let new_version = Self::check_and_inc_version(cur, s.version)?;
+                node.zxid = zxid;
+                if let Some(st) = node.stat.as_mut() {
+                    st.version = new_version;
+                    st.mtime = time;
+                    st.mzxid = zxid;
+                }
+                self.add_change_record(node);
+                Ok(TxnBody::SetData(SetDataTxn { path: s.path.clone(), data: s.data.clone(), version: new_version }))
+            }
+            Op::Check(c) => {
+                self.check_session(req)?;
+                Self::validate_path(&c.path, req.session_id)?;
+                let node = self.get_record_for_path(&c.path)?;
+                self.zks.check_acl(&node.acl, perms::READ, &req.auth_info)?;
+                let cur = node.stat.as_ref().map(|st| st.version).unwrap_or(0);
+                let v = Self::check_and_inc_version(cur, c.version)?;
+                Ok(TxnBody::Check(CheckVersionTxn { path: c.path.clone(), version: v }))
+            }
+            Op::GetChildren(_) | Op::GetData(_) => Err(PrepError::Marshalling("read op in a write".into())),
+        }
+    }
+
+    fn p_create(
+        &self,
+        req: &Request,
+        op_type: i32,
+        c: &CreateTtlRequest,
+        zxid: i64,
+        time: i64,
+    ) -> Result<TxnBody, PrepError> {
+        let mode = CreateMode::from_flag(c.flags).ok_or(code::BAD_ARGUMENTS)?;
+        // validateCreateRequest
+        if mode.is_ttl() && !self.zks.settings.extended_types_enabled {
+            return Err(code::UNIMPLEMENTED.into());
+        }
+        let ttl_owner = if mode.is_ttl() {
+            Some(EphemeralType::ttl_to_ephemeral_owner(c.ttl).ok_or(code::BAD_ARGUMENTS)?)
+        } else if c.ttl >= 0 {
+            return Err(code::BAD_ARGUMENTS.into());
+        } else {
+            None
+        };
+        self.check_session(req)?;
+        // validatePathForCreate
+        let last_slash = c.path.rfind('/');
+        if last_slash.is_none() || c.path.contains('\0') {
+            tracing::info!("Invalid path {} with session 0x{:x}", c.path, req.session_id);
+            return Err(code::BAD_ARGUMENTS.into());
+        }
+        let parent_path = parent_of(&c.path).unwrap_or("/");
+        let acl = Self::fixup_acl(&req.auth_info, &c.acl)?;
+        let parent = self.get_record_for_path(parent_path)?;
+        self.zks.check_acl(&parent.acl, perms::CREATE, &req.auth_info)?;
+        let parent_stat = parent.stat.clone().unwrap_or_default();
+        let parent_cversion = parent_stat.cversion;
+        let path = if mode.is_sequential() { format!("{}{:010}", c.path, parent_cversion) } else { c.path.clone() };
+        Self::validate_path(&path, req.session_id)?;
+        if self.get_record_for_path(&path).is_ok() {
+            return Err(code::NODE_EXISTS.into());
+        }
+        if EphemeralType::get(parent_stat.ephemeral_owner, self.zks.settings.extended_types_enabled)
+            == EphemeralType::Normal
+        {
+            return Err(code::NO_CHILDREN_FOR_EPHEMERALS.into());
+        }
+        let new_cversion = parent_cversion.wrapping_add(1);
+        let txn = match op_type {
+            op_code::CREATE_CONTAINER => TxnBody::CreateContainer(CreateContainerTxn {
+                path: path.clone(),
+                data: c.data.clone(),
+                acl: acl.clone(),
+                parent_c_version: new_cversion,
+            }),
+            op_code::CREATE_TTL => TxnBody::CreateTtl(CreateTtlTxn {
+                path: path.clone(),
+                data: c.data.clone(),
+                acl: acl.clone(),
+                parent_c_version: new_cversion,
+                ttl: c.ttl,
+            }),
+            _ => TxnBody::Create(CreateTxn {
+                path: path.clone(),
+                data: c.data.clone(),
+                acl: acl.clone(),
+                ephemeral: mode.is_ephemeral(),
+                parent_c_version: new_cversion,
+            }),
+        };
+        let ephemeral_owner = if mode.is_container() {
+            EphemeralType::CONTAINER_EPHEMERAL_OWNER
+        } else if let Some(o) = ttl_owner {
+            o
+        } else if mode.is_ephemeral() {
+            req.session_id
+        } else {
+            0
+        };
+        let mut parent = parent;
+        parent.zxid = zxid;
+        parent.child_count += 1;
+        if let Some(s) = parent.stat.as_mut() {
+            s.cversion = new_cversion;
+            s.pzxid = zxid;
+        }
+        self.add_change_record(parent);
+        let stat = StatPersisted {
+            czxid: zxid,
+            mzxid: zxid,
+            ctime: time,
+            mtime: time,
+            version: 0,
+            cversion: 0,
+            aversion: 0,
+            ephemeral_owner,
+            pzxid: zxid,
+        };
+        self.add_change_record(ChangeRecord { zxid, path, stat: Some(stat), child_count: 0, acl });
+        Ok(txn)
+    }
+
+    fn p_set_acl(&self, req: &Request, zxid: i64) -> Result<TxnBody, PrepError> {
+        let r = SetAclRequest::from_bytes(&req.request)?;
+        self.check_session(req)?;
+        Self::validate_path(&r.path, req.session_id)?;
+        let acl = Self::fixup_acl(&req.auth_info, &r.acl)?;
+        let mut node = self.get_record_for_path(&r.path)?;
+        self.zks.check_acl(&node.acl, perms::ADMIN, &req.auth_info)?;
+        let cur = node.stat.as_ref().map(|s| s.aversion).unwrap_or(0);
+        let new_version = Self::check_and_inc_version(cur, r.version)?;
+        node.zxid = zxid;
+        if let Some(s) = node.stat.as_mut() {
+            s.aversion = new_version;
+        }
+        node.acl = acl.clone();
+        self.add_change_record(node);
+        Ok(TxnBody::SetAcl(SetAclTxn { path: r.path, acl, version: new_version }))
+    }
+
+    fn p_close_session(&self, req: &mut Request, zxid: i64) {
+        let mut oc = self.zks.outstanding_changes.lock();
+        let mut es: Vec<String> = self.zks.zk_db().data_tree().get_ephemerals(req.session_id);
+        for c in oc.queue.iter() {
+            match &c.stat {
+                None => es.retain(|p| p != &c.path),
+                Some(s) if s.ephemeral_owner == req.session_id => {
+                    if !es.contains(&c.path) {
+                        es.push(c.path.clone())
+                    }
+                }
+                _ => {}
+            }
+        }
+        for p in &es {
+            let cr = ChangeRecord { zxid, path: p.clone(), stat: None, child_count: 0, acl: Vec::new() };
+            oc.for_path.insert(p.clone(), cr.clone());
+            oc.queue.push_back(cr);
+        }
+        drop(oc);
+        if self.zks.settings.close_session_txn_enabled {
+            req.txn = Some(TxnBody::CloseSession(CloseSessionTxn { paths2_delete: es }));
+        }
+        self.zks.session_tracker().set_session_closing(req.session_id);
+    }
+
+    fn p_multi(&self, req: &mut Request) -> Result<(), PrepError> {
+        let mut ia = InputArchive::with_max_buffer(&req.request, self.zks.settings.jute_max_buffer);
+        let multi = match MultiOperationRecord::deserialize(&mut ia) {
+            Ok(m) => m,
+            Err(e) => {
+                let zxid = self.zks.get_next_zxid();
+                req.hdr = Some(Self::new_hdr(req, zxid, op_code::MULTI));
+                return Err(PrepError::Marshalling(format!("{e:?}")));
+            }
+        };
+        let zxid = self.zks.get_next_zxid();
+        let pending = self.get_pending_changes(&multi);
+        req.hdr = Some(Self::new_hdr(req, zxid, op_code::MULTI));
+        let mut txns = Vec::with_capacity(multi.ops.len());
+        let mut failed = false;
+        for op in &multi.ops {
+            let (ty, body) = if failed {
+                (op_code::ERROR, TxnBody::Error(ErrorTxn { err: code::RUNTIME_INCONSISTENCY }))
+            } else {
+                match self.p_request2txn(req, op, zxid) {
+                    Ok(t) => (op.op_type(), t),
+                    Err(e) => {
+                        failed = true;
+                        let c = match e {
+                            PrepError::Keeper(c) => c,
+                            PrepError::Marshalling(_) => code::MARSHALLING_ERROR,
+                        };
+                        if c > code::API_ERROR {
+                            tracing::info!("Got user-level KeeperException when processing {:?} aborting remaining multi ops. Error:{}", req, c);
+                        }
+                        req.err = Some(c);
+                        self.rollback_pending_changes(zxid, &pending);
+                        (op_code::ERROR, TxnBody::Error(ErrorTxn { err: c }))
+                    }
+                }
+            };
+            let mut oa = OutputArchive::new();
+            body.serialize(&mut oa);
+            txns.push(Txn { r#type: ty, data: oa.into_inner() });
+        }
+        req.txn = Some(TxnBody::Multi(MultiTxn { txns }));
+        Ok(())
+    }
+
+    fn get_pending_changes(&self, multi: &MultiOperationRecord) -> HashMap<String, ChangeRecord> {
+        let oc = self.zks.outstanding_changes.lock();
+        let mut pending = HashMap::new();
+        for op in &multi.ops {
+            let path = match op {
+                Op::Create { req, .. } => &req.path,
+                Op::Delete(r) => &r.path,
+                Op::SetData(r) => &r.path,
+                Op::Check(r) => &r.path,
+                Op::GetChildren(r) => &r.path,
+                Op::GetData(r) => &r.path,
+            };
+            for p in [Some(path.as_str()), parent_of(path)].into_iter().flatten() {
+                if let Some(cr) = oc.for_path.get(p) {
+                    pending.insert(p.to_string(), cr.clone());
+                }
+            }
+        }
+        pending
+    }
+
+    fn rollback_pending_changes(&self, zxid: i64, pending: &HashMap<String, ChangeRecord>) {
+        let mut oc = self.zks.outstanding_changes.lock();
+        while oc.queue.back().map(|c| c.zxid) == Some(zxid) {
+            if let Some(c) = oc.queue.pop_back() {
+                oc.for_path.remove(&c.path);
+            }
+        }
+        let first_zxid = match oc.queue.front() {
+            Some(c) => c.zxid,
+            None => return,
+        };
+        for c in pending.values() {
+            if c.zxid >= first_zxid {
+                oc.for_path.insert(c.path.clone(), c.clone());
+            }
+        }
+    }
+}

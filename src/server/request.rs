@@ -1,0 +1,99 @@
+//! Request: one client (or internal) request as it travels down the
+//! processor chain, gaining a TxnHeader and txn in PrepRequestProcessor.
+
+use crate::jute::records::Id;
+use crate::jute::txn::{TxnBody, TxnHeader, TxnLogEntry};
+use crate::server::nio_server_cnxn::NioServerCnxn;
+use crate::server::zoo_defs::op_code;
+use std::sync::Arc;
+use std::time::Instant;
+
+pub struct Request {
+    /// The connection to answer; None for internal requests (session
+    /// expiry) and for txns replayed from elsewhere.
+    pub cnxn: Option<Arc<NioServerCnxn>>,
+    pub session_id: i64,
+    pub cxid: i32,
+    pub op_type: i32,
+    /// The request body after the RequestHeader.
+    pub request: Vec<u8>,
+    pub auth_info: Vec<Id>,
+    /// Set by PrepRequestProcessor for requests that change state.
+    pub hdr: Option<TxnHeader>,
+    pub txn: Option<TxnBody>,
+    /// The zxid the server had reached when Prep handled the request.
+    pub zxid: i64,
+    /// A KeeperException code raised while preparing the request.
+    pub err: Option<i32>,
+    pub create_time: Instant,
+}
+
+impl Request {
+    pub fn new(
+        cnxn: Option<Arc<NioServerCnxn>>,
+        session_id: i64,
+        cxid: i32,
+        op_type: i32,
+        request: Vec<u8>,
+        auth_info: Vec<Id>,
+    ) -> Request {
+        Request {
+            cnxn,
+            session_id,
+            cxid,
+            op_type,
+            request,
+            auth_info,
+            hdr: None,
+            txn: None,
+            zxid: -1,
+            err: None,
+            create_time: Instant::now(),
+        }
+    }
+
+    /// Request.isValid: the opcodes a client may send.
+    pub fn is_valid(op: i32) -> bool {
+        use op_code::*;
+        matches!(
+            op,
+            CHECK | CLOSE_SESSION | CREATE | CREATE2 | CREATE_TTL | CREATE_CONTAINER | CREATE_SESSION
+                | DELETE | DELETE_CONTAINER | EXISTS | GET_ACL | GET_CHILDREN | GET_ALL_CHILDREN_NUMBER
+                | GET_CHILDREN2 | GET_DATA | GET_EPHEMERALS | MULTI | MULTI_READ | PING | RECONFIG
+                | SET_ACL | SET_DATA | SET_WATCHES | SET_WATCHES2 | SYNC | CHECK_WATCHES
+                | REMOVE_WATCHES | ADD_WATCH | WHO_AM_I
+        )
+    }
+
+    /// Request.isQuorum: whether the request goes through the quorum
+    /// (changes state, or is the error txn of one that would have).
+    pub fn is_quorum(&self) -> bool {
+        use op_code::*;
+        match self.op_type {
+            EXISTS | GET_ACL | GET_CHILDREN | GET_ALL_CHILDREN_NUMBER | GET_CHILDREN2 | GET_DATA
+            | GET_EPHEMERALS | MULTI_READ | WHO_AM_I => false,
+            CREATE | CREATE2 | CREATE_TTL | CREATE_CONTAINER | ERROR | DELETE | DELETE_CONTAINER
+            | SET_ACL | SET_DATA | CHECK | MULTI | RECONFIG => true,
+            CREATE_SESSION | CLOSE_SESSION => true,
+            _ => false,
+        }
+    }
+
+    /// The log entry for this request's txn, if it has one.
+    pub fn log_entry(&self) -> Option<TxnLogEntry> {
+        self.hdr.as_ref().map(|hdr| TxnLogEntry { hdr: hdr.clone(), txn: self.txn.clone(), digest: None })
+    }
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "sessionid:0x{:x} type:{} cxid:0x{:x} zxid:0x{:x}",
+            self.session_id,
+            op_code::name(self.op_type),
+            self.cxid,
+            self.hdr.as_ref().map(|h| h.zxid).unwrap_or(-1)
+        )
+    }
+}

@@ -1,0 +1,100 @@
+//! RequestThrottler: the `ReqThrottler` thread (Java: "RequestThrottler").
+//! Every request a connection decodes lands on its queue; it passes them to
+//! the first processor, holding back while more than
+//! zookeeper.request_throttle_max_requests are in process, and dropping
+//! requests whose connection closed meanwhile when drop_stale is set.
+
+use crate::server::request::Request;
+use crate::server::request_processor::RequestProcessor;
+use crate::server::zoo_keeper_server::ZooKeeperServer;
+use crossbeam_channel::{unbounded, Receiver, Sender};
+use parking_lot::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+pub struct RequestThrottler {
+    submitted: Sender<Option<Request>>,
+    receiver: Receiver<Option<Request>>,
+    killed: AtomicBool,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    next: Arc<dyn RequestProcessor>,
+}
+
+impl RequestThrottler {
+    pub fn start(zks: Arc<ZooKeeperServer>, next: Arc<dyn RequestProcessor>) -> std::io::Result<Arc<Self>> {
+        let (tx, rx) = unbounded();
+        let t = Arc::new(RequestThrottler {
+            submitted: tx,
+            receiver: rx.clone(),
+            killed: AtomicBool::new(false),
+            thread: Mutex::new(None),
+            next,
+        });
+        let weak = Arc::downgrade(&t);
+        let h = std::thread::Builder::new().name("ReqThrottler".into()).spawn(move || run(weak, zks, rx))?;
+        *t.thread.lock() = Some(h);
+        Ok(t)
+    }
+
+    pub fn submit_request(&self, req: Request) {
+        if self.killed.load(Ordering::Acquire) {
+            return;
+        }
+        let _ = self.submitted.send(Some(req));
+    }
+
+    /// Requests waiting in the queue (getInflight).
+    pub fn inflight(&self) -> usize {
+        self.receiver.len()
+    }
+
+    pub fn queued(&self) -> usize {
+        self.receiver.len()
+    }
+
+    pub fn shutdown(&self) {
+        self.killed.store(true, Ordering::Release);
+        let _ = self.submitted.send(None);
+        if let Some(h) = self.thread.lock().take() {
+            let _ = h.join();
+        }
+        self.next.shutdown();
+    }
+}
+
+fn is_stale(req: &Request) -> bool {
+    req.cnxn.as_ref().map(|c| c.is_closed()).unwrap_or(false)
+}
+
+fn run(me: Weak<RequestThrottler>, zks: Arc<ZooKeeperServer>, rx: Receiver<Option<Request>>) {
+    let max = zks.settings.request_throttle_max_requests as i64;
+    let stall = Duration::from_millis(zks.settings.request_throttle_stall_time_ms.max(1));
+    let drop_stale = zks.settings.request_throttle_drop_stale;
+    while let Ok(Some(req)) = rx.recv() {
+        let Some(me) = me.upgrade() else { break };
+        if me.killed.load(Ordering::Acquire) {
+            break;
+        }
+        let mut req = Some(req);
+        if max > 0 {
+            while !me.killed.load(Ordering::Acquire) {
+                if drop_stale && req.as_ref().map(is_stale).unwrap_or(false) {
+                    if let Some(r) = req.take() {
+                        tracing::debug!("dropping stale request {:?}", r);
+                    }
+                    break;
+                }
+                if zks.in_process() < max {
+                    break;
+                }
+                std::thread::sleep(stall);
+            }
+        }
+        if let Some(r) = req {
+            zks.submit_request_now(&me.next, r);
+        }
+    }
+    tracing::info!("RequestThrottler shutdown");
+}

@@ -1,0 +1,44 @@
+//! WorkerService: the pool of `NIOWorker-i` threads (Java:
+//! "NIOWorkerThread-i") that do connections' socket I/O and request
+//! decoding. One shared queue; any idle worker takes the next item.
+
+use crossbeam_channel::{unbounded, Sender};
+use parking_lot::Mutex;
+use std::thread::JoinHandle;
+
+pub type WorkRequest = Box<dyn FnOnce() + Send>;
+
+pub struct WorkerService {
+    queue: Mutex<Option<Sender<WorkRequest>>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl WorkerService {
+    pub fn start(name: &str, n: usize) -> std::io::Result<WorkerService> {
+        let (tx, rx) = unbounded::<WorkRequest>();
+        let mut threads = Vec::with_capacity(n);
+        for i in 0..n.max(1) {
+            let rx = rx.clone();
+            threads.push(std::thread::Builder::new().name(format!("{name}-{i}")).spawn(move || {
+                while let Ok(work) = rx.recv() {
+                    work();
+                }
+            })?);
+        }
+        Ok(WorkerService { queue: Mutex::new(Some(tx)), threads: Mutex::new(threads) })
+    }
+
+    pub fn schedule(&self, work: WorkRequest) {
+        if let Some(q) = self.queue.lock().as_ref() {
+            let _ = q.send(work);
+        }
+    }
+
+    /// Lets queued work finish, then stops the threads.
+    pub fn stop(&self) {
+        self.queue.lock().take();
+        for h in self.threads.lock().drain(..) {
+            let _ = h.join();
+        }
+    }
+}

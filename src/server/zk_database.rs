@@ -1,0 +1,109 @@
+//! ZKDatabase: the in-memory database (the DataTree and the committed
+//! sessions) and its link to the data directory. Loaded once at start-up by
+//! the main thread; afterwards the SyncThread appends and commits txns
+//! through it and the FinalRequestProcessor applies them.
+
+use crate::jute::txn::{TxnBody, TxnHeader, TxnLogEntry};
+use crate::server::data_tree::{DataTree, ProcessTxnResult};
+use crate::server::persistence::file_txn_log::FileTxnLog;
+use crate::server::persistence::file_txn_snap_log::FileTxnSnapLog;
+use crate::server::zoo_defs::op_code;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::io;
+
+pub struct ZkDatabase {
+    data_tree: DataTree,
+    snap_log: FileTxnSnapLog,
+    /// The open transaction log; used by the SyncThread only.
+    txn_log: Mutex<Option<FileTxnLog>>,
+}
+
+/// Settings for the transaction log writer.
+#[derive(Debug, Clone, Copy)]
+pub struct TxnLogSettings {
+    pub pre_alloc_size: u64,
+    pub force_sync: bool,
+    pub fsync_warning_threshold_ms: u64,
+}
+
+impl ZkDatabase {
+    pub fn new(snap_log: FileTxnSnapLog, extended_types_enabled: bool) -> ZkDatabase {
+        ZkDatabase { data_tree: DataTree::with_extended_types(extended_types_enabled), snap_log, txn_log: Mutex::new(None) }
+    }
+
+    pub fn data_tree(&self) -> &DataTree {
+        &self.data_tree
+    }
+
+    pub fn snap_log(&self) -> &FileTxnSnapLog {
+        &self.snap_log
+    }
+
+    /// loadDataBase: replays the data directory into the tree and returns
+    /// the sessions that were open (id -> timeout) with the last zxid.
+    pub fn load_database(&self, log: TxnLogSettings) -> io::Result<(HashMap<i64, i32>, i64)> {
+        let mut sessions: HashMap<i64, i32> = HashMap::new();
+        let dt = &self.data_tree;
+        let zxid = self.snap_log.restore(&mut |entry: &TxnLogEntry| {
+            apply_session_events(&mut sessions, &entry.hdr, entry.txn.as_ref());
+            dt.process_txn(&entry.hdr, entry.txn.as_ref());
+        })?;
+        dt.set_last_processed_zxid(zxid);
+        *self.txn_log.lock() =
+            Some(self.snap_log.create_txn_log(log.pre_alloc_size, log.force_sync, log.fsync_warning_threshold_ms));
+        Ok((sessions, zxid))
+    }
+
+    /// Appends a txn to the log (not yet durable). False if the log refused
+    /// it as not newer than what it holds.
+    pub fn append(&self, entry: &TxnLogEntry) -> io::Result<bool> {
+        match self.txn_log.lock().as_mut() {
+            Some(l) => l.append(entry),
+            None => Err(io::Error::new(io::ErrorKind::Other, "transaction log is not open")),
+        }
+    }
+
+    /// Makes everything appended so far durable (flush + fsync).
+    pub fn commit(&self) -> io::Result<()> {
+        match self.txn_log.lock().as_mut() {
+            Some(l) => l.commit(),
+            None => Ok(()),
+        }
+    }
+
+    pub fn close(&self) {
+        if let Some(mut l) = self.txn_log.lock().take() {
+            if let Err(e) = l.close() {
+                tracing::warn!("closing the transaction log failed: {e}");
+            }
+        }
+    }
+
+    /// Size in bytes of the transaction log being written.
+    pub fn txn_log_size(&self) -> u64 {
+        self.txn_log.lock().as_ref().map(|l| l.get_current_log_size()).unwrap_or(0)
+    }
+
+    pub fn process_txn(&self, hdr: &TxnHeader, txn: Option<&TxnBody>) -> ProcessTxnResult {
+        self.data_tree.process_txn(hdr, txn)
+    }
+
+    pub fn last_processed_zxid(&self) -> i64 {
+        self.data_tree.last_processed_zxid()
+    }
+}
+
+/// What replay does for session txns before applying them to the tree
+/// (FileTxnSnapLog.processTransaction).
+fn apply_session_events(sessions: &mut HashMap<i64, i32>, hdr: &TxnHeader, txn: Option<&TxnBody>) {
+    match (hdr.r#type, txn) {
+        (op_code::CREATE_SESSION, Some(TxnBody::CreateSession(t))) => {
+            sessions.insert(hdr.client_id, t.time_out);
+        }
+        (op_code::CLOSE_SESSION, _) => {
+            sessions.remove(&hdr.client_id);
+        }
+        _ => {}
+    }
+}

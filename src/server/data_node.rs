@@ -140,12 +140,6 @@ impl DataNode {
         removed
     }
 
-    /// Takes all the children out (used to tear subtrees down without
-    /// recursion).
-    pub(crate) fn take_children(&mut self) -> Vec<(Box<str>, DataNode)> {
-        self.children.take().map(|c| c.into_iter().collect()).unwrap_or_default()
-    }
-
     /// The Stat a client sees. The stored cversion counts child creations;
     /// clients see creations plus deletions, i.e. 2 * cversion - children.
     /// Container and TTL owners read as 0.

@@ -123,10 +123,7 @@ impl WatchManager {
         } else if !was_recursive && mode.is_recursive() {
             t.recursive_qty += 1;
         }
-        let entry = t
-            .watch2paths
-            .entry(id)
-            .or_insert_with(|| WatcherPaths { watcher, paths: HashSet::new() });
+        let entry = t.watch2paths.entry(id).or_insert_with(|| WatcherPaths { watcher, paths: HashSet::new() });
         entry.paths.insert(key)
     }
 
@@ -267,10 +264,8 @@ impl WatchManager {
         let t = self.tables.lock();
         let mut out = BTreeMap::new();
         for (path, watchers) in &t.watch_table {
-            let mut ids: Vec<i64> = watchers
-                .keys()
-                .filter_map(|id| t.watch2paths.get(id).map(|wp| wp.watcher.session_id()))
-                .collect();
+            let mut ids: Vec<i64> =
+                watchers.keys().filter_map(|id| t.watch2paths.get(id).map(|wp| wp.watcher.session_id())).collect();
             ids.sort_unstable();
             out.insert(path.to_string(), ids);
         }
@@ -281,10 +276,7 @@ impl WatchManager {
     /// (no trailing newline; the command adds one).
     pub fn summary_text(&self) -> String {
         let s = self.summary();
-        format!(
-            "{} connections watching {} paths\nTotal watches:{}",
-            s.num_connections, s.num_paths, s.total_watches
-        )
+        format!("{} connections watching {} paths\nTotal watches:{}", s.num_connections, s.num_paths, s.total_watches)
     }
 
     /// The wchp (`by_path`) or wchc text: per path a line with the path and

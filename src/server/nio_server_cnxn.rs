@@ -512,6 +512,14 @@ impl Watcher for NioServerCnxn {
         self.id
     }
 
+    fn session_id(&self) -> i64 {
+        NioServerCnxn::session_id(self)
+    }
+
+    fn is_stale(&self) -> bool {
+        self.is_closed()
+    }
+
     /// A watch fired: send the event as a notification (xid -1, zxid -1).
     fn process(&self, event: &WatchedEvent) {
         let hdr = ReplyHeader { xid: xid::NOTIFICATION, zxid: -1, err: 0 };

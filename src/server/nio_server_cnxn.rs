@@ -210,6 +210,17 @@ impl NioServerCnxn {
         s.count += 1;
     }
 
+    fn packet_received(&self) {
+        self.stats.lock().packets_received += 1;
+        self.zks.stats.incr_packets_received();
+    }
+
+    /// A whole buffer (one packet) has left the socket.
+    fn packet_sent(&self) {
+        self.stats.lock().packets_sent += 1;
+        self.zks.stats.incr_packets_sent();
+    }
+
     // ---- throttling ----
 
     /// incrOutstandingAndCheckThrottle: stop reading while the server is
@@ -279,10 +290,6 @@ impl NioServerCnxn {
         let len = oa.len() as i32 - 4;
         oa.patch_int(0, len);
         self.send_buffer(oa.into_inner());
-        if hdr.xid > 0 || hdr.xid == xid::PING || hdr.xid == 0 {
-            self.stats.lock().packets_sent += 1;
-            self.zks.stats.incr_packets_sent();
-        }
         if hdr.xid != xid::NOTIFICATION {
             self.decr_outstanding_and_check_throttle();
         }
@@ -387,6 +394,7 @@ impl NioServerCnxn {
                     if off + n == front.len() {
                         io.outgoing.pop_front();
                         io.out_offset = 0;
+                        self.packet_sent();
                     } else {
                         io.out_offset = off + n;
                     }
@@ -446,6 +454,7 @@ impl NioServerCnxn {
             if !inc.initialized {
                 if let Some(cmd) = crate::server::command::four_letter_word(len) {
                     drop(inc);
+                    self.packet_received();
                     self.run_four_letter_word(cmd);
                     return Ok(());
                 }
@@ -462,8 +471,7 @@ impl NioServerCnxn {
             }
             let frame: Vec<u8> = inc.buf[s + 4..s + 4 + len as usize].to_vec();
             inc.start = s + 4 + len as usize;
-            self.stats.lock().packets_received += 1;
-            self.zks.stats.incr_packets_received();
+            self.packet_received();
             if !inc.initialized {
                 inc.initialized = true;
                 self.zks.process_connect_request(self, &frame)?;

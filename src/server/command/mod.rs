@@ -34,7 +34,7 @@ pub fn java_double(v: f64) -> String {
 
 /// The version line srvr/stat/envi show.
 pub fn full_version() -> String {
-    format!("3.8.0-zkserver-{}", env!("CARGO_PKG_VERSION"))
+    format!("3.8.0-zkserver-{}, built on {}", env!("CARGO_PKG_VERSION"), env!("ZKSERVER_BUILD_DATE"))
 }
 
 /// Runs `cmd` (already known to be a four-letter word) and returns its output.

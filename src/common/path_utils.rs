@@ -23,9 +23,7 @@ pub fn validate_path(path: &str) -> Result<(), String> {
             Some(format!("null character not allowed @{i}"))
         } else if c == '/' && last == '/' {
             Some(format!("empty node name specified @{i}"))
-        } else if c == '.' && last == '.' && i >= 2 && chars[i - 2] == '/' && next_is_end {
-            Some(format!("relative paths not allowed @{i}"))
-        } else if c == '.' && last == '/' && next_is_end {
+        } else if c == '.' && next_is_end && (last == '/' || (last == '.' && i >= 2 && chars[i - 2] == '/')) {
             Some(format!("relative paths not allowed @{i}"))
         } else if is_invalid_char(c) {
             Some(format!("invalid character @{i}"))

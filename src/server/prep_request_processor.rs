@@ -491,11 +491,7 @@ impl Prep {
         for c in oc.queue.iter() {
             match &c.stat {
                 None => es.retain(|p| p != &c.path),
-                Some(s) if s.ephemeral_owner == req.session_id => {
-                    if !es.contains(&c.path) {
-                        es.push(c.path.clone())
-                    }
-                }
+                Some(s) if s.ephemeral_owner == req.session_id && !es.contains(&c.path) => es.push(c.path.clone()),
                 _ => {}
             }
         }

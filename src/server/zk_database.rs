@@ -60,7 +60,7 @@ impl ZkDatabase {
     pub fn append(&self, entry: &TxnLogEntry) -> io::Result<bool> {
         match self.txn_log.lock().as_mut() {
             Some(l) => l.append(entry),
-            None => Err(io::Error::new(io::ErrorKind::Other, "transaction log is not open")),
+            None => Err(io::Error::other("transaction log is not open")),
         }
     }
 

@@ -109,7 +109,7 @@ pub fn connection_info(c: &NioServerCnxn, brief: bool) -> String {
         if st.last_cxid >= 0 {
             out.push_str(&format!(",lcxid=0x{:x}", st.last_cxid));
         }
-        let avg = if st.count == 0 { 0 } else { st.total_latency / st.count };
+        let avg = st.total_latency.checked_div(st.count).unwrap_or(0);
         out.push_str(&format!(
             ",lzxid=0x{:x},lresp={},llat={},minlat={},avglat={},maxlat={}",
             st.last_zxid, st.last_response_time_ms, st.last_latency, st.min_latency, avg, st.max_latency
@@ -181,7 +181,7 @@ fn max_fd_count() -> u64 {
     let mut rl = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: getrlimit fills the struct we own.
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } == 0 {
-        rl.rlim_cur as u64
+        rl.rlim_cur
     } else {
         0
     }

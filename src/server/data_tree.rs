@@ -155,7 +155,8 @@ fn node_size(path: &str, data_len: usize) -> i64 {
     (path_len + data_len) as i64
 }
 
-fn create_stat(zxid: i64, time: i64, ephemeral_owner: i64) -> StatPersisted {
+/// DataTree.createStat: the stat of a node created by txn `zxid`.
+pub fn create_stat(zxid: i64, time: i64, ephemeral_owner: i64) -> StatPersisted {
     StatPersisted {
         czxid: zxid,
         mzxid: zxid,

@@ -12,6 +12,7 @@ use crate::jute::txn::*;
 use crate::jute::{InputArchive, OutputArchive, Record};
 use crate::server::auth;
 use crate::server::data_node::EphemeralType;
+use crate::server::data_tree::create_stat;
 use crate::server::request::Request;
 use crate::server::request_processor::RequestProcessor;
 use crate::server::zoo_defs::{code, op_code, perms, CreateMode};
@@ -452,17 +453,7 @@ impl Prep {
             s.pzxid = zxid;
         }
         self.add_change_record(parent);
-        let stat = StatPersisted {
-            czxid: zxid,
-            mzxid: zxid,
-            ctime: time,
-            mtime: time,
-            version: 0,
-            cversion: 0,
-            aversion: 0,
-            ephemeral_owner,
-            pzxid: zxid,
-        };
+        let stat = create_stat(zxid, time, ephemeral_owner);
         self.add_change_record(ChangeRecord { zxid, path, stat: Some(stat), child_count: 0, acl });
         Ok(txn)
     }

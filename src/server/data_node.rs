@@ -261,6 +261,13 @@ mod tests {
     }
 
     #[test]
+    fn node_stays_small() {
+        // data 16 + acl 8 + stat 64 + children 8: the 1M-znode memory budget
+        // rests on this.
+        assert!(std::mem::size_of::<DataNode>() <= 96, "{}", std::mem::size_of::<DataNode>());
+    }
+
+    #[test]
     fn deep_chain_drops_without_recursion() {
         let mut root = DataNode::default();
         let mut cur = &mut root;

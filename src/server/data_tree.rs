@@ -133,10 +133,16 @@ fn resolve_mut<'a>(root: &'a mut DataNode, path: &str) -> Option<&'a mut DataNod
 }
 
 /// (parent, last component) split at the last '/'; the root's children
-/// have parent "".
+/// have parent "". `None` when the parent part is not a well-formed path
+/// (relative, or ending in '/' as in "//x"), which would otherwise resolve
+/// to the wrong node.
 fn split_path(path: &str) -> Option<(&str, &str)> {
     let i = path.rfind('/')?;
-    Some((&path[..i], &path[i + 1..]))
+    let parent = &path[..i];
+    if parent.ends_with('/') || !(parent.is_empty() || parent.starts_with('/')) {
+        return None;
+    }
+    Some((parent, &path[i + 1..]))
 }
 
 /// The path child watches on a parent are registered under.
@@ -304,8 +310,10 @@ impl TreeInner {
             return;
         };
         let mut track = StatsTrack::parse(node.data.as_deref().unwrap_or_default());
-        track.set_count(track.count() + count_diff);
-        track.set_bytes(track.bytes() + bytes_diff);
+        // The stats text is client-writable: wrap like Java's longs rather
+        // than overflow.
+        track.set_count(track.count().wrapping_add(count_diff));
+        track.set_bytes(track.bytes().wrapping_add(bytes_diff));
         self.rewrite_data(&stat_path, track.to_bytes());
     }
 
@@ -1354,6 +1362,10 @@ mod tests {
         assert_eq!(create(&t, "/", 9).err, code::NODE_EXISTS);
         assert_eq!(create(&t, "bad", 9).err, code::NO_NODE);
         assert_eq!(create(&t, "/a//b", 9).err, code::NO_NODE);
+        assert_eq!(create(&t, "//b", 9).err, code::NO_NODE);
+        assert_eq!(create(&t, "x/b", 9).err, code::NO_NODE);
+        assert_eq!(delete(&t, "//a", 9).err, code::NO_NODE);
+        assert!(t.stat_node("/a", None).is_ok());
 
         // Versions are Prep's business: setData stores what the txn says.
         let rc = set_data(&t, "/a", b"v", 42, 10);
@@ -1825,6 +1837,13 @@ mod tests {
         assert_eq!(t.max_prefix_with_quota("/q/a"), None);
         create(&t, "/q/x", 11);
         assert_eq!(read(&t), "count=2,bytes=7");
+
+        // Stats text at the edge of i64 wraps instead of overflowing.
+        create(&t, "/zookeeper/quota/q/zookeeper_limits", 12);
+        let max = format!("count={},bytes=0", i64::MAX);
+        set_data(&t, "/zookeeper/quota/q/zookeeper_stats", max.as_bytes(), 1, 13);
+        create(&t, "/q/y", 14);
+        assert_eq!(read(&t), format!("count={},bytes=0", i64::MIN));
     }
 
     fn sample_tree() -> DataTree {

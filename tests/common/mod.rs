@@ -471,3 +471,105 @@ pub fn assert_fresh_stat(st: &Stat, data_len: i32, ephemeral_owner: i64) {
     assert_eq!(st.data_length, data_len, "{st:?}");
     assert_eq!(st.num_children, 0, "{st:?}");
 }
+
+/// A command-line tool driven through its stdin, its stdout and stderr
+/// gathered into one transcript (for the zkCli.sh and cli_mt interop tests).
+pub struct Interactive {
+    child: Child,
+    stdin: Option<std::process::ChildStdin>,
+    out: std::sync::Arc<Mutex<String>>,
+    /// How much of the transcript `expect` has consumed.
+    seen: usize,
+    name: String,
+}
+
+impl Interactive {
+    /// Starts `program args...`; fails the test (not skips it) if the tool
+    /// is missing.
+    pub fn spawn(program: &str, args: &[&str], install_hint: &str) -> Interactive {
+        assert!(
+            Path::new(program).exists(),
+            "{program} is missing: install it with `{install_hint}`"
+        );
+        let mut cmd = Command::new(program);
+        cmd.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        // SAFETY: as in TestServer::launch, only prctl between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+        let out = std::sync::Arc::new(Mutex::new(String::new()));
+        let pipes: Vec<Box<dyn Read + Send>> = vec![
+            Box::new(child.stdout.take().expect("stdout")),
+            Box::new(child.stderr.take().expect("stderr")),
+        ];
+        for mut pipe in pipes {
+            let out = out.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = pipe.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    let mut o = out.lock().unwrap_or_else(|e| e.into_inner());
+                    o.push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            });
+        }
+        let stdin = child.stdin.take();
+        Interactive { child, stdin, out, seen: 0, name: program.to_string() }
+    }
+
+    /// Sends one line.
+    pub fn send(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        writeln!(stdin, "{line}").and_then(|_| stdin.flush()).unwrap_or_else(|e| {
+            panic!("{} stdin: {e}; transcript:\n{}", self.name, self.transcript())
+        });
+    }
+
+    /// Waits (up to 20 s) until `text` appears after what earlier calls
+    /// consumed; returns the transcript from there up to and including it.
+    #[track_caller]
+    pub fn expect(&mut self, text: &str) -> String {
+        let mut found = None;
+        let ok = wait_until(Duration::from_secs(20), || {
+            let o = self.out.lock().unwrap_or_else(|e| e.into_inner());
+            found = o[self.seen..].find(text).map(|i| (o[self.seen..self.seen + i + text.len()].to_string(), i));
+            found.is_some()
+        });
+        if !ok {
+            panic!("{} never printed {text:?}; transcript:\n{}", self.name, self.transcript());
+        }
+        let (chunk, i) = found.unwrap_or_default();
+        self.seen += i + text.len();
+        chunk
+    }
+
+    /// Everything the tool printed so far.
+    pub fn transcript(&self) -> String {
+        self.out.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Closes stdin and waits (up to 20 s) for the tool to exit.
+    pub fn finish(&mut self) {
+        self.stdin = None;
+        let child = &mut self.child;
+        if !wait_until(Duration::from_secs(20), || matches!(child.try_wait(), Ok(Some(_)))) {
+            panic!("{} did not exit; transcript:\n{}", self.name, self.transcript());
+        }
+    }
+}
+
+impl Drop for Interactive {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("---- {} transcript ----\n{}\n----", self.name, self.transcript());
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

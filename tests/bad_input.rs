@@ -8,10 +8,10 @@ use common::*;
 use std::io::Write;
 use std::time::Duration;
 use zkserver::client::client_cnxn::{handshake, read_frame, write_frame};
-use zkserver::client::ConnectOptions;
+use zkserver::client::{ConnectOptions, ZkClient, ZkError};
 use zkserver::jute::records::{ExistsRequest, ReplyHeader, RequestHeader};
 use zkserver::jute::Record;
-use zkserver::server::zoo_defs::{code, op_code};
+use zkserver::server::zoo_defs::{code, ids, op_code, CreateMode};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -53,8 +53,8 @@ fn jute_maxbuffer_is_configurable() {
     let s = TestServer::start(ServerOpts::default().prop("jute.maxbuffer", "1000"));
     let c = s.client();
     let big = vec![b'x'; 2000];
-    let res = c.create("/big", Some(&big), &zkserver::server::zoo_defs::ids::open_acl_unsafe(), zkserver::server::zoo_defs::CreateMode::Persistent);
-    assert!(matches!(res, Err(zkserver::client::ZkError::Io(_))), "a 2000-byte frame must cost the connection: {res:?}");
+    let res = c.create("/big", Some(&big), &ids::open_acl_unsafe(), CreateMode::Persistent);
+    assert!(matches!(res, Err(ZkError::Io(_))), "a 2000-byte frame must cost the connection: {res:?}");
     assert_server_serves(&s.addr());
 }
 
@@ -81,7 +81,7 @@ fn an_unknown_opcode_is_answered_unimplemented_then_closed() {
     assert!(reply.body.is_empty());
     assert!(c.recv_timeout(WAIT).is_err(), "connection closed after UNIMPLEMENTED");
     // the session itself survives the dropped connection
-    let back = zkserver::client::ZkClient::connect_with_session(s.addr(), 30000, c.session_id(), c.session_passwd())
+    let back = ZkClient::connect_with_session(s.addr(), 30000, c.session_id(), c.session_passwd())
         .expect("session still valid");
     back.close().unwrap();
     assert_server_serves(&s.addr());

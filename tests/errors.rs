@@ -21,8 +21,20 @@ fn malformed_paths_on_create() {
     let s = TestServer::start_default();
     let c = s.client();
     create(&c, "/a").unwrap();
-    for bad in ["", "a", "/a/", "/.", "/..", "/a/.", "/a/..", "/a\u{1}", "/a\u{7f}", "/a\u{0}", "/a\u{9f}", "/a\u{fff0}"]
-    {
+    for bad in [
+        "",
+        "a",
+        "/a/",
+        "/.",
+        "/..",
+        "/a/.",
+        "/a/..",
+        "/a\u{1}",
+        "/a\u{7f}",
+        "/a\u{0}",
+        "/a\u{9f}",
+        "/a\u{fff0}",
+    ] {
         assert_code(create(&c, bad), code::BAD_ARGUMENTS);
     }
     // The parent is looked up before the full path is validated, so these
@@ -35,10 +47,7 @@ fn malformed_paths_on_create() {
         assert_eq!(create(&c, ok).unwrap(), ok);
     }
     // A sequential create may end in '/': the suffix completes the name.
-    assert_eq!(
-        c.create("/a/", None, &open(), CreateMode::PersistentSequential).unwrap(),
-        "/a/0000000003"
-    );
+    assert_eq!(c.create("/a/", None, &open(), CreateMode::PersistentSequential).unwrap(), "/a/0000000003");
     c.close().unwrap();
 }
 

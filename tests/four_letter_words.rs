@@ -31,16 +31,8 @@ fn value<'a>(pairs: &'a [(String, String)], key: &str) -> &'a str {
 }
 
 /// srvr's lines after the version line (also the tail of stat).
-const STATS_KEYS: [&str; 8] = [
-    "Latency min/avg/max",
-    "Received",
-    "Sent",
-    "Connections",
-    "Outstanding",
-    "Zxid",
-    "Mode",
-    "Node count",
-];
+const STATS_KEYS: [&str; 8] =
+    ["Latency min/avg/max", "Received", "Sent", "Connections", "Outstanding", "Zxid", "Mode", "Node count"];
 
 #[track_caller]
 fn check_version(v: &str) {
@@ -173,8 +165,8 @@ fn cons_layout() {
     assert_eq!(
         ks,
         [
-            "queued", "recved", "sent", "sid", "lop", "est", "to", "lcxid", "lzxid", "lresp", "llat", "minlat",
-            "avglat", "maxlat"
+            "queued", "recved", "sent", "sid", "lop", "est", "to", "lcxid", "lzxid", "lresp", "llat",
+            "minlat", "avglat", "maxlat"
         ]
     );
     assert!(inner.contains(",to=30000,"), "{inner}");
@@ -295,10 +287,8 @@ fn watch_summaries() {
     let sid = |c: &ZkClient| format!("0x{:x}", c.session_id());
     let mut wchc = parse_groups(&word(&s, "wchc"));
     wchc.sort();
-    let mut expected = vec![
-        (sid(&a), vec!["/nx".to_string(), "/w".to_string()]),
-        (sid(&b), vec!["/w".to_string()]),
-    ];
+    let mut expected =
+        vec![(sid(&a), vec!["/nx".to_string(), "/w".to_string()]), (sid(&b), vec!["/w".to_string()])];
     expected.sort();
     assert_eq!(wchc, expected);
     let mut wchp = parse_groups(&word(&s, "wchp"));

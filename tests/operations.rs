@@ -213,8 +213,7 @@ fn acls_are_read_and_replaced_with_aversion() {
     assert_eq!(st, created);
 
     assert_code(c.set_acl("/acl", &open(), 3), code::BAD_VERSION);
-    let read_write =
-        vec![Acl { perms: perms::READ | perms::WRITE, id: Id::new("world", "anyone") }];
+    let read_write = vec![Acl { perms: perms::READ | perms::WRITE, id: Id::new("world", "anyone") }];
     let st = c.set_acl("/acl", &read_write, 0).unwrap();
     assert_eq!(st.aversion, 1);
     assert_eq!((st.mzxid, st.version, st.cversion), (created.mzxid, 0, 0), "setACL changes only aversion");
@@ -289,12 +288,8 @@ fn pipelined_requests_are_answered_in_order() {
     let c = s.client();
     let mut xids = Vec::new();
     for i in 0..50 {
-        let req = CreateRequest {
-            path: format!("/pipe{i}"),
-            data: Some(vec![i as u8]),
-            acl: open(),
-            flags: 0,
-        };
+        let req =
+            CreateRequest { path: format!("/pipe{i}"), data: Some(vec![i as u8]), acl: open(), flags: 0 };
         xids.push(c.send(op_code::CREATE, &req).unwrap());
         let get = GetDataRequest { path: format!("/pipe{i}"), watch: false };
         xids.push(c.send(op_code::GET_DATA, &get).unwrap());

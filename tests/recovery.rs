@@ -124,7 +124,11 @@ fn restart_with_many_snapshots_and_logs() {
     c.close().unwrap();
     let snaps = || {
         std::fs::read_dir(s.data_dir().join("version-2"))
-            .map(|d| d.filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().starts_with("snapshot.")).count())
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .filter(|e| e.file_name().to_string_lossy().starts_with("snapshot."))
+                    .count()
+            })
             .unwrap_or(0)
     };
     assert!(snaps() >= 2, "expected several snapshots with snapCount=10");

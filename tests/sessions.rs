@@ -86,7 +86,7 @@ fn close_session_removes_ephemerals_and_tells_watchers() {
     w.exists("/e1", true).unwrap();
     w.get_children("/", true).unwrap();
     owner.close().unwrap();
-    let mut got = vec![w.next_event(WAIT).expect("event"), w.next_event(WAIT).expect("event")];
+    let mut got = [w.next_event(WAIT).expect("event"), w.next_event(WAIT).expect("event")];
     got.sort_by_key(|e| e.event_type);
     assert_eq!((got[0].event_type, got[0].path.as_str()), (event_type::NODE_DELETED, "/e1"));
     assert_eq!((got[1].event_type, got[1].path.as_str()), (event_type::NODE_CHILDREN_CHANGED, "/"));

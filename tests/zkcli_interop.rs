@@ -32,8 +32,17 @@ fn create_ls_get_set_delete() {
     assert_eq!(
         keys,
         [
-            "cZxid", "ctime", "mZxid", "mtime", "pZxid", "cversion", "dataVersion", "aclVersion",
-            "ephemeralOwner", "dataLength", "numChildren"
+            "cZxid",
+            "ctime",
+            "mZxid",
+            "mtime",
+            "pZxid",
+            "cversion",
+            "dataVersion",
+            "aclVersion",
+            "ephemeralOwner",
+            "dataLength",
+            "numChildren"
         ]
     );
     assert!(out.contains("dataVersion = 0\n") && out.contains("dataLength = 5\n"), "{out}");

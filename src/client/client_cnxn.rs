@@ -114,11 +114,7 @@ pub fn handshake(stream: &mut TcpStream, opts: &ConnectOptions) -> io::Result<Ha
         last_zxid_seen: opts.last_zxid_seen,
         time_out: opts.session_timeout_ms,
         session_id: opts.session_id,
-        passwd: if opts.passwd.is_empty() {
-            vec![0; 16]
-        } else {
-            opts.passwd.clone()
-        },
+        passwd: if opts.passwd.is_empty() { vec![0; 16] } else { opts.passwd.clone() },
     };
     let mut body = req.to_bytes();
     if let Some(ro) = opts.read_only {
@@ -128,11 +124,7 @@ pub fn handshake(stream: &mut TcpStream, opts: &ConnectOptions) -> io::Result<Ha
     let frame = read_frame(stream, MAX_FRAME)?;
     let mut ia = InputArchive::new(&frame);
     let response = ConnectResponse::deserialize(&mut ia).map_err(invalid_data)?;
-    let read_only = if ia.remaining() > 0 {
-        Some(ia.read_bool().map_err(invalid_data)?)
-    } else {
-        None
-    };
+    let read_only = if ia.remaining() > 0 { Some(ia.read_bool().map_err(invalid_data)?) } else { None };
     Ok(Handshake { response, read_only })
 }
 
@@ -206,10 +198,7 @@ impl ZkClient {
         if hs.response.time_out <= 0 {
             return Err(io::Error::new(
                 io::ErrorKind::PermissionDenied,
-                format!(
-                    "server refused session 0x{:x}: expired or wrong password",
-                    opts.session_id
-                ),
+                format!("server refused session 0x{:x}: expired or wrong password", opts.session_id),
             ));
         }
         // The reader blocks until data or shutdown; writes keep their timeout.
@@ -223,12 +212,8 @@ impl ZkClient {
         let last_zxid = Arc::new(AtomicI64::new(opts.last_zxid_seen));
         let mut threads = Vec::new();
         {
-            let sinks = Sinks {
-                replies: reply_tx,
-                events: event_tx,
-                pongs: pong_tx,
-                last_zxid: last_zxid.clone(),
-            };
+            let sinks =
+                Sinks { replies: reply_tx, events: event_tx, pongs: pong_tx, last_zxid: last_zxid.clone() };
             threads.push(
                 std::thread::Builder::new()
                     .name("zk-client-reader".into())
@@ -236,10 +221,7 @@ impl ZkClient {
             );
         }
 
-        let ping = Arc::new(PingControl {
-            stopped: Mutex::new(false),
-            wake: Condvar::new(),
-        });
+        let ping = Arc::new(PingControl { stopped: Mutex::new(false), wake: Condvar::new() });
         let pinging = Arc::new(AtomicBool::new(opts.ping));
         let interval = Duration::from_millis((hs.response.time_out as u64 / 3).max(1));
         {
@@ -339,10 +321,9 @@ impl ZkClient {
             Err(RecvTimeoutError::Timeout) => {
                 Err(io::Error::new(io::ErrorKind::TimedOut, "no reply from server"))
             }
-            Err(RecvTimeoutError::Disconnected) => Err(io::Error::new(
-                io::ErrorKind::ConnectionAborted,
-                "connection closed",
-            )),
+            Err(RecvTimeoutError::Disconnected) => {
+                Err(io::Error::new(io::ErrorKind::ConnectionAborted, "connection closed"))
+            }
         }
     }
 
@@ -356,10 +337,7 @@ impl ZkClient {
         let xid = self.send_bytes(op, body)?;
         let reply = self.recv()?;
         if reply.header.xid != xid {
-            return Err(invalid_data(format!(
-                "reply xid {} for request xid {xid}",
-                reply.header.xid
-            )));
+            return Err(invalid_data(format!("reply xid {} for request xid {xid}", reply.header.xid)));
         }
         Ok(reply)
     }
@@ -389,10 +367,7 @@ impl ZkClient {
     fn call_body(&self, op: i32, req: &impl Record, path: &str) -> Result<Vec<u8>, ZkError> {
         let reply = self.submit(op, req)?;
         if reply.header.err != 0 {
-            return Err(ZkError::Keeper {
-                code: reply.header.err,
-                path: path.to_string(),
-            });
+            return Err(ZkError::Keeper { code: reply.header.err, path: path.to_string() });
         }
         Ok(reply.body)
     }
@@ -425,20 +400,14 @@ impl ZkClient {
 
     /// Deletes a node; `version` -1 matches any version.
     pub fn delete(&self, path: &str, version: i32) -> Result<(), ZkError> {
-        let req = DeleteRequest {
-            path: path.to_string(),
-            version,
-        };
+        let req = DeleteRequest { path: path.to_string(), version };
         self.call_body(op_code::DELETE, &req, path).map(|_| ())
     }
 
     /// The node's Stat, or `None` if it does not exist (a watch set on a
     /// missing node fires NodeCreated).
     pub fn exists(&self, path: &str, watch: bool) -> Result<Option<Stat>, ZkError> {
-        let req = ExistsRequest {
-            path: path.to_string(),
-            watch,
-        };
+        let req = ExistsRequest { path: path.to_string(), watch };
         match self.call::<ExistsResponse>(op_code::EXISTS, &req, path) {
             Ok(rsp) => Ok(Some(rsp.stat)),
             Err(e) if e.code() == code::NO_NODE => Ok(None),
@@ -448,56 +417,37 @@ impl ZkClient {
 
     /// The node's data (`None` if it was stored as null) and Stat.
     pub fn get_data(&self, path: &str, watch: bool) -> Result<(Option<Vec<u8>>, Stat), ZkError> {
-        let req = GetDataRequest {
-            path: path.to_string(),
-            watch,
-        };
+        let req = GetDataRequest { path: path.to_string(), watch };
         let rsp: GetDataResponse = self.call(op_code::GET_DATA, &req, path)?;
         Ok((rsp.data, rsp.stat))
     }
 
     pub fn set_data(&self, path: &str, data: Option<&[u8]>, version: i32) -> Result<Stat, ZkError> {
-        let req = SetDataRequest {
-            path: path.to_string(),
-            data: data.map(<[u8]>::to_vec),
-            version,
-        };
+        let req = SetDataRequest { path: path.to_string(), data: data.map(<[u8]>::to_vec), version };
         let rsp: SetDataResponse = self.call(op_code::SET_DATA, &req, path)?;
         Ok(rsp.stat)
     }
 
     pub fn get_children(&self, path: &str, watch: bool) -> Result<Vec<String>, ZkError> {
-        let req = GetChildrenRequest {
-            path: path.to_string(),
-            watch,
-        };
+        let req = GetChildrenRequest { path: path.to_string(), watch };
         let rsp: GetChildrenResponse = self.call(op_code::GET_CHILDREN, &req, path)?;
         Ok(rsp.children)
     }
 
     pub fn get_children2(&self, path: &str, watch: bool) -> Result<(Vec<String>, Stat), ZkError> {
-        let req = GetChildren2Request {
-            path: path.to_string(),
-            watch,
-        };
+        let req = GetChildren2Request { path: path.to_string(), watch };
         let rsp: GetChildren2Response = self.call(op_code::GET_CHILDREN2, &req, path)?;
         Ok((rsp.children, rsp.stat))
     }
 
     pub fn get_acl(&self, path: &str) -> Result<(Vec<Acl>, Stat), ZkError> {
-        let req = GetAclRequest {
-            path: path.to_string(),
-        };
+        let req = GetAclRequest { path: path.to_string() };
         let rsp: GetAclResponse = self.call(op_code::GET_ACL, &req, path)?;
         Ok((rsp.acl, rsp.stat))
     }
 
     pub fn set_acl(&self, path: &str, acl: &[Acl], version: i32) -> Result<Stat, ZkError> {
-        let req = SetAclRequest {
-            path: path.to_string(),
-            acl: acl.to_vec(),
-            version,
-        };
+        let req = SetAclRequest { path: path.to_string(), acl: acl.to_vec(), version };
         let rsp: SetAclResponse = self.call(op_code::SET_ACL, &req, path)?;
         Ok(rsp.stat)
     }
@@ -505,9 +455,7 @@ impl ZkClient {
     /// Waits until the server has applied every write before this call;
     /// returns the path the server echoes.
     pub fn sync(&self, path: &str) -> Result<String, ZkError> {
-        let req = SyncRequest {
-            path: path.to_string(),
-        };
+        let req = SyncRequest { path: path.to_string() };
         let rsp: SyncResponse = self.call(op_code::SYNC, &req, path)?;
         Ok(rsp.path)
     }
@@ -515,11 +463,7 @@ impl ZkClient {
     /// Adds authentication (xid -4). A refused one answers AUTHFAILED and
     /// the server then closes the connection.
     pub fn add_auth(&self, scheme: &str, auth: &[u8]) -> Result<(), ZkError> {
-        let pkt = AuthPacket {
-            r#type: 0,
-            scheme: scheme.to_string(),
-            auth: auth.to_vec(),
-        };
+        let pkt = AuthPacket { r#type: 0, scheme: scheme.to_string(), auth: auth.to_vec() };
         self.send_with_xid(xid::AUTH, op_code::AUTH, &pkt.to_bytes())?;
         let reply = self.recv()?;
         if reply.header.xid != xid::AUTH {
@@ -529,10 +473,7 @@ impl ZkClient {
             ))));
         }
         if reply.header.err != 0 {
-            return Err(ZkError::Keeper {
-                code: reply.header.err,
-                path: String::new(),
-            });
+            return Err(ZkError::Keeper { code: reply.header.err, path: String::new() });
         }
         Ok(())
     }
@@ -544,10 +485,7 @@ impl ZkClient {
         self.disconnect();
         let reply = reply?;
         if reply.header.err != 0 {
-            return Err(ZkError::Keeper {
-                code: reply.header.err,
-                path: String::new(),
-            });
+            return Err(ZkError::Keeper { code: reply.header.err, path: String::new() });
         }
         Ok(())
     }
@@ -609,12 +547,7 @@ struct Sinks {
 /// The reader thread: sorts frames until the stream ends or breaks, then
 /// passes the error to whoever waits for a reply.
 fn read_loop(mut stream: TcpStream, sinks: Sinks) {
-    let Sinks {
-        replies,
-        events,
-        pongs,
-        last_zxid,
-    } = sinks;
+    let Sinks { replies, events, pongs, last_zxid } = sinks;
     loop {
         let frame = match read_frame(&mut stream, MAX_FRAME) {
             Ok(f) => f,
@@ -669,11 +602,7 @@ fn ping_loop(
     pinging: Arc<AtomicBool>,
     interval: Duration,
 ) {
-    let ping = RequestHeader {
-        xid: xid::PING,
-        r#type: op_code::PING,
-    }
-    .to_bytes();
+    let ping = RequestHeader { xid: xid::PING, r#type: op_code::PING }.to_bytes();
     loop {
         {
             let mut stopped = ctl.stopped.lock();
@@ -702,15 +631,9 @@ mod tests {
         assert_eq!(buf, [0, 0, 0, 3, b'a', b'b', b'c']);
         assert_eq!(read_frame(&mut Cursor::new(&buf), 16).unwrap(), b"abc");
         let neg = [0xff, 0xff, 0xff, 0xff];
-        assert_eq!(
-            read_frame(&mut Cursor::new(&neg), 16).unwrap_err().kind(),
-            io::ErrorKind::InvalidData
-        );
+        assert_eq!(read_frame(&mut Cursor::new(&neg), 16).unwrap_err().kind(), io::ErrorKind::InvalidData);
         let big = [0, 0, 1, 0];
-        assert_eq!(
-            read_frame(&mut Cursor::new(&big), 16).unwrap_err().kind(),
-            io::ErrorKind::InvalidData
-        );
+        assert_eq!(read_frame(&mut Cursor::new(&big), 16).unwrap_err().kind(), io::ErrorKind::InvalidData);
         let short = [0, 0, 0, 5, 1];
         assert_eq!(
             read_frame(&mut Cursor::new(&short), 16).unwrap_err().kind(),
@@ -743,54 +666,21 @@ mod tests {
             let req = read_frame(&mut s, MAX_FRAME).unwrap();
             let hdr = RequestHeader::from_bytes(&req).unwrap();
             assert_eq!(hdr.r#type, op_code::GET_DATA);
-            let mut ev = ReplyHeader {
-                xid: -1,
-                zxid: -1,
-                err: 0,
-            }
-            .to_bytes();
-            ev.extend(
-                WatcherEvent {
-                    r#type: 3,
-                    state: 3,
-                    path: "/x".into(),
-                }
-                .to_bytes(),
-            );
+            let mut ev = ReplyHeader { xid: -1, zxid: -1, err: 0 }.to_bytes();
+            ev.extend(WatcherEvent { r#type: 3, state: 3, path: "/x".into() }.to_bytes());
             write_frame(&mut s, &ev).unwrap();
-            let mut reply = ReplyHeader {
-                xid: hdr.xid,
-                zxid: 5,
-                err: 0,
-            }
-            .to_bytes();
-            reply.extend(
-                GetDataResponse {
-                    data: Some(b"hi".to_vec()),
-                    stat: Stat::default(),
-                }
-                .to_bytes(),
-            );
+            let mut reply = ReplyHeader { xid: hdr.xid, zxid: 5, err: 0 }.to_bytes();
+            reply.extend(GetDataResponse { data: Some(b"hi".to_vec()), stat: Stat::default() }.to_bytes());
             write_frame(&mut s, &reply).unwrap();
             // exists -> an error reply without body.
             let req = read_frame(&mut s, MAX_FRAME).unwrap();
             let hdr = RequestHeader::from_bytes(&req).unwrap();
-            let reply = ReplyHeader {
-                xid: hdr.xid,
-                zxid: 5,
-                err: -101,
-            }
-            .to_bytes();
+            let reply = ReplyHeader { xid: hdr.xid, zxid: 5, err: -101 }.to_bytes();
             write_frame(&mut s, &reply).unwrap();
             // getChildren -> a reply whose body is truncated.
             let req = read_frame(&mut s, MAX_FRAME).unwrap();
             let hdr = RequestHeader::from_bytes(&req).unwrap();
-            let mut reply = ReplyHeader {
-                xid: hdr.xid,
-                zxid: 5,
-                err: 0,
-            }
-            .to_bytes();
+            let mut reply = ReplyHeader { xid: hdr.xid, zxid: 5, err: 0 }.to_bytes();
             reply.extend([0, 0, 0, 9]);
             write_frame(&mut s, &reply).unwrap();
             // anything else -> a frame too short for a header.
@@ -808,10 +698,7 @@ mod tests {
         let ev = c.next_event(Duration::from_secs(5)).unwrap();
         assert_eq!((ev.event_type, ev.path.as_str(), ev.zxid), (3, "/x", -1));
         assert_eq!(c.exists("/x", false).unwrap(), None);
-        assert_eq!(
-            c.get_children("/x", false).unwrap_err().code(),
-            code::MARSHALLING_ERROR
-        );
+        assert_eq!(c.get_children("/x", false).unwrap_err().code(), code::MARSHALLING_ERROR);
         let err = c.sync("/").unwrap_err();
         assert!(matches!(err, ZkError::Io(_)), "{err}");
         server.join().unwrap();
@@ -824,19 +711,13 @@ mod tests {
         let server = std::thread::spawn(move || {
             let (mut s, _) = listener.accept().unwrap();
             let _ = read_frame(&mut s, MAX_FRAME).unwrap();
-            let mut rsp = ConnectResponse {
-                protocol_version: 0,
-                time_out: 0,
-                session_id: 0,
-                passwd: vec![0; 16],
-            }
-            .to_bytes();
+            let mut rsp =
+                ConnectResponse { protocol_version: 0, time_out: 0, session_id: 0, passwd: vec![0; 16] }
+                    .to_bytes();
             rsp.push(0);
             write_frame(&mut s, &rsp).unwrap();
         });
-        let err = ZkClient::connect_with_session(addr, 6000, 42, &[1; 16])
-            .err()
-            .unwrap();
+        let err = ZkClient::connect_with_session(addr, 6000, 42, &[1; 16]).err().unwrap();
         assert_eq!(err.kind(), io::ErrorKind::PermissionDenied);
         server.join().unwrap();
     }

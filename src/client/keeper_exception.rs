@@ -105,15 +105,9 @@ mod tests {
 
     #[test]
     fn display_matches_java_messages() {
-        let e = ZkError::Keeper {
-            code: code::NO_NODE,
-            path: "/a".into(),
-        };
+        let e = ZkError::Keeper { code: code::NO_NODE, path: "/a".into() };
         assert_eq!(e.to_string(), "KeeperErrorCode = NoNode for /a");
-        let e = ZkError::Keeper {
-            code: code::NOT_EMPTY,
-            path: String::new(),
-        };
+        let e = ZkError::Keeper { code: code::NOT_EMPTY, path: String::new() };
         assert_eq!(e.to_string(), "KeeperErrorCode = Directory not empty");
         assert_eq!(code_name(-9999), "Unknown error -9999");
         let io = ZkError::Io(io::Error::new(io::ErrorKind::TimedOut, "x"));

@@ -1,0 +1,175 @@
+//! Restart recovery: after a clean stop (SIGTERM) or a crash (SIGKILL) the
+//! server comes back with the same tree (data, Stat and ACL of every node),
+//! its zxid carries on, and sessions that had not expired are still there.
+
+mod common;
+
+use common::*;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+use zkserver::client::ZkClient;
+use zkserver::jute::records::{Acl, Stat};
+use zkserver::server::zoo_defs::{event_type, ids, CreateMode};
+
+type Tree = BTreeMap<String, (Option<Vec<u8>>, Stat, Vec<Acl>)>;
+
+/// Every node with its data, Stat and ACL.
+fn walk(c: &ZkClient) -> Tree {
+    let mut tree = Tree::new();
+    let mut todo = vec!["/".to_string()];
+    while let Some(path) = todo.pop() {
+        let (data, stat) = c.get_data(&path, false).expect("getData");
+        let (acl, _) = c.get_acl(&path).expect("getACL");
+        for child in c.get_children(&path, false).expect("getChildren") {
+            todo.push(if path == "/" { format!("/{child}") } else { format!("{path}/{child}") });
+        }
+        tree.insert(path, (data, stat, acl));
+    }
+    tree
+}
+
+/// Builds a tree with persistent, sequential and ephemeral nodes, several
+/// data versions, a changed ACL and a deleted node; returns the session that
+/// owns the ephemerals (left open) and the zxid of the last write.
+fn build(s: &TestServer) -> (ZkClient, i64) {
+    let open = ids::open_acl_unsafe();
+    let c = s.client();
+    c.create("/app", Some(b"root"), &open, CreateMode::Persistent).unwrap();
+    c.create("/app/cfg", Some(b"v0"), &open, CreateMode::Persistent).unwrap();
+    for v in 1..=3 {
+        c.set_data("/app/cfg", Some(format!("v{v}").as_bytes()), -1).unwrap();
+    }
+    c.create("/app/null", None, &open, CreateMode::Persistent).unwrap();
+    for _ in 0..4 {
+        c.create("/app/job-", Some(b"j"), &open, CreateMode::PersistentSequential).unwrap();
+    }
+    c.delete("/app/job-0000000004", -1).unwrap();
+    c.create("/app/ro", Some(b"ro"), &ids::read_acl_unsafe(), CreateMode::Persistent).unwrap();
+    c.set_acl("/app/cfg", &open, 0).unwrap();
+    c.create("/app/deep", None, &open, CreateMode::Persistent).unwrap();
+    c.create("/app/deep/er", Some(&[0u8, 1, 2, 255]), &open, CreateMode::Persistent).unwrap();
+    let live = s.client();
+    live.create("/app/lock-", Some(b"me"), &open, CreateMode::EphemeralSequential).unwrap();
+    live.create("/app/member", None, &open, CreateMode::Ephemeral).unwrap();
+    let z = live.last_zxid();
+    c.close().unwrap();
+    (live, z + 1)
+}
+
+fn restart_keeps_everything(crash: bool) {
+    let mut s = TestServer::start_default();
+    let (live, last) = build(&s);
+    let observer = s.client();
+    let before = walk(&observer);
+    assert!(before.contains_key("/app/member"));
+    drop(observer);
+    let (sid, pw) = (live.session_id(), live.session_passwd().to_vec());
+    live.disconnect();
+    if crash {
+        s.kill9();
+    } else {
+        s.stop();
+    }
+    s.start_again();
+
+    // the live session re-attaches and still owns its ephemerals
+    let back = ZkClient::connect_with_session(s.addr(), 30000, sid, &pw).expect("session survived restart");
+    assert_eq!(back.session_id(), sid);
+    let after = walk(&back);
+    assert_eq!(after, before, "tree differs after restart");
+    assert_eq!(after["/app/member"].1.ephemeral_owner, sid);
+
+    // the zxid carries on from where it stopped
+    back.create("/app/after", None, &ids::open_acl_unsafe(), CreateMode::Persistent).unwrap();
+    assert!(back.last_zxid() > last, "zxid {:#x} not after {last:#x}", back.last_zxid());
+    assert_eq!(back.last_zxid() >> 32, last >> 32, "standalone restart keeps the epoch");
+    // sequence numbers too
+    assert_eq!(
+        back.create("/app/job-", None, &ids::open_acl_unsafe(), CreateMode::PersistentSequential).unwrap(),
+        "/app/job-0000000011"
+    );
+    back.close().unwrap();
+    let w = s.client();
+    assert_eq!(w.exists("/app/member", false).unwrap(), None);
+}
+
+#[test]
+fn clean_stop_and_restart_keeps_the_tree_and_sessions() {
+    restart_keeps_everything(false);
+}
+
+#[test]
+fn kill_9_and_restart_keeps_every_acknowledged_write() {
+    restart_keeps_everything(true);
+}
+
+#[test]
+fn restart_with_many_snapshots_and_logs() {
+    // snapCount=10: the server rolls its log and snapshots every few writes
+    let mut s = TestServer::start(ServerOpts::default().cfg("snapCount", "10"));
+    let c = s.client();
+    let open = ids::open_acl_unsafe();
+    c.create("/many", None, &open, CreateMode::Persistent).unwrap();
+    for i in 0..60 {
+        let p = format!("/many/n{i}");
+        c.create(&p, Some(p.as_bytes()), &open, CreateMode::Persistent).unwrap();
+        if i % 3 == 0 {
+            c.set_data(&p, Some(b"changed"), -1).unwrap();
+        }
+        if i % 7 == 0 {
+            c.delete(&p, -1).unwrap();
+        }
+    }
+    let before = walk(&c);
+    c.close().unwrap();
+    let snaps = || {
+        std::fs::read_dir(s.data_dir().join("version-2"))
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .filter(|e| e.file_name().to_string_lossy().starts_with("snapshot."))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    assert!(snaps() >= 2, "expected several snapshots with snapCount=10");
+    s.kill9();
+    s.start_again();
+    let c = s.client();
+    assert_eq!(walk(&c), before);
+    c.close().unwrap();
+}
+
+#[test]
+fn a_session_nobody_resumes_expires_after_restart() {
+    let mut s = TestServer::start_default(); // tickTime 2000: min timeout 4000
+    let owner = ZkClient::connect(s.addr(), 4000).unwrap();
+    owner.create("/orphan", None, &ids::open_acl_unsafe(), CreateMode::Ephemeral).unwrap();
+    owner.disconnect();
+    s.stop();
+    s.start_again();
+    let w = s.client();
+    // still there right after the restart: sessions are restored...
+    assert!(w.exists("/orphan", true).unwrap().is_some(), "session lost on restart");
+    // ...and expire on their own schedule
+    let start = Instant::now();
+    let ev = w.next_event(Duration::from_secs(20)).expect("ephemeral of the restored session expires");
+    assert_eq!((ev.event_type, ev.path.as_str()), (event_type::NODE_DELETED, "/orphan"));
+    assert!(start.elapsed() < Duration::from_secs(20));
+}
+
+#[test]
+fn restart_twice_in_a_row() {
+    let mut s = TestServer::start_default();
+    let c = s.client();
+    c.create("/twice", Some(b"1"), &ids::open_acl_unsafe(), CreateMode::Persistent).unwrap();
+    c.close().unwrap();
+    s.restart();
+    let c = s.client();
+    c.set_data("/twice", Some(b"2"), 0).unwrap();
+    c.close().unwrap();
+    s.restart();
+    let c = s.client();
+    let (data, st) = c.get_data("/twice", false).unwrap();
+    assert_eq!((data.as_deref(), st.version), (Some(&b"2"[..]), 1));
+    c.close().unwrap();
+}

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The project's test command: builds zkserver and runs every test target
-# (unit tests, the integration suites in tests/, interop with Debian's
-# zkCli.sh, cli_mt and kazoo).
+# The project's test command: installs what the tests need when it is
+# missing (Debian's zookeeper, zookeeper-bin and python3-kazoo: the Java
+# server, zkCli.sh, the C client cli_mt and kazoo), builds zkserver and runs
+# every test target (unit tests, the integration suites in tests/, interop
+# with Debian's zkCli.sh, cli_mt and kazoo).
 #
 #   scripts/test.sh [extra cargo test args]    e.g. scripts/test.sh --test sessions
 #
@@ -12,16 +14,28 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-missing=()
-command -v java >/dev/null 2>&1 || missing+=("java (apt-get install -y zookeeper pulls in a JRE)")
-[ -x /usr/share/zookeeper/bin/zkCli.sh ] || missing+=("/usr/share/zookeeper/bin/zkCli.sh (apt-get install -y zookeeper)")
-[ -f /usr/share/java/zookeeper-3.8.0.jar ] || missing+=("/usr/share/java/zookeeper-3.8.0.jar (apt-get install -y zookeeper)")
-[ -x /usr/lib/zookeeper/bin/cli_mt ] || missing+=("/usr/lib/zookeeper/bin/cli_mt (apt-get install -y zookeeper-bin)")
-/usr/bin/python3 -c 'import kazoo' >/dev/null 2>&1 || missing+=("kazoo for /usr/bin/python3 (apt-get install -y python3-kazoo)")
-if [ "${#missing[@]}" -gt 0 ]; then
-    echo "scripts/test.sh: the tests need tools that are not installed:" >&2
-    for m in "${missing[@]}"; do echo "  - $m" >&2; done
-    echo "install them with: apt-get update && apt-get install -y zookeeper zookeeper-bin python3-kazoo" >&2
+missing() {
+    local m=()
+    command -v java >/dev/null 2>&1 || m+=("java (apt-get install -y zookeeper pulls in a JRE)")
+    [ -x /usr/share/zookeeper/bin/zkCli.sh ] || m+=("/usr/share/zookeeper/bin/zkCli.sh (zookeeper)")
+    [ -f /usr/share/java/zookeeper-3.8.0.jar ] || m+=("/usr/share/java/zookeeper-3.8.0.jar (zookeeper)")
+    [ -x /usr/lib/zookeeper/bin/cli_mt ] || m+=("/usr/lib/zookeeper/bin/cli_mt (zookeeper-bin)")
+    /usr/bin/python3 -c 'import kazoo' >/dev/null 2>&1 || m+=("kazoo for /usr/bin/python3 (python3-kazoo)")
+    if [ "${#m[@]}" -gt 0 ]; then printf '%s\n' "${m[@]}"; fi
+}
+
+if [ -n "$(missing)" ]; then
+    echo "== installing the Java ZooKeeper 3.8 server and clients the interop tests use"
+    SUDO=""
+    if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update
+    $SUDO apt-get install -y zookeeper zookeeper-bin python3-kazoo
+fi
+still=$(missing)
+if [ -n "$still" ]; then
+    echo "scripts/test.sh: the tests need tools that are still not installed:" >&2
+    echo "$still" | sed 's/^/  - /' >&2
     exit 2
 fi
 

@@ -21,7 +21,12 @@ impl WorkerService {
             let rx = rx.clone();
             threads.push(std::thread::Builder::new().name(format!("{name}-{i}")).spawn(move || {
                 while let Ok(work) = rx.recv() {
-                    work();
+                    // A bug in one connection's handling must not shrink the
+                    // pool: log it and keep serving (Java's workers catch
+                    // and log exceptions the same way).
+                    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).is_err() {
+                        tracing::error!("unexpected panic in a worker; the connection is left to expire");
+                    }
                 }
             })?);
         }

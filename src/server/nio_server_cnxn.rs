@@ -7,7 +7,7 @@
 
 use crate::jute::records::{Id, ReplyHeader};
 use crate::jute::{OutputArchive, Record};
-use crate::server::nio_server_cnxn_factory::{NioServerCnxnFactory, SelectorThread};
+use crate::server::nio_server_cnxn_factory::{NioServerCnxnFactory, NioSettings, SelectorThread};
 use crate::server::watcher::{WatchedEvent, Watcher};
 use crate::server::zoo_defs::xid;
 use crate::server::zoo_keeper_server::ZooKeeperServer;
@@ -20,8 +20,8 @@ use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-/// How much one read() may pull in (zookeeper.nio.directBufferBytes).
-const READ_CHUNK: usize = 64 * 1024;
+/// The smallest read chunk, used when zookeeper.nio.directBufferBytes is 0.
+const MIN_READ_CHUNK: usize = 4096;
 
 /// What the selector and workers share about a connection's readiness.
 struct IoState {
@@ -73,6 +73,8 @@ pub struct NioServerCnxn {
     closed: AtomicBool,
     session_id: AtomicI64,
     session_timeout: AtomicI32,
+    /// How much one read() may pull in (zookeeper.nio.directBufferBytes).
+    read_chunk: usize,
     old_client: AtomicBool,
     outstanding: AtomicI64,
     auth_info: Mutex<Vec<Id>>,
@@ -93,7 +95,7 @@ impl NioServerCnxn {
         selector: Weak<SelectorThread>,
         factory: Weak<NioServerCnxnFactory>,
         zks: Arc<ZooKeeperServer>,
-        sessionless_timeout: i32,
+        settings: &NioSettings,
     ) -> NioServerCnxn {
         NioServerCnxn {
             id,
@@ -113,7 +115,8 @@ impl NioServerCnxn {
             pending_frames: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             session_id: AtomicI64::new(0),
-            session_timeout: AtomicI32::new(sessionless_timeout),
+            session_timeout: AtomicI32::new(settings.sessionless_cnxn_timeout_ms),
+            read_chunk: settings.direct_buffer_bytes.max(MIN_READ_CHUNK),
             old_client: AtomicBool::new(true),
             outstanding: AtomicI64::new(0),
             // Every connection is known by its address (IPAuthenticationProvider).
@@ -418,7 +421,7 @@ impl NioServerCnxn {
                     inc.start = 0;
                 }
                 let old = inc.buf.len();
-                inc.buf.resize(old + READ_CHUNK, 0);
+                inc.buf.resize(old + self.read_chunk, 0);
                 match (&self.sock).read(&mut inc.buf[old..]) {
                     Ok(0) => {
                         inc.buf.truncate(old);
@@ -430,7 +433,7 @@ impl NioServerCnxn {
                     }
                     Ok(n) => {
                         inc.buf.truncate(old + n);
-                        if n < READ_CHUNK {
+                        if n < self.read_chunk {
                             break;
                         }
                     }

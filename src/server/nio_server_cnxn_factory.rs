@@ -33,6 +33,8 @@ pub struct NioSettings {
     pub max_client_cnxns: i32,
     pub sessionless_cnxn_timeout_ms: i32,
     pub listen_backlog: i32,
+    /// zookeeper.nio.directBufferBytes: the size of one socket read.
+    pub direct_buffer_bytes: usize,
 }
 
 const WAKE_TOKEN: u64 = u64::MAX;
@@ -237,7 +239,7 @@ impl NioServerCnxnFactory {
             Arc::downgrade(sel),
             Arc::downgrade(self),
             Arc::clone(&self.zks),
-            self.settings.sessionless_cnxn_timeout_ms,
+            &self.settings,
         ));
         self.cnxns.lock().insert(id, Arc::clone(&cnxn));
         sel.cnxns.lock().insert(id, Arc::clone(&cnxn));

@@ -85,6 +85,7 @@ impl StandaloneServer {
             max_client_cnxns: config.max_client_cnxns,
             sessionless_cnxn_timeout_ms: config.nio_sessionless_cnxn_timeout_ms,
             listen_backlog: config.client_port_listen_backlog,
+            direct_buffer_bytes: config.nio_direct_buffer_bytes.max(0) as usize,
         };
         let cnxn_factory = NioServerCnxnFactory::start(client_addr, nio, Arc::clone(&zks))
             .map_err(|e| format!("cannot bind the client port {client_addr}: {e}"))?;

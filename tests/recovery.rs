@@ -5,28 +5,9 @@
 mod common;
 
 use common::*;
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use zkserver::client::ZkClient;
-use zkserver::jute::records::{Acl, Stat};
 use zkserver::server::zoo_defs::{event_type, ids, CreateMode};
-
-type Tree = BTreeMap<String, (Option<Vec<u8>>, Stat, Vec<Acl>)>;
-
-/// Every node with its data, Stat and ACL.
-fn walk(c: &ZkClient) -> Tree {
-    let mut tree = Tree::new();
-    let mut todo = vec!["/".to_string()];
-    while let Some(path) = todo.pop() {
-        let (data, stat) = c.get_data(&path, false).expect("getData");
-        let (acl, _) = c.get_acl(&path).expect("getACL");
-        for child in c.get_children(&path, false).expect("getChildren") {
-            todo.push(if path == "/" { format!("/{child}") } else { format!("{path}/{child}") });
-        }
-        tree.insert(path, (data, stat, acl));
-    }
-    tree
-}
 
 /// Builds a tree with persistent, sequential and ephemeral nodes, several
 /// data versions, a changed ACL and a deleted node; returns the session that
@@ -104,7 +85,6 @@ fn kill_9_and_restart_keeps_every_acknowledged_write() {
 }
 
 #[test]
-#[ignore = "snapshots (FileSnap) arrive with issue 3; zkserver does not write them yet"]
 fn restart_with_many_snapshots_and_logs() {
     // snapCount=10: the server rolls its log and snapshots every few writes
     let mut s = TestServer::start(ServerOpts::default().cfg("snapCount", "10"));

@@ -2,7 +2,9 @@
 //! transaction log and group-commits: it keeps appending while requests are
 //! queued and fsyncs once when the queue runs dry or the batch reaches
 //! zookeeper.maxBatchSize, then hands the batch, in order, to the next
-//! processor. Requests without a txn pass straight through when nothing is
+//! processor. Every ~snapCount txns (randomised so servers of an ensemble
+//! do not snapshot together) it rolls the log and starts the
+//! `SnapshotThread` (Java "Snapshot Thread") unless one is still running. Requests without a txn pass straight through when nothing is
 //! waiting for a flush, else queue behind the batch to keep order.
 
 use crate::server::request::Request;
@@ -10,8 +12,10 @@ use crate::server::request_processor::RequestProcessor;
 use crate::server::zoo_keeper_server::ZooKeeperServer;
 use crossbeam_channel::{unbounded, Receiver, Sender, TryRecvError};
 use parking_lot::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// ExitCode.UNEXPECTED_ERROR: a critical thread failed.
 const EXIT_UNEXPECTED_ERROR: i32 = 1;
@@ -61,9 +65,85 @@ fn flush(zks: &ZooKeeperServer, next: &Arc<dyn RequestProcessor>, to_flush: &mut
     true
 }
 
+/// A small xorshift generator for the snapshot jitter (Java uses
+/// ThreadLocalRandom; only the spread matters).
+struct Jitter(u64);
+
+impl Jitter {
+    fn new() -> Jitter {
+        let seed = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1);
+        Jitter(seed | 1)
+    }
+
+    /// A number in [0, bound) (0 when bound <= 0).
+    fn below(&mut self, bound: i64) -> i64 {
+        if bound <= 0 {
+            return 0;
+        }
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % bound as u64) as i64
+    }
+}
+
+/// When to snapshot next (shouldSnapshot / resetSnapshotStats).
+struct SnapshotSchedule {
+    snap_count: i64,
+    snap_size: i64,
+    rand_roll: i64,
+    rand_size: i64,
+    log_count: i64,
+    jitter: Jitter,
+}
+
+impl SnapshotSchedule {
+    fn new(snap_count: i64, snap_size: i64) -> SnapshotSchedule {
+        let mut s = SnapshotSchedule { snap_count, snap_size, rand_roll: 0, rand_size: 0, log_count: 0, jitter: Jitter::new() };
+        s.reset();
+        s
+    }
+
+    fn reset(&mut self) {
+        self.rand_roll = self.jitter.below(self.snap_count / 2);
+        self.rand_size = self.jitter.below(self.snap_size / 2);
+        self.log_count = 0;
+    }
+
+    fn should_snapshot(&self, log_size: u64) -> bool {
+        self.log_count > self.snap_count / 2 + self.rand_roll
+            || (self.snap_size > 0 && log_size as i64 > self.snap_size / 2 + self.rand_size)
+    }
+}
+
+/// Rolls the log and starts a snapshot unless the previous one still runs.
+fn start_snapshot(zks: &Arc<ZooKeeperServer>, running: &Arc<AtomicBool>) {
+    if let Err(e) = zks.zk_db().roll_log() {
+        tracing::error!("Severe unrecoverable error, exiting: cannot roll the transaction log: {e}");
+        std::process::exit(EXIT_UNEXPECTED_ERROR);
+    }
+    if running.swap(true, Ordering::AcqRel) {
+        tracing::warn!("Too busy to snap, skipping");
+        return;
+    }
+    let z = Arc::clone(zks);
+    let r = Arc::clone(running);
+    let spawned = std::thread::Builder::new().name("SnapshotThread".into()).spawn(move || {
+        z.take_snapshot();
+        r.store(false, Ordering::Release);
+    });
+    if let Err(e) = spawned {
+        tracing::error!("cannot start the snapshot thread: {e}");
+        running.store(false, Ordering::Release);
+    }
+}
+
 fn run(zks: Arc<ZooKeeperServer>, next: Arc<dyn RequestProcessor>, rx: Receiver<Option<Request>>) {
     let max_batch = zks.settings.max_batch_size.max(1);
     let mut to_flush: Vec<Request> = Vec::new();
+    let mut schedule =
+        SnapshotSchedule::new(i64::from(zks.settings.snap_count), zks.settings.snap_size_limit_bytes);
+    let snapshot_running = Arc::new(AtomicBool::new(false));
     loop {
         let item = if to_flush.is_empty() {
             match rx.recv() {
@@ -85,7 +165,14 @@ fn run(zks: Arc<ZooKeeperServer>, next: Arc<dyn RequestProcessor>, rx: Receiver<
         let Some(req) = item else { break };
         match req.log_entry() {
             Some(entry) => match zks.zk_db().append(&entry) {
-                Ok(_) => to_flush.push(req),
+                Ok(_) => {
+                    schedule.log_count += 1;
+                    if schedule.should_snapshot(zks.zk_db().txn_log_size()) {
+                        schedule.reset();
+                        start_snapshot(&zks, &snapshot_running);
+                    }
+                    to_flush.push(req)
+                }
                 Err(e) => {
                     tracing::error!("Severe unrecoverable error, exiting: cannot append to the transaction log: {e}");
                     std::process::exit(EXIT_UNEXPECTED_ERROR);

@@ -5,7 +5,8 @@
 
 use crate::jute::txn::{TxnBody, TxnHeader, TxnLogEntry};
 use crate::server::data_tree::{DataTree, ProcessTxnResult};
-use crate::server::persistence::file_txn_log::FileTxnLog;
+use crate::server::persistence::file_snap;
+use crate::server::persistence::file_txn_log::{self, FileTxnLog};
 use crate::server::persistence::file_txn_snap_log::FileTxnSnapLog;
 use crate::server::zoo_defs::op_code;
 use parking_lot::Mutex;
@@ -25,6 +26,8 @@ pub struct TxnLogSettings {
     pub pre_alloc_size: u64,
     pub force_sync: bool,
     pub fsync_warning_threshold_ms: u64,
+    /// zookeeper.snapshot.trust.empty: accept logs without any snapshot.
+    pub snapshot_trust_empty: bool,
 }
 
 impl ZkDatabase {
@@ -40,12 +43,33 @@ impl ZkDatabase {
         &self.snap_log
     }
 
-    /// loadDataBase: replays the data directory into the tree and returns
-    /// the sessions that were open (id -> timeout) with the last zxid.
+    /// loadDataBase (FileTxnSnapLog.restore): the newest valid snapshot,
+    /// then the logged txns after it. Returns the sessions that were open
+    /// (id -> timeout) and the last zxid. An empty data directory gets its
+    /// first snapshot (snapshot.0) as Java writes it.
     pub fn load_database(&self, log: TxnLogSettings) -> io::Result<(HashMap<i64, i32>, i64)> {
-        let mut sessions: HashMap<i64, i32> = HashMap::new();
         let dt = &self.data_tree;
-        let zxid = self.snap_log.restore(&mut |entry: &TxnLogEntry| {
+        let snap_dir = self.snap_log.data_dir();
+        let (snap_zxid, mut sessions) = match file_snap::deserialize(dt, snap_dir)? {
+            Some((zxid, sessions)) => (Some(zxid), sessions),
+            None => (None, HashMap::new()),
+        };
+        if snap_zxid.is_none() {
+            let logs = file_txn_log::get_log_files(self.snap_log.data_log_dir(), 0)?;
+            if !logs.is_empty() && !log.snapshot_trust_empty {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "No snapshot found, but there are log entries. Something is broken! \
+                     (set zookeeper.snapshot.trust.empty=true to load the logs alone)",
+                ));
+            }
+            if logs.is_empty() {
+                self.take_snapshot(&sessions)?;
+            } else {
+                tracing::warn!("No snapshot found, but there are log entries. This should only be allowed during upgrading.");
+            }
+        }
+        let zxid = self.snap_log.fast_forward_from_edits(snap_zxid.unwrap_or(0), &mut |entry: &TxnLogEntry| {
             apply_session_events(&mut sessions, &entry.hdr, entry.txn.as_ref());
             dt.process_txn(&entry.hdr, entry.txn.as_ref());
         })?;
@@ -53,6 +77,22 @@ impl ZkDatabase {
         *self.txn_log.lock() =
             Some(self.snap_log.create_txn_log(log.pre_alloc_size, log.force_sync, log.fsync_warning_threshold_ms));
         Ok((sessions, zxid))
+    }
+
+    /// Writes a (fuzzy) snapshot named after the last applied zxid.
+    pub fn take_snapshot(&self, sessions: &HashMap<i64, i32>) -> io::Result<()> {
+        let zxid = self.data_tree.last_processed_zxid();
+        let path = self.snap_log.data_dir().join(file_snap::snapshot_name(zxid));
+        tracing::info!("Snapshotting: 0x{:x} to {}", zxid, path.display());
+        file_snap::serialize(&self.data_tree, sessions, &path, false)
+    }
+
+    /// Starts a new log file with the next txn (done at each snapshot).
+    pub fn roll_log(&self) -> io::Result<()> {
+        match self.txn_log.lock().as_mut() {
+            Some(l) => l.roll_log(),
+            None => Ok(()),
+        }
     }
 
     /// Appends a txn to the log (not yet durable). False if the log refused

@@ -49,6 +49,10 @@ pub struct ZooKeeperServerSettings {
     pub request_throttle_stall_time_ms: u64,
     pub request_throttle_drop_stale: bool,
     pub txn_log: TxnLogSettings,
+    /// zookeeper.snapCount: txns between snapshots (randomised as in Java).
+    pub snap_count: i32,
+    /// zookeeper.snapSizeLimitInKb in bytes: log bytes between snapshots (<= 0: off).
+    pub snap_size_limit_bytes: i64,
     /// The four-letter words 4lw.commands.whitelist enables.
     pub four_letter_words: std::collections::HashSet<String>,
     /// The whole parsed configuration (for `conf`).
@@ -443,6 +447,14 @@ impl ZooKeeperServer {
             }
         }
         rc
+    }
+
+    /// takeSnapshot: the committed sessions and the (fuzzy) tree.
+    pub fn take_snapshot(&self) {
+        let sessions = self.session_tracker.sessions_with_timeouts();
+        if let Err(e) = self.zk_db.take_snapshot(&sessions) {
+            tracing::error!("Severe unrecoverable error, failed to take snapshot: {e}");
+        }
     }
 
     /// checkACL: NOAUTH unless one of the node's ACL entries grants `perm`

@@ -46,7 +46,10 @@ fn settings_from(config: &QuorumPeerConfig) -> ZooKeeperServerSettings {
             pre_alloc_size: config.pre_alloc_size_bytes.max(0) as u64,
             force_sync: config.force_sync,
             fsync_warning_threshold_ms: config.fsync_warning_threshold_ms.max(0) as u64,
+            snapshot_trust_empty: config.snapshot_trust_empty,
         },
+        snap_count: config.snap_count.max(2),
+        snap_size_limit_bytes: config.snap_size_limit_bytes,
         four_letter_words: enabled_words(config),
         config: Arc::new(config.clone()),
     }

@@ -9,7 +9,7 @@
 //! Each test binary compiles this module on its own and uses a part of it.
 #![allow(dead_code)]
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -20,7 +20,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use zkserver::client::{ZkClient, ZkError};
-use zkserver::jute::records::Stat;
+use zkserver::jute::records::{Acl, Stat};
 
 /// How long a server may take to answer `ruok` after being launched.
 pub const START_DEADLINE: Duration = Duration::from_secs(20);
@@ -140,7 +140,7 @@ impl ServerOpts {
 }
 
 /// The Java server's class path, as in the reference notes.
-fn java_class_path() -> String {
+pub fn java_class_path() -> String {
     let wanted = [
         "zookeeper-3.8.0.jar",
         "zookeeper-jute.jar",
@@ -189,12 +189,26 @@ pub struct TestServer {
 impl TestServer {
     /// Starts a server and waits until it serves (see `is_serving`).
     pub fn start(opts: ServerOpts) -> TestServer {
+        TestServer::start_with(flavor(), opts)
+    }
+
+    /// A server of the given kind, whatever ZK_TEST_SERVER says (for tests
+    /// that hand one data directory between Java and zkserver).
+    pub fn start_with(flavor: Flavor, opts: ServerOpts) -> TestServer {
         let dir = tempfile::Builder::new().prefix("zktest").tempdir().expect("tempdir");
-        let mut s = TestServer { port: free_port(), flavor: flavor(), opts, dir, child: None };
+        let mut s = TestServer { port: free_port(), flavor, opts, dir, child: None };
         fs::create_dir_all(s.data_dir()).expect("create dataDir");
         s.write_cfg();
         s.launch();
         s
+    }
+
+    /// Stops the server (SIGTERM) and starts the other kind on the same
+    /// data directory and port.
+    pub fn switch_to(&mut self, flavor: Flavor) {
+        self.stop();
+        self.flavor = flavor;
+        self.launch();
     }
 
     /// A server with the default options.
@@ -545,4 +559,22 @@ impl Drop for Interactive {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Every node with its data, Stat and ACL.
+pub type Tree = BTreeMap<String, (Option<Vec<u8>>, Stat, Vec<Acl>)>;
+
+/// Reads the whole tree through `c`.
+pub fn walk(c: &ZkClient) -> Tree {
+    let mut tree = Tree::new();
+    let mut todo = vec!["/".to_string()];
+    while let Some(path) = todo.pop() {
+        let (data, stat) = c.get_data(&path, false).expect("getData");
+        let (acl, _) = c.get_acl(&path).expect("getACL");
+        for child in c.get_children(&path, false).expect("getChildren") {
+            todo.push(if path == "/" { format!("/{child}") } else { format!("{path}/{child}") });
+        }
+        tree.insert(path, (data, stat, acl));
+    }
+    tree
 }

@@ -1,7 +1,8 @@
-//! The data directory: transaction logs and (later) snapshots, in Apache
+//! The data directory: transaction logs and snapshots, in Apache
 //! ZooKeeper 3.8's on-disk format.
 
 pub mod file_padding;
+pub mod file_snap;
 pub mod file_txn_log;
 pub mod file_txn_snap_log;
 pub mod util;

@@ -1,0 +1,208 @@
+//! FileSnap: snapshots in Java 3.8's format. `snapshot.<zxid hex>` holds a
+//! FileHeader (magic ZKSN, version 2, dbid -1), the sessions (count, then
+//! id and timeout each), the DataTree (ACL table, then path/node pairs ended
+//! by "/"), and a seal: the Adler-32 of everything before it as a long,
+//! then the string "/". (Java 3.8 may append a tree digest after the seal;
+//! readers that find none carry on, so we write none.)
+//! Written by the `SnapshotThread` while writers continue (a fuzzy
+//! snapshot), read by the main thread at start-up.
+
+use crate::jute::records::FileHeader;
+use crate::jute::{InputArchive, OutputArchive, Record};
+use crate::server::data_tree::DataTree;
+use crate::server::persistence::util::{get_zxid_from_name, sorted_data_dir_files, SNAPSHOT_FILE_PREFIX};
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// "ZKSN" as a big-endian int.
+pub const SNAP_MAGIC: i32 = 0x5a4b_534e;
+pub const VERSION: i32 = 2;
+pub const DB_ID: i64 = -1;
+/// How many of the newest snapshots start-up tries before giving up.
+const SNAPSHOTS_TO_TRY: usize = 100;
+/// Bound on one length field inside a snapshot (node data is bounded by
+/// jute.maxbuffer when written; this only stops absurd allocations).
+const MAX_FIELD: usize = 64 * 1024 * 1024;
+
+/// The file name of a snapshot taken at `zxid`.
+pub fn snapshot_name(zxid: i64) -> String {
+    format!("{}.{:x}", SNAPSHOT_FILE_PREFIX, zxid)
+}
+
+/// Forwards writes and keeps the Adler-32 of everything written.
+struct CheckedWriter<W: Write> {
+    inner: W,
+    sum: adler2::Adler32,
+}
+
+impl<W: Write> Write for CheckedWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.sum.write_slice(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Writes a snapshot of `dt` and `sessions` to `path`; fsyncs it when asked.
+pub fn serialize(dt: &DataTree, sessions: &HashMap<i64, i32>, path: &Path, fsync: bool) -> io::Result<()> {
+    let file = File::create(path)?;
+    let mut w = CheckedWriter { inner: BufWriter::with_capacity(64 * 1024, file), sum: adler2::Adler32::new() };
+    let mut oa = OutputArchive::with_capacity(64 + sessions.len() * 12);
+    FileHeader { magic: SNAP_MAGIC, version: VERSION, dbid: DB_ID }.serialize(&mut oa);
+    oa.write_int(sessions.len() as i32);
+    for (id, timeout) in sessions {
+        oa.write_long(*id);
+        oa.write_int(*timeout);
+    }
+    w.write_all(oa.as_slice())?;
+    dt.serialize(&mut w)?;
+    let mut seal = OutputArchive::with_capacity(16);
+    seal.write_long(i64::from(w.sum.checksum()));
+    seal.write_string("/");
+    w.write_all(seal.as_slice())?;
+    w.flush()?;
+    let file = w.inner.into_inner().map_err(|e| e.into_error())?;
+    if fsync {
+        file.sync_all()?;
+    }
+    Ok(())
+}
+
+/// SnapStream.isValidSnapshot: long enough and ending in the "/" seal.
+fn looks_sealed(buf: &[u8]) -> bool {
+    buf.len() >= 13 + 16 && buf[buf.len() - 5..] == [0, 0, 0, 1, b'/']
+}
+
+fn bad(path: &Path, why: impl std::fmt::Display) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("{}: {why}", path.display()))
+}
+
+/// Loads one snapshot file into `dt`; returns its sessions.
+fn load(dt: &DataTree, path: &Path) -> io::Result<HashMap<i64, i32>> {
+    let buf = fs::read(path)?;
+    if !looks_sealed(&buf) {
+        return Err(bad(path, "not a complete snapshot (no seal)"));
+    }
+    let mut ia = InputArchive::with_max_buffer(&buf, MAX_FIELD);
+    let hdr = FileHeader::deserialize(&mut ia).map_err(|e| bad(path, e))?;
+    if hdr.magic != SNAP_MAGIC {
+        return Err(bad(path, format!("mismatching magic headers {} != {}", hdr.magic, SNAP_MAGIC)));
+    }
+    let count = ia.read_int().map_err(|e| bad(path, e))?;
+    if count < 0 || count as usize > ia.remaining() / 12 {
+        return Err(bad(path, format!("unreasonable session count {count}")));
+    }
+    let mut sessions = HashMap::with_capacity(count as usize);
+    for _ in 0..count {
+        let id = ia.read_long().map_err(|e| bad(path, e))?;
+        let to = ia.read_int().map_err(|e| bad(path, e))?;
+        sessions.insert(id, to);
+    }
+    // The last seal covers every byte before it (the tree, and Java's
+    // digest when one follows the first seal). DataTree::deserialize only
+    // swaps the tree in once the whole snapshot has loaded.
+    let seal_at = buf.len() - 13;
+    let mut sum = adler2::Adler32::new();
+    sum.write_slice(&buf[..seal_at]);
+    let mut seal = InputArchive::new(&buf[seal_at..]);
+    if seal.read_long().map_err(|e| bad(path, e))? != i64::from(sum.checksum()) {
+        return Err(bad(path, "CRC corruption"));
+    }
+    dt.deserialize(&mut ia).map_err(|e| bad(path, format!("{e:?}")))?;
+    Ok(sessions)
+}
+
+/// FileSnap.deserialize: loads the newest snapshot that validates, falling
+/// back to older ones. None when the directory holds no snapshot at all.
+pub fn deserialize(dt: &DataTree, snap_dir: &Path) -> io::Result<Option<(i64, HashMap<i64, i32>)>> {
+    let snaps: Vec<(i64, PathBuf)> = sorted_data_dir_files(snap_dir, SNAPSHOT_FILE_PREFIX, false)?;
+    if snaps.is_empty() {
+        return Ok(None);
+    }
+    for (_, path) in snaps.iter().take(SNAPSHOTS_TO_TRY) {
+        tracing::info!("Reading snapshot {}", path.display());
+        match load(dt, path) {
+            Ok(sessions) => {
+                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                let zxid = get_zxid_from_name(name, SNAPSHOT_FILE_PREFIX).unwrap_or(0);
+                dt.set_last_processed_zxid(zxid);
+                return Ok(Some((zxid, sessions)));
+            }
+            Err(e) => tracing::warn!("problem reading snap file {}: {e}", path.display()),
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("Not able to find valid snapshots in {}", snap_dir.display()),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jute::txn::{CreateTxn, TxnBody, TxnHeader};
+    use crate::server::zoo_defs::{ids, op_code};
+
+    fn tree_with(n: usize) -> DataTree {
+        let dt = DataTree::new();
+        for i in 0..n {
+            let hdr = TxnHeader { client_id: 1, cxid: i as i32, zxid: i as i64 + 1, time: 5, r#type: op_code::CREATE };
+            let txn = TxnBody::Create(CreateTxn {
+                path: format!("/n{i}"),
+                data: Some(vec![i as u8; 10]),
+                acl: ids::open_acl_unsafe(),
+                ephemeral: false,
+                parent_c_version: i as i32 + 1,
+            });
+            dt.process_txn(&hdr, Some(&txn));
+        }
+        dt
+    }
+
+    #[test]
+    fn round_trip_and_fallback_past_a_corrupt_newest() {
+        let dir = tempfile::tempdir().unwrap();
+        let dt = tree_with(50);
+        let sessions: HashMap<i64, i32> = [(7, 3000), (9, 4000)].into_iter().collect();
+        serialize(&dt, &sessions, &dir.path().join(snapshot_name(0x32)), true).unwrap();
+        let loaded = DataTree::new();
+        let (zxid, s) = deserialize(&loaded, dir.path()).unwrap().unwrap();
+        assert_eq!((zxid, s), (0x32, sessions.clone()));
+        assert_eq!(loaded.node_count(), dt.node_count());
+        assert_eq!(loaded.get_data("/n7", None).unwrap(), dt.get_data("/n7", None).unwrap());
+
+        // A newer snapshot with a flipped byte is skipped for the older one.
+        let newer = dir.path().join(snapshot_name(0x40));
+        serialize(&tree_with(60), &sessions, &newer, true).unwrap();
+        let mut bytes = fs::read(&newer).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0xff;
+        fs::write(&newer, bytes).unwrap();
+        let loaded = DataTree::new();
+        let (zxid, _) = deserialize(&loaded, dir.path()).unwrap().unwrap();
+        assert_eq!(zxid, 0x32);
+        assert_eq!(loaded.node_count(), dt.node_count());
+    }
+
+    #[test]
+    fn truncated_and_garbage_snapshots_are_errors_not_panics() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(snapshot_name(1));
+        serialize(&tree_with(5), &HashMap::new(), &path, false).unwrap();
+        let good = fs::read(&path).unwrap();
+        for cut in [0, 3, 10, good.len() / 2, good.len() - 1] {
+            fs::write(&path, &good[..cut]).unwrap();
+            assert!(deserialize(&DataTree::new(), dir.path()).is_err(), "cut at {cut}");
+        }
+        let mut garbage = vec![0x5a; 200];
+        garbage.extend_from_slice(&[0, 0, 0, 1, b'/']);
+        fs::write(&path, garbage).unwrap();
+        assert!(deserialize(&DataTree::new(), dir.path()).is_err());
+    }
+}

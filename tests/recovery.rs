@@ -154,3 +154,59 @@ fn restart_twice_in_a_row() {
     assert_eq!((data.as_deref(), st.version), (Some(&b"2"[..]), 1));
     c.close().unwrap();
 }
+
+#[test]
+fn autopurge_keeps_the_newest_snapshots_and_what_they_need() {
+    // Many snapshots first, with purging off.
+    let mut s = TestServer::start(ServerOpts::default().cfg("snapCount", "10"));
+    let c = s.client();
+    let open = ids::open_acl_unsafe();
+    for i in 0..80 {
+        c.create(&format!("/p{i}"), Some(b"x"), &open, CreateMode::Persistent).unwrap();
+    }
+    let before = walk(&c);
+    c.close().unwrap();
+    s.stop();
+    let v2 = s.data_dir().join("version-2");
+    let snapshots = || -> Vec<i64> {
+        let mut v: Vec<i64> = std::fs::read_dir(&v2)
+            .map(|d| {
+                d.flatten()
+                    .filter_map(|e| {
+                        let n = e.file_name().to_string_lossy().to_string();
+                        i64::from_str_radix(n.strip_prefix("snapshot.")?, 16).ok()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    let old = snapshots();
+    assert!(old.len() > 3, "several snapshots to purge: {old:?}");
+    let keep: Vec<i64> = old[old.len() - 3..].to_vec();
+    // The purge task runs once at start-up (the server may also write a
+    // fresh snapshot of its own while starting, as Java does).
+    std::fs::write(
+        s.cfg_path(),
+        std::fs::read_to_string(s.cfg_path()).unwrap() + "autopurge.purgeInterval=1\nautopurge.snapRetainCount=3\n",
+    )
+    .unwrap();
+    s.start_again();
+    assert!(
+        wait_until(Duration::from_secs(20), || snapshots().iter().filter(|z| old.contains(z)).copied().collect::<Vec<_>>()
+            == keep),
+        "only the 3 newest of {old:?} kept: {:?}",
+        snapshots()
+    );
+    let c = s.client();
+    let after: Tree = walk(&c).into_iter().filter(|(p, _)| before.contains_key(p)).collect();
+    assert_eq!(after, before);
+    c.close().unwrap();
+    // What is left still restores.
+    s.stop();
+    s.start_again();
+    let c = s.client();
+    assert_eq!(walk(&c).len(), before.len());
+    c.close().unwrap();
+}

@@ -79,6 +79,19 @@ impl ZkDatabase {
         Ok((sessions, zxid))
     }
 
+    /// loadData's clean-up: ephemerals whose session is not among the
+    /// restored ones are deleted (killSession, no txn).
+    pub fn kill_dead_sessions(&self, sessions: &HashMap<i64, i32>) {
+        let zxid = self.data_tree.last_processed_zxid();
+        for sid in self.data_tree.sessions_with_ephemerals() {
+            if !sessions.contains_key(&sid) {
+                tracing::info!("Removing the ephemerals of dead session 0x{:x}", sid);
+                let hdr = TxnHeader { client_id: sid, cxid: 0, zxid, time: 0, r#type: op_code::CLOSE_SESSION };
+                self.data_tree.process_txn(&hdr, None);
+            }
+        }
+    }
+
     /// Writes a (fuzzy) snapshot named after the last applied zxid.
     pub fn take_snapshot(&self, sessions: &HashMap<i64, i32>) -> io::Result<()> {
         let zxid = self.data_tree.last_processed_zxid();

@@ -1,10 +1,11 @@
 //! ZooKeeperServerMain: runs a standalone server from a parsed config on the
-//! `main` thread: opens the data directory, loads the database, starts the
+//! `main` thread: starts the PurgeTask, opens the data directory, loads the database, starts the
 //! server and the client port, then waits for SIGINT/SIGTERM and shuts
 //! everything down in reverse order.
 
 use crate::quorum::quorum_peer_config::QuorumPeerConfig;
 use crate::server::command::ALL_COMMANDS;
+use crate::server::datadir_cleanup_manager::DatadirCleanupManager;
 use crate::server::nio_server_cnxn_factory::{NioServerCnxnFactory, NioSettings};
 use crate::server::persistence::file_txn_snap_log::FileTxnSnapLog;
 use crate::server::zk_database::{TxnLogSettings, ZkDatabase};
@@ -59,6 +60,7 @@ fn settings_from(config: &QuorumPeerConfig) -> ZooKeeperServerSettings {
 pub struct StandaloneServer {
     pub zks: Arc<ZooKeeperServer>,
     pub cnxn_factory: Arc<NioServerCnxnFactory>,
+    pub purge: DatadirCleanupManager,
 }
 
 impl StandaloneServer {
@@ -67,6 +69,13 @@ impl StandaloneServer {
         let client_addr: SocketAddr = config
             .client_port_address
             .ok_or_else(|| "clientPort is not set: a standalone server needs one".to_string())?;
+        let purge = DatadirCleanupManager::start(
+            &config.data_log_dir,
+            &config.data_dir,
+            config.snap_retain_count,
+            config.purge_interval,
+        )
+        .map_err(|e| format!("cannot start the purge task: {e}"))?;
         let snap_log = FileTxnSnapLog::new(&config.data_log_dir, &config.data_dir)
             .map_err(|e| format!("cannot open the data directory: {e}"))?;
         let settings = settings_from(config);
@@ -80,6 +89,10 @@ impl StandaloneServer {
             zxid,
             sessions.len()
         );
+        // As Java's loadData: drop dead sessions' ephemerals, then take a
+        // clean snapshot before serving.
+        zk_db.kill_dead_sessions(&sessions);
+        zk_db.take_snapshot(&sessions).map_err(|e| format!("cannot write the start-up snapshot: {e}"))?;
         let zks = ZooKeeperServer::new(settings, zk_db, sessions);
         zks.startup().map_err(|e| format!("cannot start the server: {e}"))?;
         let nio = NioSettings {
@@ -92,12 +105,13 @@ impl StandaloneServer {
         };
         let cnxn_factory = NioServerCnxnFactory::start(client_addr, nio, Arc::clone(&zks))
             .map_err(|e| format!("cannot bind the client port {client_addr}: {e}"))?;
-        Ok(StandaloneServer { zks, cnxn_factory })
+        Ok(StandaloneServer { zks, cnxn_factory, purge })
     }
 
     pub fn shutdown(&self) {
         self.cnxn_factory.shutdown();
         self.zks.shutdown();
+        self.purge.shutdown();
     }
 }
 

@@ -118,6 +118,34 @@ fn load(dt: &DataTree, path: &Path) -> io::Result<HashMap<i64, i32>> {
     Ok(sessions)
 }
 
+/// findNValidSnapshots: the newest `n` snapshots whose file ends in a seal
+/// (only the tail is read), newest first.
+pub fn find_n_valid_snapshots(snap_dir: &Path, n: usize) -> io::Result<Vec<(i64, PathBuf)>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut out = Vec::new();
+    for (zxid, path) in sorted_data_dir_files(snap_dir, SNAPSHOT_FILE_PREFIX, false)? {
+        if out.len() >= n {
+            break;
+        }
+        let sealed = (|| -> io::Result<bool> {
+            let mut f = File::open(&path)?;
+            let len = f.metadata()?.len();
+            if len < 13 + 16 {
+                return Ok(false);
+            }
+            f.seek(SeekFrom::End(-5))?;
+            let mut tail = [0u8; 5];
+            f.read_exact(&mut tail)?;
+            Ok(tail == [0, 0, 0, 1, b'/'])
+        })()
+        .unwrap_or(false);
+        if sealed {
+            out.push((zxid, path));
+        }
+    }
+    Ok(out)
+}
+
 /// FileSnap.deserialize: loads the newest snapshot that validates, falling
 /// back to older ones. None when the directory holds no snapshot at all.
 pub fn deserialize(dt: &DataTree, snap_dir: &Path) -> io::Result<Option<(i64, HashMap<i64, i32>)>> {

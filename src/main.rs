@@ -8,7 +8,7 @@
 //! the configuration asks for quorum mode, which is not implemented yet.
 //! Logs go to stdout (like Java's console appender); errors to stderr.
 
-use clap::{Args, Parser};
+use clap::{Args, Parser, Subcommand};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,13 +22,27 @@ const EXIT_UNEXPECTED_ERROR: u8 = 1;
 
 /// A ZooKeeper 3.8 compatible server.
 #[derive(Debug, Parser)]
-#[command(name = "zkserver", version, about)]
+#[command(name = "zkserver", version, about, args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 struct Cli {
-    // Tool subcommands are to be added as
-    // `#[command(subcommand)] tool: Option<Tool>` with
-    // `args_conflicts_with_subcommands = true` on the command.
+    #[command(subcommand)]
+    tool: Option<Tool>,
     #[command(flatten)]
     server: ServerArgs,
+}
+
+/// Tools that read the data directory (Java's zk*Toolkit.sh scripts).
+#[derive(Debug, Subcommand)]
+enum Tool {
+    /// Print a snapshot file as Java's SnapshotFormatter does
+    /// (zkSnapShotToolkit.sh); times in UTC.
+    #[command(name = "snapshot-formatter")]
+    SnapshotFormatter {
+        /// Dump the data of each znode (base64)
+        #[arg(short = 'd')]
+        dump_data: bool,
+        /// The snapshot file (dataDir/version-2/snapshot.<zxid>)
+        snapshot_file: PathBuf,
+    },
 }
 
 /// Running the server.
@@ -40,8 +54,8 @@ struct ServerArgs {
     define: Vec<String>,
 
     /// The configuration file (zoo.cfg, Java properties syntax).
-    #[arg(value_name = "ZOO_CFG")]
-    config: PathBuf,
+    #[arg(value_name = "ZOO_CFG", required = true)]
+    config: Option<PathBuf>,
 }
 
 fn init_logging() {
@@ -57,8 +71,24 @@ fn init_logging() {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Tool::SnapshotFormatter { dump_data, snapshot_file }) = cli.tool {
+        return match zkserver::server::snapshot_formatter::format(&snapshot_file, dump_data) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("zkserver snapshot-formatter: {e}");
+                ExitCode::from(EXIT_UNEXPECTED_ERROR)
+            }
+        };
+    }
     let args = cli.server;
-    let config_path = args.config.display().to_string();
+    let Some(config_file) = args.config else {
+        eprintln!("zkserver: a configuration file (zoo.cfg) is required");
+        return ExitCode::from(EXIT_INVALID_INVOCATION);
+    };
+    let config_path = config_file.display().to_string();
 
     let overrides: Result<Vec<(String, String)>, _> = args.define.iter().map(|d| parse_override(d)).collect();
     let overrides = match overrides {
@@ -71,7 +101,7 @@ fn main() -> ExitCode {
 
     init_logging();
 
-    let config = match QuorumPeerConfig::parse(&args.config, &overrides) {
+    let config = match QuorumPeerConfig::parse(&config_file, &overrides) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!("Invalid config, exiting abnormally: {e}");

@@ -91,3 +91,42 @@ fn java_snapshot_formatter_reads_zkserver_snapshots() {
     assert!(text.contains("Last zxid:"), "{text}");
     assert!(text.contains("/f/n1-"), "{text}");
 }
+
+/// A formatter report with its znode blocks and session lines in sorted
+/// order (Java walks children in hash order).
+fn normalise(report: &str) -> Vec<String> {
+    let mut parts: Vec<String> = report.split("----\n").map(|b| {
+        let mut lines: Vec<&str> = b.lines().collect();
+        if lines.first().map(|l| l.starts_with("Session Details")).unwrap_or(false) {
+            lines[1..].sort();
+        }
+        lines.join("\n")
+    }).collect();
+    parts.sort();
+    parts
+}
+
+#[test]
+fn snapshot_formatter_prints_what_java_prints() {
+    let mut s = TestServer::start_with(Flavor::Zkserver, ServerOpts::default().cfg("snapCount", "10"));
+    let c = s.client();
+    build(&c, "g");
+    c.disconnect();
+    s.stop();
+    let snap = newest_snapshot(&s);
+    for flag in [None, Some("-d")] {
+        let mut java = Command::new("java");
+        java.arg("-Duser.timezone=UTC").arg("-cp").arg(java_class_path()).arg("org.apache.zookeeper.server.SnapshotFormatter");
+        let mut ours = Command::new(env!("CARGO_BIN_EXE_zkserver"));
+        ours.arg("snapshot-formatter");
+        if let Some(f) = flag {
+            java.arg(f);
+            ours.arg(f);
+        }
+        let java = java.arg(&snap).output().expect("run java SnapshotFormatter");
+        let ours = ours.arg(&snap).output().expect("run zkserver snapshot-formatter");
+        assert!(java.status.success() && ours.status.success(), "{flag:?}: {}", String::from_utf8_lossy(&ours.stderr));
+        let (j, o) = (String::from_utf8_lossy(&java.stdout), String::from_utf8_lossy(&ours.stdout));
+        assert_eq!(normalise(&o), normalise(&j), "{flag:?}\n--- ours\n{o}\n--- java\n{j}");
+    }
+}

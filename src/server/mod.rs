@@ -19,6 +19,7 @@ pub mod request_processor;
 pub mod request_throttler;
 pub mod server_stats;
 pub mod session_tracker_impl;
+pub mod snapshot_formatter;
 pub mod sync_request_processor;
 pub mod watch_manager;
 pub mod watcher;

@@ -83,8 +83,8 @@ fn bad(path: &Path, why: impl std::fmt::Display) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, format!("{}: {why}", path.display()))
 }
 
-/// Loads one snapshot file into `dt`; returns its sessions.
-fn load(dt: &DataTree, path: &Path) -> io::Result<HashMap<i64, i32>> {
+/// Loads one snapshot file into `dt` (checking its seal); returns its sessions.
+pub fn load(dt: &DataTree, path: &Path) -> io::Result<HashMap<i64, i32>> {
     let buf = fs::read(path)?;
     if !looks_sealed(&buf) {
         return Err(bad(path, "not a complete snapshot (no seal)"));

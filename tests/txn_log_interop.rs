@@ -6,6 +6,8 @@
 //! Needs `java` and the Debian zookeeper jars (apt-get install zookeeper);
 //! without them these tests fail, they do not skip.
 
+mod common;
+
 use std::fs::File;
 use std::io::{BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -23,41 +25,9 @@ use zkserver::server::persistence::file_txn_log::{read_txns, FileTxnLog, DEFAULT
 use zkserver::server::persistence::file_txn_snap_log::FileTxnSnapLog;
 use zkserver::server::zoo_defs::{code, op_code};
 
-const JARS: &[&str] = &[
-    "zookeeper-3.8.0.jar",
-    "zookeeper-jute.jar",
-    "slf4j-api.jar",
-    "slf4j-simple.jar",
-    "metrics-core.jar",
-    "commons-cli.jar",
-    "commons-io.jar",
-    "snappy-java.jar",
-];
-
-/// The Java class path; panics naming the first missing jar.
-fn classpath() -> String {
-    let dir = Path::new("/usr/share/java");
-    let mut jars = Vec::new();
-    for jar in JARS {
-        let path = dir.join(jar);
-        assert!(path.is_file(), "{} is missing: apt-get install zookeeper", path.display());
-        jars.push(path.to_string_lossy().into_owned());
-    }
-    // netty-all, or per-module netty jars, depending on the release.
-    let before = jars.len();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if name.starts_with("netty-") && name.ends_with("-4.1.48.Final.jar") {
-            jars.push(e.path().to_string_lossy().into_owned());
-        }
-    }
-    assert!(jars.len() > before, "no netty 4.1.48 jar in {}: apt-get install zookeeper", dir.display());
-    jars.join(":")
-}
-
 fn java() -> Command {
     let mut cmd = Command::new("java");
-    cmd.arg("-cp").arg(classpath());
+    cmd.arg("-cp").arg(common::java_class_path());
     cmd
 }
 

@@ -1,4 +1,6 @@
 //! Helpers shared by client and server code (Java's org.apache.zookeeper.common).
 
+/// Days since 1970-01-01 to a civil date (std-only: build.rs includes it too).
+pub mod civil_date;
 pub mod path_trie;
 pub mod path_utils;

@@ -4,6 +4,7 @@
 //! and the last zxid. Times are printed in UTC, as Java prints them with
 //! -Duser.timezone=UTC.
 
+use crate::common::civil_date::civil_from_days;
 use crate::server::data_tree::DataTree;
 use crate::server::persistence::file_snap;
 use crate::server::persistence::util::{get_zxid_from_name, SNAPSHOT_FILE_PREFIX};
@@ -16,16 +17,7 @@ pub fn java_date_utc(ms: i64) -> String {
     let secs = ms.div_euclid(1000);
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
-    // days since 1970-01-01 -> civil date
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (y, m, d) = civil_from_days(days);
     const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
     const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     format!(

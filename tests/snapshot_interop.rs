@@ -8,11 +8,32 @@ mod common;
 use common::*;
 use std::process::Command;
 use zkserver::client::ZkClient;
-use zkserver::jute::records::{Acl, Id};
-use zkserver::server::zoo_defs::{ids, perms, CreateMode};
+use zkserver::jute::multi::{MultiOperationRecord, Op};
+use zkserver::jute::records::{Acl, CheckVersionRequest, CreateTtlRequest, DeleteRequest, Id, SetDataRequest};
+use zkserver::jute::OutputArchive;
+use zkserver::server::zoo_defs::{code, ids, op_code, perms, CreateMode};
+
+fn multi(c: &ZkClient, ops: Vec<Op>) -> i32 {
+    let mut oa = OutputArchive::new();
+    MultiOperationRecord { ops }.serialize(&mut oa);
+    c.submit_bytes(op_code::MULTI, oa.as_slice()).unwrap().header.err
+}
+
+fn create_op(path: &str, data: &[u8]) -> Op {
+    let req = CreateTtlRequest { path: path.into(), data: Some(data.to_vec()), acl: ids::open_acl_unsafe(), flags: 0, ttl: -1 };
+    Op::Create { op_type: op_code::CREATE, req }
+}
+
+/// zk_digest_mismatches_count from mntr: txns (and snapshot digests) whose
+/// logged tree digest differed from the tree the server built.
+fn digest_mismatches(s: &TestServer) -> u64 {
+    let mntr = four_letter(&s.addr(), "mntr").unwrap();
+    let line = mntr.lines().find(|l| l.starts_with("zk_digest_mismatches_count\t")).expect("mntr reports digest mismatches");
+    line.split('\t').nth(1).unwrap().trim().parse().unwrap()
+}
 
 /// Writes a varied tree; returns the session that owns the ephemeral.
-fn build(c: &ZkClient, tag: &str) {
+fn build(c: &ZkClient, addr: &str, tag: &str) {
     let open = ids::open_acl_unsafe();
     c.create(&format!("/{tag}"), Some(b"root"), &open, CreateMode::Persistent).unwrap();
     for i in 0..25 {
@@ -27,6 +48,28 @@ fn build(c: &ZkClient, tag: &str) {
     c.create(&format!("/{tag}/ip"), Some(b"ip only"), &ip_acl, CreateMode::Persistent).unwrap();
     c.set_acl(&format!("/{tag}/n3-"), &ids::read_acl_unsafe(), -1).unwrap();
     c.create(&format!("/{tag}/eph"), Some(b"mine"), &open, CreateMode::Ephemeral).unwrap();
+    c.create(&format!("/{tag}/box"), None, &open, CreateMode::Container).unwrap();
+    c.create(&format!("/{tag}/box/item"), Some(b"i"), &open, CreateMode::Persistent).unwrap();
+    c.set_data("/", Some(b"root data"), -1).unwrap();
+    let ok = vec![
+        create_op(&format!("/{tag}/m"), b"m"),
+        Op::SetData(SetDataRequest { path: format!("/{tag}/m"), data: Some(b"mm".to_vec()), version: 0 }),
+        create_op(&format!("/{tag}/m/child"), b""),
+        Op::Delete(DeleteRequest { path: format!("/{tag}/n5-"), version: -1 }),
+    ];
+    assert_eq!(multi(c, ok), code::OK);
+    let failing = vec![
+        create_op(&format!("/{tag}/never"), b""),
+        Op::Check(CheckVersionRequest { path: format!("/{tag}/m"), version: 99 }),
+    ];
+    // A failed multi is still answered OK; the per-op results say why.
+    assert_eq!(multi(c, failing), code::OK);
+    assert!(c.delete(&format!("/{tag}/missing"), -1).is_err());
+    // Another session's ephemerals go with its closeSession.
+    let other = ZkClient::connect(addr, 30000).unwrap();
+    other.create(&format!("/{tag}/gone1"), None, &open, CreateMode::Ephemeral).unwrap();
+    other.create(&format!("/{tag}/m/gone2"), Some(b"x"), &open, CreateMode::EphemeralSequential).unwrap();
+    other.close().unwrap();
 }
 
 fn newest_snapshot(s: &TestServer) -> std::path::PathBuf {
@@ -49,14 +92,19 @@ fn hand_over(from: Flavor, to: Flavor) {
     // newest snapshot that must be replayed.
     let mut s = TestServer::start_with(from, ServerOpts::default().cfg("snapCount", "10"));
     let c = s.client();
-    build(&c, "t");
+    build(&c, &s.addr(), "t");
     let before = walk(&c);
+    // Every txn's tree digest, as logged, is the tree the server built.
+    assert_eq!(digest_mismatches(&s), 0, "{from:?} disagrees with its own digests");
     let (sid, pw) = (c.session_id(), c.session_passwd().to_vec());
     c.disconnect();
     s.switch_to(to);
     // The live session is still known: reattach to it.
     let c = ZkClient::connect_with_session(s.addr(), 30000, sid, &pw).expect("session survives the hand-over");
     assert_eq!(walk(&c), before, "{from:?} -> {to:?}");
+    // Replaying the other server's logs reproduced every digest it logged
+    // (and the one its snapshot holds).
+    assert_eq!(digest_mismatches(&s), 0, "{to:?} computes other digests than {from:?}");
     c.close().unwrap();
 }
 
@@ -74,7 +122,7 @@ fn zkserver_data_dir_is_served_identically_by_java() {
 fn java_snapshot_formatter_reads_zkserver_snapshots() {
     let mut s = TestServer::start_with(Flavor::Zkserver, ServerOpts::default().cfg("snapCount", "10"));
     let c = s.client();
-    build(&c, "f");
+    build(&c, &s.addr(), "f");
     c.disconnect();
     s.stop();
     let snap = newest_snapshot(&s);
@@ -110,7 +158,7 @@ fn normalise(report: &str) -> Vec<String> {
 fn snapshot_formatter_prints_what_java_prints() {
     let mut s = TestServer::start_with(Flavor::Zkserver, ServerOpts::default().cfg("snapCount", "10"));
     let c = s.client();
-    build(&c, "g");
+    build(&c, &s.addr(), "g");
     c.disconnect();
     s.stop();
     let snap = newest_snapshot(&s);

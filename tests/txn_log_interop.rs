@@ -23,6 +23,7 @@ use zkserver::jute::txn::*;
 use zkserver::jute::{OutputArchive, Record};
 use zkserver::server::persistence::file_txn_log::{read_txns, FileTxnLog, DEFAULT_PRE_ALLOC_SIZE};
 use zkserver::server::persistence::file_txn_snap_log::FileTxnSnapLog;
+use zkserver::server::data_tree::DataTree;
 use zkserver::server::zoo_defs::{code, op_code};
 
 fn java() -> Command {
@@ -369,6 +370,22 @@ fn we_read_and_rewrite_identically_a_log_the_java_server_wrote() {
         Some(TxnBody::CloseSession(c)) => assert_eq!(c.paths2_delete, ["/x/c"]),
         other => panic!("unexpected {other:?}"),
     }
+
+    // Our DataTree, fed Java's txns, reaches the tree digest Java logged
+    // after each one (and a wrong digest is noticed).
+    let dt = DataTree::new();
+    for e in &entries {
+        dt.process_txn_checked(&e.hdr, e.txn.as_ref(), e.digest.as_ref());
+        if let Some(d) = &e.digest {
+            assert_eq!((d.version, d.tree_digest), (2, dt.tree_digest()), "after {e:?}");
+        }
+    }
+    assert_eq!(dt.digest_mismatches(), 0);
+    let mut wrong = entries[8].clone();
+    wrong.hdr.zxid = 10;
+    wrong.digest = Some(TxnDigest { version: 2, tree_digest: dt.tree_digest() + 1 });
+    dt.process_txn_checked(&wrong.hdr, wrong.txn.as_ref(), wrong.digest.as_ref());
+    assert_eq!(dt.digest_mismatches(), 1);
 
     // The same data directory through FileTxnSnapLog's replay.
     let fts = FileTxnSnapLog::new(&data_dir, &data_dir).unwrap();

@@ -381,7 +381,9 @@ impl ZkClient {
         mode: CreateMode,
     ) -> Result<String, ZkError> {
         let req = create_request(path, data, acl, mode);
-        let rsp: CreateResponse = self.call(op_code::CREATE, &req, path)?;
+        // As Java's client: containers go as createContainer.
+        let op = if mode.is_container() { op_code::CREATE_CONTAINER } else { op_code::CREATE };
+        let rsp: CreateResponse = self.call(op, &req, path)?;
         Ok(rsp.path)
     }
 

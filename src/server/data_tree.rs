@@ -18,16 +18,18 @@ use crate::jute::records::{Acl, Stat, StatPersisted};
 use crate::jute::txn::{MultiTxn, TxnBody, TxnHeader};
 use crate::jute::{InputArchive, JuteError, OutputArchive};
 use crate::server::data_node::{DataNode, EphemeralType};
+use crate::server::digest_calculator::{calculate_digest, NodeDigester, DIGEST_VERSION};
 use crate::server::quotas::{self, StatsTrack};
 use crate::server::reference_counted_acl_cache::{ReferenceCountedAclCache, OPEN_UNSAFE_ACL_ID};
 use crate::server::watch_manager::{WatchManager, WatcherMode, WatchesSummary};
 use crate::server::watcher::{WatchedEvent, Watcher};
 use crate::server::zoo_defs::{code, event_type, ids, op_code, watcher_type};
-use parking_lot::RwLock;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use crate::jute::txn::TxnDigest;
+use parking_lot::{Mutex, RwLock};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use tracing::{error, warn};
 
@@ -205,11 +207,20 @@ struct TreeInner {
     quota_trie: PathTrie,
     /// zookeeper.extendedTypesEnabled (TTL nodes).
     extended_types: bool,
+    /// zookeeper.digest.enabled.
+    digest_enabled: bool,
+    /// The tree digest: wrapping sum of every node's digest (AdHash).
+    digest: i64,
+}
+
+/// A node's digest as the tree holds it.
+fn node_digest(enabled: bool, path: &str, node: &DataNode) -> i64 {
+    calculate_digest(enabled, path, node.data.as_deref(), &node.stat)
 }
 
 impl TreeInner {
     /// A tree holding only a root (empty data, open ACL).
-    fn with_root(extended_types: bool) -> TreeInner {
+    fn with_root(extended_types: bool, digest_enabled: bool) -> TreeInner {
         TreeInner {
             root: DataNode::new(Some(Box::default()), OPEN_UNSAFE_ACL_ID, StatPersisted::default()),
             node_count: 1,
@@ -220,14 +231,16 @@ impl TreeInner {
             ttls: HashSet::new(),
             quota_trie: PathTrie::new(),
             extended_types,
+            digest_enabled,
+            digest: 0,
         }
     }
 
     /// The tree a fresh Java 3.8 server starts with: "/", "/zookeeper",
     /// "/zookeeper/quota" and "/zookeeper/config", all with empty data and
     /// zeroed stats; config is read-only for everyone, with aversion -1.
-    fn initial(extended_types: bool) -> TreeInner {
-        let mut t = TreeInner::with_root(extended_types);
+    fn initial(extended_types: bool, digest_enabled: bool) -> TreeInner {
+        let mut t = TreeInner::with_root(extended_types, digest_enabled);
         let empty = || DataNode::new(Some(Box::default()), OPEN_UNSAFE_ACL_ID, StatPersisted::default());
         let config_acl = t.acl_cache.convert_acls(&ids::read_acl_unsafe());
         let mut config = empty();
@@ -241,7 +254,27 @@ impl TreeInner {
         t.node_count += 3;
         t.data_size +=
             node_size(quotas::PROC_ZOOKEEPER, 0) + node_size(quotas::QUOTA_ZOOKEEPER, 0) + node_size(CONFIG_NODE, 0);
+        t.digest = t.full_digest();
         t
+    }
+
+    /// The tree digest computed from scratch (the incremental one must
+    /// always equal it).
+    fn full_digest(&self) -> i64 {
+        let mut sum = 0i64;
+        let mut stack = vec![(String::new(), &self.root)];
+        while let Some((path, node)) = stack.pop() {
+            sum = sum.wrapping_add(node_digest(self.digest_enabled, &path, node));
+            for (name, child) in node.children() {
+                stack.push((format!("{path}/{name}"), child));
+            }
+        }
+        sum
+    }
+
+    /// Replaces digest `old` with `new` in the tree digest.
+    fn swap_digest(&mut self, old: i64, new: i64) {
+        self.digest = self.digest.wrapping_sub(old).wrapping_add(new);
     }
 
     fn ephemeral_type(&self, owner: i64) -> EphemeralType {
@@ -297,7 +330,10 @@ impl TreeInner {
         };
         let old = node.data_len() as i64;
         let new = data.len() as i64;
+        let before = node_digest(self.digest_enabled, path, node);
         node.data = Some(data.into_boxed_slice());
+        let after = node_digest(self.digest_enabled, path, node);
+        self.swap_digest(before, after);
         self.data_size += new - old;
         true
     }
@@ -381,6 +417,8 @@ impl TreeInner {
         if parent.has_child(name) {
             return Err(code::NODE_EXISTS);
         }
+        let enabled = self.digest_enabled;
+        let parent_before = node_digest(enabled, parent_path, parent);
         let cversion = if parent_cversion == -1 { parent.stat.cversion.wrapping_add(1) } else { parent_cversion };
         // A replayed create must not move cversion/pzxid backwards.
         if cversion > parent.stat.cversion {
@@ -388,11 +426,14 @@ impl TreeInner {
             parent.stat.pzxid = zxid;
         }
         let node = DataNode::new(data.map(Box::from), acl_index, create_stat(zxid, time, ephemeral_owner));
+        let child_digest = node_digest(enabled, path, &node);
         let extended = self.extended_types;
         let stat = match parent.add_child(name, node) {
             Ok(child) => child.copy_stat(extended),
             Err(_) => return Err(code::NODE_EXISTS),
         };
+        let parent_after = node_digest(enabled, parent_path, parent);
+        self.swap_digest(parent_before, parent_after.wrapping_add(child_digest));
         let data_len = data.map_or(0, <[u8]>::len);
         self.node_count += 1;
         self.data_size += node_size(path, data_len);
@@ -427,13 +468,18 @@ impl TreeInner {
         if parent.child(name).is_some_and(|c| c.num_children() > 0) {
             return Err(code::NOT_EMPTY);
         }
+        let enabled = self.digest_enabled;
+        let parent_before = node_digest(enabled, parent_path, parent);
         let removed = parent.remove_child(name);
         // The parent's pzxid moves even when the child is already gone (a
         // replay over a fuzzy snapshot), but never backwards.
         if zxid > parent.stat.pzxid {
             parent.stat.pzxid = zxid;
         }
+        let parent_after = node_digest(enabled, parent_path, parent);
+        self.swap_digest(parent_before, parent_after);
         let node = removed.ok_or(code::NO_NODE)?;
+        self.swap_digest(node_digest(enabled, path, &node), 0);
         self.acl_cache.remove_usage(node.acl);
         self.node_count -= 1;
         self.data_size -= node_size(path, node.data_len());
@@ -463,11 +509,14 @@ impl TreeInner {
     ) -> Result<Stat, i32> {
         let node = resolve_mut(&mut self.root, path).ok_or(code::NO_NODE)?;
         let old_len = node.data_len() as i64;
+        let before = node_digest(self.digest_enabled, path, node);
         node.data = data.map(Box::from);
         node.stat.mtime = time;
         node.stat.mzxid = zxid;
         node.stat.version = version;
+        let after = node_digest(self.digest_enabled, path, node);
         let stat = node.copy_stat(self.extended_types);
+        self.swap_digest(before, after);
         let new_len = data.map_or(0, <[u8]>::len) as i64;
         if let Some(prefix) = self.max_prefix_with_quota(path) {
             self.update_quota_stat(&prefix, new_len - old_len, 0);
@@ -482,9 +531,13 @@ impl TreeInner {
         // Release first, then convert, as Java does: re-setting a node's
         // only use of a list gives it a fresh index.
         self.acl_cache.remove_usage(node.acl);
+        let before = node_digest(self.digest_enabled, path, node);
         node.stat.aversion = version;
         node.acl = self.acl_cache.convert_acls(acl);
-        Ok(node.copy_stat(self.extended_types))
+        let after = node_digest(self.digest_enabled, path, node);
+        let stat = node.copy_stat(self.extended_types);
+        self.swap_digest(before, after);
+        Ok(stat)
     }
 
     /// Raises a node's cversion (and sets its pzxid) when `new_cversion`
@@ -494,8 +547,11 @@ impl TreeInner {
         let node = resolve_mut(&mut self.root, path).ok_or(code::NO_NODE)?;
         let cversion = if new_cversion == -1 { node.stat.cversion.wrapping_add(1) } else { new_cversion };
         if cversion > node.stat.cversion {
+            let before = node_digest(self.digest_enabled, path, node);
             node.stat.cversion = cversion;
             node.stat.pzxid = zxid;
+            let after = node_digest(self.digest_enabled, path, node);
+            self.swap_digest(before, after);
         }
         Ok(())
     }
@@ -713,10 +769,12 @@ impl TreeRestore {
     pub fn add_node(&mut self, path: &str, mut node: DataNode) -> Result<(), TreeLoadError> {
         let t = &mut self.inner;
         let data_len = node.data_len();
+        let digest = node_digest(t.digest_enabled, path, &node);
         if path.is_empty() {
             if self.has_root {
                 return Err(TreeLoadError::Duplicate("/".into()));
             }
+            t.digest = t.digest.wrapping_add(digest);
             t.root.data = node.data.take();
             t.root.acl = node.acl;
             t.root.stat = std::mem::take(&mut node.stat);
@@ -739,9 +797,61 @@ impl TreeRestore {
         t.acl_cache.add_usage(acl);
         t.node_count += 1;
         t.data_size += node_size(path, data_len);
+        t.digest = t.digest.wrapping_add(digest);
         t.track(path, owner);
         Ok(())
     }
+}
+
+/// The tree digest after one txn (DataTree.ZxidDigest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ZxidDigest {
+    pub zxid: i64,
+    pub digest_version: i32,
+    pub digest: i64,
+}
+
+impl ZxidDigest {
+    /// What a snapshot holds when no txn has been applied yet.
+    pub const EMPTY: ZxidDigest = ZxidDigest { zxid: 0, digest_version: DIGEST_VERSION, digest: 0 };
+
+    pub fn serialize(&self, oa: &mut OutputArchive) {
+        oa.write_long(self.zxid);
+        oa.write_int(self.digest_version);
+        oa.write_long(self.digest);
+    }
+
+    /// Reads one; version 1 stored the digest as a hex string.
+    pub fn deserialize(ia: &mut InputArchive<'_>) -> Result<ZxidDigest, JuteError> {
+        let zxid = ia.read_long()?;
+        let digest_version = ia.read_int()?;
+        let digest = if digest_version < 2 {
+            let text = ia.read_string()?;
+            u64::from_str_radix(&text, 16).map_or(0, |v| v as i64)
+        } else {
+            ia.read_long()?
+        };
+        Ok(ZxidDigest { zxid, digest_version, digest })
+    }
+}
+
+/// How many digests the `hash` four-letter word can show, and which zxids
+/// are recorded (every multiple of 128).
+const DIGEST_LOG_LIMIT: usize = 1024;
+const DIGEST_LOG_INTERVAL: i64 = 128;
+
+/// The digest bookkeeping beside the tree (taken inside the tree's write
+/// lock when a txn is applied, alone by readers).
+#[derive(Default)]
+struct DigestState {
+    /// The digest a loaded snapshot recorded, until replay reaches its zxid
+    /// (the tree is "fuzzy" until then and nothing is compared).
+    from_loaded_snapshot: Option<ZxidDigest>,
+    /// The digest after the newest applied txn.
+    last_processed: Option<ZxidDigest>,
+    /// Digests at zxids that are multiples of 128, oldest first.
+    log: VecDeque<ZxidDigest>,
+    first_mismatch_reported: bool,
 }
 
 /// The tree and its watches (see the module comment).
@@ -750,6 +860,8 @@ pub struct DataTree {
     data_watches: WatchManager,
     child_watches: WatchManager,
     last_processed_zxid: AtomicI64,
+    digests: Mutex<DigestState>,
+    digest_mismatches: AtomicU64,
 }
 
 impl Default for DataTree {
@@ -759,19 +871,23 @@ impl Default for DataTree {
 }
 
 impl DataTree {
-    /// The initial tree of Java 3.8, TTL nodes disabled.
+    /// The initial tree of Java 3.8 with Java's defaults: TTL nodes
+    /// disabled, digests enabled.
     pub fn new() -> DataTree {
-        DataTree::with_extended_types(false)
+        DataTree::with_settings(false, true)
     }
 
     /// The initial tree; `extended_types_enabled` is
-    /// zookeeper.extendedTypesEnabled (whether TTL owners are recognised).
-    pub fn with_extended_types(extended_types_enabled: bool) -> DataTree {
+    /// zookeeper.extendedTypesEnabled (whether TTL owners are recognised),
+    /// `digest_enabled` is zookeeper.digest.enabled.
+    pub fn with_settings(extended_types_enabled: bool, digest_enabled: bool) -> DataTree {
         DataTree {
-            inner: RwLock::new(TreeInner::initial(extended_types_enabled)),
+            inner: RwLock::new(TreeInner::initial(extended_types_enabled, digest_enabled)),
             data_watches: WatchManager::new(),
             child_watches: WatchManager::new(),
             last_processed_zxid: AtomicI64::new(0),
+            digests: Mutex::new(DigestState::default()),
+            digest_mismatches: AtomicU64::new(0),
         }
     }
 
@@ -793,15 +909,167 @@ impl DataTree {
     /// checked here (Prep did). Raises last_processed_zxid to `hdr.zxid`.
     /// Watches fire after the tree lock is released.
     pub fn process_txn(&self, hdr: &TxnHeader, txn: Option<&TxnBody>) -> ProcessTxnResult {
+        self.process_txn_checked(hdr, txn, None)
+    }
+
+    /// process_txn, then the tree digest is compared with `digest`, the one
+    /// the txn was logged (or proposed) with; a mismatch is counted and
+    /// logged, never fatal.
+    pub fn process_txn_checked(
+        &self,
+        hdr: &TxnHeader,
+        txn: Option<&TxnBody>,
+        digest: Option<&TxnDigest>,
+    ) -> ProcessTxnResult {
         let mut changes = Vec::new();
         let rc = {
             let mut inner = self.inner.write();
             let rc = inner.apply(hdr, txn, &mut changes);
             self.last_processed_zxid.fetch_max(hdr.zxid, Ordering::SeqCst);
+            if inner.digest_enabled {
+                self.record_digest(hdr, inner.digest, digest);
+            }
             rc
         };
         self.deliver(&changes, hdr.zxid);
         rc
+    }
+
+    /// After a txn: while a loaded snapshot's digest is pending, check it
+    /// when its zxid comes up; otherwise remember the digest (and log every
+    /// 128th), and compare it with the txn's own.
+    fn record_digest(&self, hdr: &TxnHeader, tree_digest: i64, logged: Option<&TxnDigest>) {
+        let zxid = hdr.zxid;
+        let mut st = self.digests.lock();
+        if let Some(pending) = st.from_loaded_snapshot {
+            self.compare_snapshot_digest(&mut st, pending, zxid, tree_digest);
+        } else {
+            let zd = ZxidDigest { zxid, digest_version: DIGEST_VERSION, digest: tree_digest };
+            st.last_processed = Some(zd);
+            if zxid % DIGEST_LOG_INTERVAL == 0 {
+                st.log.push_back(zd);
+                if st.log.len() > DIGEST_LOG_LIMIT {
+                    st.log.pop_front();
+                }
+            }
+        }
+        let Some(logged) = logged else { return };
+        if st.from_loaded_snapshot.is_some() || logged.version != DIGEST_VERSION {
+            return;
+        }
+        if logged.tree_digest != tree_digest {
+            self.digest_mismatches.fetch_add(1, Ordering::Relaxed);
+            if !st.first_mismatch_reported {
+                st.first_mismatch_reported = true;
+                error!(
+                    "First digest mismatch on txn 0x{:x} (type {}): expected digest is {}, actual digest is {}",
+                    zxid, hdr.r#type, logged.tree_digest, tree_digest
+                );
+            } else {
+                warn!("Digests are not matching at zxid 0x{zxid:x}");
+            }
+        }
+    }
+
+    /// compareSnapshotDigests: at the snapshot digest's own zxid the tree
+    /// must match it; either way the comparison is over then.
+    fn compare_snapshot_digest(&self, st: &mut DigestState, pending: ZxidDigest, zxid: i64, tree_digest: i64) {
+        if zxid == pending.zxid {
+            if pending.digest_version != DIGEST_VERSION {
+                tracing::info!(
+                    "Digest version changed, local: {}, new: {}, skip comparing digest now.",
+                    pending.digest_version,
+                    DIGEST_VERSION
+                );
+            } else if tree_digest != pending.digest {
+                self.digest_mismatches.fetch_add(1, Ordering::Relaxed);
+                error!("Digests are not matching at the snapshot's zxid 0x{zxid:x}");
+            }
+            st.from_loaded_snapshot = None;
+        } else if pending.zxid != 0 && zxid > pending.zxid {
+            warn!("The txn 0x{:x} of snapshot digest does not exist.", pending.zxid);
+        }
+    }
+
+    /// The tree digest now (0 when digests are off).
+    pub fn tree_digest(&self) -> i64 {
+        self.inner.read().digest
+    }
+
+    /// zookeeper.digest.enabled, as this tree was built.
+    pub fn digest_enabled(&self) -> bool {
+        self.inner.read().digest_enabled
+    }
+
+    /// The digest node `path` would have with `data` (Prep's precalculation
+    /// starts from this).
+    pub fn digester(&self, path: &str, data: Option<&[u8]>) -> NodeDigester {
+        NodeDigester::new(self.digest_enabled(), path, data)
+    }
+
+    /// How many txns (or snapshot digests) did not match the tree.
+    pub fn digest_mismatches(&self) -> u64 {
+        self.digest_mismatches.load(Ordering::Relaxed)
+    }
+
+    /// The recorded digests, oldest first (the `hash` four-letter word).
+    pub fn digest_log(&self) -> Vec<ZxidDigest> {
+        self.digests.lock().log.iter().copied().collect()
+    }
+
+    /// The digest pending from a loaded snapshot, if replay has not reached
+    /// its zxid.
+    pub fn digest_from_loaded_snapshot(&self) -> Option<ZxidDigest> {
+        self.digests.lock().from_loaded_snapshot
+    }
+
+    /// serializeZxidDigest: writes the newest txn's digest after a
+    /// snapshot's seal; false (nothing written) when digests are off.
+    pub fn serialize_zxid_digest(&self, oa: &mut OutputArchive) -> bool {
+        if !self.digest_enabled() {
+            return false;
+        }
+        self.digests.lock().last_processed.unwrap_or(ZxidDigest::EMPTY).serialize(oa);
+        true
+    }
+
+    /// Records the digest read from a snapshot taken at `snap_zxid`, to be
+    /// checked when replay reaches its zxid. An empty digest, or one older
+    /// than the snapshot, is not checked.
+    pub fn set_digest_from_snapshot(&self, zd: ZxidDigest, snap_zxid: i64) {
+        let mut st = self.digests.lock();
+        st.from_loaded_snapshot = None;
+        if zd.zxid <= 0 {
+            tracing::info!("The digest value is empty in snapshot");
+            return;
+        }
+        tracing::info!(
+            "The digest in the snapshot has digest version of {}, with zxid as 0x{:x}, and digest value as {}",
+            zd.digest_version,
+            zd.zxid,
+            zd.digest
+        );
+        if zd.zxid < snap_zxid {
+            tracing::info!(
+                "The zxid of snapshot digest 0x{:x} is smaller than the known snapshot highest zxid, \
+                 the snapshot started with zxid 0x{:x}. It will be invalid to use this snapshot digest \
+                 associated with this zxid, will ignore comparing it.",
+                zd.zxid,
+                snap_zxid
+            );
+            return;
+        }
+        st.from_loaded_snapshot = Some(zd);
+    }
+
+    /// After a snapshot is loaded at `snap_zxid`: a digest taken at exactly
+    /// that zxid is checked at once.
+    pub fn compare_snapshot_digest_at_load(&self, snap_zxid: i64) {
+        let tree_digest = self.tree_digest();
+        let mut st = self.digests.lock();
+        if let Some(pending) = st.from_loaded_snapshot {
+            self.compare_snapshot_digest(&mut st, pending, snap_zxid, tree_digest);
+        }
     }
 
     fn deliver(&self, changes: &[Change], zxid: i64) {
@@ -837,6 +1105,13 @@ impl DataTree {
             vec![Acl { perms: 0, id: ids::anyone_id_unsafe() }]
         });
         Some(NodeInfo { stat: node.stat.clone(), num_children: node.num_children() as i32, acl })
+    }
+
+    /// The digester of an existing node (its path and data hashed).
+    pub fn node_digester(&self, path: &str) -> Option<NodeDigester> {
+        let inner = self.inner.read();
+        let node = resolve(&inner.root, path)?;
+        Some(NodeDigester::new(inner.digest_enabled, path, node.data.as_deref()))
     }
 
     /// getData: the data (None for null data) and Stat; sets a one-shot
@@ -1172,7 +1447,11 @@ impl DataTree {
     /// Starts loading a snapshot whose ACL table has been read into
     /// `acl_cache`; feed nodes with `TreeRestore::add_node`.
     pub fn begin_restore(&self, acl_cache: ReferenceCountedAclCache) -> TreeRestore {
-        let mut inner = TreeInner::with_root(self.inner.read().extended_types);
+        let (extended, digest) = {
+            let cur = self.inner.read();
+            (cur.extended_types, cur.digest_enabled)
+        };
+        let mut inner = TreeInner::with_root(extended, digest);
         inner.acl_cache = acl_cache;
         TreeRestore { inner, has_root: false }
     }
@@ -1252,6 +1531,155 @@ mod tests {
 
     fn ev(ty: i32, path: &str) -> (i32, String) {
         (ty, path.to_string())
+    }
+
+    fn digest_is_consistent(t: &DataTree) -> i64 {
+        let inner = t.inner.read();
+        assert_eq!(inner.digest, inner.full_digest(), "incremental digest drifted from the tree");
+        inner.digest
+    }
+
+    #[test]
+    fn tree_digest_follows_every_change_and_survives_a_snapshot() {
+        let t = DataTree::new();
+        // The fresh tree counts "/" (as "") and /zookeeper only.
+        let zero = StatPersisted::default();
+        let fresh = calculate_digest(true, "", Some(b""), &zero).wrapping_add(calculate_digest(true, "/zookeeper", None, &zero));
+        assert_eq!(digest_is_consistent(&t), fresh);
+        let mut zxid = 0;
+        let mut step = |f: &dyn Fn(&DataTree, i64)| {
+            zxid += 1;
+            let before = t.tree_digest();
+            f(&t, zxid);
+            let after = digest_is_consistent(&t);
+            (before, after)
+        };
+        step(&|t, z| assert_eq!(create(t, "/a", z).err, code::OK));
+        step(&|t, z| assert_eq!(create(t, "/a/b", z).err, code::OK));
+        step(&|t, z| assert_eq!(set_data(t, "/a/b", b"payload", 1, z).err, code::OK));
+        step(&|t, z| assert_eq!(set_data(t, "/", b"root data", 1, z).err, code::OK));
+        step(&|t, z| {
+            let acl = TxnBody::SetAcl(SetAclTxn { path: "/a".into(), acl: ids::read_acl_unsafe(), version: 1 });
+            assert_eq!(t.process_txn(&hdr(op_code::SET_ACL, z), Some(&acl)).err, code::OK);
+        });
+        step(&|t, z| {
+            let eph = TxnBody::Create(create_txn("/a/e", b"x", true, -1));
+            assert_eq!(t.process_txn(&hdr(op_code::CREATE, z), Some(&eph)).err, code::OK);
+        });
+        step(&|t, z| {
+            let subs = vec![
+                sub(op_code::CREATE, &create_txn("/m", b"1", false, -1)),
+                sub(op_code::SET_DATA, &SetDataTxn { path: "/m".into(), data: None, version: 1 }),
+                sub(op_code::DELETE, &DeleteTxn { path: "/a/b".into() }),
+            ];
+            assert_eq!(multi(t, subs, z).err, code::OK);
+        });
+        // A failed multi and a create that finds its node leave it alone
+        // (but for the parent catching up).
+        let (before, after) = step(&|t, z| {
+            let subs = vec![
+                sub(op_code::CREATE, &create_txn("/never", b"", false, -1)),
+                sub(op_code::ERROR, &ErrorTxn { err: code::BAD_VERSION }),
+            ];
+            multi(t, subs, z);
+        });
+        assert_eq!(before, after);
+        step(&|t, z| assert_eq!(create(t, "/a", z).err, code::NODE_EXISTS));
+        step(&|t, z| {
+            t.process_txn(&hdr(op_code::CLOSE_SESSION, z), None);
+        });
+        assert!(t.get_ephemerals(SESSION).is_empty());
+        // Quota bookkeeping under /zookeeper/ never moves the digest.
+        let before = t.tree_digest();
+        step(&|t, z| assert_eq!(create(t, "/zookeeper/quota/m", z).err, code::OK));
+        step(&|t, z| assert_eq!(create(t, "/zookeeper/quota/m/zookeeper_limits", z).err, code::OK));
+        step(&|t, z| assert_eq!(create(t, "/zookeeper/quota/m/zookeeper_stats", z).err, code::OK));
+        step(&|t, z| assert_eq!(set_data(t, "/m", b"grown", 2, z).err, code::OK));
+        assert_ne!(before, t.tree_digest(), "/m itself counts");
+
+        let mut bytes = Vec::new();
+        t.serialize(&mut bytes).unwrap();
+        let back = DataTree::new();
+        back.deserialize(&mut InputArchive::new(&bytes)).unwrap();
+        assert_eq!(digest_is_consistent(&back), t.tree_digest());
+
+        let off = DataTree::with_settings(false, false);
+        assert_eq!(create(&off, "/a", 1).err, code::OK);
+        assert_eq!(off.tree_digest(), 0);
+        assert!(!off.serialize_zxid_digest(&mut OutputArchive::new()));
+    }
+
+    #[test]
+    fn digest_log_keeps_every_128th_zxid_and_mismatches_are_counted() {
+        let t = DataTree::new();
+        for z in 1..=300 {
+            create(&t, &format!("/n{z}"), z);
+        }
+        let log = t.digest_log();
+        assert_eq!(log.iter().map(|d| d.zxid).collect::<Vec<_>>(), [128, 256]);
+        let right = TxnDigest { version: DIGEST_VERSION, tree_digest: 0 };
+        let h = hdr(op_code::CREATE, 301);
+        let body = TxnBody::Create(create_txn("/x", b"", false, -1));
+        t.process_txn_checked(&h, Some(&body), Some(&right));
+        assert_eq!(t.digest_mismatches(), 1);
+        let expected = TxnDigest { version: DIGEST_VERSION, tree_digest: t.tree_digest() };
+        let h = hdr(op_code::SET_DATA, 302);
+        let same = TxnBody::SetData(SetDataTxn { path: "/x".into(), data: Some(b"v".to_vec()), version: 1 });
+        // Work out the digest the change will leave, then apply it checked.
+        let shadow = DataTree::new();
+        let mut bytes = Vec::new();
+        t.serialize(&mut bytes).unwrap();
+        shadow.deserialize(&mut InputArchive::new(&bytes)).unwrap();
+        shadow.process_txn(&h, Some(&same));
+        let good = TxnDigest { version: DIGEST_VERSION, tree_digest: shadow.tree_digest() };
+        assert_ne!(good, expected);
+        t.process_txn_checked(&h, Some(&same), Some(&good));
+        assert_eq!(t.digest_mismatches(), 1, "a right digest is not a mismatch");
+        // Another digest version is not compared.
+        let other = TxnDigest { version: 1, tree_digest: 5 };
+        t.process_txn_checked(&hdr(op_code::CREATE, 303), Some(&TxnBody::Create(create_txn("/y", b"", false, -1))), Some(&other));
+        assert_eq!(t.digest_mismatches(), 1);
+    }
+
+    #[test]
+    fn a_snapshot_digest_is_checked_when_replay_reaches_its_zxid() {
+        let t = DataTree::new();
+        create(&t, "/a", 1);
+        let at2 = {
+            let probe = DataTree::new();
+            create(&probe, "/a", 1);
+            create(&probe, "/b", 2);
+            probe.tree_digest()
+        };
+        t.set_digest_from_snapshot(ZxidDigest { zxid: 2, digest_version: DIGEST_VERSION, digest: at2 }, 1);
+        t.compare_snapshot_digest_at_load(1);
+        assert!(t.digest_from_loaded_snapshot().is_some(), "still fuzzy until zxid 2");
+        create(&t, "/b", 2);
+        assert!(t.digest_from_loaded_snapshot().is_none());
+        assert_eq!(t.digest_mismatches(), 0);
+        // A wrong one is counted; an empty or older one is ignored.
+        t.set_digest_from_snapshot(ZxidDigest { zxid: 3, digest_version: DIGEST_VERSION, digest: 1 }, 2);
+        create(&t, "/c", 3);
+        assert_eq!(t.digest_mismatches(), 1);
+        t.set_digest_from_snapshot(ZxidDigest::EMPTY, 3);
+        assert!(t.digest_from_loaded_snapshot().is_none());
+        t.set_digest_from_snapshot(ZxidDigest { zxid: 2, digest_version: DIGEST_VERSION, digest: 1 }, 3);
+        assert!(t.digest_from_loaded_snapshot().is_none());
+    }
+
+    #[test]
+    fn zxid_digest_round_trip_and_version_1_hex() {
+        let zd = ZxidDigest { zxid: 0x1234, digest_version: 2, digest: 987654321 };
+        let mut oa = OutputArchive::new();
+        zd.serialize(&mut oa);
+        assert_eq!(oa.as_slice().len(), 20);
+        assert_eq!(ZxidDigest::deserialize(&mut InputArchive::new(oa.as_slice())).unwrap(), zd);
+        let mut v1 = OutputArchive::new();
+        v1.write_long(7);
+        v1.write_int(1);
+        v1.write_string("ff");
+        let back = ZxidDigest::deserialize(&mut InputArchive::new(v1.as_slice())).unwrap();
+        assert_eq!(back, ZxidDigest { zxid: 7, digest_version: 1, digest: 255 });
     }
 
     #[test]
@@ -1489,7 +1917,7 @@ mod tests {
 
     #[test]
     fn containers_and_ttls() {
-        let t = DataTree::with_extended_types(true);
+        let t = DataTree::with_settings(true, true);
         assert!(t.extended_types_enabled() && !DataTree::new().extended_types_enabled());
         let body = TxnBody::CreateContainer(CreateContainerTxn {
             path: "/c".into(),
@@ -1847,7 +2275,7 @@ mod tests {
     }
 
     fn sample_tree() -> DataTree {
-        let t = DataTree::with_extended_types(true);
+        let t = DataTree::with_settings(true, true);
         create(&t, "/a", 1);
         set_data(&t, "/a", b"data-a", 1, 2);
         let mut c = create_txn("/a/eph", b"e", true, -1);
@@ -1911,7 +2339,7 @@ mod tests {
         assert_eq!(ia.read_string().unwrap(), "");
         assert!(bytes.ends_with(&[0, 0, 0, 1, b'/']));
 
-        let back = DataTree::with_extended_types(true);
+        let back = DataTree::with_settings(true, true);
         back.deserialize(&mut InputArchive::new(&bytes)).unwrap();
         assert_eq!(all_paths(&back), all_paths(&t));
         for p in all_paths(&t) {

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod command;
 pub mod data_node;
 pub mod data_tree;
+pub mod digest_calculator;
 pub mod datadir_cleanup_manager;
 pub mod expiry_queue;
 pub mod final_request_processor;

@@ -16,7 +16,8 @@ use crate::server::data_tree::create_stat;
 use crate::server::request::Request;
 use crate::server::request_processor::RequestProcessor;
 use crate::server::zoo_defs::{code, op_code, perms, CreateMode};
-use crate::server::zoo_keeper_server::{ChangeRecord, ZooKeeperServer};
+use crate::server::digest_calculator::{NodeDigester, DIGEST_VERSION};
+use crate::server::zoo_keeper_server::{ChangeRecord, PrecalculatedDigest, ZooKeeperServer};
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -105,7 +106,14 @@ impl Prep {
     fn p_request(&self, mut req: Request) {
         req.hdr = None;
         req.txn = None;
-        if let Err(e) = self.p_request_helper(&mut req) {
+        req.txn_digest = None;
+        let prepared = self.p_request_helper(&mut req);
+        // A txn carries the tree digest it leaves behind; Java logs none
+        // for a request that failed here.
+        if prepared.is_ok() && req.hdr.is_some() && self.zks.zk_db().data_tree().digest_enabled() {
+            req.txn_digest = Some(TxnDigest { version: DIGEST_VERSION, tree_digest: self.current_tree_digest() });
+        }
+        if let Err(e) = prepared {
             let err = match e {
                 PrepError::Keeper(c) => {
                     if c > code::API_ERROR {
@@ -214,18 +222,66 @@ impl Prep {
         let oc = self.zks.outstanding_changes.lock();
         let rec = match oc.for_path.get(path) {
             Some(r) => Some(r.clone()),
-            None => self.zks.zk_db().data_tree().node_info(path).map(|n| ChangeRecord {
-                zxid: -1,
-                path: path.to_string(),
-                stat: Some(n.stat),
-                child_count: n.num_children,
-                acl: n.acl,
-            }),
+            None => {
+                let dt = self.zks.zk_db().data_tree();
+                dt.node_info(path).map(|n| {
+                    let digester = dt.node_digester(path).unwrap_or_default();
+                    let node_digest = digester.digest(&n.stat);
+                    ChangeRecord {
+                        zxid: -1,
+                        path: path.to_string(),
+                        stat: Some(n.stat),
+                        child_count: n.num_children,
+                        acl: n.acl,
+                        digester,
+                        digest: PrecalculatedDigest { node_digest, tree_digest: 0 },
+                    }
+                })
+            }
         };
         match rec {
             Some(r) if r.stat.is_some() => Ok(r),
             _ => Err(code::NO_NODE),
         }
+    }
+
+    /// getCurrentTreeDigest: the tree digest once every outstanding change
+    /// is applied.
+    fn current_tree_digest(&self) -> i64 {
+        let oc = self.zks.outstanding_changes.lock();
+        match oc.queue.back() {
+            Some(c) => c.digest.tree_digest,
+            None => self.zks.zk_db().data_tree().tree_digest(),
+        }
+    }
+
+    /// precalculateDigest: a node's digest going from `prev` to `new`
+    /// (0 for absent), and the tree digest after that.
+    fn precalculate(&self, prev: i64, new: i64) -> PrecalculatedDigest {
+        let tree_digest = self.current_tree_digest().wrapping_sub(prev).wrapping_add(new);
+        PrecalculatedDigest { node_digest: new, tree_digest }
+    }
+
+    /// Records `cr` after its stat changed: its digest moves from the one
+    /// it had to the one of its new stat.
+    fn add_updated_record(&self, mut cr: ChangeRecord) {
+        let new = cr.stat.as_ref().map_or(0, |s| cr.digester.digest(s));
+        cr.digest = self.precalculate(cr.digest.node_digest, new);
+        self.add_change_record(cr);
+    }
+
+    /// Records the deletion of node `node` (as get_record_for_path found it).
+    fn add_removed_record(&self, zxid: i64, node: ChangeRecord) {
+        let digest = self.precalculate(node.digest.node_digest, 0);
+        self.add_change_record(ChangeRecord {
+            zxid,
+            path: node.path,
+            stat: None,
+            child_count: -1,
+            acl: Vec::new(),
+            digester: NodeDigester::default(),
+            digest,
+        });
     }
 
     fn add_change_record(&self, cr: ChangeRecord) {
@@ -331,14 +387,8 @@ impl Prep {
                 if let Some(s) = parent.stat.as_mut() {
                     s.pzxid = zxid;
                 }
-                self.add_change_record(parent);
-                self.add_change_record(ChangeRecord {
-                    zxid,
-                    path: node.path,
-                    stat: None,
-                    child_count: -1,
-                    acl: Vec::new(),
-                });
+                self.add_updated_record(parent);
+                self.add_removed_record(zxid, node);
                 Ok(TxnBody::Delete(DeleteTxn { path: path.to_string() }))
             }
             Op::SetData(s) => {
@@ -354,7 +404,8 @@ impl Prep {
                     st.mtime = time;
                     st.mzxid = zxid;
                 }
-                self.add_change_record(node);
+                node.digester = self.zks.zk_db().data_tree().digester(&s.path, s.data.as_deref());
+                self.add_updated_record(node);
                 Ok(TxnBody::SetData(SetDataTxn { path: s.path.clone(), data: s.data.clone(), version: new_version }))
             }
             Op::Check(c) => {
@@ -452,9 +503,11 @@ impl Prep {
             s.cversion = new_cversion;
             s.pzxid = zxid;
         }
-        self.add_change_record(parent);
+        self.add_updated_record(parent);
         let stat = create_stat(zxid, time, ephemeral_owner);
-        self.add_change_record(ChangeRecord { zxid, path, stat: Some(stat), child_count: 0, acl });
+        let digester = self.zks.zk_db().data_tree().digester(&path, c.data.as_deref());
+        let digest = self.precalculate(0, digester.digest(&stat));
+        self.add_change_record(ChangeRecord { zxid, path, stat: Some(stat), child_count: 0, acl, digester, digest });
         Ok(txn)
     }
 
@@ -472,26 +525,43 @@ impl Prep {
             s.aversion = new_version;
         }
         node.acl = acl.clone();
-        self.add_change_record(node);
+        self.add_updated_record(node);
         Ok(TxnBody::SetAcl(SetAclTxn { path: r.path, acl, version: new_version }))
     }
 
     fn p_close_session(&self, req: &mut Request, zxid: i64) {
-        let mut oc = self.zks.outstanding_changes.lock();
-        let mut es: Vec<String> = self.zks.zk_db().data_tree().get_ephemerals(req.session_id);
-        for c in oc.queue.iter() {
-            match &c.stat {
-                None => es.retain(|p| p != &c.path),
-                Some(s) if s.ephemeral_owner == req.session_id && !es.contains(&c.path) => es.push(c.path.clone()),
-                _ => {}
+        let es: Vec<String> = {
+            let oc = self.zks.outstanding_changes.lock();
+            let mut es = self.zks.zk_db().data_tree().get_ephemerals(req.session_id);
+            for c in oc.queue.iter() {
+                match &c.stat {
+                    None => es.retain(|p| p != &c.path),
+                    Some(s) if s.ephemeral_owner == req.session_id && !es.contains(&c.path) => {
+                        es.push(c.path.clone())
+                    }
+                    _ => {}
+                }
+            }
+            es
+        };
+        // Only this thread adds records, so the set cannot change now.
+        let digests = self.zks.zk_db().data_tree().digest_enabled();
+        for p in &es {
+            // With digests on, Java also records each parent's new pzxid.
+            if digests {
+                if let Some(mut parent) = parent_of(p).and_then(|pp| self.get_record_for_path(pp).ok()) {
+                    parent.zxid = zxid;
+                    if let Some(s) = parent.stat.as_mut() {
+                        s.pzxid = zxid;
+                    }
+                    self.add_updated_record(parent);
+                }
+            }
+            match self.get_record_for_path(p) {
+                Ok(node) => self.add_removed_record(zxid, node),
+                Err(_) => tracing::warn!("closeSession 0x{:x}: ephemeral {p} is already gone", req.session_id),
             }
         }
-        for p in &es {
-            let cr = ChangeRecord { zxid, path: p.clone(), stat: None, child_count: 0, acl: Vec::new() };
-            oc.for_path.insert(p.clone(), cr.clone());
-            oc.queue.push_back(cr);
-        }
-        drop(oc);
         if self.zks.settings.close_session_txn_enabled {
             req.txn = Some(TxnBody::CloseSession(CloseSessionTxn { paths2_delete: es }));
         }

@@ -2,7 +2,7 @@
 //! processor chain, gaining a TxnHeader and txn in PrepRequestProcessor.
 
 use crate::jute::records::Id;
-use crate::jute::txn::{TxnBody, TxnHeader, TxnLogEntry};
+use crate::jute::txn::{TxnBody, TxnDigest, TxnHeader, TxnLogEntry};
 use crate::server::nio_server_cnxn::NioServerCnxn;
 use crate::server::zoo_defs::op_code;
 use std::sync::Arc;
@@ -21,6 +21,9 @@ pub struct Request {
     /// Set by PrepRequestProcessor for requests that change state.
     pub hdr: Option<TxnHeader>,
     pub txn: Option<TxnBody>,
+    /// The tree digest the txn will leave behind (Prep's precalculation),
+    /// logged with it and checked when it is applied.
+    pub txn_digest: Option<TxnDigest>,
     /// The zxid the server had reached when Prep handled the request.
     pub zxid: i64,
     /// A KeeperException code raised while preparing the request.
@@ -46,6 +49,7 @@ impl Request {
             auth_info,
             hdr: None,
             txn: None,
+            txn_digest: None,
             zxid: -1,
             err: None,
             create_time: Instant::now(),
@@ -81,7 +85,7 @@ impl Request {
 
     /// The log entry for this request's txn, if it has one.
     pub fn log_entry(&self) -> Option<TxnLogEntry> {
-        self.hdr.as_ref().map(|hdr| TxnLogEntry { hdr: hdr.clone(), txn: self.txn.clone(), digest: None })
+        self.hdr.as_ref().map(|hdr| TxnLogEntry { hdr: hdr.clone(), txn: self.txn.clone(), digest: self.txn_digest.clone() })
     }
 }
 

@@ -3,7 +3,7 @@
 //! the main thread; afterwards the SyncThread appends and commits txns
 //! through it and the FinalRequestProcessor applies them.
 
-use crate::jute::txn::{TxnBody, TxnHeader, TxnLogEntry};
+use crate::jute::txn::{TxnBody, TxnDigest, TxnHeader, TxnLogEntry};
 use crate::server::data_tree::{DataTree, ProcessTxnResult};
 use crate::server::persistence::file_snap;
 use crate::server::persistence::file_txn_log::{self, FileTxnLog};
@@ -31,8 +31,14 @@ pub struct TxnLogSettings {
 }
 
 impl ZkDatabase {
-    pub fn new(snap_log: FileTxnSnapLog, extended_types_enabled: bool) -> ZkDatabase {
-        ZkDatabase { data_tree: DataTree::with_extended_types(extended_types_enabled), snap_log, txn_log: Mutex::new(None) }
+    /// `extended_types_enabled` and `digest_enabled` are
+    /// zookeeper.extendedTypesEnabled and zookeeper.digest.enabled.
+    pub fn new(snap_log: FileTxnSnapLog, extended_types_enabled: bool, digest_enabled: bool) -> ZkDatabase {
+        ZkDatabase {
+            data_tree: DataTree::with_settings(extended_types_enabled, digest_enabled),
+            snap_log,
+            txn_log: Mutex::new(None),
+        }
     }
 
     pub fn data_tree(&self) -> &DataTree {
@@ -71,9 +77,16 @@ impl ZkDatabase {
         }
         let zxid = self.snap_log.fast_forward_from_edits(snap_zxid.unwrap_or(0), &mut |entry: &TxnLogEntry| {
             apply_session_events(&mut sessions, &entry.hdr, entry.txn.as_ref());
-            dt.process_txn(&entry.hdr, entry.txn.as_ref());
+            dt.process_txn_checked(&entry.hdr, entry.txn.as_ref(), entry.digest.as_ref());
         })?;
         dt.set_last_processed_zxid(zxid);
+        if let Some(pending) = dt.digest_from_loaded_snapshot() {
+            tracing::warn!(
+                "Highest txn zxid 0x{:x} is not covering the snapshot digest zxid 0x{:x}, which might lead to inconsistent state",
+                zxid,
+                pending.zxid
+            );
+        }
         *self.txn_log.lock() =
             Some(self.snap_log.create_txn_log(log.pre_alloc_size, log.force_sync, log.fsync_warning_threshold_ms));
         Ok((sessions, zxid))
@@ -138,8 +151,9 @@ impl ZkDatabase {
         self.txn_log.lock().as_ref().map(|l| l.get_current_log_size()).unwrap_or(0)
     }
 
-    pub fn process_txn(&self, hdr: &TxnHeader, txn: Option<&TxnBody>) -> ProcessTxnResult {
-        self.data_tree.process_txn(hdr, txn)
+    /// Applies a txn and checks the tree digest against the one it carries.
+    pub fn process_txn(&self, hdr: &TxnHeader, txn: Option<&TxnBody>, digest: Option<&TxnDigest>) -> ProcessTxnResult {
+        self.data_tree.process_txn_checked(hdr, txn, digest)
     }
 
     pub fn last_processed_zxid(&self) -> i64 {

@@ -27,6 +27,7 @@ use crate::quorum::quorum_peer_config::QuorumPeerConfig;
 use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
+use crate::server::digest_calculator::NodeDigester;
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Instant;
 
@@ -69,6 +70,18 @@ pub struct ChangeRecord {
     pub stat: Option<StatPersisted>,
     pub child_count: i32,
     pub acl: Vec<Acl>,
+    /// The node's path and data, hashed for its digest under a new stat.
+    pub digester: NodeDigester,
+    /// The node's digest and the tree digest once this change is applied.
+    pub digest: PrecalculatedDigest,
+}
+
+/// Digests Prep works out before a change is applied
+/// (ZooKeeperServer.PrecalculatedDigest); all 0 when digests are off.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PrecalculatedDigest {
+    pub node_digest: i64,
+    pub tree_digest: i64,
 }
 
 /// outstandingChanges and outstandingChangesForPath.
@@ -434,7 +447,7 @@ impl ZooKeeperServer {
             None => return ProcessTxnResult::default(),
         };
         let mut oc = self.outstanding_changes.lock();
-        let rc = self.zk_db.process_txn(hdr, req.txn.as_ref());
+        let rc = self.zk_db.process_txn(hdr, req.txn.as_ref(), req.txn_digest.as_ref());
         while let Some(front) = oc.queue.front() {
             if front.zxid > hdr.zxid {
                 break;

@@ -79,7 +79,7 @@ impl StandaloneServer {
         let snap_log = FileTxnSnapLog::new(&config.data_log_dir, &config.data_dir)
             .map_err(|e| format!("cannot open the data directory: {e}"))?;
         let settings = settings_from(config);
-        let zk_db = Arc::new(ZkDatabase::new(snap_log, settings.extended_types_enabled));
+        let zk_db = Arc::new(ZkDatabase::new(snap_log, settings.extended_types_enabled, config.digest_enabled));
         let started = std::time::Instant::now();
         let (sessions, zxid) =
             zk_db.load_database(settings.txn_log).map_err(|e| format!("cannot load the database: {e}"))?;

@@ -81,7 +81,8 @@ pub fn execute(cmd: &str, zks: &Arc<ZooKeeperServer>, factory: &Arc<NioServerCnx
         // ZooTrace's text trace mask; zkserver logs through `tracing`
         // (RUST_LOG), so the mask is the default and stmk only echoes it.
         "gtmk" | "stmk" => "306".to_string(),
-        "hash" => String::new(),
+        // DigestCommand: the tree digest at every 128th zxid, oldest first.
+        "hash" => zks.zk_db().data_tree().digest_log().iter().map(|d| format!("{:x}: {}\n", d.zxid, d.digest)).collect(),
         _ => format!("{cmd} is not executed because it is not in the whitelist.\n"),
     }
 }
@@ -248,6 +249,7 @@ fn mntr(zks: &Arc<ZooKeeperServer>, factory: &Arc<NioServerCnxnFactory>) -> Stri
         ("last_proposal_size", "-1".into()),
         ("max_proposal_size", "-1".into()),
         ("min_proposal_size", "-1".into()),
+        ("digest_mismatches_count", dt.digest_mismatches().to_string()),
     ];
     let mut out = String::new();
     for (k, v) in lines {

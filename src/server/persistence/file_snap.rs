@@ -2,14 +2,16 @@
 //! FileHeader (magic ZKSN, version 2, dbid -1), the sessions (count, then
 //! id and timeout each), the DataTree (ACL table, then path/node pairs ended
 //! by "/"), and a seal: the Adler-32 of everything before it as a long,
-//! then the string "/". (Java 3.8 may append a tree digest after the seal;
-//! readers that find none carry on, so we write none.)
+//! then the string "/". With zookeeper.digest.enabled (the default), as in
+//! Java 3.8, the tree digest of the newest applied txn follows (zxid,
+//! digest version, digest) with a second seal over everything before it;
+//! older readers stop at the first seal.
 //! Written by the `SnapshotThread` while writers continue (a fuzzy
 //! snapshot), read by the main thread at start-up.
 
 use crate::jute::records::FileHeader;
 use crate::jute::{InputArchive, OutputArchive, Record};
-use crate::server::data_tree::DataTree;
+use crate::server::data_tree::{DataTree, ZxidDigest};
 use crate::server::persistence::util::{get_zxid_from_name, sorted_data_dir_files, SNAPSHOT_FILE_PREFIX};
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -62,14 +64,37 @@ pub fn serialize(dt: &DataTree, sessions: &HashMap<i64, i32>, path: &Path, fsync
     }
     w.write_all(oa.as_slice())?;
     dt.serialize(&mut w)?;
-    let mut seal = OutputArchive::with_capacity(16);
-    seal.write_long(i64::from(w.sum.checksum()));
-    seal.write_string("/");
-    w.write_all(seal.as_slice())?;
+    seal(&mut w)?;
+    let mut digest = OutputArchive::with_capacity(20);
+    if dt.serialize_zxid_digest(&mut digest) {
+        w.write_all(digest.as_slice())?;
+        seal(&mut w)?;
+    }
     w.flush()?;
     let file = w.inner.into_inner().map_err(|e| e.into_error())?;
     if fsync {
         file.sync_all()?;
+    }
+    Ok(())
+}
+
+/// SnapStream.sealStream: the Adler-32 of everything written so far, then "/".
+fn seal<W: Write>(w: &mut CheckedWriter<W>) -> io::Result<()> {
+    let mut seal = OutputArchive::with_capacity(16);
+    seal.write_long(i64::from(w.sum.checksum()));
+    seal.write_string("/");
+    w.write_all(seal.as_slice())
+}
+
+/// Checks a seal at `ia`'s position against the bytes of `buf` before it.
+fn check_seal(buf: &[u8], ia: &mut InputArchive<'_>, path: &Path) -> io::Result<()> {
+    let covered = buf.get(..ia.position()).unwrap_or_default();
+    let mut sum = adler2::Adler32::new();
+    sum.write_slice(covered);
+    let val = ia.read_long().map_err(|e| bad(path, e))?;
+    let slash = ia.read_string().map_err(|e| bad(path, e))?;
+    if val != i64::from(sum.checksum()) || slash != "/" {
+        return Err(bad(path, "CRC corruption"));
     }
     Ok(())
 }
@@ -83,7 +108,9 @@ fn bad(path: &Path, why: impl std::fmt::Display) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, format!("{}: {why}", path.display()))
 }
 
-/// Loads one snapshot file into `dt` (checking its seal); returns its sessions.
+/// Loads one snapshot file into `dt` (checking its seals); returns its
+/// sessions. A tree digest after the first seal is handed to `dt`, to be
+/// checked when replay reaches its zxid.
 pub fn load(dt: &DataTree, path: &Path) -> io::Result<HashMap<i64, i32>> {
     let buf = fs::read(path)?;
     if !looks_sealed(&buf) {
@@ -115,6 +142,13 @@ pub fn load(dt: &DataTree, path: &Path) -> io::Result<HashMap<i64, i32>> {
         return Err(bad(path, "CRC corruption"));
     }
     dt.deserialize(&mut ia).map_err(|e| bad(path, format!("{e:?}")))?;
+    check_seal(&buf, &mut ia, path)?;
+    if ia.remaining() > 0 && dt.digest_enabled() {
+        let zd = ZxidDigest::deserialize(&mut ia).map_err(|e| bad(path, e))?;
+        check_seal(&buf, &mut ia, path)?;
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        dt.set_digest_from_snapshot(zd, get_zxid_from_name(name, SNAPSHOT_FILE_PREFIX).unwrap_or(0));
+    }
     Ok(sessions)
 }
 
@@ -160,6 +194,7 @@ pub fn deserialize(dt: &DataTree, snap_dir: &Path) -> io::Result<Option<(i64, Ha
                 let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
                 let zxid = get_zxid_from_name(name, SNAPSHOT_FILE_PREFIX).unwrap_or(0);
                 dt.set_last_processed_zxid(zxid);
+                dt.compare_snapshot_digest_at_load(zxid);
                 return Ok(Some((zxid, sessions)));
             }
             Err(e) => tracing::warn!("problem reading snap file {}: {e}", path.display()),
@@ -216,6 +251,44 @@ mod tests {
         let (zxid, _) = deserialize(&loaded, dir.path()).unwrap().unwrap();
         assert_eq!(zxid, 0x32);
         assert_eq!(loaded.node_count(), dt.node_count());
+    }
+
+    #[test]
+    fn the_tree_digest_follows_the_seal_under_a_second_seal() {
+        let dir = tempfile::tempdir().unwrap();
+        let dt = tree_with(20);
+        let path = dir.path().join(snapshot_name(20));
+        serialize(&dt, &HashMap::new(), &path, false).unwrap();
+        let bytes = fs::read(&path).unwrap();
+        // ... seal, then zxid, digest version, digest, then a second seal
+        // whose checksum covers everything before it, the first seal too.
+        let tail = &bytes[bytes.len() - 13 - 20 - 13..];
+        assert_eq!(&tail[8..13], &[0, 0, 0, 1, b'/']);
+        let mut ia = InputArchive::new(&tail[13..33]);
+        let zd = ZxidDigest::deserialize(&mut ia).unwrap();
+        assert_eq!(zd, ZxidDigest { zxid: 20, digest_version: 2, digest: dt.tree_digest() });
+        let mut sum = adler2::Adler32::new();
+        sum.write_slice(&bytes[..bytes.len() - 13]);
+        assert_eq!(&bytes[bytes.len() - 13..bytes.len() - 5], &i64::from(sum.checksum()).to_be_bytes());
+
+        // Loaded at its own zxid, the digest is checked at once and agrees.
+        let loaded = DataTree::new();
+        assert_eq!(deserialize(&loaded, dir.path()).unwrap().unwrap().0, 20);
+        assert!(loaded.digest_from_loaded_snapshot().is_none());
+        assert_eq!((loaded.tree_digest(), loaded.digest_mismatches()), (dt.tree_digest(), 0));
+
+        // A damaged digest fails the second seal.
+        let mut bad = bytes.clone();
+        let at = bad.len() - 13 - 1;
+        bad[at] ^= 1;
+        fs::write(&path, &bad).unwrap();
+        assert!(deserialize(&DataTree::new(), dir.path()).is_err());
+        // Without digests nothing follows the first seal.
+        let off = DataTree::with_settings(false, false);
+        serialize(&off, &HashMap::new(), &path, false).unwrap();
+        let plain = fs::read(&path).unwrap();
+        assert_eq!(&plain[plain.len() - 5..], &[0, 0, 0, 1, b'/']);
+        assert!(deserialize(&DataTree::new(), dir.path()).is_ok());
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //!
 //! Exit status: 0 after a clean shutdown; 2 for an invalid command line or
 //! configuration (Java's ExitCode.INVALID_INVOCATION), reported on stderr as
-//! one line before anything binds; 1 when the server fails while running or
+//! one line before anything binds; 3 when the data directories are unusable
+//! (ExitCode.UNABLE_TO_ACCESS_DATADIR); 1 when the server fails otherwise or
 //! the configuration asks for quorum mode, which is not implemented yet.
 //! Logs go to stdout (like Java's console appender); errors to stderr.
 
@@ -14,11 +15,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 use zkserver::quorum::quorum_peer_config::{parse_override, QuorumPeerConfig};
+use zkserver::server::zoo_keeper_server_main::RunError;
 
 /// Exit status for a bad command line or configuration.
 const EXIT_INVALID_INVOCATION: u8 = 2;
 /// Exit status for a failure after start-up began.
 const EXIT_UNEXPECTED_ERROR: u8 = 1;
+/// Exit status for data directories that cannot be used.
+const EXIT_UNABLE_TO_ACCESS_DATADIR: u8 = 3;
 
 /// A ZooKeeper 3.8 compatible server.
 #[derive(Debug, Parser)]
@@ -122,7 +126,12 @@ fn main() -> ExitCode {
             tracing::info!("Exiting normally");
             ExitCode::SUCCESS
         }
-        Err(e) => {
+        Err(RunError::Datadir(e)) => {
+            tracing::error!("Unable to access datadir, exiting abnormally: {e}");
+            eprintln!("zkserver: {e}");
+            ExitCode::from(EXIT_UNABLE_TO_ACCESS_DATADIR)
+        }
+        Err(RunError::Other(e)) => {
             tracing::error!("Unexpected exception, exiting abnormally: {e}");
             eprintln!("zkserver: {e}");
             ExitCode::from(EXIT_UNEXPECTED_ERROR)

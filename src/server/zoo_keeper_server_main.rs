@@ -56,6 +56,31 @@ fn settings_from(config: &QuorumPeerConfig) -> ZooKeeperServerSettings {
     }
 }
 
+/// Why the standalone server could not start or stopped on an error, sorted
+/// as Java's ZooKeeperServerMain sorts its exit codes.
+#[derive(Debug)]
+pub enum RunError {
+    /// The data directories are unusable: they cannot be created or written,
+    /// or one holds the other's files (Java's DatadirException).
+    Datadir(String),
+    /// Any other failure.
+    Other(String),
+}
+
+impl From<String> for RunError {
+    fn from(msg: String) -> RunError {
+        RunError::Other(msg)
+    }
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunError::Datadir(msg) | RunError::Other(msg) => f.write_str(msg),
+        }
+    }
+}
+
 /// The pieces of a running standalone server, for tests and `run`.
 pub struct StandaloneServer {
     pub zks: Arc<ZooKeeperServer>,
@@ -65,7 +90,7 @@ pub struct StandaloneServer {
 
 impl StandaloneServer {
     /// runFromConfig up to the point where clients are served.
-    pub fn start(config: &QuorumPeerConfig) -> Result<StandaloneServer, String> {
+    pub fn start(config: &QuorumPeerConfig) -> Result<StandaloneServer, RunError> {
         let client_addr: SocketAddr = config
             .client_port_address
             .ok_or_else(|| "clientPort is not set: a standalone server needs one".to_string())?;
@@ -77,7 +102,7 @@ impl StandaloneServer {
         )
         .map_err(|e| format!("cannot start the purge task: {e}"))?;
         let snap_log = FileTxnSnapLog::new(&config.data_log_dir, &config.data_dir)
-            .map_err(|e| format!("cannot open the data directory: {e}"))?;
+            .map_err(|e| RunError::Datadir(format!("cannot open the data directory: {e}")))?;
         let settings = settings_from(config);
         let zk_db = Arc::new(ZkDatabase::new(snap_log, settings.extended_types_enabled, config.digest_enabled));
         let started = std::time::Instant::now();
@@ -116,7 +141,7 @@ impl StandaloneServer {
 }
 
 /// Runs the standalone server until SIGINT or SIGTERM.
-pub fn run(config: QuorumPeerConfig) -> Result<(), String> {
+pub fn run(config: QuorumPeerConfig) -> Result<(), RunError> {
     // SAFETY: installs a handler that only stores to an atomic.
     unsafe {
         libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);

@@ -195,11 +195,19 @@ impl TestServer {
     /// A server of the given kind, whatever ZK_TEST_SERVER says (for tests
     /// that hand one data directory between Java and zkserver).
     pub fn start_with(flavor: Flavor, opts: ServerOpts) -> TestServer {
+        let mut s = TestServer::prepare(flavor, opts);
+        s.launch();
+        s
+    }
+
+    /// A server with its temp dir, port and zoo.cfg in place but not
+    /// launched, so the test can fill the data directory first; then
+    /// `start_again` or `try_start`.
+    pub fn prepare(flavor: Flavor, opts: ServerOpts) -> TestServer {
         let dir = tempfile::Builder::new().prefix("zktest").tempdir().expect("tempdir");
-        let mut s = TestServer { port: free_port(), flavor, opts, dir, child: None };
+        let s = TestServer { port: free_port(), flavor, opts, dir, child: None };
         fs::create_dir_all(s.data_dir()).expect("create dataDir");
         s.write_cfg();
-        s.launch();
         s
     }
 
@@ -256,6 +264,17 @@ impl TestServer {
     }
 
     fn launch(&mut self) {
+        if let Err(status) = self.try_start() {
+            panic!("server exited during start-up ({status}); log:\n{}", self.log_tail(60));
+        }
+    }
+
+    /// Launches the server (not running) and waits until it serves; `Err`
+    /// with its exit status when it gives up during start-up instead (a
+    /// refusal the test expects). Panics if it neither serves nor exits
+    /// within `START_DEADLINE`.
+    pub fn try_start(&mut self) -> Result<(), std::process::ExitStatus> {
+        assert!(self.child.is_none(), "server still running");
         let log =
             OpenOptions::new().create(true).append(true).open(self.log_path()).expect("open server log");
         let mut cmd = match self.flavor {
@@ -319,9 +338,10 @@ impl TestServer {
         });
         if let Some(status) = exited {
             self.child = None;
-            panic!("server exited during start-up ({status}); log:\n{}", self.log_tail(60));
+            return Err(status);
         }
         assert!(up, "server not answering ruok within {START_DEADLINE:?}; log:\n{}", self.log_tail(60));
+        Ok(())
     }
 
     /// Whether the server process is running.

@@ -153,7 +153,7 @@ pub fn load(dt: &DataTree, path: &Path) -> io::Result<HashMap<i64, i32>> {
 }
 
 /// findNValidSnapshots: the newest `n` snapshots whose file ends in a seal
-/// (only the tail is read), newest first.
+/// (only the tail is read; at least 10 bytes, as Java asks), newest first.
 pub fn find_n_valid_snapshots(snap_dir: &Path, n: usize) -> io::Result<Vec<(i64, PathBuf)>> {
     use std::io::{Read, Seek, SeekFrom};
     let mut out = Vec::new();
@@ -164,7 +164,7 @@ pub fn find_n_valid_snapshots(snap_dir: &Path, n: usize) -> io::Result<Vec<(i64,
         let sealed = (|| -> io::Result<bool> {
             let mut f = File::open(&path)?;
             let len = f.metadata()?.len();
-            if len < 13 + 16 {
+            if len < 10 {
                 return Ok(false);
             }
             f.seek(SeekFrom::End(-5))?;
@@ -181,13 +181,16 @@ pub fn find_n_valid_snapshots(snap_dir: &Path, n: usize) -> io::Result<Vec<(i64,
 }
 
 /// FileSnap.deserialize: loads the newest snapshot that validates, falling
-/// back to older ones. None when the directory holds no snapshot at all.
+/// back to older ones. Only files that end in a seal are tried, so None when
+/// the directory holds none (no snapshot, or only truncated ones: start-up
+/// then treats the directory as holding no snapshot, like Java); an error
+/// when every sealed one fails to load.
 pub fn deserialize(dt: &DataTree, snap_dir: &Path) -> io::Result<Option<(i64, HashMap<i64, i32>)>> {
-    let snaps: Vec<(i64, PathBuf)> = sorted_data_dir_files(snap_dir, SNAPSHOT_FILE_PREFIX, false)?;
+    let snaps = find_n_valid_snapshots(snap_dir, SNAPSHOTS_TO_TRY)?;
     if snaps.is_empty() {
         return Ok(None);
     }
-    for (_, path) in snaps.iter().take(SNAPSHOTS_TO_TRY) {
+    for (_, path) in &snaps {
         tracing::info!("Reading snapshot {}", path.display());
         match load(dt, path) {
             Ok(sessions) => {
@@ -292,18 +295,24 @@ mod tests {
     }
 
     #[test]
-    fn truncated_and_garbage_snapshots_are_errors_not_panics() {
+    fn truncated_snapshots_count_as_none_and_sealed_garbage_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(snapshot_name(1));
         serialize(&tree_with(5), &HashMap::new(), &path, false).unwrap();
         let good = fs::read(&path).unwrap();
         for cut in [0, 3, 10, good.len() / 2, good.len() - 1] {
             fs::write(&path, &good[..cut]).unwrap();
-            assert!(deserialize(&DataTree::new(), dir.path()).is_err(), "cut at {cut}");
+            assert!(deserialize(&DataTree::new(), dir.path()).unwrap().is_none(), "cut at {cut}");
         }
-        let mut garbage = vec![0x5a; 200];
-        garbage.extend_from_slice(&[0, 0, 0, 1, b'/']);
-        fs::write(&path, garbage).unwrap();
-        assert!(deserialize(&DataTree::new(), dir.path()).is_err());
+        let mut sealed_garbage = vec![0x5a; 200];
+        sealed_garbage.extend_from_slice(&[0, 0, 0, 1, b'/']);
+        for bytes in [sealed_garbage, vec![0, 0, 0, 0, 0, 0, 0, 1, b'/'], good[..10].to_vec()] {
+            fs::write(&path, &bytes).unwrap();
+            let sealed = bytes.len() >= 10 && bytes.ends_with(&[0, 0, 0, 1, b'/']);
+            match deserialize(&DataTree::new(), dir.path()) {
+                Err(e) => assert!(sealed && e.to_string().contains("Not able to find valid snapshots"), "{e}"),
+                Ok(r) => assert!(!sealed && r.is_none()),
+            }
+        }
     }
 }

@@ -10,11 +10,14 @@
 //! zeros        preallocated space up to the end of the file
 //! ```
 //!
-//! A reader stops a file at the first entry that is not complete and intact
-//! (zero length from the preallocated zeros, end of file, checksum mismatch,
-//! missing end-of-record byte): that is where the writer was when the process
-//! or the machine stopped. It then goes on with the next file, because after a
+//! A reader stops a file at the first entry that is not complete (end of
+//! file, a zero or -1 length from the preallocated zeros, a missing
+//! end-of-record byte): that is where the writer was when the process or the
+//! machine stopped. It then goes on with the next file, because after a
 //! restart the writer starts a new file instead of appending to the torn one.
+//! A complete entry whose checksum does not match, an impossible length, or
+//! a file too short for its header is corruption, not a torn write: the
+//! reader fails there, as Java's does, and start-up refuses to go on.
 //!
 //! `FileTxnLog` is owned by the SyncRequestProcessor thread (one writer);
 //! `TxnIterator`s may run on any thread, on their own file handles.
@@ -473,10 +476,7 @@ impl TxnIterator {
                     let Some(path) = self.files.pop_front() else {
                         return Ok(None);
                     };
-                    match LogFileReader::open(path)? {
-                        Some(reader) => self.current.insert(reader),
-                        None => continue,
-                    }
+                    self.current.insert(LogFileReader::open(path)?)
                 }
             };
             match reader.next_entry()? {
@@ -521,14 +521,20 @@ struct LogFileReader {
 }
 
 impl LogFileReader {
-    /// Opens `path` and checks its header. `Ok(None)` (with a warning) for
-    /// a file too short to hold a header: a crash right after creating it.
-    fn open(path: PathBuf) -> io::Result<Option<LogFileReader>> {
+    /// Opens `path` and checks its header. A file too short to hold the
+    /// header is an error, as in Java (a crash right after creating the
+    /// file leaves one; it holds no txn and may be removed by hand).
+    fn open(path: PathBuf) -> io::Result<LogFileReader> {
         let file = File::open(&path)?;
         let len = file.metadata()?.len();
         if len < FILE_HEADER_LEN {
-            warn!("txn log {} is only {len} bytes, shorter than its header; skipping it", path.display());
-            return Ok(None);
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "txn log {} is only {len} bytes, too short for its {FILE_HEADER_LEN}-byte header",
+                    path.display()
+                ),
+            ));
         }
         let mut reader = BufReader::with_capacity(READ_BUFFER_SIZE, file);
         let mut header = [0u8; FILE_HEADER_LEN as usize];
@@ -545,12 +551,12 @@ impl LogFileReader {
                 ),
             ));
         }
-        Ok(Some(LogFileReader { path, reader, pos: FILE_HEADER_LEN, len }))
+        Ok(LogFileReader { path, reader, pos: FILE_HEADER_LEN, len })
     }
 
-    /// The next intact entry, or `None` at the end of the file's good
-    /// entries (warning when the end is a torn or corrupt entry rather than
-    /// the preallocated zeros or the end of the file).
+    /// The next intact entry, or `None` at the end of the file's complete
+    /// entries (warning when the end is a torn entry rather than the
+    /// preallocated zeros or the end of the file); `Err` for a corrupt one.
     fn next_entry(&mut self) -> io::Result<Option<TxnLogEntry>> {
         let remaining = self.len.saturating_sub(self.pos);
         if remaining < ENTRY_PREFIX_LEN {
@@ -577,10 +583,12 @@ impl LogFileReader {
         }
         let body_len = match usize::try_from(len) {
             Ok(n) if n <= MAX_ENTRY_LEN => n,
-            _ => {
-                self.torn(&format!("unreasonable length {len}"));
+            // Java reads a -1 length as a null buffer: the end of the file.
+            _ if len == -1 => {
+                self.torn("length -1");
                 return Ok(None);
             }
+            _ => return Err(self.corrupt(&format!("unreasonable length {len}"))),
         };
         // The body and its end-of-record byte must fit in the file.
         if body_len as u64 + 1 > remaining - ENTRY_PREFIX_LEN {
@@ -596,8 +604,7 @@ impl LogFileReader {
             return Ok(None);
         }
         if i64::from(adler2::adler32_slice(&body)) != crc {
-            self.torn("checksum mismatch");
-            return Ok(None);
+            return Err(self.corrupt("checksum mismatch, CRC check failed"));
         }
         let entry = TxnLogEntry::from_bytes(&body).map_err(|e| {
             io::Error::new(
@@ -626,9 +633,20 @@ impl LogFileReader {
         }
     }
 
+    fn corrupt(&self, why: &str) -> io::Error {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "txn log {}: entry at offset {} is corrupt ({why}); the log cannot be replayed past it",
+                self.path.display(),
+                self.pos
+            ),
+        )
+    }
+
     fn torn(&self, why: &str) {
         warn!(
-            "txn log {}: entry at offset {} is incomplete or corrupt ({why}); \
+            "txn log {}: entry at offset {} is incomplete ({why}), a torn write; \
              ignoring the rest of this file",
             self.path.display(),
             self.pos
@@ -924,42 +942,80 @@ mod tests {
         }
     }
 
-    #[test]
-    fn corrupt_checksum_or_body_ends_the_file_before_that_entry() {
-        let dir = tempfile::tempdir().unwrap();
-        let entries = creates(1..=5);
-        write(dir.path(), 0, &entries);
-        let path = dir.path().join("log.1");
-        let good = std::fs::read(&path).unwrap();
-        let third = entry_offsets(&entries)[2] as usize;
-        for (what, at) in [("checksum", third + 3), ("body", third + 40), ("length", third + 11)] {
-            let mut bad = good.clone();
-            bad[at] ^= 0x5a;
-            std::fs::write(&path, &bad).unwrap();
-            assert_eq!(read_all(dir.path(), 0), entries[..2], "{what}");
+    /// The entries read before the iterator ends, and its error if it
+    /// ended with one.
+    fn read_until_error(dir: &Path) -> (Vec<TxnLogEntry>, Option<io::Error>) {
+        let mut good = Vec::new();
+        for r in read_txns(dir, 0).unwrap() {
+            match r {
+                Ok(e) => good.push(e),
+                Err(e) => return (good, Some(e)),
+            }
         }
-        // The third entry's end-of-record byte is missing.
-        let mut bad = good.clone();
-        let fourth = entry_offsets(&entries)[3] as usize;
-        bad[fourth - 1] = 0;
-        std::fs::write(&path, &bad).unwrap();
-        assert_eq!(read_all(dir.path(), 0), entries[..2]);
+        (good, None)
     }
 
     #[test]
-    fn huge_or_negative_lengths_end_the_file_without_allocating() {
+    fn a_checksum_mismatch_is_an_error_after_the_entries_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let entries = creates(1..=5);
+        write(dir.path(), 0, &entries);
+        write(dir.path(), 0, &creates(6..=6));
+        let path = dir.path().join("log.1");
+        let good = std::fs::read(&path).unwrap();
+        let third = entry_offsets(&entries)[2] as usize;
+        for (what, at) in [("checksum", third + 3), ("body", third + 40)] {
+            let mut bad = good.clone();
+            bad[at] ^= 0x5a;
+            std::fs::write(&path, &bad).unwrap();
+            let (read, err) = read_until_error(dir.path());
+            assert_eq!(read, entries[..2], "{what}");
+            let err = err.unwrap_or_else(|| panic!("{what}: no error"));
+            assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+            assert!(err.to_string().contains("CRC check failed"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_missing_end_of_record_byte_ends_that_file_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let entries = creates(1..=5);
+        write(dir.path(), 0, &entries);
+        write(dir.path(), 0, &creates(6..=6));
+        let path = dir.path().join("log.1");
+        let good = std::fs::read(&path).unwrap();
+        let offsets = entry_offsets(&entries);
+        // The third entry's end-of-record byte is missing, or its length
+        // changed so that a body byte sits where that byte should be.
+        let mut no_eor = good.clone();
+        no_eor[offsets[3] as usize - 1] = 0;
+        let mut shorter = good.clone();
+        shorter[offsets[2] as usize + 11] -= 1;
+        for bad in [no_eor, shorter] {
+            std::fs::write(&path, &bad).unwrap();
+            assert_eq!(zxids(&read_all(dir.path(), 0)), [1, 2, 6]);
+        }
+    }
+
+    #[test]
+    fn huge_or_negative_lengths_are_errors_without_allocating_and_minus_one_ends_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let entries = creates(1..=2);
         write(dir.path(), 0, &entries);
         let path = dir.path().join("log.1");
         let good = std::fs::read(&path).unwrap();
-        for len in [i32::MAX, -1, i32::MIN, (MAX_ENTRY_LEN + 1) as i32] {
+        for len in [-1, i32::MAX, -2, i32::MIN, (MAX_ENTRY_LEN + 1) as i32] {
             let mut bad = good.clone();
             bad.extend_from_slice(&1i64.to_be_bytes());
             bad.extend_from_slice(&len.to_be_bytes());
             bad.extend_from_slice(&[b'B'; 64]);
             std::fs::write(&path, &bad).unwrap();
-            assert_eq!(read_all(dir.path(), 0), entries, "length {len}");
+            let (read, err) = read_until_error(dir.path());
+            assert_eq!(read, entries, "length {len}");
+            match err {
+                None => assert_eq!(len, -1),
+                Some(e) => assert!(e.to_string().contains("unreasonable length"), "{len}: {e}"),
+            }
         }
     }
 
@@ -995,11 +1051,15 @@ mod tests {
     }
 
     #[test]
-    fn bad_magic_is_an_error_and_short_files_are_skipped() {
+    fn bad_magic_and_files_shorter_than_a_header_are_errors() {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), 0, &creates(1..=2));
         std::fs::write(dir.path().join("log.3"), b"ZK").unwrap();
         write(dir.path(), 0, &creates(4..=4));
+        let (read, err) = read_until_error(dir.path());
+        assert_eq!(zxids(&read), [1, 2]);
+        assert!(err.unwrap().to_string().contains("too short for its 16-byte header"));
+        std::fs::remove_file(dir.path().join("log.3")).unwrap();
         assert_eq!(zxids(&read_all(dir.path(), 0)), [1, 2, 4]);
 
         let mut bad = std::fs::read(dir.path().join("log.4")).unwrap();

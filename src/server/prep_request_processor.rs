@@ -13,16 +13,18 @@ use crate::jute::{InputArchive, OutputArchive, Record};
 use crate::server::auth;
 use crate::server::data_node::EphemeralType;
 use crate::server::data_tree::create_stat;
+use crate::server::quotas::{self, StatsTrack};
 use crate::server::request::Request;
 use crate::server::request_processor::RequestProcessor;
 use crate::server::zoo_defs::{code, op_code, perms, CreateMode};
 use crate::server::zoo_keeper_server::{ChangeRecord, ZooKeeperServer};
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use parking_lot::Mutex;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub struct PrepRequestProcessor {
     submitted: Sender<Option<Request>>,
@@ -54,6 +56,43 @@ impl From<crate::jute::JuteError> for PrepError {
 struct Prep {
     zks: Arc<ZooKeeperServer>,
     next: Arc<dyn RequestProcessor>,
+    quota_log: RefCell<RateLogger>,
+}
+
+/// Java's RateLogger: a warning repeated within 100 ms is counted rather
+/// than logged, and the count is reported with the next one that gets out.
+#[derive(Default)]
+struct RateLogger {
+    last: Option<(String, Instant)>,
+    repeats: u32,
+}
+
+impl RateLogger {
+    const INTERVAL: Duration = Duration::from_millis(100);
+
+    fn warn(&mut self, msg: &str) {
+        let now = Instant::now();
+        match &mut self.last {
+            Some((last, at)) if last == msg => {
+                self.repeats += 1;
+                if now.duration_since(*at) >= Self::INTERVAL {
+                    tracing::warn!("[{} times] Message: {}", self.repeats, msg);
+                    *at = now;
+                    self.repeats = 0;
+                }
+            }
+            _ => {
+                if let Some((last, _)) = &self.last {
+                    if self.repeats > 0 {
+                        tracing::warn!("[{} times] Message: {}", self.repeats, last);
+                    }
+                }
+                tracing::warn!("Message:{}", msg);
+                self.last = Some((msg.to_string(), now));
+                self.repeats = 0;
+            }
+        }
+    }
 }
 
 fn wall_time_ms() -> i64 {
@@ -74,7 +113,7 @@ fn is_special_path(path: &str) -> bool {
 impl PrepRequestProcessor {
     pub fn start(zks: Arc<ZooKeeperServer>, next: Arc<dyn RequestProcessor>) -> std::io::Result<Arc<Self>> {
         let (tx, rx) = unbounded();
-        let prep = Prep { zks, next: Arc::clone(&next) };
+        let prep = Prep { zks, next: Arc::clone(&next), quota_log: RefCell::new(RateLogger::default()) };
         let h = std::thread::Builder::new().name("ProcessThread".into()).spawn(move || prep.run(rx))?;
         Ok(Arc::new(PrepRequestProcessor { submitted: tx, thread: Mutex::new(Some(h)), next }))
     }
@@ -220,6 +259,7 @@ impl Prep {
                 stat: Some(n.stat),
                 child_count: n.num_children,
                 acl: n.acl,
+                data_len: n.data_len,
             }),
         };
         match rec {
@@ -239,6 +279,47 @@ impl Prep {
             return Err(code::BAD_VERSION);
         }
         Ok(current.wrapping_add(1))
+    }
+
+    /// checkQuota: with zookeeper.enforceQuota, a create (`count_diff` 1)
+    /// or setData replacing `last_len` bytes with `new_len` under a quota
+    /// root fails with QUOTAEXCEEDED when it would pass a hard limit; a
+    /// soft limit only gets a warning. Usage is read from the tree's stats
+    /// node, not from the changes still in flight. Without enforcement
+    /// nothing is checked or logged.
+    fn check_quota(&self, path: &str, last_len: usize, new_len: usize, count_diff: i64) -> Result<(), i32> {
+        if !self.zks.settings.enforce_quota {
+            return Ok(());
+        }
+        let dt = self.zks.zk_db().data_tree();
+        let Some(prefix) = dt.max_prefix_with_quota(path) else {
+            return Ok(());
+        };
+        let bytes_diff = new_len as i64 - last_len as i64;
+        let limit_node = quotas::limit_path(&prefix);
+        let Ok((limit_data, _)) = dt.get_data(&limit_node, None) else {
+            tracing::error!("Missing limit node for quota {}", limit_node);
+            return Ok(());
+        };
+        let limits = StatsTrack::parse(limit_data.as_deref().unwrap_or_default());
+        if quotas::limits_to_check(&limits, bytes_diff, count_diff) == (false, false) {
+            return Ok(());
+        }
+        let stat_node = quotas::stat_path(&prefix);
+        let Ok((stat_data, _)) = dt.get_data(&stat_node, None) else {
+            tracing::error!("Missing node for stat {}", stat_node);
+            return Ok(());
+        };
+        let current = StatsTrack::parse(stat_data.as_deref().unwrap_or_default());
+        let mut exceeded = false;
+        for b in quotas::breaches(&prefix, &limits, &current, bytes_diff, count_diff) {
+            self.quota_log.borrow_mut().warn(&b.message);
+            exceeded |= b.hard;
+        }
+        if exceeded {
+            return Err(code::QUOTA_EXCEEDED);
+        }
+        Ok(())
     }
 
     fn validate_path(path: &str, session_id: i64) -> Result<(), i32> {
@@ -304,8 +385,10 @@ impl Prep {
                 }
                 let path = d.path.as_str();
                 let parent_path = Self::parent_for_delete(path)?;
-                let parent = self.get_record_for_path(parent_path)?;
-                let node = if req.op_type == op_code::DELETE_CONTAINER {
+                let (parent, node) = if req.op_type == op_code::DELETE_CONTAINER {
+                    // The ContainerManager's delete: no session, no ACL, no
+                    // version; the node must still be empty and must not be
+                    // a session's ephemeral.
                     let node = self.get_record_for_path(path)?;
                     if node.child_count > 0 {
                         return Err(code::NOT_EMPTY.into());
@@ -314,8 +397,9 @@ impl Prep {
                     if EphemeralType::get(owner, self.zks.settings.extended_types_enabled) == EphemeralType::Normal {
                         return Err(code::BAD_VERSION.into());
                     }
-                    node
+                    (self.get_record_for_path(parent_path)?, node)
                 } else {
+                    let parent = self.get_record_for_path(parent_path)?;
                     self.zks.check_acl(&parent.acl, perms::DELETE, &req.auth_info)?;
                     let node = self.get_record_for_path(path)?;
                     let v = node.stat.as_ref().map(|s| s.version).unwrap_or(0);
@@ -323,7 +407,7 @@ impl Prep {
                     if node.child_count > 0 {
                         return Err(code::NOT_EMPTY.into());
                     }
-                    node
+                    (parent, node)
                 };
                 let mut parent = parent;
                 parent.zxid = zxid;
@@ -338,6 +422,7 @@ impl Prep {
                     stat: None,
                     child_count: -1,
                     acl: Vec::new(),
+                    data_len: 0,
                 });
                 Ok(TxnBody::Delete(DeleteTxn { path: path.to_string() }))
             }
@@ -346,9 +431,12 @@ impl Prep {
                 Self::validate_path(&s.path, req.session_id)?;
                 let mut node = self.get_record_for_path(&s.path)?;
                 self.zks.check_acl(&node.acl, perms::WRITE, &req.auth_info)?;
+                let new_len = s.data.as_ref().map_or(0, Vec::len);
+                self.check_quota(&s.path, node.data_len, new_len, 0)?;
                 let cur = node.stat.as_ref().map(|st| st.version).unwrap_or(0);
                 let new_version = Self::check_and_inc_version(cur, s.version)?;
                 node.zxid = zxid;
+                node.data_len = new_len;
                 if let Some(st) = node.stat.as_mut() {
                     st.version = new_version;
                     st.mtime = time;
@@ -414,6 +502,8 @@ impl Prep {
             return Err(code::NO_CHILDREN_FOR_EPHEMERALS.into());
         }
         let new_cversion = parent_cversion.wrapping_add(1);
+        let data_len = c.data.as_ref().map_or(0, Vec::len);
+        self.check_quota(&path, 0, data_len, 1)?;
         let txn = match op_type {
             op_code::CREATE_CONTAINER => TxnBody::CreateContainer(CreateContainerTxn {
                 path: path.clone(),
@@ -454,7 +544,7 @@ impl Prep {
         }
         self.add_change_record(parent);
         let stat = create_stat(zxid, time, ephemeral_owner);
-        self.add_change_record(ChangeRecord { zxid, path, stat: Some(stat), child_count: 0, acl });
+        self.add_change_record(ChangeRecord { zxid, path, stat: Some(stat), child_count: 0, acl, data_len });
         Ok(txn)
     }
 
@@ -487,7 +577,8 @@ impl Prep {
             }
         }
         for p in &es {
-            let cr = ChangeRecord { zxid, path: p.clone(), stat: None, child_count: 0, acl: Vec::new() };
+            let cr =
+                ChangeRecord { zxid, path: p.clone(), stat: None, child_count: 0, acl: Vec::new(), data_len: 0 };
             oc.for_path.insert(p.clone(), cr.clone());
             oc.queue.push_back(cr);
         }

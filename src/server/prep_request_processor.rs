@@ -577,8 +577,7 @@ impl Prep {
             }
         }
         for p in &es {
-            let cr =
-                ChangeRecord { zxid, path: p.clone(), stat: None, child_count: 0, acl: Vec::new(), data_len: 0 };
+            let cr = ChangeRecord { zxid, path: p.clone(), stat: None, child_count: 0, acl: Vec::new(), data_len: 0 };
             oc.for_path.insert(p.clone(), cr.clone());
             oc.queue.push_back(cr);
         }

@@ -156,31 +156,39 @@ pub struct QuotaBreach {
 /// and `count_diff` nodes to the usage in `current` would exceed, count
 /// first, ending at the first hard one. For each measure the hard limit,
 /// when set, replaces the soft one; usage equal to the limit is within it.
-pub fn breaches(prefix: &str, limits: &StatsTrack, current: &StatsTrack, bytes_diff: i64, count_diff: i64) -> Vec<QuotaBreach> {
+pub fn breaches(
+    prefix: &str,
+    limits: &StatsTrack,
+    current: &StatsTrack,
+    bytes_diff: i64,
+    count_diff: i64,
+) -> Vec<QuotaBreach> {
     let (check_count, check_bytes) = limits_to_check(limits, bytes_diff, count_diff);
     let mut out = Vec::new();
-    let measures = [
-        (check_count, "count", "Count", current.count().saturating_add(count_diff), limits.count_hard_limit(), limits.count()),
-        (check_bytes, "bytes", "Byte", current.bytes().saturating_add(bytes_diff), limits.byte_hard_limit(), limits.bytes()),
-    ];
-    for (check, what, limit_name, new_value, hard_limit, soft_limit) in measures {
-        if !check {
-            continue;
-        }
-        let hard = hard_limit > -1;
-        let limit = if hard { hard_limit } else { soft_limit };
-        if new_value > limit {
-            let kind = if hard { "hard" } else { "soft" };
-            out.push(QuotaBreach {
-                message: format!("Quota exceeded: {prefix} [current {what}={new_value}, {kind}{limit_name}Limit={limit}]"),
-                hard,
-            });
-            if hard {
-                break;
-            }
-        }
+    if check_count {
+        let new_count = current.count().saturating_add(count_diff);
+        out.extend(breach(prefix, "count", "Count", new_count, limits.count(), limits.count_hard_limit()));
+    }
+    if check_bytes && !out.last().is_some_and(|b| b.hard) {
+        let new_bytes = current.bytes().saturating_add(bytes_diff);
+        out.extend(breach(prefix, "bytes", "Byte", new_bytes, limits.bytes(), limits.byte_hard_limit()));
     }
     out
+}
+
+/// Whether usage `new_value` of one measure passes its limit: the hard
+/// one when set (> -1), else the soft one.
+fn breach(prefix: &str, what: &str, limit_name: &str, new_value: i64, soft: i64, hard: i64) -> Option<QuotaBreach> {
+    let is_hard = hard > -1;
+    let limit = if is_hard { hard } else { soft };
+    if new_value <= limit {
+        return None;
+    }
+    let kind = if is_hard { "hard" } else { "soft" };
+    Some(QuotaBreach {
+        message: format!("Quota exceeded: {prefix} [current {what}={new_value}, {kind}{limit_name}Limit={limit}]"),
+        hard: is_hard,
+    })
 }
 
 #[cfg(test)]
@@ -254,7 +262,10 @@ mod tests {
         let b = breaches("/q", &both, &usage, 3, 1);
         assert_eq!(b.len(), 2);
         assert!(!b[0].hard);
-        assert_eq!(b[1], QuotaBreach { message: "Quota exceeded: /q [current bytes=13, hardByteLimit=12]".into(), hard: true });
+        assert_eq!(
+            b[1],
+            QuotaBreach { message: "Quota exceeded: /q [current bytes=13, hardByteLimit=12]".into(), hard: true }
+        );
         // A hard count breach stops before the bytes are looked at.
         let stop = StatsTrack::parse(b"count=-1,bytes=1=;countHardLimit=2");
         assert_eq!(breaches("/q", &stop, &usage, 3, 1).len(), 1);

@@ -136,6 +136,15 @@ fn a_never_used_container_goes_after_max_never_used_interval() {
     let mtime = c.exists("/idle", false).unwrap().expect("created").mtime;
     assert_removed(&c, "/idle");
     assert!(now_ms() - mtime > 500, "removed only after maxNeverUsedIntervalMs");
+    // Java's timer thread and ours share a name; Linux keeps 15 bytes of it.
+    let pid = s.pid().expect("server pid");
+    let names: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .expect("task dir")
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("comm")).ok())
+        .map(|n| n.trim().to_string())
+        .collect();
+    assert!(names.iter().any(|n| n == "ContainerManage"), "no ContainerManagerTask thread in {names:?}");
 }
 
 #[test]
@@ -181,6 +190,22 @@ fn ttl_nodes_expire_when_childless_and_unmodified() {
     let mut deleted = container_deletes(&logged_txns(&s));
     deleted.sort();
     assert_eq!(deleted, ["/busy", "/parent", "/seqs/job-0000000000", "/short"]);
+}
+
+/// deleteContainer (op 20) is what the ContainerManager posts. A client
+/// may send it too, but Java takes the path from the whole packet, header
+/// included, so it never names a valid path: BADARGUMENTS, nothing deleted.
+#[test]
+fn delete_container_from_a_client_is_refused_like_java() {
+    let s = TestServer::start_default();
+    let c = s.client();
+    create_container(&c, "/box");
+    create(&c, "/plain", b"");
+    for path in ["/box", "/plain", "/missing"] {
+        let reply = c.submit_bytes(op_code::DELETE_CONTAINER, path.as_bytes()).unwrap();
+        assert_eq!(reply.header.err, code::BAD_ARGUMENTS, "{path}");
+    }
+    assert!(exists(&c, "/box") && exists(&c, "/plain"));
 }
 
 // ---- quotas ----

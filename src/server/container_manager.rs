@@ -283,6 +283,73 @@ mod tests {
         cm.stop();
     }
 
+    /// What the manager posts is checked again by Prep against the newest
+    /// state: a container that got a child meanwhile, or a session's
+    /// ephemeral, is left alone with an error txn nobody is answered for.
+    #[test]
+    fn prep_rechecks_the_deletes_it_is_given() {
+        use crate::client::ZkClient;
+        use crate::jute::records::CreateRequest;
+        use crate::quorum::quorum_peer_config::QuorumPeerConfig;
+        use crate::server::persistence::file_txn_log::read_txns;
+        use crate::server::zoo_defs::{ids, CreateMode};
+        use crate::server::zoo_keeper_server_main::StandaloneServer;
+
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let cfg = dir.path().join("zoo.cfg");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let text = format!("dataDir={}\nclientPortAddress=127.0.0.1\nclientPort={port}\n", data.display());
+        std::fs::write(&cfg, text).unwrap();
+        let server = StandaloneServer::start(&QuorumPeerConfig::parse(&cfg, &[]).unwrap()).unwrap();
+        let c = ZkClient::connect(server.cnxn_factory.local_address(), 30000).unwrap();
+        let container = CreateRequest { path: "/box".into(), data: None, acl: ids::open_acl_unsafe(), flags: 4 };
+        assert_eq!(c.submit(op_code::CREATE_CONTAINER, &container).unwrap().header.err, code::OK);
+        let acl = ids::open_acl_unsafe();
+        c.create("/box/kid", None, &acl, CreateMode::Persistent).unwrap();
+        c.create("/eph", None, &acl, CreateMode::Ephemeral).unwrap();
+
+        let zks = &server.zks;
+        let prep = zks.prep_processor().unwrap();
+        let post = |path: &str| {
+            let before = zks.zk_db().last_processed_zxid();
+            prep.process_request(Request::new(None, 0, 0, op_code::DELETE_CONTAINER, path.into(), Vec::new()));
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while zks.zk_db().last_processed_zxid() == before && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        };
+        let tree = zks.zk_db().data_tree();
+        post("/box");
+        post("/eph");
+        assert!(tree.node_info("/box").is_some() && tree.node_info("/eph").is_some());
+        post("/box/kid");
+        post("/box");
+        assert!(tree.node_info("/box").is_none() && tree.node_info("/box/kid").is_none());
+        c.close().unwrap();
+        server.shutdown();
+
+        let log: Vec<_> = read_txns(&data.join("version-2"), 0).unwrap().map(|e| e.unwrap()).collect();
+        let last: Vec<_> = log
+            .iter()
+            .filter(|e| e.hdr.client_id == 0)
+            .map(|e| match &e.txn {
+                Some(TxnBody::Error(t)) => (e.hdr.r#type, format!("err {}", t.err)),
+                Some(TxnBody::Delete(t)) => (e.hdr.r#type, t.path.clone()),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            last,
+            [
+                (op_code::ERROR, format!("err {}", code::NOT_EMPTY)),
+                (op_code::ERROR, format!("err {}", code::BAD_VERSION)),
+                (op_code::DELETE_CONTAINER, "/box/kid".to_string()),
+                (op_code::DELETE_CONTAINER, "/box".to_string()),
+            ]
+        );
+    }
+
     #[test]
     fn spacing_between_deletes() {
         assert_eq!(min_interval(10_000), Some(Duration::from_millis(6)));

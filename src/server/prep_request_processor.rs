@@ -232,7 +232,11 @@ impl Prep {
                 }
             }
             op_code::CREATE_TTL => Op::Create { op_type: req.op_type, req: CreateTtlRequest::from_bytes(b)? },
-            // deleteContainer comes from the ContainerManager as a bare path.
+            // deleteContainer comes from the ContainerManager as a bare
+            // path. Java reads that path from the whole packet buffer, so
+            // from a client it starts with the request header, whose zeros
+            // always fail path validation.
+            op_code::DELETE_CONTAINER if req.cnxn.is_some() => return Err(code::BAD_ARGUMENTS.into()),
             op_code::DELETE_CONTAINER => Op::Delete(DeleteRequest {
                 path: String::from_utf8(b.clone()).map_err(|_| PrepError::Marshalling("path not UTF-8".into()))?,
                 version: -1,

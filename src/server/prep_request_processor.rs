@@ -1,7 +1,8 @@
 //! PrepRequestProcessor: the `ProcessThread` (Java: "ProcessThread(sid:N
 //! cport:P)"). Takes requests in arrival order from its queue, checks
-//! sessions, paths, versions and ACLs against the tree plus the changes
-//! already promised (outstanding change records), assigns each write its
+//! sessions, paths, versions, ACLs (and, with zookeeper.enforceQuota,
+//! quota limits) against the tree plus the changes already promised
+//! (outstanding change records), assigns each write its
 //! zxid and builds its txn, then passes it to the next processor. A write
 //! that fails still gets a zxid and an error txn, as in Java.
 
@@ -74,7 +75,7 @@ impl RateLogger {
         let now = Instant::now();
         match &mut self.last {
             Some((last, at)) if last == msg => {
-                self.repeats += 1;
+                self.repeats = self.repeats.saturating_add(1);
                 if now.duration_since(*at) >= Self::INTERVAL {
                     tracing::warn!("[{} times] Message: {}", self.repeats, msg);
                     *at = now;

@@ -61,6 +61,8 @@ pub struct NodeInfo {
     pub stat: StatPersisted,
     pub num_children: i32,
     pub acl: Vec<Acl>,
+    /// Length of the node's data (0 for null data), for the quota check.
+    pub data_len: usize,
 }
 
 /// Why a snapshot's tree could not be loaded.
@@ -1104,7 +1106,12 @@ impl DataTree {
             error!("ACL index {} of {path} is not in the ACL table", node.acl);
             vec![Acl { perms: 0, id: ids::anyone_id_unsafe() }]
         });
-        Some(NodeInfo { stat: node.stat.clone(), num_children: node.num_children() as i32, acl })
+        Some(NodeInfo {
+            stat: node.stat.clone(),
+            num_children: node.num_children() as i32,
+            acl,
+            data_len: node.data_len(),
+        })
     }
 
     /// The digester of an existing node (its path and data hashed).

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod command;
+pub mod container_manager;
 pub mod data_node;
 pub mod data_tree;
 pub mod digest_calculator;

@@ -1,7 +1,8 @@
 //! PrepRequestProcessor: the `ProcessThread` (Java: "ProcessThread(sid:N
 //! cport:P)"). Takes requests in arrival order from its queue, checks
-//! sessions, paths, versions and ACLs against the tree plus the changes
-//! already promised (outstanding change records), assigns each write its
+//! sessions, paths, versions, ACLs (and, with zookeeper.enforceQuota,
+//! quota limits) against the tree plus the changes already promised
+//! (outstanding change records), assigns each write its
 //! zxid and builds its txn, then passes it to the next processor. A write
 //! that fails still gets a zxid and an error txn, as in Java.
 
@@ -13,6 +14,7 @@ use crate::jute::{InputArchive, OutputArchive, Record};
 use crate::server::auth;
 use crate::server::data_node::EphemeralType;
 use crate::server::data_tree::create_stat;
+use crate::server::quotas::{self, StatsTrack};
 use crate::server::request::Request;
 use crate::server::request_processor::RequestProcessor;
 use crate::server::zoo_defs::{code, op_code, perms, CreateMode};
@@ -20,10 +22,11 @@ use crate::server::digest_calculator::{NodeDigester, DIGEST_VERSION};
 use crate::server::zoo_keeper_server::{ChangeRecord, PrecalculatedDigest, ZooKeeperServer};
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use parking_lot::Mutex;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub struct PrepRequestProcessor {
     submitted: Sender<Option<Request>>,
@@ -55,6 +58,43 @@ impl From<crate::jute::JuteError> for PrepError {
 struct Prep {
     zks: Arc<ZooKeeperServer>,
     next: Arc<dyn RequestProcessor>,
+    quota_log: RefCell<RateLogger>,
+}
+
+/// Java's RateLogger: a warning repeated within 100 ms is counted rather
+/// than logged, and the count is reported with the next one that gets out.
+#[derive(Default)]
+struct RateLogger {
+    last: Option<(String, Instant)>,
+    repeats: u32,
+}
+
+impl RateLogger {
+    const INTERVAL: Duration = Duration::from_millis(100);
+
+    fn warn(&mut self, msg: &str) {
+        let now = Instant::now();
+        match &mut self.last {
+            Some((last, at)) if last == msg => {
+                self.repeats = self.repeats.saturating_add(1);
+                if now.duration_since(*at) >= Self::INTERVAL {
+                    tracing::warn!("[{} times] Message: {}", self.repeats, msg);
+                    *at = now;
+                    self.repeats = 0;
+                }
+            }
+            _ => {
+                if let Some((last, _)) = &self.last {
+                    if self.repeats > 0 {
+                        tracing::warn!("[{} times] Message: {}", self.repeats, last);
+                    }
+                }
+                tracing::warn!("Message:{}", msg);
+                self.last = Some((msg.to_string(), now));
+                self.repeats = 0;
+            }
+        }
+    }
 }
 
 fn wall_time_ms() -> i64 {
@@ -75,7 +115,7 @@ fn is_special_path(path: &str) -> bool {
 impl PrepRequestProcessor {
     pub fn start(zks: Arc<ZooKeeperServer>, next: Arc<dyn RequestProcessor>) -> std::io::Result<Arc<Self>> {
         let (tx, rx) = unbounded();
-        let prep = Prep { zks, next: Arc::clone(&next) };
+        let prep = Prep { zks, next: Arc::clone(&next), quota_log: RefCell::new(RateLogger::default()) };
         let h = std::thread::Builder::new().name("ProcessThread".into()).spawn(move || prep.run(rx))?;
         Ok(Arc::new(PrepRequestProcessor { submitted: tx, thread: Mutex::new(Some(h)), next }))
     }
@@ -201,7 +241,11 @@ impl Prep {
                 }
             }
             op_code::CREATE_TTL => Op::Create { op_type: req.op_type, req: CreateTtlRequest::from_bytes(b)? },
-            // deleteContainer comes from the ContainerManager as a bare path.
+            // deleteContainer comes from the ContainerManager as a bare
+            // path. Java reads that path from the whole packet buffer, so
+            // from a client it starts with the request header, whose zeros
+            // always fail path validation.
+            op_code::DELETE_CONTAINER if req.cnxn.is_some() => return Err(code::BAD_ARGUMENTS.into()),
             op_code::DELETE_CONTAINER => Op::Delete(DeleteRequest {
                 path: String::from_utf8(b.clone()).map_err(|_| PrepError::Marshalling("path not UTF-8".into()))?,
                 version: -1,
@@ -233,6 +277,7 @@ impl Prep {
                         stat: Some(n.stat),
                         child_count: n.num_children,
                         acl: n.acl,
+                        data_len: n.data_len,
                         digester,
                         digest: PrecalculatedDigest { node_digest, tree_digest: 0 },
                     }
@@ -279,6 +324,7 @@ impl Prep {
             stat: None,
             child_count: -1,
             acl: Vec::new(),
+            data_len: 0,
             digester: NodeDigester::default(),
             digest,
         });
@@ -295,6 +341,47 @@ impl Prep {
             return Err(code::BAD_VERSION);
         }
         Ok(current.wrapping_add(1))
+    }
+
+    /// checkQuota: with zookeeper.enforceQuota, a create (`count_diff` 1)
+    /// or setData replacing `last_len` bytes with `new_len` under a quota
+    /// root fails with QUOTAEXCEEDED when it would pass a hard limit; a
+    /// soft limit only gets a warning. Usage is read from the tree's stats
+    /// node, not from the changes still in flight. Without enforcement
+    /// nothing is checked or logged.
+    fn check_quota(&self, path: &str, last_len: usize, new_len: usize, count_diff: i64) -> Result<(), i32> {
+        if !self.zks.settings.enforce_quota {
+            return Ok(());
+        }
+        let dt = self.zks.zk_db().data_tree();
+        let Some(prefix) = dt.max_prefix_with_quota(path) else {
+            return Ok(());
+        };
+        let bytes_diff = new_len as i64 - last_len as i64;
+        let limit_node = quotas::limit_path(&prefix);
+        let Ok((limit_data, _)) = dt.get_data(&limit_node, None) else {
+            tracing::error!("Missing limit node for quota {}", limit_node);
+            return Ok(());
+        };
+        let limits = StatsTrack::parse(limit_data.as_deref().unwrap_or_default());
+        if quotas::limits_to_check(&limits, bytes_diff, count_diff) == (false, false) {
+            return Ok(());
+        }
+        let stat_node = quotas::stat_path(&prefix);
+        let Ok((stat_data, _)) = dt.get_data(&stat_node, None) else {
+            tracing::error!("Missing node for stat {}", stat_node);
+            return Ok(());
+        };
+        let current = StatsTrack::parse(stat_data.as_deref().unwrap_or_default());
+        let mut exceeded = false;
+        for b in quotas::breaches(&prefix, &limits, &current, bytes_diff, count_diff) {
+            self.quota_log.borrow_mut().warn(&b.message);
+            exceeded |= b.hard;
+        }
+        if exceeded {
+            return Err(code::QUOTA_EXCEEDED);
+        }
+        Ok(())
     }
 
     fn validate_path(path: &str, session_id: i64) -> Result<(), i32> {
@@ -360,8 +447,10 @@ impl Prep {
                 }
                 let path = d.path.as_str();
                 let parent_path = Self::parent_for_delete(path)?;
-                let parent = self.get_record_for_path(parent_path)?;
-                let node = if req.op_type == op_code::DELETE_CONTAINER {
+                let (parent, node) = if req.op_type == op_code::DELETE_CONTAINER {
+                    // The ContainerManager's delete: no session, no ACL, no
+                    // version; the node must still be empty and must not be
+                    // a session's ephemeral.
                     let node = self.get_record_for_path(path)?;
                     if node.child_count > 0 {
                         return Err(code::NOT_EMPTY.into());
@@ -370,8 +459,9 @@ impl Prep {
                     if EphemeralType::get(owner, self.zks.settings.extended_types_enabled) == EphemeralType::Normal {
                         return Err(code::BAD_VERSION.into());
                     }
-                    node
+                    (self.get_record_for_path(parent_path)?, node)
                 } else {
+                    let parent = self.get_record_for_path(parent_path)?;
                     self.zks.check_acl(&parent.acl, perms::DELETE, &req.auth_info)?;
                     let node = self.get_record_for_path(path)?;
                     let v = node.stat.as_ref().map(|s| s.version).unwrap_or(0);
@@ -379,7 +469,7 @@ impl Prep {
                     if node.child_count > 0 {
                         return Err(code::NOT_EMPTY.into());
                     }
-                    node
+                    (parent, node)
                 };
                 let mut parent = parent;
                 parent.zxid = zxid;
@@ -396,9 +486,12 @@ impl Prep {
                 Self::validate_path(&s.path, req.session_id)?;
                 let mut node = self.get_record_for_path(&s.path)?;
                 self.zks.check_acl(&node.acl, perms::WRITE, &req.auth_info)?;
+                let new_len = s.data.as_ref().map_or(0, Vec::len);
+                self.check_quota(&s.path, node.data_len, new_len, 0)?;
                 let cur = node.stat.as_ref().map(|st| st.version).unwrap_or(0);
                 let new_version = Self::check_and_inc_version(cur, s.version)?;
                 node.zxid = zxid;
+                node.data_len = new_len;
                 if let Some(st) = node.stat.as_mut() {
                     st.version = new_version;
                     st.mtime = time;
@@ -465,6 +558,8 @@ impl Prep {
             return Err(code::NO_CHILDREN_FOR_EPHEMERALS.into());
         }
         let new_cversion = parent_cversion.wrapping_add(1);
+        let data_len = c.data.as_ref().map_or(0, Vec::len);
+        self.check_quota(&path, 0, data_len, 1)?;
         let txn = match op_type {
             op_code::CREATE_CONTAINER => TxnBody::CreateContainer(CreateContainerTxn {
                 path: path.clone(),
@@ -507,7 +602,7 @@ impl Prep {
         let stat = create_stat(zxid, time, ephemeral_owner);
         let digester = self.zks.zk_db().data_tree().digester(&path, c.data.as_deref());
         let digest = self.precalculate(0, digester.digest(&stat));
-        self.add_change_record(ChangeRecord { zxid, path, stat: Some(stat), child_count: 0, acl, digester, digest });
+        self.add_change_record(ChangeRecord { zxid, path, stat: Some(stat), child_count: 0, acl, data_len, digester, digest });
         Ok(txn)
     }
 

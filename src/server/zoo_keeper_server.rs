@@ -41,6 +41,8 @@ pub struct ZooKeeperServerSettings {
     pub global_outstanding_limit: i32,
     pub jute_max_buffer: usize,
     pub skip_acl: bool,
+    /// zookeeper.enforceQuota: refuse writes past a quota's hard limits.
+    pub enforce_quota: bool,
     /// zookeeper.DigestAuthenticationProvider.superDigest ("super:<digest>").
     pub super_digest: Option<String>,
     pub close_session_txn_enabled: bool,
@@ -70,6 +72,9 @@ pub struct ChangeRecord {
     pub stat: Option<StatPersisted>,
     pub child_count: i32,
     pub acl: Vec<Acl>,
+    /// Length of the node's (promised) data: the quota check of setData
+    /// needs the size it replaces.
+    pub data_len: usize,
     /// The node's path and data, hashed for its digest under a new stat.
     pub digester: NodeDigester,
     /// The node's digest and the tree digest once this change is applied.
@@ -106,6 +111,9 @@ pub struct ZooKeeperServer {
     hzxid: AtomicI64,
     pub outstanding_changes: Mutex<OutstandingChanges>,
     first_processor: OnceLock<Arc<RequestThrottler>>,
+    /// The PrepRequestProcessor (Java's firstProcessor), where internal
+    /// requests enter without passing the throttler.
+    prep_processor: OnceLock<Arc<dyn RequestProcessor>>,
     cnxn_factory: OnceLock<Weak<NioServerCnxnFactory>>,
     pub stats: ServerStats,
     state: AtomicU8,
@@ -172,6 +180,7 @@ impl ZooKeeperServer {
             hzxid: AtomicI64::new(zxid),
             outstanding_changes: Mutex::new(OutstandingChanges::default()),
             first_processor: OnceLock::new(),
+            prep_processor: OnceLock::new(),
             cnxn_factory: OnceLock::new(),
             stats: ServerStats::new(),
             state: AtomicU8::new(State::Initial as u8),
@@ -192,7 +201,8 @@ impl ZooKeeperServer {
     fn setup_request_processors(self: &Arc<Self>) -> std::io::Result<()> {
         let final_processor: Arc<dyn RequestProcessor> = Arc::new(FinalRequestProcessor::new(Arc::clone(self)));
         let sync = SyncRequestProcessor::start(Arc::clone(self), final_processor)?;
-        let prep = PrepRequestProcessor::start(Arc::clone(self), sync)?;
+        let prep: Arc<dyn RequestProcessor> = PrepRequestProcessor::start(Arc::clone(self), sync)?;
+        let _ = self.prep_processor.set(Arc::clone(&prep));
         let throttler = RequestThrottler::start(Arc::clone(self), prep)?;
         let _ = self.first_processor.set(throttler);
         Ok(())
@@ -204,6 +214,12 @@ impl ZooKeeperServer {
 
     pub fn cnxn_factory(&self) -> Option<Arc<NioServerCnxnFactory>> {
         self.cnxn_factory.get().and_then(|w| w.upgrade())
+    }
+
+    /// The first processor after the throttler (Java's firstProcessor):
+    /// the ContainerManager posts its deletes here. `None` before startup.
+    pub fn prep_processor(&self) -> Option<Arc<dyn RequestProcessor>> {
+        self.prep_processor.get().cloned()
     }
 
     pub fn zk_db(&self) -> &Arc<ZkDatabase> {

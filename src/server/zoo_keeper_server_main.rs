@@ -1,10 +1,11 @@
 //! ZooKeeperServerMain: runs a standalone server from a parsed config on the
-//! `main` thread: starts the PurgeTask, opens the data directory, loads the database, starts the
-//! server and the client port, then waits for SIGINT/SIGTERM and shuts
-//! everything down in reverse order.
+//! `main` thread: starts the PurgeTask, opens the data directory, loads the
+//! database, starts the server, the client port and the ContainerManager,
+//! then waits for SIGINT/SIGTERM and shuts everything down in reverse order.
 
 use crate::quorum::quorum_peer_config::QuorumPeerConfig;
 use crate::server::command::ALL_COMMANDS;
+use crate::server::container_manager::{ContainerManager, ContainerSettings};
 use crate::server::datadir_cleanup_manager::DatadirCleanupManager;
 use crate::server::nio_server_cnxn_factory::{NioServerCnxnFactory, NioSettings};
 use crate::server::persistence::file_txn_snap_log::FileTxnSnapLog;
@@ -36,6 +37,7 @@ fn settings_from(config: &QuorumPeerConfig) -> ZooKeeperServerSettings {
         global_outstanding_limit: config.global_outstanding_limit,
         jute_max_buffer: config.jute_max_buffer.max(0) as usize,
         skip_acl: config.skip_acl,
+        enforce_quota: config.enforce_quota,
         super_digest: config.super_digest.clone(),
         close_session_txn_enabled: config.close_session_txn_enabled,
         extended_types_enabled: config.extended_types_enabled,
@@ -86,6 +88,7 @@ pub struct StandaloneServer {
     pub zks: Arc<ZooKeeperServer>,
     pub cnxn_factory: Arc<NioServerCnxnFactory>,
     pub purge: DatadirCleanupManager,
+    pub container_manager: ContainerManager,
 }
 
 impl StandaloneServer {
@@ -130,10 +133,19 @@ impl StandaloneServer {
         };
         let cnxn_factory = NioServerCnxnFactory::start(client_addr, nio, Arc::clone(&zks))
             .map_err(|e| format!("cannot bind the client port {client_addr}: {e}"))?;
-        Ok(StandaloneServer { zks, cnxn_factory, purge })
+        let prep = zks.prep_processor().ok_or_else(|| RunError::Other("the request processors did not start".into()))?;
+        let container_settings = ContainerSettings {
+            check_interval_ms: config.container_check_interval_ms.max(1) as u64,
+            max_per_minute: config.container_max_per_minute,
+            max_never_used_interval_ms: config.container_max_never_used_interval_ms,
+        };
+        let container_manager = ContainerManager::start(Arc::clone(zks.zk_db()), prep, container_settings)
+            .map_err(|e| format!("cannot start the container manager: {e}"))?;
+        Ok(StandaloneServer { zks, cnxn_factory, purge, container_manager })
     }
 
     pub fn shutdown(&self) {
+        self.container_manager.stop();
         self.cnxn_factory.shutdown();
         self.zks.shutdown();
         self.purge.shutdown();

@@ -17,7 +17,12 @@
 //! restart the writer starts a new file instead of appending to the torn one.
 //! A complete entry whose checksum does not match, an impossible length, or
 //! a file too short for its header is corruption, not a torn write: the
-//! reader fails there, as Java's does, and start-up refuses to go on.
+//! reader fails there, as Java's does, and start-up refuses to go on. Two
+//! exceptions, in the newest file only, where a crash can leave them and
+//! they hold nothing acknowledged (Java refuses both): a last entry whose
+//! checksum fails with only zeros after it ends replay (`TornTail`, which
+//! the restore then zeroes), and a newest file that is empty or all zeros
+//! is skipped.
 //!
 //! `FileTxnLog` is owned by the SyncRequestProcessor thread (one writer);
 //! `TxnIterator`s may run on any thread, on their own file handles.
@@ -29,7 +34,7 @@ use crate::jute::txn::TxnLogEntry;
 use crate::jute::{Record, DEFAULT_MAX_BUFFER};
 use byteorder::{BigEndian, ByteOrder};
 use std::collections::VecDeque;
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -461,11 +466,41 @@ pub struct TxnIterator {
     current: Option<LogFileReader>,
     start_zxid: i64,
     done: bool,
+    torn_tail: Option<TornTail>,
+}
+
+/// The last entry of the newest log file, written but never made whole (its
+/// checksum fails and only preallocated zeros follow): replay ends before it.
+/// Java refuses to start on it; the restore zeroes it instead (it held no
+/// acknowledged txn), so that later files can follow this one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TornTail {
+    pub path: PathBuf,
+    pub offset: u64,
+    pub len: u64,
+}
+
+impl TornTail {
+    /// Overwrites the torn entry with zeros (the preallocated state) and
+    /// makes that durable.
+    pub fn zero(&self) -> io::Result<()> {
+        use std::io::{Seek, SeekFrom};
+        let mut f = OpenOptions::new().write(true).open(&self.path)?;
+        f.seek(SeekFrom::Start(self.offset))?;
+        let len = usize::try_from(self.len).map_err(io::Error::other)?;
+        f.write_all(&vec![0u8; len])?;
+        f.sync_all()
+    }
 }
 
 impl TxnIterator {
     fn over_files(files: VecDeque<PathBuf>, start_zxid: i64) -> TxnIterator {
-        TxnIterator { files, current: None, start_zxid, done: false }
+        TxnIterator { files, current: None, start_zxid, done: false, torn_tail: None }
+    }
+
+    /// The newest file's torn last entry, once iteration has passed it.
+    pub fn torn_tail(&self) -> Option<&TornTail> {
+        self.torn_tail.as_ref()
     }
 
     fn advance(&mut self) -> io::Result<Option<TxnLogEntry>> {
@@ -476,13 +511,19 @@ impl TxnIterator {
                     let Some(path) = self.files.pop_front() else {
                         return Ok(None);
                     };
-                    self.current.insert(LogFileReader::open(path)?)
+                    match LogFileReader::open(path, self.files.is_empty())? {
+                        Some(reader) => self.current.insert(reader),
+                        None => continue,
+                    }
                 }
             };
             match reader.next_entry()? {
                 Some(entry) if entry.hdr.zxid >= self.start_zxid => return Ok(Some(entry)),
                 Some(_) => {}
-                None => self.current = None,
+                None => {
+                    self.torn_tail = self.torn_tail.take().or_else(|| reader.torn_tail.take());
+                    self.current = None;
+                }
             }
         }
     }
@@ -510,6 +551,21 @@ impl Iterator for TxnIterator {
     }
 }
 
+/// Whether a whole file holds nothing but zero bytes.
+fn all_zeros(path: &Path) -> io::Result<bool> {
+    let mut reader = BufReader::with_capacity(READ_BUFFER_SIZE, File::open(path)?);
+    let mut buf = vec![0u8; READ_BUFFER_SIZE];
+    loop {
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            return Ok(true);
+        }
+        if buf[..n].iter().any(|b| *b != 0) {
+            return Ok(false);
+        }
+    }
+}
+
 /// Reads the entries of one log file.
 struct LogFileReader {
     path: PathBuf,
@@ -518,15 +574,28 @@ struct LogFileReader {
     pos: u64,
     /// File length when opened: bounds every allocation.
     len: u64,
+    /// Whether this is the newest log file (its tail may be a torn write).
+    newest: bool,
+    /// Set when the newest file ends in an entry whose checksum fails.
+    torn_tail: Option<TornTail>,
 }
 
 impl LogFileReader {
     /// Opens `path` and checks its header. A file too short to hold the
-    /// header is an error, as in Java (a crash right after creating the
-    /// file leaves one; it holds no txn and may be removed by hand).
-    fn open(path: PathBuf) -> io::Result<LogFileReader> {
+    /// header, or all zeros, is an error, as in Java -- unless it is the
+    /// newest file: a crash right after creating it leaves one, holding no
+    /// txn, and it is skipped (None) with a warning.
+    fn open(path: PathBuf, newest: bool) -> io::Result<Option<LogFileReader>> {
         let file = File::open(&path)?;
         let len = file.metadata()?.len();
+        if newest && (len < FILE_HEADER_LEN || all_zeros(&path)?) {
+            warn!(
+                "txn log {} is the newest and holds no header ({len} bytes, nothing but zeros): \
+                 a log file created just before a crash; skipping it",
+                path.display()
+            );
+            return Ok(None);
+        }
         if len < FILE_HEADER_LEN {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -551,7 +620,7 @@ impl LogFileReader {
                 ),
             ));
         }
-        Ok(LogFileReader { path, reader, pos: FILE_HEADER_LEN, len })
+        Ok(Some(LogFileReader { path, reader, pos: FILE_HEADER_LEN, len, newest, torn_tail: None }))
     }
 
     /// The next intact entry, or `None` at the end of the file's complete
@@ -604,6 +673,17 @@ impl LogFileReader {
             return Ok(None);
         }
         if i64::from(adler2::adler32_slice(&body)) != crc {
+            if self.newest && self.rest_is_zeros()? {
+                warn!(
+                    "txn log {}: the last entry, at offset {}, fails its checksum and only preallocated zeros \
+                     follow: a torn write that was never acknowledged; replay ends before it",
+                    self.path.display(),
+                    self.pos
+                );
+                let entry_len = ENTRY_PREFIX_LEN + body_len as u64 + 1;
+                self.torn_tail = Some(TornTail { path: self.path.clone(), offset: self.pos, len: entry_len });
+                return Ok(None);
+            }
             return Err(self.corrupt("checksum mismatch, CRC check failed"));
         }
         let entry = TxnLogEntry::from_bytes(&body).map_err(|e| {
@@ -618,6 +698,20 @@ impl LogFileReader {
         })?;
         self.pos += ENTRY_PREFIX_LEN + body_len as u64 + 1;
         Ok(Some(entry))
+    }
+
+    /// Whether everything after the entry just read is zero.
+    fn rest_is_zeros(&mut self) -> io::Result<bool> {
+        let mut buf = vec![0u8; READ_BUFFER_SIZE];
+        loop {
+            let n = self.reader.read(&mut buf)?;
+            if n == 0 {
+                return Ok(true);
+            }
+            if buf[..n].iter().any(|b| *b != 0) {
+                return Ok(false);
+            }
+        }
     }
 
     /// Fills `buf`; `false` (with a warning) when the file ended first,
@@ -974,6 +1068,58 @@ mod tests {
             assert_eq!(err.kind(), io::ErrorKind::InvalidData);
             assert!(err.to_string().contains("CRC check failed"), "{err}");
         }
+    }
+
+    #[test]
+    fn a_torn_checksum_on_the_newest_files_last_entry_ends_replay_and_is_zeroed() {
+        let dir = tempfile::tempdir().unwrap();
+        let entries = creates(1..=4);
+        write(dir.path(), 1024, &entries);
+        let path = dir.path().join("log.1");
+        let last = entry_offsets(&entries)[3] as usize;
+        let mut bad = std::fs::read(&path).unwrap();
+        bad[last + 20] ^= 0x5a;
+        std::fs::write(&path, &bad).unwrap();
+        let mut it = read_txns(dir.path(), 0).unwrap();
+        let read: Vec<TxnLogEntry> = it.by_ref().map(|r| r.unwrap()).collect();
+        assert_eq!(read, entries[..3]);
+        let torn = it.torn_tail().cloned().expect("the torn tail is reported");
+        assert_eq!((torn.path.clone(), torn.offset), (path.clone(), last as u64));
+        torn.zero().unwrap();
+        let mut it = read_txns(dir.path(), 0).unwrap();
+        assert_eq!(it.by_ref().map(|r| r.unwrap()).collect::<Vec<_>>(), entries[..3]);
+        assert!(it.torn_tail().is_none(), "zeroed: the file now ends cleanly");
+        // A later file can follow it.
+        write(dir.path(), 0, &creates(4..=5));
+        assert_eq!(zxids(&read_all(dir.path(), 0)), [1, 2, 3, 4, 5]);
+
+        // Not the tail: something other than zeros follows the bad entry.
+        let entries = creates(11..=14);
+        let other = tempfile::tempdir().unwrap();
+        write(other.path(), 1024, &entries);
+        let path = other.path().join("log.b");
+        let mut bad = std::fs::read(&path).unwrap();
+        let len = bad.len();
+        bad[entry_offsets(&entries)[3] as usize + 20] ^= 0x5a;
+        bad[len - 1] = 7;
+        std::fs::write(&path, &bad).unwrap();
+        let (read, err) = read_until_error(other.path());
+        assert_eq!(zxids(&read), [11, 12, 13]);
+        assert!(err.unwrap().to_string().contains("CRC check failed"));
+    }
+
+    #[test]
+    fn an_empty_or_zeroed_newest_log_file_is_skipped_but_not_an_older_one() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), 0, &creates(1..=2));
+        std::fs::write(dir.path().join("log.3"), b"").unwrap();
+        assert_eq!(zxids(&read_all(dir.path(), 0)), [1, 2]);
+        std::fs::write(dir.path().join("log.3"), vec![0u8; 4096]).unwrap();
+        assert_eq!(zxids(&read_all(dir.path(), 0)), [1, 2]);
+        write(dir.path(), 0, &creates(4..=4));
+        let (read, err) = read_until_error(dir.path());
+        assert_eq!(zxids(&read), [1, 2]);
+        assert!(err.unwrap().to_string().contains("invalid magic"));
     }
 
     #[test]

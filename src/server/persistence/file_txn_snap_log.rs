@@ -1,10 +1,7 @@
 //! The data directories as a whole (Java's `FileTxnSnapLog`): sets up
-//! `<dataLogDir>/version-2` and `<dataDir>/version-2`, replays the
-//! transaction log at start-up and hands out the log writer.
-//!
-//! Snapshots (FileSnap) are not handled yet: `restore` replays the log from
-//! the beginning; once snapshots exist it will load the newest valid one and
-//! replay from its zxid with `fast_forward_from_edits`.
+//! `<dataLogDir>/version-2` and `<dataDir>/version-2` (refusing either one
+//! holding the other's files), replays the transaction log after the
+//! loaded snapshot (`fast_forward_from_edits`) and hands out the log writer.
 //!
 //! Used by the thread that loads the database (start-up, or a learner
 //! resyncing), then by the SyncRequestProcessor through its `FileTxnLog`.
@@ -86,7 +83,8 @@ impl FileTxnSnapLog {
         let start = Instant::now();
         let mut highest = last_processed_zxid;
         let mut loaded = 0u64;
-        for entry in file_txn_log::read_txns(&self.data_log_dir, last_processed_zxid.saturating_add(1))? {
+        let mut txns = file_txn_log::read_txns(&self.data_log_dir, last_processed_zxid.saturating_add(1))?;
+        for entry in txns.by_ref() {
             let entry = entry?;
             let zxid = entry.hdr.zxid;
             if zxid < highest && highest != 0 {
@@ -101,6 +99,12 @@ impl FileTxnSnapLog {
             apply(&entry);
             loaded += 1;
         }
+        // Later log files must be able to follow the newest one: its torn
+        // last entry goes back to the preallocated zeros.
+        if let Some(torn) = txns.torn_tail() {
+            torn.zero()?;
+            info!("zeroed the torn last entry of {} at offset {}", torn.path.display(), torn.offset);
+        }
         info!("{loaded} txns loaded in {} ms", start.elapsed().as_millis());
         Ok(highest)
     }
@@ -113,8 +117,8 @@ impl FileTxnSnapLog {
 
     /// The log writer for the SyncRequestProcessor. Open it after `restore`:
     /// its first append starts a new `log.<zxid>` file, so a torn tail left
-    /// in an older file by a crash stays behind, unread, and nothing is
-    /// truncated (as Java does).
+    /// in an older file by a crash stays behind, unread (as Java does; only
+    /// a torn entry whose checksum fails was zeroed by the replay).
     pub fn create_txn_log(
         &self,
         pre_alloc_size: u64,

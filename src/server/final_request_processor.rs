@@ -248,7 +248,10 @@ impl FinalRequestProcessor {
                 let client_info = req
                     .auth_info
                     .iter()
-                    .map(|id| ClientInfo { auth_scheme: id.scheme.clone(), user: id.id.clone() })
+                    .map(|id| ClientInfo {
+                        auth_scheme: id.scheme.clone(),
+                        user: crate::server::auth::user_name(&id.scheme, &id.id).to_string(),
+                    })
                     .collect();
                 Some(bytes_of(&WhoAmIResponse { client_info }))
             }

@@ -234,6 +234,11 @@ impl FinalRequestProcessor {
                 if !(watcher_type::CHILDREN..=watcher_type::ANY).contains(&ty) {
                     return Err(code::MARSHALLING_ERROR);
                 }
+                // 3.8's checkWatches walks the path towards the root and
+                // fails on a non-empty path without a '/'.
+                if req.op_type == op_code::CHECK_WATCHES && !path.is_empty() && !path.contains('/') {
+                    return Err(code::MARSHALLING_ERROR);
+                }
                 let found = if req.op_type == op_code::CHECK_WATCHES {
                     dt.contains_watcher(&path, ty, cnxn.watcher_id())
                 } else {

@@ -248,6 +248,10 @@ impl Exec {
                     }
                 }
                 let r = self.connect(*s, &o);
+                // No probe now: its reply would raise the zxid this client
+                // has seen, and a setWatches that follows must report the
+                // one from before the disconnect, as a real client does.
+                self.sess(*s).probed = true;
                 self.out.push(format!("s{s}> reconnect bad_passwd={bad_passwd} => {r}"));
             }
             Step::ResumeUnknown { s } => {
@@ -850,9 +854,9 @@ impl Norm {
             Req::Sasl { .. } => {
                 format!("token={}", show_bytes(&SetSaslResponse::deserialize(ia).map_err(e)?.token))
             }
+            Req::AddWatch { .. } => format!("err={}", ErrorResponse::deserialize(ia).map_err(e)?.err),
             Req::Delete { .. }
             | Req::Check { .. }
-            | Req::AddWatch { .. }
             | Req::CheckWatches { .. }
             | Req::RemoveWatches { .. }
             | Req::SetWatches { .. }

@@ -36,12 +36,15 @@ impl Op {
     }
 }
 
+/// Java's Op.create: the flags choose the op; only a TTL mode keeps the
+/// ttl (a createTTL entry with other flags becomes a plain create).
 fn create_op(path: String, data: Option<Vec<u8>>, acl: Vec<Acl>, flags: i32, ttl: i64) -> Op {
     let op_type = match CreateMode::from_flag(flags) {
         Some(m) if m.is_ttl() => op_code::CREATE_TTL,
         Some(m) if m.is_container() => op_code::CREATE_CONTAINER,
         _ => op_code::CREATE,
     };
+    let ttl = if op_type == op_code::CREATE_TTL { ttl } else { -1 };
     Op::Create { op_type, req: CreateTtlRequest { path, data, acl, flags, ttl } }
 }
 
@@ -196,5 +199,27 @@ impl MultiResponse {
             h = MultiHeader::deserialize(ia)?;
         }
         Ok(MultiResponse { results })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_ttl_entry_with_plain_flags_is_a_plain_create() {
+        let req = CreateTtlRequest { path: "/t".into(), data: None, acl: vec![], flags: 0, ttl: 10 };
+        let rec = MultiOperationRecord { ops: vec![Op::Create { op_type: op_code::CREATE_TTL, req }] };
+        let mut oa = OutputArchive::new();
+        rec.serialize(&mut oa);
+        let bytes = oa.into_inner();
+        let back = MultiOperationRecord::deserialize(&mut InputArchive::new(&bytes)).unwrap();
+        match &back.ops[..] {
+            [Op::Create { op_type, req }] => {
+                assert_eq!(*op_type, op_code::CREATE);
+                assert_eq!(req.ttl, -1);
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

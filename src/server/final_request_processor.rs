@@ -88,10 +88,17 @@ impl FinalRequestProcessor {
         Ok(oa.into_inner())
     }
 
-    fn multi_read(&self, req: &Request, cnxn: &Arc<NioServerCnxn>) -> KResult<Vec<u8>> {
+    /// The error code and body of a multiRead reply. An op that is not a
+    /// read ends it with MARSHALLINGERROR, and 3.8 still sends the results
+    /// gathered before that op (an empty list, as a list that mixes reads
+    /// and writes does not decode at all).
+    fn multi_read(&self, req: &Request, cnxn: &Arc<NioServerCnxn>) -> (i32, Option<Vec<u8>>) {
         let mut ia = InputArchive::with_max_buffer(&req.request, self.zks.settings.jute_max_buffer);
-        let rec = MultiOperationRecord::deserialize(&mut ia).map_err(|_| code::MARSHALLING_ERROR)?;
+        let Ok(rec) = MultiOperationRecord::deserialize(&mut ia) else {
+            return (code::MARSHALLING_ERROR, None);
+        };
         let mut rsp = MultiResponse::default();
+        let mut err = code::OK;
         for op in &rec.ops {
             let res = match op {
                 Op::GetChildren(r) => {
@@ -102,13 +109,16 @@ impl FinalRequestProcessor {
                     let r = GetDataRequest { path: r.path.clone(), watch: false };
                     self.get_data(req, cnxn, &r).map(|g| OpResult::GetData { data: g.data, stat: g.stat })
                 }
-                _ => return Err(code::MARSHALLING_ERROR),
+                _ => {
+                    err = code::MARSHALLING_ERROR;
+                    break;
+                }
             };
             rsp.results.push(res.unwrap_or_else(|err| OpResult::Error { err }));
         }
         let mut oa = OutputArchive::new();
         rsp.serialize(&mut oa);
-        Ok(oa.into_inner())
+        (err, Some(oa.into_inner()))
     }
 
     /// The reply body for a request that did not fail in Prep.
@@ -117,7 +127,6 @@ impl FinalRequestProcessor {
         let ok = |err: i32| if err == code::OK { Ok(()) } else { Err(err) };
         Ok(match req.op_type {
             op_code::MULTI => Some(Self::multi_response(rc)?),
-            op_code::MULTI_READ => Some(self.multi_read(req, cnxn)?),
             op_code::CREATE => {
                 ok(rc.err)?;
                 Some(bytes_of(&CreateResponse { path: rc.path.clone() }))
@@ -234,6 +243,11 @@ impl FinalRequestProcessor {
                 if !(watcher_type::CHILDREN..=watcher_type::ANY).contains(&ty) {
                     return Err(code::MARSHALLING_ERROR);
                 }
+                // 3.8's checkWatches walks the path towards the root and
+                // fails on a non-empty path without a '/'.
+                if req.op_type == op_code::CHECK_WATCHES && !path.is_empty() && !path.contains('/') {
+                    return Err(code::MARSHALLING_ERROR);
+                }
                 let found = if req.op_type == op_code::CHECK_WATCHES {
                     dt.contains_watcher(&path, ty, cnxn.watcher_id())
                 } else {
@@ -248,7 +262,10 @@ impl FinalRequestProcessor {
                 let client_info = req
                     .auth_info
                     .iter()
-                    .map(|id| ClientInfo { auth_scheme: id.scheme.clone(), user: id.id.clone() })
+                    .map(|id| ClientInfo {
+                        auth_scheme: id.scheme.clone(),
+                        user: crate::server::auth::user_name(&id.scheme, &id.id).to_string(),
+                    })
                     .collect();
                 Some(bytes_of(&WhoAmIResponse { client_info }))
             }
@@ -295,19 +312,21 @@ impl RequestProcessor for FinalRequestProcessor {
         }
 
         let failed_in_prep = req.hdr.as_ref().map(|h| h.r#type == op_code::ERROR).unwrap_or(false);
-        let result: KResult<Option<Vec<u8>>> = if failed_in_prep {
-            Err(req.err.unwrap_or(match &req.txn {
+        let (err, body) = if failed_in_prep {
+            let e = req.err.unwrap_or(match &req.txn {
                 Some(TxnBody::Error(e)) => e.err,
                 _ => code::SYSTEM_ERROR,
-            }))
+            });
+            (e, None)
         } else if let (Some(e), false) = (req.err, req.op_type == op_code::MULTI) {
-            Err(e)
+            (e, None)
+        } else if req.op_type == op_code::MULTI_READ {
+            self.multi_read(&req, &cnxn)
         } else {
-            self.respond(&req, &cnxn, &rc)
-        };
-        let (err, body) = match result {
-            Ok(b) => (code::OK, b),
-            Err(e) => (e, None),
+            match self.respond(&req, &cnxn, &rc) {
+                Ok(b) => (code::OK, b),
+                Err(e) => (e, None),
+            }
         };
         self.zks.stats.update_latency(req.create_time.elapsed().as_millis() as u64);
         cnxn.update_status_for_response(req.cxid, last_zxid, last_op_name(req.op_type), req.create_time);

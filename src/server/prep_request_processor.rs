@@ -676,6 +676,11 @@ impl Prep {
         let zxid = self.zks.get_next_zxid();
         let pending = self.get_pending_changes(&multi);
         req.hdr = Some(Self::new_hdr(req, zxid, op_code::MULTI));
+        // Reads cannot be mixed with writes (decoding refuses that), and a
+        // multi of reads only fails as a whole, as 3.8's does.
+        if multi.ops.first().is_some_and(|op| matches!(op, Op::GetData(_) | Op::GetChildren(_))) {
+            return Err(PrepError::Marshalling("read op in a multi".into()));
+        }
         let mut txns = Vec::with_capacity(multi.ops.len());
         let mut failed = false;
         for op in &multi.ops {

@@ -171,9 +171,12 @@ impl WatchManager {
         true
     }
 
-    /// Whether `watcher_id` has a watch registered on exactly `path`.
-    pub fn contains_watcher(&self, path: &str, watcher_id: u64) -> bool {
-        self.tables.lock().watch_table.get(path).is_some_and(|w| w.contains_key(&watcher_id))
+    /// checkWatches' test, answered as Java 3.8 answers it: true as soon as
+    /// exactly `path` has a watch in this table, whichever watcher set it
+    /// (3.8's WatchManager.containsWatcher does not narrow the leaf path to
+    /// the asking watcher, so the id cannot change the answer).
+    pub fn contains_watcher(&self, path: &str, _watcher_id: u64) -> bool {
+        self.tables.lock().watch_table.get(path).is_some_and(|w| !w.is_empty())
     }
 
     /// Tells the watchers of `path` (and the recursive watchers of its
@@ -375,6 +378,10 @@ pub(crate) mod tests {
         m.trigger_watch("/a/b", NODE_CREATED, 1, None);
         assert!(w.take().is_empty());
         assert!(m.contains_watcher("/a", 1));
+        // 3.8 answers checkWatches for whoever asks once the path has any
+        // watch in the table.
+        assert!(m.contains_watcher("/a", 99));
+        assert!(!m.contains_watcher("/b", 1));
     }
 
     #[test]

@@ -3,18 +3,22 @@
 
 use crate::jute::records::Id;
 use crate::server::nio_server_cnxn::NioServerCnxn;
-use std::net::IpAddr;
 use std::sync::Arc;
 
 pub fn handle_authentication(cnxn: &Arc<NioServerCnxn>) {
     cnxn.add_auth_info(Id::new("ip", &cnxn.remote_address().ip().to_string()));
 }
 
+/// A dotted IPv4 address as 4 bytes. Like Java 3.8's provider this knows
+/// only IPv4: an IPv6 address is not a valid ACL id and never matches. Each
+/// part is a decimal integer in 0..=255 (a sign or leading zeros allowed,
+/// as Integer.parseInt takes them).
 fn addr_bytes(s: &str) -> Option<Vec<u8>> {
-    match s.parse::<IpAddr>().ok()? {
-        IpAddr::V4(a) => Some(a.octets().to_vec()),
-        IpAddr::V6(a) => Some(a.octets().to_vec()),
+    let parts: Vec<&str> = s.split('.').collect();
+    if parts.len() != 4 {
+        return None;
     }
+    parts.iter().map(|p| p.parse::<i32>().ok().and_then(|v| u8::try_from(v).ok())).collect()
 }
 
 fn parse_expr(acl_expr: &str) -> Option<(Vec<u8>, usize)> {
@@ -22,7 +26,7 @@ fn parse_expr(acl_expr: &str) -> Option<(Vec<u8>, usize)> {
     let addr = addr_bytes(parts.next()?)?;
     let max = addr.len() * 8;
     let bits = match parts.next() {
-        Some(b) => b.parse::<i64>().ok().filter(|b| *b >= 0 && *b as usize <= max)? as usize,
+        Some(b) => b.parse::<i32>().ok().and_then(|b| usize::try_from(b).ok()).filter(|b| *b <= max)?,
         None => max,
     };
     Some((addr, bits))
@@ -66,5 +70,15 @@ mod tests {
         assert!(!matches("127.0.0.1", "127.0.0.1/33"));
         assert!(is_valid("192.168.0.0/16"));
         assert!(!is_valid("nonsense"));
+        // Java 3.8 parses IPv4 only, with Integer.parseInt per part.
+        assert!(!is_valid("::1"));
+        assert!(!is_valid("::1/128"));
+        assert!(!matches("::1", "::1"));
+        assert!(is_valid("010.0.0.1/+8"));
+        assert!(matches("10.1.2.3", "010.0.0.0/8"));
+        assert!(!is_valid("1.2.3"));
+        assert!(!is_valid("1.2.3.4.5"));
+        assert!(!is_valid("1.2.3.256"));
+        assert!(!is_valid("1.2.3.4/-1"));
     }
 }

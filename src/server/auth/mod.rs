@@ -42,7 +42,32 @@ pub fn is_valid(scheme: &str, id: &str) -> bool {
     }
 }
 
+/// The user name whoAmI reports for a caller's id (AuthUtil.getUser): the
+/// digest id up to its first ':', the ip id as it is, and "" for a scheme
+/// no provider is registered for (such as "super").
+pub fn user_name<'a>(scheme: &str, id: &'a str) -> &'a str {
+    match scheme {
+        "digest" => id.split(':').next().unwrap_or(""),
+        "ip" => id,
+        _ => "",
+    }
+}
+
 /// Whether ids of this scheme count as authenticated (for "auth" ACLs).
 pub fn is_authenticated(scheme: &str) -> bool {
     matches!(scheme, "digest")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_names_as_who_am_i_shows_them() {
+        assert_eq!(user_name("digest", "u1:iMa4jTJUXtsOZxv2bTb8Lfyby5M="), "u1");
+        assert_eq!(user_name("digest", ":abc"), "");
+        assert_eq!(user_name("digest", "nocolon"), "nocolon");
+        assert_eq!(user_name("ip", "127.0.0.1"), "127.0.0.1");
+        assert_eq!(user_name("super", ""), "");
+    }
 }

@@ -1,6 +1,8 @@
 //! The `zkserver` command (QuorumPeerMain): parses the command line and the
 //! configuration on the main thread, sets up logging, then runs the
-//! standalone server or (later) a quorum peer.
+//! standalone server or (later) a quorum peer. Its subcommands run the
+//! data-directory tools instead (`snapshot-formatter`, `txn-log-toolkit`),
+//! with the exit statuses of their Java twins.
 //!
 //! Exit status: 0 after a clean shutdown; 2 for an invalid command line or
 //! configuration (Java's ExitCode.INVALID_INVOCATION), reported on stderr as

@@ -198,7 +198,7 @@ impl JavaServer {
             .spawn()
             .expect("cannot run java: install a JRE");
         let server = JavaServer { child, port };
-        let deadline = Instant::now() + Duration::from_secs(15);
+        let deadline = Instant::now() + Duration::from_secs(30);
         while !server.is_serving() {
             assert!(Instant::now() < deadline, "the Java server did not start; see {}", work.display());
             std::thread::sleep(Duration::from_millis(100));
@@ -207,11 +207,16 @@ impl JavaServer {
     }
 
     /// `srvr` answers with the server's mode once it serves clients (`ruok`
-    /// already says imok while the database is still loading).
+    /// already says imok while the database is still loading). A probe that
+    /// arrives too early can be left unanswered with the socket open (Java
+    /// 3.8 hits an NPE), so it gives up after a while and is retried.
     fn is_serving(&self) -> bool {
         let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else { return false };
         let mut reply = String::new();
-        s.write_all(b"srvr").is_ok() && s.read_to_string(&mut reply).is_ok() && reply.contains("Mode: ")
+        s.set_read_timeout(Some(Duration::from_secs(2))).is_ok()
+            && s.write_all(b"srvr").is_ok()
+            && s.read_to_string(&mut reply).is_ok()
+            && reply.contains("Mode: ")
     }
 }
 

@@ -19,6 +19,7 @@ use crate::jute::{JuteError, Record};
 use crate::server::persistence::file_padding::FilePadding;
 use crate::server::persistence::file_txn_log::{DEFAULT_PRE_ALLOC_SIZE, MAX_ENTRY_LEN, TXNLOG_MAGIC};
 use crate::server::zoo_defs::op_code;
+use byteorder::{BigEndian, ByteOrder};
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
@@ -43,12 +44,12 @@ pub enum Mode {
 }
 
 impl Mode {
-    /// The mode Java's command line selects: chopping needs both `-c` and
-    /// `-z`, and a negative zxid still means dumping.
+    /// The mode Java's command line selects: `chop_zxid` is the `-z` value
+    /// when `-c` is given too; otherwise it is a dump.
     pub fn from_flags(recover: bool, verbose: bool, yes: bool, chop_zxid: Option<i64>) -> Mode {
         match chop_zxid {
-            Some(zxid) if zxid >= 0 => Mode::Chop { zxid },
-            _ => Mode::Dump { recover, verbose, yes },
+            Some(zxid) => Mode::Chop { zxid },
+            None => Mode::Dump { recover, verbose, yes },
         }
     }
 }
@@ -136,6 +137,11 @@ pub fn run(log_file: &Path, mode: &Mode, out: &mut dyn Write, answers: &mut dyn 
             }
             Ok(())
         }
+        // Java's tool takes a negative zxid for dump mode without having
+        // opened the log, and fails.
+        Mode::Chop { zxid } if zxid < 0 => {
+            Err(ToolkitError::unexpected(format!("cannot chop to a negative zxid ({zxid})")))
+        }
         Mode::Chop { zxid } => chop(log_file, zxid, out),
     }
 }
@@ -184,9 +190,8 @@ impl LogReader {
         if !self.read_fully(&mut prefix)? {
             return Ok(Frame::End);
         }
-        let (crc_bytes, len_bytes) = prefix.split_at(8);
-        let crc = i64::from_be_bytes(crc_bytes.try_into().unwrap_or_default());
-        let len = i32::from_be_bytes(len_bytes.try_into().unwrap_or_default());
+        let crc = BigEndian::read_i64(&prefix[..8]);
+        let len = BigEndian::read_i32(&prefix[8..]);
         let len = match usize::try_from(len) {
             Ok(0) => return Ok(Frame::End),
             Ok(n) if n <= MAX_ENTRY_LEN => n,
@@ -341,8 +346,8 @@ impl Dump<'_> {
     }
 
     fn print_txn(&mut self, bytes: &[u8], prefix: &str) -> Result<(), ToolkitError> {
-        let entry = TxnLogEntry::from_bytes(bytes)
-            .map_err(|e| ToolkitError::unexpected(format!("cannot decode txn: {}", java_exception_message(&e))))?;
+        let entry =
+            TxnLogEntry::from_bytes(bytes).map_err(|e| ToolkitError::unexpected(format!("cannot decode a txn: {e}")))?;
         let line = format_txn(&entry);
         if !prefix.trim().is_empty() {
             write!(self.out, "{prefix} - ")?;
@@ -911,10 +916,7 @@ mod tests {
     #[test]
     fn mode_follows_javas_flags() {
         assert_eq!(Mode::from_flags(false, false, false, Some(5)), Mode::Chop { zxid: 5 });
-        assert_eq!(
-            Mode::from_flags(true, false, true, Some(-1)),
-            Mode::Dump { recover: true, verbose: false, yes: true }
-        );
+        assert_eq!(Mode::from_flags(true, false, true, None), Mode::Dump { recover: true, verbose: false, yes: true });
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The `zkserver` command (QuorumPeerMain): parses the command line and the
 //! configuration on the main thread, sets up logging, then runs the
-//! standalone server or (later) a quorum peer.
+//! standalone server or (later) a quorum peer. Its subcommands run the
+//! data-directory tools instead (`snapshot-formatter`, `txn-log-toolkit`),
+//! with the exit statuses of their Java twins.
 //!
 //! Exit status: 0 after a clean shutdown; 2 for an invalid command line or
 //! configuration (Java's ExitCode.INVALID_INVOCATION), reported on stderr as
@@ -42,10 +44,41 @@ enum Tool {
     #[command(name = "snapshot-formatter")]
     SnapshotFormatter {
         /// Dump the data of each znode (base64)
-        #[arg(short = 'd')]
+        #[arg(short = 'd', conflicts_with = "json")]
         dump_data: bool,
+        /// Dump znode info in ncdu's JSON format (also accepted as -json)
+        #[arg(long = "json")]
+        json: bool,
         /// The snapshot file (dataDir/version-2/snapshot.<zxid>)
         snapshot_file: PathBuf,
+    },
+    /// Dump, recover or chop a transaction log file as Java's TxnLogToolkit
+    /// does (zkTxnLogToolkit.sh); times in UTC.
+    #[command(name = "txn-log-toolkit")]
+    TxnLogToolkit {
+        /// Dump mode. Dump all entries of the log file with printing the
+        /// content of a nodepath (default)
+        #[arg(short = 'd', long = "dump")]
+        dump: bool,
+        /// Recovery mode. Re-calculate CRC for broken entries (writes
+        /// <txn_log_file>.fixed)
+        #[arg(short = 'r', long = "recover")]
+        recover: bool,
+        /// Be verbose in recovery mode: print all entries, not just fixed ones.
+        #[arg(short = 'v', long = "verbose")]
+        verbose: bool,
+        /// Non-interactive mode: repair all CRC errors without asking
+        #[arg(short = 'y', long = "yes")]
+        yes: bool,
+        /// Chop mode. Chop txn file to a zxid (writes
+        /// <txn_log_file>.chopped<zxid>).
+        #[arg(short = 'c', long = "chop")]
+        chop: bool,
+        /// Used with chop. Zxid to which to chop (decimal, 0x hex or 0 octal).
+        #[arg(short = 'z', long = "zxid", allow_hyphen_values = true)]
+        zxid: Option<String>,
+        /// The log file (dataLogDir/version-2/log.<zxid>)
+        txn_log_file: PathBuf,
     },
 }
 
@@ -73,19 +106,75 @@ fn init_logging() {
         .init();
 }
 
+/// Java's SnapshotFormatter spells its JSON flag `-json`; clap wants
+/// `--json`. Rewrites it after the `snapshot-formatter` subcommand.
+fn java_style_args() -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == "snapshot-formatter") {
+        for a in args.iter_mut().skip(2) {
+            if a == "-json" {
+                *a = "--json".into();
+            }
+        }
+    }
+    args
+}
+
+fn run_tool(tool: Tool) -> ExitCode {
+    match tool {
+        Tool::SnapshotFormatter { dump_data, json, snapshot_file } => {
+            let report = if json {
+                let now_ms = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as i64);
+                zkserver::server::snapshot_formatter::format_json(&snapshot_file, now_ms)
+            } else {
+                zkserver::server::snapshot_formatter::format(&snapshot_file, dump_data)
+            };
+            match report {
+                Ok(text) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("zkserver snapshot-formatter: {e}");
+                    ExitCode::from(EXIT_UNEXPECTED_ERROR)
+                }
+            }
+        }
+        Tool::TxnLogToolkit { dump: _, recover, verbose, yes, chop, zxid, txn_log_file } => {
+            use zkserver::server::persistence::txn_log_toolkit::{self, Mode};
+            let chop_zxid = match zxid.filter(|_| chop).map(|z| txn_log_toolkit::parse_java_long(&z)).transpose() {
+                Ok(z) => z,
+                Err(e) => {
+                    eprintln!("zkserver txn-log-toolkit: invalid zxid: {e}");
+                    return ExitCode::from(EXIT_UNEXPECTED_ERROR);
+                }
+            };
+            let mode = Mode::from_flags(recover, verbose, yes, chop_zxid);
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            let result = txn_log_toolkit::run(&txn_log_file, &mode, &mut out, &mut std::io::stdin().lock());
+            let flushed = std::io::Write::flush(&mut out);
+            match (result, flushed) {
+                (Ok(()), Ok(())) => ExitCode::SUCCESS,
+                (Err(e), _) => {
+                    eprintln!("{e}");
+                    ExitCode::from(e.exit_code)
+                }
+                (Ok(()), Err(e)) => {
+                    eprintln!("zkserver txn-log-toolkit: {e}");
+                    ExitCode::from(EXIT_UNEXPECTED_ERROR)
+                }
+            }
+        }
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    if let Some(Tool::SnapshotFormatter { dump_data, snapshot_file }) = cli.tool {
-        return match zkserver::server::snapshot_formatter::format(&snapshot_file, dump_data) {
-            Ok(text) => {
-                print!("{text}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("zkserver snapshot-formatter: {e}");
-                ExitCode::from(EXIT_UNEXPECTED_ERROR)
-            }
-        };
+    let cli = Cli::parse_from(java_style_args());
+    if let Some(tool) = cli.tool {
+        return run_tool(tool);
     }
     let args = cli.server;
     let Some(config_file) = args.config else {

@@ -1,7 +1,9 @@
 //! Data directories move between Java ZooKeeper 3.8 and zkserver: a tree
 //! Java wrote (snapshots and logs, an ephemeral of a live session,
 //! sequentials, ACLs) is served identically by zkserver, every Stat field
-//! included, and back again; Java's own tools read zkserver's files.
+//! included, and back again; Java's own tools read zkserver's files, and
+//! `zkserver snapshot-formatter` prints what Java's SnapshotFormatter
+//! prints, byte for byte, in all three modes.
 
 mod common;
 
@@ -140,41 +142,99 @@ fn java_snapshot_formatter_reads_zkserver_snapshots() {
     assert!(text.contains("/f/n1-"), "{text}");
 }
 
-/// A formatter report with its znode blocks and session lines in sorted
-/// order (Java walks children in hash order).
-fn normalise(report: &str) -> Vec<String> {
-    let mut parts: Vec<String> = report.split("----\n").map(|b| {
-        let mut lines: Vec<&str> = b.lines().collect();
-        if lines.first().map(|l| l.starts_with("Session Details")).unwrap_or(false) {
-            lines[1..].sort();
+/// Java's SnapshotFormatter, printing times in UTC as ours does (its JSON
+/// mode needs Jackson, which the server's class path leaves out).
+fn java_formatter(args: &[&str], snap: &std::path::Path) -> std::process::Output {
+    let jackson = "/usr/share/java/jackson-core.jar";
+    assert!(std::path::Path::new(jackson).exists(), "{jackson} missing: apt-get install -y libjackson2-core-java");
+    Command::new("java")
+        .env("LC_ALL", "C.UTF-8")
+        .args(["-Duser.timezone=UTC", "-Dfile.encoding=UTF-8", "-cp"])
+        .arg(format!("{}:{jackson}", java_class_path()))
+        .arg("org.apache.zookeeper.server.SnapshotFormatter")
+        .args(args)
+        .arg(snap)
+        .output()
+        .expect("run java SnapshotFormatter (apt-get install -y zookeeper)")
+}
+
+/// The JSON report with its timestamp (the time of the run) zeroed.
+fn without_timestamp(json: &str) -> String {
+    let key = "\"timestamp\":";
+    match json.find(key) {
+        Some(at) => {
+            let digits = json[at + key.len()..].bytes().take_while(u8::is_ascii_digit).count();
+            format!("{}0{}", &json[..at + key.len()], &json[at + key.len() + digits..])
         }
-        lines.join("\n")
-    }).collect();
-    parts.sort();
-    parts
+        None => json.to_string(),
+    }
+}
+
+/// Our formatter and Java's print the same bytes in every mode, children
+/// and sessions in the same (Java hash) order. Returns our reports.
+fn formatters_agree(snap: &std::path::Path) -> Vec<String> {
+    let mut reports = Vec::new();
+    for args in [&[][..], &["-d"], &["-json"]] {
+        let java = java_formatter(args, snap);
+        let ours = Command::new(env!("CARGO_BIN_EXE_zkserver"))
+            .arg("snapshot-formatter")
+            .args(args)
+            .arg(snap)
+            .output()
+            .expect("run zkserver snapshot-formatter");
+        let (j, o) = (String::from_utf8_lossy(&java.stdout), String::from_utf8_lossy(&ours.stdout));
+        assert!(
+            java.status.success() && ours.status.success(),
+            "{args:?}: {}\n{}",
+            String::from_utf8_lossy(&java.stderr),
+            String::from_utf8_lossy(&ours.stderr)
+        );
+        let (j, o) = if args == ["-json"] { (without_timestamp(&j), without_timestamp(&o)) } else { (j.into(), o.into()) };
+        for (n, (jl, ol)) in j.lines().zip(o.lines()).enumerate() {
+            assert_eq!(ol, jl, "{args:?} line {}", n + 1);
+        }
+        assert_eq!(o, j, "{args:?}");
+        reports.push(o);
+    }
+    reports
+}
+
+/// A tree for the formatters: `build`'s, plus a directory big enough to
+/// grow Java's child set several times, and names JSON must escape.
+fn build_for_formatters(c: &ZkClient, addr: &str) {
+    build(c, addr, "g");
+    let open = ids::open_acl_unsafe();
+    c.create("/wide", None, &open, CreateMode::Persistent).unwrap();
+    for i in 0..150 {
+        c.create(&format!("/wide/c{i}"), Some(&vec![b'x'; i]), &open, CreateMode::Persistent).unwrap();
+    }
+    for name in ["quo\"te", "back\\slash", "\u{e9}t\u{e9} \u{fc}", "a,b}%"] {
+        c.create(&format!("/g/{name}"), Some(name.as_bytes()), &open, CreateMode::Persistent).unwrap();
+    }
 }
 
 #[test]
 fn snapshot_formatter_prints_what_java_prints() {
-    let mut s = TestServer::start_with(Flavor::Zkserver, ServerOpts::default().cfg("snapCount", "10"));
-    let c = s.client();
-    build(&c, &s.addr(), "g");
-    c.disconnect();
-    s.stop();
-    let snap = newest_snapshot(&s);
-    for flag in [None, Some("-d")] {
-        let mut java = Command::new("java");
-        java.arg("-Duser.timezone=UTC").arg("-cp").arg(java_class_path()).arg("org.apache.zookeeper.server.SnapshotFormatter");
-        let mut ours = Command::new(env!("CARGO_BIN_EXE_zkserver"));
-        ours.arg("snapshot-formatter");
-        if let Some(f) = flag {
-            java.arg(f);
-            ours.arg(f);
-        }
-        let java = java.arg(&snap).output().expect("run java SnapshotFormatter");
-        let ours = ours.arg(&snap).output().expect("run zkserver snapshot-formatter");
-        assert!(java.status.success() && ours.status.success(), "{flag:?}: {}", String::from_utf8_lossy(&ours.stderr));
-        let (j, o) = (String::from_utf8_lossy(&java.stdout), String::from_utf8_lossy(&ours.stdout));
-        assert_eq!(normalise(&o), normalise(&j), "{flag:?}\n--- ours\n{o}\n--- java\n{j}");
+    for flavor in [Flavor::Zkserver, Flavor::Java] {
+        let mut s = TestServer::start_with(flavor, ServerOpts::default());
+        let c = s.client();
+        build_for_formatters(&c, &s.addr());
+        // A second session with ephemerals of its own: two session lines.
+        let c2 = s.client();
+        c2.create("/g/eph2", None, &ids::open_acl_unsafe(), CreateMode::Ephemeral).unwrap();
+        c.disconnect();
+        c2.disconnect();
+        // The snapshot taken when the server starts again holds it all.
+        s.stop();
+        s.start_again();
+        s.stop();
+        let reports = formatters_agree(&newest_snapshot(&s));
+        let (plain, json) = (&reports[0], &reports[2]);
+        assert!(plain.contains("\n/wide/c149\n") && plain.contains("\n/g/box\n"), "{flavor:?}: {plain}");
+        assert!(plain.contains("  ephemeralOwner = 0x8000000000000000\n"), "{flavor:?}: {plain}");
+        let sessions = plain.split("Session Details (sid, timeout, ephemeralCount):\n").nth(1).unwrap_or_default();
+        assert_eq!(sessions.lines().filter(|l| l.ends_with(", 1")).count(), 2, "{flavor:?}: {sessions}");
+        assert!(json.contains(r#"{"name":"quo\"te","asize":6,"#), "{flavor:?}: {json}");
+        assert!(json.contains(r#"{"name":"back\\slash","#), "{flavor:?}: {json}");
     }
 }

@@ -1,7 +1,8 @@
 //! The transaction log against Apache ZooKeeper 3.8 itself: Java's
 //! TxnLogToolkit must read a log we wrote, we must read a log the Java server
 //! wrote, and re-writing the Java server's txns with our writer must give the
-//! very same file.
+//! very same file. `zkserver txn-log-toolkit` must print, repair and chop
+//! logs (ours and the Java server's) exactly as Java's TxnLogToolkit does.
 //!
 //! Needs `java` and the Debian zookeeper jars (apt-get install zookeeper);
 //! without them these tests fail, they do not skip.
@@ -12,19 +13,21 @@ use std::fs::File;
 use std::io::{BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{Flavor, ServerOpts, TestServer};
+use zkserver::jute::multi::{MultiOperationRecord, Op};
 use zkserver::jute::records::{
-    Acl, CheckVersionRequest, ConnectRequest, ConnectResponse, CreateRequest, DeleteRequest, Id, MultiHeader,
-    ReplyHeader, RequestHeader, SetDataRequest,
+    Acl, CheckVersionRequest, ConnectRequest, ConnectResponse, CreateRequest, CreateTtlRequest, DeleteRequest, Id,
+    MultiHeader, ReplyHeader, RequestHeader, SetDataRequest,
 };
 use zkserver::jute::txn::*;
 use zkserver::jute::{OutputArchive, Record};
 use zkserver::server::persistence::file_txn_log::{read_txns, FileTxnLog, DEFAULT_PRE_ALLOC_SIZE};
 use zkserver::server::persistence::file_txn_snap_log::FileTxnSnapLog;
 use zkserver::server::data_tree::DataTree;
-use zkserver::server::zoo_defs::{code, op_code};
+use zkserver::server::zoo_defs::{code, ids, op_code, perms, CreateMode};
 
 fn java() -> Command {
     let mut cmd = Command::new("java");
@@ -196,7 +199,7 @@ impl JavaServer {
             .spawn()
             .expect("cannot run java: install a JRE");
         let server = JavaServer { child, port };
-        let deadline = Instant::now() + Duration::from_secs(15);
+        let deadline = Instant::now() + Duration::from_secs(30);
         while !server.is_serving() {
             assert!(Instant::now() < deadline, "the Java server did not start; see {}", work.display());
             std::thread::sleep(Duration::from_millis(100));
@@ -205,11 +208,16 @@ impl JavaServer {
     }
 
     /// `srvr` answers with the server's mode once it serves clients (`ruok`
-    /// already says imok while the database is still loading).
+    /// already says imok while the database is still loading). A probe that
+    /// arrives too early can be left unanswered with the socket open (Java
+    /// 3.8 hits an NPE), so it gives up after a while and is retried.
     fn is_serving(&self) -> bool {
         let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else { return false };
         let mut reply = String::new();
-        s.write_all(b"srvr").is_ok() && s.read_to_string(&mut reply).is_ok() && reply.contains("Mode: ")
+        s.set_read_timeout(Some(Duration::from_secs(2))).is_ok()
+            && s.write_all(b"srvr").is_ok()
+            && s.read_to_string(&mut reply).is_ok()
+            && reply.contains("Mode: ")
     }
 }
 
@@ -404,4 +412,293 @@ fn we_read_and_rewrite_identically_a_log_the_java_server_wrote() {
     log.commit().unwrap();
     log.close().unwrap();
     assert!(same_contents(&java_dir.join("log.1"), &ours.join("log.1")), "our log.1 differs from Java's");
+}
+
+// ---- zkserver txn-log-toolkit against Java's TxnLogToolkit ----
+
+/// Runs `cmd` in `dir` with `stdin` as its standard input.
+fn run_in(mut cmd: Command, dir: &Path, stdin: &[u8]) -> Output {
+    let mut child = cmd
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot run the tool (java needs: apt-get install zookeeper)");
+    // The tool may exit before reading everything (an abort).
+    let _ = child.stdin.take().expect("stdin").write_all(stdin);
+    child.wait_with_output().expect("wait for the tool")
+}
+
+/// Java's TxnLogToolkit, printing in the en_US locale and UTC, as ours does.
+fn java_toolkit(dir: &Path, args: &[&str], stdin: &[u8]) -> Output {
+    let mut cmd = Command::new("java");
+    cmd.env("LC_ALL", "C.UTF-8")
+        .args(["-Duser.timezone=UTC", "-Duser.language=en", "-Duser.country=US", "-Dfile.encoding=UTF-8"])
+        .arg("-cp")
+        .arg(common::java_class_path())
+        .arg("org.apache.zookeeper.server.persistence.TxnLogToolkit")
+        .args(args);
+    run_in(cmd, dir, stdin)
+}
+
+fn our_toolkit(dir: &Path, args: &[&str], stdin: &[u8]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zkserver"));
+    cmd.arg("txn-log-toolkit").args(args);
+    run_in(cmd, dir, stdin)
+}
+
+/// Both tools with the same arguments, each in its own directory; asserts
+/// they print the same bytes and exit alike; returns the output.
+fn both_toolkits(java_dir: &Path, our_dir: &Path, args: &[&str], stdin: &[u8]) -> String {
+    let java = java_toolkit(java_dir, args, stdin);
+    let ours = our_toolkit(our_dir, args, stdin);
+    let (j, o) = (String::from_utf8_lossy(&java.stdout), String::from_utf8_lossy(&ours.stdout));
+    assert_eq!(
+        java.status.code(),
+        ours.status.code(),
+        "{args:?}: exit status\n--- java stderr\n{}\n--- our stderr\n{}",
+        String::from_utf8_lossy(&java.stderr),
+        String::from_utf8_lossy(&ours.stderr)
+    );
+    for (n, (jl, ol)) in j.split_inclusive('\n').zip(o.split_inclusive('\n')).enumerate() {
+        assert_eq!(ol, jl, "{args:?}: line {} differs\n--- java\n{j}\n--- ours\n{o}", n + 1);
+    }
+    assert_eq!(java.stdout, ours.stdout, "{args:?}\n--- java\n{j}\n--- ours\n{o}");
+    o.into_owned()
+}
+
+fn ok(reply: zkserver::client::Reply) {
+    assert_eq!(reply.header.err, code::OK, "request failed");
+}
+
+/// Makes the server log every kind of txn it writes: sessions opened and
+/// closed (with and without ephemerals), every create flavour, setData
+/// (also to null), setACL with digest and ip ids, delete, a multi that
+/// commits and one that fails, and plain error txns. Paths and data carry
+/// the characters both tools escape or decode specially.
+fn log_every_txn_type(s: &TestServer) {
+    let open = ids::open_acl_unsafe();
+    let c = s.client();
+    c.create("/tk", Some(b"root"), &open, CreateMode::Persistent).unwrap();
+    c.create2("/tk/eph", Some(b"bin\n\xff\x00 %,}\xed\xa0\x80"), &open, CreateMode::Ephemeral).unwrap();
+    let seq = c.create("/tk/seq-", None, &open, CreateMode::PersistentSequential).unwrap();
+    let odd = "/tk/odd,name}%\u{e9}";
+    c.create(odd, Some("\u{e9}t\u{e9}".as_bytes()), &open, CreateMode::Persistent).unwrap();
+    let container = CreateRequest { path: "/tk/box".into(), data: Some(b"c".to_vec()), acl: open.clone(), flags: 4 };
+    ok(c.submit(op_code::CREATE_CONTAINER, &container).unwrap());
+    let ttl = CreateTtlRequest { path: "/tk/ttl".into(), data: Some(b"t".to_vec()), acl: open.clone(), flags: 5, ttl: 60_000 };
+    ok(c.submit(op_code::CREATE_TTL, &ttl).unwrap());
+    c.set_data("/tk", Some(b"changed"), 0).unwrap();
+    c.set_data(&seq, None, -1).unwrap();
+    c.add_auth("digest", b"user:pw").unwrap();
+    let acl = vec![
+        Acl { perms: perms::ALL, id: Id::new("auth", "") },
+        Acl { perms: perms::READ, id: Id::new("ip", "127.0.0.1") },
+        Acl { perms: perms::READ | perms::WRITE, id: Id::new("digest", "other:x,y}%=") },
+    ];
+    c.set_acl(odd, &acl, -1).unwrap();
+    c.delete(odd, -1).unwrap();
+    let create = |path: &str, data: &[u8]| Op::Create {
+        op_type: op_code::CREATE,
+        req: CreateTtlRequest { path: path.into(), data: Some(data.to_vec()), acl: open.clone(), flags: 0, ttl: -1 },
+    };
+    let multi = |ops: Vec<Op>| {
+        let mut oa = OutputArchive::new();
+        MultiOperationRecord { ops }.serialize(&mut oa);
+        c.submit_bytes(op_code::MULTI, oa.as_slice()).unwrap()
+    };
+    ok(multi(vec![
+        create("/tk/m", b"m"),
+        Op::SetData(SetDataRequest { path: "/tk/m".into(), data: Some(b"n".to_vec()), version: 0 }),
+        Op::Check(CheckVersionRequest { path: "/tk".into(), version: 1 }),
+        Op::Delete(DeleteRequest { path: "/tk/m".into(), version: -1 }),
+    ]));
+    // Java answers a failed multi with OK in the header and the errors in
+    // the results; the log gets the create, then error txns.
+    ok(multi(vec![
+        create("/tk/never", b"x"),
+        Op::Check(CheckVersionRequest { path: "/tk".into(), version: 99 }),
+        Op::SetData(SetDataRequest { path: "/tk".into(), data: Some(b"y".to_vec()), version: -1 }),
+    ]));
+    common::assert_code(c.delete("/tk/nope", -1), code::NO_NODE);
+    common::assert_code(c.create("/tk", None, &open, CreateMode::Persistent), code::NODE_EXISTS);
+    common::assert_code(c.set_data("/tk", None, 42), code::BAD_VERSION);
+    let c2 = s.client();
+    c2.create("/tk/e2", None, &open, CreateMode::Ephemeral).unwrap();
+    c2.create("/tk/e3", None, &open, CreateMode::Ephemeral).unwrap();
+    c2.close().unwrap();
+    c.close().unwrap();
+}
+
+/// A data directory's transaction logs, copied into `dest` (the server's
+/// directory goes away with it).
+fn copy_logs(s: &TestServer, dest: &Path) -> Vec<String> {
+    let mut names = Vec::new();
+    for e in std::fs::read_dir(s.data_dir().join("version-2")).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with("log.") {
+            std::fs::copy(e.path(), dest.join(&name)).unwrap();
+            names.push(name);
+        }
+    }
+    names.sort();
+    assert!(!names.is_empty(), "no transaction log written");
+    names
+}
+
+fn server_with_every_txn_type(flavor: Flavor) -> TestServer {
+    let opts = ServerOpts::default().prop("zookeeper.extendedTypesEnabled", "true");
+    let mut s = TestServer::start_with(flavor, opts);
+    log_every_txn_type(&s);
+    s.stop();
+    s
+}
+
+#[test]
+fn txn_log_toolkit_dumps_what_java_dumps() {
+    for flavor in [Flavor::Zkserver, Flavor::Java] {
+        let s = server_with_every_txn_type(flavor);
+        let dir = tempfile::tempdir().unwrap();
+        for log in copy_logs(&s, dir.path()) {
+            let text = both_toolkits(dir.path(), dir.path(), &[&log], b"");
+            // -d is the default mode; asking for it changes nothing.
+            assert_eq!(both_toolkits(dir.path(), dir.path(), &["-d", &log], b""), text);
+            assert!(text.starts_with("ZooKeeper Transactional Log File with dbid 0 txnlog format version 2\n"));
+            assert!(text.ends_with(" txns.\n"), "{text}");
+            assert!(!text.contains("CRC ERROR"), "{text}");
+            for op in [
+                "createSession", "create", "create2", "createContainer", "createTtl", "setData", "setACL",
+                "delete", "multi", "error", "closeSession",
+            ] {
+                assert!(text.contains(&format!(" {op} ")), "{flavor:?}: no {op} txn in\n{text}");
+            }
+            for sample in ["'digest,'user:", "'ip,'127.0.0.1", "odd%2Cname%7D%25", ";error:", "check:", "v{'/tk/e"] {
+                assert!(text.contains(sample), "{flavor:?}: {sample} missing from\n{text}");
+            }
+        }
+    }
+}
+
+/// Offsets of the log's entries: (offset of the checksum, entry length).
+fn entry_offsets(log: &[u8]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut at = 16;
+    while at + 12 <= log.len() {
+        let len = i32::from_be_bytes(log[at + 8..at + 12].try_into().unwrap());
+        if len <= 0 {
+            break;
+        }
+        out.push((at, len as usize));
+        at += 12 + len as usize + 1;
+    }
+    out
+}
+
+/// A server's log, and two damaged copies with three bad checksums each:
+/// one with three stored checksums changed, one with two stored checksums
+/// changed and a byte of a third entry's txn.
+fn damaged_logs() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+    let s = server_with_every_txn_type(Flavor::Zkserver);
+    let dir = tempfile::tempdir().unwrap();
+    let name = copy_logs(&s, dir.path()).remove(0);
+    let good = std::fs::read(dir.path().join(name)).unwrap();
+    let entries = entry_offsets(&good);
+    assert!(entries.len() > 10, "{} entries", entries.len());
+    let mut crcs = good.clone();
+    for i in [2, 5, 8] {
+        crcs[entries[i].0 + 7] ^= 0x5a;
+    }
+    let mut bytes = crcs.clone();
+    bytes[entries[8].0 + 7] ^= 0x5a;
+    let (at, len) = entries[8];
+    bytes[at + 12 + len - 1] ^= 0x55;
+    (good, crcs, bytes)
+}
+
+#[test]
+fn txn_log_toolkit_crc_errors_and_recovery_match_java() {
+    let (good, crcs, bytes) = damaged_logs();
+    let (jd, od) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (j, o) = (jd.path(), od.path());
+    for d in [j, o] {
+        std::fs::write(d.join("log.1"), &crcs).unwrap();
+        std::fs::write(d.join("log.2"), &bytes).unwrap();
+    }
+    // Dump: each bad entry is printed twice, first as a CRC ERROR.
+    for log in ["log.1", "log.2"] {
+        let text = both_toolkits(j, o, &[log], b"");
+        assert_eq!(text.matches("CRC ERROR - ").count(), 3, "{text}");
+    }
+
+    // Recovery without questions: the same report and the same repaired
+    // file, which is the log before the damage, byte for byte.
+    let text = both_toolkits(j, o, &["-r", "-y", "log.1"], b"");
+    assert_eq!(text.matches("CRC FIXED - ").count(), 3, "{text}");
+    assert!(text.ends_with("Recovery file log.1.fixed has been written with 3 fixed CRC error(s)\n"), "{text}");
+    assert!(same_contents(&j.join("log.1.fixed"), &o.join("log.1.fixed")), "the .fixed files differ");
+    std::fs::write(o.join("good"), &good).unwrap();
+    assert!(same_contents(&o.join("log.1.fixed"), &o.join("good")), "recovery did not restore the log");
+    // A second recovery refuses to overwrite the first one's file.
+    both_toolkits(j, o, &["--recover", "--yes", "log.1"], b"");
+    for d in [j, o] {
+        std::fs::remove_file(d.join("log.1.fixed")).unwrap();
+    }
+
+    // Interactive and verbose: an unclear answer is asked again, "n" keeps
+    // the bad checksum, "Yes" fixes it, "a" aborts (exit status 0).
+    let text = both_toolkits(j, o, &["-r", "-v", "log.1"], b"maybe\nn\nYes\na\n");
+    assert_eq!(text.matches("Would you like to fix it (Yes/No/Abort) ? ").count(), 4, "{text}");
+    assert!(same_contents(&j.join("log.1.fixed"), &o.join("log.1.fixed")), "the aborted .fixed files differ");
+    let partial = String::from_utf8_lossy(&our_toolkit(o, &["log.1.fixed"], b"").stdout).into_owned();
+    assert_eq!(partial.matches("CRC ERROR - ").count(), 1, "{partial}");
+
+    // Chopping refuses a log with a bad checksum, in the same words.
+    let text = both_toolkits(j, o, &["-c", "-z", "20", "log.2"], b"");
+    assert!(text.contains("Got exception: CRC doesn't match "), "{text}");
+}
+
+#[test]
+fn txn_log_toolkit_chops_like_java() {
+    let s = server_with_every_txn_type(Flavor::Zkserver);
+    let (jd, od) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (j, o) = (jd.path(), od.path());
+    let log = copy_logs(&s, j).remove(0);
+    std::fs::copy(j.join(&log), o.join(&log)).unwrap();
+    let whole = both_toolkits(j, o, &[&log], b"");
+    let txns = whole.lines().filter(|l| l.contains(" zxid 0x")).count();
+    let middle = txns as i64 / 2 + 1;
+
+    // Java's Long.decode syntax: the same zxid in hex names the same file.
+    let text = both_toolkits(j, o, &["--chop", "--zxid", &format!("{:#x}", middle), &log], b"");
+    assert!(text.contains(&format!("Chopping at {middle:x} new log has {middle} records")), "{text}");
+    let chopped = format!("{log}.chopped{middle}");
+    assert!(same_contents(&j.join(&chopped), &o.join(&chopped)), "the chopped logs differ");
+    let dump = both_toolkits(j, o, &[&chopped], b"");
+    assert!(dump.ends_with(&format!("EOF reached after {middle} txns.\n")), "{dump}");
+    // The chopped log is the head of the whole one.
+    let head: Vec<&str> = whole.lines().take(1 + middle as usize).collect();
+    assert_eq!(dump.lines().take(1 + middle as usize).collect::<Vec<_>>(), head);
+
+    // A zxid past the end: nothing chopped, reported the same way.
+    let text = both_toolkits(j, o, &["-c", "-z", "999", &log], b"");
+    assert!(text.contains("Got exception: Failed to chop"), "{text}");
+    // Without -c, -z is ignored: a dump.
+    assert_eq!(both_toolkits(j, o, &["-z", "3", &log], b""), whole);
+}
+
+#[test]
+fn txn_log_toolkit_rejects_what_java_rejects() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("snapshot.0"), b"ZKSN\0\0\0\x02\xff\xff\xff\xff\xff\xff\xff\xff").unwrap();
+    for args in [&["no-such-log"][..], &["snapshot.0"]] {
+        let java = java_toolkit(d, args, b"");
+        let ours = our_toolkit(d, args, b"");
+        assert_eq!(ours.status.code(), java.status.code(), "{args:?}");
+        assert_ne!(ours.status.code(), Some(0), "{args:?}");
+        let (je, oe) = (String::from_utf8_lossy(&java.stderr), String::from_utf8_lossy(&ours.stderr));
+        let java_line = je.lines().find(|l| !l.starts_with('[')).unwrap_or_default();
+        assert_eq!(oe.trim_end(), java_line, "{args:?}");
+    }
 }

@@ -5,4 +5,5 @@ pub mod file_padding;
 pub mod file_snap;
 pub mod file_txn_log;
 pub mod file_txn_snap_log;
+pub mod txn_log_toolkit;
 pub mod util;

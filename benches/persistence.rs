@@ -19,9 +19,9 @@
 //! session with up to 500 create requests in flight. Each server gets a fresh
 //! dataDir, the same zoo.cfg (forceSync, snapCount and preAllocSize at their
 //! defaults) and a free port. After the load and a settle period the bench
-//! reads VmRSS and VmHWM, stops the server with SIGTERM, starts it again and
+//! reads VmRSS and VmHWM (the peak), stops the server with SIGTERM, starts it again and
 //! measures from the spawn to the first getData that returns the last node
-//! written, then reads VmRSS again after the settle period. Both servers write a snapshot at start-up once the database is
+//! written, then reads VmRSS and VmHWM again after the settle period. Both servers write a snapshot at start-up once the database is
 //! loaded, so the newest snapshot afterwards holds the whole tree.
 //!
 //! Run by `cargo test --benches` (no `--bench` argument) it does a quick
@@ -146,6 +146,8 @@ struct Figures {
     stops: Vec<f64>,
     restarts: Vec<f64>,
     rss_restarted_kib: u64,
+    /// VmHWM of the restarted process: its peak while loading the database.
+    hwm_restarted_kib: u64,
     snapshot_bytes: u64,
     snapshot_files: usize,
     log_bytes: u64,
@@ -297,7 +299,7 @@ fn run_one(kind: Kind, s: &Settings) -> Result<Figures, String> {
         eprintln!("[{}] serving again after {restart:.2} s", kind.name());
         f.stops.push(stop);
         f.restarts.push(restart);
-        (f.rss_restarted_kib, _) = settled_memory(&mut server, s.settle)?;
+        (f.rss_restarted_kib, f.hwm_restarted_kib) = settled_memory(&mut server, s.settle)?;
     }
     f.stop_secs = median(&f.stops);
     f.restart_secs = median(&f.restarts);
@@ -365,11 +367,11 @@ struct Row {
     get: fn(&Figures) -> f64,
 }
 
-const ROWS: [Row; 10] = [
+const ROWS: [Row; 11] = [
     Row { label: "load rate", key: "load_rate", unit: "creates/s", get: Figures::load_rate },
     Row { label: "load time", key: "load_secs", unit: "s", get: |f| f.load_secs },
     Row { label: "RSS after load", key: "rss_loaded", unit: "MiB", get: |f| f.rss_loaded_kib as f64 / 1024.0 },
-    Row { label: "peak RSS (VmHWM)", key: "peak_rss", unit: "MiB", get: |f| f.hwm_loaded_kib as f64 / 1024.0 },
+    Row { label: "peak RSS during load", key: "peak_rss", unit: "MiB", get: |f| f.hwm_loaded_kib as f64 / 1024.0 },
     Row { label: "stop (SIGTERM to exit)", key: "stop_secs", unit: "s, median", get: |f| f.stop_secs },
     Row { label: "restart to serving", key: "restart_secs", unit: "s, median", get: |f| f.restart_secs },
     Row {
@@ -377,6 +379,12 @@ const ROWS: [Row; 10] = [
         key: "rss_restarted",
         unit: "MiB",
         get: |f| f.rss_restarted_kib as f64 / 1024.0,
+    },
+    Row {
+        label: "peak RSS during restart",
+        key: "peak_rss_restart",
+        unit: "MiB",
+        get: |f| f.hwm_restarted_kib as f64 / 1024.0,
     },
     Row { label: "newest snapshot", key: "snapshot_bytes", unit: "MiB", get: |f| f.snapshot_bytes as f64 / MIB },
     Row { label: "txn logs (apparent)", key: "log_bytes", unit: "MiB", get: |f| f.log_bytes as f64 / MIB },
@@ -398,7 +406,18 @@ fn fmt_figure(v: f64) -> String {
     }
 }
 
-fn report(s: &Settings, results: &[(Kind, Figures)]) -> String {
+/// The 1-minute load average and the CPU count: the figures mean little on
+/// a busy machine, so the report says how busy it was.
+fn machine_load() -> String {
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".to_string());
+    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    format!("load average {load} on {cpus} CPU(s)")
+}
+
+fn report(s: &Settings, results: &[(Kind, Figures)], load_before: &str) -> String {
     let get = |k: Kind| results.iter().find(|(kind, _)| *kind == k).map(|(_, f)| f);
     let (zk, java) = (get(Kind::Zkserver), get(Kind::Java));
     let mut out = String::new();
@@ -411,6 +430,7 @@ fn report(s: &Settings, results: &[(Kind, Figures)]) -> String {
         s.restarts,
         s.java_heap_mb
     );
+    let _ = writeln!(out, "machine: {load_before} before the run, {} after", machine_load());
     let _ = writeln!(out, "{:<24} {:>10} {:>14} {:>14} {:>14}", "figure", "unit", "zkserver", "java", "zkserver/java");
     for row in &ROWS {
         let get = row.get;
@@ -444,8 +464,10 @@ fn json_list(samples: &[f64]) -> String {
     format!("[{}]", items.join(", "))
 }
 
-fn json(s: &Settings, results: &[(Kind, Figures)]) -> String {
+fn json(s: &Settings, results: &[(Kind, Figures)], load_before: &str) -> String {
     let mut out = String::from("{\n");
+    let _ = writeln!(out, "  \"machine_before\": \"{load_before}\",");
+    let _ = writeln!(out, "  \"machine_after\": \"{}\",", machine_load());
     let _ = writeln!(out, "  \"nodes\": {},", s.nodes);
     let _ = writeln!(out, "  \"value_bytes\": {VALUE_LEN},");
     let _ = writeln!(out, "  \"in_flight\": {IN_FLIGHT},");
@@ -455,7 +477,7 @@ fn json(s: &Settings, results: &[(Kind, Figures)]) -> String {
         format!(
             "{{\"creates\": {}, \"load_secs\": {:.3}, \"load_rate_per_sec\": {:.1}, \"rss_loaded_kib\": {}, \
              \"peak_rss_kib\": {}, \"node_count\": {}, \"stop_secs\": {:.3}, \"restart_secs\": {:.3}, \
-             \"stops\": {}, \"restarts\": {}, \"rss_restarted_kib\": {}, \"snapshot_bytes\": {}, \"snapshot_files\": {}, \"log_bytes\": {}, \
+             \"stops\": {}, \"restarts\": {}, \"rss_restarted_kib\": {}, \"peak_rss_restart_kib\": {}, \"snapshot_bytes\": {}, \"snapshot_files\": {}, \"log_bytes\": {}, \
              \"log_allocated_bytes\": {}, \"log_files\": {}}}",
             f.creates,
             f.load_secs,
@@ -468,6 +490,7 @@ fn json(s: &Settings, results: &[(Kind, Figures)]) -> String {
             json_list(&f.stops),
             json_list(&f.restarts),
             f.rss_restarted_kib,
+            f.hwm_restarted_kib,
             f.snapshot_bytes,
             f.snapshot_files,
             f.log_bytes,
@@ -494,16 +517,17 @@ fn json(s: &Settings, results: &[(Kind, Figures)]) -> String {
 fn run() -> Result<(), String> {
     let s = Settings::from_env()?;
     eprintln!("zkserver binary: {}", s.zkserver_bin.display());
+    let load_before = machine_load();
     let mut results = Vec::new();
     for &kind in &s.kinds {
         results.push((kind, run_one(kind, &s)?));
     }
-    print!("{}", report(&s, &results));
+    print!("{}", report(&s, &results, &load_before));
     if let Some(path) = &s.json_out {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
-        std::fs::write(path, json(&s, &results)).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        std::fs::write(path, json(&s, &results, &load_before)).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         println!("wrote {}", path.display());
     }
     Ok(())

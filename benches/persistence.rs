@@ -19,9 +19,11 @@
 //! session with up to 500 create requests in flight. Each server gets a fresh
 //! dataDir, the same zoo.cfg (forceSync, snapCount and preAllocSize at their
 //! defaults) and a free port. After the load and a settle period the bench
-//! reads VmRSS and VmHWM (the peak), stops the server with SIGTERM, starts it again and
-//! measures from the spawn to the first getData that returns the last node
-//! written, then reads VmRSS and VmHWM again after the settle period. Both servers write a snapshot at start-up once the database is
+//! reads VmRSS and VmHWM (the peak). Then come rounds of restarts, one per
+//! server per round so that both meet the same machine load: stop with
+//! SIGTERM, start again, measure from the spawn to the first getData that
+//! returns the last node written, read VmRSS and VmHWM again after the
+//! settle period. Both servers write a snapshot at start-up once the database is
 //! loaded, so the newest snapshot afterwards holds the whole tree.
 //!
 //! Run by `cargo test --benches` (no `--bench` argument) it does a quick
@@ -69,9 +71,11 @@ struct Settings {
 
 fn env_parse<T: std::str::FromStr>(name: &str) -> Result<Option<T>, String> {
     match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => {
-            v.trim().parse().map(Some).map_err(|_| format!("{name}={v}: not a valid value"))
-        }
+        Ok(v) if !v.trim().is_empty() => v
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("{name}={v}: not a valid value")),
         _ => Ok(None),
     }
 }
@@ -79,7 +83,11 @@ fn env_parse<T: std::str::FromStr>(name: &str) -> Result<Option<T>, String> {
 impl Settings {
     fn from_env() -> Result<Settings, String> {
         let bench_mode = std::env::args().any(|a| a == "--bench");
-        let default_nodes = if bench_mode { DEFAULT_NODES } else { SMOKE_NODES };
+        let default_nodes = if bench_mode {
+            DEFAULT_NODES
+        } else {
+            SMOKE_NODES
+        };
         let nodes = env_parse("ZKBENCH_NODES")?.unwrap_or(default_nodes);
         if nodes == 0 {
             return Err("ZKBENCH_NODES must be at least 1".to_string());
@@ -93,12 +101,19 @@ impl Settings {
         let java_heap_mb = env_parse("ZKBENCH_JAVA_HEAP_MB")?.unwrap_or(DEFAULT_JAVA_HEAP_MB);
         let settle = env_parse::<f64>("ZKBENCH_SETTLE_SECS")?
             .map(Duration::from_secs_f64)
-            .unwrap_or(if bench_mode { DEFAULT_SETTLE } else { Duration::from_millis(500) });
+            .unwrap_or(if bench_mode {
+                DEFAULT_SETTLE
+            } else {
+                Duration::from_millis(500)
+            });
         // Cargo builds the binary with this bench's profile (release under
         // `cargo bench`) and tells us where it is.
         let zkserver_bin = PathBuf::from(env!("CARGO_BIN_EXE_zkserver"));
         if !zkserver_bin.exists() {
-            return Err(format!("{} is missing: cargo build --release --bin zkserver", zkserver_bin.display()));
+            return Err(format!(
+                "{} is missing: cargo build --release --bin zkserver",
+                zkserver_bin.display()
+            ));
         }
         let json_out = if bench_mode {
             let target = zkserver_bin
@@ -109,12 +124,25 @@ impl Settings {
         } else {
             None
         };
-        let restarts = env_parse("ZKBENCH_RESTARTS")?.unwrap_or(if bench_mode { DEFAULT_RESTARTS } else { 1 });
+        let restarts =
+            env_parse("ZKBENCH_RESTARTS")?.unwrap_or(if bench_mode { DEFAULT_RESTARTS } else { 1 });
         if restarts == 0 {
             return Err("ZKBENCH_RESTARTS must be at least 1".to_string());
         }
-        let keep_dirs = matches!(std::env::var("ZKBENCH_KEEP").as_deref(), Ok("1") | Ok("yes") | Ok("true"));
-        Ok(Settings { nodes, kinds, java_heap_mb, settle, restarts, keep_dirs, zkserver_bin, json_out })
+        let keep_dirs = matches!(
+            std::env::var("ZKBENCH_KEEP").as_deref(),
+            Ok("1") | Ok("yes") | Ok("true")
+        );
+        Ok(Settings {
+            nodes,
+            kinds,
+            java_heap_mb,
+            settle,
+            restarts,
+            keep_dirs,
+            zkserver_bin,
+            json_out,
+        })
     }
 }
 
@@ -178,11 +206,19 @@ fn load(addr: &str, nodes: usize) -> Result<usize, String> {
         let sender = scope.spawn(move || -> Result<(), String> {
             let acl = ids::open_acl_unsafe();
             let create = |path: String, data: Option<Vec<u8>>| -> Result<(), String> {
-                let req = CreateRequest { path, data, acl: acl.clone(), flags: 0 };
-                let xid = client.send(op_code::CREATE, &req).map_err(|e| format!("send: {e}"))?;
+                let req = CreateRequest {
+                    path,
+                    data,
+                    acl: acl.clone(),
+                    flags: 0,
+                };
+                let xid = client
+                    .send(op_code::CREATE, &req)
+                    .map_err(|e| format!("send: {e}"))?;
                 // Blocks while IN_FLIGHT requests wait for replies; fails
                 // only when the receiving side gave up.
-                tx.send(xid).map_err(|_| "the reply reader stopped".to_string())
+                tx.send(xid)
+                    .map_err(|_| "the reply reader stopped".to_string())
             };
             create("/bench".to_string(), None)?;
             for shard in 0..shards {
@@ -198,22 +234,37 @@ fn load(addr: &str, nodes: usize) -> Result<usize, String> {
             // Unblocks a sender stuck writing to the socket.
             client.disconnect();
         }
-        let sent = sender.join().map_err(|_| "the sender thread panicked".to_string())?;
+        let sent = sender
+            .join()
+            .map_err(|_| "the sender thread panicked".to_string())?;
         received.and(sent)
     });
     result?;
-    client.close().map_err(|e| format!("close the loading session: {e}"))?;
+    client
+        .close()
+        .map_err(|e| format!("close the loading session: {e}"))?;
     Ok(total)
 }
 
 /// Reads `total` replies in order; each must answer the next request sent
 /// and report success. Dropping `sent` on return releases the sender.
-fn receive_replies(client: &ZkClient, sent: crossbeam_channel::Receiver<i32>, total: usize) -> Result<(), String> {
+fn receive_replies(
+    client: &ZkClient,
+    sent: crossbeam_channel::Receiver<i32>,
+    total: usize,
+) -> Result<(), String> {
     for n in 0..total {
-        let reply = client.recv().map_err(|e| format!("reply {n} of {total}: {e}"))?;
-        let xid = sent.recv().map_err(|_| format!("reply {n} of {total} arrived for no request"))?;
+        let reply = client
+            .recv()
+            .map_err(|e| format!("reply {n} of {total}: {e}"))?;
+        let xid = sent
+            .recv()
+            .map_err(|_| format!("reply {n} of {total} arrived for no request"))?;
         if reply.header.xid != xid {
-            return Err(format!("reply for xid {} where {xid} was next", reply.header.xid));
+            return Err(format!(
+                "reply for xid {} where {xid} was next",
+                reply.header.xid
+            ));
         }
         if reply.header.err != 0 {
             return Err(format!(
@@ -240,7 +291,10 @@ fn probe(addr: &str, path: &str, expected: &[u8]) -> Result<bool, String> {
             let _ = client.close();
             Ok(true)
         }
-        Ok((data, _)) => Err(format!("{path} came back as {:?}", data.map(|d| String::from_utf8_lossy(&d).into_owned()))),
+        Ok((data, _)) => Err(format!(
+            "{path} came back as {:?}",
+            data.map(|d| String::from_utf8_lossy(&d).into_owned())
+        )),
         Err(ZkError::Io(_)) => Ok(false),
         Err(e) => Err(format!("getData {path} after restart: {e}")),
     }
@@ -251,7 +305,10 @@ fn settled_memory(server: &mut BenchServer, settle: Duration) -> Result<(u64, u6
     std::thread::sleep(settle);
     server.check_alive()?;
     let pid = server.pid().ok_or("no pid")?;
-    Ok((support::proc_status_kib(pid, "VmRSS")?, support::proc_status_kib(pid, "VmHWM")?))
+    Ok((
+        support::proc_status_kib(pid, "VmRSS")?,
+        support::proc_status_kib(pid, "VmHWM")?,
+    ))
 }
 
 /// The "Node count:" line of `srvr`.
@@ -263,52 +320,111 @@ fn node_count(addr: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("no node count in srvr's answer: {srvr:?}"))
 }
 
-/// Loads, measures, stops, restarts and measures one server.
-fn run_one(kind: Kind, s: &Settings) -> Result<Figures, String> {
-    let mut server = BenchServer::new(kind, &s.zkserver_bin, s.java_heap_mb, s.keep_dirs)?;
-    let addr = server.addr();
-    let last = node_path(s.nodes - 1);
-    let last_value = node_value(s.nodes - 1);
-    let mut f = Figures::default();
-    let with_log = |server: &BenchServer, e: String| format!("{e}\n{} log tail:\n{}", kind.name(), server.log_tail(30));
+/// One server through the run, with what has been measured so far.
+struct Run {
+    server: BenchServer,
+    f: Figures,
+}
 
-    eprintln!("[{}] starting on {addr}, dataDir {}", kind.name(), server.data_dir().display());
-    let stamp = || {
-        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-        let ms = t.as_millis() % 86_400_000;
-        format!("{:02}:{:02}:{:02}.{:03} UTC", ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000)
+impl Run {
+    fn name(&self) -> &'static str {
+        self.server.kind.name()
+    }
+
+    /// `e` with the tail of the server's log.
+    fn with_log(&self, e: String) -> String {
+        format!(
+            "{e}\n{} log tail:\n{}",
+            self.name(),
+            self.server.log_tail(30)
+        )
+    }
+}
+
+/// The wall-clock time of day, to find the moment in the servers' logs.
+fn stamp() -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let ms = t.as_millis() % 86_400_000;
+    format!(
+        "{:02}:{:02}:{:02}.{:03} UTC",
+        ms / 3_600_000,
+        ms / 60_000 % 60,
+        ms / 1000 % 60,
+        ms % 1000
+    )
+}
+
+/// Starts a server, loads the tree and measures the load and the memory
+/// of the loaded server; leaves it running.
+fn load_phase(kind: Kind, s: &Settings) -> Result<Run, String> {
+    let server = BenchServer::new(kind, &s.zkserver_bin, s.java_heap_mb, s.keep_dirs)?;
+    let mut run = Run {
+        server,
+        f: Figures::default(),
     };
-    server.spawn()?;
-    wait_serving(&mut server, &last, None)?;
+    let addr = run.server.addr();
+    eprintln!(
+        "[{}] starting on {addr}, dataDir {}",
+        kind.name(),
+        run.server.data_dir().display()
+    );
+    run.server.spawn()?;
+    wait_serving(&mut run.server, None)?;
 
     eprintln!("[{}] loading {} znodes", kind.name(), s.nodes);
     let start = Instant::now();
-    f.creates = load(&addr, s.nodes).map_err(|e| with_log(&server, e))?;
-    f.load_secs = start.elapsed().as_secs_f64();
-    eprintln!("[{}] loaded in {:.1} s ({:.0} creates/s)", kind.name(), f.load_secs, f.load_rate());
-    (f.rss_loaded_kib, f.hwm_loaded_kib) = settled_memory(&mut server, s.settle)?;
-    f.node_count = node_count(&addr)?;
+    run.f.creates = load(&addr, s.nodes).map_err(|e| run.with_log(e))?;
+    run.f.load_secs = start.elapsed().as_secs_f64();
+    eprintln!(
+        "[{}] loaded in {:.1} s ({:.0} creates/s)",
+        kind.name(),
+        run.f.load_secs,
+        run.f.load_rate()
+    );
+    (run.f.rss_loaded_kib, run.f.hwm_loaded_kib) = settled_memory(&mut run.server, s.settle)?;
+    run.f.node_count = node_count(&addr)?;
+    Ok(run)
+}
 
-    for _ in 0..s.restarts {
-        let stop = server.stop(STOP_DEADLINE)?.as_secs_f64();
-        eprintln!("[{}] stopped in {stop:.2} s; restarting at {}", kind.name(), stamp());
-        let start = Instant::now();
-        server.spawn()?;
-        wait_serving(&mut server, &last, Some(&last_value)).map_err(|e| with_log(&server, e))?;
-        let restart = start.elapsed().as_secs_f64();
-        eprintln!("[{}] serving again after {restart:.2} s", kind.name());
-        f.stops.push(stop);
-        f.restarts.push(restart);
-        (f.rss_restarted_kib, f.hwm_restarted_kib) = settled_memory(&mut server, s.settle)?;
-    }
+/// One stop/start cycle: the stop time, the time to serve the last node
+/// again, and the memory of the restarted server.
+fn restart_once(run: &mut Run, s: &Settings) -> Result<(), String> {
+    let last = node_path(s.nodes - 1);
+    let last_value = node_value(s.nodes - 1);
+    let stop = run.server.stop(STOP_DEADLINE)?.as_secs_f64();
+    eprintln!(
+        "[{}] stopped in {stop:.2} s; restarting at {}",
+        run.name(),
+        stamp()
+    );
+    let start = Instant::now();
+    run.server.spawn()?;
+    wait_serving(&mut run.server, Some((&last, &last_value))).map_err(|e| run.with_log(e))?;
+    let restart = start.elapsed().as_secs_f64();
+    eprintln!("[{}] serving again after {restart:.2} s", run.name());
+    run.f.stops.push(stop);
+    run.f.restarts.push(restart);
+    (run.f.rss_restarted_kib, run.f.hwm_restarted_kib) = settled_memory(&mut run.server, s.settle)?;
+    Ok(())
+}
+
+/// Checks that the restarts lost no node, measures the data directory and
+/// stops the server.
+fn finish(mut run: Run) -> Result<(Kind, Figures), String> {
+    let f = &mut run.f;
     f.stop_secs = median(&f.stops);
     f.restart_secs = median(&f.restarts);
-    let count_after = node_count(&addr)?;
+    let count_after = node_count(&run.server.addr())?;
     if count_after != f.node_count {
-        return Err(format!("{} nodes before the restart, {count_after} after", f.node_count));
+        return Err(format!(
+            "{}: {} nodes before the restarts, {count_after} after",
+            run.server.kind.name(),
+            f.node_count
+        ));
     }
-
-    let version2 = server.data_dir().join("version-2");
+    let version2 = run.server.data_dir().join("version-2");
     let snaps = support::data_files(&version2, "snapshot.")?;
     let logs = support::data_files(&version2, "log.")?;
     f.snapshot_bytes = snaps.last().map_or(0, |f| f.bytes);
@@ -316,8 +432,8 @@ fn run_one(kind: Kind, s: &Settings) -> Result<Figures, String> {
     f.log_bytes = logs.iter().map(|f| f.bytes).sum();
     f.log_allocated_bytes = logs.iter().map(|f| f.allocated).sum();
     f.log_files = logs.len();
-    server.stop(STOP_DEADLINE)?;
-    Ok(f)
+    run.server.stop(STOP_DEADLINE)?;
+    Ok((run.server.kind, run.f))
 }
 
 /// The median of some samples (the mean of the middle two for an even
@@ -332,25 +448,30 @@ fn median(samples: &[f64]) -> f64 {
     }
 }
 
-/// Polls until `path` reads as `expected` (or, with `None`, until the
-/// server accepts a session), failing if the process exits or
+/// Polls until the node `expected.0` reads as `expected.1` (or, with
+/// `None`, until the server accepts a session), failing if the process exits or
 /// RESTART_DEADLINE passes. See `BenchServer::may_probe` for when Java is
 /// first probed.
-fn wait_serving(server: &mut BenchServer, path: &str, expected: Option<&[u8]>) -> Result<(), String> {
+fn wait_serving(server: &mut BenchServer, expected: Option<(&str, &[u8])>) -> Result<(), String> {
     let addr = server.addr();
     let end = Instant::now() + RESTART_DEADLINE;
     loop {
         server.check_alive()?;
         let up = server.may_probe()
             && match expected {
-                Some(value) => probe(&addr, path, value)?,
-                None => ZkClient::connect(&addr, 30000).map(|c| c.close().is_ok()).unwrap_or(false),
+                Some((path, value)) => probe(&addr, path, value)?,
+                None => ZkClient::connect(&addr, 30000)
+                    .map(|c| c.close().is_ok())
+                    .unwrap_or(false),
             };
         if up {
             return Ok(());
         }
         if Instant::now() >= end {
-            return Err(format!("{} not serving after {RESTART_DEADLINE:?}", server.kind.name()));
+            return Err(format!(
+                "{} not serving after {RESTART_DEADLINE:?}",
+                server.kind.name()
+            ));
         }
         std::thread::sleep(PROBE_INTERVAL);
     }
@@ -368,12 +489,42 @@ struct Row {
 }
 
 const ROWS: [Row; 11] = [
-    Row { label: "load rate", key: "load_rate", unit: "creates/s", get: Figures::load_rate },
-    Row { label: "load time", key: "load_secs", unit: "s", get: |f| f.load_secs },
-    Row { label: "RSS after load", key: "rss_loaded", unit: "MiB", get: |f| f.rss_loaded_kib as f64 / 1024.0 },
-    Row { label: "peak RSS during load", key: "peak_rss", unit: "MiB", get: |f| f.hwm_loaded_kib as f64 / 1024.0 },
-    Row { label: "stop (SIGTERM to exit)", key: "stop_secs", unit: "s, median", get: |f| f.stop_secs },
-    Row { label: "restart to serving", key: "restart_secs", unit: "s, median", get: |f| f.restart_secs },
+    Row {
+        label: "load rate",
+        key: "load_rate",
+        unit: "creates/s",
+        get: Figures::load_rate,
+    },
+    Row {
+        label: "load time",
+        key: "load_secs",
+        unit: "s",
+        get: |f| f.load_secs,
+    },
+    Row {
+        label: "RSS after load",
+        key: "rss_loaded",
+        unit: "MiB",
+        get: |f| f.rss_loaded_kib as f64 / 1024.0,
+    },
+    Row {
+        label: "peak RSS during load",
+        key: "peak_rss",
+        unit: "MiB",
+        get: |f| f.hwm_loaded_kib as f64 / 1024.0,
+    },
+    Row {
+        label: "stop (SIGTERM to exit)",
+        key: "stop_secs",
+        unit: "s, median",
+        get: |f| f.stop_secs,
+    },
+    Row {
+        label: "restart to serving",
+        key: "restart_secs",
+        unit: "s, median",
+        get: |f| f.restart_secs,
+    },
     Row {
         label: "RSS after restart",
         key: "rss_restarted",
@@ -386,8 +537,18 @@ const ROWS: [Row; 11] = [
         unit: "MiB",
         get: |f| f.hwm_restarted_kib as f64 / 1024.0,
     },
-    Row { label: "newest snapshot", key: "snapshot_bytes", unit: "MiB", get: |f| f.snapshot_bytes as f64 / MIB },
-    Row { label: "txn logs (apparent)", key: "log_bytes", unit: "MiB", get: |f| f.log_bytes as f64 / MIB },
+    Row {
+        label: "newest snapshot",
+        key: "snapshot_bytes",
+        unit: "MiB",
+        get: |f| f.snapshot_bytes as f64 / MIB,
+    },
+    Row {
+        label: "txn logs (apparent)",
+        key: "log_bytes",
+        unit: "MiB",
+        get: |f| f.log_bytes as f64 / MIB,
+    },
     Row {
         label: "txn logs (on disk)",
         key: "log_allocated_bytes",
@@ -413,7 +574,9 @@ fn machine_load() -> String {
         .ok()
         .and_then(|l| l.split_whitespace().next().map(str::to_string))
         .unwrap_or_else(|| "?".to_string());
-    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
     format!("load average {load} on {cpus} CPU(s)")
 }
 
@@ -430,20 +593,43 @@ fn report(s: &Settings, results: &[(Kind, Figures)], load_before: &str) -> Strin
         s.restarts,
         s.java_heap_mb
     );
-    let _ = writeln!(out, "machine: {load_before} before the run, {} after", machine_load());
-    let _ = writeln!(out, "{:<24} {:>10} {:>14} {:>14} {:>14}", "figure", "unit", "zkserver", "java", "zkserver/java");
+    let _ = writeln!(
+        out,
+        "machine: {load_before} before the run, {} after",
+        machine_load()
+    );
+    let _ = writeln!(
+        out,
+        "{:<24} {:>10} {:>14} {:>14} {:>14}",
+        "figure", "unit", "zkserver", "java", "zkserver/java"
+    );
     for row in &ROWS {
         let get = row.get;
-        let cell = |f: Option<&Figures>| f.map(|f| fmt_figure(get(f))).unwrap_or_else(|| "-".to_string());
+        let cell = |f: Option<&Figures>| {
+            f.map(|f| fmt_figure(get(f)))
+                .unwrap_or_else(|| "-".to_string())
+        };
         let ratio = match (zk, java) {
             (Some(z), Some(j)) if get(j) > 0.0 => format!("{:.3}", get(z) / get(j)),
             _ => "-".to_string(),
         };
-        let _ = writeln!(out, "{:<24} {:>10} {:>14} {:>14} {ratio:>14}", row.label, row.unit, cell(zk), cell(java));
+        let _ = writeln!(
+            out,
+            "{:<24} {:>10} {:>14} {:>14} {ratio:>14}",
+            row.label,
+            row.unit,
+            cell(zk),
+            cell(java)
+        );
     }
     let files = |f: Option<&Figures>| {
-        f.map(|f| format!("{} snapshot(s), {} log(s), {} nodes", f.snapshot_files, f.log_files, f.node_count))
-            .unwrap_or_else(|| "-".to_string())
+        f.map(|f| {
+            format!(
+                "{} snapshot(s), {} log(s), {} nodes",
+                f.snapshot_files, f.log_files, f.node_count
+            )
+        })
+        .unwrap_or_else(|| "-".to_string())
     };
     let _ = writeln!(out, "files: zkserver {}; java {}", files(zk), files(java));
     if let (Some(z), Some(j)) = (zk, java) {
@@ -498,8 +684,10 @@ fn json(s: &Settings, results: &[(Kind, Figures)], load_before: &str) -> String 
             f.log_files
         )
     };
-    let entries: Vec<String> =
-        results.iter().map(|(k, f)| format!("    \"{}\": {}", k.name(), server(f))).collect();
+    let entries: Vec<String> = results
+        .iter()
+        .map(|(k, f)| format!("    \"{}\": {}", k.name(), server(f)))
+        .collect();
     let _ = writeln!(out, "  \"servers\": {{\n{}\n  }},", entries.join(",\n"));
     let ratios: Vec<String> = match results {
         [(Kind::Zkserver, z), (Kind::Java, j)] => ROWS
@@ -509,7 +697,11 @@ fn json(s: &Settings, results: &[(Kind, Figures)], load_before: &str) -> String 
             .collect(),
         _ => Vec::new(),
     };
-    let _ = writeln!(out, "  \"ratio_zkserver_over_java\": {{\n{}\n  }}", ratios.join(",\n"));
+    let _ = writeln!(
+        out,
+        "  \"ratio_zkserver_over_java\": {{\n{}\n  }}",
+        ratios.join(",\n")
+    );
     out.push_str("}\n");
     out
 }
@@ -518,16 +710,29 @@ fn run() -> Result<(), String> {
     let s = Settings::from_env()?;
     eprintln!("zkserver binary: {}", s.zkserver_bin.display());
     let load_before = machine_load();
-    let mut results = Vec::new();
+    let mut runs = Vec::new();
     for &kind in &s.kinds {
-        results.push((kind, run_one(kind, &s)?));
+        runs.push(load_phase(kind, &s)?);
     }
+    // Rounds of one restart per server, so that both meet the same
+    // conditions when the machine's load changes during the run.
+    for _ in 0..s.restarts {
+        for run in &mut runs {
+            restart_once(run, &s)?;
+        }
+    }
+    let results = runs
+        .into_iter()
+        .map(finish)
+        .collect::<Result<Vec<_>, _>>()?;
     print!("{}", report(&s, &results, &load_before));
     if let Some(path) = &s.json_out {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
-        std::fs::write(path, json(&s, &results, &load_before)).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        std::fs::write(path, json(&s, &results, &load_before))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         println!("wrote {}", path.display());
     }
     Ok(())

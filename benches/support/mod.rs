@@ -37,7 +37,10 @@ impl Kind {
 /// added: without a binding Java would log nothing, and the bench reads its
 /// log when something goes wrong.
 pub fn java_class_path() -> Result<String, String> {
-    let jars = ["/usr/share/java/zookeeper.jar", "/usr/share/java/slf4j-simple.jar"];
+    let jars = [
+        "/usr/share/java/zookeeper.jar",
+        "/usr/share/java/slf4j-simple.jar",
+    ];
     for j in jars {
         if !Path::new(j).exists() {
             return Err(format!("{j} is missing: apt-get install -y zookeeper"));
@@ -91,7 +94,12 @@ impl BenchServer {
     /// the AdminServer is off (it would want port 8080) and `srvr` is
     /// whitelisted for the node count.
     /// With `keep` the directory survives the server for inspection.
-    pub fn new(kind: Kind, zkserver_bin: &Path, java_heap_mb: u32, keep: bool) -> Result<BenchServer, String> {
+    pub fn new(
+        kind: Kind,
+        zkserver_bin: &Path,
+        java_heap_mb: u32,
+        keep: bool,
+    ) -> Result<BenchServer, String> {
         let dir = tempfile::Builder::new()
             .prefix(&format!("zkbench-{}-", kind.name()))
             .disable_cleanup(keep)
@@ -150,7 +158,9 @@ impl BenchServer {
             .open(self.log_path())
             .map_err(|e| format!("cannot open the server log: {e}"))?;
         self.log_start = log.metadata().map(|m| m.len()).unwrap_or(0);
-        let log2 = log.try_clone().map_err(|e| format!("cannot clone the log handle: {e}"))?;
+        let log2 = log
+            .try_clone()
+            .map_err(|e| format!("cannot clone the log handle: {e}"))?;
         let mut cmd = match self.kind {
             Kind::Zkserver => {
                 let mut c = Command::new(&self.zkserver_bin);
@@ -183,7 +193,9 @@ impl BenchServer {
                 Ok(())
             });
         }
-        let child = cmd.spawn().map_err(|e| format!("cannot launch {}: {e}", self.kind.name()))?;
+        let child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot launch {}: {e}", self.kind.name()))?;
         self.child = Some(child);
         Ok(())
     }
@@ -218,7 +230,11 @@ impl BenchServer {
             Ok(None) => Ok(()),
             Ok(Some(status)) => {
                 self.child = None;
-                Err(format!("{} exited ({status}); log tail:\n{}", self.kind.name(), self.log_tail(40)))
+                Err(format!(
+                    "{} exited ({status}); log tail:\n{}",
+                    self.kind.name(),
+                    self.log_tail(40)
+                ))
             }
             Err(e) => Err(format!("cannot poll {}: {e}", self.kind.name())),
         }
@@ -238,11 +254,16 @@ impl BenchServer {
         loop {
             match child.try_wait() {
                 Ok(Some(_)) => return Ok(start.elapsed()),
-                Ok(None) if start.elapsed() < deadline => std::thread::sleep(Duration::from_millis(10)),
+                Ok(None) if start.elapsed() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
                 _ => {
                     let _ = child.kill();
                     let _ = child.wait();
-                    return Err(format!("{} ignored SIGTERM for {deadline:?}", self.kind.name()));
+                    return Err(format!(
+                        "{} ignored SIGTERM for {deadline:?}",
+                        self.kind.name()
+                    ));
                 }
             }
         }
@@ -303,11 +324,20 @@ pub fn data_files(dir: &Path, prefix: &str) -> Result<Vec<DataFile>, String> {
     let entries = fs::read_dir(dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        let Some(zxid) = name.strip_prefix(prefix).and_then(|z| i64::from_str_radix(z, 16).ok()) else {
+        let Some(zxid) = name
+            .strip_prefix(prefix)
+            .and_then(|z| i64::from_str_radix(z, 16).ok())
+        else {
             continue;
         };
-        let md = e.metadata().map_err(|err| format!("cannot stat {name}: {err}"))?;
-        out.push(DataFile { zxid, bytes: md.len(), allocated: md.blocks() * 512 });
+        let md = e
+            .metadata()
+            .map_err(|err| format!("cannot stat {name}: {err}"))?;
+        out.push(DataFile {
+            zxid,
+            bytes: md.len(),
+            allocated: md.blocks() * 512,
+        });
     }
     out.sort_by_key(|f| f.zxid);
     Ok(out)

@@ -11,9 +11,10 @@
 //! java: run one server, no ratios), ZKBENCH_JAVA_HEAP_MB (default 1000,
 //! zkEnv.sh's ZK_SERVER_HEAP), ZKBENCH_SETTLE_SECS (how long a server idles
 //! before its memory is read, default 5), ZKBENCH_RESTARTS (stop/start
-//! cycles, default 3; the median is reported), ZKBENCH_KEEP=1 (keep each server's
-//! temp directory: zoo.cfg, dataDir, server.out). The table goes to stdout and the
-//! same figures to target/bench/persistence.json.
+//! cycles per server, default 5; the median is reported), ZKBENCH_KEEP=1
+//! (keep each server's temp directory: zoo.cfg, dataDir, server.out). The
+//! table goes to stdout and the same figures to
+//! target/bench/persistence.json.
 //!
 //! The tree is /bench/<shard>/<n> with 1000 nodes per shard, written by one
 //! session with up to 500 create requests in flight. Each server gets a fresh
@@ -23,8 +24,9 @@
 //! server per round so that both meet the same machine load: stop with
 //! SIGTERM, start again, measure from the spawn to the first getData that
 //! returns the last node written, read VmRSS and VmHWM again after the
-//! settle period. Both servers write a snapshot at start-up once the database is
-//! loaded, so the newest snapshot afterwards holds the whole tree.
+//! settle period. Both servers write a snapshot at start-up once the
+//! database is loaded, so the newest snapshot afterwards holds the whole
+//! tree.
 //!
 //! Run by `cargo test --benches` (no `--bench` argument) it does a quick
 //! smoke run of 2000 znodes and writes no JSON.
@@ -53,7 +55,7 @@ const DEFAULT_SETTLE: Duration = Duration::from_secs(5);
 const RESTART_DEADLINE: Duration = Duration::from_secs(600);
 const STOP_DEADLINE: Duration = Duration::from_secs(120);
 const PROBE_INTERVAL: Duration = Duration::from_millis(10);
-const DEFAULT_RESTARTS: usize = 3;
+const DEFAULT_RESTARTS: usize = 5;
 
 /// What this run does, from the environment.
 struct Settings {
@@ -331,13 +333,16 @@ impl Run {
         self.server.kind.name()
     }
 
-    /// `e` with the tail of the server's log.
+    /// `e` with the tail of the server's log, and a hint when Java ran out
+    /// of heap.
     fn with_log(&self, e: String) -> String {
-        format!(
-            "{e}\n{} log tail:\n{}",
-            self.name(),
-            self.server.log_tail(30)
-        )
+        let log = self.server.log_tail(30);
+        let hint = if log.contains("OutOfMemoryError") {
+            "\nJava ran out of heap: raise ZKBENCH_JAVA_HEAP_MB"
+        } else {
+            ""
+        };
+        format!("{e}{hint}\n{} log tail:\n{log}", self.name())
     }
 }
 

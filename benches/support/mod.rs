@@ -1,0 +1,352 @@
+//! Server processes for the benchmarks: zkserver (the binary cargo built
+//! for this bench) or Apache ZooKeeper 3.8 launched the way zkServer.sh
+//! launches it, each in its own temp directory on a free 127.0.0.1 port.
+//! Dropping a `BenchServer` kills its process (also when the bench panics),
+//! and the kernel kills it if the bench process dies without unwinding.
+//!
+//! Kept apart from tests/common/mod.rs on purpose: the tests' harness tunes
+//! Java for quick start-up (small heap, C1 only, serial GC), while a
+//! benchmark must run Java as it is deployed.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Which server a `BenchServer` runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Zkserver,
+    Java,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Zkserver => "zkserver",
+            Kind::Java => "java",
+        }
+    }
+}
+
+/// The class path of Debian's zkEnv.sh (/etc/zookeeper/conf plus
+/// zookeeper.jar, whose manifest names the other jars) with slf4j-simple
+/// added: without a binding Java would log nothing, and the bench reads its
+/// log when something goes wrong.
+pub fn java_class_path() -> Result<String, String> {
+    let jars = [
+        "/usr/share/java/zookeeper.jar",
+        "/usr/share/java/slf4j-simple.jar",
+    ];
+    for j in jars {
+        if !Path::new(j).exists() {
+            return Err(format!("{j} is missing: apt-get install -y zookeeper"));
+        }
+    }
+    Ok(format!("/etc/zookeeper/conf:{}", jars.join(":")))
+}
+
+/// The JVM flags zkServer.sh passes when started with `start` or
+/// `start-foreground`: JMX on and local only (Debian's zkEnv.sh sets
+/// JMXLOCALONLY=true), and `-Xmx<heap_mb>m` as upstream zkEnv.sh's
+/// ZK_SERVER_HEAP (1000 by default; Debian's zkEnv.sh sets no heap, which
+/// leaves the JVM's default of a quarter of RAM).
+pub fn java_flags(log_dir: &Path, heap_mb: u32) -> Vec<String> {
+    vec![
+        format!("-Dzookeeper.log.dir={}", log_dir.display()),
+        "-Dzookeeper.log.file=zookeeper-bench-server.log".to_string(),
+        "-XX:+HeapDumpOnOutOfMemoryError".to_string(),
+        "-XX:OnOutOfMemoryError=kill -9 %p".to_string(),
+        format!("-Xmx{heap_mb}m"),
+        "-Dcom.sun.management.jmxremote".to_string(),
+        "-Dcom.sun.management.jmxremote.local.only=true".to_string(),
+    ]
+}
+
+/// A currently free TCP port on 127.0.0.1.
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// One server with its own directory (zoo.cfg, dataDir, log) and port.
+pub struct BenchServer {
+    pub kind: Kind,
+    pub port: u16,
+    zkserver_bin: PathBuf,
+    java_heap_mb: u32,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+    /// Length of the log when the running process was spawned.
+    log_start: u64,
+}
+
+/// The line Java logs once its request processors run, i.e. once the
+/// database is loaded and the start-up snapshot written.
+const JAVA_STARTED: &str = "PrepRequestProcessor (sid:";
+
+impl BenchServer {
+    /// Prepares (does not start) a server: a temp directory holding zoo.cfg
+    /// and an empty dataDir. The configuration is the same for both kinds
+    /// and leaves forceSync, snapCount and preAllocSize at their defaults;
+    /// the AdminServer is off (it would want port 8080) and `srvr` is
+    /// whitelisted for the node count.
+    /// With `keep` the directory survives the server for inspection.
+    pub fn new(
+        kind: Kind,
+        zkserver_bin: &Path,
+        java_heap_mb: u32,
+        keep: bool,
+    ) -> Result<BenchServer, String> {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("zkbench-{}-", kind.name()))
+            .disable_cleanup(keep)
+            .tempdir()
+            .map_err(|e| format!("cannot create a temp dir: {e}"))?;
+        let port = free_port().map_err(|e| format!("no free port: {e}"))?;
+        let s = BenchServer {
+            kind,
+            port,
+            zkserver_bin: zkserver_bin.to_path_buf(),
+            java_heap_mb,
+            dir,
+            child: None,
+            log_start: 0,
+        };
+        fs::create_dir_all(s.data_dir()).map_err(|e| format!("cannot create the dataDir: {e}"))?;
+        let cfg = format!(
+            "tickTime=2000\ndataDir={}\nclientPort={}\nadmin.enableServer=false\n4lw.commands.whitelist=srvr\n",
+            s.data_dir().display(),
+            port
+        );
+        fs::write(s.cfg_path(), cfg).map_err(|e| format!("cannot write zoo.cfg: {e}"))?;
+        Ok(s)
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn cfg_path(&self) -> PathBuf {
+        self.dir.path().join("zoo.cfg")
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("server.out")
+    }
+
+    /// The running process's id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Launches the process (its stdout and stderr appended to
+    /// `log_path`) and returns at once.
+    pub fn spawn(&mut self) -> Result<(), String> {
+        if self.child.is_some() {
+            return Err("server already running".to_string());
+        }
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .map_err(|e| format!("cannot open the server log: {e}"))?;
+        self.log_start = log.metadata().map(|m| m.len()).unwrap_or(0);
+        let log2 = log
+            .try_clone()
+            .map_err(|e| format!("cannot clone the log handle: {e}"))?;
+        let mut cmd = match self.kind {
+            Kind::Zkserver => {
+                let mut c = Command::new(&self.zkserver_bin);
+                c.arg(self.cfg_path());
+                c
+            }
+            Kind::Java => {
+                let mut c = Command::new("java");
+                c.args(java_flags(self.dir.path(), self.java_heap_mb));
+                // Only the format of the log lines: wall-clock times to line
+                // up with the bench's own timings.
+                c.args([
+                    "-Dorg.slf4j.simpleLogger.showDateTime=true",
+                    "-Dorg.slf4j.simpleLogger.dateTimeFormat=HH:mm:ss.SSS",
+                ]);
+                c.arg("-cp").arg(java_class_path()?);
+                c.arg("org.apache.zookeeper.server.quorum.QuorumPeerMain");
+                c.arg(self.cfg_path());
+                c
+            }
+        };
+        // A heap dump on OutOfMemoryError lands in the temp dir and goes with it.
+        cmd.current_dir(self.dir.path());
+        cmd.stdin(Stdio::null()).stdout(log).stderr(log2);
+        // SAFETY: only prctl(2), which is async-signal-safe, runs between
+        // fork and exec; it has the kernel kill the server if we die.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot launch {}: {e}", self.kind.name()))?;
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// Whether a client may be sent to the server now without harm. Always
+    /// for zkserver, which binds its port only once its database is loaded.
+    /// Java accepts connections while it loads and mishandles them (an NPE
+    /// in ZooKeeperServer.removeCnxn leaves the socket open, so the client
+    /// waits for its timeout), which would charge Java for the probe's own
+    /// timeout: it is probed only after it logs that its processors run.
+    pub fn may_probe(&self) -> bool {
+        match self.kind {
+            Kind::Zkserver => true,
+            Kind::Java => {
+                let mut text = Vec::new();
+                let read = File::open(self.log_path()).and_then(|mut f| {
+                    use std::io::{Seek, SeekFrom};
+                    f.seek(SeekFrom::Start(self.log_start))?;
+                    f.read_to_end(&mut text)
+                });
+                read.is_ok() && String::from_utf8_lossy(&text).contains(JAVA_STARTED)
+            }
+        }
+    }
+
+    /// An error describing how the process ended, if it has.
+    pub fn check_alive(&mut self) -> Result<(), String> {
+        let Some(child) = self.child.as_mut() else {
+            return Err(format!("{} is not running", self.kind.name()));
+        };
+        match child.try_wait() {
+            Ok(None) => Ok(()),
+            Ok(Some(status)) => {
+                self.child = None;
+                Err(format!(
+                    "{} exited ({status}); log tail:\n{}",
+                    self.kind.name(),
+                    self.log_tail(40)
+                ))
+            }
+            Err(e) => Err(format!("cannot poll {}: {e}", self.kind.name())),
+        }
+    }
+
+    /// SIGTERM, then waits up to `deadline` for the process to exit; returns
+    /// how long it took. Kills it (and fails) if it does not exit in time.
+    pub fn stop(&mut self, deadline: Duration) -> Result<Duration, String> {
+        let Some(mut child) = self.child.take() else {
+            return Err(format!("{} is not running", self.kind.name()));
+        };
+        let start = Instant::now();
+        // SAFETY: kill(2) on our own child's pid, which we have not reaped.
+        unsafe {
+            libc::kill(child.id() as i32, libc::SIGTERM);
+        }
+        loop {
+            match child.try_wait() {
+                Ok(Some(_)) => return Ok(start.elapsed()),
+                Ok(None) if start.elapsed() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
+                _ => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(format!(
+                        "{} ignored SIGTERM for {deadline:?}",
+                        self.kind.name()
+                    ));
+                }
+            }
+        }
+    }
+
+    /// The last `n` lines of the server's output.
+    pub fn log_tail(&self, n: usize) -> String {
+        let mut text = String::new();
+        if let Ok(mut f) = File::open(self.log_path()) {
+            let _ = f.read_to_string(&mut text);
+        }
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+}
+
+impl Drop for BenchServer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A field of /proc/<pid>/status in KiB (VmRSS, VmHWM, ...).
+pub fn proc_status_kib(pid: u32, field: &str) -> Result<u64, String> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status"))
+        .map_err(|e| format!("cannot read /proc/{pid}/status: {e}"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().strip_suffix("kB"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| format!("no {field} in /proc/{pid}/status"))
+}
+
+/// Sends a four-letter word and returns the whole answer.
+pub fn four_letter(addr: &str, cmd: &str) -> Result<String, String> {
+    let run = || -> std::io::Result<String> {
+        let sock = addr.parse().map_err(std::io::Error::other)?;
+        let mut s = TcpStream::connect_timeout(&sock, Duration::from_secs(10))?;
+        s.set_read_timeout(Some(Duration::from_secs(10)))?;
+        s.write_all(cmd.as_bytes())?;
+        let mut out = Vec::new();
+        s.read_to_end(&mut out)?;
+        Ok(String::from_utf8_lossy(&out).into_owned())
+    };
+    run().map_err(|e| format!("{cmd} to {addr}: {e}"))
+}
+
+/// The files of `dir` whose names start with `prefix`, with the hex zxid
+/// after the prefix, apparent size and bytes allocated on disk (the logs
+/// are preallocated sparsely, so the two differ).
+pub fn data_files(dir: &Path, prefix: &str) -> Result<Vec<DataFile>, String> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = Vec::new();
+    let entries = fs::read_dir(dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(zxid) = name
+            .strip_prefix(prefix)
+            .and_then(|z| i64::from_str_radix(z, 16).ok())
+        else {
+            continue;
+        };
+        let md = e
+            .metadata()
+            .map_err(|err| format!("cannot stat {name}: {err}"))?;
+        out.push(DataFile {
+            zxid,
+            bytes: md.len(),
+            allocated: md.blocks() * 512,
+        });
+    }
+    out.sort_by_key(|f| f.zxid);
+    Ok(out)
+}
+
+/// One snapshot or log file.
+#[derive(Debug, Clone, Copy)]
+pub struct DataFile {
+    pub zxid: i64,
+    pub bytes: u64,
+    pub allocated: u64,
+}

@@ -206,7 +206,7 @@ impl QuorumPeer {
         let me = config
             .my_quorum_server()
             .cloned()
-            .ok_or_else(|| StartError::Other(format!("myid {my_id} is not one of the server.N lines")))?;
+            .ok_or_else(|| StartError::Other(format!("My id {my_id} not in the peer list")))?;
         let quorum_verifier = QuorumMaj::new(config.quorum_verifier.clone()).ok_or_else(|| {
             StartError::Other("hierarchical quorums (group.N/weight.N) are not supported; use a majority quorum".into())
         })?;

@@ -418,7 +418,8 @@ impl QuorumCnxManager {
         if sid < my_sid {
             // The peer may still think its old connection is up: drop ours
             // to it before dialing back.
-            if let Some(old) = self.connections.lock().get(&sid).cloned() {
+            let old = self.connections.lock().get(&sid).cloned();
+            if let Some(old) = old {
                 self.finish(&old);
             }
             debug!("Create new connection to server: {sid}");

@@ -1,14 +1,15 @@
 //! The `zkserver` command (QuorumPeerMain): parses the command line and the
 //! configuration on the main thread, sets up logging, then runs the
-//! standalone server or (later) a quorum peer. Its subcommands run the
+//! standalone server or a quorum peer. Its subcommands run the
 //! data-directory tools instead (`snapshot-formatter`, `txn-log-toolkit`),
 //! with the exit statuses of their Java twins.
 //!
 //! Exit status: 0 after a clean shutdown; 2 for an invalid command line or
 //! configuration (Java's ExitCode.INVALID_INVOCATION), reported on stderr as
 //! one line before anything binds; 3 when the data directories are unusable
-//! (ExitCode.UNABLE_TO_ACCESS_DATADIR); 1 when the server fails otherwise or
-//! the configuration asks for quorum mode, which is not implemented yet.
+//! (ExitCode.UNABLE_TO_ACCESS_DATADIR); 14 when a quorum peer cannot bind its
+//! election port (UNABLE_TO_BIND_QUORUM_PORT); 1 when the server fails
+//! otherwise.
 //! Logs go to stdout (like Java's console appender); errors to stderr.
 
 use clap::{Args, Parser, Subcommand};
@@ -205,9 +206,17 @@ fn main() -> ExitCode {
     config.log_config();
 
     if !config.is_standalone() {
-        tracing::error!("quorum mode is not implemented yet");
-        eprintln!("zkserver: {config_path} describes an ensemble: quorum mode is not implemented yet");
-        return ExitCode::from(EXIT_UNEXPECTED_ERROR);
+        return match zkserver::quorum::quorum_peer_main::run(config) {
+            Ok(()) => {
+                tracing::info!("Exiting normally");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                tracing::error!("Unexpected exception, exiting abnormally: {}", e.message);
+                eprintln!("zkserver: {}", e.message);
+                ExitCode::from(e.exit_code)
+            }
+        };
     }
 
     match zkserver::server::zoo_keeper_server_main::run(config) {

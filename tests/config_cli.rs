@@ -165,11 +165,11 @@ fn config_errors_come_before_binding() {
 }
 
 #[test]
-fn quorum_config_is_not_run_yet() {
+fn quorum_peer_refuses_a_myid_outside_the_server_list() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
-    std::fs::write(data.join("myid"), "1\n").unwrap();
+    std::fs::write(data.join("myid"), "7\n").unwrap();
     let path = write_cfg(
         dir.path(),
         "zoo.cfg",
@@ -179,7 +179,8 @@ fn quorum_config_is_not_run_yet() {
             data.display()
         ),
     );
+    // Java: "My id 7 not in the peer list", ExitCode.UNEXPECTED_ERROR.
     let out = run(&[path.to_str().unwrap()]);
     assert_eq!(out.code, Some(1), "{}", out.stderr);
-    assert!(out.stderr.contains("quorum mode is not implemented yet"), "{}", out.stderr);
+    assert!(out.stderr.contains("My id 7 not in the peer list"), "{}", out.stderr);
 }

@@ -271,6 +271,10 @@ impl ZooKeeperServer {
 
     /// processConnectRequest: the first frame of a client connection.
     pub fn process_connect_request(self: &Arc<Self>, cnxn: &Arc<NioServerCnxn>, buf: &[u8]) -> Result<(), String> {
+        // A quorum peer's server takes sessions only once its role serves.
+        if !self.is_running() {
+            return Err("ZooKeeperServer not running".to_string());
+        }
         let mut ia = InputArchive::with_max_buffer(buf, self.settings.jute_max_buffer);
         let req = ConnectRequest::deserialize(&mut ia).map_err(|e| format!("bad connect request: {e}"))?;
         // Old clients do not send the readOnly flag.

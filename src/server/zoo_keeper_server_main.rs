@@ -28,7 +28,8 @@ fn enabled_words(config: &QuorumPeerConfig) -> HashSet<String> {
     ALL_COMMANDS.iter().filter(|c| config.is_four_letter_word_enabled(c)).map(|c| c.to_string()).collect()
 }
 
-fn settings_from(config: &QuorumPeerConfig) -> ZooKeeperServerSettings {
+/// The server settings a config gives (server id 0: standalone).
+pub fn settings_from(config: &QuorumPeerConfig) -> ZooKeeperServerSettings {
     ZooKeeperServerSettings {
         server_id: 0,
         tick_time: config.tick_time,
@@ -55,6 +56,18 @@ fn settings_from(config: &QuorumPeerConfig) -> ZooKeeperServerSettings {
         snap_size_limit_bytes: config.snap_size_limit_bytes,
         four_letter_words: enabled_words(config),
         config: Arc::new(config.clone()),
+    }
+}
+
+/// The client port's settings a config gives.
+pub fn nio_settings_from(config: &QuorumPeerConfig) -> NioSettings {
+    NioSettings {
+        num_selector_threads: config.nio_num_selector_threads.max(1) as usize,
+        num_worker_threads: config.nio_num_worker_threads.max(1) as usize,
+        max_client_cnxns: config.max_client_cnxns,
+        sessionless_cnxn_timeout_ms: config.nio_sessionless_cnxn_timeout_ms,
+        listen_backlog: config.client_port_listen_backlog,
+        direct_buffer_bytes: config.nio_direct_buffer_bytes.max(0) as usize,
     }
 }
 
@@ -123,15 +136,7 @@ impl StandaloneServer {
         zk_db.take_snapshot(&sessions).map_err(|e| format!("cannot write the start-up snapshot: {e}"))?;
         let zks = ZooKeeperServer::new(settings, zk_db, sessions);
         zks.startup().map_err(|e| format!("cannot start the server: {e}"))?;
-        let nio = NioSettings {
-            num_selector_threads: config.nio_num_selector_threads.max(1) as usize,
-            num_worker_threads: config.nio_num_worker_threads.max(1) as usize,
-            max_client_cnxns: config.max_client_cnxns,
-            sessionless_cnxn_timeout_ms: config.nio_sessionless_cnxn_timeout_ms,
-            listen_backlog: config.client_port_listen_backlog,
-            direct_buffer_bytes: config.nio_direct_buffer_bytes.max(0) as usize,
-        };
-        let cnxn_factory = NioServerCnxnFactory::start(client_addr, nio, Arc::clone(&zks))
+        let cnxn_factory = NioServerCnxnFactory::start(client_addr, nio_settings_from(config), Arc::clone(&zks))
             .map_err(|e| format!("cannot bind the client port {client_addr}: {e}"))?;
         let prep = zks.prep_processor().ok_or_else(|| RunError::Other("the request processors did not start".into()))?;
         let container_settings = ContainerSettings {

@@ -1,0 +1,505 @@
+//! QuorumPeer: one member of a replicated ensemble. Owns the database, the
+//! epoch files (`currentEpoch`, `acceptedEpoch` in dataDir/version-2), the
+//! client port, the election (QuorumCnxManager + FastLeaderElection) and
+//! the peer state, and runs the `QuorumPeer[myid=N](plain=..)(secure=..)`
+//! main-loop thread: LOOKING runs an election; FOLLOWING, LEADING and
+//! OBSERVING hand the thread to the role code (`Roles`) until it returns,
+//! then the peer is LOOKING again.
+//!
+//! Until the Leader/Follower/Observer roles are built, `AwaitingRoles` holds
+//! the decided state without syncing, so the client port answers like a
+//! Java peer whose sync has not finished: the four-letter words say "This
+//! ZooKeeper instance is not currently serving requests" and sessions are
+//! refused.
+
+use crate::quorum::fast_leader_election::FastLeaderElection;
+use crate::quorum::quorum_cnx_manager::{format_inet_addr, CnxSettings, QuorumCnxManager};
+use crate::quorum::quorum_maj::QuorumMaj;
+use crate::quorum::quorum_peer_config::{LearnerType, QuorumPeerConfig};
+use crate::quorum::vote::{ServerState, Vote};
+use crate::server::nio_server_cnxn_factory::NioServerCnxnFactory;
+use crate::server::persistence::file_txn_snap_log::FileTxnSnapLog;
+use crate::server::zk_database::ZkDatabase;
+use crate::server::zoo_keeper_server::ZooKeeperServer;
+use crate::server::zoo_keeper_server_main::{nio_settings_from, settings_from};
+use parking_lot::{Condvar, Mutex};
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::thread::JoinHandle;
+use tracing::{info, warn};
+
+/// The epoch of the last NEWLEADER this peer acknowledged.
+pub const CURRENT_EPOCH_FILENAME: &str = "currentEpoch";
+/// The epoch this peer last accepted from a prospective leader.
+pub const ACCEPTED_EPOCH_FILENAME: &str = "acceptedEpoch";
+
+/// The role code the main loop hands the thread to once an election has
+/// decided. Each call returns when the role ends (the leader is lost, a
+/// quorum is lost, or shutdown); the peer then looks for a leader again.
+pub trait Roles: Send + Sync {
+    /// LEADING: run the Leader until it loses its quorum.
+    fn lead(&self, peer: &Arc<QuorumPeer>) -> io::Result<()>;
+    /// FOLLOWING `leader`: sync with it, then follow.
+    fn follow(&self, peer: &Arc<QuorumPeer>, leader: &Vote) -> io::Result<()>;
+    /// OBSERVING `leader`.
+    fn observe(&self, peer: &Arc<QuorumPeer>, leader: &Vote) -> io::Result<()>;
+}
+
+/// What the peer runs while the Leader/Follower/Observer roles are not
+/// built: it keeps the decided state, serving no clients, until shutdown.
+pub struct AwaitingRoles;
+
+impl AwaitingRoles {
+    fn hold(peer: &QuorumPeer, role: &str) -> io::Result<()> {
+        warn!(
+            "the {role} role (ZAB sync) is not implemented yet: holding state {} without serving clients",
+            peer.peer_state()
+        );
+        peer.wait_for_shutdown();
+        Ok(())
+    }
+}
+
+impl Roles for AwaitingRoles {
+    fn lead(&self, peer: &Arc<QuorumPeer>) -> io::Result<()> {
+        Self::hold(peer, "Leader")
+    }
+
+    fn follow(&self, peer: &Arc<QuorumPeer>, _leader: &Vote) -> io::Result<()> {
+        Self::hold(peer, "Follower")
+    }
+
+    fn observe(&self, peer: &Arc<QuorumPeer>, _leader: &Vote) -> io::Result<()> {
+        Self::hold(peer, "Observer")
+    }
+}
+
+/// Why a peer could not start, sorted as QuorumPeerMain sorts exit codes.
+#[derive(Debug)]
+pub enum StartError {
+    /// The data directories are unusable (UNABLE_TO_ACCESS_DATADIR).
+    Datadir(String),
+    /// The election port cannot be bound (UNABLE_TO_BIND_QUORUM_PORT).
+    BindElection(String),
+    /// Anything else (UNEXPECTED_ERROR).
+    Other(String),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Datadir(m) | StartError::BindElection(m) | StartError::Other(m) => f.write_str(m),
+        }
+    }
+}
+
+/// Reads an epoch file: `Ok(None)` when it does not exist.
+pub fn read_long_from_file(path: &Path) -> io::Result<Option<i64>> {
+    let text = match fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let line = text.lines().next().unwrap_or("");
+    line.parse::<i64>()
+        .map(Some)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, format!("Found {line} in {}", path.display())))
+}
+
+/// Writes an epoch file atomically (a temp file synced, then renamed), as
+/// Java's AtomicFileWritingIdiom: the decimal number, no newline.
+pub fn write_long_to_file(path: &Path, value: i64) -> io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(value.to_string().as_bytes())?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, path)
+}
+
+/// Java's loadDataBase rules for the epoch files in `snap_dir`, given the
+/// last zxid in the database: a missing file is created from the zxid's
+/// epoch; a currentEpoch older than the zxid's epoch is only fixed by a
+/// left-over `currentEpoch.tmp`; acceptedEpoch may not be below
+/// currentEpoch. Returns (currentEpoch, acceptedEpoch).
+pub fn load_epochs(snap_dir: &Path, last_zxid: i64) -> io::Result<(i64, i64)> {
+    let epoch_of_zxid = last_zxid >> 32;
+    let current_path = snap_dir.join(CURRENT_EPOCH_FILENAME);
+    let mut current = match read_long_from_file(&current_path)? {
+        Some(e) => e,
+        None => {
+            info!("{CURRENT_EPOCH_FILENAME} not found! Creating with a reasonably safe value of {epoch_of_zxid}");
+            write_long_to_file(&current_path, epoch_of_zxid)?;
+            epoch_of_zxid
+        }
+    };
+    if epoch_of_zxid > current {
+        let tmp = snap_dir.join(format!("{CURRENT_EPOCH_FILENAME}.tmp"));
+        match read_long_from_file(&tmp)? {
+            Some(e) => {
+                info!("{} found. Setting current epoch to {e}.", tmp.display());
+                write_long_to_file(&current_path, e)?;
+                current = e;
+            }
+            None => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("The current epoch, 0x{current:x}, is older than the last zxid, 0x{last_zxid:x}"),
+                ))
+            }
+        }
+    }
+    let accepted_path = snap_dir.join(ACCEPTED_EPOCH_FILENAME);
+    let accepted = match read_long_from_file(&accepted_path)? {
+        Some(e) => e,
+        None => {
+            info!("{ACCEPTED_EPOCH_FILENAME} not found! Creating with a reasonably safe value of {epoch_of_zxid}");
+            write_long_to_file(&accepted_path, epoch_of_zxid)?;
+            epoch_of_zxid
+        }
+    };
+    if accepted < current {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("The accepted epoch, 0x{accepted:x} is less than the current epoch, 0x{current:x}"),
+        ));
+    }
+    Ok((current, accepted))
+}
+
+/// A running ensemble member.
+pub struct QuorumPeer {
+    config: Arc<QuorumPeerConfig>,
+    my_id: i64,
+    learner_type: LearnerType,
+    quorum_verifier: QuorumMaj,
+    state: Mutex<ServerState>,
+    current_vote: Mutex<Vote>,
+    zk_db: Arc<ZkDatabase>,
+    snap_dir: PathBuf,
+    current_epoch: AtomicI64,
+    accepted_epoch: AtomicI64,
+    /// The server the client port talks to; not started (not serving)
+    /// until a role makes it serve.
+    zks: Arc<ZooKeeperServer>,
+    cnxn_factory: Option<Arc<NioServerCnxnFactory>>,
+    cnx_manager: Arc<QuorumCnxManager>,
+    election: OnceLock<Arc<FastLeaderElection>>,
+    roles: Box<dyn Roles>,
+    running: AtomicBool,
+    stopped: (Mutex<bool>, Condvar),
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl QuorumPeer {
+    /// QuorumPeer.start: loads the database and the epochs, opens the client
+    /// port, starts the election's listener and messenger, then the main
+    /// loop thread.
+    pub fn start(config: QuorumPeerConfig, roles: Box<dyn Roles>) -> Result<Arc<QuorumPeer>, StartError> {
+        let my_id = config.server_id.ok_or_else(|| StartError::Other("myid file is missing".into()))?;
+        let me = config
+            .my_quorum_server()
+            .cloned()
+            .ok_or_else(|| StartError::Other(format!("My id {my_id} not in the peer list")))?;
+        let quorum_verifier = QuorumMaj::new(config.quorum_verifier.clone()).ok_or_else(|| {
+            StartError::Other("hierarchical quorums (group.N/weight.N) are not supported; use a majority quorum".into())
+        })?;
+
+        let snap_log = FileTxnSnapLog::new(&config.data_log_dir, &config.data_dir)
+            .map_err(|e| StartError::Datadir(format!("cannot open the data directory: {e}")))?;
+        let snap_dir = snap_log.data_dir().to_path_buf();
+        let mut settings = settings_from(&config);
+        settings.server_id = my_id;
+        let zk_db = Arc::new(ZkDatabase::new(snap_log, settings.extended_types_enabled, config.digest_enabled));
+        let (sessions, last_zxid) = zk_db
+            .load_database(settings.txn_log)
+            .map_err(|e| StartError::Other(format!("Unable to load database on disk: {e}")))?;
+        let (current_epoch, accepted_epoch) = load_epochs(&snap_dir, last_zxid)
+            .map_err(|e| StartError::Other(format!("Unable to load database on disk: {e}")))?;
+        info!(
+            "loaded the database: last zxid 0x{last_zxid:x}, {} session(s); currentEpoch {current_epoch}, acceptedEpoch {accepted_epoch}",
+            sessions.len()
+        );
+
+        let zks = ZooKeeperServer::new(settings, Arc::clone(&zk_db), sessions);
+        let cnxn_factory = match config.client_port_address {
+            Some(addr) => Some(
+                NioServerCnxnFactory::start(addr, nio_settings_from(&config), Arc::clone(&zks))
+                    .map_err(|e| StartError::Other(format!("cannot bind the client port {addr}: {e}")))?,
+            ),
+            None => None,
+        };
+
+        let cnx_settings = CnxSettings {
+            my_sid: my_id,
+            my_election_addrs: me.election_addrs.clone(),
+            view: quorum_verifier.all_members().iter().map(|(sid, s)| (*sid, s.election_addrs.clone())).collect(),
+            listen_on_all_ips: config.quorum_listen_on_all_ips,
+            cnx_timeout_ms: config.cnx_timeout_ms.max(1) as u64,
+            socket_timeout_ms: (i64::from(config.tick_time) * i64::from(config.sync_limit)).max(1) as u64,
+            tcp_keep_alive: config.tcp_keep_alive,
+            multi_address_enabled: config.multi_address_enabled,
+            bind_retry: config.election_port_bind_retry,
+        };
+        let cnx_manager = QuorumCnxManager::new(cnx_settings);
+
+        let peer = Arc::new(QuorumPeer {
+            my_id,
+            learner_type: config.peer_type,
+            quorum_verifier,
+            state: Mutex::new(ServerState::Looking),
+            current_vote: Mutex::new(Vote::initial(my_id, last_zxid, current_epoch)),
+            zk_db,
+            snap_dir,
+            current_epoch: AtomicI64::new(current_epoch),
+            accepted_epoch: AtomicI64::new(accepted_epoch),
+            zks,
+            cnxn_factory,
+            cnx_manager: Arc::clone(&cnx_manager),
+            election: OnceLock::new(),
+            roles,
+            running: AtomicBool::new(true),
+            stopped: (Mutex::new(false), Condvar::new()),
+            thread: Mutex::new(None),
+            config: Arc::new(config),
+        });
+
+        if let Err(e) = cnx_manager.start_listener() {
+            peer.shutdown();
+            return Err(StartError::BindElection(e.to_string()));
+        }
+        let election = FastLeaderElection::start(
+            &peer,
+            cnx_manager,
+            peer.config.fast_leader_min_notification_interval_ms.max(1) as u64,
+            peer.config.fast_leader_max_notification_interval_ms.max(1) as u64,
+        )
+        .map_err(|e| {
+            peer.shutdown();
+            StartError::Other(format!("cannot start leader election: {e}"))
+        })?;
+        let _ = peer.election.set(election);
+
+        let plain = match &peer.cnxn_factory {
+            Some(f) => format_inet_addr(&f.local_address()),
+            None => "disabled".to_string(),
+        };
+        let runner = Arc::clone(&peer);
+        let handle = std::thread::Builder::new()
+            .name(format!("QuorumPeer[myid={my_id}](plain={plain})(secure=disabled)"))
+            .spawn(move || runner.run())
+            .map_err(|e| {
+                peer.shutdown();
+                StartError::Other(format!("cannot start the QuorumPeer thread: {e}"))
+            })?;
+        *peer.thread.lock() = Some(handle);
+        Ok(peer)
+    }
+
+    /// The main loop.
+    fn run(self: Arc<Self>) {
+        while self.is_running() {
+            match self.peer_state() {
+                ServerState::Looking => {
+                    info!("LOOKING");
+                    let Some(election) = self.election.get() else { break };
+                    if let Some(vote) = election.look_for_leader() {
+                        self.set_current_vote(vote);
+                        info!(
+                            "Election decided: leader is server {} (zxid 0x{:x}, peer epoch 0x{:x}, election round 0x{:x}); my state is {}",
+                            vote.id,
+                            vote.zxid,
+                            vote.peer_epoch,
+                            vote.election_epoch,
+                            self.peer_state()
+                        );
+                    }
+                }
+                ServerState::Following => {
+                    info!("FOLLOWING");
+                    let leader = self.current_vote();
+                    self.after_role(self.roles.follow(&self, &leader));
+                }
+                ServerState::Leading => {
+                    info!("LEADING");
+                    self.after_role(self.roles.lead(&self));
+                }
+                ServerState::Observing => {
+                    info!("OBSERVING");
+                    let leader = self.current_vote();
+                    self.after_role(self.roles.observe(&self, &leader));
+                }
+            }
+        }
+        warn!("QuorumPeer main thread exited");
+    }
+
+    /// A role ended: look for a leader again.
+    fn after_role(&self, result: io::Result<()>) {
+        if let Err(e) = result {
+            warn!("Unexpected exception: {e}");
+        }
+        if self.is_running() {
+            self.set_peer_state(ServerState::Looking);
+            warn!("PeerState set to LOOKING");
+        }
+    }
+
+    /// Stops the main loop, the election and the client port. Returns once
+    /// the main-loop thread has ended (unless called from it).
+    pub fn shutdown(&self) {
+        self.running.store(false, Ordering::Release);
+        {
+            let (lock, cv) = &self.stopped;
+            *lock.lock() = true;
+            cv.notify_all();
+        }
+        match self.election.get() {
+            Some(e) => e.shutdown(),
+            None => self.cnx_manager.halt(),
+        }
+        if let Some(f) = &self.cnxn_factory {
+            f.shutdown();
+        }
+        let handle = self.thread.lock().take();
+        if let Some(h) = handle {
+            if h.thread().id() != std::thread::current().id() {
+                let _ = h.join();
+            }
+        }
+        self.zks.shutdown();
+    }
+
+    /// Blocks until `shutdown` (for role code that has nothing else to wait on).
+    pub fn wait_for_shutdown(&self) {
+        let (lock, cv) = &self.stopped;
+        let mut stopped = lock.lock();
+        while !*stopped {
+            cv.wait(&mut stopped);
+        }
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.running.load(Ordering::Acquire)
+    }
+
+    pub fn id(&self) -> i64 {
+        self.my_id
+    }
+
+    pub fn config(&self) -> &Arc<QuorumPeerConfig> {
+        &self.config
+    }
+
+    pub fn learner_type(&self) -> LearnerType {
+        self.learner_type
+    }
+
+    pub fn quorum_verifier(&self) -> &QuorumMaj {
+        &self.quorum_verifier
+    }
+
+    pub fn peer_state(&self) -> ServerState {
+        *self.state.lock()
+    }
+
+    /// Sets the state, logging a decided one as Java does ("Peer state
+    /// changed: following").
+    pub fn set_peer_state(&self, state: ServerState) {
+        *self.state.lock() = state;
+        if state != ServerState::Looking {
+            info!("Peer state changed: {}", state.name().to_ascii_lowercase());
+        }
+    }
+
+    /// The vote this peer stands by: its own proposal before the first
+    /// election, then the decided one.
+    pub fn current_vote(&self) -> Vote {
+        *self.current_vote.lock()
+    }
+
+    pub fn set_current_vote(&self, v: Vote) {
+        *self.current_vote.lock() = v;
+    }
+
+    pub fn zk_db(&self) -> &Arc<ZkDatabase> {
+        &self.zk_db
+    }
+
+    /// The (not yet serving) server behind the client port.
+    pub fn zk_server(&self) -> &Arc<ZooKeeperServer> {
+        &self.zks
+    }
+
+    pub fn cnxn_factory(&self) -> Option<&Arc<NioServerCnxnFactory>> {
+        self.cnxn_factory.as_ref()
+    }
+
+    pub fn cnx_manager(&self) -> &Arc<QuorumCnxManager> {
+        &self.cnx_manager
+    }
+
+    /// The last zxid in the database (getLastLoggedZxid).
+    pub fn last_logged_zxid(&self) -> i64 {
+        self.zk_db.last_processed_zxid()
+    }
+
+    pub fn current_epoch(&self) -> i64 {
+        self.current_epoch.load(Ordering::Acquire)
+    }
+
+    /// Records a new current epoch in memory and in `currentEpoch`.
+    pub fn set_current_epoch(&self, e: i64) -> io::Result<()> {
+        write_long_to_file(&self.snap_dir.join(CURRENT_EPOCH_FILENAME), e)?;
+        self.current_epoch.store(e, Ordering::Release);
+        Ok(())
+    }
+
+    pub fn accepted_epoch(&self) -> i64 {
+        self.accepted_epoch.load(Ordering::Acquire)
+    }
+
+    /// Records a new accepted epoch in memory and in `acceptedEpoch`.
+    pub fn set_accepted_epoch(&self, e: i64) -> io::Result<()> {
+        write_long_to_file(&self.snap_dir.join(ACCEPTED_EPOCH_FILENAME), e)?;
+        self.accepted_epoch.store(e, Ordering::Release);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epoch_files_created_from_the_zxid() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(load_epochs(dir.path(), 0x3_0000_0007).unwrap(), (3, 3));
+        assert_eq!(fs::read_to_string(dir.path().join("currentEpoch")).unwrap(), "3");
+        assert_eq!(fs::read_to_string(dir.path().join("acceptedEpoch")).unwrap(), "3");
+        write_long_to_file(&dir.path().join("acceptedEpoch"), 5).unwrap();
+        assert_eq!(load_epochs(dir.path(), 0x3_0000_0007).unwrap(), (3, 5));
+    }
+
+    #[test]
+    fn epoch_rules() {
+        let dir = tempfile::tempdir().unwrap();
+        write_long_to_file(&dir.path().join("currentEpoch"), 1).unwrap();
+        let e = load_epochs(dir.path(), 0x2_0000_0000).unwrap_err().to_string();
+        assert!(e.contains("The current epoch, 0x1, is older than the last zxid, 0x200000000"), "{e}");
+        fs::write(dir.path().join("currentEpoch.tmp"), "2").unwrap();
+        assert_eq!(load_epochs(dir.path(), 0x2_0000_0000).unwrap().0, 2);
+        write_long_to_file(&dir.path().join("currentEpoch"), 4).unwrap();
+        let e = load_epochs(dir.path(), 0).unwrap_err().to_string();
+        assert!(e.contains("The accepted epoch, 0x2 is less than the current epoch, 0x4"), "{e}");
+        fs::write(dir.path().join("acceptedEpoch"), "x\n").unwrap();
+        let e = load_epochs(dir.path(), 0).unwrap_err().to_string();
+        assert!(e.contains("Found x in"), "{e}");
+    }
+}

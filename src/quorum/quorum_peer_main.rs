@@ -1,0 +1,72 @@
+//! QuorumPeerMain's quorum path (runFromConfig): on the `main` thread,
+//! starts the PurgeTask and the QuorumPeer, waits for SIGINT/SIGTERM, then
+//! shuts the peer down.
+
+use crate::quorum::quorum_peer::{AwaitingRoles, QuorumPeer, StartError};
+use crate::quorum::quorum_peer_config::QuorumPeerConfig;
+use crate::server::datadir_cleanup_manager::DatadirCleanupManager;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// Java's ExitCode.UNEXPECTED_ERROR.
+pub const EXIT_UNEXPECTED_ERROR: u8 = 1;
+/// Java's ExitCode.UNABLE_TO_ACCESS_DATADIR.
+pub const EXIT_UNABLE_TO_ACCESS_DATADIR: u8 = 3;
+/// Java's ExitCode.UNABLE_TO_BIND_QUORUM_PORT.
+pub const EXIT_UNABLE_TO_BIND_QUORUM_PORT: u8 = 14;
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_sig: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+/// Why the peer stopped with an error, and the exit status Java would use.
+#[derive(Debug)]
+pub struct RunError {
+    pub exit_code: u8,
+    pub message: String,
+}
+
+impl From<StartError> for RunError {
+    fn from(e: StartError) -> RunError {
+        let exit_code = match e {
+            StartError::Datadir(_) => EXIT_UNABLE_TO_ACCESS_DATADIR,
+            StartError::BindElection(_) => EXIT_UNABLE_TO_BIND_QUORUM_PORT,
+            StartError::Other(_) => EXIT_UNEXPECTED_ERROR,
+        };
+        RunError { exit_code, message: e.to_string() }
+    }
+}
+
+/// Runs this server as a member of the ensemble until SIGINT or SIGTERM.
+pub fn run(config: QuorumPeerConfig) -> Result<(), RunError> {
+    // SAFETY: installs handlers that only store to an atomic.
+    unsafe {
+        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+    let purge = DatadirCleanupManager::start(
+        &config.data_log_dir,
+        &config.data_dir,
+        config.snap_retain_count,
+        config.purge_interval,
+    )
+    .map_err(|e| RunError { exit_code: EXIT_UNEXPECTED_ERROR, message: format!("cannot start the purge task: {e}") })?;
+    tracing::info!("Starting quorum peer, myid={}", config.server_id.unwrap_or(-1));
+    let peer = match QuorumPeer::start(config, Box::new(AwaitingRoles)) {
+        Ok(p) => p,
+        Err(e) => {
+            purge.shutdown();
+            return Err(e.into());
+        }
+    };
+    while !STOP.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    tracing::info!("shutting down");
+    peer.shutdown();
+    purge.shutdown();
+    Ok(())
+}

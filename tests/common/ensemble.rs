@@ -1,0 +1,246 @@
+//! A 3-node (or n-node) ensemble on 127.0.0.1 for integration tests: each
+//! node is a zkserver or a Java 3.8 server with its own temp dataDir, myid
+//! file and free client/quorum/election ports. Nodes are launched and
+//! stopped one by one; dropping the ensemble kills every process (printing
+//! the tail of each log when the test is panicking).
+//!
+//! `probe_vote` asks a node for its vote over the election protocol itself,
+//! as an outside server would: it connects to the node's election port with
+//! a sid no member has, sends a notification, and reads the node's answer
+//! (Java and zkserver both answer a non-member with their current vote and
+//! state).
+
+use super::{free_port, java_class_path, Flavor};
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+use zkserver::quorum::fast_leader_election::Notification;
+use zkserver::quorum::quorum_cnx_manager::{InitialMessage, PROTOCOL_VERSION_V1};
+use zkserver::quorum::vote::ServerState;
+
+/// One member: its ports, directory and process.
+pub struct Node {
+    pub sid: i64,
+    pub flavor: Flavor,
+    pub client_port: u16,
+    pub quorum_port: u16,
+    pub election_port: u16,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl Node {
+    pub fn client_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.client_port)
+    }
+
+    pub fn election_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.election_port)
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn cfg_path(&self) -> PathBuf {
+        self.dir.path().join("zoo.cfg")
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("server.log")
+    }
+
+    /// Everything the node has logged (all its runs).
+    pub fn log(&self) -> String {
+        let mut text = String::new();
+        if let Ok(mut f) = File::open(self.log_path()) {
+            let _ = f.read_to_string(&mut text);
+        }
+        text
+    }
+
+    fn log_tail(&self, n: usize) -> String {
+        let text = self.log();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
+    }
+
+    /// The exit status once the process has ended on its own.
+    pub fn exit_status(&mut self) -> Option<ExitStatus> {
+        self.child.as_mut().and_then(|c| c.try_wait().ok().flatten())
+    }
+}
+
+/// A set of nodes sharing one server list.
+pub struct Ensemble {
+    pub nodes: Vec<Node>,
+}
+
+impl Ensemble {
+    /// Prepares one node per flavor (sids 1, 2, ...), not launched. `extra`
+    /// lines go into every zoo.cfg.
+    pub fn new(flavors: &[Flavor], extra: &[(&str, &str)]) -> Ensemble {
+        let mut nodes = Vec::new();
+        for (i, flavor) in flavors.iter().enumerate() {
+            let dir = tempfile::Builder::new().prefix("zkens").tempdir().expect("tempdir");
+            nodes.push(Node {
+                sid: i as i64 + 1,
+                flavor: *flavor,
+                client_port: free_port(),
+                quorum_port: free_port(),
+                election_port: free_port(),
+                dir,
+                child: None,
+            });
+        }
+        let servers: String = nodes
+            .iter()
+            .map(|n| format!("server.{}=127.0.0.1:{}:{}\n", n.sid, n.quorum_port, n.election_port))
+            .collect();
+        for n in &nodes {
+            fs::create_dir_all(n.data_dir()).expect("create dataDir");
+            fs::write(n.data_dir().join("myid"), format!("{}\n", n.sid)).expect("write myid");
+            let mut cfg = format!(
+                "tickTime=500\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={}\nadmin.enableServer=false\n\
+                 4lw.commands.whitelist=*\n{servers}",
+                n.data_dir().display(),
+                n.client_port
+            );
+            for (k, v) in extra {
+                cfg.push_str(&format!("{k}={v}\n"));
+            }
+            fs::write(n.cfg_path(), cfg).expect("write zoo.cfg");
+        }
+        Ensemble { nodes }
+    }
+
+    pub fn node(&self, sid: i64) -> &Node {
+        self.nodes.iter().find(|n| n.sid == sid).expect("no such sid")
+    }
+
+    pub fn node_mut(&mut self, sid: i64) -> &mut Node {
+        self.nodes.iter_mut().find(|n| n.sid == sid).expect("no such sid")
+    }
+
+    /// Launches a node (without waiting for anything).
+    pub fn start(&mut self, sid: i64) {
+        let node = self.node_mut(sid);
+        assert!(node.child.is_none(), "node {sid} is running");
+        let log = OpenOptions::new().create(true).append(true).open(node.log_path()).expect("open log");
+        let mut cmd = match node.flavor {
+            Flavor::Zkserver => {
+                let mut c = Command::new(env!("CARGO_BIN_EXE_zkserver"));
+                c.arg(node.cfg_path());
+                c
+            }
+            Flavor::Java => {
+                let mut c = Command::new("java");
+                c.args([
+                    "-Xmx256m",
+                    "-XX:+UseSerialGC",
+                    "-XX:TieredStopAtLevel=1",
+                    "-Xshare:auto",
+                    "-Dorg.slf4j.simpleLogger.showDateTime=true",
+                ]);
+                c.arg("-cp").arg(java_class_path());
+                c.arg("org.apache.zookeeper.server.quorum.QuorumPeerMain");
+                c.arg(node.cfg_path());
+                c
+            }
+        };
+        cmd.stdin(Stdio::null()).stdout(log.try_clone().expect("clone log")).stderr(log);
+        // SAFETY: only prctl between fork and exec, so the node dies with us.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        node.child = Some(cmd.spawn().unwrap_or_else(|e| panic!("cannot launch node {sid}: {e}")));
+    }
+
+    pub fn start_all(&mut self) {
+        let sids: Vec<i64> = self.nodes.iter().map(|n| n.sid).collect();
+        for sid in sids {
+            self.start(sid);
+        }
+    }
+
+    /// SIGKILL, and waits for the process to be gone.
+    pub fn kill9(&mut self, sid: i64) {
+        if let Some(mut c) = self.node_mut(sid).child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// The tails of every node's log, for failure messages.
+    pub fn logs(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|n| format!("---- node {} ({:?}) ----\n{}\n", n.sid, n.flavor, n.log_tail(40)))
+            .collect()
+    }
+}
+
+impl Drop for Ensemble {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("{}", self.logs());
+        }
+        let sids: Vec<i64> = self.nodes.iter().map(|n| n.sid).collect();
+        for sid in sids {
+            self.kill9(sid);
+        }
+    }
+}
+
+/// Probe sids: above any member's, and new for each probe so a node never
+/// resends a stale answer meant for an earlier probe.
+static PROBE_SID: AtomicI64 = AtomicI64::new(1_000_000);
+
+/// A node's vote as it answers a non-member: (its state, its leader).
+/// `None` when it does not answer within a few seconds.
+pub fn probe_vote(election_addr: &str) -> Option<(ServerState, i64)> {
+    let sid = PROBE_SID.fetch_add(1, Ordering::Relaxed);
+    let mut s = TcpStream::connect_timeout(&election_addr.parse().ok()?, Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+    s.write_all(&InitialMessage::encode(PROTOCOL_VERSION_V1, sid, "127.0.0.1:1")).ok()?;
+    // A LOOKING notification in the 40-byte form, whose last four bytes
+    // receivers ignore (no version, no config).
+    let mut note = Vec::new();
+    note.extend_from_slice(&(ServerState::Looking as i32).to_be_bytes());
+    for v in [sid, 0i64, 1, 0] {
+        note.extend_from_slice(&v.to_be_bytes());
+    }
+    note.extend_from_slice(&[0; 4]);
+    let mut frame = (note.len() as i32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&note);
+    s.write_all(&frame).ok()?;
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len).ok()?;
+    let len = usize::try_from(i32::from_be_bytes(len)).ok().filter(|l| *l <= 512 * 1024)?;
+    let mut buf = vec![0u8; len];
+    s.read_exact(&mut buf).ok()?;
+    let n = Notification::parse(&buf, 0).ok()?;
+    Some((ServerState::from_wire(n.state)?, n.leader))
+}
+
+/// The decided states a node logged, in order ("Peer state changed: x",
+/// as both Java and zkserver log it; Java's later " - broadcast" parts
+/// are dropped).
+pub fn logged_states(log: &str) -> Vec<String> {
+    log.lines()
+        .filter_map(|l| l.split("Peer state changed: ").nth(1))
+        .map(|rest| rest.split(" - ").next().unwrap_or("").trim().to_string())
+        .collect()
+}

@@ -201,6 +201,9 @@ impl Prep {
                 let zxid = self.zks.get_next_zxid();
                 req.hdr = Some(Self::new_hdr(req, zxid, ty));
                 ReconfigRequest::from_bytes(&req.request)?;
+                if !self.zks.settings.config.reconfig_enabled {
+                    return Err(PrepError::Keeper(code::RECONFIG_DISABLED));
+                }
                 self.zks.session_tracker().check_session(req.session_id)?;
                 // Standalone servers cannot reconfigure.
                 return Err(PrepError::Keeper(code::UNIMPLEMENTED));

@@ -42,7 +42,29 @@ pub fn is_valid(scheme: &str, id: &str) -> bool {
     }
 }
 
+/// The user an id names, as whoAmI reports it (AuthUtil.getUser): digest
+/// ids are `user:hash`, ip ids are the address; a scheme with no provider
+/// (such as "super") has no user name.
+pub fn user_name(scheme: &str, id: &str) -> String {
+    match scheme {
+        "digest" => id.split(':').next().unwrap_or("").to_string(),
+        "ip" => id.to_string(),
+        _ => String::new(),
+    }
+}
+
 /// Whether ids of this scheme count as authenticated (for "auth" ACLs).
 pub fn is_authenticated(scheme: &str) -> bool {
     matches!(scheme, "digest")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn user_names_as_whoami_reports_them() {
+        assert_eq!(super::user_name("digest", "alice:aYXlLOpEooaV1cRAvUL1fp9Qt7E="), "alice");
+        assert_eq!(super::user_name("ip", "127.0.0.1"), "127.0.0.1");
+        assert_eq!(super::user_name("super", ""), "");
+        assert_eq!(super::user_name("sasl", "bob"), "");
+    }
 }

@@ -13,6 +13,7 @@
 //! Nodes own their children by name (see DataNode), so a lookup walks the
 //! path one component at a time and no full path is stored per node.
 
+use crate::common::java_hash_order::JavaHashSet;
 use crate::common::path_trie::PathTrie;
 use crate::jute::records::{Acl, Stat, StatPersisted};
 use crate::jute::txn::{MultiTxn, TxnBody, TxnHeader};
@@ -201,8 +202,9 @@ struct TreeInner {
     data_size: i64,
     acl_cache: ReferenceCountedAclCache,
     /// Session id -> its ephemeral paths. As in Java, a session's set stays
-    /// (possibly empty) until its closeSession.
-    ephemerals: HashMap<i64, HashSet<Box<str>>>,
+    /// (possibly empty) until its closeSession; it iterates in the order
+    /// Java's would (getEphemerals replies, closeSession txns).
+    ephemerals: HashMap<i64, JavaHashSet>,
     containers: HashSet<Box<str>>,
     ttls: HashSet<Box<str>>,
     /// The paths that carry a quota.
@@ -292,7 +294,7 @@ impl TreeInner {
                 self.ttls.insert(path.into());
             }
             EphemeralType::Normal => {
-                self.ephemerals.entry(owner).or_default().insert(path.into());
+                self.ephemerals.entry(owner).or_default().insert(path);
             }
             EphemeralType::Void => {}
         }
@@ -576,12 +578,11 @@ impl TreeInner {
             if !local.is_empty() {
                 warn!(
                     "Unexpected extra paths under session 0x{session:x} which are not in txn 0x{zxid:x}: {:?}",
-                    local
+                    local.ordered()
                 );
             }
         }
-        let mut rest: Vec<Box<str>> = local.into_iter().collect();
-        rest.sort_unstable();
+        let rest: Vec<String> = local.ordered().into_iter().map(str::to_string).collect();
         for path in rest {
             self.delete_ephemeral(session, &path, zxid, changes);
         }
@@ -1177,13 +1178,16 @@ impl DataTree {
         resolve(&inner.root, path).map_or(0, |n| subtree_counts(n).0 as i32 - 1)
     }
 
-    /// The ephemeral paths of one session, sorted.
+    /// A copy of one session's ephemeral paths, iterating as the copy Java
+    /// hands out (`HashSet.clone`): closeSession's starting point.
+    pub fn ephemeral_set(&self, session_id: i64) -> JavaHashSet {
+        self.inner.read().ephemerals.get(&session_id).map(JavaHashSet::java_clone).unwrap_or_default()
+    }
+
+    /// The ephemeral paths of one session, in the order Java's getEphemerals
+    /// lists them.
     pub fn get_ephemerals(&self, session_id: i64) -> Vec<String> {
-        let inner = self.inner.read();
-        let mut paths: Vec<String> =
-            inner.ephemerals.get(&session_id).into_iter().flatten().map(|p| p.to_string()).collect();
-        paths.sort_unstable();
-        paths
+        self.ephemeral_set(session_id).ordered().into_iter().map(str::to_string).collect()
     }
 
     /// Every session that has (or had, until its close) ephemerals, with its
@@ -1194,7 +1198,7 @@ impl DataTree {
             .ephemerals
             .iter()
             .map(|(&session, set)| {
-                let mut paths: Vec<String> = set.iter().map(|p| p.to_string()).collect();
+                let mut paths: Vec<String> = set.ordered().into_iter().map(str::to_string).collect();
                 paths.sort_unstable();
                 (session, paths)
             })
@@ -1210,7 +1214,7 @@ impl DataTree {
 
     /// Number of ephemeral nodes.
     pub fn ephemerals_count(&self) -> usize {
-        self.inner.read().ephemerals.values().map(HashSet::len).sum()
+        self.inner.read().ephemerals.values().map(JavaHashSet::len).sum()
     }
 
     /// Container node paths, sorted.

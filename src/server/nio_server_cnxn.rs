@@ -5,6 +5,7 @@
 //! done or when another thread queues a reply. Also the connection's Watcher:
 //! watch events leave as xid -1 notifications.
 
+use crate::common::java_hash_order;
 use crate::jute::records::{Id, ReplyHeader};
 use crate::jute::{OutputArchive, Record};
 use crate::server::nio_server_cnxn_factory::{NioServerCnxnFactory, NioSettings, SelectorThread};
@@ -171,10 +172,13 @@ impl NioServerCnxn {
         self.auth_info.lock().clone()
     }
 
+    /// Adds an id the connection authenticated as; the list stays in the
+    /// order Java's set of them iterates (whoAmI, "auth" ACLs).
     pub fn add_auth_info(&self, id: Id) {
         let mut a = self.auth_info.lock();
         if !a.contains(&id) {
             a.push(id);
+            java_hash_order::order_ids(&mut a, |id| (&id.scheme, &id.id));
         }
     }
 

@@ -201,6 +201,9 @@ impl Prep {
                 let zxid = self.zks.get_next_zxid();
                 req.hdr = Some(Self::new_hdr(req, zxid, ty));
                 ReconfigRequest::from_bytes(&req.request)?;
+                if !self.zks.settings.config.reconfig_enabled {
+                    return Err(PrepError::Keeper(code::RECONFIG_DISABLED));
+                }
                 self.zks.session_tracker().check_session(req.session_id)?;
                 // Standalone servers cannot reconfigure.
                 return Err(PrepError::Keeper(code::UNIMPLEMENTED));
@@ -625,19 +628,23 @@ impl Prep {
     }
 
     fn p_close_session(&self, req: &mut Request, zxid: i64) {
+        // In Java's order: the txn records it, and the deletes (and their
+        // watch events) follow it.
         let es: Vec<String> = {
             let oc = self.zks.outstanding_changes.lock();
-            let mut es = self.zks.zk_db().data_tree().get_ephemerals(req.session_id);
+            let mut es = self.zks.zk_db().data_tree().ephemeral_set(req.session_id);
             for c in oc.queue.iter() {
                 match &c.stat {
-                    None => es.retain(|p| p != &c.path),
-                    Some(s) if s.ephemeral_owner == req.session_id && !es.contains(&c.path) => {
-                        es.push(c.path.clone())
+                    None => {
+                        es.remove(&c.path);
+                    }
+                    Some(s) if s.ephemeral_owner == req.session_id => {
+                        es.insert(&c.path);
                     }
                     _ => {}
                 }
             }
-            es
+            es.ordered().into_iter().map(str::to_string).collect()
         };
         // Only this thread adds records, so the set cannot change now.
         let digests = self.zks.zk_db().data_tree().digest_enabled();

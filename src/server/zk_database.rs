@@ -97,7 +97,7 @@ impl ZkDatabase {
                 ));
             }
             if logs.is_empty() {
-                self.take_snapshot(&sessions)?;
+                self.take_snapshot(&sessions, false)?;
             } else {
                 tracing::warn!("No snapshot found, but there are log entries. This should only be allowed during upgrading.");
             }
@@ -285,12 +285,13 @@ impl ZkDatabase {
         }
     }
 
-    /// Writes a (fuzzy) snapshot named after the last applied zxid.
-    pub fn take_snapshot(&self, sessions: &HashMap<i64, i32>) -> io::Result<()> {
+    /// Writes a (fuzzy) snapshot named after the last applied zxid; `fsync`
+    /// makes it durable before returning (a learner's sync needs that).
+    pub fn take_snapshot(&self, sessions: &HashMap<i64, i32>, fsync: bool) -> io::Result<()> {
         let zxid = self.data_tree.last_processed_zxid();
         let path = self.snap_log.data_dir().join(file_snap::snapshot_name(zxid));
         tracing::info!("Snapshotting: 0x{:x} to {}", zxid, path.display());
-        file_snap::serialize(&self.data_tree, sessions, &path, false)
+        file_snap::serialize(&self.data_tree, sessions, &path, fsync)
     }
 
     /// Starts a new log file with the next txn (done at each snapshot).

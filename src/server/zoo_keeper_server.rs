@@ -556,7 +556,7 @@ impl ZooKeeperServer {
     /// takeSnapshot: the committed sessions and the (fuzzy) tree.
     pub fn take_snapshot(&self) {
         let sessions = self.zk_db.sessions_with_timeouts();
-        if let Err(e) = self.zk_db.take_snapshot(&sessions) {
+        if let Err(e) = self.zk_db.take_snapshot(&sessions, false) {
             tracing::error!("Severe unrecoverable error, failed to take snapshot: {e}");
         }
     }

@@ -131,3 +131,83 @@ fn zkserver_follows_a_java_leader() {
     let mntr = four_letter(&ens.node(1).client_addr(), "mntr").unwrap_or_default();
     assert!(mntr.contains("zk_server_state\tfollower"), "{mntr}");
 }
+
+/// Marks node 1 as an observer in every node's zoo.cfg (`:observer` on its
+/// server line, and peerType=observer in its own).
+fn make_node1_observer(ens: &Ensemble) {
+    let n1 = ens.node(1);
+    let line = format!("server.1=127.0.0.1:{}:{}", n1.quorum_port, n1.election_port);
+    for n in &ens.nodes {
+        let cfg = std::fs::read_to_string(n.cfg_path()).expect("read zoo.cfg");
+        let mut cfg = cfg.replace(&format!("{line}\n"), &format!("{line}:observer\n"));
+        if n.sid == 1 {
+            cfg.push_str("peerType=observer\n");
+        }
+        std::fs::write(n.cfg_path(), cfg).expect("write zoo.cfg");
+    }
+}
+
+#[test]
+fn zkserver_observes_a_java_leader() {
+    let mut flavors = vec![Flavor::Zkserver];
+    flavors.extend([Flavor::Java, Flavor::Java]);
+    let mut ens = Ensemble::new(&flavors, &[]);
+    make_node1_observer(&ens);
+    ens.start(2);
+    ens.start(3);
+    wait_serving(&ens, 2);
+    wait_serving(&ens, 3);
+    let j = client(&ens, 2);
+    create(&j, "/seen", b"before", CreateMode::Persistent);
+
+    ens.start(1);
+    wait_serving(&ens, 1);
+    assert_eq!(mode(&ens, 1), "observer");
+    assert_eq!(read_synced(&ens, 1, "/seen").as_deref(), Some(&b"before"[..]));
+    // INFORMs keep it current; its writes go through the leader.
+    create(&j, "/informed", b"i", CreateMode::Persistent);
+    assert_eq!(read_synced(&ens, 1, "/informed").as_deref(), Some(&b"i"[..]));
+    let o = client(&ens, 1);
+    create(&o, "/from-observer", b"o", CreateMode::Persistent);
+    o.set_data("/seen", Some(b"after"), -1).expect("setData through the observer");
+    for sid in [2, 3] {
+        assert_eq!(read_synced(&ens, sid, "/from-observer").as_deref(), Some(&b"o"[..]), "node {sid}");
+        assert_eq!(read_synced(&ens, sid, "/seen").as_deref(), Some(&b"after"[..]), "node {sid}");
+    }
+    let mntr = four_letter(&ens.node(1).client_addr(), "mntr").unwrap_or_default();
+    assert!(mntr.contains("zk_server_state\tobserver"), "{mntr}");
+}
+
+#[test]
+fn two_zkservers_follow_one_java_leader() {
+    let mut ens = Ensemble::new(&[Flavor::Zkserver, Flavor::Zkserver, Flavor::Java], &[]);
+    ens.start(3);
+    ens.start(1);
+    wait_serving(&ens, 3);
+    wait_serving(&ens, 1);
+    ens.start(2);
+    wait_serving(&ens, 2);
+    assert_eq!(mode(&ens, 3), "leader");
+    assert_eq!(mode(&ens, 1), "follower");
+    assert_eq!(mode(&ens, 2), "follower");
+    for (i, sid) in [1i64, 2, 3].iter().enumerate() {
+        let c = client(&ens, *sid);
+        create(&c, &format!("/w{i}"), format!("via {sid}").as_bytes(), CreateMode::Persistent);
+    }
+    for sid in [1, 2, 3] {
+        for (i, via) in [1i64, 2, 3].iter().enumerate() {
+            let want = format!("via {via}");
+            assert_eq!(read_synced(&ens, sid, &format!("/w{i}")).as_deref(), Some(want.as_bytes()), "node {sid}");
+        }
+    }
+    // The leader dies: both followers notice (socket error or syncLimit
+    // without a PING), end the role and look for a leader again.
+    ens.kill9(3);
+    for sid in [1, 2] {
+        assert!(
+            wait_until(DEADLINE, || ens.node(sid).log().contains("PeerState set to LOOKING")),
+            "node {sid} did not go back to LOOKING\n{}",
+            ens.logs()
+        );
+    }
+}

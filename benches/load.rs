@@ -1133,16 +1133,17 @@ impl Outcome {
         (get(j) > 0.0).then(|| get(z) / get(j))
     }
 
-    /// Each target with the measured ratio and whether it is met.
-    fn targets(&self) -> Vec<(&'static str, f64, Option<f64>, bool)> {
+    /// Each target with the measured ratio and whether it is met (unknown
+    /// unless both servers ran).
+    fn targets(&self) -> Vec<(&'static str, f64, Option<f64>, Option<bool>)> {
         let mut out = Vec::new();
         if let Some(t) = self.workload.target_throughput_ratio {
             let r = self.ratio(Figures::ops_per_sec);
-            out.push(("throughput >=", t, r, r.is_some_and(|r| r >= t)));
+            out.push(("throughput >=", t, r, r.map(|r| r >= t)));
         }
         if let Some(t) = self.workload.target_p99_ratio {
             let r = self.ratio(|f| f.p99_ms);
-            out.push(("p99 <=", t, r, r.is_some_and(|r| r <= t)));
+            out.push(("p99 <=", t, r, r.map(|r| r <= t)));
         }
         out
     }
@@ -1212,7 +1213,11 @@ fn report(s: &Settings, outcomes: &[Outcome], load_before: &str) -> String {
                     "  {:<24} {what} {t}: {} ({})",
                     o.workload.name,
                     r.map_or("-".to_string(), |r| format!("{r:.2}")),
-                    if met { "met" } else { "MISSED" }
+                    match met {
+                        Some(true) => "met",
+                        Some(false) => "MISSED",
+                        None => "not measured",
+                    }
                 )
             })
         })
@@ -1293,10 +1298,11 @@ fn json(s: &Settings, outcomes: &[Outcome], load_before: &str) -> String {
                 .into_iter()
                 .map(|(what, t, r, met)| {
                     format!(
-                        "{{\"what\": {}, \"target\": {}, \"ratio\": {}, \"met\": {met}}}",
+                        "{{\"what\": {}, \"target\": {}, \"ratio\": {}, \"met\": {}}}",
                         json_str(what),
                         json_num(t),
-                        r.map_or("null".to_string(), json_num)
+                        r.map_or("null".to_string(), json_num),
+                        met.map_or("null".to_string(), |m| m.to_string())
                     )
                 })
                 .collect();

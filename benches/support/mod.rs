@@ -7,6 +7,9 @@
 //! Kept apart from tests/common/mod.rs on purpose: the tests' harness tunes
 //! Java for quick start-up (small heap, C1 only, serial GC), while a
 //! benchmark must run Java as it is deployed.
+//!
+//! Each bench uses only part of this module.
+#![allow(dead_code)]
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
@@ -299,6 +302,41 @@ pub fn proc_status_kib(pid: u32, field: &str) -> Result<u64, String> {
         .and_then(|v| v.trim().strip_suffix("kB"))
         .and_then(|v| v.trim().parse().ok())
         .ok_or_else(|| format!("no {field} in /proc/{pid}/status"))
+}
+
+/// CPU time (user + system, all threads) a process has used so far, in
+/// seconds, from /proc/<pid>/stat.
+pub fn proc_cpu_secs(pid: u32) -> Result<f64, String> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map_err(|e| format!("cannot read /proc/{pid}/stat: {e}"))?;
+    // The command name in parentheses may hold spaces; the fields after it
+    // start with the state (field 3), so utime and stime (fields 14 and 15)
+    // are the 12th and 13th.
+    let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok());
+    let (Some(utime), Some(stime)) = (ticks(11), ticks(12)) else {
+        return Err(format!("no CPU times in /proc/{pid}/stat"));
+    };
+    // SAFETY: sysconf only reads a system constant.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if hz <= 0 {
+        return Err("sysconf(_SC_CLK_TCK) failed".to_string());
+    }
+    Ok((utime + stime) as f64 / hz as f64)
+}
+
+/// The 1-minute load average and the CPU count: figures mean little on a
+/// busy machine, so reports say how busy it was.
+pub fn machine_load() -> String {
+    let load = fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".to_string());
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    format!("load average {load} on {cpus} CPU(s)")
 }
 
 /// Sends a four-letter word and returns the whole answer.

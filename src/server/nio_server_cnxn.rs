@@ -23,6 +23,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// The smallest read chunk, used when zookeeper.nio.directBufferBytes is 0.
 const MIN_READ_CHUNK: usize = 4096;
+/// Most reply buffers one writev(2) hands to the socket.
+const WRITE_GATHER: usize = 64;
 
 /// What the selector and workers share about a connection's readiness.
 struct IoState {
@@ -280,8 +282,12 @@ impl NioServerCnxn {
             return;
         }
         let mut io = self.io.lock();
+        let was_empty = io.outgoing.is_empty();
         io.outgoing.push_back(bytes);
-        if io.selectable {
+        // With replies already queued, the parked entry was last armed
+        // with EPOLLOUT (every re-arm is made under this lock from the
+        // state of the moment), so only the first queued reply re-arms.
+        if io.selectable && was_empty {
             self.rearm(&io);
         }
     }
@@ -391,20 +397,36 @@ impl NioServerCnxn {
         self.rearm(&io);
     }
 
+    /// Writes queued replies until the queue is empty or the socket is
+    /// full, gathering up to WRITE_GATHER buffers per writev(2) (Java
+    /// likewise copies several buffers into one direct buffer per write).
     fn write_out(&self) -> io::Result<()> {
         let mut io = self.io.lock();
-        while let Some(front) = io.outgoing.front() {
+        while !io.outgoing.is_empty() {
             let off = io.out_offset;
-            match (&self.sock).write(&front[off..]) {
+            let slices: Vec<io::IoSlice<'_>> = io
+                .outgoing
+                .iter()
+                .take(WRITE_GATHER)
+                .enumerate()
+                .map(|(i, b)| io::IoSlice::new(if i == 0 { b.get(off..).unwrap_or(&[]) } else { b }))
+                .collect();
+            match (&self.sock).write_vectored(&slices) {
                 Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "socket closed")),
                 Ok(n) => {
-                    if off + n == front.len() {
+                    drop(slices);
+                    // Pops every buffer written whole; the offset marks
+                    // how far into the next one the write got.
+                    let mut left = off + n;
+                    while let Some(front) = io.outgoing.front() {
+                        if left < front.len() {
+                            break;
+                        }
+                        left -= front.len();
                         io.outgoing.pop_front();
-                        io.out_offset = 0;
                         self.packet_sent();
-                    } else {
-                        io.out_offset = off + n;
                     }
+                    io.out_offset = left;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

@@ -1,0 +1,186 @@
+//! The zkserver Leader role against Java 3.8 followers: a zkserver node with
+//! the highest sid leads two Java followers, which sync from it (DIFF, and
+//! SNAP into an emptied data directory), forward writes to it, and see
+//! every acknowledged write; sessions and ephemerals span the nodes; the
+//! quorum survives one follower and writes stop without both (resuming when
+//! one returns). Every node is checked for every acknowledged write at the
+//! end.
+
+mod common;
+
+use common::ensemble::Ensemble;
+use common::{four_letter, wait_until, Flavor};
+use std::time::Duration;
+use zkserver::client::ZkClient;
+use zkserver::jute::records::Acl;
+use zkserver::server::zoo_defs::{ids, CreateMode};
+
+const DEADLINE: Duration = Duration::from_secs(40);
+const LEADER: i64 = 3;
+
+fn open() -> Vec<Acl> {
+    ids::open_acl_unsafe()
+}
+
+/// The Mode line of `srvr`, if the node serves.
+fn mode(ens: &Ensemble, sid: i64) -> Option<String> {
+    let out = four_letter(&ens.node(sid).client_addr(), "srvr").ok()?;
+    out.lines().find_map(|l| l.strip_prefix("Mode: ")).map(str::to_string)
+}
+
+#[track_caller]
+fn wait_mode(ens: &Ensemble, sid: i64, want: &str) {
+    let mut last = None;
+    let ok = wait_until(DEADLINE, || {
+        last = mode(ens, sid);
+        last.as_deref() == Some(want)
+    });
+    assert!(ok, "node {sid} is not {want} (last mode {last:?})\n{}", ens.logs());
+}
+
+/// A session on `sid`, retried while the node comes up.
+#[track_caller]
+fn client(ens: &Ensemble, sid: i64) -> ZkClient {
+    let addr = ens.node(sid).client_addr();
+    let mut last = None;
+    let mut out = None;
+    wait_until(DEADLINE, || match ZkClient::connect(addr.as_str(), 10_000) {
+        Ok(c) => {
+            out = Some(c);
+            true
+        }
+        Err(e) => {
+            last = Some(e);
+            false
+        }
+    });
+    out.unwrap_or_else(|| panic!("no session on node {sid}: {last:?}\n{}", ens.logs()))
+}
+
+/// Asserts `sid` holds every (path, data) in `acked`, after a sync.
+#[track_caller]
+fn assert_has_all(ens: &Ensemble, sid: i64, acked: &[(String, Vec<u8>)]) {
+    let c = client(ens, sid);
+    c.sync("/").expect("sync");
+    for (path, data) in acked {
+        let got = c.get_data(path, false).map(|(d, _)| d.unwrap_or_default());
+        assert_eq!(got.as_ref().ok(), Some(data), "node {sid} lost {path}: {got:?}\n{}", ens.logs());
+    }
+    let _ = c.close();
+}
+
+/// Starts the zkserver leader first, then the Java followers, and waits
+/// until the roles are settled.
+fn start_ensemble() -> Ensemble {
+    let mut ens = Ensemble::new(&[Flavor::Java, Flavor::Java, Flavor::Zkserver], &[]);
+    ens.start(LEADER);
+    ens.start(1);
+    ens.start(2);
+    wait_mode(&ens, LEADER, "leader");
+    wait_mode(&ens, 1, "follower");
+    wait_mode(&ens, 2, "follower");
+    ens
+}
+
+#[test]
+fn zkserver_leads_java_followers() {
+    let mut ens = start_ensemble();
+    let mut acked: Vec<(String, Vec<u8>)> = Vec::new();
+
+    // mntr on the leader: its learners and synced followers.
+    let mntr = four_letter(&ens.node(LEADER).client_addr(), "mntr").unwrap();
+    assert!(mntr.contains("zk_server_state\tleader\n"), "{mntr}");
+    let synced = wait_until(DEADLINE, || {
+        four_letter(&ens.node(LEADER).client_addr(), "mntr")
+            .map(|m| m.contains("zk_synced_followers\t2\n") && m.contains("zk_learners\t2\n"))
+            .unwrap_or(false)
+    });
+    assert!(synced, "{}", four_letter(&ens.node(LEADER).client_addr(), "mntr").unwrap());
+    assert!(mntr.contains("zk_pending_syncs\t0\n"), "{mntr}");
+
+    // Writes through the leader and through each Java follower (forwarded
+    // as REQUEST packets) are visible everywhere.
+    for sid in [LEADER, 1, 2] {
+        let c = client(&ens, sid);
+        let path = format!("/via{sid}");
+        c.create(&path, Some(path.as_bytes()), &open(), CreateMode::Persistent).unwrap();
+        acked.push((path.clone(), path.into_bytes()));
+        let _ = c.close();
+    }
+    for sid in [LEADER, 1, 2] {
+        assert_has_all(&ens, sid, &acked);
+    }
+
+    // An ephemeral of a session held on a follower lives on every node
+    // until the session closes.
+    let owner = client(&ens, 2);
+    owner.create("/eph", Some(b"e"), &open(), CreateMode::Ephemeral).unwrap();
+    let on_leader = client(&ens, LEADER);
+    let (_, st) = on_leader.get_data("/eph", false).unwrap();
+    assert_eq!(st.ephemeral_owner, owner.session_id());
+    owner.close().unwrap();
+    on_leader.sync("/").unwrap();
+    assert!(on_leader.exists("/eph", false).unwrap().is_none(), "the ephemeral outlived its session");
+    let on_1 = client(&ens, 1);
+    on_1.sync("/").unwrap();
+    assert!(on_1.exists("/eph", false).unwrap().is_none());
+    let _ = on_1.close();
+
+    // One follower down: the other and the leader are still a quorum. Its
+    // return is a DIFF from the leader's committed log.
+    ens.kill9(2);
+    on_leader.create("/counter", Some(b"0"), &open(), CreateMode::Persistent).unwrap();
+    acked.push(("/counter".into(), b"0".to_vec()));
+    for i in 0..20 {
+        let data = format!("{i:0>200}").into_bytes();
+        on_leader.set_data("/counter", Some(&data), -1).unwrap();
+        acked.retain(|(p, _)| p != "/counter");
+        acked.push(("/counter".into(), data));
+    }
+    ens.start(2);
+    wait_mode(&ens, 2, "follower");
+    assert_has_all(&ens, 2, &acked);
+    let log2 = ens.node(2).log();
+    assert!(log2.contains("Getting a diff from the leader"), "node 2 did not sync by DIFF:\n{}", ens.logs());
+
+    // A follower whose data directory is emptied gets a snapshot.
+    ens.kill9(1);
+    std::fs::remove_dir_all(ens.node(1).data_dir().join("version-2")).unwrap();
+    for i in 0..60 {
+        let path = format!("/bulk{i}");
+        let data = vec![b'x'; 300];
+        on_leader.create(&path, Some(&data), &open(), CreateMode::Persistent).unwrap();
+        acked.push((path, data));
+    }
+    ens.start(1);
+    wait_mode(&ens, 1, "follower");
+    assert!(ens.node(1).log().contains("Getting a snapshot from leader"), "node 1 did not sync by SNAP:\n{}", ens.logs());
+    for sid in [LEADER, 1, 2] {
+        assert_has_all(&ens, sid, &acked);
+    }
+    let _ = on_leader.close();
+
+    // Both followers down: the leader gives up its quorum and stops
+    // serving; writes fail. One follower back: writes resume.
+    ens.kill9(1);
+    ens.kill9(2);
+    let gone = wait_until(DEADLINE, || mode(&ens, LEADER).as_deref() != Some("leader"));
+    assert!(gone, "the leader kept leading without a quorum\n{}", ens.logs());
+    assert!(ens.node(LEADER).log().contains("Not sufficient followers synced"), "{}", ens.logs());
+    let refused = ZkClient::connect(ens.node(LEADER).client_addr().as_str(), 3000)
+        .map(|c| c.create("/lonely", None, &open(), CreateMode::Persistent).is_err())
+        .unwrap_or(true);
+    assert!(refused, "a write succeeded without a quorum");
+    ens.start(2);
+    wait_mode(&ens, LEADER, "leader");
+    wait_mode(&ens, 2, "follower");
+    let c = client(&ens, 2);
+    c.create("/after", Some(b"back"), &open(), CreateMode::Persistent).unwrap();
+    acked.push(("/after".into(), b"back".to_vec()));
+    let _ = c.close();
+    ens.start(1);
+    wait_mode(&ens, 1, "follower");
+    for sid in [LEADER, 1, 2] {
+        assert_has_all(&ens, sid, &acked);
+    }
+}

@@ -651,7 +651,10 @@ impl Leader {
         self.discovery_cv.notify_all();
         self.set_started();
         self.ping_wait.1.notify_all();
-        self.peer.set_serving(None);
+        // Not serving until the next role installs its server.
+        if let Some(f) = self.peer.cnxn_factory() {
+            f.set_zoo_keeper_server(Arc::clone(self.peer.zk_server()));
+        }
         self.zks.shutdown_with(false);
         for h in self.learners() {
             h.shutdown();
@@ -735,7 +738,9 @@ fn run_leader(peer: &Arc<QuorumPeer>, leader: &Arc<Leader>) -> io::Result<&'stat
     peer.set_current_vote(vote);
     peer.zk_db().data_tree().set_last_processed_zxid(zks.get_zxid());
     leader.set_started();
-    peer.set_serving(Some(Arc::clone(zks)));
+    if let Some(f) = peer.cnxn_factory() {
+        f.set_zoo_keeper_server(Arc::clone(zks));
+    }
 
     let half_tick = Duration::from_millis((peer.config().tick_time / 2).max(1) as u64);
     let mut tick_skip = true;

@@ -75,7 +75,7 @@ impl LeaderZooKeeperServer {
         let db = zks.zk_db();
         zks.set_zxid(db.last_processed_zxid());
         db.kill_dead_sessions(&db.sessions_with_timeouts());
-        db.take_snapshot(&db.sessions_with_timeouts())
+        db.take_snapshot(&db.sessions_with_timeouts(), false)
     }
 
     /// A committed proposal goes to the CommitProcessor.

@@ -2,7 +2,8 @@
 //! starts the PurgeTask and the QuorumPeer, waits for SIGINT/SIGTERM, then
 //! shuts the peer down.
 
-use crate::quorum::quorum_peer::{AwaitingRoles, QuorumPeer, StartError};
+use crate::quorum::quorum_peer::{QuorumPeer, StartError};
+use crate::quorum::roles::ZabRoles;
 use crate::quorum::quorum_peer_config::QuorumPeerConfig;
 use crate::server::datadir_cleanup_manager::DatadirCleanupManager;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -55,7 +56,7 @@ pub fn run(config: QuorumPeerConfig) -> Result<(), RunError> {
     )
     .map_err(|e| RunError { exit_code: EXIT_UNEXPECTED_ERROR, message: format!("cannot start the purge task: {e}") })?;
     tracing::info!("Starting quorum peer, myid={}", config.server_id.unwrap_or(-1));
-    let peer = match QuorumPeer::start(config, Box::new(AwaitingRoles)) {
+    let peer = match QuorumPeer::start(config, Box::new(ZabRoles)) {
         Ok(p) => p,
         Err(e) => {
             purge.shutdown();

@@ -20,6 +20,7 @@ pub mod request;
 pub mod request_processor;
 pub mod request_throttler;
 pub mod server_stats;
+pub mod session_tracker;
 pub mod session_tracker_impl;
 pub mod snapshot_formatter;
 pub mod sync_request_processor;

@@ -9,13 +9,17 @@
 //! - `CnxnExpirer` (Java "ConnnectionExpirer"): closes connections idle past
 //!   their session timeout (zookeeper.nio.sessionlessCnxnTimeout before a
 //!   session exists).
+//!
+//! A quorum peer swaps the ZooKeeperServer behind the port as its role
+//! changes (`set_zoo_keeper_server`); connections made before the swap are
+//! closed, and clients reconnect to the new server.
 
 use crate::server::expiry_queue::ExpiryQueue;
 use crate::server::nio_server_cnxn::NioServerCnxn;
 use crate::server::worker_service::{WorkRequest, WorkerService};
 use crate::server::zoo_keeper_server::ZooKeeperServer;
 use crossbeam_channel::{unbounded, Receiver, Sender};
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
@@ -144,7 +148,7 @@ pub struct NioServerCnxnFactory {
     settings: NioSettings,
     local_address: SocketAddr,
     listener: TcpListener,
-    zks: Arc<ZooKeeperServer>,
+    zks: RwLock<Arc<ZooKeeperServer>>,
     selectors: Vec<Arc<SelectorThread>>,
     workers: WorkerService,
     next_selector: AtomicUsize,
@@ -176,7 +180,7 @@ impl NioServerCnxnFactory {
             settings,
             local_address,
             listener,
-            zks: Arc::clone(&zks),
+            zks: RwLock::new(Arc::clone(&zks)),
             selectors,
             workers,
             next_selector: AtomicUsize::new(0),
@@ -209,6 +213,21 @@ impl NioServerCnxnFactory {
         Ok(factory)
     }
 
+    /// The server new connections talk to.
+    pub fn zoo_keeper_server(&self) -> Arc<ZooKeeperServer> {
+        Arc::clone(&self.zks.read())
+    }
+
+    /// setZooKeeperServer: new connections go to `zks`; the open ones,
+    /// which belong to the previous server, are closed.
+    pub fn set_zoo_keeper_server(self: &Arc<Self>, zks: Arc<ZooKeeperServer>) {
+        zks.set_cnxn_factory(self);
+        *self.zks.write() = zks;
+        for c in self.connections() {
+            c.close("the server behind the client port changed");
+        }
+    }
+
     pub fn local_address(&self) -> SocketAddr {
         self.local_address
     }
@@ -238,7 +257,7 @@ impl NioServerCnxnFactory {
             remote,
             Arc::downgrade(sel),
             Arc::downgrade(self),
-            Arc::clone(&self.zks),
+            self.zoo_keeper_server(),
             &self.settings,
         ));
         self.cnxns.lock().insert(id, Arc::clone(&cnxn));

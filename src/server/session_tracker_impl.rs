@@ -4,6 +4,7 @@
 //! SessionExpirer (the ZooKeeperServer, which submits a closeSession).
 
 use crate::server::expiry_queue::ExpiryQueue;
+use crate::server::session_tracker::SessionTracker;
 use crate::server::zoo_defs::code;
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -25,8 +26,6 @@ struct SessionImpl {
 
 pub struct SessionTrackerImpl {
     sessions_by_id: Mutex<HashMap<i64, SessionImpl>>,
-    /// sessionsWithTimeout: committed sessions, shared with ZKDatabase's view.
-    sessions_with_timeout: Mutex<HashMap<i64, i32>>,
     expiry_queue: ExpiryQueue<i64>,
     next_session_id: AtomicI64,
     running: AtomicBool,
@@ -51,7 +50,6 @@ impl SessionTrackerImpl {
     pub fn new(tick_time: i32, sid: i64, sessions: HashMap<i64, i32>) -> Arc<SessionTrackerImpl> {
         let st = Arc::new(SessionTrackerImpl {
             sessions_by_id: Mutex::new(HashMap::new()),
-            sessions_with_timeout: Mutex::new(HashMap::new()),
             expiry_queue: ExpiryQueue::new(tick_time.max(1) as u64),
             next_session_id: AtomicI64::new(initialize_next_session_id(sid)),
             running: AtomicBool::new(true),
@@ -59,17 +57,8 @@ impl SessionTrackerImpl {
         });
         for (id, timeout) in sessions {
             st.track_session(id, timeout);
-            st.commit_session(id, timeout);
         }
         st
-    }
-
-    /// Starts the `SessionTracker` thread.
-    pub fn start(self: &Arc<Self>, expirer: Arc<dyn SessionExpirer>) -> std::io::Result<()> {
-        let me = Arc::clone(self);
-        let h = std::thread::Builder::new().name("SessionTracker".into()).spawn(move || me.run(expirer))?;
-        *self.thread.lock() = Some(h);
-        Ok(())
     }
 
     fn run(&self, expirer: Arc<dyn SessionExpirer>) {
@@ -97,7 +86,18 @@ impl SessionTrackerImpl {
         }
     }
 
-    pub fn shutdown(&self) {
+}
+
+impl SessionTracker for SessionTrackerImpl {
+    /// Starts the `SessionTracker` thread.
+    fn start(self: Arc<Self>, expirer: Arc<dyn SessionExpirer>) -> std::io::Result<()> {
+        let me = Arc::clone(&self);
+        let h = std::thread::Builder::new().name("SessionTracker".into()).spawn(move || me.run(expirer))?;
+        *self.thread.lock() = Some(h);
+        Ok(())
+    }
+
+    fn shutdown(&self) {
         self.running.store(false, Ordering::Release);
         if let Some(h) = self.thread.lock().take() {
             let _ = h.join();
@@ -105,14 +105,14 @@ impl SessionTrackerImpl {
     }
 
     /// A new session id (createSession).
-    pub fn create_session(&self, timeout: i32) -> i64 {
+    fn create_session(&self, timeout: i32) -> i64 {
         let id = self.next_session_id.fetch_add(1, Ordering::AcqRel);
         self.track_session(id, timeout);
         id
     }
 
     /// Adds the session (if new) and pushes its expiry out by `timeout`.
-    pub fn track_session(&self, id: i64, timeout: i32) -> bool {
+    fn track_session(&self, id: i64, timeout: i32) -> bool {
         let mut s = self.sessions_by_id.lock();
         let added = !s.contains_key(&id);
         s.entry(id).or_insert(SessionImpl { timeout, closing: false });
@@ -120,13 +120,14 @@ impl SessionTrackerImpl {
         added
     }
 
-    /// Records the session as committed (its createSession txn applied).
-    pub fn commit_session(&self, id: i64, timeout: i32) -> bool {
-        self.sessions_with_timeout.lock().insert(id, timeout).is_none()
+    /// The session's createSession txn was applied: make sure it is
+    /// tracked (the committed table itself is the ZKDatabase's).
+    fn commit_session(&self, id: i64, timeout: i32) -> bool {
+        self.track_session(id, timeout)
     }
 
     /// Pushes the session's expiry out; false if it is unknown or closing.
-    pub fn touch_session(&self, id: i64, timeout: i32) -> bool {
+    fn touch_session(&self, id: i64, timeout: i32) -> bool {
         let s = self.sessions_by_id.lock();
         match s.get(&id) {
             Some(sess) if !sess.closing => {
@@ -137,21 +138,20 @@ impl SessionTrackerImpl {
         }
     }
 
-    pub fn set_session_closing(&self, id: i64) {
+    fn set_session_closing(&self, id: i64) {
         if let Some(s) = self.sessions_by_id.lock().get_mut(&id) {
             s.closing = true;
         }
     }
 
-    pub fn remove_session(&self, id: i64) {
+    fn remove_session(&self, id: i64) {
         self.sessions_by_id.lock().remove(&id);
-        self.sessions_with_timeout.lock().remove(&id);
         self.expiry_queue.remove(&id);
     }
 
     /// checkSession: Err(UNKNOWN_SESSION) or Err(SESSION_EXPIRED) when the
     /// session cannot issue requests.
-    pub fn check_session(&self, id: i64) -> Result<(), i32> {
+    fn check_session(&self, id: i64) -> Result<(), i32> {
         match self.sessions_by_id.lock().get(&id) {
             None => Err(code::UNKNOWN_SESSION),
             Some(s) if s.closing => Err(code::SESSION_EXPIRED),
@@ -159,21 +159,12 @@ impl SessionTrackerImpl {
         }
     }
 
-    pub fn session_timeout(&self, id: i64) -> Option<i32> {
-        self.sessions_by_id.lock().get(&id).map(|s| s.timeout)
-    }
-
-    pub fn session_count(&self) -> usize {
+    fn session_count(&self) -> usize {
         self.sessions_by_id.lock().len()
     }
 
-    /// Committed sessions and their timeouts (what a snapshot stores).
-    pub fn sessions_with_timeouts(&self) -> HashMap<i64, i32> {
-        self.sessions_with_timeout.lock().clone()
-    }
-
     /// The `dump` four-letter word's session section.
-    pub fn dump_sessions(&self) -> String {
+    fn dump_sessions(&self) -> String {
         let buckets = self.expiry_queue.buckets();
         let total: usize = buckets.iter().map(|(_, v)| v.len()).sum();
         let mut out = format!("Session Sets ({})/({}):\n", buckets.len(), total);

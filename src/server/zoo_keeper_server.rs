@@ -1,9 +1,11 @@
-//! ZooKeeperServer: the standalone server. Owns the ZKDatabase, the
-//! SessionTracker, the zxid counter and the outstanding-change table, builds
-//! the processor chain (RequestThrottler -> PrepRequestProcessor ->
-//! SyncRequestProcessor -> FinalRequestProcessor), and turns connection
-//! bytes into Requests. Its methods run on the NIO worker threads (connect,
-//! packets), the SessionTracker thread (expiry) and the processor threads.
+//! ZooKeeperServer: the server behind the client port. Shares the ZKDatabase,
+//! owns the SessionTracker, the zxid counter and the outstanding-change
+//! table, and turns connection bytes into Requests for the RequestThrottler,
+//! which feeds the processor chain its `ServerRole` builds: `Standalone`
+//! (PrepRequestProcessor -> SyncRequestProcessor -> FinalRequestProcessor)
+//! or a quorum role's (Java's ZooKeeperServer subclasses). Its methods run
+//! on the NIO worker threads (connect, packets), the SessionTracker thread
+//! (expiry) and the processor threads.
 
 use crate::jute::records::{Acl, AuthPacket, ConnectRequest, ConnectResponse, GetSaslRequest, Id, ReplyHeader, RequestHeader};
 use crate::jute::txn::TxnBody;
@@ -16,6 +18,7 @@ use crate::server::request::Request;
 use crate::server::request_processor::RequestProcessor;
 use crate::server::request_throttler::RequestThrottler;
 use crate::server::server_stats::ServerStats;
+use crate::server::session_tracker::SessionTracker;
 use crate::server::session_tracker_impl::{SessionExpirer, SessionTrackerImpl};
 use crate::server::sync_request_processor::SyncRequestProcessor;
 use crate::server::zk_database::{TxnLogSettings, ZkDatabase};
@@ -104,14 +107,65 @@ pub enum State {
     Shutdown = 2,
 }
 
+/// What a server's role decides: the hooks Java's ZooKeeperServer
+/// subclasses (LeaderZooKeeperServer, FollowerZooKeeperServer, ...) override.
+pub trait ServerRole: Send + Sync {
+    /// setupRequestProcessors: builds the role's chain and returns its first
+    /// processor, the one the RequestThrottler feeds.
+    fn setup_request_processors(&self, zks: &Arc<ZooKeeperServer>) -> std::io::Result<Arc<dyn RequestProcessor>>;
+
+    /// revalidateSession: a client reconnects to `session_id` with the right
+    /// password; decide whether the session still lives and answer it with
+    /// `finish_session_init` (now or later).
+    fn revalidate_session(&self, zks: &Arc<ZooKeeperServer>, cnxn: &Arc<NioServerCnxn>, session_id: i64, timeout: i32) {
+        let valid = zks.session_tracker().touch_session(session_id, timeout);
+        zks.finish_session_init(cnxn, valid);
+    }
+
+    /// getState: the Mode srvr/stat/mntr report.
+    fn state(&self) -> &'static str;
+
+    /// mntr lines of the role (name without the zk_ prefix, value); one
+    /// named like a standard line replaces it, the others are appended.
+    fn monitor_lines(&self) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
+
+    /// Lines srvr/stat print after "Node count" (each ending in '\n').
+    fn stat_extra(&self) -> String {
+        String::new()
+    }
+
+    /// Stops what the role runs beside the chain (called after the chain
+    /// has shut down).
+    fn shutdown(&self) {}
+}
+
+/// The standalone chain: Prep -> Sync -> Final.
+pub struct Standalone;
+
+impl ServerRole for Standalone {
+    fn setup_request_processors(&self, zks: &Arc<ZooKeeperServer>) -> std::io::Result<Arc<dyn RequestProcessor>> {
+        let final_processor: Arc<dyn RequestProcessor> = Arc::new(FinalRequestProcessor::new(Arc::clone(zks)));
+        let sync = SyncRequestProcessor::start(Arc::clone(zks), final_processor)?;
+        let prep: Arc<dyn RequestProcessor> = PrepRequestProcessor::start(Arc::clone(zks), sync)?;
+        Ok(prep)
+    }
+
+    fn state(&self) -> &'static str {
+        "standalone"
+    }
+}
+
 pub struct ZooKeeperServer {
     pub settings: ZooKeeperServerSettings,
     zk_db: Arc<ZkDatabase>,
-    session_tracker: Arc<SessionTrackerImpl>,
+    session_tracker: Arc<dyn SessionTracker>,
+    role: Arc<dyn ServerRole>,
     hzxid: AtomicI64,
     pub outstanding_changes: Mutex<OutstandingChanges>,
     first_processor: OnceLock<Arc<RequestThrottler>>,
-    /// The PrepRequestProcessor (Java's firstProcessor), where internal
+    /// The chain's first processor (Java's firstProcessor), where internal
     /// requests enter without passing the throttler.
     prep_processor: OnceLock<Arc<dyn RequestProcessor>>,
     cnxn_factory: OnceLock<Weak<NioServerCnxnFactory>>,
@@ -165,18 +219,30 @@ pub fn generate_passwd(id: i64) -> Vec<u8> {
 }
 
 impl ZooKeeperServer {
-    /// Builds the server around a loaded database and its restored sessions.
+    /// Builds the standalone server around a loaded database and its
+    /// restored sessions.
     pub fn new(
         settings: ZooKeeperServerSettings,
         zk_db: Arc<ZkDatabase>,
         sessions: HashMap<i64, i32>,
     ) -> Arc<ZooKeeperServer> {
         let session_tracker = SessionTrackerImpl::new(settings.tick_time, settings.server_id, sessions);
+        Self::with_role(settings, zk_db, session_tracker, Arc::new(Standalone))
+    }
+
+    /// Builds a server whose chain and session handling `role` decides.
+    pub fn with_role(
+        settings: ZooKeeperServerSettings,
+        zk_db: Arc<ZkDatabase>,
+        session_tracker: Arc<dyn SessionTracker>,
+        role: Arc<dyn ServerRole>,
+    ) -> Arc<ZooKeeperServer> {
         let zxid = zk_db.last_processed_zxid();
         Arc::new(ZooKeeperServer {
             settings,
             zk_db,
             session_tracker,
+            role,
             hzxid: AtomicI64::new(zxid),
             outstanding_changes: Mutex::new(OutstandingChanges::default()),
             first_processor: OnceLock::new(),
@@ -189,23 +255,26 @@ impl ZooKeeperServer {
         })
     }
 
-    /// startup: starts the session tracker and the processor chain.
+    /// startup: starts the session tracker and the processor chain
+    /// (RequestThrottler -> the role's chain).
     pub fn startup(self: &Arc<Self>) -> std::io::Result<()> {
-        self.session_tracker.start(Arc::clone(self) as Arc<dyn SessionExpirer>)?;
-        self.setup_request_processors()?;
+        Arc::clone(&self.session_tracker).start(Arc::clone(self) as Arc<dyn SessionExpirer>)?;
+        let first = self.role.setup_request_processors(self)?;
+        let _ = self.prep_processor.set(Arc::clone(&first));
+        let throttler = RequestThrottler::start(Arc::clone(self), first)?;
+        let _ = self.first_processor.set(throttler);
         self.state.store(State::Running as u8, Ordering::Release);
         Ok(())
     }
 
-    /// The standalone chain: RequestThrottler -> Prep -> Sync -> Final.
-    fn setup_request_processors(self: &Arc<Self>) -> std::io::Result<()> {
-        let final_processor: Arc<dyn RequestProcessor> = Arc::new(FinalRequestProcessor::new(Arc::clone(self)));
-        let sync = SyncRequestProcessor::start(Arc::clone(self), final_processor)?;
-        let prep: Arc<dyn RequestProcessor> = PrepRequestProcessor::start(Arc::clone(self), sync)?;
-        let _ = self.prep_processor.set(Arc::clone(&prep));
-        let throttler = RequestThrottler::start(Arc::clone(self), prep)?;
-        let _ = self.first_processor.set(throttler);
-        Ok(())
+    /// The role this server plays.
+    pub fn role(&self) -> &Arc<dyn ServerRole> {
+        &self.role
+    }
+
+    /// getState: "standalone", "leader", "follower" or "observer".
+    pub fn server_state(&self) -> &'static str {
+        self.role.state()
     }
 
     pub fn set_cnxn_factory(&self, f: &Arc<NioServerCnxnFactory>) {
@@ -226,7 +295,7 @@ impl ZooKeeperServer {
         &self.zk_db
     }
 
-    pub fn session_tracker(&self) -> &Arc<SessionTrackerImpl> {
+    pub fn session_tracker(&self) -> &Arc<dyn SessionTracker> {
         &self.session_tracker
     }
 
@@ -241,6 +310,11 @@ impl ZooKeeperServer {
     /// The last zxid handed out.
     pub fn get_zxid(&self) -> i64 {
         self.hzxid.load(Ordering::Acquire)
+    }
+
+    /// setZxid: a new leader starts handing out zxids of its epoch.
+    pub fn set_zxid(&self, zxid: i64) {
+        self.hzxid.store(zxid, Ordering::Release);
     }
 
     /// Hands out the next zxid (PrepRequestProcessor only).
@@ -324,17 +398,11 @@ impl ZooKeeperServer {
                 f.close_session(id, "client reconnected");
             }
             cnxn.set_session_id(id);
-            let valid = !req.passwd.is_empty()
-                && req.passwd == generate_passwd(id)
-                && self.session_tracker.touch_session(id, timeout);
-            if !valid {
-                tracing::info!(
-                    "Invalid session 0x{:x} for client {}, probably expired",
-                    id,
-                    cnxn.remote_address()
-                );
+            if !req.passwd.is_empty() && req.passwd == generate_passwd(id) {
+                self.role.revalidate_session(self, cnxn, id, timeout);
+            } else {
+                self.finish_session_init(cnxn, false);
             }
-            self.finish_session_init(cnxn, valid);
         }
         Ok(())
     }
@@ -343,6 +411,9 @@ impl ZooKeeperServer {
     /// gets zeros and the connection closes after the reply.
     pub fn finish_session_init(&self, cnxn: &Arc<NioServerCnxn>, valid: bool) {
         let id = cnxn.session_id();
+        if !valid {
+            tracing::info!("Invalid session 0x{:x} for client {}, probably expired", id, cnxn.remote_address());
+        }
         let rsp = ConnectResponse {
             protocol_version: 0,
             time_out: if valid { cnxn.session_timeout() } else { 0 },
@@ -468,6 +539,11 @@ impl ZooKeeperServer {
         };
         let mut oc = self.outstanding_changes.lock();
         let rc = self.zk_db.process_txn(hdr, req.txn.as_ref(), req.txn_digest.as_ref());
+        if req.is_quorum() {
+            if let Some(entry) = req.log_entry() {
+                self.zk_db.add_committed_proposal(&entry);
+            }
+        }
         while let Some(front) = oc.queue.front() {
             if front.zxid > hdr.zxid {
                 break;
@@ -484,8 +560,8 @@ impl ZooKeeperServer {
 
     /// takeSnapshot: the committed sessions and the (fuzzy) tree.
     pub fn take_snapshot(&self) {
-        let sessions = self.session_tracker.sessions_with_timeouts();
-        if let Err(e) = self.zk_db.take_snapshot(&sessions) {
+        let sessions = self.zk_db.sessions_with_timeouts();
+        if let Err(e) = self.zk_db.take_snapshot(&sessions, false) {
             tracing::error!("Severe unrecoverable error, failed to take snapshot: {e}");
         }
     }
@@ -523,7 +599,16 @@ impl ZooKeeperServer {
         dir_size(self.zk_db.snap_log().data_dir())
     }
 
+    /// Stops the server for good: the chain, then the database's log.
     pub fn shutdown(&self) {
+        self.shutdown_with(true);
+    }
+
+    /// shutdown(fullyShutDown): stops the session tracker, the chain and
+    /// what the role runs beside it. `fully` also closes the database; a
+    /// quorum role's server passes false, keeping the database for the next
+    /// role and applying to it what the log holds beyond the tree.
+    pub fn shutdown_with(&self, fully: bool) {
         if self.state.swap(State::Shutdown as u8, Ordering::AcqRel) == State::Shutdown as u8 {
             return;
         }
@@ -531,7 +616,12 @@ impl ZooKeeperServer {
         if let Some(t) = self.first_processor.get() {
             t.shutdown();
         }
-        self.zk_db.close();
+        self.role.shutdown();
+        if fully {
+            self.zk_db.close();
+        } else if let Err(e) = self.zk_db.fast_forward_database() {
+            tracing::error!("Error updating DB from the transaction log: {e}");
+        }
     }
 }
 

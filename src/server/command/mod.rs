@@ -226,9 +226,9 @@ fn dump(zks: &Arc<ZooKeeperServer>, factory: &Arc<NioServerCnxnFactory>) -> Stri
 fn mntr(zks: &Arc<ZooKeeperServer>, factory: &Arc<NioServerCnxnFactory>) -> String {
     let dt = zks.zk_db().data_tree();
     let (min, avg, max) = zks.stats.latency();
-    let lines: Vec<(&str, String)> = vec![
+    let mut lines: Vec<(&str, String)> = vec![
         ("version", full_version()),
-        ("server_state", "standalone".into()),
+        ("server_state", zks.server_state().into()),
         ("avg_latency", java_double(avg)),
         ("max_latency", max.to_string()),
         ("min_latency", min.to_string()),
@@ -251,6 +251,12 @@ fn mntr(zks: &Arc<ZooKeeperServer>, factory: &Arc<NioServerCnxnFactory>) -> Stri
         ("min_proposal_size", "-1".into()),
         ("digest_mismatches_count", dt.digest_mismatches().to_string()),
     ];
+    for (k, v) in zks.role().monitor_lines() {
+        match lines.iter_mut().find(|(name, _)| *name == k) {
+            Some(line) => line.1 = v,
+            None => lines.push((k, v)),
+        }
+    }
     let mut out = String::new();
     for (k, v) in lines {
         out.push_str(&format!("zk_{k}\t{v}\n"));
@@ -277,7 +283,8 @@ fn stat(with_clients: bool, zks: &Arc<ZooKeeperServer>, factory: &Arc<NioServerC
     out.push_str(&format!("Connections: {}\n", factory.num_alive_connections()));
     out.push_str(&format!("Outstanding: {}\n", zks.outstanding_requests()));
     out.push_str(&format!("Zxid: 0x{:x}\n", zks.zk_db().last_processed_zxid()));
-    out.push_str("Mode: standalone\n");
+    out.push_str(&format!("Mode: {}\n", zks.server_state()));
     out.push_str(&format!("Node count: {}\n", zks.zk_db().data_tree().node_count()));
+    out.push_str(&zks.role().stat_extra());
     out
 }

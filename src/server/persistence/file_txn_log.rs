@@ -458,6 +458,44 @@ pub fn read_txns(log_dir: &Path, start_zxid: i64) -> io::Result<TxnIterator> {
     Ok(TxnIterator::over_files(files.into(), start_zxid))
 }
 
+/// Cuts the log after `zxid` for a TRUNC from the leader (FileTxnLog.truncate):
+/// the file that holds `zxid` ends after its last txn <= `zxid`, and every
+/// later log file is deleted. Errors when no log file reaches back that far.
+pub fn truncate(log_dir: &Path, zxid: i64) -> io::Result<()> {
+    let files = get_log_files(log_dir, zxid)?;
+    let Some((first, later)) = files.split_first() else {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            "No log files found to truncate! This could happen if you still have snapshots from an old setup \
+             or log files were deleted accidentally or dataLogDir was changed in zoo.cfg.",
+        ));
+    };
+    // Offset after the last txn to keep; None: the file keeps no txn.
+    let mut cut_at = None;
+    if let Some(mut reader) = LogFileReader::open(first.clone(), later.is_empty())? {
+        while let Some(entry) = reader.next_entry()? {
+            if entry.hdr.zxid > zxid {
+                break;
+            }
+            cut_at = Some(reader.pos);
+        }
+    }
+    match cut_at {
+        Some(len) => {
+            let f = OpenOptions::new().write(true).open(first)?;
+            f.set_len(len)?;
+            f.sync_all()?;
+        }
+        None => std::fs::remove_file(first)?,
+    }
+    for path in later {
+        if let Err(e) = std::fs::remove_file(path) {
+            warn!("Unable to delete {} while truncating the log: {e}", path.display());
+        }
+    }
+    Ok(())
+}
+
 /// Iterator over logged txns. Yields `Err` (and then ends) for what is not
 /// a torn tail: a file that cannot be read, a header with the wrong magic,
 /// an intact entry (checksum right) that does not decode.

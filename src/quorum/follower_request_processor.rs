@@ -1,0 +1,87 @@
+//! FollowerRequestProcessor (`FollowerRequestProcessor:N`; an observer's is
+//! Java's ObserverRequestProcessor, `ObserverRequestProcessor:N`): the first
+//! processor of a learner's chain. Every request is queued on the
+//! CommitProcessor first (so it is waiting when the leader's commit comes
+//! back), then writes, session changes and syncs are forwarded to the
+//! leader as REQUEST packets; syncs are remembered until the leader's SYNC.
+
+use crate::quorum::learner::Learner;
+use crate::quorum::learner_zoo_keeper_server::LearnerZooKeeperServer;
+use crate::quorum::quorum_peer_config::LearnerType;
+use crate::server::request::Request;
+use crate::server::request_processor::RequestProcessor;
+use crate::server::zoo_defs::op_code;
+use crossbeam_channel::{unbounded, Receiver, Sender};
+use parking_lot::Mutex;
+use std::sync::{Arc, Weak};
+use std::thread::JoinHandle;
+
+pub struct FollowerRequestProcessor {
+    queued: Sender<Option<Request>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    next: Arc<dyn RequestProcessor>,
+}
+
+impl FollowerRequestProcessor {
+    pub fn start(
+        server_id: i64,
+        role: Weak<LearnerZooKeeperServer>,
+        learner: Arc<Learner>,
+        next: Arc<dyn RequestProcessor>,
+    ) -> std::io::Result<Arc<FollowerRequestProcessor>> {
+        let (tx, rx) = unbounded();
+        let kind = match learner.learner_type() {
+            LearnerType::Observer => "ObserverRequestProcessor",
+            LearnerType::Participant => "FollowerRequestProcessor",
+        };
+        let n = Arc::clone(&next);
+        let h = std::thread::Builder::new()
+            .name(format!("{kind}:{server_id}"))
+            .spawn(move || run(role, learner, n, rx))?;
+        Ok(Arc::new(FollowerRequestProcessor { queued: tx, thread: Mutex::new(Some(h)), next }))
+    }
+}
+
+impl RequestProcessor for FollowerRequestProcessor {
+    fn process_request(&self, req: Request) {
+        let _ = self.queued.send(Some(req));
+    }
+
+    fn shutdown(&self) {
+        tracing::info!("Shutting down");
+        let _ = self.queued.send(None);
+        if let Some(h) = self.thread.lock().take() {
+            let _ = h.join();
+        }
+        self.next.shutdown();
+    }
+}
+
+fn run(
+    role: Weak<LearnerZooKeeperServer>,
+    learner: Arc<Learner>,
+    next: Arc<dyn RequestProcessor>,
+    rx: Receiver<Option<Request>>,
+) {
+    use op_code::*;
+    while let Ok(Some(req)) = rx.recv() {
+        let forward = match req.op_type {
+            SYNC => {
+                if let Some(r) = role.upgrade() {
+                    r.add_pending_sync(req.session_id, req.cxid);
+                }
+                true
+            }
+            CREATE | CREATE2 | CREATE_TTL | CREATE_CONTAINER | DELETE | DELETE_CONTAINER | SET_DATA | RECONFIG
+            | SET_ACL | MULTI | CHECK | CREATE_SESSION | CLOSE_SESSION => true,
+            _ => false,
+        };
+        let packet = forward.then(|| Learner::request_packet(&req));
+        next.process_request(req);
+        if let Some(qp) = packet {
+            // A failed write closes the socket and ends the role.
+            let _ = learner.write_packet(&qp, true);
+        }
+    }
+    tracing::info!("FollowerRequestProcessor exited loop!");
+}

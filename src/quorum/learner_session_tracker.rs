@@ -1,0 +1,94 @@
+//! LearnerSessionTracker: the session table of a follower or observer. The
+//! leader owns expiry: this server only hands out session ids (from its own
+//! sid-based range), records which sessions its clients touched since the
+//! last PING (the PING answer carries them so the leader keeps them alive),
+//! and knows the committed (global) sessions from the ZKDatabase. Used by
+//! the NIO workers (connect, touch) and the QuorumPeer thread (PING).
+
+use crate::server::session_tracker::SessionTracker;
+use crate::server::session_tracker_impl::{initialize_next_session_id, SessionExpirer};
+use crate::server::zk_database::ZkDatabase;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+pub struct LearnerSessionTracker {
+    zk_db: Arc<ZkDatabase>,
+    /// Sessions touched since the last PING, with their timeouts.
+    touch_table: Mutex<HashMap<i64, i32>>,
+    next_session_id: AtomicI64,
+}
+
+impl LearnerSessionTracker {
+    pub fn new(zk_db: Arc<ZkDatabase>, sid: i64) -> LearnerSessionTracker {
+        LearnerSessionTracker {
+            zk_db,
+            touch_table: Mutex::new(HashMap::new()),
+            next_session_id: AtomicI64::new(initialize_next_session_id(sid)),
+        }
+    }
+
+    /// snapshot: the sessions touched since the last call (for PING).
+    pub fn take_touch_snapshot(&self) -> HashMap<i64, i32> {
+        std::mem::take(&mut *self.touch_table.lock())
+    }
+}
+
+impl SessionTracker for LearnerSessionTracker {
+    fn start(self: Arc<Self>, _expirer: Arc<dyn SessionExpirer>) -> std::io::Result<()> {
+        // The leader expires sessions; a learner runs no expiry thread.
+        Ok(())
+    }
+
+    fn shutdown(&self) {
+        self.touch_table.lock().clear();
+    }
+
+    fn create_session(&self, _timeout: i32) -> i64 {
+        self.next_session_id.fetch_add(1, Ordering::AcqRel)
+    }
+
+    fn track_session(&self, _id: i64, _timeout: i32) -> bool {
+        // Global sessions are tracked by the leader.
+        false
+    }
+
+    fn commit_session(&self, id: i64, _timeout: i32) -> bool {
+        let added = !self.zk_db.is_committed_session(id);
+        if added {
+            tracing::info!("Committing global session 0x{id:x}");
+        }
+        added
+    }
+
+    fn touch_session(&self, id: i64, timeout: i32) -> bool {
+        self.touch_table.lock().insert(id, timeout);
+        true
+    }
+
+    fn set_session_closing(&self, _id: i64) {}
+
+    fn remove_session(&self, id: i64) {
+        self.touch_table.lock().remove(&id);
+    }
+
+    fn check_session(&self, _id: i64) -> Result<(), i32> {
+        // Checked by the leader when the request reaches it.
+        Ok(())
+    }
+
+    fn session_count(&self) -> usize {
+        self.zk_db.sessions_with_timeouts().len()
+    }
+
+    fn dump_sessions(&self) -> String {
+        let mut ids: Vec<i64> = self.zk_db.sessions_with_timeouts().into_keys().collect();
+        ids.sort_unstable();
+        let mut out = format!("Global Sessions({}):\n", ids.len());
+        for id in ids {
+            out.push_str(&format!("0x{id:x}\n"));
+        }
+        out
+    }
+}

@@ -1,0 +1,175 @@
+//! LearnerZooKeeperServer: the ServerRole of a follower (Java's
+//! FollowerZooKeeperServer) or an observer (ObserverZooKeeperServer).
+//! Chains: FollowerRequestProcessor -> CommitProcessor -> Final for client
+//! requests; proposals from the leader go SyncRequestProcessor ->
+//! SendAckRequestProcessor (follower), INFORMs go to the CommitProcessor
+//! and, with observer sync enabled, to a SyncRequestProcessor that only
+//! logs them. The QuorumPeer thread feeds it the leader's packets
+//! (`log_request`, `commit`, `commit_request`, `sync`).
+
+use crate::jute::txn::TxnLogEntry;
+use crate::quorum::commit_processor::CommitProcessor;
+use crate::quorum::follower_request_processor::FollowerRequestProcessor;
+use crate::quorum::learner::{txn_request, Learner};
+use crate::quorum::quorum_peer_config::LearnerType;
+use crate::quorum::send_ack_request_processor::SendAckRequestProcessor;
+use crate::server::final_request_processor::FinalRequestProcessor;
+use crate::server::nio_server_cnxn::NioServerCnxn;
+use crate::server::request::Request;
+use crate::server::request_processor::RequestProcessor;
+use crate::server::sync_request_processor::SyncRequestProcessor;
+use crate::server::zoo_defs::op_code;
+use crate::server::zoo_keeper_server::{ServerRole, ZooKeeperServer};
+use parking_lot::Mutex;
+use std::collections::VecDeque;
+use std::io;
+use std::sync::{Arc, OnceLock, Weak};
+
+pub struct LearnerZooKeeperServer {
+    me: Weak<LearnerZooKeeperServer>,
+    learner: Arc<Learner>,
+    /// zookeeper.observer.syncEnabled: an observer logs what it is told.
+    observer_sync_enabled: bool,
+    commit_processor: OnceLock<Arc<CommitProcessor>>,
+    sync_processor: OnceLock<Arc<SyncRequestProcessor>>,
+    /// pendingTxns: proposals logged, waiting for their COMMIT, in order.
+    pending_txns: Mutex<VecDeque<TxnLogEntry>>,
+    /// pendingSyncs: (session, cxid) of syncs forwarded to the leader.
+    pending_syncs: Mutex<VecDeque<(i64, i32)>>,
+}
+
+/// The end of an observer's logging chain: the txn is already on its way
+/// to the commit side, logging was all there was to do.
+struct LoggedOnly;
+
+impl RequestProcessor for LoggedOnly {
+    fn process_request(&self, _req: Request) {}
+    fn shutdown(&self) {}
+}
+
+impl LearnerZooKeeperServer {
+    pub fn new(learner: Arc<Learner>, observer_sync_enabled: bool) -> Arc<Self> {
+        Arc::new_cyclic(|me| LearnerZooKeeperServer {
+            me: me.clone(),
+            learner,
+            observer_sync_enabled,
+            commit_processor: OnceLock::new(),
+            sync_processor: OnceLock::new(),
+            pending_txns: Mutex::new(VecDeque::new()),
+            pending_syncs: Mutex::new(VecDeque::new()),
+        })
+    }
+
+    fn is_observer(&self) -> bool {
+        self.learner.learner_type() == LearnerType::Observer
+    }
+
+    /// logRequest: a PROPOSAL to log (and ACK once durable).
+    pub fn log_request(&self, entry: TxnLogEntry) {
+        // The first zxid of an epoch is NEWLEADER's, never a txn to commit.
+        if entry.hdr.zxid & 0xffff_ffff != 0 {
+            self.pending_txns.lock().push_back(entry.clone());
+        }
+        match self.sync_processor.get() {
+            Some(s) => s.process_request(txn_request(entry)),
+            None => tracing::warn!("dropping proposal 0x{:x}: the server is not started", entry.hdr.zxid),
+        }
+    }
+
+    /// Proposals the sync already made durable (at NEWLEADER), still
+    /// waiting for their COMMIT.
+    pub fn add_logged(&self, entries: Vec<TxnLogEntry>) {
+        self.pending_txns.lock().extend(entries);
+    }
+
+    /// commit: the leader committed `zxid`, the oldest pending proposal.
+    pub fn commit(&self, zxid: i64) -> io::Result<()> {
+        let entry = {
+            let mut p = self.pending_txns.lock();
+            match p.front() {
+                None => {
+                    tracing::warn!("Committing 0x{zxid:x} without seeing txn");
+                    return Ok(());
+                }
+                Some(e) if e.hdr.zxid != zxid => {
+                    tracing::error!("Committing zxid 0x{zxid:x} but next pending txn 0x{:x}", e.hdr.zxid);
+                    return Err(io::Error::other("a COMMIT does not match the next pending proposal"));
+                }
+                Some(_) => p.pop_front(),
+            }
+        };
+        if let (Some(e), Some(c)) = (entry, self.commit_processor.get()) {
+            c.commit(txn_request(e));
+        }
+        Ok(())
+    }
+
+    /// commitRequest (observer): an INFORM's txn, logged if enabled, applied.
+    pub fn commit_request(&self, entry: TxnLogEntry) {
+        if let Some(s) = self.sync_processor.get() {
+            s.process_request(txn_request(entry.clone()));
+        }
+        if let Some(c) = self.commit_processor.get() {
+            c.commit(txn_request(entry));
+        }
+    }
+
+    /// A sync this server forwarded, to be released by the leader's SYNC.
+    pub fn add_pending_sync(&self, session_id: i64, cxid: i32) {
+        self.pending_syncs.lock().push_back((session_id, cxid));
+    }
+
+    /// sync: the leader's SYNC for the oldest pending sync.
+    pub fn sync(&self) {
+        let Some((sid, cxid)) = self.pending_syncs.lock().pop_front() else {
+            tracing::warn!("Not expecting a sync.");
+            return;
+        };
+        if let Some(c) = self.commit_processor.get() {
+            c.commit(Request::new(None, sid, cxid, op_code::SYNC, Vec::new(), Vec::new()));
+        }
+    }
+}
+
+impl ServerRole for LearnerZooKeeperServer {
+    fn setup_request_processors(&self, zks: &Arc<ZooKeeperServer>) -> io::Result<Arc<dyn RequestProcessor>> {
+        let final_processor: Arc<dyn RequestProcessor> = Arc::new(FinalRequestProcessor::new(Arc::clone(zks)));
+        let commit = CommitProcessor::start(Arc::clone(zks), final_processor, true)?;
+        let _ = self.commit_processor.set(Arc::clone(&commit));
+        let first = FollowerRequestProcessor::start(
+            zks.settings.server_id,
+            self.me.clone(),
+            Arc::clone(&self.learner),
+            commit as Arc<dyn RequestProcessor>,
+        )?;
+        let log_next: Option<Arc<dyn RequestProcessor>> = if !self.is_observer() {
+            Some(Arc::new(SendAckRequestProcessor::new(Arc::clone(&self.learner))))
+        } else if self.observer_sync_enabled {
+            Some(Arc::new(LoggedOnly))
+        } else {
+            None
+        };
+        if let Some(next) = log_next {
+            let _ = self.sync_processor.set(SyncRequestProcessor::start(Arc::clone(zks), next)?);
+        }
+        Ok(first)
+    }
+
+    fn revalidate_session(&self, _zks: &Arc<ZooKeeperServer>, cnxn: &Arc<NioServerCnxn>, session_id: i64, timeout: i32) {
+        self.learner.validate_session(cnxn, session_id, timeout);
+    }
+
+    fn state(&self) -> &'static str {
+        if self.is_observer() {
+            "observer"
+        } else {
+            "follower"
+        }
+    }
+
+    fn shutdown(&self) {
+        if let Some(s) = self.sync_processor.get() {
+            s.shutdown();
+        }
+    }
+}

@@ -184,3 +184,71 @@ fn zkserver_leads_java_followers() {
         assert_has_all(&ens, sid, &acked);
     }
 }
+
+/// Every node's mode, by sid.
+fn modes(ens: &Ensemble, sids: &[i64]) -> Vec<Option<String>> {
+    sids.iter().map(|s| mode(ens, *s)).collect()
+}
+
+/// Waits until exactly one of `sids` leads and the others follow; returns
+/// the leader.
+#[track_caller]
+fn settled_leader(ens: &Ensemble, sids: &[i64]) -> i64 {
+    let mut last = Vec::new();
+    let ok = wait_until(DEADLINE, || {
+        last = modes(ens, sids);
+        last.iter().filter(|m| m.as_deref() == Some("leader")).count() == 1
+            && last.iter().filter(|m| m.as_deref() == Some("follower")).count() == sids.len() - 1
+    });
+    assert!(ok, "no settled leader among {sids:?}: {last:?}\n{}", ens.logs());
+    let i = last.iter().position(|m| m.as_deref() == Some("leader")).unwrap_or(0);
+    sids[i]
+}
+
+#[test]
+fn three_zkservers_replicate_and_survive_the_leader() {
+    let mut ens = Ensemble::new(&[Flavor::Zkserver; 3], &[]);
+    ens.start_all();
+    assert_eq!(settled_leader(&ens, &[1, 2, 3]), 3);
+    let mut acked: Vec<(String, Vec<u8>)> = Vec::new();
+
+    // Writes through every node, read back everywhere after a sync.
+    for sid in [1, 2, 3] {
+        let c = client(&ens, sid);
+        for i in 0..5 {
+            let path = format!("/n{sid}_{i}");
+            c.create(&path, Some(path.as_bytes()), &open(), CreateMode::Persistent).unwrap();
+            acked.push((path.clone(), path.into_bytes()));
+        }
+        let _ = c.close();
+    }
+    for sid in [1, 2, 3] {
+        assert_has_all(&ens, sid, &acked);
+    }
+    let mntr = four_letter(&ens.node(3).client_addr(), "mntr").unwrap();
+    assert!(mntr.contains("zk_synced_followers\t2\n"), "{mntr}");
+
+    // kill -9 the leader: the others elect a new one, which serves writes;
+    // the old leader comes back as a follower, synced by DIFF.
+    ens.kill9(3);
+    let new_leader = settled_leader(&ens, &[1, 2]);
+    assert_eq!(new_leader, 2);
+    let c = client(&ens, 1);
+    for i in 0..5 {
+        let path = format!("/after{i}");
+        c.create(&path, Some(b"v"), &open(), CreateMode::Persistent).unwrap();
+        acked.push((path, b"v".to_vec()));
+    }
+    let _ = c.close();
+    ens.start(3);
+    assert_eq!(settled_leader(&ens, &[1, 2, 3]), 2);
+    for sid in [1, 2, 3] {
+        assert_has_all(&ens, sid, &acked);
+    }
+    let log2 = ens.node(2).log();
+    assert!(
+        log2.lines().any(|l| l.contains("Sending DIFF") && l.contains("for peer sid: 3")),
+        "the old leader was not synced by DIFF:\n{}",
+        ens.logs()
+    );
+}

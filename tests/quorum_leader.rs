@@ -126,6 +126,43 @@ fn zkserver_leads_java_followers() {
     assert!(on_1.exists("/eph", false).unwrap().is_none());
     let _ = on_1.close();
 
+    // A session opened on the leader moves to a Java follower, which asks
+    // the leader (REVALIDATE) whether it still lives; a made-up one is
+    // refused. The moved session keeps its ephemeral.
+    let mover = client(&ens, LEADER);
+    mover.create("/moved", None, &open(), CreateMode::Ephemeral).unwrap();
+    mover.disconnect();
+    let moved = ZkClient::connect_with_session(
+        ens.node(1).client_addr().as_str(),
+        10_000,
+        mover.session_id(),
+        mover.session_passwd(),
+    )
+    .expect("the leader's session is valid on a follower");
+    assert_eq!(moved.session_id(), mover.session_id());
+    moved.sync("/").unwrap();
+    assert_eq!(moved.get_data("/moved", false).unwrap().1.ephemeral_owner, mover.session_id());
+    // Right password, but no such session: only the leader can say so.
+    let unknown = mover.session_id() + 12345;
+    let bogus = ZkClient::connect_with_session(
+        ens.node(1).client_addr().as_str(),
+        10_000,
+        unknown,
+        &zkserver::server::zoo_keeper_server::generate_passwd(unknown),
+    );
+    assert!(bogus.is_err(), "a made-up session was accepted");
+    moved.close().unwrap();
+    on_leader.sync("/").unwrap();
+    assert!(on_leader.exists("/moved", false).unwrap().is_none());
+
+    // A follower's client that vanishes: the follower's PINGs stop
+    // touching its session, and the leader expires it for the ensemble.
+    let short = ZkClient::connect(ens.node(2).client_addr().as_str(), 2000).unwrap();
+    short.create("/short", None, &open(), CreateMode::Ephemeral).unwrap();
+    short.disconnect();
+    let expired = wait_until(DEADLINE, || matches!(on_leader.exists("/short", false), Ok(None)));
+    assert!(expired, "the leader never expired the vanished session\n{}", ens.logs());
+
     // One follower down: the other and the leader are still a quorum. Its
     // return is a DIFF from the leader's committed log.
     ens.kill9(2);

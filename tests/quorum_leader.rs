@@ -289,3 +289,54 @@ fn three_zkservers_replicate_and_survive_the_leader() {
         ens.logs()
     );
 }
+
+/// Marks node 1 as an observer in every node's zoo.cfg (`:observer` on its
+/// server line, peerType=observer in its own).
+fn make_node1_observer(ens: &Ensemble) {
+    let n1 = ens.node(1);
+    let line = format!("server.1=127.0.0.1:{}:{}", n1.quorum_port, n1.election_port);
+    for n in &ens.nodes {
+        let cfg = std::fs::read_to_string(n.cfg_path()).expect("read zoo.cfg");
+        let mut cfg = cfg.replace(&format!("{line}\n"), &format!("{line}:observer\n"));
+        if n.sid == 1 {
+            cfg.push_str("peerType=observer\n");
+        }
+        std::fs::write(n.cfg_path(), cfg).expect("write zoo.cfg");
+    }
+}
+
+#[test]
+fn java_observer_of_a_zkserver_leader() {
+    let mut ens = Ensemble::new(&[Flavor::Java, Flavor::Java, Flavor::Zkserver], &[]);
+    make_node1_observer(&ens);
+    ens.start(LEADER);
+    ens.start(2);
+    wait_mode(&ens, LEADER, "leader");
+    wait_mode(&ens, 2, "follower");
+    let c = client(&ens, LEADER);
+    c.create("/before", Some(b"b"), &open(), CreateMode::Persistent).unwrap();
+    let mut acked = vec![("/before".to_string(), b"b".to_vec())];
+
+    // The observer syncs, then learns new txns by INFORM; its writes go
+    // through the leader and count on no quorum.
+    ens.start(1);
+    wait_mode(&ens, 1, "observer");
+    c.create("/informed", Some(b"i"), &open(), CreateMode::Persistent).unwrap();
+    acked.push(("/informed".into(), b"i".to_vec()));
+    let o = client(&ens, 1);
+    o.create("/from-observer", Some(b"o"), &open(), CreateMode::Persistent).unwrap();
+    acked.push(("/from-observer".into(), b"o".to_vec()));
+    for sid in [1, 2, LEADER] {
+        assert_has_all(&ens, sid, &acked);
+    }
+    let mntr = four_letter(&ens.node(LEADER).client_addr(), "mntr").unwrap();
+    assert!(mntr.contains("zk_synced_observers\t1\n"), "{mntr}");
+    assert!(mntr.contains("zk_synced_followers\t1\n"), "{mntr}");
+    assert!(mntr.contains("zk_learners\t2\n"), "{mntr}");
+
+    // Without its follower the leader has no quorum: an observer does not
+    // count.
+    ens.kill9(2);
+    let gone = wait_until(DEADLINE, || mode(&ens, LEADER).as_deref() != Some("leader"));
+    assert!(gone, "an observer kept the leader's quorum\n{}", ens.logs());
+}

@@ -110,6 +110,11 @@ fn zkserver_leads_java_followers() {
     for sid in [LEADER, 1, 2] {
         assert_has_all(&ens, sid, &acked);
     }
+    let srvr = four_letter(&ens.node(LEADER).client_addr(), "srvr").unwrap();
+    assert!(srvr.contains("Mode: leader\n"), "{srvr}");
+    let sizes = srvr.lines().find_map(|l| l.strip_prefix("Proposal sizes last/min/max: "));
+    let sizes: Vec<i64> = sizes.unwrap_or_default().split('/').filter_map(|v| v.parse().ok()).collect();
+    assert!(sizes.len() == 3 && sizes.iter().all(|v| *v > 0) && sizes[1] <= sizes[2], "{srvr}");
 
     // An ephemeral of a session held on a follower lives on every node
     // until the session closes.

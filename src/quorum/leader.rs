@@ -644,7 +644,9 @@ impl Leader {
         }
         info!("Shutting down");
         info!("Shutdown called. For the reason {reason}");
-        for l in self.listeners.lock().iter() {
+        // Closed now (the acceptor's own handle goes when it wakes) so the
+        // next role can bind the port again.
+        for l in std::mem::take(&mut *self.listeners.lock()) {
             // SAFETY: shutdown(2) on our own listening socket wakes accept().
             unsafe { libc::shutdown(l.as_raw_fd(), libc::SHUT_RDWR) };
         }

@@ -145,6 +145,16 @@ impl ServerRole for LeaderZooKeeperServer {
         ]
     }
 
+    fn stat_extra(&self) -> String {
+        match self.leader() {
+            Some(l) => {
+                let s = l.proposal_stats();
+                format!("Proposal sizes last/min/max: {}/{}/{}\n", s.last, s.min, s.max)
+            }
+            None => String::new(),
+        }
+    }
+
     fn shutdown(&self) {
         if let Some(cm) = self.container_manager.lock().take() {
             cm.stop();

@@ -443,7 +443,7 @@ impl LearnerHandler {
             out.flush()?;
             info!(
                 "Sending snapshot last zxid of peer is 0x{peer_last_zxid:x}, zxid of leader is 0x{:x}, send zxid of db as 0x{zxid_to_send:x}",
-                plan.current_zxid
+                leader.last_proposed()
             );
             leader.serialize_snapshot(&mut out)?;
             let mut sig = crate::jute::OutputArchive::with_capacity(16);

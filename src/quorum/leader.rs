@@ -688,7 +688,6 @@ fn bind_reusable(addr: SocketAddr) -> io::Result<TcpListener> {
 /// Leader.lead: runs the LEADING role on the QuorumPeer thread until the
 /// quorum is lost or the peer shuts down.
 pub fn lead(peer: &Arc<QuorumPeer>) -> io::Result<()> {
-    info!("LEADING - LEADER ELECTION TOOK - 0 MS");
     let (role, zks) = LeaderZooKeeperServer::new(peer);
     let leader = Leader::new(peer, Arc::clone(&role), zks);
     role.set_leader(&leader);

@@ -949,6 +949,26 @@ mod tests {
     }
 
     #[test]
+    fn truncate_keeps_txns_up_to_the_zxid_and_drops_later_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = write(dir.path(), 0, &creates(1..=5));
+        log.roll_log().unwrap();
+        for e in creates(6..=8) {
+            log.append(&e).unwrap();
+        }
+        log.commit().unwrap();
+        log.close().unwrap();
+        truncate(dir.path(), 3).unwrap();
+        assert_eq!(read_all(dir.path(), 0), creates(1..=3));
+        assert!(!dir.path().join("log.6").exists());
+        // Appending after the cut starts a new file that replay follows.
+        let mut log = write(dir.path(), 0, &creates(4..=4));
+        log.close().unwrap();
+        assert_eq!(read_all(dir.path(), 0), creates(1..=4));
+        assert!(truncate(tempfile::tempdir().unwrap().path(), 3).is_err());
+    }
+
+    #[test]
     fn exact_bytes_of_one_entry() {
         let dir = tempfile::tempdir().unwrap();
         let e = create(0x100000001, "/x");

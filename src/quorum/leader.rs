@@ -609,7 +609,7 @@ impl Leader {
             let local = l.local_addr()?;
             std::thread::Builder::new().name(name.clone()).spawn(move || {
                 leader.accept_loop(&l);
-                info!("exception while shutting down acceptor. LearnerCnxAcceptorHandler-/{local} stopped");
+                info!("LearnerCnxAcceptorHandler-/{local} stopped");
             })?;
         }
         *self.listeners.lock() = listeners;

@@ -84,6 +84,8 @@ pub struct Leader {
     discovery_cv: Condvar,
     tick: AtomicI32,
     running: AtomicBool,
+    /// Set once `shutdown` has stopped the server and the learners.
+    torn_down: AtomicBool,
     /// Set (and signalled) once the server serves, or the leader stops.
     started: (Mutex<bool>, Condvar),
     /// Wakes the ping loop early on shutdown.
@@ -130,6 +132,7 @@ impl Leader {
             discovery_cv: Condvar::new(),
             tick: AtomicI32::new(0),
             running: AtomicBool::new(true),
+            torn_down: AtomicBool::new(false),
             started: (Mutex::new(false), Condvar::new()),
             ping_wait: (Mutex::new(()), Condvar::new()),
             follower_counter: AtomicI64::new(-1),
@@ -458,7 +461,7 @@ impl Leader {
         let zxid = entry.hdr.zxid;
         if qp::counter_of(zxid) == 0xffff_ffff {
             let msg = "zxid lower 32 bits have rolled over, forcing re-election, and therefore new epoch start";
-            self.shutdown(msg);
+            self.stop(msg);
             return Err(io::Error::other(msg));
         }
         let data = entry.to_bytes();
@@ -637,8 +640,9 @@ impl Leader {
         }
     }
 
-    /// Stops leading: the acceptor, the server, every learner.
-    pub fn shutdown(&self, reason: &str) {
+    /// Stops leading from any thread: no more learners, every wait wakes,
+    /// and the lead thread tears the rest down (`shutdown`).
+    fn stop(&self, reason: &str) {
         if !self.running.swap(false, Ordering::AcqRel) {
             return;
         }
@@ -653,6 +657,16 @@ impl Leader {
         self.discovery_cv.notify_all();
         self.set_started();
         self.ping_wait.1.notify_all();
+    }
+
+    /// Leader.shutdown, on the QuorumPeer thread (it stops the processor
+    /// threads and waits for them): the client port stops serving, the
+    /// server goes down keeping the database, every learner is dropped.
+    fn shutdown(&self, reason: &str) {
+        self.stop(reason);
+        if self.torn_down.swap(true, Ordering::AcqRel) {
+            return;
+        }
         // Not serving until the next role installs its server.
         if let Some(f) = self.peer.cnxn_factory() {
             f.set_zoo_keeper_server(Arc::clone(self.peer.zk_server()));

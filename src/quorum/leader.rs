@@ -282,10 +282,8 @@ impl Leader {
             self.discovery_cv.notify_all();
         } else {
             let deadline = Instant::now() + self.init_timeout();
-            while d.waiting_for_new_epoch && self.is_running() {
-                if self.discovery_cv.wait_until(&mut d, deadline).timed_out() {
-                    break;
-                }
+            while d.waiting_for_new_epoch && self.is_running() && Instant::now() < deadline {
+                self.wait_discovery(&mut d, deadline);
             }
             if d.waiting_for_new_epoch {
                 return Err(interrupted("Timeout while waiting for epoch from quorum"));
@@ -318,10 +316,8 @@ impl Leader {
             self.discovery_cv.notify_all();
         } else {
             let deadline = Instant::now() + self.init_timeout();
-            while !d.election_finished && self.is_running() {
-                if self.discovery_cv.wait_until(&mut d, deadline).timed_out() {
-                    break;
-                }
+            while !d.election_finished && self.is_running() && Instant::now() < deadline {
+                self.wait_discovery(&mut d, deadline);
             }
             if !d.election_finished {
                 return Err(interrupted("Timeout while waiting for epoch to be acked by quorum"));
@@ -352,16 +348,21 @@ impl Leader {
             self.discovery_cv.notify_all();
         } else {
             let deadline = Instant::now() + self.init_timeout();
-            while !d.quorum_formed && self.is_running() {
-                if self.discovery_cv.wait_until(&mut d, deadline).timed_out() {
-                    break;
-                }
+            while !d.quorum_formed && self.is_running() && Instant::now() < deadline {
+                self.wait_discovery(&mut d, deadline);
             }
             if !d.quorum_formed {
                 return Err(interrupted("Timeout while waiting for NEWLEADER to be acked by quorum"));
             }
         }
         Ok(())
+    }
+
+    /// Waits for a discovery change until `deadline`, waking at least once
+    /// a tick to notice the peer shutting down (which does not signal us).
+    fn wait_discovery(&self, d: &mut parking_lot::MutexGuard<'_, Discovery>, deadline: Instant) {
+        let tick = Duration::from_millis(self.peer.config().tick_time.max(1) as u64);
+        let _ = self.discovery_cv.wait_until(d, deadline.min(Instant::now() + tick));
     }
 
     /// waitForStartup: learners get UPTODATE only once the leader serves.

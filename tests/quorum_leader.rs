@@ -3,8 +3,10 @@
 //! SNAP into an emptied data directory), forward writes to it, and see
 //! every acknowledged write; sessions and ephemerals span the nodes; the
 //! quorum survives one follower and writes stop without both (resuming when
-//! one returns). Every node is checked for every acknowledged write at the
-//! end.
+//! one returns); a Java observer learns by INFORM. All-zkserver ensembles:
+//! writes through any node, a leader killed under load is replaced and
+//! rejoins, and a proposal only the old leader logged is truncated away.
+//! Every node is checked for every acknowledged write.
 
 mod common;
 
@@ -408,4 +410,47 @@ fn java_observer_of_a_zkserver_leader() {
     ens.kill9(2);
     let gone = wait_until(DEADLINE, || mode(&ens, LEADER).as_deref() != Some("leader"));
     assert!(gone, "an observer kept the leader's quorum\n{}", ens.logs());
+}
+
+#[test]
+fn an_unacknowledged_proposal_is_truncated_away() {
+    let mut ens = Ensemble::new(&[Flavor::Zkserver; 3], &[]);
+    ens.start_all();
+    assert_eq!(settled_leader(&ens, &[1, 2, 3]), 3);
+    let c = client(&ens, 3);
+    c.create("/kept", Some(b"k"), &open(), CreateMode::Persistent).unwrap();
+    let acked = vec![("/kept".to_string(), b"k".to_vec())];
+    for sid in [1, 2] {
+        assert_has_all(&ens, sid, &acked);
+    }
+
+    // Alone, the leader still logs the proposal of a write it can never
+    // commit; the client is not answered, and the leader steps down.
+    ens.kill9(1);
+    ens.kill9(2);
+    assert!(c.create("/ghost", None, &open(), CreateMode::Persistent).is_err(), "a write without a quorum succeeded");
+    let gone = wait_until(DEADLINE, || mode(&ens, 3).as_deref() != Some("leader"));
+    assert!(gone, "the leader kept leading alone\n{}", ens.logs());
+    drop(c);
+    ens.kill9(3);
+
+    // The followers form the next epoch without it; when it returns, its
+    // extra txn (past what the new leader has, in the old epoch) is cut by
+    // TRUNC and the write never appears.
+    ens.start(1);
+    ens.start(2);
+    let leader = settled_leader(&ens, &[1, 2]);
+    ens.start(3);
+    assert_eq!(settled_leader(&ens, &[1, 2, 3]), leader);
+    assert!(
+        ens.node(3).log().contains("Truncating log to get in sync with the leader"),
+        "node 3 was not truncated:\n{}",
+        ens.logs()
+    );
+    for sid in [1, 2, 3] {
+        assert_has_all(&ens, sid, &acked);
+        let c = client(&ens, sid);
+        c.sync("/").unwrap();
+        assert!(c.exists("/ghost", false).unwrap().is_none(), "node {sid} has the unacknowledged write");
+    }
 }

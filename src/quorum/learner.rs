@@ -9,7 +9,7 @@
 //! (REVALIDATE). Packets are QuorumPacket records written back to back on
 //! the socket, as Java's BinaryOutputArchive writes them.
 
-use crate::jute::records::{Id, LearnerInfo, QuorumPacket};
+use crate::jute::records::{LearnerInfo, QuorumPacket};
 use crate::jute::txn::TxnLogEntry;
 use crate::jute::{OutputArchive, Record};
 use crate::quorum::learner_session_tracker::LearnerSessionTracker;
@@ -29,31 +29,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::{error, info, warn};
 
-/// The quorum packet types (Leader's constants).
-pub mod packet {
-    pub const REQUEST: i32 = 1;
-    pub const PROPOSAL: i32 = 2;
-    pub const ACK: i32 = 3;
-    pub const COMMIT: i32 = 4;
-    pub const PING: i32 = 5;
-    pub const REVALIDATE: i32 = 6;
-    pub const SYNC: i32 = 7;
-    pub const INFORM: i32 = 8;
-    pub const COMMITANDACTIVATE: i32 = 9;
-    pub const NEWLEADER: i32 = 10;
-    pub const FOLLOWERINFO: i32 = 11;
-    pub const UPTODATE: i32 = 12;
-    pub const DIFF: i32 = 13;
-    pub const TRUNC: i32 = 14;
-    pub const SNAP: i32 = 15;
-    pub const OBSERVERINFO: i32 = 16;
-    pub const LEADERINFO: i32 = 17;
-    pub const ACKEPOCH: i32 = 18;
-    pub const INFORMANDACTIVATE: i32 = 19;
-}
-
-/// The protocol version a 3.4+ learner announces in LearnerInfo.
-const PROTOCOL_VERSION: i32 = 0x10000;
+use crate::quorum::quorum_packet::{self as packet, read_packet, PROTOCOL_VERSION};
 
 /// The string a leader writes after a streamed snapshot.
 const SNAPSHOT_SIGNATURE: &str = "BenWasHere";
@@ -86,25 +62,6 @@ fn read_string<R: Read>(r: &mut R, max: usize) -> io::Result<String> {
         None => Vec::new(),
     };
     String::from_utf8(bytes).map_err(|_| bad_data("a string from the leader is not UTF-8"))
-}
-
-/// Reads one QuorumPacket off the stream (data and auth bounded by `max`).
-pub fn read_packet<R: Read>(r: &mut R, max: usize) -> io::Result<QuorumPacket> {
-    let r#type = r.read_i32::<BigEndian>()?;
-    let zxid = r.read_i64::<BigEndian>()?;
-    let data = match read_len(r, max)? {
-        Some(n) => Some(read_bytes(r, n)?),
-        None => None,
-    };
-    let mut authinfo = Vec::new();
-    if let Some(count) = read_len(r, max / 2)? {
-        for _ in 0..count {
-            let scheme = read_string(r, max)?;
-            let id = read_string(r, max)?;
-            authinfo.push(Id { scheme, id });
-        }
-    }
-    Ok(QuorumPacket { r#type, zxid, data, authinfo })
 }
 
 /// Copies the snapshot a leader streams after SNAP (sessions, ACL table,

@@ -4,13 +4,9 @@
 //! the peer state, and runs the `QuorumPeer[myid=N](plain=..)(secure=..)`
 //! main-loop thread: LOOKING runs an election; FOLLOWING, LEADING and
 //! OBSERVING hand the thread to the role code (`Roles`) until it returns,
-//! then the peer is LOOKING again.
-//!
-//! Until the Leader/Follower/Observer roles are built, `AwaitingRoles` holds
-//! the decided state without syncing, so the client port answers like a
-//! Java peer whose sync has not finished: the four-letter words say "This
-//! ZooKeeper instance is not currently serving requests" and sessions are
-//! refused.
+//! then the peer is LOOKING again. Between roles the client port serves
+//! the peer's idle server, which answers like a Java peer that is not
+//! synced: "This ZooKeeper instance is not currently serving requests".
 
 use crate::quorum::fast_leader_election::FastLeaderElection;
 use crate::quorum::quorum_cnx_manager::{format_inet_addr, CnxSettings, QuorumCnxManager};
@@ -22,7 +18,7 @@ use crate::server::persistence::file_txn_snap_log::FileTxnSnapLog;
 use crate::server::zk_database::ZkDatabase;
 use crate::server::zoo_keeper_server::ZooKeeperServer;
 use crate::server::zoo_keeper_server_main::{nio_settings_from, settings_from};
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -46,35 +42,6 @@ pub trait Roles: Send + Sync {
     fn follow(&self, peer: &Arc<QuorumPeer>, leader: &Vote) -> io::Result<()>;
     /// OBSERVING `leader`.
     fn observe(&self, peer: &Arc<QuorumPeer>, leader: &Vote) -> io::Result<()>;
-}
-
-/// What the peer runs while the Leader/Follower/Observer roles are not
-/// built: it keeps the decided state, serving no clients, until shutdown.
-pub struct AwaitingRoles;
-
-impl AwaitingRoles {
-    fn hold(peer: &QuorumPeer, role: &str) -> io::Result<()> {
-        warn!(
-            "the {role} role (ZAB sync) is not implemented yet: holding state {} without serving clients",
-            peer.peer_state()
-        );
-        peer.wait_for_shutdown();
-        Ok(())
-    }
-}
-
-impl Roles for AwaitingRoles {
-    fn lead(&self, peer: &Arc<QuorumPeer>) -> io::Result<()> {
-        Self::hold(peer, "Leader")
-    }
-
-    fn follow(&self, peer: &Arc<QuorumPeer>, _leader: &Vote) -> io::Result<()> {
-        Self::hold(peer, "Follower")
-    }
-
-    fn observe(&self, peer: &Arc<QuorumPeer>, _leader: &Vote) -> io::Result<()> {
-        Self::hold(peer, "Observer")
-    }
 }
 
 /// Why a peer could not start, sorted as QuorumPeerMain sorts exit codes.
@@ -193,7 +160,6 @@ pub struct QuorumPeer {
     election: OnceLock<Arc<FastLeaderElection>>,
     roles: Box<dyn Roles>,
     running: AtomicBool,
-    stopped: (Mutex<bool>, Condvar),
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -265,7 +231,6 @@ impl QuorumPeer {
             election: OnceLock::new(),
             roles,
             running: AtomicBool::new(true),
-            stopped: (Mutex::new(false), Condvar::new()),
             thread: Mutex::new(None),
             config: Arc::new(config),
         });
@@ -355,11 +320,6 @@ impl QuorumPeer {
     /// the main-loop thread has ended (unless called from it).
     pub fn shutdown(&self) {
         self.running.store(false, Ordering::Release);
-        {
-            let (lock, cv) = &self.stopped;
-            *lock.lock() = true;
-            cv.notify_all();
-        }
         match self.election.get() {
             Some(e) => e.shutdown(),
             None => self.cnx_manager.halt(),
@@ -374,15 +334,6 @@ impl QuorumPeer {
             }
         }
         self.zks.shutdown();
-    }
-
-    /// Blocks until `shutdown` (for role code that has nothing else to wait on).
-    pub fn wait_for_shutdown(&self) {
-        let (lock, cv) = &self.stopped;
-        let mut stopped = lock.lock();
-        while !*stopped {
-            cv.wait(&mut stopped);
-        }
     }
 
     pub fn is_running(&self) -> bool {

@@ -1,10 +1,10 @@
 //! ZabRoles: the role code the QuorumPeer thread runs once an election has
 //! decided (see `Roles`): the Leader, the Follower or the Observer, each
-//! running until it loses its leader or its quorum. Until the Leader is
-//! merged, a peer elected leader holds its state without serving.
+//! running until it loses its leader or its quorum.
 
-use crate::quorum::quorum_peer::{AwaitingRoles, QuorumPeer, Roles};
+use crate::quorum::leader;
 use crate::quorum::learner;
+use crate::quorum::quorum_peer::{QuorumPeer, Roles};
 use crate::quorum::quorum_peer_config::LearnerType;
 use crate::quorum::vote::Vote;
 use std::io;
@@ -14,7 +14,7 @@ pub struct ZabRoles;
 
 impl Roles for ZabRoles {
     fn lead(&self, peer: &Arc<QuorumPeer>) -> io::Result<()> {
-        AwaitingRoles.lead(peer)
+        leader::lead(peer)
     }
 
     fn follow(&self, peer: &Arc<QuorumPeer>, leader: &Vote) -> io::Result<()> {

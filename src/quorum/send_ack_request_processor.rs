@@ -3,7 +3,8 @@
 //! proposal now durable on disk.
 
 use crate::jute::records::QuorumPacket;
-use crate::quorum::learner::{packet, Learner};
+use crate::quorum::learner::Learner;
+use crate::quorum::quorum_packet as packet;
 use crate::server::request::Request;
 use crate::server::request_processor::RequestProcessor;
 use crate::server::zoo_defs::op_code;

@@ -5,6 +5,7 @@ use crate::jute::records::Id;
 use crate::jute::txn::{TxnBody, TxnDigest, TxnHeader, TxnLogEntry};
 use crate::server::nio_server_cnxn::NioServerCnxn;
 use crate::server::zoo_defs::op_code;
+use std::any::Any;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -29,6 +30,9 @@ pub struct Request {
     /// A KeeperException code raised while preparing the request.
     pub err: Option<i32>,
     pub create_time: Instant,
+    /// Who is waiting for the request besides its connection (Java's
+    /// Request.owner): on a leader, the LearnerHandler of a learner's sync.
+    pub owner: Option<Arc<dyn Any + Send + Sync>>,
 }
 
 impl Request {
@@ -53,6 +57,7 @@ impl Request {
             zxid: -1,
             err: None,
             create_time: Instant::now(),
+            owner: None,
         }
     }
 

@@ -312,6 +312,11 @@ impl ZooKeeperServer {
         self.hzxid.load(Ordering::Acquire)
     }
 
+    /// setZxid: a new leader starts handing out zxids of its epoch.
+    pub fn set_zxid(&self, zxid: i64) {
+        self.hzxid.store(zxid, Ordering::Release);
+    }
+
     /// Hands out the next zxid (PrepRequestProcessor only).
     pub fn get_next_zxid(&self) -> i64 {
         self.hzxid.fetch_add(1, Ordering::AcqRel) + 1

@@ -1,0 +1,694 @@
+//! LearnerHandler: the leader's side of one follower or observer. Its
+//! thread ("LearnerHandler-/ip:port") reads the learner's socket: the
+//! FOLLOWERINFO/OBSERVERINFO handshake and the epoch negotiation
+//! (LEADERINFO, ACKEPOCH), the sync decision (DIFF from the committed log or
+//! the txn log, TRUNC, or SNAP streamed from the tree), the NEWLEADER ack,
+//! then ACKs, PINGs with session touches, REVALIDATEs and forwarded
+//! REQUESTs. A second thread ("Sender-/ip:port") drains the handler's packet
+//! queue to the socket, flushing whenever the queue runs dry.
+
+use crate::jute::records::QuorumPacket;
+use crate::jute::txn::TxnLogEntry;
+use crate::quorum::leader::Leader;
+use crate::quorum::quorum_packet::{self as qp, epoch_of, packet, packet_to_string, read_packet, write_packet};
+use crate::quorum::quorum_peer_config::LearnerType;
+use crate::server::request::Request;
+use crate::server::zoo_defs::op_code;
+use byteorder::{BigEndian, ByteOrder};
+use crossbeam_channel::{unbounded, Receiver, Sender};
+use parking_lot::Mutex;
+use std::io::{self, BufReader, BufWriter, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tracing::{debug, error, info, warn};
+
+/// The string a streamed snapshot ends with (Java's "signature").
+const SNAP_SIGNATURE: &str = "BenWasHere";
+
+/// What the learner's sync needs, decided by `plan_sync`.
+#[derive(Debug, PartialEq)]
+pub struct SyncPlan {
+    /// Packets to queue before NEWLEADER (DIFF or TRUNC, then proposals and
+    /// their commits).
+    pub packets: Vec<QuorumPacket>,
+    /// Whether a snapshot must be streamed instead.
+    pub need_snap: bool,
+    /// The newest zxid the learner will have once the queued packets are
+    /// applied: forwarding of live proposals starts after it.
+    pub current_zxid: i64,
+}
+
+/// The committed history a sync is planned from.
+pub struct History<'a> {
+    /// The committedLog, oldest first.
+    pub committed: &'a [TxnLogEntry],
+    /// The database's last applied zxid.
+    pub last_processed_zxid: i64,
+}
+
+/// Builds the packets of a DIFF/TRUNC sync as LearnerHandler.syncFollower
+/// and queueCommittedProposals decide it.
+struct Planner {
+    packets: Vec<QuorumPacket>,
+    need_op_packet: bool,
+}
+
+impl Planner {
+    fn op(&mut self, r#type: i32, zxid: i64) {
+        self.packets.push(packet(r#type, zxid, None));
+    }
+
+    /// Queues the proposals of `entries` after `peer_last_zxid` (up to
+    /// `max_zxid` when given), each followed by its COMMIT, preceded by the
+    /// DIFF or TRUNC the first one calls for. Returns the last queued zxid;
+    /// `None` when the learner's history forks from ours across an epoch
+    /// (only a snapshot can fix that).
+    fn queue_committed<'e>(
+        &mut self,
+        entries: impl Iterator<Item = &'e TxnLogEntry>,
+        peer_last_zxid: i64,
+        max_zxid: Option<i64>,
+        last_committed_zxid: i64,
+        sid: i64,
+    ) -> Option<i64> {
+        let peer_new_epoch = qp::counter_of(peer_last_zxid) == 0;
+        let mut queued = peer_last_zxid;
+        let mut prev = -1;
+        for e in entries {
+            let z = e.hdr.zxid;
+            if max_zxid.is_some_and(|m| z > m) {
+                break;
+            }
+            if z < peer_last_zxid {
+                prev = z;
+                continue;
+            }
+            if self.need_op_packet {
+                if z == peer_last_zxid {
+                    info!("Sending DIFF zxid=0x{:x}  for peer sid: {sid}", last_committed_zxid);
+                    self.op(qp::DIFF, last_committed_zxid);
+                    self.need_op_packet = false;
+                    continue;
+                }
+                if peer_new_epoch {
+                    info!("Sending DIFF zxid=0x{:x}  for peer sid: {sid}", last_committed_zxid);
+                    self.op(qp::DIFF, last_committed_zxid);
+                    self.need_op_packet = false;
+                } else if z > peer_last_zxid {
+                    // The learner has txns we never saw (it may have led):
+                    // cut it back to the last one we share, within its epoch.
+                    if epoch_of(z) != epoch_of(peer_last_zxid) {
+                        warn!("Cannot send TRUNC to peer sid: {sid} peer zxid is from different epoch");
+                        return None;
+                    }
+                    info!("Sending TRUNC zxid=0x{:x}  for peer sid: {sid}", prev);
+                    self.op(qp::TRUNC, prev);
+                    self.need_op_packet = false;
+                }
+            }
+            if z <= queued {
+                continue;
+            }
+            self.packets.push(packet(qp::PROPOSAL, z, Some(e.to_bytes())));
+            self.op(qp::COMMIT, z);
+            queued = z;
+        }
+        if self.need_op_packet && peer_new_epoch {
+            info!("Sending DIFF zxid=0x{:x}  for peer sid: {sid}", last_committed_zxid);
+            self.op(qp::DIFF, last_committed_zxid);
+            self.need_op_packet = false;
+        }
+        Some(queued)
+    }
+}
+
+/// The sync decision for a learner at `peer_last_zxid`. `txn_log` reads the
+/// logged txns after a zxid when the committedLog does not reach back far
+/// enough (`None`: the log does not either, or it is too big to send).
+pub fn plan_sync(
+    sid: i64,
+    peer_last_zxid: i64,
+    history: &History<'_>,
+    txn_log: impl FnOnce(i64) -> Option<Vec<TxnLogEntry>>,
+) -> SyncPlan {
+    let last_processed = history.last_processed_zxid;
+    let (min_committed, max_committed) = match (history.committed.first(), history.committed.last()) {
+        (Some(a), Some(b)) => (a.hdr.zxid, b.hdr.zxid),
+        _ => (last_processed, last_processed),
+    };
+    info!(
+        "Synchronizing with Learner sid: {sid} maxCommittedLog=0x{max_committed:x} minCommittedLog=0x{min_committed:x} \
+         lastProcessedZxid=0x{last_processed:x} peerLastZxid=0x{peer_last_zxid:x}"
+    );
+    let peer_new_epoch = qp::counter_of(peer_last_zxid) == 0;
+    let mut p = Planner { packets: Vec::new(), need_op_packet: true };
+    let mut current = peer_last_zxid;
+    let mut need_snap = true;
+    if last_processed == peer_last_zxid {
+        info!("Sending DIFF zxid=0x{peer_last_zxid:x} for peer sid: {sid}");
+        p.op(qp::DIFF, peer_last_zxid);
+        p.need_op_packet = false;
+        need_snap = false;
+    } else if peer_last_zxid > max_committed && !peer_new_epoch {
+        debug!("Sending TRUNC to follower zxidToSend=0x{max_committed:x} for peer sid:{sid}");
+        p.op(qp::TRUNC, max_committed);
+        p.need_op_packet = false;
+        current = max_committed;
+        need_snap = false;
+    } else if max_committed >= peer_last_zxid && min_committed <= peer_last_zxid {
+        info!("Using committedLog for peer sid: {sid}");
+        if let Some(q) = p.queue_committed(history.committed.iter(), peer_last_zxid, None, max_committed, sid) {
+            current = q;
+            need_snap = false;
+        }
+    } else if peer_last_zxid < min_committed {
+        if let Some(from_log) = txn_log(peer_last_zxid) {
+            if !from_log.is_empty() {
+                info!("Use txnlog and committedLog for peer sid: {sid}");
+                match p.queue_committed(from_log.iter(), peer_last_zxid, Some(min_committed), max_committed, sid) {
+                    Some(q) if q >= min_committed => {
+                        if let Some(q) = p.queue_committed(history.committed.iter(), q, None, max_committed, sid) {
+                            current = q;
+                            need_snap = false;
+                        }
+                    }
+                    Some(q) => {
+                        info!(
+                            "Detected gap between end of txnlog: 0x{q:x} and start of committedLog: 0x{min_committed:x}"
+                        );
+                        p.packets.clear();
+                        p.need_op_packet = true;
+                    }
+                    None => {}
+                }
+            }
+        }
+    } else {
+        warn!(
+            "Unhandled scenario for peer sid: {sid} maxCommittedLog=0x{max_committed:x} minCommittedLog=0x{min_committed:x} \
+             lastProcessedZxid=0x{last_processed:x} peerLastZxid=0x{peer_last_zxid:x}"
+        );
+    }
+    if !need_snap && p.need_op_packet {
+        error!("Unhandled scenario for peer sid: {sid} fall back to use snapshot");
+        need_snap = true;
+    }
+    if need_snap {
+        p.packets.clear();
+        current = last_processed;
+    }
+    SyncPlan { packets: p.packets, need_snap, current_zxid: current }
+}
+
+/// SyncLimitCheck: the age of the oldest proposal the learner has not
+/// acknowledged (two are tracked, as in Java).
+#[derive(Default)]
+struct SyncLimitCheck {
+    started: bool,
+    current: Option<(i64, Instant)>,
+    next: Option<(i64, Instant)>,
+}
+
+impl SyncLimitCheck {
+    fn update_proposal(&mut self, zxid: i64, at: Instant) {
+        if !self.started {
+            return;
+        }
+        if self.current.is_none() {
+            self.current = Some((zxid, at));
+        } else {
+            self.next = Some((zxid, at));
+        }
+    }
+
+    fn update_ack(&mut self, zxid: i64) {
+        match (self.current, self.next) {
+            (Some((c, _)), _) if c == zxid => {
+                self.current = self.next.take();
+            }
+            (Some((c, _)), Some((n, _))) if n == zxid => {
+                warn!("ACK for 0x{zxid:x} received before ACK for 0x{c:x}");
+                self.next = None;
+            }
+            _ => {}
+        }
+    }
+
+    /// False once the oldest unacknowledged proposal is older than `limit`.
+    fn check(&self, now: Instant, limit: Duration) -> bool {
+        match self.current {
+            None => true,
+            Some((_, at)) => now.duration_since(at) < limit,
+        }
+    }
+}
+
+/// The leader's handle on one learner.
+pub struct LearnerHandler {
+    leader: Arc<Leader>,
+    sock: TcpStream,
+    remote: SocketAddr,
+    sid: AtomicI64,
+    /// The learner's protocol version (0x10000 for 3.4 and later).
+    version: AtomicI32,
+    observer: AtomicBool,
+    queue: Sender<Option<QuorumPacket>>,
+    queue_rx: Mutex<Option<Receiver<Option<QuorumPacket>>>>,
+    sending_started: AtomicBool,
+    alive: AtomicBool,
+    tick_of_next_ack_deadline: AtomicI32,
+    sync_limit_check: Mutex<SyncLimitCheck>,
+    packets_received: AtomicU64,
+    packets_sent: AtomicU64,
+    requests_received: AtomicU64,
+}
+
+impl LearnerHandler {
+    /// Takes over an accepted learner socket and starts its thread.
+    pub fn start(leader: Arc<Leader>, sock: TcpStream) -> io::Result<Arc<LearnerHandler>> {
+        let remote = sock.peer_addr()?;
+        let (tx, rx) = unbounded();
+        let h = Arc::new(LearnerHandler {
+            leader,
+            sock,
+            remote,
+            sid: AtomicI64::new(-1),
+            version: AtomicI32::new(1),
+            observer: AtomicBool::new(false),
+            queue: tx,
+            queue_rx: Mutex::new(Some(rx)),
+            sending_started: AtomicBool::new(false),
+            alive: AtomicBool::new(true),
+            tick_of_next_ack_deadline: AtomicI32::new(0),
+            sync_limit_check: Mutex::new(SyncLimitCheck::default()),
+            packets_received: AtomicU64::new(0),
+            packets_sent: AtomicU64::new(0),
+            requests_received: AtomicU64::new(0),
+        });
+        let runner = Arc::clone(&h);
+        std::thread::Builder::new().name(format!("LearnerHandler-/{remote}")).spawn(move || runner.run())?;
+        Ok(h)
+    }
+
+    pub fn sid(&self) -> i64 {
+        self.sid.load(Ordering::Acquire)
+    }
+
+    pub fn is_observer(&self) -> bool {
+        self.observer.load(Ordering::Acquire)
+    }
+
+    pub fn learner_type(&self) -> LearnerType {
+        if self.is_observer() {
+            LearnerType::Observer
+        } else {
+            LearnerType::Participant
+        }
+    }
+
+    pub fn remote_address(&self) -> SocketAddr {
+        self.remote
+    }
+
+    pub fn packets_received(&self) -> u64 {
+        self.packets_received.load(Ordering::Relaxed)
+    }
+
+    pub fn packets_sent(&self) -> u64 {
+        self.packets_sent.load(Ordering::Relaxed)
+    }
+
+    pub fn requests_received(&self) -> u64 {
+        self.requests_received.load(Ordering::Relaxed)
+    }
+
+    /// Queues a packet for the sender thread.
+    pub fn queue_packet(&self, p: QuorumPacket) {
+        let _ = self.queue.send(Some(p));
+    }
+
+    /// Whether the learner has been heard from within its ack deadline.
+    pub fn synced(&self) -> bool {
+        self.alive.load(Ordering::Acquire)
+            && self.leader.current_tick() <= self.tick_of_next_ack_deadline.load(Ordering::Acquire)
+    }
+
+    /// The leader's half-tick PING (none before the learner is synced); a
+    /// learner sitting on a proposal past syncLimit is dropped.
+    pub fn ping(&self) {
+        if !self.sending_started.load(Ordering::Acquire) {
+            return;
+        }
+        let ok = self.sync_limit_check.lock().check(Instant::now(), self.leader.sync_timeout());
+        if ok {
+            self.queue_packet(packet(qp::PING, self.leader.last_proposed(), None));
+        } else {
+            warn!("Closing connection to peer due to transaction timeout.");
+            self.shutdown();
+        }
+    }
+
+    /// Stops the sender (the packet of death), closes the socket and
+    /// leaves the leader's lists.
+    pub fn shutdown(&self) {
+        let _ = self.queue.send(None);
+        self.alive.store(false, Ordering::Release);
+        let _ = self.sock.shutdown(Shutdown::Both);
+        self.leader.remove_learner_handler(self);
+    }
+
+    fn run(self: Arc<Self>) {
+        self.leader.add_learner_handler(&self);
+        self.tick_of_next_ack_deadline.store(self.leader.tick_of_initial_ack_deadline(), Ordering::Release);
+        if let Err(e) = self.serve() {
+            if self.leader.is_running() {
+                error!("Unexpected exception in LearnerHandler: {e}");
+            }
+        }
+        warn!("******* GOODBYE /{} ********", self.remote);
+        self.shutdown();
+    }
+
+    fn serve(self: &Arc<Self>) -> io::Result<()> {
+        let leader = Arc::clone(&self.leader);
+        let max_buffer = leader.jute_max_buffer();
+        self.sock.set_read_timeout(Some(leader.init_timeout()))?;
+        let _ = self.sock.set_nodelay(true);
+        let mut input = BufReader::new(self.sock.try_clone()?);
+        let mut out = BufWriter::new(self.sock.try_clone()?);
+
+        let first = read_packet(&mut input, max_buffer)?;
+        if first.r#type != qp::FOLLOWERINFO && first.r#type != qp::OBSERVERINFO {
+            error!("First packet {} is not FOLLOWERINFO or OBSERVERINFO!", packet_to_string(&first));
+            return Ok(());
+        }
+        match first.data.as_deref() {
+            Some(d) => {
+                if d.len() >= 8 {
+                    self.sid.store(BigEndian::read_i64(&d[..8]), Ordering::Release);
+                }
+                if d.len() >= 12 {
+                    self.version.store(BigEndian::read_i32(&d[8..12]), Ordering::Release);
+                }
+                if d.len() >= 20 {
+                    let config_version = BigEndian::read_i64(&d[12..20]);
+                    if config_version > leader.quorum_verifier_version() {
+                        return Err(io::Error::other(
+                            "Follower is ahead of the leader (has a later activated configuration)",
+                        ));
+                    }
+                }
+            }
+            None => self.sid.store(leader.next_anonymous_sid(), Ordering::Release),
+        }
+        let sid = self.sid();
+        match leader.peer_info(sid) {
+            Some(info) => info!("Follower sid: {sid} : info : {info}"),
+            None => info!("Follower sid: {sid} not in the current config {:x}", leader.quorum_verifier_version()),
+        }
+        if first.r#type == qp::OBSERVERINFO {
+            self.observer.store(true, Ordering::Release);
+        }
+
+        let last_accepted_epoch = epoch_of(first.zxid);
+        let new_epoch = leader.get_epoch_to_propose(sid, last_accepted_epoch)?;
+        let new_leader_zxid = qp::make_zxid(new_epoch, 0);
+        let version = self.version.load(Ordering::Acquire);
+        let (peer_epoch, peer_last_zxid) = if version < qp::PROTOCOL_VERSION {
+            (epoch_of(first.zxid), first.zxid)
+        } else {
+            let mut ver = [0u8; 4];
+            BigEndian::write_i32(&mut ver, qp::PROTOCOL_VERSION);
+            write_packet(&mut out, &packet(qp::LEADERINFO, new_leader_zxid, Some(ver.to_vec())))?;
+            out.flush()?;
+            let ack = read_packet(&mut input, max_buffer)?;
+            if ack.r#type != qp::ACKEPOCH {
+                error!("{} is not ACKEPOCH", packet_to_string(&ack));
+                return Ok(());
+            }
+            let epoch = match ack.data.as_deref() {
+                Some(d) if d.len() >= 4 => i64::from(BigEndian::read_i32(&d[..4])),
+                _ => return Err(io::Error::new(io::ErrorKind::InvalidData, "ACKEPOCH without an epoch")),
+            };
+            (epoch, ack.zxid)
+        };
+        leader.wait_for_epoch_ack(sid, peer_epoch, peer_last_zxid)?;
+
+        let plan = leader.sync_learner(self, peer_last_zxid)?;
+        if plan.need_snap {
+            let zxid_to_send = leader.last_processed_zxid();
+            write_packet(&mut out, &packet(qp::SNAP, zxid_to_send, None))?;
+            out.flush()?;
+            info!(
+                "Sending snapshot last zxid of peer is 0x{peer_last_zxid:x}, zxid of leader is 0x{:x}, send zxid of db as 0x{zxid_to_send:x}",
+                leader.last_proposed()
+            );
+            leader.serialize_snapshot(&mut out)?;
+            let mut sig = crate::jute::OutputArchive::with_capacity(16);
+            sig.write_string(SNAP_SIGNATURE);
+            out.write_all(sig.as_slice())?;
+            out.flush()?;
+        }
+
+        debug!("Sending NEWLEADER message to {sid}");
+        if version < qp::PROTOCOL_VERSION {
+            write_packet(&mut out, &packet(qp::NEWLEADER, new_leader_zxid, None))?;
+        } else {
+            self.queue_packet(packet(qp::NEWLEADER, new_leader_zxid, Some(leader.quorum_verifier_bytes())));
+        }
+        out.flush()?;
+        self.start_sending(out)?;
+
+        let ack = read_packet(&mut input, max_buffer)?;
+        if ack.r#type != qp::ACK {
+            error!("Next packet was supposed to be an ACK, but received packet: {}", packet_to_string(&ack));
+            return Ok(());
+        }
+        debug!("Received NEWLEADER-ACK message from {sid}");
+        leader.wait_for_new_leader_ack(sid, ack.zxid)?;
+        self.sync_limit_check.lock().started = true;
+        self.sock.set_read_timeout(Some(leader.sync_timeout()))?;
+        leader.wait_for_startup()?;
+        debug!("Sending UPTODATE message to {sid}");
+        self.queue_packet(packet(qp::UPTODATE, -1, None));
+
+        loop {
+            let p = read_packet(&mut input, max_buffer)?;
+            self.tick_of_next_ack_deadline.store(leader.tick_of_next_ack_deadline(), Ordering::Release);
+            self.packets_received.fetch_add(1, Ordering::Relaxed);
+            match p.r#type {
+                qp::ACK => {
+                    if self.is_observer() {
+                        debug!("Received ACK from Observer {sid}");
+                    }
+                    self.sync_limit_check.lock().update_ack(p.zxid);
+                    leader.process_ack(sid, p.zxid, Some(self.remote));
+                }
+                qp::PING => {
+                    // The learner's session touches: (id, timeout) pairs.
+                    let d = p.data.as_deref().unwrap_or_default();
+                    for chunk in d.chunks_exact(12) {
+                        leader.touch(BigEndian::read_i64(&chunk[..8]), BigEndian::read_i32(&chunk[8..]));
+                    }
+                }
+                qp::REVALIDATE => {
+                    let d = p.data.as_deref().unwrap_or_default();
+                    if d.len() < 12 {
+                        return Err(io::Error::new(io::ErrorKind::InvalidData, "short REVALIDATE"));
+                    }
+                    let id = BigEndian::read_i64(&d[..8]);
+                    let timeout = BigEndian::read_i32(&d[8..12]);
+                    let valid = leader.revalidate_session(id, timeout);
+                    let mut reply = Vec::with_capacity(9);
+                    reply.extend_from_slice(&id.to_be_bytes());
+                    reply.push(u8::from(valid));
+                    self.queue_packet(QuorumPacket { data: Some(reply), ..p });
+                }
+                qp::REQUEST => {
+                    let d = p.data.as_deref().unwrap_or_default();
+                    if d.len() < 16 {
+                        return Err(io::Error::new(io::ErrorKind::InvalidData, "short REQUEST"));
+                    }
+                    let session_id = BigEndian::read_i64(&d[..8]);
+                    let cxid = BigEndian::read_i32(&d[8..12]);
+                    let op = BigEndian::read_i32(&d[12..16]);
+                    let mut req = Request::new(None, session_id, cxid, op, d[16..].to_vec(), p.authinfo);
+                    if op == op_code::SYNC {
+                        // A learner's sync is answered by this handler once
+                        // the writes before it are committed.
+                        req.owner = Some(Arc::clone(self) as Arc<dyn std::any::Any + Send + Sync>);
+                    }
+                    leader.submit_learner_request(req);
+                    self.requests_received.fetch_add(1, Ordering::Relaxed);
+                }
+                _ => warn!("unexpected quorum packet, type: {}", packet_to_string(&p)),
+            }
+        }
+    }
+
+    /// Starts the "Sender-" thread with the socket's write side.
+    fn start_sending(self: &Arc<Self>, out: BufWriter<TcpStream>) -> io::Result<()> {
+        let Some(rx) = self.queue_rx.lock().take() else {
+            error!("Attempting to start sending thread after it already started");
+            return Ok(());
+        };
+        let me = Arc::clone(self);
+        std::thread::Builder::new()
+            .name(format!("Sender-/{}", self.remote))
+            .spawn(move || me.send_packets(rx, out))?;
+        self.sending_started.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    fn send_packets(&self, rx: Receiver<Option<QuorumPacket>>, mut out: BufWriter<TcpStream>) {
+        loop {
+            let item = match rx.try_recv() {
+                Ok(i) => i,
+                Err(_) => {
+                    if let Err(e) = out.flush() {
+                        self.sender_failed(e);
+                        return;
+                    }
+                    match rx.recv() {
+                        Ok(i) => i,
+                        Err(_) => return,
+                    }
+                }
+            };
+            let Some(p) = item else { return };
+            if p.r#type == qp::PROPOSAL {
+                self.sync_limit_check.lock().update_proposal(p.zxid, Instant::now());
+            }
+            if let Err(e) = write_packet(&mut out, &p) {
+                self.sender_failed(e);
+                return;
+            }
+            self.packets_sent.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn sender_failed(&self, e: io::Error) {
+        if self.alive.load(Ordering::Acquire) {
+            warn!("Exception when sending packets in LearnerHandler: {e}");
+        }
+        let _ = self.sock.shutdown(Shutdown::Both);
+    }
+}
+
+impl std::fmt::Debug for LearnerHandler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LearnerHandler sid:{} /{}", self.sid(), self.remote)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jute::txn::{TxnBody, TxnHeader};
+    use crate::jute::txn::SetDataTxn;
+
+    fn entry(zxid: i64) -> TxnLogEntry {
+        TxnLogEntry {
+            hdr: TxnHeader { client_id: 1, cxid: 1, zxid, time: 0, r#type: op_code::SET_DATA },
+            txn: Some(TxnBody::SetData(SetDataTxn { path: "/a".into(), data: Some(vec![1]), version: 1 })),
+            digest: None,
+        }
+    }
+
+    fn kinds(p: &SyncPlan) -> Vec<(i32, i64)> {
+        p.packets.iter().map(|p| (p.r#type, p.zxid)).collect()
+    }
+
+    const E: i64 = 0x1_0000_0000;
+
+    #[test]
+    fn in_sync_learner_gets_an_empty_diff() {
+        let log: Vec<_> = (1..=5).map(|i| entry(E + i)).collect();
+        let h = History { committed: &log, last_processed_zxid: E + 5 };
+        let p = plan_sync(2, E + 5, &h, |_| panic!("no txn log needed"));
+        assert_eq!(kinds(&p), vec![(qp::DIFF, E + 5)]);
+        assert!(!p.need_snap);
+        assert_eq!(p.current_zxid, E + 5);
+    }
+
+    #[test]
+    fn diff_from_the_committed_log() {
+        let log: Vec<_> = (1..=5).map(|i| entry(E + i)).collect();
+        let h = History { committed: &log, last_processed_zxid: E + 5 };
+        let p = plan_sync(2, E + 3, &h, |_| None);
+        assert_eq!(
+            kinds(&p),
+            vec![(qp::DIFF, E + 5), (qp::PROPOSAL, E + 4), (qp::COMMIT, E + 4), (qp::PROPOSAL, E + 5), (qp::COMMIT, E + 5)]
+        );
+        assert_eq!(p.current_zxid, E + 5);
+        assert_eq!(TxnLogEntry::from_bytes(p.packets[1].data.as_deref().unwrap()).unwrap().hdr.zxid, E + 4);
+    }
+
+    #[test]
+    fn learner_ahead_is_truncated() {
+        let log: Vec<_> = (1..=5).map(|i| entry(E + i)).collect();
+        let h = History { committed: &log, last_processed_zxid: E + 5 };
+        let p = plan_sync(2, E + 9, &h, |_| None);
+        assert_eq!(kinds(&p), vec![(qp::TRUNC, E + 5)]);
+        assert_eq!(p.current_zxid, E + 5);
+        // A fork inside our history: trunc to the last shared txn.
+        let log2 = vec![entry(E + 1), entry(E + 2), entry(2 * E + 1)];
+        let h = History { committed: &log2, last_processed_zxid: 2 * E + 1 };
+        let p = plan_sync(2, E + 3, &h, |_| None);
+        assert!(p.need_snap, "a fork across epochs needs a snapshot: {:?}", kinds(&p));
+    }
+
+    #[test]
+    fn new_epoch_learner_gets_a_diff() {
+        // The learner acked epoch 2 but has none of its txns; ours reach
+        // back into epoch 1.
+        let log = vec![entry(E + 1), entry(E + 2), entry(2 * E + 1), entry(2 * E + 2), entry(2 * E + 3)];
+        let h = History { committed: &log, last_processed_zxid: 2 * E + 3 };
+        let p = plan_sync(2, 2 * E, &h, |_| None);
+        assert!(!p.need_snap);
+        assert_eq!(kinds(&p)[0], (qp::DIFF, 2 * E + 3));
+        assert_eq!(p.packets.len(), 7);
+        assert_eq!(p.current_zxid, 2 * E + 3);
+    }
+
+    #[test]
+    fn older_learner_uses_the_txn_log_or_a_snapshot() {
+        let log: Vec<_> = (10..=12).map(|i| entry(E + i)).collect();
+        let h = History { committed: &log, last_processed_zxid: E + 12 };
+        let disk: Vec<_> = (5..=12).map(|i| entry(E + i)).collect();
+        let p = plan_sync(2, E + 5, &h, |from| {
+            assert_eq!(from, E + 5);
+            Some(disk.clone())
+        });
+        assert!(!p.need_snap);
+        assert_eq!(kinds(&p)[0], (qp::DIFF, E + 12));
+        let proposals: Vec<i64> = p.packets.iter().filter(|p| p.r#type == qp::PROPOSAL).map(|p| p.zxid).collect();
+        assert_eq!(proposals, (6..=12).map(|i| E + i).collect::<Vec<_>>());
+        // No log reaching back: a snapshot of the whole tree.
+        let p = plan_sync(2, E + 5, &h, |_| None);
+        assert!(p.need_snap);
+        assert!(p.packets.is_empty());
+        assert_eq!(p.current_zxid, E + 12);
+        // An empty learner (zxid 0) with history missing: snapshot.
+        let p = plan_sync(2, 0, &h, |_| None);
+        assert!(p.need_snap);
+    }
+
+    #[test]
+    fn sync_limit_check_tracks_the_oldest_unacked() {
+        let mut c = SyncLimitCheck::default();
+        let t0 = Instant::now();
+        c.update_proposal(1, t0);
+        assert!(c.check(t0 + Duration::from_secs(10), Duration::from_secs(1)), "not started: nothing tracked");
+        c.started = true;
+        c.update_proposal(1, t0);
+        c.update_proposal(2, t0 + Duration::from_millis(500));
+        assert!(!c.check(t0 + Duration::from_secs(2), Duration::from_secs(1)));
+        c.update_ack(1);
+        assert!(c.check(t0 + Duration::from_millis(1400), Duration::from_secs(1)));
+        c.update_ack(2);
+        assert!(c.check(t0 + Duration::from_secs(100), Duration::from_secs(1)));
+    }
+}

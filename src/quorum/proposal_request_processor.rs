@@ -1,0 +1,57 @@
+//! ProposalRequestProcessor: runs on the ProcessThread after
+//! PrepRequestProcessor. Every request goes on to the CommitProcessor;
+//! a txn is also proposed to the followers and logged by the leader's own
+//! SyncRequestProcessor (whose AckRequestProcessor acks it). A learner's
+//! sync waits in the Leader for the writes proposed before it.
+
+use crate::quorum::leader::{txn_copy, Leader};
+use crate::quorum::learner_handler::LearnerHandler;
+use crate::server::request::Request;
+use crate::server::request_processor::RequestProcessor;
+use crate::server::zoo_defs::op_code;
+use std::sync::{Arc, Weak};
+
+pub struct ProposalRequestProcessor {
+    leader: Weak<Leader>,
+    next: Arc<dyn RequestProcessor>,
+    sync: Arc<dyn RequestProcessor>,
+}
+
+impl ProposalRequestProcessor {
+    /// `next` is the CommitProcessor, `sync` the SyncRequestProcessor
+    /// feeding the AckRequestProcessor.
+    pub fn new(leader: Weak<Leader>, next: Arc<dyn RequestProcessor>, sync: Arc<dyn RequestProcessor>) -> Self {
+        ProposalRequestProcessor { leader, next, sync }
+    }
+}
+
+impl RequestProcessor for ProposalRequestProcessor {
+    fn process_request(&self, mut req: Request) {
+        if req.op_type == op_code::SYNC {
+            if let Some(owner) = req.owner.take() {
+                if let Ok(h) = owner.downcast::<LearnerHandler>() {
+                    if let Some(leader) = self.leader.upgrade() {
+                        leader.process_sync(h);
+                    }
+                    return;
+                }
+            }
+        }
+        let logged = req.hdr.as_ref().map(|_| txn_copy(&req));
+        self.next.process_request(req);
+        let Some(logged) = logged else { return };
+        let Some(leader) = self.leader.upgrade() else { return };
+        if let Err(e) = leader.propose(&logged) {
+            // Only a zxid rollover fails here; the leader has stepped down.
+            tracing::error!("Unexpected exception while proposing: {e}");
+            return;
+        }
+        self.sync.process_request(logged);
+    }
+
+    fn shutdown(&self) {
+        tracing::info!("Shutting down");
+        self.next.shutdown();
+        self.sync.shutdown();
+    }
+}

@@ -1,0 +1,456 @@
+//! The zkserver Leader role against Java 3.8 followers: a zkserver node with
+//! the highest sid leads two Java followers, which sync from it (DIFF, and
+//! SNAP into an emptied data directory), forward writes to it, and see
+//! every acknowledged write; sessions and ephemerals span the nodes; the
+//! quorum survives one follower and writes stop without both (resuming when
+//! one returns); a Java observer learns by INFORM. All-zkserver ensembles:
+//! writes through any node, a leader killed under load is replaced and
+//! rejoins, and a proposal only the old leader logged is truncated away.
+//! Every node is checked for every acknowledged write.
+
+mod common;
+
+use common::ensemble::Ensemble;
+use common::{four_letter, wait_until, Flavor};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use zkserver::client::ZkClient;
+use zkserver::jute::records::Acl;
+use zkserver::server::zoo_defs::{ids, CreateMode};
+
+const DEADLINE: Duration = Duration::from_secs(40);
+const LEADER: i64 = 3;
+
+fn open() -> Vec<Acl> {
+    ids::open_acl_unsafe()
+}
+
+/// The Mode line of `srvr`, if the node serves.
+fn mode(ens: &Ensemble, sid: i64) -> Option<String> {
+    let out = four_letter(&ens.node(sid).client_addr(), "srvr").ok()?;
+    out.lines().find_map(|l| l.strip_prefix("Mode: ")).map(str::to_string)
+}
+
+#[track_caller]
+fn wait_mode(ens: &Ensemble, sid: i64, want: &str) {
+    let mut last = None;
+    let ok = wait_until(DEADLINE, || {
+        last = mode(ens, sid);
+        last.as_deref() == Some(want)
+    });
+    assert!(ok, "node {sid} is not {want} (last mode {last:?})\n{}", ens.logs());
+}
+
+/// A session on `sid`, retried while the node comes up.
+#[track_caller]
+fn client(ens: &Ensemble, sid: i64) -> ZkClient {
+    let addr = ens.node(sid).client_addr();
+    let mut last = None;
+    let mut out = None;
+    wait_until(DEADLINE, || match ZkClient::connect(addr.as_str(), 10_000) {
+        Ok(c) => {
+            out = Some(c);
+            true
+        }
+        Err(e) => {
+            last = Some(e);
+            false
+        }
+    });
+    out.unwrap_or_else(|| panic!("no session on node {sid}: {last:?}\n{}", ens.logs()))
+}
+
+/// Asserts `sid` holds every (path, data) in `acked`, after a sync.
+#[track_caller]
+fn assert_has_all(ens: &Ensemble, sid: i64, acked: &[(String, Vec<u8>)]) {
+    let c = client(ens, sid);
+    c.sync("/").expect("sync");
+    for (path, data) in acked {
+        let got = c.get_data(path, false).map(|(d, _)| d.unwrap_or_default());
+        assert_eq!(got.as_ref().ok(), Some(data), "node {sid} lost {path}: {got:?}\n{}", ens.logs());
+    }
+    let _ = c.close();
+}
+
+/// Starts the zkserver leader first, then the Java followers, and waits
+/// until the roles are settled.
+fn start_ensemble() -> Ensemble {
+    let mut ens = Ensemble::new(&[Flavor::Java, Flavor::Java, Flavor::Zkserver], &[]);
+    ens.start(LEADER);
+    ens.start(1);
+    ens.start(2);
+    wait_mode(&ens, LEADER, "leader");
+    wait_mode(&ens, 1, "follower");
+    wait_mode(&ens, 2, "follower");
+    ens
+}
+
+#[test]
+fn zkserver_leads_java_followers() {
+    let mut ens = start_ensemble();
+    let mut acked: Vec<(String, Vec<u8>)> = Vec::new();
+
+    // mntr on the leader: its learners and synced followers.
+    let mntr = four_letter(&ens.node(LEADER).client_addr(), "mntr").unwrap();
+    assert!(mntr.contains("zk_server_state\tleader\n"), "{mntr}");
+    let synced = wait_until(DEADLINE, || {
+        four_letter(&ens.node(LEADER).client_addr(), "mntr")
+            .map(|m| m.contains("zk_synced_followers\t2\n") && m.contains("zk_learners\t2\n"))
+            .unwrap_or(false)
+    });
+    assert!(synced, "{}", four_letter(&ens.node(LEADER).client_addr(), "mntr").unwrap());
+    assert!(mntr.contains("zk_pending_syncs\t0\n"), "{mntr}");
+
+    // Writes through the leader and through each Java follower (forwarded
+    // as REQUEST packets) are visible everywhere.
+    for sid in [LEADER, 1, 2] {
+        let c = client(&ens, sid);
+        let path = format!("/via{sid}");
+        c.create(&path, Some(path.as_bytes()), &open(), CreateMode::Persistent).unwrap();
+        acked.push((path.clone(), path.into_bytes()));
+        let _ = c.close();
+    }
+    for sid in [LEADER, 1, 2] {
+        assert_has_all(&ens, sid, &acked);
+    }
+    let srvr = four_letter(&ens.node(LEADER).client_addr(), "srvr").unwrap();
+    assert!(srvr.contains("Mode: leader\n"), "{srvr}");
+    let sizes = srvr.lines().find_map(|l| l.strip_prefix("Proposal sizes last/min/max: "));
+    let sizes: Vec<i64> = sizes.unwrap_or_default().split('/').filter_map(|v| v.parse().ok()).collect();
+    assert!(sizes.len() == 3 && sizes.iter().all(|v| *v > 0) && sizes[1] <= sizes[2], "{srvr}");
+
+    // An ephemeral of a session held on a follower lives on every node
+    // until the session closes.
+    let owner = client(&ens, 2);
+    owner.create("/eph", Some(b"e"), &open(), CreateMode::Ephemeral).unwrap();
+    let on_leader = client(&ens, LEADER);
+    let (_, st) = on_leader.get_data("/eph", false).unwrap();
+    assert_eq!(st.ephemeral_owner, owner.session_id());
+    owner.close().unwrap();
+    on_leader.sync("/").unwrap();
+    assert!(on_leader.exists("/eph", false).unwrap().is_none(), "the ephemeral outlived its session");
+    let on_1 = client(&ens, 1);
+    on_1.sync("/").unwrap();
+    assert!(on_1.exists("/eph", false).unwrap().is_none());
+    let _ = on_1.close();
+
+    // A session opened on the leader moves to a Java follower, which asks
+    // the leader (REVALIDATE) whether it still lives; a made-up one is
+    // refused. The moved session keeps its ephemeral.
+    let mover = client(&ens, LEADER);
+    mover.create("/moved", None, &open(), CreateMode::Ephemeral).unwrap();
+    mover.disconnect();
+    let moved = ZkClient::connect_with_session(
+        ens.node(1).client_addr().as_str(),
+        10_000,
+        mover.session_id(),
+        mover.session_passwd(),
+    )
+    .expect("the leader's session is valid on a follower");
+    assert_eq!(moved.session_id(), mover.session_id());
+    moved.sync("/").unwrap();
+    assert_eq!(moved.get_data("/moved", false).unwrap().1.ephemeral_owner, mover.session_id());
+    // Right password, but no such session: only the leader can say so.
+    let unknown = mover.session_id() + 12345;
+    let bogus = ZkClient::connect_with_session(
+        ens.node(1).client_addr().as_str(),
+        10_000,
+        unknown,
+        &zkserver::server::zoo_keeper_server::generate_passwd(unknown),
+    );
+    assert!(bogus.is_err(), "a made-up session was accepted");
+    moved.close().unwrap();
+    on_leader.sync("/").unwrap();
+    assert!(on_leader.exists("/moved", false).unwrap().is_none());
+
+    // A follower's client that vanishes: the follower's PINGs stop
+    // touching its session, and the leader expires it for the ensemble.
+    let short = ZkClient::connect(ens.node(2).client_addr().as_str(), 2000).unwrap();
+    short.create("/short", None, &open(), CreateMode::Ephemeral).unwrap();
+    short.disconnect();
+    let expired = wait_until(DEADLINE, || matches!(on_leader.exists("/short", false), Ok(None)));
+    assert!(expired, "the leader never expired the vanished session\n{}", ens.logs());
+
+    // One follower down: the other and the leader are still a quorum. Its
+    // return is a DIFF from the leader's committed log.
+    ens.kill9(2);
+    on_leader.create("/counter", Some(b"0"), &open(), CreateMode::Persistent).unwrap();
+    acked.push(("/counter".into(), b"0".to_vec()));
+    for i in 0..20 {
+        let data = format!("{i:0>200}").into_bytes();
+        on_leader.set_data("/counter", Some(&data), -1).unwrap();
+        acked.retain(|(p, _)| p != "/counter");
+        acked.push(("/counter".into(), data));
+    }
+    ens.start(2);
+    wait_mode(&ens, 2, "follower");
+    assert_has_all(&ens, 2, &acked);
+    let log2 = ens.node(2).log();
+    assert!(log2.contains("Getting a diff from the leader"), "node 2 did not sync by DIFF:\n{}", ens.logs());
+
+    // A follower whose data directory is emptied gets a snapshot.
+    ens.kill9(1);
+    std::fs::remove_dir_all(ens.node(1).data_dir().join("version-2")).unwrap();
+    for i in 0..60 {
+        let path = format!("/bulk{i}");
+        let data = vec![b'x'; 300];
+        on_leader.create(&path, Some(&data), &open(), CreateMode::Persistent).unwrap();
+        acked.push((path, data));
+    }
+    ens.start(1);
+    wait_mode(&ens, 1, "follower");
+    assert!(ens.node(1).log().contains("Getting a snapshot from leader"), "node 1 did not sync by SNAP:\n{}", ens.logs());
+    for sid in [LEADER, 1, 2] {
+        assert_has_all(&ens, sid, &acked);
+    }
+    let _ = on_leader.close();
+
+    // Both followers down: the leader gives up its quorum and stops
+    // serving; writes fail. One follower back: writes resume.
+    ens.kill9(1);
+    ens.kill9(2);
+    let gone = wait_until(DEADLINE, || mode(&ens, LEADER).as_deref() != Some("leader"));
+    assert!(gone, "the leader kept leading without a quorum\n{}", ens.logs());
+    assert!(ens.node(LEADER).log().contains("Not sufficient followers synced"), "{}", ens.logs());
+    let refused = ZkClient::connect(ens.node(LEADER).client_addr().as_str(), 3000)
+        .map(|c| c.create("/lonely", None, &open(), CreateMode::Persistent).is_err())
+        .unwrap_or(true);
+    assert!(refused, "a write succeeded without a quorum");
+    ens.start(2);
+    wait_mode(&ens, LEADER, "leader");
+    wait_mode(&ens, 2, "follower");
+    let c = client(&ens, 2);
+    c.create("/after", Some(b"back"), &open(), CreateMode::Persistent).unwrap();
+    acked.push(("/after".into(), b"back".to_vec()));
+    let _ = c.close();
+    ens.start(1);
+    wait_mode(&ens, 1, "follower");
+    for sid in [LEADER, 1, 2] {
+        assert_has_all(&ens, sid, &acked);
+    }
+}
+
+/// Every node's mode, by sid.
+fn modes(ens: &Ensemble, sids: &[i64]) -> Vec<Option<String>> {
+    sids.iter().map(|s| mode(ens, *s)).collect()
+}
+
+/// Waits until exactly one of `sids` leads and the others follow; returns
+/// the leader.
+#[track_caller]
+fn settled_leader(ens: &Ensemble, sids: &[i64]) -> i64 {
+    let mut last = Vec::new();
+    let ok = wait_until(DEADLINE, || {
+        last = modes(ens, sids);
+        last.iter().filter(|m| m.as_deref() == Some("leader")).count() == 1
+            && last.iter().filter(|m| m.as_deref() == Some("follower")).count() == sids.len() - 1
+    });
+    assert!(ok, "no settled leader among {sids:?}: {last:?}\n{}", ens.logs());
+    let i = last.iter().position(|m| m.as_deref() == Some("leader")).unwrap_or(0);
+    sids[i]
+}
+
+#[test]
+fn three_zkservers_replicate_and_survive_the_leader() {
+    let mut ens = Ensemble::new(&[Flavor::Zkserver; 3], &[]);
+    ens.start_all();
+    assert_eq!(settled_leader(&ens, &[1, 2, 3]), 3);
+    let mut acked: Vec<(String, Vec<u8>)> = Vec::new();
+
+    // Writes through every node, read back everywhere after a sync.
+    for sid in [1, 2, 3] {
+        let c = client(&ens, sid);
+        for i in 0..5 {
+            let path = format!("/n{sid}_{i}");
+            c.create(&path, Some(path.as_bytes()), &open(), CreateMode::Persistent).unwrap();
+            acked.push((path.clone(), path.into_bytes()));
+        }
+        let _ = c.close();
+    }
+    for sid in [1, 2, 3] {
+        assert_has_all(&ens, sid, &acked);
+    }
+    let mntr = four_letter(&ens.node(3).client_addr(), "mntr").unwrap();
+    assert!(mntr.contains("zk_synced_followers\t2\n"), "{mntr}");
+
+    // A zkserver follower that missed writes catches up by DIFF.
+    ens.kill9(1);
+    let c = client(&ens, 2);
+    for i in 0..5 {
+        let path = format!("/missed{i}");
+        c.create(&path, Some(b"m"), &open(), CreateMode::Persistent).unwrap();
+        acked.push((path, b"m".to_vec()));
+    }
+    let _ = c.close();
+    ens.start(1);
+    assert_eq!(settled_leader(&ens, &[1, 2, 3]), 3);
+    assert_has_all(&ens, 1, &acked);
+    assert!(
+        ens.node(3).log().lines().any(|l| l.contains("Sending DIFF") && l.contains("for peer sid: 1")),
+        "the follower was not synced by DIFF:\n{}",
+        ens.logs()
+    );
+
+    // kill -9 the leader while a client of node 1 keeps writing (and
+    // reconnecting): the others elect a new one, which serves writes; the
+    // old leader comes back as a follower, synced by DIFF. Every write that
+    // was acknowledged survives.
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicUsize::new(0));
+    let writer = {
+        let stop = Arc::clone(&stop);
+        let done = Arc::clone(&done);
+        let addr = ens.node(1).client_addr();
+        std::thread::spawn(move || {
+            let mut ok = Vec::new();
+            let mut c: Option<ZkClient> = None;
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                if c.is_none() {
+                    c = ZkClient::connect(addr.as_str(), 4000).ok();
+                    if c.is_none() {
+                        std::thread::sleep(Duration::from_millis(50));
+                        continue;
+                    }
+                }
+                let path = format!("/w{i}");
+                i += 1;
+                match c.as_ref().map(|c| c.create(&path, Some(b"w"), &open(), CreateMode::Persistent)) {
+                    Some(Ok(_)) => {
+                        ok.push((path, b"w".to_vec()));
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                    _ => c = None,
+                }
+            }
+            ok
+        })
+    };
+    let started = wait_until(DEADLINE, || done.load(Ordering::Relaxed) >= 5);
+    assert!(started, "the writer made no progress\n{}", ens.logs());
+    ens.kill9(3);
+    let before_kill = done.load(Ordering::Relaxed);
+    // The follower with the newest zxid wins, else the higher sid.
+    let new_leader = settled_leader(&ens, &[1, 2]);
+    let c = client(&ens, 1);
+    for i in 0..5 {
+        let path = format!("/after{i}");
+        c.create(&path, Some(b"v"), &open(), CreateMode::Persistent).unwrap();
+        acked.push((path, b"v".to_vec()));
+    }
+    let _ = c.close();
+    ens.start(3);
+    assert_eq!(settled_leader(&ens, &[1, 2, 3]), new_leader);
+    let resumed = wait_until(DEADLINE, || done.load(Ordering::Relaxed) > before_kill + 5);
+    stop.store(true, Ordering::Relaxed);
+    let written = writer.join().expect("writer thread");
+    assert!(resumed, "writes did not resume after the failover ({} written)\n{}", written.len(), ens.logs());
+    acked.extend(written);
+    for sid in [1, 2, 3] {
+        assert_has_all(&ens, sid, &acked);
+    }
+    // Usually a DIFF; a TRUNC (or, across the epoch boundary, a snapshot)
+    // when the old leader had logged a proposal nobody else received.
+    let log2 = ens.node(new_leader).log();
+    assert!(
+        log2.lines().any(|l| l.contains("for peer sid: 3") && (l.contains("Sending DIFF") || l.contains("Sending TRUNC")))
+            || log2.contains("Sending snapshot"),
+        "the old leader was not synced:\n{}",
+        ens.logs()
+    );
+}
+
+/// Marks node 1 as an observer in every node's zoo.cfg (`:observer` on its
+/// server line, peerType=observer in its own).
+fn make_node1_observer(ens: &Ensemble) {
+    let n1 = ens.node(1);
+    let line = format!("server.1=127.0.0.1:{}:{}", n1.quorum_port, n1.election_port);
+    for n in &ens.nodes {
+        let cfg = std::fs::read_to_string(n.cfg_path()).expect("read zoo.cfg");
+        let mut cfg = cfg.replace(&format!("{line}\n"), &format!("{line}:observer\n"));
+        if n.sid == 1 {
+            cfg.push_str("peerType=observer\n");
+        }
+        std::fs::write(n.cfg_path(), cfg).expect("write zoo.cfg");
+    }
+}
+
+#[test]
+fn java_observer_of_a_zkserver_leader() {
+    let mut ens = Ensemble::new(&[Flavor::Java, Flavor::Java, Flavor::Zkserver], &[]);
+    make_node1_observer(&ens);
+    ens.start(LEADER);
+    ens.start(2);
+    wait_mode(&ens, LEADER, "leader");
+    wait_mode(&ens, 2, "follower");
+    let c = client(&ens, LEADER);
+    c.create("/before", Some(b"b"), &open(), CreateMode::Persistent).unwrap();
+    let mut acked = vec![("/before".to_string(), b"b".to_vec())];
+
+    // The observer syncs, then learns new txns by INFORM; its writes go
+    // through the leader and count on no quorum.
+    ens.start(1);
+    wait_mode(&ens, 1, "observer");
+    c.create("/informed", Some(b"i"), &open(), CreateMode::Persistent).unwrap();
+    acked.push(("/informed".into(), b"i".to_vec()));
+    let o = client(&ens, 1);
+    o.create("/from-observer", Some(b"o"), &open(), CreateMode::Persistent).unwrap();
+    acked.push(("/from-observer".into(), b"o".to_vec()));
+    for sid in [1, 2, LEADER] {
+        assert_has_all(&ens, sid, &acked);
+    }
+    let mntr = four_letter(&ens.node(LEADER).client_addr(), "mntr").unwrap();
+    assert!(mntr.contains("zk_synced_observers\t1\n"), "{mntr}");
+    assert!(mntr.contains("zk_synced_followers\t1\n"), "{mntr}");
+    assert!(mntr.contains("zk_learners\t2\n"), "{mntr}");
+
+    // Without its follower the leader has no quorum: an observer does not
+    // count.
+    ens.kill9(2);
+    let gone = wait_until(DEADLINE, || mode(&ens, LEADER).as_deref() != Some("leader"));
+    assert!(gone, "an observer kept the leader's quorum\n{}", ens.logs());
+}
+
+#[test]
+fn an_unacknowledged_proposal_is_truncated_away() {
+    let mut ens = Ensemble::new(&[Flavor::Zkserver; 3], &[]);
+    ens.start_all();
+    assert_eq!(settled_leader(&ens, &[1, 2, 3]), 3);
+    let c = client(&ens, 3);
+    c.create("/kept", Some(b"k"), &open(), CreateMode::Persistent).unwrap();
+    let acked = vec![("/kept".to_string(), b"k".to_vec())];
+    for sid in [1, 2] {
+        assert_has_all(&ens, sid, &acked);
+    }
+
+    // Alone, the leader still logs the proposal of a write it can never
+    // commit; the client is not answered, and the leader steps down.
+    ens.kill9(1);
+    ens.kill9(2);
+    assert!(c.create("/ghost", None, &open(), CreateMode::Persistent).is_err(), "a write without a quorum succeeded");
+    let gone = wait_until(DEADLINE, || mode(&ens, 3).as_deref() != Some("leader"));
+    assert!(gone, "the leader kept leading alone\n{}", ens.logs());
+    drop(c);
+    ens.kill9(3);
+
+    // The followers form the next epoch without it; when it returns, its
+    // extra txn (past what the new leader has, in the old epoch) is cut by
+    // TRUNC and the write never appears.
+    ens.start(1);
+    ens.start(2);
+    let leader = settled_leader(&ens, &[1, 2]);
+    ens.start(3);
+    assert_eq!(settled_leader(&ens, &[1, 2, 3]), leader);
+    assert!(
+        ens.node(3).log().contains("Truncating log to get in sync with the leader"),
+        "node 3 was not truncated:\n{}",
+        ens.logs()
+    );
+    for sid in [1, 2, 3] {
+        assert_has_all(&ens, sid, &acked);
+        let c = client(&ens, sid);
+        c.sync("/").unwrap();
+        assert!(c.exists("/ghost", false).unwrap().is_none(), "node {sid} has the unacknowledged write");
+    }
+}

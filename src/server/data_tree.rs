@@ -2580,6 +2580,102 @@ mod tests {
         assert_eq!(all_paths(&t), ["/", "/a"]);
     }
 
+    /// Writes to memory, and at the first write (the first batch, written
+    /// with the lock released) deletes both /x and /y with their children.
+    struct DeleteMidway<'a> {
+        tree: &'a DataTree,
+        out: Vec<u8>,
+        fired: bool,
+    }
+
+    impl Write for DeleteMidway<'_> {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if !self.fired {
+                self.fired = true;
+                let mut zxid = 10_000;
+                for top in ["/x", "/y"] {
+                    for i in 0..2500 {
+                        zxid += 1;
+                        assert_eq!(delete(self.tree, &format!("{top}/{i}"), zxid).err, code::OK);
+                    }
+                    zxid += 1;
+                    assert_eq!(delete(self.tree, top, zxid).err, code::OK);
+                }
+            }
+            self.out.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn serialize_resumes_after_the_tree_changed() {
+        let t = DataTree::new();
+        let mut zxid = 0;
+        for top in ["/x", "/y"] {
+            zxid += 1;
+            create(&t, top, zxid);
+            for i in 0..2500 {
+                zxid += 1;
+                create(&t, &format!("{top}/{i}"), zxid);
+            }
+        }
+        let mut w = DeleteMidway { tree: &t, out: Vec::new(), fired: false };
+        t.serialize(&mut w).unwrap();
+        assert_eq!(t.node_count(), 5);
+        let back = DataTree::new();
+        back.deserialize(&mut InputArchive::new(&w.out)).unwrap();
+        // Whichever of /x and /y the walk met first was being written when
+        // both went away: it keeps the children written before, the rest
+        // of its subtree is dropped; the other one is skipped altogether.
+        let present: Vec<&str> = ["/x", "/y"].into_iter().filter(|p| back.stat_node(p, None).is_ok()).collect();
+        assert_eq!(present.len(), 1, "{present:?}");
+        let written = back.get_all_children_number(present[0]);
+        assert!((990..1000).contains(&written), "{written}");
+        assert!(back.stat_node(CONFIG_NODE, None).is_ok());
+        assert_eq!(back.node_count(), 5 + 1 + written as usize);
+    }
+
+    #[test]
+    fn restore_takes_any_parent_first_order() {
+        let node = |oa: &mut OutputArchive, path: &str, zxid: i64| {
+            oa.write_string(path);
+            let stat = create_stat(zxid, zxid * 10, 0);
+            DataNode::new("", Some(path.as_bytes()), -1, &stat).serialize(oa);
+        };
+        let snapshot = |paths: &[&str]| {
+            let mut oa = OutputArchive::new();
+            oa.write_int(0);
+            for (i, p) in paths.iter().enumerate() {
+                node(&mut oa, p, i as i64 + 1);
+            }
+            oa.write_string("/");
+            oa.into_inner()
+        };
+        // Breadth first, and back into a subtree closed long before.
+        let order = ["", "/a", "/b", "/a/1", "/b/1", "/a/2", "/a/1/z", "/c", "/b/1/q", "/a/1/y"];
+        let t = DataTree::new();
+        t.deserialize(&mut InputArchive::new(&snapshot(&order))).unwrap();
+        let mut want: Vec<String> = order.iter().map(|p| if p.is_empty() { "/".into() } else { p.to_string() }).collect();
+        want.sort();
+        assert_eq!(all_paths(&t), want);
+        for (i, p) in order.iter().enumerate().skip(1) {
+            let (data, stat) = t.get_data(p, None).unwrap();
+            assert_eq!((data.as_deref(), stat.czxid), (Some(p.as_bytes()), i as i64 + 1));
+        }
+        assert_eq!(t.get_all_children_number("/a"), 4);
+        assert_eq!(digest_is_consistent(&t), t.tree_digest());
+        // Clashes are found however far apart the two are.
+        let load = |paths: &[&str]| DataTree::new().deserialize(&mut InputArchive::new(&snapshot(paths)));
+        assert_eq!(load(&["", "/a", "/b", "/a"]), Err(TreeLoadError::Duplicate("/a".into())));
+        assert_eq!(load(&["", "/a", "/a/1", "/b", "/a/1"]), Err(TreeLoadError::Duplicate("/a/1".into())));
+        assert_eq!(load(&["", "/a", "/a/1", "/a/1/k", "/a/2", "/a/1"]), Err(TreeLoadError::Duplicate("/a/1".into())));
+        assert_eq!(load(&["", "/a", "/b", "/a/1", "/c/1"]), Err(TreeLoadError::MissingParent("/c/1".into())));
+    }
+
     #[test]
     fn serialize_spans_batches() {
         let t = DataTree::new();

@@ -404,6 +404,54 @@ mod tests {
         assert_eq!(loaded.node_count(), dt.node_count());
     }
 
+    /// Records that straddle the read window, and one larger than it.
+    #[test]
+    fn streams_a_snapshot_larger_than_its_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let dt = DataTree::new();
+        let mut zxid = 0;
+        let mut create = |path: String, len: usize| {
+            zxid += 1;
+            let hdr = TxnHeader { client_id: 1, cxid: 0, zxid, time: 5, r#type: op_code::CREATE };
+            let txn = TxnBody::Create(CreateTxn {
+                path,
+                data: Some(vec![zxid as u8; len]),
+                acl: ids::open_acl_unsafe(),
+                ephemeral: false,
+                parent_c_version: -1,
+            });
+            assert_eq!(dt.process_txn(&hdr, Some(&txn)).err, 0);
+        };
+        create("/p".into(), 10);
+        for i in 0..3000 {
+            create(format!("/p/{i}"), 997);
+        }
+        create("/big".into(), 3 * WINDOW + 5);
+        let path = dir.path().join(snapshot_name(zxid));
+        let sessions: HashMap<i64, i32> = (0..5000).map(|i| (i, 30_000)).collect();
+        serialize(&dt, &sessions, &path, false).unwrap();
+        assert!(fs::metadata(&path).unwrap().len() > 6 * WINDOW as u64);
+        let loaded = DataTree::new();
+        let (_, back) = deserialize(&loaded, dir.path()).unwrap().unwrap();
+        assert_eq!(back, sessions);
+        assert_eq!(loaded.node_count(), dt.node_count());
+        assert_eq!(loaded.tree_digest(), dt.tree_digest());
+        assert_eq!(loaded.approximate_data_size(), dt.approximate_data_size());
+        assert_eq!(loaded.get_data("/big", None).unwrap(), dt.get_data("/big", None).unwrap());
+        assert_eq!(loaded.get_data("/p/2999", None).unwrap(), dt.get_data("/p/2999", None).unwrap());
+
+        // A flipped byte anywhere fails the load and leaves the tree alone.
+        let good = fs::read(&path).unwrap();
+        for at in [20, WINDOW - 1, WINDOW, good.len() / 2, good.len() - 13 - 33 - 1, good.len() - 20, good.len() - 7] {
+            let mut bytes = good.clone();
+            bytes[at] ^= 0x40;
+            fs::write(&path, &bytes).unwrap();
+            let fresh = DataTree::new();
+            assert!(load(&fresh, &path).is_err(), "flip at {at}");
+            assert_eq!(fresh.node_count(), 5, "flip at {at}");
+        }
+    }
+
     #[test]
     fn the_tree_digest_follows_the_seal_under_a_second_seal() {
         let dir = tempfile::tempdir().unwrap();

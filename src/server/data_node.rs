@@ -126,14 +126,6 @@ const HAS_CVERSION: u8 = 1 << 5;
 const HAS_AVERSION: u8 = 1 << 6;
 const HAS_OWNER: u8 = 1 << 7;
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push(v as u8 | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
 fn zigzag(v: i64) -> u64 {
     ((v << 1) ^ (v >> 63)) as u64
 }
@@ -229,10 +221,18 @@ impl<'a> LeafView<'a> {
         LeafView { name, acl, stat, data }
     }
 
+    /// Packs a leaf into a block of exactly its size (a block shrunk after
+    /// the fact would leave a small free chunk beside every node).
     fn pack(name: &[u8], acl: i64, s: &StatPersisted, data: Option<&[u8]>) -> Box<[u8]> {
+        let mut head = Scratch::default();
+        head.varint(name.len() as u64);
+        let mut meta = Scratch::default();
+        meta.varint(zigzag(acl));
+        let flags_at = meta.len;
+        meta.byte(0);
+        meta.varint(zigzag(s.czxid));
+        meta.varint(zigzag(s.ctime));
         let mut flags = 0;
-        let mut extra = [0i64; 6];
-        let mut n_extra = 0;
         for (bit, value, default) in [
             (HAS_MZXID, s.mzxid, s.czxid),
             (HAS_PZXID, s.pzxid, s.czxid),
@@ -243,34 +243,62 @@ impl<'a> LeafView<'a> {
         ] {
             if value != default {
                 flags |= bit;
-                extra[n_extra] = value;
-                n_extra += 1;
+                meta.varint(zigzag(value));
             }
         }
         if s.ephemeral_owner != 0 {
             flags |= HAS_OWNER;
+            for b in s.ephemeral_owner.to_be_bytes() {
+                meta.byte(b);
+            }
         }
         if data.is_none() {
             flags |= NULL_DATA;
         }
-        let data_len = data.map_or(0, <[u8]>::len);
-        let mut out = Vec::with_capacity(name.len() + data_len + 3 + 10 * (3 + n_extra) + 8);
-        put_varint(&mut out, name.len() as u64);
+        if let Some(f) = meta.buf.get_mut(flags_at) {
+            *f = flags;
+        }
+        let data = data.unwrap_or_default();
+        let mut out = Vec::with_capacity(head.len + name.len() + meta.len + data.len());
+        out.extend_from_slice(head.as_slice());
         out.extend_from_slice(name);
-        put_varint(&mut out, zigzag(acl));
-        out.push(flags);
-        put_varint(&mut out, zigzag(s.czxid));
-        put_varint(&mut out, zigzag(s.ctime));
-        for v in &extra[..n_extra] {
-            put_varint(&mut out, zigzag(*v));
-        }
-        if s.ephemeral_owner != 0 {
-            out.extend_from_slice(&s.ephemeral_owner.to_be_bytes());
-        }
-        if let Some(d) = data {
-            out.extend_from_slice(d);
-        }
+        out.extend_from_slice(meta.as_slice());
+        out.extend_from_slice(data);
         out.into_boxed_slice()
+    }
+}
+
+/// A stack buffer for a leaf's header: the ACL index, flags, eight
+/// varints of at most 10 bytes and the 8-byte owner fit in 99 bytes.
+struct Scratch {
+    buf: [u8; 112],
+    len: usize,
+}
+
+impl Default for Scratch {
+    fn default() -> Scratch {
+        Scratch { buf: [0; 112], len: 0 }
+    }
+}
+
+impl Scratch {
+    fn byte(&mut self, b: u8) {
+        if let Some(slot) = self.buf.get_mut(self.len) {
+            *slot = b;
+            self.len += 1;
+        }
+    }
+
+    fn varint(&mut self, mut v: u64) {
+        while v >= 0x80 {
+            self.byte(v as u8 | 0x80);
+            v >>= 7;
+        }
+        self.byte(v as u8);
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        self.buf.get(..self.len).unwrap_or_default()
     }
 }
 

@@ -7,7 +7,8 @@
 //! digest version, digest) with a second seal over everything before it;
 //! older readers stop at the first seal.
 //! Written by the `SnapshotThread` while writers continue (a fuzzy
-//! snapshot), read by the main thread at start-up.
+//! snapshot), read by the main thread at start-up, streamed both ways: the
+//! file is never held in memory whole.
 
 use crate::jute::records::FileHeader;
 use crate::jute::{InputArchive, JuteError, OutputArchive, Record};

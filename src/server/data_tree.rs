@@ -893,12 +893,12 @@ impl TreeRestore {
         self.open_path.push_str(path);
         self.inner.node_count += 1;
         self.inner.data_size += node_size(path, data.map_or(0, <[u8]>::len));
+        self.inner.track(path, stat.ephemeral_owner);
         self.count(path, data, acl, &stat);
         Ok(())
     }
 
-    /// The bookkeeping every loaded node adds to: digest, ACL uses,
-    /// ephemeral/container/TTL lists.
+    /// The bookkeeping every loaded node adds to: digest and ACL uses.
     fn count(&mut self, path: &str, data: Option<&[u8]>, acl: i64, stat: &StatPersisted) {
         let t = &mut self.inner;
         t.digest = t.digest.wrapping_add(calculate_digest(t.digest_enabled, path, data, stat));
@@ -908,7 +908,6 @@ impl TreeRestore {
             let (index, n) = std::mem::replace(&mut self.acl_run, (acl, 1));
             t.acl_cache.add_usages(index, n);
         }
-        t.track(path, stat.ephemeral_owner);
     }
 
     /// Closes the innermost open node: its children join it, and it joins

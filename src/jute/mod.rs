@@ -116,9 +116,22 @@ impl<'a> InputArchive<'a> {
 
     /// A nullable `buffer`.
     pub fn read_nullable_buffer(&mut self) -> Result<Option<Vec<u8>>, JuteError> {
+        Ok(self.read_nullable_buffer_ref()?.map(<[u8]>::to_vec))
+    }
+
+    /// A nullable `buffer`, borrowed from the input.
+    pub fn read_nullable_buffer_ref(&mut self) -> Result<Option<&'a [u8]>, JuteError> {
         match self.read_len()? {
             None => Ok(None),
-            Some(n) => Ok(Some(self.take(n)?.to_vec())),
+            Some(n) => Ok(Some(self.take(n)?)),
+        }
+    }
+
+    /// A `ustring` borrowed from the input; null reads as empty.
+    pub fn read_str_ref(&mut self) -> Result<&'a str, JuteError> {
+        match self.read_len()? {
+            None => Ok(""),
+            Some(n) => std::str::from_utf8(self.take(n)?).map_err(|_| JuteError::BadUtf8),
         }
     }
 
@@ -185,6 +198,11 @@ impl OutputArchive {
 
     pub fn is_empty(&self) -> bool {
         self.buf.is_empty()
+    }
+
+    /// Forgets what was written, keeping the buffer for reuse.
+    pub fn clear(&mut self) {
+        self.buf.clear();
     }
 
     /// Overwrites four bytes already written (used to patch a length prefix).

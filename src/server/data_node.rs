@@ -1,13 +1,25 @@
-//! DataNode: one znode of the data tree — its data, its ACL index into the
-//! ReferenceCountedAclCache, its persisted stat and its children, which it
-//! owns by name (the tree is a tree of nodes, not a map of full paths, so a
-//! node's name is stored once). Also EphemeralType, the meaning of
-//! `ephemeral_owner`. Nodes live inside the DataTree and are only touched
-//! under its lock.
+//! DataNode: one znode of the data tree -- its name, data, ACL index into
+//! the ReferenceCountedAclCache, persisted stat and children. The tree is a
+//! tree of nodes, not a map of full paths: a parent's children table holds
+//! its children themselves, keyed by the name each child carries, so a name
+//! is stored once and no full path is stored at all. Also EphemeralType, the
+//! meaning of `ephemeral_owner`. Nodes live inside the DataTree and are only
+//! touched under its lock.
+//!
+//! Memory layout (most znodes are leaves, so leaves are what is squeezed):
+//! - a leaf is one heap block: the name, the ACL index, a compact stat and
+//!   the data, packed back to back (see `LeafView`); the table entry that
+//!   points at it is 16 bytes. Changing a leaf writes a new block, which
+//!   costs a copy of its data -- a setData copies the data anyway.
+//! - a node with children (or that had some) is an `Inner`: its stat stays
+//!   unpacked, since every child creation or deletion changes it, and its
+//!   children sit in a hash table of 16-byte entries.
 
 use crate::jute::records::{Stat, StatPersisted};
 use crate::jute::{InputArchive, JuteError, OutputArchive, Record};
-use std::collections::HashMap;
+use hashbrown::HashTable;
+use std::hash::BuildHasher;
+use std::sync::OnceLock;
 
 /// What a node's `ephemeral_owner` says it is (Java's EphemeralType).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,79 +84,422 @@ impl EphemeralType {
     }
 }
 
-/// One znode. `children` is `None` until the first child arrives, so a leaf
-/// costs one pointer for it.
-#[derive(Debug, Default)]
-pub struct DataNode {
+/// One znode: a packed leaf or an `Inner` node (see the module comment).
+pub struct DataNode(Repr);
+
+enum Repr {
+    /// The packed block described at `LeafView`.
+    Leaf(Box<[u8]>),
+    Inner(Box<Inner>),
+}
+
+/// A node that has (or had) children.
+struct Inner {
+    children: HashTable<DataNode>,
+    stat: StatPersisted,
+    acl: i64,
+    name: Box<str>,
     /// `None` is the null data a client may create a node with.
-    pub data: Option<Box<[u8]>>,
-    /// Index into the tree's ReferenceCountedAclCache.
-    pub acl: i64,
-    pub stat: StatPersisted,
-    // Boxed on purpose: a leaf pays 8 bytes here instead of an empty map's 48.
-    #[allow(clippy::box_collection)]
-    children: Option<Box<HashMap<Box<str>, DataNode>>>,
+    data: Option<Box<[u8]>>,
+}
+
+/// Hashes child names: one randomly keyed SipHash for the whole process,
+/// so clients cannot aim names at one bucket.
+fn name_hash(name: &[u8]) -> u64 {
+    static STATE: OnceLock<std::collections::hash_map::RandomState> = OnceLock::new();
+    STATE.get_or_init(Default::default).hash_one(name)
+}
+
+fn rehash(node: &DataNode) -> u64 {
+    name_hash(node.name_bytes())
+}
+
+// Bits of a leaf's flags byte: which data is null, and which stat fields
+// differ from their usual value (mzxid and pzxid = czxid, mtime = ctime,
+// the versions and the owner 0) and so follow in the block.
+const NULL_DATA: u8 = 1;
+const HAS_MZXID: u8 = 1 << 1;
+const HAS_PZXID: u8 = 1 << 2;
+const HAS_MTIME: u8 = 1 << 3;
+const HAS_VERSION: u8 = 1 << 4;
+const HAS_CVERSION: u8 = 1 << 5;
+const HAS_AVERSION: u8 = 1 << 6;
+const HAS_OWNER: u8 = 1 << 7;
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzigzag(v: u64) -> i64 {
+    (v >> 1) as i64 ^ -((v & 1) as i64)
+}
+
+/// Reads a block this module wrote. The block never leaves the node, so it
+/// is always well formed; a short read still yields zeros, never a panic.
+struct Cursor<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn byte(&mut self) -> u8 {
+        let b = self.buf.get(self.pos).copied().unwrap_or(0);
+        self.pos += 1;
+        b
+    }
+
+    fn varint(&mut self) -> u64 {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.byte();
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                break;
+            }
+        }
+        v
+    }
+
+    fn signed(&mut self) -> i64 {
+        unzigzag(self.varint())
+    }
+
+    fn bytes(&mut self, n: usize) -> &'a [u8] {
+        let s = self.buf.get(self.pos..self.pos.saturating_add(n)).unwrap_or_default();
+        self.pos = self.pos.saturating_add(n);
+        s
+    }
+
+    fn rest(&self) -> &'a [u8] {
+        self.buf.get(self.pos..).unwrap_or_default()
+    }
+}
+
+/// A leaf block unpacked. The block is: the name's length (varint) and the
+/// name; the ACL index (zigzag varint); the flags byte; czxid and ctime
+/// (zigzag varints); the fields the flags name, in the order mzxid, pzxid,
+/// mtime, version, cversion, aversion (zigzag varints) and ephemeral owner
+/// (8 bytes); then the data, to the end of the block. A fresh 100-byte
+/// leaf takes about 120 bytes where the unpacked stat alone is 64.
+struct LeafView<'a> {
+    name: &'a [u8],
+    acl: i64,
+    stat: StatPersisted,
+    data: Option<&'a [u8]>,
+}
+
+impl<'a> LeafView<'a> {
+    fn name_of(block: &'a [u8]) -> &'a [u8] {
+        let mut c = Cursor { buf: block, pos: 0 };
+        let n = c.varint() as usize;
+        c.bytes(n)
+    }
+
+    fn parse(block: &'a [u8]) -> LeafView<'a> {
+        let mut c = Cursor { buf: block, pos: 0 };
+        let n = c.varint() as usize;
+        let name = c.bytes(n);
+        let acl = c.signed();
+        let flags = c.byte();
+        let czxid = c.signed();
+        let ctime = c.signed();
+        let mut field = |bit: u8, default: i64| if flags & bit != 0 { c.signed() } else { default };
+        let mzxid = field(HAS_MZXID, czxid);
+        let pzxid = field(HAS_PZXID, czxid);
+        let mtime = field(HAS_MTIME, ctime);
+        let version = field(HAS_VERSION, 0) as i32;
+        let cversion = field(HAS_CVERSION, 0) as i32;
+        let aversion = field(HAS_AVERSION, 0) as i32;
+        let ephemeral_owner = if flags & HAS_OWNER != 0 {
+            let b = c.bytes(8);
+            b.try_into().map_or(0, i64::from_be_bytes)
+        } else {
+            0
+        };
+        let stat = StatPersisted { czxid, mzxid, ctime, mtime, version, cversion, aversion, ephemeral_owner, pzxid };
+        let data = if flags & NULL_DATA != 0 { None } else { Some(c.rest()) };
+        LeafView { name, acl, stat, data }
+    }
+
+    /// Packs a leaf into a block of exactly its size (a block shrunk after
+    /// the fact would leave a small free chunk beside every node).
+    fn pack(name: &[u8], acl: i64, s: &StatPersisted, data: Option<&[u8]>) -> Box<[u8]> {
+        let mut head = Scratch::default();
+        head.varint(name.len() as u64);
+        let mut meta = Scratch::default();
+        meta.varint(zigzag(acl));
+        let flags_at = meta.len;
+        meta.byte(0);
+        meta.varint(zigzag(s.czxid));
+        meta.varint(zigzag(s.ctime));
+        let mut flags = 0;
+        for (bit, value, default) in [
+            (HAS_MZXID, s.mzxid, s.czxid),
+            (HAS_PZXID, s.pzxid, s.czxid),
+            (HAS_MTIME, s.mtime, s.ctime),
+            (HAS_VERSION, i64::from(s.version), 0),
+            (HAS_CVERSION, i64::from(s.cversion), 0),
+            (HAS_AVERSION, i64::from(s.aversion), 0),
+        ] {
+            if value != default {
+                flags |= bit;
+                meta.varint(zigzag(value));
+            }
+        }
+        if s.ephemeral_owner != 0 {
+            flags |= HAS_OWNER;
+            for b in s.ephemeral_owner.to_be_bytes() {
+                meta.byte(b);
+            }
+        }
+        if data.is_none() {
+            flags |= NULL_DATA;
+        }
+        if let Some(f) = meta.buf.get_mut(flags_at) {
+            *f = flags;
+        }
+        let data = data.unwrap_or_default();
+        let mut out = Vec::with_capacity(head.len + name.len() + meta.len + data.len());
+        out.extend_from_slice(head.as_slice());
+        out.extend_from_slice(name);
+        out.extend_from_slice(meta.as_slice());
+        out.extend_from_slice(data);
+        out.into_boxed_slice()
+    }
+}
+
+/// A stack buffer for a leaf's header: the ACL index, flags, eight
+/// varints of at most 10 bytes and the 8-byte owner fit in 99 bytes.
+struct Scratch {
+    buf: [u8; 112],
+    len: usize,
+}
+
+impl Default for Scratch {
+    fn default() -> Scratch {
+        Scratch { buf: [0; 112], len: 0 }
+    }
+}
+
+impl Scratch {
+    fn byte(&mut self, b: u8) {
+        if let Some(slot) = self.buf.get_mut(self.len) {
+            *slot = b;
+            self.len += 1;
+        }
+    }
+
+    fn varint(&mut self, mut v: u64) {
+        while v >= 0x80 {
+            self.byte(v as u8 | 0x80);
+            v >>= 7;
+        }
+        self.byte(v as u8);
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        self.buf.get(..self.len).unwrap_or_default()
+    }
 }
 
 impl DataNode {
-    pub fn new(data: Option<Box<[u8]>>, acl: i64, stat: StatPersisted) -> DataNode {
-        DataNode { data, acl, stat, children: None }
+    /// A node without children.
+    pub fn new(name: &str, data: Option<&[u8]>, acl: i64, stat: &StatPersisted) -> DataNode {
+        DataNode(Repr::Leaf(LeafView::pack(name.as_bytes(), acl, stat, data)))
+    }
+
+    fn name_bytes(&self) -> &[u8] {
+        match &self.0 {
+            Repr::Leaf(b) => LeafView::name_of(b),
+            Repr::Inner(i) => i.name.as_bytes(),
+        }
+    }
+
+    /// The last component of the node's path ("" for the root).
+    pub fn name(&self) -> &str {
+        // Names are only ever stored from a &str.
+        std::str::from_utf8(self.name_bytes()).unwrap_or_default()
+    }
+
+    /// `None` for null data.
+    pub fn data(&self) -> Option<&[u8]> {
+        match &self.0 {
+            Repr::Leaf(b) => LeafView::parse(b).data,
+            Repr::Inner(i) => i.data.as_deref(),
+        }
     }
 
     /// Length of the data (0 for null data).
     pub fn data_len(&self) -> usize {
-        self.data.as_ref().map_or(0, |d| d.len())
+        self.data().map_or(0, <[u8]>::len)
+    }
+
+    /// Index into the tree's ReferenceCountedAclCache.
+    pub fn acl(&self) -> i64 {
+        match &self.0 {
+            Repr::Leaf(b) => LeafView::parse(b).acl,
+            Repr::Inner(i) => i.acl,
+        }
+    }
+
+    pub fn stat(&self) -> StatPersisted {
+        match &self.0 {
+            Repr::Leaf(b) => LeafView::parse(b).stat,
+            Repr::Inner(i) => i.stat.clone(),
+        }
+    }
+
+    /// Replaces the stat.
+    pub fn set_stat(&mut self, stat: &StatPersisted) {
+        match &mut self.0 {
+            Repr::Leaf(b) => {
+                let v = LeafView::parse(b);
+                *b = LeafView::pack(v.name, v.acl, stat, v.data);
+            }
+            Repr::Inner(i) => i.stat = stat.clone(),
+        }
+    }
+
+    /// Replaces the ACL index.
+    pub fn set_acl(&mut self, acl: i64) {
+        match &mut self.0 {
+            Repr::Leaf(b) => {
+                let v = LeafView::parse(b);
+                *b = LeafView::pack(v.name, acl, &v.stat, v.data);
+            }
+            Repr::Inner(i) => i.acl = acl,
+        }
+    }
+
+    /// Replaces the data and the stat together.
+    pub fn set_data(&mut self, data: Option<&[u8]>, stat: &StatPersisted) {
+        match &mut self.0 {
+            Repr::Leaf(b) => {
+                let v = LeafView::parse(b);
+                *b = LeafView::pack(v.name, v.acl, stat, data);
+            }
+            Repr::Inner(i) => {
+                i.data = data.map(Box::from);
+                i.stat = stat.clone();
+            }
+        }
+    }
+
+    /// The children table, turning a leaf into an `Inner` first (so never
+    /// `None` in practice).
+    fn table_mut(&mut self) -> Option<&mut HashTable<DataNode>> {
+        if let Repr::Leaf(b) = &self.0 {
+            let v = LeafView::parse(b);
+            let inner = Inner {
+                children: HashTable::new(),
+                stat: v.stat,
+                acl: v.acl,
+                name: std::str::from_utf8(v.name).unwrap_or_default().into(),
+                data: v.data.map(Box::from),
+            };
+            self.0 = Repr::Inner(Box::new(inner));
+        }
+        match &mut self.0 {
+            Repr::Inner(i) => Some(&mut i.children),
+            Repr::Leaf(_) => None,
+        }
+    }
+
+    fn table(&self) -> Option<&HashTable<DataNode>> {
+        match &self.0 {
+            Repr::Leaf(_) => None,
+            Repr::Inner(i) => Some(&i.children),
+        }
     }
 
     pub fn num_children(&self) -> usize {
-        self.children.as_ref().map_or(0, |c| c.len())
+        self.table().map_or(0, HashTable::len)
+    }
+
+    /// The children, in no particular order.
+    pub fn children(&self) -> impl Iterator<Item = &DataNode> {
+        self.table().into_iter().flat_map(HashTable::iter)
     }
 
     /// The names of the children, in no particular order.
     pub fn child_names(&self) -> impl Iterator<Item = &str> {
-        self.children.iter().flat_map(|c| c.keys().map(|k| &**k))
-    }
-
-    pub fn children(&self) -> impl Iterator<Item = (&str, &DataNode)> {
-        self.children.iter().flat_map(|c| c.iter().map(|(k, v)| (&**k, v)))
+        self.children().map(DataNode::name)
     }
 
     pub fn child(&self, name: &str) -> Option<&DataNode> {
-        self.children.as_ref()?.get(name)
+        let name = name.as_bytes();
+        self.table()?.find(name_hash(name), |c| c.name_bytes() == name)
     }
 
     pub fn child_mut(&mut self, name: &str) -> Option<&mut DataNode> {
-        self.children.as_mut()?.get_mut(name)
+        let Repr::Inner(i) = &mut self.0 else {
+            return None;
+        };
+        let name = name.as_bytes();
+        i.children.find_mut(name_hash(name), |c| c.name_bytes() == name)
     }
 
     pub fn has_child(&self, name: &str) -> bool {
         self.child(name).is_some()
     }
 
-    /// Adds a child; gives the node back if the name is taken.
-    pub fn add_child(&mut self, name: &str, node: DataNode) -> Result<&mut DataNode, DataNode> {
-        let children = self.children.get_or_insert_with(Default::default);
-        match children.entry(name.into()) {
-            std::collections::hash_map::Entry::Occupied(_) => Err(node),
-            std::collections::hash_map::Entry::Vacant(v) => Ok(v.insert(node)),
+    /// Adds a child under its own name; gives it back if the name is taken.
+    pub fn add_child(&mut self, node: DataNode) -> Result<&mut DataNode, DataNode> {
+        let Some(table) = self.table_mut() else {
+            return Err(node);
+        };
+        let name = node.name_bytes();
+        let hash = name_hash(name);
+        match table.entry(hash, |c| c.name_bytes() == name, rehash) {
+            hashbrown::hash_table::Entry::Occupied(_) => Err(node),
+            hashbrown::hash_table::Entry::Vacant(v) => Ok(v.insert(node).into_mut()),
         }
     }
 
-    /// Removes a child (with everything below it).
-    pub fn remove_child(&mut self, name: &str) -> Option<DataNode> {
-        let children = self.children.as_mut()?;
-        let removed = children.remove(name);
+    /// Adds many children at once, sizing the table for them (snapshot
+    /// loading). On a name that is taken, gives back that child; the
+    /// children before it stay added.
+    pub fn add_children(&mut self, children: Vec<DataNode>) -> Result<(), DataNode> {
         if children.is_empty() {
-            self.children = None;
+            return Ok(());
         }
-        removed
+        let Some(table) = self.table_mut() else {
+            return children.into_iter().next().map_or(Ok(()), Err);
+        };
+        table.reserve(children.len(), rehash);
+        for child in children {
+            let name = child.name_bytes();
+            let hash = name_hash(name);
+            if table.find(hash, |c| c.name_bytes() == name).is_some() {
+                return Err(child);
+            }
+            table.insert_unique(hash, child, rehash);
+        }
+        Ok(())
+    }
+
+    /// Removes a child (with everything below it). The node stays an
+    /// `Inner` with an empty table; the table's memory is released.
+    pub fn remove_child(&mut self, name: &str) -> Option<DataNode> {
+        let Repr::Inner(i) = &mut self.0 else {
+            return None;
+        };
+        let name = name.as_bytes();
+        let entry = i.children.find_entry(name_hash(name), |c| c.name_bytes() == name).ok()?;
+        let (removed, _) = entry.remove();
+        if i.children.is_empty() {
+            i.children = HashTable::new();
+        } else if i.children.capacity() > 64 && i.children.len() < i.children.capacity() / 4 {
+            i.children.shrink_to_fit(rehash);
+        }
+        Some(removed)
     }
 
     /// The Stat a client sees. The stored cversion counts child creations;
     /// clients see creations plus deletions, i.e. 2 * cversion - children.
     /// Container and TTL owners read as 0.
     pub fn copy_stat(&self, extended_types_enabled: bool) -> Stat {
-        let s = &self.stat;
+        let s = self.stat();
         let num_children = self.num_children() as i32;
         let ephemeral_owner = match EphemeralType::get(s.ephemeral_owner, extended_types_enabled) {
             EphemeralType::Normal => s.ephemeral_owner,
@@ -166,36 +521,56 @@ impl DataNode {
     }
 
     /// Writes the node as a snapshot holds it: data buffer (-1 for null),
-    /// `long` acl index, StatPersisted. Children are not part of it.
+    /// `long` acl index, StatPersisted. Name and children are not part of it.
     pub fn serialize(&self, oa: &mut OutputArchive) {
-        match &self.data {
+        let (data, acl, stat) = match &self.0 {
+            Repr::Leaf(b) => {
+                let v = LeafView::parse(b);
+                (v.data, v.acl, v.stat)
+            }
+            Repr::Inner(i) => (i.data.as_deref(), i.acl, i.stat.clone()),
+        };
+        match data {
             None => oa.write_int(-1),
             Some(d) => oa.write_buffer(d),
         }
-        oa.write_long(self.acl);
-        self.stat.serialize(oa);
+        oa.write_long(acl);
+        stat.serialize(oa);
     }
 
-    /// Reads a node written by `serialize` (without children).
+    /// Reads a node written by `serialize`; it gets the name "".
     pub fn deserialize(ia: &mut InputArchive<'_>) -> Result<DataNode, JuteError> {
-        let data = ia.read_nullable_buffer()?.map(Vec::into_boxed_slice);
+        let data = ia.read_nullable_buffer_ref()?;
         let acl = ia.read_long()?;
         let stat = StatPersisted::deserialize(ia)?;
-        Ok(DataNode::new(data, acl, stat))
+        Ok(DataNode::new("", data, acl, &stat))
+    }
+}
+
+impl std::fmt::Debug for DataNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DataNode")
+            .field("name", &self.name())
+            .field("acl", &self.acl())
+            .field("stat", &self.stat())
+            .field("data_len", &self.data_len())
+            .field("num_children", &self.num_children())
+            .finish()
     }
 }
 
 /// Dropping a deep chain of nodes recursively could overflow the stack, so
-/// descendants are unlinked into a work list and dropped one by one.
-impl Drop for DataNode {
+/// descendants are unlinked into a work list and dropped one by one, each
+/// with an empty table.
+impl Drop for Inner {
     fn drop(&mut self) {
-        let Some(children) = self.children.take() else {
+        if self.children.is_empty() {
             return;
-        };
-        let mut pending: Vec<DataNode> = children.into_values().collect();
+        }
+        let mut pending: Vec<DataNode> = self.children.drain().collect();
         while let Some(mut n) = pending.pop() {
-            if let Some(grandchildren) = n.children.take() {
-                pending.extend(grandchildren.into_values());
+            if let Repr::Inner(i) = &mut n.0 {
+                pending.extend(i.children.drain());
             }
         }
     }
@@ -222,57 +597,143 @@ mod tests {
         assert_eq!(EphemeralType::get(0xff01_0000_0000_0001_u64 as i64, true), EphemeralType::Normal);
     }
 
+    fn leaf(name: &str) -> DataNode {
+        DataNode::new(name, Some(b""), -1, &StatPersisted::default())
+    }
+
     #[test]
     fn stat_and_children() {
         let stat = StatPersisted { czxid: 5, mzxid: 6, pzxid: 7, cversion: 3, ..Default::default() };
-        let mut n = DataNode::new(Some(b"abc".to_vec().into_boxed_slice()), 1, stat);
-        assert!(n.add_child("x", DataNode::default()).is_ok());
-        assert!(n.add_child("x", DataNode::default()).is_err());
-        n.add_child("y", DataNode::default()).unwrap();
+        let mut n = DataNode::new("n", Some(b"abc"), 1, &stat);
+        assert!(n.add_child(leaf("x")).is_ok());
+        assert!(n.add_child(leaf("x")).is_err());
+        n.add_child(leaf("y")).unwrap();
         let s = n.copy_stat(false);
         assert_eq!((s.czxid, s.mzxid, s.pzxid), (5, 6, 7));
         assert_eq!(s.num_children, 2);
         assert_eq!(s.cversion, 4);
         assert_eq!(s.data_length, 3);
+        // Turning into a node with children kept everything else.
+        assert_eq!((n.name(), n.data(), n.acl(), n.stat()), ("n", Some(&b"abc"[..]), 1, stat));
         let mut names: Vec<&str> = n.child_names().collect();
         names.sort();
         assert_eq!(names, ["x", "y"]);
+        assert_eq!(n.child("y").map(DataNode::name), Some("y"));
+        assert!(n.child("z").is_none() && !n.has_child("z"));
         assert!(n.remove_child("x").is_some());
         assert!(n.remove_child("x").is_none());
         n.remove_child("y");
         assert_eq!(n.num_children(), 0);
-        assert!(n.children.is_none());
+        assert_eq!(n.child_names().count(), 0);
+        // A leaf has no children to find or remove.
+        let mut l = leaf("l");
+        assert!(l.child_mut("x").is_none() && l.remove_child("x").is_none());
+    }
+
+    #[test]
+    fn add_children_sizes_once_and_refuses_a_clash() {
+        let mut n = leaf("p");
+        n.add_children((0..100).map(|i| leaf(&i.to_string())).collect()).unwrap();
+        assert_eq!(n.num_children(), 100);
+        let dup = n.add_children(vec![leaf("x"), leaf("7")]).unwrap_err();
+        assert_eq!(dup.name(), "7");
+        assert!(n.has_child("x"));
+        assert!(n.add_children(Vec::new()).is_ok());
+    }
+
+    /// Every field of the stat, the ACL index and the data survive packing,
+    /// at their usual values and at the edges of their types.
+    #[test]
+    fn packed_leaves_are_exact() {
+        let usual = StatPersisted {
+            czxid: 0x1_0000_0005,
+            mzxid: 0x1_0000_0005,
+            ctime: 1_780_000_000_123,
+            mtime: 1_780_000_000_123,
+            pzxid: 0x1_0000_0005,
+            ..Default::default()
+        };
+        let edges = StatPersisted {
+            czxid: i64::MIN,
+            mzxid: i64::MAX,
+            ctime: -1,
+            mtime: i64::MIN,
+            version: i32::MIN,
+            cversion: i32::MAX,
+            aversion: -1,
+            ephemeral_owner: i64::MIN,
+            pzxid: 0,
+        };
+        let session = StatPersisted { ephemeral_owner: 0x1234_5678_9abc, version: 7, ..usual.clone() };
+        let big = vec![0xa5; 70_000];
+        for stat in [usual, edges, session, StatPersisted::default()] {
+            for data in [None, Some(&b""[..]), Some(&b"\x00\x80\xff"[..]), Some(&big[..])] {
+                for (name, acl) in [("", -1), ("n", 0), ("\u{e9}\u{1d11e}", i64::MAX), ("long-name-".repeat(20).as_str(), i64::MIN)] {
+                    let n = DataNode::new(name, data, acl, &stat);
+                    assert_eq!((n.name(), n.data(), n.acl(), n.stat()), (name, data, acl, stat.clone()));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn changes_keep_the_rest() {
+        let stat = StatPersisted { czxid: 3, mzxid: 3, pzxid: 3, ctime: 9, mtime: 9, ..Default::default() };
+        let mut n = DataNode::new("a", Some(b"one"), 2, &stat);
+        let mut parent = leaf("p");
+        for node in [&mut n, parent.add_child(DataNode::new("c", Some(b"one"), 2, &stat)).unwrap()] {
+            let changed = StatPersisted { mzxid: 4, mtime: 10, version: 1, ..stat.clone() };
+            node.set_data(Some(b"two!"), &changed);
+            assert_eq!((node.data(), node.acl(), node.stat()), (Some(&b"two!"[..]), 2, changed.clone()));
+            node.set_acl(5);
+            assert_eq!((node.data(), node.acl(), node.stat()), (Some(&b"two!"[..]), 5, changed));
+            let again = StatPersisted { aversion: 1, ..stat.clone() };
+            node.set_stat(&again);
+            assert_eq!((node.data(), node.acl(), node.stat()), (Some(&b"two!"[..]), 5, again));
+            node.set_data(None, &stat);
+            assert_eq!((node.data(), node.data_len()), (None, 0));
+        }
+        // A parent turned leaf-to-inner keeps working the same way.
+        parent.child_mut("c").unwrap().add_child(leaf("g")).unwrap();
+        assert_eq!(parent.child("c").unwrap().data(), None);
     }
 
     #[test]
     fn serialize_round_trip() {
         let stat = StatPersisted { czxid: 1, ephemeral_owner: 9, ..Default::default() };
         for data in [None, Some(Vec::new()), Some(b"hi".to_vec())] {
-            let n = DataNode::new(data.clone().map(Vec::into_boxed_slice), 4, stat.clone());
+            let n = DataNode::new("x", data.as_deref(), 4, &stat);
             let mut oa = OutputArchive::new();
             n.serialize(&mut oa);
             let bytes = oa.into_inner();
             let back = DataNode::deserialize(&mut InputArchive::new(&bytes)).unwrap();
-            assert_eq!(back.data.as_deref().map(<[u8]>::to_vec), data);
-            assert_eq!(back.acl, 4);
-            assert_eq!(back.stat, stat);
+            assert_eq!(back.data().map(<[u8]>::to_vec), data);
+            assert_eq!(back.acl(), 4);
+            assert_eq!(back.stat(), stat);
+            assert_eq!(back.name(), "");
         }
         assert!(DataNode::deserialize(&mut InputArchive::new(&[0, 0, 0, 9])).is_err());
     }
 
     #[test]
     fn node_stays_small() {
-        // data 16 + acl 8 + stat 64 + children 8: the 1M-znode memory budget
-        // rests on this.
-        assert!(std::mem::size_of::<DataNode>() <= 96, "{}", std::mem::size_of::<DataNode>());
+        // The table entry per child: the 1M-znode memory budget rests on it.
+        assert_eq!(std::mem::size_of::<DataNode>(), 16);
+        // A fresh leaf with 100 bytes of data packs into 117 bytes, which
+        // glibc serves from a 128-byte chunk.
+        let stat = crate::server::data_tree::create_stat(0x1_0000_0005, 1_780_000_000_123, 0);
+        let Repr::Leaf(block) = &DataNode::new("999", Some(&[7; 100]), 1, &stat).0 else {
+            panic!("a new node is a leaf");
+        };
+        assert_eq!(block.len(), 117);
     }
 
     #[test]
     fn deep_chain_drops_without_recursion() {
-        let mut root = DataNode::default();
+        let mut root = leaf("");
         let mut cur = &mut root;
         for _ in 0..200_000 {
-            cur = cur.add_child("a", DataNode::default()).unwrap();
+            cur = cur.add_child(leaf("a")).unwrap();
         }
         drop(root);
     }

@@ -17,7 +17,7 @@ use crate::common::java_hash_order::JavaHashSet;
 use crate::common::path_trie::PathTrie;
 use crate::jute::records::{Acl, Stat, StatPersisted};
 use crate::jute::txn::{MultiTxn, TxnBody, TxnHeader};
-use crate::jute::{InputArchive, JuteError, OutputArchive};
+use crate::jute::{InputArchive, JuteError, OutputArchive, Record};
 use crate::server::data_node::{DataNode, EphemeralType};
 use crate::server::digest_calculator::{calculate_digest, NodeDigester, DIGEST_VERSION};
 use crate::server::quotas::{self, StatsTrack};
@@ -188,9 +188,38 @@ fn subtree_counts(node: &DataNode) -> (i64, i64) {
     while let Some(n) = stack.pop() {
         count += 1;
         bytes += n.data_len() as i64;
-        stack.extend(n.children().map(|(_, c)| c));
+        stack.extend(n.children());
     }
     (count, bytes)
+}
+
+/// The names of a node's children, packed into one string (snapshot
+/// writing lists them per node; one allocation instead of one per name).
+struct ChildNames {
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl ChildNames {
+    fn of(node: &DataNode) -> ChildNames {
+        let mut names = ChildNames { text: String::new(), ends: Vec::with_capacity(node.num_children()) };
+        for name in node.child_names() {
+            names.text.push_str(name);
+            names.ends.push(names.text.len());
+        }
+        names
+    }
+
+    /// Moves the last name onto the end of `out`; false when none is left.
+    fn pop_onto(&mut self, out: &mut String) -> bool {
+        let Some(end) = self.ends.pop() else {
+            return false;
+        };
+        let start = self.ends.last().copied().unwrap_or(0);
+        out.push_str(self.text.get(start..end).unwrap_or_default());
+        self.text.truncate(start);
+        true
+    }
 }
 
 /// Everything behind the tree lock.
@@ -219,14 +248,14 @@ struct TreeInner {
 
 /// A node's digest as the tree holds it.
 fn node_digest(enabled: bool, path: &str, node: &DataNode) -> i64 {
-    calculate_digest(enabled, path, node.data.as_deref(), &node.stat)
+    calculate_digest(enabled, path, node.data(), &node.stat())
 }
 
 impl TreeInner {
     /// A tree holding only a root (empty data, open ACL).
     fn with_root(extended_types: bool, digest_enabled: bool) -> TreeInner {
         TreeInner {
-            root: DataNode::new(Some(Box::default()), OPEN_UNSAFE_ACL_ID, StatPersisted::default()),
+            root: DataNode::new("", Some(&[]), OPEN_UNSAFE_ACL_ID, &StatPersisted::default()),
             node_count: 1,
             data_size: node_size("/", 0),
             acl_cache: ReferenceCountedAclCache::new(),
@@ -245,16 +274,15 @@ impl TreeInner {
     /// zeroed stats; config is read-only for everyone, with aversion -1.
     fn initial(extended_types: bool, digest_enabled: bool) -> TreeInner {
         let mut t = TreeInner::with_root(extended_types, digest_enabled);
-        let empty = || DataNode::new(Some(Box::default()), OPEN_UNSAFE_ACL_ID, StatPersisted::default());
+        let zeroed = StatPersisted::default();
+        let empty = |name: &str| DataNode::new(name, Some(&[]), OPEN_UNSAFE_ACL_ID, &zeroed);
         let config_acl = t.acl_cache.convert_acls(&ids::read_acl_unsafe());
-        let mut config = empty();
-        config.acl = config_acl;
-        config.stat.aversion = -1;
-        let mut proc_node = empty();
+        let config = DataNode::new("config", Some(&[]), config_acl, &StatPersisted { aversion: -1, ..zeroed.clone() });
+        let mut proc_node = empty("zookeeper");
         // Fresh nodes under a fresh parent: the names cannot clash.
-        let _ = proc_node.add_child("quota", empty());
-        let _ = proc_node.add_child("config", config);
-        let _ = t.root.add_child("zookeeper", proc_node);
+        let _ = proc_node.add_child(empty("quota"));
+        let _ = proc_node.add_child(config);
+        let _ = t.root.add_child(proc_node);
         t.node_count += 3;
         t.data_size +=
             node_size(quotas::PROC_ZOOKEEPER, 0) + node_size(quotas::QUOTA_ZOOKEEPER, 0) + node_size(CONFIG_NODE, 0);
@@ -269,8 +297,8 @@ impl TreeInner {
         let mut stack = vec![(String::new(), &self.root)];
         while let Some((path, node)) = stack.pop() {
             sum = sum.wrapping_add(node_digest(self.digest_enabled, &path, node));
-            for (name, child) in node.children() {
-                stack.push((format!("{path}/{name}"), child));
+            for child in node.children() {
+                stack.push((format!("{path}/{}", child.name()), child));
             }
         }
         sum
@@ -335,7 +363,8 @@ impl TreeInner {
         let old = node.data_len() as i64;
         let new = data.len() as i64;
         let before = node_digest(self.digest_enabled, path, node);
-        node.data = Some(data.into_boxed_slice());
+        let stat = node.stat();
+        node.set_data(Some(&data), &stat);
         let after = node_digest(self.digest_enabled, path, node);
         self.swap_digest(before, after);
         self.data_size += new - old;
@@ -349,7 +378,7 @@ impl TreeInner {
             error!("Missing node for stat {stat_path}");
             return;
         };
-        let mut track = StatsTrack::parse(node.data.as_deref().unwrap_or_default());
+        let mut track = StatsTrack::parse(node.data().unwrap_or_default());
         // The stats text is client-writable: wrap like Java's longs rather
         // than overflow.
         track.set_count(track.count().wrapping_add(count_diff));
@@ -387,8 +416,8 @@ impl TreeInner {
                 }
                 continue;
             }
-            for (name, child) in node.children() {
-                stack.push((format!("{path}/{name}"), child));
+            for child in node.children() {
+                stack.push((format!("{path}/{}", child.name()), child));
             }
         }
         for real in quota_roots {
@@ -423,19 +452,23 @@ impl TreeInner {
         }
         let enabled = self.digest_enabled;
         let parent_before = node_digest(enabled, parent_path, parent);
-        let cversion = if parent_cversion == -1 { parent.stat.cversion.wrapping_add(1) } else { parent_cversion };
-        // A replayed create must not move cversion/pzxid backwards.
-        if cversion > parent.stat.cversion {
-            parent.stat.cversion = cversion;
-            parent.stat.pzxid = zxid;
-        }
-        let node = DataNode::new(data.map(Box::from), acl_index, create_stat(zxid, time, ephemeral_owner));
+        let node = DataNode::new(name, data, acl_index, &create_stat(zxid, time, ephemeral_owner));
         let child_digest = node_digest(enabled, path, &node);
         let extended = self.extended_types;
-        let stat = match parent.add_child(name, node) {
+        let stat = match parent.add_child(node) {
             Ok(child) => child.copy_stat(extended),
             Err(_) => return Err(code::NODE_EXISTS),
         };
+        // The parent's stat changes after the child is in: a parent is
+        // never a packed leaf, so this is cheap.
+        let mut parent_stat = parent.stat();
+        let cversion = if parent_cversion == -1 { parent_stat.cversion.wrapping_add(1) } else { parent_cversion };
+        // A replayed create must not move cversion/pzxid backwards.
+        if cversion > parent_stat.cversion {
+            parent_stat.cversion = cversion;
+            parent_stat.pzxid = zxid;
+            parent.set_stat(&parent_stat);
+        }
         let parent_after = node_digest(enabled, parent_path, parent);
         self.swap_digest(parent_before, parent_after.wrapping_add(child_digest));
         let data_len = data.map_or(0, <[u8]>::len);
@@ -477,17 +510,19 @@ impl TreeInner {
         let removed = parent.remove_child(name);
         // The parent's pzxid moves even when the child is already gone (a
         // replay over a fuzzy snapshot), but never backwards.
-        if zxid > parent.stat.pzxid {
-            parent.stat.pzxid = zxid;
+        let mut parent_stat = parent.stat();
+        if zxid > parent_stat.pzxid {
+            parent_stat.pzxid = zxid;
+            parent.set_stat(&parent_stat);
         }
         let parent_after = node_digest(enabled, parent_path, parent);
         self.swap_digest(parent_before, parent_after);
         let node = removed.ok_or(code::NO_NODE)?;
         self.swap_digest(node_digest(enabled, path, &node), 0);
-        self.acl_cache.remove_usage(node.acl);
+        self.acl_cache.remove_usage(node.acl());
         self.node_count -= 1;
         self.data_size -= node_size(path, node.data_len());
-        self.untrack(path, node.stat.ephemeral_owner);
+        self.untrack(path, node.stat().ephemeral_owner);
 
         if parent_path.starts_with(quotas::PROC_ZOOKEEPER) && name == quotas::LIMIT_NODE {
             if let Some(real) = quotas::trim_quota_path(parent_path) {
@@ -514,10 +549,11 @@ impl TreeInner {
         let node = resolve_mut(&mut self.root, path).ok_or(code::NO_NODE)?;
         let old_len = node.data_len() as i64;
         let before = node_digest(self.digest_enabled, path, node);
-        node.data = data.map(Box::from);
-        node.stat.mtime = time;
-        node.stat.mzxid = zxid;
-        node.stat.version = version;
+        let mut stat = node.stat();
+        stat.mtime = time;
+        stat.mzxid = zxid;
+        stat.version = version;
+        node.set_data(data, &stat);
         let after = node_digest(self.digest_enabled, path, node);
         let stat = node.copy_stat(self.extended_types);
         self.swap_digest(before, after);
@@ -534,10 +570,12 @@ impl TreeInner {
         let node = resolve_mut(&mut self.root, path).ok_or(code::NO_NODE)?;
         // Release first, then convert, as Java does: re-setting a node's
         // only use of a list gives it a fresh index.
-        self.acl_cache.remove_usage(node.acl);
+        self.acl_cache.remove_usage(node.acl());
         let before = node_digest(self.digest_enabled, path, node);
-        node.stat.aversion = version;
-        node.acl = self.acl_cache.convert_acls(acl);
+        let mut stat = node.stat();
+        stat.aversion = version;
+        node.set_stat(&stat);
+        node.set_acl(self.acl_cache.convert_acls(acl));
         let after = node_digest(self.digest_enabled, path, node);
         let stat = node.copy_stat(self.extended_types);
         self.swap_digest(before, after);
@@ -549,11 +587,13 @@ impl TreeInner {
     fn set_cversion_pzxid(&mut self, path: &str, new_cversion: i32, zxid: i64) -> Result<(), i32> {
         let path = path.strip_suffix('/').unwrap_or(path);
         let node = resolve_mut(&mut self.root, path).ok_or(code::NO_NODE)?;
-        let cversion = if new_cversion == -1 { node.stat.cversion.wrapping_add(1) } else { new_cversion };
-        if cversion > node.stat.cversion {
+        let mut stat = node.stat();
+        let cversion = if new_cversion == -1 { stat.cversion.wrapping_add(1) } else { new_cversion };
+        if cversion > stat.cversion {
             let before = node_digest(self.digest_enabled, path, node);
-            node.stat.cversion = cversion;
-            node.stat.pzxid = zxid;
+            stat.cversion = cversion;
+            stat.pzxid = zxid;
+            node.set_stat(&stat);
             let after = node_digest(self.digest_enabled, path, node);
             self.swap_digest(before, after);
         }
@@ -759,31 +799,78 @@ impl TreeInner {
     }
 }
 
+/// One (path, node) pair of a snapshot, borrowed from the input.
+#[derive(Debug)]
+pub struct NodeRecord<'a> {
+    /// The root is "".
+    pub path: &'a str,
+    pub data: Option<&'a [u8]>,
+    pub acl: i64,
+    pub stat: StatPersisted,
+}
+
+/// Reads the next (path, node) pair of a snapshot's tree; `None` at the
+/// end marker "/". Reads nothing that outlives `ia`'s input, so a caller
+/// that ran out of input can retry from the same position with more.
+pub fn read_node_record<'a>(ia: &mut InputArchive<'a>) -> Result<Option<NodeRecord<'a>>, JuteError> {
+    let path = ia.read_str_ref()?;
+    if path == "/" {
+        return Ok(None);
+    }
+    let data = ia.read_nullable_buffer_ref()?;
+    let acl = ia.read_long()?;
+    let stat = StatPersisted::deserialize(ia)?;
+    Ok(Some(NodeRecord { path, data, acl, stat }))
+}
+
+/// A node of a snapshot being loaded whose subtree is still being read.
+struct OpenNode {
+    node: DataNode,
+    /// Its children read so far; they join it when it closes, in one
+    /// table sized for all of them.
+    children: Vec<DataNode>,
+    /// Length of its path, a prefix of `TreeRestore::open_path`.
+    path_len: usize,
+}
+
 /// A snapshot being loaded: nodes arrive parent first (the root as path
 /// ""), then `DataTree::finish_restore` installs the result. Built by
-/// `DataTree::begin_restore`.
+/// `DataTree::begin_restore`; run by whichever thread loads the snapshot,
+/// with nothing shared until the install.
+///
+/// Snapshots list a node's whole subtree right after it (Java and
+/// `DataTree::serialize` write depth first), so the loader keeps the chain
+/// of nodes whose subtree is being read as detached, owned nodes: a new
+/// node is a child of the innermost one (no walk from the root), and a node
+/// joins its parent when a path outside its subtree comes. Any other
+/// parent-first order still loads: the open chain is then closed into the
+/// tree and the parent looked up from the root.
 pub struct TreeRestore {
     inner: TreeInner,
     has_root: bool,
+    /// Open nodes, outermost first. The outermost one's parent is already
+    /// in the tree.
+    open: Vec<OpenNode>,
+    /// The innermost open node's path; the other open nodes' paths are its
+    /// prefixes.
+    open_path: String,
+    /// A run of nodes with the same ACL index (index, count), counted in
+    /// the ACL table at once.
+    acl_run: (i64, i64),
 }
 
 impl TreeRestore {
-    /// Adds one node as a snapshot holds it (`node` comes without children).
-    pub fn add_node(&mut self, path: &str, mut node: DataNode) -> Result<(), TreeLoadError> {
-        let t = &mut self.inner;
-        let data_len = node.data_len();
-        let digest = node_digest(t.digest_enabled, path, &node);
+    /// Adds one node as a snapshot holds it.
+    pub fn add(&mut self, rec: NodeRecord<'_>) -> Result<(), TreeLoadError> {
+        let NodeRecord { path, data, acl, stat } = rec;
         if path.is_empty() {
             if self.has_root {
                 return Err(TreeLoadError::Duplicate("/".into()));
             }
-            t.digest = t.digest.wrapping_add(digest);
-            t.root.data = node.data.take();
-            t.root.acl = node.acl;
-            t.root.stat = std::mem::take(&mut node.stat);
-            t.acl_cache.add_usage(t.root.acl);
-            t.data_size = node_size("/", data_len);
+            self.inner.root = DataNode::new("", data, acl, &stat);
+            self.inner.data_size = node_size("/", data.map_or(0, <[u8]>::len));
             self.has_root = true;
+            self.count(path, data, acl, &stat);
             return Ok(());
         }
         if !self.has_root {
@@ -792,16 +879,66 @@ impl TreeRestore {
         let Some((parent_path, name)) = split_path(path).filter(|&(p, n)| !n.is_empty() && !p.ends_with('/')) else {
             return Err(TreeLoadError::BadPath(path.into()));
         };
-        let parent = resolve_mut(&mut t.root, parent_path).ok_or_else(|| TreeLoadError::MissingParent(path.into()))?;
-        let (acl, owner) = (node.acl, node.stat.ephemeral_owner);
-        if parent.add_child(name, node).is_err() {
-            return Err(TreeLoadError::Duplicate(path.into()));
+        while let Some(top) = self.open.last() {
+            if self.open_path.get(..top.path_len) == Some(parent_path) {
+                break;
+            }
+            self.close_innermost()?;
         }
-        t.acl_cache.add_usage(acl);
-        t.node_count += 1;
-        t.data_size += node_size(path, data_len);
-        t.digest = t.digest.wrapping_add(digest);
-        t.track(path, owner);
+        if self.open.is_empty() && resolve(&self.inner.root, parent_path).is_none() {
+            return Err(TreeLoadError::MissingParent(path.into()));
+        }
+        self.open.push(OpenNode { node: DataNode::new(name, data, acl, &stat), children: Vec::new(), path_len: path.len() });
+        // The innermost open node is the parent, so its path is a prefix.
+        self.open_path.clear();
+        self.open_path.push_str(path);
+        self.inner.node_count += 1;
+        self.inner.data_size += node_size(path, data.map_or(0, <[u8]>::len));
+        self.inner.track(path, stat.ephemeral_owner);
+        self.count(path, data, acl, &stat);
+        Ok(())
+    }
+
+    /// The bookkeeping every loaded node adds to: digest and ACL uses.
+    fn count(&mut self, path: &str, data: Option<&[u8]>, acl: i64, stat: &StatPersisted) {
+        let t = &mut self.inner;
+        t.digest = t.digest.wrapping_add(calculate_digest(t.digest_enabled, path, data, stat));
+        if self.acl_run.0 == acl {
+            self.acl_run.1 += 1;
+        } else {
+            let (index, n) = std::mem::replace(&mut self.acl_run, (acl, 1));
+            t.acl_cache.add_usages(index, n);
+        }
+    }
+
+    /// Closes the innermost open node: its children join it, and it joins
+    /// its parent (the next open node, or the tree).
+    fn close_innermost(&mut self) -> Result<(), TreeLoadError> {
+        let Some(done) = self.open.pop() else {
+            return Ok(());
+        };
+        let path = self.open_path.get(..done.path_len).unwrap_or_default();
+        let mut node = done.node;
+        if let Err(dup) = node.add_children(done.children) {
+            return Err(TreeLoadError::Duplicate(format!("{path}/{}", dup.name())));
+        }
+        if let Some(parent) = self.open.last_mut() {
+            parent.children.push(node);
+            return Ok(());
+        }
+        let parent_path = split_path(path).map_or("", |(p, _)| p);
+        let parent =
+            resolve_mut(&mut self.inner.root, parent_path).ok_or_else(|| TreeLoadError::MissingParent(path.into()))?;
+        parent.add_child(node).map(|_| ()).map_err(|_| TreeLoadError::Duplicate(path.into()))
+    }
+
+    /// Closes every open node and counts the last ACL run.
+    fn close_all(&mut self) -> Result<(), TreeLoadError> {
+        while !self.open.is_empty() {
+            self.close_innermost()?;
+        }
+        let (index, n) = std::mem::take(&mut self.acl_run);
+        self.inner.acl_cache.add_usages(index, n);
         Ok(())
     }
 }
@@ -1103,12 +1240,12 @@ impl DataTree {
     pub fn node_info(&self, path: &str) -> Option<NodeInfo> {
         let inner = self.inner.read();
         let node = resolve(&inner.root, path)?;
-        let acl = inner.acl_cache.convert_long(node.acl).unwrap_or_else(|| {
-            error!("ACL index {} of {path} is not in the ACL table", node.acl);
+        let acl = inner.acl_cache.convert_long(node.acl()).unwrap_or_else(|| {
+            error!("ACL index {} of {path} is not in the ACL table", node.acl());
             vec![Acl { perms: 0, id: ids::anyone_id_unsafe() }]
         });
         Some(NodeInfo {
-            stat: node.stat.clone(),
+            stat: node.stat(),
             num_children: node.num_children() as i32,
             acl,
             data_len: node.data_len(),
@@ -1119,7 +1256,7 @@ impl DataTree {
     pub fn node_digester(&self, path: &str) -> Option<NodeDigester> {
         let inner = self.inner.read();
         let node = resolve(&inner.root, path)?;
-        Some(NodeDigester::new(inner.digest_enabled, path, node.data.as_deref()))
+        Some(NodeDigester::new(inner.digest_enabled, path, node.data()))
     }
 
     /// getData: the data (None for null data) and Stat; sets a one-shot
@@ -1130,7 +1267,7 @@ impl DataTree {
         if let Some(w) = watcher {
             self.data_watches.add_watch(path, w, WatcherMode::Standard);
         }
-        Ok((node.data.as_deref().map(<[u8]>::to_vec), node.copy_stat(inner.extended_types)))
+        Ok((node.data().map(<[u8]>::to_vec), node.copy_stat(inner.extended_types)))
     }
 
     /// exists: the Stat. The watch is set whether or not the node exists;
@@ -1162,8 +1299,8 @@ impl DataTree {
     pub fn get_acl(&self, path: &str) -> Result<(Vec<Acl>, Stat), i32> {
         let inner = self.inner.read();
         let node = resolve(&inner.root, path).ok_or(code::NO_NODE)?;
-        let acl = inner.acl_cache.convert_long(node.acl).ok_or_else(|| {
-            error!("ACL index {} of {path} is not in the ACL table", node.acl);
+        let acl = inner.acl_cache.convert_long(node.acl()).ok_or_else(|| {
+            error!("ACL index {} of {path} is not in the ACL table", node.acl());
             code::MARSHALLING_ERROR
         })?;
         Ok((acl, node.copy_stat(inner.extended_types)))
@@ -1297,7 +1434,7 @@ impl DataTree {
             for path in data {
                 match resolve(&inner.root, path) {
                     None => now.push(WatchedEvent::new(event_type::NODE_DELETED, path, -1)),
-                    Some(n) if n.stat.mzxid > relative_zxid => {
+                    Some(n) if n.stat().mzxid > relative_zxid => {
                         now.push(WatchedEvent::new(event_type::NODE_DATA_CHANGED, path, -1))
                     }
                     Some(_) => {
@@ -1315,7 +1452,7 @@ impl DataTree {
             for path in child {
                 match resolve(&inner.root, path) {
                     None => now.push(WatchedEvent::new(event_type::NODE_DELETED, path, -1)),
-                    Some(n) if n.stat.pzxid > relative_zxid => {
+                    Some(n) if n.stat().pzxid > relative_zxid => {
                         now.push(WatchedEvent::new(event_type::NODE_CHILDREN_CHANGED, path, -1))
                     }
                     Some(_) => {
@@ -1404,35 +1541,73 @@ impl DataTree {
     }
 
     /// Writes the tree as a Java snapshot holds it after the file header:
-    /// the ACL table, then (path, node) for every node, parent first, the
+    /// the ACL table, then (path, node) for every node, depth first, the
     /// root as "", then the end marker "/". Like Java's this is fuzzy: the
-    /// read lock is taken for a batch of nodes at a time, so txns applied
-    /// meanwhile may or may not show; nothing is written under the lock.
+    /// read lock is held for a batch of nodes (or bytes) at a time and
+    /// nothing is written under it, so txns applied meanwhile may or may not
+    /// show. A node's children are listed when the node is written;
+    /// children created later are missed and deleted ones skipped (replay
+    /// of the log from the snapshot's zxid repairs both, as in Java).
     pub fn serialize<W: Write>(&self, out: &mut W) -> io::Result<()> {
-        const BATCH: usize = 1000;
-        let mut oa = OutputArchive::new();
-        self.inner.read().acl_cache.serialize(&mut oa);
-        let mut pending: Vec<String> = vec![String::new()];
-        while !pending.is_empty() {
+        const BATCH_NODES: usize = 1000;
+        const BATCH_BYTES: usize = 1 << 20;
+        let mut oa = OutputArchive::with_capacity(BATCH_BYTES + 64 * 1024);
+        // The walk: `path` is the path of the last node written; `open`
+        // has, per level of the walk, the path length of that level's node
+        // (a prefix of `path`) and the names of its children still to write.
+        let mut path = String::new();
+        let mut open: Vec<(usize, ChildNames)> = Vec::new();
+        {
+            let inner = self.inner.read();
+            inner.acl_cache.serialize(&mut oa);
+            oa.write_string("");
+            inner.root.serialize(&mut oa);
+            open.push((0, ChildNames::of(&inner.root)));
+        }
+        while !open.is_empty() {
             {
                 let inner = self.inner.read();
+                // Find the open levels' nodes again (one lookup per level);
+                // a level whose node went away meanwhile is dropped, with
+                // everything under it.
+                let mut nodes: Vec<&DataNode> = vec![&inner.root];
+                for level in 1..open.len() {
+                    let (start, end) = (open[level - 1].0 + 1, open[level].0);
+                    let found = nodes.last().and_then(|n| n.child(path.get(start..end).unwrap_or_default()));
+                    match found {
+                        Some(n) => nodes.push(n),
+                        None => {
+                            open.truncate(level);
+                            break;
+                        }
+                    }
+                }
                 let mut written = 0;
-                while written < BATCH {
-                    let Some(path) = pending.pop() else {
+                while written < BATCH_NODES && oa.len() < BATCH_BYTES {
+                    let (Some((len, names)), Some(&parent)) = (open.last_mut(), nodes.last()) else {
                         break;
                     };
-                    // Deleted since its parent was written: skip its subtree.
-                    let Some(node) = resolve(&inner.root, &path) else {
+                    path.truncate(*len);
+                    path.push('/');
+                    if !names.pop_onto(&mut path) {
+                        open.pop();
+                        nodes.pop();
                         continue;
+                    }
+                    let Some(child) = parent.child(path.get(*len + 1..).unwrap_or_default()) else {
+                        continue; // deleted since its parent was written
                     };
                     oa.write_string(&path);
-                    node.serialize(&mut oa);
-                    pending.extend(node.child_names().map(|name| format!("{path}/{name}")));
+                    child.serialize(&mut oa);
                     written += 1;
+                    if child.num_children() > 0 {
+                        open.push((path.len(), ChildNames::of(child)));
+                        nodes.push(child);
+                    }
                 }
             }
             out.write_all(oa.as_slice())?;
-            oa = OutputArchive::new();
+            oa.clear();
         }
         oa.write_string("/");
         out.write_all(oa.as_slice())
@@ -1444,13 +1619,8 @@ impl DataTree {
         let mut acl_cache = ReferenceCountedAclCache::new();
         acl_cache.deserialize(ia)?;
         let mut restore = self.begin_restore(acl_cache);
-        loop {
-            let path = ia.read_string()?;
-            if path == "/" {
-                break;
-            }
-            let node = DataNode::deserialize(ia)?;
-            restore.add_node(&path, node)?;
+        while let Some(rec) = read_node_record(ia)? {
+            restore.add(rec)?;
         }
         self.finish_restore(restore)
     }
@@ -1464,15 +1634,16 @@ impl DataTree {
         };
         let mut inner = TreeInner::with_root(extended, digest);
         inner.acl_cache = acl_cache;
-        TreeRestore { inner, has_root: false }
+        TreeRestore { inner, has_root: false, open: Vec::new(), open_path: String::new(), acl_run: (0, 0) }
     }
 
     /// Installs a loaded snapshot: rebuilds the quota trie and stats, drops
     /// ACL lists no node uses, and swaps the tree in.
-    pub fn finish_restore(&self, restore: TreeRestore) -> Result<(), TreeLoadError> {
+    pub fn finish_restore(&self, mut restore: TreeRestore) -> Result<(), TreeLoadError> {
         if !restore.has_root {
             return Err(TreeLoadError::NoRoot);
         }
+        restore.close_all()?;
         let mut inner = restore.inner;
         inner.setup_quota();
         inner.acl_cache.purge_unused();
@@ -2380,7 +2551,7 @@ mod tests {
         let node_bytes = |path: &str| {
             let mut oa = OutputArchive::new();
             oa.write_string(path);
-            DataNode::default().serialize(&mut oa);
+            DataNode::new("", None, 0, &StatPersisted::default()).serialize(&mut oa);
             oa.into_inner()
         };
         let snapshot = |paths: &[&str]| {
@@ -2410,6 +2581,102 @@ mod tests {
         load(&full).unwrap();
         assert_eq!(t.node_count(), 3);
         assert_eq!(all_paths(&t), ["/", "/a"]);
+    }
+
+    /// Writes to memory, and at the first write (the first batch, written
+    /// with the lock released) deletes both /x and /y with their children.
+    struct DeleteMidway<'a> {
+        tree: &'a DataTree,
+        out: Vec<u8>,
+        fired: bool,
+    }
+
+    impl Write for DeleteMidway<'_> {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if !self.fired {
+                self.fired = true;
+                let mut zxid = 10_000;
+                for top in ["/x", "/y"] {
+                    for i in 0..2500 {
+                        zxid += 1;
+                        assert_eq!(delete(self.tree, &format!("{top}/{i}"), zxid).err, code::OK);
+                    }
+                    zxid += 1;
+                    assert_eq!(delete(self.tree, top, zxid).err, code::OK);
+                }
+            }
+            self.out.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn serialize_resumes_after_the_tree_changed() {
+        let t = DataTree::new();
+        let mut zxid = 0;
+        for top in ["/x", "/y"] {
+            zxid += 1;
+            create(&t, top, zxid);
+            for i in 0..2500 {
+                zxid += 1;
+                create(&t, &format!("{top}/{i}"), zxid);
+            }
+        }
+        let mut w = DeleteMidway { tree: &t, out: Vec::new(), fired: false };
+        t.serialize(&mut w).unwrap();
+        assert_eq!(t.node_count(), 5);
+        let back = DataTree::new();
+        back.deserialize(&mut InputArchive::new(&w.out)).unwrap();
+        // Whichever of /x and /y the walk met first was being written when
+        // both went away: it keeps the children written before, the rest
+        // of its subtree is dropped; the other one is skipped altogether.
+        let present: Vec<&str> = ["/x", "/y"].into_iter().filter(|p| back.stat_node(p, None).is_ok()).collect();
+        assert_eq!(present.len(), 1, "{present:?}");
+        let written = back.get_all_children_number(present[0]);
+        assert!((990..1000).contains(&written), "{written}");
+        assert!(back.stat_node(CONFIG_NODE, None).is_ok());
+        assert_eq!(back.node_count(), 5 + 1 + written as usize);
+    }
+
+    #[test]
+    fn restore_takes_any_parent_first_order() {
+        let node = |oa: &mut OutputArchive, path: &str, zxid: i64| {
+            oa.write_string(path);
+            let stat = create_stat(zxid, zxid * 10, 0);
+            DataNode::new("", Some(path.as_bytes()), -1, &stat).serialize(oa);
+        };
+        let snapshot = |paths: &[&str]| {
+            let mut oa = OutputArchive::new();
+            oa.write_int(0);
+            for (i, p) in paths.iter().enumerate() {
+                node(&mut oa, p, i as i64 + 1);
+            }
+            oa.write_string("/");
+            oa.into_inner()
+        };
+        // Breadth first, and back into a subtree closed long before.
+        let order = ["", "/a", "/b", "/a/1", "/b/1", "/a/2", "/a/1/z", "/c", "/b/1/q", "/a/1/y"];
+        let t = DataTree::new();
+        t.deserialize(&mut InputArchive::new(&snapshot(&order))).unwrap();
+        let mut want: Vec<String> = order.iter().map(|p| if p.is_empty() { "/".into() } else { p.to_string() }).collect();
+        want.sort();
+        assert_eq!(all_paths(&t), want);
+        for (i, p) in order.iter().enumerate().skip(1) {
+            let (data, stat) = t.get_data(p, None).unwrap();
+            assert_eq!((data.as_deref(), stat.czxid), (Some(p.as_bytes()), i as i64 + 1));
+        }
+        assert_eq!(t.get_all_children_number("/a"), 4);
+        assert_eq!(digest_is_consistent(&t), t.tree_digest());
+        // Clashes are found however far apart the two are.
+        let load = |paths: &[&str]| DataTree::new().deserialize(&mut InputArchive::new(&snapshot(paths)));
+        assert_eq!(load(&["", "/a", "/b", "/a"]), Err(TreeLoadError::Duplicate("/a".into())));
+        assert_eq!(load(&["", "/a", "/a/1", "/b", "/a/1"]), Err(TreeLoadError::Duplicate("/a/1".into())));
+        assert_eq!(load(&["", "/a", "/a/1", "/a/1/k", "/a/2", "/a/1"]), Err(TreeLoadError::Duplicate("/a/1".into())));
+        assert_eq!(load(&["", "/a", "/b", "/a/1", "/c/1"]), Err(TreeLoadError::MissingParent("/c/1".into())));
     }
 
     #[test]

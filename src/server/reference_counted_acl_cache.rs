@@ -29,13 +29,18 @@ impl Hash for AclKey {
     }
 }
 
+/// An ACL list and how many nodes use it.
+struct Entry {
+    acls: Vec<Acl>,
+    uses: i64,
+}
+
 /// Two-way map between ACL lists and their indexes, with a reference count
 /// per index; an index whose count drops to zero is forgotten.
 #[derive(Default)]
 pub struct ReferenceCountedAclCache {
-    long_key_map: HashMap<i64, Vec<Acl>>,
+    by_index: HashMap<i64, Entry>,
     acl_key_map: HashMap<AclKey, i64>,
-    reference_counter: HashMap<i64, i64>,
     /// The highest index handed out or loaded so far.
     acl_index: i64,
 }
@@ -54,7 +59,7 @@ impl ReferenceCountedAclCache {
             None => {
                 self.acl_index += 1;
                 let i = self.acl_index;
-                self.long_key_map.insert(i, key.0.clone());
+                self.by_index.insert(i, Entry { acls: key.0.clone(), uses: 0 });
                 self.acl_key_map.insert(key, i);
                 i
             }
@@ -69,26 +74,36 @@ impl ReferenceCountedAclCache {
         if index == OPEN_UNSAFE_ACL_ID {
             return Some(ids::open_acl_unsafe());
         }
-        self.long_key_map.get(&index).cloned()
+        self.by_index.get(&index).map(|e| e.acls.clone())
     }
 
     /// Counts one more node using `index`; unknown indexes are ignored.
     pub fn add_usage(&mut self, index: i64) {
-        if index == OPEN_UNSAFE_ACL_ID || !self.long_key_map.contains_key(&index) {
+        self.add_usages(index, 1);
+    }
+
+    /// Counts `n` more nodes using `index` (a snapshot load counts runs of
+    /// nodes with the same ACL at once); unknown indexes are ignored.
+    pub fn add_usages(&mut self, index: i64, n: i64) {
+        if index == OPEN_UNSAFE_ACL_ID {
             return;
         }
-        *self.reference_counter.entry(index).or_insert(0) += 1;
+        if let Some(e) = self.by_index.get_mut(&index) {
+            e.uses += n;
+        }
     }
 
     /// Counts one node fewer using `index`, dropping the entry when no node
     /// uses it any more.
     pub fn remove_usage(&mut self, index: i64) {
-        if index == OPEN_UNSAFE_ACL_ID || !self.long_key_map.contains_key(&index) {
+        if index == OPEN_UNSAFE_ACL_ID {
             return;
         }
-        let count = self.reference_counter.entry(index).or_insert(0);
-        *count -= 1;
-        if *count <= 0 {
+        let Some(e) = self.by_index.get_mut(&index) else {
+            return;
+        };
+        e.uses -= 1;
+        if e.uses <= 0 {
             self.forget(index);
         }
     }
@@ -96,21 +111,15 @@ impl ReferenceCountedAclCache {
     /// Drops every entry no node uses (after a snapshot load, whose table
     /// may hold lists of nodes deleted while it was written).
     pub fn purge_unused(&mut self) {
-        let unused: Vec<i64> = self
-            .long_key_map
-            .keys()
-            .copied()
-            .filter(|i| self.reference_counter.get(i).map_or(true, |&c| c <= 0))
-            .collect();
+        let unused: Vec<i64> = self.by_index.iter().filter(|(_, e)| e.uses <= 0).map(|(&i, _)| i).collect();
         for index in unused {
             self.forget(index);
         }
     }
 
     fn forget(&mut self, index: i64) {
-        self.reference_counter.remove(&index);
-        if let Some(acls) = self.long_key_map.remove(&index) {
-            self.acl_key_map.remove(&AclKey(acls));
+        if let Some(e) = self.by_index.remove(&index) {
+            self.acl_key_map.remove(&AclKey(e.acls));
         }
     }
 
@@ -121,21 +130,19 @@ impl ReferenceCountedAclCache {
 
     /// The use count of `index` (0 when unknown).
     pub fn reference_count(&self, index: i64) -> i64 {
-        self.reference_counter.get(&index).copied().unwrap_or(0)
+        self.by_index.get(&index).map_or(0, |e| e.uses)
     }
 
     /// Writes the table as a snapshot holds it: an `int` entry count, then
     /// per entry the `long` index and the `vector<ACL>`. Entries go out in
     /// index order.
     pub fn serialize(&self, oa: &mut OutputArchive) {
-        let mut indexes: Vec<i64> = self.long_key_map.keys().copied().collect();
-        indexes.sort_unstable();
-        oa.write_int(indexes.len() as i32);
-        for index in indexes {
+        let mut entries: Vec<(i64, &Entry)> = self.by_index.iter().map(|(&i, e)| (i, e)).collect();
+        entries.sort_unstable_by_key(|&(i, _)| i);
+        oa.write_int(entries.len() as i32);
+        for (index, e) in entries {
             oa.write_long(index);
-            if let Some(acls) = self.long_key_map.get(&index) {
-                oa.write_vector(acls);
-            }
+            oa.write_vector(&e.acls);
         }
     }
 
@@ -149,14 +156,12 @@ impl ReferenceCountedAclCache {
             let acls = ia.read_vector::<Acl>()?;
             loaded.push((index, acls));
         }
-        self.long_key_map.clear();
+        self.by_index.clear();
         self.acl_key_map.clear();
-        self.reference_counter.clear();
         for (index, acls) in loaded {
             self.acl_index = self.acl_index.max(index);
             self.acl_key_map.insert(AclKey(acls.clone()), index);
-            self.long_key_map.insert(index, acls);
-            self.reference_counter.insert(index, 0);
+            self.by_index.insert(index, Entry { acls, uses: 0 });
         }
         Ok(())
     }

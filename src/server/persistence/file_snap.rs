@@ -7,14 +7,16 @@
 //! digest version, digest) with a second seal over everything before it;
 //! older readers stop at the first seal.
 //! Written by the `SnapshotThread` while writers continue (a fuzzy
-//! snapshot), read by the main thread at start-up.
+//! snapshot), read by the main thread at start-up, streamed both ways: the
+//! file is never held in memory whole.
 
 use crate::jute::records::FileHeader;
-use crate::jute::{InputArchive, OutputArchive, Record};
-use crate::server::data_tree::{DataTree, ZxidDigest};
+use crate::jute::{InputArchive, JuteError, OutputArchive, Record};
+use crate::server::data_tree::{read_node_record, DataTree, ZxidDigest};
+use crate::server::reference_counted_acl_cache::ReferenceCountedAclCache;
 use crate::server::persistence::util::{get_zxid_from_name, sorted_data_dir_files, SNAPSHOT_FILE_PREFIX};
 use std::collections::HashMap;
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -86,66 +88,212 @@ fn seal<W: Write>(w: &mut CheckedWriter<W>) -> io::Result<()> {
     w.write_all(seal.as_slice())
 }
 
-/// Checks a seal at `ia`'s position against the bytes of `buf` before it.
-fn check_seal(buf: &[u8], ia: &mut InputArchive<'_>, path: &Path) -> io::Result<()> {
-    let covered = buf.get(..ia.position()).unwrap_or_default();
-    let mut sum = adler2::Adler32::new();
-    sum.write_slice(covered);
-    let val = ia.read_long().map_err(|e| bad(path, e))?;
-    let slash = ia.read_string().map_err(|e| bad(path, e))?;
-    if val != i64::from(sum.checksum()) || slash != "/" {
-        return Err(bad(path, "CRC corruption"));
-    }
-    Ok(())
+/// Reads a snapshot front to back through a window of the file, keeping
+/// the Adler-32 of every byte consumed so far (SnapStream's
+/// CheckedInputStream), so a seal can be checked where it stands without
+/// holding the file in memory. Records are parsed from the window with the
+/// ordinary `InputArchive`; one that runs past the window's end is parsed
+/// again once more of the file is in.
+struct SnapReader {
+    file: File,
+    /// The window is `buf[start..end]`.
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// Bytes of the file not yet read into `buf`.
+    unread: u64,
+    sum: adler2::Adler32,
 }
 
+/// The window's starting size; it grows (doubling) only for a record that
+/// does not fit.
+const WINDOW: usize = 1 << 20;
+
+impl SnapReader {
+    fn new(file: File, len: u64) -> SnapReader {
+        SnapReader { file, buf: vec![0; WINDOW], start: 0, end: 0, unread: len, sum: adler2::Adler32::new() }
+    }
+
+    fn window(&self) -> &[u8] {
+        self.buf.get(self.start..self.end).unwrap_or_default()
+    }
+
+    /// Bytes not consumed yet, read or not.
+    fn remaining(&self) -> u64 {
+        (self.end - self.start) as u64 + self.unread
+    }
+
+    /// The Adler-32 of everything consumed so far.
+    fn checksum(&self) -> i64 {
+        i64::from(self.sum.checksum())
+    }
+
+    /// Consumes `n` bytes of the window.
+    fn consume(&mut self, n: usize) {
+        let n = n.min(self.end - self.start);
+        self.sum.write_slice(self.buf.get(self.start..self.start + n).unwrap_or_default());
+        self.start += n;
+    }
+
+    /// Reads more of the file into the window; false when all of it is in.
+    fn fill(&mut self) -> io::Result<bool> {
+        use std::io::Read;
+        if self.unread == 0 {
+            return Ok(false);
+        }
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.end == self.buf.len() {
+            let grown = self.buf.len().saturating_mul(2);
+            self.buf.resize(grown, 0);
+        }
+        let room = (self.buf.len() - self.end).min(usize::try_from(self.unread).unwrap_or(usize::MAX));
+        let n = self.file.read(&mut self.buf[self.end..self.end + room])?;
+        if n == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "snapshot file shrank while being read"));
+        }
+        self.end += n;
+        self.unread -= n as u64;
+        Ok(true)
+    }
+
+    /// Parses one record from the window (refilling it as needed) and
+    /// consumes it. `parse` may run more than once, so it must not have
+    /// effects before it succeeds.
+    fn parse<T>(&mut self, path: &Path, mut parse: impl FnMut(&mut InputArchive<'_>) -> Result<T, JuteError>) -> io::Result<T> {
+        loop {
+            let mut ia = InputArchive::with_max_buffer(self.window(), MAX_FIELD);
+            match parse(&mut ia) {
+                Ok(v) => {
+                    let used = ia.position();
+                    self.consume(used);
+                    return Ok(v);
+                }
+                Err(e) => {
+                    if !(needs_more_input(&e) && self.fill()?) {
+                        return Err(bad(path, e));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Consumes bytes (into the checksum) until `keep` are left.
+    fn skip_to_last(&mut self, keep: u64) -> io::Result<()> {
+        while self.remaining() > keep {
+            let in_window = (self.end - self.start) as u64;
+            let skip = (self.remaining() - keep).min(in_window);
+            self.consume(skip as usize);
+            if self.remaining() > keep && self.start == self.end && !self.fill()? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// SnapStream.checkSealIntegrity: a seal whose value is the checksum of
+    /// everything before it, then "/".
+    fn check_seal(&mut self, path: &Path) -> io::Result<()> {
+        let expected = self.checksum();
+        let (val, slash) = self.parse(path, |ia| Ok((ia.read_long()?, ia.read_str_ref()? == "/")))?;
+        if val != expected || !slash {
+            return Err(bad(path, "CRC corruption"));
+        }
+        Ok(())
+    }
+}
+
+/// Whether a parse error may only mean the record goes on past the window
+/// (a vector's count is checked against the bytes present).
+fn needs_more_input(e: &JuteError) -> bool {
+    matches!(e, JuteError::Eof { .. } | JuteError::UnreasonableLength(_))
+}
+
+/// The length of a seal: the long checksum and the string "/".
+const SEAL_LEN: u64 = 13;
+
 /// SnapStream.isValidSnapshot: long enough and ending in the "/" seal.
-fn looks_sealed(buf: &[u8]) -> bool {
-    buf.len() >= 13 + 16 && buf[buf.len() - 5..] == [0, 0, 0, 1, b'/']
+fn looks_sealed(file: &File, len: u64) -> bool {
+    use std::os::unix::fs::FileExt;
+    let mut tail = [0u8; 5];
+    len >= 13 + 16 && file.read_exact_at(&mut tail, len - 5).is_ok() && tail == [0, 0, 0, 1, b'/']
 }
 
 fn bad(path: &Path, why: impl std::fmt::Display) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, format!("{}: {why}", path.display()))
 }
 
-/// Loads one snapshot file into `dt` (checking its seals); returns its
-/// sessions. A tree digest after the first seal is handed to `dt`, to be
-/// checked when replay reaches its zxid.
+/// Loads one snapshot file into `dt`, streaming it; returns its sessions.
+/// Checked as it is read: the seal after the tree where it stands, the
+/// digest's seal likewise, and the file's last seal over every byte before
+/// it (whatever lies between). The tree is swapped in only when all of it
+/// has loaded and every check passed. A tree digest after the first seal
+/// is handed to `dt`, to be checked when replay reaches its zxid.
 pub fn load(dt: &DataTree, path: &Path) -> io::Result<HashMap<i64, i32>> {
-    let buf = fs::read(path)?;
-    if !looks_sealed(&buf) {
+    let file = File::open(path)?;
+    let len = file.metadata()?.len();
+    if !looks_sealed(&file, len) {
         return Err(bad(path, "not a complete snapshot (no seal)"));
     }
-    let mut ia = InputArchive::with_max_buffer(&buf, MAX_FIELD);
-    let hdr = FileHeader::deserialize(&mut ia).map_err(|e| bad(path, e))?;
+    let mut r = SnapReader::new(file, len);
+    let hdr = r.parse(path, FileHeader::deserialize)?;
     if hdr.magic != SNAP_MAGIC {
         return Err(bad(path, format!("mismatching magic headers {} != {}", hdr.magic, SNAP_MAGIC)));
     }
-    let count = ia.read_int().map_err(|e| bad(path, e))?;
-    if count < 0 || count as usize > ia.remaining() / 12 {
+    let count = r.parse(path, |ia| ia.read_int())?;
+    if count < 0 || count as u64 > r.remaining() / 12 {
         return Err(bad(path, format!("unreasonable session count {count}")));
     }
     let mut sessions = HashMap::with_capacity(count as usize);
     for _ in 0..count {
-        let id = ia.read_long().map_err(|e| bad(path, e))?;
-        let to = ia.read_int().map_err(|e| bad(path, e))?;
+        let (id, to) = r.parse(path, |ia| Ok((ia.read_long()?, ia.read_int()?)))?;
         sessions.insert(id, to);
     }
-    // The last seal covers every byte before it (the tree, and Java's
-    // digest when one follows the first seal). DataTree::deserialize only
-    // swaps the tree in once the whole snapshot has loaded.
-    let seal_at = buf.len() - 13;
-    let mut sum = adler2::Adler32::new();
-    sum.write_slice(&buf[..seal_at]);
-    let mut seal = InputArchive::new(&buf[seal_at..]);
-    if seal.read_long().map_err(|e| bad(path, e))? != i64::from(sum.checksum()) {
-        return Err(bad(path, "CRC corruption"));
+    let acl_cache = r.parse(path, |ia| {
+        let mut c = ReferenceCountedAclCache::new();
+        c.deserialize(ia)?;
+        Ok(c)
+    })?;
+    let mut restore = dt.begin_restore(acl_cache);
+    loop {
+        let mut ia = InputArchive::with_max_buffer(r.window(), MAX_FIELD);
+        match read_node_record(&mut ia) {
+            Ok(Some(rec)) => {
+                let used = ia.position();
+                restore.add(rec).map_err(|e| bad(path, e))?;
+                r.consume(used);
+            }
+            Ok(None) => {
+                let used = ia.position();
+                r.consume(used);
+                break;
+            }
+            Err(e) => {
+                if !(needs_more_input(&e) && r.fill()?) {
+                    return Err(bad(path, e));
+                }
+            }
+        }
     }
-    dt.deserialize(&mut ia).map_err(|e| bad(path, format!("{e:?}")))?;
-    check_seal(&buf, &mut ia, path)?;
-    if ia.remaining() > 0 && dt.digest_enabled() {
-        let zd = ZxidDigest::deserialize(&mut ia).map_err(|e| bad(path, e))?;
-        check_seal(&buf, &mut ia, path)?;
+    r.check_seal(path)?;
+    let mut digest = None;
+    if r.remaining() > 0 && dt.digest_enabled() {
+        digest = Some(r.parse(path, ZxidDigest::deserialize)?);
+        r.check_seal(path)?;
+    }
+    // Whatever else follows is only covered by the last seal.
+    if r.remaining() > 0 {
+        if r.remaining() < SEAL_LEN {
+            return Err(bad(path, "CRC corruption"));
+        }
+        r.skip_to_last(SEAL_LEN)?;
+        r.check_seal(path)?;
+    }
+    dt.finish_restore(restore).map_err(|e| bad(path, e))?;
+    if let Some(zd) = digest {
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
         dt.set_digest_from_snapshot(zd, get_zxid_from_name(name, SNAPSHOT_FILE_PREFIX).unwrap_or(0));
     }
@@ -212,6 +360,7 @@ pub fn deserialize(dt: &DataTree, snap_dir: &Path) -> io::Result<Option<(i64, Ha
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
     use crate::jute::txn::{CreateTxn, TxnBody, TxnHeader};
     use crate::server::zoo_defs::{ids, op_code};
 
@@ -254,6 +403,54 @@ mod tests {
         let (zxid, _) = deserialize(&loaded, dir.path()).unwrap().unwrap();
         assert_eq!(zxid, 0x32);
         assert_eq!(loaded.node_count(), dt.node_count());
+    }
+
+    /// Records that straddle the read window, and one larger than it.
+    #[test]
+    fn streams_a_snapshot_larger_than_its_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let dt = DataTree::new();
+        let mut zxid = 0;
+        let mut create = |path: String, len: usize| {
+            zxid += 1;
+            let hdr = TxnHeader { client_id: 1, cxid: 0, zxid, time: 5, r#type: op_code::CREATE };
+            let txn = TxnBody::Create(CreateTxn {
+                path,
+                data: Some(vec![zxid as u8; len]),
+                acl: ids::open_acl_unsafe(),
+                ephemeral: false,
+                parent_c_version: -1,
+            });
+            assert_eq!(dt.process_txn(&hdr, Some(&txn)).err, 0);
+        };
+        create("/p".into(), 10);
+        for i in 0..3000 {
+            create(format!("/p/{i}"), 997);
+        }
+        create("/big".into(), 3 * WINDOW + 5);
+        let path = dir.path().join(snapshot_name(zxid));
+        let sessions: HashMap<i64, i32> = (0..5000).map(|i| (i, 30_000)).collect();
+        serialize(&dt, &sessions, &path, false).unwrap();
+        assert!(fs::metadata(&path).unwrap().len() > 6 * WINDOW as u64);
+        let loaded = DataTree::new();
+        let (_, back) = deserialize(&loaded, dir.path()).unwrap().unwrap();
+        assert_eq!(back, sessions);
+        assert_eq!(loaded.node_count(), dt.node_count());
+        assert_eq!(loaded.tree_digest(), dt.tree_digest());
+        assert_eq!(loaded.approximate_data_size(), dt.approximate_data_size());
+        assert_eq!(loaded.get_data("/big", None).unwrap(), dt.get_data("/big", None).unwrap());
+        assert_eq!(loaded.get_data("/p/2999", None).unwrap(), dt.get_data("/p/2999", None).unwrap());
+
+        // A flipped byte anywhere fails the load and leaves the tree alone.
+        let good = fs::read(&path).unwrap();
+        for at in [20, WINDOW - 1, WINDOW, good.len() / 2, good.len() - 13 - 33 - 1, good.len() - 20, good.len() - 7] {
+            let mut bytes = good.clone();
+            bytes[at] ^= 0x40;
+            fs::write(&path, &bytes).unwrap();
+            let fresh = DataTree::new();
+            assert!(load(&fresh, &path).is_err(), "flip at {at}");
+            assert_eq!(fresh.node_count(), 5, "flip at {at}");
+        }
     }
 
     #[test]

@@ -22,8 +22,10 @@ fn agreed_leader(ens: &Ensemble, sids: &[i64]) -> i64 {
     let agreed = wait_until(ELECTION_DEADLINE, || {
         last = sids.iter().map(|sid| (*sid, probe_vote(&ens.node(*sid).election_addr()))).collect();
         leader = last.first().and_then(|(_, v)| v.map(|(_, l)| l));
+        // The leader is one of `sids`: right after a leader is killed its
+        // followers still name it until they notice.
         last.iter().all(|(sid, v)| {
-            let Some(l) = leader else { return false };
+            let Some(l) = leader.filter(|l| sids.contains(l)) else { return false };
             let want = if *sid == l { ServerState::Leading } else { ServerState::Following };
             *v == Some((want, l))
         })

@@ -9,6 +9,9 @@
 //! same tree (data, Stat and ACL of every node but the node-local
 //! /zookeeper/config).
 //!
+//! Session ownership (SESSIONMOVED) is checked on all-Java, all-zkserver
+//! and both mixed ensembles alike.
+//!
 //! Who wins an election is made deterministic by letting every node reach
 //! the same zxid before the leader is killed: the survivors then tie on
 //! epoch and zxid, and the higher sid wins.
@@ -18,7 +21,7 @@ mod common;
 use common::ensemble::Ensemble;
 use common::{four_letter, walk, wait_until, Flavor};
 use std::time::Duration;
-use zkserver::client::ZkClient;
+use zkserver::client::{ZkClient, ZkError};
 use zkserver::server::zoo_defs::{ids, CreateMode};
 
 const DEADLINE: Duration = Duration::from_secs(40);
@@ -238,4 +241,85 @@ fn two_java_one_zkserver() {
 #[test]
 fn one_java_two_zkservers() {
     leader_on_each_side([Flavor::Zkserver, Flavor::Zkserver, Flavor::Java], true);
+}
+
+/// Session ownership, as the leader enforces it: a session opened on
+/// follower 1 moves to follower 2, then to the leader (3), then back to
+/// follower 1. Each time, a write still sent on the connection it left is
+/// refused by the leader (SESSIONMOVED), and the server holding that
+/// connection closes it unanswered: Java's FinalRequestProcessor turns the
+/// code into a close, so the client sees the connection drop (checked on
+/// an all-Java ensemble too). The refused writes never apply, and the
+/// session, with its ephemeral, lives on where it moved.
+fn session_moved(flavors: [Flavor; 3]) {
+    let mut ens = Ensemble::new(&flavors, &[]);
+    ens.start(3);
+    ens.start(1);
+    assert_leader(&ens, &[1, 3], 3);
+    ens.start(2);
+    assert_leader(&ens, &[1, 2, 3], 3);
+
+    let first = client(&ens, 1);
+    first
+        .create("/owned", Some(b"1"), &ids::open_acl_unsafe(), CreateMode::Ephemeral)
+        .expect("create on node 1");
+    let (id, passwd) = (first.session_id(), first.session_passwd().to_vec());
+    let mut left = first;
+    let mut version = 0;
+    for (to, data) in [(2, b"2"), (3, b"3"), (1, b"4")] {
+        let here = ZkClient::connect_with_session(ens.node(to).client_addr().as_str(), 10_000, id, &passwd)
+            .unwrap_or_else(|e| panic!("the session does not move to node {to}: {e}\n{}", ens.logs()));
+        assert_eq!(here.session_id(), id);
+        here.set_data("/owned", Some(data), version).expect("a write where the session is now");
+        version += 1;
+        // The connection it left: the write is refused and the connection
+        // is closed.
+        let stale = left.set_data("/owned", Some(b"stale"), -1);
+        assert!(
+            matches!(stale, Err(ZkError::Io(_))),
+            "a write on the connection the session left (moving to node {to}) got {stale:?}\n{}",
+            ens.logs()
+        );
+        assert!(left.exists("/owned", false).is_err(), "the old connection is still open");
+        here.sync("/").expect("sync");
+        let (got, st) = here.get_data("/owned", false).expect("getData");
+        assert_eq!(got.as_deref(), Some(&data[..]), "the refused write applied");
+        assert_eq!((st.version, st.ephemeral_owner), (version, id));
+        left = here;
+    }
+    // The session is whole on every node.
+    for sid in [1, 2, 3] {
+        let c = client(&ens, sid);
+        c.sync("/").expect("sync");
+        let (got, st) = c.get_data("/owned", false).expect("getData");
+        assert_eq!((got.as_deref(), st.ephemeral_owner), (Some(&b"4"[..]), id), "node {sid}");
+        let _ = c.close();
+    }
+    left.close().expect("close the moved session");
+    let c = client(&ens, 2);
+    c.sync("/").expect("sync");
+    assert!(c.exists("/owned", false).expect("exists").is_none(), "the ephemeral outlived its session");
+}
+
+/// The behaviour of record: Java everywhere.
+#[test]
+fn session_moved_java_ensemble() {
+    session_moved([Flavor::Java; 3]);
+}
+
+#[test]
+fn session_moved_zkserver_ensemble() {
+    session_moved([Flavor::Zkserver; 3]);
+}
+
+/// A zkserver leader refuses moved sessions of Java followers' clients.
+#[test]
+fn session_moved_zkserver_leader_java_followers() {
+    session_moved([Flavor::Java, Flavor::Java, Flavor::Zkserver]);
+}
+
+/// zkserver followers close the connections a Java leader refused.
+#[test]
+fn session_moved_java_leader_zkserver_followers() {
+    session_moved([Flavor::Zkserver, Flavor::Zkserver, Flavor::Java]);
 }

@@ -5,7 +5,8 @@
 //! quorum survives one follower and writes stop without both (resuming when
 //! one returns); a Java observer learns by INFORM. All-zkserver ensembles:
 //! writes through any node, a leader killed under load is replaced and
-//! rejoins, and a proposal only the old leader logged is truncated away.
+//! rejoins, a follower left behind the committed log gets a snapshot, and
+//! a proposal only the old leader logged is truncated away.
 //! Every node is checked for every acknowledged write.
 
 mod common;
@@ -16,8 +17,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use zkserver::client::ZkClient;
-use zkserver::jute::records::Acl;
-use zkserver::server::zoo_defs::{ids, CreateMode};
+use zkserver::jute::records::{Acl, CreateRequest};
+use zkserver::server::zoo_defs::{ids, op_code, CreateMode};
 
 const DEADLINE: Duration = Duration::from_secs(40);
 const LEADER: i64 = 3;
@@ -453,4 +454,66 @@ fn an_unacknowledged_proposal_is_truncated_away() {
         c.sync("/").unwrap();
         assert!(c.exists("/ghost", false).unwrap().is_none(), "node {sid} has the unacknowledged write");
     }
+}
+
+#[test]
+fn a_follower_behind_the_committed_log_catches_up_by_snap() {
+    // Txn-log DIFFs off (snapshotSizeFactor=0): a learner older than the
+    // leader's committed log (its last 500 proposals) can only be synced
+    // by a snapshot.
+    let mut ens = Ensemble::new(&[Flavor::Zkserver; 3], &[("snapshotSizeFactor", "0")]);
+    ens.start_all();
+    assert_eq!(settled_leader(&ens, &[1, 2, 3]), 3);
+    let c = client(&ens, 3);
+    c.create("/far", Some(b"root"), &open(), CreateMode::Persistent).unwrap();
+    let mut acked = vec![("/far".to_string(), b"root".to_vec())];
+    assert_has_all(&ens, 1, &acked);
+    let out = four_letter(&ens.node(1).client_addr(), "srvr").unwrap();
+    let zxid1 = out.lines().find_map(|l| l.strip_prefix("Zxid: ")).unwrap_or_default().to_string();
+    let snaps_before = ens.node(1).log().matches("Getting a snapshot from leader").count();
+    ens.kill9(1);
+
+    // 600 creates, pipelined 100 at a time, push node 1's zxid out of the
+    // leader's committed log.
+    for batch in 0..6 {
+        let mut xids = Vec::new();
+        for i in 0..100 {
+            let path = format!("/far/n{batch}_{i}");
+            let req = CreateRequest { path: path.clone(), data: Some(vec![b'f'; 100]), acl: open(), flags: 0 };
+            xids.push((c.send(op_code::CREATE, &req).expect("send create"), path));
+        }
+        for (xid, path) in xids {
+            let r = c.recv().expect("create reply");
+            assert_eq!((r.header.xid, r.header.err), (xid, 0), "create {path}");
+            acked.push((path, vec![b'f'; 100]));
+        }
+    }
+    ens.start(1);
+    assert_eq!(settled_leader(&ens, &[1, 2, 3]), 3);
+    assert_eq!(
+        ens.node(1).log().matches("Getting a snapshot from leader").count(),
+        snaps_before + 1,
+        "node 1 did not sync by SNAP\n{}",
+        ens.logs()
+    );
+    assert!(
+        ens.node(3).log().contains(&format!("Sending snapshot last zxid of peer is {zxid1},")),
+        "the leader sent no snapshot for node 1's zxid {zxid1}\n{}",
+        ens.logs()
+    );
+    let _ = c.close();
+    for sid in [1, 2, 3] {
+        assert_has_all(&ens, sid, &acked);
+    }
+    let trees: Vec<_> = [1, 2, 3]
+        .iter()
+        .map(|sid| {
+            let c = client(&ens, *sid);
+            c.sync("/").unwrap();
+            let t = common::walk(&c);
+            let _ = c.close();
+            t
+        })
+        .collect();
+    assert!(trees[0] == trees[1] && trees[1] == trees[2], "the nodes' trees differ after the snapshot sync");
 }

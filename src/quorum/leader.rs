@@ -19,6 +19,7 @@ use crate::quorum::learner_handler::{plan_sync, History, LearnerHandler, SyncPla
 use crate::quorum::quorum_packet::{self as qp, make_zxid, packet};
 use crate::quorum::quorum_peer::QuorumPeer;
 use crate::server::request::Request;
+use crate::server::session_tracker::{SessionOwner, SessionTracker};
 use crate::server::zoo_keeper_server::ZooKeeperServer;
 use parking_lot::{Condvar, Mutex};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
@@ -574,9 +575,16 @@ impl Leader {
     }
 
     /// REVALIDATE: whether a session a learner's client reconnects with is
-    /// still alive (touching it).
-    pub fn revalidate_session(&self, session_id: i64, timeout: i32) -> bool {
-        self.role.session_tracker().check_if_valid_global_session(session_id, timeout)
+    /// still alive (touching it). A live one now belongs to that learner's
+    /// connection, `owner`: requests still coming the old way are refused
+    /// as SESSIONMOVED.
+    pub fn revalidate_session(&self, session_id: i64, timeout: i32, owner: SessionOwner) -> bool {
+        let tracker = self.role.session_tracker();
+        let valid = tracker.check_if_valid_global_session(session_id, timeout);
+        if valid && tracker.set_owner(session_id, owner).is_err() {
+            error!("Session 0x{session_id:x} expired right after it was revalidated");
+        }
+        valid
     }
 
     /// A learner's forwarded request enters at the ProcessThread.

@@ -6,7 +6,7 @@
 //! the ProcessThread, the FinalRequestProcessor's thread and the
 //! LearnerHandler threads.
 
-use crate::server::session_tracker::SessionTracker;
+use crate::server::session_tracker::{SessionOwner, SessionTracker};
 use crate::server::session_tracker_impl::{SessionExpirer, SessionTrackerImpl};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -75,8 +75,12 @@ impl SessionTracker for LeaderSessionTracker {
         self.global.remove_session(id);
     }
 
-    fn check_session(&self, id: i64) -> Result<(), i32> {
-        self.global.check_session(id)
+    fn check_session(&self, id: i64, owner: SessionOwner) -> Result<(), i32> {
+        self.global.check_session(id, owner)
+    }
+
+    fn set_owner(&self, id: i64, owner: SessionOwner) -> Result<(), i32> {
+        self.global.set_owner(id, owner)
     }
 
     fn session_count(&self) -> usize {

@@ -18,9 +18,11 @@ use crate::quorum::quorum_peer::QuorumPeer;
 use crate::quorum::to_be_applied_request_processor::ToBeAppliedRequestProcessor;
 use crate::server::container_manager::{ContainerManager, ContainerSettings};
 use crate::server::final_request_processor::FinalRequestProcessor;
+use crate::server::nio_server_cnxn::NioServerCnxn;
 use crate::server::prep_request_processor::PrepRequestProcessor;
 use crate::server::request::Request;
 use crate::server::request_processor::RequestProcessor;
+use crate::server::session_tracker::SessionOwner;
 use crate::server::sync_request_processor::SyncRequestProcessor;
 use crate::server::zoo_keeper_server::{ServerRole, ZooKeeperServer};
 use crate::server::zoo_keeper_server_main::settings_from;
@@ -123,6 +125,19 @@ impl ServerRole for LeaderZooKeeperServer {
             *self.container_manager.lock() = Some(ContainerManager::start(Arc::clone(zks.zk_db()), Arc::clone(&prep), settings)?);
         }
         Ok(Arc::new(LeaderRequestProcessor::new(prep)))
+    }
+
+    /// A client reconnecting to the leader itself: as standalone, and a
+    /// live session now belongs to the leader's own connections (a learner
+    /// may have owned it before).
+    fn revalidate_session(&self, zks: &Arc<ZooKeeperServer>, cnxn: &Arc<NioServerCnxn>, session_id: i64, timeout: i32) {
+        let valid = zks.session_tracker().touch_session(session_id, timeout);
+        if valid {
+            // Only fails if the session expired in between: then the
+            // client's next request finds it closing anyway.
+            let _ = zks.session_tracker().set_owner(session_id, SessionOwner::Local);
+        }
+        zks.finish_session_init(cnxn, valid);
     }
 
     fn state(&self) -> &'static str {

@@ -13,6 +13,7 @@ use crate::quorum::leader::Leader;
 use crate::quorum::quorum_packet::{self as qp, epoch_of, packet, packet_to_string, read_packet, write_packet};
 use crate::quorum::quorum_peer_config::LearnerType;
 use crate::server::request::Request;
+use crate::server::session_tracker::SessionOwner;
 use crate::server::zoo_defs::op_code;
 use byteorder::{BigEndian, ByteOrder};
 use crossbeam_channel::{unbounded, Receiver, Sender};
@@ -263,7 +264,14 @@ pub struct LearnerHandler {
     packets_received: AtomicU64,
     packets_sent: AtomicU64,
     requests_received: AtomicU64,
+    /// This connection as the owner of the sessions it revalidates and
+    /// forwards requests for.
+    session_owner: SessionOwner,
 }
+
+/// Serial numbers of LearnerHandlers, so that each learner connection is
+/// a session owner of its own.
+static NEXT_HANDLER_SERIAL: AtomicU64 = AtomicU64::new(1);
 
 impl LearnerHandler {
     /// Takes over an accepted learner socket and starts its thread.
@@ -286,6 +294,7 @@ impl LearnerHandler {
             packets_received: AtomicU64::new(0),
             packets_sent: AtomicU64::new(0),
             requests_received: AtomicU64::new(0),
+            session_owner: SessionOwner::Learner(NEXT_HANDLER_SERIAL.fetch_add(1, Ordering::Relaxed)),
         });
         let runner = Arc::clone(&h);
         std::thread::Builder::new().name(format!("LearnerHandler-/{remote}")).spawn(move || runner.run())?;
@@ -500,7 +509,7 @@ impl LearnerHandler {
                     }
                     let id = BigEndian::read_i64(&d[..8]);
                     let timeout = BigEndian::read_i32(&d[8..12]);
-                    let valid = leader.revalidate_session(id, timeout);
+                    let valid = leader.revalidate_session(id, timeout, self.session_owner);
                     let mut reply = Vec::with_capacity(9);
                     reply.extend_from_slice(&id.to_be_bytes());
                     reply.push(u8::from(valid));
@@ -515,6 +524,7 @@ impl LearnerHandler {
                     let cxid = BigEndian::read_i32(&d[8..12]);
                     let op = BigEndian::read_i32(&d[12..16]);
                     let mut req = Request::new(None, session_id, cxid, op, d[16..].to_vec(), p.authinfo);
+                    req.session_owner = self.session_owner;
                     if op == op_code::SYNC {
                         // A learner's sync is answered by this handler once
                         // the writes before it are committed.

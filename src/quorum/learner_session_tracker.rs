@@ -5,7 +5,7 @@
 //! and knows the committed (global) sessions from the ZKDatabase. Used by
 //! the NIO workers (connect, touch) and the QuorumPeer thread (PING).
 
-use crate::server::session_tracker::SessionTracker;
+use crate::server::session_tracker::{SessionOwner, SessionTracker};
 use crate::server::session_tracker_impl::{initialize_next_session_id, SessionExpirer};
 use crate::server::zk_database::ZkDatabase;
 use parking_lot::Mutex;
@@ -73,8 +73,13 @@ impl SessionTracker for LearnerSessionTracker {
         self.touch_table.lock().remove(&id);
     }
 
-    fn check_session(&self, _id: i64) -> Result<(), i32> {
+    fn check_session(&self, _id: i64, _owner: SessionOwner) -> Result<(), i32> {
         // Checked by the leader when the request reaches it.
+        Ok(())
+    }
+
+    fn set_owner(&self, _id: i64, _owner: SessionOwner) -> Result<(), i32> {
+        // Owners are the leader's business (no local sessions here).
         Ok(())
     }
 

@@ -122,6 +122,16 @@ impl FinalRequestProcessor {
         (err, Some(oa.into_inner()))
     }
 
+    /// Whether the request failed because its session is owned elsewhere:
+    /// Prep's code on the leader, the error txn (or, for a multi, an error
+    /// result) everywhere.
+    fn session_moved(req: &Request, rc: &ProcessTxnResult) -> bool {
+        req.err == Some(code::SESSION_MOVED)
+            || matches!(&req.txn, Some(TxnBody::Error(e)) if e.err == code::SESSION_MOVED)
+            || (req.op_type == op_code::MULTI
+                && rc.multi_result.iter().any(|r| r.op_type == op_code::ERROR && r.err == code::SESSION_MOVED))
+    }
+
     /// The reply body for a request that did not fail in Prep.
     fn respond(&self, req: &Request, cnxn: &Arc<NioServerCnxn>, rc: &ProcessTxnResult) -> KResult<Option<Vec<u8>>> {
         let dt = self.zks.zk_db().data_tree();
@@ -299,6 +309,17 @@ impl RequestProcessor for FinalRequestProcessor {
         let Some(cnxn) = req.cnxn.clone() else { return };
         self.zks.dec_in_process();
         let last_zxid = self.zks.zk_db().last_processed_zxid();
+
+        // The session moved to another server (or behind another learner)
+        // while this connection still used it: that is an error of the
+        // connection, not of the request, so the connection is closed
+        // unanswered rather than left to disagree with the leader about
+        // where the session lives.
+        if Self::session_moved(&req, &rc) {
+            tracing::info!("Closing the connection of session 0x{:x}: the session moved", req.session_id);
+            cnxn.send_close_after_flush();
+            return;
+        }
 
         if req.op_type == op_code::PING {
             self.zks.stats.update_latency(req.create_time.elapsed().as_millis() as u64);

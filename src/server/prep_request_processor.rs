@@ -204,7 +204,7 @@ impl Prep {
                 if !self.zks.settings.config.reconfig_enabled {
                     return Err(PrepError::Keeper(code::RECONFIG_DISABLED));
                 }
-                self.zks.session_tracker().check_session(req.session_id)?;
+                self.zks.session_tracker().check_session(req.session_id, req.session_owner)?;
                 // Standalone servers cannot reconfigure.
                 return Err(PrepError::Keeper(code::UNIMPLEMENTED));
             }
@@ -215,6 +215,8 @@ impl Prep {
                 let to = InputArchive::new(&req.request).read_int()?;
                 req.txn = Some(TxnBody::CreateSession(CreateSessionTxn { time_out: to }));
                 self.zks.session_tracker().track_session(req.session_id, to);
+                // The new session belongs to the connection it came through.
+                let _ = self.zks.session_tracker().set_owner(req.session_id, req.session_owner);
             }
             op_code::CLOSE_SESSION => {
                 let zxid = self.zks.get_next_zxid();
@@ -225,7 +227,7 @@ impl Prep {
             | op_code::GET_ALL_CHILDREN_NUMBER | op_code::GET_CHILDREN2 | op_code::PING | op_code::SET_WATCHES
             | op_code::SET_WATCHES2 | op_code::CHECK_WATCHES | op_code::REMOVE_WATCHES | op_code::GET_EPHEMERALS
             | op_code::MULTI_READ | op_code::ADD_WATCH | op_code::WHO_AM_I => {
-                self.zks.session_tracker().check_session(req.session_id)?;
+                self.zks.session_tracker().check_session(req.session_id, req.session_owner)?;
             }
             _ => tracing::warn!("unknown type {}", ty),
         }
@@ -260,7 +262,7 @@ impl Prep {
     }
 
     fn check_session(&self, req: &Request) -> Result<(), i32> {
-        self.zks.session_tracker().check_session(req.session_id)
+        self.zks.session_tracker().check_session(req.session_id, req.session_owner)
     }
 
     /// getRecordForPath: the newest promised state of a node.

@@ -4,6 +4,7 @@
 use crate::jute::records::Id;
 use crate::jute::txn::{TxnBody, TxnDigest, TxnHeader, TxnLogEntry};
 use crate::server::nio_server_cnxn::NioServerCnxn;
+use crate::server::session_tracker::SessionOwner;
 use crate::server::zoo_defs::op_code;
 use std::any::Any;
 use std::sync::Arc;
@@ -33,6 +34,10 @@ pub struct Request {
     /// Who is waiting for the request besides its connection (Java's
     /// Request.owner): on a leader, the LearnerHandler of a learner's sync.
     pub owner: Option<Arc<dyn Any + Send + Sync>>,
+    /// The connection the request came through, as session ownership
+    /// counts it: `Local` for this server's clients and internal requests,
+    /// the LearnerHandler's for a learner's forwarded request.
+    pub session_owner: SessionOwner,
 }
 
 impl Request {
@@ -58,6 +63,7 @@ impl Request {
             err: None,
             create_time: Instant::now(),
             owner: None,
+            session_owner: SessionOwner::Local,
         }
     }
 

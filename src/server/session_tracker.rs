@@ -6,6 +6,20 @@
 use crate::server::session_tracker_impl::SessionExpirer;
 use std::sync::Arc;
 
+/// Which connection a session's requests may come through (Java's session
+/// owner, an object compared by identity). Prep checks the owner of every
+/// request that uses a session: once a session has moved to another
+/// server, requests still arriving the old way fail with SESSIONMOVED.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionOwner {
+    /// This server's own client connections, all alike (Java's
+    /// ServerCnxn.me): a standalone server never sees a session move.
+    Local,
+    /// One learner's connection to the leader, by its LearnerHandler's
+    /// serial number (each connection gets a new one).
+    Learner(u64),
+}
+
 pub trait SessionTracker: Send + Sync {
     /// Starts the expiry thread, if the tracker has one.
     fn start(self: Arc<Self>, expirer: Arc<dyn SessionExpirer>) -> std::io::Result<()>;
@@ -20,8 +34,12 @@ pub trait SessionTracker: Send + Sync {
     fn touch_session(&self, id: i64, timeout: i32) -> bool;
     fn set_session_closing(&self, id: i64);
     fn remove_session(&self, id: i64);
-    /// Err(code) when the session cannot issue requests.
-    fn check_session(&self, id: i64) -> Result<(), i32>;
+    /// checkSession: Err(code) when the session cannot issue requests
+    /// through `owner`; a session without an owner yet takes this one.
+    fn check_session(&self, id: i64, owner: SessionOwner) -> Result<(), i32>;
+    /// setOwner: the session now lives behind `owner` (it was created or
+    /// revalidated there); Err(SESSIONEXPIRED) if it is unknown or closing.
+    fn set_owner(&self, id: i64, owner: SessionOwner) -> Result<(), i32>;
     /// Sessions this tracker knows (mntr's global_sessions).
     fn session_count(&self) -> usize;
     /// The `dump` four-letter word's session section.

@@ -4,7 +4,7 @@
 //! SessionExpirer (the ZooKeeperServer, which submits a closeSession).
 
 use crate::server::expiry_queue::ExpiryQueue;
-use crate::server::session_tracker::SessionTracker;
+use crate::server::session_tracker::{SessionOwner, SessionTracker};
 use crate::server::zoo_defs::code;
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -22,6 +22,7 @@ pub trait SessionExpirer: Send + Sync {
 struct SessionImpl {
     timeout: i32,
     closing: bool,
+    owner: Option<SessionOwner>,
 }
 
 pub struct SessionTrackerImpl {
@@ -115,7 +116,7 @@ impl SessionTracker for SessionTrackerImpl {
     fn track_session(&self, id: i64, timeout: i32) -> bool {
         let mut s = self.sessions_by_id.lock();
         let added = !s.contains_key(&id);
-        s.entry(id).or_insert(SessionImpl { timeout, closing: false });
+        s.entry(id).or_insert(SessionImpl { timeout, closing: false, owner: None });
         self.expiry_queue.update(id, timeout.max(0) as u64);
         added
     }
@@ -150,12 +151,30 @@ impl SessionTracker for SessionTrackerImpl {
     }
 
     /// checkSession: Err(UNKNOWN_SESSION) or Err(SESSION_EXPIRED) when the
-    /// session cannot issue requests.
-    fn check_session(&self, id: i64) -> Result<(), i32> {
-        match self.sessions_by_id.lock().get(&id) {
+    /// session cannot issue requests, Err(SESSION_MOVED) when it belongs
+    /// to another owner.
+    fn check_session(&self, id: i64, owner: SessionOwner) -> Result<(), i32> {
+        match self.sessions_by_id.lock().get_mut(&id) {
             None => Err(code::UNKNOWN_SESSION),
             Some(s) if s.closing => Err(code::SESSION_EXPIRED),
-            Some(_) => Ok(()),
+            Some(s) => match s.owner {
+                None => {
+                    s.owner = Some(owner);
+                    Ok(())
+                }
+                Some(o) if o == owner => Ok(()),
+                Some(_) => Err(code::SESSION_MOVED),
+            },
+        }
+    }
+
+    fn set_owner(&self, id: i64, owner: SessionOwner) -> Result<(), i32> {
+        match self.sessions_by_id.lock().get_mut(&id) {
+            Some(s) if !s.closing => {
+                s.owner = Some(owner);
+                Ok(())
+            }
+            _ => Err(code::SESSION_EXPIRED),
         }
     }
 
@@ -175,5 +194,39 @@ impl SessionTracker for SessionTrackerImpl {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_owner_holds_the_session_until_set_owner_moves_it() {
+        let st = SessionTrackerImpl::new(1000, 1, HashMap::new());
+        let id = st.create_session(30_000);
+        let (a, b) = (SessionOwner::Learner(1), SessionOwner::Learner(2));
+        assert_eq!(st.check_session(id, a), Ok(()));
+        assert_eq!(st.check_session(id, a), Ok(()));
+        assert_eq!(st.check_session(id, b), Err(code::SESSION_MOVED));
+        assert_eq!(st.check_session(id, SessionOwner::Local), Err(code::SESSION_MOVED));
+        assert_eq!(st.set_owner(id, b), Ok(()));
+        assert_eq!(st.check_session(id, b), Ok(()));
+        assert_eq!(st.check_session(id, a), Err(code::SESSION_MOVED));
+        st.set_session_closing(id);
+        assert_eq!(st.set_owner(id, a), Err(code::SESSION_EXPIRED));
+        assert_eq!(st.check_session(id, b), Err(code::SESSION_EXPIRED));
+        assert_eq!(st.check_session(id + 1, a), Err(code::UNKNOWN_SESSION));
+        assert_eq!(st.set_owner(id + 1, a), Err(code::SESSION_EXPIRED));
+    }
+
+    #[test]
+    fn local_connections_share_one_owner() {
+        // A standalone server: every request is Local, so no session moves.
+        let st = SessionTrackerImpl::new(1000, 0, HashMap::new());
+        let id = st.create_session(30_000);
+        for _ in 0..3 {
+            assert_eq!(st.check_session(id, SessionOwner::Local), Ok(()));
+        }
     }
 }

@@ -6,8 +6,9 @@
 //! kills sid 2 so that sid 3 leads again and brings sid 2 back (by DIFF,
 //! or by SNAP into an emptied data directory). Every acknowledged write
 //! must be on every node at the end, and every node must hold the very
-//! same tree (data, Stat and ACL of every node but the node-local
-//! /zookeeper/config).
+//! same tree (data, Stat and ACL of every node; of the node-local
+//! /zookeeper/config, which each node writes with its own clock, the data,
+//! version, mzxid and ACL).
 //!
 //! Session ownership (SESSIONMOVED) is checked on all-Java, all-zkserver
 //! and both mixed ensembles alike.
@@ -208,9 +209,21 @@ fn leader_on_each_side(flavors: [Flavor; 3], wipe_last: bool) {
             t
         })
         .collect();
-    // /zookeeper/config is node-local: Java writes the membership into it
-    // on each node with that node's clock (and zkserver does not fill it
-    // in yet), so it is left out.
+    // /zookeeper/config is node-local: every node, Java or zkserver, writes
+    // the membership into it with its own clock. Its data and version must
+    // agree; its times may not.
+    let configs: Vec<_> = trees
+        .iter()
+        .map(|t| t.get("/zookeeper/config").map(|(data, stat, acl)| (data.clone(), stat.version, stat.mzxid, acl.clone())))
+        .collect();
+    let membership = configs[0].as_ref().and_then(|c| c.0.clone()).map(|d| String::from_utf8_lossy(&d).to_string());
+    assert!(
+        membership.as_deref().is_some_and(|m| m.starts_with("server.1=") && m.ends_with("version=0")),
+        "node 1's /zookeeper/config: {membership:?}"
+    );
+    for (i, c) in configs.iter().enumerate().skip(1) {
+        assert_eq!(c, &configs[0], "node {} and node 1 hold a different /zookeeper/config", i + 1);
+    }
     let trees: Vec<_> = trees
         .into_iter()
         .map(|mut t| {

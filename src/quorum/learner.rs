@@ -429,6 +429,7 @@ fn sync_with_leader(
             return Err(bad_data(format!("unexpected packet type {t} to start the sync")));
         }
     };
+    peer.init_config_in_zk_database();
     let mut write_to_txn_log = !snapshot_needed;
     // Proposals not yet applied, and the zxids committed, while syncing.
     let mut not_committed: VecDeque<TxnLogEntry> = VecDeque::new();

@@ -255,6 +255,7 @@ impl QuorumPeer {
             Some(f) => format_inet_addr(&f.local_address()),
             None => "disabled".to_string(),
         };
+        peer.init_config_in_zk_database();
         let runner = Arc::clone(&peer);
         let handle = std::thread::Builder::new()
             .name(format!("QuorumPeer[myid={my_id}](plain={plain})(secure=disabled)"))
@@ -346,6 +347,13 @@ impl QuorumPeer {
 
     pub fn config(&self) -> &Arc<QuorumPeerConfig> {
         &self.config
+    }
+
+    /// Writes the membership into /zookeeper/config, as every Java peer
+    /// does at start-up and after each sync with a leader.
+    pub fn init_config_in_zk_database(&self) {
+        let spec = &self.config.quorum_verifier;
+        self.zk_db.init_config_in_zk_database(&spec.to_config_string(), spec.version);
     }
 
     pub fn learner_type(&self) -> LearnerType {

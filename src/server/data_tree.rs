@@ -1252,6 +1252,23 @@ impl DataTree {
         })
     }
 
+    /// setData outside any txn, on this server only (ZKDatabase's
+    /// initConfigInZKDatabase writing /zookeeper/config): watches fire, the
+    /// last processed zxid and the digest log stay as they are.
+    pub fn set_data_locally(
+        &self,
+        path: &str,
+        data: Option<&[u8]>,
+        version: i32,
+        zxid: i64,
+        time: i64,
+    ) -> Result<Stat, i32> {
+        let mut changes = Vec::new();
+        let stat = self.inner.write().set_data(path, data, version, zxid, time, &mut changes);
+        self.deliver(&changes, zxid);
+        stat
+    }
+
     /// The digester of an existing node (its path and data hashed).
     pub fn node_digester(&self, path: &str) -> Option<NodeDigester> {
         let inner = self.inner.read();

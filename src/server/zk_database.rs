@@ -8,7 +8,7 @@
 
 use crate::jute::txn::{TxnBody, TxnDigest, TxnHeader, TxnLogEntry};
 use crate::jute::{InputArchive, OutputArchive};
-use crate::server::data_tree::{DataTree, ProcessTxnResult};
+use crate::server::data_tree::{DataTree, ProcessTxnResult, CONFIG_NODE};
 use crate::server::persistence::file_snap;
 use crate::server::persistence::file_txn_log::{self, FileTxnLog};
 use crate::server::persistence::file_txn_snap_log::FileTxnSnapLog;
@@ -330,6 +330,18 @@ impl ZkDatabase {
     /// Size in bytes of the transaction log being written.
     pub fn txn_log_size(&self) -> u64 {
         self.txn_log.lock().as_ref().map(|l| l.get_current_log_size()).unwrap_or(0)
+    }
+
+    /// initConfigInZKDatabase: /zookeeper/config holds the ensemble's
+    /// membership (`config`, as QuorumMaj prints it) at zxid `version`,
+    /// written locally by each quorum peer with its own clock.
+    pub fn init_config_in_zk_database(&self, config: &str, version: i64) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        if let Err(e) = self.data_tree.set_data_locally(CONFIG_NODE, Some(config.as_bytes()), -1, version, now) {
+            tracing::error!("configuration node missing - should not happen (error {e})");
+        }
     }
 
     /// Applies a txn and checks the tree digest against the one it carries;

@@ -529,3 +529,36 @@ fn a_follower_behind_the_committed_log_catches_up_by_snap() {
         .collect();
     assert!(trees[0] == trees[1] && trees[1] == trees[2], "the nodes' trees differ after the snapshot sync");
 }
+
+/// A session on a follower pipelines writes and reads of one node: every
+/// reply comes, in order, and each read sees the write just before it and
+/// not the next (CommitProcessor holds the session's reads behind its
+/// pending write and releases them right after that write is applied, even
+/// when several of its commits arrive together).
+#[test]
+fn pipelined_reads_and_writes_through_a_follower_keep_session_order() {
+    use zkserver::jute::records::{GetDataRequest, GetDataResponse, SetDataRequest};
+    use zkserver::jute::Record;
+    let mut ens = Ensemble::new(&[Flavor::Zkserver; 3], &[]);
+    ens.start_all();
+    assert_eq!(settled_leader(&ens, &[1, 2, 3]), 3);
+    let c = client(&ens, 1);
+    c.create("/p", Some(b"-1"), &open(), CreateMode::Persistent).unwrap();
+    const ROUNDS: usize = 300;
+    let mut kinds = Vec::with_capacity(2 * ROUNDS);
+    for i in 0..ROUNDS {
+        let set = SetDataRequest { path: "/p".into(), data: Some(i.to_string().into_bytes()), version: -1 };
+        kinds.push((c.send(op_code::SET_DATA, &set).unwrap(), None));
+        let get = GetDataRequest { path: "/p".into(), watch: false };
+        kinds.push((c.send(op_code::GET_DATA, &get).unwrap(), Some(i)));
+    }
+    for (xid, read_after) in kinds {
+        let reply = c.recv_timeout(DEADLINE).unwrap_or_else(|e| panic!("no reply to xid {xid}: {e}\n{}", ens.logs()));
+        assert_eq!((reply.header.xid, reply.header.err), (xid, 0));
+        if let Some(i) = read_after {
+            let data = GetDataResponse::from_bytes(&reply.body).unwrap().data;
+            assert_eq!(data, Some(i.to_string().into_bytes()), "the read after write {i}");
+        }
+    }
+    let _ = c.close();
+}

@@ -15,7 +15,7 @@ use crate::server::zoo_defs::op_code;
 use crate::server::zoo_keeper_server::ZooKeeperServer;
 use crossbeam_channel::{unbounded, Sender};
 use parking_lot::{Condvar, Mutex};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -205,12 +205,15 @@ fn run(sh: Arc<Shared>, workers: Workers) {
         if committed.is_empty() {
             continue;
         }
-        sh.wait_for_empty_pool();
-        let mut to_drain: HashSet<i64> = HashSet::new();
         for c in committed {
             if sh.stopped.load(Ordering::Acquire) {
                 break;
             }
+            // As Java: each commit waits for the reads in flight, and the
+            // reads its session held behind it go out right after it, so
+            // they see this write and not the next one.
+            sh.wait_for_empty_pool();
+            let mut drain = None;
             let req = if waiting_writes.front() == Some(&(c.session_id, c.cxid)) {
                 waiting_writes.pop_front();
                 match pending.get_mut(&c.session_id).and_then(|q| q.pop_front()) {
@@ -219,7 +222,7 @@ fn run(sh: Arc<Shared>, workers: Workers) {
                         local.txn = c.txn;
                         local.txn_digest = c.txn_digest;
                         local.zxid = c.zxid;
-                        to_drain.insert(local.session_id);
+                        drain = Some(local.session_id);
                         local
                     }
                     None => c,
@@ -228,17 +231,17 @@ fn run(sh: Arc<Shared>, workers: Workers) {
                 c
             };
             sh.next.process_request(req);
-        }
-        // Release the reads that waited behind the writes just applied.
-        for sid in to_drain {
-            let Some(q) = pending.get_mut(&sid) else { continue };
-            while q.front().map(|r| !sh.need_commit(r)).unwrap_or(false) {
-                if let Some(r) = q.pop_front() {
-                    sh.to_worker(&workers, r);
+            if let Some(sid) = drain {
+                if let Some(q) = pending.get_mut(&sid) {
+                    while q.front().map(|r| !sh.need_commit(r)).unwrap_or(false) {
+                        if let Some(r) = q.pop_front() {
+                            sh.to_worker(&workers, r);
+                        }
+                    }
+                    if q.is_empty() {
+                        pending.remove(&sid);
+                    }
                 }
-            }
-            if q.is_empty() {
-                pending.remove(&sid);
             }
         }
     }

@@ -1,18 +1,23 @@
-//! The load driver (issue 6, standalone): runs the workloads of a TOML file
-//! against zkserver and against Apache ZooKeeper 3.8, started the same way
-//! on the same machine, and reports for each workload and server the
-//! throughput, the p50/p99/p99.9 latency, the server's resident memory and
-//! CPU time per request, and the ratio zkserver/Java of each figure.
+//! The load driver (issue 6): runs the workloads of TOML files against
+//! zkserver and against Apache ZooKeeper 3.8, started the same way on the
+//! same machine, standalone or as 3-node localhost ensembles, and reports
+//! for each workload and server the throughput, the p50/p99/p99.9 latency,
+//! the servers' resident memory and CPU time per request, and the ratio
+//! zkserver/Java of each figure.
 //!
 //!     cargo bench --bench load                          # benches/workloads/standalone.toml, ~5 min
 //!     ZKBENCH_QUICK=1 cargo bench --bench load          # the same workloads scaled down, ~30 s
-//!     cargo bench --bench load -- path/to/workloads.toml
+//!     cargo bench --bench load -- benches/workloads/ensemble.toml   # 3-node ensembles, ~4 min
+//!     cargo bench --bench load -- a.toml b.toml         # several files in one run
 //!
 //! Environment: ZKBENCH_QUICK=1, ZKBENCH_ONLY (zkserver or java),
-//! ZKBENCH_FILTER (run only the workloads whose name contains it),
+//! ZKBENCH_FILTER (run only the workloads whose name contains it, or one
+//! of its comma-separated parts),
 //! ZKBENCH_JAVA_HEAP_MB (default 1000, zkEnv.sh's ZK_SERVER_HEAP),
 //! ZKBENCH_KEEP=1 (keep each server's temp directory). The table goes to
-//! stdout, the same figures to target/bench/load.json.
+//! stdout, the same figures to target/bench/load.json (load-ensemble.json
+//! for ensemble.toml: load, then a dash and the stem of each file other
+//! than standalone.toml).
 //!
 //! How it drives a server: each connection is a session of its own with a
 //! writer thread and a reader thread over one socket. The writer keeps up to
@@ -32,9 +37,17 @@
 //! `duration_secs`. Servers alternate per workload so that both meet the
 //! same machine. Every reply must report success: an error fails the run.
 //!
+//! With `topology = "ensemble"` a workload gets a fresh 3-node ensemble
+//! instead (see `support::BenchEnsemble`), measured once one node answers
+//! `srvr` with "Mode: leader" and the others with "Mode: follower";
+//! connection `i` goes to node `i % 3`; the tree is created through the
+//! nodes and each is synced before the warm-up; RSS and CPU are the sums
+//! over the three processes (each node's RSS is in the report and JSON).
+//!
 //! Run by `cargo test --benches` (no `--bench` argument) it does a smoke run
-//! against zkserver only, every workload scaled down to a fraction of a
-//! second, and writes target/bench/load-smoke.json.
+//! against zkserver only of standalone.toml and ensemble.toml, every
+//! workload scaled down to a fraction of a second, and writes
+//! target/bench/load-smoke.json.
 
 mod support;
 
@@ -50,7 +63,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use parking_lot::{Condvar, Mutex};
 use serde::Deserialize;
-use support::{BenchServer, Kind};
+use support::{BenchEnsemble, BenchServer, Kind};
 use zkserver::client::client_cnxn::{handshake, read_frame, write_frame, MAX_FRAME};
 use zkserver::client::{code_name, ConnectOptions, ZkClient};
 use zkserver::jute::multi::{MultiOperationRecord, MultiResponse, Op, OpResult};
@@ -115,6 +128,32 @@ struct Spec {
     target_throughput_ratio: Option<f64>,
     /// zkserver/Java p99 latency ratio the workload should reach (at most).
     target_p99_ratio: Option<f64>,
+    /// One server, or a 3-node localhost ensemble with the connections
+    /// spread round-robin over its nodes.
+    topology: Option<Topology>,
+    /// Whether the smoke run (`cargo test`) includes the workload.
+    smoke: Option<bool>,
+}
+
+/// What a workload runs against.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Topology {
+    #[default]
+    Standalone,
+    Ensemble,
+}
+
+/// Members of an ensemble.
+const ENSEMBLE_SIZE: usize = 3;
+
+impl Topology {
+    fn name(self) -> &'static str {
+        match self {
+            Topology::Standalone => "standalone",
+            Topology::Ensemble => "ensemble",
+        }
+    }
 }
 
 /// Relative weights of the operations a workload sends.
@@ -183,6 +222,8 @@ struct Workload {
     rate_per_conn: Option<f64>,
     target_throughput_ratio: Option<f64>,
     target_p99_ratio: Option<f64>,
+    topology: Topology,
+    smoke: bool,
 }
 
 /// Largest value accepted: Java's jute.maxbuffer is 1 MiB for the whole
@@ -239,6 +280,8 @@ impl Workload {
             rate_per_conn: w.rate_per_conn.or(d.rate_per_conn),
             target_throughput_ratio: w.target_throughput_ratio.or(d.target_throughput_ratio),
             target_p99_ratio: w.target_p99_ratio.or(d.target_p99_ratio),
+            topology: w.topology.or(d.topology).unwrap_or_default(),
+            smoke: w.smoke.or(d.smoke).unwrap_or(true),
             name: name.clone(),
         };
         if wl.connections == 0 || wl.in_flight == 0 {
@@ -271,12 +314,21 @@ impl Workload {
         self.mix.iter().any(|(o, _)| *o == op)
     }
 
+    /// Server processes the workload runs against.
+    fn servers(&self) -> usize {
+        match self.topology {
+            Topology::Standalone => 1,
+            Topology::Ensemble => ENSEMBLE_SIZE,
+        }
+    }
+
     /// Scales the workload down for a quick or smoke run.
     fn scale_down(&mut self, mode: Mode) {
         let (warmup, duration, nodes, children, conns, window) = match mode {
             Mode::Full => return,
             Mode::Quick => (0.5, 1.0, 2000, 200, usize::MAX, usize::MAX),
-            Mode::Smoke => (0.05, 0.15, 100, 20, 2, 8),
+            // An ensemble keeps a connection on each of its nodes.
+            Mode::Smoke => (0.05, 0.15, 100, 20, self.servers().max(2), 8),
         };
         self.warmup = self.warmup.min(Duration::from_secs_f64(warmup));
         self.duration = self.duration.min(Duration::from_secs_f64(duration));
@@ -322,8 +374,14 @@ impl Workload {
         if self.uses(OpKind::Multi) {
             tree.push(format!("{} setData per multi", self.multi_ops));
         }
+        let topology = match self.topology {
+            Topology::Standalone => "standalone".to_string(),
+            Topology::Ensemble => format!(
+                "{ENSEMBLE_SIZE}-node ensemble, conns round-robin over the nodes, RSS and CPU summed over them"
+            ),
+        };
         format!(
-            "{}; {load}; values {} B; {}; {:.1} s after {:.1} s warm-up",
+            "{topology}; {}; {load}; values {} B; {}; {:.1} s after {:.1} s warm-up",
             self.mix_text(),
             self.value_size,
             if tree.is_empty() { "empty tree".to_string() } else { tree.join(", ") },
@@ -333,27 +391,39 @@ impl Workload {
     }
 }
 
-fn load_workloads(path: &Path, mode: Mode, filter: Option<&str>) -> Result<Vec<Workload>, String> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let file: WorkloadFile =
-        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+/// The workloads of every file, in order; names must differ across files.
+fn load_workloads(paths: &[PathBuf], mode: Mode, filter: Option<&str>) -> Result<Vec<Workload>, String> {
+    let mut names = Vec::new();
     let mut out = Vec::new();
-    for spec in &file.workload {
-        let mut w = Workload::resolve(spec, &file.defaults)?;
-        if out.iter().any(|o: &Workload| o.name == w.name) {
-            return Err(format!("{}: two workloads named {}", path.display(), w.name));
+    for path in paths {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let file: WorkloadFile =
+            toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        for spec in &file.workload {
+            let mut w = Workload::resolve(spec, &file.defaults)?;
+            if names.contains(&w.name) {
+                return Err(format!("{}: a second workload named {}", path.display(), w.name));
+            }
+            names.push(w.name.clone());
+            let filtered_out =
+                filter.is_some_and(|f| !f.split(',').any(|part| w.name.contains(part.trim())));
+            if filtered_out || (mode == Mode::Smoke && !w.smoke) {
+                continue;
+            }
+            w.scale_down(mode);
+            out.push(w);
         }
-        if filter.is_some_and(|f| !w.name.contains(f)) {
-            continue;
-        }
-        w.scale_down(mode);
-        out.push(w);
     }
     if out.is_empty() {
-        return Err(format!("{}: no workload to run", path.display()));
+        return Err(format!("{}: no workload to run", files_text(paths)));
     }
     Ok(out)
+}
+
+fn files_text(paths: &[PathBuf]) -> String {
+    let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    names.join(", ")
 }
 
 // ---------------------------------------------------------------------------
@@ -372,7 +442,7 @@ enum Mode {
 
 struct Settings {
     mode: Mode,
-    workload_file: PathBuf,
+    workload_files: Vec<PathBuf>,
     workloads: Vec<Workload>,
     kinds: Vec<Kind>,
     java_heap_mb: u32,
@@ -394,17 +464,20 @@ impl Settings {
             (true, true) => Mode::Quick,
             (true, false) => Mode::Full,
         };
-        // cargo bench passes its own flags; a workload file is the one
-        // argument ending in .toml.
-        let workload_file = args
-            .iter()
-            .find(|a| a.ends_with(".toml"))
-            .map(PathBuf::from)
-            .unwrap_or_else(|| {
-                Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/workloads/standalone.toml")
-            });
+        // cargo bench passes its own flags; workload files are the
+        // arguments ending in .toml. By default standalone.toml, and for the
+        // smoke run ensemble.toml too.
+        let mut workload_files: Vec<PathBuf> =
+            args.iter().filter(|a| a.ends_with(".toml")).map(PathBuf::from).collect();
+        if workload_files.is_empty() {
+            let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/workloads");
+            workload_files.push(dir.join("standalone.toml"));
+            if mode == Mode::Smoke {
+                workload_files.push(dir.join("ensemble.toml"));
+            }
+        }
         let filter = std::env::var("ZKBENCH_FILTER").ok().filter(|f| !f.is_empty());
-        let workloads = load_workloads(&workload_file, mode, filter.as_deref())?;
+        let workloads = load_workloads(&workload_files, mode, filter.as_deref())?;
         let kinds = match (mode, std::env::var("ZKBENCH_ONLY").as_deref()) {
             (Mode::Smoke, _) | (_, Ok("zkserver")) => vec![Kind::Zkserver],
             (_, Ok("java")) => vec![Kind::Java],
@@ -430,10 +503,22 @@ impl Settings {
             .parent()
             .and_then(Path::parent)
             .ok_or_else(|| format!("no target directory above {}", zkserver_bin.display()))?;
-        let json_name = if mode == Mode::Smoke { "load-smoke.json" } else { "load.json" };
+        // load.json for standalone.toml, load-ensemble.json for
+        // ensemble.toml, load-smoke.json for the smoke run.
+        let json_name = if mode == Mode::Smoke {
+            "load-smoke.json".to_string()
+        } else {
+            let stems: String = workload_files
+                .iter()
+                .filter_map(|f| f.file_stem()?.to_str())
+                .filter(|stem| *stem != "standalone")
+                .map(|stem| format!("-{stem}"))
+                .collect();
+            format!("load{stems}.json")
+        };
         Ok(Settings {
             mode,
-            workload_file,
+            workload_files,
             workloads,
             kinds,
             java_heap_mb,
@@ -720,8 +805,12 @@ fn read_replies(
     let mut stats = ConnStats::new()?;
     let mut input = BufReader::with_capacity(256 * 1024, stream);
     while let Ok(p) = pending.recv() {
-        let frame = read_frame(&mut input, MAX_FRAME)
-            .map_err(|e| format!("reply to xid {}: {e}", p.xid))?;
+        let frame = read_frame(&mut input, MAX_FRAME).map_err(|e| match e.kind() {
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+                format!("no reply to xid {} within {IO_TIMEOUT:?}: the server stalled", p.xid)
+            }
+            _ => format!("reply to xid {}: {e}", p.xid),
+        })?;
         let done = Instant::now();
         win.give();
         let mut ia = InputArchive::new(&frame);
@@ -852,9 +941,16 @@ struct Figures {
     p99_ms: f64,
     p999_ms: f64,
     max_ms: f64,
+    /// VmRSS at the end, summed over the servers (one unless an ensemble).
     rss_kib: u64,
+    /// VmHWM (each process's own peak) summed over the servers.
     hwm_kib: u64,
-    /// Server CPU time (user + system) during the measured phase.
+    rss_kib_per_server: Vec<u64>,
+    hwm_kib_per_server: Vec<u64>,
+    /// The index of an ensemble's leader among its servers.
+    leader: Option<usize>,
+    /// Server CPU time (user + system, summed over the servers) during the
+    /// measured phase.
     server_cpu_secs: f64,
     /// This driver's own CPU time during the measured phase.
     driver_cpu_secs: f64,
@@ -880,10 +976,10 @@ impl Figures {
     }
 }
 
-/// Runs `n` connections to `addr`, each driven by its own source, and
-/// merges what they measured.
+/// Runs `n` connections, connection `i` to `addrs[i % addrs.len()]`, each
+/// driven by its own source, and merges what they measured.
 fn run_connections<S>(
-    addr: &str,
+    addrs: &[String],
     n: usize,
     window: usize,
     timing: impl Fn(usize) -> Timing + Sync,
@@ -893,7 +989,11 @@ where
     S: FnMut() -> Option<(i32, Vec<u8>)> + Send,
 {
     // Every session is open before the first request goes out.
-    let streams = (0..n).map(|_| connect(addr)).collect::<Result<Vec<_>, _>>()?;
+    if addrs.is_empty() {
+        return Err("no server to connect to".to_string());
+    }
+    let streams =
+        (0..n).map(|i| connect(&addrs[i % addrs.len()])).collect::<Result<Vec<_>, _>>()?;
     let results: Vec<Result<ConnStats, String>> = std::thread::scope(|scope| {
         let handles: Vec<_> = streams
             .into_iter()
@@ -932,9 +1032,12 @@ fn check_errors(stats: &ConnStats, phase: &str) -> Result<(), String> {
 }
 
 /// Creates the tree the workload reads and writes (not timed as part of
-/// the workload); returns the number of nodes created.
-fn populate(addr: &str, w: &Workload) -> Result<usize, String> {
-    let client = ZkClient::connect(addr, SESSION_TIMEOUT_MS).map_err(|e| format!("connect: {e}"))?;
+/// the workload) through the servers of `addrs`, and waits until each of
+/// them has it; returns the number of nodes created.
+fn populate(addrs: &[String], w: &Workload) -> Result<usize, String> {
+    let first = addrs.first().ok_or("no server to populate")?;
+    let client =
+        ZkClient::connect(first.as_str(), SESSION_TIMEOUT_MS).map_err(|e| format!("connect: {e}"))?;
     let acl = ids::open_acl_unsafe();
     let mut parents = vec![ROOT.to_string(), NODES_PARENT.to_string(), CREATE_PARENT.to_string()];
     let wide = if w.uses(OpKind::GetChildren) { w.wide_parents } else { 0 };
@@ -974,12 +1077,96 @@ fn populate(addr: &str, w: &Workload) -> Result<usize, String> {
         .collect();
     let start = Instant::now();
     let timing = |_: usize| Timing { start, measure_from: start, end: None, rate: None, offset: Duration::ZERO };
-    let stats = run_connections(addr, POPULATE_CONNECTIONS, POPULATE_IN_FLIGHT, timing, sources)?;
+    let stats = run_connections(addrs, POPULATE_CONNECTIONS, POPULATE_IN_FLIGHT, timing, sources)?;
     check_errors(&stats, "populate")?;
     if stats.replies != leaves as u64 {
         return Err(format!("populate: {} replies for {leaves} creates", stats.replies));
     }
+    if addrs.len() > 1 {
+        // An ensemble member serves reads from its own copy, which may
+        // trail the leader: a sync brings each up to date before the reads.
+        for addr in addrs {
+            let c = ZkClient::connect(addr.as_str(), SESSION_TIMEOUT_MS)
+                .map_err(|e| format!("connect to {addr}: {e}"))?;
+            c.sync(ROOT).map_err(|e| format!("sync on {addr}: {e}"))?;
+            let _ = c.close();
+        }
+    }
     Ok(parents.len() + leaves)
+}
+
+/// The servers one workload runs against.
+enum Deployment {
+    Standalone(BenchServer),
+    Ensemble(BenchEnsemble),
+}
+
+impl Deployment {
+    fn new(kind: Kind, w: &Workload, s: &Settings) -> Result<Deployment, String> {
+        Ok(match w.topology {
+            Topology::Standalone => Deployment::Standalone(BenchServer::new(
+                kind,
+                &s.zkserver_bin,
+                s.java_heap_mb,
+                s.keep_dirs,
+            )?),
+            Topology::Ensemble => Deployment::Ensemble(BenchEnsemble::new(
+                kind,
+                &s.zkserver_bin,
+                s.java_heap_mb,
+                s.keep_dirs,
+                ENSEMBLE_SIZE,
+            )?),
+        })
+    }
+
+    fn servers(&self) -> &[BenchServer] {
+        match self {
+            Deployment::Standalone(server) => std::slice::from_ref(server),
+            Deployment::Ensemble(e) => &e.nodes,
+        }
+    }
+
+    fn spawn(&mut self) -> Result<(), String> {
+        match self {
+            Deployment::Standalone(server) => server.spawn(),
+            Deployment::Ensemble(e) => e.spawn(),
+        }
+    }
+
+    /// Waits until clients may be sent; returns the leader's index in an
+    /// ensemble.
+    fn wait_serving(&mut self) -> Result<Option<usize>, String> {
+        match self {
+            Deployment::Standalone(server) => wait_serving(server).map(|()| None),
+            Deployment::Ensemble(e) => e.wait_ready(START_DEADLINE).map(Some),
+        }
+    }
+
+    fn check_alive(&mut self) -> Result<(), String> {
+        match self {
+            Deployment::Standalone(server) => server.check_alive(),
+            Deployment::Ensemble(e) => e.check_alive(),
+        }
+    }
+
+    fn stop(&mut self) -> Result<Duration, String> {
+        match self {
+            Deployment::Standalone(server) => server.stop(STOP_DEADLINE),
+            Deployment::Ensemble(e) => e.stop(STOP_DEADLINE),
+        }
+    }
+
+    fn log_tail(&self, n: usize) -> String {
+        match self {
+            Deployment::Standalone(server) => server.log_tail(n),
+            Deployment::Ensemble(e) => e.log_tails(n),
+        }
+    }
+
+    fn pids(&self) -> Result<Vec<u32>, String> {
+        self.servers().iter().map(|s| s.pid().ok_or_else(|| "a server has no pid".to_string())).collect()
+    }
 }
 
 fn wait_serving(server: &mut BenchServer) -> Result<(), String> {
@@ -999,14 +1186,19 @@ fn wait_serving(server: &mut BenchServer) -> Result<(), String> {
     }
 }
 
-/// Starts a fresh server, populates, runs the workload, reads the memory,
-/// stops the server.
+/// CPU time the processes have used so far, summed.
+fn cpu_secs_sum(pids: &[u32]) -> Result<f64, String> {
+    pids.iter().map(|&p| support::proc_cpu_secs(p)).sum()
+}
+
+/// Starts fresh servers, populates, runs the workload, reads the memory,
+/// stops the servers.
 fn run_workload(kind: Kind, w: &Arc<Workload>, s: &Settings) -> Result<Figures, String> {
-    let mut server = BenchServer::new(kind, &s.zkserver_bin, s.java_heap_mb, s.keep_dirs)?;
-    server.spawn()?;
-    let result = measure(&mut server, w);
+    let mut servers = Deployment::new(kind, w, s)?;
+    servers.spawn()?;
+    let result = measure(&mut servers, w);
     let result = result.map_err(|e| {
-        let log = server.log_tail(30);
+        let log = servers.log_tail(30);
         let hint = if log.contains("OutOfMemoryError") {
             "\nJava ran out of heap: raise ZKBENCH_JAVA_HEAP_MB"
         } else {
@@ -1014,17 +1206,17 @@ fn run_workload(kind: Kind, w: &Arc<Workload>, s: &Settings) -> Result<Figures, 
         };
         format!("{} / {}: {e}{hint}\n{} log tail:\n{log}", w.name, kind.name(), kind.name())
     })?;
-    server.stop(STOP_DEADLINE)?;
+    servers.stop()?;
     Ok(result)
 }
 
-fn measure(server: &mut BenchServer, w: &Arc<Workload>) -> Result<Figures, String> {
-    wait_serving(server)?;
-    let addr = server.addr();
-    let pid = server.pid().ok_or("no pid")?;
-    let mut f = Figures::default();
+fn measure(servers: &mut Deployment, w: &Arc<Workload>) -> Result<Figures, String> {
+    let leader = servers.wait_serving()?;
+    let addrs: Vec<String> = servers.servers().iter().map(BenchServer::addr).collect();
+    let pids = servers.pids()?;
+    let mut f = Figures { leader, ..Figures::default() };
     let t = Instant::now();
-    f.populated = populate(&addr, w)?;
+    f.populated = populate(&addrs, w)?;
     f.populate_secs = t.elapsed().as_secs_f64();
 
     let sources: Vec<_> = (0..w.connections)
@@ -1057,23 +1249,22 @@ fn measure(server: &mut BenchServer, w: &Arc<Workload>) -> Result<Figures, Strin
     // Samples CPU times at the edges of the measured phase from here while
     // the connections run.
     let outcome = std::thread::scope(|scope| {
+        let pids = &pids;
         let sampler = scope.spawn(move || -> Result<(f64, f64), String> {
             let now = Instant::now();
             std::thread::sleep(measure_from.saturating_duration_since(now));
-            let (s0, d0) =
-                (support::proc_cpu_secs(pid)?, support::proc_cpu_secs(std::process::id())?);
+            let (s0, d0) = (cpu_secs_sum(pids)?, support::proc_cpu_secs(std::process::id())?);
             std::thread::sleep(end.saturating_duration_since(Instant::now()));
-            let (s1, d1) =
-                (support::proc_cpu_secs(pid)?, support::proc_cpu_secs(std::process::id())?);
+            let (s1, d1) = (cpu_secs_sum(pids)?, support::proc_cpu_secs(std::process::id())?);
             Ok((s1 - s0, d1 - d0))
         });
-        let stats = run_connections(&addr, w.connections, w.in_flight, timing, sources);
+        let stats = run_connections(&addrs, w.connections, w.in_flight, timing, sources);
         let cpu = sampler.join().unwrap_or_else(|_| Err("the CPU sampler panicked".to_string()));
         stats.and_then(|st| cpu.map(|c| (st, c)))
     });
     let (stats, (server_cpu, driver_cpu)) = outcome?;
     check_errors(&stats, "workload")?;
-    server.check_alive()?;
+    servers.check_alive()?;
     let q = |quantile: f64| stats.hist.value_at_quantile(quantile) as f64 / 1e6;
     f.ops = stats.measured;
     f.secs = w.duration.as_secs_f64();
@@ -1083,8 +1274,12 @@ fn measure(server: &mut BenchServer, w: &Arc<Workload>) -> Result<Figures, Strin
     f.max_ms = stats.hist.max() as f64 / 1e6;
     f.server_cpu_secs = server_cpu;
     f.driver_cpu_secs = driver_cpu;
-    f.rss_kib = support::proc_status_kib(pid, "VmRSS")?;
-    f.hwm_kib = support::proc_status_kib(pid, "VmHWM")?;
+    for &pid in &pids {
+        f.rss_kib_per_server.push(support::proc_status_kib(pid, "VmRSS")?);
+        f.hwm_kib_per_server.push(support::proc_status_kib(pid, "VmHWM")?);
+    }
+    f.rss_kib = f.rss_kib_per_server.iter().sum();
+    f.hwm_kib = f.hwm_kib_per_server.iter().sum();
     Ok(f)
 }
 
@@ -1163,8 +1358,8 @@ fn report(s: &Settings, outcomes: &[Outcome], load_before: &str) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "\nload benchmark: {} ({:?} run), Java -Xmx{}m, fsync on (default zoo.cfg)",
-        s.workload_file.display(),
+        "\nload benchmark: {} ({:?} run), Java -Xmx{}m per server, fsync on (default zoo.cfg)",
+        files_text(&s.workload_files),
         s.mode,
         s.java_heap_mb
     );
@@ -1189,6 +1384,20 @@ fn report(s: &Settings, outcomes: &[Outcome], load_before: &str) -> String {
                 cell(Kind::Zkserver),
                 cell(Kind::Java)
             );
+        }
+        if o.workload.topology == Topology::Ensemble {
+            for (k, f) in &o.results {
+                let per_node: Vec<String> =
+                    f.rss_kib_per_server.iter().map(|kib| format!("{:.0}", *kib as f64 / 1024.0)).collect();
+                let _ = writeln!(
+                    out,
+                    "{:<24} note: {} RSS MiB per node {} (leader: node {})",
+                    "",
+                    k.name(),
+                    per_node.join(" / "),
+                    f.leader.map_or("?".to_string(), |i| (i + 1).to_string())
+                );
+            }
         }
         if let Some(rate) = o.workload.rate_per_conn {
             let offered = rate * o.workload.connections as f64;
@@ -1257,7 +1466,9 @@ fn json(s: &Settings, outcomes: &[Outcome], load_before: &str) -> String {
     let mut out = String::from("{\n");
     let _ = writeln!(out, "  \"machine_before\": {},", json_str(load_before));
     let _ = writeln!(out, "  \"machine_after\": {},", json_str(&support::machine_load()));
-    let _ = writeln!(out, "  \"workload_file\": {},", json_str(&s.workload_file.display().to_string()));
+    let files: Vec<String> =
+        s.workload_files.iter().map(|f| json_str(&f.display().to_string())).collect();
+    let _ = writeln!(out, "  \"workload_files\": [{}],", files.join(", "));
     let _ = writeln!(out, "  \"mode\": \"{:?}\",", s.mode);
     let _ = writeln!(out, "  \"java_heap_mb\": {},", s.java_heap_mb);
     let workloads: Vec<String> = outcomes
@@ -1272,8 +1483,12 @@ fn json(s: &Settings, outcomes: &[Outcome], load_before: &str) -> String {
                         .iter()
                         .map(|row| format!("\"{}\": {}", row.key, json_num((row.get)(f))))
                         .collect();
+                    let list = |v: &[u64]| {
+                        v.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
+                    };
                     format!(
                         "\"{}\": {{\"ops\": {}, \"secs\": {}, {}, \"max_ms\": {}, \"rss_kib\": {}, \"peak_rss_kib\": {}, \
+                         \"rss_kib_per_server\": [{}], \"peak_rss_kib_per_server\": [{}], \"leader_node\": {}, \
                          \"server_cpu_secs\": {}, \"driver_cpu_secs\": {}, \"populated_nodes\": {}, \"populate_secs\": {}}}",
                         k.name(),
                         f.ops,
@@ -1282,6 +1497,9 @@ fn json(s: &Settings, outcomes: &[Outcome], load_before: &str) -> String {
                         json_num(f.max_ms),
                         f.rss_kib,
                         f.hwm_kib,
+                        list(&f.rss_kib_per_server),
+                        list(&f.hwm_kib_per_server),
+                        f.leader.map_or("null".to_string(), |i| (i + 1).to_string()),
                         json_num(f.server_cpu_secs),
                         json_num(f.driver_cpu_secs),
                         f.populated,
@@ -1307,11 +1525,13 @@ fn json(s: &Settings, outcomes: &[Outcome], load_before: &str) -> String {
                 })
                 .collect();
             format!(
-                "    {{\"name\": {}, \"mix\": {}, \"connections\": {}, \"in_flight\": {}, \"rate_per_conn\": {}, \
+                "    {{\"name\": {}, \"topology\": \"{}\", \"servers_per_run\": {}, \"mix\": {}, \"connections\": {}, \"in_flight\": {}, \"rate_per_conn\": {}, \
                  \"warmup_secs\": {}, \"duration_secs\": {}, \"value_size\": {}, \"nodes\": {}, \"wide_parents\": {}, \
                  \"wide_children\": {}, \"multi_ops\": {},\n     \"servers\": {{{}}},\n     \
                  \"ratio_zkserver_over_java\": {{{}}},\n     \"targets\": [{}]}}",
                 json_str(&w.name),
+                w.topology.name(),
+                w.servers(),
                 json_str(&w.mix_text()),
                 w.connections,
                 w.in_flight,
@@ -1339,7 +1559,7 @@ fn run() -> Result<(), String> {
     eprintln!(
         "zkserver binary: {}; workloads: {} ({:?} run)",
         s.zkserver_bin.display(),
-        s.workload_file.display(),
+        files_text(&s.workload_files),
         s.mode
     );
     let load_before = support::machine_load();

@@ -10,10 +10,15 @@
 #
 #   scripts/bench-load.sh                          # the full run, about 5 minutes
 #   ZKBENCH_QUICK=1 scripts/bench-load.sh          # about 30 s, scaled down
+#   scripts/bench-load.sh benches/workloads/ensemble.toml
+#                                                  # 3-node localhost ensembles of each
+#                                                  # (read, setData, 90/10, create), ~4 min;
+#                                                  # figures to target/bench/load-ensemble.json
 #   scripts/bench-load.sh my-workloads.toml        # another workload file
 #
 # Other knobs (see benches/load.rs): ZKBENCH_ONLY=zkserver|java,
-# ZKBENCH_FILTER=<part of a workload name>, ZKBENCH_JAVA_HEAP_MB, ZKBENCH_KEEP=1.
+# ZKBENCH_FILTER=<part of a workload name>[,<another>], ZKBENCH_JAVA_HEAP_MB,
+# ZKBENCH_KEEP=1.
 # Figures are only comparable on an otherwise idle machine: the report shows
 # the load average before and after.
 set -euo pipefail

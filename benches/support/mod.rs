@@ -1,8 +1,9 @@
 //! Server processes for the benchmarks: zkserver (the binary cargo built
 //! for this bench) or Apache ZooKeeper 3.8 launched the way zkServer.sh
-//! launches it, each in its own temp directory on a free 127.0.0.1 port.
-//! Dropping a `BenchServer` kills its process (also when the bench panics),
-//! and the kernel kills it if the bench process dies without unwinding.
+//! launches it, each in its own temp directory on a free 127.0.0.1 port,
+//! standalone (`BenchServer`) or as a localhost ensemble (`BenchEnsemble`).
+//! Dropping either kills its processes (also when the bench panics), and
+//! the kernel kills them if the bench process dies without unwinding.
 //!
 //! Kept apart from tests/common/mod.rs on purpose: the tests' harness tunes
 //! Java for quick start-up (small heap, C1 only, serial GC), while a
@@ -91,11 +92,11 @@ pub struct BenchServer {
 const JAVA_STARTED: &str = "PrepRequestProcessor (sid:";
 
 impl BenchServer {
-    /// Prepares (does not start) a server: a temp directory holding zoo.cfg
-    /// and an empty dataDir. The configuration is the same for both kinds
-    /// and leaves forceSync, snapCount and preAllocSize at their defaults;
-    /// the AdminServer is off (it would want port 8080) and `srvr` is
-    /// whitelisted for the node count.
+    /// Prepares (does not start) a standalone server: a temp directory
+    /// holding zoo.cfg and an empty dataDir. The configuration is the same
+    /// for both kinds and leaves forceSync, snapCount and preAllocSize at
+    /// their defaults; the AdminServer is off (it would want port 8080) and
+    /// `srvr` is whitelisted for the node count.
     /// With `keep` the directory survives the server for inspection.
     pub fn new(
         kind: Kind,
@@ -103,12 +104,26 @@ impl BenchServer {
         java_heap_mb: u32,
         keep: bool,
     ) -> Result<BenchServer, String> {
+        let port = free_port().map_err(|e| format!("no free port: {e}"))?;
+        BenchServer::prepare(kind, zkserver_bin, java_heap_mb, keep, port, None)
+    }
+
+    /// The directory, dataDir and zoo.cfg of a server on `port`. `member`
+    /// makes it a member of an ensemble: its myid and the `server.N` lines
+    /// (with the ensemble settings of zoo_sample.cfg) are written too.
+    fn prepare(
+        kind: Kind,
+        zkserver_bin: &Path,
+        java_heap_mb: u32,
+        keep: bool,
+        port: u16,
+        member: Option<(u32, &str)>,
+    ) -> Result<BenchServer, String> {
         let dir = tempfile::Builder::new()
             .prefix(&format!("zkbench-{}-", kind.name()))
             .disable_cleanup(keep)
             .tempdir()
             .map_err(|e| format!("cannot create a temp dir: {e}"))?;
-        let port = free_port().map_err(|e| format!("no free port: {e}"))?;
         let s = BenchServer {
             kind,
             port,
@@ -119,11 +134,17 @@ impl BenchServer {
             log_start: 0,
         };
         fs::create_dir_all(s.data_dir()).map_err(|e| format!("cannot create the dataDir: {e}"))?;
-        let cfg = format!(
+        let mut cfg = format!(
             "tickTime=2000\ndataDir={}\nclientPort={}\nadmin.enableServer=false\n4lw.commands.whitelist=srvr\n",
             s.data_dir().display(),
             port
         );
+        if let Some((myid, servers)) = member {
+            fs::write(s.data_dir().join("myid"), format!("{myid}\n"))
+                .map_err(|e| format!("cannot write myid: {e}"))?;
+            cfg.push_str("initLimit=10\nsyncLimit=5\n");
+            cfg.push_str(servers);
+        }
         fs::write(s.cfg_path(), cfg).map_err(|e| format!("cannot write zoo.cfg: {e}"))?;
         Ok(s)
     }
@@ -246,14 +267,30 @@ impl BenchServer {
     /// SIGTERM, then waits up to `deadline` for the process to exit; returns
     /// how long it took. Kills it (and fails) if it does not exit in time.
     pub fn stop(&mut self, deadline: Duration) -> Result<Duration, String> {
-        let Some(mut child) = self.child.take() else {
+        let start = Instant::now();
+        self.terminate()?;
+        self.wait_exit(start, deadline)
+    }
+
+    /// Sends SIGTERM and returns at once.
+    pub fn terminate(&mut self) -> Result<(), String> {
+        let Some(child) = self.child.as_ref() else {
             return Err(format!("{} is not running", self.kind.name()));
         };
-        let start = Instant::now();
         // SAFETY: kill(2) on our own child's pid, which we have not reaped.
         unsafe {
             libc::kill(child.id() as i32, libc::SIGTERM);
         }
+        Ok(())
+    }
+
+    /// After `terminate`: waits until `start + deadline` for the process to
+    /// exit and returns the time since `start`. Kills it (and fails) if it
+    /// does not exit in time.
+    pub fn wait_exit(&mut self, start: Instant, deadline: Duration) -> Result<Duration, String> {
+        let Some(mut child) = self.child.take() else {
+            return Err(format!("{} is not running", self.kind.name()));
+        };
         loop {
             match child.try_wait() {
                 Ok(Some(_)) => return Ok(start.elapsed()),
@@ -289,6 +326,146 @@ impl Drop for BenchServer {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+/// A localhost ensemble of one kind: every member a `BenchServer` with its
+/// own directory, myid, client port and quorum and election ports, all on
+/// 127.0.0.1. Dropping it kills every member.
+pub struct BenchEnsemble {
+    pub kind: Kind,
+    /// Members in sid order (node `i` has myid `i + 1`).
+    pub nodes: Vec<BenchServer>,
+}
+
+/// What `srvr` says of a member's role, from its "Mode: " line.
+fn srvr_mode(answer: &str) -> Option<&str> {
+    answer.lines().find_map(|l| l.strip_prefix("Mode: ")).map(str::trim)
+}
+
+impl BenchEnsemble {
+    /// Prepares (does not start) `size` members of `kind` sharing one
+    /// server list; each zoo.cfg is the standalone one plus initLimit,
+    /// syncLimit and the `server.N` lines.
+    pub fn new(
+        kind: Kind,
+        zkserver_bin: &Path,
+        java_heap_mb: u32,
+        keep: bool,
+        size: usize,
+    ) -> Result<BenchEnsemble, String> {
+        // Every port is taken before any is released, so that none repeats.
+        let listeners = (0..size * 3)
+            .map(|_| TcpListener::bind("127.0.0.1:0"))
+            .collect::<std::io::Result<Vec<_>>>()
+            .map_err(|e| format!("no free port: {e}"))?;
+        let ports = listeners
+            .iter()
+            .map(|l| l.local_addr().map(|a| a.port()))
+            .collect::<std::io::Result<Vec<_>>>()
+            .map_err(|e| format!("no free port: {e}"))?;
+        drop(listeners);
+        let servers: String = ports
+            .chunks(3)
+            .zip(1..)
+            .map(|(p, sid)| format!("server.{sid}=127.0.0.1:{}:{}\n", p[1], p[2]))
+            .collect();
+        let nodes = ports
+            .chunks(3)
+            .zip(1..)
+            .map(|(p, sid)| {
+                BenchServer::prepare(kind, zkserver_bin, java_heap_mb, keep, p[0], Some((sid, &servers)))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(BenchEnsemble { kind, nodes })
+    }
+
+    /// Launches every member and returns at once.
+    pub fn spawn(&mut self) -> Result<(), String> {
+        self.nodes.iter_mut().try_for_each(BenchServer::spawn)
+    }
+
+    /// Waits until one member answers `srvr` with "Mode: leader" and every
+    /// other with "Mode: follower" (both servers say so only once they
+    /// serve clients); returns the leader's index. Fails if a member exits
+    /// or the deadline passes.
+    pub fn wait_ready(&mut self, deadline: Duration) -> Result<usize, String> {
+        let end = Instant::now() + deadline;
+        loop {
+            let mut modes = Vec::with_capacity(self.nodes.len());
+            for n in &mut self.nodes {
+                n.check_alive()?;
+                // A short timeout: a member busy electing may hold the probe.
+                let answer = four_letter_within(&n.addr(), "srvr", Duration::from_secs(2));
+                modes.push(match &answer {
+                    Ok(a) => srvr_mode(a).unwrap_or("not serving").to_string(),
+                    Err(e) => e.clone(),
+                });
+            }
+            let leaders: Vec<usize> =
+                (0..modes.len()).filter(|&i| modes[i] == "leader").collect();
+            let followers = modes.iter().filter(|m| *m == "follower").count();
+            if let [leader] = leaders[..] {
+                if followers + 1 == modes.len() {
+                    return Ok(leader);
+                }
+            }
+            if Instant::now() >= end {
+                let states: Vec<String> = modes
+                    .iter()
+                    .zip(1..)
+                    .map(|(m, sid)| format!("node {sid}: {m}"))
+                    .collect();
+                return Err(format!(
+                    "{} ensemble not serving after {deadline:?} ({})",
+                    self.kind.name(),
+                    states.join("; ")
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// An error describing the first member that has ended.
+    pub fn check_alive(&mut self) -> Result<(), String> {
+        self.nodes.iter_mut().zip(1..).try_for_each(|(n, sid)| {
+            n.check_alive().map_err(|e| format!("node {sid}: {e}"))
+        })
+    }
+
+    /// SIGTERM to every member at once, then waits up to `deadline` for
+    /// all to exit; returns the time the last one took. Every member is
+    /// stopped even if one fails; the first failure is returned.
+    pub fn stop(&mut self, deadline: Duration) -> Result<Duration, String> {
+        let start = Instant::now();
+        let mut longest = Duration::ZERO;
+        let mut first_err = None;
+        for (n, sid) in self.nodes.iter_mut().zip(1..) {
+            if let Err(e) = n.terminate() {
+                first_err.get_or_insert(format!("node {sid}: {e}"));
+            }
+        }
+        for (n, sid) in self.nodes.iter_mut().zip(1..) {
+            if n.pid().is_none() {
+                continue;
+            }
+            match n.wait_exit(start, deadline) {
+                Ok(d) => longest = longest.max(d),
+                Err(e) => {
+                    first_err.get_or_insert(format!("node {sid}: {e}"));
+                }
+            }
+        }
+        first_err.map_or(Ok(longest), Err)
+    }
+
+    /// The last `n` lines of each member's output, headed by its sid.
+    pub fn log_tails(&self, n: usize) -> String {
+        self.nodes
+            .iter()
+            .zip(1..)
+            .map(|(s, sid)| format!("---- node {sid} ----\n{}\n", s.log_tail(n)))
+            .collect()
     }
 }
 
@@ -341,10 +518,16 @@ pub fn machine_load() -> String {
 
 /// Sends a four-letter word and returns the whole answer.
 pub fn four_letter(addr: &str, cmd: &str) -> Result<String, String> {
+    four_letter_within(addr, cmd, Duration::from_secs(10))
+}
+
+/// `four_letter` giving up after `timeout` for the connection and for each
+/// read.
+pub fn four_letter_within(addr: &str, cmd: &str, timeout: Duration) -> Result<String, String> {
     let run = || -> std::io::Result<String> {
         let sock = addr.parse().map_err(std::io::Error::other)?;
-        let mut s = TcpStream::connect_timeout(&sock, Duration::from_secs(10))?;
-        s.set_read_timeout(Some(Duration::from_secs(10)))?;
+        let mut s = TcpStream::connect_timeout(&sock, timeout)?;
+        s.set_read_timeout(Some(timeout))?;
         s.write_all(cmd.as_bytes())?;
         let mut out = Vec::new();
         s.read_to_end(&mut out)?;

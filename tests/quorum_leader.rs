@@ -43,36 +43,7 @@ fn wait_mode(ens: &Ensemble, sid: i64, want: &str) {
     assert!(ok, "node {sid} is not {want} (last mode {last:?})\n{}", ens.logs());
 }
 
-/// A session on `sid`, retried while the node comes up.
-#[track_caller]
-fn client(ens: &Ensemble, sid: i64) -> ZkClient {
-    let addr = ens.node(sid).client_addr();
-    let mut last = None;
-    let mut out = None;
-    wait_until(DEADLINE, || match ZkClient::connect(addr.as_str(), 10_000) {
-        Ok(c) => {
-            out = Some(c);
-            true
-        }
-        Err(e) => {
-            last = Some(e);
-            false
-        }
-    });
-    out.unwrap_or_else(|| panic!("no session on node {sid}: {last:?}\n{}", ens.logs()))
-}
 
-/// Asserts `sid` holds every (path, data) in `acked`, after a sync.
-#[track_caller]
-fn assert_has_all(ens: &Ensemble, sid: i64, acked: &[(String, Vec<u8>)]) {
-    let c = client(ens, sid);
-    c.sync("/").expect("sync");
-    for (path, data) in acked {
-        let got = c.get_data(path, false).map(|(d, _)| d.unwrap_or_default());
-        assert_eq!(got.as_ref().ok(), Some(data), "node {sid} lost {path}: {got:?}\n{}", ens.logs());
-    }
-    let _ = c.close();
-}
 
 /// Starts the zkserver leader first, then the Java followers, and waits
 /// until the roles are settled.
@@ -106,14 +77,14 @@ fn zkserver_leads_java_followers() {
     // Writes through the leader and through each Java follower (forwarded
     // as REQUEST packets) are visible everywhere.
     for sid in [LEADER, 1, 2] {
-        let c = client(&ens, sid);
+        let c = ens.client(sid);
         let path = format!("/via{sid}");
         c.create(&path, Some(path.as_bytes()), &open(), CreateMode::Persistent).unwrap();
         acked.push((path.clone(), path.into_bytes()));
         let _ = c.close();
     }
     for sid in [LEADER, 1, 2] {
-        assert_has_all(&ens, sid, &acked);
+        ens.assert_has_all(sid, &acked);
     }
     let srvr = four_letter(&ens.node(LEADER).client_addr(), "srvr").unwrap();
     assert!(srvr.contains("Mode: leader\n"), "{srvr}");
@@ -123,15 +94,15 @@ fn zkserver_leads_java_followers() {
 
     // An ephemeral of a session held on a follower lives on every node
     // until the session closes.
-    let owner = client(&ens, 2);
+    let owner = ens.client(2);
     owner.create("/eph", Some(b"e"), &open(), CreateMode::Ephemeral).unwrap();
-    let on_leader = client(&ens, LEADER);
+    let on_leader = ens.client(LEADER);
     let (_, st) = on_leader.get_data("/eph", false).unwrap();
     assert_eq!(st.ephemeral_owner, owner.session_id());
     owner.close().unwrap();
     on_leader.sync("/").unwrap();
     assert!(on_leader.exists("/eph", false).unwrap().is_none(), "the ephemeral outlived its session");
-    let on_1 = client(&ens, 1);
+    let on_1 = ens.client(1);
     on_1.sync("/").unwrap();
     assert!(on_1.exists("/eph", false).unwrap().is_none());
     let _ = on_1.close();
@@ -139,7 +110,7 @@ fn zkserver_leads_java_followers() {
     // A session opened on the leader moves to a Java follower, which asks
     // the leader (REVALIDATE) whether it still lives; a made-up one is
     // refused. The moved session keeps its ephemeral.
-    let mover = client(&ens, LEADER);
+    let mover = ens.client(LEADER);
     mover.create("/moved", None, &open(), CreateMode::Ephemeral).unwrap();
     mover.disconnect();
     let moved = ZkClient::connect_with_session(
@@ -186,7 +157,7 @@ fn zkserver_leads_java_followers() {
     }
     ens.start(2);
     wait_mode(&ens, 2, "follower");
-    assert_has_all(&ens, 2, &acked);
+    ens.assert_has_all(2, &acked);
     let log2 = ens.node(2).log();
     assert!(log2.contains("Getting a diff from the leader"), "node 2 did not sync by DIFF:\n{}", ens.logs());
 
@@ -203,7 +174,7 @@ fn zkserver_leads_java_followers() {
     wait_mode(&ens, 1, "follower");
     assert!(ens.node(1).log().contains("Getting a snapshot from leader"), "node 1 did not sync by SNAP:\n{}", ens.logs());
     for sid in [LEADER, 1, 2] {
-        assert_has_all(&ens, sid, &acked);
+        ens.assert_has_all(sid, &acked);
     }
     let _ = on_leader.close();
 
@@ -221,14 +192,14 @@ fn zkserver_leads_java_followers() {
     ens.start(2);
     wait_mode(&ens, LEADER, "leader");
     wait_mode(&ens, 2, "follower");
-    let c = client(&ens, 2);
+    let c = ens.client(2);
     c.create("/after", Some(b"back"), &open(), CreateMode::Persistent).unwrap();
     acked.push(("/after".into(), b"back".to_vec()));
     let _ = c.close();
     ens.start(1);
     wait_mode(&ens, 1, "follower");
     for sid in [LEADER, 1, 2] {
-        assert_has_all(&ens, sid, &acked);
+        ens.assert_has_all(sid, &acked);
     }
 }
 
@@ -261,7 +232,7 @@ fn three_zkservers_replicate_and_survive_the_leader() {
 
     // Writes through every node, read back everywhere after a sync.
     for sid in [1, 2, 3] {
-        let c = client(&ens, sid);
+        let c = ens.client(sid);
         for i in 0..5 {
             let path = format!("/n{sid}_{i}");
             c.create(&path, Some(path.as_bytes()), &open(), CreateMode::Persistent).unwrap();
@@ -270,14 +241,14 @@ fn three_zkservers_replicate_and_survive_the_leader() {
         let _ = c.close();
     }
     for sid in [1, 2, 3] {
-        assert_has_all(&ens, sid, &acked);
+        ens.assert_has_all(sid, &acked);
     }
     let mntr = four_letter(&ens.node(3).client_addr(), "mntr").unwrap();
     assert!(mntr.contains("zk_synced_followers\t2\n"), "{mntr}");
 
     // A zkserver follower that missed writes catches up by DIFF.
     ens.kill9(1);
-    let c = client(&ens, 2);
+    let c = ens.client(2);
     for i in 0..5 {
         let path = format!("/missed{i}");
         c.create(&path, Some(b"m"), &open(), CreateMode::Persistent).unwrap();
@@ -286,7 +257,7 @@ fn three_zkservers_replicate_and_survive_the_leader() {
     let _ = c.close();
     ens.start(1);
     assert_eq!(settled_leader(&ens, &[1, 2, 3]), 3);
-    assert_has_all(&ens, 1, &acked);
+    ens.assert_has_all(1, &acked);
     assert!(
         ens.node(3).log().lines().any(|l| l.contains("Sending DIFF") && l.contains("for peer sid: 1")),
         "the follower was not synced by DIFF:\n{}",
@@ -334,7 +305,7 @@ fn three_zkservers_replicate_and_survive_the_leader() {
     let before_kill = done.load(Ordering::Relaxed);
     // The follower with the newest zxid wins, else the higher sid.
     let new_leader = settled_leader(&ens, &[1, 2]);
-    let c = client(&ens, 1);
+    let c = ens.client(1);
     for i in 0..5 {
         let path = format!("/after{i}");
         c.create(&path, Some(b"v"), &open(), CreateMode::Persistent).unwrap();
@@ -349,7 +320,7 @@ fn three_zkservers_replicate_and_survive_the_leader() {
     assert!(resumed, "writes did not resume after the failover ({} written)\n{}", written.len(), ens.logs());
     acked.extend(written);
     for sid in [1, 2, 3] {
-        assert_has_all(&ens, sid, &acked);
+        ens.assert_has_all(sid, &acked);
     }
     // Usually a DIFF; a TRUNC (or, across the epoch boundary, a snapshot)
     // when the old leader had logged a proposal nobody else received.
@@ -385,7 +356,7 @@ fn java_observer_of_a_zkserver_leader() {
     ens.start(2);
     wait_mode(&ens, LEADER, "leader");
     wait_mode(&ens, 2, "follower");
-    let c = client(&ens, LEADER);
+    let c = ens.client(LEADER);
     c.create("/before", Some(b"b"), &open(), CreateMode::Persistent).unwrap();
     let mut acked = vec![("/before".to_string(), b"b".to_vec())];
 
@@ -395,11 +366,11 @@ fn java_observer_of_a_zkserver_leader() {
     wait_mode(&ens, 1, "observer");
     c.create("/informed", Some(b"i"), &open(), CreateMode::Persistent).unwrap();
     acked.push(("/informed".into(), b"i".to_vec()));
-    let o = client(&ens, 1);
+    let o = ens.client(1);
     o.create("/from-observer", Some(b"o"), &open(), CreateMode::Persistent).unwrap();
     acked.push(("/from-observer".into(), b"o".to_vec()));
     for sid in [1, 2, LEADER] {
-        assert_has_all(&ens, sid, &acked);
+        ens.assert_has_all(sid, &acked);
     }
     let mntr = four_letter(&ens.node(LEADER).client_addr(), "mntr").unwrap();
     assert!(mntr.contains("zk_synced_observers\t1\n"), "{mntr}");
@@ -418,11 +389,11 @@ fn an_unacknowledged_proposal_is_truncated_away() {
     let mut ens = Ensemble::new(&[Flavor::Zkserver; 3], &[]);
     ens.start_all();
     assert_eq!(settled_leader(&ens, &[1, 2, 3]), 3);
-    let c = client(&ens, 3);
+    let c = ens.client(3);
     c.create("/kept", Some(b"k"), &open(), CreateMode::Persistent).unwrap();
     let acked = vec![("/kept".to_string(), b"k".to_vec())];
     for sid in [1, 2] {
-        assert_has_all(&ens, sid, &acked);
+        ens.assert_has_all(sid, &acked);
     }
 
     // Alone, the leader still logs the proposal of a write it can never
@@ -449,8 +420,8 @@ fn an_unacknowledged_proposal_is_truncated_away() {
         ens.logs()
     );
     for sid in [1, 2, 3] {
-        assert_has_all(&ens, sid, &acked);
-        let c = client(&ens, sid);
+        ens.assert_has_all(sid, &acked);
+        let c = ens.client(sid);
         c.sync("/").unwrap();
         assert!(c.exists("/ghost", false).unwrap().is_none(), "node {sid} has the unacknowledged write");
     }
@@ -464,10 +435,10 @@ fn a_follower_behind_the_committed_log_catches_up_by_snap() {
     let mut ens = Ensemble::new(&[Flavor::Zkserver; 3], &[("snapshotSizeFactor", "0")]);
     ens.start_all();
     assert_eq!(settled_leader(&ens, &[1, 2, 3]), 3);
-    let c = client(&ens, 3);
+    let c = ens.client(3);
     c.create("/far", Some(b"root"), &open(), CreateMode::Persistent).unwrap();
     let mut acked = vec![("/far".to_string(), b"root".to_vec())];
-    assert_has_all(&ens, 1, &acked);
+    ens.assert_has_all(1, &acked);
     let out = four_letter(&ens.node(1).client_addr(), "srvr").unwrap();
     let zxid1 = out.lines().find_map(|l| l.strip_prefix("Zxid: ")).unwrap_or_default().to_string();
     let snaps_before = ens.node(1).log().matches("Getting a snapshot from leader").count();
@@ -503,12 +474,12 @@ fn a_follower_behind_the_committed_log_catches_up_by_snap() {
     );
     let _ = c.close();
     for sid in [1, 2, 3] {
-        assert_has_all(&ens, sid, &acked);
+        ens.assert_has_all(sid, &acked);
     }
     let trees: Vec<_> = [1, 2, 3]
         .iter()
         .map(|sid| {
-            let c = client(&ens, *sid);
+            let c = ens.client(*sid);
             c.sync("/").unwrap();
             let t = common::walk(&c);
             let _ = c.close();
@@ -542,7 +513,7 @@ fn pipelined_reads_and_writes_through_a_follower_keep_session_order() {
     let mut ens = Ensemble::new(&[Flavor::Zkserver; 3], &[]);
     ens.start_all();
     assert_eq!(settled_leader(&ens, &[1, 2, 3]), 3);
-    let c = client(&ens, 1);
+    let c = ens.client(1);
     c.create("/p", Some(b"-1"), &open(), CreateMode::Persistent).unwrap();
     const ROUNDS: usize = 300;
     let mut kinds = Vec::with_capacity(2 * ROUNDS);

@@ -74,31 +74,13 @@ fn quiesce(ens: &Ensemble, sids: &[i64]) {
     assert!(ok, "nodes {sids:?} do not settle on one zxid: {last:?}\n{}", ens.logs());
 }
 
-/// A session on `sid`, retried while the node comes up.
-#[track_caller]
-fn client(ens: &Ensemble, sid: i64) -> ZkClient {
-    let addr = ens.node(sid).client_addr();
-    let mut last = None;
-    let mut out = None;
-    wait_until(DEADLINE, || match ZkClient::connect(addr.as_str(), 10_000) {
-        Ok(c) => {
-            out = Some(c);
-            true
-        }
-        Err(e) => {
-            last = Some(e);
-            false
-        }
-    });
-    out.unwrap_or_else(|| panic!("no session on node {sid}: {last:?}\n{}", ens.logs()))
-}
 
 /// Through each node of `sids`: creates `/<tag>-<sid>` and overwrites a
 /// shared `/<tag>`; each acknowledged write is recorded in `acked`.
 fn write_through(ens: &Ensemble, sids: &[i64], tag: &str, acked: &mut Vec<(String, Vec<u8>)>) {
     let open = ids::open_acl_unsafe();
     for sid in sids {
-        let c = client(ens, *sid);
+        let c = ens.client(*sid);
         let path = format!("/{tag}-{sid}");
         let data = format!("{tag} via {sid}").into_bytes();
         c.create(&path, Some(&data), &open, CreateMode::Persistent)
@@ -119,17 +101,6 @@ fn write_through(ens: &Ensemble, sids: &[i64], tag: &str, acked: &mut Vec<(Strin
     }
 }
 
-/// Asserts that `sid`, after a sync, holds every acknowledged write.
-#[track_caller]
-fn assert_has_all(ens: &Ensemble, sid: i64, acked: &[(String, Vec<u8>)]) {
-    let c = client(ens, sid);
-    c.sync("/").expect("sync");
-    for (path, data) in acked {
-        let got = c.get_data(path, false).map(|(d, _)| d.unwrap_or_default());
-        assert_eq!(got.as_ref().ok(), Some(data), "node {sid} lost {path}: {got:?}\n{}", ens.logs());
-    }
-    let _ = c.close();
-}
 
 /// How often `line` occurs in the node's log (all its runs).
 fn count(ens: &Ensemble, sid: i64, line: &str) -> usize {
@@ -167,7 +138,7 @@ fn leader_on_each_side(flavors: [Flavor; 3], wipe_last: bool) {
     assert_leader(&ens, &[1, 2, 3], 3);
     write_through(&ens, &[1, 2, 3], "a", &mut acked);
     for sid in [1, 2, 3] {
-        assert_has_all(&ens, sid, &acked);
+        ens.assert_has_all(sid, &acked);
     }
 
     // Kill -9 the leader: sids 1 and 2 tie on zxid, so 2 leads.
@@ -179,7 +150,7 @@ fn leader_on_each_side(flavors: [Flavor; 3], wipe_last: bool) {
     rejoin(&mut ens, 3, 2, DIFF_LINE);
     write_through(&ens, &[1, 2, 3], "c", &mut acked);
     for sid in [1, 2, 3] {
-        assert_has_all(&ens, sid, &acked);
+        ens.assert_has_all(sid, &acked);
     }
 
     // And back: without sid 2, sid 3 leads again.
@@ -197,12 +168,12 @@ fn leader_on_each_side(flavors: [Flavor; 3], wipe_last: bool) {
 
     // Every acknowledged write everywhere, and one tree.
     for sid in [1, 2, 3] {
-        assert_has_all(&ens, sid, &acked);
+        ens.assert_has_all(sid, &acked);
     }
     let trees: Vec<_> = [1, 2, 3]
         .iter()
         .map(|sid| {
-            let c = client(&ens, *sid);
+            let c = ens.client(*sid);
             c.sync("/").expect("sync");
             let t = walk(&c);
             let _ = c.close();
@@ -272,7 +243,7 @@ fn session_moved(flavors: [Flavor; 3]) {
     ens.start(2);
     assert_leader(&ens, &[1, 2, 3], 3);
 
-    let first = client(&ens, 1);
+    let first = ens.client(1);
     first
         .create("/owned", Some(b"1"), &ids::open_acl_unsafe(), CreateMode::Ephemeral)
         .expect("create on node 1");
@@ -302,14 +273,14 @@ fn session_moved(flavors: [Flavor; 3]) {
     }
     // The session is whole on every node.
     for sid in [1, 2, 3] {
-        let c = client(&ens, sid);
+        let c = ens.client(sid);
         c.sync("/").expect("sync");
         let (got, st) = c.get_data("/owned", false).expect("getData");
         assert_eq!((got.as_deref(), st.ephemeral_owner), (Some(&b"4"[..]), id), "node {sid}");
         let _ = c.close();
     }
     left.close().expect("close the moved session");
-    let c = client(&ens, 2);
+    let c = ens.client(2);
     c.sync("/").expect("sync");
     assert!(c.exists("/owned", false).expect("exists").is_none(), "the ephemeral outlived its session");
 }

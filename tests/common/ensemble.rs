@@ -184,6 +184,38 @@ impl Ensemble {
     }
 
     /// The tails of every node's log, for failure messages.
+    /// A session on node `sid`, retried while the node comes up.
+    #[track_caller]
+    pub fn client(&self, sid: i64) -> zkserver::client::ZkClient {
+        let addr = self.node(sid).client_addr();
+        let mut last = None;
+        let mut out = None;
+        super::wait_until(Duration::from_secs(40), || match zkserver::client::ZkClient::connect(addr.as_str(), 10_000) {
+            Ok(c) => {
+                out = Some(c);
+                true
+            }
+            Err(e) => {
+                last = Some(e);
+                false
+            }
+        });
+        out.unwrap_or_else(|| panic!("no session on node {sid}: {last:?}\n{}", self.logs()))
+    }
+
+    /// Asserts that node `sid`, after a sync, holds every acknowledged
+    /// (path, data) write in `acked`.
+    #[track_caller]
+    pub fn assert_has_all(&self, sid: i64, acked: &[(String, Vec<u8>)]) {
+        let c = self.client(sid);
+        c.sync("/").expect("sync");
+        for (path, data) in acked {
+            let got = c.get_data(path, false).map(|(d, _)| d.unwrap_or_default());
+            assert_eq!(got.as_ref().ok(), Some(data), "node {sid} lost {path}: {got:?}\n{}", self.logs());
+        }
+        let _ = c.close();
+    }
+
     pub fn logs(&self) -> String {
         self.nodes
             .iter()

@@ -165,6 +165,16 @@ impl Learner {
         res
     }
 
+    /// Flushes the packets written without a flush.
+    fn flush(&self) -> io::Result<()> {
+        let res = self.writer.lock().flush();
+        if let Err(e) = &res {
+            warn!("Exception when writing to the leader: {e}");
+            let _ = self.sock.shutdown(std::net::Shutdown::Both);
+        }
+        res
+    }
+
     /// The REQUEST packet that forwards `req` to the leader (`request`).
     pub fn request_packet(req: &Request) -> QuorumPacket {
         QuorumPacket { r#type: packet::REQUEST, zxid: -1, data: Some(request_data(req)), authinfo: req.auth_info.clone() }
@@ -511,6 +521,15 @@ fn sync_with_leader(
     vote.peer_epoch = new_epoch;
     peer.set_current_vote(vote);
     if learner.learner_type == LearnerType::Participant {
+        // The proposals made durable at NEWLEADER are acknowledged one by
+        // one, after NEWLEADER's and UPTODATE's ACKs (an established
+        // leader may still be waiting for them: nothing after them can
+        // commit before they do).
+        for e in &logged {
+            let ack = QuorumPacket { r#type: packet::ACK, zxid: e.hdr.zxid, data: None, authinfo: Vec::new() };
+            learner.write_packet(&ack, false)?;
+        }
+        learner.flush()?;
         role.add_logged(logged);
         for e in not_committed {
             role.log_request(e);

@@ -127,6 +127,17 @@ impl Ensemble {
         self.nodes.iter().find(|n| n.sid == sid).expect("no such sid")
     }
 
+    /// Sets `key` in node `sid`'s zoo.cfg (replacing an earlier value), for
+    /// settings that differ between members; takes effect at its next start.
+    pub fn set_cfg(&self, sid: i64, key: &str, value: &str) {
+        let path = self.node(sid).cfg_path();
+        let old = fs::read_to_string(&path).expect("read zoo.cfg");
+        let prefix = format!("{key}=");
+        let mut cfg: String = old.lines().filter(|l| !l.starts_with(&prefix)).map(|l| format!("{l}\n")).collect();
+        cfg.push_str(&format!("{key}={value}\n"));
+        fs::write(&path, cfg).expect("write zoo.cfg");
+    }
+
     pub fn node_mut(&mut self, sid: i64) -> &mut Node {
         self.nodes.iter_mut().find(|n| n.sid == sid).expect("no such sid")
     }

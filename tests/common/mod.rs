@@ -10,6 +10,7 @@
 #![allow(dead_code)]
 
 pub mod ensemble;
+pub mod partition;
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File, OpenOptions};

@@ -14,7 +14,7 @@ mod common;
 
 use common::ensemble::{logged_states, probe_vote, Ensemble};
 use common::partition::Cut;
-use common::{four_letter, wait_until, Flavor};
+use common::{wait_until, Flavor};
 use std::time::{Duration, Instant};
 use zkserver::client::{ConnectOptions, ZkClient};
 use zkserver::jute::records::SetDataRequest;
@@ -22,17 +22,6 @@ use zkserver::server::zoo_defs::{ids, op_code, CreateMode};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 const LEADER: i64 = 3;
-
-fn mode(ens: &Ensemble, sid: i64) -> Option<String> {
-    let out = four_letter(&ens.node(sid).client_addr(), "srvr").ok()?;
-    out.lines().find_map(|l| l.strip_prefix("Mode: ")).map(str::to_string)
-}
-
-#[track_caller]
-fn wait_mode(ens: &Ensemble, sid: i64, want: &str) {
-    let ok = wait_until(DEADLINE, || mode(ens, sid).as_deref() == Some(want));
-    assert!(ok, "node {sid} is not {want}\n{}", ens.logs());
-}
 
 fn times_following(ens: &Ensemble, sid: i64) -> usize {
     logged_states(&ens.node(sid).log()).iter().filter(|s| *s == "following").count()
@@ -62,9 +51,9 @@ fn followers_rejoin_with_a_write_in_flight(flavors: [Flavor; 3]) -> Duration {
     assert!(up, "node {LEADER} does not answer on its election port\n{}", ens.logs());
     ens.start(1);
     ens.start(2);
-    wait_mode(&ens, LEADER, "leader");
-    wait_mode(&ens, 1, "follower");
-    wait_mode(&ens, 2, "follower");
+    ens.wait_mode(LEADER, "leader");
+    ens.wait_mode(1, "follower");
+    ens.wait_mode(2, "follower");
     let c = ens.client(LEADER);
     c.create("/w", Some(b"0"), &ids::open_acl_unsafe(), CreateMode::Persistent).expect("create /w");
     let writer = leader_client(&ens);
@@ -95,7 +84,7 @@ fn followers_rejoin_with_a_write_in_flight(flavors: [Flavor; 3]) -> Duration {
     drop(cut);
 
     // The scenario is the one meant: the same leader throughout.
-    assert_eq!(mode(&ens, LEADER).as_deref(), Some("leader"));
+    assert_eq!(ens.mode(LEADER).as_deref(), Some("leader"));
     let states = logged_states(&ens.node(LEADER).log());
     assert!(!states[leader_states..].contains(&"looking".to_string()), "the leader stepped down: {states:?}");
     for sid in [1, 2] {

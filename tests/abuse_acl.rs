@@ -1,0 +1,169 @@
+//! Abuse tests for ACLs: what a client without READ may learn through
+//! watches, run side by side against zkserver and Debian's Java 3.8.0 (which
+//! carries the CVE-2024-23944 fix), and each must answer the same.
+//!
+//! CVE-2024-23944: Apache ZooKeeper 3.8.0 to 3.8.3 delivered every event of
+//! a persistent-recursive watch (and of watches set again by setWatches2
+//! on reconnect) without checking that the watcher may READ the node the
+//! event is about, so a client with no identity that watched `/` learned the
+//! paths of every protected node as it was created, changed or deleted.
+//! Fixed upstream in 3.8.4 (ZOOKEEPER-4799): each event is checked against
+//! the ACL of its node (the parent's for NodeChildrenChanged, the deleted
+//! node's own for NodeDeleted) and the watcher's identities.
+
+mod common;
+
+use common::*;
+use std::time::Duration;
+use zkserver::client::ZkClient;
+use zkserver::jute::records::{Acl, AddWatchRequest, Id, SetWatches2};
+use zkserver::jute::Record;
+use zkserver::server::auth::digest_authentication_provider::generate_digest;
+use zkserver::server::watcher::WatchedEvent;
+use zkserver::server::zoo_defs::{add_watch_mode, event_type, ids, op_code, perms, xid, CreateMode};
+
+const WAIT: Duration = Duration::from_secs(10);
+/// How long we listen to prove that no further event comes.
+const QUIET: Duration = Duration::from_millis(700);
+const OWNER: &str = "u1:pw";
+
+/// Runs `scenario` on a fresh zkserver, then on a fresh Java server: the
+/// same assertions must hold for both.
+fn side_by_side(scenario: impl Fn(&TestServer)) {
+    for flavor in [Flavor::Zkserver, Flavor::Java] {
+        let s = TestServer::start_with(flavor, ServerOpts::default());
+        scenario(&s);
+    }
+}
+
+/// Only the digest identity `u1` may do anything with these nodes.
+fn secret_acl() -> Vec<Acl> {
+    vec![Acl { perms: perms::ALL, id: Id::new("digest", &generate_digest(OWNER)) }]
+}
+
+fn authed(s: &TestServer, user_pw: &str) -> ZkClient {
+    let c = s.client();
+    c.add_auth("digest", user_pw.as_bytes()).expect("digest auth");
+    c
+}
+
+/// The owner's session with `/open` (world-readable) and `/secret`
+/// (readable by u1 only) in place.
+fn owner_with_nodes(s: &TestServer) -> ZkClient {
+    let owner = authed(s, OWNER);
+    owner.create("/open", Some(b"o"), &ids::open_acl_unsafe(), CreateMode::Persistent).unwrap();
+    owner.create("/secret", Some(b"s"), &secret_acl(), CreateMode::Persistent).unwrap();
+    owner
+}
+
+fn add_watch(c: &ZkClient, path: &str, mode: i32) {
+    let reply = c.submit(op_code::ADD_WATCH, &AddWatchRequest { path: path.into(), mode }).expect("addWatch");
+    assert_eq!(reply.header.err, 0, "addWatch {path}");
+}
+
+/// Changes to protected nodes of every kind a watch reports, then one
+/// change to `/open`, which is the last event anybody may be told of.
+fn touch_secrets_then_open(owner: &ZkClient) {
+    owner.set_data("/secret", Some(b"s2"), -1).unwrap();
+    owner.create("/secret/c", None, &secret_acl(), CreateMode::Persistent).unwrap();
+    owner.set_data("/secret/c", Some(b"c2"), -1).unwrap();
+    owner.delete("/secret/c", -1).unwrap();
+    owner.create("/hidden", None, &secret_acl(), CreateMode::Persistent).unwrap();
+    owner.delete("/hidden", -1).unwrap();
+    owner.set_data("/open", Some(b"o2"), -1).unwrap();
+}
+
+#[track_caller]
+fn next(c: &ZkClient) -> (i32, String) {
+    let e: WatchedEvent = c.next_event(WAIT).expect("an event");
+    (e.event_type, e.path)
+}
+
+/// Events arrive in the order of the changes, so the first one a client
+/// gets after `touch_secrets_then_open` being `/open`'s means no protected
+/// one came before it.
+#[track_caller]
+fn expect_only_open(c: &ZkClient) {
+    assert_eq!(next(c), (event_type::NODE_DATA_CHANGED, "/open".to_string()));
+    if let Some(e) = c.next_event(QUIET) {
+        panic!("unexpected event {e:?}");
+    }
+}
+
+fn ev(t: i32, p: &str) -> (i32, String) {
+    (t, p.to_string())
+}
+
+#[test]
+fn recursive_watch_without_read_hears_only_readable_nodes() {
+    side_by_side(|s| {
+        let owner = owner_with_nodes(s);
+        let stranger = s.client();
+        let insider = authed(s, OWNER);
+        for c in [&stranger, &insider] {
+            add_watch(c, "/", add_watch_mode::PERSISTENT_RECURSIVE);
+        }
+        touch_secrets_then_open(&owner);
+        expect_only_open(&stranger);
+        // The same watch with the owner's identity hears every change.
+        let all: Vec<(i32, String)> = (0..7).map(|_| next(&insider)).collect();
+        assert_eq!(
+            all,
+            [
+                ev(event_type::NODE_DATA_CHANGED, "/secret"),
+                ev(event_type::NODE_CREATED, "/secret/c"),
+                ev(event_type::NODE_DATA_CHANGED, "/secret/c"),
+                ev(event_type::NODE_DELETED, "/secret/c"),
+                ev(event_type::NODE_CREATED, "/hidden"),
+                ev(event_type::NODE_DELETED, "/hidden"),
+                ev(event_type::NODE_DATA_CHANGED, "/open"),
+            ]
+        );
+    });
+}
+
+#[test]
+fn persistent_watch_is_checked_against_the_acl_at_event_time() {
+    side_by_side(|s| {
+        let owner = owner_with_nodes(s);
+        let stranger = s.client();
+        // addWatch itself checks nothing, in Java as here.
+        add_watch(&stranger, "/secret", add_watch_mode::PERSISTENT);
+        add_watch(&stranger, "/open", add_watch_mode::PERSISTENT);
+        touch_secrets_then_open(&owner);
+        expect_only_open(&stranger);
+        // Once the node is world-readable its events reach the stranger.
+        let mut readable = secret_acl();
+        readable.extend(ids::read_acl_unsafe());
+        owner.set_acl("/secret", &readable, -1).unwrap();
+        owner.set_data("/secret", Some(b"s3"), -1).unwrap();
+        assert_eq!(next(&stranger), ev(event_type::NODE_DATA_CHANGED, "/secret"));
+    });
+}
+
+#[test]
+fn watches_set_again_by_set_watches2_are_filtered_too() {
+    side_by_side(|s| {
+        let owner = owner_with_nodes(s);
+        let stranger = ZkClient::connect(s.addr(), 30000).unwrap();
+        add_watch(&stranger, "/", add_watch_mode::PERSISTENT_RECURSIVE);
+        let (sid, pw) = (stranger.session_id(), stranger.session_passwd().to_vec());
+        stranger.disconnect();
+        let back = ZkClient::connect_with_session(s.addr(), 30000, sid, &pw).unwrap();
+        // What a client sends on reconnect, including one-shot watches on
+        // /secret that getData/getChildren would have refused to set.
+        let watches = SetWatches2 {
+            relative_zxid: owner.last_zxid(),
+            data_watches: vec!["/secret".into()],
+            exist_watches: vec![],
+            child_watches: vec!["/secret".into()],
+            persistent_watches: vec!["/secret".into()],
+            persistent_recursive_watches: vec!["/".into()],
+        };
+        back.send_with_xid(xid::SET_WATCHES, op_code::SET_WATCHES2, &watches.to_bytes()).unwrap();
+        let reply = back.recv().expect("setWatches2 reply");
+        assert_eq!((reply.header.xid, reply.header.err), (xid::SET_WATCHES, 0));
+        touch_secrets_then_open(&owner);
+        expect_only_open(&back);
+    });
+}

@@ -15,12 +15,12 @@ mod common;
 
 use common::*;
 use std::time::Duration;
-use zkserver::client::ZkClient;
+use zkserver::client::{ZkClient, ZkError};
 use zkserver::jute::records::{Acl, AddWatchRequest, Id, SetWatches2};
 use zkserver::jute::Record;
 use zkserver::server::auth::digest_authentication_provider::generate_digest;
 use zkserver::server::watcher::WatchedEvent;
-use zkserver::server::zoo_defs::{add_watch_mode, event_type, ids, op_code, perms, xid, CreateMode};
+use zkserver::server::zoo_defs::{add_watch_mode, code, event_type, ids, op_code, perms, xid, CreateMode};
 
 const WAIT: Duration = Duration::from_secs(10);
 /// How long we listen to prove that no further event comes.
@@ -30,8 +30,12 @@ const OWNER: &str = "u1:pw";
 /// Runs `scenario` on a fresh zkserver, then on a fresh Java server: the
 /// same assertions must hold for both.
 fn side_by_side(scenario: impl Fn(&TestServer)) {
+    side_by_side_with(&ServerOpts::default(), scenario);
+}
+
+fn side_by_side_with(opts: &ServerOpts, scenario: impl Fn(&TestServer)) {
     for flavor in [Flavor::Zkserver, Flavor::Java] {
-        let s = TestServer::start_with(flavor, ServerOpts::default());
+        let s = TestServer::start_with(flavor, opts.clone());
         scenario(&s);
     }
 }
@@ -165,5 +169,59 @@ fn watches_set_again_by_set_watches2_are_filtered_too() {
         assert_eq!((reply.header.xid, reply.header.err), (xid::SET_WATCHES, 0));
         touch_secrets_then_open(&owner);
         expect_only_open(&back);
+    });
+}
+
+/// The connection is gone: the next request fails without an answer.
+#[track_caller]
+fn assert_closed(c: &ZkClient) {
+    match c.exists("/", false) {
+        Err(ZkError::Io(_)) => {}
+        other => panic!("connection still served: {other:?}"),
+    }
+}
+
+/// zookeeper.enforce.auth.enabled with the digest scheme: a session that
+/// has not authenticated with digest gets SESSIONCLOSEDREQUIRESASLAUTH for
+/// its first request and loses its connection (AuthenticationHelper); one
+/// that has is served. With the ip scheme every connection qualifies.
+#[test]
+fn enforce_auth_serves_only_sessions_holding_an_enforced_scheme() {
+    let digest = ServerOpts::default().cfg("enforce.auth.enabled", "true").cfg("enforce.auth.schemes", "digest");
+    side_by_side_with(&digest, |s| {
+        let anonymous = s.client();
+        assert_code(anonymous.get_data("/", false), code::SESSION_CLOSED_REQUIRE_SASL_AUTH);
+        assert_closed(&anonymous);
+        let member = authed(s, OWNER);
+        member.create("/in", Some(b"x"), &ids::open_acl_unsafe(), CreateMode::Persistent).unwrap();
+        assert_eq!(member.get_data("/in", false).unwrap().0.as_deref(), Some(&b"x"[..]));
+        // Authenticating with another scheme does not count.
+        let other = s.client();
+        other.add_auth("ip", b"").unwrap();
+        assert_code(other.exists("/in", false), code::SESSION_CLOSED_REQUIRE_SASL_AUTH);
+        assert_closed(&other);
+    });
+    let ip = ServerOpts::default().prop("zookeeper.enforce.auth.enabled", "true").prop("zookeeper.enforce.auth.schemes", "ip");
+    side_by_side_with(&ip, |s| {
+        let anyone = s.client();
+        assert!(anyone.exists("/", false).unwrap().is_some());
+    });
+}
+
+/// zookeeper.DigestAuthenticationProvider.enabled=false unregisters the
+/// digest scheme: digest auth fails (and closes the connection), and an ACL
+/// naming it is invalid.
+#[test]
+fn a_disabled_digest_provider_refuses_digest_auth_and_acls() {
+    let opts = ServerOpts::default().prop("zookeeper.DigestAuthenticationProvider.enabled", "false");
+    side_by_side_with(&opts, |s| {
+        let c = s.client();
+        assert_code(c.create("/d", None, &secret_acl(), CreateMode::Persistent), code::INVALID_ACL);
+        let auth = vec![Acl { perms: perms::ALL, id: Id::new("auth", "") }];
+        assert_code(c.create("/d", None, &auth, CreateMode::Persistent), code::INVALID_ACL);
+        c.create("/ip", None, &[Acl { perms: perms::ALL, id: Id::new("ip", "127.0.0.1") }], CreateMode::Persistent)
+            .unwrap();
+        assert_code(c.add_auth("digest", OWNER.as_bytes()), code::AUTH_FAILED);
+        assert_closed(&c);
     });
 }

@@ -13,10 +13,13 @@
 
 mod common;
 
+use common::ensemble::Ensemble;
 use common::*;
 use std::time::Duration;
 use zkserver::client::{ZkClient, ZkError};
-use zkserver::jute::records::{Acl, AddWatchRequest, Id, SetWatches2};
+use zkserver::jute::multi::{MultiOperationRecord, MultiResponse, Op, OpResult};
+use zkserver::jute::records::*;
+use zkserver::jute::InputArchive;
 use zkserver::jute::Record;
 use zkserver::server::auth::digest_authentication_provider::generate_digest;
 use zkserver::server::watcher::WatchedEvent;
@@ -224,4 +227,82 @@ fn a_disabled_digest_provider_refuses_digest_auth_and_acls() {
         assert_code(c.add_auth("digest", OWNER.as_bytes()), code::AUTH_FAILED);
         assert_closed(&c);
     });
+}
+
+/// Every request an ACL guards, against `/p` (readable and writable by u1
+/// only) and the read-only `/zookeeper/config`: (name, op, body, whether the
+/// answer must be NOAUTH, either in the header or as a multi's first result).
+fn guarded_requests() -> Vec<(&'static str, i32, Vec<u8>)> {
+    let create = |path: &str| CreateRequest { path: path.into(), data: None, acl: ids::open_acl_unsafe(), flags: 0 };
+    let multi = |ops: Vec<Op>| {
+        let mut oa = zkserver::jute::OutputArchive::new();
+        MultiOperationRecord { ops }.serialize(&mut oa);
+        oa.into_inner()
+    };
+    vec![
+        ("create (parent CREATE)", op_code::CREATE, create("/p/new").to_bytes()),
+        ("create2", op_code::CREATE2, create("/p/new2").to_bytes()),
+        ("createContainer", op_code::CREATE_CONTAINER, CreateRequest { flags: 4, ..create("/p/cont") }.to_bytes()),
+        ("delete (parent DELETE)", op_code::DELETE, DeleteRequest { path: "/p/c".into(), version: -1 }.to_bytes()),
+        ("setData (WRITE)", op_code::SET_DATA, SetDataRequest { path: "/p".into(), data: None, version: -1 }.to_bytes()),
+        ("setACL (ADMIN)", op_code::SET_ACL, SetAclRequest { path: "/p".into(), acl: ids::open_acl_unsafe(), version: -1 }.to_bytes()),
+        (
+            "setData /zookeeper/config",
+            op_code::SET_DATA,
+            SetDataRequest { path: "/zookeeper/config".into(), data: None, version: -1 }.to_bytes(),
+        ),
+        ("multi check (READ)", op_code::MULTI, multi(vec![Op::Check(CheckVersionRequest { path: "/p".into(), version: -1 })])),
+        ("multi setData", op_code::MULTI, multi(vec![Op::SetData(SetDataRequest { path: "/p".into(), data: None, version: -1 })])),
+        ("multi delete", op_code::MULTI, multi(vec![Op::Delete(DeleteRequest { path: "/p/c".into(), version: -1 })])),
+        ("getData", op_code::GET_DATA, GetDataRequest { path: "/p".into(), watch: false }.to_bytes()),
+        ("getChildren", op_code::GET_CHILDREN, GetChildrenRequest { path: "/p".into(), watch: false }.to_bytes()),
+        ("getChildren2", op_code::GET_CHILDREN2, GetChildren2Request { path: "/p".into(), watch: false }.to_bytes()),
+        ("getACL (READ or ADMIN)", op_code::GET_ACL, GetAclRequest { path: "/p".into() }.to_bytes()),
+        ("getAllChildrenNumber", op_code::GET_ALL_CHILDREN_NUMBER, GetAllChildrenNumberRequest { path: "/p".into() }.to_bytes()),
+        ("multiRead", op_code::MULTI_READ, multi(vec![Op::GetData(GetDataRequest { path: "/p".into(), watch: false })])),
+    ]
+}
+
+/// The error a request met: the header's, or a multi's first error result.
+fn error_of(op: i32, reply: &zkserver::client::Reply) -> i32 {
+    if reply.header.err != 0 || !matches!(op, op_code::MULTI | op_code::MULTI_READ) {
+        return reply.header.err;
+    }
+    let rsp = MultiResponse::deserialize(&mut InputArchive::new(&reply.body)).expect("multi response");
+    rsp.results.iter().find_map(|r| if let OpResult::Error { err } = r { Some(*err) } else { None }).unwrap_or(0)
+}
+
+/// A client of a follower tries every forbidden request: writes travel to
+/// the leader (REQUEST packets carrying the session's ids) and reads are
+/// answered by the follower; each is NOAUTH, as on a Java ensemble, and
+/// the protected nodes are unchanged. The owner, through the same follower,
+/// may do what the stranger may not.
+#[test]
+fn forbidden_requests_through_a_follower_are_refused_as_on_java() {
+    let mut answers = Vec::new();
+    for flavor in [Flavor::Zkserver, Flavor::Java] {
+        let mut ens = Ensemble::new(&[flavor; 3], &[]);
+        ens.start_all();
+        let leader = ens.settled_leader(&[1, 2, 3]);
+        let follower = if leader == 1 { 2 } else { 1 };
+        let owner = ens.client(follower);
+        owner.add_auth("digest", OWNER.as_bytes()).unwrap();
+        owner.create("/p", Some(b"p"), &secret_acl(), CreateMode::Persistent).unwrap();
+        owner.create("/p/c", Some(b"c"), &secret_acl(), CreateMode::Persistent).unwrap();
+        let stranger = ens.client(follower);
+        let got: Vec<(&str, i32)> = guarded_requests()
+            .into_iter()
+            .map(|(name, op, body)| (name, error_of(op, &stranger.submit_bytes(op, &body).expect(name))))
+            .collect();
+        for (name, err) in &got {
+            assert_eq!(*err, code::NO_AUTH, "{flavor:?}: {name}");
+        }
+        owner.sync("/").unwrap();
+        let (data, stat) = owner.get_data("/p", false).unwrap();
+        assert_eq!((data.as_deref(), stat.version, stat.aversion, stat.num_children), (Some(&b"p"[..]), 0, 0, 1));
+        owner.set_data("/p", Some(b"p2"), -1).unwrap();
+        owner.create("/p/mine", None, &secret_acl(), CreateMode::Persistent).unwrap();
+        answers.push(got);
+    }
+    assert_eq!(answers[0], answers[1]);
 }

@@ -203,31 +203,11 @@ fn zkserver_leads_java_followers() {
     }
 }
 
-/// Every node's mode, by sid.
-fn modes(ens: &Ensemble, sids: &[i64]) -> Vec<Option<String>> {
-    sids.iter().map(|s| mode(ens, *s)).collect()
-}
-
-/// Waits until exactly one of `sids` leads and the others follow; returns
-/// the leader.
-#[track_caller]
-fn settled_leader(ens: &Ensemble, sids: &[i64]) -> i64 {
-    let mut last = Vec::new();
-    let ok = wait_until(DEADLINE, || {
-        last = modes(ens, sids);
-        last.iter().filter(|m| m.as_deref() == Some("leader")).count() == 1
-            && last.iter().filter(|m| m.as_deref() == Some("follower")).count() == sids.len() - 1
-    });
-    assert!(ok, "no settled leader among {sids:?}: {last:?}\n{}", ens.logs());
-    let i = last.iter().position(|m| m.as_deref() == Some("leader")).unwrap_or(0);
-    sids[i]
-}
-
 #[test]
 fn three_zkservers_replicate_and_survive_the_leader() {
     let mut ens = Ensemble::new(&[Flavor::Zkserver; 3], &[]);
     ens.start_all();
-    assert_eq!(settled_leader(&ens, &[1, 2, 3]), 3);
+    assert_eq!(ens.settled_leader(&[1, 2, 3]), 3);
     let mut acked: Vec<(String, Vec<u8>)> = Vec::new();
 
     // Writes through every node, read back everywhere after a sync.
@@ -256,7 +236,7 @@ fn three_zkservers_replicate_and_survive_the_leader() {
     }
     let _ = c.close();
     ens.start(1);
-    assert_eq!(settled_leader(&ens, &[1, 2, 3]), 3);
+    assert_eq!(ens.settled_leader(&[1, 2, 3]), 3);
     ens.assert_has_all(1, &acked);
     assert!(
         ens.node(3).log().lines().any(|l| l.contains("Sending DIFF") && l.contains("for peer sid: 1")),
@@ -304,7 +284,7 @@ fn three_zkservers_replicate_and_survive_the_leader() {
     ens.kill9(3);
     let before_kill = done.load(Ordering::Relaxed);
     // The follower with the newest zxid wins, else the higher sid.
-    let new_leader = settled_leader(&ens, &[1, 2]);
+    let new_leader = ens.settled_leader(&[1, 2]);
     let c = ens.client(1);
     for i in 0..5 {
         let path = format!("/after{i}");
@@ -313,7 +293,7 @@ fn three_zkservers_replicate_and_survive_the_leader() {
     }
     let _ = c.close();
     ens.start(3);
-    assert_eq!(settled_leader(&ens, &[1, 2, 3]), new_leader);
+    assert_eq!(ens.settled_leader(&[1, 2, 3]), new_leader);
     let resumed = wait_until(DEADLINE, || done.load(Ordering::Relaxed) > before_kill + 5);
     stop.store(true, Ordering::Relaxed);
     let written = writer.join().expect("writer thread");
@@ -388,7 +368,7 @@ fn java_observer_of_a_zkserver_leader() {
 fn an_unacknowledged_proposal_is_truncated_away() {
     let mut ens = Ensemble::new(&[Flavor::Zkserver; 3], &[]);
     ens.start_all();
-    assert_eq!(settled_leader(&ens, &[1, 2, 3]), 3);
+    assert_eq!(ens.settled_leader(&[1, 2, 3]), 3);
     let c = ens.client(3);
     c.create("/kept", Some(b"k"), &open(), CreateMode::Persistent).unwrap();
     let acked = vec![("/kept".to_string(), b"k".to_vec())];
@@ -411,9 +391,9 @@ fn an_unacknowledged_proposal_is_truncated_away() {
     // TRUNC and the write never appears.
     ens.start(1);
     ens.start(2);
-    let leader = settled_leader(&ens, &[1, 2]);
+    let leader = ens.settled_leader(&[1, 2]);
     ens.start(3);
-    assert_eq!(settled_leader(&ens, &[1, 2, 3]), leader);
+    assert_eq!(ens.settled_leader(&[1, 2, 3]), leader);
     assert!(
         ens.node(3).log().contains("Truncating log to get in sync with the leader"),
         "node 3 was not truncated:\n{}",
@@ -434,7 +414,7 @@ fn a_follower_behind_the_committed_log_catches_up_by_snap() {
     // by a snapshot.
     let mut ens = Ensemble::new(&[Flavor::Zkserver; 3], &[("snapshotSizeFactor", "0")]);
     ens.start_all();
-    assert_eq!(settled_leader(&ens, &[1, 2, 3]), 3);
+    assert_eq!(ens.settled_leader(&[1, 2, 3]), 3);
     let c = ens.client(3);
     c.create("/far", Some(b"root"), &open(), CreateMode::Persistent).unwrap();
     let mut acked = vec![("/far".to_string(), b"root".to_vec())];
@@ -460,7 +440,7 @@ fn a_follower_behind_the_committed_log_catches_up_by_snap() {
         }
     }
     ens.start(1);
-    assert_eq!(settled_leader(&ens, &[1, 2, 3]), 3);
+    assert_eq!(ens.settled_leader(&[1, 2, 3]), 3);
     assert_eq!(
         ens.node(1).log().matches("Getting a snapshot from leader").count(),
         snaps_before + 1,
@@ -512,7 +492,7 @@ fn pipelined_reads_and_writes_through_a_follower_keep_session_order() {
     use zkserver::jute::Record;
     let mut ens = Ensemble::new(&[Flavor::Zkserver; 3], &[]);
     ens.start_all();
-    assert_eq!(settled_leader(&ens, &[1, 2, 3]), 3);
+    assert_eq!(ens.settled_leader(&[1, 2, 3]), 3);
     let c = ens.client(1);
     c.create("/p", Some(b"-1"), &open(), CreateMode::Persistent).unwrap();
     const ROUNDS: usize = 300;

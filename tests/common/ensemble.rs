@@ -10,7 +10,7 @@
 //! (Java and zkserver both answer a non-member with their current vote and
 //! state).
 
-use super::{free_port, java_class_path, Flavor};
+use super::{four_letter, free_port, java_class_path, wait_until, Flavor};
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -214,6 +214,28 @@ impl Ensemble {
             assert_eq!(got.as_ref().ok(), Some(data), "node {sid} lost {path}: {got:?}\n{}", self.logs());
         }
         let _ = c.close();
+    }
+
+    /// A line of node `sid`'s `srvr` starting with `key`, without the key,
+    /// if the node serves.
+    pub fn srvr_field(&self, sid: i64, key: &str) -> Option<String> {
+        let out = four_letter(&self.node(sid).client_addr(), "srvr").ok()?;
+        out.lines().find_map(|l| l.strip_prefix(key)).map(str::to_string)
+    }
+
+    /// Waits (40 s at most) until exactly one of `sids` says "Mode: leader"
+    /// and the others "Mode: follower"; returns the leader.
+    #[track_caller]
+    pub fn settled_leader(&self, sids: &[i64]) -> i64 {
+        let mut last = Vec::new();
+        let ok = wait_until(Duration::from_secs(40), || {
+            last = sids.iter().map(|s| self.srvr_field(*s, "Mode: ")).collect();
+            last.iter().filter(|m| m.as_deref() == Some("leader")).count() == 1
+                && last.iter().filter(|m| m.as_deref() == Some("follower")).count() == sids.len() - 1
+        });
+        assert!(ok, "no settled leader among {sids:?}: {last:?}\n{}", self.logs());
+        let i = last.iter().position(|m| m.as_deref() == Some("leader")).unwrap_or(0);
+        sids[i]
     }
 
     pub fn logs(&self) -> String {

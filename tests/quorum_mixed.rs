@@ -20,7 +20,7 @@
 mod common;
 
 use common::ensemble::Ensemble;
-use common::{walk, wait_until, Flavor};
+use common::{four_letter, walk, wait_until, Flavor};
 use std::time::Duration;
 use zkserver::client::{ZkClient, ZkError};
 use zkserver::server::zoo_defs::{ids, CreateMode};
@@ -35,6 +35,12 @@ const NO_TXNLOG_DIFF: (&str, &str) = ("snapshotSizeFactor", "0");
 const DIFF_LINE: &str = "Getting a diff from the leader";
 const SNAP_LINE: &str = "Getting a snapshot from leader";
 
+/// The lines of `srvr` starting with `key`, if the node serves.
+fn srvr_field(ens: &Ensemble, sid: i64, key: &str) -> Option<String> {
+    let out = four_letter(&ens.node(sid).client_addr(), "srvr").ok()?;
+    out.lines().find_map(|l| l.strip_prefix(key)).map(str::to_string)
+}
+
 #[track_caller]
 fn assert_leader(ens: &Ensemble, sids: &[i64], want: i64) {
     let got = ens.settled_leader(sids);
@@ -47,7 +53,7 @@ fn assert_leader(ens: &Ensemble, sids: &[i64], want: i64) {
 fn quiesce(ens: &Ensemble, sids: &[i64]) {
     let mut last = Vec::new();
     let ok = wait_until(DEADLINE, || {
-        last = sids.iter().map(|s| ens.srvr_field(*s, "Zxid: ")).collect();
+        last = sids.iter().map(|s| srvr_field(ens, *s, "Zxid: ")).collect();
         last.iter().all(|z| z.is_some() && *z == last[0])
     });
     assert!(ok, "nodes {sids:?} do not settle on one zxid: {last:?}\n{}", ens.logs());

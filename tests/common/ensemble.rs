@@ -10,7 +10,7 @@
 //! (Java and zkserver both answer a non-member with their current vote and
 //! state).
 
-use super::{four_letter, free_port, java_class_path, wait_until, Flavor};
+use super::{free_port, java_class_path, Flavor};
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -81,6 +81,9 @@ impl Node {
 }
 
 /// A set of nodes sharing one server list.
+/// How long an election or a role change may take on a loaded machine.
+const ROLE_DEADLINE: Duration = Duration::from_secs(40);
+
 pub struct Ensemble {
     pub nodes: Vec<Node>,
 }
@@ -216,20 +219,31 @@ impl Ensemble {
         let _ = c.close();
     }
 
-    /// A line of node `sid`'s `srvr` starting with `key`, without the key,
-    /// if the node serves.
-    pub fn srvr_field(&self, sid: i64, key: &str) -> Option<String> {
-        let out = four_letter(&self.node(sid).client_addr(), "srvr").ok()?;
-        out.lines().find_map(|l| l.strip_prefix(key)).map(str::to_string)
+    /// The Mode line of node `sid`'s `srvr` ("leader", "follower",
+    /// "observer", "standalone"), if it serves.
+    pub fn mode(&self, sid: i64) -> Option<String> {
+        let out = super::four_letter(&self.node(sid).client_addr(), "srvr").ok()?;
+        out.lines().find_map(|l| l.strip_prefix("Mode: ")).map(str::to_string)
     }
 
-    /// Waits (40 s at most) until exactly one of `sids` says "Mode: leader"
-    /// and the others "Mode: follower"; returns the leader.
+    /// Waits (up to 40 s) until node `sid` serves in mode `want`.
+    #[track_caller]
+    pub fn wait_mode(&self, sid: i64, want: &str) {
+        let mut last = None;
+        let ok = super::wait_until(ROLE_DEADLINE, || {
+            last = self.mode(sid);
+            last.as_deref() == Some(want)
+        });
+        assert!(ok, "node {sid} is not {want} (last mode {last:?})\n{}", self.logs());
+    }
+
+    /// Waits (up to 40 s) until exactly one of `sids` leads and the others
+    /// follow; returns the leader.
     #[track_caller]
     pub fn settled_leader(&self, sids: &[i64]) -> i64 {
-        let mut last = Vec::new();
-        let ok = wait_until(Duration::from_secs(40), || {
-            last = sids.iter().map(|s| self.srvr_field(*s, "Mode: ")).collect();
+        let mut last: Vec<Option<String>> = Vec::new();
+        let ok = super::wait_until(ROLE_DEADLINE, || {
+            last = sids.iter().map(|s| self.mode(*s)).collect();
             last.iter().filter(|m| m.as_deref() == Some("leader")).count() == 1
                 && last.iter().filter(|m| m.as_deref() == Some("follower")).count() == sids.len() - 1
         });

@@ -184,3 +184,50 @@ fn quorum_peer_refuses_a_myid_outside_the_server_list() {
     assert_eq!(out.code, Some(1), "{}", out.stderr);
     assert!(out.stderr.contains("My id 7 not in the peer list"), "{}", out.stderr);
 }
+
+/// No security setting is silently ignored: one zkserver cannot honour
+/// (SASL, TLS, X.509, other authentication providers, the audit log) or an
+/// enforce.auth setting Java would refuse stops start-up with one line
+/// naming the key, whether it comes from zoo.cfg or from -D.
+#[test]
+fn security_keys_that_cannot_be_honoured_refuse_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // No clientPort: should a refusal regress, the server binds nothing.
+    let base = format!("dataDir={}\n", data.display());
+    let cases: &[(&str, &str, &[&str])] = &[
+        ("sessionRequireClientSASLAuth", "true", &["sessionRequireClientSASLAuth", "no SASL"]),
+        ("allowSaslFailedClients", "true", &["allowSaslFailedClients", "no SASL"]),
+        ("superUser", "admin", &["superUser", "no SASL"]),
+        ("java.security.auth.login.config", "/etc/jaas.conf", &["java.security.auth.login.config", "no SASL"]),
+        ("ssl.keyStore.location", "/etc/k.jks", &["ssl.keyStore.location", "no TLS"]),
+        ("client.secure", "true", &["client.secure", "no TLS"]),
+        ("X509AuthenticationProvider.superUser", "CN=admin", &["X509AuthenticationProvider.superUser", "no TLS"]),
+        (
+            "authProvider.1",
+            "org.apache.zookeeper.server.auth.X509AuthenticationProvider",
+            &["authProvider.1", "ip and digest"],
+        ),
+        ("audit.enable", "true", &["audit.enable", "audit log"]),
+        ("enforce.auth.enabled", "true", &["enforce.auth.enabled", "enforce.auth.schemes"]),
+    ];
+    for (key, value, needles) in cases {
+        let path = write_cfg(dir.path(), "zoo.cfg", &format!("{base}{key}={value}\n"));
+        assert_refused(&run(&[path.to_str().unwrap()]), needles);
+        let path = write_cfg(dir.path(), "zoo.cfg", &base);
+        let prop = format!("zookeeper.{key}={value}");
+        assert_refused(&run(&["-D", &prop, path.to_str().unwrap()]), needles);
+    }
+    // An enforced scheme must have a provider: sasl never does here, and
+    // digest not once its provider is disabled.
+    let path = write_cfg(
+        dir.path(),
+        "zoo.cfg",
+        &format!("{base}enforce.auth.enabled=true\nenforce.auth.schemes=digest,sasl\n"),
+    );
+    assert_refused(&run(&[path.to_str().unwrap()]), &["enforce.auth.schemes", "\"sasl\"", "not available"]);
+    let path = write_cfg(dir.path(), "zoo.cfg", &format!("{base}enforce.auth.enabled=true\nenforce.auth.schemes=digest\n"));
+    let off = "zookeeper.DigestAuthenticationProvider.enabled=false";
+    assert_refused(&run(&["-D", off, path.to_str().unwrap()]), &["enforce.auth.schemes", "\"digest\"", "not available"]);
+    assert!(!data.exists(), "nothing may be created for a refused config");
+}

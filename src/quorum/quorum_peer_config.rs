@@ -149,6 +149,11 @@ impl PropertyStore {
         None
     }
 
+    /// Every (key, value), `-D` pairs first.
+    fn all_pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.overrides.iter().chain(self.file.iter()).map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     fn all_keys(&self) -> impl Iterator<Item = (&str, bool)> {
         self.overrides.iter().map(|(k, _)| (k.as_str(), true)).chain(self.file.iter().map(|(k, _)| (k.as_str(), false)))
     }
@@ -396,6 +401,8 @@ const RESOLVED_PROPERTIES: &[&str] = &[
     "DigestAuthenticationProvider.superDigest",
     "DigestAuthenticationProvider.enabled",
     "DigestAuthenticationProvider.digestAlg",
+    "enforce.auth.enabled",
+    "enforce.auth.schemes",
     "admin.enableServer",
     "admin.serverAddress",
     "admin.serverPort",
@@ -428,23 +435,7 @@ const UNUSED_JAVA_PROPERTIES: &[&str] = &[
     "watcherCleanThreadsNum",
     "maxInProcessingDeadWatchers",
     "bitHashCacheSize",
-    "superUser",
-    "allowSaslFailedClients",
-    "sessionRequireClientSASLAuth",
-    "enforce.auth.enabled",
-    "enforce.auth.schemes",
-    "letAnySaslUserDoX",
-    "requireKerberosConfig",
-    "security.auth_to_local",
-    "X509AuthenticationProvider.superUser",
-    "kerberos.canonicalizeHostNames",
-    "ensembleAuthName",
-    "client.portUnification",
     "admin.httpVersion",
-    "admin.portUnification",
-    "admin.forceHttps",
-    "audit.enable",
-    "audit.impl.class",
     "server.realm",
     "leader.ackLoggingFrequency",
     "leader.maxTimeToWaitForEpoch",
@@ -463,9 +454,6 @@ const UNUSED_JAVA_PROPERTIES: &[&str] = &[
     "learner.skipLearnerRequestToNextProcessor",
     "forward_learner_requests_to_commit_processor_disabled",
     "sasl.client.username",
-    "sasl.serverconfig",
-    "authProvider.",
-    "ssl.",
     "messageTracker.",
     "pathStats.",
     "netty.",
@@ -480,6 +468,50 @@ const UNUSED_JAVA_PROPERTIES: &[&str] = &[
     "sun.",
     "com.sun.management.",
 ];
+
+const NO_SASL: &str = "zkserver has no SASL";
+const NO_TLS: &str = "zkserver has no TLS";
+
+/// Security properties (prefix-free; a trailing '.' makes a prefix) of
+/// features zkserver does not have: start-up is refused when one is set
+/// (when `only_true`, only when set to true, since false leaves the feature
+/// off in Java too), so that no security setting is silently ignored.
+const UNSUPPORTED_SECURITY_PROPERTIES: &[(&str, &str, bool)] = &[
+    ("sessionRequireClientSASLAuth", NO_SASL, true),
+    ("allowSaslFailedClients", NO_SASL, true),
+    ("superUser", NO_SASL, false),
+    ("SASLAuthenticationProvider.superPassword", NO_SASL, false),
+    ("letAnySaslUserDoX", NO_SASL, false),
+    ("sasl.serverconfig", NO_SASL, false),
+    ("java.security.auth.login.config", NO_SASL, false),
+    ("requireKerberosConfig", NO_SASL, true),
+    ("security.auth_to_local", NO_SASL, false),
+    ("kerberos.canonicalizeHostNames", NO_SASL, true),
+    ("X509AuthenticationProvider.superUser", NO_TLS, false),
+    ("ssl.", NO_TLS, false),
+    ("client.secure", NO_TLS, true),
+    ("client.portUnification", NO_TLS, true),
+    ("admin.portUnification", NO_TLS, true),
+    ("admin.forceHttps", NO_TLS, true),
+    ("ensembleAuthName", "zkserver has no EnsembleAuthenticationProvider", false),
+    ("audit.enable", "zkserver has no audit log", true),
+    ("audit.impl.class", "zkserver has no audit log", false),
+];
+
+/// Why `name` (any prefix form) names a security feature zkserver lacks,
+/// and whether only a true value is refused.
+fn unsupported_security_property(name: &str) -> Option<(&'static str, bool)> {
+    let n = normalize(name);
+    UNSUPPORTED_SECURITY_PROPERTIES
+        .iter()
+        .find(|(p, _, _)| if p.ends_with('.') { n.starts_with(p) } else { n == *p })
+        .map(|&(_, why, only_true)| (why, only_true))
+}
+
+/// `zookeeper.authProvider.<anything>` names a provider class to load.
+fn is_auth_provider_property(name: &str) -> bool {
+    normalize(name).starts_with("authProvider.")
+}
 
 fn is_unused_java_property(name: &str) -> bool {
     let n = normalize(name);
@@ -700,8 +732,13 @@ pub struct QuorumPeerConfig {
     pub emulate_353_ttl_nodes: bool,
     /// `zookeeper.DigestAuthenticationProvider.superDigest` (`super:<base64 sha1>`).
     pub super_digest: Option<String>,
-    /// `zookeeper.DigestAuthenticationProvider.enabled` (default true).
+    /// `zookeeper.DigestAuthenticationProvider.enabled` (default true), or a
+    /// `zookeeper.authProvider.*` naming the digest provider's class.
     pub digest_auth_enabled: bool,
+    /// `zookeeper.enforce.auth.enabled`.
+    pub enforce_auth_enabled: bool,
+    /// `zookeeper.enforce.auth.schemes`, split at ',' and trimmed.
+    pub enforce_auth_schemes: Vec<String>,
 
     // ----- AdminServer -----
     /// `zookeeper.admin.enableServer` (zoo.cfg `admin.enableServer`): on
@@ -1098,6 +1135,8 @@ impl QuorumPeerConfig {
             emulate_353_ttl_nodes: false,
             super_digest: None,
             digest_auth_enabled: true,
+            enforce_auth_enabled: false,
+            enforce_auth_schemes: Vec::new(),
             admin_enable_server: true,
             admin_server_address: "0.0.0.0".to_string(),
             admin_server_port: 8080,
@@ -1250,6 +1289,7 @@ impl QuorumPeerConfig {
                 return Err(ConfigError::bad_value(k, v, "is not supported (only SHA1)"));
             }
         }
+        self.resolve_security_properties(&store)?;
 
         self.admin_enable_server = p.equals("zookeeper.admin.enableServer", "false") != Some(true);
         self.admin_server_address = p.string_or("zookeeper.admin.serverAddress", "0.0.0.0");
@@ -1282,6 +1322,58 @@ impl QuorumPeerConfig {
         self.commit_processor_max_commit_batch_size = p.int("zookeeper.commitProcessor.maxCommitBatchSize", 1)?;
         self.leader_max_concurrent_snap_syncs = p.int("zookeeper.leader.maxConcurrentSnapSyncs", 10)?;
         self.leader_max_concurrent_diff_syncs = p.int("zookeeper.leader.maxConcurrentDiffSyncs", 100)?;
+        Ok(())
+    }
+
+    /// The authentication settings (ProviderRegistry, AuthenticationHelper)
+    /// and the refusal of every security property of a feature zkserver
+    /// lacks.
+    fn resolve_security_properties(&mut self, store: &PropertyStore) -> Result<(), ConfigError> {
+        for (k, v) in store.all_pairs() {
+            if let Some((why, only_true)) = unsupported_security_property(k) {
+                if !only_true || v.eq_ignore_ascii_case("true") {
+                    return Err(ConfigError::bad_value(k, v, &format!("is not supported: {why}")));
+                }
+            }
+            if is_auth_provider_property(k) {
+                match v {
+                    crate::server::auth::IP_PROVIDER_CLASS => {}
+                    crate::server::auth::DIGEST_PROVIDER_CLASS => self.digest_auth_enabled = true,
+                    _ => {
+                        return Err(ConfigError::bad_value(
+                            k,
+                            v,
+                            "is not supported: zkserver's authentication providers are ip and digest",
+                        ))
+                    }
+                }
+            }
+        }
+        let p = Props { store };
+        self.enforce_auth_enabled = p.boolean("zookeeper.enforce.auth.enabled", false);
+        self.enforce_auth_schemes = p
+            .string("zookeeper.enforce.auth.schemes")
+            .map(|s| s.split(',').map(|scheme| scheme.trim().to_string()).collect())
+            .unwrap_or_default();
+        info!(
+            "zookeeper.enforce.auth.enabled = {}, zookeeper.enforce.auth.schemes = {:?}",
+            self.enforce_auth_enabled, self.enforce_auth_schemes
+        );
+        if self.enforce_auth_enabled {
+            if self.enforce_auth_schemes.is_empty() {
+                return Err(self.bad_property(
+                    "zookeeper.enforce.auth.enabled",
+                    "needs zookeeper.enforce.auth.schemes to be configured",
+                ));
+            }
+            let providers = crate::server::auth::ProviderRegistry::new(self.digest_auth_enabled);
+            if let Some(missing) = self.enforce_auth_schemes.iter().find(|s| !providers.is_registered(s)) {
+                return Err(self.bad_property(
+                    "zookeeper.enforce.auth.schemes",
+                    &format!("names authentication scheme {missing:?}, which is not available"),
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -1602,7 +1694,10 @@ impl QuorumPeerConfig {
     fn log_unknown_properties(&self) {
         for (key, from_command_line) in self.properties.all_keys() {
             let shown = if from_command_line { format!("-D {key}") } else { key.to_string() };
-            if RESOLVED_PROPERTIES.contains(&normalize(key)) {
+            if RESOLVED_PROPERTIES.contains(&normalize(key))
+                || unsupported_security_property(key).is_some()
+                || is_auth_provider_property(key)
+            {
                 continue;
             }
             if is_unused_java_property(key) {

@@ -100,12 +100,14 @@ impl From<JuteError> for TreeLoadError {
     }
 }
 
-/// A watch event decided under the tree lock, delivered after it.
+/// A watch event decided under the tree lock, delivered after it, with the
+/// ACL of the node it is about (the parent's for ChildrenChanged, the gone
+/// node's for Deleted): only watchers that may READ that node hear of it.
 enum Change {
-    Created(String),
-    Deleted(String),
-    DataChanged(String),
-    ChildrenChanged(String),
+    Created(String, Arc<Vec<Acl>>),
+    Deleted(String, Arc<Vec<Acl>>),
+    DataChanged(String, Arc<Vec<Acl>>),
+    ChildrenChanged(String, Arc<Vec<Acl>>),
 }
 
 /// Resolves a path ("" and "/" both name the root, as in Java's node map).
@@ -252,6 +254,13 @@ fn node_digest(enabled: bool, path: &str, node: &DataNode) -> i64 {
 }
 
 impl TreeInner {
+    /// The ACL a watch event about a node is checked against: the node's
+    /// list, or one granting nothing for an index missing from the table
+    /// (a damaged snapshot).
+    fn event_acl(&self, index: i64) -> Arc<Vec<Acl>> {
+        self.acl_cache.shared(index).unwrap_or_else(|| Arc::new(vec![Acl { perms: 0, id: ids::anyone_id_unsafe() }]))
+    }
+
     /// A tree holding only a root (empty data, open ACL).
     fn with_root(extended_types: bool, digest_enabled: bool) -> TreeInner {
         TreeInner {
@@ -443,6 +452,7 @@ impl TreeInner {
             return Err(if path == "/" { code::NODE_EXISTS } else { code::NO_NODE });
         }
         let parent = resolve_mut(&mut self.root, parent_path).ok_or(code::NO_NODE)?;
+        let parent_acl = parent.acl();
         // Java counts the ACL before looking for a clash (so a replayed
         // create that fails still holds a reference); done the same way so
         // the ACL indexes handed out match Java's.
@@ -489,8 +499,8 @@ impl TreeInner {
         if let Some(prefix) = self.max_prefix_with_quota(path) {
             self.update_quota_stat(&prefix, data_len as i64, 1);
         }
-        changes.push(Change::Created(path.to_string()));
-        changes.push(Change::ChildrenChanged(watch_path(parent_path).to_string()));
+        changes.push(Change::Created(path.to_string(), self.event_acl(acl_index)));
+        changes.push(Change::ChildrenChanged(watch_path(parent_path).to_string(), self.event_acl(parent_acl)));
         Ok(stat)
     }
 
@@ -500,6 +510,7 @@ impl TreeInner {
             return Err(if path == "/" { code::BAD_ARGUMENTS } else { code::NO_NODE });
         }
         let parent = resolve_mut(&mut self.root, parent_path).ok_or(code::NO_NODE)?;
+        let parent_acl = parent.acl();
         // Prep never lets a node with children be deleted; refuse rather
         // than drop a whole subtree behind the bookkeeping's back.
         if parent.child(name).is_some_and(|c| c.num_children() > 0) {
@@ -519,6 +530,7 @@ impl TreeInner {
         self.swap_digest(parent_before, parent_after);
         let node = removed.ok_or(code::NO_NODE)?;
         self.swap_digest(node_digest(enabled, path, &node), 0);
+        let node_acl = self.event_acl(node.acl());
         self.acl_cache.remove_usage(node.acl());
         self.node_count -= 1;
         self.data_size -= node_size(path, node.data_len());
@@ -532,8 +544,8 @@ impl TreeInner {
         if let Some(prefix) = self.max_prefix_with_quota(path) {
             self.update_quota_stat(&prefix, -(node.data_len() as i64), -1);
         }
-        changes.push(Change::Deleted(path.to_string()));
-        changes.push(Change::ChildrenChanged(watch_path(parent_path).to_string()));
+        changes.push(Change::Deleted(path.to_string(), node_acl));
+        changes.push(Change::ChildrenChanged(watch_path(parent_path).to_string(), self.event_acl(parent_acl)));
         Ok(())
     }
 
@@ -547,6 +559,7 @@ impl TreeInner {
         changes: &mut Vec<Change>,
     ) -> Result<Stat, i32> {
         let node = resolve_mut(&mut self.root, path).ok_or(code::NO_NODE)?;
+        let acl_index = node.acl();
         let old_len = node.data_len() as i64;
         let before = node_digest(self.digest_enabled, path, node);
         let mut stat = node.stat();
@@ -562,7 +575,7 @@ impl TreeInner {
             self.update_quota_stat(&prefix, new_len - old_len, 0);
         }
         self.data_size += new_len - old_len;
-        changes.push(Change::DataChanged(path.to_string()));
+        changes.push(Change::DataChanged(path.to_string(), self.event_acl(acl_index)));
         Ok(stat)
     }
 
@@ -1217,20 +1230,20 @@ impl DataTree {
     fn deliver(&self, changes: &[Change], zxid: i64) {
         for change in changes {
             match change {
-                Change::Created(p) => {
-                    self.data_watches.trigger_watch(p, event_type::NODE_CREATED, zxid, None);
+                Change::Created(p, acl) => {
+                    self.data_watches.trigger_watch(p, event_type::NODE_CREATED, zxid, acl, None);
                 }
-                Change::Deleted(p) => {
+                Change::Deleted(p, acl) => {
                     // A watcher with both a data and a child watch here
                     // hears of the deletion once.
-                    let told = self.data_watches.trigger_watch(p, event_type::NODE_DELETED, zxid, None);
-                    self.child_watches.trigger_watch(p, event_type::NODE_DELETED, zxid, Some(&told));
+                    let told = self.data_watches.trigger_watch(p, event_type::NODE_DELETED, zxid, acl, None);
+                    self.child_watches.trigger_watch(p, event_type::NODE_DELETED, zxid, acl, Some(&told));
                 }
-                Change::DataChanged(p) => {
-                    self.data_watches.trigger_watch(p, event_type::NODE_DATA_CHANGED, zxid, None);
+                Change::DataChanged(p, acl) => {
+                    self.data_watches.trigger_watch(p, event_type::NODE_DATA_CHANGED, zxid, acl, None);
                 }
-                Change::ChildrenChanged(p) => {
-                    self.child_watches.trigger_watch(p, event_type::NODE_CHILDREN_CHANGED, zxid, None);
+                Change::ChildrenChanged(p, acl) => {
+                    self.child_watches.trigger_watch(p, event_type::NODE_CHILDREN_CHANGED, zxid, acl, None);
                 }
             }
         }
@@ -1488,8 +1501,10 @@ impl DataTree {
                 }
             }
         }
+        // As in Java, these catch-up events carry no ACL and are not
+        // filtered: they tell no more than exists() would.
         for e in &now {
-            watcher.process(e);
+            watcher.process(e, None);
         }
     }
 
@@ -2211,6 +2226,44 @@ mod tests {
         assert_eq!(rc.err, code::MARSHALLING_ERROR);
     }
 
+    /// Each event carries the ACL its watchers' READ is checked against:
+    /// the node's own for created/changed/deleted (the deleted node's list
+    /// even when no other node uses it any more), the parent's for
+    /// NodeChildrenChanged; catch-up events of setWatches carry none.
+    #[test]
+    fn events_carry_the_acl_of_the_node_they_are_about() {
+        let t = DataTree::new();
+        let w = Recorder::new(1);
+        let secret = vec![Acl { perms: perms::ALL, id: Id::new("digest", "u1:x") }];
+        let open = ids::open_acl_unsafe();
+        t.add_watch("/", w.clone(), add_watch_mode::PERSISTENT_RECURSIVE);
+        t.add_watch("/p", w.clone(), add_watch_mode::PERSISTENT);
+        create(&t, "/p", 1);
+        let mut txn = create_txn("/p/s", b"", false, -1);
+        txn.acl = secret.clone();
+        t.process_txn(&hdr(op_code::CREATE, 2), Some(&TxnBody::Create(txn)));
+        set_data(&t, "/p/s", b"x", 1, 3);
+        delete(&t, "/p/s", 4);
+        assert_eq!(
+            w.take(),
+            [
+                ev(NODE_CREATED, "/p"),
+                ev(NODE_CREATED, "/p/s"),
+                ev(NODE_CHILDREN_CHANGED, "/p"),
+                ev(NODE_DATA_CHANGED, "/p/s"),
+                ev(NODE_DELETED, "/p/s"),
+                ev(NODE_CHILDREN_CHANGED, "/p"),
+            ]
+        );
+        let s = Some(secret);
+        let o = Some(open);
+        assert_eq!(*w.acls.lock(), [o.clone(), s.clone(), o.clone(), s.clone(), s, o]);
+        w.acls.lock().clear();
+        t.set_watches(0, &["/gone".to_string()], &[], &[], &[], &[], w.clone());
+        assert_eq!(w.take(), [ev(NODE_DELETED, "/gone")]);
+        assert_eq!(*w.acls.lock(), [None]);
+    }
+
     #[test]
     fn data_exists_and_child_watches() {
         let t = DataTree::new();
@@ -2406,7 +2459,7 @@ mod tests {
         fn watcher_id(&self) -> u64 {
             3
         }
-        fn process(&self, e: &WatchedEvent) {
+        fn process(&self, e: &WatchedEvent, _: Option<&[Acl]>) {
             let data = self.tree.get_data(&e.path, None).ok().and_then(|(d, _)| d);
             self.seen.lock().push(data);
         }

@@ -7,7 +7,6 @@ use crate::jute::multi::{MultiOperationRecord, MultiResponse, Op, OpResult};
 use crate::jute::records::*;
 use crate::jute::txn::TxnBody;
 use crate::jute::{InputArchive, JuteError, OutputArchive, Record};
-use crate::server::auth;
 use crate::server::data_tree::ProcessTxnResult;
 use crate::server::nio_server_cnxn::NioServerCnxn;
 use crate::server::request::Request;
@@ -275,7 +274,7 @@ impl FinalRequestProcessor {
                     .iter()
                     .map(|id| ClientInfo {
                         auth_scheme: id.scheme.clone(),
-                        user: auth::user_name(&id.scheme, &id.id).to_string(),
+                        user: self.zks.settings.auth_providers.user_name(&id.scheme, &id.id).to_string(),
                     })
                     .collect();
                 Some(bytes_of(&WhoAmIResponse { client_info }))

@@ -6,11 +6,11 @@
 //! watch events leave as xid -1 notifications.
 
 use crate::common::java_hash_order;
-use crate::jute::records::{Id, ReplyHeader};
+use crate::jute::records::{Acl, Id, ReplyHeader};
 use crate::jute::{OutputArchive, Record};
 use crate::server::nio_server_cnxn_factory::{NioServerCnxnFactory, NioSettings, SelectorThread};
 use crate::server::watcher::{WatchedEvent, Watcher};
-use crate::server::zoo_defs::xid;
+use crate::server::zoo_defs::{perms, xid};
 use crate::server::zoo_keeper_server::ZooKeeperServer;
 use parking_lot::Mutex;
 use std::collections::VecDeque;
@@ -557,8 +557,23 @@ impl Watcher for NioServerCnxn {
         self.is_closed()
     }
 
-    /// A watch fired: send the event as a notification (xid -1, zxid -1).
-    fn process(&self, event: &WatchedEvent) {
+    /// A watch fired: send the event as a notification (xid -1, zxid -1),
+    /// unless this connection's identities may not READ the node it is
+    /// about (CVE-2024-23944: a persistent-recursive watch, or one set
+    /// again on reconnect, would otherwise name nodes the client cannot
+    /// read).
+    fn process(&self, event: &WatchedEvent, node_acl: Option<&[Acl]>) {
+        if let Some(acl) = node_acl {
+            let readable = self.zks.check_acl(acl, perms::READ, &self.auth_info.lock()).is_ok();
+            if !readable {
+                tracing::debug!(
+                    "Not delivering event {:?} to 0x{:x} (filtered by ACL)",
+                    event,
+                    NioServerCnxn::session_id(self)
+                );
+                return;
+            }
+        }
         let hdr = ReplyHeader { xid: xid::NOTIFICATION, zxid: -1, err: 0 };
         let mut oa = OutputArchive::with_capacity(64);
         oa.write_int(-1);

@@ -11,7 +11,6 @@ use crate::jute::multi::{MultiOperationRecord, Op};
 use crate::jute::records::*;
 use crate::jute::txn::*;
 use crate::jute::{InputArchive, OutputArchive, Record};
-use crate::server::auth;
 use crate::server::data_node::EphemeralType;
 use crate::server::data_tree::create_stat;
 use crate::server::quotas::{self, StatsTrack};
@@ -405,7 +404,8 @@ impl Prep {
     }
 
     /// fixupACL: de-duplicates, expands "auth", and refuses malformed ACLs.
-    fn fixup_acl(auth_info: &[Id], acls: &[Acl]) -> Result<Vec<Acl>, i32> {
+    fn fixup_acl(&self, auth_info: &[Id], acls: &[Acl]) -> Result<Vec<Acl>, i32> {
+        let providers = &self.zks.settings.auth_providers;
         let mut uniq: Vec<&Acl> = Vec::with_capacity(acls.len());
         for a in acls {
             if !uniq.contains(&a) {
@@ -422,7 +422,7 @@ impl Prep {
             } else if a.id.scheme == "auth" {
                 let mut valid = false;
                 for cid in auth_info {
-                    if auth::is_authenticated(&cid.scheme) {
+                    if providers.is_authenticated(&cid.scheme) {
                         valid = true;
                         rv.push(Acl { perms: a.perms, id: cid.clone() });
                     }
@@ -431,7 +431,7 @@ impl Prep {
                     return Err(code::INVALID_ACL);
                 }
             } else {
-                if !auth::is_valid(&a.id.scheme, &a.id.id) {
+                if !providers.is_valid(&a.id.scheme, &a.id.id) {
                     return Err(code::INVALID_ACL);
                 }
                 rv.push(a.clone());
@@ -548,7 +548,7 @@ impl Prep {
             return Err(code::BAD_ARGUMENTS.into());
         }
         let parent_path = parent_of(&c.path).unwrap_or("/");
-        let acl = Self::fixup_acl(&req.auth_info, &c.acl)?;
+        let acl = self.fixup_acl(&req.auth_info, &c.acl)?;
         let parent = self.get_record_for_path(parent_path)?;
         self.zks.check_acl(&parent.acl, perms::CREATE, &req.auth_info)?;
         let parent_stat = parent.stat.clone().unwrap_or_default();
@@ -617,7 +617,7 @@ impl Prep {
         let r = SetAclRequest::from_bytes(&req.request)?;
         self.check_session(req)?;
         Self::validate_path(&r.path, req.session_id)?;
-        let acl = Self::fixup_acl(&req.auth_info, &r.acl)?;
+        let acl = self.fixup_acl(&req.auth_info, &r.acl)?;
         let mut node = self.get_record_for_path(&r.path)?;
         self.zks.check_acl(&node.acl, perms::ADMIN, &req.auth_info)?;
         let cur = node.stat.as_ref().map(|s| s.aversion).unwrap_or(0);

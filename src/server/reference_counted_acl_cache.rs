@@ -9,6 +9,7 @@ use crate::jute::{InputArchive, JuteError, OutputArchive};
 use crate::server::zoo_defs::ids;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
+use std::sync::{Arc, OnceLock};
 
 /// The index that stands for OPEN_ACL_UNSAFE without a table entry (what
 /// Java's cache hands out for a null ACL list; the built-in nodes use it).
@@ -29,9 +30,10 @@ impl Hash for AclKey {
     }
 }
 
-/// An ACL list and how many nodes use it.
+/// An ACL list and how many nodes use it. The list is shared so that a
+/// change can carry its node's ACL to the watchers cheaply.
 struct Entry {
-    acls: Vec<Acl>,
+    acls: Arc<Vec<Acl>>,
     uses: i64,
 }
 
@@ -59,7 +61,7 @@ impl ReferenceCountedAclCache {
             None => {
                 self.acl_index += 1;
                 let i = self.acl_index;
-                self.by_index.insert(i, Entry { acls: key.0.clone(), uses: 0 });
+                self.by_index.insert(i, Entry { acls: Arc::new(key.0.clone()), uses: 0 });
                 self.acl_key_map.insert(key, i);
                 i
             }
@@ -73,6 +75,16 @@ impl ReferenceCountedAclCache {
     pub fn convert_long(&self, index: i64) -> Option<Vec<Acl>> {
         if index == OPEN_UNSAFE_ACL_ID {
             return Some(ids::open_acl_unsafe());
+        }
+        self.by_index.get(&index).map(|e| e.acls.as_ref().clone())
+    }
+
+    /// `convert_long` without copying the list: what a watch event carries
+    /// to decide whether its watcher may read the node.
+    pub fn shared(&self, index: i64) -> Option<Arc<Vec<Acl>>> {
+        if index == OPEN_UNSAFE_ACL_ID {
+            static OPEN: OnceLock<Arc<Vec<Acl>>> = OnceLock::new();
+            return Some(OPEN.get_or_init(|| Arc::new(ids::open_acl_unsafe())).clone());
         }
         self.by_index.get(&index).map(|e| e.acls.clone())
     }
@@ -119,7 +131,8 @@ impl ReferenceCountedAclCache {
 
     fn forget(&mut self, index: i64) {
         if let Some(e) = self.by_index.remove(&index) {
-            self.acl_key_map.remove(&AclKey(e.acls));
+            let acls = Arc::try_unwrap(e.acls).unwrap_or_else(|shared| shared.as_ref().clone());
+            self.acl_key_map.remove(&AclKey(acls));
         }
     }
 
@@ -142,7 +155,7 @@ impl ReferenceCountedAclCache {
         oa.write_int(entries.len() as i32);
         for (index, e) in entries {
             oa.write_long(index);
-            oa.write_vector(&e.acls);
+            oa.write_vector(e.acls.as_slice());
         }
     }
 
@@ -161,7 +174,7 @@ impl ReferenceCountedAclCache {
         for (index, acls) in loaded {
             self.acl_index = self.acl_index.max(index);
             self.acl_key_map.insert(AclKey(acls.clone()), index);
-            self.by_index.insert(index, Entry { acls, uses: 0 });
+            self.by_index.insert(index, Entry { acls: Arc::new(acls), uses: 0 });
         }
         Ok(())
     }
@@ -190,6 +203,9 @@ mod tests {
         assert_eq!(c.convert_long(2), Some(b.clone()));
         assert_eq!(c.convert_long(OPEN_UNSAFE_ACL_ID), Some(ids::open_acl_unsafe()));
         assert_eq!(c.convert_long(99), None);
+        assert_eq!(c.shared(2).as_deref(), Some(&b));
+        assert_eq!(c.shared(OPEN_UNSAFE_ACL_ID).as_deref(), Some(&ids::open_acl_unsafe()));
+        assert_eq!(c.shared(99), None);
 
         c.remove_usage(1);
         assert_eq!(c.convert_long(1), Some(a.clone()));

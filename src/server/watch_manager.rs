@@ -5,6 +5,7 @@
 //! tables sit behind one mutex, and watchers are always called after it is
 //! released.
 
+use crate::jute::records::Acl;
 use crate::server::watcher::{WatchedEvent, Watcher};
 use crate::server::zoo_defs::{add_watch_mode, event_type};
 use parking_lot::Mutex;
@@ -181,7 +182,10 @@ impl WatchManager {
 
     /// Tells the watchers of `path` (and the recursive watchers of its
     /// ancestors, except for NodeChildrenChanged) about an event, removing
-    /// the one-shot watches that fire. Watchers in `suppress` lose their
+    /// the one-shot watches that fire. `acl` is the ACL of the node the
+    /// event is about; each watcher checks it against its own identities
+    /// before passing the event on (a watch that fires for a watcher without
+    /// READ is consumed all the same). Watchers in `suppress` lose their
     /// one-shot watch but are not called. Returns the ids of every watcher
     /// that matched, suppressed or not.
     pub fn trigger_watch(
@@ -189,6 +193,7 @@ impl WatchManager {
         path: &str,
         event_type: i32,
         zxid: i64,
+        acl: &[Acl],
         suppress: Option<&HashSet<u64>>,
     ) -> HashSet<u64> {
         let mut matched: HashSet<u64> = HashSet::new();
@@ -236,7 +241,7 @@ impl WatchManager {
             if suppress.is_some_and(|s| s.contains(&w.watcher_id())) {
                 continue;
             }
-            w.process(&event);
+            w.process(&event, Some(acl));
         }
         matched
     }
@@ -315,11 +320,13 @@ pub(crate) mod tests {
     pub(crate) struct Recorder {
         pub id: u64,
         pub events: Mutex<Vec<WatchedEvent>>,
+        /// The ACL each event came with, in the same order.
+        pub acls: Mutex<Vec<Option<Vec<Acl>>>>,
     }
 
     impl Recorder {
         pub fn new(id: u64) -> Arc<Recorder> {
-            Arc::new(Recorder { id, events: Mutex::new(Vec::new()) })
+            Arc::new(Recorder { id, events: Mutex::new(Vec::new()), acls: Mutex::new(Vec::new()) })
         }
         /// (type, path) pairs received so far, then forgets them.
         pub fn take(&self) -> Vec<(i32, String)> {
@@ -334,8 +341,9 @@ pub(crate) mod tests {
         fn session_id(&self) -> i64 {
             0x100 + self.id as i64
         }
-        fn process(&self, event: &WatchedEvent) {
+        fn process(&self, event: &WatchedEvent, acl: Option<&[Acl]>) {
             self.events.lock().push(event.clone());
+            self.acls.lock().push(acl.map(<[Acl]>::to_vec));
         }
     }
 
@@ -354,11 +362,11 @@ pub(crate) mod tests {
         assert!(m.add_watch("/a", w.clone(), WatcherMode::Standard));
         assert!(!m.add_watch("/a", w.clone(), WatcherMode::Standard));
         assert_eq!(m.size(), 1);
-        let hit = m.trigger_watch("/a", NODE_DATA_CHANGED, 7, None);
+        let hit = m.trigger_watch("/a", NODE_DATA_CHANGED, 7, &[], None);
         assert!(hit.contains(&1));
         assert_eq!(w.events.lock()[0].zxid, 7);
         assert_eq!(w.take(), vec![(NODE_DATA_CHANGED, "/a".to_string())]);
-        assert!(m.trigger_watch("/a", NODE_DATA_CHANGED, 8, None).is_empty());
+        assert!(m.trigger_watch("/a", NODE_DATA_CHANGED, 8, &[], None).is_empty());
         assert!(w.take().is_empty());
         assert_eq!(m.size(), 0);
         // Java keeps the emptied connection entry until the watcher goes.
@@ -375,7 +383,7 @@ pub(crate) mod tests {
         m.add_watch("/a", w.clone(), WatcherMode::Standard);
         // A recursive watch elsewhere makes the trigger walk up ancestors.
         m.add_watch("/x", r.clone(), WatcherMode::PersistentRecursive);
-        m.trigger_watch("/a/b", NODE_CREATED, 1, None);
+        m.trigger_watch("/a/b", NODE_CREATED, 1, &[], None);
         assert!(w.take().is_empty());
         assert!(m.contains_watcher("/a", 1));
         // 3.8 answers checkWatches for whoever asks once the path has any
@@ -393,15 +401,15 @@ pub(crate) mod tests {
         m.add_watch("/a", r.clone(), WatcherMode::PersistentRecursive);
         assert_eq!(m.recursive_watch_qty(), 1);
         for _ in 0..2 {
-            m.trigger_watch("/a", NODE_DATA_CHANGED, 1, None);
+            m.trigger_watch("/a", NODE_DATA_CHANGED, 1, &[], None);
         }
         assert_eq!(p.take().len(), 2);
         assert_eq!(r.take().len(), 2);
-        m.trigger_watch("/a/b/c", NODE_CREATED, 2, None);
+        m.trigger_watch("/a/b/c", NODE_CREATED, 2, &[], None);
         assert!(p.take().is_empty());
         assert_eq!(r.take(), vec![(NODE_CREATED, "/a/b/c".to_string())]);
         // Recursive watches never see child events, even on their own path.
-        m.trigger_watch("/a", NODE_CHILDREN_CHANGED, 3, None);
+        m.trigger_watch("/a", NODE_CHILDREN_CHANGED, 3, &[], None);
         assert_eq!(p.take(), vec![(NODE_CHILDREN_CHANGED, "/a".to_string())]);
         assert!(r.take().is_empty());
         assert_eq!(m.size(), 2);
@@ -419,11 +427,11 @@ pub(crate) mod tests {
         let w = Recorder::new(1);
         m.add_watch("/", w.clone(), WatcherMode::PersistentRecursive);
         m.add_watch("/a", w.clone(), WatcherMode::Standard);
-        m.trigger_watch("/a", NODE_DELETED, 1, None);
+        m.trigger_watch("/a", NODE_DELETED, 1, &[], None);
         assert_eq!(w.take().len(), 1);
         m.add_watch("/a", w.clone(), WatcherMode::Standard);
         let suppress: HashSet<u64> = [1].into_iter().collect();
-        let hit = m.trigger_watch("/a", NODE_DELETED, 2, Some(&suppress));
+        let hit = m.trigger_watch("/a", NODE_DELETED, 2, &[], Some(&suppress));
         assert!(hit.contains(&1));
         assert!(w.take().is_empty());
         // The suppressed one-shot watch is still consumed.
@@ -437,7 +445,7 @@ pub(crate) mod tests {
             fn watcher_id(&self) -> u64 {
                 9
             }
-            fn process(&self, _: &WatchedEvent) {}
+            fn process(&self, _: &WatchedEvent, _: Option<&[Acl]>) {}
             fn is_stale(&self) -> bool {
                 true
             }

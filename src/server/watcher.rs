@@ -2,7 +2,7 @@
 //! changes. A client connection is a Watcher; the event travels to the client
 //! as a WatcherEvent record under xid -1.
 
-use crate::jute::records::WatcherEvent;
+use crate::jute::records::{Acl, WatcherEvent};
 use crate::server::zoo_defs::keeper_state;
 
 /// A change a watcher is told about.
@@ -30,7 +30,11 @@ impl WatchedEvent {
 /// on it.
 pub trait Watcher: Send + Sync {
     fn watcher_id(&self) -> u64;
-    fn process(&self, event: &WatchedEvent);
+    /// Tells the watcher of `event`. `node_acl` is the ACL of the node the
+    /// event is about when the tree knows it; a watcher serving a client
+    /// passes the event on only if the client may READ that node
+    /// (`None`: nothing to check).
+    fn process(&self, event: &WatchedEvent, node_acl: Option<&[Acl]>);
     /// The session this watcher serves, as the wchc/wchp four-letter words
     /// print it. Connections override this; the default is the watcher id.
     fn session_id(&self) -> i64 {

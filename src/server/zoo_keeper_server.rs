@@ -47,6 +47,12 @@ pub struct ZooKeeperServerSettings {
     pub enforce_quota: bool,
     /// zookeeper.DigestAuthenticationProvider.superDigest ("super:<digest>").
     pub super_digest: Option<String>,
+    /// The authentication providers (zookeeper.DigestAuthenticationProvider.enabled).
+    pub auth_providers: auth::ProviderRegistry,
+    /// zookeeper.enforce.auth.schemes when zookeeper.enforce.auth.enabled:
+    /// a connection must hold an id of one of them before any request but
+    /// auth and sasl is served (AuthenticationHelper).
+    pub enforce_auth_schemes: Option<Vec<String>>,
     pub close_session_txn_enabled: bool,
     pub extended_types_enabled: bool,
     pub max_batch_size: usize,
@@ -448,7 +454,7 @@ impl ZooKeeperServer {
         match h.r#type {
             op_code::AUTH => {
                 let pkt = AuthPacket::from_bytes(body).map_err(|e| format!("bad auth packet: {e}"))?;
-                let ok = auth::handle_authentication(self, cnxn, &pkt.scheme, &pkt.auth);
+                let ok = self.settings.auth_providers.handle_authentication(self, cnxn, &pkt.scheme, &pkt.auth);
                 let err = if ok { code::OK } else { code::AUTH_FAILED };
                 if ok {
                     tracing::info!("Session 0x{:x}: auth success for scheme {}", cnxn.session_id(), pkt.scheme);
@@ -470,6 +476,7 @@ impl ZooKeeperServer {
                 oa.write_nullable_buffer(&None);
                 cnxn.send_response(&ReplyHeader { xid: h.xid, zxid: 0, err: code::OK }, Some(oa.as_slice()));
             }
+            _ if !self.enforce_authentication(cnxn, h.xid) => {}
             op_code::CREATE_SESSION => {
                 // Only the server creates sessions, from a ConnectRequest.
                 // A client's createSession would re-track its own session
@@ -496,6 +503,27 @@ impl ZooKeeperServer {
             }
         }
         Ok(())
+    }
+
+    /// AuthenticationHelper.enforceAuthentication: with enforce.auth on, a
+    /// connection holding no id of an enforced scheme gets
+    /// SESSIONCLOSEDREQUIRESASLAUTH for its request and is closed. True when
+    /// the request may go on.
+    fn enforce_authentication(&self, cnxn: &Arc<NioServerCnxn>, xid: i32) -> bool {
+        let Some(schemes) = &self.settings.enforce_auth_schemes else { return true };
+        let ids = cnxn.auth_info();
+        if ids.iter().any(|id| schemes.contains(&id.scheme)) {
+            return true;
+        }
+        let held: Vec<&str> = ids.iter().map(|id| id.scheme.as_str()).collect();
+        tracing::error!(
+            "Client authentication scheme(s) {held:?} does not match with any of the expected authentication \
+             scheme {schemes:?}, closing session."
+        );
+        cnxn.send_response(&ReplyHeader { xid, zxid: 0, err: code::SESSION_CLOSED_REQUIRE_SASL_AUTH }, None);
+        cnxn.send_close_after_flush();
+        cnxn.disable_recv();
+        false
     }
 
     /// submitRequest: hands a request to the RequestThrottler.
@@ -592,7 +620,8 @@ impl ZooKeeperServer {
             if a.id.scheme == "world" && a.id.id == "anyone" {
                 return Ok(());
             }
-            if ids.iter().any(|i| i.scheme == a.id.scheme && auth::matches(&a.id.scheme, &i.id, &a.id.id)) {
+            let providers = &self.settings.auth_providers;
+            if ids.iter().any(|i| i.scheme == a.id.scheme && providers.matches(&a.id.scheme, &i.id, &a.id.id)) {
                 return Ok(());
             }
         }

@@ -39,6 +39,8 @@ pub fn settings_from(config: &QuorumPeerConfig) -> ZooKeeperServerSettings {
         skip_acl: config.skip_acl,
         enforce_quota: config.enforce_quota,
         super_digest: config.super_digest.clone(),
+        auth_providers: crate::server::auth::ProviderRegistry::new(config.digest_auth_enabled),
+        enforce_auth_schemes: config.enforce_auth_enabled.then(|| config.enforce_auth_schemes.clone()),
         close_session_txn_enabled: config.close_session_txn_enabled,
         extended_types_enabled: config.extended_types_enabled,
         max_batch_size: config.max_batch_size.max(1) as usize,

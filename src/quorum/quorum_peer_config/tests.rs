@@ -561,3 +561,49 @@ impl Fixture {
         self.parse_with(body, overrides).unwrap_or_else(|e| panic!("config refused: {e}"))
     }
 }
+
+#[test]
+fn authentication_settings_resolve_as_java_reads_them() {
+    let f = Fixture::new();
+    let c = f.ok("");
+    assert!(!c.enforce_auth_enabled && c.digest_auth_enabled);
+    let c = f.ok("enforce.auth.enabled=true\nenforce.auth.schemes= digest , ip\n");
+    assert!(c.enforce_auth_enabled);
+    assert_eq!(c.enforce_auth_schemes, ["digest", "ip"]);
+    let c = f.parse_with("", &[("zookeeper.DigestAuthenticationProvider.enabled", "false")]).unwrap();
+    assert!(!c.digest_auth_enabled);
+    // Naming the digest provider's class registers it all the same.
+    let c = f.ok(&format!(
+        "DigestAuthenticationProvider.enabled=false\nauthProvider.1={}\nauthProvider.2={}\n",
+        crate::server::auth::DIGEST_PROVIDER_CLASS,
+        crate::server::auth::IP_PROVIDER_CLASS
+    ));
+    assert!(c.digest_auth_enabled);
+    // Off values of SASL switches are Java's defaults and pass.
+    f.ok("allowSaslFailedClients=false\nsessionRequireClientSASLAuth=false\naudit.enable=false\n");
+
+    assert!(f.err("enforce.auth.enabled=true\n").contains("zookeeper.enforce.auth.schemes"));
+    let e = f.err("enforce.auth.enabled=true\nenforce.auth.schemes=digest,sasl\n");
+    assert!(e.contains("enforce.auth.schemes") && e.contains("\"sasl\""), "{e}");
+    let e = f.err_with(
+        "enforce.auth.enabled=true\nenforce.auth.schemes=digest\n",
+        &[("zookeeper.DigestAuthenticationProvider.enabled", "false")],
+    );
+    assert!(e.contains("\"digest\""), "{e}");
+    for (key, value) in [
+        ("sessionRequireClientSASLAuth", "true"),
+        ("zookeeper.allowSaslFailedClients", "TRUE"),
+        ("superUser", "admin"),
+        ("java.security.auth.login.config", "/etc/jaas.conf"),
+        ("X509AuthenticationProvider.superUser", "CN=admin"),
+        ("ssl.quorum.keyStore.location", "/k.jks"),
+        ("zookeeper.ssl.clientAuth", "need"),
+        ("authProvider.sasl", "org.apache.zookeeper.server.auth.SASLAuthenticationProvider"),
+        ("audit.enable", "true"),
+    ] {
+        let e = f.err_with("", &[(key, value)]);
+        assert!(e.starts_with(&format!("{key}: ")) && e.contains("not supported"), "{key}: {e}");
+        let e = f.err(&format!("{key}={value}\n"));
+        assert!(e.starts_with(&format!("{key}: ")) && e.contains("not supported"), "{key} in zoo.cfg: {e}");
+    }
+}

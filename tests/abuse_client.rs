@@ -131,18 +131,25 @@ fn open_fds(pid: u32) -> usize {
     fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)
 }
 
-/// Lowers the running process's RLIMIT_NOFILE (what `prlimit --pid` does).
+/// Sets the running process's soft RLIMIT_NOFILE (what `prlimit --pid
+/// --nofile=n:` does), leaving the hard limit so it can be raised again.
 fn set_nofile(pid: u32, n: u64) {
-    let lim = libc::rlimit { rlim_cur: n, rlim_max: n };
-    // SAFETY: prlimit(2) on our own child's pid with a valid rlimit.
-    let rc = unsafe { libc::prlimit(pid as i32, libc::RLIMIT_NOFILE, &lim, std::ptr::null_mut()) };
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: prlimit(2) on our own child's pid, reading into `lim`, then
+    // writing a valid rlimit.
+    let rc = unsafe {
+        libc::prlimit(pid as i32, libc::RLIMIT_NOFILE, std::ptr::null(), &mut lim);
+        lim.rlim_cur = n;
+        libc::prlimit(pid as i32, libc::RLIMIT_NOFILE, &lim, std::ptr::null_mut())
+    };
     assert_eq!(rc, 0, "prlimit: {}", std::io::Error::last_os_error());
 }
 
 /// With its descriptors used up, accept() fails (EMFILE) while connections
 /// wait in the backlog. The AcceptThread must log, pause and keep trying,
 /// as Java's does; before, it gave up for good the first time it could not
-/// duplicate the listening socket, and the server never accepted again.
+/// duplicate the listening socket (which it did before every accept), and
+/// the server never accepted again.
 #[test]
 fn running_out_of_descriptors_then_serving_again() {
     let s = TestServer::start_default();
@@ -159,6 +166,22 @@ fn running_out_of_descriptors_then_serving_again() {
     );
     drop(socks);
     assert!(wait_until(WAIT, || serves(&s.addr())), "not serving again after the descriptors came back");
+    // Now with no descriptor free at all (a new one must be numbered below
+    // the limit, and 0-2 are taken), as when other threads take the last
+    // ones: even a dup() of the listener fails. Then the limit is raised.
+    let errors = log_text(&s).matches("Too many open files").count();
+    let mut old = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: prlimit(2) reading our own child's limit into `old`.
+    unsafe { libc::prlimit(pid as i32, libc::RLIMIT_NOFILE, std::ptr::null(), &mut old) };
+    set_nofile(pid, 3);
+    let waiting = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).expect("queued connection");
+    assert!(
+        wait_until(WAIT, || log_text(&s).matches("Too many open files").count() > errors),
+        "no accept error logged with no descriptor free (is the accept thread gone?)"
+    );
+    set_nofile(pid, old.rlim_cur);
+    drop(waiting);
+    assert!(wait_until(WAIT, || serves(&s.addr())), "not serving again after the limit was raised");
     assert_server_serves(&s.addr());
 }
 

@@ -608,7 +608,7 @@ impl NioServerCnxn {
     /// here: a four-letter word was answered, or a frame is held back until
     /// the connection may take it (`pending_frames`).
     fn handle_frames(self: &Arc<Self>, inc: &mut Incoming) -> Result<bool, String> {
-        let max = self.zks.settings.jute_max_buffer;
+        let max = crate::jute::max_buffer();
         let mut handled = false;
         let res = loop {
             let Some(h) = inc.buf.get(inc.start..inc.start + 4) else { break Ok(true) };

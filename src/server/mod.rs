@@ -2,6 +2,7 @@
 //! connections, request processors, the data tree, sessions, persistence.
 
 pub mod auth;
+pub mod blue_throttle;
 pub mod command;
 pub mod container_manager;
 pub mod data_node;

@@ -4,15 +4,23 @@
 //! re-armed (with the interest the connection needs now) when the worker is
 //! done or when another thread queues a reply. Also the connection's Watcher:
 //! watch events leave as xid -1 notifications.
+//!
+//! Memory a client can make the connection hold is bounded: the input
+//! buffer holds at most one read chunk or the frame being read (whose length
+//! is checked against jute.maxbuffer before a byte of its body is read), and
+//! the connection stops reading while it has globalOutstandingLimit requests
+//! in flight or `MAX_BYTES_HELD` bytes of requests in flight plus replies
+//! not yet written, so a client that sends faster than it reads its replies
+//! is held back by its own socket.
 
 use crate::common::java_hash_order;
 use crate::jute::records::{Acl, Id, ReplyHeader};
 use crate::jute::{OutputArchive, Record};
-use crate::server::nio_server_cnxn_factory::{NioServerCnxnFactory, NioSettings, SelectorThread};
+use crate::server::nio_server_cnxn_factory::{CnxnSlot, NioServerCnxnFactory, NioSettings, SelectorThread};
 use crate::server::watcher::{WatchedEvent, Watcher};
 use crate::server::zoo_defs::{perms, xid};
 use crate::server::zoo_keeper_server::ZooKeeperServer;
-use parking_lot::Mutex;
+use parking_lot::{Mutex, MutexGuard};
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -25,18 +33,41 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 const MIN_READ_CHUNK: usize = 4096;
 /// Most reply buffers one writev(2) hands to the socket.
 const WRITE_GATHER: usize = 64;
+/// Most socket reads one turn of a worker makes on a connection before it
+/// lets the others have the worker.
+const READS_PER_TURN: usize = 8;
+/// A connection stops reading requests while the requests it has in flight
+/// plus its replies not yet written reach this many bytes; it reads again
+/// once they drop below. A request of any allowed size is still taken
+/// when the connection is under the mark, so this only limits pipelining.
+pub const MAX_BYTES_HELD: usize = 8 << 20;
+/// What a request in flight counts for against MAX_BYTES_HELD at least: a
+/// reservation for its reply, whose size is not known yet. It keeps the
+/// replies a connection can have coming at once to MAX_BYTES_HELD /
+/// REPLY_RESERVE (128), so a client pipelining reads of large nodes
+/// without reading the answers holds at most that many of them.
+const REPLY_RESERVE: usize = 64 << 10;
 
 /// What the selector and workers share about a connection's readiness.
 struct IoState {
     outgoing: VecDeque<Vec<u8>>,
     /// Bytes of the front buffer already written.
     out_offset: usize,
+    /// Bytes in `outgoing` not yet written.
+    out_bytes: usize,
     /// False while a worker owns the connection (epoll entry parked).
     selectable: bool,
-    /// False while throttled or waiting for session set-up.
+    /// False while waiting for session set-up, after a failed auth, or
+    /// while the server is over globalOutstandingLimit (Java's
+    /// disableRecv/enableRecv).
     recv_enabled: bool,
     /// Close once `outgoing` has drained (ServerCnxnFactory.closeConn).
     close_after_flush: bool,
+    /// Requests taken from this connection and not yet finished.
+    outstanding: i64,
+    /// The bytes those requests count for (their frames, at least
+    /// REPLY_RESERVE each).
+    inflight_bytes: usize,
 }
 
 /// Incoming bytes not yet made into frames; touched by the owning worker only.
@@ -74,12 +105,17 @@ pub struct NioServerCnxn {
     /// Complete frames left unread because receiving was disabled.
     pending_frames: AtomicBool,
     closed: AtomicBool,
+    /// This connection's place in the maxCnxns/maxClientCnxns counts,
+    /// given back when it closes.
+    slot: Mutex<Option<CnxnSlot>>,
+    /// globalOutstandingLimit: most requests in flight before the
+    /// connection stops reading.
+    max_outstanding: i64,
     session_id: AtomicI64,
     session_timeout: AtomicI32,
     /// How much one read() may pull in (zookeeper.nio.directBufferBytes).
     read_chunk: usize,
     old_client: AtomicBool,
-    outstanding: AtomicI64,
     auth_info: Mutex<Vec<Id>>,
     pub established: Instant,
     established_wall_ms: i64,
@@ -99,7 +135,9 @@ impl NioServerCnxn {
         factory: Weak<NioServerCnxnFactory>,
         zks: Arc<ZooKeeperServer>,
         settings: &NioSettings,
+        slot: CnxnSlot,
     ) -> NioServerCnxn {
+        let max_outstanding = i64::from(zks.settings.global_outstanding_limit.max(1));
         NioServerCnxn {
             id,
             sock,
@@ -110,18 +148,22 @@ impl NioServerCnxn {
             io: Mutex::new(IoState {
                 outgoing: VecDeque::new(),
                 out_offset: 0,
+                out_bytes: 0,
                 selectable: true,
                 recv_enabled: true,
                 close_after_flush: false,
+                outstanding: 0,
+                inflight_bytes: 0,
             }),
             incoming: Mutex::new(Incoming { buf: Vec::new(), start: 0, initialized: false }),
             pending_frames: AtomicBool::new(false),
             closed: AtomicBool::new(false),
+            slot: Mutex::new(Some(slot)),
+            max_outstanding,
             session_id: AtomicI64::new(0),
             session_timeout: AtomicI32::new(settings.sessionless_cnxn_timeout_ms),
             read_chunk: settings.direct_buffer_bytes.max(MIN_READ_CHUNK),
             old_client: AtomicBool::new(true),
-            outstanding: AtomicI64::new(0),
             // Every connection is known by its address (IPAuthenticationProvider).
             auth_info: Mutex::new(vec![Id::new("ip", &remote.ip().to_string())]),
             established: Instant::now(),
@@ -185,7 +227,7 @@ impl NioServerCnxn {
     }
 
     pub fn outstanding_requests(&self) -> i64 {
-        self.outstanding.load(Ordering::Relaxed)
+        self.io.lock().outstanding
     }
 
     pub fn established_wall_ms(&self) -> i64 {
@@ -232,22 +274,44 @@ impl NioServerCnxn {
 
     // ---- throttling ----
 
-    /// incrOutstandingAndCheckThrottle: stop reading while the server is
-    /// over its global outstanding limit.
-    pub fn incr_outstanding_and_check_throttle(&self) {
-        let n = self.outstanding.fetch_add(1, Ordering::AcqRel) + 1;
-        if self.zks.should_throttle(n) {
-            self.disable_recv();
-        }
+    /// Whether the connection is over its own limits: too many requests in
+    /// flight, or too many bytes of requests and unwritten replies.
+    fn over_limits(&self, io: &IoState) -> bool {
+        io.outstanding >= self.max_outstanding || io.inflight_bytes.saturating_add(io.out_bytes) >= MAX_BYTES_HELD
     }
 
-    fn decr_outstanding_and_check_throttle(self: &Arc<Self>) {
-        let n = self.outstanding.fetch_sub(1, Ordering::AcqRel) - 1;
-        if n < 0 {
-            self.outstanding.store(0, Ordering::Release);
+    /// Whether the connection may take another request now.
+    fn may_read(&self, io: &IoState) -> bool {
+        io.recv_enabled && !io.close_after_flush && !self.over_limits(io)
+    }
+
+    /// incrOutstandingAndCheckThrottle: a request of `frame_bytes` bytes
+    /// enters the pipeline. The returned ticket travels with the request
+    /// and gives its share back when dropped. As in Java, reading stops
+    /// while the server is over globalOutstandingLimit.
+    pub fn admit(self: &Arc<Self>, frame_bytes: usize) -> InFlight {
+        let bytes = frame_bytes.max(REPLY_RESERVE);
+        let mut io = self.io.lock();
+        io.outstanding += 1;
+        io.inflight_bytes = io.inflight_bytes.saturating_add(bytes);
+        if self.zks.should_throttle(io.outstanding) {
+            io.recv_enabled = false;
         }
-        if !self.zks.should_throttle(n.max(0)) {
-            self.enable_recv();
+        InFlight { cnxn: Arc::clone(self), bytes }
+    }
+
+    /// decrOutstandingAndCheckThrottle: a request finished; read again if
+    /// it was what held the connection back.
+    fn request_done(self: &Arc<Self>, bytes: usize) {
+        let mut io = self.io.lock();
+        let could_read = self.may_read(&io);
+        io.outstanding = (io.outstanding - 1).max(0);
+        io.inflight_bytes = io.inflight_bytes.saturating_sub(bytes);
+        if !io.recv_enabled && !self.zks.should_throttle(io.outstanding) {
+            io.recv_enabled = true;
+        }
+        if !could_read && self.may_read(&io) {
+            self.resume(io);
         }
     }
 
@@ -255,22 +319,29 @@ impl NioServerCnxn {
         self.io.lock().recv_enabled = false;
     }
 
-    /// enableRecv: resume reading; frames already buffered are handed to a
-    /// worker at once, since the socket may never become readable again.
+    /// enableRecv: resume reading.
     pub fn enable_recv(self: &Arc<Self>) {
         let mut io = self.io.lock();
         if io.recv_enabled {
             return;
         }
         io.recv_enabled = true;
-        if io.selectable && !self.is_closed() {
-            if self.pending_frames.load(Ordering::Acquire) {
-                io.selectable = false;
-                drop(io);
-                self.schedule_io(0);
-            } else {
-                self.rearm(&io);
-            }
+        self.resume(io);
+    }
+
+    /// Puts a parked connection back to work after it became able to read:
+    /// frames already buffered go to a worker at once (the socket may never
+    /// become readable again), otherwise the epoll entry is re-armed.
+    fn resume(self: &Arc<Self>, mut io: MutexGuard<'_, IoState>) {
+        if !io.selectable || self.is_closed() {
+            return;
+        }
+        if self.may_read(&io) && self.pending_frames.load(Ordering::Acquire) {
+            io.selectable = false;
+            drop(io);
+            self.schedule_io(0);
+        } else {
+            self.rearm(&io);
         }
     }
 
@@ -283,6 +354,7 @@ impl NioServerCnxn {
         }
         let mut io = self.io.lock();
         let was_empty = io.outgoing.is_empty();
+        io.out_bytes = io.out_bytes.saturating_add(bytes.len());
         io.outgoing.push_back(bytes);
         // With replies already queued, the parked entry was last armed
         // with EPOLLOUT (every re-arm is made under this lock from the
@@ -303,9 +375,6 @@ impl NioServerCnxn {
         let len = oa.len() as i32 - 4;
         oa.patch_int(0, len);
         self.send_buffer(oa.into_inner());
-        if hdr.xid != xid::NOTIFICATION {
-            self.decr_outstanding_and_check_throttle();
-        }
     }
 
     /// sendCloseSession: close once everything queued has been written.
@@ -327,7 +396,7 @@ impl NioServerCnxn {
             return;
         }
         let mut ev = 0u32;
-        if io.recv_enabled && !io.close_after_flush {
+        if self.may_read(io) {
             ev |= libc::EPOLLIN as u32;
         }
         if !io.outgoing.is_empty() || io.close_after_flush {
@@ -354,13 +423,15 @@ impl NioServerCnxn {
         }
     }
 
-    /// doIO: runs on an NIOWorker thread.
+    /// doIO: runs on an NIOWorker thread. The connection's idle deadline
+    /// moves on only when a whole request arrives or a reply makes
+    /// progress, so a client trickling bytes that never complete a frame
+    /// is closed when its (sessionless) timeout passes. Java moves it on
+    /// any readiness, which lets such a client hold the connection for
+    /// ever.
     pub fn do_io(self: &Arc<Self>, events: u32) {
         if self.is_closed() {
             return;
-        }
-        if let Some(f) = self.factory.upgrade() {
-            f.touch_cnxn(self);
         }
         if events & (libc::EPOLLOUT as u32) != 0 {
             if let Err(e) = self.write_out() {
@@ -368,11 +439,9 @@ impl NioServerCnxn {
                 return;
             }
         }
-        if events & ((libc::EPOLLIN | libc::EPOLLHUP | libc::EPOLLERR) as u32) != 0 || events == 0 {
-            if let Err(reason) = self.read_in(events != 0) {
-                self.close(&reason);
-                return;
-            }
+        if let Err(reason) = self.read_in(events) {
+            self.close(&reason);
+            return;
         }
         if self.is_closed() {
             return;
@@ -388,7 +457,7 @@ impl NioServerCnxn {
             self.close("closed after the last reply");
             return;
         }
-        if io.recv_enabled && self.pending_frames.load(Ordering::Acquire) {
+        if self.may_read(&io) && self.pending_frames.load(Ordering::Acquire) {
             drop(io);
             self.schedule_io(0);
             return;
@@ -402,7 +471,11 @@ impl NioServerCnxn {
     /// likewise copies several buffers into one direct buffer per write).
     fn write_out(&self) -> io::Result<()> {
         let mut io = self.io.lock();
-        while !io.outgoing.is_empty() {
+        let mut progress = false;
+        let res = loop {
+            if io.outgoing.is_empty() {
+                break Ok(());
+            }
             let off = io.out_offset;
             let slices: Vec<io::IoSlice<'_>> = io
                 .outgoing
@@ -412,9 +485,11 @@ impl NioServerCnxn {
                 .map(|(i, b)| io::IoSlice::new(if i == 0 { b.get(off..).unwrap_or(&[]) } else { b }))
                 .collect();
             match (&self.sock).write_vectored(&slices) {
-                Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "socket closed")),
+                Ok(0) => break Err(io::Error::new(io::ErrorKind::WriteZero, "socket closed")),
                 Ok(n) => {
                     drop(slices);
+                    progress = true;
+                    io.out_bytes = io.out_bytes.saturating_sub(n);
                     // Pops every buffer written whole; the offset marks
                     // how far into the next one the write got.
                     let mut left = off + n;
@@ -428,92 +503,161 @@ impl NioServerCnxn {
                     }
                     io.out_offset = left;
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
+                Err(e) => break Err(e),
+            }
+        };
+        drop(io);
+        if progress {
+            self.touch();
+        }
+        res
+    }
+
+    /// Pushes the connection's idle deadline out (touchCnxn).
+    fn touch(&self) {
+        if let Some(f) = self.factory.upgrade() {
+            f.touch_cnxn(self);
+        }
+    }
+
+    /// Handles the frames already buffered, then, on read readiness and
+    /// while the connection may take requests, reads from the socket (a
+    /// few times at most) and handles what arrived. Err(reason) closes the
+    /// connection.
+    fn read_in(self: &Arc<Self>, events: u32) -> Result<(), String> {
+        let mut inc = self.incoming.lock();
+        if !self.handle_frames(&mut inc)? {
+            return Ok(());
+        }
+        let hangup = events & ((libc::EPOLLHUP | libc::EPOLLERR) as u32) != 0;
+        if events & (libc::EPOLLIN as u32) == 0 && !hangup {
+            return Ok(());
+        }
+        for _ in 0..READS_PER_TURN {
+            if !self.may_read(&self.io.lock()) {
+                // A connection held back is not read; but a hang-up is
+                // reported whatever the interest, and would wake us again
+                // and again: nothing can be answered on it any more.
+                if hangup {
+                    return Err(format!("connection from {} reset while held back", self.remote));
+                }
+                return Ok(());
+            }
+            let (n, room) = self.read_some(&mut inc)?;
+            if n == 0 {
+                return Ok(());
+            }
+            if !self.handle_frames(&mut inc)? || n < room {
+                return Ok(());
             }
         }
         Ok(())
     }
 
-    /// Reads what the socket has and handles every complete frame while
-    /// receiving is enabled. Err(reason) closes the connection.
-    fn read_in(self: &Arc<Self>, socket_ready: bool) -> Result<(), String> {
-        let mut inc = self.incoming.lock();
-        if socket_ready {
-            loop {
-                if inc.start > 0 && inc.start == inc.buf.len() {
-                    inc.buf.clear();
-                    inc.start = 0;
+    /// One read(2) into the input buffer, of at most what it may hold: a
+    /// read chunk, or the whole of the frame being read when that is larger
+    /// (its length was checked against jute.maxbuffer by `handle_frames`).
+    /// Returns the bytes read (0: nothing there now) and the room offered.
+    fn read_some(&self, inc: &mut Incoming) -> Result<(usize, usize), String> {
+        if inc.start > 0 {
+            inc.buf.drain(..inc.start);
+            inc.start = 0;
+        }
+        let have = inc.buf.len();
+        let frame = match inc.buf.get(..4) {
+            Some(h) => 4 + i32::from_be_bytes([h[0], h[1], h[2], h[3]]).max(0) as usize,
+            None => 4,
+        };
+        let target = frame.max(self.read_chunk);
+        let room = target.saturating_sub(have);
+        if room == 0 {
+            return Ok((0, 0));
+        }
+        inc.buf.resize(target, 0);
+        loop {
+            match (&self.sock).read(&mut inc.buf[have..]) {
+                Ok(0) => {
+                    inc.buf.truncate(have);
+                    return Err(format!(
+                        "Unable to read additional data from client, it probably closed the socket: address = {}, session = 0x{:x}",
+                        self.remote,
+                        self.session_id()
+                    ));
                 }
-                let old = inc.buf.len();
-                inc.buf.resize(old + self.read_chunk, 0);
-                match (&self.sock).read(&mut inc.buf[old..]) {
-                    Ok(0) => {
-                        inc.buf.truncate(old);
-                        return Err(format!(
-                            "Unable to read additional data from client, it probably closed the socket: address = {}, session = 0x{:x}",
-                            self.remote,
-                            self.session_id()
-                        ));
-                    }
-                    Ok(n) => {
-                        inc.buf.truncate(old + n);
-                        if n < self.read_chunk {
-                            break;
-                        }
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        inc.buf.truncate(old);
-                        break;
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => inc.buf.truncate(old),
-                    Err(e) => return Err(format!("read failed: {e}")),
+                Ok(n) => {
+                    inc.buf.truncate(have + n);
+                    return Ok((n, room));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    inc.buf.truncate(have);
+                    return Ok((0, room));
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    inc.buf.truncate(have);
+                    return Err(format!("read failed: {e}"));
                 }
             }
         }
+    }
+
+    /// Hands each complete frame in the buffer to the server while the
+    /// connection may take requests. Returns false when reading must stop
+    /// here: a four-letter word was answered, or a frame is held back until
+    /// the connection may take it (`pending_frames`).
+    fn handle_frames(self: &Arc<Self>, inc: &mut Incoming) -> Result<bool, String> {
         let max = crate::jute::max_buffer();
-        loop {
-            let avail = inc.buf.len() - inc.start;
-            if avail < 4 {
-                break;
-            }
-            let s = inc.start;
-            let len = i32::from_be_bytes([inc.buf[s], inc.buf[s + 1], inc.buf[s + 2], inc.buf[s + 3]]);
+        let mut handled = false;
+        let res = loop {
+            let Some(h) = inc.buf.get(inc.start..inc.start + 4) else { break Ok(true) };
+            let len = i32::from_be_bytes([h[0], h[1], h[2], h[3]]);
             if !inc.initialized {
                 if let Some(cmd) = crate::server::command::four_letter_word(len) {
-                    drop(inc);
                     self.packet_received();
                     self.run_four_letter_word(cmd);
-                    return Ok(());
+                    break Ok(false);
                 }
             }
             if len < 0 || len as usize > max {
-                return Err(format!("Len error {len}"));
+                break Err(format!("Len error {len}"));
             }
-            if avail < 4 + len as usize {
-                break;
-            }
-            if !self.io.lock().recv_enabled {
+            let end = inc.start + 4 + len as usize;
+            let Some(body) = inc.buf.get(inc.start + 4..end) else { break Ok(true) };
+            if !self.may_read(&self.io.lock()) {
                 self.pending_frames.store(true, Ordering::Release);
-                return Ok(());
+                break Ok(false);
             }
-            let frame: Vec<u8> = inc.buf[s + 4..s + 4 + len as usize].to_vec();
-            inc.start = s + 4 + len as usize;
+            let frame = body.to_vec();
+            inc.start = end;
+            handled = true;
             self.packet_received();
-            if !inc.initialized {
+            let r = if !inc.initialized {
                 inc.initialized = true;
-                self.zks.process_connect_request(self, &frame)?;
+                self.zks.process_connect_request(self, &frame)
             } else {
-                self.zks.process_packet(self, &frame)?;
+                self.zks.process_packet(self, &frame)
+            };
+            if let Err(e) = r {
+                break Err(e);
+            }
+        };
+        if handled {
+            self.touch();
+        }
+        if res == Ok(true) {
+            self.pending_frames.store(false, Ordering::Release);
+            if inc.start == inc.buf.len() {
+                inc.buf.clear();
+                inc.start = 0;
+                // A large frame's buffer is not kept for an idle connection.
+                if inc.buf.capacity() > 2 * self.read_chunk {
+                    inc.buf = Vec::new();
+                }
             }
         }
-        self.pending_frames.store(false, Ordering::Release);
-        if inc.start == inc.buf.len() {
-            inc.buf.clear();
-            inc.start = 0;
-        }
-        Ok(())
+        res
     }
 
     fn run_four_letter_word(self: &Arc<Self>, cmd: &'static str) {
@@ -541,6 +685,22 @@ impl NioServerCnxn {
         }
         self.zks.zk_db().data_tree().remove_cnxn(self.id);
         let _ = self.sock.shutdown(std::net::Shutdown::Both);
+        drop(self.slot.lock().take());
+    }
+}
+
+/// A request's share of its connection's in-flight limits. It travels with
+/// the Request through the processors and is given back when the request
+/// is dropped, whether answered or dropped on the way, so the count cannot
+/// leak and hold a connection back for good.
+pub struct InFlight {
+    cnxn: Arc<NioServerCnxn>,
+    bytes: usize,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.cnxn.request_done(self.bytes);
     }
 }
 

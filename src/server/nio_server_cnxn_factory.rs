@@ -1,7 +1,8 @@
 //! NIOServerCnxnFactory: the client port. Threads:
 //! - `NIOAcceptThread` (Java "NIOServerCxnFactory.AcceptThread"): accept(),
-//!   enforce maxClientCnxns per client IP, hand sockets round-robin to the
-//!   selector threads.
+//!   enforce zookeeper.maxCnxns in all and maxClientCnxns per client IP,
+//!   hand sockets round-robin to the selector threads. An accept error
+//!   (EMFILE, ...) is logged and accepting pauses 10 ms, as Java's does.
 //! - `NIOSelector-i` (Java "NIOServerCxnFactory.SelectorThread-i"): an epoll
 //!   set of one-shot entries; a ready connection is parked and handed to the
 //!   worker pool, which re-arms it when done.
@@ -35,6 +36,8 @@ pub struct NioSettings {
     pub num_selector_threads: usize,
     pub num_worker_threads: usize,
     pub max_client_cnxns: i32,
+    /// zookeeper.maxCnxns: connections in all, 0 = unlimited.
+    pub max_cnxns: i32,
     pub sessionless_cnxn_timeout_ms: i32,
     pub listen_backlog: i32,
     /// zookeeper.nio.directBufferBytes: the size of one socket read.
@@ -43,12 +46,48 @@ pub struct NioSettings {
 
 const WAKE_TOKEN: u64 = u64::MAX;
 
+/// A socket the AcceptThread handed to a selector: its peer as accept()
+/// reported it (getpeername fails once a queued connection is reset) and
+/// its place in the connection counts.
+type Accepted = (TcpStream, SocketAddr, CnxnSlot);
+
+/// How many connections are open in all and per client IP.
+#[derive(Default)]
+struct CnxnCounts {
+    total: usize,
+    per_ip: HashMap<IpAddr, usize>,
+}
+
+/// One accepted connection's place in the counts maxCnxns and
+/// maxClientCnxns limit. Taken at accept and given back when dropped, so
+/// every way a connection ends (refused at registration, reset while
+/// queued, closed, left over at shutdown) frees its place.
+pub struct CnxnSlot {
+    factory: Weak<NioServerCnxnFactory>,
+    ip: IpAddr,
+}
+
+impl Drop for CnxnSlot {
+    fn drop(&mut self) {
+        if let Some(f) = self.factory.upgrade() {
+            let mut c = f.counts.lock();
+            c.total = c.total.saturating_sub(1);
+            if let Some(n) = c.per_ip.get_mut(&self.ip) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    c.per_ip.remove(&self.ip);
+                }
+            }
+        }
+    }
+}
+
 /// One selector thread's epoll set.
 pub struct SelectorThread {
     epfd: OwnedFd,
     wake: OwnedFd,
-    accepted_tx: Sender<TcpStream>,
-    accepted_rx: Receiver<TcpStream>,
+    accepted_tx: Sender<Accepted>,
+    accepted_rx: Receiver<Accepted>,
     cnxns: Mutex<HashMap<u64, Arc<NioServerCnxn>>>,
 }
 
@@ -132,8 +171,8 @@ impl SelectorThread {
                 }
             }
             let Some(f) = factory.upgrade() else { break };
-            while let Ok(sock) = self.accepted_rx.try_recv() {
-                f.register(&self, sock);
+            while let Ok((sock, remote, slot)) = self.accepted_rx.try_recv() {
+                f.register(&self, sock, remote, slot);
             }
         }
         // Close what is left.
@@ -147,14 +186,14 @@ impl SelectorThread {
 pub struct NioServerCnxnFactory {
     settings: NioSettings,
     local_address: SocketAddr,
-    listener: TcpListener,
+    listener: Arc<TcpListener>,
     zks: RwLock<Arc<ZooKeeperServer>>,
     selectors: Vec<Arc<SelectorThread>>,
     workers: WorkerService,
     next_selector: AtomicUsize,
     next_cnxn_id: AtomicU64,
     cnxns: Mutex<HashMap<u64, Arc<NioServerCnxn>>>,
-    ip_map: Mutex<HashMap<IpAddr, usize>>,
+    counts: Mutex<CnxnCounts>,
     session_map: Mutex<HashMap<i64, Arc<NioServerCnxn>>>,
     cnxn_expiry_queue: ExpiryQueue<u64>,
     stopped: AtomicBool,
@@ -168,7 +207,7 @@ impl NioServerCnxnFactory {
         sock.set_reuse_address(true)?;
         sock.bind(&addr.into())?;
         sock.listen(if settings.listen_backlog > 0 { settings.listen_backlog } else { 50 })?;
-        let listener: TcpListener = sock.into();
+        let listener = Arc::new(TcpListener::from(sock));
         let local_address = listener.local_addr()?;
         let mut selectors = Vec::new();
         for _ in 0..settings.num_selector_threads.max(1) {
@@ -186,7 +225,7 @@ impl NioServerCnxnFactory {
             next_selector: AtomicUsize::new(0),
             next_cnxn_id: AtomicU64::new(1),
             cnxns: Mutex::new(HashMap::new()),
-            ip_map: Mutex::new(HashMap::new()),
+            counts: Mutex::new(CnxnCounts::default()),
             session_map: Mutex::new(HashMap::new()),
             stopped: AtomicBool::new(false),
             threads: Mutex::new(Vec::new()),
@@ -199,7 +238,10 @@ impl NioServerCnxnFactory {
             threads.push(std::thread::Builder::new().name(format!("NIOSelector-{i}")).spawn(move || sel.run(weak))?);
         }
         let weak = Arc::downgrade(&factory);
-        threads.push(std::thread::Builder::new().name("NIOAcceptThread".into()).spawn(move || accept_loop(weak))?);
+        let listener = Arc::clone(&factory.listener);
+        threads.push(
+            std::thread::Builder::new().name("NIOAcceptThread".into()).spawn(move || accept_loop(weak, listener))?,
+        );
         let weak = Arc::downgrade(&factory);
         threads.push(std::thread::Builder::new().name("CnxnExpirer".into()).spawn(move || expirer_loop(weak))?);
         *factory.threads.lock() = threads;
@@ -240,13 +282,29 @@ impl NioServerCnxnFactory {
         self.workers.schedule(work);
     }
 
+    /// Takes a place for a new connection from `ip`, or says why not
+    /// (limitTotalNumberOfCnxns, then maxClientCnxns).
+    fn take_slot(self: &Arc<Self>, ip: IpAddr) -> Result<CnxnSlot, String> {
+        let mut c = self.counts.lock();
+        let max_total = self.settings.max_cnxns;
+        if max_total > 0 && c.total >= max_total as usize {
+            return Err(format!("Too many connections {} - max is {}", c.total, max_total));
+        }
+        let max = self.settings.max_client_cnxns;
+        let count = c.per_ip.get(&ip).copied().unwrap_or(0);
+        if max > 0 && count >= max as usize {
+            return Err(format!("Too many connections from {ip} - max is {max}"));
+        }
+        c.per_ip.insert(ip, count + 1);
+        c.total += 1;
+        Ok(CnxnSlot { factory: Arc::downgrade(self), ip })
+    }
+
     /// Called on a selector thread for a socket the AcceptThread handed it.
-    fn register(self: &Arc<Self>, sel: &Arc<SelectorThread>, sock: TcpStream) {
-        let remote = match sock.peer_addr() {
-            Ok(a) => a,
-            Err(_) => return,
-        };
-        if sock.set_nonblocking(true).is_err() {
+    /// On any failure the socket is closed and `slot` given back.
+    fn register(self: &Arc<Self>, sel: &Arc<SelectorThread>, sock: TcpStream, remote: SocketAddr, slot: CnxnSlot) {
+        if let Err(e) = sock.set_nonblocking(true) {
+            tracing::warn!("cannot register connection from {remote}: {e}");
             return;
         }
         let _ = sock.set_nodelay(true);
@@ -259,6 +317,7 @@ impl NioServerCnxnFactory {
             Arc::downgrade(self),
             self.zoo_keeper_server(),
             &self.settings,
+            slot,
         ));
         self.cnxns.lock().insert(id, Arc::clone(&cnxn));
         sel.cnxns.lock().insert(id, Arc::clone(&cnxn));
@@ -274,9 +333,16 @@ impl NioServerCnxnFactory {
         self.cnxn_expiry_queue.update(cnxn.id(), cnxn.session_timeout().max(0) as u64);
     }
 
-    /// The session now lives on this connection.
+    /// The session now lives on this connection. A connection that closed
+    /// while its session was being set up is not added: its close (which
+    /// marks it closed before taking this lock in `remove_cnxn`) would not
+    /// find it, and the map would hold it and its socket until the session
+    /// ends.
     pub fn add_session(&self, session_id: i64, cnxn: &Arc<NioServerCnxn>) {
-        self.session_map.lock().insert(session_id, Arc::clone(cnxn));
+        let mut sm = self.session_map.lock();
+        if !cnxn.is_closed() {
+            sm.insert(session_id, Arc::clone(cnxn));
+        }
     }
 
     /// closeSession: close the connection serving `session_id`, if any.
@@ -293,15 +359,6 @@ impl NioServerCnxnFactory {
             return;
         }
         self.cnxn_expiry_queue.remove(&cnxn.id());
-        let ip = cnxn.remote_address().ip();
-        let mut ips = self.ip_map.lock();
-        if let Some(n) = ips.get_mut(&ip) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                ips.remove(&ip);
-            }
-        }
-        drop(ips);
         let sid = cnxn.session_id();
         let mut sm = self.session_map.lock();
         if sm.get(&sid).map(|c| c.id()) == Some(cnxn.id()) {
@@ -340,52 +397,68 @@ impl NioServerCnxnFactory {
     }
 }
 
-/// The AcceptThread's loop.
-fn accept_loop(factory: Weak<NioServerCnxnFactory>) {
+/// The AcceptThread's loop. It owns a handle on the listener, so nothing
+/// here needs a new descriptor: when accept() itself fails (EMFILE, ENFILE,
+/// ENOBUFS, ...) the error is logged (at most once a second) and accepting
+/// pauses 10 ms to let descriptors free up, as Java's pauseAccept does; the
+/// loop ends only when the factory stops.
+fn accept_loop(factory: Weak<NioServerCnxnFactory>, listener: Arc<TcpListener>) {
+    let mut errors = RateLimitedLog::new(Duration::from_secs(1));
     loop {
-        let Some(f) = factory.upgrade() else { break };
-        if f.stopped.load(Ordering::Acquire) {
-            break;
-        }
-        let listener = match f.listener.try_clone() {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::error!("cannot use the client port: {e}");
-                break;
-            }
-        };
-        drop(f);
         let accepted = listener.accept();
         let Some(f) = factory.upgrade() else { break };
         if f.stopped.load(Ordering::Acquire) {
             break;
         }
         match accepted {
-            Ok((sock, addr)) => {
-                let ip = addr.ip();
-                let max = f.settings.max_client_cnxns;
-                let mut ips = f.ip_map.lock();
-                let count = ips.get(&ip).copied().unwrap_or(0);
-                if max > 0 && count >= max as usize {
-                    drop(ips);
-                    tracing::warn!("Too many connections from {} - max is {}", ip, max);
-                    let _ = sock.shutdown(std::net::Shutdown::Both);
-                    continue;
+            Ok((sock, addr)) => match f.take_slot(addr.ip()) {
+                Ok(slot) => {
+                    tracing::debug!("Accepted socket connection from {}", addr);
+                    let i = f.next_selector.fetch_add(1, Ordering::Relaxed) % f.selectors.len();
+                    let sel = &f.selectors[i];
+                    let _ = sel.accepted_tx.send((sock, addr, slot));
+                    sel.wakeup();
                 }
-                ips.insert(ip, count + 1);
-                drop(ips);
-                tracing::debug!("Accepted socket connection from {}", addr);
-                let i = f.next_selector.fetch_add(1, Ordering::Relaxed) % f.selectors.len();
-                let sel = &f.selectors[i];
-                let _ = sel.accepted_tx.send(sock);
-                sel.wakeup();
-            }
+                Err(why) => {
+                    errors.warn(&format!("Error accepting new connection: {why}"));
+                    let _ = sock.shutdown(std::net::Shutdown::Both);
+                }
+            },
             Err(e) => {
-                tracing::warn!("Error accepting new connection: {e}");
-                // Running out of file descriptors: back off before retrying.
+                errors.warn(&format!("Error accepting new connection: {e}"));
+                drop(f);
                 std::thread::sleep(Duration::from_millis(10));
             }
         }
+    }
+}
+
+/// Logs a recurring warning at most once per `every`, saying how many were
+/// left out in between (Java's RateLogger for accept errors).
+struct RateLimitedLog {
+    every: Duration,
+    last: Option<std::time::Instant>,
+    skipped: u64,
+}
+
+impl RateLimitedLog {
+    fn new(every: Duration) -> RateLimitedLog {
+        RateLimitedLog { every, last: None, skipped: 0 }
+    }
+
+    fn warn(&mut self, msg: &str) {
+        let now = std::time::Instant::now();
+        if self.last.is_some_and(|t| now.duration_since(t) < self.every) {
+            self.skipped += 1;
+            return;
+        }
+        if self.skipped > 0 {
+            tracing::warn!("{msg} ({} more like it in the last {:?})", self.skipped, self.every);
+        } else {
+            tracing::warn!("{msg}");
+        }
+        self.last = Some(now);
+        self.skipped = 0;
     }
 }
 

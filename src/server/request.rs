@@ -3,7 +3,7 @@
 
 use crate::jute::records::Id;
 use crate::jute::txn::{TxnBody, TxnDigest, TxnHeader, TxnLogEntry};
-use crate::server::nio_server_cnxn::NioServerCnxn;
+use crate::server::nio_server_cnxn::{InFlight, NioServerCnxn};
 use crate::server::session_tracker::SessionOwner;
 use crate::server::zoo_defs::op_code;
 use std::any::Any;
@@ -44,6 +44,9 @@ pub struct Request {
     /// counts it: `Local` for this server's clients and internal requests,
     /// the LearnerHandler's for a learner's forwarded request.
     pub session_owner: SessionOwner,
+    /// The request's share of its connection's in-flight limits, given back
+    /// when the request is dropped (a client's requests only).
+    pub in_flight: Option<InFlight>,
 }
 
 impl Request {
@@ -71,6 +74,7 @@ impl Request {
             create_time: Instant::now(),
             owner: None,
             session_owner: SessionOwner::Local,
+            in_flight: None,
         }
     }
 

@@ -105,12 +105,18 @@ impl WatchManager {
 
     /// Adds (or re-modes) the watch of `watcher` on `path`. Returns false
     /// when the watcher already watched the path, or is stale.
+    ///
+    /// Staleness is checked under the table lock: a connection is marked
+    /// closed before its close takes this lock to remove its watches, so
+    /// either the close sees this watch and removes it, or this sees the
+    /// connection closed. Checked before the lock, a close falling in
+    /// between would leave a watch (and the connection it holds) for ever.
     pub fn add_watch(&self, path: &str, watcher: Arc<dyn Watcher>, mode: WatcherMode) -> bool {
+        let id = watcher.watcher_id();
+        let mut guard = self.tables.lock();
         if watcher.is_stale() {
             return false;
         }
-        let id = watcher.watcher_id();
-        let mut guard = self.tables.lock();
         let t = &mut *guard;
         let key: Arc<str> = match t.watch_table.get_key_value(path) {
             Some((k, _)) => k.clone(),
@@ -453,6 +459,59 @@ pub(crate) mod tests {
         let m = WatchManager::new();
         assert!(!m.add_watch("/a", Arc::new(Stale), WatcherMode::Standard));
         assert_eq!(m.size(), 0);
+    }
+
+    /// A connection that closes while its watch is being added: the close
+    /// (mark closed, then remove the connection's watches, as
+    /// NioServerCnxn::close does) runs on another thread the moment the
+    /// table asks whether the watcher is stale, and the answer given is the
+    /// one from just before the close.
+    struct ClosingDuringAdd {
+        manager: std::sync::Weak<WatchManager>,
+        closed: std::sync::atomic::AtomicBool,
+        closer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    }
+
+    impl Watcher for ClosingDuringAdd {
+        fn watcher_id(&self) -> u64 {
+            5
+        }
+        fn process(&self, _: &WatchedEvent) {}
+        fn is_stale(&self) -> bool {
+            use std::sync::atomic::Ordering;
+            if self.closed.swap(true, Ordering::AcqRel) {
+                return true;
+            }
+            let manager = self.manager.clone();
+            let (done_tx, done_rx) = std::sync::mpsc::channel();
+            let closer = std::thread::spawn(move || {
+                if let Some(m) = manager.upgrade() {
+                    m.remove_watcher(5);
+                }
+                let _ = done_tx.send(());
+            });
+            *self.closer.lock() = Some(closer);
+            // Give the close every chance to finish before the insert (it
+            // cannot while the table is locked, which is the point).
+            let _ = done_rx.recv_timeout(std::time::Duration::from_millis(300));
+            false
+        }
+    }
+
+    #[test]
+    fn a_watch_racing_its_connections_close_does_not_outlive_it() {
+        let m = Arc::new(WatchManager::new());
+        let w = Arc::new(ClosingDuringAdd {
+            manager: Arc::downgrade(&m),
+            closed: std::sync::atomic::AtomicBool::new(false),
+            closer: Mutex::new(None),
+        });
+        m.add_watch("/a", w.clone(), WatcherMode::PersistentRecursive);
+        let closer = w.closer.lock().take().expect("the close ran");
+        closer.join().expect("close thread");
+        assert_eq!(m.size(), 0, "a watch survived its connection's close");
+        assert_eq!(m.recursive_watch_qty(), 0);
+        assert_eq!(m.summary().num_connections, 0, "the closed connection is still held");
     }
 
     #[test]

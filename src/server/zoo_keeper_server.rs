@@ -16,6 +16,7 @@ use crate::server::nio_server_cnxn_factory::NioServerCnxnFactory;
 use crate::server::prep_request_processor::PrepRequestProcessor;
 use crate::server::request::Request;
 use crate::server::request_processor::RequestProcessor;
+use crate::server::blue_throttle::{BlueThrottle, BlueThrottleSettings};
 use crate::server::request_throttler::RequestThrottler;
 use crate::server::server_stats::ServerStats;
 use crate::server::session_tracker::SessionTracker;
@@ -179,6 +180,8 @@ pub struct ZooKeeperServer {
     /// Requests handed to the chain and not yet answered (inProcess).
     in_process: AtomicI64,
     started: Instant,
+    /// The connection throttle a ConnectRequest must pass (connThrottle).
+    conn_throttle: BlueThrottle,
 }
 
 /// java.util.Random, as Java seeds and draws it: session passwords must be
@@ -243,6 +246,7 @@ impl ZooKeeperServer {
         role: Arc<dyn ServerRole>,
     ) -> Arc<ZooKeeperServer> {
         let zxid = zk_db.last_processed_zxid();
+        let conn_throttle = BlueThrottle::new(BlueThrottleSettings::from_config(&settings.config));
         Arc::new(ZooKeeperServer {
             settings,
             zk_db,
@@ -257,6 +261,7 @@ impl ZooKeeperServer {
             state: AtomicU8::new(State::Initial as u8),
             in_process: AtomicI64::new(0),
             started: Instant::now(),
+            conn_throttle,
         })
     }
 
@@ -356,6 +361,15 @@ impl ZooKeeperServer {
         }
         let mut ia = InputArchive::new(buf);
         let req = ConnectRequest::deserialize(&mut ia).map_err(|e| format!("bad connect request: {e}"))?;
+        let need = self.conn_throttle.tokens_needed(req.session_id, self.settings.config.local_sessions_enabled);
+        if !self.conn_throttle.check_limit(need) {
+            tracing::warn!(
+                "Closing connection from {} (session 0x{:x}): the connection throttle rejected it",
+                cnxn.remote_address(),
+                req.session_id
+            );
+            return Err("Connection throttle rejected connection".to_string());
+        }
         // Old clients do not send the readOnly flag.
         let read_only = match ia.read_bool() {
             Ok(b) => {
@@ -449,7 +463,6 @@ impl ZooKeeperServer {
     pub fn process_packet(self: &Arc<Self>, cnxn: &Arc<NioServerCnxn>, buf: &[u8]) -> Result<(), String> {
         let mut ia = InputArchive::new(buf);
         let h = RequestHeader::deserialize(&mut ia).map_err(|e| format!("bad request header: {e}"))?;
-        cnxn.incr_outstanding_and_check_throttle();
         let body = &buf[ia.position()..];
         match h.r#type {
             op_code::AUTH => {
@@ -491,7 +504,7 @@ impl ZooKeeperServer {
                 answer_unimplemented(cnxn, h.xid, 0);
             }
             _ => {
-                let req = Request::new(
+                let mut req = Request::new(
                     Some(Arc::clone(cnxn)),
                     cnxn.session_id(),
                     h.xid,
@@ -499,6 +512,7 @@ impl ZooKeeperServer {
                     body.to_vec(),
                     cnxn.auth_info(),
                 );
+                req.in_flight = Some(cnxn.admit(buf.len()));
                 self.submit_request(req);
             }
         }

@@ -66,6 +66,7 @@ pub fn nio_settings_from(config: &QuorumPeerConfig) -> NioSettings {
         num_selector_threads: config.nio_num_selector_threads.max(1) as usize,
         num_worker_threads: config.nio_num_worker_threads.max(1) as usize,
         max_client_cnxns: config.max_client_cnxns,
+        max_cnxns: config.max_cnxns,
         sessionless_cnxn_timeout_ms: config.nio_sessionless_cnxn_timeout_ms,
         listen_backlog: config.client_port_listen_backlog,
         direct_buffer_bytes: config.nio_direct_buffer_bytes.max(0) as usize,

@@ -1,0 +1,351 @@
+//! Abuse of the client port by clients that play unfair: storms of
+//! connections reset before or after the server registers them, running
+//! the server out of file descriptors, pipelining far more than the server
+//! should hold while never reading a reply, and trickling a byte a second.
+//! Each case is bounded in time, checks that other clients keep being
+//! served, and cleans up its server even when it fails.
+
+mod common;
+
+use common::*;
+use std::fs;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use zkserver::client::client_cnxn::handshake;
+use zkserver::client::{ConnectOptions, ZkClient};
+use zkserver::jute::records::{ConnectRequest, GetDataRequest, RequestHeader, SetDataRequest};
+use zkserver::jute::Record;
+use zkserver::server::zoo_defs::{ids, op_code, CreateMode};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// Stops a process (SIGSTOP) until dropped (SIGCONT), so a failing test
+/// never leaves its server frozen.
+struct Paused(u32);
+
+impl Paused {
+    fn new(pid: u32) -> Paused {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
+        Paused(pid)
+    }
+}
+
+impl Drop for Paused {
+    fn drop(&mut self) {
+        // SAFETY: as above.
+        unsafe { libc::kill(self.0 as i32, libc::SIGCONT) };
+    }
+}
+
+/// Closes a socket with a reset (SO_LINGER 0) instead of a FIN.
+fn reset(sock: TcpStream) {
+    let _ = socket2::SockRef::from(&sock).set_linger(Some(Duration::ZERO));
+    drop(sock);
+}
+
+fn connect_request_frame() -> Vec<u8> {
+    let req = ConnectRequest { protocol_version: 0, last_zxid_seen: 0, time_out: 30000, session_id: 0, passwd: vec![0; 16] };
+    let mut body = req.to_bytes();
+    body.push(0);
+    let mut frame = (body.len() as i32).to_be_bytes().to_vec();
+    frame.extend(body);
+    frame
+}
+
+fn request_frame(xid: i32, op: i32, body: &impl Record) -> Vec<u8> {
+    let mut b = RequestHeader { xid, r#type: op }.to_bytes();
+    b.extend(body.to_bytes());
+    let mut frame = (b.len() as i32).to_be_bytes().to_vec();
+    frame.extend(b);
+    frame
+}
+
+/// Whether a new session can be opened and answers a read.
+fn serves(addr: &str) -> bool {
+    ZkClient::connect(addr, 30000).map(|c| c.exists("/", false).map(|s| s.is_some()).unwrap_or(false)).unwrap_or(false)
+}
+
+fn log_text(s: &TestServer) -> String {
+    fs::read_to_string(s.log_path()).unwrap_or_default()
+}
+
+/// A connection whose peer resets it while it waits in the accept queue
+/// cannot be registered (getpeername fails with ENOTCONN); one reset later
+/// is closed on its first read. Either way its place in maxClientCnxns must
+/// be given back: before, each reset-while-queued connection leaked one, and
+/// after maxClientCnxns of them the IP was refused until a restart.
+#[test]
+fn connect_and_reset_storms_leave_max_client_cnxns_intact() {
+    const N: usize = 10;
+    let s = TestServer::start(ServerOpts::default().cfg("maxClientCnxns", &N.to_string()));
+    let addr: SocketAddr = s.addr().parse().unwrap();
+    let pid = s.pid().expect("server pid");
+    // Resets while queued: the server is frozen while the kernel completes
+    // the handshakes (at most the listen backlog, 50), and every one is
+    // reset before the server gets to accept it.
+    for _ in 0..3 {
+        {
+            let _frozen = Paused::new(pid);
+            let socks: Vec<TcpStream> =
+                (0..40).filter_map(|_| TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()).collect();
+            assert!(socks.len() >= 10, "only {} connections queued while the server was frozen", socks.len());
+            socks.into_iter().for_each(reset);
+        }
+        // The queue drains before the next round.
+        assert!(wait_until(WAIT, || four_letter(&s.addr(), "ruok").is_ok_and(|r| r == "imok")));
+    }
+    // Resets racing the running server, half after a connect request.
+    let hello = connect_request_frame();
+    for i in 0..300 {
+        if let Ok(mut sock) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) {
+            if i % 2 == 0 {
+                let _ = sock.write_all(&hello);
+            }
+            reset(sock);
+        }
+    }
+    // That IP can still open N sessions, and each is served.
+    let mut clients: Vec<ZkClient> = Vec::new();
+    let all = wait_until(WAIT, || {
+        while clients.len() < N {
+            match ZkClient::connect(s.addr(), 30000) {
+                Ok(c) => clients.push(c),
+                Err(_) => return false,
+            }
+        }
+        true
+    });
+    assert!(all, "only {} of {N} connections accepted after the storm: the per-IP count leaked", clients.len());
+    for c in &clients {
+        assert!(c.exists("/", false).expect("exists").is_some());
+    }
+    // ... and the limit itself still holds.
+    let mut extra = raw_connect(&s.addr());
+    assert!(closed_by_server(&mut extra, Duration::from_secs(10)), "connection {} from one IP not refused", N + 1);
+}
+
+fn open_fds(pid: u32) -> usize {
+    fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)
+}
+
+/// Sets the running process's soft RLIMIT_NOFILE (what `prlimit --pid
+/// --nofile=n:` does), leaving the hard limit so it can be raised again.
+fn set_nofile(pid: u32, n: u64) {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: prlimit(2) on our own child's pid, reading into `lim`, then
+    // writing a valid rlimit.
+    let rc = unsafe {
+        libc::prlimit(pid as i32, libc::RLIMIT_NOFILE, std::ptr::null(), &mut lim);
+        lim.rlim_cur = n;
+        libc::prlimit(pid as i32, libc::RLIMIT_NOFILE, &lim, std::ptr::null_mut())
+    };
+    assert_eq!(rc, 0, "prlimit: {}", std::io::Error::last_os_error());
+}
+
+/// With its descriptors used up, accept() fails (EMFILE) while connections
+/// wait in the backlog. The AcceptThread must log, pause and keep trying,
+/// as Java's does; before, it gave up for good the first time it could not
+/// duplicate the listening socket (which it did before every accept), and
+/// the server never accepted again.
+#[test]
+fn running_out_of_descriptors_then_serving_again() {
+    let s = TestServer::start_default();
+    let pid = s.pid().expect("server pid");
+    let limit = open_fds(pid) as u64 + 16;
+    set_nofile(pid, limit);
+    let addr: SocketAddr = s.addr().parse().unwrap();
+    let socks: Vec<TcpStream> =
+        (0..60).filter_map(|_| TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()).collect();
+    assert!(
+        wait_until(WAIT, || log_text(&s).contains("Too many open files")),
+        "the server never ran out of descriptors (limit {limit}, {} connections)",
+        socks.len()
+    );
+    drop(socks);
+    assert!(wait_until(WAIT, || serves(&s.addr())), "not serving again after the descriptors came back");
+    // Now with no descriptor free at all (a new one must be numbered below
+    // the limit, and 0-2 are taken), as when other threads take the last
+    // ones: even a dup() of the listener fails. Then the limit is raised.
+    let errors = log_text(&s).matches("Too many open files").count();
+    let mut old = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: prlimit(2) reading our own child's limit into `old`.
+    unsafe { libc::prlimit(pid as i32, libc::RLIMIT_NOFILE, std::ptr::null(), &mut old) };
+    set_nofile(pid, 3);
+    let waiting = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).expect("queued connection");
+    assert!(
+        wait_until(WAIT, || log_text(&s).matches("Too many open files").count() > errors),
+        "no accept error logged with no descriptor free (is the accept thread gone?)"
+    );
+    set_nofile(pid, old.rlim_cur);
+    drop(waiting);
+    assert!(wait_until(WAIT, || serves(&s.addr())), "not serving again after the limit was raised");
+    assert_server_serves(&s.addr());
+}
+
+fn vm_rss_kib(pid: u32) -> u64 {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// A raw session that writes `frames` over and over until `stop` (or
+/// `limit` bytes), never reading a reply; returns the bytes it got out.
+fn flood(addr: &str, frames: &[u8], limit: u64, stop: &AtomicBool, sent: &AtomicU64) {
+    let mut sock = raw_connect(addr);
+    handshake(&mut sock, &ConnectOptions::new(30000)).expect("handshake");
+    sock.set_write_timeout(Some(Duration::from_millis(200))).unwrap();
+    let mut off = 0;
+    while !stop.load(Ordering::Acquire) && sent.load(Ordering::Relaxed) < limit {
+        match sock.write(&frames[off..]) {
+            Ok(n) => {
+                sent.fetch_add(n as u64, Ordering::Relaxed);
+                off = (off + n) % frames.len();
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted) => {}
+            Err(e) => panic!("flood connection failed: {e}"),
+        }
+    }
+}
+
+/// Two clients pipeline requests and never read a reply: one asks for a
+/// 256 KiB node again and again (each tiny request would queue 256 KiB of
+/// reply), the other sends 64 KiB setData requests, hundreds of MiB of
+/// them (64 KiB, because the server keeps the last 500 txns in memory for
+/// learners' DIFF syncs, as Java does: 32 MiB of them here). The server must stop reading from each once it holds its share
+/// (requests in flight plus unwritten replies) so their own sockets hold
+/// them back, while a third client keeps being served.
+///
+/// The bound, 200 MiB of resident memory, is about ten times what the
+/// server uses here when idle, and over twice what the limits allow the
+/// two connections plus those kept txns (8 MiB of requests and replies
+/// each, at most 128 queued replies of 256 KiB, 32 MiB of txns); before the limits the getData
+/// client alone drove the server past it within a second. Java queues
+/// every reply of a client that does not read (and reads until 1000
+/// requests are in flight server-wide), so it has no such bound.
+#[test]
+fn clients_that_never_read_cannot_grow_the_server() {
+    const BOUND_KIB: u64 = 200 * 1024;
+    let s = TestServer::start_default();
+    let pid = s.pid().expect("server pid");
+    let c = s.client();
+    let acl = ids::open_acl_unsafe();
+    c.create("/big", Some(&vec![b'b'; 256 << 10]), &acl, CreateMode::Persistent).unwrap();
+    c.create("/w", None, &acl, CreateMode::Persistent).unwrap();
+    let gets: Vec<u8> = (1..=1000)
+        .flat_map(|i| request_frame(i, op_code::GET_DATA, &GetDataRequest { path: "/big".into(), watch: false }))
+        .collect();
+    let sets: Vec<u8> =
+        request_frame(1, op_code::SET_DATA, &SetDataRequest { path: "/w".into(), data: Some(vec![b's'; 64 << 10]), version: -1 });
+    let stop = AtomicBool::new(false);
+    let (got, set) = (AtomicU64::new(0), AtomicU64::new(0));
+    let mut peak = 0;
+    let mut served = 0;
+    std::thread::scope(|scope| {
+        let stop = &stop;
+        let _stop_on_exit = StopOnDrop(stop);
+        scope.spawn(|| flood(&s.addr(), &gets, u64::MAX, stop, &got));
+        scope.spawn(|| flood(&s.addr(), &sets, 400 << 20, stop, &set));
+        let end = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < end {
+            let rss = vm_rss_kib(pid);
+            peak = peak.max(rss);
+            assert!(rss < BOUND_KIB, "server RSS {rss} KiB passed {BOUND_KIB} KiB");
+            let t = Instant::now();
+            assert!(c.exists("/big", false).expect("another client's read").is_some());
+            c.set_data("/w", Some(b"probe"), -1).expect("another client's write");
+            assert!(t.elapsed() < Duration::from_secs(10), "another client waited {:?}", t.elapsed());
+            served += 1;
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        stop.store(true, Ordering::Release);
+    });
+    let (got, set) = (got.load(Ordering::Relaxed), set.load(Ordering::Relaxed));
+    eprintln!(
+        "peak RSS {} MiB; getData flood {} KiB sent, setData flood {} MiB sent; {served} probes served",
+        peak / 1024,
+        got / 1024,
+        set >> 20
+    );
+    // Not vacuous: the getData flood asked for far more than the bound
+    // (each 30-byte request is 256 KiB of reply) and the setData flood
+    // pushed more through than the server may hold.
+    assert!(got / 30 * 256 > BOUND_KIB, "the getData flood sent only {got} bytes");
+    assert!(set > 32 << 20, "the setData flood sent only {set} bytes");
+    assert_server_serves(&s.addr());
+}
+
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
+/// Whether the server has closed `sock` (EOF or an error on a
+/// non-blocking read).
+fn gone(sock: &mut TcpStream) -> bool {
+    let mut b = [0u8; 64];
+    sock.set_nonblocking(true).unwrap();
+    let r = sock.read(&mut b);
+    sock.set_nonblocking(false).unwrap();
+    match r {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => e.kind() != ErrorKind::WouldBlock,
+    }
+}
+
+/// Slowloris: connections that send one byte a second. One never finishes
+/// its connect request; the server must close it once the sessionless
+/// connection timeout passes. Java pushes a connection's deadline out on
+/// every readiness, so there a byte a second keeps it open for ever; here
+/// only a whole request (or a reply leaving) does. The other has a session
+/// (4 s timeout, no pings) and trickles a ping; it is closed once its
+/// session timeout passes, as in Java. Meanwhile another client is served.
+#[test]
+fn slowloris_connections_are_closed_when_their_timeout_passes() {
+    let s = TestServer::start(ServerOpts::default().prop("zookeeper.nio.sessionlessCnxnTimeout", "3000"));
+    let c = s.client();
+    let mut sessionless = raw_connect(&s.addr());
+    let sessionless_bytes = connect_request_frame();
+    let mut with_session = raw_connect(&s.addr());
+    let hs = handshake(&mut with_session, &ConnectOptions::new(4000)).expect("handshake");
+    assert_eq!(hs.response.time_out, 4000);
+    let ping = {
+        let mut f = 8i32.to_be_bytes().to_vec();
+        f.extend(RequestHeader { xid: -2, r#type: op_code::PING }.to_bytes());
+        f
+    };
+    let start = Instant::now();
+    let mut closed: [Option<Duration>; 2] = [None, None];
+    for i in 0.. {
+        assert!(start.elapsed() < Duration::from_secs(25), "still open after 25 s: {closed:?}");
+        for (k, (sock, bytes)) in
+            [(&mut sessionless, &sessionless_bytes), (&mut with_session, &ping)].into_iter().enumerate()
+        {
+            if closed[k].is_none() {
+                let b = bytes[i % bytes.len()];
+                if sock.write_all(&[b]).is_err() || gone(sock) {
+                    closed[k] = Some(start.elapsed());
+                }
+            }
+        }
+        if closed.iter().all(Option::is_some) {
+            break;
+        }
+        assert!(c.exists("/", false).expect("another client is served").is_some());
+        // The attack's pace, not a wait for a condition.
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    eprintln!("closed after {closed:?}");
+    // Closed by their timeouts, not by anything sooner.
+    assert!(closed.iter().all(|t| t.is_some_and(|t| t >= Duration::from_secs(2))), "{closed:?}");
+    assert_server_serves(&s.addr());
+}

@@ -21,13 +21,12 @@
 //! - a separate dataLogDir holding a snapshot, or a dataDir holding a log,
 //!   refuses start-up with exit code 3.
 //!
-//! Where the issue asks more than Java gives (a torn tail of the newest log
-//! file ends replay at the last good txn): a last entry of the newest file
-//! whose checksum fails with only zeros after it, and a newest log file that
-//! is empty or all zeros, refuse Java's start-up but are recovered by
-//! zkserver, losing only what was never acknowledged; the torn entry is
-//! zeroed so later files can follow. The same damage anywhere else is
-//! refused, as in Java.
+//! Where zkserver does more than Java: a newest log file that is empty or
+//! all zeros (created, maybe preallocated, but never fsynced, so it holds no
+//! durable txn) refuses Java's start-up but is skipped by zkserver. A
+//! complete entry whose checksum fails is refused wherever it stands, the
+//! last entry of the newest file included, exactly as in Java: it may have
+//! been acknowledged, and dropping it is left to `txn-log-toolkit`.
 
 mod common;
 
@@ -295,11 +294,10 @@ fn same_as_java(d: &Damaged) -> Runs {
     Runs { ours, java }
 }
 
-/// Where the issue asks more than Java gives: a torn tail of the newest log
-/// file that Java refuses to start on (a checksum that fails on the last
-/// entry, a log file created just before a crash) is recovered by zkserver,
-/// losing only the never-acknowledged entry. Java's refusal saying
-/// `java_says` is checked too, so the divergence stays visible.
+/// Where zkserver does more than Java: a newest log file that never held a
+/// durable txn (empty, or all zeros), which Java refuses to start on, is
+/// skipped by zkserver. Java's refusal saying `java_says` is checked too, so
+/// the divergence stays visible.
 fn recovers_where_java_refuses(d: &Damaged, java_says: &str) -> Runs {
     let (ours, java) = std::thread::scope(|scope| {
         let java = scope.spawn(|| run(Flavor::Java, d));
@@ -438,17 +436,18 @@ fn a_zero_length_last_entry_ends_the_log() {
     assert_lost_only(ours.tree(), &one_log().tree, &["/a/last"]);
 }
 
+/// A complete last entry whose checksum fails, with only preallocated zeros
+/// after it, may be media corruption of an acknowledged write: refused, as
+/// Java refuses it, naming the file and the entry's offset.
 #[test]
-fn a_failed_checksum_on_the_last_entry_ends_before_it_where_java_refuses() {
-    let ours = recovers_where_java_refuses(
-        &damage_last(|log, last| log[last.start + 7] ^= 0x40),
-        "java.io.IOException: CRC check failed",
-    );
-    assert_lost_only(ours.tree(), &one_log().tree, &["/a/last"]);
-    ours.warned("fails its checksum");
-    // The torn entry was zeroed: the next write's new file follows log.1 on
-    // the restart.
-    assert_eq!(ours.log_files_after(), after_one_log(one_log().tree["/a/last"].1.czxid - 1));
+fn a_failed_checksum_on_the_last_entry_is_refused_like_java() {
+    let mut at = 0;
+    let ours = same_as_java(&damage_last(|log, last| {
+        at = last.start;
+        log[last.start + 7] ^= 0x40
+    }));
+    ours.refused(&format!("log.1: entry at offset {at} is corrupt"), "java.io.IOException: CRC check failed");
+    ours.ours.said("txn-log-toolkit");
 }
 
 #[test]

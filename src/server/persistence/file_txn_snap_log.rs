@@ -83,8 +83,7 @@ impl FileTxnSnapLog {
         let start = Instant::now();
         let mut highest = last_processed_zxid;
         let mut loaded = 0u64;
-        let mut txns = file_txn_log::read_txns(&self.data_log_dir, last_processed_zxid.saturating_add(1))?;
-        for entry in txns.by_ref() {
+        for entry in file_txn_log::read_txns(&self.data_log_dir, last_processed_zxid.saturating_add(1))? {
             let entry = entry?;
             let zxid = entry.hdr.zxid;
             if zxid < highest && highest != 0 {
@@ -99,12 +98,6 @@ impl FileTxnSnapLog {
             apply(&entry);
             loaded += 1;
         }
-        // Later log files must be able to follow the newest one: its torn
-        // last entry goes back to the preallocated zeros.
-        if let Some(torn) = txns.torn_tail() {
-            torn.zero()?;
-            info!("zeroed the torn last entry of {} at offset {}", torn.path.display(), torn.offset);
-        }
         info!("{loaded} txns loaded in {} ms", start.elapsed().as_millis());
         Ok(highest)
     }
@@ -117,8 +110,7 @@ impl FileTxnSnapLog {
 
     /// The log writer for the SyncRequestProcessor. Open it after `restore`:
     /// its first append starts a new `log.<zxid>` file, so a torn tail left
-    /// in an older file by a crash stays behind, unread (as Java does; only
-    /// a torn entry whose checksum fails was zeroed by the replay).
+    /// in an older file by a crash stays behind, unread (as Java does).
     pub fn create_txn_log(
         &self,
         pre_alloc_size: u64,

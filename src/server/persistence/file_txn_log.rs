@@ -304,7 +304,7 @@ impl FileTxnLog {
                 self.sync_file(cur.writer.get_ref())?;
             }
             if self.dir_sync_pending {
-                File::open(&self.log_dir)?.sync_all()?;
+                util::sync_dir(&self.log_dir)?;
                 self.dir_sync_pending = false;
             }
         }
@@ -463,7 +463,8 @@ pub fn read_txns(log_dir: &Path, start_zxid: i64) -> io::Result<TxnIterator> {
 
 /// Cuts the log after `zxid` for a TRUNC from the leader (FileTxnLog.truncate):
 /// the file that holds `zxid` ends after its last txn <= `zxid`, and every
-/// later log file is deleted. Errors when no log file reaches back that far.
+/// later log file is deleted; the directory is fsynced so the deletions
+/// stay done. Errors when no log file reaches back that far.
 pub fn truncate(log_dir: &Path, zxid: i64) -> io::Result<()> {
     let files = get_log_files(log_dir, zxid)?;
     let Some((first, later)) = files.split_first() else {
@@ -496,7 +497,7 @@ pub fn truncate(log_dir: &Path, zxid: i64) -> io::Result<()> {
             warn!("Unable to delete {} while truncating the log: {e}", path.display());
         }
     }
-    Ok(())
+    util::sync_dir(log_dir)
 }
 
 /// Iterator over logged txns. Yields `Err` (and then ends) for what is not
@@ -735,6 +736,7 @@ mod tests {
     use super::*;
     use crate::jute::records::{Acl, Id};
     use crate::jute::txn::*;
+    use crate::server::persistence::syscall_trace::{assert_dir_synced_after, traced};
     use crate::server::zoo_defs::op_code;
 
     fn hdr(zxid: i64, ty: i32) -> TxnHeader {
@@ -902,9 +904,13 @@ mod tests {
         }
         log.commit().unwrap();
         log.close().unwrap();
-        truncate(dir.path(), 3).unwrap();
+        let (result, calls) = traced(|| truncate(dir.path(), 3));
+        result.unwrap();
         assert_eq!(read_all(dir.path(), 0), creates(1..=3));
         assert!(!dir.path().join("log.6").exists());
+        // The deletion must survive a crash: a leftover log.6 would be
+        // replayed after the cut.
+        assert_dir_synced_after(&calls, |c| c.starts_with("unlink") && c.contains("log.6"), dir.path());
         // Appending after the cut starts a new file that replay follows.
         let mut log = write(dir.path(), 0, &creates(4..=4));
         log.close().unwrap();

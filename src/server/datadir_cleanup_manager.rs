@@ -119,7 +119,7 @@ mod tests {
         let v2 = snap_log.data_dir().to_path_buf();
         let dt = crate::server::data_tree::DataTree::new();
         for z in [0x0, 0x10, 0x20, 0x30, 0x40] {
-            file_snap::serialize(&dt, &Default::default(), &v2.join(snapshot_name(z)), false).unwrap();
+            file_snap::serialize(&dt, &Default::default(), &v2.join(snapshot_name(z)), false, &|| true).unwrap();
         }
         // An unsealed newest snapshot does not count as one to keep.
         fs::write(v2.join(snapshot_name(0x50)), b"torn").unwrap();

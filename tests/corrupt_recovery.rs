@@ -21,13 +21,18 @@
 //! - a separate dataLogDir holding a snapshot, or a dataDir holding a log,
 //!   refuses start-up with exit code 3.
 //!
-//! Where the issue asks more than Java gives (a torn tail of the newest log
-//! file ends replay at the last good txn): a last entry of the newest file
-//! whose checksum fails with only zeros after it, and a newest log file that
-//! is empty or all zeros, refuse Java's start-up but are recovered by
-//! zkserver, losing only what was never acknowledged; the torn entry is
-//! zeroed so later files can follow. The same damage anywhere else is
-//! refused, as in Java.
+//! Where zkserver does more than Java: a newest log file that is empty or
+//! all zeros (created, maybe preallocated, but never fsynced, so it holds no
+//! durable txn) refuses Java's start-up but is skipped by zkserver. A
+//! complete entry whose checksum fails is refused wherever it stands, the
+//! last entry of the newest file included, exactly as in Java: it may have
+//! been acknowledged, and dropping it is left to `txn-log-toolkit`.
+//!
+//! Where zkserver refuses what Java serves: a replay whose zxids jump (the
+//! next txn is neither the next counter of its epoch nor the first of a
+//! later one), because a log file is missing or a torn-looking entry in the
+//! middle of an older file cut off txns that later files build on. Java
+//! replays around the hole and serves a tree no server ever had.
 
 mod common;
 
@@ -295,11 +300,10 @@ fn same_as_java(d: &Damaged) -> Runs {
     Runs { ours, java }
 }
 
-/// Where the issue asks more than Java gives: a torn tail of the newest log
-/// file that Java refuses to start on (a checksum that fails on the last
-/// entry, a log file created just before a crash) is recovered by zkserver,
-/// losing only the never-acknowledged entry. Java's refusal saying
-/// `java_says` is checked too, so the divergence stays visible.
+/// Where zkserver does more than Java: a newest log file that never held a
+/// durable txn (empty, or all zeros), which Java refuses to start on, is
+/// skipped by zkserver. Java's refusal saying `java_says` is checked too, so
+/// the divergence stays visible.
 fn recovers_where_java_refuses(d: &Damaged, java_says: &str) -> Runs {
     let (ours, java) = std::thread::scope(|scope| {
         let java = scope.spawn(|| run(Flavor::Java, d));
@@ -308,6 +312,20 @@ fn recovers_where_java_refuses(d: &Damaged, java_says: &str) -> Runs {
     });
     assert!(matches!(java.outcome, Outcome::Refused(_)), "Java {}", describe(&java.outcome));
     java.said(java_says);
+    Runs { ours, java }
+}
+
+/// Where zkserver refuses what Java serves wrongly: Java must serve (a tree
+/// that lacks txns) and zkserver refuse, saying `ours_says`.
+fn refused_where_java_serves(d: &Damaged, ours_says: &str) -> Runs {
+    let (ours, java) = std::thread::scope(|scope| {
+        let java = scope.spawn(|| run(Flavor::Java, d));
+        let ours = run(Flavor::Zkserver, d);
+        (ours, java.join().expect("the Java run panicked"))
+    });
+    assert!(matches!(java.outcome, Outcome::Served(_)), "Java {}", describe(&java.outcome));
+    assert!(matches!(ours.outcome, Outcome::Refused(_)), "zkserver {}", describe(&ours.outcome));
+    ours.said(ours_says);
     Runs { ours, java }
 }
 
@@ -438,17 +456,18 @@ fn a_zero_length_last_entry_ends_the_log() {
     assert_lost_only(ours.tree(), &one_log().tree, &["/a/last"]);
 }
 
+/// A complete last entry whose checksum fails, with only preallocated zeros
+/// after it, may be media corruption of an acknowledged write: refused, as
+/// Java refuses it, naming the file and the entry's offset.
 #[test]
-fn a_failed_checksum_on_the_last_entry_ends_before_it_where_java_refuses() {
-    let ours = recovers_where_java_refuses(
-        &damage_last(|log, last| log[last.start + 7] ^= 0x40),
-        "java.io.IOException: CRC check failed",
-    );
-    assert_lost_only(ours.tree(), &one_log().tree, &["/a/last"]);
-    ours.warned("fails its checksum");
-    // The torn entry was zeroed: the next write's new file follows log.1 on
-    // the restart.
-    assert_eq!(ours.log_files_after(), after_one_log(one_log().tree["/a/last"].1.czxid - 1));
+fn a_failed_checksum_on_the_last_entry_is_refused_like_java() {
+    let mut at = 0;
+    let ours = same_as_java(&damage_last(|log, last| {
+        at = last.start;
+        log[last.start + 7] ^= 0x40
+    }));
+    ours.refused(&format!("log.1: entry at offset {at} is corrupt"), "java.io.IOException: CRC check failed");
+    ours.ours.said("txn-log-toolkit");
 }
 
 #[test]
@@ -517,18 +536,31 @@ fn a_corrupt_middle_entry_with_later_log_files_is_refused() {
     ours.refused("CRC check failed", "java.io.IOException: CRC check failed");
 }
 
+/// A missing end-of-record byte ends a file's replay (a torn write), but
+/// here whole txns follow in later files: what the rest of log.1 held is
+/// lost, not torn. Java skips it and replays the later files, serving a tree
+/// with /b and /c but without the rest of /a; zkserver refuses at the gap.
 #[test]
-fn a_missing_end_of_record_byte_in_the_middle_skips_the_rest_of_that_file_only() {
-    let ours = same_as_java(&damage_first_of_three_logs(|log, es| log[es[6].eor()] = 0));
-    let tree = ours.tree();
-    // /a/n0../a/n3 came before the damage, the rest of log.1 is gone, the
-    // later files are replayed.
-    assert!(tree.contains_key("/a/n3") && !tree.contains_key("/a/n4"), "{:?}", tree.keys());
-    let full = &three_snapshots().tree;
-    for path in full.keys().filter(|p| p.starts_with("/b") || p.starts_with("/c")) {
-        assert_eq!(tree.get(path), full.get(path), "{path}");
-    }
-    ours.warned("is incomplete");
+fn a_missing_end_of_record_byte_in_the_middle_is_refused_where_java_skips_the_rest_of_that_file() {
+    let runs = refused_where_java_serves(&damage_first_of_three_logs(|log, es| log[es[6].eor()] = 0), "has a gap");
+    runs.ours.said("is incomplete");
+    let Outcome::Served(java_tree) = &runs.java.outcome else { unreachable!() };
+    assert!(java_tree.contains_key("/a/n3") && !java_tree.contains_key("/a/n4"), "{:?}", java_tree.keys());
+    assert!(java_tree.contains_key("/c"), "{:?}", java_tree.keys());
+}
+
+/// A log file missing between two others (deleted by hand, lost): Java
+/// replays around the hole and serves a tree without the missing txns,
+/// reporting the later zxid as its own; zkserver refuses at the gap.
+#[test]
+fn a_missing_middle_log_file_is_refused_where_java_replays_around_it() {
+    let mut files = three_snapshots().files.clone();
+    files.retain(|name, _| !name.starts_with("snapshot.") || name == "snapshot.0");
+    let logs = names(&files, "log.");
+    files.remove(&logs[1]);
+    let runs = refused_where_java_serves(&Damaged::new(files), "has a gap");
+    let Outcome::Served(java_tree) = &runs.java.outcome else { unreachable!() };
+    assert!(java_tree.contains_key("/c") && !java_tree.contains_key("/b"), "{:?}", java_tree.keys());
 }
 
 // ---- snapshots ----

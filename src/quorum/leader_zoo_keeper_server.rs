@@ -77,7 +77,7 @@ impl LeaderZooKeeperServer {
         let db = zks.zk_db();
         zks.set_zxid(db.last_processed_zxid());
         db.kill_dead_sessions(&db.sessions_with_timeouts());
-        db.take_snapshot(&db.sessions_with_timeouts(), false)
+        db.take_snapshot(false)
     }
 
     /// A committed proposal goes to the CommitProcessor.

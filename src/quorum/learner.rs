@@ -485,7 +485,7 @@ fn sync_with_leader(
             }
             packet::NEWLEADER => {
                 if snapshot_needed {
-                    zk_db.take_snapshot(&zk_db.sessions_with_timeouts(), true)?;
+                    zk_db.take_snapshot(true)?;
                 }
                 // A follower makes the proposals received so far durable
                 // before it acknowledges NEWLEADER.

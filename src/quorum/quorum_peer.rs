@@ -76,8 +76,9 @@ pub fn read_long_from_file(path: &Path) -> io::Result<Option<i64>> {
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, format!("Found {line} in {}", path.display())))
 }
 
-/// Writes an epoch file atomically (a temp file synced, then renamed), as
-/// Java's AtomicFileWritingIdiom: the decimal number, no newline.
+/// Writes an epoch file atomically (a temp file synced, then renamed, then
+/// the directory synced so the new name survives a crash), as Java's
+/// AtomicFileWritingIdiom: the decimal number, no newline.
 pub fn write_long_to_file(path: &Path, value: i64) -> io::Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
@@ -87,7 +88,8 @@ pub fn write_long_to_file(path: &Path, value: i64) -> io::Result<()> {
         f.write_all(value.to_string().as_bytes())?;
         f.sync_all()?;
     }
-    fs::rename(&tmp, path)
+    fs::rename(&tmp, path)?;
+    crate::server::persistence::util::sync_dir(path.parent().unwrap_or(Path::new(".")))
 }
 
 /// Java's loadDataBase rules for the epoch files in `snap_dir`, given the
@@ -435,6 +437,7 @@ impl QuorumPeer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server::persistence::syscall_trace::{assert_dir_synced_after, traced};
 
     #[test]
     fn epoch_files_created_from_the_zxid() {
@@ -442,8 +445,10 @@ mod tests {
         assert_eq!(load_epochs(dir.path(), 0x3_0000_0007).unwrap(), (3, 3));
         assert_eq!(fs::read_to_string(dir.path().join("currentEpoch")).unwrap(), "3");
         assert_eq!(fs::read_to_string(dir.path().join("acceptedEpoch")).unwrap(), "3");
-        write_long_to_file(&dir.path().join("acceptedEpoch"), 5).unwrap();
+        let (result, calls) = traced(|| write_long_to_file(&dir.path().join("acceptedEpoch"), 5));
+        result.unwrap();
         assert_eq!(load_epochs(dir.path(), 0x3_0000_0007).unwrap(), (3, 5));
+        assert_dir_synced_after(&calls, |c| c.starts_with("rename") && c.contains("acceptedEpoch.tmp"), dir.path());
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use crate::server::persistence::file_snap;
 use crate::server::persistence::file_txn_snap_log::FileTxnSnapLog;
-use crate::server::persistence::util::{get_zxid_from_name, LOG_FILE_PREFIX, SNAPSHOT_FILE_PREFIX};
+use crate::server::persistence::util::{get_zxid_from_name, sync_dir, LOG_FILE_PREFIX, SNAPSHOT_FILE_PREFIX};
 use crossbeam_channel::{bounded, RecvTimeoutError, Sender};
 use parking_lot::Mutex;
 use std::collections::HashSet;
@@ -15,7 +15,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// PurgeTxnLog.purge: keeps `retain` snapshots and the logs they need.
-/// Returns the files deleted.
+/// Returns the files deleted; the directories are fsynced after.
 pub fn purge(snap_log: &FileTxnSnapLog, retain: usize) -> io::Result<Vec<PathBuf>> {
     let snaps = file_snap::find_n_valid_snapshots(snap_log.data_dir(), retain)?;
     let Some((least_zxid, _)) = snaps.last() else { return Ok(Vec::new()) };
@@ -31,6 +31,10 @@ pub fn purge(snap_log: &FileTxnSnapLog, retain: usize) -> io::Result<Vec<PathBuf
             Ok(()) => deleted.push(f),
             Err(e) => tracing::warn!("Failed to remove {}: {e}", f.display()),
         }
+    }
+    if !deleted.is_empty() {
+        sync_dir(snap_log.data_log_dir())?;
+        sync_dir(snap_log.data_dir())?;
     }
     Ok(deleted)
 }
@@ -105,6 +109,7 @@ impl DatadirCleanupManager {
 mod tests {
     use super::*;
     use crate::server::persistence::file_snap::snapshot_name;
+    use crate::server::persistence::syscall_trace::{assert_dir_synced_after, traced};
     use std::fs;
 
     #[test]
@@ -114,14 +119,16 @@ mod tests {
         let v2 = snap_log.data_dir().to_path_buf();
         let dt = crate::server::data_tree::DataTree::new();
         for z in [0x0, 0x10, 0x20, 0x30, 0x40] {
-            file_snap::serialize(&dt, &Default::default(), &v2.join(snapshot_name(z)), false).unwrap();
+            file_snap::serialize(&dt, &Default::default(), &v2.join(snapshot_name(z)), false, &|| true).unwrap();
         }
         // An unsealed newest snapshot does not count as one to keep.
         fs::write(v2.join(snapshot_name(0x50)), b"torn").unwrap();
         for z in [0x1, 0xa, 0x1a, 0x2a, 0x3a] {
             fs::write(v2.join(format!("log.{z:x}")), b"x").unwrap();
         }
-        purge(&snap_log, 3).unwrap();
+        let (result, calls) = traced(|| purge(&snap_log, 3));
+        result.unwrap();
+        assert_dir_synced_after(&calls, |c| c.starts_with("unlink") && c.contains("snapshot.10"), &v2);
         let mut left: Vec<String> =
             fs::read_dir(&v2).unwrap().flatten().map(|e| e.file_name().to_string_lossy().to_string()).collect();
         left.sort();

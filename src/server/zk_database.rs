@@ -5,6 +5,12 @@
 //! the FinalRequestProcessor applies them. In a quorum peer it outlives the
 //! role servers: each role's ZooKeeperServer shares it, and a learner's sync
 //! (SNAP, TRUNC, DIFF) rewrites it on the QuorumPeer thread.
+//!
+//! Snapshots (`take_snapshot`, from the SnapshotThread, start-up, a leader's
+//! loadData or a learner's NEWLEADER) are written one at a time, under a
+//! temporary name renamed into place, and each belongs to the tree it
+//! started from: a SNAP or TRUNC that replaces the tree meanwhile makes it
+//! stop and be deleted, never sealed as a mix of the two trees.
 
 use crate::jute::txn::{TxnBody, TxnDigest, TxnHeader, TxnLogEntry};
 use crate::jute::{InputArchive, OutputArchive};
@@ -12,6 +18,7 @@ use crate::server::data_tree::{DataTree, ProcessTxnResult, CONFIG_NODE};
 use crate::server::persistence::file_snap;
 use crate::server::persistence::file_txn_log::{self, FileTxnLog};
 use crate::server::persistence::file_txn_snap_log::FileTxnSnapLog;
+use crate::server::persistence::util;
 use crate::server::zoo_defs::op_code;
 use parking_lot::{Mutex, RwLock};
 use std::collections::{HashMap, VecDeque};
@@ -41,6 +48,21 @@ pub struct ZkDatabase {
     sessions: Mutex<HashMap<i64, i32>>,
     committed_log: RwLock<CommittedLog>,
     commit_log_count: usize,
+    /// Held by the one snapshot writer at a time.
+    snapshot_writer: Mutex<()>,
+    /// Counts tree replacements, odd while one is under way; a snapshot is
+    /// renamed into place only under this lock and only if it is unchanged
+    /// since the snapshot started.
+    tree_generation: Mutex<u64>,
+}
+
+/// While alive, the tree is being replaced (`ZkDatabase::replacing_tree`).
+struct TreeReplacement<'a>(&'a Mutex<u64>);
+
+impl Drop for TreeReplacement<'_> {
+    fn drop(&mut self) {
+        *self.0.lock() += 1;
+    }
 }
 
 /// Settings for the transaction log writer.
@@ -65,7 +87,16 @@ impl ZkDatabase {
             sessions: Mutex::new(HashMap::new()),
             committed_log: RwLock::new(CommittedLog::default()),
             commit_log_count: DEFAULT_COMMIT_LOG_COUNT,
+            snapshot_writer: Mutex::new(()),
+            tree_generation: Mutex::new(0),
         }
+    }
+
+    /// Marks the tree as being replaced until the guard drops: a snapshot
+    /// in progress is abandoned and none starts meanwhile.
+    fn replacing_tree(&self) -> TreeReplacement<'_> {
+        *self.tree_generation.lock() += 1;
+        TreeReplacement(&self.tree_generation)
     }
 
     pub fn data_tree(&self) -> &DataTree {
@@ -97,7 +128,7 @@ impl ZkDatabase {
                 ));
             }
             if logs.is_empty() {
-                self.take_snapshot(&sessions, false)?;
+                self.take_snapshot(false)?;
             } else {
                 tracing::warn!("No snapshot found, but there are log entries. This should only be allowed during upgrading.");
             }
@@ -120,6 +151,10 @@ impl ZkDatabase {
             Some(self.snap_log.create_txn_log(log.pre_alloc_size, log.force_sync, log.fsync_warning_threshold_ms));
         *self.log_settings.lock() = Some(log);
         *self.sessions.lock() = sessions.clone();
+        {
+            let _no_writer = self.snapshot_writer.lock();
+            file_snap::remove_temp_snapshots(snap_dir)?;
+        }
         Ok((sessions, zxid))
     }
 
@@ -212,6 +247,7 @@ impl ZkDatabase {
             .log_settings
             .lock()
             .ok_or_else(|| io::Error::other("truncate_log before the database was loaded"))?;
+        let _replacing = self.replacing_tree();
         if let Some(mut l) = self.txn_log.lock().take() {
             l.close()?;
         }
@@ -239,6 +275,7 @@ impl ZkDatabase {
     /// the sessions with the snapshot in `buf` (sessions, then the tree, as
     /// a snapshot file's body) and sets the last zxid to `zxid`.
     pub fn load_snapshot_stream(&self, buf: &[u8], zxid: i64) -> io::Result<()> {
+        let _replacing = self.replacing_tree();
         let mut ia = InputArchive::new(buf);
         let bad = |e: String| io::Error::new(io::ErrorKind::InvalidData, format!("snapshot from the leader: {e}"));
         let count = ia.read_int().map_err(|e| bad(e.to_string()))?;
@@ -285,13 +322,40 @@ impl ZkDatabase {
         }
     }
 
-    /// Writes a (fuzzy) snapshot named after the last applied zxid; `fsync`
-    /// makes it durable before returning (a learner's sync needs that).
-    pub fn take_snapshot(&self, sessions: &HashMap<i64, i32>, fsync: bool) -> io::Result<()> {
+    /// Writes a (fuzzy) snapshot of the tree and the committed sessions,
+    /// named after the last applied zxid; `fsync` makes its contents durable
+    /// before it gets its name (a learner's sync needs that). One writer at
+    /// a time; it writes a temporary file and renames it, then fsyncs the
+    /// directory. Fails with ErrorKind::Interrupted, leaving no file, when
+    /// the tree is replaced (SNAP, TRUNC) before the snapshot is in place.
+    pub fn take_snapshot(&self, fsync: bool) -> io::Result<()> {
+        let _writer = self.snapshot_writer.lock();
+        let started = *self.tree_generation.lock();
+        let abandoned = || io::Error::new(io::ErrorKind::Interrupted, "snapshot abandoned: the tree was replaced");
+        if started % 2 == 1 {
+            return Err(abandoned());
+        }
+        let sessions = self.sessions_with_timeouts();
         let zxid = self.data_tree.last_processed_zxid();
-        let path = self.snap_log.data_dir().join(file_snap::snapshot_name(zxid));
+        let dir = self.snap_log.data_dir();
+        let tmp = dir.join(file_snap::temp_snapshot_name(zxid));
+        let path = dir.join(file_snap::snapshot_name(zxid));
         tracing::info!("Snapshotting: 0x{:x} to {}", zxid, path.display());
-        file_snap::serialize(&self.data_tree, sessions, &path, fsync)
+        let unchanged = || *self.tree_generation.lock() == started;
+        let mut result = file_snap::serialize(&self.data_tree, &sessions, &tmp, fsync, &unchanged);
+        if result.is_ok() {
+            let generation = self.tree_generation.lock();
+            result = if *generation == started { std::fs::rename(&tmp, &path) } else { Err(abandoned()) };
+        }
+        if let Err(e) = result {
+            if let Err(rm) = std::fs::remove_file(&tmp) {
+                if rm.kind() != io::ErrorKind::NotFound {
+                    tracing::warn!("cannot remove the unfinished snapshot {}: {rm}", tmp.display());
+                }
+            }
+            return Err(e);
+        }
+        util::sync_dir(dir)
     }
 
     /// Starts a new log file with the next txn (done at each snapshot).
@@ -367,5 +431,103 @@ fn apply_session_events(sessions: &mut HashMap<i64, i32>, hdr: &TxnHeader, txn: 
             sessions.remove(&hdr.client_id);
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jute::txn::CreateTxn;
+    use crate::server::persistence::syscall_trace::{assert_dir_synced_after, traced};
+    use crate::server::zoo_defs::ids;
+    use std::path::Path;
+
+    fn loaded(dir: &Path) -> ZkDatabase {
+        let db = ZkDatabase::new(FileTxnSnapLog::new(dir, dir).unwrap(), false, true);
+        let settings =
+            TxnLogSettings { pre_alloc_size: 0, force_sync: false, fsync_warning_threshold_ms: 1000, snapshot_trust_empty: false };
+        db.load_database(settings).unwrap();
+        db
+    }
+
+    /// Applies creates of `/<tag>0..n`, each with `size` bytes of data.
+    fn grow(db: &ZkDatabase, tag: &str, n: usize, size: usize) {
+        let first = db.last_processed_zxid() + 1;
+        for i in 0..n {
+            let zxid = first + i as i64;
+            let hdr = TxnHeader { client_id: 1, cxid: i as i32, zxid, time: 5, r#type: op_code::CREATE };
+            let txn = TxnBody::Create(CreateTxn {
+                path: format!("/{tag}{i}"),
+                data: Some(vec![7; size]),
+                acl: ids::open_acl_unsafe(),
+                ephemeral: false,
+                parent_c_version: i as i32 + 1,
+            });
+            db.process_txn(&hdr, Some(&txn), None);
+        }
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> =
+            std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn a_snapshot_is_written_under_a_temporary_name_then_renamed_and_the_directory_synced() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = loaded(dir.path());
+        grow(&db, "n", 10, 1024);
+        let snaps = db.snap_log().data_dir().to_path_buf();
+        let (result, calls) = traced(|| db.take_snapshot(true));
+        result.unwrap();
+        let opened = calls.iter().position(|c| c.starts_with("openat") && c.contains("/.snapshot.a.tmp\""));
+        let renamed = calls.iter().position(|c| {
+            c.starts_with("rename") && c.contains("/.snapshot.a.tmp\"") && c.contains("/snapshot.a\"")
+        });
+        assert!(matches!((opened, renamed), (Some(o), Some(r)) if o < r), "{}", calls.join("\n"));
+        assert_dir_synced_after(&calls, |c| c.starts_with("rename"), &snaps);
+        assert_eq!(names(&snaps), ["snapshot.0", "snapshot.a"]);
+        assert_eq!(file_snap::find_n_valid_snapshots(&snaps, 5).unwrap()[0].0, 0xa);
+    }
+
+    #[test]
+    fn snapshots_are_written_one_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = std::sync::Arc::new(loaded(dir.path()));
+        grow(&db, "n", 100, 1024);
+        let snaps = db.snap_log().data_dir().to_path_buf();
+        let tmp = snaps.join(file_snap::temp_snapshot_name(db.last_processed_zxid()));
+        // While one writer holds the write, a second one waits: it never
+        // opens (and truncates) the file the first is writing.
+        let guard = db.snapshot_writer.lock();
+        let second = {
+            let db = std::sync::Arc::clone(&db);
+            std::thread::spawn(move || db.take_snapshot(false))
+        };
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert!(!second.is_finished() && !tmp.exists(), "a second writer ran beside the first");
+        drop(guard);
+        second.join().unwrap().unwrap();
+        assert_eq!(file_snap::find_n_valid_snapshots(&snaps, 5).unwrap()[0].0, db.last_processed_zxid());
+    }
+
+    #[test]
+    fn no_snapshot_starts_while_the_tree_is_replaced_and_leftovers_go_at_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = loaded(dir.path());
+        grow(&db, "n", 5, 1024);
+        let snaps = db.snap_log().data_dir().to_path_buf();
+        {
+            let _replacing = db.replacing_tree();
+            assert_eq!(db.take_snapshot(false).unwrap_err().kind(), io::ErrorKind::Interrupted);
+        }
+        assert_eq!(names(&snaps), ["snapshot.0"]);
+        // A crash mid-write leaves a temporary file; the next load removes it
+        // and never reads it as a snapshot.
+        std::fs::write(snaps.join(file_snap::temp_snapshot_name(0x99)), b"partial").unwrap();
+        loaded(dir.path());
+        assert_eq!(names(&snaps), ["snapshot.0"]);
     }
 }

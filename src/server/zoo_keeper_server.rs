@@ -612,9 +612,10 @@ impl ZooKeeperServer {
 
     /// takeSnapshot: the committed sessions and the (fuzzy) tree.
     pub fn take_snapshot(&self) {
-        let sessions = self.zk_db.sessions_with_timeouts();
-        if let Err(e) = self.zk_db.take_snapshot(&sessions, false) {
-            tracing::error!("Severe unrecoverable error, failed to take snapshot: {e}");
+        match self.zk_db.take_snapshot(false) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => tracing::info!("{e}"),
+            Err(e) => tracing::error!("Severe unrecoverable error, failed to take snapshot: {e}"),
         }
     }
 

@@ -135,7 +135,7 @@ impl StandaloneServer {
         // As Java's loadData: drop dead sessions' ephemerals, then take a
         // clean snapshot before serving.
         zk_db.kill_dead_sessions(&sessions);
-        zk_db.take_snapshot(&sessions, false).map_err(|e| format!("cannot write the start-up snapshot: {e}"))?;
+        zk_db.take_snapshot(false).map_err(|e| format!("cannot write the start-up snapshot: {e}"))?;
         let zks = ZooKeeperServer::new(settings, zk_db, sessions);
         zks.startup().map_err(|e| format!("cannot start the server: {e}"))?;
         let cnxn_factory = NioServerCnxnFactory::start(client_addr, nio_settings_from(config), Arc::clone(&zks))

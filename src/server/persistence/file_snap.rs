@@ -8,13 +8,16 @@
 //! older readers stop at the first seal.
 //! Written by the `SnapshotThread` while writers continue (a fuzzy
 //! snapshot), read by the main thread at start-up, streamed both ways: the
-//! file is never held in memory whole.
+//! file is never held in memory whole. A snapshot is written under a
+//! temporary name (`temp_snapshot_name`) that neither this server's nor
+//! Java's restore and purge take for a snapshot, and `ZkDatabase` renames it
+//! into place once it is whole.
 
 use crate::jute::records::FileHeader;
 use crate::jute::{InputArchive, JuteError, OutputArchive, Record};
 use crate::server::data_tree::{read_node_record, DataTree, ZxidDigest};
 use crate::server::reference_counted_acl_cache::ReferenceCountedAclCache;
-use crate::server::persistence::util::{get_zxid_from_name, sorted_data_dir_files, SNAPSHOT_FILE_PREFIX};
+use crate::server::persistence::util::{self, get_zxid_from_name, sorted_data_dir_files, SNAPSHOT_FILE_PREFIX};
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -30,6 +33,59 @@ const SNAPSHOTS_TO_TRY: usize = 100;
 /// The file name of a snapshot taken at `zxid`.
 pub fn snapshot_name(zxid: i64) -> String {
     format!("{}.{:x}", SNAPSHOT_FILE_PREFIX, zxid)
+}
+
+/// The name a snapshot at `zxid` is written under until it is complete:
+/// hidden, and not starting with `snapshot.`, so that no restore or purge,
+/// ours or Java's, counts it as a snapshot or deletes it while it grows.
+pub fn temp_snapshot_name(zxid: i64) -> String {
+    format!(".{}.tmp", snapshot_name(zxid))
+}
+
+/// Whether `name` is one of `temp_snapshot_name`'s.
+fn is_temp_snapshot_name(name: &str) -> bool {
+    name.strip_prefix('.')
+        .and_then(|n| n.strip_suffix(".tmp"))
+        .is_some_and(|n| get_zxid_from_name(n, SNAPSHOT_FILE_PREFIX).is_some())
+}
+
+/// Deletes the temporary files of snapshots that a crash or an abandoned
+/// write left in `snap_dir`. Call only while no snapshot is being written.
+pub fn remove_temp_snapshots(snap_dir: &Path) -> io::Result<()> {
+    let mut removed = false;
+    for entry in std::fs::read_dir(snap_dir)? {
+        let entry = entry?;
+        if entry.file_name().to_str().is_some_and(is_temp_snapshot_name) {
+            tracing::info!("Removing the unfinished snapshot {}", entry.path().display());
+            std::fs::remove_file(entry.path())?;
+            removed = true;
+        }
+    }
+    if removed {
+        util::sync_dir(snap_dir)?;
+    }
+    Ok(())
+}
+
+/// The file under a snapshot's BufWriter: each chunk written first asks
+/// `keep_going`, and the write fails (ErrorKind::Interrupted) once it says
+/// no, so a snapshot of a tree being replaced stops early.
+struct Abandonable<'a> {
+    file: File,
+    keep_going: &'a dyn Fn() -> bool,
+}
+
+impl Write for Abandonable<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if !(self.keep_going)() {
+            return Err(io::Error::new(io::ErrorKind::Interrupted, "snapshot abandoned: the tree was replaced"));
+        }
+        self.file.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
 }
 
 /// Forwards writes and keeps the Adler-32 of everything written.
@@ -50,9 +106,17 @@ impl<W: Write> Write for CheckedWriter<W> {
     }
 }
 
-/// Writes a snapshot of `dt` and `sessions` to `path`; fsyncs it when asked.
-pub fn serialize(dt: &DataTree, sessions: &HashMap<i64, i32>, path: &Path, fsync: bool) -> io::Result<()> {
-    let file = File::create(path)?;
+/// Writes a snapshot of `dt` and `sessions` to `path` (a new file); fsyncs
+/// it when asked. Stops with ErrorKind::Interrupted, leaving the file
+/// partial, as soon as `keep_going` says no (asked every 64 KiB).
+pub fn serialize(
+    dt: &DataTree,
+    sessions: &HashMap<i64, i32>,
+    path: &Path,
+    fsync: bool,
+    keep_going: &dyn Fn() -> bool,
+) -> io::Result<()> {
+    let file = Abandonable { file: File::create(path)?, keep_going };
     let mut w = CheckedWriter { inner: BufWriter::with_capacity(64 * 1024, file), sum: adler2::Adler32::new() };
     let mut oa = OutputArchive::with_capacity(64 + sessions.len() * 12);
     FileHeader { magic: SNAP_MAGIC, version: VERSION, dbid: DB_ID }.serialize(&mut oa);
@@ -72,7 +136,7 @@ pub fn serialize(dt: &DataTree, sessions: &HashMap<i64, i32>, path: &Path, fsync
     w.flush()?;
     let file = w.inner.into_inner().map_err(|e| e.into_error())?;
     if fsync {
-        file.sync_all()?;
+        file.file.sync_all()?;
     }
     Ok(())
 }
@@ -382,7 +446,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let dt = tree_with(50);
         let sessions: HashMap<i64, i32> = [(7, 3000), (9, 4000)].into_iter().collect();
-        serialize(&dt, &sessions, &dir.path().join(snapshot_name(0x32)), true).unwrap();
+        serialize(&dt, &sessions, &dir.path().join(snapshot_name(0x32)), true, &|| true).unwrap();
         let loaded = DataTree::new();
         let (zxid, s) = deserialize(&loaded, dir.path()).unwrap().unwrap();
         assert_eq!((zxid, s), (0x32, sessions.clone()));
@@ -391,7 +455,7 @@ mod tests {
 
         // A newer snapshot with a flipped byte is skipped for the older one.
         let newer = dir.path().join(snapshot_name(0x40));
-        serialize(&tree_with(60), &sessions, &newer, true).unwrap();
+        serialize(&tree_with(60), &sessions, &newer, true, &|| true).unwrap();
         let mut bytes = fs::read(&newer).unwrap();
         let mid = bytes.len() / 2;
         bytes[mid] ^= 0xff;
@@ -428,7 +492,7 @@ mod tests {
         create("/big".into(), WINDOW + WINDOW / 2 + 5);
         let path = dir.path().join(snapshot_name(zxid));
         let sessions: HashMap<i64, i32> = (0..5000).map(|i| (i, 30_000)).collect();
-        serialize(&dt, &sessions, &path, false).unwrap();
+        serialize(&dt, &sessions, &path, false, &|| true).unwrap();
         assert!(fs::metadata(&path).unwrap().len() > 6 * WINDOW as u64);
         let loaded = DataTree::new();
         let (_, back) = deserialize(&loaded, dir.path()).unwrap().unwrap();
@@ -456,7 +520,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let dt = tree_with(20);
         let path = dir.path().join(snapshot_name(20));
-        serialize(&dt, &HashMap::new(), &path, false).unwrap();
+        serialize(&dt, &HashMap::new(), &path, false, &|| true).unwrap();
         let bytes = fs::read(&path).unwrap();
         // ... seal, then zxid, digest version, digest, then a second seal
         // whose checksum covers everything before it, the first seal too.
@@ -483,7 +547,7 @@ mod tests {
         assert!(deserialize(&DataTree::new(), dir.path()).is_err());
         // Without digests nothing follows the first seal.
         let off = DataTree::with_settings(false, false);
-        serialize(&off, &HashMap::new(), &path, false).unwrap();
+        serialize(&off, &HashMap::new(), &path, false, &|| true).unwrap();
         let plain = fs::read(&path).unwrap();
         assert_eq!(&plain[plain.len() - 5..], &[0, 0, 0, 1, b'/']);
         assert!(deserialize(&DataTree::new(), dir.path()).is_ok());
@@ -493,7 +557,7 @@ mod tests {
     fn truncated_snapshots_count_as_none_and_sealed_garbage_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(snapshot_name(1));
-        serialize(&tree_with(5), &HashMap::new(), &path, false).unwrap();
+        serialize(&tree_with(5), &HashMap::new(), &path, false, &|| true).unwrap();
         let good = fs::read(&path).unwrap();
         for cut in [0, 3, 10, good.len() / 2, good.len() - 1] {
             fs::write(&path, &good[..cut]).unwrap();

@@ -17,12 +17,15 @@
 //! restart the writer starts a new file instead of appending to the torn one.
 //! A complete entry whose checksum does not match, an impossible length, or
 //! a file too short for its header is corruption, not a torn write: the
-//! reader fails there, as Java's does, and start-up refuses to go on. Two
-//! exceptions, in the newest file only, where a crash can leave them and
-//! they hold nothing acknowledged (Java refuses both): a last entry whose
-//! checksum fails with only zeros after it ends replay (`TornTail`, which
-//! the restore then zeroes), and a newest file that is empty or all zeros
-//! is skipped.
+//! reader fails there, naming the file and the entry's offset, as Java's
+//! does, and start-up refuses to go on. That holds for the last entry of the
+//! newest file too, even with only zeros after it: a complete entry may
+//! have been acknowledged, so dropping it is left to an operator with
+//! `zkserver txn-log-toolkit` (`-r` rewrites checksums, `-c -z` chops the
+//! log). One exception, where Java refuses: a newest file that is empty or
+//! all zeros is skipped. Its header goes out with its first fsync, so such
+//! a file never held a durable txn; a crash between creating (and
+//! preallocating) it and that fsync leaves one behind.
 //!
 //! `FileTxnLog` is owned by the SyncRequestProcessor thread (one writer);
 //! `TxnIterator`s may run on any thread, on their own file handles.
@@ -296,7 +299,7 @@ impl FileTxnLog {
                 self.sync_file(cur.writer.get_ref())?;
             }
             if self.dir_sync_pending {
-                File::open(&self.log_dir)?.sync_all()?;
+                util::sync_dir(&self.log_dir)?;
                 self.dir_sync_pending = false;
             }
         }
@@ -455,7 +458,8 @@ pub fn read_txns(log_dir: &Path, start_zxid: i64) -> io::Result<TxnIterator> {
 
 /// Cuts the log after `zxid` for a TRUNC from the leader (FileTxnLog.truncate):
 /// the file that holds `zxid` ends after its last txn <= `zxid`, and every
-/// later log file is deleted. Errors when no log file reaches back that far.
+/// later log file is deleted; the directory is fsynced so the deletions
+/// stay done. Errors when no log file reaches back that far.
 pub fn truncate(log_dir: &Path, zxid: i64) -> io::Result<()> {
     let files = get_log_files(log_dir, zxid)?;
     let Some((first, later)) = files.split_first() else {
@@ -488,7 +492,7 @@ pub fn truncate(log_dir: &Path, zxid: i64) -> io::Result<()> {
             warn!("Unable to delete {} while truncating the log: {e}", path.display());
         }
     }
-    Ok(())
+    util::sync_dir(log_dir)
 }
 
 /// Iterator over logged txns. Yields `Err` (and then ends) for what is not
@@ -499,41 +503,11 @@ pub struct TxnIterator {
     current: Option<LogFileReader>,
     start_zxid: i64,
     done: bool,
-    torn_tail: Option<TornTail>,
-}
-
-/// The last entry of the newest log file, written but never made whole (its
-/// checksum fails and only preallocated zeros follow): replay ends before it.
-/// Java refuses to start on it; the restore zeroes it instead (it held no
-/// acknowledged txn), so that later files can follow this one.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TornTail {
-    pub path: PathBuf,
-    pub offset: u64,
-    pub len: u64,
-}
-
-impl TornTail {
-    /// Overwrites the torn entry with zeros (the preallocated state) and
-    /// makes that durable.
-    pub fn zero(&self) -> io::Result<()> {
-        use std::io::{Seek, SeekFrom};
-        let mut f = OpenOptions::new().write(true).open(&self.path)?;
-        f.seek(SeekFrom::Start(self.offset))?;
-        let len = usize::try_from(self.len).map_err(io::Error::other)?;
-        f.write_all(&vec![0u8; len])?;
-        f.sync_all()
-    }
 }
 
 impl TxnIterator {
     fn over_files(files: VecDeque<PathBuf>, start_zxid: i64) -> TxnIterator {
-        TxnIterator { files, current: None, start_zxid, done: false, torn_tail: None }
-    }
-
-    /// The newest file's torn last entry, once iteration has passed it.
-    pub fn torn_tail(&self) -> Option<&TornTail> {
-        self.torn_tail.as_ref()
+        TxnIterator { files, current: None, start_zxid, done: false }
     }
 
     fn advance(&mut self) -> io::Result<Option<TxnLogEntry>> {
@@ -553,10 +527,7 @@ impl TxnIterator {
             match reader.next_entry()? {
                 Some(entry) if entry.hdr.zxid >= self.start_zxid => return Ok(Some(entry)),
                 Some(_) => {}
-                None => {
-                    self.torn_tail = self.torn_tail.take().or_else(|| reader.torn_tail.take());
-                    self.current = None;
-                }
+                None => self.current = None,
             }
         }
     }
@@ -607,10 +578,6 @@ struct LogFileReader {
     pos: u64,
     /// File length when opened: bounds every allocation.
     len: u64,
-    /// Whether this is the newest log file (its tail may be a torn write).
-    newest: bool,
-    /// Set when the newest file ends in an entry whose checksum fails.
-    torn_tail: Option<TornTail>,
 }
 
 impl LogFileReader {
@@ -653,7 +620,7 @@ impl LogFileReader {
                 ),
             ));
         }
-        Ok(Some(LogFileReader { path, reader, pos: FILE_HEADER_LEN, len, newest, torn_tail: None }))
+        Ok(Some(LogFileReader { path, reader, pos: FILE_HEADER_LEN, len }))
     }
 
     /// The next intact entry, or `None` at the end of the file's complete
@@ -706,17 +673,6 @@ impl LogFileReader {
             return Ok(None);
         }
         if i64::from(adler2::adler32_slice(&body)) != crc {
-            if self.newest && self.rest_is_zeros()? {
-                warn!(
-                    "txn log {}: the last entry, at offset {}, fails its checksum and only preallocated zeros \
-                     follow: a torn write that was never acknowledged; replay ends before it",
-                    self.path.display(),
-                    self.pos
-                );
-                let entry_len = ENTRY_PREFIX_LEN + body_len as u64 + 1;
-                self.torn_tail = Some(TornTail { path: self.path.clone(), offset: self.pos, len: entry_len });
-                return Ok(None);
-            }
             return Err(self.corrupt("checksum mismatch, CRC check failed"));
         }
         let entry = TxnLogEntry::from_bytes(&body).map_err(|e| {
@@ -731,20 +687,6 @@ impl LogFileReader {
         })?;
         self.pos += ENTRY_PREFIX_LEN + body_len as u64 + 1;
         Ok(Some(entry))
-    }
-
-    /// Whether everything after the entry just read is zero.
-    fn rest_is_zeros(&mut self) -> io::Result<bool> {
-        let mut buf = vec![0u8; READ_BUFFER_SIZE];
-        loop {
-            let n = self.reader.read(&mut buf)?;
-            if n == 0 {
-                return Ok(true);
-            }
-            if buf[..n].iter().any(|b| *b != 0) {
-                return Ok(false);
-            }
-        }
     }
 
     /// Fills `buf`; `false` (with a warning) when the file ended first,
@@ -764,9 +706,12 @@ impl LogFileReader {
         io::Error::new(
             io::ErrorKind::InvalidData,
             format!(
-                "txn log {}: entry at offset {} is corrupt ({why}); the log cannot be replayed past it",
+                "txn log {}: entry at offset {} is corrupt ({why}); the log cannot be replayed past it. \
+                 Inspect it with `zkserver txn-log-toolkit {}`; `-r` rewrites bad checksums, \
+                 `-c -z <zxid>` keeps the txns up to a zxid",
                 self.path.display(),
-                self.pos
+                self.pos,
+                self.path.display()
             ),
         )
     }
@@ -786,6 +731,7 @@ mod tests {
     use super::*;
     use crate::jute::records::{Acl, Id};
     use crate::jute::txn::*;
+    use crate::server::persistence::syscall_trace::{assert_dir_synced_after, traced};
     use crate::server::zoo_defs::op_code;
 
     fn hdr(zxid: i64, ty: i32) -> TxnHeader {
@@ -953,9 +899,13 @@ mod tests {
         }
         log.commit().unwrap();
         log.close().unwrap();
-        truncate(dir.path(), 3).unwrap();
+        let (result, calls) = traced(|| truncate(dir.path(), 3));
+        result.unwrap();
         assert_eq!(read_all(dir.path(), 0), creates(1..=3));
         assert!(!dir.path().join("log.6").exists());
+        // The deletion must survive a crash: a leftover log.6 would be
+        // replayed after the cut.
+        assert_dir_synced_after(&calls, |c| c.starts_with("unlink") && c.contains("log.6"), dir.path());
         // Appending after the cut starts a new file that replay follows.
         let mut log = write(dir.path(), 0, &creates(4..=4));
         log.close().unwrap();
@@ -1123,42 +1073,28 @@ mod tests {
         }
     }
 
+    /// A complete last entry whose checksum fails may have been
+    /// acknowledged: even with only preallocated zeros after it, in the
+    /// newest file, it is corruption, named by file and offset, as in Java.
     #[test]
-    fn a_torn_checksum_on_the_newest_files_last_entry_ends_replay_and_is_zeroed() {
+    fn a_failed_checksum_on_the_newest_files_last_entry_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let entries = creates(1..=4);
         write(dir.path(), 1024, &entries);
         let path = dir.path().join("log.1");
         let last = entry_offsets(&entries)[3] as usize;
         let mut bad = std::fs::read(&path).unwrap();
+        assert!(bad[last + 1..].len() > 100 && bad[bad.len() - 100..].iter().all(|b| *b == 0), "preallocated");
         bad[last + 20] ^= 0x5a;
         std::fs::write(&path, &bad).unwrap();
-        let mut it = read_txns(dir.path(), 0).unwrap();
-        let read: Vec<TxnLogEntry> = it.by_ref().map(|r| r.unwrap()).collect();
+        let (read, err) = read_until_error(dir.path());
         assert_eq!(read, entries[..3]);
-        let torn = it.torn_tail().cloned().expect("the torn tail is reported");
-        assert_eq!((torn.path.clone(), torn.offset), (path.clone(), last as u64));
-        torn.zero().unwrap();
-        let mut it = read_txns(dir.path(), 0).unwrap();
-        assert_eq!(it.by_ref().map(|r| r.unwrap()).collect::<Vec<_>>(), entries[..3]);
-        assert!(it.torn_tail().is_none(), "zeroed: the file now ends cleanly");
-        // A later file can follow it.
-        write(dir.path(), 0, &creates(4..=5));
-        assert_eq!(zxids(&read_all(dir.path(), 0)), [1, 2, 3, 4, 5]);
-
-        // Not the tail: something other than zeros follows the bad entry.
-        let entries = creates(11..=14);
-        let other = tempfile::tempdir().unwrap();
-        write(other.path(), 1024, &entries);
-        let path = other.path().join("log.b");
-        let mut bad = std::fs::read(&path).unwrap();
-        let len = bad.len();
-        bad[entry_offsets(&entries)[3] as usize + 20] ^= 0x5a;
-        bad[len - 1] = 7;
-        std::fs::write(&path, &bad).unwrap();
-        let (read, err) = read_until_error(other.path());
-        assert_eq!(zxids(&read), [11, 12, 13]);
-        assert!(err.unwrap().to_string().contains("CRC check failed"));
+        let err = err.expect("the bad last entry is an error");
+        let msg = err.to_string();
+        assert!(msg.contains("CRC check failed"), "{msg}");
+        assert!(msg.contains(&format!("txn log {}: entry at offset {last} is corrupt", path.display())), "{msg}");
+        assert!(msg.contains("txn-log-toolkit"), "{msg}");
+        assert_eq!(std::fs::read(&path).unwrap(), bad, "the reader leaves the file alone");
     }
 
     #[test]

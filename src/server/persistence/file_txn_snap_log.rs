@@ -75,6 +75,15 @@ impl FileTxnSnapLog {
 
     /// Replays the logged txns after `last_processed_zxid` (what the
     /// database already holds), returning the highest zxid now applied.
+    ///
+    /// The txns must follow each other (and `last_processed_zxid`) without
+    /// a gap: the next counter of the same epoch, or the first txn of a later
+    /// epoch. A gap means txns the database should hold are missing (a
+    /// deleted log file, a fallback to an older snapshot across a SNAP
+    /// sync), and replaying past it would serve, and report as its last
+    /// zxid, a state no server ever had; it is an error where Java goes on
+    /// silently. From an empty database (zxid 0, e.g. logs alone with
+    /// zookeeper.snapshot.trust.empty) the first txn may be any.
     pub fn fast_forward_from_edits(
         &self,
         last_processed_zxid: i64,
@@ -83,10 +92,20 @@ impl FileTxnSnapLog {
         let start = Instant::now();
         let mut highest = last_processed_zxid;
         let mut loaded = 0u64;
-        let mut txns = file_txn_log::read_txns(&self.data_log_dir, last_processed_zxid.saturating_add(1))?;
-        for entry in txns.by_ref() {
+        for entry in file_txn_log::read_txns(&self.data_log_dir, last_processed_zxid.saturating_add(1))? {
             let entry = entry?;
             let zxid = entry.hdr.zxid;
+            let first_from_scratch = loaded == 0 && last_processed_zxid == 0;
+            if zxid > highest && !first_from_scratch && !follows(highest, zxid) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "txn log in {} has a gap: txn 0x{zxid:x} follows 0x{highest:x}, the txns between are \
+                         missing; refusing to replay past it",
+                        self.data_log_dir.display()
+                    ),
+                ));
+            }
             if zxid < highest && highest != 0 {
                 error!(
                     "txn log replay went backwards: highest zxid so far 0x{highest:x}, \
@@ -98,12 +117,6 @@ impl FileTxnSnapLog {
             }
             apply(&entry);
             loaded += 1;
-        }
-        // Later log files must be able to follow the newest one: its torn
-        // last entry goes back to the preallocated zeros.
-        if let Some(torn) = txns.torn_tail() {
-            torn.zero()?;
-            info!("zeroed the torn last entry of {} at offset {}", torn.path.display(), torn.offset);
         }
         info!("{loaded} txns loaded in {} ms", start.elapsed().as_millis());
         Ok(highest)
@@ -117,8 +130,7 @@ impl FileTxnSnapLog {
 
     /// The log writer for the SyncRequestProcessor. Open it after `restore`:
     /// its first append starts a new `log.<zxid>` file, so a torn tail left
-    /// in an older file by a crash stays behind, unread (as Java does; only
-    /// a torn entry whose checksum fails was zeroed by the replay).
+    /// in an older file by a crash stays behind, unread (as Java does).
     pub fn create_txn_log(
         &self,
         pre_alloc_size: u64,
@@ -127,6 +139,15 @@ impl FileTxnSnapLog {
     ) -> FileTxnLog {
         FileTxnLog::new(&self.data_log_dir, pre_alloc_size, force_sync, fsync_warning_threshold_ms)
     }
+}
+
+/// Whether txn `next` may directly follow txn `prev` in a log: the next
+/// counter of the same epoch, or the first txn of a later epoch (a new
+/// leader's proposals start at counter 1).
+fn follows(prev: i64, next: i64) -> bool {
+    let (prev_epoch, prev_counter) = (prev >> 32, prev & 0xffff_ffff);
+    let (next_epoch, next_counter) = (next >> 32, next & 0xffff_ffff);
+    (next_epoch == prev_epoch && next_counter == prev_counter + 1) || (next_epoch > prev_epoch && next_counter == 1)
 }
 
 fn datadir_error(msg: String) -> io::Error {
@@ -257,6 +278,50 @@ mod tests {
         }
         log.commit().unwrap();
         assert_eq!(replay(&fts), (6, vec![1, 2, 3, 4, 5, 6]));
+    }
+
+    /// Writes the txns `zxids` into one log file of a fresh data directory.
+    fn logged(zxids: &[i64]) -> (tempfile::TempDir, FileTxnSnapLog) {
+        let root = tempfile::tempdir().unwrap();
+        let fts = FileTxnSnapLog::new(root.path(), root.path()).unwrap();
+        let mut log = fts.create_txn_log(0, false, 1000);
+        for z in zxids {
+            log.append(&session(*z)).unwrap();
+        }
+        log.commit().unwrap();
+        log.close().unwrap();
+        (root, fts)
+    }
+
+    #[test]
+    fn replay_refuses_a_gap_in_the_zxids() {
+        let e1 = 0x1_0000_0000;
+        let e3 = 0x3_0000_0000;
+        // Contiguous within epochs, and a later epoch (not necessarily the
+        // next one) starting at counter 1.
+        let (_root, fts) = logged(&[e1 + 1, e1 + 2, e3 + 1, e3 + 2]);
+        assert_eq!(replay(&fts), (e3 + 2, vec![e1 + 1, e1 + 2, e3 + 1, e3 + 2]));
+        assert_eq!(fts.fast_forward_from_edits(e1 + 1, &mut |_| {}).unwrap(), e3 + 2);
+        // From an empty database the first txn may be any.
+        let (_root, fts) = logged(&[e3 + 5, e3 + 6]);
+        assert_eq!(replay(&fts).0, e3 + 6);
+
+        for (zxids, from, missing) in [
+            // A txn missing inside an epoch.
+            (vec![e1 + 1, e1 + 2, e1 + 4], 0, (e1 + 2, e1 + 4)),
+            // The first txn after the snapshot missing.
+            (vec![e1 + 1, e1 + 2, e1 + 4], e1 + 2, (e1 + 2, e1 + 4)),
+            // The start of a later epoch missing.
+            (vec![e1 + 1, e3 + 2], 0, (e1 + 1, e3 + 2)),
+        ] {
+            let (_root, fts) = logged(&zxids);
+            let mut applied = Vec::new();
+            let err = fts.fast_forward_from_edits(from, &mut |e| applied.push(e.hdr.zxid)).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+            let msg = err.to_string();
+            assert!(msg.contains(&format!("txn 0x{:x} follows 0x{:x}", missing.1, missing.0)), "{msg}");
+            assert!(!applied.contains(&missing.1), "{zxids:x?}: replayed past the gap");
+        }
     }
 
     #[test]

@@ -7,3 +7,5 @@ pub mod file_txn_log;
 pub mod file_txn_snap_log;
 pub mod txn_log_toolkit;
 pub mod util;
+#[cfg(test)]
+pub(crate) mod syscall_trace;

@@ -36,6 +36,14 @@ pub fn get_zxid_from_name(name: &str, prefix: &str) -> Option<i64> {
     i64::from_str_radix(hex, 16).ok()
 }
 
+/// fsyncs the directory `dir`, so that files created, renamed or removed in
+/// it stay so after a crash (fsyncing a file does not make its name durable).
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot fsync directory {}: {e}", dir.display())))
+}
+
 /// Whether `name` looks like a transaction log file.
 pub fn is_log_file_name(name: &str) -> bool {
     name.starts_with("log.")

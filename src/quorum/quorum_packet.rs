@@ -4,6 +4,7 @@
 //! LearnerHandler threads and the learner side.
 
 use crate::jute::records::{Id, QuorumPacket};
+use crate::jute::txn::TxnLogEntry;
 use crate::jute::Record;
 use byteorder::{BigEndian, ReadBytesExt};
 use std::io::{self, Read, Write};
@@ -121,6 +122,63 @@ pub fn read_packet<R: Read>(r: &mut R, max_buffer: usize) -> io::Result<QuorumPa
         authinfo.push(Id { scheme, id });
     }
     Ok(QuorumPacket { r#type, zxid, data, authinfo })
+}
+
+/// The txn a PROPOSAL or INFORM carries (a txn-log entry without the
+/// log's framing), decoded within jute.maxbuffer.
+pub fn decode_txn(qp: &QuorumPacket) -> io::Result<TxnLogEntry> {
+    let data = qp.data.as_deref().unwrap_or(&[]);
+    TxnLogEntry::from_bytes(data).map_err(|e| bad(format!("bad txn in packet type {}: {e}", qp.r#type)))
+}
+
+/// What a leader reads of FOLLOWERINFO/OBSERVERINFO data: the learner's
+/// sid, its protocol version (3.4+) and its config version (3.5+), each
+/// `None` when the data stops before it.
+pub fn decode_learner_info(d: &[u8]) -> (Option<i64>, Option<i32>, Option<i64>) {
+    let mut r = d;
+    let sid = r.read_i64::<BigEndian>().ok();
+    let version = sid.and(r.read_i32::<BigEndian>().ok());
+    let config_version = version.and(r.read_i64::<BigEndian>().ok());
+    (sid, version, config_version)
+}
+
+/// The learner's current epoch at the start of ACKEPOCH data.
+pub fn decode_ack_epoch(d: Option<&[u8]>) -> io::Result<i64> {
+    let mut r = d.unwrap_or_default();
+    r.read_i32::<BigEndian>().map(i64::from).map_err(|_| bad("ACKEPOCH without an epoch".into()))
+}
+
+/// The (session, timeout) pairs a learner's PING reports as touched; a
+/// trailing partial pair is ignored.
+pub fn decode_session_touches(d: &[u8]) -> impl Iterator<Item = (i64, i32)> + '_ {
+    d.chunks_exact(12).map(|c| {
+        let (mut id, mut to) = c.split_at(8);
+        (id.read_i64::<BigEndian>().unwrap_or(0), to.read_i32::<BigEndian>().unwrap_or(0))
+    })
+}
+
+/// A learner's REVALIDATE: the session and its timeout.
+pub fn decode_revalidate(d: &[u8]) -> io::Result<(i64, i32)> {
+    let mut r = d;
+    let short = |_| bad("short REVALIDATE".into());
+    Ok((r.read_i64::<BigEndian>().map_err(short)?, r.read_i32::<BigEndian>().map_err(short)?))
+}
+
+/// The leader's answer to a REVALIDATE: the session and whether it lives.
+pub fn decode_revalidate_answer(d: &[u8]) -> io::Result<(i64, bool)> {
+    let mut r = d;
+    Ok((r.read_i64::<BigEndian>()?, r.read_u8()? != 0))
+}
+
+/// A REQUEST a learner forwards: session, cxid, opcode and the request
+/// body after the client's header.
+pub fn decode_request(d: &[u8]) -> io::Result<(i64, i32, i32, &[u8])> {
+    let mut r = d;
+    let short = |_| bad("short REQUEST".into());
+    let session_id = r.read_i64::<BigEndian>().map_err(short)?;
+    let cxid = r.read_i32::<BigEndian>().map_err(short)?;
+    let op = r.read_i32::<BigEndian>().map_err(short)?;
+    Ok((session_id, cxid, op, r))
 }
 
 /// Writes one packet (not flushed).

@@ -349,6 +349,18 @@ impl ZooKeeperServer {
         if !self.is_running() {
             return Err("ZooKeeperServer not running".to_string());
         }
+        self.process_connect_request_to(cnxn, buf, |req| self.submit_request(req))
+    }
+
+    /// processConnectRequest of a running server, with the createSession
+    /// request handed to `submit` (the RequestThrottler in
+    /// `process_connect_request`; the fuzz targets run Prep inline).
+    pub fn process_connect_request_to(
+        self: &Arc<Self>,
+        cnxn: &Arc<NioServerCnxn>,
+        buf: &[u8],
+        submit: impl FnOnce(Request),
+    ) -> Result<(), String> {
         let mut ia = InputArchive::with_max_buffer(buf, self.settings.jute_max_buffer);
         let req = ConnectRequest::deserialize(&mut ia).map_err(|e| format!("bad connect request: {e}"))?;
         // Old clients do not send the readOnly flag.
@@ -384,7 +396,7 @@ impl ZooKeeperServer {
             let mut body = OutputArchive::with_capacity(4);
             body.write_int(timeout);
             tracing::debug!("new session 0x{:x} timeout {} for {}", id, timeout, cnxn.remote_address());
-            self.submit_request(Request::new(
+            submit(Request::new(
                 Some(Arc::clone(cnxn)),
                 id,
                 0,
@@ -442,6 +454,17 @@ impl ZooKeeperServer {
 
     /// processPacket: a request frame on an established connection.
     pub fn process_packet(self: &Arc<Self>, cnxn: &Arc<NioServerCnxn>, buf: &[u8]) -> Result<(), String> {
+        self.process_packet_to(cnxn, buf, |req| self.submit_request(req))
+    }
+
+    /// processPacket with the request handed to `submit` instead of the
+    /// RequestThrottler (the fuzz targets run Prep inline).
+    pub fn process_packet_to(
+        self: &Arc<Self>,
+        cnxn: &Arc<NioServerCnxn>,
+        buf: &[u8],
+        submit: impl FnOnce(Request),
+    ) -> Result<(), String> {
         let mut ia = InputArchive::with_max_buffer(buf, self.settings.jute_max_buffer);
         let h = RequestHeader::deserialize(&mut ia).map_err(|e| format!("bad request header: {e}"))?;
         cnxn.incr_outstanding_and_check_throttle();
@@ -480,7 +503,7 @@ impl ZooKeeperServer {
                     body.to_vec(),
                     cnxn.auth_info(),
                 );
-                self.submit_request(req);
+                submit(req);
             }
         }
         Ok(())

@@ -115,7 +115,8 @@ pub fn read_packet<R: Read>(r: &mut R, max_buffer: usize) -> io::Result<QuorumPa
     if count > 0 && count as usize > limit / 8 {
         return Err(bad(format!("Unreasonable auth info count = {count}")));
     }
-    let mut authinfo = Vec::with_capacity(count.max(0) as usize);
+    // Grown as the ids arrive: the count alone must not size an allocation.
+    let mut authinfo = Vec::new();
     for _ in 0..count.max(0) {
         let scheme = read_string(r, limit)?;
         let id = read_string(r, limit)?;
@@ -261,6 +262,22 @@ mod tests {
         assert!(read_packet(&mut b.as_slice(), 1024).is_err());
         // Truncated input is an error, not a panic.
         assert!(read_packet(&mut &b[..6], 1024).is_err());
+    }
+
+    #[test]
+    fn auth_info_count_does_not_size_an_allocation() {
+        // Found by the quorum_packet fuzz target: an auth count of 65535
+        // with no ids behind it reserved 65535 Ids (3 MiB) up front.
+        let crash = [
+            0x0f, 0xff, 0xff, 0xff, 0xff, 0x00, 0x20, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0x00,
+            0x00, 0xff, 0xff,
+        ];
+        assert!(read_packet(&mut &crash[..], 1 << 20).is_err());
+        // With a large jute.maxbuffer the count was only bounded by it:
+        // 2^31 - 1 ids (96 GiB) failed the allocation and aborted.
+        let mut b = crash[..16].to_vec();
+        b.extend_from_slice(&i32::MAX.to_be_bytes());
+        assert!(read_packet(&mut b.as_slice(), usize::MAX / 2).is_err());
     }
 
     #[test]

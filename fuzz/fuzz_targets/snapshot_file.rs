@@ -1,0 +1,17 @@
+//! A snapshot file (snapshot.<zxid>) as the server restores it:
+//! `file_snap::load` into an empty tree.
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use zkserver::server::data_tree::DataTree;
+use zkserver::server::persistence::file_snap;
+use zkserver_fuzz::{scratch_dir, set_alloc_limit, JUTE_MAX_BUFFER};
+
+fuzz_target!(|data: &[u8]| {
+    // The reader's window (1 MiB) grows only for a file larger than it.
+    set_alloc_limit(2 * JUTE_MAX_BUFFER + 64 * 1024);
+    let path = scratch_dir().join("snapshot.1");
+    std::fs::write(&path, data).expect("write the snapshot");
+    let _ = file_snap::load(&DataTree::new(), &path);
+});

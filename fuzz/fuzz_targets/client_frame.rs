@@ -16,7 +16,8 @@ use zkserver::server::nio_server_cnxn::NioServerCnxn;
 use zkserver::server::prep_request_processor::PrepRequestProcessor;
 use zkserver::server::request_processor::RequestProcessor;
 use zkserver::server::zoo_keeper_server_main::nio_settings_from;
-use zkserver_fuzz::{config, fresh_server, set_alloc_limit, JUTE_MAX_BUFFER};
+use zkserver::jute::max_buffer;
+use zkserver_fuzz::{config, fresh_server, set_alloc_limit};
 
 /// A connected loopback socket for the connections to stand on; nothing
 /// is read from it or written to it (replies stay queued).
@@ -38,7 +39,7 @@ fn loopback() -> &'static Loopback {
 
 fuzz_target!(|data: &[u8]| {
     // A frame is at most jute.maxbuffer; the server copies it once.
-    set_alloc_limit(JUTE_MAX_BUFFER + 64 * 1024);
+    set_alloc_limit(max_buffer() + 64 * 1024);
     let l = loopback();
     let zks = fresh_server();
     let sock = l.sock.try_clone().expect("dup the loopback socket");
@@ -53,7 +54,7 @@ fuzz_target!(|data: &[u8]| {
     ));
     let next: Arc<dyn RequestProcessor> = Arc::new(FinalRequestProcessor::new(Arc::clone(&zks)));
     let submit = |req| PrepRequestProcessor::process_now(&zks, &next, req);
-    let max = zks.settings.jute_max_buffer;
+    let max = max_buffer();
     let mut rest = data;
     let mut first = true;
     while let Some((len, tail)) = rest.split_first_chunk::<4>() {

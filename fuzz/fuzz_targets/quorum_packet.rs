@@ -7,16 +7,15 @@
 
 use libfuzzer_sys::fuzz_target;
 use zkserver::jute::records::LearnerInfo;
-use zkserver::jute::Record;
+use zkserver::jute::{read_limit, Record};
 use zkserver::quorum::quorum_packet::{self as qp, read_packet};
-use zkserver_fuzz::{set_alloc_limit, JUTE_MAX_BUFFER};
+use zkserver_fuzz::set_alloc_limit;
 
 fuzz_target!(|data: &[u8]| {
-    // A learner reads packets within 2 x jute.maxbuffer, plus framing.
-    let max = 2 * JUTE_MAX_BUFFER;
-    set_alloc_limit(max + 64 * 1024);
+    // Every length a packet carries is within the jute read limit.
+    set_alloc_limit(read_limit() + 64 * 1024);
     let mut r = data;
-    while let Ok(p) = read_packet(&mut r, max) {
+    while let Ok(p) = read_packet(&mut r) {
         let d = p.data.as_deref().unwrap_or_default();
         match p.r#type {
             qp::PROPOSAL | qp::INFORM => {

@@ -12,9 +12,6 @@ use zkserver::server::zk_database::ZkDatabase;
 use zkserver::server::zoo_keeper_server::ZooKeeperServer;
 use zkserver::server::zoo_keeper_server_main::settings_from;
 
-/// jute.maxbuffer as the targets configure it (Java's default).
-pub const JUTE_MAX_BUFFER: usize = zkserver::jute::DEFAULT_MAX_BUFFER;
-
 /// The system allocator, refusing (by aborting, which libFuzzer reports as
 /// a crash with the input) any one allocation larger than `LIMIT`.
 struct BoundedAlloc;

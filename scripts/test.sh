@@ -3,7 +3,8 @@
 # missing (Debian's zookeeper, zookeeper-bin and python3-kazoo: the Java
 # server, zkCli.sh, the C client cli_mt and kazoo), builds zkserver and runs
 # every test target (unit tests, the integration suites in tests/, interop
-# with Debian's zkCli.sh, cli_mt and kazoo).
+# with Debian's zkCli.sh, cli_mt and kazoo); without arguments it first runs
+# each fuzz target for a few seconds (scripts/fuzz.sh).
 #
 #   scripts/test.sh [extra cargo test args]    e.g. scripts/test.sh --test sessions
 #
@@ -41,6 +42,15 @@ fi
 
 echo "== building (debug profile; the tests launch target/debug/zkserver)"
 cargo build --all-targets
+
+# The full suite (no arguments) also runs each fuzz target briefly from its
+# committed corpus, which replays every regression input in it; a panic, a
+# hang or an allocation over the bound fails the suite. ZK_FUZZ_SECONDS
+# sets the time per target (default 10).
+if [ $# -eq 0 ]; then
+    echo "== fuzzing: a short run of each target"
+    bash scripts/fuzz.sh --time "${ZK_FUZZ_SECONDS:-10}"
+fi
 
 echo "== testing against ${ZK_TEST_SERVER:-zkserver}"
 if [ "${ZK_TEST_RUNNER:-cargo}" = nextest ] && cargo nextest --version >/dev/null 2>&1; then

@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::{error, info, warn};
 
-use crate::quorum::quorum_packet::{self as packet, read_packet, PROTOCOL_VERSION};
+use crate::quorum::quorum_packet::{self as packet, decode_txn, read_packet, PROTOCOL_VERSION};
 
 /// The string a leader writes after a streamed snapshot.
 const SNAPSHOT_SIGNATURE: &str = "BenWasHere";
@@ -132,11 +132,6 @@ pub fn txn_request(entry: TxnLogEntry) -> Request {
     r
 }
 
-fn decode_txn(qp: &QuorumPacket) -> io::Result<TxnLogEntry> {
-    let data = qp.data.as_deref().unwrap_or(&[]);
-    TxnLogEntry::from_bytes(data).map_err(|e| bad_data(format!("bad txn in packet type {}: {e}", qp.r#type)))
-}
-
 /// The connection to the leader, shared by the QuorumPeer thread (which
 /// reads) and the threads that write to the leader.
 pub struct Learner {
@@ -193,9 +188,7 @@ impl Learner {
 
     /// revalidate: the leader's answer to a REVALIDATE.
     fn revalidate(&self, qp: &QuorumPacket, zks: &ZooKeeperServer) -> io::Result<()> {
-        let mut data = qp.data.as_deref().unwrap_or(&[]);
-        let session_id = data.read_i64::<BigEndian>()?;
-        let valid = data.read_u8()? != 0;
+        let (session_id, valid) = packet::decode_revalidate_answer(qp.data.as_deref().unwrap_or(&[]))?;
         match self.pending_revalidations.lock().remove(&session_id) {
             Some(cnxn) => zks.finish_session_init(&cnxn, valid),
             None => warn!("Missing session 0x{session_id:x} for validation"),

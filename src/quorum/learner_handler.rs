@@ -394,14 +394,14 @@ impl LearnerHandler {
         }
         match first.data.as_deref() {
             Some(d) => {
-                if d.len() >= 8 {
-                    self.sid.store(BigEndian::read_i64(&d[..8]), Ordering::Release);
+                let (sid, version, config_version) = qp::decode_learner_info(d);
+                if let Some(sid) = sid {
+                    self.sid.store(sid, Ordering::Release);
                 }
-                if d.len() >= 12 {
-                    self.version.store(BigEndian::read_i32(&d[8..12]), Ordering::Release);
+                if let Some(version) = version {
+                    self.version.store(version, Ordering::Release);
                 }
-                if d.len() >= 20 {
-                    let config_version = BigEndian::read_i64(&d[12..20]);
+                if let Some(config_version) = config_version {
                     if config_version > leader.quorum_verifier_version() {
                         return Err(io::Error::other(
                             "Follower is ahead of the leader (has a later activated configuration)",
@@ -436,10 +436,7 @@ impl LearnerHandler {
                 error!("{} is not ACKEPOCH", packet_to_string(&ack));
                 return Ok(());
             }
-            let epoch = match ack.data.as_deref() {
-                Some(d) if d.len() >= 4 => i64::from(BigEndian::read_i32(&d[..4])),
-                _ => return Err(io::Error::new(io::ErrorKind::InvalidData, "ACKEPOCH without an epoch")),
-            };
+            let epoch = qp::decode_ack_epoch(ack.data.as_deref())?;
             (epoch, ack.zxid)
         };
         leader.wait_for_epoch_ack(sid, peer_epoch, peer_last_zxid)?;
@@ -496,18 +493,12 @@ impl LearnerHandler {
                 }
                 qp::PING => {
                     // The learner's session touches: (id, timeout) pairs.
-                    let d = p.data.as_deref().unwrap_or_default();
-                    for chunk in d.chunks_exact(12) {
-                        leader.touch(BigEndian::read_i64(&chunk[..8]), BigEndian::read_i32(&chunk[8..]));
+                    for (id, timeout) in qp::decode_session_touches(p.data.as_deref().unwrap_or_default()) {
+                        leader.touch(id, timeout);
                     }
                 }
                 qp::REVALIDATE => {
-                    let d = p.data.as_deref().unwrap_or_default();
-                    if d.len() < 12 {
-                        return Err(io::Error::new(io::ErrorKind::InvalidData, "short REVALIDATE"));
-                    }
-                    let id = BigEndian::read_i64(&d[..8]);
-                    let timeout = BigEndian::read_i32(&d[8..12]);
+                    let (id, timeout) = qp::decode_revalidate(p.data.as_deref().unwrap_or_default())?;
                     let valid = leader.revalidate_session(id, timeout, self.session_owner);
                     let mut reply = Vec::with_capacity(9);
                     reply.extend_from_slice(&id.to_be_bytes());
@@ -515,14 +506,8 @@ impl LearnerHandler {
                     self.queue_packet(QuorumPacket { data: Some(reply), ..p });
                 }
                 qp::REQUEST => {
-                    let d = p.data.as_deref().unwrap_or_default();
-                    if d.len() < 16 {
-                        return Err(io::Error::new(io::ErrorKind::InvalidData, "short REQUEST"));
-                    }
-                    let session_id = BigEndian::read_i64(&d[..8]);
-                    let cxid = BigEndian::read_i32(&d[8..12]);
-                    let op = BigEndian::read_i32(&d[12..16]);
-                    let mut req = Request::new(None, session_id, cxid, op, d[16..].to_vec(), p.authinfo);
+                    let (session_id, cxid, op, body) = qp::decode_request(p.data.as_deref().unwrap_or_default())?;
+                    let mut req = Request::new(None, session_id, cxid, op, body.to_vec(), p.authinfo);
                     req.session_owner = self.session_owner;
                     if op == op_code::SYNC {
                         // A learner's sync is answered by this handler once

@@ -4,6 +4,7 @@
 //! LearnerHandler threads and the learner side.
 
 use crate::jute::records::{Id, QuorumPacket};
+use crate::jute::txn::TxnLogEntry;
 use crate::jute::Record;
 use byteorder::{BigEndian, ReadBytesExt};
 use std::io::{self, Read, Write};
@@ -111,13 +112,71 @@ pub fn read_packet<R: Read>(r: &mut R) -> io::Result<QuorumPacket> {
     if count > 0 && count as usize > limit / 8 {
         return Err(bad(format!("Unreasonable auth info count = {count}")));
     }
-    let mut authinfo = Vec::with_capacity(count.max(0) as usize);
+    // Grown as the ids arrive: the count alone must not size an allocation.
+    let mut authinfo = Vec::new();
     for _ in 0..count.max(0) {
         let scheme = read_string(r, limit)?;
         let id = read_string(r, limit)?;
         authinfo.push(Id { scheme, id });
     }
     Ok(QuorumPacket { r#type, zxid, data, authinfo })
+}
+
+/// The txn a PROPOSAL or INFORM carries (a txn-log entry without the
+/// log's framing), decoded within jute.maxbuffer.
+pub fn decode_txn(qp: &QuorumPacket) -> io::Result<TxnLogEntry> {
+    let data = qp.data.as_deref().unwrap_or(&[]);
+    TxnLogEntry::from_bytes(data).map_err(|e| bad(format!("bad txn in packet type {}: {e}", qp.r#type)))
+}
+
+/// What a leader reads of FOLLOWERINFO/OBSERVERINFO data: the learner's
+/// sid, its protocol version (3.4+) and its config version (3.5+), each
+/// `None` when the data stops before it.
+pub fn decode_learner_info(d: &[u8]) -> (Option<i64>, Option<i32>, Option<i64>) {
+    let mut r = d;
+    let sid = r.read_i64::<BigEndian>().ok();
+    let version = sid.and(r.read_i32::<BigEndian>().ok());
+    let config_version = version.and(r.read_i64::<BigEndian>().ok());
+    (sid, version, config_version)
+}
+
+/// The learner's current epoch at the start of ACKEPOCH data.
+pub fn decode_ack_epoch(d: Option<&[u8]>) -> io::Result<i64> {
+    let mut r = d.unwrap_or_default();
+    r.read_i32::<BigEndian>().map(i64::from).map_err(|_| bad("ACKEPOCH without an epoch".into()))
+}
+
+/// The (session, timeout) pairs a learner's PING reports as touched; a
+/// trailing partial pair is ignored.
+pub fn decode_session_touches(d: &[u8]) -> impl Iterator<Item = (i64, i32)> + '_ {
+    d.chunks_exact(12).map(|c| {
+        let (mut id, mut to) = c.split_at(8);
+        (id.read_i64::<BigEndian>().unwrap_or(0), to.read_i32::<BigEndian>().unwrap_or(0))
+    })
+}
+
+/// A learner's REVALIDATE: the session and its timeout.
+pub fn decode_revalidate(d: &[u8]) -> io::Result<(i64, i32)> {
+    let mut r = d;
+    let short = |_| bad("short REVALIDATE".into());
+    Ok((r.read_i64::<BigEndian>().map_err(short)?, r.read_i32::<BigEndian>().map_err(short)?))
+}
+
+/// The leader's answer to a REVALIDATE: the session and whether it lives.
+pub fn decode_revalidate_answer(d: &[u8]) -> io::Result<(i64, bool)> {
+    let mut r = d;
+    Ok((r.read_i64::<BigEndian>()?, r.read_u8()? != 0))
+}
+
+/// A REQUEST a learner forwards: session, cxid, opcode and the request
+/// body after the client's header.
+pub fn decode_request(d: &[u8]) -> io::Result<(i64, i32, i32, &[u8])> {
+    let mut r = d;
+    let short = |_| bad("short REQUEST".into());
+    let session_id = r.read_i64::<BigEndian>().map_err(short)?;
+    let cxid = r.read_i32::<BigEndian>().map_err(short)?;
+    let op = r.read_i32::<BigEndian>().map_err(short)?;
+    Ok((session_id, cxid, op, r))
 }
 
 /// Writes one packet (not flushed).
@@ -200,6 +259,19 @@ mod tests {
         assert!(read_packet(&mut b.as_slice()).is_err());
         // Truncated input is an error, not a panic.
         assert!(read_packet(&mut &b[..6]).is_err());
+    }
+
+    #[test]
+    fn auth_info_count_does_not_size_an_allocation() {
+        // Found by the quorum_packet fuzz target: an auth count of 65535
+        // with no ids behind it reserved 65535 Ids (3 MiB) up front. The
+        // target's bounded allocator replays this input from its corpus
+        // (fuzz/corpus/quorum_packet/regression-auth-count).
+        let crash = [
+            0x0f, 0xff, 0xff, 0xff, 0xff, 0x00, 0x20, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0x00,
+            0x00, 0xff, 0xff,
+        ];
+        assert!(read_packet(&mut &crash[..]).is_err());
     }
 
     #[test]

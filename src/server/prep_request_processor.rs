@@ -118,6 +118,14 @@ impl PrepRequestProcessor {
         let h = std::thread::Builder::new().name("ProcessThread".into()).spawn(move || prep.run(rx))?;
         Ok(Arc::new(PrepRequestProcessor { submitted: tx, thread: Mutex::new(Some(h)), next }))
     }
+
+    /// Prepares one request on the calling thread, exactly as the
+    /// ProcessThread does, and hands it to `next` (the fuzz targets drive
+    /// Prep this way, without the thread).
+    pub fn process_now(zks: &Arc<ZooKeeperServer>, next: &Arc<dyn RequestProcessor>, req: Request) {
+        let prep = Prep { zks: Arc::clone(zks), next: Arc::clone(next), quota_log: RefCell::new(RateLogger::default()) };
+        prep.p_request(req);
+    }
 }
 
 impl RequestProcessor for PrepRequestProcessor {

@@ -476,7 +476,7 @@ pub(crate) mod tests {
         fn watcher_id(&self) -> u64 {
             5
         }
-        fn process(&self, _: &WatchedEvent) {}
+        fn process(&self, _: &WatchedEvent, _: Option<&[Acl]>) {}
         fn is_stale(&self) -> bool {
             use std::sync::atomic::Ordering;
             if self.closed.swap(true, Ordering::AcqRel) {

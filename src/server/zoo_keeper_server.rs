@@ -359,6 +359,18 @@ impl ZooKeeperServer {
         if !self.is_running() {
             return Err("ZooKeeperServer not running".to_string());
         }
+        self.process_connect_request_to(cnxn, buf, |req| self.submit_request(req))
+    }
+
+    /// processConnectRequest of a running server, with the createSession
+    /// request handed to `submit` (the RequestThrottler in
+    /// `process_connect_request`; the fuzz targets run Prep inline).
+    pub fn process_connect_request_to(
+        self: &Arc<Self>,
+        cnxn: &Arc<NioServerCnxn>,
+        buf: &[u8],
+        submit: impl FnOnce(Request),
+    ) -> Result<(), String> {
         let mut ia = InputArchive::new(buf);
         let req = ConnectRequest::deserialize(&mut ia).map_err(|e| format!("bad connect request: {e}"))?;
         let need = self.conn_throttle.tokens_needed(req.session_id, self.settings.config.local_sessions_enabled);
@@ -403,7 +415,7 @@ impl ZooKeeperServer {
             let mut body = OutputArchive::with_capacity(4);
             body.write_int(timeout);
             tracing::debug!("new session 0x{:x} timeout {} for {}", id, timeout, cnxn.remote_address());
-            self.submit_request(Request::new(
+            submit(Request::new(
                 Some(Arc::clone(cnxn)),
                 id,
                 0,
@@ -461,6 +473,17 @@ impl ZooKeeperServer {
 
     /// processPacket: a request frame on an established connection.
     pub fn process_packet(self: &Arc<Self>, cnxn: &Arc<NioServerCnxn>, buf: &[u8]) -> Result<(), String> {
+        self.process_packet_to(cnxn, buf, |req| self.submit_request(req))
+    }
+
+    /// processPacket with the request handed to `submit` instead of the
+    /// RequestThrottler (the fuzz targets run Prep inline).
+    pub fn process_packet_to(
+        self: &Arc<Self>,
+        cnxn: &Arc<NioServerCnxn>,
+        buf: &[u8],
+        submit: impl FnOnce(Request),
+    ) -> Result<(), String> {
         let mut ia = InputArchive::new(buf);
         let h = RequestHeader::deserialize(&mut ia).map_err(|e| format!("bad request header: {e}"))?;
         let body = &buf[ia.position()..];
@@ -513,7 +536,7 @@ impl ZooKeeperServer {
                     cnxn.auth_info(),
                 );
                 req.in_flight = Some(cnxn.admit(buf.len()));
-                self.submit_request(req);
+                submit(req);
             }
         }
         Ok(())

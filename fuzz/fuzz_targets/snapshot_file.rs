@@ -1,0 +1,19 @@
+//! A snapshot file (snapshot.<zxid>) as the server restores it:
+//! `file_snap::load` into an empty tree.
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use zkserver::server::data_tree::DataTree;
+use zkserver::server::persistence::file_snap;
+use zkserver::jute::read_limit;
+use zkserver_fuzz::{scratch_dir, set_alloc_limit};
+
+fuzz_target!(|data: &[u8]| {
+    // The reader's window (1 MiB) grows only for a file larger than it;
+    // records are within the jute read limit.
+    set_alloc_limit(read_limit() + 64 * 1024);
+    let path = scratch_dir().join("snapshot.1");
+    std::fs::write(&path, data).expect("write the snapshot");
+    let _ = file_snap::load(&DataTree::new(), &path);
+});

@@ -93,8 +93,7 @@ pub fn run(cfg: &Config) -> Report {
     }
     let history = History::new();
     let load = Workload::start(&history, &addrs, cfg.clients, cfg.keys, cfg.seed);
-    let mut log = Vec::new();
-    let mut heals: Vec<(Fault, Instant)> = Vec::new();
+    let mut heals: Vec<(Fault, Instant, String)> = Vec::new();
     let started = Instant::now();
     let hold = |rng: &mut Rng, lo_ms: u64, hi_ms: u64| Duration::from_millis(lo_ms + rng.below(hi_ms - lo_ms + 1));
     let sync_ms = SYNC_LIMIT * TICK_MS;
@@ -148,13 +147,13 @@ pub fn run(cfg: &Config) -> Report {
             }
         };
         let healed = Instant::now();
-        log.push(format!(
-            "{:6.1}s-{:6.1}s {}",
+        let line = format!(
+            "{:6.1}s-{:6.1}s {what}; leader right after: {:?}",
             at as f64 / 1e9,
             history.at(healed) as f64 / 1e9,
-            what
-        ));
-        heals.push((fault, healed));
+            leader(&ens)
+        );
+        heals.push((fault, healed, line));
     }
     // Give the last heal its chance: wait for a successful write after it.
     let last_heal = heals.last().map(|h| history.at(h.1)).unwrap_or(0);
@@ -182,7 +181,8 @@ pub fn run(cfg: &Config) -> Report {
         lost.push(format!("no final read within {:?}: acknowledged writes cannot be verified", cfg.liveness_bound));
     }
     let mut outages: BTreeMap<Fault, (usize, Duration)> = BTreeMap::new();
-    for (fault, healed) in &heals {
+    let mut log = Vec::new();
+    for (fault, healed, line) in &heals {
         let h = history.at(*healed);
         let first_write = ops
             .iter()
@@ -190,9 +190,20 @@ pub fn run(cfg: &Config) -> Report {
             .map(|o| o.complete)
             .min()
             .unwrap_or(end);
+        let outage = Duration::from_nanos(first_write - h);
+        log.push(format!("{line}; first write {:.1}s after", outage.as_secs_f64()));
         let e = outages.entry(*fault).or_default();
         e.0 += 1;
-        e.1 = e.1.max(Duration::from_nanos(first_write - h));
+        e.1 = e.1.max(outage);
+    }
+    // A follower that resynced onto proposals it never acknowledges says
+    // so in its log; worth showing next to a long outage.
+    for n in &ens.nodes {
+        let text = n.log();
+        let mut lines = text.lines().filter(|l| l.contains("Got zxid") && l.contains("expected"));
+        if let Some(first) = lines.next() {
+            log.push(format!("node {} logged {} times: {}", n.sid, 1 + lines.count(), first.trim()));
+        }
     }
     if std::env::var_os("JEPSEN_VERBOSE").is_some() || !violations.is_empty() {
         eprintln!("{}", ens.logs());

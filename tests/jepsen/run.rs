@@ -196,15 +196,6 @@ pub fn run(cfg: &Config) -> Report {
         e.0 += 1;
         e.1 = e.1.max(outage);
     }
-    // A follower that resynced onto proposals it never acknowledges says
-    // so in its log; worth showing next to a long outage.
-    for n in &ens.nodes {
-        let text = n.log();
-        let mut lines = text.lines().filter(|l| l.contains("Got zxid") && l.contains("expected"));
-        if let Some(first) = lines.next() {
-            log.push(format!("node {} logged {} times: {}", n.sid, 1 + lines.count(), first.trim()));
-        }
-    }
     if std::env::var_os("JEPSEN_VERBOSE").is_some() || !violations.is_empty() {
         eprintln!("{}", ens.logs());
     }

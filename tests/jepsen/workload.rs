@@ -75,7 +75,7 @@ pub fn setup(c: &ZkClient, keys: usize) {
     }
 }
 
-/// sync + getData as one read; `None` when the outcome is unknown.
+/// sync + getData as one read (any error leaves its outcome unknown).
 pub fn read(c: &ZkClient, key: usize) -> Result<Reg, ZkError> {
     let path = key_path(key);
     c.sync(&path)?;

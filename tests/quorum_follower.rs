@@ -29,14 +29,6 @@ fn client(ens: &Ensemble, sid: i64) -> ZkClient {
     ZkClient::connect(ens.node(sid).client_addr(), 6000).expect("connect")
 }
 
-fn mode(ens: &Ensemble, sid: i64) -> String {
-    four_letter(&ens.node(sid).client_addr(), "srvr")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("Mode: ").map(str::to_string))
-        .unwrap_or_default()
-}
-
 fn create(c: &ZkClient, path: &str, data: &[u8], mode: CreateMode) {
     c.create(path, Some(data), &ids::open_acl_unsafe(), mode).unwrap_or_else(|e| panic!("create {path}: {e}"));
 }
@@ -70,7 +62,7 @@ fn zkserver_follows_a_java_leader() {
     // SNAP: the empty zkserver node loads the leader's snapshot.
     ens.start(1);
     wait_serving(&ens, 1);
-    assert_eq!(mode(&ens, 1), "follower");
+    assert_eq!(ens.mode(1).as_deref(), Some("follower"));
     assert!(ens.node(1).log().contains("Getting a snapshot from leader"), "{}", ens.logs());
     assert_eq!(read_synced(&ens, 1, "/before").as_deref(), Some(&b"written before the follower joined"[..]));
 
@@ -162,7 +154,7 @@ fn zkserver_observes_a_java_leader() {
 
     ens.start(1);
     wait_serving(&ens, 1);
-    assert_eq!(mode(&ens, 1), "observer");
+    assert_eq!(ens.mode(1).as_deref(), Some("observer"));
     assert_eq!(read_synced(&ens, 1, "/seen").as_deref(), Some(&b"before"[..]));
     // INFORMs keep it current; its writes go through the leader.
     create(&j, "/informed", b"i", CreateMode::Persistent);
@@ -187,9 +179,9 @@ fn two_zkservers_follow_one_java_leader() {
     wait_serving(&ens, 1);
     ens.start(2);
     wait_serving(&ens, 2);
-    assert_eq!(mode(&ens, 3), "leader");
-    assert_eq!(mode(&ens, 1), "follower");
-    assert_eq!(mode(&ens, 2), "follower");
+    assert_eq!(ens.mode(3).as_deref(), Some("leader"));
+    assert_eq!(ens.mode(1).as_deref(), Some("follower"));
+    assert_eq!(ens.mode(2).as_deref(), Some("follower"));
     for (i, sid) in [1i64, 2, 3].iter().enumerate() {
         let c = client(&ens, *sid);
         create(&c, &format!("/w{i}"), format!("via {sid}").as_bytes(), CreateMode::Persistent);

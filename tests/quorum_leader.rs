@@ -27,24 +27,6 @@ fn open() -> Vec<Acl> {
     ids::open_acl_unsafe()
 }
 
-/// The Mode line of `srvr`, if the node serves.
-fn mode(ens: &Ensemble, sid: i64) -> Option<String> {
-    let out = four_letter(&ens.node(sid).client_addr(), "srvr").ok()?;
-    out.lines().find_map(|l| l.strip_prefix("Mode: ")).map(str::to_string)
-}
-
-#[track_caller]
-fn wait_mode(ens: &Ensemble, sid: i64, want: &str) {
-    let mut last = None;
-    let ok = wait_until(DEADLINE, || {
-        last = mode(ens, sid);
-        last.as_deref() == Some(want)
-    });
-    assert!(ok, "node {sid} is not {want} (last mode {last:?})\n{}", ens.logs());
-}
-
-
-
 /// Starts the zkserver leader first, then the Java followers, and waits
 /// until the roles are settled.
 fn start_ensemble() -> Ensemble {
@@ -52,9 +34,9 @@ fn start_ensemble() -> Ensemble {
     ens.start(LEADER);
     ens.start(1);
     ens.start(2);
-    wait_mode(&ens, LEADER, "leader");
-    wait_mode(&ens, 1, "follower");
-    wait_mode(&ens, 2, "follower");
+    ens.wait_mode(LEADER, "leader");
+    ens.wait_mode(1, "follower");
+    ens.wait_mode(2, "follower");
     ens
 }
 
@@ -156,7 +138,7 @@ fn zkserver_leads_java_followers() {
         acked.push(("/counter".into(), data));
     }
     ens.start(2);
-    wait_mode(&ens, 2, "follower");
+    ens.wait_mode(2, "follower");
     ens.assert_has_all(2, &acked);
     let log2 = ens.node(2).log();
     assert!(log2.contains("Getting a diff from the leader"), "node 2 did not sync by DIFF:\n{}", ens.logs());
@@ -171,7 +153,7 @@ fn zkserver_leads_java_followers() {
         acked.push((path, data));
     }
     ens.start(1);
-    wait_mode(&ens, 1, "follower");
+    ens.wait_mode(1, "follower");
     assert!(ens.node(1).log().contains("Getting a snapshot from leader"), "node 1 did not sync by SNAP:\n{}", ens.logs());
     for sid in [LEADER, 1, 2] {
         ens.assert_has_all(sid, &acked);
@@ -182,7 +164,7 @@ fn zkserver_leads_java_followers() {
     // serving; writes fail. One follower back: writes resume.
     ens.kill9(1);
     ens.kill9(2);
-    let gone = wait_until(DEADLINE, || mode(&ens, LEADER).as_deref() != Some("leader"));
+    let gone = wait_until(DEADLINE, || ens.mode(LEADER).as_deref() != Some("leader"));
     assert!(gone, "the leader kept leading without a quorum\n{}", ens.logs());
     assert!(ens.node(LEADER).log().contains("Not sufficient followers synced"), "{}", ens.logs());
     let refused = ZkClient::connect(ens.node(LEADER).client_addr().as_str(), 3000)
@@ -190,44 +172,24 @@ fn zkserver_leads_java_followers() {
         .unwrap_or(true);
     assert!(refused, "a write succeeded without a quorum");
     ens.start(2);
-    wait_mode(&ens, LEADER, "leader");
-    wait_mode(&ens, 2, "follower");
+    ens.wait_mode(LEADER, "leader");
+    ens.wait_mode(2, "follower");
     let c = ens.client(2);
     c.create("/after", Some(b"back"), &open(), CreateMode::Persistent).unwrap();
     acked.push(("/after".into(), b"back".to_vec()));
     let _ = c.close();
     ens.start(1);
-    wait_mode(&ens, 1, "follower");
+    ens.wait_mode(1, "follower");
     for sid in [LEADER, 1, 2] {
         ens.assert_has_all(sid, &acked);
     }
-}
-
-/// Every node's mode, by sid.
-fn modes(ens: &Ensemble, sids: &[i64]) -> Vec<Option<String>> {
-    sids.iter().map(|s| mode(ens, *s)).collect()
-}
-
-/// Waits until exactly one of `sids` leads and the others follow; returns
-/// the leader.
-#[track_caller]
-fn settled_leader(ens: &Ensemble, sids: &[i64]) -> i64 {
-    let mut last = Vec::new();
-    let ok = wait_until(DEADLINE, || {
-        last = modes(ens, sids);
-        last.iter().filter(|m| m.as_deref() == Some("leader")).count() == 1
-            && last.iter().filter(|m| m.as_deref() == Some("follower")).count() == sids.len() - 1
-    });
-    assert!(ok, "no settled leader among {sids:?}: {last:?}\n{}", ens.logs());
-    let i = last.iter().position(|m| m.as_deref() == Some("leader")).unwrap_or(0);
-    sids[i]
 }
 
 #[test]
 fn three_zkservers_replicate_and_survive_the_leader() {
     let mut ens = Ensemble::new(&[Flavor::Zkserver; 3], &[]);
     ens.start_all();
-    assert_eq!(settled_leader(&ens, &[1, 2, 3]), 3);
+    assert_eq!(ens.settled_leader(&[1, 2, 3]), 3);
     let mut acked: Vec<(String, Vec<u8>)> = Vec::new();
 
     // Writes through every node, read back everywhere after a sync.
@@ -256,7 +218,7 @@ fn three_zkservers_replicate_and_survive_the_leader() {
     }
     let _ = c.close();
     ens.start(1);
-    assert_eq!(settled_leader(&ens, &[1, 2, 3]), 3);
+    assert_eq!(ens.settled_leader(&[1, 2, 3]), 3);
     ens.assert_has_all(1, &acked);
     assert!(
         ens.node(3).log().lines().any(|l| l.contains("Sending DIFF") && l.contains("for peer sid: 1")),
@@ -304,7 +266,7 @@ fn three_zkservers_replicate_and_survive_the_leader() {
     ens.kill9(3);
     let before_kill = done.load(Ordering::Relaxed);
     // The follower with the newest zxid wins, else the higher sid.
-    let new_leader = settled_leader(&ens, &[1, 2]);
+    let new_leader = ens.settled_leader(&[1, 2]);
     let c = ens.client(1);
     for i in 0..5 {
         let path = format!("/after{i}");
@@ -313,7 +275,7 @@ fn three_zkservers_replicate_and_survive_the_leader() {
     }
     let _ = c.close();
     ens.start(3);
-    assert_eq!(settled_leader(&ens, &[1, 2, 3]), new_leader);
+    assert_eq!(ens.settled_leader(&[1, 2, 3]), new_leader);
     let resumed = wait_until(DEADLINE, || done.load(Ordering::Relaxed) > before_kill + 5);
     stop.store(true, Ordering::Relaxed);
     let written = writer.join().expect("writer thread");
@@ -354,8 +316,8 @@ fn java_observer_of_a_zkserver_leader() {
     make_node1_observer(&ens);
     ens.start(LEADER);
     ens.start(2);
-    wait_mode(&ens, LEADER, "leader");
-    wait_mode(&ens, 2, "follower");
+    ens.wait_mode(LEADER, "leader");
+    ens.wait_mode(2, "follower");
     let c = ens.client(LEADER);
     c.create("/before", Some(b"b"), &open(), CreateMode::Persistent).unwrap();
     let mut acked = vec![("/before".to_string(), b"b".to_vec())];
@@ -363,7 +325,7 @@ fn java_observer_of_a_zkserver_leader() {
     // The observer syncs, then learns new txns by INFORM; its writes go
     // through the leader and count on no quorum.
     ens.start(1);
-    wait_mode(&ens, 1, "observer");
+    ens.wait_mode(1, "observer");
     c.create("/informed", Some(b"i"), &open(), CreateMode::Persistent).unwrap();
     acked.push(("/informed".into(), b"i".to_vec()));
     let o = ens.client(1);
@@ -380,7 +342,7 @@ fn java_observer_of_a_zkserver_leader() {
     // Without its follower the leader has no quorum: an observer does not
     // count.
     ens.kill9(2);
-    let gone = wait_until(DEADLINE, || mode(&ens, LEADER).as_deref() != Some("leader"));
+    let gone = wait_until(DEADLINE, || ens.mode(LEADER).as_deref() != Some("leader"));
     assert!(gone, "an observer kept the leader's quorum\n{}", ens.logs());
 }
 
@@ -388,7 +350,7 @@ fn java_observer_of_a_zkserver_leader() {
 fn an_unacknowledged_proposal_is_truncated_away() {
     let mut ens = Ensemble::new(&[Flavor::Zkserver; 3], &[]);
     ens.start_all();
-    assert_eq!(settled_leader(&ens, &[1, 2, 3]), 3);
+    assert_eq!(ens.settled_leader(&[1, 2, 3]), 3);
     let c = ens.client(3);
     c.create("/kept", Some(b"k"), &open(), CreateMode::Persistent).unwrap();
     let acked = vec![("/kept".to_string(), b"k".to_vec())];
@@ -401,7 +363,7 @@ fn an_unacknowledged_proposal_is_truncated_away() {
     ens.kill9(1);
     ens.kill9(2);
     assert!(c.create("/ghost", None, &open(), CreateMode::Persistent).is_err(), "a write without a quorum succeeded");
-    let gone = wait_until(DEADLINE, || mode(&ens, 3).as_deref() != Some("leader"));
+    let gone = wait_until(DEADLINE, || ens.mode(3).as_deref() != Some("leader"));
     assert!(gone, "the leader kept leading alone\n{}", ens.logs());
     drop(c);
     ens.kill9(3);
@@ -411,9 +373,9 @@ fn an_unacknowledged_proposal_is_truncated_away() {
     // TRUNC and the write never appears.
     ens.start(1);
     ens.start(2);
-    let leader = settled_leader(&ens, &[1, 2]);
+    let leader = ens.settled_leader(&[1, 2]);
     ens.start(3);
-    assert_eq!(settled_leader(&ens, &[1, 2, 3]), leader);
+    assert_eq!(ens.settled_leader(&[1, 2, 3]), leader);
     assert!(
         ens.node(3).log().contains("Truncating log to get in sync with the leader"),
         "node 3 was not truncated:\n{}",
@@ -434,7 +396,7 @@ fn a_follower_behind_the_committed_log_catches_up_by_snap() {
     // by a snapshot.
     let mut ens = Ensemble::new(&[Flavor::Zkserver; 3], &[("snapshotSizeFactor", "0")]);
     ens.start_all();
-    assert_eq!(settled_leader(&ens, &[1, 2, 3]), 3);
+    assert_eq!(ens.settled_leader(&[1, 2, 3]), 3);
     let c = ens.client(3);
     c.create("/far", Some(b"root"), &open(), CreateMode::Persistent).unwrap();
     let mut acked = vec![("/far".to_string(), b"root".to_vec())];
@@ -460,7 +422,7 @@ fn a_follower_behind_the_committed_log_catches_up_by_snap() {
         }
     }
     ens.start(1);
-    assert_eq!(settled_leader(&ens, &[1, 2, 3]), 3);
+    assert_eq!(ens.settled_leader(&[1, 2, 3]), 3);
     assert_eq!(
         ens.node(1).log().matches("Getting a snapshot from leader").count(),
         snaps_before + 1,
@@ -512,7 +474,7 @@ fn pipelined_reads_and_writes_through_a_follower_keep_session_order() {
     use zkserver::jute::Record;
     let mut ens = Ensemble::new(&[Flavor::Zkserver; 3], &[]);
     ens.start_all();
-    assert_eq!(settled_leader(&ens, &[1, 2, 3]), 3);
+    assert_eq!(ens.settled_leader(&[1, 2, 3]), 3);
     let c = ens.client(1);
     c.create("/p", Some(b"-1"), &open(), CreateMode::Persistent).unwrap();
     const ROUNDS: usize = 300;

@@ -41,24 +41,9 @@ fn srvr_field(ens: &Ensemble, sid: i64, key: &str) -> Option<String> {
     out.lines().find_map(|l| l.strip_prefix(key)).map(str::to_string)
 }
 
-/// Waits until exactly one of `sids` says "Mode: leader" and the others
-/// "Mode: follower"; returns the leader.
-#[track_caller]
-fn settled_leader(ens: &Ensemble, sids: &[i64]) -> i64 {
-    let mut last = Vec::new();
-    let ok = wait_until(DEADLINE, || {
-        last = sids.iter().map(|s| srvr_field(ens, *s, "Mode: ")).collect();
-        last.iter().filter(|m| m.as_deref() == Some("leader")).count() == 1
-            && last.iter().filter(|m| m.as_deref() == Some("follower")).count() == sids.len() - 1
-    });
-    assert!(ok, "no settled leader among {sids:?}: {last:?}\n{}", ens.logs());
-    let i = last.iter().position(|m| m.as_deref() == Some("leader")).unwrap_or(0);
-    sids[i]
-}
-
 #[track_caller]
 fn assert_leader(ens: &Ensemble, sids: &[i64], want: i64) {
-    let got = settled_leader(ens, sids);
+    let got = ens.settled_leader(sids);
     assert_eq!(got, want, "leader among {sids:?} is {got}, expected {want}\n{}", ens.logs());
 }
 

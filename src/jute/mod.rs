@@ -5,7 +5,11 @@
 //! Everything is big-endian. A `buffer` or `ustring` is an `int` length
 //! followed by the bytes, `-1` meaning null; a `vector` is an `int` count
 //! followed by the elements. Decoding never panics: every length is checked
-//! against the bytes actually present and against `jute.maxbuffer`.
+//! against the bytes actually present and against one process-wide bound,
+//! [`read_limit`] (jute.maxbuffer plus zookeeper.jute.maxbuffer.extrasize,
+//! as Java's BinaryInputArchive checks every length), which every reader of
+//! a record uses: txns, log entries, snapshot records and quorum packets.
+//! Client frames are held to [`max_buffer`] alone.
 
 pub mod multi;
 pub mod records;
@@ -13,16 +17,44 @@ pub mod txn;
 
 use byteorder::{BigEndian, ByteOrder};
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Java's default for `jute.maxbuffer` (0xfffff, just under 1 MiB).
 pub const DEFAULT_MAX_BUFFER: usize = 0xfffff;
+
+/// The smallest extra size Java allows past jute.maxbuffer.
+const MIN_EXTRA_MAX_BUFFER: usize = 1024;
+
+static MAX_BUFFER: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_BUFFER);
+static EXTRA_MAX_BUFFER: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_BUFFER);
+
+/// Sets the process-wide bounds from `jute.maxbuffer` and
+/// `zookeeper.jute.maxbuffer.extrasize` (raised to 1024 when smaller, as
+/// Java does). Called once at start-up, before any record is read; like
+/// Java's BinaryInputArchive statics, the bounds hold for the whole process.
+pub fn configure(max_buffer: usize, extra_max_buffer: usize) {
+    MAX_BUFFER.store(max_buffer, Ordering::Relaxed);
+    EXTRA_MAX_BUFFER.store(extra_max_buffer.max(MIN_EXTRA_MAX_BUFFER), Ordering::Relaxed);
+}
+
+/// `jute.maxbuffer`: the largest client frame the server accepts.
+pub fn max_buffer() -> usize {
+    MAX_BUFFER.load(Ordering::Relaxed)
+}
+
+/// The largest length field any record may carry (jute.maxbuffer plus
+/// its extra size): the bound of every reader, so that whatever one server
+/// accepted and logged, every other server and every restart reads back.
+pub fn read_limit() -> usize {
+    max_buffer().saturating_add(EXTRA_MAX_BUFFER.load(Ordering::Relaxed))
+}
 
 /// Why a record could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JuteError {
     /// The input ended before the record did.
     Eof { wanted: usize, at: usize },
-    /// A length field was negative (other than -1) or above jute.maxbuffer.
+    /// A length field was negative (other than -1) or above the read limit.
     UnreasonableLength(i32),
     /// A ustring held bytes that are not UTF-8.
     BadUtf8,
@@ -53,8 +85,9 @@ pub struct InputArchive<'a> {
 }
 
 impl<'a> InputArchive<'a> {
+    /// An archive bounded by [`read_limit`].
     pub fn new(buf: &'a [u8]) -> Self {
-        Self::with_max_buffer(buf, DEFAULT_MAX_BUFFER)
+        Self::with_max_buffer(buf, read_limit())
     }
 
     pub fn with_max_buffer(buf: &'a [u8], max_buffer: usize) -> Self {

@@ -173,10 +173,6 @@ impl Leader {
         Duration::from_millis((i64::from(c.tick_time) * i64::from(c.init_limit)).max(1) as u64)
     }
 
-    pub fn jute_max_buffer(&self) -> usize {
-        self.zks.settings.jute_max_buffer
-    }
-
     pub fn last_proposed(&self) -> i64 {
         self.bcast.lock().last_proposed
     }

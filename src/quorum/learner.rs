@@ -286,21 +286,20 @@ fn follow_leader(
     role: &Arc<LearnerZooKeeperServer>,
     tracker: &LearnerSessionTracker,
 ) -> io::Result<()> {
-    let max = zks.settings.jute_max_buffer.saturating_mul(2).max(1 << 20);
     let info_type = if learner.learner_type == LearnerType::Observer { packet::OBSERVERINFO } else { packet::FOLLOWERINFO };
-    let new_epoch_zxid = register_with_leader(peer, learner, reader, max, info_type)?;
+    let new_epoch_zxid = register_with_leader(peer, learner, reader, info_type)?;
     let new_epoch = new_epoch_zxid >> 32;
     if new_epoch < peer.accepted_epoch() {
         error!("Proposed leader epoch {new_epoch:x} is less than our accepted epoch {:x}", peer.accepted_epoch());
         return Err(io::Error::other("Error: Epoch of leader is lower"));
     }
-    sync_with_leader(peer, learner, reader, max, zks, role, new_epoch_zxid)?;
+    sync_with_leader(peer, learner, reader, zks, role, new_epoch_zxid)?;
     let cfg = peer.config();
     let sync_ms = (i64::from(cfg.tick_time) * i64::from(cfg.sync_limit)).max(1) as u64;
     reader.get_ref().set_read_timeout(Some(Duration::from_millis(sync_ms)))?;
     let mut last_queued = 0i64;
     while peer.is_running() {
-        let qp = read_packet(reader, max)?;
+        let qp = read_packet(reader)?;
         match qp.r#type {
             packet::PING => learner.ping(&qp, tracker)?,
             packet::PROPOSAL if learner.learner_type == LearnerType::Participant => {
@@ -337,7 +336,6 @@ fn register_with_leader(
     peer: &QuorumPeer,
     learner: &Learner,
     reader: &mut BufReader<TcpStream>,
-    max: usize,
     info_type: i32,
 ) -> io::Result<i64> {
     let last_logged = peer.last_logged_zxid();
@@ -353,7 +351,7 @@ fn register_with_leader(
         authinfo: Vec::new(),
     };
     learner.write_packet(&qp, true)?;
-    let qp = read_packet(reader, max)?;
+    let qp = read_packet(reader)?;
     let new_epoch = qp.zxid >> 32;
     if qp.r#type == packet::LEADERINFO {
         let mut oa = OutputArchive::with_capacity(4);
@@ -389,14 +387,13 @@ fn sync_with_leader(
     peer: &Arc<QuorumPeer>,
     learner: &Learner,
     reader: &mut BufReader<TcpStream>,
-    max: usize,
     zks: &Arc<ZooKeeperServer>,
     role: &Arc<LearnerZooKeeperServer>,
     new_leader_zxid: i64,
 ) -> io::Result<()> {
     let new_epoch = new_leader_zxid >> 32;
     let zk_db = peer.zk_db();
-    let qp = read_packet(reader, max)?;
+    let qp = read_packet(reader)?;
     // Whether the state the sync leaves must be snapshotted at NEWLEADER
     // (everything but DIFF: the log does not hold it).
     let snapshot_needed = match qp.r#type {
@@ -406,13 +403,13 @@ fn sync_with_leader(
         }
         packet::SNAP => {
             info!("Getting a snapshot from leader 0x{:x}", qp.zxid);
-            let buf = read_snapshot_stream(reader, max)?;
-            let signature = read_string(reader, max)?;
+            let buf = read_snapshot_stream(reader, crate::jute::read_limit())?;
+            let signature = read_string(reader, crate::jute::read_limit())?;
             if signature != SNAPSHOT_SIGNATURE {
                 error!("Missing signature. Got {signature}");
                 return Err(bad_data("Missing signature"));
             }
-            zk_db.load_snapshot_stream(&buf, qp.zxid, max)?;
+            zk_db.load_snapshot_stream(&buf, qp.zxid)?;
             true
         }
         packet::TRUNC => {
@@ -441,7 +438,7 @@ fn sync_with_leader(
         if !peer.is_running() {
             return Err(io::Error::other("shutting down during the sync"));
         }
-        let qp = read_packet(reader, max)?;
+        let qp = read_packet(reader)?;
         match qp.r#type {
             packet::PROPOSAL => {
                 let entry = decode_txn(&qp)?;

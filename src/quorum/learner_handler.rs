@@ -382,13 +382,12 @@ impl LearnerHandler {
 
     fn serve(self: &Arc<Self>) -> io::Result<()> {
         let leader = Arc::clone(&self.leader);
-        let max_buffer = leader.jute_max_buffer();
         self.sock.set_read_timeout(Some(leader.init_timeout()))?;
         let _ = self.sock.set_nodelay(true);
         let mut input = BufReader::new(self.sock.try_clone()?);
         let mut out = BufWriter::new(self.sock.try_clone()?);
 
-        let first = read_packet(&mut input, max_buffer)?;
+        let first = read_packet(&mut input)?;
         if first.r#type != qp::FOLLOWERINFO && first.r#type != qp::OBSERVERINFO {
             error!("First packet {} is not FOLLOWERINFO or OBSERVERINFO!", packet_to_string(&first));
             return Ok(());
@@ -432,7 +431,7 @@ impl LearnerHandler {
             BigEndian::write_i32(&mut ver, qp::PROTOCOL_VERSION);
             write_packet(&mut out, &packet(qp::LEADERINFO, new_leader_zxid, Some(ver.to_vec())))?;
             out.flush()?;
-            let ack = read_packet(&mut input, max_buffer)?;
+            let ack = read_packet(&mut input)?;
             if ack.r#type != qp::ACKEPOCH {
                 error!("{} is not ACKEPOCH", packet_to_string(&ack));
                 return Ok(());
@@ -470,7 +469,7 @@ impl LearnerHandler {
         out.flush()?;
         self.start_sending(out)?;
 
-        let ack = read_packet(&mut input, max_buffer)?;
+        let ack = read_packet(&mut input)?;
         if ack.r#type != qp::ACK {
             error!("Next packet was supposed to be an ACK, but received packet: {}", packet_to_string(&ack));
             return Ok(());
@@ -484,7 +483,7 @@ impl LearnerHandler {
         self.queue_packet(packet(qp::UPTODATE, -1, None));
 
         loop {
-            let p = read_packet(&mut input, max_buffer)?;
+            let p = read_packet(&mut input)?;
             self.tick_of_next_ack_deadline.store(leader.tick_of_next_ack_deadline(), Ordering::Release);
             self.packets_received.fetch_add(1, Ordering::Relaxed);
             match p.r#type {

@@ -50,10 +50,6 @@ pub const INFORMANDACTIVATE: i32 = 19;
 /// The protocol version a 3.4+ learner and leader speak (0x10000).
 pub const PROTOCOL_VERSION: i32 = 0x10000;
 
-/// What the extra bytes allowed past jute.maxbuffer are for: the packet's
-/// own framing around the txn it carries.
-const PACKET_OVERHEAD: usize = 1024;
-
 /// The zxid of `epoch` with counter `counter`.
 pub fn make_zxid(epoch: i64, counter: i64) -> i64 {
     (epoch << 32) | (counter & 0xffff_ffff)
@@ -92,10 +88,11 @@ fn read_string<R: Read>(r: &mut R, max: usize) -> io::Result<String> {
     String::from_utf8(b).map_err(|_| bad("string is not UTF-8".into()))
 }
 
-/// Reads one packet from a stream. Lengths above `max_buffer` (plus a
-/// little framing) are refused before anything is allocated.
-pub fn read_packet<R: Read>(r: &mut R, max_buffer: usize) -> io::Result<QuorumPacket> {
-    let limit = max_buffer.saturating_add(PACKET_OVERHEAD);
+/// Reads one packet from a stream. Lengths above the jute read limit (the
+/// bound a txn was checked against when it was proposed) are refused
+/// before anything is allocated.
+pub fn read_packet<R: Read>(r: &mut R) -> io::Result<QuorumPacket> {
+    let limit = crate::jute::read_limit();
     let r#type = r.read_i32::<BigEndian>()?;
     let zxid = r.read_i64::<BigEndian>()?;
     let len = r.read_i32::<BigEndian>()?;
@@ -174,18 +171,18 @@ mod tests {
         };
         let mut buf = Vec::new();
         write_packet(&mut buf, &p).unwrap();
-        let back = read_packet(&mut buf.as_slice(), 1024).unwrap();
+        let back = read_packet(&mut buf.as_slice()).unwrap();
         assert_eq!(back, p);
         // A packet without data: -1 length, as Java writes a null buffer.
         let mut buf = Vec::new();
         write_packet(&mut buf, &packet(UPTODATE, -1, None)).unwrap();
         assert_eq!(&buf[12..16], &[0xff, 0xff, 0xff, 0xff]);
-        assert_eq!(read_packet(&mut buf.as_slice(), 1024).unwrap().data, None);
+        assert_eq!(read_packet(&mut buf.as_slice()).unwrap().data, None);
         // Java's null auth list (-1) reads as empty.
         let mut java = buf.clone();
         let n = java.len();
         java[n - 4..].copy_from_slice(&[0xff; 4]);
-        assert!(read_packet(&mut java.as_slice(), 1024).unwrap().authinfo.is_empty());
+        assert!(read_packet(&mut java.as_slice()).unwrap().authinfo.is_empty());
     }
 
     #[test]
@@ -194,15 +191,15 @@ mod tests {
         b.extend_from_slice(&PING.to_be_bytes());
         b.extend_from_slice(&0i64.to_be_bytes());
         b.extend_from_slice(&i32::MAX.to_be_bytes());
-        assert!(read_packet(&mut b.as_slice(), 1024).unwrap_err().to_string().contains("Unreasonable length"));
+        assert!(read_packet(&mut b.as_slice()).unwrap_err().to_string().contains("Unreasonable length"));
         let mut b = Vec::new();
         b.extend_from_slice(&PING.to_be_bytes());
         b.extend_from_slice(&0i64.to_be_bytes());
         b.extend_from_slice(&(-1i32).to_be_bytes());
         b.extend_from_slice(&i32::MAX.to_be_bytes());
-        assert!(read_packet(&mut b.as_slice(), 1024).is_err());
+        assert!(read_packet(&mut b.as_slice()).is_err());
         // Truncated input is an error, not a panic.
-        assert!(read_packet(&mut &b[..6], 1024).is_err());
+        assert!(read_packet(&mut &b[..6]).is_err());
     }
 
     #[test]

@@ -119,7 +119,7 @@ impl Task {
         for path in candidates(self.zk_db.data_tree(), now, self.settings.max_never_used_interval_ms) {
             let started = Instant::now();
             tracing::info!("Attempting to delete candidate container: {}", path);
-            let req = Request::new(None, 0, 0, op_code::DELETE_CONTAINER, path.into_bytes(), Vec::new());
+            let req = Request::internal(0, op_code::DELETE_CONTAINER, path.into_bytes());
             self.processor.process_request(req);
             if !self.wait_until(started + min_interval) {
                 return false;
@@ -313,7 +313,7 @@ mod tests {
         let prep = zks.prep_processor().unwrap();
         let post = |path: &str| {
             let before = zks.zk_db().last_processed_zxid();
-            prep.process_request(Request::new(None, 0, 0, op_code::DELETE_CONTAINER, path.into(), Vec::new()));
+            prep.process_request(Request::internal(0, op_code::DELETE_CONTAINER, path.into()));
             let deadline = Instant::now() + Duration::from_secs(10);
             while zks.zk_db().last_processed_zxid() == before && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(5));

@@ -747,11 +747,12 @@ impl TreeInner {
     /// A multi: each sub-txn is applied with the multi's header. When any
     /// sub-txn is an error, nothing is applied: the ones before it report
     /// OK and the ones after it RUNTIMEINCONSISTENCY. The multi's err is the
-    /// first non-OK sub-result.
+    /// first non-OK sub-result. Every sub-txn is decoded before any is
+    /// applied, so one that cannot be decoded leaves the tree untouched
+    /// (Java applies the ones before it and gives up on the rest).
     fn apply_multi(&mut self, hdr: &TxnHeader, m: &MultiTxn, rc: &mut ProcessTxnResult, changes: &mut Vec<Change>) {
         use crate::jute::txn::ErrorTxn;
-        let failed = m.txns.iter().any(|t| t.r#type == op_code::ERROR);
-        let mut post_failed = false;
+        let mut bodies = Vec::with_capacity(m.txns.len());
         for sub in &m.txns {
             let allowed = matches!(
                 sub.r#type,
@@ -769,17 +770,18 @@ impl TreeInner {
             } else {
                 Err(JuteError::UnknownTxnType(sub.r#type))
             };
-            let body = match body {
-                Ok(Some(b)) => b,
+            match body {
+                Ok(Some(b)) => bodies.push(b),
                 Ok(None) | Err(_) => {
-                    // Java gives up on the rest of the multi here.
-                    error!("multi txn 0x{:x}: bad sub-txn of type {}", hdr.zxid, sub.r#type);
-                    if rc.err == code::OK {
-                        rc.err = code::MARSHALLING_ERROR;
-                    }
+                    error!("multi txn 0x{:x}: bad sub-txn of type {}; none of the multi is applied", hdr.zxid, sub.r#type);
+                    rc.err = code::MARSHALLING_ERROR;
                     return;
                 }
-            };
+            }
+        }
+        let failed = m.txns.iter().any(|t| t.r#type == op_code::ERROR);
+        let mut post_failed = false;
+        for (sub, body) in m.txns.iter().zip(bodies) {
             if sub.r#type == op_code::ERROR {
                 post_failed = true;
             }
@@ -2195,15 +2197,16 @@ mod tests {
         assert!(t.node_info("/m/b").is_none());
         assert_eq!(stat(&t, "/m").version, 1);
 
-        // An op that cannot be in a multi (or does not decode) stops it.
+        // An op that cannot be in a multi (or does not decode) stops it
+        // before anything is applied.
         let subs = vec![
             sub(op_code::CREATE, &create_txn("/m/d", b"", false, -1)),
             sub(op_code::SET_ACL, &SetAclTxn { path: "/m".into(), acl: vec![], version: 1 }),
             sub(op_code::CREATE, &create_txn("/m/e", b"", false, -1)),
         ];
         let rc = multi(&t, subs, 7);
-        assert_eq!((rc.err, rc.multi_result.len()), (code::MARSHALLING_ERROR, 1));
-        assert!(t.node_info("/m/e").is_none());
+        assert_eq!((rc.err, rc.multi_result.len()), (code::MARSHALLING_ERROR, 0));
+        assert!(t.node_info("/m/d").is_none() && t.node_info("/m/e").is_none());
         let rc = multi(&t, vec![Txn { r#type: op_code::DELETE, data: vec![0, 0] }], 8);
         assert_eq!(rc.err, code::MARSHALLING_ERROR);
     }

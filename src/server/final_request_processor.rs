@@ -94,7 +94,7 @@ impl FinalRequestProcessor {
     /// gathered before that op (an empty list, as a list that mixes reads
     /// and writes does not decode at all).
     fn multi_read(&self, req: &Request, cnxn: &Arc<NioServerCnxn>) -> (i32, Option<Vec<u8>>) {
-        let mut ia = InputArchive::with_max_buffer(&req.request, self.zks.settings.jute_max_buffer);
+        let mut ia = InputArchive::new(&req.request);
         let Ok(rec) = MultiOperationRecord::deserialize(&mut ia) else {
             return (code::MARSHALLING_ERROR, None);
         };

@@ -472,7 +472,7 @@ impl NioServerCnxn {
                 }
             }
         }
-        let max = self.zks.settings.jute_max_buffer;
+        let max = crate::jute::max_buffer();
         loop {
             let avail = inc.buf.len() - inc.start;
             if avail < 4 {

@@ -248,9 +248,9 @@ impl Prep {
             op_code::CREATE_TTL => Op::Create { op_type: req.op_type, req: CreateTtlRequest::from_bytes(b)? },
             // deleteContainer comes from the ContainerManager as a bare
             // path. Java reads that path from the whole packet buffer, so
-            // from a client it starts with the request header, whose zeros
-            // always fail path validation.
-            op_code::DELETE_CONTAINER if req.cnxn.is_some() => return Err(code::BAD_ARGUMENTS.into()),
+            // from a client (directly or forwarded by a learner) it starts
+            // with the request header and always fails path validation.
+            op_code::DELETE_CONTAINER if !req.internal => return Err(code::BAD_ARGUMENTS.into()),
             op_code::DELETE_CONTAINER => Op::Delete(DeleteRequest {
                 path: String::from_utf8(b.clone()).map_err(|_| PrepError::Marshalling("path not UTF-8".into()))?,
                 version: -1,
@@ -447,12 +447,13 @@ impl Prep {
         match op {
             Op::Create { op_type, req: c } => self.p_create(req, *op_type, c, zxid, time),
             Op::Delete(d) => {
-                if req.op_type != op_code::DELETE_CONTAINER {
+                let container_sweep = req.op_type == op_code::DELETE_CONTAINER && req.internal;
+                if !container_sweep {
                     self.check_session(req)?;
                 }
                 let path = d.path.as_str();
                 let parent_path = Self::parent_for_delete(path)?;
-                let (parent, node) = if req.op_type == op_code::DELETE_CONTAINER {
+                let (parent, node) = if container_sweep {
                     // The ContainerManager's delete: no session, no ACL, no
                     // version; the node must still be empty and must not be
                     // a session's ephemeral.
@@ -587,6 +588,7 @@ impl Prep {
                 parent_c_version: new_cversion,
             }),
         };
+        self.check_txn_size(req, &txn)?;
         let ephemeral_owner = if mode.is_container() {
             EphemeralType::CONTAINER_EPHEMERAL_OWNER
         } else if let Some(o) = ttl_owner {
@@ -624,9 +626,11 @@ impl Prep {
         if let Some(s) = node.stat.as_mut() {
             s.aversion = new_version;
         }
-        node.acl = acl.clone();
+        let txn = TxnBody::SetAcl(SetAclTxn { path: r.path, acl: acl.clone(), version: new_version });
+        self.check_txn_size(req, &txn)?;
+        node.acl = acl;
         self.add_updated_record(node);
-        Ok(TxnBody::SetAcl(SetAclTxn { path: r.path, acl, version: new_version }))
+        Ok(txn)
     }
 
     fn p_close_session(&self, req: &mut Request, zxid: i64) {
@@ -673,7 +677,7 @@ impl Prep {
     }
 
     fn p_multi(&self, req: &mut Request) -> Result<(), PrepError> {
-        let mut ia = InputArchive::with_max_buffer(&req.request, self.zks.settings.jute_max_buffer);
+        let mut ia = InputArchive::new(&req.request);
         let multi = match MultiOperationRecord::deserialize(&mut ia) {
             Ok(m) => m,
             Err(e) => {
@@ -717,7 +721,37 @@ impl Prep {
             body.serialize(&mut oa);
             txns.push(Txn { r#type: ty, data: oa.into_inner() });
         }
-        req.txn = Some(TxnBody::Multi(MultiTxn { txns }));
+        let txn = TxnBody::Multi(MultiTxn { txns });
+        if let Err(e) = self.check_txn_size(req, &txn) {
+            self.rollback_pending_changes(zxid, &pending);
+            return Err(e);
+        }
+        req.txn = Some(txn);
+        Ok(())
+    }
+
+    /// Refuses a txn that some reader could not read back: its header,
+    /// body and digest travel as one record (a log entry, a PROPOSAL), held
+    /// to the jute read limit by every server and every restart. Only
+    /// 'auth' ACLs (one entry per identity of the session) and multis make
+    /// a txn larger than the request that asked for it. Java logs such a
+    /// txn, and then neither its followers nor its own restart can read it.
+    fn check_txn_size(&self, req: &Request, txn: &TxnBody) -> Result<(), PrepError> {
+        /// TxnHeader (session, cxid, zxid, time, type) and TxnDigest.
+        const HEADER_AND_DIGEST: usize = 32 + 12;
+        let mut oa = OutputArchive::new();
+        txn.serialize(&mut oa);
+        let len = oa.as_slice().len() + HEADER_AND_DIGEST;
+        let limit = crate::jute::read_limit();
+        if len > limit {
+            tracing::warn!(
+                "Refusing {:?}: its txn would take {} bytes, more than jute.maxbuffer plus its extra size ({})",
+                req,
+                len,
+                limit
+            );
+            return Err(code::BAD_ARGUMENTS.into());
+        }
         Ok(())
     }
 

@@ -11,9 +11,15 @@ use std::sync::Arc;
 use std::time::Instant;
 
 pub struct Request {
-    /// The connection to answer; None for internal requests (session
-    /// expiry) and for txns replayed from elsewhere.
+    /// The connection to answer; None for internal requests, for requests
+    /// a learner forwarded to the leader and for txns from elsewhere. Not
+    /// having one never makes a request internal: see `internal`.
     pub cnxn: Option<Arc<NioServerCnxn>>,
+    /// Made by the server itself (`Request::internal`): the
+    /// ContainerManager's deleteContainer, the SessionTracker's
+    /// closeSession. Nothing built from a client's or a peer's bytes is
+    /// internal; Prep refuses deleteContainer from anyone else.
+    pub internal: bool,
     pub session_id: i64,
     pub cxid: i32,
     pub op_type: i32,
@@ -51,6 +57,7 @@ impl Request {
     ) -> Request {
         Request {
             cnxn,
+            internal: false,
             session_id,
             cxid,
             op_type,
@@ -65,6 +72,11 @@ impl Request {
             owner: None,
             session_owner: SessionOwner::Local,
         }
+    }
+
+    /// A request the server makes of itself, answered to nobody.
+    pub fn internal(session_id: i64, op_type: i32, request: Vec<u8>) -> Request {
+        Request { internal: true, ..Request::new(None, session_id, 0, op_type, request, Vec::new()) }
     }
 
     /// Request.isValid: the opcodes a client may send.

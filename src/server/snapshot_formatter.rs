@@ -116,7 +116,7 @@ struct FileOrder {
 impl FileOrder {
     /// Reads the order from a snapshot `file_snap::load` has accepted.
     fn read(buf: &[u8]) -> Result<FileOrder, JuteError> {
-        let mut ia = InputArchive::with_max_buffer(buf, buf.len());
+        let mut ia = InputArchive::new(buf);
         FileHeader::deserialize(&mut ia)?;
         let count = ia.read_int()?;
         let mut sessions = Vec::new();

@@ -238,8 +238,8 @@ impl ZkDatabase {
     /// deserializeSnapshot for a SNAP from the leader: replaces the tree and
     /// the sessions with the snapshot in `buf` (sessions, then the tree, as
     /// a snapshot file's body) and sets the last zxid to `zxid`.
-    pub fn load_snapshot_stream(&self, buf: &[u8], zxid: i64, max_buffer: usize) -> io::Result<()> {
-        let mut ia = InputArchive::with_max_buffer(buf, max_buffer);
+    pub fn load_snapshot_stream(&self, buf: &[u8], zxid: i64) -> io::Result<()> {
+        let mut ia = InputArchive::new(buf);
         let bad = |e: String| io::Error::new(io::ErrorKind::InvalidData, format!("snapshot from the leader: {e}"));
         let count = ia.read_int().map_err(|e| bad(e.to_string()))?;
         if count < 0 || count as usize > ia.remaining() / 12 {

@@ -42,7 +42,6 @@ pub struct ZooKeeperServerSettings {
     pub min_session_timeout: i32,
     pub max_session_timeout: i32,
     pub global_outstanding_limit: i32,
-    pub jute_max_buffer: usize,
     pub skip_acl: bool,
     /// zookeeper.enforceQuota: refuse writes past a quota's hard limits.
     pub enforce_quota: bool,
@@ -349,7 +348,7 @@ impl ZooKeeperServer {
         if !self.is_running() {
             return Err("ZooKeeperServer not running".to_string());
         }
-        let mut ia = InputArchive::with_max_buffer(buf, self.settings.jute_max_buffer);
+        let mut ia = InputArchive::new(buf);
         let req = ConnectRequest::deserialize(&mut ia).map_err(|e| format!("bad connect request: {e}"))?;
         // Old clients do not send the readOnly flag.
         let read_only = match ia.read_bool() {
@@ -442,7 +441,7 @@ impl ZooKeeperServer {
 
     /// processPacket: a request frame on an established connection.
     pub fn process_packet(self: &Arc<Self>, cnxn: &Arc<NioServerCnxn>, buf: &[u8]) -> Result<(), String> {
-        let mut ia = InputArchive::with_max_buffer(buf, self.settings.jute_max_buffer);
+        let mut ia = InputArchive::new(buf);
         let h = RequestHeader::deserialize(&mut ia).map_err(|e| format!("bad request header: {e}"))?;
         cnxn.incr_outstanding_and_check_throttle();
         let body = &buf[ia.position()..];
@@ -470,6 +469,19 @@ impl ZooKeeperServer {
                 let mut oa = OutputArchive::with_capacity(4);
                 oa.write_nullable_buffer(&None);
                 cnxn.send_response(&ReplyHeader { xid: h.xid, zxid: 0, err: code::OK }, Some(oa.as_slice()));
+            }
+            op_code::CREATE_SESSION => {
+                // Only the server creates sessions, from a ConnectRequest.
+                // A client's createSession would re-track its own session
+                // with any timeout it names (Java 3.8 lets it, so its
+                // ephemerals can outlive it by weeks): refused like an
+                // unknown opcode.
+                tracing::warn!(
+                    "Refusing createSession from the client of session 0x{:x} at {}: only the server creates sessions",
+                    cnxn.session_id(),
+                    cnxn.remote_address()
+                );
+                answer_unimplemented(cnxn, h.xid, 0);
             }
             _ => {
                 let req = Request::new(
@@ -509,10 +521,8 @@ impl ZooKeeperServer {
             prep.process_request(req);
         } else {
             tracing::warn!("Received packet at server of unknown type {}", req.op_type);
-            // UnimplementedRequestProcessor: answer, then close.
             if let Some(c) = &req.cnxn {
-                c.send_response(&ReplyHeader { xid: req.cxid, zxid: req.zxid, err: code::UNIMPLEMENTED }, None);
-                c.send_close_after_flush();
+                answer_unimplemented(c, req.cxid, req.zxid);
             }
         }
     }
@@ -625,6 +635,13 @@ impl ZooKeeperServer {
     }
 }
 
+/// UnimplementedRequestProcessor: answers UNIMPLEMENTED, then closes the
+/// connection.
+fn answer_unimplemented(cnxn: &Arc<NioServerCnxn>, xid: i32, zxid: i64) {
+    cnxn.send_response(&ReplyHeader { xid, zxid, err: code::UNIMPLEMENTED }, None);
+    cnxn.send_close_after_flush();
+}
+
 fn dir_size(dir: &std::path::Path) -> u64 {
     std::fs::read_dir(dir)
         .map(|d| d.filter_map(|e| e.ok()).filter_map(|e| e.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum())
@@ -634,7 +651,7 @@ fn dir_size(dir: &std::path::Path) -> u64 {
 impl SessionExpirer for ZooKeeperServer {
     /// expire: queue a closeSession for the session (ZooKeeperServer.close).
     fn expire(&self, session_id: i64, _timeout: i32) {
-        self.submit_request(Request::new(None, session_id, 0, op_code::CLOSE_SESSION, Vec::new(), Vec::new()));
+        self.submit_request(Request::internal(session_id, op_code::CLOSE_SESSION, Vec::new()));
     }
 }
 

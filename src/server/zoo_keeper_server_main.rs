@@ -36,7 +36,6 @@ pub fn settings_from(config: &QuorumPeerConfig) -> ZooKeeperServerSettings {
         min_session_timeout: config.min_session_timeout,
         max_session_timeout: config.max_session_timeout,
         global_outstanding_limit: config.global_outstanding_limit,
-        jute_max_buffer: config.jute_max_buffer.max(0) as usize,
         skip_acl: config.skip_acl,
         enforce_quota: config.enforce_quota,
         super_digest: config.super_digest.clone(),

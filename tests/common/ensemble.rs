@@ -85,6 +85,9 @@ impl Node {
 }
 
 /// A set of nodes sharing one server list.
+/// How long an election or a role change may take on a loaded machine.
+const ROLE_DEADLINE: Duration = Duration::from_secs(40);
+
 pub struct Ensemble {
     pub nodes: Vec<Node>,
 }
@@ -256,6 +259,39 @@ impl Ensemble {
             assert_eq!(got.as_ref().ok(), Some(data), "node {sid} lost {path}: {got:?}\n{}", self.logs());
         }
         let _ = c.close();
+    }
+
+    /// The Mode line of node `sid`'s `srvr` ("leader", "follower",
+    /// "observer", "standalone"), if it serves.
+    pub fn mode(&self, sid: i64) -> Option<String> {
+        let out = super::four_letter(&self.node(sid).client_addr(), "srvr").ok()?;
+        out.lines().find_map(|l| l.strip_prefix("Mode: ")).map(str::to_string)
+    }
+
+    /// Waits (up to 40 s) until node `sid` serves in mode `want`.
+    #[track_caller]
+    pub fn wait_mode(&self, sid: i64, want: &str) {
+        let mut last = None;
+        let ok = super::wait_until(ROLE_DEADLINE, || {
+            last = self.mode(sid);
+            last.as_deref() == Some(want)
+        });
+        assert!(ok, "node {sid} is not {want} (last mode {last:?})\n{}", self.logs());
+    }
+
+    /// Waits (up to 40 s) until exactly one of `sids` leads and the others
+    /// follow; returns the leader.
+    #[track_caller]
+    pub fn settled_leader(&self, sids: &[i64]) -> i64 {
+        let mut last: Vec<Option<String>> = Vec::new();
+        let ok = super::wait_until(ROLE_DEADLINE, || {
+            last = sids.iter().map(|s| self.mode(*s)).collect();
+            last.iter().filter(|m| m.as_deref() == Some("leader")).count() == 1
+                && last.iter().filter(|m| m.as_deref() == Some("follower")).count() == sids.len() - 1
+        });
+        assert!(ok, "no settled leader among {sids:?}: {last:?}\n{}", self.logs());
+        let i = last.iter().position(|m| m.as_deref() == Some("leader")).unwrap_or(0);
+        sids[i]
     }
 
     pub fn logs(&self) -> String {

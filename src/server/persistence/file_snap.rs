@@ -26,9 +26,6 @@ pub const VERSION: i32 = 2;
 pub const DB_ID: i64 = -1;
 /// How many of the newest snapshots start-up tries before giving up.
 const SNAPSHOTS_TO_TRY: usize = 100;
-/// Bound on one length field inside a snapshot (node data is bounded by
-/// jute.maxbuffer when written; this only stops absurd allocations).
-const MAX_FIELD: usize = 64 * 1024 * 1024;
 
 /// The file name of a snapshot taken at `zxid`.
 pub fn snapshot_name(zxid: i64) -> String {
@@ -165,7 +162,7 @@ impl SnapReader {
     /// effects before it succeeds.
     fn parse<T>(&mut self, path: &Path, mut parse: impl FnMut(&mut InputArchive<'_>) -> Result<T, JuteError>) -> io::Result<T> {
         loop {
-            let mut ia = InputArchive::with_max_buffer(self.window(), MAX_FIELD);
+            let mut ia = InputArchive::new(self.window());
             match parse(&mut ia) {
                 Ok(v) => {
                     let used = ia.position();
@@ -259,7 +256,7 @@ pub fn load(dt: &DataTree, path: &Path) -> io::Result<HashMap<i64, i32>> {
     })?;
     let mut restore = dt.begin_restore(acl_cache);
     loop {
-        let mut ia = InputArchive::with_max_buffer(r.window(), MAX_FIELD);
+        let mut ia = InputArchive::new(r.window());
         match read_node_record(&mut ia) {
             Ok(Some(rec)) => {
                 let used = ia.position();
@@ -424,10 +421,11 @@ mod tests {
             assert_eq!(dt.process_txn(&hdr, Some(&txn)).err, 0);
         };
         create("/p".into(), 10);
-        for i in 0..3000 {
+        for i in 0..5000 {
             create(format!("/p/{i}"), 997);
         }
-        create("/big".into(), 3 * WINDOW + 5);
+        // Larger than the window, within the jute read limit.
+        create("/big".into(), WINDOW + WINDOW / 2 + 5);
         let path = dir.path().join(snapshot_name(zxid));
         let sessions: HashMap<i64, i32> = (0..5000).map(|i| (i, 30_000)).collect();
         serialize(&dt, &sessions, &path, false).unwrap();

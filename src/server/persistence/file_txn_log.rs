@@ -31,7 +31,7 @@ use super::file_padding::FilePadding;
 use super::util::{self, LOG_FILE_PREFIX};
 use crate::jute::records::FileHeader;
 use crate::jute::txn::TxnLogEntry;
-use crate::jute::{Record, DEFAULT_MAX_BUFFER};
+use crate::jute::Record;
 use byteorder::{BigEndian, ByteOrder};
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
@@ -50,11 +50,6 @@ pub const VERSION: i32 = 2;
 pub const DEFAULT_PRE_ALLOC_SIZE: u64 = 64 * 1024 * 1024;
 /// Java's default `zookeeper.fsync.warningthresholdms`.
 pub const DEFAULT_FSYNC_WARNING_THRESHOLD_MS: u64 = 1000;
-/// The largest entry a reader accepts: jute.maxbuffer plus the default
-/// `zookeeper.jute.maxbuffer.extrasize` (also jute.maxbuffer), the bound
-/// Java's archive applies to the entry buffer.
-pub const MAX_ENTRY_LEN: usize = 2 * DEFAULT_MAX_BUFFER;
-
 /// FileHeader: magic, version, dbid.
 const FILE_HEADER_LEN: u64 = 16;
 /// Checksum (long) and length (int) in front of every entry.
@@ -689,7 +684,7 @@ impl LogFileReader {
             return Ok(None);
         }
         let body_len = match usize::try_from(len) {
-            Ok(n) if n <= MAX_ENTRY_LEN => n,
+            Ok(n) if n <= crate::jute::read_limit() => n,
             // Java reads a -1 length as a null buffer: the end of the file.
             _ if len == -1 => {
                 self.torn("length -1");
@@ -1208,7 +1203,7 @@ mod tests {
         write(dir.path(), 0, &entries);
         let path = dir.path().join("log.1");
         let good = std::fs::read(&path).unwrap();
-        for len in [-1, i32::MAX, -2, i32::MIN, (MAX_ENTRY_LEN + 1) as i32] {
+        for len in [-1, i32::MAX, -2, i32::MIN, (crate::jute::read_limit() + 1) as i32] {
             let mut bad = good.clone();
             bad.extend_from_slice(&1i64.to_be_bytes());
             bad.extend_from_slice(&len.to_be_bytes());

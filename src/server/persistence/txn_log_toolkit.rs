@@ -17,7 +17,7 @@ use crate::jute::records::{Acl, FileHeader};
 use crate::jute::txn::{CloseSessionTxn, MultiTxn, TxnBody, TxnLogEntry};
 use crate::jute::{JuteError, Record};
 use crate::server::persistence::file_padding::FilePadding;
-use crate::server::persistence::file_txn_log::{DEFAULT_PRE_ALLOC_SIZE, MAX_ENTRY_LEN, TXNLOG_MAGIC};
+use crate::server::persistence::file_txn_log::{DEFAULT_PRE_ALLOC_SIZE, TXNLOG_MAGIC};
 use crate::server::zoo_defs::op_code;
 use byteorder::{BigEndian, ByteOrder};
 use std::fmt;
@@ -194,7 +194,7 @@ impl LogReader {
         let len = BigEndian::read_i32(&prefix[8..]);
         let len = match usize::try_from(len) {
             Ok(0) => return Ok(Frame::End),
-            Ok(n) if n <= MAX_ENTRY_LEN => n,
+            Ok(n) if n <= crate::jute::read_limit() => n,
             _ => return Err(io::Error::new(io::ErrorKind::InvalidData, JuteError::UnreasonableLength(len))),
         };
         let mut bytes = vec![0u8; len];

@@ -7,7 +7,7 @@ use super::checker::{self, Kind, Op, Outcome, Reg};
 use super::nemesis::{Fault, Firewall, Stopped};
 use super::workload::{self, History, Rng, Workload};
 use crate::common::ensemble::Ensemble;
-use crate::common::{four_letter_within, wait_until, Flavor};
+use crate::common::{wait_until, Flavor};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -59,10 +59,7 @@ impl Report {
 }
 
 fn leader(ens: &Ensemble) -> Option<i64> {
-    ens.nodes.iter().map(|n| n.sid).find(|&sid| {
-        four_letter_within(&ens.node(sid).client_addr(), "srvr", Duration::from_secs(1))
-            .is_ok_and(|out| out.contains("Mode: leader"))
-    })
+    ens.nodes.iter().map(|n| n.sid).find(|&sid| ens.mode(sid).as_deref() == Some("leader"))
 }
 
 fn pick(rng: &mut Rng, sids: &[i64]) -> i64 {

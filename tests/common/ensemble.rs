@@ -84,10 +84,10 @@ impl Node {
     }
 }
 
-/// A set of nodes sharing one server list.
 /// How long an election or a role change may take on a loaded machine.
 const ROLE_DEADLINE: Duration = Duration::from_secs(40);
 
+/// A set of nodes sharing one server list.
 pub struct Ensemble {
     pub nodes: Vec<Node>,
 }

@@ -30,6 +30,7 @@ fn assert_sound(report: &Report, label: &str) {
     assert!(report.ops > 100, "too few operations to say anything\n{summary}");
     assert!(report.linearizable, "{summary}");
     assert!(report.lost.is_empty(), "{summary}");
+    assert_eq!(report.unverified_keys, 0, "no final read within {LIVENESS_BOUND:?}\n{summary}");
     for (fault, (_, worst)) in &report.outages {
         assert!(*worst <= LIVENESS_BOUND, "no write for {worst:?} after a {} healed\n{summary}", fault.name());
     }

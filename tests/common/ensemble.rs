@@ -27,6 +27,10 @@ use zkserver::quorum::vote::ServerState;
 pub struct Node {
     pub sid: i64,
     pub flavor: Flavor,
+    /// The loopback address its ports are bound on.
+    pub host: String,
+    /// The uid it runs as, when not ours (see `Ensemble::new_apart`).
+    pub uid: Option<u32>,
     pub client_port: u16,
     pub quorum_port: u16,
     pub election_port: u16,
@@ -36,11 +40,11 @@ pub struct Node {
 
 impl Node {
     pub fn client_addr(&self) -> String {
-        format!("127.0.0.1:{}", self.client_port)
+        format!("{}:{}", self.host, self.client_port)
     }
 
     pub fn election_addr(&self) -> String {
-        format!("127.0.0.1:{}", self.election_port)
+        format!("{}:{}", self.host, self.election_port)
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -80,10 +84,10 @@ impl Node {
     }
 }
 
-/// A set of nodes sharing one server list.
 /// How long an election or a role change may take on a loaded machine.
 const ROLE_DEADLINE: Duration = Duration::from_secs(40);
 
+/// A set of nodes sharing one server list.
 pub struct Ensemble {
     pub nodes: Vec<Node>,
 }
@@ -92,12 +96,36 @@ impl Ensemble {
     /// Prepares one node per flavor (sids 1, 2, ...), not launched. `extra`
     /// lines go into every zoo.cfg.
     pub fn new(flavors: &[Flavor], extra: &[(&str, &str)]) -> Ensemble {
+        Self::build(flavors, extra, |_| ("127.0.0.1".to_string(), None))
+    }
+
+    /// As `new`, but node N binds its ports on 127.0.`net`.N and runs as
+    /// uid `uid_base` + N, so that the packets it sends can be told apart
+    /// from the others' (a peer dials from 127.0.0.1 whatever address it
+    /// listens on; an iptables SNAT rule on the uid gives it its own
+    /// source address, see the fault suite's nemesis).
+    pub fn new_apart(flavors: &[Flavor], extra: &[(&str, &str)], net: u8, uid_base: u32) -> Ensemble {
+        let ens = Self::build(flavors, extra, |sid| (format!("127.0.{net}.{sid}"), Some(uid_base + sid as u32)));
+        for n in &ens.nodes {
+            let uid = n.uid.expect("uid");
+            for entry in walk_dir(n.dir.path()) {
+                std::os::unix::fs::lchown(&entry, Some(uid), Some(uid)).expect("chown node dir");
+            }
+        }
+        ens
+    }
+
+    fn build(flavors: &[Flavor], extra: &[(&str, &str)], place: impl Fn(i64) -> (String, Option<u32>)) -> Ensemble {
         let mut nodes = Vec::new();
         for (i, flavor) in flavors.iter().enumerate() {
             let dir = tempfile::Builder::new().prefix("zkens").tempdir().expect("tempdir");
+            let sid = i as i64 + 1;
+            let (host, uid) = place(sid);
             nodes.push(Node {
-                sid: i as i64 + 1,
+                sid,
                 flavor: *flavor,
+                host,
+                uid,
                 client_port: free_port(),
                 quorum_port: free_port(),
                 election_port: free_port(),
@@ -107,16 +135,17 @@ impl Ensemble {
         }
         let servers: String = nodes
             .iter()
-            .map(|n| format!("server.{}=127.0.0.1:{}:{}\n", n.sid, n.quorum_port, n.election_port))
+            .map(|n| format!("server.{}={}:{}:{}\n", n.sid, n.host, n.quorum_port, n.election_port))
             .collect();
         for n in &nodes {
             fs::create_dir_all(n.data_dir()).expect("create dataDir");
             fs::write(n.data_dir().join("myid"), format!("{}\n", n.sid)).expect("write myid");
             let mut cfg = format!(
                 "tickTime=500\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={}\nadmin.enableServer=false\n\
-                 4lw.commands.whitelist=*\n{servers}",
+                 4lw.commands.whitelist=*\nclientPortAddress={}\n{servers}",
                 n.data_dir().display(),
-                n.client_port
+                n.client_port,
+                n.host
             );
             for (k, v) in extra {
                 cfg.push_str(&format!("{k}={v}\n"));
@@ -158,6 +187,10 @@ impl Ensemble {
             }
             Flavor::Java => {
                 let mut c = Command::new("java");
+                if node.uid.is_some() {
+                    // No hsperfdata directory for a uid without a name.
+                    c.arg("-XX:-UsePerfData");
+                }
                 c.args([
                     "-Xmx256m",
                     "-XX:+UseSerialGC",
@@ -172,7 +205,11 @@ impl Ensemble {
             }
         };
         cmd.stdin(Stdio::null()).stdout(log.try_clone().expect("clone log")).stderr(log);
-        // SAFETY: only prctl between fork and exec, so the node dies with us.
+        if let Some(uid) = node.uid {
+            cmd.uid(uid).gid(uid);
+        }
+        // SAFETY: only prctl between fork and exec, so the node dies with us
+        // (after the uid change, which would clear it).
         unsafe {
             cmd.pre_exec(|| {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
@@ -187,6 +224,11 @@ impl Ensemble {
         for sid in sids {
             self.start(sid);
         }
+    }
+
+    /// The process id of a running node.
+    pub fn pid(&self, sid: i64) -> Option<u32> {
+        self.node(sid).child.as_ref().map(|c| c.id())
     }
 
     /// SIGKILL, and waits for the process to be gone.
@@ -281,6 +323,22 @@ impl Drop for Ensemble {
             self.kill9(sid);
         }
     }
+}
+
+/// Every path under `dir`, itself included.
+fn walk_dir(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = vec![dir.to_path_buf()];
+    if let Ok(rd) = fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk_dir(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
 }
 
 /// Probe sids: above any member's, and new for each probe so a node never

@@ -1,0 +1,258 @@
+//! One fault-injection run: an ensemble on its own loopback addresses, the
+//! register workload, a nemesis schedule (quiet, fault, heal, ...), then
+//! final reads, the linearizability check, lost acknowledged writes and the
+//! longest write outage after each heal.
+
+use super::checker::{self, Kind, Op, Outcome, Reg};
+use super::nemesis::{Fault, Firewall, Stopped};
+use super::workload::{self, History, Rng, Workload};
+use crate::common::ensemble::Ensemble;
+use crate::common::{wait_until, Flavor};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+pub struct Config {
+    pub flavors: Vec<Flavor>,
+    pub faults: Vec<Fault>,
+    /// Faults keep being injected until this much time has passed.
+    pub duration: Duration,
+    /// Time between a heal and the next fault.
+    pub quiet: Duration,
+    pub clients: usize,
+    pub keys: usize,
+    pub seed: u64,
+    /// How long after the last heal the run waits for a successful write.
+    pub liveness_bound: Duration,
+}
+
+/// The ensembles' timing: syncLimit × tickTime = 2.5 s.
+pub const TICK_MS: u64 = 500;
+pub const SYNC_LIMIT: u64 = 5;
+
+pub struct Report {
+    pub ops: usize,
+    pub linearizable: bool,
+    pub violations: Vec<String>,
+    pub lost: Vec<String>,
+    /// Keys whose final state could not be read, so their acknowledged
+    /// writes could not be verified.
+    pub unverified_keys: usize,
+    /// Per fault: how many times it was injected, and the longest time
+    /// from a heal to the next successful write.
+    pub outages: BTreeMap<Fault, (usize, Duration)>,
+    pub log: Vec<String>,
+}
+
+impl Report {
+    pub fn summary(&self, label: &str) -> String {
+        let lost = match self.unverified_keys {
+            0 => self.lost.len().to_string(),
+            n => format!("{} (unverified: no final read of {n} keys)", self.lost.len()),
+        };
+        let mut s = format!("{label}: ops={} linearizable={} lost_acked_writes={lost}\n", self.ops, self.linearizable);
+        for (f, (n, worst)) in &self.outages {
+            s.push_str(&format!("  {:<15} faults={n} longest_write_outage_after_heal={:.1}s\n", f.name(), worst.as_secs_f64()));
+        }
+        for v in self.violations.iter().chain(&self.lost) {
+            s.push_str(&format!("  ! {v}\n"));
+        }
+        s
+    }
+}
+
+fn leader(ens: &Ensemble) -> Option<i64> {
+    ens.nodes.iter().map(|n| n.sid).find(|&sid| ens.mode(sid).as_deref() == Some("leader"))
+}
+
+fn pick(rng: &mut Rng, sids: &[i64]) -> i64 {
+    sids[rng.below(sids.len() as u64) as usize]
+}
+
+/// The leader when one answers and `prefer_leader`, otherwise any node.
+fn target(ens: &Ensemble, rng: &mut Rng, prefer_leader: bool) -> i64 {
+    let sids: Vec<i64> = ens.nodes.iter().map(|n| n.sid).collect();
+    prefer_leader.then(|| leader(ens)).flatten().unwrap_or_else(|| pick(rng, &sids))
+}
+
+pub fn run(cfg: &Config) -> Report {
+    let mut rng = Rng::new(cfg.seed);
+    let pid = std::process::id();
+    let net = 100 + (pid % 100) as u8;
+    let extra = [("tickTime", TICK_MS.to_string()), ("syncLimit", SYNC_LIMIT.to_string())];
+    let extra: Vec<(&str, &str)> = extra.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut ens = Ensemble::new_apart(&cfg.flavors, &extra, net, 47_000 + net as u32 * 10);
+    let mut fw = Firewall::new(&ens);
+    let mut stopped = Stopped::default();
+    ens.start_all();
+    let sids: Vec<i64> = ens.nodes.iter().map(|n| n.sid).collect();
+    let addrs: Vec<String> = ens.nodes.iter().map(|n| n.client_addr()).collect();
+    {
+        let c = ens.client(1);
+        workload::setup(&c, cfg.keys);
+    }
+    let history = History::new();
+    let load = Workload::start(&history, &addrs, cfg.clients, cfg.keys, cfg.seed);
+    let mut heals: Vec<(Fault, Instant, String)> = Vec::new();
+    let started = Instant::now();
+    let hold = |rng: &mut Rng, lo_ms: u64, hi_ms: u64| Duration::from_millis(lo_ms + rng.below(hi_ms - lo_ms + 1));
+    let sync_ms = SYNC_LIMIT * TICK_MS;
+    for round in 0.. {
+        if started.elapsed() >= cfg.duration {
+            break;
+        }
+        std::thread::sleep(cfg.quiet);
+        let fault = cfg.faults[round % cfg.faults.len()];
+        let at = history.now();
+        let what = match fault {
+            Fault::Kill => {
+                let sid = target(&ens, &mut rng, round % 2 == 0);
+                ens.kill9(sid);
+                std::thread::sleep(hold(&mut rng, 1000, 4000));
+                ens.start(sid);
+                format!("kill -9 node {sid}, restarted")
+            }
+            Fault::Stop => {
+                let sid = target(&ens, &mut rng, round % 2 == 0);
+                stopped.stop(ens.pid(sid).expect("running node"));
+                std::thread::sleep(hold(&mut rng, sync_ms, 3 * sync_ms));
+                stopped.resume_all();
+                format!("SIGSTOP node {sid}, SIGCONT")
+            }
+            Fault::IsolateLeader => {
+                let sid = target(&ens, &mut rng, true);
+                for other in sids.iter().filter(|&&s| s != sid) {
+                    fw.cut(&ens.node(sid).host, &ens.node(*other).host);
+                }
+                std::thread::sleep(hold(&mut rng, sync_ms * 4 / 5, sync_ms * 7 / 5));
+                fw.heal();
+                format!("isolated leader {sid}, healed")
+            }
+            Fault::Split => {
+                let sid = pick(&mut rng, &sids);
+                for other in sids.iter().filter(|&&s| s != sid) {
+                    fw.cut(&ens.node(sid).host, &ens.node(*other).host);
+                }
+                std::thread::sleep(hold(&mut rng, 2 * sync_ms, 4 * sync_ms));
+                fw.heal();
+                format!("split node {sid} from the rest, healed")
+            }
+            Fault::Bridge => {
+                let bridge = pick(&mut rng, &sids);
+                let ends: Vec<i64> = sids.iter().copied().filter(|&s| s != bridge).collect();
+                fw.cut(&ens.node(ends[0]).host, &ens.node(ends[1]).host);
+                std::thread::sleep(hold(&mut rng, 2 * sync_ms, 4 * sync_ms));
+                fw.heal();
+                format!("cut {} from {} (bridged by {bridge}), healed", ends[0], ends[1])
+            }
+        };
+        let healed = Instant::now();
+        let line = format!(
+            "{:6.1}s-{:6.1}s {what}; leader right after: {:?}",
+            at as f64 / 1e9,
+            history.at(healed) as f64 / 1e9,
+            leader(&ens)
+        );
+        heals.push((fault, healed, line));
+    }
+    // Give the last heal its chance: wait for a successful write after it.
+    let last_heal = heals.last().map(|h| history.at(h.1)).unwrap_or(0);
+    wait_until(cfg.liveness_bound, || {
+        history.ops().iter().any(|o| matches!(o.kind, Kind::Cas { .. }) && o.outcome == Outcome::Ok && o.complete > last_heal)
+    });
+    load.stop();
+    let end = history.now();
+    // Final reads, recorded as operations of the history.
+    let finals = final_reads(&history, &addrs, cfg.keys, cfg.liveness_bound);
+    drop(fw);
+    drop(stopped);
+    let ops = history.ops();
+    let verdicts = checker::check(&ops);
+    let violations: Vec<String> = verdicts
+        .iter()
+        .filter_map(|v| {
+            v.violation.map(|(op, placed)| {
+                format!("key {}: not linearizable ({} ops; at most {placed} placed; stuck at {op:?})", v.key, v.ops)
+            })
+        })
+        .collect();
+    let lost = lost_writes(&ops, &finals);
+    let unverified_keys = cfg.keys - finals.len();
+    let mut outages: BTreeMap<Fault, (usize, Duration)> = BTreeMap::new();
+    let mut log = Vec::new();
+    for (fault, healed, line) in &heals {
+        let h = history.at(*healed);
+        let first_write = ops
+            .iter()
+            .filter(|o| matches!(o.kind, Kind::Cas { .. }) && o.outcome == Outcome::Ok && o.complete > h)
+            .map(|o| o.complete)
+            .min()
+            .unwrap_or(end);
+        let outage = Duration::from_nanos(first_write - h);
+        log.push(format!("{line}; first write {:.1}s after", outage.as_secs_f64()));
+        let e = outages.entry(*fault).or_default();
+        e.0 += 1;
+        e.1 = e.1.max(outage);
+    }
+    if std::env::var_os("JEPSEN_VERBOSE").is_some() || !violations.is_empty() {
+        eprintln!("{}", ens.logs());
+    }
+    Report { ops: ops.len(), linearizable: violations.is_empty(), violations, lost, unverified_keys, outages, log }
+}
+
+/// A sync + read of every key through any node, retried until `bound`.
+fn final_reads(history: &History, addrs: &[String], keys: usize, bound: Duration) -> BTreeMap<usize, Reg> {
+    let mut finals = BTreeMap::new();
+    let mut node = 0;
+    wait_until(bound, || {
+        let Some(c) = workload::connect(&addrs[node % addrs.len()]) else {
+            node += 1;
+            return false;
+        };
+        for key in 0..keys {
+            if finals.contains_key(&key) {
+                continue;
+            }
+            let invoke = history.now();
+            match workload::read(&c, key) {
+                Ok(seen) => {
+                    let op = Op { key, process: usize::MAX, invoke, complete: history.now(), kind: Kind::Read { seen }, outcome: Outcome::Ok };
+                    history.record(op);
+                    finals.insert(key, seen);
+                }
+                Err(_) => {
+                    node += 1;
+                    return false;
+                }
+            }
+        }
+        true
+    });
+    finals
+}
+
+/// Acknowledged CASes that the final state or another read contradicts:
+/// the key's final version is below the one the write created, or some
+/// read saw that version with another value.
+fn lost_writes(ops: &[Op], finals: &BTreeMap<usize, Reg>) -> Vec<String> {
+    let mut seen: BTreeMap<(usize, i32), Vec<u64>> = BTreeMap::new();
+    for o in ops {
+        if let (Kind::Read { seen: r }, Outcome::Ok) = (o.kind, o.outcome) {
+            seen.entry((o.key, r.version)).or_default().push(r.value);
+        }
+    }
+    let mut lost = Vec::new();
+    for o in ops {
+        let (Kind::Cas { expect, value }, Outcome::Ok) = (o.kind, o.outcome) else { continue };
+        let version = expect + 1;
+        let overwritten = finals.get(&o.key).is_some_and(|f| f.version < version);
+        let other = seen.get(&(o.key, version)).and_then(|vals| vals.iter().find(|&&v| v != value));
+        if overwritten || other.is_some() {
+            lost.push(format!(
+                "key {}: acknowledged write of {value:#x} at version {version} lost (final {:?}, read there {other:?})",
+                o.key,
+                finals.get(&o.key)
+            ));
+        }
+    }
+    lost
+}

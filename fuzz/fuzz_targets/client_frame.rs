@@ -13,6 +13,7 @@ use std::sync::{Arc, OnceLock, Weak};
 use zkserver::server::command::four_letter_word;
 use zkserver::server::final_request_processor::FinalRequestProcessor;
 use zkserver::server::nio_server_cnxn::NioServerCnxn;
+use zkserver::server::nio_server_cnxn_factory::CnxnSlot;
 use zkserver::server::prep_request_processor::PrepRequestProcessor;
 use zkserver::server::request_processor::RequestProcessor;
 use zkserver::server::zoo_keeper_server_main::nio_settings_from;
@@ -51,6 +52,7 @@ fuzz_target!(|data: &[u8]| {
         Weak::new(),
         Arc::clone(&zks),
         &nio_settings_from(config()),
+        CnxnSlot::uncounted(l.remote.ip()),
     ));
     let next: Arc<dyn RequestProcessor> = Arc::new(FinalRequestProcessor::new(Arc::clone(&zks)));
     let submit = |req| PrepRequestProcessor::process_now(&zks, &next, req);

@@ -67,6 +67,14 @@ pub struct CnxnSlot {
     ip: IpAddr,
 }
 
+impl CnxnSlot {
+    /// A place no factory counts, for a connection built without being
+    /// accepted (the client-frame fuzz target drives one directly).
+    pub fn uncounted(ip: IpAddr) -> CnxnSlot {
+        CnxnSlot { factory: Weak::new(), ip }
+    }
+}
+
 impl Drop for CnxnSlot {
     fn drop(&mut self) {
         if let Some(f) = self.factory.upgrade() {
@@ -235,15 +243,15 @@ impl NioServerCnxnFactory {
         for (i, sel) in factory.selectors.iter().enumerate() {
             let sel = Arc::clone(sel);
             let weak = Arc::downgrade(&factory);
-            threads.push(std::thread::Builder::new().name(format!("NIOSelector-{i}")).spawn(move || sel.run(weak))?);
+            threads.push(crate::server::zoo_keeper_critical_thread::spawn(format!("NIOSelector-{i}"), move || sel.run(weak))?);
         }
         let weak = Arc::downgrade(&factory);
         let listener = Arc::clone(&factory.listener);
         threads.push(
-            std::thread::Builder::new().name("NIOAcceptThread".into()).spawn(move || accept_loop(weak, listener))?,
+            crate::server::zoo_keeper_critical_thread::spawn("NIOAcceptThread".into(), move || accept_loop(weak, listener))?,
         );
         let weak = Arc::downgrade(&factory);
-        threads.push(std::thread::Builder::new().name("CnxnExpirer".into()).spawn(move || expirer_loop(weak))?);
+        threads.push(crate::server::zoo_keeper_critical_thread::spawn("CnxnExpirer".into(), move || expirer_loop(weak))?);
         *factory.threads.lock() = threads;
         tracing::info!(
             "binding to port {} ({} selector thread(s), {} worker threads, {}s sessionless connection timeout)",

@@ -3,7 +3,9 @@
 # missing (Debian's zookeeper, zookeeper-bin and python3-kazoo: the Java
 # server, zkCli.sh, the C client cli_mt and kazoo), builds zkserver and runs
 # every test target (unit tests, the integration suites in tests/, interop
-# with Debian's zkCli.sh, cli_mt and kazoo); without arguments it first runs
+# with Debian's zkCli.sh, cli_mt and kazoo; iptables, strace and prlimit for
+# the partition, fault-injection, fsync and descriptor tests); without
+# arguments it first runs
 # each fuzz target for a few seconds (scripts/fuzz.sh).
 #
 #   scripts/test.sh [extra cargo test args]    e.g. scripts/test.sh --test sessions
@@ -22,6 +24,10 @@ missing() {
     [ -f /usr/share/java/zookeeper-3.8.0.jar ] || m+=("/usr/share/java/zookeeper-3.8.0.jar (zookeeper)")
     [ -x /usr/lib/zookeeper/bin/cli_mt ] || m+=("/usr/lib/zookeeper/bin/cli_mt (zookeeper-bin)")
     /usr/bin/python3 -c 'import kazoo' >/dev/null 2>&1 || m+=("kazoo for /usr/bin/python3 (python3-kazoo)")
+    command -v iptables >/dev/null 2>&1 || m+=("iptables (the partition and fault-injection tests)")
+    command -v strace >/dev/null 2>&1 || m+=("strace (the directory-fsync tests)")
+    command -v prlimit >/dev/null 2>&1 || m+=("prlimit (util-linux; the descriptor-exhaustion test)")
+    command -v c++ >/dev/null 2>&1 || m+=("c++ (g++; libFuzzer in the fuzz targets)")
     if [ "${#m[@]}" -gt 0 ]; then printf '%s\n' "${m[@]}"; fi
 }
 
@@ -31,7 +37,7 @@ if [ -n "$(missing)" ]; then
     if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
     export DEBIAN_FRONTEND=noninteractive
     $SUDO apt-get update
-    $SUDO apt-get install -y zookeeper zookeeper-bin python3-kazoo
+    $SUDO apt-get install -y zookeeper zookeeper-bin python3-kazoo iptables strace util-linux g++
 fi
 still=$(missing)
 if [ -n "$still" ]; then

@@ -79,7 +79,7 @@ impl CommitProcessor {
         for i in 0..default_worker_count() {
             let (tx, rx) = unbounded::<Request>();
             let sh = Arc::clone(&shared);
-            workers.threads.push(std::thread::Builder::new().name(format!("CommitProcWork-{i}")).spawn(move || {
+            workers.threads.push(crate::server::zoo_keeper_critical_thread::spawn(format!("CommitProcWork-{i}"), move || {
                 while let Ok(req) = rx.recv() {
                     sh.next.process_request(req);
                     let mut n = sh.in_flight.lock();
@@ -93,7 +93,7 @@ impl CommitProcessor {
         }
         let sh = Arc::clone(&shared);
         let name = format!("CommitProcessor:{}", zks.settings.server_id);
-        let thread = std::thread::Builder::new().name(name).spawn(move || run(sh, workers))?;
+        let thread = crate::server::zoo_keeper_critical_thread::spawn(name, move || run(sh, workers))?;
         Ok(Arc::new(CommitProcessor { shared, thread: Mutex::new(Some(thread)) }))
     }
 

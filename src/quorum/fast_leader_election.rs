@@ -223,13 +223,9 @@ impl FastLeaderElection {
             threads: Mutex::new(Vec::new()),
         });
         let me = Arc::clone(&fle);
-        let sender = std::thread::Builder::new()
-            .name(format!("WorkerSender[myid={}]", fle.my_id))
-            .spawn(move || me.worker_sender())?;
+        let sender = crate::server::zoo_keeper_critical_thread::spawn(format!("WorkerSender[myid={}]", fle.my_id), move || me.worker_sender())?;
         let me = Arc::clone(&fle);
-        let receiver = std::thread::Builder::new()
-            .name(format!("WorkerReceiver[myid={}]", fle.my_id))
-            .spawn(move || me.worker_receiver())?;
+        let receiver = crate::server::zoo_keeper_critical_thread::spawn(format!("WorkerReceiver[myid={}]", fle.my_id), move || me.worker_receiver())?;
         fle.threads.lock().extend([sender, receiver]);
         Ok(fle)
     }

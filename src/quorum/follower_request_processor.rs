@@ -35,9 +35,7 @@ impl FollowerRequestProcessor {
             LearnerType::Participant => "FollowerRequestProcessor",
         };
         let n = Arc::clone(&next);
-        let h = std::thread::Builder::new()
-            .name(format!("{kind}:{server_id}"))
-            .spawn(move || run(role, learner, n, rx))?;
+        let h = crate::server::zoo_keeper_critical_thread::spawn(format!("{kind}:{server_id}"), move || run(role, learner, n, rx))?;
         Ok(Arc::new(FollowerRequestProcessor { queued: tx, thread: Mutex::new(Some(h)), next }))
     }
 }

@@ -615,7 +615,7 @@ impl Leader {
             let l = l.try_clone()?;
             let leader = Arc::clone(self);
             let local = l.local_addr()?;
-            std::thread::Builder::new().name(name.clone()).spawn(move || {
+            crate::server::zoo_keeper_critical_thread::spawn(name.clone(), move || {
                 leader.accept_loop(&l);
                 info!("LearnerCnxAcceptorHandler-/{local} stopped");
             })?;

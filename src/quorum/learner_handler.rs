@@ -297,7 +297,7 @@ impl LearnerHandler {
             session_owner: SessionOwner::Learner(NEXT_HANDLER_SERIAL.fetch_add(1, Ordering::Relaxed)),
         });
         let runner = Arc::clone(&h);
-        std::thread::Builder::new().name(format!("LearnerHandler-/{remote}")).spawn(move || runner.run())?;
+        crate::server::zoo_keeper_critical_thread::spawn(format!("LearnerHandler-/{remote}"), move || runner.run())?;
         Ok(h)
     }
 
@@ -529,9 +529,7 @@ impl LearnerHandler {
             return Ok(());
         };
         let me = Arc::clone(self);
-        std::thread::Builder::new()
-            .name(format!("Sender-/{}", self.remote))
-            .spawn(move || me.send_packets(rx, out))?;
+        crate::server::zoo_keeper_critical_thread::spawn(format!("Sender-/{}", self.remote), move || me.send_packets(rx, out))?;
         self.sending_started.store(true, Ordering::Release);
         Ok(())
     }

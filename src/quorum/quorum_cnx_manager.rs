@@ -309,9 +309,7 @@ impl QuorumCnxManager {
             let accept_side = listener.try_clone()?;
             self.listeners.lock().push(listener);
             let mgr = Arc::clone(self);
-            std::thread::Builder::new()
-                .name(format!("ListenerHandler-{}", format_inet_addr(&local)))
-                .spawn(move || mgr.accept_loop(accept_side))?;
+            crate::server::zoo_keeper_critical_thread::spawn(format!("ListenerHandler-{}", format_inet_addr(&local)), move || mgr.accept_loop(accept_side))?;
         }
         Ok(())
     }
@@ -575,12 +573,10 @@ impl QuorumCnxManager {
         }
         let queue = self.send_queue(sid);
         let (mgr, c) = (Arc::clone(self), Arc::clone(&conn));
-        let send = std::thread::Builder::new()
-            .name(format!("SendWorker:{sid}"))
-            .spawn(move || mgr.send_worker(c, queue, writer));
+        let send = crate::server::zoo_keeper_critical_thread::spawn(format!("SendWorker:{sid}"), move || mgr.send_worker(c, queue, writer));
         let (mgr, c) = (Arc::clone(self), Arc::clone(&conn));
         let recv = send.and_then(|_| {
-            std::thread::Builder::new().name(format!("RecvWorker:{sid}")).spawn(move || mgr.recv_worker(c, reader))
+            crate::server::zoo_keeper_critical_thread::spawn(format!("RecvWorker:{sid}"), move || mgr.recv_worker(c, reader))
         });
         if let Err(e) = recv {
             error!("Cannot start the workers for server {sid}: {e}");

@@ -259,9 +259,7 @@ impl QuorumPeer {
         };
         peer.init_config_in_zk_database();
         let runner = Arc::clone(&peer);
-        let handle = std::thread::Builder::new()
-            .name(format!("QuorumPeer[myid={my_id}](plain={plain})(secure=disabled)"))
-            .spawn(move || runner.run())
+        let handle = crate::server::zoo_keeper_critical_thread::spawn(format!("QuorumPeer[myid={my_id}](plain={plain})(secure=disabled)"), move || runner.run())
             .map_err(|e| {
                 peer.shutdown();
                 StartError::Other(format!("cannot start the QuorumPeer thread: {e}"))

@@ -57,7 +57,7 @@ impl ContainerManager {
         );
         let (tx, rx) = bounded(1);
         let task = Task { zk_db, processor, settings, stop: rx };
-        let h = std::thread::Builder::new().name("ContainerManagerTask".into()).spawn(move || task.run())?;
+        let h = crate::server::zoo_keeper_critical_thread::spawn("ContainerManagerTask".into(), move || task.run())?;
         Ok(ContainerManager { stop: Mutex::new(Some(tx)), thread: Mutex::new(Some(h)) })
     }
 

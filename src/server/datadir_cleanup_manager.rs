@@ -81,7 +81,7 @@ impl DatadirCleanupManager {
         let retain = retain.max(3) as usize;
         let interval = Duration::from_secs(purge_interval_hours as u64 * 3600);
         let (tx, rx) = bounded::<()>(1);
-        let h = std::thread::Builder::new().name("PurgeTask".into()).spawn(move || loop {
+        let h = crate::server::zoo_keeper_critical_thread::spawn("PurgeTask".into(), move || loop {
             tracing::info!("Purge task started.");
             if let Err(e) = purge(&snap_log, retain) {
                 tracing::error!("Error occurred while purging: {e}");

@@ -31,4 +31,5 @@ pub mod worker_service;
 pub mod zk_database;
 pub mod zoo_defs;
 pub mod zoo_keeper_server;
+pub mod zoo_keeper_critical_thread;
 pub mod zoo_keeper_server_main;

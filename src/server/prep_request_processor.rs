@@ -115,7 +115,7 @@ impl PrepRequestProcessor {
     pub fn start(zks: Arc<ZooKeeperServer>, next: Arc<dyn RequestProcessor>) -> std::io::Result<Arc<Self>> {
         let (tx, rx) = unbounded();
         let prep = Prep { zks, next: Arc::clone(&next), quota_log: RefCell::new(RateLogger::default()) };
-        let h = std::thread::Builder::new().name("ProcessThread".into()).spawn(move || prep.run(rx))?;
+        let h = crate::server::zoo_keeper_critical_thread::spawn("ProcessThread".into(), move || prep.run(rx))?;
         Ok(Arc::new(PrepRequestProcessor { submitted: tx, thread: Mutex::new(Some(h)), next }))
     }
 

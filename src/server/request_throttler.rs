@@ -33,7 +33,7 @@ impl RequestThrottler {
             next,
         });
         let weak = Arc::downgrade(&t);
-        let h = std::thread::Builder::new().name("ReqThrottler".into()).spawn(move || run(weak, zks, rx))?;
+        let h = crate::server::zoo_keeper_critical_thread::spawn("ReqThrottler".into(), move || run(weak, zks, rx))?;
         *t.thread.lock() = Some(h);
         Ok(t)
     }

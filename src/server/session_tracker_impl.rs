@@ -93,7 +93,7 @@ impl SessionTracker for SessionTrackerImpl {
     /// Starts the `SessionTracker` thread.
     fn start(self: Arc<Self>, expirer: Arc<dyn SessionExpirer>) -> std::io::Result<()> {
         let me = Arc::clone(&self);
-        let h = std::thread::Builder::new().name("SessionTracker".into()).spawn(move || me.run(expirer))?;
+        let h = crate::server::zoo_keeper_critical_thread::spawn("SessionTracker".into(), move || me.run(expirer))?;
         *self.thread.lock() = Some(h);
         Ok(())
     }

@@ -17,8 +17,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// ExitCode.UNEXPECTED_ERROR: a critical thread failed.
-const EXIT_UNEXPECTED_ERROR: i32 = 1;
+use crate::server::zoo_keeper_critical_thread::EXIT_UNEXPECTED_ERROR;
 
 pub struct SyncRequestProcessor {
     queued: Sender<Option<Request>>,
@@ -31,7 +30,7 @@ impl SyncRequestProcessor {
         let (tx, rx) = unbounded();
         let n = Arc::clone(&next);
         let name = format!("SyncThread:{}", zks.settings.server_id);
-        let h = std::thread::Builder::new().name(name).spawn(move || run(zks, n, rx))?;
+        let h = crate::server::zoo_keeper_critical_thread::spawn(name, move || run(zks, n, rx))?;
         Ok(Arc::new(SyncRequestProcessor { queued: tx, thread: Mutex::new(Some(h)), next }))
     }
 }
@@ -128,7 +127,7 @@ fn start_snapshot(zks: &Arc<ZooKeeperServer>, running: &Arc<AtomicBool>) {
     }
     let z = Arc::clone(zks);
     let r = Arc::clone(running);
-    let spawned = std::thread::Builder::new().name("SnapshotThread".into()).spawn(move || {
+    let spawned = crate::server::zoo_keeper_critical_thread::spawn("SnapshotThread".into(), move || {
         z.take_snapshot();
         r.store(false, Ordering::Release);
     });

@@ -19,7 +19,7 @@ impl WorkerService {
         let mut threads = Vec::with_capacity(n);
         for i in 0..n.max(1) {
             let rx = rx.clone();
-            threads.push(std::thread::Builder::new().name(format!("{name}-{i}")).spawn(move || {
+            threads.push(crate::server::zoo_keeper_critical_thread::spawn(format!("{name}-{i}"), move || {
                 while let Ok(work) = rx.recv() {
                     // A bug in one connection's handling must not shrink the
                     // pool: log it and keep serving (Java's workers catch

@@ -3,7 +3,7 @@
 //! final reads, the linearizability check, lost acknowledged writes and the
 //! longest write outage after each heal.
 
-use super::checker::{self, Kind, Op, Outcome, Reg};
+use super::checker::{self, Kind, Op, Outcome, Reg, Served};
 use super::nemesis::{Fault, Firewall, Stopped};
 use super::workload::{self, History, Rng, Workload};
 use crate::common::ensemble::Ensemble;
@@ -85,13 +85,13 @@ pub fn run(cfg: &Config) -> Report {
     let mut stopped = Stopped::default();
     ens.start_all();
     let sids: Vec<i64> = ens.nodes.iter().map(|n| n.sid).collect();
-    let addrs: Vec<String> = ens.nodes.iter().map(|n| n.client_addr()).collect();
+    let nodes: Vec<(i64, String)> = ens.nodes.iter().map(|n| (n.sid, n.client_addr())).collect();
     {
         let c = ens.client(1);
         workload::setup(&c, cfg.keys);
     }
     let history = History::new();
-    let load = Workload::start(&history, &addrs, cfg.clients, cfg.keys, cfg.seed);
+    let load = Workload::start(&history, &nodes, cfg.clients, cfg.keys, cfg.seed);
     let mut heals: Vec<(Fault, Instant, String)> = Vec::new();
     let started = Instant::now();
     let hold = |rng: &mut Rng, lo_ms: u64, hi_ms: u64| Duration::from_millis(lo_ms + rng.below(hi_ms - lo_ms + 1));
@@ -162,7 +162,7 @@ pub fn run(cfg: &Config) -> Report {
     load.stop();
     let end = history.now();
     // Final reads, recorded as operations of the history.
-    let finals = final_reads(&history, &addrs, cfg.keys, cfg.liveness_bound);
+    let finals = final_reads(&history, &nodes, cfg.keys, cfg.liveness_bound);
     drop(fw);
     drop(stopped);
     let ops = history.ops();
@@ -171,7 +171,7 @@ pub fn run(cfg: &Config) -> Report {
         .iter()
         .filter_map(|v| {
             v.violation.map(|(op, placed)| {
-                format!("key {}: not linearizable ({} ops; at most {placed} placed; stuck at {op:?})", v.key, v.ops)
+                format!("key {}: not linearizable ({} ops; at most {placed} placed; stuck at {op})", v.key, v.ops)
             })
         })
         .collect();
@@ -196,15 +196,24 @@ pub fn run(cfg: &Config) -> Report {
     if std::env::var_os("JEPSEN_VERBOSE").is_some() || !violations.is_empty() {
         eprintln!("{}", ens.logs());
     }
+    // Kept when asked for, and always after a violation, to diagnose it.
+    let keep = std::env::var_os("JEPSEN_LOGS")
+        .map(std::path::PathBuf::from)
+        .or_else(|| (!violations.is_empty()).then(|| std::env::temp_dir().join(format!("jepsen-{pid}"))));
+    if let Some(dir) = keep {
+        keep_logs(&ens, &history, &ops, &log, &dir);
+        eprintln!("node logs, faults and history kept in {}", dir.display());
+    }
     Report { ops: ops.len(), linearizable: violations.is_empty(), violations, lost, unverified_keys, outages, log }
 }
 
 /// A sync + read of every key through any node, retried until `bound`.
-fn final_reads(history: &History, addrs: &[String], keys: usize, bound: Duration) -> BTreeMap<usize, Reg> {
+fn final_reads(history: &History, nodes: &[(i64, String)], keys: usize, bound: Duration) -> BTreeMap<usize, Reg> {
     let mut finals = BTreeMap::new();
     let mut node = 0;
     wait_until(bound, || {
-        let Some(c) = workload::connect(&addrs[node % addrs.len()]) else {
+        let (sid, addr) = &nodes[node % nodes.len()];
+        let Some(c) = workload::connect(addr) else {
             node += 1;
             return false;
         };
@@ -215,7 +224,9 @@ fn final_reads(history: &History, addrs: &[String], keys: usize, bound: Duration
             let invoke = history.now();
             match workload::read(&c, key) {
                 Ok(seen) => {
-                    let op = Op { key, process: usize::MAX, invoke, complete: history.now(), kind: Kind::Read { seen }, outcome: Outcome::Ok };
+                    let served = Served { node: *sid, session: c.session_id() };
+                    let kind = Kind::Read { seen };
+                    let op = Op { key, process: usize::MAX, invoke, complete: history.now(), kind, outcome: Outcome::Ok, served };
                     history.record(op);
                     finals.insert(key, seen);
                 }
@@ -255,4 +266,23 @@ fn lost_writes(ops: &[Op], finals: &BTreeMap<usize, Reg>) -> Vec<String> {
         }
     }
     lost
+}
+
+/// Writes every node's whole log, the heal log and the history (one op a
+/// line, times in seconds since the start) under `dir`, to look into a run.
+fn keep_logs(ens: &Ensemble, history: &History, ops: &[Op], heals: &[String], dir: &std::path::Path) {
+    let _ = std::fs::create_dir_all(dir);
+    for n in &ens.nodes {
+        let _ = std::fs::write(dir.join(format!("node{}.log", n.sid)), n.log());
+    }
+    let epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .saturating_sub(Duration::from_nanos(history.now()));
+    let start = format!("time 0 of the run = {:.3} s since the Unix epoch\n", epoch.as_secs_f64());
+    let _ = std::fs::write(dir.join("faults.txt"), start + &heals.join("\n") + "\n");
+    let mut sorted = ops.to_vec();
+    sorted.sort_by_key(|o| o.invoke);
+    let text: String = sorted.iter().map(|o| format!("{o}\n")).collect();
+    let _ = std::fs::write(dir.join("history.txt"), text);
 }

@@ -22,6 +22,8 @@
 //! it is the zxid's epoch), 40 bytes (no version), or version 1 (no config).
 
 pub mod core;
+#[cfg(test)]
+mod scenarios;
 
 use self::core::{ElectionCore, Outgoing, Timing};
 use crate::quorum::quorum_cnx_manager::QuorumCnxManager;

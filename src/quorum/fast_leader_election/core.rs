@@ -455,3 +455,247 @@ impl ElectionCore {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::super::scenarios::{java_timing, verifier};
+    use super::*;
+
+    fn zxid(epoch: i64, counter: i64) -> i64 {
+        (epoch << 32) | counter
+    }
+
+    fn decided(version: i32, id: i64, zxid: i64, round: i64, epoch: i64, state: ServerState) -> Vote {
+        Vote { version, id, zxid, election_epoch: round, peer_epoch: epoch, state }
+    }
+
+    fn looking(id: i64, zxid: i64, round: i64, epoch: i64) -> Vote {
+        Vote::new(id, zxid, round, epoch)
+    }
+
+    fn note(sid: i64, state: ServerState, leader: i64, zxid: i64, round: i64, peer_epoch: i64) -> Notification {
+        Notification { version: 2, leader, zxid, election_epoch: round, state: state as i32, sid, peer_epoch, config: None }
+    }
+
+    /// Peer 3 of five voters (0..4), as FLEOutOfElectionTest builds it.
+    fn peer_3_of_5() -> ElectionCore {
+        ElectionCore::new(3, LearnerType::Participant, verifier(&[0, 1, 2, 3, 4], &[]), java_timing())
+    }
+
+    fn ms(v: u64) -> Duration {
+        Duration::from_millis(v)
+    }
+
+    /// FLEPredicateTest.testPredicate, over the voters 0, 1 and 2.
+    #[test]
+    fn predicate() {
+        let core = ElectionCore::new(0, LearnerType::Participant, verifier(&[0, 1, 2], &[]), java_timing());
+        let p = |leader, zxid, epoch| Proposal { leader, zxid, epoch };
+        assert!(!core.beats(p(4, 0, 0), p(3, 0, 2)), "lower epoch");
+        assert!(core.beats(p(0, 0, 1), p(1, 0, 0)), "later epoch");
+        assert!(core.beats(p(0, 1, 0), p(1, 0, 0)), "higher zxid");
+        assert!(core.beats(p(1, 1, 0), p(0, 1, 0)), "higher id");
+        assert!(!core.beats(p(7, 9, 9), p(0, 0, 0)), "not a voter: weight 0");
+        assert!(!total_order_predicate(1, (2, 5, 1), (2, 5, 1)), "a tie is no better");
+    }
+
+    /// FLEOutOfElectionTest.testIgnoringZxidElectionEpoch and
+    /// FLEDontCareTest.testDontCare: between decided votes the zxid and the
+    /// round do not matter.
+    #[test]
+    fn decided_votes_ignore_zxid_and_round() {
+        let core = peer_3_of_5();
+        let votes = BTreeMap::from([
+            (0, decided(1, 4, zxid(1, 1), 1, 2, ServerState::Following)),
+            (1, decided(1, 4, zxid(1, 2), 1, 2, ServerState::Following)),
+            (3, decided(1, 4, zxid(2, 1), 2, 2, ServerState::Following)),
+            (4, decided(1, 4, zxid(2, 1), 2, 2, ServerState::Leading)),
+        ]);
+        assert!(core.has_quorum(&votes, &decided(0, 4, zxid(2, 1), 2, 2, ServerState::Following)));
+    }
+
+    /// FLEOutOfElectionTest.testElectionWIthDifferentVersion and
+    /// FLEDontCareTest.testDontCareVersion: votes of peers that predate the
+    /// version field agree with newer ones on the leader alone.
+    #[test]
+    fn decided_votes_of_mixed_versions_compare_the_leader() {
+        let core = peer_3_of_5();
+        let votes = BTreeMap::from([
+            (0, decided(1, 4, zxid(1, 1), 1, 1, ServerState::Following)),
+            (1, decided(1, 4, zxid(1, 1), 1, 1, ServerState::Following)),
+            (3, decided(0, 4, zxid(2, 1), 2, 2, ServerState::Following)),
+            (4, decided(0, 4, zxid(2, 1), 2, 2, ServerState::Leading)),
+        ]);
+        assert!(core.has_quorum(&votes, &decided(0, 4, zxid(2, 1), 2, 2, ServerState::Following)));
+    }
+
+    /// FLEOutOfElectionTest.testLookingNormal / testLookingDiffRounds (and
+    /// FLEDontCareTest's): LOOKING votes must match in everything.
+    #[test]
+    fn looking_votes_must_match_exactly() {
+        let core = peer_3_of_5();
+        let mut leader = looking(4, zxid(2, 1), 1, 1);
+        leader.state = ServerState::Leading;
+        let same = BTreeMap::from([
+            (0, looking(4, zxid(2, 1), 1, 1)),
+            (1, looking(4, zxid(2, 1), 1, 1)),
+            (3, looking(4, zxid(2, 1), 1, 1)),
+            (4, leader),
+        ]);
+        assert!(core.has_quorum(&same, &looking(4, zxid(2, 1), 1, 1)));
+        let mut leader = looking(4, zxid(2, 1), 3, 2);
+        leader.state = ServerState::Leading;
+        let rounds = BTreeMap::from([
+            (0, looking(4, zxid(1, 1), 1, 1)),
+            (1, looking(4, zxid(2, 1), 2, 2)),
+            (3, looking(4, zxid(2, 1), 3, 2)),
+            (4, leader),
+        ]);
+        assert!(!core.has_quorum(&rounds, &looking(4, zxid(2, 1), 2, 2)));
+    }
+
+    /// FLEOutOfElectionTest.testOutofElection (FLEDontCareTest's too):
+    /// peer 3, in round 1, hears servers 1, 2 and 4 follow 5 and 5 lead in
+    /// round 0xa. Sid 5 is outside the five voters 0..4, so it adds no
+    /// weight, but the three followers are a quorum and 5 says it leads.
+    #[test]
+    fn out_of_election_predicates() {
+        let mut core = peer_3_of_5();
+        core.logicalclock = 1;
+        let leader = decided(1, 5, zxid(15, 0), 0xa, 0x18, ServerState::Leading);
+        let votes = BTreeMap::from([
+            (1, decided(0, 5, zxid(15, 0), 0xa, 0x17, ServerState::Following)),
+            (2, decided(0, 5, zxid(15, 0), 0xa, 0x17, ServerState::Following)),
+            (4, decided(1, 5, zxid(15, 0), 0xa, 0x18, ServerState::Following)),
+            (5, leader),
+        ]);
+        assert!(core.has_quorum(&votes, &leader), "quorum");
+        assert!(core.check_leader(&votes, 5, 0xa), "leader");
+        assert!(!core.check_leader(&votes, 4, 0xa), "4 never said it leads");
+        assert!(!core.check_leader(&votes, 3, 0xa), "I lead only in my own round");
+        assert!(core.check_leader(&votes, 3, 1));
+    }
+
+    /// The same out-of-election case through the election itself, with the
+    /// leader a voter (sids 1..5): only the leader's own LEADING
+    /// notification ends it, and the round becomes the ensemble's.
+    #[test]
+    fn joining_an_established_ensemble() {
+        let mut core = ElectionCore::new(3, LearnerType::Participant, verifier(&[1, 2, 3, 4, 5], &[]), java_timing());
+        let start = core.start(zxid(14, 3), 0x17, ms(0));
+        assert_eq!(start.sends.iter().map(|m| m.to).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
+        assert_eq!(core.logical_clock(), 1);
+        for (sid, version, epoch) in [(1, 0, 0x17), (2, 0, 0x17), (4, 1, 0x18)] {
+            let mut n = note(sid, ServerState::Following, 5, zxid(15, 0), 0xa, epoch);
+            n.version = version;
+            let step = core.receive(n, ms(10));
+            assert_eq!(step.decision, None, "no word from the leader yet");
+        }
+        let mut n = note(5, ServerState::Leading, 5, zxid(15, 0), 0xa, 0x18);
+        n.version = 1;
+        let step = core.receive(n, ms(20));
+        let d = step.decision.expect("decided");
+        assert_eq!((d.vote.id, d.vote.election_epoch, d.vote.peer_epoch, d.state), (5, 0xa, 0x18, ServerState::Following));
+        assert_eq!(core.logical_clock(), 0xa);
+        assert_eq!(step.wake_at, None);
+        assert!(!core.is_electing());
+    }
+
+    #[test]
+    fn finalize_wait_restarts_and_gives_way_to_a_better_proposal() {
+        let mut core = ElectionCore::new(1, LearnerType::Participant, verifier(&[1, 2, 3], &[]), java_timing());
+        core.start(5, 1, ms(0));
+        core.receive(note(1, ServerState::Looking, 1, 5, 1, 1), ms(1));
+        let step = core.receive(note(2, ServerState::Looking, 1, 5, 1, 1), ms(2));
+        assert_eq!(step.wake_at, Some(ms(202)), "a quorum: finalizeWait");
+        // Anything no better is dropped and the wait starts again.
+        let step = core.receive(note(3, ServerState::Looking, 1, 4, 1, 1), ms(100));
+        assert_eq!((step.wake_at, step.requeue.is_none()), (Some(ms(300)), true));
+        assert_eq!(core.tick(ms(299), true), Step { wake_at: Some(ms(300)), ..Step::default() }, "too early");
+        // Something better goes back on the queue and the exchange resumes.
+        let better = note(3, ServerState::Looking, 3, 6, 1, 1);
+        let step = core.receive(better.clone(), ms(150));
+        assert_eq!(step.requeue, Some(better.clone()));
+        assert_eq!(step.wake_at, Some(ms(350)), "the notification timeout again");
+        let step = core.receive(better, ms(151));
+        assert_eq!(step.sends.len(), 3, "the better proposal is spread");
+        assert_eq!(core.vote(), Vote::new(3, 6, -1, 1));
+        // Back to a quorum (1 and 3) on 3: decided one finalizeWait later.
+        core.receive(note(1, ServerState::Looking, 3, 6, 1, 1), ms(152));
+        let step = core.tick(ms(352), true);
+        let d = step.decision.expect("decided");
+        assert_eq!((d.vote, d.state), (Vote::new(3, 6, 1, 1), ServerState::Following));
+    }
+
+    #[test]
+    fn timeout_resends_or_reconnects() {
+        let mut core = ElectionCore::new(1, LearnerType::Participant, verifier(&[1, 2, 3], &[]), java_timing());
+        core.start(0, 0, ms(0));
+        let step = core.tick(ms(200), false);
+        assert!(step.connect_all && step.sends.is_empty(), "nothing delivered: dial everyone");
+        assert_eq!(step.wake_at, Some(ms(600)));
+        let step = core.tick(ms(600), true);
+        assert!(!step.connect_all && step.sends.len() == 3);
+        assert_eq!(step.wake_at, Some(ms(1400)));
+    }
+
+    #[test]
+    fn ignored_notifications() {
+        let mut core = ElectionCore::new(1, LearnerType::Participant, verifier(&[1, 2, 3], &[4]), java_timing());
+        assert_eq!(core.receive(note(2, ServerState::Looking, 2, 9, 1, 1), ms(0)), Step::default(), "no election running");
+        core.start(0, 0, ms(0));
+        for n in [
+            note(4, ServerState::Looking, 4, 9, 1, 1),   // from an observer
+            note(2, ServerState::Looking, 9, 9, 1, 1),   // for a stranger
+            note(2, ServerState::Looking, 2, -1, 1, 1),  // with no zxid
+            note(2, ServerState::Looking, 2, 9, 0, 1),   // from an older round
+            note(2, ServerState::Observing, 2, 9, 1, 1), // from an observing voter
+            Notification { state: 7, ..note(2, ServerState::Looking, 2, 9, 1, 1) },
+        ] {
+            let step = core.receive(n.clone(), ms(5));
+            assert!(step.sends.is_empty() && step.decision.is_none(), "{n:?}");
+        }
+        assert_eq!(core.vote(), Vote::new(1, 0, -1, 0));
+        // With a zxid of -1 nothing LOOKING counts.
+        let mut empty = ElectionCore::new(1, LearnerType::Participant, verifier(&[1, 2, 3], &[]), java_timing());
+        empty.start(-1, 0, ms(0));
+        assert!(empty.receive(note(2, ServerState::Looking, 2, 9, 1, 1), ms(1)).sends.is_empty());
+    }
+
+    #[test]
+    fn observer_proposes_nobody() {
+        let mut core = ElectionCore::new(4, LearnerType::Observer, verifier(&[1, 2, 3], &[4]), java_timing());
+        let step = core.start(7, 1, ms(0));
+        assert_eq!(core.vote(), Vote::new(i64::MIN, i64::MIN, -1, i64::MIN));
+        assert_eq!(step.sends.iter().map(|m| m.to).collect::<Vec<_>>(), [1, 2, 3], "voters only");
+    }
+
+    /// The WorkerReceiver's answers.
+    #[test]
+    fn answers() {
+        let mut core = ElectionCore::new(1, LearnerType::Participant, verifier(&[1, 2, 3], &[4]), java_timing());
+        // Two elections: round 2.
+        core.start(0x5, 2, ms(0));
+        core.start(0x5, 2, ms(0));
+        let current = Vote { state: ServerState::Following, ..Vote::new(3, 0x9, 7, 3) };
+        let reply = |leader, zxid, election_epoch, state, peer_epoch| Outgoing { to: 0, leader, zxid, election_epoch, state, peer_epoch };
+        // A non-voter gets our current vote with our round, whatever our state.
+        let r = core.answer(&note(4, ServerState::Looking, 4, 1, 1, 1), ServerState::Following, &current);
+        assert_eq!(r, Receipt { to_election: false, reply: Some(Outgoing { to: 4, ..reply(3, 0x9, 2, ServerState::Following, 3) }) });
+        // LOOKING: everything goes to the election; a LOOKING sender in an
+        // older round gets our proposal and round.
+        let r = core.answer(&note(2, ServerState::Looking, 2, 1, 1, 1), ServerState::Looking, &current);
+        assert_eq!(r, Receipt { to_election: true, reply: Some(Outgoing { to: 2, ..reply(1, 0x5, 2, ServerState::Looking, 2) }) });
+        let r = core.answer(&note(2, ServerState::Looking, 2, 1, 2, 1), ServerState::Looking, &current);
+        assert_eq!(r, Receipt { to_election: true, reply: None });
+        let r = core.answer(&note(2, ServerState::Following, 2, 1, 1, 1), ServerState::Looking, &current);
+        assert_eq!(r, Receipt { to_election: true, reply: None });
+        // Decided: a LOOKING sender learns our vote and its round; the rest
+        // is dropped, as is a state no server sends.
+        let r = core.answer(&note(2, ServerState::Looking, 2, 1, 9, 1), ServerState::Following, &current);
+        assert_eq!(r, Receipt { to_election: false, reply: Some(Outgoing { to: 2, ..reply(3, 0x9, 7, ServerState::Following, 3) }) });
+        let r = core.answer(&note(2, ServerState::Leading, 2, 1, 9, 1), ServerState::Following, &current);
+        assert_eq!(r, Receipt::default());
+        let r = core.answer(&Notification { state: 9, ..note(2, ServerState::Looking, 2, 1, 9, 1) }, ServerState::Looking, &current);
+        assert_eq!(r, Receipt::default());
+    }
+}

@@ -165,11 +165,6 @@ impl ElectionCore {
         Vote::new(self.proposal.leader, self.proposal.zxid, -1, self.proposal.epoch)
     }
 
-    /// Whether an election is running.
-    pub fn is_electing(&self) -> bool {
-        self.phase != Phase::Idle
-    }
-
     /// A new election (lookForLeader's start): the next round, our own
     /// vote (this peer with its last logged zxid and current epoch; a
     /// non-voter proposes nobody, an observer no zxid or epoch), sent to
@@ -181,7 +176,8 @@ impl ElectionCore {
             zxid: if participant { last_logged_zxid } else { i64::MIN },
             epoch: if participant { current_epoch } else { i64::MIN },
         };
-        self.logicalclock += 1;
+        // A peer may have announced any round; wrap as Java's AtomicLong does.
+        self.logicalclock = self.logicalclock.wrapping_add(1);
         self.proposal = self.own;
         self.recvset.clear();
         self.outofelection.clear();
@@ -596,8 +592,8 @@ mod tests {
         let d = step.decision.expect("decided");
         assert_eq!((d.vote.id, d.vote.election_epoch, d.vote.peer_epoch, d.state), (5, 0xa, 0x18, ServerState::Following));
         assert_eq!(core.logical_clock(), 0xa);
-        assert_eq!(step.wake_at, None);
-        assert!(!core.is_electing());
+        assert_eq!(step.wake_at, None, "no election running any more");
+        assert_eq!(core.phase, Phase::Idle);
     }
 
     #[test]
@@ -659,6 +655,19 @@ mod tests {
         let mut empty = ElectionCore::new(1, LearnerType::Participant, verifier(&[1, 2, 3], &[]), java_timing());
         empty.start(-1, 0, ms(0));
         assert!(empty.receive(note(2, ServerState::Looking, 2, 9, 1, 1), ms(1)).sends.is_empty());
+    }
+
+    /// A peer announcing the largest possible round (as a malicious one
+    /// might) is joined; the next election wraps instead of panicking.
+    #[test]
+    fn the_largest_round_wraps() {
+        let mut core = ElectionCore::new(1, LearnerType::Participant, verifier(&[1, 2, 3], &[]), java_timing());
+        core.start(0, 0, ms(0));
+        core.receive(note(2, ServerState::Looking, 2, 0, i64::MAX, 0), ms(1));
+        assert_eq!(core.logical_clock(), i64::MAX);
+        let step = core.start(0, 0, ms(2));
+        assert_eq!(core.logical_clock(), i64::MIN);
+        assert!(step.sends.iter().all(|m| m.election_epoch == i64::MIN));
     }
 
     #[test]

@@ -133,9 +133,8 @@ impl Pump {
         n.inbox.clear();
     }
 
-    /// A notification from a peer the test plays, as it arrives at `to`.
-    fn inject(&mut self, from: i64, to: i64, state: ServerState, leader: i64, zxid: i64, round: i64, peer_epoch: i64) {
-        let msg = Outgoing { to, leader, zxid, election_epoch: round, state, peer_epoch };
+    /// A notification from a peer the test plays.
+    fn inject(&mut self, from: i64, msg: Outgoing) {
         self.wire.push_back((from, msg));
     }
 
@@ -223,6 +222,11 @@ impl Pump {
     fn leader_of(&self, sid: i64) -> i64 {
         self.nodes[&sid].current.id
     }
+}
+
+/// What a peer played by the test says to `to`.
+fn said(to: i64, state: ServerState, leader: i64, zxid: i64, round: i64, peer_epoch: i64) -> Outgoing {
+    Outgoing { to, leader, zxid, election_epoch: round, state, peer_epoch }
 }
 
 fn ms(v: u64) -> Duration {
@@ -364,10 +368,10 @@ fn lost_message_still_elects() {
     let mut pump = Pump::new(verifier(&[0, 1, 2], &[]));
     pump.add(1, LearnerType::Participant, 0, 0);
     pump.look(1);
-    pump.inject(0, 1, ServerState::Looking, 0, 0, 1, 0);
+    pump.inject(0, said(1, ServerState::Looking, 0, 0, 1, 0));
     pump.run_for(ms(1));
     assert!(pump.outside.iter().any(|(from, m)| *from == 1 && m.to == 0), "peer 1 answered");
-    pump.inject(0, 1, ServerState::Following, 1, 0, 1, 0);
+    pump.inject(0, said(1, ServerState::Following, 1, 0, 1, 0));
     pump.run_for(ms(5_000));
     assert_eq!(pump.state(1), ServerState::Leading);
 }
@@ -382,13 +386,13 @@ fn notifications_from_an_older_round_do_not_elect_me() {
     pump.add(0, LearnerType::Participant, 0, 0);
     pump.look(0);
     for from in [1, 2] {
-        pump.inject(from, 0, ServerState::Following, 0, 0, 1, 1);
+        pump.inject(from, said(0, ServerState::Following, 0, 0, 1, 1));
     }
     pump.run_for(ms(5_000));
     assert_eq!(pump.state(0), ServerState::Leading);
     pump.look(0);
     for from in [1, 2] {
-        pump.inject(from, 0, ServerState::Following, 0, 0, 1, 1);
+        pump.inject(from, said(0, ServerState::Following, 0, 0, 1, 1));
     }
     pump.run_for(ms(5_000));
     assert_eq!(pump.state(0), ServerState::Looking, "still looking in round 2");

@@ -1,7 +1,8 @@
 //! Elections of several `ElectionCore`s in one test, joined by a tiny
 //! deterministic message pump instead of sockets and threads: ZooKeeper's
 //! own FastLeaderElection test scenarios (FLETest, FLELostMessageTest,
-//! FLEBackwardElectionRoundTest, FLENewEpochTest) replayed on the cores.
+//! FLEBackwardElectionRoundTest, FLEMalformedNotificationMessageTest,
+//! FLERestartTest, FLENewEpochTest) replayed on the cores.
 //!
 //! The pump is the seed of the ensemble simulator (issue 11). Each node is
 //! what a peer's election threads hold: its core, its state and current
@@ -125,6 +126,16 @@ impl Pump {
         self.apply(sid, step);
     }
 
+    /// The peer starts over as a new process: a new core (round 0) with
+    /// the same history, looking.
+    fn restart(&mut self, sid: i64, learner_type: LearnerType) {
+        let core = ElectionCore::new(sid, learner_type, self.verifier.clone(), java_timing());
+        let n = self.node(sid);
+        n.core = core;
+        n.inbox.clear();
+        self.look(sid);
+    }
+
     /// The peer stops: its election ends and nothing reaches it.
     fn crash(&mut self, sid: i64) {
         let n = self.node(sid);
@@ -155,26 +166,32 @@ impl Pump {
         }
     }
 
-    /// One message reaches its destination's WorkerReceiver.
+    /// One message reaches its destination's WorkerReceiver, in the bytes
+    /// the WorkerSender makes of it.
     fn deliver(&mut self, from: i64, m: Outgoing) {
         if (self.lost)(self.now, from, &m) {
             return;
         }
-        let Some(node) = self.nodes.get_mut(&m.to).filter(|n| n.up) else {
-            if !self.nodes.contains_key(&m.to) {
-                self.outside.push((from, m));
-            }
+        if !self.nodes.contains_key(&m.to) {
+            self.outside.push((from, m));
             return;
-        };
+        }
         let config = self.verifier.config_string().into_bytes();
         let bytes = build_msg(m.state, m.leader, m.zxid, m.election_epoch, m.peer_epoch, &config);
-        let n = Notification::parse(&bytes, from).expect("well-formed");
+        self.receive_bytes(from, m.to, &bytes);
+    }
+
+    /// The WorkerReceiver of `to` gets `bytes` from `from`: what does not
+    /// parse is skipped.
+    fn receive_bytes(&mut self, from: i64, to: i64, bytes: &[u8]) {
+        let Some(node) = self.nodes.get_mut(&to).filter(|n| n.up) else { return };
+        let Ok(n) = Notification::parse(bytes, from) else { return };
         let receipt = node.core.answer(&n, node.state, &node.current);
         if receipt.to_election {
             node.inbox.push_back(n);
         }
         if let Some(reply) = receipt.reply {
-            self.wire.push_back((m.to, reply));
+            self.wire.push_back((to, reply));
         }
     }
 
@@ -374,6 +391,66 @@ fn lost_message_still_elects() {
     pump.inject(0, said(1, ServerState::Following, 1, 0, 1, 0));
     pump.run_for(ms(5_000));
     assert_eq!(pump.state(1), ServerState::Leading);
+}
+
+/// FLEMalformedNotificationMessageTest: a message too short for any
+/// version, one with a negative or too large config length, one whose
+/// config is not a membership and one cut inside the peer epoch are all
+/// skipped, and the election still ends on mock peer 1's valid votes: its
+/// LOOKING vote for itself wins, and its FOLLOWING vote for 0, arriving
+/// during the finalize wait, is no better.
+#[test]
+fn malformed_notifications_are_skipped() {
+    let state = (ServerState::Looking as i32).to_be_bytes();
+    let with_config_len = |len: i32| {
+        let mut b = build_msg(ServerState::Looking, 0, 0, 0, 0, b"");
+        b.truncate(40);
+        b.extend_from_slice(&len.to_be_bytes());
+        b
+    };
+    let mut bad_protocol = build_msg(ServerState::Looking, 1, 0, 0, 0, b"");
+    bad_protocol.truncate(30);
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("too short", [&state[..], &0i64.to_be_bytes()].concat()),
+        ("negative config length", with_config_len(-123)),
+        ("config length past the end", with_config_len(10_000)),
+        ("bad protocol", bad_protocol),
+    ];
+    for (what, bytes) in &cases {
+        assert!(Notification::parse(bytes, 1).is_err(), "{what} parses");
+    }
+    // A config we cannot read is only logged (Java's configFromString
+    // failing); this one is a LOOKING vote of round 0, an older round.
+    let unreadable = build_msg(ServerState::Looking, 1, 0, 0, 0, b"invalid config string");
+    for (what, bytes) in cases.into_iter().chain([("not a membership", unreadable)]) {
+        let mut pump = Pump::new(verifier(&[0, 1, 2], &[]));
+        pump.add(0, LearnerType::Participant, 0, 0);
+        pump.look(0);
+        pump.receive_bytes(1, 0, &bytes);
+        pump.inject(1, said(0, ServerState::Looking, 1, 0, 1, 0));
+        pump.run_for(ms(1));
+        pump.inject(1, said(0, ServerState::Following, 0, 0, 1, 0));
+        pump.run_for(ms(5_000));
+        assert_eq!(pump.decisions.len(), 1, "{what}");
+        assert_eq!((pump.state(0), pump.leader_of(0)), (ServerState::Following, 1), "{what}");
+    }
+}
+
+/// FLERestartTest: after the first election peer 0 restarts (a new
+/// process, round 0 again) while 1 and 2 keep their decision; its new
+/// election ends by joining them.
+#[test]
+fn a_restarted_peer_rejoins_the_decision() {
+    let mut pump = Pump::with_participants(&[0, 1, 2], 0, 0);
+    for sid in [0, 1, 2] {
+        pump.look(sid);
+    }
+    pump.run_for(ms(5_000));
+    assert_eq!(pump.state(0), ServerState::Following);
+    pump.restart(0, LearnerType::Participant);
+    pump.run_for(ms(5_000));
+    assert_eq!(pump.decisions.iter().filter(|(_, sid, _)| *sid == 0).count(), 2);
+    assert_eq!((pump.state(0), pump.leader_of(0)), (ServerState::Following, 2));
 }
 
 /// FLEBackwardElectionRoundTest (ZOOKEEPER-1514): a quorum following

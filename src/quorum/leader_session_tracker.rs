@@ -6,8 +6,8 @@
 //! the ProcessThread, the FinalRequestProcessor's thread and the
 //! LearnerHandler threads.
 
-use crate::server::session_tracker::{SessionOwner, SessionTracker};
-use crate::server::session_tracker_impl::{SessionExpirer, SessionTrackerImpl};
+use crate::server::session_tracker::{SessionExpirer, SessionOwner, SessionTracker};
+use crate::server::session_tracker_impl::SessionTrackerImpl;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tracing::{debug, info};

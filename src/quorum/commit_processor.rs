@@ -90,7 +90,7 @@ impl CommitProcessorCore {
     }
 
     /// needCommit: whether the request waits for the leader's commit.
-    pub fn need_commit(&self, req: &Request) -> bool {
+    fn need_commit(&self, req: &Request) -> bool {
         use op_code::*;
         match req.op_type {
             CREATE | CREATE2 | CREATE_TTL | CREATE_CONTAINER | DELETE | DELETE_CONTAINER | SET_DATA | RECONFIG
@@ -118,11 +118,6 @@ impl CommitProcessorCore {
     /// A request handed out as `Handoff::Worker` has been processed.
     pub fn request_finished(&mut self) {
         self.in_flight = self.in_flight.saturating_sub(1);
-    }
-
-    /// Requests handed to the workers and not finished.
-    pub fn in_flight(&self) -> usize {
-        self.in_flight
     }
 
     /// Whether `step` has anything to do: requests or commits to look at,
@@ -458,12 +453,12 @@ mod tests {
     /// of the turn.
     fn run_once(c: &mut CommitProcessorCore) -> Vec<(char, i64, i32)> {
         let mut out = seen(&c.step());
-        for _ in 0..c.in_flight() {
+        for _ in 0..c.in_flight {
             c.request_finished();
         }
         if c.commit_waiting_for_pool {
             out.extend(seen(&c.step()));
-            for _ in 0..c.in_flight() {
+            for _ in 0..c.in_flight {
                 c.request_finished();
             }
         }

@@ -9,7 +9,7 @@
 //! decided on, which is how a peer joining an established ensemble learns
 //! the leader. `look_for_leader` itself runs on the QuorumPeer thread.
 //!
-//! What to do lives in `core::ElectionCore` (sans-I/O): this module owns the
+//! What to do lives in `core::FastLeaderElectionCore` (sans-I/O): this module owns the
 //! wire format, the queues and the threads, and only carries out what the
 //! core decides. `look_for_leader` waits on the election's queue until the
 //! core's next timeout and feeds it each notification or the timeout; the
@@ -25,7 +25,8 @@ pub mod core;
 #[cfg(test)]
 mod scenarios;
 
-use self::core::{ElectionCore, Outgoing, Timing};
+use self::core::{FastLeaderElectionCore, Outgoing, Timing};
+use crate::common::time::current_elapsed_time;
 use crate::quorum::quorum_cnx_manager::QuorumCnxManager;
 use crate::quorum::quorum_maj::version_of_config_string;
 use crate::quorum::quorum_peer::QuorumPeer;
@@ -35,7 +36,7 @@ use parking_lot::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tracing::{debug, info, warn};
 
 /// The notification format version this server sends.
@@ -158,9 +159,7 @@ pub struct FastLeaderElection {
     my_id: i64,
     manager: Arc<QuorumCnxManager>,
     /// The decisions; locked only for one call, never while waiting.
-    core: Mutex<ElectionCore>,
-    /// The origin of the core's clock.
-    origin: Instant,
+    core: Mutex<FastLeaderElectionCore>,
     send_tx: Sender<ToSend>,
     send_rx: Receiver<ToSend>,
     recv_tx: Sender<Notification>,
@@ -186,17 +185,16 @@ impl FastLeaderElection {
         info!("fastleader.minNotificationInterval = {min_notification_interval_ms} ms");
         info!("fastleader.maxNotificationInterval = {max_notification_interval_ms} ms");
         let timing = Timing {
-            min_notification_interval: Duration::from_millis(min_notification_interval_ms),
-            max_notification_interval: Duration::from_millis(max_notification_interval_ms),
-            finalize_wait: Duration::from_millis(FINALIZE_WAIT_MS),
+            min_notification_interval_ms,
+            max_notification_interval_ms,
+            finalize_wait_ms: FINALIZE_WAIT_MS,
         };
-        let core = ElectionCore::new(peer.id(), peer.learner_type(), peer.quorum_verifier().clone(), timing);
+        let core = FastLeaderElectionCore::new(peer.id(), peer.learner_type(), peer.quorum_verifier().clone(), timing);
         let fle = Arc::new(FastLeaderElection {
             peer: Arc::downgrade(peer),
             my_id: peer.id(),
             manager,
             core: Mutex::new(core),
-            origin: Instant::now(),
             send_tx,
             send_rx,
             recv_tx,
@@ -224,11 +222,6 @@ impl FastLeaderElection {
 
     fn stopped(&self) -> bool {
         self.stop.load(Ordering::Acquire)
-    }
-
-    /// The core's clock: time since this election was built.
-    fn now(&self) -> Duration {
-        self.origin.elapsed()
     }
 
     // ---------------- Messenger ----------------
@@ -305,7 +298,7 @@ impl FastLeaderElection {
     /// what each step asks.
     pub fn look_for_leader(&self) -> Option<Vote> {
         let peer = self.peer.upgrade()?;
-        let mut step = self.core.lock().start(peer.last_logged_zxid(), peer.current_epoch(), self.now());
+        let mut step = self.core.lock().start(peer.last_logged_zxid(), peer.current_epoch(), current_elapsed_time());
         loop {
             for msg in step.sends {
                 self.queue_send(&peer, msg);
@@ -330,12 +323,12 @@ impl FastLeaderElection {
             if peer.peer_state() != ServerState::Looking || self.stopped() {
                 return None;
             }
-            step = match self.poll(wake_at.saturating_sub(self.now())) {
-                Some(n) => self.core.lock().receive(n, self.now()),
+            step = match self.poll(Duration::from_millis(wake_at.saturating_sub(current_elapsed_time()))) {
+                Some(n) => self.core.lock().receive(n, current_elapsed_time()),
                 None if self.stopped() => return None,
                 None => {
                     let delivered = self.manager.have_delivered();
-                    self.core.lock().tick(self.now(), delivered)
+                    self.core.lock().tick(current_elapsed_time(), delivered)
                 }
             };
         }

@@ -3,13 +3,14 @@
 //! the predicates, the notification timeout with its back-off and the
 //! finalize wait, all as plain data.
 //!
-//! `ElectionCore` is stepped by the QuorumPeer thread inside
+//! `FastLeaderElectionCore` is stepped by the QuorumPeer thread inside
 //! `FastLeaderElection::look_for_leader` (`start`, `receive`, `tick`) and
-//! read by the `WorkerReceiver` thread (`answer`), both under one mutex.
+//! read by the `WorkerReceiver` thread (`answer`), both through the
+//! driver's mutex.
 //! Every method returns what to do (notifications to queue, a notification
 //! to put back, a decision, when to wake up next) and never touches a
-//! socket, a channel, a thread or the system clock: time comes in as a
-//! `Duration` since an origin the caller fixes. Votes are kept in ordered
+//! socket, a channel, a lock, a thread or the clock: time comes in as
+//! milliseconds (`common::time`, or a simulator's). Votes are kept in ordered
 //! maps and nothing is random, so the same inputs give the same outputs.
 
 use super::Notification;
@@ -17,18 +18,17 @@ use crate::quorum::quorum_maj::QuorumMaj;
 use crate::quorum::quorum_peer_config::LearnerType;
 use crate::quorum::vote::{ServerState, Vote};
 use std::collections::{BTreeMap, HashSet};
-use std::time::Duration;
 use tracing::{debug, info, warn};
 
-/// The election's timers.
+/// The election's timers, in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timing {
     /// The first notification timeout (fastleader.minNotificationInterval).
-    pub min_notification_interval: Duration,
+    pub min_notification_interval_ms: u64,
     /// The back-off's ceiling (fastleader.maxNotificationInterval).
-    pub max_notification_interval: Duration,
+    pub max_notification_interval_ms: u64,
     /// How long a quorum's proposal must go unchallenged (finalizeWait).
-    pub finalize_wait: Duration,
+    pub finalize_wait_ms: u64,
 }
 
 /// One notification to queue for the WorkerSender (which adds the
@@ -62,7 +62,7 @@ pub struct Step {
     pub connect_all: bool,
     pub requeue: Option<Notification>,
     pub decision: Option<Decision>,
-    pub wake_at: Option<Duration>,
+    pub wake_at: Option<u64>,
 }
 
 /// What the WorkerReceiver does with a parsed notification: hand it to the
@@ -94,10 +94,10 @@ enum Phase {
     Idle,
     /// Exchanging notifications; without one by `wake_at`, resend and
     /// double `not_timeout`.
-    Looking { not_timeout: Duration, wake_at: Duration },
+    Looking { not_timeout: u64, wake_at: u64 },
     /// A quorum agrees with our proposal; it is final at `wake_at` unless a
     /// better one arrives first (each other arrival restarts the wait).
-    Finalizing { not_timeout: Duration, wake_at: Duration },
+    Finalizing { not_timeout: u64, wake_at: u64 },
 }
 
 /// Java's totalOrderPredicate: whether the new proposal (id, zxid, epoch)
@@ -114,7 +114,7 @@ pub fn total_order_predicate(new_weight: i64, new: (i64, i64, i64), cur: (i64, i
 
 /// FastLeaderElection's state and decisions for one peer.
 #[derive(Debug, Clone)]
-pub struct ElectionCore {
+pub struct FastLeaderElectionCore {
     my_id: i64,
     learner_type: LearnerType,
     verifier: QuorumMaj,
@@ -132,16 +132,16 @@ pub struct ElectionCore {
     phase: Phase,
 }
 
-impl ElectionCore {
+impl FastLeaderElectionCore {
     /// The core of peer `my_id`, before its first election (round 0, no
     /// proposal). The ceiling of the back-off is at least its start.
-    pub fn new(my_id: i64, learner_type: LearnerType, verifier: QuorumMaj, timing: Timing) -> ElectionCore {
+    pub fn new(my_id: i64, learner_type: LearnerType, verifier: QuorumMaj, timing: Timing) -> FastLeaderElectionCore {
         let timing = Timing {
-            max_notification_interval: timing.max_notification_interval.max(timing.min_notification_interval),
+            max_notification_interval_ms: timing.max_notification_interval_ms.max(timing.min_notification_interval_ms),
             ..timing
         };
         let none = Proposal { leader: -1, zxid: -1, epoch: -1 };
-        ElectionCore {
+        FastLeaderElectionCore {
             my_id,
             learner_type,
             verifier,
@@ -169,7 +169,7 @@ impl ElectionCore {
     /// vote (this peer with its last logged zxid and current epoch; a
     /// non-voter proposes nobody, an observer no zxid or epoch), sent to
     /// every voter.
-    pub fn start(&mut self, last_logged_zxid: i64, current_epoch: i64, now: Duration) -> Step {
+    pub fn start(&mut self, last_logged_zxid: i64, current_epoch: i64, now: u64) -> Step {
         let participant = self.learner_type == LearnerType::Participant;
         self.own = Proposal {
             leader: if self.verifier.is_voter(self.my_id) { self.my_id } else { i64::MIN },
@@ -181,8 +181,8 @@ impl ElectionCore {
         self.proposal = self.own;
         self.recvset.clear();
         self.outofelection.clear();
-        let not_timeout = self.timing.min_notification_interval;
-        self.phase = Phase::Looking { not_timeout, wake_at: now + not_timeout };
+        let not_timeout = self.timing.min_notification_interval_ms;
+        self.phase = Phase::Looking { not_timeout, wake_at: now.saturating_add(not_timeout) };
         info!("New election. My id = {}, proposed zxid=0x{:x}", self.my_id, self.proposal.zxid);
         let mut step = Step::default();
         self.send_notifications(&mut step);
@@ -191,7 +191,7 @@ impl ElectionCore {
     }
 
     /// A notification taken off the election's queue at `now`.
-    pub fn receive(&mut self, n: Notification, now: Duration) -> Step {
+    pub fn receive(&mut self, n: Notification, now: u64) -> Step {
         let mut step = Step::default();
         match self.phase {
             Phase::Idle => {}
@@ -200,13 +200,13 @@ impl ElectionCore {
                     // Something better: back to the exchange, and read it
                     // again after what is already queued.
                     step.requeue = Some(n);
-                    self.phase = Phase::Looking { not_timeout, wake_at: now + not_timeout };
+                    self.phase = Phase::Looking { not_timeout, wake_at: now.saturating_add(not_timeout) };
                 } else {
-                    self.phase = Phase::Finalizing { not_timeout, wake_at: now + self.timing.finalize_wait };
+                    self.phase = Phase::Finalizing { not_timeout, wake_at: now.saturating_add(self.timing.finalize_wait_ms) };
                 }
             }
             Phase::Looking { not_timeout, .. } => {
-                self.phase = Phase::Looking { not_timeout, wake_at: now + not_timeout };
+                self.phase = Phase::Looking { not_timeout, wake_at: now.saturating_add(not_timeout) };
                 self.on_notification(n, now, &mut step);
             }
         }
@@ -219,7 +219,7 @@ impl ElectionCore {
     /// (`delivered`: QuorumCnxManager.haveDelivered), else every peer is
     /// dialled, and the timeout doubles up to its ceiling; at the end of
     /// the finalize wait the proposal is decided.
-    pub fn tick(&mut self, now: Duration, delivered: bool) -> Step {
+    pub fn tick(&mut self, now: u64, delivered: bool) -> Step {
         let mut step = Step::default();
         match self.phase {
             Phase::Looking { not_timeout, wake_at } if now >= wake_at => {
@@ -228,9 +228,9 @@ impl ElectionCore {
                 } else {
                     step.connect_all = true;
                 }
-                let not_timeout = not_timeout.saturating_mul(2).min(self.timing.max_notification_interval);
-                info!("Notification time out: {} ms", not_timeout.as_millis());
-                self.phase = Phase::Looking { not_timeout, wake_at: now + not_timeout };
+                let not_timeout = not_timeout.saturating_mul(2).min(self.timing.max_notification_interval_ms);
+                info!("Notification time out: {not_timeout} ms");
+                self.phase = Phase::Looking { not_timeout, wake_at: now.saturating_add(not_timeout) };
             }
             Phase::Finalizing { wake_at, .. } if now >= wake_at => {
                 let p = self.proposal;
@@ -289,7 +289,7 @@ impl ElectionCore {
         }
     }
 
-    fn wake_at(&self) -> Option<Duration> {
+    fn wake_at(&self) -> Option<u64> {
         match self.phase {
             Phase::Idle => None,
             Phase::Looking { wake_at, .. } | Phase::Finalizing { wake_at, .. } => Some(wake_at),
@@ -332,7 +332,7 @@ impl ElectionCore {
     }
 
     /// One notification during the exchange.
-    fn on_notification(&mut self, n: Notification, now: Duration, step: &mut Step) {
+    fn on_notification(&mut self, n: Notification, now: u64, step: &mut Step) {
         if !self.verifier.is_voter(n.sid) || !self.verifier.is_voter(n.leader) {
             if !self.verifier.is_voter(n.leader) {
                 warn!("Ignoring notification for non-cluster member sid {} from sid {}", n.leader, n.sid);
@@ -354,7 +354,7 @@ impl ElectionCore {
     /// vote, an older one is ignored, and within our round a better
     /// proposal is adopted and spread. Once a quorum backs our proposal the
     /// finalize wait begins.
-    fn on_looking(&mut self, n: Notification, now: Duration, step: &mut Step) {
+    fn on_looking(&mut self, n: Notification, now: u64, step: &mut Step) {
         if self.own.zxid == -1 {
             debug!("Ignoring notification as our zxid is -1");
             return;
@@ -387,7 +387,7 @@ impl ElectionCore {
         let p = self.proposal;
         if self.has_quorum(&self.recvset, &Vote::new(p.leader, p.zxid, self.logicalclock, p.epoch)) {
             if let Phase::Looking { not_timeout, .. } = self.phase {
-                self.phase = Phase::Finalizing { not_timeout, wake_at: now + self.timing.finalize_wait };
+                self.phase = Phase::Finalizing { not_timeout, wake_at: now.saturating_add(self.timing.finalize_wait_ms) };
             }
         }
     }
@@ -473,18 +473,14 @@ mod tests {
     }
 
     /// Peer 3 of five voters (0..4), as FLEOutOfElectionTest builds it.
-    fn peer_3_of_5() -> ElectionCore {
-        ElectionCore::new(3, LearnerType::Participant, verifier(&[0, 1, 2, 3, 4], &[]), java_timing())
-    }
-
-    fn ms(v: u64) -> Duration {
-        Duration::from_millis(v)
+    fn peer_3_of_5() -> FastLeaderElectionCore {
+        FastLeaderElectionCore::new(3, LearnerType::Participant, verifier(&[0, 1, 2, 3, 4], &[]), java_timing())
     }
 
     /// FLEPredicateTest.testPredicate, over the voters 0, 1 and 2.
     #[test]
     fn predicate() {
-        let core = ElectionCore::new(0, LearnerType::Participant, verifier(&[0, 1, 2], &[]), java_timing());
+        let core = FastLeaderElectionCore::new(0, LearnerType::Participant, verifier(&[0, 1, 2], &[]), java_timing());
         let p = |leader, zxid, epoch| Proposal { leader, zxid, epoch };
         assert!(!core.beats(p(4, 0, 0), p(3, 0, 2)), "lower epoch");
         assert!(core.beats(p(0, 0, 1), p(1, 0, 0)), "later epoch");
@@ -576,19 +572,19 @@ mod tests {
     /// notification ends it, and the round becomes the ensemble's.
     #[test]
     fn joining_an_established_ensemble() {
-        let mut core = ElectionCore::new(3, LearnerType::Participant, verifier(&[1, 2, 3, 4, 5], &[]), java_timing());
-        let start = core.start(zxid(14, 3), 0x17, ms(0));
+        let mut core = FastLeaderElectionCore::new(3, LearnerType::Participant, verifier(&[1, 2, 3, 4, 5], &[]), java_timing());
+        let start = core.start(zxid(14, 3), 0x17, 0);
         assert_eq!(start.sends.iter().map(|m| m.to).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
         assert_eq!(core.logical_clock(), 1);
         for (sid, version, epoch) in [(1, 0, 0x17), (2, 0, 0x17), (4, 1, 0x18)] {
             let mut n = note(sid, ServerState::Following, 5, zxid(15, 0), 0xa, epoch);
             n.version = version;
-            let step = core.receive(n, ms(10));
+            let step = core.receive(n, 10);
             assert_eq!(step.decision, None, "no word from the leader yet");
         }
         let mut n = note(5, ServerState::Leading, 5, zxid(15, 0), 0xa, 0x18);
         n.version = 1;
-        let step = core.receive(n, ms(20));
+        let step = core.receive(n, 20);
         let d = step.decision.expect("decided");
         assert_eq!((d.vote.id, d.vote.election_epoch, d.vote.peer_epoch, d.state), (5, 0xa, 0x18, ServerState::Following));
         assert_eq!(core.logical_clock(), 0xa);
@@ -598,47 +594,47 @@ mod tests {
 
     #[test]
     fn finalize_wait_restarts_and_gives_way_to_a_better_proposal() {
-        let mut core = ElectionCore::new(1, LearnerType::Participant, verifier(&[1, 2, 3], &[]), java_timing());
-        core.start(5, 1, ms(0));
-        core.receive(note(1, ServerState::Looking, 1, 5, 1, 1), ms(1));
-        let step = core.receive(note(2, ServerState::Looking, 1, 5, 1, 1), ms(2));
-        assert_eq!(step.wake_at, Some(ms(202)), "a quorum: finalizeWait");
+        let mut core = FastLeaderElectionCore::new(1, LearnerType::Participant, verifier(&[1, 2, 3], &[]), java_timing());
+        core.start(5, 1, 0);
+        core.receive(note(1, ServerState::Looking, 1, 5, 1, 1), 1);
+        let step = core.receive(note(2, ServerState::Looking, 1, 5, 1, 1), 2);
+        assert_eq!(step.wake_at, Some(202), "a quorum: finalizeWait");
         // Anything no better is dropped and the wait starts again.
-        let step = core.receive(note(3, ServerState::Looking, 1, 4, 1, 1), ms(100));
-        assert_eq!((step.wake_at, step.requeue.is_none()), (Some(ms(300)), true));
-        assert_eq!(core.tick(ms(299), true), Step { wake_at: Some(ms(300)), ..Step::default() }, "too early");
+        let step = core.receive(note(3, ServerState::Looking, 1, 4, 1, 1), 100);
+        assert_eq!((step.wake_at, step.requeue.is_none()), (Some(300), true));
+        assert_eq!(core.tick(299, true), Step { wake_at: Some(300), ..Step::default() }, "too early");
         // Something better goes back on the queue and the exchange resumes.
         let better = note(3, ServerState::Looking, 3, 6, 1, 1);
-        let step = core.receive(better.clone(), ms(150));
+        let step = core.receive(better.clone(), 150);
         assert_eq!(step.requeue, Some(better.clone()));
-        assert_eq!(step.wake_at, Some(ms(350)), "the notification timeout again");
-        let step = core.receive(better, ms(151));
+        assert_eq!(step.wake_at, Some(350), "the notification timeout again");
+        let step = core.receive(better, 151);
         assert_eq!(step.sends.len(), 3, "the better proposal is spread");
         assert_eq!(core.vote(), Vote::new(3, 6, -1, 1));
         // Back to a quorum (1 and 3) on 3: decided one finalizeWait later.
-        core.receive(note(1, ServerState::Looking, 3, 6, 1, 1), ms(152));
-        let step = core.tick(ms(352), true);
+        core.receive(note(1, ServerState::Looking, 3, 6, 1, 1), 152);
+        let step = core.tick(352, true);
         let d = step.decision.expect("decided");
         assert_eq!((d.vote, d.state), (Vote::new(3, 6, 1, 1), ServerState::Following));
     }
 
     #[test]
     fn timeout_resends_or_reconnects() {
-        let mut core = ElectionCore::new(1, LearnerType::Participant, verifier(&[1, 2, 3], &[]), java_timing());
-        core.start(0, 0, ms(0));
-        let step = core.tick(ms(200), false);
+        let mut core = FastLeaderElectionCore::new(1, LearnerType::Participant, verifier(&[1, 2, 3], &[]), java_timing());
+        core.start(0, 0, 0);
+        let step = core.tick(200, false);
         assert!(step.connect_all && step.sends.is_empty(), "nothing delivered: dial everyone");
-        assert_eq!(step.wake_at, Some(ms(600)));
-        let step = core.tick(ms(600), true);
+        assert_eq!(step.wake_at, Some(600));
+        let step = core.tick(600, true);
         assert!(!step.connect_all && step.sends.len() == 3);
-        assert_eq!(step.wake_at, Some(ms(1400)));
+        assert_eq!(step.wake_at, Some(1400));
     }
 
     #[test]
     fn ignored_notifications() {
-        let mut core = ElectionCore::new(1, LearnerType::Participant, verifier(&[1, 2, 3], &[4]), java_timing());
-        assert_eq!(core.receive(note(2, ServerState::Looking, 2, 9, 1, 1), ms(0)), Step::default(), "no election running");
-        core.start(0, 0, ms(0));
+        let mut core = FastLeaderElectionCore::new(1, LearnerType::Participant, verifier(&[1, 2, 3], &[4]), java_timing());
+        assert_eq!(core.receive(note(2, ServerState::Looking, 2, 9, 1, 1), 0), Step::default(), "no election running");
+        core.start(0, 0, 0);
         for n in [
             note(4, ServerState::Looking, 4, 9, 1, 1),   // from an observer
             note(2, ServerState::Looking, 9, 9, 1, 1),   // for a stranger
@@ -647,33 +643,33 @@ mod tests {
             note(2, ServerState::Observing, 2, 9, 1, 1), // from an observing voter
             Notification { state: 7, ..note(2, ServerState::Looking, 2, 9, 1, 1) },
         ] {
-            let step = core.receive(n.clone(), ms(5));
+            let step = core.receive(n.clone(), 5);
             assert!(step.sends.is_empty() && step.decision.is_none(), "{n:?}");
         }
         assert_eq!(core.vote(), Vote::new(1, 0, -1, 0));
         // With a zxid of -1 nothing LOOKING counts.
-        let mut empty = ElectionCore::new(1, LearnerType::Participant, verifier(&[1, 2, 3], &[]), java_timing());
-        empty.start(-1, 0, ms(0));
-        assert!(empty.receive(note(2, ServerState::Looking, 2, 9, 1, 1), ms(1)).sends.is_empty());
+        let mut empty = FastLeaderElectionCore::new(1, LearnerType::Participant, verifier(&[1, 2, 3], &[]), java_timing());
+        empty.start(-1, 0, 0);
+        assert!(empty.receive(note(2, ServerState::Looking, 2, 9, 1, 1), 1).sends.is_empty());
     }
 
     /// A peer announcing the largest possible round (as a malicious one
     /// might) is joined; the next election wraps instead of panicking.
     #[test]
     fn the_largest_round_wraps() {
-        let mut core = ElectionCore::new(1, LearnerType::Participant, verifier(&[1, 2, 3], &[]), java_timing());
-        core.start(0, 0, ms(0));
-        core.receive(note(2, ServerState::Looking, 2, 0, i64::MAX, 0), ms(1));
+        let mut core = FastLeaderElectionCore::new(1, LearnerType::Participant, verifier(&[1, 2, 3], &[]), java_timing());
+        core.start(0, 0, 0);
+        core.receive(note(2, ServerState::Looking, 2, 0, i64::MAX, 0), 1);
         assert_eq!(core.logical_clock(), i64::MAX);
-        let step = core.start(0, 0, ms(2));
+        let step = core.start(0, 0, 2);
         assert_eq!(core.logical_clock(), i64::MIN);
         assert!(step.sends.iter().all(|m| m.election_epoch == i64::MIN));
     }
 
     #[test]
     fn observer_proposes_nobody() {
-        let mut core = ElectionCore::new(4, LearnerType::Observer, verifier(&[1, 2, 3], &[4]), java_timing());
-        let step = core.start(7, 1, ms(0));
+        let mut core = FastLeaderElectionCore::new(4, LearnerType::Observer, verifier(&[1, 2, 3], &[4]), java_timing());
+        let step = core.start(7, 1, 0);
         assert_eq!(core.vote(), Vote::new(i64::MIN, i64::MIN, -1, i64::MIN));
         assert_eq!(step.sends.iter().map(|m| m.to).collect::<Vec<_>>(), [1, 2, 3], "voters only");
     }
@@ -681,10 +677,10 @@ mod tests {
     /// The WorkerReceiver's answers.
     #[test]
     fn answers() {
-        let mut core = ElectionCore::new(1, LearnerType::Participant, verifier(&[1, 2, 3], &[4]), java_timing());
+        let mut core = FastLeaderElectionCore::new(1, LearnerType::Participant, verifier(&[1, 2, 3], &[4]), java_timing());
         // Two elections: round 2.
-        core.start(0x5, 2, ms(0));
-        core.start(0x5, 2, ms(0));
+        core.start(0x5, 2, 0);
+        core.start(0x5, 2, 0);
         let current = Vote { state: ServerState::Following, ..Vote::new(3, 0x9, 7, 3) };
         let reply = |leader, zxid, election_epoch, state, peer_epoch| Outgoing { to: 0, leader, zxid, election_epoch, state, peer_epoch };
         // A non-voter gets our current vote with our round, whatever our state.

@@ -1,4 +1,4 @@
-//! Elections of several `ElectionCore`s in one test, joined by a tiny
+//! Elections of several `FastLeaderElectionCore`s in one test, joined by a tiny
 //! deterministic message pump instead of sockets and threads: ZooKeeper's
 //! own FastLeaderElection test scenarios (FLETest, FLELostMessageTest,
 //! FLEBackwardElectionRoundTest, FLEMalformedNotificationMessageTest,
@@ -10,18 +10,17 @@
 //! travels as the WorkerSender would send it (bytes with the membership),
 //! is parsed and answered as the WorkerReceiver does (`answer`), and queued
 //! notifications are stepped as `look_for_leader` steps them. The network
-//! has no latency and delivers in order; time only moves when nothing is
-//! in flight, straight to the earliest timeout. Peers that a test plays
+//! has no latency and delivers in order; time (milliseconds) only moves
+//! when nothing is in flight, straight to the earliest timeout. Peers that a test plays
 //! by hand are sids without a node: what is sent to them is kept in
 //! `outside`, and `inject` delivers what they say.
 
-use super::core::{Decision, ElectionCore, Outgoing, Step, Timing};
+use super::core::{Decision, FastLeaderElectionCore, Outgoing, Step, Timing};
 use super::{build_msg, Notification, FINALIZE_WAIT_MS};
 use crate::quorum::quorum_maj::QuorumMaj;
 use crate::quorum::quorum_peer_config::{LearnerType, QuorumSpec};
 use crate::quorum::vote::{ServerState, Vote};
 use std::collections::{BTreeMap, VecDeque};
-use std::time::Duration;
 
 /// A majority verifier over `voters` (and `observers`).
 pub(super) fn verifier(voters: &[i64], observers: &[i64]) -> QuorumMaj {
@@ -36,32 +35,28 @@ pub(super) fn verifier(voters: &[i64], observers: &[i64]) -> QuorumMaj {
 
 /// Java's defaults: 200 ms doubling up to 60 s, finalizeWait 200 ms.
 pub(super) fn java_timing() -> Timing {
-    Timing {
-        min_notification_interval: Duration::from_millis(200),
-        max_notification_interval: Duration::from_millis(60_000),
-        finalize_wait: Duration::from_millis(FINALIZE_WAIT_MS),
-    }
+    Timing { min_notification_interval_ms: 200, max_notification_interval_ms: 60_000, finalize_wait_ms: FINALIZE_WAIT_MS }
 }
 
 /// One peer as its election threads see it.
 struct Node {
-    core: ElectionCore,
+    core: FastLeaderElectionCore,
     state: ServerState,
     current: Vote,
     /// The election's queue (recvqueue).
     inbox: VecDeque<Notification>,
-    wake_at: Option<Duration>,
+    wake_at: Option<u64>,
     last_zxid: i64,
     epoch: i64,
     up: bool,
 }
 
 /// Whether a message sent at a time by a sid is lost on the way.
-type Loss = Box<dyn FnMut(Duration, i64, &Outgoing) -> bool>;
+type Loss = Box<dyn FnMut(u64, i64, &Outgoing) -> bool>;
 
 /// The nodes, the wire between them and the clock.
 struct Pump {
-    now: Duration,
+    now: u64,
     verifier: QuorumMaj,
     nodes: BTreeMap<i64, Node>,
     wire: VecDeque<(i64, Outgoing)>,
@@ -69,13 +64,13 @@ struct Pump {
     outside: Vec<(i64, Outgoing)>,
     lost: Loss,
     /// Every decision: (when, who, what).
-    decisions: Vec<(Duration, i64, Decision)>,
+    decisions: Vec<(u64, i64, Decision)>,
 }
 
 impl Pump {
     fn new(verifier: QuorumMaj) -> Pump {
         Pump {
-            now: Duration::ZERO,
+            now: 0,
             verifier,
             nodes: BTreeMap::new(),
             wire: VecDeque::new(),
@@ -88,7 +83,7 @@ impl Pump {
     /// A peer with its database's last zxid and its current epoch, not
     /// started yet: nothing reaches it until it first looks.
     fn add(&mut self, sid: i64, learner_type: LearnerType, last_zxid: i64, epoch: i64) {
-        let core = ElectionCore::new(sid, learner_type, self.verifier.clone(), java_timing());
+        let core = FastLeaderElectionCore::new(sid, learner_type, self.verifier.clone(), java_timing());
         let node = Node {
             core,
             state: ServerState::Looking,
@@ -129,7 +124,7 @@ impl Pump {
     /// The peer starts over as a new process: a new core (round 0) with
     /// the same history, looking.
     fn restart(&mut self, sid: i64, learner_type: LearnerType) {
-        let core = ElectionCore::new(sid, learner_type, self.verifier.clone(), java_timing());
+        let core = FastLeaderElectionCore::new(sid, learner_type, self.verifier.clone(), java_timing());
         let n = self.node(sid);
         n.core = core;
         n.inbox.clear();
@@ -197,7 +192,7 @@ impl Pump {
 
     /// Runs until `until`: the wire first, then queued notifications
     /// (lowest sid first), then time jumps to the earliest timeout.
-    fn run_until(&mut self, until: Duration) {
+    fn run_until(&mut self, until: u64) {
         loop {
             if let Some((from, m)) = self.wire.pop_front() {
                 self.deliver(from, m);
@@ -228,7 +223,7 @@ impl Pump {
         }
     }
 
-    fn run_for(&mut self, d: Duration) {
+    fn run_for(&mut self, d: u64) {
         self.run_until(self.now + d);
     }
 
@@ -246,10 +241,6 @@ fn said(to: i64, state: ServerState, leader: i64, zxid: i64, round: i64, peer_ep
     Outgoing { to, leader, zxid, election_epoch: round, state, peer_epoch }
 }
 
-fn ms(v: u64) -> Duration {
-    Duration::from_millis(v)
-}
-
 /// FLETest.testSingleElection/Double/Triple (runElection): seven peers
 /// elect; in every round but the last the leader dies and the others look
 /// again 100 ms after their decision. Each round ends with every live peer
@@ -262,7 +253,7 @@ fn run_election(rounds: i64) {
     }
     let mut alive = sids.clone();
     for round in 1..=rounds {
-        pump.run_for(ms(5_000));
+        pump.run_for(5_000);
         let expected = *alive.iter().max().expect("live peers");
         for sid in &alive {
             assert_eq!(pump.leader_of(*sid), expected, "round {round}: peer {sid}");
@@ -272,7 +263,7 @@ fn run_election(rounds: i64) {
         if round < rounds {
             pump.crash(expected);
             alive.retain(|s| *s != expected);
-            pump.run_for(ms(100));
+            pump.run_for(100);
             for sid in &alive {
                 pump.look(*sid);
             }
@@ -301,10 +292,10 @@ fn three_peers_decide_after_the_finalize_wait_and_are_quiet_afterwards() {
     for sid in [1, 2, 3] {
         pump.look(sid);
     }
-    pump.run_for(ms(10_000));
+    pump.run_for(10_000);
     assert_eq!(pump.decisions.len(), 3);
     for (at, sid, d) in &pump.decisions {
-        assert_eq!(*at, ms(200), "peer {sid} decides one finalizeWait after the exchange");
+        assert_eq!(*at, 200, "peer {sid} decides one finalizeWait after the exchange");
         assert_eq!(d.vote, Vote::new(3, 0x1_0000_0004, 1, 1));
     }
     assert_eq!(pump.state(3), ServerState::Leading);
@@ -320,7 +311,7 @@ fn the_most_up_to_date_peer_wins_whatever_its_sid() {
     for sid in [3, 2, 1] {
         pump.look(sid);
     }
-    pump.run_for(ms(5_000));
+    pump.run_for(5_000);
     assert_eq!(pump.state(1), ServerState::Leading);
     assert_eq!((pump.leader_of(2), pump.leader_of(3)), (1, 1));
 }
@@ -332,10 +323,10 @@ fn a_joining_peer_follows_the_established_leader() {
     let mut pump = Pump::with_participants(&[0, 1, 2], 0, 0);
     pump.look(0);
     pump.look(1);
-    pump.run_for(ms(5_000));
+    pump.run_for(5_000);
     assert_eq!((pump.state(0), pump.state(1)), (ServerState::Following, ServerState::Leading));
     pump.look(2);
-    pump.run_for(ms(5_000));
+    pump.run_for(5_000);
     assert_eq!(pump.state(2), ServerState::Following);
     assert_eq!(pump.leader_of(2), 1);
 }
@@ -347,12 +338,12 @@ fn a_joining_peer_follows_an_ensemble_with_inconsistent_rounds() {
     let mut pump = Pump::with_participants(&[0, 1, 2], 0, 0);
     pump.look(0);
     pump.look(1);
-    pump.run_for(ms(5_000));
+    pump.run_for(5_000);
     let follower = pump.node(0);
     let v = follower.current;
     follower.current = Vote { zxid: v.zxid + 100, election_epoch: v.election_epoch + 100, ..v };
     pump.look(2);
-    pump.run_for(ms(5_000));
+    pump.run_for(5_000);
     assert_eq!(pump.state(2), ServerState::Following);
     assert_eq!(pump.leader_of(2), 1);
 }
@@ -365,14 +356,14 @@ fn a_peer_in_an_older_round_catches_up() {
     let mut pump = Pump::with_participants(&[0, 1, 2], 0, 0);
     pump.look(1);
     pump.look(2);
-    pump.run_for(ms(5_000));
+    pump.run_for(5_000);
     assert_eq!(pump.state(2), ServerState::Leading);
     pump.crash(2);
     pump.look(1);
-    pump.run_for(ms(1_000));
+    pump.run_for(1_000);
     assert_eq!(pump.nodes[&1].core.logical_clock(), 2);
     pump.look(0);
-    pump.run_for(ms(5_000));
+    pump.run_for(5_000);
     assert_eq!((pump.state(1), pump.state(0)), (ServerState::Leading, ServerState::Following));
     assert_eq!(pump.nodes[&0].core.logical_clock(), 2);
 }
@@ -386,10 +377,10 @@ fn lost_message_still_elects() {
     pump.add(1, LearnerType::Participant, 0, 0);
     pump.look(1);
     pump.inject(0, said(1, ServerState::Looking, 0, 0, 1, 0));
-    pump.run_for(ms(1));
+    pump.run_for(1);
     assert!(pump.outside.iter().any(|(from, m)| *from == 1 && m.to == 0), "peer 1 answered");
     pump.inject(0, said(1, ServerState::Following, 1, 0, 1, 0));
-    pump.run_for(ms(5_000));
+    pump.run_for(5_000);
     assert_eq!(pump.state(1), ServerState::Leading);
 }
 
@@ -428,9 +419,9 @@ fn malformed_notifications_are_skipped() {
         pump.look(0);
         pump.receive_bytes(1, 0, &bytes);
         pump.inject(1, said(0, ServerState::Looking, 1, 0, 1, 0));
-        pump.run_for(ms(1));
+        pump.run_for(1);
         pump.inject(1, said(0, ServerState::Following, 0, 0, 1, 0));
-        pump.run_for(ms(5_000));
+        pump.run_for(5_000);
         assert_eq!(pump.decisions.len(), 1, "{what}");
         assert_eq!((pump.state(0), pump.leader_of(0)), (ServerState::Following, 1), "{what}");
     }
@@ -445,10 +436,10 @@ fn a_restarted_peer_rejoins_the_decision() {
     for sid in [0, 1, 2] {
         pump.look(sid);
     }
-    pump.run_for(ms(5_000));
+    pump.run_for(5_000);
     assert_eq!(pump.state(0), ServerState::Following);
     pump.restart(0, LearnerType::Participant);
-    pump.run_for(ms(5_000));
+    pump.run_for(5_000);
     assert_eq!(pump.decisions.iter().filter(|(_, sid, _)| *sid == 0).count(), 2);
     assert_eq!((pump.state(0), pump.leader_of(0)), (ServerState::Following, 2));
 }
@@ -465,13 +456,13 @@ fn notifications_from_an_older_round_do_not_elect_me() {
     for from in [1, 2] {
         pump.inject(from, said(0, ServerState::Following, 0, 0, 1, 1));
     }
-    pump.run_for(ms(5_000));
+    pump.run_for(5_000);
     assert_eq!(pump.state(0), ServerState::Leading);
     pump.look(0);
     for from in [1, 2] {
         pump.inject(from, said(0, ServerState::Following, 0, 0, 1, 1));
     }
-    pump.run_for(ms(5_000));
+    pump.run_for(5_000);
     assert_eq!(pump.state(0), ServerState::Looking, "still looking in round 2");
     assert_eq!(pump.decisions.len(), 1);
 }
@@ -482,16 +473,16 @@ fn notifications_from_an_older_round_do_not_elect_me() {
 #[test]
 fn lost_notifications_are_resent_with_back_off() {
     let mut pump = Pump::with_participants(&[1, 2, 3], 0, 0);
-    pump.lost = Box::new(|now, from, _| from == 3 && now < ms(1_400));
+    pump.lost = Box::new(|now, from, _| from == 3 && now < 1_400);
     for sid in [1, 2, 3] {
         pump.look(sid);
     }
-    pump.run_for(ms(20_000));
-    let by_sid: BTreeMap<i64, (Duration, Decision)> = pump.decisions.iter().map(|(at, sid, d)| (*sid, (*at, *d))).collect();
+    pump.run_for(20_000);
+    let by_sid: BTreeMap<i64, (u64, Decision)> = pump.decisions.iter().map(|(at, sid, d)| (*sid, (*at, *d))).collect();
     assert_eq!(by_sid.len(), 3, "{:?}", pump.decisions);
     assert_eq!(by_sid[&2].1.state, ServerState::Leading);
-    assert_eq!(by_sid[&1].0, ms(200));
-    assert_eq!(by_sid[&3].0, ms(1_400));
+    assert_eq!(by_sid[&1].0, 200);
+    assert_eq!(by_sid[&3].0, 1_400);
     assert_eq!((by_sid[&3].1.vote.id, by_sid[&3].1.state), (2, ServerState::Following));
 }
 
@@ -501,11 +492,11 @@ fn a_lone_peer_backs_off_to_the_ceiling() {
     pump.look(1);
     let mut gaps = Vec::new();
     let mut last = pump.nodes[&1].wake_at.expect("timer");
-    assert_eq!(last, ms(200));
+    assert_eq!(last, 200);
     for _ in 0..12 {
         pump.run_until(last);
         let next = pump.nodes[&1].wake_at.expect("timer");
-        gaps.push((next - last).as_millis());
+        gaps.push(next - last);
         last = next;
     }
     assert_eq!(gaps, [400, 800, 1600, 3200, 6400, 12800, 25600, 51200, 60000, 60000, 60000, 60000]);
@@ -524,9 +515,9 @@ fn an_observer_finds_the_leader() {
     for sid in [1, 2, 3] {
         pump.look(sid);
     }
-    pump.run_for(ms(1_000));
+    pump.run_for(1_000);
     pump.look(4);
-    pump.run_for(ms(5_000));
+    pump.run_for(5_000);
     assert_eq!(pump.state(4), ServerState::Observing);
     assert_eq!(pump.leader_of(4), 3);
 }

@@ -190,14 +190,27 @@ impl ZkDatabase {
         *self.committed_log.write() = CommittedLog::default();
     }
 
-    /// The committedLog, oldest first (a copy).
-    pub fn committed_log(&self) -> Vec<TxnLogEntry> {
-        self.committed_log.read().proposals.iter().cloned().collect()
+    /// Runs `f` on the committedLog (oldest first) while it is held still,
+    /// as Java's logLock read side does for a learner's sync: a txn applied
+    /// meanwhile waits in `add_committed_proposal` (so the leader keeps it
+    /// on toBeApplied) until `f` returns. `f` must be quick (no disk I/O:
+    /// the FinalRequestProcessor waits) and must not call back into the
+    /// committedLog.
+    pub fn with_committed_log<T>(&self, f: impl FnOnce(&[TxnLogEntry]) -> T) -> T {
+        let cl = self.committed_log.read();
+        let (a, b) = cl.proposals.as_slices();
+        if b.is_empty() {
+            f(a)
+        } else {
+            f(&cl.proposals.iter().cloned().collect::<Vec<_>>())
+        }
     }
 
-    /// getminCommittedLog: the oldest zxid in the committedLog (0 if empty).
-    pub fn min_committed_log(&self) -> i64 {
-        self.committed_log.read().min_zxid
+    /// getminCommittedLog: the oldest zxid in the committedLog (None if
+    /// empty).
+    pub fn min_committed_log(&self) -> Option<i64> {
+        let cl = self.committed_log.read();
+        (!cl.proposals.is_empty()).then_some(cl.min_zxid)
     }
 
     /// getmaxCommittedLog: the newest zxid in the committedLog (0 if empty).
@@ -209,8 +222,12 @@ impl ZkDatabase {
     /// DIFF sync older than the committedLog. `None` when the log does not
     /// reach back to `start_zxid` (its first txn is later, so a txn would
     /// be missing) or when the txns add up to more than `size_limit` bytes
-    /// (a SNAP is cheaper; a negative limit means no limit).
+    /// (a SNAP is cheaper). As in Java, a `size_limit` of 0 means no limit
+    /// and a negative one turns txn-log syncs off.
     pub fn proposals_from_txn_log(&self, start_zxid: i64, size_limit: i64) -> io::Result<Option<Vec<TxnLogEntry>>> {
+        if size_limit < 0 {
+            return Ok(None);
+        }
         // Flush what the SyncThread appended so the reader sees it.
         self.commit()?;
         let mut out = Vec::new();
@@ -224,11 +241,11 @@ impl ZkDatabase {
                     return Ok(None);
                 }
             }
-            if entry.hdr.zxid <= start_zxid {
+            if entry.hdr.zxid < start_zxid {
                 continue;
             }
             total = total.saturating_add(entry.to_bytes().len() as i64);
-            if size_limit >= 0 && total > size_limit {
+            if size_limit > 0 && total > size_limit {
                 return Ok(None);
             }
             out.push(entry);

@@ -13,8 +13,8 @@
 //! stop and be deleted, never sealed as a mix of the two trees.
 
 use crate::jute::txn::{TxnBody, TxnDigest, TxnHeader, TxnLogEntry};
-use crate::jute::{InputArchive, OutputArchive};
-use crate::server::data_tree::{DataTree, ProcessTxnResult, CONFIG_NODE};
+use crate::jute::{OutputArchive, StreamInput};
+use crate::server::data_tree::{DataTree, ProcessTxnResult, TreeRestore, CONFIG_NODE};
 use crate::server::persistence::file_snap;
 use crate::server::persistence::file_txn_log::{self, FileTxnLog};
 use crate::server::persistence::file_txn_snap_log::FileTxnSnapLog;
@@ -63,6 +63,13 @@ impl Drop for TreeReplacement<'_> {
     fn drop(&mut self) {
         *self.0.lock() += 1;
     }
+}
+
+/// A snapshot read off a leader's stream, not yet installed
+/// (`ZkDatabase::read_snapshot_stream`).
+pub struct StreamedSnapshot {
+    sessions: HashMap<i64, i32>,
+    tree: TreeRestore,
 }
 
 /// Settings for the transaction log writer.
@@ -288,26 +295,36 @@ impl ZkDatabase {
         Ok(dt.last_processed_zxid())
     }
 
-    /// deserializeSnapshot for a SNAP from the leader: replaces the tree and
-    /// the sessions with the snapshot in `buf` (sessions, then the tree, as
-    /// a snapshot file's body) and sets the last zxid to `zxid`.
-    pub fn load_snapshot_stream(&self, buf: &[u8], zxid: i64) -> io::Result<()> {
-        let _replacing = self.replacing_tree();
-        let mut ia = InputArchive::new(buf);
-        let bad = |e: String| io::Error::new(io::ErrorKind::InvalidData, format!("snapshot from the leader: {e}"));
-        let count = ia.read_int().map_err(|e| bad(e.to_string()))?;
-        if count < 0 || count as usize > ia.remaining() / 12 {
-            return Err(bad(format!("unreasonable session count {count}")));
+    /// deserializeSnapshot, first half, for a SNAP from the leader: reads
+    /// the sessions and the tree (a snapshot file's body) straight off the
+    /// stream, one record at a time, each length within the jute read
+    /// limit. Leaves the stream right after the tree and the database as
+    /// it was; `install_snapshot` makes the result the database.
+    pub fn read_snapshot_stream<R: io::Read>(&self, r: &mut R) -> io::Result<StreamedSnapshot> {
+        let mut input = StreamInput::new(r);
+        let count = input.read_int()?;
+        if count < 0 {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("negative session count {count} in the snapshot")));
         }
-        let mut sessions = HashMap::with_capacity(count as usize);
+        let mut sessions = HashMap::new();
         for _ in 0..count {
-            let id = ia.read_long().map_err(|e| bad(e.to_string()))?;
-            let to = ia.read_int().map_err(|e| bad(e.to_string()))?;
-            sessions.insert(id, to);
+            let id = input.read_long()?;
+            let timeout = input.read_int()?;
+            sessions.insert(id, timeout);
         }
-        self.data_tree.deserialize(&mut ia).map_err(|e| bad(format!("{e:?}")))?;
+        let tree = self.data_tree.read_stream(&mut input)?;
+        Ok(StreamedSnapshot { sessions, tree })
+    }
+
+    /// deserializeSnapshot, second half: the streamed tree and sessions
+    /// replace the database's, whose last zxid becomes `zxid`.
+    pub fn install_snapshot(&self, snap: StreamedSnapshot, zxid: i64) -> io::Result<()> {
+        let _replacing = self.replacing_tree();
+        self.data_tree
+            .finish_restore(snap.tree)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("snapshot from the leader: {e}")))?;
         self.data_tree.set_last_processed_zxid(zxid);
-        *self.sessions.lock() = sessions;
+        *self.sessions.lock() = snap.sessions;
         self.clear_committed_log();
         Ok(())
     }
@@ -455,6 +472,7 @@ fn apply_session_events(sessions: &mut HashMap<i64, i32>, hdr: &TxnHeader, txn: 
 mod tests {
     use super::*;
     use crate::jute::txn::CreateTxn;
+    use crate::server::reference_counted_acl_cache::ReferenceCountedAclCache;
     use crate::server::persistence::syscall_trace::{assert_dir_synced_after, traced};
     use crate::server::zoo_defs::ids;
     use std::path::Path;
@@ -489,6 +507,98 @@ mod tests {
             std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         v.sort();
         v
+    }
+
+    /// The bytes a leader sends after SNAP for `db`: sessions and tree,
+    /// then the signature.
+    fn snap_stream(db: &ZkDatabase) -> (Vec<u8>, usize) {
+        let mut out = Vec::new();
+        db.serialize_snapshot(&mut out).unwrap();
+        let body = out.len();
+        let mut sig = OutputArchive::new();
+        sig.write_string("BenWasHere");
+        out.extend_from_slice(sig.as_slice());
+        (out, body)
+    }
+
+    fn leader_db(dir: &Path) -> ZkDatabase {
+        let db = loaded(dir);
+        let hdr = TxnHeader { client_id: 0x77, cxid: 0, zxid: 1, time: 5, r#type: op_code::CREATE_SESSION };
+        db.process_txn(&hdr, Some(&TxnBody::CreateSession(crate::jute::txn::CreateSessionTxn { time_out: 3000 })), None);
+        grow(&db, "leader", 20, 300);
+        db
+    }
+
+    #[test]
+    fn a_snapshot_stream_is_read_record_by_record_and_installed_whole() {
+        let (src_dir, dst_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let leader = leader_db(src_dir.path());
+        let (stream, body) = snap_stream(&leader);
+        let learner = loaded(dst_dir.path());
+        grow(&learner, "mine", 3, 10);
+        let mut r = &stream[..];
+        let snap = learner.read_snapshot_stream(&mut r).unwrap();
+        // Exactly the snapshot was consumed: the signature is next.
+        assert_eq!(stream.len() - r.len(), body);
+        assert_eq!(StreamInput::new(&mut r).read_string().unwrap(), "BenWasHere");
+        // Nothing changed before the install.
+        assert!(learner.data_tree().get_data("/mine0", None).is_ok());
+        learner.install_snapshot(snap, 0x1234).unwrap();
+        assert_eq!(learner.last_processed_zxid(), 0x1234);
+        assert!(learner.data_tree().get_data("/mine0", None).is_err());
+        assert_eq!(learner.data_tree().get_data("/leader19", None).unwrap().0, Some(vec![7; 300]));
+        assert_eq!(learner.data_tree().node_count(), leader.data_tree().node_count());
+        assert_eq!(learner.sessions_with_timeouts(), HashMap::from([(0x77, 3000)]));
+    }
+
+    #[test]
+    fn a_snapshot_stream_cut_short_or_garbled_changes_nothing() {
+        let (src_dir, dst_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (stream, body) = snap_stream(&leader_db(src_dir.path()));
+        let learner = loaded(dst_dir.path());
+        grow(&learner, "mine", 3, 10);
+        let before = learner.last_processed_zxid();
+        let unchanged = |what: &str| {
+            assert_eq!(learner.last_processed_zxid(), before, "{what}");
+            assert!(learner.data_tree().get_data("/mine2", None).is_ok(), "{what}");
+            assert!(learner.data_tree().get_data("/leader0", None).is_err(), "{what}");
+            assert!(learner.sessions_with_timeouts().is_empty(), "{what}");
+        };
+        for cut in (0..body).step_by(7).chain([body - 1]) {
+            assert!(learner.read_snapshot_stream(&mut &stream[..cut]).is_err(), "a stream cut at {cut} of {body} bytes");
+            unchanged(&format!("cut at {cut}"));
+        }
+        // A length past the jute bound, a negative session count and a
+        // node whose parent never came are refused the same way.
+        let mut huge = stream.clone();
+        let first_path = 4 + 12 + 4; // session count, one session, ACL entry count
+        let acl_table_len = {
+            let mut r = &stream[first_path - 4..];
+            ReferenceCountedAclCache::read_stream(&mut StreamInput::new(&mut r)).unwrap();
+            stream.len() - r.len() - (first_path - 4)
+        };
+        let root_path_at = first_path - 4 + acl_table_len;
+        huge[root_path_at..root_path_at + 4].copy_from_slice(&i32::MAX.to_be_bytes());
+        assert!(learner.read_snapshot_stream(&mut &huge[..]).is_err());
+        let mut negative = stream.clone();
+        negative[..4].copy_from_slice(&(-5i32).to_be_bytes());
+        assert!(learner.read_snapshot_stream(&mut &negative[..]).is_err());
+        let mut orphan = OutputArchive::new();
+        orphan.write_int(0);
+        orphan.write_int(0);
+        orphan.write_string("/no/parent");
+        orphan.write_int(-1);
+        orphan.write_long(-1);
+        orphan.write_raw(&[0; 60]);
+        assert!(learner.read_snapshot_stream(&mut orphan.as_slice()).is_err());
+        // No root at all: read, but refused at the install.
+        let mut rootless = OutputArchive::new();
+        rootless.write_int(0);
+        rootless.write_int(0);
+        rootless.write_string("/");
+        let snap = learner.read_snapshot_stream(&mut rootless.as_slice()).unwrap();
+        assert!(learner.install_snapshot(snap, 99).is_err());
+        unchanged("garbage");
     }
 
     #[test]

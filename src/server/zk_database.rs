@@ -264,8 +264,10 @@ impl ZkDatabase {
     }
 
     /// truncateLog for a TRUNC from the leader: cuts the txn log after
-    /// `zxid`, then reloads the database from disk. Returns the sessions
-    /// and last zxid as `load_database` does.
+    /// `zxid`, deletes the snapshots taken after it (they hold the txns
+    /// cut; Java 3.8 keeps them and reloads from the newest), then reloads
+    /// the database from disk. Returns the sessions and last zxid as
+    /// `load_database` does.
     pub fn truncate_log(&self, zxid: i64) -> io::Result<(HashMap<i64, i32>, i64)> {
         let settings = self
             .log_settings
@@ -276,6 +278,10 @@ impl ZkDatabase {
             l.close()?;
         }
         file_txn_log::truncate(self.snap_log.data_log_dir(), zxid)?;
+        {
+            let _no_writer = self.snapshot_writer.lock();
+            file_snap::remove_snapshots_after(self.snap_log.data_dir(), zxid)?;
+        }
         self.load_database(settings)
     }
 
@@ -599,6 +605,45 @@ mod tests {
         let snap = learner.read_snapshot_stream(&mut rootless.as_slice()).unwrap();
         assert!(learner.install_snapshot(snap, 99).is_err());
         unchanged("garbage");
+    }
+
+    /// Logs and applies creates of `/<tag>0..n` after the last zxid.
+    fn log_and_apply(db: &ZkDatabase, tag: &str, n: usize) {
+        let first = db.last_processed_zxid() + 1;
+        for i in 0..n {
+            let hdr = TxnHeader { client_id: 1, cxid: i as i32, zxid: first + i as i64, time: 5, r#type: op_code::CREATE };
+            let txn = TxnBody::Create(CreateTxn {
+                path: format!("/{tag}{i}"),
+                data: Some(vec![1]),
+                acl: ids::open_acl_unsafe(),
+                ephemeral: false,
+                parent_c_version: -1,
+            });
+            assert!(db.append(&TxnLogEntry { hdr: hdr.clone(), txn: Some(txn.clone()), digest: None }).unwrap());
+            db.process_txn(&hdr, Some(&txn), None);
+        }
+        db.commit().unwrap();
+    }
+
+    #[test]
+    fn a_trunc_drops_the_snapshots_taken_after_its_zxid() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = loaded(dir.path());
+        log_and_apply(&db, "kept", 10);
+        db.take_snapshot(true).unwrap();
+        log_and_apply(&db, "cut", 5);
+        db.take_snapshot(true).unwrap();
+        let snaps = db.snap_log().data_dir().to_path_buf();
+        assert!(names(&snaps).contains(&"snapshot.f".to_string()));
+        let (result, calls) = traced(|| db.truncate_log(12));
+        assert_eq!(result.unwrap().1, 12);
+        assert_dir_synced_after(&calls, |c| c.starts_with("unlink") && c.contains("snapshot.f"), &snaps);
+        assert!(!names(&snaps).contains(&"snapshot.f".to_string()), "{:?}", names(&snaps));
+        assert!(names(&snaps).contains(&"snapshot.a".to_string()));
+        let has = |p: &str| db.data_tree().get_data(p, None).is_ok();
+        assert!(has("/kept9") && has("/cut0") && has("/cut1"));
+        assert!(!has("/cut2") && !has("/cut4"), "the tree holds txns after the TRUNC");
+        assert_eq!(db.last_processed_zxid(), 12);
     }
 
     #[test]

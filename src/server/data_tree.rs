@@ -1050,6 +1050,18 @@ impl DataTree {
         }
     }
 
+    /// Empties the tree back to the nodes a new one has, at zxid 0 (Java's
+    /// ZKDatabase.clear makes a new DataTree). Watches stay registered.
+    pub fn clear(&self) {
+        {
+            let mut inner = self.inner.write();
+            let (extended, digest) = (inner.extended_types, inner.digest_enabled);
+            *inner = TreeInner::initial(extended, digest);
+        }
+        *self.digests.lock() = DigestState::default();
+        self.last_processed_zxid.store(0, Ordering::SeqCst);
+    }
+
     pub fn extended_types_enabled(&self) -> bool {
         self.inner.read().extended_types
     }

@@ -274,29 +274,64 @@ impl ZkDatabase {
             .lock()
             .ok_or_else(|| io::Error::other("truncate_log before the database was loaded"))?;
         let _replacing = self.replacing_tree();
-        if let Some(mut l) = self.txn_log.lock().take() {
-            l.close()?;
+        let result = (|| {
+            if let Some(mut l) = self.txn_log.lock().take() {
+                l.close()?;
+            }
+            file_txn_log::truncate(self.snap_log.data_log_dir(), zxid)?;
+            {
+                let _no_writer = self.snapshot_writer.lock();
+                file_snap::remove_snapshots_after(self.snap_log.data_dir(), zxid)?;
+            }
+            self.load_database(settings)
+        })();
+        if let Err(e) = &result {
+            self.clear_after_failed_replay(e);
         }
-        file_txn_log::truncate(self.snap_log.data_log_dir(), zxid)?;
-        {
-            let _no_writer = self.snapshot_writer.lock();
-            file_snap::remove_snapshots_after(self.snap_log.data_dir(), zxid)?;
+        result
+    }
+
+    /// ZKDatabase.clear, after a TRUNC or a replay that failed part way:
+    /// the tree, sessions and committedLog as they stood would mix txns
+    /// the log no longer backs (or a tree ahead of its zxid), so they go.
+    /// The database is left empty at zxid 0, with the txn log open for new
+    /// txns: a learner in this state claims nothing, and its next sync is a
+    /// SNAP of the leader's whole state. Call while replacing the tree.
+    fn clear_after_failed_replay(&self, e: &io::Error) {
+        tracing::error!("Replaying the txn log failed ({e}): clearing the database; the next sync brings a snapshot");
+        self.data_tree.clear();
+        self.sessions.lock().clear();
+        self.clear_committed_log();
+        let mut log = self.txn_log.lock();
+        if log.is_none() {
+            if let Some(s) = *self.log_settings.lock() {
+                *log = Some(self.snap_log.create_txn_log(s.pre_alloc_size, s.force_sync, s.fsync_warning_threshold_ms));
+            }
         }
-        self.load_database(settings)
     }
 
     /// fastForwardDataBase: applies the txns logged after the last applied
     /// one (a learner logs proposals before they are committed), so a role
     /// change starts from everything the log holds. Returns the last zxid.
+    /// A replay that fails part way clears the database, as Java does.
     pub fn fast_forward_database(&self) -> io::Result<i64> {
         self.commit()?;
         let dt = &self.data_tree;
         let mut sessions = self.sessions.lock();
-        let zxid = self.snap_log.fast_forward_from_edits(dt.last_processed_zxid(), &mut |entry: &TxnLogEntry| {
+        let replayed = self.snap_log.fast_forward_from_edits(dt.last_processed_zxid(), &mut |entry: &TxnLogEntry| {
             apply_session_events(&mut sessions, &entry.hdr, entry.txn.as_ref());
             dt.process_txn_checked(&entry.hdr, entry.txn.as_ref(), entry.digest.as_ref());
             self.add_committed_proposal(entry);
-        })?;
+        });
+        drop(sessions);
+        let zxid = match replayed {
+            Ok(z) => z,
+            Err(e) => {
+                let _replacing = self.replacing_tree();
+                self.clear_after_failed_replay(&e);
+                return Err(e);
+            }
+        };
         dt.set_last_processed_zxid(zxid.max(dt.last_processed_zxid()));
         Ok(dt.last_processed_zxid())
     }
@@ -644,6 +679,73 @@ mod tests {
         assert!(has("/kept9") && has("/cut0") && has("/cut1"));
         assert!(!has("/cut2") && !has("/cut4"), "the tree holds txns after the TRUNC");
         assert_eq!(db.last_processed_zxid(), 12);
+    }
+
+    /// Flips a byte in the body of the `n`th entry (from 0) of log file
+    /// `path`, so that its checksum no longer matches.
+    fn corrupt_entry(path: &Path, n: usize) {
+        let mut bytes = std::fs::read(path).unwrap();
+        let mut at = 16;
+        for _ in 0..n {
+            let len = i32::from_be_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
+            at += 12 + len + 1;
+        }
+        bytes[at + 12 + 4] ^= 0xff;
+        std::fs::write(path, bytes).unwrap();
+    }
+
+    fn the_log_file(db: &ZkDatabase) -> std::path::PathBuf {
+        let logs = file_txn_log::get_log_files(db.snap_log().data_log_dir(), 0).unwrap();
+        assert_eq!(logs.len(), 1, "{logs:?}");
+        logs[0].clone()
+    }
+
+    /// Empty at zxid 0 (the new tree's five nodes), no sessions, and a txn
+    /// log that takes new txns.
+    #[track_caller]
+    fn assert_cleared(db: &ZkDatabase) {
+        assert_eq!(db.last_processed_zxid(), 0);
+        assert_eq!(db.data_tree().node_count(), DataTree::new().node_count());
+        assert!(db.sessions_with_timeouts().is_empty());
+        let hdr = TxnHeader { client_id: 1, cxid: 1, zxid: 0x200000001, time: 5, r#type: op_code::CREATE_SESSION };
+        let entry = TxnLogEntry { hdr, txn: Some(TxnBody::CreateSession(crate::jute::txn::CreateSessionTxn { time_out: 1 })), digest: None };
+        assert!(db.append(&entry).unwrap());
+        db.commit().unwrap();
+    }
+
+    #[test]
+    fn a_replay_that_fails_part_way_clears_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = loaded(dir.path());
+        log_and_apply(&db, "applied", 3);
+        // Logged but not applied, as a learner's proposals before commit.
+        for i in 0..5 {
+            let hdr = TxnHeader { client_id: 1, cxid: i, zxid: 4 + i as i64, time: 5, r#type: op_code::CREATE };
+            let txn = TxnBody::Create(CreateTxn {
+                path: format!("/logged{i}"),
+                data: None,
+                acl: ids::open_acl_unsafe(),
+                ephemeral: false,
+                parent_c_version: -1,
+            });
+            assert!(db.append(&TxnLogEntry { hdr, txn: Some(txn), digest: None }).unwrap());
+        }
+        db.commit().unwrap();
+        corrupt_entry(&the_log_file(&db), 5);
+        assert!(db.fast_forward_database().is_err());
+        // Not /logged0 and /logged1 applied on a tree still saying zxid 3.
+        assert_cleared(&db);
+    }
+
+    #[test]
+    fn a_trunc_whose_reload_fails_clears_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = loaded(dir.path());
+        log_and_apply(&db, "n", 10);
+        corrupt_entry(&the_log_file(&db), 2);
+        assert!(db.truncate_log(8).is_err());
+        // Not the old tree, txns 9 and 10 included, with its log closed.
+        assert_cleared(&db);
     }
 
     #[test]

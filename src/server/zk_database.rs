@@ -661,6 +661,19 @@ mod tests {
     }
 
     #[test]
+    fn the_txn_log_for_a_diff_starts_at_the_learners_zxid() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = loaded(dir.path());
+        log_and_apply(&db, "n", 10);
+        let zxids = |limit| db.proposals_from_txn_log(4, limit).unwrap().map(|v| v.iter().map(|e| e.hdr.zxid).collect::<Vec<_>>());
+        // The learner's own last txn comes first: the planner matches it.
+        assert_eq!(zxids(0), Some((4..=10).collect()), "0: no size limit");
+        assert_eq!(zxids(-1), None, "negative: no txn-log sync");
+        assert_eq!(zxids(100), None, "over the size limit");
+        assert_eq!(db.proposals_from_txn_log(0, 0).unwrap(), None, "the log does not reach back to zxid 0");
+    }
+
+    #[test]
     fn a_trunc_drops_the_snapshots_taken_after_its_zxid() {
         let dir = tempfile::tempdir().unwrap();
         let db = loaded(dir.path());

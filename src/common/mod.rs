@@ -5,3 +5,4 @@ pub mod civil_date;
 pub mod java_hash_order;
 pub mod path_trie;
 pub mod path_utils;
+pub mod time;

@@ -5,8 +5,10 @@
 //! quorum survives one follower and writes stop without both (resuming when
 //! one returns); a Java observer learns by INFORM. All-zkserver ensembles:
 //! writes through any node, a leader killed under load is replaced and
-//! rejoins, a follower left behind the committed log gets a snapshot, and
-//! a proposal only the old leader logged is truncated away.
+//! rejoins, a follower left behind the committed log gets a snapshot, a
+//! proposal only the old leader logged is truncated away, a learner's sync
+//! reading the leader's txn log does not stall the broadcast, and a SNAP
+//! goes into the follower's tree without being buffered whole.
 //! Every node is checked for every acknowledged write.
 
 mod common;
@@ -632,4 +634,55 @@ fn the_leader_keeps_broadcasting_while_a_sync_reads_the_txn_log() {
     for sid in [1, 2, 3] {
         ens.assert_has_all(sid, &acked);
     }
+}
+
+/// A field of /proc/<pid>/status, in KiB.
+fn proc_status_kib(pid: u32, key: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let value = status.lines().find_map(|l| l.strip_prefix(key)).unwrap_or_else(|| panic!("no {key} in {status}"));
+    value.trim().trim_end_matches("kB").trim().parse().unwrap()
+}
+
+/// Issue 10, item 9: an empty follower syncing a 48 MiB tree by SNAP reads
+/// the stream straight into its tree: its peak RSS (VmHWM) ends up close to
+/// its RSS once synced, which holds the tree. Buffering the stream first
+/// put the peak about the snapshot's size higher (106 MiB against 60 MiB,
+/// measured).
+#[test]
+fn a_snap_sync_is_streamed_into_the_tree() {
+    const NODES: usize = 192;
+    const DATA: usize = 256 * 1024;
+    let mut ens = Ensemble::new(&[Flavor::Zkserver; 3], &[]);
+    ens.start(2);
+    ens.start(LEADER);
+    ens.wait_mode(LEADER, "leader");
+    let c = ens.client(LEADER);
+    let mut xids = Vec::new();
+    for i in 0..NODES {
+        let req = CreateRequest { path: format!("/big{i}"), data: Some(vec![i as u8; DATA]), acl: open(), flags: 0 };
+        xids.push(c.send(op_code::CREATE, &req).expect("send create"));
+        if xids.len() == 16 || i == NODES - 1 {
+            for xid in xids.drain(..) {
+                let r = c.recv_timeout(DEADLINE).unwrap_or_else(|e| panic!("no reply to xid {xid}: {e}"));
+                assert_eq!((r.header.xid, r.header.err), (xid, 0));
+            }
+        }
+    }
+    let _ = c.close();
+    ens.start(1);
+    ens.wait_mode(1, "follower");
+    let c1 = ens.client(1);
+    c1.sync("/").unwrap();
+    assert_eq!(c1.get_data(&format!("/big{}", NODES - 1), false).unwrap().0, Some(vec![(NODES - 1) as u8; DATA]));
+    let _ = c1.close();
+    assert!(ens.node(1).log().contains("Getting a snapshot from leader"), "node 1 did not sync by SNAP\n{}", ens.logs());
+    let pid = ens.pid(1).unwrap();
+    let (hwm, rss) = (proc_status_kib(pid, "VmHWM:"), proc_status_kib(pid, "VmRSS:"));
+    let snapshot_kib = (NODES * DATA / 1024) as u64;
+    assert!(rss >= snapshot_kib, "the follower's RSS ({rss} KiB) does not hold the tree");
+    assert!(
+        hwm - rss < snapshot_kib / 3,
+        "the follower's peak RSS ({hwm} KiB) is {} KiB above its RSS after the sync: the {snapshot_kib} KiB stream was buffered",
+        hwm - rss
+    );
 }

@@ -408,7 +408,7 @@ fn sync_with_leader(
             }
             packet::NEWLEADER => {
                 if snapshot_needed {
-                    zk_db.take_snapshot(true)?;
+                    zk_db.take_sync_snapshot()?;
                 }
                 // A follower makes the proposals received so far durable
                 // before it acknowledges NEWLEADER.

@@ -291,14 +291,15 @@ impl ZkDatabase {
         result
     }
 
-    /// ZKDatabase.clear, after a TRUNC or a replay that failed part way:
-    /// the tree, sessions and committedLog as they stood would mix txns
-    /// the log no longer backs (or a tree ahead of its zxid), so they go.
+    /// ZKDatabase.clear, after a TRUNC or a replay that failed part way
+    /// (or a sync snapshot that could not be written): the tree, sessions
+    /// and committedLog as they stood would hold txns the disk does not
+    /// back, so they go.
     /// The database is left empty at zxid 0, with the txn log open for new
     /// txns: a learner in this state claims nothing, and its next sync is a
     /// SNAP of the leader's whole state. Call while replacing the tree.
     fn clear_after_failed_replay(&self, e: &io::Error) {
-        tracing::error!("Replaying the txn log failed ({e}): clearing the database; the next sync brings a snapshot");
+        tracing::error!("The database is not backed by the disk ({e}): clearing it; the next sync brings a snapshot");
         self.data_tree.clear();
         self.sessions.lock().clear();
         self.clear_committed_log();
@@ -431,6 +432,20 @@ impl ZkDatabase {
             return Err(e);
         }
         util::sync_dir(dir)
+    }
+
+    /// The snapshot a learner takes at NEWLEADER after a SNAP or TRUNC,
+    /// fsynced: until it is on disk nothing but memory holds the state the
+    /// leader sent. If it fails, the database is cleared as after a failed
+    /// replay (Java exits instead), so the peer never goes on advertising a
+    /// state its disk does not have.
+    pub fn take_sync_snapshot(&self) -> io::Result<()> {
+        let result = self.take_snapshot(true);
+        if let Err(e) = &result {
+            let _replacing = self.replacing_tree();
+            self.clear_after_failed_replay(e);
+        }
+        result
     }
 
     /// Starts a new log file with the next txn (done at each snapshot).
@@ -748,6 +763,17 @@ mod tests {
         assert!(db.fast_forward_database().is_err());
         // Not /logged0 and /logged1 applied on a tree still saying zxid 3.
         assert_cleared(&db);
+    }
+
+    #[test]
+    fn a_sync_snapshot_that_cannot_be_written_clears_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = loaded(dir.path());
+        grow(&db, "from_the_leader", 5, 10);
+        std::fs::remove_dir_all(db.snap_log().data_dir()).unwrap();
+        assert!(db.take_sync_snapshot().is_err());
+        assert_eq!(db.last_processed_zxid(), 0);
+        assert_eq!(db.data_tree().node_count(), DataTree::new().node_count());
     }
 
     #[test]

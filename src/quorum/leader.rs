@@ -6,62 +6,60 @@
 //! LeaderZooKeeperServer, then pings every learner each half tick until a
 //! quorum stops answering within syncLimit or the peer shuts down.
 //!
-//! The broadcast state (outstanding proposals, toBeApplied, lastCommitted,
-//! lastProposed, pending learner syncs, the forwarding lists) sits behind
-//! one mutex, taken by the ProcessThread (propose), the SyncThread's
-//! AckRequestProcessor and the LearnerHandler threads (acks, sync set-up),
-//! and the CommitProcessor's thread (ToBeAppliedRequestProcessor).
+//! The broadcast decisions live in `LeaderCore` (submodule `leader_core`),
+//! kept with the learner handlers by id behind one mutex (the broadcast
+//! lock). Each caller carries out the core's outputs under that lock: the
+//! ProcessThread (propose, learner syncs), the SyncThread's
+//! AckRequestProcessor and the LearnerHandler threads (acks, NEWLEADER
+//! acks, sync set-up, packets heard), the CommitProcessor's thread
+//! (ToBeAppliedRequestProcessor) and the QuorumPeer thread (the ping loop).
 
-use crate::jute::records::QuorumPacket;
+use crate::common::time::current_elapsed_time;
 use crate::jute::txn::TxnLogEntry;
 use crate::quorum::leader_zoo_keeper_server::LeaderZooKeeperServer;
 use crate::quorum::learner_handler::{plan_sync, History, LearnerHandler, SyncPlan};
-use crate::quorum::quorum_packet::{self as qp, make_zxid, packet};
+use crate::quorum::quorum_packet::make_zxid;
 use crate::quorum::quorum_peer::QuorumPeer;
 use crate::server::request::Request;
 use crate::server::session_tracker::{SessionOwner, SessionTracker};
 use crate::server::zoo_keeper_server::ZooKeeperServer;
 use parking_lot::{Condvar, Mutex};
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashSet};
 use std::io;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use tracing::{error, info, warn};
 
-/// A txn proposed to the quorum and the voters that have logged it.
-pub struct Proposal {
-    pub packet: QuorumPacket,
-    /// The txn, as handed to the CommitProcessor once committed.
-    pub request: Option<Request>,
-    pub acks: HashSet<i64>,
-}
+mod leader_core;
+pub use leader_core::{LearnerId, Limits, LeaderCore, NewLeaderAck, Output, ProposalStats, Tick};
 
-/// The sizes of the proposals sent (BufferStats): -1 before the first.
-#[derive(Debug, Clone, Copy)]
-pub struct ProposalStats {
-    pub last: i64,
-    pub min: i64,
-    pub max: i64,
-}
-
-/// What the broadcast phase shares between threads.
+/// The broadcast lock's contents: the core, and the handlers its outputs
+/// name.
 struct Broadcast {
-    outstanding: BTreeMap<i64, Proposal>,
-    /// Committed proposals not yet applied by FinalRequestProcessor.
-    to_be_applied: VecDeque<QuorumPacket>,
-    last_committed: i64,
-    last_proposed: i64,
-    /// Learner syncs waiting for the proposal (by zxid) they came after.
-    pending_syncs: HashMap<i64, Vec<Arc<LearnerHandler>>>,
-    forwarding: Vec<Arc<LearnerHandler>>,
-    observing: Vec<Arc<LearnerHandler>>,
-    proposal_stats: ProposalStats,
+    core: LeaderCore,
+    handlers: BTreeMap<LearnerId, Arc<LearnerHandler>>,
 }
 
-/// The discovery and synchronization phases (epoch and NEWLEADER quorums).
+impl Broadcast {
+    /// Carries out the core's outputs, in order (under the lock).
+    fn carry_out(&self, role: &LeaderZooKeeperServer, outputs: Vec<Output>) {
+        for o in outputs {
+            match o {
+                Output::Send(id, p) => {
+                    if let Some(h) = self.handlers.get(&id) {
+                        h.queue_packet(p);
+                    }
+                }
+                Output::Commit(r) => role.commit(r),
+            }
+        }
+    }
+}
+
+/// The discovery phase (the epoch quorums).
 struct Discovery {
     epoch: i64,
     waiting_for_new_epoch: bool,
@@ -70,9 +68,6 @@ struct Discovery {
     leader_summary: (i64, i64),
     electing: HashSet<i64>,
     election_finished: bool,
-    new_leader_zxid: i64,
-    new_leader_acks: HashSet<i64>,
-    quorum_formed: bool,
 }
 
 pub struct Leader {
@@ -80,10 +75,10 @@ pub struct Leader {
     role: Arc<LeaderZooKeeperServer>,
     zks: Arc<ZooKeeperServer>,
     bcast: Mutex<Broadcast>,
-    learners: Mutex<Vec<Arc<LearnerHandler>>>,
+    /// Signalled when a quorum has acked NEWLEADER (or the leader stops).
+    new_leader_cv: Condvar,
     discovery: Mutex<Discovery>,
     discovery_cv: Condvar,
-    tick: AtomicI32,
     running: AtomicBool,
     /// Set once `shutdown` has stopped the server and the learners.
     torn_down: AtomicBool,
@@ -108,17 +103,8 @@ impl Leader {
             peer: Arc::clone(peer),
             role,
             zks,
-            bcast: Mutex::new(Broadcast {
-                outstanding: BTreeMap::new(),
-                to_be_applied: VecDeque::new(),
-                last_committed: -1,
-                last_proposed: 0,
-                pending_syncs: HashMap::new(),
-                forwarding: Vec::new(),
-                observing: Vec::new(),
-                proposal_stats: ProposalStats { last: -1, min: -1, max: -1 },
-            }),
-            learners: Mutex::new(Vec::new()),
+            bcast: Mutex::new(Broadcast { core: leader_core(peer), handlers: BTreeMap::new() }),
+            new_leader_cv: Condvar::new(),
             discovery: Mutex::new(Discovery {
                 epoch: -1,
                 waiting_for_new_epoch: true,
@@ -126,12 +112,8 @@ impl Leader {
                 leader_summary: (0, 0),
                 electing: HashSet::new(),
                 election_finished: false,
-                new_leader_zxid: 0,
-                new_leader_acks: HashSet::new(),
-                quorum_formed: false,
             }),
             discovery_cv: Condvar::new(),
-            tick: AtomicI32::new(0),
             running: AtomicBool::new(true),
             torn_down: AtomicBool::new(false),
             started: (Mutex::new(false), Condvar::new()),
@@ -149,18 +131,6 @@ impl Leader {
         self.running.load(Ordering::Acquire) && self.peer.is_running()
     }
 
-    pub fn current_tick(&self) -> i32 {
-        self.tick.load(Ordering::Acquire)
-    }
-
-    pub fn tick_of_next_ack_deadline(&self) -> i32 {
-        self.current_tick() + self.peer.config().sync_limit
-    }
-
-    pub fn tick_of_initial_ack_deadline(&self) -> i32 {
-        self.current_tick() + self.peer.config().init_limit + self.peer.config().sync_limit
-    }
-
     /// syncLimit ticks.
     pub fn sync_timeout(&self) -> Duration {
         let c = self.peer.config();
@@ -174,7 +144,7 @@ impl Leader {
     }
 
     pub fn last_proposed(&self) -> i64 {
-        self.bcast.lock().last_proposed
+        self.bcast.lock().core.last_proposed()
     }
 
     pub fn last_processed_zxid(&self) -> i64 {
@@ -211,30 +181,30 @@ impl Leader {
 
     /// Every connected learner handler (getLearners).
     pub fn learners(&self) -> Vec<Arc<LearnerHandler>> {
-        self.learners.lock().clone()
+        self.bcast.lock().handlers.values().cloned().collect()
     }
 
     /// Synced followers (voting and not).
-    pub fn forwarding_followers(&self) -> Vec<Arc<LearnerHandler>> {
-        self.bcast.lock().forwarding.clone()
+    pub fn forwarding_followers(&self) -> usize {
+        self.bcast.lock().core.forwarding()
     }
 
     /// Synced followers that do not vote.
     pub fn non_voting_followers(&self) -> usize {
-        self.bcast.lock().forwarding.iter().filter(|f| !self.is_participant(f.sid())).count()
+        self.bcast.lock().core.non_voting_followers()
     }
 
     pub fn observing_learners(&self) -> usize {
-        self.bcast.lock().observing.len()
+        self.bcast.lock().core.observing()
     }
 
     /// Learner syncs waiting for a commit.
     pub fn num_pending_syncs(&self) -> usize {
-        self.bcast.lock().pending_syncs.values().map(Vec::len).sum()
+        self.bcast.lock().core.num_pending_syncs()
     }
 
     pub fn proposal_stats(&self) -> ProposalStats {
-        self.bcast.lock().proposal_stats
+        self.bcast.lock().core.proposal_stats()
     }
 
     pub fn uptime_ms(&self) -> u128 {
@@ -243,18 +213,28 @@ impl Leader {
 
     // ---- learner bookkeeping ----
 
+    /// A LearnerHandler started: it has initLimit + syncLimit ticks to sync.
     pub fn add_learner_handler(&self, h: &Arc<LearnerHandler>) {
-        self.learners.lock().push(Arc::clone(h));
+        let mut b = self.bcast.lock();
+        b.core.add_learner(h.id());
+        b.handlers.insert(h.id(), Arc::clone(h));
+    }
+
+    /// Its FOLLOWERINFO/OBSERVERINFO named the learner.
+    pub fn identify_learner(&self, h: &LearnerHandler) {
+        self.bcast.lock().core.identify_learner(h.id(), h.sid(), h.is_observer());
+    }
+
+    /// A packet arrived from a synced learner: it counts as synced for
+    /// syncLimit more ticks.
+    pub fn heard_from(&self, h: &LearnerHandler) {
+        self.bcast.lock().core.heard_from(h.id());
     }
 
     pub fn remove_learner_handler(&self, h: &LearnerHandler) {
-        let same = |x: &Arc<LearnerHandler>| std::ptr::eq(Arc::as_ptr(x), h);
-        {
-            let mut b = self.bcast.lock();
-            b.forwarding.retain(|x| !same(x));
-            b.observing.retain(|x| !same(x));
-        }
-        self.learners.lock().retain(|x| !same(x));
+        let mut b = self.bcast.lock();
+        b.core.remove_learner(h.id());
+        b.handlers.remove(&h.id());
     }
 
     // ---- discovery (epoch negotiation) ----
@@ -326,33 +306,31 @@ impl Leader {
     /// waitForNewLeaderAck: a quorum must log everything up to NEWLEADER
     /// before the leader serves.
     pub fn wait_for_new_leader_ack(&self, sid: i64, zxid: i64) -> io::Result<()> {
-        let mut d = self.discovery.lock();
-        if d.quorum_formed {
-            return Ok(());
-        }
-        if zxid != d.new_leader_zxid {
-            error!(
-                "NEWLEADER ACK from sid: {sid} is from a different epoch - current 0x{:x} received 0x{zxid:x}",
-                d.new_leader_zxid
-            );
-            return Ok(());
-        }
-        if self.is_participant(sid) {
-            d.new_leader_acks.insert(sid);
-        }
-        if self.peer.quorum_verifier().contains_quorum(&d.new_leader_acks) {
-            d.quorum_formed = true;
-            self.discovery_cv.notify_all();
-        } else {
-            let deadline = Instant::now() + self.init_timeout();
-            while !d.quorum_formed && self.is_running() && Instant::now() < deadline {
-                self.wait_discovery(&mut d, deadline);
+        let mut b = self.bcast.lock();
+        match b.core.new_leader_ack(sid, zxid) {
+            NewLeaderAck::Stale => return Ok(()),
+            NewLeaderAck::QuorumFormed => {
+                self.new_leader_cv.notify_all();
+                return Ok(());
             }
-            if !d.quorum_formed {
-                return Err(interrupted("Timeout while waiting for NEWLEADER to be acked by quorum"));
+            NewLeaderAck::Waiting => {}
+        }
+        let deadline = Instant::now() + self.init_timeout();
+        let tick = Duration::from_millis(self.peer.config().tick_time.max(1) as u64);
+        while self.is_running() && Instant::now() < deadline {
+            let _ = self.new_leader_cv.wait_until(&mut b, deadline.min(Instant::now() + tick));
+            if b.core.new_leader_ack_quorum() {
+                return Ok(());
             }
         }
-        Ok(())
+        Err(interrupted("Timeout while waiting for NEWLEADER to be acked by quorum"))
+    }
+
+    /// UPTODATE for a learner, once the leader serves.
+    pub fn send_up_to_date(&self, h: &LearnerHandler) {
+        let b = self.bcast.lock();
+        let out = b.core.up_to_date(h.id());
+        b.carry_out(&self.role, out.into_iter().collect());
     }
 
     /// Waits for a discovery change until `deadline`, waking at least once
@@ -404,7 +382,8 @@ impl Leader {
         for p in &plan.packets {
             h.queue_packet(p.clone());
         }
-        self.start_forwarding(&mut b, h, plan.current_zxid);
+        let out = b.core.start_forwarding(h.id(), plan.current_zxid);
+        b.carry_out(&self.role, out);
         Ok(plan)
     }
 
@@ -424,28 +403,6 @@ impl Leader {
         (snap * factor) as i64
     }
 
-    /// startForwarding: queues the committed-but-unapplied proposals and
-    /// (to followers) the outstanding ones after `last_seen`, then adds the
-    /// handler to the broadcast lists.
-    fn start_forwarding(&self, b: &mut Broadcast, h: &Arc<LearnerHandler>, last_seen: i64) {
-        if b.last_proposed > last_seen {
-            for p in b.to_be_applied.iter().filter(|p| p.zxid > last_seen) {
-                h.queue_packet(p.clone());
-                h.queue_packet(packet(qp::COMMIT, p.zxid, None));
-            }
-            if !h.is_observer() {
-                for (_, p) in b.outstanding.range(last_seen + 1..) {
-                    h.queue_packet(p.packet.clone());
-                }
-            }
-        }
-        if h.is_observer() {
-            b.observing.push(Arc::clone(h));
-        } else {
-            b.forwarding.push(Arc::clone(h));
-        }
-    }
-
     /// Streams the sessions and the tree (a SNAP sync's body).
     pub fn serialize_snapshot<W: io::Write>(&self, out: &mut W) -> io::Result<()> {
         self.peer.zk_db().serialize_snapshot(out)
@@ -456,111 +413,38 @@ impl Leader {
     /// propose: a txn from the ProcessThread goes to every follower.
     pub fn propose(&self, req: &Request) -> io::Result<()> {
         let Some(entry) = req.log_entry() else { return Ok(()) };
-        let zxid = entry.hdr.zxid;
-        if qp::counter_of(zxid) == 0xffff_ffff {
-            let msg = "zxid lower 32 bits have rolled over, forcing re-election, and therefore new epoch start";
-            self.stop(msg);
-            return Err(io::Error::other(msg));
-        }
-        let data = entry.to_bytes();
-        let size = data.len() as i64;
-        let pkt = packet(qp::PROPOSAL, zxid, Some(data));
         let mut b = self.bcast.lock();
-        let s = &mut b.proposal_stats;
-        s.last = size;
-        s.min = if s.min < 0 { size } else { s.min.min(size) };
-        s.max = s.max.max(size);
-        b.last_proposed = zxid;
-        for f in &b.forwarding {
-            f.queue_packet(pkt.clone());
+        match b.core.propose(entry.hdr.zxid, entry.to_bytes(), txn_copy(req)) {
+            Ok(out) => {
+                b.carry_out(&self.role, out);
+                Ok(())
+            }
+            Err(msg) => {
+                drop(b);
+                self.stop(msg);
+                Err(io::Error::other(msg))
+            }
         }
-        b.outstanding.insert(zxid, Proposal { packet: pkt, request: Some(txn_copy(req)), acks: HashSet::new() });
-        Ok(())
     }
 
     /// processAck: a voter has logged `zxid`; commits what now has a quorum.
     pub fn process_ack(&self, sid: i64, zxid: i64, from: Option<SocketAddr>) {
-        if qp::counter_of(zxid) == 0 {
-            // The ack of NEWLEADER or UPTODATE: nothing to commit.
-            return;
-        }
         let mut b = self.bcast.lock();
-        if b.outstanding.is_empty() || b.last_committed >= zxid {
-            return;
-        }
-        let Some(p) = b.outstanding.get_mut(&zxid) else {
-            warn!("Trying to commit future proposal: zxid 0x{zxid:x} from {from:?}");
-            return;
-        };
-        if self.is_participant(sid) {
-            p.acks.insert(sid);
-        }
-        self.try_to_commit(&mut b, zxid, from);
-    }
-
-    /// tryToCommit: commits `zxid` once it has a quorum and everything
-    /// before it is committed, then anything after it that was waiting.
-    fn try_to_commit(&self, b: &mut Broadcast, mut zxid: i64, from: Option<SocketAddr>) {
-        loop {
-            if b.outstanding.contains_key(&(zxid - 1)) {
-                return;
-            }
-            let has_quorum = match b.outstanding.get(&zxid) {
-                Some(p) => self.peer.quorum_verifier().contains_quorum(&p.acks),
-                None => return,
-            };
-            if !has_quorum {
-                return;
-            }
-            if zxid != b.last_committed + 1 && b.last_committed >= 0 && qp::epoch_of(zxid) == qp::epoch_of(b.last_committed) {
-                warn!("Commiting zxid 0x{zxid:x} from {from:?} not first!");
-                warn!("First is 0x{:x}", b.last_committed + 1);
-            }
-            let Some(mut p) = b.outstanding.remove(&zxid) else { return };
-            b.last_committed = zxid;
-            let commit = packet(qp::COMMIT, zxid, None);
-            for f in &b.forwarding {
-                f.queue_packet(commit.clone());
-            }
-            let inform = packet(qp::INFORM, zxid, p.packet.data.clone());
-            for o in &b.observing {
-                o.queue_packet(inform.clone());
-            }
-            b.to_be_applied.push_back(p.packet);
-            if let Some(r) = p.request.take() {
-                self.role.commit(r);
-            }
-            if let Some(waiting) = b.pending_syncs.remove(&zxid) {
-                for h in waiting {
-                    h.queue_packet(packet(qp::SYNC, 0, None));
-                }
-            }
-            // A later proposal may have gathered its quorum first.
-            zxid += 1;
-        }
+        let out = b.core.ack(sid, zxid, &format!("{from:?}"));
+        b.carry_out(&self.role, out);
     }
 
     /// processSync: a learner's sync is answered once everything proposed
     /// before it is committed.
-    pub fn process_sync(&self, h: Arc<LearnerHandler>) {
+    pub fn process_sync(&self, h: &LearnerHandler) {
         let mut b = self.bcast.lock();
-        if b.outstanding.is_empty() {
-            h.queue_packet(packet(qp::SYNC, 0, None));
-        } else {
-            let at = b.last_proposed;
-            b.pending_syncs.entry(at).or_default().push(h);
-        }
+        let out = b.core.sync(h.id());
+        b.carry_out(&self.role, out);
     }
 
     /// ToBeAppliedRequestProcessor's part: the txn at `zxid` is applied.
     pub fn applied(&self, zxid: i64) {
-        let mut b = self.bcast.lock();
-        match b.to_be_applied.front() {
-            Some(p) if p.zxid == zxid => {
-                b.to_be_applied.pop_front();
-            }
-            _ => error!("Committed request not found on toBeApplied: 0x{zxid:x}"),
-        }
+        self.bcast.lock().core.applied(zxid);
     }
 
     // ---- sessions ----
@@ -660,6 +544,7 @@ impl Leader {
             unsafe { libc::shutdown(l.as_raw_fd(), libc::SHUT_RDWR) };
         }
         self.discovery_cv.notify_all();
+        self.new_leader_cv.notify_all();
         self.set_started();
         self.ping_wait.1.notify_all();
     }
@@ -693,6 +578,13 @@ pub fn txn_copy(req: &Request) -> Request {
     r.zxid = req.zxid;
     r.err = req.err;
     r
+}
+
+/// The core for this peer's membership and limits.
+fn leader_core(peer: &QuorumPeer) -> LeaderCore {
+    let c = peer.config();
+    let limits = Limits { tick_time: c.tick_time, init_limit: c.init_limit, sync_limit: c.sync_limit };
+    LeaderCore::new(peer.id(), vec![Arc::new(peer.quorum_verifier().clone())], limits)
 }
 
 fn bind_reusable(addr: SocketAddr) -> io::Result<TcpListener> {
@@ -731,8 +623,7 @@ fn run_leader(peer: &Arc<QuorumPeer>, leader: &Arc<Leader>) -> io::Result<&'stat
     let epoch = leader.get_epoch_to_propose(peer.id(), peer.accepted_epoch())?;
     let new_leader_zxid = make_zxid(epoch, 0);
     zks.set_zxid(new_leader_zxid);
-    leader.bcast.lock().last_proposed = new_leader_zxid;
-    leader.discovery.lock().new_leader_zxid = new_leader_zxid;
+    leader.bcast.lock().core.start_epoch(new_leader_zxid);
     // NEWLEADER carries the membership; a first epoch versions it with its
     // zxid, as Java does.
     let mut spec = peer.config().quorum_verifier.clone();
@@ -744,9 +635,9 @@ fn run_leader(peer: &Arc<QuorumPeer>, leader: &Arc<Leader>) -> io::Result<&'stat
     leader.wait_for_epoch_ack(peer.id(), peer.current_epoch(), last_zxid)?;
     peer.set_current_epoch(epoch)?;
     if let Err(e) = leader.wait_for_new_leader_ack(peer.id(), new_leader_zxid) {
-        let synced: Vec<i64> = leader.discovery.lock().new_leader_acks.iter().copied().collect();
+        let synced = leader.bcast.lock().core.new_leader_acks();
         warn!("{e}");
-        leader.shutdown(&format!("Waiting for a quorum of followers, only synced with sids: [ {synced:?} ]"));
+        leader.shutdown(&format!("Waiting for a quorum of followers, only synced with sids: [ {synced} ]"));
         return Ok("Waiting for a quorum of followers");
     }
 
@@ -762,37 +653,35 @@ fn run_leader(peer: &Arc<QuorumPeer>, leader: &Arc<Leader>) -> io::Result<&'stat
         f.set_zoo_keeper_server(Arc::clone(zks));
     }
 
-    let half_tick = Duration::from_millis((peer.config().tick_time / 2).max(1) as u64);
-    let mut tick_skip = true;
+    leader.bcast.lock().core.start_pinging(current_elapsed_time());
     loop {
         {
             let (lock, cv) = &leader.ping_wait;
             let mut g = lock.lock();
-            let end = Instant::now() + half_tick;
-            while leader.is_running() && !cv.wait_until(&mut g, end).timed_out() {}
+            loop {
+                let (now, due) = (current_elapsed_time(), leader.bcast.lock().core.next_ping_at());
+                if !leader.is_running() || now >= due {
+                    break;
+                }
+                cv.wait_for(&mut g, Duration::from_millis(due - now));
+            }
         }
         if !leader.is_running() {
             return Ok(if peer.is_running() { "Unexpected internal error" } else { "peer shut down" });
         }
-        if !tick_skip {
-            leader.tick.fetch_add(1, Ordering::AcqRel);
-        }
-        let mut synced: HashSet<i64> = HashSet::from([peer.id()]);
-        for f in leader.learners() {
-            if f.synced() && leader.is_participant(f.sid()) {
-                synced.insert(f.sid());
+        let to_ping = {
+            let mut b = leader.bcast.lock();
+            match b.core.tick(current_elapsed_time()) {
+                Tick::Wait => continue,
+                Tick::StepDown(msg) => {
+                    drop(b);
+                    leader.shutdown(&msg);
+                    return Ok("quorum lost");
+                }
+                Tick::Ping(ids) => ids.iter().filter_map(|id| b.handlers.get(id).cloned()).collect::<Vec<_>>(),
             }
-        }
-        if !tick_skip && !peer.quorum_verifier().contains_quorum(&synced) {
-            let mut ids: Vec<i64> = synced.into_iter().collect();
-            ids.sort_unstable();
-            let list = ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",");
-            let msg = format!("Not sufficient followers synced, only synced with sids: [ {list} ]");
-            leader.shutdown(&msg);
-            return Ok("quorum lost");
-        }
-        tick_skip = !tick_skip;
-        for f in leader.learners() {
+        };
+        for f in to_ping {
             f.ping();
         }
     }

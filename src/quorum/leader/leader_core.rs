@@ -450,3 +450,298 @@ impl LeaderCore {
         Tick::Ping(self.learners.keys().copied().collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Leader-side scenarios of Zab1_0Test (normal run, proposals acked
+    //! out of order, observers, NEWLEADER before UPTODATE) and of the
+    //! lead() ping loop, run against the core alone.
+
+    use super::*;
+    use crate::quorum::quorum_peer_config::QuorumSpec;
+    use crate::server::zoo_defs::op_code;
+
+    const E: i64 = 0x1_0000_0000;
+    const LIMITS: Limits = Limits { tick_time: 2000, init_limit: 10, sync_limit: 5 };
+
+    /// A majority verifier: `voters`, plus `observers`.
+    fn maj(voters: &[i64], observers: &[i64]) -> Arc<QuorumMaj> {
+        let mut pairs: Vec<(String, String)> =
+            voters.iter().map(|i| (format!("server.{i}"), format!("h:{}:{}", 1000 + 2 * i, 1001 + 2 * i))).collect();
+        pairs.extend(
+            observers.iter().map(|i| (format!("server.{i}"), format!("h:{}:{}:observer", 1000 + 2 * i, 1001 + 2 * i))),
+        );
+        Arc::new(QuorumMaj::new(QuorumSpec::from_pairs(&pairs, false, false).expect("spec")).expect("majority"))
+    }
+
+    /// (learner, packet type, zxid) for sends; (0, -1, zxid) for commits.
+    fn seen(out: &[Output]) -> Vec<(LearnerId, i32, i64)> {
+        out.iter()
+            .map(|o| match o {
+                Output::Send(id, p) => (*id, p.r#type, p.zxid),
+                Output::Commit(r) => (0, -1, r.hdr.as_ref().map_or(0, |h| h.zxid)),
+            })
+            .collect()
+    }
+
+    fn request(zxid: i64) -> Request {
+        let mut r = Request::new(None, 0x42, (zxid & 0xff) as i32, op_code::CREATE, Vec::new(), Vec::new());
+        r.hdr = Some(crate::jute::txn::TxnHeader { client_id: 0x42, cxid: 1, zxid, time: 0, r#type: op_code::CREATE });
+        r.zxid = zxid;
+        r
+    }
+
+    fn propose(c: &mut LeaderCore, zxid: i64) -> Vec<(LearnerId, i32, i64)> {
+        seen(&c.propose(zxid, vec![zxid as u8; 3], request(zxid)).expect("proposed"))
+    }
+
+    /// A leader (sid 1) in epoch 1 whose learners (handler id, sid,
+    /// observer) are synced: NEWLEADER acked by all, forwarding started.
+    fn leading(verifiers: Vec<Arc<QuorumMaj>>, learners: &[(LearnerId, i64, bool)]) -> LeaderCore {
+        let mut c = LeaderCore::new(1, verifiers, LIMITS);
+        c.start_epoch(E);
+        c.new_leader_ack(1, E);
+        for &(id, sid, observer) in learners {
+            c.add_learner(id);
+            c.identify_learner(id, sid, observer);
+            assert!(c.start_forwarding(id, E).is_empty());
+            c.new_leader_ack(sid, E);
+        }
+        assert!(c.new_leader_ack_quorum());
+        c
+    }
+
+    fn three() -> LeaderCore {
+        leading(vec![maj(&[1, 2, 3], &[])], &[(10, 2, false), (11, 3, false)])
+    }
+
+    #[test]
+    fn normal_run_proposes_to_followers_and_commits_on_a_quorum() {
+        let mut c = three();
+        assert_eq!(propose(&mut c, E + 1), vec![(10, qp::PROPOSAL, E + 1), (11, qp::PROPOSAL, E + 1)]);
+        assert_eq!(c.last_proposed(), E + 1);
+        assert!(c.ack(2, E + 1, "f2").is_empty(), "one follower alone is no quorum of three");
+        assert_eq!(
+            seen(&c.ack(1, E + 1, "self")),
+            vec![(10, qp::COMMIT, E + 1), (11, qp::COMMIT, E + 1), (0, -1, E + 1)],
+            "the leader's own ACK completes the quorum"
+        );
+        assert!(c.ack(3, E + 1, "f3").is_empty(), "a late ACK of a committed zxid is ignored");
+        assert_eq!(c.proposal_stats(), ProposalStats { last: 3, min: 3, max: 3 });
+    }
+
+    #[test]
+    fn followers_alone_commit_without_the_leader() {
+        let mut c = three();
+        propose(&mut c, E + 1);
+        c.ack(2, E + 1, "f2");
+        assert_eq!(seen(&c.ack(3, E + 1, "f3")).len(), 3);
+    }
+
+    #[test]
+    fn acks_out_of_order_commit_in_zxid_order() {
+        let mut c = three();
+        for z in 1..=3 {
+            propose(&mut c, E + z);
+        }
+        c.ack(1, E + 3, "self");
+        assert!(c.ack(2, E + 3, "f2").is_empty(), "E+3 has a quorum but E+1 and E+2 are outstanding");
+        c.ack(1, E + 2, "self");
+        assert!(c.ack(2, E + 2, "f2").is_empty(), "E+2 waits for E+1");
+        c.ack(1, E + 1, "self");
+        let commits: Vec<_> = seen(&c.ack(2, E + 1, "f2")).into_iter().filter(|o| o.0 == 0).collect();
+        assert_eq!(commits, vec![(0, -1, E + 1), (0, -1, E + 2), (0, -1, E + 3)]);
+    }
+
+    #[test]
+    fn a_minority_never_commits() {
+        let mut c = leading(
+            vec![maj(&[1, 2, 3, 4, 5], &[9])],
+            &[(10, 2, false), (11, 3, false), (12, 4, false), (13, 9, true)],
+        );
+        propose(&mut c, E + 1);
+        for (sid, from) in [(1, "self"), (2, "f2"), (2, "f2 again"), (9, "observer"), (77, "stranger")] {
+            assert!(c.ack(sid, E + 1, from).is_empty(), "{from}");
+        }
+        assert_eq!(seen(&c.ack(4, E + 1, "f4")).iter().filter(|o| o.0 == 0).count(), 1);
+    }
+
+    #[test]
+    fn acks_the_leader_cannot_use_are_ignored() {
+        let mut c = three();
+        assert!(c.ack(2, E + 1, "f2").is_empty(), "nothing outstanding");
+        propose(&mut c, E + 1);
+        assert!(c.ack(2, E, "f2").is_empty(), "NEWLEADER's ACK");
+        assert!(c.ack(2, E + 7, "f2").is_empty(), "a zxid never proposed");
+        assert!(c.ack(2, -1, "f2").is_empty());
+        assert!(c.ack(2, i64::MAX, "f2").is_empty());
+        c.ack(1, E + 1, "self");
+        assert_eq!(seen(&c.ack(2, E + 1, "f2")).len(), 3, "the proposal still commits");
+    }
+
+    #[test]
+    fn observers_get_inform_not_proposal() {
+        let mut c = leading(vec![maj(&[1, 2, 3], &[4])], &[(10, 2, false), (20, 4, true)]);
+        assert_eq!(propose(&mut c, E + 1), vec![(10, qp::PROPOSAL, E + 1)]);
+        c.ack(1, E + 1, "self");
+        let out = c.ack(2, E + 1, "f2");
+        assert_eq!(seen(&out), vec![(10, qp::COMMIT, E + 1), (20, qp::INFORM, E + 1), (0, -1, E + 1)]);
+        match &out[1] {
+            Output::Send(_, p) => assert_eq!(p.data.as_deref(), Some(&[1u8, 1, 1][..]), "INFORM carries the txn"),
+            o => panic!("{o:?}"),
+        }
+        assert_eq!((c.forwarding(), c.observing(), c.non_voting_followers()), (1, 1, 0));
+    }
+
+    #[test]
+    fn newleader_ack_quorum_before_uptodate() {
+        let mut c = LeaderCore::new(1, vec![maj(&[1, 2, 3], &[])], LIMITS);
+        c.start_epoch(E);
+        c.add_learner(10);
+        c.identify_learner(10, 2, false);
+        assert!(c.up_to_date(10).is_none(), "no UPTODATE before a quorum has NEWLEADER");
+        assert_eq!(c.new_leader_ack(1, E), NewLeaderAck::Waiting);
+        assert_eq!(c.new_leader_ack(2, 0x5_0000_0000), NewLeaderAck::Stale, "another epoch's NEWLEADER");
+        assert_eq!(c.new_leader_ack(7, E), NewLeaderAck::Waiting, "not a voter");
+        assert!(c.up_to_date(10).is_none());
+        assert_eq!(c.new_leader_acks(), "1");
+        assert_eq!(c.new_leader_ack(2, E), NewLeaderAck::QuorumFormed);
+        assert_eq!(c.new_leader_ack(3, 0), NewLeaderAck::QuorumFormed, "once formed, later acks change nothing");
+        assert_eq!(seen(&c.up_to_date(10).into_iter().collect::<Vec<_>>()), vec![(10, qp::UPTODATE, -1)]);
+    }
+
+    #[test]
+    fn a_syncing_learner_gets_what_it_missed() {
+        let mut c = three();
+        propose(&mut c, E + 1);
+        propose(&mut c, E + 2);
+        c.ack(1, E + 1, "self");
+        c.ack(2, E + 1, "f2");
+        // E+1 is committed but not applied, E+2 outstanding. A follower and
+        // an observer synced up to E join.
+        c.add_learner(12);
+        c.identify_learner(12, 4, false);
+        assert_eq!(
+            seen(&c.start_forwarding(12, E)),
+            vec![(12, qp::PROPOSAL, E + 1), (12, qp::COMMIT, E + 1), (12, qp::PROPOSAL, E + 2)]
+        );
+        c.add_learner(13);
+        c.identify_learner(13, 5, true);
+        assert_eq!(seen(&c.start_forwarding(13, E)), vec![(13, qp::PROPOSAL, E + 1), (13, qp::COMMIT, E + 1)]);
+        assert_eq!(c.non_voting_followers(), 1, "sid 4 is not in the configuration");
+        c.applied(E + 1);
+        c.add_learner(14);
+        c.identify_learner(14, 3, false);
+        assert_eq!(seen(&c.start_forwarding(14, E + 1)), vec![(14, qp::PROPOSAL, E + 2)]);
+        assert!(seen(&c.start_forwarding(99, E)).is_empty(), "a learner that left");
+    }
+
+    #[test]
+    fn learner_sync_waits_for_earlier_writes() {
+        let mut c = three();
+        assert_eq!(seen(&c.sync(10)), vec![(10, qp::SYNC, 0)], "nothing outstanding: answered at once");
+        propose(&mut c, E + 1);
+        assert!(c.sync(10).is_empty());
+        assert!(c.sync(11).is_empty());
+        c.remove_learner(11);
+        assert_eq!(c.num_pending_syncs(), 1, "a learner that left waits for nothing");
+        c.ack(1, E + 1, "self");
+        let out = seen(&c.ack(2, E + 1, "f2"));
+        assert_eq!(out, vec![(10, qp::COMMIT, E + 1), (0, -1, E + 1), (10, qp::SYNC, 0)]);
+        assert_eq!(c.num_pending_syncs(), 0);
+    }
+
+    #[test]
+    fn zxid_rollover_steps_down() {
+        let mut c = three();
+        assert!(c.propose(E + 0xffff_ffff, vec![1], request(E + 0xffff_ffff)).is_err());
+        assert_eq!(c.last_proposed(), E, "nothing proposed");
+    }
+
+    /// Runs half ticks from `start` (every tickTime/2 ms), calling `each`
+    /// before each; returns the turn that stepped down, if any.
+    fn half_ticks(c: &mut LeaderCore, turns: u32, mut each: impl FnMut(&mut LeaderCore)) -> Option<(u32, String)> {
+        let half = (LIMITS.tick_time / 2) as u64;
+        for turn in 1..=turns {
+            each(c);
+            let now = c.next_ping_at();
+            assert_eq!(c.tick(now - 1), Tick::Wait, "not due before tickTime/2");
+            match c.tick(now) {
+                Tick::StepDown(msg) => return Some((turn, msg)),
+                Tick::Ping(ids) => assert_eq!(ids, c.learners.keys().copied().collect::<Vec<_>>()),
+                Tick::Wait => panic!("due at {now}"),
+            }
+            assert_eq!(c.next_ping_at(), now + half);
+        }
+        None
+    }
+
+    #[test]
+    fn followers_silent_for_sync_limit_make_the_leader_step_down() {
+        let mut c = three();
+        c.start_pinging(1_000);
+        c.heard_from(10);
+        c.heard_from(11);
+        // Heard at tick 0: synced until tick syncLimit (5). The tick moves
+        // every other half tick, so the check at tick 6 (turn 12) fails.
+        let (turn, msg) = half_ticks(&mut c, 100, |_| {}).expect("steps down");
+        assert_eq!(turn, 2 * (LIMITS.sync_limit as u32 + 1));
+        assert_eq!(msg, "Not sufficient followers synced, only synced with sids: [ 1 ]");
+    }
+
+    #[test]
+    fn a_quorum_in_touch_keeps_the_leader() {
+        let mut c = three();
+        c.start_pinging(0);
+        // Only sid 2 answers; with the leader that is a quorum of three.
+        assert_eq!(half_ticks(&mut c, 200, |c| c.heard_from(10)), None);
+        c.remove_learner(10);
+        let (_, msg) = half_ticks(&mut c, 200, |_| {}).expect("sid 2 left");
+        assert!(msg.ends_with("[ 1 ]"), "{msg}");
+    }
+
+    #[test]
+    fn a_learner_still_syncing_counts_until_init_plus_sync_limit() {
+        let mut c = LeaderCore::new(1, vec![maj(&[1, 2, 3], &[])], LIMITS);
+        c.add_learner(10);
+        c.identify_learner(10, 2, false);
+        c.start_pinging(0);
+        let (turn, msg) = half_ticks(&mut c, 100, |_| {}).expect("steps down");
+        assert_eq!(turn, 2 * (LIMITS.init_limit + LIMITS.sync_limit + 1) as u32);
+        assert!(msg.ends_with("[ 1 ]"), "{msg}");
+    }
+
+    #[test]
+    fn during_a_reconfig_a_proposal_needs_both_quorums() {
+        // Old config {1,2,3}; new config {1,4,5}.
+        let verifiers = vec![maj(&[1, 2, 3], &[]), maj(&[1, 4, 5], &[])];
+        let mut c = leading(verifiers, &[(10, 2, false), (11, 3, false), (12, 4, false), (13, 5, false)]);
+        propose(&mut c, E + 1);
+        c.ack(2, E + 1, "f2");
+        assert!(c.ack(3, E + 1, "f3").is_empty(), "a quorum of the old config only");
+        assert!(c.ack(4, E + 1, "f4").is_empty(), "one of the new config's three");
+        assert_eq!(seen(&c.ack(5, E + 1, "f5")).iter().filter(|o| o.0 == 0).count(), 1);
+        propose(&mut c, E + 2);
+        c.ack(1, E + 2, "self");
+        c.ack(4, E + 2, "f4");
+        assert!(c.ack(5, E + 2, "f5").is_empty(), "a quorum of the new config only");
+        assert_eq!(seen(&c.ack(2, E + 2, "f2")).iter().filter(|o| o.0 == 0).count(), 1);
+        // The synced check needs both too: only the old config answers.
+        c.start_pinging(0);
+        let (_, msg) = half_ticks(&mut c, 100, |c| {
+            c.heard_from(10);
+            c.heard_from(11);
+        })
+        .expect("the new config lost its quorum");
+        assert_eq!(msg, "Not sufficient followers synced, only synced with sids: [ 1,2,3 / 1 ]");
+    }
+
+    #[test]
+    fn newleader_during_a_reconfig_needs_both_quorums() {
+        let mut c = LeaderCore::new(1, vec![maj(&[1, 2, 3], &[]), maj(&[1, 4, 5], &[])], LIMITS);
+        c.start_epoch(E);
+        assert_eq!(c.new_leader_ack(1, E), NewLeaderAck::Waiting);
+        assert_eq!(c.new_leader_ack(2, E), NewLeaderAck::Waiting);
+        assert_eq!(c.new_leader_ack(4, E), NewLeaderAck::QuorumFormed);
+    }
+}

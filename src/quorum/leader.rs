@@ -430,7 +430,7 @@ impl Leader {
     /// processAck: a voter has logged `zxid`; commits what now has a quorum.
     pub fn process_ack(&self, sid: i64, zxid: i64, from: Option<SocketAddr>) {
         let mut b = self.bcast.lock();
-        let out = b.core.ack(sid, zxid, &format!("{from:?}"));
+        let out = b.core.ack(sid, zxid, from);
         b.carry_out(&self.role, out);
     }
 

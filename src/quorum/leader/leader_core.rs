@@ -19,6 +19,7 @@ use crate::quorum::quorum_packet::{self as qp, packet};
 use crate::quorum::synced_learner_tracker::SyncedLearnerTracker;
 use crate::server::request::Request;
 use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use tracing::{debug, error, warn};
 
@@ -325,10 +326,11 @@ impl LeaderCore {
         Ok(out)
     }
 
-    /// processAck: `sid` has logged `zxid`. An ACK of NEWLEADER or
+    /// processAck: `sid` (at `from`, a learner's address; `None` for the
+    /// leader itself) has logged `zxid`. An ACK of NEWLEADER or
     /// UPTODATE (counter 0), of a committed or unknown zxid, or from a sid
     /// that does not vote changes nothing.
-    pub fn ack(&mut self, sid: i64, zxid: i64, from: &str) -> Vec<Output> {
+    pub fn ack(&mut self, sid: i64, zxid: i64, from: Option<SocketAddr>) -> Vec<Output> {
         let mut out = Vec::new();
         if qp::counter_of(zxid) == 0 {
             return out;
@@ -342,7 +344,7 @@ impl LeaderCore {
             return out;
         }
         let Some(p) = self.outstanding.get_mut(&zxid) else {
-            warn!("Trying to commit future proposal: zxid 0x{zxid:x} from {from}");
+            warn!("Trying to commit future proposal: zxid 0x{zxid:x} from {from:?}");
             return out;
         };
         p.acks.add_ack(sid);
@@ -353,7 +355,7 @@ impl LeaderCore {
     /// tryToCommit: commits `zxid` once it has its quorums and nothing
     /// before it is outstanding, then each later one that already has its
     /// quorums.
-    fn try_to_commit(&mut self, mut zxid: i64, from: &str, out: &mut Vec<Output>) {
+    fn try_to_commit(&mut self, mut zxid: i64, from: Option<SocketAddr>, out: &mut Vec<Output>) {
         loop {
             if self.outstanding.contains_key(&(zxid - 1)) {
                 return;
@@ -364,7 +366,7 @@ impl LeaderCore {
             }
             let lc = self.last_committed;
             if zxid != lc + 1 && lc >= 0 && qp::epoch_of(zxid) == qp::epoch_of(lc) {
-                warn!("Commiting zxid 0x{zxid:x} from {from} not first!");
+                warn!("Commiting zxid 0x{zxid:x} from {from:?} not first!");
                 warn!("First is 0x{:x}", lc + 1);
             }
             let Some(mut p) = self.outstanding.remove(&zxid) else { return };
@@ -520,13 +522,13 @@ mod tests {
         let mut c = three();
         assert_eq!(propose(&mut c, E + 1), vec![(10, qp::PROPOSAL, E + 1), (11, qp::PROPOSAL, E + 1)]);
         assert_eq!(c.last_proposed(), E + 1);
-        assert!(c.ack(2, E + 1, "f2").is_empty(), "one follower alone is no quorum of three");
+        assert!(c.ack(2, E + 1, None).is_empty(), "one follower alone is no quorum of three");
         assert_eq!(
-            seen(&c.ack(1, E + 1, "self")),
+            seen(&c.ack(1, E + 1, None)),
             vec![(10, qp::COMMIT, E + 1), (11, qp::COMMIT, E + 1), (0, -1, E + 1)],
             "the leader's own ACK completes the quorum"
         );
-        assert!(c.ack(3, E + 1, "f3").is_empty(), "a late ACK of a committed zxid is ignored");
+        assert!(c.ack(3, E + 1, None).is_empty(), "a late ACK of a committed zxid is ignored");
         assert_eq!(c.proposal_stats(), ProposalStats { last: 3, min: 3, max: 3 });
     }
 
@@ -534,8 +536,8 @@ mod tests {
     fn followers_alone_commit_without_the_leader() {
         let mut c = three();
         propose(&mut c, E + 1);
-        c.ack(2, E + 1, "f2");
-        assert_eq!(seen(&c.ack(3, E + 1, "f3")).len(), 3);
+        c.ack(2, E + 1, None);
+        assert_eq!(seen(&c.ack(3, E + 1, None)).len(), 3);
     }
 
     #[test]
@@ -544,12 +546,12 @@ mod tests {
         for z in 1..=3 {
             propose(&mut c, E + z);
         }
-        c.ack(1, E + 3, "self");
-        assert!(c.ack(2, E + 3, "f2").is_empty(), "E+3 has a quorum but E+1 and E+2 are outstanding");
-        c.ack(1, E + 2, "self");
-        assert!(c.ack(2, E + 2, "f2").is_empty(), "E+2 waits for E+1");
-        c.ack(1, E + 1, "self");
-        let commits: Vec<_> = seen(&c.ack(2, E + 1, "f2")).into_iter().filter(|o| o.0 == 0).collect();
+        c.ack(1, E + 3, None);
+        assert!(c.ack(2, E + 3, None).is_empty(), "E+3 has a quorum but E+1 and E+2 are outstanding");
+        c.ack(1, E + 2, None);
+        assert!(c.ack(2, E + 2, None).is_empty(), "E+2 waits for E+1");
+        c.ack(1, E + 1, None);
+        let commits: Vec<_> = seen(&c.ack(2, E + 1, None)).into_iter().filter(|o| o.0 == 0).collect();
         assert_eq!(commits, vec![(0, -1, E + 1), (0, -1, E + 2), (0, -1, E + 3)]);
     }
 
@@ -560,31 +562,32 @@ mod tests {
             &[(10, 2, false), (11, 3, false), (12, 4, false), (13, 9, true)],
         );
         propose(&mut c, E + 1);
-        for (sid, from) in [(1, "self"), (2, "f2"), (2, "f2 again"), (9, "observer"), (77, "stranger")] {
-            assert!(c.ack(sid, E + 1, from).is_empty(), "{from}");
+        // The leader, sid 2 twice, the observer, a stranger.
+        for sid in [1, 2, 2, 9, 77] {
+            assert!(c.ack(sid, E + 1, None).is_empty(), "sid {sid}");
         }
-        assert_eq!(seen(&c.ack(4, E + 1, "f4")).iter().filter(|o| o.0 == 0).count(), 1);
+        assert_eq!(seen(&c.ack(4, E + 1, None)).iter().filter(|o| o.0 == 0).count(), 1);
     }
 
     #[test]
     fn acks_the_leader_cannot_use_are_ignored() {
         let mut c = three();
-        assert!(c.ack(2, E + 1, "f2").is_empty(), "nothing outstanding");
+        assert!(c.ack(2, E + 1, None).is_empty(), "nothing outstanding");
         propose(&mut c, E + 1);
-        assert!(c.ack(2, E, "f2").is_empty(), "NEWLEADER's ACK");
-        assert!(c.ack(2, E + 7, "f2").is_empty(), "a zxid never proposed");
-        assert!(c.ack(2, -1, "f2").is_empty());
-        assert!(c.ack(2, i64::MAX, "f2").is_empty());
-        c.ack(1, E + 1, "self");
-        assert_eq!(seen(&c.ack(2, E + 1, "f2")).len(), 3, "the proposal still commits");
+        assert!(c.ack(2, E, None).is_empty(), "NEWLEADER's ACK");
+        assert!(c.ack(2, E + 7, None).is_empty(), "a zxid never proposed");
+        assert!(c.ack(2, -1, None).is_empty());
+        assert!(c.ack(2, i64::MAX, None).is_empty());
+        c.ack(1, E + 1, None);
+        assert_eq!(seen(&c.ack(2, E + 1, None)).len(), 3, "the proposal still commits");
     }
 
     #[test]
     fn observers_get_inform_not_proposal() {
         let mut c = leading(vec![maj(&[1, 2, 3], &[4])], &[(10, 2, false), (20, 4, true)]);
         assert_eq!(propose(&mut c, E + 1), vec![(10, qp::PROPOSAL, E + 1)]);
-        c.ack(1, E + 1, "self");
-        let out = c.ack(2, E + 1, "f2");
+        c.ack(1, E + 1, None);
+        let out = c.ack(2, E + 1, None);
         assert_eq!(seen(&out), vec![(10, qp::COMMIT, E + 1), (20, qp::INFORM, E + 1), (0, -1, E + 1)]);
         match &out[1] {
             Output::Send(_, p) => assert_eq!(p.data.as_deref(), Some(&[1u8, 1, 1][..]), "INFORM carries the txn"),
@@ -615,8 +618,8 @@ mod tests {
         let mut c = three();
         propose(&mut c, E + 1);
         propose(&mut c, E + 2);
-        c.ack(1, E + 1, "self");
-        c.ack(2, E + 1, "f2");
+        c.ack(1, E + 1, None);
+        c.ack(2, E + 1, None);
         // E+1 is committed but not applied, E+2 outstanding. A follower and
         // an observer synced up to E join.
         c.add_learner(12);
@@ -645,8 +648,8 @@ mod tests {
         assert!(c.sync(11).is_empty());
         c.remove_learner(11);
         assert_eq!(c.num_pending_syncs(), 1, "a learner that left waits for nothing");
-        c.ack(1, E + 1, "self");
-        let out = seen(&c.ack(2, E + 1, "f2"));
+        c.ack(1, E + 1, None);
+        let out = seen(&c.ack(2, E + 1, None));
         assert_eq!(out, vec![(10, qp::COMMIT, E + 1), (0, -1, E + 1), (10, qp::SYNC, 0)]);
         assert_eq!(c.num_pending_syncs(), 0);
     }
@@ -717,15 +720,15 @@ mod tests {
         let verifiers = vec![maj(&[1, 2, 3], &[]), maj(&[1, 4, 5], &[])];
         let mut c = leading(verifiers, &[(10, 2, false), (11, 3, false), (12, 4, false), (13, 5, false)]);
         propose(&mut c, E + 1);
-        c.ack(2, E + 1, "f2");
-        assert!(c.ack(3, E + 1, "f3").is_empty(), "a quorum of the old config only");
-        assert!(c.ack(4, E + 1, "f4").is_empty(), "one of the new config's three");
-        assert_eq!(seen(&c.ack(5, E + 1, "f5")).iter().filter(|o| o.0 == 0).count(), 1);
+        c.ack(2, E + 1, None);
+        assert!(c.ack(3, E + 1, None).is_empty(), "a quorum of the old config only");
+        assert!(c.ack(4, E + 1, None).is_empty(), "one of the new config's three");
+        assert_eq!(seen(&c.ack(5, E + 1, None)).iter().filter(|o| o.0 == 0).count(), 1);
         propose(&mut c, E + 2);
-        c.ack(1, E + 2, "self");
-        c.ack(4, E + 2, "f4");
-        assert!(c.ack(5, E + 2, "f5").is_empty(), "a quorum of the new config only");
-        assert_eq!(seen(&c.ack(2, E + 2, "f2")).iter().filter(|o| o.0 == 0).count(), 1);
+        c.ack(1, E + 2, None);
+        c.ack(4, E + 2, None);
+        assert!(c.ack(5, E + 2, None).is_empty(), "a quorum of the new config only");
+        assert_eq!(seen(&c.ack(2, E + 2, None)).iter().filter(|o| o.0 == 0).count(), 1);
         // The synced check needs both too: only the old config answers.
         c.start_pinging(0);
         let (_, msg) = half_ticks(&mut c, 100, |c| {

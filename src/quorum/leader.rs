@@ -6,7 +6,7 @@
 //! LeaderZooKeeperServer, then pings every learner each half tick until a
 //! quorum stops answering within syncLimit or the peer shuts down.
 //!
-//! The broadcast decisions live in `LeaderCore` (submodule `leader_core`),
+//! The broadcast decisions live in `core::LeaderCore` (sans-I/O),
 //! kept with the learner handlers by id behind one mutex (the broadcast
 //! lock). Each caller carries out the core's outputs under that lock: the
 //! ProcessThread (propose, learner syncs), the SyncThread's
@@ -33,8 +33,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use tracing::{error, info, warn};
 
-mod leader_core;
-pub use leader_core::{LearnerId, Limits, LeaderCore, NewLeaderAck, Output, ProposalStats, Tick};
+pub mod core;
+pub use self::core::ProposalStats;
+use self::core::{LeaderCore, LearnerId, Limits, NewLeaderAck, Output, Tick};
 
 /// The broadcast lock's contents: the core, and the handlers its outputs
 /// name.

@@ -654,6 +654,8 @@ fn run_leader(peer: &Arc<QuorumPeer>, leader: &Arc<Leader>) -> io::Result<&'stat
         f.set_zoo_keeper_server(Arc::clone(zks));
     }
 
+    // The ping loop: sleep until the core's next half tick, let it check
+    // the synced quorum, then ping the learners it names.
     leader.bcast.lock().core.start_pinging(current_elapsed_time());
     loop {
         {

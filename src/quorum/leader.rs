@@ -23,8 +23,8 @@ use crate::quorum::quorum_peer::QuorumPeer;
 use crate::server::request::Request;
 use crate::server::session_tracker::{SessionOwner, SessionTracker};
 use crate::server::zoo_keeper_server::ZooKeeperServer;
-use parking_lot::{Condvar, Mutex};
-use std::collections::{BTreeMap, HashSet};
+use parking_lot::{Condvar, Mutex, MutexGuard};
+use std::collections::BTreeMap;
 use std::io;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::os::fd::AsRawFd;
@@ -35,7 +35,7 @@ use tracing::{error, info, warn};
 
 pub mod core;
 pub use self::core::ProposalStats;
-use self::core::{LeaderCore, LearnerId, Limits, NewLeaderAck, Output, Tick};
+use self::core::{LeaderCore, LearnerId, Limits, NewEpoch, NewLeaderAck, Output, Tick};
 
 /// The broadcast lock's contents: the core, and the handlers its outputs
 /// name.
@@ -60,25 +60,13 @@ impl Broadcast {
     }
 }
 
-/// The discovery phase (the epoch quorums).
-struct Discovery {
-    epoch: i64,
-    waiting_for_new_epoch: bool,
-    connecting: HashSet<i64>,
-    /// The leader's (currentEpoch, last zxid).
-    leader_summary: (i64, i64),
-    electing: HashSet<i64>,
-    election_finished: bool,
-}
-
 pub struct Leader {
     peer: Arc<QuorumPeer>,
     role: Arc<LeaderZooKeeperServer>,
     zks: Arc<ZooKeeperServer>,
     bcast: Mutex<Broadcast>,
-    /// Signalled when a quorum has acked NEWLEADER (or the leader stops).
-    new_leader_cv: Condvar,
-    discovery: Mutex<Discovery>,
+    /// Signalled (with the broadcast lock) when the new epoch is decided,
+    /// acknowledged or NEWLEADER acked by a quorum, or the leader stops.
     discovery_cv: Condvar,
     running: AtomicBool,
     /// Set once `shutdown` has stopped the server and the learners.
@@ -105,15 +93,6 @@ impl Leader {
             role,
             zks,
             bcast: Mutex::new(Broadcast { core: leader_core(peer), handlers: BTreeMap::new() }),
-            new_leader_cv: Condvar::new(),
-            discovery: Mutex::new(Discovery {
-                epoch: -1,
-                waiting_for_new_epoch: true,
-                connecting: HashSet::new(),
-                leader_summary: (0, 0),
-                electing: HashSet::new(),
-                election_finished: false,
-            }),
             discovery_cv: Condvar::new(),
             running: AtomicBool::new(true),
             torn_down: AtomicBool::new(false),
@@ -174,10 +153,6 @@ impl Leader {
             };
             format!("{}:{}:{}", addr(&s.addrs), addr(&s.election_addrs).rsplit(':').next().unwrap_or(""), s.peer_type.name())
         })
-    }
-
-    fn is_participant(&self, sid: i64) -> bool {
-        self.peer.quorum_verifier().is_voter(sid)
     }
 
     /// Every connected learner handler (getLearners).
@@ -244,64 +219,30 @@ impl Leader {
     /// leader) has connected, then fixes the new epoch (one past the
     /// largest) and records it as accepted. Waits at most initLimit ticks.
     pub fn get_epoch_to_propose(&self, sid: i64, last_accepted_epoch: i64) -> io::Result<i64> {
-        let mut d = self.discovery.lock();
-        if !d.waiting_for_new_epoch {
-            return Ok(d.epoch);
-        }
-        if last_accepted_epoch >= d.epoch {
-            d.epoch = last_accepted_epoch + 1;
-        }
-        if self.is_participant(sid) {
-            d.connecting.insert(sid);
-        }
-        if d.connecting.contains(&self.peer.id()) && self.peer.quorum_verifier().contains_quorum(&d.connecting) {
-            d.waiting_for_new_epoch = false;
-            self.peer.set_accepted_epoch(d.epoch)?;
-            self.discovery_cv.notify_all();
-        } else {
-            let deadline = Instant::now() + self.init_timeout();
-            while d.waiting_for_new_epoch && self.is_running() && Instant::now() < deadline {
-                self.wait_discovery(&mut d, deadline);
+        let mut b = self.bcast.lock();
+        match b.core.connecting(sid, last_accepted_epoch) {
+            NewEpoch::Known(epoch) => Ok(epoch),
+            NewEpoch::Decided(epoch) => {
+                self.peer.set_accepted_epoch(epoch)?;
+                self.discovery_cv.notify_all();
+                Ok(epoch)
             }
-            if d.waiting_for_new_epoch {
-                return Err(interrupted("Timeout while waiting for epoch from quorum"));
+            NewEpoch::Waiting => {
+                self.wait_discovery(&mut b, LeaderCore::new_epoch, "Timeout while waiting for epoch from quorum")
             }
         }
-        Ok(d.epoch)
     }
 
     /// waitForEpochAck: a learner (or the leader) has accepted the epoch
     /// with its (currentEpoch, last zxid); waits for a quorum of them. A
     /// learner more recent than the leader is refused.
     pub fn wait_for_epoch_ack(&self, sid: i64, epoch: i64, last_zxid: i64) -> io::Result<()> {
-        let mut d = self.discovery.lock();
-        if d.election_finished {
+        let mut b = self.bcast.lock();
+        if b.core.epoch_ack(sid, epoch, last_zxid).map_err(io::Error::other)? {
+            self.discovery_cv.notify_all();
             return Ok(());
         }
-        if epoch != -1 {
-            let (le, lz) = d.leader_summary;
-            if epoch > le || (epoch == le && last_zxid > lz) {
-                return Err(io::Error::other(format!(
-                    "Follower is ahead of the leader, leader summary: {le} (current epoch), {lz} (last zxid)"
-                )));
-            }
-            if last_zxid != -1 && self.is_participant(sid) {
-                d.electing.insert(sid);
-            }
-        }
-        if d.electing.contains(&self.peer.id()) && self.peer.quorum_verifier().contains_quorum(&d.electing) {
-            d.election_finished = true;
-            self.discovery_cv.notify_all();
-        } else {
-            let deadline = Instant::now() + self.init_timeout();
-            while !d.election_finished && self.is_running() && Instant::now() < deadline {
-                self.wait_discovery(&mut d, deadline);
-            }
-            if !d.election_finished {
-                return Err(interrupted("Timeout while waiting for epoch to be acked by quorum"));
-            }
-        }
-        Ok(())
+        self.wait_discovery(&mut b, |c| c.epoch_acked().then_some(()), "Timeout while waiting for epoch to be acked by quorum")
     }
 
     /// waitForNewLeaderAck: a quorum must log everything up to NEWLEADER
@@ -309,22 +250,39 @@ impl Leader {
     pub fn wait_for_new_leader_ack(&self, sid: i64, zxid: i64) -> io::Result<()> {
         let mut b = self.bcast.lock();
         match b.core.new_leader_ack(sid, zxid) {
-            NewLeaderAck::Stale => return Ok(()),
+            NewLeaderAck::Stale => Ok(()),
             NewLeaderAck::QuorumFormed => {
-                self.new_leader_cv.notify_all();
-                return Ok(());
+                self.discovery_cv.notify_all();
+                Ok(())
             }
-            NewLeaderAck::Waiting => {}
+            NewLeaderAck::Waiting => self.wait_discovery(
+                &mut b,
+                |c| c.new_leader_ack_quorum().then_some(()),
+                "Timeout while waiting for NEWLEADER to be acked by quorum",
+            ),
         }
+    }
+
+    /// Waits up to initLimit ticks for `reached` to hold, waking at least
+    /// once a tick to notice the peer shutting down (which does not signal
+    /// us); `timeout` is the error when it does not.
+    fn wait_discovery<T>(
+        &self,
+        b: &mut MutexGuard<'_, Broadcast>,
+        reached: impl Fn(&LeaderCore) -> Option<T>,
+        timeout: &str,
+    ) -> io::Result<T> {
         let deadline = Instant::now() + self.init_timeout();
         let tick = Duration::from_millis(self.peer.config().tick_time.max(1) as u64);
-        while self.is_running() && Instant::now() < deadline {
-            let _ = self.new_leader_cv.wait_until(&mut b, deadline.min(Instant::now() + tick));
-            if b.core.new_leader_ack_quorum() {
-                return Ok(());
+        loop {
+            if let Some(t) = reached(&b.core) {
+                return Ok(t);
             }
+            if !self.is_running() || Instant::now() >= deadline {
+                return Err(interrupted(timeout));
+            }
+            let _ = self.discovery_cv.wait_until(b, deadline.min(Instant::now() + tick));
         }
-        Err(interrupted("Timeout while waiting for NEWLEADER to be acked by quorum"))
     }
 
     /// UPTODATE for a learner, once the leader serves.
@@ -332,13 +290,6 @@ impl Leader {
         let b = self.bcast.lock();
         let out = b.core.up_to_date(h.id());
         b.carry_out(&self.role, out.into_iter().collect());
-    }
-
-    /// Waits for a discovery change until `deadline`, waking at least once
-    /// a tick to notice the peer shutting down (which does not signal us).
-    fn wait_discovery(&self, d: &mut parking_lot::MutexGuard<'_, Discovery>, deadline: Instant) {
-        let tick = Duration::from_millis(self.peer.config().tick_time.max(1) as u64);
-        let _ = self.discovery_cv.wait_until(d, deadline.min(Instant::now() + tick));
     }
 
     /// waitForStartup: learners get UPTODATE only once the leader serves.
@@ -545,7 +496,6 @@ impl Leader {
             unsafe { libc::shutdown(l.as_raw_fd(), libc::SHUT_RDWR) };
         }
         self.discovery_cv.notify_all();
-        self.new_leader_cv.notify_all();
         self.set_started();
         self.ping_wait.1.notify_all();
     }
@@ -618,7 +568,7 @@ fn run_leader(peer: &Arc<QuorumPeer>, leader: &Arc<Leader>) -> io::Result<&'stat
     let zks = &leader.zks;
     leader.role.load_data(zks)?;
     let last_zxid = peer.zk_db().last_processed_zxid();
-    leader.discovery.lock().leader_summary = (peer.current_epoch(), last_zxid);
+    leader.bcast.lock().core.set_leader_summary(peer.current_epoch(), last_zxid);
     leader.start_acceptor()?;
 
     let epoch = leader.get_epoch_to_propose(peer.id(), peer.accepted_epoch())?;

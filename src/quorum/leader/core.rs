@@ -1,9 +1,11 @@
-//! LeaderCore: the decisions of the ZAB leader's broadcast phase, as plain
-//! data. It holds the outstanding proposals and their ack sets,
+//! LeaderCore: the decisions of the ZAB leader, as plain data: discovery
+//! (the new epoch and the quorum that accepted it) and the broadcast
+//! phase. It holds the outstanding proposals and their ack sets,
 //! toBeApplied, lastProposed/lastCommitted, the learner syncs waiting for
 //! a commit, the synced follower and observer lists, the NEWLEADER ack
 //! quorum, and each learner's syncLimit deadline with the leader's tick.
-//! Its methods take what happened (a txn to propose, an ACK from sid S for
+//! Its methods take what happened (a learner's accepted epoch or
+//! ACKEPOCH, a txn to propose, an ACK from sid S for
 //! zxid Z, a learner synced, a packet heard, a half tick passed at time T)
 //! and return what to do (packets for which learners, txns for the
 //! CommitProcessor, learners to ping, "step down"). It touches no socket,
@@ -18,7 +20,7 @@ use crate::quorum::quorum_maj::QuorumMaj;
 use crate::quorum::quorum_packet::{self as qp, packet};
 use crate::quorum::synced_learner_tracker::SyncedLearnerTracker;
 use crate::server::request::Request;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tracing::{debug, error, warn};
@@ -44,6 +46,18 @@ pub enum Tick {
     Ping(Vec<LearnerId>),
     /// The synced voters are no quorum: stop leading, for this reason.
     StepDown(String),
+}
+
+/// What a learner's (or the leader's own) accepted epoch did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum NewEpoch {
+    /// It completed the quorum: this is the new epoch, which the driver
+    /// records as accepted before anyone learns it.
+    Decided(i64),
+    /// The epoch was decided before.
+    Known(i64),
+    /// Counted; no quorum (with the leader) yet.
+    Waiting,
 }
 
 /// What an ACK of NEWLEADER did.
@@ -91,6 +105,19 @@ struct Learner {
     tick_of_next_ack_deadline: i32,
 }
 
+/// Discovery: the epochs learners accepted and who acknowledged the new
+/// one. Counted against the configuration in force only, as Java does.
+struct Discovery {
+    /// One past the largest accepted epoch heard; -1 before any.
+    epoch: i64,
+    epoch_decided: bool,
+    connecting: HashSet<i64>,
+    /// The leader's (currentEpoch, last zxid): no learner may be ahead.
+    leader_summary: (i64, i64),
+    electing: HashSet<i64>,
+    election_finished: bool,
+}
+
 /// The NEWLEADER proposal: who has logged everything up to it.
 struct NewLeader {
     zxid: i64,
@@ -117,6 +144,7 @@ pub struct LeaderCore {
     forwarding: Vec<LearnerId>,
     observing: Vec<LearnerId>,
     proposal_stats: ProposalStats,
+    discovery: Discovery,
     new_leader: NewLeader,
     /// The leader's tick (QuorumPeer.tick): one per tickTime of pinging.
     tick: i32,
@@ -142,6 +170,14 @@ impl LeaderCore {
             forwarding: Vec::new(),
             observing: Vec::new(),
             proposal_stats: ProposalStats { last: -1, min: -1, max: -1 },
+            discovery: Discovery {
+                epoch: -1,
+                epoch_decided: false,
+                connecting: HashSet::new(),
+                leader_summary: (0, 0),
+                electing: HashSet::new(),
+                election_finished: false,
+            },
             new_leader,
             tick: 0,
             tick_skip: true,
@@ -253,6 +289,83 @@ impl LeaderCore {
             self.forwarding.push(id);
         }
         out
+    }
+
+    // ---- discovery ----
+
+    /// Whether `sid` votes in the configuration in force.
+    fn is_participant(&self, sid: i64) -> bool {
+        self.verifiers.first().is_some_and(|v| v.is_voter(sid))
+    }
+
+    /// Whether `acks` holds the leader and a quorum of the configuration
+    /// in force.
+    fn leader_and_quorum(&self, acks: &HashSet<i64>) -> bool {
+        acks.contains(&self.my_id) && self.verifiers.first().is_some_and(|v| v.contains_quorum(acks))
+    }
+
+    /// The leader's own (currentEpoch, last zxid), before learners report.
+    pub fn set_leader_summary(&mut self, current_epoch: i64, last_zxid: i64) {
+        self.discovery.leader_summary = (current_epoch, last_zxid);
+    }
+
+    /// getEpochToPropose's counting: `sid` (a learner's FOLLOWERINFO, or
+    /// the leader itself) has accepted `last_accepted_epoch`. Once the
+    /// leader and a quorum of voters have reported, the new epoch is one
+    /// past the largest.
+    pub fn connecting(&mut self, sid: i64, last_accepted_epoch: i64) -> NewEpoch {
+        let participant = self.is_participant(sid);
+        let d = &mut self.discovery;
+        if d.epoch_decided {
+            return NewEpoch::Known(d.epoch);
+        }
+        if last_accepted_epoch >= d.epoch {
+            d.epoch = last_accepted_epoch + 1;
+        }
+        if participant {
+            d.connecting.insert(sid);
+        }
+        if self.leader_and_quorum(&self.discovery.connecting) {
+            self.discovery.epoch_decided = true;
+            NewEpoch::Decided(self.discovery.epoch)
+        } else {
+            NewEpoch::Waiting
+        }
+    }
+
+    /// The new epoch, once decided.
+    pub fn new_epoch(&self) -> Option<i64> {
+        self.discovery.epoch_decided.then_some(self.discovery.epoch)
+    }
+
+    /// waitForEpochAck's counting: `sid` acknowledged the new epoch with
+    /// its (currentEpoch, last zxid) (-1, -1 from a learner too old to
+    /// say). `Ok(true)` once the leader and a quorum of voters have; an
+    /// `Err` names a learner ahead of the leader, which must not lead.
+    pub fn epoch_ack(&mut self, sid: i64, current_epoch: i64, last_zxid: i64) -> Result<bool, String> {
+        if self.discovery.election_finished {
+            return Ok(true);
+        }
+        if current_epoch != -1 {
+            let (le, lz) = self.discovery.leader_summary;
+            if current_epoch > le || (current_epoch == le && last_zxid > lz) {
+                return Err(format!(
+                    "Follower is ahead of the leader, leader summary: {le} (current epoch), {lz} (last zxid)"
+                ));
+            }
+            if last_zxid != -1 && self.is_participant(sid) {
+                self.discovery.electing.insert(sid);
+            }
+        }
+        if self.leader_and_quorum(&self.discovery.electing) {
+            self.discovery.election_finished = true;
+        }
+        Ok(self.discovery.election_finished)
+    }
+
+    /// Whether the leader and a quorum have acknowledged the new epoch.
+    pub fn epoch_acked(&self) -> bool {
+        self.discovery.election_finished
     }
 
     // ---- NEWLEADER ----
@@ -455,9 +568,9 @@ impl LeaderCore {
 
 #[cfg(test)]
 mod tests {
-    //! Leader-side scenarios of Zab1_0Test (normal run, proposals acked
-    //! out of order, observers, NEWLEADER before UPTODATE) and of the
-    //! lead() ping loop, run against the core alone.
+    //! Leader-side scenarios of Zab1_0Test (the epoch quorums, normal
+    //! run, proposals acked out of order, observers, NEWLEADER before
+    //! UPTODATE) and of the lead() ping loop, run against the core alone.
 
     use super::*;
     use crate::quorum::quorum_peer_config::QuorumSpec;
@@ -515,6 +628,52 @@ mod tests {
 
     fn three() -> LeaderCore {
         leading(vec![maj(&[1, 2, 3], &[])], &[(10, 2, false), (11, 3, false)])
+    }
+
+    #[test]
+    fn the_new_epoch_waits_for_the_leader_itself() {
+        // testLeaderInConnectingFollowers: two followers of three report
+        // (a quorum without the leader); only the leader's own report,
+        // with accepted epoch 5, decides epoch 6.
+        let mut c = LeaderCore::new(1, vec![maj(&[1, 2, 3], &[])], LIMITS);
+        assert_eq!(c.connecting(2, 0), NewEpoch::Waiting);
+        assert_eq!(c.connecting(3, 0), NewEpoch::Waiting);
+        assert_eq!(c.new_epoch(), None);
+        assert_eq!(c.connecting(1, 5), NewEpoch::Decided(6));
+        assert_eq!(c.connecting(3, 9), NewEpoch::Known(6), "decided: later reports change nothing");
+        assert_eq!(c.new_epoch(), Some(6));
+    }
+
+    #[test]
+    fn the_new_epoch_is_past_every_accepted_one() {
+        // testLastAcceptedEpoch: the leader accepted 5 (epoch 6 so far); a
+        // follower that accepted 6 pushes it to 7.
+        let mut c = LeaderCore::new(1, vec![maj(&[1, 2, 3], &[4])], LIMITS);
+        assert_eq!(c.connecting(1, 5), NewEpoch::Waiting);
+        assert_eq!(c.connecting(4, 40), NewEpoch::Waiting, "an observer's epoch counts, its sid does not");
+        assert_eq!(c.connecting(2, 6), NewEpoch::Decided(41));
+        let mut c = LeaderCore::new(1, vec![maj(&[1, 2, 3], &[])], LIMITS);
+        c.connecting(1, 5);
+        assert_eq!(c.connecting(2, 6), NewEpoch::Decided(7));
+    }
+
+    #[test]
+    fn the_epoch_acks_wait_for_the_leader_and_refuse_a_learner_ahead() {
+        // testLeaderInElectingFollowers: followers alone do not finish.
+        let mut c = LeaderCore::new(1, vec![maj(&[1, 2, 3], &[])], LIMITS);
+        c.set_leader_summary(1, E + 5);
+        assert_eq!(c.epoch_ack(2, 1, E + 5), Ok(false));
+        assert_eq!(c.epoch_ack(3, 0, 7), Ok(false));
+        assert!(!c.epoch_acked());
+        // testLeaderBehind: a learner with a later epoch, or more of this
+        // one, is refused.
+        assert!(c.epoch_ack(3, 2, 0).unwrap_err().starts_with("Follower is ahead of the leader"));
+        assert!(c.epoch_ack(3, 1, E + 6).is_err());
+        // A learner too old to report (-1) is not counted.
+        assert_eq!(c.epoch_ack(3, -1, -1), Ok(false));
+        assert_eq!(c.epoch_ack(1, 1, E + 5), Ok(true));
+        assert!(c.epoch_acked());
+        assert_eq!(c.epoch_ack(3, 9, 0), Ok(true), "finished: nothing more is checked");
     }
 
     #[test]

@@ -6,13 +6,15 @@
 //! LeaderZooKeeperServer, then pings every learner each half tick until a
 //! quorum stops answering within syncLimit or the peer shuts down.
 //!
-//! The broadcast decisions live in `core::LeaderCore` (sans-I/O),
-//! kept with the learner handlers by id behind one mutex (the broadcast
-//! lock). Each caller carries out the core's outputs under that lock: the
-//! ProcessThread (propose, learner syncs), the SyncThread's
-//! AckRequestProcessor and the LearnerHandler threads (acks, NEWLEADER
-//! acks, sync set-up, packets heard), the CommitProcessor's thread
-//! (ToBeAppliedRequestProcessor) and the QuorumPeer thread (the ping loop).
+//! The leader's decisions (discovery and broadcast) live in
+//! `core::LeaderCore` (sans-I/O), kept with the learner handlers by id
+//! behind one mutex (the broadcast lock). Each caller carries out the
+//! core's outputs under that lock: the ProcessThread (propose, learner
+//! syncs), the SyncThread's AckRequestProcessor and the LearnerHandler
+//! threads (accepted epochs, ACKEPOCHs, NEWLEADER acks, sync set-up,
+//! packets heard, acks), the CommitProcessor's thread
+//! (ToBeAppliedRequestProcessor) and the QuorumPeer thread (its own epoch
+//! and acks, the ping loop).
 
 use crate::common::time::current_elapsed_time;
 use crate::jute::txn::TxnLogEntry;

@@ -17,7 +17,6 @@
 //! and acks, the ping loop).
 
 use crate::common::time::current_elapsed_time;
-use crate::jute::txn::TxnLogEntry;
 use crate::quorum::leader_zoo_keeper_server::LeaderZooKeeperServer;
 use crate::quorum::learner_handler::{plan_sync, History, LearnerHandler, SyncPlan};
 use crate::quorum::quorum_packet::make_zxid;
@@ -316,37 +315,51 @@ impl Leader {
 
     // ---- sync ----
 
-    /// Decides a learner's sync and, under the broadcast lock so no
-    /// proposal slips between the two, queues the DIFF/TRUNC packets and
-    /// then every later proposal (startForwarding). The handler streams a
-    /// snapshot itself when the plan says so.
+    /// syncFollower: decides a learner's sync and queues its DIFF/TRUNC
+    /// packets, then (startForwarding) every later proposal. A learner
+    /// older than the committedLog needs the txn log, which is read from
+    /// disk first, holding no lock, so proposals, acks and pings go on
+    /// meanwhile. The plan itself is made in memory under the committedLog's
+    /// read lock (Java's logLock): a txn committed meanwhile cannot be
+    /// applied and so stays on toBeApplied, where startForwarding, the one
+    /// step under the broadcast lock, finds it. If the committedLog moved
+    /// past what was read from disk, the plan sees the gap and falls back
+    /// to a snapshot, which the handler streams itself.
     pub fn sync_learner(&self, h: &Arc<LearnerHandler>, peer_last_zxid: i64) -> io::Result<SyncPlan> {
         let db = Arc::clone(self.peer.zk_db());
-        let mut b = self.bcast.lock();
-        let committed: Vec<TxnLogEntry> = db.committed_log();
-        let history = History { committed: &committed, last_processed_zxid: db.last_processed_zxid() };
-        let size_limit = self.txn_log_size_limit(&db);
-        let plan = plan_sync(h.sid(), peer_last_zxid, &history, |from| match db.proposals_from_txn_log(from, size_limit) {
-            Ok(p) => p,
-            Err(e) => {
-                warn!("Cannot read the transaction log for a DIFF sync: {e}");
-                None
+        let oldest = db.min_committed_log().unwrap_or_else(|| db.last_processed_zxid());
+        let from_disk = if peer_last_zxid < oldest {
+            match db.proposals_from_txn_log(peer_last_zxid, self.txn_log_size_limit(&db)) {
+                Ok(p) => p,
+                Err(e) => {
+                    warn!("Cannot read the transaction log for a DIFF sync: {e}");
+                    None
+                }
             }
-        });
-        for p in &plan.packets {
-            h.queue_packet(p.clone());
-        }
-        let out = b.core.start_forwarding(h.id(), plan.current_zxid);
-        b.carry_out(&self.role, out);
-        Ok(plan)
+        } else {
+            None
+        };
+        Ok(db.with_committed_log(|committed| {
+            let history = History { committed, last_processed_zxid: db.last_processed_zxid() };
+            let plan = plan_sync(h.sid(), peer_last_zxid, &history, move |_| from_disk);
+            for p in &plan.packets {
+                h.queue_packet(p.clone());
+            }
+            let mut b = self.bcast.lock();
+            let out = b.core.start_forwarding(h.id(), plan.current_zxid);
+            b.carry_out(&self.role, out);
+            plan
+        }))
     }
 
     /// calculateTxnLogSizeLimit: zookeeper.snapshotSizeFactor times the
-    /// newest snapshot's size (negative: no txn-log sync).
+    /// newest snapshot's size; 0 (no snapshot, or a factor of 0) means no
+    /// limit, and a negative factor turns txn-log syncs off (-1), as in
+    /// Java's isTxnLogSyncEnabled.
     fn txn_log_size_limit(&self, db: &crate::server::zk_database::ZkDatabase) -> i64 {
         let factor = self.peer.config().snapshot_size_factor;
         if factor < 0.0 {
-            return -2;
+            return -1;
         }
         let snap = crate::server::persistence::file_snap::find_n_valid_snapshots(db.snap_log().data_dir(), 1)
             .ok()

@@ -441,8 +441,10 @@ impl Leader {
 
     // ---- life cycle ----
 
-    /// Binds the quorum port(s) and starts the LearnerCnxAcceptor thread.
-    fn start_acceptor(self: &Arc<Self>) -> io::Result<()> {
+    /// Binds the quorum port(s), as Java's Leader constructor does: before
+    /// loadData, so learners that decided with this peer can connect (into
+    /// the backlog) at once instead of being refused and retrying.
+    fn bind(&self) -> io::Result<()> {
         let me = self.peer.config().my_quorum_server().cloned().ok_or_else(|| io::Error::other("not in the server list"))?;
         let mut listeners = Vec::new();
         for hp in &me.addrs {
@@ -460,9 +462,16 @@ impl Leader {
             })?;
             listeners.push(l);
         }
+        *self.listeners.lock() = listeners;
+        Ok(())
+    }
+
+    /// Starts the LearnerCnxAcceptor thread(s) on the bound port(s).
+    fn start_acceptor(self: &Arc<Self>) -> io::Result<()> {
+        let listeners = self.listeners.lock();
         let names: Vec<String> = listeners.iter().filter_map(|l| l.local_addr().ok()).map(|a| format!("/{a}")).collect();
         let name = format!("LearnerCnxAcceptor-{}", names.join("|"));
-        for l in &listeners {
+        for l in listeners.iter() {
             let l = l.try_clone()?;
             let leader = Arc::clone(self);
             let local = l.local_addr()?;
@@ -471,7 +480,6 @@ impl Leader {
                 info!("LearnerCnxAcceptorHandler-/{local} stopped");
             })?;
         }
-        *self.listeners.lock() = listeners;
         Ok(())
     }
 
@@ -581,6 +589,7 @@ pub fn lead(peer: &Arc<QuorumPeer>) -> io::Result<()> {
 
 fn run_leader(peer: &Arc<QuorumPeer>, leader: &Arc<Leader>) -> io::Result<&'static str> {
     let zks = &leader.zks;
+    leader.bind()?;
     leader.role.load_data(zks)?;
     let last_zxid = peer.zk_db().last_processed_zxid();
     leader.bcast.lock().core.set_leader_summary(peer.current_epoch(), last_zxid);

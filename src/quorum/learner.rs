@@ -157,27 +157,49 @@ fn leader_address(peer: &QuorumPeer, leader: &Vote) -> io::Result<SocketAddr> {
     Err(io::Error::other(format!("cannot resolve the quorum address of server {}", leader.id)))
 }
 
-/// connectToLeader: retries until initLimit ticks have passed.
+/// connectToLeader (LeaderConnector): at most 5 tries within initLimit
+/// ticks (connectToLearnerMasterLimit when set), a pause of
+/// zookeeper.leaderConnectDelayDuringRetryMs between them. Giving up soon
+/// matters: a vote for a leader that has just stepped down points at a
+/// closed port, and the peer must get back to the election.
 fn connect_to_leader(peer: &QuorumPeer, addr: SocketAddr) -> io::Result<TcpStream> {
+    const TRIES: u32 = 5;
     let cfg = peer.config();
     let init_ms = (i64::from(cfg.tick_time) * i64::from(cfg.init_limit)).max(1000) as u64;
-    let deadline = Instant::now() + Duration::from_millis(init_ms);
+    let limit = if cfg.connect_to_learner_master_limit > 0 { cfg.connect_to_learner_master_limit } else { cfg.init_limit };
+    let connect_ms = (i64::from(cfg.tick_time) * i64::from(limit)).max(1) as u64;
+    let delay = Duration::from_millis(cfg.leader_connect_delay_during_retry_ms.max(0) as u64);
+    let deadline = Instant::now() + Duration::from_millis(connect_ms);
+    let mut tries = 0;
     loop {
         let remaining = deadline.saturating_duration_since(Instant::now());
-        match TcpStream::connect_timeout(&addr, remaining.max(Duration::from_millis(100))) {
+        if remaining.is_zero() {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "connectToLeader exceeded on retries."));
+        }
+        match TcpStream::connect_timeout(&addr, remaining) {
             Ok(s) => {
                 s.set_nodelay(true)?;
                 s.set_read_timeout(Some(Duration::from_millis(init_ms)))?;
                 return Ok(s);
             }
-            Err(e) if Instant::now() < deadline && peer.is_running() => {
-                warn!("Unexpected exception connecting to the leader at {addr} ({}ms left): {e}", remaining.as_millis());
-                // Back off before the next attempt (the leader may still be
-                // opening its quorum port).
-                std::thread::sleep(Duration::from_millis(200));
+            Err(e) => {
+                let remaining = deadline.saturating_duration_since(Instant::now());
+                if remaining <= delay || tries + 1 >= TRIES || !peer.is_running() {
+                    error!(
+                        "Unexpected exception, giving up connecting to the leader at {addr}: tries={tries}, \
+                         remaining init limit={}ms: {e}",
+                        remaining.as_millis()
+                    );
+                    return Err(e);
+                }
+                warn!(
+                    "Unexpected exception, tries={tries}, remaining init limit={}ms, connecting to {addr}: {e}",
+                    remaining.as_millis()
+                );
             }
-            Err(e) => return Err(e),
         }
+        std::thread::sleep(delay);
+        tries += 1;
     }
 }
 

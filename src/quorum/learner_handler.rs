@@ -250,6 +250,9 @@ impl SyncLimitCheck {
 
 /// The leader's handle on one learner.
 pub struct LearnerHandler {
+    /// This connection's serial number: its name in the leader's core and
+    /// as a session owner.
+    id: u64,
     leader: Arc<Leader>,
     sock: TcpStream,
     remote: SocketAddr,
@@ -261,7 +264,6 @@ pub struct LearnerHandler {
     queue_rx: Mutex<Option<Receiver<Option<QuorumPacket>>>>,
     sending_started: AtomicBool,
     alive: AtomicBool,
-    tick_of_next_ack_deadline: AtomicI32,
     sync_limit_check: Mutex<SyncLimitCheck>,
     packets_received: AtomicU64,
     packets_sent: AtomicU64,
@@ -280,7 +282,9 @@ impl LearnerHandler {
     pub fn start(leader: Arc<Leader>, sock: TcpStream) -> io::Result<Arc<LearnerHandler>> {
         let remote = sock.peer_addr()?;
         let (tx, rx) = unbounded();
+        let id = NEXT_HANDLER_SERIAL.fetch_add(1, Ordering::Relaxed);
         let h = Arc::new(LearnerHandler {
+            id,
             leader,
             sock,
             remote,
@@ -291,16 +295,19 @@ impl LearnerHandler {
             queue_rx: Mutex::new(Some(rx)),
             sending_started: AtomicBool::new(false),
             alive: AtomicBool::new(true),
-            tick_of_next_ack_deadline: AtomicI32::new(0),
             sync_limit_check: Mutex::new(SyncLimitCheck::default()),
             packets_received: AtomicU64::new(0),
             packets_sent: AtomicU64::new(0),
             requests_received: AtomicU64::new(0),
-            session_owner: SessionOwner::Learner(NEXT_HANDLER_SERIAL.fetch_add(1, Ordering::Relaxed)),
+            session_owner: SessionOwner::Learner(id),
         });
         let runner = Arc::clone(&h);
         crate::server::zoo_keeper_critical_thread::spawn(format!("LearnerHandler-/{remote}"), move || runner.run())?;
         Ok(h)
+    }
+
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     pub fn sid(&self) -> i64 {
@@ -340,12 +347,6 @@ impl LearnerHandler {
         let _ = self.queue.send(Some(p));
     }
 
-    /// Whether the learner has been heard from within its ack deadline.
-    pub fn synced(&self) -> bool {
-        self.alive.load(Ordering::Acquire)
-            && self.leader.current_tick() <= self.tick_of_next_ack_deadline.load(Ordering::Acquire)
-    }
-
     /// The leader's half-tick PING (none before the learner is synced); a
     /// learner sitting on a proposal past syncLimit is dropped.
     pub fn ping(&self) {
@@ -372,7 +373,6 @@ impl LearnerHandler {
 
     fn run(self: Arc<Self>) {
         self.leader.add_learner_handler(&self);
-        self.tick_of_next_ack_deadline.store(self.leader.tick_of_initial_ack_deadline(), Ordering::Release);
         if let Err(e) = self.serve() {
             if self.leader.is_running() {
                 error!("Unexpected exception in LearnerHandler: {e}");
@@ -421,6 +421,7 @@ impl LearnerHandler {
         if first.r#type == qp::OBSERVERINFO {
             self.observer.store(true, Ordering::Release);
         }
+        leader.identify_learner(self);
 
         let last_accepted_epoch = epoch_of(first.zxid);
         let new_epoch = leader.get_epoch_to_propose(sid, last_accepted_epoch)?;
@@ -479,11 +480,11 @@ impl LearnerHandler {
         self.sock.set_read_timeout(Some(leader.sync_timeout()))?;
         leader.wait_for_startup()?;
         debug!("Sending UPTODATE message to {sid}");
-        self.queue_packet(packet(qp::UPTODATE, -1, None));
+        leader.send_up_to_date(self);
 
         loop {
             let p = read_packet(&mut input)?;
-            self.tick_of_next_ack_deadline.store(leader.tick_of_next_ack_deadline(), Ordering::Release);
+            leader.heard_from(self);
             self.packets_received.fetch_add(1, Ordering::Relaxed);
             match p.r#type {
                 qp::ACK => {

@@ -10,17 +10,24 @@
 mod common;
 
 use common::ensemble::{probe_vote, Ensemble};
-use common::{assert_server_serves, closed_by_server, four_letter, Flavor};
-use std::io::Write;
+use common::{assert_server_serves, closed_by_server, four_letter, wait_until, Flavor};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use zkserver::quorum::quorum_cnx_manager::{InitialMessage, PROTOCOL_VERSION_V1, PROTOCOL_VERSION_V2};
+use zkserver::quorum::quorum_packet::{self as qp, packet, write_packet};
+use zkserver::jute::records::QuorumPacket;
+use zkserver::quorum::vote::ServerState;
 
 const SIDS: [i64; 3] = [1, 2, 3];
 /// tickTime 500 × syncLimit 5 (the election socket timeout) and × initLimit
 /// 10 (the learner handshake timeout) in the ensemble's zoo.cfg, plus room
 /// for a loaded machine.
 const CLOSE_DEADLINE: Duration = Duration::from_secs(20);
+/// How long a restarted follower may take to rejoin.
+const REJOIN_DEADLINE: Duration = Duration::from_secs(40);
 
 fn ensemble() -> Ensemble {
     let mut ens = Ensemble::new(&[Flavor::Zkserver; 3], &[]);
@@ -190,5 +197,183 @@ fn election_port_garbage_and_bogus_sids_are_closed() {
     ens.kill9(follower);
     ens.start(follower);
     ens.wait_mode(follower, "follower");
+    assert_unshaken(&ens, before);
+}
+
+fn learner_info(sid: i64) -> Vec<u8> {
+    let mut d = sid.to_be_bytes().to_vec();
+    d.extend_from_slice(&qp::PROTOCOL_VERSION.to_be_bytes());
+    d.extend_from_slice(&0i64.to_be_bytes());
+    d
+}
+
+fn packet_bytes(p: &QuorumPacket) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_packet(&mut out, p).expect("encode packet");
+    out
+}
+
+/// Garbage and bogus packets on the leader's quorum port: each such
+/// connection is closed, the leader keeps leading and its followers stay.
+#[test]
+fn quorum_port_garbage_and_bogus_learners_are_closed() {
+    let ens = ensemble();
+    let before = leader_and_epoch(&ens);
+    let addr = format!("127.0.0.1:{}", ens.node(before.0).quorum_port);
+    let header = |t: i32, len: i32| {
+        let mut b = t.to_be_bytes().to_vec();
+        b.extend_from_slice(&0i64.to_be_bytes());
+        b.extend_from_slice(&len.to_be_bytes());
+        b
+    };
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("random bytes", vec![0xde, 0xad, 0xbe, 0xef, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d]),
+        ("an HTTP request", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec()),
+        ("an oversized length prefix", header(qp::FOLLOWERINFO, i32::MAX)),
+        ("a length prefix past jute.maxbuffer", header(qp::FOLLOWERINFO, 64 << 20)),
+        ("a huge auth-info count", [header(qp::FOLLOWERINFO, -1), i32::MAX.to_be_bytes().to_vec()].concat()),
+        ("a PING first", packet_bytes(&packet(qp::PING, 0, None))),
+        ("a FOLLOWERINFO without data", packet_bytes(&packet(qp::FOLLOWERINFO, 0, None))),
+        ("a FOLLOWERINFO with a short body", packet_bytes(&packet(qp::FOLLOWERINFO, 0, Some(vec![1, 2, 3])))),
+        ("a FOLLOWERINFO with an unknown sid", packet_bytes(&packet(qp::FOLLOWERINFO, 0, Some(learner_info(99))))),
+        ("a FOLLOWERINFO with a negative sid", packet_bytes(&packet(qp::FOLLOWERINFO, 0, Some(learner_info(-3))))),
+        ("an OBSERVERINFO with the leader's sid", packet_bytes(&packet(qp::OBSERVERINFO, 0, Some(learner_info(before.0))))),
+    ];
+    for (what, bytes) in cases {
+        assert_closed_after(&addr, what, &bytes, &ens);
+    }
+    // A live follower's sid: the leader answers LEADERINFO and, with no
+    // ACKEPOCH, drops the impostor after initLimit; the real one stays.
+    for sid in SIDS.iter().copied().filter(|s| *s != before.0) {
+        let fi = packet_bytes(&packet(qp::FOLLOWERINFO, qp::make_zxid(before.1, 0), Some(learner_info(sid))));
+        assert_closed_after(&addr, "a FOLLOWERINFO with a live follower's sid", &fi, &ens);
+        let garbage_ack = [fi, header(qp::ACKEPOCH, i32::MAX)].concat();
+        assert_closed_after(&addr, "a live follower's sid, then a huge ACKEPOCH", &garbage_ack, &ens);
+    }
+    assert_unshaken(&ens, before);
+    let mntr = four_letter(&ens.node(before.0).client_addr(), "mntr").expect("mntr");
+    assert!(mntr.contains("zk_synced_followers\t2"), "the followers left:\n{mntr}");
+}
+
+/// A stranger holding `count` connections to `addr` open for as long as it
+/// runs: half never write a byte, half trickle `prefix` a byte a second.
+/// Each connection the server closes is opened again at once, so the
+/// pressure lasts. Records how long the server let each connection live.
+struct Slowloris {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<(usize, Duration)>>,
+}
+
+impl Slowloris {
+    fn start(addr: String, count: usize, prefix: Vec<u8>) -> Slowloris {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            // (socket, opened at, bytes written, trickles); none while the
+            // node is down.
+            let open = |i: usize| {
+                let s = TcpStream::connect(&addr).ok()?;
+                s.set_nonblocking(true).ok()?;
+                Some((s, Instant::now(), 0usize, i % 2 == 1))
+            };
+            let mut conns: Vec<Option<(TcpStream, Instant, usize, bool)>> = (0..count).map(open).collect();
+            let (mut closed, mut longest) = (0usize, Duration::ZERO);
+            while !flag.load(Ordering::Relaxed) {
+                for (i, slot) in conns.iter_mut().enumerate() {
+                    let Some(c) = slot else {
+                        *slot = open(i);
+                        continue;
+                    };
+                    let mut buf = [0u8; 4096];
+                    let gone = match c.0.read(&mut buf) {
+                        Ok(0) => true,
+                        Ok(_) => false,
+                        Err(e) => e.kind() != ErrorKind::WouldBlock,
+                    };
+                    if gone {
+                        closed += 1;
+                        longest = longest.max(c.1.elapsed());
+                        *slot = open(i);
+                    } else if c.3 && c.2 < prefix.len() && c.0.write(&prefix[c.2..c.2 + 1]).unwrap_or(0) == 1 {
+                        c.2 += 1;
+                    }
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            for c in conns.iter().flatten() {
+                longest = longest.max(c.1.elapsed());
+            }
+            (closed, longest)
+        });
+        Slowloris { stop, thread: Some(thread) }
+    }
+
+    /// Stops; returns how many connections the server closed and the
+    /// longest time one stayed open.
+    fn finish(mut self) -> (usize, Duration) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.take().map(|t| t.join().expect("slowloris thread")).unwrap_or_default()
+    }
+}
+
+impl Drop for Slowloris {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// How many threads of process `pid` are LearnerHandlers.
+fn learner_handler_threads(pid: u32) -> usize {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("task dir");
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+        .filter(|name| name.starts_with("LearnerHandler"))
+        .count()
+}
+
+/// Many slowloris connections, kept up for the whole test, on every
+/// election port and on the leader's quorum port: a restarted follower
+/// still wins its way back in (election and learner sync) within a bound,
+/// writes commit, and the server closes every such connection on a
+/// handshake timeout rather than holding it for ever.
+#[test]
+fn slowloris_on_the_peer_ports_does_not_stop_elections_or_syncs() {
+    let mut ens = ensemble();
+    let before = leader_and_epoch(&ens);
+    let follower = if before.0 == 1 { 2 } else { 1 };
+    let mut attackers = Vec::new();
+    let started = Instant::now();
+    for sid in SIDS {
+        let hello = InitialMessage::encode(PROTOCOL_VERSION_V1, 1, "127.0.0.1:1");
+        attackers.push(("election", sid, Slowloris::start(ens.node(sid).election_addr(), 40, hello)));
+    }
+    let fi = packet_bytes(&packet(qp::FOLLOWERINFO, 0, Some(learner_info(follower))));
+    let quorum = format!("127.0.0.1:{}", ens.node(before.0).quorum_port);
+    attackers.push(("quorum", before.0, Slowloris::start(quorum, 100, fi)));
+    // Let the handshake timeouts come round at least once.
+    std::thread::sleep(Duration::from_secs(8));
+    // At most 64 learner sockets wait for their first packet; each has a
+    // LearnerHandler thread, as do the two followers.
+    let pid = ens.pid(before.0).expect("leader pid");
+    let handlers = learner_handler_threads(pid);
+    assert!(handlers <= 64 + 2 + 4, "the leader runs {handlers} LearnerHandler threads");
+    for _ in 0..2 {
+        ens.kill9(follower);
+        ens.start(follower);
+        let rejoined = wait_until(REJOIN_DEADLINE, || ens.mode(follower).as_deref() == Some("follower"));
+        assert!(rejoined, "node {follower} did not rejoin under slowloris\n{}", ens.logs());
+        assert_unshaken(&ens, before);
+    }
+    assert_eq!(probe_vote(&ens.node(follower).election_addr()).map(|v| v.0), Some(ServerState::Following));
+    // Keep the pressure on past CLOSE_DEADLINE, so that a server without a
+    // handshake deadline shows it by holding a trickler that long.
+    let attack_time = CLOSE_DEADLINE + Duration::from_secs(10);
+    std::thread::sleep(attack_time.saturating_sub(started.elapsed()));
+    for (port, sid, attacker) in attackers {
+        let (closed, longest) = attacker.finish();
+        assert!(closed > 0, "node {sid} closed no slowloris connection on its {port} port");
+        assert!(longest < CLOSE_DEADLINE, "node {sid} held a slowloris connection on its {port} port for {longest:?}");
+    }
     assert_unshaken(&ens, before);
 }

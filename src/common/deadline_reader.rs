@@ -1,7 +1,8 @@
 //! A socket reader with a deadline for a whole exchange: a handshake read
 //! through it fails once the deadline passes, however the bytes trickle in
 //! (a socket timeout alone starts again with every byte). Used by the
-//! election listener's connection threads for the initial message.
+//! election listener's connection threads for the initial message and by
+//! the LearnerHandler threads for a learner's handshake packets.
 
 use std::borrow::Borrow;
 use std::io::{self, Read};

@@ -377,3 +377,64 @@ fn slowloris_on_the_peer_ports_does_not_stop_elections_or_syncs() {
     }
     assert_unshaken(&ens, before);
 }
+
+/// A LOOKING notification (the 40-byte form) from `sid` voting for itself,
+/// framed.
+fn notification_frame(sid: i64) -> Vec<u8> {
+    let mut note = (ServerState::Looking as i32).to_be_bytes().to_vec();
+    for v in [sid, 0i64, 1, 0] {
+        note.extend_from_slice(&v.to_be_bytes());
+    }
+    note.extend_from_slice(&[0; 4]);
+    frame(note.len() as i32, &note)
+}
+
+/// A stranger (a sid no member has) floods a node's election port with
+/// notifications as fast as it can, reading and dropping the answers.
+/// Returns how many frames it wrote.
+fn flood(addr: String, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
+    std::thread::spawn(move || {
+        let mut sent = 0u64;
+        let burst: Vec<u8> = (0..256).flat_map(|_| notification_frame(99)).collect();
+        while !stop.load(Ordering::Relaxed) {
+            let Ok(mut s) = TcpStream::connect(&addr) else {
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            };
+            let _ = s.write_all(&InitialMessage::encode(PROTOCOL_VERSION_V1, 99, "127.0.0.1:1"));
+            let mut r = s.try_clone().expect("clone");
+            let drain = std::thread::spawn(move || {
+                let mut buf = [0u8; 65536];
+                while matches!(r.read(&mut buf), Ok(n) if n > 0) {}
+            });
+            while !stop.load(Ordering::Relaxed) && s.write_all(&burst).is_ok() {
+                sent += 256;
+            }
+            let _ = s.shutdown(std::net::Shutdown::Both);
+            let _ = drain.join();
+        }
+        sent
+    })
+}
+
+/// A stranger flooding every election port with notifications crowds the
+/// shared receive queue (100 messages, the oldest dropped): members'
+/// notifications must still get through, so a restarted follower rejoins.
+#[test]
+fn a_notification_flood_from_a_stranger_does_not_stop_elections() {
+    let mut ens = ensemble();
+    let before = leader_and_epoch(&ens);
+    let follower = if before.0 == 1 { 2 } else { 1 };
+    let stop = Arc::new(AtomicBool::new(false));
+    let floods: Vec<_> = SIDS.iter().map(|sid| flood(ens.node(*sid).election_addr(), Arc::clone(&stop))).collect();
+    for _ in 0..2 {
+        ens.kill9(follower);
+        ens.start(follower);
+        let rejoined = wait_until(REJOIN_DEADLINE, || ens.mode(follower).as_deref() == Some("follower"));
+        assert!(rejoined, "node {follower} did not rejoin under a notification flood\n{}", ens.logs());
+    }
+    assert_unshaken(&ens, before);
+    stop.store(true, Ordering::Relaxed);
+    let sent: u64 = floods.into_iter().map(|f| f.join().expect("flood thread")).sum();
+    assert!(sent > 10_000, "the flood sent only {sent} notifications");
+}

@@ -64,13 +64,23 @@ fn connect(addr: &str) -> TcpStream {
     s
 }
 
-/// Sends `bytes` on a new connection and asserts the server closes it.
+/// Sends each case's bytes on a connection of its own (all at once, so
+/// the handshake timeouts run side by side) and asserts the server closes
+/// every one.
 #[track_caller]
-fn assert_closed_after(addr: &str, what: &str, bytes: &[u8], ens: &Ensemble) {
-    let mut s = connect(addr);
-    // The server may close before everything is written.
-    let _ = s.write_all(bytes);
-    assert!(closed_by_server(&mut s, CLOSE_DEADLINE), "{addr} kept the connection after {what}\n{}", ens.logs());
+fn assert_all_closed(addr: &str, cases: Vec<(String, Vec<u8>)>, ens: &Ensemble) {
+    let mut open: Vec<(String, TcpStream)> = Vec::new();
+    for (what, bytes) in cases {
+        let mut s = connect(addr);
+        // The server may close before everything is written.
+        let _ = s.write_all(&bytes);
+        open.push((what, s));
+    }
+    let start = Instant::now();
+    for (what, mut s) in open {
+        let left = CLOSE_DEADLINE.saturating_sub(start.elapsed()).max(Duration::from_millis(100));
+        assert!(closed_by_server(&mut s, left), "{addr} kept the connection after {what}\n{}", ens.logs());
+    }
 }
 
 fn frame(len: i32, body: &[u8]) -> Vec<u8> {
@@ -183,14 +193,13 @@ fn election_port_garbage_and_bogus_sids_are_closed() {
             ("an unknown sid, then a huge frame length", [hello(99), frame(i32::MAX, b"x")].concat()),
             ("an old peer's bare sid, then a huge frame length", [99i64.to_be_bytes().to_vec(), frame(1 << 30, b"")].concat()),
         ];
-        for (what, bytes) in cases {
-            assert_closed_after(&addr, what, &bytes, &ens);
-        }
+        let mut cases: Vec<(String, Vec<u8>)> = cases.into_iter().map(|(w, b)| (w.to_string(), b)).collect();
         // A live peer's sid, larger and smaller than the node's own: the
         // stranger's connection ends at its first bad frame.
         for claimed in SIDS.iter().copied().filter(|s| *s != sid) {
-            assert_closed_after(&addr, "a live peer's sid, then a huge frame length", &[hello(claimed), frame(i32::MAX, b"")].concat(), &ens);
+            cases.push((format!("live peer {claimed}'s sid, then a huge frame length"), [hello(claimed), frame(i32::MAX, b"")].concat()));
         }
+        assert_all_closed(&addr, cases, &ens);
     }
     assert_unshaken(&ens, before);
     let follower = if before.0 == 1 { 2 } else { 1 };
@@ -239,17 +248,22 @@ fn quorum_port_garbage_and_bogus_learners_are_closed() {
         ("a FOLLOWERINFO with a negative sid", packet_bytes(&packet(qp::FOLLOWERINFO, 0, Some(learner_info(-3))))),
         ("an OBSERVERINFO with the leader's sid", packet_bytes(&packet(qp::OBSERVERINFO, 0, Some(learner_info(before.0))))),
     ];
-    for (what, bytes) in cases {
-        assert_closed_after(&addr, what, &bytes, &ens);
-    }
+    let mut cases: Vec<(String, Vec<u8>)> = cases.into_iter().map(|(w, b)| (w.to_string(), b)).collect();
     // A live follower's sid: the leader answers LEADERINFO and, with no
     // ACKEPOCH, drops the impostor after initLimit; the real one stays.
     for sid in SIDS.iter().copied().filter(|s| *s != before.0) {
         let fi = packet_bytes(&packet(qp::FOLLOWERINFO, qp::make_zxid(before.1, 0), Some(learner_info(sid))));
-        assert_closed_after(&addr, "a FOLLOWERINFO with a live follower's sid", &fi, &ens);
-        let garbage_ack = [fi, header(qp::ACKEPOCH, i32::MAX)].concat();
-        assert_closed_after(&addr, "a live follower's sid, then a huge ACKEPOCH", &garbage_ack, &ens);
+        cases.push((format!("a FOLLOWERINFO with follower {sid}'s sid"), fi.clone()));
+        cases.push((format!("follower {sid}'s sid, then a huge ACKEPOCH"), [fi.clone(), header(qp::ACKEPOCH, i32::MAX)].concat()));
+        // An impostor that acknowledges the epoch with absurd zxids is
+        // synced (DIFF, TRUNC or SNAP), then dropped for not acking
+        // NEWLEADER.
+        for (epoch, zxid) in [(i32::MAX, i64::MAX), (i32::MIN, i64::MIN), (-1, -1), (0, 0), (before.1 as i32, i64::MAX)] {
+            let ack = packet_bytes(&packet(qp::ACKEPOCH, zxid, Some(epoch.to_be_bytes().to_vec())));
+            cases.push((format!("follower {sid}'s sid, then an ACKEPOCH of epoch {epoch}, zxid {zxid:#x}"), [fi.clone(), ack].concat()));
+        }
     }
+    assert_all_closed(&addr, cases, &ens);
     assert_unshaken(&ens, before);
     let mntr = four_letter(&ens.node(before.0).client_addr(), "mntr").expect("mntr");
     assert!(mntr.contains("zk_synced_followers\t2"), "the followers left:\n{mntr}");

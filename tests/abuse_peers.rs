@@ -452,3 +452,43 @@ fn a_notification_flood_from_a_stranger_does_not_stop_elections() {
     let sent: u64 = floods.into_iter().map(|f| f.join().expect("flood thread")).sum();
     assert!(sent > 10_000, "the flood sent only {sent} notifications");
 }
+
+/// An impostor that claims a follower's sid, acknowledges the epoch with a
+/// zxid older than anything the leader logged (so it is sent a SNAP) and
+/// then never reads: the LearnerHandler streaming the snapshot must give
+/// up within initLimit rather than sit on the write for ever.
+#[test]
+fn a_learner_that_stops_reading_a_snap_is_dropped() {
+    let ens = ensemble();
+    let c = ens.client(1);
+    let big = vec![b'x'; 900_000];
+    for i in 0..24 {
+        c.create(&format!("/big-{i}"), Some(&big), &zkserver::server::zoo_defs::ids::open_acl_unsafe(), zkserver::server::zoo_defs::CreateMode::Persistent)
+            .expect("create a big node");
+    }
+    let before = leader_and_epoch(&ens);
+    let follower = if before.0 == 1 { 2 } else { 1 };
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    sock.set_recv_buffer_size(4096).expect("small receive buffer");
+    let quorum: SocketAddr = format!("127.0.0.1:{}", ens.node(before.0).quorum_port).parse().expect("addr");
+    sock.connect(&quorum.into()).expect("connect to the quorum port");
+    let mut s: TcpStream = sock.into();
+    let local = s.local_addr().expect("local addr");
+    let fi = packet_bytes(&packet(qp::FOLLOWERINFO, qp::make_zxid(before.1, 0), Some(learner_info(follower))));
+    let ack = packet_bytes(&packet(qp::ACKEPOCH, i64::MIN, Some((-1i32).to_be_bytes().to_vec())));
+    s.write_all(&[fi, ack].concat()).expect("handshake");
+    let goodbye = format!("GOODBYE /{local}");
+    let leader_log = || ens.node(before.0).log();
+    assert!(
+        wait_until(Duration::from_secs(60), || leader_log().contains("Sending snapshot")),
+        "the impostor was not sent a SNAP\n{}",
+        ens.logs()
+    );
+    assert!(
+        wait_until(CLOSE_DEADLINE, || leader_log().contains(&goodbye)),
+        "the leader still streams a SNAP to an impostor that does not read\n{}",
+        ens.logs()
+    );
+    drop(s);
+    assert_unshaken(&ens, before);
+}

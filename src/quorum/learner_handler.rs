@@ -7,7 +7,8 @@
 //! REQUESTs. Each handshake packet (FOLLOWERINFO/OBSERVERINFO, ACKEPOCH,
 //! the NEWLEADER ack) must arrive whole within initLimit ticks, however
 //! slowly its bytes come (Java's initLimit socket timeout alone restarts
-//! with every byte). A second thread ("Sender-/ip:port") drains the handler's packet
+//! with every byte), and a write that makes no progress for initLimit
+//! ticks fails (Java has no write timeout). A second thread ("Sender-/ip:port") drains the handler's packet
 //! queue to the socket, flushing whenever the queue runs dry.
 
 use crate::common::deadline_reader::DeadlineReader;
@@ -393,6 +394,9 @@ impl LearnerHandler {
     fn serve(self: &Arc<Self>) -> io::Result<()> {
         let leader = Arc::clone(&self.leader);
         self.sock.set_read_timeout(Some(leader.init_timeout()))?;
+        // A learner that stops reading (during a SNAP most of all, which
+        // this thread writes) is given up after initLimit without progress.
+        self.sock.set_write_timeout(Some(leader.init_timeout()))?;
         let _ = self.sock.set_nodelay(true);
         let handshake_deadline = || Some(Instant::now() + leader.init_timeout());
         let mut input = BufReader::new(DeadlineReader::new(self.sock.try_clone()?, handshake_deadline()));

@@ -492,3 +492,66 @@ fn a_learner_that_stops_reading_a_snap_is_dropped() {
     drop(s);
     assert_unshaken(&ens, before);
 }
+
+/// Strangers that use up what the election port has to give: connections
+/// kept for sids no member has (capped at quorum.cnxn.threads.size, 20,
+/// beyond which they are closed), and dial-backs to non-member sids at
+/// addresses that never answer (each holds a dialing thread for
+/// cnxTimeout; the last slots are kept for members). A follower restarted
+/// meanwhile still rejoins.
+#[test]
+fn strangers_cannot_use_up_the_election_port() {
+    let mut ens = ensemble();
+    let before = leader_and_epoch(&ens);
+    let follower = if before.0 == 1 { 2 } else { 1 };
+    // Non-member connections, 30 per node: at most 20 stay.
+    let mut kept = Vec::new();
+    for sid in SIDS {
+        let addr = ens.node(sid).election_addr();
+        let mut conns: Vec<TcpStream> = (0..30)
+            .map(|i| {
+                let mut s = connect(&addr);
+                s.write_all(&InitialMessage::encode(PROTOCOL_VERSION_V1, 1000 + i, "127.0.0.1:1")).expect("hello");
+                s
+            })
+            .collect();
+        let start = Instant::now();
+        let wait = |start: Instant| Duration::from_secs(3).saturating_sub(start.elapsed()).max(Duration::from_millis(10));
+        let closed = conns.iter_mut().map(|s| closed_by_server(s, wait(start))).filter(|c| *c).count();
+        assert!(closed >= 10, "node {sid} kept {} of 30 non-member connections\n{}", 30 - closed, ens.logs());
+        kept.extend(conns);
+    }
+    // Dial-back claims for ever new non-member sids at a blackhole.
+    let hole = Blackhole::new();
+    let stop = Arc::new(AtomicBool::new(false));
+    let claimers: Vec<_> = SIDS
+        .iter()
+        .map(|sid| {
+            let (addr, stop, port) = (ens.node(*sid).election_addr(), Arc::clone(&stop), hole.port);
+            std::thread::spawn(move || {
+                let mut claimed = 0i64;
+                while !stop.load(Ordering::Relaxed) {
+                    if let Ok(mut s) = TcpStream::connect(&addr) {
+                        let hello = InitialMessage::encode(PROTOCOL_VERSION_V1, -10 - claimed, &format!("127.0.0.1:{port}"));
+                        let _ = s.write_all(&hello);
+                        claimed += 1;
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                claimed
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(2));
+    ens.kill9(follower);
+    ens.start(follower);
+    let rejoined = wait_until(REJOIN_DEADLINE, || ens.mode(follower).as_deref() == Some("follower"));
+    assert!(rejoined, "node {follower} did not rejoin\n{}", ens.logs());
+    assert_unshaken(&ens, before);
+    stop.store(true, Ordering::Relaxed);
+    let claimed: i64 = claimers.into_iter().map(|c| c.join().expect("claimer")).sum();
+    assert!(claimed > 60, "only {claimed} claims were made");
+    let leader_log = ens.node(before.0).log();
+    assert!(leader_log.contains("election connections are being dialed already"), "the dial budget was never reached");
+    drop(kept);
+}

@@ -306,3 +306,99 @@ fn forbidden_requests_through_a_follower_are_refused_as_on_java() {
     }
     assert_eq!(answers[0], answers[1]);
 }
+
+/// exists() on a node the caller may not READ. Java 3.8.0 hands its Stat
+/// (version, owner, number of children, data length) to anyone and sets
+/// the watch; from 3.8.4 (ZOOKEEPER-2590) Java answers NOAUTH and sets no
+/// watch, and so does zkserver. A missing node is NONODE for everyone.
+#[test]
+fn exists_on_a_node_without_read_is_noauth_unlike_java_3_8_0() {
+    for flavor in [Flavor::Zkserver, Flavor::Java] {
+        let s = TestServer::start_with(flavor, ServerOpts::default());
+        let owner = owner_with_nodes(&s);
+        let stranger = s.client();
+        let got = stranger.exists("/secret", true);
+        match flavor {
+            Flavor::Zkserver => {
+                assert!(matches!(got, Err(ZkError::Keeper { code: code::NO_AUTH, .. })), "{got:?}");
+                // No watch was left behind: the change below tells nothing.
+                owner.set_data("/secret", Some(b"s2"), -1).unwrap();
+                owner.set_data("/open", Some(b"o2"), -1).unwrap();
+                assert!(stranger.exists("/open", true).unwrap().is_some());
+                owner.set_data("/open", Some(b"o3"), -1).unwrap();
+                assert_eq!(next(&stranger), ev(event_type::NODE_DATA_CHANGED, "/open"));
+            }
+            _ => assert_eq!(got.expect("Java 3.8.0 answers anyone").map(|st| st.version), Some(0)),
+        }
+        assert_eq!(stranger.exists("/secret/none", false).unwrap(), None);
+        assert!(stranger.exists("/open", false).unwrap().is_some());
+    }
+}
+
+/// zookeeper.enableEagerACLCheck (`enableEagerACLCheck=true` in zoo.cfg):
+/// the server a client is connected to screens create, delete, setData and
+/// setACL against its own ACLs and answers a refusal itself with zxid 0,
+/// so no error txn is proposed and no zxid is spent. Without it, each
+/// refusal is an error txn that takes a zxid. Side by side with Java, on
+/// a follower and on the leader.
+#[test]
+fn eager_acl_check_refuses_writes_before_they_are_proposed_as_on_java() {
+    let refused = || {
+        vec![
+            (op_code::CREATE, CreateRequest { path: "/p/new".into(), data: None, acl: ids::open_acl_unsafe(), flags: 0 }.to_bytes()),
+            (op_code::CREATE2, CreateRequest { path: "/p/new2".into(), data: None, acl: ids::open_acl_unsafe(), flags: 0 }.to_bytes()),
+            (op_code::DELETE, DeleteRequest { path: "/p/c".into(), version: -1 }.to_bytes()),
+            (op_code::SET_DATA, SetDataRequest { path: "/p".into(), data: None, version: -1 }.to_bytes()),
+            (op_code::SET_ACL, SetAclRequest { path: "/p".into(), acl: ids::open_acl_unsafe(), version: -1 }.to_bytes()),
+        ]
+    };
+    // An 'auth' ACL from a session with no identity to expand it into.
+    let invalid_acl = CreateRequest {
+        path: "/open-child".into(),
+        data: None,
+        acl: vec![Acl { perms: perms::ALL, id: Id::new("auth", "") }],
+        flags: 0,
+    };
+    let mut answers = Vec::new();
+    for flavor in [Flavor::Zkserver, Flavor::Java] {
+        for eager in [true, false] {
+            let extra: &[(&str, &str)] = if eager { &[("enableEagerACLCheck", "true")] } else { &[] };
+            let mut ens = Ensemble::new(&[flavor; 3], extra);
+            ens.start_all();
+            let leader = ens.settled_leader(&[1, 2, 3]);
+            let follower = if leader == 1 { 2 } else { 1 };
+            let owner = ens.client(leader);
+            owner.add_auth("digest", OWNER.as_bytes()).unwrap();
+            owner.create("/p", Some(b"p"), &secret_acl(), CreateMode::Persistent).unwrap();
+            owner.create("/p/c", Some(b"c"), &secret_acl(), CreateMode::Persistent).unwrap();
+            for sid in [follower, leader] {
+                let stranger = ens.client(sid);
+                // The zxid before the refusals (the stranger's session took one).
+                let before = owner.create(&format!("/p/before-{sid}"), None, &secret_acl(), CreateMode::Persistent).unwrap();
+                let last = owner.exists(&before, false).unwrap().expect("created").czxid;
+                let mut got = Vec::new();
+                for (op, body) in refused() {
+                    let h = stranger.submit_bytes(op, &body).expect("answered").header;
+                    got.push((op, h.err, h.zxid == 0));
+                }
+                let h = stranger.submit_bytes(op_code::CREATE, &invalid_acl.to_bytes()).expect("answered").header;
+                got.push((op_code::CREATE, h.err, h.zxid == 0));
+                for (op, err, zero) in &got[..5] {
+                    assert_eq!(*err, code::NO_AUTH, "{flavor:?} eager={eager} node {sid}: op {op}");
+                    assert_eq!(*zero, eager, "{flavor:?} eager={eager} node {sid}: op {op}: zxid 0 only when refused eagerly");
+                }
+                assert_eq!((got[5].1, got[5].2), (code::INVALID_ACL, eager), "{flavor:?} eager={eager} node {sid}");
+                // The next write's zxid shows how many refusals became txns.
+                let next = owner.create(&format!("/p/after-{sid}"), None, &secret_acl(), CreateMode::Persistent).unwrap();
+                let czxid = owner.exists(&next, false).unwrap().expect("created").czxid;
+                let spent = if eager { 0 } else { got.len() as i64 };
+                assert_eq!(czxid, last + 1 + spent, "{flavor:?} eager={eager} node {sid}: zxids spent by refusals");
+                answers.push((eager, sid == leader, got));
+            }
+            let (data, stat) = owner.get_data("/p", false).unwrap();
+            assert_eq!((data.as_deref(), stat.version, stat.aversion), (Some(&b"p"[..]), 0, 0), "{flavor:?} eager={eager}");
+        }
+    }
+    let half = answers.len() / 2;
+    assert_eq!(answers[..half], answers[half..], "zkserver and Java answer alike");
+}

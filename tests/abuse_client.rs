@@ -15,9 +15,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use zkserver::client::client_cnxn::handshake;
 use zkserver::client::{ConnectOptions, ZkClient};
-use zkserver::jute::records::{ConnectRequest, GetDataRequest, RequestHeader, SetDataRequest};
+use zkserver::jute::multi::{MultiOperationRecord, Op};
+use zkserver::jute::records::{AddWatchRequest, ConnectRequest, GetDataRequest, RequestHeader, SetDataRequest};
 use zkserver::jute::Record;
-use zkserver::server::zoo_defs::{ids, op_code, CreateMode};
+use zkserver::server::zoo_defs::{add_watch_mode, ids, op_code, CreateMode};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -53,6 +54,12 @@ fn connect_request_frame() -> Vec<u8> {
     let mut frame = (body.len() as i32).to_be_bytes().to_vec();
     frame.extend(body);
     frame
+}
+
+fn ping_frame() -> Vec<u8> {
+    let mut f = 8i32.to_be_bytes().to_vec();
+    f.extend(RequestHeader { xid: -2, r#type: op_code::PING }.to_bytes());
+    f
 }
 
 fn request_frame(xid: i32, op: i32, body: &impl Record) -> Vec<u8> {
@@ -318,11 +325,7 @@ fn slowloris_connections_are_closed_when_their_timeout_passes() {
     let mut with_session = raw_connect(&s.addr());
     let hs = handshake(&mut with_session, &ConnectOptions::new(4000)).expect("handshake");
     assert_eq!(hs.response.time_out, 4000);
-    let ping = {
-        let mut f = 8i32.to_be_bytes().to_vec();
-        f.extend(RequestHeader { xid: -2, r#type: op_code::PING }.to_bytes());
-        f
-    };
+    let ping = ping_frame();
     let start = Instant::now();
     let mut closed: [Option<Duration>; 2] = [None, None];
     for i in 0.. {
@@ -347,5 +350,76 @@ fn slowloris_connections_are_closed_when_their_timeout_passes() {
     eprintln!("closed after {closed:?}");
     // Closed by their timeouts, not by anything sooner.
     assert!(closed.iter().all(|t| t.is_some_and(|t| t >= Duration::from_secs(2))), "{closed:?}");
+    assert_server_serves(&s.addr());
+}
+
+/// A client sets a persistent-recursive watch on `/` and then never reads,
+/// while another writes: every change is an event queued for it whether it
+/// reads or not, so the limits on requests in flight do not bound its
+/// queue. Java queues events until the session ends, and keeps reading the
+/// client's pings, so a client that pings and never reads holds them for
+/// ever. zkserver stops reading such a client (so it ends at its session
+/// timeout at the latest, here 5 minutes) and shuts its connection once
+/// 32 MiB are unread. Here 96 MiB of events (~1 KiB each) are made; the
+/// server must stay under 120 MiB resident (it peaks near 70; without the
+/// cut it passed 120 after 83 MiB of events), shut the watcher's socket,
+/// log why, and go on serving.
+#[test]
+fn a_watcher_that_never_reads_is_disconnected_before_its_events_grow_the_server() {
+    const BOUND_KIB: u64 = 120 * 1024;
+    const EVENTS_BYTES: usize = 96 << 20;
+    let s = TestServer::start(ServerOpts::default().cfg("forceSync", "no").cfg("maxSessionTimeout", "300000"));
+    let pid = s.pid().expect("server pid");
+    let c = s.client();
+    let long = format!("/{}", "n".repeat(1000));
+    c.create(&long, None, &ids::open_acl_unsafe(), CreateMode::Persistent).unwrap();
+
+    let mut watcher = raw_connect(&s.addr());
+    handshake(&mut watcher, &ConnectOptions::new(300_000)).expect("handshake");
+    let add = AddWatchRequest { path: "/".into(), mode: add_watch_mode::PERSISTENT_RECURSIVE };
+    watcher.write_all(&request_frame(1, op_code::ADD_WATCH, &add)).unwrap();
+    let mut reply = [0u8; 20];
+    watcher.read_exact(&mut reply).expect("addWatch reply");
+    assert_eq!(&reply[4..8], &1i32.to_be_bytes(), "the addWatch reply");
+    assert_eq!(&reply[16..20], &0i32.to_be_bytes(), "addWatch succeeded");
+
+    // Each multi changes the long-named node 50 times: 50 events of ~1 KiB
+    // for the watcher, in a txn small enough that the 500 the server keeps
+    // for learners stay small.
+    let multi = {
+        let ops = (0..50).map(|_| Op::SetData(SetDataRequest { path: long.clone(), data: None, version: -1 })).collect();
+        let mut oa = zkserver::jute::OutputArchive::new();
+        MultiOperationRecord { ops }.serialize(&mut oa);
+        oa.into_inner()
+    };
+    let per_multi = 50 * (long.len() + 32);
+    let mut peak = 0;
+    let mut made = 0;
+    while made < EVENTS_BYTES {
+        let r = c.submit_bytes(op_code::MULTI, &multi).expect("multi");
+        assert_eq!(r.header.err, 0, "multi");
+        made += per_multi;
+        if made % (per_multi * 100) == 0 {
+            let rss = vm_rss_kib(pid);
+            peak = peak.max(rss);
+            assert!(rss < BOUND_KIB, "server RSS {rss} KiB passed {BOUND_KIB} KiB after {} MiB of events", made >> 20);
+        }
+    }
+    // What the watcher can still read is what was queued before the
+    // server gave up on it, then EOF.
+    let mut got = 0usize;
+    let mut buf = vec![0u8; 1 << 20];
+    watcher.set_read_timeout(Some(WAIT)).unwrap();
+    loop {
+        match watcher.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("the watcher's connection is still open after {} MiB: {e}", got >> 20),
+        }
+    }
+    eprintln!("peak RSS {} MiB; {} MiB of events made, {} MiB read by the watcher", peak >> 10, made >> 20, got >> 20);
+    assert!(got < 48 << 20, "the watcher read {} MiB: the queue was not cut at 32 MiB", got >> 20);
+    assert!(log_text(&s).contains("unread"), "the server says why it closed the watcher");
     assert_server_serves(&s.addr());
 }

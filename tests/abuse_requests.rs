@@ -54,6 +54,7 @@ fn delete_container_through_a_follower_or_the_leader_is_refused() {
     }
     for sid in [1, 2, 3] {
         let c = ens.client(sid);
+        c.add_auth("digest", b"alice:secret").expect("addauth");
         c.sync("/").expect("sync");
         for path in ["/guarded", "/plain", "/box"] {
             assert!(c.exists(path, false).expect("exists").is_some(), "node {sid} lost {path}\n{}", ens.logs());

@@ -6,3 +6,4 @@ pub mod deadline_reader;
 pub mod java_hash_order;
 pub mod path_trie;
 pub mod path_utils;
+pub mod time;

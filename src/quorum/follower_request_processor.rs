@@ -2,7 +2,8 @@
 //! Java's ObserverRequestProcessor, `ObserverRequestProcessor:N`): the first
 //! processor of a learner's chain. Every request is queued on the
 //! CommitProcessor first (so it is waiting when the leader's commit comes
-//! back), then writes, session changes and syncs are forwarded to the
+//! back; with zookeeper.enableEagerACLCheck a write its ACLs refuse is
+//! answered here instead), then writes, session changes and syncs are forwarded to the
 //! leader as REQUEST packets; syncs are remembered until the leader's SYNC.
 
 use crate::quorum::learner::Learner;
@@ -11,6 +12,7 @@ use crate::quorum::quorum_peer_config::LearnerType;
 use crate::server::request::Request;
 use crate::server::request_processor::RequestProcessor;
 use crate::server::zoo_defs::op_code;
+use crate::server::zoo_keeper_server::ZooKeeperServer;
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use parking_lot::Mutex;
 use std::sync::{Arc, Weak};
@@ -24,6 +26,7 @@ pub struct FollowerRequestProcessor {
 
 impl FollowerRequestProcessor {
     pub fn start(
+        zks: Weak<ZooKeeperServer>,
         server_id: i64,
         role: Weak<LearnerZooKeeperServer>,
         learner: Arc<Learner>,
@@ -35,7 +38,7 @@ impl FollowerRequestProcessor {
             LearnerType::Participant => "FollowerRequestProcessor",
         };
         let n = Arc::clone(&next);
-        let h = crate::server::zoo_keeper_critical_thread::spawn(format!("{kind}:{server_id}"), move || run(role, learner, n, rx))?;
+        let h = crate::server::zoo_keeper_critical_thread::spawn(format!("{kind}:{server_id}"), move || run(zks, role, learner, n, rx))?;
         Ok(Arc::new(FollowerRequestProcessor { queued: tx, thread: Mutex::new(Some(h)), next }))
     }
 }
@@ -56,6 +59,7 @@ impl RequestProcessor for FollowerRequestProcessor {
 }
 
 fn run(
+    zks: Weak<ZooKeeperServer>,
     role: Weak<LearnerZooKeeperServer>,
     learner: Arc<Learner>,
     next: Arc<dyn RequestProcessor>,
@@ -63,6 +67,9 @@ fn run(
 ) {
     use op_code::*;
     while let Ok(Some(req)) = rx.recv() {
+        if zks.upgrade().is_some_and(|z| !z.auth_write_request(&req)) {
+            continue;
+        }
         let forward = match req.op_type {
             SYNC => {
                 if let Some(r) = role.upgrade() {

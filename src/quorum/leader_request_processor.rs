@@ -1,25 +1,32 @@
 //! LeaderRequestProcessor: the first stage of the leader's chain, after the
-//! RequestThrottler thread (it runs on that thread). Java screens here for
-//! zookeeper.enforce.auth and upgrades local sessions that create
-//! ephemerals; neither exists in zkserver (every session is global), so it
-//! hands each request straight to the PrepRequestProcessor.
+//! RequestThrottler thread (it runs on that thread). With
+//! zookeeper.enableEagerACLCheck it answers a write its ACLs refuse before
+//! Prep proposes anything (`ZooKeeperServer::auth_write_request`). Java also
+//! upgrades local sessions that create ephemerals here; every zkserver
+//! session is global, so everything else goes straight to the
+//! PrepRequestProcessor. Learners' requests skip this stage, as in Java.
 
 use crate::server::request::Request;
 use crate::server::request_processor::RequestProcessor;
-use std::sync::Arc;
+use crate::server::zoo_keeper_server::ZooKeeperServer;
+use std::sync::{Arc, Weak};
 
 pub struct LeaderRequestProcessor {
+    zks: Weak<ZooKeeperServer>,
     next: Arc<dyn RequestProcessor>,
 }
 
 impl LeaderRequestProcessor {
-    pub fn new(next: Arc<dyn RequestProcessor>) -> LeaderRequestProcessor {
-        LeaderRequestProcessor { next }
+    pub fn new(zks: Weak<ZooKeeperServer>, next: Arc<dyn RequestProcessor>) -> LeaderRequestProcessor {
+        LeaderRequestProcessor { zks, next }
     }
 }
 
 impl RequestProcessor for LeaderRequestProcessor {
     fn process_request(&self, req: Request) {
+        if self.zks.upgrade().is_some_and(|z| !z.auth_write_request(&req)) {
+            return;
+        }
         self.next.process_request(req);
     }
 

@@ -124,7 +124,7 @@ impl ServerRole for LeaderZooKeeperServer {
             };
             *self.container_manager.lock() = Some(ContainerManager::start(Arc::clone(zks.zk_db()), Arc::clone(&prep), settings)?);
         }
-        Ok(Arc::new(LeaderRequestProcessor::new(prep)))
+        Ok(Arc::new(LeaderRequestProcessor::new(Arc::downgrade(zks), prep)))
     }
 
     /// A client reconnecting to the leader itself: as standalone, and a

@@ -5,8 +5,8 @@
 //! and knows the committed (global) sessions from the ZKDatabase. Used by
 //! the NIO workers (connect, touch) and the QuorumPeer thread (PING).
 
-use crate::server::session_tracker::{SessionOwner, SessionTracker};
-use crate::server::session_tracker_impl::{initialize_next_session_id, SessionExpirer};
+use crate::server::session_tracker::{SessionExpirer, SessionOwner, SessionTracker};
+use crate::server::session_tracker_impl::initialize_next_session_id;
 use crate::server::zk_database::ZkDatabase;
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -95,5 +95,47 @@ impl SessionTracker for LearnerSessionTracker {
             out.push_str(&format!("0x{id:x}\n"));
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::persistence::file_txn_snap_log::FileTxnSnapLog;
+
+    fn tracker(dir: &std::path::Path, sid: i64) -> LearnerSessionTracker {
+        let db = ZkDatabase::new(FileTxnSnapLog::new(dir, dir).expect("snap log"), false, true);
+        LearnerSessionTracker::new(Arc::new(db), sid)
+    }
+
+    #[test]
+    fn touches_are_reported_once_to_the_next_ping() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let st = tracker(dir.path(), 2);
+        assert!(st.touch_session(5, 4000));
+        assert!(st.touch_session(6, 9000));
+        assert!(st.touch_session(5, 4000));
+        assert_eq!(st.take_touch_snapshot(), HashMap::from([(5, 4000), (6, 9000)]));
+        assert!(st.take_touch_snapshot().is_empty());
+        // A closed session is not reported.
+        st.touch_session(7, 4000);
+        st.remove_session(7);
+        assert!(st.take_touch_snapshot().is_empty());
+    }
+
+    #[test]
+    fn ids_carry_the_learners_sid_and_the_leader_checks_them() {
+        // SessionTrackerCheckTest.testLearnerSessionTracker, local
+        // sessions off: checkSession is the leader's business, a no-op
+        // here for any id; nothing is tracked locally.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let st = tracker(dir.path(), 3);
+        let id = st.create_session(30_000);
+        assert_eq!(id >> 56, 3);
+        assert_eq!(st.create_session(30_000), id + 1);
+        assert!(!st.track_session(id, 30_000));
+        assert_eq!(st.check_session(0xdead_beef, SessionOwner::Local), Ok(()));
+        assert_eq!(st.session_count(), 0);
+        assert!(st.commit_session(id, 30_000), "not yet committed in the database");
     }
 }

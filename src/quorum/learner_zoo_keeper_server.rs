@@ -137,6 +137,7 @@ impl ServerRole for LearnerZooKeeperServer {
         let commit = CommitProcessor::start(Arc::clone(zks), final_processor, true)?;
         let _ = self.commit_processor.set(Arc::clone(&commit));
         let first = FollowerRequestProcessor::start(
+            Arc::downgrade(zks),
             zks.settings.server_id,
             self.me.clone(),
             Arc::clone(&self.learner),

@@ -1,135 +1,105 @@
-//! ExpiryQueue: elements grouped into buckets by the tick at which they
-//! expire. The SessionTracker and the connection expirer each own one; any
-//! thread may touch an element, one thread polls the expired buckets.
+//! ExpiryQueue: elements grouped into buckets by the time at which they
+//! expire, each bucket a multiple of the expiration interval. A plain
+//! struct with the current time (milliseconds of `common::time`, or a
+//! simulator's) passed in: the SessionTracker core owns one for sessions,
+//! the NIO factory one for connections (polled by the `CnxnExpirer`
+//! thread); their owners lock it.
+//!
+//! An element updated at `now` with `timeout` lands in the bucket
+//! `(⌊(now + timeout) / interval⌋ + 1) × interval`, strictly after
+//! `now + timeout` and at most one interval later, and is polled once the
+//! clock reaches that bucket, never before.
 
-use parking_lot::Mutex;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::Hash;
-use std::time::{Duration, Instant};
-
-struct Inner<E> {
-    /// element -> the bucket (ms since `origin`) it expires in
-    elem_map: HashMap<E, u64>,
-    /// bucket -> elements expiring then
-    expiry_map: HashMap<u64, HashSet<E>>,
-    next_expiration_time: u64,
-}
 
 pub struct ExpiryQueue<E> {
-    inner: Mutex<Inner<E>>,
+    /// element -> the bucket it expires in
+    elem_map: HashMap<E, u64>,
+    /// bucket -> elements expiring then
+    expiry_map: BTreeMap<u64, HashSet<E>>,
+    /// The next bucket `poll` hands out.
+    next_expiration_time: u64,
     expiration_interval: u64,
-    origin: Instant,
 }
 
 impl<E: Hash + Eq + Clone> ExpiryQueue<E> {
-    /// `expiration_interval_ms` is the bucket width (tickTime for sessions).
-    pub fn new(expiration_interval_ms: u64) -> Self {
-        let interval = expiration_interval_ms.max(1);
-        let q = ExpiryQueue {
-            inner: Mutex::new(Inner {
-                elem_map: HashMap::new(),
-                expiry_map: HashMap::new(),
-                next_expiration_time: 0,
-            }),
-            expiration_interval: interval,
-            origin: Instant::now(),
+    /// `expiration_interval_ms` is the bucket width (tickTime for
+    /// sessions); `now` the current time, whose next bucket is polled first.
+    pub fn new(expiration_interval_ms: u64, now: u64) -> Self {
+        let expiration_interval = expiration_interval_ms.max(1);
+        let mut q = ExpiryQueue {
+            elem_map: HashMap::new(),
+            expiry_map: BTreeMap::new(),
+            next_expiration_time: 0,
+            expiration_interval,
         };
-        let now = q.now();
-        q.inner.lock().next_expiration_time = q.round_to_next_interval(now);
+        q.next_expiration_time = q.round_to_next_interval(now);
         q
     }
 
-    fn now(&self) -> u64 {
-        self.origin.elapsed().as_millis() as u64
-    }
-
     fn round_to_next_interval(&self, time: u64) -> u64 {
-        (time / self.expiration_interval + 1) * self.expiration_interval
+        (time / self.expiration_interval).saturating_add(1).saturating_mul(self.expiration_interval)
     }
 
-    /// Moves `elem` to the bucket `timeout_ms` from now. Returns the new
+    /// Moves `elem` to the bucket `timeout_ms` after `now`. Returns the new
     /// expiry time, or None when it was already in that bucket.
-    pub fn update(&self, elem: E, timeout_ms: u64) -> Option<u64> {
-        let new_expiry = self.round_to_next_interval(self.now() + timeout_ms);
-        let mut inner = self.inner.lock();
-        let prev = inner.elem_map.get(&elem).copied();
+    pub fn update(&mut self, elem: E, timeout_ms: u64, now: u64) -> Option<u64> {
+        let new_expiry = self.round_to_next_interval(now.saturating_add(timeout_ms));
+        let prev = self.elem_map.insert(elem.clone(), new_expiry);
         if prev == Some(new_expiry) {
             return None;
         }
-        inner.expiry_map.entry(new_expiry).or_default().insert(elem.clone());
-        inner.elem_map.insert(elem.clone(), new_expiry);
         if let Some(p) = prev {
-            if let Some(set) = inner.expiry_map.get_mut(&p) {
-                set.remove(&elem);
-                if set.is_empty() {
-                    inner.expiry_map.remove(&p);
-                }
-            }
+            self.take_from_bucket(p, &elem);
         }
+        self.expiry_map.entry(new_expiry).or_default().insert(elem);
         Some(new_expiry)
     }
 
     /// Forgets `elem`; returns its expiry time if it was queued.
-    pub fn remove(&self, elem: &E) -> Option<u64> {
-        let mut inner = self.inner.lock();
-        let t = inner.elem_map.remove(elem)?;
-        if let Some(set) = inner.expiry_map.get_mut(&t) {
-            set.remove(elem);
-            if set.is_empty() {
-                inner.expiry_map.remove(&t);
-            }
-        }
+    pub fn remove(&mut self, elem: &E) -> Option<u64> {
+        let t = self.elem_map.remove(elem)?;
+        self.take_from_bucket(t, elem);
         Some(t)
     }
 
-    /// Removes and returns the bucket that is due, or an empty set when the
-    /// next bucket is still in the future.
-    pub fn poll(&self) -> Vec<E> {
-        let now = self.now();
-        let mut inner = self.inner.lock();
-        let t = inner.next_expiration_time;
+    fn take_from_bucket(&mut self, bucket: u64, elem: &E) {
+        if let Some(set) = self.expiry_map.get_mut(&bucket) {
+            set.remove(elem);
+            if set.is_empty() {
+                self.expiry_map.remove(&bucket);
+            }
+        }
+    }
+
+    /// At `now`, removes and returns the next bucket if it is due (its
+    /// time has been reached) and moves on to the one after, or returns
+    /// nothing while it is still in the future. One bucket per call, as
+    /// Java: a late caller catches up by polling again while
+    /// `wait_time` is 0.
+    pub fn poll(&mut self, now: u64) -> Vec<E> {
+        let t = self.next_expiration_time;
         if now < t {
             return Vec::new();
         }
-        inner.next_expiration_time = t + self.expiration_interval;
-        match inner.expiry_map.remove(&t) {
-            Some(set) => {
-                for e in &set {
-                    inner.elem_map.remove(e);
-                }
-                set.into_iter().collect()
-            }
-            None => Vec::new(),
+        self.next_expiration_time = t.saturating_add(self.expiration_interval);
+        let set = self.expiry_map.remove(&t).unwrap_or_default();
+        for e in &set {
+            self.elem_map.remove(e);
         }
+        set.into_iter().collect()
     }
 
-    /// How long until the next bucket is due.
-    pub fn wait_time(&self) -> Duration {
-        let now = self.now();
-        let t = self.inner.lock().next_expiration_time;
-        Duration::from_millis(t.saturating_sub(now))
+    /// Milliseconds from `now` until the next bucket is due (0: poll now).
+    pub fn wait_time(&self, now: u64) -> u64 {
+        self.next_expiration_time.saturating_sub(now)
     }
 
-    pub fn len(&self) -> usize {
-        self.inner.lock().elem_map.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Buckets and their elements, soonest first, as ms from now (for the
-    /// `dump` four-letter word).
-    pub fn buckets(&self) -> Vec<(u64, Vec<E>)> {
-        let now = self.now();
-        let inner = self.inner.lock();
-        let mut v: Vec<(u64, Vec<E>)> = inner
-            .expiry_map
-            .iter()
-            .map(|(t, s)| (t.saturating_sub(now), s.iter().cloned().collect()))
-            .collect();
-        v.sort_by_key(|(t, _)| *t);
-        v
+    /// Buckets and their elements, soonest first, as ms from `now` (for
+    /// the `dump` four-letter word).
+    pub fn buckets(&self, now: u64) -> Vec<(u64, Vec<E>)> {
+        self.expiry_map.iter().map(|(t, s)| (t.saturating_sub(now), s.iter().cloned().collect())).collect()
     }
 }
 
@@ -137,30 +107,87 @@ impl<E: Hash + Eq + Clone> ExpiryQueue<E> {
 mod tests {
     use super::*;
 
+    /// Polls every bucket due up to `now`, as the expiry threads do.
+    fn poll_until(q: &mut ExpiryQueue<i64>, now: u64) -> Vec<i64> {
+        let mut out = Vec::new();
+        while q.wait_time(now) == 0 {
+            let mut due = q.poll(now);
+            due.sort_unstable();
+            out.extend(due);
+        }
+        out
+    }
+
+    #[test]
+    fn an_element_expires_in_the_bucket_after_its_deadline_never_sooner() {
+        // Every update time and timeout, against a 10 ms interval: the
+        // bucket is the first multiple of the interval past now + timeout,
+        // and polling one millisecond before it yields nothing.
+        for start in 0..25u64 {
+            for now in start..start + 25 {
+                for timeout in 0..35u64 {
+                    let mut q = ExpiryQueue::new(10, start);
+                    let bucket = q.update(7, timeout, now).expect("new element");
+                    assert!(bucket > now + timeout && bucket <= now + timeout + 10, "{now}+{timeout} -> {bucket}");
+                    assert_eq!(bucket % 10, 0);
+                    assert_eq!(poll_until(&mut q, bucket - 1), Vec::<i64>::new());
+                    assert_eq!(q.wait_time(bucket - 1), 1);
+                    assert_eq!(poll_until(&mut q, bucket), vec![7]);
+                    assert!(q.elem_map.is_empty() && q.expiry_map.is_empty());
+                }
+            }
+        }
+    }
+
     #[test]
     fn buckets_round_up_and_expire_in_order() {
-        let q = ExpiryQueue::new(10);
-        q.update(1, 5);
-        q.update(2, 50);
-        assert_eq!(q.len(), 2);
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let mut got = Vec::new();
-        while got.len() < 2 && Instant::now() < deadline {
-            std::thread::sleep(q.wait_time().max(Duration::from_millis(1)));
-            got.extend(q.poll());
-        }
-        assert_eq!(got, vec![1, 2]);
-        assert!(q.is_empty());
+        let mut q = ExpiryQueue::new(10, 0);
+        assert_eq!(q.update(1, 5, 0), Some(10));
+        assert_eq!(q.update(2, 50, 0), Some(60));
+        assert_eq!(q.elem_map.len(), 2);
+        assert_eq!(q.wait_time(0), 10);
+        assert_eq!(poll_until(&mut q, 10), vec![1]);
+        assert_eq!(poll_until(&mut q, 59), Vec::<i64>::new());
+        assert_eq!(poll_until(&mut q, 60), vec![2]);
+        assert!(q.elem_map.is_empty() && q.expiry_map.is_empty());
+    }
+
+    #[test]
+    fn a_late_poller_catches_up_one_bucket_at_a_time() {
+        let mut q = ExpiryQueue::new(10, 0);
+        q.update(1, 5, 0);
+        q.update(2, 25, 0);
+        // Woken at 100: the first poll returns the 10 ms bucket, the next
+        // the 20 ms one (empty), then 30 ms, and so on until caught up.
+        assert_eq!(q.poll(100), vec![1]);
+        assert_eq!(q.wait_time(100), 0);
+        assert_eq!(q.poll(100), Vec::<i64>::new());
+        assert_eq!(q.poll(100), vec![2]);
+        assert_eq!(poll_until(&mut q, 100), Vec::<i64>::new());
+        assert_eq!(q.wait_time(100), 10);
     }
 
     #[test]
     fn touching_moves_and_remove_forgets() {
-        let q = ExpiryQueue::new(1000);
-        assert!(q.update("a", 10).is_some());
-        assert!(q.update("a", 10).is_none());
-        assert!(q.update("a", 5000).is_some());
-        assert_eq!(q.buckets().len(), 1);
-        assert!(q.remove(&"a").is_some());
-        assert!(q.is_empty());
+        let mut q = ExpiryQueue::new(1000, 0);
+        assert_eq!(q.update(1, 10, 0), Some(1000));
+        // Same bucket: nothing to move.
+        assert_eq!(q.update(1, 10, 500), None);
+        assert_eq!(q.update(1, 5000, 500), Some(6000));
+        assert_eq!(q.buckets(500), vec![(5500, vec![1])]);
+        // The old bucket no longer holds it.
+        assert_eq!(poll_until(&mut q, 5999), Vec::<i64>::new());
+        assert_eq!(q.remove(&1), Some(6000));
+        assert_eq!(q.remove(&1), None);
+        assert!(q.elem_map.is_empty() && q.expiry_map.is_empty());
+        assert_eq!(poll_until(&mut q, 10_000), Vec::<i64>::new());
+    }
+
+    #[test]
+    fn huge_times_and_timeouts_saturate_instead_of_overflowing() {
+        let mut q = ExpiryQueue::new(1000, u64::MAX - 10);
+        assert!(q.update(1, u64::MAX, u64::MAX).is_some());
+        assert_eq!(q.wait_time(u64::MAX), 0);
+        let _ = q.poll(u64::MAX);
     }
 }

@@ -166,6 +166,12 @@ impl FinalRequestProcessor {
                 if r.path.contains('\0') {
                     return Err(code::BAD_ARGUMENTS);
                 }
+                // READ is needed to see an existing node's stat, as from
+                // Java 3.8.4 (ZOOKEEPER-2590); 3.8.0 answered anyone. A
+                // missing node is NONODE for everyone.
+                if let Some(info) = dt.node_info(&r.path) {
+                    self.zks.check_acl(&info.acl, perms::READ, &req.auth_info)?;
+                }
                 let stat = dt.stat_node(&r.path, Self::watcher(cnxn, r.watch))?;
                 Some(bytes_of(&ExistsResponse { stat }))
             }

@@ -48,6 +48,15 @@ pub const MAX_BYTES_HELD: usize = 8 << 20;
 /// without reading the answers holds at most that many of them.
 const REPLY_RESERVE: usize = 64 << 10;
 
+/// Unwritten bytes past which a watch notification is not queued: the
+/// client has not read for so long that its connection is shut down
+/// instead (the client sees a disconnect, which tells it events may have
+/// been missed, and reconnects). Replies alone stay far below it, since a
+/// connection stops reading requests at MAX_BYTES_HELD; only events, which
+/// come whether the client reads or not, could grow the queue without
+/// bound, as they do in Java.
+const MAX_UNREAD_BYTES: usize = 4 * MAX_BYTES_HELD;
+
 /// What the selector and workers share about a connection's readiness.
 struct IoState {
     outgoing: VecDeque<Vec<u8>>,
@@ -105,6 +114,8 @@ pub struct NioServerCnxn {
     /// Complete frames left unread because receiving was disabled.
     pending_frames: AtomicBool,
     closed: AtomicBool,
+    /// Set once the socket was shut for MAX_UNREAD_BYTES unread.
+    unread_shutdown: AtomicBool,
     /// This connection's place in the maxCnxns/maxClientCnxns counts,
     /// given back when it closes.
     slot: Mutex<Option<CnxnSlot>>,
@@ -158,6 +169,7 @@ impl NioServerCnxn {
             incoming: Mutex::new(Incoming { buf: Vec::new(), start: 0, initialized: false }),
             pending_frames: AtomicBool::new(false),
             closed: AtomicBool::new(false),
+            unread_shutdown: AtomicBool::new(false),
             slot: Mutex::new(Some(slot)),
             max_outstanding,
             session_id: AtomicI64::new(0),
@@ -733,6 +745,20 @@ impl Watcher for NioServerCnxn {
                 );
                 return;
             }
+        }
+        let unread = self.io.lock().out_bytes;
+        if unread >= MAX_UNREAD_BYTES {
+            if !self.unread_shutdown.swap(true, Ordering::AcqRel) {
+                tracing::warn!(
+                    "Closing connection to {} (session 0x{:x}): {unread} bytes of replies and notifications unread",
+                    self.remote,
+                    NioServerCnxn::session_id(self)
+                );
+                // Not close(): this runs while the tree fires its watches.
+                // The shut socket wakes the selector, whose worker closes it.
+                let _ = self.sock.shutdown(std::net::Shutdown::Both);
+            }
+            return;
         }
         let hdr = ReplyHeader { xid: xid::NOTIFICATION, zxid: -1, err: 0 };
         let mut oa = OutputArchive::with_capacity(64);

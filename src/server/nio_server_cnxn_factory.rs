@@ -15,6 +15,7 @@
 //! changes (`set_zoo_keeper_server`); connections made before the swap are
 //! closed, and clients reconnect to the new server.
 
+use crate::common::time::current_elapsed_time;
 use crate::server::expiry_queue::ExpiryQueue;
 use crate::server::nio_server_cnxn::NioServerCnxn;
 use crate::server::worker_service::{WorkRequest, WorkerService};
@@ -203,7 +204,8 @@ pub struct NioServerCnxnFactory {
     cnxns: Mutex<HashMap<u64, Arc<NioServerCnxn>>>,
     counts: Mutex<CnxnCounts>,
     session_map: Mutex<HashMap<i64, Arc<NioServerCnxn>>>,
-    cnxn_expiry_queue: ExpiryQueue<u64>,
+    /// Connections by idle deadline, polled by the CnxnExpirer thread.
+    cnxn_expiry_queue: Mutex<ExpiryQueue<u64>>,
     stopped: AtomicBool,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -223,7 +225,10 @@ impl NioServerCnxnFactory {
         }
         let workers = WorkerService::start("NIOWorker", settings.num_worker_threads.max(1))?;
         let factory = Arc::new(NioServerCnxnFactory {
-            cnxn_expiry_queue: ExpiryQueue::new(settings.sessionless_cnxn_timeout_ms.max(1) as u64),
+            cnxn_expiry_queue: Mutex::new(ExpiryQueue::new(
+                settings.sessionless_cnxn_timeout_ms.max(1) as u64,
+                current_elapsed_time(),
+            )),
             settings,
             local_address,
             listener,
@@ -338,7 +343,7 @@ impl NioServerCnxnFactory {
 
     /// touchCnxn: push the connection's idle deadline out.
     pub fn touch_cnxn(&self, cnxn: &NioServerCnxn) {
-        self.cnxn_expiry_queue.update(cnxn.id(), cnxn.session_timeout().max(0) as u64);
+        self.cnxn_expiry_queue.lock().update(cnxn.id(), cnxn.session_timeout().max(0) as u64, current_elapsed_time());
     }
 
     /// The session now lives on this connection. A connection that closed
@@ -366,7 +371,7 @@ impl NioServerCnxnFactory {
         if self.cnxns.lock().remove(&cnxn.id()).is_none() {
             return;
         }
-        self.cnxn_expiry_queue.remove(&cnxn.id());
+        self.cnxn_expiry_queue.lock().remove(&cnxn.id());
         let sid = cnxn.session_id();
         let mut sm = self.session_map.lock();
         if sm.get(&sid).map(|c| c.id()) == Some(cnxn.id()) {
@@ -477,13 +482,15 @@ fn expirer_loop(factory: Weak<NioServerCnxnFactory>) {
         if f.stopped.load(Ordering::Acquire) {
             break;
         }
-        let wait = f.cnxn_expiry_queue.wait_time();
-        if wait > Duration::ZERO {
+        let now = current_elapsed_time();
+        let wait = f.cnxn_expiry_queue.lock().wait_time(now);
+        if wait > 0 {
             drop(f);
-            std::thread::sleep(wait.min(Duration::from_millis(100)));
+            std::thread::sleep(Duration::from_millis(wait.min(100)));
             continue;
         }
-        for id in f.cnxn_expiry_queue.poll() {
+        let expired = f.cnxn_expiry_queue.lock().poll(now);
+        for id in expired {
             let c = f.cnxns.lock().get(&id).cloned();
             if let Some(c) = c {
                 tracing::info!("Closing idle connection from {} (session 0x{:x})", c.remote_address(), c.session_id());

@@ -12,7 +12,7 @@ use crate::jute::records::*;
 use crate::jute::txn::*;
 use crate::jute::{InputArchive, OutputArchive, Record};
 use crate::server::data_node::EphemeralType;
-use crate::server::data_tree::create_stat;
+use crate::server::data_tree::{create_stat, DataTree};
 use crate::server::quotas::{self, StatsTrack};
 use crate::server::request::Request;
 use crate::server::request_processor::RequestProcessor;
@@ -102,13 +102,9 @@ fn wall_time_ms() -> i64 {
 
 /// The parent of a path as Java computes it ("" for children of the root),
 /// with the root spelled "/" so the tree and the change table agree.
-fn parent_of(path: &str) -> Option<&str> {
+pub(crate) fn parent_of(path: &str) -> Option<&str> {
     let i = path.rfind('/')?;
     Some(if i == 0 { "/" } else { &path[..i] })
-}
-
-fn is_special_path(path: &str) -> bool {
-    matches!(path, "/" | "/zookeeper" | "/zookeeper/quota" | "/zookeeper/config")
 }
 
 impl PrepRequestProcessor {
@@ -405,47 +401,10 @@ impl Prep {
 
     /// getParentPathAndValidate (delete): refuses the special paths.
     fn parent_for_delete(path: &str) -> Result<&str, i32> {
-        if path.contains('\0') || is_special_path(path) {
+        if path.contains('\0') || DataTree::is_special_path(path) {
             return Err(code::BAD_ARGUMENTS);
         }
         parent_of(path).ok_or(code::BAD_ARGUMENTS)
-    }
-
-    /// fixupACL: de-duplicates, expands "auth", and refuses malformed ACLs.
-    fn fixup_acl(&self, auth_info: &[Id], acls: &[Acl]) -> Result<Vec<Acl>, i32> {
-        let providers = &self.zks.settings.auth_providers;
-        let mut uniq: Vec<&Acl> = Vec::with_capacity(acls.len());
-        for a in acls {
-            if !uniq.contains(&a) {
-                uniq.push(a);
-            }
-        }
-        if uniq.is_empty() {
-            return Err(code::INVALID_ACL);
-        }
-        let mut rv = Vec::with_capacity(uniq.len());
-        for a in uniq {
-            if a.id.scheme == "world" && a.id.id == "anyone" {
-                rv.push(a.clone());
-            } else if a.id.scheme == "auth" {
-                let mut valid = false;
-                for cid in auth_info {
-                    if providers.is_authenticated(&cid.scheme) {
-                        valid = true;
-                        rv.push(Acl { perms: a.perms, id: cid.clone() });
-                    }
-                }
-                if !valid {
-                    return Err(code::INVALID_ACL);
-                }
-            } else {
-                if !providers.is_valid(&a.id.scheme, &a.id.id) {
-                    return Err(code::INVALID_ACL);
-                }
-                rv.push(a.clone());
-            }
-        }
-        Ok(rv)
     }
 
     /// pRequest2Txn for one write op: validates it and returns its txn,
@@ -556,7 +515,7 @@ impl Prep {
             return Err(code::BAD_ARGUMENTS.into());
         }
         let parent_path = parent_of(&c.path).unwrap_or("/");
-        let acl = self.fixup_acl(&req.auth_info, &c.acl)?;
+        let acl = self.zks.fixup_acl(&req.auth_info, &c.acl)?;
         let parent = self.get_record_for_path(parent_path)?;
         self.zks.check_acl(&parent.acl, perms::CREATE, &req.auth_info)?;
         let parent_stat = parent.stat.clone().unwrap_or_default();
@@ -625,7 +584,7 @@ impl Prep {
         let r = SetAclRequest::from_bytes(&req.request)?;
         self.check_session(req)?;
         Self::validate_path(&r.path, req.session_id)?;
-        let acl = self.fixup_acl(&req.auth_info, &r.acl)?;
+        let acl = self.zks.fixup_acl(&req.auth_info, &r.acl)?;
         let mut node = self.get_record_for_path(&r.path)?;
         self.zks.check_acl(&node.acl, perms::ADMIN, &req.auth_info)?;
         let cur = node.stat.as_ref().map(|s| s.aversion).unwrap_or(0);

@@ -3,8 +3,14 @@
 //! sessions); a follower or observer uses `LearnerSessionTracker` (which
 //! only records touches for the leader's PING and leaves expiry to it).
 
-use crate::server::session_tracker_impl::SessionExpirer;
 use std::sync::Arc;
+
+/// Told about sessions whose time ran out (Java's
+/// SessionTracker.SessionExpirer): the ZooKeeperServer, which submits a
+/// closeSession for each. Called on the `SessionTracker` thread.
+pub trait SessionExpirer: Send + Sync {
+    fn expire(&self, session_id: i64, timeout: i32);
+}
 
 /// Which connection a session's requests may come through (Java's session
 /// owner, an object compared by identity). Prep checks the owner of every

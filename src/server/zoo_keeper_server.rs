@@ -19,8 +19,8 @@ use crate::server::request_processor::RequestProcessor;
 use crate::server::blue_throttle::{BlueThrottle, BlueThrottleSettings};
 use crate::server::request_throttler::RequestThrottler;
 use crate::server::server_stats::ServerStats;
-use crate::server::session_tracker::SessionTracker;
-use crate::server::session_tracker_impl::{SessionExpirer, SessionTrackerImpl};
+use crate::server::session_tracker::{SessionExpirer, SessionTracker};
+use crate::server::session_tracker_impl::SessionTrackerImpl;
 use crate::server::sync_request_processor::SyncRequestProcessor;
 use crate::server::zk_database::{TxnLogSettings, ZkDatabase};
 use crate::server::zoo_defs::{code, op_code};
@@ -44,6 +44,9 @@ pub struct ZooKeeperServerSettings {
     pub max_session_timeout: i32,
     pub global_outstanding_limit: i32,
     pub skip_acl: bool,
+    /// zookeeper.enableEagerACLCheck: screen writes on the server a client
+    /// is connected to before they are proposed (`auth_write_request`).
+    pub enable_eager_acl_check: bool,
     /// zookeeper.enforceQuota: refuse writes past a quota's hard limits.
     pub enforce_quota: bool,
     /// zookeeper.DigestAuthenticationProvider.superDigest ("super:<digest>").
@@ -664,6 +667,111 @@ impl ZooKeeperServer {
             }
         }
         Err(code::NO_AUTH)
+    }
+
+    /// fixupACL: de-duplicates, expands "auth" into the caller's
+    /// authenticated ids, and refuses malformed ACLs (INVALIDACL).
+    pub fn fixup_acl(&self, auth_info: &[Id], acls: &[Acl]) -> Result<Vec<Acl>, i32> {
+        let providers = &self.settings.auth_providers;
+        let mut uniq: Vec<&Acl> = Vec::with_capacity(acls.len());
+        for a in acls {
+            if !uniq.contains(&a) {
+                uniq.push(a);
+            }
+        }
+        if uniq.is_empty() {
+            return Err(code::INVALID_ACL);
+        }
+        let mut rv = Vec::with_capacity(uniq.len());
+        for a in uniq {
+            if a.id.scheme == "world" && a.id.id == "anyone" {
+                rv.push(a.clone());
+            } else if a.id.scheme == "auth" {
+                let mut valid = false;
+                for cid in auth_info {
+                    if providers.is_authenticated(&cid.scheme) {
+                        valid = true;
+                        rv.push(Acl { perms: a.perms, id: cid.clone() });
+                    }
+                }
+                if !valid {
+                    return Err(code::INVALID_ACL);
+                }
+            } else {
+                if !providers.is_valid(&a.id.scheme, &a.id.id) {
+                    return Err(code::INVALID_ACL);
+                }
+                rv.push(a.clone());
+            }
+        }
+        Ok(rv)
+    }
+
+    /// authWriteRequest (zookeeper.enableEagerACLCheck): a quorum server's
+    /// first processor screens create, delete, setData and setACL against
+    /// its own copy of the ACLs before anything is proposed, and answers a
+    /// refusal itself (zxid 0), so a doomed write costs the ensemble no
+    /// proposal and no zxid. Anything it cannot judge (a missing node, a
+    /// malformed path or body) passes on for Prep to answer. False means
+    /// the request was answered here and must go no further.
+    pub fn auth_write_request(&self, req: &Request) -> bool {
+        if !self.settings.enable_eager_acl_check {
+            return true;
+        }
+        let Err(err) = self.eager_acl_check(req) else {
+            return true;
+        };
+        tracing::debug!("Request failed the eager ACL check with {err}: {req:?}");
+        self.dec_in_process();
+        if let Some(c) = &req.cnxn {
+            c.send_response(&ReplyHeader { xid: req.cxid, zxid: 0, err }, None);
+        }
+        false
+    }
+
+    /// effectiveACLPath and effectiveACLPerms, then checkACL.
+    fn eager_acl_check(&self, req: &Request) -> Result<(), i32> {
+        use crate::jute::records::{CreateRequest, DeleteRequest, SetAclRequest, SetDataRequest};
+        use crate::server::prep_request_processor::parent_of;
+        use crate::server::zoo_defs::perms;
+        // Java's parentPath: no parent for a path without '/', with a NUL
+        // or naming a node the server owns.
+        let parent = |path: &str| {
+            if path.contains('\0') || crate::server::data_tree::DataTree::is_special_path(path) {
+                None
+            } else {
+                parent_of(path).map(str::to_string)
+            }
+        };
+        let (path, perm) = match req.op_type {
+            op_code::CREATE | op_code::CREATE2 => match CreateRequest::from_bytes(&req.request) {
+                Ok(r) => {
+                    self.fixup_acl(&req.auth_info, &r.acl)?;
+                    (parent(&r.path), perms::CREATE)
+                }
+                Err(_) => (None, 0),
+            },
+            op_code::DELETE => match DeleteRequest::from_bytes(&req.request) {
+                Ok(r) => (parent(&r.path), perms::DELETE),
+                Err(_) => (None, 0),
+            },
+            op_code::SET_DATA => match SetDataRequest::from_bytes(&req.request) {
+                Ok(r) => (Some(r.path), perms::WRITE),
+                Err(_) => (None, 0),
+            },
+            op_code::SET_ACL => match SetAclRequest::from_bytes(&req.request) {
+                Ok(r) => {
+                    self.fixup_acl(&req.auth_info, &r.acl)?;
+                    (Some(r.path), perms::ADMIN)
+                }
+                Err(_) => (None, 0),
+            },
+            _ => (None, 0),
+        };
+        match path.and_then(|p| self.zk_db.data_tree().node_info(&p)) {
+            Some(node) => self.check_acl(&node.acl, perm, &req.auth_info),
+            None => Ok(()),
+        }
     }
 
     /// getDataDirSize (Java measures the transaction-log directory here).

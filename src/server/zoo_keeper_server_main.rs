@@ -37,6 +37,7 @@ pub fn settings_from(config: &QuorumPeerConfig) -> ZooKeeperServerSettings {
         max_session_timeout: config.max_session_timeout,
         global_outstanding_limit: config.global_outstanding_limit,
         skip_acl: config.skip_acl,
+        enable_eager_acl_check: config.enable_eager_acl_check,
         enforce_quota: config.enforce_quota,
         super_digest: config.super_digest.clone(),
         auth_providers: crate::server::auth::ProviderRegistry::new(config.digest_auth_enabled),

@@ -8,6 +8,11 @@
 /// request waits forever. zkserver answers it with the node's Stat.
 const STANDALONE_CHECK: &str = "Java never answers a successful stand-alone check (NPE on a null Stat)";
 
+/// exists() on a node the caller may not READ: Java 3.8.0 returns its
+/// Stat to anyone; from 3.8.4 (ZOOKEEPER-2590) Java answers NOAUTH, and so
+/// does zkserver.
+const EXISTS_NEEDS_READ: &str = "exists() needs READ, as from Java 3.8.4 (ZOOKEEPER-2590); 3.8.0 answers anyone";
+
 /// (scenario name, why zkserver differs).
 ///
 /// createSession (-10) from a client: Java 3.8 takes it as a request (this
@@ -29,5 +34,11 @@ pub const DIVERGENCES: &[(&str, &str)] = &[
     ("acl/world/Std/all-but-admin/check", STANDALONE_CHECK),
     ("acl/world/SkipAcl/none/check", STANDALONE_CHECK),
     ("acl/world/SkipAcl/only-read/check", STANDALONE_CHECK),
+    ("acl/world/Std/none/exists", EXISTS_NEEDS_READ),
+    ("acl/world/Std/only-write/exists", EXISTS_NEEDS_READ),
+    ("acl/world/Std/only-create/exists", EXISTS_NEEDS_READ),
+    ("acl/world/Std/only-delete/exists", EXISTS_NEEDS_READ),
+    ("acl/world/Std/only-admin/exists", EXISTS_NEEDS_READ),
+    ("acl/world/Std/all-but-read/exists", EXISTS_NEEDS_READ),
     ("raw/op/createSession", "zkserver refuses createSession from a client (UNIMPLEMENTED, then close)"),
 ];

@@ -698,7 +698,17 @@ impl QuorumCnxManager {
             stream: sock,
             running: AtomicBool::new(true),
         });
-        let old = self.connections.lock().insert(sid, Arc::clone(&conn));
+        let old = {
+            let mut map = self.connections.lock();
+            // Checked under the lock `halt` collects connections with: a
+            // dial that ends after `halt` leaves nothing running.
+            if self.shutdown.load(Ordering::Acquire) {
+                drop(map);
+                close(&conn.stream);
+                return;
+            }
+            map.insert(sid, Arc::clone(&conn))
+        };
         if let Some(old) = old {
             self.finish(&old);
         }

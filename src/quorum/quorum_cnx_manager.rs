@@ -34,7 +34,10 @@
 //! stays until the dial-back replaces it: Java drops it first and dials
 //! the named addresses, which lets a stranger cut a peer off or take its
 //! place. Connections from larger sids that are not members are capped at
-//! `quorum.cnxn.threads.size` (Java has no cap).
+//! `quorum.cnxn.threads.size` (Java has no cap). A stranger that claims a
+//! larger member's sid still replaces that member's connection until the
+//! member reconnects, as in Java: only quorum authentication (SASL or TLS,
+//! which zkserver lacks) could tell them apart.
 
 use crate::common::deadline_reader::DeadlineReader;
 use crate::quorum::quorum_peer_config::HostPort;

@@ -8,8 +8,9 @@
 //! the NEWLEADER ack) must arrive whole within initLimit ticks, however
 //! slowly its bytes come (Java's initLimit socket timeout alone restarts
 //! with every byte), and a write that makes no progress for initLimit
-//! ticks fails (Java has no write timeout). A second thread ("Sender-/ip:port") drains the handler's packet
-//! queue to the socket, flushing whenever the queue runs dry.
+//! ticks fails (Java has no write timeout). A second thread
+//! ("Sender-/ip:port") drains the handler's packet queue to the socket,
+//! flushing whenever the queue runs dry.
 
 use crate::common::deadline_reader::DeadlineReader;
 use crate::jute::records::QuorumPacket;

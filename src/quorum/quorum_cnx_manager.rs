@@ -949,7 +949,20 @@ mod tests {
         InitialMessage::read_from(sock).unwrap().sid
     }
 
-    fn wait_for(what: &str, cond: impl Fn() -> bool) {
+    /// The next connection to `l`, failing the test after 10 s.
+    fn accept_within(l: &TcpListener) -> TcpStream {
+        l.set_nonblocking(true).unwrap();
+        let mut sock = None;
+        wait_for("a connection", || {
+            sock = l.accept().ok().map(|(s, _)| s);
+            sock.is_some()
+        });
+        let sock = sock.unwrap();
+        sock.set_nonblocking(false).unwrap();
+        sock
+    }
+
+    fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
         let end = Instant::now() + Duration::from_secs(10);
         while !cond() {
             assert!(Instant::now() < end, "timed out waiting for {what}");
@@ -965,14 +978,16 @@ mod tests {
         let many = vec!["127.0.0.1:1"; 2048 / 12].join("|");
         let mut claim = TcpStream::connect(&addr).unwrap();
         claim.write_all(&InitialMessage::encode(PROTOCOL_VERSION_V2, 1, &many)).unwrap();
-        let (mut first, _) = peer1.accept().unwrap();
+        let mut first = accept_within(&peer1);
         assert_eq!(hello_sid(&mut first), 3);
         wait_for("the dial-back to stand", || mgr.is_connected(1));
+        // A claim that comes while the dial is still under way is dropped.
+        wait_for("the dial to end", || mgr.dialing.lock().is_empty());
         // A second claim leaves the standing connection in place until the
         // new dial-back replaces it.
         let mut claim = TcpStream::connect(&addr).unwrap();
         claim.write_all(&InitialMessage::encode(PROTOCOL_VERSION_V1, 1, "127.0.0.1:1")).unwrap();
-        let (mut second, _) = peer1.accept().unwrap();
+        let mut second = accept_within(&peer1);
         assert!(mgr.is_connected(1));
         assert_eq!(hello_sid(&mut second), 3);
         let mut buf = [0u8; 1];

@@ -15,7 +15,6 @@
 //! and the CommitProcessor's thread (ToBeAppliedRequestProcessor).
 
 use crate::jute::records::QuorumPacket;
-use crate::jute::txn::TxnLogEntry;
 use crate::quorum::leader_zoo_keeper_server::LeaderZooKeeperServer;
 use crate::quorum::learner_handler::{plan_sync, History, LearnerHandler, SyncPlan};
 use crate::quorum::quorum_packet::{self as qp, make_zxid, packet};
@@ -398,36 +397,49 @@ impl Leader {
 
     // ---- sync ----
 
-    /// Decides a learner's sync and, under the broadcast lock so no
-    /// proposal slips between the two, queues the DIFF/TRUNC packets and
-    /// then every later proposal (startForwarding). The handler streams a
-    /// snapshot itself when the plan says so.
+    /// syncFollower: decides a learner's sync and queues its DIFF/TRUNC
+    /// packets, then (startForwarding) every later proposal. A learner
+    /// older than the committedLog needs the txn log, which is read from
+    /// disk first, holding no lock, so proposals, acks and pings go on
+    /// meanwhile. The plan itself is made in memory under the committedLog's
+    /// read lock (Java's logLock): a txn committed meanwhile cannot be
+    /// applied and so stays on toBeApplied, where startForwarding, the one
+    /// step under the broadcast lock, finds it. If the committedLog moved
+    /// past what was read from disk, the plan sees the gap and falls back
+    /// to a snapshot, which the handler streams itself.
     pub fn sync_learner(&self, h: &Arc<LearnerHandler>, peer_last_zxid: i64) -> io::Result<SyncPlan> {
         let db = Arc::clone(self.peer.zk_db());
-        let mut b = self.bcast.lock();
-        let committed: Vec<TxnLogEntry> = db.committed_log();
-        let history = History { committed: &committed, last_processed_zxid: db.last_processed_zxid() };
-        let size_limit = self.txn_log_size_limit(&db);
-        let plan = plan_sync(h.sid(), peer_last_zxid, &history, |from| match db.proposals_from_txn_log(from, size_limit) {
-            Ok(p) => p,
-            Err(e) => {
-                warn!("Cannot read the transaction log for a DIFF sync: {e}");
-                None
+        let oldest = db.min_committed_log().unwrap_or_else(|| db.last_processed_zxid());
+        let from_disk = if peer_last_zxid < oldest {
+            match db.proposals_from_txn_log(peer_last_zxid, self.txn_log_size_limit(&db)) {
+                Ok(p) => p,
+                Err(e) => {
+                    warn!("Cannot read the transaction log for a DIFF sync: {e}");
+                    None
+                }
             }
-        });
-        for p in &plan.packets {
-            h.queue_packet(p.clone());
-        }
-        self.start_forwarding(&mut b, h, plan.current_zxid);
-        Ok(plan)
+        } else {
+            None
+        };
+        Ok(db.with_committed_log(|committed| {
+            let history = History { committed, last_processed_zxid: db.last_processed_zxid() };
+            let plan = plan_sync(h.sid(), peer_last_zxid, &history, move |_| from_disk);
+            for p in &plan.packets {
+                h.queue_packet(p.clone());
+            }
+            self.start_forwarding(&mut self.bcast.lock(), h, plan.current_zxid);
+            plan
+        }))
     }
 
     /// calculateTxnLogSizeLimit: zookeeper.snapshotSizeFactor times the
-    /// newest snapshot's size (negative: no txn-log sync).
+    /// newest snapshot's size; 0 (no snapshot, or a factor of 0) means no
+    /// limit, and a negative factor turns txn-log syncs off (-1), as in
+    /// Java's isTxnLogSyncEnabled.
     fn txn_log_size_limit(&self, db: &crate::server::zk_database::ZkDatabase) -> i64 {
         let factor = self.peer.config().snapshot_size_factor;
         if factor < 0.0 {
-            return -2;
+            return -1;
         }
         let snap = crate::server::persistence::file_snap::find_n_valid_snapshots(db.snap_log().data_dir(), 1)
             .ok()
@@ -604,8 +616,10 @@ impl Leader {
 
     // ---- life cycle ----
 
-    /// Binds the quorum port(s) and starts the LearnerCnxAcceptor thread.
-    fn start_acceptor(self: &Arc<Self>) -> io::Result<()> {
+    /// Binds the quorum port(s), as Java's Leader constructor does: before
+    /// loadData, so learners that decided with this peer can connect (into
+    /// the backlog) at once instead of being refused and retrying.
+    fn bind(&self) -> io::Result<()> {
         let me = self.peer.config().my_quorum_server().cloned().ok_or_else(|| io::Error::other("not in the server list"))?;
         let mut listeners = Vec::new();
         for hp in &me.addrs {
@@ -623,9 +637,16 @@ impl Leader {
             })?;
             listeners.push(l);
         }
+        *self.listeners.lock() = listeners;
+        Ok(())
+    }
+
+    /// Starts the LearnerCnxAcceptor thread(s) on the bound port(s).
+    fn start_acceptor(self: &Arc<Self>) -> io::Result<()> {
+        let listeners = self.listeners.lock();
         let names: Vec<String> = listeners.iter().filter_map(|l| l.local_addr().ok()).map(|a| format!("/{a}")).collect();
         let name = format!("LearnerCnxAcceptor-{}", names.join("|"));
-        for l in &listeners {
+        for l in listeners.iter() {
             let l = l.try_clone()?;
             let leader = Arc::clone(self);
             let local = l.local_addr()?;
@@ -634,7 +655,6 @@ impl Leader {
                 info!("LearnerCnxAcceptorHandler-/{local} stopped");
             })?;
         }
-        *self.listeners.lock() = listeners;
         Ok(())
     }
 
@@ -770,6 +790,7 @@ pub fn lead(peer: &Arc<QuorumPeer>) -> io::Result<()> {
 
 fn run_leader(peer: &Arc<QuorumPeer>, leader: &Arc<Leader>) -> io::Result<&'static str> {
     let zks = &leader.zks;
+    leader.bind()?;
     leader.role.load_data(zks)?;
     let last_zxid = peer.zk_db().last_processed_zxid();
     leader.discovery.lock().leader_summary = (peer.current_epoch(), last_zxid);

@@ -131,9 +131,11 @@ impl Planner {
     }
 }
 
-/// The sync decision for a learner at `peer_last_zxid`. `txn_log` reads the
-/// logged txns after a zxid when the committedLog does not reach back far
-/// enough (`None`: the log does not either, or it is too big to send).
+/// The sync decision for a learner at `peer_last_zxid`. `txn_log` gives the
+/// logged txns from that zxid on (the leader reads them from disk before it
+/// plans, under no lock), asked for only when the committedLog does not
+/// reach back far enough (`None`: the log does not either, or it is too big
+/// to send).
 pub fn plan_sync(
     sid: i64,
     peer_last_zxid: i64,

@@ -420,6 +420,7 @@ const RESOLVED_PROPERTIES: &[&str] = &[
     "electionPortBindRetry",
     "fastleader.minNotificationInterval",
     "fastleader.maxNotificationInterval",
+    "leaderConnectDelayDuringRetryMs",
     "leaderServes",
     "observer.syncEnabled",
     "commitProcessor.numWorkerThreads",
@@ -444,7 +445,6 @@ const UNUSED_JAVA_PROPERTIES: &[&str] = &[
     "leader.ackLoggingFrequency",
     "leader.maxTimeToWaitForEpoch",
     "leader.closeSocketAsync",
-    "leaderConnectDelayDuringRetryMs",
     "learner.asyncSending",
     "learner.closeSocketAsync",
     "forceSnapshotSync",
@@ -780,6 +780,9 @@ pub struct QuorumPeerConfig {
     pub fast_leader_min_notification_interval_ms: i32,
     /// `zookeeper.fastleader.maxNotificationInterval` (ms, default 60000).
     pub fast_leader_max_notification_interval_ms: i32,
+    /// `zookeeper.leaderConnectDelayDuringRetryMs`: pause between a
+    /// learner's tries to reach the leader (ms, default 100).
+    pub leader_connect_delay_during_retry_ms: i32,
     /// `zookeeper.leaderServes`: the leader takes clients unless `no`.
     pub leader_serves: bool,
     /// `zookeeper.commitProcessor.numWorkerThreads` (default ncpu).
@@ -1161,6 +1164,7 @@ impl QuorumPeerConfig {
             quorum_cnxn_threads_size: QUORUM_CNXN_THREADS_SIZE_DEFAULT,
             fast_leader_min_notification_interval_ms: 200,
             fast_leader_max_notification_interval_ms: 60000,
+            leader_connect_delay_during_retry_ms: 100,
             leader_serves: true,
             commit_processor_num_worker_threads: cpus,
             commit_processor_shutdown_timeout_ms: 5000,
@@ -1323,6 +1327,7 @@ impl QuorumPeerConfig {
         self.election_port_bind_retry = p.int("zookeeper.electionPortBindRetry", 3)?;
         self.fast_leader_min_notification_interval_ms = p.int("zookeeper.fastleader.minNotificationInterval", 200)?;
         self.fast_leader_max_notification_interval_ms = p.int("zookeeper.fastleader.maxNotificationInterval", 60000)?;
+        self.leader_connect_delay_during_retry_ms = p.int("zookeeper.leaderConnectDelayDuringRetryMs", 100)?;
         self.leader_serves = p.equals("zookeeper.leaderServes", "no") != Some(true);
         if store.lookup("zookeeper.observer.syncEnabled").is_some() {
             self.sync_enabled = p.boolean("zookeeper.observer.syncEnabled", true);

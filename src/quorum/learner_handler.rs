@@ -7,10 +7,10 @@
 //! REQUESTs. Each handshake packet (FOLLOWERINFO/OBSERVERINFO, ACKEPOCH,
 //! the NEWLEADER ack) must arrive whole within initLimit ticks, however
 //! slowly its bytes come (Java's initLimit socket timeout alone restarts
-//! with every byte), and a write that makes no progress for initLimit
-//! ticks fails (Java has no write timeout). A second thread
-//! ("Sender-/ip:port") drains the handler's packet queue to the socket,
-//! flushing whenever the queue runs dry.
+//! with every byte), and until the NEWLEADER ack a write that makes no
+//! progress for initLimit ticks fails (Java has no write timeout). A
+//! second thread ("Sender-/ip:port") drains the handler's packet queue to
+//! the socket, flushing whenever the queue runs dry.
 
 use crate::common::deadline_reader::DeadlineReader;
 use crate::jute::records::QuorumPacket;
@@ -498,6 +498,9 @@ impl LearnerHandler {
         self.sync_limit_check.lock().started = true;
         input.get_mut().set_deadline(None);
         self.sock.set_read_timeout(Some(leader.sync_timeout()))?;
+        // From here on the pings' syncLimit check drops a learner that
+        // stops reading, as in Java.
+        self.sock.set_write_timeout(None)?;
         leader.wait_for_startup()?;
         debug!("Sending UPTODATE message to {sid}");
         self.queue_packet(packet(qp::UPTODATE, -1, None));

@@ -1,6 +1,8 @@
 //! Leader: the ZAB leader role. `lead` runs on the QuorumPeer thread: it
 //! starts the LearnerCnxAcceptor thread ("LearnerCnxAcceptor-<addr>", one
-//! LearnerHandler per accepted learner), negotiates the new epoch with a
+//! LearnerHandler per accepted learner; at most MAX_LEARNER_HANDSHAKES of
+//! them may be waiting for their first packet, the oldest is closed to make
+//! room), negotiates the new epoch with a
 //! quorum (FOLLOWERINFO -> LEADERINFO -> ACKEPOCH, recording acceptedEpoch
 //! and currentEpoch), waits for a quorum to ack NEWLEADER, starts the
 //! LeaderZooKeeperServer, then pings every learner each half tick until a
@@ -25,11 +27,11 @@ use crate::server::request::Request;
 use crate::server::session_tracker::{SessionOwner, SessionTracker};
 use crate::server::zoo_keeper_server::ZooKeeperServer;
 use parking_lot::{Condvar, Mutex, MutexGuard};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::io;
-use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use tracing::{error, info, warn};
@@ -80,8 +82,18 @@ pub struct Leader {
     /// The membership (with the new epoch's version) NEWLEADER carries.
     qv_bytes: OnceLock<Vec<u8>>,
     listeners: Mutex<Vec<TcpListener>>,
+    /// Learner sockets whose first packet has not arrived yet, oldest
+    /// first, by handshake id.
+    handshakes: Mutex<VecDeque<(u64, TcpStream)>>,
+    next_handshake_id: AtomicU64,
     started_at: Instant,
 }
+
+/// How many accepted learner sockets may be waiting for their first packet
+/// at once (Java has no bound): far more than an ensemble's learners, which
+/// send it at once, so only strangers that connect and stay silent or
+/// trickle are closed to make room.
+const MAX_LEARNER_HANDSHAKES: usize = 64;
 
 fn interrupted(msg: &str) -> io::Error {
     io::Error::new(io::ErrorKind::TimedOut, msg.to_string())
@@ -102,6 +114,8 @@ impl Leader {
             follower_counter: AtomicI64::new(-1),
             qv_bytes: OnceLock::new(),
             listeners: Mutex::new(Vec::new()),
+            handshakes: Mutex::new(VecDeque::new()),
+            next_handshake_id: AtomicU64::new(1),
             started_at: Instant::now(),
         })
     }
@@ -486,12 +500,21 @@ impl Leader {
     fn accept_loop(self: &Arc<Self>, l: &TcpListener) {
         while self.is_running() {
             match l.accept() {
-                Ok((sock, _)) => {
+                Ok((sock, remote)) => {
                     if !self.is_running() {
                         break;
                     }
-                    if let Err(e) = LearnerHandler::start(Arc::clone(self), sock) {
+                    let id = self.next_handshake_id.fetch_add(1, Ordering::Relaxed);
+                    match sock.try_clone() {
+                        Ok(handle) => self.handshake_started(id, handle),
+                        Err(e) => {
+                            warn!("Cannot use the learner connection from {remote}: {e}");
+                            continue;
+                        }
+                    }
+                    if let Err(e) = LearnerHandler::start(Arc::clone(self), sock, id) {
                         warn!("Cannot start a LearnerHandler: {e}");
+                        self.handshake_done(id);
                     }
                 }
                 Err(e) => {
@@ -502,6 +525,30 @@ impl Leader {
                 }
             }
         }
+    }
+
+    /// Tracks a learner socket until its first packet arrives, closing the
+    /// oldest such socket beyond MAX_LEARNER_HANDSHAKES.
+    fn handshake_started(&self, id: u64, sock: TcpStream) {
+        let evicted = {
+            let mut waiting = self.handshakes.lock();
+            waiting.push_back((id, sock));
+            if waiting.len() > MAX_LEARNER_HANDSHAKES {
+                waiting.pop_front()
+            } else {
+                None
+            }
+        };
+        if let Some((_, oldest)) = evicted {
+            let from = oldest.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+            warn!("{MAX_LEARNER_HANDSHAKES} learner connections have not sent their first packet: closing the oldest, from {from}");
+            let _ = oldest.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    /// The learner socket of handshake `id` sent its first packet or ended.
+    pub fn handshake_done(&self, id: u64) {
+        self.handshakes.lock().retain(|(i, _)| *i != id);
     }
 
     /// Stops leading from any thread: no more learners, every wait wakes,

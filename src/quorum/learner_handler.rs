@@ -4,9 +4,15 @@
 //! (LEADERINFO, ACKEPOCH), the sync decision (DIFF from the committed log or
 //! the txn log, TRUNC, or SNAP streamed from the tree), the NEWLEADER ack,
 //! then ACKs, PINGs with session touches, REVALIDATEs and forwarded
-//! REQUESTs. A second thread ("Sender-/ip:port") drains the handler's packet
-//! queue to the socket, flushing whenever the queue runs dry.
+//! REQUESTs. Each handshake packet (FOLLOWERINFO/OBSERVERINFO, ACKEPOCH,
+//! the NEWLEADER ack) must arrive whole within initLimit ticks, however
+//! slowly its bytes come (Java's initLimit socket timeout alone restarts
+//! with every byte), and until the NEWLEADER ack a write that makes no
+//! progress for initLimit ticks fails (Java has no write timeout). A
+//! second thread ("Sender-/ip:port") drains the handler's packet queue to
+//! the socket, flushing whenever the queue runs dry.
 
+use crate::common::deadline_reader::DeadlineReader;
 use crate::jute::records::QuorumPacket;
 use crate::jute::txn::TxnLogEntry;
 use crate::quorum::leader::Leader;
@@ -271,6 +277,8 @@ pub struct LearnerHandler {
     /// This connection as the owner of the sessions it revalidates and
     /// forwards requests for.
     session_owner: SessionOwner,
+    /// The leader's id for this socket until its first packet arrives.
+    handshake_id: u64,
 }
 
 /// Serial numbers of LearnerHandlers, so that each learner connection is
@@ -279,7 +287,9 @@ static NEXT_HANDLER_SERIAL: AtomicU64 = AtomicU64::new(1);
 
 impl LearnerHandler {
     /// Takes over an accepted learner socket and starts its thread.
-    pub fn start(leader: Arc<Leader>, sock: TcpStream) -> io::Result<Arc<LearnerHandler>> {
+    /// `handshake_id` is the leader's id for the socket until its first
+    /// packet arrives.
+    pub fn start(leader: Arc<Leader>, sock: TcpStream, handshake_id: u64) -> io::Result<Arc<LearnerHandler>> {
         let remote = sock.peer_addr()?;
         let (tx, rx) = unbounded();
         let id = NEXT_HANDLER_SERIAL.fetch_add(1, Ordering::Relaxed);
@@ -300,6 +310,7 @@ impl LearnerHandler {
             packets_sent: AtomicU64::new(0),
             requests_received: AtomicU64::new(0),
             session_owner: SessionOwner::Learner(id),
+            handshake_id,
         });
         let runner = Arc::clone(&h);
         crate::server::zoo_keeper_critical_thread::spawn(format!("LearnerHandler-/{remote}"), move || runner.run())?;
@@ -379,17 +390,24 @@ impl LearnerHandler {
             }
         }
         warn!("******* GOODBYE /{} ********", self.remote);
+        self.leader.handshake_done(self.handshake_id);
         self.shutdown();
     }
 
     fn serve(self: &Arc<Self>) -> io::Result<()> {
         let leader = Arc::clone(&self.leader);
         self.sock.set_read_timeout(Some(leader.init_timeout()))?;
+        // A learner that stops reading (during a SNAP most of all, which
+        // this thread writes) is given up after initLimit without progress.
+        self.sock.set_write_timeout(Some(leader.init_timeout()))?;
         let _ = self.sock.set_nodelay(true);
-        let mut input = BufReader::new(self.sock.try_clone()?);
+        let handshake_deadline = || Some(Instant::now() + leader.init_timeout());
+        let mut input = BufReader::new(DeadlineReader::new(self.sock.try_clone()?, handshake_deadline()));
         let mut out = BufWriter::new(self.sock.try_clone()?);
 
-        let first = read_packet(&mut input)?;
+        let first = read_packet(&mut input);
+        leader.handshake_done(self.handshake_id);
+        let first = first?;
         if first.r#type != qp::FOLLOWERINFO && first.r#type != qp::OBSERVERINFO {
             error!("First packet {} is not FOLLOWERINFO or OBSERVERINFO!", packet_to_string(&first));
             return Ok(());
@@ -434,6 +452,7 @@ impl LearnerHandler {
             BigEndian::write_i32(&mut ver, qp::PROTOCOL_VERSION);
             write_packet(&mut out, &packet(qp::LEADERINFO, new_leader_zxid, Some(ver.to_vec())))?;
             out.flush()?;
+            input.get_mut().set_deadline(handshake_deadline());
             let ack = read_packet(&mut input)?;
             if ack.r#type != qp::ACKEPOCH {
                 error!("{} is not ACKEPOCH", packet_to_string(&ack));
@@ -469,6 +488,7 @@ impl LearnerHandler {
         out.flush()?;
         self.start_sending(out)?;
 
+        input.get_mut().set_deadline(handshake_deadline());
         let ack = read_packet(&mut input)?;
         if ack.r#type != qp::ACK {
             error!("Next packet was supposed to be an ACK, but received packet: {}", packet_to_string(&ack));
@@ -477,7 +497,11 @@ impl LearnerHandler {
         debug!("Received NEWLEADER-ACK message from {sid}");
         leader.wait_for_new_leader_ack(sid, ack.zxid)?;
         self.sync_limit_check.lock().started = true;
+        input.get_mut().set_deadline(None);
         self.sock.set_read_timeout(Some(leader.sync_timeout()))?;
+        // From here on the pings' syncLimit check drops a learner that
+        // stops reading, as in Java.
+        self.sock.set_write_timeout(None)?;
         leader.wait_for_startup()?;
         debug!("Sending UPTODATE message to {sid}");
         leader.send_up_to_date(self);

@@ -5,7 +5,8 @@
 //! that only accepts; per connected peer a `SendWorker:<sid>` draining that
 //! peer's send queue (capacity 1, the oldest message dropped) with blocking
 //! writes, and a `RecvWorker:<sid>` doing blocking reads into the one shared
-//! receive queue (capacity 100). Everything that may wait on the network
+//! receive queue (capacity 100; a sid that is not a member gets a quarter
+//! of it at most, and 50 messages a second). Everything that may wait on the network
 //! before a connection stands runs on a short-lived
 //! `QuorumConnectionThread-[myid=N]-i` (Java's connectionExecutor): reading
 //! an accepted socket's initial message (which must arrive whole within
@@ -63,6 +64,14 @@ pub const PACKET_MAX_SIZE: i32 = 512 * 1024;
 const SEND_CAPACITY: usize = 1;
 /// Messages received from all peers, not yet taken by the election.
 const RECV_CAPACITY: usize = 100;
+/// A peer that is not a member (an observer or joiner missing from our
+/// view, or a stranger) may have at most this many messages in the receive
+/// queue at once, so members always find room there, and its RecvWorker
+/// passes on at most NON_MEMBER_RATE messages a second: enough for the few
+/// notifications an election needs, too few for a flood to crowd out the
+/// members or keep the WorkerReceiver answering it. Java has no such bound.
+const NON_MEMBER_QUEUED: usize = RECV_CAPACITY / 4;
+const NON_MEMBER_RATE: u32 = 50;
 /// How long a SendWorker waits for a message before checking it should go on.
 const SEND_POLL: Duration = Duration::from_millis(1000);
 /// Pause between attempts to bind the election port.
@@ -88,6 +97,18 @@ impl<T> CircularBlockingQueue<T> {
         items.push_back(item);
         self.available.notify_one();
         dropped
+    }
+
+    /// Appends `item` unless `limit` elements are already waiting; returns
+    /// whether it went in. It never drops an element.
+    pub fn offer_below(&self, item: T, limit: usize) -> bool {
+        let mut items = self.items.lock();
+        if items.len() >= limit.min(self.capacity) {
+            return false;
+        }
+        items.push_back(item);
+        self.available.notify_one();
+        true
     }
 
     /// Takes the oldest element, waiting up to `timeout` for one.
@@ -776,6 +797,8 @@ impl QuorumCnxManager {
         if let Err(e) = conn.stream.set_read_timeout(None) {
             warn!("Cannot clear the read timeout of the connection to {sid}: {e}");
         }
+        let member = self.settings.view.contains_key(&sid);
+        let (mut window_start, mut in_window) = (Instant::now(), 0u32);
         while conn.running.load(Ordering::Acquire) && !self.shutdown.load(Ordering::Acquire) {
             let len = match read_i32(&mut input) {
                 Ok(n) => n,
@@ -795,7 +818,18 @@ impl QuorumCnxManager {
                 warn!("Connection broken for id {sid}, my id = {}: {e}", self.settings.my_sid);
                 break;
             }
-            self.add_to_recv_queue(Message { buffer: buf, sid });
+            if member {
+                self.add_to_recv_queue(Message { buffer: buf, sid });
+                continue;
+            }
+            let now = Instant::now();
+            if now.duration_since(window_start) >= Duration::from_secs(1) {
+                (window_start, in_window) = (now, 0);
+            }
+            in_window += 1;
+            if in_window > NON_MEMBER_RATE || !self.recv_queue.offer_below(Message { buffer: buf, sid }, NON_MEMBER_QUEUED) {
+                debug!("Dropped a message from {sid}, which is not a member");
+            }
         }
         debug!("Interrupting SendWorker thread from RecvWorker. sid: {sid}. myId: {}", self.settings.my_sid);
         self.finish(&conn);

@@ -22,9 +22,12 @@ fn help() -> String {
 /// Runs seeds 0..n; prints each violation and the totals, the count last.
 fn run_seeds(n: u64, mutation: Option<Mutation>) -> ExitCode {
     let (mut violations, mut simulated_ms, mut first_caught) = (0u64, 0u64, None);
+    let (mut same_round, mut recovered) = (0u64, Vec::new());
     for seed in 0..n {
         let r: Report = run(seed, mutation, false);
         simulated_ms += r.simulated_ms;
+        same_round += r.same_round_leaders;
+        recovered.extend(r.recovered_after_ms);
         if let Some(v) = r.violations.first() {
             violations += 1;
             first_caught.get_or_insert(seed);
@@ -34,6 +37,14 @@ fn run_seeds(n: u64, mutation: Option<Mutation>) -> ExitCode {
     if let (Some(m), Some(seed)) = (mutation, first_caught) {
         println!("{} first caught by seed {seed}", m.name());
     }
+    recovered.sort_unstable();
+    if let Some(worst) = recovered.last() {
+        println!(
+            "a quorum followed one leader after the heal: median {} ms, worst {worst} ms",
+            recovered[recovered.len() / 2]
+        );
+    }
+    println!("a node decided to lead a round another node still led: {same_round} times");
     println!("simulated {:.1} hours", simulated_ms as f64 / 3_600_000.0);
     println!("{n} seeds, {violations} violations");
     ExitCode::SUCCESS
@@ -82,8 +93,15 @@ fn replay(seed: u64, mutation: Option<Mutation>) -> ExitCode {
     }
     let _ = writeln!(
         out,
-        "simulated {} ms: {} decisions, {} crashes, {} partitions, {} messages, {} sessions created, {} expired",
-        r.simulated_ms, r.decisions, r.crashes, r.partitions, r.messages, r.sessions_created, r.sessions_expired
+        "simulated {} ms: {} decisions ({} while another led the round), {} crashes, {} partitions, {} messages, {} sessions created, {} expired",
+        r.simulated_ms,
+        r.decisions,
+        r.same_round_leaders,
+        r.crashes,
+        r.partitions,
+        r.messages,
+        r.sessions_created,
+        r.sessions_expired
     );
     let _ = writeln!(out, "1 seeds, {} violations", u64::from(!r.violations.is_empty()));
     ExitCode::SUCCESS

@@ -23,6 +23,7 @@ use self::node::{Msg, Mutations, Node, Note, Out};
 use self::rng::Rng;
 use crate::quorum::quorum_maj::QuorumMaj;
 use crate::quorum::quorum_peer_config::{LearnerType, QuorumSpec};
+use crate::quorum::vote::ServerState;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -74,6 +75,10 @@ pub struct Report {
     /// How long after the heal a quorum followed one leader.
     pub recovered_after_ms: Option<u64>,
     pub decisions: u64,
+    /// Times a node decided to lead while another still led the same
+    /// election round: FLE allows it (a vote overtaken after the finalize
+    /// wait); ZAB's epochs must keep the two from both committing.
+    pub same_round_leaders: u64,
     pub crashes: u64,
     pub partitions: u64,
     pub messages: u64,
@@ -102,7 +107,8 @@ pub fn run(seed: u64, mutation: Option<Mutation>, trace: bool) -> Report {
 #[derive(Debug)]
 enum Event {
     Boot(i64),
-    Deliver { from: i64, to: i64, msg: Msg },
+    /// `link` numbers an election notification on its link.
+    Deliver { from: i64, to: i64, msg: Msg, link: Option<u64> },
     /// A node's timer; stale unless `gen` is the node's latest.
     Wake { sid: i64, gen: u64 },
     ClientTick(usize),
@@ -168,6 +174,9 @@ struct Sim {
     report: Report,
     tracing: bool,
 }
+
+/// More events than this at one simulated instant is a livelock.
+const MAX_EVENTS_PER_INSTANT: u64 = 100_000;
 
 /// Client endpoints are numbered from here; nodes are 1..=n.
 const FIRST_CLIENT: i64 = 100;
@@ -257,9 +266,14 @@ impl Sim {
     }
 
     fn run(&mut self) {
+        let mut at_this_instant = 0u64;
         while let Some(Reverse(s)) = self.queue.pop() {
             if s.at > self.end_at {
                 break;
+            }
+            at_this_instant = if s.at == self.now { at_this_instant + 1 } else { 0 };
+            if at_this_instant > MAX_EVENTS_PER_INSTANT {
+                self.checker.violations.push(format!("t={}ms: time stands still: {:?} and more", self.now, s.event));
             }
             self.now = s.at;
             self.handle(s.event);
@@ -277,8 +291,8 @@ impl Sim {
     fn handle(&mut self, event: Event) {
         match event {
             Event::Boot(sid) => self.boot(sid),
-            Event::Deliver { from, to, msg } => {
-                if !self.net.connected(from, to) {
+            Event::Deliver { from, to, msg, link } => {
+                if !self.net.connected(from, to) || link.is_some_and(|n| !self.net.take_notification(from, to, n)) {
                     return;
                 }
                 if to >= FIRST_CLIENT {
@@ -329,6 +343,16 @@ impl Sim {
             match note {
                 Note::Decided(d) => {
                     self.report.decisions += 1;
+                    let round = d.vote.election_epoch;
+                    let rival = self
+                        .nodes
+                        .values()
+                        .find(|n| n.sid != sid && n.up && n.state == ServerState::Leading && n.current.election_epoch == round)
+                        .map(|n| n.sid);
+                    if let (ServerState::Leading, Some(other)) = (d.state, rival) {
+                        self.report.same_round_leaders += 1;
+                        self.trace(|| format!("node {sid} leads round 0x{round:x} while node {other} still does"));
+                    }
                     let v = d.vote;
                     self.trace(|| {
                         format!(
@@ -364,8 +388,9 @@ impl Sim {
 
     fn send(&mut self, from: i64, to: i64, msg: Msg) {
         self.report.messages += 1;
+        let link = matches!(msg, Msg::Election(_)).then(|| self.net.enqueue_notification(from, to));
         for delay in self.net.route(&mut self.rng, from, to) {
-            self.schedule(self.now + delay, Event::Deliver { from, to, msg: msg.clone() });
+            self.schedule(self.now + delay, Event::Deliver { from, to, msg: msg.clone(), link });
         }
     }
 

@@ -3,6 +3,14 @@
 //! duplicated (hence reordered too) or cut by a partition. A message to
 //! oneself is never lost and arrives at once (Java's QuorumCnxManager puts
 //! it straight on its own receive queue).
+//!
+//! Election notifications between two peers also go through a model of
+//! QuorumCnxManager's per-peer send queue (capacity 1, the oldest dropped)
+//! over one ordered connection: only the newest notification sent on a
+//! link is delivered, once. Without it, a LOOKING observer in a later round
+//! and a LOOKING voter in an older one, which answer every notification of
+//! each other (as Java's WorkerReceiver does), would multiply their
+//! exchanges with every duplicate.
 
 use super::rng::Rng;
 use std::collections::BTreeMap;
@@ -30,11 +38,14 @@ pub struct Network {
     /// Each endpoint's side while partitioned; endpoints on different sides
     /// (or one listed and one not) cannot reach each other.
     sides: Option<BTreeMap<i64, u8>>,
+    /// Per election link (from, to): the newest notification sent and the
+    /// newest delivered.
+    links: BTreeMap<(i64, i64), (u64, u64)>,
 }
 
 impl Network {
     pub fn new() -> Network {
-        Network { weather: Weather::CALM, sides: None }
+        Network { weather: Weather::CALM, sides: None, links: BTreeMap::new() }
     }
 
     /// Cuts the network: `sides` gives every endpoint's side.
@@ -55,6 +66,25 @@ impl Network {
             None => true,
             Some(sides) => a == b || matches!((sides.get(&a), sides.get(&b)), (Some(x), Some(y)) if x == y),
         }
+    }
+
+    /// Numbers a notification sent on the link `from` -> `to`; it replaces
+    /// any older one still queued.
+    pub fn enqueue_notification(&mut self, from: i64, to: i64) -> u64 {
+        let link = self.links.entry((from, to)).or_default();
+        link.0 += 1;
+        link.0
+    }
+
+    /// Whether notification `n` of its link is delivered: it is the newest
+    /// sent and was not delivered yet.
+    pub fn take_notification(&mut self, from: i64, to: i64, n: u64) -> bool {
+        let link = self.links.entry((from, to)).or_default();
+        let fresh = n == link.0 && n > link.1;
+        if fresh {
+            link.1 = n;
+        }
+        fresh
     }
 
     /// The delays after which copies of a message sent now from `from` to
@@ -85,5 +115,16 @@ mod tests {
         assert_eq!(net.route(&mut rng, 3, 3), vec![0], "oneself is always reachable");
         net.heal();
         assert_eq!(net.route(&mut rng, 1, 3).len(), 1);
+    }
+
+    #[test]
+    fn only_the_newest_notification_of_a_link_arrives_once() {
+        let mut net = Network::new();
+        let (a, b) = (net.enqueue_notification(1, 2), net.enqueue_notification(1, 2));
+        let other = net.enqueue_notification(2, 1);
+        assert!(!net.take_notification(1, 2, a), "replaced in the send queue");
+        assert!(net.take_notification(1, 2, b));
+        assert!(!net.take_notification(1, 2, b), "a duplicate");
+        assert!(net.take_notification(2, 1, other), "links are independent");
     }
 }

@@ -12,6 +12,11 @@
 # FLAVOURS one run each, sids 1..3 in order (default: zkserver x3,
 #          java x3, java,java,zkserver, java,zkserver,zkserver)
 #
+# With JEPSEN_LOGS=DIR, each run keeps its nodes' logs, its fault schedule
+# and its history (with the node and session of every operation) under
+# DIR/FLAVOURS; a run that is not linearizable keeps them anyway, in a
+# temporary directory it names.
+#
 # Needs root (iptables; nodes run as their own uids). Every rule it adds
 # carries the comment "zkjepsen" and is removed on exit, whatever happens.
 set -euo pipefail
@@ -38,7 +43,9 @@ cargo build --quiet --test fault_injection --bin zkserver
 status=0
 for flavours in "${sets[@]}"; do
     echo "== $flavours, $secs s, faults $faults"
-    JEPSEN_FLAVORS=$flavours JEPSEN_FAULTS=$faults JEPSEN_SECS=$secs JEPSEN_LABEL=$flavours \
+    logs=()
+    [ -n "${JEPSEN_LOGS:-}" ] && logs=(JEPSEN_LOGS="$JEPSEN_LOGS/$flavours")
+    env "${logs[@]}" JEPSEN_FLAVORS=$flavours JEPSEN_FAULTS=$faults JEPSEN_SECS=$secs JEPSEN_LABEL=$flavours \
         cargo test --quiet --test fault_injection configured_run -- --ignored --nocapture --test-threads 1 ||
         status=1
 done

@@ -22,7 +22,7 @@ mod common;
 use common::ensemble::Ensemble;
 use common::{four_letter, walk, wait_until, Flavor};
 use std::time::Duration;
-use zkserver::client::{ZkClient, ZkError};
+use zkserver::client::{ConnectOptions, ZkClient, ZkError};
 use zkserver::server::zoo_defs::{ids, CreateMode};
 
 const DEADLINE: Duration = Duration::from_secs(40);
@@ -236,7 +236,15 @@ fn session_moved(flavors: [Flavor; 3]) {
     let mut left = first;
     let mut version = 0;
     for (to, data) in [(2, b"2"), (3, b"3"), (1, b"4")] {
-        let here = ZkClient::connect_with_session(ens.node(to).client_addr().as_str(), 10_000, id, &passwd)
+        // One client, one xid counter: the new connection's xids follow
+        // the two requests still to be sent on the old one. (Reused xids
+        // would make a server match the old connection's refused write to
+        // the new connection's pending request, as Java does too.)
+        let mut opts = ConnectOptions::new(10_000);
+        opts.session_id = id;
+        opts.passwd = passwd.clone();
+        opts.first_xid = left.next_xid() + 2;
+        let here = ZkClient::connect_with(ens.node(to).client_addr().as_str(), &opts)
             .unwrap_or_else(|e| panic!("the session does not move to node {to}: {e}\n{}", ens.logs()));
         assert_eq!(here.session_id(), id);
         here.set_data("/owned", Some(data), version).expect("a write where the session is now");

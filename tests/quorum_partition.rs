@@ -9,13 +9,23 @@
 //! depend on luck: follower 1 gives up after 1 s, follower 2 after 2 s
 //! (each rejoins while the other still follows), and the leader tolerates
 //! 10 s of silence, so it keeps leading throughout.
+//!
+//! After a leader isolation the followers can also be told, by the old
+//! leader still stepping down, that it leads: a follower whose leader's
+//! quorum port is closed must be back in the election after a few tries
+//! (Java: 5, 100 ms apart), not after initLimit ticks.
 
 mod common;
 
 use common::ensemble::{logged_states, probe_vote, Ensemble};
 use common::partition::Cut;
 use common::{wait_until, Flavor};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
+use zkserver::quorum::quorum_cnx_manager::{InitialMessage, PROTOCOL_VERSION_V1};
+use zkserver::quorum::vote::ServerState;
 use zkserver::client::{ConnectOptions, ZkClient};
 use zkserver::jute::records::SetDataRequest;
 use zkserver::server::zoo_defs::{ids, op_code, CreateMode};
@@ -110,4 +120,80 @@ fn zkserver_followers_of_a_java_leader_ack_the_proposals_of_their_sync() {
 #[test]
 fn java_ensemble_recovers_from_the_same_partition() {
     followers_rejoin_with_a_write_in_flight([Flavor::Java; 3]);
+}
+
+/// A stand-in for server `sid` on node 1's election port: it announces
+/// itself, sends one vote in the 40-byte form (state, leader, zxid 0,
+/// election round 1, peer epoch 1) and passes on every notification node 1
+/// sends it as (state, election round).
+fn fake_voter(ens: &Ensemble, sid: i64, state: ServerState, leader: i64) -> mpsc::Receiver<(i32, i64)> {
+    let mut s = TcpStream::connect(ens.node(1).election_addr()).expect("dial node 1's election port");
+    s.write_all(&InitialMessage::encode(PROTOCOL_VERSION_V1, sid, &ens.node(sid).election_addr())).expect("announce");
+    let mut vote = (state as i32).to_be_bytes().to_vec();
+    for v in [leader, 0, 1, 1] {
+        vote.extend_from_slice(&v.to_be_bytes());
+    }
+    // The form's last four bytes, which receivers ignore.
+    vote.extend_from_slice(&[0; 4]);
+    let mut frame = (vote.len() as i32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&vote);
+    s.write_all(&frame).expect("send the vote");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || loop {
+        let mut len = [0u8; 4];
+        if s.read_exact(&mut len).is_err() {
+            return;
+        }
+        let mut buf = vec![0u8; i32::from_be_bytes(len).clamp(0, 512 * 1024) as usize];
+        if s.read_exact(&mut buf).is_err() || buf.len() < 28 {
+            return;
+        }
+        let state = i32::from_be_bytes(buf[0..4].try_into().expect("4 bytes"));
+        let round = i64::from_be_bytes(buf[20..28].try_into().expect("8 bytes"));
+        if tx.send((state, round)).is_err() {
+            return;
+        }
+    });
+    rx
+}
+
+/// Node 1 alone with two stand-ins: server 3 says it leads and server 2
+/// that it follows 3, so node 1 follows 3 as an established leader; but 3's
+/// quorum port is closed. initLimit is 100 ticks (50 s): node 1 must give
+/// up and start a new election round long before that.
+fn follower_of_a_departed_leader_returns_to_the_election(flavor: Flavor) {
+    let mut ens = Ensemble::new(&[flavor, Flavor::Zkserver, Flavor::Zkserver], &[]);
+    ens.set_cfg(1, "initLimit", "100");
+    ens.start(1);
+    let up = wait_until(DEADLINE, || probe_vote(&ens.node(1).election_addr()).is_some());
+    assert!(up, "node 1 does not answer on its election port\n{}", ens.logs());
+    let follower = fake_voter(&ens, 2, ServerState::Following, 3);
+    let leader = fake_voter(&ens, 3, ServerState::Leading, 3);
+    let joined = wait_until(DEADLINE, || logged_states(&ens.node(1).log()).iter().any(|s| s == "following"));
+    assert!(joined, "node 1 did not follow the announced leader\n{}", ens.logs());
+    let t0 = Instant::now();
+    // Well under initLimit × tickTime, far above five tries 100 ms apart.
+    let bound = Duration::from_secs(20);
+    let looking = ServerState::Looking as i32;
+    let mut back = false;
+    while !back && t0.elapsed() < bound {
+        for rx in [&follower, &leader] {
+            if let Ok((state, round)) = rx.recv_timeout(Duration::from_millis(100)) {
+                back |= state == looking && round >= 2;
+            }
+        }
+    }
+    assert!(back, "node 1 was not back in the election {bound:?} after following a closed port\n{}", ens.logs());
+    eprintln!("{flavor:?}: back in the election {} ms after deciding to follow", t0.elapsed().as_millis());
+}
+
+#[test]
+fn zkserver_follower_of_a_departed_leader_returns_to_the_election() {
+    follower_of_a_departed_leader_returns_to_the_election(Flavor::Zkserver);
+}
+
+/// The specification: a Java node gives up after its 5 tries.
+#[test]
+fn java_follower_of_a_departed_leader_returns_to_the_election() {
+    follower_of_a_departed_leader_returns_to_the_election(Flavor::Java);
 }

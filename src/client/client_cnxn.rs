@@ -52,6 +52,12 @@ pub struct ConnectOptions {
     /// How long any one call waits for its reply (also the connect and write
     /// timeout).
     pub reply_timeout: Duration,
+    /// The xid of the first request. A client resuming its session on
+    /// another server goes on from where its last connection stopped, as
+    /// Java's ClientCnxn keeps one counter across reconnects: servers match
+    /// a committed write to their own pending request by (session, xid),
+    /// so two connections of one session must not reuse each other's xids.
+    pub first_xid: i32,
 }
 
 impl ConnectOptions {
@@ -65,6 +71,7 @@ impl ConnectOptions {
             read_only: Some(false),
             ping: true,
             reply_timeout: Duration::from_secs(30),
+            first_xid: 1,
         }
     }
 }
@@ -240,7 +247,7 @@ impl ZkClient {
             replies,
             events,
             pongs,
-            next_xid: AtomicI32::new(1),
+            next_xid: AtomicI32::new(opts.first_xid),
             last_zxid,
             session_id: hs.response.session_id,
             passwd: hs.response.passwd,
@@ -294,6 +301,11 @@ impl ZkClient {
     /// Sends a frame whose body is `frame` exactly (no request header added).
     pub fn send_frame(&self, frame: &[u8]) -> io::Result<()> {
         write_frame(&mut *self.writer.lock(), frame)
+    }
+
+    /// The xid the next request will carry.
+    pub fn next_xid(&self) -> i32 {
+        self.next_xid.load(Ordering::SeqCst)
     }
 
     /// Sends a request with the next xid; returns that xid. Pair with `recv`.

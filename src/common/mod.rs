@@ -2,6 +2,7 @@
 
 /// Days since 1970-01-01 to a civil date (std-only: build.rs includes it too).
 pub mod civil_date;
+pub mod deadline_reader;
 pub mod java_hash_order;
 pub mod path_trie;
 pub mod path_utils;

@@ -202,6 +202,67 @@ impl<'a> InputArchive<'a> {
     }
 }
 
+/// Reads records field by field from a stream (BinaryInputArchive over an
+/// InputStream), for input too large to hold whole, such as the snapshot
+/// a leader streams after SNAP. Every length is checked against
+/// [`read_limit`] before anything is allocated, and exactly the bytes of
+/// each field are consumed, so whatever follows on the stream is left for
+/// the caller.
+pub struct StreamInput<R> {
+    r: R,
+    limit: usize,
+}
+
+impl<R: std::io::Read> StreamInput<R> {
+    pub fn new(r: R) -> Self {
+        StreamInput { r, limit: read_limit() }
+    }
+
+    fn bad(e: JuteError) -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::InvalidData, e)
+    }
+
+    pub fn read_int(&mut self) -> std::io::Result<i32> {
+        let mut b = [0u8; 4];
+        self.r.read_exact(&mut b)?;
+        Ok(BigEndian::read_i32(&b))
+    }
+
+    pub fn read_long(&mut self) -> std::io::Result<i64> {
+        let mut b = [0u8; 8];
+        self.r.read_exact(&mut b)?;
+        Ok(BigEndian::read_i64(&b))
+    }
+
+    /// A nullable `buffer`.
+    pub fn read_nullable_buffer(&mut self) -> std::io::Result<Option<Vec<u8>>> {
+        let len = self.read_int()?;
+        if len == -1 {
+            return Ok(None);
+        }
+        let n = match usize::try_from(len) {
+            Ok(n) if n <= self.limit => n,
+            _ => return Err(Self::bad(JuteError::UnreasonableLength(len))),
+        };
+        let mut v = vec![0u8; n];
+        self.r.read_exact(&mut v)?;
+        Ok(Some(v))
+    }
+
+    /// A `ustring`; null reads as empty.
+    pub fn read_string(&mut self) -> std::io::Result<String> {
+        let bytes = self.read_nullable_buffer()?.unwrap_or_default();
+        String::from_utf8(bytes).map_err(|_| Self::bad(JuteError::BadUtf8))
+    }
+
+    /// The next `N` bytes, to decode with an [`InputArchive`].
+    pub fn read_array<const N: usize>(&mut self) -> std::io::Result<[u8; N]> {
+        let mut b = [0u8; N];
+        self.r.read_exact(&mut b)?;
+        Ok(b)
+    }
+}
+
 /// Writes records into a growing byte vector (BinaryOutputArchive).
 #[derive(Default)]
 pub struct OutputArchive {

@@ -1,78 +1,66 @@
 //! Leader: the ZAB leader role. `lead` runs on the QuorumPeer thread: it
 //! starts the LearnerCnxAcceptor thread ("LearnerCnxAcceptor-<addr>", one
-//! LearnerHandler per accepted learner), negotiates the new epoch with a
+//! LearnerHandler per accepted learner; at most MAX_LEARNER_HANDSHAKES of
+//! them may be waiting for their first packet, the oldest is closed to make
+//! room), negotiates the new epoch with a
 //! quorum (FOLLOWERINFO -> LEADERINFO -> ACKEPOCH, recording acceptedEpoch
 //! and currentEpoch), waits for a quorum to ack NEWLEADER, starts the
 //! LeaderZooKeeperServer, then pings every learner each half tick until a
 //! quorum stops answering within syncLimit or the peer shuts down.
 //!
-//! The broadcast state (outstanding proposals, toBeApplied, lastCommitted,
-//! lastProposed, pending learner syncs, the forwarding lists) sits behind
-//! one mutex, taken by the ProcessThread (propose), the SyncThread's
-//! AckRequestProcessor and the LearnerHandler threads (acks, sync set-up),
-//! and the CommitProcessor's thread (ToBeAppliedRequestProcessor).
+//! The leader's decisions (discovery and broadcast) live in
+//! `core::LeaderCore` (sans-I/O), kept with the learner handlers by id
+//! behind one mutex (the broadcast lock). Each caller carries out the
+//! core's outputs under that lock: the ProcessThread (propose, learner
+//! syncs), the SyncThread's AckRequestProcessor and the LearnerHandler
+//! threads (accepted epochs, ACKEPOCHs, NEWLEADER acks, sync set-up,
+//! packets heard, acks), the CommitProcessor's thread
+//! (ToBeAppliedRequestProcessor) and the QuorumPeer thread (its own epoch
+//! and acks, the ping loop).
 
-use crate::jute::records::QuorumPacket;
-use crate::jute::txn::TxnLogEntry;
+use crate::common::time::current_elapsed_time;
 use crate::quorum::leader_zoo_keeper_server::LeaderZooKeeperServer;
 use crate::quorum::learner_handler::{plan_sync, History, LearnerHandler, SyncPlan};
-use crate::quorum::quorum_packet::{self as qp, make_zxid, packet};
+use crate::quorum::quorum_packet::make_zxid;
 use crate::quorum::quorum_peer::QuorumPeer;
 use crate::server::request::Request;
 use crate::server::session_tracker::{SessionOwner, SessionTracker};
 use crate::server::zoo_keeper_server::ZooKeeperServer;
-use parking_lot::{Condvar, Mutex};
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use parking_lot::{Condvar, Mutex, MutexGuard};
+use std::collections::{BTreeMap, VecDeque};
 use std::io;
-use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use tracing::{error, info, warn};
 
-/// A txn proposed to the quorum and the voters that have logged it.
-pub struct Proposal {
-    pub packet: QuorumPacket,
-    /// The txn, as handed to the CommitProcessor once committed.
-    pub request: Option<Request>,
-    pub acks: HashSet<i64>,
-}
+pub mod core;
+pub use self::core::ProposalStats;
+use self::core::{LeaderCore, LearnerId, Limits, NewEpoch, NewLeaderAck, Output, Tick};
 
-/// The sizes of the proposals sent (BufferStats): -1 before the first.
-#[derive(Debug, Clone, Copy)]
-pub struct ProposalStats {
-    pub last: i64,
-    pub min: i64,
-    pub max: i64,
-}
-
-/// What the broadcast phase shares between threads.
+/// The broadcast lock's contents: the core, and the handlers its outputs
+/// name.
 struct Broadcast {
-    outstanding: BTreeMap<i64, Proposal>,
-    /// Committed proposals not yet applied by FinalRequestProcessor.
-    to_be_applied: VecDeque<QuorumPacket>,
-    last_committed: i64,
-    last_proposed: i64,
-    /// Learner syncs waiting for the proposal (by zxid) they came after.
-    pending_syncs: HashMap<i64, Vec<Arc<LearnerHandler>>>,
-    forwarding: Vec<Arc<LearnerHandler>>,
-    observing: Vec<Arc<LearnerHandler>>,
-    proposal_stats: ProposalStats,
+    core: LeaderCore,
+    handlers: BTreeMap<LearnerId, Arc<LearnerHandler>>,
 }
 
-/// The discovery and synchronization phases (epoch and NEWLEADER quorums).
-struct Discovery {
-    epoch: i64,
-    waiting_for_new_epoch: bool,
-    connecting: HashSet<i64>,
-    /// The leader's (currentEpoch, last zxid).
-    leader_summary: (i64, i64),
-    electing: HashSet<i64>,
-    election_finished: bool,
-    new_leader_zxid: i64,
-    new_leader_acks: HashSet<i64>,
-    quorum_formed: bool,
+impl Broadcast {
+    /// Carries out the core's outputs, in order (under the lock).
+    fn carry_out(&self, role: &LeaderZooKeeperServer, outputs: Vec<Output>) {
+        for o in outputs {
+            match o {
+                Output::Send(id, p) => {
+                    if let Some(h) = self.handlers.get(&id) {
+                        h.queue_packet(p);
+                    }
+                }
+                Output::Commit(r) => role.commit(r),
+            }
+        }
+    }
 }
 
 pub struct Leader {
@@ -80,10 +68,9 @@ pub struct Leader {
     role: Arc<LeaderZooKeeperServer>,
     zks: Arc<ZooKeeperServer>,
     bcast: Mutex<Broadcast>,
-    learners: Mutex<Vec<Arc<LearnerHandler>>>,
-    discovery: Mutex<Discovery>,
+    /// Signalled (with the broadcast lock) when the new epoch is decided,
+    /// acknowledged or NEWLEADER acked by a quorum, or the leader stops.
     discovery_cv: Condvar,
-    tick: AtomicI32,
     running: AtomicBool,
     /// Set once `shutdown` has stopped the server and the learners.
     torn_down: AtomicBool,
@@ -95,8 +82,18 @@ pub struct Leader {
     /// The membership (with the new epoch's version) NEWLEADER carries.
     qv_bytes: OnceLock<Vec<u8>>,
     listeners: Mutex<Vec<TcpListener>>,
+    /// Learner sockets whose first packet has not arrived yet, oldest
+    /// first, by handshake id.
+    handshakes: Mutex<VecDeque<(u64, TcpStream)>>,
+    next_handshake_id: AtomicU64,
     started_at: Instant,
 }
+
+/// How many accepted learner sockets may be waiting for their first packet
+/// at once (Java has no bound): far more than an ensemble's learners, which
+/// send it at once, so only strangers that connect and stay silent or
+/// trickle are closed to make room.
+const MAX_LEARNER_HANDSHAKES: usize = 64;
 
 fn interrupted(msg: &str) -> io::Error {
     io::Error::new(io::ErrorKind::TimedOut, msg.to_string())
@@ -108,30 +105,8 @@ impl Leader {
             peer: Arc::clone(peer),
             role,
             zks,
-            bcast: Mutex::new(Broadcast {
-                outstanding: BTreeMap::new(),
-                to_be_applied: VecDeque::new(),
-                last_committed: -1,
-                last_proposed: 0,
-                pending_syncs: HashMap::new(),
-                forwarding: Vec::new(),
-                observing: Vec::new(),
-                proposal_stats: ProposalStats { last: -1, min: -1, max: -1 },
-            }),
-            learners: Mutex::new(Vec::new()),
-            discovery: Mutex::new(Discovery {
-                epoch: -1,
-                waiting_for_new_epoch: true,
-                connecting: HashSet::new(),
-                leader_summary: (0, 0),
-                electing: HashSet::new(),
-                election_finished: false,
-                new_leader_zxid: 0,
-                new_leader_acks: HashSet::new(),
-                quorum_formed: false,
-            }),
+            bcast: Mutex::new(Broadcast { core: leader_core(peer), handlers: BTreeMap::new() }),
             discovery_cv: Condvar::new(),
-            tick: AtomicI32::new(0),
             running: AtomicBool::new(true),
             torn_down: AtomicBool::new(false),
             started: (Mutex::new(false), Condvar::new()),
@@ -139,6 +114,8 @@ impl Leader {
             follower_counter: AtomicI64::new(-1),
             qv_bytes: OnceLock::new(),
             listeners: Mutex::new(Vec::new()),
+            handshakes: Mutex::new(VecDeque::new()),
+            next_handshake_id: AtomicU64::new(1),
             started_at: Instant::now(),
         })
     }
@@ -147,18 +124,6 @@ impl Leader {
 
     pub fn is_running(&self) -> bool {
         self.running.load(Ordering::Acquire) && self.peer.is_running()
-    }
-
-    pub fn current_tick(&self) -> i32 {
-        self.tick.load(Ordering::Acquire)
-    }
-
-    pub fn tick_of_next_ack_deadline(&self) -> i32 {
-        self.current_tick() + self.peer.config().sync_limit
-    }
-
-    pub fn tick_of_initial_ack_deadline(&self) -> i32 {
-        self.current_tick() + self.peer.config().init_limit + self.peer.config().sync_limit
     }
 
     /// syncLimit ticks.
@@ -174,7 +139,7 @@ impl Leader {
     }
 
     pub fn last_proposed(&self) -> i64 {
-        self.bcast.lock().last_proposed
+        self.bcast.lock().core.last_proposed()
     }
 
     pub fn last_processed_zxid(&self) -> i64 {
@@ -205,36 +170,32 @@ impl Leader {
         })
     }
 
-    fn is_participant(&self, sid: i64) -> bool {
-        self.peer.quorum_verifier().is_voter(sid)
-    }
-
     /// Every connected learner handler (getLearners).
     pub fn learners(&self) -> Vec<Arc<LearnerHandler>> {
-        self.learners.lock().clone()
+        self.bcast.lock().handlers.values().cloned().collect()
     }
 
     /// Synced followers (voting and not).
-    pub fn forwarding_followers(&self) -> Vec<Arc<LearnerHandler>> {
-        self.bcast.lock().forwarding.clone()
+    pub fn forwarding_followers(&self) -> usize {
+        self.bcast.lock().core.forwarding()
     }
 
     /// Synced followers that do not vote.
     pub fn non_voting_followers(&self) -> usize {
-        self.bcast.lock().forwarding.iter().filter(|f| !self.is_participant(f.sid())).count()
+        self.bcast.lock().core.non_voting_followers()
     }
 
     pub fn observing_learners(&self) -> usize {
-        self.bcast.lock().observing.len()
+        self.bcast.lock().core.observing()
     }
 
     /// Learner syncs waiting for a commit.
     pub fn num_pending_syncs(&self) -> usize {
-        self.bcast.lock().pending_syncs.values().map(Vec::len).sum()
+        self.bcast.lock().core.num_pending_syncs()
     }
 
     pub fn proposal_stats(&self) -> ProposalStats {
-        self.bcast.lock().proposal_stats
+        self.bcast.lock().core.proposal_stats()
     }
 
     pub fn uptime_ms(&self) -> u128 {
@@ -243,18 +204,28 @@ impl Leader {
 
     // ---- learner bookkeeping ----
 
+    /// A LearnerHandler started: it has initLimit + syncLimit ticks to sync.
     pub fn add_learner_handler(&self, h: &Arc<LearnerHandler>) {
-        self.learners.lock().push(Arc::clone(h));
+        let mut b = self.bcast.lock();
+        b.core.add_learner(h.id());
+        b.handlers.insert(h.id(), Arc::clone(h));
+    }
+
+    /// Its FOLLOWERINFO/OBSERVERINFO named the learner.
+    pub fn identify_learner(&self, h: &LearnerHandler) {
+        self.bcast.lock().core.identify_learner(h.id(), h.sid(), h.is_observer());
+    }
+
+    /// A packet arrived from a synced learner: it counts as synced for
+    /// syncLimit more ticks.
+    pub fn heard_from(&self, h: &LearnerHandler) {
+        self.bcast.lock().core.heard_from(h.id());
     }
 
     pub fn remove_learner_handler(&self, h: &LearnerHandler) {
-        let same = |x: &Arc<LearnerHandler>| std::ptr::eq(Arc::as_ptr(x), h);
-        {
-            let mut b = self.bcast.lock();
-            b.forwarding.retain(|x| !same(x));
-            b.observing.retain(|x| !same(x));
-        }
-        self.learners.lock().retain(|x| !same(x));
+        let mut b = self.bcast.lock();
+        b.core.remove_learner(h.id());
+        b.handlers.remove(&h.id());
     }
 
     // ---- discovery (epoch negotiation) ----
@@ -263,103 +234,77 @@ impl Leader {
     /// leader) has connected, then fixes the new epoch (one past the
     /// largest) and records it as accepted. Waits at most initLimit ticks.
     pub fn get_epoch_to_propose(&self, sid: i64, last_accepted_epoch: i64) -> io::Result<i64> {
-        let mut d = self.discovery.lock();
-        if !d.waiting_for_new_epoch {
-            return Ok(d.epoch);
-        }
-        if last_accepted_epoch >= d.epoch {
-            d.epoch = last_accepted_epoch + 1;
-        }
-        if self.is_participant(sid) {
-            d.connecting.insert(sid);
-        }
-        if d.connecting.contains(&self.peer.id()) && self.peer.quorum_verifier().contains_quorum(&d.connecting) {
-            d.waiting_for_new_epoch = false;
-            self.peer.set_accepted_epoch(d.epoch)?;
-            self.discovery_cv.notify_all();
-        } else {
-            let deadline = Instant::now() + self.init_timeout();
-            while d.waiting_for_new_epoch && self.is_running() && Instant::now() < deadline {
-                self.wait_discovery(&mut d, deadline);
+        let mut b = self.bcast.lock();
+        match b.core.connecting(sid, last_accepted_epoch) {
+            NewEpoch::Known(epoch) => Ok(epoch),
+            NewEpoch::Decided(epoch) => {
+                self.peer.set_accepted_epoch(epoch)?;
+                self.discovery_cv.notify_all();
+                Ok(epoch)
             }
-            if d.waiting_for_new_epoch {
-                return Err(interrupted("Timeout while waiting for epoch from quorum"));
+            NewEpoch::Waiting => {
+                self.wait_discovery(&mut b, LeaderCore::new_epoch, "Timeout while waiting for epoch from quorum")
             }
         }
-        Ok(d.epoch)
     }
 
     /// waitForEpochAck: a learner (or the leader) has accepted the epoch
     /// with its (currentEpoch, last zxid); waits for a quorum of them. A
     /// learner more recent than the leader is refused.
     pub fn wait_for_epoch_ack(&self, sid: i64, epoch: i64, last_zxid: i64) -> io::Result<()> {
-        let mut d = self.discovery.lock();
-        if d.election_finished {
+        let mut b = self.bcast.lock();
+        if b.core.epoch_ack(sid, epoch, last_zxid).map_err(io::Error::other)? {
+            self.discovery_cv.notify_all();
             return Ok(());
         }
-        if epoch != -1 {
-            let (le, lz) = d.leader_summary;
-            if epoch > le || (epoch == le && last_zxid > lz) {
-                return Err(io::Error::other(format!(
-                    "Follower is ahead of the leader, leader summary: {le} (current epoch), {lz} (last zxid)"
-                )));
-            }
-            if last_zxid != -1 && self.is_participant(sid) {
-                d.electing.insert(sid);
-            }
-        }
-        if d.electing.contains(&self.peer.id()) && self.peer.quorum_verifier().contains_quorum(&d.electing) {
-            d.election_finished = true;
-            self.discovery_cv.notify_all();
-        } else {
-            let deadline = Instant::now() + self.init_timeout();
-            while !d.election_finished && self.is_running() && Instant::now() < deadline {
-                self.wait_discovery(&mut d, deadline);
-            }
-            if !d.election_finished {
-                return Err(interrupted("Timeout while waiting for epoch to be acked by quorum"));
-            }
-        }
-        Ok(())
+        self.wait_discovery(&mut b, |c| c.epoch_acked().then_some(()), "Timeout while waiting for epoch to be acked by quorum")
     }
 
     /// waitForNewLeaderAck: a quorum must log everything up to NEWLEADER
     /// before the leader serves.
     pub fn wait_for_new_leader_ack(&self, sid: i64, zxid: i64) -> io::Result<()> {
-        let mut d = self.discovery.lock();
-        if d.quorum_formed {
-            return Ok(());
-        }
-        if zxid != d.new_leader_zxid {
-            error!(
-                "NEWLEADER ACK from sid: {sid} is from a different epoch - current 0x{:x} received 0x{zxid:x}",
-                d.new_leader_zxid
-            );
-            return Ok(());
-        }
-        if self.is_participant(sid) {
-            d.new_leader_acks.insert(sid);
-        }
-        if self.peer.quorum_verifier().contains_quorum(&d.new_leader_acks) {
-            d.quorum_formed = true;
-            self.discovery_cv.notify_all();
-        } else {
-            let deadline = Instant::now() + self.init_timeout();
-            while !d.quorum_formed && self.is_running() && Instant::now() < deadline {
-                self.wait_discovery(&mut d, deadline);
+        let mut b = self.bcast.lock();
+        match b.core.new_leader_ack(sid, zxid) {
+            NewLeaderAck::Stale => Ok(()),
+            NewLeaderAck::QuorumFormed => {
+                self.discovery_cv.notify_all();
+                Ok(())
             }
-            if !d.quorum_formed {
-                return Err(interrupted("Timeout while waiting for NEWLEADER to be acked by quorum"));
-            }
+            NewLeaderAck::Waiting => self.wait_discovery(
+                &mut b,
+                |c| c.new_leader_ack_quorum().then_some(()),
+                "Timeout while waiting for NEWLEADER to be acked by quorum",
+            ),
         }
-        Ok(())
     }
 
-    /// Waits for a discovery change until `deadline`, waking at least once
-    /// a tick to notice the peer shutting down (which does not signal us).
-    fn wait_discovery(&self, d: &mut parking_lot::MutexGuard<'_, Discovery>, deadline: Instant) {
+    /// Waits up to initLimit ticks for `reached` to hold, waking at least
+    /// once a tick to notice the peer shutting down (which does not signal
+    /// us); `timeout` is the error when it does not.
+    fn wait_discovery<T>(
+        &self,
+        b: &mut MutexGuard<'_, Broadcast>,
+        reached: impl Fn(&LeaderCore) -> Option<T>,
+        timeout: &str,
+    ) -> io::Result<T> {
+        let deadline = Instant::now() + self.init_timeout();
         let tick = Duration::from_millis(self.peer.config().tick_time.max(1) as u64);
-        let _ = self.discovery_cv.wait_until(d, deadline.min(Instant::now() + tick));
+        loop {
+            if let Some(t) = reached(&b.core) {
+                return Ok(t);
+            }
+            if !self.is_running() || Instant::now() >= deadline {
+                return Err(interrupted(timeout));
+            }
+            let _ = self.discovery_cv.wait_until(b, deadline.min(Instant::now() + tick));
+        }
+    }
+
+    /// UPTODATE for a learner, once the leader serves.
+    pub fn send_up_to_date(&self, h: &LearnerHandler) {
+        let b = self.bcast.lock();
+        let out = b.core.up_to_date(h.id());
+        b.carry_out(&self.role, out.into_iter().collect());
     }
 
     /// waitForStartup: learners get UPTODATE only once the leader serves.
@@ -384,36 +329,51 @@ impl Leader {
 
     // ---- sync ----
 
-    /// Decides a learner's sync and, under the broadcast lock so no
-    /// proposal slips between the two, queues the DIFF/TRUNC packets and
-    /// then every later proposal (startForwarding). The handler streams a
-    /// snapshot itself when the plan says so.
+    /// syncFollower: decides a learner's sync and queues its DIFF/TRUNC
+    /// packets, then (startForwarding) every later proposal. A learner
+    /// older than the committedLog needs the txn log, which is read from
+    /// disk first, holding no lock, so proposals, acks and pings go on
+    /// meanwhile. The plan itself is made in memory under the committedLog's
+    /// read lock (Java's logLock): a txn committed meanwhile cannot be
+    /// applied and so stays on toBeApplied, where startForwarding, the one
+    /// step under the broadcast lock, finds it. If the committedLog moved
+    /// past what was read from disk, the plan sees the gap and falls back
+    /// to a snapshot, which the handler streams itself.
     pub fn sync_learner(&self, h: &Arc<LearnerHandler>, peer_last_zxid: i64) -> io::Result<SyncPlan> {
         let db = Arc::clone(self.peer.zk_db());
-        let mut b = self.bcast.lock();
-        let committed: Vec<TxnLogEntry> = db.committed_log();
-        let history = History { committed: &committed, last_processed_zxid: db.last_processed_zxid() };
-        let size_limit = self.txn_log_size_limit(&db);
-        let plan = plan_sync(h.sid(), peer_last_zxid, &history, |from| match db.proposals_from_txn_log(from, size_limit) {
-            Ok(p) => p,
-            Err(e) => {
-                warn!("Cannot read the transaction log for a DIFF sync: {e}");
-                None
+        let oldest = db.min_committed_log().unwrap_or_else(|| db.last_processed_zxid());
+        let from_disk = if peer_last_zxid < oldest {
+            match db.proposals_from_txn_log(peer_last_zxid, self.txn_log_size_limit(&db)) {
+                Ok(p) => p,
+                Err(e) => {
+                    warn!("Cannot read the transaction log for a DIFF sync: {e}");
+                    None
+                }
             }
-        });
-        for p in &plan.packets {
-            h.queue_packet(p.clone());
-        }
-        self.start_forwarding(&mut b, h, plan.current_zxid);
-        Ok(plan)
+        } else {
+            None
+        };
+        Ok(db.with_committed_log(|committed| {
+            let history = History { committed, last_processed_zxid: db.last_processed_zxid() };
+            let plan = plan_sync(h.sid(), peer_last_zxid, &history, move |_| from_disk);
+            for p in &plan.packets {
+                h.queue_packet(p.clone());
+            }
+            let mut b = self.bcast.lock();
+            let out = b.core.start_forwarding(h.id(), plan.current_zxid);
+            b.carry_out(&self.role, out);
+            plan
+        }))
     }
 
     /// calculateTxnLogSizeLimit: zookeeper.snapshotSizeFactor times the
-    /// newest snapshot's size (negative: no txn-log sync).
+    /// newest snapshot's size; 0 (no snapshot, or a factor of 0) means no
+    /// limit, and a negative factor turns txn-log syncs off (-1), as in
+    /// Java's isTxnLogSyncEnabled.
     fn txn_log_size_limit(&self, db: &crate::server::zk_database::ZkDatabase) -> i64 {
         let factor = self.peer.config().snapshot_size_factor;
         if factor < 0.0 {
-            return -2;
+            return -1;
         }
         let snap = crate::server::persistence::file_snap::find_n_valid_snapshots(db.snap_log().data_dir(), 1)
             .ok()
@@ -422,28 +382,6 @@ impl Leader {
             .map(|m| m.len() as f64)
             .unwrap_or(0.0);
         (snap * factor) as i64
-    }
-
-    /// startForwarding: queues the committed-but-unapplied proposals and
-    /// (to followers) the outstanding ones after `last_seen`, then adds the
-    /// handler to the broadcast lists.
-    fn start_forwarding(&self, b: &mut Broadcast, h: &Arc<LearnerHandler>, last_seen: i64) {
-        if b.last_proposed > last_seen {
-            for p in b.to_be_applied.iter().filter(|p| p.zxid > last_seen) {
-                h.queue_packet(p.clone());
-                h.queue_packet(packet(qp::COMMIT, p.zxid, None));
-            }
-            if !h.is_observer() {
-                for (_, p) in b.outstanding.range(last_seen + 1..) {
-                    h.queue_packet(p.packet.clone());
-                }
-            }
-        }
-        if h.is_observer() {
-            b.observing.push(Arc::clone(h));
-        } else {
-            b.forwarding.push(Arc::clone(h));
-        }
     }
 
     /// Streams the sessions and the tree (a SNAP sync's body).
@@ -456,111 +394,38 @@ impl Leader {
     /// propose: a txn from the ProcessThread goes to every follower.
     pub fn propose(&self, req: &Request) -> io::Result<()> {
         let Some(entry) = req.log_entry() else { return Ok(()) };
-        let zxid = entry.hdr.zxid;
-        if qp::counter_of(zxid) == 0xffff_ffff {
-            let msg = "zxid lower 32 bits have rolled over, forcing re-election, and therefore new epoch start";
-            self.stop(msg);
-            return Err(io::Error::other(msg));
-        }
-        let data = entry.to_bytes();
-        let size = data.len() as i64;
-        let pkt = packet(qp::PROPOSAL, zxid, Some(data));
         let mut b = self.bcast.lock();
-        let s = &mut b.proposal_stats;
-        s.last = size;
-        s.min = if s.min < 0 { size } else { s.min.min(size) };
-        s.max = s.max.max(size);
-        b.last_proposed = zxid;
-        for f in &b.forwarding {
-            f.queue_packet(pkt.clone());
+        match b.core.propose(entry.hdr.zxid, entry.to_bytes(), txn_copy(req)) {
+            Ok(out) => {
+                b.carry_out(&self.role, out);
+                Ok(())
+            }
+            Err(msg) => {
+                drop(b);
+                self.stop(msg);
+                Err(io::Error::other(msg))
+            }
         }
-        b.outstanding.insert(zxid, Proposal { packet: pkt, request: Some(txn_copy(req)), acks: HashSet::new() });
-        Ok(())
     }
 
     /// processAck: a voter has logged `zxid`; commits what now has a quorum.
     pub fn process_ack(&self, sid: i64, zxid: i64, from: Option<SocketAddr>) {
-        if qp::counter_of(zxid) == 0 {
-            // The ack of NEWLEADER or UPTODATE: nothing to commit.
-            return;
-        }
         let mut b = self.bcast.lock();
-        if b.outstanding.is_empty() || b.last_committed >= zxid {
-            return;
-        }
-        let Some(p) = b.outstanding.get_mut(&zxid) else {
-            warn!("Trying to commit future proposal: zxid 0x{zxid:x} from {from:?}");
-            return;
-        };
-        if self.is_participant(sid) {
-            p.acks.insert(sid);
-        }
-        self.try_to_commit(&mut b, zxid, from);
-    }
-
-    /// tryToCommit: commits `zxid` once it has a quorum and everything
-    /// before it is committed, then anything after it that was waiting.
-    fn try_to_commit(&self, b: &mut Broadcast, mut zxid: i64, from: Option<SocketAddr>) {
-        loop {
-            if b.outstanding.contains_key(&(zxid - 1)) {
-                return;
-            }
-            let has_quorum = match b.outstanding.get(&zxid) {
-                Some(p) => self.peer.quorum_verifier().contains_quorum(&p.acks),
-                None => return,
-            };
-            if !has_quorum {
-                return;
-            }
-            if zxid != b.last_committed + 1 && b.last_committed >= 0 && qp::epoch_of(zxid) == qp::epoch_of(b.last_committed) {
-                warn!("Commiting zxid 0x{zxid:x} from {from:?} not first!");
-                warn!("First is 0x{:x}", b.last_committed + 1);
-            }
-            let Some(mut p) = b.outstanding.remove(&zxid) else { return };
-            b.last_committed = zxid;
-            let commit = packet(qp::COMMIT, zxid, None);
-            for f in &b.forwarding {
-                f.queue_packet(commit.clone());
-            }
-            let inform = packet(qp::INFORM, zxid, p.packet.data.clone());
-            for o in &b.observing {
-                o.queue_packet(inform.clone());
-            }
-            b.to_be_applied.push_back(p.packet);
-            if let Some(r) = p.request.take() {
-                self.role.commit(r);
-            }
-            if let Some(waiting) = b.pending_syncs.remove(&zxid) {
-                for h in waiting {
-                    h.queue_packet(packet(qp::SYNC, 0, None));
-                }
-            }
-            // A later proposal may have gathered its quorum first.
-            zxid += 1;
-        }
+        let out = b.core.ack(sid, zxid, from);
+        b.carry_out(&self.role, out);
     }
 
     /// processSync: a learner's sync is answered once everything proposed
     /// before it is committed.
-    pub fn process_sync(&self, h: Arc<LearnerHandler>) {
+    pub fn process_sync(&self, h: &LearnerHandler) {
         let mut b = self.bcast.lock();
-        if b.outstanding.is_empty() {
-            h.queue_packet(packet(qp::SYNC, 0, None));
-        } else {
-            let at = b.last_proposed;
-            b.pending_syncs.entry(at).or_default().push(h);
-        }
+        let out = b.core.sync(h.id());
+        b.carry_out(&self.role, out);
     }
 
     /// ToBeAppliedRequestProcessor's part: the txn at `zxid` is applied.
     pub fn applied(&self, zxid: i64) {
-        let mut b = self.bcast.lock();
-        match b.to_be_applied.front() {
-            Some(p) if p.zxid == zxid => {
-                b.to_be_applied.pop_front();
-            }
-            _ => error!("Committed request not found on toBeApplied: 0x{zxid:x}"),
-        }
+        self.bcast.lock().core.applied(zxid);
     }
 
     // ---- sessions ----
@@ -590,8 +455,10 @@ impl Leader {
 
     // ---- life cycle ----
 
-    /// Binds the quorum port(s) and starts the LearnerCnxAcceptor thread.
-    fn start_acceptor(self: &Arc<Self>) -> io::Result<()> {
+    /// Binds the quorum port(s), as Java's Leader constructor does: before
+    /// loadData, so learners that decided with this peer can connect (into
+    /// the backlog) at once instead of being refused and retrying.
+    fn bind(&self) -> io::Result<()> {
         let me = self.peer.config().my_quorum_server().cloned().ok_or_else(|| io::Error::other("not in the server list"))?;
         let mut listeners = Vec::new();
         for hp in &me.addrs {
@@ -609,9 +476,16 @@ impl Leader {
             })?;
             listeners.push(l);
         }
+        *self.listeners.lock() = listeners;
+        Ok(())
+    }
+
+    /// Starts the LearnerCnxAcceptor thread(s) on the bound port(s).
+    fn start_acceptor(self: &Arc<Self>) -> io::Result<()> {
+        let listeners = self.listeners.lock();
         let names: Vec<String> = listeners.iter().filter_map(|l| l.local_addr().ok()).map(|a| format!("/{a}")).collect();
         let name = format!("LearnerCnxAcceptor-{}", names.join("|"));
-        for l in &listeners {
+        for l in listeners.iter() {
             let l = l.try_clone()?;
             let leader = Arc::clone(self);
             let local = l.local_addr()?;
@@ -620,19 +494,27 @@ impl Leader {
                 info!("LearnerCnxAcceptorHandler-/{local} stopped");
             })?;
         }
-        *self.listeners.lock() = listeners;
         Ok(())
     }
 
     fn accept_loop(self: &Arc<Self>, l: &TcpListener) {
         while self.is_running() {
             match l.accept() {
-                Ok((sock, _)) => {
+                Ok((sock, remote)) => {
                     if !self.is_running() {
                         break;
                     }
-                    if let Err(e) = LearnerHandler::start(Arc::clone(self), sock) {
+                    let id = self.next_handshake_id.fetch_add(1, Ordering::Relaxed);
+                    match sock.try_clone() {
+                        Ok(handle) => self.handshake_started(id, handle),
+                        Err(e) => {
+                            warn!("Cannot use the learner connection from {remote}: {e}");
+                            continue;
+                        }
+                    }
+                    if let Err(e) = LearnerHandler::start(Arc::clone(self), sock, id) {
                         warn!("Cannot start a LearnerHandler: {e}");
+                        self.handshake_done(id);
                     }
                 }
                 Err(e) => {
@@ -643,6 +525,30 @@ impl Leader {
                 }
             }
         }
+    }
+
+    /// Tracks a learner socket until its first packet arrives, closing the
+    /// oldest such socket beyond MAX_LEARNER_HANDSHAKES.
+    fn handshake_started(&self, id: u64, sock: TcpStream) {
+        let evicted = {
+            let mut waiting = self.handshakes.lock();
+            waiting.push_back((id, sock));
+            if waiting.len() > MAX_LEARNER_HANDSHAKES {
+                waiting.pop_front()
+            } else {
+                None
+            }
+        };
+        if let Some((_, oldest)) = evicted {
+            let from = oldest.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+            warn!("{MAX_LEARNER_HANDSHAKES} learner connections have not sent their first packet: closing the oldest, from {from}");
+            let _ = oldest.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    /// The learner socket of handshake `id` sent its first packet or ended.
+    pub fn handshake_done(&self, id: u64) {
+        self.handshakes.lock().retain(|(i, _)| *i != id);
     }
 
     /// Stops leading from any thread: no more learners, every wait wakes,
@@ -695,6 +601,13 @@ pub fn txn_copy(req: &Request) -> Request {
     r
 }
 
+/// The core for this peer's membership and limits.
+fn leader_core(peer: &QuorumPeer) -> LeaderCore {
+    let c = peer.config();
+    let limits = Limits { tick_time: c.tick_time, init_limit: c.init_limit, sync_limit: c.sync_limit };
+    LeaderCore::new(peer.id(), vec![Arc::new(peer.quorum_verifier().clone())], limits)
+}
+
 fn bind_reusable(addr: SocketAddr) -> io::Result<TcpListener> {
     let domain = if addr.is_ipv4() { socket2::Domain::IPV4 } else { socket2::Domain::IPV6 };
     let s = socket2::Socket::new(domain, socket2::Type::STREAM, None)?;
@@ -723,16 +636,16 @@ pub fn lead(peer: &Arc<QuorumPeer>) -> io::Result<()> {
 
 fn run_leader(peer: &Arc<QuorumPeer>, leader: &Arc<Leader>) -> io::Result<&'static str> {
     let zks = &leader.zks;
+    leader.bind()?;
     leader.role.load_data(zks)?;
     let last_zxid = peer.zk_db().last_processed_zxid();
-    leader.discovery.lock().leader_summary = (peer.current_epoch(), last_zxid);
+    leader.bcast.lock().core.set_leader_summary(peer.current_epoch(), last_zxid);
     leader.start_acceptor()?;
 
     let epoch = leader.get_epoch_to_propose(peer.id(), peer.accepted_epoch())?;
     let new_leader_zxid = make_zxid(epoch, 0);
     zks.set_zxid(new_leader_zxid);
-    leader.bcast.lock().last_proposed = new_leader_zxid;
-    leader.discovery.lock().new_leader_zxid = new_leader_zxid;
+    leader.bcast.lock().core.start_epoch(new_leader_zxid);
     // NEWLEADER carries the membership; a first epoch versions it with its
     // zxid, as Java does.
     let mut spec = peer.config().quorum_verifier.clone();
@@ -744,9 +657,9 @@ fn run_leader(peer: &Arc<QuorumPeer>, leader: &Arc<Leader>) -> io::Result<&'stat
     leader.wait_for_epoch_ack(peer.id(), peer.current_epoch(), last_zxid)?;
     peer.set_current_epoch(epoch)?;
     if let Err(e) = leader.wait_for_new_leader_ack(peer.id(), new_leader_zxid) {
-        let synced: Vec<i64> = leader.discovery.lock().new_leader_acks.iter().copied().collect();
+        let synced = leader.bcast.lock().core.new_leader_acks();
         warn!("{e}");
-        leader.shutdown(&format!("Waiting for a quorum of followers, only synced with sids: [ {synced:?} ]"));
+        leader.shutdown(&format!("Waiting for a quorum of followers, only synced with sids: [ {synced} ]"));
         return Ok("Waiting for a quorum of followers");
     }
 
@@ -762,37 +675,37 @@ fn run_leader(peer: &Arc<QuorumPeer>, leader: &Arc<Leader>) -> io::Result<&'stat
         f.set_zoo_keeper_server(Arc::clone(zks));
     }
 
-    let half_tick = Duration::from_millis((peer.config().tick_time / 2).max(1) as u64);
-    let mut tick_skip = true;
+    // The ping loop: sleep until the core's next half tick, let it check
+    // the synced quorum, then ping the learners it names.
+    leader.bcast.lock().core.start_pinging(current_elapsed_time());
     loop {
         {
             let (lock, cv) = &leader.ping_wait;
             let mut g = lock.lock();
-            let end = Instant::now() + half_tick;
-            while leader.is_running() && !cv.wait_until(&mut g, end).timed_out() {}
+            loop {
+                let (now, due) = (current_elapsed_time(), leader.bcast.lock().core.next_ping_at());
+                if !leader.is_running() || now >= due {
+                    break;
+                }
+                cv.wait_for(&mut g, Duration::from_millis(due - now));
+            }
         }
         if !leader.is_running() {
             return Ok(if peer.is_running() { "Unexpected internal error" } else { "peer shut down" });
         }
-        if !tick_skip {
-            leader.tick.fetch_add(1, Ordering::AcqRel);
-        }
-        let mut synced: HashSet<i64> = HashSet::from([peer.id()]);
-        for f in leader.learners() {
-            if f.synced() && leader.is_participant(f.sid()) {
-                synced.insert(f.sid());
+        let to_ping = {
+            let mut b = leader.bcast.lock();
+            match b.core.tick(current_elapsed_time()) {
+                Tick::Wait => continue,
+                Tick::StepDown(msg) => {
+                    drop(b);
+                    leader.shutdown(&msg);
+                    return Ok("quorum lost");
+                }
+                Tick::Ping(ids) => ids.iter().filter_map(|id| b.handlers.get(id).cloned()).collect::<Vec<_>>(),
             }
-        }
-        if !tick_skip && !peer.quorum_verifier().contains_quorum(&synced) {
-            let mut ids: Vec<i64> = synced.into_iter().collect();
-            ids.sort_unstable();
-            let list = ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",");
-            let msg = format!("Not sufficient followers synced, only synced with sids: [ {list} ]");
-            leader.shutdown(&msg);
-            return Ok("quorum lost");
-        }
-        tick_skip = !tick_skip;
-        for f in leader.learners() {
+        };
+        for f in to_ping {
             f.ping();
         }
     }

@@ -152,7 +152,7 @@ impl ServerRole for LeaderZooKeeperServer {
             ("max_proposal_size", stats.max.to_string()),
             ("min_proposal_size", stats.min.to_string()),
             ("learners", l.learners().len().to_string()),
-            ("synced_followers", l.forwarding_followers().len().to_string()),
+            ("synced_followers", l.forwarding_followers().to_string()),
             ("synced_non_voting_followers", l.non_voting_followers().to_string()),
             ("synced_observers", l.observing_learners().to_string()),
             ("pending_syncs", l.num_pending_syncs().to_string()),

@@ -11,7 +11,7 @@
 
 use crate::jute::records::{LearnerInfo, QuorumPacket};
 use crate::jute::txn::TxnLogEntry;
-use crate::jute::{OutputArchive, Record};
+use crate::jute::{OutputArchive, Record, StreamInput};
 use crate::quorum::learner_session_tracker::LearnerSessionTracker;
 use crate::quorum::learner_zoo_keeper_server::LearnerZooKeeperServer;
 use crate::quorum::quorum_peer::QuorumPeer;
@@ -20,10 +20,9 @@ use crate::quorum::vote::Vote;
 use crate::server::nio_server_cnxn::NioServerCnxn;
 use crate::server::request::Request;
 use crate::server::zoo_keeper_server::ZooKeeperServer;
-use byteorder::{BigEndian, ReadBytesExt};
 use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufReader, BufWriter, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -36,78 +35,6 @@ const SNAPSHOT_SIGNATURE: &str = "BenWasHere";
 
 fn bad_data(msg: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg.into())
-}
-
-/// Reads a length field: -1 is null (None); others must be within `max`.
-fn read_len<R: Read>(r: &mut R, max: usize) -> io::Result<Option<usize>> {
-    let n = r.read_i32::<BigEndian>()?;
-    if n == -1 {
-        return Ok(None);
-    }
-    match usize::try_from(n) {
-        Ok(n) if n <= max => Ok(Some(n)),
-        _ => Err(bad_data(format!("unreasonable length {n} from the leader"))),
-    }
-}
-
-fn read_bytes<R: Read>(r: &mut R, n: usize) -> io::Result<Vec<u8>> {
-    let mut v = vec![0u8; n];
-    r.read_exact(&mut v)?;
-    Ok(v)
-}
-
-fn read_string<R: Read>(r: &mut R, max: usize) -> io::Result<String> {
-    let bytes = match read_len(r, max)? {
-        Some(n) => read_bytes(r, n)?,
-        None => Vec::new(),
-    };
-    String::from_utf8(bytes).map_err(|_| bad_data("a string from the leader is not UTF-8"))
-}
-
-/// Copies the snapshot a leader streams after SNAP (sessions, ACL table,
-/// nodes up to the "/" end marker) into a buffer, checking every length
-/// against `max`; the buffer is what a snapshot file holds after its header.
-pub fn read_snapshot_stream<R: Read>(r: &mut R, max: usize) -> io::Result<Vec<u8>> {
-    let mut out = OutputArchive::new();
-    let sessions = r.read_i32::<BigEndian>()?;
-    if sessions < 0 {
-        return Err(bad_data(format!("negative session count {sessions} in the snapshot")));
-    }
-    out.write_int(sessions);
-    for _ in 0..sessions {
-        out.write_long(r.read_i64::<BigEndian>()?);
-        out.write_int(r.read_i32::<BigEndian>()?);
-    }
-    let acl_lists = r.read_i32::<BigEndian>()?;
-    out.write_int(acl_lists);
-    for _ in 0..acl_lists.max(0) {
-        out.write_long(r.read_i64::<BigEndian>()?);
-        let n = r.read_i32::<BigEndian>()?;
-        out.write_int(n);
-        for _ in 0..n.max(0) {
-            out.write_int(r.read_i32::<BigEndian>()?);
-            out.write_string(&read_string(r, max)?);
-            out.write_string(&read_string(r, max)?);
-        }
-    }
-    loop {
-        let path = read_string(r, max)?;
-        out.write_string(&path);
-        if path == "/" {
-            break;
-        }
-        match read_len(r, max)? {
-            Some(n) => out.write_buffer(&read_bytes(r, n)?),
-            None => out.write_int(-1),
-        }
-        out.write_long(r.read_i64::<BigEndian>()?);
-        // StatPersisted: czxid, mzxid, ctime, mtime, version, cversion,
-        // aversion, ephemeralOwner, pzxid.
-        let mut stat = [0u8; 60];
-        r.read_exact(&mut stat)?;
-        out.write_raw(&stat);
-    }
-    Ok(out.into_inner())
 }
 
 /// The body of a REQUEST packet: session, cxid, type, then the request
@@ -230,27 +157,49 @@ fn leader_address(peer: &QuorumPeer, leader: &Vote) -> io::Result<SocketAddr> {
     Err(io::Error::other(format!("cannot resolve the quorum address of server {}", leader.id)))
 }
 
-/// connectToLeader: retries until initLimit ticks have passed.
+/// connectToLeader (LeaderConnector): at most 5 tries within initLimit
+/// ticks (connectToLearnerMasterLimit when set), a pause of
+/// zookeeper.leaderConnectDelayDuringRetryMs between them. Giving up soon
+/// matters: a vote for a leader that has just stepped down points at a
+/// closed port, and the peer must get back to the election.
 fn connect_to_leader(peer: &QuorumPeer, addr: SocketAddr) -> io::Result<TcpStream> {
+    const TRIES: u32 = 5;
     let cfg = peer.config();
     let init_ms = (i64::from(cfg.tick_time) * i64::from(cfg.init_limit)).max(1000) as u64;
-    let deadline = Instant::now() + Duration::from_millis(init_ms);
+    let limit = if cfg.connect_to_learner_master_limit > 0 { cfg.connect_to_learner_master_limit } else { cfg.init_limit };
+    let connect_ms = (i64::from(cfg.tick_time) * i64::from(limit)).max(1) as u64;
+    let delay = Duration::from_millis(cfg.leader_connect_delay_during_retry_ms.max(0) as u64);
+    let deadline = Instant::now() + Duration::from_millis(connect_ms);
+    let mut tries = 0;
     loop {
         let remaining = deadline.saturating_duration_since(Instant::now());
-        match TcpStream::connect_timeout(&addr, remaining.max(Duration::from_millis(100))) {
+        if remaining.is_zero() {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "connectToLeader exceeded on retries."));
+        }
+        match TcpStream::connect_timeout(&addr, remaining) {
             Ok(s) => {
                 s.set_nodelay(true)?;
                 s.set_read_timeout(Some(Duration::from_millis(init_ms)))?;
                 return Ok(s);
             }
-            Err(e) if Instant::now() < deadline && peer.is_running() => {
-                warn!("Unexpected exception connecting to the leader at {addr} ({}ms left): {e}", remaining.as_millis());
-                // Back off before the next attempt (the leader may still be
-                // opening its quorum port).
-                std::thread::sleep(Duration::from_millis(200));
+            Err(e) => {
+                let remaining = deadline.saturating_duration_since(Instant::now());
+                if remaining <= delay || tries + 1 >= TRIES || !peer.is_running() {
+                    error!(
+                        "Unexpected exception, giving up connecting to the leader at {addr}: tries={tries}, \
+                         remaining init limit={}ms: {e}",
+                        remaining.as_millis()
+                    );
+                    return Err(e);
+                }
+                warn!(
+                    "Unexpected exception, tries={tries}, remaining init limit={}ms, connecting to {addr}: {e}",
+                    remaining.as_millis()
+                );
             }
-            Err(e) => return Err(e),
         }
+        std::thread::sleep(delay);
+        tries += 1;
     }
 }
 
@@ -406,13 +355,16 @@ fn sync_with_leader(
         }
         packet::SNAP => {
             info!("Getting a snapshot from leader 0x{:x}", qp.zxid);
-            let buf = read_snapshot_stream(reader, crate::jute::read_limit())?;
-            let signature = read_string(reader, crate::jute::read_limit())?;
+            // Straight off the socket into a tree of its own, installed
+            // only once the signature after it is there: a stream cut
+            // short or garbled leaves the database as it was.
+            let snapshot = zk_db.read_snapshot_stream(reader)?;
+            let signature = StreamInput::new(&mut *reader).read_string()?;
             if signature != SNAPSHOT_SIGNATURE {
                 error!("Missing signature. Got {signature}");
                 return Err(bad_data("Missing signature"));
             }
-            zk_db.load_snapshot_stream(&buf, qp.zxid)?;
+            zk_db.install_snapshot(snapshot, qp.zxid)?;
             true
         }
         packet::TRUNC => {
@@ -478,7 +430,7 @@ fn sync_with_leader(
             }
             packet::NEWLEADER => {
                 if snapshot_needed {
-                    zk_db.take_snapshot(true)?;
+                    zk_db.take_sync_snapshot()?;
                 }
                 // A follower makes the proposals received so far durable
                 // before it acknowledges NEWLEADER.

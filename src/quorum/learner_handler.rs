@@ -4,9 +4,15 @@
 //! (LEADERINFO, ACKEPOCH), the sync decision (DIFF from the committed log or
 //! the txn log, TRUNC, or SNAP streamed from the tree), the NEWLEADER ack,
 //! then ACKs, PINGs with session touches, REVALIDATEs and forwarded
-//! REQUESTs. A second thread ("Sender-/ip:port") drains the handler's packet
-//! queue to the socket, flushing whenever the queue runs dry.
+//! REQUESTs. Each handshake packet (FOLLOWERINFO/OBSERVERINFO, ACKEPOCH,
+//! the NEWLEADER ack) must arrive whole within initLimit ticks, however
+//! slowly its bytes come (Java's initLimit socket timeout alone restarts
+//! with every byte), and until the NEWLEADER ack a write that makes no
+//! progress for initLimit ticks fails (Java has no write timeout). A
+//! second thread ("Sender-/ip:port") drains the handler's packet queue to
+//! the socket, flushing whenever the queue runs dry.
 
+use crate::common::deadline_reader::DeadlineReader;
 use crate::jute::records::QuorumPacket;
 use crate::jute::txn::TxnLogEntry;
 use crate::quorum::leader::Leader;
@@ -125,9 +131,11 @@ impl Planner {
     }
 }
 
-/// The sync decision for a learner at `peer_last_zxid`. `txn_log` reads the
-/// logged txns after a zxid when the committedLog does not reach back far
-/// enough (`None`: the log does not either, or it is too big to send).
+/// The sync decision for a learner at `peer_last_zxid`. `txn_log` gives the
+/// logged txns from that zxid on (the leader reads them from disk before it
+/// plans, under no lock), asked for only when the committedLog does not
+/// reach back far enough (`None`: the log does not either, or it is too big
+/// to send).
 pub fn plan_sync(
     sid: i64,
     peer_last_zxid: i64,
@@ -248,6 +256,9 @@ impl SyncLimitCheck {
 
 /// The leader's handle on one learner.
 pub struct LearnerHandler {
+    /// This connection's serial number: its name in the leader's core and
+    /// as a session owner.
+    id: u64,
     leader: Arc<Leader>,
     sock: TcpStream,
     remote: SocketAddr,
@@ -259,7 +270,6 @@ pub struct LearnerHandler {
     queue_rx: Mutex<Option<Receiver<Option<QuorumPacket>>>>,
     sending_started: AtomicBool,
     alive: AtomicBool,
-    tick_of_next_ack_deadline: AtomicI32,
     sync_limit_check: Mutex<SyncLimitCheck>,
     packets_received: AtomicU64,
     packets_sent: AtomicU64,
@@ -267,6 +277,8 @@ pub struct LearnerHandler {
     /// This connection as the owner of the sessions it revalidates and
     /// forwards requests for.
     session_owner: SessionOwner,
+    /// The leader's id for this socket until its first packet arrives.
+    handshake_id: u64,
 }
 
 /// Serial numbers of LearnerHandlers, so that each learner connection is
@@ -275,10 +287,14 @@ static NEXT_HANDLER_SERIAL: AtomicU64 = AtomicU64::new(1);
 
 impl LearnerHandler {
     /// Takes over an accepted learner socket and starts its thread.
-    pub fn start(leader: Arc<Leader>, sock: TcpStream) -> io::Result<Arc<LearnerHandler>> {
+    /// `handshake_id` is the leader's id for the socket until its first
+    /// packet arrives.
+    pub fn start(leader: Arc<Leader>, sock: TcpStream, handshake_id: u64) -> io::Result<Arc<LearnerHandler>> {
         let remote = sock.peer_addr()?;
         let (tx, rx) = unbounded();
+        let id = NEXT_HANDLER_SERIAL.fetch_add(1, Ordering::Relaxed);
         let h = Arc::new(LearnerHandler {
+            id,
             leader,
             sock,
             remote,
@@ -289,16 +305,20 @@ impl LearnerHandler {
             queue_rx: Mutex::new(Some(rx)),
             sending_started: AtomicBool::new(false),
             alive: AtomicBool::new(true),
-            tick_of_next_ack_deadline: AtomicI32::new(0),
             sync_limit_check: Mutex::new(SyncLimitCheck::default()),
             packets_received: AtomicU64::new(0),
             packets_sent: AtomicU64::new(0),
             requests_received: AtomicU64::new(0),
-            session_owner: SessionOwner::Learner(NEXT_HANDLER_SERIAL.fetch_add(1, Ordering::Relaxed)),
+            session_owner: SessionOwner::Learner(id),
+            handshake_id,
         });
         let runner = Arc::clone(&h);
         crate::server::zoo_keeper_critical_thread::spawn(format!("LearnerHandler-/{remote}"), move || runner.run())?;
         Ok(h)
+    }
+
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     pub fn sid(&self) -> i64 {
@@ -338,12 +358,6 @@ impl LearnerHandler {
         let _ = self.queue.send(Some(p));
     }
 
-    /// Whether the learner has been heard from within its ack deadline.
-    pub fn synced(&self) -> bool {
-        self.alive.load(Ordering::Acquire)
-            && self.leader.current_tick() <= self.tick_of_next_ack_deadline.load(Ordering::Acquire)
-    }
-
     /// The leader's half-tick PING (none before the learner is synced); a
     /// learner sitting on a proposal past syncLimit is dropped.
     pub fn ping(&self) {
@@ -370,24 +384,30 @@ impl LearnerHandler {
 
     fn run(self: Arc<Self>) {
         self.leader.add_learner_handler(&self);
-        self.tick_of_next_ack_deadline.store(self.leader.tick_of_initial_ack_deadline(), Ordering::Release);
         if let Err(e) = self.serve() {
             if self.leader.is_running() {
                 error!("Unexpected exception in LearnerHandler: {e}");
             }
         }
         warn!("******* GOODBYE /{} ********", self.remote);
+        self.leader.handshake_done(self.handshake_id);
         self.shutdown();
     }
 
     fn serve(self: &Arc<Self>) -> io::Result<()> {
         let leader = Arc::clone(&self.leader);
         self.sock.set_read_timeout(Some(leader.init_timeout()))?;
+        // A learner that stops reading (during a SNAP most of all, which
+        // this thread writes) is given up after initLimit without progress.
+        self.sock.set_write_timeout(Some(leader.init_timeout()))?;
         let _ = self.sock.set_nodelay(true);
-        let mut input = BufReader::new(self.sock.try_clone()?);
+        let handshake_deadline = || Some(Instant::now() + leader.init_timeout());
+        let mut input = BufReader::new(DeadlineReader::new(self.sock.try_clone()?, handshake_deadline()));
         let mut out = BufWriter::new(self.sock.try_clone()?);
 
-        let first = read_packet(&mut input)?;
+        let first = read_packet(&mut input);
+        leader.handshake_done(self.handshake_id);
+        let first = first?;
         if first.r#type != qp::FOLLOWERINFO && first.r#type != qp::OBSERVERINFO {
             error!("First packet {} is not FOLLOWERINFO or OBSERVERINFO!", packet_to_string(&first));
             return Ok(());
@@ -419,6 +439,7 @@ impl LearnerHandler {
         if first.r#type == qp::OBSERVERINFO {
             self.observer.store(true, Ordering::Release);
         }
+        leader.identify_learner(self);
 
         let last_accepted_epoch = epoch_of(first.zxid);
         let new_epoch = leader.get_epoch_to_propose(sid, last_accepted_epoch)?;
@@ -431,6 +452,7 @@ impl LearnerHandler {
             BigEndian::write_i32(&mut ver, qp::PROTOCOL_VERSION);
             write_packet(&mut out, &packet(qp::LEADERINFO, new_leader_zxid, Some(ver.to_vec())))?;
             out.flush()?;
+            input.get_mut().set_deadline(handshake_deadline());
             let ack = read_packet(&mut input)?;
             if ack.r#type != qp::ACKEPOCH {
                 error!("{} is not ACKEPOCH", packet_to_string(&ack));
@@ -466,6 +488,7 @@ impl LearnerHandler {
         out.flush()?;
         self.start_sending(out)?;
 
+        input.get_mut().set_deadline(handshake_deadline());
         let ack = read_packet(&mut input)?;
         if ack.r#type != qp::ACK {
             error!("Next packet was supposed to be an ACK, but received packet: {}", packet_to_string(&ack));
@@ -474,14 +497,18 @@ impl LearnerHandler {
         debug!("Received NEWLEADER-ACK message from {sid}");
         leader.wait_for_new_leader_ack(sid, ack.zxid)?;
         self.sync_limit_check.lock().started = true;
+        input.get_mut().set_deadline(None);
         self.sock.set_read_timeout(Some(leader.sync_timeout()))?;
+        // From here on the pings' syncLimit check drops a learner that
+        // stops reading, as in Java.
+        self.sock.set_write_timeout(None)?;
         leader.wait_for_startup()?;
         debug!("Sending UPTODATE message to {sid}");
-        self.queue_packet(packet(qp::UPTODATE, -1, None));
+        leader.send_up_to_date(self);
 
         loop {
             let p = read_packet(&mut input)?;
-            self.tick_of_next_ack_deadline.store(leader.tick_of_next_ack_deadline(), Ordering::Release);
+            leader.heard_from(self);
             self.packets_received.fetch_add(1, Ordering::Relaxed);
             match p.r#type {
                 qp::ACK => {

@@ -21,6 +21,7 @@ pub mod quorum_peer;
 pub mod quorum_peer_config;
 pub mod quorum_peer_main;
 pub mod roles;
+pub mod synced_learner_tracker;
 pub mod send_ack_request_processor;
 pub mod to_be_applied_request_processor;
 pub mod vote;

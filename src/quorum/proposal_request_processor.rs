@@ -31,7 +31,7 @@ impl RequestProcessor for ProposalRequestProcessor {
             if let Some(owner) = req.owner.take() {
                 if let Ok(h) = owner.downcast::<LearnerHandler>() {
                     if let Some(leader) = self.leader.upgrade() {
-                        leader.process_sync(h);
+                        leader.process_sync(&h);
                     }
                     return;
                 }

@@ -2,12 +2,18 @@
 //! ports, carrying length-prefixed election messages.
 //!
 //! Threads: a listener per election address (`ListenerHandler-<addr>`)
-//! accepting connections and reading their initial message; per connected
-//! peer a `SendWorker:<sid>` draining that peer's send queue (capacity 1,
-//! the oldest message dropped) with blocking writes, and a `RecvWorker:<sid>`
-//! doing blocking reads into the one shared receive queue (capacity 100).
-//! Dialing (`connect_one`) runs on whichever thread asks: the election's
-//! WorkerSender, or the listener when it dials a peer back.
+//! that only accepts; per connected peer a `SendWorker:<sid>` draining that
+//! peer's send queue (capacity 1, the oldest message dropped) with blocking
+//! writes, and a `RecvWorker:<sid>` doing blocking reads into the one shared
+//! receive queue (capacity 100). Everything that may wait on the network
+//! before a connection stands runs on a short-lived
+//! `QuorumConnectionThread-[myid=N]-i` (Java's connectionExecutor): reading
+//! an accepted socket's initial message (which must arrive whole within
+//! tickTime × syncLimit; at most `quorum.cnxn.threads.size` sockets wait at
+//! once, the oldest is closed to make room) and dialing a peer (one dial per
+//! sid at a time, at most `quorum.cnxn.threads.size` at once). So a stranger
+//! that trickles bytes or makes us dial addresses that never answer holds
+//! up neither accepting nor the election.
 //!
 //! The connection rule: only a connection opened by the peer with the larger
 //! sid stands. A peer that receives a connection from a smaller sid closes it
@@ -17,16 +23,30 @@
 //! Wire format as Java 3.8: the dialer first sends its initial message
 //! (protocol version -65536, or -65535 with multiAddress.enabled; its sid;
 //! the length and bytes of its election address `ip:port`, several joined
-//! by `|` in version -65535). A first long >= 0 is an old peer's bare sid.
-//! Then every message is a 4-byte big-endian length (1..=512 KiB) and bytes.
+//! by `|` in version -65535; at most 2048 bytes, as Java's maxBuffer). A
+//! first long >= 0 is an old peer's bare sid. Then every message is a
+//! 4-byte big-endian length (1..=512 KiB) and bytes.
+//!
+//! A connection is not authenticated, so a stranger may claim any sid.
+//! Dialing back a smaller sid goes to that member's configured election
+//! address, never to the addresses the message names (a non-member is
+//! dialed at the first one only), and the live connection to that sid
+//! stays until the dial-back replaces it: Java drops it first and dials
+//! the named addresses, which lets a stranger cut a peer off or take its
+//! place. Connections from larger sids that are not members are capped at
+//! `quorum.cnxn.threads.size` (Java has no cap). A stranger that claims a
+//! larger member's sid still replaces that member's connection until the
+//! member reconnects, as in Java: only quorum authentication (SASL or TLS,
+//! which zkserver lacks) could tell them apart.
 
+use crate::common::deadline_reader::DeadlineReader;
 use crate::quorum::quorum_peer_config::HostPort;
 use parking_lot::{Condvar, Mutex};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::io::{self, BufReader, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::{debug, error, info, warn};
@@ -243,6 +263,9 @@ pub struct CnxSettings {
     pub multi_address_enabled: bool,
     /// `zookeeper.electionPortBindRetry` (0 = retry forever).
     pub bind_retry: i32,
+    /// `quorum.cnxn.threads.size`: the most dials, and the most accepted
+    /// sockets still sending their initial message, at one time.
+    pub threads_size: usize,
 }
 
 /// One live connection to a peer, shared by its SendWorker and RecvWorker.
@@ -265,8 +288,15 @@ pub struct QuorumCnxManager {
     /// The last message handed to each peer's socket, resent on reconnect.
     last_message_sent: Mutex<HashMap<i64, Vec<u8>>>,
     recv_queue: CircularBlockingQueue<Message>,
-    /// Serialises dialing (Java's synchronized connectOne).
-    connect_lock: Mutex<()>,
+    /// Sids being dialed now (Java's inprogressConnections).
+    dialing: Mutex<HashSet<i64>>,
+    /// Dialing threads running.
+    dials_running: AtomicUsize,
+    /// Accepted sockets whose initial message is being read, oldest first,
+    /// each with the id its reading thread knows it by.
+    handshakes: Mutex<VecDeque<(u64, TcpStream)>>,
+    /// Numbers the QuorumConnectionThreads.
+    next_thread_index: AtomicU64,
     listeners: Mutex<Vec<TcpListener>>,
     next_connection_id: AtomicU64,
     /// Ids handed to observers that announce Java's OBSERVER_ID.
@@ -285,7 +315,10 @@ impl QuorumCnxManager {
             send_queues: Mutex::new(HashMap::new()),
             last_message_sent: Mutex::new(HashMap::new()),
             recv_queue: CircularBlockingQueue::new(RECV_CAPACITY),
-            connect_lock: Mutex::new(()),
+            dialing: Mutex::new(HashSet::new()),
+            dials_running: AtomicUsize::new(0),
+            handshakes: Mutex::new(VecDeque::new()),
+            next_thread_index: AtomicU64::new(1),
             listeners: Mutex::new(Vec::new()),
             next_connection_id: AtomicU64::new(1),
             observer_counter: AtomicI64::new(-1),
@@ -360,7 +393,7 @@ impl QuorumCnxManager {
                         break;
                     }
                     info!("Received connection request from {remote}");
-                    self.handle_connection(sock);
+                    self.receive_connection_async(sock, remote);
                 }
                 Err(e) => {
                     if self.shutdown.load(Ordering::Acquire) {
@@ -377,33 +410,82 @@ impl QuorumCnxManager {
     fn set_sock_opts(&self, sock: &TcpStream) -> io::Result<()> {
         sock.set_nodelay(true)?;
         socket2::SockRef::from(sock).set_keepalive(self.settings.tcp_keep_alive)?;
-        sock.set_read_timeout(Some(Duration::from_millis(self.settings.socket_timeout_ms.max(1))))
+        sock.set_read_timeout(Some(self.socket_timeout()))
     }
 
-    /// An accepted socket: read who it is and keep it, or close it and dial
-    /// back (smaller sid), per the connection rule.
-    fn handle_connection(self: &Arc<Self>, sock: TcpStream) {
+    /// tickTime × syncLimit: how long an initial message may take.
+    fn socket_timeout(&self) -> Duration {
+        Duration::from_millis(self.settings.socket_timeout_ms.max(1))
+    }
+
+    /// Starts a QuorumConnectionThread running `task`.
+    fn spawn_connection_thread(&self, task: impl FnOnce() + Send + 'static) -> io::Result<()> {
+        let index = self.next_thread_index.fetch_add(1, Ordering::Relaxed);
+        let name = format!("QuorumConnectionThread-[myid={}]-{index}", self.settings.my_sid);
+        crate::server::zoo_keeper_critical_thread::spawn(name, task).map(|_| ())
+    }
+
+    /// Reads an accepted socket's initial message on a connection thread
+    /// (Java's receiveConnectionAsync), closing the oldest socket still at
+    /// that stage when `threads_size` already are.
+    fn receive_connection_async(self: &Arc<Self>, sock: TcpStream, remote: SocketAddr) {
         if let Err(e) = self.set_sock_opts(&sock) {
-            warn!("Cannot set options on an election connection: {e}");
+            warn!("Cannot set options on the election connection from {remote}: {e}");
+            close(&sock);
             return;
         }
-        let mut reader = match sock.try_clone() {
-            Ok(s) => BufReader::new(s),
-            Err(e) => {
-                warn!("Cannot use an election connection: {e}");
-                return;
+        let Ok(handle) = sock.try_clone() else {
+            warn!("Cannot use the election connection from {remote}");
+            close(&sock);
+            return;
+        };
+        let id = self.next_connection_id.fetch_add(1, Ordering::Relaxed);
+        let evicted = {
+            let mut waiting = self.handshakes.lock();
+            waiting.push_back((id, handle));
+            if waiting.len() > self.settings.threads_size.max(1) {
+                waiting.pop_front()
+            } else {
+                None
             }
         };
-        let init = match InitialMessage::read_from(&mut reader) {
+        if let Some((_, oldest)) = evicted {
+            let from = oldest.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+            warn!(
+                "{} election connections are still sending their initial message: closing the oldest, from {from}",
+                self.settings.threads_size
+            );
+            close(&oldest);
+        }
+        let mgr = Arc::clone(self);
+        let started = self.spawn_connection_thread(move || mgr.handle_connection(&sock, remote, id));
+        if let Err(e) = started {
+            error!("Exception handling connection, addr: {remote}, closing server connection: {e}");
+            self.handshakes.lock().retain(|(i, s)| {
+                if *i == id {
+                    close(s);
+                }
+                *i != id
+            });
+        }
+    }
+
+    /// An accepted socket (handshake `id`): read who it is and keep it, or
+    /// close it and dial back (smaller sid), per the connection rule.
+    fn handle_connection(self: &Arc<Self>, sock: &TcpStream, remote: SocketAddr, id: u64) {
+        let deadline = Instant::now() + self.socket_timeout();
+        let init = InitialMessage::read_from(&mut DeadlineReader::new(sock, Some(deadline)));
+        self.handshakes.lock().retain(|(i, _)| *i != id);
+        let init = match init {
             Ok(m) => m,
             Err(InitialMessageError::Io(e)) => {
-                warn!("Exception reading or writing challenge: {e}");
-                close(&sock);
+                warn!("Exception reading or writing challenge from {remote}: {e}");
+                close(sock);
                 return;
             }
             Err(InitialMessageError::Invalid(m)) => {
-                error!("Initial message parsing error! {m}");
-                close(&sock);
+                error!("Initial message parsing error from {remote}! {m}");
+                close(sock);
                 return;
             }
         };
@@ -414,25 +496,40 @@ impl QuorumCnxManager {
         }
         let my_sid = self.settings.my_sid;
         if sid < my_sid {
-            // The peer may still think its old connection is up: drop ours
-            // to it before dialing back.
-            let old = self.connections.lock().get(&sid).cloned();
-            if let Some(old) = old {
-                self.finish(&old);
-            }
+            // Dial back, leaving any connection to `sid` in place until the
+            // new one replaces it: the claim may be a stranger's.
             debug!("Create new connection to server: {sid}");
-            close(&sock);
-            if init.election_addrs.is_empty() {
-                self.connect_one(sid);
-            } else {
-                self.connect_one_to(sid, &init.election_addrs);
-            }
+            close(sock);
+            match self.settings.view.get(&sid) {
+                Some(addrs) => self.connect_async(sid, addrs.clone(), true),
+                None if !init.election_addrs.is_empty() => {
+                    self.connect_async(sid, init.election_addrs[..1].to_vec(), true)
+                }
+                None => self.connect_one(sid),
+            };
         } else if sid == my_sid {
             warn!("We got a connection request from a server with our own ID. This should be either a configuration error, or a bug.");
-            close(&sock);
+            close(sock);
+        } else if !self.settings.view.contains_key(&sid) && self.non_member_connections() >= self.settings.threads_size {
+            warn!(
+                "Closing the election connection from {remote}, sid {sid}: not a member, and {} non-members are connected",
+                self.settings.threads_size
+            );
+            close(sock);
         } else {
-            self.start_workers(sid, sock, reader);
+            match sock.try_clone() {
+                Ok(s) => self.start_workers(sid, s),
+                Err(e) => {
+                    warn!("Cannot use the election connection from {remote}: {e}");
+                    close(sock);
+                }
+            }
         }
+    }
+
+    /// Connections standing to sids that are not members.
+    fn non_member_connections(&self) -> usize {
+        self.connections.lock().keys().filter(|sid| !self.settings.view.contains_key(sid)).count()
     }
 
     /// Queues `msg` for `sid` (looped straight back when `sid` is us) and
@@ -466,27 +563,69 @@ impl QuorumCnxManager {
         self.recv_queue.poll(timeout)
     }
 
-    /// Dials `sid` at its configured election address unless connected.
+    /// Has `sid` dialed at its configured election address unless
+    /// connected; returns at once (the dial runs on a connection thread).
+    /// False when `sid` is unknown and not connected, or the dial could not
+    /// be started.
     pub fn connect_one(self: &Arc<Self>, sid: i64) -> bool {
-        let Some(addrs) = self.settings.view.get(&sid).cloned() else {
-            if !self.connections.lock().contains_key(&sid) {
-                warn!("Invalid server id: {sid} ");
+        match self.settings.view.get(&sid) {
+            Some(addrs) => self.connect_async(sid, addrs.clone(), false),
+            None => {
+                let connected = self.is_connected(sid);
+                if !connected {
+                    warn!("Invalid server id: {sid} ");
+                }
+                connected
             }
-            return self.connections.lock().contains_key(&sid);
-        };
-        self.connect_one_to(sid, &addrs)
+        }
     }
 
-    /// Dials `sid` at `addrs` unless a connection to it already stands.
-    pub fn connect_one_to(self: &Arc<Self>, sid: i64, addrs: &[HostPort]) -> bool {
-        let _serial = self.connect_lock.lock();
-        if self.connections.lock().contains_key(&sid) {
+    /// Starts dialing `sid` at `addrs` on a connection thread unless a dial
+    /// to it is under way or (without `replace`) a connection stands (Java's
+    /// initiateConnectionAsync). Non-members may not take the last slots,
+    /// which are kept for members.
+    fn connect_async(self: &Arc<Self>, sid: i64, addrs: Vec<HostPort>, replace: bool) -> bool {
+        if !replace && self.is_connected(sid) {
             debug!("There is a connection already for server {sid}");
             return true;
         }
         if self.shutdown.load(Ordering::Acquire) {
             return false;
         }
+        if !self.dialing.lock().insert(sid) {
+            debug!("Connection request to server id: {sid} is already in progress, so skipping this request");
+            return true;
+        }
+        let mut limit = self.settings.threads_size.max(1);
+        if !self.settings.view.contains_key(&sid) {
+            limit = limit.saturating_sub(self.settings.view.len());
+        }
+        if self.dials_running.fetch_add(1, Ordering::AcqRel) >= limit {
+            self.dials_running.fetch_sub(1, Ordering::AcqRel);
+            self.dialing.lock().remove(&sid);
+            warn!("Not dialing server {sid}: {limit} election connections are being dialed already");
+            return false;
+        }
+        let mgr = Arc::clone(self);
+        let started = self.spawn_connection_thread(move || {
+            if replace || !mgr.is_connected(sid) {
+                mgr.initiate_connection(sid, &addrs);
+            }
+            mgr.dialing.lock().remove(&sid);
+            mgr.dials_running.fetch_sub(1, Ordering::AcqRel);
+        });
+        if let Err(e) = started {
+            self.dials_running.fetch_sub(1, Ordering::AcqRel);
+            self.dialing.lock().remove(&sid);
+            error!("Exception while submitting quorum connection request for server {sid}: {e}");
+            return false;
+        }
+        true
+    }
+
+    /// Dials `sid` at the first of `addrs` that answers (cnxTimeout each),
+    /// then runs the initial exchange.
+    fn initiate_connection(self: &Arc<Self>, sid: i64, addrs: &[HostPort]) {
         let timeout = Duration::from_millis(self.settings.cnx_timeout_ms.max(1));
         let mut last_err = None;
         for hp in addrs {
@@ -498,8 +637,14 @@ impl QuorumCnxManager {
                 }
             };
             for addr in resolved {
+                if self.shutdown.load(Ordering::Acquire) {
+                    return;
+                }
                 match TcpStream::connect_timeout(&addr, timeout) {
-                    Ok(sock) => return self.initiate_connection(sid, sock),
+                    Ok(sock) => {
+                        self.start_connection(sid, sock);
+                        return;
+                    }
                     Err(e) => last_err = Some(e),
                 }
             }
@@ -509,12 +654,11 @@ impl QuorumCnxManager {
             Some(e) => warn!("Cannot open channel to {sid} at election address {list}: {e}"),
             None => warn!("Cannot open channel to {sid}: no election address"),
         }
-        false
     }
 
     /// A socket we dialed: announce ourselves, then keep it only if our sid
     /// is the larger.
-    fn initiate_connection(self: &Arc<Self>, sid: i64, mut sock: TcpStream) -> bool {
+    fn start_connection(self: &Arc<Self>, sid: i64, mut sock: TcpStream) {
         let version = if self.settings.multi_address_enabled { PROTOCOL_VERSION_V2 } else { PROTOCOL_VERSION_V1 };
         let addrs: Vec<String> = if version == PROTOCOL_VERSION_V2 {
             self.settings.my_election_addrs.iter().map(announce).collect()
@@ -526,7 +670,7 @@ impl QuorumCnxManager {
         if let Err(e) = sent {
             warn!("Ignoring exception reading or writing challenge: {e}");
             close(&sock);
-            return false;
+            return;
         }
         if sid > self.settings.my_sid {
             info!(
@@ -534,28 +678,18 @@ impl QuorumCnxManager {
                 self.settings.my_sid, sid
             );
             close(&sock);
-            return false;
+            return;
         }
         debug!("Have larger server identifier, so keeping the connection: (myId:{} --> sid:{sid})", self.settings.my_sid);
-        match sock.try_clone() {
-            Ok(r) => {
-                self.start_workers(sid, sock, BufReader::new(r));
-                true
-            }
-            Err(e) => {
-                warn!("Cannot use the election connection to {sid}: {e}");
-                close(&sock);
-                false
-            }
-        }
+        self.start_workers(sid, sock);
     }
 
     /// Replaces any connection to `sid` with this one and starts its two
     /// worker threads.
-    fn start_workers(self: &Arc<Self>, sid: i64, sock: TcpStream, reader: BufReader<TcpStream>) {
-        let writer = match sock.try_clone() {
-            Ok(w) => w,
-            Err(e) => {
+    fn start_workers(self: &Arc<Self>, sid: i64, sock: TcpStream) {
+        let (writer, reader) = match (sock.try_clone(), sock.try_clone()) {
+            (Ok(w), Ok(r)) => (w, BufReader::new(r)),
+            (Err(e), _) | (_, Err(e)) => {
                 warn!("Cannot use the election connection to {sid}: {e}");
                 close(&sock);
                 return;
@@ -567,7 +701,17 @@ impl QuorumCnxManager {
             stream: sock,
             running: AtomicBool::new(true),
         });
-        let old = self.connections.lock().insert(sid, Arc::clone(&conn));
+        let old = {
+            let mut map = self.connections.lock();
+            // Checked under the lock `halt` collects connections with: a
+            // dial that ends after `halt` leaves nothing running.
+            if self.shutdown.load(Ordering::Acquire) {
+                drop(map);
+                close(&conn.stream);
+                return;
+            }
+            map.insert(sid, Arc::clone(&conn))
+        };
         if let Some(old) = old {
             self.finish(&old);
         }
@@ -686,6 +830,9 @@ impl QuorumCnxManager {
                 libc::shutdown(l.as_raw_fd(), libc::SHUT_RDWR);
             }
         }
+        for (_, sock) in self.handshakes.lock().drain(..) {
+            close(&sock);
+        }
         let conns: Vec<Arc<Connection>> = self.connections.lock().values().cloned().collect();
         for c in conns {
             self.finish(&c);
@@ -768,4 +915,126 @@ mod tests {
         assert_eq!(format_inet_addr(&"127.0.0.1:3888".parse().unwrap()), "127.0.0.1:3888");
         assert_eq!(format_inet_addr(&"[::1]:3888".parse().unwrap()), "[0:0:0:0:0:0:0:1]:3888");
     }
+
+    fn local(port: u16) -> HostPort {
+        HostPort { host: "127.0.0.1".into(), port }
+    }
+
+    /// A manager with sid 3 listening on a free port, whose view has sid 1
+    /// at `peer1`.
+    fn manager(peer1: u16, threads_size: usize, socket_timeout_ms: u64) -> (Arc<QuorumCnxManager>, String) {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut view = BTreeMap::new();
+        view.insert(1, vec![local(peer1)]);
+        view.insert(3, vec![local(port)]);
+        let mgr = QuorumCnxManager::new(CnxSettings {
+            my_sid: 3,
+            my_election_addrs: vec![local(port)],
+            view,
+            listen_on_all_ips: false,
+            cnx_timeout_ms: 5000,
+            socket_timeout_ms,
+            tcp_keep_alive: false,
+            multi_address_enabled: false,
+            bind_retry: 3,
+            threads_size,
+        });
+        mgr.start_listener().unwrap();
+        (mgr, format!("127.0.0.1:{port}"))
+    }
+
+    /// The sid in the initial message read from `sock`.
+    fn hello_sid(sock: &mut TcpStream) -> i64 {
+        sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        InitialMessage::read_from(sock).unwrap().sid
+    }
+
+    /// The next connection to `l`, failing the test after 10 s.
+    fn accept_within(l: &TcpListener) -> TcpStream {
+        l.set_nonblocking(true).unwrap();
+        let mut sock = None;
+        wait_for("a connection", || {
+            sock = l.accept().ok().map(|(s, _)| s);
+            sock.is_some()
+        });
+        let sock = sock.unwrap();
+        sock.set_nonblocking(false).unwrap();
+        sock
+    }
+
+    fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+        let end = Instant::now() + Duration::from_secs(10);
+        while !cond() {
+            assert!(Instant::now() < end, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    #[test]
+    fn a_smaller_sid_is_dialed_back_at_its_configured_address_only() {
+        let peer1 = TcpListener::bind("127.0.0.1:0").unwrap();
+        let (mgr, addr) = manager(peer1.local_addr().unwrap().port(), 20, 5000);
+        // A claim of sid 1 naming 2048 bytes of addresses nobody listens on.
+        let many = vec!["127.0.0.1:1"; 2048 / 12].join("|");
+        let mut claim = TcpStream::connect(&addr).unwrap();
+        claim.write_all(&InitialMessage::encode(PROTOCOL_VERSION_V2, 1, &many)).unwrap();
+        let mut first = accept_within(&peer1);
+        assert_eq!(hello_sid(&mut first), 3);
+        wait_for("the dial-back to stand", || mgr.is_connected(1));
+        // A claim that comes while the dial is still under way is dropped.
+        wait_for("the dial to end", || mgr.dialing.lock().is_empty());
+        // A second claim leaves the standing connection in place until the
+        // new dial-back replaces it.
+        let mut claim = TcpStream::connect(&addr).unwrap();
+        claim.write_all(&InitialMessage::encode(PROTOCOL_VERSION_V1, 1, "127.0.0.1:1")).unwrap();
+        let mut second = accept_within(&peer1);
+        assert!(mgr.is_connected(1));
+        assert_eq!(hello_sid(&mut second), 3);
+        let mut buf = [0u8; 1];
+        first.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        assert_eq!(first.read(&mut buf).unwrap_or(0), 0, "the replaced connection is closed");
+        assert!(mgr.is_connected(1));
+        mgr.halt();
+    }
+
+    #[test]
+    fn a_trickled_initial_message_is_cut_off_at_the_socket_timeout() {
+        let (mgr, addr) = manager(1, 20, 300);
+        let mut s = TcpStream::connect(&addr).unwrap();
+        let start = Instant::now();
+        let hello = InitialMessage::encode(PROTOCOL_VERSION_V1, 7, "127.0.0.1:1");
+        // A byte every 200 ms: the whole message would take 6.8 s.
+        s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        let mut closed = false;
+        for b in &hello {
+            let _ = s.write_all(&[*b]);
+            let mut buf = [0u8; 1];
+            closed = match s.read(&mut buf) {
+                Ok(_) => true,
+                Err(e) => !matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut),
+            };
+            if closed {
+                break;
+            }
+        }
+        assert!(closed, "the trickle was read to its end");
+        assert!(start.elapsed() < Duration::from_secs(5), "closed after {:?}", start.elapsed());
+        mgr.halt();
+    }
+
+    #[test]
+    fn the_oldest_silent_connection_makes_room() {
+        let (mgr, addr) = manager(1, 2, 60_000);
+        let mut silent: Vec<TcpStream> = (0..3).map(|_| TcpStream::connect(&addr).unwrap()).collect();
+        silent[0].set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut buf = [0u8; 1];
+        assert_eq!(silent[0].read(&mut buf).unwrap_or(0), 0, "the oldest is closed");
+        // A peer still gets through: sid 7 is larger, so it is kept.
+        let mut peer = TcpStream::connect(&addr).unwrap();
+        peer.write_all(&InitialMessage::encode(PROTOCOL_VERSION_V1, 7, "127.0.0.1:1")).unwrap();
+        wait_for("sid 7's connection", || mgr.is_connected(7));
+        drop(silent);
+        mgr.halt();
+    }
 }
+

@@ -214,6 +214,7 @@ impl QuorumPeer {
             tcp_keep_alive: config.tcp_keep_alive,
             multi_address_enabled: config.multi_address_enabled,
             bind_retry: config.election_port_bind_retry,
+            threads_size: config.quorum_cnxn_threads_size,
         };
         let cnx_manager = QuorumCnxManager::new(cnx_settings);
 

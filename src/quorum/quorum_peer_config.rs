@@ -38,6 +38,10 @@ pub const DEFAULT_TICK_TIME: i32 = 3000;
 /// Java's minimum autopurge.snapRetainCount (PurgeTxnLog keeps at least 3).
 pub const MIN_SNAP_RETAIN_COUNT: i32 = 3;
 
+/// Java's QUORUM_CNXN_THREADS_SIZE_DEFAULT_VALUE: the default and the floor
+/// of `quorum.cnxn.threads.size`.
+pub const QUORUM_CNXN_THREADS_SIZE_DEFAULT: usize = 20;
+
 /// Suffix of the file holding a proposed, not yet committed, dynamic config.
 pub const NEXT_DYNAMIC_CONFIG_FILE_SUFFIX: &str = ".dynamic.next";
 
@@ -416,6 +420,7 @@ const RESOLVED_PROPERTIES: &[&str] = &[
     "electionPortBindRetry",
     "fastleader.minNotificationInterval",
     "fastleader.maxNotificationInterval",
+    "leaderConnectDelayDuringRetryMs",
     "leaderServes",
     "observer.syncEnabled",
     "commitProcessor.numWorkerThreads",
@@ -440,7 +445,6 @@ const UNUSED_JAVA_PROPERTIES: &[&str] = &[
     "leader.ackLoggingFrequency",
     "leader.maxTimeToWaitForEpoch",
     "leader.closeSocketAsync",
-    "leaderConnectDelayDuringRetryMs",
     "learner.asyncSending",
     "learner.closeSocketAsync",
     "forceSnapshotSync",
@@ -768,10 +772,17 @@ pub struct QuorumPeerConfig {
     pub tcp_keep_alive: bool,
     /// `zookeeper.electionPortBindRetry` (default 3; 0 = forever).
     pub election_port_bind_retry: i32,
+    /// `quorum.cnxn.threads.size`: how many election connections may be
+    /// dialed, and how many may be sending their initial message, at once
+    /// (Java's floor and default: 20).
+    pub quorum_cnxn_threads_size: usize,
     /// `zookeeper.fastleader.minNotificationInterval` (ms, default 200).
     pub fast_leader_min_notification_interval_ms: i32,
     /// `zookeeper.fastleader.maxNotificationInterval` (ms, default 60000).
     pub fast_leader_max_notification_interval_ms: i32,
+    /// `zookeeper.leaderConnectDelayDuringRetryMs`: pause between a
+    /// learner's tries to reach the leader (ms, default 100).
+    pub leader_connect_delay_during_retry_ms: i32,
     /// `zookeeper.leaderServes`: the leader takes clients unless `no`.
     pub leader_serves: bool,
     /// `zookeeper.commitProcessor.numWorkerThreads` (default ncpu).
@@ -921,8 +932,10 @@ impl QuorumPeerConfig {
                     info!("{k} is accepted but unused (no quorum SASL in zkserver)");
                 }
                 "quorum.cnxn.threads.size" => {
-                    parse_number::<i32>(k, v)?;
-                    info!("{k} is accepted but unused (no quorum SASL in zkserver)");
+                    // As Java: only a size above the default counts.
+                    let size = parse_number::<i32>(k, v)?;
+                    c.quorum_cnxn_threads_size = usize::try_from(size).unwrap_or(0).max(QUORUM_CNXN_THREADS_SIZE_DEFAULT);
+                    info!("quorum.cnxn.threads.size set to {}", c.quorum_cnxn_threads_size);
                 }
                 "jvm.pause.info-threshold.ms" => c.jvm_pause_info_threshold_ms = parse_number(k, v)?,
                 "jvm.pause.warn-threshold.ms" => c.jvm_pause_warn_threshold_ms = parse_number(k, v)?,
@@ -1148,8 +1161,10 @@ impl QuorumPeerConfig {
             cnx_timeout_ms: 5000,
             tcp_keep_alive: false,
             election_port_bind_retry: 3,
+            quorum_cnxn_threads_size: QUORUM_CNXN_THREADS_SIZE_DEFAULT,
             fast_leader_min_notification_interval_ms: 200,
             fast_leader_max_notification_interval_ms: 60000,
+            leader_connect_delay_during_retry_ms: 100,
             leader_serves: true,
             commit_processor_num_worker_threads: cpus,
             commit_processor_shutdown_timeout_ms: 5000,
@@ -1312,6 +1327,7 @@ impl QuorumPeerConfig {
         self.election_port_bind_retry = p.int("zookeeper.electionPortBindRetry", 3)?;
         self.fast_leader_min_notification_interval_ms = p.int("zookeeper.fastleader.minNotificationInterval", 200)?;
         self.fast_leader_max_notification_interval_ms = p.int("zookeeper.fastleader.maxNotificationInterval", 60000)?;
+        self.leader_connect_delay_during_retry_ms = p.int("zookeeper.leaderConnectDelayDuringRetryMs", 100)?;
         self.leader_serves = p.equals("zookeeper.leaderServes", "no") != Some(true);
         if store.lookup("zookeeper.observer.syncEnabled").is_some() {
             self.sync_enabled = p.boolean("zookeeper.observer.syncEnabled", true);

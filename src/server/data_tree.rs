@@ -17,7 +17,7 @@ use crate::common::java_hash_order::JavaHashSet;
 use crate::common::path_trie::PathTrie;
 use crate::jute::records::{Acl, Stat, StatPersisted};
 use crate::jute::txn::{MultiTxn, TxnBody, TxnHeader};
-use crate::jute::{InputArchive, JuteError, OutputArchive, Record};
+use crate::jute::{InputArchive, JuteError, OutputArchive, Record, StreamInput};
 use crate::server::data_node::{DataNode, EphemeralType};
 use crate::server::digest_calculator::{calculate_digest, NodeDigester, DIGEST_VERSION};
 use crate::server::quotas::{self, StatsTrack};
@@ -838,6 +838,10 @@ pub fn read_node_record<'a>(ia: &mut InputArchive<'a>) -> Result<Option<NodeReco
     Ok(Some(NodeRecord { path, data, acl, stat }))
 }
 
+/// The length of a StatPersisted record: czxid, mzxid, ctime, mtime
+/// (longs), version, cversion, aversion (ints), ephemeralOwner, pzxid.
+const STAT_PERSISTED_LEN: usize = 60;
+
 /// A node of a snapshot being loaded whose subtree is still being read.
 struct OpenNode {
     node: DataNode,
@@ -1044,6 +1048,18 @@ impl DataTree {
             digests: Mutex::new(DigestState::default()),
             digest_mismatches: AtomicU64::new(0),
         }
+    }
+
+    /// Empties the tree back to the nodes a new one has, at zxid 0 (Java's
+    /// ZKDatabase.clear makes a new DataTree). Watches stay registered.
+    pub fn clear(&self) {
+        {
+            let mut inner = self.inner.write();
+            let (extended, digest) = (inner.extended_types, inner.digest_enabled);
+            *inner = TreeInner::initial(extended, digest);
+        }
+        *self.digests.lock() = DigestState::default();
+        self.last_processed_zxid.store(0, Ordering::SeqCst);
     }
 
     pub fn extended_types_enabled(&self) -> bool {
@@ -1657,6 +1673,28 @@ impl DataTree {
             restore.add(rec)?;
         }
         self.finish_restore(restore)
+    }
+
+    /// DataTree.deserialize from a stream (the snapshot a leader sends
+    /// after SNAP): the ACL table, then each node read straight off `input`
+    /// into a tree of its own, one record in memory at a time. The result
+    /// is installed only by `finish_restore`, so a stream that breaks off
+    /// or holds garbage changes nothing.
+    pub fn read_stream<R: io::Read>(&self, input: &mut StreamInput<R>) -> io::Result<TreeRestore> {
+        let bad = |e: String| io::Error::new(io::ErrorKind::InvalidData, e);
+        let acl_cache = ReferenceCountedAclCache::read_stream(input)?;
+        let mut restore = self.begin_restore(acl_cache);
+        loop {
+            let path = input.read_string()?;
+            if path == "/" {
+                return Ok(restore);
+            }
+            let data = input.read_nullable_buffer()?;
+            let acl = input.read_long()?;
+            let stat = input.read_array::<STAT_PERSISTED_LEN>()?;
+            let stat = StatPersisted::deserialize(&mut InputArchive::new(&stat)).map_err(|e| bad(e.to_string()))?;
+            restore.add(NodeRecord { path: &path, data: data.as_deref(), acl, stat }).map_err(|e| bad(e.to_string()))?;
+        }
     }
 
     /// Starts loading a snapshot whose ACL table has been read into

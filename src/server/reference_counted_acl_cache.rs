@@ -4,8 +4,8 @@
 //! byte-compatible. Owned by the DataTree and only touched under its lock
 //! (by whichever thread applies txns or serves reads).
 
-use crate::jute::records::Acl;
-use crate::jute::{InputArchive, JuteError, OutputArchive};
+use crate::jute::records::{Acl, Id};
+use crate::jute::{InputArchive, JuteError, OutputArchive, StreamInput};
 use crate::server::zoo_defs::ids;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -172,11 +172,36 @@ impl ReferenceCountedAclCache {
         self.by_index.clear();
         self.acl_key_map.clear();
         for (index, acls) in loaded {
-            self.acl_index = self.acl_index.max(index);
-            self.acl_key_map.insert(AclKey(acls.clone()), index);
-            self.by_index.insert(index, Entry { acls: Arc::new(acls), uses: 0 });
+            self.add_loaded(index, acls);
         }
         Ok(())
+    }
+
+    /// Reads a table as `deserialize` does, from a stream: entry by entry,
+    /// never sizing anything by a count it was sent.
+    pub fn read_stream<R: std::io::Read>(input: &mut StreamInput<R>) -> std::io::Result<ReferenceCountedAclCache> {
+        let mut cache = ReferenceCountedAclCache::new();
+        let count = input.read_int()?;
+        for _ in 0..count.max(0) {
+            let index = input.read_long()?;
+            let n = input.read_int()?;
+            let mut acls = Vec::new();
+            for _ in 0..n.max(0) {
+                let perms = input.read_int()?;
+                let scheme = input.read_string()?;
+                let id = input.read_string()?;
+                acls.push(Acl { perms, id: Id { scheme, id } });
+            }
+            cache.add_loaded(index, acls);
+        }
+        Ok(cache)
+    }
+
+    /// A table entry read from a snapshot, with no uses yet.
+    fn add_loaded(&mut self, index: i64, acls: Vec<Acl>) {
+        self.acl_index = self.acl_index.max(index);
+        self.acl_key_map.insert(AclKey(acls.clone()), index);
+        self.by_index.insert(index, Entry { acls: Arc::new(acls), uses: 0 });
     }
 }
 

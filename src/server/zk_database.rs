@@ -13,8 +13,8 @@
 //! stop and be deleted, never sealed as a mix of the two trees.
 
 use crate::jute::txn::{TxnBody, TxnDigest, TxnHeader, TxnLogEntry};
-use crate::jute::{InputArchive, OutputArchive};
-use crate::server::data_tree::{DataTree, ProcessTxnResult, CONFIG_NODE};
+use crate::jute::{OutputArchive, StreamInput};
+use crate::server::data_tree::{DataTree, ProcessTxnResult, TreeRestore, CONFIG_NODE};
 use crate::server::persistence::file_snap;
 use crate::server::persistence::file_txn_log::{self, FileTxnLog};
 use crate::server::persistence::file_txn_snap_log::FileTxnSnapLog;
@@ -63,6 +63,13 @@ impl Drop for TreeReplacement<'_> {
     fn drop(&mut self) {
         *self.0.lock() += 1;
     }
+}
+
+/// A snapshot read off a leader's stream, not yet installed
+/// (`ZkDatabase::read_snapshot_stream`).
+pub struct StreamedSnapshot {
+    sessions: HashMap<i64, i32>,
+    tree: TreeRestore,
 }
 
 /// Settings for the transaction log writer.
@@ -190,14 +197,27 @@ impl ZkDatabase {
         *self.committed_log.write() = CommittedLog::default();
     }
 
-    /// The committedLog, oldest first (a copy).
-    pub fn committed_log(&self) -> Vec<TxnLogEntry> {
-        self.committed_log.read().proposals.iter().cloned().collect()
+    /// Runs `f` on the committedLog (oldest first) while it is held still,
+    /// as Java's logLock read side does for a learner's sync: a txn applied
+    /// meanwhile waits in `add_committed_proposal` (so the leader keeps it
+    /// on toBeApplied) until `f` returns. `f` must be quick (no disk I/O:
+    /// the FinalRequestProcessor waits) and must not call back into the
+    /// committedLog.
+    pub fn with_committed_log<T>(&self, f: impl FnOnce(&[TxnLogEntry]) -> T) -> T {
+        let cl = self.committed_log.read();
+        let (a, b) = cl.proposals.as_slices();
+        if b.is_empty() {
+            f(a)
+        } else {
+            f(&cl.proposals.iter().cloned().collect::<Vec<_>>())
+        }
     }
 
-    /// getminCommittedLog: the oldest zxid in the committedLog (0 if empty).
-    pub fn min_committed_log(&self) -> i64 {
-        self.committed_log.read().min_zxid
+    /// getminCommittedLog: the oldest zxid in the committedLog (None if
+    /// empty).
+    pub fn min_committed_log(&self) -> Option<i64> {
+        let cl = self.committed_log.read();
+        (!cl.proposals.is_empty()).then_some(cl.min_zxid)
     }
 
     /// getmaxCommittedLog: the newest zxid in the committedLog (0 if empty).
@@ -209,8 +229,12 @@ impl ZkDatabase {
     /// DIFF sync older than the committedLog. `None` when the log does not
     /// reach back to `start_zxid` (its first txn is later, so a txn would
     /// be missing) or when the txns add up to more than `size_limit` bytes
-    /// (a SNAP is cheaper; a negative limit means no limit).
+    /// (a SNAP is cheaper). As in Java, a `size_limit` of 0 means no limit
+    /// and a negative one turns txn-log syncs off.
     pub fn proposals_from_txn_log(&self, start_zxid: i64, size_limit: i64) -> io::Result<Option<Vec<TxnLogEntry>>> {
+        if size_limit < 0 {
+            return Ok(None);
+        }
         // Flush what the SyncThread appended so the reader sees it.
         self.commit()?;
         let mut out = Vec::new();
@@ -224,11 +248,11 @@ impl ZkDatabase {
                     return Ok(None);
                 }
             }
-            if entry.hdr.zxid <= start_zxid {
+            if entry.hdr.zxid < start_zxid {
                 continue;
             }
             total = total.saturating_add(entry.to_bytes().len() as i64);
-            if size_limit >= 0 && total > size_limit {
+            if size_limit > 0 && total > size_limit {
                 return Ok(None);
             }
             out.push(entry);
@@ -240,57 +264,109 @@ impl ZkDatabase {
     }
 
     /// truncateLog for a TRUNC from the leader: cuts the txn log after
-    /// `zxid`, then reloads the database from disk. Returns the sessions
-    /// and last zxid as `load_database` does.
+    /// `zxid`, deletes the snapshots taken after it (they hold the txns
+    /// cut; Java 3.8 keeps them and reloads from the newest), then reloads
+    /// the database from disk. Returns the sessions and last zxid as
+    /// `load_database` does.
     pub fn truncate_log(&self, zxid: i64) -> io::Result<(HashMap<i64, i32>, i64)> {
         let settings = self
             .log_settings
             .lock()
             .ok_or_else(|| io::Error::other("truncate_log before the database was loaded"))?;
         let _replacing = self.replacing_tree();
-        if let Some(mut l) = self.txn_log.lock().take() {
-            l.close()?;
+        let result = (|| {
+            if let Some(mut l) = self.txn_log.lock().take() {
+                l.close()?;
+            }
+            file_txn_log::truncate(self.snap_log.data_log_dir(), zxid)?;
+            {
+                let _no_writer = self.snapshot_writer.lock();
+                file_snap::remove_snapshots_after(self.snap_log.data_dir(), zxid)?;
+            }
+            self.load_database(settings)
+        })();
+        if let Err(e) = &result {
+            self.clear_after_failed_replay(e);
         }
-        file_txn_log::truncate(self.snap_log.data_log_dir(), zxid)?;
-        self.load_database(settings)
+        result
+    }
+
+    /// ZKDatabase.clear, after a TRUNC or a replay that failed part way
+    /// (or a sync snapshot that could not be written): the tree, sessions
+    /// and committedLog as they stood would hold txns the disk does not
+    /// back, so they go.
+    /// The database is left empty at zxid 0, with the txn log open for new
+    /// txns: a learner in this state claims nothing, and its next sync is a
+    /// SNAP of the leader's whole state. Call while replacing the tree.
+    fn clear_after_failed_replay(&self, e: &io::Error) {
+        tracing::error!("The database is not backed by the disk ({e}): clearing it; the next sync brings a snapshot");
+        self.data_tree.clear();
+        self.sessions.lock().clear();
+        self.clear_committed_log();
+        let mut log = self.txn_log.lock();
+        if log.is_none() {
+            if let Some(s) = *self.log_settings.lock() {
+                *log = Some(self.snap_log.create_txn_log(s.pre_alloc_size, s.force_sync, s.fsync_warning_threshold_ms));
+            }
+        }
     }
 
     /// fastForwardDataBase: applies the txns logged after the last applied
     /// one (a learner logs proposals before they are committed), so a role
     /// change starts from everything the log holds. Returns the last zxid.
+    /// A replay that fails part way clears the database, as Java does.
     pub fn fast_forward_database(&self) -> io::Result<i64> {
         self.commit()?;
         let dt = &self.data_tree;
         let mut sessions = self.sessions.lock();
-        let zxid = self.snap_log.fast_forward_from_edits(dt.last_processed_zxid(), &mut |entry: &TxnLogEntry| {
+        let replayed = self.snap_log.fast_forward_from_edits(dt.last_processed_zxid(), &mut |entry: &TxnLogEntry| {
             apply_session_events(&mut sessions, &entry.hdr, entry.txn.as_ref());
             dt.process_txn_checked(&entry.hdr, entry.txn.as_ref(), entry.digest.as_ref());
             self.add_committed_proposal(entry);
-        })?;
+        });
+        drop(sessions);
+        let zxid = match replayed {
+            Ok(z) => z,
+            Err(e) => {
+                let _replacing = self.replacing_tree();
+                self.clear_after_failed_replay(&e);
+                return Err(e);
+            }
+        };
         dt.set_last_processed_zxid(zxid.max(dt.last_processed_zxid()));
         Ok(dt.last_processed_zxid())
     }
 
-    /// deserializeSnapshot for a SNAP from the leader: replaces the tree and
-    /// the sessions with the snapshot in `buf` (sessions, then the tree, as
-    /// a snapshot file's body) and sets the last zxid to `zxid`.
-    pub fn load_snapshot_stream(&self, buf: &[u8], zxid: i64) -> io::Result<()> {
-        let _replacing = self.replacing_tree();
-        let mut ia = InputArchive::new(buf);
-        let bad = |e: String| io::Error::new(io::ErrorKind::InvalidData, format!("snapshot from the leader: {e}"));
-        let count = ia.read_int().map_err(|e| bad(e.to_string()))?;
-        if count < 0 || count as usize > ia.remaining() / 12 {
-            return Err(bad(format!("unreasonable session count {count}")));
+    /// deserializeSnapshot, first half, for a SNAP from the leader: reads
+    /// the sessions and the tree (a snapshot file's body) straight off the
+    /// stream, one record at a time, each length within the jute read
+    /// limit. Leaves the stream right after the tree and the database as
+    /// it was; `install_snapshot` makes the result the database.
+    pub fn read_snapshot_stream<R: io::Read>(&self, r: &mut R) -> io::Result<StreamedSnapshot> {
+        let mut input = StreamInput::new(r);
+        let count = input.read_int()?;
+        if count < 0 {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("negative session count {count} in the snapshot")));
         }
-        let mut sessions = HashMap::with_capacity(count as usize);
+        let mut sessions = HashMap::new();
         for _ in 0..count {
-            let id = ia.read_long().map_err(|e| bad(e.to_string()))?;
-            let to = ia.read_int().map_err(|e| bad(e.to_string()))?;
-            sessions.insert(id, to);
+            let id = input.read_long()?;
+            let timeout = input.read_int()?;
+            sessions.insert(id, timeout);
         }
-        self.data_tree.deserialize(&mut ia).map_err(|e| bad(format!("{e:?}")))?;
+        let tree = self.data_tree.read_stream(&mut input)?;
+        Ok(StreamedSnapshot { sessions, tree })
+    }
+
+    /// deserializeSnapshot, second half: the streamed tree and sessions
+    /// replace the database's, whose last zxid becomes `zxid`.
+    pub fn install_snapshot(&self, snap: StreamedSnapshot, zxid: i64) -> io::Result<()> {
+        let _replacing = self.replacing_tree();
+        self.data_tree
+            .finish_restore(snap.tree)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("snapshot from the leader: {e}")))?;
         self.data_tree.set_last_processed_zxid(zxid);
-        *self.sessions.lock() = sessions;
+        *self.sessions.lock() = snap.sessions;
         self.clear_committed_log();
         Ok(())
     }
@@ -356,6 +432,20 @@ impl ZkDatabase {
             return Err(e);
         }
         util::sync_dir(dir)
+    }
+
+    /// The snapshot a learner takes at NEWLEADER after a SNAP or TRUNC,
+    /// fsynced: until it is on disk nothing but memory holds the state the
+    /// leader sent. If it fails, the database is cleared as after a failed
+    /// replay (Java exits instead), so the peer never goes on advertising a
+    /// state its disk does not have.
+    pub fn take_sync_snapshot(&self) -> io::Result<()> {
+        let result = self.take_snapshot(true);
+        if let Err(e) = &result {
+            let _replacing = self.replacing_tree();
+            self.clear_after_failed_replay(e);
+        }
+        result
     }
 
     /// Starts a new log file with the next txn (done at each snapshot).
@@ -438,6 +528,7 @@ fn apply_session_events(sessions: &mut HashMap<i64, i32>, hdr: &TxnHeader, txn: 
 mod tests {
     use super::*;
     use crate::jute::txn::CreateTxn;
+    use crate::server::reference_counted_acl_cache::ReferenceCountedAclCache;
     use crate::server::persistence::syscall_trace::{assert_dir_synced_after, traced};
     use crate::server::zoo_defs::ids;
     use std::path::Path;
@@ -472,6 +563,228 @@ mod tests {
             std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         v.sort();
         v
+    }
+
+    /// The bytes a leader sends after SNAP for `db`: sessions and tree,
+    /// then the signature.
+    fn snap_stream(db: &ZkDatabase) -> (Vec<u8>, usize) {
+        let mut out = Vec::new();
+        db.serialize_snapshot(&mut out).unwrap();
+        let body = out.len();
+        let mut sig = OutputArchive::new();
+        sig.write_string("BenWasHere");
+        out.extend_from_slice(sig.as_slice());
+        (out, body)
+    }
+
+    fn leader_db(dir: &Path) -> ZkDatabase {
+        let db = loaded(dir);
+        let hdr = TxnHeader { client_id: 0x77, cxid: 0, zxid: 1, time: 5, r#type: op_code::CREATE_SESSION };
+        db.process_txn(&hdr, Some(&TxnBody::CreateSession(crate::jute::txn::CreateSessionTxn { time_out: 3000 })), None);
+        grow(&db, "leader", 20, 300);
+        db
+    }
+
+    #[test]
+    fn a_snapshot_stream_is_read_record_by_record_and_installed_whole() {
+        let (src_dir, dst_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let leader = leader_db(src_dir.path());
+        let (stream, body) = snap_stream(&leader);
+        let learner = loaded(dst_dir.path());
+        grow(&learner, "mine", 3, 10);
+        let mut r = &stream[..];
+        let snap = learner.read_snapshot_stream(&mut r).unwrap();
+        // Exactly the snapshot was consumed: the signature is next.
+        assert_eq!(stream.len() - r.len(), body);
+        assert_eq!(StreamInput::new(&mut r).read_string().unwrap(), "BenWasHere");
+        // Nothing changed before the install.
+        assert!(learner.data_tree().get_data("/mine0", None).is_ok());
+        learner.install_snapshot(snap, 0x1234).unwrap();
+        assert_eq!(learner.last_processed_zxid(), 0x1234);
+        assert!(learner.data_tree().get_data("/mine0", None).is_err());
+        assert_eq!(learner.data_tree().get_data("/leader19", None).unwrap().0, Some(vec![7; 300]));
+        assert_eq!(learner.data_tree().node_count(), leader.data_tree().node_count());
+        assert_eq!(learner.sessions_with_timeouts(), HashMap::from([(0x77, 3000)]));
+    }
+
+    #[test]
+    fn a_snapshot_stream_cut_short_or_garbled_changes_nothing() {
+        let (src_dir, dst_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (stream, body) = snap_stream(&leader_db(src_dir.path()));
+        let learner = loaded(dst_dir.path());
+        grow(&learner, "mine", 3, 10);
+        let before = learner.last_processed_zxid();
+        let unchanged = |what: &str| {
+            assert_eq!(learner.last_processed_zxid(), before, "{what}");
+            assert!(learner.data_tree().get_data("/mine2", None).is_ok(), "{what}");
+            assert!(learner.data_tree().get_data("/leader0", None).is_err(), "{what}");
+            assert!(learner.sessions_with_timeouts().is_empty(), "{what}");
+        };
+        for cut in (0..body).step_by(7).chain([body - 1]) {
+            assert!(learner.read_snapshot_stream(&mut &stream[..cut]).is_err(), "a stream cut at {cut} of {body} bytes");
+            unchanged(&format!("cut at {cut}"));
+        }
+        // A length past the jute bound, a negative session count and a
+        // node whose parent never came are refused the same way.
+        let mut huge = stream.clone();
+        let first_path = 4 + 12 + 4; // session count, one session, ACL entry count
+        let acl_table_len = {
+            let mut r = &stream[first_path - 4..];
+            ReferenceCountedAclCache::read_stream(&mut StreamInput::new(&mut r)).unwrap();
+            stream.len() - r.len() - (first_path - 4)
+        };
+        let root_path_at = first_path - 4 + acl_table_len;
+        huge[root_path_at..root_path_at + 4].copy_from_slice(&i32::MAX.to_be_bytes());
+        assert!(learner.read_snapshot_stream(&mut &huge[..]).is_err());
+        let mut negative = stream.clone();
+        negative[..4].copy_from_slice(&(-5i32).to_be_bytes());
+        assert!(learner.read_snapshot_stream(&mut &negative[..]).is_err());
+        let mut orphan = OutputArchive::new();
+        orphan.write_int(0);
+        orphan.write_int(0);
+        orphan.write_string("/no/parent");
+        orphan.write_int(-1);
+        orphan.write_long(-1);
+        orphan.write_raw(&[0; 60]);
+        assert!(learner.read_snapshot_stream(&mut orphan.as_slice()).is_err());
+        // No root at all: read, but refused at the install.
+        let mut rootless = OutputArchive::new();
+        rootless.write_int(0);
+        rootless.write_int(0);
+        rootless.write_string("/");
+        let snap = learner.read_snapshot_stream(&mut rootless.as_slice()).unwrap();
+        assert!(learner.install_snapshot(snap, 99).is_err());
+        unchanged("garbage");
+    }
+
+    /// Logs and applies creates of `/<tag>0..n` after the last zxid.
+    fn log_and_apply(db: &ZkDatabase, tag: &str, n: usize) {
+        let first = db.last_processed_zxid() + 1;
+        for i in 0..n {
+            let hdr = TxnHeader { client_id: 1, cxid: i as i32, zxid: first + i as i64, time: 5, r#type: op_code::CREATE };
+            let txn = TxnBody::Create(CreateTxn {
+                path: format!("/{tag}{i}"),
+                data: Some(vec![1]),
+                acl: ids::open_acl_unsafe(),
+                ephemeral: false,
+                parent_c_version: -1,
+            });
+            assert!(db.append(&TxnLogEntry { hdr: hdr.clone(), txn: Some(txn.clone()), digest: None }).unwrap());
+            db.process_txn(&hdr, Some(&txn), None);
+        }
+        db.commit().unwrap();
+    }
+
+    #[test]
+    fn the_txn_log_for_a_diff_starts_at_the_learners_zxid() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = loaded(dir.path());
+        log_and_apply(&db, "n", 10);
+        let zxids = |limit| db.proposals_from_txn_log(4, limit).unwrap().map(|v| v.iter().map(|e| e.hdr.zxid).collect::<Vec<_>>());
+        // The learner's own last txn comes first: the planner matches it.
+        assert_eq!(zxids(0), Some((4..=10).collect()), "0: no size limit");
+        assert_eq!(zxids(-1), None, "negative: no txn-log sync");
+        assert_eq!(zxids(100), None, "over the size limit");
+        assert_eq!(db.proposals_from_txn_log(0, 0).unwrap(), None, "the log does not reach back to zxid 0");
+    }
+
+    #[test]
+    fn a_trunc_drops_the_snapshots_taken_after_its_zxid() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = loaded(dir.path());
+        log_and_apply(&db, "kept", 10);
+        db.take_snapshot(true).unwrap();
+        log_and_apply(&db, "cut", 5);
+        db.take_snapshot(true).unwrap();
+        let snaps = db.snap_log().data_dir().to_path_buf();
+        assert!(names(&snaps).contains(&"snapshot.f".to_string()));
+        let (result, calls) = traced(|| db.truncate_log(12));
+        assert_eq!(result.unwrap().1, 12);
+        assert_dir_synced_after(&calls, |c| c.starts_with("unlink") && c.contains("snapshot.f"), &snaps);
+        assert!(!names(&snaps).contains(&"snapshot.f".to_string()), "{:?}", names(&snaps));
+        assert!(names(&snaps).contains(&"snapshot.a".to_string()));
+        let has = |p: &str| db.data_tree().get_data(p, None).is_ok();
+        assert!(has("/kept9") && has("/cut0") && has("/cut1"));
+        assert!(!has("/cut2") && !has("/cut4"), "the tree holds txns after the TRUNC");
+        assert_eq!(db.last_processed_zxid(), 12);
+    }
+
+    /// Flips a byte in the body of the `n`th entry (from 0) of log file
+    /// `path`, so that its checksum no longer matches.
+    fn corrupt_entry(path: &Path, n: usize) {
+        let mut bytes = std::fs::read(path).unwrap();
+        let mut at = 16;
+        for _ in 0..n {
+            let len = i32::from_be_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
+            at += 12 + len + 1;
+        }
+        bytes[at + 12 + 4] ^= 0xff;
+        std::fs::write(path, bytes).unwrap();
+    }
+
+    fn the_log_file(db: &ZkDatabase) -> std::path::PathBuf {
+        let logs = file_txn_log::get_log_files(db.snap_log().data_log_dir(), 0).unwrap();
+        assert_eq!(logs.len(), 1, "{logs:?}");
+        logs[0].clone()
+    }
+
+    /// Empty at zxid 0 (the new tree's five nodes), no sessions, and a txn
+    /// log that takes new txns.
+    #[track_caller]
+    fn assert_cleared(db: &ZkDatabase) {
+        assert_eq!(db.last_processed_zxid(), 0);
+        assert_eq!(db.data_tree().node_count(), DataTree::new().node_count());
+        assert!(db.sessions_with_timeouts().is_empty());
+        let hdr = TxnHeader { client_id: 1, cxid: 1, zxid: 0x200000001, time: 5, r#type: op_code::CREATE_SESSION };
+        let entry = TxnLogEntry { hdr, txn: Some(TxnBody::CreateSession(crate::jute::txn::CreateSessionTxn { time_out: 1 })), digest: None };
+        assert!(db.append(&entry).unwrap());
+        db.commit().unwrap();
+    }
+
+    #[test]
+    fn a_replay_that_fails_part_way_clears_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = loaded(dir.path());
+        log_and_apply(&db, "applied", 3);
+        // Logged but not applied, as a learner's proposals before commit.
+        for i in 0..5 {
+            let hdr = TxnHeader { client_id: 1, cxid: i, zxid: 4 + i as i64, time: 5, r#type: op_code::CREATE };
+            let txn = TxnBody::Create(CreateTxn {
+                path: format!("/logged{i}"),
+                data: None,
+                acl: ids::open_acl_unsafe(),
+                ephemeral: false,
+                parent_c_version: -1,
+            });
+            assert!(db.append(&TxnLogEntry { hdr, txn: Some(txn), digest: None }).unwrap());
+        }
+        db.commit().unwrap();
+        corrupt_entry(&the_log_file(&db), 5);
+        assert!(db.fast_forward_database().is_err());
+        // Not /logged0 and /logged1 applied on a tree still saying zxid 3.
+        assert_cleared(&db);
+    }
+
+    #[test]
+    fn a_sync_snapshot_that_cannot_be_written_clears_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = loaded(dir.path());
+        grow(&db, "from_the_leader", 5, 10);
+        std::fs::remove_dir_all(db.snap_log().data_dir()).unwrap();
+        assert!(db.take_sync_snapshot().is_err());
+        assert_eq!(db.last_processed_zxid(), 0);
+        assert_eq!(db.data_tree().node_count(), DataTree::new().node_count());
+    }
+
+    #[test]
+    fn a_trunc_whose_reload_fails_clears_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = loaded(dir.path());
+        log_and_apply(&db, "n", 10);
+        corrupt_entry(&the_log_file(&db), 2);
+        assert!(db.truncate_log(8).is_err());
+        // Not the old tree, txns 9 and 10 included, with its log closed.
+        assert_cleared(&db);
     }
 
     #[test]

@@ -54,6 +54,35 @@ pub struct Op {
     pub complete: u64,
     pub kind: Kind,
     pub outcome: Outcome,
+    /// Where it ran, for diagnosis only (the checker ignores it).
+    pub served: Served,
+}
+
+/// The node (sid; 0 when unknown) and the session an operation went through.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Served {
+    pub node: i64,
+    pub session: i64,
+}
+
+impl std::fmt::Display for Op {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        let what = match self.kind {
+            Kind::Read { seen } => format!("read {:#x}@v{}", seen.value, seen.version),
+            Kind::Cas { expect, value } => format!("cas v{expect} -> {value:#x}"),
+        };
+        write!(
+            f,
+            "{:10.6}-{:10.6} key {} proc {} node {} session {:#x}: {what} {:?}",
+            self.invoke as f64 / 1e9,
+            self.complete as f64 / 1e9,
+            self.key,
+            self.process as isize,
+            self.served.node,
+            self.served.session,
+            self.outcome
+        )
+    }
 }
 
 /// What the checker found for one key.
@@ -243,11 +272,12 @@ mod tests {
     }
 
     fn read(p: usize, t0: u64, t1: u64, value: u64, version: i32) -> Op {
-        Op { key: 0, process: p, invoke: t0, complete: t1, kind: Kind::Read { seen: reg(value, version) }, outcome: Outcome::Ok }
+        let kind = Kind::Read { seen: reg(value, version) };
+        Op { key: 0, process: p, invoke: t0, complete: t1, kind, outcome: Outcome::Ok, served: Served::default() }
     }
 
     fn cas(p: usize, t0: u64, t1: u64, expect: i32, value: u64, outcome: Outcome) -> Op {
-        Op { key: 0, process: p, invoke: t0, complete: t1, kind: Kind::Cas { expect, value }, outcome }
+        Op { key: 0, process: p, invoke: t0, complete: t1, kind: Kind::Cas { expect, value }, outcome, served: Served::default() }
     }
 
     fn on_key(key: usize, ops: Vec<Op>) -> Vec<Op> {

@@ -3,7 +3,7 @@
 //! final reads, the linearizability check, lost acknowledged writes and the
 //! longest write outage after each heal.
 
-use super::checker::{self, Kind, Op, Outcome, Reg};
+use super::checker::{self, Kind, Op, Outcome, Reg, Served};
 use super::nemesis::{Fault, Firewall, Stopped};
 use super::workload::{self, History, Rng, Workload};
 use crate::common::ensemble::Ensemble;
@@ -40,6 +40,10 @@ pub struct Report {
     /// Per fault: how many times it was injected, and the longest time
     /// from a heal to the next successful write.
     pub outages: BTreeMap<Fault, (usize, Duration)>,
+    /// Per fault: the longest time without a successful write from its
+    /// start to the first write after its heal (a leader's kill or stop
+    /// shows here: the survivors elect while the fault lasts).
+    pub gaps: BTreeMap<Fault, Duration>,
     pub log: Vec<String>,
 }
 
@@ -51,7 +55,13 @@ impl Report {
         };
         let mut s = format!("{label}: ops={} linearizable={} lost_acked_writes={lost}\n", self.ops, self.linearizable);
         for (f, (n, worst)) in &self.outages {
-            s.push_str(&format!("  {:<15} faults={n} longest_write_outage_after_heal={:.1}s\n", f.name(), worst.as_secs_f64()));
+            let gap = self.gaps.get(f).copied().unwrap_or_default();
+            s.push_str(&format!(
+                "  {:<15} faults={n} longest_write_outage_after_heal={:.1}s longest_write_gap_from_fault_start={:.1}s\n",
+                f.name(),
+                worst.as_secs_f64(),
+                gap.as_secs_f64()
+            ));
         }
         for v in self.violations.iter().chain(&self.lost) {
             s.push_str(&format!("  ! {v}\n"));
@@ -85,14 +95,15 @@ pub fn run(cfg: &Config) -> Report {
     let mut stopped = Stopped::default();
     ens.start_all();
     let sids: Vec<i64> = ens.nodes.iter().map(|n| n.sid).collect();
-    let addrs: Vec<String> = ens.nodes.iter().map(|n| n.client_addr()).collect();
+    let nodes: Vec<(i64, String)> = ens.nodes.iter().map(|n| (n.sid, n.client_addr())).collect();
     {
         let c = ens.client(1);
         workload::setup(&c, cfg.keys);
     }
     let history = History::new();
-    let load = Workload::start(&history, &addrs, cfg.clients, cfg.keys, cfg.seed);
-    let mut heals: Vec<(Fault, Instant, String)> = Vec::new();
+    let load = Workload::start(&history, &nodes, cfg.clients, cfg.keys, cfg.seed);
+    // (fault, its start on the history's clock, its heal, a line for the log)
+    let mut heals: Vec<(Fault, u64, Instant, String)> = Vec::new();
     let started = Instant::now();
     let hold = |rng: &mut Rng, lo_ms: u64, hi_ms: u64| Duration::from_millis(lo_ms + rng.below(hi_ms - lo_ms + 1));
     let sync_ms = SYNC_LIMIT * TICK_MS;
@@ -152,17 +163,17 @@ pub fn run(cfg: &Config) -> Report {
             history.at(healed) as f64 / 1e9,
             leader(&ens)
         );
-        heals.push((fault, healed, line));
+        heals.push((fault, at, healed, line));
     }
     // Give the last heal its chance: wait for a successful write after it.
-    let last_heal = heals.last().map(|h| history.at(h.1)).unwrap_or(0);
+    let last_heal = heals.last().map(|h| history.at(h.2)).unwrap_or(0);
     wait_until(cfg.liveness_bound, || {
         history.ops().iter().any(|o| matches!(o.kind, Kind::Cas { .. }) && o.outcome == Outcome::Ok && o.complete > last_heal)
     });
     load.stop();
     let end = history.now();
     // Final reads, recorded as operations of the history.
-    let finals = final_reads(&history, &addrs, cfg.keys, cfg.liveness_bound);
+    let finals = final_reads(&history, &nodes, cfg.keys, cfg.liveness_bound);
     drop(fw);
     drop(stopped);
     let ops = history.ops();
@@ -171,7 +182,7 @@ pub fn run(cfg: &Config) -> Report {
         .iter()
         .filter_map(|v| {
             v.violation.map(|(op, placed)| {
-                format!("key {}: not linearizable ({} ops; at most {placed} placed; stuck at {op:?})", v.key, v.ops)
+                format!("key {}: not linearizable ({} ops; at most {placed} placed; stuck at {op})", v.key, v.ops)
             })
         })
         .collect();
@@ -179,32 +190,58 @@ pub fn run(cfg: &Config) -> Report {
     let unverified_keys = cfg.keys - finals.len();
     let mut outages: BTreeMap<Fault, (usize, Duration)> = BTreeMap::new();
     let mut log = Vec::new();
-    for (fault, healed, line) in &heals {
+    let mut writes: Vec<u64> = ops
+        .iter()
+        .filter(|o| matches!(o.kind, Kind::Cas { .. }) && o.outcome == Outcome::Ok)
+        .map(|o| o.complete)
+        .collect();
+    writes.sort_unstable();
+    let mut gaps: BTreeMap<Fault, Duration> = BTreeMap::new();
+    for (fault, start, healed, line) in &heals {
         let h = history.at(*healed);
-        let first_write = ops
-            .iter()
-            .filter(|o| matches!(o.kind, Kind::Cas { .. }) && o.outcome == Outcome::Ok && o.complete > h)
-            .map(|o| o.complete)
-            .min()
-            .unwrap_or(end);
+        let first_write = writes.iter().copied().find(|&t| t > h).unwrap_or(end);
         let outage = Duration::from_nanos(first_write - h);
-        log.push(format!("{line}; first write {:.1}s after", outage.as_secs_f64()));
+        // Successive writes from the fault's start to that first write.
+        let from = writes.partition_point(|&t| t <= *start);
+        let mut prev = *start;
+        let mut gap = 0;
+        for &t in writes[from..].iter().take_while(|&&t| t <= first_write).chain([&first_write]) {
+            gap = gap.max(t - prev);
+            prev = t;
+        }
+        let gap = Duration::from_nanos(gap);
+        log.push(format!(
+            "{line}; first write {:.1}s after; longest write gap from the fault's start {:.1}s",
+            outage.as_secs_f64(),
+            gap.as_secs_f64()
+        ));
         let e = outages.entry(*fault).or_default();
         e.0 += 1;
         e.1 = e.1.max(outage);
+        let g = gaps.entry(*fault).or_default();
+        *g = (*g).max(gap);
     }
     if std::env::var_os("JEPSEN_VERBOSE").is_some() || !violations.is_empty() {
         eprintln!("{}", ens.logs());
     }
-    Report { ops: ops.len(), linearizable: violations.is_empty(), violations, lost, unverified_keys, outages, log }
+    // Kept when asked for, and always after a violation, to diagnose it.
+    let keep = std::env::var_os("JEPSEN_LOGS")
+        .map(std::path::PathBuf::from)
+        .or_else(|| (!violations.is_empty()).then(|| std::env::temp_dir().join(format!("jepsen-{pid}"))));
+    if let Some(dir) = keep {
+        keep_logs(&ens, &history, &ops, &log, &dir);
+        eprintln!("node logs, faults and history kept in {}", dir.display());
+    }
+    Report { ops: ops.len(), linearizable: violations.is_empty(), violations, lost, unverified_keys, outages, gaps, log }
 }
 
 /// A sync + read of every key through any node, retried until `bound`.
-fn final_reads(history: &History, addrs: &[String], keys: usize, bound: Duration) -> BTreeMap<usize, Reg> {
+fn final_reads(history: &History, nodes: &[(i64, String)], keys: usize, bound: Duration) -> BTreeMap<usize, Reg> {
     let mut finals = BTreeMap::new();
     let mut node = 0;
     wait_until(bound, || {
-        let Some(c) = workload::connect(&addrs[node % addrs.len()]) else {
+        let (sid, addr) = &nodes[node % nodes.len()];
+        let Some(c) = workload::connect(addr) else {
             node += 1;
             return false;
         };
@@ -215,7 +252,9 @@ fn final_reads(history: &History, addrs: &[String], keys: usize, bound: Duration
             let invoke = history.now();
             match workload::read(&c, key) {
                 Ok(seen) => {
-                    let op = Op { key, process: usize::MAX, invoke, complete: history.now(), kind: Kind::Read { seen }, outcome: Outcome::Ok };
+                    let served = Served { node: *sid, session: c.session_id() };
+                    let kind = Kind::Read { seen };
+                    let op = Op { key, process: usize::MAX, invoke, complete: history.now(), kind, outcome: Outcome::Ok, served };
                     history.record(op);
                     finals.insert(key, seen);
                 }
@@ -255,4 +294,23 @@ fn lost_writes(ops: &[Op], finals: &BTreeMap<usize, Reg>) -> Vec<String> {
         }
     }
     lost
+}
+
+/// Writes every node's whole log, the heal log and the history (one op a
+/// line, times in seconds since the start) under `dir`, to look into a run.
+fn keep_logs(ens: &Ensemble, history: &History, ops: &[Op], heals: &[String], dir: &std::path::Path) {
+    let _ = std::fs::create_dir_all(dir);
+    for n in &ens.nodes {
+        let _ = std::fs::write(dir.join(format!("node{}.log", n.sid)), n.log());
+    }
+    let epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .saturating_sub(Duration::from_nanos(history.now()));
+    let start = format!("time 0 of the run = {:.3} s since the Unix epoch\n", epoch.as_secs_f64());
+    let _ = std::fs::write(dir.join("faults.txt"), start + &heals.join("\n") + "\n");
+    let mut sorted = ops.to_vec();
+    sorted.sort_by_key(|o| o.invoke);
+    let text: String = sorted.iter().map(|o| format!("{o}\n")).collect();
+    let _ = std::fs::write(dir.join("history.txt"), text);
 }

@@ -7,7 +7,7 @@
 //! the client drops its session and opens a new one on the next node, so a
 //! late reply can never be taken for another request's.
 
-use super::checker::{Kind, Op, Outcome, Reg};
+use super::checker::{Kind, Op, Outcome, Reg, Served};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -139,12 +139,13 @@ pub struct Workload {
 }
 
 impl Workload {
-    pub fn start(history: &Arc<History>, addrs: &[String], clients: usize, keys: usize, seed: u64) -> Workload {
+    /// `nodes`: each node's sid and client address.
+    pub fn start(history: &Arc<History>, nodes: &[(i64, String)], clients: usize, keys: usize, seed: u64) -> Workload {
         let stop = Arc::new(AtomicBool::new(false));
         let threads = (0..clients)
             .map(|id| {
-                let (history, addrs, stop) = (history.clone(), addrs.to_vec(), stop.clone());
-                std::thread::spawn(move || client_loop(id, &history, &addrs, keys, &stop, seed))
+                let (history, nodes, stop) = (history.clone(), nodes.to_vec(), stop.clone());
+                std::thread::spawn(move || client_loop(id, &history, &nodes, keys, &stop, seed))
             })
             .collect();
         Workload { stop, threads }
@@ -168,32 +169,33 @@ impl Drop for Workload {
     }
 }
 
-fn client_loop(id: usize, history: &History, addrs: &[String], keys: usize, stop: &AtomicBool, seed: u64) {
+fn client_loop(id: usize, history: &History, nodes: &[(i64, String)], keys: usize, stop: &AtomicBool, seed: u64) {
     let mut rng = Rng::new(seed ^ (id as u64 + 1) << 17);
-    let mut node = id % addrs.len();
+    let mut node = id % nodes.len();
     let mut session: Option<ZkClient> = None;
     let mut written = 0u64;
     while !stop.load(Ordering::SeqCst) {
         let Some(c) = session.as_ref() else {
-            session = connect(&addrs[node]);
+            session = connect(&nodes[node].1);
             if session.is_none() {
-                node = (node + 1) % addrs.len();
+                node = (node + 1) % nodes.len();
                 std::thread::sleep(Duration::from_millis(100));
             }
             continue;
         };
         let key = rng.below(keys as u64) as usize;
+        let served = Served { node: nodes[node].0, session: c.session_id() };
         let invoke = history.now();
         let seen = match read(c, key) {
             Ok(seen) => seen,
             Err(_) => {
                 // An unknown read constrains nothing: not recorded.
                 session = None;
-                node = (node + 1) % addrs.len();
+                node = (node + 1) % nodes.len();
                 continue;
             }
         };
-        history.record(Op { key, process: id, invoke, complete: history.now(), kind: Kind::Read { seen }, outcome: Outcome::Ok });
+        history.record(Op { key, process: id, invoke, complete: history.now(), kind: Kind::Read { seen }, outcome: Outcome::Ok, served });
         written += 1;
         let value = ((id as u64 + 1) << 40) | written;
         let invoke = history.now();
@@ -203,10 +205,10 @@ fn client_loop(id: usize, history: &History, addrs: &[String], keys: usize, stop
             cas_multi(c, key, seen.version, value)
         };
         let kind = Kind::Cas { expect: seen.version, value };
-        history.record(Op { key, process: id, invoke, complete: history.now(), kind, outcome });
+        history.record(Op { key, process: id, invoke, complete: history.now(), kind, outcome, served });
         if outcome == Outcome::Unknown {
             session = None;
-            node = (node + 1) % addrs.len();
+            node = (node + 1) % nodes.len();
         }
     }
 }

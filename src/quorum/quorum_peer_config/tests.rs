@@ -166,6 +166,16 @@ fn snap_retain_count_is_raised_to_three() {
 }
 
 #[test]
+fn quorum_cnxn_threads_size_has_java_s_floor() {
+    let f = Fixture::new();
+    assert_eq!(f.ok("").quorum_cnxn_threads_size, 20);
+    assert_eq!(f.ok("quorum.cnxn.threads.size=5\n").quorum_cnxn_threads_size, 20);
+    assert_eq!(f.ok("quorum.cnxn.threads.size=-5\n").quorum_cnxn_threads_size, 20);
+    assert_eq!(f.ok("quorum.cnxn.threads.size=50\n").quorum_cnxn_threads_size, 50);
+    assert!(f.err("quorum.cnxn.threads.size=many\n").starts_with("quorum.cnxn.threads.size:"));
+}
+
+#[test]
 fn missing_and_unreadable_file() {
     let f = Fixture::new();
     let e = QuorumPeerConfig::parse(&f.dir.path().join("nope.cfg"), &[]).unwrap_err();

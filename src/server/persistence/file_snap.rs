@@ -67,6 +67,24 @@ pub fn remove_temp_snapshots(snap_dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Deletes the snapshots of `snap_dir` taken after `zxid` (a TRUNC to
+/// `zxid` drops the txns they hold), then fsyncs the directory. Call only
+/// while no snapshot is being written.
+pub fn remove_snapshots_after(snap_dir: &Path, zxid: i64) -> io::Result<()> {
+    let mut removed = false;
+    for (snap_zxid, path) in sorted_data_dir_files(snap_dir, SNAPSHOT_FILE_PREFIX, true)? {
+        if snap_zxid > zxid {
+            tracing::warn!("Removing {}: it holds txns after 0x{zxid:x}, which the leader truncated", path.display());
+            std::fs::remove_file(&path)?;
+            removed = true;
+        }
+    }
+    if removed {
+        util::sync_dir(snap_dir)?;
+    }
+    Ok(())
+}
+
 /// The file under a snapshot's BufWriter: each chunk written first asks
 /// `keep_going`, and the write fails (ErrorKind::Interrupted) once it says
 /// no, so a snapshot of a tree being replaced stops early.

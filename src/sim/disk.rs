@@ -12,7 +12,7 @@ pub enum Record {
 }
 
 /// Appended records, the first `synced` of them durable.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct SimDisk {
     records: Vec<Record>,
     synced: usize,

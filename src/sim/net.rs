@@ -31,8 +31,15 @@ impl Weather {
     pub const CALM: Weather = Weather { loss: 0, duplicate: 0, max_delay_ms: 10 };
 }
 
-/// Links between endpoints (node sids, client addresses).
-#[derive(Debug, Clone)]
+impl Default for Weather {
+    fn default() -> Weather {
+        Weather::CALM
+    }
+}
+
+/// Links between endpoints (node sids, client addresses); calm and whole
+/// at first.
+#[derive(Debug, Clone, Default)]
 pub struct Network {
     pub weather: Weather,
     /// Each endpoint's side while partitioned; endpoints on different sides
@@ -44,10 +51,6 @@ pub struct Network {
 }
 
 impl Network {
-    pub fn new() -> Network {
-        Network { weather: Weather::CALM, sides: None, links: BTreeMap::new() }
-    }
-
     /// Cuts the network: `sides` gives every endpoint's side.
     pub fn partition(&mut self, sides: BTreeMap<i64, u8>) {
         self.sides = Some(sides);
@@ -107,7 +110,7 @@ mod tests {
 
     #[test]
     fn partitions_cut_and_heal() {
-        let mut net = Network::new();
+        let mut net = Network::default();
         let mut rng = Rng::new(1);
         net.partition(BTreeMap::from([(1, 0), (2, 0), (3, 1)]));
         assert!(net.connected(1, 2) && !net.connected(1, 3) && !net.connected(3, 100));
@@ -119,7 +122,7 @@ mod tests {
 
     #[test]
     fn only_the_newest_notification_of_a_link_arrives_once() {
-        let mut net = Network::new();
+        let mut net = Network::default();
         let (a, b) = (net.enqueue_notification(1, 2), net.enqueue_notification(1, 2));
         let other = net.enqueue_notification(2, 1);
         assert!(!net.take_notification(1, 2, a), "replaced in the send queue");

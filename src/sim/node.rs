@@ -7,7 +7,8 @@
 //! A decision starts a role (`Role`), and a role that ends sends the peer
 //! back to LOOKING, as QuorumPeer's main loop does.
 //!
-//! The roles are stand-ins until the ZAB cores exist: a leader pings every
+//! The roles are stand-ins until `LeaderCore` (quorum::leader::core) and a
+//! learner-sync core are plugged in: a leader pings every
 //! member each half tick and gives up without a quorum of voters heard
 //! within syncLimit ticks (initLimit at first), a learner gives up without
 //! a ping for that long, and the leader runs the real `SessionTrackerCore`
@@ -52,7 +53,7 @@ pub enum Msg {
 }
 
 /// Enabled deliberate mistakes in this node's cores.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct Mutations {
     pub expire_a_tick_early: bool,
     pub elect_without_a_quorum: bool,
@@ -82,7 +83,6 @@ pub struct Out {
 }
 
 /// The role a decision started.
-#[derive(Debug)]
 pub enum Role {
     /// Running an election.
     Looking,
@@ -102,14 +102,7 @@ pub struct Leading {
     sessions: SessionTrackerCore,
 }
 
-impl std::fmt::Debug for Leading {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Leading").field("term", &self.term).field("since", &self.since).finish()
-    }
-}
-
 /// A follower's or observer's stand-in state (the learner-sync core's place).
-#[derive(Debug)]
 pub struct Learning {
     pub leader: i64,
     since: u64,

@@ -6,3 +6,5 @@ pub mod common;
 pub mod jute;
 pub mod quorum;
 pub mod server;
+#[cfg(any(test, feature = "simulation"))]
+pub mod sim;

@@ -21,6 +21,9 @@ pub struct ExpiryQueue<E> {
     /// The next bucket `poll` hands out.
     next_expiration_time: u64,
     expiration_interval: u64,
+    /// The simulator's deliberate mistake: buckets one interval early.
+    #[cfg(any(test, feature = "simulation"))]
+    expire_a_tick_early: bool,
 }
 
 impl<E: Hash + Eq + Clone> ExpiryQueue<E> {
@@ -33,6 +36,8 @@ impl<E: Hash + Eq + Clone> ExpiryQueue<E> {
             expiry_map: BTreeMap::new(),
             next_expiration_time: 0,
             expiration_interval,
+            #[cfg(any(test, feature = "simulation"))]
+            expire_a_tick_early: false,
         };
         q.next_expiration_time = q.round_to_next_interval(now);
         q
@@ -42,10 +47,27 @@ impl<E: Hash + Eq + Clone> ExpiryQueue<E> {
         (time / self.expiration_interval).saturating_add(1).saturating_mul(self.expiration_interval)
     }
 
+    /// Simulator mutation: every element is put in the bucket one interval
+    /// before its own, so it can expire before its timeout has passed.
+    #[cfg(any(test, feature = "simulation"))]
+    pub fn mutate_expire_a_tick_early(&mut self) {
+        self.expire_a_tick_early = true;
+    }
+
+    /// The bucket of an element updated at `now` with `timeout`.
+    fn bucket_of(&self, now: u64, timeout: u64) -> u64 {
+        let bucket = self.round_to_next_interval(now.saturating_add(timeout));
+        #[cfg(any(test, feature = "simulation"))]
+        if self.expire_a_tick_early {
+            return bucket.saturating_sub(self.expiration_interval);
+        }
+        bucket
+    }
+
     /// Moves `elem` to the bucket `timeout_ms` after `now`. Returns the new
     /// expiry time, or None when it was already in that bucket.
     pub fn update(&mut self, elem: E, timeout_ms: u64, now: u64) -> Option<u64> {
-        let new_expiry = self.round_to_next_interval(now.saturating_add(timeout_ms));
+        let new_expiry = self.bucket_of(now, timeout_ms);
         let prev = self.elem_map.insert(elem.clone(), new_expiry);
         if prev == Some(new_expiry) {
             return None;

@@ -131,6 +131,13 @@ impl SessionTrackerCore {
         }
     }
 
+    /// Simulator mutation: sessions expire a tick early
+    /// (`ExpiryQueue::mutate_expire_a_tick_early`).
+    #[cfg(any(test, feature = "simulation"))]
+    pub fn mutate_expire_a_tick_early(&mut self) {
+        self.expiry_queue.mutate_expire_a_tick_early();
+    }
+
     pub fn session_count(&self) -> usize {
         self.sessions_by_id.len()
     }

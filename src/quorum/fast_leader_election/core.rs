@@ -130,6 +130,9 @@ pub struct FastLeaderElectionCore {
     /// FOLLOWING and LEADING votes of any round, by sender.
     outofelection: BTreeMap<i64, Vote>,
     phase: Phase,
+    /// The simulator's deliberate mistake: a minority counts as a quorum.
+    #[cfg(any(test, feature = "simulation"))]
+    elect_without_a_quorum: bool,
 }
 
 impl FastLeaderElectionCore {
@@ -152,7 +155,16 @@ impl FastLeaderElectionCore {
             recvset: BTreeMap::new(),
             outofelection: BTreeMap::new(),
             phase: Phase::Idle,
+            #[cfg(any(test, feature = "simulation"))]
+            elect_without_a_quorum: false,
         }
+    }
+
+    /// Simulator mutation: the termination predicates take a minority
+    /// (a majority less one voter) for a quorum.
+    #[cfg(any(test, feature = "simulation"))]
+    pub fn mutate_elect_without_a_quorum(&mut self) {
+        self.elect_without_a_quorum = true;
     }
 
     /// The current election round.
@@ -423,6 +435,11 @@ impl FastLeaderElectionCore {
     /// Vote.equals) are a quorum: getVoteTracker(..).hasAllQuorums().
     fn has_quorum(&self, votes: &BTreeMap<i64, Vote>, vote: &Vote) -> bool {
         let acks: HashSet<i64> = votes.iter().filter(|(_, v)| *v == vote).map(|(sid, _)| *sid).collect();
+        #[cfg(any(test, feature = "simulation"))]
+        if self.elect_without_a_quorum {
+            let voters = acks.iter().filter(|sid| self.verifier.is_voter(**sid)).count();
+            return voters > 0 && 2 * voters + 1 >= self.verifier.voting_ids().len();
+        }
         self.verifier.contains_quorum(&acks)
     }
 

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The deterministic ensemble simulator (src/sim, docs/architecture.md).
+#
+#   scripts/simulate.sh N                  run seeds 0..N; last line: "N seeds, K violations"
+#   scripts/simulate.sh --seed S           replay seed S exactly, printing its trace
+#   scripts/simulate.sh --mutate NAME N    the same N seeds with one deliberate mistake
+#   scripts/simulate.sh --list-mutations   the available mutations, one a line
+#   scripts/simulate.sh --help             also lists the mutations not yet available
+#
+# The runner is built with the `simulation` feature only; the zkserver
+# binary never contains the simulator or its mutations.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --quiet --release --features simulation --bin simulate
+exec target/release/simulate "$@"

@@ -1,0 +1,551 @@
+//! A deterministic simulation of an ensemble in one process: the real
+//! protocol cores (`FastLeaderElectionCore`, `SessionTrackerCore` with its
+//! `ExpiryQueue`) driven by simulated time, an in-memory network that
+//! delays, loses, duplicates, reorders and partitions, simulated disks that
+//! lose unsynced writes on a crash, crashes and restarts, and clients that
+//! keep sessions alive or go quiet. One seed decides everything, so a seed
+//! that breaks an invariant replays exactly.
+//!
+//! Compiled for tests and with the `simulation` feature only (the
+//! `simulate` runner, scripts/simulate.sh); so are the cores' deliberate
+//! mistakes (`Mutation`). See docs/architecture.md, "The simulator".
+
+pub mod check;
+pub mod disk;
+pub mod net;
+pub mod node;
+pub mod rng;
+
+use self::check::{established_leader, Checker};
+use self::disk::{Record, SimDisk};
+use self::net::{Network, Weather};
+use self::node::{Msg, Mutations, Node, Note, Out};
+use self::rng::Rng;
+use crate::quorum::quorum_maj::QuorumMaj;
+use crate::quorum::quorum_peer_config::{LearnerType, QuorumSpec};
+use crate::quorum::vote::ServerState;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// After the faults heal, a quorum must follow one leader within this long
+/// (two of the election's longest back-offs plus initLimit).
+pub const LIVENESS_BOUND_MS: u64 = 2 * node::TIMING.max_notification_interval_ms + node::INIT_LIMIT * node::TICK_MS;
+
+/// A deliberate protocol mistake the simulator must catch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mutation {
+    /// SessionTracker's ExpiryQueue buckets every session one tick early.
+    ExpireSessionATickEarly,
+    /// FastLeaderElection's termination predicates take a minority for a quorum.
+    ElectWithoutAQuorum,
+}
+
+impl Mutation {
+    pub const ALL: [Mutation; 2] = [Mutation::ExpireSessionATickEarly, Mutation::ElectWithoutAQuorum];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Mutation::ExpireSessionATickEarly => "expire-session-a-tick-early",
+            Mutation::ElectWithoutAQuorum => "elect-without-a-quorum",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Mutation> {
+        Mutation::ALL.into_iter().find(|m| m.name() == name)
+    }
+}
+
+/// Mutations issue 11 asks for whose cores do not exist yet.
+pub const NOT_YET_AVAILABLE: [(&str, &str); 4] = [
+    ("commit-on-a-minority-of-acks", "needs LeaderCore driven by the simulator"),
+    ("accept-newleader-from-an-older-epoch", "needs the learner-sync core"),
+    ("skip-a-txn-in-a-diff", "needs the learner-sync core"),
+    ("ack-before-durable", "needs the learner-sync core"),
+];
+
+/// What one seed did.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub seed: u64,
+    pub voters: usize,
+    pub observers: usize,
+    /// Simulated time run, in milliseconds.
+    pub simulated_ms: u64,
+    /// How long after the heal a quorum followed one leader.
+    pub recovered_after_ms: Option<u64>,
+    pub decisions: u64,
+    /// Times a node decided to lead while another still led the same
+    /// election round: FLE allows it (a vote overtaken after the finalize
+    /// wait); ZAB's epochs must keep the two from both committing.
+    pub same_round_leaders: u64,
+    pub crashes: u64,
+    pub partitions: u64,
+    pub messages: u64,
+    pub sessions_created: u64,
+    pub sessions_expired: u64,
+    /// The first violation stops the seed.
+    pub violations: Vec<String>,
+    /// Every event worth reading, when asked for.
+    pub trace: Vec<String>,
+}
+
+/// Runs one seed; a panic anywhere is reported as a violation.
+pub fn run(seed: u64, mutation: Option<Mutation>, trace: bool) -> Report {
+    let mut sim = Sim::new(seed, mutation, trace);
+    match catch_unwind(AssertUnwindSafe(|| sim.run())) {
+        Ok(()) => sim.report,
+        Err(e) => {
+            let what = e.downcast_ref::<String>().cloned().or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()));
+            let mut report = std::mem::take(&mut sim.report);
+            report.violations.push(format!("t={}ms: panic: {}", sim.now, what.unwrap_or_default()));
+            report
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Event {
+    Boot(i64),
+    /// `link` numbers an election notification on its link.
+    Deliver { from: i64, to: i64, msg: Msg, link: Option<u64> },
+    /// A node's timer; stale unless `gen` is the node's latest.
+    Wake { sid: i64, gen: u64 },
+    ClientTick(usize),
+    /// The next random fault.
+    Chaos,
+    /// Every fault ends; liveness is due within LIVENESS_BOUND_MS.
+    Heal,
+    /// Is a leader established yet?
+    Probe,
+}
+
+/// An event at a time; `seq` orders events at the same time by scheduling.
+struct Scheduled {
+    at: u64,
+    seq: u64,
+    event: Event,
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl Eq for Scheduled {}
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Scheduled {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(other.at, other.seq))
+    }
+}
+
+/// A client: keeps one session alive on whichever server leads.
+struct Client {
+    addr: i64,
+    timeout: i32,
+    /// The server it asks for a session next.
+    target: i64,
+    /// (server, session id)
+    session: Option<(i64, i64)>,
+    last_reply: u64,
+    /// Quiet until then (so its session expires).
+    silent_until: u64,
+}
+
+struct Sim {
+    now: u64,
+    rng: Rng,
+    net: Network,
+    verifier: QuorumMaj,
+    nodes: BTreeMap<i64, Node>,
+    /// Each node's pending wake: (when, generation).
+    wakes: BTreeMap<i64, (u64, u64)>,
+    clients: Vec<Client>,
+    queue: BinaryHeap<Reverse<Scheduled>>,
+    seq: u64,
+    checker: Checker,
+    heal_at: u64,
+    end_at: u64,
+    report: Report,
+    tracing: bool,
+}
+
+/// More events than this in one seed (a few thousand is usual) is a
+/// message storm or a livelock.
+const MAX_EVENTS: u64 = 1_000_000;
+
+/// Client endpoints are numbered from here; nodes are 1..=n.
+const FIRST_CLIENT: i64 = 100;
+
+impl Sim {
+    /// The ensemble of this seed: 3 or 5 voters, 0 to 2 observers, 3
+    /// clients, each node with its own history on disk.
+    fn new(seed: u64, mutation: Option<Mutation>, tracing: bool) -> Sim {
+        let mut rng = Rng::new(seed);
+        let voters = if rng.chance(500) { 3 } else { 5 };
+        let observers = rng.range(0, 2) as usize;
+        let total = (voters + observers) as i64;
+        let pairs: Vec<(String, String)> = (1..=total)
+            .map(|sid| {
+                let kind = if sid > voters as i64 { ":observer" } else { "" };
+                (format!("server.{sid}"), format!("127.0.0.1:{}:{}{kind}", 10_000 + 2 * sid, 10_001 + 2 * sid))
+            })
+            .collect();
+        let spec = QuorumSpec::from_pairs(&pairs, false, false).expect("a valid membership");
+        let verifier = QuorumMaj::new(spec).expect("a majority quorum");
+        let mutations = Mutations {
+            expire_a_tick_early: mutation == Some(Mutation::ExpireSessionATickEarly),
+            elect_without_a_quorum: mutation == Some(Mutation::ElectWithoutAQuorum),
+        };
+        let mut nodes = BTreeMap::new();
+        for sid in 1..=total {
+            let epoch = rng.range(1, 2) as i64;
+            let mut records = vec![Record::CurrentEpoch(epoch)];
+            records.extend((1..=rng.range(0, 3) as i64).map(|c| Record::Txn { zxid: (epoch << 32) | c }));
+            let learner_type = if sid > voters as i64 { LearnerType::Observer } else { LearnerType::Participant };
+            let fsync_ms = rng.range(1, 20);
+            nodes.insert(sid, Node::new(sid, learner_type, verifier.clone(), SimDisk::with_history(records), mutations, fsync_ms));
+        }
+        let clients = (0..3)
+            .map(|i| Client {
+                addr: FIRST_CLIENT + i,
+                timeout: rng.range(2, 10) as i32 * node::TICK_MS as i32,
+                target: rng.range(1, total as u64) as i64,
+                session: None,
+                last_reply: 0,
+                silent_until: 0,
+            })
+            .collect();
+        let heal_at = rng.range(30_000, 120_000);
+        let report = Report { seed, voters, observers, ..Report::default() };
+        let mut sim = Sim {
+            now: 0,
+            rng,
+            net: Network::default(),
+            checker: Checker::new(verifier.clone()),
+            verifier,
+            nodes,
+            wakes: BTreeMap::new(),
+            clients,
+            queue: BinaryHeap::new(),
+            seq: 0,
+            heal_at,
+            end_at: heal_at + LIVENESS_BOUND_MS,
+            report,
+            tracing,
+        };
+        for sid in 1..=total {
+            let at = sim.rng.range(0, 2_000);
+            sim.schedule(at, Event::Boot(sid));
+        }
+        for i in 0..sim.clients.len() {
+            let at = sim.rng.range(0, 3_000);
+            sim.schedule(at, Event::ClientTick(i));
+        }
+        let first_fault = sim.rng.range(500, 5_000);
+        sim.schedule(first_fault, Event::Chaos);
+        sim.schedule(heal_at, Event::Heal);
+        sim.trace(|| format!("seed {seed}: {voters} voters, {observers} observers, faults until {heal_at}ms"));
+        sim
+    }
+
+    fn schedule(&mut self, at: u64, event: Event) {
+        self.seq += 1;
+        self.queue.push(Reverse(Scheduled { at, seq: self.seq, event }));
+    }
+
+    fn trace(&mut self, line: impl FnOnce() -> String) {
+        if self.tracing {
+            let line = format!("{:>9}ms  {}", self.now, line());
+            self.report.trace.push(line);
+        }
+    }
+
+    fn run(&mut self) {
+        let mut events = 0u64;
+        while let Some(Reverse(s)) = self.queue.pop() {
+            if s.at > self.end_at {
+                break;
+            }
+            events += 1;
+            if events > MAX_EVENTS {
+                self.checker.violations.push(format!("t={}ms: more than {MAX_EVENTS} events: a storm or a livelock", s.at));
+            }
+            self.now = s.at;
+            self.handle(s.event);
+            if !self.checker.violations.is_empty() {
+                for v in self.checker.violations.clone() {
+                    self.trace(|| format!("VIOLATION {v}"));
+                }
+                self.report.violations = std::mem::take(&mut self.checker.violations);
+                break;
+            }
+        }
+        self.report.simulated_ms = self.now;
+    }
+
+    fn handle(&mut self, event: Event) {
+        match event {
+            Event::Boot(sid) => self.boot(sid),
+            Event::Deliver { from, to, msg, link } => {
+                if !self.net.connected(from, to) || link.is_some_and(|n| !self.net.take_notification(from, to, n)) {
+                    return;
+                }
+                if to >= FIRST_CLIENT {
+                    self.client_receives((to - FIRST_CLIENT) as usize, from, msg);
+                } else if self.nodes[&to].up {
+                    self.with_node(to, |n, now, out| n.on_message(from, msg, now, out));
+                }
+            }
+            Event::Wake { sid, gen } => {
+                if self.wakes.get(&sid).is_some_and(|(_, g)| *g == gen) {
+                    self.wakes.remove(&sid);
+                    self.with_node(sid, |n, now, out| n.on_wake(now, out));
+                }
+            }
+            Event::ClientTick(i) => self.client_tick(i),
+            Event::Chaos => self.chaos(),
+            Event::Heal => self.heal(),
+            Event::Probe => self.probe(),
+        }
+    }
+
+    fn boot(&mut self, sid: i64) {
+        if self.nodes[&sid].up {
+            return;
+        }
+        self.trace(|| format!("node {sid} starts"));
+        self.with_node(sid, |n, now, out| n.boot(now, out));
+    }
+
+    fn crash(&mut self, sid: i64) {
+        let Some(n) = self.nodes.get_mut(&sid).filter(|n| n.up) else { return };
+        let lost = n.disk.unsynced();
+        n.crash();
+        self.wakes.remove(&sid);
+        self.report.crashes += 1;
+        self.trace(|| format!("node {sid} crashes, losing {lost} unsynced records"));
+    }
+
+    /// Runs `f` on node `sid`, then checks and carries out what it did.
+    fn with_node(&mut self, sid: i64, f: impl FnOnce(&mut Node, u64, &mut Out)) {
+        let now = self.now;
+        let mut out = Out::default();
+        let node = self.nodes.get_mut(&sid).expect("a node of the ensemble");
+        f(node, now, &mut out);
+        let wake = node.next_wake(now);
+        for note in &out.notes {
+            self.checker.note(now, sid, note);
+            match note {
+                Note::Decided(d) => {
+                    self.report.decisions += 1;
+                    let round = d.vote.election_epoch;
+                    let rival = self
+                        .nodes
+                        .values()
+                        .find(|n| n.sid != sid && n.up && n.state == ServerState::Leading && n.current.election_epoch == round)
+                        .map(|n| n.sid);
+                    if let (ServerState::Leading, Some(other)) = (d.state, rival) {
+                        self.report.same_round_leaders += 1;
+                        self.trace(|| format!("node {sid} leads round 0x{round:x} while node {other} still does"));
+                    }
+                    let v = d.vote;
+                    self.trace(|| {
+                        format!(
+                            "node {sid} decides {}: leader {}, zxid 0x{:x}, round 0x{:x}, peer epoch 0x{:x}",
+                            d.state, v.id, v.zxid, v.election_epoch, v.peer_epoch
+                        )
+                    });
+                }
+                Note::RoleEnded(why) => self.trace(|| format!("node {sid} LOOKING again: {why}")),
+                Note::Expired { id, .. } => {
+                    self.report.sessions_expired += 1;
+                    self.trace(|| format!("node {sid} expires session 0x{id:x}"));
+                }
+                _ => {}
+            }
+        }
+        for (to, msg) in out.sends {
+            self.send(sid, to, msg);
+        }
+        match wake {
+            Some(at) if self.wakes.get(&sid).map(|(t, _)| *t) != Some(at) => {
+                self.seq += 1;
+                let gen = self.seq;
+                self.wakes.insert(sid, (at, gen));
+                self.schedule(at.max(now), Event::Wake { sid, gen });
+            }
+            Some(_) => {}
+            None => {
+                self.wakes.remove(&sid);
+            }
+        }
+    }
+
+    fn send(&mut self, from: i64, to: i64, msg: Msg) {
+        self.report.messages += 1;
+        let link = matches!(msg, Msg::Election(_)).then(|| self.net.enqueue_notification(from, to));
+        for delay in self.net.route(&mut self.rng, from, to) {
+            self.schedule(self.now + delay, Event::Deliver { from, to, msg: msg.clone(), link });
+        }
+    }
+
+    fn random_node(&mut self) -> i64 {
+        self.rng.range(1, self.nodes.len() as u64) as i64
+    }
+
+    fn client_tick(&mut self, i: usize) {
+        let now = self.now;
+        let c = &self.clients[i];
+        let (addr, timeout) = (c.addr, c.timeout);
+        let next = now + (timeout as u64 / 3).max(1);
+        if now < c.silent_until {
+            let at = c.silent_until;
+            self.schedule(at, Event::ClientTick(i));
+            return;
+        }
+        match c.session {
+            Some((server, id)) if now <= c.last_reply + timeout as u64 => self.send(addr, server, Msg::Touch { id, timeout }),
+            _ => {
+                if self.clients[i].session.take().is_some() {
+                    self.clients[i].target = self.random_node();
+                }
+                let target = self.clients[i].target;
+                self.send(addr, target, Msg::CreateSession { timeout });
+                // Ask another server next time unless this one answers.
+                self.clients[i].target = self.random_node();
+            }
+        }
+        self.schedule(next, Event::ClientTick(i));
+    }
+
+    fn client_receives(&mut self, i: usize, from: i64, msg: Msg) {
+        let now = self.now;
+        let c = &mut self.clients[i];
+        match msg {
+            Msg::SessionCreated { id } => {
+                c.session = Some((from, id));
+                c.last_reply = now;
+                self.report.sessions_created += 1;
+            }
+            Msg::TouchReply { alive } => {
+                c.last_reply = now;
+                if !alive {
+                    c.session = None;
+                }
+            }
+            Msg::NotLeader { hint } => {
+                if c.session.is_some_and(|(s, _)| s == from) {
+                    c.session = None;
+                }
+                if hint > 0 {
+                    c.target = hint;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// One random fault, and the next one, until the heal.
+    fn chaos(&mut self) {
+        if self.now >= self.heal_at {
+            return;
+        }
+        let sids: Vec<i64> = self.nodes.keys().copied().collect();
+        match self.rng.range(0, 9) {
+            0 | 1 => {
+                let sid = self.rng.pick(&sids);
+                self.crash(sid);
+            }
+            2 | 3 => {
+                let down: Vec<i64> = self.nodes.values().filter(|n| !n.up).map(|n| n.sid).collect();
+                if !down.is_empty() {
+                    let sid = self.rng.pick(&down);
+                    self.boot(sid);
+                }
+            }
+            4 => {
+                let mut sides = BTreeMap::new();
+                for e in sids.iter().copied().chain(self.clients.iter().map(|c| c.addr)) {
+                    sides.insert(e, self.rng.range(0, 1) as u8);
+                }
+                self.report.partitions += 1;
+                self.trace(|| format!("partition {sides:?}"));
+                self.net.partition(sides);
+            }
+            5 => {
+                if self.net.is_partitioned() {
+                    self.trace(|| "the partition heals".into());
+                    self.net.heal();
+                }
+            }
+            6 | 7 => {
+                let weather = Weather {
+                    loss: self.rng.range(0, 300),
+                    duplicate: self.rng.range(0, 100),
+                    max_delay_ms: self.rng.pick(&[10, 50, 300, 1_000]),
+                };
+                self.trace(|| format!("weather {weather:?}"));
+                self.net.weather = weather;
+            }
+            8 => {
+                let i = self.rng.range(0, self.clients.len() as u64 - 1) as usize;
+                let until = self.now + self.rng.range(0, 3 * self.clients[i].timeout as u64);
+                self.trace(|| format!("client {i} is quiet until {until}ms"));
+                self.clients[i].silent_until = until;
+            }
+            _ => {
+                let sid = self.rng.pick(&sids);
+                self.crash(sid);
+                let at = self.now + self.rng.range(0, 1_000);
+                self.schedule(at, Event::Boot(sid));
+            }
+        }
+        let next = self.now + self.rng.range(200, 5_000);
+        self.schedule(next, Event::Chaos);
+    }
+
+    /// Every fault ends: calm network, every node up, clients talking.
+    fn heal(&mut self) {
+        self.trace(|| "faults heal: calm network, every node up".into());
+        self.net.heal();
+        self.net.weather = Weather::CALM;
+        let down: Vec<i64> = self.nodes.values().filter(|n| !n.up).map(|n| n.sid).collect();
+        for sid in down {
+            self.boot(sid);
+        }
+        for c in &mut self.clients {
+            c.silent_until = 0;
+        }
+        self.probe();
+    }
+
+    /// Liveness: once a quorum follows one leader, the seed runs on a
+    /// little and ends; past the bound without one, it is a violation.
+    fn probe(&mut self) {
+        if let Some(leader) = established_leader(&self.nodes, &self.verifier) {
+            let after = self.now - self.heal_at;
+            self.report.recovered_after_ms = Some(after);
+            self.trace(|| format!("node {leader} leads a quorum, {after}ms after the heal"));
+            self.end_at = self.now + 10_000;
+        } else if self.now >= self.heal_at + LIVENESS_BOUND_MS {
+            let states: Vec<String> = self.nodes.values().map(|n| format!("{}:{}->{}", n.sid, n.state, n.current.id)).collect();
+            self.checker.violations.push(format!(
+                "t={}ms: no leader followed by a quorum {}ms after the faults healed ({})",
+                self.now,
+                LIVENESS_BOUND_MS,
+                states.join(" ")
+            ));
+        } else {
+            self.schedule(self.now + 100, Event::Probe);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -419,9 +419,13 @@ impl ZkDatabase {
         tracing::info!("Snapshotting: 0x{:x} to {}", zxid, path.display());
         let unchanged = || *self.tree_generation.lock() == started;
         let mut result = file_snap::serialize(&self.data_tree, &sessions, &tmp, fsync, &unchanged);
-        if result.is_ok() {
+        {
             let generation = self.tree_generation.lock();
-            result = if *generation == started { std::fs::rename(&tmp, &path) } else { Err(abandoned()) };
+            if *generation != started {
+                result = Err(abandoned());
+            } else if result.is_ok() {
+                result = std::fs::rename(&tmp, &path);
+            }
         }
         if let Err(e) = result {
             if let Err(rm) = std::fs::remove_file(&tmp) {
@@ -824,6 +828,49 @@ mod tests {
         drop(guard);
         second.join().unwrap().unwrap();
         assert_eq!(file_snap::find_n_valid_snapshots(&snaps, 5).unwrap()[0].0, db.last_processed_zxid());
+    }
+
+    /// A snapshot being written when a SNAP or TRUNC starts replacing the
+    /// tree stops at its next chunk and never gets its name: it would seal
+    /// a mix of the old tree and the new one. The test holds the
+    /// generation lock once the temporary file exists, so the writer can
+    /// neither write on nor rename until the replacement has begun.
+    #[test]
+    fn a_snapshot_in_progress_is_abandoned_when_the_tree_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = std::sync::Arc::new(loaded(dir.path()));
+        grow(&db, "n", 64, 1 << 20);
+        let snaps = db.snap_log().data_dir().to_path_buf();
+        let zxid = db.last_processed_zxid();
+        let tmp = snaps.join(file_snap::temp_snapshot_name(zxid));
+        let writer = {
+            let db = std::sync::Arc::clone(&db);
+            std::thread::spawn(move || db.take_snapshot(false))
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !tmp.exists() {
+            assert!(std::time::Instant::now() < deadline, "the snapshot never started");
+            std::thread::yield_now();
+        }
+        let replacing = {
+            let generation = db.tree_generation.lock();
+            assert!(!writer.is_finished(), "the 64 MiB snapshot finished before the test could interrupt it");
+            drop(generation);
+            db.replacing_tree()
+        };
+        // It used to spin for ever: write_all retried the Interrupted
+        // error that was meant to stop it.
+        while !writer.is_finished() {
+            assert!(std::time::Instant::now() < deadline, "the abandoned snapshot never stopped");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let result = writer.join().unwrap();
+        assert_eq!(result.unwrap_err().kind(), io::ErrorKind::Interrupted);
+        drop(replacing);
+        assert_eq!(names(&snaps), ["snapshot.0"], "no partial or mixed snapshot is left");
+        // Once the replacement is over, snapshots are taken again.
+        db.take_snapshot(false).unwrap();
+        assert_eq!(names(&snaps), ["snapshot.0".to_string(), file_snap::snapshot_name(zxid)]);
     }
 
     #[test]

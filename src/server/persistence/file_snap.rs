@@ -86,8 +86,9 @@ pub fn remove_snapshots_after(snap_dir: &Path, zxid: i64) -> io::Result<()> {
 }
 
 /// The file under a snapshot's BufWriter: each chunk written first asks
-/// `keep_going`, and the write fails (ErrorKind::Interrupted) once it says
-/// no, so a snapshot of a tree being replaced stops early.
+/// `keep_going`, and the write fails once it says no, so a snapshot of a
+/// tree being replaced stops early. Not with ErrorKind::Interrupted, which
+/// `write_all` takes as "try again": the writer would spin for ever.
 struct Abandonable<'a> {
     file: File,
     keep_going: &'a dyn Fn() -> bool,
@@ -96,7 +97,7 @@ struct Abandonable<'a> {
 impl Write for Abandonable<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if !(self.keep_going)() {
-            return Err(io::Error::new(io::ErrorKind::Interrupted, "snapshot abandoned: the tree was replaced"));
+            return Err(io::Error::other("snapshot abandoned: the tree was replaced"));
         }
         self.file.write(buf)
     }
@@ -125,8 +126,8 @@ impl<W: Write> Write for CheckedWriter<W> {
 }
 
 /// Writes a snapshot of `dt` and `sessions` to `path` (a new file); fsyncs
-/// it when asked. Stops with ErrorKind::Interrupted, leaving the file
-/// partial, as soon as `keep_going` says no (asked every 64 KiB).
+/// it when asked. Stops with an error, leaving the file partial, as soon
+/// as `keep_going` says no (asked every 64 KiB).
 pub fn serialize(
     dt: &DataTree,
     sessions: &HashMap<i64, i32>,

@@ -50,7 +50,6 @@ impl DataTree {
         }
     }
 
-
     /// addWatch: a persistent (or persistent-recursive) watch on both data
     /// and children. `mode` is `add_watch_mode::*`; callers check it with
     /// `WatcherMode::from_add_watch_mode` first (an unknown mode is

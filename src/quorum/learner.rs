@@ -3,11 +3,13 @@
 //! OBSERVERINFO, LEADERINFO, ACKEPOCH with the epoch files updated), sync
 //! (DIFF, TRUNC or SNAP, then NEWLEADER and UPTODATE), then read the
 //! leader's packets until the connection fails or goes silent for
-//! syncLimit ticks. Other threads write through it: the request processor
-//! forwards writes (REQUEST), the SendAckRequestProcessor acknowledges
-//! logged proposals (ACK), client connections ask to revalidate sessions
-//! (REVALIDATE). Packets are QuorumPacket records written back to back on
-//! the socket, as Java's BinaryOutputArchive writes them.
+//! syncLimit ticks. What each packet calls for is decided by
+//! `core::LearnerCore`; this thread is its driver. Other threads write
+//! through it: the request processor forwards writes (REQUEST), the
+//! SendAckRequestProcessor acknowledges logged proposals (ACK), client
+//! connections ask to revalidate sessions (REVALIDATE). Packets are
+//! QuorumPacket records written back to back on the socket, as Java's
+//! BinaryOutputArchive writes them.
 
 use crate::jute::records::QuorumPacket;
 use crate::jute::txn::TxnLogEntry;
@@ -259,7 +261,7 @@ fn follow_leader(
             if core.is_serving() {
                 return Ok(());
             }
-            return Err(io::Error::other("shutting down during the sync"));
+            return Err(io::Error::other("shutting down before the sync finished"));
         }
         let qp = read_packet(driver.reader)?;
         let r#type = qp.r#type;

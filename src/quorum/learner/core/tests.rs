@@ -359,3 +359,14 @@ fn mutation_ack_before_durable_acks_on_arrival() {
     let out = feed(&mut c, with_txn(packet::PROPOSAL, EPOCH1 | 2));
     assert_eq!(out, vec![Action::Send(pkt(packet::ACK, EPOCH1 | 2)), Action::LogRequest(txn(EPOCH1 | 2))]);
 }
+
+#[test]
+fn an_observer_acks_newleader_after_a_diff_without_logging() {
+    let mut c = registered(observer());
+    feed(&mut c, pkt(packet::DIFF, 0));
+    feed(&mut c, with_txn(packet::PROPOSAL, EPOCH1 | 1));
+    assert_eq!(
+        feed(&mut c, pkt(packet::NEWLEADER, EPOCH1)),
+        vec![Action::WriteCurrentEpoch(1), Action::Send(pkt(packet::ACK, EPOCH1))]
+    );
+}

@@ -150,6 +150,10 @@ pub struct LeaderCore {
     tick: i32,
     tick_skip: bool,
     next_ping_at: u64,
+    /// The simulator's deliberate mistake: a proposal commits on any
+    /// one ACK (the leader's own, usually), fewer than a quorum.
+    #[cfg(any(test, feature = "simulation"))]
+    commit_on_a_minority: bool,
 }
 
 impl LeaderCore {
@@ -182,7 +186,25 @@ impl LeaderCore {
             tick: 0,
             tick_skip: true,
             next_ping_at: 0,
+            #[cfg(any(test, feature = "simulation"))]
+            commit_on_a_minority: false,
         }
+    }
+
+    /// Simulator mutation: a proposal commits once anyone (the leader
+    /// itself, usually) has acked it, without a quorum.
+    #[cfg(any(test, feature = "simulation"))]
+    pub fn mutate_commit_on_a_minority(&mut self) {
+        self.commit_on_a_minority = true;
+    }
+
+    /// Whether the proposal's acks are enough to commit it.
+    fn enough_acks(&self, acks: &SyncedLearnerTracker) -> bool {
+        #[cfg(any(test, feature = "simulation"))]
+        if self.commit_on_a_minority {
+            return acks.has_any_ack();
+        }
+        acks.has_all_quorums()
     }
 
     // ---- figures ----
@@ -474,7 +496,7 @@ impl LeaderCore {
                 return;
             }
             match self.outstanding.get(&zxid) {
-                Some(p) if p.acks.has_all_quorums() => {}
+                Some(p) if self.enough_acks(&p.acks) => {}
                 _ => return,
             }
             let lc = self.last_committed;

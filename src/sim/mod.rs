@@ -1,9 +1,10 @@
 //! A deterministic simulation of an ensemble in one process: the real
 //! protocol cores (`FastLeaderElectionCore`, `SessionTrackerCore` with its
-//! `ExpiryQueue`) driven by simulated time, an in-memory network that
-//! delays, loses, duplicates, reorders and partitions, simulated disks that
-//! lose unsynced writes on a crash, crashes and restarts, and clients that
-//! keep sessions alive or go quiet. One seed decides everything, so a seed
+//! `ExpiryQueue`, `LeaderCore` and `plan_sync`, with a model of the
+//! learner beside them) driven by simulated time, an in-memory network
+//! that delays, loses, duplicates, reorders and partitions, simulated disks
+//! that lose unsynced writes on a crash, crashes and restarts, and clients
+//! that keep sessions alive, write and sync, or go quiet. One seed decides everything, so a seed
 //! that breaks an invariant replays exactly.
 //!
 //! Compiled for tests and with the `simulation` feature only (the

@@ -242,10 +242,7 @@ impl LeaderRole {
         let history = History { committed: &committed, last_processed_zxid: self.last_applied_zxid() };
         let mut plan = plan_sync(h.sid, h.peer_last_zxid, &history, |_| None);
         if self.mutations.skip_a_txn_in_a_diff {
-            // The DIFF sender leaves out the first proposal and its COMMIT.
-            if let Some(i) = plan.packets.iter().position(|p| p.r#type == qp::PROPOSAL) {
-                plan.packets.drain(i..i + 2);
-            }
+            plan.mutate_skip_a_txn_in_diff();
         }
         let h = self.learners.get_mut(&id).expect("a handler");
         if plan.need_snap {

@@ -653,6 +653,18 @@ mod tests {
     }
 
     #[test]
+    fn the_commit_on_a_minority_mutation_commits_on_the_leaders_ack_alone() {
+        // The simulator's deliberate mistake; a clean core waits for a quorum.
+        let mut clean = three();
+        propose(&mut clean, E + 1);
+        assert!(seen(&clean.ack(1, E + 1, None)).is_empty());
+        let mut mutated = three();
+        mutated.mutate_commit_on_a_minority();
+        propose(&mut mutated, E + 1);
+        assert_eq!(seen(&mutated.ack(1, E + 1, None)), vec![(10, qp::COMMIT, E + 1), (11, qp::COMMIT, E + 1), (0, -1, E + 1)]);
+    }
+
+    #[test]
     fn the_new_epoch_waits_for_the_leader_itself() {
         // testLeaderInConnectingFollowers: two followers of three report
         // (a quorum without the leader); only the leader's own report,

@@ -27,6 +27,12 @@
 //! a file never held a durable txn; a crash between creating (and
 //! preallocating) it and that fsync leaves one behind.
 //!
+//! A reader from a zxid starts at the newest file that can hold it and
+//! passes over the entries below it without decoding them (each still read
+//! whole and checksummed). The writer remembers where its latest appends
+//! went (`resume_point`), so a reader of what it appended recently, such
+//! as a role exit replaying the txns its tree lacks, starts right there.
+//!
 //! `FileTxnLog` is owned by the SyncRequestProcessor thread (one writer);
 //! `TxnIterator`s may run on any thread, on their own file handles.
 

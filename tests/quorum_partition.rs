@@ -55,13 +55,16 @@ fn followers_rejoin_with_a_write_in_flight(flavors: [Flavor; 3]) -> Duration {
     ens.set_cfg(1, "syncLimit", "2");
     ens.set_cfg(2, "syncLimit", "4");
     ens.set_cfg(LEADER, "syncLimit", "20");
-    // The highest sid, up first, wins the first election.
+    // The highest sid wins an election between two fresh nodes (a quorum
+    // of two must agree, and both prefer the larger sid); the third joins
+    // the established leader. Starting all three at once let a slow
+    // (loaded) Java node 3 lose to nodes 1 and 2 agreeing on 2 first.
     ens.start(LEADER);
     let up = wait_until(DEADLINE, || probe_vote(&ens.node(LEADER).election_addr()).is_some());
     assert!(up, "node {LEADER} does not answer on its election port\n{}", ens.logs());
     ens.start(1);
-    ens.start(2);
     ens.wait_mode(LEADER, "leader");
+    ens.start(2);
     ens.wait_mode(1, "follower");
     ens.wait_mode(2, "follower");
     let c = ens.client(LEADER);

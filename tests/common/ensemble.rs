@@ -179,7 +179,10 @@ impl Ensemble {
         let log = OpenOptions::new().create(true).append(true).open(node.log_path()).expect("open log");
         let mut cmd = match node.flavor {
             Flavor::Zkserver => {
-                let mut c = Command::new(env!("CARGO_BIN_EXE_zkserver"));
+                // ZKSERVER_BIN: another build of the same source (e.g. a
+                // release build, to compare with the debug one).
+                let bin = std::env::var_os("ZKSERVER_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_zkserver").into());
+                let mut c = Command::new(bin);
                 c.arg(node.cfg_path());
                 c
             }

@@ -49,6 +49,8 @@
 //! workload scaled down to a fraction of a second, and writes
 //! target/bench/load-smoke.json.
 
+#[path = "../tests/common/mod.rs"]
+mod common;
 mod support;
 
 use std::collections::BTreeMap;
@@ -1275,8 +1277,8 @@ fn measure(servers: &mut Deployment, w: &Arc<Workload>) -> Result<Figures, Strin
     f.server_cpu_secs = server_cpu;
     f.driver_cpu_secs = driver_cpu;
     for &pid in &pids {
-        f.rss_kib_per_server.push(support::proc_status_kib(pid, "VmRSS")?);
-        f.hwm_kib_per_server.push(support::proc_status_kib(pid, "VmHWM")?);
+        f.rss_kib_per_server.push(common::proc_status_kib(pid, "VmRSS")?);
+        f.hwm_kib_per_server.push(common::proc_status_kib(pid, "VmHWM")?);
     }
     f.rss_kib = f.rss_kib_per_server.iter().sum();
     f.hwm_kib = f.hwm_kib_per_server.iter().sum();

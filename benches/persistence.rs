@@ -31,13 +31,15 @@
 //! Run by `cargo test --benches` (no `--bench` argument) it does a quick
 //! smoke run of 2000 znodes and writes no JSON.
 
+#[path = "../tests/common/mod.rs"]
+mod common;
 mod support;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use support::{BenchServer, Kind};
+use support::{machine_load, BenchServer, Kind};
 use zkserver::client::{ConnectOptions, ZkClient, ZkError};
 use zkserver::jute::records::CreateRequest;
 use zkserver::server::zoo_defs::{ids, op_code};
@@ -308,14 +310,14 @@ fn settled_memory(server: &mut BenchServer, settle: Duration) -> Result<(u64, u6
     server.check_alive()?;
     let pid = server.pid().ok_or("no pid")?;
     Ok((
-        support::proc_status_kib(pid, "VmRSS")?,
-        support::proc_status_kib(pid, "VmHWM")?,
+        common::proc_status_kib(pid, "VmRSS")?,
+        common::proc_status_kib(pid, "VmHWM")?,
     ))
 }
 
 /// The "Node count:" line of `srvr`.
 fn node_count(addr: &str) -> Result<u64, String> {
-    let srvr = support::four_letter(addr, "srvr")?;
+    let srvr = common::four_letter(addr, "srvr").map_err(|e| format!("srvr to {addr}: {e}"))?;
     srvr.lines()
         .find_map(|l| l.strip_prefix("Node count:"))
         .and_then(|n| n.trim().parse().ok())
@@ -570,19 +572,6 @@ fn fmt_figure(v: f64) -> String {
     } else {
         format!("{v:.2}")
     }
-}
-
-/// The 1-minute load average and the CPU count: the figures mean little on
-/// a busy machine, so the report says how busy it was.
-fn machine_load() -> String {
-    let load = std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|l| l.split_whitespace().next().map(str::to_string))
-        .unwrap_or_else(|| "?".to_string());
-    let cpus = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
-    format!("load average {load} on {cpus} CPU(s)")
 }
 
 fn report(s: &Settings, results: &[(Kind, Figures)], load_before: &str) -> String {

@@ -192,13 +192,9 @@ fn running_out_of_descriptors_then_serving_again() {
     assert_server_serves(&s.addr());
 }
 
+/// VmRSS of a process in KiB, 0 once it is gone.
 fn vm_rss_kib(pid: u32) -> u64 {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
+    proc_status_kib(pid, "VmRSS").unwrap_or(0)
 }
 
 /// A raw session that writes `frames` over and over until `stop` (or

@@ -14,7 +14,7 @@
 mod common;
 
 use common::ensemble::Ensemble;
-use common::{four_letter, wait_until, Flavor};
+use common::{four_letter, proc_status_kib, wait_until, Flavor};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -636,13 +636,6 @@ fn the_leader_keeps_broadcasting_while_a_sync_reads_the_txn_log() {
     }
 }
 
-/// A field of /proc/<pid>/status, in KiB.
-fn proc_status_kib(pid: u32, key: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let value = status.lines().find_map(|l| l.strip_prefix(key)).unwrap_or_else(|| panic!("no {key} in {status}"));
-    value.trim().trim_end_matches("kB").trim().parse().unwrap()
-}
-
 /// Issue 10, item 9: an empty follower syncing a 48 MiB tree by SNAP reads
 /// the stream straight into its tree: its peak RSS (VmHWM) ends up close to
 /// its RSS once synced, which holds the tree. Buffering the stream first
@@ -677,7 +670,7 @@ fn a_snap_sync_is_streamed_into_the_tree() {
     let _ = c1.close();
     assert!(ens.node(1).log().contains("Getting a snapshot from leader"), "node 1 did not sync by SNAP\n{}", ens.logs());
     let pid = ens.pid(1).unwrap();
-    let (hwm, rss) = (proc_status_kib(pid, "VmHWM:"), proc_status_kib(pid, "VmRSS:"));
+    let (hwm, rss) = (proc_status_kib(pid, "VmHWM").unwrap(), proc_status_kib(pid, "VmRSS").unwrap());
     let snapshot_kib = (NODES * DATA / 1024) as u64;
     assert!(rss >= snapshot_kib, "the follower's RSS ({rss} KiB) does not hold the tree");
     assert!(

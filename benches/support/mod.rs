@@ -5,17 +5,21 @@
 //! Dropping either kills its processes (also when the bench panics), and
 //! the kernel kills them if the bench process dies without unwinding.
 //!
-//! Kept apart from tests/common/mod.rs on purpose: the tests' harness tunes
-//! Java for quick start-up (small heap, C1 only, serial GC), while a
-//! benchmark must run Java as it is deployed.
+//! Built on the tests' harness (tests/common/mod.rs, compiled into each
+//! bench as `common`) for free ports, four-letter words, children that die
+//! with the bench, log tails and /proc readings. The servers themselves
+//! stay apart from the tests' `TestServer`: the tests' harness tunes Java
+//! for quick start-up (small heap, C1 only, serial GC, the jars it needs),
+//! while a benchmark must run Java as it is deployed (Debian's zkEnv.sh
+//! class path, zkServer.sh's flags).
 //!
 //! Each bench uses only part of this module.
 #![allow(dead_code)]
 
+use crate::common::{die_with_parent, four_letter_within, free_port, log_tail, JAVA_STARTED};
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::os::unix::process::CommandExt;
+use std::io::Read;
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -70,11 +74,6 @@ pub fn java_flags(log_dir: &Path, heap_mb: u32) -> Vec<String> {
     ]
 }
 
-/// A currently free TCP port on 127.0.0.1.
-pub fn free_port() -> std::io::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
 /// One server with its own directory (zoo.cfg, dataDir, log) and port.
 pub struct BenchServer {
     pub kind: Kind,
@@ -86,10 +85,6 @@ pub struct BenchServer {
     /// Length of the log when the running process was spawned.
     log_start: u64,
 }
-
-/// The line Java logs once its request processors run, i.e. once the
-/// database is loaded and the start-up snapshot written.
-const JAVA_STARTED: &str = "PrepRequestProcessor (sid:";
 
 impl BenchServer {
     /// Prepares (does not start) a standalone server: a temp directory
@@ -104,8 +99,7 @@ impl BenchServer {
         java_heap_mb: u32,
         keep: bool,
     ) -> Result<BenchServer, String> {
-        let port = free_port().map_err(|e| format!("no free port: {e}"))?;
-        BenchServer::prepare(kind, zkserver_bin, java_heap_mb, keep, port, None)
+        BenchServer::prepare(kind, zkserver_bin, java_heap_mb, keep, free_port(), None)
     }
 
     /// The directory, dataDir and zoo.cfg of a server on `port`. `member`
@@ -209,14 +203,7 @@ impl BenchServer {
         // A heap dump on OutOfMemoryError lands in the temp dir and goes with it.
         cmd.current_dir(self.dir.path());
         cmd.stdin(Stdio::null()).stdout(log).stderr(log2);
-        // SAFETY: only prctl(2), which is async-signal-safe, runs between
-        // fork and exec; it has the kernel kill the server if we die.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
+        die_with_parent(&mut cmd);
         let child = cmd
             .spawn()
             .map_err(|e| format!("cannot launch {}: {e}", self.kind.name()))?;
@@ -311,12 +298,7 @@ impl BenchServer {
 
     /// The last `n` lines of the server's output.
     pub fn log_tail(&self, n: usize) -> String {
-        let mut text = String::new();
-        if let Ok(mut f) = File::open(self.log_path()) {
-            let _ = f.read_to_string(&mut text);
-        }
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(n)..].join("\n")
+        log_tail(&self.log_path(), n)
     }
 }
 
@@ -399,7 +381,7 @@ impl BenchEnsemble {
                 let answer = four_letter_within(&n.addr(), "srvr", Duration::from_secs(2));
                 modes.push(match &answer {
                     Ok(a) => srvr_mode(a).unwrap_or("not serving").to_string(),
-                    Err(e) => e.clone(),
+                    Err(e) => format!("srvr to {}: {e}", n.addr()),
                 });
             }
             let leaders: Vec<usize> =
@@ -469,18 +451,6 @@ impl BenchEnsemble {
     }
 }
 
-/// A field of /proc/<pid>/status in KiB (VmRSS, VmHWM, ...).
-pub fn proc_status_kib(pid: u32, field: &str) -> Result<u64, String> {
-    let status = fs::read_to_string(format!("/proc/{pid}/status"))
-        .map_err(|e| format!("cannot read /proc/{pid}/status: {e}"))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().strip_suffix("kB"))
-        .and_then(|v| v.trim().parse().ok())
-        .ok_or_else(|| format!("no {field} in /proc/{pid}/status"))
-}
-
 /// CPU time (user + system, all threads) a process has used so far, in
 /// seconds, from /proc/<pid>/stat.
 pub fn proc_cpu_secs(pid: u32) -> Result<f64, String> {
@@ -514,26 +484,6 @@ pub fn machine_load() -> String {
         .map(|n| n.get())
         .unwrap_or(0);
     format!("load average {load} on {cpus} CPU(s)")
-}
-
-/// Sends a four-letter word and returns the whole answer.
-pub fn four_letter(addr: &str, cmd: &str) -> Result<String, String> {
-    four_letter_within(addr, cmd, Duration::from_secs(10))
-}
-
-/// `four_letter` giving up after `timeout` for the connection and for each
-/// read.
-pub fn four_letter_within(addr: &str, cmd: &str, timeout: Duration) -> Result<String, String> {
-    let run = || -> std::io::Result<String> {
-        let sock = addr.parse().map_err(std::io::Error::other)?;
-        let mut s = TcpStream::connect_timeout(&sock, timeout)?;
-        s.set_read_timeout(Some(timeout))?;
-        s.write_all(cmd.as_bytes())?;
-        let mut out = Vec::new();
-        s.read_to_end(&mut out)?;
-        Ok(String::from_utf8_lossy(&out).into_owned())
-    };
-    run().map_err(|e| format!("{cmd} to {addr}: {e}"))
 }
 
 /// The files of `dir` whose names start with `prefix`, with the hex zxid

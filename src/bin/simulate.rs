@@ -9,7 +9,10 @@ const USAGE: &str = "usage: simulate N                 run seeds 0..N
        simulate --seed S          replay seed S, printing its trace
        simulate --mutate NAME N   run seeds 0..N with one deliberate mistake
        simulate --mutate NAME --seed S
-       simulate --list-mutations  the mutations available, one a line";
+       simulate --list-mutations  the mutations available, one a line
+
+SIMULATE_LOG=1 prints the cores' warnings and errors on stderr;
+SIMULATE_TRACE_MESSAGES=1 adds every non-election message to a --seed trace.";
 
 fn help() -> String {
     let mut s = format!("{USAGE}\n\nmutations not yet available:\n");
@@ -23,10 +26,13 @@ fn help() -> String {
 fn run_seeds(n: u64, mutation: Option<Mutation>) -> ExitCode {
     let (mut violations, mut simulated_ms, mut first_caught) = (0u64, 0u64, None);
     let (mut same_round, mut recovered) = (0u64, Vec::new());
+    let (mut committed, mut acked) = (0u64, 0u64);
     for seed in 0..n {
         let r: Report = run(seed, mutation, false);
         simulated_ms += r.simulated_ms;
         same_round += r.same_round_leaders;
+        committed += r.committed;
+        acked += r.writes_acked;
         recovered.extend(r.recovered_after_ms);
         if let Some(v) = r.violations.first() {
             violations += 1;
@@ -45,12 +51,17 @@ fn run_seeds(n: u64, mutation: Option<Mutation>) -> ExitCode {
         );
     }
     println!("a node decided to lead a round another node still led: {same_round} times");
+    println!("{committed} txns committed, {acked} client writes acknowledged");
     println!("simulated {:.1} hours", simulated_ms as f64 / 3_600_000.0);
     println!("{n} seeds, {violations} violations");
     ExitCode::SUCCESS
 }
 
 fn main() -> ExitCode {
+    // SIMULATE_LOG=1: the cores' warnings and errors on stderr.
+    if std::env::var_os("SIMULATE_LOG").is_some() {
+        tracing_subscriber::fmt().with_max_level(tracing::Level::WARN).with_writer(std::io::stderr).init();
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
     if args == ["--list-mutations"] {
@@ -93,7 +104,7 @@ fn replay(seed: u64, mutation: Option<Mutation>) -> ExitCode {
     }
     let _ = writeln!(
         out,
-        "simulated {} ms: {} decisions ({} while another led the round), {} crashes, {} partitions, {} messages, {} sessions created, {} expired",
+        "simulated {} ms: {} decisions ({} while another led the round), {} crashes, {} partitions, {} messages, {} sessions created, {} expired, {} txns committed, {} writes acknowledged",
         r.simulated_ms,
         r.decisions,
         r.same_round_leaders,
@@ -101,7 +112,9 @@ fn replay(seed: u64, mutation: Option<Mutation>) -> ExitCode {
         r.partitions,
         r.messages,
         r.sessions_created,
-        r.sessions_expired
+        r.sessions_expired,
+        r.committed,
+        r.writes_acked
     );
     let _ = writeln!(out, "1 seeds, {} violations", u64::from(!r.violations.is_empty()));
     ExitCode::SUCCESS

@@ -3,13 +3,15 @@
 //! OBSERVERINFO, LEADERINFO, ACKEPOCH with the epoch files updated), sync
 //! (DIFF, TRUNC or SNAP, then NEWLEADER and UPTODATE), then read the
 //! leader's packets until the connection fails or goes silent for
-//! syncLimit ticks. Other threads write through it: the request processor
-//! forwards writes (REQUEST), the SendAckRequestProcessor acknowledges
-//! logged proposals (ACK), client connections ask to revalidate sessions
-//! (REVALIDATE). Packets are QuorumPacket records written back to back on
-//! the socket, as Java's BinaryOutputArchive writes them.
+//! syncLimit ticks. What each packet calls for is decided by
+//! `core::LearnerCore`; this thread is its driver. Other threads write
+//! through it: the request processor forwards writes (REQUEST), the
+//! SendAckRequestProcessor acknowledges logged proposals (ACK), client
+//! connections ask to revalidate sessions (REVALIDATE). Packets are
+//! QuorumPacket records written back to back on the socket, as Java's
+//! BinaryOutputArchive writes them.
 
-use crate::jute::records::{LearnerInfo, QuorumPacket};
+use crate::jute::records::QuorumPacket;
 use crate::jute::txn::TxnLogEntry;
 use crate::jute::{OutputArchive, Record, StreamInput};
 use crate::quorum::learner_session_tracker::LearnerSessionTracker;
@@ -21,14 +23,17 @@ use crate::server::nio_server_cnxn::NioServerCnxn;
 use crate::server::request::Request;
 use crate::server::zoo_keeper_server::ZooKeeperServer;
 use parking_lot::Mutex;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::io::{self, BufReader, BufWriter, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::{error, info, warn};
 
-use crate::quorum::quorum_packet::{self as packet, decode_txn, read_packet, PROTOCOL_VERSION};
+use crate::quorum::quorum_packet::{self as packet, read_packet};
+
+pub mod core;
+use self::core::{Action, LearnerCore, LearnerState};
 
 /// The string a leader writes after a streamed snapshot.
 const SNAPSHOT_SIGNATURE: &str = "BenWasHere";
@@ -230,6 +235,8 @@ pub fn run(peer: &Arc<QuorumPeer>, leader: &Vote, learner_type: LearnerType) -> 
     result
 }
 
+/// Runs the role: the core decides, this thread reads the packets and
+/// carries out the core's actions, until an error or the peer stops.
 fn follow_leader(
     peer: &Arc<QuorumPeer>,
     learner: &Arc<Learner>,
@@ -238,260 +245,128 @@ fn follow_leader(
     role: &Arc<LearnerZooKeeperServer>,
     tracker: &LearnerSessionTracker,
 ) -> io::Result<()> {
-    let info_type = if learner.learner_type == LearnerType::Observer { packet::OBSERVERINFO } else { packet::FOLLOWERINFO };
-    let new_epoch_zxid = register_with_leader(peer, learner, reader, info_type)?;
-    let new_epoch = new_epoch_zxid >> 32;
-    if new_epoch < peer.accepted_epoch() {
-        error!("Proposed leader epoch {new_epoch:x} is less than our accepted epoch {:x}", peer.accepted_epoch());
-        return Err(io::Error::other("Error: Epoch of leader is lower"));
-    }
-    sync_with_leader(peer, learner, reader, zks, role, new_epoch_zxid)?;
-    let cfg = peer.config();
-    let sync_ms = (i64::from(cfg.tick_time) * i64::from(cfg.sync_limit)).max(1) as u64;
-    reader.get_ref().set_read_timeout(Some(Duration::from_millis(sync_ms)))?;
-    let mut last_queued = 0i64;
-    while peer.is_running() {
-        let qp = read_packet(reader)?;
-        match qp.r#type {
-            packet::PING => learner.ping(&qp, tracker)?,
-            packet::PROPOSAL if learner.learner_type == LearnerType::Participant => {
-                let entry = decode_txn(&qp)?;
-                if last_queued != 0 && entry.hdr.zxid != last_queued + 1 {
-                    warn!("Got zxid 0x{:x} expected 0x{:x}", entry.hdr.zxid, last_queued + 1);
-                }
-                last_queued = entry.hdr.zxid;
-                role.log_request(entry);
-            }
-            packet::COMMIT if learner.learner_type == LearnerType::Participant => role.commit(qp.zxid)?,
-            packet::INFORM if learner.learner_type == LearnerType::Observer => {
-                role.commit_request(decode_txn(&qp)?);
-            }
-            packet::PROPOSAL | packet::COMMIT | packet::INFORM => {
-                warn!("Ignoring packet type {} not meant for a {:?}", qp.r#type, learner.learner_type);
-            }
-            packet::UPTODATE => error!("Received an UPTODATE message after the learner started"),
-            packet::REVALIDATE => learner.revalidate(&qp, zks)?,
-            packet::SYNC => role.sync(),
-            packet::COMMITANDACTIVATE | packet::INFORMANDACTIVATE => {
-                return Err(io::Error::other("dynamic reconfiguration is not supported"));
-            }
-            t => warn!("Unknown packet type: {t}"),
-        }
-    }
-    Ok(())
-}
-
-/// registerWithLeader: FOLLOWERINFO/OBSERVERINFO, then LEADERINFO answered
-/// with ACKEPOCH (acceptedEpoch updated first). Returns the new epoch's
-/// first zxid.
-fn register_with_leader(
-    peer: &QuorumPeer,
-    learner: &Learner,
-    reader: &mut BufReader<TcpStream>,
-    info_type: i32,
-) -> io::Result<i64> {
-    let last_logged = peer.last_logged_zxid();
-    let li = LearnerInfo {
-        serverid: peer.id(),
-        protocol_version: PROTOCOL_VERSION,
+    let mut core = LearnerCore::new(LearnerState {
+        my_id: peer.id(),
+        learner_type: learner.learner_type,
+        accepted_epoch: peer.accepted_epoch(),
+        current_epoch: peer.current_epoch(),
+        last_logged_zxid: peer.last_logged_zxid(),
         config_version: peer.quorum_verifier().version(),
-    };
-    let qp = QuorumPacket {
-        r#type: info_type,
-        zxid: peer.accepted_epoch() << 32,
-        data: Some(li.to_bytes()),
-        authinfo: Vec::new(),
-    };
-    learner.write_packet(&qp, true)?;
-    let qp = read_packet(reader)?;
-    let new_epoch = qp.zxid >> 32;
-    if qp.r#type == packet::LEADERINFO {
-        let mut oa = OutputArchive::with_capacity(4);
-        if new_epoch > peer.accepted_epoch() {
-            oa.write_int(peer.current_epoch() as i32);
-            peer.set_accepted_epoch(new_epoch)?;
-        } else if new_epoch == peer.accepted_epoch() {
-            oa.write_int(-1);
-        } else {
-            return Err(io::Error::other(format!(
-                "Leaders epoch, {new_epoch} is less than accepted epoch, {}",
-                peer.accepted_epoch()
-            )));
-        }
-        let ack = QuorumPacket { r#type: packet::ACKEPOCH, zxid: last_logged, data: Some(oa.into_inner()), authinfo: Vec::new() };
-        learner.write_packet(&ack, true)?;
-        Ok(new_epoch << 32)
-    } else {
-        if new_epoch > peer.accepted_epoch() {
-            peer.set_accepted_epoch(new_epoch)?;
-        }
-        if qp.r#type != packet::NEWLEADER {
-            return Err(io::Error::other("First packet should have been NEWLEADER"));
-        }
-        Ok(qp.zxid)
-    }
-}
-
-/// syncWithLeader: DIFF, TRUNC or SNAP, then the txns up to NEWLEADER
-/// (answered with ACK once they and the epoch are on disk) and UPTODATE
-/// (answered with ACK; then the server starts serving).
-fn sync_with_leader(
-    peer: &Arc<QuorumPeer>,
-    learner: &Learner,
-    reader: &mut BufReader<TcpStream>,
-    zks: &Arc<ZooKeeperServer>,
-    role: &Arc<LearnerZooKeeperServer>,
-    new_leader_zxid: i64,
-) -> io::Result<()> {
-    let new_epoch = new_leader_zxid >> 32;
-    let zk_db = peer.zk_db();
-    let qp = read_packet(reader)?;
-    // Whether the state the sync leaves must be snapshotted at NEWLEADER
-    // (everything but DIFF: the log does not hold it).
-    let snapshot_needed = match qp.r#type {
-        packet::DIFF => {
-            info!("Getting a diff from the leader 0x{:x}", qp.zxid);
-            false
-        }
-        packet::SNAP => {
-            info!("Getting a snapshot from leader 0x{:x}", qp.zxid);
-            // Straight off the socket into a tree of its own, installed
-            // only once the signature after it is there: a stream cut
-            // short or garbled leaves the database as it was.
-            let snapshot = zk_db.read_snapshot_stream(reader)?;
-            let signature = StreamInput::new(&mut *reader).read_string()?;
-            if signature != SNAPSHOT_SIGNATURE {
-                error!("Missing signature. Got {signature}");
-                return Err(bad_data("Missing signature"));
-            }
-            zk_db.install_snapshot(snapshot, qp.zxid)?;
-            true
-        }
-        packet::TRUNC => {
-            warn!("Truncating log to get in sync with the leader 0x{:x}", qp.zxid);
-            zk_db.truncate_log(qp.zxid).map_err(|e| {
-                error!("Not able to truncate the log 0x{:x}: {e}", qp.zxid);
-                e
-            })?;
-            zk_db.data_tree().set_last_processed_zxid(qp.zxid);
-            true
-        }
-        t => {
-            error!("Got unexpected packet from leader: type {t}, exiting ... ");
-            return Err(bad_data(format!("unexpected packet type {t} to start the sync")));
-        }
-    };
-    peer.init_config_in_zk_database();
-    let mut write_to_txn_log = !snapshot_needed;
-    // Proposals not yet applied, and the zxids committed, while syncing.
-    let mut not_committed: VecDeque<TxnLogEntry> = VecDeque::new();
-    let mut committed: VecDeque<i64> = VecDeque::new();
-    // The proposals not committed that NEWLEADER wrote to the log.
-    let mut logged: Vec<TxnLogEntry> = Vec::new();
-    let mut last_queued = 0i64;
+    });
+    let mut driver = Driver { peer, learner, reader, zks, role, tracker };
+    let start = core.start();
+    driver.carry_out(&mut core, start)?;
     loop {
         if !peer.is_running() {
-            return Err(io::Error::other("shutting down during the sync"));
+            if core.is_serving() {
+                return Ok(());
+            }
+            return Err(io::Error::other("shutting down before the sync finished"));
         }
-        let qp = read_packet(reader)?;
-        match qp.r#type {
-            packet::PROPOSAL => {
-                let entry = decode_txn(&qp)?;
-                if entry.hdr.zxid != last_queued + 1 {
-                    warn!("Got zxid 0x{:x} expected 0x{:x}", entry.hdr.zxid, last_queued + 1);
-                }
-                last_queued = entry.hdr.zxid;
-                not_committed.push_back(entry);
+        let qp = read_packet(driver.reader)?;
+        let r#type = qp.r#type;
+        let actions = core.packet(qp)?;
+        driver.carry_out(&mut core, actions)?;
+        if r#type == packet::NEWLEADER {
+            // From NEWLEADER on the leader must be heard within syncLimit.
+            let cfg = peer.config();
+            let sync_ms = (i64::from(cfg.tick_time) * i64::from(cfg.sync_limit)).max(1) as u64;
+            driver.reader.get_ref().set_read_timeout(Some(Duration::from_millis(sync_ms)))?;
+        }
+    }
+}
+
+/// What the QuorumPeer thread needs to carry out a `LearnerCore`'s actions.
+struct Driver<'a> {
+    peer: &'a Arc<QuorumPeer>,
+    learner: &'a Arc<Learner>,
+    reader: &'a mut BufReader<TcpStream>,
+    zks: &'a Arc<ZooKeeperServer>,
+    role: &'a Arc<LearnerZooKeeperServer>,
+    tracker: &'a LearnerSessionTracker,
+}
+
+impl Driver<'_> {
+    /// Carries out `actions` in order, feeding the core the completion of
+    /// the disk work it asked for (and carrying out what that returns at
+    /// once). Packets sent back to back share one flush.
+    fn carry_out(&mut self, core: &mut LearnerCore, actions: Vec<Action>) -> io::Result<()> {
+        let zk_db = self.peer.zk_db();
+        let mut unflushed = false;
+        for action in actions {
+            if unflushed && !matches!(action, Action::Send(_)) {
+                self.learner.flush()?;
+                unflushed = false;
             }
-            packet::COMMIT => {
-                if write_to_txn_log {
-                    committed.push_back(qp.zxid);
-                } else {
-                    match not_committed.front() {
-                        Some(e) if e.hdr.zxid == qp.zxid => {
-                            if let Some(e) = not_committed.pop_front() {
-                                zks.process_txn(&txn_request(e));
-                            }
-                        }
-                        Some(e) => warn!("Committing 0x{:x}, but next proposal is 0x{:x}", qp.zxid, e.hdr.zxid),
-                        None => warn!("Committing 0x{:x} without seeing txn", qp.zxid),
+            match action {
+                Action::Send(qp) => {
+                    self.learner.write_packet(&qp, false)?;
+                    unflushed = true;
+                }
+                Action::WriteAcceptedEpoch(epoch) => self.peer.set_accepted_epoch(epoch)?,
+                Action::WriteCurrentEpoch(epoch) => self.peer.set_current_epoch(epoch)?,
+                Action::ReadSnapshot(zxid) => {
+                    // Straight off the socket into a tree of its own,
+                    // installed only once the signature after it is there:
+                    // a stream cut short or garbled leaves the database as
+                    // it was.
+                    let snapshot = zk_db.read_snapshot_stream(self.reader)?;
+                    let signature = StreamInput::new(&mut *self.reader).read_string()?;
+                    if signature != SNAPSHOT_SIGNATURE {
+                        error!("Missing signature. Got {signature}");
+                        return Err(bad_data("Missing signature"));
                     }
+                    zk_db.install_snapshot(snapshot, zxid)?;
+                    let next = core.snapshot_installed()?;
+                    self.carry_out(core, next)?;
                 }
-            }
-            packet::INFORM => {
-                let entry = decode_txn(&qp)?;
-                last_queued = entry.hdr.zxid;
-                if write_to_txn_log {
-                    not_committed.push_back(entry);
-                    committed.push_back(qp.zxid);
-                } else {
-                    zks.process_txn(&txn_request(entry));
+                Action::Truncate(zxid) => {
+                    zk_db.truncate_log(zxid).map_err(|e| {
+                        error!("Not able to truncate the log 0x{zxid:x}: {e}");
+                        e
+                    })?;
+                    zk_db.data_tree().set_last_processed_zxid(zxid);
                 }
-            }
-            packet::NEWLEADER => {
-                if snapshot_needed {
+                Action::InitConfig => self.peer.init_config_in_zk_database(),
+                Action::Apply(entry) => {
+                    self.zks.process_txn(&txn_request(entry));
+                }
+                Action::TakeSnapshot => {
                     zk_db.take_sync_snapshot()?;
+                    let next = core.snapshot_taken()?;
+                    self.carry_out(core, next)?;
                 }
-                // A follower makes the proposals received so far durable
-                // before it acknowledges NEWLEADER.
-                if learner.learner_type == LearnerType::Participant {
-                    for e in not_committed.drain(..) {
-                        zk_db.append(&e)?;
-                        logged.push(e);
+                Action::LogAndSync(entries) => {
+                    for e in &entries {
+                        zk_db.append(e)?;
                     }
                     zk_db.commit()?;
+                    let next = core.txns_durable()?;
+                    self.carry_out(core, next)?;
                 }
-                peer.set_current_epoch(new_epoch)?;
-                write_to_txn_log = true;
-                let cfg = peer.config();
-                let sync_ms = (i64::from(cfg.tick_time) * i64::from(cfg.sync_limit)).max(1) as u64;
-                reader.get_ref().set_read_timeout(Some(Duration::from_millis(sync_ms)))?;
-                let ack = QuorumPacket { r#type: packet::ACK, zxid: new_leader_zxid, data: None, authinfo: Vec::new() };
-                learner.write_packet(&ack, true)?;
+                Action::StartServer(epoch) => {
+                    self.zks.startup()?;
+                    let mut vote = self.peer.current_vote();
+                    vote.peer_epoch = epoch;
+                    self.peer.set_current_vote(vote);
+                }
+                Action::AnswerPing(qp) => self.learner.ping(&qp, self.tracker)?,
+                Action::LogRequest(entry) => self.role.log_request(entry),
+                Action::Commit(entry) => self.role.commit(entry),
+                Action::CommitRequest(entry) => self.role.commit_request(entry),
+                Action::Sync => self.role.sync(),
+                Action::Revalidate(qp) => self.learner.revalidate(&qp, self.zks)?,
+                Action::Serve => {
+                    if let Some(f) = self.peer.cnxn_factory() {
+                        f.set_zoo_keeper_server(Arc::clone(self.zks));
+                    }
+                    info!("Synced with the leader: serving as {}", self.zks.server_state());
+                }
             }
-            packet::UPTODATE => break,
-            packet::COMMITANDACTIVATE | packet::INFORMANDACTIVATE => {
-                return Err(io::Error::other("dynamic reconfiguration is not supported"));
-            }
-            t => warn!("Unexpected packet type {t} during the sync"),
         }
+        if unflushed {
+            self.learner.flush()?;
+        }
+        Ok(())
     }
-    let ack = QuorumPacket { r#type: packet::ACK, zxid: new_epoch << 32, data: None, authinfo: Vec::new() };
-    learner.write_packet(&ack, true)?;
-    zks.startup()?;
-    let mut vote = peer.current_vote();
-    vote.peer_epoch = new_epoch;
-    peer.set_current_vote(vote);
-    if learner.learner_type == LearnerType::Participant {
-        // The proposals made durable at NEWLEADER are acknowledged one by
-        // one, after NEWLEADER's and UPTODATE's ACKs (an established
-        // leader may still be waiting for them: nothing after them can
-        // commit before they do).
-        for e in &logged {
-            let ack = QuorumPacket { r#type: packet::ACK, zxid: e.hdr.zxid, data: None, authinfo: Vec::new() };
-            learner.write_packet(&ack, false)?;
-        }
-        learner.flush()?;
-        role.add_logged(logged);
-        for e in not_committed {
-            role.log_request(e);
-        }
-        for zxid in committed {
-            role.commit(zxid)?;
-        }
-    } else {
-        for e in not_committed {
-            if committed.front() != Some(&e.hdr.zxid) {
-                warn!("Committing 0x{:x}, but next proposal is 0x{:x}", committed.front().copied().unwrap_or(0), e.hdr.zxid);
-                continue;
-            }
-            committed.pop_front();
-            role.commit_request(e);
-        }
-    }
-    if let Some(f) = peer.cnxn_factory() {
-        f.set_zoo_keeper_server(Arc::clone(zks));
-    }
-    info!("Synced with the leader: serving as {}", zks.server_state());
-    Ok(())
 }

@@ -47,6 +47,20 @@ pub struct SyncPlan {
     pub current_zxid: i64,
 }
 
+impl SyncPlan {
+    /// Simulator mutation: the DIFF leaves out its first txn (the PROPOSAL
+    /// and its COMMIT), so the learner's history has a hole the leader
+    /// believes it filled.
+    #[cfg(any(test, feature = "simulation"))]
+    pub fn mutate_skip_a_txn_in_diff(&mut self) {
+        let Some(i) = self.packets.iter().position(|p| p.r#type == qp::PROPOSAL) else { return };
+        let zxid = self.packets.remove(i).zxid;
+        if let Some(j) = self.packets.iter().position(|p| p.r#type == qp::COMMIT && p.zxid == zxid) {
+            self.packets.remove(j);
+        }
+    }
+}
+
 /// The committed history a sync is planned from.
 pub struct History<'a> {
     /// The committedLog, oldest first.
@@ -629,6 +643,16 @@ mod tests {
         let p = plan_sync(2, E + 5, &h, |_| panic!("no txn log needed"));
         assert_eq!(kinds(&p), vec![(qp::DIFF, E + 5)]);
         assert!(!p.need_snap);
+        assert_eq!(p.current_zxid, E + 5);
+    }
+
+    #[test]
+    fn mutation_skip_a_txn_in_diff_drops_one_proposal_and_its_commit() {
+        let log: Vec<_> = (1..=5).map(|i| entry(E + i)).collect();
+        let h = History { committed: &log, last_processed_zxid: E + 5 };
+        let mut p = plan_sync(2, E + 3, &h, |_| None);
+        p.mutate_skip_a_txn_in_diff();
+        assert_eq!(kinds(&p), vec![(qp::DIFF, E + 5), (qp::PROPOSAL, E + 5), (qp::COMMIT, E + 5)]);
         assert_eq!(p.current_zxid, E + 5);
     }
 

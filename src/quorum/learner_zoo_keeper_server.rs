@@ -5,7 +5,8 @@
 //! SendAckRequestProcessor (follower), INFORMs go to the CommitProcessor
 //! and, with observer sync enabled, to a SyncRequestProcessor that only
 //! logs them. The QuorumPeer thread feeds it the leader's packets
-//! (`log_request`, `commit`, `commit_request`, `sync`).
+//! (`log_request`, `commit`, `commit_request`, `sync`) as its
+//! `LearnerCore` decides.
 
 use crate::jute::txn::TxnLogEntry;
 use crate::quorum::commit_processor::CommitProcessor;
@@ -32,8 +33,6 @@ pub struct LearnerZooKeeperServer {
     observer_sync_enabled: bool,
     commit_processor: OnceLock<Arc<CommitProcessor>>,
     sync_processor: OnceLock<Arc<SyncRequestProcessor>>,
-    /// pendingTxns: proposals logged, waiting for their COMMIT, in order.
-    pending_txns: Mutex<VecDeque<TxnLogEntry>>,
     /// pendingSyncs: (session, cxid) of syncs forwarded to the leader.
     pending_syncs: Mutex<VecDeque<(i64, i32)>>,
 }
@@ -55,7 +54,6 @@ impl LearnerZooKeeperServer {
             observer_sync_enabled,
             commit_processor: OnceLock::new(),
             sync_processor: OnceLock::new(),
-            pending_txns: Mutex::new(VecDeque::new()),
             pending_syncs: Mutex::new(VecDeque::new()),
         })
     }
@@ -66,42 +64,18 @@ impl LearnerZooKeeperServer {
 
     /// logRequest: a PROPOSAL to log (and ACK once durable).
     pub fn log_request(&self, entry: TxnLogEntry) {
-        // The first zxid of an epoch is NEWLEADER's, never a txn to commit.
-        if entry.hdr.zxid & 0xffff_ffff != 0 {
-            self.pending_txns.lock().push_back(entry.clone());
-        }
         match self.sync_processor.get() {
             Some(s) => s.process_request(txn_request(entry)),
             None => tracing::warn!("dropping proposal 0x{:x}: the server is not started", entry.hdr.zxid),
         }
     }
 
-    /// Proposals the sync already made durable (at NEWLEADER), still
-    /// waiting for their COMMIT.
-    pub fn add_logged(&self, entries: Vec<TxnLogEntry>) {
-        self.pending_txns.lock().extend(entries);
-    }
-
-    /// commit: the leader committed `zxid`, the oldest pending proposal.
-    pub fn commit(&self, zxid: i64) -> io::Result<()> {
-        let entry = {
-            let mut p = self.pending_txns.lock();
-            match p.front() {
-                None => {
-                    tracing::warn!("Committing 0x{zxid:x} without seeing txn");
-                    return Ok(());
-                }
-                Some(e) if e.hdr.zxid != zxid => {
-                    tracing::error!("Committing zxid 0x{zxid:x} but next pending txn 0x{:x}", e.hdr.zxid);
-                    return Err(io::Error::other("a COMMIT does not match the next pending proposal"));
-                }
-                Some(_) => p.pop_front(),
-            }
-        };
-        if let (Some(e), Some(c)) = (entry, self.commit_processor.get()) {
-            c.commit(txn_request(e));
+    /// commit: the leader committed this proposal, the oldest pending one
+    /// (the Learner's core keeps pendingTxns and checks the order).
+    pub fn commit(&self, entry: TxnLogEntry) {
+        if let Some(c) = self.commit_processor.get() {
+            c.commit(txn_request(entry));
         }
-        Ok(())
     }
 
     /// commitRequest (observer): an INFORM's txn, logged if enabled, applied.

@@ -45,6 +45,13 @@ impl SyncedLearnerTracker {
         self.sets.iter().all(|s| s.verifier.contains_quorum(&s.acks))
     }
 
+    /// Whether any voter has acked (the simulator's commit-on-a-minority
+    /// mutation commits on that).
+    #[cfg(any(test, feature = "simulation"))]
+    pub fn has_any_ack(&self) -> bool {
+        self.sets.iter().any(|s| !s.acks.is_empty())
+    }
+
     /// The ack sets as the leader's log lines print them: the sids of each
     /// set, ascending, joined by commas, the sets by " / ".
     pub fn acks_to_string(&self) -> String {

@@ -154,8 +154,11 @@ impl ZkDatabase {
                 pending.zxid
             );
         }
-        *self.txn_log.lock() =
-            Some(self.snap_log.create_txn_log(log.pre_alloc_size, log.force_sync, log.fsync_warning_threshold_ms));
+        let mut writer = self.snap_log.create_txn_log(log.pre_alloc_size, log.force_sync, log.fsync_warning_threshold_ms);
+        // What the replay found is all the log holds beyond the tree's
+        // starting point; the writer adds what it appends.
+        writer.set_highest_zxid_before(zxid);
+        *self.txn_log.lock() = Some(writer);
         *self.log_settings.lock() = Some(log);
         *self.sessions.lock() = sessions.clone();
         {
@@ -315,11 +318,27 @@ impl ZkDatabase {
     /// one (a learner logs proposals before they are committed), so a role
     /// change starts from everything the log holds. Returns the last zxid.
     /// A replay that fails part way clears the database, as Java does.
+    ///
+    /// Runs on every role exit, so it reads no more of the log than it
+    /// must: nothing when the log writer knows the log holds no txn above
+    /// the tree, and otherwise the log from the writer's record of where
+    /// the first txn above the tree went (when it still remembers), rather
+    /// than from the start of its file. Txns the tree already holds were
+    /// checked when they were replayed or logged; only the rest are read.
     pub fn fast_forward_database(&self) -> io::Result<i64> {
         self.commit()?;
         let dt = &self.data_tree;
+        let tree_zxid = dt.last_processed_zxid();
+        let (highest_logged, resume) = match self.txn_log.lock().as_ref() {
+            Some(l) => (l.highest_zxid_written(), l.resume_point(tree_zxid.saturating_add(1))),
+            None => (None, None),
+        };
+        if matches!(highest_logged, Some(h) if h <= tree_zxid) {
+            tracing::info!("0 txns loaded: the tree holds every logged txn (up to 0x{tree_zxid:x})");
+            return Ok(tree_zxid);
+        }
         let mut sessions = self.sessions.lock();
-        let replayed = self.snap_log.fast_forward_from_edits(dt.last_processed_zxid(), &mut |entry: &TxnLogEntry| {
+        let replayed = self.snap_log.fast_forward_from_edits_resuming(tree_zxid, resume.as_ref(), &mut |entry: &TxnLogEntry| {
             apply_session_events(&mut sessions, &entry.hdr, entry.txn.as_ref());
             dt.process_txn_checked(&entry.hdr, entry.txn.as_ref(), entry.digest.as_ref());
             self.add_committed_proposal(entry);
@@ -766,6 +785,68 @@ mod tests {
         corrupt_entry(&the_log_file(&db), 5);
         assert!(db.fast_forward_database().is_err());
         // Not /logged0 and /logged1 applied on a tree still saying zxid 3.
+        assert_cleared(&db);
+    }
+
+    /// Logs creates of `/<tag>0..n` after the last logged zxid `after`
+    /// without applying them, as a learner logs proposals before their
+    /// commit (or a leader those no quorum acknowledged).
+    fn log_only(db: &ZkDatabase, tag: &str, after: i64, n: usize) {
+        for i in 0..n {
+            let hdr = TxnHeader { client_id: 1, cxid: i as i32, zxid: after + 1 + i as i64, time: 5, r#type: op_code::CREATE };
+            let txn = TxnBody::Create(CreateTxn {
+                path: format!("/{tag}{i}"),
+                data: None,
+                acl: ids::open_acl_unsafe(),
+                ephemeral: false,
+                parent_c_version: -1,
+            });
+            assert!(db.append(&TxnLogEntry { hdr, txn: Some(txn), digest: None }).unwrap());
+        }
+    }
+
+    #[test]
+    fn a_role_exit_applies_the_logged_txns_the_tree_lacks() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = loaded(dir.path());
+            log_and_apply(&db, "before", 20);
+            db.close();
+        }
+        // A restarted server: the writer did not write what the log holds.
+        let db = loaded(dir.path());
+        assert_eq!(db.last_processed_zxid(), 20);
+        assert_eq!(db.fast_forward_database().unwrap(), 20);
+        log_and_apply(&db, "applied", 30);
+        log_only(&db, "pending", 50, 3);
+        db.roll_log().unwrap();
+        log_only(&db, "rolled", 53, 2);
+        assert_eq!(db.fast_forward_database().unwrap(), 55);
+        for p in ["/before19", "/applied29", "/pending0", "/pending2", "/rolled0", "/rolled1"] {
+            assert!(db.data_tree().node_info(p).is_some(), "{p} missing");
+        }
+        let zxids: Vec<i64> = db.with_committed_log(|l| l.iter().map(|e| e.hdr.zxid).collect());
+        assert_eq!(zxids[zxids.len() - 5..], [51, 52, 53, 54, 55]);
+        // Nothing new: the same state, however often.
+        assert_eq!(db.fast_forward_database().unwrap(), 55);
+        assert_eq!(db.with_committed_log(|l| l.len()), zxids.len());
+    }
+
+    #[test]
+    fn a_role_exit_reads_no_log_when_the_tree_holds_every_logged_txn() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = loaded(dir.path());
+        log_and_apply(&db, "n", 5);
+        // A log that cannot be read: any replay would fail and clear the tree.
+        let log = the_log_file(&db);
+        let mut bytes = std::fs::read(&log).unwrap();
+        bytes[0] ^= 0xff;
+        std::fs::write(&log, &bytes).unwrap();
+        assert_eq!(db.fast_forward_database().unwrap(), 5);
+        assert!(db.data_tree().node_info("/n4").is_some());
+        // With a txn the tree lacks it must read, and finds the damage.
+        log_only(&db, "pending", 5, 1);
+        assert!(db.fast_forward_database().is_err());
         assert_cleared(&db);
     }
 

@@ -48,6 +48,8 @@ pub struct Network {
     /// Per election link (from, to): the newest notification sent and the
     /// newest delivered.
     links: BTreeMap<(i64, i64), (u64, u64)>,
+    /// Per connection direction (from, to): when its last packet arrives.
+    streams: BTreeMap<(i64, i64), u64>,
 }
 
 impl Network {
@@ -88,6 +90,23 @@ impl Network {
             link.1 = n;
         }
         fresh
+    }
+
+    /// The delay after which a packet sent now on a TCP connection from
+    /// `from` to `to` arrives: after every packet sent before it, never
+    /// twice; `None` when lost (the receiver sees a gap and a broken
+    /// connection).
+    pub fn route_stream(&mut self, rng: &mut Rng, from: i64, to: i64, now: u64) -> Option<u64> {
+        if from == to {
+            return Some(0);
+        }
+        if !self.connected(from, to) || rng.chance(self.weather.loss / 4) {
+            return None;
+        }
+        let last = self.streams.entry((from, to)).or_default();
+        let at = (now + rng.range(1, self.weather.max_delay_ms)).max(*last);
+        *last = at;
+        Some(at - now)
     }
 
     /// The delays after which copies of a message sent now from `from` to

@@ -7,22 +7,21 @@
 //! A decision starts a role (`Role`), and a role that ends sends the peer
 //! back to LOOKING, as QuorumPeer's main loop does.
 //!
-//! The roles are stand-ins until `LeaderCore` (quorum::leader::core) and a
-//! learner-sync core are plugged in: a leader pings every
-//! member each half tick and gives up without a quorum of voters heard
-//! within syncLimit ticks (initLimit at first), a learner gives up without
-//! a ping for that long, and the leader runs the real `SessionTrackerCore`
-//! for the clients' sessions, logging each createSession on its disk.
-//! `LeaderCore` and a learner-sync core replace `Leading` and `Learning`.
+//! The roles are ZAB's (`sim::zab`): the leader drives the real
+//! `LeaderCore` and `plan_sync`, and runs the real `SessionTrackerCore`
+//! for the clients' sessions; a follower or observer is a model of Java's
+//! Learner until `LearnerCore` replaces it (the seam is described in
+//! `sim::zab`).
 
-use super::disk::{Record, SimDisk};
+use super::disk::{SimDisk, Txn};
+use super::zab::{LeaderMutations, LeaderRole, LearnerRole, Zab};
 use crate::quorum::fast_leader_election::core::{Decision, FastLeaderElectionCore, Outgoing, Step, Timing};
 use crate::quorum::fast_leader_election::{build_msg, Notification};
 use crate::quorum::quorum_maj::QuorumMaj;
 use crate::quorum::quorum_peer_config::LearnerType;
 use crate::quorum::vote::{ServerState, Vote};
 use crate::server::session_tracker_impl::SessionTrackerCore;
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 
 /// zoo.cfg's tickTime, initLimit and syncLimit in the simulation.
 pub const TICK_MS: u64 = 2_000;
@@ -37,10 +36,17 @@ pub const TIMING: Timing = Timing { min_notification_interval_ms: 200, max_notif
 pub enum Msg {
     /// A notification as the WorkerSender writes it.
     Election(Vec<u8>),
-    /// Leader to member: "I lead".
-    Ping,
-    /// Member to leader: "I follow you".
-    PingAck,
+    /// A packet on a leader-learner connection (`conn`), numbered in order.
+    Zab { conn: u64, seq: u64, pkt: Zab },
+    /// Client to server: a write (setData) with this cxid.
+    Write { cxid: i32 },
+    /// Client to server: sync, then read the last applied zxid.
+    Sync { cxid: i32 },
+    WriteOk { cxid: i32, zxid: i64 },
+    /// The sync is done; the server has applied up to `zxid`.
+    SyncOk { cxid: i32, zxid: i64 },
+    /// The server serves no clients now.
+    NotServing { cxid: i32 },
     /// Client to server: open a session.
     CreateSession { timeout: i32 },
     SessionCreated { id: i64 },
@@ -57,6 +63,7 @@ pub enum Msg {
 pub struct Mutations {
     pub expire_a_tick_early: bool,
     pub elect_without_a_quorum: bool,
+    pub leader: LeaderMutations,
 }
 
 /// What a node did that the checkers want to see.
@@ -68,11 +75,20 @@ pub enum Note {
     ToElection(Notification),
     Decided(Decision),
     /// The role ended: back to LOOKING.
-    RoleEnded(&'static str),
+    RoleEnded(String),
     /// The session tracker of leadership `term` saw the session alive at now.
     Touched { term: u64, id: i64 },
     /// The session tracker of leadership `term` expired the session.
     Expired { term: u64, id: i64, timeout: i32 },
+    /// A quorum acked NEWLEADER of `epoch`: the leader serves, and its
+    /// history is committed.
+    Established { epoch: i64, history: Vec<Txn> },
+    /// The leader of `epoch` committed `txn`, the `index`th of the history.
+    Committed { epoch: i64, index: usize, txn: Txn },
+    /// The replica applied `txn` as the `index`th txn of its tree.
+    Applied { index: usize, txn: Txn },
+    /// Something a correct peer never does (Java exits).
+    Fatal(String),
 }
 
 /// What a call asks the simulator to do.
@@ -80,40 +96,25 @@ pub enum Note {
 pub struct Out {
     pub sends: Vec<(i64, Msg)>,
     pub notes: Vec<Note>,
+    /// Records were appended: fsync them one disk latency from now.
+    pub fsync: bool,
 }
 
 /// The role a decision started.
 pub enum Role {
     /// Running an election.
     Looking,
-    Leading(Leading),
-    /// Following or observing `leader`.
-    Learning(Learning),
+    Leading(Box<Leading>),
+    /// Following or observing.
+    Learning(Box<LearnerRole>),
 }
 
-/// A leader's stand-in state (LeaderCore's place).
+/// A leader: ZAB's leader role and the session tracker.
 pub struct Leading {
     /// Which leadership this is, for the session checker.
     pub term: u64,
-    since: u64,
-    next_ping: u64,
-    /// When each member last acknowledged a ping.
-    heard: BTreeMap<i64, u64>,
+    pub zab: LeaderRole,
     sessions: SessionTrackerCore,
-}
-
-/// A follower's or observer's stand-in state (the learner-sync core's place).
-pub struct Learning {
-    pub leader: i64,
-    since: u64,
-    last_ping: Option<u64>,
-}
-
-impl Learning {
-    /// Whether a ping from the leader has arrived.
-    pub fn has_heard_leader(&self) -> bool {
-        self.last_ping.is_some()
-    }
 }
 
 /// One peer.
@@ -135,6 +136,8 @@ pub struct Node {
     /// When the disk's unsynced tail will be fsynced.
     sync_at: Option<u64>,
     fsync_ms: u64,
+    /// Learner connections opened, for their ids.
+    conns: u64,
 }
 
 impl Node {
@@ -156,6 +159,7 @@ impl Node {
             election_wake: None,
             sync_at: None,
             fsync_ms,
+            conns: 0,
         }
     }
 
@@ -228,15 +232,26 @@ impl Node {
                 if self.mutations.expire_a_tick_early {
                     sessions.mutate_expire_a_tick_early();
                 }
-                Role::Leading(Leading { term, since: now, next_ping: now, heard: BTreeMap::new(), sessions })
+                let zab = LeaderRole::new(self.sid, &self.verifier, &mut self.disk, now, self.mutations.leader, out);
+                Role::Leading(Box::new(Leading { term, zab, sessions }))
             }
-            ServerState::Following | ServerState::Observing => Role::Learning(Learning { leader: d.vote.id, since: now, last_ping: None }),
+            ServerState::Following | ServerState::Observing => {
+                self.conns += 1;
+                let conn = ((self.sid as u64) << 32) | self.conns;
+                let observer = d.state == ServerState::Observing;
+                Role::Learning(Box::new(LearnerRole::new(d.vote.id, observer, conn, &self.disk, now, out)))
+            }
             ServerState::Looking => Role::Looking,
         };
         self.on_wake(now, out);
     }
 
-    fn end_role(&mut self, why: &'static str, now: u64, out: &mut Out) {
+    /// Records were appended: they are fsynced one disk latency later.
+    pub fn request_fsync(&mut self, now: u64) {
+        self.sync_at.get_or_insert(now + self.fsync_ms);
+    }
+
+    fn end_role(&mut self, why: String, now: u64, out: &mut Out) {
         out.notes.push(Note::RoleEnded(why));
         self.look(now, out);
     }
@@ -245,17 +260,10 @@ impl Node {
     pub fn next_wake(&self, now: u64) -> Option<u64> {
         let role = match &self.role {
             Role::Looking => None,
-            Role::Leading(l) => Some(l.next_ping.min(now + l.sessions.wait_time(now))),
-            Role::Learning(l) => Some(Self::learner_deadline(l)),
+            Role::Leading(l) => Some(l.zab.next_wake().min(now + l.sessions.wait_time(now))),
+            Role::Learning(l) => Some(l.deadline()),
         };
         [self.election_wake, role, self.sync_at].into_iter().flatten().min()
-    }
-
-    fn learner_deadline(l: &Learning) -> u64 {
-        match l.last_ping {
-            None => l.since + INIT_LIMIT * TICK_MS,
-            Some(t) => t + SYNC_LIMIT * TICK_MS,
-        }
     }
 
     /// Timers due at `now`: fsync, the election's timeout, the role's duties.
@@ -263,6 +271,11 @@ impl Node {
         if self.sync_at.is_some_and(|t| t <= now) {
             self.disk.sync();
             self.sync_at = None;
+            match &mut self.role {
+                Role::Leading(l) => l.zab.on_synced(out),
+                Role::Learning(l) => l.on_synced(out),
+                Role::Looking => {}
+            }
         }
         if self.state == ServerState::Looking {
             if self.election_wake.is_some_and(|t| t <= now) {
@@ -271,34 +284,17 @@ impl Node {
             }
             return;
         }
-        let members: Vec<i64> = self.verifier.all_members().keys().copied().filter(|s| *s != self.sid).collect();
-        let mut ended = None;
-        match &mut self.role {
-            Role::Looking => {}
+        let ended = match &mut self.role {
+            Role::Looking => None,
             Role::Leading(l) => {
                 for (id, timeout) in l.sessions.expire(now) {
                     out.notes.push(Note::Expired { term: l.term, id, timeout });
                     l.sessions.remove_session(id);
                 }
-                if l.next_ping <= now {
-                    for to in members {
-                        out.sends.push((to, Msg::Ping));
-                    }
-                    l.next_ping = now + TICK_MS / 2;
-                    let limit = if now < l.since + INIT_LIMIT * TICK_MS { INIT_LIMIT } else { SYNC_LIMIT };
-                    let mut synced: HashSet<i64> = l.heard.iter().filter(|(_, t)| now <= **t + SYNC_LIMIT * TICK_MS).map(|(s, _)| *s).collect();
-                    synced.insert(self.sid);
-                    if now >= l.since + limit * TICK_MS && !self.verifier.contains_quorum(&synced) {
-                        ended = Some("not sufficient followers synced");
-                    }
-                }
+                l.zab.tick(now, out)
             }
-            Role::Learning(l) => {
-                if now >= Self::learner_deadline(l) {
-                    ended = Some("no word from the leader within the limit");
-                }
-            }
-        }
+            Role::Learning(l) => (now >= l.deadline()).then(|| "no word from the leader within the limit".to_string()),
+        };
         if let Some(why) = ended {
             self.end_role(why, now, out);
         }
@@ -308,25 +304,42 @@ impl Node {
     pub fn on_message(&mut self, from: i64, msg: Msg, now: u64, out: &mut Out) {
         match msg {
             Msg::Election(bytes) => self.on_notification(from, &bytes, now, out),
-            Msg::Ping => {
-                if let Role::Learning(l) = &mut self.role {
-                    if l.leader == from {
-                        l.last_ping = Some(now);
-                        out.sends.push((from, Msg::PingAck));
+            Msg::Zab { conn, seq, pkt } => {
+                let ended = match &mut self.role {
+                    Role::Leading(l) => l.zab.on_zab(from, conn, seq, pkt, &mut self.disk, now, out),
+                    Role::Learning(l) => l.on_zab(from, conn, seq, pkt, &mut self.disk, now, out),
+                    Role::Looking => None,
+                };
+                if let Some(why) = ended {
+                    self.end_role(why, now, out);
+                }
+            }
+            Msg::Write { cxid } => {
+                let ended = match &mut self.role {
+                    Role::Leading(l) => l.zab.client_write(from, cxid, &mut self.disk, out),
+                    Role::Learning(l) => {
+                        l.client_write(from, cxid, out);
+                        None
                     }
+                    Role::Looking => {
+                        out.sends.push((from, Msg::NotServing { cxid }));
+                        None
+                    }
+                };
+                if let Some(why) = ended {
+                    self.end_role(why, now, out);
                 }
             }
-            Msg::PingAck => {
-                if let Role::Leading(l) = &mut self.role {
-                    l.heard.insert(from, now);
-                }
-            }
+            Msg::Sync { cxid } => match &mut self.role {
+                Role::Leading(l) => l.zab.client_sync(from, cxid, out),
+                Role::Learning(l) => l.client_sync(from, cxid, out),
+                Role::Looking => out.sends.push((from, Msg::NotServing { cxid })),
+            },
             Msg::CreateSession { timeout } => match &mut self.role {
                 Role::Leading(l) => {
                     let id = l.sessions.create_session(timeout, now);
                     out.notes.push(Note::Touched { term: l.term, id });
                     out.sends.push((from, Msg::SessionCreated { id }));
-                    self.log_txn(now);
                 }
                 _ => out.sends.push((from, Msg::NotLeader { hint: self.leader_hint() })),
             },
@@ -340,7 +353,12 @@ impl Node {
                 }
                 _ => out.sends.push((from, Msg::NotLeader { hint: self.leader_hint() })),
             },
-            Msg::SessionCreated { .. } | Msg::TouchReply { .. } | Msg::NotLeader { .. } => {}
+            Msg::SessionCreated { .. }
+            | Msg::TouchReply { .. }
+            | Msg::NotLeader { .. }
+            | Msg::WriteOk { .. }
+            | Msg::SyncOk { .. }
+            | Msg::NotServing { .. } => {}
         }
     }
 
@@ -349,15 +367,6 @@ impl Node {
             Role::Learning(l) => l.leader,
             _ => -1,
         }
-    }
-
-    /// Appends a txn after the last logged zxid, in the current epoch; it
-    /// is fsynced one disk latency later unless the node crashes first.
-    fn log_txn(&mut self, now: u64) {
-        let (epoch, last) = (self.disk.current_epoch(), self.disk.last_zxid());
-        let zxid = if last >> 32 == epoch { last + 1 } else { (epoch << 32) | 1 };
-        self.disk.append(Record::Txn { zxid });
-        self.sync_at.get_or_insert(now + self.fsync_ms);
     }
 
     /// The WorkerReceiver: parse, ask the core, queue for the election

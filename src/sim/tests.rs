@@ -9,6 +9,7 @@ fn clean_seeds_have_no_violations() {
         let r = run(seed, None, false);
         assert!(r.violations.is_empty(), "seed {seed}: {:?}", r.violations);
         assert!(r.recovered_after_ms.is_some(), "seed {seed}");
+        assert!(r.writes_acked_after_heal > 0 && r.committed >= r.writes_acked, "seed {seed}: {r:?}");
     }
 }
 

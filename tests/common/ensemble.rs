@@ -10,7 +10,7 @@
 //! (Java and zkserver both answer a non-member with their current vote and
 //! state).
 
-use super::{free_port, java_class_path, Flavor};
+use super::{die_with_parent, free_port, java_class_path, log_tail, Flavor};
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -69,9 +69,7 @@ impl Node {
     }
 
     fn log_tail(&self, n: usize) -> String {
-        let text = self.log();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(n)..].join("\n")
+        log_tail(&self.log_path(), n)
     }
 
     pub fn is_running(&mut self) -> bool {
@@ -181,7 +179,10 @@ impl Ensemble {
         let log = OpenOptions::new().create(true).append(true).open(node.log_path()).expect("open log");
         let mut cmd = match node.flavor {
             Flavor::Zkserver => {
-                let mut c = Command::new(env!("CARGO_BIN_EXE_zkserver"));
+                // ZKSERVER_BIN: another build of the same source (e.g. a
+                // release build, to compare with the debug one).
+                let bin = std::env::var_os("ZKSERVER_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_zkserver").into());
+                let mut c = Command::new(bin);
                 c.arg(node.cfg_path());
                 c
             }
@@ -208,14 +209,7 @@ impl Ensemble {
         if let Some(uid) = node.uid {
             cmd.uid(uid).gid(uid);
         }
-        // SAFETY: only prctl between fork and exec, so the node dies with us
-        // (after the uid change, which would clear it).
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
+        die_with_parent(&mut cmd);
         node.child = Some(cmd.spawn().unwrap_or_else(|e| panic!("cannot launch node {sid}: {e}")));
     }
 

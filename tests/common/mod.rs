@@ -6,7 +6,10 @@
 //! the same zoo.cfg, so every suite can be checked against the Java server,
 //! which is the specification.
 //!
-//! Each test binary compiles this module on its own and uses a part of it.
+//! Each test binary compiles this module on its own and uses a part of it;
+//! so do the benchmarks (benches/support builds its servers on it), which
+//! is why what a test and a bench both need (free ports, four-letter words,
+//! a child that dies with us, a log's tail, /proc readings) lives here once.
 #![allow(dead_code)]
 
 pub mod ensemble;
@@ -170,8 +173,45 @@ pub fn java_class_path() -> String {
     jars.join(":")
 }
 
-/// The line Java logs once its request processors run.
-const JAVA_STARTED: &str = "PrepRequestProcessor (sid:";
+/// The line Java logs once its request processors run, i.e. once the
+/// database is loaded and the start-up snapshot written.
+pub const JAVA_STARTED: &str = "PrepRequestProcessor (sid:";
+
+/// Has the kernel kill `cmd`'s process when this one dies without running
+/// its Drop (a panic that aborts, a SIGKILL), so no server outlives a test
+/// or bench.
+pub fn die_with_parent(cmd: &mut Command) {
+    // SAFETY: only prctl(2), which is async-signal-safe, runs between fork
+    // and exec (after a uid change, which would clear it).
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+}
+
+/// The last `n` lines of a log file ("" if it cannot be read).
+pub fn log_tail(path: &Path, n: usize) -> String {
+    let mut text = String::new();
+    if let Ok(mut f) = File::open(path) {
+        let _ = f.read_to_string(&mut text);
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// A field of /proc/<pid>/status in KiB (VmRSS, VmHWM, ...).
+pub fn proc_status_kib(pid: u32, field: &str) -> Result<u64, String> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status"))
+        .map_err(|e| format!("cannot read /proc/{pid}/status: {e}"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().strip_suffix("kB"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| format!("no {field} in /proc/{pid}/status"))
+}
 
 /// How many times `needle` occurs in the file (0 if it cannot be read).
 fn count_in_file(path: &Path, needle: &str) -> usize {
@@ -308,14 +348,7 @@ impl TestServer {
             }
         };
         cmd.stdin(Stdio::null()).stdout(log.try_clone().expect("clone log handle")).stderr(log);
-        // SAFETY: prctl is async-signal-safe; it only asks the kernel to kill
-        // the server if the test process dies without running our Drop.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
+        die_with_parent(&mut cmd);
         let java_starts_before = count_in_file(&self.log_path(), JAVA_STARTED);
         let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot launch {:?}: {e}", self.flavor));
         self.child = Some(child);
@@ -392,12 +425,7 @@ impl TestServer {
 
     /// The last `n` lines of the server's output.
     pub fn log_tail(&self, n: usize) -> String {
-        let mut text = String::new();
-        if let Ok(mut f) = File::open(self.log_path()) {
-            let _ = f.read_to_string(&mut text);
-        }
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(n)..].join("\n")
+        log_tail(&self.log_path(), n)
     }
 }
 
@@ -502,13 +530,7 @@ impl Interactive {
         assert!(Path::new(program).exists(), "{program} is missing: install it with `{install_hint}`");
         let mut cmd = Command::new(program);
         cmd.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        // SAFETY: as in TestServer::launch, only prctl between fork and exec.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
+        die_with_parent(&mut cmd);
         let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
         let out = std::sync::Arc::new(Mutex::new(String::new()));
         let pipes: Vec<Box<dyn Read + Send>> = vec![

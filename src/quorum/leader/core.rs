@@ -150,6 +150,10 @@ pub struct LeaderCore {
     tick: i32,
     tick_skip: bool,
     next_ping_at: u64,
+    /// The simulator's deliberate mistake: a proposal commits on any
+    /// one ACK (the leader's own, usually), fewer than a quorum.
+    #[cfg(any(test, feature = "simulation"))]
+    commit_on_a_minority: bool,
 }
 
 impl LeaderCore {
@@ -182,7 +186,25 @@ impl LeaderCore {
             tick: 0,
             tick_skip: true,
             next_ping_at: 0,
+            #[cfg(any(test, feature = "simulation"))]
+            commit_on_a_minority: false,
         }
+    }
+
+    /// Simulator mutation: a proposal commits once anyone (the leader
+    /// itself, usually) has acked it, without a quorum.
+    #[cfg(any(test, feature = "simulation"))]
+    pub fn mutate_commit_on_a_minority(&mut self) {
+        self.commit_on_a_minority = true;
+    }
+
+    /// Whether the proposal's acks are enough to commit it.
+    fn enough_acks(&self, acks: &SyncedLearnerTracker) -> bool {
+        #[cfg(any(test, feature = "simulation"))]
+        if self.commit_on_a_minority {
+            return acks.has_any_ack();
+        }
+        acks.has_all_quorums()
     }
 
     // ---- figures ----
@@ -474,7 +496,7 @@ impl LeaderCore {
                 return;
             }
             match self.outstanding.get(&zxid) {
-                Some(p) if p.acks.has_all_quorums() => {}
+                Some(p) if self.enough_acks(&p.acks) => {}
                 _ => return,
             }
             let lc = self.last_committed;
@@ -628,6 +650,18 @@ mod tests {
 
     fn three() -> LeaderCore {
         leading(vec![maj(&[1, 2, 3], &[])], &[(10, 2, false), (11, 3, false)])
+    }
+
+    #[test]
+    fn the_commit_on_a_minority_mutation_commits_on_the_leaders_ack_alone() {
+        // The simulator's deliberate mistake; a clean core waits for a quorum.
+        let mut clean = three();
+        propose(&mut clean, E + 1);
+        assert!(seen(&clean.ack(1, E + 1, None)).is_empty());
+        let mut mutated = three();
+        mutated.mutate_commit_on_a_minority();
+        propose(&mut mutated, E + 1);
+        assert_eq!(seen(&mutated.ack(1, E + 1, None)), vec![(10, qp::COMMIT, E + 1), (11, qp::COMMIT, E + 1), (0, -1, E + 1)]);
     }
 
     #[test]

@@ -27,6 +27,12 @@
 //! a file never held a durable txn; a crash between creating (and
 //! preallocating) it and that fsync leaves one behind.
 //!
+//! A reader from a zxid starts at the newest file that can hold it and
+//! passes over the entries below it without decoding them (each still read
+//! whole and checksummed). The writer remembers where its latest appends
+//! went (`resume_point`), so a reader of what it appended recently, such
+//! as a role exit replaying the txns its tree lacks, starts right there.
+//!
 //! `FileTxnLog` is owned by the SyncRequestProcessor thread (one writer);
 //! `TxnIterator`s may run on any thread, on their own file handles.
 
@@ -38,7 +44,7 @@ use crate::jute::Record;
 use byteorder::{BigEndian, ByteOrder};
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -140,9 +146,19 @@ impl FsyncStats {
     }
 }
 
+/// How many of the latest appends `FileTxnLog` remembers the position of.
+const RESUME_POINTS: usize = 4096;
+
+/// Where an append went, and the highest zxid appended before it.
+struct AppendPoint {
+    path: Arc<PathBuf>,
+    offset: u64,
+    max_zxid_before: i64,
+}
+
 /// The log file currently appended to.
 struct CurrentLog {
-    path: PathBuf,
+    path: Arc<PathBuf>,
     writer: BufWriter<File>,
     /// Bytes written so far, buffered ones included.
     position: u64,
@@ -164,6 +180,11 @@ pub struct FileTxnLog {
     force_sync: bool,
     fsync_warning_threshold_ms: u64,
     last_zxid_seen: i64,
+    /// The highest zxid in the log files when this writer was opened, when
+    /// the owner knows it (`set_highest_zxid_before`).
+    highest_zxid_before: Option<i64>,
+    /// The latest appends, oldest first (for `resume_point`).
+    append_points: VecDeque<AppendPoint>,
     current: Option<CurrentLog>,
     /// Files rolled away from since the last commit; they still need an
     /// fsync before the txns in them count as durable.
@@ -194,6 +215,8 @@ impl FileTxnLog {
             force_sync,
             fsync_warning_threshold_ms,
             last_zxid_seen: 0,
+            highest_zxid_before: None,
+            append_points: VecDeque::new(),
             current: None,
             rolled: Vec::new(),
             dir_sync_pending: false,
@@ -219,6 +242,7 @@ impl FileTxnLog {
     pub fn append(&mut self, entry: &TxnLogEntry) -> io::Result<bool> {
         self.check_usable()?;
         let zxid = entry.hdr.zxid;
+        let max_zxid_before = self.last_zxid_seen;
         if zxid <= self.last_zxid_seen {
             warn!(
                 "current zxid 0x{zxid:x} is <= last logged 0x{:x} (txn type {})",
@@ -232,26 +256,63 @@ impl FileTxnLog {
             io::Error::new(io::ErrorKind::InvalidInput, format!("txn 0x{zxid:x} is too large to log"))
         })?;
         let result = self.write_entry(zxid, &bytes, len);
-        if result.is_err() {
-            self.failed = true;
+        match result {
+            Ok(offset) => {
+                let path = Arc::clone(&self.current.as_ref().expect("a file was just written").path);
+                if self.append_points.len() == RESUME_POINTS {
+                    self.append_points.pop_front();
+                }
+                self.append_points.push_back(AppendPoint { path, offset, max_zxid_before });
+                Ok(true)
+            }
+            Err(e) => {
+                self.failed = true;
+                Err(e)
+            }
         }
-        result.map(|()| true)
     }
 
-    fn write_entry(&mut self, zxid: i64, bytes: &[u8], len: i32) -> io::Result<()> {
+    /// Tells the writer the highest zxid the log files held when it was
+    /// opened (what the replay before it found), so `highest_zxid_written`
+    /// can answer.
+    pub fn set_highest_zxid_before(&mut self, zxid: i64) {
+        self.highest_zxid_before = Some(zxid);
+    }
+
+    /// The highest zxid in the log files: what they held when the writer was
+    /// opened and what it has appended since (buffered entries included).
+    /// `None` when the former was not given.
+    pub fn highest_zxid_written(&self) -> Option<i64> {
+        self.highest_zxid_before.map(|z| z.max(self.last_zxid_seen))
+    }
+
+    /// A place to start reading the txns at or above `start_zxid`: the
+    /// latest append before which this writer appended nothing at or above
+    /// it. Only files this writer created have recorded appends, so every
+    /// entry before that place in its file is below `start_zxid`. `None`
+    /// when the appends remembered do not reach back that far. Read only
+    /// after `commit`, which writes the buffered entries out.
+    pub fn resume_point(&self, start_zxid: i64) -> Option<ResumePoint> {
+        let p = self.append_points.iter().rev().find(|p| p.max_zxid_before < start_zxid)?;
+        Some(ResumePoint { path: p.path.as_ref().clone(), offset: p.offset })
+    }
+
+    /// Writes one entry; returns its offset in the current file.
+    fn write_entry(&mut self, zxid: i64, bytes: &[u8], len: i32) -> io::Result<u64> {
         let cur = match self.current.take() {
             Some(cur) => cur,
             None => self.open_log(zxid)?,
         };
         let cur = self.current.insert(cur);
         cur.padding.pad_file(cur.writer.get_ref(), cur.position)?;
+        let offset = cur.position;
         let crc = i64::from(adler2::adler32_slice(bytes));
         cur.writer.write_all(&crc.to_be_bytes())?;
         cur.writer.write_all(&len.to_be_bytes())?;
         cur.writer.write_all(bytes)?;
         cur.writer.write_all(&[EOR])?;
         cur.position += ENTRY_PREFIX_LEN + bytes.len() as u64 + 1;
-        Ok(())
+        Ok(offset)
     }
 
     /// Creates `log.<zxid>` (replacing a leftover file of that name, which
@@ -268,7 +329,7 @@ impl FileTxnLog {
         // has preallocated zeros where its magic should be.
         writer.flush()?;
         Ok(CurrentLog {
-            path,
+            path: Arc::new(path),
             writer,
             position: FILE_HEADER_LEN,
             padding: FilePadding::new(self.pre_alloc_size, FILE_HEADER_LEN),
@@ -450,10 +511,30 @@ pub fn get_log_files(log_dir: &Path, zxid: i64) -> io::Result<Vec<PathBuf>> {
 
 /// Every valid txn with zxid >= `start_zxid` in the log files of `log_dir`,
 /// in file order (Java's FileTxnIterator). See the module doc for how torn
-/// tails end a file.
+/// tails end a file. Entries below `start_zxid` are read and checked but
+/// not decoded.
 pub fn read_txns(log_dir: &Path, start_zxid: i64) -> io::Result<TxnIterator> {
+    read_txns_resuming(log_dir, start_zxid, None)
+}
+
+/// `read_txns`, starting at `resume` when it is in the first file to read:
+/// a position the writer recorded (`FileTxnLog::resume_point`) before which
+/// that file holds no txn at or above `start_zxid`, so the entries before
+/// it need not be read at all. Any other `resume` is ignored.
+pub fn read_txns_resuming(log_dir: &Path, start_zxid: i64, resume: Option<&ResumePoint>) -> io::Result<TxnIterator> {
     let files = get_log_files(log_dir, start_zxid)?;
-    Ok(TxnIterator::over_files(files.into(), start_zxid))
+    let first_offset = resume.filter(|r| files.first() == Some(&r.path)).map(|r| r.offset);
+    let mut it = TxnIterator::over_files(files.into(), start_zxid);
+    it.first_offset = first_offset;
+    Ok(it)
+}
+
+/// A place in a log file from which a reader of the txns at or above
+/// `start_zxid` may begin: every entry before it in that file is below.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResumePoint {
+    pub path: PathBuf,
+    pub offset: u64,
 }
 
 /// Cuts the log after `zxid` for a TRUNC from the leader (FileTxnLog.truncate):
@@ -502,12 +583,14 @@ pub struct TxnIterator {
     files: VecDeque<PathBuf>,
     current: Option<LogFileReader>,
     start_zxid: i64,
+    /// Where to begin in the first file, instead of its first entry.
+    first_offset: Option<u64>,
     done: bool,
 }
 
 impl TxnIterator {
     fn over_files(files: VecDeque<PathBuf>, start_zxid: i64) -> TxnIterator {
-        TxnIterator { files, current: None, start_zxid, done: false }
+        TxnIterator { files, current: None, start_zxid, first_offset: None, done: false }
     }
 
     fn advance(&mut self) -> io::Result<Option<TxnLogEntry>> {
@@ -518,13 +601,18 @@ impl TxnIterator {
                     let Some(path) = self.files.pop_front() else {
                         return Ok(None);
                     };
-                    match LogFileReader::open(path, self.files.is_empty())? {
+                    let newest = self.files.is_empty();
+                    let opened = match self.first_offset.take() {
+                        Some(offset) => LogFileReader::open_at(path, newest, offset)?,
+                        None => LogFileReader::open(path, newest)?,
+                    };
+                    match opened {
                         Some(reader) => self.current.insert(reader),
                         None => continue,
                     }
                 }
             };
-            match reader.next_entry()? {
+            match reader.next_entry_from(self.start_zxid)? {
                 Some(entry) if entry.hdr.zxid >= self.start_zxid => return Ok(Some(entry)),
                 Some(_) => {}
                 None => self.current = None,
@@ -578,6 +666,15 @@ struct LogFileReader {
     pos: u64,
     /// File length when opened: bounds every allocation.
     len: u64,
+    /// The last entry's bytes, reused from entry to entry.
+    body: Vec<u8>,
+}
+
+/// The zxid in a log entry's bytes without decoding them: a TxnHeader
+/// starts with clientId (long), cxid (int), zxid (long). `None` when the
+/// bytes are too short to hold it (the decoder then says what is wrong).
+fn body_zxid(body: &[u8]) -> Option<i64> {
+    body.get(12..20).map(BigEndian::read_i64)
 }
 
 impl LogFileReader {
@@ -620,13 +717,58 @@ impl LogFileReader {
                 ),
             ));
         }
-        Ok(Some(LogFileReader { path, reader, pos: FILE_HEADER_LEN, len }))
+        Ok(Some(LogFileReader { path, reader, pos: FILE_HEADER_LEN, len, body: Vec::new() }))
+    }
+
+    /// `open`, then goes straight to `offset`, which must be where an entry
+    /// starts (or the end of the entries): a position the writer recorded.
+    fn open_at(path: PathBuf, newest: bool, offset: u64) -> io::Result<Option<LogFileReader>> {
+        let Some(mut reader) = LogFileReader::open(path, newest)? else {
+            return Ok(None);
+        };
+        if offset < FILE_HEADER_LEN || offset > reader.len {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("txn log {}: no entry can start at offset {offset}", reader.path.display()),
+            ));
+        }
+        reader.reader.seek(SeekFrom::Start(offset))?;
+        reader.pos = offset;
+        Ok(Some(reader))
     }
 
     /// The next intact entry, or `None` at the end of the file's complete
     /// entries (warning when the end is a torn entry rather than the
     /// preallocated zeros or the end of the file); `Err` for a corrupt one.
     fn next_entry(&mut self) -> io::Result<Option<TxnLogEntry>> {
+        self.next_entry_from(i64::MIN)
+    }
+
+    /// `next_entry`, passing over the entries whose zxid is below
+    /// `start_zxid` without decoding them: each is still read whole and
+    /// its checksum checked, so a corrupt or torn one is found as before;
+    /// only its zxid is taken from the header's bytes.
+    fn next_entry_from(&mut self, start_zxid: i64) -> io::Result<Option<TxnLogEntry>> {
+        loop {
+            let Some(offset) = self.next_body()? else {
+                return Ok(None);
+            };
+            if matches!(body_zxid(&self.body), Some(zxid) if zxid < start_zxid) {
+                continue;
+            }
+            return TxnLogEntry::from_bytes(&self.body).map(Some).map_err(|e| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("txn log {}: intact entry at offset {offset} does not decode: {e}", self.path.display()),
+                )
+            });
+        }
+    }
+
+    /// Reads the next intact entry's bytes (checksum checked, end-of-record
+    /// byte removed) into `self.body` and returns the entry's offset;
+    /// `None` at the end of the file's complete entries.
+    fn next_body(&mut self) -> io::Result<Option<u64>> {
         let remaining = self.len.saturating_sub(self.pos);
         if remaining < ENTRY_PREFIX_LEN {
             let mut rest = Vec::new();
@@ -664,29 +806,24 @@ impl LogFileReader {
             self.torn(&format!("length {len} runs past the end of the file"));
             return Ok(None);
         }
-        let mut body = vec![0u8; body_len + 1];
-        if !self.read_fully(&mut body)? {
+        let mut body = std::mem::take(&mut self.body);
+        body.clear();
+        body.resize(body_len + 1, 0);
+        let complete = self.read_fully(&mut body)?;
+        self.body = body;
+        if !complete {
             return Ok(None);
         }
-        if body.pop() != Some(EOR) {
+        if self.body.pop() != Some(EOR) {
             self.torn("missing end-of-record byte (last transaction was partial)");
             return Ok(None);
         }
-        if i64::from(adler2::adler32_slice(&body)) != crc {
+        if i64::from(adler2::adler32_slice(&self.body)) != crc {
             return Err(self.corrupt("checksum mismatch, CRC check failed"));
         }
-        let entry = TxnLogEntry::from_bytes(&body).map_err(|e| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "txn log {}: intact entry at offset {} does not decode: {e}",
-                    self.path.display(),
-                    self.pos
-                ),
-            )
-        })?;
+        let offset = self.pos;
         self.pos += ENTRY_PREFIX_LEN + body_len as u64 + 1;
-        Ok(Some(entry))
+        Ok(Some(offset))
     }
 
     /// Fills `buf`; `false` (with a warning) when the file ended first,
@@ -1289,5 +1426,153 @@ mod tests {
         let err = log.append(&create(2, "/b")).unwrap_err();
         assert!(err.to_string().contains("unusable"), "{err}");
         assert!(log.commit().is_err());
+    }
+
+    /// One log entry's bytes (checksum, length, body, end-of-record).
+    fn raw_entry(body: &[u8]) -> Vec<u8> {
+        let mut out = (adler2::adler32_slice(body) as i64).to_be_bytes().to_vec();
+        out.extend_from_slice(&(body.len() as i32).to_be_bytes());
+        out.extend_from_slice(body);
+        out.push(EOR);
+        out
+    }
+
+    #[test]
+    fn entries_below_the_start_are_checked_but_not_decoded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.1");
+        let header = FileHeader { magic: TXNLOG_MAGIC, version: VERSION, dbid: 0 };
+        let mut bytes = header.to_bytes();
+        bytes.extend(raw_entry(&create(1, "/a").to_bytes()));
+        // Entry 2: intact (checksum right) but only clientId, cxid and zxid,
+        // too short to decode.
+        let mut short = vec![0u8; 12];
+        short.extend_from_slice(&2i64.to_be_bytes());
+        let short_at = bytes.len();
+        bytes.extend(raw_entry(&short));
+        for e in creates(3..=5) {
+            bytes.extend(raw_entry(&e.to_bytes()));
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        assert_eq!(read_all(dir.path(), 3), creates(3..=5));
+        let from_one: Vec<_> = read_txns(dir.path(), 1).unwrap().collect();
+        assert_eq!(from_one.len(), 2);
+        assert_eq!(from_one[0].as_ref().unwrap(), &create(1, "/a"));
+        let err = from_one[1].as_ref().unwrap_err().to_string();
+        assert!(err.contains("does not decode") && err.contains(&format!("offset {short_at}")), "{err}");
+        // A bad checksum below the start is still corruption.
+        bytes[short_at + 12 + 3] ^= 0xff;
+        std::fs::write(&path, &bytes).unwrap();
+        let err = read_txns(dir.path(), 3).unwrap().find_map(Result::err).expect("an error");
+        assert!(err.to_string().contains("CRC check failed"), "{err}");
+    }
+
+    /// What `read_txns_resuming` yields from the writer's resume point for
+    /// `start`, and what a full read yields, as zxids or the error.
+    fn both_reads(log: &FileTxnLog, dir: &Path, start: i64) -> (Result<Vec<i64>, String>, Result<Vec<i64>, String>) {
+        let collect = |it: TxnIterator| -> Result<Vec<i64>, String> {
+            it.map(|e| e.map(|e| e.hdr.zxid).map_err(|e| e.to_string())).collect()
+        };
+        let resume = log.resume_point(start);
+        (
+            collect(read_txns_resuming(dir, start, resume.as_ref()).unwrap()),
+            collect(read_txns(dir, start).unwrap()),
+        )
+    }
+
+    #[test]
+    fn a_resume_point_reads_what_a_full_read_does_from_less_of_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = creates(1..=5);
+        let mut log = write(dir.path(), 4096, &first);
+        log.roll_log().unwrap();
+        let second = creates(6..=9);
+        for e in &second {
+            log.append(e).unwrap();
+        }
+        log.commit().unwrap();
+        assert_eq!(log.resume_point(0), None);
+        assert_eq!(
+            log.resume_point(4),
+            Some(ResumePoint { path: dir.path().join("log.1"), offset: entry_offsets(&first)[3] })
+        );
+        assert_eq!(
+            log.resume_point(8),
+            Some(ResumePoint { path: dir.path().join("log.6"), offset: entry_offsets(&second)[2] })
+        );
+        // Past the last txn: its own entry, which holds nothing to read.
+        assert_eq!(log.resume_point(20).unwrap().offset, entry_offsets(&second)[3]);
+        for start in 0..=11 {
+            let (resumed, full) = both_reads(&log, dir.path(), start);
+            assert_eq!(resumed, full, "from {start}");
+            assert_eq!(full.unwrap(), (start.max(1)..=9).collect::<Vec<_>>());
+        }
+
+        // A torn tail (a crash inside the last entry) ends both reads there.
+        log.append(&create(10, "/ten")).unwrap();
+        log.commit().unwrap();
+        log.close().unwrap();
+        let log6 = dir.path().join("log.6");
+        let torn_at = entry_offsets(&creates(6..=10))[4] + 20;
+        OpenOptions::new().write(true).open(&log6).unwrap().set_len(torn_at).unwrap();
+        for start in [7, 9, 10] {
+            let (resumed, full) = both_reads(&log, dir.path(), start);
+            assert_eq!(resumed, full, "from {start}");
+            assert_eq!(full.unwrap(), (start..=9).collect::<Vec<_>>());
+        }
+
+        // A corrupt entry after the resume point is found by both.
+        let mut bytes = std::fs::read(&log6).unwrap();
+        bytes[entry_offsets(&second)[3] as usize + 12 + 4] ^= 0xff;
+        std::fs::write(&log6, &bytes).unwrap();
+        let (resumed, full) = both_reads(&log, dir.path(), 8);
+        assert_eq!(resumed, full);
+        assert!(full.unwrap_err().contains("CRC check failed"));
+    }
+
+    #[test]
+    fn a_resume_point_in_another_file_than_the_first_to_read_is_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = write(dir.path(), 0, &creates(1..=5));
+        log.roll_log().unwrap();
+        log.append(&create(6, "/six")).unwrap();
+        log.commit().unwrap();
+        let in_second = log.resume_point(6).unwrap();
+        assert_eq!(in_second.path, dir.path().join("log.6"));
+        let read = |start| -> Vec<i64> {
+            read_txns_resuming(dir.path(), start, Some(&in_second)).unwrap().map(|e| e.unwrap().hdr.zxid).collect()
+        };
+        assert_eq!(read(2), vec![2, 3, 4, 5, 6]);
+        assert_eq!(read(6), vec![6]);
+    }
+
+    #[test]
+    fn the_writer_knows_the_highest_zxid_in_the_log_and_where_recent_appends_went() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = FileTxnLog::new(dir.path(), 0, false, 1000);
+        assert_eq!(log.highest_zxid_written(), None);
+        log.set_highest_zxid_before(7);
+        assert_eq!(log.highest_zxid_written(), Some(7));
+        log.append(&create(8, "/eight")).unwrap();
+        assert_eq!(log.highest_zxid_written(), Some(8));
+        // A zxid out of order does not lower it.
+        log.append(&create(3, "/three")).unwrap();
+        assert_eq!(log.highest_zxid_written(), Some(8));
+
+        // Only the latest RESUME_POINTS appends are remembered.
+        let dir = tempfile::tempdir().unwrap();
+        let n = RESUME_POINTS as i64 + 10;
+        let mut log = FileTxnLog::new(dir.path(), 0, false, 1000);
+        for zxid in 1..=n {
+            let hdr = hdr(zxid, op_code::CREATE_SESSION);
+            log.append(&TxnLogEntry { hdr, txn: Some(TxnBody::CreateSession(CreateSessionTxn { time_out: 1 })), digest: None })
+                .unwrap();
+        }
+        log.commit().unwrap();
+        assert_eq!(log.resume_point(5), None);
+        let resume = log.resume_point(n - 1).unwrap();
+        let read: Vec<i64> =
+            read_txns_resuming(dir.path(), n - 1, Some(&resume)).unwrap().map(|e| e.unwrap().hdr.zxid).collect();
+        assert_eq!(read, vec![n - 1, n]);
     }
 }

@@ -6,7 +6,7 @@
 //! Used by the thread that loads the database (start-up, or a learner
 //! resyncing), then by the SyncRequestProcessor through its `FileTxnLog`.
 
-use super::file_txn_log::{self, FileTxnLog};
+use super::file_txn_log::{self, FileTxnLog, ResumePoint};
 use super::util;
 use crate::jute::txn::TxnLogEntry;
 use std::ffi::CString;
@@ -89,10 +89,23 @@ impl FileTxnSnapLog {
         last_processed_zxid: i64,
         apply: &mut dyn FnMut(&TxnLogEntry),
     ) -> io::Result<i64> {
+        self.fast_forward_from_edits_resuming(last_processed_zxid, None, apply)
+    }
+
+    /// `fast_forward_from_edits`, reading the first log file from `resume`
+    /// (the log writer's `resume_point` for `last_processed_zxid + 1`)
+    /// rather than from its start.
+    pub fn fast_forward_from_edits_resuming(
+        &self,
+        last_processed_zxid: i64,
+        resume: Option<&ResumePoint>,
+        apply: &mut dyn FnMut(&TxnLogEntry),
+    ) -> io::Result<i64> {
         let start = Instant::now();
         let mut highest = last_processed_zxid;
         let mut loaded = 0u64;
-        for entry in file_txn_log::read_txns(&self.data_log_dir, last_processed_zxid.saturating_add(1))? {
+        let from = last_processed_zxid.saturating_add(1);
+        for entry in file_txn_log::read_txns_resuming(&self.data_log_dir, from, resume)? {
             let entry = entry?;
             let zxid = entry.hdr.zxid;
             let first_from_scratch = loaded == 0 && last_processed_zxid == 0;

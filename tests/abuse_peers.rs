@@ -379,10 +379,7 @@ fn slowloris_on_the_peer_ports_does_not_stop_elections_or_syncs() {
     let handlers = learner_handler_threads(pid);
     assert!(handlers <= 64 + 2 + 4, "the leader runs {handlers} LearnerHandler threads");
     for _ in 0..2 {
-        ens.kill9(follower);
-        ens.start(follower);
-        let rejoined = wait_until(REJOIN_DEADLINE, || ens.mode(follower).as_deref() == Some("follower"));
-        assert!(rejoined, "node {follower} did not rejoin under slowloris\n{}", ens.logs());
+        restart_and_rejoin(&mut ens, follower, "under slowloris");
         assert_unshaken(&ens, before);
     }
     let following = wait_until(PROBE_DEADLINE, || {
@@ -399,6 +396,15 @@ fn slowloris_on_the_peer_ports_does_not_stop_elections_or_syncs() {
         assert!(longest < CLOSE_DEADLINE, "node {sid} held a slowloris connection on its {port} port for {longest:?}");
     }
     assert_unshaken(&ens, before);
+}
+
+/// Kills `follower`, starts it again and waits until it follows.
+#[track_caller]
+fn restart_and_rejoin(ens: &mut Ensemble, follower: i64, under: &str) {
+    ens.kill9(follower);
+    ens.start(follower);
+    let rejoined = wait_until(REJOIN_DEADLINE, || ens.mode(follower).as_deref() == Some("follower"));
+    assert!(rejoined, "node {follower} did not rejoin {under}\n{}", ens.logs());
 }
 
 /// A LOOKING notification (the 40-byte form) from `sid` voting for itself,
@@ -451,10 +457,7 @@ fn a_notification_flood_from_a_stranger_does_not_stop_elections() {
     let stop = Arc::new(AtomicBool::new(false));
     let floods: Vec<_> = SIDS.iter().map(|sid| flood(ens.node(*sid).election_addr(), Arc::clone(&stop))).collect();
     for _ in 0..2 {
-        ens.kill9(follower);
-        ens.start(follower);
-        let rejoined = wait_until(REJOIN_DEADLINE, || ens.mode(follower).as_deref() == Some("follower"));
-        assert!(rejoined, "node {follower} did not rejoin under a notification flood\n{}", ens.logs());
+        restart_and_rejoin(&mut ens, follower, "under a notification flood");
     }
     assert_unshaken(&ens, before);
     stop.store(true, Ordering::Relaxed);
@@ -551,16 +554,14 @@ fn strangers_cannot_use_up_the_election_port() {
             })
         })
         .collect();
-    std::thread::sleep(Duration::from_secs(2));
-    ens.kill9(follower);
-    ens.start(follower);
-    let rejoined = wait_until(REJOIN_DEADLINE, || ens.mode(follower).as_deref() == Some("follower"));
-    assert!(rejoined, "node {follower} did not rejoin\n{}", ens.logs());
+    // The restart comes once the leader's dialing budget is used up.
+    let budget_used =
+        wait_until(REJOIN_DEADLINE, || ens.node(before.0).log().contains("election connections are being dialed already"));
+    assert!(budget_used, "the dial budget was never reached\n{}", ens.logs());
+    restart_and_rejoin(&mut ens, follower, "while strangers held the election port");
     assert_unshaken(&ens, before);
     stop.store(true, Ordering::Relaxed);
     let claimed: i64 = claimers.into_iter().map(|c| c.join().expect("claimer")).sum();
     assert!(claimed > 60, "only {claimed} claims were made");
-    let leader_log = ens.node(before.0).log();
-    assert!(leader_log.contains("election connections are being dialed already"), "the dial budget was never reached");
     drop(kept);
 }

@@ -18,14 +18,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 use zkserver::quorum::quorum_peer_config::{parse_override, QuorumPeerConfig};
+use zkserver::server::exit_code;
 use zkserver::server::zoo_keeper_server_main::RunError;
 
-/// Exit status for a bad command line or configuration.
-const EXIT_INVALID_INVOCATION: u8 = 2;
-/// Exit status for a failure after start-up began.
-const EXIT_UNEXPECTED_ERROR: u8 = 1;
-/// Exit status for data directories that cannot be used.
-const EXIT_UNABLE_TO_ACCESS_DATADIR: u8 = 3;
 
 /// A ZooKeeper 3.8 compatible server.
 #[derive(Debug, Parser)]
@@ -139,7 +134,7 @@ fn run_tool(tool: Tool) -> ExitCode {
                 }
                 Err(e) => {
                     eprintln!("zkserver snapshot-formatter: {e}");
-                    ExitCode::from(EXIT_UNEXPECTED_ERROR)
+                    ExitCode::from(exit_code::UNEXPECTED_ERROR)
                 }
             }
         }
@@ -149,7 +144,7 @@ fn run_tool(tool: Tool) -> ExitCode {
                 Ok(z) => z,
                 Err(e) => {
                     eprintln!("zkserver txn-log-toolkit: invalid zxid: {e}");
-                    return ExitCode::from(EXIT_UNEXPECTED_ERROR);
+                    return ExitCode::from(exit_code::UNEXPECTED_ERROR);
                 }
             };
             let mode = Mode::from_flags(recover, verbose, yes, chop_zxid);
@@ -165,7 +160,7 @@ fn run_tool(tool: Tool) -> ExitCode {
                 }
                 (Ok(()), Err(e)) => {
                     eprintln!("zkserver txn-log-toolkit: {e}");
-                    ExitCode::from(EXIT_UNEXPECTED_ERROR)
+                    ExitCode::from(exit_code::UNEXPECTED_ERROR)
                 }
             }
         }
@@ -180,7 +175,7 @@ fn main() -> ExitCode {
     let args = cli.server;
     let Some(config_file) = args.config else {
         eprintln!("zkserver: a configuration file (zoo.cfg) is required");
-        return ExitCode::from(EXIT_INVALID_INVOCATION);
+        return ExitCode::from(exit_code::INVALID_INVOCATION);
     };
     let config_path = config_file.display().to_string();
 
@@ -189,7 +184,7 @@ fn main() -> ExitCode {
         Ok(o) => o,
         Err(e) => {
             eprintln!("zkserver: invalid command line: {e}");
-            return ExitCode::from(EXIT_INVALID_INVOCATION);
+            return ExitCode::from(exit_code::INVALID_INVOCATION);
         }
     };
 
@@ -200,7 +195,7 @@ fn main() -> ExitCode {
         Err(e) => {
             tracing::error!("Invalid config, exiting abnormally: {e}");
             eprintln!("zkserver: invalid config {config_path}: {e}");
-            return ExitCode::from(EXIT_INVALID_INVOCATION);
+            return ExitCode::from(exit_code::INVALID_INVOCATION);
         }
     };
     config.log_config();
@@ -228,12 +223,12 @@ fn main() -> ExitCode {
         Err(RunError::Datadir(e)) => {
             tracing::error!("Unable to access datadir, exiting abnormally: {e}");
             eprintln!("zkserver: {e}");
-            ExitCode::from(EXIT_UNABLE_TO_ACCESS_DATADIR)
+            ExitCode::from(exit_code::UNABLE_TO_ACCESS_DATADIR)
         }
         Err(RunError::Other(e)) => {
             tracing::error!("Unexpected exception, exiting abnormally: {e}");
             eprintln!("zkserver: {e}");
-            ExitCode::from(EXIT_UNEXPECTED_ERROR)
+            ExitCode::from(exit_code::UNEXPECTED_ERROR)
         }
     }
 }

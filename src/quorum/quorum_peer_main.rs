@@ -6,15 +6,9 @@ use crate::quorum::quorum_peer::{QuorumPeer, StartError};
 use crate::quorum::roles::ZabRoles;
 use crate::quorum::quorum_peer_config::QuorumPeerConfig;
 use crate::server::datadir_cleanup_manager::DatadirCleanupManager;
+use crate::server::exit_code;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-
-/// Java's ExitCode.UNEXPECTED_ERROR.
-pub const EXIT_UNEXPECTED_ERROR: u8 = 1;
-/// Java's ExitCode.UNABLE_TO_ACCESS_DATADIR.
-pub const EXIT_UNABLE_TO_ACCESS_DATADIR: u8 = 3;
-/// Java's ExitCode.UNABLE_TO_BIND_QUORUM_PORT.
-pub const EXIT_UNABLE_TO_BIND_QUORUM_PORT: u8 = 14;
 
 static STOP: AtomicBool = AtomicBool::new(false);
 
@@ -32,9 +26,9 @@ pub struct RunError {
 impl From<StartError> for RunError {
     fn from(e: StartError) -> RunError {
         let exit_code = match e {
-            StartError::Datadir(_) => EXIT_UNABLE_TO_ACCESS_DATADIR,
-            StartError::BindElection(_) => EXIT_UNABLE_TO_BIND_QUORUM_PORT,
-            StartError::Other(_) => EXIT_UNEXPECTED_ERROR,
+            StartError::Datadir(_) => exit_code::UNABLE_TO_ACCESS_DATADIR,
+            StartError::BindElection(_) => exit_code::UNABLE_TO_BIND_QUORUM_PORT,
+            StartError::Other(_) => exit_code::UNEXPECTED_ERROR,
         };
         RunError { exit_code, message: e.to_string() }
     }
@@ -54,7 +48,7 @@ pub fn run(config: QuorumPeerConfig) -> Result<(), RunError> {
         config.snap_retain_count,
         config.purge_interval,
     )
-    .map_err(|e| RunError { exit_code: EXIT_UNEXPECTED_ERROR, message: format!("cannot start the purge task: {e}") })?;
+    .map_err(|e| RunError { exit_code: exit_code::UNEXPECTED_ERROR, message: format!("cannot start the purge task: {e}") })?;
     tracing::info!("Starting quorum peer, myid={}", config.server_id.unwrap_or(-1));
     let peer = match QuorumPeer::start(config, Box::new(ZabRoles)) {
         Ok(p) => p,

@@ -9,6 +9,7 @@ pub mod data_node;
 pub mod data_tree;
 pub mod digest_calculator;
 pub mod datadir_cleanup_manager;
+pub mod exit_code;
 pub mod expiry_queue;
 pub mod final_request_processor;
 pub mod nio_server_cnxn;

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::server::zoo_keeper_critical_thread::EXIT_UNEXPECTED_ERROR;
+use crate::server::exit_code;
 
 pub struct SyncRequestProcessor {
     queued: Sender<Option<Request>>,
@@ -119,7 +119,7 @@ impl SnapshotSchedule {
 fn start_snapshot(zks: &Arc<ZooKeeperServer>, running: &Arc<AtomicBool>) {
     if let Err(e) = zks.zk_db().roll_log() {
         tracing::error!("Severe unrecoverable error, exiting: cannot roll the transaction log: {e}");
-        std::process::exit(EXIT_UNEXPECTED_ERROR);
+        exit_code::exit(exit_code::UNEXPECTED_ERROR);
     }
     if running.swap(true, Ordering::AcqRel) {
         tracing::warn!("Too busy to snap, skipping");
@@ -154,7 +154,7 @@ fn run(zks: Arc<ZooKeeperServer>, next: Arc<dyn RequestProcessor>, rx: Receiver<
                 Ok(i) => i,
                 Err(TryRecvError::Empty) => {
                     if !flush(&zks, &next, &mut to_flush) {
-                        std::process::exit(EXIT_UNEXPECTED_ERROR);
+                        exit_code::exit(exit_code::UNEXPECTED_ERROR);
                     }
                     continue;
                 }
@@ -174,7 +174,7 @@ fn run(zks: Arc<ZooKeeperServer>, next: Arc<dyn RequestProcessor>, rx: Receiver<
                 }
                 Err(e) => {
                     tracing::error!("Severe unrecoverable error, exiting: cannot append to the transaction log: {e}");
-                    std::process::exit(EXIT_UNEXPECTED_ERROR);
+                    exit_code::exit(exit_code::UNEXPECTED_ERROR);
                 }
             },
             None => {
@@ -187,11 +187,11 @@ fn run(zks: Arc<ZooKeeperServer>, next: Arc<dyn RequestProcessor>, rx: Receiver<
             }
         }
         if to_flush.len() >= max_batch && !flush(&zks, &next, &mut to_flush) {
-            std::process::exit(EXIT_UNEXPECTED_ERROR);
+            exit_code::exit(exit_code::UNEXPECTED_ERROR);
         }
     }
     if !flush(&zks, &next, &mut to_flush) {
-        std::process::exit(EXIT_UNEXPECTED_ERROR);
+        exit_code::exit(exit_code::UNEXPECTED_ERROR);
     }
     tracing::info!("SyncRequestProcessor exited!");
 }

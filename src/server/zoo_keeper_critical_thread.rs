@@ -7,12 +7,11 @@
 //! restarts it instead of it staying half alive, accepting work that
 //! nobody drains.
 
+use crate::server::exit_code;
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::thread::JoinHandle;
 
-/// ExitCode.UNEXPECTED_ERROR: a critical thread failed.
-pub const EXIT_UNEXPECTED_ERROR: i32 = 1;
 
 /// Spawns thread `name` running `f`; a panic in `f` ends the process.
 pub fn spawn<F, T>(name: String, f: F) -> io::Result<JoinHandle<T>>
@@ -30,8 +29,8 @@ where
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "a panic without a message".into());
             tracing::error!("Severe unrecoverable error, from thread : {thread_name}: {why}");
-            tracing::info!("Thread {thread_name} exits, error code {EXIT_UNEXPECTED_ERROR}");
-            std::process::exit(EXIT_UNEXPECTED_ERROR);
+            tracing::info!("Thread {thread_name} exits, error code {}", exit_code::UNEXPECTED_ERROR);
+            exit_code::exit(exit_code::UNEXPECTED_ERROR);
         }
     })
 }
@@ -67,7 +66,7 @@ mod tests {
             .output()
             .expect("run the child");
         let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        assert_eq!(out.status.code(), Some(EXIT_UNEXPECTED_ERROR), "{text}");
+        assert_eq!(out.status.code(), Some(i32::from(exit_code::UNEXPECTED_ERROR)), "{text}");
         assert!(text.contains("boom in the processor"), "{text}");
     }
 }

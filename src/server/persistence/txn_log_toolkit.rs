@@ -18,6 +18,7 @@ use crate::jute::txn::{CloseSessionTxn, MultiTxn, TxnBody, TxnLogEntry};
 use crate::jute::{JuteError, Record};
 use crate::server::persistence::file_padding::FilePadding;
 use crate::server::persistence::file_txn_log::{DEFAULT_PRE_ALLOC_SIZE, TXNLOG_MAGIC};
+use crate::server::exit_code;
 use crate::server::zoo_defs::op_code;
 use byteorder::{BigEndian, ByteOrder};
 use std::fmt;
@@ -25,12 +26,6 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-/// Exit statuses of Java's ExitCode that the tool uses.
-pub mod exit_code {
-    pub const EXECUTION_FINISHED: u8 = 0;
-    pub const UNEXPECTED_ERROR: u8 = 1;
-    pub const INVALID_INVOCATION: u8 = 2;
-}
 
 /// What to do with the log.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -158,9 +158,7 @@ fn election_port_dial_back_storm_does_not_stall_the_listener() {
     assert_unshaken(&ens, before);
     // Elections still work: a restarted follower rejoins the same leader.
     let follower = if before.0 == 1 { 2 } else { 1 };
-    ens.kill9(follower);
-    ens.start(follower);
-    ens.wait_mode(follower, "follower");
+    restart_and_rejoin(&mut ens, follower, "after the attack");
     assert_unshaken(&ens, before);
 }
 
@@ -209,9 +207,7 @@ fn election_port_garbage_and_bogus_sids_are_closed() {
     }
     assert_unshaken(&ens, before);
     let follower = if before.0 == 1 { 2 } else { 1 };
-    ens.kill9(follower);
-    ens.start(follower);
-    ens.wait_mode(follower, "follower");
+    restart_and_rejoin(&mut ens, follower, "after the attack");
     assert_unshaken(&ens, before);
 }
 

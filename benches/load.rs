@@ -74,7 +74,7 @@ use zkserver::jute::records::{
     SetDataRequest,
 };
 use zkserver::jute::{InputArchive, OutputArchive, Record};
-use zkserver::server::zoo_defs::{ids, op_code, CreateMode};
+use zkserver::zoo_defs::{ids, op_code, CreateMode};
 
 const DEFAULT_JAVA_HEAP_MB: u32 = 1000;
 const SESSION_TIMEOUT_MS: i32 = 30_000;

@@ -42,7 +42,7 @@ use std::time::{Duration, Instant};
 use support::{machine_load, BenchServer, Kind};
 use zkserver::client::{ConnectOptions, ZkClient, ZkError};
 use zkserver::jute::records::CreateRequest;
-use zkserver::server::zoo_defs::{ids, op_code};
+use zkserver::zoo_defs::{ids, op_code};
 
 const DEFAULT_NODES: usize = 1_000_000;
 const SMOKE_NODES: usize = 2_000;

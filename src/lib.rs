@@ -8,3 +8,5 @@ pub mod quorum;
 pub mod server;
 #[cfg(any(test, feature = "simulation"))]
 pub mod sim;
+pub mod watcher;
+pub mod zoo_defs;

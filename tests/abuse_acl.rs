@@ -22,8 +22,8 @@ use zkserver::jute::records::*;
 use zkserver::jute::InputArchive;
 use zkserver::jute::Record;
 use zkserver::server::auth::digest_authentication_provider::generate_digest;
-use zkserver::server::watcher::WatchedEvent;
-use zkserver::server::zoo_defs::{add_watch_mode, code, event_type, ids, op_code, perms, xid, CreateMode};
+use zkserver::watcher::WatchedEvent;
+use zkserver::zoo_defs::{add_watch_mode, code, event_type, ids, op_code, perms, xid, CreateMode};
 
 const WAIT: Duration = Duration::from_secs(10);
 /// How long we listen to prove that no further event comes.

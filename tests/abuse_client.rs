@@ -18,7 +18,7 @@ use zkserver::client::{ConnectOptions, ZkClient};
 use zkserver::jute::multi::{MultiOperationRecord, Op};
 use zkserver::jute::records::{AddWatchRequest, ConnectRequest, GetDataRequest, RequestHeader, SetDataRequest};
 use zkserver::jute::Record;
-use zkserver::server::zoo_defs::{add_watch_mode, ids, op_code, CreateMode};
+use zkserver::zoo_defs::{add_watch_mode, ids, op_code, CreateMode};
 
 const WAIT: Duration = Duration::from_secs(30);
 

@@ -471,7 +471,7 @@ fn a_learner_that_stops_reading_a_snap_is_dropped() {
     let c = ens.client(1);
     let big = vec![b'x'; 900_000];
     for i in 0..24 {
-        c.create(&format!("/big-{i}"), Some(&big), &zkserver::server::zoo_defs::ids::open_acl_unsafe(), zkserver::server::zoo_defs::CreateMode::Persistent)
+        c.create(&format!("/big-{i}"), Some(&big), &zkserver::zoo_defs::ids::open_acl_unsafe(), zkserver::zoo_defs::CreateMode::Persistent)
             .expect("create a big node");
     }
     let before = leader_and_epoch(&ens);

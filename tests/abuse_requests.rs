@@ -12,7 +12,7 @@ use zkserver::jute::multi::{MultiOperationRecord, Op};
 use zkserver::jute::records::{Acl, CreateTtlRequest, Id};
 use zkserver::jute::{OutputArchive, Record};
 use zkserver::server::auth::digest_authentication_provider::generate_digest;
-use zkserver::server::zoo_defs::{code, ids, op_code, perms, CreateMode};
+use zkserver::zoo_defs::{code, ids, op_code, perms, CreateMode};
 
 /// An ACL only `alice:secret` may use.
 fn alice_only() -> Vec<Acl> {

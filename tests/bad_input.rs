@@ -11,7 +11,7 @@ use zkserver::client::client_cnxn::{handshake, read_frame, write_frame};
 use zkserver::client::{ConnectOptions, ZkClient, ZkError};
 use zkserver::jute::records::{ExistsRequest, ReplyHeader, RequestHeader};
 use zkserver::jute::Record;
-use zkserver::server::zoo_defs::{code, ids, op_code, CreateMode};
+use zkserver::zoo_defs::{code, ids, op_code, CreateMode};
 
 const WAIT: Duration = Duration::from_secs(10);
 

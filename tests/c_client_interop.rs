@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use zkserver::server::zoo_defs::{ids, CreateMode};
+use zkserver::zoo_defs::{ids, CreateMode};
 
 const CLI_MT: &str = "/usr/lib/zookeeper/bin/cli_mt";
 const HINT: &str = "apt-get install -y zookeeper-bin";

@@ -14,7 +14,7 @@ use zkserver::jute::records::{Create2Response, CreateRequest, CreateTtlRequest, 
 use zkserver::jute::txn::{TxnBody, TxnLogEntry};
 use zkserver::jute::{InputArchive, OutputArchive, Record};
 use zkserver::server::persistence::file_txn_log::read_txns;
-use zkserver::server::zoo_defs::{code, event_type, ids, op_code, CreateMode};
+use zkserver::zoo_defs::{code, event_type, ids, op_code, CreateMode};
 
 /// How long the ContainerManager may take to remove a node that qualifies
 /// (it checks every 100 ms in these tests).

@@ -43,7 +43,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use zkserver::client::ZkClient;
 use zkserver::jute::txn::TxnLogEntry;
-use zkserver::server::zoo_defs::{ids, op_code, CreateMode};
+use zkserver::zoo_defs::{ids, op_code, CreateMode};
 
 /// The files of a `version-2` directory: name -> contents.
 type Files = BTreeMap<String, Vec<u8>>;

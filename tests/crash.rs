@@ -9,7 +9,7 @@ use common::*;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use zkserver::server::zoo_defs::{ids, CreateMode};
+use zkserver::zoo_defs::{ids, CreateMode};
 
 #[test]
 fn kill_9_mid_stream_loses_no_acknowledged_write() {

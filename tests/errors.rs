@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use zkserver::client::ZkClient;
 use zkserver::jute::records::{Acl, CreateRequest, Id};
-use zkserver::server::zoo_defs::{code, ids, op_code, CreateMode};
+use zkserver::zoo_defs::{code, ids, op_code, CreateMode};
 
 fn open() -> Vec<Acl> {
     ids::open_acl_unsafe()

@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use zkserver::client::ZkClient;
-use zkserver::server::zoo_defs::{ids, CreateMode};
+use zkserver::zoo_defs::{ids, CreateMode};
 
 fn word(s: &TestServer, cmd: &str) -> String {
     four_letter(&s.addr(), cmd).unwrap_or_else(|e| panic!("{cmd}: {e}"))
@@ -337,7 +337,7 @@ fn an_unknown_word_gets_no_answer() {
 #[test]
 fn hash_lists_the_tree_digest_at_every_128th_zxid() {
     use zkserver::jute::records::CreateRequest;
-    use zkserver::server::zoo_defs::op_code;
+    use zkserver::zoo_defs::op_code;
     let s = TestServer::start_default();
     assert_eq!(word(&s, "hash"), "", "nothing logged before zxid 0x80");
     let c = s.client();

@@ -31,7 +31,7 @@ use zkserver::server::persistence::file_txn_log::read_txns;
 use zkserver::server::persistence::file_txn_snap_log::FileTxnSnapLog;
 use zkserver::server::request::Request;
 use zkserver::server::zk_database::{TxnLogSettings, ZkDatabase};
-use zkserver::server::zoo_defs::op_code;
+use zkserver::zoo_defs::op_code;
 
 fn corpus(target: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus").join(target);

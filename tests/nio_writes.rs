@@ -10,7 +10,7 @@ use zkserver::client::client_cnxn::{handshake, read_frame, write_frame, MAX_FRAM
 use zkserver::client::ConnectOptions;
 use zkserver::jute::records::{GetDataRequest, GetDataResponse, ReplyHeader, RequestHeader};
 use zkserver::jute::{InputArchive, Record};
-use zkserver::server::zoo_defs::{ids, op_code, CreateMode};
+use zkserver::zoo_defs::{ids, op_code, CreateMode};
 
 /// Node `i`'s value: about 900 KB (under jute.maxbuffer), different per node.
 fn value(i: usize) -> Vec<u8> {

@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use zkserver::client::ZkClient;
 use zkserver::jute::records::{Acl, Id, Stat};
-use zkserver::server::zoo_defs::{code, ids, perms, xid, CreateMode};
+use zkserver::zoo_defs::{code, ids, perms, xid, CreateMode};
 
 fn open() -> Vec<Acl> {
     ids::open_acl_unsafe()
@@ -270,7 +270,7 @@ fn close_session_answers_then_the_server_hangs_up() {
     let s = TestServer::start_default();
     let c = s.client();
     c.create("/gone", None, &open(), CreateMode::Ephemeral).unwrap();
-    let reply = c.submit_bytes(zkserver::server::zoo_defs::op_code::CLOSE_SESSION, &[]).unwrap();
+    let reply = c.submit_bytes(zkserver::zoo_defs::op_code::CLOSE_SESSION, &[]).unwrap();
     assert_eq!(reply.header.err, 0);
     assert!(reply.header.zxid > 0, "closeSession is a write");
     assert!(reply.body.is_empty());
@@ -283,7 +283,7 @@ fn close_session_answers_then_the_server_hangs_up() {
 #[test]
 fn pipelined_requests_are_answered_in_order() {
     use zkserver::jute::records::{CreateRequest, GetDataRequest};
-    use zkserver::server::zoo_defs::op_code;
+    use zkserver::zoo_defs::op_code;
     let s = TestServer::start_default();
     let c = s.client();
     let mut xids = Vec::new();

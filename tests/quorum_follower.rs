@@ -11,7 +11,7 @@ use common::ensemble::Ensemble;
 use common::{four_letter, is_serving, wait_until, Flavor};
 use std::time::Duration;
 use zkserver::client::client_cnxn::ZkClient;
-use zkserver::server::zoo_defs::{ids, CreateMode};
+use zkserver::zoo_defs::{ids, CreateMode};
 
 const DEADLINE: Duration = Duration::from_secs(40);
 

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use zkserver::client::ZkClient;
 use zkserver::jute::records::{Acl, CreateRequest};
-use zkserver::server::zoo_defs::{ids, op_code, CreateMode};
+use zkserver::zoo_defs::{ids, op_code, CreateMode};
 
 const DEADLINE: Duration = Duration::from_secs(40);
 const LEADER: i64 = 3;

@@ -23,7 +23,7 @@ use common::ensemble::Ensemble;
 use common::{four_letter, walk, wait_until, Flavor};
 use std::time::Duration;
 use zkserver::client::{ConnectOptions, ZkClient, ZkError};
-use zkserver::server::zoo_defs::{ids, CreateMode};
+use zkserver::zoo_defs::{ids, CreateMode};
 
 const DEADLINE: Duration = Duration::from_secs(40);
 
@@ -74,7 +74,7 @@ fn write_through(ens: &Ensemble, sids: &[i64], tag: &str, acked: &mut Vec<(Strin
         let shared = format!("/{tag}");
         match c.create(&shared, Some(&data), &open, CreateMode::Persistent) {
             Ok(_) => {}
-            Err(e) if e.code() == zkserver::server::zoo_defs::code::NODE_EXISTS => {
+            Err(e) if e.code() == zkserver::zoo_defs::code::NODE_EXISTS => {
                 c.set_data(&shared, Some(&data), -1)
                     .unwrap_or_else(|e| panic!("setData {shared} through node {sid}: {e}\n{}", ens.logs()));
             }

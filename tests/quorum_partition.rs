@@ -28,7 +28,7 @@ use zkserver::quorum::quorum_cnx_manager::{InitialMessage, PROTOCOL_VERSION_V1};
 use zkserver::quorum::vote::ServerState;
 use zkserver::client::{ConnectOptions, ZkClient};
 use zkserver::jute::records::SetDataRequest;
-use zkserver::server::zoo_defs::{ids, op_code, CreateMode};
+use zkserver::zoo_defs::{ids, op_code, CreateMode};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 const LEADER: i64 = 3;

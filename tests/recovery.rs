@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use std::time::{Duration, Instant};
 use zkserver::client::ZkClient;
-use zkserver::server::zoo_defs::{event_type, ids, CreateMode};
+use zkserver::zoo_defs::{event_type, ids, CreateMode};
 
 /// Builds a tree with persistent, sequential and ephemeral nodes, several
 /// data versions, a changed ACL and a deleted node; returns the session that

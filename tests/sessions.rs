@@ -8,7 +8,7 @@ use common::*;
 use std::time::{Duration, Instant};
 use zkserver::client::client_cnxn::handshake;
 use zkserver::client::{ConnectOptions, ZkClient};
-use zkserver::server::zoo_defs::{event_type, ids, CreateMode};
+use zkserver::zoo_defs::{event_type, ids, CreateMode};
 
 const WAIT: Duration = Duration::from_secs(15);
 

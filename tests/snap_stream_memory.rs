@@ -12,7 +12,7 @@ use zkserver::jute::txn::{CreateTxn, TxnBody, TxnHeader};
 use zkserver::jute::StreamInput;
 use zkserver::server::persistence::file_txn_snap_log::FileTxnSnapLog;
 use zkserver::server::zk_database::{TxnLogSettings, ZkDatabase};
-use zkserver::server::zoo_defs::{ids, op_code};
+use zkserver::zoo_defs::{ids, op_code};
 
 struct Counting;
 

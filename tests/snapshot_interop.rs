@@ -13,7 +13,7 @@ use zkserver::client::ZkClient;
 use zkserver::jute::multi::{MultiOperationRecord, Op};
 use zkserver::jute::records::{Acl, CheckVersionRequest, CreateTtlRequest, DeleteRequest, Id, SetDataRequest};
 use zkserver::jute::OutputArchive;
-use zkserver::server::zoo_defs::{code, ids, op_code, perms, CreateMode};
+use zkserver::zoo_defs::{code, ids, op_code, perms, CreateMode};
 
 fn multi(c: &ZkClient, ops: Vec<Op>) -> i32 {
     let mut oa = OutputArchive::new();

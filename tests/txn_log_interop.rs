@@ -27,7 +27,7 @@ use zkserver::jute::{OutputArchive, Record};
 use zkserver::server::persistence::file_txn_log::{read_txns, FileTxnLog, DEFAULT_PRE_ALLOC_SIZE};
 use zkserver::server::persistence::file_txn_snap_log::FileTxnSnapLog;
 use zkserver::server::data_tree::DataTree;
-use zkserver::server::zoo_defs::{code, ids, op_code, perms, CreateMode};
+use zkserver::zoo_defs::{code, ids, op_code, perms, CreateMode};
 
 fn java() -> Command {
     let mut cmd = Command::new("java");

@@ -6,8 +6,8 @@ mod common;
 use common::*;
 use std::time::Duration;
 use zkserver::client::ZkClient;
-use zkserver::server::watcher::WatchedEvent;
-use zkserver::server::zoo_defs::{event_type, ids, keeper_state, CreateMode};
+use zkserver::watcher::WatchedEvent;
+use zkserver::zoo_defs::{event_type, ids, keeper_state, CreateMode};
 
 const WAIT: Duration = Duration::from_secs(10);
 /// How long we listen to prove that no (further) event comes.

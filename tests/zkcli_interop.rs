@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use zkserver::server::zoo_defs::{ids, CreateMode};
+use zkserver::zoo_defs::{ids, CreateMode};
 
 const ZKCLI: &str = "/usr/share/zookeeper/bin/zkCli.sh";
 const HINT: &str = "apt-get install -y zookeeper";

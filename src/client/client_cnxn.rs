@@ -17,8 +17,8 @@
 use super::keeper_exception::ZkError;
 use crate::jute::records::*;
 use crate::jute::{InputArchive, Record};
-use crate::server::watcher::WatchedEvent;
-use crate::server::zoo_defs::{code, op_code, xid, CreateMode};
+use crate::watcher::WatchedEvent;
+use crate::zoo_defs::{code, op_code, xid, CreateMode};
 use crossbeam_channel::{unbounded, Receiver, RecvTimeoutError, Sender};
 use parking_lot::{Condvar, Mutex};
 use std::io::{self, Read, Write};

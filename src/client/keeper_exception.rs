@@ -3,7 +3,7 @@
 //! does not decode. Plain data, used by whichever thread made the call.
 
 use crate::jute::JuteError;
-use crate::server::zoo_defs::code;
+use crate::zoo_defs::code;
 use std::fmt;
 use std::io;
 

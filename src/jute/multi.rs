@@ -4,7 +4,7 @@
 
 use super::records::*;
 use super::{InputArchive, JuteError, OutputArchive, Record};
-use crate::server::zoo_defs::{op_code, CreateMode};
+use crate::zoo_defs::{op_code, CreateMode};
 
 /// One op of a multi or multiRead.
 #[derive(Debug, Clone, PartialEq, Eq)]

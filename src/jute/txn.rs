@@ -37,7 +37,7 @@ jute_record!(
 jute_record!(MultiTxn { txns: vector(Txn) });
 
 use super::{InputArchive, JuteError, OutputArchive, Record};
-use crate::server::zoo_defs::op_code;
+use crate::zoo_defs::op_code;
 
 /// The body of a transaction, by the opcode in its TxnHeader
 /// (what SerializeUtils.deserializeTxn picks).

@@ -26,7 +26,7 @@
 
 use crate::server::request::Request;
 use crate::server::request_processor::RequestProcessor;
-use crate::server::zoo_defs::op_code;
+use crate::zoo_defs::op_code;
 use crate::server::zoo_keeper_server::ZooKeeperServer;
 use crossbeam_channel::{unbounded, Sender};
 use parking_lot::{Condvar, Mutex};

@@ -11,7 +11,7 @@ use crate::quorum::learner_zoo_keeper_server::LearnerZooKeeperServer;
 use crate::quorum::quorum_peer_config::LearnerType;
 use crate::server::request::Request;
 use crate::server::request_processor::RequestProcessor;
-use crate::server::zoo_defs::op_code;
+use crate::zoo_defs::op_code;
 use crate::server::zoo_keeper_server::ZooKeeperServer;
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use parking_lot::Mutex;

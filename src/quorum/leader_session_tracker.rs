@@ -8,7 +8,7 @@
 
 use crate::server::session_tracker::{SessionExpirer, SessionOwner, SessionTracker};
 use crate::server::session_tracker_impl::SessionTrackerImpl;
-use crate::server::zoo_defs::code;
+use crate::zoo_defs::code;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tracing::{debug, info};

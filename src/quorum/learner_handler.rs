@@ -20,7 +20,7 @@ use crate::quorum::quorum_packet::{self as qp, epoch_of, packet, packet_to_strin
 use crate::quorum::quorum_peer_config::LearnerType;
 use crate::server::request::Request;
 use crate::server::session_tracker::SessionOwner;
-use crate::server::zoo_defs::op_code;
+use crate::zoo_defs::op_code;
 use byteorder::{BigEndian, ByteOrder};
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use parking_lot::Mutex;

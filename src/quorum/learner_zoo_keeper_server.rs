@@ -19,7 +19,7 @@ use crate::server::nio_server_cnxn::NioServerCnxn;
 use crate::server::request::Request;
 use crate::server::request_processor::RequestProcessor;
 use crate::server::sync_request_processor::SyncRequestProcessor;
-use crate::server::zoo_defs::op_code;
+use crate::zoo_defs::op_code;
 use crate::server::zoo_keeper_server::{ServerRole, ZooKeeperServer};
 use parking_lot::Mutex;
 use std::collections::VecDeque;

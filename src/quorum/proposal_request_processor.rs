@@ -8,7 +8,7 @@ use crate::quorum::leader::{txn_copy, Leader};
 use crate::quorum::learner_handler::LearnerHandler;
 use crate::server::request::Request;
 use crate::server::request_processor::RequestProcessor;
-use crate::server::zoo_defs::op_code;
+use crate::zoo_defs::op_code;
 use std::sync::{Arc, Weak};
 
 pub struct ProposalRequestProcessor {

@@ -7,7 +7,7 @@ use crate::quorum::learner::Learner;
 use crate::quorum::quorum_packet as packet;
 use crate::server::request::Request;
 use crate::server::request_processor::RequestProcessor;
-use crate::server::zoo_defs::op_code;
+use crate::zoo_defs::op_code;
 use std::sync::Arc;
 
 pub struct SendAckRequestProcessor {

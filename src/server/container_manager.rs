@@ -14,7 +14,7 @@ use crate::server::data_tree::DataTree;
 use crate::server::request::Request;
 use crate::server::request_processor::RequestProcessor;
 use crate::server::zk_database::ZkDatabase;
-use crate::server::zoo_defs::op_code;
+use crate::zoo_defs::op_code;
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use parking_lot::Mutex;
 use std::collections::BTreeSet;
@@ -178,7 +178,7 @@ mod tests {
     use super::*;
     use crate::jute::records::{Acl, Id};
     use crate::jute::txn::*;
-    use crate::server::zoo_defs::code;
+    use crate::zoo_defs::code;
 
     fn acl() -> Vec<Acl> {
         vec![Acl { perms: 31, id: Id { scheme: "world".into(), id: "anyone".into() } }]
@@ -292,7 +292,7 @@ mod tests {
         use crate::jute::records::CreateRequest;
         use crate::quorum::quorum_peer_config::QuorumPeerConfig;
         use crate::server::persistence::file_txn_log::read_txns;
-        use crate::server::zoo_defs::{ids, CreateMode};
+        use crate::zoo_defs::{ids, CreateMode};
         use crate::server::zoo_keeper_server_main::StandaloneServer;
 
         let dir = tempfile::tempdir().unwrap();

@@ -41,8 +41,8 @@ use crate::server::data_node::{DataNode, EphemeralType};
 use crate::server::quotas;
 use crate::server::reference_counted_acl_cache::{ReferenceCountedAclCache, OPEN_UNSAFE_ACL_ID};
 use crate::server::watch_manager::{WatchManager, WatcherMode};
-use crate::server::watcher::Watcher;
-use crate::server::zoo_defs::{code, ids, op_code};
+use crate::watcher::Watcher;
+use crate::zoo_defs::{code, ids, op_code};
 use crate::jute::txn::TxnDigest;
 use parking_lot::{Mutex, RwLock};
 use std::collections::{HashMap, HashSet};
@@ -835,7 +835,7 @@ mod tests {
     };
     use crate::jute::Record;
     
-    use crate::server::zoo_defs::perms;
+    use crate::zoo_defs::perms;
 
     pub(super) const SESSION: i64 = 0x55;
 

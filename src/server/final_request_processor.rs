@@ -11,8 +11,8 @@ use crate::server::data_tree::ProcessTxnResult;
 use crate::server::nio_server_cnxn::NioServerCnxn;
 use crate::server::request::Request;
 use crate::server::request_processor::RequestProcessor;
-use crate::server::watcher::Watcher;
-use crate::server::zoo_defs::{code, op_code, perms, watcher_type, xid};
+use crate::watcher::Watcher;
+use crate::zoo_defs::{code, op_code, perms, watcher_type, xid};
 use crate::server::zoo_keeper_server::ZooKeeperServer;
 use std::sync::Arc;
 

@@ -16,7 +16,7 @@ use crate::server::data_tree::{create_stat, DataTree};
 use crate::server::quotas::{self, StatsTrack};
 use crate::server::request::Request;
 use crate::server::request_processor::RequestProcessor;
-use crate::server::zoo_defs::{code, op_code, perms, CreateMode};
+use crate::zoo_defs::{code, op_code, perms, CreateMode};
 use crate::server::digest_calculator::{NodeDigester, DIGEST_VERSION};
 use crate::server::zoo_keeper_server::{ChangeRecord, PrecalculatedDigest, ZooKeeperServer};
 use crossbeam_channel::{unbounded, Receiver, Sender};

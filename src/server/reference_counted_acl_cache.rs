@@ -6,7 +6,7 @@
 
 use crate::jute::records::{Acl, Id};
 use crate::jute::{InputArchive, JuteError, OutputArchive, StreamInput};
-use crate::server::zoo_defs::ids;
+use crate::zoo_defs::ids;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, OnceLock};
@@ -209,7 +209,7 @@ impl ReferenceCountedAclCache {
 mod tests {
     use super::*;
     use crate::jute::records::Id;
-    use crate::server::zoo_defs::perms;
+    use crate::zoo_defs::perms;
 
     fn acl(perms: i32, scheme: &str, id: &str) -> Vec<Acl> {
         vec![Acl { perms, id: Id::new(scheme, id) }]

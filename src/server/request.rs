@@ -5,7 +5,7 @@ use crate::jute::records::Id;
 use crate::jute::txn::{TxnBody, TxnDigest, TxnHeader, TxnLogEntry};
 use crate::server::nio_server_cnxn::{InFlight, NioServerCnxn};
 use crate::server::session_tracker::SessionOwner;
-use crate::server::zoo_defs::op_code;
+use crate::zoo_defs::op_code;
 use std::any::Any;
 use std::sync::Arc;
 use std::time::Instant;

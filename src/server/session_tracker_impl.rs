@@ -14,7 +14,7 @@
 use crate::common::time::current_elapsed_time;
 use crate::server::expiry_queue::ExpiryQueue;
 use crate::server::session_tracker::{SessionExpirer, SessionOwner, SessionTracker};
-use crate::server::zoo_defs::code;
+use crate::zoo_defs::code;
 use parking_lot::{Condvar, Mutex};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -6,8 +6,8 @@
 //! released.
 
 use crate::jute::records::Acl;
-use crate::server::watcher::{WatchedEvent, Watcher};
-use crate::server::zoo_defs::{add_watch_mode, event_type};
+use crate::watcher::{WatchedEvent, Watcher};
+use crate::zoo_defs::{add_watch_mode, event_type};
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
@@ -320,7 +320,7 @@ impl WatchManager {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::server::zoo_defs::event_type::*;
+    use crate::zoo_defs::event_type::*;
 
     /// A watcher that records what it is told.
     pub(crate) struct Recorder {

@@ -19,7 +19,7 @@ use crate::server::persistence::file_snap;
 use crate::server::persistence::file_txn_log::{self, FileTxnLog};
 use crate::server::persistence::file_txn_snap_log::FileTxnSnapLog;
 use crate::server::persistence::util;
-use crate::server::zoo_defs::op_code;
+use crate::zoo_defs::op_code;
 use parking_lot::{Mutex, RwLock};
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -553,7 +553,7 @@ mod tests {
     use crate::jute::txn::CreateTxn;
     use crate::server::reference_counted_acl_cache::ReferenceCountedAclCache;
     use crate::server::persistence::syscall_trace::{assert_dir_synced_after, traced};
-    use crate::server::zoo_defs::ids;
+    use crate::zoo_defs::ids;
     use std::path::Path;
 
     fn loaded(dir: &Path) -> ZkDatabase {

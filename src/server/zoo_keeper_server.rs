@@ -23,7 +23,7 @@ use crate::server::session_tracker::{SessionExpirer, SessionTracker};
 use crate::server::session_tracker_impl::SessionTrackerImpl;
 use crate::server::sync_request_processor::SyncRequestProcessor;
 use crate::server::zk_database::{TxnLogSettings, ZkDatabase};
-use crate::server::zoo_defs::{code, op_code};
+use crate::zoo_defs::{code, op_code};
 use crate::jute::records::StatPersisted;
 use crate::server::auth;
 use crate::server::data_tree::ProcessTxnResult;
@@ -733,7 +733,7 @@ impl ZooKeeperServer {
     fn eager_acl_check(&self, req: &Request) -> Result<(), i32> {
         use crate::jute::records::{CreateRequest, DeleteRequest, SetAclRequest, SetDataRequest};
         use crate::server::prep_request_processor::parent_of;
-        use crate::server::zoo_defs::perms;
+        use crate::zoo_defs::perms;
         // Java's parentPath: no parent for a path without '/', with a NUL
         // or naming a node the server owns.
         let parent = |path: &str| {

@@ -26,7 +26,7 @@ use crate::quorum::learner_handler::{plan_sync, History};
 use crate::quorum::quorum_maj::QuorumMaj;
 use crate::quorum::quorum_packet::{self as qp, packet};
 use crate::server::request::Request;
-use crate::server::zoo_defs::op_code;
+use crate::zoo_defs::op_code;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 

@@ -483,7 +483,7 @@ pub fn hang_up(s: &TcpStream) {
 /// Proof that the server still serves: a fresh session can create, read and
 /// delete a node.
 pub fn assert_server_serves(addr: &str) {
-    use zkserver::server::zoo_defs::{ids, CreateMode};
+    use zkserver::zoo_defs::{ids, CreateMode};
     let c = ZkClient::connect(addr, 30000).expect("a new client can still connect");
     let path = format!("/alive-{}", free_port());
     c.create(&path, Some(b"ok"), &ids::open_acl_unsafe(), CreateMode::Persistent).expect("create");

@@ -7,7 +7,7 @@ use crate::exec::SUPER_AUTH;
 use crate::script::*;
 use zkserver::jute::records::Acl;
 use zkserver::server::auth::digest_authentication_provider::generate_digest;
-use zkserver::server::zoo_defs::{add_watch_mode, perms, watcher_type};
+use zkserver::zoo_defs::{add_watch_mode, perms, watcher_type};
 
 /// ~/p with children ~/p/c and ~/p/del, then ~/p's ACL set to `acl` by
 /// session `s`.
@@ -208,7 +208,7 @@ fn invalid_acls(out: &mut Vec<Scenario>) {
                         set_acl("~/y", list.clone(), -1),
                         get_acl("~/y"),
                         Req::Multi(vec![m_create_full(
-                            zkserver::server::zoo_defs::op_code::CREATE,
+                            zkserver::zoo_defs::op_code::CREATE,
                             "~/z",
                             b"",
                             list.clone(),

@@ -5,7 +5,7 @@
 
 use crate::script::*;
 use zkserver::jute::multi::Op;
-use zkserver::server::zoo_defs::{op_code, perms};
+use zkserver::zoo_defs::{op_code, perms};
 
 /// ~/a (v0, child ~/a/c), ~/b, ~/locked (no permissions for anyone).
 fn fixture(sc: &mut Scenario, s: usize) {

@@ -6,7 +6,7 @@
 
 use crate::exec::MAX_BUFFER;
 use crate::script::*;
-use zkserver::server::zoo_defs::{add_watch_mode, op_code, watcher_type};
+use zkserver::zoo_defs::{add_watch_mode, op_code, watcher_type};
 
 /// ~/n (data "d") with child ~/n/c, and ephemeral ~/eph of session `s`.
 fn fixture(sc: &mut Scenario, s: usize) {
@@ -112,7 +112,7 @@ fn op_path_matrix(out: &mut Vec<Scenario>) {
     for (pname, path, which) in globals {
         for name in *which {
             let req = match *name {
-                "setACL-readonly" => set_acl(path, world(zkserver::server::zoo_defs::perms::READ), 12345),
+                "setACL-readonly" => set_acl(path, world(zkserver::zoo_defs::perms::READ), 12345),
                 other => match ops_on(path).into_iter().find(|(n, _)| *n == other) {
                     Some((_, r)) => r,
                     None => panic!("no op {other}"),

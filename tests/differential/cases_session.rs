@@ -7,7 +7,7 @@
 
 use crate::exec::SUPER_AUTH;
 use crate::script::*;
-use zkserver::server::zoo_defs::{add_watch_mode, op_code};
+use zkserver::zoo_defs::{add_watch_mode, op_code};
 
 fn connecting(out: &mut Vec<Scenario>) {
     for (name, ro) in [("absent", None), ("false", Some(false)), ("true", Some(true))] {

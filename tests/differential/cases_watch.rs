@@ -5,7 +5,7 @@
 //! after a reconnect, with changes made while the session was away.
 
 use crate::script::*;
-use zkserver::server::zoo_defs::{add_watch_mode, watcher_type};
+use zkserver::zoo_defs::{add_watch_mode, watcher_type};
 
 /// ~/w (data) with child ~/w/c and grandchild ~/w/c/g.
 fn fixture(sc: &mut Scenario, s: usize) {

@@ -16,8 +16,8 @@ use zkserver::client::{code_name, ConnectOptions, Reply, ZkClient};
 use zkserver::jute::multi::{MultiOperationRecord, MultiResponse, Op, OpResult};
 use zkserver::jute::records::*;
 use zkserver::jute::{InputArchive, OutputArchive, Record};
-use zkserver::server::watcher::WatchedEvent;
-use zkserver::server::zoo_defs::{ids, op_code, xid, CreateMode};
+use zkserver::watcher::WatchedEvent;
+use zkserver::zoo_defs::{ids, op_code, xid, CreateMode};
 
 /// The session timeout every scenario session asks for.
 pub const SESSION_TIMEOUT_MS: i32 = 30000;

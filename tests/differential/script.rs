@@ -8,7 +8,7 @@
 
 use zkserver::jute::multi::Op;
 use zkserver::jute::records::*;
-use zkserver::server::zoo_defs::{ids, op_code, perms};
+use zkserver::zoo_defs::{ids, op_code, perms};
 
 /// Which server configuration a scenario needs (all three run side by side,
 /// one Java and one zkserver server each).

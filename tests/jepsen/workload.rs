@@ -16,7 +16,7 @@ use zkserver::client::{ConnectOptions, ZkClient, ZkError};
 use zkserver::jute::multi::{MultiOperationRecord, MultiResponse, Op as MultiOp, OpResult};
 use zkserver::jute::records::{CheckVersionRequest, SetDataRequest};
 use zkserver::jute::{InputArchive, OutputArchive};
-use zkserver::server::zoo_defs::{code, op_code};
+use zkserver::zoo_defs::{code, op_code};
 
 /// How long a client waits for any reply before it calls the operation
 /// indeterminate.
@@ -67,10 +67,10 @@ pub fn connect(addr: &str) -> Option<ZkClient> {
 /// Creates /jepsen and the keys at value 0 (version 0).
 pub fn setup(c: &ZkClient, keys: usize) {
     use zkserver::jute::records::Acl;
-    let open: Vec<Acl> = zkserver::server::zoo_defs::ids::open_acl_unsafe();
-    c.create("/jepsen", None, &open, zkserver::server::zoo_defs::CreateMode::Persistent).expect("create /jepsen");
+    let open: Vec<Acl> = zkserver::zoo_defs::ids::open_acl_unsafe();
+    c.create("/jepsen", None, &open, zkserver::zoo_defs::CreateMode::Persistent).expect("create /jepsen");
     for k in 0..keys {
-        c.create(&key_path(k), Some(b"0"), &open, zkserver::server::zoo_defs::CreateMode::Persistent)
+        c.create(&key_path(k), Some(b"0"), &open, zkserver::zoo_defs::CreateMode::Persistent)
             .expect("create key");
     }
 }

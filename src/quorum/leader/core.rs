@@ -596,7 +596,7 @@ mod tests {
 
     use super::*;
     use crate::quorum::quorum_peer_config::QuorumSpec;
-    use crate::server::zoo_defs::op_code;
+    use crate::zoo_defs::op_code;
 
     const E: i64 = 0x1_0000_0000;
     const LIMITS: Limits = Limits { tick_time: 2000, init_limit: 10, sync_limit: 5 };

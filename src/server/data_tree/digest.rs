@@ -254,7 +254,7 @@ mod tests {
     
     
     
-    use crate::server::zoo_defs::{code, ids, op_code};
+    use crate::zoo_defs::{code, ids, op_code};
     
     
 

@@ -109,7 +109,7 @@ mod tests {
     use crate::server::data_tree::tests::*;
     use crate::jute::txn::TxnBody;
     use crate::server::data_tree::CONFIG_NODE;
-    use crate::server::zoo_defs::op_code;
+    use crate::zoo_defs::op_code;
 
     #[test]
     fn quotas_follow_creates_deletes_and_set_data() {

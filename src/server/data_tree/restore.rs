@@ -274,7 +274,7 @@ mod tests {
     
     
     
-    use crate::server::zoo_defs::{ids, op_code, perms};
+    use crate::zoo_defs::{ids, op_code, perms};
     
     
 

@@ -129,7 +129,7 @@ mod tests {
     
     
     
-    use crate::server::zoo_defs::code;
+    use crate::zoo_defs::code;
     use std::io::{self, Write};
     
 

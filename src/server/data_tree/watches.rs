@@ -11,8 +11,8 @@
 use super::{resolve, DataTree};
 use crate::jute::records::Acl;
 use crate::server::watch_manager::{WatcherMode, WatchesSummary};
-use crate::server::watcher::{WatchedEvent, Watcher};
-use crate::server::zoo_defs::{event_type, watcher_type};
+use crate::watcher::{WatchedEvent, Watcher};
+use crate::zoo_defs::{event_type, watcher_type};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tracing::warn;
@@ -208,8 +208,8 @@ mod tests {
     
     use crate::server::watch_manager::tests::Recorder;
     use crate::server::watch_manager::WatchesSummary;
-    use crate::server::watcher::{WatchedEvent, Watcher};
-    use crate::server::zoo_defs::{add_watch_mode, code, event_type::*, ids, op_code, perms, watcher_type};
+    use crate::watcher::{WatchedEvent, Watcher};
+    use crate::zoo_defs::{add_watch_mode, code, event_type::*, ids, op_code, perms, watcher_type};
     
     use std::sync::Arc;
 

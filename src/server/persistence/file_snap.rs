@@ -442,7 +442,7 @@ mod tests {
     use super::*;
     use std::fs;
     use crate::jute::txn::{CreateTxn, TxnBody, TxnHeader};
-    use crate::server::zoo_defs::{ids, op_code};
+    use crate::zoo_defs::{ids, op_code};
 
     fn tree_with(n: usize) -> DataTree {
         let dt = DataTree::new();

@@ -869,7 +869,7 @@ mod tests {
     use crate::jute::records::{Acl, Id};
     use crate::jute::txn::*;
     use crate::server::persistence::syscall_trace::{assert_dir_synced_after, traced};
-    use crate::server::zoo_defs::op_code;
+    use crate::zoo_defs::op_code;
 
     fn hdr(zxid: i64, ty: i32) -> TxnHeader {
         TxnHeader { client_id: 0x1234, cxid: zxid as i32, zxid, time: 1_700_000_000_000 + zxid, r#type: ty }

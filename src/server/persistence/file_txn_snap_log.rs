@@ -210,7 +210,7 @@ fn first_file_named(dir: &Path, matches: fn(&str) -> bool) -> io::Result<Option<
 mod tests {
     use super::*;
     use crate::jute::txn::{CreateSessionTxn, TxnBody, TxnHeader};
-    use crate::server::zoo_defs::op_code;
+    use crate::zoo_defs::op_code;
 
     fn session(zxid: i64) -> TxnLogEntry {
         TxnLogEntry {

@@ -19,7 +19,7 @@ use crate::jute::{JuteError, Record};
 use crate::server::persistence::file_padding::FilePadding;
 use crate::server::persistence::file_txn_log::{DEFAULT_PRE_ALLOC_SIZE, TXNLOG_MAGIC};
 use crate::server::exit_code;
-use crate::server::zoo_defs::op_code;
+use crate::zoo_defs::op_code;
 use byteorder::{BigEndian, ByteOrder};
 use std::fmt;
 use std::fs::{File, OpenOptions};

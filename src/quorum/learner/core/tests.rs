@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::jute::txn::{CreateSessionTxn, TxnBody, TxnHeader};
-use crate::server::zoo_defs::op_code;
+use crate::zoo_defs::op_code;
 
 const EPOCH1: i64 = 1 << 32;
 

@@ -3,7 +3,7 @@
 //! as a WatcherEvent record under xid -1.
 
 use crate::jute::records::{Acl, WatcherEvent};
-use crate::server::zoo_defs::keeper_state;
+use crate::zoo_defs::keeper_state;
 
 /// A change a watcher is told about.
 #[derive(Debug, Clone, PartialEq, Eq)]

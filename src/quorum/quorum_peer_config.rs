@@ -18,8 +18,12 @@
 
 mod properties;
 mod quorum_server;
+mod system_properties;
 
 pub use quorum_server::{is_membership_key, HostPort, LearnerType, QuorumServer, QuorumSpec};
+pub use system_properties::SystemProperties;
+
+use system_properties::normalize;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -123,140 +127,6 @@ pub enum ConfView<'a> {
     Quorum(&'a QuorumSpec),
     /// The read-only server a partitioned peer runs.
     ReadOnly,
-}
-
-/// The `-D` pairs and the zoo.cfg keys QuorumPeerConfig does not know.
-#[derive(Debug, Clone, Default)]
-struct PropertyStore {
-    /// `-D` pairs in command-line order (a later one wins).
-    overrides: Vec<(String, String)>,
-    /// Unknown zoo.cfg keys as written (Java prefixes them with `zookeeper.`).
-    file: Vec<(String, String)>,
-}
-
-/// A property name without its `zookeeper.` prefix.
-fn normalize(name: &str) -> &str {
-    name.strip_prefix("zookeeper.").unwrap_or(name)
-}
-
-impl PropertyStore {
-    /// Finds a property: `-D` before zoo.cfg; within each, the exact name
-    /// before the other form (with/without `zookeeper.`).
-    fn lookup(&self, name: &str) -> Option<(&str, &str)> {
-        for list in [&self.overrides, &self.file] {
-            let exact = list.iter().rev().find(|(k, _)| k == name);
-            let other = || list.iter().rev().find(|(k, _)| normalize(k) == normalize(name));
-            if let Some((k, v)) = exact.or_else(other) {
-                return Some((k.as_str(), v.as_str()));
-            }
-        }
-        None
-    }
-
-    /// Every (key, value), `-D` pairs first.
-    fn all_pairs(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.overrides.iter().chain(self.file.iter()).map(|(k, v)| (k.as_str(), v.as_str()))
-    }
-
-    fn all_keys(&self) -> impl Iterator<Item = (&str, bool)> {
-        self.overrides.iter().map(|(k, _)| (k.as_str(), true)).chain(self.file.iter().map(|(k, _)| (k.as_str(), false)))
-    }
-}
-
-/// Java's Integer.decode / Long.decode: optional sign, then `0x`, `0X` or
-/// `#` for hex, a leading `0` for octal, else decimal.
-fn java_decode(s: &str) -> Option<i64> {
-    let (negative, body) = match s.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, s.strip_prefix('+').unwrap_or(s)),
-    };
-    let (radix, digits) = if let Some(d) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
-        (16, d)
-    } else if let Some(d) = body.strip_prefix('#') {
-        (16, d)
-    } else if body.len() > 1 && body.starts_with('0') {
-        (8, &body[1..])
-    } else {
-        (10, body)
-    };
-    if digits.is_empty() || digits.starts_with(['-', '+']) {
-        return None;
-    }
-    let magnitude = i128::from_str_radix(digits, radix).ok()?;
-    let value = if negative { -magnitude } else { magnitude };
-    i64::try_from(value).ok()
-}
-
-/// Typed reads of system properties with Java's parsing rules.
-struct Props<'a> {
-    store: &'a PropertyStore,
-}
-
-impl Props<'_> {
-    fn string(&self, name: &str) -> Option<String> {
-        self.store.lookup(name).map(|(_, v)| v.to_string())
-    }
-
-    fn string_or(&self, name: &str, default: &str) -> String {
-        self.string(name).unwrap_or_else(|| default.to_string())
-    }
-
-    /// Long.getLong: Java's decode syntax.
-    fn long(&self, name: &str, default: i64) -> Result<i64, ConfigError> {
-        match self.store.lookup(name) {
-            None => Ok(default),
-            Some((k, v)) => java_decode(v).ok_or_else(|| ConfigError::bad_value(k, v, "is not a number")),
-        }
-    }
-
-    /// Integer.getInteger: Java's decode syntax, 32-bit range.
-    fn int(&self, name: &str, default: i32) -> Result<i32, ConfigError> {
-        match self.store.lookup(name) {
-            None => Ok(default),
-            Some((k, v)) => {
-                let n = java_decode(v).ok_or_else(|| ConfigError::bad_value(k, v, "is not a number"))?;
-                i32::try_from(n).map_err(|_| ConfigError::bad_value(k, v, "is out of range for a 32-bit integer"))
-            }
-        }
-    }
-
-    /// Long.parseLong on the raw value (decimal only).
-    fn decimal_long(&self, name: &str, default: i64) -> Result<i64, ConfigError> {
-        match self.store.lookup(name) {
-            None => Ok(default),
-            Some((k, v)) => parse_number::<i64>(k, v),
-        }
-    }
-
-    fn double(&self, name: &str, default: f64) -> Result<f64, ConfigError> {
-        match self.store.lookup(name) {
-            None => Ok(default),
-            Some((k, v)) => v
-                .parse::<f64>()
-                .ok()
-                .filter(|d| d.is_finite())
-                .ok_or_else(|| ConfigError::bad_value(k, v, "is not a number")),
-        }
-    }
-
-    /// Boolean.parseBoolean(getProperty(name, default)): "true" in any case
-    /// is true, anything else false (we warn about values that are neither).
-    fn boolean(&self, name: &str, default: bool) -> bool {
-        match self.store.lookup(name) {
-            None => default,
-            Some((k, v)) => {
-                if !v.eq_ignore_ascii_case("true") && !v.eq_ignore_ascii_case("false") {
-                    warn!("{k}={v:?} is neither true nor false; taken as false");
-                }
-                v.eq_ignore_ascii_case("true")
-            }
-        }
-    }
-
-    /// Properties Java compares with one literal: `equals(literal)` when set.
-    fn equals(&self, name: &str, literal: &str) -> Option<bool> {
-        self.store.lookup(name).map(|(_, v)| v == literal)
-    }
 }
 
 /// Integer.parseInt / Long.parseLong for a zoo.cfg value.
@@ -798,7 +668,7 @@ pub struct QuorumPeerConfig {
     /// `zookeeper.leader.maxConcurrentDiffSyncs` (default 100).
     pub leader_max_concurrent_diff_syncs: i32,
 
-    properties: PropertyStore,
+    properties: SystemProperties,
     enabled_four_letter_words: BTreeSet<String>,
 }
 
@@ -827,7 +697,7 @@ impl QuorumPeerConfig {
             .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
             .collect();
 
-        let mut store = PropertyStore::default();
+        let mut system_overrides = Vec::new();
         for (key, value) in overrides {
             let (key, value) = (key.trim(), value.trim());
             let cfg_key = if is_cfg_key(key) { Some(key) } else { Some(normalize(key)).filter(|k| is_cfg_key(k)) };
@@ -836,11 +706,11 @@ impl QuorumPeerConfig {
                     Some(entry) => entry.1 = value.to_string(),
                     None => pairs.push((cfg_key.to_string(), value.to_string())),
                 },
-                None => store.overrides.push((key.to_string(), value.to_string())),
+                None => system_overrides.push((key.to_string(), value.to_string())),
             }
         }
 
-        let config = Self::parse_properties(path, &pairs, store)?;
+        let config = Self::parse_properties(path, &pairs, system_overrides)?;
         config.log_unknown_properties();
         Ok(config)
     }
@@ -849,8 +719,9 @@ impl QuorumPeerConfig {
     fn parse_properties(
         path: &Path,
         pairs: &[(String, String)],
-        mut store: PropertyStore,
+        system_overrides: Vec<(String, String)>,
     ) -> Result<QuorumPeerConfig, ConfigError> {
+        let mut unknown_keys = Vec::new();
         let cpus = available_cpus();
         let mut c = QuorumPeerConfig::with_defaults(path, cpus);
         let mut raw = RawCfg {
@@ -953,7 +824,7 @@ impl QuorumPeerConfig {
                     c.multi_address_reachability_check_enabled = parse_bool(k, v)?
                 }
                 "oraclePath" => c.oracle_path = Some(PathBuf::from(v)),
-                _ => store.file.push((key.clone(), value.clone())),
+                _ => unknown_keys.push((key.clone(), value.clone())),
             }
         }
 
@@ -1033,7 +904,7 @@ impl QuorumPeerConfig {
             );
         }
 
-        c.properties = store;
+        c.properties = SystemProperties::new(system_overrides, unknown_keys);
         c.resolve_system_properties(cpus)?;
 
         match c.dynamic_config_file.clone() {
@@ -1172,7 +1043,7 @@ impl QuorumPeerConfig {
             commit_processor_max_commit_batch_size: 1,
             leader_max_concurrent_snap_syncs: 10,
             leader_max_concurrent_diff_syncs: 100,
-            properties: PropertyStore::default(),
+            properties: SystemProperties::default(),
             enabled_four_letter_words: BTreeSet::new(),
         }
     }
@@ -1182,18 +1053,18 @@ impl QuorumPeerConfig {
     /// refused).
     fn resolve_system_properties(&mut self, cpus: i32) -> Result<(), ConfigError> {
         let store = self.properties.clone();
-        let p = Props { store: &store };
+        let p = &store;
 
         self.nio_num_selector_threads = p.int("zookeeper.nio.numSelectorThreads", self.nio_num_selector_threads)?;
         if self.nio_num_selector_threads < 1 {
-            return Err(self.bad_property("zookeeper.nio.numSelectorThreads", "must be at least 1"));
+            return Err(self.properties.refused("zookeeper.nio.numSelectorThreads", "must be at least 1"));
         }
         self.nio_num_worker_threads = p.int("zookeeper.nio.numWorkerThreads", cpus.saturating_mul(2))?;
         self.nio_direct_buffer_bytes = p.int("zookeeper.nio.directBufferBytes", 64 * 1024)?;
         self.nio_shutdown_timeout_ms = p.long("zookeeper.nio.shutdownTimeout", 5000)?;
         self.nio_sessionless_cnxn_timeout_ms = p.int("zookeeper.nio.sessionlessCnxnTimeout", 10000)?;
         if self.nio_sessionless_cnxn_timeout_ms <= 0 {
-            return Err(self.bad_property("zookeeper.nio.sessionlessCnxnTimeout", "must be positive"));
+            return Err(self.properties.refused("zookeeper.nio.sessionlessCnxnTimeout", "must be positive"));
         }
         self.max_cnxns = p.int("zookeeper.maxCnxns", 0)?;
         if self.max_cnxns < 0 {
@@ -1252,7 +1123,7 @@ impl QuorumPeerConfig {
         self.max_batch_size = p.int("zookeeper.maxBatchSize", 1000)?;
         self.int_buffer_starting_size_bytes = p.int("zookeeper.intBufferStartingSizeBytes", 1024)?;
         if self.int_buffer_starting_size_bytes < 32 {
-            return Err(self.bad_property("zookeeper.intBufferStartingSizeBytes", "must be at least 32"));
+            return Err(self.properties.refused("zookeeper.intBufferStartingSizeBytes", "must be at least 32"));
         }
         self.max_response_cache_size = p.int("zookeeper.maxResponseCacheSize", 400)?;
         self.max_get_children_response_cache_size = p.int("zookeeper.maxGetChildrenResponseCacheSize", 400)?;
@@ -1287,7 +1158,7 @@ impl QuorumPeerConfig {
             enabled_four_letter_words(self.four_letter_word_whitelist.as_deref(), self.read_only_mode_enabled);
         self.jute_max_buffer = p.int("jute.maxbuffer", 0xfffff)?;
         if self.jute_max_buffer < 0 {
-            return Err(self.bad_property("jute.maxbuffer", "must not be negative"));
+            return Err(self.properties.refused("jute.maxbuffer", "must not be negative"));
         }
         self.jute_max_buffer_extra_size = p.int("zookeeper.jute.maxbuffer.extrasize", self.jute_max_buffer)?;
         self.skip_acl = p.equals("zookeeper.skipACL", "yes") == Some(true);
@@ -1314,15 +1185,12 @@ impl QuorumPeerConfig {
 
         self.container_check_interval_ms = p.int("znode.container.checkIntervalMs", 60000)?;
         if self.container_check_interval_ms <= 0 {
-            return Err(self.bad_property("znode.container.checkIntervalMs", "must be positive"));
+            return Err(self.properties.refused("znode.container.checkIntervalMs", "must be positive"));
         }
         self.container_max_per_minute = p.int("znode.container.maxPerMinute", 10000)?;
         self.container_max_never_used_interval_ms = p.long("znode.container.maxNeverUsedIntervalMs", 0)?;
 
-        self.cnx_timeout_ms = match store.lookup("zookeeper.cnxTimeout") {
-            None => 5000,
-            Some((k, v)) => parse_number(k, v)?,
-        };
+        self.cnx_timeout_ms = p.decimal_int("zookeeper.cnxTimeout", 5000)?;
         self.tcp_keep_alive = p.boolean("zookeeper.tcpKeepAlive", false);
         self.election_port_bind_retry = p.int("zookeeper.electionPortBindRetry", 3)?;
         self.fast_leader_min_notification_interval_ms = p.int("zookeeper.fastleader.minNotificationInterval", 200)?;
@@ -1344,7 +1212,7 @@ impl QuorumPeerConfig {
     /// The authentication settings (ProviderRegistry, AuthenticationHelper)
     /// and the refusal of every security property of a feature zkserver
     /// lacks.
-    fn resolve_security_properties(&mut self, store: &PropertyStore) -> Result<(), ConfigError> {
+    fn resolve_security_properties(&mut self, store: &SystemProperties) -> Result<(), ConfigError> {
         for (k, v) in store.all_pairs() {
             if let Some((why, only_true)) = unsupported_security_property(k) {
                 if !only_true || v.eq_ignore_ascii_case("true") {
@@ -1365,7 +1233,7 @@ impl QuorumPeerConfig {
                 }
             }
         }
-        let p = Props { store };
+        let p = store;
         self.enforce_auth_enabled = p.boolean("zookeeper.enforce.auth.enabled", false);
         self.enforce_auth_schemes = p
             .string("zookeeper.enforce.auth.schemes")
@@ -1377,28 +1245,20 @@ impl QuorumPeerConfig {
         );
         if self.enforce_auth_enabled {
             if self.enforce_auth_schemes.is_empty() {
-                return Err(self.bad_property(
+                return Err(self.properties.refused(
                     "zookeeper.enforce.auth.enabled",
                     "needs zookeeper.enforce.auth.schemes to be configured",
                 ));
             }
             let providers = crate::server::auth::ProviderRegistry::new(self.digest_auth_enabled);
             if let Some(missing) = self.enforce_auth_schemes.iter().find(|s| !providers.is_registered(s)) {
-                return Err(self.bad_property(
+                return Err(self.properties.refused(
                     "zookeeper.enforce.auth.schemes",
                     &format!("names authentication scheme {missing:?}, which is not available"),
                 ));
             }
         }
         Ok(())
-    }
-
-    /// A refused system property, named as the user wrote it.
-    fn bad_property(&self, name: &str, reason: &str) -> ConfigError {
-        match self.properties.lookup(name) {
-            Some((k, v)) => ConfigError::bad_value(k, v, reason),
-            None => ConfigError::Invalid(format!("{name}: {reason}")),
-        }
     }
 
     /// Reads the file named by `dynamicConfigFile`: only membership keys; its

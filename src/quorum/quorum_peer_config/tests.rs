@@ -342,27 +342,6 @@ fn bad_system_property_values() {
 }
 
 #[test]
-fn java_decode_syntax() {
-    assert_eq!(java_decode("42"), Some(42));
-    assert_eq!(java_decode("-42"), Some(-42));
-    assert_eq!(java_decode("+7"), Some(7));
-    assert_eq!(java_decode("0x1F"), Some(31));
-    assert_eq!(java_decode("0X1f"), Some(31));
-    assert_eq!(java_decode("#ff"), Some(255));
-    assert_eq!(java_decode("-0x10"), Some(-16));
-    assert_eq!(java_decode("010"), Some(8));
-    assert_eq!(java_decode("0"), Some(0));
-    assert_eq!(java_decode("09"), None);
-    assert_eq!(java_decode(""), None);
-    assert_eq!(java_decode("0x"), None);
-    assert_eq!(java_decode("--1"), None);
-    assert_eq!(java_decode("0x-1"), None);
-    assert_eq!(java_decode("1 "), None);
-    assert_eq!(java_decode("9223372036854775808"), None);
-    assert_eq!(java_decode("-9223372036854775808"), Some(i64::MIN));
-}
-
-#[test]
 fn four_letter_words() {
     let f = Fixture::new();
     let c = f.ok("");

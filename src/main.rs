@@ -19,7 +19,7 @@ use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 use zkserver::quorum::quorum_peer_config::{parse_override, QuorumPeerConfig};
 use zkserver::server::exit_code;
-use zkserver::server::zoo_keeper_server_main::RunError;
+use zkserver::server::zoo_keeper_server_main::{RunError, ServerSettings};
 
 
 /// A ZooKeeper 3.8 compatible server.
@@ -190,7 +190,9 @@ fn main() -> ExitCode {
 
     init_logging();
 
-    let config = match QuorumPeerConfig::parse(&config_file, &overrides) {
+    let parsed = QuorumPeerConfig::parse(&config_file, &overrides)
+        .and_then(|config| ServerSettings::read(&config).map(|settings| (config, settings)));
+    let (config, settings) = match parsed {
         Ok(c) => c,
         Err(e) => {
             tracing::error!("Invalid config, exiting abnormally: {e}");
@@ -199,10 +201,11 @@ fn main() -> ExitCode {
         }
     };
     config.log_config();
+    settings.log();
     zkserver::jute::configure(config.jute_max_buffer.max(0) as usize, config.jute_max_buffer_extra_size.max(0) as usize);
 
     if !config.is_standalone() {
-        return match zkserver::quorum::quorum_peer_main::run(config) {
+        return match zkserver::quorum::quorum_peer_main::run(config, settings) {
             Ok(()) => {
                 tracing::info!("Exiting normally");
                 ExitCode::SUCCESS
@@ -215,7 +218,7 @@ fn main() -> ExitCode {
         };
     }
 
-    match zkserver::server::zoo_keeper_server_main::run(config) {
+    match zkserver::server::zoo_keeper_server_main::run(config, settings) {
         Ok(()) => {
             tracing::info!("Exiting normally");
             ExitCode::SUCCESS

@@ -10,7 +10,7 @@ use zkserver::quorum::quorum_peer_config::QuorumPeerConfig;
 use zkserver::server::persistence::file_txn_snap_log::FileTxnSnapLog;
 use zkserver::server::zk_database::ZkDatabase;
 use zkserver::server::zoo_keeper_server::ZooKeeperServer;
-use zkserver::server::zoo_keeper_server_main::settings_from;
+use zkserver::server::zoo_keeper_server_main::{settings_from, ServerSettings};
 
 /// The system allocator, refusing (by aborting, which libFuzzer reports as
 /// a crash with the input) any one allocation larger than `LIMIT`.
@@ -79,6 +79,12 @@ pub fn config() -> &'static QuorumPeerConfig {
         std::fs::write(&cfg, text).expect("cannot write the fuzz zoo.cfg");
         QuorumPeerConfig::parse(&cfg, &[]).expect("the fuzz zoo.cfg does not parse")
     })
+}
+
+/// The components' settings that configuration gives, read once.
+pub fn server_settings() -> &'static ServerSettings {
+    static SETTINGS: OnceLock<ServerSettings> = OnceLock::new();
+    SETTINGS.get_or_init(|| ServerSettings::read(config()).expect("the fuzz settings do not read"))
 }
 
 /// An empty database over the scratch data directory.

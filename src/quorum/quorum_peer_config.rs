@@ -18,12 +18,10 @@
 
 mod properties;
 mod quorum_server;
-mod system_properties;
+pub mod system_properties;
 
 pub use quorum_server::{is_membership_key, HostPort, LearnerType, QuorumServer, QuorumSpec};
-pub use system_properties::SystemProperties;
-
-use system_properties::normalize;
+use system_properties::{available_cpus, normalize, SystemProperties};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -392,10 +390,6 @@ fn is_unused_java_property(name: &str) -> bool {
     UNUSED_JAVA_PROPERTIES.iter().any(|p| if p.ends_with('.') { n.starts_with(p) } else { n == *p })
 }
 
-fn available_cpus() -> i32 {
-    std::thread::available_parallelism().map(|n| i32::try_from(n.get()).unwrap_or(i32::MAX)).unwrap_or(1)
-}
-
 /// The whole server configuration. Fields are documented with the zoo.cfg
 /// key or Java system property they come from.
 #[derive(Debug, Clone)]
@@ -480,24 +474,6 @@ pub struct QuorumPeerConfig {
     pub jvm_pause_warn_threshold_ms: i64,
     /// `jvm.pause.sleep.time.ms` (default 500).
     pub jvm_pause_sleep_time_ms: i64,
-
-    // ----- NIOServerCnxnFactory / ServerCnxnFactory -----
-    /// `zookeeper.nio.numSelectorThreads` (default max(1, √(ncpu/2))).
-    pub nio_num_selector_threads: i32,
-    /// `zookeeper.nio.numWorkerThreads` (default 2 × ncpu; 0 = no pool).
-    pub nio_num_worker_threads: i32,
-    /// `zookeeper.nio.directBufferBytes` (default 64 KiB).
-    pub nio_direct_buffer_bytes: i32,
-    /// `zookeeper.nio.shutdownTimeout` (ms, default 5000).
-    pub nio_shutdown_timeout_ms: i64,
-    /// `zookeeper.nio.sessionlessCnxnTimeout` (ms, default 10000).
-    pub nio_sessionless_cnxn_timeout_ms: i32,
-    /// `zookeeper.maxCnxns`: total client connections, 0 = unlimited.
-    pub max_cnxns: i32,
-    /// `zookeeper.clientTcpKeepAlive`.
-    pub client_tcp_keep_alive: bool,
-    /// `zookeeper.serverCnxnFactory` as given (we always run the NIO design).
-    pub server_cnxn_factory: Option<String>,
 
     // ----- ZooKeeperServer, processors, persistence -----
     /// `zookeeper.globalOutstandingLimit` (default 1000).
@@ -960,14 +936,6 @@ impl QuorumPeerConfig {
             jvm_pause_info_threshold_ms: 1000,
             jvm_pause_warn_threshold_ms: 10000,
             jvm_pause_sleep_time_ms: 500,
-            nio_num_selector_threads: ((cpus as f32 / 2.0).sqrt() as i32).max(1),
-            nio_num_worker_threads: cpus.saturating_mul(2),
-            nio_direct_buffer_bytes: 64 * 1024,
-            nio_shutdown_timeout_ms: 5000,
-            nio_sessionless_cnxn_timeout_ms: 10000,
-            max_cnxns: 0,
-            client_tcp_keep_alive: false,
-            server_cnxn_factory: None,
             global_outstanding_limit: 1000,
             snap_count: 100_000,
             snap_size_limit_bytes: 4_194_304 * 1024,
@@ -1054,28 +1022,6 @@ impl QuorumPeerConfig {
     fn resolve_system_properties(&mut self, cpus: i32) -> Result<(), ConfigError> {
         let store = self.properties.clone();
         let p = &store;
-
-        self.nio_num_selector_threads = p.int("zookeeper.nio.numSelectorThreads", self.nio_num_selector_threads)?;
-        if self.nio_num_selector_threads < 1 {
-            return Err(self.properties.refused("zookeeper.nio.numSelectorThreads", "must be at least 1"));
-        }
-        self.nio_num_worker_threads = p.int("zookeeper.nio.numWorkerThreads", cpus.saturating_mul(2))?;
-        self.nio_direct_buffer_bytes = p.int("zookeeper.nio.directBufferBytes", 64 * 1024)?;
-        self.nio_shutdown_timeout_ms = p.long("zookeeper.nio.shutdownTimeout", 5000)?;
-        self.nio_sessionless_cnxn_timeout_ms = p.int("zookeeper.nio.sessionlessCnxnTimeout", 10000)?;
-        if self.nio_sessionless_cnxn_timeout_ms <= 0 {
-            return Err(self.properties.refused("zookeeper.nio.sessionlessCnxnTimeout", "must be positive"));
-        }
-        self.max_cnxns = p.int("zookeeper.maxCnxns", 0)?;
-        if self.max_cnxns < 0 {
-            warn!("maxCnxns should be greater than or equal to 0, using default value 0.");
-            self.max_cnxns = 0;
-        }
-        self.client_tcp_keep_alive = p.boolean("zookeeper.clientTcpKeepAlive", false);
-        self.server_cnxn_factory = p.string("zookeeper.serverCnxnFactory");
-        if let Some(factory) = &self.server_cnxn_factory {
-            info!("zookeeper.serverCnxnFactory={factory} is accepted; zkserver always uses its NIO-style factory");
-        }
 
         self.global_outstanding_limit = p.int("zookeeper.globalOutstandingLimit", 1000)?;
         self.snap_count = p.int("zookeeper.snapCount", 100_000)?;
@@ -1422,9 +1368,10 @@ impl QuorumPeerConfig {
         !self.is_distributed()
     }
 
-    /// Looks up any system property (prefixed/unprefixed/zoo.cfg forms) — for code that needs a rarely used key.
-    pub fn property(&self, name: &str) -> Option<&str> {
-        self.properties.lookup(name).map(|(_, v)| v)
+    /// The system properties: the `-D` pairs and the zoo.cfg keys this
+    /// struct does not hold, from which each component reads its settings.
+    pub fn properties(&self) -> &SystemProperties {
+        &self.properties
     }
 
     /// FourLetterCommands.isEnabled: `srvr` always; `isro` when
@@ -1532,13 +1479,6 @@ impl QuorumPeerConfig {
                 info!("server.{sid}={}", qs.to_config_value());
             }
         }
-        info!(
-            "NIO: {} selector thread(s), {} worker thread(s), {}s sessionless connection timeout, maxCnxns={}",
-            self.nio_num_selector_threads,
-            self.nio_num_worker_threads,
-            self.nio_sessionless_cnxn_timeout_ms / 1000,
-            self.max_cnxns
-        );
         info!(
             "snapCount={} snapSizeLimitInKb={} preAllocSize={}KB forceSync={} globalOutstandingLimit={}",
             self.snap_count,

@@ -293,7 +293,7 @@ mod tests {
         use crate::quorum::quorum_peer_config::QuorumPeerConfig;
         use crate::server::persistence::file_txn_log::read_txns;
         use crate::zoo_defs::{ids, CreateMode};
-        use crate::server::zoo_keeper_server_main::StandaloneServer;
+        use crate::server::zoo_keeper_server_main::{ServerSettings, StandaloneServer};
 
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
@@ -301,7 +301,8 @@ mod tests {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let text = format!("dataDir={}\nclientPortAddress=127.0.0.1\nclientPort={port}\n", data.display());
         std::fs::write(&cfg, text).unwrap();
-        let server = StandaloneServer::start(&QuorumPeerConfig::parse(&cfg, &[]).unwrap()).unwrap();
+        let config = QuorumPeerConfig::parse(&cfg, &[]).unwrap();
+        let server = StandaloneServer::start(&config, &ServerSettings::read(&config).unwrap()).unwrap();
         let c = ZkClient::connect(server.cnxn_factory.local_address(), 30000).unwrap();
         let container = CreateRequest { path: "/box".into(), data: None, acl: ids::open_acl_unsafe(), flags: 4 };
         assert_eq!(c.submit(op_code::CREATE_CONTAINER, &container).unwrap().header.err, code::OK);

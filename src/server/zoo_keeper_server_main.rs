@@ -3,7 +3,7 @@
 //! database, starts the server, the client port and the ContainerManager,
 //! then waits for SIGINT/SIGTERM and shuts everything down in reverse order.
 
-use crate::quorum::quorum_peer_config::QuorumPeerConfig;
+use crate::quorum::quorum_peer_config::{ConfigError, QuorumPeerConfig};
 use crate::server::command::ALL_COMMANDS;
 use crate::server::container_manager::{ContainerManager, ContainerSettings};
 use crate::server::datadir_cleanup_manager::DatadirCleanupManager;
@@ -61,16 +61,31 @@ pub fn settings_from(config: &QuorumPeerConfig) -> ZooKeeperServerSettings {
     }
 }
 
-/// The client port's settings a config gives.
-pub fn nio_settings_from(config: &QuorumPeerConfig) -> NioSettings {
-    NioSettings {
-        num_selector_threads: config.nio_num_selector_threads.max(1) as usize,
-        num_worker_threads: config.nio_num_worker_threads.max(1) as usize,
-        max_client_cnxns: config.max_client_cnxns,
-        max_cnxns: config.max_cnxns,
-        sessionless_cnxn_timeout_ms: config.nio_sessionless_cnxn_timeout_ms,
-        listen_backlog: config.client_port_listen_backlog,
-        direct_buffer_bytes: config.nio_direct_buffer_bytes.max(0) as usize,
+/// Every component's settings, each read by its component from the system
+/// properties (and the zoo.cfg values it is given), all at start-up so that
+/// a bad value refuses start-up before anything runs.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub nio: NioSettings,
+}
+
+impl ServerSettings {
+    pub fn read(config: &QuorumPeerConfig) -> Result<ServerSettings, ConfigError> {
+        let props = config.properties();
+        Ok(ServerSettings {
+            nio: NioSettings::read(props, config.max_client_cnxns, config.client_port_listen_backlog)?,
+        })
+    }
+
+    /// Logs the settings, after QuorumPeerConfig::log_config's lines.
+    pub fn log(&self) {
+        tracing::info!(
+            "NIO: {} selector thread(s), {} worker thread(s), {}s sessionless connection timeout, maxCnxns={}",
+            self.nio.num_selector_threads,
+            self.nio.num_worker_threads,
+            self.nio.sessionless_cnxn_timeout_ms / 1000,
+            self.nio.max_cnxns
+        );
     }
 }
 
@@ -109,7 +124,7 @@ pub struct StandaloneServer {
 
 impl StandaloneServer {
     /// runFromConfig up to the point where clients are served.
-    pub fn start(config: &QuorumPeerConfig) -> Result<StandaloneServer, RunError> {
+    pub fn start(config: &QuorumPeerConfig, server_settings: &ServerSettings) -> Result<StandaloneServer, RunError> {
         let client_addr: SocketAddr = config
             .client_port_address
             .ok_or_else(|| "clientPort is not set: a standalone server needs one".to_string())?;
@@ -139,7 +154,7 @@ impl StandaloneServer {
         zk_db.take_snapshot(false).map_err(|e| format!("cannot write the start-up snapshot: {e}"))?;
         let zks = ZooKeeperServer::new(settings, zk_db, sessions);
         zks.startup().map_err(|e| format!("cannot start the server: {e}"))?;
-        let cnxn_factory = NioServerCnxnFactory::start(client_addr, nio_settings_from(config), Arc::clone(&zks))
+        let cnxn_factory = NioServerCnxnFactory::start(client_addr, server_settings.nio.clone(), Arc::clone(&zks))
             .map_err(|e| format!("cannot bind the client port {client_addr}: {e}"))?;
         let prep = zks.prep_processor().ok_or_else(|| RunError::Other("the request processors did not start".into()))?;
         let container_settings = ContainerSettings {
@@ -161,14 +176,14 @@ impl StandaloneServer {
 }
 
 /// Runs the standalone server until SIGINT or SIGTERM.
-pub fn run(config: QuorumPeerConfig) -> Result<(), RunError> {
+pub fn run(config: QuorumPeerConfig, settings: ServerSettings) -> Result<(), RunError> {
     // SAFETY: installs a handler that only stores to an atomic.
     unsafe {
         libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
         libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
-    let server = StandaloneServer::start(&config)?;
+    let server = StandaloneServer::start(&config, &settings)?;
     tracing::info!("serving clients on {}", server.cnxn_factory.local_address());
     while !STOP.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(100));

@@ -24,6 +24,11 @@ pub struct SystemProperties {
     file: Vec<(String, String)>,
 }
 
+/// Runtime.availableProcessors: the default of several thread counts.
+pub fn available_cpus() -> i32 {
+    std::thread::available_parallelism().map(|n| i32::try_from(n.get()).unwrap_or(i32::MAX)).unwrap_or(1)
+}
+
 /// A property name without its `zookeeper.` prefix.
 pub(super) fn normalize(name: &str) -> &str {
     name.strip_prefix("zookeeper.").unwrap_or(name)
@@ -57,6 +62,12 @@ impl SystemProperties {
     /// A store of `-D` pairs (command-line order) and unknown zoo.cfg keys.
     pub fn new(overrides: Vec<(String, String)>, file: Vec<(String, String)>) -> SystemProperties {
         SystemProperties { overrides, file }
+    }
+
+    /// A store of these `-D` pairs, for the components' tests.
+    #[cfg(test)]
+    pub fn of(pairs: &[(&str, &str)]) -> SystemProperties {
+        SystemProperties::new(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), Vec::new())
     }
 
     /// Finds a property: `-D` before zoo.cfg; within each, the exact name
@@ -169,10 +180,6 @@ impl SystemProperties {
 mod tests {
     use super::*;
 
-    fn props(pairs: &[(&str, &str)]) -> SystemProperties {
-        SystemProperties::new(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), Vec::new())
-    }
-
     #[test]
     fn java_decode_syntax() {
         assert_eq!(java_decode("42"), Some(42));
@@ -208,7 +215,7 @@ mod tests {
 
     #[test]
     fn typed_getters_name_the_key_they_refuse() {
-        let p = props(&[("n", "9999999999"), ("x", "0x10"), ("d", "abc"), ("t", "TRUE"), ("f", "yes")]);
+        let p = SystemProperties::of(&[("n", "9999999999"), ("x", "0x10"), ("d", "abc"), ("t", "TRUE"), ("f", "yes")]);
         assert_eq!(p.int("n", 0).unwrap_err().to_string(), "n: \"9999999999\" is out of range for a 32-bit integer");
         assert_eq!(p.long("n", 0), Ok(9_999_999_999));
         assert_eq!(p.int("x", 0), Ok(16));

@@ -82,13 +82,6 @@ fn java_defaults() {
     assert_eq!(c.peer_type, LearnerType::Participant);
     assert_eq!(c.metrics_provider_class_name, DEFAULT_METRICS_PROVIDER);
 
-    let cpus = available_cpus();
-    assert_eq!(c.nio_num_selector_threads, ((cpus as f32 / 2.0).sqrt() as i32).max(1));
-    assert_eq!(c.nio_num_worker_threads, 2 * cpus);
-    assert_eq!(c.nio_direct_buffer_bytes, 65536);
-    assert_eq!(c.nio_shutdown_timeout_ms, 5000);
-    assert_eq!(c.nio_sessionless_cnxn_timeout_ms, 10000);
-    assert_eq!(c.max_cnxns, 0);
     assert_eq!(c.global_outstanding_limit, 1000);
     assert_eq!(c.snap_count, 100000);
     assert_eq!(c.snap_size_limit_bytes, 4_194_304 * 1024);
@@ -247,15 +240,15 @@ fn system_properties_in_both_forms_and_places() {
     // zoo.cfg, without and with the prefix.
     let c = f.ok("snapCount=5000\nzookeeper.nio.numWorkerThreads=3\n4lw.commands.whitelist=stat, ruok\n");
     assert_eq!(c.snap_count, 5000);
-    assert_eq!(c.nio_num_worker_threads, 3);
+    assert_eq!(c.properties().int("zookeeper.nio.numWorkerThreads", 0), Ok(3));
     assert_eq!(c.four_letter_word_whitelist.as_deref(), Some("stat, ruok"));
-    assert_eq!(c.property("zookeeper.snapCount"), Some("5000"));
-    assert_eq!(c.property("snapCount"), Some("5000"));
-    assert_eq!(c.property("nio.numWorkerThreads"), Some("3"));
-    assert_eq!(c.property("zookeeper.unknown"), None);
+    assert_eq!(c.properties().string("zookeeper.snapCount").as_deref(), Some("5000"));
+    assert_eq!(c.properties().string("snapCount").as_deref(), Some("5000"));
+    assert_eq!(c.properties().string("nio.numWorkerThreads").as_deref(), Some("3"));
+    assert_eq!(c.properties().string("zookeeper.unknown"), None);
     // -D, without and with the prefix; jute.maxbuffer has no prefix in Java.
     let c = f.ok_with("", &[("nio.numSelectorThreads", "4"), ("zookeeper.jute.maxbuffer", "0x100")]);
-    assert_eq!(c.nio_num_selector_threads, 4);
+    assert_eq!(c.properties().int("zookeeper.nio.numSelectorThreads", 0), Ok(4));
     assert_eq!(c.jute_max_buffer, 256);
     assert_eq!(c.jute_max_buffer_extra_size, 256);
     let c = f.ok_with("", &[("jute.maxbuffer", "2000")]);
@@ -283,7 +276,7 @@ fn typed_system_properties_follow_java_rules() {
     let c = f.ok(concat!(
         "forceSync=no\nskipACL=yes\npreAllocSize=1024\nsnapCount=1\nsnapSizeLimitInKb=-1\n",
         "txnLogSizeLimitInKb=10\nfsync.warningthresholdms=50\nflushDelay=30\n",
-        "commitLogCount=10\nsnapshotSizeFactor=2.5\nmaxCnxns=-4\n",
+        "commitLogCount=10\nsnapshotSizeFactor=2.5\n",
         "admin.enableServer=false\nadmin.serverPort=9090\nreadonlymode.enabled=true\n",
         "extendedTypesEnabled=true\nenforceQuota=true\ndigest.enabled=false\n",
         "closeSessionTxn.enabled=false\nsnapshot.trust.empty=true\n",
@@ -302,7 +295,6 @@ fn typed_system_properties_follow_java_rules() {
     assert_eq!(c.max_write_queue_poll_time_ms, 10);
     assert_eq!(c.commit_log_count, 500);
     assert_eq!(c.snapshot_size_factor, 0.33);
-    assert_eq!(c.max_cnxns, 0);
     assert!(!c.admin_enable_server);
     assert_eq!(c.admin_server_port, 9090);
     assert!(c.read_only_mode_enabled);
@@ -330,11 +322,6 @@ fn bad_system_property_values() {
     let f = Fixture::new();
     assert_eq!(f.err_with("", &[("zookeeper.snapCount", "lots")]), "zookeeper.snapCount: \"lots\" is not a number");
     assert_eq!(f.err("snapCount=1e5\n"), "snapCount: \"1e5\" is not a number");
-    assert_eq!(f.err("nio.numSelectorThreads=0\n"), "nio.numSelectorThreads: \"0\" must be at least 1");
-    assert_eq!(
-        f.err_with("", &[("zookeeper.nio.numWorkerThreads", "9999999999")]),
-        "zookeeper.nio.numWorkerThreads: \"9999999999\" is out of range for a 32-bit integer"
-    );
     assert_eq!(f.err("intBufferStartingSizeBytes=16\n"), "intBufferStartingSizeBytes: \"16\" must be at least 32");
     assert_eq!(f.err("jute.maxbuffer=-1\n"), "jute.maxbuffer: \"-1\" must not be negative");
     assert_eq!(f.err("preAllocSize=0x10\n"), "preAllocSize: \"0x10\" is not a number");

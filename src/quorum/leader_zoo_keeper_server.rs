@@ -16,7 +16,7 @@ use crate::quorum::leader_session_tracker::LeaderSessionTracker;
 use crate::quorum::proposal_request_processor::ProposalRequestProcessor;
 use crate::quorum::quorum_peer::QuorumPeer;
 use crate::quorum::to_be_applied_request_processor::ToBeAppliedRequestProcessor;
-use crate::server::container_manager::{ContainerManager, ContainerSettings};
+use crate::server::container_manager::ContainerManager;
 use crate::server::final_request_processor::FinalRequestProcessor;
 use crate::server::nio_server_cnxn::NioServerCnxn;
 use crate::server::prep_request_processor::PrepRequestProcessor;
@@ -116,12 +116,7 @@ impl ServerRole for LeaderZooKeeperServer {
         let prep: Arc<dyn RequestProcessor> = PrepRequestProcessor::start(Arc::clone(zks), proposal)?;
         let _ = self.prep.set(Arc::clone(&prep));
         if let Some(peer) = self.peer.upgrade() {
-            let c = peer.config();
-            let settings = ContainerSettings {
-                check_interval_ms: c.container_check_interval_ms.max(1) as u64,
-                max_per_minute: c.container_max_per_minute,
-                max_never_used_interval_ms: c.container_max_never_used_interval_ms,
-            };
+            let settings = peer.settings().container;
             *self.container_manager.lock() = Some(ContainerManager::start(Arc::clone(zks.zk_db()), Arc::clone(&prep), settings)?);
         }
         Ok(Arc::new(LeaderRequestProcessor::new(Arc::downgrade(zks), prep)))

@@ -603,14 +603,6 @@ pub struct QuorumPeerConfig {
     /// `zookeeper.admin.commandURL` (default /commands).
     pub admin_command_url: String,
 
-    // ----- ContainerManager -----
-    /// `znode.container.checkIntervalMs` (default 60000).
-    pub container_check_interval_ms: i32,
-    /// `znode.container.maxPerMinute` (default 10000).
-    pub container_max_per_minute: i32,
-    /// `znode.container.maxNeverUsedIntervalMs` (default 0 = never).
-    pub container_max_never_used_interval_ms: i64,
-
     // ----- quorum -----
     /// `zookeeper.cnxTimeout`: election connect timeout (ms, default 5000).
     pub cnx_timeout_ms: i32,
@@ -994,9 +986,6 @@ impl QuorumPeerConfig {
             admin_server_port: 8080,
             admin_idle_timeout_ms: 30000,
             admin_command_url: "/commands".to_string(),
-            container_check_interval_ms: 60000,
-            container_max_per_minute: 10000,
-            container_max_never_used_interval_ms: 0,
             cnx_timeout_ms: 5000,
             tcp_keep_alive: false,
             election_port_bind_retry: 3,
@@ -1128,13 +1117,6 @@ impl QuorumPeerConfig {
         self.admin_server_port = p.int("zookeeper.admin.serverPort", 8080)?;
         self.admin_idle_timeout_ms = p.int("zookeeper.admin.idleTimeout", 30000)?;
         self.admin_command_url = p.string_or("zookeeper.admin.commandURL", "/commands");
-
-        self.container_check_interval_ms = p.int("znode.container.checkIntervalMs", 60000)?;
-        if self.container_check_interval_ms <= 0 {
-            return Err(self.properties.refused("znode.container.checkIntervalMs", "must be positive"));
-        }
-        self.container_max_per_minute = p.int("znode.container.maxPerMinute", 10000)?;
-        self.container_max_never_used_interval_ms = p.long("znode.container.maxNeverUsedIntervalMs", 0)?;
 
         self.cnx_timeout_ms = p.decimal_int("zookeeper.cnxTimeout", 5000)?;
         self.tcp_keep_alive = p.boolean("zookeeper.tcpKeepAlive", false);

@@ -9,6 +9,8 @@
 //! request with NOTEMPTY otherwise. At most znode.container.maxPerMinute
 //! deletes are posted per minute.
 
+use crate::quorum::quorum_peer_config::system_properties::SystemProperties;
+use crate::quorum::quorum_peer_config::ConfigError;
 use crate::server::data_node::EphemeralType;
 use crate::server::data_tree::DataTree;
 use crate::server::request::Request;
@@ -34,6 +36,22 @@ pub struct ContainerSettings {
     /// znode.container.maxNeverUsedIntervalMs: a container that never had a
     /// child is removed once unmodified for longer than this; 0 keeps it.
     pub max_never_used_interval_ms: i64,
+}
+
+impl ContainerSettings {
+    /// The znode.container.* system properties, as Java's servers read them
+    /// when they create their ContainerManager.
+    pub fn read(props: &SystemProperties) -> Result<ContainerSettings, ConfigError> {
+        let check_interval_ms = props.int("znode.container.checkIntervalMs", 60000)?;
+        if check_interval_ms <= 0 {
+            return Err(props.refused("znode.container.checkIntervalMs", "must be positive"));
+        }
+        Ok(ContainerSettings {
+            check_interval_ms: check_interval_ms as u64,
+            max_per_minute: props.int("znode.container.maxPerMinute", 10000)?,
+            max_never_used_interval_ms: props.long("znode.container.maxNeverUsedIntervalMs", 0)?,
+        })
+    }
 }
 
 /// The running timer thread; `stop` (or dropping it) ends it.
@@ -255,6 +273,16 @@ mod tests {
             self.0.lock().push((r.session_id, r.op_type, r.request));
         }
         fn shutdown(&self) {}
+    }
+
+    #[test]
+    fn settings_default_as_java_and_refuse_a_non_positive_interval() {
+        let s = ContainerSettings::read(&SystemProperties::of(&[])).unwrap();
+        assert_eq!(s, ContainerSettings { check_interval_ms: 60000, max_per_minute: 10000, max_never_used_interval_ms: 0 });
+        let s = ContainerSettings::read(&SystemProperties::of(&[("znode.container.checkIntervalMs", "1000")])).unwrap();
+        assert_eq!(s.check_interval_ms, 1000);
+        let e = ContainerSettings::read(&SystemProperties::of(&[("znode.container.checkIntervalMs", "0")])).unwrap_err();
+        assert_eq!(e.to_string(), "znode.container.checkIntervalMs: \"0\" must be positive");
     }
 
     #[test]

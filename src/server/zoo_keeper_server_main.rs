@@ -67,6 +67,7 @@ pub fn settings_from(config: &QuorumPeerConfig) -> ZooKeeperServerSettings {
 #[derive(Debug, Clone)]
 pub struct ServerSettings {
     pub nio: NioSettings,
+    pub container: ContainerSettings,
 }
 
 impl ServerSettings {
@@ -74,6 +75,7 @@ impl ServerSettings {
         let props = config.properties();
         Ok(ServerSettings {
             nio: NioSettings::read(props, config.max_client_cnxns, config.client_port_listen_backlog)?,
+            container: ContainerSettings::read(props)?,
         })
     }
 
@@ -157,12 +159,7 @@ impl StandaloneServer {
         let cnxn_factory = NioServerCnxnFactory::start(client_addr, server_settings.nio.clone(), Arc::clone(&zks))
             .map_err(|e| format!("cannot bind the client port {client_addr}: {e}"))?;
         let prep = zks.prep_processor().ok_or_else(|| RunError::Other("the request processors did not start".into()))?;
-        let container_settings = ContainerSettings {
-            check_interval_ms: config.container_check_interval_ms.max(1) as u64,
-            max_per_minute: config.container_max_per_minute,
-            max_never_used_interval_ms: config.container_max_never_used_interval_ms,
-        };
-        let container_manager = ContainerManager::start(Arc::clone(zks.zk_db()), prep, container_settings)
+        let container_manager = ContainerManager::start(Arc::clone(zks.zk_db()), prep, server_settings.container)
             .map_err(|e| format!("cannot start the container manager: {e}"))?;
         Ok(StandaloneServer { zks, cnxn_factory, purge, container_manager })
     }

@@ -104,9 +104,6 @@ fn java_defaults() {
     assert!(c.admin_enable_server);
     assert_eq!(c.admin_server_port, 8080);
     assert_eq!(c.admin_command_url, "/commands");
-    assert_eq!(c.container_check_interval_ms, 60000);
-    assert_eq!(c.container_max_per_minute, 10000);
-    assert_eq!(c.container_max_never_used_interval_ms, 0);
     assert_eq!(c.cnx_timeout_ms, 5000);
     assert!(c.leader_serves);
     assert_eq!(c.four_letter_word_whitelist, None);
@@ -282,7 +279,7 @@ fn typed_system_properties_follow_java_rules() {
         "closeSessionTxn.enabled=false\nsnapshot.trust.empty=true\n",
         "DigestAuthenticationProvider.superDigest=super:abc=\n",
         "observer.syncEnabled=false\nleaderServes=no\ncnxTimeout=700\n",
-        "znode.container.checkIntervalMs=1000\nrequest_throttle_max_requests=50\n",
+        "request_throttle_max_requests=50\n",
     ));
     assert!(!c.force_sync);
     assert!(c.skip_acl);
@@ -305,7 +302,6 @@ fn typed_system_properties_follow_java_rules() {
     assert!(!c.sync_enabled);
     assert!(!c.leader_serves);
     assert_eq!(c.cnx_timeout_ms, 700);
-    assert_eq!(c.container_check_interval_ms, 1000);
     assert_eq!(c.request_throttle_max_requests, 50);
 
     // zookeeper.fsync.warningthresholdms is preferred over the old name.

@@ -98,5 +98,5 @@ pub fn empty_database() -> Arc<ZkDatabase> {
 /// A fresh standalone server (not started: no threads) over an empty
 /// database, so every input starts from the same state.
 pub fn fresh_server() -> Arc<ZooKeeperServer> {
-    ZooKeeperServer::new(settings_from(config()), empty_database(), Default::default())
+    ZooKeeperServer::new(settings_from(config(), server_settings()), empty_database(), Default::default())
 }

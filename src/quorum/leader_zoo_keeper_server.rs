@@ -44,7 +44,7 @@ pub struct LeaderZooKeeperServer {
 impl LeaderZooKeeperServer {
     /// The role and its (not yet started) server over the peer's database.
     pub fn new(peer: &Arc<QuorumPeer>) -> (Arc<LeaderZooKeeperServer>, Arc<ZooKeeperServer>) {
-        let mut settings = settings_from(peer.config());
+        let mut settings = settings_from(peer.config(), peer.settings());
         settings.server_id = peer.id();
         let db = Arc::clone(peer.zk_db());
         let tracker = LeaderSessionTracker::new(settings.tick_time, peer.id(), db.sessions_with_timeouts());

@@ -187,7 +187,7 @@ impl QuorumPeer {
         let snap_log = FileTxnSnapLog::new(&config.data_log_dir, &config.data_dir)
             .map_err(|e| StartError::Datadir(format!("cannot open the data directory: {e}")))?;
         let snap_dir = snap_log.data_dir().to_path_buf();
-        let mut zks_settings = settings_from(&config);
+        let mut zks_settings = settings_from(&config, &settings);
         zks_settings.server_id = my_id;
         let zk_db = Arc::new(ZkDatabase::new(snap_log, zks_settings.extended_types_enabled, config.digest_enabled));
         let (sessions, last_zxid) = zk_db

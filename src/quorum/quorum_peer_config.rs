@@ -532,30 +532,6 @@ pub struct QuorumPeerConfig {
     /// `zookeeper.request_stale_latency_check` (default false).
     pub request_stale_latency_check: bool,
 
-    // ----- BlueThrottle (connection throttling) -----
-    /// `zookeeper.connection_throttle_tokens` (default 0 = off).
-    pub connection_throttle_tokens: i32,
-    /// `zookeeper.connection_throttle_fill_time` (ms, default 1).
-    pub connection_throttle_fill_time_ms: i32,
-    /// `zookeeper.connection_throttle_fill_count` (default 1).
-    pub connection_throttle_fill_count: i32,
-    /// `zookeeper.connection_throttle_freeze_time` (ms, default -1 = off).
-    pub connection_throttle_freeze_time_ms: i32,
-    /// `zookeeper.connection_throttle_drop_increase` (default 0.02).
-    pub connection_throttle_drop_increase: f64,
-    /// `zookeeper.connection_throttle_drop_decrease` (default 0.002).
-    pub connection_throttle_drop_decrease: f64,
-    /// `zookeeper.connection_throttle_decrease_ratio` (default 0).
-    pub connection_throttle_decrease_ratio: f64,
-    /// `zookeeper.connection_throttle_weight_enabled`.
-    pub connection_throttle_weight_enabled: bool,
-    /// `zookeeper.connection_throttle_global_session_weight` (default 3).
-    pub connection_throttle_global_session_weight: i32,
-    /// `zookeeper.connection_throttle_local_session_weight` (default 1).
-    pub connection_throttle_local_session_weight: i32,
-    /// `zookeeper.connection_throttle_renew_session_weight` (default 2).
-    pub connection_throttle_renew_session_weight: i32,
-
     // ----- commands, wire, ACLs, node types -----
     /// `zookeeper.4lw.commands.whitelist` (zoo.cfg `4lw.commands.whitelist`)
     /// as given; see [`QuorumPeerConfig::is_four_letter_word_enabled`].
@@ -955,17 +931,6 @@ impl QuorumPeerConfig {
             request_throttler_shutdown_timeout_ms: 10000,
             request_stale_connection_check: true,
             request_stale_latency_check: false,
-            connection_throttle_tokens: 0,
-            connection_throttle_fill_time_ms: 1,
-            connection_throttle_fill_count: 1,
-            connection_throttle_freeze_time_ms: -1,
-            connection_throttle_drop_increase: 0.02,
-            connection_throttle_drop_decrease: 0.002,
-            connection_throttle_decrease_ratio: 0.0,
-            connection_throttle_weight_enabled: false,
-            connection_throttle_global_session_weight: 3,
-            connection_throttle_local_session_weight: 1,
-            connection_throttle_renew_session_weight: 2,
             four_letter_word_whitelist: None,
             read_only_mode_enabled: false,
             jute_max_buffer: 0xfffff,
@@ -1071,21 +1036,6 @@ impl QuorumPeerConfig {
         self.request_throttler_shutdown_timeout_ms = p.int("zookeeper.request_throttler.shutdownTimeout", 10000)?;
         self.request_stale_connection_check = p.boolean("zookeeper.request_stale_connection_check", true);
         self.request_stale_latency_check = p.boolean("zookeeper.request_stale_latency_check", false);
-
-        self.connection_throttle_tokens = p.int("zookeeper.connection_throttle_tokens", 0)?;
-        self.connection_throttle_fill_time_ms = p.int("zookeeper.connection_throttle_fill_time", 1)?;
-        self.connection_throttle_fill_count = p.int("zookeeper.connection_throttle_fill_count", 1)?;
-        self.connection_throttle_freeze_time_ms = p.int("zookeeper.connection_throttle_freeze_time", -1)?;
-        self.connection_throttle_drop_increase = p.double("zookeeper.connection_throttle_drop_increase", 0.02)?;
-        self.connection_throttle_drop_decrease = p.double("zookeeper.connection_throttle_drop_decrease", 0.002)?;
-        self.connection_throttle_decrease_ratio = p.double("zookeeper.connection_throttle_decrease_ratio", 0.0)?;
-        self.connection_throttle_weight_enabled = p.boolean("zookeeper.connection_throttle_weight_enabled", false);
-        self.connection_throttle_global_session_weight =
-            p.int("zookeeper.connection_throttle_global_session_weight", 3)?;
-        self.connection_throttle_local_session_weight =
-            p.int("zookeeper.connection_throttle_local_session_weight", 1)?;
-        self.connection_throttle_renew_session_weight =
-            p.int("zookeeper.connection_throttle_renew_session_weight", 2)?;
 
         self.four_letter_word_whitelist = p.string("zookeeper.4lw.commands.whitelist");
         self.read_only_mode_enabled = p.boolean("readonlymode.enabled", false);

@@ -64,6 +64,8 @@ pub struct ZooKeeperServerSettings {
     pub request_throttle_stall_time_ms: u64,
     pub request_throttle_drop_stale: bool,
     pub txn_log: TxnLogSettings,
+    /// The connection throttle's settings (zookeeper.connection_throttle_*).
+    pub conn_throttle: BlueThrottleSettings,
     /// zookeeper.snapCount: txns between snapshots (randomised as in Java).
     pub snap_count: i32,
     /// zookeeper.snapSizeLimitInKb in bytes: log bytes between snapshots (<= 0: off).
@@ -249,7 +251,7 @@ impl ZooKeeperServer {
         role: Arc<dyn ServerRole>,
     ) -> Arc<ZooKeeperServer> {
         let zxid = zk_db.last_processed_zxid();
-        let conn_throttle = BlueThrottle::new(BlueThrottleSettings::from_config(&settings.config));
+        let conn_throttle = BlueThrottle::new(settings.conn_throttle.clone());
         Arc::new(ZooKeeperServer {
             settings,
             zk_db,

@@ -5,6 +5,7 @@
 
 use crate::quorum::quorum_peer_config::{ConfigError, QuorumPeerConfig};
 use crate::server::command::ALL_COMMANDS;
+use crate::server::blue_throttle::BlueThrottleSettings;
 use crate::server::container_manager::{ContainerManager, ContainerSettings};
 use crate::server::datadir_cleanup_manager::DatadirCleanupManager;
 use crate::server::nio_server_cnxn_factory::{NioServerCnxnFactory, NioSettings};
@@ -28,8 +29,9 @@ fn enabled_words(config: &QuorumPeerConfig) -> HashSet<String> {
     ALL_COMMANDS.iter().filter(|c| config.is_four_letter_word_enabled(c)).map(|c| c.to_string()).collect()
 }
 
-/// The server settings a config gives (server id 0: standalone).
-pub fn settings_from(config: &QuorumPeerConfig) -> ZooKeeperServerSettings {
+/// The server settings a config and the components' settings give (server
+/// id 0: standalone).
+pub fn settings_from(config: &QuorumPeerConfig, server_settings: &ServerSettings) -> ZooKeeperServerSettings {
     ZooKeeperServerSettings {
         server_id: 0,
         tick_time: config.tick_time,
@@ -56,6 +58,7 @@ pub fn settings_from(config: &QuorumPeerConfig) -> ZooKeeperServerSettings {
         },
         snap_count: config.snap_count.max(2),
         snap_size_limit_bytes: config.snap_size_limit_bytes,
+        conn_throttle: server_settings.conn_throttle.clone(),
         four_letter_words: enabled_words(config),
         config: Arc::new(config.clone()),
     }
@@ -68,6 +71,7 @@ pub fn settings_from(config: &QuorumPeerConfig) -> ZooKeeperServerSettings {
 pub struct ServerSettings {
     pub nio: NioSettings,
     pub container: ContainerSettings,
+    pub conn_throttle: BlueThrottleSettings,
 }
 
 impl ServerSettings {
@@ -76,6 +80,7 @@ impl ServerSettings {
         Ok(ServerSettings {
             nio: NioSettings::read(props, config.max_client_cnxns, config.client_port_listen_backlog)?,
             container: ContainerSettings::read(props)?,
+            conn_throttle: BlueThrottleSettings::read(props)?,
         })
     }
 
@@ -139,7 +144,7 @@ impl StandaloneServer {
         .map_err(|e| format!("cannot start the purge task: {e}"))?;
         let snap_log = FileTxnSnapLog::new(&config.data_log_dir, &config.data_dir)
             .map_err(|e| RunError::Datadir(format!("cannot open the data directory: {e}")))?;
-        let settings = settings_from(config);
+        let settings = settings_from(config, server_settings);
         let zk_db = Arc::new(ZkDatabase::new(snap_log, settings.extended_types_enabled, config.digest_enabled));
         let started = std::time::Instant::now();
         let (sessions, zxid) =

@@ -201,7 +201,7 @@ fn main() -> ExitCode {
         }
     };
     config.log_config();
-    settings.log();
+    settings.log(&config);
     zkserver::jute::configure(config.jute_max_buffer.max(0) as usize, config.jute_max_buffer_extra_size.max(0) as usize);
 
     if !config.is_standalone() {

@@ -519,18 +519,6 @@ pub struct QuorumPeerConfig {
     pub large_request_threshold: i32,
     /// `zookeeper.throttled_op_wait_time` (ms, default 0 = off).
     pub throttled_op_wait_time_ms: i32,
-    /// `zookeeper.request_throttle_max_requests` (default 0 = off).
-    pub request_throttle_max_requests: i32,
-    /// `zookeeper.request_throttle_stall_time` (ms, default 100).
-    pub request_throttle_stall_time_ms: i32,
-    /// `zookeeper.request_throttle_drop_stale` (default true).
-    pub request_throttle_drop_stale: bool,
-    /// `zookeeper.request_throttler.shutdownTimeout` (ms, default 10000).
-    pub request_throttler_shutdown_timeout_ms: i32,
-    /// `zookeeper.request_stale_connection_check` (default true).
-    pub request_stale_connection_check: bool,
-    /// `zookeeper.request_stale_latency_check` (default false).
-    pub request_stale_latency_check: bool,
 
     // ----- commands, wire, ACLs, node types -----
     /// `zookeeper.4lw.commands.whitelist` (zoo.cfg `4lw.commands.whitelist`)
@@ -925,12 +913,6 @@ impl QuorumPeerConfig {
             large_request_max_bytes: 100 * 1024 * 1024,
             large_request_threshold: -1,
             throttled_op_wait_time_ms: 0,
-            request_throttle_max_requests: 0,
-            request_throttle_stall_time_ms: 100,
-            request_throttle_drop_stale: true,
-            request_throttler_shutdown_timeout_ms: 10000,
-            request_stale_connection_check: true,
-            request_stale_latency_check: false,
             four_letter_word_whitelist: None,
             read_only_mode_enabled: false,
             jute_max_buffer: 0xfffff,
@@ -1030,12 +1012,6 @@ impl QuorumPeerConfig {
         self.large_request_max_bytes = p.int("zookeeper.largeRequestMaxBytes", 100 * 1024 * 1024)?;
         self.large_request_threshold = p.int("zookeeper.largeRequestThreshold", -1)?;
         self.throttled_op_wait_time_ms = p.int("zookeeper.throttled_op_wait_time", 0)?;
-        self.request_throttle_max_requests = p.int("zookeeper.request_throttle_max_requests", 0)?;
-        self.request_throttle_stall_time_ms = p.int("zookeeper.request_throttle_stall_time", 100)?;
-        self.request_throttle_drop_stale = p.boolean("zookeeper.request_throttle_drop_stale", true);
-        self.request_throttler_shutdown_timeout_ms = p.int("zookeeper.request_throttler.shutdownTimeout", 10000)?;
-        self.request_stale_connection_check = p.boolean("zookeeper.request_stale_connection_check", true);
-        self.request_stale_latency_check = p.boolean("zookeeper.request_stale_latency_check", false);
 
         self.four_letter_word_whitelist = p.string("zookeeper.4lw.commands.whitelist");
         self.read_only_mode_enabled = p.boolean("readonlymode.enabled", false);
@@ -1418,14 +1394,6 @@ impl QuorumPeerConfig {
             self.pre_alloc_size_bytes / 1024,
             if self.force_sync { "yes" } else { "no" },
             self.global_outstanding_limit
-        );
-        info!(
-            "jute.maxbuffer={} request_throttle_max_requests={} skipACL={} digest.enabled={} closeSessionTxn.enabled={}",
-            self.jute_max_buffer,
-            self.request_throttle_max_requests,
-            if self.skip_acl { "yes" } else { "no" },
-            self.digest_enabled,
-            self.close_session_txn_enabled
         );
         info!(
             "enabled four letter word commands: {}",

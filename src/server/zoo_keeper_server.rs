@@ -17,7 +17,7 @@ use crate::server::prep_request_processor::PrepRequestProcessor;
 use crate::server::request::Request;
 use crate::server::request_processor::RequestProcessor;
 use crate::server::blue_throttle::{BlueThrottle, BlueThrottleSettings};
-use crate::server::request_throttler::RequestThrottler;
+use crate::server::request_throttler::{RequestThrottler, RequestThrottlerSettings};
 use crate::server::server_stats::ServerStats;
 use crate::server::session_tracker::{SessionExpirer, SessionTracker};
 use crate::server::session_tracker_impl::SessionTrackerImpl;
@@ -60,9 +60,8 @@ pub struct ZooKeeperServerSettings {
     pub close_session_txn_enabled: bool,
     pub extended_types_enabled: bool,
     pub max_batch_size: usize,
-    pub request_throttle_max_requests: i32,
-    pub request_throttle_stall_time_ms: u64,
-    pub request_throttle_drop_stale: bool,
+    /// The RequestThrottler's settings (zookeeper.request_throttle*).
+    pub request_throttler: RequestThrottlerSettings,
     pub txn_log: TxnLogSettings,
     /// The connection throttle's settings (zookeeper.connection_throttle_*).
     pub conn_throttle: BlueThrottleSettings,

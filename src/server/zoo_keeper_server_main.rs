@@ -10,6 +10,7 @@ use crate::server::container_manager::{ContainerManager, ContainerSettings};
 use crate::server::datadir_cleanup_manager::DatadirCleanupManager;
 use crate::server::nio_server_cnxn_factory::{NioServerCnxnFactory, NioSettings};
 use crate::server::persistence::file_txn_snap_log::FileTxnSnapLog;
+use crate::server::request_throttler::RequestThrottlerSettings;
 use crate::server::zk_database::{TxnLogSettings, ZkDatabase};
 use crate::server::zoo_keeper_server::{ZooKeeperServer, ZooKeeperServerSettings};
 use std::collections::HashSet;
@@ -47,9 +48,7 @@ pub fn settings_from(config: &QuorumPeerConfig, server_settings: &ServerSettings
         close_session_txn_enabled: config.close_session_txn_enabled,
         extended_types_enabled: config.extended_types_enabled,
         max_batch_size: config.max_batch_size.max(1) as usize,
-        request_throttle_max_requests: config.request_throttle_max_requests,
-        request_throttle_stall_time_ms: config.request_throttle_stall_time_ms.max(0) as u64,
-        request_throttle_drop_stale: config.request_throttle_drop_stale,
+        request_throttler: server_settings.request_throttler.clone(),
         txn_log: TxnLogSettings {
             pre_alloc_size: config.pre_alloc_size_bytes.max(0) as u64,
             force_sync: config.force_sync,
@@ -72,6 +71,7 @@ pub struct ServerSettings {
     pub nio: NioSettings,
     pub container: ContainerSettings,
     pub conn_throttle: BlueThrottleSettings,
+    pub request_throttler: RequestThrottlerSettings,
 }
 
 impl ServerSettings {
@@ -81,17 +81,26 @@ impl ServerSettings {
             nio: NioSettings::read(props, config.max_client_cnxns, config.client_port_listen_backlog)?,
             container: ContainerSettings::read(props)?,
             conn_throttle: BlueThrottleSettings::read(props)?,
+            request_throttler: RequestThrottlerSettings::read(props)?,
         })
     }
 
     /// Logs the settings, after QuorumPeerConfig::log_config's lines.
-    pub fn log(&self) {
+    pub fn log(&self, config: &QuorumPeerConfig) {
         tracing::info!(
             "NIO: {} selector thread(s), {} worker thread(s), {}s sessionless connection timeout, maxCnxns={}",
             self.nio.num_selector_threads,
             self.nio.num_worker_threads,
             self.nio.sessionless_cnxn_timeout_ms / 1000,
             self.nio.max_cnxns
+        );
+        tracing::info!(
+            "jute.maxbuffer={} request_throttle_max_requests={} skipACL={} digest.enabled={} closeSessionTxn.enabled={}",
+            config.jute_max_buffer,
+            self.request_throttler.max_requests,
+            if config.skip_acl { "yes" } else { "no" },
+            config.digest_enabled,
+            config.close_session_txn_enabled
         );
     }
 }

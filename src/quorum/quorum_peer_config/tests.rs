@@ -91,9 +91,6 @@ fn java_defaults() {
     assert_eq!(c.txn_log_size_limit_bytes, -1);
     assert_eq!(c.max_batch_size, 1000);
     assert_eq!(c.flush_delay_ms, 0);
-    assert_eq!(c.request_throttle_max_requests, 0);
-    assert_eq!(c.request_throttle_stall_time_ms, 100);
-    assert!(c.request_throttle_drop_stale);
     assert_eq!(c.jute_max_buffer, 0xfffff);
     assert_eq!(c.jute_max_buffer_extra_size, 0xfffff);
     assert!(!c.skip_acl && !c.enforce_quota && !c.extended_types_enabled && !c.emulate_353_ttl_nodes);
@@ -279,7 +276,6 @@ fn typed_system_properties_follow_java_rules() {
         "closeSessionTxn.enabled=false\nsnapshot.trust.empty=true\n",
         "DigestAuthenticationProvider.superDigest=super:abc=\n",
         "observer.syncEnabled=false\nleaderServes=no\ncnxTimeout=700\n",
-        "request_throttle_max_requests=50\n",
     ));
     assert!(!c.force_sync);
     assert!(c.skip_acl);
@@ -302,7 +298,6 @@ fn typed_system_properties_follow_java_rules() {
     assert!(!c.sync_enabled);
     assert!(!c.leader_serves);
     assert_eq!(c.cnx_timeout_ms, 700);
-    assert_eq!(c.request_throttle_max_requests, 50);
 
     // zookeeper.fsync.warningthresholdms is preferred over the old name.
     let c = f.ok("fsync.warningthresholdms=50\n");

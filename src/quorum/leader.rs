@@ -371,7 +371,7 @@ impl Leader {
     /// limit, and a negative factor turns txn-log syncs off (-1), as in
     /// Java's isTxnLogSyncEnabled.
     fn txn_log_size_limit(&self, db: &crate::server::zk_database::ZkDatabase) -> i64 {
-        let factor = self.peer.config().snapshot_size_factor;
+        let factor = self.peer.settings().zk_database.snapshot_size_factor;
         if factor < 0.0 {
             return -1;
         }

@@ -84,7 +84,7 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
-    fn bad_value(key: &str, value: &str, reason: &str) -> ConfigError {
+    pub fn bad_value(key: &str, value: &str, reason: &str) -> ConfigError {
         ConfigError::BadValue { key: key.to_string(), value: value.to_string(), reason: reason.to_string() }
     }
 
@@ -482,25 +482,6 @@ pub struct QuorumPeerConfig {
     pub snap_count: i32,
     /// `zookeeper.snapSizeLimitInKb` × 1024 (default 4 GiB; <= 0 disables).
     pub snap_size_limit_bytes: i64,
-    /// `zookeeper.preAllocSize` × 1024 (KiB in the property, default 64 MiB).
-    pub pre_alloc_size_bytes: i64,
-    /// `zookeeper.forceSync`: fsync the txn log unless it is `no`.
-    pub force_sync: bool,
-    /// `zookeeper.fsync.warningthresholdms`, else `fsync.warningthresholdms`
-    /// (default 1000).
-    pub fsync_warning_threshold_ms: i64,
-    /// `zookeeper.txnLogSizeLimitInKb` × 1024, or -1 (no limit) when <= 0.
-    pub txn_log_size_limit_bytes: i64,
-    /// `zookeeper.datadir.autocreate` (default true).
-    pub datadir_autocreate: bool,
-    /// `zookeeper.db.autocreate` (default true).
-    pub db_autocreate: bool,
-    /// `zookeeper.snapshot.trust.empty`.
-    pub snapshot_trust_empty: bool,
-    /// `zookeeper.snapshotSizeFactor` (default 0.33; > 1 falls back to it).
-    pub snapshot_size_factor: f64,
-    /// `zookeeper.commitLogCount` (default and minimum 500).
-    pub commit_log_count: i32,
     /// `zookeeper.flushDelay` (ms, default 0).
     pub flush_delay_ms: i64,
     /// `zookeeper.maxWriteQueuePollTime` (ms, default flushDelay / 3).
@@ -895,15 +876,6 @@ impl QuorumPeerConfig {
             global_outstanding_limit: 1000,
             snap_count: 100_000,
             snap_size_limit_bytes: 4_194_304 * 1024,
-            pre_alloc_size_bytes: 65536 * 1024,
-            force_sync: true,
-            fsync_warning_threshold_ms: 1000,
-            txn_log_size_limit_bytes: -1,
-            datadir_autocreate: true,
-            db_autocreate: true,
-            snapshot_trust_empty: false,
-            snapshot_size_factor: 0.33,
-            commit_log_count: 500,
             flush_delay_ms: 0,
             max_write_queue_poll_time_ms: 0,
             max_batch_size: 1000,
@@ -970,36 +942,6 @@ impl QuorumPeerConfig {
             info!("zookeeper.snapSizeLimitInKb set to a non-positive value {snap_size_kb}; disabling feature");
         }
         self.snap_size_limit_bytes = snap_size_kb.saturating_mul(1024);
-        self.pre_alloc_size_bytes = p.decimal_long("zookeeper.preAllocSize", 65536)?.saturating_mul(1024);
-        self.force_sync = p.equals("zookeeper.forceSync", "no") != Some(true);
-        self.fsync_warning_threshold_ms = p.long("zookeeper.fsync.warningthresholdms", 1000)?;
-        let txn_log_kb = p.long("zookeeper.txnLogSizeLimitInKb", -1)?;
-        self.txn_log_size_limit_bytes = if txn_log_kb > 0 { txn_log_kb.saturating_mul(1024) } else { -1 };
-        self.datadir_autocreate = p.boolean("zookeeper.datadir.autocreate", true);
-        self.db_autocreate = p.boolean("zookeeper.db.autocreate", true);
-        self.snapshot_trust_empty = p.boolean("zookeeper.snapshot.trust.empty", false);
-        if let Some((k, v)) = store.lookup("zookeeper.snapshot.compression.method") {
-            match v.to_ascii_lowercase().as_str() {
-                "" => {}
-                "gz" | "snappy" => {
-                    return Err(ConfigError::bad_value(k, v, "is not supported: snapshots are written uncompressed"))
-                }
-                _ => warn!("{k}={v:?} is not a known method; snapshots are written uncompressed"),
-            }
-        }
-        self.snapshot_size_factor = p.double("zookeeper.snapshotSizeFactor", 0.33)?;
-        if self.snapshot_size_factor > 1.0 {
-            warn!("The configured zookeeper.snapshotSizeFactor is invalid, going to use the default 0.33");
-            self.snapshot_size_factor = 0.33;
-        }
-        self.commit_log_count = p.int("zookeeper.commitLogCount", 500)?;
-        if self.commit_log_count < 500 {
-            warn!(
-                "The configured commitLogCount {} is less than the recommended 500, going to use the recommended one",
-                self.commit_log_count
-            );
-            self.commit_log_count = 500;
-        }
         self.flush_delay_ms = p.long("zookeeper.flushDelay", 0)?;
         self.max_write_queue_poll_time_ms = p.long("zookeeper.maxWriteQueuePollTime", self.flush_delay_ms / 3)?;
         self.max_batch_size = p.int("zookeeper.maxBatchSize", 1000)?;
@@ -1387,14 +1329,6 @@ impl QuorumPeerConfig {
                 info!("server.{sid}={}", qs.to_config_value());
             }
         }
-        info!(
-            "snapCount={} snapSizeLimitInKb={} preAllocSize={}KB forceSync={} globalOutstandingLimit={}",
-            self.snap_count,
-            self.snap_size_limit_bytes / 1024,
-            self.pre_alloc_size_bytes / 1024,
-            if self.force_sync { "yes" } else { "no" },
-            self.global_outstanding_limit
-        );
         info!(
             "enabled four letter word commands: {}",
             self.enabled_four_letter_words.iter().cloned().collect::<Vec<_>>().join(", ")

@@ -11,7 +11,7 @@ use crate::server::datadir_cleanup_manager::DatadirCleanupManager;
 use crate::server::nio_server_cnxn_factory::{NioServerCnxnFactory, NioSettings};
 use crate::server::persistence::file_txn_snap_log::FileTxnSnapLog;
 use crate::server::request_throttler::RequestThrottlerSettings;
-use crate::server::zk_database::{TxnLogSettings, ZkDatabase};
+use crate::server::zk_database::{TxnLogSettings, ZkDatabase, ZkDatabaseSettings};
 use crate::server::zoo_keeper_server::{ZooKeeperServer, ZooKeeperServerSettings};
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -49,12 +49,7 @@ pub fn settings_from(config: &QuorumPeerConfig, server_settings: &ServerSettings
         extended_types_enabled: config.extended_types_enabled,
         max_batch_size: config.max_batch_size.max(1) as usize,
         request_throttler: server_settings.request_throttler.clone(),
-        txn_log: TxnLogSettings {
-            pre_alloc_size: config.pre_alloc_size_bytes.max(0) as u64,
-            force_sync: config.force_sync,
-            fsync_warning_threshold_ms: config.fsync_warning_threshold_ms.max(0) as u64,
-            snapshot_trust_empty: config.snapshot_trust_empty,
-        },
+        txn_log: server_settings.txn_log,
         snap_count: config.snap_count.max(2),
         snap_size_limit_bytes: config.snap_size_limit_bytes,
         conn_throttle: server_settings.conn_throttle.clone(),
@@ -72,6 +67,8 @@ pub struct ServerSettings {
     pub container: ContainerSettings,
     pub conn_throttle: BlueThrottleSettings,
     pub request_throttler: RequestThrottlerSettings,
+    pub txn_log: TxnLogSettings,
+    pub zk_database: ZkDatabaseSettings,
 }
 
 impl ServerSettings {
@@ -82,6 +79,8 @@ impl ServerSettings {
             container: ContainerSettings::read(props)?,
             conn_throttle: BlueThrottleSettings::read(props)?,
             request_throttler: RequestThrottlerSettings::read(props)?,
+            txn_log: TxnLogSettings::read(props)?,
+            zk_database: ZkDatabaseSettings::read(props)?,
         })
     }
 
@@ -93,6 +92,14 @@ impl ServerSettings {
             self.nio.num_worker_threads,
             self.nio.sessionless_cnxn_timeout_ms / 1000,
             self.nio.max_cnxns
+        );
+        tracing::info!(
+            "snapCount={} snapSizeLimitInKb={} preAllocSize={}KB forceSync={} globalOutstandingLimit={}",
+            config.snap_count,
+            config.snap_size_limit_bytes / 1024,
+            self.txn_log.pre_alloc_size / 1024,
+            if self.txn_log.force_sync { "yes" } else { "no" },
+            config.global_outstanding_limit
         );
         tracing::info!(
             "jute.maxbuffer={} request_throttle_max_requests={} skipACL={} digest.enabled={} closeSessionTxn.enabled={}",

@@ -85,17 +85,12 @@ fn java_defaults() {
     assert_eq!(c.global_outstanding_limit, 1000);
     assert_eq!(c.snap_count, 100000);
     assert_eq!(c.snap_size_limit_bytes, 4_194_304 * 1024);
-    assert_eq!(c.pre_alloc_size_bytes, 64 * 1024 * 1024);
-    assert!(c.force_sync);
-    assert_eq!(c.fsync_warning_threshold_ms, 1000);
-    assert_eq!(c.txn_log_size_limit_bytes, -1);
     assert_eq!(c.max_batch_size, 1000);
     assert_eq!(c.flush_delay_ms, 0);
     assert_eq!(c.jute_max_buffer, 0xfffff);
     assert_eq!(c.jute_max_buffer_extra_size, 0xfffff);
     assert!(!c.skip_acl && !c.enforce_quota && !c.extended_types_enabled && !c.emulate_353_ttl_nodes);
     assert!(c.digest_enabled && c.close_session_txn_enabled);
-    assert!(!c.snapshot_trust_empty);
     assert!(!c.read_only_mode_enabled);
     assert_eq!(c.super_digest, None);
     assert!(c.admin_enable_server);
@@ -222,9 +217,6 @@ fn unsupported_features_are_refused() {
         f.err("quorum.auth.serverRequireSasl=true\n"),
         "quorum.auth.serverRequireSasl: cannot be true while quorum.auth.enableSasl is false"
     );
-    assert!(f
-        .err("zookeeper.snapshot.compression.method=gz\n")
-        .starts_with("zookeeper.snapshot.compression.method: \"gz\""));
     assert!(f.err_with("", &[("zookeeper.DigestAuthenticationProvider.digestAlg", "SHA-256")]).contains("only SHA1"));
 }
 
@@ -268,42 +260,28 @@ fn overrides_replace_zoo_cfg_keys() {
 fn typed_system_properties_follow_java_rules() {
     let f = Fixture::new();
     let c = f.ok(concat!(
-        "forceSync=no\nskipACL=yes\npreAllocSize=1024\nsnapCount=1\nsnapSizeLimitInKb=-1\n",
-        "txnLogSizeLimitInKb=10\nfsync.warningthresholdms=50\nflushDelay=30\n",
-        "commitLogCount=10\nsnapshotSizeFactor=2.5\n",
+        "skipACL=yes\nsnapCount=1\nsnapSizeLimitInKb=-1\nflushDelay=30\n",
         "admin.enableServer=false\nadmin.serverPort=9090\nreadonlymode.enabled=true\n",
         "extendedTypesEnabled=true\nenforceQuota=true\ndigest.enabled=false\n",
-        "closeSessionTxn.enabled=false\nsnapshot.trust.empty=true\n",
+        "closeSessionTxn.enabled=false\n",
         "DigestAuthenticationProvider.superDigest=super:abc=\n",
         "observer.syncEnabled=false\nleaderServes=no\ncnxTimeout=700\n",
     ));
-    assert!(!c.force_sync);
     assert!(c.skip_acl);
-    assert_eq!(c.pre_alloc_size_bytes, 1024 * 1024);
     assert_eq!(c.snap_count, 2, "Java raises snapCount to 2");
     assert_eq!(c.snap_size_limit_bytes, -1024);
-    assert_eq!(c.txn_log_size_limit_bytes, 10 * 1024);
-    assert_eq!(c.fsync_warning_threshold_ms, 50);
     assert_eq!(c.flush_delay_ms, 30);
     assert_eq!(c.max_write_queue_poll_time_ms, 10);
-    assert_eq!(c.commit_log_count, 500);
-    assert_eq!(c.snapshot_size_factor, 0.33);
     assert!(!c.admin_enable_server);
     assert_eq!(c.admin_server_port, 9090);
     assert!(c.read_only_mode_enabled);
     assert!(c.extended_types_enabled && c.enforce_quota);
     assert!(!c.digest_enabled && !c.close_session_txn_enabled);
-    assert!(c.snapshot_trust_empty);
     assert_eq!(c.super_digest.as_deref(), Some("super:abc="));
     assert!(!c.sync_enabled);
     assert!(!c.leader_serves);
     assert_eq!(c.cnx_timeout_ms, 700);
 
-    // zookeeper.fsync.warningthresholdms is preferred over the old name.
-    let c = f.ok("fsync.warningthresholdms=50\n");
-    assert_eq!(c.fsync_warning_threshold_ms, 50);
-    let c = f.ok_with("", &[("fsync.warningthresholdms", "50"), ("zookeeper.fsync.warningthresholdms", "60")]);
-    assert_eq!(c.fsync_warning_threshold_ms, 60);
     // Only exactly "false" disables the admin server, as in Java.
     assert!(f.ok("admin.enableServer=no\n").admin_enable_server);
 }
@@ -315,8 +293,6 @@ fn bad_system_property_values() {
     assert_eq!(f.err("snapCount=1e5\n"), "snapCount: \"1e5\" is not a number");
     assert_eq!(f.err("intBufferStartingSizeBytes=16\n"), "intBufferStartingSizeBytes: \"16\" must be at least 32");
     assert_eq!(f.err("jute.maxbuffer=-1\n"), "jute.maxbuffer: \"-1\" must not be negative");
-    assert_eq!(f.err("preAllocSize=0x10\n"), "preAllocSize: \"0x10\" is not a number");
-    assert_eq!(f.err("snapshotSizeFactor=abc\n"), "snapshotSizeFactor: \"abc\" is not a number");
 }
 
 #[test]

@@ -21,7 +21,7 @@ mod quorum_server;
 pub mod system_properties;
 
 pub use quorum_server::{is_membership_key, HostPort, LearnerType, QuorumServer, QuorumSpec};
-use system_properties::{available_cpus, normalize, SystemProperties};
+use system_properties::{normalize, SystemProperties};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -568,14 +568,6 @@ pub struct QuorumPeerConfig {
     pub leader_connect_delay_during_retry_ms: i32,
     /// `zookeeper.leaderServes`: the leader takes clients unless `no`.
     pub leader_serves: bool,
-    /// `zookeeper.commitProcessor.numWorkerThreads` (default ncpu).
-    pub commit_processor_num_worker_threads: i32,
-    /// `zookeeper.commitProcessor.shutdownTimeout` (ms, default 5000).
-    pub commit_processor_shutdown_timeout_ms: i64,
-    /// `zookeeper.commitProcessor.maxReadBatchSize` (default -1).
-    pub commit_processor_max_read_batch_size: i32,
-    /// `zookeeper.commitProcessor.maxCommitBatchSize` (default 1).
-    pub commit_processor_max_commit_batch_size: i32,
     /// `zookeeper.leader.maxConcurrentSnapSyncs` (default 10).
     pub leader_max_concurrent_snap_syncs: i32,
     /// `zookeeper.leader.maxConcurrentDiffSyncs` (default 100).
@@ -635,8 +627,7 @@ impl QuorumPeerConfig {
         system_overrides: Vec<(String, String)>,
     ) -> Result<QuorumPeerConfig, ConfigError> {
         let mut unknown_keys = Vec::new();
-        let cpus = available_cpus();
-        let mut c = QuorumPeerConfig::with_defaults(path, cpus);
+        let mut c = QuorumPeerConfig::with_defaults(path);
         let mut raw = RawCfg {
             data_dir: None,
             data_log_dir: None,
@@ -818,7 +809,7 @@ impl QuorumPeerConfig {
         }
 
         c.properties = SystemProperties::new(system_overrides, unknown_keys);
-        c.resolve_system_properties(cpus)?;
+        c.resolve_system_properties()?;
 
         match c.dynamic_config_file.clone() {
             None => {
@@ -834,7 +825,7 @@ impl QuorumPeerConfig {
         Ok(c)
     }
 
-    fn with_defaults(path: &Path, cpus: i32) -> QuorumPeerConfig {
+    fn with_defaults(path: &Path) -> QuorumPeerConfig {
         QuorumPeerConfig {
             config_file: path.to_path_buf(),
             tick_time: DEFAULT_TICK_TIME,
@@ -913,10 +904,6 @@ impl QuorumPeerConfig {
             fast_leader_max_notification_interval_ms: 60000,
             leader_connect_delay_during_retry_ms: 100,
             leader_serves: true,
-            commit_processor_num_worker_threads: cpus,
-            commit_processor_shutdown_timeout_ms: 5000,
-            commit_processor_max_read_batch_size: -1,
-            commit_processor_max_commit_batch_size: 1,
             leader_max_concurrent_snap_syncs: 10,
             leader_max_concurrent_diff_syncs: 100,
             properties: SystemProperties::default(),
@@ -927,7 +914,7 @@ impl QuorumPeerConfig {
     /// Reads every system property the server honours, with the checks Java
     /// applies (some values are raised to a minimum with a warning, some are
     /// refused).
-    fn resolve_system_properties(&mut self, cpus: i32) -> Result<(), ConfigError> {
+    fn resolve_system_properties(&mut self) -> Result<(), ConfigError> {
         let store = self.properties.clone();
         let p = &store;
 
@@ -996,10 +983,6 @@ impl QuorumPeerConfig {
         if store.lookup("zookeeper.observer.syncEnabled").is_some() {
             self.sync_enabled = p.boolean("zookeeper.observer.syncEnabled", true);
         }
-        self.commit_processor_num_worker_threads = p.int("zookeeper.commitProcessor.numWorkerThreads", cpus)?;
-        self.commit_processor_shutdown_timeout_ms = p.long("zookeeper.commitProcessor.shutdownTimeout", 5000)?;
-        self.commit_processor_max_read_batch_size = p.int("zookeeper.commitProcessor.maxReadBatchSize", -1)?;
-        self.commit_processor_max_commit_batch_size = p.int("zookeeper.commitProcessor.maxCommitBatchSize", 1)?;
         self.leader_max_concurrent_snap_syncs = p.int("zookeeper.leader.maxConcurrentSnapSyncs", 10)?;
         self.leader_max_concurrent_diff_syncs = p.int("zookeeper.leader.maxConcurrentDiffSyncs", 100)?;
         Ok(())

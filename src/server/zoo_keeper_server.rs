@@ -27,6 +27,7 @@ use crate::zoo_defs::{code, op_code};
 use crate::jute::records::StatPersisted;
 use crate::server::auth;
 use crate::server::data_tree::ProcessTxnResult;
+use crate::quorum::commit_processor::CommitProcessorSettings;
 use crate::quorum::quorum_peer_config::QuorumPeerConfig;
 use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
@@ -63,6 +64,8 @@ pub struct ZooKeeperServerSettings {
     /// The RequestThrottler's settings (zookeeper.request_throttle*).
     pub request_throttler: RequestThrottlerSettings,
     pub txn_log: TxnLogSettings,
+    /// The CommitProcessor's settings, for the quorum roles' chains.
+    pub commit_processor: CommitProcessorSettings,
     /// The connection throttle's settings (zookeeper.connection_throttle_*).
     pub conn_throttle: BlueThrottleSettings,
     /// zookeeper.snapCount: txns between snapshots (randomised as in Java).

@@ -3,6 +3,7 @@
 //! database, starts the server, the client port and the ContainerManager,
 //! then waits for SIGINT/SIGTERM and shuts everything down in reverse order.
 
+use crate::quorum::commit_processor::CommitProcessorSettings;
 use crate::quorum::quorum_peer_config::{ConfigError, QuorumPeerConfig};
 use crate::server::command::ALL_COMMANDS;
 use crate::server::blue_throttle::BlueThrottleSettings;
@@ -53,6 +54,7 @@ pub fn settings_from(config: &QuorumPeerConfig, server_settings: &ServerSettings
         snap_count: config.snap_count.max(2),
         snap_size_limit_bytes: config.snap_size_limit_bytes,
         conn_throttle: server_settings.conn_throttle.clone(),
+        commit_processor: server_settings.commit_processor.clone(),
         four_letter_words: enabled_words(config),
         config: Arc::new(config.clone()),
     }
@@ -69,6 +71,7 @@ pub struct ServerSettings {
     pub request_throttler: RequestThrottlerSettings,
     pub txn_log: TxnLogSettings,
     pub zk_database: ZkDatabaseSettings,
+    pub commit_processor: CommitProcessorSettings,
 }
 
 impl ServerSettings {
@@ -81,6 +84,7 @@ impl ServerSettings {
             request_throttler: RequestThrottlerSettings::read(props)?,
             txn_log: TxnLogSettings::read(props)?,
             zk_database: ZkDatabaseSettings::read(props)?,
+            commit_processor: CommitProcessorSettings::read(props)?,
         })
     }
 

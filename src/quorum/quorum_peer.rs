@@ -214,11 +214,11 @@ impl QuorumPeer {
             my_election_addrs: me.election_addrs.clone(),
             view: quorum_verifier.all_members().iter().map(|(sid, s)| (*sid, s.election_addrs.clone())).collect(),
             listen_on_all_ips: config.quorum_listen_on_all_ips,
-            cnx_timeout_ms: config.cnx_timeout_ms.max(1) as u64,
+            cnx_timeout_ms: settings.quorum_cnx.cnx_timeout_ms.max(1) as u64,
             socket_timeout_ms: (i64::from(config.tick_time) * i64::from(config.sync_limit)).max(1) as u64,
-            tcp_keep_alive: config.tcp_keep_alive,
+            tcp_keep_alive: settings.quorum_cnx.tcp_keep_alive,
             multi_address_enabled: config.multi_address_enabled,
-            bind_retry: config.election_port_bind_retry,
+            bind_retry: settings.quorum_cnx.election_port_bind_retry,
             threads_size: config.quorum_cnxn_threads_size,
         };
         let cnx_manager = QuorumCnxManager::new(cnx_settings);
@@ -251,8 +251,8 @@ impl QuorumPeer {
         let election = FastLeaderElection::start(
             &peer,
             cnx_manager,
-            peer.config.fast_leader_min_notification_interval_ms.max(1) as u64,
-            peer.config.fast_leader_max_notification_interval_ms.max(1) as u64,
+            peer.settings.election.min_notification_interval_ms.max(1) as u64,
+            peer.settings.election.max_notification_interval_ms.max(1) as u64,
         )
         .map_err(|e| {
             peer.shutdown();

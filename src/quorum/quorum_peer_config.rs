@@ -442,7 +442,8 @@ pub struct QuorumPeerConfig {
     /// `peerType`, corrected to what this server's `server.N` line says.
     pub peer_type: LearnerType,
     /// `syncEnabled` (observers log txns); the system property
-    /// `zookeeper.observer.syncEnabled` overrides it when set.
+    /// `zookeeper.observer.syncEnabled` overrides it when set
+    /// (`LearnerSettings`).
     pub sync_enabled: bool,
     /// `dynamicConfigFile`.
     pub dynamic_config_file: Option<PathBuf>,
@@ -549,29 +550,10 @@ pub struct QuorumPeerConfig {
     pub admin_command_url: String,
 
     // ----- quorum -----
-    /// `zookeeper.cnxTimeout`: election connect timeout (ms, default 5000).
-    pub cnx_timeout_ms: i32,
-    /// `zookeeper.tcpKeepAlive` on quorum sockets.
-    pub tcp_keep_alive: bool,
-    /// `zookeeper.electionPortBindRetry` (default 3; 0 = forever).
-    pub election_port_bind_retry: i32,
     /// `quorum.cnxn.threads.size`: how many election connections may be
     /// dialed, and how many may be sending their initial message, at once
     /// (Java's floor and default: 20).
     pub quorum_cnxn_threads_size: usize,
-    /// `zookeeper.fastleader.minNotificationInterval` (ms, default 200).
-    pub fast_leader_min_notification_interval_ms: i32,
-    /// `zookeeper.fastleader.maxNotificationInterval` (ms, default 60000).
-    pub fast_leader_max_notification_interval_ms: i32,
-    /// `zookeeper.leaderConnectDelayDuringRetryMs`: pause between a
-    /// learner's tries to reach the leader (ms, default 100).
-    pub leader_connect_delay_during_retry_ms: i32,
-    /// `zookeeper.leaderServes`: the leader takes clients unless `no`.
-    pub leader_serves: bool,
-    /// `zookeeper.leader.maxConcurrentSnapSyncs` (default 10).
-    pub leader_max_concurrent_snap_syncs: i32,
-    /// `zookeeper.leader.maxConcurrentDiffSyncs` (default 100).
-    pub leader_max_concurrent_diff_syncs: i32,
 
     properties: SystemProperties,
     enabled_four_letter_words: BTreeSet<String>,
@@ -896,16 +878,7 @@ impl QuorumPeerConfig {
             admin_server_port: 8080,
             admin_idle_timeout_ms: 30000,
             admin_command_url: "/commands".to_string(),
-            cnx_timeout_ms: 5000,
-            tcp_keep_alive: false,
-            election_port_bind_retry: 3,
             quorum_cnxn_threads_size: QUORUM_CNXN_THREADS_SIZE_DEFAULT,
-            fast_leader_min_notification_interval_ms: 200,
-            fast_leader_max_notification_interval_ms: 60000,
-            leader_connect_delay_during_retry_ms: 100,
-            leader_serves: true,
-            leader_max_concurrent_snap_syncs: 10,
-            leader_max_concurrent_diff_syncs: 100,
             properties: SystemProperties::default(),
             enabled_four_letter_words: BTreeSet::new(),
         }
@@ -973,18 +946,6 @@ impl QuorumPeerConfig {
         self.admin_idle_timeout_ms = p.int("zookeeper.admin.idleTimeout", 30000)?;
         self.admin_command_url = p.string_or("zookeeper.admin.commandURL", "/commands");
 
-        self.cnx_timeout_ms = p.decimal_int("zookeeper.cnxTimeout", 5000)?;
-        self.tcp_keep_alive = p.boolean("zookeeper.tcpKeepAlive", false);
-        self.election_port_bind_retry = p.int("zookeeper.electionPortBindRetry", 3)?;
-        self.fast_leader_min_notification_interval_ms = p.int("zookeeper.fastleader.minNotificationInterval", 200)?;
-        self.fast_leader_max_notification_interval_ms = p.int("zookeeper.fastleader.maxNotificationInterval", 60000)?;
-        self.leader_connect_delay_during_retry_ms = p.int("zookeeper.leaderConnectDelayDuringRetryMs", 100)?;
-        self.leader_serves = p.equals("zookeeper.leaderServes", "no") != Some(true);
-        if store.lookup("zookeeper.observer.syncEnabled").is_some() {
-            self.sync_enabled = p.boolean("zookeeper.observer.syncEnabled", true);
-        }
-        self.leader_max_concurrent_snap_syncs = p.int("zookeeper.leader.maxConcurrentSnapSyncs", 10)?;
-        self.leader_max_concurrent_diff_syncs = p.int("zookeeper.leader.maxConcurrentDiffSyncs", 100)?;
         Ok(())
     }
 

@@ -4,6 +4,10 @@
 //! then waits for SIGINT/SIGTERM and shuts everything down in reverse order.
 
 use crate::quorum::commit_processor::CommitProcessorSettings;
+use crate::quorum::fast_leader_election::FastLeaderElectionSettings;
+use crate::quorum::leader::LeaderSettings;
+use crate::quorum::learner::LearnerSettings;
+use crate::quorum::quorum_cnx_manager::QuorumCnxManagerSettings;
 use crate::quorum::quorum_peer_config::{ConfigError, QuorumPeerConfig};
 use crate::server::command::ALL_COMMANDS;
 use crate::server::blue_throttle::BlueThrottleSettings;
@@ -72,6 +76,10 @@ pub struct ServerSettings {
     pub txn_log: TxnLogSettings,
     pub zk_database: ZkDatabaseSettings,
     pub commit_processor: CommitProcessorSettings,
+    pub quorum_cnx: QuorumCnxManagerSettings,
+    pub election: FastLeaderElectionSettings,
+    pub learner: LearnerSettings,
+    pub leader: LeaderSettings,
 }
 
 impl ServerSettings {
@@ -85,6 +93,10 @@ impl ServerSettings {
             txn_log: TxnLogSettings::read(props)?,
             zk_database: ZkDatabaseSettings::read(props)?,
             commit_processor: CommitProcessorSettings::read(props)?,
+            quorum_cnx: QuorumCnxManagerSettings::read(props)?,
+            election: FastLeaderElectionSettings::read(props)?,
+            learner: LearnerSettings::read(props)?,
+            leader: LeaderSettings::read(props)?,
         })
     }
 

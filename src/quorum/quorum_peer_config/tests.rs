@@ -96,8 +96,6 @@ fn java_defaults() {
     assert!(c.admin_enable_server);
     assert_eq!(c.admin_server_port, 8080);
     assert_eq!(c.admin_command_url, "/commands");
-    assert_eq!(c.cnx_timeout_ms, 5000);
-    assert!(c.leader_serves);
     assert_eq!(c.four_letter_word_whitelist, None);
 }
 
@@ -265,7 +263,6 @@ fn typed_system_properties_follow_java_rules() {
         "extendedTypesEnabled=true\nenforceQuota=true\ndigest.enabled=false\n",
         "closeSessionTxn.enabled=false\n",
         "DigestAuthenticationProvider.superDigest=super:abc=\n",
-        "observer.syncEnabled=false\nleaderServes=no\ncnxTimeout=700\n",
     ));
     assert!(c.skip_acl);
     assert_eq!(c.snap_count, 2, "Java raises snapCount to 2");
@@ -278,9 +275,6 @@ fn typed_system_properties_follow_java_rules() {
     assert!(c.extended_types_enabled && c.enforce_quota);
     assert!(!c.digest_enabled && !c.close_session_txn_enabled);
     assert_eq!(c.super_digest.as_deref(), Some("super:abc="));
-    assert!(!c.sync_enabled);
-    assert!(!c.leader_serves);
-    assert_eq!(c.cnx_timeout_ms, 700);
 
     // Only exactly "false" disables the admin server, as in Java.
     assert!(f.ok("admin.enableServer=no\n").admin_enable_server);

@@ -23,7 +23,7 @@ pub mod system_properties;
 pub use quorum_server::{is_membership_key, HostPort, LearnerType, QuorumServer, QuorumSpec};
 use system_properties::{normalize, SystemProperties};
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::fs;
 use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
@@ -46,30 +46,6 @@ pub const QUORUM_CNXN_THREADS_SIZE_DEFAULT: usize = 20;
 
 /// Suffix of the file holding a proposed, not yet committed, dynamic config.
 pub const NEXT_DYNAMIC_CONFIG_FILE_SUFFIX: &str = ".dynamic.next";
-
-/// Every four letter word Java knows (FourLetterCommands.cmd2String): what
-/// `4lw.commands.whitelist=*` enables.
-pub const FOUR_LETTER_WORDS: &[&str] = &[
-    "conf",
-    "cons",
-    "crst",
-    "dirs",
-    "dump",
-    "envi",
-    "gtmk",
-    "ruok",
-    "stmk",
-    "srst",
-    "srvr",
-    "stat",
-    "wchc",
-    "wchp",
-    "wchs",
-    "mntr",
-    "isro",
-    "hash",
-    "telnet close",
-];
 
 /// Why the configuration was refused. `Display` is one line that names the
 /// key and the value.
@@ -503,11 +479,6 @@ pub struct QuorumPeerConfig {
     pub throttled_op_wait_time_ms: i32,
 
     // ----- commands, wire, ACLs, node types -----
-    /// `zookeeper.4lw.commands.whitelist` (zoo.cfg `4lw.commands.whitelist`)
-    /// as given; see [`QuorumPeerConfig::is_four_letter_word_enabled`].
-    pub four_letter_word_whitelist: Option<String>,
-    /// `readonlymode.enabled`.
-    pub read_only_mode_enabled: bool,
     /// `jute.maxbuffer` (default 0xfffff).
     pub jute_max_buffer: i32,
     /// `zookeeper.jute.maxbuffer.extrasize` (default: jute.maxbuffer).
@@ -556,7 +527,6 @@ pub struct QuorumPeerConfig {
     pub quorum_cnxn_threads_size: usize,
 
     properties: SystemProperties,
-    enabled_four_letter_words: BTreeSet<String>,
 }
 
 /// Values of zoo.cfg keys gathered in one pass before they are checked.
@@ -858,8 +828,6 @@ impl QuorumPeerConfig {
             large_request_max_bytes: 100 * 1024 * 1024,
             large_request_threshold: -1,
             throttled_op_wait_time_ms: 0,
-            four_letter_word_whitelist: None,
-            read_only_mode_enabled: false,
             jute_max_buffer: 0xfffff,
             jute_max_buffer_extra_size: 0xfffff,
             skip_acl: false,
@@ -880,7 +848,6 @@ impl QuorumPeerConfig {
             admin_command_url: "/commands".to_string(),
             quorum_cnxn_threads_size: QUORUM_CNXN_THREADS_SIZE_DEFAULT,
             properties: SystemProperties::default(),
-            enabled_four_letter_words: BTreeSet::new(),
         }
     }
 
@@ -915,10 +882,6 @@ impl QuorumPeerConfig {
         self.large_request_threshold = p.int("zookeeper.largeRequestThreshold", -1)?;
         self.throttled_op_wait_time_ms = p.int("zookeeper.throttled_op_wait_time", 0)?;
 
-        self.four_letter_word_whitelist = p.string("zookeeper.4lw.commands.whitelist");
-        self.read_only_mode_enabled = p.boolean("readonlymode.enabled", false);
-        self.enabled_four_letter_words =
-            enabled_four_letter_words(self.four_letter_word_whitelist.as_deref(), self.read_only_mode_enabled);
         self.jute_max_buffer = p.int("jute.maxbuffer", 0xfffff)?;
         if self.jute_max_buffer < 0 {
             return Err(self.properties.refused("jute.maxbuffer", "must not be negative"));
@@ -1168,13 +1131,6 @@ impl QuorumPeerConfig {
         &self.properties
     }
 
-    /// FourLetterCommands.isEnabled: `srvr` always; `isro` when
-    /// readonlymode.enabled; then the comma-separated whitelist, where `*`
-    /// means every known command.
-    pub fn is_four_letter_word_enabled(&self, cmd: &str) -> bool {
-        self.enabled_four_letter_words.contains(cmd)
-    }
-
     /// This server's own `server.N` entry, in quorum mode.
     pub fn my_quorum_server(&self) -> Option<&QuorumServer> {
         self.server_id.and_then(|id| self.quorum_verifier.servers.get(&id))
@@ -1274,10 +1230,6 @@ impl QuorumPeerConfig {
             }
         }
         info!(
-            "enabled four letter word commands: {}",
-            self.enabled_four_letter_words.iter().cloned().collect::<Vec<_>>().join(", ")
-        );
-        info!(
             "admin.enableServer={} (admin.serverAddress={} admin.serverPort={})",
             self.admin_enable_server, self.admin_server_address, self.admin_server_port
         );
@@ -1343,24 +1295,6 @@ fn client_address(
                 .ok_or_else(|| ConfigError::bad_value(address_key, host, "cannot be resolved"))
         }
     }
-}
-
-fn enabled_four_letter_words(whitelist: Option<&str>, read_only: bool) -> BTreeSet<String> {
-    let mut set = BTreeSet::new();
-    for cmd in whitelist.unwrap_or("").split(',').map(str::trim) {
-        if cmd == "*" {
-            set.extend(FOUR_LETTER_WORDS.iter().map(|c| c.to_string()));
-            break;
-        }
-        if !cmd.is_empty() {
-            set.insert(cmd.to_string());
-        }
-    }
-    if read_only {
-        set.insert("isro".to_string());
-    }
-    set.insert("srvr".to_string());
-    set
 }
 
 /// Total size of the files under a path (0 when it does not exist).

@@ -10,6 +10,7 @@
 use crate::jute::records::{Acl, AuthPacket, ConnectRequest, ConnectResponse, GetSaslRequest, Id, ReplyHeader, RequestHeader};
 use crate::jute::txn::TxnBody;
 use crate::jute::{InputArchive, OutputArchive, Record};
+use crate::server::command::FourLetterWordSettings;
 use crate::server::final_request_processor::FinalRequestProcessor;
 use crate::server::nio_server_cnxn::NioServerCnxn;
 use crate::server::nio_server_cnxn_factory::NioServerCnxnFactory;
@@ -73,7 +74,7 @@ pub struct ZooKeeperServerSettings {
     /// zookeeper.snapSizeLimitInKb in bytes: log bytes between snapshots (<= 0: off).
     pub snap_size_limit_bytes: i64,
     /// The four-letter words 4lw.commands.whitelist enables.
-    pub four_letter_words: std::collections::HashSet<String>,
+    pub four_letter_words: FourLetterWordSettings,
     /// The whole parsed configuration (for `conf`).
     pub config: Arc<QuorumPeerConfig>,
 }

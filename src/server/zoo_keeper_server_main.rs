@@ -9,7 +9,7 @@ use crate::quorum::leader::LeaderSettings;
 use crate::quorum::learner::LearnerSettings;
 use crate::quorum::quorum_cnx_manager::QuorumCnxManagerSettings;
 use crate::quorum::quorum_peer_config::{ConfigError, QuorumPeerConfig};
-use crate::server::command::ALL_COMMANDS;
+use crate::server::command::FourLetterWordSettings;
 use crate::server::blue_throttle::BlueThrottleSettings;
 use crate::server::container_manager::{ContainerManager, ContainerSettings};
 use crate::server::datadir_cleanup_manager::DatadirCleanupManager;
@@ -18,7 +18,6 @@ use crate::server::persistence::file_txn_snap_log::FileTxnSnapLog;
 use crate::server::request_throttler::RequestThrottlerSettings;
 use crate::server::zk_database::{TxnLogSettings, ZkDatabase, ZkDatabaseSettings};
 use crate::server::zoo_keeper_server::{ZooKeeperServer, ZooKeeperServerSettings};
-use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -28,11 +27,6 @@ static STOP: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_signal(_sig: libc::c_int) {
     STOP.store(true, Ordering::SeqCst);
-}
-
-/// The four-letter words enabled by the whitelist (FourLetterCommands.isEnabled).
-fn enabled_words(config: &QuorumPeerConfig) -> HashSet<String> {
-    ALL_COMMANDS.iter().filter(|c| config.is_four_letter_word_enabled(c)).map(|c| c.to_string()).collect()
 }
 
 /// The server settings a config and the components' settings give (server
@@ -59,7 +53,7 @@ pub fn settings_from(config: &QuorumPeerConfig, server_settings: &ServerSettings
         snap_size_limit_bytes: config.snap_size_limit_bytes,
         conn_throttle: server_settings.conn_throttle.clone(),
         commit_processor: server_settings.commit_processor.clone(),
-        four_letter_words: enabled_words(config),
+        four_letter_words: server_settings.four_letter_words.clone(),
         config: Arc::new(config.clone()),
     }
 }
@@ -80,6 +74,7 @@ pub struct ServerSettings {
     pub election: FastLeaderElectionSettings,
     pub learner: LearnerSettings,
     pub leader: LeaderSettings,
+    pub four_letter_words: FourLetterWordSettings,
 }
 
 impl ServerSettings {
@@ -97,6 +92,7 @@ impl ServerSettings {
             election: FastLeaderElectionSettings::read(props)?,
             learner: LearnerSettings::read(props)?,
             leader: LeaderSettings::read(props)?,
+            four_letter_words: FourLetterWordSettings::read(props),
         })
     }
 
@@ -124,6 +120,10 @@ impl ServerSettings {
             if config.skip_acl { "yes" } else { "no" },
             config.digest_enabled,
             config.close_session_txn_enabled
+        );
+        tracing::info!(
+            "enabled four letter word commands: {}",
+            self.four_letter_words.enabled().collect::<Vec<_>>().join(", ")
         );
     }
 }

@@ -91,12 +91,10 @@ fn java_defaults() {
     assert_eq!(c.jute_max_buffer_extra_size, 0xfffff);
     assert!(!c.skip_acl && !c.enforce_quota && !c.extended_types_enabled && !c.emulate_353_ttl_nodes);
     assert!(c.digest_enabled && c.close_session_txn_enabled);
-    assert!(!c.read_only_mode_enabled);
     assert_eq!(c.super_digest, None);
     assert!(c.admin_enable_server);
     assert_eq!(c.admin_server_port, 8080);
     assert_eq!(c.admin_command_url, "/commands");
-    assert_eq!(c.four_letter_word_whitelist, None);
 }
 
 #[test]
@@ -225,11 +223,12 @@ fn system_properties_in_both_forms_and_places() {
     let c = f.ok("snapCount=5000\nzookeeper.nio.numWorkerThreads=3\n4lw.commands.whitelist=stat, ruok\n");
     assert_eq!(c.snap_count, 5000);
     assert_eq!(c.properties().int("zookeeper.nio.numWorkerThreads", 0), Ok(3));
-    assert_eq!(c.four_letter_word_whitelist.as_deref(), Some("stat, ruok"));
     assert_eq!(c.properties().string("zookeeper.snapCount").as_deref(), Some("5000"));
     assert_eq!(c.properties().string("snapCount").as_deref(), Some("5000"));
     assert_eq!(c.properties().string("nio.numWorkerThreads").as_deref(), Some("3"));
     assert_eq!(c.properties().string("zookeeper.unknown"), None);
+    let whitelist = c.properties().string("zookeeper.4lw.commands.whitelist");
+    assert_eq!(whitelist.as_deref(), Some("stat, ruok"));
     // -D, without and with the prefix; jute.maxbuffer has no prefix in Java.
     let c = f.ok_with("", &[("nio.numSelectorThreads", "4"), ("zookeeper.jute.maxbuffer", "0x100")]);
     assert_eq!(c.properties().int("zookeeper.nio.numSelectorThreads", 0), Ok(4));
@@ -259,7 +258,7 @@ fn typed_system_properties_follow_java_rules() {
     let f = Fixture::new();
     let c = f.ok(concat!(
         "skipACL=yes\nsnapCount=1\nsnapSizeLimitInKb=-1\nflushDelay=30\n",
-        "admin.enableServer=false\nadmin.serverPort=9090\nreadonlymode.enabled=true\n",
+        "admin.enableServer=false\nadmin.serverPort=9090\n",
         "extendedTypesEnabled=true\nenforceQuota=true\ndigest.enabled=false\n",
         "closeSessionTxn.enabled=false\n",
         "DigestAuthenticationProvider.superDigest=super:abc=\n",
@@ -271,7 +270,6 @@ fn typed_system_properties_follow_java_rules() {
     assert_eq!(c.max_write_queue_poll_time_ms, 10);
     assert!(!c.admin_enable_server);
     assert_eq!(c.admin_server_port, 9090);
-    assert!(c.read_only_mode_enabled);
     assert!(c.extended_types_enabled && c.enforce_quota);
     assert!(!c.digest_enabled && !c.close_session_txn_enabled);
     assert_eq!(c.super_digest.as_deref(), Some("super:abc="));
@@ -287,30 +285,6 @@ fn bad_system_property_values() {
     assert_eq!(f.err("snapCount=1e5\n"), "snapCount: \"1e5\" is not a number");
     assert_eq!(f.err("intBufferStartingSizeBytes=16\n"), "intBufferStartingSizeBytes: \"16\" must be at least 32");
     assert_eq!(f.err("jute.maxbuffer=-1\n"), "jute.maxbuffer: \"-1\" must not be negative");
-}
-
-#[test]
-fn four_letter_words() {
-    let f = Fixture::new();
-    let c = f.ok("");
-    assert!(c.is_four_letter_word_enabled("srvr"));
-    assert!(!c.is_four_letter_word_enabled("ruok"));
-    assert!(!c.is_four_letter_word_enabled("isro"));
-
-    let c = f.ok("4lw.commands.whitelist=stat, ruok,,\n");
-    assert!(c.is_four_letter_word_enabled("stat"));
-    assert!(c.is_four_letter_word_enabled("ruok"));
-    assert!(c.is_four_letter_word_enabled("srvr"));
-    assert!(!c.is_four_letter_word_enabled("conf"));
-
-    let c = f.ok("4lw.commands.whitelist=*\n");
-    for cmd in FOUR_LETTER_WORDS {
-        assert!(c.is_four_letter_word_enabled(cmd), "{cmd}");
-    }
-    assert!(!c.is_four_letter_word_enabled("nope"));
-
-    let c = f.ok_with("", &[("readonlymode.enabled", "true")]);
-    assert!(c.is_four_letter_word_enabled("isro"));
 }
 
 #[test]

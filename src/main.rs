@@ -202,7 +202,7 @@ fn main() -> ExitCode {
     };
     config.log_config();
     settings.log(&config);
-    zkserver::jute::configure(config.jute_max_buffer.max(0) as usize, config.jute_max_buffer_extra_size.max(0) as usize);
+    zkserver::jute::configure(settings.jute.max_buffer.max(0) as usize, settings.jute.max_buffer_extra_size.max(0) as usize);
 
     if !config.is_standalone() {
         return match zkserver::quorum::quorum_peer_main::run(config, settings) {

@@ -479,10 +479,6 @@ pub struct QuorumPeerConfig {
     pub throttled_op_wait_time_ms: i32,
 
     // ----- commands, wire, ACLs, node types -----
-    /// `jute.maxbuffer` (default 0xfffff).
-    pub jute_max_buffer: i32,
-    /// `zookeeper.jute.maxbuffer.extrasize` (default: jute.maxbuffer).
-    pub jute_max_buffer_extra_size: i32,
     /// `zookeeper.skipACL` = `yes`.
     pub skip_acl: bool,
     /// `zookeeper.enableEagerACLCheck`.
@@ -828,8 +824,6 @@ impl QuorumPeerConfig {
             large_request_max_bytes: 100 * 1024 * 1024,
             large_request_threshold: -1,
             throttled_op_wait_time_ms: 0,
-            jute_max_buffer: 0xfffff,
-            jute_max_buffer_extra_size: 0xfffff,
             skip_acl: false,
             enable_eager_acl_check: false,
             enforce_quota: false,
@@ -882,11 +876,6 @@ impl QuorumPeerConfig {
         self.large_request_threshold = p.int("zookeeper.largeRequestThreshold", -1)?;
         self.throttled_op_wait_time_ms = p.int("zookeeper.throttled_op_wait_time", 0)?;
 
-        self.jute_max_buffer = p.int("jute.maxbuffer", 0xfffff)?;
-        if self.jute_max_buffer < 0 {
-            return Err(self.properties.refused("jute.maxbuffer", "must not be negative"));
-        }
-        self.jute_max_buffer_extra_size = p.int("zookeeper.jute.maxbuffer.extrasize", self.jute_max_buffer)?;
         self.skip_acl = p.equals("zookeeper.skipACL", "yes") == Some(true);
         self.enable_eager_acl_check = p.boolean("zookeeper.enableEagerACLCheck", false);
         self.enforce_quota = p.boolean("zookeeper.enforceQuota", false);

@@ -3,6 +3,7 @@
 //! database, starts the server, the client port and the ContainerManager,
 //! then waits for SIGINT/SIGTERM and shuts everything down in reverse order.
 
+use crate::jute::JuteSettings;
 use crate::quorum::commit_processor::CommitProcessorSettings;
 use crate::quorum::fast_leader_election::FastLeaderElectionSettings;
 use crate::quorum::leader::LeaderSettings;
@@ -75,6 +76,7 @@ pub struct ServerSettings {
     pub learner: LearnerSettings,
     pub leader: LeaderSettings,
     pub four_letter_words: FourLetterWordSettings,
+    pub jute: JuteSettings,
 }
 
 impl ServerSettings {
@@ -93,6 +95,7 @@ impl ServerSettings {
             learner: LearnerSettings::read(props)?,
             leader: LeaderSettings::read(props)?,
             four_letter_words: FourLetterWordSettings::read(props),
+            jute: JuteSettings::read(props)?,
         })
     }
 
@@ -115,7 +118,7 @@ impl ServerSettings {
         );
         tracing::info!(
             "jute.maxbuffer={} request_throttle_max_requests={} skipACL={} digest.enabled={} closeSessionTxn.enabled={}",
-            config.jute_max_buffer,
+            self.jute.max_buffer,
             self.request_throttler.max_requests,
             if config.skip_acl { "yes" } else { "no" },
             config.digest_enabled,

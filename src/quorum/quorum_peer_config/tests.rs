@@ -87,8 +87,6 @@ fn java_defaults() {
     assert_eq!(c.snap_size_limit_bytes, 4_194_304 * 1024);
     assert_eq!(c.max_batch_size, 1000);
     assert_eq!(c.flush_delay_ms, 0);
-    assert_eq!(c.jute_max_buffer, 0xfffff);
-    assert_eq!(c.jute_max_buffer_extra_size, 0xfffff);
     assert!(!c.skip_acl && !c.enforce_quota && !c.extended_types_enabled && !c.emulate_353_ttl_nodes);
     assert!(c.digest_enabled && c.close_session_txn_enabled);
     assert_eq!(c.super_digest, None);
@@ -232,10 +230,9 @@ fn system_properties_in_both_forms_and_places() {
     // -D, without and with the prefix; jute.maxbuffer has no prefix in Java.
     let c = f.ok_with("", &[("nio.numSelectorThreads", "4"), ("zookeeper.jute.maxbuffer", "0x100")]);
     assert_eq!(c.properties().int("zookeeper.nio.numSelectorThreads", 0), Ok(4));
-    assert_eq!(c.jute_max_buffer, 256);
-    assert_eq!(c.jute_max_buffer_extra_size, 256);
+    assert_eq!(c.properties().int("jute.maxbuffer", 0), Ok(256));
     let c = f.ok_with("", &[("jute.maxbuffer", "2000")]);
-    assert_eq!(c.jute_max_buffer, 2000);
+    assert_eq!(c.properties().int("jute.maxbuffer", 0), Ok(2000));
     // -D wins over zoo.cfg, whatever the forms.
     let c = f.ok_with("zookeeper.snapCount=5000\n", &[("snapCount", "7000")]);
     assert_eq!(c.snap_count, 7000);
@@ -284,7 +281,6 @@ fn bad_system_property_values() {
     assert_eq!(f.err_with("", &[("zookeeper.snapCount", "lots")]), "zookeeper.snapCount: \"lots\" is not a number");
     assert_eq!(f.err("snapCount=1e5\n"), "snapCount: \"1e5\" is not a number");
     assert_eq!(f.err("intBufferStartingSizeBytes=16\n"), "intBufferStartingSizeBytes: \"16\" must be at least 32");
-    assert_eq!(f.err("jute.maxbuffer=-1\n"), "jute.maxbuffer: \"-1\" must not be negative");
 }
 
 #[test]

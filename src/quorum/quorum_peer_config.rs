@@ -356,9 +356,16 @@ fn unsupported_security_property(name: &str) -> Option<(&'static str, bool)> {
         .map(|&(_, why, only_true)| (why, only_true))
 }
 
-/// `zookeeper.authProvider.<anything>` names a provider class to load.
-fn is_auth_provider_property(name: &str) -> bool {
-    normalize(name).starts_with("authProvider.")
+/// Refuses every security property of a feature zkserver lacks.
+fn refuse_unsupported_security_properties(props: &SystemProperties) -> Result<(), ConfigError> {
+    for (k, v) in props.all_pairs() {
+        if let Some((why, only_true)) = unsupported_security_property(k) {
+            if !only_true || v.eq_ignore_ascii_case("true") {
+                return Err(ConfigError::bad_value(k, v, &format!("is not supported: {why}")));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn is_unused_java_property(name: &str) -> bool {
@@ -493,15 +500,6 @@ pub struct QuorumPeerConfig {
     pub extended_types_enabled: bool,
     /// `zookeeper.emulate353TTLNodes`.
     pub emulate_353_ttl_nodes: bool,
-    /// `zookeeper.DigestAuthenticationProvider.superDigest` (`super:<base64 sha1>`).
-    pub super_digest: Option<String>,
-    /// `zookeeper.DigestAuthenticationProvider.enabled` (default true), or a
-    /// `zookeeper.authProvider.*` naming the digest provider's class.
-    pub digest_auth_enabled: bool,
-    /// `zookeeper.enforce.auth.enabled`.
-    pub enforce_auth_enabled: bool,
-    /// `zookeeper.enforce.auth.schemes`, split at ',' and trimmed.
-    pub enforce_auth_schemes: Vec<String>,
 
     // ----- AdminServer -----
     /// `zookeeper.admin.enableServer` (zoo.cfg `admin.enableServer`): on
@@ -831,10 +829,6 @@ impl QuorumPeerConfig {
             close_session_txn_enabled: true,
             extended_types_enabled: false,
             emulate_353_ttl_nodes: false,
-            super_digest: None,
-            digest_auth_enabled: true,
-            enforce_auth_enabled: false,
-            enforce_auth_schemes: Vec::new(),
             admin_enable_server: true,
             admin_server_address: "0.0.0.0".to_string(),
             admin_server_port: 8080,
@@ -883,14 +877,7 @@ impl QuorumPeerConfig {
         self.close_session_txn_enabled = p.boolean("zookeeper.closeSessionTxn.enabled", true);
         self.extended_types_enabled = p.boolean("zookeeper.extendedTypesEnabled", false);
         self.emulate_353_ttl_nodes = p.boolean("zookeeper.emulate353TTLNodes", false);
-        self.super_digest = p.string("zookeeper.DigestAuthenticationProvider.superDigest");
-        self.digest_auth_enabled = p.boolean("zookeeper.DigestAuthenticationProvider.enabled", true);
-        if let Some((k, v)) = store.lookup("zookeeper.DigestAuthenticationProvider.digestAlg") {
-            if !v.eq_ignore_ascii_case("SHA1") && !v.eq_ignore_ascii_case("SHA-1") {
-                return Err(ConfigError::bad_value(k, v, "is not supported (only SHA1)"));
-            }
-        }
-        self.resolve_security_properties(&store)?;
+        refuse_unsupported_security_properties(&store)?;
 
         self.admin_enable_server = p.equals("zookeeper.admin.enableServer", "false") != Some(true);
         self.admin_server_address = p.string_or("zookeeper.admin.serverAddress", "0.0.0.0");
@@ -898,58 +885,6 @@ impl QuorumPeerConfig {
         self.admin_idle_timeout_ms = p.int("zookeeper.admin.idleTimeout", 30000)?;
         self.admin_command_url = p.string_or("zookeeper.admin.commandURL", "/commands");
 
-        Ok(())
-    }
-
-    /// The authentication settings (ProviderRegistry, AuthenticationHelper)
-    /// and the refusal of every security property of a feature zkserver
-    /// lacks.
-    fn resolve_security_properties(&mut self, store: &SystemProperties) -> Result<(), ConfigError> {
-        for (k, v) in store.all_pairs() {
-            if let Some((why, only_true)) = unsupported_security_property(k) {
-                if !only_true || v.eq_ignore_ascii_case("true") {
-                    return Err(ConfigError::bad_value(k, v, &format!("is not supported: {why}")));
-                }
-            }
-            if is_auth_provider_property(k) {
-                match v {
-                    crate::server::auth::IP_PROVIDER_CLASS => {}
-                    crate::server::auth::DIGEST_PROVIDER_CLASS => self.digest_auth_enabled = true,
-                    _ => {
-                        return Err(ConfigError::bad_value(
-                            k,
-                            v,
-                            "is not supported: zkserver's authentication providers are ip and digest",
-                        ))
-                    }
-                }
-            }
-        }
-        let p = store;
-        self.enforce_auth_enabled = p.boolean("zookeeper.enforce.auth.enabled", false);
-        self.enforce_auth_schemes = p
-            .string("zookeeper.enforce.auth.schemes")
-            .map(|s| s.split(',').map(|scheme| scheme.trim().to_string()).collect())
-            .unwrap_or_default();
-        info!(
-            "zookeeper.enforce.auth.enabled = {}, zookeeper.enforce.auth.schemes = {:?}",
-            self.enforce_auth_enabled, self.enforce_auth_schemes
-        );
-        if self.enforce_auth_enabled {
-            if self.enforce_auth_schemes.is_empty() {
-                return Err(self.properties.refused(
-                    "zookeeper.enforce.auth.enabled",
-                    "needs zookeeper.enforce.auth.schemes to be configured",
-                ));
-            }
-            let providers = crate::server::auth::ProviderRegistry::new(self.digest_auth_enabled);
-            if let Some(missing) = self.enforce_auth_schemes.iter().find(|s| !providers.is_registered(s)) {
-                return Err(self.properties.refused(
-                    "zookeeper.enforce.auth.schemes",
-                    &format!("names authentication scheme {missing:?}, which is not available"),
-                ));
-            }
-        }
         Ok(())
     }
 
@@ -1231,7 +1166,7 @@ impl QuorumPeerConfig {
             let shown = if from_command_line { format!("-D {key}") } else { key.to_string() };
             if RESOLVED_PROPERTIES.contains(&normalize(key))
                 || unsupported_security_property(key).is_some()
-                || is_auth_provider_property(key)
+                || crate::server::auth::is_auth_provider_property(key)
             {
                 continue;
             }

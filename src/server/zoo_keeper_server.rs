@@ -51,14 +51,8 @@ pub struct ZooKeeperServerSettings {
     pub enable_eager_acl_check: bool,
     /// zookeeper.enforceQuota: refuse writes past a quota's hard limits.
     pub enforce_quota: bool,
-    /// zookeeper.DigestAuthenticationProvider.superDigest ("super:<digest>").
-    pub super_digest: Option<String>,
-    /// The authentication providers (zookeeper.DigestAuthenticationProvider.enabled).
-    pub auth_providers: auth::ProviderRegistry,
-    /// zookeeper.enforce.auth.schemes when zookeeper.enforce.auth.enabled:
-    /// a connection must hold an id of one of them before any request but
-    /// auth and sasl is served (AuthenticationHelper).
-    pub enforce_auth_schemes: Option<Vec<String>>,
+    /// The authentication providers' and AuthenticationHelper's settings.
+    pub auth: auth::AuthSettings,
     pub close_session_txn_enabled: bool,
     pub extended_types_enabled: bool,
     pub max_batch_size: usize,
@@ -498,7 +492,7 @@ impl ZooKeeperServer {
         match h.r#type {
             op_code::AUTH => {
                 let pkt = AuthPacket::from_bytes(body).map_err(|e| format!("bad auth packet: {e}"))?;
-                let ok = self.settings.auth_providers.handle_authentication(self, cnxn, &pkt.scheme, &pkt.auth);
+                let ok = self.settings.auth.providers.handle_authentication(self, cnxn, &pkt.scheme, &pkt.auth);
                 let err = if ok { code::OK } else { code::AUTH_FAILED };
                 if ok {
                     tracing::info!("Session 0x{:x}: auth success for scheme {}", cnxn.session_id(), pkt.scheme);
@@ -555,7 +549,7 @@ impl ZooKeeperServer {
     /// SESSIONCLOSEDREQUIRESASLAUTH for its request and is closed. True when
     /// the request may go on.
     fn enforce_authentication(&self, cnxn: &Arc<NioServerCnxn>, xid: i32) -> bool {
-        let Some(schemes) = &self.settings.enforce_auth_schemes else { return true };
+        let Some(schemes) = &self.settings.auth.enforce_auth_schemes else { return true };
         let ids = cnxn.auth_info();
         if ids.iter().any(|id| schemes.contains(&id.scheme)) {
             return true;
@@ -666,7 +660,7 @@ impl ZooKeeperServer {
             if a.id.scheme == "world" && a.id.id == "anyone" {
                 return Ok(());
             }
-            let providers = &self.settings.auth_providers;
+            let providers = &self.settings.auth.providers;
             if ids.iter().any(|i| i.scheme == a.id.scheme && providers.matches(&a.id.scheme, &i.id, &a.id.id)) {
                 return Ok(());
             }
@@ -677,7 +671,7 @@ impl ZooKeeperServer {
     /// fixupACL: de-duplicates, expands "auth" into the caller's
     /// authenticated ids, and refuses malformed ACLs (INVALIDACL).
     pub fn fixup_acl(&self, auth_info: &[Id], acls: &[Acl]) -> Result<Vec<Acl>, i32> {
-        let providers = &self.settings.auth_providers;
+        let providers = &self.settings.auth.providers;
         let mut uniq: Vec<&Acl> = Vec::with_capacity(acls.len());
         for a in acls {
             if !uniq.contains(&a) {

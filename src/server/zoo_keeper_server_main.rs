@@ -11,6 +11,7 @@ use crate::quorum::learner::LearnerSettings;
 use crate::quorum::quorum_cnx_manager::QuorumCnxManagerSettings;
 use crate::quorum::quorum_peer_config::{ConfigError, QuorumPeerConfig};
 use crate::server::command::FourLetterWordSettings;
+use crate::server::auth::AuthSettings;
 use crate::server::blue_throttle::BlueThrottleSettings;
 use crate::server::container_manager::{ContainerManager, ContainerSettings};
 use crate::server::datadir_cleanup_manager::DatadirCleanupManager;
@@ -42,9 +43,7 @@ pub fn settings_from(config: &QuorumPeerConfig, server_settings: &ServerSettings
         skip_acl: config.skip_acl,
         enable_eager_acl_check: config.enable_eager_acl_check,
         enforce_quota: config.enforce_quota,
-        super_digest: config.super_digest.clone(),
-        auth_providers: crate::server::auth::ProviderRegistry::new(config.digest_auth_enabled),
-        enforce_auth_schemes: config.enforce_auth_enabled.then(|| config.enforce_auth_schemes.clone()),
+        auth: server_settings.auth.clone(),
         close_session_txn_enabled: config.close_session_txn_enabled,
         extended_types_enabled: config.extended_types_enabled,
         max_batch_size: config.max_batch_size.max(1) as usize,
@@ -77,6 +76,7 @@ pub struct ServerSettings {
     pub leader: LeaderSettings,
     pub four_letter_words: FourLetterWordSettings,
     pub jute: JuteSettings,
+    pub auth: AuthSettings,
 }
 
 impl ServerSettings {
@@ -96,6 +96,7 @@ impl ServerSettings {
             leader: LeaderSettings::read(props)?,
             four_letter_words: FourLetterWordSettings::read(props),
             jute: JuteSettings::read(props)?,
+            auth: AuthSettings::read(props)?,
         })
     }
 

@@ -30,7 +30,7 @@ pub fn available_cpus() -> i32 {
 }
 
 /// A property name without its `zookeeper.` prefix.
-pub(super) fn normalize(name: &str) -> &str {
+pub fn normalize(name: &str) -> &str {
     name.strip_prefix("zookeeper.").unwrap_or(name)
 }
 

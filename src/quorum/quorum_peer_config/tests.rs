@@ -89,7 +89,6 @@ fn java_defaults() {
     assert_eq!(c.flush_delay_ms, 0);
     assert!(!c.skip_acl && !c.enforce_quota && !c.extended_types_enabled && !c.emulate_353_ttl_nodes);
     assert!(c.digest_enabled && c.close_session_txn_enabled);
-    assert_eq!(c.super_digest, None);
     assert!(c.admin_enable_server);
     assert_eq!(c.admin_server_port, 8080);
     assert_eq!(c.admin_command_url, "/commands");
@@ -211,7 +210,6 @@ fn unsupported_features_are_refused() {
         f.err("quorum.auth.serverRequireSasl=true\n"),
         "quorum.auth.serverRequireSasl: cannot be true while quorum.auth.enableSasl is false"
     );
-    assert!(f.err_with("", &[("zookeeper.DigestAuthenticationProvider.digestAlg", "SHA-256")]).contains("only SHA1"));
 }
 
 #[test]
@@ -258,7 +256,6 @@ fn typed_system_properties_follow_java_rules() {
         "admin.enableServer=false\nadmin.serverPort=9090\n",
         "extendedTypesEnabled=true\nenforceQuota=true\ndigest.enabled=false\n",
         "closeSessionTxn.enabled=false\n",
-        "DigestAuthenticationProvider.superDigest=super:abc=\n",
     ));
     assert!(c.skip_acl);
     assert_eq!(c.snap_count, 2, "Java raises snapCount to 2");
@@ -269,7 +266,6 @@ fn typed_system_properties_follow_java_rules() {
     assert_eq!(c.admin_server_port, 9090);
     assert!(c.extended_types_enabled && c.enforce_quota);
     assert!(!c.digest_enabled && !c.close_session_txn_enabled);
-    assert_eq!(c.super_digest.as_deref(), Some("super:abc="));
 
     // Only exactly "false" disables the admin server, as in Java.
     assert!(f.ok("admin.enableServer=no\n").admin_enable_server);
@@ -470,33 +466,10 @@ impl Fixture {
 }
 
 #[test]
-fn authentication_settings_resolve_as_java_reads_them() {
+fn security_properties_of_missing_features_are_refused() {
     let f = Fixture::new();
-    let c = f.ok("");
-    assert!(!c.enforce_auth_enabled && c.digest_auth_enabled);
-    let c = f.ok("enforce.auth.enabled=true\nenforce.auth.schemes= digest , ip\n");
-    assert!(c.enforce_auth_enabled);
-    assert_eq!(c.enforce_auth_schemes, ["digest", "ip"]);
-    let c = f.parse_with("", &[("zookeeper.DigestAuthenticationProvider.enabled", "false")]).unwrap();
-    assert!(!c.digest_auth_enabled);
-    // Naming the digest provider's class registers it all the same.
-    let c = f.ok(&format!(
-        "DigestAuthenticationProvider.enabled=false\nauthProvider.1={}\nauthProvider.2={}\n",
-        crate::server::auth::DIGEST_PROVIDER_CLASS,
-        crate::server::auth::IP_PROVIDER_CLASS
-    ));
-    assert!(c.digest_auth_enabled);
     // Off values of SASL switches are Java's defaults and pass.
     f.ok("allowSaslFailedClients=false\nsessionRequireClientSASLAuth=false\naudit.enable=false\n");
-
-    assert!(f.err("enforce.auth.enabled=true\n").contains("zookeeper.enforce.auth.schemes"));
-    let e = f.err("enforce.auth.enabled=true\nenforce.auth.schemes=digest,sasl\n");
-    assert!(e.contains("enforce.auth.schemes") && e.contains("\"sasl\""), "{e}");
-    let e = f.err_with(
-        "enforce.auth.enabled=true\nenforce.auth.schemes=digest\n",
-        &[("zookeeper.DigestAuthenticationProvider.enabled", "false")],
-    );
-    assert!(e.contains("\"digest\""), "{e}");
     for (key, value) in [
         ("sessionRequireClientSASLAuth", "true"),
         ("zookeeper.allowSaslFailedClients", "TRUE"),
@@ -505,7 +478,6 @@ fn authentication_settings_resolve_as_java_reads_them() {
         ("X509AuthenticationProvider.superUser", "CN=admin"),
         ("ssl.quorum.keyStore.location", "/k.jks"),
         ("zookeeper.ssl.clientAuth", "need"),
-        ("authProvider.sasl", "org.apache.zookeeper.server.auth.SASLAuthenticationProvider"),
         ("audit.enable", "true"),
     ] {
         let e = f.err_with("", &[(key, value)]);

@@ -201,7 +201,7 @@ fn main() -> ExitCode {
         }
     };
     config.log_config();
-    settings.log(&config);
+    settings.log();
     zkserver::jute::configure(settings.jute.max_buffer.max(0) as usize, settings.jute.max_buffer_extra_size.max(0) as usize);
 
     if !config.is_standalone() {

@@ -25,7 +25,6 @@ use crate::server::request_processor::RequestProcessor;
 use crate::server::session_tracker::SessionOwner;
 use crate::server::sync_request_processor::SyncRequestProcessor;
 use crate::server::zoo_keeper_server::{ServerRole, ZooKeeperServer};
-use crate::server::zoo_keeper_server_main::settings_from;
 use parking_lot::Mutex;
 use std::io;
 use std::sync::{Arc, OnceLock, Weak};
@@ -44,7 +43,7 @@ pub struct LeaderZooKeeperServer {
 impl LeaderZooKeeperServer {
     /// The role and its (not yet started) server over the peer's database.
     pub fn new(peer: &Arc<QuorumPeer>) -> (Arc<LeaderZooKeeperServer>, Arc<ZooKeeperServer>) {
-        let mut settings = settings_from(peer.config(), peer.settings());
+        let mut settings = peer.settings().zks.clone();
         settings.server_id = peer.id();
         let db = Arc::clone(peer.zk_db());
         let tracker = LeaderSessionTracker::new(settings.tick_time, peer.id(), db.sessions_with_timeouts());

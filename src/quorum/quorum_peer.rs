@@ -17,7 +17,7 @@ use crate::server::nio_server_cnxn_factory::NioServerCnxnFactory;
 use crate::server::persistence::file_txn_snap_log::FileTxnSnapLog;
 use crate::server::zk_database::ZkDatabase;
 use crate::server::zoo_keeper_server::ZooKeeperServer;
-use crate::server::zoo_keeper_server_main::{settings_from, ServerSettings};
+use crate::server::zoo_keeper_server_main::ServerSettings;
 use parking_lot::Mutex;
 use std::fs;
 use std::io::{self, Write};
@@ -187,9 +187,13 @@ impl QuorumPeer {
         let snap_log = FileTxnSnapLog::new(&config.data_log_dir, &config.data_dir)
             .map_err(|e| StartError::Datadir(format!("cannot open the data directory: {e}")))?;
         let snap_dir = snap_log.data_dir().to_path_buf();
-        let mut zks_settings = settings_from(&config, &settings);
+        let mut zks_settings = settings.zks.clone();
         zks_settings.server_id = my_id;
-        let zk_db = Arc::new(ZkDatabase::new(snap_log, zks_settings.extended_types_enabled, config.digest_enabled));
+        let zk_db = Arc::new(ZkDatabase::new(
+            snap_log,
+            zks_settings.ephemeral_types.extended_types_enabled,
+            zks_settings.digest_enabled,
+        ));
         let (sessions, last_zxid) = zk_db
             .load_database(zks_settings.txn_log)
             .map_err(|e| StartError::Other(format!("Unable to load database on disk: {e}")))?;

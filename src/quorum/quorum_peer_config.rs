@@ -1,20 +1,19 @@
 //! QuorumPeerConfig: reads zoo.cfg (and a dynamic config file when one is
-//! named), applies `-D key=value` overrides, and resolves every setting the
-//! server honours, both zoo.cfg keys and Java system properties, into typed
-//! fields with Java's defaults. It also plays ServerConfig's part for the
+//! named), applies `-D key=value` overrides, and resolves zoo.cfg's keys
+//! (those Java's QuorumPeerConfig.parseProperties knows) into typed fields
+//! with Java's defaults. It also plays ServerConfig's part for the
 //! standalone server. Runs once, on the main thread, before anything binds.
 //!
 //! System properties. Java turns an unknown zoo.cfg key `k` into the system
-//! property `zookeeper.k`. We keep one store holding the `-D` pairs and those
-//! unknown zoo.cfg keys, and a lookup of a property name accepts it with or
-//! without the `zookeeper.` prefix (so `jute.maxbuffer`,
-//! `zookeeper.jute.maxbuffer`, `nio.numSelectorThreads` and
-//! `zookeeper.nio.numSelectorThreads` all work, in zoo.cfg and as `-D`).
-//! A `-D` value wins over zoo.cfg; a `-D` whose name is a zoo.cfg key
-//! (e.g. `-D clientPort=2182`) replaces that key's value from the file.
-//!
-//! Where Java silently falls back to a default for an unparsable number in a
-//! system property, we refuse it: a typo should not go unnoticed.
+//! property `zookeeper.k`. Those keys and the `-D` pairs go into one store,
+//! [`SystemProperties`], from which each component reads its own settings
+//! (`NioSettings`, `ZooKeeperServerSettings`, `CommitProcessorSettings`, ...,
+//! gathered at start-up by `zoo_keeper_server_main::ServerSettings`), as
+//! Java's components read theirs with System.getProperty. A `-D` value wins
+//! over zoo.cfg; a `-D` whose name is a zoo.cfg key (e.g.
+//! `-D clientPort=2182`) replaces that key's value from the file. The config
+//! still refuses the security properties of features zkserver lacks, and
+//! logs the properties no component reads.
 
 mod properties;
 mod quorum_server;
@@ -185,8 +184,8 @@ fn is_cfg_key(key: &str) -> bool {
     CFG_KEYS.contains(&key) || is_membership_key(key) || key == "version" || key.starts_with("metricsProvider.")
 }
 
-/// System properties resolved into typed fields below (names without the
-/// `zookeeper.` prefix), plus a few read on demand.
+/// System properties the components read into their settings (names
+/// without the `zookeeper.` prefix): not reported as unknown.
 const RESOLVED_PROPERTIES: &[&str] = &[
     "nio.numSelectorThreads",
     "nio.numWorkerThreads",
@@ -373,11 +372,12 @@ fn is_unused_java_property(name: &str) -> bool {
     UNUSED_JAVA_PROPERTIES.iter().any(|p| if p.ends_with('.') { n.starts_with(p) } else { n == *p })
 }
 
-/// The whole server configuration. Fields are documented with the zoo.cfg
-/// key or Java system property they come from.
+/// The configuration zoo.cfg gives (the keys Java's
+/// QuorumPeerConfig.parseProperties knows, each field documented with its
+/// key), and the system properties, from which each component reads its
+/// own settings.
 #[derive(Debug, Clone)]
 pub struct QuorumPeerConfig {
-    // ----- zoo.cfg (QuorumPeerConfig.parseProperties) -----
     /// The zoo.cfg path as given on the command line.
     pub config_file: PathBuf,
     /// `tickTime` (ms, default 3000).
@@ -458,63 +458,6 @@ pub struct QuorumPeerConfig {
     pub jvm_pause_warn_threshold_ms: i64,
     /// `jvm.pause.sleep.time.ms` (default 500).
     pub jvm_pause_sleep_time_ms: i64,
-
-    // ----- ZooKeeperServer, processors, persistence -----
-    /// `zookeeper.globalOutstandingLimit` (default 1000).
-    pub global_outstanding_limit: i32,
-    /// `zookeeper.snapCount` (default 100000, at least 2).
-    pub snap_count: i32,
-    /// `zookeeper.snapSizeLimitInKb` × 1024 (default 4 GiB; <= 0 disables).
-    pub snap_size_limit_bytes: i64,
-    /// `zookeeper.flushDelay` (ms, default 0).
-    pub flush_delay_ms: i64,
-    /// `zookeeper.maxWriteQueuePollTime` (ms, default flushDelay / 3).
-    pub max_write_queue_poll_time_ms: i64,
-    /// `zookeeper.maxBatchSize` (default 1000).
-    pub max_batch_size: i32,
-    /// `zookeeper.intBufferStartingSizeBytes` (default 1024, at least 32).
-    pub int_buffer_starting_size_bytes: i32,
-    /// `zookeeper.maxResponseCacheSize` (getData cache, default 400).
-    pub max_response_cache_size: i32,
-    /// `zookeeper.maxGetChildrenResponseCacheSize` (default 400).
-    pub max_get_children_response_cache_size: i32,
-    /// `zookeeper.largeRequestMaxBytes` (default 100 MiB).
-    pub large_request_max_bytes: i32,
-    /// `zookeeper.largeRequestThreshold` (default -1 = off).
-    pub large_request_threshold: i32,
-    /// `zookeeper.throttled_op_wait_time` (ms, default 0 = off).
-    pub throttled_op_wait_time_ms: i32,
-
-    // ----- commands, wire, ACLs, node types -----
-    /// `zookeeper.skipACL` = `yes`.
-    pub skip_acl: bool,
-    /// `zookeeper.enableEagerACLCheck`.
-    pub enable_eager_acl_check: bool,
-    /// `zookeeper.enforceQuota`.
-    pub enforce_quota: bool,
-    /// `zookeeper.digest.enabled` (default true).
-    pub digest_enabled: bool,
-    /// `zookeeper.closeSessionTxn.enabled` (default true).
-    pub close_session_txn_enabled: bool,
-    /// `zookeeper.extendedTypesEnabled` (TTL nodes).
-    pub extended_types_enabled: bool,
-    /// `zookeeper.emulate353TTLNodes`.
-    pub emulate_353_ttl_nodes: bool,
-
-    // ----- AdminServer -----
-    /// `zookeeper.admin.enableServer` (zoo.cfg `admin.enableServer`): on
-    /// unless exactly `false`.
-    pub admin_enable_server: bool,
-    /// `zookeeper.admin.serverAddress` (default 0.0.0.0).
-    pub admin_server_address: String,
-    /// `zookeeper.admin.serverPort` (default 8080).
-    pub admin_server_port: i32,
-    /// `zookeeper.admin.idleTimeout` (ms, default 30000).
-    pub admin_idle_timeout_ms: i32,
-    /// `zookeeper.admin.commandURL` (default /commands).
-    pub admin_command_url: String,
-
-    // ----- quorum -----
     /// `quorum.cnxn.threads.size`: how many election connections may be
     /// dialed, and how many may be sending their initial message, at once
     /// (Java's floor and default: 20).
@@ -755,7 +698,7 @@ impl QuorumPeerConfig {
         }
 
         c.properties = SystemProperties::new(system_overrides, unknown_keys);
-        c.resolve_system_properties()?;
+        refuse_unsupported_security_properties(&c.properties)?;
 
         match c.dynamic_config_file.clone() {
             None => {
@@ -810,82 +753,9 @@ impl QuorumPeerConfig {
             jvm_pause_info_threshold_ms: 1000,
             jvm_pause_warn_threshold_ms: 10000,
             jvm_pause_sleep_time_ms: 500,
-            global_outstanding_limit: 1000,
-            snap_count: 100_000,
-            snap_size_limit_bytes: 4_194_304 * 1024,
-            flush_delay_ms: 0,
-            max_write_queue_poll_time_ms: 0,
-            max_batch_size: 1000,
-            int_buffer_starting_size_bytes: 1024,
-            max_response_cache_size: 400,
-            max_get_children_response_cache_size: 400,
-            large_request_max_bytes: 100 * 1024 * 1024,
-            large_request_threshold: -1,
-            throttled_op_wait_time_ms: 0,
-            skip_acl: false,
-            enable_eager_acl_check: false,
-            enforce_quota: false,
-            digest_enabled: true,
-            close_session_txn_enabled: true,
-            extended_types_enabled: false,
-            emulate_353_ttl_nodes: false,
-            admin_enable_server: true,
-            admin_server_address: "0.0.0.0".to_string(),
-            admin_server_port: 8080,
-            admin_idle_timeout_ms: 30000,
-            admin_command_url: "/commands".to_string(),
             quorum_cnxn_threads_size: QUORUM_CNXN_THREADS_SIZE_DEFAULT,
             properties: SystemProperties::default(),
         }
-    }
-
-    /// Reads every system property the server honours, with the checks Java
-    /// applies (some values are raised to a minimum with a warning, some are
-    /// refused).
-    fn resolve_system_properties(&mut self) -> Result<(), ConfigError> {
-        let store = self.properties.clone();
-        let p = &store;
-
-        self.global_outstanding_limit = p.int("zookeeper.globalOutstandingLimit", 1000)?;
-        self.snap_count = p.int("zookeeper.snapCount", 100_000)?;
-        if self.snap_count < 2 {
-            warn!("SnapCount should be 2 or more. Now, snapCount is reset to 2");
-            self.snap_count = 2;
-        }
-        let snap_size_kb = p.long("zookeeper.snapSizeLimitInKb", 4_194_304)?;
-        if snap_size_kb <= 0 {
-            info!("zookeeper.snapSizeLimitInKb set to a non-positive value {snap_size_kb}; disabling feature");
-        }
-        self.snap_size_limit_bytes = snap_size_kb.saturating_mul(1024);
-        self.flush_delay_ms = p.long("zookeeper.flushDelay", 0)?;
-        self.max_write_queue_poll_time_ms = p.long("zookeeper.maxWriteQueuePollTime", self.flush_delay_ms / 3)?;
-        self.max_batch_size = p.int("zookeeper.maxBatchSize", 1000)?;
-        self.int_buffer_starting_size_bytes = p.int("zookeeper.intBufferStartingSizeBytes", 1024)?;
-        if self.int_buffer_starting_size_bytes < 32 {
-            return Err(self.properties.refused("zookeeper.intBufferStartingSizeBytes", "must be at least 32"));
-        }
-        self.max_response_cache_size = p.int("zookeeper.maxResponseCacheSize", 400)?;
-        self.max_get_children_response_cache_size = p.int("zookeeper.maxGetChildrenResponseCacheSize", 400)?;
-        self.large_request_max_bytes = p.int("zookeeper.largeRequestMaxBytes", 100 * 1024 * 1024)?;
-        self.large_request_threshold = p.int("zookeeper.largeRequestThreshold", -1)?;
-        self.throttled_op_wait_time_ms = p.int("zookeeper.throttled_op_wait_time", 0)?;
-
-        self.skip_acl = p.equals("zookeeper.skipACL", "yes") == Some(true);
-        self.enable_eager_acl_check = p.boolean("zookeeper.enableEagerACLCheck", false);
-        self.enforce_quota = p.boolean("zookeeper.enforceQuota", false);
-        self.digest_enabled = p.boolean("zookeeper.digest.enabled", true);
-        self.close_session_txn_enabled = p.boolean("zookeeper.closeSessionTxn.enabled", true);
-        self.extended_types_enabled = p.boolean("zookeeper.extendedTypesEnabled", false);
-        self.emulate_353_ttl_nodes = p.boolean("zookeeper.emulate353TTLNodes", false);
-        refuse_unsupported_security_properties(&store)?;
-
-        self.admin_enable_server = p.equals("zookeeper.admin.enableServer", "false") != Some(true);
-        self.admin_server_address = p.string_or("zookeeper.admin.serverAddress", "0.0.0.0");
-        self.admin_server_port = p.int("zookeeper.admin.serverPort", 8080)?;
-        self.admin_idle_timeout_ms = p.int("zookeeper.admin.idleTimeout", 30000)?;
-        self.admin_command_url = p.string_or("zookeeper.admin.commandURL", "/commands");
-
-        Ok(())
     }
 
     /// Reads the file named by `dynamicConfigFile`: only membership keys; its
@@ -1153,10 +1023,6 @@ impl QuorumPeerConfig {
                 info!("server.{sid}={}", qs.to_config_value());
             }
         }
-        info!(
-            "admin.enableServer={} (admin.serverAddress={} admin.serverPort={})",
-            self.admin_enable_server, self.admin_server_address, self.admin_server_port
-        );
     }
 
     /// Reports properties that nothing reads: Java ones we do not act on at

@@ -4,21 +4,17 @@
 //! then waits for SIGINT/SIGTERM and shuts everything down in reverse order.
 
 use crate::jute::JuteSettings;
-use crate::quorum::commit_processor::CommitProcessorSettings;
 use crate::quorum::fast_leader_election::FastLeaderElectionSettings;
 use crate::quorum::leader::LeaderSettings;
 use crate::quorum::learner::LearnerSettings;
 use crate::quorum::quorum_cnx_manager::QuorumCnxManagerSettings;
 use crate::quorum::quorum_peer_config::{ConfigError, QuorumPeerConfig};
-use crate::server::command::FourLetterWordSettings;
-use crate::server::auth::AuthSettings;
-use crate::server::blue_throttle::BlueThrottleSettings;
 use crate::server::container_manager::{ContainerManager, ContainerSettings};
 use crate::server::datadir_cleanup_manager::DatadirCleanupManager;
+use crate::server::jetty_admin_server::AdminServerSettings;
 use crate::server::nio_server_cnxn_factory::{NioServerCnxnFactory, NioSettings};
 use crate::server::persistence::file_txn_snap_log::FileTxnSnapLog;
-use crate::server::request_throttler::RequestThrottlerSettings;
-use crate::server::zk_database::{TxnLogSettings, ZkDatabase, ZkDatabaseSettings};
+use crate::server::zk_database::{ZkDatabase, ZkDatabaseSettings};
 use crate::server::zoo_keeper_server::{ZooKeeperServer, ZooKeeperServerSettings};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,52 +27,22 @@ extern "C" fn on_signal(_sig: libc::c_int) {
     STOP.store(true, Ordering::SeqCst);
 }
 
-/// The server settings a config and the components' settings give (server
-/// id 0: standalone).
-pub fn settings_from(config: &QuorumPeerConfig, server_settings: &ServerSettings) -> ZooKeeperServerSettings {
-    ZooKeeperServerSettings {
-        server_id: 0,
-        tick_time: config.tick_time,
-        min_session_timeout: config.min_session_timeout,
-        max_session_timeout: config.max_session_timeout,
-        global_outstanding_limit: config.global_outstanding_limit,
-        skip_acl: config.skip_acl,
-        enable_eager_acl_check: config.enable_eager_acl_check,
-        enforce_quota: config.enforce_quota,
-        auth: server_settings.auth.clone(),
-        close_session_txn_enabled: config.close_session_txn_enabled,
-        extended_types_enabled: config.extended_types_enabled,
-        max_batch_size: config.max_batch_size.max(1) as usize,
-        request_throttler: server_settings.request_throttler.clone(),
-        txn_log: server_settings.txn_log,
-        snap_count: config.snap_count.max(2),
-        snap_size_limit_bytes: config.snap_size_limit_bytes,
-        conn_throttle: server_settings.conn_throttle.clone(),
-        commit_processor: server_settings.commit_processor.clone(),
-        four_letter_words: server_settings.four_letter_words.clone(),
-        config: Arc::new(config.clone()),
-    }
-}
-
 /// Every component's settings, each read by its component from the system
 /// properties (and the zoo.cfg values it is given), all at start-up so that
 /// a bad value refuses start-up before anything runs.
 #[derive(Debug, Clone)]
 pub struct ServerSettings {
     pub nio: NioSettings,
-    pub container: ContainerSettings,
-    pub conn_throttle: BlueThrottleSettings,
-    pub request_throttler: RequestThrottlerSettings,
-    pub txn_log: TxnLogSettings,
+    /// The ZooKeeperServer's, with those of the parts it creates.
+    pub zks: ZooKeeperServerSettings,
     pub zk_database: ZkDatabaseSettings,
-    pub commit_processor: CommitProcessorSettings,
+    pub container: ContainerSettings,
+    pub jute: JuteSettings,
+    pub admin: AdminServerSettings,
     pub quorum_cnx: QuorumCnxManagerSettings,
     pub election: FastLeaderElectionSettings,
     pub learner: LearnerSettings,
     pub leader: LeaderSettings,
-    pub four_letter_words: FourLetterWordSettings,
-    pub jute: JuteSettings,
-    pub auth: AuthSettings,
 }
 
 impl ServerSettings {
@@ -84,24 +50,21 @@ impl ServerSettings {
         let props = config.properties();
         Ok(ServerSettings {
             nio: NioSettings::read(props, config.max_client_cnxns, config.client_port_listen_backlog)?,
-            container: ContainerSettings::read(props)?,
-            conn_throttle: BlueThrottleSettings::read(props)?,
-            request_throttler: RequestThrottlerSettings::read(props)?,
-            txn_log: TxnLogSettings::read(props)?,
+            zks: ZooKeeperServerSettings::read(config)?,
             zk_database: ZkDatabaseSettings::read(props)?,
-            commit_processor: CommitProcessorSettings::read(props)?,
+            container: ContainerSettings::read(props)?,
+            jute: JuteSettings::read(props)?,
+            admin: AdminServerSettings::read(props)?,
             quorum_cnx: QuorumCnxManagerSettings::read(props)?,
             election: FastLeaderElectionSettings::read(props)?,
             learner: LearnerSettings::read(props)?,
             leader: LeaderSettings::read(props)?,
-            four_letter_words: FourLetterWordSettings::read(props),
-            jute: JuteSettings::read(props)?,
-            auth: AuthSettings::read(props)?,
         })
     }
 
     /// Logs the settings, after QuorumPeerConfig::log_config's lines.
-    pub fn log(&self, config: &QuorumPeerConfig) {
+    pub fn log(&self) {
+        let zks = &self.zks;
         tracing::info!(
             "NIO: {} selector thread(s), {} worker thread(s), {}s sessionless connection timeout, maxCnxns={}",
             self.nio.num_selector_threads,
@@ -111,23 +74,27 @@ impl ServerSettings {
         );
         tracing::info!(
             "snapCount={} snapSizeLimitInKb={} preAllocSize={}KB forceSync={} globalOutstandingLimit={}",
-            config.snap_count,
-            config.snap_size_limit_bytes / 1024,
-            self.txn_log.pre_alloc_size / 1024,
-            if self.txn_log.force_sync { "yes" } else { "no" },
-            config.global_outstanding_limit
+            zks.snap_count,
+            zks.snap_size_limit_bytes / 1024,
+            zks.txn_log.pre_alloc_size / 1024,
+            if zks.txn_log.force_sync { "yes" } else { "no" },
+            zks.global_outstanding_limit
         );
         tracing::info!(
             "jute.maxbuffer={} request_throttle_max_requests={} skipACL={} digest.enabled={} closeSessionTxn.enabled={}",
             self.jute.max_buffer,
-            self.request_throttler.max_requests,
-            if config.skip_acl { "yes" } else { "no" },
-            config.digest_enabled,
-            config.close_session_txn_enabled
+            zks.request_throttler.max_requests,
+            if zks.skip_acl { "yes" } else { "no" },
+            zks.digest_enabled,
+            zks.close_session_txn_enabled
         );
         tracing::info!(
             "enabled four letter word commands: {}",
-            self.four_letter_words.enabled().collect::<Vec<_>>().join(", ")
+            zks.four_letter_words.enabled().collect::<Vec<_>>().join(", ")
+        );
+        tracing::info!(
+            "admin.enableServer={} (admin.serverAddress={} admin.serverPort={})",
+            self.admin.enable_server, self.admin.server_address, self.admin.server_port
         );
     }
 }
@@ -180,8 +147,12 @@ impl StandaloneServer {
         .map_err(|e| format!("cannot start the purge task: {e}"))?;
         let snap_log = FileTxnSnapLog::new(&config.data_log_dir, &config.data_dir)
             .map_err(|e| RunError::Datadir(format!("cannot open the data directory: {e}")))?;
-        let settings = settings_from(config, server_settings);
-        let zk_db = Arc::new(ZkDatabase::new(snap_log, settings.extended_types_enabled, config.digest_enabled));
+        let settings = server_settings.zks.clone();
+        let zk_db = Arc::new(ZkDatabase::new(
+            snap_log,
+            settings.ephemeral_types.extended_types_enabled,
+            settings.digest_enabled,
+        ));
         let started = std::time::Instant::now();
         let (sessions, zxid) =
             zk_db.load_database(settings.txn_log).map_err(|e| format!("cannot load the database: {e}"))?;

@@ -81,17 +81,6 @@ fn java_defaults() {
     assert_eq!(c.server_id, None);
     assert_eq!(c.peer_type, LearnerType::Participant);
     assert_eq!(c.metrics_provider_class_name, DEFAULT_METRICS_PROVIDER);
-
-    assert_eq!(c.global_outstanding_limit, 1000);
-    assert_eq!(c.snap_count, 100000);
-    assert_eq!(c.snap_size_limit_bytes, 4_194_304 * 1024);
-    assert_eq!(c.max_batch_size, 1000);
-    assert_eq!(c.flush_delay_ms, 0);
-    assert!(!c.skip_acl && !c.enforce_quota && !c.extended_types_enabled && !c.emulate_353_ttl_nodes);
-    assert!(c.digest_enabled && c.close_session_txn_enabled);
-    assert!(c.admin_enable_server);
-    assert_eq!(c.admin_server_port, 8080);
-    assert_eq!(c.admin_command_url, "/commands");
 }
 
 #[test]
@@ -217,7 +206,6 @@ fn system_properties_in_both_forms_and_places() {
     let f = Fixture::new();
     // zoo.cfg, without and with the prefix.
     let c = f.ok("snapCount=5000\nzookeeper.nio.numWorkerThreads=3\n4lw.commands.whitelist=stat, ruok\n");
-    assert_eq!(c.snap_count, 5000);
     assert_eq!(c.properties().int("zookeeper.nio.numWorkerThreads", 0), Ok(3));
     assert_eq!(c.properties().string("zookeeper.snapCount").as_deref(), Some("5000"));
     assert_eq!(c.properties().string("snapCount").as_deref(), Some("5000"));
@@ -233,10 +221,10 @@ fn system_properties_in_both_forms_and_places() {
     assert_eq!(c.properties().int("jute.maxbuffer", 0), Ok(2000));
     // -D wins over zoo.cfg, whatever the forms.
     let c = f.ok_with("zookeeper.snapCount=5000\n", &[("snapCount", "7000")]);
-    assert_eq!(c.snap_count, 7000);
+    assert_eq!(c.properties().int("zookeeper.snapCount", 0), Ok(7000));
     // The last -D of a name wins.
     let c = f.ok_with("", &[("zookeeper.maxBatchSize", "5"), ("zookeeper.maxBatchSize", "6")]);
-    assert_eq!(c.max_batch_size, 6);
+    assert_eq!(c.properties().int("zookeeper.maxBatchSize", 0), Ok(6));
 }
 
 #[test]
@@ -246,37 +234,6 @@ fn overrides_replace_zoo_cfg_keys() {
     assert_eq!(c.client_port_address.map(|a| a.port()), Some(2182));
     assert_eq!(c.tick_time, 1000);
     assert_eq!(f.err_with("clientPort=2181\n", &[("clientPort", "x")]), "clientPort: \"x\" is not a number");
-}
-
-#[test]
-fn typed_system_properties_follow_java_rules() {
-    let f = Fixture::new();
-    let c = f.ok(concat!(
-        "skipACL=yes\nsnapCount=1\nsnapSizeLimitInKb=-1\nflushDelay=30\n",
-        "admin.enableServer=false\nadmin.serverPort=9090\n",
-        "extendedTypesEnabled=true\nenforceQuota=true\ndigest.enabled=false\n",
-        "closeSessionTxn.enabled=false\n",
-    ));
-    assert!(c.skip_acl);
-    assert_eq!(c.snap_count, 2, "Java raises snapCount to 2");
-    assert_eq!(c.snap_size_limit_bytes, -1024);
-    assert_eq!(c.flush_delay_ms, 30);
-    assert_eq!(c.max_write_queue_poll_time_ms, 10);
-    assert!(!c.admin_enable_server);
-    assert_eq!(c.admin_server_port, 9090);
-    assert!(c.extended_types_enabled && c.enforce_quota);
-    assert!(!c.digest_enabled && !c.close_session_txn_enabled);
-
-    // Only exactly "false" disables the admin server, as in Java.
-    assert!(f.ok("admin.enableServer=no\n").admin_enable_server);
-}
-
-#[test]
-fn bad_system_property_values() {
-    let f = Fixture::new();
-    assert_eq!(f.err_with("", &[("zookeeper.snapCount", "lots")]), "zookeeper.snapCount: \"lots\" is not a number");
-    assert_eq!(f.err("snapCount=1e5\n"), "snapCount: \"1e5\" is not a number");
-    assert_eq!(f.err("intBufferStartingSizeBytes=16\n"), "intBufferStartingSizeBytes: \"16\" must be at least 32");
 }
 
 #[test]

@@ -65,6 +65,9 @@ pub enum JuteError {
     BadUtf8,
     /// A txn header named an opcode that has no txn record.
     UnknownTxnType(i32),
+    /// A snapshot's ACL table had an entry whose ACL list was null, which
+    /// Java refuses when it reads the table.
+    MissingAcls,
 }
 
 impl fmt::Display for JuteError {
@@ -76,6 +79,7 @@ impl fmt::Display for JuteError {
             JuteError::UnreasonableLength(n) => write!(f, "Unreasonable length = {n}"),
             JuteError::BadUtf8 => write!(f, "ustring is not valid UTF-8"),
             JuteError::UnknownTxnType(t) => write!(f, "Unsupported Txn with type={t}"),
+            JuteError::MissingAcls => f.write_str("bad snapshot: an ACL table entry has a null ACL list"),
         }
     }
 }
@@ -192,9 +196,15 @@ impl<'a> InputArchive<'a> {
     /// (Java's startVector). The count is bounded by the bytes left, so a
     /// hostile count cannot make us allocate.
     pub fn read_vector<T: Record>(&mut self) -> Result<Vec<T>, JuteError> {
+        Ok(self.read_nullable_vector()?.unwrap_or_default())
+    }
+
+    /// A `vector<T>` that may be null: `None` for a count of -1, empty for
+    /// any other negative count (Java's startVector).
+    pub fn read_nullable_vector<T: Record>(&mut self) -> Result<Option<Vec<T>>, JuteError> {
         let len = self.read_int()?;
         if len < 0 {
-            return Ok(Vec::new());
+            return Ok((len != -1).then(Vec::new));
         }
         if len as usize > self.remaining() {
             return Err(JuteError::UnreasonableLength(len));
@@ -203,7 +213,7 @@ impl<'a> InputArchive<'a> {
         for _ in 0..len {
             v.push(T::deserialize(self)?);
         }
-        Ok(v)
+        Ok(Some(v))
     }
 
     /// A nested record.
@@ -307,9 +317,16 @@ impl<R: std::io::Read> StreamInput<R> {
     /// count whose elements alone would take more than the read limit in
     /// memory is refused, so the count cannot size an allocation.
     pub fn read_vector<T: Record>(&mut self) -> std::io::Result<Vec<T>> {
+        Ok(self.read_nullable_vector()?.unwrap_or_default())
+    }
+
+    /// A `vector<T>` that may be null: `None` for a count of -1, empty for
+    /// any other negative count (Java's startVector); bounded as
+    /// [`read_vector`](Self::read_vector).
+    pub fn read_nullable_vector<T: Record>(&mut self) -> std::io::Result<Option<Vec<T>>> {
         let len = self.read_int()?;
         if len < 0 {
-            return Ok(Vec::new());
+            return Ok((len != -1).then(Vec::new));
         }
         if (len as usize).saturating_mul(std::mem::size_of::<T>().max(1)) > self.limit {
             return Err(Self::invalid(JuteError::UnreasonableLength(len)));
@@ -318,7 +335,7 @@ impl<R: std::io::Read> StreamInput<R> {
         for _ in 0..len {
             v.push(T::read_from(self)?);
         }
-        Ok(v)
+        Ok(Some(v))
     }
 
     /// A record, field by field.

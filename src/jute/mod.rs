@@ -13,7 +13,9 @@
 //! zookeeper.jute.maxbuffer.extrasize), before anything is allocated; a
 //! vector count below -1 reads as empty, as Java's startVector leaves it.
 //! Every reader of a record uses them: txns, log entries, snapshot records,
-//! the SNAP stream, quorum packets and the election port's messages.
+//! the SNAP stream and quorum packets. The election port's messages are
+//! read through the same two readers, with that protocol's own length
+//! rules and limits (`StreamInput::with_limit`).
 //! Client frames are held to [`max_buffer`] alone.
 
 pub mod multi;

@@ -3,7 +3,7 @@
 
 use crate::jute::records::Id;
 use crate::jute::txn::{TxnBody, TxnDigest, TxnHeader, TxnLogEntry};
-use crate::server::nio_server_cnxn::{InFlight, NioServerCnxn};
+use crate::server::server_cnxn::{InFlight, ServerCnxn};
 use crate::server::session_tracker::SessionOwner;
 use crate::zoo_defs::op_code;
 use std::sync::Arc;
@@ -25,7 +25,7 @@ pub struct Request {
     /// The connection to answer; None for internal requests, for requests
     /// a learner forwarded to the leader and for txns from elsewhere. Not
     /// having one never makes a request internal: see `internal`.
-    pub cnxn: Option<Arc<NioServerCnxn>>,
+    pub cnxn: Option<Arc<dyn ServerCnxn>>,
     /// Made by the server itself (`Request::internal`): the
     /// ContainerManager's deleteContainer, the SessionTracker's
     /// closeSession. Nothing built from a client's or a peer's bytes is
@@ -62,7 +62,7 @@ pub struct Request {
 
 impl Request {
     pub fn new(
-        cnxn: Option<Arc<NioServerCnxn>>,
+        cnxn: Option<Arc<dyn ServerCnxn>>,
         session_id: i64,
         cxid: i32,
         op_type: i32,

@@ -177,7 +177,7 @@ impl NioServerCnxn {
         self.sock.as_raw_fd()
     }
 
-    pub fn is_closed(&self) -> bool {
+    fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
     }
 

@@ -17,9 +17,8 @@ use zkserver::server::nio_server_cnxn_factory::CnxnSlot;
 use zkserver::server::prep_request_processor::PrepRequestProcessor;
 use zkserver::server::request_processor::RequestProcessor;
 use zkserver::server::server_cnxn::ServerCnxn;
-use zkserver::server::zoo_keeper_server_main::nio_settings_from;
 use zkserver::jute::max_buffer;
-use zkserver_fuzz::{config, fresh_server, set_alloc_limit};
+use zkserver_fuzz::{fresh_server, server_settings, set_alloc_limit};
 
 /// A connected loopback socket for the connections to stand on; nothing
 /// is read from it or written to it (replies stay queued).
@@ -52,7 +51,7 @@ fuzz_target!(|data: &[u8]| {
         Weak::new(),
         Weak::new(),
         Arc::clone(&zks),
-        &nio_settings_from(config()),
+        &server_settings().nio,
         CnxnSlot::uncounted(l.remote.ip()),
     );
     let next: Arc<dyn RequestProcessor> = Arc::new(FinalRequestProcessor::new(Arc::clone(&zks)));

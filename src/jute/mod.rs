@@ -15,6 +15,8 @@ pub mod multi;
 pub mod records;
 pub mod txn;
 
+use crate::quorum::quorum_peer_config::system_properties::SystemProperties;
+use crate::quorum::quorum_peer_config::ConfigError;
 use byteorder::{BigEndian, ByteOrder};
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -24,6 +26,26 @@ pub const DEFAULT_MAX_BUFFER: usize = 0xfffff;
 
 /// The smallest extra size Java allows past jute.maxbuffer.
 const MIN_EXTRA_MAX_BUFFER: usize = 1024;
+
+/// The system properties BinaryInputArchive reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JuteSettings {
+    /// jute.maxbuffer (default 0xfffff).
+    pub max_buffer: i32,
+    /// zookeeper.jute.maxbuffer.extrasize (default: jute.maxbuffer).
+    pub max_buffer_extra_size: i32,
+}
+
+impl JuteSettings {
+    pub fn read(props: &SystemProperties) -> Result<JuteSettings, ConfigError> {
+        let max_buffer = props.int("jute.maxbuffer", DEFAULT_MAX_BUFFER as i32)?;
+        if max_buffer < 0 {
+            return Err(props.refused("jute.maxbuffer", "must not be negative"));
+        }
+        let max_buffer_extra_size = props.int("zookeeper.jute.maxbuffer.extrasize", max_buffer)?;
+        Ok(JuteSettings { max_buffer, max_buffer_extra_size })
+    }
+}
 
 static MAX_BUFFER: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_BUFFER);
 static EXTRA_MAX_BUFFER: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_BUFFER);
@@ -433,6 +455,15 @@ pub(crate) use jute_record;
 mod tests {
     use super::records::*;
     use super::*;
+
+    #[test]
+    fn settings_read_jute_maxbuffer_in_both_forms() {
+        let read = |pairs: &[(&str, &str)]| JuteSettings::read(&SystemProperties::of(pairs));
+        assert_eq!(read(&[]), Ok(JuteSettings { max_buffer: 0xfffff, max_buffer_extra_size: 0xfffff }));
+        assert_eq!(read(&[("zookeeper.jute.maxbuffer", "0x100")]), Ok(JuteSettings { max_buffer: 256, max_buffer_extra_size: 256 }));
+        assert_eq!(read(&[("jute.maxbuffer", "2000")]).map(|s| s.max_buffer), Ok(2000));
+        assert_eq!(read(&[("jute.maxbuffer", "-1")]).unwrap_err().to_string(), "jute.maxbuffer: \"-1\" must not be negative");
+    }
 
     #[test]
     fn round_trip_and_layout() {

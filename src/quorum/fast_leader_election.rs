@@ -30,6 +30,8 @@ use crate::common::time::current_elapsed_time;
 use crate::quorum::quorum_cnx_manager::QuorumCnxManager;
 use crate::quorum::quorum_maj::version_of_config_string;
 use crate::quorum::quorum_peer::QuorumPeer;
+use crate::quorum::quorum_peer_config::system_properties::SystemProperties;
+use crate::quorum::quorum_peer_config::ConfigError;
 use crate::quorum::vote::{ServerState, Vote};
 use crossbeam_channel::{select, Receiver, Sender};
 use parking_lot::Mutex;
@@ -38,6 +40,24 @@ use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
 use tracing::{debug, info, warn};
+
+/// The zookeeper.fastleader.* system properties.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FastLeaderElectionSettings {
+    /// zookeeper.fastleader.minNotificationInterval (ms, default 200).
+    pub min_notification_interval_ms: i32,
+    /// zookeeper.fastleader.maxNotificationInterval (ms, default 60000).
+    pub max_notification_interval_ms: i32,
+}
+
+impl FastLeaderElectionSettings {
+    pub fn read(props: &SystemProperties) -> Result<FastLeaderElectionSettings, ConfigError> {
+        Ok(FastLeaderElectionSettings {
+            min_notification_interval_ms: props.int("zookeeper.fastleader.minNotificationInterval", 200)?,
+            max_notification_interval_ms: props.int("zookeeper.fastleader.maxNotificationInterval", 60000)?,
+        })
+    }
+}
 
 /// The notification format version this server sends.
 pub const NOTIFICATION_CURRENT_VERSION: i32 = 2;
@@ -338,6 +358,14 @@ impl FastLeaderElection {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn settings_default_as_java() {
+        let s = FastLeaderElectionSettings::read(&SystemProperties::of(&[])).unwrap();
+        assert_eq!((s.min_notification_interval_ms, s.max_notification_interval_ms), (200, 60000));
+        let e = FastLeaderElectionSettings::read(&SystemProperties::of(&[("fastleader.maxNotificationInterval", "1m")]));
+        assert_eq!(e.unwrap_err().to_string(), "fastleader.maxNotificationInterval: \"1m\" is not a number");
+    }
 
     #[test]
     fn notification_layout() {

@@ -41,7 +41,8 @@
 //! which zkserver lacks) could tell them apart.
 
 use crate::common::deadline_reader::DeadlineReader;
-use crate::quorum::quorum_peer_config::HostPort;
+use crate::quorum::quorum_peer_config::system_properties::SystemProperties;
+use crate::quorum::quorum_peer_config::{ConfigError, HostPort};
 use parking_lot::{Condvar, Mutex};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::io::{self, BufReader, Read, Write};
@@ -264,7 +265,28 @@ fn announce(hp: &HostPort) -> String {
     }
 }
 
-/// The manager's settings, from QuorumPeerConfig.
+/// The system properties QuorumCnxManager reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuorumCnxManagerSettings {
+    /// zookeeper.cnxTimeout: election connect timeout (ms, default 5000).
+    pub cnx_timeout_ms: i32,
+    /// zookeeper.tcpKeepAlive on quorum sockets.
+    pub tcp_keep_alive: bool,
+    /// zookeeper.electionPortBindRetry (default 3; 0 = forever).
+    pub election_port_bind_retry: i32,
+}
+
+impl QuorumCnxManagerSettings {
+    pub fn read(props: &SystemProperties) -> Result<QuorumCnxManagerSettings, ConfigError> {
+        Ok(QuorumCnxManagerSettings {
+            cnx_timeout_ms: props.decimal_int("zookeeper.cnxTimeout", 5000)?,
+            tcp_keep_alive: props.boolean("zookeeper.tcpKeepAlive", false),
+            election_port_bind_retry: props.int("zookeeper.electionPortBindRetry", 3)?,
+        })
+    }
+}
+
+/// The manager's settings, from QuorumPeerConfig and the system properties.
 #[derive(Debug, Clone)]
 pub struct CnxSettings {
     pub my_sid: i64,
@@ -893,6 +915,16 @@ fn close(sock: &TcpStream) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn settings_default_as_java_and_parse_cnx_timeout_as_a_decimal() {
+        let s = QuorumCnxManagerSettings::read(&SystemProperties::of(&[])).unwrap();
+        assert_eq!(s, QuorumCnxManagerSettings { cnx_timeout_ms: 5000, tcp_keep_alive: false, election_port_bind_retry: 3 });
+        let s = QuorumCnxManagerSettings::read(&SystemProperties::of(&[("cnxTimeout", "700")])).unwrap();
+        assert_eq!(s.cnx_timeout_ms, 700);
+        let e = QuorumCnxManagerSettings::read(&SystemProperties::of(&[("zookeeper.cnxTimeout", "0x10")]));
+        assert_eq!(e.unwrap_err().to_string(), "zookeeper.cnxTimeout: \"0x10\" is not a number");
+    }
 
     #[test]
     fn initial_message_bytes() {

@@ -280,7 +280,7 @@ impl FinalRequestProcessor {
                     .iter()
                     .map(|id| ClientInfo {
                         auth_scheme: id.scheme.clone(),
-                        user: self.zks.settings.auth_providers.user_name(&id.scheme, &id.id).to_string(),
+                        user: self.zks.settings.auth.providers.user_name(&id.scheme, &id.id).to_string(),
                     })
                     .collect();
                 Some(bytes_of(&WhoAmIResponse { client_info }))

@@ -12,6 +12,7 @@ pub mod datadir_cleanup_manager;
 pub mod exit_code;
 pub mod expiry_queue;
 pub mod final_request_processor;
+pub mod jetty_admin_server;
 pub mod nio_server_cnxn;
 pub mod nio_server_cnxn_factory;
 pub mod persistence;

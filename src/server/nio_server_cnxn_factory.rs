@@ -18,6 +18,8 @@
 //! closed, and clients reconnect to the new server.
 
 use crate::common::time::current_elapsed_time;
+use crate::quorum::quorum_peer_config::system_properties::{available_cpus, SystemProperties};
+use crate::quorum::quorum_peer_config::ConfigError;
 use crate::server::expiry_queue::ExpiryQueue;
 use crate::server::nio_server_cnxn::NioServerCnxn;
 use crate::server::server_cnxn::ServerCnxn;
@@ -36,18 +38,71 @@ use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// Sizing and limits (the zookeeper.nio.* keys and maxClientCnxns).
+/// Sizing and limits: the system properties NIOServerCnxnFactory reads
+/// (zookeeper.nio.*, zookeeper.maxCnxns) and zoo.cfg's maxClientCnxns and
+/// clientPortListenBacklog, which its configure is given.
 #[derive(Debug, Clone)]
 pub struct NioSettings {
+    /// zookeeper.nio.numSelectorThreads (default max(1, √(ncpu/2))).
     pub num_selector_threads: usize,
+    /// zookeeper.nio.numWorkerThreads (default 2 × ncpu).
     pub num_worker_threads: usize,
+    /// maxClientCnxns: connections per client IP, 0 = unlimited.
     pub max_client_cnxns: i32,
     /// zookeeper.maxCnxns: connections in all, 0 = unlimited.
     pub max_cnxns: i32,
+    /// zookeeper.nio.sessionlessCnxnTimeout (ms, default 10000).
     pub sessionless_cnxn_timeout_ms: i32,
+    /// clientPortListenBacklog (-1 = the OS default).
     pub listen_backlog: i32,
     /// zookeeper.nio.directBufferBytes: the size of one socket read.
     pub direct_buffer_bytes: usize,
+    /// zookeeper.nio.shutdownTimeout (ms, default 5000).
+    pub shutdown_timeout_ms: i64,
+    /// zookeeper.clientTcpKeepAlive.
+    pub client_tcp_keep_alive: bool,
+}
+
+impl NioSettings {
+    /// NIOServerCnxnFactory.configure's reads of the system properties, with
+    /// the zoo.cfg values it is given.
+    pub fn read(props: &SystemProperties, max_client_cnxns: i32, listen_backlog: i32) -> Result<NioSettings, ConfigError> {
+        let cpus = available_cpus();
+        let num_selector_threads =
+            props.int("zookeeper.nio.numSelectorThreads", ((cpus as f32 / 2.0).sqrt() as i32).max(1))?;
+        if num_selector_threads < 1 {
+            return Err(props.refused("zookeeper.nio.numSelectorThreads", "must be at least 1"));
+        }
+        let num_worker_threads = props.int("zookeeper.nio.numWorkerThreads", cpus.saturating_mul(2))?;
+        let direct_buffer_bytes = props.int("zookeeper.nio.directBufferBytes", 64 * 1024)?;
+        let shutdown_timeout_ms = props.long("zookeeper.nio.shutdownTimeout", 5000)?;
+        let sessionless_cnxn_timeout_ms = props.int("zookeeper.nio.sessionlessCnxnTimeout", 10000)?;
+        if sessionless_cnxn_timeout_ms <= 0 {
+            return Err(props.refused("zookeeper.nio.sessionlessCnxnTimeout", "must be positive"));
+        }
+        let mut max_cnxns = props.int("zookeeper.maxCnxns", 0)?;
+        if max_cnxns < 0 {
+            tracing::warn!("maxCnxns should be greater than or equal to 0, using default value 0.");
+            max_cnxns = 0;
+        }
+        let client_tcp_keep_alive = props.boolean("zookeeper.clientTcpKeepAlive", false);
+        if let Some(factory) = props.string("zookeeper.serverCnxnFactory") {
+            tracing::info!(
+                "zookeeper.serverCnxnFactory={factory} is accepted; zkserver always uses its NIO-style factory"
+            );
+        }
+        Ok(NioSettings {
+            num_selector_threads: num_selector_threads as usize,
+            num_worker_threads: num_worker_threads.max(0) as usize,
+            max_client_cnxns,
+            max_cnxns,
+            sessionless_cnxn_timeout_ms,
+            listen_backlog,
+            direct_buffer_bytes: direct_buffer_bytes.max(0) as usize,
+            shutdown_timeout_ms,
+            client_tcp_keep_alive,
+        })
+    }
 }
 
 const WAKE_TOKEN: u64 = u64::MAX;
@@ -503,5 +558,44 @@ fn expirer_loop(factory: Weak<NioServerCnxnFactory>) {
                 c.close("connection expired");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(pairs: &[(&str, &str)]) -> Result<NioSettings, String> {
+        NioSettings::read(&SystemProperties::of(pairs), 60, -1).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn settings_default_as_java() {
+        let s = read(&[]).unwrap();
+        let cpus = available_cpus();
+        assert_eq!(s.num_selector_threads, ((cpus as f32 / 2.0).sqrt() as usize).max(1));
+        assert_eq!(s.num_worker_threads, 2 * cpus as usize);
+        assert_eq!(s.direct_buffer_bytes, 65536);
+        assert_eq!(s.shutdown_timeout_ms, 5000);
+        assert_eq!(s.sessionless_cnxn_timeout_ms, 10000);
+        assert_eq!((s.max_cnxns, s.max_client_cnxns, s.listen_backlog), (0, 60, -1));
+        assert!(!s.client_tcp_keep_alive);
+    }
+
+    #[test]
+    fn settings_follow_java_rules() {
+        let s = read(&[("nio.numSelectorThreads", "4"), ("zookeeper.nio.numWorkerThreads", "3"), ("maxCnxns", "-4")])
+            .unwrap();
+        assert_eq!((s.num_selector_threads, s.num_worker_threads), (4, 3));
+        assert_eq!(s.max_cnxns, 0, "a negative maxCnxns falls back to 0");
+        assert_eq!(read(&[("nio.numSelectorThreads", "0")]).unwrap_err(), "nio.numSelectorThreads: \"0\" must be at least 1");
+        assert_eq!(
+            read(&[("zookeeper.nio.numWorkerThreads", "9999999999")]).unwrap_err(),
+            "zookeeper.nio.numWorkerThreads: \"9999999999\" is out of range for a 32-bit integer"
+        );
+        assert_eq!(
+            read(&[("zookeeper.nio.sessionlessCnxnTimeout", "0")]).unwrap_err(),
+            "zookeeper.nio.sessionlessCnxnTimeout: \"0\" must be positive"
+        );
     }
 }

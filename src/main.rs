@@ -17,6 +17,7 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use zkserver::common::logging::LogSettings;
+use zkserver::quorum::quorum_peer_config::system_properties::SystemProperties;
 use zkserver::quorum::quorum_peer_config::{parse_override, QuorumPeerConfig};
 use zkserver::server::exit_code;
 use zkserver::server::zoo_keeper_server_main::{RunError, ServerSettings};
@@ -177,7 +178,7 @@ fn main() -> ExitCode {
         }
     };
 
-    let logging = LogSettings::from_overrides(&overrides).and_then(|l| l.init().map_err(|e| e.to_string()));
+    let logging = LogSettings::read(&SystemProperties::new(overrides.clone(), Vec::new())).and_then(|l| l.init().map_err(|e| e.to_string()));
     if let Err(e) = logging {
         eprintln!("zkserver: invalid command line: {e}");
         return ExitCode::from(exit_code::INVALID_INVOCATION);

@@ -1034,7 +1034,7 @@ impl QuorumPeerConfig {
             {
                 continue;
             }
-            if crate::common::logging::KEYS.contains(&key) {
+            if crate::common::logging::KEYS.iter().any(|k| normalize(k) == normalize(key)) {
                 if !from_command_line {
                     info!("{key} in zoo.cfg has no effect: the log is set up before zoo.cfg is read, so pass it as -D{key}");
                 }

@@ -4,8 +4,8 @@
 
 use crate::quorum::quorum_peer_config::system_properties::SystemProperties;
 use crate::quorum::quorum_peer_config::ConfView;
-use crate::server::nio_server_cnxn::NioServerCnxn;
-use crate::server::nio_server_cnxn_factory::NioServerCnxnFactory;
+use crate::server::server_cnxn::ServerCnxn;
+use crate::server::server_cnxn_factory::ServerCnxnFactory;
 use crate::server::zoo_keeper_server::ZooKeeperServer;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -104,7 +104,7 @@ pub fn full_version() -> String {
 }
 
 /// Runs `cmd` (already known to be a four-letter word) and returns its output.
-pub fn execute(cmd: &str, zks: &Arc<ZooKeeperServer>, factory: &Arc<NioServerCnxnFactory>) -> String {
+pub fn execute(cmd: &str, zks: &Arc<ZooKeeperServer>, factory: &dyn ServerCnxnFactory) -> String {
     if !zks.settings.four_letter_words.is_enabled(cmd) {
         return format!("{cmd} is not executed because it is not in the whitelist.\n");
     }
@@ -120,7 +120,7 @@ pub fn execute(cmd: &str, zks: &Arc<ZooKeeperServer>, factory: &Arc<NioServerCnx
         "cons" => {
             let mut out = String::new();
             for c in factory.connections() {
-                out.push_str(&connection_info(&c, false));
+                out.push_str(&connection_info(&*c, false));
                 out.push('\n');
             }
             out.push('\n');
@@ -166,12 +166,12 @@ fn java_socket_address(a: std::net::SocketAddr) -> String {
 }
 
 /// ServerCnxn.dumpConnectionInfo.
-pub fn connection_info(c: &NioServerCnxn, brief: bool) -> String {
+pub fn connection_info(c: &dyn ServerCnxn, brief: bool) -> String {
     let st = c.stats();
     let mut out = format!(
         " {}[{}](queued={},recved={},sent={}",
         java_socket_address(c.remote_address()),
-        if c.is_closed() { "0" } else { "1" },
+        if c.is_stale() { "0" } else { "1" },
         c.outstanding_requests(),
         st.packets_received,
         st.packets_sent
@@ -267,7 +267,7 @@ fn max_fd_count() -> u64 {
 }
 
 /// DumpCommand.
-fn dump(zks: &Arc<ZooKeeperServer>, factory: &Arc<NioServerCnxnFactory>) -> String {
+fn dump(zks: &Arc<ZooKeeperServer>, factory: &dyn ServerCnxnFactory) -> String {
     let mut out = String::from("SessionTracker dump:\n");
     out.push_str(&zks.session_tracker().dump_sessions());
     out.push_str("ephemeral nodes dump:\n");
@@ -283,13 +283,13 @@ fn dump(zks: &Arc<ZooKeeperServer>, factory: &Arc<NioServerCnxnFactory>) -> Stri
     let cnxns = factory.connections();
     out.push_str(&format!("Connections Sets (1)/({}):\n", cnxns.len()));
     for c in cnxns {
-        out.push_str(&format!("{}\n", connection_info(&c, true)));
+        out.push_str(&format!("{}\n", connection_info(&*c, true)));
     }
     out
 }
 
 /// MonitorCommand: `zk_<key>\t<value>` lines.
-fn mntr(zks: &Arc<ZooKeeperServer>, factory: &Arc<NioServerCnxnFactory>) -> String {
+fn mntr(zks: &Arc<ZooKeeperServer>, factory: &dyn ServerCnxnFactory) -> String {
     let dt = zks.zk_db().data_tree();
     let (min, avg, max) = zks.stats.latency();
     let mut lines: Vec<(&str, String)> = vec![
@@ -332,12 +332,12 @@ fn mntr(zks: &Arc<ZooKeeperServer>, factory: &Arc<NioServerCnxnFactory>) -> Stri
 
 /// srvr and stat (StatCommand): the version, the clients (stat only), the
 /// server figures (ServerStats.toString) and the node count.
-fn stat(with_clients: bool, zks: &Arc<ZooKeeperServer>, factory: &Arc<NioServerCnxnFactory>) -> String {
+fn stat(with_clients: bool, zks: &Arc<ZooKeeperServer>, factory: &dyn ServerCnxnFactory) -> String {
     let mut out = format!("Zookeeper version: {}\n", full_version());
     if with_clients {
         out.push_str("Clients:\n");
         for c in factory.connections() {
-            out.push_str(&connection_info(&c, true));
+            out.push_str(&connection_info(&*c, true));
             out.push('\n');
         }
         out.push('\n');

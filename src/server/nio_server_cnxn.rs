@@ -116,7 +116,6 @@ pub struct NioServerCnxn {
     read_chunk: usize,
     old_client: AtomicBool,
     auth_info: Mutex<Vec<Id>>,
-    pub established: Instant,
     established_wall_ms: i64,
     stats: Mutex<CnxnStats>,
 }
@@ -163,7 +162,6 @@ impl NioServerCnxn {
             old_client: AtomicBool::new(true),
             // Every connection is known by its address (IPAuthenticationProvider).
             auth_info: Mutex::new(vec![Id::new("ip", &remote.ip().to_string())]),
-            established: Instant::now(),
             established_wall_ms: wall_ms(),
             stats: Mutex::new(CnxnStats::default()),
         })

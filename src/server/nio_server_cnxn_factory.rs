@@ -336,10 +336,6 @@ impl NioServerCnxnFactory {
         Arc::clone(&self.zks.read())
     }
 
-    pub fn max_client_cnxns(&self) -> i32 {
-        self.settings.max_client_cnxns
-    }
-
     pub fn schedule(&self, work: WorkRequest) {
         self.workers.schedule(work);
     }

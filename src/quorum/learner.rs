@@ -248,7 +248,8 @@ pub fn run(peer: &Arc<QuorumPeer>, leader: &Vote, learner_type: LearnerType) -> 
     let settings = idle.settings.clone();
     let tracker = Arc::new(LearnerSessionTracker::new(Arc::clone(peer.zk_db()), settings.server_id));
     let sync_enabled = peer.settings().learner.observer_sync_enabled.unwrap_or(peer.config().sync_enabled);
-    let role = LearnerZooKeeperServer::new(Arc::clone(&learner), sync_enabled);
+    let quorum_size = peer.quorum_verifier().voting_ids().len();
+    let role = LearnerZooKeeperServer::new(Arc::clone(&learner), sync_enabled, quorum_size, leader.id);
     let zks = ZooKeeperServer::with_role(settings, Arc::clone(peer.zk_db()), tracker.clone(), role.clone());
     let result = follow_leader(peer, &learner, &mut reader, &zks, &role, &tracker);
     // Learner.shutdown: not serving, connections closed, the server down.

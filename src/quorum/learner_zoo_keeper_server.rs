@@ -22,6 +22,7 @@ use crate::server::sync_request_processor::SyncRequestProcessor;
 use crate::zoo_defs::op_code;
 use crate::server::zoo_keeper_server::{ServerRole, ZooKeeperServer};
 use parking_lot::Mutex;
+use crate::server::metrics::monitor::Value;
 use std::collections::VecDeque;
 use std::io;
 use std::sync::{Arc, OnceLock, Weak};
@@ -35,6 +36,10 @@ pub struct LearnerZooKeeperServer {
     sync_processor: OnceLock<Arc<SyncRequestProcessor>>,
     /// pendingSyncs: (session, cxid) of syncs forwarded to the leader.
     pending_syncs: Mutex<VecDeque<(i64, i32)>>,
+    /// The voters in the view (mntr's quorum_size).
+    quorum_size: usize,
+    /// The leader this learner syncs with (mntr's observer_master_id).
+    leader_sid: i64,
 }
 
 /// The end of an observer's logging chain: the txn is already on its way
@@ -47,7 +52,7 @@ impl RequestProcessor for LoggedOnly {
 }
 
 impl LearnerZooKeeperServer {
-    pub fn new(learner: Arc<Learner>, observer_sync_enabled: bool) -> Arc<Self> {
+    pub fn new(learner: Arc<Learner>, observer_sync_enabled: bool, quorum_size: usize, leader_sid: i64) -> Arc<Self> {
         Arc::new_cyclic(|me| LearnerZooKeeperServer {
             me: me.clone(),
             learner,
@@ -55,6 +60,8 @@ impl LearnerZooKeeperServer {
             commit_processor: OnceLock::new(),
             sync_processor: OnceLock::new(),
             pending_syncs: Mutex::new(VecDeque::new()),
+            quorum_size,
+            leader_sid,
         })
     }
 
@@ -132,6 +139,27 @@ impl ServerRole for LearnerZooKeeperServer {
 
     fn revalidate_session(&self, _zks: &Arc<ZooKeeperServer>, cnxn: &Arc<dyn ServerCnxn>, session_id: i64, timeout: i32) {
         self.learner.validate_session(cnxn, session_id, timeout);
+    }
+
+    fn monitor_values(&self) -> Vec<(&'static str, Value)> {
+        if self.is_observer() {
+            vec![
+                ("peer_state", Value::Text("observing - broadcast".into())),
+                ("observer_master_id", Value::Long(self.leader_sid)),
+            ]
+        } else {
+            vec![("peer_state", Value::Text("following - broadcast".into()))]
+        }
+    }
+
+    fn gauges(&self) -> Vec<(&'static str, Value)> {
+        let mut g = vec![("quorum_size", Value::from(self.quorum_size))];
+        if !self.is_observer() {
+            // Observers sync with the leader only (no ObserverMaster), so
+            // a follower never has any.
+            g.push(("synced_observers", Value::Long(0)));
+        }
+        g
     }
 
     fn state(&self) -> &'static str {

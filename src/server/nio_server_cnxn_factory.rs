@@ -410,6 +410,10 @@ impl ServerCnxnFactory for NioServerCnxnFactory {
         self.local_address
     }
 
+    fn zoo_keeper_server(&self) -> Arc<ZooKeeperServer> {
+        NioServerCnxnFactory::zoo_keeper_server(self)
+    }
+
     fn set_zoo_keeper_server(&self, zks: Arc<ZooKeeperServer>) {
         zks.set_cnxn_factory(Weak::clone(&self.me) as Weak<dyn ServerCnxnFactory>);
         *self.zks.write() = zks;

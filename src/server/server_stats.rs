@@ -3,7 +3,7 @@
 //! and the connection workers (packets); read by four-letter-word workers.
 
 use parking_lot::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 #[derive(Default)]
 struct Latency {
@@ -13,17 +13,62 @@ struct Latency {
     count: u64,
 }
 
-#[derive(Default)]
 pub struct ServerStats {
     packets_received: AtomicU64,
     packets_sent: AtomicU64,
     fsync_threshold_exceeded: AtomicU64,
+    auth_failed: AtomicU64,
+    /// BufferStats of the replies sent to clients: last, min, max (-1
+    /// until the first).
+    last_response_size: AtomicI64,
+    min_response_size: AtomicI64,
+    max_response_size: AtomicI64,
     latency: Mutex<Latency>,
 }
 
 impl ServerStats {
     pub fn new() -> ServerStats {
-        ServerStats::default()
+        ServerStats {
+            packets_received: AtomicU64::new(0),
+            packets_sent: AtomicU64::new(0),
+            fsync_threshold_exceeded: AtomicU64::new(0),
+            auth_failed: AtomicU64::new(0),
+            last_response_size: AtomicI64::new(-1),
+            min_response_size: AtomicI64::new(-1),
+            max_response_size: AtomicI64::new(-1),
+            latency: Mutex::new(Latency::default()),
+        }
+    }
+
+    /// incrementAuthFailedCount: an auth packet refused.
+    pub fn incr_auth_failed(&self) {
+        self.auth_failed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn auth_failed_count(&self) -> u64 {
+        self.auth_failed.load(Ordering::Relaxed)
+    }
+
+    /// BufferStats.setLastBufferSize: one reply of `size` bytes went to a
+    /// client.
+    pub fn update_client_response_size(&self, size: i64) {
+        self.last_response_size.store(size, Ordering::Relaxed);
+        let min = self.min_response_size.load(Ordering::Relaxed);
+        if min == -1 || size < min {
+            self.min_response_size.store(size, Ordering::Relaxed);
+        }
+        if size > self.max_response_size.load(Ordering::Relaxed) {
+            self.max_response_size.store(size, Ordering::Relaxed);
+        }
+    }
+
+    /// (last, min, max) reply sizes, -1 before the first.
+    pub fn client_response_sizes(&self) -> (i64, i64, i64) {
+        (
+            self.last_response_size.load(Ordering::Relaxed),
+            self.min_response_size.load(Ordering::Relaxed),
+            self.max_response_size.load(Ordering::Relaxed),
+        )
     }
 
     pub fn incr_packets_received(&self) {
@@ -82,6 +127,16 @@ impl ServerStats {
         self.packets_received.store(0, Ordering::Relaxed);
         self.packets_sent.store(0, Ordering::Relaxed);
         self.fsync_threshold_exceeded.store(0, Ordering::Relaxed);
+        self.auth_failed.store(0, Ordering::Relaxed);
+        self.last_response_size.store(-1, Ordering::Relaxed);
+        self.min_response_size.store(-1, Ordering::Relaxed);
+        self.max_response_size.store(-1, Ordering::Relaxed);
         *self.latency.lock() = Latency::default();
+    }
+}
+
+impl Default for ServerStats {
+    fn default() -> ServerStats {
+        ServerStats::new()
     }
 }

@@ -217,9 +217,15 @@ pub trait ServerRole: Send + Sync {
     /// getState: the Mode srvr/stat/mntr report.
     fn state(&self) -> &'static str;
 
-    /// mntr lines of the role (name without the zk_ prefix, value); one
-    /// named like a standard line replaces it, the others are appended.
-    fn monitor_lines(&self) -> Vec<(&'static str, String)> {
+    /// The role's additions to dumpMonitorValues (peer_state,
+    /// observer_master_id), printed right after server_state.
+    fn monitor_values(&self) -> Vec<(&'static str, crate::server::metrics::monitor::Value)> {
+        Vec::new()
+    }
+
+    /// The gauges the role registers beside the server's (quorum_size,
+    /// the leader's learner and proposal figures, synced_observers).
+    fn gauges(&self) -> Vec<(&'static str, crate::server::metrics::monitor::Value)> {
         Vec::new()
     }
 
@@ -377,6 +383,11 @@ impl ZooKeeperServer {
     /// once, by the port).
     pub fn set_cnxn_factory(&self, f: Weak<dyn ServerCnxnFactory>) {
         let _ = self.cnxn_factory.set(f);
+    }
+
+    /// getConnectionDropChance: the connection throttle's drop chance.
+    pub fn connection_drop_chance(&self) -> f64 {
+        self.conn_throttle.drop_chance()
     }
 
     pub fn cnxn_factory(&self) -> Option<Arc<dyn ServerCnxnFactory>> {

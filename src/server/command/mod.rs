@@ -133,7 +133,9 @@ pub fn execute(cmd: &str, zks: &Arc<ZooKeeperServer>, factory: &dyn ServerCnxnFa
             "Connection stats reset.\n".to_string()
         }
         "srst" => {
+            // ServerStats.reset resets every ServerMetrics figure too.
             zks.stats.reset();
+            crate::server::server_metrics::metrics().reset_all();
             "Server stats reset.\n".to_string()
         }
         "conf" => zks.settings.config.dump_conf(ConfView::Standalone),
@@ -143,7 +145,7 @@ pub fn execute(cmd: &str, zks: &Arc<ZooKeeperServer>, factory: &dyn ServerCnxnFa
         "wchc" => format!("{}\n", zks.zk_db().data_tree().dump_watches(false)),
         "wchp" => format!("{}\n", zks.zk_db().data_tree().dump_watches(true)),
         "dump" => dump(zks, factory),
-        "mntr" => mntr(zks, factory),
+        "mntr" => crate::server::metrics::monitor::mntr_text(zks, Some(factory)),
         // ZooTrace's text trace mask; zkserver logs through `tracing`
         // (RUST_LOG), so the mask is the default and stmk only echoes it.
         "gtmk" | "stmk" => "306".to_string(),
@@ -252,20 +254,6 @@ pub fn resident_bytes() -> u64 {
     pages * page
 }
 
-fn open_fd_count() -> usize {
-    std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
-}
-
-fn max_fd_count() -> u64 {
-    let mut rl = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit fills the struct we own.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } == 0 {
-        rl.rlim_cur
-    } else {
-        0
-    }
-}
-
 /// DumpCommand.
 fn dump(zks: &Arc<ZooKeeperServer>, factory: &dyn ServerCnxnFactory) -> String {
     let mut out = String::from("SessionTracker dump:\n");
@@ -284,48 +272,6 @@ fn dump(zks: &Arc<ZooKeeperServer>, factory: &dyn ServerCnxnFactory) -> String {
     out.push_str(&format!("Connections Sets (1)/({}):\n", cnxns.len()));
     for c in cnxns {
         out.push_str(&format!("{}\n", connection_info(&*c, true)));
-    }
-    out
-}
-
-/// MonitorCommand: `zk_<key>\t<value>` lines.
-fn mntr(zks: &Arc<ZooKeeperServer>, factory: &dyn ServerCnxnFactory) -> String {
-    let dt = zks.zk_db().data_tree();
-    let (min, avg, max) = zks.stats.latency();
-    let mut lines: Vec<(&str, String)> = vec![
-        ("version", full_version()),
-        ("server_state", zks.server_state().into()),
-        ("avg_latency", java_double(avg)),
-        ("max_latency", max.to_string()),
-        ("min_latency", min.to_string()),
-        ("packets_received", zks.stats.packets_received().to_string()),
-        ("packets_sent", zks.stats.packets_sent().to_string()),
-        ("num_alive_connections", factory.num_alive_connections().to_string()),
-        ("outstanding_requests", zks.outstanding_requests().to_string()),
-        ("znode_count", dt.node_count().to_string()),
-        ("watch_count", dt.watch_count().to_string()),
-        ("ephemerals_count", dt.ephemerals_count().to_string()),
-        ("approximate_data_size", dt.approximate_data_size().to_string()),
-        ("open_file_descriptor_count", open_fd_count().to_string()),
-        ("max_file_descriptor_count", max_fd_count().to_string()),
-        ("fsync_threshold_exceed_count", zks.stats.fsync_threshold_exceeded().to_string()),
-        ("uptime", zks.uptime_ms().to_string()),
-        ("global_sessions", zks.session_tracker().session_count().to_string()),
-        ("local_sessions", "0".into()),
-        ("last_proposal_size", "-1".into()),
-        ("max_proposal_size", "-1".into()),
-        ("min_proposal_size", "-1".into()),
-        ("digest_mismatches_count", dt.digest_mismatches().to_string()),
-    ];
-    for (k, v) in zks.role().monitor_lines() {
-        match lines.iter_mut().find(|(name, _)| *name == k) {
-            Some(line) => line.1 = v,
-            None => lines.push((k, v)),
-        }
-    }
-    let mut out = String::new();
-    for (k, v) in lines {
-        out.push_str(&format!("zk_{k}\t{v}\n"));
     }
     out
 }

@@ -80,7 +80,10 @@ impl Broadcast {
                         h.queue_packet(p);
                     }
                 }
-                Output::Commit(r) => role.commit(r),
+                Output::Commit(r) => {
+                    crate::server::server_metrics::metrics().commit_count.inc();
+                    role.commit(r)
+                }
             }
         }
     }
@@ -420,6 +423,7 @@ impl Leader {
         let mut b = self.bcast.lock();
         match b.core.propose(entry.hdr.zxid, entry.to_bytes(), txn_copy(req)) {
             Ok(out) => {
+                crate::server::server_metrics::metrics().proposal_count.inc();
                 b.carry_out(&self.role, out);
                 Ok(())
             }

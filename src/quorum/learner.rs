@@ -280,6 +280,9 @@ fn follow_leader(
         config_version: peer.quorum_verifier().version(),
     });
     let mut driver = Driver { peer, learner, reader, zks, role, tracker };
+    let sync_started = std::time::Instant::now();
+    let mut synced = false;
+    let m = crate::server::server_metrics::metrics();
     let start = core.start();
     driver.carry_out(&mut core, start)?;
     loop {
@@ -293,6 +296,22 @@ fn follow_leader(
         let r#type = qp.r#type;
         let actions = core.packet(qp)?;
         driver.carry_out(&mut core, actions)?;
+        if synced {
+            match r#type {
+                packet::PROPOSAL => m.learner_proposal_received_count.inc(),
+                packet::COMMIT | packet::INFORM => m.learner_commit_received_count.inc(),
+                _ => {}
+            }
+        } else if core.is_serving() {
+            // syncWithLeader's duration: connected to serving.
+            synced = true;
+            let ms = sync_started.elapsed().as_millis() as i64;
+            if learner.learner_type == LearnerType::Observer {
+                m.observer_sync_time.add(ms);
+            } else {
+                m.follower_sync_time.add(ms);
+            }
+        }
         if r#type == packet::NEWLEADER {
             // From NEWLEADER on the leader must be heard within syncLimit.
             let cfg = peer.config();

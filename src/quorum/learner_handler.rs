@@ -478,6 +478,12 @@ impl LearnerHandler {
         leader.wait_for_epoch_ack(sid, peer_epoch, peer_last_zxid)?;
 
         let plan = leader.sync_learner(self, peer_last_zxid)?;
+        let m = crate::server::server_metrics::metrics();
+        if plan.need_snap {
+            m.snap_count.inc();
+        } else if plan.packets.first().map(|p| p.r#type) == Some(qp::DIFF) {
+            m.diff_count.inc();
+        }
         if plan.need_snap {
             let zxid_to_send = leader.last_processed_zxid();
             write_packet(&mut out, &packet(qp::SNAP, zxid_to_send, None))?;

@@ -288,7 +288,15 @@ impl QuorumPeer {
                 ServerState::Looking => {
                     info!("LOOKING");
                     let Some(election) = self.election.get() else { break };
-                    if let Some(vote) = election.look_for_leader() {
+                    let m = crate::server::server_metrics::metrics();
+                    m.looking_count.inc();
+                    let started = std::time::Instant::now();
+                    let decided = election.look_for_leader();
+                    if decided.is_some() {
+                        // The election's length (Java's end_fle - start_fle).
+                        m.election_time.add(started.elapsed().as_millis() as i64);
+                    }
+                    if let Some(vote) = decided {
                         self.set_current_vote(vote);
                         info!(
                             "Election decided: leader is server {} (zxid 0x{:x}, peer epoch 0x{:x}, election round 0x{:x}); my state is {}",

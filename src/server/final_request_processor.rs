@@ -327,7 +327,7 @@ impl RequestProcessor for FinalRequestProcessor {
         }
 
         if req.op_type == op_code::PING {
-            self.zks.stats.update_latency(req.create_time.elapsed().as_millis() as u64);
+            self.zks.stats.update_latency(req.create_time.elapsed().as_millis() as u64, false);
             cnxn.update_stats_for_response(req.cxid, last_zxid, "PING", req.create_time);
             cnxn.send_response(&ReplyHeader { xid: xid::PING, zxid: last_zxid, err: 0 }, None);
             return;
@@ -355,7 +355,7 @@ impl RequestProcessor for FinalRequestProcessor {
                 Err(e) => (e, None),
             }
         };
-        self.zks.stats.update_latency(req.create_time.elapsed().as_millis() as u64);
+        self.zks.stats.update_latency(req.create_time.elapsed().as_millis() as u64, req.hdr.is_some());
         cnxn.update_stats_for_response(req.cxid, last_zxid, last_op_name(req.op_type), req.create_time);
         cnxn.send_response(&ReplyHeader { xid: req.cxid, zxid: last_zxid, err }, body.as_deref());
         if req.op_type == op_code::CLOSE_SESSION {

@@ -126,6 +126,7 @@ impl PrepRequestProcessor {
 
 impl RequestProcessor for PrepRequestProcessor {
     fn process_request(&self, request: Request) {
+        crate::server::server_metrics::metrics().prep_processor_queued.inc();
         let _ = self.submitted.send(Some(request));
     }
 
@@ -140,8 +141,17 @@ impl RequestProcessor for PrepRequestProcessor {
 
 impl Prep {
     fn run(&self, rx: Receiver<Option<Request>>) {
+        let m = crate::server::server_metrics::metrics();
         while let Ok(Some(req)) = rx.recv() {
+            m.prep_processor_queue_size.add(rx.len() as i64);
+            let started = std::time::Instant::now();
+            let close = req.op_type == crate::zoo_defs::op_code::CLOSE_SESSION;
             self.p_request(req);
+            let took = started.elapsed().as_millis() as i64;
+            m.prep_process_time.add(took);
+            if close {
+                m.close_session_prep_time.add(took);
+            }
         }
         tracing::info!("PrepRequestProcessor exited loop!");
     }

@@ -96,7 +96,15 @@ impl ServerStats {
     }
 
     /// Records one request's latency in ms (ServerStats.updateLatency).
-    pub fn update_latency(&self, ms: u64) {
+    /// A request with a txn (a write) also counts in updatelatency, any
+    /// other in readlatency (ServerMetrics).
+    pub fn update_latency(&self, ms: u64, is_write: bool) {
+        let m = crate::server::server_metrics::metrics();
+        if is_write {
+            m.update_latency.add(ms as i64);
+        } else {
+            m.read_latency.add(ms as i64);
+        }
         let mut l = self.latency.lock();
         if l.count == 0 || ms < l.min {
             l.min = ms;

@@ -473,7 +473,9 @@ impl ZooKeeperServer {
         let mut ia = InputArchive::new(buf);
         let req = ConnectRequest::deserialize(&mut ia).map_err(|e| format!("bad connect request: {e}"))?;
         let need = self.conn_throttle.tokens_needed(req.session_id, self.settings.config.local_sessions_enabled);
+        let m = crate::server::server_metrics::metrics();
         if !self.conn_throttle.check_limit(need) {
+            m.connection_rejected.inc();
             tracing::warn!(
                 "Closing connection from {} (session 0x{:x}): the connection throttle rejected it",
                 cnxn.remote_address(),
@@ -481,6 +483,8 @@ impl ZooKeeperServer {
             );
             return Err("Connection throttle rejected connection".to_string());
         }
+        m.connection_token_deficit.add(self.conn_throttle.deficit());
+        m.connection_request_count.inc();
         // Old clients do not send the readOnly flag.
         let read_only = match ia.read_bool() {
             Ok(b) => {
@@ -738,8 +742,9 @@ impl ZooKeeperServer {
 
     /// takeSnapshot: the committed sessions and the (fuzzy) tree.
     pub fn take_snapshot(&self) {
+        let started = std::time::Instant::now();
         match self.zk_db.take_snapshot(false) {
-            Ok(()) => {}
+            Ok(()) => crate::server::server_metrics::metrics().snapshot_time.add(started.elapsed().as_millis() as i64),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => tracing::info!("{e}"),
             Err(e) => tracing::error!("Severe unrecoverable error, failed to take snapshot: {e}"),
         }

@@ -81,7 +81,9 @@ impl Broadcast {
                     }
                 }
                 Output::Commit(r) => {
-                    crate::server::server_metrics::metrics().commit_count.inc();
+                    let m = crate::server::server_metrics::metrics();
+                    m.commit_count.inc();
+                    m.quorum_ack_latency.add(r.create_time.elapsed().as_millis() as i64);
                     role.commit(r)
                 }
             }
@@ -625,6 +627,9 @@ pub fn txn_copy(req: &Request) -> Request {
     r.txn_digest = req.txn_digest.clone();
     r.zxid = req.zxid;
     r.err = req.err;
+    // The proposal's latencies count from the request's arrival, as Java's
+    // Proposal holds the request itself.
+    r.create_time = req.create_time;
     r
 }
 
@@ -701,6 +706,7 @@ fn run_leader(peer: &Arc<QuorumPeer>, leader: &Arc<Leader>) -> io::Result<&'stat
     if let Some(f) = peer.cnxn_factory() {
         f.set_zoo_keeper_server(Arc::clone(zks));
     }
+    peer.serving_started();
 
     // The ping loop: sleep until the core's next half tick, let it check
     // the synced quorum, then ping the learners it names.

@@ -405,6 +405,7 @@ impl Driver<'_> {
                     if let Some(f) = self.peer.cnxn_factory() {
                         f.set_zoo_keeper_server(Arc::clone(self.zks));
                     }
+                    self.peer.serving_started();
                     info!("Synced with the leader: serving as {}", self.zks.server_state());
                 }
             }

@@ -34,6 +34,25 @@ use tracing::{debug, error, info, warn};
 /// The string a streamed snapshot ends with (Java's "signature").
 const SNAP_SIGNATURE: &str = "BenWasHere";
 
+static SNAPS_IN_FLIGHT: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+static DIFFS_IN_FLIGHT: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+/// One learner sync counted in flight (mntr's inflight_snap_count and
+/// inflight_diff_count) until dropped; holds the count it started at.
+struct InFlightSync(i64, &'static std::sync::atomic::AtomicI64);
+
+impl InFlightSync {
+    fn begin(counter: &'static std::sync::atomic::AtomicI64) -> InFlightSync {
+        InFlightSync(counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1, counter)
+    }
+}
+
+impl Drop for InFlightSync {
+    fn drop(&mut self) {
+        self.1.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// What the learner's sync needs, decided by `plan_sync`.
 #[derive(Debug, PartialEq)]
 pub struct SyncPlan {
@@ -479,11 +498,21 @@ impl LearnerHandler {
 
         let plan = leader.sync_learner(self, peer_last_zxid)?;
         let m = crate::server::server_metrics::metrics();
-        if plan.need_snap {
+        // LearnerSyncThrottler's syncs in progress, sampled as each starts;
+        // the guard counts this one until the handshake is over.
+        let in_flight = if plan.need_snap {
             m.snap_count.inc();
+            let guard = InFlightSync::begin(&SNAPS_IN_FLIGHT);
+            m.inflight_snap_count.add(guard.0);
+            Some(guard)
         } else if plan.packets.first().map(|p| p.r#type) == Some(qp::DIFF) {
             m.diff_count.inc();
-        }
+            let guard = InFlightSync::begin(&DIFFS_IN_FLIGHT);
+            m.inflight_diff_count.add(guard.0);
+            Some(guard)
+        } else {
+            None
+        };
         if plan.need_snap {
             let zxid_to_send = leader.last_processed_zxid();
             write_packet(&mut out, &packet(qp::SNAP, zxid_to_send, None))?;
@@ -525,6 +554,8 @@ impl LearnerHandler {
         leader.wait_for_startup()?;
         debug!("Sending UPTODATE message to {sid}");
         leader.send_up_to_date(self);
+        // The sync is over.
+        drop(in_flight);
 
         loop {
             let p = read_packet(&mut input)?;
@@ -546,6 +577,7 @@ impl LearnerHandler {
                 }
                 qp::REVALIDATE => {
                     let (id, timeout) = qp::decode_revalidate(p.data.as_deref().unwrap_or_default())?;
+                    crate::server::server_metrics::metrics().revalidate_count.inc();
                     let valid = leader.revalidate_session(id, timeout, self.session_owner);
                     let mut reply = Vec::with_capacity(9);
                     reply.extend_from_slice(&id.to_be_bytes());

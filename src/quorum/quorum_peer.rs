@@ -145,6 +145,9 @@ pub fn load_epochs(snap_dir: &Path, last_zxid: i64) -> io::Result<(i64, i64)> {
 
 /// A running ensemble member.
 pub struct QuorumPeer {
+    /// When the peer stopped serving (went LOOKING) and has not served
+    /// since: the start of mntr's unavailable_time.
+    unavailable_since: Mutex<Option<std::time::Instant>>,
     config: Arc<QuorumPeerConfig>,
     settings: Arc<ServerSettings>,
     my_id: i64,
@@ -230,6 +233,7 @@ impl QuorumPeer {
         let cnx_manager = QuorumCnxManager::new(cnx_settings);
 
         let peer = Arc::new(QuorumPeer {
+            unavailable_since: Mutex::new(Some(std::time::Instant::now())),
             my_id,
             learner_type: config.peer_type,
             quorum_verifier,
@@ -290,6 +294,7 @@ impl QuorumPeer {
                     let Some(election) = self.election.get() else { break };
                     let m = crate::server::server_metrics::metrics();
                     m.looking_count.inc();
+                    self.unavailable_since.lock().get_or_insert_with(std::time::Instant::now);
                     let started = std::time::Instant::now();
                     let decided = election.look_for_leader();
                     if decided.is_some() {
@@ -325,6 +330,20 @@ impl QuorumPeer {
             }
         }
         warn!("QuorumPeer main thread exited");
+    }
+
+    /// The role's server is behind the client port (Java's ZAB state
+    /// BROADCAST): the time since the peer went LOOKING counts as
+    /// unavailable_time, and as leader_unavailable_time on a leader.
+    pub fn serving_started(&self) {
+        if let Some(since) = self.unavailable_since.lock().take() {
+            let ms = since.elapsed().as_millis() as i64;
+            let m = crate::server::server_metrics::metrics();
+            m.unavailable_time.add(ms);
+            if self.peer_state() == ServerState::Leading {
+                m.leader_unavailable_time.add(ms);
+            }
+        }
     }
 
     /// A role ended: look for a leader again.

@@ -303,6 +303,16 @@ impl FinalRequestProcessor {
 
 impl RequestProcessor for FinalRequestProcessor {
     fn process_request(&self, req: Request) {
+        if let Some(hdr) = &req.hdr {
+            // From the txn's creation on the leader (its wall-clock time)
+            // to being applied here.
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
+            if now >= hdr.time {
+                crate::server::server_metrics::metrics().propagation_latency.add(now - hdr.time);
+            }
+        }
         let rc = self.zks.process_txn(&req);
         // A closeSession from the expirer (no connection) still closes the
         // session's connection, if one is left.

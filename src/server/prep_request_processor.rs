@@ -125,8 +125,9 @@ impl PrepRequestProcessor {
 }
 
 impl RequestProcessor for PrepRequestProcessor {
-    fn process_request(&self, request: Request) {
+    fn process_request(&self, mut request: Request) {
         crate::server::server_metrics::metrics().prep_processor_queued.inc();
+        request.queued_at = std::time::Instant::now();
         let _ = self.submitted.send(Some(request));
     }
 
@@ -144,6 +145,7 @@ impl Prep {
         let m = crate::server::server_metrics::metrics();
         while let Ok(Some(req)) = rx.recv() {
             m.prep_processor_queue_size.add(rx.len() as i64);
+            m.prep_processor_queue_time.add(req.queued_at.elapsed().as_millis() as i64);
             let started = std::time::Instant::now();
             let close = req.op_type == crate::zoo_defs::op_code::CLOSE_SESSION;
             self.p_request(req);
@@ -352,6 +354,7 @@ impl Prep {
         let mut oc = self.zks.outstanding_changes.lock();
         oc.for_path.insert(cr.path.clone(), cr.clone());
         oc.queue.push_back(cr);
+        crate::server::server_metrics::metrics().outstanding_changes_queued.inc();
     }
 
     fn check_and_inc_version(current: i32, expected: i32) -> Result<i32, i32> {

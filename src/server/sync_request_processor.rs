@@ -36,8 +36,9 @@ impl SyncRequestProcessor {
 }
 
 impl RequestProcessor for SyncRequestProcessor {
-    fn process_request(&self, request: Request) {
+    fn process_request(&self, mut request: Request) {
         crate::server::server_metrics::metrics().sync_processor_queued.inc();
+        request.queued_at = std::time::Instant::now();
         let _ = self.queued.send(Some(request));
     }
 
@@ -65,6 +66,7 @@ fn flush(zks: &ZooKeeperServer, next: &Arc<dyn RequestProcessor>, to_flush: &mut
         return false;
     }
     for r in to_flush.drain(..) {
+        m.sync_processor_queue_and_flush_time.add(r.queued_at.elapsed().as_millis() as i64);
         next.process_request(r);
     }
     true
@@ -170,7 +172,7 @@ fn run(zks: Arc<ZooKeeperServer>, next: Arc<dyn RequestProcessor>, rx: Receiver<
         let Some(req) = item else { break };
         let m = crate::server::server_metrics::metrics();
         m.sync_processor_queue_size.add(rx.len() as i64);
-        m.sync_processor_queue_time.add(req.create_time.elapsed().as_millis() as i64);
+        m.sync_processor_queue_time.add(req.queued_at.elapsed().as_millis() as i64);
         let started = std::time::Instant::now();
         match req.log_entry() {
             Some(entry) => match zks.zk_db().append(&entry) {

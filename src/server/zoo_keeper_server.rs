@@ -532,6 +532,7 @@ impl ZooKeeperServer {
                 f.close_session(id, "client reconnected");
             }
             cnxn.set_session_id(id);
+            crate::server::server_metrics::metrics().connection_revalidate_count.inc();
             if !req.passwd.is_empty() && req.passwd == generate_passwd(id) {
                 self.role.revalidate_session(self, cnxn, id, timeout);
             } else {
@@ -599,6 +600,9 @@ impl ZooKeeperServer {
                     &pkt.auth,
                 );
                 let err = if ok { code::OK } else { code::AUTH_FAILED };
+                if !ok {
+                    self.stats.incr_auth_failed();
+                }
                 if ok {
                     tracing::info!("Session 0x{:x}: auth success for scheme {}", cnxn.session_id(), pkt.scheme);
                 } else {
@@ -732,6 +736,7 @@ impl ZooKeeperServer {
             }
             let cr = oc.queue.pop_front();
             if let Some(cr) = cr {
+                crate::server::server_metrics::metrics().outstanding_changes_removed.inc();
                 if oc.for_path.get(&cr.path).map(|c| c.zxid) == Some(cr.zxid) {
                     oc.for_path.remove(&cr.path);
                 }

@@ -120,6 +120,7 @@ impl DataTree {
         }
         if logged.tree_digest != tree_digest {
             self.digest_mismatches.fetch_add(1, Ordering::Relaxed);
+            crate::server::server_metrics::metrics().digest_mismatches_count.inc();
             if !st.first_mismatch_reported {
                 st.first_mismatch_reported = true;
                 error!(

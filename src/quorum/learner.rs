@@ -166,7 +166,9 @@ impl Learner {
     }
 
     fn shutdown(&self) {
+        let started = std::time::Instant::now();
         let _ = self.sock.shutdown(std::net::Shutdown::Both);
+        crate::server::server_metrics::metrics().socket_closing_time.add(started.elapsed().as_millis() as i64);
         self.pending_revalidations.lock().clear();
     }
 }
@@ -396,8 +398,15 @@ impl Driver<'_> {
                     self.peer.set_current_vote(vote);
                 }
                 Action::AnswerPing(qp) => self.learner.ping(&qp, self.tracker)?,
-                Action::LogRequest(entry) => self.role.log_request(entry),
-                Action::Commit(entry) => self.role.commit(entry),
+                Action::LogRequest(entry) => {
+                    // From the txn's creation on the leader to here.
+                    crate::server::server_metrics::metrics().proposal_latency.add(since_wall_ms(entry.hdr.time));
+                    self.role.log_request(entry)
+                }
+                Action::Commit(entry) => {
+                    crate::server::server_metrics::metrics().commit_propagation_latency.add(since_wall_ms(entry.hdr.time));
+                    self.role.commit(entry)
+                }
                 Action::CommitRequest(entry) => self.role.commit_request(entry),
                 Action::Sync => self.role.sync(),
                 Action::Revalidate(qp) => self.learner.revalidate(&qp, self.zks)?,
@@ -430,4 +439,11 @@ mod tests {
         let e = LearnerSettings::read(&SystemProperties::of(&[("leaderConnectDelayDuringRetryMs", "x")]));
         assert_eq!(e.unwrap_err().to_string(), "leaderConnectDelayDuringRetryMs: \"x\" is not a number");
     }
+}
+
+/// Milliseconds from `time` (ms since the epoch, a txn header's time) to
+/// now, never negative.
+fn since_wall_ms(time: i64) -> i64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    (now - time).max(0)
 }

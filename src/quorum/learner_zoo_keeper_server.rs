@@ -155,9 +155,10 @@ impl ServerRole for LearnerZooKeeperServer {
     fn gauges(&self) -> Vec<(&'static str, Value)> {
         let mut g = vec![("quorum_size", Value::from(self.quorum_size))];
         if !self.is_observer() {
-            // Observers sync with the leader only (no ObserverMaster), so
-            // a follower never has any.
-            g.push(("synced_observers", Value::Long(0)));
+            // Only an ObserverMaster has a figure here; zkserver's
+            // observers sync with the leader, so a follower has none
+            // (Java's null: not in mntr, 0 in Prometheus).
+            g.push(("synced_observers", Value::Null));
         }
         g
     }

@@ -782,6 +782,19 @@ impl DataTree {
         Ok((node.data().map(<[u8]>::to_vec), node.copy_stat(inner.extended_types)))
     }
 
+    /// A node's data, read for the server's own bookkeeping (quota checks
+    /// and figures): no watch, and not counted in read_per_namespace.
+    pub fn peek_data(&self, path: &str) -> Option<Vec<u8>> {
+        let inner = self.inner.read();
+        resolve(&inner.root, path).and_then(|n| n.data().map(<[u8]>::to_vec))
+    }
+
+    /// A node's child names, as `peek_data`.
+    pub fn peek_children(&self, path: &str) -> Option<Vec<String>> {
+        let inner = self.inner.read();
+        resolve(&inner.root, path).map(|n| n.child_names().map(str::to_string).collect())
+    }
+
     /// exists: the Stat. The watch is set whether or not the node exists;
     /// on a missing node it fires when the node is created.
     pub fn stat_node(&self, path: &str, watcher: Option<Arc<dyn Watcher>>) -> Result<Stat, i32> {

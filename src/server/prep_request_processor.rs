@@ -400,6 +400,9 @@ impl Prep {
             exceeded |= b.hard;
         }
         if exceeded {
+            if let Some(ns) = crate::server::data_tree::top_namespace(&prefix) {
+                crate::server::server_metrics::metrics().quota_exceeded_error_per_namespace.add(ns, 1);
+            }
             return Err(code::QUOTA_EXCEEDED);
         }
         Ok(())

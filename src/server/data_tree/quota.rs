@@ -186,7 +186,7 @@ impl DataTree {
         let mut sums: [BTreeMap<String, i64>; 4] = Default::default();
         let mut stack = vec![quotas::QUOTA_ZOOKEEPER.to_string()];
         while let Some(dir) = stack.pop() {
-            let Ok((children, _)) = self.get_children(&dir, None) else { continue };
+            let Some(children) = self.peek_children(&dir) else { continue };
             for child in children {
                 let path = format!("{dir}/{child}");
                 let is_limit = child == quotas::LIMIT_NODE;
@@ -197,7 +197,7 @@ impl DataTree {
                 }
                 let Some(real) = quotas::trim_quota_path(&dir) else { continue };
                 let namespace = real.trim_start_matches('/').split('/').next().unwrap_or("").to_string();
-                let Ok((Some(data), _)) = self.get_data(&path, None) else { continue };
+                let Some(data) = self.peek_data(&path) else { continue };
                 let st = StatsTrack::parse(&data);
                 if is_limit {
                     let count = if st.count_hard_limit() > -1 { st.count_hard_limit() } else { st.count() };

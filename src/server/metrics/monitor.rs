@@ -19,6 +19,9 @@ pub enum Value {
     Long(i64),
     Double(f64),
     Text(String),
+    /// A gauge with no value now: left out of mntr (as Java's dump skips
+    /// a null), 0 in Prometheus.
+    Null,
 }
 
 impl Value {
@@ -27,7 +30,7 @@ impl Value {
         match self {
             Value::Long(v) => *v as f64,
             Value::Double(v) => *v,
-            Value::Text(_) => 0.0,
+            Value::Text(_) | Value::Null => 0.0,
         }
     }
 }
@@ -38,6 +41,7 @@ impl fmt::Display for Value {
             Value::Long(v) => write!(f, "{v}"),
             Value::Double(v) => f.write_str(&java_double(*v)),
             Value::Text(s) => f.write_str(s),
+            Value::Null => Ok(()),
         }
     }
 }
@@ -135,7 +139,8 @@ pub fn monitor_values(zks: &Arc<ZooKeeperServer>, factory: Option<&dyn ServerCnx
     let mut out: Vec<(String, Value)> =
         dump_monitor_values(zks).into_iter().map(|(k, v)| (k.to_string(), v)).collect();
     let named = |v: Vec<(&'static str, Value)>| v.into_iter().map(|(k, v)| (k.to_string(), v)).collect::<Vec<_>>();
-    out.extend(java_hash_order(named(gauges(zks, factory))));
+    let present = gauges(zks, factory).into_iter().filter(|(_, v)| *v != Value::Null).collect();
+    out.extend(java_hash_order(named(present)));
     let sets = gauge_sets(zks);
     for (name, members) in java_hash_order(sets.into_iter().map(|(n, m)| (n.to_string(), m)).collect()) {
         for (key, value) in members {

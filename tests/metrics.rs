@@ -1,0 +1,270 @@
+//! Metrics against Java 3.8: `mntr` prints the same keys as Java's for a
+//! standalone server and for a 3-node ensemble's leader and follower, after
+//! the same client traffic on both; the Prometheus provider's `/metrics`
+//! parses as text format 0.0.4 and names at least 95% of Java's metrics,
+//! and its counters move with traffic.
+//!
+//! Debian ships no Prometheus provider jar (zookeeper-prometheus-metrics
+//! and simpleclient are not packaged), so `/metrics` is compared with the
+//! names Java 3.8's source registers, committed as
+//! tests/fixtures/java_3.8_metric_names.tsv.
+
+mod common;
+
+use common::ensemble::Ensemble;
+use common::{four_letter, free_port, wait_until, Flavor, ServerOpts, TestServer};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+use zkserver::client::ZkClient;
+use zkserver::zoo_defs::{ids, CreateMode};
+
+const DEADLINE: Duration = Duration::from_secs(30);
+
+/// The same requests on any server: creates, reads, writes and deletes in
+/// one namespace, so both servers' per-namespace series have that key.
+fn traffic(c: &ZkClient) {
+    let open = ids::open_acl_unsafe();
+    c.create("/metrics", Some(b"x"), &open, CreateMode::Persistent).expect("create");
+    for i in 0..5 {
+        let path = format!("/metrics/n{i}");
+        c.create(&path, Some(b"data"), &open, CreateMode::Persistent).expect("create child");
+        c.get_data(&path, true).expect("get_data");
+        c.set_data(&path, Some(b"more data"), -1).expect("set_data");
+    }
+    c.get_children("/metrics", true).expect("get_children");
+    for i in 0..5 {
+        c.delete(&format!("/metrics/n{i}"), -1).expect("delete");
+    }
+}
+
+/// mntr's keys and values (without the `zk_` prefix), in printed order.
+fn mntr(addr: &str) -> Vec<(String, String)> {
+    let out = four_letter(addr, "mntr").expect("mntr");
+    out.lines()
+        .filter_map(|l| l.strip_prefix("zk_"))
+        .map(|l| {
+            let (k, v) = l.split_once('\t').unwrap_or((l, ""));
+            (k.to_string(), v.to_string())
+        })
+        .collect()
+}
+
+fn keys(m: &[(String, String)]) -> BTreeSet<String> {
+    m.iter().map(|(k, _)| k.clone()).collect()
+}
+
+fn assert_same_keys(what: &str, java: &[(String, String)], ours: &[(String, String)]) {
+    let (j, o) = (keys(java), keys(ours));
+    let missing: Vec<_> = j.difference(&o).collect();
+    let extra: Vec<_> = o.difference(&j).collect();
+    assert!(missing.is_empty() && extra.is_empty(), "{what}: missing {missing:?}, extra {extra:?}");
+    assert_eq!(java.len(), ours.len(), "{what}: a key printed twice");
+    // The same first keys: dumpMonitorValues' own, before the metrics.
+    assert_eq!(java[0].0, "version");
+    assert_eq!(ours[0].0, "version");
+    assert_eq!(java[1], ours[1], "{what}: server_state");
+}
+
+fn value<'a>(m: &'a [(String, String)], key: &str) -> &'a str {
+    m.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str()).unwrap_or_else(|| panic!("no {key}"))
+}
+
+#[test]
+fn standalone_mntr_has_javas_keys() {
+    let java = TestServer::start_with(Flavor::Java, ServerOpts::default());
+    let ours = TestServer::start_with(Flavor::Zkserver, ServerOpts::default());
+    for s in [&java, &ours] {
+        let c = s.client();
+        traffic(&c);
+        c.close().expect("close");
+    }
+    let (j, o) = (mntr(&java.addr()), mntr(&ours.addr()));
+    assert_same_keys("standalone", &j, &o);
+    // Same meaning: what moved on Java moved here.
+    assert_ne!(value(&o, "cnt_metrics_write_per_namespace"), "0");
+    assert_ne!(value(&o, "cnt_metrics_read_per_namespace"), "0");
+    assert_ne!(value(&o, "cnt_updatelatency"), "0");
+    assert_ne!(value(&o, "cnt_readlatency"), "0");
+    assert_ne!(value(&o, "bytes_received_count"), "0");
+    assert_eq!(value(&o, "znode_count"), value(&j, "znode_count"));
+    assert_eq!(value(&o, "server_state"), "standalone");
+}
+
+/// A 3-node ensemble of `flavor`, settled, with traffic through the leader
+/// and a follower; returns the leader's and a follower's mntr.
+fn ensemble_mntr(flavor: Flavor) -> (Vec<(String, String)>, Vec<(String, String)>) {
+    let mut ens = Ensemble::new(&[flavor, flavor, flavor], &[]);
+    ens.start_all();
+    let leader = ens.settled_leader(&[1, 2, 3]);
+    let follower = [1, 2, 3].into_iter().find(|s| *s != leader).expect("a follower");
+    let c = ens.client(follower);
+    traffic(&c);
+    c.close().expect("close");
+    // Reads on the leader too, so its per-namespace read series exists.
+    let c = ens.client(leader);
+    c.get_data("/metrics", false).expect("get_data");
+    c.close().expect("close");
+    let l = mntr(&ens.node(leader).client_addr());
+    let f = mntr(&ens.node(follower).client_addr());
+    (l, f)
+}
+
+#[test]
+fn ensemble_mntr_has_javas_keys_on_leader_and_follower() {
+    let (jl, jf) = ensemble_mntr(Flavor::Java);
+    let (ol, of) = ensemble_mntr(Flavor::Zkserver);
+    // Sets gain a key per namespace read or written, per learner ACK: the
+    // series of a set are compared by the set's name only.
+    let set_free = |m: &[(String, String)]| -> Vec<(String, String)> {
+        m.iter()
+            .filter(|(k, _)| !k.ends_with("_per_namespace") && !k.ends_with("_ack_latency") && !k.contains("learner_handler_qp"))
+            .cloned()
+            .collect()
+    };
+    assert_same_keys("leader", &set_free(&jl), &set_free(&ol));
+    assert_same_keys("follower", &set_free(&jf), &set_free(&of));
+    assert_eq!(value(&ol, "peer_state"), "leading - broadcast");
+    assert_eq!(value(&of, "peer_state"), "following - broadcast");
+    assert_eq!(value(&ol, "quorum_size"), "3");
+    assert_eq!(value(&ol, "synced_followers"), "2");
+    assert_ne!(value(&ol, "proposal_count"), "0");
+    assert_ne!(value(&ol, "commit_count"), "0");
+    assert_ne!(value(&of, "learner_commit_received_count"), "0");
+    assert_ne!(value(&of, "cnt_follower_sync_time"), "0");
+    assert_ne!(value(&of, "cnt_election_time"), "0");
+}
+
+/// GET `path` on 127.0.0.1:`port`: (status, body).
+fn http_get(port: u16, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to /metrics");
+    s.set_read_timeout(Some(DEADLINE)).expect("timeout");
+    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").expect("send");
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).expect("read");
+    let status = raw.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+/// A parsed exposition: family name -> type, and sample (name with
+/// labels) -> value. Panics on any line format 0.0.4 does not allow.
+fn parse_exposition(text: &str) -> (BTreeMap<String, String>, BTreeMap<String, f64>) {
+    let mut types = BTreeMap::new();
+    let mut samples = BTreeMap::new();
+    for line in text.lines() {
+        if line.is_empty() {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').expect("TYPE line");
+            assert!(["counter", "gauge", "summary", "histogram", "untyped"].contains(&kind), "{line}");
+            types.insert(name.to_string(), kind.to_string());
+            continue;
+        }
+        if line.starts_with("# HELP ") || line.starts_with('#') {
+            continue;
+        }
+        let (series, v) = line.rsplit_once(' ').unwrap_or_else(|| panic!("bad sample line {line}"));
+        let name_end = series.find('{').unwrap_or(series.len());
+        let name = &series[..name_end];
+        assert!(
+            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            "bad metric name in {line}"
+        );
+        if name_end < series.len() {
+            assert!(series.ends_with('}'), "bad labels in {line}");
+        }
+        let v: f64 = match v {
+            "NaN" => f64::NAN,
+            "+Inf" => f64::INFINITY,
+            "-Inf" => f64::NEG_INFINITY,
+            _ => v.parse().unwrap_or_else(|_| panic!("bad value in {line}")),
+        };
+        samples.insert(series.to_string(), v);
+    }
+    (types, samples)
+}
+
+/// Java's metric names for a standalone server (the fixture's "all" rows).
+fn java_names() -> Vec<(String, String)> {
+    let text = include_str!("fixtures/java_3.8_metric_names.tsv");
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| {
+            let cols: Vec<&str> = l.split('\t').collect();
+            (cols.get(2) == Some(&"all")).then(|| (cols[0].to_string(), cols[1].to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn prometheus_metrics_cover_javas_names_and_move() {
+    let port = free_port();
+    let opts = ServerOpts::default()
+        .cfg("metricsProvider.className", "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider")
+        .cfg("metricsProvider.httpHost", "127.0.0.1")
+        .cfg("metricsProvider.httpPort", &port.to_string());
+    let server = TestServer::start_with(Flavor::Zkserver, opts);
+    let mut first = None;
+    assert!(
+        wait_until(DEADLINE, || {
+            first = TcpStream::connect(("127.0.0.1", port)).ok().map(|_| http_get(port, "/metrics"));
+            first.is_some()
+        }),
+        "/metrics never answered"
+    );
+    let (status, body) = first.expect("first scrape");
+    assert_eq!(status, 200);
+    let (types, before) = parse_exposition(&body);
+
+    // Coverage of Java's names, with Java's types.
+    let names = java_names();
+    let mut missing = Vec::new();
+    for (name, kind) in &names {
+        let want = match kind.as_str() {
+            "counter" | "counter_set" => "counter",
+            "gauge" | "gauge_set" => "gauge",
+            _ => "summary",
+        };
+        match types.get(name) {
+            Some(t) if t == want => {}
+            _ => missing.push(name.clone()),
+        }
+    }
+    let covered = names.len() - missing.len();
+    let pct = covered as f64 * 100.0 / names.len() as f64;
+    eprintln!("/metrics: {covered} of {} Java metric names ({pct:.1}%); missing {missing:?}", names.len());
+    assert!(pct >= 95.0, "only {pct:.1}% of Java's names: missing {missing:?}");
+    // Advanced summaries carry Java's three quantiles, basic ones the median.
+    for q in ["0.5", "0.9", "0.99"] {
+        assert!(before.contains_key(&format!("readlatency{{quantile=\"{q}\",}}")), "readlatency {q}");
+    }
+    assert!(before.contains_key("fsynctime{quantile=\"0.5\",}"));
+    assert!(!before.contains_key("fsynctime{quantile=\"0.9\",}"));
+    for p in ["process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds", "process_max_fds", "process_start_time_seconds", "process_virtual_memory_bytes"] {
+        assert!(before.contains_key(p), "{p} missing");
+    }
+    assert!(before["process_resident_memory_bytes"] > 0.0);
+
+    let c = server.client();
+    traffic(&c);
+    c.close().expect("close");
+    let (_, body) = http_get(port, "/metrics");
+    let (_, after) = parse_exposition(&body);
+    for series in ["updatelatency_count", "readlatency_count", "fsynctime_count", "bytes_received_count", "packets_received", "prep_processor_request_queued", "sync_processor_request_queued"] {
+        assert!(after[series] > before[series], "{series} did not move: {} -> {}", before[series], after[series]);
+    }
+    assert!(after.contains_key("write_per_namespace_count{key=\"metrics\",}"), "no per-namespace series");
+    // Java's servlet answers only /metrics.
+    assert_eq!(http_get(port, "/other").0, 404);
+}
+
+#[test]
+fn an_unknown_metrics_provider_refuses_start_up() {
+    let mut s = TestServer::prepare(Flavor::Zkserver, ServerOpts::default().cfg("metricsProvider.className", "com.example.Nope"));
+    let status = s.try_start().expect_err("started with an unknown provider");
+    assert!(!status.success());
+    assert!(s.log_tail(20).contains("metricsProvider.className"), "{}", s.log_tail(20));
+}

@@ -268,3 +268,84 @@ fn an_unknown_metrics_provider_refuses_start_up() {
     assert!(!status.success());
     assert!(s.log_tail(20).contains("metricsProvider.className"), "{}", s.log_tail(20));
 }
+
+/// The series a Grafana dashboard for Java's Prometheus provider queries:
+/// the one derived from Grafana.com dashboard 10465 ("ZooKeeper Dashboard
+/// for Prometheus metrics scraper", the one ZooKeeper's monitoring guide
+/// points to), as shipped in a public Kubernetes application definition.
+/// Summaries are queried by quantile, `_count` and `_sum`.
+const DASHBOARD_SERIES: &[&str] = &[
+    "uptime",
+    "leader_uptime",
+    "learners",
+    "quorum_size",
+    "synced_followers",
+    "synced_non_voting_followers",
+    "synced_observers",
+    "open_file_descriptor_count",
+    "max_file_descriptor_count",
+    "election_time{quantile=\"0.5\",}",
+    "election_time_count",
+    "election_time_sum",
+    "znode_count",
+    "ephemerals_count",
+    "packets_received",
+    "packets_sent",
+    "avg_latency",
+    "min_latency",
+    "max_latency",
+    "proposal_latency{quantile=\"0.99\",}",
+    "proposal_latency_count",
+    "outstanding_requests",
+    "approximate_data_size",
+    "bytes_received_count",
+    "global_sessions",
+    "connection_drop_count",
+    "connection_rejected",
+    "server_write_committed_time_ms{quantile=\"0.99\",}",
+    "local_write_committed_time_ms{quantile=\"0.99\",}",
+    "local_write_committed_time_ms_count",
+    "local_write_committed_time_ms_sum",
+    "commit_count",
+    "proposal_count",
+];
+
+/// Only a leader registers these gauges (LeaderZooKeeperServer).
+const LEADER_ONLY: &[&str] = &["leader_uptime", "learners", "synced_followers", "synced_non_voting_followers"];
+
+#[test]
+fn an_ensembles_metrics_have_every_series_a_zookeeper_dashboard_queries() {
+    let mut ens = Ensemble::new(&[Flavor::Zkserver, Flavor::Zkserver, Flavor::Zkserver], &[]);
+    let mut ports = BTreeMap::new();
+    for sid in 1..=3 {
+        let port = free_port();
+        ports.insert(sid, port);
+        ens.set_cfg(sid, "metricsProvider.className", "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider");
+        ens.set_cfg(sid, "metricsProvider.httpHost", "127.0.0.1");
+        ens.set_cfg(sid, "metricsProvider.httpPort", &port.to_string());
+    }
+    ens.start_all();
+    let leader = ens.settled_leader(&[1, 2, 3]);
+    let follower = [1, 2, 3].into_iter().find(|s| *s != leader).expect("a follower");
+    let c = ens.client(follower);
+    traffic(&c);
+    c.close().expect("close");
+    for (sid, role) in [(leader, "leader"), (follower, "follower")] {
+        let (status, body) = http_get(ports[&sid], "/metrics");
+        assert_eq!(status, 200, "{role}");
+        let (_, samples) = parse_exposition(&body);
+        for series in DASHBOARD_SERIES {
+            if role == "follower" && LEADER_ONLY.contains(series) {
+                assert!(!samples.contains_key(*series), "a follower exports {series}");
+                continue;
+            }
+            assert!(samples.contains_key(*series), "{role} lacks {series}");
+        }
+    }
+    let (_, body) = http_get(ports[&leader], "/metrics");
+    let (_, leader_samples) = parse_exposition(&body);
+    assert_eq!(leader_samples["quorum_size"], 3.0);
+    assert_eq!(leader_samples["learners"], 2.0);
+    assert!(leader_samples["commit_count"] > 0.0);
+    assert!(leader_samples["local_write_committed_time_ms_count"] + leader_samples["server_write_committed_time_ms_count"] > 0.0);
+}

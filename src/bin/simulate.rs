@@ -3,7 +3,7 @@
 
 use std::io::Write;
 use std::process::ExitCode;
-use zkserver::sim::{run, Mutation, Report, NOT_YET_AVAILABLE};
+use zkserver::sim::{run, Mutation, Report};
 
 const USAGE: &str = "usage: simulate N                 run seeds 0..N
        simulate --seed S          replay seed S, printing its trace
@@ -15,9 +15,9 @@ SIMULATE_LOG=1 prints the cores' warnings and errors on stderr;
 SIMULATE_TRACE_MESSAGES=1 adds every non-election message to a --seed trace.";
 
 fn help() -> String {
-    let mut s = format!("{USAGE}\n\nmutations not yet available:\n");
-    for (name, why) in NOT_YET_AVAILABLE {
-        s.push_str(&format!("  {name} ({why})\n"));
+    let mut s = format!("{USAGE}\n\nmutations:\n");
+    for m in Mutation::ALL {
+        s.push_str(&format!("  {}\n", m.name()));
     }
     s
 }

@@ -1,10 +1,10 @@
 //! A deterministic simulation of an ensemble in one process: the real
 //! protocol cores (`FastLeaderElectionCore`, `SessionTrackerCore` with its
-//! `ExpiryQueue`, `LeaderCore` and `plan_sync`, with a model of the
-//! learner beside them) driven by simulated time, an in-memory network
-//! that delays, loses, duplicates, reorders and partitions, simulated disks
-//! that lose unsynced writes on a crash, crashes and restarts, and clients
-//! that keep sessions alive, write and sync, or go quiet. One seed decides everything, so a seed
+//! `ExpiryQueue`, `LeaderCore` with `plan_sync`, and `LearnerCore`) driven
+//! by simulated time, an in-memory network that delays, loses, duplicates,
+//! reorders and partitions, simulated disks that lose unsynced writes on a
+//! crash, crashes and restarts, and clients that keep sessions alive,
+//! write and sync, or go quiet. One seed decides everything, so a seed
 //! that breaks an invariant replays exactly.
 //!
 //! Compiled for tests and with the `simulation` feature only (the
@@ -22,7 +22,7 @@ use self::check::{established_leader, Checker, CXIDS_PER_CONNECTION};
 use self::disk::{Record, SimDisk, Txn};
 use self::net::{Network, Weather};
 use self::node::{Msg, Mutations, Node, Note, Out, Role};
-use self::zab::LeaderMutations;
+use self::zab::{LeaderMutations, LearnerMutations};
 use self::rng::Rng;
 use crate::quorum::quorum_maj::QuorumMaj;
 use crate::quorum::quorum_peer_config::{LearnerType, QuorumSpec};
@@ -47,14 +47,22 @@ pub enum Mutation {
     CommitOnAMinorityOfAcks,
     /// The leader's DIFF leaves out one txn (a PROPOSAL and its COMMIT).
     SkipATxnInADiff,
+    /// LearnerCore acknowledges a proposal as it arrives, before it is durable.
+    AckAProposalBeforeItIsDurable,
+    /// LearnerCore takes a LEADERINFO of an epoch older than its accepted one.
+    AcceptNewleaderFromAnOlderEpoch,
+    /// LearnerCore never acknowledges the proposals it logged at NEWLEADER.
+    ForgetToAckTheProposalsLoggedAtNewleader,
 }
 
 impl Mutation {
-    pub const ALL: [Mutation; 4] = [
+    pub const ALL: [Mutation; 6] = [
         Mutation::ExpireSessionATickEarly,
         Mutation::ElectWithoutAQuorum,
         Mutation::CommitOnAMinorityOfAcks,
         Mutation::SkipATxnInADiff,
+        Mutation::AckAProposalBeforeItIsDurable,
+        Mutation::ForgetToAckTheProposalsLoggedAtNewleader,
     ];
 
     pub fn name(self) -> &'static str {
@@ -63,6 +71,9 @@ impl Mutation {
             Mutation::ElectWithoutAQuorum => "elect-without-a-quorum",
             Mutation::CommitOnAMinorityOfAcks => "commit-on-a-minority-of-acks",
             Mutation::SkipATxnInADiff => "skip-a-txn-in-a-diff",
+            Mutation::AckAProposalBeforeItIsDurable => "ack-a-proposal-before-it-is-durable",
+            Mutation::AcceptNewleaderFromAnOlderEpoch => "accept-newleader-from-an-older-epoch",
+            Mutation::ForgetToAckTheProposalsLoggedAtNewleader => "forget-to-ack-the-proposals-logged-at-newleader",
         }
     }
 
@@ -70,20 +81,6 @@ impl Mutation {
         Mutation::ALL.into_iter().find(|m| m.name() == name)
     }
 }
-
-/// Mutations issue 11 asks for that the simulator cannot switch on yet:
-/// their switches exist in `LearnerCore`, which the simulator does not
-/// drive yet (its learner is still a model).
-pub const NOT_YET_AVAILABLE: [(&str, &str); 2] = [
-    (
-        "accept-newleader-from-an-older-epoch",
-        "LearnerCore::mutate_accept_older_newleader exists; needs LearnerCore driven by the simulator",
-    ),
-    (
-        "ack-before-durable",
-        "LearnerCore::mutate_ack_before_durable exists; needs LearnerCore driven by the simulator",
-    ),
-];
 
 /// What one seed did.
 #[derive(Debug, Clone, Default)]
@@ -242,6 +239,11 @@ impl Sim {
             leader: LeaderMutations {
                 commit_on_a_minority: mutation == Some(Mutation::CommitOnAMinorityOfAcks),
                 skip_a_txn_in_a_diff: mutation == Some(Mutation::SkipATxnInADiff),
+            },
+            learner: LearnerMutations {
+                ack_before_durable: mutation == Some(Mutation::AckAProposalBeforeItIsDurable),
+                accept_older_newleader: mutation == Some(Mutation::AcceptNewleaderFromAnOlderEpoch),
+                forget_to_ack_logged_proposals: mutation == Some(Mutation::ForgetToAckTheProposalsLoggedAtNewleader),
             },
         };
         let mut nodes = BTreeMap::new();

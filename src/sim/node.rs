@@ -9,12 +9,11 @@
 //!
 //! The roles are ZAB's (`sim::zab`): the leader drives the real
 //! `LeaderCore` and `plan_sync`, and runs the real `SessionTrackerCore`
-//! for the clients' sessions; a follower or observer is a model of Java's
-//! Learner until `LearnerCore` replaces it (the seam is described in
-//! `sim::zab`).
+//! for the clients' sessions; a follower or observer drives the real
+//! `LearnerCore`.
 
 use super::disk::{SimDisk, Txn};
-use super::zab::{LeaderMutations, LeaderRole, LearnerRole, Zab};
+use super::zab::{LeaderMutations, LeaderRole, LearnerMutations, LearnerRole, Zab};
 use crate::quorum::fast_leader_election::core::{Decision, FastLeaderElectionCore, Outgoing, Step, Timing};
 use crate::quorum::fast_leader_election::{build_msg, Notification};
 use crate::quorum::quorum_maj::QuorumMaj;
@@ -64,6 +63,7 @@ pub struct Mutations {
     pub expire_a_tick_early: bool,
     pub elect_without_a_quorum: bool,
     pub leader: LeaderMutations,
+    pub learner: LearnerMutations,
 }
 
 /// What a node did that the checkers want to see.
@@ -239,7 +239,16 @@ impl Node {
                 self.conns += 1;
                 let conn = ((self.sid as u64) << 32) | self.conns;
                 let observer = d.state == ServerState::Observing;
-                Role::Learning(Box::new(LearnerRole::new(d.vote.id, observer, conn, &self.disk, now, out)))
+                Role::Learning(Box::new(LearnerRole::new(
+                    self.sid,
+                    d.vote.id,
+                    observer,
+                    conn,
+                    &self.disk,
+                    now,
+                    self.mutations.learner,
+                    out,
+                )))
             }
             ServerState::Looking => Role::Looking,
         };
@@ -271,10 +280,16 @@ impl Node {
         if self.sync_at.is_some_and(|t| t <= now) {
             self.disk.sync();
             self.sync_at = None;
-            match &mut self.role {
-                Role::Leading(l) => l.zab.on_synced(out),
-                Role::Learning(l) => l.on_synced(out),
-                Role::Looking => {}
+            let ended = match &mut self.role {
+                Role::Leading(l) => {
+                    l.zab.on_synced(out);
+                    None
+                }
+                Role::Learning(l) => l.on_synced(&mut self.disk, out),
+                Role::Looking => None,
+            };
+            if let Some(why) = ended {
+                self.end_role(why, now, out);
             }
         }
         if self.state == ServerState::Looking {

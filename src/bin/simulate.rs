@@ -3,12 +3,14 @@
 
 use std::io::Write;
 use std::process::ExitCode;
-use zkserver::sim::{run, Mutation, Report};
+use zkserver::sim::{run, run_scenario, Mutation, Report, Scenario};
 
 const USAGE: &str = "usage: simulate N                 run seeds 0..N
        simulate --seed S          replay seed S, printing its trace
        simulate --mutate NAME N   run seeds 0..N with one deliberate mistake
        simulate --mutate NAME --seed S
+       simulate [--mutate NAME] --scenario wedge
+                                  run issue 10's wedge, printing its trace
        simulate --list-mutations  the mutations available, one a line
 
 SIMULATE_LOG=1 prints the cores' warnings and errors on stderr;
@@ -81,6 +83,7 @@ fn main() -> ExitCode {
         args.drain(..2);
     }
     match args.as_slice() {
+        ["--scenario", "wedge"] => print_trace(run_scenario(Scenario::Wedge, mutation, true)),
         ["--seed", s] => match s.parse() {
             Ok(seed) => replay(seed, mutation),
             Err(_) => bad(&format!("not a seed: {s}")),
@@ -95,7 +98,10 @@ fn main() -> ExitCode {
 
 /// One seed with its trace (a closed pipe ends the printing quietly).
 fn replay(seed: u64, mutation: Option<Mutation>) -> ExitCode {
-    let r = run(seed, mutation, true);
+    print_trace(run(seed, mutation, true))
+}
+
+fn print_trace(r: Report) -> ExitCode {
     let mut out = std::io::stdout().lock();
     for line in &r.trace {
         if writeln!(out, "{line}").is_err() {

@@ -82,6 +82,24 @@ impl Mutation {
     }
 }
 
+/// A scripted fault schedule, run instead of a seed's random faults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scenario {
+    /// Issue 10's wedge: three voters; once a leader serves, it is cut off
+    /// from both followers (and they from each other) for
+    /// `WEDGE_ISOLATION_MS`, a little less than syncLimit ticks, while its
+    /// clients keep writing to it. It does not step down; after the heal
+    /// the followers find their connections broken and rejoin the same
+    /// leader, which queues its uncommitted proposals between DIFF and
+    /// NEWLEADER. They must commit again once the followers acknowledge them.
+    Wedge,
+}
+
+/// The wedge: from when a serving leader is cut off (the first time one
+/// serves), and for how long.
+pub const WEDGE_ISOLATE_AT_MS: u64 = 20_000;
+pub const WEDGE_ISOLATION_MS: u64 = node::SYNC_LIMIT * node::TICK_MS - 1_000;
+
 /// What one seed did.
 #[derive(Debug, Clone, Default)]
 pub struct Report {
@@ -107,6 +125,11 @@ pub struct Report {
     pub writes_acked_after_heal: u64,
     /// Txns committed (the committed history's length at the end).
     pub committed: u64,
+    /// How long after the heal a client write was first acknowledged
+    /// (with a quorum following one leader).
+    pub write_after_heal_ms: Option<u64>,
+    /// Every decision: (when, who, the leader it names).
+    pub decided: Vec<(u64, i64, i64)>,
     /// The first violation stops the seed.
     pub violations: Vec<String>,
     /// Every event worth reading, when asked for.
@@ -115,7 +138,15 @@ pub struct Report {
 
 /// Runs one seed; a panic anywhere is reported as a violation.
 pub fn run(seed: u64, mutation: Option<Mutation>, trace: bool) -> Report {
-    let mut sim = Sim::new(seed, mutation, trace);
+    run_sim(Sim::new(seed, mutation, trace, None))
+}
+
+/// Runs a scripted scenario (its network delays and disks from seed 0).
+pub fn run_scenario(scenario: Scenario, mutation: Option<Mutation>, trace: bool) -> Report {
+    run_sim(Sim::new(0, mutation, trace, Some(scenario)))
+}
+
+fn run_sim(mut sim: Sim) -> Report {
     match catch_unwind(AssertUnwindSafe(|| sim.run())) {
         Ok(()) => sim.report,
         Err(e) => {
@@ -143,6 +174,8 @@ enum Event {
     Heal,
     /// Is a leader established yet?
     Probe,
+    /// The wedge scenario cuts the serving leader off.
+    IsolateLeader,
 }
 
 /// An event at a time; `seq` orders events at the same time by scheduling.
@@ -190,6 +223,8 @@ struct Client {
     in_flight: Option<(i32, u64, bool, i64)>,
     /// The newest zxid of its writes acknowledged.
     newest_acked: i64,
+    /// A scenario keeps it on this server.
+    pinned: Option<i64>,
 }
 
 struct Sim {
@@ -220,10 +255,12 @@ const FIRST_CLIENT: i64 = 100;
 impl Sim {
     /// The ensemble of this seed: 3 or 5 voters, 0 to 2 observers, 3
     /// clients, each node with its own history on disk.
-    fn new(seed: u64, mutation: Option<Mutation>, tracing: bool) -> Sim {
+    fn new(seed: u64, mutation: Option<Mutation>, tracing: bool, scenario: Option<Scenario>) -> Sim {
         let mut rng = Rng::new(seed);
-        let voters = if rng.chance(500) { 3 } else { 5 };
-        let observers = rng.range(0, 2) as usize;
+        let (voters, observers) = match scenario {
+            Some(Scenario::Wedge) => (3, 0),
+            None => (if rng.chance(500) { 3 } else { 5 }, rng.range(0, 2) as usize),
+        };
         let total = (voters + observers) as i64;
         let pairs: Vec<(String, String)> = (1..=total)
             .map(|sid| {
@@ -268,9 +305,13 @@ impl Sim {
                 requests: 0,
                 in_flight: None,
                 newest_acked: 0,
+                pinned: None,
             })
             .collect();
-        let heal_at = rng.range(30_000, 120_000);
+        let heal_at = match scenario {
+            Some(Scenario::Wedge) => WEDGE_ISOLATE_AT_MS + WEDGE_ISOLATION_MS,
+            None => rng.range(30_000, 120_000),
+        };
         let report = Report { seed, voters, observers, ..Report::default() };
         let mut sim = Sim {
             now: 0,
@@ -298,9 +339,16 @@ impl Sim {
             let at = sim.rng.range(0, 3_000);
             sim.schedule(at, Event::ClientOp(i));
         }
-        let first_fault = sim.rng.range(500, 5_000);
-        sim.schedule(first_fault, Event::Chaos);
-        sim.schedule(heal_at, Event::Heal);
+        match scenario {
+            Some(Scenario::Wedge) => sim.schedule(WEDGE_ISOLATE_AT_MS, Event::IsolateLeader),
+            None => {
+                let first_fault = sim.rng.range(500, 5_000);
+                sim.schedule(first_fault, Event::Chaos);
+            }
+        }
+        if scenario.is_none() {
+            sim.schedule(heal_at, Event::Heal);
+        }
         sim.trace(|| format!("seed {seed}: {voters} voters, {observers} observers, faults until {heal_at}ms"));
         sim
     }
@@ -385,6 +433,7 @@ impl Sim {
             Event::Chaos => self.chaos(),
             Event::Heal => self.heal(),
             Event::Probe => self.probe(),
+            Event::IsolateLeader => self.isolate_leader(),
         }
     }
 
@@ -420,6 +469,7 @@ impl Sim {
             match note {
                 Note::Decided(d) => {
                     self.report.decisions += 1;
+                    self.report.decided.push((now, sid, d.vote.id));
                     let round = d.vote.election_epoch;
                     let rival = self
                         .nodes
@@ -536,9 +586,13 @@ impl Sim {
         self.send(addr, target, if sync { Msg::Sync { cxid } } else { Msg::Write { cxid } });
     }
 
-    /// The client's connection is gone: a new one to a random server.
+    /// The client's connection is gone: a new one to a random server (or
+    /// the one a scenario keeps it on).
     fn reconnect(&mut self, i: usize) {
-        let target = self.random_node();
+        let target = match self.clients[i].pinned {
+            Some(sid) => sid,
+            None => self.random_node(),
+        };
         let c = &mut self.clients[i];
         c.in_flight = None;
         c.op_target = target;
@@ -653,6 +707,39 @@ impl Sim {
         self.schedule(next, Event::Chaos);
     }
 
+    /// The wedge: the serving leader and every client on one side, each
+    /// other node alone; the clients keep writing to the leader.
+    fn isolate_leader(&mut self) {
+        let Some(leader) = established_leader(&self.nodes, &self.verifier) else {
+            if self.now > WEDGE_ISOLATE_AT_MS + LIVENESS_BOUND_MS {
+                self.checker.violations.push(format!("t={}ms: the scenario found no serving leader to isolate", self.now));
+            }
+            self.schedule(self.now + 1_000, Event::IsolateLeader);
+            return;
+        };
+        self.heal_at = self.now + WEDGE_ISOLATION_MS;
+        self.end_at = self.heal_at + LIVENESS_BOUND_MS;
+        self.schedule(self.heal_at, Event::Heal);
+        let mut sides = BTreeMap::new();
+        sides.insert(leader, 0u8);
+        for (i, sid) in self.nodes.keys().filter(|s| **s != leader).enumerate() {
+            sides.insert(*sid, i as u8 + 1);
+        }
+        for c in &mut self.clients {
+            sides.insert(c.addr, 0);
+            c.pinned = Some(leader);
+            c.target = leader;
+        }
+        for i in 0..self.clients.len() {
+            if self.clients[i].op_target != leader {
+                self.reconnect(i);
+            }
+        }
+        self.report.partitions += 1;
+        self.trace(|| format!("node {leader} is cut off from the other nodes, its clients with it: {sides:?}"));
+        self.net.partition(sides);
+    }
+
     /// Every fault ends: calm network, every node up, clients talking.
     fn heal(&mut self) {
         self.trace(|| "faults heal: calm network, every node up".into());
@@ -680,6 +767,7 @@ impl Sim {
         let wrote = self.checker.acked.iter().any(|(at, _)| *at >= self.heal_at);
         if leader.is_some() && wrote {
             let after = self.now - self.heal_at;
+            self.report.write_after_heal_ms = Some(after);
             self.trace(|| format!("a client write committed {after}ms after the heal"));
             self.end_at = self.now + 5_000;
         } else if self.now >= self.heal_at + LIVENESS_BOUND_MS {

@@ -56,12 +56,13 @@ pub enum Mutation {
 }
 
 impl Mutation {
-    pub const ALL: [Mutation; 6] = [
+    pub const ALL: [Mutation; 7] = [
         Mutation::ExpireSessionATickEarly,
         Mutation::ElectWithoutAQuorum,
         Mutation::CommitOnAMinorityOfAcks,
         Mutation::SkipATxnInADiff,
         Mutation::AckAProposalBeforeItIsDurable,
+        Mutation::AcceptNewleaderFromAnOlderEpoch,
         Mutation::ForgetToAckTheProposalsLoggedAtNewleader,
     ];
 
@@ -176,6 +177,10 @@ enum Event {
     Probe,
     /// The wedge scenario cuts the serving leader off.
     IsolateLeader,
+    /// A stalled node runs again.
+    Resume(i64),
+    /// Every node loses power at once.
+    PowerCut,
 }
 
 /// An event at a time; `seq` orders events at the same time by scheduling.
@@ -235,12 +240,17 @@ struct Sim {
     nodes: BTreeMap<i64, Node>,
     /// Each node's pending wake: (when, generation).
     wakes: BTreeMap<i64, (u64, u64)>,
+    /// Stalled nodes (a long GC pause, a frozen VM) and until when: what
+    /// arrives meanwhile waits, their timers wait too.
+    stalled: BTreeMap<i64, u64>,
     clients: Vec<Client>,
     queue: BinaryHeap<Reverse<Scheduled>>,
     seq: u64,
     checker: Checker,
     heal_at: u64,
     end_at: u64,
+    /// Faults come from a scenario's script, not from chance.
+    scripted: bool,
     report: Report,
     tracing: bool,
 }
@@ -248,6 +258,10 @@ struct Sim {
 /// More events than this in one seed (a few thousand is usual) is a
 /// message storm or a livelock.
 const MAX_EVENTS: u64 = 1_000_000;
+
+/// The chance, per mille, that a commit during the faults is followed at
+/// once by a power cut of the whole ensemble.
+const POWER_CUT_AFTER_A_COMMIT: u64 = 10;
 
 /// Client endpoints are numbered from here; nodes are 1..=n.
 const FIRST_CLIENT: i64 = 100;
@@ -321,11 +335,13 @@ impl Sim {
             verifier,
             nodes,
             wakes: BTreeMap::new(),
+            stalled: BTreeMap::new(),
             clients,
             queue: BinaryHeap::new(),
             seq: 0,
             heal_at,
             end_at: heal_at + LIVENESS_BOUND_MS,
+            scripted: scenario.is_some(),
             report,
             tracing,
         };
@@ -416,7 +432,10 @@ impl Sim {
                 if !self.net.connected(from, to) || link.is_some_and(|n| !self.net.take_notification(from, to, n)) {
                     return;
                 }
-                if to >= FIRST_CLIENT {
+                if let Some(until) = self.stalled.get(&to).copied() {
+                    // Read once it runs again, in the order it arrived.
+                    self.schedule(until, Event::Deliver { from, to, msg, link });
+                } else if to >= FIRST_CLIENT {
                     self.client_receives((to - FIRST_CLIENT) as usize, from, msg);
                 } else if self.nodes[&to].up {
                     self.with_node(to, |n, now, out| n.on_message(from, msg, now, out));
@@ -425,7 +444,9 @@ impl Sim {
             Event::Wake { sid, gen } => {
                 if self.wakes.get(&sid).is_some_and(|(_, g)| *g == gen) {
                     self.wakes.remove(&sid);
-                    self.with_node(sid, |n, now, out| n.on_wake(now, out));
+                    if !self.stalled.contains_key(&sid) {
+                        self.with_node(sid, |n, now, out| n.on_wake(now, out));
+                    }
                 }
             }
             Event::ClientTick(i) => self.client_tick(i),
@@ -434,6 +455,8 @@ impl Sim {
             Event::Heal => self.heal(),
             Event::Probe => self.probe(),
             Event::IsolateLeader => self.isolate_leader(),
+            Event::Resume(sid) => self.resume(sid),
+            Event::PowerCut => self.power_cut(),
         }
     }
 
@@ -450,6 +473,7 @@ impl Sim {
         let lost = n.disk.unsynced();
         n.crash();
         self.wakes.remove(&sid);
+        self.stalled.remove(&sid);
         self.report.crashes += 1;
         self.trace(|| format!("node {sid} crashes, losing {lost} unsynced records"));
     }
@@ -464,6 +488,12 @@ impl Sim {
             node.request_fsync(now);
         }
         let wake = node.next_wake(now);
+        let committed = out.notes.iter().any(|n| matches!(n, Note::Committed { .. }));
+        if committed && !self.scripted && now < self.heal_at && self.rng.chance(POWER_CUT_AFTER_A_COMMIT) {
+            // Right after it: the replicas that acknowledged the txn must
+            // have it on disk already.
+            self.schedule(now, Event::PowerCut);
+        }
         for note in &out.notes {
             self.checker.note(now, sid, note);
             match note {
@@ -654,7 +684,7 @@ impl Sim {
             return;
         }
         let sids: Vec<i64> = self.nodes.keys().copied().collect();
-        match self.rng.range(0, 9) {
+        match self.rng.range(0, 10) {
             0 | 1 => {
                 let sid = self.rng.pick(&sids);
                 self.crash(sid);
@@ -695,6 +725,22 @@ impl Sim {
                 let until = self.now + self.rng.range(0, 3 * self.clients[i].timeout as u64);
                 self.trace(|| format!("client {i} is quiet until {until}ms"));
                 self.clients[i].silent_until = until;
+            }
+            9 => {
+                // Mostly a serving leader, for longer than syncLimit.
+                let leaders: Vec<i64> = self
+                    .nodes
+                    .values()
+                    .filter(|n| n.up && matches!(&n.role, Role::Leading(l) if l.zab.established))
+                    .map(|n| n.sid)
+                    .collect();
+                let sid = if leaders.is_empty() || self.rng.chance(250) { self.rng.pick(&sids) } else { self.rng.pick(&leaders) };
+                let until = self.now + self.rng.range(node::SYNC_LIMIT * node::TICK_MS, 2 * node::INIT_LIMIT * node::TICK_MS);
+                if self.nodes[&sid].up && !self.stalled.contains_key(&sid) {
+                    self.trace(|| format!("node {sid} stalls until {until}ms"));
+                    self.stalled.insert(sid, until);
+                    self.schedule(until, Event::Resume(sid));
+                }
             }
             _ => {
                 let sid = self.rng.pick(&sids);
@@ -738,6 +784,63 @@ impl Sim {
         self.report.partitions += 1;
         self.trace(|| format!("node {leader} is cut off from the other nodes, its clients with it: {sides:?}"));
         self.net.partition(sides);
+    }
+
+    /// Every node loses power (what it had not synced is gone) and comes
+    /// back within 10 s, each at its own time.
+    fn power_cut(&mut self) {
+        self.trace(|| "power cut".into());
+        let sids: Vec<i64> = self.nodes.values().filter(|n| n.up).map(|n| n.sid).collect();
+        for sid in sids {
+            self.crash(sid);
+            let at = self.now + self.rng.range(0, 10_000);
+            self.schedule(at, Event::Boot(sid));
+        }
+    }
+
+    /// A stalled node runs again: what waited arrives, its timers fire.
+    /// A leader counts its ticks by turns of its loop, as Java's does, so
+    /// one that stalled past syncLimit still leads for a while, though its
+    /// followers have moved on to a newer epoch; then stale votes bring
+    /// some of them back (`stale_leader`).
+    fn resume(&mut self, sid: i64) {
+        if self.stalled.get(&sid).is_none_or(|until| *until > self.now) {
+            return;
+        }
+        self.stalled.remove(&sid);
+        self.trace(|| format!("node {sid} runs again"));
+        self.with_node(sid, |n, now, out| n.on_wake(now, out));
+        self.stale_leader(sid);
+    }
+
+    /// A stale leader's followers come back: if `stale` still serves as
+    /// leader while another node serves a newer epoch, every node that
+    /// does not lead follows `stale` on a coin's toss, as a vote taken
+    /// from an old notification would make it. ZAB keeps this safe: a
+    /// learner refuses a leader of an epoch older than the one it accepted,
+    /// and without those the stale leader has no quorum.
+    fn stale_leader(&mut self, stale: i64) {
+        let epoch_of = |n: &Node| match &n.role {
+            Role::Leading(l) if n.up && l.zab.established => l.zab.epoch(),
+            _ => None,
+        };
+        let Some(epoch) = epoch_of(&self.nodes[&stale]) else { return };
+        if !self.nodes.values().any(|n| epoch_of(n).is_some_and(|e| e > epoch)) {
+            return;
+        }
+        let vote = self.nodes[&stale].current;
+        let others: Vec<i64> = self
+            .nodes
+            .values()
+            .filter(|n| n.up && n.sid != stale && !matches!(n.role, Role::Leading(_)))
+            .map(|n| n.sid)
+            .collect();
+        for sid in others {
+            if self.rng.chance(500) {
+                self.trace(|| format!("node {sid} follows node {stale}, the stale leader of epoch 0x{epoch:x}"));
+                self.with_node(sid, |n, now, out| n.follow(vote, now, out));
+            }
+        }
     }
 
     /// Every fault ends: calm network, every node up, clients talking.

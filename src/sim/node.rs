@@ -255,6 +255,17 @@ impl Node {
         self.on_wake(now, out);
     }
 
+    /// The fault of a stale vote: the peer leaves what it does and follows
+    /// the leader `vote` names, as if its election had decided so.
+    pub fn follow(&mut self, vote: Vote, now: u64, out: &mut Out) {
+        let state = if self.learner_type == LearnerType::Observer { ServerState::Observing } else { ServerState::Following };
+        self.current = vote;
+        self.state = state;
+        self.inbox.clear();
+        self.election_wake = None;
+        self.start_role(Decision { vote, state }, now, out);
+    }
+
     /// Records were appended: they are fsynced one disk latency later.
     pub fn request_fsync(&mut self, now: u64) {
         self.sync_at.get_or_insert(now + self.fsync_ms);

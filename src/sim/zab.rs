@@ -481,6 +481,11 @@ impl LeaderRole {
         }
     }
 
+    /// The epoch it leads, once decided.
+    pub fn epoch(&self) -> Option<i64> {
+        self.epoch
+    }
+
     /// The leader's logged history (for the end-of-seed check).
     pub fn log(&self) -> &[Txn] {
         &self.log

@@ -13,7 +13,7 @@
 //! `LearnerCore`.
 
 use super::disk::{SimDisk, Txn};
-use super::zab::{LeaderMutations, LeaderRole, LearnerMutations, LearnerRole, Zab};
+use super::zab::{LeaderMutations, LeaderRole, LearnerMutations, LearnerRole, Stream, Zab};
 use crate::quorum::fast_leader_election::core::{Decision, FastLeaderElectionCore, Outgoing, Step, Timing};
 use crate::quorum::fast_leader_election::{build_msg, Notification};
 use crate::quorum::quorum_maj::QuorumMaj;
@@ -239,16 +239,8 @@ impl Node {
                 self.conns += 1;
                 let conn = ((self.sid as u64) << 32) | self.conns;
                 let observer = d.state == ServerState::Observing;
-                Role::Learning(Box::new(LearnerRole::new(
-                    self.sid,
-                    d.vote.id,
-                    observer,
-                    conn,
-                    &self.disk,
-                    now,
-                    self.mutations.learner,
-                    out,
-                )))
+                let stream = Stream::new(conn, d.vote.id);
+                Role::Learning(Box::new(LearnerRole::new(self.sid, observer, stream, &self.disk, now, self.mutations.learner, out)))
             }
             ServerState::Looking => Role::Looking,
         };

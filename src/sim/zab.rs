@@ -534,18 +534,10 @@ pub struct LearnerRole {
 }
 
 impl LearnerRole {
-    /// follow/observe: the database loaded from the disk, then
-    /// connectToLeader and the core's FOLLOWERINFO/OBSERVERINFO.
-    pub fn new(
-        sid: i64,
-        leader: i64,
-        observer: bool,
-        conn: u64,
-        disk: &SimDisk,
-        now: u64,
-        mutations: LearnerMutations,
-        out: &mut Out,
-    ) -> LearnerRole {
+    /// follow/observe: the database loaded from the disk, then the
+    /// connection to the leader (`stream`) and the core's
+    /// FOLLOWERINFO/OBSERVERINFO.
+    pub fn new(sid: i64, observer: bool, stream: Stream, disk: &SimDisk, now: u64, mutations: LearnerMutations, out: &mut Out) -> LearnerRole {
         let tree = disk.history();
         let mut core = LearnerCore::new(LearnerState {
             my_id: sid,
@@ -565,10 +557,10 @@ impl LearnerRole {
             core.mutate_forget_to_ack_logged_proposals();
         }
         let mut l = LearnerRole {
-            leader,
+            leader: stream.peer,
             core,
             observer,
-            stream: Stream::new(conn, leader),
+            stream,
             last_heard: now,
             after_newleader: false,
             tree,

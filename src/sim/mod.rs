@@ -109,6 +109,8 @@ pub struct Report {
     pub observers: usize,
     /// Simulated time run, in milliseconds.
     pub simulated_ms: u64,
+    /// When the faults healed.
+    pub heal_at_ms: u64,
     /// How long after the heal a quorum followed one leader.
     pub recovered_after_ms: Option<u64>,
     pub decisions: u64,
@@ -402,6 +404,7 @@ impl Sim {
             }
         }
         self.report.simulated_ms = self.now;
+        self.report.heal_at_ms = self.heal_at;
         self.report.committed = self.checker.committed.len() as u64;
         self.report.writes_acked = self.checker.acked.len() as u64;
         self.report.writes_acked_after_heal = self.checker.acked.iter().filter(|(at, _)| *at >= self.heal_at).count() as u64;

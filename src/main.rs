@@ -10,13 +10,13 @@
 //! (ExitCode.UNABLE_TO_ACCESS_DATADIR); 14 when a quorum peer cannot bind its
 //! election port (UNABLE_TO_BIND_QUORUM_PORT); 1 when the server fails
 //! otherwise.
-//! Logs go to stdout (like Java's console appender); errors to stderr.
+//! Logs go to stdout (like Java's console appender), or to a rolling file
+//! with `-Dzookeeper.log.file` (`common::logging`); errors to stderr.
 
 use clap::{Args, Parser, Subcommand};
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use tracing_subscriber::EnvFilter;
+use zkserver::common::logging::LogSettings;
 use zkserver::quorum::quorum_peer_config::{parse_override, QuorumPeerConfig};
 use zkserver::server::exit_code;
 use zkserver::server::zoo_keeper_server_main::RunError;
@@ -89,17 +89,6 @@ struct ServerArgs {
     /// The configuration file (zoo.cfg, Java properties syntax).
     #[arg(value_name = "ZOO_CFG", required = true)]
     config: Option<PathBuf>,
-}
-
-fn init_logging() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stdout)
-        .with_ansi(std::io::stdout().is_terminal())
-        .with_thread_names(true)
-        .with_target(true)
-        .init();
 }
 
 /// Java's SnapshotFormatter spells its JSON flag `-json`; clap wants
@@ -188,7 +177,11 @@ fn main() -> ExitCode {
         }
     };
 
-    init_logging();
+    let logging = LogSettings::from_overrides(&overrides).and_then(|l| l.init().map_err(|e| e.to_string()));
+    if let Err(e) = logging {
+        eprintln!("zkserver: invalid command line: {e}");
+        return ExitCode::from(exit_code::INVALID_INVOCATION);
+    }
 
     let config = match QuorumPeerConfig::parse(&config_file, &overrides) {
         Ok(c) => c,

@@ -13,7 +13,7 @@ use common::ensemble::{probe_vote, Ensemble};
 use common::{assert_server_serves, closed_by_server, four_letter, wait_until, Flavor};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use zkserver::quorum::quorum_cnx_manager::{InitialMessage, PROTOCOL_VERSION_V1, PROTOCOL_VERSION_V2};
@@ -277,6 +277,8 @@ fn quorum_port_garbage_and_bogus_learners_are_closed() {
 /// pressure lasts. Records how long the server let each connection live.
 struct Slowloris {
     stop: Arc<AtomicBool>,
+    /// Connections the server has closed so far.
+    closed: Arc<AtomicUsize>,
     thread: Option<std::thread::JoinHandle<(usize, Duration)>>,
 }
 
@@ -284,6 +286,8 @@ impl Slowloris {
     fn start(addr: String, count: usize, prefix: Vec<u8>) -> Slowloris {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
+        let closed_count = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&closed_count);
         let thread = std::thread::spawn(move || {
             // (socket, opened at, bytes written, trickles); none while the
             // node is down.
@@ -308,6 +312,7 @@ impl Slowloris {
                     };
                     if gone {
                         closed += 1;
+                        counter.fetch_add(1, Ordering::Relaxed);
                         longest = longest.max(c.1.elapsed());
                         *slot = open(i);
                     } else if c.3 && c.2 < prefix.len() && c.0.write(&prefix[c.2..c.2 + 1]).unwrap_or(0) == 1 {
@@ -321,7 +326,12 @@ impl Slowloris {
             }
             (closed, longest)
         });
-        Slowloris { stop, thread: Some(thread) }
+        Slowloris { stop, closed: closed_count, thread: Some(thread) }
+    }
+
+    /// How many connections the server has closed so far.
+    fn closed(&self) -> usize {
+        self.closed.load(Ordering::Relaxed)
     }
 
     /// Stops; returns how many connections the server closed and the
@@ -367,8 +377,9 @@ fn slowloris_on_the_peer_ports_does_not_stop_elections_or_syncs() {
     let fi = packet_bytes(&packet(qp::FOLLOWERINFO, 0, Some(learner_info(follower))));
     let quorum = format!("127.0.0.1:{}", ens.node(before.0).quorum_port);
     attackers.push(("quorum", before.0, Slowloris::start(quorum, 100, fi)));
-    // Let the handshake timeouts come round at least once.
-    std::thread::sleep(Duration::from_secs(8));
+    // Wait until every port's handshake timeout has come round once.
+    let timed_out = wait_until(CLOSE_DEADLINE + Duration::from_secs(10), || attackers.iter().all(|a| a.2.closed() > 0));
+    assert!(timed_out, "a node held every slowloris connection past its handshake deadline");
     // At most 64 learner sockets wait for their first packet; each has a
     // LearnerHandler thread, as do the two followers.
     let pid = ens.pid(before.0).expect("leader pid");

@@ -462,9 +462,7 @@ const UNUSED_JAVA_PROPERTIES: &[&str] = &[
     "pathStats.",
     "netty.",
     "jmx.",
-    "log.",
     "root.logger",
-    "console.threshold",
     "tracelog.",
     "java.",
     "javax.",
@@ -1714,6 +1712,12 @@ impl QuorumPeerConfig {
                 || unsupported_security_property(key).is_some()
                 || is_auth_provider_property(key)
             {
+                continue;
+            }
+            if crate::common::logging::KEYS.contains(&key) {
+                if !from_command_line {
+                    info!("{key} in zoo.cfg has no effect: the log is set up before zoo.cfg is read, so pass it as -D{key}");
+                }
                 continue;
             }
             if is_unused_java_property(key) {

@@ -181,6 +181,8 @@ enum Event {
     IsolateLeader,
     /// A stalled node runs again.
     Resume(i64),
+    /// Stale votes for a node that stalled, while it still leads.
+    StaleVotes(i64),
     /// Every node loses power at once.
     PowerCut,
 }
@@ -459,6 +461,7 @@ impl Sim {
             Event::Probe => self.probe(),
             Event::IsolateLeader => self.isolate_leader(),
             Event::Resume(sid) => self.resume(sid),
+            Event::StaleVotes(sid) => self.stale_leader(sid),
             Event::PowerCut => self.power_cut(),
         }
     }
@@ -804,8 +807,8 @@ impl Sim {
     /// A stalled node runs again: what waited arrives, its timers fire.
     /// A leader counts its ticks by turns of its loop, as Java's does, so
     /// one that stalled past syncLimit still leads for a while, though its
-    /// followers have moved on to a newer epoch; then stale votes bring
-    /// some of them back (`stale_leader`).
+    /// followers have moved on to a newer epoch; meanwhile stale votes may
+    /// bring some of them back (`stale_leader`).
     fn resume(&mut self, sid: i64) {
         if self.stalled.get(&sid).is_none_or(|until| *until > self.now) {
             return;
@@ -816,19 +819,28 @@ impl Sim {
         self.stale_leader(sid);
     }
 
-    /// A stale leader's followers come back: if `stale` still serves as
-    /// leader while another node serves a newer epoch, every node that
-    /// does not lead follows `stale` on a coin's toss, as a vote taken
-    /// from an old notification would make it. ZAB keeps this safe: a
-    /// learner refuses a leader of an epoch older than the one it accepted,
-    /// and without those the stale leader has no quorum.
-    fn stale_leader(&mut self, stale: i64) {
-        let epoch_of = |n: &Node| match &n.role {
+    /// The epoch `n` serves as leader, if it does.
+    fn serving_epoch(n: &Node) -> Option<i64> {
+        match &n.role {
             Role::Leading(l) if n.up && l.zab.established => l.zab.epoch(),
             _ => None,
-        };
-        let Some(epoch) = epoch_of(&self.nodes[&stale]) else { return };
-        if !self.nodes.values().any(|n| epoch_of(n).is_some_and(|e| e > epoch)) {
+        }
+    }
+
+    /// A stale leader's followers come back: once `stale`, which stalled,
+    /// serves as leader while another node serves a newer epoch, every
+    /// node that does not lead follows `stale` on a coin's toss, as a vote
+    /// taken from an old notification would make it (looked at every
+    /// second while `stale` leads). ZAB keeps this safe: a learner refuses
+    /// a leader of an epoch older than the one it accepted, and without
+    /// those the stale leader has no quorum.
+    fn stale_leader(&mut self, stale: i64) {
+        if self.now >= self.heal_at || self.stalled.contains_key(&stale) {
+            return;
+        }
+        let Some(epoch) = Self::serving_epoch(&self.nodes[&stale]) else { return };
+        if !self.nodes.values().any(|n| Self::serving_epoch(n).is_some_and(|e| e > epoch)) {
+            self.schedule(self.now + 1_000, Event::StaleVotes(stale));
             return;
         }
         let vote = self.nodes[&stale].current;

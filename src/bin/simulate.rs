@@ -28,13 +28,14 @@ fn help() -> String {
 fn run_seeds(n: u64, mutation: Option<Mutation>) -> ExitCode {
     let (mut violations, mut simulated_ms, mut first_caught) = (0u64, 0u64, None);
     let (mut same_round, mut recovered) = (0u64, Vec::new());
-    let (mut committed, mut acked) = (0u64, 0u64);
+    let (mut committed, mut acked, mut stale_syncs) = (0u64, 0u64, 0u64);
     for seed in 0..n {
         let r: Report = run(seed, mutation, false);
         simulated_ms += r.simulated_ms;
         same_round += r.same_round_leaders;
         committed += r.committed;
         acked += r.writes_acked;
+        stale_syncs += r.stale_syncs;
         recovered.extend(r.recovered_after_ms);
         if let Some(v) = r.violations.first() {
             violations += 1;
@@ -54,6 +55,7 @@ fn run_seeds(n: u64, mutation: Option<Mutation>) -> ExitCode {
     }
     println!("a node decided to lead a round another node still led: {same_round} times");
     println!("{committed} txns committed, {acked} client writes acknowledged");
+    println!("syncs answered by a stale leader's epoch behind the client's own write: {stale_syncs}");
     println!("simulated {:.1} hours", simulated_ms as f64 / 3_600_000.0);
     println!("{n} seeds, {violations} violations");
     ExitCode::SUCCESS

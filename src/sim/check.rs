@@ -87,6 +87,11 @@ impl Checker {
         }
     }
 
+    /// The newest epoch in which a leader established itself or committed.
+    pub fn newest_epoch(&self) -> i64 {
+        self.epoch_leader.keys().next_back().copied().unwrap_or(0)
+    }
+
     /// A client's write was acknowledged: it must be committed.
     pub fn acked(&mut self, now: u64, txn: Txn) {
         if self.position.get(&txn.zxid).is_none_or(|i| self.committed[*i] != txn) {

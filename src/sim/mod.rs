@@ -86,13 +86,16 @@ impl Mutation {
 /// A scripted fault schedule, run instead of a seed's random faults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scenario {
-    /// Issue 10's wedge: three voters; once a leader serves, it is cut off
-    /// from both followers (and they from each other) for
-    /// `WEDGE_ISOLATION_MS`, a little less than syncLimit ticks, while its
-    /// clients keep writing to it. It does not step down; after the heal
-    /// the followers find their connections broken and rejoin the same
-    /// leader, which queues its uncommitted proposals between DIFF and
-    /// NEWLEADER. They must commit again once the followers acknowledge them.
+    /// Issue 10's wedge: three voters; once a leader serves, its links to
+    /// both followers are cut for `WEDGE_ISOLATION_MS`, a little less than
+    /// syncLimit ticks, while its clients keep writing to it. It does not
+    /// step down. Then its link to the first follower comes back: that one
+    /// finds its connection broken and, the other still following the
+    /// leader, rejoins the same leader (FastLeaderElection's
+    /// out-of-election quorum), which queues its uncommitted proposals
+    /// between DIFF and NEWLEADER. Once it serves, everything heals and
+    /// the other follower rejoins the same way. The proposals must commit
+    /// once the followers acknowledge them.
     Wedge,
 }
 
@@ -131,6 +134,9 @@ pub struct Report {
     /// How long after the heal a client write was first acknowledged
     /// (with a quorum following one leader).
     pub write_after_heal_ms: Option<u64>,
+    /// Syncs answered in an epoch older than the newest, before the
+    /// client's own newest write (Java's sync is not a quorum operation).
+    pub stale_syncs: u64,
     /// Every decision: (when, who, the leader it names).
     pub decided: Vec<(u64, i64, i64)>,
     /// The first violation stops the seed.
@@ -179,6 +185,11 @@ enum Event {
     Probe,
     /// The wedge scenario cuts the serving leader off.
     IsolateLeader,
+    /// The wedge scenario gives the leader back its link to the first
+    /// follower: (leader, follower).
+    WedgeRejoin(i64, i64),
+    /// The wedge scenario heals once that follower serves again.
+    WedgeWatch(i64, i64),
     /// A stalled node runs again.
     Resume(i64),
     /// Stale votes for a node that stalled, while it still leads.
@@ -460,6 +471,12 @@ impl Sim {
             Event::Heal => self.heal(),
             Event::Probe => self.probe(),
             Event::IsolateLeader => self.isolate_leader(),
+            Event::WedgeRejoin(leader, first) => {
+                self.trace(|| format!("node {leader} and node {first} are linked again"));
+                self.net.restore_link(leader, first);
+                self.wedge_watch(leader, first);
+            }
+            Event::WedgeWatch(leader, first) => self.wedge_watch(leader, first),
             Event::Resume(sid) => self.resume(sid),
             Event::StaleVotes(sid) => self.stale_leader(sid),
             Event::PowerCut => self.power_cut(),
@@ -558,7 +575,7 @@ impl Sim {
         if std::env::var_os("SIMULATE_TRACE_MESSAGES").is_some() && !matches!(msg, Msg::Election(_)) {
             self.trace(|| format!("{from} -> {to}: {msg:?}"));
         }
-        if matches!(msg, Msg::Zab { .. } | Msg::Write { .. } | Msg::Sync { .. } | Msg::WriteOk { .. } | Msg::SyncOk { .. } | Msg::NotServing { .. }) {
+        if matches!(msg, Msg::Zab { .. } | Msg::Refused { .. } | Msg::Write { .. } | Msg::Sync { .. } | Msg::WriteOk { .. } | Msg::SyncOk { .. } | Msg::NotServing { .. }) {
             // A TCP connection: in order, once; a loss breaks it (a
             // client then times out and connects elsewhere).
             if let Some(delay) = self.net.route_stream(&mut self.rng, from, to, self.now) {
@@ -651,9 +668,16 @@ impl Sim {
                 let txn = Txn { zxid, client: c.addr, cxid };
                 self.checker.acked(now, txn);
             }
-            Msg::SyncOk { cxid, zxid } => {
+            Msg::SyncOk { cxid, zxid, epoch } => {
                 let (_, _, _, newest) = c.in_flight.take().expect("in flight");
-                if zxid < newest {
+                if zxid < newest && epoch < self.checker.newest_epoch() {
+                    // A leader that does not know it was replaced (a
+                    // stall) answers a sync from what it has, as Java's
+                    // does: sync is not a quorum operation.
+                    self.report.stale_syncs += 1;
+                    let addr = c.addr;
+                    self.trace(|| format!("client {addr} synced through node {from} of the stale epoch 0x{epoch:x}: 0x{zxid:x}, before its own write 0x{newest:x}"));
+                } else if zxid < newest {
                     self.checker.violations.push(format!(
                         "t={now}ms: client {} synced through node {from} (cxid {cxid}), which has applied only up to 0x{zxid:x}, before its own write 0x{newest:x}",
                         c.addr
@@ -759,8 +783,8 @@ impl Sim {
         self.schedule(next, Event::Chaos);
     }
 
-    /// The wedge: the serving leader and every client on one side, each
-    /// other node alone; the clients keep writing to the leader.
+    /// The wedge: the serving leader's links to the other nodes are cut;
+    /// the clients keep writing to the leader.
     fn isolate_leader(&mut self) {
         let Some(leader) = established_leader(&self.nodes, &self.verifier) else {
             if self.now > WEDGE_ISOLATE_AT_MS + LIVENESS_BOUND_MS {
@@ -769,16 +793,11 @@ impl Sim {
             self.schedule(self.now + 1_000, Event::IsolateLeader);
             return;
         };
-        self.heal_at = self.now + WEDGE_ISOLATION_MS;
-        self.end_at = self.heal_at + LIVENESS_BOUND_MS;
-        self.schedule(self.heal_at, Event::Heal);
-        let mut sides = BTreeMap::new();
-        sides.insert(leader, 0u8);
-        for (i, sid) in self.nodes.keys().filter(|s| **s != leader).enumerate() {
-            sides.insert(*sid, i as u8 + 1);
+        let others: Vec<i64> = self.nodes.keys().copied().filter(|s| *s != leader).collect();
+        for sid in &others {
+            self.net.cut_link(leader, *sid);
         }
         for c in &mut self.clients {
-            sides.insert(c.addr, 0);
             c.pinned = Some(leader);
             c.target = leader;
         }
@@ -788,8 +807,25 @@ impl Sim {
             }
         }
         self.report.partitions += 1;
-        self.trace(|| format!("node {leader} is cut off from the other nodes, its clients with it: {sides:?}"));
-        self.net.partition(sides);
+        self.trace(|| format!("node {leader} is cut off from nodes {others:?}; its clients keep writing to it"));
+        self.schedule(self.now + WEDGE_ISOLATION_MS, Event::WedgeRejoin(leader, others[0]));
+        // The heal comes when the first follower serves again, or by then.
+        self.heal_at = self.now + WEDGE_ISOLATION_MS + LIVENESS_BOUND_MS;
+        self.end_at = self.heal_at + LIVENESS_BOUND_MS;
+    }
+
+    /// Everything heals once `first` has decided again and serves `leader`.
+    fn wedge_watch(&mut self, leader: i64, first: i64) {
+        let rejoined_at = self.heal_at - LIVENESS_BOUND_MS;
+        let decided = self.report.decided.iter().any(|(at, sid, _)| *at >= rejoined_at && *sid == first);
+        let back = decided && matches!(&self.nodes[&first].role, Role::Learning(l) if l.leader == leader && l.serving());
+        if back || self.now >= self.heal_at {
+            self.heal_at = self.now;
+            self.end_at = self.heal_at + LIVENESS_BOUND_MS;
+            self.heal();
+        } else {
+            self.schedule(self.now + 100, Event::WedgeWatch(leader, first));
+        }
     }
 
     /// Every node loses power (what it had not synced is gone) and comes

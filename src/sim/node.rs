@@ -37,13 +37,16 @@ pub enum Msg {
     Election(Vec<u8>),
     /// A packet on a leader-learner connection (`conn`), numbered in order.
     Zab { conn: u64, seq: u64, pkt: Zab },
+    /// Nothing listens on the quorum port: the connection is refused.
+    Refused { conn: u64 },
     /// Client to server: a write (setData) with this cxid.
     Write { cxid: i32 },
     /// Client to server: sync, then read the last applied zxid.
     Sync { cxid: i32 },
     WriteOk { cxid: i32, zxid: i64 },
     /// The sync is done; the server has applied up to `zxid`.
-    SyncOk { cxid: i32, zxid: i64 },
+    /// `epoch` is the leader's whose SYNC it waited for.
+    SyncOk { cxid: i32, zxid: i64, epoch: i64 },
     /// The server serves no clients now.
     NotServing { cxid: i32 },
     /// Client to server: open a session.
@@ -273,7 +276,7 @@ impl Node {
         let role = match &self.role {
             Role::Looking => None,
             Role::Leading(l) => Some(l.zab.next_wake().min(now + l.sessions.wait_time(now))),
-            Role::Learning(l) => Some(l.deadline()),
+            Role::Learning(l) => Some(l.next_wake()),
         };
         [self.election_wake, role, self.sync_at].into_iter().flatten().min()
     }
@@ -311,7 +314,7 @@ impl Node {
                 }
                 l.zab.tick(now, out)
             }
-            Role::Learning(l) => (now >= l.deadline()).then(|| "no word from the leader within the limit".to_string()),
+            Role::Learning(l) => l.on_wake(now, out),
         };
         if let Some(why) = ended {
             self.end_role(why, now, out);
@@ -322,6 +325,19 @@ impl Node {
     pub fn on_message(&mut self, from: i64, msg: Msg, now: u64, out: &mut Out) {
         match msg {
             Msg::Election(bytes) => self.on_notification(from, &bytes, now, out),
+            Msg::Zab { conn, seq, pkt } if seq == 0 && pkt.opens_a_connection() && !matches!(self.role, Role::Leading(_)) => {
+                // Only a leader listens on the quorum port.
+                out.sends.push((from, Msg::Refused { conn }));
+            }
+            Msg::Refused { conn } => {
+                let ended = match &mut self.role {
+                    Role::Learning(l) => l.refused(conn, now),
+                    _ => None,
+                };
+                if let Some(why) = ended {
+                    self.end_role(why, now, out);
+                }
+            }
             Msg::Zab { conn, seq, pkt } => {
                 let ended = match &mut self.role {
                     Role::Leading(l) => l.zab.on_zab(from, conn, seq, pkt, &mut self.disk, now, out),

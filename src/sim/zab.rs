@@ -47,6 +47,18 @@ pub enum Zab {
     Sync,
 }
 
+impl Zab {
+    /// Whether it opens a connection (FOLLOWERINFO or OBSERVERINFO).
+    pub fn opens_a_connection(&self) -> bool {
+        matches!(self, Zab::Pkt(p) if p.r#type == qp::FOLLOWERINFO || p.r#type == qp::OBSERVERINFO)
+    }
+}
+
+/// connectToLeader: how many times a refused connection is tried, and the
+/// pause between (leaderConnectDelayDuringRetryMs).
+const CONNECT_TRIES: u32 = 5;
+const CONNECT_RETRY_DELAY_MS: u64 = 100;
+
 /// The log entry of a simulated txn: a setData by `client`.
 pub fn entry(t: &Txn) -> TxnLogEntry {
     TxnLogEntry {
@@ -286,7 +298,8 @@ impl LeaderRole {
             match o {
                 Output::Send(LOCAL, _) => {
                     if let Some((client, cxid)) = self.local_syncs.pop_front() {
-                        out.sends.push((client, Msg::SyncOk { cxid, zxid: self.last_applied_zxid() }));
+                        let epoch = self.epoch.unwrap_or(0);
+                        out.sends.push((client, Msg::SyncOk { cxid, zxid: self.last_applied_zxid(), epoch }));
                     }
                 }
                 Output::Send(id, p) => {
@@ -509,6 +522,9 @@ pub struct LearnerRole {
     core: LearnerCore,
     observer: bool,
     stream: Stream,
+    /// Connections refused so far, and when the next try is due.
+    tries: u32,
+    retry_at: Option<u64>,
     last_heard: u64,
     /// NEWLEADER has been read: the leader must be heard within syncLimit
     /// from now on (initLimit before).
@@ -561,6 +577,8 @@ impl LearnerRole {
             core,
             observer,
             stream,
+            tries: 0,
+            retry_at: None,
             last_heard: now,
             after_newleader: false,
             tree,
@@ -573,13 +591,43 @@ impl LearnerRole {
             writes: BTreeSet::new(),
             syncs: VecDeque::new(),
         };
-        let start = l.core.start();
-        for a in start {
+        l.register(out);
+        l
+    }
+
+    /// The connection is up: the core's FOLLOWERINFO/OBSERVERINFO.
+    fn register(&mut self, out: &mut Out) {
+        for a in self.core.start() {
             if let Action::Send(p) = a {
-                l.stream.send(Zab::Pkt(p), out);
+                self.stream.send(Zab::Pkt(p), out);
             }
         }
-        l
+    }
+
+    /// Nothing listened on the leader's quorum port (it does not lead, or
+    /// not yet): connectToLeader tries again a little later, a few times.
+    pub fn refused(&mut self, conn: u64, now: u64) -> Option<String> {
+        if conn != self.stream.conn || self.retry_at.is_some() {
+            return None;
+        }
+        self.tries += 1;
+        if self.tries >= CONNECT_TRIES {
+            return Some("connectToLeader exceeded on retries".into());
+        }
+        self.retry_at = Some(now + CONNECT_RETRY_DELAY_MS);
+        None
+    }
+
+    /// The role's timers: a connection to try again, or the leader silent
+    /// too long (`Some(reason)`: the learner gives up).
+    pub fn on_wake(&mut self, now: u64, out: &mut Out) -> Option<String> {
+        if self.retry_at.is_some_and(|t| t <= now) {
+            self.retry_at = None;
+            let conn = self.stream.conn + (1 << 48);
+            self.stream = Stream::new(conn, self.leader);
+            self.register(out);
+        }
+        (now >= self.deadline()).then(|| "no word from the leader within the limit".to_string())
     }
 
     /// Whether it got UPTODATE and serves.
@@ -592,6 +640,11 @@ impl LearnerRole {
     pub fn deadline(&self) -> u64 {
         let limit = if self.after_newleader { SYNC_LIMIT } else { INIT_LIMIT };
         self.last_heard + limit * TICK_MS
+    }
+
+    /// When the role next needs `on_wake`.
+    pub fn next_wake(&self) -> u64 {
+        self.retry_at.map_or(self.deadline(), |t| t.min(self.deadline()))
     }
 
     fn last_applied_zxid(&self) -> i64 {
@@ -711,7 +764,8 @@ impl LearnerRole {
                 }
                 Action::Sync => {
                     if let Some((client, cxid)) = self.syncs.pop_front() {
-                        out.sends.push((client, Msg::SyncOk { cxid, zxid: self.last_applied_zxid() }));
+                        let epoch = self.core.new_epoch();
+                        out.sends.push((client, Msg::SyncOk { cxid, zxid: self.last_applied_zxid(), epoch }));
                     }
                 }
                 Action::Serve => {

@@ -16,8 +16,8 @@ fn clean_seeds_have_no_violations() {
 #[test]
 fn every_mutation_is_caught() {
     for m in Mutation::ALL {
-        let caught = (0..100).find(|seed| !run(*seed, Some(m), false).violations.is_empty());
-        assert!(caught.is_some(), "{} not caught in 100 seeds", m.name());
+        let caught = (0..300).find(|seed| !run(*seed, Some(m), false).violations.is_empty());
+        assert!(caught.is_some(), "{} not caught in 300 seeds", m.name());
     }
 }
 

@@ -17,9 +17,10 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use zkserver::common::logging::LogSettings;
+use zkserver::quorum::quorum_peer_config::system_properties::SystemProperties;
 use zkserver::quorum::quorum_peer_config::{parse_override, QuorumPeerConfig};
 use zkserver::server::exit_code;
-use zkserver::server::zoo_keeper_server_main::RunError;
+use zkserver::server::zoo_keeper_server_main::{RunError, ServerSettings};
 
 
 /// A ZooKeeper 3.8 compatible server.
@@ -177,13 +178,15 @@ fn main() -> ExitCode {
         }
     };
 
-    let logging = LogSettings::from_overrides(&overrides).and_then(|l| l.init().map_err(|e| e.to_string()));
+    let logging = LogSettings::read(&SystemProperties::new(overrides.clone(), Vec::new())).and_then(|l| l.init().map_err(|e| e.to_string()));
     if let Err(e) = logging {
         eprintln!("zkserver: invalid command line: {e}");
         return ExitCode::from(exit_code::INVALID_INVOCATION);
     }
 
-    let config = match QuorumPeerConfig::parse(&config_file, &overrides) {
+    let parsed = QuorumPeerConfig::parse(&config_file, &overrides)
+        .and_then(|config| ServerSettings::read(&config).map(|settings| (config, settings)));
+    let (config, settings) = match parsed {
         Ok(c) => c,
         Err(e) => {
             tracing::error!("Invalid config, exiting abnormally: {e}");
@@ -192,10 +195,11 @@ fn main() -> ExitCode {
         }
     };
     config.log_config();
-    zkserver::jute::configure(config.jute_max_buffer.max(0) as usize, config.jute_max_buffer_extra_size.max(0) as usize);
+    settings.log();
+    zkserver::jute::configure(settings.jute.max_buffer.max(0) as usize, settings.jute.max_buffer_extra_size.max(0) as usize);
 
     if !config.is_standalone() {
-        return match zkserver::quorum::quorum_peer_main::run(config) {
+        return match zkserver::quorum::quorum_peer_main::run(config, settings) {
             Ok(()) => {
                 tracing::info!("Exiting normally");
                 ExitCode::SUCCESS
@@ -208,7 +212,7 @@ fn main() -> ExitCode {
         };
     }
 
-    match zkserver::server::zoo_keeper_server_main::run(config) {
+    match zkserver::server::zoo_keeper_server_main::run(config, settings) {
         Ok(()) => {
             tracing::info!("Exiting normally");
             ExitCode::SUCCESS

@@ -16,9 +16,9 @@ use zkserver::server::nio_server_cnxn::NioServerCnxn;
 use zkserver::server::nio_server_cnxn_factory::CnxnSlot;
 use zkserver::server::prep_request_processor::PrepRequestProcessor;
 use zkserver::server::request_processor::RequestProcessor;
-use zkserver::server::zoo_keeper_server_main::nio_settings_from;
+use zkserver::server::server_cnxn::ServerCnxn;
 use zkserver::jute::max_buffer;
-use zkserver_fuzz::{config, fresh_server, set_alloc_limit};
+use zkserver_fuzz::{fresh_server, server_settings, set_alloc_limit};
 
 /// A connected loopback socket for the connections to stand on; nothing
 /// is read from it or written to it (replies stay queued).
@@ -44,16 +44,16 @@ fuzz_target!(|data: &[u8]| {
     let l = loopback();
     let zks = fresh_server();
     let sock = l.sock.try_clone().expect("dup the loopback socket");
-    let cnxn = Arc::new(NioServerCnxn::new(
+    let cnxn: Arc<dyn ServerCnxn> = NioServerCnxn::new(
         1,
         sock,
         l.remote,
         Weak::new(),
         Weak::new(),
         Arc::clone(&zks),
-        &nio_settings_from(config()),
+        &server_settings().nio,
         CnxnSlot::uncounted(l.remote.ip()),
-    ));
+    );
     let next: Arc<dyn RequestProcessor> = Arc::new(FinalRequestProcessor::new(Arc::clone(&zks)));
     let submit = |req| PrepRequestProcessor::process_now(&zks, &next, req);
     let max = max_buffer();
@@ -74,7 +74,7 @@ fuzz_target!(|data: &[u8]| {
             zks.process_packet_to(&cnxn, frame, submit)
         };
         first = false;
-        if res.is_err() || cnxn.is_closed() {
+        if res.is_err() || cnxn.is_stale() {
             break;
         }
     }

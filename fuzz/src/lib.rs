@@ -10,7 +10,7 @@ use zkserver::quorum::quorum_peer_config::QuorumPeerConfig;
 use zkserver::server::persistence::file_txn_snap_log::FileTxnSnapLog;
 use zkserver::server::zk_database::ZkDatabase;
 use zkserver::server::zoo_keeper_server::ZooKeeperServer;
-use zkserver::server::zoo_keeper_server_main::settings_from;
+use zkserver::server::zoo_keeper_server_main::ServerSettings;
 
 /// The system allocator, refusing (by aborting, which libFuzzer reports as
 /// a crash with the input) any one allocation larger than `LIMIT`.
@@ -81,16 +81,22 @@ pub fn config() -> &'static QuorumPeerConfig {
     })
 }
 
+/// The components' settings that configuration gives, read once.
+pub fn server_settings() -> &'static ServerSettings {
+    static SETTINGS: OnceLock<ServerSettings> = OnceLock::new();
+    SETTINGS.get_or_init(|| ServerSettings::read(config()).expect("the fuzz settings do not read"))
+}
+
 /// An empty database over the scratch data directory.
 pub fn empty_database() -> Arc<ZkDatabase> {
     let data = scratch_dir().join("data");
     let snap_log = FileTxnSnapLog::new(&data, &data).expect("cannot open the fuzz data directory");
-    let cfg = config();
-    Arc::new(ZkDatabase::new(snap_log, cfg.extended_types_enabled, cfg.digest_enabled))
+    let zks = &server_settings().zks;
+    Arc::new(ZkDatabase::new(snap_log, zks.ephemeral_types.extended_types_enabled, zks.digest_enabled))
 }
 
 /// A fresh standalone server (not started: no threads) over an empty
 /// database, so every input starts from the same state.
 pub fn fresh_server() -> Arc<ZooKeeperServer> {
-    ZooKeeperServer::new(settings_from(config()), empty_database(), Default::default())
+    ZooKeeperServer::new(server_settings().zks.clone(), empty_database(), Default::default())
 }

@@ -12,6 +12,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use crate::quorum::quorum_peer_config::system_properties::SystemProperties;
 use std::sync::Mutex;
 use tracing_subscriber::EnvFilter;
 
@@ -74,25 +75,25 @@ fn file_size(key: &str, value: &str) -> Result<u64, String> {
 }
 
 impl LogSettings {
-    /// Reads the logging keys among the `-D` properties (the last of a key
-    /// wins, as on Java's command line).
-    pub fn from_overrides(overrides: &[(String, String)]) -> Result<LogSettings, String> {
-        let get = |key: &str| overrides.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+    /// Reads the logging keys among the `-D` properties (the store holds
+    /// only those: the log is set up before zoo.cfg is read).
+    pub fn read(props: &SystemProperties) -> Result<LogSettings, String> {
+        let get = |key: &str| props.string(key);
         let to_file = get("zookeeper.log.file").is_some() || get("zookeeper.log.dir").is_some();
         let file = to_file.then(|| {
-            let dir = get("zookeeper.log.dir").unwrap_or(".");
-            Path::new(dir).join(get("zookeeper.log.file").unwrap_or("zookeeper.log"))
+            let dir = get("zookeeper.log.dir").unwrap_or_else(|| ".".into());
+            Path::new(&dir).join(get("zookeeper.log.file").unwrap_or_else(|| "zookeeper.log".into()))
         });
         let threshold_key = if to_file { "zookeeper.log.threshold" } else { "zookeeper.console.threshold" };
-        let threshold = get(threshold_key).map_or(Ok("info".to_string()), |v| level(threshold_key, v))?;
+        let threshold = get(threshold_key).map_or(Ok("info".to_string()), |v| level(threshold_key, &v))?;
         let max_file_size =
-            get("zookeeper.log.maxfilesize").map_or(Ok(256 << 20), |v| file_size("zookeeper.log.maxfilesize", v))?;
+            get("zookeeper.log.maxfilesize").map_or(Ok(256 << 20), |v| file_size("zookeeper.log.maxfilesize", &v))?;
         let max_backup_index = match get("zookeeper.log.maxbackupindex") {
             None => 20,
             Some(v) => v
                 .trim()
                 .parse::<u32>()
-                .map_err(|_| invalid("zookeeper.log.maxbackupindex", v, "not a count of files"))?,
+                .map_err(|_| invalid("zookeeper.log.maxbackupindex", &v, "not a count of files"))?,
         };
         Ok(LogSettings { file, threshold, max_file_size, max_backup_index })
     }
@@ -182,24 +183,24 @@ impl Write for RollingFile {
 mod tests {
     use super::*;
 
-    fn props(kv: &[(&str, &str)]) -> Vec<(String, String)> {
-        kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    fn read(kv: &[(&str, &str)]) -> Result<LogSettings, String> {
+        LogSettings::read(&SystemProperties::of(kv))
     }
 
     #[test]
     fn console_by_default_and_a_file_when_asked() {
-        let s = LogSettings::from_overrides(&[]).unwrap();
+        let s = read(&[]).unwrap();
         assert_eq!(s, LogSettings { file: None, threshold: "info".into(), max_file_size: 256 << 20, max_backup_index: 20 });
-        let s = LogSettings::from_overrides(&props(&[("zookeeper.log.dir", "/var/log/zk")])).unwrap();
+        let s = read(&[("zookeeper.log.dir", "/var/log/zk")]).unwrap();
         assert_eq!(s.file, Some(PathBuf::from("/var/log/zk/zookeeper.log")));
-        let s = LogSettings::from_overrides(&props(&[
+        let s = read(&[
             ("zookeeper.log.file", "zk.log"),
             ("zookeeper.console.threshold", "ERROR"),
             ("zookeeper.log.threshold", "warn"),
-        ]))
+        ])
         .unwrap();
         assert_eq!((s.file, s.threshold.as_str()), (Some(PathBuf::from("./zk.log")), "warn"));
-        let s = LogSettings::from_overrides(&props(&[("zookeeper.console.threshold", "DEBUG")])).unwrap();
+        let s = read(&[("zookeeper.console.threshold", "DEBUG")]).unwrap();
         assert_eq!(s.threshold, "debug");
     }
 
@@ -211,9 +212,9 @@ mod tests {
         for v in ["", "MB", "10 TB", "-5MB", "0", "99999999999999999999"] {
             assert!(file_size("k", v).is_err(), "{v}");
         }
-        let e = LogSettings::from_overrides(&props(&[("zookeeper.console.threshold", "LOUD")])).unwrap_err();
+        let e = read(&[("zookeeper.console.threshold", "LOUD")]).unwrap_err();
         assert!(e.starts_with("zookeeper.console.threshold=LOUD"), "{e}");
-        assert!(LogSettings::from_overrides(&props(&[("zookeeper.log.maxbackupindex", "-1")])).is_err());
+        assert!(read(&[("zookeeper.log.maxbackupindex", "-1")]).is_err());
     }
 
     #[test]

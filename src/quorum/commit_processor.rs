@@ -24,6 +24,8 @@
 //! session's replies keep their order), a commit is applied on the
 //! thread itself.
 
+use crate::quorum::quorum_peer_config::system_properties::{available_cpus, SystemProperties};
+use crate::quorum::quorum_peer_config::ConfigError;
 use crate::server::request::Request;
 use crate::server::request_processor::RequestProcessor;
 use crate::zoo_defs::op_code;
@@ -259,6 +261,31 @@ struct Shared {
     next: Arc<dyn RequestProcessor>,
 }
 
+/// The zookeeper.commitProcessor.* system properties.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitProcessorSettings {
+    /// zookeeper.commitProcessor.numWorkerThreads (default ncpu; 0: reads
+    /// run on the CommitProcessor thread).
+    pub num_worker_threads: i32,
+    /// zookeeper.commitProcessor.shutdownTimeout (ms, default 5000).
+    pub shutdown_timeout_ms: i64,
+    /// zookeeper.commitProcessor.maxReadBatchSize (default -1).
+    pub max_read_batch_size: i32,
+    /// zookeeper.commitProcessor.maxCommitBatchSize (default 1).
+    pub max_commit_batch_size: i32,
+}
+
+impl CommitProcessorSettings {
+    pub fn read(props: &SystemProperties) -> Result<CommitProcessorSettings, ConfigError> {
+        Ok(CommitProcessorSettings {
+            num_worker_threads: props.int("zookeeper.commitProcessor.numWorkerThreads", available_cpus())?,
+            shutdown_timeout_ms: props.long("zookeeper.commitProcessor.shutdownTimeout", 5000)?,
+            max_read_batch_size: props.int("zookeeper.commitProcessor.maxReadBatchSize", -1)?,
+            max_commit_batch_size: props.int("zookeeper.commitProcessor.maxCommitBatchSize", 1)?,
+        })
+    }
+}
+
 pub struct CommitProcessor {
     shared: Arc<Shared>,
     thread: Mutex<Option<JoinHandle<()>>>,
@@ -275,8 +302,8 @@ impl CommitProcessor {
         next: Arc<dyn RequestProcessor>,
         match_syncs: bool,
     ) -> io::Result<Arc<CommitProcessor>> {
-        let config = &zks.settings.config;
-        let max_commit_batch_size = usize::try_from(config.commit_processor_max_commit_batch_size)
+        let settings = &zks.settings.commit_processor;
+        let max_commit_batch_size = usize::try_from(settings.max_commit_batch_size)
             .ok()
             .and_then(NonZeroUsize::new)
             .ok_or_else(|| {
@@ -284,11 +311,11 @@ impl CommitProcessor {
                     io::ErrorKind::InvalidInput,
                     format!(
                         "maxCommitBatchSize must be positive, was {}",
-                        config.commit_processor_max_commit_batch_size
+                        settings.max_commit_batch_size
                     ),
                 )
             })?;
-        let max_read_batch_size = config.commit_processor_max_read_batch_size;
+        let max_read_batch_size = settings.max_read_batch_size;
         tracing::info!(
             "Configuring CommitProcessor with readBatchSize {} commitBatchSize {}",
             max_read_batch_size,
@@ -301,7 +328,7 @@ impl CommitProcessor {
             stopped: AtomicBool::new(false),
             next,
         });
-        let worker_count = usize::try_from(config.commit_processor_num_worker_threads).unwrap_or(0);
+        let worker_count = usize::try_from(settings.num_worker_threads).unwrap_or(0);
         let mut workers = Vec::new();
         let mut threads = Vec::new();
         for i in 0..worker_count {
@@ -421,6 +448,22 @@ fn run(sh: &Shared, mut core: CommitProcessorCore, workers: &[Sender<Request>]) 
 mod tests {
     use super::*;
     use op_code::{CREATE, GET_DATA, SET_DATA, SYNC};
+
+    #[test]
+    fn settings_default_as_java_and_name_a_bad_key() {
+        let s = CommitProcessorSettings::read(&SystemProperties::of(&[])).unwrap();
+        assert_eq!(
+            s,
+            CommitProcessorSettings {
+                num_worker_threads: available_cpus(),
+                shutdown_timeout_ms: 5000,
+                max_read_batch_size: -1,
+                max_commit_batch_size: 1
+            }
+        );
+        let e = CommitProcessorSettings::read(&SystemProperties::of(&[("commitProcessor.maxReadBatchSize", "x")]));
+        assert_eq!(e.unwrap_err().to_string(), "commitProcessor.maxReadBatchSize: \"x\" is not a number");
+    }
 
     fn req(session: i64, cxid: i32, op: i32) -> Request {
         Request::new(None, session, cxid, op, Vec::new(), Vec::new())

@@ -27,9 +27,12 @@ mod scenarios;
 
 use self::core::{FastLeaderElectionCore, Outgoing, Timing};
 use crate::common::time::current_elapsed_time;
+use crate::jute::InputArchive;
 use crate::quorum::quorum_cnx_manager::QuorumCnxManager;
 use crate::quorum::quorum_maj::version_of_config_string;
 use crate::quorum::quorum_peer::QuorumPeer;
+use crate::quorum::quorum_peer_config::system_properties::SystemProperties;
+use crate::quorum::quorum_peer_config::ConfigError;
 use crate::quorum::vote::{ServerState, Vote};
 use crossbeam_channel::{select, Receiver, Sender};
 use parking_lot::Mutex;
@@ -38,6 +41,24 @@ use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
 use tracing::{debug, info, warn};
+
+/// The zookeeper.fastleader.* system properties.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FastLeaderElectionSettings {
+    /// zookeeper.fastleader.minNotificationInterval (ms, default 200).
+    pub min_notification_interval_ms: i32,
+    /// zookeeper.fastleader.maxNotificationInterval (ms, default 60000).
+    pub max_notification_interval_ms: i32,
+}
+
+impl FastLeaderElectionSettings {
+    pub fn read(props: &SystemProperties) -> Result<FastLeaderElectionSettings, ConfigError> {
+        Ok(FastLeaderElectionSettings {
+            min_notification_interval_ms: props.int("zookeeper.fastleader.minNotificationInterval", 200)?,
+            max_notification_interval_ms: props.int("zookeeper.fastleader.maxNotificationInterval", 60000)?,
+        })
+    }
+}
 
 /// The notification format version this server sends.
 pub const NOTIFICATION_CURRENT_VERSION: i32 = 2;
@@ -85,62 +106,39 @@ impl Notification {
         if capacity < 28 {
             return Err(format!("Got a short response from server {sid}: {capacity}"));
         }
-        let mut r = Cursor { buf, pos: 0 };
-        let underflow = || format!("Skipping the processing of a partial / malformed response message sent by sid={sid} (message length: {capacity})");
-        let state = r.int().ok_or_else(underflow)?;
-        let leader = r.long().ok_or_else(underflow)?;
-        let zxid = r.long().ok_or_else(underflow)?;
-        let election_epoch = r.long().ok_or_else(underflow)?;
+        let mut r = InputArchive::new(buf);
+        let underflow = |_| format!("Skipping the processing of a partial / malformed response message sent by sid={sid} (message length: {capacity})");
+        let state = r.read_int().map_err(underflow)?;
+        let leader = r.read_long().map_err(underflow)?;
+        let zxid = r.read_long().map_err(underflow)?;
+        let election_epoch = r.read_long().map_err(underflow)?;
         let mut version = 0;
         let peer_epoch = if capacity == 28 {
             info!("Backward compatibility mode (28 bits), server id: {sid}");
             zxid >> 32
         } else {
-            let e = r.long().ok_or_else(underflow)?;
+            let e = r.read_long().map_err(underflow)?;
             if capacity == 40 {
                 info!("Backward compatibility mode (36 bits), server id: {sid}");
             } else {
-                version = r.int().ok_or_else(underflow)?;
+                version = r.read_int().map_err(underflow)?;
             }
             e
         };
         let config = if version > 1 {
-            let len = r.int().ok_or_else(underflow)?;
+            let len = r.read_int().map_err(underflow)?;
             if len < 0 || len as usize > capacity {
                 return Err(format!(
                     "Invalid configLength in notification message! sid={sid}, capacity={capacity}, version={version}, configLength={len}"
                 ));
             }
-            let bytes = r.bytes(len as usize).ok_or_else(underflow)?;
+            let bytes = r.read_bytes(len as usize).map_err(underflow)?;
             Some(String::from_utf8_lossy(bytes).into_owned())
         } else {
             info!("Backward compatibility mode (before reconfig), server id: {sid}");
             None
         };
         Ok(Notification { version, leader, zxid, election_epoch, state, sid, peer_epoch, config })
-    }
-}
-
-/// Big-endian reads that fail instead of running past the end.
-struct Cursor<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Cursor<'a> {
-    fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
-        let end = self.pos.checked_add(n)?;
-        let out = self.buf.get(self.pos..end)?;
-        self.pos = end;
-        Some(out)
-    }
-
-    fn int(&mut self) -> Option<i32> {
-        self.bytes(4).and_then(|b| b.try_into().ok()).map(i32::from_be_bytes)
-    }
-
-    fn long(&mut self) -> Option<i64> {
-        self.bytes(8).and_then(|b| b.try_into().ok()).map(i64::from_be_bytes)
     }
 }
 
@@ -338,6 +336,14 @@ impl FastLeaderElection {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn settings_default_as_java() {
+        let s = FastLeaderElectionSettings::read(&SystemProperties::of(&[])).unwrap();
+        assert_eq!((s.min_notification_interval_ms, s.max_notification_interval_ms), (200, 60000));
+        let e = FastLeaderElectionSettings::read(&SystemProperties::of(&[("fastleader.maxNotificationInterval", "1m")]));
+        assert_eq!(e.unwrap_err().to_string(), "fastleader.maxNotificationInterval: \"1m\" is not a number");
+    }
 
     #[test]
     fn notification_layout() {

@@ -23,6 +23,8 @@ use crate::quorum::leader_zoo_keeper_server::LeaderZooKeeperServer;
 use crate::quorum::learner_handler::{plan_sync, History, LearnerHandler, SyncPlan};
 use crate::quorum::quorum_packet::make_zxid;
 use crate::quorum::quorum_peer::QuorumPeer;
+use crate::quorum::quorum_peer_config::system_properties::SystemProperties;
+use crate::quorum::quorum_peer_config::ConfigError;
 use crate::server::request::Request;
 use crate::server::session_tracker::{SessionOwner, SessionTracker};
 use crate::server::zoo_keeper_server::ZooKeeperServer;
@@ -38,6 +40,27 @@ use tracing::{error, info, warn};
 
 pub mod core;
 pub use self::core::ProposalStats;
+
+/// The system properties Java's Leader reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaderSettings {
+    /// zookeeper.leaderServes: the leader takes clients unless `no`.
+    pub leader_serves: bool,
+    /// zookeeper.leader.maxConcurrentSnapSyncs (default 10).
+    pub max_concurrent_snap_syncs: i32,
+    /// zookeeper.leader.maxConcurrentDiffSyncs (default 100).
+    pub max_concurrent_diff_syncs: i32,
+}
+
+impl LeaderSettings {
+    pub fn read(props: &SystemProperties) -> Result<LeaderSettings, ConfigError> {
+        Ok(LeaderSettings {
+            leader_serves: props.equals("zookeeper.leaderServes", "no") != Some(true),
+            max_concurrent_snap_syncs: props.int("zookeeper.leader.maxConcurrentSnapSyncs", 10)?,
+            max_concurrent_diff_syncs: props.int("zookeeper.leader.maxConcurrentDiffSyncs", 100)?,
+        })
+    }
+}
 use self::core::{LeaderCore, LearnerId, Limits, NewEpoch, NewLeaderAck, Output, Tick};
 
 /// The broadcast lock's contents: the core, and the handlers its outputs
@@ -371,7 +394,7 @@ impl Leader {
     /// limit, and a negative factor turns txn-log syncs off (-1), as in
     /// Java's isTxnLogSyncEnabled.
     fn txn_log_size_limit(&self, db: &crate::server::zk_database::ZkDatabase) -> i64 {
-        let factor = self.peer.config().snapshot_size_factor;
+        let factor = self.peer.settings().zk_database.snapshot_size_factor;
         if factor < 0.0 {
             return -1;
         }
@@ -415,11 +438,11 @@ impl Leader {
         b.carry_out(&self.role, out);
     }
 
-    /// processSync: a learner's sync is answered once everything proposed
-    /// before it is committed.
-    pub fn process_sync(&self, h: &LearnerHandler) {
+    /// processSync: the sync of the learner whose handler has serial number
+    /// `handler` is answered once everything proposed before it is committed.
+    pub fn process_sync(&self, handler: LearnerId) {
         let mut b = self.bcast.lock();
-        let out = b.core.sync(h.id());
+        let out = b.core.sync(handler);
         b.carry_out(&self.role, out);
     }
 
@@ -708,5 +731,19 @@ fn run_leader(peer: &Arc<QuorumPeer>, leader: &Arc<Leader>) -> io::Result<&'stat
         for f in to_ping {
             f.ping();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_default_as_java() {
+        let s = LeaderSettings::read(&SystemProperties::of(&[])).unwrap();
+        assert_eq!(s, LeaderSettings { leader_serves: true, max_concurrent_snap_syncs: 10, max_concurrent_diff_syncs: 100 });
+        assert!(!LeaderSettings::read(&SystemProperties::of(&[("leaderServes", "no")])).unwrap().leader_serves);
+        let e = LeaderSettings::read(&SystemProperties::of(&[("leader.maxConcurrentSnapSyncs", "ten")]));
+        assert_eq!(e.unwrap_err().to_string(), "leader.maxConcurrentSnapSyncs: \"ten\" is not a number");
     }
 }

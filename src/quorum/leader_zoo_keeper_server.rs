@@ -16,16 +16,15 @@ use crate::quorum::leader_session_tracker::LeaderSessionTracker;
 use crate::quorum::proposal_request_processor::ProposalRequestProcessor;
 use crate::quorum::quorum_peer::QuorumPeer;
 use crate::quorum::to_be_applied_request_processor::ToBeAppliedRequestProcessor;
-use crate::server::container_manager::{ContainerManager, ContainerSettings};
+use crate::server::container_manager::ContainerManager;
 use crate::server::final_request_processor::FinalRequestProcessor;
-use crate::server::nio_server_cnxn::NioServerCnxn;
+use crate::server::server_cnxn::ServerCnxn;
 use crate::server::prep_request_processor::PrepRequestProcessor;
 use crate::server::request::Request;
 use crate::server::request_processor::RequestProcessor;
 use crate::server::session_tracker::SessionOwner;
 use crate::server::sync_request_processor::SyncRequestProcessor;
 use crate::server::zoo_keeper_server::{ServerRole, ZooKeeperServer};
-use crate::server::zoo_keeper_server_main::settings_from;
 use parking_lot::Mutex;
 use std::io;
 use std::sync::{Arc, OnceLock, Weak};
@@ -44,7 +43,7 @@ pub struct LeaderZooKeeperServer {
 impl LeaderZooKeeperServer {
     /// The role and its (not yet started) server over the peer's database.
     pub fn new(peer: &Arc<QuorumPeer>) -> (Arc<LeaderZooKeeperServer>, Arc<ZooKeeperServer>) {
-        let mut settings = settings_from(peer.config());
+        let mut settings = peer.settings().zks.clone();
         settings.server_id = peer.id();
         let db = Arc::clone(peer.zk_db());
         let tracker = LeaderSessionTracker::new(settings.tick_time, peer.id(), db.sessions_with_timeouts());
@@ -116,12 +115,7 @@ impl ServerRole for LeaderZooKeeperServer {
         let prep: Arc<dyn RequestProcessor> = PrepRequestProcessor::start(Arc::clone(zks), proposal)?;
         let _ = self.prep.set(Arc::clone(&prep));
         if let Some(peer) = self.peer.upgrade() {
-            let c = peer.config();
-            let settings = ContainerSettings {
-                check_interval_ms: c.container_check_interval_ms.max(1) as u64,
-                max_per_minute: c.container_max_per_minute,
-                max_never_used_interval_ms: c.container_max_never_used_interval_ms,
-            };
+            let settings = peer.settings().container;
             *self.container_manager.lock() = Some(ContainerManager::start(Arc::clone(zks.zk_db()), Arc::clone(&prep), settings)?);
         }
         Ok(Arc::new(LeaderRequestProcessor::new(Arc::downgrade(zks), prep)))
@@ -130,7 +124,7 @@ impl ServerRole for LeaderZooKeeperServer {
     /// A client reconnecting to the leader itself: as standalone, and a
     /// live session now belongs to the leader's own connections (a learner
     /// may have owned it before).
-    fn revalidate_session(&self, zks: &Arc<ZooKeeperServer>, cnxn: &Arc<NioServerCnxn>, session_id: i64, timeout: i32) {
+    fn revalidate_session(&self, zks: &Arc<ZooKeeperServer>, cnxn: &Arc<dyn ServerCnxn>, session_id: i64, timeout: i32) {
         let valid = zks.session_tracker().touch_session(session_id, timeout);
         if valid {
             // Only fails if the session expired in between: then the

@@ -17,9 +17,11 @@ use crate::jute::{OutputArchive, Record, StreamInput};
 use crate::quorum::learner_session_tracker::LearnerSessionTracker;
 use crate::quorum::learner_zoo_keeper_server::LearnerZooKeeperServer;
 use crate::quorum::quorum_peer::QuorumPeer;
+use crate::quorum::quorum_peer_config::system_properties::SystemProperties;
+use crate::quorum::quorum_peer_config::ConfigError;
 use crate::quorum::quorum_peer_config::LearnerType;
 use crate::quorum::vote::Vote;
-use crate::server::nio_server_cnxn::NioServerCnxn;
+use crate::server::server_cnxn::ServerCnxn;
 use crate::server::request::Request;
 use crate::server::zoo_keeper_server::ZooKeeperServer;
 use parking_lot::Mutex;
@@ -34,6 +36,28 @@ use crate::quorum::quorum_packet::{self as packet, read_packet};
 
 pub mod core;
 use self::core::{Action, LearnerCore, LearnerState};
+
+/// The system properties a learner reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LearnerSettings {
+    /// zookeeper.leaderConnectDelayDuringRetryMs: pause between a learner's
+    /// tries to reach the leader (ms, default 100).
+    pub leader_connect_delay_during_retry_ms: i32,
+    /// zookeeper.observer.syncEnabled: when set, overrides zoo.cfg's
+    /// syncEnabled (QuorumPeer.getSyncEnabled).
+    pub observer_sync_enabled: Option<bool>,
+}
+
+impl LearnerSettings {
+    pub fn read(props: &SystemProperties) -> Result<LearnerSettings, ConfigError> {
+        Ok(LearnerSettings {
+            leader_connect_delay_during_retry_ms: props.int("zookeeper.leaderConnectDelayDuringRetryMs", 100)?,
+            observer_sync_enabled: props
+                .lookup("zookeeper.observer.syncEnabled")
+                .map(|_| props.boolean("zookeeper.observer.syncEnabled", true)),
+        })
+    }
+}
 
 /// The string a leader writes after a streamed snapshot.
 const SNAPSHOT_SIGNATURE: &str = "BenWasHere";
@@ -71,7 +95,7 @@ pub struct Learner {
     sock: TcpStream,
     writer: Mutex<BufWriter<TcpStream>>,
     /// Reconnecting clients waiting for the leader's REVALIDATE answer.
-    pending_revalidations: Mutex<HashMap<i64, Arc<NioServerCnxn>>>,
+    pending_revalidations: Mutex<HashMap<i64, Arc<dyn ServerCnxn>>>,
 }
 
 impl Learner {
@@ -109,7 +133,7 @@ impl Learner {
 
     /// validateSession: asks the leader whether a reconnecting client's
     /// session still lives; the answer completes the connect.
-    pub fn validate_session(&self, cnxn: &Arc<NioServerCnxn>, session_id: i64, timeout: i32) {
+    pub fn validate_session(&self, cnxn: &Arc<dyn ServerCnxn>, session_id: i64, timeout: i32) {
         let mut oa = OutputArchive::with_capacity(12);
         oa.write_long(session_id);
         oa.write_int(timeout);
@@ -173,7 +197,7 @@ fn connect_to_leader(peer: &QuorumPeer, addr: SocketAddr) -> io::Result<TcpStrea
     let init_ms = (i64::from(cfg.tick_time) * i64::from(cfg.init_limit)).max(1000) as u64;
     let limit = if cfg.connect_to_learner_master_limit > 0 { cfg.connect_to_learner_master_limit } else { cfg.init_limit };
     let connect_ms = (i64::from(cfg.tick_time) * i64::from(limit)).max(1) as u64;
-    let delay = Duration::from_millis(cfg.leader_connect_delay_during_retry_ms.max(0) as u64);
+    let delay = Duration::from_millis(peer.settings().learner.leader_connect_delay_during_retry_ms.max(0) as u64);
     let deadline = Instant::now() + Duration::from_millis(connect_ms);
     let mut tries = 0;
     loop {
@@ -223,7 +247,8 @@ pub fn run(peer: &Arc<QuorumPeer>, leader: &Vote, learner_type: LearnerType) -> 
     let idle = peer.zk_server();
     let settings = idle.settings.clone();
     let tracker = Arc::new(LearnerSessionTracker::new(Arc::clone(peer.zk_db()), settings.server_id));
-    let role = LearnerZooKeeperServer::new(Arc::clone(&learner), peer.config().sync_enabled);
+    let sync_enabled = peer.settings().learner.observer_sync_enabled.unwrap_or(peer.config().sync_enabled);
+    let role = LearnerZooKeeperServer::new(Arc::clone(&learner), sync_enabled);
     let zks = ZooKeeperServer::with_role(settings, Arc::clone(peer.zk_db()), tracker.clone(), role.clone());
     let result = follow_leader(peer, &learner, &mut reader, &zks, &role, &tracker);
     // Learner.shutdown: not serving, connections closed, the server down.
@@ -368,5 +393,20 @@ impl Driver<'_> {
             self.learner.flush()?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_default_as_java_and_observer_sync_only_when_set() {
+        let s = LearnerSettings::read(&SystemProperties::of(&[])).unwrap();
+        assert_eq!(s, LearnerSettings { leader_connect_delay_during_retry_ms: 100, observer_sync_enabled: None });
+        let s = LearnerSettings::read(&SystemProperties::of(&[("observer.syncEnabled", "false")])).unwrap();
+        assert_eq!(s.observer_sync_enabled, Some(false));
+        let e = LearnerSettings::read(&SystemProperties::of(&[("leaderConnectDelayDuringRetryMs", "x")]));
+        assert_eq!(e.unwrap_err().to_string(), "leaderConnectDelayDuringRetryMs: \"x\" is not a number");
     }
 }

@@ -14,10 +14,11 @@ use crate::quorum::quorum_maj::QuorumMaj;
 use crate::quorum::quorum_peer_config::{LearnerType, QuorumPeerConfig};
 use crate::quorum::vote::{ServerState, Vote};
 use crate::server::nio_server_cnxn_factory::NioServerCnxnFactory;
+use crate::server::server_cnxn_factory::ServerCnxnFactory;
 use crate::server::persistence::file_txn_snap_log::FileTxnSnapLog;
 use crate::server::zk_database::ZkDatabase;
 use crate::server::zoo_keeper_server::ZooKeeperServer;
-use crate::server::zoo_keeper_server_main::{nio_settings_from, settings_from};
+use crate::server::zoo_keeper_server_main::ServerSettings;
 use parking_lot::Mutex;
 use std::fs;
 use std::io::{self, Write};
@@ -145,6 +146,7 @@ pub fn load_epochs(snap_dir: &Path, last_zxid: i64) -> io::Result<(i64, i64)> {
 /// A running ensemble member.
 pub struct QuorumPeer {
     config: Arc<QuorumPeerConfig>,
+    settings: Arc<ServerSettings>,
     my_id: i64,
     learner_type: LearnerType,
     quorum_verifier: QuorumMaj,
@@ -157,7 +159,7 @@ pub struct QuorumPeer {
     /// The server the client port talks to; not started (not serving)
     /// until a role makes it serve.
     zks: Arc<ZooKeeperServer>,
-    cnxn_factory: Option<Arc<NioServerCnxnFactory>>,
+    cnxn_factory: Option<Arc<dyn ServerCnxnFactory>>,
     cnx_manager: Arc<QuorumCnxManager>,
     election: OnceLock<Arc<FastLeaderElection>>,
     roles: Box<dyn Roles>,
@@ -169,7 +171,11 @@ impl QuorumPeer {
     /// QuorumPeer.start: loads the database and the epochs, opens the client
     /// port, starts the election's listener and messenger, then the main
     /// loop thread.
-    pub fn start(config: QuorumPeerConfig, roles: Box<dyn Roles>) -> Result<Arc<QuorumPeer>, StartError> {
+    pub fn start(
+        config: QuorumPeerConfig,
+        settings: ServerSettings,
+        roles: Box<dyn Roles>,
+    ) -> Result<Arc<QuorumPeer>, StartError> {
         let my_id = config.server_id.ok_or_else(|| StartError::Other("myid file is missing".into()))?;
         let me = config
             .my_quorum_server()
@@ -182,11 +188,15 @@ impl QuorumPeer {
         let snap_log = FileTxnSnapLog::new(&config.data_log_dir, &config.data_dir)
             .map_err(|e| StartError::Datadir(format!("cannot open the data directory: {e}")))?;
         let snap_dir = snap_log.data_dir().to_path_buf();
-        let mut settings = settings_from(&config);
-        settings.server_id = my_id;
-        let zk_db = Arc::new(ZkDatabase::new(snap_log, settings.extended_types_enabled, config.digest_enabled));
+        let mut zks_settings = settings.zks.clone();
+        zks_settings.server_id = my_id;
+        let zk_db = Arc::new(ZkDatabase::new(
+            snap_log,
+            zks_settings.ephemeral_types.extended_types_enabled,
+            zks_settings.digest_enabled,
+        ));
         let (sessions, last_zxid) = zk_db
-            .load_database(settings.txn_log)
+            .load_database(zks_settings.txn_log)
             .map_err(|e| StartError::Other(format!("Unable to load database on disk: {e}")))?;
         let (current_epoch, accepted_epoch) = load_epochs(&snap_dir, last_zxid)
             .map_err(|e| StartError::Other(format!("Unable to load database on disk: {e}")))?;
@@ -195,11 +205,12 @@ impl QuorumPeer {
             sessions.len()
         );
 
-        let zks = ZooKeeperServer::new(settings, Arc::clone(&zk_db), sessions);
+        let zks = ZooKeeperServer::new(zks_settings, Arc::clone(&zk_db), sessions);
         let cnxn_factory = match config.client_port_address {
             Some(addr) => Some(
-                NioServerCnxnFactory::start(addr, nio_settings_from(&config), Arc::clone(&zks))
-                    .map_err(|e| StartError::Other(format!("cannot bind the client port {addr}: {e}")))?,
+                NioServerCnxnFactory::start(addr, settings.nio.clone(), Arc::clone(&zks))
+                    .map_err(|e| StartError::Other(format!("cannot bind the client port {addr}: {e}")))?
+                    as Arc<dyn ServerCnxnFactory>,
             ),
             None => None,
         };
@@ -209,11 +220,11 @@ impl QuorumPeer {
             my_election_addrs: me.election_addrs.clone(),
             view: quorum_verifier.all_members().iter().map(|(sid, s)| (*sid, s.election_addrs.clone())).collect(),
             listen_on_all_ips: config.quorum_listen_on_all_ips,
-            cnx_timeout_ms: config.cnx_timeout_ms.max(1) as u64,
+            cnx_timeout_ms: settings.quorum_cnx.cnx_timeout_ms.max(1) as u64,
             socket_timeout_ms: (i64::from(config.tick_time) * i64::from(config.sync_limit)).max(1) as u64,
-            tcp_keep_alive: config.tcp_keep_alive,
+            tcp_keep_alive: settings.quorum_cnx.tcp_keep_alive,
             multi_address_enabled: config.multi_address_enabled,
-            bind_retry: config.election_port_bind_retry,
+            bind_retry: settings.quorum_cnx.election_port_bind_retry,
             threads_size: config.quorum_cnxn_threads_size,
         };
         let cnx_manager = QuorumCnxManager::new(cnx_settings);
@@ -236,6 +247,7 @@ impl QuorumPeer {
             running: AtomicBool::new(true),
             thread: Mutex::new(None),
             config: Arc::new(config),
+            settings: Arc::new(settings),
         });
 
         if let Err(e) = cnx_manager.start_listener() {
@@ -245,8 +257,8 @@ impl QuorumPeer {
         let election = FastLeaderElection::start(
             &peer,
             cnx_manager,
-            peer.config.fast_leader_min_notification_interval_ms.max(1) as u64,
-            peer.config.fast_leader_max_notification_interval_ms.max(1) as u64,
+            peer.settings.election.min_notification_interval_ms.max(1) as u64,
+            peer.settings.election.max_notification_interval_ms.max(1) as u64,
         )
         .map_err(|e| {
             peer.shutdown();
@@ -350,6 +362,11 @@ impl QuorumPeer {
         &self.config
     }
 
+    /// The components' settings, read from the system properties at start-up.
+    pub fn settings(&self) -> &ServerSettings {
+        &self.settings
+    }
+
     /// Writes the membership into /zookeeper/config, as every Java peer
     /// does at start-up and after each sync with a leader.
     pub fn init_config_in_zk_database(&self) {
@@ -397,7 +414,7 @@ impl QuorumPeer {
         &self.zks
     }
 
-    pub fn cnxn_factory(&self) -> Option<&Arc<NioServerCnxnFactory>> {
+    pub fn cnxn_factory(&self) -> Option<&Arc<dyn ServerCnxnFactory>> {
         self.cnxn_factory.as_ref()
     }
 

@@ -1,27 +1,28 @@
 //! QuorumPeerConfig: reads zoo.cfg (and a dynamic config file when one is
-//! named), applies `-D key=value` overrides, and resolves every setting the
-//! server honours, both zoo.cfg keys and Java system properties, into typed
-//! fields with Java's defaults. It also plays ServerConfig's part for the
+//! named), applies `-D key=value` overrides, and resolves zoo.cfg's keys
+//! (those Java's QuorumPeerConfig.parseProperties knows) into typed fields
+//! with Java's defaults. It also plays ServerConfig's part for the
 //! standalone server. Runs once, on the main thread, before anything binds.
 //!
 //! System properties. Java turns an unknown zoo.cfg key `k` into the system
-//! property `zookeeper.k`. We keep one store holding the `-D` pairs and those
-//! unknown zoo.cfg keys, and a lookup of a property name accepts it with or
-//! without the `zookeeper.` prefix (so `jute.maxbuffer`,
-//! `zookeeper.jute.maxbuffer`, `nio.numSelectorThreads` and
-//! `zookeeper.nio.numSelectorThreads` all work, in zoo.cfg and as `-D`).
-//! A `-D` value wins over zoo.cfg; a `-D` whose name is a zoo.cfg key
-//! (e.g. `-D clientPort=2182`) replaces that key's value from the file.
-//!
-//! Where Java silently falls back to a default for an unparsable number in a
-//! system property, we refuse it: a typo should not go unnoticed.
+//! property `zookeeper.k`. Those keys and the `-D` pairs go into one store,
+//! [`SystemProperties`], from which each component reads its own settings
+//! (`NioSettings`, `ZooKeeperServerSettings`, `CommitProcessorSettings`, ...,
+//! gathered at start-up by `zoo_keeper_server_main::ServerSettings`), as
+//! Java's components read theirs with System.getProperty. A `-D` value wins
+//! over zoo.cfg; a `-D` whose name is a zoo.cfg key (e.g.
+//! `-D clientPort=2182`) replaces that key's value from the file. The config
+//! still refuses the security properties of features zkserver lacks, and
+//! logs the properties no component reads.
 
 mod properties;
 mod quorum_server;
+pub mod system_properties;
 
 pub use quorum_server::{is_membership_key, HostPort, LearnerType, QuorumServer, QuorumSpec};
+use system_properties::{normalize, SystemProperties};
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::fs;
 use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
@@ -45,30 +46,6 @@ pub const QUORUM_CNXN_THREADS_SIZE_DEFAULT: usize = 20;
 /// Suffix of the file holding a proposed, not yet committed, dynamic config.
 pub const NEXT_DYNAMIC_CONFIG_FILE_SUFFIX: &str = ".dynamic.next";
 
-/// Every four letter word Java knows (FourLetterCommands.cmd2String): what
-/// `4lw.commands.whitelist=*` enables.
-pub const FOUR_LETTER_WORDS: &[&str] = &[
-    "conf",
-    "cons",
-    "crst",
-    "dirs",
-    "dump",
-    "envi",
-    "gtmk",
-    "ruok",
-    "stmk",
-    "srst",
-    "srvr",
-    "stat",
-    "wchc",
-    "wchp",
-    "wchs",
-    "mntr",
-    "isro",
-    "hash",
-    "telnet close",
-];
-
 /// Why the configuration was refused. `Display` is one line that names the
 /// key and the value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,7 +59,7 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
-    fn bad_value(key: &str, value: &str, reason: &str) -> ConfigError {
+    pub fn bad_value(key: &str, value: &str, reason: &str) -> ConfigError {
         ConfigError::BadValue { key: key.to_string(), value: value.to_string(), reason: reason.to_string() }
     }
 
@@ -123,140 +100,6 @@ pub enum ConfView<'a> {
     Quorum(&'a QuorumSpec),
     /// The read-only server a partitioned peer runs.
     ReadOnly,
-}
-
-/// The `-D` pairs and the zoo.cfg keys QuorumPeerConfig does not know.
-#[derive(Debug, Clone, Default)]
-struct PropertyStore {
-    /// `-D` pairs in command-line order (a later one wins).
-    overrides: Vec<(String, String)>,
-    /// Unknown zoo.cfg keys as written (Java prefixes them with `zookeeper.`).
-    file: Vec<(String, String)>,
-}
-
-/// A property name without its `zookeeper.` prefix.
-fn normalize(name: &str) -> &str {
-    name.strip_prefix("zookeeper.").unwrap_or(name)
-}
-
-impl PropertyStore {
-    /// Finds a property: `-D` before zoo.cfg; within each, the exact name
-    /// before the other form (with/without `zookeeper.`).
-    fn lookup(&self, name: &str) -> Option<(&str, &str)> {
-        for list in [&self.overrides, &self.file] {
-            let exact = list.iter().rev().find(|(k, _)| k == name);
-            let other = || list.iter().rev().find(|(k, _)| normalize(k) == normalize(name));
-            if let Some((k, v)) = exact.or_else(other) {
-                return Some((k.as_str(), v.as_str()));
-            }
-        }
-        None
-    }
-
-    /// Every (key, value), `-D` pairs first.
-    fn all_pairs(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.overrides.iter().chain(self.file.iter()).map(|(k, v)| (k.as_str(), v.as_str()))
-    }
-
-    fn all_keys(&self) -> impl Iterator<Item = (&str, bool)> {
-        self.overrides.iter().map(|(k, _)| (k.as_str(), true)).chain(self.file.iter().map(|(k, _)| (k.as_str(), false)))
-    }
-}
-
-/// Java's Integer.decode / Long.decode: optional sign, then `0x`, `0X` or
-/// `#` for hex, a leading `0` for octal, else decimal.
-fn java_decode(s: &str) -> Option<i64> {
-    let (negative, body) = match s.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, s.strip_prefix('+').unwrap_or(s)),
-    };
-    let (radix, digits) = if let Some(d) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
-        (16, d)
-    } else if let Some(d) = body.strip_prefix('#') {
-        (16, d)
-    } else if body.len() > 1 && body.starts_with('0') {
-        (8, &body[1..])
-    } else {
-        (10, body)
-    };
-    if digits.is_empty() || digits.starts_with(['-', '+']) {
-        return None;
-    }
-    let magnitude = i128::from_str_radix(digits, radix).ok()?;
-    let value = if negative { -magnitude } else { magnitude };
-    i64::try_from(value).ok()
-}
-
-/// Typed reads of system properties with Java's parsing rules.
-struct Props<'a> {
-    store: &'a PropertyStore,
-}
-
-impl Props<'_> {
-    fn string(&self, name: &str) -> Option<String> {
-        self.store.lookup(name).map(|(_, v)| v.to_string())
-    }
-
-    fn string_or(&self, name: &str, default: &str) -> String {
-        self.string(name).unwrap_or_else(|| default.to_string())
-    }
-
-    /// Long.getLong: Java's decode syntax.
-    fn long(&self, name: &str, default: i64) -> Result<i64, ConfigError> {
-        match self.store.lookup(name) {
-            None => Ok(default),
-            Some((k, v)) => java_decode(v).ok_or_else(|| ConfigError::bad_value(k, v, "is not a number")),
-        }
-    }
-
-    /// Integer.getInteger: Java's decode syntax, 32-bit range.
-    fn int(&self, name: &str, default: i32) -> Result<i32, ConfigError> {
-        match self.store.lookup(name) {
-            None => Ok(default),
-            Some((k, v)) => {
-                let n = java_decode(v).ok_or_else(|| ConfigError::bad_value(k, v, "is not a number"))?;
-                i32::try_from(n).map_err(|_| ConfigError::bad_value(k, v, "is out of range for a 32-bit integer"))
-            }
-        }
-    }
-
-    /// Long.parseLong on the raw value (decimal only).
-    fn decimal_long(&self, name: &str, default: i64) -> Result<i64, ConfigError> {
-        match self.store.lookup(name) {
-            None => Ok(default),
-            Some((k, v)) => parse_number::<i64>(k, v),
-        }
-    }
-
-    fn double(&self, name: &str, default: f64) -> Result<f64, ConfigError> {
-        match self.store.lookup(name) {
-            None => Ok(default),
-            Some((k, v)) => v
-                .parse::<f64>()
-                .ok()
-                .filter(|d| d.is_finite())
-                .ok_or_else(|| ConfigError::bad_value(k, v, "is not a number")),
-        }
-    }
-
-    /// Boolean.parseBoolean(getProperty(name, default)): "true" in any case
-    /// is true, anything else false (we warn about values that are neither).
-    fn boolean(&self, name: &str, default: bool) -> bool {
-        match self.store.lookup(name) {
-            None => default,
-            Some((k, v)) => {
-                if !v.eq_ignore_ascii_case("true") && !v.eq_ignore_ascii_case("false") {
-                    warn!("{k}={v:?} is neither true nor false; taken as false");
-                }
-                v.eq_ignore_ascii_case("true")
-            }
-        }
-    }
-
-    /// Properties Java compares with one literal: `equals(literal)` when set.
-    fn equals(&self, name: &str, literal: &str) -> Option<bool> {
-        self.store.lookup(name).map(|(_, v)| v == literal)
-    }
 }
 
 /// Integer.parseInt / Long.parseLong for a zoo.cfg value.
@@ -341,8 +184,8 @@ fn is_cfg_key(key: &str) -> bool {
     CFG_KEYS.contains(&key) || is_membership_key(key) || key == "version" || key.starts_with("metricsProvider.")
 }
 
-/// System properties resolved into typed fields below (names without the
-/// `zookeeper.` prefix), plus a few read on demand.
+/// System properties the components read into their settings (names
+/// without the `zookeeper.` prefix): not reported as unknown.
 const RESOLVED_PROPERTIES: &[&str] = &[
     "nio.numSelectorThreads",
     "nio.numWorkerThreads",
@@ -510,9 +353,16 @@ fn unsupported_security_property(name: &str) -> Option<(&'static str, bool)> {
         .map(|&(_, why, only_true)| (why, only_true))
 }
 
-/// `zookeeper.authProvider.<anything>` names a provider class to load.
-fn is_auth_provider_property(name: &str) -> bool {
-    normalize(name).starts_with("authProvider.")
+/// Refuses every security property of a feature zkserver lacks.
+fn refuse_unsupported_security_properties(props: &SystemProperties) -> Result<(), ConfigError> {
+    for (k, v) in props.all_pairs() {
+        if let Some((why, only_true)) = unsupported_security_property(k) {
+            if !only_true || v.eq_ignore_ascii_case("true") {
+                return Err(ConfigError::bad_value(k, v, &format!("is not supported: {why}")));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn is_unused_java_property(name: &str) -> bool {
@@ -520,15 +370,12 @@ fn is_unused_java_property(name: &str) -> bool {
     UNUSED_JAVA_PROPERTIES.iter().any(|p| if p.ends_with('.') { n.starts_with(p) } else { n == *p })
 }
 
-fn available_cpus() -> i32 {
-    std::thread::available_parallelism().map(|n| i32::try_from(n.get()).unwrap_or(i32::MAX)).unwrap_or(1)
-}
-
-/// The whole server configuration. Fields are documented with the zoo.cfg
-/// key or Java system property they come from.
+/// The configuration zoo.cfg gives (the keys Java's
+/// QuorumPeerConfig.parseProperties knows, each field documented with its
+/// key), and the system properties, from which each component reads its
+/// own settings.
 #[derive(Debug, Clone)]
 pub struct QuorumPeerConfig {
-    // ----- zoo.cfg (QuorumPeerConfig.parseProperties) -----
     /// The zoo.cfg path as given on the command line.
     pub config_file: PathBuf,
     /// `tickTime` (ms, default 3000).
@@ -576,7 +423,8 @@ pub struct QuorumPeerConfig {
     /// `peerType`, corrected to what this server's `server.N` line says.
     pub peer_type: LearnerType,
     /// `syncEnabled` (observers log txns); the system property
-    /// `zookeeper.observer.syncEnabled` overrides it when set.
+    /// `zookeeper.observer.syncEnabled` overrides it when set
+    /// (`LearnerSettings`).
     pub sync_enabled: bool,
     /// `dynamicConfigFile`.
     pub dynamic_config_file: Option<PathBuf>,
@@ -608,196 +456,12 @@ pub struct QuorumPeerConfig {
     pub jvm_pause_warn_threshold_ms: i64,
     /// `jvm.pause.sleep.time.ms` (default 500).
     pub jvm_pause_sleep_time_ms: i64,
-
-    // ----- NIOServerCnxnFactory / ServerCnxnFactory -----
-    /// `zookeeper.nio.numSelectorThreads` (default max(1, √(ncpu/2))).
-    pub nio_num_selector_threads: i32,
-    /// `zookeeper.nio.numWorkerThreads` (default 2 × ncpu; 0 = no pool).
-    pub nio_num_worker_threads: i32,
-    /// `zookeeper.nio.directBufferBytes` (default 64 KiB).
-    pub nio_direct_buffer_bytes: i32,
-    /// `zookeeper.nio.shutdownTimeout` (ms, default 5000).
-    pub nio_shutdown_timeout_ms: i64,
-    /// `zookeeper.nio.sessionlessCnxnTimeout` (ms, default 10000).
-    pub nio_sessionless_cnxn_timeout_ms: i32,
-    /// `zookeeper.maxCnxns`: total client connections, 0 = unlimited.
-    pub max_cnxns: i32,
-    /// `zookeeper.clientTcpKeepAlive`.
-    pub client_tcp_keep_alive: bool,
-    /// `zookeeper.serverCnxnFactory` as given (we always run the NIO design).
-    pub server_cnxn_factory: Option<String>,
-
-    // ----- ZooKeeperServer, processors, persistence -----
-    /// `zookeeper.globalOutstandingLimit` (default 1000).
-    pub global_outstanding_limit: i32,
-    /// `zookeeper.snapCount` (default 100000, at least 2).
-    pub snap_count: i32,
-    /// `zookeeper.snapSizeLimitInKb` × 1024 (default 4 GiB; <= 0 disables).
-    pub snap_size_limit_bytes: i64,
-    /// `zookeeper.preAllocSize` × 1024 (KiB in the property, default 64 MiB).
-    pub pre_alloc_size_bytes: i64,
-    /// `zookeeper.forceSync`: fsync the txn log unless it is `no`.
-    pub force_sync: bool,
-    /// `zookeeper.fsync.warningthresholdms`, else `fsync.warningthresholdms`
-    /// (default 1000).
-    pub fsync_warning_threshold_ms: i64,
-    /// `zookeeper.txnLogSizeLimitInKb` × 1024, or -1 (no limit) when <= 0.
-    pub txn_log_size_limit_bytes: i64,
-    /// `zookeeper.datadir.autocreate` (default true).
-    pub datadir_autocreate: bool,
-    /// `zookeeper.db.autocreate` (default true).
-    pub db_autocreate: bool,
-    /// `zookeeper.snapshot.trust.empty`.
-    pub snapshot_trust_empty: bool,
-    /// `zookeeper.snapshotSizeFactor` (default 0.33; > 1 falls back to it).
-    pub snapshot_size_factor: f64,
-    /// `zookeeper.commitLogCount` (default and minimum 500).
-    pub commit_log_count: i32,
-    /// `zookeeper.flushDelay` (ms, default 0).
-    pub flush_delay_ms: i64,
-    /// `zookeeper.maxWriteQueuePollTime` (ms, default flushDelay / 3).
-    pub max_write_queue_poll_time_ms: i64,
-    /// `zookeeper.maxBatchSize` (default 1000).
-    pub max_batch_size: i32,
-    /// `zookeeper.intBufferStartingSizeBytes` (default 1024, at least 32).
-    pub int_buffer_starting_size_bytes: i32,
-    /// `zookeeper.maxResponseCacheSize` (getData cache, default 400).
-    pub max_response_cache_size: i32,
-    /// `zookeeper.maxGetChildrenResponseCacheSize` (default 400).
-    pub max_get_children_response_cache_size: i32,
-    /// `zookeeper.largeRequestMaxBytes` (default 100 MiB).
-    pub large_request_max_bytes: i32,
-    /// `zookeeper.largeRequestThreshold` (default -1 = off).
-    pub large_request_threshold: i32,
-    /// `zookeeper.throttled_op_wait_time` (ms, default 0 = off).
-    pub throttled_op_wait_time_ms: i32,
-    /// `zookeeper.request_throttle_max_requests` (default 0 = off).
-    pub request_throttle_max_requests: i32,
-    /// `zookeeper.request_throttle_stall_time` (ms, default 100).
-    pub request_throttle_stall_time_ms: i32,
-    /// `zookeeper.request_throttle_drop_stale` (default true).
-    pub request_throttle_drop_stale: bool,
-    /// `zookeeper.request_throttler.shutdownTimeout` (ms, default 10000).
-    pub request_throttler_shutdown_timeout_ms: i32,
-    /// `zookeeper.request_stale_connection_check` (default true).
-    pub request_stale_connection_check: bool,
-    /// `zookeeper.request_stale_latency_check` (default false).
-    pub request_stale_latency_check: bool,
-
-    // ----- BlueThrottle (connection throttling) -----
-    /// `zookeeper.connection_throttle_tokens` (default 0 = off).
-    pub connection_throttle_tokens: i32,
-    /// `zookeeper.connection_throttle_fill_time` (ms, default 1).
-    pub connection_throttle_fill_time_ms: i32,
-    /// `zookeeper.connection_throttle_fill_count` (default 1).
-    pub connection_throttle_fill_count: i32,
-    /// `zookeeper.connection_throttle_freeze_time` (ms, default -1 = off).
-    pub connection_throttle_freeze_time_ms: i32,
-    /// `zookeeper.connection_throttle_drop_increase` (default 0.02).
-    pub connection_throttle_drop_increase: f64,
-    /// `zookeeper.connection_throttle_drop_decrease` (default 0.002).
-    pub connection_throttle_drop_decrease: f64,
-    /// `zookeeper.connection_throttle_decrease_ratio` (default 0).
-    pub connection_throttle_decrease_ratio: f64,
-    /// `zookeeper.connection_throttle_weight_enabled`.
-    pub connection_throttle_weight_enabled: bool,
-    /// `zookeeper.connection_throttle_global_session_weight` (default 3).
-    pub connection_throttle_global_session_weight: i32,
-    /// `zookeeper.connection_throttle_local_session_weight` (default 1).
-    pub connection_throttle_local_session_weight: i32,
-    /// `zookeeper.connection_throttle_renew_session_weight` (default 2).
-    pub connection_throttle_renew_session_weight: i32,
-
-    // ----- commands, wire, ACLs, node types -----
-    /// `zookeeper.4lw.commands.whitelist` (zoo.cfg `4lw.commands.whitelist`)
-    /// as given; see [`QuorumPeerConfig::is_four_letter_word_enabled`].
-    pub four_letter_word_whitelist: Option<String>,
-    /// `readonlymode.enabled`.
-    pub read_only_mode_enabled: bool,
-    /// `jute.maxbuffer` (default 0xfffff).
-    pub jute_max_buffer: i32,
-    /// `zookeeper.jute.maxbuffer.extrasize` (default: jute.maxbuffer).
-    pub jute_max_buffer_extra_size: i32,
-    /// `zookeeper.skipACL` = `yes`.
-    pub skip_acl: bool,
-    /// `zookeeper.enableEagerACLCheck`.
-    pub enable_eager_acl_check: bool,
-    /// `zookeeper.enforceQuota`.
-    pub enforce_quota: bool,
-    /// `zookeeper.digest.enabled` (default true).
-    pub digest_enabled: bool,
-    /// `zookeeper.closeSessionTxn.enabled` (default true).
-    pub close_session_txn_enabled: bool,
-    /// `zookeeper.extendedTypesEnabled` (TTL nodes).
-    pub extended_types_enabled: bool,
-    /// `zookeeper.emulate353TTLNodes`.
-    pub emulate_353_ttl_nodes: bool,
-    /// `zookeeper.DigestAuthenticationProvider.superDigest` (`super:<base64 sha1>`).
-    pub super_digest: Option<String>,
-    /// `zookeeper.DigestAuthenticationProvider.enabled` (default true), or a
-    /// `zookeeper.authProvider.*` naming the digest provider's class.
-    pub digest_auth_enabled: bool,
-    /// `zookeeper.enforce.auth.enabled`.
-    pub enforce_auth_enabled: bool,
-    /// `zookeeper.enforce.auth.schemes`, split at ',' and trimmed.
-    pub enforce_auth_schemes: Vec<String>,
-
-    // ----- AdminServer -----
-    /// `zookeeper.admin.enableServer` (zoo.cfg `admin.enableServer`): on
-    /// unless exactly `false`.
-    pub admin_enable_server: bool,
-    /// `zookeeper.admin.serverAddress` (default 0.0.0.0).
-    pub admin_server_address: String,
-    /// `zookeeper.admin.serverPort` (default 8080).
-    pub admin_server_port: i32,
-    /// `zookeeper.admin.idleTimeout` (ms, default 30000).
-    pub admin_idle_timeout_ms: i32,
-    /// `zookeeper.admin.commandURL` (default /commands).
-    pub admin_command_url: String,
-
-    // ----- ContainerManager -----
-    /// `znode.container.checkIntervalMs` (default 60000).
-    pub container_check_interval_ms: i32,
-    /// `znode.container.maxPerMinute` (default 10000).
-    pub container_max_per_minute: i32,
-    /// `znode.container.maxNeverUsedIntervalMs` (default 0 = never).
-    pub container_max_never_used_interval_ms: i64,
-
-    // ----- quorum -----
-    /// `zookeeper.cnxTimeout`: election connect timeout (ms, default 5000).
-    pub cnx_timeout_ms: i32,
-    /// `zookeeper.tcpKeepAlive` on quorum sockets.
-    pub tcp_keep_alive: bool,
-    /// `zookeeper.electionPortBindRetry` (default 3; 0 = forever).
-    pub election_port_bind_retry: i32,
     /// `quorum.cnxn.threads.size`: how many election connections may be
     /// dialed, and how many may be sending their initial message, at once
     /// (Java's floor and default: 20).
     pub quorum_cnxn_threads_size: usize,
-    /// `zookeeper.fastleader.minNotificationInterval` (ms, default 200).
-    pub fast_leader_min_notification_interval_ms: i32,
-    /// `zookeeper.fastleader.maxNotificationInterval` (ms, default 60000).
-    pub fast_leader_max_notification_interval_ms: i32,
-    /// `zookeeper.leaderConnectDelayDuringRetryMs`: pause between a
-    /// learner's tries to reach the leader (ms, default 100).
-    pub leader_connect_delay_during_retry_ms: i32,
-    /// `zookeeper.leaderServes`: the leader takes clients unless `no`.
-    pub leader_serves: bool,
-    /// `zookeeper.commitProcessor.numWorkerThreads` (default ncpu).
-    pub commit_processor_num_worker_threads: i32,
-    /// `zookeeper.commitProcessor.shutdownTimeout` (ms, default 5000).
-    pub commit_processor_shutdown_timeout_ms: i64,
-    /// `zookeeper.commitProcessor.maxReadBatchSize` (default -1).
-    pub commit_processor_max_read_batch_size: i32,
-    /// `zookeeper.commitProcessor.maxCommitBatchSize` (default 1).
-    pub commit_processor_max_commit_batch_size: i32,
-    /// `zookeeper.leader.maxConcurrentSnapSyncs` (default 10).
-    pub leader_max_concurrent_snap_syncs: i32,
-    /// `zookeeper.leader.maxConcurrentDiffSyncs` (default 100).
-    pub leader_max_concurrent_diff_syncs: i32,
 
-    properties: PropertyStore,
-    enabled_four_letter_words: BTreeSet<String>,
+    properties: SystemProperties,
 }
 
 /// Values of zoo.cfg keys gathered in one pass before they are checked.
@@ -825,7 +489,7 @@ impl QuorumPeerConfig {
             .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
             .collect();
 
-        let mut store = PropertyStore::default();
+        let mut system_overrides = Vec::new();
         for (key, value) in overrides {
             let (key, value) = (key.trim(), value.trim());
             let cfg_key = if is_cfg_key(key) { Some(key) } else { Some(normalize(key)).filter(|k| is_cfg_key(k)) };
@@ -834,11 +498,11 @@ impl QuorumPeerConfig {
                     Some(entry) => entry.1 = value.to_string(),
                     None => pairs.push((cfg_key.to_string(), value.to_string())),
                 },
-                None => store.overrides.push((key.to_string(), value.to_string())),
+                None => system_overrides.push((key.to_string(), value.to_string())),
             }
         }
 
-        let config = Self::parse_properties(path, &pairs, store)?;
+        let config = Self::parse_properties(path, &pairs, system_overrides)?;
         config.log_unknown_properties();
         Ok(config)
     }
@@ -847,10 +511,10 @@ impl QuorumPeerConfig {
     fn parse_properties(
         path: &Path,
         pairs: &[(String, String)],
-        mut store: PropertyStore,
+        system_overrides: Vec<(String, String)>,
     ) -> Result<QuorumPeerConfig, ConfigError> {
-        let cpus = available_cpus();
-        let mut c = QuorumPeerConfig::with_defaults(path, cpus);
+        let mut unknown_keys = Vec::new();
+        let mut c = QuorumPeerConfig::with_defaults(path);
         let mut raw = RawCfg {
             data_dir: None,
             data_log_dir: None,
@@ -951,7 +615,7 @@ impl QuorumPeerConfig {
                     c.multi_address_reachability_check_enabled = parse_bool(k, v)?
                 }
                 "oraclePath" => c.oracle_path = Some(PathBuf::from(v)),
-                _ => store.file.push((key.clone(), value.clone())),
+                _ => unknown_keys.push((key.clone(), value.clone())),
             }
         }
 
@@ -1031,8 +695,8 @@ impl QuorumPeerConfig {
             );
         }
 
-        c.properties = store;
-        c.resolve_system_properties(cpus)?;
+        c.properties = SystemProperties::new(system_overrides, unknown_keys);
+        refuse_unsupported_security_properties(&c.properties)?;
 
         match c.dynamic_config_file.clone() {
             None => {
@@ -1048,7 +712,7 @@ impl QuorumPeerConfig {
         Ok(c)
     }
 
-    fn with_defaults(path: &Path, cpus: i32) -> QuorumPeerConfig {
+    fn with_defaults(path: &Path) -> QuorumPeerConfig {
         QuorumPeerConfig {
             config_file: path.to_path_buf(),
             tick_time: DEFAULT_TICK_TIME,
@@ -1087,315 +751,8 @@ impl QuorumPeerConfig {
             jvm_pause_info_threshold_ms: 1000,
             jvm_pause_warn_threshold_ms: 10000,
             jvm_pause_sleep_time_ms: 500,
-            nio_num_selector_threads: ((cpus as f32 / 2.0).sqrt() as i32).max(1),
-            nio_num_worker_threads: cpus.saturating_mul(2),
-            nio_direct_buffer_bytes: 64 * 1024,
-            nio_shutdown_timeout_ms: 5000,
-            nio_sessionless_cnxn_timeout_ms: 10000,
-            max_cnxns: 0,
-            client_tcp_keep_alive: false,
-            server_cnxn_factory: None,
-            global_outstanding_limit: 1000,
-            snap_count: 100_000,
-            snap_size_limit_bytes: 4_194_304 * 1024,
-            pre_alloc_size_bytes: 65536 * 1024,
-            force_sync: true,
-            fsync_warning_threshold_ms: 1000,
-            txn_log_size_limit_bytes: -1,
-            datadir_autocreate: true,
-            db_autocreate: true,
-            snapshot_trust_empty: false,
-            snapshot_size_factor: 0.33,
-            commit_log_count: 500,
-            flush_delay_ms: 0,
-            max_write_queue_poll_time_ms: 0,
-            max_batch_size: 1000,
-            int_buffer_starting_size_bytes: 1024,
-            max_response_cache_size: 400,
-            max_get_children_response_cache_size: 400,
-            large_request_max_bytes: 100 * 1024 * 1024,
-            large_request_threshold: -1,
-            throttled_op_wait_time_ms: 0,
-            request_throttle_max_requests: 0,
-            request_throttle_stall_time_ms: 100,
-            request_throttle_drop_stale: true,
-            request_throttler_shutdown_timeout_ms: 10000,
-            request_stale_connection_check: true,
-            request_stale_latency_check: false,
-            connection_throttle_tokens: 0,
-            connection_throttle_fill_time_ms: 1,
-            connection_throttle_fill_count: 1,
-            connection_throttle_freeze_time_ms: -1,
-            connection_throttle_drop_increase: 0.02,
-            connection_throttle_drop_decrease: 0.002,
-            connection_throttle_decrease_ratio: 0.0,
-            connection_throttle_weight_enabled: false,
-            connection_throttle_global_session_weight: 3,
-            connection_throttle_local_session_weight: 1,
-            connection_throttle_renew_session_weight: 2,
-            four_letter_word_whitelist: None,
-            read_only_mode_enabled: false,
-            jute_max_buffer: 0xfffff,
-            jute_max_buffer_extra_size: 0xfffff,
-            skip_acl: false,
-            enable_eager_acl_check: false,
-            enforce_quota: false,
-            digest_enabled: true,
-            close_session_txn_enabled: true,
-            extended_types_enabled: false,
-            emulate_353_ttl_nodes: false,
-            super_digest: None,
-            digest_auth_enabled: true,
-            enforce_auth_enabled: false,
-            enforce_auth_schemes: Vec::new(),
-            admin_enable_server: true,
-            admin_server_address: "0.0.0.0".to_string(),
-            admin_server_port: 8080,
-            admin_idle_timeout_ms: 30000,
-            admin_command_url: "/commands".to_string(),
-            container_check_interval_ms: 60000,
-            container_max_per_minute: 10000,
-            container_max_never_used_interval_ms: 0,
-            cnx_timeout_ms: 5000,
-            tcp_keep_alive: false,
-            election_port_bind_retry: 3,
             quorum_cnxn_threads_size: QUORUM_CNXN_THREADS_SIZE_DEFAULT,
-            fast_leader_min_notification_interval_ms: 200,
-            fast_leader_max_notification_interval_ms: 60000,
-            leader_connect_delay_during_retry_ms: 100,
-            leader_serves: true,
-            commit_processor_num_worker_threads: cpus,
-            commit_processor_shutdown_timeout_ms: 5000,
-            commit_processor_max_read_batch_size: -1,
-            commit_processor_max_commit_batch_size: 1,
-            leader_max_concurrent_snap_syncs: 10,
-            leader_max_concurrent_diff_syncs: 100,
-            properties: PropertyStore::default(),
-            enabled_four_letter_words: BTreeSet::new(),
-        }
-    }
-
-    /// Reads every system property the server honours, with the checks Java
-    /// applies (some values are raised to a minimum with a warning, some are
-    /// refused).
-    fn resolve_system_properties(&mut self, cpus: i32) -> Result<(), ConfigError> {
-        let store = self.properties.clone();
-        let p = Props { store: &store };
-
-        self.nio_num_selector_threads = p.int("zookeeper.nio.numSelectorThreads", self.nio_num_selector_threads)?;
-        if self.nio_num_selector_threads < 1 {
-            return Err(self.bad_property("zookeeper.nio.numSelectorThreads", "must be at least 1"));
-        }
-        self.nio_num_worker_threads = p.int("zookeeper.nio.numWorkerThreads", cpus.saturating_mul(2))?;
-        self.nio_direct_buffer_bytes = p.int("zookeeper.nio.directBufferBytes", 64 * 1024)?;
-        self.nio_shutdown_timeout_ms = p.long("zookeeper.nio.shutdownTimeout", 5000)?;
-        self.nio_sessionless_cnxn_timeout_ms = p.int("zookeeper.nio.sessionlessCnxnTimeout", 10000)?;
-        if self.nio_sessionless_cnxn_timeout_ms <= 0 {
-            return Err(self.bad_property("zookeeper.nio.sessionlessCnxnTimeout", "must be positive"));
-        }
-        self.max_cnxns = p.int("zookeeper.maxCnxns", 0)?;
-        if self.max_cnxns < 0 {
-            warn!("maxCnxns should be greater than or equal to 0, using default value 0.");
-            self.max_cnxns = 0;
-        }
-        self.client_tcp_keep_alive = p.boolean("zookeeper.clientTcpKeepAlive", false);
-        self.server_cnxn_factory = p.string("zookeeper.serverCnxnFactory");
-        if let Some(factory) = &self.server_cnxn_factory {
-            info!("zookeeper.serverCnxnFactory={factory} is accepted; zkserver always uses its NIO-style factory");
-        }
-
-        self.global_outstanding_limit = p.int("zookeeper.globalOutstandingLimit", 1000)?;
-        self.snap_count = p.int("zookeeper.snapCount", 100_000)?;
-        if self.snap_count < 2 {
-            warn!("SnapCount should be 2 or more. Now, snapCount is reset to 2");
-            self.snap_count = 2;
-        }
-        let snap_size_kb = p.long("zookeeper.snapSizeLimitInKb", 4_194_304)?;
-        if snap_size_kb <= 0 {
-            info!("zookeeper.snapSizeLimitInKb set to a non-positive value {snap_size_kb}; disabling feature");
-        }
-        self.snap_size_limit_bytes = snap_size_kb.saturating_mul(1024);
-        self.pre_alloc_size_bytes = p.decimal_long("zookeeper.preAllocSize", 65536)?.saturating_mul(1024);
-        self.force_sync = p.equals("zookeeper.forceSync", "no") != Some(true);
-        self.fsync_warning_threshold_ms = p.long("zookeeper.fsync.warningthresholdms", 1000)?;
-        let txn_log_kb = p.long("zookeeper.txnLogSizeLimitInKb", -1)?;
-        self.txn_log_size_limit_bytes = if txn_log_kb > 0 { txn_log_kb.saturating_mul(1024) } else { -1 };
-        self.datadir_autocreate = p.boolean("zookeeper.datadir.autocreate", true);
-        self.db_autocreate = p.boolean("zookeeper.db.autocreate", true);
-        self.snapshot_trust_empty = p.boolean("zookeeper.snapshot.trust.empty", false);
-        if let Some((k, v)) = store.lookup("zookeeper.snapshot.compression.method") {
-            match v.to_ascii_lowercase().as_str() {
-                "" => {}
-                "gz" | "snappy" => {
-                    return Err(ConfigError::bad_value(k, v, "is not supported: snapshots are written uncompressed"))
-                }
-                _ => warn!("{k}={v:?} is not a known method; snapshots are written uncompressed"),
-            }
-        }
-        self.snapshot_size_factor = p.double("zookeeper.snapshotSizeFactor", 0.33)?;
-        if self.snapshot_size_factor > 1.0 {
-            warn!("The configured zookeeper.snapshotSizeFactor is invalid, going to use the default 0.33");
-            self.snapshot_size_factor = 0.33;
-        }
-        self.commit_log_count = p.int("zookeeper.commitLogCount", 500)?;
-        if self.commit_log_count < 500 {
-            warn!(
-                "The configured commitLogCount {} is less than the recommended 500, going to use the recommended one",
-                self.commit_log_count
-            );
-            self.commit_log_count = 500;
-        }
-        self.flush_delay_ms = p.long("zookeeper.flushDelay", 0)?;
-        self.max_write_queue_poll_time_ms = p.long("zookeeper.maxWriteQueuePollTime", self.flush_delay_ms / 3)?;
-        self.max_batch_size = p.int("zookeeper.maxBatchSize", 1000)?;
-        self.int_buffer_starting_size_bytes = p.int("zookeeper.intBufferStartingSizeBytes", 1024)?;
-        if self.int_buffer_starting_size_bytes < 32 {
-            return Err(self.bad_property("zookeeper.intBufferStartingSizeBytes", "must be at least 32"));
-        }
-        self.max_response_cache_size = p.int("zookeeper.maxResponseCacheSize", 400)?;
-        self.max_get_children_response_cache_size = p.int("zookeeper.maxGetChildrenResponseCacheSize", 400)?;
-        self.large_request_max_bytes = p.int("zookeeper.largeRequestMaxBytes", 100 * 1024 * 1024)?;
-        self.large_request_threshold = p.int("zookeeper.largeRequestThreshold", -1)?;
-        self.throttled_op_wait_time_ms = p.int("zookeeper.throttled_op_wait_time", 0)?;
-        self.request_throttle_max_requests = p.int("zookeeper.request_throttle_max_requests", 0)?;
-        self.request_throttle_stall_time_ms = p.int("zookeeper.request_throttle_stall_time", 100)?;
-        self.request_throttle_drop_stale = p.boolean("zookeeper.request_throttle_drop_stale", true);
-        self.request_throttler_shutdown_timeout_ms = p.int("zookeeper.request_throttler.shutdownTimeout", 10000)?;
-        self.request_stale_connection_check = p.boolean("zookeeper.request_stale_connection_check", true);
-        self.request_stale_latency_check = p.boolean("zookeeper.request_stale_latency_check", false);
-
-        self.connection_throttle_tokens = p.int("zookeeper.connection_throttle_tokens", 0)?;
-        self.connection_throttle_fill_time_ms = p.int("zookeeper.connection_throttle_fill_time", 1)?;
-        self.connection_throttle_fill_count = p.int("zookeeper.connection_throttle_fill_count", 1)?;
-        self.connection_throttle_freeze_time_ms = p.int("zookeeper.connection_throttle_freeze_time", -1)?;
-        self.connection_throttle_drop_increase = p.double("zookeeper.connection_throttle_drop_increase", 0.02)?;
-        self.connection_throttle_drop_decrease = p.double("zookeeper.connection_throttle_drop_decrease", 0.002)?;
-        self.connection_throttle_decrease_ratio = p.double("zookeeper.connection_throttle_decrease_ratio", 0.0)?;
-        self.connection_throttle_weight_enabled = p.boolean("zookeeper.connection_throttle_weight_enabled", false);
-        self.connection_throttle_global_session_weight =
-            p.int("zookeeper.connection_throttle_global_session_weight", 3)?;
-        self.connection_throttle_local_session_weight =
-            p.int("zookeeper.connection_throttle_local_session_weight", 1)?;
-        self.connection_throttle_renew_session_weight =
-            p.int("zookeeper.connection_throttle_renew_session_weight", 2)?;
-
-        self.four_letter_word_whitelist = p.string("zookeeper.4lw.commands.whitelist");
-        self.read_only_mode_enabled = p.boolean("readonlymode.enabled", false);
-        self.enabled_four_letter_words =
-            enabled_four_letter_words(self.four_letter_word_whitelist.as_deref(), self.read_only_mode_enabled);
-        self.jute_max_buffer = p.int("jute.maxbuffer", 0xfffff)?;
-        if self.jute_max_buffer < 0 {
-            return Err(self.bad_property("jute.maxbuffer", "must not be negative"));
-        }
-        self.jute_max_buffer_extra_size = p.int("zookeeper.jute.maxbuffer.extrasize", self.jute_max_buffer)?;
-        self.skip_acl = p.equals("zookeeper.skipACL", "yes") == Some(true);
-        self.enable_eager_acl_check = p.boolean("zookeeper.enableEagerACLCheck", false);
-        self.enforce_quota = p.boolean("zookeeper.enforceQuota", false);
-        self.digest_enabled = p.boolean("zookeeper.digest.enabled", true);
-        self.close_session_txn_enabled = p.boolean("zookeeper.closeSessionTxn.enabled", true);
-        self.extended_types_enabled = p.boolean("zookeeper.extendedTypesEnabled", false);
-        self.emulate_353_ttl_nodes = p.boolean("zookeeper.emulate353TTLNodes", false);
-        self.super_digest = p.string("zookeeper.DigestAuthenticationProvider.superDigest");
-        self.digest_auth_enabled = p.boolean("zookeeper.DigestAuthenticationProvider.enabled", true);
-        if let Some((k, v)) = store.lookup("zookeeper.DigestAuthenticationProvider.digestAlg") {
-            if !v.eq_ignore_ascii_case("SHA1") && !v.eq_ignore_ascii_case("SHA-1") {
-                return Err(ConfigError::bad_value(k, v, "is not supported (only SHA1)"));
-            }
-        }
-        self.resolve_security_properties(&store)?;
-
-        self.admin_enable_server = p.equals("zookeeper.admin.enableServer", "false") != Some(true);
-        self.admin_server_address = p.string_or("zookeeper.admin.serverAddress", "0.0.0.0");
-        self.admin_server_port = p.int("zookeeper.admin.serverPort", 8080)?;
-        self.admin_idle_timeout_ms = p.int("zookeeper.admin.idleTimeout", 30000)?;
-        self.admin_command_url = p.string_or("zookeeper.admin.commandURL", "/commands");
-
-        self.container_check_interval_ms = p.int("znode.container.checkIntervalMs", 60000)?;
-        if self.container_check_interval_ms <= 0 {
-            return Err(self.bad_property("znode.container.checkIntervalMs", "must be positive"));
-        }
-        self.container_max_per_minute = p.int("znode.container.maxPerMinute", 10000)?;
-        self.container_max_never_used_interval_ms = p.long("znode.container.maxNeverUsedIntervalMs", 0)?;
-
-        self.cnx_timeout_ms = match store.lookup("zookeeper.cnxTimeout") {
-            None => 5000,
-            Some((k, v)) => parse_number(k, v)?,
-        };
-        self.tcp_keep_alive = p.boolean("zookeeper.tcpKeepAlive", false);
-        self.election_port_bind_retry = p.int("zookeeper.electionPortBindRetry", 3)?;
-        self.fast_leader_min_notification_interval_ms = p.int("zookeeper.fastleader.minNotificationInterval", 200)?;
-        self.fast_leader_max_notification_interval_ms = p.int("zookeeper.fastleader.maxNotificationInterval", 60000)?;
-        self.leader_connect_delay_during_retry_ms = p.int("zookeeper.leaderConnectDelayDuringRetryMs", 100)?;
-        self.leader_serves = p.equals("zookeeper.leaderServes", "no") != Some(true);
-        if store.lookup("zookeeper.observer.syncEnabled").is_some() {
-            self.sync_enabled = p.boolean("zookeeper.observer.syncEnabled", true);
-        }
-        self.commit_processor_num_worker_threads = p.int("zookeeper.commitProcessor.numWorkerThreads", cpus)?;
-        self.commit_processor_shutdown_timeout_ms = p.long("zookeeper.commitProcessor.shutdownTimeout", 5000)?;
-        self.commit_processor_max_read_batch_size = p.int("zookeeper.commitProcessor.maxReadBatchSize", -1)?;
-        self.commit_processor_max_commit_batch_size = p.int("zookeeper.commitProcessor.maxCommitBatchSize", 1)?;
-        self.leader_max_concurrent_snap_syncs = p.int("zookeeper.leader.maxConcurrentSnapSyncs", 10)?;
-        self.leader_max_concurrent_diff_syncs = p.int("zookeeper.leader.maxConcurrentDiffSyncs", 100)?;
-        Ok(())
-    }
-
-    /// The authentication settings (ProviderRegistry, AuthenticationHelper)
-    /// and the refusal of every security property of a feature zkserver
-    /// lacks.
-    fn resolve_security_properties(&mut self, store: &PropertyStore) -> Result<(), ConfigError> {
-        for (k, v) in store.all_pairs() {
-            if let Some((why, only_true)) = unsupported_security_property(k) {
-                if !only_true || v.eq_ignore_ascii_case("true") {
-                    return Err(ConfigError::bad_value(k, v, &format!("is not supported: {why}")));
-                }
-            }
-            if is_auth_provider_property(k) {
-                match v {
-                    crate::server::auth::IP_PROVIDER_CLASS => {}
-                    crate::server::auth::DIGEST_PROVIDER_CLASS => self.digest_auth_enabled = true,
-                    _ => {
-                        return Err(ConfigError::bad_value(
-                            k,
-                            v,
-                            "is not supported: zkserver's authentication providers are ip and digest",
-                        ))
-                    }
-                }
-            }
-        }
-        let p = Props { store };
-        self.enforce_auth_enabled = p.boolean("zookeeper.enforce.auth.enabled", false);
-        self.enforce_auth_schemes = p
-            .string("zookeeper.enforce.auth.schemes")
-            .map(|s| s.split(',').map(|scheme| scheme.trim().to_string()).collect())
-            .unwrap_or_default();
-        info!(
-            "zookeeper.enforce.auth.enabled = {}, zookeeper.enforce.auth.schemes = {:?}",
-            self.enforce_auth_enabled, self.enforce_auth_schemes
-        );
-        if self.enforce_auth_enabled {
-            if self.enforce_auth_schemes.is_empty() {
-                return Err(self.bad_property(
-                    "zookeeper.enforce.auth.enabled",
-                    "needs zookeeper.enforce.auth.schemes to be configured",
-                ));
-            }
-            let providers = crate::server::auth::ProviderRegistry::new(self.digest_auth_enabled);
-            if let Some(missing) = self.enforce_auth_schemes.iter().find(|s| !providers.is_registered(s)) {
-                return Err(self.bad_property(
-                    "zookeeper.enforce.auth.schemes",
-                    &format!("names authentication scheme {missing:?}, which is not available"),
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    /// A refused system property, named as the user wrote it.
-    fn bad_property(&self, name: &str, reason: &str) -> ConfigError {
-        match self.properties.lookup(name) {
-            Some((k, v)) => ConfigError::bad_value(k, v, reason),
-            None => ConfigError::Invalid(format!("{name}: {reason}")),
+            properties: SystemProperties::default(),
         }
     }
 
@@ -1560,16 +917,10 @@ impl QuorumPeerConfig {
         !self.is_distributed()
     }
 
-    /// Looks up any system property (prefixed/unprefixed/zoo.cfg forms) — for code that needs a rarely used key.
-    pub fn property(&self, name: &str) -> Option<&str> {
-        self.properties.lookup(name).map(|(_, v)| v)
-    }
-
-    /// FourLetterCommands.isEnabled: `srvr` always; `isro` when
-    /// readonlymode.enabled; then the comma-separated whitelist, where `*`
-    /// means every known command.
-    pub fn is_four_letter_word_enabled(&self, cmd: &str) -> bool {
-        self.enabled_four_letter_words.contains(cmd)
+    /// The system properties: the `-D` pairs and the zoo.cfg keys this
+    /// struct does not hold, from which each component reads its settings.
+    pub fn properties(&self) -> &SystemProperties {
+        &self.properties
     }
 
     /// This server's own `server.N` entry, in quorum mode.
@@ -1670,37 +1021,6 @@ impl QuorumPeerConfig {
                 info!("server.{sid}={}", qs.to_config_value());
             }
         }
-        info!(
-            "NIO: {} selector thread(s), {} worker thread(s), {}s sessionless connection timeout, maxCnxns={}",
-            self.nio_num_selector_threads,
-            self.nio_num_worker_threads,
-            self.nio_sessionless_cnxn_timeout_ms / 1000,
-            self.max_cnxns
-        );
-        info!(
-            "snapCount={} snapSizeLimitInKb={} preAllocSize={}KB forceSync={} globalOutstandingLimit={}",
-            self.snap_count,
-            self.snap_size_limit_bytes / 1024,
-            self.pre_alloc_size_bytes / 1024,
-            if self.force_sync { "yes" } else { "no" },
-            self.global_outstanding_limit
-        );
-        info!(
-            "jute.maxbuffer={} request_throttle_max_requests={} skipACL={} digest.enabled={} closeSessionTxn.enabled={}",
-            self.jute_max_buffer,
-            self.request_throttle_max_requests,
-            if self.skip_acl { "yes" } else { "no" },
-            self.digest_enabled,
-            self.close_session_txn_enabled
-        );
-        info!(
-            "enabled four letter word commands: {}",
-            self.enabled_four_letter_words.iter().cloned().collect::<Vec<_>>().join(", ")
-        );
-        info!(
-            "admin.enableServer={} (admin.serverAddress={} admin.serverPort={})",
-            self.admin_enable_server, self.admin_server_address, self.admin_server_port
-        );
     }
 
     /// Reports properties that nothing reads: Java ones we do not act on at
@@ -1710,11 +1030,11 @@ impl QuorumPeerConfig {
             let shown = if from_command_line { format!("-D {key}") } else { key.to_string() };
             if RESOLVED_PROPERTIES.contains(&normalize(key))
                 || unsupported_security_property(key).is_some()
-                || is_auth_provider_property(key)
+                || crate::server::auth::is_auth_provider_property(key)
             {
                 continue;
             }
-            if crate::common::logging::KEYS.contains(&key) {
+            if crate::common::logging::KEYS.iter().any(|k| normalize(k) == normalize(key)) {
                 if !from_command_line {
                     info!("{key} in zoo.cfg has no effect: the log is set up before zoo.cfg is read, so pass it as -D{key}");
                 }
@@ -1769,24 +1089,6 @@ fn client_address(
                 .ok_or_else(|| ConfigError::bad_value(address_key, host, "cannot be resolved"))
         }
     }
-}
-
-fn enabled_four_letter_words(whitelist: Option<&str>, read_only: bool) -> BTreeSet<String> {
-    let mut set = BTreeSet::new();
-    for cmd in whitelist.unwrap_or("").split(',').map(str::trim) {
-        if cmd == "*" {
-            set.extend(FOUR_LETTER_WORDS.iter().map(|c| c.to_string()));
-            break;
-        }
-        if !cmd.is_empty() {
-            set.insert(cmd.to_string());
-        }
-    }
-    if read_only {
-        set.insert("isro".to_string());
-    }
-    set.insert("srvr".to_string());
-    set
 }
 
 /// Total size of the files under a path (0 when it does not exist).

@@ -7,6 +7,7 @@ use crate::quorum::roles::ZabRoles;
 use crate::quorum::quorum_peer_config::QuorumPeerConfig;
 use crate::server::datadir_cleanup_manager::DatadirCleanupManager;
 use crate::server::exit_code;
+use crate::server::zoo_keeper_server_main::ServerSettings;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -35,7 +36,7 @@ impl From<StartError> for RunError {
 }
 
 /// Runs this server as a member of the ensemble until SIGINT or SIGTERM.
-pub fn run(config: QuorumPeerConfig) -> Result<(), RunError> {
+pub fn run(config: QuorumPeerConfig, settings: ServerSettings) -> Result<(), RunError> {
     // SAFETY: installs handlers that only store to an atomic.
     unsafe {
         libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
@@ -50,7 +51,7 @@ pub fn run(config: QuorumPeerConfig) -> Result<(), RunError> {
     )
     .map_err(|e| RunError { exit_code: exit_code::UNEXPECTED_ERROR, message: format!("cannot start the purge task: {e}") })?;
     tracing::info!("Starting quorum peer, myid={}", config.server_id.unwrap_or(-1));
-    let peer = match QuorumPeer::start(config, Box::new(ZabRoles)) {
+    let peer = match QuorumPeer::start(config, settings, Box::new(ZabRoles)) {
         Ok(p) => p,
         Err(e) => {
             purge.shutdown();

@@ -7,15 +7,16 @@
 //! asks it for the tokens the connection costs, and a refused connection is
 //! closed. `max_tokens` 0 (the default) turns it off.
 
-use crate::quorum::quorum_peer_config::QuorumPeerConfig;
+use crate::quorum::quorum_peer_config::system_properties::SystemProperties;
+use crate::quorum::quorum_peer_config::ConfigError;
 use parking_lot::Mutex;
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-/// The throttle's settings, resolved from the configuration as Java's
-/// BlueThrottle resolves its system properties.
+/// The throttle's settings, resolved from the system properties as Java's
+/// BlueThrottle resolves them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BlueThrottleSettings {
     pub max_tokens: i64,
@@ -37,10 +38,18 @@ impl BlueThrottleSettings {
     /// global and renew weights at least the local one; with weights on,
     /// the token and fill counts are in global sessions and are scaled by
     /// the global weight.
-    pub fn from_config(c: &QuorumPeerConfig) -> BlueThrottleSettings {
-        let global = i64::from(c.connection_throttle_global_session_weight);
-        let local = i64::from(c.connection_throttle_local_session_weight);
-        let renew = i64::from(c.connection_throttle_renew_session_weight);
+    pub fn read(props: &SystemProperties) -> Result<BlueThrottleSettings, ConfigError> {
+        let tokens = props.int("zookeeper.connection_throttle_tokens", 0)?;
+        let fill_time = props.int("zookeeper.connection_throttle_fill_time", 1)?;
+        let fill_count = props.int("zookeeper.connection_throttle_fill_count", 1)?;
+        let freeze_time = props.int("zookeeper.connection_throttle_freeze_time", -1)?;
+        let drop_increase = props.double("zookeeper.connection_throttle_drop_increase", 0.02)?;
+        let drop_decrease = props.double("zookeeper.connection_throttle_drop_decrease", 0.002)?;
+        let decrease_point = props.double("zookeeper.connection_throttle_decrease_ratio", 0.0)?;
+        let weight_enabled = props.boolean("zookeeper.connection_throttle_weight_enabled", false);
+        let global = i64::from(props.int("zookeeper.connection_throttle_global_session_weight", 3)?);
+        let local = i64::from(props.int("zookeeper.connection_throttle_local_session_weight", 1)?);
+        let renew = i64::from(props.int("zookeeper.connection_throttle_renew_session_weight", 2)?);
         let global_weight = if global <= 0 {
             tracing::warn!("Invalid global session weight {global}. It should be larger than 0");
             3
@@ -69,42 +78,26 @@ impl BlueThrottleSettings {
         } else {
             renew
         };
-        let weight_enabled = c.connection_throttle_weight_enabled;
         let scale = if weight_enabled { global_weight } else { 1 };
-        let mut fill_time_ms = i64::from(c.connection_throttle_fill_time_ms);
+        let mut fill_time_ms = i64::from(fill_time);
         if fill_time_ms <= 0 {
             // Java divides by it at the first refill; refuse to do that.
             tracing::warn!("zookeeper.connection_throttle_fill_time={fill_time_ms} is not positive; using 1 ms");
             fill_time_ms = 1;
         }
-        let s = BlueThrottleSettings {
-            max_tokens: scale * i64::from(c.connection_throttle_tokens),
+        Ok(BlueThrottleSettings {
+            max_tokens: scale * i64::from(tokens),
             fill_time_ms,
-            fill_count: scale * i64::from(c.connection_throttle_fill_count),
-            freeze_time_ms: i64::from(c.connection_throttle_freeze_time_ms),
-            drop_increase: c.connection_throttle_drop_increase,
-            drop_decrease: c.connection_throttle_drop_decrease,
-            decrease_point: c.connection_throttle_decrease_ratio,
+            fill_count: scale * i64::from(fill_count),
+            freeze_time_ms: i64::from(freeze_time),
+            drop_increase,
+            drop_decrease,
+            decrease_point,
             weight_enabled,
             global_weight,
             local_weight,
             renew_weight,
-        };
-        if s.max_tokens != 0 {
-            tracing::info!(
-                "Connection throttle: {} tokens, {} every {} ms, freeze time {} ms, weights {}",
-                s.max_tokens,
-                s.fill_count,
-                s.fill_time_ms,
-                s.freeze_time_ms,
-                if weight_enabled {
-                    format!("global {global_weight} renew {renew_weight} local {local_weight}")
-                } else {
-                    "off".to_string()
-                }
-            );
-        }
-        s
+        })
     }
 }
 
@@ -126,6 +119,20 @@ pub struct BlueThrottle {
 
 impl BlueThrottle {
     pub fn new(s: BlueThrottleSettings) -> BlueThrottle {
+        if s.max_tokens != 0 {
+            tracing::info!(
+                "Connection throttle: {} tokens, {} every {} ms, freeze time {} ms, weights {}",
+                s.max_tokens,
+                s.fill_count,
+                s.fill_time_ms,
+                s.freeze_time_ms,
+                if s.weight_enabled {
+                    format!("global {} renew {} local {}", s.global_weight, s.renew_weight, s.local_weight)
+                } else {
+                    "off".to_string()
+                }
+            );
+        }
         let bucket = Bucket { tokens: s.max_tokens, last_fill_ms: 0, last_freeze_ms: 0, drop_chance: 0.0 };
         BlueThrottle {
             s,
@@ -224,6 +231,23 @@ mod tests {
             local_weight: 1,
             renew_weight: 2,
         }
+    }
+
+    #[test]
+    fn settings_read_as_java_resolves_them() {
+        assert_eq!(BlueThrottleSettings::read(&SystemProperties::of(&[])), Ok(settings(0, 1, 1, -1)));
+        let s = BlueThrottleSettings::read(&SystemProperties::of(&[
+            ("zookeeper.connection_throttle_tokens", "2"),
+            ("connection_throttle_weight_enabled", "true"),
+            ("zookeeper.connection_throttle_global_session_weight", "4"),
+            ("zookeeper.connection_throttle_renew_session_weight", "0"),
+            ("zookeeper.connection_throttle_fill_time", "-5"),
+        ]))
+        .unwrap();
+        assert_eq!((s.max_tokens, s.fill_count, s.global_weight, s.renew_weight), (8, 4, 4, 2));
+        assert_eq!(s.fill_time_ms, 1, "a fill time that is not positive becomes 1 ms");
+        let e = BlueThrottleSettings::read(&SystemProperties::of(&[("connection_throttle_drop_increase", "x")]));
+        assert_eq!(e.unwrap_err().to_string(), "connection_throttle_drop_increase: \"x\" is not a number");
     }
 
     #[test]

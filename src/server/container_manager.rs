@@ -9,6 +9,8 @@
 //! request with NOTEMPTY otherwise. At most znode.container.maxPerMinute
 //! deletes are posted per minute.
 
+use crate::quorum::quorum_peer_config::system_properties::SystemProperties;
+use crate::quorum::quorum_peer_config::ConfigError;
 use crate::server::data_node::EphemeralType;
 use crate::server::data_tree::DataTree;
 use crate::server::request::Request;
@@ -34,6 +36,22 @@ pub struct ContainerSettings {
     /// znode.container.maxNeverUsedIntervalMs: a container that never had a
     /// child is removed once unmodified for longer than this; 0 keeps it.
     pub max_never_used_interval_ms: i64,
+}
+
+impl ContainerSettings {
+    /// The znode.container.* system properties, as Java's servers read them
+    /// when they create their ContainerManager.
+    pub fn read(props: &SystemProperties) -> Result<ContainerSettings, ConfigError> {
+        let check_interval_ms = props.int("znode.container.checkIntervalMs", 60000)?;
+        if check_interval_ms <= 0 {
+            return Err(props.refused("znode.container.checkIntervalMs", "must be positive"));
+        }
+        Ok(ContainerSettings {
+            check_interval_ms: check_interval_ms as u64,
+            max_per_minute: props.int("znode.container.maxPerMinute", 10000)?,
+            max_never_used_interval_ms: props.long("znode.container.maxNeverUsedIntervalMs", 0)?,
+        })
+    }
 }
 
 /// The running timer thread; `stop` (or dropping it) ends it.
@@ -258,6 +276,16 @@ mod tests {
     }
 
     #[test]
+    fn settings_default_as_java_and_refuse_a_non_positive_interval() {
+        let s = ContainerSettings::read(&SystemProperties::of(&[])).unwrap();
+        assert_eq!(s, ContainerSettings { check_interval_ms: 60000, max_per_minute: 10000, max_never_used_interval_ms: 0 });
+        let s = ContainerSettings::read(&SystemProperties::of(&[("znode.container.checkIntervalMs", "1000")])).unwrap();
+        assert_eq!(s.check_interval_ms, 1000);
+        let e = ContainerSettings::read(&SystemProperties::of(&[("znode.container.checkIntervalMs", "0")])).unwrap_err();
+        assert_eq!(e.to_string(), "znode.container.checkIntervalMs: \"0\" must be positive");
+    }
+
+    #[test]
     fn thread_posts_delete_container_requests_and_stops_promptly() {
         let dir = tempfile::tempdir().unwrap();
         let log = crate::server::persistence::file_txn_snap_log::FileTxnSnapLog::new(dir.path(), dir.path()).unwrap();
@@ -293,7 +321,7 @@ mod tests {
         use crate::quorum::quorum_peer_config::QuorumPeerConfig;
         use crate::server::persistence::file_txn_log::read_txns;
         use crate::zoo_defs::{ids, CreateMode};
-        use crate::server::zoo_keeper_server_main::StandaloneServer;
+        use crate::server::zoo_keeper_server_main::{ServerSettings, StandaloneServer};
 
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
@@ -301,7 +329,8 @@ mod tests {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let text = format!("dataDir={}\nclientPortAddress=127.0.0.1\nclientPort={port}\n", data.display());
         std::fs::write(&cfg, text).unwrap();
-        let server = StandaloneServer::start(&QuorumPeerConfig::parse(&cfg, &[]).unwrap()).unwrap();
+        let config = QuorumPeerConfig::parse(&cfg, &[]).unwrap();
+        let server = StandaloneServer::start(&config, &ServerSettings::read(&config).unwrap()).unwrap();
         let c = ZkClient::connect(server.cnxn_factory.local_address(), 30000).unwrap();
         let container = CreateRequest { path: "/box".into(), data: None, acl: ids::open_acl_unsafe(), flags: 4 };
         assert_eq!(c.submit(op_code::CREATE_CONTAINER, &container).unwrap().header.err, code::OK);

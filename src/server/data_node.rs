@@ -17,9 +17,29 @@
 
 use crate::jute::records::{Stat, StatPersisted};
 use crate::jute::{InputArchive, JuteError, OutputArchive, Record};
+use crate::quorum::quorum_peer_config::system_properties::SystemProperties;
 use hashbrown::HashTable;
 use std::hash::BuildHasher;
 use std::sync::OnceLock;
+
+/// The system properties Java's EphemeralType reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EphemeralTypeSettings {
+    /// zookeeper.extendedTypesEnabled: TTL nodes (and the owner encoding
+    /// that marks them).
+    pub extended_types_enabled: bool,
+    /// zookeeper.emulate353TTLNodes.
+    pub emulate_353_ttl_nodes: bool,
+}
+
+impl EphemeralTypeSettings {
+    pub fn read(props: &SystemProperties) -> EphemeralTypeSettings {
+        EphemeralTypeSettings {
+            extended_types_enabled: props.boolean("zookeeper.extendedTypesEnabled", false),
+            emulate_353_ttl_nodes: props.boolean("zookeeper.emulate353TTLNodes", false),
+        }
+    }
+}
 
 /// What a node's `ephemeral_owner` says it is (Java's EphemeralType).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -579,6 +599,14 @@ impl Drop for Inner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ephemeral_type_settings_are_off_unless_set() {
+        let s = EphemeralTypeSettings::read(&SystemProperties::of(&[]));
+        assert!(!s.extended_types_enabled && !s.emulate_353_ttl_nodes);
+        let s = EphemeralTypeSettings::read(&SystemProperties::of(&[("extendedTypesEnabled", "true")]));
+        assert!(s.extended_types_enabled);
+    }
 
     #[test]
     fn ephemeral_types() {

@@ -1,4 +1,6 @@
-//! NIOServerCnxnFactory: the client port. Threads:
+//! NIOServerCnxnFactory: the plain-TCP client port, the
+//! `ServerCnxnFactory` the server runs behind; its connections are
+//! `NioServerCnxn`s. Threads:
 //! - `NIOAcceptThread` (Java "NIOServerCxnFactory.AcceptThread"): accept(),
 //!   enforce zookeeper.maxCnxns in all and maxClientCnxns per client IP,
 //!   hand sockets round-robin to the selector threads. An accept error
@@ -16,10 +18,15 @@
 //! closed, and clients reconnect to the new server.
 
 use crate::common::time::current_elapsed_time;
+use crate::quorum::quorum_peer_config::system_properties::{available_cpus, SystemProperties};
+use crate::quorum::quorum_peer_config::ConfigError;
 use crate::server::expiry_queue::ExpiryQueue;
 use crate::server::nio_server_cnxn::NioServerCnxn;
+use crate::server::server_cnxn::ServerCnxn;
+use crate::server::server_cnxn_factory::ServerCnxnFactory;
 use crate::server::worker_service::{WorkRequest, WorkerService};
 use crate::server::zoo_keeper_server::ZooKeeperServer;
+use crate::watcher::Watcher;
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
@@ -31,18 +38,71 @@ use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// Sizing and limits (the zookeeper.nio.* keys and maxClientCnxns).
+/// Sizing and limits: the system properties NIOServerCnxnFactory reads
+/// (zookeeper.nio.*, zookeeper.maxCnxns) and zoo.cfg's maxClientCnxns and
+/// clientPortListenBacklog, which its configure is given.
 #[derive(Debug, Clone)]
 pub struct NioSettings {
+    /// zookeeper.nio.numSelectorThreads (default max(1, √(ncpu/2))).
     pub num_selector_threads: usize,
+    /// zookeeper.nio.numWorkerThreads (default 2 × ncpu).
     pub num_worker_threads: usize,
+    /// maxClientCnxns: connections per client IP, 0 = unlimited.
     pub max_client_cnxns: i32,
     /// zookeeper.maxCnxns: connections in all, 0 = unlimited.
     pub max_cnxns: i32,
+    /// zookeeper.nio.sessionlessCnxnTimeout (ms, default 10000).
     pub sessionless_cnxn_timeout_ms: i32,
+    /// clientPortListenBacklog (-1 = the OS default).
     pub listen_backlog: i32,
     /// zookeeper.nio.directBufferBytes: the size of one socket read.
     pub direct_buffer_bytes: usize,
+    /// zookeeper.nio.shutdownTimeout (ms, default 5000).
+    pub shutdown_timeout_ms: i64,
+    /// zookeeper.clientTcpKeepAlive.
+    pub client_tcp_keep_alive: bool,
+}
+
+impl NioSettings {
+    /// NIOServerCnxnFactory.configure's reads of the system properties, with
+    /// the zoo.cfg values it is given.
+    pub fn read(props: &SystemProperties, max_client_cnxns: i32, listen_backlog: i32) -> Result<NioSettings, ConfigError> {
+        let cpus = available_cpus();
+        let num_selector_threads =
+            props.int("zookeeper.nio.numSelectorThreads", ((cpus as f32 / 2.0).sqrt() as i32).max(1))?;
+        if num_selector_threads < 1 {
+            return Err(props.refused("zookeeper.nio.numSelectorThreads", "must be at least 1"));
+        }
+        let num_worker_threads = props.int("zookeeper.nio.numWorkerThreads", cpus.saturating_mul(2))?;
+        let direct_buffer_bytes = props.int("zookeeper.nio.directBufferBytes", 64 * 1024)?;
+        let shutdown_timeout_ms = props.long("zookeeper.nio.shutdownTimeout", 5000)?;
+        let sessionless_cnxn_timeout_ms = props.int("zookeeper.nio.sessionlessCnxnTimeout", 10000)?;
+        if sessionless_cnxn_timeout_ms <= 0 {
+            return Err(props.refused("zookeeper.nio.sessionlessCnxnTimeout", "must be positive"));
+        }
+        let mut max_cnxns = props.int("zookeeper.maxCnxns", 0)?;
+        if max_cnxns < 0 {
+            tracing::warn!("maxCnxns should be greater than or equal to 0, using default value 0.");
+            max_cnxns = 0;
+        }
+        let client_tcp_keep_alive = props.boolean("zookeeper.clientTcpKeepAlive", false);
+        if let Some(factory) = props.string("zookeeper.serverCnxnFactory") {
+            tracing::info!(
+                "zookeeper.serverCnxnFactory={factory} is accepted; zkserver always uses its NIO-style factory"
+            );
+        }
+        Ok(NioSettings {
+            num_selector_threads: num_selector_threads as usize,
+            num_worker_threads: num_worker_threads.max(0) as usize,
+            max_client_cnxns,
+            max_cnxns,
+            sessionless_cnxn_timeout_ms,
+            listen_backlog,
+            direct_buffer_bytes: direct_buffer_bytes.max(0) as usize,
+            shutdown_timeout_ms,
+            client_tcp_keep_alive,
+        })
+    }
 }
 
 const WAKE_TOKEN: u64 = u64::MAX;
@@ -193,6 +253,8 @@ impl SelectorThread {
 }
 
 pub struct NioServerCnxnFactory {
+    /// This factory, as the server's link back to its port.
+    me: Weak<NioServerCnxnFactory>,
     settings: NioSettings,
     local_address: SocketAddr,
     listener: Arc<TcpListener>,
@@ -203,7 +265,7 @@ pub struct NioServerCnxnFactory {
     next_cnxn_id: AtomicU64,
     cnxns: Mutex<HashMap<u64, Arc<NioServerCnxn>>>,
     counts: Mutex<CnxnCounts>,
-    session_map: Mutex<HashMap<i64, Arc<NioServerCnxn>>>,
+    session_map: Mutex<HashMap<i64, Arc<dyn ServerCnxn>>>,
     /// Connections by idle deadline, polled by the CnxnExpirer thread.
     cnxn_expiry_queue: Mutex<ExpiryQueue<u64>>,
     stopped: AtomicBool,
@@ -224,7 +286,8 @@ impl NioServerCnxnFactory {
             selectors.push(Arc::new(SelectorThread::new()?));
         }
         let workers = WorkerService::start("NIOWorker", settings.num_worker_threads.max(1))?;
-        let factory = Arc::new(NioServerCnxnFactory {
+        let factory = Arc::new_cyclic(|me| NioServerCnxnFactory {
+            me: Weak::clone(me),
             cnxn_expiry_queue: Mutex::new(ExpiryQueue::new(
                 settings.sessionless_cnxn_timeout_ms.max(1) as u64,
                 current_elapsed_time(),
@@ -243,7 +306,7 @@ impl NioServerCnxnFactory {
             stopped: AtomicBool::new(false),
             threads: Mutex::new(Vec::new()),
         });
-        zks.set_cnxn_factory(&factory);
+        zks.set_cnxn_factory(Weak::clone(&factory.me) as Weak<dyn ServerCnxnFactory>);
         let mut threads = Vec::new();
         for (i, sel) in factory.selectors.iter().enumerate() {
             let sel = Arc::clone(sel);
@@ -271,24 +334,6 @@ impl NioServerCnxnFactory {
     /// The server new connections talk to.
     pub fn zoo_keeper_server(&self) -> Arc<ZooKeeperServer> {
         Arc::clone(&self.zks.read())
-    }
-
-    /// setZooKeeperServer: new connections go to `zks`; the open ones,
-    /// which belong to the previous server, are closed.
-    pub fn set_zoo_keeper_server(self: &Arc<Self>, zks: Arc<ZooKeeperServer>) {
-        zks.set_cnxn_factory(self);
-        *self.zks.write() = zks;
-        for c in self.connections() {
-            c.close("the server behind the client port changed");
-        }
-    }
-
-    pub fn local_address(&self) -> SocketAddr {
-        self.local_address
-    }
-
-    pub fn max_client_cnxns(&self) -> i32 {
-        self.settings.max_client_cnxns
     }
 
     pub fn schedule(&self, work: WorkRequest) {
@@ -322,7 +367,7 @@ impl NioServerCnxnFactory {
         }
         let _ = sock.set_nodelay(true);
         let id = self.next_cnxn_id.fetch_add(1, Ordering::Relaxed);
-        let cnxn = Arc::new(NioServerCnxn::new(
+        let cnxn = NioServerCnxn::new(
             id,
             sock,
             remote,
@@ -331,10 +376,10 @@ impl NioServerCnxnFactory {
             self.zoo_keeper_server(),
             &self.settings,
             slot,
-        ));
+        );
         self.cnxns.lock().insert(id, Arc::clone(&cnxn));
         sel.cnxns.lock().insert(id, Arc::clone(&cnxn));
-        self.touch_cnxn(&cnxn);
+        self.touch_cnxn(&*cnxn);
         if let Err(e) = sel.ctl(libc::EPOLL_CTL_ADD, cnxn.fd(), id, libc::EPOLLIN as u32) {
             tracing::warn!("cannot watch connection from {remote}: {e}");
             cnxn.close("epoll registration failed");
@@ -342,28 +387,8 @@ impl NioServerCnxnFactory {
     }
 
     /// touchCnxn: push the connection's idle deadline out.
-    pub fn touch_cnxn(&self, cnxn: &NioServerCnxn) {
-        self.cnxn_expiry_queue.lock().update(cnxn.id(), cnxn.session_timeout().max(0) as u64, current_elapsed_time());
-    }
-
-    /// The session now lives on this connection. A connection that closed
-    /// while its session was being set up is not added: its close (which
-    /// marks it closed before taking this lock in `remove_cnxn`) would not
-    /// find it, and the map would hold it and its socket until the session
-    /// ends.
-    pub fn add_session(&self, session_id: i64, cnxn: &Arc<NioServerCnxn>) {
-        let mut sm = self.session_map.lock();
-        if !cnxn.is_closed() {
-            sm.insert(session_id, Arc::clone(cnxn));
-        }
-    }
-
-    /// closeSession: close the connection serving `session_id`, if any.
-    pub fn close_session(&self, session_id: i64, reason: &str) {
-        let c = self.session_map.lock().remove(&session_id);
-        if let Some(c) = c {
-            c.close(reason);
-        }
+    pub fn touch_cnxn(&self, cnxn: &dyn ServerCnxn) {
+        self.cnxn_expiry_queue.lock().update(cnxn.watcher_id(), cnxn.session_timeout().max(0) as u64, current_elapsed_time());
     }
 
     /// removeCnxn: forget a closed connection.
@@ -374,24 +399,56 @@ impl NioServerCnxnFactory {
         self.cnxn_expiry_queue.lock().remove(&cnxn.id());
         let sid = cnxn.session_id();
         let mut sm = self.session_map.lock();
-        if sm.get(&sid).map(|c| c.id()) == Some(cnxn.id()) {
+        if sm.get(&sid).map(|c| c.watcher_id()) == Some(cnxn.id()) {
             sm.remove(&sid);
         }
     }
+}
 
-    /// Every open connection (for `cons`, `stat`, `dump`).
-    pub fn connections(&self) -> Vec<Arc<NioServerCnxn>> {
-        let mut v: Vec<_> = self.cnxns.lock().values().cloned().collect();
-        v.sort_by_key(|c| c.id());
-        v
+impl ServerCnxnFactory for NioServerCnxnFactory {
+    fn local_address(&self) -> SocketAddr {
+        self.local_address
     }
 
-    pub fn num_alive_connections(&self) -> usize {
+    fn set_zoo_keeper_server(&self, zks: Arc<ZooKeeperServer>) {
+        zks.set_cnxn_factory(Weak::clone(&self.me) as Weak<dyn ServerCnxnFactory>);
+        *self.zks.write() = zks;
+        for c in self.connections() {
+            c.close("the server behind the client port changed");
+        }
+    }
+
+    /// A connection that closed while its session was being set up is not
+    /// added: its close (which marks it closed before taking this lock in
+    /// `remove_cnxn`) would not find it, and the map would hold it and its
+    /// socket until the session ends.
+    fn add_session(&self, session_id: i64, cnxn: &Arc<dyn ServerCnxn>) {
+        let mut sm = self.session_map.lock();
+        if !cnxn.is_stale() {
+            sm.insert(session_id, Arc::clone(cnxn));
+        }
+        drop(sm);
+        self.touch_cnxn(&**cnxn);
+    }
+
+    fn close_session(&self, session_id: i64, reason: &str) {
+        let c = self.session_map.lock().remove(&session_id);
+        if let Some(c) = c {
+            c.close(reason);
+        }
+    }
+
+    fn connections(&self) -> Vec<Arc<dyn ServerCnxn>> {
+        let mut v: Vec<Arc<NioServerCnxn>> = self.cnxns.lock().values().cloned().collect();
+        v.sort_by_key(|c| c.id());
+        v.into_iter().map(|c| c as Arc<dyn ServerCnxn>).collect()
+    }
+
+    fn num_alive_connections(&self) -> usize {
         self.cnxns.lock().len()
     }
 
-    /// Stops accepting, closes every connection, joins the threads.
-    pub fn shutdown(&self) {
+    fn shutdown(&self) {
         if self.stopped.swap(true, Ordering::AcqRel) {
             return;
         }
@@ -497,5 +554,44 @@ fn expirer_loop(factory: Weak<NioServerCnxnFactory>) {
                 c.close("connection expired");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(pairs: &[(&str, &str)]) -> Result<NioSettings, String> {
+        NioSettings::read(&SystemProperties::of(pairs), 60, -1).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn settings_default_as_java() {
+        let s = read(&[]).unwrap();
+        let cpus = available_cpus();
+        assert_eq!(s.num_selector_threads, ((cpus as f32 / 2.0).sqrt() as usize).max(1));
+        assert_eq!(s.num_worker_threads, 2 * cpus as usize);
+        assert_eq!(s.direct_buffer_bytes, 65536);
+        assert_eq!(s.shutdown_timeout_ms, 5000);
+        assert_eq!(s.sessionless_cnxn_timeout_ms, 10000);
+        assert_eq!((s.max_cnxns, s.max_client_cnxns, s.listen_backlog), (0, 60, -1));
+        assert!(!s.client_tcp_keep_alive);
+    }
+
+    #[test]
+    fn settings_follow_java_rules() {
+        let s = read(&[("nio.numSelectorThreads", "4"), ("zookeeper.nio.numWorkerThreads", "3"), ("maxCnxns", "-4")])
+            .unwrap();
+        assert_eq!((s.num_selector_threads, s.num_worker_threads), (4, 3));
+        assert_eq!(s.max_cnxns, 0, "a negative maxCnxns falls back to 0");
+        assert_eq!(read(&[("nio.numSelectorThreads", "0")]).unwrap_err(), "nio.numSelectorThreads: \"0\" must be at least 1");
+        assert_eq!(
+            read(&[("zookeeper.nio.numWorkerThreads", "9999999999")]).unwrap_err(),
+            "zookeeper.nio.numWorkerThreads: \"9999999999\" is out of range for a 32-bit integer"
+        );
+        assert_eq!(
+            read(&[("zookeeper.nio.sessionlessCnxnTimeout", "0")]).unwrap_err(),
+            "zookeeper.nio.sessionlessCnxnTimeout: \"0\" must be positive"
+        );
     }
 }

@@ -429,7 +429,7 @@ impl Prep {
                         return Err(code::NOT_EMPTY.into());
                     }
                     let owner = node.stat.as_ref().map(|s| s.ephemeral_owner).unwrap_or(0);
-                    if EphemeralType::get(owner, self.zks.settings.extended_types_enabled) == EphemeralType::Normal {
+                    if EphemeralType::get(owner, self.zks.settings.ephemeral_types.extended_types_enabled) == EphemeralType::Normal {
                         return Err(code::BAD_VERSION.into());
                     }
                     (self.get_record_for_path(parent_path)?, node)
@@ -497,7 +497,7 @@ impl Prep {
     ) -> Result<TxnBody, PrepError> {
         let mode = CreateMode::from_flag(c.flags).ok_or(code::BAD_ARGUMENTS)?;
         // validateCreateRequest
-        if mode.is_ttl() && !self.zks.settings.extended_types_enabled {
+        if mode.is_ttl() && !self.zks.settings.ephemeral_types.extended_types_enabled {
             return Err(code::UNIMPLEMENTED.into());
         }
         let ttl_owner = if mode.is_ttl() {
@@ -525,7 +525,7 @@ impl Prep {
         if self.get_record_for_path(&path).is_ok() {
             return Err(code::NODE_EXISTS.into());
         }
-        if EphemeralType::get(parent_stat.ephemeral_owner, self.zks.settings.extended_types_enabled)
+        if EphemeralType::get(parent_stat.ephemeral_owner, self.zks.settings.ephemeral_types.extended_types_enabled)
             == EphemeralType::Normal
         {
             return Err(code::NO_CHILDREN_FOR_EPHEMERALS.into());

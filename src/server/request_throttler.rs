@@ -4,6 +4,8 @@
 //! zookeeper.request_throttle_max_requests are in process, and dropping
 //! requests whose connection closed meanwhile when drop_stale is set.
 
+use crate::quorum::quorum_peer_config::system_properties::SystemProperties;
+use crate::quorum::quorum_peer_config::ConfigError;
 use crate::server::request::Request;
 use crate::server::request_processor::RequestProcessor;
 use crate::server::zoo_keeper_server::ZooKeeperServer;
@@ -13,6 +15,37 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
+
+/// The system properties RequestThrottler reads (and Request's staleness
+/// checks, which it applies).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestThrottlerSettings {
+    /// zookeeper.request_throttle_max_requests (default 0 = off).
+    pub max_requests: i32,
+    /// zookeeper.request_throttle_stall_time (ms, default 100).
+    pub stall_time_ms: u64,
+    /// zookeeper.request_throttle_drop_stale (default true).
+    pub drop_stale: bool,
+    /// zookeeper.request_throttler.shutdownTimeout (ms, default 10000).
+    pub shutdown_timeout_ms: i32,
+    /// zookeeper.request_stale_connection_check (default true).
+    pub stale_connection_check: bool,
+    /// zookeeper.request_stale_latency_check (default false).
+    pub stale_latency_check: bool,
+}
+
+impl RequestThrottlerSettings {
+    pub fn read(props: &SystemProperties) -> Result<RequestThrottlerSettings, ConfigError> {
+        Ok(RequestThrottlerSettings {
+            max_requests: props.int("zookeeper.request_throttle_max_requests", 0)?,
+            stall_time_ms: props.int("zookeeper.request_throttle_stall_time", 100)?.max(0) as u64,
+            drop_stale: props.boolean("zookeeper.request_throttle_drop_stale", true),
+            shutdown_timeout_ms: props.int("zookeeper.request_throttler.shutdownTimeout", 10000)?,
+            stale_connection_check: props.boolean("zookeeper.request_stale_connection_check", true),
+            stale_latency_check: props.boolean("zookeeper.request_stale_latency_check", false),
+        })
+    }
+}
 
 pub struct RequestThrottler {
     submitted: Sender<Option<Request>>,
@@ -65,13 +98,13 @@ impl RequestThrottler {
 }
 
 fn is_stale(req: &Request) -> bool {
-    req.cnxn.as_ref().map(|c| c.is_closed()).unwrap_or(false)
+    req.cnxn.as_ref().map(|c| c.is_stale()).unwrap_or(false)
 }
 
 fn run(me: Weak<RequestThrottler>, zks: Arc<ZooKeeperServer>, rx: Receiver<Option<Request>>) {
-    let max = zks.settings.request_throttle_max_requests as i64;
-    let stall = Duration::from_millis(zks.settings.request_throttle_stall_time_ms.max(1));
-    let drop_stale = zks.settings.request_throttle_drop_stale;
+    let max = i64::from(zks.settings.request_throttler.max_requests);
+    let stall = Duration::from_millis(zks.settings.request_throttler.stall_time_ms.max(1));
+    let drop_stale = zks.settings.request_throttler.drop_stale;
     while let Ok(Some(req)) = rx.recv() {
         let Some(me) = me.upgrade() else { break };
         if me.killed.load(Ordering::Acquire) {
@@ -97,4 +130,20 @@ fn run(me: Weak<RequestThrottler>, zks: Arc<ZooKeeperServer>, rx: Receiver<Optio
         }
     }
     tracing::info!("RequestThrottler shutdown");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_default_as_java_and_name_a_bad_key() {
+        let s = RequestThrottlerSettings::read(&SystemProperties::of(&[])).unwrap();
+        assert_eq!((s.max_requests, s.stall_time_ms, s.drop_stale, s.shutdown_timeout_ms), (0, 100, true, 10000));
+        assert!(s.stale_connection_check && !s.stale_latency_check);
+        let s = RequestThrottlerSettings::read(&SystemProperties::of(&[("request_throttle_max_requests", "50")])).unwrap();
+        assert_eq!(s.max_requests, 50);
+        let e = RequestThrottlerSettings::read(&SystemProperties::of(&[("zookeeper.request_throttle_stall_time", "x")]));
+        assert_eq!(e.unwrap_err().to_string(), "zookeeper.request_throttle_stall_time: \"x\" is not a number");
+    }
 }

@@ -13,6 +13,8 @@
 //! stop and be deleted, never sealed as a mix of the two trees.
 
 use crate::jute::txn::{TxnBody, TxnDigest, TxnHeader, TxnLogEntry};
+use crate::quorum::quorum_peer_config::system_properties::SystemProperties;
+use crate::quorum::quorum_peer_config::ConfigError;
 use crate::jute::{OutputArchive, StreamInput};
 use crate::server::data_tree::{DataTree, ProcessTxnResult, TreeRestore, CONFIG_NODE};
 use crate::server::persistence::file_snap;
@@ -72,14 +74,75 @@ pub struct StreamedSnapshot {
     tree: TreeRestore,
 }
 
-/// Settings for the transaction log writer.
-#[derive(Debug, Clone, Copy)]
+/// Settings for the transaction log writer and the data directory: the
+/// system properties Java's FileTxnLog, FileTxnSnapLog and SnapStream read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TxnLogSettings {
+    /// zookeeper.preAllocSize (KiB in the property) in bytes (default 64 MiB).
     pub pre_alloc_size: u64,
+    /// zookeeper.forceSync: fsync the txn log unless it is `no`.
     pub force_sync: bool,
+    /// zookeeper.fsync.warningthresholdms, else fsync.warningthresholdms
+    /// (default 1000).
     pub fsync_warning_threshold_ms: u64,
     /// zookeeper.snapshot.trust.empty: accept logs without any snapshot.
     pub snapshot_trust_empty: bool,
+}
+
+impl TxnLogSettings {
+    pub fn read(props: &SystemProperties) -> Result<TxnLogSettings, ConfigError> {
+        let pre_alloc_kb = props.decimal_long("zookeeper.preAllocSize", 65536)?;
+        let force_sync = props.equals("zookeeper.forceSync", "no") != Some(true);
+        let fsync_warning_threshold_ms = props.long("zookeeper.fsync.warningthresholdms", 1000)?;
+        // Read for their checks: zkserver neither rolls the log by size nor
+        // leaves a missing data directory uncreated.
+        props.long("zookeeper.txnLogSizeLimitInKb", -1)?;
+        props.boolean("zookeeper.datadir.autocreate", true);
+        props.boolean("zookeeper.db.autocreate", true);
+        let snapshot_trust_empty = props.boolean("zookeeper.snapshot.trust.empty", false);
+        if let Some((k, v)) = props.lookup("zookeeper.snapshot.compression.method") {
+            match v.to_ascii_lowercase().as_str() {
+                "" => {}
+                "gz" | "snappy" => {
+                    return Err(ConfigError::bad_value(k, v, "is not supported: snapshots are written uncompressed"))
+                }
+                _ => tracing::warn!("{k}={v:?} is not a known method; snapshots are written uncompressed"),
+            }
+        }
+        Ok(TxnLogSettings {
+            pre_alloc_size: pre_alloc_kb.saturating_mul(1024).max(0) as u64,
+            force_sync,
+            fsync_warning_threshold_ms: fsync_warning_threshold_ms.max(0) as u64,
+            snapshot_trust_empty,
+        })
+    }
+}
+
+/// The system properties Java's ZKDatabase reads.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ZkDatabaseSettings {
+    /// zookeeper.snapshotSizeFactor (default 0.33; > 1 falls back to it).
+    pub snapshot_size_factor: f64,
+    /// zookeeper.commitLogCount (default and minimum 500).
+    pub commit_log_count: i32,
+}
+
+impl ZkDatabaseSettings {
+    pub fn read(props: &SystemProperties) -> Result<ZkDatabaseSettings, ConfigError> {
+        let mut snapshot_size_factor = props.double("zookeeper.snapshotSizeFactor", 0.33)?;
+        if snapshot_size_factor > 1.0 {
+            tracing::warn!("The configured zookeeper.snapshotSizeFactor is invalid, going to use the default 0.33");
+            snapshot_size_factor = 0.33;
+        }
+        let mut commit_log_count = props.int("zookeeper.commitLogCount", 500)?;
+        if commit_log_count < 500 {
+            tracing::warn!(
+                "The configured commitLogCount {commit_log_count} is less than the recommended 500, going to use the recommended one"
+            );
+            commit_log_count = 500;
+        }
+        Ok(ZkDatabaseSettings { snapshot_size_factor, commit_log_count })
+    }
 }
 
 impl ZkDatabase {
@@ -555,6 +618,37 @@ mod tests {
     use crate::server::persistence::syscall_trace::{assert_dir_synced_after, traced};
     use crate::zoo_defs::ids;
     use std::path::Path;
+
+    #[test]
+    fn settings_read_as_java_reads_them() {
+        let read = |pairs: &[(&str, &str)]| TxnLogSettings::read(&SystemProperties::of(pairs));
+        let s = read(&[]).unwrap();
+        assert_eq!(
+            s,
+            TxnLogSettings {
+                pre_alloc_size: 64 * 1024 * 1024,
+                force_sync: true,
+                fsync_warning_threshold_ms: 1000,
+                snapshot_trust_empty: false
+            }
+        );
+        let s = read(&[("forceSync", "no"), ("preAllocSize", "1024"), ("snapshot.trust.empty", "true")]).unwrap();
+        assert_eq!((s.force_sync, s.pre_alloc_size, s.snapshot_trust_empty), (false, 1024 * 1024, true));
+        // zookeeper.fsync.warningthresholdms is preferred over the old name.
+        assert_eq!(read(&[("fsync.warningthresholdms", "50")]).unwrap().fsync_warning_threshold_ms, 50);
+        let s = read(&[("fsync.warningthresholdms", "50"), ("zookeeper.fsync.warningthresholdms", "60")]).unwrap();
+        assert_eq!(s.fsync_warning_threshold_ms, 60);
+        assert_eq!(read(&[("preAllocSize", "0x10")]).unwrap_err().to_string(), "preAllocSize: \"0x10\" is not a number");
+        assert_eq!(read(&[("txnLogSizeLimitInKb", "x")]).unwrap_err().to_string(), "txnLogSizeLimitInKb: \"x\" is not a number");
+        let e = read(&[("zookeeper.snapshot.compression.method", "gz")]).unwrap_err().to_string();
+        assert!(e.starts_with("zookeeper.snapshot.compression.method: \"gz\""), "{e}");
+
+        let read = |pairs: &[(&str, &str)]| ZkDatabaseSettings::read(&SystemProperties::of(pairs));
+        assert_eq!(read(&[]), Ok(ZkDatabaseSettings { snapshot_size_factor: 0.33, commit_log_count: 500 }));
+        let s = read(&[("commitLogCount", "10"), ("snapshotSizeFactor", "2.5")]).unwrap();
+        assert_eq!(s, ZkDatabaseSettings { snapshot_size_factor: 0.33, commit_log_count: 500 });
+        assert_eq!(read(&[("snapshotSizeFactor", "abc")]).unwrap_err().to_string(), "snapshotSizeFactor: \"abc\" is not a number");
+    }
 
     fn loaded(dir: &Path) -> ZkDatabase {
         let db = ZkDatabase::new(FileTxnSnapLog::new(dir, dir).unwrap(), false, true);

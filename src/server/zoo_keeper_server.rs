@@ -10,14 +10,15 @@
 use crate::jute::records::{Acl, AuthPacket, ConnectRequest, ConnectResponse, GetSaslRequest, Id, ReplyHeader, RequestHeader};
 use crate::jute::txn::TxnBody;
 use crate::jute::{InputArchive, OutputArchive, Record};
+use crate::server::command::FourLetterWordSettings;
 use crate::server::final_request_processor::FinalRequestProcessor;
-use crate::server::nio_server_cnxn::NioServerCnxn;
-use crate::server::nio_server_cnxn_factory::NioServerCnxnFactory;
 use crate::server::prep_request_processor::PrepRequestProcessor;
 use crate::server::request::Request;
 use crate::server::request_processor::RequestProcessor;
 use crate::server::blue_throttle::{BlueThrottle, BlueThrottleSettings};
-use crate::server::request_throttler::RequestThrottler;
+use crate::server::request_throttler::{RequestThrottler, RequestThrottlerSettings};
+use crate::server::server_cnxn::{InFlight, ServerCnxn};
+use crate::server::server_cnxn_factory::ServerCnxnFactory;
 use crate::server::server_stats::ServerStats;
 use crate::server::session_tracker::{SessionExpirer, SessionTracker};
 use crate::server::session_tracker_impl::SessionTrackerImpl;
@@ -27,7 +28,9 @@ use crate::zoo_defs::{code, op_code};
 use crate::jute::records::StatPersisted;
 use crate::server::auth;
 use crate::server::data_tree::ProcessTxnResult;
-use crate::quorum::quorum_peer_config::QuorumPeerConfig;
+use crate::quorum::commit_processor::CommitProcessorSettings;
+use crate::quorum::quorum_peer_config::{ConfigError, QuorumPeerConfig};
+use crate::server::data_node::EphemeralTypeSettings;
 use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
@@ -35,43 +38,123 @@ use crate::server::digest_calculator::NodeDigester;
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Instant;
 
-/// The settings the server reads from QuorumPeerConfig at start-up.
+/// The server's settings: zoo.cfg's tickTime and session timeouts, the
+/// system properties Java's ZooKeeperServer reads, and the settings of the
+/// parts it creates, each read by its part.
 #[derive(Debug, Clone)]
 pub struct ZooKeeperServerSettings {
+    /// myid in a quorum, 0 standalone.
     pub server_id: i64,
     pub tick_time: i32,
     pub min_session_timeout: i32,
     pub max_session_timeout: i32,
+    /// zookeeper.globalOutstandingLimit (default 1000).
     pub global_outstanding_limit: i32,
+    /// zookeeper.skipACL = `yes`.
     pub skip_acl: bool,
     /// zookeeper.enableEagerACLCheck: screen writes on the server a client
     /// is connected to before they are proposed (`auth_write_request`).
     pub enable_eager_acl_check: bool,
     /// zookeeper.enforceQuota: refuse writes past a quota's hard limits.
     pub enforce_quota: bool,
-    /// zookeeper.DigestAuthenticationProvider.superDigest ("super:<digest>").
-    pub super_digest: Option<String>,
-    /// The authentication providers (zookeeper.DigestAuthenticationProvider.enabled).
-    pub auth_providers: auth::ProviderRegistry,
-    /// zookeeper.enforce.auth.schemes when zookeeper.enforce.auth.enabled:
-    /// a connection must hold an id of one of them before any request but
-    /// auth and sasl is served (AuthenticationHelper).
-    pub enforce_auth_schemes: Option<Vec<String>>,
+    /// The authentication providers' and AuthenticationHelper's settings.
+    pub auth: auth::AuthSettings,
+    /// zookeeper.closeSessionTxn.enabled (default true).
     pub close_session_txn_enabled: bool,
-    pub extended_types_enabled: bool,
+    /// zookeeper.digest.enabled (default true).
+    pub digest_enabled: bool,
+    /// EphemeralType's settings (TTL nodes).
+    pub ephemeral_types: EphemeralTypeSettings,
+    /// zookeeper.maxBatchSize: txns per group commit (default 1000).
     pub max_batch_size: usize,
-    pub request_throttle_max_requests: i32,
-    pub request_throttle_stall_time_ms: u64,
-    pub request_throttle_drop_stale: bool,
+    /// zookeeper.flushDelay (ms, default 0).
+    pub flush_delay_ms: i64,
+    /// zookeeper.maxWriteQueuePollTime (ms, default flushDelay / 3).
+    pub max_write_queue_poll_time_ms: i64,
+    /// zookeeper.intBufferStartingSizeBytes (default 1024, at least 32).
+    pub int_buffer_starting_size_bytes: i32,
+    /// zookeeper.maxResponseCacheSize (getData cache, default 400).
+    pub max_response_cache_size: i32,
+    /// zookeeper.maxGetChildrenResponseCacheSize (default 400).
+    pub max_get_children_response_cache_size: i32,
+    /// zookeeper.largeRequestMaxBytes (default 100 MiB).
+    pub large_request_max_bytes: i32,
+    /// zookeeper.largeRequestThreshold (default -1 = off).
+    pub large_request_threshold: i32,
+    /// zookeeper.throttled_op_wait_time (ms, default 0 = off).
+    pub throttled_op_wait_time_ms: i32,
+    /// The RequestThrottler's settings (zookeeper.request_throttle*).
+    pub request_throttler: RequestThrottlerSettings,
     pub txn_log: TxnLogSettings,
-    /// zookeeper.snapCount: txns between snapshots (randomised as in Java).
+    /// The CommitProcessor's settings, for the quorum roles' chains.
+    pub commit_processor: CommitProcessorSettings,
+    /// The connection throttle's settings (zookeeper.connection_throttle_*).
+    pub conn_throttle: BlueThrottleSettings,
+    /// zookeeper.snapCount: txns between snapshots (randomised as in Java;
+    /// default 100000, at least 2).
     pub snap_count: i32,
     /// zookeeper.snapSizeLimitInKb in bytes: log bytes between snapshots (<= 0: off).
     pub snap_size_limit_bytes: i64,
     /// The four-letter words 4lw.commands.whitelist enables.
-    pub four_letter_words: std::collections::HashSet<String>,
+    pub four_letter_words: FourLetterWordSettings,
     /// The whole parsed configuration (for `conf`).
     pub config: Arc<QuorumPeerConfig>,
+}
+
+impl ZooKeeperServerSettings {
+    /// Reads the server's system properties and has each part it creates
+    /// read its own (server id 0: standalone).
+    pub fn read(config: &QuorumPeerConfig) -> Result<ZooKeeperServerSettings, ConfigError> {
+        let props = config.properties();
+        let global_outstanding_limit = props.int("zookeeper.globalOutstandingLimit", 1000)?;
+        let mut snap_count = props.int("zookeeper.snapCount", 100_000)?;
+        if snap_count < 2 {
+            tracing::warn!("SnapCount should be 2 or more. Now, snapCount is reset to 2");
+            snap_count = 2;
+        }
+        let snap_size_kb = props.long("zookeeper.snapSizeLimitInKb", 4_194_304)?;
+        if snap_size_kb <= 0 {
+            tracing::info!("zookeeper.snapSizeLimitInKb set to a non-positive value {snap_size_kb}; disabling feature");
+        }
+        let flush_delay_ms = props.long("zookeeper.flushDelay", 0)?;
+        let max_write_queue_poll_time_ms = props.long("zookeeper.maxWriteQueuePollTime", flush_delay_ms / 3)?;
+        let max_batch_size = props.int("zookeeper.maxBatchSize", 1000)?;
+        let int_buffer_starting_size_bytes = props.int("zookeeper.intBufferStartingSizeBytes", 1024)?;
+        if int_buffer_starting_size_bytes < 32 {
+            return Err(props.refused("zookeeper.intBufferStartingSizeBytes", "must be at least 32"));
+        }
+        Ok(ZooKeeperServerSettings {
+            server_id: 0,
+            tick_time: config.tick_time,
+            min_session_timeout: config.min_session_timeout,
+            max_session_timeout: config.max_session_timeout,
+            global_outstanding_limit,
+            skip_acl: props.equals("zookeeper.skipACL", "yes") == Some(true),
+            enable_eager_acl_check: props.boolean("zookeeper.enableEagerACLCheck", false),
+            enforce_quota: props.boolean("zookeeper.enforceQuota", false),
+            auth: auth::AuthSettings::read(props)?,
+            close_session_txn_enabled: props.boolean("zookeeper.closeSessionTxn.enabled", true),
+            digest_enabled: props.boolean("zookeeper.digest.enabled", true),
+            ephemeral_types: EphemeralTypeSettings::read(props),
+            max_batch_size: max_batch_size.max(1) as usize,
+            flush_delay_ms,
+            max_write_queue_poll_time_ms,
+            int_buffer_starting_size_bytes,
+            max_response_cache_size: props.int("zookeeper.maxResponseCacheSize", 400)?,
+            max_get_children_response_cache_size: props.int("zookeeper.maxGetChildrenResponseCacheSize", 400)?,
+            large_request_max_bytes: props.int("zookeeper.largeRequestMaxBytes", 100 * 1024 * 1024)?,
+            large_request_threshold: props.int("zookeeper.largeRequestThreshold", -1)?,
+            throttled_op_wait_time_ms: props.int("zookeeper.throttled_op_wait_time", 0)?,
+            request_throttler: RequestThrottlerSettings::read(props)?,
+            txn_log: TxnLogSettings::read(props)?,
+            commit_processor: CommitProcessorSettings::read(props)?,
+            conn_throttle: BlueThrottleSettings::read(props)?,
+            snap_count,
+            snap_size_limit_bytes: snap_size_kb.saturating_mul(1024),
+            four_letter_words: FourLetterWordSettings::read(props),
+            config: Arc::new(config.clone()),
+        })
+    }
 }
 
 /// One pending change PrepRequestProcessor has promised but the tree has
@@ -126,7 +209,7 @@ pub trait ServerRole: Send + Sync {
     /// revalidateSession: a client reconnects to `session_id` with the right
     /// password; decide whether the session still lives and answer it with
     /// `finish_session_init` (now or later).
-    fn revalidate_session(&self, zks: &Arc<ZooKeeperServer>, cnxn: &Arc<NioServerCnxn>, session_id: i64, timeout: i32) {
+    fn revalidate_session(&self, zks: &Arc<ZooKeeperServer>, cnxn: &Arc<dyn ServerCnxn>, session_id: i64, timeout: i32) {
         let valid = zks.session_tracker().touch_session(session_id, timeout);
         zks.finish_session_init(cnxn, valid);
     }
@@ -177,7 +260,7 @@ pub struct ZooKeeperServer {
     /// The chain's first processor (Java's firstProcessor), where internal
     /// requests enter without passing the throttler.
     prep_processor: OnceLock<Arc<dyn RequestProcessor>>,
-    cnxn_factory: OnceLock<Weak<NioServerCnxnFactory>>,
+    cnxn_factory: OnceLock<Weak<dyn ServerCnxnFactory>>,
     pub stats: ServerStats,
     state: AtomicU8,
     /// Requests handed to the chain and not yet answered (inProcess).
@@ -249,7 +332,7 @@ impl ZooKeeperServer {
         role: Arc<dyn ServerRole>,
     ) -> Arc<ZooKeeperServer> {
         let zxid = zk_db.last_processed_zxid();
-        let conn_throttle = BlueThrottle::new(BlueThrottleSettings::from_config(&settings.config));
+        let conn_throttle = BlueThrottle::new(settings.conn_throttle.clone());
         Arc::new(ZooKeeperServer {
             settings,
             zk_db,
@@ -290,11 +373,13 @@ impl ZooKeeperServer {
         self.role.state()
     }
 
-    pub fn set_cnxn_factory(&self, f: &Arc<NioServerCnxnFactory>) {
-        let _ = self.cnxn_factory.set(Arc::downgrade(f));
+    /// setServerCnxnFactory: the client port this server is behind (set
+    /// once, by the port).
+    pub fn set_cnxn_factory(&self, f: Weak<dyn ServerCnxnFactory>) {
+        let _ = self.cnxn_factory.set(f);
     }
 
-    pub fn cnxn_factory(&self) -> Option<Arc<NioServerCnxnFactory>> {
+    pub fn cnxn_factory(&self) -> Option<Arc<dyn ServerCnxnFactory>> {
         self.cnxn_factory.get().and_then(|w| w.upgrade())
     }
 
@@ -357,7 +442,7 @@ impl ZooKeeperServer {
     // ---- connection side (NIO worker threads) ----
 
     /// processConnectRequest: the first frame of a client connection.
-    pub fn process_connect_request(self: &Arc<Self>, cnxn: &Arc<NioServerCnxn>, buf: &[u8]) -> Result<(), String> {
+    pub fn process_connect_request(self: &Arc<Self>, cnxn: &Arc<dyn ServerCnxn>, buf: &[u8]) -> Result<(), String> {
         // A quorum peer's server takes sessions only once its role serves.
         if !self.is_running() {
             return Err("ZooKeeperServer not running".to_string());
@@ -370,7 +455,7 @@ impl ZooKeeperServer {
     /// `process_connect_request`; the fuzz targets run Prep inline).
     pub fn process_connect_request_to(
         self: &Arc<Self>,
-        cnxn: &Arc<NioServerCnxn>,
+        cnxn: &Arc<dyn ServerCnxn>,
         buf: &[u8],
         submit: impl FnOnce(Request),
     ) -> Result<(), String> {
@@ -443,7 +528,7 @@ impl ZooKeeperServer {
 
     /// finishSessionInit: answers the connect request; an invalid session
     /// gets zeros and the connection closes after the reply.
-    pub fn finish_session_init(&self, cnxn: &Arc<NioServerCnxn>, valid: bool) {
+    pub fn finish_session_init(&self, cnxn: &Arc<dyn ServerCnxn>, valid: bool) {
         let id = cnxn.session_id();
         if !valid {
             tracing::info!("Invalid session 0x{:x} for client {}, probably expired", id, cnxn.remote_address());
@@ -466,7 +551,6 @@ impl ZooKeeperServer {
         if valid {
             if let Some(f) = self.cnxn_factory() {
                 f.add_session(id, cnxn);
-                f.touch_cnxn(cnxn);
             }
             cnxn.enable_recv();
         } else {
@@ -475,7 +559,7 @@ impl ZooKeeperServer {
     }
 
     /// processPacket: a request frame on an established connection.
-    pub fn process_packet(self: &Arc<Self>, cnxn: &Arc<NioServerCnxn>, buf: &[u8]) -> Result<(), String> {
+    pub fn process_packet(self: &Arc<Self>, cnxn: &Arc<dyn ServerCnxn>, buf: &[u8]) -> Result<(), String> {
         self.process_packet_to(cnxn, buf, |req| self.submit_request(req))
     }
 
@@ -483,7 +567,7 @@ impl ZooKeeperServer {
     /// RequestThrottler (the fuzz targets run Prep inline).
     pub fn process_packet_to(
         self: &Arc<Self>,
-        cnxn: &Arc<NioServerCnxn>,
+        cnxn: &Arc<dyn ServerCnxn>,
         buf: &[u8],
         submit: impl FnOnce(Request),
     ) -> Result<(), String> {
@@ -493,7 +577,12 @@ impl ZooKeeperServer {
         match h.r#type {
             op_code::AUTH => {
                 let pkt = AuthPacket::from_bytes(body).map_err(|e| format!("bad auth packet: {e}"))?;
-                let ok = self.settings.auth_providers.handle_authentication(self, cnxn, &pkt.scheme, &pkt.auth);
+                let ok = self.settings.auth.providers.handle_authentication(
+                    self.settings.auth.super_digest.as_deref(),
+                    &**cnxn,
+                    &pkt.scheme,
+                    &pkt.auth,
+                );
                 let err = if ok { code::OK } else { code::AUTH_FAILED };
                 if ok {
                     tracing::info!("Session 0x{:x}: auth success for scheme {}", cnxn.session_id(), pkt.scheme);
@@ -538,7 +627,7 @@ impl ZooKeeperServer {
                     body.to_vec(),
                     cnxn.auth_info(),
                 );
-                req.in_flight = Some(cnxn.admit(buf.len()));
+                req.in_flight = Some(InFlight::new(Arc::clone(cnxn), buf.len()));
                 submit(req);
             }
         }
@@ -549,8 +638,8 @@ impl ZooKeeperServer {
     /// connection holding no id of an enforced scheme gets
     /// SESSIONCLOSEDREQUIRESASLAUTH for its request and is closed. True when
     /// the request may go on.
-    fn enforce_authentication(&self, cnxn: &Arc<NioServerCnxn>, xid: i32) -> bool {
-        let Some(schemes) = &self.settings.enforce_auth_schemes else { return true };
+    fn enforce_authentication(&self, cnxn: &Arc<dyn ServerCnxn>, xid: i32) -> bool {
+        let Some(schemes) = &self.settings.auth.enforce_auth_schemes else { return true };
         let ids = cnxn.auth_info();
         if ids.iter().any(|id| schemes.contains(&id.scheme)) {
             return true;
@@ -661,7 +750,7 @@ impl ZooKeeperServer {
             if a.id.scheme == "world" && a.id.id == "anyone" {
                 return Ok(());
             }
-            let providers = &self.settings.auth_providers;
+            let providers = &self.settings.auth.providers;
             if ids.iter().any(|i| i.scheme == a.id.scheme && providers.matches(&a.id.scheme, &i.id, &a.id.id)) {
                 return Ok(());
             }
@@ -672,7 +761,7 @@ impl ZooKeeperServer {
     /// fixupACL: de-duplicates, expands "auth" into the caller's
     /// authenticated ids, and refuses malformed ACLs (INVALIDACL).
     pub fn fixup_acl(&self, auth_info: &[Id], acls: &[Acl]) -> Result<Vec<Acl>, i32> {
-        let providers = &self.settings.auth_providers;
+        let providers = &self.settings.auth.providers;
         let mut uniq: Vec<&Acl> = Vec::with_capacity(acls.len());
         for a in acls {
             if !uniq.contains(&a) {
@@ -812,7 +901,7 @@ impl ZooKeeperServer {
 
 /// UnimplementedRequestProcessor: answers UNIMPLEMENTED, then closes the
 /// connection.
-fn answer_unimplemented(cnxn: &Arc<NioServerCnxn>, xid: i32, zxid: i64) {
+fn answer_unimplemented(cnxn: &Arc<dyn ServerCnxn>, xid: i32, zxid: i64) {
     cnxn.send_response(&ReplyHeader { xid, zxid, err: code::UNIMPLEMENTED }, None);
     cnxn.send_close_after_flush();
 }
@@ -833,6 +922,66 @@ impl SessionExpirer for ZooKeeperServer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The settings a zoo.cfg holding only a dataDir gives, with these `-D`s.
+    fn settings_with(overrides: &[(&str, &str)]) -> Result<ZooKeeperServerSettings, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("zoo.cfg");
+        std::fs::write(&cfg, format!("dataDir={}\n", dir.path().join("data").display())).unwrap();
+        let overrides: Vec<(String, String)> = overrides.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let config = QuorumPeerConfig::parse(&cfg, &overrides).unwrap();
+        ZooKeeperServerSettings::read(&config).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn settings_default_as_java() {
+        let s = settings_with(&[]).unwrap();
+        assert_eq!((s.server_id, s.tick_time, s.min_session_timeout, s.max_session_timeout), (0, 3000, 6000, 60000));
+        assert_eq!(s.global_outstanding_limit, 1000);
+        assert_eq!(s.snap_count, 100000);
+        assert_eq!(s.snap_size_limit_bytes, 4_194_304 * 1024);
+        assert_eq!(s.max_batch_size, 1000);
+        assert_eq!((s.flush_delay_ms, s.max_write_queue_poll_time_ms), (0, 0));
+        assert_eq!(s.int_buffer_starting_size_bytes, 1024);
+        assert!(!s.skip_acl && !s.enforce_quota && !s.enable_eager_acl_check);
+        assert!(!s.ephemeral_types.extended_types_enabled);
+        assert!(s.digest_enabled && s.close_session_txn_enabled);
+    }
+
+    #[test]
+    fn settings_follow_java_rules() {
+        let s = settings_with(&[
+            ("skipACL", "yes"),
+            ("snapCount", "1"),
+            ("snapSizeLimitInKb", "-1"),
+            ("flushDelay", "30"),
+            ("extendedTypesEnabled", "true"),
+            ("enforceQuota", "true"),
+            ("digest.enabled", "false"),
+            ("closeSessionTxn.enabled", "false"),
+            ("zookeeper.maxBatchSize", "5"),
+        ])
+        .unwrap();
+        assert!(s.skip_acl);
+        assert_eq!(s.snap_count, 2, "Java raises snapCount to 2");
+        assert_eq!(s.snap_size_limit_bytes, -1024);
+        assert_eq!((s.flush_delay_ms, s.max_write_queue_poll_time_ms), (30, 10));
+        assert!(s.ephemeral_types.extended_types_enabled && s.enforce_quota);
+        assert!(!s.digest_enabled && !s.close_session_txn_enabled);
+        assert_eq!(s.max_batch_size, 5);
+
+        assert_eq!(settings_with(&[("zookeeper.snapCount", "lots")]).unwrap_err(), "zookeeper.snapCount: \"lots\" is not a number");
+        assert_eq!(settings_with(&[("snapCount", "1e5")]).unwrap_err(), "snapCount: \"1e5\" is not a number");
+        assert_eq!(
+            settings_with(&[("intBufferStartingSizeBytes", "16")]).unwrap_err(),
+            "intBufferStartingSizeBytes: \"16\" must be at least 32"
+        );
+        // The parts the server creates read theirs too.
+        assert_eq!(
+            settings_with(&[("zookeeper.request_throttle_stall_time", "x")]).unwrap_err(),
+            "zookeeper.request_throttle_stall_time: \"x\" is not a number"
+        );
+    }
 
     #[test]
     fn java_random_matches_java() {

@@ -81,42 +81,6 @@ fn java_defaults() {
     assert_eq!(c.server_id, None);
     assert_eq!(c.peer_type, LearnerType::Participant);
     assert_eq!(c.metrics_provider_class_name, DEFAULT_METRICS_PROVIDER);
-
-    let cpus = available_cpus();
-    assert_eq!(c.nio_num_selector_threads, ((cpus as f32 / 2.0).sqrt() as i32).max(1));
-    assert_eq!(c.nio_num_worker_threads, 2 * cpus);
-    assert_eq!(c.nio_direct_buffer_bytes, 65536);
-    assert_eq!(c.nio_shutdown_timeout_ms, 5000);
-    assert_eq!(c.nio_sessionless_cnxn_timeout_ms, 10000);
-    assert_eq!(c.max_cnxns, 0);
-    assert_eq!(c.global_outstanding_limit, 1000);
-    assert_eq!(c.snap_count, 100000);
-    assert_eq!(c.snap_size_limit_bytes, 4_194_304 * 1024);
-    assert_eq!(c.pre_alloc_size_bytes, 64 * 1024 * 1024);
-    assert!(c.force_sync);
-    assert_eq!(c.fsync_warning_threshold_ms, 1000);
-    assert_eq!(c.txn_log_size_limit_bytes, -1);
-    assert_eq!(c.max_batch_size, 1000);
-    assert_eq!(c.flush_delay_ms, 0);
-    assert_eq!(c.request_throttle_max_requests, 0);
-    assert_eq!(c.request_throttle_stall_time_ms, 100);
-    assert!(c.request_throttle_drop_stale);
-    assert_eq!(c.jute_max_buffer, 0xfffff);
-    assert_eq!(c.jute_max_buffer_extra_size, 0xfffff);
-    assert!(!c.skip_acl && !c.enforce_quota && !c.extended_types_enabled && !c.emulate_353_ttl_nodes);
-    assert!(c.digest_enabled && c.close_session_txn_enabled);
-    assert!(!c.snapshot_trust_empty);
-    assert!(!c.read_only_mode_enabled);
-    assert_eq!(c.super_digest, None);
-    assert!(c.admin_enable_server);
-    assert_eq!(c.admin_server_port, 8080);
-    assert_eq!(c.admin_command_url, "/commands");
-    assert_eq!(c.container_check_interval_ms, 60000);
-    assert_eq!(c.container_max_per_minute, 10000);
-    assert_eq!(c.container_max_never_used_interval_ms, 0);
-    assert_eq!(c.cnx_timeout_ms, 5000);
-    assert!(c.leader_serves);
-    assert_eq!(c.four_letter_word_whitelist, None);
 }
 
 #[test]
@@ -235,10 +199,6 @@ fn unsupported_features_are_refused() {
         f.err("quorum.auth.serverRequireSasl=true\n"),
         "quorum.auth.serverRequireSasl: cannot be true while quorum.auth.enableSasl is false"
     );
-    assert!(f
-        .err("zookeeper.snapshot.compression.method=gz\n")
-        .starts_with("zookeeper.snapshot.compression.method: \"gz\""));
-    assert!(f.err_with("", &[("zookeeper.DigestAuthenticationProvider.digestAlg", "SHA-256")]).contains("only SHA1"));
 }
 
 #[test]
@@ -246,26 +206,25 @@ fn system_properties_in_both_forms_and_places() {
     let f = Fixture::new();
     // zoo.cfg, without and with the prefix.
     let c = f.ok("snapCount=5000\nzookeeper.nio.numWorkerThreads=3\n4lw.commands.whitelist=stat, ruok\n");
-    assert_eq!(c.snap_count, 5000);
-    assert_eq!(c.nio_num_worker_threads, 3);
-    assert_eq!(c.four_letter_word_whitelist.as_deref(), Some("stat, ruok"));
-    assert_eq!(c.property("zookeeper.snapCount"), Some("5000"));
-    assert_eq!(c.property("snapCount"), Some("5000"));
-    assert_eq!(c.property("nio.numWorkerThreads"), Some("3"));
-    assert_eq!(c.property("zookeeper.unknown"), None);
+    assert_eq!(c.properties().int("zookeeper.nio.numWorkerThreads", 0), Ok(3));
+    assert_eq!(c.properties().string("zookeeper.snapCount").as_deref(), Some("5000"));
+    assert_eq!(c.properties().string("snapCount").as_deref(), Some("5000"));
+    assert_eq!(c.properties().string("nio.numWorkerThreads").as_deref(), Some("3"));
+    assert_eq!(c.properties().string("zookeeper.unknown"), None);
+    let whitelist = c.properties().string("zookeeper.4lw.commands.whitelist");
+    assert_eq!(whitelist.as_deref(), Some("stat, ruok"));
     // -D, without and with the prefix; jute.maxbuffer has no prefix in Java.
     let c = f.ok_with("", &[("nio.numSelectorThreads", "4"), ("zookeeper.jute.maxbuffer", "0x100")]);
-    assert_eq!(c.nio_num_selector_threads, 4);
-    assert_eq!(c.jute_max_buffer, 256);
-    assert_eq!(c.jute_max_buffer_extra_size, 256);
+    assert_eq!(c.properties().int("zookeeper.nio.numSelectorThreads", 0), Ok(4));
+    assert_eq!(c.properties().int("jute.maxbuffer", 0), Ok(256));
     let c = f.ok_with("", &[("jute.maxbuffer", "2000")]);
-    assert_eq!(c.jute_max_buffer, 2000);
+    assert_eq!(c.properties().int("jute.maxbuffer", 0), Ok(2000));
     // -D wins over zoo.cfg, whatever the forms.
     let c = f.ok_with("zookeeper.snapCount=5000\n", &[("snapCount", "7000")]);
-    assert_eq!(c.snap_count, 7000);
+    assert_eq!(c.properties().int("zookeeper.snapCount", 0), Ok(7000));
     // The last -D of a name wins.
     let c = f.ok_with("", &[("zookeeper.maxBatchSize", "5"), ("zookeeper.maxBatchSize", "6")]);
-    assert_eq!(c.max_batch_size, 6);
+    assert_eq!(c.properties().int("zookeeper.maxBatchSize", 0), Ok(6));
 }
 
 #[test]
@@ -275,115 +234,6 @@ fn overrides_replace_zoo_cfg_keys() {
     assert_eq!(c.client_port_address.map(|a| a.port()), Some(2182));
     assert_eq!(c.tick_time, 1000);
     assert_eq!(f.err_with("clientPort=2181\n", &[("clientPort", "x")]), "clientPort: \"x\" is not a number");
-}
-
-#[test]
-fn typed_system_properties_follow_java_rules() {
-    let f = Fixture::new();
-    let c = f.ok(concat!(
-        "forceSync=no\nskipACL=yes\npreAllocSize=1024\nsnapCount=1\nsnapSizeLimitInKb=-1\n",
-        "txnLogSizeLimitInKb=10\nfsync.warningthresholdms=50\nflushDelay=30\n",
-        "commitLogCount=10\nsnapshotSizeFactor=2.5\nmaxCnxns=-4\n",
-        "admin.enableServer=false\nadmin.serverPort=9090\nreadonlymode.enabled=true\n",
-        "extendedTypesEnabled=true\nenforceQuota=true\ndigest.enabled=false\n",
-        "closeSessionTxn.enabled=false\nsnapshot.trust.empty=true\n",
-        "DigestAuthenticationProvider.superDigest=super:abc=\n",
-        "observer.syncEnabled=false\nleaderServes=no\ncnxTimeout=700\n",
-        "znode.container.checkIntervalMs=1000\nrequest_throttle_max_requests=50\n",
-    ));
-    assert!(!c.force_sync);
-    assert!(c.skip_acl);
-    assert_eq!(c.pre_alloc_size_bytes, 1024 * 1024);
-    assert_eq!(c.snap_count, 2, "Java raises snapCount to 2");
-    assert_eq!(c.snap_size_limit_bytes, -1024);
-    assert_eq!(c.txn_log_size_limit_bytes, 10 * 1024);
-    assert_eq!(c.fsync_warning_threshold_ms, 50);
-    assert_eq!(c.flush_delay_ms, 30);
-    assert_eq!(c.max_write_queue_poll_time_ms, 10);
-    assert_eq!(c.commit_log_count, 500);
-    assert_eq!(c.snapshot_size_factor, 0.33);
-    assert_eq!(c.max_cnxns, 0);
-    assert!(!c.admin_enable_server);
-    assert_eq!(c.admin_server_port, 9090);
-    assert!(c.read_only_mode_enabled);
-    assert!(c.extended_types_enabled && c.enforce_quota);
-    assert!(!c.digest_enabled && !c.close_session_txn_enabled);
-    assert!(c.snapshot_trust_empty);
-    assert_eq!(c.super_digest.as_deref(), Some("super:abc="));
-    assert!(!c.sync_enabled);
-    assert!(!c.leader_serves);
-    assert_eq!(c.cnx_timeout_ms, 700);
-    assert_eq!(c.container_check_interval_ms, 1000);
-    assert_eq!(c.request_throttle_max_requests, 50);
-
-    // zookeeper.fsync.warningthresholdms is preferred over the old name.
-    let c = f.ok("fsync.warningthresholdms=50\n");
-    assert_eq!(c.fsync_warning_threshold_ms, 50);
-    let c = f.ok_with("", &[("fsync.warningthresholdms", "50"), ("zookeeper.fsync.warningthresholdms", "60")]);
-    assert_eq!(c.fsync_warning_threshold_ms, 60);
-    // Only exactly "false" disables the admin server, as in Java.
-    assert!(f.ok("admin.enableServer=no\n").admin_enable_server);
-}
-
-#[test]
-fn bad_system_property_values() {
-    let f = Fixture::new();
-    assert_eq!(f.err_with("", &[("zookeeper.snapCount", "lots")]), "zookeeper.snapCount: \"lots\" is not a number");
-    assert_eq!(f.err("snapCount=1e5\n"), "snapCount: \"1e5\" is not a number");
-    assert_eq!(f.err("nio.numSelectorThreads=0\n"), "nio.numSelectorThreads: \"0\" must be at least 1");
-    assert_eq!(
-        f.err_with("", &[("zookeeper.nio.numWorkerThreads", "9999999999")]),
-        "zookeeper.nio.numWorkerThreads: \"9999999999\" is out of range for a 32-bit integer"
-    );
-    assert_eq!(f.err("intBufferStartingSizeBytes=16\n"), "intBufferStartingSizeBytes: \"16\" must be at least 32");
-    assert_eq!(f.err("jute.maxbuffer=-1\n"), "jute.maxbuffer: \"-1\" must not be negative");
-    assert_eq!(f.err("preAllocSize=0x10\n"), "preAllocSize: \"0x10\" is not a number");
-    assert_eq!(f.err("snapshotSizeFactor=abc\n"), "snapshotSizeFactor: \"abc\" is not a number");
-}
-
-#[test]
-fn java_decode_syntax() {
-    assert_eq!(java_decode("42"), Some(42));
-    assert_eq!(java_decode("-42"), Some(-42));
-    assert_eq!(java_decode("+7"), Some(7));
-    assert_eq!(java_decode("0x1F"), Some(31));
-    assert_eq!(java_decode("0X1f"), Some(31));
-    assert_eq!(java_decode("#ff"), Some(255));
-    assert_eq!(java_decode("-0x10"), Some(-16));
-    assert_eq!(java_decode("010"), Some(8));
-    assert_eq!(java_decode("0"), Some(0));
-    assert_eq!(java_decode("09"), None);
-    assert_eq!(java_decode(""), None);
-    assert_eq!(java_decode("0x"), None);
-    assert_eq!(java_decode("--1"), None);
-    assert_eq!(java_decode("0x-1"), None);
-    assert_eq!(java_decode("1 "), None);
-    assert_eq!(java_decode("9223372036854775808"), None);
-    assert_eq!(java_decode("-9223372036854775808"), Some(i64::MIN));
-}
-
-#[test]
-fn four_letter_words() {
-    let f = Fixture::new();
-    let c = f.ok("");
-    assert!(c.is_four_letter_word_enabled("srvr"));
-    assert!(!c.is_four_letter_word_enabled("ruok"));
-    assert!(!c.is_four_letter_word_enabled("isro"));
-
-    let c = f.ok("4lw.commands.whitelist=stat, ruok,,\n");
-    assert!(c.is_four_letter_word_enabled("stat"));
-    assert!(c.is_four_letter_word_enabled("ruok"));
-    assert!(c.is_four_letter_word_enabled("srvr"));
-    assert!(!c.is_four_letter_word_enabled("conf"));
-
-    let c = f.ok("4lw.commands.whitelist=*\n");
-    for cmd in FOUR_LETTER_WORDS {
-        assert!(c.is_four_letter_word_enabled(cmd), "{cmd}");
-    }
-    assert!(!c.is_four_letter_word_enabled("nope"));
-
-    let c = f.ok_with("", &[("readonlymode.enabled", "true")]);
-    assert!(c.is_four_letter_word_enabled("isro"));
 }
 
 #[test]
@@ -573,33 +423,10 @@ impl Fixture {
 }
 
 #[test]
-fn authentication_settings_resolve_as_java_reads_them() {
+fn security_properties_of_missing_features_are_refused() {
     let f = Fixture::new();
-    let c = f.ok("");
-    assert!(!c.enforce_auth_enabled && c.digest_auth_enabled);
-    let c = f.ok("enforce.auth.enabled=true\nenforce.auth.schemes= digest , ip\n");
-    assert!(c.enforce_auth_enabled);
-    assert_eq!(c.enforce_auth_schemes, ["digest", "ip"]);
-    let c = f.parse_with("", &[("zookeeper.DigestAuthenticationProvider.enabled", "false")]).unwrap();
-    assert!(!c.digest_auth_enabled);
-    // Naming the digest provider's class registers it all the same.
-    let c = f.ok(&format!(
-        "DigestAuthenticationProvider.enabled=false\nauthProvider.1={}\nauthProvider.2={}\n",
-        crate::server::auth::DIGEST_PROVIDER_CLASS,
-        crate::server::auth::IP_PROVIDER_CLASS
-    ));
-    assert!(c.digest_auth_enabled);
     // Off values of SASL switches are Java's defaults and pass.
     f.ok("allowSaslFailedClients=false\nsessionRequireClientSASLAuth=false\naudit.enable=false\n");
-
-    assert!(f.err("enforce.auth.enabled=true\n").contains("zookeeper.enforce.auth.schemes"));
-    let e = f.err("enforce.auth.enabled=true\nenforce.auth.schemes=digest,sasl\n");
-    assert!(e.contains("enforce.auth.schemes") && e.contains("\"sasl\""), "{e}");
-    let e = f.err_with(
-        "enforce.auth.enabled=true\nenforce.auth.schemes=digest\n",
-        &[("zookeeper.DigestAuthenticationProvider.enabled", "false")],
-    );
-    assert!(e.contains("\"digest\""), "{e}");
     for (key, value) in [
         ("sessionRequireClientSASLAuth", "true"),
         ("zookeeper.allowSaslFailedClients", "TRUE"),
@@ -608,7 +435,6 @@ fn authentication_settings_resolve_as_java_reads_them() {
         ("X509AuthenticationProvider.superUser", "CN=admin"),
         ("ssl.quorum.keyStore.location", "/k.jks"),
         ("zookeeper.ssl.clientAuth", "need"),
-        ("authProvider.sasl", "org.apache.zookeeper.server.auth.SASLAuthenticationProvider"),
         ("audit.enable", "true"),
     ] {
         let e = f.err_with("", &[(key, value)]);

@@ -2,10 +2,12 @@
 //! new connection whose first four bytes spell a command gets the command's
 //! text and is closed. Runs on the NIOWorker that read the bytes.
 
+use crate::quorum::quorum_peer_config::system_properties::SystemProperties;
 use crate::quorum::quorum_peer_config::ConfView;
-use crate::server::nio_server_cnxn::NioServerCnxn;
-use crate::server::nio_server_cnxn_factory::NioServerCnxnFactory;
+use crate::server::server_cnxn::ServerCnxn;
+use crate::server::server_cnxn_factory::ServerCnxnFactory;
 use crate::server::zoo_keeper_server::ZooKeeperServer;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// Every word Java knows, in Java's order.
@@ -13,6 +15,70 @@ pub const ALL_COMMANDS: [&str; 18] = [
     "conf", "cons", "crst", "dirs", "dump", "envi", "gtmk", "ruok", "stmk", "srst", "srvr", "stat", "wchc",
     "wchp", "wchs", "mntr", "isro", "hash",
 ];
+
+/// Every four letter word Java knows (FourLetterCommands.cmd2String): what
+/// `4lw.commands.whitelist=*` enables.
+pub const FOUR_LETTER_WORDS: &[&str] = &[
+    "conf",
+    "cons",
+    "crst",
+    "dirs",
+    "dump",
+    "envi",
+    "gtmk",
+    "ruok",
+    "stmk",
+    "srst",
+    "srvr",
+    "stat",
+    "wchc",
+    "wchp",
+    "wchs",
+    "mntr",
+    "isro",
+    "hash",
+    "telnet close",
+];
+
+/// The words FourLetterCommands lets run, from the system properties it
+/// reads: `srvr` always; `isro` when readonlymode.enabled; then the
+/// comma-separated zookeeper.4lw.commands.whitelist, where `*` means every
+/// known word.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FourLetterWordSettings {
+    enabled: BTreeSet<String>,
+}
+
+impl FourLetterWordSettings {
+    pub fn read(props: &SystemProperties) -> FourLetterWordSettings {
+        let whitelist = props.string("zookeeper.4lw.commands.whitelist");
+        let mut enabled = BTreeSet::new();
+        for cmd in whitelist.as_deref().unwrap_or("").split(',').map(str::trim) {
+            if cmd == "*" {
+                enabled.extend(FOUR_LETTER_WORDS.iter().map(|c| c.to_string()));
+                break;
+            }
+            if !cmd.is_empty() {
+                enabled.insert(cmd.to_string());
+            }
+        }
+        if props.boolean("readonlymode.enabled", false) {
+            enabled.insert("isro".to_string());
+        }
+        enabled.insert("srvr".to_string());
+        FourLetterWordSettings { enabled }
+    }
+
+    /// FourLetterCommands.isEnabled.
+    pub fn is_enabled(&self, cmd: &str) -> bool {
+        self.enabled.contains(cmd)
+    }
+
+    /// The enabled words, sorted.
+    pub fn enabled(&self) -> impl Iterator<Item = &str> {
+        self.enabled.iter().map(String::as_str)
+    }
+}
 
 pub const ZK_NOT_SERVING: &str = "This ZooKeeper instance is not currently serving requests";
 
@@ -38,8 +104,8 @@ pub fn full_version() -> String {
 }
 
 /// Runs `cmd` (already known to be a four-letter word) and returns its output.
-pub fn execute(cmd: &str, zks: &Arc<ZooKeeperServer>, factory: &Arc<NioServerCnxnFactory>) -> String {
-    if !zks.settings.four_letter_words.contains(cmd) {
+pub fn execute(cmd: &str, zks: &Arc<ZooKeeperServer>, factory: &dyn ServerCnxnFactory) -> String {
+    if !zks.settings.four_letter_words.is_enabled(cmd) {
         return format!("{cmd} is not executed because it is not in the whitelist.\n");
     }
     if cmd == "ruok" {
@@ -54,7 +120,7 @@ pub fn execute(cmd: &str, zks: &Arc<ZooKeeperServer>, factory: &Arc<NioServerCnx
         "cons" => {
             let mut out = String::new();
             for c in factory.connections() {
-                out.push_str(&connection_info(&c, false));
+                out.push_str(&connection_info(&*c, false));
                 out.push('\n');
             }
             out.push('\n');
@@ -100,12 +166,12 @@ fn java_socket_address(a: std::net::SocketAddr) -> String {
 }
 
 /// ServerCnxn.dumpConnectionInfo.
-pub fn connection_info(c: &NioServerCnxn, brief: bool) -> String {
+pub fn connection_info(c: &dyn ServerCnxn, brief: bool) -> String {
     let st = c.stats();
     let mut out = format!(
         " {}[{}](queued={},recved={},sent={}",
         java_socket_address(c.remote_address()),
-        if c.is_closed() { "0" } else { "1" },
+        if c.is_stale() { "0" } else { "1" },
         c.outstanding_requests(),
         st.packets_received,
         st.packets_sent
@@ -201,7 +267,7 @@ fn max_fd_count() -> u64 {
 }
 
 /// DumpCommand.
-fn dump(zks: &Arc<ZooKeeperServer>, factory: &Arc<NioServerCnxnFactory>) -> String {
+fn dump(zks: &Arc<ZooKeeperServer>, factory: &dyn ServerCnxnFactory) -> String {
     let mut out = String::from("SessionTracker dump:\n");
     out.push_str(&zks.session_tracker().dump_sessions());
     out.push_str("ephemeral nodes dump:\n");
@@ -217,13 +283,13 @@ fn dump(zks: &Arc<ZooKeeperServer>, factory: &Arc<NioServerCnxnFactory>) -> Stri
     let cnxns = factory.connections();
     out.push_str(&format!("Connections Sets (1)/({}):\n", cnxns.len()));
     for c in cnxns {
-        out.push_str(&format!("{}\n", connection_info(&c, true)));
+        out.push_str(&format!("{}\n", connection_info(&*c, true)));
     }
     out
 }
 
 /// MonitorCommand: `zk_<key>\t<value>` lines.
-fn mntr(zks: &Arc<ZooKeeperServer>, factory: &Arc<NioServerCnxnFactory>) -> String {
+fn mntr(zks: &Arc<ZooKeeperServer>, factory: &dyn ServerCnxnFactory) -> String {
     let dt = zks.zk_db().data_tree();
     let (min, avg, max) = zks.stats.latency();
     let mut lines: Vec<(&str, String)> = vec![
@@ -266,12 +332,12 @@ fn mntr(zks: &Arc<ZooKeeperServer>, factory: &Arc<NioServerCnxnFactory>) -> Stri
 
 /// srvr and stat (StatCommand): the version, the clients (stat only), the
 /// server figures (ServerStats.toString) and the node count.
-fn stat(with_clients: bool, zks: &Arc<ZooKeeperServer>, factory: &Arc<NioServerCnxnFactory>) -> String {
+fn stat(with_clients: bool, zks: &Arc<ZooKeeperServer>, factory: &dyn ServerCnxnFactory) -> String {
     let mut out = format!("Zookeeper version: {}\n", full_version());
     if with_clients {
         out.push_str("Clients:\n");
         for c in factory.connections() {
-            out.push_str(&connection_info(&c, true));
+            out.push_str(&connection_info(&*c, true));
             out.push('\n');
         }
         out.push('\n');
@@ -287,4 +353,31 @@ fn stat(with_clients: bool, zks: &Arc<ZooKeeperServer>, factory: &Arc<NioServerC
     out.push_str(&format!("Node count: {}\n", zks.zk_db().data_tree().node_count()));
     out.push_str(&zks.role().stat_extra());
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_whitelist_enables_words() {
+        let read = |pairs: &[(&str, &str)]| FourLetterWordSettings::read(&SystemProperties::of(pairs));
+        let s = read(&[]);
+        assert!(s.is_enabled("srvr"));
+        assert!(!s.is_enabled("ruok"));
+        assert!(!s.is_enabled("isro"));
+
+        let s = read(&[("4lw.commands.whitelist", "stat, ruok,,")]);
+        assert!(s.is_enabled("stat") && s.is_enabled("ruok") && s.is_enabled("srvr"));
+        assert!(!s.is_enabled("conf"));
+        assert_eq!(s.enabled().collect::<Vec<_>>(), ["ruok", "srvr", "stat"]);
+
+        let s = read(&[("zookeeper.4lw.commands.whitelist", "*")]);
+        for cmd in FOUR_LETTER_WORDS {
+            assert!(s.is_enabled(cmd), "{cmd}");
+        }
+        assert!(!s.is_enabled("nope"));
+
+        assert!(read(&[("readonlymode.enabled", "true")]).is_enabled("isro"));
+    }
 }

@@ -259,6 +259,13 @@ fn prometheus_metrics_cover_javas_names_and_move() {
     assert!(after.contains_key("write_per_namespace_count{key=\"metrics\",}"), "no per-namespace series");
     // Java's servlet answers only /metrics.
     assert_eq!(http_get(port, "/other").0, 404);
+    // With this provider, mntr dumps its samples (Java's key format: no
+    // trailing comma in the labels) after version and state.
+    let m = mntr(&server.addr());
+    assert_eq!((m[0].0.as_str(), m[1].0.as_str()), ("version", "server_state"));
+    for key in ["fsynctime_count", "readlatency{quantile=\"0.99\"}", "znode_count", "process_open_fds"] {
+        assert!(m.iter().any(|(k, _)| k == key), "mntr lacks {key}");
+    }
 }
 
 #[test]

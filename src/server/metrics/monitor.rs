@@ -211,6 +211,17 @@ fn push_metric(out: &mut Vec<(String, Value)>, m: MetricRef<'_>) {
 /// The `mntr` text: `zk_<key>\t<value>` lines.
 pub fn mntr_text(zks: &Arc<ZooKeeperServer>, factory: Option<&dyn ServerCnxnFactory>) -> String {
     let mut out = String::new();
+    // With the Prometheus provider on, Java's MonitorCommand dumps that
+    // provider: its samples after dumpMonitorValues.
+    if let Some(samples) = factory.and_then(crate::server::metrics::prometheus::dump) {
+        let mut lines: Vec<(String, Value)> =
+            dump_monitor_values(zks).into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        lines.extend(samples.into_iter().map(|(k, v)| (k, Value::Double(v))));
+        for (k, v) in lines {
+            out.push_str(&format!("zk_{k}\t{v}\n"));
+        }
+        return out;
+    }
     for (k, v) in monitor_values(zks, factory) {
         out.push_str("zk_");
         out.push_str(&k);

@@ -82,6 +82,38 @@ impl MetricsProviderSettings {
     }
 }
 
+/// Whether the Prometheus provider runs (mntr then prints its samples, as
+/// Java's MonitorCommand dumps whichever provider is configured), and
+/// whether it exports the process series.
+static RUNNING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static EXPORT_PROCESS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The provider's dump when it runs: every sample of /metrics as
+/// (`name{label="value",...}`, value), the key as Java's buildKeyForDump
+/// writes it.
+pub fn dump(factory: &dyn ServerCnxnFactory) -> Option<Vec<(String, f64)>> {
+    use std::sync::atomic::Ordering;
+    if !RUNNING.load(Ordering::Relaxed) {
+        return None;
+    }
+    let text = render(factory, EXPORT_PROCESS.load(Ordering::Relaxed));
+    let samples = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| {
+            let (series, v) = l.rsplit_once(' ')?;
+            let v = match v {
+                "NaN" => f64::NAN,
+                "+Inf" => f64::INFINITY,
+                "-Inf" => f64::NEG_INFINITY,
+                _ => v.parse().ok()?,
+            };
+            Some((series.replace(",}", "}"), v))
+        })
+        .collect();
+    Some(samples)
+}
+
 /// The running provider: its HTTP thread.
 pub struct PrometheusMetricsProvider {
     server: Arc<tiny_http::Server>,
@@ -117,6 +149,8 @@ impl PrometheusMetricsProvider {
             .name("MetricsHttpSrv".into())
             .spawn(move || serve(&srv, &factory, export_process))
             .map_err(|e| format!("cannot start the metrics thread: {e}"))?;
+        EXPORT_PROCESS.store(export_process, std::sync::atomic::Ordering::Relaxed);
+        RUNNING.store(true, std::sync::atomic::Ordering::Relaxed);
         Ok(PrometheusMetricsProvider { server, thread: Some(thread), addr })
     }
 
@@ -126,6 +160,7 @@ impl PrometheusMetricsProvider {
 
     /// stop(): closes the socket and waits for the thread.
     pub fn stop(mut self) {
+        RUNNING.store(false, std::sync::atomic::Ordering::Relaxed);
         self.server.unblock();
         if let Some(t) = self.thread.take() {
             let _ = t.join();

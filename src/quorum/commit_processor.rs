@@ -121,6 +121,14 @@ impl CommitProcessorCore {
         self.committed.push_back(req);
     }
 
+    /// (reads, writes) arrived and not yet sorted, the sessions with
+    /// requests held behind a write, and the requests with the workers:
+    /// the queue figures Java samples each turn.
+    pub fn queue_figures(&self) -> (usize, usize, usize, usize) {
+        let writes = self.queued.iter().filter(|r| self.need_commit(r)).count();
+        (self.queued.len() - writes, writes, self.pending.len(), self.in_flight)
+    }
+
     /// A request handed out as `Handoff::Worker` has been processed.
     pub fn request_finished(&mut self) {
         self.in_flight = self.in_flight.saturating_sub(1);
@@ -431,6 +439,11 @@ fn run(sh: &Shared, mut core: CommitProcessorCore, workers: &[Sender<Request>]) 
                 sh.wake.wait(&mut inbox);
             }
         }
+        let (reads, writes, sessions, in_flight) = core.queue_figures();
+        m.reads_queued_in_commit_processor.add(reads as i64);
+        m.writes_queued_in_commit_processor.add(writes as i64);
+        m.pending_session_queue_size.add(sessions as i64);
+        m.concurrent_request_processing_in_commit_processor.add(in_flight as i64);
         let handoffs = core.step();
         let writes = handoffs.iter().filter(|h| matches!(h, Handoff::Apply(_))).count();
         if writes > 0 {

@@ -34,6 +34,9 @@ use tracing::{debug, error, info, warn};
 /// The string a streamed snapshot ends with (Java's "signature").
 const SNAP_SIGNATURE: &str = "BenWasHere";
 
+/// Java's LearnerHandler.markerPacketInterval.
+const MARKER_PACKET_INTERVAL: u64 = 1000;
+
 static SNAPS_IN_FLIGHT: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
 static DIFFS_IN_FLIGHT: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
 
@@ -307,6 +310,13 @@ pub struct LearnerHandler {
     packets_received: AtomicU64,
     packets_sent: AtomicU64,
     requests_received: AtomicU64,
+    /// Packets queued for the sender, and the marker: every 1000th one's
+    /// number and queueing time, for learner_handler_qp_time_ms (Java
+    /// queues a MarkerQuorumPacket every 1000 packets).
+    packets_queued: AtomicU64,
+    /// The marked packet's number (u64::MAX: none) and when it was queued.
+    marker_at: AtomicU64,
+    marker_time: Mutex<Option<Instant>>,
     /// This connection as the owner of the sessions it revalidates and
     /// forwards requests for.
     session_owner: SessionOwner,
@@ -342,6 +352,9 @@ impl LearnerHandler {
             packets_received: AtomicU64::new(0),
             packets_sent: AtomicU64::new(0),
             requests_received: AtomicU64::new(0),
+            packets_queued: AtomicU64::new(0),
+            marker_at: AtomicU64::new(u64::MAX),
+            marker_time: Mutex::new(None),
             session_owner: SessionOwner::Learner(id),
             handshake_id,
         });
@@ -388,6 +401,11 @@ impl LearnerHandler {
 
     /// Queues a packet for the sender thread.
     pub fn queue_packet(&self, p: QuorumPacket) {
+        let n = self.packets_queued.fetch_add(1, Ordering::Relaxed);
+        if n % MARKER_PACKET_INTERVAL == 0 && self.marker_at.load(Ordering::Acquire) == u64::MAX {
+            *self.marker_time.lock() = Some(Instant::now());
+            self.marker_at.store(n, Ordering::Release);
+        }
         let _ = self.queue.send(Some(p));
     }
 
@@ -614,6 +632,8 @@ impl LearnerHandler {
     }
 
     fn send_packets(&self, rx: Receiver<Option<QuorumPacket>>, mut out: BufWriter<TcpStream>) {
+        let mut sid_key = (i64::MIN, String::new());
+        let mut dequeued = 0u64;
         loop {
             let item = match rx.try_recv() {
                 Ok(i) => i,
@@ -629,6 +649,21 @@ impl LearnerHandler {
                 }
             };
             let Some(p) = item else { return };
+            // learner_handler_qp_size: the packets still queued behind this
+            // one, per learner sid (known once FOLLOWERINFO arrived).
+            let sid = self.sid();
+            if sid != sid_key.0 {
+                sid_key = (sid, sid.to_string());
+            }
+            let m = crate::server::server_metrics::metrics();
+            m.learner_handler_qp_size.add(&sid_key.1, rx.len() as i64);
+            if self.marker_at.load(Ordering::Acquire) == dequeued {
+                if let Some(queued) = self.marker_time.lock().take() {
+                    m.learner_handler_qp_time.add(&sid_key.1, queued.elapsed().as_millis() as i64);
+                }
+                self.marker_at.store(u64::MAX, Ordering::Release);
+            }
+            dequeued += 1;
             if p.r#type == qp::PROPOSAL {
                 self.sync_limit_check.lock().update_proposal(p.zxid, Instant::now());
             }

@@ -303,6 +303,10 @@ impl FinalRequestProcessor {
 
 impl RequestProcessor for FinalRequestProcessor {
     fn process_request(&self, req: Request) {
+        if req.cnxn.as_ref().is_some_and(|c| c.is_stale()) {
+            // Its connection closed (or went stale) on the way here.
+            crate::server::server_metrics::metrics().stale_replies.inc();
+        }
         if let Some(hdr) = &req.hdr {
             // From the txn's creation on the leader (its wall-clock time)
             // to being applied here.

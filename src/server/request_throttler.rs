@@ -130,7 +130,11 @@ fn run(me: Weak<RequestThrottler>, zks: Arc<ZooKeeperServer>, rx: Receiver<Optio
             }
         }
         if let Some(mut r) = req {
-            crate::server::server_metrics::metrics().request_throttle_queue_time.add(r.queued_at.elapsed().as_millis() as i64);
+            let m = crate::server::server_metrics::metrics();
+            m.request_throttle_queue_time.add(r.queued_at.elapsed().as_millis() as i64);
+            if is_stale(&r) {
+                m.stale_requests.inc();
+            }
             if throttled_op_wait > 0 && r.is_throttlable() && r.create_time.elapsed().as_millis() > throttled_op_wait {
                 r.throttled = true;
                 crate::server::server_metrics::metrics().throttled_ops.inc();

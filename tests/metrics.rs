@@ -82,6 +82,9 @@ fn standalone_mntr_has_javas_keys() {
     }
     let (j, o) = (mntr(&java.addr()), mntr(&ours.addr()));
     assert_same_keys("standalone", &j, &o);
+    // In Java's order too: the order of its ConcurrentHashMaps.
+    let order = |m: &[(String, String)]| m.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
+    assert_eq!(order(&j), order(&o), "standalone mntr order");
     // Same meaning: what moved on Java moved here.
     assert_ne!(value(&o, "cnt_metrics_write_per_namespace"), "0");
     assert_ne!(value(&o, "cnt_metrics_read_per_namespace"), "0");

@@ -356,29 +356,59 @@ pub fn java_string_hash(s: &str) -> i32 {
     s.encode_utf16().fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(c as i32))
 }
 
-/// The order a java.util.concurrent.ConcurrentHashMap holding these keys
-/// (inserted in this order, none removed) iterates them: by bin of the
-/// spread hash in a table sized for the count, then insertion order. That
-/// is the order DefaultMetricsProvider's dump, and so mntr, prints each
-/// kind of metric in.
+/// The order a java.util.concurrent.ConcurrentHashMap iterates these keys
+/// after they were put in this order (none removed): the map is replayed,
+/// bins, resizes and all (a resize splits each bin in two and reverses the
+/// nodes ahead of the bin's last run, as ConcurrentHashMap.transfer does).
+/// That is the order DefaultMetricsProvider's dump, and so mntr, prints
+/// each kind of metric in.
 pub fn java_hash_order<T>(items: Vec<(String, T)>) -> Vec<(String, T)> {
-    let n = items.len();
-    let mut table = 16usize;
-    // Java resizes once the count reaches 3/4 of the table.
-    while n >= table - (table >> 2) {
-        table <<= 1;
+    let spread = |k: &str| {
+        let h = java_string_hash(k);
+        (h ^ ((h as u32) >> 16) as i32) & 0x7fff_ffff
+    };
+    let hashes: Vec<i32> = items.iter().map(|(k, _)| spread(k)).collect();
+    let mut table: Vec<Vec<usize>> = vec![Vec::new(); 16];
+    let mut size_ctl = 12usize;
+    for (i, h) in hashes.iter().enumerate() {
+        let n = table.len();
+        table[*h as usize & (n - 1)].push(i);
+        if i + 1 >= size_ctl {
+            let mut next: Vec<Vec<usize>> = vec![Vec::new(); n * 2];
+            for (b, bin) in table.iter().enumerate() {
+                let Some(&first) = bin.first() else { continue };
+                let bit = |k: usize| hashes[k] as usize & n;
+                // The last run: the longest tail of nodes bound for one half.
+                let mut run_bit = bit(first);
+                let mut last_run = 0;
+                for (pos, &k) in bin.iter().enumerate().skip(1) {
+                    if bit(k) != run_bit {
+                        run_bit = bit(k);
+                        last_run = pos;
+                    }
+                }
+                let (mut low, mut high): (Vec<usize>, Vec<usize>) = (Vec::new(), Vec::new());
+                if run_bit == 0 {
+                    low.extend(&bin[last_run..]);
+                } else {
+                    high.extend(&bin[last_run..]);
+                }
+                for &k in &bin[..last_run] {
+                    if bit(k) == 0 {
+                        low.insert(0, k);
+                    } else {
+                        high.insert(0, k);
+                    }
+                }
+                next[b] = low;
+                next[b + n] = high;
+            }
+            table = next;
+            size_ctl = table.len() - (table.len() >> 2);
+        }
     }
-    let mut keyed: Vec<(usize, usize, (String, T))> = items
-        .into_iter()
-        .enumerate()
-        .map(|(i, item)| {
-            let h = java_string_hash(&item.0);
-            let spread = ((h ^ ((h as u32) >> 16) as i32) & 0x7fff_ffff) as usize;
-            (spread & (table - 1), i, item)
-        })
-        .collect();
-    keyed.sort_by_key(|(bin, i, _)| (*bin, *i));
-    keyed.into_iter().map(|(_, _, item)| item).collect()
+    let mut slots: Vec<Option<(String, T)>> = items.into_iter().map(Some).collect();
+    table.into_iter().flatten().filter_map(|i| slots[i].take()).collect()
 }
 
 #[cfg(test)]

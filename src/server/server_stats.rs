@@ -2,15 +2,28 @@
 //! `stat` and `mntr` report. Updated by the FinalRequestProcessor (latency)
 //! and the connection workers (packets); read by four-letter-word workers.
 
-use parking_lot::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
-#[derive(Default)]
+/// Request latencies: count, total, min and max, each a relaxed atomic
+/// (no lock on the reply path).
 struct Latency {
-    min: u64,
-    max: u64,
-    total: u64,
-    count: u64,
+    count: AtomicU64,
+    total: AtomicU64,
+    min: AtomicU64,
+    max: AtomicU64,
+}
+
+impl Latency {
+    fn new() -> Latency {
+        Latency { count: AtomicU64::new(0), total: AtomicU64::new(0), min: AtomicU64::new(u64::MAX), max: AtomicU64::new(0) }
+    }
+
+    fn reset(&self) {
+        self.count.store(0, Ordering::Relaxed);
+        self.total.store(0, Ordering::Relaxed);
+        self.min.store(u64::MAX, Ordering::Relaxed);
+        self.max.store(0, Ordering::Relaxed);
+    }
 }
 
 pub struct ServerStats {
@@ -23,7 +36,7 @@ pub struct ServerStats {
     last_response_size: AtomicI64,
     min_response_size: AtomicI64,
     max_response_size: AtomicI64,
-    latency: Mutex<Latency>,
+    latency: Latency,
 }
 
 impl ServerStats {
@@ -36,7 +49,7 @@ impl ServerStats {
             last_response_size: AtomicI64::new(-1),
             min_response_size: AtomicI64::new(-1),
             max_response_size: AtomicI64::new(-1),
-            latency: Mutex::new(Latency::default()),
+            latency: Latency::new(),
         }
     }
 
@@ -105,29 +118,29 @@ impl ServerStats {
         } else {
             m.read_latency.add(ms as i64);
         }
-        let mut l = self.latency.lock();
-        if l.count == 0 || ms < l.min {
-            l.min = ms;
+        let l = &self.latency;
+        if ms < l.min.load(Ordering::Relaxed) {
+            l.min.fetch_min(ms, Ordering::Relaxed);
         }
-        if ms > l.max {
-            l.max = ms;
+        if ms > l.max.load(Ordering::Relaxed) {
+            l.max.fetch_max(ms, Ordering::Relaxed);
         }
-        l.total += ms;
-        l.count += 1;
+        l.total.fetch_add(ms, Ordering::Relaxed);
+        l.count.fetch_add(1, Ordering::Relaxed);
     }
 
     /// (min, avg, max) in ms, as Java prints them (avg with a fraction).
     pub fn latency(&self) -> (u64, f64, u64) {
-        let l = self.latency.lock();
-        if l.count == 0 {
+        let (total, count) = self.latency_total_and_count();
+        if count == 0 {
             return (0, 0.0, 0);
         }
-        (l.min, l.total as f64 / l.count as f64, l.max)
+        let min = self.latency.min.load(Ordering::Relaxed);
+        (min.min(self.latency.max.load(Ordering::Relaxed)), total as f64 / count as f64, self.latency.max.load(Ordering::Relaxed))
     }
 
     pub fn latency_total_and_count(&self) -> (u64, u64) {
-        let l = self.latency.lock();
-        (l.total, l.count)
+        (self.latency.total.load(Ordering::Relaxed), self.latency.count.load(Ordering::Relaxed))
     }
 
     /// srst: zero the counters.
@@ -139,7 +152,7 @@ impl ServerStats {
         self.last_response_size.store(-1, Ordering::Relaxed);
         self.min_response_size.store(-1, Ordering::Relaxed);
         self.max_response_size.store(-1, Ordering::Relaxed);
-        *self.latency.lock() = Latency::default();
+        self.latency.reset();
     }
 }
 

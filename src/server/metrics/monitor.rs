@@ -130,14 +130,21 @@ pub fn dump_monitor_values(zks: &Arc<ZooKeeperServer>) -> Vec<(&'static str, Val
     v
 }
 
-/// Everything `mntr` prints, keys without the `zk_` prefix, in Java's
-/// order: dumpMonitorValues, then DefaultMetricsProvider's dump (gauges,
-/// gauge sets, counters, counter sets, basic summaries, advanced ones,
-/// basic summary sets, advanced summary sets; each kind in the order of
-/// Java's hash map of that kind).
+/// Everything `mntr` (and the AdminServer's `monitor`) reports, keys
+/// without the `zk_` prefix, in Java's order: dumpMonitorValues, then the
+/// Prometheus provider's samples when it runs, else DefaultMetricsProvider's
+/// dump (gauges, gauge sets, counters, counter sets, basic summaries,
+/// advanced ones, basic summary sets, advanced summary sets; each kind in
+/// the order of Java's hash map of that kind).
 pub fn monitor_values(zks: &Arc<ZooKeeperServer>, factory: Option<&dyn ServerCnxnFactory>) -> Vec<(String, Value)> {
     let mut out: Vec<(String, Value)> =
         dump_monitor_values(zks).into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    // With the Prometheus provider on, Java dumps that provider instead:
+    // its samples, keyed `name{label="value"}`, every value a double.
+    if let Some(samples) = factory.and_then(crate::server::metrics::prometheus::dump) {
+        out.extend(samples.into_iter().map(|(k, v)| (k, Value::Double(v))));
+        return out;
+    }
     let named = |v: Vec<(&'static str, Value)>| v.into_iter().map(|(k, v)| (k.to_string(), v)).collect::<Vec<_>>();
     let present = gauges(zks, factory).into_iter().filter(|(_, v)| *v != Value::Null).collect();
     out.extend(java_hash_order(named(present)));
@@ -211,17 +218,6 @@ fn push_metric(out: &mut Vec<(String, Value)>, m: MetricRef<'_>) {
 /// The `mntr` text: `zk_<key>\t<value>` lines.
 pub fn mntr_text(zks: &Arc<ZooKeeperServer>, factory: Option<&dyn ServerCnxnFactory>) -> String {
     let mut out = String::new();
-    // With the Prometheus provider on, Java's MonitorCommand dumps that
-    // provider: its samples after dumpMonitorValues.
-    if let Some(samples) = factory.and_then(crate::server::metrics::prometheus::dump) {
-        let mut lines: Vec<(String, Value)> =
-            dump_monitor_values(zks).into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-        lines.extend(samples.into_iter().map(|(k, v)| (k, Value::Double(v))));
-        for (k, v) in lines {
-            out.push_str(&format!("zk_{k}\t{v}\n"));
-        }
-        return out;
-    }
     for (k, v) in monitor_values(zks, factory) {
         out.push_str("zk_");
         out.push_str(&k);

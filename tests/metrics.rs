@@ -397,3 +397,52 @@ fn observer_mntr_has_javas_keys() {
     assert_eq!(value(&ours, "observer_master_id"), value(&java, "observer_master_id"));
     assert_ne!(value(&ours, "cnt_observer_sync_time"), "0");
 }
+
+/// How many metric updates one request makes (summary observations plus
+/// counter increments; the byte counters count one update per request),
+/// for the overhead estimate in README. Prints, asserts nothing.
+#[test]
+#[ignore]
+fn metric_updates_per_request() {
+    let port = free_port();
+    let opts = ServerOpts::default()
+        .cfg("metricsProvider.className", "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider")
+        .cfg("metricsProvider.httpHost", "127.0.0.1")
+        .cfg("metricsProvider.httpPort", &port.to_string());
+    let server = TestServer::start_with(Flavor::Zkserver, opts);
+    assert!(wait_until(DEADLINE, || TcpStream::connect(("127.0.0.1", port)).is_ok()));
+    let c = server.client();
+    c.create("/n", Some(b"v"), &ids::open_acl_unsafe(), CreateMode::Persistent).expect("create");
+    // Counters (bar the byte counters, one update each per request) and
+    // the summaries' observation counts; keyed sets add one per request.
+    let (types, _) = parse_exposition(&http_get(port, "/metrics").1);
+    let byte_counters = ["bytes_received_count", "response_bytes", "watch_bytes"];
+    let updates = |samples: &BTreeMap<String, f64>| -> f64 {
+        samples
+            .iter()
+            .filter(|(k, _)| {
+                let counter = types.get(k.as_str()).is_some_and(|t| t == "counter") && !byte_counters.contains(&k.as_str());
+                let summary_count =
+                    k.strip_suffix("_count").is_some_and(|base| types.get(base).is_some_and(|t| t == "summary"));
+                counter || summary_count
+            })
+            .map(|(_, v)| *v)
+            .sum()
+    };
+    let per_request = |op: &dyn Fn()| {
+        let (_, before) = parse_exposition(&http_get(port, "/metrics").1);
+        for _ in 0..1000 {
+            op();
+        }
+        let (_, after) = parse_exposition(&http_get(port, "/metrics").1);
+        // + the byte counters and the per-namespace set.
+        (updates(&after) - updates(&before)) / 1000.0 + 3.0
+    };
+    let reads = per_request(&|| {
+        c.get_data("/n", false).expect("get_data");
+    });
+    let writes = per_request(&|| {
+        c.set_data("/n", Some(b"w"), -1).expect("set_data");
+    });
+    eprintln!("metric updates per request: getData {reads:.1}, setData {writes:.1}");
+}

@@ -101,7 +101,6 @@ fn bucket_value(b: usize) -> f64 {
 pub struct Summary {
     name: String,
     level: DetailLevel,
-    count: AtomicU64,
     sum: AtomicI64,
     min: AtomicI64,
     max: AtomicI64,
@@ -133,7 +132,6 @@ impl Summary {
         Summary {
             name: name.into(),
             level,
-            count: AtomicU64::new(0),
             sum: AtomicI64::new(0),
             min: AtomicI64::new(i64::MAX),
             max: AtomicI64::new(i64::MIN),
@@ -160,7 +158,7 @@ impl Summary {
     /// Summary.add: one observation.
     #[inline]
     pub fn add(&self, value: i64) {
-        self.count.fetch_add(1, Ordering::Relaxed);
+        // The count is the buckets' total (read side), one atomic less here.
         self.sum.fetch_add(value, Ordering::Relaxed);
         if value < self.min.load(Ordering::Relaxed) {
             self.min.fetch_min(value, Ordering::Relaxed);
@@ -172,7 +170,7 @@ impl Summary {
     }
 
     pub fn snapshot(&self) -> SummarySnapshot {
-        let count = self.count.load(Ordering::Relaxed);
+        let count: u64 = self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).sum();
         if count == 0 {
             return SummarySnapshot::default();
         }
@@ -210,7 +208,6 @@ impl Summary {
     }
 
     pub fn reset(&self) {
-        self.count.store(0, Ordering::Relaxed);
         self.sum.store(0, Ordering::Relaxed);
         self.min.store(i64::MAX, Ordering::Relaxed);
         self.max.store(i64::MIN, Ordering::Relaxed);
@@ -223,9 +220,43 @@ impl Summary {
 /// Gives each keyed set a slot in the per-thread caches.
 static NEXT_SET_SLOT: AtomicUsize = AtomicUsize::new(0);
 
+/// A thread's view of one keyed set: the member it used last (most
+/// updates repeat the key, and a string compare beats hashing it) and every
+/// member it has used.
+struct ThreadSetCache<T> {
+    last: Option<(Box<str>, Arc<T>)>,
+    all: HashMap<Box<str>, Arc<T>>,
+}
+
+impl<T> Default for ThreadSetCache<T> {
+    fn default() -> Self {
+        ThreadSetCache { last: None, all: HashMap::new() }
+    }
+}
+
+impl<T> ThreadSetCache<T> {
+    /// The member for `key`, from this cache or else `fetch` (then kept).
+    #[inline]
+    fn get(&mut self, key: &str, fetch: impl FnOnce() -> Arc<T>) -> &T {
+        let hit = matches!(&self.last, Some((k, _)) if &**k == key);
+        if !hit {
+            let member = match self.all.get(key) {
+                Some(m) => Arc::clone(m),
+                None => {
+                    let m = fetch();
+                    self.all.insert(key.into(), Arc::clone(&m));
+                    m
+                }
+            };
+            self.last = Some((key.into(), member));
+        }
+        &self.last.as_ref().expect("just set").1
+    }
+}
+
 thread_local! {
-    static SET_CACHE: RefCell<Vec<HashMap<Box<str>, Arc<Summary>>>> = const { RefCell::new(Vec::new()) };
-    static COUNTER_SET_CACHE: RefCell<Vec<HashMap<Box<str>, Arc<Counter>>>> = const { RefCell::new(Vec::new()) };
+    static SET_CACHE: RefCell<Vec<ThreadSetCache<Summary>>> = const { RefCell::new(Vec::new()) };
+    static COUNTER_SET_CACHE: RefCell<Vec<ThreadSetCache<Counter>>> = const { RefCell::new(Vec::new()) };
 }
 
 /// SummarySet (AvgMinMaxCounterSet / AvgMinMaxPercentileCounterSet): one
@@ -275,16 +306,9 @@ impl SummarySet {
         SET_CACHE.with(|c| {
             let mut c = c.borrow_mut();
             if c.len() <= self.slot {
-                c.resize_with(self.slot + 1, HashMap::new);
+                c.resize_with(self.slot + 1, ThreadSetCache::default);
             }
-            match c[self.slot].get(key) {
-                Some(s) => s.add(value),
-                None => {
-                    let s = self.member(key);
-                    s.add(value);
-                    c[self.slot].insert(key.into(), s);
-                }
-            }
+            c[self.slot].get(key, || self.member(key)).add(value);
         })
     }
 
@@ -322,19 +346,13 @@ impl CounterSet {
         COUNTER_SET_CACHE.with(|c| {
             let mut c = c.borrow_mut();
             if c.len() <= self.slot {
-                c.resize_with(self.slot + 1, HashMap::new);
+                c.resize_with(self.slot + 1, ThreadSetCache::default);
             }
-            match c[self.slot].get(key) {
-                Some(s) => s.add(delta),
-                None => {
-                    let s = {
-                        let mut w = self.members.write();
-                        Arc::clone(w.entry(key.into()).or_insert_with(|| Arc::new(Counter::new(self.name))))
-                    };
-                    s.add(delta);
-                    c[self.slot].insert(key.into(), s);
-                }
-            }
+            let fetch = || {
+                let mut w = self.members.write();
+                Arc::clone(w.entry(key.into()).or_insert_with(|| Arc::new(Counter::new(self.name))))
+            };
+            c[self.slot].get(key, fetch).add(delta);
         })
     }
 

@@ -111,12 +111,20 @@ pub fn execute(cmd: &str, zks: &Arc<ZooKeeperServer>, factory: &dyn ServerCnxnFa
     if cmd == "ruok" {
         return "imok".to_string();
     }
+    if cmd == "isro" {
+        // IsroCommand: "null" when no server is running behind the port.
+        return match (zks.is_running(), zks.is_read_only()) {
+            (false, _) => "null",
+            (true, true) => "ro",
+            (true, false) => "rw",
+        }
+        .to_string();
+    }
     if !zks.is_running() {
         return format!("{ZK_NOT_SERVING}\n");
     }
     match cmd {
         "srvr" | "stat" => stat(cmd == "stat", zks, factory),
-        "isro" => "rw".to_string(),
         "cons" => {
             let mut out = String::new();
             for c in factory.connections() {

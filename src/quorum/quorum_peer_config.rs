@@ -938,9 +938,11 @@ impl QuorumPeerConfig {
             Some(a) => (i32::from(a.port()), self.max_client_cnxns),
             None => (-1, -1),
         };
+        // The read-only server answers with its peer's id, as the quorum
+        // roles' servers do.
         let server_id = match view {
-            ConfView::Quorum(_) => self.server_id.unwrap_or(-1),
-            ConfView::Standalone | ConfView::ReadOnly => 0,
+            ConfView::Quorum(_) | ConfView::ReadOnly => self.server_id.unwrap_or(-1),
+            ConfView::Standalone => 0,
         };
         let mut out = String::new();
         let mut line = |k: &str, v: &dyn fmt::Display| out.push_str(&format!("{k}={v}\n"));

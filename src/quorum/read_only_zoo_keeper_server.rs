@@ -207,6 +207,10 @@ impl ServerRole for ReadOnlyZooKeeperServer {
         "read-only"
     }
 
+    fn monitor_lines(&self) -> Vec<(&'static str, String)> {
+        vec![("local_sessions", self.tracker.local.session_count().to_string())]
+    }
+
     fn is_read_only(&self) -> bool {
         true
     }

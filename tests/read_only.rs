@@ -64,8 +64,10 @@ fn lone_participant_scenario(flavor: Flavor, extra: &[(&str, &str)]) {
     let mut ens = Ensemble::new(&[flavor; 3], extra);
     ens.set_system_property("readonlymode.enabled", "true");
     ens.start_all();
-    ens.settled_leader(&[1, 2, 3]);
-    let lone = 1;
+    // The leader is left alone: it must notice that its quorum is gone
+    // (syncLimit ticks) before its election can run out of time.
+    let lone = ens.settled_leader(&[1, 2, 3]);
+    let others: Vec<i64> = [1, 2, 3].into_iter().filter(|s| *s != lone).collect();
     let addr = ens.node(lone).client_addr();
     assert_eq!(four_letter(&addr, "isro").unwrap(), "rw");
     let rw = ens.client(lone);
@@ -77,8 +79,9 @@ fn lone_participant_scenario(flavor: Flavor, extra: &[(&str, &str)]) {
     let (global_id, global_pw) = (global.session_id(), global.session_passwd().to_vec());
     global.disconnect();
 
-    ens.kill9(2);
-    ens.kill9(3);
+    for s in &others {
+        ens.kill9(*s);
+    }
     wait_isro(&ens, &addr, "ro");
     assert_eq!(ens.mode(lone).as_deref(), Some("read-only"));
     for word in ["srvr", "stat"] {
@@ -171,8 +174,9 @@ fn lone_participant_scenario(flavor: Flavor, extra: &[(&str, &str)]) {
 
     // The quorum returns: the read-only server goes, its clients are cut
     // off, and the node serves read-write again.
-    ens.start(2);
-    ens.start(3);
+    for s in &others {
+        ens.start(*s);
+    }
     let ok = wait_until(DEADLINE, || matches!(ens.mode(lone).as_deref(), Some("leader" | "follower")));
     assert!(ok, "node {lone} did not rejoin: {:?}\n{}", ens.mode(lone), ens.logs());
     assert_eq!(four_letter(&addr, "isro").unwrap(), "rw");
@@ -344,6 +348,35 @@ fn c_client_test_read_only_client_scenario() {
     cli.expect("/: rc = 0\n");
     cli.send("create /test");
     cli.expect("[/test]: rc = -119\n");
+    cli.send("quit");
+    cli.finish();
+}
+
+#[test]
+fn java_client_zkcli_read_only() {
+    // zkCli.sh -r: the Java client's canBeReadOnly, CONNECTEDREADONLY.
+    let mut ens = Ensemble::new(&[Flavor::Zkserver; 3], &[]);
+    ens.set_system_property("readonlymode.enabled", "true");
+    ens.start(1);
+    let addr = ens.node(1).client_addr();
+    wait_isro(&ens, &addr, "ro");
+    let mut cli = Interactive::spawn(
+        "/bin/sh",
+        &[
+            "-c",
+            "CLIENT_JVMFLAGS='-XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xshare:auto' exec \"$0\" \"$@\" 2>&1",
+            "/usr/share/zookeeper/bin/zkCli.sh",
+            "-server",
+            &addr,
+            "-r",
+        ],
+        "apt-get install -y zookeeper",
+    );
+    expect_within(&mut cli, "state:ConnectedReadOnly", Duration::from_secs(60));
+    cli.send("ls /");
+    cli.expect("[zookeeper]");
+    cli.send("create /x");
+    cli.expect("Not a read-only call");
     cli.send("quit");
     cli.finish();
 }

@@ -231,6 +231,17 @@ pub trait ServerRole: Send + Sync {
     /// Stops what the role runs beside the chain (called after the chain
     /// has shut down).
     fn shutdown(&self) {}
+
+    /// QuorumZooKeeperServer.self: the peer a leader, follower or observer
+    /// serves for (None for a standalone server).
+    fn quorum_peer(&self) -> Option<Arc<crate::quorum::quorum_peer::QuorumPeer>> {
+        None
+    }
+
+    /// LeaderZooKeeperServer.getLeader (None for the other roles).
+    fn leader(&self) -> Option<Arc<crate::quorum::leader::Leader>> {
+        None
+    }
 }
 
 /// The standalone chain: Prep -> Sync -> Final.
@@ -633,7 +644,9 @@ impl ZooKeeperServer {
     /// SESSIONCLOSEDREQUIRESASLAUTH for its request and is closed. True when
     /// the request may go on.
     fn enforce_authentication(&self, cnxn: &Arc<NioServerCnxn>, xid: i32) -> bool {
-        let Some(schemes) = &self.settings.auth.enforce_auth_schemes else { return true };
+        let Some(schemes) = &self.settings.auth.enforce_auth_schemes else {
+            return true;
+        };
         let ids = cnxn.auth_info();
         if ids.iter().any(|id| schemes.contains(&id.scheme)) {
             return true;

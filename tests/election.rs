@@ -59,7 +59,11 @@ fn three_zkservers_elect_the_highest_sid() {
     for sid in 1..=3 {
         assert_zkserver_logged_leader(&ens, sid, 3);
         let want = if sid == 3 { "leading" } else { "following" };
-        assert_eq!(logged_states(&ens.node(sid).log()), vec![want], "node {sid}");
+        // Only that role, though perhaps more than once: on a loaded
+        // machine a follower can give up dialling a leader still binding
+        // its quorum port, and be elected into the same role again.
+        let states = logged_states(&ens.node(sid).log());
+        assert!(!states.is_empty() && states.iter().all(|s| s == want), "node {sid}: {states:?}");
         // Once synced, each node serves in its role.
         let addr = ens.node(sid).client_addr();
         let mode = if sid == 3 { "leader" } else { "follower" };

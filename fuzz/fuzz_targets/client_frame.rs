@@ -16,6 +16,7 @@ use zkserver::server::nio_server_cnxn::NioServerCnxn;
 use zkserver::server::nio_server_cnxn_factory::CnxnSlot;
 use zkserver::server::prep_request_processor::PrepRequestProcessor;
 use zkserver::server::request_processor::RequestProcessor;
+use zkserver::server::server_cnxn::ServerCnxn;
 use zkserver::jute::max_buffer;
 use zkserver_fuzz::{fresh_server, server_settings, set_alloc_limit};
 
@@ -43,7 +44,7 @@ fuzz_target!(|data: &[u8]| {
     let l = loopback();
     let zks = fresh_server();
     let sock = l.sock.try_clone().expect("dup the loopback socket");
-    let cnxn = Arc::new(NioServerCnxn::new(
+    let cnxn: Arc<dyn ServerCnxn> = NioServerCnxn::new(
         1,
         sock,
         l.remote,
@@ -52,7 +53,7 @@ fuzz_target!(|data: &[u8]| {
         Arc::clone(&zks),
         &server_settings().nio,
         CnxnSlot::uncounted(l.remote.ip()),
-    ));
+    );
     let next: Arc<dyn RequestProcessor> = Arc::new(FinalRequestProcessor::new(Arc::clone(&zks)));
     let submit = |req| PrepRequestProcessor::process_now(&zks, &next, req);
     let max = max_buffer();
@@ -73,7 +74,7 @@ fuzz_target!(|data: &[u8]| {
             zks.process_packet_to(&cnxn, frame, submit)
         };
         first = false;
-        if res.is_err() || cnxn.is_closed() {
+        if res.is_err() || cnxn.is_stale() {
             break;
         }
     }

@@ -4,11 +4,18 @@
 //!
 //! Everything is big-endian. A `buffer` or `ustring` is an `int` length
 //! followed by the bytes, `-1` meaning null; a `vector` is an `int` count
-//! followed by the elements. Decoding never panics: every length is checked
-//! against the bytes actually present and against one process-wide bound,
-//! [`read_limit`] (jute.maxbuffer plus zookeeper.jute.maxbuffer.extrasize,
-//! as Java's BinaryInputArchive checks every length), which every reader of
-//! a record uses: txns, log entries, snapshot records and quorum packets.
+//! followed by the elements, `-1` meaning null. Decoding never panics and
+//! both readers, [`InputArchive`] over bytes in memory and [`StreamInput`]
+//! over an `io::Read`, apply Java's BinaryInputArchive rules: a buffer or
+//! ustring length of -1 is null, any other negative length is refused
+//! ("Unreasonable length = N"), and so is one above one process-wide
+//! bound, [`read_limit`] (jute.maxbuffer plus
+//! zookeeper.jute.maxbuffer.extrasize), before anything is allocated; a
+//! vector count below -1 reads as empty, as Java's startVector leaves it.
+//! Every reader of a record uses them: txns, log entries, snapshot records,
+//! the SNAP stream and quorum packets. The election port's messages are
+//! read through the same two readers, with that protocol's own length
+//! rules and limits (`StreamInput::with_limit`).
 //! Client frames are held to [`max_buffer`] alone.
 
 pub mod multi;
@@ -82,6 +89,9 @@ pub enum JuteError {
     BadUtf8,
     /// A txn header named an opcode that has no txn record.
     UnknownTxnType(i32),
+    /// A snapshot's ACL table had an entry whose ACL list was null, which
+    /// Java refuses when it reads the table.
+    MissingAcls,
 }
 
 impl fmt::Display for JuteError {
@@ -93,6 +103,7 @@ impl fmt::Display for JuteError {
             JuteError::UnreasonableLength(n) => write!(f, "Unreasonable length = {n}"),
             JuteError::BadUtf8 => write!(f, "ustring is not valid UTF-8"),
             JuteError::UnknownTxnType(t) => write!(f, "Unsupported Txn with type={t}"),
+            JuteError::MissingAcls => f.write_str("bad snapshot: an ACL table entry has a null ACL list"),
         }
     }
 }
@@ -140,6 +151,12 @@ impl<'a> InputArchive<'a> {
         Ok(s)
     }
 
+    /// The next `n` bytes as they are (a field of fixed size, or one whose
+    /// length the caller has read and checked).
+    pub fn read_bytes(&mut self, n: usize) -> Result<&'a [u8], JuteError> {
+        self.take(n)
+    }
+
     pub fn read_byte(&mut self) -> Result<u8, JuteError> {
         Ok(self.take(1)?[0])
     }
@@ -157,16 +174,9 @@ impl<'a> InputArchive<'a> {
     }
 
     /// Reads a length prefix; `None` for -1 (null). Rejects other negative
-    /// lengths, lengths above jute.maxbuffer, and lengths the input cannot hold.
+    /// lengths and lengths above the read limit (see [`check_length`]).
     fn read_len(&mut self) -> Result<Option<usize>, JuteError> {
-        let len = self.read_int()?;
-        if len == -1 {
-            return Ok(None);
-        }
-        if len < 0 || len as usize > self.max_buffer {
-            return Err(JuteError::UnreasonableLength(len));
-        }
-        Ok(Some(len as usize))
+        check_length(self.read_int()?, self.max_buffer)
     }
 
     /// A nullable `buffer`.
@@ -206,75 +216,155 @@ impl<'a> InputArchive<'a> {
         }
     }
 
-    /// A `vector<T>`; null reads as empty. The count is bounded by the bytes
-    /// left, so a hostile count cannot make us allocate.
+    /// A `vector<T>`; null, and any other negative count, reads as empty
+    /// (Java's startVector). The count is bounded by the bytes left, so a
+    /// hostile count cannot make us allocate.
     pub fn read_vector<T: Record>(&mut self) -> Result<Vec<T>, JuteError> {
+        Ok(self.read_nullable_vector()?.unwrap_or_default())
+    }
+
+    /// A `vector<T>` that may be null: `None` for a count of -1, empty for
+    /// any other negative count (Java's startVector).
+    pub fn read_nullable_vector<T: Record>(&mut self) -> Result<Option<Vec<T>>, JuteError> {
         let len = self.read_int()?;
-        if len == -1 {
-            return Ok(Vec::new());
+        if len < 0 {
+            return Ok((len != -1).then(Vec::new));
         }
-        if len < 0 || len as usize > self.remaining() {
+        if len as usize > self.remaining() {
             return Err(JuteError::UnreasonableLength(len));
         }
         let mut v = Vec::with_capacity(len as usize);
         for _ in 0..len {
             v.push(T::deserialize(self)?);
         }
-        Ok(v)
+        Ok(Some(v))
+    }
+
+    /// A nested record.
+    pub fn read_record<T: Record>(&mut self) -> Result<T, JuteError> {
+        T::deserialize(self)
+    }
+}
+
+/// Java's BinaryInputArchive.checkLength, with -1 for null: `None` for -1,
+/// the length for 0..=`limit`, `UnreasonableLength` for anything else (the
+/// other negative lengths and those above the limit).
+fn check_length(len: i32, limit: usize) -> Result<Option<usize>, JuteError> {
+    if len == -1 {
+        return Ok(None);
+    }
+    match usize::try_from(len) {
+        Ok(n) if n <= limit => Ok(Some(n)),
+        _ => Err(JuteError::UnreasonableLength(len)),
     }
 }
 
 /// Reads records field by field from a stream (BinaryInputArchive over an
-/// InputStream), for input too large to hold whole, such as the snapshot
-/// a leader streams after SNAP. Every length is checked against
+/// InputStream): quorum packets on the quorum port, the snapshot a leader
+/// streams after SNAP, the election port's initial message and frames.
+/// Lengths follow the same rules as [`InputArchive`]'s, checked against
 /// [`read_limit`] before anything is allocated, and exactly the bytes of
 /// each field are consumed, so whatever follows on the stream is left for
-/// the caller.
+/// the caller. A field cut short is the stream's own error
+/// (`UnexpectedEof`); a refused length or bad UTF-8 is `InvalidData`
+/// carrying the [`JuteError`].
 pub struct StreamInput<R> {
     r: R,
     limit: usize,
 }
 
 impl<R: std::io::Read> StreamInput<R> {
+    /// A stream bounded by [`read_limit`].
     pub fn new(r: R) -> Self {
-        StreamInput { r, limit: read_limit() }
+        Self::with_limit(r, read_limit())
     }
 
-    fn bad(e: JuteError) -> std::io::Error {
+    /// A stream bounded by a protocol's own limit (the election port's
+    /// frames and initial message), rather than the jute read limit.
+    pub fn with_limit(r: R, limit: usize) -> Self {
+        StreamInput { r, limit }
+    }
+
+    /// The `InvalidData` error a refused field reads as.
+    pub fn invalid(e: JuteError) -> std::io::Error {
         std::io::Error::new(std::io::ErrorKind::InvalidData, e)
     }
 
+    pub fn read_byte(&mut self) -> std::io::Result<u8> {
+        Ok(self.read_array::<1>()?[0])
+    }
+
+    pub fn read_bool(&mut self) -> std::io::Result<bool> {
+        Ok(self.read_byte()? != 0)
+    }
+
     pub fn read_int(&mut self) -> std::io::Result<i32> {
-        let mut b = [0u8; 4];
-        self.r.read_exact(&mut b)?;
-        Ok(BigEndian::read_i32(&b))
+        Ok(i32::from_be_bytes(self.read_array()?))
     }
 
     pub fn read_long(&mut self) -> std::io::Result<i64> {
-        let mut b = [0u8; 8];
-        self.r.read_exact(&mut b)?;
-        Ok(BigEndian::read_i64(&b))
+        Ok(i64::from_be_bytes(self.read_array()?))
+    }
+
+    /// The next `n` bytes as they are, for a length the caller has read and
+    /// checked by its protocol's rules; refused above this stream's limit
+    /// all the same, before anything is allocated.
+    pub fn read_bytes(&mut self, n: usize) -> std::io::Result<Vec<u8>> {
+        if n > self.limit {
+            return Err(Self::invalid(JuteError::UnreasonableLength(i32::try_from(n).unwrap_or(i32::MAX))));
+        }
+        let mut v = vec![0u8; n];
+        self.r.read_exact(&mut v)?;
+        Ok(v)
     }
 
     /// A nullable `buffer`.
     pub fn read_nullable_buffer(&mut self) -> std::io::Result<Option<Vec<u8>>> {
-        let len = self.read_int()?;
-        if len == -1 {
-            return Ok(None);
+        match check_length(self.read_int()?, self.limit).map_err(Self::invalid)? {
+            None => Ok(None),
+            Some(n) => self.read_bytes(n).map(Some),
         }
-        let n = match usize::try_from(len) {
-            Ok(n) if n <= self.limit => n,
-            _ => return Err(Self::bad(JuteError::UnreasonableLength(len))),
-        };
-        let mut v = vec![0u8; n];
-        self.r.read_exact(&mut v)?;
-        Ok(Some(v))
+    }
+
+    /// A `buffer` where null reads as empty.
+    pub fn read_buffer(&mut self) -> std::io::Result<Vec<u8>> {
+        Ok(self.read_nullable_buffer()?.unwrap_or_default())
     }
 
     /// A `ustring`; null reads as empty.
     pub fn read_string(&mut self) -> std::io::Result<String> {
-        let bytes = self.read_nullable_buffer()?.unwrap_or_default();
-        String::from_utf8(bytes).map_err(|_| Self::bad(JuteError::BadUtf8))
+        String::from_utf8(self.read_buffer()?).map_err(|_| Self::invalid(JuteError::BadUtf8))
+    }
+
+    /// A `vector<T>`; null, and any other negative count, reads as empty
+    /// (Java's startVector). The vector grows as elements arrive, and a
+    /// count whose elements alone would take more than the read limit in
+    /// memory is refused, so the count cannot size an allocation.
+    pub fn read_vector<T: Record>(&mut self) -> std::io::Result<Vec<T>> {
+        Ok(self.read_nullable_vector()?.unwrap_or_default())
+    }
+
+    /// A `vector<T>` that may be null: `None` for a count of -1, empty for
+    /// any other negative count (Java's startVector); bounded as
+    /// [`read_vector`](Self::read_vector).
+    pub fn read_nullable_vector<T: Record>(&mut self) -> std::io::Result<Option<Vec<T>>> {
+        let len = self.read_int()?;
+        if len < 0 {
+            return Ok((len != -1).then(Vec::new));
+        }
+        if (len as usize).saturating_mul(std::mem::size_of::<T>().max(1)) > self.limit {
+            return Err(Self::invalid(JuteError::UnreasonableLength(len)));
+        }
+        let mut v = Vec::new();
+        for _ in 0..len {
+            v.push(T::read_from(self)?);
+        }
+        Ok(Some(v))
+    }
+
+    /// A record, field by field.
+    pub fn read_record<T: Record>(&mut self) -> std::io::Result<T> {
+        T::read_from(self)
     }
 
     /// The next `N` bytes, to decode with an [`InputArchive`].
@@ -374,6 +464,8 @@ impl OutputArchive {
 pub trait Record: Sized {
     fn serialize(&self, oa: &mut OutputArchive);
     fn deserialize(ia: &mut InputArchive<'_>) -> Result<Self, JuteError>;
+    /// Reads the record field by field off a stream, with the same rules.
+    fn read_from<R: std::io::Read>(si: &mut StreamInput<R>) -> std::io::Result<Self>;
 
     /// The record alone, as bytes.
     fn to_bytes(&self) -> Vec<u8> {
@@ -395,6 +487,9 @@ impl Record for String {
     }
     fn deserialize(ia: &mut InputArchive<'_>) -> Result<Self, JuteError> {
         ia.read_string()
+    }
+    fn read_from<R: std::io::Read>(si: &mut StreamInput<R>) -> std::io::Result<Self> {
+        si.read_string()
     }
 }
 
@@ -418,6 +513,14 @@ macro_rules! jute_record {
             fn deserialize(
                 ia: &mut $crate::jute::InputArchive<'_>,
             ) -> Result<Self, $crate::jute::JuteError> {
+                Ok($name {
+                    $($field: jute_record!(@read ia, $kind $(($inner))?),)*
+                })
+            }
+            #[allow(unused_variables)]
+            fn read_from<R: std::io::Read>(
+                ia: &mut $crate::jute::StreamInput<R>,
+            ) -> std::io::Result<Self> {
                 Ok($name {
                     $($field: jute_record!(@read ia, $kind $(($inner))?),)*
                 })
@@ -447,7 +550,7 @@ macro_rules! jute_record {
     (@read $ia:ident, buffer) => { $ia.read_buffer()? };
     (@read $ia:ident, nbuffer) => { $ia.read_nullable_buffer()? };
     (@read $ia:ident, vector($t:ty)) => { $ia.read_vector::<$t>()? };
-    (@read $ia:ident, record($t:ty)) => { <$t as $crate::jute::Record>::deserialize($ia)? };
+    (@read $ia:ident, record($t:ty)) => { $ia.read_record::<$t>()? };
 }
 pub(crate) use jute_record;
 
@@ -484,6 +587,65 @@ mod tests {
         let b = r.to_bytes();
         assert_eq!(&b[6..10], &[0xff, 0xff, 0xff, 0xff]);
         assert_eq!(SetDataRequest::from_bytes(&b).unwrap().data, None);
+    }
+
+    /// The in-memory and the stream reader take the same lengths the same
+    /// way, as Java's BinaryInputArchive: -1 is null, other negative
+    /// lengths and those above the limit are refused, a vector count
+    /// below -1 is empty.
+    #[test]
+    fn both_readers_follow_one_set_of_length_rules() {
+        let int = |n: i32| n.to_be_bytes().to_vec();
+        let stream_buffer = |b: &[u8]| StreamInput::with_limit(b, 16).read_nullable_buffer();
+        let mem_buffer = |b: &[u8]| InputArchive::with_max_buffer(b, 16).read_nullable_buffer();
+        for (len, ok) in [(-1, Some(None)), (0, Some(Some(vec![]))), (-2, None), (i32::MIN, None), (17, None)] {
+            let mut b = int(len);
+            b.resize(b.len() + 20, 7);
+            match ok {
+                Some(v) => {
+                    assert_eq!(mem_buffer(&b).unwrap(), v, "len {len}");
+                    assert_eq!(stream_buffer(&b).unwrap(), v, "len {len}");
+                }
+                None => {
+                    assert_eq!(mem_buffer(&b), Err(JuteError::UnreasonableLength(len)));
+                    let e = stream_buffer(&b).unwrap_err();
+                    assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
+                    assert_eq!(e.to_string(), format!("Unreasonable length = {len}"));
+                }
+            }
+        }
+        // A string: -1 reads as empty, -2 is refused.
+        assert_eq!(InputArchive::new(&int(-1)).read_string().unwrap(), "");
+        assert_eq!(StreamInput::new(&int(-1)[..]).read_string().unwrap(), "");
+        assert!(InputArchive::new(&int(-2)).read_string().is_err());
+        assert!(StreamInput::new(&int(-2)[..]).read_string().is_err());
+        // A vector: every negative count is empty.
+        for n in [-1, -5, i32::MIN] {
+            assert!(InputArchive::new(&int(n)).read_vector::<Id>().unwrap().is_empty());
+            assert!(StreamInput::new(&int(n)[..]).read_vector::<Id>().unwrap().is_empty());
+        }
+        // A count no input could back is refused before any element is read.
+        assert!(StreamInput::new(&int(i32::MAX)[..]).read_vector::<Id>().unwrap_err().to_string().contains("Unreasonable"));
+        // Raw bytes above the stream's limit are refused, not allocated.
+        assert_eq!(StreamInput::with_limit(&[0u8; 8][..], 4).read_bytes(5).unwrap_err().kind(), std::io::ErrorKind::InvalidData);
+        // Cut short: the stream's own error.
+        assert_eq!(StreamInput::new(&[0, 0, 0, 4, 1][..]).read_buffer().unwrap_err().kind(), std::io::ErrorKind::UnexpectedEof);
+    }
+
+    #[test]
+    fn a_record_reads_the_same_from_a_stream() {
+        let r = CreateRequest {
+            path: "/a".into(),
+            data: None,
+            acl: vec![Acl { perms: 31, id: Id { scheme: "world".into(), id: "anyone".into() } }],
+            flags: 1,
+        };
+        let mut b = r.to_bytes();
+        b.push(42);
+        let mut rest = &b[..];
+        assert_eq!(CreateRequest::read_from(&mut StreamInput::new(&mut rest)).unwrap(), r);
+        // Exactly the record's bytes are consumed.
+        assert_eq!(rest, &[42]);
     }
 
     #[test]

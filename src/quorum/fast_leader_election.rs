@@ -27,6 +27,7 @@ mod scenarios;
 
 use self::core::{FastLeaderElectionCore, Outgoing, Timing};
 use crate::common::time::current_elapsed_time;
+use crate::jute::InputArchive;
 use crate::quorum::quorum_cnx_manager::QuorumCnxManager;
 use crate::quorum::quorum_maj::version_of_config_string;
 use crate::quorum::quorum_peer::QuorumPeer;
@@ -105,62 +106,39 @@ impl Notification {
         if capacity < 28 {
             return Err(format!("Got a short response from server {sid}: {capacity}"));
         }
-        let mut r = Cursor { buf, pos: 0 };
-        let underflow = || format!("Skipping the processing of a partial / malformed response message sent by sid={sid} (message length: {capacity})");
-        let state = r.int().ok_or_else(underflow)?;
-        let leader = r.long().ok_or_else(underflow)?;
-        let zxid = r.long().ok_or_else(underflow)?;
-        let election_epoch = r.long().ok_or_else(underflow)?;
+        let mut r = InputArchive::new(buf);
+        let underflow = |_| format!("Skipping the processing of a partial / malformed response message sent by sid={sid} (message length: {capacity})");
+        let state = r.read_int().map_err(underflow)?;
+        let leader = r.read_long().map_err(underflow)?;
+        let zxid = r.read_long().map_err(underflow)?;
+        let election_epoch = r.read_long().map_err(underflow)?;
         let mut version = 0;
         let peer_epoch = if capacity == 28 {
             info!("Backward compatibility mode (28 bits), server id: {sid}");
             zxid >> 32
         } else {
-            let e = r.long().ok_or_else(underflow)?;
+            let e = r.read_long().map_err(underflow)?;
             if capacity == 40 {
                 info!("Backward compatibility mode (36 bits), server id: {sid}");
             } else {
-                version = r.int().ok_or_else(underflow)?;
+                version = r.read_int().map_err(underflow)?;
             }
             e
         };
         let config = if version > 1 {
-            let len = r.int().ok_or_else(underflow)?;
+            let len = r.read_int().map_err(underflow)?;
             if len < 0 || len as usize > capacity {
                 return Err(format!(
                     "Invalid configLength in notification message! sid={sid}, capacity={capacity}, version={version}, configLength={len}"
                 ));
             }
-            let bytes = r.bytes(len as usize).ok_or_else(underflow)?;
+            let bytes = r.read_bytes(len as usize).map_err(underflow)?;
             Some(String::from_utf8_lossy(bytes).into_owned())
         } else {
             info!("Backward compatibility mode (before reconfig), server id: {sid}");
             None
         };
         Ok(Notification { version, leader, zxid, election_epoch, state, sid, peer_epoch, config })
-    }
-}
-
-/// Big-endian reads that fail instead of running past the end.
-struct Cursor<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Cursor<'a> {
-    fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
-        let end = self.pos.checked_add(n)?;
-        let out = self.buf.get(self.pos..end)?;
-        self.pos = end;
-        Some(out)
-    }
-
-    fn int(&mut self) -> Option<i32> {
-        self.bytes(4).and_then(|b| b.try_into().ok()).map(i32::from_be_bytes)
-    }
-
-    fn long(&mut self) -> Option<i64> {
-        self.bytes(8).and_then(|b| b.try_into().ok()).map(i64::from_be_bytes)
     }
 }
 

@@ -440,11 +440,11 @@ impl Leader {
         b.carry_out(&self.role, out);
     }
 
-    /// processSync: a learner's sync is answered once everything proposed
-    /// before it is committed.
-    pub fn process_sync(&self, h: &LearnerHandler) {
+    /// processSync: the sync of the learner whose handler has serial number
+    /// `handler` is answered once everything proposed before it is committed.
+    pub fn process_sync(&self, handler: LearnerId) {
         let mut b = self.bcast.lock();
-        let out = b.core.sync(h.id());
+        let out = b.core.sync(handler);
         b.carry_out(&self.role, out);
     }
 

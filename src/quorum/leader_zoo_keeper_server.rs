@@ -18,7 +18,7 @@ use crate::quorum::quorum_peer::QuorumPeer;
 use crate::quorum::to_be_applied_request_processor::ToBeAppliedRequestProcessor;
 use crate::server::container_manager::ContainerManager;
 use crate::server::final_request_processor::FinalRequestProcessor;
-use crate::server::nio_server_cnxn::NioServerCnxn;
+use crate::server::server_cnxn::ServerCnxn;
 use crate::server::prep_request_processor::PrepRequestProcessor;
 use crate::server::request::Request;
 use crate::server::request_processor::RequestProcessor;
@@ -124,7 +124,7 @@ impl ServerRole for LeaderZooKeeperServer {
     /// A client reconnecting to the leader itself: as standalone, and a
     /// live session now belongs to the leader's own connections (a learner
     /// may have owned it before).
-    fn revalidate_session(&self, zks: &Arc<ZooKeeperServer>, cnxn: &Arc<NioServerCnxn>, session_id: i64, timeout: i32) {
+    fn revalidate_session(&self, zks: &Arc<ZooKeeperServer>, cnxn: &Arc<dyn ServerCnxn>, session_id: i64, timeout: i32) {
         let valid = zks.session_tracker().touch_session(session_id, timeout);
         if valid {
             // Only fails if the session expired in between: then the

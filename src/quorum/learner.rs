@@ -21,7 +21,7 @@ use crate::quorum::quorum_peer_config::system_properties::SystemProperties;
 use crate::quorum::quorum_peer_config::ConfigError;
 use crate::quorum::quorum_peer_config::LearnerType;
 use crate::quorum::vote::Vote;
-use crate::server::nio_server_cnxn::NioServerCnxn;
+use crate::server::server_cnxn::ServerCnxn;
 use crate::server::request::Request;
 use crate::server::zoo_keeper_server::ZooKeeperServer;
 use parking_lot::Mutex;
@@ -95,7 +95,7 @@ pub struct Learner {
     sock: TcpStream,
     writer: Mutex<BufWriter<TcpStream>>,
     /// Reconnecting clients waiting for the leader's REVALIDATE answer.
-    pending_revalidations: Mutex<HashMap<i64, Arc<NioServerCnxn>>>,
+    pending_revalidations: Mutex<HashMap<i64, Arc<dyn ServerCnxn>>>,
 }
 
 impl Learner {
@@ -133,7 +133,7 @@ impl Learner {
 
     /// validateSession: asks the leader whether a reconnecting client's
     /// session still lives; the answer completes the connect.
-    pub fn validate_session(&self, cnxn: &Arc<NioServerCnxn>, session_id: i64, timeout: i32) {
+    pub fn validate_session(&self, cnxn: &Arc<dyn ServerCnxn>, session_id: i64, timeout: i32) {
         let mut oa = OutputArchive::with_capacity(12);
         oa.write_long(session_id);
         oa.write_int(timeout);

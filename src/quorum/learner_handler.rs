@@ -18,7 +18,7 @@ use crate::jute::txn::TxnLogEntry;
 use crate::quorum::leader::Leader;
 use crate::quorum::quorum_packet::{self as qp, epoch_of, packet, packet_to_string, read_packet, write_packet};
 use crate::quorum::quorum_peer_config::LearnerType;
-use crate::server::request::Request;
+use crate::server::request::{Request, RequestOwner};
 use crate::server::session_tracker::SessionOwner;
 use crate::zoo_defs::op_code;
 use byteorder::{BigEndian, ByteOrder};
@@ -578,7 +578,7 @@ impl LearnerHandler {
                     if op == op_code::SYNC {
                         // A learner's sync is answered by this handler once
                         // the writes before it are committed.
-                        req.owner = Some(Arc::clone(self) as Arc<dyn std::any::Any + Send + Sync>);
+                        req.owner = RequestOwner::LearnerSync(self.id);
                     }
                     leader.submit_learner_request(req);
                     self.requests_received.fetch_add(1, Ordering::Relaxed);

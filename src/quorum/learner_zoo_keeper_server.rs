@@ -16,7 +16,7 @@ use crate::quorum::quorum_peer::QuorumPeer;
 use crate::quorum::quorum_peer_config::LearnerType;
 use crate::quorum::send_ack_request_processor::SendAckRequestProcessor;
 use crate::server::final_request_processor::FinalRequestProcessor;
-use crate::server::nio_server_cnxn::NioServerCnxn;
+use crate::server::server_cnxn::ServerCnxn;
 use crate::server::request::Request;
 use crate::server::request_processor::RequestProcessor;
 use crate::server::sync_request_processor::SyncRequestProcessor;
@@ -133,7 +133,7 @@ impl ServerRole for LearnerZooKeeperServer {
         Ok(first)
     }
 
-    fn revalidate_session(&self, _zks: &Arc<ZooKeeperServer>, cnxn: &Arc<NioServerCnxn>, session_id: i64, timeout: i32) {
+    fn revalidate_session(&self, _zks: &Arc<ZooKeeperServer>, cnxn: &Arc<dyn ServerCnxn>, session_id: i64, timeout: i32) {
         self.learner.validate_session(cnxn, session_id, timeout);
     }
 

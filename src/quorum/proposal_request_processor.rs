@@ -5,8 +5,7 @@
 //! sync waits in the Leader for the writes proposed before it.
 
 use crate::quorum::leader::{txn_copy, Leader};
-use crate::quorum::learner_handler::LearnerHandler;
-use crate::server::request::Request;
+use crate::server::request::{Request, RequestOwner};
 use crate::server::request_processor::RequestProcessor;
 use crate::zoo_defs::op_code;
 use std::sync::{Arc, Weak};
@@ -26,16 +25,12 @@ impl ProposalRequestProcessor {
 }
 
 impl RequestProcessor for ProposalRequestProcessor {
-    fn process_request(&self, mut req: Request) {
-        if req.op_type == op_code::SYNC {
-            if let Some(owner) = req.owner.take() {
-                if let Ok(h) = owner.downcast::<LearnerHandler>() {
-                    if let Some(leader) = self.leader.upgrade() {
-                        leader.process_sync(&h);
-                    }
-                    return;
-                }
+    fn process_request(&self, req: Request) {
+        if let (op_code::SYNC, RequestOwner::LearnerSync(handler)) = (req.op_type, req.owner) {
+            if let Some(leader) = self.leader.upgrade() {
+                leader.process_sync(handler);
             }
+            return;
         }
         let logged = req.hdr.as_ref().map(|_| txn_copy(&req));
         self.next.process_request(req);

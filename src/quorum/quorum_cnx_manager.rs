@@ -41,6 +41,7 @@
 //! which zkserver lacks) could tell them apart.
 
 use crate::common::deadline_reader::DeadlineReader;
+use crate::jute::StreamInput;
 use crate::quorum::quorum_peer_config::system_properties::SystemProperties;
 use crate::quorum::quorum_peer_config::{ConfigError, HostPort};
 use parking_lot::{Condvar, Mutex};
@@ -183,22 +184,26 @@ impl InitialMessage {
         out
     }
 
-    /// Reads an initial message (or an old peer's bare sid).
+    /// Reads an initial message (or an old peer's bare sid) through jute's
+    /// [`StreamInput`]. The address length is not a jute buffer's: as in
+    /// Java's InitialMessage.parse, 0 and every negative length (-1
+    /// included) are refused, and so is one above
+    /// [`MAX_INITIAL_ADDRESS_BYTES`], before anything is allocated.
     pub fn read_from(r: &mut impl Read) -> Result<InitialMessage, InitialMessageError> {
-        let version = read_i64(r)?;
+        let mut input = StreamInput::with_limit(r, MAX_INITIAL_ADDRESS_BYTES as usize);
+        let version = input.read_long()?;
         if version >= 0 {
             return Ok(InitialMessage { sid: version, election_addrs: Vec::new() });
         }
         if version != PROTOCOL_VERSION_V1 && version != PROTOCOL_VERSION_V2 {
             return Err(InitialMessageError::Invalid(format!("Got unrecognized protocol version {version}")));
         }
-        let sid = read_i64(r)?;
-        let len = read_i32(r)?;
+        let sid = input.read_long()?;
+        let len = input.read_int()?;
         if len <= 0 || len > MAX_INITIAL_ADDRESS_BYTES {
             return Err(InitialMessageError::Invalid(format!("Unreasonable buffer length: {len}")));
         }
-        let mut bytes = vec![0u8; len as usize];
-        r.read_exact(&mut bytes)?;
+        let bytes = input.read_bytes(len as usize)?;
         let text = String::from_utf8_lossy(&bytes);
         let mut election_addrs = Vec::new();
         for addr in text.split('|').filter(|a| !a.is_empty()) {
@@ -230,18 +235,6 @@ fn parse_host_port(s: &str) -> Option<HostPort> {
         return None;
     }
     Some(HostPort { host: host.to_string(), port: port.parse().ok()? })
-}
-
-fn read_i64(r: &mut impl Read) -> io::Result<i64> {
-    let mut b = [0u8; 8];
-    r.read_exact(&mut b)?;
-    Ok(i64::from_be_bytes(b))
-}
-
-fn read_i32(r: &mut impl Read) -> io::Result<i32> {
-    let mut b = [0u8; 4];
-    r.read_exact(&mut b)?;
-    Ok(i32::from_be_bytes(b))
 }
 
 /// An address as Java's NetUtils.formatInetAddr prints a resolved one
@@ -812,8 +805,10 @@ impl QuorumCnxManager {
         warn!("Send worker leaving thread id {sid} my id = {}", self.settings.my_sid);
     }
 
-    /// RecvWorker: length-prefixed messages into the receive queue.
-    fn recv_worker(self: Arc<Self>, conn: Arc<Connection>, mut input: BufReader<TcpStream>) {
+    /// RecvWorker: length-prefixed messages into the receive queue, read
+    /// through jute's [`StreamInput`] bounded by [`PACKET_MAX_SIZE`].
+    fn recv_worker(self: Arc<Self>, conn: Arc<Connection>, input: BufReader<TcpStream>) {
+        let mut input = StreamInput::with_limit(input, PACKET_MAX_SIZE as usize);
         let sid = conn.sid;
         // Wait as long as the peer stays connected.
         if let Err(e) = conn.stream.set_read_timeout(None) {
@@ -822,7 +817,7 @@ impl QuorumCnxManager {
         let member = self.settings.view.contains_key(&sid);
         let (mut window_start, mut in_window) = (Instant::now(), 0u32);
         while conn.running.load(Ordering::Acquire) && !self.shutdown.load(Ordering::Acquire) {
-            let len = match read_i32(&mut input) {
+            let len = match input.read_int() {
                 Ok(n) => n,
                 Err(e) => {
                     if conn.running.load(Ordering::Acquire) {
@@ -835,11 +830,13 @@ impl QuorumCnxManager {
                 warn!("Received packet with invalid packet: {len} from {sid}");
                 break;
             }
-            let mut buf = vec![0u8; len as usize];
-            if let Err(e) = input.read_exact(&mut buf) {
-                warn!("Connection broken for id {sid}, my id = {}: {e}", self.settings.my_sid);
-                break;
-            }
+            let buf = match input.read_bytes(len as usize) {
+                Ok(buf) => buf,
+                Err(e) => {
+                    warn!("Connection broken for id {sid}, my id = {}: {e}", self.settings.my_sid);
+                    break;
+                }
+            };
             if member {
                 self.add_to_recv_queue(Message { buffer: buf, sid });
                 continue;
@@ -958,6 +955,13 @@ mod tests {
         let mut b = InitialMessage::encode(PROTOCOL_VERSION_V1, 1, "h:1");
         b[16..20].copy_from_slice(&0i32.to_be_bytes());
         assert!(err(b).contains("Unreasonable buffer length: 0"));
+        // Not a jute buffer: -1 is no null here, but refused like every
+        // other negative length, with the initial message's own words.
+        for len in [-1, -2, i32::MIN] {
+            let mut b = InitialMessage::encode(PROTOCOL_VERSION_V1, 1, "h:1");
+            b[16..20].copy_from_slice(&len.to_be_bytes());
+            assert!(err(b).contains(&format!("Unreasonable buffer length: {len}")));
+        }
         assert!(err(InitialMessage::encode(PROTOCOL_VERSION_V1, 1, "h:x")).contains("Badly formed address: h:x"));
         assert!(err(InitialMessage::encode(PROTOCOL_VERSION_V1, 1, "h")).contains("Badly formed"));
         let b = InitialMessage::encode(PROTOCOL_VERSION_V1, 1, "h:12");

@@ -3,10 +3,9 @@
 //! on a blocking stream, and the one-line form the logs print. Used by the
 //! LearnerHandler threads and the learner side.
 
-use crate::jute::records::{Id, QuorumPacket};
+use crate::jute::records::QuorumPacket;
 use crate::jute::txn::TxnLogEntry;
-use crate::jute::Record;
-use byteorder::{BigEndian, ReadBytesExt};
+use crate::jute::{InputArchive, JuteError, Record, StreamInput};
 use std::io::{self, Read, Write};
 
 /// A learner forwards a client request to the leader.
@@ -75,51 +74,12 @@ fn bad(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg)
 }
 
-fn read_string<R: Read>(r: &mut R, max: usize) -> io::Result<String> {
-    let len = r.read_i32::<BigEndian>()?;
-    if len < 0 {
-        return Ok(String::new());
-    }
-    let len = len as usize;
-    if len > max {
-        return Err(bad(format!("Unreasonable length = {len}")));
-    }
-    let mut b = vec![0u8; len];
-    r.read_exact(&mut b)?;
-    String::from_utf8(b).map_err(|_| bad("string is not UTF-8".into()))
-}
-
-/// Reads one packet from a stream. Lengths above the jute read limit (the
-/// bound a txn was checked against when it was proposed) are refused
-/// before anything is allocated.
+/// Reads one packet from a stream through jute's [`StreamInput`]: a data
+/// length of -1 is null, any other negative length or one above the jute
+/// read limit (the bound a txn was checked against when it was proposed)
+/// is refused before anything is allocated.
 pub fn read_packet<R: Read>(r: &mut R) -> io::Result<QuorumPacket> {
-    let limit = crate::jute::read_limit();
-    let r#type = r.read_i32::<BigEndian>()?;
-    let zxid = r.read_i64::<BigEndian>()?;
-    let len = r.read_i32::<BigEndian>()?;
-    let data = if len < 0 {
-        None
-    } else {
-        let len = len as usize;
-        if len > limit {
-            return Err(bad(format!("Unreasonable length = {len}")));
-        }
-        let mut b = vec![0u8; len];
-        r.read_exact(&mut b)?;
-        Some(b)
-    };
-    let count = r.read_i32::<BigEndian>()?;
-    if count > 0 && count as usize > limit / 8 {
-        return Err(bad(format!("Unreasonable auth info count = {count}")));
-    }
-    // Grown as the ids arrive: the count alone must not size an allocation.
-    let mut authinfo = Vec::new();
-    for _ in 0..count.max(0) {
-        let scheme = read_string(r, limit)?;
-        let id = read_string(r, limit)?;
-        authinfo.push(Id { scheme, id });
-    }
-    Ok(QuorumPacket { r#type, zxid, data, authinfo })
+    QuorumPacket::read_from(&mut StreamInput::new(r))
 }
 
 /// The txn a PROPOSAL or INFORM carries (a txn-log entry without the
@@ -133,50 +93,61 @@ pub fn decode_txn(qp: &QuorumPacket) -> io::Result<TxnLogEntry> {
 /// sid, its protocol version (3.4+) and its config version (3.5+), each
 /// `None` when the data stops before it.
 pub fn decode_learner_info(d: &[u8]) -> (Option<i64>, Option<i32>, Option<i64>) {
-    let mut r = d;
-    let sid = r.read_i64::<BigEndian>().ok();
-    let version = sid.and(r.read_i32::<BigEndian>().ok());
-    let config_version = version.and(r.read_i64::<BigEndian>().ok());
+    let mut ia = InputArchive::new(d);
+    let sid = ia.read_long().ok();
+    let version = sid.and(ia.read_int().ok());
+    let config_version = version.and(ia.read_long().ok());
     (sid, version, config_version)
 }
 
 /// The learner's current epoch at the start of ACKEPOCH data.
 pub fn decode_ack_epoch(d: Option<&[u8]>) -> io::Result<i64> {
-    let mut r = d.unwrap_or_default();
-    r.read_i32::<BigEndian>().map(i64::from).map_err(|_| bad("ACKEPOCH without an epoch".into()))
+    InputArchive::new(d.unwrap_or_default())
+        .read_int()
+        .map(i64::from)
+        .map_err(|_| bad("ACKEPOCH without an epoch".into()))
 }
 
 /// The (session, timeout) pairs a learner's PING reports as touched; a
 /// trailing partial pair is ignored.
 pub fn decode_session_touches(d: &[u8]) -> impl Iterator<Item = (i64, i32)> + '_ {
-    d.chunks_exact(12).map(|c| {
-        let (mut id, mut to) = c.split_at(8);
-        (id.read_i64::<BigEndian>().unwrap_or(0), to.read_i32::<BigEndian>().unwrap_or(0))
+    let mut ia = InputArchive::new(d);
+    std::iter::from_fn(move || {
+        let at = ia.position();
+        match (ia.read_long(), ia.read_int()) {
+            (Ok(id), Ok(timeout)) => Some((id, timeout)),
+            _ => {
+                ia.reset(at);
+                None
+            }
+        }
     })
 }
 
 /// A learner's REVALIDATE: the session and its timeout.
 pub fn decode_revalidate(d: &[u8]) -> io::Result<(i64, i32)> {
-    let mut r = d;
+    let mut ia = InputArchive::new(d);
     let short = |_| bad("short REVALIDATE".into());
-    Ok((r.read_i64::<BigEndian>().map_err(short)?, r.read_i32::<BigEndian>().map_err(short)?))
+    Ok((ia.read_long().map_err(short)?, ia.read_int().map_err(short)?))
 }
 
 /// The leader's answer to a REVALIDATE: the session and whether it lives.
 pub fn decode_revalidate_answer(d: &[u8]) -> io::Result<(i64, bool)> {
-    let mut r = d;
-    Ok((r.read_i64::<BigEndian>()?, r.read_u8()? != 0))
+    let mut ia = InputArchive::new(d);
+    let short = |e: JuteError| io::Error::new(io::ErrorKind::UnexpectedEof, e);
+    Ok((ia.read_long().map_err(short)?, ia.read_bool().map_err(short)?))
 }
 
 /// A REQUEST a learner forwards: session, cxid, opcode and the request
 /// body after the client's header.
 pub fn decode_request(d: &[u8]) -> io::Result<(i64, i32, i32, &[u8])> {
-    let mut r = d;
+    let mut ia = InputArchive::new(d);
     let short = |_| bad("short REQUEST".into());
-    let session_id = r.read_i64::<BigEndian>().map_err(short)?;
-    let cxid = r.read_i32::<BigEndian>().map_err(short)?;
-    let op = r.read_i32::<BigEndian>().map_err(short)?;
-    Ok((session_id, cxid, op, r))
+    let session_id = ia.read_long().map_err(short)?;
+    let cxid = ia.read_int().map_err(short)?;
+    let op = ia.read_int().map_err(short)?;
+    let body = ia.read_bytes(ia.remaining()).map_err(short)?;
+    Ok((session_id, cxid, op, body))
 }
 
 /// Writes one packet (not flushed).
@@ -219,6 +190,7 @@ pub fn packet_to_string(p: &QuorumPacket) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::jute::records::Id;
 
     #[test]
     fn round_trip_and_java_bytes() {
@@ -259,6 +231,39 @@ mod tests {
         assert!(read_packet(&mut b.as_slice()).is_err());
         // Truncated input is an error, not a panic.
         assert!(read_packet(&mut &b[..6]).is_err());
+    }
+
+    #[test]
+    fn negative_lengths_follow_java() {
+        let head = |len: i32| {
+            let mut b = Vec::new();
+            b.extend_from_slice(&PING.to_be_bytes());
+            b.extend_from_slice(&0i64.to_be_bytes());
+            b.extend_from_slice(&len.to_be_bytes());
+            b
+        };
+        // Data length -2: Java's checkLength refuses it (this reader once
+        // took every negative length for null).
+        let mut b = head(-2);
+        b.extend_from_slice(&0i32.to_be_bytes());
+        let e = read_packet(&mut b.as_slice()).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        assert_eq!(e.to_string(), "Unreasonable length = -2");
+        // An auth id whose scheme length is -2 is refused too (it once read
+        // as empty).
+        let mut b = head(-1);
+        b.extend_from_slice(&1i32.to_be_bytes());
+        b.extend_from_slice(&(-2i32).to_be_bytes());
+        b.extend_from_slice(&(-1i32).to_be_bytes());
+        assert!(read_packet(&mut b.as_slice()).is_err());
+        // ... while -1 is a null string, read as empty.
+        let n = b.len();
+        b[n - 8..n - 4].copy_from_slice(&(-1i32).to_be_bytes());
+        assert_eq!(read_packet(&mut b.as_slice()).unwrap().authinfo, vec![Id::new("", "")]);
+        // An auth count below -1 is an empty list, as Java's startVector.
+        let mut b = head(-1);
+        b.extend_from_slice(&(-7i32).to_be_bytes());
+        assert!(read_packet(&mut b.as_slice()).unwrap().authinfo.is_empty());
     }
 
     #[test]

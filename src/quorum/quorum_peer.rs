@@ -15,6 +15,7 @@ use crate::quorum::quorum_peer_config::{LearnerType, QuorumPeerConfig};
 use crate::quorum::vote::{ServerState, Vote};
 use crate::server::jetty_admin_server::JettyAdminServer;
 use crate::server::nio_server_cnxn_factory::NioServerCnxnFactory;
+use crate::server::server_cnxn_factory::ServerCnxnFactory;
 use crate::server::persistence::file_txn_snap_log::FileTxnSnapLog;
 use crate::server::zk_database::ZkDatabase;
 use crate::server::zoo_keeper_server::ZooKeeperServer;
@@ -190,7 +191,7 @@ pub struct QuorumPeer {
     /// The server the client port talks to; not started (not serving)
     /// until a role makes it serve.
     zks: Arc<ZooKeeperServer>,
-    cnxn_factory: Option<Arc<NioServerCnxnFactory>>,
+    cnxn_factory: Option<Arc<dyn ServerCnxnFactory>>,
     /// The AdminServer (None when disabled or it could not start).
     admin_server: Option<Arc<JettyAdminServer>>,
     zab_state: AtomicU8,
@@ -243,7 +244,8 @@ impl QuorumPeer {
         let cnxn_factory = match config.client_port_address {
             Some(addr) => Some(
                 NioServerCnxnFactory::start(addr, settings.nio.clone(), Arc::clone(&zks))
-                    .map_err(|e| StartError::Other(format!("cannot bind the client port {addr}: {e}")))?,
+                    .map_err(|e| StartError::Other(format!("cannot bind the client port {addr}: {e}")))?
+                    as Arc<dyn ServerCnxnFactory>,
             ),
             None => None,
         };
@@ -516,7 +518,7 @@ impl QuorumPeer {
         &self.zks
     }
 
-    pub fn cnxn_factory(&self) -> Option<&Arc<NioServerCnxnFactory>> {
+    pub fn cnxn_factory(&self) -> Option<&Arc<dyn ServerCnxnFactory>> {
         self.cnxn_factory.as_ref()
     }
 

@@ -8,9 +8,9 @@ use crate::jute::records::*;
 use crate::jute::txn::TxnBody;
 use crate::jute::{InputArchive, JuteError, OutputArchive, Record};
 use crate::server::data_tree::ProcessTxnResult;
-use crate::server::nio_server_cnxn::NioServerCnxn;
 use crate::server::request::Request;
 use crate::server::request_processor::RequestProcessor;
+use crate::server::server_cnxn::ServerCnxn;
 use crate::watcher::Watcher;
 use crate::zoo_defs::{code, op_code, perms, watcher_type, xid};
 use crate::server::zoo_keeper_server::ZooKeeperServer;
@@ -39,7 +39,7 @@ impl FinalRequestProcessor {
         FinalRequestProcessor { zks }
     }
 
-    fn watcher(cnxn: &Arc<NioServerCnxn>, watch: bool) -> Option<Arc<dyn Watcher>> {
+    fn watcher(cnxn: &Arc<dyn ServerCnxn>, watch: bool) -> Option<Arc<dyn Watcher>> {
         if watch {
             Some(Arc::clone(cnxn) as Arc<dyn Watcher>)
         } else {
@@ -52,7 +52,7 @@ impl FinalRequestProcessor {
         self.zks.check_acl(&info.acl, perm, &req.auth_info)
     }
 
-    fn get_data(&self, req: &Request, cnxn: &Arc<NioServerCnxn>, r: &GetDataRequest) -> KResult<GetDataResponse> {
+    fn get_data(&self, req: &Request, cnxn: &Arc<dyn ServerCnxn>, r: &GetDataRequest) -> KResult<GetDataResponse> {
         self.check_read(req, &r.path, perms::READ)?;
         let (data, stat) = self.zks.zk_db().data_tree().get_data(&r.path, Self::watcher(cnxn, r.watch))?;
         Ok(GetDataResponse { data, stat })
@@ -61,7 +61,7 @@ impl FinalRequestProcessor {
     fn get_children(
         &self,
         req: &Request,
-        cnxn: &Arc<NioServerCnxn>,
+        cnxn: &Arc<dyn ServerCnxn>,
         r: &GetChildrenRequest,
     ) -> KResult<(Vec<String>, Stat)> {
         self.check_read(req, &r.path, perms::READ)?;
@@ -92,7 +92,7 @@ impl FinalRequestProcessor {
     /// read ends it with MARSHALLINGERROR, and 3.8 still sends the results
     /// gathered before that op (an empty list, as a list that mixes reads
     /// and writes does not decode at all).
-    fn multi_read(&self, req: &Request, cnxn: &Arc<NioServerCnxn>) -> (i32, Option<Vec<u8>>) {
+    fn multi_read(&self, req: &Request, cnxn: &Arc<dyn ServerCnxn>) -> (i32, Option<Vec<u8>>) {
         let mut ia = InputArchive::new(&req.request);
         let Ok(rec) = MultiOperationRecord::deserialize(&mut ia) else {
             return (code::MARSHALLING_ERROR, None);
@@ -132,7 +132,7 @@ impl FinalRequestProcessor {
     }
 
     /// The reply body for a request that did not fail in Prep.
-    fn respond(&self, req: &Request, cnxn: &Arc<NioServerCnxn>, rc: &ProcessTxnResult) -> KResult<Option<Vec<u8>>> {
+    fn respond(&self, req: &Request, cnxn: &Arc<dyn ServerCnxn>, rc: &ProcessTxnResult) -> KResult<Option<Vec<u8>>> {
         let dt = self.zks.zk_db().data_tree();
         let ok = |err: i32| if err == code::OK { Ok(()) } else { Err(err) };
         Ok(match req.op_type {
@@ -328,12 +328,12 @@ impl RequestProcessor for FinalRequestProcessor {
 
         if req.op_type == op_code::PING {
             self.zks.stats.update_latency(req.create_time.elapsed().as_millis() as u64);
-            cnxn.update_status_for_response(req.cxid, last_zxid, "PING", req.create_time);
+            cnxn.update_stats_for_response(req.cxid, last_zxid, "PING", req.create_time);
             cnxn.send_response(&ReplyHeader { xid: xid::PING, zxid: last_zxid, err: 0 }, None);
             return;
         }
         if req.op_type == op_code::CREATE_SESSION {
-            cnxn.update_status_for_response(req.cxid, last_zxid, "SESS", req.create_time);
+            cnxn.update_stats_for_response(req.cxid, last_zxid, "SESS", req.create_time);
             self.zks.finish_session_init(&cnxn, true);
             return;
         }
@@ -356,7 +356,7 @@ impl RequestProcessor for FinalRequestProcessor {
             }
         };
         self.zks.stats.update_latency(req.create_time.elapsed().as_millis() as u64);
-        cnxn.update_status_for_response(req.cxid, last_zxid, last_op_name(req.op_type), req.create_time);
+        cnxn.update_stats_for_response(req.cxid, last_zxid, last_op_name(req.op_type), req.create_time);
         cnxn.send_response(&ReplyHeader { xid: req.cxid, zxid: last_zxid, err }, body.as_deref());
         if req.op_type == op_code::CLOSE_SESSION {
             cnxn.send_close_after_flush();

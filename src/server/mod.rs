@@ -23,6 +23,8 @@ pub mod reference_counted_acl_cache;
 pub mod request;
 pub mod request_processor;
 pub mod request_throttler;
+pub mod server_cnxn;
+pub mod server_cnxn_factory;
 pub mod server_stats;
 pub mod session_tracker;
 pub mod session_tracker_impl;

@@ -1,5 +1,6 @@
-//! NIOServerCnxn: one client connection. Its socket is read and written only
-//! by an NIOWorker thread, one at a time: the SelectorThread's epoll entry is
+//! NIOServerCnxn: one plain-TCP client connection, the `ServerCnxn` the
+//! NIO client port makes. Its socket is read and written only by an
+//! NIOWorker thread, one at a time: the SelectorThread's epoll entry is
 //! one-shot, so it stays parked while a worker holds the connection and is
 //! re-armed (with the interest the connection needs now) when the worker is
 //! done or when another thread queues a reply. Also the connection's Watcher:
@@ -17,9 +18,10 @@ use crate::common::java_hash_order;
 use crate::jute::records::{Acl, Id, ReplyHeader};
 use crate::jute::{OutputArchive, Record};
 use crate::server::nio_server_cnxn_factory::{CnxnSlot, NioServerCnxnFactory, NioSettings, SelectorThread};
+use crate::server::server_cnxn::{wall_ms, CnxnStats, ServerCnxn};
+use crate::server::zoo_keeper_server::ZooKeeperServer;
 use crate::watcher::{WatchedEvent, Watcher};
 use crate::zoo_defs::{perms, xid};
-use crate::server::zoo_keeper_server::ZooKeeperServer;
 use parking_lot::{Mutex, MutexGuard};
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
@@ -27,7 +29,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 /// The smallest read chunk, used when zookeeper.nio.directBufferBytes is 0.
 const MIN_READ_CHUNK: usize = 4096;
@@ -86,23 +88,9 @@ struct Incoming {
     initialized: bool,
 }
 
-/// Per-connection figures for the `cons` four-letter word.
-#[derive(Default, Clone)]
-pub struct CnxnStats {
-    pub packets_received: u64,
-    pub packets_sent: u64,
-    pub last_cxid: i32,
-    pub last_zxid: i64,
-    pub last_op: &'static str,
-    pub last_response_time_ms: i64,
-    pub last_latency: u64,
-    pub min_latency: u64,
-    pub max_latency: u64,
-    pub total_latency: u64,
-    pub count: u64,
-}
-
 pub struct NioServerCnxn {
+    /// This connection, for the work it hands to the worker pool.
+    me: Weak<NioServerCnxn>,
     id: u64,
     sock: TcpStream,
     remote: SocketAddr,
@@ -128,13 +116,8 @@ pub struct NioServerCnxn {
     read_chunk: usize,
     old_client: AtomicBool,
     auth_info: Mutex<Vec<Id>>,
-    pub established: Instant,
     established_wall_ms: i64,
     stats: Mutex<CnxnStats>,
-}
-
-fn wall_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 impl NioServerCnxn {
@@ -147,9 +130,10 @@ impl NioServerCnxn {
         zks: Arc<ZooKeeperServer>,
         settings: &NioSettings,
         slot: CnxnSlot,
-    ) -> NioServerCnxn {
+    ) -> Arc<NioServerCnxn> {
         let max_outstanding = i64::from(zks.settings.global_outstanding_limit.max(1));
-        NioServerCnxn {
+        Arc::new_cyclic(|me| NioServerCnxn {
+            me: Weak::clone(me),
             id,
             sock,
             remote,
@@ -178,10 +162,9 @@ impl NioServerCnxn {
             old_client: AtomicBool::new(true),
             // Every connection is known by its address (IPAuthenticationProvider).
             auth_info: Mutex::new(vec![Id::new("ip", &remote.ip().to_string())]),
-            established: Instant::now(),
             established_wall_ms: wall_ms(),
             stats: Mutex::new(CnxnStats::default()),
-        }
+        })
     }
 
     pub fn id(&self) -> u64 {
@@ -192,85 +175,8 @@ impl NioServerCnxn {
         self.sock.as_raw_fd()
     }
 
-    pub fn remote_address(&self) -> SocketAddr {
-        self.remote
-    }
-
-    pub fn session_id(&self) -> i64 {
-        self.session_id.load(Ordering::Acquire)
-    }
-
-    pub fn set_session_id(&self, id: i64) {
-        self.session_id.store(id, Ordering::Release)
-    }
-
-    pub fn session_timeout(&self) -> i32 {
-        self.session_timeout.load(Ordering::Acquire)
-    }
-
-    pub fn set_session_timeout(&self, t: i32) {
-        self.session_timeout.store(t, Ordering::Release)
-    }
-
-    pub fn set_old_client(&self, old: bool) {
-        self.old_client.store(old, Ordering::Release)
-    }
-
-    pub fn is_old_client(&self) -> bool {
-        self.old_client.load(Ordering::Acquire)
-    }
-
-    pub fn is_closed(&self) -> bool {
+    fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
-    }
-
-    pub fn auth_info(&self) -> Vec<Id> {
-        self.auth_info.lock().clone()
-    }
-
-    /// Adds an id the connection authenticated as; the list stays in the
-    /// order Java's set of them iterates (whoAmI, "auth" ACLs).
-    pub fn add_auth_info(&self, id: Id) {
-        let mut a = self.auth_info.lock();
-        if !a.contains(&id) {
-            a.push(id);
-            java_hash_order::order_ids(&mut a, |id| (&id.scheme, &id.id));
-        }
-    }
-
-    pub fn outstanding_requests(&self) -> i64 {
-        self.io.lock().outstanding
-    }
-
-    pub fn established_wall_ms(&self) -> i64 {
-        self.established_wall_ms
-    }
-
-    pub fn stats(&self) -> CnxnStats {
-        self.stats.lock().clone()
-    }
-
-    pub fn reset_stats(&self) {
-        *self.stats.lock() = CnxnStats::default();
-    }
-
-    /// Records what `cons` shows about the last reply (updateStatsForResponse).
-    pub fn update_status_for_response(&self, cxid: i32, zxid: i64, op: &'static str, start: Instant) {
-        let lat = start.elapsed().as_millis() as u64;
-        let mut s = self.stats.lock();
-        if cxid >= 0 {
-            s.last_cxid = cxid;
-        }
-        s.last_zxid = zxid;
-        s.last_op = op;
-        s.last_response_time_ms = wall_ms();
-        s.last_latency = lat;
-        if s.count == 0 || lat < s.min_latency {
-            s.min_latency = lat;
-        }
-        s.max_latency = s.max_latency.max(lat);
-        s.total_latency += lat;
-        s.count += 1;
     }
 
     fn packet_received(&self) {
@@ -297,106 +203,25 @@ impl NioServerCnxn {
         io.recv_enabled && !io.close_after_flush && !self.over_limits(io)
     }
 
-    /// incrOutstandingAndCheckThrottle: a request of `frame_bytes` bytes
-    /// enters the pipeline. The returned ticket travels with the request
-    /// and gives its share back when dropped. As in Java, reading stops
-    /// while the server is over globalOutstandingLimit.
-    pub fn admit(self: &Arc<Self>, frame_bytes: usize) -> InFlight {
-        let bytes = frame_bytes.max(REPLY_RESERVE);
-        let mut io = self.io.lock();
-        io.outstanding += 1;
-        io.inflight_bytes = io.inflight_bytes.saturating_add(bytes);
-        if self.zks.should_throttle(io.outstanding) {
-            io.recv_enabled = false;
-        }
-        InFlight { cnxn: Arc::clone(self), bytes }
-    }
-
-    /// decrOutstandingAndCheckThrottle: a request finished; read again if
-    /// it was what held the connection back.
-    fn request_done(self: &Arc<Self>, bytes: usize) {
-        let mut io = self.io.lock();
-        let could_read = self.may_read(&io);
-        io.outstanding = (io.outstanding - 1).max(0);
-        io.inflight_bytes = io.inflight_bytes.saturating_sub(bytes);
-        if !io.recv_enabled && !self.zks.should_throttle(io.outstanding) {
-            io.recv_enabled = true;
-        }
-        if !could_read && self.may_read(&io) {
-            self.resume(io);
-        }
-    }
-
-    pub fn disable_recv(&self) {
-        self.io.lock().recv_enabled = false;
-    }
-
-    /// enableRecv: resume reading.
-    pub fn enable_recv(self: &Arc<Self>) {
-        let mut io = self.io.lock();
-        if io.recv_enabled {
-            return;
-        }
-        io.recv_enabled = true;
-        self.resume(io);
-    }
-
     /// Puts a parked connection back to work after it became able to read:
     /// frames already buffered go to a worker at once (the socket may never
     /// become readable again), otherwise the epoll entry is re-armed.
-    fn resume(self: &Arc<Self>, mut io: MutexGuard<'_, IoState>) {
+    fn resume(&self, mut io: MutexGuard<'_, IoState>) {
         if !io.selectable || self.is_closed() {
             return;
         }
         if self.may_read(&io) && self.pending_frames.load(Ordering::Acquire) {
             io.selectable = false;
             drop(io);
-            self.schedule_io(0);
+            if let Some(me) = self.me.upgrade() {
+                me.schedule_io(0);
+            }
         } else {
             self.rearm(&io);
         }
     }
 
     // ---- output ----
-
-    /// sendBuffer: queue bytes for the socket and ask for write readiness.
-    pub fn send_buffer(&self, bytes: Vec<u8>) {
-        if self.is_closed() {
-            return;
-        }
-        let mut io = self.io.lock();
-        let was_empty = io.outgoing.is_empty();
-        io.out_bytes = io.out_bytes.saturating_add(bytes.len());
-        io.outgoing.push_back(bytes);
-        // With replies already queued, the parked entry was last armed
-        // with EPOLLOUT (every re-arm is made under this lock from the
-        // state of the moment), so only the first queued reply re-arms.
-        if io.selectable && was_empty {
-            self.rearm(&io);
-        }
-    }
-
-    /// sendResponse: a reply header and body as one frame.
-    pub fn send_response(self: &Arc<Self>, hdr: &ReplyHeader, body: Option<&[u8]>) {
-        let mut oa = OutputArchive::with_capacity(32 + body.map(|b| b.len()).unwrap_or(0));
-        oa.write_int(-1);
-        hdr.serialize(&mut oa);
-        if let Some(b) = body {
-            oa.write_raw(b);
-        }
-        let len = oa.len() as i32 - 4;
-        oa.patch_int(0, len);
-        self.send_buffer(oa.into_inner());
-    }
-
-    /// sendCloseSession: close once everything queued has been written.
-    pub fn send_close_after_flush(&self) {
-        let mut io = self.io.lock();
-        io.close_after_flush = true;
-        if io.selectable {
-            self.rearm(&io);
-        }
-    }
 
     // ---- readiness ----
 
@@ -645,11 +470,12 @@ impl NioServerCnxn {
             inc.start = end;
             handled = true;
             self.packet_received();
+            let me: Arc<dyn ServerCnxn> = Arc::clone(self) as Arc<dyn ServerCnxn>;
             let r = if !inc.initialized {
                 inc.initialized = true;
-                self.zks.process_connect_request(self, &frame)
+                self.zks.process_connect_request(&me, &frame)
             } else {
-                self.zks.process_packet(self, &frame)
+                self.zks.process_packet(&me, &frame)
             };
             if let Err(e) = r {
                 break Err(e);
@@ -675,16 +501,136 @@ impl NioServerCnxn {
     fn run_four_letter_word(self: &Arc<Self>, cmd: &'static str) {
         tracing::info!("Processing {} command from {}", cmd, self.remote);
         let out = match self.factory.upgrade() {
-            Some(f) => crate::server::command::execute(cmd, &self.zks, &f),
+            Some(f) => crate::server::command::execute(cmd, &self.zks, &*f),
             None => String::new(),
         };
         self.send_buffer(out.into_bytes());
         self.send_close_after_flush();
     }
+}
 
-    /// close: forget the connection everywhere and shut the socket. The
-    /// session (if any) lives on until it expires or is closed.
-    pub fn close(&self, reason: &str) {
+impl ServerCnxn for NioServerCnxn {
+    fn remote_address(&self) -> SocketAddr {
+        self.remote
+    }
+
+    fn set_session_id(&self, id: i64) {
+        self.session_id.store(id, Ordering::Release)
+    }
+
+    fn session_timeout(&self) -> i32 {
+        self.session_timeout.load(Ordering::Acquire)
+    }
+
+    fn set_session_timeout(&self, t: i32) {
+        self.session_timeout.store(t, Ordering::Release)
+    }
+
+    fn is_old_client(&self) -> bool {
+        self.old_client.load(Ordering::Acquire)
+    }
+
+    fn set_old_client(&self, old: bool) {
+        self.old_client.store(old, Ordering::Release)
+    }
+
+    fn auth_info(&self) -> Vec<Id> {
+        self.auth_info.lock().clone()
+    }
+
+    fn add_auth_info(&self, id: Id) {
+        let mut a = self.auth_info.lock();
+        if !a.contains(&id) {
+            a.push(id);
+            java_hash_order::order_ids(&mut a, |id| (&id.scheme, &id.id));
+        }
+    }
+
+    fn outstanding_requests(&self) -> i64 {
+        self.io.lock().outstanding
+    }
+
+    fn established_wall_ms(&self) -> i64 {
+        self.established_wall_ms
+    }
+
+    fn stats(&self) -> CnxnStats {
+        self.stats.lock().clone()
+    }
+
+    fn reset_stats(&self) {
+        *self.stats.lock() = CnxnStats::default();
+    }
+
+    fn update_stats_for_response(&self, cxid: i32, zxid: i64, op: &'static str, start: Instant) {
+        self.stats.lock().record_response(cxid, zxid, op, start);
+    }
+
+    /// A request counts for at least REPLY_RESERVE bytes. As in Java,
+    /// reading stops while the server is over globalOutstandingLimit.
+    fn incr_outstanding_and_check_throttle(&self, frame_bytes: usize) {
+        let mut io = self.io.lock();
+        io.outstanding += 1;
+        io.inflight_bytes = io.inflight_bytes.saturating_add(frame_bytes.max(REPLY_RESERVE));
+        if self.zks.should_throttle(io.outstanding) {
+            io.recv_enabled = false;
+        }
+    }
+
+    /// Reads again if the request was what held the connection back.
+    fn decr_outstanding_and_check_throttle(&self, frame_bytes: usize) {
+        let mut io = self.io.lock();
+        let could_read = self.may_read(&io);
+        io.outstanding = (io.outstanding - 1).max(0);
+        io.inflight_bytes = io.inflight_bytes.saturating_sub(frame_bytes.max(REPLY_RESERVE));
+        if !io.recv_enabled && !self.zks.should_throttle(io.outstanding) {
+            io.recv_enabled = true;
+        }
+        if !could_read && self.may_read(&io) {
+            self.resume(io);
+        }
+    }
+
+    fn disable_recv(&self) {
+        self.io.lock().recv_enabled = false;
+    }
+
+    fn enable_recv(&self) {
+        let mut io = self.io.lock();
+        if io.recv_enabled {
+            return;
+        }
+        io.recv_enabled = true;
+        self.resume(io);
+    }
+
+    /// Queues the frame and asks for write readiness.
+    fn send_buffer(&self, bytes: Vec<u8>) {
+        if self.is_closed() {
+            return;
+        }
+        let mut io = self.io.lock();
+        let was_empty = io.outgoing.is_empty();
+        io.out_bytes = io.out_bytes.saturating_add(bytes.len());
+        io.outgoing.push_back(bytes);
+        // With replies already queued, the parked entry was last armed
+        // with EPOLLOUT (every re-arm is made under this lock from the
+        // state of the moment), so only the first queued reply re-arms.
+        if io.selectable && was_empty {
+            self.rearm(&io);
+        }
+    }
+
+    fn send_close_after_flush(&self) {
+        let mut io = self.io.lock();
+        io.close_after_flush = true;
+        if io.selectable {
+            self.rearm(&io);
+        }
+    }
+
+    /// Also takes it off its selector and shuts the socket.
+    fn close(&self, reason: &str) {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
         }
@@ -701,28 +647,13 @@ impl NioServerCnxn {
     }
 }
 
-/// A request's share of its connection's in-flight limits. It travels with
-/// the Request through the processors and is given back when the request
-/// is dropped, whether answered or dropped on the way, so the count cannot
-/// leak and hold a connection back for good.
-pub struct InFlight {
-    cnxn: Arc<NioServerCnxn>,
-    bytes: usize,
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.cnxn.request_done(self.bytes);
-    }
-}
-
 impl Watcher for NioServerCnxn {
     fn watcher_id(&self) -> u64 {
         self.id
     }
 
     fn session_id(&self) -> i64 {
-        NioServerCnxn::session_id(self)
+        self.session_id.load(Ordering::Acquire)
     }
 
     fn is_stale(&self) -> bool {
@@ -741,7 +672,7 @@ impl Watcher for NioServerCnxn {
                 tracing::debug!(
                     "Not delivering event {:?} to 0x{:x} (filtered by ACL)",
                     event,
-                    NioServerCnxn::session_id(self)
+                    self.session_id()
                 );
                 return;
             }
@@ -752,7 +683,7 @@ impl Watcher for NioServerCnxn {
                 tracing::warn!(
                     "Closing connection to {} (session 0x{:x}): {unread} bytes of replies and notifications unread",
                     self.remote,
-                    NioServerCnxn::session_id(self)
+                    self.session_id()
                 );
                 // Not close(): this runs while the tree fires its watches.
                 // The shut socket wakes the selector, whose worker closes it.

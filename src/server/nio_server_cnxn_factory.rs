@@ -1,4 +1,6 @@
-//! NIOServerCnxnFactory: the client port. Threads:
+//! NIOServerCnxnFactory: the plain-TCP client port, the
+//! `ServerCnxnFactory` the server runs behind; its connections are
+//! `NioServerCnxn`s. Threads:
 //! - `NIOAcceptThread` (Java "NIOServerCxnFactory.AcceptThread"): accept(),
 //!   enforce zookeeper.maxCnxns in all and maxClientCnxns per client IP,
 //!   hand sockets round-robin to the selector threads. An accept error
@@ -20,8 +22,11 @@ use crate::quorum::quorum_peer_config::system_properties::{available_cpus, Syste
 use crate::quorum::quorum_peer_config::ConfigError;
 use crate::server::expiry_queue::ExpiryQueue;
 use crate::server::nio_server_cnxn::NioServerCnxn;
+use crate::server::server_cnxn::ServerCnxn;
+use crate::server::server_cnxn_factory::ServerCnxnFactory;
 use crate::server::worker_service::{WorkRequest, WorkerService};
 use crate::server::zoo_keeper_server::ZooKeeperServer;
+use crate::watcher::Watcher;
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
@@ -248,6 +253,8 @@ impl SelectorThread {
 }
 
 pub struct NioServerCnxnFactory {
+    /// This factory, as the server's link back to its port.
+    me: Weak<NioServerCnxnFactory>,
     settings: NioSettings,
     local_address: SocketAddr,
     listener: Arc<TcpListener>,
@@ -258,7 +265,7 @@ pub struct NioServerCnxnFactory {
     next_cnxn_id: AtomicU64,
     cnxns: Mutex<HashMap<u64, Arc<NioServerCnxn>>>,
     counts: Mutex<CnxnCounts>,
-    session_map: Mutex<HashMap<i64, Arc<NioServerCnxn>>>,
+    session_map: Mutex<HashMap<i64, Arc<dyn ServerCnxn>>>,
     /// Connections by idle deadline, polled by the CnxnExpirer thread.
     cnxn_expiry_queue: Mutex<ExpiryQueue<u64>>,
     stopped: AtomicBool,
@@ -279,7 +286,8 @@ impl NioServerCnxnFactory {
             selectors.push(Arc::new(SelectorThread::new()?));
         }
         let workers = WorkerService::start("NIOWorker", settings.num_worker_threads.max(1))?;
-        let factory = Arc::new(NioServerCnxnFactory {
+        let factory = Arc::new_cyclic(|me| NioServerCnxnFactory {
+            me: Weak::clone(me),
             cnxn_expiry_queue: Mutex::new(ExpiryQueue::new(
                 settings.sessionless_cnxn_timeout_ms.max(1) as u64,
                 current_elapsed_time(),
@@ -298,7 +306,7 @@ impl NioServerCnxnFactory {
             stopped: AtomicBool::new(false),
             threads: Mutex::new(Vec::new()),
         });
-        zks.set_cnxn_factory(&factory);
+        zks.set_cnxn_factory(Weak::clone(&factory.me) as Weak<dyn ServerCnxnFactory>);
         let mut threads = Vec::new();
         for (i, sel) in factory.selectors.iter().enumerate() {
             let sel = Arc::clone(sel);
@@ -326,24 +334,6 @@ impl NioServerCnxnFactory {
     /// The server new connections talk to.
     pub fn zoo_keeper_server(&self) -> Arc<ZooKeeperServer> {
         Arc::clone(&self.zks.read())
-    }
-
-    /// setZooKeeperServer: new connections go to `zks`; the open ones,
-    /// which belong to the previous server, are closed.
-    pub fn set_zoo_keeper_server(self: &Arc<Self>, zks: Arc<ZooKeeperServer>) {
-        zks.set_cnxn_factory(self);
-        *self.zks.write() = zks;
-        for c in self.connections() {
-            c.close("the server behind the client port changed");
-        }
-    }
-
-    pub fn local_address(&self) -> SocketAddr {
-        self.local_address
-    }
-
-    pub fn max_client_cnxns(&self) -> i32 {
-        self.settings.max_client_cnxns
     }
 
     pub fn schedule(&self, work: WorkRequest) {
@@ -377,7 +367,7 @@ impl NioServerCnxnFactory {
         }
         let _ = sock.set_nodelay(true);
         let id = self.next_cnxn_id.fetch_add(1, Ordering::Relaxed);
-        let cnxn = Arc::new(NioServerCnxn::new(
+        let cnxn = NioServerCnxn::new(
             id,
             sock,
             remote,
@@ -386,10 +376,10 @@ impl NioServerCnxnFactory {
             self.zoo_keeper_server(),
             &self.settings,
             slot,
-        ));
+        );
         self.cnxns.lock().insert(id, Arc::clone(&cnxn));
         sel.cnxns.lock().insert(id, Arc::clone(&cnxn));
-        self.touch_cnxn(&cnxn);
+        self.touch_cnxn(&*cnxn);
         if let Err(e) = sel.ctl(libc::EPOLL_CTL_ADD, cnxn.fd(), id, libc::EPOLLIN as u32) {
             tracing::warn!("cannot watch connection from {remote}: {e}");
             cnxn.close("epoll registration failed");
@@ -397,28 +387,8 @@ impl NioServerCnxnFactory {
     }
 
     /// touchCnxn: push the connection's idle deadline out.
-    pub fn touch_cnxn(&self, cnxn: &NioServerCnxn) {
-        self.cnxn_expiry_queue.lock().update(cnxn.id(), cnxn.session_timeout().max(0) as u64, current_elapsed_time());
-    }
-
-    /// The session now lives on this connection. A connection that closed
-    /// while its session was being set up is not added: its close (which
-    /// marks it closed before taking this lock in `remove_cnxn`) would not
-    /// find it, and the map would hold it and its socket until the session
-    /// ends.
-    pub fn add_session(&self, session_id: i64, cnxn: &Arc<NioServerCnxn>) {
-        let mut sm = self.session_map.lock();
-        if !cnxn.is_closed() {
-            sm.insert(session_id, Arc::clone(cnxn));
-        }
-    }
-
-    /// closeSession: close the connection serving `session_id`, if any.
-    pub fn close_session(&self, session_id: i64, reason: &str) {
-        let c = self.session_map.lock().remove(&session_id);
-        if let Some(c) = c {
-            c.close(reason);
-        }
+    pub fn touch_cnxn(&self, cnxn: &dyn ServerCnxn) {
+        self.cnxn_expiry_queue.lock().update(cnxn.watcher_id(), cnxn.session_timeout().max(0) as u64, current_elapsed_time());
     }
 
     /// removeCnxn: forget a closed connection.
@@ -429,24 +399,56 @@ impl NioServerCnxnFactory {
         self.cnxn_expiry_queue.lock().remove(&cnxn.id());
         let sid = cnxn.session_id();
         let mut sm = self.session_map.lock();
-        if sm.get(&sid).map(|c| c.id()) == Some(cnxn.id()) {
+        if sm.get(&sid).map(|c| c.watcher_id()) == Some(cnxn.id()) {
             sm.remove(&sid);
         }
     }
+}
 
-    /// Every open connection (for `cons`, `stat`, `dump`).
-    pub fn connections(&self) -> Vec<Arc<NioServerCnxn>> {
-        let mut v: Vec<_> = self.cnxns.lock().values().cloned().collect();
-        v.sort_by_key(|c| c.id());
-        v
+impl ServerCnxnFactory for NioServerCnxnFactory {
+    fn local_address(&self) -> SocketAddr {
+        self.local_address
     }
 
-    pub fn num_alive_connections(&self) -> usize {
+    fn set_zoo_keeper_server(&self, zks: Arc<ZooKeeperServer>) {
+        zks.set_cnxn_factory(Weak::clone(&self.me) as Weak<dyn ServerCnxnFactory>);
+        *self.zks.write() = zks;
+        for c in self.connections() {
+            c.close("the server behind the client port changed");
+        }
+    }
+
+    /// A connection that closed while its session was being set up is not
+    /// added: its close (which marks it closed before taking this lock in
+    /// `remove_cnxn`) would not find it, and the map would hold it and its
+    /// socket until the session ends.
+    fn add_session(&self, session_id: i64, cnxn: &Arc<dyn ServerCnxn>) {
+        let mut sm = self.session_map.lock();
+        if !cnxn.is_stale() {
+            sm.insert(session_id, Arc::clone(cnxn));
+        }
+        drop(sm);
+        self.touch_cnxn(&**cnxn);
+    }
+
+    fn close_session(&self, session_id: i64, reason: &str) {
+        let c = self.session_map.lock().remove(&session_id);
+        if let Some(c) = c {
+            c.close(reason);
+        }
+    }
+
+    fn connections(&self) -> Vec<Arc<dyn ServerCnxn>> {
+        let mut v: Vec<Arc<NioServerCnxn>> = self.cnxns.lock().values().cloned().collect();
+        v.sort_by_key(|c| c.id());
+        v.into_iter().map(|c| c as Arc<dyn ServerCnxn>).collect()
+    }
+
+    fn num_alive_connections(&self) -> usize {
         self.cnxns.lock().len()
     }
 
-    /// Stops accepting, closes every connection, joins the threads.
-    pub fn shutdown(&self) {
+    fn shutdown(&self) {
         if self.stopped.swap(true, Ordering::AcqRel) {
             return;
         }

@@ -4,7 +4,7 @@
 //! byte-compatible. Owned by the DataTree and only touched under its lock
 //! (by whichever thread applies txns or serves reads).
 
-use crate::jute::records::{Acl, Id};
+use crate::jute::records::Acl;
 use crate::jute::{InputArchive, JuteError, OutputArchive, StreamInput};
 use crate::zoo_defs::ids;
 use std::collections::HashMap;
@@ -166,7 +166,7 @@ impl ReferenceCountedAclCache {
         let count = ia.read_int()?;
         for _ in 0..count.max(0) {
             let index = ia.read_long()?;
-            let acls = ia.read_vector::<Acl>()?;
+            let acls = ia.read_nullable_vector::<Acl>()?.ok_or(JuteError::MissingAcls)?;
             loaded.push((index, acls));
         }
         self.by_index.clear();
@@ -184,14 +184,7 @@ impl ReferenceCountedAclCache {
         let count = input.read_int()?;
         for _ in 0..count.max(0) {
             let index = input.read_long()?;
-            let n = input.read_int()?;
-            let mut acls = Vec::new();
-            for _ in 0..n.max(0) {
-                let perms = input.read_int()?;
-                let scheme = input.read_string()?;
-                let id = input.read_string()?;
-                acls.push(Acl { perms, id: Id { scheme, id } });
-            }
+            let acls = input.read_nullable_vector::<Acl>()?.ok_or_else(|| StreamInput::<R>::invalid(JuteError::MissingAcls))?;
             cache.add_loaded(index, acls);
         }
         Ok(cache)
@@ -279,5 +272,28 @@ mod tests {
         let mut c = ReferenceCountedAclCache::new();
         let bytes = [0, 0, 0, 5, 0, 0, 0, 0];
         assert!(c.deserialize(&mut InputArchive::new(&bytes)).is_err());
+    }
+
+    /// A file and the SNAP stream read an entry's ACL list alike, as Java:
+    /// a null list (-1) is a bad snapshot, any other negative count an
+    /// empty list.
+    #[test]
+    fn an_entry_with_a_null_acl_list_is_refused_either_way() {
+        let entry = |count: i32| {
+            let mut oa = OutputArchive::new();
+            oa.write_int(1);
+            oa.write_long(1);
+            oa.write_int(count);
+            oa.into_inner()
+        };
+        let b = entry(-1);
+        let mut c = ReferenceCountedAclCache::new();
+        assert_eq!(c.deserialize(&mut InputArchive::new(&b)), Err(JuteError::MissingAcls));
+        let e = ReferenceCountedAclCache::read_stream(&mut StreamInput::new(&b[..])).err().unwrap();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
+        let b = entry(-2);
+        c.deserialize(&mut InputArchive::new(&b)).unwrap();
+        assert_eq!(c.size(), 1);
+        assert_eq!(ReferenceCountedAclCache::read_stream(&mut StreamInput::new(&b[..])).unwrap().size(), 1);
     }
 }

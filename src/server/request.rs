@@ -3,18 +3,29 @@
 
 use crate::jute::records::Id;
 use crate::jute::txn::{TxnBody, TxnDigest, TxnHeader, TxnLogEntry};
-use crate::server::nio_server_cnxn::{InFlight, NioServerCnxn};
+use crate::server::server_cnxn::{InFlight, ServerCnxn};
 use crate::server::session_tracker::SessionOwner;
 use crate::zoo_defs::op_code;
-use std::any::Any;
 use std::sync::Arc;
 use std::time::Instant;
+
+/// Who answers a request besides its connection (Java's Request.owner, an
+/// Object; here the one case there is).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestOwner {
+    /// Nobody: the request's connection, if any, gets the answer.
+    None,
+    /// A sync a learner forwarded to the leader: the leader answers it on
+    /// that learner's connection (by its LearnerHandler's serial number)
+    /// with a SYNC once the writes proposed before it are committed.
+    LearnerSync(u64),
+}
 
 pub struct Request {
     /// The connection to answer; None for internal requests, for requests
     /// a learner forwarded to the leader and for txns from elsewhere. Not
     /// having one never makes a request internal: see `internal`.
-    pub cnxn: Option<Arc<NioServerCnxn>>,
+    pub cnxn: Option<Arc<dyn ServerCnxn>>,
     /// Made by the server itself (`Request::internal`): the
     /// ContainerManager's deleteContainer, the SessionTracker's
     /// closeSession. Nothing built from a client's or a peer's bytes is
@@ -38,8 +49,8 @@ pub struct Request {
     pub err: Option<i32>,
     pub create_time: Instant,
     /// Who is waiting for the request besides its connection (Java's
-    /// Request.owner): on a leader, the LearnerHandler of a learner's sync.
-    pub owner: Option<Arc<dyn Any + Send + Sync>>,
+    /// Request.owner).
+    pub owner: RequestOwner,
     /// The connection the request came through, as session ownership
     /// counts it: `Local` for this server's clients and internal requests,
     /// the LearnerHandler's for a learner's forwarded request.
@@ -51,7 +62,7 @@ pub struct Request {
 
 impl Request {
     pub fn new(
-        cnxn: Option<Arc<NioServerCnxn>>,
+        cnxn: Option<Arc<dyn ServerCnxn>>,
         session_id: i64,
         cxid: i32,
         op_type: i32,
@@ -72,7 +83,7 @@ impl Request {
             zxid: -1,
             err: None,
             create_time: Instant::now(),
-            owner: None,
+            owner: RequestOwner::None,
             session_owner: SessionOwner::Local,
             in_flight: None,
         }

@@ -98,7 +98,7 @@ impl RequestThrottler {
 }
 
 fn is_stale(req: &Request) -> bool {
-    req.cnxn.as_ref().map(|c| c.is_closed()).unwrap_or(false)
+    req.cnxn.as_ref().map(|c| c.is_stale()).unwrap_or(false)
 }
 
 fn run(me: Weak<RequestThrottler>, zks: Arc<ZooKeeperServer>, rx: Receiver<Option<Request>>) {

@@ -462,8 +462,8 @@ pub(crate) mod tests {
     }
 
     /// A connection that closes while its watch is being added: the close
-    /// (mark closed, then remove the connection's watches, as
-    /// NioServerCnxn::close does) runs on another thread the moment the
+    /// (mark closed, then remove the connection's watches, as a
+    /// ServerCnxn's close does) runs on another thread the moment the
     /// table asks whether the watcher is stale, and the answer given is the
     /// one from just before the close.
     struct ClosingDuringAdd {

@@ -12,13 +12,13 @@ use crate::jute::txn::TxnBody;
 use crate::jute::{InputArchive, OutputArchive, Record};
 use crate::server::command::FourLetterWordSettings;
 use crate::server::final_request_processor::FinalRequestProcessor;
-use crate::server::nio_server_cnxn::NioServerCnxn;
-use crate::server::nio_server_cnxn_factory::NioServerCnxnFactory;
 use crate::server::prep_request_processor::PrepRequestProcessor;
 use crate::server::request::Request;
 use crate::server::request_processor::RequestProcessor;
 use crate::server::blue_throttle::{BlueThrottle, BlueThrottleSettings};
 use crate::server::request_throttler::{RequestThrottler, RequestThrottlerSettings};
+use crate::server::server_cnxn::{InFlight, ServerCnxn};
+use crate::server::server_cnxn_factory::ServerCnxnFactory;
 use crate::server::server_stats::ServerStats;
 use crate::server::session_tracker::{SessionExpirer, SessionTracker};
 use crate::server::session_tracker_impl::SessionTrackerImpl;
@@ -209,7 +209,7 @@ pub trait ServerRole: Send + Sync {
     /// revalidateSession: a client reconnects to `session_id` with the right
     /// password; decide whether the session still lives and answer it with
     /// `finish_session_init` (now or later).
-    fn revalidate_session(&self, zks: &Arc<ZooKeeperServer>, cnxn: &Arc<NioServerCnxn>, session_id: i64, timeout: i32) {
+    fn revalidate_session(&self, zks: &Arc<ZooKeeperServer>, cnxn: &Arc<dyn ServerCnxn>, session_id: i64, timeout: i32) {
         let valid = zks.session_tracker().touch_session(session_id, timeout);
         zks.finish_session_init(cnxn, valid);
     }
@@ -271,7 +271,7 @@ pub struct ZooKeeperServer {
     /// The chain's first processor (Java's firstProcessor), where internal
     /// requests enter without passing the throttler.
     prep_processor: OnceLock<Arc<dyn RequestProcessor>>,
-    cnxn_factory: OnceLock<Weak<NioServerCnxnFactory>>,
+    cnxn_factory: OnceLock<Weak<dyn ServerCnxnFactory>>,
     pub stats: ServerStats,
     state: AtomicU8,
     /// Requests handed to the chain and not yet answered (inProcess).
@@ -384,11 +384,13 @@ impl ZooKeeperServer {
         self.role.state()
     }
 
-    pub fn set_cnxn_factory(&self, f: &Arc<NioServerCnxnFactory>) {
-        let _ = self.cnxn_factory.set(Arc::downgrade(f));
+    /// setServerCnxnFactory: the client port this server is behind (set
+    /// once, by the port).
+    pub fn set_cnxn_factory(&self, f: Weak<dyn ServerCnxnFactory>) {
+        let _ = self.cnxn_factory.set(f);
     }
 
-    pub fn cnxn_factory(&self) -> Option<Arc<NioServerCnxnFactory>> {
+    pub fn cnxn_factory(&self) -> Option<Arc<dyn ServerCnxnFactory>> {
         self.cnxn_factory.get().and_then(|w| w.upgrade())
     }
 
@@ -451,7 +453,7 @@ impl ZooKeeperServer {
     // ---- connection side (NIO worker threads) ----
 
     /// processConnectRequest: the first frame of a client connection.
-    pub fn process_connect_request(self: &Arc<Self>, cnxn: &Arc<NioServerCnxn>, buf: &[u8]) -> Result<(), String> {
+    pub fn process_connect_request(self: &Arc<Self>, cnxn: &Arc<dyn ServerCnxn>, buf: &[u8]) -> Result<(), String> {
         // A quorum peer's server takes sessions only once its role serves.
         if !self.is_running() {
             return Err("ZooKeeperServer not running".to_string());
@@ -464,7 +466,7 @@ impl ZooKeeperServer {
     /// `process_connect_request`; the fuzz targets run Prep inline).
     pub fn process_connect_request_to(
         self: &Arc<Self>,
-        cnxn: &Arc<NioServerCnxn>,
+        cnxn: &Arc<dyn ServerCnxn>,
         buf: &[u8],
         submit: impl FnOnce(Request),
     ) -> Result<(), String> {
@@ -537,7 +539,7 @@ impl ZooKeeperServer {
 
     /// finishSessionInit: answers the connect request; an invalid session
     /// gets zeros and the connection closes after the reply.
-    pub fn finish_session_init(&self, cnxn: &Arc<NioServerCnxn>, valid: bool) {
+    pub fn finish_session_init(&self, cnxn: &Arc<dyn ServerCnxn>, valid: bool) {
         let id = cnxn.session_id();
         if !valid {
             tracing::info!("Invalid session 0x{:x} for client {}, probably expired", id, cnxn.remote_address());
@@ -560,7 +562,6 @@ impl ZooKeeperServer {
         if valid {
             if let Some(f) = self.cnxn_factory() {
                 f.add_session(id, cnxn);
-                f.touch_cnxn(cnxn);
             }
             cnxn.enable_recv();
         } else {
@@ -569,7 +570,7 @@ impl ZooKeeperServer {
     }
 
     /// processPacket: a request frame on an established connection.
-    pub fn process_packet(self: &Arc<Self>, cnxn: &Arc<NioServerCnxn>, buf: &[u8]) -> Result<(), String> {
+    pub fn process_packet(self: &Arc<Self>, cnxn: &Arc<dyn ServerCnxn>, buf: &[u8]) -> Result<(), String> {
         self.process_packet_to(cnxn, buf, |req| self.submit_request(req))
     }
 
@@ -577,7 +578,7 @@ impl ZooKeeperServer {
     /// RequestThrottler (the fuzz targets run Prep inline).
     pub fn process_packet_to(
         self: &Arc<Self>,
-        cnxn: &Arc<NioServerCnxn>,
+        cnxn: &Arc<dyn ServerCnxn>,
         buf: &[u8],
         submit: impl FnOnce(Request),
     ) -> Result<(), String> {
@@ -587,7 +588,12 @@ impl ZooKeeperServer {
         match h.r#type {
             op_code::AUTH => {
                 let pkt = AuthPacket::from_bytes(body).map_err(|e| format!("bad auth packet: {e}"))?;
-                let ok = self.settings.auth.providers.handle_authentication(self, cnxn, &pkt.scheme, &pkt.auth);
+                let ok = self.settings.auth.providers.handle_authentication(
+                    self.settings.auth.super_digest.as_deref(),
+                    &**cnxn,
+                    &pkt.scheme,
+                    &pkt.auth,
+                );
                 let err = if ok { code::OK } else { code::AUTH_FAILED };
                 if ok {
                     tracing::info!("Session 0x{:x}: auth success for scheme {}", cnxn.session_id(), pkt.scheme);
@@ -632,7 +638,7 @@ impl ZooKeeperServer {
                     body.to_vec(),
                     cnxn.auth_info(),
                 );
-                req.in_flight = Some(cnxn.admit(buf.len()));
+                req.in_flight = Some(InFlight::new(Arc::clone(cnxn), buf.len()));
                 submit(req);
             }
         }
@@ -643,10 +649,8 @@ impl ZooKeeperServer {
     /// connection holding no id of an enforced scheme gets
     /// SESSIONCLOSEDREQUIRESASLAUTH for its request and is closed. True when
     /// the request may go on.
-    fn enforce_authentication(&self, cnxn: &Arc<NioServerCnxn>, xid: i32) -> bool {
-        let Some(schemes) = &self.settings.auth.enforce_auth_schemes else {
-            return true;
-        };
+    fn enforce_authentication(&self, cnxn: &Arc<dyn ServerCnxn>, xid: i32) -> bool {
+        let Some(schemes) = &self.settings.auth.enforce_auth_schemes else { return true };
         let ids = cnxn.auth_info();
         if ids.iter().any(|id| schemes.contains(&id.scheme)) {
             return true;
@@ -908,7 +912,7 @@ impl ZooKeeperServer {
 
 /// UnimplementedRequestProcessor: answers UNIMPLEMENTED, then closes the
 /// connection.
-fn answer_unimplemented(cnxn: &Arc<NioServerCnxn>, xid: i32, zxid: i64) {
+fn answer_unimplemented(cnxn: &Arc<dyn ServerCnxn>, xid: i32, zxid: i64) {
     cnxn.send_response(&ReplyHeader { xid, zxid, err: code::UNIMPLEMENTED }, None);
     cnxn.send_close_after_flush();
 }

@@ -13,6 +13,7 @@ use crate::server::container_manager::{ContainerManager, ContainerSettings};
 use crate::server::datadir_cleanup_manager::DatadirCleanupManager;
 use crate::server::jetty_admin_server::{AdminServerSettings, JettyAdminServer};
 use crate::server::nio_server_cnxn_factory::{NioServerCnxnFactory, NioSettings};
+use crate::server::server_cnxn_factory::ServerCnxnFactory;
 use crate::server::persistence::file_txn_snap_log::FileTxnSnapLog;
 use crate::server::zk_database::{ZkDatabase, ZkDatabaseSettings};
 use crate::server::zoo_keeper_server::{ZooKeeperServer, ZooKeeperServerSettings};
@@ -129,7 +130,7 @@ impl std::fmt::Display for RunError {
 /// The pieces of a running standalone server, for tests and `run`.
 pub struct StandaloneServer {
     pub zks: Arc<ZooKeeperServer>,
-    pub cnxn_factory: Arc<NioServerCnxnFactory>,
+    pub cnxn_factory: Arc<dyn ServerCnxnFactory>,
     pub purge: DatadirCleanupManager,
     pub container_manager: ContainerManager,
     /// None when admin.enableServer=false.
@@ -182,8 +183,9 @@ impl StandaloneServer {
             None
         };
         zks.startup().map_err(|e| format!("cannot start the server: {e}"))?;
-        let cnxn_factory = NioServerCnxnFactory::start(client_addr, server_settings.nio.clone(), Arc::clone(&zks))
-            .map_err(|e| format!("cannot bind the client port {client_addr}: {e}"))?;
+        let cnxn_factory: Arc<dyn ServerCnxnFactory> =
+            NioServerCnxnFactory::start(client_addr, server_settings.nio.clone(), Arc::clone(&zks))
+                .map_err(|e| format!("cannot bind the client port {client_addr}: {e}"))?;
         let prep = zks.prep_processor().ok_or_else(|| RunError::Other("the request processors did not start".into()))?;
         let container_manager = ContainerManager::start(Arc::clone(zks.zk_db()), prep, server_settings.container)
             .map_err(|e| format!("cannot start the container manager: {e}"))?;

@@ -161,7 +161,7 @@ fn connection_map(i: &ConnectionInfo, brief: bool) -> Value {
 /// ServerCnxnFactory.getAllConnectionInfo.
 fn all_connection_info(zks: &Arc<ZooKeeperServer>, brief: bool) -> Value {
     let cnxns = zks.cnxn_factory().map(|f| f.connections()).unwrap_or_default();
-    Value::Array(cnxns.iter().map(|c| connection_map(&ConnectionInfo::of(c), brief)).collect())
+    Value::Array(cnxns.iter().map(|c| connection_map(&ConnectionInfo::of(&**c), brief)).collect())
 }
 
 fn cnxn_stat_reset(_r: &mut CommandResponse, ctx: &Context<'_>) {
@@ -292,7 +292,7 @@ fn monitor(r: &mut CommandResponse, ctx: &Context<'_>) {
         return;
     };
     let factory = zks.cnxn_factory();
-    for (k, v) in fourlw::monitor_values(zks, factory.as_ref()) {
+    for (k, v) in fourlw::monitor_values(zks, factory.as_deref()) {
         r.put(k, figure(v));
     }
 }

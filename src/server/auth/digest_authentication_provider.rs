@@ -2,10 +2,9 @@
 //! `user:base64(sha1(user:password))`; the super digest grants everything.
 
 use crate::jute::records::Id;
-use crate::server::nio_server_cnxn::NioServerCnxn;
+use crate::server::server_cnxn::ServerCnxn;
 use base64::Engine;
 use sha1::{Digest, Sha1};
-use std::sync::Arc;
 
 /// `user:password` -> `user:base64(sha1(user:password))`.
 pub fn generate_digest(id_password: &str) -> String {
@@ -14,7 +13,7 @@ pub fn generate_digest(id_password: &str) -> String {
     format!("{}:{}", user, base64::engine::general_purpose::STANDARD.encode(hash))
 }
 
-pub fn handle_authentication(super_digest: Option<&str>, cnxn: &Arc<NioServerCnxn>, auth: &[u8]) -> bool {
+pub fn handle_authentication(super_digest: Option<&str>, cnxn: &dyn ServerCnxn, auth: &[u8]) -> bool {
     let id = String::from_utf8_lossy(auth);
     let digest = generate_digest(&id);
     if super_digest == Some(digest.as_str()) {

@@ -2,10 +2,9 @@
 //! ACL entries name an address or a CIDR block.
 
 use crate::jute::records::Id;
-use crate::server::nio_server_cnxn::NioServerCnxn;
-use std::sync::Arc;
+use crate::server::server_cnxn::ServerCnxn;
 
-pub fn handle_authentication(cnxn: &Arc<NioServerCnxn>) {
+pub fn handle_authentication(cnxn: &dyn ServerCnxn) {
     cnxn.add_auth_info(Id::new("ip", &cnxn.remote_address().ip().to_string()));
 }
 

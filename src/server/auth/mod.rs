@@ -10,9 +10,7 @@ pub mod ip_authentication_provider;
 
 use crate::quorum::quorum_peer_config::system_properties::{normalize, SystemProperties};
 use crate::quorum::quorum_peer_config::ConfigError;
-use crate::server::nio_server_cnxn::NioServerCnxn;
-use crate::server::zoo_keeper_server::ZooKeeperServer;
-use std::sync::Arc;
+use crate::server::server_cnxn::ServerCnxn;
 
 /// The fully qualified Java class names of the providers zkserver has, as
 /// `zookeeper.authProvider.*` may name them.
@@ -117,11 +115,13 @@ impl ProviderRegistry {
     }
 
     /// Handles an auth packet: on success the connection gains the ids the
-    /// scheme grants. False means AUTHFAILED (unknown scheme or refused).
+    /// scheme grants (`super_digest` is the server's
+    /// zookeeper.DigestAuthenticationProvider.superDigest). False means
+    /// AUTHFAILED (unknown scheme or refused).
     pub fn handle_authentication(
         &self,
-        zks: &ZooKeeperServer,
-        cnxn: &Arc<NioServerCnxn>,
+        super_digest: Option<&str>,
+        cnxn: &dyn ServerCnxn,
         scheme: &str,
         auth: &[u8],
     ) -> bool {
@@ -130,7 +130,7 @@ impl ProviderRegistry {
         }
         match scheme {
             "digest" => {
-                digest_authentication_provider::handle_authentication(zks.settings.auth.super_digest.as_deref(), cnxn, auth)
+                digest_authentication_provider::handle_authentication(super_digest, cnxn, auth)
             }
             "ip" => {
                 ip_authentication_provider::handle_authentication(cnxn);

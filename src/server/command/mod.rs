@@ -4,8 +4,8 @@
 
 use crate::quorum::quorum_peer_config::system_properties::SystemProperties;
 use crate::quorum::quorum_peer_config::ConfView;
-use crate::server::nio_server_cnxn::NioServerCnxn;
-use crate::server::nio_server_cnxn_factory::NioServerCnxnFactory;
+use crate::server::server_cnxn::ServerCnxn;
+use crate::server::server_cnxn_factory::ServerCnxnFactory;
 use crate::server::zoo_keeper_server::ZooKeeperServer;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -119,7 +119,7 @@ pub fn full_version() -> String {
 }
 
 /// Runs `cmd` (already known to be a four-letter word) and returns its output.
-pub fn execute(cmd: &str, zks: &Arc<ZooKeeperServer>, factory: &Arc<NioServerCnxnFactory>) -> String {
+pub fn execute(cmd: &str, zks: &Arc<ZooKeeperServer>, factory: &dyn ServerCnxnFactory) -> String {
     if !zks.settings.four_letter_words.is_enabled(cmd) {
         return format!("{cmd} is not executed because it is not in the whitelist.\n");
     }
@@ -135,7 +135,7 @@ pub fn execute(cmd: &str, zks: &Arc<ZooKeeperServer>, factory: &Arc<NioServerCnx
         "cons" => {
             let mut out = String::new();
             for c in factory.connections() {
-                out.push_str(&connection_info(&c, false));
+                out.push_str(&connection_info(&*c, false));
                 out.push('\n');
             }
             out.push('\n');
@@ -206,11 +206,11 @@ pub struct ConnectionInfo {
 }
 
 impl ConnectionInfo {
-    pub fn of(c: &NioServerCnxn) -> ConnectionInfo {
+    pub fn of(c: &dyn ServerCnxn) -> ConnectionInfo {
         let st = c.stats();
         ConnectionInfo {
             remote: c.remote_address(),
-            interest_ops: if c.is_closed() { 0 } else { 1 },
+            interest_ops: if c.is_stale() { 0 } else { 1 },
             outstanding_requests: c.outstanding_requests(),
             packets_received: st.packets_received,
             packets_sent: st.packets_sent,
@@ -230,7 +230,7 @@ impl ConnectionInfo {
 }
 
 /// ServerCnxn.dumpConnectionInfo.
-pub fn connection_info(c: &NioServerCnxn, brief: bool) -> String {
+pub fn connection_info(c: &dyn ServerCnxn, brief: bool) -> String {
     let i = ConnectionInfo::of(c);
     let mut out = format!(
         " {}[{}](queued={},recved={},sent={}",
@@ -333,7 +333,7 @@ fn max_fd_count() -> u64 {
 }
 
 /// DumpCommand.
-fn dump(zks: &Arc<ZooKeeperServer>, factory: &Arc<NioServerCnxnFactory>) -> String {
+fn dump(zks: &Arc<ZooKeeperServer>, factory: &dyn ServerCnxnFactory) -> String {
     let mut out = String::from("SessionTracker dump:\n");
     out.push_str(&zks.session_tracker().dump_sessions());
     out.push_str("ephemeral nodes dump:\n");
@@ -349,7 +349,7 @@ fn dump(zks: &Arc<ZooKeeperServer>, factory: &Arc<NioServerCnxnFactory>) -> Stri
     let cnxns = factory.connections();
     out.push_str(&format!("Connections Sets (1)/({}):\n", cnxns.len()));
     for c in cnxns {
-        out.push_str(&format!("{}\n", connection_info(&c, true)));
+        out.push_str(&format!("{}\n", connection_info(&*c, true)));
     }
     out
 }
@@ -378,7 +378,7 @@ impl std::fmt::Display for Figure {
 /// monitor returns as a map.
 pub fn monitor_values(
     zks: &Arc<ZooKeeperServer>,
-    factory: Option<&Arc<NioServerCnxnFactory>>,
+    factory: Option<&dyn ServerCnxnFactory>,
 ) -> Vec<(&'static str, Figure)> {
     use Figure::{Float, Int, Text};
     let dt = zks.zk_db().data_tree();
@@ -420,7 +420,7 @@ pub fn monitor_values(
 }
 
 /// MonitorCommand: `zk_<key>\t<value>` lines.
-fn mntr(zks: &Arc<ZooKeeperServer>, factory: &Arc<NioServerCnxnFactory>) -> String {
+fn mntr(zks: &Arc<ZooKeeperServer>, factory: &dyn ServerCnxnFactory) -> String {
     let mut out = String::new();
     for (k, v) in monitor_values(zks, Some(factory)) {
         out.push_str(&format!("zk_{k}\t{v}\n"));
@@ -430,12 +430,12 @@ fn mntr(zks: &Arc<ZooKeeperServer>, factory: &Arc<NioServerCnxnFactory>) -> Stri
 
 /// srvr and stat (StatCommand): the version, the clients (stat only), the
 /// server figures (ServerStats.toString) and the node count.
-fn stat(with_clients: bool, zks: &Arc<ZooKeeperServer>, factory: &Arc<NioServerCnxnFactory>) -> String {
+fn stat(with_clients: bool, zks: &Arc<ZooKeeperServer>, factory: &dyn ServerCnxnFactory) -> String {
     let mut out = format!("Zookeeper version: {}\n", full_version());
     if with_clients {
         out.push_str("Clients:\n");
         for c in factory.connections() {
-            out.push_str(&connection_info(&c, true));
+            out.push_str(&connection_info(&*c, true));
             out.push('\n');
         }
         out.push('\n');

@@ -248,14 +248,25 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         shared.live.fetch_add(1, Ordering::AcqRel);
         let conn_shared = Arc::clone(&shared);
         let spawned = std::thread::Builder::new().name(format!("AdminServer-{n}")).spawn(move || {
+            let _done = Deregister { shared: &conn_shared, n };
             let _ = serve_connection(sock, &conn_shared);
-            conn_shared.connections.lock().remove(&n);
-            conn_shared.live.fetch_sub(1, Ordering::AcqRel);
         });
         if spawned.is_err() {
-            shared.connections.lock().remove(&n);
-            shared.live.fetch_sub(1, Ordering::AcqRel);
+            drop(Deregister { shared: &shared, n });
         }
+    }
+}
+
+/// Forgets a connection when its thread ends, however it ends.
+struct Deregister<'a> {
+    shared: &'a Shared,
+    n: u64,
+}
+
+impl Drop for Deregister<'_> {
+    fn drop(&mut self) {
+        self.shared.connections.lock().remove(&self.n);
+        self.shared.live.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -285,7 +296,13 @@ fn serve_connection(sock: TcpStream, shared: &Shared) -> io::Result<()> {
             }
         };
         let head = req.method == "HEAD";
-        let (code, reason, content_type, body) = answer(&req, shared);
+        // A command that fails unexpectedly gets a 500, as the servlet
+        // container answers an exception; the connection is closed.
+        let answered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| answer(&req, shared)));
+        let Ok((code, reason, content_type, body)) = answered else {
+            write_response(&mut writer, 500, "Server Error", None, b"", false, false)?;
+            return Ok(());
+        };
         write_response(&mut writer, code, reason, content_type, body.as_bytes(), req.keep_alive, head)?;
         if !req.keep_alive {
             return Ok(());

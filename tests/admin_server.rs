@@ -363,3 +363,28 @@ fn quorum_commands_answer_with_the_ensembles_facts() {
     let s = get_json(ports[leader as usize - 1], "server_stats");
     assert!(s.get("proposal_stats").is_some(), "the leader reports its proposal sizes: {s}");
 }
+
+#[test]
+fn admin_threads_are_named_and_end_with_their_connections() {
+    let port = free_port();
+    let s = TestServer::start_with(Flavor::Zkserver, admin_opts(port));
+    let pid = s.pid().expect("pid");
+    let names = || -> Vec<String> {
+        std::fs::read_dir(format!("/proc/{pid}/task"))
+            .expect("task dir")
+            .flatten()
+            .filter_map(|e| std::fs::read_to_string(e.path().join("comm")).ok())
+            .map(|n| n.trim().to_string())
+            .filter(|n| n.starts_with("AdminServer-"))
+            .collect()
+    };
+    assert_eq!(names(), ["AdminServer-0"], "only the acceptor before any request");
+    let mut held = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(held, "GET /commands/ruok HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    held.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut buf = [0u8; 512];
+    assert!(held.read(&mut buf).unwrap() > 0);
+    assert!(wait_until(Duration::from_secs(10), || names().len() == 2), "a thread for the kept-alive connection: {:?}", names());
+    drop(held);
+    assert!(wait_until(Duration::from_secs(10), || names().len() == 1), "its thread ends with it: {:?}", names());
+}

@@ -12,7 +12,8 @@
 //! `-Dzookeeper.admin.*`): enableServer, serverAddress, serverPort,
 //! commandURL, idleTimeout. HTTPS (admin.portUnification,
 //! admin.forceHttps, ssl.*) is refused at start-up by the configuration,
-//! naming the key, until zkserver has TLS.
+//! naming the key, until zkserver has TLS. (Java 3.8 reads no
+//! admin.maxOutputSize; like any key it does not know, it is only logged.)
 //!
 //! Threads. Java runs the admin server in Jetty's QueuedThreadPool, whose
 //! `qtp<hash>-<n>` threads take turns accepting, selecting and running the

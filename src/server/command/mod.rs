@@ -397,7 +397,7 @@ pub fn monitor_values(
         ("znode_count", Int(dt.node_count() as i64)),
         ("watch_count", Int(dt.watch_count() as i64)),
         ("ephemerals_count", Int(dt.ephemerals_count() as i64)),
-        ("approximate_data_size", Int(dt.approximate_data_size() as i64)),
+        ("approximate_data_size", Int(dt.approximate_data_size())),
         ("open_file_descriptor_count", Int(open_fd_count() as i64)),
         ("max_file_descriptor_count", n(max_fd_count())),
         ("fsync_threshold_exceed_count", n(zks.stats.fsync_threshold_exceeded())),

@@ -584,9 +584,9 @@ mod tests {
     fn set_trace_mask_needs_a_long() {
         let props = SystemProperties::default();
         let r = run_command("stmk", None, &props, &Kwargs::new());
-        assert_eq!(r.to_map()["error"], "setTraceMask requires long traceMask argument");
+        assert_eq!(r.get("error"), Some(&json!("setTraceMask requires long traceMask argument")));
         let kw: Kwargs = [("traceMask".to_string(), "x".to_string())].into();
         let r = run_command("stmk", None, &props, &kw);
-        assert_eq!(r.to_map()["error"], "setTraceMask requires long traceMask argument, got x");
+        assert_eq!(r.get("error"), Some(&json!("setTraceMask requires long traceMask argument, got x")));
     }
 }

@@ -14,6 +14,33 @@ pub fn to_string(v: &Value) -> String {
     out
 }
 
+/// A command's entries, in their order, as one JSON object.
+pub fn entries_to_string(entries: &[(String, Value)]) -> String {
+    let mut out = String::new();
+    write_object(&mut out, entries.iter().map(|(k, v)| (k, v)), entries.len(), 0);
+    out
+}
+
+fn write_object<'a>(out: &mut String, entries: impl Iterator<Item = (&'a String, &'a Value)>, len: usize, level: usize) {
+    if len == 0 {
+        out.push_str("{ }");
+        return;
+    }
+    out.push_str("{\n");
+    for (i, (k, v)) in entries.enumerate() {
+        indent(out, level + 1);
+        out.push_str(&Value::String(k.clone()).to_string());
+        out.push_str(" : ");
+        write_value(out, v, level + 1);
+        if i + 1 < len {
+            out.push(',');
+        }
+        out.push('\n');
+    }
+    indent(out, level);
+    out.push('}');
+}
+
 fn indent(out: &mut String, level: usize) {
     for _ in 0..level {
         out.push_str("  ");
@@ -22,22 +49,7 @@ fn indent(out: &mut String, level: usize) {
 
 fn write_value(out: &mut String, v: &Value, level: usize) {
     match v {
-        Value::Object(m) if m.is_empty() => out.push_str("{ }"),
-        Value::Object(m) => {
-            out.push_str("{\n");
-            for (i, (k, v)) in m.iter().enumerate() {
-                indent(out, level + 1);
-                out.push_str(&Value::String(k.clone()).to_string());
-                out.push_str(" : ");
-                write_value(out, v, level + 1);
-                if i + 1 < m.len() {
-                    out.push(',');
-                }
-                out.push('\n');
-            }
-            indent(out, level);
-            out.push('}');
-        }
+        Value::Object(m) => write_object(out, m.iter(), m.len(), level),
         Value::Array(a) if a.is_empty() => out.push_str("[ ]"),
         // Jackson keeps arrays on one line.
         Value::Array(a) => {

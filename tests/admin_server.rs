@@ -388,3 +388,67 @@ fn admin_threads_are_named_and_end_with_their_connections() {
     drop(held);
     assert!(wait_until(Duration::from_secs(10), || names().len() == 1), "its thread ends with it: {:?}", names());
 }
+
+/// Two voters and an observer (sid 3) of `flavor`, each with an admin
+/// port; returns them once the observer serves, with the leader's sid.
+fn ensemble_with_observer(flavor: Flavor) -> (Ensemble, Vec<u16>, i64) {
+    let mut ens = Ensemble::new(&[flavor; 3], &[]);
+    let observer = ens.node(3);
+    let line = format!("{}:{}:{}:observer", observer.host, observer.quorum_port, observer.election_port);
+    let mut ports = Vec::new();
+    for sid in 1..=3 {
+        let p = free_port();
+        ens.set_cfg(sid, "server.3", &line);
+        ens.set_cfg(sid, "admin.enableServer", "true");
+        ens.set_cfg(sid, "admin.serverPort", &p.to_string());
+        ports.push(p);
+    }
+    ens.set_cfg(3, "peerType", "observer");
+    ens.start_all();
+    let leader = ens.settled_leader(&[1, 2]);
+    ens.wait_mode(3, "observer");
+    (ens, ports, leader)
+}
+
+#[test]
+fn the_leader_lists_its_observers_and_resets_their_counts() {
+    let observers = |ports: &[u16], leader: i64| {
+        let port = ports[leader as usize - 1];
+        // The observer syncs a moment after it serves: wait for the list.
+        let mut last = Value::Null;
+        let listed = wait_until(Duration::from_secs(20), || {
+            last = get_json(port, "observers");
+            last["synced_observers"] == 1
+        });
+        assert!(listed, "the leader lists no observer: {last}");
+        last
+    };
+    let java = {
+        let (_ens, ports, leader) = ensemble_with_observer(Flavor::Java);
+        (observers(&ports, leader), get_json(ports[2], "zabstate"), get_json(ports[2], "voting_view"))
+    };
+    let (_ens, ports, leader) = ensemble_with_observer(Flavor::Zkserver);
+    let ours = (observers(&ports, leader), get_json(ports[2], "zabstate"), get_json(ports[2], "voting_view"));
+    let mut problems = Vec::new();
+    compare("leader", "observers", &java.0, &ours.0, &mut problems);
+    compare("observer", "zabstate", &java.1, &ours.1, &mut problems);
+    compare("observer", "voting_view", &java.2, &ours.2, &mut problems);
+    assert!(problems.is_empty(), "zkserver's answers differ from Java's:\n{}", problems.join("\n"));
+
+    let listed = &ours.0["observers"][0];
+    assert_eq!(listed["sid"], 3, "{}", ours.0);
+    assert!(listed["remote_socket_address"].as_str().is_some_and(|a| a.starts_with("/127.0.0.1:")), "{listed}");
+    // The observer does not vote, and the voting view leaves it out.
+    assert_eq!(ours.1["voting"], false, "{}", ours.1);
+    assert_eq!(ours.1["zabstate"], "broadcast", "{}", ours.1);
+    let view: Vec<&String> = ours.2["current_config"].as_object().expect("current_config").keys().collect();
+    assert_eq!(view, ["1", "2"], "{}", ours.2);
+
+    // orst zeroes the observer's packet counts on the leader.
+    let port = ports[leader as usize - 1];
+    assert_eq!(get_json(port, "orst")["error"], Value::Null);
+    let after = get_json(port, "observers");
+    let counts = &after["observers"][0];
+    assert!(counts["packets_received"].as_u64().is_some_and(|n| n <= 2), "{after}");
+    assert!(counts["requests"].as_u64() == Some(0), "{after}");
+}

@@ -393,7 +393,8 @@ fn observers(r: &mut CommandResponse, ctx: &Context<'_>) {
         .filter(|h| h.is_observer())
         .map(|h| {
             json!({
-                "remote_socket_address": socket_address(h.remote_address()),
+                // LearnerHandler.getRemoteAddress: the socket's toString.
+                "remote_socket_address": fourlw::java_socket_address(h.remote_address()),
                 "sid": h.sid(),
                 "established": h.established_ms(),
                 "queued_packets": h.queued_packets(),

@@ -170,7 +170,7 @@ pub fn execute(cmd: &str, zks: &Arc<ZooKeeperServer>, factory: &dyn ServerCnxnFa
 
 /// How Java prints an unresolved InetSocketAddress: "/ip:port", IPv6
 /// addresses in full, unbracketed.
-fn java_socket_address(a: std::net::SocketAddr) -> String {
+pub fn java_socket_address(a: std::net::SocketAddr) -> String {
     match a.ip() {
         std::net::IpAddr::V4(ip) => format!("/{}:{}", ip, a.port()),
         std::net::IpAddr::V6(ip) => {

@@ -27,6 +27,18 @@ fn thread_names(pid: u32) -> BTreeSet<String> {
     names
 }
 
+/// An admin command's JSON answer (GET /commands/<command>).
+fn admin(port: u16, command: &str) -> serde_json::Value {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("admin port");
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(s, "GET /commands/{command} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).expect("admin answer");
+    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{command}: not JSON ({e}): {raw}"))
+}
+
 fn read_only_opts() -> ConnectOptions {
     let mut o = ConnectOptions::new(10_000);
     o.read_only = Some(true);
@@ -63,13 +75,23 @@ fn java_serves_read_only_clients_with_local_sessions() {
 fn lone_participant_scenario(flavor: Flavor, extra: &[(&str, &str)]) {
     let mut ens = Ensemble::new(&[flavor; 3], extra);
     ens.set_system_property("readonlymode.enabled", "true");
+    let mut admin_ports = Vec::new();
+    for sid in 1..=3 {
+        let p = free_port();
+        ens.set_cfg(sid, "admin.enableServer", "true");
+        ens.set_cfg(sid, "admin.serverPort", &p.to_string());
+        ens.set_cfg(sid, "admin.serverAddress", "127.0.0.1");
+        admin_ports.push(p);
+    }
     ens.start_all();
     // The leader is left alone: it must notice that its quorum is gone
     // (syncLimit ticks) before its election can run out of time.
     let lone = ens.settled_leader(&[1, 2, 3]);
     let others: Vec<i64> = [1, 2, 3].into_iter().filter(|s| *s != lone).collect();
     let addr = ens.node(lone).client_addr();
+    let admin_port = admin_ports[lone as usize - 1];
     assert_eq!(four_letter(&addr, "isro").unwrap(), "rw");
+    assert_eq!(admin(admin_port, "is_read_only")["read_only"], false);
     let rw = ens.client(lone);
     rw.create("/ro", Some(b"before"), &ids::open_acl_unsafe(), CreateMode::Persistent).unwrap();
     // A session made while the ensemble had a quorum, global (an
@@ -96,6 +118,10 @@ fn lone_participant_scenario(flavor: Flavor, extra: &[(&str, &str)]) {
     let conf = four_letter(&addr, "conf").unwrap();
     assert!(conf.contains(&format!("\nserverId={lone}\ninitLimit=10\nsyncLimit=5\nelectionAlg=3\n")), "{conf}");
     assert!(conf.ends_with("peerType=0\n"), "{conf}");
+    // The AdminServer follows the server behind the client port.
+    assert_eq!(admin(admin_port, "is_read_only")["read_only"], true);
+    assert_eq!(admin(admin_port, "srvr")["read_only"], true);
+    assert_eq!(admin(admin_port, "configuration")["server_id"], lone);
 
     // The read-only server's chain, by name (Linux keeps 15 bytes of
     // ReadOnlyRequestProcessor:1).
@@ -180,6 +206,7 @@ fn lone_participant_scenario(flavor: Flavor, extra: &[(&str, &str)]) {
     let ok = wait_until(DEADLINE, || matches!(ens.mode(lone).as_deref(), Some("leader" | "follower")));
     assert!(ok, "node {lone} did not rejoin: {:?}\n{}", ens.mode(lone), ens.logs());
     assert_eq!(four_letter(&addr, "isro").unwrap(), "rw");
+    assert_eq!(admin(admin_port, "is_read_only")["read_only"], false);
     let cut = wait_until(DEADLINE, || ro.exists("/ro", false).is_err());
     assert!(cut, "the read-only connection survived the hand-over");
     assert!(!thread_names(ens.pid(lone).expect("pid")).contains("ReadOnlyRequest"));

@@ -2,9 +2,11 @@
 //! or form a quorum, with readonlymode.enabled. While the QuorumPeer thread
 //! runs an election, a `roZkMgr` thread waits max(2 s, tickTime) and, if the
 //! peer is still LOOKING, starts this server and puts it behind the client
-//! port; when the election decides, the QuorumPeer thread shuts it down and
-//! puts the idle server back, which closes every connection so read-only
-//! clients go and find a read-write server.
+//! port and the AdminServer; when the election decides, the QuorumPeer
+//! thread shuts it down and puts the idle server back, which closes every
+//! connection so read-only clients go and find a read-write server. Like
+//! Java's, it is no quorum server: the admin commands about the quorum
+//! (leader, voting_view, zabstate) see none.
 //!
 //! Chain: ReadOnlyRequestProcessor -> PrepRequestProcessor ->
 //! FinalRequestProcessor (nothing is logged). It takes only clients whose
@@ -275,9 +277,7 @@ impl ReadOnlyServerManager {
             let _ = t.join();
         }
         if let Some(zks) = server {
-            if let Some(f) = peer.cnxn_factory() {
-                f.set_zoo_keeper_server(Arc::clone(peer.zk_server()));
-            }
+            peer.set_zoo_keeper_server(peer.zk_server());
             zks.shutdown_with(false);
             tracing::info!("Read-only server shut down");
         }
@@ -306,9 +306,7 @@ fn wait_then_start(shared: &(Mutex<Slot>, Condvar), peer: &Arc<QuorumPeer>, grac
         zks.shutdown_with(false);
         return;
     }
-    if let Some(f) = peer.cnxn_factory() {
-        f.set_zoo_keeper_server(Arc::clone(&zks));
-    }
+    peer.set_zoo_keeper_server(&zks);
     slot.server = Some(zks);
     tracing::info!("Read-only server started");
 }

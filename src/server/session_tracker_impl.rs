@@ -172,6 +172,19 @@ impl SessionTrackerCore {
         expired
     }
 
+    /// getSessionExpiryMap: each bucket's expiration time (elapsed clock,
+    /// ms) with its session ids, for the admin command dump.
+    pub fn session_expiry_map(&self) -> std::collections::BTreeMap<i64, Vec<i64>> {
+        self.expiry_queue
+            .expiry_times()
+            .into_iter()
+            .map(|(t, mut ids)| {
+                ids.sort_unstable();
+                (t as i64, ids)
+            })
+            .collect()
+    }
+
     /// The `dump` four-letter word's session section, bucket times as ms
     /// from `now`.
     pub fn dump_sessions(&self, now: u64) -> String {
@@ -306,6 +319,10 @@ impl SessionTracker for SessionTrackerImpl {
 
     fn dump_sessions(&self) -> String {
         self.core.lock().dump_sessions(current_elapsed_time())
+    }
+
+    fn session_expiry_map(&self) -> std::collections::BTreeMap<i64, Vec<i64>> {
+        self.core.lock().session_expiry_map()
     }
 }
 

@@ -240,6 +240,17 @@ pub trait ServerRole: Send + Sync {
     /// Stops what the role runs beside the chain (called after the chain
     /// has shut down).
     fn shutdown(&self) {}
+
+    /// QuorumZooKeeperServer.self: the peer a leader, follower or observer
+    /// serves for (None for a standalone server).
+    fn quorum_peer(&self) -> Option<Arc<crate::quorum::quorum_peer::QuorumPeer>> {
+        None
+    }
+
+    /// LeaderZooKeeperServer.getLeader (None for the other roles).
+    fn leader(&self) -> Option<Arc<crate::quorum::leader::Leader>> {
+        None
+    }
 }
 
 /// The standalone chain: Prep -> Sync -> Final.

@@ -6,12 +6,15 @@
 //! OBSERVING hand the thread to the role code (`Roles`) until it returns,
 //! then the peer is LOOKING again. Between roles the client port serves
 //! the peer's idle server, which answers like a Java peer that is not
-//! synced: "This ZooKeeper instance is not currently serving requests".
+//! synced: "This ZooKeeper instance is not currently serving requests";
+//! with readonlymode.enabled an election that runs past the grace period
+//! puts a read-only server there instead (`read_only_zoo_keeper_server`).
 
 use crate::quorum::fast_leader_election::FastLeaderElection;
 use crate::quorum::quorum_cnx_manager::{format_inet_addr, CnxSettings, QuorumCnxManager};
 use crate::quorum::quorum_maj::QuorumMaj;
 use crate::quorum::quorum_peer_config::{LearnerType, QuorumPeerConfig};
+use crate::quorum::read_only_zoo_keeper_server::ReadOnlyServerManager;
 use crate::quorum::vote::{ServerState, Vote};
 use crate::server::jetty_admin_server::JettyAdminServer;
 use crate::server::nio_server_cnxn_factory::NioServerCnxnFactory;
@@ -341,10 +344,22 @@ impl QuorumPeer {
             match self.peer_state() {
                 ServerState::Looking => {
                     info!("LOOKING");
-                    let Some(election) = self.election.get() else {
-                        break;
+                    let Some(election) = self.election.get() else { break };
+                    // readonlymode.enabled: serve read-only clients if the
+                    // election is still running after the grace period.
+                    let read_only = if self.settings.read_only.enabled {
+                        info!("Attempting to start ReadOnlyZooKeeperServer");
+                        ReadOnlyServerManager::start(&self)
+                            .map_err(|e| warn!("FAILED to start ReadOnlyZooKeeperServer: {e}"))
+                            .ok()
+                    } else {
+                        None
                     };
-                    if let Some(vote) = election.look_for_leader() {
+                    let decided = election.look_for_leader();
+                    if let Some(m) = read_only {
+                        m.stop(&self);
+                    }
+                    if let Some(vote) = decided {
                         self.set_current_vote(vote);
                         info!(
                             "Election decided: leader is server {} (zxid 0x{:x}, peer epoch 0x{:x}, election round 0x{:x}); my state is {}",

@@ -970,9 +970,11 @@ impl QuorumPeerConfig {
             max_client_cnxns,
             min_session_timeout: self.min_session_timeout,
             max_session_timeout: self.max_session_timeout,
+            // The read-only server answers with its peer's id, as the
+            // quorum roles' servers do.
             server_id: match view {
-                ConfView::Quorum(_) => self.server_id.unwrap_or(-1),
-                ConfView::Standalone | ConfView::ReadOnly => 0,
+                ConfView::Quorum(_) | ConfView::ReadOnly => self.server_id.unwrap_or(-1),
+                ConfView::Standalone => 0,
             },
             client_port_listen_backlog: self.client_port_listen_backlog,
         }

@@ -120,6 +120,11 @@ impl SessionTrackerCore {
         }
     }
 
+    /// Whether the table holds the session, closing or not.
+    pub fn is_tracking_session(&self, id: i64) -> bool {
+        self.sessions_by_id.contains_key(&id)
+    }
+
     /// setOwner: Err(SESSION_EXPIRED) if the session is unknown or closing.
     pub fn set_owner(&mut self, id: i64, owner: SessionOwner) -> Result<(), i32> {
         match self.sessions_by_id.get_mut(&id) {
@@ -222,6 +227,11 @@ impl SessionTrackerImpl {
             running: AtomicBool::new(true),
             thread: Mutex::new(None),
         })
+    }
+
+    /// Whether the table holds the session, closing or not.
+    pub fn is_tracking_session(&self, id: i64) -> bool {
+        self.core.lock().is_tracking_session(id)
     }
 
     /// The SessionTracker thread's loop: sleep until the next deadline,

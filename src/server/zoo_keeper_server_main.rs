@@ -9,6 +9,7 @@ use crate::quorum::leader::LeaderSettings;
 use crate::quorum::learner::LearnerSettings;
 use crate::quorum::quorum_cnx_manager::QuorumCnxManagerSettings;
 use crate::quorum::quorum_peer_config::{ConfigError, QuorumPeerConfig};
+use crate::quorum::read_only_zoo_keeper_server::ReadOnlyModeSettings;
 use crate::server::container_manager::{ContainerManager, ContainerSettings};
 use crate::server::datadir_cleanup_manager::DatadirCleanupManager;
 use crate::server::jetty_admin_server::{AdminServerSettings, JettyAdminServer};
@@ -44,6 +45,8 @@ pub struct ServerSettings {
     pub election: FastLeaderElectionSettings,
     pub learner: LearnerSettings,
     pub leader: LeaderSettings,
+    /// readonlymode.enabled (a participant's read-only server).
+    pub read_only: ReadOnlyModeSettings,
 }
 
 impl ServerSettings {
@@ -60,6 +63,7 @@ impl ServerSettings {
             election: FastLeaderElectionSettings::read(props)?,
             learner: LearnerSettings::read(props)?,
             leader: LeaderSettings::read(props)?,
+            read_only: ReadOnlyModeSettings::read(props),
         })
     }
 

@@ -181,6 +181,7 @@ fn conf(r: &mut CommandResponse, ctx: &Context<'_>) {
     let peer = conf_view(zks);
     let view = match &peer {
         Some(p) => ConfView::Quorum(&p.config().quorum_verifier),
+        None if zks.is_read_only() => ConfView::ReadOnly,
         None => ConfView::Standalone,
     };
     let c = zks.settings.config.server_conf(view);
@@ -243,9 +244,8 @@ fn initial_configuration(r: &mut CommandResponse, ctx: &Context<'_>) {
     r.put("initial_configuration", server(ctx).settings.config.initial_config.clone());
 }
 
-fn is_read_only(r: &mut CommandResponse, _ctx: &Context<'_>) {
-    // zkserver has no read-only server.
-    r.put("read_only", false);
+fn is_read_only(r: &mut CommandResponse, ctx: &Context<'_>) {
+    r.put("read_only", server(ctx).is_read_only());
 }
 
 fn last_snapshot(r: &mut CommandResponse, ctx: &Context<'_>) {
@@ -335,7 +335,7 @@ fn srvr(r: &mut CommandResponse, ctx: &Context<'_>) {
     let (min, avg, max) = zks.stats.latency();
     let alive = zks.cnxn_factory().map_or(0, |f| f.num_alive_connections());
     r.put("version", fourlw::full_version());
-    r.put("read_only", false);
+    r.put("read_only", zks.is_read_only());
     r.put(
         "server_stats",
         json!({

@@ -126,12 +126,20 @@ pub fn execute(cmd: &str, zks: &Arc<ZooKeeperServer>, factory: &dyn ServerCnxnFa
     if cmd == "ruok" {
         return "imok".to_string();
     }
+    if cmd == "isro" {
+        // IsroCommand: "null" when no server is running behind the port.
+        return match (zks.is_running(), zks.is_read_only()) {
+            (false, _) => "null",
+            (true, true) => "ro",
+            (true, false) => "rw",
+        }
+        .to_string();
+    }
     if !zks.is_running() {
         return format!("{ZK_NOT_SERVING}\n");
     }
     match cmd {
         "srvr" | "stat" => stat(cmd == "stat", zks, factory),
-        "isro" => "rw".to_string(),
         "cons" => {
             let mut out = String::new();
             for c in factory.connections() {
@@ -151,6 +159,7 @@ pub fn execute(cmd: &str, zks: &Arc<ZooKeeperServer>, factory: &dyn ServerCnxnFa
             zks.stats.reset();
             "Server stats reset.\n".to_string()
         }
+        "conf" if zks.is_read_only() => zks.settings.config.dump_conf(ConfView::ReadOnly),
         "conf" => zks.settings.config.dump_conf(ConfView::Standalone),
         "envi" => envi(),
         "dirs" => format!("datadir_size: {}\nlogdir_size: {}\n", zks.data_dir_size(), zks.log_dir_size()),
@@ -432,6 +441,9 @@ fn mntr(zks: &Arc<ZooKeeperServer>, factory: &dyn ServerCnxnFactory) -> String {
 /// server figures (ServerStats.toString) and the node count.
 fn stat(with_clients: bool, zks: &Arc<ZooKeeperServer>, factory: &dyn ServerCnxnFactory) -> String {
     let mut out = format!("Zookeeper version: {}\n", full_version());
+    if zks.is_read_only() {
+        out.push_str("READ-ONLY mode; serving only read-only clients\n");
+    }
     if with_clients {
         out.push_str("Clients:\n");
         for c in factory.connections() {

@@ -140,9 +140,8 @@ impl ServerRole for LeaderZooKeeperServer {
     }
 
     fn monitor_values(&self) -> Vec<(&'static str, Value)> {
-        // The server is behind the client port only once the role
-        // broadcasts.
-        vec![("peer_state", Value::Text("leading - broadcast".into()))]
+        let Some(peer) = self.peer.upgrade() else { return Vec::new() };
+        vec![("peer_state", Value::Text(peer.detailed_peer_state()))]
     }
 
     fn gauges(&self) -> Vec<(&'static str, Value)> {
@@ -162,6 +161,14 @@ impl ServerRole for LeaderZooKeeperServer {
             ("min_proposal_size", Value::Long(stats.min as i64)),
         ]);
         g
+    }
+
+    fn quorum_peer(&self) -> Option<Arc<QuorumPeer>> {
+        self.peer.upgrade()
+    }
+
+    fn leader(&self) -> Option<Arc<Leader>> {
+        self.leader.get().and_then(Weak::upgrade)
     }
 
     fn stat_extra(&self) -> String {

@@ -12,6 +12,7 @@ use crate::jute::txn::TxnLogEntry;
 use crate::quorum::commit_processor::CommitProcessor;
 use crate::quorum::follower_request_processor::FollowerRequestProcessor;
 use crate::quorum::learner::{txn_request, Learner};
+use crate::quorum::quorum_peer::QuorumPeer;
 use crate::quorum::quorum_peer_config::LearnerType;
 use crate::quorum::send_ack_request_processor::SendAckRequestProcessor;
 use crate::server::final_request_processor::FinalRequestProcessor;
@@ -29,6 +30,7 @@ use std::sync::{Arc, OnceLock, Weak};
 
 pub struct LearnerZooKeeperServer {
     me: Weak<LearnerZooKeeperServer>,
+    peer: Weak<QuorumPeer>,
     learner: Arc<Learner>,
     /// zookeeper.observer.syncEnabled: an observer logs what it is told.
     observer_sync_enabled: bool,
@@ -36,10 +38,6 @@ pub struct LearnerZooKeeperServer {
     sync_processor: OnceLock<Arc<SyncRequestProcessor>>,
     /// pendingSyncs: (session, cxid) of syncs forwarded to the leader.
     pending_syncs: Mutex<VecDeque<(i64, i32)>>,
-    /// The voters in the view (mntr's quorum_size).
-    quorum_size: usize,
-    /// The leader this learner syncs with (mntr's observer_master_id).
-    leader_sid: i64,
 }
 
 /// The end of an observer's logging chain: the txn is already on its way
@@ -52,16 +50,15 @@ impl RequestProcessor for LoggedOnly {
 }
 
 impl LearnerZooKeeperServer {
-    pub fn new(learner: Arc<Learner>, observer_sync_enabled: bool, quorum_size: usize, leader_sid: i64) -> Arc<Self> {
+    pub fn new(peer: &Arc<QuorumPeer>, learner: Arc<Learner>, observer_sync_enabled: bool) -> Arc<Self> {
         Arc::new_cyclic(|me| LearnerZooKeeperServer {
             me: me.clone(),
+            peer: Arc::downgrade(peer),
             learner,
             observer_sync_enabled,
             commit_processor: OnceLock::new(),
             sync_processor: OnceLock::new(),
             pending_syncs: Mutex::new(VecDeque::new()),
-            quorum_size,
-            leader_sid,
         })
     }
 
@@ -142,18 +139,18 @@ impl ServerRole for LearnerZooKeeperServer {
     }
 
     fn monitor_values(&self) -> Vec<(&'static str, Value)> {
+        let Some(peer) = self.peer.upgrade() else { return Vec::new() };
+        let mut v = vec![("peer_state", Value::Text(peer.detailed_peer_state()))];
         if self.is_observer() {
-            vec![
-                ("peer_state", Value::Text("observing - broadcast".into())),
-                ("observer_master_id", Value::Long(self.leader_sid)),
-            ]
-        } else {
-            vec![("peer_state", Value::Text("following - broadcast".into()))]
+            // The learner master: zkserver's observers follow the leader.
+            v.push(("observer_master_id", Value::Long(peer.current_vote().id)));
         }
+        v
     }
 
     fn gauges(&self) -> Vec<(&'static str, Value)> {
-        let mut g = vec![("quorum_size", Value::from(self.quorum_size))];
+        let quorum_size = self.peer.upgrade().map_or(0, |p| p.quorum_verifier().voting_ids().len());
+        let mut g = vec![("quorum_size", Value::from(quorum_size))];
         if !self.is_observer() {
             // Only an ObserverMaster has a figure here; zkserver's
             // observers sync with the leader, so a follower has none
@@ -161,6 +158,10 @@ impl ServerRole for LearnerZooKeeperServer {
             g.push(("synced_observers", Value::Null));
         }
         g
+    }
+
+    fn quorum_peer(&self) -> Option<Arc<QuorumPeer>> {
+        self.peer.upgrade()
     }
 
     fn state(&self) -> &'static str {

@@ -102,7 +102,14 @@ pub fn gauges(zks: &Arc<ZooKeeperServer>, factory: Option<&dyn ServerCnxnFactory
         ("non_mtls_remote_conn_count", Value::Long(0)),
         ("non_mtls_local_conn_count", Value::Long(0)),
     ];
-    g.extend(zks.role().gauges());
+    // A role's gauge named like a server's replaces it (a read-only
+    // server's local_sessions), the others come after.
+    for (k, v) in zks.role().gauges() {
+        match g.iter_mut().find(|(name, _)| *name == k) {
+            Some(entry) => entry.1 = v,
+            None => g.push((k, v)),
+        }
+    }
     g
 }
 

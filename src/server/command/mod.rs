@@ -153,24 +153,12 @@ pub fn execute(cmd: &str, zks: &Arc<ZooKeeperServer>, factory: &dyn ServerCnxnFa
     }
 }
 
-/// How Java prints an unresolved InetSocketAddress: "/ip:port", IPv6
-/// addresses in full, unbracketed.
-fn java_socket_address(a: std::net::SocketAddr) -> String {
-    match a.ip() {
-        std::net::IpAddr::V4(ip) => format!("/{}:{}", ip, a.port()),
-        std::net::IpAddr::V6(ip) => {
-            let segs: Vec<String> = ip.segments().iter().map(|s| format!("{s:x}")).collect();
-            format!("/{}:{}", segs.join(":"), a.port())
-        }
-    }
-}
-
 /// ServerCnxn.dumpConnectionInfo.
 pub fn connection_info(c: &dyn ServerCnxn, brief: bool) -> String {
     let st = c.stats();
     let mut out = format!(
         " {}[{}](queued={},recved={},sent={}",
-        java_socket_address(c.remote_address()),
+        crate::common::net_utils::java_socket_address(c.remote_address()),
         if c.is_stale() { "0" } else { "1" },
         c.outstanding_requests(),
         st.packets_received,

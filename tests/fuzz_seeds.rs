@@ -303,7 +303,7 @@ fn write_seed_corpora() {
     // The SNAP stream a leader with this database sends.
     let snap_log = FileTxnSnapLog::new(&server.data_dir(), &server.data_dir()).expect("open the data directory");
     let db = ZkDatabase::new(snap_log, true, true);
-    let settings = TxnLogSettings { pre_alloc_size: 8192, force_sync: false, fsync_warning_threshold_ms: 1000, snapshot_trust_empty: false };
+    let settings = TxnLogSettings { pre_alloc_size: 8192, force_sync: false, fsync_warning_threshold_ms: 1000, snapshot_trust_empty: false, snapshot_compression: Default::default() };
     db.load_database(settings).expect("load the database");
     let mut stream = Vec::new();
     db.serialize_snapshot(&mut stream).expect("serialize the snapshot");

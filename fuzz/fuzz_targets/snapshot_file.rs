@@ -1,5 +1,7 @@
 //! A snapshot file (snapshot.<zxid>) as the server restores it:
-//! `file_snap::load` into an empty tree.
+//! `file_snap::load` into an empty tree. An input that starts with the
+//! gzip or snappy-java magic is stored as `snapshot.1.gz` or
+//! `snapshot.1.snappy`, so the decompressors are fuzzed too.
 
 #![no_main]
 
@@ -13,7 +15,14 @@ fuzz_target!(|data: &[u8]| {
     // The reader's window (1 MiB) grows only for a file larger than it;
     // records are within the jute read limit.
     set_alloc_limit(read_limit() + 64 * 1024);
-    let path = scratch_dir().join("snapshot.1");
+    let name = if data.starts_with(&[0x1f, 0x8b]) {
+        "snapshot.1.gz"
+    } else if data.starts_with(b"\x82SNAPPY\0") {
+        "snapshot.1.snappy"
+    } else {
+        "snapshot.1"
+    };
+    let path = scratch_dir().join(name);
     std::fs::write(&path, data).expect("write the snapshot");
     let _ = file_snap::load(&DataTree::new(), &path);
 });

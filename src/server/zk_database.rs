@@ -185,6 +185,8 @@ impl ZkDatabase {
     /// (id -> timeout) and the last zxid. An empty data directory gets its
     /// first snapshot (snapshot.0) as Java writes it.
     pub fn load_database(&self, log: TxnLogSettings) -> io::Result<(HashMap<i64, i32>, i64)> {
+        // Known before the first snapshot is written (its compression).
+        *self.log_settings.lock() = Some(log);
         let dt = &self.data_tree;
         let snap_dir = self.snap_log.data_dir();
         let (snap_zxid, mut sessions) = match file_snap::deserialize(dt, snap_dir)? {
@@ -225,7 +227,6 @@ impl ZkDatabase {
         // starting point; the writer adds what it appends.
         writer.set_highest_zxid_before(zxid);
         *self.txn_log.lock() = Some(writer);
-        *self.log_settings.lock() = Some(log);
         *self.sessions.lock() = sessions.clone();
         {
             let _no_writer = self.snapshot_writer.lock();

@@ -30,10 +30,11 @@ pub fn host_address(ip: IpAddr) -> String {
     }
 }
 
-/// InetSocketAddress.toString for an address without a host name:
-/// `/127.0.0.1:2181`, `/0:0:0:0:0:0:0:1:2181` (IPv6 unbracketed).
+/// InetSocketAddress.toString for an address without a host name, as the
+/// JDK the Java server runs on prints it (since JDK 14 an IPv6 address is
+/// bracketed): `/127.0.0.1:2181`, `/[0:0:0:0:0:0:0:1]:2181`.
 pub fn java_socket_address(addr: SocketAddr) -> String {
-    format!("/{}:{}", host_address(addr.ip()), addr.port())
+    format!("/{}", format_inet_addr(&addr))
 }
 
 /// NetUtils.formatInetAddr: `127.0.0.1:3888`, `[0:0:0:0:0:0:0:1]:3888`.
@@ -102,7 +103,7 @@ mod tests {
     fn java_forms() {
         let v6: SocketAddr = "[::1]:2181".parse().unwrap();
         let v4: SocketAddr = "127.0.0.1:2181".parse().unwrap();
-        assert_eq!(java_socket_address(v6), "/0:0:0:0:0:0:0:1:2181");
+        assert_eq!(java_socket_address(v6), "/[0:0:0:0:0:0:0:1]:2181");
         assert_eq!(java_socket_address(v4), "/127.0.0.1:2181");
         assert_eq!(format_inet_addr(&v6), "[0:0:0:0:0:0:0:1]:2181");
         assert_eq!(format_inet_addr(&v4), "127.0.0.1:2181");

@@ -136,7 +136,17 @@ pub fn execute(cmd: &str, zks: &Arc<ZooKeeperServer>, factory: &dyn ServerCnxnFa
             zks.stats.reset();
             "Server stats reset.\n".to_string()
         }
-        "conf" => zks.settings.config.dump_conf(ConfView::Standalone),
+        "conf" => {
+            // QuorumZooKeeperServer.dumpConf adds the quorum settings and
+            // the membership to what a standalone server prints.
+            let config = &zks.settings.config;
+            let view = match zks.server_state() {
+                "standalone" => ConfView::Standalone,
+                "read-only" => ConfView::ReadOnly,
+                _ => ConfView::Quorum(&config.quorum_verifier),
+            };
+            config.dump_conf(view)
+        }
         "envi" => envi(),
         "dirs" => format!("datadir_size: {}\nlogdir_size: {}\n", zks.data_dir_size(), zks.log_dir_size()),
         "wchs" => format!("{}\n", zks.zk_db().data_tree().dump_watches_summary()),

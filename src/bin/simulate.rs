@@ -3,21 +3,23 @@
 
 use std::io::Write;
 use std::process::ExitCode;
-use zkserver::sim::{run, Mutation, Report, NOT_YET_AVAILABLE};
+use zkserver::sim::{run, run_scenario, Mutation, Report, Scenario};
 
 const USAGE: &str = "usage: simulate N                 run seeds 0..N
        simulate --seed S          replay seed S, printing its trace
        simulate --mutate NAME N   run seeds 0..N with one deliberate mistake
        simulate --mutate NAME --seed S
+       simulate [--mutate NAME] --scenario wedge
+                                  run issue 10's wedge, printing its trace
        simulate --list-mutations  the mutations available, one a line
 
 SIMULATE_LOG=1 prints the cores' warnings and errors on stderr;
 SIMULATE_TRACE_MESSAGES=1 adds every non-election message to a --seed trace.";
 
 fn help() -> String {
-    let mut s = format!("{USAGE}\n\nmutations not yet available:\n");
-    for (name, why) in NOT_YET_AVAILABLE {
-        s.push_str(&format!("  {name} ({why})\n"));
+    let mut s = format!("{USAGE}\n\nmutations:\n");
+    for m in Mutation::ALL {
+        s.push_str(&format!("  {}\n", m.name()));
     }
     s
 }
@@ -26,13 +28,14 @@ fn help() -> String {
 fn run_seeds(n: u64, mutation: Option<Mutation>) -> ExitCode {
     let (mut violations, mut simulated_ms, mut first_caught) = (0u64, 0u64, None);
     let (mut same_round, mut recovered) = (0u64, Vec::new());
-    let (mut committed, mut acked) = (0u64, 0u64);
+    let (mut committed, mut acked, mut stale_syncs) = (0u64, 0u64, 0u64);
     for seed in 0..n {
         let r: Report = run(seed, mutation, false);
         simulated_ms += r.simulated_ms;
         same_round += r.same_round_leaders;
         committed += r.committed;
         acked += r.writes_acked;
+        stale_syncs += r.stale_syncs;
         recovered.extend(r.recovered_after_ms);
         if let Some(v) = r.violations.first() {
             violations += 1;
@@ -52,6 +55,7 @@ fn run_seeds(n: u64, mutation: Option<Mutation>) -> ExitCode {
     }
     println!("a node decided to lead a round another node still led: {same_round} times");
     println!("{committed} txns committed, {acked} client writes acknowledged");
+    println!("syncs answered by a stale leader's epoch behind the client's own write: {stale_syncs}");
     println!("simulated {:.1} hours", simulated_ms as f64 / 3_600_000.0);
     println!("{n} seeds, {violations} violations");
     ExitCode::SUCCESS
@@ -81,6 +85,7 @@ fn main() -> ExitCode {
         args.drain(..2);
     }
     match args.as_slice() {
+        ["--scenario", "wedge"] => print_trace(run_scenario(Scenario::Wedge, mutation, true)),
         ["--seed", s] => match s.parse() {
             Ok(seed) => replay(seed, mutation),
             Err(_) => bad(&format!("not a seed: {s}")),
@@ -95,7 +100,10 @@ fn main() -> ExitCode {
 
 /// One seed with its trace (a closed pipe ends the printing quietly).
 fn replay(seed: u64, mutation: Option<Mutation>) -> ExitCode {
-    let r = run(seed, mutation, true);
+    print_trace(run(seed, mutation, true))
+}
+
+fn print_trace(r: Report) -> ExitCode {
     let mut out = std::io::stdout().lock();
     for line in &r.trace {
         if writeln!(out, "{line}").is_err() {

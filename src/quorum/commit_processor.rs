@@ -94,6 +94,10 @@ impl CommitProcessorCore {
     /// needCommit: whether the request waits for the leader's commit.
     fn need_commit(&self, req: &Request) -> bool {
         use op_code::*;
+        if req.throttled {
+            // Answered THROTTLEDOP, like a read, without a txn.
+            return false;
+        }
         match req.op_type {
             CREATE | CREATE2 | CREATE_TTL | CREATE_CONTAINER | DELETE | DELETE_CONTAINER | SET_DATA | RECONFIG
             | MULTI | SET_ACL | CHECK => true,

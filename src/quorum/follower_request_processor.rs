@@ -70,7 +70,8 @@ fn run(
         if zks.upgrade().is_some_and(|z| !z.auth_write_request(&req)) {
             continue;
         }
-        let forward = match req.op_type {
+        // A throttled request is answered THROTTLEDOP here, never forwarded.
+        let forward = !req.throttled && match req.op_type {
             SYNC => {
                 if let Some(r) = role.upgrade() {
                     r.add_pending_sync(req.session_id, req.cxid);

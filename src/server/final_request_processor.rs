@@ -347,6 +347,8 @@ impl RequestProcessor for FinalRequestProcessor {
             (e, None)
         } else if let (Some(e), false) = (req.err, req.op_type == op_code::MULTI) {
             (e, None)
+        } else if req.throttled {
+            (code::THROTTLED_OP, None)
         } else if req.op_type == op_code::MULTI_READ {
             self.multi_read(&req, &cnxn)
         } else {

@@ -13,6 +13,7 @@ pub mod exit_code;
 pub mod expiry_queue;
 pub mod final_request_processor;
 pub mod jetty_admin_server;
+pub mod large_requests;
 pub mod nio_server_cnxn;
 pub mod nio_server_cnxn_factory;
 pub mod persistence;

@@ -460,6 +460,9 @@ impl NioServerCnxn {
             if len < 0 || len as usize > max {
                 break Err(format!("Len error {len}"));
             }
+            if let Err(e) = self.zks.large_requests.check_receiving(len as usize) {
+                break Err(e);
+            }
             let end = inc.start + 4 + len as usize;
             let Some(body) = inc.buf.get(inc.start + 4..end) else { break Ok(true) };
             if !self.may_read(&self.io.lock()) {

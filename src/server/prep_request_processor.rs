@@ -150,6 +150,12 @@ impl Prep {
         req.hdr = None;
         req.txn = None;
         req.txn_digest = None;
+        if req.throttled {
+            // Answered THROTTLEDOP by FinalRequestProcessor, untouched.
+            req.zxid = self.zks.get_zxid();
+            self.next.process_request(req);
+            return;
+        }
         let prepared = self.p_request_helper(&mut req);
         // A txn carries the tree digest it leaves behind; Java logs none
         // for a request that failed here.

@@ -3,6 +3,7 @@
 
 use crate::jute::records::Id;
 use crate::jute::txn::{TxnBody, TxnDigest, TxnHeader, TxnLogEntry};
+use crate::server::large_requests::LargeRequestShare;
 use crate::server::server_cnxn::{InFlight, ServerCnxn};
 use crate::server::session_tracker::SessionOwner;
 use crate::zoo_defs::op_code;
@@ -58,6 +59,13 @@ pub struct Request {
     /// The request's share of its connection's in-flight limits, given back
     /// when the request is dropped (a client's requests only).
     pub in_flight: Option<InFlight>,
+    /// A large request's share of zookeeper.largeRequestMaxBytes, given
+    /// back when the request is dropped (Java's largeRequestSize).
+    pub large_request: Option<LargeRequestShare>,
+    /// Waited in the RequestThrottler longer than
+    /// zookeeper.throttled_op_wait_time: passed down the chain untouched
+    /// and answered THROTTLEDOP (Java's isThrottled).
+    pub throttled: bool,
 }
 
 impl Request {
@@ -86,7 +94,15 @@ impl Request {
             owner: RequestOwner::None,
             session_owner: SessionOwner::Local,
             in_flight: None,
+            large_request: None,
+            throttled: false,
         }
+    }
+
+    /// Whether zookeeper.throttled_op_wait_time may turn the request away:
+    /// anything but a ping or a session's creation or closing.
+    pub fn is_throttlable(&self) -> bool {
+        !matches!(self.op_type, op_code::PING | op_code::CREATE_SESSION | op_code::CLOSE_SESSION)
     }
 
     /// A request the server makes of itself, answered to nobody.

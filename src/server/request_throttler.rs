@@ -105,6 +105,7 @@ fn run(me: Weak<RequestThrottler>, zks: Arc<ZooKeeperServer>, rx: Receiver<Optio
     let max = i64::from(zks.settings.request_throttler.max_requests);
     let stall = Duration::from_millis(zks.settings.request_throttler.stall_time_ms.max(1));
     let drop_stale = zks.settings.request_throttler.drop_stale;
+    let throttled_op_wait = u128::try_from(zks.settings.throttled_op_wait_time_ms).unwrap_or(0);
     while let Ok(Some(req)) = rx.recv() {
         let Some(me) = me.upgrade() else { break };
         if me.killed.load(Ordering::Acquire) {
@@ -125,7 +126,10 @@ fn run(me: Weak<RequestThrottler>, zks: Arc<ZooKeeperServer>, rx: Receiver<Optio
                 std::thread::sleep(stall);
             }
         }
-        if let Some(r) = req {
+        if let Some(mut r) = req {
+            if throttled_op_wait > 0 && r.is_throttlable() && r.create_time.elapsed().as_millis() > throttled_op_wait {
+                r.throttled = true;
+            }
             zks.submit_request_now(&me.next, r);
         }
     }

@@ -12,6 +12,7 @@ use crate::jute::txn::TxnBody;
 use crate::jute::{InputArchive, OutputArchive, Record};
 use crate::server::command::FourLetterWordSettings;
 use crate::server::final_request_processor::FinalRequestProcessor;
+use crate::server::large_requests::{LargeRequestSettings, LargeRequests};
 use crate::server::prep_request_processor::PrepRequestProcessor;
 use crate::server::request::Request;
 use crate::server::request_processor::RequestProcessor;
@@ -77,10 +78,8 @@ pub struct ZooKeeperServerSettings {
     pub max_response_cache_size: i32,
     /// zookeeper.maxGetChildrenResponseCacheSize (default 400).
     pub max_get_children_response_cache_size: i32,
-    /// zookeeper.largeRequestMaxBytes (default 100 MiB).
-    pub large_request_max_bytes: i32,
-    /// zookeeper.largeRequestThreshold (default -1 = off).
-    pub large_request_threshold: i32,
+    /// zookeeper.largeRequestThreshold and largeRequestMaxBytes.
+    pub large_requests: LargeRequestSettings,
     /// zookeeper.throttled_op_wait_time (ms, default 0 = off).
     pub throttled_op_wait_time_ms: i32,
     /// The RequestThrottler's settings (zookeeper.request_throttle*).
@@ -142,8 +141,7 @@ impl ZooKeeperServerSettings {
             int_buffer_starting_size_bytes,
             max_response_cache_size: props.int("zookeeper.maxResponseCacheSize", 400)?,
             max_get_children_response_cache_size: props.int("zookeeper.maxGetChildrenResponseCacheSize", 400)?,
-            large_request_max_bytes: props.int("zookeeper.largeRequestMaxBytes", 100 * 1024 * 1024)?,
-            large_request_threshold: props.int("zookeeper.largeRequestThreshold", -1)?,
+            large_requests: LargeRequestSettings::read(props)?,
             throttled_op_wait_time_ms: props.int("zookeeper.throttled_op_wait_time", 0)?,
             request_throttler: RequestThrottlerSettings::read(props)?,
             txn_log: TxnLogSettings::read(props)?,
@@ -266,6 +264,8 @@ pub struct ZooKeeperServer {
     /// Requests handed to the chain and not yet answered (inProcess).
     in_process: AtomicI64,
     started: Instant,
+    /// The bytes large requests hold (currentLargeRequestBytes).
+    pub large_requests: LargeRequests,
     /// The connection throttle a ConnectRequest must pass (connThrottle).
     conn_throttle: BlueThrottle,
 }
@@ -333,6 +333,7 @@ impl ZooKeeperServer {
     ) -> Arc<ZooKeeperServer> {
         let zxid = zk_db.last_processed_zxid();
         let conn_throttle = BlueThrottle::new(settings.conn_throttle.clone());
+        let large_requests = LargeRequests::new(settings.large_requests);
         Arc::new(ZooKeeperServer {
             settings,
             zk_db,
@@ -347,6 +348,7 @@ impl ZooKeeperServer {
             state: AtomicU8::new(State::Initial as u8),
             in_process: AtomicI64::new(0),
             started: Instant::now(),
+            large_requests,
             conn_throttle,
         })
     }
@@ -628,6 +630,7 @@ impl ZooKeeperServer {
                     cnxn.auth_info(),
                 );
                 req.in_flight = Some(InFlight::new(Arc::clone(cnxn), buf.len()));
+                req.large_request = self.large_requests.admit(body.len())?;
                 submit(req);
             }
         }

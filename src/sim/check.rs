@@ -87,6 +87,11 @@ impl Checker {
         }
     }
 
+    /// The newest epoch in which a leader established itself or committed.
+    pub fn newest_epoch(&self) -> i64 {
+        self.epoch_leader.keys().next_back().copied().unwrap_or(0)
+    }
+
     /// A client's write was acknowledged: it must be committed.
     pub fn acked(&mut self, now: u64, txn: Txn) {
         if self.position.get(&txn.zxid).is_none_or(|i| self.committed[*i] != txn) {
@@ -141,8 +146,16 @@ impl Checker {
             }
             Note::RoleEnded(_) => {}
             Note::Established { epoch, history } => {
+                // A leader that stalled may count its quorum of NEWLEADER
+                // ACKs only after a newer epoch committed more: its
+                // history must agree with the committed one, not hold it
+                // all (its followers have moved on; it commits nothing
+                // more). Any other leader must hold it all.
+                let stale = *epoch < self.newest_epoch();
                 self.one_leader_per_epoch(now, sid, *epoch);
-                let keeps = history.len() >= self.committed.len() && history[..self.committed.len()] == self.committed[..];
+                let common = history.len().min(self.committed.len());
+                let agrees = history[..common] == self.committed[..common];
+                let keeps = agrees && (stale || history.len() >= self.committed.len());
                 if !keeps {
                     let i = self.committed.iter().zip(history).position(|(a, b)| a != b).unwrap_or(history.len());
                     self.violations.push(format!(

@@ -1,10 +1,10 @@
 //! A deterministic simulation of an ensemble in one process: the real
 //! protocol cores (`FastLeaderElectionCore`, `SessionTrackerCore` with its
-//! `ExpiryQueue`, `LeaderCore` and `plan_sync`, with a model of the
-//! learner beside them) driven by simulated time, an in-memory network
-//! that delays, loses, duplicates, reorders and partitions, simulated disks
-//! that lose unsynced writes on a crash, crashes and restarts, and clients
-//! that keep sessions alive, write and sync, or go quiet. One seed decides everything, so a seed
+//! `ExpiryQueue`, `LeaderCore` with `plan_sync`, and `LearnerCore`) driven
+//! by simulated time, an in-memory network that delays, loses, duplicates,
+//! reorders and partitions, simulated disks that lose unsynced writes on a
+//! crash, crashes and restarts, and clients that keep sessions alive,
+//! write and sync, or go quiet. One seed decides everything, so a seed
 //! that breaks an invariant replays exactly.
 //!
 //! Compiled for tests and with the `simulation` feature only (the
@@ -22,7 +22,7 @@ use self::check::{established_leader, Checker, CXIDS_PER_CONNECTION};
 use self::disk::{Record, SimDisk, Txn};
 use self::net::{Network, Weather};
 use self::node::{Msg, Mutations, Node, Note, Out, Role};
-use self::zab::LeaderMutations;
+use self::zab::{LeaderMutations, LearnerMutations};
 use self::rng::Rng;
 use crate::quorum::quorum_maj::QuorumMaj;
 use crate::quorum::quorum_peer_config::{LearnerType, QuorumSpec};
@@ -47,14 +47,23 @@ pub enum Mutation {
     CommitOnAMinorityOfAcks,
     /// The leader's DIFF leaves out one txn (a PROPOSAL and its COMMIT).
     SkipATxnInADiff,
+    /// LearnerCore acknowledges a proposal as it arrives, before it is durable.
+    AckAProposalBeforeItIsDurable,
+    /// LearnerCore takes a LEADERINFO of an epoch older than its accepted one.
+    AcceptNewleaderFromAnOlderEpoch,
+    /// LearnerCore never acknowledges the proposals it logged at NEWLEADER.
+    ForgetToAckTheProposalsLoggedAtNewleader,
 }
 
 impl Mutation {
-    pub const ALL: [Mutation; 4] = [
+    pub const ALL: [Mutation; 7] = [
         Mutation::ExpireSessionATickEarly,
         Mutation::ElectWithoutAQuorum,
         Mutation::CommitOnAMinorityOfAcks,
         Mutation::SkipATxnInADiff,
+        Mutation::AckAProposalBeforeItIsDurable,
+        Mutation::AcceptNewleaderFromAnOlderEpoch,
+        Mutation::ForgetToAckTheProposalsLoggedAtNewleader,
     ];
 
     pub fn name(self) -> &'static str {
@@ -63,6 +72,9 @@ impl Mutation {
             Mutation::ElectWithoutAQuorum => "elect-without-a-quorum",
             Mutation::CommitOnAMinorityOfAcks => "commit-on-a-minority-of-acks",
             Mutation::SkipATxnInADiff => "skip-a-txn-in-a-diff",
+            Mutation::AckAProposalBeforeItIsDurable => "ack-a-proposal-before-it-is-durable",
+            Mutation::AcceptNewleaderFromAnOlderEpoch => "accept-newleader-from-an-older-epoch",
+            Mutation::ForgetToAckTheProposalsLoggedAtNewleader => "forget-to-ack-the-proposals-logged-at-newleader",
         }
     }
 
@@ -71,19 +83,26 @@ impl Mutation {
     }
 }
 
-/// Mutations issue 11 asks for that the simulator cannot switch on yet:
-/// their switches exist in `LearnerCore`, which the simulator does not
-/// drive yet (its learner is still a model).
-pub const NOT_YET_AVAILABLE: [(&str, &str); 2] = [
-    (
-        "accept-newleader-from-an-older-epoch",
-        "LearnerCore::mutate_accept_older_newleader exists; needs LearnerCore driven by the simulator",
-    ),
-    (
-        "ack-before-durable",
-        "LearnerCore::mutate_ack_before_durable exists; needs LearnerCore driven by the simulator",
-    ),
-];
+/// A scripted fault schedule, run instead of a seed's random faults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scenario {
+    /// Issue 10's wedge: three voters; once a leader serves, its links to
+    /// both followers are cut for `WEDGE_ISOLATION_MS`, a little less than
+    /// syncLimit ticks, while its clients keep writing to it. It does not
+    /// step down. Then its link to the first follower comes back: that one
+    /// finds its connection broken and, the other still following the
+    /// leader, rejoins the same leader (FastLeaderElection's
+    /// out-of-election quorum), which queues its uncommitted proposals
+    /// between DIFF and NEWLEADER. Once it serves, everything heals and
+    /// the other follower rejoins the same way. The proposals must commit
+    /// once the followers acknowledge them.
+    Wedge,
+}
+
+/// The wedge: from when a serving leader is cut off (the first time one
+/// serves), and for how long.
+pub const WEDGE_ISOLATE_AT_MS: u64 = 20_000;
+pub const WEDGE_ISOLATION_MS: u64 = node::SYNC_LIMIT * node::TICK_MS - 1_000;
 
 /// What one seed did.
 #[derive(Debug, Clone, Default)]
@@ -93,6 +112,8 @@ pub struct Report {
     pub observers: usize,
     /// Simulated time run, in milliseconds.
     pub simulated_ms: u64,
+    /// When the faults healed.
+    pub heal_at_ms: u64,
     /// How long after the heal a quorum followed one leader.
     pub recovered_after_ms: Option<u64>,
     pub decisions: u64,
@@ -110,6 +131,14 @@ pub struct Report {
     pub writes_acked_after_heal: u64,
     /// Txns committed (the committed history's length at the end).
     pub committed: u64,
+    /// How long after the heal a client write was first acknowledged
+    /// (with a quorum following one leader).
+    pub write_after_heal_ms: Option<u64>,
+    /// Syncs answered in an epoch older than the newest, before the
+    /// client's own newest write (Java's sync is not a quorum operation).
+    pub stale_syncs: u64,
+    /// Every decision: (when, who, the leader it names).
+    pub decided: Vec<(u64, i64, i64)>,
     /// The first violation stops the seed.
     pub violations: Vec<String>,
     /// Every event worth reading, when asked for.
@@ -118,7 +147,15 @@ pub struct Report {
 
 /// Runs one seed; a panic anywhere is reported as a violation.
 pub fn run(seed: u64, mutation: Option<Mutation>, trace: bool) -> Report {
-    let mut sim = Sim::new(seed, mutation, trace);
+    run_sim(Sim::new(seed, mutation, trace, None))
+}
+
+/// Runs a scripted scenario (its network delays and disks from seed 0).
+pub fn run_scenario(scenario: Scenario, mutation: Option<Mutation>, trace: bool) -> Report {
+    run_sim(Sim::new(0, mutation, trace, Some(scenario)))
+}
+
+fn run_sim(mut sim: Sim) -> Report {
     match catch_unwind(AssertUnwindSafe(|| sim.run())) {
         Ok(()) => sim.report,
         Err(e) => {
@@ -146,6 +183,19 @@ enum Event {
     Heal,
     /// Is a leader established yet?
     Probe,
+    /// The wedge scenario cuts the serving leader off.
+    IsolateLeader,
+    /// The wedge scenario gives the leader back its link to the first
+    /// follower: (leader, follower).
+    WedgeRejoin(i64, i64),
+    /// The wedge scenario heals once that follower serves again.
+    WedgeWatch(i64, i64),
+    /// A stalled node runs again.
+    Resume(i64),
+    /// Stale votes for a node that stalled, while it still leads.
+    StaleVotes(i64),
+    /// Every node loses power at once.
+    PowerCut,
 }
 
 /// An event at a time; `seq` orders events at the same time by scheduling.
@@ -193,6 +243,8 @@ struct Client {
     in_flight: Option<(i32, u64, bool, i64)>,
     /// The newest zxid of its writes acknowledged.
     newest_acked: i64,
+    /// A scenario keeps it on this server.
+    pinned: Option<i64>,
 }
 
 struct Sim {
@@ -203,12 +255,17 @@ struct Sim {
     nodes: BTreeMap<i64, Node>,
     /// Each node's pending wake: (when, generation).
     wakes: BTreeMap<i64, (u64, u64)>,
+    /// Stalled nodes (a long GC pause, a frozen VM) and until when: what
+    /// arrives meanwhile waits, their timers wait too.
+    stalled: BTreeMap<i64, u64>,
     clients: Vec<Client>,
     queue: BinaryHeap<Reverse<Scheduled>>,
     seq: u64,
     checker: Checker,
     heal_at: u64,
     end_at: u64,
+    /// Faults come from a scenario's script, not from chance.
+    scripted: bool,
     report: Report,
     tracing: bool,
 }
@@ -217,16 +274,22 @@ struct Sim {
 /// message storm or a livelock.
 const MAX_EVENTS: u64 = 1_000_000;
 
+/// The chance, per mille, that a commit during the faults is followed at
+/// once by a power cut of the whole ensemble.
+const POWER_CUT_AFTER_A_COMMIT: u64 = 10;
+
 /// Client endpoints are numbered from here; nodes are 1..=n.
 const FIRST_CLIENT: i64 = 100;
 
 impl Sim {
     /// The ensemble of this seed: 3 or 5 voters, 0 to 2 observers, 3
     /// clients, each node with its own history on disk.
-    fn new(seed: u64, mutation: Option<Mutation>, tracing: bool) -> Sim {
+    fn new(seed: u64, mutation: Option<Mutation>, tracing: bool, scenario: Option<Scenario>) -> Sim {
         let mut rng = Rng::new(seed);
-        let voters = if rng.chance(500) { 3 } else { 5 };
-        let observers = rng.range(0, 2) as usize;
+        let (voters, observers) = match scenario {
+            Some(Scenario::Wedge) => (3, 0),
+            None => (if rng.chance(500) { 3 } else { 5 }, rng.range(0, 2) as usize),
+        };
         let total = (voters + observers) as i64;
         let pairs: Vec<(String, String)> = (1..=total)
             .map(|sid| {
@@ -242,6 +305,11 @@ impl Sim {
             leader: LeaderMutations {
                 commit_on_a_minority: mutation == Some(Mutation::CommitOnAMinorityOfAcks),
                 skip_a_txn_in_a_diff: mutation == Some(Mutation::SkipATxnInADiff),
+            },
+            learner: LearnerMutations {
+                ack_before_durable: mutation == Some(Mutation::AckAProposalBeforeItIsDurable),
+                accept_older_newleader: mutation == Some(Mutation::AcceptNewleaderFromAnOlderEpoch),
+                forget_to_ack_logged_proposals: mutation == Some(Mutation::ForgetToAckTheProposalsLoggedAtNewleader),
             },
         };
         let mut nodes = BTreeMap::new();
@@ -266,9 +334,13 @@ impl Sim {
                 requests: 0,
                 in_flight: None,
                 newest_acked: 0,
+                pinned: None,
             })
             .collect();
-        let heal_at = rng.range(30_000, 120_000);
+        let heal_at = match scenario {
+            Some(Scenario::Wedge) => WEDGE_ISOLATE_AT_MS + WEDGE_ISOLATION_MS,
+            None => rng.range(30_000, 120_000),
+        };
         let report = Report { seed, voters, observers, ..Report::default() };
         let mut sim = Sim {
             now: 0,
@@ -278,11 +350,13 @@ impl Sim {
             verifier,
             nodes,
             wakes: BTreeMap::new(),
+            stalled: BTreeMap::new(),
             clients,
             queue: BinaryHeap::new(),
             seq: 0,
             heal_at,
             end_at: heal_at + LIVENESS_BOUND_MS,
+            scripted: scenario.is_some(),
             report,
             tracing,
         };
@@ -296,9 +370,16 @@ impl Sim {
             let at = sim.rng.range(0, 3_000);
             sim.schedule(at, Event::ClientOp(i));
         }
-        let first_fault = sim.rng.range(500, 5_000);
-        sim.schedule(first_fault, Event::Chaos);
-        sim.schedule(heal_at, Event::Heal);
+        match scenario {
+            Some(Scenario::Wedge) => sim.schedule(WEDGE_ISOLATE_AT_MS, Event::IsolateLeader),
+            None => {
+                let first_fault = sim.rng.range(500, 5_000);
+                sim.schedule(first_fault, Event::Chaos);
+            }
+        }
+        if scenario.is_none() {
+            sim.schedule(heal_at, Event::Heal);
+        }
         sim.trace(|| format!("seed {seed}: {voters} voters, {observers} observers, faults until {heal_at}ms"));
         sim
     }
@@ -336,6 +417,7 @@ impl Sim {
             }
         }
         self.report.simulated_ms = self.now;
+        self.report.heal_at_ms = self.heal_at;
         self.report.committed = self.checker.committed.len() as u64;
         self.report.writes_acked = self.checker.acked.len() as u64;
         self.report.writes_acked_after_heal = self.checker.acked.iter().filter(|(at, _)| *at >= self.heal_at).count() as u64;
@@ -366,7 +448,10 @@ impl Sim {
                 if !self.net.connected(from, to) || link.is_some_and(|n| !self.net.take_notification(from, to, n)) {
                     return;
                 }
-                if to >= FIRST_CLIENT {
+                if let Some(until) = self.stalled.get(&to).copied() {
+                    // Read once it runs again, in the order it arrived.
+                    self.schedule(until, Event::Deliver { from, to, msg, link });
+                } else if to >= FIRST_CLIENT {
                     self.client_receives((to - FIRST_CLIENT) as usize, from, msg);
                 } else if self.nodes[&to].up {
                     self.with_node(to, |n, now, out| n.on_message(from, msg, now, out));
@@ -375,7 +460,9 @@ impl Sim {
             Event::Wake { sid, gen } => {
                 if self.wakes.get(&sid).is_some_and(|(_, g)| *g == gen) {
                     self.wakes.remove(&sid);
-                    self.with_node(sid, |n, now, out| n.on_wake(now, out));
+                    if !self.stalled.contains_key(&sid) {
+                        self.with_node(sid, |n, now, out| n.on_wake(now, out));
+                    }
                 }
             }
             Event::ClientTick(i) => self.client_tick(i),
@@ -383,6 +470,16 @@ impl Sim {
             Event::Chaos => self.chaos(),
             Event::Heal => self.heal(),
             Event::Probe => self.probe(),
+            Event::IsolateLeader => self.isolate_leader(),
+            Event::WedgeRejoin(leader, first) => {
+                self.trace(|| format!("node {leader} and node {first} are linked again"));
+                self.net.restore_link(leader, first);
+                self.wedge_watch(leader, first);
+            }
+            Event::WedgeWatch(leader, first) => self.wedge_watch(leader, first),
+            Event::Resume(sid) => self.resume(sid),
+            Event::StaleVotes(sid) => self.stale_leader(sid),
+            Event::PowerCut => self.power_cut(),
         }
     }
 
@@ -399,6 +496,7 @@ impl Sim {
         let lost = n.disk.unsynced();
         n.crash();
         self.wakes.remove(&sid);
+        self.stalled.remove(&sid);
         self.report.crashes += 1;
         self.trace(|| format!("node {sid} crashes, losing {lost} unsynced records"));
     }
@@ -413,11 +511,18 @@ impl Sim {
             node.request_fsync(now);
         }
         let wake = node.next_wake(now);
+        let committed = out.notes.iter().any(|n| matches!(n, Note::Committed { .. }));
+        if committed && !self.scripted && now < self.heal_at && self.rng.chance(POWER_CUT_AFTER_A_COMMIT) {
+            // Right after it: the replicas that acknowledged the txn must
+            // have it on disk already.
+            self.schedule(now, Event::PowerCut);
+        }
         for note in &out.notes {
             self.checker.note(now, sid, note);
             match note {
                 Note::Decided(d) => {
                     self.report.decisions += 1;
+                    self.report.decided.push((now, sid, d.vote.id));
                     let round = d.vote.election_epoch;
                     let rival = self
                         .nodes
@@ -470,7 +575,7 @@ impl Sim {
         if std::env::var_os("SIMULATE_TRACE_MESSAGES").is_some() && !matches!(msg, Msg::Election(_)) {
             self.trace(|| format!("{from} -> {to}: {msg:?}"));
         }
-        if matches!(msg, Msg::Zab { .. } | Msg::Write { .. } | Msg::Sync { .. } | Msg::WriteOk { .. } | Msg::SyncOk { .. } | Msg::NotServing { .. }) {
+        if matches!(msg, Msg::Zab { .. } | Msg::Refused { .. } | Msg::Write { .. } | Msg::Sync { .. } | Msg::WriteOk { .. } | Msg::SyncOk { .. } | Msg::NotServing { .. }) {
             // A TCP connection: in order, once; a loss breaks it (a
             // client then times out and connects elsewhere).
             if let Some(delay) = self.net.route_stream(&mut self.rng, from, to, self.now) {
@@ -534,9 +639,13 @@ impl Sim {
         self.send(addr, target, if sync { Msg::Sync { cxid } } else { Msg::Write { cxid } });
     }
 
-    /// The client's connection is gone: a new one to a random server.
+    /// The client's connection is gone: a new one to a random server (or
+    /// the one a scenario keeps it on).
     fn reconnect(&mut self, i: usize) {
-        let target = self.random_node();
+        let target = match self.clients[i].pinned {
+            Some(sid) => sid,
+            None => self.random_node(),
+        };
         let c = &mut self.clients[i];
         c.in_flight = None;
         c.op_target = target;
@@ -559,9 +668,16 @@ impl Sim {
                 let txn = Txn { zxid, client: c.addr, cxid };
                 self.checker.acked(now, txn);
             }
-            Msg::SyncOk { cxid, zxid } => {
+            Msg::SyncOk { cxid, zxid, epoch } => {
                 let (_, _, _, newest) = c.in_flight.take().expect("in flight");
-                if zxid < newest {
+                if zxid < newest && epoch < self.checker.newest_epoch() {
+                    // A leader that does not know it was replaced (a
+                    // stall) answers a sync from what it has, as Java's
+                    // does: sync is not a quorum operation.
+                    self.report.stale_syncs += 1;
+                    let addr = c.addr;
+                    self.trace(|| format!("client {addr} synced through node {from} of the stale epoch 0x{epoch:x}: 0x{zxid:x}, before its own write 0x{newest:x}"));
+                } else if zxid < newest {
                     self.checker.violations.push(format!(
                         "t={now}ms: client {} synced through node {from} (cxid {cxid}), which has applied only up to 0x{zxid:x}, before its own write 0x{newest:x}",
                         c.addr
@@ -598,7 +714,7 @@ impl Sim {
             return;
         }
         let sids: Vec<i64> = self.nodes.keys().copied().collect();
-        match self.rng.range(0, 9) {
+        match self.rng.range(0, 10) {
             0 | 1 => {
                 let sid = self.rng.pick(&sids);
                 self.crash(sid);
@@ -640,6 +756,22 @@ impl Sim {
                 self.trace(|| format!("client {i} is quiet until {until}ms"));
                 self.clients[i].silent_until = until;
             }
+            9 => {
+                // Mostly a serving leader, for longer than syncLimit.
+                let leaders: Vec<i64> = self
+                    .nodes
+                    .values()
+                    .filter(|n| n.up && matches!(&n.role, Role::Leading(l) if l.zab.established))
+                    .map(|n| n.sid)
+                    .collect();
+                let sid = if leaders.is_empty() || self.rng.chance(250) { self.rng.pick(&sids) } else { self.rng.pick(&leaders) };
+                let until = self.now + self.rng.range(node::SYNC_LIMIT * node::TICK_MS, 2 * node::INIT_LIMIT * node::TICK_MS);
+                if self.nodes[&sid].up && !self.stalled.contains_key(&sid) {
+                    self.trace(|| format!("node {sid} stalls until {until}ms"));
+                    self.stalled.insert(sid, until);
+                    self.schedule(until, Event::Resume(sid));
+                }
+            }
             _ => {
                 let sid = self.rng.pick(&sids);
                 self.crash(sid);
@@ -649,6 +781,117 @@ impl Sim {
         }
         let next = self.now + self.rng.range(200, 5_000);
         self.schedule(next, Event::Chaos);
+    }
+
+    /// The wedge: the serving leader's links to the other nodes are cut;
+    /// the clients keep writing to the leader.
+    fn isolate_leader(&mut self) {
+        let Some(leader) = established_leader(&self.nodes, &self.verifier) else {
+            if self.now > WEDGE_ISOLATE_AT_MS + LIVENESS_BOUND_MS {
+                self.checker.violations.push(format!("t={}ms: the scenario found no serving leader to isolate", self.now));
+            }
+            self.schedule(self.now + 1_000, Event::IsolateLeader);
+            return;
+        };
+        let others: Vec<i64> = self.nodes.keys().copied().filter(|s| *s != leader).collect();
+        for sid in &others {
+            self.net.cut_link(leader, *sid);
+        }
+        for c in &mut self.clients {
+            c.pinned = Some(leader);
+            c.target = leader;
+        }
+        for i in 0..self.clients.len() {
+            if self.clients[i].op_target != leader {
+                self.reconnect(i);
+            }
+        }
+        self.report.partitions += 1;
+        self.trace(|| format!("node {leader} is cut off from nodes {others:?}; its clients keep writing to it"));
+        self.schedule(self.now + WEDGE_ISOLATION_MS, Event::WedgeRejoin(leader, others[0]));
+        // The heal comes when the first follower serves again, or by then.
+        self.heal_at = self.now + WEDGE_ISOLATION_MS + LIVENESS_BOUND_MS;
+        self.end_at = self.heal_at + LIVENESS_BOUND_MS;
+    }
+
+    /// Everything heals once `first` has decided again and serves `leader`.
+    fn wedge_watch(&mut self, leader: i64, first: i64) {
+        let rejoined_at = self.heal_at - LIVENESS_BOUND_MS;
+        let decided = self.report.decided.iter().any(|(at, sid, _)| *at >= rejoined_at && *sid == first);
+        let back = decided && matches!(&self.nodes[&first].role, Role::Learning(l) if l.leader == leader && l.serving());
+        if back || self.now >= self.heal_at {
+            self.heal_at = self.now;
+            self.end_at = self.heal_at + LIVENESS_BOUND_MS;
+            self.heal();
+        } else {
+            self.schedule(self.now + 100, Event::WedgeWatch(leader, first));
+        }
+    }
+
+    /// Every node loses power (what it had not synced is gone) and comes
+    /// back within 10 s, each at its own time.
+    fn power_cut(&mut self) {
+        self.trace(|| "power cut".into());
+        let sids: Vec<i64> = self.nodes.values().filter(|n| n.up).map(|n| n.sid).collect();
+        for sid in sids {
+            self.crash(sid);
+            let at = self.now + self.rng.range(0, 10_000);
+            self.schedule(at, Event::Boot(sid));
+        }
+    }
+
+    /// A stalled node runs again: what waited arrives, its timers fire.
+    /// A leader counts its ticks by turns of its loop, as Java's does, so
+    /// one that stalled past syncLimit still leads for a while, though its
+    /// followers have moved on to a newer epoch; meanwhile stale votes may
+    /// bring some of them back (`stale_leader`).
+    fn resume(&mut self, sid: i64) {
+        if self.stalled.get(&sid).is_none_or(|until| *until > self.now) {
+            return;
+        }
+        self.stalled.remove(&sid);
+        self.trace(|| format!("node {sid} runs again"));
+        self.with_node(sid, |n, now, out| n.on_wake(now, out));
+        self.stale_leader(sid);
+    }
+
+    /// The epoch `n` serves as leader, if it does.
+    fn serving_epoch(n: &Node) -> Option<i64> {
+        match &n.role {
+            Role::Leading(l) if n.up && l.zab.established => l.zab.epoch(),
+            _ => None,
+        }
+    }
+
+    /// A stale leader's followers come back: once `stale`, which stalled,
+    /// serves as leader while another node serves a newer epoch, every
+    /// node that does not lead follows `stale` on a coin's toss, as a vote
+    /// taken from an old notification would make it (looked at every
+    /// second while `stale` leads). ZAB keeps this safe: a learner refuses
+    /// a leader of an epoch older than the one it accepted, and without
+    /// those the stale leader has no quorum.
+    fn stale_leader(&mut self, stale: i64) {
+        if self.now >= self.heal_at || self.stalled.contains_key(&stale) {
+            return;
+        }
+        let Some(epoch) = Self::serving_epoch(&self.nodes[&stale]) else { return };
+        if !self.nodes.values().any(|n| Self::serving_epoch(n).is_some_and(|e| e > epoch)) {
+            self.schedule(self.now + 1_000, Event::StaleVotes(stale));
+            return;
+        }
+        let vote = self.nodes[&stale].current;
+        let others: Vec<i64> = self
+            .nodes
+            .values()
+            .filter(|n| n.up && n.sid != stale && !matches!(n.role, Role::Leading(_)))
+            .map(|n| n.sid)
+            .collect();
+        for sid in others {
+            if self.rng.chance(500) {
+                self.trace(|| format!("node {sid} follows node {stale}, the stale leader of epoch 0x{epoch:x}"));
+                self.with_node(sid, |n, now, out| n.follow(vote, now, out));
+            }
+        }
     }
 
     /// Every fault ends: calm network, every node up, clients talking.
@@ -678,6 +921,7 @@ impl Sim {
         let wrote = self.checker.acked.iter().any(|(at, _)| *at >= self.heal_at);
         if leader.is_some() && wrote {
             let after = self.now - self.heal_at;
+            self.report.write_after_heal_ms = Some(after);
             self.trace(|| format!("a client write committed {after}ms after the heal"));
             self.end_at = self.now + 5_000;
         } else if self.now >= self.heal_at + LIVENESS_BOUND_MS {

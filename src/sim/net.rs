@@ -13,7 +13,7 @@
 //! exchanges with every duplicate.
 
 use super::rng::Rng;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// How bad the network is right now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +45,8 @@ pub struct Network {
     /// Each endpoint's side while partitioned; endpoints on different sides
     /// (or one listed and one not) cannot reach each other.
     sides: Option<BTreeMap<i64, u8>>,
+    /// Single links cut both ways, besides the sides (a scenario's).
+    cut: BTreeSet<(i64, i64)>,
     /// Per election link (from, to): the newest notification sent and the
     /// newest delivered.
     links: BTreeMap<(i64, i64), (u64, u64)>,
@@ -60,6 +62,16 @@ impl Network {
 
     pub fn heal(&mut self) {
         self.sides = None;
+        self.cut.clear();
+    }
+
+    /// Cuts the link between `a` and `b`, both ways.
+    pub fn cut_link(&mut self, a: i64, b: i64) {
+        self.cut.insert((a.min(b), a.max(b)));
+    }
+
+    pub fn restore_link(&mut self, a: i64, b: i64) {
+        self.cut.remove(&(a.min(b), a.max(b)));
     }
 
     pub fn is_partitioned(&self) -> bool {
@@ -67,6 +79,9 @@ impl Network {
     }
 
     pub fn connected(&self, a: i64, b: i64) -> bool {
+        if self.cut.contains(&(a.min(b), a.max(b))) {
+            return false;
+        }
         match &self.sides {
             None => true,
             Some(sides) => a == b || matches!((sides.get(&a), sides.get(&b)), (Some(x), Some(y)) if x == y),

@@ -9,12 +9,11 @@
 //!
 //! The roles are ZAB's (`sim::zab`): the leader drives the real
 //! `LeaderCore` and `plan_sync`, and runs the real `SessionTrackerCore`
-//! for the clients' sessions; a follower or observer is a model of Java's
-//! Learner until `LearnerCore` replaces it (the seam is described in
-//! `sim::zab`).
+//! for the clients' sessions; a follower or observer drives the real
+//! `LearnerCore`.
 
 use super::disk::{SimDisk, Txn};
-use super::zab::{LeaderMutations, LeaderRole, LearnerRole, Zab};
+use super::zab::{LeaderMutations, LeaderRole, LearnerMutations, LearnerRole, Stream, Zab};
 use crate::quorum::fast_leader_election::core::{Decision, FastLeaderElectionCore, Outgoing, Step, Timing};
 use crate::quorum::fast_leader_election::{build_msg, Notification};
 use crate::quorum::quorum_maj::QuorumMaj;
@@ -38,13 +37,16 @@ pub enum Msg {
     Election(Vec<u8>),
     /// A packet on a leader-learner connection (`conn`), numbered in order.
     Zab { conn: u64, seq: u64, pkt: Zab },
+    /// Nothing listens on the quorum port: the connection is refused.
+    Refused { conn: u64 },
     /// Client to server: a write (setData) with this cxid.
     Write { cxid: i32 },
     /// Client to server: sync, then read the last applied zxid.
     Sync { cxid: i32 },
     WriteOk { cxid: i32, zxid: i64 },
     /// The sync is done; the server has applied up to `zxid`.
-    SyncOk { cxid: i32, zxid: i64 },
+    /// `epoch` is the leader's whose SYNC it waited for.
+    SyncOk { cxid: i32, zxid: i64, epoch: i64 },
     /// The server serves no clients now.
     NotServing { cxid: i32 },
     /// Client to server: open a session.
@@ -64,6 +66,7 @@ pub struct Mutations {
     pub expire_a_tick_early: bool,
     pub elect_without_a_quorum: bool,
     pub leader: LeaderMutations,
+    pub learner: LearnerMutations,
 }
 
 /// What a node did that the checkers want to see.
@@ -239,11 +242,23 @@ impl Node {
                 self.conns += 1;
                 let conn = ((self.sid as u64) << 32) | self.conns;
                 let observer = d.state == ServerState::Observing;
-                Role::Learning(Box::new(LearnerRole::new(d.vote.id, observer, conn, &self.disk, now, out)))
+                let stream = Stream::new(conn, d.vote.id);
+                Role::Learning(Box::new(LearnerRole::new(self.sid, observer, stream, &self.disk, now, self.mutations.learner, out)))
             }
             ServerState::Looking => Role::Looking,
         };
         self.on_wake(now, out);
+    }
+
+    /// The fault of a stale vote: the peer leaves what it does and follows
+    /// the leader `vote` names, as if its election had decided so.
+    pub fn follow(&mut self, vote: Vote, now: u64, out: &mut Out) {
+        let state = if self.learner_type == LearnerType::Observer { ServerState::Observing } else { ServerState::Following };
+        self.current = vote;
+        self.state = state;
+        self.inbox.clear();
+        self.election_wake = None;
+        self.start_role(Decision { vote, state }, now, out);
     }
 
     /// Records were appended: they are fsynced one disk latency later.
@@ -261,7 +276,7 @@ impl Node {
         let role = match &self.role {
             Role::Looking => None,
             Role::Leading(l) => Some(l.zab.next_wake().min(now + l.sessions.wait_time(now))),
-            Role::Learning(l) => Some(l.deadline()),
+            Role::Learning(l) => Some(l.next_wake()),
         };
         [self.election_wake, role, self.sync_at].into_iter().flatten().min()
     }
@@ -271,10 +286,16 @@ impl Node {
         if self.sync_at.is_some_and(|t| t <= now) {
             self.disk.sync();
             self.sync_at = None;
-            match &mut self.role {
-                Role::Leading(l) => l.zab.on_synced(out),
-                Role::Learning(l) => l.on_synced(out),
-                Role::Looking => {}
+            let ended = match &mut self.role {
+                Role::Leading(l) => {
+                    l.zab.on_synced(out);
+                    None
+                }
+                Role::Learning(l) => l.on_synced(&mut self.disk, out),
+                Role::Looking => None,
+            };
+            if let Some(why) = ended {
+                self.end_role(why, now, out);
             }
         }
         if self.state == ServerState::Looking {
@@ -293,7 +314,7 @@ impl Node {
                 }
                 l.zab.tick(now, out)
             }
-            Role::Learning(l) => (now >= l.deadline()).then(|| "no word from the leader within the limit".to_string()),
+            Role::Learning(l) => l.on_wake(now, out),
         };
         if let Some(why) = ended {
             self.end_role(why, now, out);
@@ -304,6 +325,19 @@ impl Node {
     pub fn on_message(&mut self, from: i64, msg: Msg, now: u64, out: &mut Out) {
         match msg {
             Msg::Election(bytes) => self.on_notification(from, &bytes, now, out),
+            Msg::Zab { conn, seq, pkt } if seq == 0 && pkt.opens_a_connection() && !matches!(self.role, Role::Leading(_)) => {
+                // Only a leader listens on the quorum port.
+                out.sends.push((from, Msg::Refused { conn }));
+            }
+            Msg::Refused { conn } => {
+                let ended = match &mut self.role {
+                    Role::Learning(l) => l.refused(conn, now),
+                    _ => None,
+                };
+                if let Some(why) = ended {
+                    self.end_role(why, now, out);
+                }
+            }
             Msg::Zab { conn, seq, pkt } => {
                 let ended = match &mut self.role {
                     Role::Leading(l) => l.zab.on_zab(from, conn, seq, pkt, &mut self.disk, now, out),

@@ -1,30 +1,32 @@
 //! ZAB in the simulator: the leader role driving the real `LeaderCore`
-//! and `plan_sync`, and a follower/observer role modelled on Java's
-//! Learner, Follower and Observer.
+//! and `plan_sync`, and the follower/observer role driving the real
+//! `LearnerCore`.
 //!
 //! Leader and learner talk over a modelled TCP connection (`Stream`):
 //! packets arrive in order and once; a lost packet breaks the connection,
 //! which the receiver sees as a gap in the sequence numbers, as a reset
-//! socket.
+//! socket. The packets are the cores' own `QuorumPacket`s (FOLLOWERINFO,
+//! LEADERINFO, ACKEPOCH, DIFF, ...); only the streamed snapshot after SNAP
+//! and the requests a learner forwards for its clients are the
+//! simulator's.
 //!
-//! **The learner seam.** `LearnerRole` is a stand-in for the `LearnerCore`
-//! being extracted from quorum::learner (the follower/observer side of
-//! sync and broadcast). Its inputs are the leader's packets (`on_zab`), a
-//! completed fsync (`on_synced`), clients' writes and syncs, and the time
-//! (`deadline`); its outputs are packets to the leader, records for the
-//! disk with an fsync asked for (`Out::fsync`), txns applied (`Note::Applied`)
-//! and replies to clients. Swapping in `LearnerCore` means feeding it those
-//! same inputs from `on_zab`/`on_synced` and mapping its outputs to
-//! `Out`; the simulator around it does not change.
+//! `LearnerRole` is to `LearnerCore` what quorum::learner's QuorumPeer
+//! thread is: it feeds in the leader's packets, the completions of the
+//! disk work asked for (the fsync of `LogAndSync` after the simulated
+//! disk's latency, `txns_durable`; a snapshot installed or taken at once)
+//! and carries out the returned actions: disk records (`Out::fsync`),
+//! txns applied (`Note::Applied`), packets, and replies to clients.
 
 use super::disk::{Record, SimDisk, Txn};
 use super::node::{Msg, Note, Out, INIT_LIMIT, SYNC_LIMIT, TICK_MS};
 use crate::jute::records::QuorumPacket;
 use crate::jute::txn::{SetDataTxn, TxnBody, TxnHeader, TxnLogEntry};
 use crate::quorum::leader::core::{LeaderCore, LearnerId, Limits, NewEpoch, NewLeaderAck, Output, Tick};
+use crate::quorum::learner::core::{Action, LearnerCore, LearnerState};
 use crate::quorum::learner_handler::{plan_sync, History};
 use crate::quorum::quorum_maj::QuorumMaj;
-use crate::quorum::quorum_packet::{self as qp, packet};
+use crate::quorum::quorum_packet::{self as qp, packet, PROTOCOL_VERSION};
+use crate::quorum::quorum_peer_config::LearnerType;
 use crate::server::request::Request;
 use crate::zoo_defs::op_code;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -33,21 +35,29 @@ use std::sync::Arc;
 /// What travels on a leader-learner connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Zab {
-    /// PROPOSAL, COMMIT, INFORM, SYNC, UPTODATE, DIFF, TRUNC, NEWLEADER,
-    /// PING and ACK, as the cores make them.
+    /// A packet as the cores make it: FOLLOWERINFO, OBSERVERINFO,
+    /// LEADERINFO, ACKEPOCH, DIFF, TRUNC, PROPOSAL, COMMIT, INFORM,
+    /// NEWLEADER, UPTODATE, SYNC, PING and ACK.
     Pkt(QuorumPacket),
     /// SNAP and the streamed snapshot (the txns it holds).
     Snap(Vec<Txn>),
-    /// FOLLOWERINFO or OBSERVERINFO.
-    Info { accepted_epoch: i64, last_zxid: i64, observer: bool },
-    LeaderInfo { epoch: i64 },
-    /// `current_epoch` is -1 when the learner had accepted the epoch before.
-    AckEpoch { current_epoch: i64, last_zxid: i64 },
     /// A client's write forwarded by a learner (REQUEST).
     Request { client: i64, cxid: i32 },
     /// A client's sync forwarded by a learner.
     Sync,
 }
+
+impl Zab {
+    /// Whether it opens a connection (FOLLOWERINFO or OBSERVERINFO).
+    pub fn opens_a_connection(&self) -> bool {
+        matches!(self, Zab::Pkt(p) if p.r#type == qp::FOLLOWERINFO || p.r#type == qp::OBSERVERINFO)
+    }
+}
+
+/// connectToLeader: how many times a refused connection is tried, and the
+/// pause between (leaderConnectDelayDuringRetryMs).
+const CONNECT_TRIES: u32 = 5;
+const CONNECT_RETRY_DELAY_MS: u64 = 100;
 
 /// The log entry of a simulated txn: a setData by `client`.
 pub fn entry(t: &Txn) -> TxnLogEntry {
@@ -58,10 +68,14 @@ pub fn entry(t: &Txn) -> TxnLogEntry {
     }
 }
 
-/// The simulated txn a PROPOSAL or INFORM carries.
-fn txn_of(p: &QuorumPacket) -> Option<Txn> {
-    let e = TxnLogEntry::from_bytes(p.data.as_deref()?).ok()?;
-    Some(Txn { zxid: e.hdr.zxid, client: e.hdr.client_id, cxid: e.hdr.cxid })
+/// The simulated txn of a log entry.
+fn txn_of_entry(e: &TxnLogEntry) -> Txn {
+    Txn { zxid: e.hdr.zxid, client: e.hdr.client_id, cxid: e.hdr.cxid }
+}
+
+/// LEADERINFO of epoch `e`, with the protocol version as its data.
+fn leader_info(e: i64) -> Zab {
+    Zab::Pkt(packet(qp::LEADERINFO, qp::make_zxid(e, 0), Some(PROTOCOL_VERSION.to_be_bytes().to_vec())))
 }
 
 /// One end of a leader-learner connection.
@@ -196,7 +210,7 @@ impl LeaderRole {
         self.epoch = Some(e);
         self.phase_deadline = now + INIT_LIMIT * TICK_MS;
         for h in self.learners.values_mut().filter(|h| h.phase == HPhase::Connecting) {
-            h.stream.send(Zab::LeaderInfo { epoch: e }, out);
+            h.stream.send(leader_info(e), out);
             h.phase = HPhase::EpochSent;
         }
         let summary = (disk.current_epoch(), self.log.last().map_or(0, |t| t.zxid));
@@ -284,7 +298,8 @@ impl LeaderRole {
             match o {
                 Output::Send(LOCAL, _) => {
                     if let Some((client, cxid)) = self.local_syncs.pop_front() {
-                        out.sends.push((client, Msg::SyncOk { cxid, zxid: self.last_applied_zxid() }));
+                        let epoch = self.epoch.unwrap_or(0);
+                        out.sends.push((client, Msg::SyncOk { cxid, zxid: self.last_applied_zxid(), epoch }));
                     }
                 }
                 Output::Send(id, p) => {
@@ -366,7 +381,13 @@ impl LeaderRole {
 
     /// A packet from a learner; `Some(reason)` when the leader must stop.
     pub fn on_zab(&mut self, from: i64, conn: u64, seq: u64, pkt: Zab, disk: &mut SimDisk, now: u64, out: &mut Out) -> Option<String> {
-        if let (Zab::Info { accepted_epoch, observer, .. }, 0, false) = (&pkt, seq, self.learners.contains_key(&conn)) {
+        let info = match &pkt {
+            Zab::Pkt(p) if p.r#type == qp::FOLLOWERINFO || p.r#type == qp::OBSERVERINFO => {
+                Some((qp::epoch_of(p.zxid), p.r#type == qp::OBSERVERINFO))
+            }
+            _ => None,
+        };
+        if let (Some((accepted_epoch, observer)), 0, false) = (info, seq, self.learners.contains_key(&conn)) {
             // The learner's older connection is closed (it reconnects only
             // after leaving it): its handler ends.
             let old: Vec<LearnerId> = self.learners.iter().filter(|(_, h)| h.sid == from).map(|(id, _)| *id).collect();
@@ -378,12 +399,12 @@ impl LeaderRole {
             stream.recv_seq = 1;
             self.learners.insert(conn, Handler { stream, sid: from, phase: HPhase::Connecting, peer_last_zxid: 0 });
             self.core.add_learner(conn);
-            self.core.identify_learner(conn, from, *observer);
-            return match self.core.connecting(from, *accepted_epoch) {
+            self.core.identify_learner(conn, from, observer);
+            return match self.core.connecting(from, accepted_epoch) {
                 NewEpoch::Decided(e) => self.decide_epoch(e, disk, now, out),
                 NewEpoch::Known(e) => {
                     let h = self.learners.get_mut(&conn).expect("just added");
-                    h.stream.send(Zab::LeaderInfo { epoch: e }, out);
+                    h.stream.send(leader_info(e), out);
                     h.phase = HPhase::EpochSent;
                     None
                 }
@@ -401,7 +422,9 @@ impl LeaderRole {
             self.core.heard_from(conn);
         }
         match pkt {
-            Zab::AckEpoch { current_epoch, last_zxid } if phase == HPhase::EpochSent => {
+            Zab::Pkt(p) if p.r#type == qp::ACKEPOCH && phase == HPhase::EpochSent => {
+                let Ok(current_epoch) = qp::decode_ack_epoch(p.data.as_deref()) else { return None };
+                let last_zxid = p.zxid;
                 h.peer_last_zxid = last_zxid;
                 h.phase = HPhase::EpochAcked;
                 let r = self.core.epoch_ack(sid, current_epoch, last_zxid);
@@ -471,108 +494,180 @@ impl LeaderRole {
         }
     }
 
+    /// The epoch it leads, once decided.
+    pub fn epoch(&self) -> Option<i64> {
+        self.epoch
+    }
+
     /// The leader's logged history (for the end-of-seed check).
     pub fn log(&self) -> &[Txn] {
         &self.log
     }
 }
 
-/// Where a learner is in Learner.syncWithLeader and after.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum LPhase {
-    /// FOLLOWERINFO sent; waiting for LEADERINFO.
-    Discovery,
-    /// ACKEPOCH sent; DIFF/TRUNC/SNAP and proposals arriving.
-    Syncing,
-    /// NEWLEADER received (acked once durable); waiting for UPTODATE.
-    AwaitUpToDate,
-    /// UPTODATE received: serving clients.
-    Serving,
+/// Deliberate mistakes of the learner role (switches of `LearnerCore`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LearnerMutations {
+    pub ack_before_durable: bool,
+    pub accept_older_newleader: bool,
+    pub forget_to_ack_logged_proposals: bool,
 }
 
-/// A follower or observer: a model of Java's Learner/Follower/Observer
-/// (see the module doc for the seam where `LearnerCore` goes).
+/// A follower or observer: the real `LearnerCore`, driven as
+/// quorum::learner's QuorumPeer thread drives it, with the disk work it
+/// asks for done on the simulated disk and the SyncThread and
+/// CommitProcessor around it.
 pub struct LearnerRole {
     pub leader: i64,
+    core: LearnerCore,
     observer: bool,
     stream: Stream,
+    /// Connections refused so far, and when the next try is due.
+    tries: u32,
+    retry_at: Option<u64>,
     last_heard: u64,
-    phase: LPhase,
-    /// The txns logged (or, during sync, received), oldest first; the
-    /// first `applied` are in the tree.
-    log: Vec<Txn>,
-    applied: usize,
-    /// During sync: everything up to this zxid is committed.
-    commit_mark: i64,
-    /// The length of `log` a SNAP gave, written as a snapshot at NEWLEADER.
-    snap: Option<usize>,
-    /// Sync proposals, logged at NEWLEADER.
-    sync_proposals: Vec<Txn>,
-    /// Logged proposals whose ACK waits for the fsync.
+    /// NEWLEADER has been read: the leader must be heard within syncLimit
+    /// from now on (initLimit before).
+    after_newleader: bool,
+    /// The tree: the txns applied, oldest first (the database loaded at
+    /// the start, then what the sync and the commits apply).
+    tree: Vec<Txn>,
+    /// The first `reported` of `tree` were reported applied (the tree is
+    /// reported once it serves).
+    reported: usize,
+    serving: bool,
+    /// The snapshot streamed after SNAP, until the core asks to read it.
+    snapshot: Option<Vec<Txn>>,
+    /// The core waits for the fsync of its `LogAndSync` (`txns_durable`);
+    /// packets meanwhile wait as they would in the socket.
+    logging: bool,
+    backlog: VecDeque<QuorumPacket>,
+    /// Proposals the SyncThread logged, their ACKs (SendAckRequestProcessor)
+    /// waiting for the fsync.
     unacked: Vec<i64>,
-    newleader_ack: Option<i64>,
     writes: BTreeSet<(i64, i32)>,
     syncs: VecDeque<(i64, i32)>,
 }
 
 impl LearnerRole {
-    /// connectToLeader and registerWithLeader: FOLLOWERINFO/OBSERVERINFO
-    /// with the accepted epoch and the last logged zxid.
-    pub fn new(leader: i64, observer: bool, conn: u64, disk: &SimDisk, now: u64, out: &mut Out) -> LearnerRole {
-        let log = disk.history();
-        let mut stream = Stream::new(conn, leader);
-        let last_zxid = log.last().map_or(0, |t| t.zxid);
-        stream.send(Zab::Info { accepted_epoch: disk.accepted_epoch(), last_zxid, observer }, out);
-        LearnerRole {
-            leader,
+    /// follow/observe: the database loaded from the disk, then the
+    /// connection to the leader (`stream`) and the core's
+    /// FOLLOWERINFO/OBSERVERINFO.
+    pub fn new(sid: i64, observer: bool, stream: Stream, disk: &SimDisk, now: u64, mutations: LearnerMutations, out: &mut Out) -> LearnerRole {
+        let tree = disk.history();
+        let mut core = LearnerCore::new(LearnerState {
+            my_id: sid,
+            learner_type: if observer { LearnerType::Observer } else { LearnerType::Participant },
+            accepted_epoch: disk.accepted_epoch(),
+            current_epoch: disk.current_epoch(),
+            last_logged_zxid: tree.last().map_or(0, |t| t.zxid),
+            config_version: 0,
+        });
+        if mutations.ack_before_durable {
+            core.mutate_ack_before_durable();
+        }
+        if mutations.accept_older_newleader {
+            core.mutate_accept_older_newleader();
+        }
+        if mutations.forget_to_ack_logged_proposals {
+            core.mutate_forget_to_ack_logged_proposals();
+        }
+        let mut l = LearnerRole {
+            leader: stream.peer,
+            core,
             observer,
             stream,
+            tries: 0,
+            retry_at: None,
             last_heard: now,
-            phase: LPhase::Discovery,
-            log,
-            applied: 0,
-            commit_mark: 0,
-            snap: None,
-            sync_proposals: Vec::new(),
+            after_newleader: false,
+            tree,
+            reported: 0,
+            serving: false,
+            snapshot: None,
+            logging: false,
+            backlog: VecDeque::new(),
             unacked: Vec::new(),
-            newleader_ack: None,
             writes: BTreeSet::new(),
             syncs: VecDeque::new(),
+        };
+        l.register(out);
+        l
+    }
+
+    /// The connection is up: the core's FOLLOWERINFO/OBSERVERINFO.
+    fn register(&mut self, out: &mut Out) {
+        for a in self.core.start() {
+            if let Action::Send(p) = a {
+                self.stream.send(Zab::Pkt(p), out);
+            }
         }
+    }
+
+    /// Nothing listened on the leader's quorum port (it does not lead, or
+    /// not yet): connectToLeader tries again a little later, a few times.
+    pub fn refused(&mut self, conn: u64, now: u64) -> Option<String> {
+        if conn != self.stream.conn || self.retry_at.is_some() {
+            return None;
+        }
+        self.tries += 1;
+        if self.tries >= CONNECT_TRIES {
+            return Some("connectToLeader exceeded on retries".into());
+        }
+        self.retry_at = Some(now + CONNECT_RETRY_DELAY_MS);
+        None
+    }
+
+    /// The role's timers: a connection to try again, or the leader silent
+    /// too long (`Some(reason)`: the learner gives up).
+    pub fn on_wake(&mut self, now: u64, out: &mut Out) -> Option<String> {
+        if self.retry_at.is_some_and(|t| t <= now) {
+            self.retry_at = None;
+            let conn = self.stream.conn + (1 << 48);
+            self.stream = Stream::new(conn, self.leader);
+            self.register(out);
+        }
+        (now >= self.deadline()).then(|| "no word from the leader within the limit".to_string())
     }
 
     /// Whether it got UPTODATE and serves.
     pub fn serving(&self) -> bool {
-        self.phase == LPhase::Serving
+        self.serving
     }
 
     /// Without a packet from the leader by then, the learner gives up
-    /// (initLimit ticks while syncing, syncLimit after).
+    /// (initLimit ticks until NEWLEADER, syncLimit after).
     pub fn deadline(&self) -> u64 {
-        let limit = if self.serving() { SYNC_LIMIT } else { INIT_LIMIT };
+        let limit = if self.after_newleader { SYNC_LIMIT } else { INIT_LIMIT };
         self.last_heard + limit * TICK_MS
     }
 
-    fn last_applied_zxid(&self) -> i64 {
-        self.applied.checked_sub(1).map_or(0, |i| self.log[i].zxid)
+    /// When the role next needs `on_wake`.
+    pub fn next_wake(&self) -> u64 {
+        self.retry_at.map_or(self.deadline(), |t| t.min(self.deadline()))
     }
 
-    fn apply_next(&mut self, out: &mut Out) {
-        let t = self.log[self.applied];
-        out.notes.push(Note::Applied { index: self.applied, txn: t });
-        self.applied += 1;
-        if self.writes.remove(&(t.client, t.cxid)) {
-            out.sends.push((t.client, Msg::WriteOk { cxid: t.cxid, zxid: t.zxid }));
+    fn last_applied_zxid(&self) -> i64 {
+        self.tree.last().map_or(0, |t| t.zxid)
+    }
+
+    /// A txn goes into the tree; once serving it is reported and its
+    /// client answered.
+    fn apply(&mut self, t: Txn, out: &mut Out) {
+        self.tree.push(t);
+        if self.serving {
+            self.report_applied(out);
         }
     }
 
-    /// Logs a proposal; its ACK leaves once it is durable.
-    fn log_proposal(&mut self, t: Txn, disk: &mut SimDisk, out: &mut Out) {
-        self.log.push(t);
-        disk.append(Record::Txn(t));
-        out.fsync = true;
-        if !self.observer {
-            self.unacked.push(t.zxid);
+    fn report_applied(&mut self, out: &mut Out) {
+        while self.reported < self.tree.len() {
+            let t = self.tree[self.reported];
+            out.notes.push(Note::Applied { index: self.reported, txn: t });
+            self.reported += 1;
+            if self.writes.remove(&(t.client, t.cxid)) {
+                out.sends.push((t.client, Msg::WriteOk { cxid: t.cxid, zxid: t.zxid }));
+            }
         }
     }
 
@@ -585,132 +680,126 @@ impl LearnerRole {
             return Some("connection to the leader broken".into());
         }
         self.last_heard = now;
-        match pkt {
-            Zab::LeaderInfo { epoch } => {
-                let accepted = disk.accepted_epoch();
-                if epoch < accepted {
-                    return Some(format!("Leaders epoch, {epoch} is less than accepted epoch, {accepted}"));
-                }
-                let current = if epoch > accepted {
-                    disk.append(Record::AcceptedEpoch(epoch));
-                    disk.sync();
-                    disk.current_epoch()
-                } else {
-                    -1
-                };
-                let last_zxid = self.log.last().map_or(0, |t| t.zxid);
-                self.stream.send(Zab::AckEpoch { current_epoch: current, last_zxid }, out);
-                self.phase = LPhase::Syncing;
-            }
+        let p = match pkt {
+            Zab::Pkt(p) => p,
             Zab::Snap(txns) => {
-                self.snap = Some(txns.len());
-                self.commit_mark = txns.last().map_or(0, |t| t.zxid);
-                self.log = txns;
+                let zxid = txns.last().map_or(0, |t| t.zxid);
+                self.snapshot = Some(txns);
+                packet(qp::SNAP, zxid, None)
             }
-            Zab::Pkt(p) => return self.on_packet(p, disk, out),
-            _ => {}
+            Zab::Request { .. } | Zab::Sync => return None,
+        };
+        if self.logging {
+            self.backlog.push_back(p);
+            return None;
         }
-        None
+        self.feed(p, disk, out).err()
     }
 
-    fn on_packet(&mut self, p: QuorumPacket, disk: &mut SimDisk, out: &mut Out) -> Option<String> {
-        let syncing = matches!(self.phase, LPhase::Discovery | LPhase::Syncing);
-        match p.r#type {
-            qp::DIFF => self.commit_mark = p.zxid,
-            qp::TRUNC => {
-                self.log.retain(|t| t.zxid <= p.zxid);
-                disk.append(Record::Truncate(p.zxid));
-                disk.sync();
-                self.commit_mark = p.zxid;
-            }
-            qp::PROPOSAL => {
-                let t = txn_of(&p)?;
-                if syncing {
-                    self.log.push(t);
-                    self.sync_proposals.push(t);
-                } else {
-                    self.log_proposal(t, disk, out);
+    fn feed(&mut self, p: QuorumPacket, disk: &mut SimDisk, out: &mut Out) -> Result<(), String> {
+        let newleader = p.r#type == qp::NEWLEADER;
+        let actions = self.core.packet(p).map_err(|e| e.to_string())?;
+        self.carry_out(actions, disk, out)?;
+        self.after_newleader |= newleader;
+        Ok(())
+    }
+
+    /// Carries out the core's actions in order, as quorum::learner's
+    /// driver does, with the simulated disk; a completion the core asked
+    /// for is fed back at once, except the fsync of `LogAndSync`, which
+    /// takes the disk's latency (`on_synced`).
+    fn carry_out(&mut self, actions: Vec<Action>, disk: &mut SimDisk, out: &mut Out) -> Result<(), String> {
+        for action in actions {
+            match action {
+                Action::Send(p) => self.stream.send(Zab::Pkt(p), out),
+                Action::WriteAcceptedEpoch(e) => {
+                    disk.append(Record::AcceptedEpoch(e));
+                    disk.sync();
                 }
-            }
-            qp::COMMIT => {
-                if self.phase != LPhase::Serving {
-                    self.commit_mark = self.commit_mark.max(p.zxid);
-                } else {
-                    return self.commit(p.zxid, out);
+                Action::WriteCurrentEpoch(e) => {
+                    disk.append(Record::CurrentEpoch(e));
+                    disk.sync();
                 }
-            }
-            qp::INFORM => {
-                let t = txn_of(&p)?;
-                self.log.push(t);
-                if self.phase == LPhase::Serving {
-                    self.apply_next(out);
-                } else {
-                    self.commit_mark = self.commit_mark.max(t.zxid);
+                Action::ReadSnapshot(_) => {
+                    self.tree = self.snapshot.take().ok_or("no snapshot streamed after SNAP")?;
+                    let next = self.core.snapshot_installed().map_err(|e| e.to_string())?;
+                    self.carry_out(next, disk, out)?;
                 }
-            }
-            qp::NEWLEADER => {
-                // The snapshot and the sync's proposals are logged and
-                // currentEpoch written; the ACK waits for the fsync.
-                if let Some(n) = self.snap.take() {
-                    disk.append(Record::Snapshot(self.log[..n].to_vec()));
+                Action::Truncate(zxid) => {
+                    disk.append(Record::Truncate(zxid));
+                    disk.sync();
+                    self.tree.retain(|t| t.zxid <= zxid);
                 }
-                // Logged through the SyncThread, so each is acknowledged
-                // (SendAckRequestProcessor) once durable.
-                for t in std::mem::take(&mut self.sync_proposals) {
+                Action::InitConfig | Action::StartServer(_) | Action::Revalidate(_) => {}
+                Action::Apply(e) => self.apply(txn_of_entry(&e), out),
+                Action::TakeSnapshot => {
+                    disk.append(Record::Snapshot(self.tree.clone()));
+                    disk.sync();
+                    let next = self.core.snapshot_taken().map_err(|e| e.to_string())?;
+                    self.carry_out(next, disk, out)?;
+                }
+                Action::LogAndSync(entries) => {
+                    for e in &entries {
+                        disk.append(Record::Txn(txn_of_entry(e)));
+                    }
+                    out.fsync = true;
+                    self.logging = true;
+                }
+                Action::AnswerPing(p) => self.stream.send(Zab::Pkt(packet(qp::PING, p.zxid, None)), out),
+                Action::LogRequest(e) => {
+                    // The SyncThread logs it; the SendAckRequestProcessor
+                    // acknowledges it once the fsync is done.
+                    let t = txn_of_entry(&e);
                     disk.append(Record::Txn(t));
-                    if !self.observer {
-                        self.unacked.push(t.zxid);
+                    out.fsync = true;
+                    self.unacked.push(t.zxid);
+                }
+                Action::Commit(e) => self.apply(txn_of_entry(&e), out),
+                Action::CommitRequest(e) => {
+                    // An observer logs it (syncEnabled) and applies it.
+                    let t = txn_of_entry(&e);
+                    disk.append(Record::Txn(t));
+                    out.fsync = true;
+                    self.apply(t, out);
+                }
+                Action::Sync => {
+                    if let Some((client, cxid)) = self.syncs.pop_front() {
+                        let epoch = self.core.new_epoch();
+                        out.sends.push((client, Msg::SyncOk { cxid, zxid: self.last_applied_zxid(), epoch }));
                     }
                 }
-                disk.append(Record::CurrentEpoch(qp::epoch_of(p.zxid)));
-                out.fsync = true;
-                self.newleader_ack = Some(p.zxid);
-                self.phase = LPhase::AwaitUpToDate;
-            }
-            qp::UPTODATE => {
-                while self.applied < self.log.len() && self.log[self.applied].zxid <= self.commit_mark {
-                    self.apply_next(out);
-                }
-                self.phase = LPhase::Serving;
-            }
-            qp::SYNC => {
-                if let Some((client, cxid)) = self.syncs.pop_front() {
-                    out.sends.push((client, Msg::SyncOk { cxid, zxid: self.last_applied_zxid() }));
+                Action::Serve => {
+                    self.serving = true;
+                    self.report_applied(out);
                 }
             }
-            qp::PING => self.stream.send(Zab::Pkt(packet(qp::PING, p.zxid, None)), out),
-            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The fsync finished: the SyncThread's ACKs, the core's `txns_durable`
+    /// if it waited for one, then the packets that waited meanwhile.
+    pub fn on_synced(&mut self, disk: &mut SimDisk, out: &mut Out) -> Option<String> {
+        for z in std::mem::take(&mut self.unacked) {
+            if !self.observer {
+                self.stream.send(Zab::Pkt(packet(qp::ACK, z, None)), out);
+            }
+        }
+        if !self.logging {
+            return None;
+        }
+        self.logging = false;
+        let r = self.core.txns_durable().map_err(|e| e.to_string()).and_then(|next| self.carry_out(next, disk, out));
+        if let Err(why) = r {
+            return Some(why);
+        }
+        while !self.logging {
+            let Some(p) = self.backlog.pop_front() else { break };
+            if let Err(why) = self.feed(p, disk, out) {
+                return Some(why);
+            }
         }
         None
-    }
-
-    /// FollowerZooKeeperServer.commit: the COMMIT must be for the next
-    /// logged txn (Java exits otherwise).
-    fn commit(&mut self, zxid: i64, out: &mut Out) -> Option<String> {
-        match self.log.get(self.applied) {
-            Some(t) if t.zxid == zxid => {
-                self.apply_next(out);
-                None
-            }
-            _ if zxid <= self.last_applied_zxid() => None,
-            next => {
-                out.notes.push(Note::Fatal(format!(
-                    "Committing zxid 0x{zxid:x} but next pending txn 0x{:x}",
-                    next.map_or(0, |t| t.zxid)
-                )));
-                Some("unmatched commit".into())
-            }
-        }
-    }
-
-    /// The fsync finished: the NEWLEADER ACK, then the proposals' ACKs.
-    pub fn on_synced(&mut self, out: &mut Out) {
-        if let Some(z) = self.newleader_ack.take() {
-            self.stream.send(Zab::Pkt(packet(qp::ACK, z, None)), out);
-        }
-        for z in std::mem::take(&mut self.unacked) {
-            self.stream.send(Zab::Pkt(packet(qp::ACK, z, None)), out);
-        }
     }
 
     /// A client of this learner writes: the request goes to the leader.

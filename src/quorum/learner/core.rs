@@ -131,6 +131,10 @@ pub struct LearnerCore {
     /// older than the accepted one.
     #[cfg(any(test, feature = "simulation"))]
     accept_older_newleader: bool,
+    /// The simulator's deliberate mistake: the proposals logged at
+    /// NEWLEADER are never acknowledged (the wedge of issue 10).
+    #[cfg(any(test, feature = "simulation"))]
+    forget_logged_acks: bool,
 }
 
 impl LearnerCore {
@@ -150,6 +154,8 @@ impl LearnerCore {
             ack_before_durable: false,
             #[cfg(any(test, feature = "simulation"))]
             accept_older_newleader: false,
+            #[cfg(any(test, feature = "simulation"))]
+            forget_logged_acks: false,
         }
     }
 
@@ -164,6 +170,24 @@ impl LearnerCore {
     #[cfg(any(test, feature = "simulation"))]
     pub fn mutate_accept_older_newleader(&mut self) {
         self.accept_older_newleader = true;
+    }
+
+    /// Simulator mutation: the proposals made durable at NEWLEADER are not
+    /// acknowledged after UPTODATE, so an established leader waiting for
+    /// them never commits again.
+    #[cfg(any(test, feature = "simulation"))]
+    pub fn mutate_forget_to_ack_logged_proposals(&mut self) {
+        self.forget_logged_acks = true;
+    }
+
+    #[cfg(any(test, feature = "simulation"))]
+    fn forgets_logged_acks(&self) -> bool {
+        self.forget_logged_acks
+    }
+
+    #[cfg(not(any(test, feature = "simulation")))]
+    fn forgets_logged_acks(&self) -> bool {
+        false
     }
 
     #[cfg(any(test, feature = "simulation"))]
@@ -423,7 +447,7 @@ impl LearnerCore {
             // An established leader may still be waiting for these: nothing
             // after them can commit before they do.
             let logged = std::mem::take(&mut self.logged);
-            if !self.acks_on_arrival() {
+            if !self.acks_on_arrival() && !self.forgets_logged_acks() {
                 actions.extend(logged.iter().map(|e| Action::Send(ack(e.hdr.zxid))));
             }
             self.pending.extend(logged);

@@ -361,6 +361,17 @@ fn mutation_ack_before_durable_acks_on_arrival() {
 }
 
 #[test]
+fn mutation_forget_to_ack_logged_proposals_acks_only_uptodate() {
+    let mut c = registered(follower());
+    c.mutate_forget_to_ack_logged_proposals();
+    feed(&mut c, pkt(packet::DIFF, 0));
+    feed(&mut c, with_txn(packet::PROPOSAL, EPOCH1 | 1));
+    feed(&mut c, pkt(packet::NEWLEADER, EPOCH1));
+    assert_eq!(acks(&c.txns_durable().unwrap()), vec![EPOCH1]);
+    assert_eq!(acks(&feed(&mut c, pkt(packet::UPTODATE, 0))), vec![EPOCH1]);
+}
+
+#[test]
 fn an_observer_acks_newleader_after_a_diff_without_logging() {
     let mut c = registered(observer());
     feed(&mut c, pkt(packet::DIFF, 0));

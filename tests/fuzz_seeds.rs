@@ -295,6 +295,17 @@ fn write_seed_corpora() {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         seed("txn_log_file", &name, &fs::read(&path).unwrap());
     }
+    // The newest snapshot again, stored as gz and as snappy-java would
+    // store it: the target reads inputs with either magic that way.
+    if let Some(newest) = files_named(&version2, "snapshot.").last() {
+        use zkserver::server::persistence::snap_stream::{SnapOutput, StreamMode};
+        let name = newest.file_name().unwrap().to_string_lossy().into_owned();
+        for mode in [StreamMode::Gzip, StreamMode::Snappy] {
+            let mut out = SnapOutput::new(Vec::new(), mode);
+            out.write_all(&fs::read(newest).unwrap()).unwrap();
+            seed("snapshot_file", &format!("{name}{}", mode.file_extension()), &out.finish().unwrap());
+        }
+    }
 
     let entries: Vec<_> = read_txns(&version2, 0).expect("read the logs").flatten().take(12).collect();
     quorum_packets(&entries);

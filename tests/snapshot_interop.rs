@@ -324,3 +324,21 @@ fn snapshot_formatter_prints_what_java_prints() {
         assert!(json.contains(r#"{"name":"back\\slash","#), "{flavor:?}: {json}");
     }
 }
+
+/// Java's SnapshotFormatter reads a compressed snapshot through SnapStream;
+/// ours prints the same for zkserver's gz and snappy snapshots.
+#[test]
+fn snapshot_formatter_reads_compressed_snapshots_as_java_does() {
+    for method in ["gz", "snappy"] {
+        let opts = ServerOpts::default().prop("zookeeper.snapshot.compression.method", method);
+        let mut s = TestServer::start_with(Flavor::Zkserver, opts);
+        let c = s.client();
+        build_for_formatters(&c, &s.addr());
+        c.disconnect();
+        s.stop();
+        s.start_again();
+        s.stop();
+        let reports = formatters_agree(&newest_compressed(&s, &format!(".{method}")));
+        assert!(reports[0].contains("\n/wide/c149\n"), "{method}: {}", reports[0]);
+    }
+}

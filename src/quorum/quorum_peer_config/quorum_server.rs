@@ -415,6 +415,19 @@ mod tests {
         assert!(err(1, "[::1:2888:3888").contains("no matching ']'"));
         assert!(err(1, "[::1]2888:3888").contains("no port after"));
         assert!(err(1, ":1:2").contains("empty host"));
+        // IPv6 only in brackets, as ConfigUtils.getHostAndPort splits on
+        // every ':' otherwise: too many parts for a server or client part.
+        assert!(err(1, "::1:2888:3888").contains("is not host:port:port"));
+        assert!(err(1, "fe80::1:2888:3888:participant").contains("is not host:port:port"));
+        assert!(err(1, "[::1]:2888:3888;::1:2181").contains("is not host:port:port"));
+    }
+
+    #[test]
+    fn ipv6_everywhere_in_a_server_line() {
+        let qs = QuorumServer::parse(1, "[::1]:2888:3888;[::1]:2181", false).unwrap();
+        assert_eq!((qs.addrs.clone(), qs.election_addrs.clone()), (vec![hp("::1", 2888)], vec![hp("::1", 3888)]));
+        assert_eq!(qs.client_addr, Some(hp("::1", 2181)));
+        assert_eq!(qs.to_config_value(), "[0:0:0:0:0:0:0:1]:2888:3888:participant;[0:0:0:0:0:0:0:1]:2181");
     }
 
     fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {

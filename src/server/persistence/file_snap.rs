@@ -393,9 +393,10 @@ pub fn load(dt: &DataTree, path: &Path) -> io::Result<HashMap<i64, i32>> {
     if count < 0 || r.remaining().is_some_and(|left| count as u64 > left / 12) {
         return Err(bad(path, format!("unreasonable session count {count}")));
     }
-    // A compressed file's count is checked by reading: reserve no more
-    // than a window's worth up front.
-    let mut sessions = HashMap::with_capacity((count as usize).min(WINDOW / 12));
+    // A compressed file's count is checked only by reading the sessions:
+    // reserve little up front, the map grows with what is really there.
+    let reserve = if r.remaining().is_some() { count as usize } else { (count as usize).min(1024) };
+    let mut sessions = HashMap::with_capacity(reserve);
     for _ in 0..count {
         let (id, to) = r.parse(path, |ia| Ok((ia.read_long()?, ia.read_int()?)))?;
         sessions.insert(id, to);

@@ -335,6 +335,15 @@ pub fn compressed_input(file: File, mode: StreamMode) -> io::Result<Box<dyn Read
     })
 }
 
+/// A whole snapshot file's uncompressed bytes, read the way its name
+/// says (for tools; the server streams snapshots instead).
+pub fn read_uncompressed(path: &Path) -> io::Result<Vec<u8>> {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let mut out = Vec::new();
+    compressed_input(File::open(path)?, StreamMode::of_file_name(name))?.read_to_end(&mut out)?;
+    Ok(out)
+}
+
 /// SnapStream.isValidSnapshot for a compressed snapshot: its format's
 /// magic at the start (the seals inside are checked as it is read).
 pub fn compressed_looks_valid(path: &Path, mode: StreamMode) -> bool {

@@ -23,6 +23,9 @@ missing() {
     [ -x /usr/share/zookeeper/bin/zkCli.sh ] || m+=("/usr/share/zookeeper/bin/zkCli.sh (zookeeper)")
     [ -f /usr/share/java/zookeeper-3.8.0.jar ] || m+=("/usr/share/java/zookeeper-3.8.0.jar (zookeeper)")
     [ -x /usr/lib/zookeeper/bin/cli_mt ] || m+=("/usr/lib/zookeeper/bin/cli_mt (zookeeper-bin)")
+    for j in jetty9-server jetty9-servlet jetty9-security jetty9-util-ajax servlet-api jackson-databind; do
+        [ -f "/usr/share/java/$j.jar" ] || m+=("/usr/share/java/$j.jar (Java's AdminServer: libjetty9-java, libservlet-api-java, libjackson2-databind-java)")
+    done
     /usr/bin/python3 -c 'import kazoo' >/dev/null 2>&1 || m+=("kazoo for /usr/bin/python3 (python3-kazoo)")
     command -v iptables >/dev/null 2>&1 || m+=("iptables (the partition and fault-injection tests)")
     command -v strace >/dev/null 2>&1 || m+=("strace (the directory-fsync tests)")
@@ -37,7 +40,8 @@ if [ -n "$(missing)" ]; then
     if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
     export DEBIAN_FRONTEND=noninteractive
     $SUDO apt-get update
-    $SUDO apt-get install -y zookeeper zookeeper-bin python3-kazoo iptables strace util-linux g++
+    $SUDO apt-get install -y zookeeper zookeeper-bin python3-kazoo iptables strace util-linux g++ \
+        libjetty9-java libservlet-api-java libjackson2-databind-java
 fi
 still=$(missing)
 if [ -n "$still" ]; then

@@ -222,6 +222,11 @@ fn main() -> ExitCode {
             eprintln!("zkserver: {e}");
             ExitCode::from(exit_code::UNABLE_TO_ACCESS_DATADIR)
         }
+        Err(RunError::AdminServer(e)) => {
+            tracing::error!("Unable to start AdminServer, exiting abnormally: {e}");
+            eprintln!("Unable to start AdminServer, exiting abnormally");
+            ExitCode::from(exit_code::ERROR_STARTING_ADMIN_SERVER)
+        }
         Err(RunError::Other(e)) => {
             tracing::error!("Unexpected exception, exiting abnormally: {e}");
             eprintln!("zkserver: {e}");

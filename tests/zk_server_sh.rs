@@ -87,7 +87,7 @@ fn java_status(cfg: &Path) -> Output {
 }
 
 fn standalone_cfg(dir: &Path, port: u16) -> String {
-    format!("tickTime=2000\ndataDir={}/data\nclientPort={port}\n", dir.display())
+    format!("tickTime=2000\ndataDir={}/data\nclientPort={port}\nadmin.enableServer=false\n", dir.display())
 }
 
 #[test]
@@ -142,7 +142,7 @@ fn status_finds_the_port_on_the_server_line() {
         std::fs::create_dir_all(dir.join("data")).expect("data dir");
         std::fs::write(dir.join("data/myid"), "1\n").expect("myid");
         format!(
-            "tickTime=2000\ndataDir={}/data\nserver.1=127.0.0.1:{}:{};127.0.0.1:{port}\n",
+            "tickTime=2000\ndataDir={}/data\nadmin.enableServer=false\nserver.1=127.0.0.1:{}:{};127.0.0.1:{port}\n",
             dir.display(),
             free_port(),
             free_port()

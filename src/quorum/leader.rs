@@ -22,7 +22,7 @@ use crate::common::time::current_elapsed_time;
 use crate::quorum::leader_zoo_keeper_server::LeaderZooKeeperServer;
 use crate::quorum::learner_handler::{plan_sync, History, LearnerHandler, SyncPlan};
 use crate::quorum::quorum_packet::make_zxid;
-use crate::quorum::quorum_peer::QuorumPeer;
+use crate::quorum::quorum_peer::{QuorumPeer, ZabState};
 use crate::quorum::quorum_peer_config::system_properties::SystemProperties;
 use crate::quorum::quorum_peer_config::ConfigError;
 use crate::server::request::Request;
@@ -416,7 +416,9 @@ impl Leader {
 
     /// propose: a txn from the ProcessThread goes to every follower.
     pub fn propose(&self, req: &Request) -> io::Result<()> {
-        let Some(entry) = req.log_entry() else { return Ok(()) };
+        let Some(entry) = req.log_entry() else {
+            return Ok(());
+        };
         let mut b = self.bcast.lock();
         match b.core.propose(entry.hdr.zxid, entry.to_bytes(), txn_copy(req)) {
             Ok(out) => {
@@ -603,9 +605,7 @@ impl Leader {
             return;
         }
         // Not serving until the next role installs its server.
-        if let Some(f) = self.peer.cnxn_factory() {
-            f.set_zoo_keeper_server(Arc::clone(self.peer.zk_server()));
-        }
+        self.peer.set_zoo_keeper_server(self.peer.zk_server());
         self.zks.shutdown_with(false);
         for h in self.learners() {
             h.shutdown();
@@ -655,6 +655,7 @@ pub fn lead(peer: &Arc<QuorumPeer>) -> io::Result<()> {
 
 fn run_leader(peer: &Arc<QuorumPeer>, leader: &Arc<Leader>) -> io::Result<&'static str> {
     let zks = &leader.zks;
+    peer.set_zab_state(ZabState::Discovery);
     leader.bind()?;
     leader.role.load_data(zks)?;
     let last_zxid = peer.zk_db().last_processed_zxid();
@@ -675,6 +676,7 @@ fn run_leader(peer: &Arc<QuorumPeer>, leader: &Arc<Leader>) -> io::Result<&'stat
 
     leader.wait_for_epoch_ack(peer.id(), peer.current_epoch(), last_zxid)?;
     peer.set_current_epoch(epoch)?;
+    peer.set_zab_state(ZabState::Synchronization);
     if let Err(e) = leader.wait_for_new_leader_ack(peer.id(), new_leader_zxid) {
         let synced = leader.bcast.lock().core.new_leader_acks();
         warn!("{e}");
@@ -690,9 +692,8 @@ fn run_leader(peer: &Arc<QuorumPeer>, leader: &Arc<Leader>) -> io::Result<&'stat
     peer.set_current_vote(vote);
     peer.zk_db().data_tree().set_last_processed_zxid(zks.get_zxid());
     leader.set_started();
-    if let Some(f) = peer.cnxn_factory() {
-        f.set_zoo_keeper_server(Arc::clone(zks));
-    }
+    peer.set_zab_state(ZabState::Broadcast);
+    peer.set_zoo_keeper_server(zks);
 
     // The ping loop: sleep until the core's next half tick, let it check
     // the synced quorum, then ping the learners it names.

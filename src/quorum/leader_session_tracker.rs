@@ -97,6 +97,10 @@ impl SessionTracker for LeaderSessionTracker {
     fn dump_sessions(&self) -> String {
         self.global.dump_sessions()
     }
+
+    fn session_expiry_map(&self) -> std::collections::BTreeMap<i64, Vec<i64>> {
+        self.global.session_expiry_map()
+    }
 }
 
 #[cfg(test)]

@@ -139,7 +139,9 @@ impl ServerRole for LeaderZooKeeperServer {
     }
 
     fn monitor_lines(&self) -> Vec<(&'static str, String)> {
-        let Some(l) = self.leader() else { return Vec::new() };
+        let Some(l) = self.leader() else {
+            return Vec::new();
+        };
         let stats = l.proposal_stats();
         vec![
             ("last_proposal_size", stats.last.to_string()),
@@ -152,6 +154,14 @@ impl ServerRole for LeaderZooKeeperServer {
             ("pending_syncs", l.num_pending_syncs().to_string()),
             ("leader_uptime", l.uptime_ms().to_string()),
         ]
+    }
+
+    fn quorum_peer(&self) -> Option<Arc<QuorumPeer>> {
+        self.peer.upgrade()
+    }
+
+    fn leader(&self) -> Option<Arc<Leader>> {
+        self.leader.get().and_then(Weak::upgrade)
     }
 
     fn stat_extra(&self) -> String {

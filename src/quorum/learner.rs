@@ -16,7 +16,7 @@ use crate::jute::txn::TxnLogEntry;
 use crate::jute::{OutputArchive, Record, StreamInput};
 use crate::quorum::learner_session_tracker::LearnerSessionTracker;
 use crate::quorum::learner_zoo_keeper_server::LearnerZooKeeperServer;
-use crate::quorum::quorum_peer::QuorumPeer;
+use crate::quorum::quorum_peer::{QuorumPeer, ZabState};
 use crate::quorum::quorum_peer_config::system_properties::SystemProperties;
 use crate::quorum::quorum_peer_config::ConfigError;
 use crate::quorum::quorum_peer_config::LearnerType;
@@ -235,6 +235,7 @@ fn connect_to_leader(peer: &QuorumPeer, addr: SocketAddr) -> io::Result<TcpStrea
 /// Runs this peer as a follower or observer of `leader` until the leader is
 /// lost. Leaves the client port not serving.
 pub fn run(peer: &Arc<QuorumPeer>, leader: &Vote, learner_type: LearnerType) -> io::Result<()> {
+    peer.set_zab_state(ZabState::Discovery);
     let addr = leader_address(peer, leader)?;
     let sock = connect_to_leader(peer, addr)?;
     let learner = Arc::new(Learner {
@@ -248,13 +249,11 @@ pub fn run(peer: &Arc<QuorumPeer>, leader: &Vote, learner_type: LearnerType) -> 
     let settings = idle.settings.clone();
     let tracker = Arc::new(LearnerSessionTracker::new(Arc::clone(peer.zk_db()), settings.server_id));
     let sync_enabled = peer.settings().learner.observer_sync_enabled.unwrap_or(peer.config().sync_enabled);
-    let role = LearnerZooKeeperServer::new(Arc::clone(&learner), sync_enabled);
+    let role = LearnerZooKeeperServer::new(peer, Arc::clone(&learner), sync_enabled);
     let zks = ZooKeeperServer::with_role(settings, Arc::clone(peer.zk_db()), tracker.clone(), role.clone());
     let result = follow_leader(peer, &learner, &mut reader, &zks, &role, &tracker);
     // Learner.shutdown: not serving, connections closed, the server down.
-    if let Some(f) = peer.cnxn_factory() {
-        f.set_zoo_keeper_server(Arc::clone(idle));
-    }
+    peer.set_zoo_keeper_server(idle);
     learner.shutdown();
     zks.shutdown_with(false);
     result
@@ -328,7 +327,11 @@ impl Driver<'_> {
                     self.learner.write_packet(&qp, false)?;
                     unflushed = true;
                 }
-                Action::WriteAcceptedEpoch(epoch) => self.peer.set_accepted_epoch(epoch)?,
+                Action::WriteAcceptedEpoch(epoch) => {
+                    self.peer.set_accepted_epoch(epoch)?;
+                    // Registered: the epoch is agreed, the sync comes next.
+                    self.peer.set_zab_state(ZabState::Synchronization);
+                }
                 Action::WriteCurrentEpoch(epoch) => self.peer.set_current_epoch(epoch)?,
                 Action::ReadSnapshot(zxid) => {
                     // Straight off the socket into a tree of its own,
@@ -382,9 +385,8 @@ impl Driver<'_> {
                 Action::Sync => self.role.sync(),
                 Action::Revalidate(qp) => self.learner.revalidate(&qp, self.zks)?,
                 Action::Serve => {
-                    if let Some(f) = self.peer.cnxn_factory() {
-                        f.set_zoo_keeper_server(Arc::clone(self.zks));
-                    }
+                    self.peer.set_zab_state(ZabState::Broadcast);
+                    self.peer.set_zoo_keeper_server(self.zks);
                     info!("Synced with the leader: serving as {}", self.zks.server_state());
                 }
             }

@@ -53,7 +53,9 @@ impl SyncPlan {
     /// believes it filled.
     #[cfg(any(test, feature = "simulation"))]
     pub fn mutate_skip_a_txn_in_diff(&mut self) {
-        let Some(i) = self.packets.iter().position(|p| p.r#type == qp::PROPOSAL) else { return };
+        let Some(i) = self.packets.iter().position(|p| p.r#type == qp::PROPOSAL) else {
+            return;
+        };
         let zxid = self.packets.remove(i).zxid;
         if let Some(j) = self.packets.iter().position(|p| p.r#type == qp::COMMIT && p.zxid == zxid) {
             self.packets.remove(j);
@@ -288,6 +290,8 @@ pub struct LearnerHandler {
     packets_received: AtomicU64,
     packets_sent: AtomicU64,
     requests_received: AtomicU64,
+    /// When the connection was accepted, ms since the epoch.
+    established_ms: i64,
     /// This connection as the owner of the sessions it revalidates and
     /// forwards requests for.
     session_owner: SessionOwner,
@@ -323,6 +327,9 @@ impl LearnerHandler {
             packets_received: AtomicU64::new(0),
             packets_sent: AtomicU64::new(0),
             requests_received: AtomicU64::new(0),
+            established_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64),
             session_owner: SessionOwner::Learner(id),
             handshake_id,
         });
@@ -365,6 +372,24 @@ impl LearnerHandler {
 
     pub fn requests_received(&self) -> u64 {
         self.requests_received.load(Ordering::Relaxed)
+    }
+
+    /// When the learner connected, ms since the epoch.
+    pub fn established_ms(&self) -> i64 {
+        self.established_ms
+    }
+
+    /// Packets waiting for the sender thread.
+    pub fn queued_packets(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// resetObserverConnectionStats: the packet and request counts start
+    /// again from zero.
+    pub fn reset_stats(&self) {
+        self.packets_received.store(0, Ordering::Relaxed);
+        self.packets_sent.store(0, Ordering::Relaxed);
+        self.requests_received.store(0, Ordering::Relaxed);
     }
 
     /// Queues a packet for the sender thread.

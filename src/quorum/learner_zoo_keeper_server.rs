@@ -12,6 +12,7 @@ use crate::jute::txn::TxnLogEntry;
 use crate::quorum::commit_processor::CommitProcessor;
 use crate::quorum::follower_request_processor::FollowerRequestProcessor;
 use crate::quorum::learner::{txn_request, Learner};
+use crate::quorum::quorum_peer::QuorumPeer;
 use crate::quorum::quorum_peer_config::LearnerType;
 use crate::quorum::send_ack_request_processor::SendAckRequestProcessor;
 use crate::server::final_request_processor::FinalRequestProcessor;
@@ -28,6 +29,7 @@ use std::sync::{Arc, OnceLock, Weak};
 
 pub struct LearnerZooKeeperServer {
     me: Weak<LearnerZooKeeperServer>,
+    peer: Weak<QuorumPeer>,
     learner: Arc<Learner>,
     /// zookeeper.observer.syncEnabled: an observer logs what it is told.
     observer_sync_enabled: bool,
@@ -47,9 +49,10 @@ impl RequestProcessor for LoggedOnly {
 }
 
 impl LearnerZooKeeperServer {
-    pub fn new(learner: Arc<Learner>, observer_sync_enabled: bool) -> Arc<Self> {
+    pub fn new(peer: &Arc<QuorumPeer>, learner: Arc<Learner>, observer_sync_enabled: bool) -> Arc<Self> {
         Arc::new_cyclic(|me| LearnerZooKeeperServer {
             me: me.clone(),
+            peer: Arc::downgrade(peer),
             learner,
             observer_sync_enabled,
             commit_processor: OnceLock::new(),
@@ -132,6 +135,10 @@ impl ServerRole for LearnerZooKeeperServer {
 
     fn revalidate_session(&self, _zks: &Arc<ZooKeeperServer>, cnxn: &Arc<dyn ServerCnxn>, session_id: i64, timeout: i32) {
         self.learner.validate_session(cnxn, session_id, timeout);
+    }
+
+    fn quorum_peer(&self) -> Option<Arc<QuorumPeer>> {
+        self.peer.upgrade()
     }
 
     fn state(&self) -> &'static str {

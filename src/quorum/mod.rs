@@ -20,6 +20,8 @@ pub mod quorum_packet;
 pub mod quorum_peer;
 pub mod quorum_peer_config;
 pub mod quorum_peer_main;
+pub mod read_only_request_processor;
+pub mod read_only_zoo_keeper_server;
 pub mod roles;
 pub mod synced_learner_tracker;
 pub mod send_ack_request_processor;

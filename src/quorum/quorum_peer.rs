@@ -6,13 +6,17 @@
 //! OBSERVING hand the thread to the role code (`Roles`) until it returns,
 //! then the peer is LOOKING again. Between roles the client port serves
 //! the peer's idle server, which answers like a Java peer that is not
-//! synced: "This ZooKeeper instance is not currently serving requests".
+//! synced: "This ZooKeeper instance is not currently serving requests";
+//! with readonlymode.enabled an election that runs past the grace period
+//! puts a read-only server there instead (`read_only_zoo_keeper_server`).
 
 use crate::quorum::fast_leader_election::FastLeaderElection;
 use crate::quorum::quorum_cnx_manager::{format_inet_addr, CnxSettings, QuorumCnxManager};
 use crate::quorum::quorum_maj::QuorumMaj;
 use crate::quorum::quorum_peer_config::{LearnerType, QuorumPeerConfig};
+use crate::quorum::read_only_zoo_keeper_server::ReadOnlyServerManager;
 use crate::quorum::vote::{ServerState, Vote};
+use crate::server::jetty_admin_server::JettyAdminServer;
 use crate::server::nio_server_cnxn_factory::NioServerCnxnFactory;
 use crate::server::server_cnxn_factory::ServerCnxnFactory;
 use crate::server::persistence::file_txn_snap_log::FileTxnSnapLog;
@@ -23,7 +27,7 @@ use parking_lot::Mutex;
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use tracing::{info, warn};
@@ -43,6 +47,37 @@ pub trait Roles: Send + Sync {
     fn follow(&self, peer: &Arc<QuorumPeer>, leader: &Vote) -> io::Result<()>;
     /// OBSERVING `leader`.
     fn observe(&self, peer: &Arc<QuorumPeer>, leader: &Vote) -> io::Result<()>;
+}
+
+/// QuorumPeer.ZabState: the phase of Zab the peer is in (the admin command
+/// zabstate shows it, lower-cased).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ZabState {
+    Election = 0,
+    Discovery = 1,
+    Synchronization = 2,
+    Broadcast = 3,
+}
+
+impl ZabState {
+    pub fn name(self) -> &'static str {
+        match self {
+            ZabState::Election => "election",
+            ZabState::Discovery => "discovery",
+            ZabState::Synchronization => "synchronization",
+            ZabState::Broadcast => "broadcast",
+        }
+    }
+
+    fn from_u8(v: u8) -> ZabState {
+        match v {
+            1 => ZabState::Discovery,
+            2 => ZabState::Synchronization,
+            3 => ZabState::Broadcast,
+            _ => ZabState::Election,
+        }
+    }
 }
 
 /// Why a peer could not start, sorted as QuorumPeerMain sorts exit codes.
@@ -160,6 +195,9 @@ pub struct QuorumPeer {
     /// until a role makes it serve.
     zks: Arc<ZooKeeperServer>,
     cnxn_factory: Option<Arc<dyn ServerCnxnFactory>>,
+    /// The AdminServer (None when disabled or it could not start).
+    admin_server: Option<Arc<JettyAdminServer>>,
+    zab_state: AtomicU8,
     cnx_manager: Arc<QuorumCnxManager>,
     election: OnceLock<Arc<FastLeaderElection>>,
     roles: Box<dyn Roles>,
@@ -215,6 +253,23 @@ impl QuorumPeer {
             None => None,
         };
 
+        // As QuorumPeer.start: the AdminServer after the client port; a
+        // failure to start it is logged and the peer goes on without it.
+        let admin_server = if settings.admin.enable_server {
+            match JettyAdminServer::start(&settings.admin, config.properties().clone()) {
+                Ok(a) => {
+                    a.set_zoo_keeper_server(Some(Arc::clone(&zks)));
+                    Some(a)
+                }
+                Err(e) => {
+                    warn!("Problem starting AdminServer: {e}");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+
         let cnx_settings = CnxSettings {
             my_sid: my_id,
             my_election_addrs: me.election_addrs.clone(),
@@ -241,6 +296,8 @@ impl QuorumPeer {
             accepted_epoch: AtomicI64::new(accepted_epoch),
             zks,
             cnxn_factory,
+            admin_server,
+            zab_state: AtomicU8::new(ZabState::Election as u8),
             cnx_manager: Arc::clone(&cnx_manager),
             election: OnceLock::new(),
             roles,
@@ -288,7 +345,21 @@ impl QuorumPeer {
                 ServerState::Looking => {
                     info!("LOOKING");
                     let Some(election) = self.election.get() else { break };
-                    if let Some(vote) = election.look_for_leader() {
+                    // readonlymode.enabled: serve read-only clients if the
+                    // election is still running after the grace period.
+                    let read_only = if self.settings.read_only.enabled {
+                        info!("Attempting to start ReadOnlyZooKeeperServer");
+                        ReadOnlyServerManager::start(&self)
+                            .map_err(|e| warn!("FAILED to start ReadOnlyZooKeeperServer: {e}"))
+                            .ok()
+                    } else {
+                        None
+                    };
+                    let decided = election.look_for_leader();
+                    if let Some(m) = read_only {
+                        m.stop(&self);
+                    }
+                    if let Some(vote) = decided {
                         self.set_current_vote(vote);
                         info!(
                             "Election decided: leader is server {} (zxid 0x{:x}, peer epoch 0x{:x}, election round 0x{:x}); my state is {}",
@@ -341,6 +412,9 @@ impl QuorumPeer {
         if let Some(f) = &self.cnxn_factory {
             f.shutdown();
         }
+        if let Some(a) = &self.admin_server {
+            a.shutdown();
+        }
         let handle = self.thread.lock().take();
         if let Some(h) = handle {
             if h.thread().id() != std::thread::current().id() {
@@ -390,9 +464,54 @@ impl QuorumPeer {
     /// changed: following").
     pub fn set_peer_state(&self, state: ServerState) {
         *self.state.lock() = state;
+        if state == ServerState::Looking {
+            self.set_zab_state(ZabState::Election);
+        }
         if state != ServerState::Looking {
             info!("Peer state changed: {}", state.name().to_ascii_lowercase());
         }
+    }
+
+    /// setZabState.
+    pub fn set_zab_state(&self, state: ZabState) {
+        self.zab_state.store(state as u8, Ordering::Release);
+    }
+
+    pub fn zab_state(&self) -> ZabState {
+        ZabState::from_u8(self.zab_state.load(Ordering::Acquire))
+    }
+
+    /// setZooKeeperServer: the server behind the client port and the
+    /// AdminServer from now on (a role's once it serves, the idle one when
+    /// the role ends).
+    pub fn set_zoo_keeper_server(&self, zks: &Arc<ZooKeeperServer>) {
+        if let Some(f) = &self.cnxn_factory {
+            f.set_zoo_keeper_server(Arc::clone(zks));
+        }
+        if let Some(a) = &self.admin_server {
+            a.set_zoo_keeper_server(Some(Arc::clone(zks)));
+        }
+    }
+
+    pub fn admin_server(&self) -> Option<&Arc<JettyAdminServer>> {
+        self.admin_server.as_ref()
+    }
+
+    /// getLeaderId: the decided leader's id, -1 while LOOKING.
+    pub fn leader_id(&self) -> i64 {
+        if self.peer_state() == ServerState::Looking {
+            -1
+        } else {
+            self.current_vote().id
+        }
+    }
+
+    /// getLeaderAddress: the leader's quorum hosts joined by '|' (None
+    /// while LOOKING).
+    pub fn leader_address(&self) -> Option<String> {
+        let id = self.leader_id();
+        let server = self.quorum_verifier.all_members().get(&id)?;
+        Some(server.addrs.iter().map(|a| a.host.clone()).collect::<Vec<_>>().join("|"))
     }
 
     /// The vote this peer stands by: its own proposal before the first

@@ -71,7 +71,9 @@ impl ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ConfigError::Io { path, message } => write!(f, "cannot read {}: {message}", path.display()),
+            ConfigError::Io { path, message } => {
+                write!(f, "cannot read {}: {message}", path.display())
+            }
             // Debug quoting escapes any control character, keeping one line.
             ConfigError::BadValue { key, value, reason } => write!(f, "{key}: {value:?} {reason}"),
             ConfigError::Invalid(message) => f.write_str(&message.replace(['\n', '\r'], " ")),
@@ -87,6 +89,22 @@ pub fn parse_override(arg: &str) -> Result<(String, String), ConfigError> {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
         _ => Err(ConfigError::bad_value("-D", arg, "is not of the form key=value")),
     }
+}
+
+/// ZooKeeperServerConf: a server's configuration as `conf` and the admin
+/// command configuration report it (the directories are the version-2
+/// ones).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConf {
+    pub client_port: i32,
+    pub data_dir: PathBuf,
+    pub data_log_dir: PathBuf,
+    pub tick_time: i32,
+    pub max_client_cnxns: i32,
+    pub min_session_timeout: i32,
+    pub max_session_timeout: i32,
+    pub server_id: i64,
+    pub client_port_listen_backlog: i32,
 }
 
 /// Which server is answering the `conf` four letter word: the lines after
@@ -460,6 +478,9 @@ pub struct QuorumPeerConfig {
     /// dialed, and how many may be sending their initial message, at once
     /// (Java's floor and default: 20).
     pub quorum_cnxn_threads_size: usize,
+    /// The zoo.cfg file as read, whole (Java's initialConfig, which the
+    /// admin command initial_configuration shows).
+    pub initial_config: String,
 
     properties: SystemProperties,
 }
@@ -502,7 +523,8 @@ impl QuorumPeerConfig {
             }
         }
 
-        let config = Self::parse_properties(path, &pairs, system_overrides)?;
+        let mut config = Self::parse_properties(path, &pairs, system_overrides)?;
+        config.initial_config = String::from_utf8_lossy(&bytes).into_owned();
         config.log_unknown_properties();
         Ok(config)
     }
@@ -752,6 +774,7 @@ impl QuorumPeerConfig {
             jvm_pause_warn_threshold_ms: 10000,
             jvm_pause_sleep_time_ms: 500,
             quorum_cnxn_threads_size: QUORUM_CNXN_THREADS_SIZE_DEFAULT,
+            initial_config: String::new(),
             properties: SystemProperties::default(),
         }
     }
@@ -845,9 +868,13 @@ impl QuorumPeerConfig {
     }
 
     fn setup_client_port(&mut self) -> Result<(), ConfigError> {
-        let Some(id) = self.server_id else { return Ok(()) };
+        let Some(id) = self.server_id else {
+            return Ok(());
+        };
         let static_addr = self.client_port_address;
-        let Some(qs) = self.quorum_verifier.servers.get_mut(&id) else { return Ok(()) };
+        let Some(qs) = self.quorum_verifier.servers.get_mut(&id) else {
+            return Ok(());
+        };
         match (&qs.client_addr, static_addr) {
             (Some(dynamic), static_addr) => {
                 let resolved = dynamic.resolve().ok().and_then(|v| v.into_iter().next()).ok_or_else(|| {
@@ -928,36 +955,52 @@ impl QuorumPeerConfig {
         self.server_id.and_then(|id| self.quorum_verifier.servers.get(&id))
     }
 
+    /// ZooKeeperServer.getConf: the figures `conf` prints first and the
+    /// admin command configuration returns.
+    pub fn server_conf(&self, view: ConfView<'_>) -> ServerConf {
+        let (client_port, max_client_cnxns) = match self.client_port_address {
+            Some(a) => (i32::from(a.port()), self.max_client_cnxns),
+            None => (-1, -1),
+        };
+        ServerConf {
+            client_port,
+            data_dir: self.data_dir.join("version-2"),
+            data_log_dir: self.data_log_dir.join("version-2"),
+            tick_time: self.tick_time,
+            max_client_cnxns,
+            min_session_timeout: self.min_session_timeout,
+            max_session_timeout: self.max_session_timeout,
+            // The read-only server answers with its peer's id, as the
+            // quorum roles' servers do.
+            server_id: match view {
+                ConfView::Quorum(_) | ConfView::ReadOnly => self.server_id.unwrap_or(-1),
+                ConfView::Standalone => 0,
+            },
+            client_port_listen_backlog: self.client_port_listen_backlog,
+        }
+    }
+
     /// The `conf` four letter word's output, in the order and format of
     /// Java's dumpConf (ZooKeeperServer, then QuorumZooKeeperServer or
     /// ReadOnlyZooKeeperServer). Directory sizes are read from disk now.
     pub fn dump_conf(&self, view: ConfView<'_>) -> String {
-        let snap_dir = self.data_dir.join("version-2");
-        let log_dir = self.data_log_dir.join("version-2");
-        let (client_port, max_cnxns) = match self.client_port_address {
-            Some(a) => (i32::from(a.port()), self.max_client_cnxns),
-            None => (-1, -1),
-        };
-        let server_id = match view {
-            ConfView::Quorum(_) => self.server_id.unwrap_or(-1),
-            ConfView::Standalone | ConfView::ReadOnly => 0,
-        };
+        let c = self.server_conf(view);
         let mut out = String::new();
         let mut line = |k: &str, v: &dyn fmt::Display| out.push_str(&format!("{k}={v}\n"));
-        line("clientPort", &client_port);
+        line("clientPort", &c.client_port);
         line("secureClientPort", &-1);
-        line("dataDir", &snap_dir.display());
+        line("dataDir", &c.data_dir.display());
         // Java reports the txn log directory's size as dataDirSize and the
         // snapshot directory's as dataLogSize; we keep its output.
-        line("dataDirSize", &dir_size(&log_dir));
-        line("dataLogDir", &log_dir.display());
-        line("dataLogSize", &dir_size(&snap_dir));
-        line("tickTime", &self.tick_time);
-        line("maxClientCnxns", &max_cnxns);
-        line("minSessionTimeout", &self.min_session_timeout);
-        line("maxSessionTimeout", &self.max_session_timeout);
-        line("clientPortListenBacklog", &self.client_port_listen_backlog);
-        line("serverId", &server_id);
+        line("dataDirSize", &dir_size(&c.data_log_dir));
+        line("dataLogDir", &c.data_log_dir.display());
+        line("dataLogSize", &dir_size(&c.data_dir));
+        line("tickTime", &c.tick_time);
+        line("maxClientCnxns", &c.max_client_cnxns);
+        line("minSessionTimeout", &c.min_session_timeout);
+        line("maxSessionTimeout", &c.max_session_timeout);
+        line("clientPortListenBacklog", &c.client_port_listen_backlog);
+        line("serverId", &c.server_id);
         if matches!(view, ConfView::Standalone) {
             return out;
         }
@@ -1094,7 +1137,9 @@ fn client_address(
 /// Total size of the files under a path (0 when it does not exist).
 /// Symbolic links are not followed into directories.
 fn dir_size(path: &Path) -> u64 {
-    let Ok(meta) = fs::symlink_metadata(path) else { return 0 };
+    let Ok(meta) = fs::symlink_metadata(path) else {
+        return 0;
+    };
     if meta.file_type().is_symlink() {
         return fs::metadata(path).ok().filter(|m| m.is_file()).map_or(0, |m| m.len());
     }

@@ -11,6 +11,9 @@ pub const UNEXPECTED_ERROR: u8 = 1;
 pub const INVALID_INVOCATION: u8 = 2;
 /// Data directories that cannot be used.
 pub const UNABLE_TO_ACCESS_DATADIR: u8 = 3;
+/// A standalone server whose AdminServer cannot start
+/// (ERROR_STARTING_ADMIN_SERVER).
+pub const ERROR_STARTING_ADMIN_SERVER: u8 = 4;
 /// A quorum peer that cannot bind its election port.
 pub const UNABLE_TO_BIND_QUORUM_PORT: u8 = 14;
 

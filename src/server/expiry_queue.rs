@@ -121,7 +121,13 @@ impl<E: Hash + Eq + Clone> ExpiryQueue<E> {
     /// Buckets and their elements, soonest first, as ms from `now` (for
     /// the `dump` four-letter word).
     pub fn buckets(&self, now: u64) -> Vec<(u64, Vec<E>)> {
-        self.expiry_map.iter().map(|(t, s)| (t.saturating_sub(now), s.iter().cloned().collect())).collect()
+        self.expiry_times().into_iter().map(|(t, s)| (t.saturating_sub(now), s)).collect()
+    }
+
+    /// ExpiryQueue.getExpiryMap: each bucket's expiration time (on the
+    /// elapsed clock) with its elements, soonest first.
+    pub fn expiry_times(&self) -> Vec<(u64, Vec<E>)> {
+        self.expiry_map.iter().map(|(t, s)| (*t, s.iter().cloned().collect())).collect()
     }
 }
 

@@ -1,6 +1,7 @@
 //! The standalone server and everything the replicated roles share: client
 //! connections, request processors, the data tree, sessions, persistence.
 
+pub mod admin;
 pub mod auth;
 pub mod blue_throttle;
 pub mod command;

@@ -218,6 +218,9 @@ impl Prep {
                 return Err(PrepError::Keeper(code::UNIMPLEMENTED));
             }
             op_code::MULTI => self.p_multi(req)?,
+            // A local session's creation and closing stay on this server:
+            // no zxid, no txn; Final updates the session table.
+            op_code::CREATE_SESSION | op_code::CLOSE_SESSION if req.local_session => {}
             op_code::CREATE_SESSION => {
                 let zxid = self.zks.get_next_zxid();
                 req.hdr = Some(Self::new_hdr(req, zxid, ty));

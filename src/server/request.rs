@@ -59,6 +59,10 @@ pub struct Request {
     /// The request's share of its connection's in-flight limits, given back
     /// when the request is dropped (a client's requests only).
     pub in_flight: Option<InFlight>,
+    /// The request's session lives only on this server and is never logged
+    /// (Request.isLocalSession): a read-only server's sessions. Its
+    /// createSession and closeSession get no txn.
+    pub local_session: bool,
     /// A large request's share of zookeeper.largeRequestMaxBytes, given
     /// back when the request is dropped (Java's largeRequestSize).
     pub large_request: Option<LargeRequestShare>,
@@ -94,6 +98,7 @@ impl Request {
             owner: RequestOwner::None,
             session_owner: SessionOwner::Local,
             in_flight: None,
+            local_session: false,
             large_request: None,
             throttled: false,
         }

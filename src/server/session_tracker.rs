@@ -50,4 +50,10 @@ pub trait SessionTracker: Send + Sync {
     fn session_count(&self) -> usize;
     /// The `dump` four-letter word's session section.
     fn dump_sessions(&self) -> String;
+    /// getSessionExpiryMap: expiration time -> the sessions due then (the
+    /// admin command dump); empty where sessions do not expire here, as
+    /// on a learner.
+    fn session_expiry_map(&self) -> std::collections::BTreeMap<i64, Vec<i64>> {
+        std::collections::BTreeMap::new()
+    }
 }

@@ -120,6 +120,11 @@ impl SessionTrackerCore {
         }
     }
 
+    /// Whether the table holds the session, closing or not.
+    pub fn is_tracking_session(&self, id: i64) -> bool {
+        self.sessions_by_id.contains_key(&id)
+    }
+
     /// setOwner: Err(SESSION_EXPIRED) if the session is unknown or closing.
     pub fn set_owner(&mut self, id: i64, owner: SessionOwner) -> Result<(), i32> {
         match self.sessions_by_id.get_mut(&id) {
@@ -167,6 +172,19 @@ impl SessionTrackerCore {
         expired
     }
 
+    /// getSessionExpiryMap: each bucket's expiration time (elapsed clock,
+    /// ms) with its session ids, for the admin command dump.
+    pub fn session_expiry_map(&self) -> std::collections::BTreeMap<i64, Vec<i64>> {
+        self.expiry_queue
+            .expiry_times()
+            .into_iter()
+            .map(|(t, mut ids)| {
+                ids.sort_unstable();
+                (t as i64, ids)
+            })
+            .collect()
+    }
+
     /// The `dump` four-letter word's session section, bucket times as ms
     /// from `now`.
     pub fn dump_sessions(&self, now: u64) -> String {
@@ -209,6 +227,11 @@ impl SessionTrackerImpl {
             running: AtomicBool::new(true),
             thread: Mutex::new(None),
         })
+    }
+
+    /// Whether the table holds the session, closing or not.
+    pub fn is_tracking_session(&self, id: i64) -> bool {
+        self.core.lock().is_tracking_session(id)
     }
 
     /// The SessionTracker thread's loop: sleep until the next deadline,
@@ -296,6 +319,10 @@ impl SessionTracker for SessionTrackerImpl {
 
     fn dump_sessions(&self) -> String {
         self.core.lock().dump_sessions(current_elapsed_time())
+    }
+
+    fn session_expiry_map(&self) -> std::collections::BTreeMap<i64, Vec<i64>> {
+        self.core.lock().session_expiry_map()
     }
 }
 

@@ -215,6 +215,17 @@ pub trait ServerRole: Send + Sync {
     /// getState: the Mode srvr/stat/mntr report.
     fn state(&self) -> &'static str;
 
+    /// A read-only server (Java's ReadOnlyZooKeeperServer): it takes only
+    /// clients that asked for read-only, tells them so in the
+    /// ConnectResponse, and `isro` answers "ro".
+    fn is_read_only(&self) -> bool {
+        false
+    }
+
+    /// setLocalSessionFlag: marks a request whose session lives only on
+    /// this server (`Request::local_session`), before the chain sees it.
+    fn set_local_session_flag(&self, _req: &mut Request) {}
+
     /// mntr lines of the role (name without the zk_ prefix, value); one
     /// named like a standard line replaces it, the others are appended.
     fn monitor_lines(&self) -> Vec<(&'static str, String)> {
@@ -229,6 +240,17 @@ pub trait ServerRole: Send + Sync {
     /// Stops what the role runs beside the chain (called after the chain
     /// has shut down).
     fn shutdown(&self) {}
+
+    /// QuorumZooKeeperServer.self: the peer a leader, follower or observer
+    /// serves for (None for a standalone server).
+    fn quorum_peer(&self) -> Option<Arc<crate::quorum::quorum_peer::QuorumPeer>> {
+        None
+    }
+
+    /// LeaderZooKeeperServer.getLeader (None for the other roles).
+    fn leader(&self) -> Option<Arc<crate::quorum::leader::Leader>> {
+        None
+    }
 }
 
 /// The standalone chain: Prep -> Sync -> Final.
@@ -370,9 +392,17 @@ impl ZooKeeperServer {
         &self.role
     }
 
-    /// getState: "standalone", "leader", "follower" or "observer".
+    /// getState: "standalone", "leader", "follower", "observer" or
+    /// "read-only".
     pub fn server_state(&self) -> &'static str {
         self.role.state()
+    }
+
+    /// Whether this is a read-only server (`isro`; Java asks
+    /// `instanceof ReadOnlyZooKeeperServer`). A server that is not running
+    /// serves nobody: callers check `is_running` first, as Java's isro does.
+    pub fn is_read_only(&self) -> bool {
+        self.role.is_read_only()
     }
 
     /// setServerCnxnFactory: the client port this server is behind (set
@@ -483,7 +513,10 @@ impl ZooKeeperServer {
                 false
             }
         };
-        let _ = read_only; // a standalone server is never read-only, so any client may connect
+        if !read_only && self.role.is_read_only() {
+            tracing::info!("Refusing session request for not-read-only client {}", cnxn.remote_address());
+            return Err(format!("Refusing session request for not-read-only client {}", cnxn.remote_address()));
+        }
         let last_zxid = self.zk_db.last_processed_zxid();
         if req.last_zxid_seen > last_zxid {
             return Err(format!(
@@ -545,7 +578,7 @@ impl ZooKeeperServer {
         oa.write_int(-1);
         rsp.serialize(&mut oa);
         if !cnxn.is_old_client() {
-            oa.write_bool(false);
+            oa.write_bool(self.role.is_read_only());
         }
         let len = oa.len() as i32 - 4;
         oa.patch_int(0, len);
@@ -667,7 +700,7 @@ impl ZooKeeperServer {
     }
 
     /// submitRequestNow: called by the RequestThrottler thread.
-    pub fn submit_request_now(&self, prep: &Arc<dyn RequestProcessor>, req: Request) {
+    pub fn submit_request_now(&self, prep: &Arc<dyn RequestProcessor>, mut req: Request) {
         if let Some(c) = &req.cnxn {
             if !self.session_tracker.touch_session(c.session_id(), c.session_timeout()) {
                 tracing::debug!("Dropping request {:?}: no session", req);
@@ -675,6 +708,7 @@ impl ZooKeeperServer {
             }
         }
         if Request::is_valid(req.op_type) {
+            self.role.set_local_session_flag(&mut req);
             if req.cnxn.is_some() {
                 self.in_process.fetch_add(1, Ordering::AcqRel);
             }

@@ -9,9 +9,10 @@ use crate::quorum::leader::LeaderSettings;
 use crate::quorum::learner::LearnerSettings;
 use crate::quorum::quorum_cnx_manager::QuorumCnxManagerSettings;
 use crate::quorum::quorum_peer_config::{ConfigError, QuorumPeerConfig};
+use crate::quorum::read_only_zoo_keeper_server::ReadOnlyModeSettings;
 use crate::server::container_manager::{ContainerManager, ContainerSettings};
 use crate::server::datadir_cleanup_manager::DatadirCleanupManager;
-use crate::server::jetty_admin_server::AdminServerSettings;
+use crate::server::jetty_admin_server::{AdminServerSettings, JettyAdminServer};
 use crate::server::nio_server_cnxn_factory::{NioServerCnxnFactory, NioSettings};
 use crate::server::server_cnxn_factory::ServerCnxnFactory;
 use crate::server::persistence::file_txn_snap_log::FileTxnSnapLog;
@@ -44,6 +45,8 @@ pub struct ServerSettings {
     pub election: FastLeaderElectionSettings,
     pub learner: LearnerSettings,
     pub leader: LeaderSettings,
+    /// readonlymode.enabled (a participant's read-only server).
+    pub read_only: ReadOnlyModeSettings,
 }
 
 impl ServerSettings {
@@ -60,6 +63,7 @@ impl ServerSettings {
             election: FastLeaderElectionSettings::read(props)?,
             learner: LearnerSettings::read(props)?,
             leader: LeaderSettings::read(props)?,
+            read_only: ReadOnlyModeSettings::read(props),
         })
     }
 
@@ -107,6 +111,8 @@ pub enum RunError {
     /// The data directories are unusable: they cannot be created or written,
     /// or one holds the other's files (Java's DatadirException).
     Datadir(String),
+    /// The AdminServer could not start (Java's AdminServerException).
+    AdminServer(String),
     /// Any other failure.
     Other(String),
 }
@@ -120,7 +126,7 @@ impl From<String> for RunError {
 impl std::fmt::Display for RunError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            RunError::Datadir(msg) | RunError::Other(msg) => f.write_str(msg),
+            RunError::Datadir(msg) | RunError::AdminServer(msg) | RunError::Other(msg) => f.write_str(msg),
         }
     }
 }
@@ -131,6 +137,8 @@ pub struct StandaloneServer {
     pub cnxn_factory: Arc<dyn ServerCnxnFactory>,
     pub purge: DatadirCleanupManager,
     pub container_manager: ContainerManager,
+    /// None when admin.enableServer=false.
+    pub admin_server: Option<Arc<JettyAdminServer>>,
 }
 
 impl StandaloneServer {
@@ -168,6 +176,16 @@ impl StandaloneServer {
         zk_db.kill_dead_sessions(&sessions);
         zk_db.take_snapshot(false).map_err(|e| format!("cannot write the start-up snapshot: {e}"))?;
         let zks = ZooKeeperServer::new(settings, zk_db, sessions);
+        // As ZooKeeperServerMain: the AdminServer starts before the client
+        // port, and a failure to start it ends start-up.
+        let admin_server = if server_settings.admin.enable_server {
+            let a = JettyAdminServer::start(&server_settings.admin, config.properties().clone())
+                .map_err(RunError::AdminServer)?;
+            a.set_zoo_keeper_server(Some(Arc::clone(&zks)));
+            Some(a)
+        } else {
+            None
+        };
         zks.startup().map_err(|e| format!("cannot start the server: {e}"))?;
         let cnxn_factory: Arc<dyn ServerCnxnFactory> =
             NioServerCnxnFactory::start(client_addr, server_settings.nio.clone(), Arc::clone(&zks))
@@ -175,7 +193,7 @@ impl StandaloneServer {
         let prep = zks.prep_processor().ok_or_else(|| RunError::Other("the request processors did not start".into()))?;
         let container_manager = ContainerManager::start(Arc::clone(zks.zk_db()), prep, server_settings.container)
             .map_err(|e| format!("cannot start the container manager: {e}"))?;
-        Ok(StandaloneServer { zks, cnxn_factory, purge, container_manager })
+        Ok(StandaloneServer { zks, cnxn_factory, purge, container_manager, admin_server })
     }
 
     pub fn shutdown(&self) {
@@ -183,6 +201,9 @@ impl StandaloneServer {
         self.cnxn_factory.shutdown();
         self.zks.shutdown();
         self.purge.shutdown();
+        if let Some(a) = &self.admin_server {
+            a.shutdown();
+        }
     }
 }
 

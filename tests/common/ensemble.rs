@@ -36,6 +36,9 @@ pub struct Node {
     pub election_port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    /// System properties (`-Dkey=value`) it is launched with, for settings
+    /// Java reads only from the command line (readonlymode.enabled).
+    pub system_properties: Vec<(String, String)>,
 }
 
 impl Node {
@@ -135,6 +138,7 @@ impl Ensemble {
                 election_port: free_port(),
                 dir,
                 child: None,
+                system_properties: Vec::new(),
             });
         }
         let servers: String = nodes
@@ -174,6 +178,13 @@ impl Ensemble {
         fs::write(&path, cfg).expect("write zoo.cfg");
     }
 
+    /// Launches every node with `-Dkey=value` from its next start.
+    pub fn set_system_property(&mut self, key: &str, value: &str) {
+        for n in &mut self.nodes {
+            n.system_properties.push((key.to_string(), value.to_string()));
+        }
+    }
+
     pub fn node_mut(&mut self, sid: i64) -> &mut Node {
         self.nodes.iter_mut().find(|n| n.sid == sid).expect("no such sid")
     }
@@ -189,6 +200,7 @@ impl Ensemble {
                 // release build, to compare with the debug one).
                 let bin = std::env::var_os("ZKSERVER_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_zkserver").into());
                 let mut c = Command::new(bin);
+                c.args(node.system_properties.iter().map(|(k, v)| format!("-D{k}={v}")));
                 c.arg(node.cfg_path());
                 c
             }
@@ -205,6 +217,7 @@ impl Ensemble {
                     "-Xshare:auto",
                     "-Dorg.slf4j.simpleLogger.showDateTime=true",
                 ]);
+                c.args(node.system_properties.iter().map(|(k, v)| format!("-D{k}={v}")));
                 c.arg("-cp").arg(java_class_path());
                 c.arg("org.apache.zookeeper.server.quorum.QuorumPeerMain");
                 c.arg(node.cfg_path());

@@ -156,6 +156,19 @@ pub fn java_class_path() -> String {
         "commons-cli.jar",
         "commons-io.jar",
         "snappy-java.jar",
+        // JettyAdminServer's (loaded only when admin.enableServer is not
+        // false; the test configurations turn it off unless a test wants it).
+        "jetty9-server.jar",
+        "jetty9-servlet.jar",
+        "jetty9-http.jar",
+        "jetty9-io.jar",
+        "jetty9-util.jar",
+        "jetty9-security.jar",
+        "jetty9-util-ajax.jar",
+        "servlet-api.jar",
+        "jackson-core.jar",
+        "jackson-databind.jar",
+        "jackson-annotations.jar",
     ];
     let mut jars: Vec<String> = wanted.iter().map(|j| format!("/usr/share/java/{j}")).collect();
     for j in &jars {

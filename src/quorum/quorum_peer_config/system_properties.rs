@@ -89,6 +89,16 @@ impl SystemProperties {
         self.overrides.iter().chain(self.file.iter()).map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
+    /// The `-D` pairs, in command-line order.
+    pub fn override_pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.overrides.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// The zoo.cfg keys that are system properties, in file order.
+    pub fn file_pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.file.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// Every key, and whether it came from the command line.
     pub(super) fn all_keys(&self) -> impl Iterator<Item = (&str, bool)> {
         self.overrides.iter().map(|(k, _)| (k.as_str(), true)).chain(self.file.iter().map(|(k, _)| (k.as_str(), false)))

@@ -412,7 +412,7 @@ fn dump_conf_quorum_and_read_only() {
     );
     assert_eq!(out, expected);
     let ro = c.dump_conf(ConfView::ReadOnly);
-    assert!(ro.contains("\nserverId=0\n"), "{ro}");
+    assert!(ro.contains("\nserverId=2\n"), "{ro}");
     assert!(ro.ends_with("quorumPort=2889\npeerType=0\n"), "{ro}");
 }
 

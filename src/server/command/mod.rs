@@ -80,6 +80,21 @@ impl FourLetterWordSettings {
     }
 }
 
+/// ZooTrace's text trace level: what gtmk shows and the admin command
+/// set_trace_mask sets. zkserver logs through `tracing` (RUST_LOG), so the
+/// mask is recorded and reported, not yet applied to the log.
+static TRACE_MASK: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(306);
+
+/// ZooTrace.getTextTraceLevel.
+pub fn trace_mask() -> i64 {
+    TRACE_MASK.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// ZooTrace.setTextTraceLevel.
+pub fn set_trace_mask(mask: i64) {
+    TRACE_MASK.store(mask, std::sync::atomic::Ordering::Relaxed);
+}
+
 pub const ZK_NOT_SERVING: &str = "This ZooKeeper instance is not currently serving requests";
 
 /// The word whose four ASCII bytes, read as a big-endian int, are `len`.
@@ -111,12 +126,20 @@ pub fn execute(cmd: &str, zks: &Arc<ZooKeeperServer>, factory: &dyn ServerCnxnFa
     if cmd == "ruok" {
         return "imok".to_string();
     }
+    if cmd == "isro" {
+        // IsroCommand: "null" when no server is running behind the port.
+        return match (zks.is_running(), zks.is_read_only()) {
+            (false, _) => "null",
+            (true, true) => "ro",
+            (true, false) => "rw",
+        }
+        .to_string();
+    }
     if !zks.is_running() {
         return format!("{ZK_NOT_SERVING}\n");
     }
     match cmd {
         "srvr" | "stat" => stat(cmd == "stat", zks, factory),
-        "isro" => "rw".to_string(),
         "cons" => {
             let mut out = String::new();
             for c in factory.connections() {
@@ -138,14 +161,15 @@ pub fn execute(cmd: &str, zks: &Arc<ZooKeeperServer>, factory: &dyn ServerCnxnFa
         }
         "conf" => {
             // QuorumZooKeeperServer.dumpConf adds the quorum settings and
-            // the membership to what a standalone server prints.
-            let config = &zks.settings.config;
-            let view = match zks.server_state() {
-                "standalone" => ConfView::Standalone,
-                "read-only" => ConfView::ReadOnly,
-                _ => ConfView::Quorum(&config.quorum_verifier),
+            // the membership to what a standalone server prints;
+            // ReadOnlyZooKeeperServer's adds the settings only.
+            let peer = zks.role().quorum_peer();
+            let view = match &peer {
+                _ if zks.is_read_only() => ConfView::ReadOnly,
+                Some(p) => ConfView::Quorum(&p.config().quorum_verifier),
+                None => ConfView::Standalone,
             };
-            config.dump_conf(view)
+            zks.settings.config.dump_conf(view)
         }
         "envi" => envi(),
         "dirs" => format!("datadir_size: {}\nlogdir_size: {}\n", zks.data_dir_size(), zks.log_dir_size()),
@@ -154,50 +178,102 @@ pub fn execute(cmd: &str, zks: &Arc<ZooKeeperServer>, factory: &dyn ServerCnxnFa
         "wchp" => format!("{}\n", zks.zk_db().data_tree().dump_watches(true)),
         "dump" => dump(zks, factory),
         "mntr" => mntr(zks, factory),
-        // ZooTrace's text trace mask; zkserver logs through `tracing`
-        // (RUST_LOG), so the mask is the default and stmk only echoes it.
-        "gtmk" | "stmk" => "306".to_string(),
+        // ZooTrace's text trace mask (see `trace_mask`); the stmk word
+        // only echoes it.
+        "gtmk" | "stmk" => trace_mask().to_string(),
         // DigestCommand: the tree digest at every 128th zxid, oldest first.
         "hash" => zks.zk_db().data_tree().digest_log().iter().map(|d| format!("{:x}: {}\n", d.zxid, d.digest)).collect(),
         _ => format!("{cmd} is not executed because it is not in the whitelist.\n"),
     }
 }
 
+/// How Java prints a peer's InetSocketAddress (`/127.0.0.1:port`,
+/// `/[0:0:0:0:0:0:0:1]:port`): `common::net_utils::java_socket_address`.
+pub fn java_socket_address(a: std::net::SocketAddr) -> String {
+    crate::common::net_utils::java_socket_address(a)
+}
+
+/// ServerCnxn's connection figures, read once for both the text `cons`/
+/// `stat` lines (dumpConnectionInfo) and the admin commands' connection
+/// maps (getConnectionInfo).
+#[derive(Debug, Clone)]
+pub struct ConnectionInfo {
+    pub remote: std::net::SocketAddr,
+    /// Java's interest ops: 1 (OP_READ) while the connection is open.
+    pub interest_ops: i32,
+    pub outstanding_requests: i64,
+    pub packets_received: u64,
+    pub packets_sent: u64,
+    pub session_id: i64,
+    pub last_operation: &'static str,
+    /// When the connection was accepted, ms since the epoch.
+    pub established: i64,
+    pub session_timeout: i32,
+    pub last_cxid: i64,
+    pub last_zxid: i64,
+    pub last_response_time: i64,
+    pub last_latency: u64,
+    pub min_latency: u64,
+    pub avg_latency: u64,
+    pub max_latency: u64,
+}
+
+impl ConnectionInfo {
+    pub fn of(c: &dyn ServerCnxn) -> ConnectionInfo {
+        let st = c.stats();
+        ConnectionInfo {
+            remote: c.remote_address(),
+            interest_ops: if c.is_stale() { 0 } else { 1 },
+            outstanding_requests: c.outstanding_requests(),
+            packets_received: st.packets_received,
+            packets_sent: st.packets_sent,
+            session_id: c.session_id(),
+            last_operation: if st.last_op.is_empty() { "NA" } else { st.last_op },
+            established: c.established_wall_ms(),
+            session_timeout: c.session_timeout(),
+            last_cxid: i64::from(st.last_cxid),
+            last_zxid: st.last_zxid,
+            last_response_time: st.last_response_time_ms,
+            last_latency: st.last_latency,
+            min_latency: st.min_latency,
+            avg_latency: st.total_latency.checked_div(st.count).unwrap_or(0),
+            max_latency: st.max_latency,
+        }
+    }
+}
+
 /// ServerCnxn.dumpConnectionInfo.
 pub fn connection_info(c: &dyn ServerCnxn, brief: bool) -> String {
-    let st = c.stats();
+    let i = ConnectionInfo::of(c);
     let mut out = format!(
         " {}[{}](queued={},recved={},sent={}",
-        crate::common::net_utils::java_socket_address(c.remote_address()),
-        if c.is_stale() { "0" } else { "1" },
-        c.outstanding_requests(),
-        st.packets_received,
-        st.packets_sent
+        java_socket_address(i.remote),
+        i.interest_ops,
+        i.outstanding_requests,
+        i.packets_received,
+        i.packets_sent
     );
-    let sid = c.session_id();
-    if !brief && sid != 0 {
+    if !brief && i.session_id != 0 {
         out.push_str(&format!(
             ",sid=0x{:x},lop={},est={},to={}",
-            sid,
-            if st.last_op.is_empty() { "NA" } else { st.last_op },
-            c.established_wall_ms(),
-            c.session_timeout()
+            i.session_id, i.last_operation, i.established, i.session_timeout
         ));
-        if st.last_cxid >= 0 {
-            out.push_str(&format!(",lcxid=0x{:x}", st.last_cxid));
+        if i.last_cxid >= 0 {
+            out.push_str(&format!(",lcxid=0x{:x}", i.last_cxid));
         }
-        let avg = st.total_latency.checked_div(st.count).unwrap_or(0);
         out.push_str(&format!(
             ",lzxid=0x{:x},lresp={},llat={},minlat={},avglat={},maxlat={}",
-            st.last_zxid, st.last_response_time_ms, st.last_latency, st.min_latency, avg, st.max_latency
+            i.last_zxid, i.last_response_time, i.last_latency, i.min_latency, i.avg_latency, i.max_latency
         ));
     }
     out.push(')');
     out
 }
 
-/// EnvCommand: the process environment in Environment.list's order.
-fn envi() -> String {
+/// Environment.list: the process's facts in Java's order, where Java
+/// reports JVM facts the nearest thing this process has (or "<NA>"); the
+/// `envi` word and the admin command environment both print it.
+pub fn environment() -> Vec<(&'static str, String)> {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| "<NA>".into());
     let mut uname: libc::utsname = unsafe { std::mem::zeroed() };
     // SAFETY: uname fills the struct we own.
@@ -214,7 +290,7 @@ fn envi() -> String {
     let cwd = std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_else(|_| "<NA>".into());
     let exe = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "<NA>".into());
     let rss_mb = crate::server::command::resident_bytes() / (1024 * 1024);
-    let entries: Vec<(&str, String)> = vec![
+    let entries: Vec<(&'static str, String)> = vec![
         ("zookeeper.version", full_version()),
         ("host.name", host),
         ("java.version", "<NA>".into()),
@@ -234,8 +310,13 @@ fn envi() -> String {
         ("os.memory.max", format!("{rss_mb}MB")),
         ("os.memory.total", format!("{rss_mb}MB")),
     ];
+    entries
+}
+
+/// EnvCommand.
+fn envi() -> String {
     let mut out = String::from("Environment:\n");
-    for (k, v) in entries {
+    for (k, v) in environment() {
         out.push_str(&format!("{k}={v}\n"));
     }
     out
@@ -286,43 +367,75 @@ fn dump(zks: &Arc<ZooKeeperServer>, factory: &dyn ServerCnxnFactory) -> String {
     out
 }
 
-/// MonitorCommand: `zk_<key>\t<value>` lines.
-fn mntr(zks: &Arc<ZooKeeperServer>, factory: &dyn ServerCnxnFactory) -> String {
+/// One figure of ZooKeeperServer.dumpMonitorValues, typed as Java puts it
+/// in the admin command monitor's map.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Figure {
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+impl std::fmt::Display for Figure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Figure::Int(v) => write!(f, "{v}"),
+            Figure::Float(v) => f.write_str(&java_double(*v)),
+            Figure::Text(v) => f.write_str(v),
+        }
+    }
+}
+
+/// ZooKeeperServer.dumpMonitorValues (and the role's additions): what the
+/// `mntr` word prints as `zk_<key>\t<value>` lines and the admin command
+/// monitor returns as a map.
+pub fn monitor_values(
+    zks: &Arc<ZooKeeperServer>,
+    factory: Option<&dyn ServerCnxnFactory>,
+) -> Vec<(&'static str, Figure)> {
+    use Figure::{Float, Int, Text};
     let dt = zks.zk_db().data_tree();
     let (min, avg, max) = zks.stats.latency();
-    let mut lines: Vec<(&str, String)> = vec![
-        ("version", full_version()),
-        ("server_state", zks.server_state().into()),
-        ("avg_latency", java_double(avg)),
-        ("max_latency", max.to_string()),
-        ("min_latency", min.to_string()),
-        ("packets_received", zks.stats.packets_received().to_string()),
-        ("packets_sent", zks.stats.packets_sent().to_string()),
-        ("num_alive_connections", factory.num_alive_connections().to_string()),
-        ("outstanding_requests", zks.outstanding_requests().to_string()),
-        ("znode_count", dt.node_count().to_string()),
-        ("watch_count", dt.watch_count().to_string()),
-        ("ephemerals_count", dt.ephemerals_count().to_string()),
-        ("approximate_data_size", dt.approximate_data_size().to_string()),
-        ("open_file_descriptor_count", open_fd_count().to_string()),
-        ("max_file_descriptor_count", max_fd_count().to_string()),
-        ("fsync_threshold_exceed_count", zks.stats.fsync_threshold_exceeded().to_string()),
-        ("uptime", zks.uptime_ms().to_string()),
-        ("global_sessions", zks.session_tracker().session_count().to_string()),
-        ("local_sessions", "0".into()),
-        ("last_proposal_size", "-1".into()),
-        ("max_proposal_size", "-1".into()),
-        ("min_proposal_size", "-1".into()),
-        ("digest_mismatches_count", dt.digest_mismatches().to_string()),
+    let n = |v: u64| Int(v as i64);
+    let mut lines: Vec<(&'static str, Figure)> = vec![
+        ("version", Text(full_version())),
+        ("server_state", Text(zks.server_state().into())),
+        ("avg_latency", Float(avg)),
+        ("max_latency", n(max)),
+        ("min_latency", n(min)),
+        ("packets_received", n(zks.stats.packets_received())),
+        ("packets_sent", n(zks.stats.packets_sent())),
+        ("num_alive_connections", Int(factory.map_or(0, |f| f.num_alive_connections() as i64))),
+        ("outstanding_requests", Int(zks.outstanding_requests())),
+        ("znode_count", Int(dt.node_count() as i64)),
+        ("watch_count", Int(dt.watch_count() as i64)),
+        ("ephemerals_count", Int(dt.ephemerals_count() as i64)),
+        ("approximate_data_size", Int(dt.approximate_data_size())),
+        ("open_file_descriptor_count", Int(open_fd_count() as i64)),
+        ("max_file_descriptor_count", n(max_fd_count())),
+        ("fsync_threshold_exceed_count", n(zks.stats.fsync_threshold_exceeded())),
+        ("uptime", Int(zks.uptime_ms() as i64)),
+        ("global_sessions", Int(zks.session_tracker().session_count() as i64)),
+        ("local_sessions", Int(0)),
+        ("last_proposal_size", Int(-1)),
+        ("max_proposal_size", Int(-1)),
+        ("min_proposal_size", Int(-1)),
+        ("digest_mismatches_count", Int(dt.digest_mismatches() as i64)),
     ];
     for (k, v) in zks.role().monitor_lines() {
+        let v = v.parse::<i64>().map(Int).unwrap_or(Text(v));
         match lines.iter_mut().find(|(name, _)| *name == k) {
             Some(line) => line.1 = v,
             None => lines.push((k, v)),
         }
     }
+    lines
+}
+
+/// MonitorCommand: `zk_<key>\t<value>` lines.
+fn mntr(zks: &Arc<ZooKeeperServer>, factory: &dyn ServerCnxnFactory) -> String {
     let mut out = String::new();
-    for (k, v) in lines {
+    for (k, v) in monitor_values(zks, Some(factory)) {
         out.push_str(&format!("zk_{k}\t{v}\n"));
     }
     out
@@ -332,6 +445,9 @@ fn mntr(zks: &Arc<ZooKeeperServer>, factory: &dyn ServerCnxnFactory) -> String {
 /// server figures (ServerStats.toString) and the node count.
 fn stat(with_clients: bool, zks: &Arc<ZooKeeperServer>, factory: &dyn ServerCnxnFactory) -> String {
     let mut out = format!("Zookeeper version: {}\n", full_version());
+    if zks.is_read_only() {
+        out.push_str("READ-ONLY mode; serving only read-only clients\n");
+    }
     if with_clients {
         out.push_str("Clients:\n");
         for c in factory.connections() {

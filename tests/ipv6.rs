@@ -6,7 +6,7 @@
 //! client (`::1:port`) work against it. Ensembles whose `server.N` lines
 //! and clientPortAddress are `[::1]` elect, replicate and fail over, all
 //! zkserver and mixed with Java nodes (leader on either side), and every
-//! node shows the same membership.
+//! node shows the same membership. The AdminServer answers on ::1 too.
 //!
 //! These need the IPv6 loopback; a machine without it fails them (with a
 //! line saying so) rather than skipping.
@@ -15,6 +15,7 @@ mod common;
 
 use common::ensemble::Ensemble;
 use common::*;
+use std::io::{Read, Write};
 use zkserver::client::ZkClient;
 use zkserver::zoo_defs::{ids, CreateMode};
 
@@ -60,6 +61,38 @@ fn the_wildcard_client_port_takes_ipv6_and_ipv4_as_java_does() {
         let stat = four_letter(&v6(s.port), "stat").unwrap();
         assert!(stat.lines().any(|l| l.starts_with(" /[0:0:0:0:0:0:0:1]:")), "{flavor:?}: {stat}");
         assert!(stat.lines().any(|l| l.starts_with(" /127.0.0.1:")), "{flavor:?}: {stat}");
+        six.close().unwrap();
+        four.close().unwrap();
+    }
+}
+
+/// The AdminServer's `connections` over ::1 (its default address is the
+/// wildcard, which Jetty binds for IPv6 too): the remote address as
+/// Jackson writes an IPv6 InetSocketAddress.
+#[test]
+fn the_admin_server_answers_on_ipv6_and_shows_ipv6_peers_as_java_does() {
+    require_ipv6_loopback();
+    for flavor in [Flavor::Java, Flavor::Zkserver] {
+        let admin = free_port();
+        let opts = ServerOpts::default().cfg("admin.enableServer", "true").cfg("admin.serverPort", &admin.to_string());
+        let s = TestServer::start_with(flavor, opts);
+        let six = ZkClient::connect(v6(s.port), 30000).unwrap();
+        let four = ZkClient::connect(s.addr(), 30000).unwrap();
+        let mut http = std::net::TcpStream::connect(v6(admin)).unwrap_or_else(|e| panic!("{flavor:?} admin on ::1: {e}"));
+        http.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+        write!(http, "GET /commands/connections HTTP/1.1\r\nHost: [::1]:{admin}\r\nConnection: close\r\n\r\n").unwrap();
+        let mut raw = String::new();
+        http.read_to_string(&mut raw).unwrap();
+        let body = raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
+        let json: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{flavor:?}: {e}: {raw}"));
+        let remotes: Vec<String> = json["connections"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{flavor:?}: {json}"))
+            .iter()
+            .map(|c| c["remote_socket_address"].as_str().unwrap_or_default().to_string())
+            .collect();
+        assert!(remotes.iter().any(|r| r.starts_with("[0:0:0:0:0:0:0:1]:")), "{flavor:?}: {remotes:?}");
+        assert!(remotes.iter().any(|r| r.starts_with("127.0.0.1:")), "{flavor:?}: {remotes:?}");
         six.close().unwrap();
         four.close().unwrap();
     }

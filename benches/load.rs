@@ -11,6 +11,8 @@
 //!     cargo bench --bench load -- a.toml b.toml         # several files in one run
 //!
 //! Environment: ZKBENCH_QUICK=1, ZKBENCH_ONLY (zkserver or java),
+//! ZKBENCH_VERSUS=metrics (compare zkserver with itself running the
+//! Prometheus provider, /metrics scraped every second, instead of Java),
 //! ZKBENCH_FILTER (run only the workloads whose name contains it, or one
 //! of its comma-separated parts),
 //! ZKBENCH_JAVA_HEAP_MB (default 1000, zkEnv.sh's ZK_SERVER_HEAP),
@@ -480,8 +482,14 @@ impl Settings {
         }
         let filter = std::env::var("ZKBENCH_FILTER").ok().filter(|f| !f.is_empty());
         let workloads = load_workloads(&workload_files, mode, filter.as_deref())?;
+        let versus_metrics = match std::env::var("ZKBENCH_VERSUS").as_deref() {
+            Ok("metrics") => true,
+            Ok("") | Ok("java") | Err(_) => false,
+            Ok(other) => return Err(format!("ZKBENCH_VERSUS={other}: expected java or metrics")),
+        };
         let kinds = match (mode, std::env::var("ZKBENCH_ONLY").as_deref()) {
             (Mode::Smoke, _) | (_, Ok("zkserver")) => vec![Kind::Zkserver],
+            _ if versus_metrics => vec![Kind::Zkserver, Kind::ZkserverMetrics],
             (_, Ok("java")) => vec![Kind::Java],
             (_, Ok("")) | (_, Err(_)) => vec![Kind::Zkserver, Kind::Java],
             (_, Ok(other)) => {
@@ -1325,8 +1333,18 @@ impl Outcome {
         self.results.iter().find(|(kind, _)| *kind == k).map(|(_, f)| f)
     }
 
+    /// What zkserver is compared with: Java, or with ZKBENCH_VERSUS=metrics
+    /// zkserver with its Prometheus provider on.
+    fn other(&self) -> Kind {
+        if self.get(Kind::ZkserverMetrics).is_some() {
+            Kind::ZkserverMetrics
+        } else {
+            Kind::Java
+        }
+    }
+
     fn ratio(&self, get: fn(&Figures) -> f64) -> Option<f64> {
-        let (z, j) = (self.get(Kind::Zkserver)?, self.get(Kind::Java)?);
+        let (z, j) = (self.get(Kind::Zkserver)?, self.get(self.other())?);
         (get(j) > 0.0).then(|| get(z) / get(j))
     }
 
@@ -1369,10 +1387,15 @@ fn report(s: &Settings, outcomes: &[Outcome], load_before: &str) -> String {
     for o in outcomes {
         let _ = writeln!(out, "  {}: {}", o.workload.name, o.workload.describe());
     }
+    let other = outcomes.first().map_or(Kind::Java, Outcome::other).name();
     let _ = writeln!(
         out,
         "\n{:<24} {:<18} {:>12} {:>12} {:>14}",
-        "workload", "figure", "zkserver", "java", "zkserver/java"
+        "workload",
+        "figure",
+        "zkserver",
+        other,
+        format!("zkserver/{other}")
     );
     for o in outcomes {
         for (i, row) in ROWS.iter().enumerate() {
@@ -1384,7 +1407,7 @@ fn report(s: &Settings, outcomes: &[Outcome], load_before: &str) -> String {
                 if i == 0 { o.workload.name.as_str() } else { "" },
                 row.label,
                 cell(Kind::Zkserver),
-                cell(Kind::Java)
+                cell(o.other())
             );
         }
         if o.workload.topology == Topology::Ensemble {
@@ -1433,7 +1456,7 @@ fn report(s: &Settings, outcomes: &[Outcome], load_before: &str) -> String {
             })
         })
         .collect();
-    if !targets.is_empty() && s.kinds.len() == 2 {
+    if !targets.is_empty() && s.kinds.len() == 2 && s.kinds.contains(&Kind::Java) {
         let _ = writeln!(out, "\ntargets (zkserver/java):\n{}", targets.join("\n"));
     }
     out

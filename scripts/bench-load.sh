@@ -16,6 +16,9 @@
 #                                                  # figures to target/bench/load-ensemble.json
 #   scripts/bench-load.sh my-workloads.toml        # another workload file
 #
+#   ZKBENCH_VERSUS=metrics scripts/bench-load.sh   # the metrics' overhead: zkserver against
+#                                                  # zkserver with the Prometheus provider on
+#                                                  # and /metrics scraped every second
 # Other knobs (see benches/load.rs): ZKBENCH_ONLY=zkserver|java,
 # ZKBENCH_FILTER=<part of a workload name>[,<another>], ZKBENCH_JAVA_HEAP_MB,
 # ZKBENCH_KEEP=1.

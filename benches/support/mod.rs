@@ -29,6 +29,10 @@ use std::time::{Duration, Instant};
 pub enum Kind {
     Zkserver,
     Java,
+    /// zkserver with the Prometheus provider on and /metrics scraped
+    /// every second while it runs (ZKBENCH_VERSUS=metrics): the overhead
+    /// of the metrics, against plain `Zkserver` in the same run.
+    ZkserverMetrics,
 }
 
 impl Kind {
@@ -36,6 +40,7 @@ impl Kind {
         match self {
             Kind::Zkserver => "zkserver",
             Kind::Java => "java",
+            Kind::ZkserverMetrics => "zkserver+prom",
         }
     }
 }
@@ -84,6 +89,10 @@ pub struct BenchServer {
     child: Option<Child>,
     /// Length of the log when the running process was spawned.
     log_start: u64,
+    /// The /metrics port (ZkserverMetrics only).
+    metrics_port: Option<u16>,
+    /// Ends the thread scraping /metrics while the process runs.
+    scraper_stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl BenchServer {
@@ -126,6 +135,8 @@ impl BenchServer {
             dir,
             child: None,
             log_start: 0,
+            metrics_port: (kind == Kind::ZkserverMetrics).then(free_port),
+            scraper_stop: None,
         };
         fs::create_dir_all(s.data_dir()).map_err(|e| format!("cannot create the dataDir: {e}"))?;
         let mut cfg = format!(
@@ -133,6 +144,12 @@ impl BenchServer {
             s.data_dir().display(),
             port
         );
+        if let Some(port) = s.metrics_port {
+            cfg.push_str(&format!(
+                "metricsProvider.className=org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider\n\
+                 metricsProvider.httpHost=127.0.0.1\nmetricsProvider.httpPort={port}\n"
+            ));
+        }
         if let Some((myid, servers)) = member {
             fs::write(s.data_dir().join("myid"), format!("{myid}\n"))
                 .map_err(|e| format!("cannot write myid: {e}"))?;
@@ -180,7 +197,7 @@ impl BenchServer {
             .try_clone()
             .map_err(|e| format!("cannot clone the log handle: {e}"))?;
         let mut cmd = match self.kind {
-            Kind::Zkserver => {
+            Kind::Zkserver | Kind::ZkserverMetrics => {
                 let mut c = Command::new(&self.zkserver_bin);
                 c.arg(self.cfg_path());
                 c
@@ -208,6 +225,11 @@ impl BenchServer {
             .spawn()
             .map_err(|e| format!("cannot launch {}: {e}", self.kind.name()))?;
         self.child = Some(child);
+        if let Some(port) = self.metrics_port {
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            self.scraper_stop = Some(std::sync::Arc::clone(&stop));
+            std::thread::spawn(move || scrape_every_second(port, &stop));
+        }
         Ok(())
     }
 
@@ -219,7 +241,7 @@ impl BenchServer {
     /// timeout: it is probed only after it logs that its processors run.
     pub fn may_probe(&self) -> bool {
         match self.kind {
-            Kind::Zkserver => true,
+            Kind::Zkserver | Kind::ZkserverMetrics => true,
             Kind::Java => {
                 let mut text = Vec::new();
                 let read = File::open(self.log_path()).and_then(|mut f| {
@@ -261,6 +283,7 @@ impl BenchServer {
 
     /// Sends SIGTERM and returns at once.
     pub fn terminate(&mut self) -> Result<(), String> {
+        self.stop_scraper();
         let Some(child) = self.child.as_ref() else {
             return Err(format!("{} is not running", self.kind.name()));
         };
@@ -296,14 +319,36 @@ impl BenchServer {
         }
     }
 
+    fn stop_scraper(&mut self) {
+        if let Some(stop) = self.scraper_stop.take() {
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
     /// The last `n` lines of the server's output.
     pub fn log_tail(&self, n: usize) -> String {
         log_tail(&self.log_path(), n)
     }
 }
 
+/// What a Prometheus server does, harder: GET /metrics every second (a
+/// scrape interval is 15 s by default) until `stop`.
+fn scrape_every_second(port: u16, stop: &std::sync::atomic::AtomicBool) {
+    use std::io::Write;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_secs(1));
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+            let _ = s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+            let mut sink = Vec::new();
+            let _ = s.read_to_end(&mut sink);
+        }
+    }
+}
+
 impl Drop for BenchServer {
     fn drop(&mut self) {
+        self.stop_scraper();
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();

@@ -22,6 +22,9 @@ impl AckRequestProcessor {
 impl RequestProcessor for AckRequestProcessor {
     fn process_request(&self, req: Request) {
         let (Some(leader), Some(hdr)) = (self.leader.upgrade(), req.hdr.as_ref()) else { return };
+        crate::server::server_metrics::metrics()
+            .proposal_ack_creation_latency
+            .add(req.create_time.elapsed().as_millis() as i64);
         leader.process_ack(self.my_id, hdr.zxid, None);
     }
 

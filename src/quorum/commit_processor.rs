@@ -121,6 +121,14 @@ impl CommitProcessorCore {
         self.committed.push_back(req);
     }
 
+    /// (reads, writes) arrived and not yet sorted, the sessions with
+    /// requests held behind a write, and the requests with the workers:
+    /// the queue figures Java samples each turn.
+    pub fn queue_figures(&self) -> (usize, usize, usize, usize) {
+        let writes = self.queued.iter().filter(|r| self.need_commit(r)).count();
+        (self.queued.len() - writes, writes, self.pending.len(), self.in_flight)
+    }
+
     /// A request handed out as `Handoff::Worker` has been processed.
     pub fn request_finished(&mut self) {
         self.in_flight = self.in_flight.saturating_sub(1);
@@ -339,8 +347,11 @@ impl CommitProcessor {
             let (tx, rx) = unbounded::<Request>();
             let sh = Arc::clone(&shared);
             threads.push(crate::server::zoo_keeper_critical_thread::spawn(format!("CommitProcWork-{i}"), move || {
+                let m = crate::server::server_metrics::metrics();
                 while let Ok(req) = rx.recv() {
+                    let started = std::time::Instant::now();
                     sh.next.process_request(req);
+                    m.read_final_proc_time.add(started.elapsed().as_millis() as i64);
                     sh.inbox.lock().finished += 1;
                     sh.wake.notify_all();
                 }
@@ -363,20 +374,23 @@ impl CommitProcessor {
     /// commit: the leader committed `req` (a txn from a COMMIT or INFORM,
     /// or a sync answered by SYNC). A local request waiting for it takes
     /// its txn and is answered; otherwise `req` itself is applied.
-    pub fn commit(&self, req: Request) {
+    pub fn commit(&self, mut req: Request) {
         if self.shared.stopped.load(Ordering::Acquire) {
             return;
         }
+        crate::server::server_metrics::metrics().commits_queued.inc();
+        req.queued_at = std::time::Instant::now();
         self.shared.inbox.lock().commits.push_back(req);
         self.shared.wake.notify_all();
     }
 }
 
 impl RequestProcessor for CommitProcessor {
-    fn process_request(&self, req: Request) {
+    fn process_request(&self, mut req: Request) {
         if self.shared.stopped.load(Ordering::Acquire) {
             return;
         }
+        req.queued_at = std::time::Instant::now();
         self.shared.inbox.lock().requests.push_back(req);
         self.shared.wake.notify_all();
     }
@@ -399,12 +413,16 @@ impl RequestProcessor for CommitProcessor {
 /// the inbox into it (requests before commits: a local write's commit
 /// never overtakes the write), take one turn, carry out its handoffs.
 fn run(sh: &Shared, mut core: CommitProcessorCore, workers: &[Sender<Request>]) {
+    let m = crate::server::server_metrics::metrics();
     loop {
         {
             let mut inbox = sh.inbox.lock();
             loop {
                 if sh.stopped.load(Ordering::Acquire) {
                     return;
+                }
+                if !inbox.commits.is_empty() {
+                    m.commits_queued_in_commit_processor.add(inbox.commits.len() as i64);
                 }
                 for req in inbox.requests.drain(..) {
                     core.request_arrived(req);
@@ -421,13 +439,42 @@ fn run(sh: &Shared, mut core: CommitProcessorCore, workers: &[Sender<Request>]) 
                 sh.wake.wait(&mut inbox);
             }
         }
-        for handoff in core.step() {
+        let (reads, writes, sessions, in_flight) = core.queue_figures();
+        m.reads_queued_in_commit_processor.add(reads as i64);
+        m.writes_queued_in_commit_processor.add(writes as i64);
+        m.pending_session_queue_size.add(sessions as i64);
+        m.concurrent_request_processing_in_commit_processor.add(in_flight as i64);
+        let handoffs = core.step();
+        let writes = handoffs.iter().filter(|h| matches!(h, Handoff::Apply(_))).count();
+        if writes > 0 {
+            m.writes_issued_in_commit_proc.add(writes as i64);
+        }
+        if writes < handoffs.len() {
+            m.reads_issued_in_commit_proc.add((handoffs.len() - writes) as i64);
+        }
+        let batch_started = std::time::Instant::now();
+        for handoff in handoffs {
             if sh.stopped.load(Ordering::Acquire) {
                 return;
             }
             match handoff {
-                Handoff::Apply(req) => sh.next.process_request(req),
+                Handoff::Apply(req) => {
+                    // From its arrival here (or its commit's) to applied.
+                    let waited = req.queued_at.elapsed().as_millis() as i64;
+                    m.write_commitproc_time.add(waited);
+                    if req.cnxn.is_some() {
+                        m.local_write_committed_time.add(waited);
+                    } else {
+                        m.server_write_committed_time.add(waited);
+                    }
+                    let started = std::time::Instant::now();
+                    sh.next.process_request(req);
+                    let took = started.elapsed().as_millis() as i64;
+                    m.write_final_proc_time.add(took);
+                    m.commit_process_time.add(took);
+                }
                 Handoff::Worker(req) => {
+                    m.read_commitproc_time.add(req.queued_at.elapsed().as_millis() as i64);
                     let worker = usize::try_from(req.session_id.rem_euclid(workers.len().max(1) as i64)).unwrap_or(0);
                     match workers.get(worker) {
                         Some(tx) => {
@@ -444,6 +491,9 @@ fn run(sh: &Shared, mut core: CommitProcessorCore, workers: &[Sender<Request>]) 
                     }
                 }
             }
+        }
+        if writes > 0 {
+            m.write_batch_time_in_commit_processor.add(batch_started.elapsed().as_millis() as i64);
         }
     }
 }

@@ -67,6 +67,7 @@ fn run(
 ) {
     use op_code::*;
     while let Ok(Some(req)) = rx.recv() {
+        crate::server::server_metrics::metrics().learner_request_processor_queue_size.add(rx.len() as i64);
         if zks.upgrade().is_some_and(|z| !z.auth_write_request(&req)) {
             continue;
         }

@@ -80,7 +80,12 @@ impl Broadcast {
                         h.queue_packet(p);
                     }
                 }
-                Output::Commit(r) => role.commit(r),
+                Output::Commit(r) => {
+                    let m = crate::server::server_metrics::metrics();
+                    m.commit_count.inc();
+                    m.quorum_ack_latency.add(r.create_time.elapsed().as_millis() as i64);
+                    role.commit(r)
+                }
             }
         }
     }
@@ -422,6 +427,7 @@ impl Leader {
         let mut b = self.bcast.lock();
         match b.core.propose(entry.hdr.zxid, entry.to_bytes(), txn_copy(req)) {
             Ok(out) => {
+                crate::server::server_metrics::metrics().proposal_count.inc();
                 b.carry_out(&self.role, out);
                 Ok(())
             }
@@ -622,6 +628,9 @@ pub fn txn_copy(req: &Request) -> Request {
     r.txn_digest = req.txn_digest.clone();
     r.zxid = req.zxid;
     r.err = req.err;
+    // The proposal's latencies count from the request's arrival, as Java's
+    // Proposal holds the request itself.
+    r.create_time = req.create_time;
     r
 }
 
@@ -694,6 +703,7 @@ fn run_leader(peer: &Arc<QuorumPeer>, leader: &Arc<Leader>) -> io::Result<&'stat
     leader.set_started();
     peer.set_zab_state(ZabState::Broadcast);
     peer.set_zoo_keeper_server(zks);
+    peer.serving_started();
 
     // The ping loop: sleep until the core's next half tick, let it check
     // the synced quorum, then ping the learners it names.

@@ -15,6 +15,7 @@ use crate::quorum::leader_request_processor::LeaderRequestProcessor;
 use crate::quorum::leader_session_tracker::LeaderSessionTracker;
 use crate::quorum::proposal_request_processor::ProposalRequestProcessor;
 use crate::quorum::quorum_peer::QuorumPeer;
+use crate::server::metrics::monitor::Value;
 use crate::quorum::to_be_applied_request_processor::ToBeAppliedRequestProcessor;
 use crate::server::container_manager::ContainerManager;
 use crate::server::final_request_processor::FinalRequestProcessor;
@@ -138,22 +139,28 @@ impl ServerRole for LeaderZooKeeperServer {
         "leader"
     }
 
-    fn monitor_lines(&self) -> Vec<(&'static str, String)> {
-        let Some(l) = self.leader() else {
-            return Vec::new();
-        };
+    fn monitor_values(&self) -> Vec<(&'static str, Value)> {
+        let Some(peer) = self.peer.upgrade() else { return Vec::new() };
+        vec![("peer_state", Value::Text(peer.detailed_peer_state()))]
+    }
+
+    fn gauges(&self) -> Vec<(&'static str, Value)> {
+        let quorum_size = self.peer.upgrade().map_or(0, |p| p.quorum_verifier().voting_ids().len());
+        let mut g = vec![("quorum_size", Value::from(quorum_size))];
+        let Some(l) = self.leader() else { return g };
         let stats = l.proposal_stats();
-        vec![
-            ("last_proposal_size", stats.last.to_string()),
-            ("max_proposal_size", stats.max.to_string()),
-            ("min_proposal_size", stats.min.to_string()),
-            ("learners", l.learners().len().to_string()),
-            ("synced_followers", l.forwarding_followers().to_string()),
-            ("synced_non_voting_followers", l.non_voting_followers().to_string()),
-            ("synced_observers", l.observing_learners().to_string()),
-            ("pending_syncs", l.num_pending_syncs().to_string()),
-            ("leader_uptime", l.uptime_ms().to_string()),
-        ]
+        g.extend([
+            ("learners", Value::from(l.learners().len())),
+            ("synced_followers", Value::from(l.forwarding_followers())),
+            ("synced_non_voting_followers", Value::from(l.non_voting_followers())),
+            ("synced_observers", Value::from(l.observing_learners())),
+            ("pending_syncs", Value::from(l.num_pending_syncs())),
+            ("leader_uptime", Value::Long(l.uptime_ms() as i64)),
+            ("last_proposal_size", Value::Long(stats.last as i64)),
+            ("max_proposal_size", Value::Long(stats.max as i64)),
+            ("min_proposal_size", Value::Long(stats.min as i64)),
+        ]);
+        g
     }
 
     fn quorum_peer(&self) -> Option<Arc<QuorumPeer>> {

@@ -166,7 +166,9 @@ impl Learner {
     }
 
     fn shutdown(&self) {
+        let started = std::time::Instant::now();
         let _ = self.sock.shutdown(std::net::Shutdown::Both);
+        crate::server::server_metrics::metrics().socket_closing_time.add(started.elapsed().as_millis() as i64);
         self.pending_revalidations.lock().clear();
     }
 }
@@ -278,6 +280,9 @@ fn follow_leader(
         config_version: peer.quorum_verifier().version(),
     });
     let mut driver = Driver { peer, learner, reader, zks, role, tracker };
+    let sync_started = std::time::Instant::now();
+    let mut synced = false;
+    let m = crate::server::server_metrics::metrics();
     let start = core.start();
     driver.carry_out(&mut core, start)?;
     loop {
@@ -291,6 +296,22 @@ fn follow_leader(
         let r#type = qp.r#type;
         let actions = core.packet(qp)?;
         driver.carry_out(&mut core, actions)?;
+        if synced {
+            match r#type {
+                packet::PROPOSAL => m.learner_proposal_received_count.inc(),
+                packet::COMMIT | packet::INFORM => m.learner_commit_received_count.inc(),
+                _ => {}
+            }
+        } else if core.is_serving() {
+            // syncWithLeader's duration: connected to serving.
+            synced = true;
+            let ms = sync_started.elapsed().as_millis() as i64;
+            if learner.learner_type == LearnerType::Observer {
+                m.observer_sync_time.add(ms);
+            } else {
+                m.follower_sync_time.add(ms);
+            }
+        }
         if r#type == packet::NEWLEADER {
             // From NEWLEADER on the leader must be heard within syncLimit.
             let cfg = peer.config();
@@ -379,14 +400,22 @@ impl Driver<'_> {
                     self.peer.set_current_vote(vote);
                 }
                 Action::AnswerPing(qp) => self.learner.ping(&qp, self.tracker)?,
-                Action::LogRequest(entry) => self.role.log_request(entry),
-                Action::Commit(entry) => self.role.commit(entry),
+                Action::LogRequest(entry) => {
+                    // From the txn's creation on the leader to here.
+                    crate::server::server_metrics::metrics().proposal_latency.add(since_wall_ms(entry.hdr.time));
+                    self.role.log_request(entry)
+                }
+                Action::Commit(entry) => {
+                    crate::server::server_metrics::metrics().commit_propagation_latency.add(since_wall_ms(entry.hdr.time));
+                    self.role.commit(entry)
+                }
                 Action::CommitRequest(entry) => self.role.commit_request(entry),
                 Action::Sync => self.role.sync(),
                 Action::Revalidate(qp) => self.learner.revalidate(&qp, self.zks)?,
                 Action::Serve => {
                     self.peer.set_zab_state(ZabState::Broadcast);
                     self.peer.set_zoo_keeper_server(self.zks);
+                    self.peer.serving_started();
                     info!("Synced with the leader: serving as {}", self.zks.server_state());
                 }
             }
@@ -411,4 +440,11 @@ mod tests {
         let e = LearnerSettings::read(&SystemProperties::of(&[("leaderConnectDelayDuringRetryMs", "x")]));
         assert_eq!(e.unwrap_err().to_string(), "leaderConnectDelayDuringRetryMs: \"x\" is not a number");
     }
+}
+
+/// Milliseconds from `time` (ms since the epoch, a txn header's time) to
+/// now, never negative.
+fn since_wall_ms(time: i64) -> i64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    (now - time).max(0)
 }

@@ -34,6 +34,28 @@ use tracing::{debug, error, info, warn};
 /// The string a streamed snapshot ends with (Java's "signature").
 const SNAP_SIGNATURE: &str = "BenWasHere";
 
+/// Java's LearnerHandler.markerPacketInterval.
+const MARKER_PACKET_INTERVAL: u64 = 1000;
+
+static SNAPS_IN_FLIGHT: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+static DIFFS_IN_FLIGHT: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+/// One learner sync counted in flight (mntr's inflight_snap_count and
+/// inflight_diff_count) until dropped; holds the count it started at.
+struct InFlightSync(i64, &'static std::sync::atomic::AtomicI64);
+
+impl InFlightSync {
+    fn begin(counter: &'static std::sync::atomic::AtomicI64) -> InFlightSync {
+        InFlightSync(counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1, counter)
+    }
+}
+
+impl Drop for InFlightSync {
+    fn drop(&mut self) {
+        self.1.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// What the learner's sync needs, decided by `plan_sync`.
 #[derive(Debug, PartialEq)]
 pub struct SyncPlan {
@@ -292,6 +314,13 @@ pub struct LearnerHandler {
     requests_received: AtomicU64,
     /// When the connection was accepted, ms since the epoch.
     established_ms: i64,
+    /// Packets queued for the sender, and the marker: every 1000th one's
+    /// number and queueing time, for learner_handler_qp_time_ms (Java
+    /// queues a MarkerQuorumPacket every 1000 packets).
+    packets_queued: AtomicU64,
+    /// The marked packet's number (u64::MAX: none) and when it was queued.
+    marker_at: AtomicU64,
+    marker_time: Mutex<Option<Instant>>,
     /// This connection as the owner of the sessions it revalidates and
     /// forwards requests for.
     session_owner: SessionOwner,
@@ -330,6 +359,9 @@ impl LearnerHandler {
             established_ms: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as i64),
+            packets_queued: AtomicU64::new(0),
+            marker_at: AtomicU64::new(u64::MAX),
+            marker_time: Mutex::new(None),
             session_owner: SessionOwner::Learner(id),
             handshake_id,
         });
@@ -394,6 +426,11 @@ impl LearnerHandler {
 
     /// Queues a packet for the sender thread.
     pub fn queue_packet(&self, p: QuorumPacket) {
+        let n = self.packets_queued.fetch_add(1, Ordering::Relaxed);
+        if n % MARKER_PACKET_INTERVAL == 0 && self.marker_at.load(Ordering::Acquire) == u64::MAX {
+            *self.marker_time.lock() = Some(Instant::now());
+            self.marker_at.store(n, Ordering::Release);
+        }
         let _ = self.queue.send(Some(p));
     }
 
@@ -503,6 +540,22 @@ impl LearnerHandler {
         leader.wait_for_epoch_ack(sid, peer_epoch, peer_last_zxid)?;
 
         let plan = leader.sync_learner(self, peer_last_zxid)?;
+        let m = crate::server::server_metrics::metrics();
+        // LearnerSyncThrottler's syncs in progress, sampled as each starts;
+        // the guard counts this one until the handshake is over.
+        let in_flight = if plan.need_snap {
+            m.snap_count.inc();
+            let guard = InFlightSync::begin(&SNAPS_IN_FLIGHT);
+            m.inflight_snap_count.add(guard.0);
+            Some(guard)
+        } else if plan.packets.first().map(|p| p.r#type) == Some(qp::DIFF) {
+            m.diff_count.inc();
+            let guard = InFlightSync::begin(&DIFFS_IN_FLIGHT);
+            m.inflight_diff_count.add(guard.0);
+            Some(guard)
+        } else {
+            None
+        };
         if plan.need_snap {
             let zxid_to_send = leader.last_processed_zxid();
             write_packet(&mut out, &packet(qp::SNAP, zxid_to_send, None))?;
@@ -544,6 +597,8 @@ impl LearnerHandler {
         leader.wait_for_startup()?;
         debug!("Sending UPTODATE message to {sid}");
         leader.send_up_to_date(self);
+        // The sync is over.
+        drop(in_flight);
 
         loop {
             let p = read_packet(&mut input)?;
@@ -565,6 +620,7 @@ impl LearnerHandler {
                 }
                 qp::REVALIDATE => {
                     let (id, timeout) = qp::decode_revalidate(p.data.as_deref().unwrap_or_default())?;
+                    crate::server::server_metrics::metrics().revalidate_count.inc();
                     let valid = leader.revalidate_session(id, timeout, self.session_owner);
                     let mut reply = Vec::with_capacity(9);
                     reply.extend_from_slice(&id.to_be_bytes());
@@ -601,6 +657,8 @@ impl LearnerHandler {
     }
 
     fn send_packets(&self, rx: Receiver<Option<QuorumPacket>>, mut out: BufWriter<TcpStream>) {
+        let mut sid_key = (i64::MIN, String::new());
+        let mut dequeued = 0u64;
         loop {
             let item = match rx.try_recv() {
                 Ok(i) => i,
@@ -616,6 +674,21 @@ impl LearnerHandler {
                 }
             };
             let Some(p) = item else { return };
+            // learner_handler_qp_size: the packets still queued behind this
+            // one, per learner sid (known once FOLLOWERINFO arrived).
+            let sid = self.sid();
+            if sid != sid_key.0 {
+                sid_key = (sid, sid.to_string());
+            }
+            let m = crate::server::server_metrics::metrics();
+            m.learner_handler_qp_size.add(&sid_key.1, rx.len() as i64);
+            if self.marker_at.load(Ordering::Acquire) == dequeued {
+                if let Some(queued) = self.marker_time.lock().take() {
+                    m.learner_handler_qp_time.add(&sid_key.1, queued.elapsed().as_millis() as i64);
+                }
+                self.marker_at.store(u64::MAX, Ordering::Release);
+            }
+            dequeued += 1;
             if p.r#type == qp::PROPOSAL {
                 self.sync_limit_check.lock().update_proposal(p.zxid, Instant::now());
             }

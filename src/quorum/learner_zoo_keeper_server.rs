@@ -23,6 +23,7 @@ use crate::server::sync_request_processor::SyncRequestProcessor;
 use crate::zoo_defs::op_code;
 use crate::server::zoo_keeper_server::{ServerRole, ZooKeeperServer};
 use parking_lot::Mutex;
+use crate::server::metrics::monitor::Value;
 use std::collections::VecDeque;
 use std::io;
 use std::sync::{Arc, OnceLock, Weak};
@@ -135,6 +136,28 @@ impl ServerRole for LearnerZooKeeperServer {
 
     fn revalidate_session(&self, _zks: &Arc<ZooKeeperServer>, cnxn: &Arc<dyn ServerCnxn>, session_id: i64, timeout: i32) {
         self.learner.validate_session(cnxn, session_id, timeout);
+    }
+
+    fn monitor_values(&self) -> Vec<(&'static str, Value)> {
+        let Some(peer) = self.peer.upgrade() else { return Vec::new() };
+        let mut v = vec![("peer_state", Value::Text(peer.detailed_peer_state()))];
+        if self.is_observer() {
+            // The learner master: zkserver's observers follow the leader.
+            v.push(("observer_master_id", Value::Long(peer.current_vote().id)));
+        }
+        v
+    }
+
+    fn gauges(&self) -> Vec<(&'static str, Value)> {
+        let quorum_size = self.peer.upgrade().map_or(0, |p| p.quorum_verifier().voting_ids().len());
+        let mut g = vec![("quorum_size", Value::from(quorum_size))];
+        if !self.is_observer() {
+            // Only an ObserverMaster has a figure here; zkserver's
+            // observers sync with the leader, so a follower has none
+            // (Java's null: not in mntr, 0 in Prometheus).
+            g.push(("synced_observers", Value::Null));
+        }
+        g
     }
 
     fn quorum_peer(&self) -> Option<Arc<QuorumPeer>> {

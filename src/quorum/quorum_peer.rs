@@ -180,6 +180,9 @@ pub fn load_epochs(snap_dir: &Path, last_zxid: i64) -> io::Result<(i64, i64)> {
 
 /// A running ensemble member.
 pub struct QuorumPeer {
+    /// When the peer stopped serving (went LOOKING) and has not served
+    /// since: the start of mntr's unavailable_time.
+    unavailable_since: Mutex<Option<std::time::Instant>>,
     config: Arc<QuorumPeerConfig>,
     settings: Arc<ServerSettings>,
     my_id: i64,
@@ -285,6 +288,7 @@ impl QuorumPeer {
         let cnx_manager = QuorumCnxManager::new(cnx_settings);
 
         let peer = Arc::new(QuorumPeer {
+            unavailable_since: Mutex::new(Some(std::time::Instant::now())),
             my_id,
             learner_type: config.peer_type,
             quorum_verifier,
@@ -345,6 +349,9 @@ impl QuorumPeer {
                 ServerState::Looking => {
                     info!("LOOKING");
                     let Some(election) = self.election.get() else { break };
+                    let m = crate::server::server_metrics::metrics();
+                    m.looking_count.inc();
+                    self.unavailable_since.lock().get_or_insert_with(std::time::Instant::now);
                     // readonlymode.enabled: serve read-only clients if the
                     // election is still running after the grace period.
                     let read_only = if self.settings.read_only.enabled {
@@ -355,7 +362,12 @@ impl QuorumPeer {
                     } else {
                         None
                     };
+                    let started = std::time::Instant::now();
                     let decided = election.look_for_leader();
+                    if decided.is_some() {
+                        // The election's length (Java's end_fle - start_fle).
+                        m.election_time.add(started.elapsed().as_millis() as i64);
+                    }
                     if let Some(m) = read_only {
                         m.stop(&self);
                     }
@@ -388,6 +400,20 @@ impl QuorumPeer {
             }
         }
         warn!("QuorumPeer main thread exited");
+    }
+
+    /// The role's server is behind the client port (Java's ZAB state
+    /// BROADCAST): the time since the peer went LOOKING counts as
+    /// unavailable_time, and as leader_unavailable_time on a leader.
+    pub fn serving_started(&self) {
+        if let Some(since) = self.unavailable_since.lock().take() {
+            let ms = since.elapsed().as_millis() as i64;
+            let m = crate::server::server_metrics::metrics();
+            m.unavailable_time.add(ms);
+            if self.peer_state() == ServerState::Leading {
+                m.leader_unavailable_time.add(ms);
+            }
+        }
     }
 
     /// A role ended: look for a leader again.
@@ -479,6 +505,18 @@ impl QuorumPeer {
 
     pub fn zab_state(&self) -> ZabState {
         ZabState::from_u8(self.zab_state.load(Ordering::Acquire))
+    }
+
+    /// getDetailedPeerState: "following - broadcast" and the like (mntr's
+    /// peer_state).
+    pub fn detailed_peer_state(&self) -> String {
+        let state = match self.peer_state() {
+            ServerState::Looking => "looking",
+            ServerState::Following => "following",
+            ServerState::Leading => "leading",
+            ServerState::Observing => "observing",
+        };
+        format!("{state} - {}", self.zab_state().name())
     }
 
     /// setZooKeeperServer: the server behind the client port and the

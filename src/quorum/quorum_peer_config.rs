@@ -22,7 +22,6 @@ pub mod system_properties;
 pub use quorum_server::{is_membership_key, HostPort, LearnerType, QuorumServer, QuorumSpec};
 use system_properties::{normalize, SystemProperties};
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::fs;
 use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
@@ -31,7 +30,6 @@ use std::path::{Path, PathBuf};
 use tracing::{error, info, warn};
 
 /// Java's DefaultMetricsProvider, the only metrics provider we have.
-pub const DEFAULT_METRICS_PROVIDER: &str = "org.apache.zookeeper.metrics.impl.DefaultMetricsProvider";
 
 /// ZooKeeperServer.DEFAULT_TICK_TIME.
 pub const DEFAULT_TICK_TIME: i32 = 3000;
@@ -454,10 +452,6 @@ pub struct QuorumPeerConfig {
     pub standalone_enabled: bool,
     /// `reconfigEnabled` (default false).
     pub reconfig_enabled: bool,
-    /// `metricsProvider.className`.
-    pub metrics_provider_class_name: String,
-    /// The other `metricsProvider.*` keys, without the prefix.
-    pub metrics_provider_configuration: BTreeMap<String, String>,
     /// `multiAddress.enabled` (or system property `zookeeper.multiAddress.enabled`).
     pub multi_address_enabled: bool,
     /// `multiAddress.reachabilityCheckEnabled` (default true).
@@ -625,10 +619,8 @@ impl QuorumPeerConfig {
                 "jvm.pause.warn-threshold.ms" => c.jvm_pause_warn_threshold_ms = parse_number(k, v)?,
                 "jvm.pause.sleep.time.ms" => c.jvm_pause_sleep_time_ms = parse_number(k, v)?,
                 "jvm.pause.monitor" => c.jvm_pause_monitor_to_run = parse_bool(k, v)?,
-                "metricsProvider.className" => c.metrics_provider_class_name = v.to_string(),
-                _ if k.starts_with("metricsProvider.") => {
-                    c.metrics_provider_configuration.insert(k["metricsProvider.".len()..].to_string(), v.to_string());
-                }
+                // Read by the metrics provider's settings from the store.
+                _ if k.starts_with("metricsProvider.") => unknown_keys.push((key.clone(), value.clone())),
                 "multiAddress.enabled" => c.multi_address_enabled = parse_bool(k, v)?,
                 "multiAddress.reachabilityCheckTimeoutMs" => {
                     c.multi_address_reachability_check_timeout_ms = parse_number(k, v)?
@@ -710,13 +702,6 @@ impl QuorumPeerConfig {
                 c.min_session_timeout, c.max_session_timeout
             )));
         }
-        if c.metrics_provider_class_name != DEFAULT_METRICS_PROVIDER {
-            warn!(
-                "metricsProvider.className {} is not available; metrics are served by the built-in provider (mntr)",
-                c.metrics_provider_class_name
-            );
-        }
-
         c.properties = SystemProperties::new(system_overrides, unknown_keys);
         refuse_unsupported_security_properties(&c.properties)?;
 
@@ -763,8 +748,6 @@ impl QuorumPeerConfig {
             purge_interval: 0,
             standalone_enabled: true,
             reconfig_enabled: false,
-            metrics_provider_class_name: DEFAULT_METRICS_PROVIDER.to_string(),
-            metrics_provider_configuration: BTreeMap::new(),
             multi_address_enabled: false,
             multi_address_reachability_check_enabled: true,
             multi_address_reachability_check_timeout_ms: 1000,
@@ -1072,6 +1055,7 @@ impl QuorumPeerConfig {
         for (key, from_command_line) in self.properties.all_keys() {
             let shown = if from_command_line { format!("-D {key}") } else { key.to_string() };
             if RESOLVED_PROPERTIES.contains(&normalize(key))
+                || key.starts_with("metricsProvider.")
                 || unsupported_security_property(key).is_some()
                 || crate::server::auth::is_auth_provider_property(key)
             {

@@ -58,10 +58,25 @@ pub fn run(config: QuorumPeerConfig, settings: ServerSettings) -> Result<(), Run
             return Err(e.into());
         }
     };
+    let provider = match peer.cnxn_factory() {
+        Some(f) => crate::server::zoo_keeper_server_main::start_metrics_provider(peer.settings(), f),
+        None => Ok(None),
+    };
+    let provider = match provider {
+        Ok(p) => p,
+        Err(message) => {
+            peer.shutdown();
+            purge.shutdown();
+            return Err(RunError { exit_code: exit_code::UNEXPECTED_ERROR, message });
+        }
+    };
     while !STOP.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(100));
     }
     tracing::info!("shutting down");
+    if let Some(p) = provider {
+        p.stop();
+    }
     peer.shutdown();
     purge.shutdown();
     Ok(())

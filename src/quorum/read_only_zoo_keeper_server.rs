@@ -209,8 +209,8 @@ impl ServerRole for ReadOnlyZooKeeperServer {
         "read-only"
     }
 
-    fn monitor_lines(&self) -> Vec<(&'static str, String)> {
-        vec![("local_sessions", self.tracker.local.session_count().to_string())]
+    fn gauges(&self) -> Vec<(&'static str, crate::server::metrics::monitor::Value)> {
+        vec![("local_sessions", crate::server::metrics::monitor::Value::from(self.tracker.local.session_count()))]
     }
 
     fn is_read_only(&self) -> bool {

@@ -26,6 +26,9 @@ impl RequestProcessor for SendAckRequestProcessor {
             return;
         }
         let Some(hdr) = &req.hdr else { return };
+        crate::server::server_metrics::metrics()
+            .proposal_ack_creation_latency
+            .add(req.create_time.elapsed().as_millis() as i64);
         let ack = QuorumPacket { r#type: packet::ACK, zxid: hdr.zxid, data: None, authinfo: Vec::new() };
         // A failed write closes the socket: the learner's reader ends the role.
         let _ = self.learner.write_packet(&ack, true);

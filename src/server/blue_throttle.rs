@@ -207,6 +207,11 @@ impl BlueThrottle {
         (h.finish() >> 11) as f64 / (1u64 << 53) as f64
     }
 
+    /// getDeficit: the tokens missing from a full bucket.
+    pub fn deficit(&self) -> i64 {
+        self.s.max_tokens - self.bucket.lock().tokens
+    }
+
     /// The current drop chance (getDropChance).
     pub fn drop_chance(&self) -> f64 {
         self.bucket.lock().drop_chance

@@ -111,6 +111,29 @@ fn resolve_mut<'a>(root: &'a mut DataNode, path: &str) -> Option<&'a mut DataNod
     Some(node)
 }
 
+/// PathUtils.getTopNamespace: the first component of a path ("a" for
+/// "/a/b"), none for "/".
+pub fn top_namespace(path: &str) -> Option<&str> {
+    path.split('/').nth(1).filter(|n| !n.is_empty())
+}
+
+/// DataTree.STAT_OVERHEAD_BYTES: what a Stat adds to a read's bytes.
+const STAT_OVERHEAD_BYTES: i64 = 6 * 8 + 5 * 4;
+
+/// updateReadStat: read_per_namespace, the bytes a read returned.
+fn update_read_stat(path: &str, bytes: i64) {
+    if let Some(ns) = top_namespace(path) {
+        crate::server::server_metrics::metrics().read_per_namespace.add(ns, path.len() as i64 + bytes + STAT_OVERHEAD_BYTES);
+    }
+}
+
+/// updateWriteStat: write_per_namespace, the bytes a write stored.
+fn update_write_stat(path: &str, bytes: i64) {
+    if let Some(ns) = top_namespace(path) {
+        crate::server::server_metrics::metrics().write_per_namespace.add(ns, path.len() as i64 + bytes);
+    }
+}
+
 /// (parent, last component) split at the last '/'; the root's children
 /// have parent "". `None` when the parent part is not a well-formed path
 /// (relative, or ending in '/' as in "//x"), which would otherwise resolve
@@ -303,6 +326,7 @@ impl TreeInner {
         }
         changes.push(Change::Created(path.to_string(), self.event_acl(acl_index)));
         changes.push(Change::ChildrenChanged(watch_path(parent_path).to_string(), self.event_acl(parent_acl)));
+        update_write_stat(path, data_len as i64);
         Ok(stat)
     }
 
@@ -348,6 +372,7 @@ impl TreeInner {
         }
         changes.push(Change::Deleted(path.to_string(), node_acl));
         changes.push(Change::ChildrenChanged(watch_path(parent_path).to_string(), self.event_acl(parent_acl)));
+        update_write_stat(path, 0);
         Ok(())
     }
 
@@ -378,6 +403,7 @@ impl TreeInner {
         }
         self.data_size += new_len - old_len;
         changes.push(Change::DataChanged(path.to_string(), self.event_acl(acl_index)));
+        update_write_stat(path, new_len);
         Ok(stat)
     }
 
@@ -752,7 +778,21 @@ impl DataTree {
         if let Some(w) = watcher {
             self.data_watches.add_watch(path, w, WatcherMode::Standard);
         }
+        update_read_stat(path, node.data_len() as i64);
         Ok((node.data().map(<[u8]>::to_vec), node.copy_stat(inner.extended_types)))
+    }
+
+    /// A node's data, read for the server's own bookkeeping (quota checks
+    /// and figures): no watch, and not counted in read_per_namespace.
+    pub fn peek_data(&self, path: &str) -> Option<Vec<u8>> {
+        let inner = self.inner.read();
+        resolve(&inner.root, path).and_then(|n| n.data().map(<[u8]>::to_vec))
+    }
+
+    /// A node's child names, as `peek_data`.
+    pub fn peek_children(&self, path: &str) -> Option<Vec<String>> {
+        let inner = self.inner.read();
+        resolve(&inner.root, path).map(|n| n.child_names().map(str::to_string).collect())
     }
 
     /// exists: the Stat. The watch is set whether or not the node exists;
@@ -763,6 +803,7 @@ impl DataTree {
             self.data_watches.add_watch(path, w, WatcherMode::Standard);
         }
         let node = resolve(&inner.root, path).ok_or(code::NO_NODE)?;
+        update_read_stat(path, 0);
         Ok(node.copy_stat(inner.extended_types))
     }
 
@@ -775,7 +816,8 @@ impl DataTree {
         if let Some(w) = watcher {
             self.child_watches.add_watch(path, w, WatcherMode::Standard);
         }
-        let children = node.child_names().map(str::to_string).collect();
+        let children: Vec<String> = node.child_names().map(str::to_string).collect();
+        update_read_stat(path, children.iter().map(|c| c.len() as i64).sum());
         Ok((children, node.copy_stat(inner.extended_types)))
     }
 

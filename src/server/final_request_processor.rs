@@ -303,6 +303,20 @@ impl FinalRequestProcessor {
 
 impl RequestProcessor for FinalRequestProcessor {
     fn process_request(&self, req: Request) {
+        if req.cnxn.as_ref().is_some_and(|c| c.is_stale()) {
+            // Its connection closed (or went stale) on the way here.
+            crate::server::server_metrics::metrics().stale_replies.inc();
+        }
+        if let Some(hdr) = &req.hdr {
+            // From the txn's creation on the leader (its wall-clock time)
+            // to being applied here.
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
+            if now >= hdr.time {
+                crate::server::server_metrics::metrics().propagation_latency.add(now - hdr.time);
+            }
+        }
         let rc = self.zks.process_txn(&req);
         // A closeSession from the expirer (no connection) still closes the
         // session's connection, if one is left.
@@ -327,7 +341,7 @@ impl RequestProcessor for FinalRequestProcessor {
         }
 
         if req.op_type == op_code::PING {
-            self.zks.stats.update_latency(req.create_time.elapsed().as_millis() as u64);
+            self.zks.stats.update_latency(req.create_time.elapsed().as_millis() as u64, false);
             cnxn.update_stats_for_response(req.cxid, last_zxid, "PING", req.create_time);
             cnxn.send_response(&ReplyHeader { xid: xid::PING, zxid: last_zxid, err: 0 }, None);
             return;
@@ -357,7 +371,7 @@ impl RequestProcessor for FinalRequestProcessor {
                 Err(e) => (e, None),
             }
         };
-        self.zks.stats.update_latency(req.create_time.elapsed().as_millis() as u64);
+        self.zks.stats.update_latency(req.create_time.elapsed().as_millis() as u64, req.hdr.is_some());
         cnxn.update_stats_for_response(req.cxid, last_zxid, last_op_name(req.op_type), req.create_time);
         cnxn.send_response(&ReplyHeader { xid: req.cxid, zxid: last_zxid, err }, body.as_deref());
         if req.op_type == op_code::CLOSE_SESSION {

@@ -78,6 +78,7 @@ impl LargeRequests {
     /// and would not fit beside the large requests in flight.
     pub fn check_receiving(&self, len: usize) -> Result<(), String> {
         if self.is_large(len) && self.bytes_in_use() + len as i64 > i64::from(self.settings.max_bytes) {
+            crate::server::server_metrics::metrics().large_requests_rejected.inc();
             return Err(REJECTED.into());
         }
         Ok(())
@@ -92,6 +93,7 @@ impl LargeRequests {
         let bytes = len as i64;
         if self.in_use.fetch_add(bytes, Ordering::AcqRel) + bytes > i64::from(self.settings.max_bytes) {
             self.in_use.fetch_sub(bytes, Ordering::AcqRel);
+            crate::server::server_metrics::metrics().large_requests_rejected.inc();
             return Err(REJECTED.into());
         }
         Ok(Some(LargeRequestShare { in_use: Arc::clone(&self.in_use), bytes }))

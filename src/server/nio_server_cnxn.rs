@@ -179,7 +179,9 @@ impl NioServerCnxn {
         self.closed.load(Ordering::Acquire)
     }
 
-    fn packet_received(&self) {
+    /// packetReceived: a frame of `bytes` bytes (length prefix included).
+    fn packet_received(&self, bytes: u64) {
+        crate::server::server_metrics::metrics().bytes_received_count.add(bytes);
         self.stats.lock().packets_received += 1;
         self.zks.stats.incr_packets_received();
     }
@@ -452,7 +454,7 @@ impl NioServerCnxn {
             let len = i32::from_be_bytes([h[0], h[1], h[2], h[3]]);
             if !inc.initialized {
                 if let Some(cmd) = crate::server::command::four_letter_word(len) {
-                    self.packet_received();
+                    self.packet_received(4);
                     self.run_four_letter_word(cmd);
                     break Ok(false);
                 }
@@ -472,7 +474,7 @@ impl NioServerCnxn {
             let frame = body.to_vec();
             inc.start = end;
             handled = true;
-            self.packet_received();
+            self.packet_received(4 + len as u64);
             let me: Arc<dyn ServerCnxn> = Arc::clone(self) as Arc<dyn ServerCnxn>;
             let r = if !inc.initialized {
                 inc.initialized = true;
@@ -612,6 +614,15 @@ impl ServerCnxn for NioServerCnxn {
         if self.is_closed() {
             return;
         }
+        // Every frame sent is a reply or a watch event (xid -1), each
+        // counted as Java's sendResponse counts it.
+        let size = bytes.len() as i64 - 4;
+        if bytes.get(4..8) == Some(&(-1i32).to_be_bytes()[..]) {
+            crate::server::server_metrics::metrics().watch_bytes.add(size as u64);
+        } else {
+            crate::server::server_metrics::metrics().response_bytes.add(size as u64);
+        }
+        self.zks.stats.update_client_response_size(size);
         let mut io = self.io.lock();
         let was_empty = io.outgoing.is_empty();
         io.out_bytes = io.out_bytes.saturating_add(bytes.len());

@@ -406,6 +406,10 @@ impl ServerCnxnFactory for NioServerCnxnFactory {
         self.local_address
     }
 
+    fn zoo_keeper_server(&self) -> Arc<ZooKeeperServer> {
+        NioServerCnxnFactory::zoo_keeper_server(self)
+    }
+
     fn set_zoo_keeper_server(&self, zks: Arc<ZooKeeperServer>) {
         zks.set_cnxn_factory(Weak::clone(&self.me) as Weak<dyn ServerCnxnFactory>);
         *self.zks.write() = zks;
@@ -487,6 +491,8 @@ fn accept_loop(factory: Weak<NioServerCnxnFactory>, listener: Arc<TcpListener>) 
                     sel.wakeup();
                 }
                 Err(why) => {
+                    // Over maxCnxns or maxClientCnxns.
+                    crate::server::server_metrics::metrics().connection_rejected.inc();
                     errors.warn(&format!("Error accepting new connection: {why}"));
                     let _ = sock.shutdown(std::net::Shutdown::Both);
                 }
@@ -548,6 +554,9 @@ fn expirer_loop(factory: Weak<NioServerCnxnFactory>) {
             let c = f.cnxns.lock().get(&id).cloned();
             if let Some(c) = c {
                 tracing::info!("Closing idle connection from {} (session 0x{:x})", c.remote_address(), c.session_id());
+                if c.session_id() == 0 {
+                    crate::server::server_metrics::metrics().sessionless_connections_expired.inc();
+                }
                 c.close("connection expired");
             }
         }

@@ -125,7 +125,9 @@ impl PrepRequestProcessor {
 }
 
 impl RequestProcessor for PrepRequestProcessor {
-    fn process_request(&self, request: Request) {
+    fn process_request(&self, mut request: Request) {
+        crate::server::server_metrics::metrics().prep_processor_queued.inc();
+        request.queued_at = std::time::Instant::now();
         let _ = self.submitted.send(Some(request));
     }
 
@@ -140,8 +142,18 @@ impl RequestProcessor for PrepRequestProcessor {
 
 impl Prep {
     fn run(&self, rx: Receiver<Option<Request>>) {
+        let m = crate::server::server_metrics::metrics();
         while let Ok(Some(req)) = rx.recv() {
+            m.prep_processor_queue_size.add(rx.len() as i64);
+            m.prep_processor_queue_time.add(req.queued_at.elapsed().as_millis() as i64);
+            let started = std::time::Instant::now();
+            let close = req.op_type == crate::zoo_defs::op_code::CLOSE_SESSION;
             self.p_request(req);
+            let took = started.elapsed().as_millis() as i64;
+            m.prep_process_time.add(took);
+            if close {
+                m.close_session_prep_time.add(took);
+            }
         }
         tracing::info!("PrepRequestProcessor exited loop!");
     }
@@ -351,6 +363,7 @@ impl Prep {
         let mut oc = self.zks.outstanding_changes.lock();
         oc.for_path.insert(cr.path.clone(), cr.clone());
         oc.queue.push_back(cr);
+        crate::server::server_metrics::metrics().outstanding_changes_queued.inc();
     }
 
     fn check_and_inc_version(current: i32, expected: i32) -> Result<i32, i32> {
@@ -396,6 +409,9 @@ impl Prep {
             exceeded |= b.hard;
         }
         if exceeded {
+            if let Some(ns) = crate::server::data_tree::top_namespace(&prefix) {
+                crate::server::server_metrics::metrics().quota_exceeded_error_per_namespace.add(ns, 1);
+            }
             return Err(code::QUOTA_EXCEEDED);
         }
         Ok(())

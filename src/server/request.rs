@@ -49,6 +49,10 @@ pub struct Request {
     /// A KeeperException code raised while preparing the request.
     pub err: Option<i32>,
     pub create_time: Instant,
+    /// When the request entered the queue of the processor holding it
+    /// (Java's prepQueueStartTime, syncQueueStartTime,
+    /// commitProcQueueStartTime), for the queue-time metrics.
+    pub queued_at: Instant,
     /// Who is waiting for the request besides its connection (Java's
     /// Request.owner).
     pub owner: RequestOwner,
@@ -95,6 +99,7 @@ impl Request {
             zxid: -1,
             err: None,
             create_time: Instant::now(),
+            queued_at: Instant::now(),
             owner: RequestOwner::None,
             session_owner: SessionOwner::Local,
             in_flight: None,

@@ -71,10 +71,11 @@ impl RequestThrottler {
         Ok(t)
     }
 
-    pub fn submit_request(&self, req: Request) {
+    pub fn submit_request(&self, mut req: Request) {
         if self.killed.load(Ordering::Acquire) {
             return;
         }
+        req.queued_at = std::time::Instant::now();
         let _ = self.submitted.send(Some(req));
     }
 
@@ -117,18 +118,26 @@ fn run(me: Weak<RequestThrottler>, zks: Arc<ZooKeeperServer>, rx: Receiver<Optio
                 if drop_stale && req.as_ref().map(is_stale).unwrap_or(false) {
                     if let Some(r) = req.take() {
                         tracing::debug!("dropping stale request {:?}", r);
+                        crate::server::server_metrics::metrics().stale_requests_dropped.inc();
                     }
                     break;
                 }
                 if zks.in_process() < max {
                     break;
                 }
+                crate::server::server_metrics::metrics().request_throttle_wait_count.inc();
                 std::thread::sleep(stall);
             }
         }
         if let Some(mut r) = req {
+            let m = crate::server::server_metrics::metrics();
+            m.request_throttle_queue_time.add(r.queued_at.elapsed().as_millis() as i64);
+            if is_stale(&r) {
+                m.stale_requests.inc();
+            }
             if throttled_op_wait > 0 && r.is_throttlable() && r.create_time.elapsed().as_millis() > throttled_op_wait {
                 r.throttled = true;
+                crate::server::server_metrics::metrics().throttled_ops.inc();
             }
             zks.submit_request_now(&me.next, r);
         }

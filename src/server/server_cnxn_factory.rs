@@ -20,6 +20,9 @@ pub trait ServerCnxnFactory: Send + Sync {
     /// which belong to the previous server, are closed.
     fn set_zoo_keeper_server(&self, zks: Arc<ZooKeeperServer>);
 
+    /// The server behind the client port now.
+    fn zoo_keeper_server(&self) -> Arc<ZooKeeperServer>;
+
     /// addSession: the session now lives on `cnxn`, whose idle deadline
     /// becomes the session's timeout.
     fn add_session(&self, session_id: i64, cnxn: &Arc<dyn ServerCnxn>);

@@ -251,6 +251,7 @@ impl SessionTrackerImpl {
             drop(core);
             for (id, timeout) in expired {
                 tracing::info!("Expiring session 0x{:x}, timeout of {}ms exceeded", id, timeout);
+                crate::server::server_metrics::metrics().stale_sessions_expired.inc();
                 expirer.expire(id, timeout);
             }
             core = self.core.lock();

@@ -36,7 +36,9 @@ impl SyncRequestProcessor {
 }
 
 impl RequestProcessor for SyncRequestProcessor {
-    fn process_request(&self, request: Request) {
+    fn process_request(&self, mut request: Request) {
+        crate::server::server_metrics::metrics().sync_processor_queued.inc();
+        request.queued_at = std::time::Instant::now();
         let _ = self.queued.send(Some(request));
     }
 
@@ -53,12 +55,18 @@ fn flush(zks: &ZooKeeperServer, next: &Arc<dyn RequestProcessor>, to_flush: &mut
     if to_flush.is_empty() {
         return true;
     }
-    if let Err(e) = zks.zk_db().commit() {
+    let m = crate::server::server_metrics::metrics();
+    m.batch_size.add(to_flush.len() as i64);
+    let started = std::time::Instant::now();
+    let result = zks.zk_db().commit();
+    m.sync_processor_flush_time.add(started.elapsed().as_millis() as i64);
+    if let Err(e) = result {
         // Nothing in this batch is durable: acknowledging it would lie.
         tracing::error!("Severe unrecoverable error, exiting: fsync of the transaction log failed: {e}");
         return false;
     }
     for r in to_flush.drain(..) {
+        m.sync_processor_queue_and_flush_time.add(r.queued_at.elapsed().as_millis() as i64);
         next.process_request(r);
     }
     true
@@ -162,10 +170,15 @@ fn run(zks: Arc<ZooKeeperServer>, next: Arc<dyn RequestProcessor>, rx: Receiver<
             }
         };
         let Some(req) = item else { break };
+        let m = crate::server::server_metrics::metrics();
+        m.sync_processor_queue_size.add(rx.len() as i64);
+        m.sync_processor_queue_time.add(req.queued_at.elapsed().as_millis() as i64);
+        let started = std::time::Instant::now();
         match req.log_entry() {
             Some(entry) => match zks.zk_db().append(&entry) {
                 Ok(_) => {
                     schedule.log_count += 1;
+                    m.sync_process_time.add(started.elapsed().as_millis() as i64);
                     if schedule.should_snapshot(zks.zk_db().txn_log_size()) {
                         schedule.reset();
                         start_snapshot(&zks, &snapshot_running);

@@ -189,10 +189,13 @@ impl ZkDatabase {
         *self.log_settings.lock() = Some(log);
         let dt = &self.data_tree;
         let snap_dir = self.snap_log.data_dir();
+        let m = crate::server::server_metrics::metrics();
+        let init_started = std::time::Instant::now();
         let (snap_zxid, mut sessions) = match file_snap::deserialize(dt, snap_dir)? {
             Some((zxid, sessions)) => (Some(zxid), sessions),
             None => (None, HashMap::new()),
         };
+        m.startup_snap_load_time.add(init_started.elapsed().as_millis() as i64);
         if snap_zxid.is_none() {
             let logs = file_txn_log::get_log_files(self.snap_log.data_log_dir(), 0)?;
             if !logs.is_empty() && !log.snapshot_trust_empty {
@@ -209,11 +212,16 @@ impl ZkDatabase {
             }
         }
         self.clear_committed_log();
+        let replay_started = std::time::Instant::now();
+        let mut replayed = 0i64;
         let zxid = self.snap_log.fast_forward_from_edits(snap_zxid.unwrap_or(0), &mut |entry: &TxnLogEntry| {
+            replayed += 1;
             apply_session_events(&mut sessions, &entry.hdr, entry.txn.as_ref());
             dt.process_txn_checked(&entry.hdr, entry.txn.as_ref(), entry.digest.as_ref());
             self.add_committed_proposal(entry);
         })?;
+        m.startup_txns_loaded.add(replayed);
+        m.startup_txns_load_time.add(replay_started.elapsed().as_millis() as i64);
         dt.set_last_processed_zxid(zxid);
         if let Some(pending) = dt.digest_from_loaded_snapshot() {
             tracing::warn!(
@@ -232,6 +240,7 @@ impl ZkDatabase {
             let _no_writer = self.snapshot_writer.lock();
             file_snap::remove_temp_snapshots(snap_dir)?;
         }
+        m.db_init_time.add(init_started.elapsed().as_millis() as i64);
         Ok((sessions, zxid))
     }
 

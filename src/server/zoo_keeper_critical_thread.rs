@@ -29,6 +29,7 @@ where
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "a panic without a message".into());
             tracing::error!("Severe unrecoverable error, from thread : {thread_name}: {why}");
+            crate::server::server_metrics::metrics().unrecoverable_error_count.inc();
             tracing::info!("Thread {thread_name} exits, error code {}", exit_code::UNEXPECTED_ERROR);
             exit_code::exit(exit_code::UNEXPECTED_ERROR);
         }

@@ -226,9 +226,16 @@ pub trait ServerRole: Send + Sync {
     /// this server (`Request::local_session`), before the chain sees it.
     fn set_local_session_flag(&self, _req: &mut Request) {}
 
-    /// mntr lines of the role (name without the zk_ prefix, value); one
-    /// named like a standard line replaces it, the others are appended.
-    fn monitor_lines(&self) -> Vec<(&'static str, String)> {
+    /// The role's additions to dumpMonitorValues (peer_state,
+    /// observer_master_id), printed right after server_state.
+    fn monitor_values(&self) -> Vec<(&'static str, crate::server::metrics::monitor::Value)> {
+        Vec::new()
+    }
+
+    /// The gauges the role registers beside the server's (quorum_size,
+    /// the leader's learner and proposal figures, synced_observers); one
+    /// named like a server's gauge replaces it.
+    fn gauges(&self) -> Vec<(&'static str, crate::server::metrics::monitor::Value)> {
         Vec::new()
     }
 
@@ -411,6 +418,11 @@ impl ZooKeeperServer {
         let _ = self.cnxn_factory.set(f);
     }
 
+    /// getConnectionDropChance: the connection throttle's drop chance.
+    pub fn connection_drop_chance(&self) -> f64 {
+        self.conn_throttle.drop_chance()
+    }
+
     pub fn cnxn_factory(&self) -> Option<Arc<dyn ServerCnxnFactory>> {
         self.cnxn_factory.get().and_then(|w| w.upgrade())
     }
@@ -494,7 +506,9 @@ impl ZooKeeperServer {
         let mut ia = InputArchive::new(buf);
         let req = ConnectRequest::deserialize(&mut ia).map_err(|e| format!("bad connect request: {e}"))?;
         let need = self.conn_throttle.tokens_needed(req.session_id, self.settings.config.local_sessions_enabled);
+        let m = crate::server::server_metrics::metrics();
         if !self.conn_throttle.check_limit(need) {
+            m.connection_rejected.inc();
             tracing::warn!(
                 "Closing connection from {} (session 0x{:x}): the connection throttle rejected it",
                 cnxn.remote_address(),
@@ -502,6 +516,8 @@ impl ZooKeeperServer {
             );
             return Err("Connection throttle rejected connection".to_string());
         }
+        m.connection_token_deficit.add(self.conn_throttle.deficit());
+        m.connection_request_count.inc();
         // Old clients do not send the readOnly flag.
         let read_only = match ia.read_bool() {
             Ok(b) => {
@@ -552,6 +568,7 @@ impl ZooKeeperServer {
                 f.close_session(id, "client reconnected");
             }
             cnxn.set_session_id(id);
+            crate::server::server_metrics::metrics().connection_revalidate_count.inc();
             if !req.passwd.is_empty() && req.passwd == generate_passwd(id) {
                 self.role.revalidate_session(self, cnxn, id, timeout);
             } else {
@@ -619,6 +636,9 @@ impl ZooKeeperServer {
                     &pkt.auth,
                 );
                 let err = if ok { code::OK } else { code::AUTH_FAILED };
+                if !ok {
+                    self.stats.incr_auth_failed();
+                }
                 if ok {
                     tracing::info!("Session 0x{:x}: auth success for scheme {}", cnxn.session_id(), pkt.scheme);
                 } else {
@@ -754,6 +774,7 @@ impl ZooKeeperServer {
             }
             let cr = oc.queue.pop_front();
             if let Some(cr) = cr {
+                crate::server::server_metrics::metrics().outstanding_changes_removed.inc();
                 if oc.for_path.get(&cr.path).map(|c| c.zxid) == Some(cr.zxid) {
                     oc.for_path.remove(&cr.path);
                 }
@@ -764,8 +785,9 @@ impl ZooKeeperServer {
 
     /// takeSnapshot: the committed sessions and the (fuzzy) tree.
     pub fn take_snapshot(&self) {
+        let started = std::time::Instant::now();
         match self.zk_db.take_snapshot(false) {
-            Ok(()) => {}
+            Ok(()) => crate::server::server_metrics::metrics().snapshot_time.add(started.elapsed().as_millis() as i64),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => tracing::info!("{e}"),
             Err(e) => tracing::error!("Severe unrecoverable error, failed to take snapshot: {e}"),
         }

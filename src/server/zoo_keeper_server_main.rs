@@ -47,6 +47,8 @@ pub struct ServerSettings {
     pub leader: LeaderSettings,
     /// readonlymode.enabled (a participant's read-only server).
     pub read_only: ReadOnlyModeSettings,
+    /// The metricsProvider.* keys.
+    pub metrics: crate::server::metrics::prometheus::MetricsProviderSettings,
 }
 
 impl ServerSettings {
@@ -64,6 +66,7 @@ impl ServerSettings {
             learner: LearnerSettings::read(props)?,
             leader: LeaderSettings::read(props)?,
             read_only: ReadOnlyModeSettings::read(props),
+            metrics: crate::server::metrics::prometheus::MetricsProviderSettings::read(props)?,
         })
     }
 
@@ -217,10 +220,31 @@ pub fn run(config: QuorumPeerConfig, settings: ServerSettings) -> Result<(), Run
     }
     let server = StandaloneServer::start(&config, &settings)?;
     tracing::info!("serving clients on {}", server.cnxn_factory.local_address());
+    let provider = match start_metrics_provider(&settings, &server.cnxn_factory) {
+        Ok(p) => p,
+        Err(e) => {
+            server.shutdown();
+            return Err(RunError::Other(e));
+        }
+    };
     while !STOP.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(100));
     }
     tracing::info!("shutting down");
+    if let Some(p) = provider {
+        p.stop();
+    }
     server.shutdown();
     Ok(())
+}
+
+/// Starts the Prometheus provider when zoo.cfg asks for it.
+pub fn start_metrics_provider(
+    settings: &ServerSettings,
+    factory: &Arc<dyn ServerCnxnFactory>,
+) -> Result<Option<crate::server::metrics::prometheus::PrometheusMetricsProvider>, String> {
+    if !settings.metrics.prometheus {
+        return Ok(None);
+    }
+    crate::server::metrics::prometheus::PrometheusMetricsProvider::start(&settings.metrics, Arc::downgrade(factory)).map(Some)
 }

@@ -80,7 +80,6 @@ fn java_defaults() {
     assert!(c.is_standalone());
     assert_eq!(c.server_id, None);
     assert_eq!(c.peer_type, LearnerType::Participant);
-    assert_eq!(c.metrics_provider_class_name, DEFAULT_METRICS_PROVIDER);
 }
 
 #[test]
@@ -247,10 +246,13 @@ fn parse_override_syntax() {
 
 #[test]
 fn metrics_provider_keys() {
+    // The keys reach the property store, where the provider's settings
+    // read them (and refuse a class they do not know).
     let f = Fixture::new();
     let c = f.ok("metricsProvider.className=com.example.Other\nmetricsProvider.httpPort=7000\n");
-    assert_eq!(c.metrics_provider_class_name, "com.example.Other");
-    assert_eq!(c.metrics_provider_configuration.get("httpPort").map(String::as_str), Some("7000"));
+    assert_eq!(c.properties().string("metricsProvider.className").as_deref(), Some("com.example.Other"));
+    assert_eq!(c.properties().string("metricsProvider.httpPort").as_deref(), Some("7000"));
+    assert!(crate::server::metrics::prometheus::MetricsProviderSettings::read(c.properties()).is_err());
 }
 
 #[test]

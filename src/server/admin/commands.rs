@@ -278,9 +278,10 @@ fn leader(r: &mut CommandResponse, ctx: &Context<'_>) {
 
 fn figure(v: Figure) -> Value {
     match v {
-        Figure::Int(i) => i.into(),
-        Figure::Float(f) => f.into(),
+        Figure::Long(i) => i.into(),
+        Figure::Double(f) => f.into(),
         Figure::Text(s) => s.into(),
+        Figure::Null => Value::Null,
     }
 }
 
@@ -291,7 +292,7 @@ fn monitor(r: &mut CommandResponse, ctx: &Context<'_>) {
     };
     let factory = zks.cnxn_factory();
     for (k, v) in fourlw::monitor_values(zks, factory.as_deref()) {
-        r.put(k, figure(v));
+        r.put(&k, figure(v));
     }
 }
 

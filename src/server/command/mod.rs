@@ -156,7 +156,9 @@ pub fn execute(cmd: &str, zks: &Arc<ZooKeeperServer>, factory: &dyn ServerCnxnFa
             "Connection stats reset.\n".to_string()
         }
         "srst" => {
+            // ServerStats.reset resets every ServerMetrics figure too.
             zks.stats.reset();
+            crate::server::server_metrics::metrics().reset_all();
             "Server stats reset.\n".to_string()
         }
         "conf" => {
@@ -177,7 +179,7 @@ pub fn execute(cmd: &str, zks: &Arc<ZooKeeperServer>, factory: &dyn ServerCnxnFa
         "wchc" => format!("{}\n", zks.zk_db().data_tree().dump_watches(false)),
         "wchp" => format!("{}\n", zks.zk_db().data_tree().dump_watches(true)),
         "dump" => dump(zks, factory),
-        "mntr" => mntr(zks, factory),
+        "mntr" => crate::server::metrics::monitor::mntr_text(zks, Some(factory)),
         // ZooTrace's text trace mask (see `trace_mask`); the stmk word
         // only echoes it.
         "gtmk" | "stmk" => trace_mask().to_string(),
@@ -331,20 +333,6 @@ pub fn resident_bytes() -> u64 {
     pages * page
 }
 
-fn open_fd_count() -> usize {
-    std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
-}
-
-fn max_fd_count() -> u64 {
-    let mut rl = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit fills the struct we own.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } == 0 {
-        rl.rlim_cur
-    } else {
-        0
-    }
-}
-
 /// DumpCommand.
 fn dump(zks: &Arc<ZooKeeperServer>, factory: &dyn ServerCnxnFactory) -> String {
     let mut out = String::from("SessionTracker dump:\n");
@@ -367,79 +355,9 @@ fn dump(zks: &Arc<ZooKeeperServer>, factory: &dyn ServerCnxnFactory) -> String {
     out
 }
 
-/// One figure of ZooKeeperServer.dumpMonitorValues, typed as Java puts it
-/// in the admin command monitor's map.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Figure {
-    Int(i64),
-    Float(f64),
-    Text(String),
-}
-
-impl std::fmt::Display for Figure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Figure::Int(v) => write!(f, "{v}"),
-            Figure::Float(v) => f.write_str(&java_double(*v)),
-            Figure::Text(v) => f.write_str(v),
-        }
-    }
-}
-
-/// ZooKeeperServer.dumpMonitorValues (and the role's additions): what the
-/// `mntr` word prints as `zk_<key>\t<value>` lines and the admin command
-/// monitor returns as a map.
-pub fn monitor_values(
-    zks: &Arc<ZooKeeperServer>,
-    factory: Option<&dyn ServerCnxnFactory>,
-) -> Vec<(&'static str, Figure)> {
-    use Figure::{Float, Int, Text};
-    let dt = zks.zk_db().data_tree();
-    let (min, avg, max) = zks.stats.latency();
-    let n = |v: u64| Int(v as i64);
-    let mut lines: Vec<(&'static str, Figure)> = vec![
-        ("version", Text(full_version())),
-        ("server_state", Text(zks.server_state().into())),
-        ("avg_latency", Float(avg)),
-        ("max_latency", n(max)),
-        ("min_latency", n(min)),
-        ("packets_received", n(zks.stats.packets_received())),
-        ("packets_sent", n(zks.stats.packets_sent())),
-        ("num_alive_connections", Int(factory.map_or(0, |f| f.num_alive_connections() as i64))),
-        ("outstanding_requests", Int(zks.outstanding_requests())),
-        ("znode_count", Int(dt.node_count() as i64)),
-        ("watch_count", Int(dt.watch_count() as i64)),
-        ("ephemerals_count", Int(dt.ephemerals_count() as i64)),
-        ("approximate_data_size", Int(dt.approximate_data_size())),
-        ("open_file_descriptor_count", Int(open_fd_count() as i64)),
-        ("max_file_descriptor_count", n(max_fd_count())),
-        ("fsync_threshold_exceed_count", n(zks.stats.fsync_threshold_exceeded())),
-        ("uptime", Int(zks.uptime_ms() as i64)),
-        ("global_sessions", Int(zks.session_tracker().session_count() as i64)),
-        ("local_sessions", Int(0)),
-        ("last_proposal_size", Int(-1)),
-        ("max_proposal_size", Int(-1)),
-        ("min_proposal_size", Int(-1)),
-        ("digest_mismatches_count", Int(dt.digest_mismatches() as i64)),
-    ];
-    for (k, v) in zks.role().monitor_lines() {
-        let v = v.parse::<i64>().map(Int).unwrap_or(Text(v));
-        match lines.iter_mut().find(|(name, _)| *name == k) {
-            Some(line) => line.1 = v,
-            None => lines.push((k, v)),
-        }
-    }
-    lines
-}
-
-/// MonitorCommand: `zk_<key>\t<value>` lines.
-fn mntr(zks: &Arc<ZooKeeperServer>, factory: &dyn ServerCnxnFactory) -> String {
-    let mut out = String::new();
-    for (k, v) in monitor_values(zks, Some(factory)) {
-        out.push_str(&format!("zk_{k}\t{v}\n"));
-    }
-    out
-}
+/// What mntr prints and the admin command monitor returns, typed as
+/// Java's sink receives it (see `server::metrics::monitor`).
+pub use crate::server::metrics::monitor::{monitor_values, Value as Figure};
 
 /// srvr and stat (StatCommand): the version, the clients (stat only), the
 /// server figures (ServerStats.toString) and the node count.

@@ -120,6 +120,7 @@ impl DataTree {
         }
         if logged.tree_digest != tree_digest {
             self.digest_mismatches.fetch_add(1, Ordering::Relaxed);
+            crate::server::server_metrics::metrics().digest_mismatches_count.inc();
             if !st.first_mismatch_reported {
                 st.first_mismatch_reported = true;
                 error!(
@@ -144,6 +145,7 @@ impl DataTree {
                 );
             } else if tree_digest != pending.digest {
                 self.digest_mismatches.fetch_add(1, Ordering::Relaxed);
+                crate::server::server_metrics::metrics().digest_mismatches_count.inc();
                 error!("Digests are not matching at the snapshot's zxid 0x{zxid:x}");
             }
             st.from_loaded_snapshot = None;

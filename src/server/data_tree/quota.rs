@@ -166,3 +166,56 @@ mod tests {
         assert_eq!(read(&t), format!("count={},bytes=0", i64::MIN));
     }
 }
+
+/// The per-namespace quota figures mntr and Prometheus export
+/// (QuotaMetricsUtils): for each top-level namespace with a quota
+/// somewhere below it, the summed limits (the hard limit if set, else the
+/// soft one) and the summed usage.
+#[derive(Debug, Default)]
+pub struct QuotaMetrics {
+    pub count_limit: Vec<(String, i64)>,
+    pub bytes_limit: Vec<(String, i64)>,
+    pub count_usage: Vec<(String, i64)>,
+    pub bytes_usage: Vec<(String, i64)>,
+}
+
+impl DataTree {
+    /// Walks /zookeeper/quota (read side only) for `QuotaMetrics`.
+    pub fn quota_metrics(&self) -> QuotaMetrics {
+        use std::collections::BTreeMap;
+        let mut sums: [BTreeMap<String, i64>; 4] = Default::default();
+        let mut stack = vec![quotas::QUOTA_ZOOKEEPER.to_string()];
+        while let Some(dir) = stack.pop() {
+            let Some(children) = self.peek_children(&dir) else { continue };
+            for child in children {
+                let path = format!("{dir}/{child}");
+                let is_limit = child == quotas::LIMIT_NODE;
+                let is_stat = child == quotas::STAT_NODE;
+                if !is_limit && !is_stat {
+                    stack.push(path);
+                    continue;
+                }
+                let Some(real) = quotas::trim_quota_path(&dir) else { continue };
+                let namespace = real.trim_start_matches('/').split('/').next().unwrap_or("").to_string();
+                let Some(data) = self.peek_data(&path) else { continue };
+                let st = StatsTrack::parse(&data);
+                if is_limit {
+                    let count = if st.count_hard_limit() > -1 { st.count_hard_limit() } else { st.count() };
+                    let bytes = if st.byte_hard_limit() > -1 { st.byte_hard_limit() } else { st.bytes() };
+                    *sums[0].entry(namespace.clone()).or_default() += count;
+                    *sums[1].entry(namespace).or_default() += bytes;
+                } else {
+                    *sums[2].entry(namespace.clone()).or_default() += st.count();
+                    *sums[3].entry(namespace).or_default() += st.bytes();
+                }
+            }
+        }
+        let [a, b, c, d] = sums;
+        QuotaMetrics {
+            count_limit: a.into_iter().collect(),
+            bytes_limit: b.into_iter().collect(),
+            count_usage: c.into_iter().collect(),
+            bytes_usage: d.into_iter().collect(),
+        }
+    }
+}

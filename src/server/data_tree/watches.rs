@@ -29,22 +29,33 @@ pub(super) enum Change {
 
 impl DataTree {
     pub(super) fn deliver(&self, changes: &[Change], zxid: i64) {
+        let m = crate::server::server_metrics::metrics();
+        // WatchManager's node_*_watch_count: watchers told of one event.
+        let record = |s: &crate::server::metrics::Summary, n: usize| {
+            if n > 0 {
+                s.add(n as i64);
+            }
+        };
         for change in changes {
             match change {
                 Change::Created(p, acl) => {
-                    self.data_watches.trigger_watch(p, event_type::NODE_CREATED, zxid, acl, None);
+                    let told = self.data_watches.trigger_watch(p, event_type::NODE_CREATED, zxid, acl, None);
+                    record(&m.node_created_watcher, told.len());
                 }
                 Change::Deleted(p, acl) => {
                     // A watcher with both a data and a child watch here
                     // hears of the deletion once.
                     let told = self.data_watches.trigger_watch(p, event_type::NODE_DELETED, zxid, acl, None);
-                    self.child_watches.trigger_watch(p, event_type::NODE_DELETED, zxid, acl, Some(&told));
+                    let more = self.child_watches.trigger_watch(p, event_type::NODE_DELETED, zxid, acl, Some(&told));
+                    record(&m.node_deleted_watcher, told.len() + more.len());
                 }
                 Change::DataChanged(p, acl) => {
-                    self.data_watches.trigger_watch(p, event_type::NODE_DATA_CHANGED, zxid, acl, None);
+                    let told = self.data_watches.trigger_watch(p, event_type::NODE_DATA_CHANGED, zxid, acl, None);
+                    record(&m.node_changed_watcher, told.len());
                 }
                 Change::ChildrenChanged(p, acl) => {
-                    self.child_watches.trigger_watch(p, event_type::NODE_CHILDREN_CHANGED, zxid, acl, None);
+                    let told = self.child_watches.trigger_watch(p, event_type::NODE_CHILDREN_CHANGED, zxid, acl, None);
+                    record(&m.node_children_watcher, told.len());
                 }
             }
         }

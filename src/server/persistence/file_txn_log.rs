@@ -96,6 +96,7 @@ impl Default for FsyncStats {
 
 impl FsyncStats {
     fn record(&self, ms: u64, exceeded: bool) {
+        crate::server::server_metrics::metrics().fsync_time.add(ms as i64);
         self.last_ms.store(i64::try_from(ms).unwrap_or(i64::MAX), Ordering::Relaxed);
         self.count.fetch_add(1, Ordering::Relaxed);
         self.total_ms.fetch_add(ms, Ordering::Relaxed);

@@ -1,0 +1,448 @@
+//! Metrics against Java 3.8: `mntr` prints the same keys as Java's for a
+//! standalone server and for a 3-node ensemble's leader and follower, after
+//! the same client traffic on both; the Prometheus provider's `/metrics`
+//! parses as text format 0.0.4 and names at least 95% of Java's metrics,
+//! and its counters move with traffic.
+//!
+//! Debian ships no Prometheus provider jar (zookeeper-prometheus-metrics
+//! and simpleclient are not packaged), so `/metrics` is compared with the
+//! names Java 3.8's source registers, committed as
+//! tests/fixtures/java_3.8_metric_names.tsv.
+
+mod common;
+
+use common::ensemble::Ensemble;
+use common::{four_letter, free_port, wait_until, Flavor, ServerOpts, TestServer};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+use zkserver::client::ZkClient;
+use zkserver::zoo_defs::{ids, CreateMode};
+
+const DEADLINE: Duration = Duration::from_secs(30);
+
+/// The same requests on any server: creates, reads, writes and deletes in
+/// one namespace, so both servers' per-namespace series have that key.
+fn traffic(c: &ZkClient) {
+    let open = ids::open_acl_unsafe();
+    c.create("/metrics", Some(b"x"), &open, CreateMode::Persistent).expect("create");
+    for i in 0..5 {
+        let path = format!("/metrics/n{i}");
+        c.create(&path, Some(b"data"), &open, CreateMode::Persistent).expect("create child");
+        c.get_data(&path, true).expect("get_data");
+        c.set_data(&path, Some(b"more data"), -1).expect("set_data");
+    }
+    c.get_children("/metrics", true).expect("get_children");
+    for i in 0..5 {
+        c.delete(&format!("/metrics/n{i}"), -1).expect("delete");
+    }
+}
+
+/// mntr's keys and values (without the `zk_` prefix), in printed order.
+fn mntr(addr: &str) -> Vec<(String, String)> {
+    let out = four_letter(addr, "mntr").expect("mntr");
+    out.lines()
+        .filter_map(|l| l.strip_prefix("zk_"))
+        .map(|l| {
+            let (k, v) = l.split_once('\t').unwrap_or((l, ""));
+            (k.to_string(), v.to_string())
+        })
+        .collect()
+}
+
+fn keys(m: &[(String, String)]) -> BTreeSet<String> {
+    m.iter().map(|(k, _)| k.clone()).collect()
+}
+
+fn assert_same_keys(what: &str, java: &[(String, String)], ours: &[(String, String)]) {
+    let (j, o) = (keys(java), keys(ours));
+    let missing: Vec<_> = j.difference(&o).collect();
+    let extra: Vec<_> = o.difference(&j).collect();
+    assert!(missing.is_empty() && extra.is_empty(), "{what}: missing {missing:?}, extra {extra:?}");
+    assert_eq!(java.len(), ours.len(), "{what}: a key printed twice");
+    // The same first keys: dumpMonitorValues' own, before the metrics.
+    assert_eq!(java[0].0, "version");
+    assert_eq!(ours[0].0, "version");
+    assert_eq!(java[1], ours[1], "{what}: server_state");
+}
+
+fn value<'a>(m: &'a [(String, String)], key: &str) -> &'a str {
+    m.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str()).unwrap_or_else(|| panic!("no {key}"))
+}
+
+#[test]
+fn standalone_mntr_has_javas_keys() {
+    let java = TestServer::start_with(Flavor::Java, ServerOpts::default());
+    let ours = TestServer::start_with(Flavor::Zkserver, ServerOpts::default());
+    for s in [&java, &ours] {
+        let c = s.client();
+        traffic(&c);
+        c.close().expect("close");
+    }
+    let (j, o) = (mntr(&java.addr()), mntr(&ours.addr()));
+    assert_same_keys("standalone", &j, &o);
+    // In Java's order too: the order of its ConcurrentHashMaps.
+    let order = |m: &[(String, String)]| m.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
+    assert_eq!(order(&j), order(&o), "standalone mntr order");
+    // Same meaning: what moved on Java moved here.
+    assert_ne!(value(&o, "cnt_metrics_write_per_namespace"), "0");
+    assert_ne!(value(&o, "cnt_metrics_read_per_namespace"), "0");
+    assert_ne!(value(&o, "cnt_updatelatency"), "0");
+    assert_ne!(value(&o, "cnt_readlatency"), "0");
+    assert_ne!(value(&o, "bytes_received_count"), "0");
+    assert_eq!(value(&o, "znode_count"), value(&j, "znode_count"));
+    assert_eq!(value(&o, "server_state"), "standalone");
+}
+
+/// A 3-node ensemble of `flavor`, settled, with traffic through the leader
+/// and a follower; returns the leader's and a follower's mntr.
+fn ensemble_mntr(flavor: Flavor) -> (Vec<(String, String)>, Vec<(String, String)>) {
+    let mut ens = Ensemble::new(&[flavor, flavor, flavor], &[]);
+    ens.start_all();
+    let leader = ens.settled_leader(&[1, 2, 3]);
+    let follower = [1, 2, 3].into_iter().find(|s| *s != leader).expect("a follower");
+    let c = ens.client(follower);
+    traffic(&c);
+    c.close().expect("close");
+    // Reads on the leader too, so its per-namespace read series exists.
+    let c = ens.client(leader);
+    c.get_data("/metrics", false).expect("get_data");
+    c.close().expect("close");
+    let l = mntr(&ens.node(leader).client_addr());
+    let f = mntr(&ens.node(follower).client_addr());
+    (l, f)
+}
+
+#[test]
+fn ensemble_mntr_has_javas_keys_on_leader_and_follower() {
+    let (jl, jf) = ensemble_mntr(Flavor::Java);
+    let (ol, of) = ensemble_mntr(Flavor::Zkserver);
+    // Sets gain a key per namespace read or written, per learner ACK: the
+    // series of a set are compared by the set's name only.
+    let set_free = |m: &[(String, String)]| -> Vec<(String, String)> {
+        m.iter()
+            .filter(|(k, _)| !k.ends_with("_per_namespace") && !k.ends_with("_ack_latency") && !k.contains("learner_handler_qp"))
+            .cloned()
+            .collect()
+    };
+    assert_same_keys("leader", &set_free(&jl), &set_free(&ol));
+    assert_same_keys("follower", &set_free(&jf), &set_free(&of));
+    assert_eq!(value(&ol, "peer_state"), "leading - broadcast");
+    assert_eq!(value(&of, "peer_state"), "following - broadcast");
+    assert_eq!(value(&ol, "quorum_size"), "3");
+    assert_eq!(value(&ol, "synced_followers"), "2");
+    assert_ne!(value(&ol, "proposal_count"), "0");
+    assert_ne!(value(&ol, "commit_count"), "0");
+    assert_ne!(value(&of, "learner_commit_received_count"), "0");
+    assert_ne!(value(&of, "cnt_follower_sync_time"), "0");
+    assert_ne!(value(&of, "cnt_election_time"), "0");
+}
+
+/// GET `path` on 127.0.0.1:`port`: (status, body).
+fn http_get(port: u16, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to /metrics");
+    s.set_read_timeout(Some(DEADLINE)).expect("timeout");
+    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").expect("send");
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).expect("read");
+    let status = raw.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+/// A parsed exposition: family name -> type, and sample (name with
+/// labels) -> value. Panics on any line format 0.0.4 does not allow.
+fn parse_exposition(text: &str) -> (BTreeMap<String, String>, BTreeMap<String, f64>) {
+    let mut types = BTreeMap::new();
+    let mut samples = BTreeMap::new();
+    for line in text.lines() {
+        if line.is_empty() {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').expect("TYPE line");
+            assert!(["counter", "gauge", "summary", "histogram", "untyped"].contains(&kind), "{line}");
+            types.insert(name.to_string(), kind.to_string());
+            continue;
+        }
+        if line.starts_with("# HELP ") || line.starts_with('#') {
+            continue;
+        }
+        let (series, v) = line.rsplit_once(' ').unwrap_or_else(|| panic!("bad sample line {line}"));
+        let name_end = series.find('{').unwrap_or(series.len());
+        let name = &series[..name_end];
+        assert!(
+            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            "bad metric name in {line}"
+        );
+        if name_end < series.len() {
+            assert!(series.ends_with('}'), "bad labels in {line}");
+        }
+        let v: f64 = match v {
+            "NaN" => f64::NAN,
+            "+Inf" => f64::INFINITY,
+            "-Inf" => f64::NEG_INFINITY,
+            _ => v.parse().unwrap_or_else(|_| panic!("bad value in {line}")),
+        };
+        samples.insert(series.to_string(), v);
+    }
+    (types, samples)
+}
+
+/// Java's metric names for a standalone server (the fixture's "all" rows).
+fn java_names() -> Vec<(String, String)> {
+    let text = include_str!("fixtures/java_3.8_metric_names.tsv");
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| {
+            let cols: Vec<&str> = l.split('\t').collect();
+            (cols.get(2) == Some(&"all")).then(|| (cols[0].to_string(), cols[1].to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn prometheus_metrics_cover_javas_names_and_move() {
+    let port = free_port();
+    let opts = ServerOpts::default()
+        .cfg("metricsProvider.className", "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider")
+        .cfg("metricsProvider.httpHost", "127.0.0.1")
+        .cfg("metricsProvider.httpPort", &port.to_string());
+    let server = TestServer::start_with(Flavor::Zkserver, opts);
+    let mut first = None;
+    assert!(
+        wait_until(DEADLINE, || {
+            first = TcpStream::connect(("127.0.0.1", port)).ok().map(|_| http_get(port, "/metrics"));
+            first.is_some()
+        }),
+        "/metrics never answered"
+    );
+    let (status, body) = first.expect("first scrape");
+    assert_eq!(status, 200);
+    let (types, before) = parse_exposition(&body);
+
+    // Coverage of Java's names, with Java's types.
+    let names = java_names();
+    let mut missing = Vec::new();
+    for (name, kind) in &names {
+        let want = match kind.as_str() {
+            "counter" | "counter_set" => "counter",
+            "gauge" | "gauge_set" => "gauge",
+            _ => "summary",
+        };
+        match types.get(name) {
+            Some(t) if t == want => {}
+            _ => missing.push(name.clone()),
+        }
+    }
+    let covered = names.len() - missing.len();
+    let pct = covered as f64 * 100.0 / names.len() as f64;
+    eprintln!("/metrics: {covered} of {} Java metric names ({pct:.1}%); missing {missing:?}", names.len());
+    assert!(pct >= 95.0, "only {pct:.1}% of Java's names: missing {missing:?}");
+    // Advanced summaries carry Java's three quantiles, basic ones the median.
+    for q in ["0.5", "0.9", "0.99"] {
+        assert!(before.contains_key(&format!("readlatency{{quantile=\"{q}\",}}")), "readlatency {q}");
+    }
+    assert!(before.contains_key("fsynctime{quantile=\"0.5\",}"));
+    assert!(!before.contains_key("fsynctime{quantile=\"0.9\",}"));
+    for p in ["process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds", "process_max_fds", "process_start_time_seconds", "process_virtual_memory_bytes"] {
+        assert!(before.contains_key(p), "{p} missing");
+    }
+    assert!(before["process_resident_memory_bytes"] > 0.0);
+
+    let c = server.client();
+    traffic(&c);
+    c.close().expect("close");
+    let (_, body) = http_get(port, "/metrics");
+    let (_, after) = parse_exposition(&body);
+    for series in ["updatelatency_count", "readlatency_count", "fsynctime_count", "bytes_received_count", "packets_received", "prep_processor_request_queued", "sync_processor_request_queued"] {
+        assert!(after[series] > before[series], "{series} did not move: {} -> {}", before[series], after[series]);
+    }
+    assert!(after.contains_key("write_per_namespace_count{key=\"metrics\",}"), "no per-namespace series");
+    // Java's servlet answers only /metrics.
+    assert_eq!(http_get(port, "/other").0, 404);
+    // With this provider, mntr dumps its samples (Java's key format: no
+    // trailing comma in the labels) after version and state.
+    let m = mntr(&server.addr());
+    assert_eq!((m[0].0.as_str(), m[1].0.as_str()), ("version", "server_state"));
+    for key in ["fsynctime_count", "readlatency{quantile=\"0.99\"}", "znode_count", "process_open_fds"] {
+        assert!(m.iter().any(|(k, _)| k == key), "mntr lacks {key}");
+    }
+}
+
+#[test]
+fn an_unknown_metrics_provider_refuses_start_up() {
+    let mut s = TestServer::prepare(Flavor::Zkserver, ServerOpts::default().cfg("metricsProvider.className", "com.example.Nope"));
+    let status = s.try_start().expect_err("started with an unknown provider");
+    assert!(!status.success());
+    assert!(s.log_tail(20).contains("metricsProvider.className"), "{}", s.log_tail(20));
+}
+
+/// The series a Grafana dashboard for Java's Prometheus provider queries:
+/// the one derived from Grafana.com dashboard 10465 ("ZooKeeper Dashboard
+/// for Prometheus metrics scraper", the one ZooKeeper's monitoring guide
+/// points to), as shipped in a public Kubernetes application definition.
+/// Summaries are queried by quantile, `_count` and `_sum`.
+const DASHBOARD_SERIES: &[&str] = &[
+    "uptime",
+    "leader_uptime",
+    "learners",
+    "quorum_size",
+    "synced_followers",
+    "synced_non_voting_followers",
+    "synced_observers",
+    "open_file_descriptor_count",
+    "max_file_descriptor_count",
+    "election_time{quantile=\"0.5\",}",
+    "election_time_count",
+    "election_time_sum",
+    "znode_count",
+    "ephemerals_count",
+    "packets_received",
+    "packets_sent",
+    "avg_latency",
+    "min_latency",
+    "max_latency",
+    "proposal_latency{quantile=\"0.99\",}",
+    "proposal_latency_count",
+    "outstanding_requests",
+    "approximate_data_size",
+    "bytes_received_count",
+    "global_sessions",
+    "connection_drop_count",
+    "connection_rejected",
+    "server_write_committed_time_ms{quantile=\"0.99\",}",
+    "local_write_committed_time_ms{quantile=\"0.99\",}",
+    "local_write_committed_time_ms_count",
+    "local_write_committed_time_ms_sum",
+    "commit_count",
+    "proposal_count",
+];
+
+/// Only a leader registers these gauges (LeaderZooKeeperServer).
+const LEADER_ONLY: &[&str] = &["leader_uptime", "learners", "synced_followers", "synced_non_voting_followers"];
+
+#[test]
+fn an_ensembles_metrics_have_every_series_a_zookeeper_dashboard_queries() {
+    let mut ens = Ensemble::new(&[Flavor::Zkserver, Flavor::Zkserver, Flavor::Zkserver], &[]);
+    let mut ports = BTreeMap::new();
+    for sid in 1..=3 {
+        let port = free_port();
+        ports.insert(sid, port);
+        ens.set_cfg(sid, "metricsProvider.className", "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider");
+        ens.set_cfg(sid, "metricsProvider.httpHost", "127.0.0.1");
+        ens.set_cfg(sid, "metricsProvider.httpPort", &port.to_string());
+    }
+    ens.start_all();
+    let leader = ens.settled_leader(&[1, 2, 3]);
+    let follower = [1, 2, 3].into_iter().find(|s| *s != leader).expect("a follower");
+    let c = ens.client(follower);
+    traffic(&c);
+    c.close().expect("close");
+    for (sid, role) in [(leader, "leader"), (follower, "follower")] {
+        let (status, body) = http_get(ports[&sid], "/metrics");
+        assert_eq!(status, 200, "{role}");
+        let (_, samples) = parse_exposition(&body);
+        for series in DASHBOARD_SERIES {
+            if role == "follower" && LEADER_ONLY.contains(series) {
+                assert!(!samples.contains_key(*series), "a follower exports {series}");
+                continue;
+            }
+            assert!(samples.contains_key(*series), "{role} lacks {series}");
+        }
+    }
+    let (_, body) = http_get(ports[&leader], "/metrics");
+    let (_, leader_samples) = parse_exposition(&body);
+    assert_eq!(leader_samples["quorum_size"], 3.0);
+    assert_eq!(leader_samples["learners"], 2.0);
+    assert!(leader_samples["commit_count"] > 0.0);
+    assert!(leader_samples["local_write_committed_time_ms_count"] + leader_samples["server_write_committed_time_ms_count"] > 0.0);
+}
+
+/// Marks node 1 as an observer in every node's zoo.cfg (`:observer` on its
+/// server line, peerType=observer in its own).
+fn make_node1_observer(ens: &Ensemble) {
+    let n1 = ens.node(1);
+    let line = format!("server.1=127.0.0.1:{}:{}", n1.quorum_port, n1.election_port);
+    for n in &ens.nodes {
+        let cfg = std::fs::read_to_string(n.cfg_path()).expect("read zoo.cfg");
+        let mut cfg = cfg.replace(&format!("{line}\n"), &format!("{line}:observer\n"));
+        if n.sid == 1 {
+            cfg.push_str("peerType=observer\n");
+        }
+        std::fs::write(n.cfg_path(), cfg).expect("write zoo.cfg");
+    }
+}
+
+/// An observer's mntr after traffic through it.
+fn observer_mntr(flavor: Flavor) -> Vec<(String, String)> {
+    let mut ens = Ensemble::new(&[flavor, flavor, flavor], &[]);
+    make_node1_observer(&ens);
+    ens.start_all();
+    ens.settled_leader(&[2, 3]);
+    ens.wait_mode(1, "observer");
+    let c = ens.client(1);
+    traffic(&c);
+    c.close().expect("close");
+    mntr(&ens.node(1).client_addr())
+}
+
+#[test]
+fn observer_mntr_has_javas_keys() {
+    let java = observer_mntr(Flavor::Java);
+    let ours = observer_mntr(Flavor::Zkserver);
+    assert_same_keys("observer", &java, &ours);
+    assert_eq!(value(&ours, "peer_state"), "observing - broadcast");
+    assert_eq!(value(&ours, "observer_master_id"), value(&java, "observer_master_id"));
+    assert_ne!(value(&ours, "cnt_observer_sync_time"), "0");
+}
+
+/// How many metric updates one request makes (summary observations plus
+/// counter increments; the byte counters count one update per request),
+/// for the overhead estimate in README. Prints, asserts nothing.
+#[test]
+#[ignore]
+fn metric_updates_per_request() {
+    let port = free_port();
+    let opts = ServerOpts::default()
+        .cfg("metricsProvider.className", "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider")
+        .cfg("metricsProvider.httpHost", "127.0.0.1")
+        .cfg("metricsProvider.httpPort", &port.to_string());
+    let server = TestServer::start_with(Flavor::Zkserver, opts);
+    assert!(wait_until(DEADLINE, || TcpStream::connect(("127.0.0.1", port)).is_ok()));
+    let c = server.client();
+    c.create("/n", Some(b"v"), &ids::open_acl_unsafe(), CreateMode::Persistent).expect("create");
+    // Counters (bar the byte counters, one update each per request) and
+    // the summaries' observation counts; keyed sets add one per request.
+    let (types, _) = parse_exposition(&http_get(port, "/metrics").1);
+    let byte_counters = ["bytes_received_count", "response_bytes", "watch_bytes"];
+    let updates = |samples: &BTreeMap<String, f64>| -> f64 {
+        samples
+            .iter()
+            .filter(|(k, _)| {
+                let counter = types.get(k.as_str()).is_some_and(|t| t == "counter") && !byte_counters.contains(&k.as_str());
+                let summary_count =
+                    k.strip_suffix("_count").is_some_and(|base| types.get(base).is_some_and(|t| t == "summary"));
+                counter || summary_count
+            })
+            .map(|(_, v)| *v)
+            .sum()
+    };
+    let per_request = |op: &dyn Fn()| {
+        let (_, before) = parse_exposition(&http_get(port, "/metrics").1);
+        for _ in 0..1000 {
+            op();
+        }
+        let (_, after) = parse_exposition(&http_get(port, "/metrics").1);
+        // + the byte counters and the per-namespace set.
+        (updates(&after) - updates(&before)) / 1000.0 + 3.0
+    };
+    let reads = per_request(&|| {
+        c.get_data("/n", false).expect("get_data");
+    });
+    let writes = per_request(&|| {
+        c.set_data("/n", Some(b"w"), -1).expect("set_data");
+    });
+    eprintln!("metric updates per request: getData {reads:.1}, setData {writes:.1}");
+}

@@ -136,12 +136,8 @@ impl JettyAdminServer {
                     .map(|a| a.ip())
                     .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address"))?,
             };
-            let addr = SocketAddr::new(ip, port);
-            let socket = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, None)?;
-            socket.set_reuse_address(true)?;
-            socket.bind(&addr.into())?;
-            socket.listen(50)?;
-            Ok(socket.into())
+            // Jetty on 0.0.0.0 (the default) takes IPv6 clients too.
+            crate::common::net_utils::bind_listener(SocketAddr::new(ip, port), 50, true)
         };
         let listener = bind().map_err(|e| format!("{}: {e}", settings.problem("starting")))?;
         let local_addr = listener.local_addr().map_err(|e| format!("{}: {e}", settings.problem("starting")))?;

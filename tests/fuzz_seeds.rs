@@ -295,6 +295,17 @@ fn write_seed_corpora() {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         seed("txn_log_file", &name, &fs::read(&path).unwrap());
     }
+    // The newest snapshot again, stored as gz and as snappy-java would
+    // store it: the target reads inputs with either magic that way.
+    if let Some(newest) = files_named(&version2, "snapshot.").last() {
+        use zkserver::server::persistence::snap_stream::{SnapOutput, StreamMode};
+        let name = newest.file_name().unwrap().to_string_lossy().into_owned();
+        for mode in [StreamMode::Gzip, StreamMode::Snappy] {
+            let mut out = SnapOutput::new(Vec::new(), mode);
+            out.write_all(&fs::read(newest).unwrap()).unwrap();
+            seed("snapshot_file", &format!("{name}{}", mode.file_extension()), &out.finish().unwrap());
+        }
+    }
 
     let entries: Vec<_> = read_txns(&version2, 0).expect("read the logs").flatten().take(12).collect();
     quorum_packets(&entries);
@@ -303,7 +314,7 @@ fn write_seed_corpora() {
     // The SNAP stream a leader with this database sends.
     let snap_log = FileTxnSnapLog::new(&server.data_dir(), &server.data_dir()).expect("open the data directory");
     let db = ZkDatabase::new(snap_log, true, true);
-    let settings = TxnLogSettings { pre_alloc_size: 8192, force_sync: false, fsync_warning_threshold_ms: 1000, snapshot_trust_empty: false };
+    let settings = TxnLogSettings { pre_alloc_size: 8192, force_sync: false, fsync_warning_threshold_ms: 1000, snapshot_trust_empty: false, snapshot_compression: Default::default() };
     db.load_database(settings).expect("load the database");
     let mut stream = Vec::new();
     db.serialize_snapshot(&mut stream).expect("serialize the snapshot");

@@ -55,7 +55,7 @@ const MIB: usize = 1 << 20;
 fn database(dir: &std::path::Path) -> ZkDatabase {
     let db = ZkDatabase::new(FileTxnSnapLog::new(dir, dir).unwrap(), false, true);
     let settings =
-        TxnLogSettings { pre_alloc_size: 0, force_sync: false, fsync_warning_threshold_ms: 1000, snapshot_trust_empty: false };
+        TxnLogSettings { pre_alloc_size: 0, force_sync: false, fsync_warning_threshold_ms: 1000, snapshot_trust_empty: false, snapshot_compression: Default::default() };
     db.load_database(settings).unwrap();
     db
 }

@@ -3,7 +3,9 @@
 //! sequentials, ACLs) is served identically by zkserver, every Stat field
 //! included, and back again; Java's own tools read zkserver's files, and
 //! `zkserver snapshot-formatter` prints what Java's SnapshotFormatter
-//! prints, byte for byte, in all three modes.
+//! prints, byte for byte, in all three modes. With
+//! zookeeper.snapshot.compression.method=gz or snappy each opens the
+//! other's compressed snapshots.
 
 mod common;
 
@@ -108,6 +110,94 @@ fn hand_over(from: Flavor, to: Flavor) {
     // (and the one its snapshot holds).
     assert_eq!(digest_mismatches(&s), 0, "{to:?} computes other digests than {from:?}");
     c.close().unwrap();
+}
+
+/// The snapshot file names in the data directory.
+fn snapshot_names(s: &TestServer) -> Vec<String> {
+    let dir = s.data_dir().join("version-2");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with("snapshot."))
+        .collect();
+    names.sort();
+    names
+}
+
+/// One server writes compressed snapshots, the other starts from the
+/// newest of them (its log says it read it) and serves the same tree, then
+/// writes its own start-up snapshot compressed the same way.
+fn compressed_hand_over(from: Flavor, to: Flavor, method: &str) {
+    let opts = ServerOpts::default().prop("zookeeper.snapshot.compression.method", method);
+    let mut s = TestServer::start_with(from, opts.clone().cfg("snapCount", "10"));
+    let c = s.client();
+    build(&c, &s.addr(), "z");
+    // Closed first, so its ephemeral is gone from both sides.
+    c.close().unwrap();
+    let c = s.client();
+    let before = walk(&c);
+    c.close().unwrap();
+    s.stop();
+    let written = snapshot_names(&s);
+    let ext = format!(".{method}");
+    assert!(written.len() >= 3, "{from:?} wrote {written:?}");
+    assert!(written.iter().all(|n| n.ends_with(&ext)), "{from:?} with {method}: {written:?}");
+    let newest = newest_compressed(&s, &ext);
+    let switched = std::time::SystemTime::now();
+    s.switch_to(to);
+    assert!(
+        std::fs::read_to_string(s.log_path()).unwrap().contains(&format!("Reading snapshot {}", newest.display())),
+        "{to:?} did not start from {}:\n{}",
+        newest.display(),
+        s.log_tail(40)
+    );
+    let c = s.client();
+    assert_eq!(walk(&c), before, "{from:?} -> {to:?} with {method}");
+    assert_eq!(digest_mismatches(&s), 0, "{to:?} computes other digests than {from:?}");
+    c.close().unwrap();
+    s.stop();
+    // Its start-up snapshot (which may replace one of the same zxid).
+    let now = snapshot_names(&s);
+    let dir = s.data_dir().join("version-2");
+    let fresh = now.iter().any(|n| std::fs::metadata(dir.join(n)).and_then(|m| m.modified()).is_ok_and(|t| t >= switched));
+    assert!(fresh && now.iter().all(|n| n.ends_with(&ext)), "{to:?} with {method}: {now:?}");
+}
+
+/// The newest snapshot whose name ends in `ext`.
+fn newest_compressed(s: &TestServer, ext: &str) -> std::path::PathBuf {
+    let zxid = |n: &str| i64::from_str_radix(n.strip_prefix("snapshot.")?.strip_suffix(ext)?, 16).ok();
+    let best = snapshot_names(s).into_iter().filter_map(|n| Some((zxid(&n)?, n))).max().expect("a compressed snapshot");
+    s.data_dir().join("version-2").join(best.1)
+}
+
+#[test]
+fn java_gz_snapshots_open_in_zkserver() {
+    compressed_hand_over(Flavor::Java, Flavor::Zkserver, "gz");
+}
+
+#[test]
+fn zkserver_gz_snapshots_open_in_java() {
+    compressed_hand_over(Flavor::Zkserver, Flavor::Java, "gz");
+}
+
+#[test]
+fn java_snappy_snapshots_open_in_zkserver() {
+    compressed_hand_over(Flavor::Java, Flavor::Zkserver, "snappy");
+}
+
+#[test]
+fn zkserver_snappy_snapshots_open_in_java() {
+    compressed_hand_over(Flavor::Zkserver, Flavor::Java, "snappy");
+}
+
+#[test]
+fn an_unknown_compression_method_refuses_start_up_naming_the_key() {
+    let opts = ServerOpts::default().prop("zookeeper.snapshot.compression.method", "zip");
+    let mut s = TestServer::prepare(Flavor::Zkserver, opts);
+    assert!(s.try_start().is_err(), "started with method zip");
+    let log = s.log_tail(20);
+    assert!(log.contains("zookeeper.snapshot.compression.method") && log.contains("zip"), "{log}");
 }
 
 #[test]
@@ -236,5 +326,23 @@ fn snapshot_formatter_prints_what_java_prints() {
         assert_eq!(sessions.lines().filter(|l| l.ends_with(", 1")).count(), 2, "{flavor:?}: {sessions}");
         assert!(json.contains(r#"{"name":"quo\"te","asize":6,"#), "{flavor:?}: {json}");
         assert!(json.contains(r#"{"name":"back\\slash","#), "{flavor:?}: {json}");
+    }
+}
+
+/// Java's SnapshotFormatter reads a compressed snapshot through SnapStream;
+/// ours prints the same for zkserver's gz and snappy snapshots.
+#[test]
+fn snapshot_formatter_reads_compressed_snapshots_as_java_does() {
+    for method in ["gz", "snappy"] {
+        let opts = ServerOpts::default().prop("zookeeper.snapshot.compression.method", method);
+        let mut s = TestServer::start_with(Flavor::Zkserver, opts);
+        let c = s.client();
+        build_for_formatters(&c, &s.addr());
+        c.disconnect();
+        s.stop();
+        s.start_again();
+        s.stop();
+        let reports = formatters_agree(&newest_compressed(&s, &format!(".{method}")));
+        assert!(reports[0].contains("\n/wide/c149\n"), "{method}: {}", reports[0]);
     }
 }

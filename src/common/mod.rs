@@ -5,6 +5,7 @@ pub mod civil_date;
 pub mod deadline_reader;
 pub mod java_hash_order;
 pub mod logging;
+pub mod net_utils;
 pub mod path_trie;
 pub mod path_utils;
 pub mod time;

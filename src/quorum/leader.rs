@@ -514,7 +514,7 @@ impl Leader {
     /// Starts the LearnerCnxAcceptor thread(s) on the bound port(s).
     fn start_acceptor(self: &Arc<Self>) -> io::Result<()> {
         let listeners = self.listeners.lock();
-        let names: Vec<String> = listeners.iter().filter_map(|l| l.local_addr().ok()).map(|a| format!("/{a}")).collect();
+        let names: Vec<String> = listeners.iter().filter_map(|l| l.local_addr().ok()).map(crate::common::net_utils::java_socket_address).collect();
         let name = format!("LearnerCnxAcceptor-{}", names.join("|"));
         for l in listeners.iter() {
             let l = l.try_clone()?;
@@ -532,6 +532,7 @@ impl Leader {
         while self.is_running() {
             match l.accept() {
                 Ok((sock, remote)) => {
+                    let remote = crate::common::net_utils::canonical(remote);
                     if !self.is_running() {
                         break;
                     }
@@ -641,12 +642,7 @@ fn leader_core(peer: &QuorumPeer) -> LeaderCore {
 }
 
 fn bind_reusable(addr: SocketAddr) -> io::Result<TcpListener> {
-    let domain = if addr.is_ipv4() { socket2::Domain::IPV4 } else { socket2::Domain::IPV6 };
-    let s = socket2::Socket::new(domain, socket2::Type::STREAM, None)?;
-    s.set_reuse_address(true)?;
-    s.bind(&addr.into())?;
-    s.listen(50)?;
-    Ok(s.into())
+    crate::common::net_utils::bind_listener(addr, 50, true)
 }
 
 /// Leader.lead: runs the LEADING role on the QuorumPeer thread until the

@@ -337,7 +337,7 @@ impl LearnerHandler {
     /// `handshake_id` is the leader's id for the socket until its first
     /// packet arrives.
     pub fn start(leader: Arc<Leader>, sock: TcpStream, handshake_id: u64) -> io::Result<Arc<LearnerHandler>> {
-        let remote = sock.peer_addr()?;
+        let remote = crate::common::net_utils::canonical(sock.peer_addr()?);
         let (tx, rx) = unbounded();
         let id = NEXT_HANDLER_SERIAL.fetch_add(1, Ordering::Relaxed);
         let h = Arc::new(LearnerHandler {
@@ -366,7 +366,7 @@ impl LearnerHandler {
             handshake_id,
         });
         let runner = Arc::clone(&h);
-        crate::server::zoo_keeper_critical_thread::spawn(format!("LearnerHandler-/{remote}"), move || runner.run())?;
+        crate::server::zoo_keeper_critical_thread::spawn(format!("LearnerHandler-{}", crate::common::net_utils::java_socket_address(remote)), move || runner.run())?;
         Ok(h)
     }
 
@@ -651,7 +651,7 @@ impl LearnerHandler {
             return Ok(());
         };
         let me = Arc::clone(self);
-        crate::server::zoo_keeper_critical_thread::spawn(format!("Sender-/{}", self.remote), move || me.send_packets(rx, out))?;
+        crate::server::zoo_keeper_critical_thread::spawn(format!("Sender-{}", crate::common::net_utils::java_socket_address(self.remote)), move || me.send_packets(rx, out))?;
         self.sending_started.store(true, Ordering::Release);
         Ok(())
     }

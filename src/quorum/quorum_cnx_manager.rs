@@ -237,17 +237,7 @@ fn parse_host_port(s: &str) -> Option<HostPort> {
     Some(HostPort { host: host.to_string(), port: port.parse().ok()? })
 }
 
-/// An address as Java's NetUtils.formatInetAddr prints a resolved one
-/// (`ip:port`, IPv6 in brackets and uncompressed).
-pub fn format_inet_addr(addr: &SocketAddr) -> String {
-    match addr.ip() {
-        IpAddr::V4(ip) => format!("{ip}:{}", addr.port()),
-        IpAddr::V6(ip) => {
-            let segs: Vec<String> = ip.segments().iter().map(|s| format!("{s:x}")).collect();
-            format!("[{}]:{}", segs.join(":"), addr.port())
-        }
-    }
-}
+pub use crate::common::net_utils::format_inet_addr;
 
 /// An election address as this peer announces it: resolved to its first
 /// address, or as written when it does not resolve.
@@ -414,17 +404,14 @@ impl QuorumCnxManager {
                 .next()
                 .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{hp} does not resolve")))?
         };
-        let sock = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, None)?;
-        sock.set_reuse_address(true)?;
-        sock.bind(&addr.into())?;
-        sock.listen(50)?;
-        Ok(sock.into())
+        crate::common::net_utils::bind_listener(addr, 50, true)
     }
 
     fn accept_loop(self: Arc<Self>, listener: TcpListener) {
         while !self.shutdown.load(Ordering::Acquire) {
             match listener.accept() {
                 Ok((sock, remote)) => {
+                    let remote = crate::common::net_utils::canonical(remote);
                     if self.shutdown.load(Ordering::Acquire) {
                         break;
                     }

@@ -139,4 +139,24 @@ mod tests {
             ["log.1a", "log.2a", "log.3a", "snapshot.20", "snapshot.30", "snapshot.40", "snapshot.50"]
         );
     }
+
+    /// Compressed snapshots count as snapshots, and go, like the others.
+    #[test]
+    fn compressed_snapshots_are_kept_and_purged_alike() {
+        use crate::server::persistence::snap_stream::StreamMode;
+        let dir = tempfile::tempdir().unwrap();
+        let snap_log = FileTxnSnapLog::new(dir.path(), dir.path()).unwrap();
+        let v2 = snap_log.data_dir().to_path_buf();
+        let dt = crate::server::data_tree::DataTree::new();
+        let modes = [StreamMode::Gzip, StreamMode::Checked, StreamMode::Snappy, StreamMode::Gzip, StreamMode::Snappy];
+        for (z, mode) in [0x0, 0x10, 0x20, 0x30, 0x40].into_iter().zip(modes) {
+            let name = file_snap::snapshot_name_with(z, mode);
+            file_snap::serialize_with(&dt, &Default::default(), &v2.join(name), false, &|| true, mode).unwrap();
+        }
+        purge(&snap_log, 3).unwrap();
+        let mut left: Vec<String> =
+            fs::read_dir(&v2).unwrap().flatten().map(|e| e.file_name().to_string_lossy().to_string()).collect();
+        left.sort();
+        assert_eq!(left, ["snapshot.20.snappy", "snapshot.30.gz", "snapshot.40.snappy"]);
+    }
 }

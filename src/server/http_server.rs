@@ -117,7 +117,9 @@ struct Shared {
 }
 
 /// Binds host:port (an IP address, or a name resolved to its first
-/// address) with SO_REUSEADDR, as Jetty's ServerConnector does.
+/// address) with SO_REUSEADDR, as Jetty's ServerConnector does; the IPv4
+/// wildcard binds the dual-stack one, as Java does
+/// (`net_utils::bind_listener`).
 pub fn bind(host: &str, port: u16) -> io::Result<TcpListener> {
     let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
     let ip: IpAddr = match host.parse() {
@@ -127,12 +129,8 @@ pub fn bind(host: &str, port: u16) -> io::Result<TcpListener> {
             .map(|a| a.ip())
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address"))?,
     };
-    let addr = SocketAddr::new(ip, port);
-    let socket = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, None)?;
-    socket.set_reuse_address(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(50)?;
-    Ok(socket.into())
+    // Jetty on 0.0.0.0 (the default) takes IPv6 clients too.
+    crate::common::net_utils::bind_listener(SocketAddr::new(ip, port), 50, true)
 }
 
 impl HttpServer {

@@ -161,7 +161,7 @@ impl NioServerCnxn {
             read_chunk: settings.direct_buffer_bytes.max(MIN_READ_CHUNK),
             old_client: AtomicBool::new(true),
             // Every connection is known by its address (IPAuthenticationProvider).
-            auth_info: Mutex::new(vec![Id::new("ip", &remote.ip().to_string())]),
+            auth_info: Mutex::new(vec![Id::new("ip", &crate::common::net_utils::host_address(remote.ip()))]),
             established_wall_ms: wall_ms(),
             stats: Mutex::new(CnxnStats::default()),
         })

@@ -275,11 +275,7 @@ pub struct NioServerCnxnFactory {
 impl NioServerCnxnFactory {
     /// configure + start: binds the client port and starts every thread.
     pub fn start(addr: SocketAddr, settings: NioSettings, zks: Arc<ZooKeeperServer>) -> io::Result<Arc<Self>> {
-        let sock = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, None)?;
-        sock.set_reuse_address(true)?;
-        sock.bind(&addr.into())?;
-        sock.listen(if settings.listen_backlog > 0 { settings.listen_backlog } else { 50 })?;
-        let listener = Arc::new(TcpListener::from(sock));
+        let listener = Arc::new(crate::common::net_utils::bind_listener(addr, settings.listen_backlog, true)?);
         let local_address = listener.local_addr()?;
         let mut selectors = Vec::new();
         for _ in 0..settings.num_selector_threads.max(1) {
@@ -479,7 +475,8 @@ impl ServerCnxnFactory for NioServerCnxnFactory {
 fn accept_loop(factory: Weak<NioServerCnxnFactory>, listener: Arc<TcpListener>) {
     let mut errors = RateLimitedLog::new(Duration::from_secs(1));
     loop {
-        let accepted = listener.accept();
+        // An IPv4 peer on the dual-stack wildcard is seen as IPv4, as Java sees it.
+        let accepted = listener.accept().map(|(s, a)| (s, crate::common::net_utils::canonical(a)));
         let Some(f) = factory.upgrade() else { break };
         if f.stopped.load(Ordering::Acquire) {
             break;

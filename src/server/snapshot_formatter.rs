@@ -16,7 +16,7 @@ use crate::jute::records::FileHeader;
 use crate::jute::{InputArchive, JuteError, Record};
 use crate::server::data_node::DataNode;
 use crate::server::data_tree::DataTree;
-use crate::server::persistence::file_snap;
+use crate::server::persistence::{file_snap, snap_stream};
 use crate::server::persistence::util::{get_zxid_from_name, SNAPSHOT_FILE_PREFIX};
 use crate::server::reference_counted_acl_cache::ReferenceCountedAclCache;
 use base64::Engine;
@@ -200,7 +200,7 @@ fn print_znode(dt: &DataTree, order: &FileOrder, name: &str, dump_data: bool, ou
 fn load(path: &Path) -> Result<(DataTree, HashMap<i64, i32>, FileOrder), String> {
     let dt = DataTree::new();
     let sessions = file_snap::load(&dt, path).map_err(|e| e.to_string())?;
-    let buf = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let buf = snap_stream::read_uncompressed(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let order = FileOrder::read(&buf).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok((dt, sessions, order))
 }

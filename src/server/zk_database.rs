@@ -18,6 +18,7 @@ use crate::quorum::quorum_peer_config::ConfigError;
 use crate::jute::{OutputArchive, StreamInput};
 use crate::server::data_tree::{DataTree, ProcessTxnResult, TreeRestore, CONFIG_NODE};
 use crate::server::persistence::file_snap;
+use crate::server::persistence::snap_stream::StreamMode;
 use crate::server::persistence::file_txn_log::{self, FileTxnLog};
 use crate::server::persistence::file_txn_snap_log::FileTxnSnapLog;
 use crate::server::persistence::util;
@@ -87,6 +88,9 @@ pub struct TxnLogSettings {
     pub fsync_warning_threshold_ms: u64,
     /// zookeeper.snapshot.trust.empty: accept logs without any snapshot.
     pub snapshot_trust_empty: bool,
+    /// zookeeper.snapshot.compression.method: how new snapshots are stored
+    /// ("", "gz" or "snappy", any case; SnapStream's streamMode).
+    pub snapshot_compression: StreamMode,
 }
 
 impl TxnLogSettings {
@@ -100,20 +104,19 @@ impl TxnLogSettings {
         props.boolean("zookeeper.datadir.autocreate", true);
         props.boolean("zookeeper.db.autocreate", true);
         let snapshot_trust_empty = props.boolean("zookeeper.snapshot.trust.empty", false);
-        if let Some((k, v)) = props.lookup("zookeeper.snapshot.compression.method") {
-            match v.to_ascii_lowercase().as_str() {
-                "" => {}
-                "gz" | "snappy" => {
-                    return Err(ConfigError::bad_value(k, v, "is not supported: snapshots are written uncompressed"))
-                }
-                _ => tracing::warn!("{k}={v:?} is not a known method; snapshots are written uncompressed"),
-            }
-        }
+        // Java takes an unknown method for "" (uncompressed); a typo here
+        // would silently leave snapshots uncompressed, so it refuses start-up.
+        let snapshot_compression = match props.lookup("zookeeper.snapshot.compression.method") {
+            None => StreamMode::Checked,
+            Some((k, v)) => StreamMode::from_name(v)
+                .ok_or_else(|| ConfigError::bad_value(k, v, "is not a snapshot compression method (gz, snappy or empty)"))?,
+        };
         Ok(TxnLogSettings {
             pre_alloc_size: pre_alloc_kb.saturating_mul(1024).max(0) as u64,
             force_sync,
             fsync_warning_threshold_ms: fsync_warning_threshold_ms.max(0) as u64,
             snapshot_trust_empty,
+            snapshot_compression,
         })
     }
 }
@@ -182,6 +185,8 @@ impl ZkDatabase {
     /// (id -> timeout) and the last zxid. An empty data directory gets its
     /// first snapshot (snapshot.0) as Java writes it.
     pub fn load_database(&self, log: TxnLogSettings) -> io::Result<(HashMap<i64, i32>, i64)> {
+        // Known before the first snapshot is written (its compression).
+        *self.log_settings.lock() = Some(log);
         let dt = &self.data_tree;
         let snap_dir = self.snap_log.data_dir();
         let m = crate::server::server_metrics::metrics();
@@ -230,7 +235,6 @@ impl ZkDatabase {
         // starting point; the writer adds what it appends.
         writer.set_highest_zxid_before(zxid);
         *self.txn_log.lock() = Some(writer);
-        *self.log_settings.lock() = Some(log);
         *self.sessions.lock() = sessions.clone();
         {
             let _no_writer = self.snapshot_writer.lock();
@@ -505,11 +509,12 @@ impl ZkDatabase {
         let sessions = self.sessions_with_timeouts();
         let zxid = self.data_tree.last_processed_zxid();
         let dir = self.snap_log.data_dir();
-        let tmp = dir.join(file_snap::temp_snapshot_name(zxid));
-        let path = dir.join(file_snap::snapshot_name(zxid));
+        let mode = self.log_settings.lock().map(|s| s.snapshot_compression).unwrap_or_default();
+        let tmp = dir.join(file_snap::temp_snapshot_name_with(zxid, mode));
+        let path = dir.join(file_snap::snapshot_name_with(zxid, mode));
         tracing::info!("Snapshotting: 0x{:x} to {}", zxid, path.display());
         let unchanged = || *self.tree_generation.lock() == started;
-        let mut result = file_snap::serialize(&self.data_tree, &sessions, &tmp, fsync, &unchanged);
+        let mut result = file_snap::serialize_with(&self.data_tree, &sessions, &tmp, fsync, &unchanged, mode);
         {
             let generation = self.tree_generation.lock();
             if *generation != started {
@@ -638,7 +643,8 @@ mod tests {
                 pre_alloc_size: 64 * 1024 * 1024,
                 force_sync: true,
                 fsync_warning_threshold_ms: 1000,
-                snapshot_trust_empty: false
+                snapshot_trust_empty: false,
+                snapshot_compression: StreamMode::Checked,
             }
         );
         let s = read(&[("forceSync", "no"), ("preAllocSize", "1024"), ("snapshot.trust.empty", "true")]).unwrap();
@@ -649,8 +655,12 @@ mod tests {
         assert_eq!(s.fsync_warning_threshold_ms, 60);
         assert_eq!(read(&[("preAllocSize", "0x10")]).unwrap_err().to_string(), "preAllocSize: \"0x10\" is not a number");
         assert_eq!(read(&[("txnLogSizeLimitInKb", "x")]).unwrap_err().to_string(), "txnLogSizeLimitInKb: \"x\" is not a number");
-        let e = read(&[("zookeeper.snapshot.compression.method", "gz")]).unwrap_err().to_string();
-        assert!(e.starts_with("zookeeper.snapshot.compression.method: \"gz\""), "{e}");
+        let method = |v| read(&[("zookeeper.snapshot.compression.method", v)]).map(|s| s.snapshot_compression);
+        assert_eq!(method("gz"), Ok(StreamMode::Gzip));
+        assert_eq!(method("SNAPPY"), Ok(StreamMode::Snappy));
+        assert_eq!(method(""), Ok(StreamMode::Checked));
+        let e = method("zip").unwrap_err().to_string();
+        assert!(e.starts_with("zookeeper.snapshot.compression.method: \"zip\""), "{e}");
 
         let read = |pairs: &[(&str, &str)]| ZkDatabaseSettings::read(&SystemProperties::of(pairs));
         assert_eq!(read(&[]), Ok(ZkDatabaseSettings { snapshot_size_factor: 0.33, commit_log_count: 500 }));
@@ -662,7 +672,7 @@ mod tests {
     fn loaded(dir: &Path) -> ZkDatabase {
         let db = ZkDatabase::new(FileTxnSnapLog::new(dir, dir).unwrap(), false, true);
         let settings =
-            TxnLogSettings { pre_alloc_size: 0, force_sync: false, fsync_warning_threshold_ms: 1000, snapshot_trust_empty: false };
+            TxnLogSettings { pre_alloc_size: 0, force_sync: false, fsync_warning_threshold_ms: 1000, snapshot_trust_empty: false, snapshot_compression: Default::default() };
         db.load_database(settings).unwrap();
         db
     }

@@ -1,4 +1,4 @@
-//! A 3-node (or n-node) ensemble on 127.0.0.1 for integration tests: each
+//! A 3-node (or n-node) ensemble on 127.0.0.1 (or ::1) for integration tests: each
 //! node is a zkserver or a Java 3.8 server with its own temp dataDir, myid
 //! file and free client/quorum/election ports. Nodes are launched and
 //! stopped one by one; dropping the ensemble kills every process (printing
@@ -98,6 +98,12 @@ impl Ensemble {
     /// lines go into every zoo.cfg.
     pub fn new(flavors: &[Flavor], extra: &[(&str, &str)]) -> Ensemble {
         Self::build(flavors, extra, |_| ("127.0.0.1".to_string(), None))
+    }
+
+    /// As `new`, on the IPv6 loopback: `server.N=[::1]:q:e` lines and
+    /// `clientPortAddress=[::1]`; `client_addr` is `[::1]:port`.
+    pub fn new_ipv6(flavors: &[Flavor], extra: &[(&str, &str)]) -> Ensemble {
+        Self::build(flavors, extra, |_| ("[::1]".to_string(), None))
     }
 
     /// As `new`, but node N binds its ports on 127.0.`net`.N and runs as

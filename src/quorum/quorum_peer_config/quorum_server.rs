@@ -23,9 +23,14 @@ impl HostPort {
         Ok((self.host.as_str(), self.port).to_socket_addrs()?.collect())
     }
 
-    /// The host as Java's `delimitedHostString` prints it (IPv6 in brackets).
+    /// The host as Java's `delimitedHostString` prints it: IPv6 in
+    /// brackets, and an IPv6 literal in InetAddress's full form
+    /// (`[0:0:0:0:0:0:0:1]` for `::1`), since Java keeps no name for a
+    /// literal and prints its address.
     pub fn delimited_host(&self) -> String {
-        if self.host.contains(':') {
+        if let Ok(ip) = self.host.parse::<std::net::Ipv6Addr>() {
+            format!("[{}]", crate::common::net_utils::host_address(ip.into()))
+        } else if self.host.contains(':') {
             format!("[{}]", self.host)
         } else {
             self.host.clone()
@@ -380,7 +385,7 @@ mod tests {
         assert_eq!(qs.addrs, vec![hp("::1", 2888)]);
         assert_eq!(qs.peer_type, LearnerType::Observer);
         assert_eq!(qs.client_addr, Some(hp("0.0.0.0", 2181)));
-        assert_eq!(qs.to_config_value(), "[::1]:2888:3888:observer;0.0.0.0:2181");
+        assert_eq!(qs.to_config_value(), "[0:0:0:0:0:0:0:1]:2888:3888:observer;0.0.0.0:2181");
         let qs = QuorumServer::parse(3, "h:1:2;127.0.0.1:2181", false).unwrap();
         assert_eq!(qs.client_addr, Some(hp("127.0.0.1", 2181)));
     }
@@ -410,6 +415,19 @@ mod tests {
         assert!(err(1, "[::1:2888:3888").contains("no matching ']'"));
         assert!(err(1, "[::1]2888:3888").contains("no port after"));
         assert!(err(1, ":1:2").contains("empty host"));
+        // IPv6 only in brackets, as ConfigUtils.getHostAndPort splits on
+        // every ':' otherwise: too many parts for a server or client part.
+        assert!(err(1, "::1:2888:3888").contains("is not host:port:port"));
+        assert!(err(1, "fe80::1:2888:3888:participant").contains("is not host:port:port"));
+        assert!(err(1, "[::1]:2888:3888;::1:2181").contains("is not host:port:port"));
+    }
+
+    #[test]
+    fn ipv6_everywhere_in_a_server_line() {
+        let qs = QuorumServer::parse(1, "[::1]:2888:3888;[::1]:2181", false).unwrap();
+        assert_eq!((qs.addrs.clone(), qs.election_addrs.clone()), (vec![hp("::1", 2888)], vec![hp("::1", 3888)]));
+        assert_eq!(qs.client_addr, Some(hp("::1", 2181)));
+        assert_eq!(qs.to_config_value(), "[0:0:0:0:0:0:0:1]:2888:3888:participant;[0:0:0:0:0:0:0:1]:2181");
     }
 
     fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {

@@ -121,12 +121,10 @@ fn server<'a>(ctx: &Context<'a>) -> &'a Arc<ZooKeeperServer> {
     ctx.zks.expect("run_command checks that a server is serving")
 }
 
-/// How Jackson writes an InetSocketAddress: "ip:port", IPv6 in brackets.
+/// How Jackson writes an InetSocketAddress: "ip:port", IPv6 in brackets
+/// and in full (`[0:0:0:0:0:0:0:1]:port`, from Inet6Address.toString).
 fn socket_address(a: SocketAddr) -> String {
-    match a {
-        SocketAddr::V4(v4) => format!("{}:{}", v4.ip(), v4.port()),
-        SocketAddr::V6(v6) => format!("[{}]:{}", v6.ip(), v6.port()),
-    }
+    crate::common::net_utils::format_inet_addr(&a)
 }
 
 /// QuorumServer's address as Java's admin views print it: host:port.

@@ -5,7 +5,7 @@ use crate::jute::records::Id;
 use crate::server::server_cnxn::ServerCnxn;
 
 pub fn handle_authentication(cnxn: &dyn ServerCnxn) {
-    cnxn.add_auth_info(Id::new("ip", &cnxn.remote_address().ip().to_string()));
+    cnxn.add_auth_info(Id::new("ip", &crate::common::net_utils::host_address(cnxn.remote_address().ip())));
 }
 
 /// A dotted IPv4 address as 4 bytes. Like Java 3.8's provider this knows

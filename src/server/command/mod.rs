@@ -161,8 +161,18 @@ pub fn execute(cmd: &str, zks: &Arc<ZooKeeperServer>, factory: &dyn ServerCnxnFa
             crate::server::server_metrics::metrics().reset_all();
             "Server stats reset.\n".to_string()
         }
-        "conf" if zks.is_read_only() => zks.settings.config.dump_conf(ConfView::ReadOnly),
-        "conf" => zks.settings.config.dump_conf(ConfView::Standalone),
+        "conf" => {
+            // QuorumZooKeeperServer.dumpConf adds the quorum settings and
+            // the membership to what a standalone server prints;
+            // ReadOnlyZooKeeperServer's adds the settings only.
+            let peer = zks.role().quorum_peer();
+            let view = match &peer {
+                _ if zks.is_read_only() => ConfView::ReadOnly,
+                Some(p) => ConfView::Quorum(&p.config().quorum_verifier),
+                None => ConfView::Standalone,
+            };
+            zks.settings.config.dump_conf(view)
+        }
         "envi" => envi(),
         "dirs" => format!("datadir_size: {}\nlogdir_size: {}\n", zks.data_dir_size(), zks.log_dir_size()),
         "wchs" => format!("{}\n", zks.zk_db().data_tree().dump_watches_summary()),
@@ -179,16 +189,10 @@ pub fn execute(cmd: &str, zks: &Arc<ZooKeeperServer>, factory: &dyn ServerCnxnFa
     }
 }
 
-/// How Java prints an unresolved InetSocketAddress: "/ip:port", IPv6
-/// addresses in full, unbracketed.
+/// How Java prints a peer's InetSocketAddress (`/127.0.0.1:port`,
+/// `/[0:0:0:0:0:0:0:1]:port`): `common::net_utils::java_socket_address`.
 pub fn java_socket_address(a: std::net::SocketAddr) -> String {
-    match a.ip() {
-        std::net::IpAddr::V4(ip) => format!("/{}:{}", ip, a.port()),
-        std::net::IpAddr::V6(ip) => {
-            let segs: Vec<String> = ip.segments().iter().map(|s| format!("{s:x}")).collect();
-            format!("/{}:{}", segs.join(":"), a.port())
-        }
-    }
+    crate::common::net_utils::java_socket_address(a)
 }
 
 /// ServerCnxn's connection figures, read once for both the text `cons`/

@@ -12,15 +12,19 @@
 //! temporary name (`temp_snapshot_name`) that neither this server's nor
 //! Java's restore and purge take for a snapshot, and `ZkDatabase` renames it
 //! into place once it is whole.
+//! With zookeeper.snapshot.compression.method those bytes are stored
+//! through gzip or snappy-java (`snapshot.<zxid>.gz`, `.snappy`, see
+//! `snap_stream`); every snapshot is read the way its name says.
 
 use crate::jute::records::FileHeader;
 use crate::jute::{InputArchive, JuteError, OutputArchive, Record};
 use crate::server::data_tree::{read_node_record, DataTree, ZxidDigest};
 use crate::server::reference_counted_acl_cache::ReferenceCountedAclCache;
+use crate::server::persistence::snap_stream::{self, SnapOutput, StreamMode};
 use crate::server::persistence::util::{self, get_zxid_from_name, sorted_data_dir_files, SNAPSHOT_FILE_PREFIX};
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 /// "ZKSN" as a big-endian int.
@@ -30,16 +34,26 @@ pub const DB_ID: i64 = -1;
 /// How many of the newest snapshots start-up tries before giving up.
 const SNAPSHOTS_TO_TRY: usize = 100;
 
-/// The file name of a snapshot taken at `zxid`.
+/// The file name of an uncompressed snapshot taken at `zxid`.
 pub fn snapshot_name(zxid: i64) -> String {
-    format!("{}.{:x}", SNAPSHOT_FILE_PREFIX, zxid)
+    snapshot_name_with(zxid, StreamMode::Checked)
+}
+
+/// Util.makeSnapshotName: `snapshot.<zxid>` plus the method's extension.
+pub fn snapshot_name_with(zxid: i64, mode: StreamMode) -> String {
+    format!("{}.{:x}{}", SNAPSHOT_FILE_PREFIX, zxid, mode.file_extension())
 }
 
 /// The name a snapshot at `zxid` is written under until it is complete:
 /// hidden, and not starting with `snapshot.`, so that no restore or purge,
 /// ours or Java's, counts it as a snapshot or deletes it while it grows.
 pub fn temp_snapshot_name(zxid: i64) -> String {
-    format!(".{}.tmp", snapshot_name(zxid))
+    temp_snapshot_name_with(zxid, StreamMode::Checked)
+}
+
+/// `temp_snapshot_name` for a snapshot written with `mode`.
+pub fn temp_snapshot_name_with(zxid: i64, mode: StreamMode) -> String {
+    format!(".{}.tmp", snapshot_name_with(zxid, mode))
 }
 
 /// Whether `name` is one of `temp_snapshot_name`'s.
@@ -125,9 +139,7 @@ impl<W: Write> Write for CheckedWriter<W> {
     }
 }
 
-/// Writes a snapshot of `dt` and `sessions` to `path` (a new file); fsyncs
-/// it when asked. Stops with an error, leaving the file partial, as soon
-/// as `keep_going` says no (asked every 64 KiB).
+/// Writes an uncompressed snapshot (`serialize_with`).
 pub fn serialize(
     dt: &DataTree,
     sessions: &HashMap<i64, i32>,
@@ -135,8 +147,24 @@ pub fn serialize(
     fsync: bool,
     keep_going: &dyn Fn() -> bool,
 ) -> io::Result<()> {
+    serialize_with(dt, sessions, path, fsync, keep_going, StreamMode::Checked)
+}
+
+/// Writes a snapshot of `dt` and `sessions` to `path` (a new file), its
+/// bytes stored as `mode` says; fsyncs it when asked. Stops with an error,
+/// leaving the file partial, as soon as `keep_going` says no (asked every
+/// 64 KiB of output).
+pub fn serialize_with(
+    dt: &DataTree,
+    sessions: &HashMap<i64, i32>,
+    path: &Path,
+    fsync: bool,
+    keep_going: &dyn Fn() -> bool,
+    mode: StreamMode,
+) -> io::Result<()> {
     let file = Abandonable { file: File::create(path)?, keep_going };
-    let mut w = CheckedWriter { inner: BufWriter::with_capacity(64 * 1024, file), sum: adler2::Adler32::new() };
+    let out = SnapOutput::new(file, mode);
+    let mut w = CheckedWriter { inner: BufWriter::with_capacity(64 * 1024, out), sum: adler2::Adler32::new() };
     let mut oa = OutputArchive::with_capacity(64 + sessions.len() * 12);
     FileHeader { magic: SNAP_MAGIC, version: VERSION, dbid: DB_ID }.serialize(&mut oa);
     oa.write_int(sessions.len() as i32);
@@ -153,7 +181,7 @@ pub fn serialize(
         seal(&mut w)?;
     }
     w.flush()?;
-    let file = w.inner.into_inner().map_err(|e| e.into_error())?;
+    let file = w.inner.into_inner().map_err(|e| e.into_error())?.finish()?;
     if fsync {
         file.file.sync_all()?;
     }
@@ -175,13 +203,18 @@ fn seal<W: Write>(w: &mut CheckedWriter<W>) -> io::Result<()> {
 /// ordinary `InputArchive`; one that runs past the window's end is parsed
 /// again once more of the file is in.
 struct SnapReader {
-    file: File,
+    /// The snapshot's uncompressed bytes: the file itself, or a
+    /// decompressor over it.
+    src: Box<dyn Read>,
     /// The window is `buf[start..end]`.
     buf: Vec<u8>,
     start: usize,
     end: usize,
-    /// Bytes of the file not yet read into `buf`.
-    unread: u64,
+    /// Bytes of an uncompressed file not yet read into `buf`; None for a
+    /// compressed one, whose length is known only at its end.
+    unread: Option<u64>,
+    /// A compressed stream has ended.
+    ended: bool,
     sum: adler2::Adler32,
 }
 
@@ -190,17 +223,30 @@ struct SnapReader {
 const WINDOW: usize = 1 << 20;
 
 impl SnapReader {
-    fn new(file: File, len: u64) -> SnapReader {
-        SnapReader { file, buf: vec![0; WINDOW], start: 0, end: 0, unread: len, sum: adler2::Adler32::new() }
+    fn new(src: Box<dyn Read>, len: Option<u64>) -> SnapReader {
+        SnapReader {
+            src,
+            buf: vec![0; WINDOW],
+            start: 0,
+            end: 0,
+            unread: len,
+            ended: false,
+            sum: adler2::Adler32::new(),
+        }
     }
 
     fn window(&self) -> &[u8] {
         self.buf.get(self.start..self.end).unwrap_or_default()
     }
 
-    /// Bytes not consumed yet, read or not.
-    fn remaining(&self) -> u64 {
-        (self.end - self.start) as u64 + self.unread
+    /// Bytes of an uncompressed file not consumed yet, read or not.
+    fn remaining(&self) -> Option<u64> {
+        self.unread.map(|u| (self.end - self.start) as u64 + u)
+    }
+
+    /// Whether every byte has been consumed.
+    fn at_end(&mut self) -> io::Result<bool> {
+        Ok(self.start == self.end && !self.fill()?)
     }
 
     /// The Adler-32 of everything consumed so far.
@@ -217,8 +263,7 @@ impl SnapReader {
 
     /// Reads more of the file into the window; false when all of it is in.
     fn fill(&mut self) -> io::Result<bool> {
-        use std::io::Read;
-        if self.unread == 0 {
+        if self.unread == Some(0) || self.ended {
             return Ok(false);
         }
         if self.start > 0 {
@@ -230,13 +275,27 @@ impl SnapReader {
             let grown = self.buf.len().saturating_mul(2);
             self.buf.resize(grown, 0);
         }
-        let room = (self.buf.len() - self.end).min(usize::try_from(self.unread).unwrap_or(usize::MAX));
-        let n = self.file.read(&mut self.buf[self.end..self.end + room])?;
+        let mut room = self.buf.len() - self.end;
+        if let Some(unread) = self.unread {
+            room = room.min(usize::try_from(unread).unwrap_or(usize::MAX));
+        }
+        let n = loop {
+            match self.src.read(&mut self.buf[self.end..self.end + room]) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                r => break r?,
+            }
+        };
         if n == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "snapshot file shrank while being read"));
+            if self.unread.is_some() {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "snapshot file shrank while being read"));
+            }
+            self.ended = true;
+            return Ok(false);
         }
         self.end += n;
-        self.unread -= n as u64;
+        if let Some(unread) = self.unread.as_mut() {
+            *unread -= n as u64;
+        }
         Ok(true)
     }
 
@@ -261,17 +320,18 @@ impl SnapReader {
         }
     }
 
-    /// Consumes bytes (into the checksum) until `keep` are left.
-    fn skip_to_last(&mut self, keep: u64) -> io::Result<()> {
-        while self.remaining() > keep {
-            let in_window = (self.end - self.start) as u64;
-            let skip = (self.remaining() - keep).min(in_window);
-            self.consume(skip as usize);
-            if self.remaining() > keep && self.start == self.end && !self.fill()? {
-                break;
+    /// Consumes bytes (into the checksum) until only the last `keep` of
+    /// the stream are left; false when it holds fewer than that.
+    fn skip_to_last(&mut self, keep: usize) -> io::Result<bool> {
+        loop {
+            let in_window = self.end - self.start;
+            if in_window > keep {
+                self.consume(in_window - keep);
+            }
+            if !self.fill()? {
+                return Ok(self.end - self.start == keep);
             }
         }
-        Ok(())
     }
 
     /// SnapStream.checkSealIntegrity: a seal whose value is the checksum of
@@ -293,7 +353,7 @@ fn needs_more_input(e: &JuteError) -> bool {
 }
 
 /// The length of a seal: the long checksum and the string "/".
-const SEAL_LEN: u64 = 13;
+const SEAL_LEN: usize = 13;
 
 /// SnapStream.isValidSnapshot: long enough and ending in the "/" seal.
 fn looks_sealed(file: &File, len: u64) -> bool {
@@ -314,20 +374,29 @@ fn bad(path: &Path, why: impl std::fmt::Display) -> io::Error {
 /// is handed to `dt`, to be checked when replay reaches its zxid.
 pub fn load(dt: &DataTree, path: &Path) -> io::Result<HashMap<i64, i32>> {
     let file = File::open(path)?;
-    let len = file.metadata()?.len();
-    if !looks_sealed(&file, len) {
-        return Err(bad(path, "not a complete snapshot (no seal)"));
-    }
-    let mut r = SnapReader::new(file, len);
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let mut r = match StreamMode::of_file_name(name) {
+        StreamMode::Checked => {
+            let len = file.metadata()?.len();
+            if !looks_sealed(&file, len) {
+                return Err(bad(path, "not a complete snapshot (no seal)"));
+            }
+            SnapReader::new(Box::new(file), Some(len))
+        }
+        mode => SnapReader::new(snap_stream::compressed_input(file, mode).map_err(|e| bad(path, e))?, None),
+    };
     let hdr = r.parse(path, FileHeader::deserialize)?;
     if hdr.magic != SNAP_MAGIC {
         return Err(bad(path, format!("mismatching magic headers {} != {}", hdr.magic, SNAP_MAGIC)));
     }
     let count = r.parse(path, |ia| ia.read_int())?;
-    if count < 0 || count as u64 > r.remaining() / 12 {
+    if count < 0 || r.remaining().is_some_and(|left| count as u64 > left / 12) {
         return Err(bad(path, format!("unreasonable session count {count}")));
     }
-    let mut sessions = HashMap::with_capacity(count as usize);
+    // A compressed file's count is checked only by reading the sessions:
+    // reserve little up front, the map grows with what is really there.
+    let reserve = if r.remaining().is_some() { count as usize } else { (count as usize).min(1024) };
+    let mut sessions = HashMap::with_capacity(reserve);
     for _ in 0..count {
         let (id, to) = r.parse(path, |ia| Ok((ia.read_long()?, ia.read_int()?)))?;
         sessions.insert(id, to);
@@ -360,16 +429,15 @@ pub fn load(dt: &DataTree, path: &Path) -> io::Result<HashMap<i64, i32>> {
     }
     r.check_seal(path)?;
     let mut digest = None;
-    if r.remaining() > 0 && dt.digest_enabled() {
+    if dt.digest_enabled() && !r.at_end()? {
         digest = Some(r.parse(path, ZxidDigest::deserialize)?);
         r.check_seal(path)?;
     }
     // Whatever else follows is only covered by the last seal.
-    if r.remaining() > 0 {
-        if r.remaining() < SEAL_LEN {
+    if !r.at_end()? {
+        if !r.skip_to_last(SEAL_LEN)? {
             return Err(bad(path, "CRC corruption"));
         }
-        r.skip_to_last(SEAL_LEN)?;
         r.check_seal(path)?;
     }
     dt.finish_restore(restore).map_err(|e| bad(path, e))?;
@@ -381,13 +449,22 @@ pub fn load(dt: &DataTree, path: &Path) -> io::Result<HashMap<i64, i32>> {
 }
 
 /// findNValidSnapshots: the newest `n` snapshots whose file ends in a seal
-/// (only the tail is read; at least 10 bytes, as Java asks), newest first.
+/// (only the tail is read; at least 10 bytes, as Java asks), or for a
+/// compressed one starts with its format's magic, newest first.
 pub fn find_n_valid_snapshots(snap_dir: &Path, n: usize) -> io::Result<Vec<(i64, PathBuf)>> {
     use std::io::{Read, Seek, SeekFrom};
     let mut out = Vec::new();
     for (zxid, path) in sorted_data_dir_files(snap_dir, SNAPSHOT_FILE_PREFIX, false)? {
         if out.len() >= n {
             break;
+        }
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let mode = StreamMode::of_file_name(name);
+        if mode != StreamMode::Checked {
+            if snap_stream::compressed_looks_valid(&path, mode) {
+                out.push((zxid, path));
+            }
+            continue;
         }
         let sealed = (|| -> io::Result<bool> {
             let mut f = File::open(&path)?;
@@ -483,6 +560,43 @@ mod tests {
         let (zxid, _) = deserialize(&loaded, dir.path()).unwrap().unwrap();
         assert_eq!(zxid, 0x32);
         assert_eq!(loaded.node_count(), dt.node_count());
+    }
+
+    /// gz and snappy snapshots: named with their extension, read by it,
+    /// the digest's seal included; a corrupt or truncated one is passed
+    /// over for an older snapshot of any kind.
+    #[test]
+    fn compressed_snapshots_round_trip_and_fall_back() {
+        for mode in [StreamMode::Gzip, StreamMode::Snappy] {
+            let dir = tempfile::tempdir().unwrap();
+            // Larger than the reader's window once uncompressed.
+            let dt = tree_with(40_000);
+            let sessions: HashMap<i64, i32> = [(7, 3000)].into_iter().collect();
+            let name = snapshot_name_with(0x30, mode);
+            assert!(name.ends_with(mode.file_extension()) && name.starts_with("snapshot.30."));
+            serialize_with(&dt, &sessions, &dir.path().join(&name), true, &|| true, mode).unwrap();
+            let loaded = DataTree::new();
+            assert_eq!(deserialize(&loaded, dir.path()).unwrap().unwrap(), (0x30, sessions.clone()));
+            assert_eq!(loaded.node_count(), dt.node_count());
+            assert_eq!(loaded.get_data("/n39999", None).unwrap(), dt.get_data("/n39999", None).unwrap());
+
+            for damage in 0..3 {
+                let newer = dir.path().join(snapshot_name_with(0x40, mode));
+                serialize_with(&tree_with(60), &sessions, &newer, true, &|| true, mode).unwrap();
+                let mut bytes = fs::read(&newer).unwrap();
+                match damage {
+                    0 => bytes.truncate(bytes.len() - 9),
+                    1 => {
+                        let mid = bytes.len() / 2;
+                        bytes[mid] ^= 0xff;
+                    }
+                    _ => bytes[0] ^= 0xff,
+                }
+                fs::write(&newer, bytes).unwrap();
+                let loaded = DataTree::new();
+                assert_eq!(deserialize(&loaded, dir.path()).unwrap().unwrap().0, 0x30, "{mode:?} damage {damage}");
+            }
+        }
     }
 
     /// Records that straddle the read window, and one larger than it.

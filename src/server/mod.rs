@@ -13,6 +13,7 @@ pub mod datadir_cleanup_manager;
 pub mod exit_code;
 pub mod expiry_queue;
 pub mod final_request_processor;
+pub mod http_server;
 pub mod jetty_admin_server;
 pub mod large_requests;
 pub mod metrics;

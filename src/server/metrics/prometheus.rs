@@ -19,19 +19,27 @@
 //! `<name>_count` and `<name>_sum`; sets carry a `key` label. HELP is the
 //! metric's name, as Java builds them.
 //!
-//! The HTTP server is one thread, `MetricsHttpSrv` (Java runs the servlet
-//! on Jetty's pool threads, `qtp<hash>-<n>`), serving `/metrics` (with or
-//! without a query) and 404 on any other path, as Java's servlet mapping.
+//! The HTTP layer is `server::http_server` (Java's provider runs an
+//! embedded Jetty `Server`, its MetricsServlet on the `qtp<hash>-<n>` pool
+//! threads), with the thread-name prefix `MetricsHttp` (short enough that
+//! `MetricsHttp-<n>` fits Linux's 15-byte names up to n = 999):
+//! `MetricsHttp-0` accepts on httpHost:httpPort and one `MetricsHttp-<n>`
+//! thread per connection (at most 200, Jetty's pool
+//! size) answers `/metrics` (with or without a query, any method, as the
+//! servlet's doGet and doPost) and 404 on any other path, as Java's
+//! servlet mapping. Java sets no idle timeout on that Jetty, so a
+//! connection idle for Jetty's default 30 s is closed.
 
 use crate::quorum::quorum_peer_config::system_properties::SystemProperties;
 use crate::quorum::quorum_peer_config::ConfigError;
+use crate::server::http_server::{self, HttpRequest, HttpResponse, HttpServer, HttpServerConfig};
 use crate::server::metrics::monitor::{gauge_sets, gauges, Value};
 use crate::server::metrics::{DetailLevel, Summary};
 use crate::server::server_cnxn_factory::ServerCnxnFactory;
 use crate::server::server_metrics::{metrics, MetricRef};
 use std::fmt::Write as _;
-use std::sync::{Arc, Weak};
-use std::thread::JoinHandle;
+use std::sync::Weak;
+use std::time::Duration;
 
 /// Java's default provider: metrics for mntr only, nothing served.
 pub const DEFAULT_METRICS_PROVIDER: &str = "org.apache.zookeeper.metrics.impl.DefaultMetricsProvider";
@@ -114,12 +122,13 @@ pub fn dump(factory: &dyn ServerCnxnFactory) -> Option<Vec<(String, f64)>> {
     Some(samples)
 }
 
-/// The running provider: its HTTP thread.
+/// The running provider: its HTTP server.
 pub struct PrometheusMetricsProvider {
-    server: Arc<tiny_http::Server>,
-    thread: Option<JoinHandle<()>>,
-    addr: std::net::SocketAddr,
+    server: HttpServer,
 }
+
+/// The content type simpleclient's TextFormat answers with.
+const TEXT_FORMAT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 impl PrometheusMetricsProvider {
     /// start(): binds httpHost:httpPort and serves /metrics, reading the
@@ -128,61 +137,51 @@ impl PrometheusMetricsProvider {
         settings: &MetricsProviderSettings,
         factory: Weak<dyn ServerCnxnFactory>,
     ) -> Result<PrometheusMetricsProvider, String> {
-        let host = if settings.http_host.contains(':') && !settings.http_host.starts_with('[') {
-            format!("[{}]", settings.http_host)
-        } else {
-            settings.http_host.clone()
-        };
-        let bind = format!("{host}:{}", settings.http_port);
         tracing::info!(
             "Starting /metrics HTTP endpoint at host: {}, port: {}, exportJvmInfo: {}",
             settings.http_host,
             settings.http_port,
             settings.export_jvm_info
         );
-        let server =
-            Arc::new(tiny_http::Server::http(&bind).map_err(|e| format!("Cannot start /metrics server on {bind}: {e}"))?);
-        let addr = server.server_addr().to_ip().ok_or("the metrics server has no IP address")?;
-        let srv = Arc::clone(&server);
+        let failed = |e: std::io::Error| {
+            format!("Cannot start /metrics server on {}:{}: {e}", settings.http_host, settings.http_port)
+        };
+        let listener = http_server::bind(&settings.http_host, settings.http_port).map_err(failed)?;
+        let config = HttpServerConfig {
+            thread_prefix: "MetricsHttp".into(),
+            idle_timeout: Some(Duration::from_millis(http_server::DEFAULT_IDLE_TIMEOUT_MS)),
+            max_connections: http_server::MAX_CONNECTIONS,
+        };
         let export_process = settings.export_jvm_info;
-        let thread = std::thread::Builder::new()
-            .name("MetricsHttpSrv".into())
-            .spawn(move || serve(&srv, &factory, export_process))
-            .map_err(|e| format!("cannot start the metrics thread: {e}"))?;
+        let server =
+            HttpServer::start(listener, config, move |req| answer(req, &factory, export_process)).map_err(failed)?;
         EXPORT_PROCESS.store(export_process, std::sync::atomic::Ordering::Relaxed);
         RUNNING.store(true, std::sync::atomic::Ordering::Relaxed);
-        Ok(PrometheusMetricsProvider { server, thread: Some(thread), addr })
+        Ok(PrometheusMetricsProvider { server })
     }
 
     pub fn local_address(&self) -> std::net::SocketAddr {
-        self.addr
+        self.server.local_address()
     }
 
-    /// stop(): closes the socket and waits for the thread.
-    pub fn stop(mut self) {
+    /// stop(): closes the socket and the open connections, and waits for
+    /// the acceptor.
+    pub fn stop(self) {
         RUNNING.store(false, std::sync::atomic::Ordering::Relaxed);
-        self.server.unblock();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.server.shutdown();
     }
 }
 
-fn serve(server: &tiny_http::Server, factory: &Weak<dyn ServerCnxnFactory>, export_process: bool) {
-    for request in server.incoming_requests() {
-        let path = request.url().split('?').next().unwrap_or("");
-        let response = if path == "/metrics" {
-            let body = match factory.upgrade() {
-                Some(f) => render(&*f, export_process),
-                None => String::new(),
-            };
-            let ct = tiny_http::Header::from_bytes(&b"Content-Type"[..], &b"text/plain; version=0.0.4; charset=utf-8"[..])
-                .expect("static header");
-            tiny_http::Response::from_string(body).with_header(ct).with_status_code(200)
-        } else {
-            tiny_http::Response::from_string("Not Found").with_status_code(404)
+/// The MetricsServlet on `/metrics`, 404 elsewhere.
+fn answer(req: &HttpRequest, factory: &Weak<dyn ServerCnxnFactory>, export_process: bool) -> HttpResponse {
+    if req.path == "/metrics" {
+        let body = match factory.upgrade() {
+            Some(f) => render(&*f, export_process),
+            None => String::new(),
         };
-        let _ = request.respond(response);
+        HttpResponse::new(200, "OK", TEXT_FORMAT_CONTENT_TYPE, body)
+    } else {
+        HttpResponse::new(404, "Not Found", "text/plain; charset=UTF-8", "Not Found")
     }
 }
 

@@ -93,7 +93,15 @@ fn a_request_that_waited_too_long_is_answered_throttledop() {
                 break;
             }
         }
-        assert!(throttled_replies > 0, "{flavor:?}: nothing throttled in 20 bursts behind a one-request limit");
+        // Java's NIOServerCnxn takes one request per selector turn, so on a
+        // quiet machine its throttler may never find one in process and
+        // nothing waits: for Java only the order and the effects above are
+        // checked. zkserver's worker hands the throttler every frame it
+        // read at once, so a burst always waits behind its first request.
+        assert!(
+            throttled_replies > 0 || flavor == Flavor::Java,
+            "{flavor:?}: nothing throttled in 20 bursts behind a one-request limit"
+        );
         // Once the queue has drained, requests are served again.
         zk.get_data("/t", false).expect("getData after the burst");
         assert_code(zk.get_data("/missing", false), code::NO_NODE);

@@ -594,7 +594,12 @@ mod tests {
                 }
                 fs::write(&newer, bytes).unwrap();
                 let loaded = DataTree::new();
-                assert_eq!(deserialize(&loaded, dir.path()).unwrap().unwrap().0, 0x30, "{mode:?} damage {damage}");
+                let zxid = deserialize(&loaded, dir.path()).unwrap().unwrap().0;
+                // A flipped bit in a compressed stream can leave what it
+                // decompresses to unchanged (a copy now pointing at equal
+                // bytes); then the checksums hold and the snapshot is whole.
+                let intact = damage == 1 && zxid == 0x40 && loaded.node_count() == tree_with(60).node_count();
+                assert!(zxid == 0x30 || intact, "{mode:?} damage {damage}: loaded {zxid:#x}");
             }
         }
     }

@@ -360,25 +360,11 @@ fn an_ensembles_metrics_have_every_series_a_zookeeper_dashboard_queries() {
     assert!(leader_samples["local_write_committed_time_ms_count"] + leader_samples["server_write_committed_time_ms_count"] > 0.0);
 }
 
-/// Marks node 1 as an observer in every node's zoo.cfg (`:observer` on its
-/// server line, peerType=observer in its own).
-fn make_node1_observer(ens: &Ensemble) {
-    let n1 = ens.node(1);
-    let line = format!("server.1=127.0.0.1:{}:{}", n1.quorum_port, n1.election_port);
-    for n in &ens.nodes {
-        let cfg = std::fs::read_to_string(n.cfg_path()).expect("read zoo.cfg");
-        let mut cfg = cfg.replace(&format!("{line}\n"), &format!("{line}:observer\n"));
-        if n.sid == 1 {
-            cfg.push_str("peerType=observer\n");
-        }
-        std::fs::write(n.cfg_path(), cfg).expect("write zoo.cfg");
-    }
-}
 
 /// An observer's mntr after traffic through it.
 fn observer_mntr(flavor: Flavor) -> Vec<(String, String)> {
     let mut ens = Ensemble::new(&[flavor, flavor, flavor], &[]);
-    make_node1_observer(&ens);
+    ens.make_observer(1);
     ens.start_all();
     ens.settled_leader(&[2, 3]);
     ens.wait_mode(1, "observer");

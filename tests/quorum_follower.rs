@@ -124,27 +124,13 @@ fn zkserver_follows_a_java_leader() {
     assert!(mntr.contains("zk_server_state\tfollower"), "{mntr}");
 }
 
-/// Marks node 1 as an observer in every node's zoo.cfg (`:observer` on its
-/// server line, and peerType=observer in its own).
-fn make_node1_observer(ens: &Ensemble) {
-    let n1 = ens.node(1);
-    let line = format!("server.1=127.0.0.1:{}:{}", n1.quorum_port, n1.election_port);
-    for n in &ens.nodes {
-        let cfg = std::fs::read_to_string(n.cfg_path()).expect("read zoo.cfg");
-        let mut cfg = cfg.replace(&format!("{line}\n"), &format!("{line}:observer\n"));
-        if n.sid == 1 {
-            cfg.push_str("peerType=observer\n");
-        }
-        std::fs::write(n.cfg_path(), cfg).expect("write zoo.cfg");
-    }
-}
 
 #[test]
 fn zkserver_observes_a_java_leader() {
     let mut flavors = vec![Flavor::Zkserver];
     flavors.extend([Flavor::Java, Flavor::Java]);
     let mut ens = Ensemble::new(&flavors, &[]);
-    make_node1_observer(&ens);
+    ens.make_observer(1);
     ens.start(2);
     ens.start(3);
     wait_serving(&ens, 2);

@@ -297,25 +297,11 @@ fn three_zkservers_replicate_and_survive_the_leader() {
     );
 }
 
-/// Marks node 1 as an observer in every node's zoo.cfg (`:observer` on its
-/// server line, peerType=observer in its own).
-fn make_node1_observer(ens: &Ensemble) {
-    let n1 = ens.node(1);
-    let line = format!("server.1=127.0.0.1:{}:{}", n1.quorum_port, n1.election_port);
-    for n in &ens.nodes {
-        let cfg = std::fs::read_to_string(n.cfg_path()).expect("read zoo.cfg");
-        let mut cfg = cfg.replace(&format!("{line}\n"), &format!("{line}:observer\n"));
-        if n.sid == 1 {
-            cfg.push_str("peerType=observer\n");
-        }
-        std::fs::write(n.cfg_path(), cfg).expect("write zoo.cfg");
-    }
-}
 
 #[test]
 fn java_observer_of_a_zkserver_leader() {
     let mut ens = Ensemble::new(&[Flavor::Java, Flavor::Java, Flavor::Zkserver], &[]);
-    make_node1_observer(&ens);
+    ens.make_observer(1);
     ens.start(LEADER);
     ens.start(2);
     ens.wait_mode(LEADER, "leader");

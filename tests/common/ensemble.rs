@@ -167,6 +167,22 @@ impl Ensemble {
         self.nodes.iter().find(|n| n.sid == sid).expect("no such sid")
     }
 
+    /// Marks node `sid` as an observer in every node's zoo.cfg (`:observer`
+    /// on its server line, and peerType=observer in its own), before the
+    /// nodes start.
+    pub fn make_observer(&self, sid: i64) {
+        let n = self.node(sid);
+        let line = format!("server.{sid}=127.0.0.1:{}:{}", n.quorum_port, n.election_port);
+        for n in &self.nodes {
+            let cfg = std::fs::read_to_string(n.cfg_path()).expect("read zoo.cfg");
+            let mut cfg = cfg.replace(&format!("{line}\n"), &format!("{line}:observer\n"));
+            if n.sid == sid {
+                cfg.push_str("peerType=observer\n");
+            }
+            std::fs::write(n.cfg_path(), cfg).expect("write zoo.cfg");
+        }
+    }
+
     /// Sets `key` in node `sid`'s zoo.cfg (replacing an earlier value), for
     /// settings that differ between members; takes effect at its next start.
     pub fn set_cfg(&self, sid: i64, key: &str, value: &str) {

@@ -202,14 +202,19 @@ fn java_names() -> Vec<(String, String)> {
         .collect()
 }
 
-#[test]
-fn prometheus_metrics_cover_javas_names_and_move() {
+/// A zkserver running the Prometheus provider on a free port of 127.0.0.1.
+fn prometheus_server() -> (TestServer, u16) {
     let port = free_port();
     let opts = ServerOpts::default()
         .cfg("metricsProvider.className", "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider")
         .cfg("metricsProvider.httpHost", "127.0.0.1")
         .cfg("metricsProvider.httpPort", &port.to_string());
-    let server = TestServer::start_with(Flavor::Zkserver, opts);
+    (TestServer::start_with(Flavor::Zkserver, opts), port)
+}
+
+#[test]
+fn prometheus_metrics_cover_javas_names_and_move() {
+    let (server, port) = prometheus_server();
     let mut first = None;
     assert!(
         wait_until(DEADLINE, || {
@@ -390,12 +395,7 @@ fn observer_mntr_has_javas_keys() {
 #[test]
 #[ignore]
 fn metric_updates_per_request() {
-    let port = free_port();
-    let opts = ServerOpts::default()
-        .cfg("metricsProvider.className", "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider")
-        .cfg("metricsProvider.httpHost", "127.0.0.1")
-        .cfg("metricsProvider.httpPort", &port.to_string());
-    let server = TestServer::start_with(Flavor::Zkserver, opts);
+    let (server, port) = prometheus_server();
     assert!(wait_until(DEADLINE, || TcpStream::connect(("127.0.0.1", port)).is_ok()));
     let c = server.client();
     c.create("/n", Some(b"v"), &ids::open_acl_unsafe(), CreateMode::Persistent).expect("create");

@@ -125,6 +125,14 @@ impl SessionTrackerCore {
         self.sessions_by_id.contains_key(&id)
     }
 
+    /// Removes the session (closing or not) and returns its timeout, or
+    /// None if it was not here: one caller wins a race to take it.
+    pub fn take_session(&mut self, id: i64) -> Option<i32> {
+        let s = self.sessions_by_id.remove(&id)?;
+        self.expiry_queue.remove(&id);
+        Some(s.timeout)
+    }
+
     /// setOwner: Err(SESSION_EXPIRED) if the session is unknown or closing.
     pub fn set_owner(&mut self, id: i64, owner: SessionOwner) -> Result<(), i32> {
         match self.sessions_by_id.get_mut(&id) {
@@ -232,6 +240,11 @@ impl SessionTrackerImpl {
     /// Whether the table holds the session, closing or not.
     pub fn is_tracking_session(&self, id: i64) -> bool {
         self.core.lock().is_tracking_session(id)
+    }
+
+    /// `SessionTrackerCore::take_session`.
+    pub fn take_session(&self, id: i64) -> Option<i32> {
+        self.core.lock().take_session(id)
     }
 
     /// The SessionTracker thread's loop: sleep until the next deadline,
@@ -415,6 +428,16 @@ mod tests {
         assert_eq!(st.session_count(), 0);
         assert_eq!(st.check_session(id, SessionOwner::Local), Err(code::UNKNOWN_SESSION));
         assert_eq!(st.expire(100_000), vec![]);
+    }
+
+    #[test]
+    fn a_taken_session_is_gone_and_only_one_taker_gets_its_timeout() {
+        let mut st = core_at(0);
+        let id = st.create_session(3000, 0);
+        assert_eq!(st.take_session(id), Some(3000));
+        assert_eq!(st.take_session(id), None);
+        assert!(!st.is_tracking_session(id));
+        assert_eq!(st.expire(10_000), vec![]);
     }
 
     #[test]

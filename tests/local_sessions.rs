@@ -13,8 +13,11 @@ mod common;
 use common::ensemble::Ensemble;
 use common::{assert_code, four_letter, wait_until, Flavor, ServerOpts, TestServer};
 use std::time::Duration;
-use zkserver::client::client_cnxn::ZkClient;
-use zkserver::zoo_defs::{code, ids, CreateMode};
+use zkserver::client::client_cnxn::{create_flag, ZkClient};
+use zkserver::jute::multi::{MultiOperationRecord, MultiResponse, Op, OpResult};
+use zkserver::jute::records::CreateTtlRequest;
+use zkserver::jute::{InputArchive, OutputArchive};
+use zkserver::zoo_defs::{code, ids, op_code, CreateMode};
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
@@ -41,22 +44,60 @@ fn create(c: &ZkClient, path: &str, mode: CreateMode) -> Result<String, zkserver
     c.create(path, Some(b"x"), &ids::open_acl_unsafe(), mode)
 }
 
-/// A settled ensemble of `flavor` with local sessions on; returns it, the
-/// leader and one follower.
-fn ensemble(flavor: Flavor, upgrading: bool) -> (Ensemble, i64, i64) {
-    let mut ens = Ensemble::new(
-        &[flavor; 3],
+/// A multi creating `paths` with `modes`: the reply header's error and
+/// each op's error (0 for success).
+fn multi_create(c: &ZkClient, nodes: &[(&str, CreateMode)]) -> (i32, Vec<i32>) {
+    let ops = nodes
+        .iter()
+        .map(|(path, mode)| Op::Create {
+            op_type: op_code::CREATE,
+            req: CreateTtlRequest {
+                path: path.to_string(),
+                data: None,
+                acl: ids::open_acl_unsafe(),
+                flags: create_flag(*mode),
+                ttl: -1,
+            },
+        })
+        .collect();
+    let mut oa = OutputArchive::new();
+    MultiOperationRecord { ops }.serialize(&mut oa);
+    let reply = c.submit_bytes(op_code::MULTI, &oa.into_inner()).expect("multi reply");
+    let rsp = MultiResponse::deserialize(&mut InputArchive::new(&reply.body)).expect("MultiResponse");
+    let errs = rsp.results.iter().map(|r| if let OpResult::Error { err } = r { *err } else { 0 }).collect();
+    (reply.header.err, errs)
+}
+
+/// An ensemble of `flavors` (sids 1, 2, 3) with local sessions on.
+fn local_sessions_ensemble(flavors: &[Flavor], upgrading: bool) -> Ensemble {
+    Ensemble::new(
+        flavors,
         &[("localSessionsEnabled", "true"), ("localSessionsUpgradingEnabled", if upgrading { "true" } else { "false" })],
-    );
+    )
+}
+
+/// A settled ensemble of `flavors` with local sessions on; returns it, the
+/// leader and one follower.
+fn ensemble(flavors: &[Flavor], upgrading: bool) -> (Ensemble, i64, i64) {
+    let mut ens = local_sessions_ensemble(flavors, upgrading);
     ens.start_all();
     let leader = ens.settled_leader(&[1, 2, 3]);
     let follower = if leader == 1 { 2 } else { 1 };
     (ens, leader, follower)
 }
 
-fn upgrade_scenario(flavor: Flavor) {
-    let (ens, leader, f) = ensemble(flavor, true);
+/// The upgrade scenario on all three members (sids 1, 2, 3) of `flavors`,
+/// the sessions made on a follower.
+fn upgrade_scenario(flavors: &[Flavor]) {
+    let (ens, leader, f) = ensemble(flavors, true);
     let other = [1, 2, 3].into_iter().find(|s| *s != leader && *s != f).expect("a third node");
+    upgrade_on(&ens, leader, f, other, false);
+}
+
+/// Node `f`'s local session upgrades (through a create2, or a multi
+/// with an ephemeral among its creates) and moves to node `other`; another
+/// expires on `f` unknown to `leader`.
+fn upgrade_on(ens: &Ensemble, leader: i64, f: i64, other: i64, via_multi: bool) {
     let f_addr = ens.node(f).client_addr();
 
     // A local session: the follower's sid in the top byte, counted as
@@ -64,7 +105,7 @@ fn upgrade_scenario(flavor: Flavor) {
     let c = ens.client(f);
     let (id, pw) = (c.session_id(), c.session_passwd().to_vec());
     assert_eq!(id >> 56, f, "session 0x{id:x} from follower {f}");
-    wait_counts(&ens, &f_addr, 1, 0);
+    wait_counts(ens, &f_addr, 1, 0);
     let dump = four_letter(&f_addr, "dump").expect("dump");
     assert!(dump.contains("Local Session Sets (") && dump.contains(&format!("\t0x{id:x}\n")), "{dump}");
     assert!(dump.contains("Global Sessions(0):"), "{dump}");
@@ -81,10 +122,15 @@ fn upgrade_scenario(flavor: Flavor) {
     assert!(c.exists("/plain", false).expect("exists").is_some());
 
     // The first ephemeral upgrades it: same id, global everywhere.
-    let (_, stat) = c.create2("/eph", Some(b"e"), &ids::open_acl_unsafe(), CreateMode::Ephemeral).expect("upgrade");
-    assert_eq!(stat.ephemeral_owner, id);
+    if via_multi {
+        let done = multi_create(&c, &[("/m", CreateMode::Persistent), ("/eph", CreateMode::Ephemeral)]);
+        assert_eq!(done, (0, vec![0, 0]));
+    } else {
+        let (_, stat) = c.create2("/eph", Some(b"e"), &ids::open_acl_unsafe(), CreateMode::Ephemeral).expect("upgrade");
+        assert_eq!(stat.ephemeral_owner, id);
+    }
     assert!(ens.node(f).log().contains(&format!("Upgrading session 0x{id:x}")), "{}", ens.logs());
-    wait_counts(&ens, &f_addr, 0, 1);
+    wait_counts(ens, &f_addr, 0, 1);
     let dump = four_letter(&f_addr, "dump").expect("dump");
     assert!(dump.contains(&format!("Global Sessions(1):\n0x{id:x}\t")), "{dump}");
     // A global session moves; its ephemeral stays with it.
@@ -103,7 +149,7 @@ fn upgrade_scenario(flavor: Flavor) {
     let (sid2, pw2) = (silent.session_id(), silent.session_passwd().to_vec());
     assert_eq!(sid2 >> 56, f);
     silent.disconnect();
-    wait_counts(&ens, &f_addr, 0, 0);
+    wait_counts(ens, &f_addr, 0, 0);
     assert!(ens.node(f).log().contains(&format!("Expiring session 0x{sid2:x}")), "{}", ens.logs());
     assert!(!ens.node(leader).log().contains(&format!("0x{sid2:x}")), "the leader heard of a local session");
     assert!(ZkClient::connect_with_session(f_addr.as_str(), 1000, sid2, &pw2).is_err(), "expired local session came back");
@@ -112,13 +158,43 @@ fn upgrade_scenario(flavor: Flavor) {
 #[test]
 fn a_local_session_upgrades_on_its_first_ephemeral_as_java() {
     for flavor in [Flavor::Java, Flavor::Zkserver] {
-        upgrade_scenario(flavor);
+        upgrade_scenario(&[flavor; 3]);
     }
 }
 
-fn no_upgrade_scenario(flavor: Flavor) {
-    let (ens, leader, f) = ensemble(flavor, false);
+/// Mixed ensembles: a zkserver follower's local session upgrades through
+/// a Java leader, a Java follower's through a zkserver leader (the highest
+/// sid leads a fresh ensemble; the scenario copes with any leader).
+#[test]
+fn local_sessions_upgrade_across_java_and_zkserver() {
+    use Flavor::{Java, Zkserver};
+    for flavors in [[Zkserver, Java, Java], [Java, Java, Zkserver]] {
+        upgrade_scenario(&flavors);
+    }
+}
+
+/// An observer's sessions are local too, and upgrade the same way (here
+/// through a multi).
+#[test]
+fn an_observers_local_session_upgrades_as_java() {
+    for flavor in [Flavor::Java, Flavor::Zkserver] {
+        let mut ens = local_sessions_ensemble(&[flavor; 3], true);
+        ens.make_observer(3);
+        ens.start_all();
+        let leader = ens.settled_leader(&[1, 2]);
+        ens.wait_mode(3, "observer");
+        let follower = if leader == 1 { 2 } else { 1 };
+        upgrade_on(&ens, leader, 3, follower, true);
+    }
+}
+
+/// With upgrading off, on a follower and on the leader of `flavors`;
+/// returns what a multi with an ephemeral among its creates got on each.
+fn no_upgrade_scenario(flavors: &[Flavor]) -> Vec<(i32, Vec<i32>)> {
+    let (ens, leader, f) = ensemble(flavors, false);
+    let mut multis = Vec::new();
     for s in [f, leader] {
+        let flavor = ens.node(s).flavor;
         let c = ens.client(s);
         assert_eq!(c.session_id() >> 56, s, "{flavor:?} node {s}");
         assert_code(create(&c, &format!("/eph{s}"), CreateMode::Ephemeral), code::EPHEMERAL_ON_LOCAL_SESSION);
@@ -126,17 +202,33 @@ fn no_upgrade_scenario(flavor: Flavor) {
         // The session lives on, still local.
         let path = format!("/p{s}");
         create(&c, &path, CreateMode::Persistent).expect("persistent create");
+        let (m, me) = (format!("/m{s}"), format!("/me{s}"));
+        multis.push(multi_create(&c, &[(m.as_str(), CreateMode::Persistent), (me.as_str(), CreateMode::Ephemeral)]));
+        assert!(c.exists(&m, false).expect("exists").is_none(), "a failed multi left {m}");
         assert_eq!(mntr(&ens.node(s).client_addr(), "local_sessions").as_deref(), Some("1"), "{flavor:?} node {s}");
         assert_eq!(mntr(&ens.node(s).client_addr(), "global_sessions").as_deref(), Some("0"), "{flavor:?} node {s}");
         c.close().expect("close");
     }
+    multis
 }
 
 #[test]
 fn without_upgrading_an_ephemeral_on_a_local_session_fails_as_java() {
-    for flavor in [Flavor::Java, Flavor::Zkserver] {
-        no_upgrade_scenario(flavor);
-    }
+    let java = no_upgrade_scenario(&[Flavor::Java; 3]);
+    assert_eq!(no_upgrade_scenario(&[Flavor::Zkserver; 3]), java, "multi outcomes on a follower and the leader");
+}
+
+/// The same across flavors: the leader refuses a follower's ephemeral as
+/// its session is not global, the follower reports EPHEMERALONLOCALSESSION.
+#[test]
+fn without_upgrading_mixed_ensembles_refuse_ephemerals_alike() {
+    use Flavor::{Java, Zkserver};
+    // What Java 3.8 answers alone: the leader's own local session learns
+    // EPHEMERALONLOCALSESSION in its multi, a follower's learns that the
+    // leader knows no such global session.
+    let java = vec![(0, vec![0, code::SESSION_EXPIRED]), (0, vec![0, code::EPHEMERAL_ON_LOCAL_SESSION])];
+    assert_eq!(no_upgrade_scenario(&[Zkserver, Java, Java]), java, "zkserver follower, Java leader");
+    assert_eq!(no_upgrade_scenario(&[Java, Java, Zkserver]), java, "Java follower, zkserver leader");
 }
 
 #[test]

@@ -20,11 +20,7 @@ use crate::zoo_defs::{code, op_code, CreateMode};
 /// a closeSession is local when its session is.
 pub fn set_local_session_flag(tracker: &dyn SessionTracker, req: &mut Request) {
     match req.op_type {
-        op_code::CREATE_SESSION => {
-            if tracker.is_local_sessions_enabled() {
-                req.local_session = true;
-            }
-        }
+        op_code::CREATE_SESSION if tracker.is_local_sessions_enabled() => req.local_session = true,
         op_code::CLOSE_SESSION => {
             let local = tracker.is_local_session(req.session_id);
             req.local_session = local;

@@ -68,9 +68,10 @@ pub fn grace_period(tick_time: i32) -> Duration {
 /// new session cannot be made at all (its createSession is refused with
 /// NOTREADONLY where the client waits for a ConnectResponse), and a global
 /// session's reconnection is closed ("Refusing global session reconnection
-/// in RO mode"). zkserver has no other local sessions, and serves a
-/// global session's reads, as Java 3.4 did and as clients such as kazoo
-/// expect of a server they were connected to when it lost its quorum.
+/// in RO mode"). zkserver makes every session here local whatever
+/// localSessionsEnabled, and serves a global session's reads, as Java 3.4
+/// did and as clients such as kazoo expect of a server they were connected
+/// to when it lost its quorum.
 pub struct ReadOnlySessionTracker {
     zk_db: Arc<ZkDatabase>,
     local: LocalSessionTracker,

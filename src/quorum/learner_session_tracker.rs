@@ -224,7 +224,9 @@ mod tests {
         assert_eq!(st.check_session(0xdead_beef, SessionOwner::Local), Err(code::SESSION_EXPIRED));
         assert!(!st.touch_session(0xdead_beef, 30_000));
         assert_eq!(st.local_session_count(), 1);
-        assert!(st.dump_sessions().starts_with("Local Session Sets (1)/(1):"));
+        // (A touch may have left an empty bucket behind, as in Java.)
+        let dump = st.dump_sessions();
+        assert!(dump.starts_with("Local Session Sets (") && dump.contains(&format!("\t0x{id:x}\n")), "{dump}");
         // Upgrading: touches now go to the leader, through the commit.
         assert_eq!(st.upgrade_session(id), Some(30_000));
         assert!(!st.is_local_session(id));

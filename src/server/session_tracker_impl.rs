@@ -14,6 +14,7 @@
 use crate::common::time::current_elapsed_time;
 use crate::server::expiry_queue::ExpiryQueue;
 use crate::server::session_tracker::{SessionExpirer, SessionOwner, SessionTracker};
+use crate::server::snapshot_formatter::java_date_utc;
 use crate::zoo_defs::code;
 use parking_lot::{Condvar, Mutex};
 use std::collections::HashMap;
@@ -193,15 +194,17 @@ impl SessionTrackerCore {
             .collect()
     }
 
-    /// The `dump` four-letter word's session section, bucket times as ms
-    /// from `now`.
-    pub fn dump_sessions(&self, now: u64) -> String {
+    /// The `dump` four-letter word's session section (ExpiryQueue.dump):
+    /// each bucket's time as Java's Date prints it, the wall clock reading
+    /// `wall_now_ms` at `now`.
+    pub fn dump_sessions(&self, now: u64, wall_now_ms: i64) -> String {
         let buckets = self.expiry_queue.buckets(now);
         let total: usize = buckets.iter().map(|(_, v)| v.len()).sum();
         let mut out = format!("Session Sets ({})/({}):\n", buckets.len(), total);
         for (ms, mut ids) in buckets {
             ids.sort_unstable();
-            out.push_str(&format!("{} expire at {}:\n", ids.len(), ms));
+            let at = java_date_utc(wall_now_ms.saturating_add(ms as i64));
+            out.push_str(&format!("{} expire at {}:\n", ids.len(), at));
             for id in ids {
                 out.push_str(&format!("\t0x{:x}\n", id));
             }
@@ -332,7 +335,8 @@ impl SessionTracker for SessionTrackerImpl {
     }
 
     fn dump_sessions(&self) -> String {
-        self.core.lock().dump_sessions(current_elapsed_time())
+        let wall_now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        self.core.lock().dump_sessions(current_elapsed_time(), wall_now_ms)
     }
 
     fn session_expiry_map(&self) -> std::collections::BTreeMap<i64, Vec<i64>> {
@@ -478,8 +482,9 @@ mod tests {
         st.track_session(1, 3000, 0);
         st.track_session(3, 3000, 0);
         assert_eq!(
-            st.dump_sessions(1000),
-            "Session Sets (2)/(3):\n2 expire at 3000:\n\t0x1\n\t0x3\n1 expire at 9000:\n\t0x2\n"
+            st.dump_sessions(1000, 1_796_601_600_000),
+            "Session Sets (2)/(3):\n2 expire at Mon Dec 07 00:00:03 UTC 2026:\n\t0x1\n\t0x3\n\
+             1 expire at Mon Dec 07 00:00:09 UTC 2026:\n\t0x2\n"
         );
     }
 

@@ -759,12 +759,6 @@ impl ZooKeeperServer {
         };
         let mut oc = self.outstanding_changes.lock();
         let rc = self.zk_db.process_txn(hdr, req.txn.as_ref(), req.txn_digest.as_ref());
-        // Committed once the database holds it (Java commits first): a
-        // learner's table asks the database, and an upgraded session must
-        // never be neither local nor upgrading nor committed there.
-        if let (op_code::CREATE_SESSION, Some(TxnBody::CreateSession(t))) = (req.op_type, &req.txn) {
-            self.session_tracker.commit_session(req.session_id, t.time_out);
-        }
         if req.is_quorum() {
             if let Some(entry) = req.log_entry() {
                 self.zk_db.add_committed_proposal(&entry);
@@ -781,6 +775,13 @@ impl ZooKeeperServer {
                     oc.for_path.remove(&cr.path);
                 }
             }
+        }
+        drop(oc);
+        // Committed once the database holds it (Java commits first): a
+        // learner's table asks the database, and an upgraded session must
+        // never be neither local nor upgrading nor committed there.
+        if let (op_code::CREATE_SESSION, Some(TxnBody::CreateSession(t))) = (req.op_type, &req.txn) {
+            self.session_tracker.commit_session(req.session_id, t.time_out);
         }
         rc
     }

@@ -7,6 +7,7 @@ use crate::jute::multi::{MultiOperationRecord, MultiResponse, Op, OpResult};
 use crate::jute::records::*;
 use crate::jute::txn::TxnBody;
 use crate::jute::{InputArchive, JuteError, OutputArchive, Record};
+use crate::server::zoo_trace;
 use crate::server::data_tree::ProcessTxnResult;
 use crate::server::request::Request;
 use crate::server::request_processor::RequestProcessor;
@@ -303,6 +304,12 @@ impl FinalRequestProcessor {
 
 impl RequestProcessor for FinalRequestProcessor {
     fn process_request(&self, req: Request) {
+        let mask = if req.op_type == crate::zoo_defs::op_code::PING {
+            zoo_trace::SERVER_PING_TRACE_MASK
+        } else {
+            zoo_trace::CLIENT_REQUEST_TRACE_MASK
+        };
+        zoo_trace::log_request(mask, 'E', &req);
         if req.cnxn.as_ref().is_some_and(|c| c.is_stale()) {
             // Its connection closed (or went stale) on the way here.
             crate::server::server_metrics::metrics().stale_replies.inc();

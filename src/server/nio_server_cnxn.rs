@@ -454,6 +454,15 @@ impl NioServerCnxn {
             let len = i32::from_be_bytes([h[0], h[1], h[2], h[3]]);
             if !inc.initialized {
                 if let Some(cmd) = crate::server::command::four_letter_word(len) {
+                    if cmd == "stmk" {
+                        // The new mask follows the word as a big-endian long.
+                        let Some(m) = inc.buf.get(inc.start + 4..inc.start + 12) else { break Ok(true) };
+                        let mut mask = [0u8; 8];
+                        mask.copy_from_slice(m);
+                        if self.zks.settings.four_letter_words.is_enabled(cmd) {
+                            crate::server::zoo_trace::set_trace_mask(i64::from_be_bytes(mask));
+                        }
+                    }
                     self.packet_received(4);
                     self.run_four_letter_word(cmd);
                     break Ok(false);

@@ -11,6 +11,7 @@ use crate::jute::multi::{MultiOperationRecord, Op};
 use crate::jute::records::*;
 use crate::jute::txn::*;
 use crate::jute::{InputArchive, OutputArchive, Record};
+use crate::server::zoo_trace;
 use crate::server::data_node::EphemeralType;
 use crate::server::data_tree::{create_stat, DataTree};
 use crate::server::quotas::{self, StatsTrack};
@@ -146,6 +147,7 @@ impl Prep {
         while let Ok(Some(req)) = rx.recv() {
             m.prep_processor_queue_size.add(rx.len() as i64);
             m.prep_processor_queue_time.add(req.queued_at.elapsed().as_millis() as i64);
+            zoo_trace::log_request(zoo_trace::client_request_mask(req.op_type), 'P', &req);
             let started = std::time::Instant::now();
             let close = req.op_type == crate::zoo_defs::op_code::CLOSE_SESSION;
             self.p_request(req);

@@ -153,15 +153,43 @@ impl Request {
     }
 }
 
-impl std::fmt::Debug for Request {
+/// Java's Request.toString: what the trace and debug lines show. The path
+/// is read, best effort, from the body's leading string.
+impl std::fmt::Display for Request {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "sessionid:0x{:x} type:{} cxid:0x{:x} zxid:0x{:x}",
+            "sessionid:0x{:x} type:{} cxid:0x{:x} zxid:0x{:x} txntype:",
             self.session_id,
             op_code::name(self.op_type),
             self.cxid,
-            self.hdr.as_ref().map(|h| h.zxid).unwrap_or(-1)
-        )
+            self.hdr.as_ref().map_or(-2, |h| h.zxid)
+        )?;
+        match &self.hdr {
+            Some(h) => write!(f, "{}", h.r#type)?,
+            None => f.write_str("unknown")?,
+        }
+        write!(f, " reqpath:{}", self.path_for_display().unwrap_or("n/a"))
+    }
+}
+
+impl Request {
+    /// The path a request body starts with, when it has one that reads.
+    fn path_for_display(&self) -> Option<&str> {
+        if matches!(
+            self.op_type,
+            op_code::CREATE_SESSION | op_code::SET_WATCHES | op_code::SET_WATCHES2 | op_code::CLOSE_SESSION
+        ) {
+            return None;
+        }
+        let len = i32::from_be_bytes(self.request.get(..4)?.try_into().ok()?);
+        let len = usize::try_from(len).ok().filter(|l| *l < 4096)?;
+        std::str::from_utf8(self.request.get(4..4 + len)?).ok()
+    }
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
     }
 }

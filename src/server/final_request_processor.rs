@@ -310,7 +310,7 @@ impl RequestProcessor for FinalRequestProcessor {
             zoo_trace::CLIENT_REQUEST_TRACE_MASK
         };
         zoo_trace::log_request(mask, 'E', &req);
-        if req.cnxn.as_ref().is_some_and(|c| c.is_stale()) {
+        if req.is_stale(&self.zks.settings.request_throttler) {
             // Its connection closed (or went stale) on the way here.
             crate::server::server_metrics::metrics().stale_replies.inc();
         }

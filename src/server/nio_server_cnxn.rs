@@ -102,6 +102,8 @@ pub struct NioServerCnxn {
     /// Complete frames left unread because receiving was disabled.
     pending_frames: AtomicBool,
     closed: AtomicBool,
+    /// A request of this connection was dropped (`set_invalid`).
+    invalid: AtomicBool,
     /// Set once the socket was shut for MAX_UNREAD_BYTES unread.
     unread_shutdown: AtomicBool,
     /// This connection's place in the maxCnxns/maxClientCnxns counts,
@@ -153,6 +155,7 @@ impl NioServerCnxn {
             incoming: Mutex::new(Incoming { buf: Vec::new(), start: 0, initialized: false }),
             pending_frames: AtomicBool::new(false),
             closed: AtomicBool::new(false),
+            invalid: AtomicBool::new(false),
             unread_shutdown: AtomicBool::new(false),
             slot: Mutex::new(Some(slot)),
             max_outstanding,
@@ -650,6 +653,16 @@ impl ServerCnxn for NioServerCnxn {
         if io.selectable {
             self.rearm(&io);
         }
+    }
+
+    fn set_invalid(&self) {
+        if !self.invalid.swap(true, Ordering::AcqRel) && !self.is_closed() {
+            self.send_close_after_flush();
+        }
+    }
+
+    fn is_invalid(&self) -> bool {
+        self.invalid.load(Ordering::Acquire)
     }
 
     /// Also takes it off its selector and shuts the socket.

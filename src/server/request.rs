@@ -3,6 +3,7 @@
 
 use crate::jute::records::Id;
 use crate::jute::txn::{TxnBody, TxnDigest, TxnHeader, TxnLogEntry};
+use crate::server::request_throttler::RequestThrottlerSettings;
 use crate::server::large_requests::LargeRequestShare;
 use crate::server::server_cnxn::{InFlight, ServerCnxn};
 use crate::server::session_tracker::SessionOwner;
@@ -174,6 +175,30 @@ impl std::fmt::Display for Request {
 }
 
 impl Request {
+    /// isStale: nobody will read the answer. With
+    /// zookeeper.request_stale_connection_check (on by default) a request
+    /// whose connection closed or was invalidated is stale; with
+    /// zookeeper.request_stale_latency_check (off by default) so is one
+    /// older than its session's timeout. A closeSession never is: it must
+    /// clean up after the session whatever became of its connection.
+    pub fn is_stale(&self, checks: &RequestThrottlerSettings) -> bool {
+        let Some(cnxn) = &self.cnxn else { return false };
+        if self.op_type == op_code::CLOSE_SESSION {
+            return false;
+        }
+        if checks.stale_connection_check && (cnxn.is_stale() || cnxn.is_invalid()) {
+            return true;
+        }
+        checks.stale_latency_check
+            && self.create_time.elapsed().as_millis() > u128::try_from(cnxn.session_timeout()).unwrap_or(0)
+    }
+
+    /// mustDrop: an earlier request of the same connection was dropped, so
+    /// this one may not run after the requests between them.
+    pub fn must_drop(&self) -> bool {
+        self.cnxn.as_ref().is_some_and(|c| c.is_invalid())
+    }
+
     /// The path a request body starts with, when it has one that reads.
     fn path_for_display(&self) -> Option<&str> {
         if matches!(

@@ -18,7 +18,8 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 use zkserver::client::ZkClient;
-use zkserver::zoo_defs::{ids, CreateMode};
+use zkserver::jute::records::{GetDataRequest, SetDataRequest};
+use zkserver::zoo_defs::{ids, op_code, CreateMode};
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
@@ -95,15 +96,36 @@ fn standalone_mntr_has_javas_keys() {
     assert_eq!(value(&o, "server_state"), "standalone");
 }
 
+/// Pipelines, on one session, setData then reads of the same node, so the
+/// reads wait in the CommitProcessor's session queue behind the write.
+fn reads_behind_writes(c: &ZkClient) {
+    let mut xids = Vec::new();
+    for _ in 0..10 {
+        let set = SetDataRequest { path: "/metrics".into(), data: Some(b"again".to_vec()), version: -1 };
+        xids.push(c.send(op_code::SET_DATA, &set).expect("send setData"));
+        for _ in 0..3 {
+            let get = GetDataRequest { path: "/metrics".into(), watch: false };
+            xids.push(c.send(op_code::GET_DATA, &get).expect("send getData"));
+        }
+    }
+    for xid in xids {
+        let reply = c.recv_timeout(DEADLINE).expect("reply");
+        assert_eq!((reply.header.xid, reply.header.err), (xid, 0));
+    }
+}
+
 /// A 3-node ensemble of `flavor`, settled, with traffic through the leader
-/// and a follower; returns the leader's and a follower's mntr.
+/// and a follower; returns the leader's and a follower's mntr. Every ACK's
+/// latency is recorded (zookeeper.leader.ackLoggingFrequency=1).
 fn ensemble_mntr(flavor: Flavor) -> (Vec<(String, String)>, Vec<(String, String)>) {
     let mut ens = Ensemble::new(&[flavor, flavor, flavor], &[]);
+    ens.set_system_property("zookeeper.leader.ackLoggingFrequency", "1");
     ens.start_all();
     let leader = ens.settled_leader(&[1, 2, 3]);
     let follower = [1, 2, 3].into_iter().find(|s| *s != leader).expect("a follower");
     let c = ens.client(follower);
     traffic(&c);
+    reads_behind_writes(&c);
     c.close().expect("close");
     // Reads on the leader too, so its per-namespace read series exists.
     let c = ens.client(leader);
@@ -137,6 +159,24 @@ fn ensemble_mntr_has_javas_keys_on_leader_and_follower() {
     assert_ne!(value(&of, "learner_commit_received_count"), "0");
     assert_ne!(value(&of, "cnt_follower_sync_time"), "0");
     assert_ne!(value(&of, "cnt_election_time"), "0");
+    for (flavor, l, f) in [("Java", &jl, &jf), ("zkserver", &ol, &of)] {
+        // The reads queued behind their session's write, and were released
+        // by its commit; each commit waited (0 ms or more) for the workers.
+        for key in [
+            "cnt_requests_in_session_queue",
+            "cnt_pending_session_queue_size",
+            "cnt_reads_after_write_in_session_queue",
+            "cnt_reads_issued_from_session_queue",
+            "cnt_session_queues_drained",
+            "cnt_time_waiting_empty_pool_in_commit_processor_read_ms",
+        ] {
+            assert_ne!(value(f, key), "0", "{flavor} follower: {key}");
+        }
+        assert_ne!(value(f, "max_reads_after_write_in_session_queue"), "0", "{flavor}");
+        // Each follower's ACKs, by sid.
+        let acks = l.iter().filter(|(k, v)| k.starts_with("cnt_") && k.ends_with("_ack_latency") && v != "0").count();
+        assert!(acks >= 2, "{flavor} leader: ack_latency for {acks} voters");
+    }
 }
 
 /// GET `path` on 127.0.0.1:`port`: (status, body).

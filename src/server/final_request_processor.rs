@@ -317,9 +317,7 @@ impl RequestProcessor for FinalRequestProcessor {
         if let Some(hdr) = &req.hdr {
             // From the txn's creation on the leader (its wall-clock time)
             // to being applied here.
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as i64);
+            let now = crate::common::time::current_wall_time();
             if now >= hdr.time {
                 crate::server::server_metrics::metrics().propagation_latency.add(now - hdr.time);
             }

@@ -26,7 +26,8 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use crate::common::time::current_wall_time;
+use std::time::{Duration, Instant};
 
 pub struct PrepRequestProcessor {
     submitted: Sender<Option<Request>>,
@@ -97,9 +98,6 @@ impl RateLogger {
     }
 }
 
-fn wall_time_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
 
 /// The parent of a path as Java computes it ("" for children of the root),
 /// with the root spelled "/" so the tree and the change table agree.
@@ -200,7 +198,7 @@ impl Prep {
     }
 
     fn new_hdr(req: &Request, zxid: i64, ty: i32) -> TxnHeader {
-        TxnHeader { client_id: req.session_id, cxid: req.cxid, zxid, time: wall_time_ms(), r#type: ty }
+        TxnHeader { client_id: req.session_id, cxid: req.cxid, zxid, time: current_wall_time(), r#type: ty }
     }
 
     fn p_request_helper(&self, req: &mut Request) -> Result<(), PrepError> {
@@ -437,7 +435,7 @@ impl Prep {
     /// pRequest2Txn for one write op: validates it and returns its txn,
     /// recording the changes it promises.
     fn p_request2txn(&self, req: &Request, op: &Op, zxid: i64) -> Result<TxnBody, PrepError> {
-        let time = req.hdr.as_ref().map(|h| h.time).unwrap_or_else(wall_time_ms);
+        let time = req.hdr.as_ref().map(|h| h.time).unwrap_or_else(current_wall_time);
         match op {
             Op::Create { op_type, req: c } => self.p_create(req, *op_type, c, zxid, time),
             Op::Delete(d) => {

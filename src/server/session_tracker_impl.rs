@@ -11,7 +11,7 @@
 //! each to the SessionExpirer (the ZooKeeperServer, which submits a
 //! closeSession).
 
-use crate::common::time::current_elapsed_time;
+use crate::common::time::{current_elapsed_time, current_wall_time};
 use crate::server::zoo_trace;
 use crate::server::expiry_queue::ExpiryQueue;
 use crate::server::session_tracker::{SessionExpirer, SessionOwner, SessionTracker};
@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 #[derive(Debug, Clone)]
 struct SessionImpl {
@@ -34,7 +34,7 @@ struct SessionImpl {
 /// The first session id of server `sid`: milliseconds in the middle bits,
 /// the server id in the top byte (SessionTrackerImpl.initializeNextSessionId).
 pub fn initialize_next_session_id(sid: i64) -> i64 {
-    let ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+    let ms = current_wall_time();
     let mut next = ((ms << 24) as u64 >> 8) as i64;
     next |= sid << 56;
     if next == crate::server::data_node::EphemeralType::CONTAINER_EPHEMERAL_OWNER {
@@ -348,8 +348,7 @@ impl SessionTracker for SessionTrackerImpl {
     }
 
     fn dump_sessions(&self) -> String {
-        let wall_now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
-        self.core.lock().dump_sessions(current_elapsed_time(), wall_now_ms)
+        self.core.lock().dump_sessions(current_elapsed_time(), current_wall_time())
     }
 
     fn session_expiry_map(&self) -> std::collections::BTreeMap<i64, Vec<i64>> {

@@ -7,7 +7,8 @@
 //! zookeeper.request_throttle_max_requests with request_throttle_drop_stale
 //! and the staleness checks (zookeeper.request_stale_connection_check,
 //! zookeeper.request_stale_latency_check): a stale request waiting behind
-//! the limit is dropped, and so is its connection.
+//! the limit is dropped, and so is its connection. Also
+//! zookeeper.globalOutstandingLimit: a connection throttled past it resumes.
 
 mod common;
 
@@ -201,5 +202,39 @@ fn with_the_latency_check_a_request_older_than_its_session_closes_its_connection
         }
         let other = server.client();
         other.get_data("/", false).expect("another client is served");
+    });
+}
+
+/// globalOutstandingLimit: past it, a connection with requests in flight is
+/// not read from until they are answered (shouldThrottle). With a limit of
+/// 1 and several clients each pipelining a mix of writes and reads, every
+/// connection is throttled again and again; each must resume, and every
+/// request be answered, in order, with its effect.
+#[test]
+fn connections_throttled_by_the_global_outstanding_limit_resume() {
+    both(|flavor| {
+        let server = TestServer::start_with(flavor, ServerOpts::default().prop("zookeeper.globalOutstandingLimit", "1"));
+        let clients: Vec<_> = (0..4).map(|_| server.client()).collect();
+        let setup = server.client();
+        setup.create("/g", None, &ids::open_acl_unsafe(), CreateMode::Persistent).expect("create");
+        let mut sent = Vec::new();
+        for (n, zk) in clients.iter().enumerate() {
+            let mut xids = Vec::new();
+            for i in 0..100 {
+                let path = format!("/g/c{n}-{i}");
+                let body = CreateRequest { path, data: Some(Vec::new()), acl: ids::open_acl_unsafe(), flags: 0 };
+                xids.push(zk.send(op_code::CREATE, &body).expect("send create"));
+                let body = GetDataRequest { path: "/g".into(), watch: false };
+                xids.push(zk.send(op_code::GET_DATA, &body).expect("send getData"));
+            }
+            sent.push(xids);
+        }
+        for (zk, xids) in clients.iter().zip(&sent) {
+            for xid in xids {
+                let reply = zk.recv_timeout(Duration::from_secs(30)).expect("reply");
+                assert_eq!((reply.header.xid, reply.header.err), (*xid, code::OK), "{flavor:?}");
+            }
+        }
+        assert_eq!(setup.get_children("/g", false).expect("children").len(), 400, "{flavor:?}");
     });
 }

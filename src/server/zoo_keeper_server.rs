@@ -505,7 +505,9 @@ impl ZooKeeperServer {
     ) -> Result<(), String> {
         let mut ia = InputArchive::new(buf);
         let req = ConnectRequest::deserialize(&mut ia).map_err(|e| format!("bad connect request: {e}"))?;
-        let need = self.conn_throttle.tokens_needed(req.session_id, self.settings.config.local_sessions_enabled);
+        // A standalone server ignores localSessionsEnabled (its sessions are
+        // all global), as Java's does.
+        let need = self.conn_throttle.tokens_needed(req.session_id, self.session_tracker.is_local_sessions_enabled());
         let m = crate::server::server_metrics::metrics();
         if !self.conn_throttle.check_limit(need) {
             m.connection_rejected.inc();
@@ -748,14 +750,8 @@ impl ZooKeeperServer {
     /// processTxn(Request): session bookkeeping, apply to the tree, retire
     /// the outstanding change records up to this zxid.
     pub fn process_txn(&self, req: &Request) -> ProcessTxnResult {
-        match req.op_type {
-            op_code::CREATE_SESSION => {
-                if let Some(TxnBody::CreateSession(t)) = &req.txn {
-                    self.session_tracker.commit_session(req.session_id, t.time_out);
-                }
-            }
-            op_code::CLOSE_SESSION => self.session_tracker.remove_session(req.session_id),
-            _ => {}
+        if req.op_type == op_code::CLOSE_SESSION {
+            self.session_tracker.remove_session(req.session_id);
         }
         let hdr = match &req.hdr {
             Some(h) => h,
@@ -779,6 +775,13 @@ impl ZooKeeperServer {
                     oc.for_path.remove(&cr.path);
                 }
             }
+        }
+        drop(oc);
+        // Committed once the database holds it (Java commits first): a
+        // learner's table asks the database, and an upgraded session must
+        // never be neither local nor upgrading nor committed there.
+        if let (op_code::CREATE_SESSION, Some(TxnBody::CreateSession(t))) = (req.op_type, &req.txn) {
+            self.session_tracker.commit_session(req.session_id, t.time_out);
         }
         rc
     }

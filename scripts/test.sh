@@ -27,6 +27,9 @@ missing() {
         [ -f "/usr/share/java/$j.jar" ] || m+=("/usr/share/java/$j.jar (Java's AdminServer: libjetty9-java, libservlet-api-java, libjackson2-databind-java)")
     done
     /usr/bin/python3 -c 'import kazoo' >/dev/null 2>&1 || m+=("kazoo for /usr/bin/python3 (python3-kazoo)")
+    for mod in pytest mock objgraph; do
+        /usr/bin/python3 -c "import $mod" >/dev/null 2>&1 || m+=("$mod for /usr/bin/python3 (python3-$mod: kazoo's own test suite)")
+    done
     command -v iptables >/dev/null 2>&1 || m+=("iptables (the partition and fault-injection tests)")
     command -v strace >/dev/null 2>&1 || m+=("strace (the directory-fsync tests)")
     command -v prlimit >/dev/null 2>&1 || m+=("prlimit (util-linux; the descriptor-exhaustion test)")
@@ -40,7 +43,7 @@ if [ -n "$(missing)" ]; then
     if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
     export DEBIAN_FRONTEND=noninteractive
     $SUDO apt-get update
-    $SUDO apt-get install -y zookeeper zookeeper-bin python3-kazoo iptables strace util-linux g++ \
+    $SUDO apt-get install -y zookeeper zookeeper-bin python3-kazoo python3-pytest python3-mock python3-objgraph iptables strace util-linux g++ \
         libjetty9-java libservlet-api-java libjackson2-databind-java
 fi
 still=$(missing)

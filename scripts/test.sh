@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command: installs what the tests need when it is
-# missing (Debian's zookeeper, zookeeper-bin and python3-kazoo: the Java
-# server, zkCli.sh, the C client cli_mt and kazoo), builds zkserver and runs
+# missing (Debian's zookeeper, zookeeper-bin, python3-kazoo and
+# python3-pure-sasl: the Java server, zkCli.sh, the C client cli_mt and kazoo
+# with its SASL), builds zkserver and runs
 # every test target (unit tests, the integration suites in tests/, interop
 # with Debian's zkCli.sh, cli_mt and kazoo; iptables, strace and prlimit for
 # the partition, fault-injection, fsync and descriptor tests); without
@@ -27,6 +28,7 @@ missing() {
         [ -f "/usr/share/java/$j.jar" ] || m+=("/usr/share/java/$j.jar (Java's AdminServer: libjetty9-java, libservlet-api-java, libjackson2-databind-java)")
     done
     /usr/bin/python3 -c 'import kazoo' >/dev/null 2>&1 || m+=("kazoo for /usr/bin/python3 (python3-kazoo)")
+    /usr/bin/python3 -c 'import puresasl' >/dev/null 2>&1 || m+=("pure-sasl for /usr/bin/python3 (python3-pure-sasl; kazoo's SASL in tests/sasl.rs)")
     command -v iptables >/dev/null 2>&1 || m+=("iptables (the partition and fault-injection tests)")
     command -v strace >/dev/null 2>&1 || m+=("strace (the directory-fsync tests)")
     command -v prlimit >/dev/null 2>&1 || m+=("prlimit (util-linux; the descriptor-exhaustion test)")
@@ -40,7 +42,7 @@ if [ -n "$(missing)" ]; then
     if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
     export DEBIAN_FRONTEND=noninteractive
     $SUDO apt-get update
-    $SUDO apt-get install -y zookeeper zookeeper-bin python3-kazoo iptables strace util-linux g++ \
+    $SUDO apt-get install -y zookeeper zookeeper-bin python3-kazoo python3-pure-sasl iptables strace util-linux g++ \
         libjetty9-java libservlet-api-java libjackson2-databind-java
 fi
 still=$(missing)

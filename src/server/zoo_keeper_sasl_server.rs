@@ -1,20 +1,25 @@
 //! ZooKeeperSaslServer: one client connection's SASL negotiation on the
 //! client port, and (`configure_sasl_login`, Java's
-//! ServerCnxnFactory.configureSaslLogin) the server's SASL login read at
-//! start-up from the JAAS file that `java.security.auth.login.config`
-//! names, section `zookeeper.sasl.serverconfig` (default "Server").
+//! ServerCnxnFactory.configureSaslLogin and its Login) the server's SASL
+//! login read at start-up from the JAAS file that
+//! `java.security.auth.login.config` names, section
+//! `zookeeper.sasl.serverconfig` (default "Server").
 //!
-//! As in Java the mechanism follows from the section: DigestLoginModule
-//! entries make a DIGEST-MD5 server (protocol "zookeeper", server name and
-//! realm "zk-sasl-md5") whose users are the section's `user_<name>` options.
-//! A Kerberos (GSSAPI) section is refused at start-up. Each connection gets
-//! its negotiation on its first SASL packet; the NIO worker serving that
-//! connection feeds it the client's tokens (`ZooKeeperServer::process_sasl`).
+//! As in Java the mechanism follows from the section: a Krb5LoginModule
+//! entry (keyTab, principal `service/host@REALM`) makes a GSSAPI server
+//! accepting for `service@host` with the keytab's keys; otherwise
+//! DigestLoginModule entries make a DIGEST-MD5 server (protocol
+//! "zookeeper", server name and realm "zk-sasl-md5") whose users are the
+//! section's `user_<name>` options. Each connection gets its negotiation
+//! on its first SASL packet; the NIO worker serving that connection feeds
+//! it the client's tokens (`ZooKeeperServer::process_sasl`).
 
-use crate::common::jaas_configuration::JaasConfiguration;
+use crate::common::jaas_configuration::{AppConfigurationEntry, JaasConfiguration};
 use crate::quorum::quorum_peer_config::system_properties::SystemProperties;
 use crate::quorum::quorum_peer_config::ConfigError;
 use crate::server::auth::digest_md5_server::DigestMd5Server;
+use crate::server::auth::gss_api::AcceptorCredential;
+use crate::server::auth::gss_krb5_server::GssKrb5Server;
 use crate::server::auth::sasl_server_callback_handler::SaslServerCallbackHandler;
 use base64::Engine;
 use std::path::Path;
@@ -31,11 +36,40 @@ const KRB5_LOGIN_MODULE: &str = "com.sun.security.auth.module.Krb5LoginModule";
 /// The bytes of a DIGEST-MD5 nonce before base64, as the JDK draws them.
 const RAW_NONCE_SIZE: usize = 30;
 
-/// configureSaslLogin: the callback handler of the server's SASL login, or
-/// None when SASL is off (no JAAS file, or no such section in it). A JAAS
-/// file that cannot be read or parsed, or a section the server cannot log
-/// in with, refuses start-up.
-pub fn configure_sasl_login(props: &SystemProperties) -> Result<Option<Arc<SaslServerCallbackHandler>>, ConfigError> {
+/// The server's SASL login (Java's Login and the factory's callback
+/// handler): what every connection's negotiation needs.
+#[derive(Debug)]
+pub struct Login {
+    pub callback_handler: SaslServerCallbackHandler,
+    pub mechanism: LoginMechanism,
+}
+
+#[derive(Debug)]
+pub enum LoginMechanism {
+    DigestMd5,
+    /// Kerberos: the principal from the JAAS section and the acceptor
+    /// credentials for its `service@host`.
+    Gssapi { principal: String, credential: AcceptorCredential },
+}
+
+impl PartialEq for Login {
+    fn eq(&self, other: &Login) -> bool {
+        self.callback_handler == other.callback_handler
+            && match (&self.mechanism, &other.mechanism) {
+                (LoginMechanism::DigestMd5, LoginMechanism::DigestMd5) => true,
+                (LoginMechanism::Gssapi { principal: a, .. }, LoginMechanism::Gssapi { principal: b, .. }) => a == b,
+                _ => false,
+            }
+    }
+}
+
+impl Eq for Login {}
+
+/// configureSaslLogin: the server's SASL login, or None when SASL is off
+/// (no JAAS file, or no such section in it). A JAAS file that cannot be
+/// read or parsed, or a section the server cannot log in with, refuses
+/// start-up.
+pub fn configure_sasl_login(props: &SystemProperties) -> Result<Option<Arc<Login>>, ConfigError> {
     let section = props.string_or(LOGIN_CONTEXT_NAME_KEY, DEFAULT_LOGIN_CONTEXT_NAME);
     let Some(file) = props.string(JAAS_CONF_KEY) else {
         if props.string(LOGIN_CONTEXT_NAME_KEY).is_some() {
@@ -53,60 +87,109 @@ pub fn configure_sasl_login(props: &SystemProperties) -> Result<Option<Arc<SaslS
         tracing::info!("No JAAS configuration section named '{section}' in '{file}': the client port has no SASL");
         return Ok(None);
     };
+    let refuse = |why: String| {
+        props.refused(
+            JAAS_CONF_KEY,
+            &format!(
+                "Could not configure server because SASL configuration did not allow the ZooKeeper server to \
+                 authenticate itself properly: section '{section}' of '{file}': {why}"
+            ),
+        )
+    };
+    let mut kerberos = None;
     for entry in entries {
         match entry.login_module_name.as_str() {
             DIGEST_LOGIN_MODULE => {}
-            KRB5_LOGIN_MODULE => {
-                return Err(props.refused(
-                    JAAS_CONF_KEY,
-                    &format!(
-                        "section '{section}' of '{file}' names {KRB5_LOGIN_MODULE}: Kerberos (GSSAPI) is not \
-                         supported by zkserver, only DIGEST-MD5 ({DIGEST_LOGIN_MODULE})"
-                    ),
-                ))
-            }
+            KRB5_LOGIN_MODULE => kerberos = Some(entry),
             other => {
-                return Err(props.refused(
-                    JAAS_CONF_KEY,
-                    &format!(
-                        "section '{section}' of '{file}' names login module {other}, which zkserver does not have \
-                         (only {DIGEST_LOGIN_MODULE}): the server cannot authenticate itself"
-                    ),
-                ))
+                return Err(refuse(format!(
+                    "login module {other} is not available (zkserver has {DIGEST_LOGIN_MODULE} and {KRB5_LOGIN_MODULE})"
+                )))
             }
         }
     }
-    let handler = SaslServerCallbackHandler::new(entries, props);
-    tracing::info!(
-        "SASL on the client port: DIGEST-MD5 with {} user(s) from section '{section}' of '{file}'",
-        handler.user_count()
-    );
-    Ok(Some(Arc::new(handler)))
+    let callback_handler = SaslServerCallbackHandler::new(entries, props);
+    let mechanism = match kerberos {
+        Some(entry) => kerberos_login(entry).map_err(refuse)?,
+        None => LoginMechanism::DigestMd5,
+    };
+    match &mechanism {
+        LoginMechanism::DigestMd5 => tracing::info!(
+            "SASL on the client port: DIGEST-MD5 with {} user(s) from section '{section}' of '{file}'",
+            callback_handler.user_count()
+        ),
+        LoginMechanism::Gssapi { principal, .. } => {
+            tracing::info!("SASL on the client port: GSSAPI (Kerberos) as {principal} from section '{section}' of '{file}'")
+        }
+    }
+    Ok(Some(Arc::new(Login { callback_handler, mechanism })))
+}
+
+/// The Krb5LoginModule entry's keytab login: `keyTab` and `principal`
+/// (`service/host[@REALM]`, whose service and host name the acceptor, as
+/// Java's createSaslServer splits them).
+fn kerberos_login(entry: &AppConfigurationEntry) -> Result<LoginMechanism, String> {
+    if entry.option("useKeyTab") != Some("true") {
+        return Err(format!("{KRB5_LOGIN_MODULE} needs useKeyTab=true (zkserver logs in only from a keytab)"));
+    }
+    let keytab = entry.option("keyTab").ok_or_else(|| format!("{KRB5_LOGIN_MODULE} has no keyTab option"))?;
+    let principal = entry.option("principal").ok_or_else(|| format!("{KRB5_LOGIN_MODULE} has no principal option"))?;
+    let Some((service, rest)) = principal.split_once('/') else {
+        return Err(format!("principal {principal:?} is not of the form service/host@REALM"));
+    };
+    let host = rest.split('@').next().unwrap_or(rest);
+    if service.is_empty() || host.is_empty() {
+        return Err(format!("principal {principal:?} is not of the form service/host@REALM"));
+    }
+    let credential = AcceptorCredential::acquire(service, host, keytab)?;
+    Ok(LoginMechanism::Gssapi { principal: principal.to_string(), credential })
+}
+
+#[derive(Debug)]
+enum Mechanism {
+    DigestMd5(DigestMd5Server),
+    Gssapi(GssKrb5Server),
 }
 
 /// One connection's negotiation.
 #[derive(Debug)]
 pub struct ZooKeeperSaslServer {
-    mechanism: DigestMd5Server,
+    mechanism: Mechanism,
 }
 
 impl ZooKeeperSaslServer {
-    /// A new negotiation; fails only when the kernel gives no randomness
-    /// for the nonce.
-    pub fn new() -> Result<ZooKeeperSaslServer, String> {
-        let mut raw = [0u8; RAW_NONCE_SIZE];
-        fill_random(&mut raw)?;
-        let nonce = base64::engine::general_purpose::STANDARD.encode(raw).into_bytes();
-        Ok(ZooKeeperSaslServer { mechanism: DigestMd5Server::new("zookeeper", "zk-sasl-md5", nonce) })
+    /// A new negotiation with the login's mechanism; fails only when the
+    /// kernel gives no randomness for a nonce or GSS-API is unavailable.
+    pub fn new(login: &Login) -> Result<ZooKeeperSaslServer, String> {
+        let mechanism = match login.mechanism {
+            LoginMechanism::DigestMd5 => {
+                let mut raw = [0u8; RAW_NONCE_SIZE];
+                fill_random(&mut raw)?;
+                let nonce = base64::engine::general_purpose::STANDARD.encode(raw).into_bytes();
+                Mechanism::DigestMd5(DigestMd5Server::new("zookeeper", "zk-sasl-md5", nonce))
+            }
+            LoginMechanism::Gssapi { .. } => Mechanism::Gssapi(GssKrb5Server::new()?),
+        };
+        Ok(ZooKeeperSaslServer { mechanism })
     }
 
-    pub fn evaluate_response(&mut self, token: &[u8], handler: &SaslServerCallbackHandler) -> Result<Vec<u8>, String> {
-        self.mechanism.evaluate_response(token, handler)
+    /// The token for the client (None: SetSASLResponse with no token).
+    pub fn evaluate_response(&mut self, token: &[u8], login: &Login) -> Result<Option<Vec<u8>>, String> {
+        match (&mut self.mechanism, &login.mechanism) {
+            (Mechanism::DigestMd5(m), _) => m.evaluate_response(token, &login.callback_handler).map(Some),
+            (Mechanism::Gssapi(m), LoginMechanism::Gssapi { credential, .. }) => {
+                m.evaluate_response(token, credential, &login.callback_handler)
+            }
+            (Mechanism::Gssapi(_), LoginMechanism::DigestMd5) => Err("GSSAPI without Kerberos credentials".to_string()),
+        }
     }
 
     /// The authorization id, once the negotiation has succeeded.
     pub fn authorization_id(&self) -> Option<&str> {
-        self.mechanism.authorization_id()
+        match &self.mechanism {
+            Mechanism::DigestMd5(m) => m.authorization_id(),
+            Mechanism::Gssapi(m) => m.authorization_id(),
+        }
     }
 }
 
@@ -150,16 +233,25 @@ mod tests {
         assert!(configure_sasl_login(&SystemProperties::of(&[])).unwrap().is_none());
         let digest = "Server { org.apache.zookeeper.server.auth.DigestLoginModule required user_bob=\"pw\"; };";
         let (_f, p) = props_with_file(digest, &[]);
-        let h = configure_sasl_login(&p).unwrap().unwrap();
-        assert_eq!(h.password("bob"), Some("pw"));
+        let login = configure_sasl_login(&p).unwrap().unwrap();
+        assert_eq!(login.callback_handler.password("bob"), Some("pw"));
+        assert!(matches!(login.mechanism, LoginMechanism::DigestMd5));
         // Another section name: this file has none, so SASL is off.
         let (_f, p) = props_with_file(digest, &[(LOGIN_CONTEXT_NAME_KEY, "ZkServer")]);
         assert!(configure_sasl_login(&p).unwrap().is_none());
 
-        let krb = "Server { com.sun.security.auth.module.Krb5LoginModule required keyTab=\"/k\" principal=\"zk/h@R\"; };";
-        let (_f, p) = props_with_file(krb, &[]);
-        let e = configure_sasl_login(&p).unwrap_err().to_string();
-        assert!(e.contains(JAAS_CONF_KEY) && e.contains(KRB5_LOGIN_MODULE), "{e}");
+        for (options, wanted) in [
+            ("keyTab=\"/k\" principal=\"zk/h@R\"", "useKeyTab=true"),
+            ("useKeyTab=true principal=\"zk/h@R\"", "no keyTab"),
+            ("useKeyTab=true keyTab=\"/k\"", "no principal"),
+            ("useKeyTab=true keyTab=\"/k\" principal=\"zk@R\"", "service/host@REALM"),
+            ("useKeyTab=true keyTab=\"/nonexistent.keytab\" principal=\"zk/h@R\"", "/nonexistent.keytab"),
+        ] {
+            let krb = format!("Server {{ {KRB5_LOGIN_MODULE} required {options}; }};");
+            let (_f, p) = props_with_file(&krb, &[]);
+            let e = configure_sasl_login(&p).unwrap_err().to_string();
+            assert!(e.contains(JAAS_CONF_KEY) && e.contains(wanted), "{e}");
+        }
         let (_f, p) = props_with_file("Server { com.example.Other required; };", &[]);
         let e = configure_sasl_login(&p).unwrap_err().to_string();
         assert!(e.contains("com.example.Other"), "{e}");
@@ -173,11 +265,14 @@ mod tests {
 
     #[test]
     fn nonces_differ_between_connections() {
-        let mut a = ZooKeeperSaslServer::new().unwrap();
-        let mut b = ZooKeeperSaslServer::new().unwrap();
-        let h = SaslServerCallbackHandler::for_tests(&[]);
-        let ca = a.evaluate_response(b"", &h).unwrap();
-        let cb = b.evaluate_response(b"", &h).unwrap();
+        let login = Login {
+            callback_handler: SaslServerCallbackHandler::for_tests(&[]),
+            mechanism: LoginMechanism::DigestMd5,
+        };
+        let mut a = ZooKeeperSaslServer::new(&login).unwrap();
+        let mut b = ZooKeeperSaslServer::new(&login).unwrap();
+        let ca = a.evaluate_response(b"", &login).unwrap().unwrap();
+        let cb = b.evaluate_response(b"", &login).unwrap().unwrap();
         assert_ne!(ca, cb);
         assert_eq!(ca.len(), cb.len());
     }

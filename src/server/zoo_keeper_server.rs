@@ -701,7 +701,7 @@ impl ZooKeeperServer {
             cnxn.send_response(&ReplyHeader { xid, zxid: 0, err }, Some(oa.as_slice()));
         };
         let auth = &self.settings.auth;
-        let Some(handler) = &auth.sasl_login else {
+        let Some(login) = &auth.sasl_login else {
             tracing::error!("SASL packet from {} but SASL is not configured", cnxn.remote_address());
             return answer(code::OK, None);
         };
@@ -709,9 +709,9 @@ impl ZooKeeperServer {
             let mut slot = cnxn.sasl_server().lock();
             let server = match slot.as_mut() {
                 Some(s) => Ok(s),
-                None => ZooKeeperSaslServer::new().map(|s| slot.insert(s)),
+                None => ZooKeeperSaslServer::new(login).map(|s| slot.insert(s)),
             };
-            server.and_then(|s| Ok((s.evaluate_response(token, handler)?, s.authorization_id().map(str::to_string))))
+            server.and_then(|s| Ok((s.evaluate_response(token, login)?, s.authorization_id().map(str::to_string))))
         };
         match outcome {
             Ok((response, authorization_id)) => {
@@ -724,7 +724,7 @@ impl ZooKeeperServer {
                         tracing::info!("Session 0x{session:x}: Authenticated Id '{id}' as super user");
                     }
                 }
-                answer(code::OK, Some(response));
+                answer(code::OK, response);
             }
             Err(e) => {
                 tracing::warn!("Client {} failed to SASL authenticate: {e}", cnxn.remote_address());

@@ -4,11 +4,13 @@
 //! and "auth" as the ACL shorthand for the caller's ids; sasl when a
 //! zookeeper.authProvider.* property names its class. Consulted by the NIO
 //! workers (auth and SASL packets), the ProcessThread (fixupACL) and every
-//! thread that checks an ACL. The SASL mechanism itself (DIGEST-MD5) and
-//! the Kerberos name rules live here too.
+//! thread that checks an ACL. The SASL mechanisms themselves (DIGEST-MD5,
+//! GSSAPI) and the Kerberos name rules live here too.
 
 pub mod digest_authentication_provider;
 pub mod digest_md5_server;
+pub mod gss_api;
+pub mod gss_krb5_server;
 pub mod ip_authentication_provider;
 pub mod kerberos_name;
 pub mod sasl_authentication_provider;
@@ -19,8 +21,8 @@ use crate::quorum::quorum_peer_config::ConfigError;
 use crate::server::server_cnxn::ServerCnxn;
 use crate::server::zoo_keeper_sasl_server;
 use sasl_authentication_provider::SaslAuthenticationProvider;
-use sasl_server_callback_handler::SaslServerCallbackHandler;
 use std::sync::Arc;
+use zoo_keeper_sasl_server::Login;
 
 /// The fully qualified Java class names of the providers zkserver has, as
 /// `zookeeper.authProvider.*` may name them.
@@ -49,7 +51,7 @@ pub struct AuthSettings {
     /// auth and sasl is served.
     pub enforce_auth_schemes: Option<Vec<String>>,
     /// The server's SASL login (from the JAAS file), None when SASL is off.
-    pub sasl_login: Option<Arc<SaslServerCallbackHandler>>,
+    pub sasl_login: Option<Arc<Login>>,
     /// zookeeper.allowSaslFailedClients: a failed SASL negotiation leaves
     /// the connection open (unless SASL is required).
     pub allow_sasl_failed_clients: bool,

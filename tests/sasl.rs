@@ -1,14 +1,17 @@
-//! SASL on the client port (DIGEST-MD5 from a JAAS `Server` section), side
-//! by side with Java 3.8 started with the same JAAS file: kazoo's own SASL
-//! tests (kazoo/tests/test_sasl.py, with the users its harness writes),
-//! super users, a wrong password, zkCli.sh logging in with a `Client`
-//! section, and sessionRequireClientSASLAuth.
+//! SASL on the client port, side by side with Java 3.8 started with the
+//! same JAAS file: DIGEST-MD5 (kazoo's own SASL tests from
+//! kazoo/tests/test_sasl.py with the users its harness writes, super users,
+//! a wrong password, zkCli.sh logging in with a `Client` section,
+//! sessionRequireClientSASLAuth), GSSAPI against an MIT KDC the test starts
+//! in a temp dir (kazoo's GSSAPI tests, removeRealmFromPrincipal), and the
+//! JAAS files start-up refuses.
 
 mod common;
 
 use common::*;
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 use zkserver::zoo_defs::code;
 
 const PYTHON: &str = "/usr/bin/python3";
@@ -221,8 +224,11 @@ fn start_up_refuses_what_it_cannot_log_in_with() {
         "Server { com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true keyTab=\"/x.keytab\" principal=\"zookeeper/localhost@EXAMPLE.COM\"; };",
     )
     .expect("write");
+    let other = dir.path().join("other.jaas");
+    std::fs::write(&other, "Server { com.example.LdapLoginModule required; };").expect("write");
     for (file, wanted) in [
-        (krb.to_str().expect("utf-8"), "com.sun.security.auth.module.Krb5LoginModule"),
+        (krb.to_str().expect("utf-8"), "/x.keytab"),
+        (other.to_str().expect("utf-8"), "login module com.example.LdapLoginModule is not available"),
         ("/nonexistent/jaas.conf", "No JAAS configuration section named 'Server'"),
     ] {
         let mut s =
@@ -230,5 +236,201 @@ fn start_up_refuses_what_it_cannot_log_in_with() {
         assert!(s.try_start().is_err(), "started with {file}");
         let log = s.log_tail(20);
         assert!(log.contains("java.security.auth.login.config") && log.contains(wanted), "{log}");
+    }
+}
+
+const REALM: &str = "KAZOOTEST.ORG";
+
+/// An MIT Kerberos KDC of its own (Debian's krb5-kdc) for realm
+/// KAZOOTEST.ORG in a temp dir, on a free localhost port: principals
+/// zookeeper/localhost (keytab zk.keytab) and client (client.keytab).
+/// Stopped when dropped.
+struct Kdc {
+    dir: tempfile::TempDir,
+    child: std::process::Child,
+}
+
+impl Kdc {
+    fn start() -> Kdc {
+        for tool in ["/usr/sbin/krb5kdc", "/usr/sbin/kdb5_util", "/usr/sbin/kadmin.local", "/usr/bin/kinit"] {
+            assert!(Path::new(tool).exists(), "{tool} missing: apt-get install -y krb5-kdc krb5-admin-server krb5-user");
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let d = dir.path().display().to_string();
+        let port = free_port();
+        std::fs::write(
+            dir.path().join("krb5.conf"),
+            format!(
+                "[libdefaults]\n default_realm = {REALM}\n dns_lookup_kdc = false\n dns_lookup_realm = false\n \
+                 dns_canonicalize_hostname = false\n rdns = false\n udp_preference_limit = 1\n\
+                 [realms]\n {REALM} = {{\n  kdc = 127.0.0.1:{port}\n }}\n"
+            ),
+        )
+        .expect("krb5.conf");
+        std::fs::write(
+            dir.path().join("kdc.conf"),
+            format!(
+                "[kdcdefaults]\n kdc_listen = 127.0.0.1:{port}\n kdc_tcp_listen = 127.0.0.1:{port}\n\
+                 [realms]\n {REALM} = {{\n  database_name = {d}/principal\n  key_stash_file = {d}/stash\n  \
+                 acl_file = {d}/kadm5.acl\n }}\n"
+            ),
+        )
+        .expect("kdc.conf");
+        std::fs::write(dir.path().join("kadm5.acl"), "").expect("kadm5.acl");
+        let mut kdc = Kdc { child: Command::new("/bin/true").spawn().expect("spawn"), dir };
+        kdc.run("/usr/sbin/kdb5_util", &["-r", REALM, "-P", "master-password", "create", "-s"]);
+        for q in [
+            "addprinc -randkey zookeeper/localhost",
+            "addprinc -randkey client",
+            &format!("ktadd -k {d}/zk.keytab zookeeper/localhost"),
+            &format!("ktadd -k {d}/client.keytab client"),
+        ] {
+            kdc.run("/usr/sbin/kadmin.local", &["-r", REALM, "-q", q]);
+        }
+        let log = std::fs::File::create(kdc.dir.path().join("kdc.log")).expect("kdc.log");
+        let mut cmd = Command::new("/usr/sbin/krb5kdc");
+        cmd.args(["-n", "-r", REALM]).stdout(log.try_clone().expect("log")).stderr(log);
+        kdc.env(&mut cmd);
+        die_with_parent(&mut cmd);
+        let _ = kdc.child.wait();
+        kdc.child = cmd.spawn().expect("start krb5kdc");
+        let up = wait_until(Duration::from_secs(20), || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+        assert!(up, "krb5kdc not listening on {port}: {}", kdc.file("kdc.log"));
+        kdc
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+
+    fn file(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default()
+    }
+
+    /// The Kerberos environment: this realm's krb5.conf and kdc.conf, and a
+    /// credentials cache of its own.
+    fn env(&self, cmd: &mut Command) {
+        cmd.env("KRB5_CONFIG", self.path("krb5.conf"))
+            .env("KRB5_KDC_PROFILE", self.path("kdc.conf"))
+            .env("KRB5CCNAME", format!("FILE:{}", self.path("ccache")));
+    }
+
+    fn run(&self, tool: &str, args: &[&str]) {
+        let mut cmd = Command::new(tool);
+        cmd.args(args);
+        self.env(&mut cmd);
+        let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {tool}: {e}"));
+        assert!(
+            out.status.success(),
+            "{tool} {args:?} failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The Server section for zookeeper/localhost's keytab.
+    fn server_jaas(&self) -> String {
+        format!(
+            "Server {{\n  com.sun.security.auth.module.Krb5LoginModule required\n  useKeyTab=true\n  \
+             keyTab=\"{}\"\n  storeKey=true\n  useTicketCache=false\n  principal=\"zookeeper/localhost@{REALM}\";\n}};\n",
+            self.path("zk.keytab")
+        )
+    }
+}
+
+impl Drop for Kdc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// kazoo/tests/test_sasl.py TestSASLGSSAPIAuthentication, run as the
+/// harness would with KRB5_TEST_ENV set: a ticket from the client keytab,
+/// mechanism GSSAPI, a sasl ACL for the client's principal.
+const KAZOO_GSSAPI_SCRIPT: &str = r#"
+import sys, time, subprocess
+from kazoo.client import KazooClient
+from kazoo.security import make_acl
+from kazoo.exceptions import NoAuthError, AuthFailedError
+h, keytab, acl_id = sys.argv[1], sys.argv[2], sys.argv[3]
+subprocess.check_call(["kinit", "-kt", keytab, "client"])
+client = KazooClient(hosts=h, timeout=10, sasl_options={"mechanism": "GSSAPI"})
+client.start(timeout=15)
+client.create("/1", b"k", acl=(make_acl("sasl", credential=acl_id, all=True),))
+print("acl", client.get_acls("/1")[0][0].id)
+plain = KazooClient(hosts=h, timeout=10)
+plain.start(timeout=15)
+try:
+    plain.get("/1")
+    print("plain read")
+except NoAuthError:
+    print("plain NoAuthError")
+client.delete("/1")
+client.stop()
+# test_invalid_gssapi_auth: a postdated ticket is not valid yet
+subprocess.check_call(["kinit", "-kt", keytab, "-s", "30min", "client"])
+bad = KazooClient(hosts=h, timeout=10, sasl_options={"mechanism": "GSSAPI"})
+try:
+    bad.start(timeout=10)
+except AuthFailedError:
+    pass
+deadline = time.time() + 10
+while bad.state != "LOST" and time.time() < deadline:
+    time.sleep(0.05)
+print("bad", bad.state)
+bad.stop()
+print("still", sorted(plain.get_children("/")))
+plain.stop()
+"#;
+
+#[test]
+fn kazoo_gssapi_with_a_kdc_of_its_own() {
+    let kdc = Kdc::start();
+    let jaas_dir = tempfile::tempdir().expect("temp dir");
+    let jaas = jaas_dir.path().join("jaas.conf");
+    std::fs::write(&jaas, kdc.server_jaas()).expect("jaas.conf");
+    let krb5_conf = kdc.path("krb5.conf");
+    let runs: [(Flavor, &[(&str, &str)], &str); 3] = [
+        (Flavor::Zkserver, &[], "client@KAZOOTEST.ORG"),
+        (Flavor::Zkserver, &[("zookeeper.kerberos.removeRealmFromPrincipal", "true")], "client"),
+        (Flavor::Java, &[], "client@KAZOOTEST.ORG"),
+    ];
+    for (flavor, props, acl_id) in runs {
+        let mut opts = ServerOpts::default()
+            .cfg("authProvider.1", SASL_PROVIDER)
+            .prop("java.security.auth.login.config", jaas.to_str().expect("utf-8"))
+            .prop("java.security.krb5.conf", &krb5_conf);
+        for (k, v) in props {
+            opts = opts.prop(k, v);
+        }
+        let s = TestServer::start_with(flavor, opts);
+        let mut cmd = Command::new(PYTHON);
+        cmd.arg("-c").arg(KAZOO_GSSAPI_SCRIPT).arg(format!("localhost:{}", s.port)).arg(kdc.path("client.keytab")).arg(acl_id);
+        kdc.env(&mut cmd);
+        let out = cmd.output().expect("run python3");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{flavor:?} {props:?}: kazoo failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let lines: Vec<&str> = stdout.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                format!("acl Id(scheme='sasl', id='{acl_id}')").as_str(),
+                "plain NoAuthError",
+                "bad LOST",
+                "still ['zookeeper']"
+            ],
+            "{flavor:?} {props:?}"
+        );
+        let log = std::fs::read_to_string(s.log_path()).expect("server log");
+        let wanted = match flavor {
+            Flavor::Zkserver => format!("adding SASL authorization for authorizationID: {acl_id}\n"),
+            Flavor::Java => format!("adding SASL authorization for authorizationID: {acl_id}"),
+        };
+        assert!(log.contains(&wanted), "{flavor:?} {props:?}: no {wanted:?} in\n{log}");
     }
 }

@@ -432,5 +432,35 @@ fn kazoo_gssapi_with_a_kdc_of_its_own() {
             Flavor::Java => format!("adding SASL authorization for authorizationID: {acl_id}"),
         };
         assert!(log.contains(&wanted), "{flavor:?} {props:?}: no {wanted:?} in\n{log}");
+        if flavor == Flavor::Zkserver && props.is_empty() {
+            zkcli_logs_in_with_kerberos(&kdc, &s);
+        }
     }
+}
+
+/// zkCli.sh (the Java client) with a Krb5LoginModule `Client` section and
+/// the client's keytab.
+fn zkcli_logs_in_with_kerberos(kdc: &Kdc, s: &TestServer) {
+    let client_jaas = kdc.path("client.jaas");
+    std::fs::write(
+        &client_jaas,
+        format!(
+            "Client {{\n  com.sun.security.auth.module.Krb5LoginModule required\n  useKeyTab=true\n  keyTab=\"{}\"\n  \
+             storeKey=true\n  useTicketCache=false\n  principal=\"client@{REALM}\";\n}};\n",
+            kdc.path("client.keytab")
+        ),
+    )
+    .expect("client.jaas");
+    let flags = format!(
+        "CLIENT_JVMFLAGS=-Djava.security.auth.login.config={client_jaas} -Djava.security.krb5.conf={}",
+        kdc.path("krb5.conf")
+    );
+    let server = format!("localhost:{}", s.port);
+    let mut cli =
+        Interactive::spawn("/usr/bin/env", &[&flags, ZKCLI, "-server", &server], "apt-get install -y zookeeper");
+    cli.expect("WatchedEvent state:SaslAuthenticated type:None path:null");
+    cli.send("whoami");
+    cli.expect(&format!("sasl: client@{REALM}"));
+    cli.send("quit");
+    cli.finish();
 }

@@ -391,7 +391,9 @@ fn kazoo_gssapi_with_a_kdc_of_its_own() {
     let jaas = jaas_dir.path().join("jaas.conf");
     std::fs::write(&jaas, kdc.server_jaas()).expect("jaas.conf");
     let krb5_conf = kdc.path("krb5.conf");
-    let runs: [(Flavor, &[(&str, &str)], &str); 3] = [
+    // (server, its properties, the sasl id kazoo's client gets)
+    type Run<'a> = (Flavor, &'a [(&'a str, &'a str)], &'a str);
+    let runs: [Run; 3] = [
         (Flavor::Zkserver, &[], "client@KAZOOTEST.ORG"),
         (Flavor::Zkserver, &[("zookeeper.kerberos.removeRealmFromPrincipal", "true")], "client"),
         (Flavor::Java, &[], "client@KAZOOTEST.ORG"),

@@ -54,13 +54,12 @@ impl GssKrb5Server {
                 let out = self.ctx.accept(cred, token)?;
                 if !self.ctx.is_established() {
                     self.stage = Stage::Accepting;
-                    return Ok(Some(out));
-                }
-                if out.is_empty() {
+                    Ok(Some(out))
+                } else if out.is_empty() {
                     self.offer(&[]).map(Some)
                 } else {
                     self.stage = Stage::Offer;
-                    return Ok(Some(out));
+                    Ok(Some(out))
                 }
             }
             Stage::Offer => self.offer(token).map(Some),

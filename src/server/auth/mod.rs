@@ -88,8 +88,9 @@ impl AuthSettings {
                 }
             }
         }
+        let session_require_sasl = props.boolean("zookeeper.sessionRequireClientSASLAuth", false);
         let (enforce_auth_enabled, enforce_auth_schemes) =
-            if props.boolean("zookeeper.sessionRequireClientSASLAuth", false) {
+            if session_require_sasl {
                 (true, vec!["sasl".to_string()])
             } else {
                 let schemes: Vec<String> = props
@@ -110,8 +111,13 @@ impl AuthSettings {
                 ));
             }
             if let Some(missing) = enforce_auth_schemes.iter().find(|s| !providers.is_registered(s)) {
+                let key = if session_require_sasl {
+                    "zookeeper.sessionRequireClientSASLAuth"
+                } else {
+                    "zookeeper.enforce.auth.schemes"
+                };
                 return Err(props.refused(
-                    "zookeeper.enforce.auth.schemes",
+                    key,
                     &format!("names authentication scheme {missing:?}, which is not available"),
                 ));
             }
@@ -310,7 +316,7 @@ mod tests {
         assert!(s.providers.is_registered("sasl") && s.is_sasl_auth_required());
         assert_eq!(s.enforce_auth_schemes, Some(vec!["sasl".to_string()]));
         let e = read(&[("zookeeper.sessionRequireClientSASLAuth", "true")]).unwrap_err().to_string();
-        assert!(e.contains("\"sasl\""), "{e}");
+        assert!(e.starts_with("zookeeper.sessionRequireClientSASLAuth: ") && e.contains("\"sasl\""), "{e}");
         let s = read(&[("superUser", "admin"), ("zookeeper.superUser.2", "ops"), ("superUserX", "no")]).unwrap();
         assert!(s.is_sasl_super_user("admin") && s.is_sasl_super_user("ops") && !s.is_sasl_super_user("no"));
         let e = read(&[("zookeeper.DigestAuthenticationProvider.digestAlg", "SHA-256")]).unwrap_err().to_string();

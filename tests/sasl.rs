@@ -466,3 +466,40 @@ fn zkcli_logs_in_with_kerberos(kdc: &Kdc, s: &TestServer) {
     cli.send("quit");
     cli.finish();
 }
+
+/// The DIGEST-MD5 exchange on the wire: the challenge Java sends (its
+/// nonce aside), and what a failed negotiation does to the connection with
+/// and without zookeeper.allowSaslFailedClients.
+#[test]
+fn failed_negotiations_close_unless_allowed() {
+    use zkserver::jute::records::{GetSaslRequest, SetSaslResponse};
+    use zkserver::jute::Record;
+    use zkserver::zoo_defs::op_code;
+    let sasl = |c: &zkserver::client::ZkClient, token: &[u8]| {
+        let reply = c.submit(op_code::SASL, &GetSaslRequest { token: token.to_vec() }).expect("sasl reply");
+        let token = SetSaslResponse::from_bytes(&reply.body).expect("SetSASLResponse").token;
+        (reply.header.err, token)
+    };
+    for flavor in [Flavor::Zkserver, Flavor::Java] {
+        for allow in [false, true] {
+            let (_dir, s) = start(flavor, &[("zookeeper.allowSaslFailedClients", if allow { "true" } else { "false" })]);
+            let c = s.client();
+            let (err, challenge) = sasl(&c, b"");
+            assert_eq!(err, code::OK, "{flavor:?}");
+            let challenge = String::from_utf8(challenge).expect("utf-8 challenge");
+            let nonce = challenge
+                .strip_prefix("realm=\"zk-sasl-md5\",nonce=\"")
+                .and_then(|rest| rest.strip_suffix("\",charset=utf-8,algorithm=md5-sess"))
+                .unwrap_or_else(|| panic!("{flavor:?}: challenge {challenge:?}"));
+            assert_eq!(nonce.len(), 40, "{flavor:?}: 30 random bytes in base64: {nonce:?}");
+            let (err, token) = sasl(&c, b"username=\"jaasuser\",nonce=\"wrong\"");
+            if allow {
+                assert_eq!((err, token), (code::OK, Vec::new()), "{flavor:?}: answered with no token");
+                assert!(c.exists("/", false).expect("the connection stays").is_some());
+            } else {
+                assert_eq!((err, token), (code::AUTH_FAILED, Vec::new()), "{flavor:?}");
+                assert!(c.exists("/", false).is_err(), "{flavor:?}: the connection was closed");
+            }
+        }
+    }
+}

@@ -8,7 +8,6 @@
 //! (expiry) and the processor threads.
 
 use crate::jute::records::{Acl, AuthPacket, ConnectRequest, ConnectResponse, GetSaslRequest, Id, ReplyHeader, RequestHeader};
-use crate::server::zoo_keeper_sasl_server::ZooKeeperSaslServer;
 use crate::jute::txn::TxnBody;
 use crate::jute::{InputArchive, OutputArchive, Record};
 use crate::server::command::FourLetterWordSettings;
@@ -26,6 +25,7 @@ use crate::server::session_tracker::{SessionExpirer, SessionTracker};
 use crate::server::session_tracker_impl::SessionTrackerImpl;
 use crate::server::sync_request_processor::SyncRequestProcessor;
 use crate::server::zk_database::{TxnLogSettings, ZkDatabase};
+use crate::server::zoo_keeper_sasl_server::ZooKeeperSaslServer;
 use crate::zoo_defs::{code, op_code};
 use crate::jute::records::StatPersisted;
 use crate::server::auth;

@@ -7,7 +7,7 @@
 //!
 //! As in Java the mechanism follows from the section: a Krb5LoginModule
 //! entry (keyTab, principal `service/host@REALM`) makes a GSSAPI server
-//! accepting for `service@host` with the keytab's keys; otherwise
+//! accepting for that principal with the keytab's keys; otherwise
 //! DigestLoginModule entries make a DIGEST-MD5 server (protocol
 //! "zookeeper", server name and realm "zk-sasl-md5") whose users are the
 //! section's `user_<name>` options. Each connection gets its negotiation
@@ -48,7 +48,7 @@ pub struct Login {
 pub enum LoginMechanism {
     DigestMd5,
     /// Kerberos: the principal from the JAAS section and the acceptor
-    /// credentials for its `service@host`.
+    /// credentials for it.
     Gssapi { principal: String, credential: AcceptorCredential },
 }
 
@@ -125,9 +125,10 @@ pub fn configure_sasl_login(props: &SystemProperties) -> Result<Option<Arc<Login
     Ok(Some(Arc::new(Login { callback_handler, mechanism })))
 }
 
-/// The Krb5LoginModule entry's keytab login: `keyTab` and `principal`
-/// (`service/host[@REALM]`, whose service and host name the acceptor, as
-/// Java's createSaslServer splits them).
+/// The Krb5LoginModule entry's keytab login: `keyTab` and `principal`,
+/// which must be `service/host[@REALM]` as Java's createSaslServer splits
+/// it; the acceptor takes the principal as written (no DNS
+/// canonicalization of the host).
 fn kerberos_login(entry: &AppConfigurationEntry) -> Result<LoginMechanism, String> {
     if entry.option("useKeyTab") != Some("true") {
         return Err(format!("{KRB5_LOGIN_MODULE} needs useKeyTab=true (zkserver logs in only from a keytab)"));
@@ -141,7 +142,7 @@ fn kerberos_login(entry: &AppConfigurationEntry) -> Result<LoginMechanism, Strin
     if service.is_empty() || host.is_empty() {
         return Err(format!("principal {principal:?} is not of the form service/host@REALM"));
     }
-    let credential = AcceptorCredential::acquire(service, host, keytab)?;
+    let credential = AcceptorCredential::acquire(principal, keytab)?;
     Ok(LoginMechanism::Gssapi { principal: principal.to_string(), credential })
 }
 

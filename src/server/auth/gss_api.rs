@@ -51,8 +51,9 @@ type Name = *mut c_void;
 type Cred = *mut c_void;
 type Ctx = *mut c_void;
 
-/// GSS_C_NT_HOSTBASED_SERVICE, 1.2.840.113554.1.2.1.4.
-const NT_HOSTBASED_SERVICE: &[u8] = b"\x2a\x86\x48\x86\xf7\x12\x01\x02\x01\x04";
+/// GSS_KRB5_NT_PRINCIPAL_NAME, 1.2.840.113554.1.2.2.1: a Kerberos
+/// principal as written, with no host name canonicalization.
+const NT_KRB5_PRINCIPAL_NAME: &[u8] = b"\x2a\x86\x48\x86\xf7\x12\x01\x02\x02\x01";
 const GSS_C_ACCEPT: c_int = 2;
 const GSS_C_GSS_CODE: c_int = 1;
 const GSS_C_MECH_CODE: c_int = 2;
@@ -210,7 +211,7 @@ impl Library {
     }
 }
 
-/// Acceptor credentials for `service@host` from `keytab`.
+/// Acceptor credentials for one principal from `keytab`.
 pub struct AcceptorCredential {
     lib: &'static Library,
     cred: Cred,
@@ -228,19 +229,19 @@ impl std::fmt::Debug for AcceptorCredential {
 }
 
 impl AcceptorCredential {
-    /// gss_acquire_cred_from for the host-based service name `service@host`
-    /// with the keys of `keytab`.
-    pub fn acquire(service: &str, host: &str, keytab: &str) -> Result<AcceptorCredential, String> {
+    /// gss_acquire_cred_from for `principal` (`service/host@REALM`, taken
+    /// as written) with the keys of `keytab`.
+    pub fn acquire(principal: &str, keytab: &str) -> Result<AcceptorCredential, String> {
         let lib = library()?;
         let keytab_c = std::ffi::CString::new(keytab).map_err(|_| "keytab path holds a NUL".to_string())?;
-        let service_name = format!("{service}@{host}");
         let mut minor: OmUint32 = 0;
         let mut name: Name = std::ptr::null_mut();
-        let oid = OidDesc { length: NT_HOSTBASED_SERVICE.len() as OmUint32, elements: NT_HOSTBASED_SERVICE.as_ptr().cast() };
-        let mut name_buf = BufferDesc::of(service_name.as_bytes());
+        let oid =
+            OidDesc { length: NT_KRB5_PRINCIPAL_NAME.len() as OmUint32, elements: NT_KRB5_PRINCIPAL_NAME.as_ptr().cast() };
+        let mut name_buf = BufferDesc::of(principal.as_bytes());
         // SAFETY: valid descriptors that outlive the call; `name` is released below.
         let major = unsafe { (lib.import_name)(&mut minor, &mut name_buf, &oid, &mut name) };
-        lib.check(&format!("gss_import_name({service_name})"), major, minor)?;
+        lib.check(&format!("gss_import_name({principal})"), major, minor)?;
         let element = KeyValueElement { key: c"keytab".as_ptr(), value: keytab_c.as_ptr() };
         let store = KeyValueSet { count: 1, elements: &element };
         let mut cred: Cred = std::ptr::null_mut();
@@ -261,7 +262,7 @@ impl AcceptorCredential {
         let mut m: OmUint32 = 0;
         // SAFETY: the name imported above, released once.
         unsafe { (lib.release_name)(&mut m, &mut name) };
-        lib.check(&format!("acquiring acceptor credentials for {service_name} from {keytab}"), major, minor)?;
+        lib.check(&format!("acquiring acceptor credentials for {principal} from {keytab}"), major, minor)?;
         Ok(AcceptorCredential { lib, cred })
     }
 }

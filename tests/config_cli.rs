@@ -204,6 +204,7 @@ fn security_keys_that_cannot_be_honoured_refuse_start_up() {
             &["java.security.auth.login.config", "/nonexistent/jaas.conf"],
         ),
         ("security.auth_to_local", "RULE:[1:$1]", &["security.auth_to_local", "DEFAULT"]),
+        ("kerberos.canonicalizeHostNames", "true", &["kerberos.canonicalizeHostNames", "quorum SASL"]),
         ("ssl.keyStore.location", "/etc/k.jks", &["ssl.keyStore.location", "no TLS"]),
         ("client.secure", "true", &["client.secure", "no TLS"]),
         ("X509AuthenticationProvider.superUser", "CN=admin", &["X509AuthenticationProvider.superUser", "no TLS"]),

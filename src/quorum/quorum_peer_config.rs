@@ -210,6 +210,8 @@ const RESOLVED_PROPERTIES: &[&str] = &[
     "sasl.serverconfig",
     "kerberos.removeHostFromPrincipal",
     "kerberos.removeRealmFromPrincipal",
+    "requireKerberosConfig",
+    "security.auth_to_local",
     "java.security.auth.login.config",
     "java.security.krb5.realm",
     "java.security.krb5.conf",
@@ -340,7 +342,6 @@ const UNUSED_JAVA_PROPERTIES: &[&str] = &[
     "com.sun.management.",
 ];
 
-const NO_KERBEROS: &str = "zkserver has no Kerberos (its SASL is DIGEST-MD5)";
 const NO_TLS: &str = "zkserver has no TLS";
 
 /// Security properties (prefix-free; a trailing '.' makes a prefix) of
@@ -348,9 +349,7 @@ const NO_TLS: &str = "zkserver has no TLS";
 /// (when `only_true`, only when set to true, since false leaves the feature
 /// off in Java too), so that no security setting is silently ignored.
 const UNSUPPORTED_SECURITY_PROPERTIES: &[(&str, &str, bool)] = &[
-    ("requireKerberosConfig", NO_KERBEROS, true),
-    ("security.auth_to_local", "zkserver applies only the DEFAULT Kerberos name rule", false),
-    ("kerberos.canonicalizeHostNames", NO_KERBEROS, true),
+    ("kerberos.canonicalizeHostNames", "it is for quorum SASL, which zkserver has not", true),
     ("X509AuthenticationProvider.superUser", NO_TLS, false),
     ("ssl.", NO_TLS, false),
     ("client.secure", NO_TLS, true),

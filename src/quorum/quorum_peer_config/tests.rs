@@ -428,10 +428,9 @@ impl Fixture {
 fn security_properties_of_missing_features_are_refused() {
     let f = Fixture::new();
     // Off values of switches are Java's defaults and pass.
-    f.ok("requireKerberosConfig=false\naudit.enable=false\n");
+    f.ok("kerberos.canonicalizeHostNames=false\naudit.enable=false\n");
     for (key, value) in [
-        ("requireKerberosConfig", "true"),
-        ("zookeeper.security.auth_to_local", "RULE:[1:$1]"),
+        ("kerberos.canonicalizeHostNames", "true"),
         ("X509AuthenticationProvider.superUser", "CN=admin"),
         ("ssl.quorum.keyStore.location", "/k.jks"),
         ("zookeeper.ssl.clientAuth", "need"),

@@ -1,6 +1,7 @@
 //! KerberosName: a principal `service[/host][@REALM]` split into its parts,
 //! and its short name under the DEFAULT auth_to_local rule (the only rule
-//! zkserver has: `zookeeper.security.auth_to_local` is refused at start).
+//! zkserver has: other `zookeeper.security.auth_to_local` rules are refused
+//! at start).
 //! Used by the NIO workers when a SASL client has authenticated (the
 //! `kerberos.remove*FromPrincipal` rules) and by the sasl ACL provider.
 
@@ -70,11 +71,16 @@ impl std::fmt::Display for KerberosName {
 /// of the file `java.security.krb5.conf` names, else of /etc/krb5.conf;
 /// "" when there is none (as Java, which then matches no realm).
 pub fn default_realm(props: &SystemProperties) -> String {
+    configured_default_realm(props).unwrap_or_default()
+}
+
+/// The default realm when a Kerberos configuration gives one.
+pub fn configured_default_realm(props: &SystemProperties) -> Option<String> {
     if let Some(r) = props.string("java.security.krb5.realm") {
-        return r;
+        return Some(r);
     }
     let path = props.string("java.security.krb5.conf").unwrap_or_else(|| "/etc/krb5.conf".to_string());
-    std::fs::read_to_string(path).ok().and_then(|text| libdefaults_realm(&text)).unwrap_or_default()
+    std::fs::read_to_string(path).ok().and_then(|text| libdefaults_realm(&text))
 }
 
 /// `default_realm` of the `[libdefaults]` section of a krb5.conf text.

@@ -122,6 +122,20 @@ impl AuthSettings {
                 ));
             }
         }
+        if let Some((k, v)) = props.lookup("zookeeper.security.auth_to_local") {
+            if v.trim() != "DEFAULT" {
+                return Err(ConfigError::bad_value(k, v, "is not supported: zkserver applies only the DEFAULT rule"));
+            }
+        }
+        if props.equals("zookeeper.requireKerberosConfig", "true") == Some(true)
+            && kerberos_name::configured_default_realm(props).is_none()
+        {
+            return Err(props.refused(
+                "zookeeper.requireKerberosConfig",
+                "Can't get Kerberos configuration: no java.security.krb5.realm, and no default_realm in \
+                 java.security.krb5.conf (default /etc/krb5.conf)",
+            ));
+        }
         let super_users = props
             .all_pairs()
             .filter(|(k, _)| {
@@ -319,6 +333,13 @@ mod tests {
         assert!(e.starts_with("zookeeper.sessionRequireClientSASLAuth: ") && e.contains("\"sasl\""), "{e}");
         let s = read(&[("superUser", "admin"), ("zookeeper.superUser.2", "ops"), ("superUserX", "no")]).unwrap();
         assert!(s.is_sasl_super_user("admin") && s.is_sasl_super_user("ops") && !s.is_sasl_super_user("no"));
+        assert!(read(&[("security.auth_to_local", " DEFAULT ")]).is_ok());
+        let e = read(&[("zookeeper.security.auth_to_local", "RULE:[1:$1]")]).unwrap_err().to_string();
+        assert!(e.starts_with("zookeeper.security.auth_to_local: ") && e.contains("DEFAULT"), "{e}");
+        let krb_conf = ("java.security.krb5.conf", "/nonexistent/krb5.conf");
+        let e = read(&[("requireKerberosConfig", "true"), krb_conf]).unwrap_err().to_string();
+        assert!(e.starts_with("requireKerberosConfig: "), "{e}");
+        assert!(read(&[("requireKerberosConfig", "true"), krb_conf, ("java.security.krb5.realm", "R")]).is_ok());
         let e = read(&[("zookeeper.DigestAuthenticationProvider.digestAlg", "SHA-256")]).unwrap_err().to_string();
         assert!(e.contains("only SHA1"), "{e}");
     }

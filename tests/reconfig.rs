@@ -84,3 +84,74 @@ fn first_election_versions_the_config_java() {
 fn first_election_versions_the_config_zkserver() {
     first_election_versions_the_config(Flavor::Zkserver);
 }
+
+/// kazoo's test harness: the super user "super" with password "test".
+const SUPER_DIGEST: &str = "super:D/InIHSb7yEEbrWz8b9l71RjZJU=";
+
+/// A 3-node ensemble as kazoo's harness configures one for ZooKeeper 3.5+:
+/// reconfigEnabled=true and the super user's digest.
+fn kazoo_ensemble(flavor: Flavor) -> Ensemble {
+    let mut ens = Ensemble::new(&[flavor; 3], &[RECONFIG]);
+    ens.set_system_property("zookeeper.DigestAuthenticationProvider.superDigest", SUPER_DIGEST);
+    ens.start_all();
+    ens.settled_leader(&[1, 2, 3]);
+    ens
+}
+
+/// Runs kazoo's own TestReconfig (kazoo/tests/test_client.py) against
+/// `hosts`: its harness is pointed at the running ensemble instead of the
+/// Java cluster it would start, and pytest's two helpers it uses (raises,
+/// skip) are supplied, as Debian ships kazoo's tests without pytest.
+const KAZOO_TEST_RECONFIG: &str = r#"
+import sys, types, unittest, unittest.mock, contextlib
+sys.modules["mock"] = unittest.mock
+pytest = types.ModuleType("pytest")
+@contextlib.contextmanager
+def raises(exc):
+    try:
+        yield
+    except exc:
+        return
+    raise AssertionError("did not raise %s" % exc.__name__)
+def skip(msg=""):
+    raise unittest.SkipTest(msg)
+pytest.raises, pytest.skip = raises, skip
+sys.modules["pytest"] = pytest
+import kazoo.testing.harness as harness
+class Server:
+    def __init__(self, address):
+        self.address, self.running = address, True
+servers = [Server(a) for a in sys.argv[1].split(",")]
+harness.get_global_cluster = lambda: servers
+from kazoo.tests.test_client import TestReconfig
+suite = unittest.defaultTestLoader.loadTestsFromTestCase(TestReconfig)
+result = unittest.TextTestRunner(stream=sys.stdout, verbosity=2).run(suite)
+print("ran", result.testsRun, "failures", len(result.failures), "errors", len(result.errors), "skipped", len(result.skipped))
+sys.exit(0 if result.wasSuccessful() else 1)
+"#;
+
+fn kazoo_test_reconfig(flavor: Flavor) {
+    let ens = kazoo_ensemble(flavor);
+    let hosts: Vec<String> = ens.nodes.iter().map(|n| n.client_addr()).collect();
+    let out = std::process::Command::new("/usr/bin/python3")
+        .args(["-c", KAZOO_TEST_RECONFIG, &hosts.join(",")])
+        .output()
+        .expect("run python3 (apt-get install -y python3-kazoo)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("ran 3 failures 0 errors 0 skipped 0"),
+        "{flavor:?}: kazoo's TestReconfig failed:\n{stdout}\n{stderr}\n{}",
+        ens.logs()
+    );
+}
+
+#[test]
+fn kazoo_test_reconfig_java() {
+    kazoo_test_reconfig(Flavor::Java);
+}
+
+#[test]
+fn kazoo_test_reconfig_zkserver() {
+    kazoo_test_reconfig(Flavor::Zkserver);
+}

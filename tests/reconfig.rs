@@ -9,6 +9,10 @@ mod common;
 use common::ensemble::Ensemble;
 use common::Flavor;
 use std::collections::BTreeSet;
+use zkserver::client::{ZkClient, ZkError};
+use zkserver::jute::records::{GetDataResponse, ReconfigRequest};
+use zkserver::jute::Record;
+use zkserver::zoo_defs::{code, event_type, ids, op_code, CreateMode};
 use std::fs;
 use std::time::Duration;
 
@@ -154,4 +158,196 @@ fn kazoo_test_reconfig_java() {
 #[test]
 fn kazoo_test_reconfig_zkserver() {
     kazoo_test_reconfig(Flavor::Zkserver);
+}
+
+/// One reconfig request: the config now in force, or the error code.
+fn reconfig(c: &ZkClient, joining: &str, leaving: &str, members: &str, from: i64) -> Result<String, i32> {
+    // An empty argument is sent as null, as zkCli and kazoo do.
+    let null_if_empty = |s: &str| Some(s.to_string()).filter(|s| !s.is_empty());
+    let req = ReconfigRequest {
+        joining_servers: null_if_empty(joining),
+        leaving_servers: null_if_empty(leaving),
+        new_members: null_if_empty(members),
+        cur_config_id: from,
+    };
+    let reply = c.submit(op_code::RECONFIG, &req).expect("reconfig reply");
+    if reply.header.err != 0 {
+        return Err(reply.header.err);
+    }
+    let rsp = GetDataResponse::from_bytes(&reply.body).expect("GetDataResponse");
+    Ok(String::from_utf8(rsp.data.unwrap_or_default()).expect("utf-8"))
+}
+
+/// The `version=` of a config string.
+fn version_of(config: &str) -> i64 {
+    config.lines().find_map(|l| l.strip_prefix("version=")).and_then(|v| i64::from_str_radix(v, 16).ok()).unwrap_or(-1)
+}
+
+/// A session of the super user on node `sid`.
+fn super_client(ens: &Ensemble, sid: i64) -> ZkClient {
+    let c = ens.client(sid);
+    c.add_auth("digest", b"super:test").expect("addauth");
+    c
+}
+
+/// The `server.N=` line of a node with its client address and role.
+fn server_line(ens: &Ensemble, sid: i64, role: &str) -> String {
+    let n = ens.node(sid);
+    format!("server.{sid}=127.0.0.1:{}:{}:{role};127.0.0.1:{}", n.quorum_port, n.election_port, n.client_port)
+}
+
+/// Waits until every running node in `sids`, after a sync, holds `config`
+/// in /zookeeper/config.
+#[track_caller]
+fn assert_config_everywhere(ens: &Ensemble, sids: &[i64], config: &str) {
+    for &sid in sids {
+        let c = ens.client(sid);
+        let mut last = None;
+        let ok = common::wait_until(DEADLINE, || {
+            let _ = c.sync("/");
+            last = c.get_data("/zookeeper/config", false).ok().and_then(|(d, _)| d).map(|d| String::from_utf8_lossy(&d).into_owned());
+            last.as_deref() == Some(config)
+        });
+        assert!(ok, "node {sid} holds {last:?}, not {config:?}\n{}", ens.logs());
+        let dynamic = ens.node(sid).cfg_path().with_file_name(format!("zoo.cfg.dynamic.{:x}", version_of(config)));
+        assert!(dynamic.exists(), "node {sid} has no {}", dynamic.display());
+        let _ = c.close();
+    }
+}
+
+/// Writes `/w<i>` through node `sid`, remembering it as acknowledged.
+fn write(ens: &Ensemble, sid: i64, acked: &mut Vec<(String, Vec<u8>)>) {
+    let c = ens.client(sid);
+    let path = format!("/w{}", acked.len());
+    let data = format!("via {sid}").into_bytes();
+    let mut done = false;
+    common::wait_until(DEADLINE, || {
+        done = matches!(c.create(&path, Some(&data), &ids::open_acl_unsafe(), CreateMode::Persistent), Ok(_) | Err(ZkError::Keeper { code: code::NODE_EXISTS, .. }));
+        done
+    });
+    assert!(done, "cannot write {path} through node {sid}\n{}", ens.logs());
+    acked.push((path, data));
+    let _ = c.close();
+}
+
+/// The reconfig rules' error codes, in Java's order: a non-super user is
+/// refused NOAUTH only once the request is otherwise valid.
+fn error_codes(ens: &Ensemble, via: i64) -> Vec<(&'static str, Result<String, i32>)> {
+    let anyone = ens.client(via);
+    let admin = super_client(ens, via);
+    let config = anyone.get_data("/zookeeper/config", false).expect("config").0.unwrap_or_default();
+    let version = version_of(&String::from_utf8_lossy(&config));
+    let stranger = "server.9=127.0.0.1:1:2:participant;127.0.0.1:3";
+    let out = vec![
+        ("noauth", reconfig(&anyone, "", "3", "", -1)),
+        ("bad spec", reconfig(&anyone, "some thing", "", "", -1)),
+        ("no client port", reconfig(&admin, "server.9=127.0.0.1:1:2:participant", "", "", -1)),
+        ("bad version", reconfig(&anyone, "", "3", "", version + 1)),
+        ("one voter", reconfig(&admin, "", "", &server_line(ens, 1, "participant"), -1)),
+        ("no synced quorum", reconfig(&admin, "", "", &format!("{},{stranger}", server_line(ens, 1, "participant")), -1)),
+    ];
+    let _ = (anyone.close(), admin.close());
+    out
+}
+
+/// Membership changes through node `via` (super user): error codes, a
+/// node removed and re-added, one turned observer and back, the leader
+/// removed; each change is in every node's /zookeeper/config and dynamic
+/// file, a watch on /zookeeper/config fires, and every acknowledged write
+/// is on every node at the end. The node removed and re-added (and made
+/// an observer) is the first of `movable` that neither leads nor is `via`.
+fn membership_changes(flavors: [Flavor; 3], via: i64, movable: &[i64]) {
+    let mut ens = Ensemble::new(&flavors, &[RECONFIG]);
+    ens.set_system_property("zookeeper.DigestAuthenticationProvider.superDigest", SUPER_DIGEST);
+    ens.start_all();
+    let first_leader = ens.settled_leader(&[1, 2, 3]);
+    let moved = *movable.iter().find(|s| **s != first_leader && **s != via).expect("a node to move");
+    let all = [1, 2, 3];
+    let mut acked = Vec::new();
+    write(&ens, via, &mut acked);
+
+    let codes: Vec<(&str, Option<i32>)> = error_codes(&ens, via).into_iter().map(|(k, r)| (k, r.err())).collect();
+    assert_eq!(
+        codes,
+        [
+            ("noauth", Some(code::NO_AUTH)),
+            ("bad spec", Some(code::BAD_ARGUMENTS)),
+            ("no client port", Some(code::BAD_ARGUMENTS)),
+            ("bad version", Some(code::BAD_VERSION)),
+            ("one voter", Some(code::BAD_ARGUMENTS)),
+            ("no synced quorum", Some(code::NEW_CONFIG_NO_QUORUM)),
+        ],
+        "{flavors:?} via {via}\n{}",
+        ens.logs()
+    );
+
+    let admin = super_client(&ens, via);
+    let watcher = ens.client(if via == 1 { 2 } else { 1 });
+    watcher.get_data("/zookeeper/config", true).expect("watch /zookeeper/config");
+
+    // Remove `moved`, then add it back (incremental, with -v).
+    let config = reconfig(&admin, "", &moved.to_string(), "", -1).expect("remove");
+    assert!(!config.contains(&format!("server.{moved}=")), "{config}");
+    assert_config_everywhere(&ens, &all, &config);
+    let event = watcher.next_event(DEADLINE).expect("a watch on /zookeeper/config fires");
+    assert_eq!((event.event_type, event.path.as_str()), (event_type::NODE_DATA_CHANGED, "/zookeeper/config"));
+    write(&ens, via, &mut acked);
+    let config = reconfig(&admin, &server_line(&ens, moved, "participant"), "", "", version_of(&config)).expect("re-add");
+    assert!(config.contains(&server_line(&ens, moved, "participant")), "{config}");
+    assert_config_everywhere(&ens, &all, &config);
+    write(&ens, moved, &mut acked);
+
+    // Turn the moved node into an observer (non-incremental) and back.
+    let members: Vec<String> =
+        all.iter().map(|&s| server_line(&ens, s, if s == moved { "observer" } else { "participant" })).collect();
+    let config = reconfig(&admin, "", "", &members.join(","), -1).expect("-members");
+    assert_config_everywhere(&ens, &all, &config);
+    ens.wait_mode(moved, "observer");
+    write(&ens, moved, &mut acked);
+    let config = reconfig(&admin, &server_line(&ens, moved, "participant"), "", "", -1).expect("participant again");
+    assert_config_everywhere(&ens, &all, &config);
+    ens.wait_mode(moved, "follower");
+    write(&ens, via, &mut acked);
+    let _ = admin.close();
+
+    // Remove the leader: the others elect a new one and keep every write.
+    let leader = ens.settled_leader(&all);
+    let rest: Vec<i64> = all.iter().copied().filter(|s| *s != leader).collect();
+    // The node asked may leave its role (its leader changes) before it
+    // answers, closing the session: Java's too. The outcome is read back.
+    let admin = super_client(&ens, rest[0]);
+    let req = ReconfigRequest { leaving_servers: Some(leader.to_string()), cur_config_id: -1, ..Default::default() };
+    let answer = admin.submit(op_code::RECONFIG, &req);
+    assert!(answer.as_ref().map_or(true, |r| r.header.err == 0), "{answer:?}");
+    let _ = admin.close();
+    let mut modes = Vec::new();
+    let ok = common::wait_until(DEADLINE, || {
+        modes = rest.iter().map(|s| ens.mode(*s)).collect();
+        modes.iter().any(|m| m.as_deref() == Some("leader"))
+    });
+    assert!(ok, "no new leader among {rest:?}: {modes:?}\n{}", ens.logs());
+    let c = ens.client(rest[1]);
+    let mut config = String::new();
+    common::wait_until(DEADLINE, || {
+        let _ = c.sync("/");
+        config = c.get_data("/zookeeper/config", false).ok().and_then(|(d, _)| d).map(|d| String::from_utf8_lossy(&d).into_owned()).unwrap_or_default();
+        !config.is_empty() && !config.contains(&format!("server.{leader}="))
+    });
+    assert!(!config.contains(&format!("server.{leader}=")), "{config}");
+    let _ = c.close();
+    assert_config_everywhere(&ens, &rest, &config);
+    write(&ens, rest[1], &mut acked);
+    for sid in rest {
+        ens.assert_has_all(sid, &acked);
+    }
+}
+
+#[test]
+fn membership_changes_java() {
+    membership_changes([Flavor::Java; 3], 1, &[2, 3]);
+}
+
+#[test]
+fn membership_changes_zkserver() {
+    membership_changes([Flavor::Zkserver; 3], 1, &[2, 3]);
 }

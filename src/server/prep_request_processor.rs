@@ -286,8 +286,7 @@ impl Prep {
             );
             return Err(code::BAD_VERSION.into());
         }
-        // A null string reads as empty: no new members means incremental.
-        let mut spec = match Some(&r.new_members).filter(|m| !m.is_empty()) {
+        let mut spec = match &r.new_members {
             Some(members) => {
                 tracing::info!("Non-incremental reconfig");
                 let text = members.replace(',', "\n");
@@ -883,11 +882,11 @@ fn incremental_membership(
 ) -> Result<crate::quorum::quorum_peer_config::QuorumSpec, String> {
     use crate::quorum::quorum_peer_config::QuorumServer;
     let mut spec = last_seen.clone();
-    for leaving in split_list(&r.leaving_servers, ',') {
+    for leaving in r.leaving_servers.as_deref().map(|l| split_list(l, ',')).unwrap_or_default() {
         let sid: i64 = leaving.parse().map_err(|_| format!("{leaving:?} is not a server id"))?;
         spec.servers.remove(&sid);
     }
-    for joiner in split_list(&r.joining_servers, ',') {
+    for joiner in r.joining_servers.as_deref().map(|j| split_list(j, ',')).unwrap_or_default() {
         let parts = split_list(joiner, '=');
         let [key, value] = parts.as_slice() else {
             return Err("Wrong format of server string".to_string());

@@ -337,7 +337,9 @@ fn membership_changes(flavors: [Flavor; 3], via: i64, movable: &[i64]) {
     let _ = c.close();
     assert_config_everywhere(&ens, &rest, &config);
     write(&ens, rest[1], &mut acked);
-    for sid in rest {
+    // The removed leader goes on as a non-voting follower (Java's
+    // "non-voting participant") and holds every write too.
+    for sid in all {
         ens.assert_has_all(sid, &acked);
     }
 }
@@ -350,4 +352,17 @@ fn membership_changes_java() {
 #[test]
 fn membership_changes_zkserver() {
     membership_changes([Flavor::Zkserver; 3], 1, &[2, 3]);
+}
+
+/// Mixed: a super user on a zkserver node removes and re-adds a Java node
+/// (and makes it an observer and back), then removes the leader.
+#[test]
+fn membership_changes_through_zkserver_mixed() {
+    membership_changes([Flavor::Zkserver, Flavor::Java, Flavor::Java], 1, &[2, 3]);
+}
+
+/// Mixed: the same through a Java node, moving zkserver nodes.
+#[test]
+fn membership_changes_through_java_mixed() {
+    membership_changes([Flavor::Java, Flavor::Zkserver, Flavor::Zkserver], 1, &[2, 3]);
 }

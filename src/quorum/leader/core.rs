@@ -586,7 +586,12 @@ impl LeaderCore {
                 warn!("First is 0x{:x}", lc + 1);
             }
             let Some(p) = self.outstanding.get(&zxid) else { return };
-            let reconfig = p.request.as_ref().is_some_and(|r| r.op_type == crate::zoo_defs::op_code::RECONFIG);
+            // A reconfig that failed in Prep is an error txn: a plain commit.
+            let reconfig = p
+                .request
+                .as_ref()
+                .and_then(|r| r.hdr.as_ref())
+                .is_some_and(|h| h.r#type == crate::zoo_defs::op_code::RECONFIG);
             let designated = if reconfig { Some(self.designated_leader(&p.acks, zxid)) } else { None };
             let Some(mut p) = self.outstanding.remove(&zxid) else { return };
             self.last_committed = zxid;
@@ -1045,6 +1050,9 @@ mod tests {
     fn reconfig_request(zxid: i64) -> Request {
         let mut r = request(zxid);
         r.op_type = op_code::RECONFIG;
+        if let Some(h) = r.hdr.as_mut() {
+            h.r#type = op_code::RECONFIG;
+        }
         r
     }
 

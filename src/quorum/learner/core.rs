@@ -403,8 +403,10 @@ impl LearnerCore {
             }
             packet::INFORMANDACTIVATE => {
                 let (leader, entry) = decode_inform_and_activate(&qp)?;
-                let config = reconfig_data(&entry).unwrap_or_default();
-                let mut actions = vec![Action::ActivateConfig { config, leader: Some(leader), zxid: Some(qp.zxid) }];
+                let mut actions: Vec<Action> = reconfig_data(&entry)
+                    .map(|config| Action::ActivateConfig { config, leader: Some(leader), zxid: Some(qp.zxid) })
+                    .into_iter()
+                    .collect();
                 if self.write_to_txn_log {
                     self.not_committed.push_back(entry);
                     self.committed.push_back(qp.zxid);
@@ -591,20 +593,26 @@ impl LearnerCore {
             }
             packet::COMMIT if follower => self.commit(qp.zxid),
             packet::COMMITANDACTIVATE if follower => {
-                let config = self.pending.front().and_then(reconfig_data).unwrap_or_default();
                 let leader = designated_leader(&qp)?;
-                let mut actions = vec![Action::ActivateConfig { config, leader: Some(leader), zxid: Some(qp.zxid) }];
+                let mut actions: Vec<Action> = self
+                    .pending
+                    .front()
+                    .filter(|e| e.hdr.zxid == qp.zxid)
+                    .and_then(reconfig_data)
+                    .map(|config| Action::ActivateConfig { config, leader: Some(leader), zxid: Some(qp.zxid) })
+                    .into_iter()
+                    .collect();
                 actions.extend(self.commit(qp.zxid)?);
                 Ok(actions)
             }
             packet::INFORM if !follower => Ok(vec![Action::CommitRequest(decode_txn(&qp)?)]),
             packet::INFORMANDACTIVATE if !follower => {
                 let (leader, entry) = decode_inform_and_activate(&qp)?;
-                let config = reconfig_data(&entry).unwrap_or_default();
-                Ok(vec![
-                    Action::CommitRequest(entry),
-                    Action::ActivateConfig { config, leader: Some(leader), zxid: Some(qp.zxid) },
-                ])
+                let activate = reconfig_data(&entry)
+                    .map(|config| Action::ActivateConfig { config, leader: Some(leader), zxid: Some(qp.zxid) });
+                let mut actions = vec![Action::CommitRequest(entry)];
+                actions.extend(activate);
+                Ok(actions)
             }
             packet::PROPOSAL | packet::COMMIT | packet::INFORM | packet::COMMITANDACTIVATE | packet::INFORMANDACTIVATE => {
                 warn!("Ignoring packet type {} not meant for a {:?}", qp.r#type, self.me.learner_type);

@@ -366,3 +366,69 @@ fn membership_changes_through_zkserver_mixed() {
 fn membership_changes_through_java_mixed() {
     membership_changes([Flavor::Java, Flavor::Zkserver, Flavor::Zkserver], 1, &[2, 3]);
 }
+
+/// A reconfig that gives a node another client port: it serves there, and
+/// stops accepting on the old one.
+fn client_port_moves(flavor: Flavor) {
+    let ens = kazoo_ensemble(flavor);
+    let leader = ens.settled_leader(&[1, 2, 3]);
+    let moved = if leader == 3 { 2 } else { 3 };
+    let old = ens.node(moved).client_addr();
+    let port = common::free_port();
+    let n = ens.node(moved);
+    let line = format!("server.{moved}=127.0.0.1:{}:{}:participant;127.0.0.1:{port}", n.quorum_port, n.election_port);
+    let admin = super_client(&ens, leader);
+    let config = reconfig(&admin, &line, "", "", -1).expect("move the client port");
+    assert!(config.contains(&line), "{config}");
+    let new = format!("127.0.0.1:{port}");
+    let ok = common::wait_until(DEADLINE, || common::four_letter(&new, "ruok").is_ok_and(|r| r == "imok"));
+    assert!(ok, "{flavor:?}: node {moved} does not serve on {new}\n{}", ens.logs());
+    let ok = common::wait_until(DEADLINE, || std::net::TcpStream::connect(&old).is_err());
+    assert!(ok, "{flavor:?}: node {moved} still accepts on {old}");
+    let c = ZkClient::connect(new.as_str(), 10_000).expect("session on the new port");
+    c.sync("/").expect("sync");
+    let _ = (c.close(), admin.close());
+}
+
+#[test]
+fn client_port_moves_java() {
+    client_port_moves(Flavor::Java);
+}
+
+#[test]
+fn client_port_moves_zkserver() {
+    client_port_moves(Flavor::Zkserver);
+}
+
+/// Without reconfigEnabled every reconfig is RECONFIGDISABLED, super user
+/// or not, on an ensemble and on a standalone server; a standalone server
+/// with it cannot reconfigure (UNIMPLEMENTED), as in Java.
+fn disabled_and_standalone(flavor: Flavor) -> Vec<(&'static str, Option<i32>)> {
+    let super_prop = ("zookeeper.DigestAuthenticationProvider.superDigest", SUPER_DIGEST);
+    let mut ens = Ensemble::new(&[flavor; 3], &[]);
+    ens.set_system_property(super_prop.0, super_prop.1);
+    ens.start_all();
+    ens.settled_leader(&[1, 2, 3]);
+    let admin = super_client(&ens, 1);
+    let mut out = vec![("ensemble, disabled", reconfig(&admin, "", "3", "", -1).err())];
+    drop(ens);
+    for (name, enabled) in [("standalone, disabled", "false"), ("standalone, enabled", "true")] {
+        let opts = common::ServerOpts::default().cfg("reconfigEnabled", enabled).prop(super_prop.0, super_prop.1);
+        let s = common::TestServer::start_with(flavor, opts);
+        let c = s.client();
+        c.add_auth("digest", b"super:test").expect("addauth");
+        out.push((name, reconfig(&c, "", "3", "", -1).err()));
+    }
+    out
+}
+
+#[test]
+fn disabled_and_standalone_beside_java() {
+    let want = [
+        ("ensemble, disabled", Some(code::RECONFIG_DISABLED)),
+        ("standalone, disabled", Some(code::RECONFIG_DISABLED)),
+        ("standalone, enabled", Some(code::UNIMPLEMENTED)),
+    ];
+    assert_eq!(disabled_and_standalone(Flavor::Java), want);
+    assert_eq!(disabled_and_standalone(Flavor::Zkserver), want);
+}

@@ -629,11 +629,21 @@ impl QuorumPeer {
         if let Some(election) = self.election.get() {
             election.reconfigure(self.learner_type_in(&qv), &qv);
         }
-        let mine = qv.all_members().get(&self.my_id);
-        if let (Some(new), Some(factory)) = (mine.and_then(|s| s.client_addr.as_ref()), &self.cnxn_factory) {
-            let old = factory.local_address();
-            if new.port != old.port() {
-                warn!("The reconfiguration moves this server's client port from {old} to {new}; zkserver keeps its port until restarted");
+        // A client address that moved: the port is rebound there (open
+        // connections stay).
+        let mine = qv.all_members().get(&self.my_id).and_then(|s| s.client_addr.clone());
+        let before = prev.all_members().get(&self.my_id).and_then(|s| s.client_addr.clone());
+        if let (Some(new), Some(factory)) = (mine, &self.cnxn_factory) {
+            if before.as_ref() != Some(&new) {
+                match new.resolve().ok().and_then(|a| a.into_iter().next()) {
+                    Some(addr) if addr != factory.local_address() => {
+                        if let Err(e) = factory.reconfigure(addr) {
+                            warn!("The client port stays at {}: {e}", factory.local_address());
+                        }
+                    }
+                    Some(_) => {}
+                    None => warn!("The new client address {new} cannot be resolved; the client port stays"),
+                }
             }
         }
         let role_change = self.update_learner_type(&qv);

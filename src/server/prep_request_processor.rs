@@ -298,7 +298,7 @@ impl Prep {
             }
             None => {
                 tracing::info!("Incremental reconfig");
-                incremental_membership(last_seen.spec(), r).map_err(|e| {
+                incremental_membership(last_seen.spec(), r, self.zks.settings.config.multi_address_enabled).map_err(|e| {
                     tracing::info!("Reconfig failed: {e}");
                     PrepError::Keeper(code::BAD_ARGUMENTS)
                 })?
@@ -879,6 +879,7 @@ fn split_list(s: &str, sep: char) -> Vec<&str> {
 fn incremental_membership(
     last_seen: &crate::quorum::quorum_peer_config::QuorumSpec,
     r: &ReconfigRequest,
+    multi_address_enabled: bool,
 ) -> Result<crate::quorum::quorum_peer_config::QuorumSpec, String> {
     use crate::quorum::quorum_peer_config::QuorumServer;
     let mut spec = last_seen.clone();
@@ -894,7 +895,7 @@ fn incremental_membership(
         let sid: i64 = key[key.rfind('.').map_or(0, |i| i + 1)..]
             .parse()
             .map_err(|_| format!("{key:?} does not end in a server id"))?;
-        let qs = QuorumServer::parse(sid, value, false).map_err(|e| e.to_string())?;
+        let qs = QuorumServer::parse(sid, value, multi_address_enabled).map_err(|e| e.to_string())?;
         if qs.client_addr.is_none() {
             return Err("Wrong format of server string - each server should have 3 ports specified".to_string());
         }

@@ -342,6 +342,11 @@ fn membership_changes(flavors: [Flavor; 3], via: i64, movable: &[i64]) {
     for sid in all {
         ens.assert_has_all(sid, &acked);
     }
+    // A restart reads the newest dynamic file zoo.cfg now points at.
+    ens.kill9(moved);
+    ens.start(moved);
+    ens.assert_has_all(moved, &acked);
+    assert_config_everywhere(&ens, &[moved], &config);
 }
 
 #[test]
@@ -431,4 +436,42 @@ fn disabled_and_standalone_beside_java() {
     ];
     assert_eq!(disabled_and_standalone(Flavor::Java), want);
     assert_eq!(disabled_and_standalone(Flavor::Zkserver), want);
+}
+
+/// zkCli.sh's `reconfig` (-remove, -add, -file with -v) and `config`
+/// against a zkserver ensemble.
+#[test]
+fn zkcli_reconfig_and_config() {
+    let ens = kazoo_ensemble(Flavor::Zkserver);
+    let leader = ens.settled_leader(&[1, 2, 3]);
+    let moved = if leader == 3 { 2 } else { 3 };
+    let addr = ens.node(leader).client_addr();
+    let mut cli = common::Interactive::spawn("/usr/share/zookeeper/bin/zkCli.sh", &["-server", &addr], "apt-get install -y zookeeper");
+    cli.expect("WatchedEvent state:SyncConnected type:None path:null");
+    cli.send(&format!("reconfig -remove {moved}"));
+    cli.expect("Insufficient permission");
+    cli.send("addauth digest super:test");
+    cli.send(&format!("reconfig -remove {moved}"));
+    let out = cli.expect("Committed new configuration:");
+    assert!(!out.contains("Error"), "{out}");
+    cli.send("config");
+    let out = cli.expect("version=");
+    assert!(!out.contains(&format!("server.{moved}=")), "{out}");
+    let members: Vec<String> = [1, 2, 3].iter().map(|&s| server_line(&ens, s, "participant")).collect();
+    let file = ens.node(1).cfg_path().with_file_name("members.cfg");
+    fs::write(&file, members.join("\n")).expect("write members file");
+    cli.send(&format!("reconfig -file {} -v 1", file.display()));
+    cli.expect("version No is not valid");
+    cli.send(&format!("reconfig -file {}", file.display()));
+    cli.expect("Committed new configuration:");
+    cli.send("config");
+    let out = cli.expect("version=");
+    assert!(out.contains(&server_line(&ens, moved, "participant")), "{out}");
+    cli.send("quit");
+    cli.finish();
+    assert_config_everywhere(&ens, &[1, 2, 3], &{
+        let c = ens.client(leader);
+        let data = c.get_data("/zookeeper/config", false).expect("config").0.unwrap_or_default();
+        String::from_utf8(data).expect("utf-8")
+    });
 }

@@ -294,7 +294,8 @@ impl QuorumPeer {
         let cnx_settings = CnxSettings {
             my_sid: my_id,
             my_election_addrs: me.election_addrs.clone(),
-            view: election_view(&last_seen),
+            // Members of a reconfig in flight are dialed too.
+            view: election_view(&quorum_verifier).into_iter().chain(election_view(&last_seen)).collect(),
             listen_on_all_ips: config.quorum_listen_on_all_ips,
             cnx_timeout_ms: settings.quorum_cnx.cnx_timeout_ms.max(1) as u64,
             socket_timeout_ms: (i64::from(config.tick_time) * i64::from(config.sync_limit)).max(1) as u64,
@@ -622,7 +623,8 @@ impl QuorumPeer {
         }
         let prev = self.set_quorum_verifier(Arc::clone(&qv), true);
         self.init_config_in_zk_database();
-        if prev.version() >= qv.version() || prev.config_string() == qv.config_string() {
+        // Java's QuorumMaj.equals: the same members, whatever the version.
+        if prev.version() >= qv.version() || prev.all_members() == qv.all_members() {
             return false;
         }
         self.cnx_manager.set_view(election_view(&qv));

@@ -342,6 +342,11 @@ fn membership_changes(flavors: [Flavor; 3], via: i64, movable: &[i64]) {
     for sid in all {
         ens.assert_has_all(sid, &acked);
     }
+    // /zookeeper/config is outside the tree digest: no node saw a mismatch.
+    for sid in all {
+        let mntr = common::four_letter(&ens.node(sid).client_addr(), "mntr").unwrap_or_default();
+        assert!(mntr.contains("zk_digest_mismatches_count\t0\n"), "node {sid}: {mntr}");
+    }
     // A restart reads the newest dynamic file zoo.cfg now points at.
     ens.kill9(moved);
     ens.start(moved);

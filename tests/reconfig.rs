@@ -480,3 +480,45 @@ fn zkcli_reconfig_and_config() {
         String::from_utf8(data).expect("utf-8")
     });
 }
+
+/// RECONFIGINPROGRESS: a reconfig adding a voter is held in flight (one of
+/// the three followers it needs is stopped with SIGSTOP after Prep found
+/// it synced), so a second one is refused; once the follower runs again
+/// the first commits.
+fn reconfig_in_progress(flavor: Flavor) -> Option<i32> {
+    let ens = kazoo_ensemble(flavor);
+    let leader = ens.settled_leader(&[1, 2, 3]);
+    let frozen = if leader == 3 { 2 } else { 3 };
+    let first = super_client(&ens, leader);
+    let second = super_client(&ens, leader);
+    let joiner = format!("server.4=127.0.0.1:{}:{}:participant;127.0.0.1:{}", common::free_port(), common::free_port(), common::free_port());
+    let pid = ens.pid(frozen).expect("pid") as i32;
+    // SAFETY: signals to a child process of this test.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let req = ReconfigRequest { joining_servers: Some(joiner), cur_config_id: -1, ..Default::default() };
+    let xid = first.send(op_code::RECONFIG, &req).expect("send the first reconfig");
+    let leader_addr = ens.node(leader).client_addr();
+    let in_flight = |n: usize| {
+        let want = format!("zk_outstanding_requests\t{n}\n");
+        common::wait_until(DEADLINE, || common::four_letter(&leader_addr, "mntr").is_ok_and(|m| m.contains(&want)))
+    };
+    // The refusal is an error txn, committed in order after the first: its
+    // reply comes only once the follower runs again.
+    let first_in = in_flight(1);
+    let second_xid = second.send(op_code::RECONFIG, &req).expect("send the second reconfig");
+    let both_in = first_in && in_flight(2);
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    assert!(both_in, "{flavor:?}: the two reconfigs never were both in flight");
+    let reply = first.recv().expect("the first reconfig's reply");
+    assert_eq!((reply.header.xid, reply.header.err), (xid, 0), "{flavor:?}: the first reconfig commits\n{}", ens.logs());
+    let reply = second.recv().expect("the second reconfig's reply");
+    assert_eq!(reply.header.xid, second_xid);
+    Some(reply.header.err).filter(|e| *e != 0)
+}
+
+#[test]
+fn reconfig_in_progress_beside_java() {
+    assert_eq!(reconfig_in_progress(Flavor::Java), Some(code::RECONFIG_IN_PROGRESS));
+    assert_eq!(reconfig_in_progress(Flavor::Zkserver), Some(code::RECONFIG_IN_PROGRESS));
+}

@@ -9,6 +9,10 @@
 //! synced: "This ZooKeeper instance is not currently serving requests";
 //! with readonlymode.enabled an election that runs past the grace period
 //! puts a read-only server there instead (`read_only_zoo_keeper_server`).
+//! It also holds the configuration in force and the newest one seen
+//! (Java's QV_LOCK), which reconfiguration changes through
+//! `set_last_seen_quorum_verifier`, `set_quorum_verifier` and
+//! `process_reconfig`, called by the role and election threads.
 
 use crate::quorum::fast_leader_election::FastLeaderElection;
 use crate::quorum::quorum_cnx_manager::{format_inet_addr, CnxSettings, QuorumCnxManager};

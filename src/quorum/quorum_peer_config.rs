@@ -3,6 +3,11 @@
 //! (those Java's QuorumPeerConfig.parseProperties knows) into typed fields
 //! with Java's defaults. It also plays ServerConfig's part for the
 //! standalone server. Runs once, on the main thread, before anything binds.
+//! With reconfigEnabled it also owns the files of dynamic reconfiguration:
+//! `zoo.cfg.bak` at parse time, and `write_dynamic_config` /
+//! `edit_static_config`, which the QuorumPeer calls (on whichever thread
+//! brings a configuration into force) to write `zoo.cfg.dynamic.<version>`
+//! (or `.next`) and point zoo.cfg at it.
 //!
 //! System properties. Java turns an unknown zoo.cfg key `k` into the system
 //! property `zookeeper.k`. Those keys and the `-D` pairs go into one store,

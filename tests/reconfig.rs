@@ -380,7 +380,7 @@ fn membership_changes_through_java_mixed() {
 /// A reconfig that gives a node another client port: it serves there, and
 /// stops accepting on the old one.
 fn client_port_moves(flavor: Flavor) {
-    let ens = kazoo_ensemble(flavor);
+    let mut ens = kazoo_ensemble(flavor);
     let leader = ens.settled_leader(&[1, 2, 3]);
     let moved = if leader == 3 { 2 } else { 3 };
     let old = ens.node(moved).client_addr();
@@ -398,6 +398,14 @@ fn client_port_moves(flavor: Flavor) {
     let c = ZkClient::connect(new.as_str(), 10_000).expect("session on the new port");
     c.sync("/").expect("sync");
     let _ = (c.close(), admin.close());
+    // zoo.cfg lost its clientPort (the server line names the address now):
+    // a restart serves on the new port.
+    let cfg = fs::read_to_string(ens.node(moved).cfg_path()).expect("zoo.cfg");
+    assert!(!cfg.contains("clientPort="), "{flavor:?}: {cfg}");
+    ens.kill9(moved);
+    ens.start(moved);
+    let ok = common::wait_until(DEADLINE, || common::four_letter(&new, "ruok").is_ok_and(|r| r == "imok"));
+    assert!(ok, "{flavor:?}: restarted node {moved} does not serve on {new}\n{}", ens.logs());
 }
 
 #[test]

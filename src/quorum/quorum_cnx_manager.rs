@@ -257,6 +257,10 @@ pub struct QuorumCnxManagerSettings {
     pub tcp_keep_alive: bool,
     /// zookeeper.electionPortBindRetry (default 3; 0 = forever).
     pub election_port_bind_retry: i32,
+    /// zookeeper.quorumCnxnTimeoutMs: how long an election connection's
+    /// initial message may take (ms); <= 0 (the default, -1) means
+    /// tickTime × syncLimit (QuorumPeer.createCnxnManager).
+    pub quorum_cnxn_timeout_ms: i32,
 }
 
 impl QuorumCnxManagerSettings {
@@ -265,6 +269,7 @@ impl QuorumCnxManagerSettings {
             cnx_timeout_ms: props.decimal_int("zookeeper.cnxTimeout", 5000)?,
             tcp_keep_alive: props.boolean("zookeeper.tcpKeepAlive", false),
             election_port_bind_retry: props.int("zookeeper.electionPortBindRetry", 3)?,
+            quorum_cnxn_timeout_ms: props.int("zookeeper.quorumCnxnTimeoutMs", -1)?,
         })
     }
 }
@@ -281,7 +286,8 @@ pub struct CnxSettings {
     pub listen_on_all_ips: bool,
     /// `zookeeper.cnxTimeout`: connect timeout (ms).
     pub cnx_timeout_ms: u64,
-    /// tickTime × syncLimit: how long the initial message may take (ms).
+    /// zookeeper.quorumCnxnTimeoutMs, else tickTime × syncLimit: how long
+    /// the initial message may take (ms).
     pub socket_timeout_ms: u64,
     /// `zookeeper.tcpKeepAlive`.
     pub tcp_keep_alive: bool,
@@ -903,9 +909,21 @@ mod tests {
     #[test]
     fn settings_default_as_java_and_parse_cnx_timeout_as_a_decimal() {
         let s = QuorumCnxManagerSettings::read(&SystemProperties::of(&[])).unwrap();
-        assert_eq!(s, QuorumCnxManagerSettings { cnx_timeout_ms: 5000, tcp_keep_alive: false, election_port_bind_retry: 3 });
-        let s = QuorumCnxManagerSettings::read(&SystemProperties::of(&[("cnxTimeout", "700")])).unwrap();
-        assert_eq!(s.cnx_timeout_ms, 700);
+        assert_eq!(
+            s,
+            QuorumCnxManagerSettings {
+                cnx_timeout_ms: 5000,
+                tcp_keep_alive: false,
+                election_port_bind_retry: 3,
+                quorum_cnxn_timeout_ms: -1
+            }
+        );
+        let s = QuorumCnxManagerSettings::read(&SystemProperties::of(&[
+            ("cnxTimeout", "700"),
+            ("zookeeper.quorumCnxnTimeoutMs", "900"),
+        ]))
+        .unwrap();
+        assert_eq!((s.cnx_timeout_ms, s.quorum_cnxn_timeout_ms), (700, 900));
         let e = QuorumCnxManagerSettings::read(&SystemProperties::of(&[("zookeeper.cnxTimeout", "0x10")]));
         assert_eq!(e.unwrap_err().to_string(), "zookeeper.cnxTimeout: \"0x10\" is not a number");
     }

@@ -12,7 +12,7 @@
 
 use crate::quorum::fast_leader_election::FastLeaderElection;
 use crate::quorum::quorum_cnx_manager::{format_inet_addr, CnxSettings, QuorumCnxManager};
-use crate::quorum::quorum_maj::QuorumMaj;
+use crate::quorum::quorum_verifier::QuorumVerifier;
 use crate::quorum::quorum_peer_config::{LearnerType, QuorumPeerConfig};
 use crate::quorum::read_only_zoo_keeper_server::ReadOnlyServerManager;
 use crate::quorum::vote::{ServerState, Vote};
@@ -187,7 +187,7 @@ pub struct QuorumPeer {
     settings: Arc<ServerSettings>,
     my_id: i64,
     learner_type: LearnerType,
-    quorum_verifier: QuorumMaj,
+    quorum_verifier: QuorumVerifier,
     state: Mutex<ServerState>,
     current_vote: Mutex<Vote>,
     zk_db: Arc<ZkDatabase>,
@@ -222,9 +222,7 @@ impl QuorumPeer {
             .my_quorum_server()
             .cloned()
             .ok_or_else(|| StartError::Other(format!("My id {my_id} not in the peer list")))?;
-        let quorum_verifier = QuorumMaj::new(config.quorum_verifier.clone()).ok_or_else(|| {
-            StartError::Other("hierarchical quorums (group.N/weight.N) are not supported; use a majority quorum".into())
-        })?;
+        let quorum_verifier = QuorumVerifier::new(config.quorum_verifier.clone());
 
         let snap_log = FileTxnSnapLog::new(&config.data_log_dir, &config.data_dir)
             .map_err(|e| StartError::Datadir(format!("cannot open the data directory: {e}")))?;
@@ -279,7 +277,10 @@ impl QuorumPeer {
             view: quorum_verifier.all_members().iter().map(|(sid, s)| (*sid, s.election_addrs.clone())).collect(),
             listen_on_all_ips: config.quorum_listen_on_all_ips,
             cnx_timeout_ms: settings.quorum_cnx.cnx_timeout_ms.max(1) as u64,
-            socket_timeout_ms: (i64::from(config.tick_time) * i64::from(config.sync_limit)).max(1) as u64,
+            socket_timeout_ms: match settings.quorum_cnx.quorum_cnxn_timeout_ms {
+                ms if ms > 0 => ms as u64,
+                _ => (i64::from(config.tick_time) * i64::from(config.sync_limit)).max(1) as u64,
+            },
             tcp_keep_alive: settings.quorum_cnx.tcp_keep_alive,
             multi_address_enabled: config.multi_address_enabled,
             bind_retry: settings.quorum_cnx.election_port_bind_retry,
@@ -478,7 +479,7 @@ impl QuorumPeer {
         self.learner_type
     }
 
-    pub fn quorum_verifier(&self) -> &QuorumMaj {
+    pub fn quorum_verifier(&self) -> &QuorumVerifier {
         &self.quorum_verifier
     }
 

@@ -14,7 +14,7 @@
 //! maps and nothing is random, so the same inputs give the same outputs.
 
 use super::Notification;
-use crate::quorum::quorum_maj::QuorumMaj;
+use crate::quorum::quorum_verifier::QuorumVerifier;
 use crate::quorum::quorum_peer_config::LearnerType;
 use crate::quorum::vote::{ServerState, Vote};
 use std::collections::{BTreeMap, HashSet};
@@ -117,7 +117,7 @@ pub fn total_order_predicate(new_weight: i64, new: (i64, i64, i64), cur: (i64, i
 pub struct FastLeaderElectionCore {
     my_id: i64,
     learner_type: LearnerType,
-    verifier: QuorumMaj,
+    verifier: QuorumVerifier,
     timing: Timing,
     /// The election round (Java's logicalclock).
     logicalclock: i64,
@@ -138,7 +138,7 @@ pub struct FastLeaderElectionCore {
 impl FastLeaderElectionCore {
     /// The core of peer `my_id`, before its first election (round 0, no
     /// proposal). The ceiling of the back-off is at least its start.
-    pub fn new(my_id: i64, learner_type: LearnerType, verifier: QuorumMaj, timing: Timing) -> FastLeaderElectionCore {
+    pub fn new(my_id: i64, learner_type: LearnerType, verifier: QuorumVerifier, timing: Timing) -> FastLeaderElectionCore {
         let timing = Timing {
             max_notification_interval_ms: timing.max_notification_interval_ms.max(timing.min_notification_interval_ms),
             ..timing

@@ -16,7 +16,7 @@
 //! learner's queue in the order the core decided them.
 
 use crate::jute::records::QuorumPacket;
-use crate::quorum::quorum_maj::QuorumMaj;
+use crate::quorum::quorum_verifier::QuorumVerifier;
 use crate::quorum::quorum_packet::{self as qp, packet};
 use crate::quorum::synced_learner_tracker::SyncedLearnerTracker;
 use crate::server::request::Request;
@@ -130,7 +130,7 @@ pub struct LeaderCore {
     my_id: i64,
     /// The configuration in force, then the one being moved to if any:
     /// proposals and the synced check need a quorum of each.
-    verifiers: Vec<Arc<QuorumMaj>>,
+    verifiers: Vec<Arc<QuorumVerifier>>,
     limits: Limits,
     outstanding: BTreeMap<i64, Proposal>,
     /// Committed proposals not yet applied by FinalRequestProcessor.
@@ -159,7 +159,7 @@ pub struct LeaderCore {
 impl LeaderCore {
     /// A leader `my_id` under `verifiers` (the configuration in force,
     /// then a newer one being moved to, if any).
-    pub fn new(my_id: i64, verifiers: Vec<Arc<QuorumMaj>>, limits: Limits) -> LeaderCore {
+    pub fn new(my_id: i64, verifiers: Vec<Arc<QuorumVerifier>>, limits: Limits) -> LeaderCore {
         let new_leader = NewLeader { zxid: 0, acks: SyncedLearnerTracker::new(&verifiers), quorum_formed: false };
         LeaderCore {
             my_id,
@@ -602,13 +602,13 @@ mod tests {
     const LIMITS: Limits = Limits { tick_time: 2000, init_limit: 10, sync_limit: 5 };
 
     /// A majority verifier: `voters`, plus `observers`.
-    fn maj(voters: &[i64], observers: &[i64]) -> Arc<QuorumMaj> {
+    fn maj(voters: &[i64], observers: &[i64]) -> Arc<QuorumVerifier> {
         let mut pairs: Vec<(String, String)> =
             voters.iter().map(|i| (format!("server.{i}"), format!("h:{}:{}", 1000 + 2 * i, 1001 + 2 * i))).collect();
         pairs.extend(
             observers.iter().map(|i| (format!("server.{i}"), format!("h:{}:{}:observer", 1000 + 2 * i, 1001 + 2 * i))),
         );
-        Arc::new(QuorumMaj::new(QuorumSpec::from_pairs(&pairs, false, false).expect("spec")).expect("majority"))
+        Arc::new(QuorumVerifier::new(QuorumSpec::from_pairs(&pairs, false, false).expect("spec")))
     }
 
     /// (learner, packet type, zxid) for sends; (0, -1, zxid) for commits.
@@ -634,7 +634,7 @@ mod tests {
 
     /// A leader (sid 1) in epoch 1 whose learners (handler id, sid,
     /// observer) are synced: NEWLEADER acked by all, forwarding started.
-    fn leading(verifiers: Vec<Arc<QuorumMaj>>, learners: &[(LearnerId, i64, bool)]) -> LeaderCore {
+    fn leading(verifiers: Vec<Arc<QuorumVerifier>>, learners: &[(LearnerId, i64, bool)]) -> LeaderCore {
         let mut c = LeaderCore::new(1, verifiers, LIMITS);
         c.start_epoch(E);
         c.new_leader_ack(1, E);

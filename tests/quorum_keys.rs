@@ -45,3 +45,87 @@ fn hierarchical_quorum_needs_a_majority_of_groups() {
         ens.assert_has_all(sid, &acked);
     }
 }
+
+/// The names of a process's threads.
+fn thread_names(pid: u32) -> Vec<String> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return Vec::new() };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+        .map(|n| n.trim().to_string())
+        .collect()
+}
+
+#[track_caller]
+fn wait_log(ens: &Ensemble, sid: i64, text: &str) {
+    let ok = wait_until(DEADLINE, || ens.node(sid).log().contains(text));
+    assert!(ok, "node {sid} never logged {text:?}\n{}", ens.logs());
+}
+
+/// Files of node `sid`'s txn log directory whose names start with `prefix`.
+fn version2_files(ens: &Ensemble, sid: i64, prefix: &str) -> usize {
+    let dir = ens.node(sid).data_dir().join("version-2");
+    std::fs::read_dir(dir)
+        .map(|d| d.flatten().filter(|e| e.file_name().to_string_lossy().starts_with(prefix)).count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn learner_and_leader_keys_on_a_mixed_ensemble() {
+    // Servers 1 (Java) and 2 (zkserver) vote, 3 (zkserver) observes; from
+    // the same zxid the higher sid, 2, leads.
+    let mut ens = Ensemble::new(&[Flavor::Java, Flavor::Zkserver, Flavor::Zkserver], &[("jvm.pause.monitor", "true")]);
+    ens.make_observer(3);
+    ens.set_cfg(3, "syncEnabled", "false");
+    for (k, v) in [
+        ("zookeeper.learner.asyncSending", "true"),
+        ("zookeeper.learner.closeSocketAsync", "true"),
+        ("zookeeper.leader.closeSocketAsync", "true"),
+        ("zookeeper.forceSnapshotSync", "true"),
+        ("zookeeper.observer.reconnectDelayMs", "300"),
+        ("zookeeper.quorumCnxnTimeoutMs", "3000"),
+        ("leader.nodelay", "false"),
+    ] {
+        ens.set_system_property(k, v);
+    }
+    ens.start_all();
+    assert_eq!(ens.settled_leader(&[1, 2]), 2, "{}", ens.logs());
+    ens.wait_mode(3, "observer");
+
+    // forceSnapshotSync: both learners, at the leader's zxid already, get
+    // a SNAP rather than an empty DIFF.
+    wait_log(&ens, 1, "Getting a snapshot from leader");
+    wait_log(&ens, 3, "Getting a snapshot from leader");
+    // observer.reconnectDelayMs: the observer waited before it connected.
+    wait_log(&ens, 3, "before reconnecting with the leader");
+    // learner.asyncSending: the observer writes through its LearnerSender;
+    // jvm.pause.monitor: the monitor runs.
+    let pid = ens.pid(3).expect("observer runs");
+    let names = thread_names(pid);
+    assert!(names.iter().any(|n| n == "LearnerSender:3"), "no LearnerSender thread: {names:?}");
+    assert!(names.iter().any(|n| n == "JvmPauseMonitor"), "no JvmPauseMonitor thread: {names:?}");
+
+    // Writes through each node (the observer's go to the leader through
+    // its LearnerSender) reach every node.
+    let mut acked = Vec::new();
+    for sid in [1, 2, 3] {
+        let c = ens.client(sid);
+        let path = format!("/k-{sid}");
+        c.create(&path, Some(b"v"), &ids::open_acl_unsafe(), CreateMode::Persistent)
+            .unwrap_or_else(|e| panic!("create {path} through node {sid}: {e}\n{}", ens.logs()));
+        acked.push((path, b"v".to_vec()));
+    }
+    for sid in [1, 2, 3] {
+        ens.assert_has_all(sid, &acked);
+    }
+    // syncEnabled=false: the observer keeps no txn log; the leader does.
+    assert!(version2_files(&ens, 2, "log.") > 0, "the leader has no txn log");
+    assert_eq!(version2_files(&ens, 3, "log."), 0, "the observer logged txns with syncEnabled=false");
+
+    // The observer comes back after a kill (the leader closing its old
+    // socket on a CloseSocketThread) and catches up.
+    ens.kill9(3);
+    ens.start(3);
+    ens.wait_mode(3, "observer");
+    ens.assert_has_all(3, &acked);
+}

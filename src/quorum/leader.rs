@@ -50,6 +50,18 @@ pub struct LeaderSettings {
     pub max_concurrent_snap_syncs: i32,
     /// zookeeper.leader.maxConcurrentDiffSyncs (default 100).
     pub max_concurrent_diff_syncs: i32,
+    /// zookeeper.leader.closeSocketAsync: a learner's socket is closed on a
+    /// thread of its own.
+    pub close_socket_async: bool,
+    /// leader.nodelay: TCP_NODELAY on learner sockets unless it is
+    /// anything but `true`.
+    pub nodelay: bool,
+    /// zookeeper.forceSnapshotSync: every learner is synced by SNAP (a
+    /// testing aid in Java).
+    pub force_snapshot_sync: bool,
+    /// zookeeper.leader.ackLoggingFrequency: the ack latency of every n-th
+    /// zxid goes into the ack_latency metric (<= 0: none; default 1000).
+    pub ack_logging_frequency: i32,
 }
 
 impl LeaderSettings {
@@ -58,6 +70,10 @@ impl LeaderSettings {
             leader_serves: props.equals("zookeeper.leaderServes", "no") != Some(true),
             max_concurrent_snap_syncs: props.int("zookeeper.leader.maxConcurrentSnapSyncs", 10)?,
             max_concurrent_diff_syncs: props.int("zookeeper.leader.maxConcurrentDiffSyncs", 100)?,
+            close_socket_async: props.boolean("zookeeper.leader.closeSocketAsync", false),
+            nodelay: props.equals("leader.nodelay", "true") != Some(false),
+            force_snapshot_sync: props.boolean("zookeeper.forceSnapshotSync", false),
+            ack_logging_frequency: props.int("zookeeper.leader.ackLoggingFrequency", 1000)?,
         })
     }
 }
@@ -189,6 +205,11 @@ impl Leader {
     }
 
     /// The member's quorum and election addresses, as the log prints them.
+    /// The system properties the leader reads.
+    pub fn settings(&self) -> &LeaderSettings {
+        &self.peer.settings().leader
+    }
+
     pub fn peer_info(&self, sid: i64) -> Option<String> {
         self.peer.quorum_verifier().all_members().get(&sid).map(|s| {
             let addr = |v: &[crate::quorum::quorum_peer_config::HostPort]| {
@@ -383,7 +404,12 @@ impl Leader {
         };
         Ok(db.with_committed_log(|committed| {
             let history = History { committed, last_processed_zxid: db.last_processed_zxid() };
-            let plan = plan_sync(h.sid(), peer_last_zxid, &history, move |_| from_disk);
+            let plan = if self.settings().force_snapshot_sync {
+                warn!("Forcing snapshot sync - should not see this in production");
+                SyncPlan { packets: Vec::new(), need_snap: true, current_zxid: history.last_processed_zxid }
+            } else {
+                plan_sync(h.sid(), peer_last_zxid, &history, move |_| from_disk)
+            };
             for p in &plan.packets {
                 h.queue_packet(p.clone());
             }
@@ -442,6 +468,14 @@ impl Leader {
     /// processAck: a voter has logged `zxid`; commits what now has a quorum.
     pub fn process_ack(&self, sid: i64, zxid: i64, from: Option<SocketAddr>) {
         let mut b = self.bcast.lock();
+        // zookeeper.leader.ackLoggingFrequency: every n-th zxid's ack
+        // latency, per voter.
+        let n = i64::from(self.settings().ack_logging_frequency);
+        if n > 0 && zxid % n == 0 {
+            if let Some(age) = b.core.proposal_age(zxid) {
+                crate::server::server_metrics::metrics().ack_latency.add(&sid.to_string(), age.as_millis() as i64);
+            }
+        }
         let out = b.core.ack(sid, zxid, from);
         b.carry_out(&self.role, out);
     }
@@ -748,7 +782,25 @@ mod tests {
     #[test]
     fn settings_default_as_java() {
         let s = LeaderSettings::read(&SystemProperties::of(&[])).unwrap();
-        assert_eq!(s, LeaderSettings { leader_serves: true, max_concurrent_snap_syncs: 10, max_concurrent_diff_syncs: 100 });
+        assert_eq!(
+            s,
+            LeaderSettings {
+                leader_serves: true,
+                max_concurrent_snap_syncs: 10,
+                max_concurrent_diff_syncs: 100,
+                close_socket_async: false,
+                nodelay: true,
+                force_snapshot_sync: false,
+                ack_logging_frequency: 1000,
+            }
+        );
+        let s = LeaderSettings::read(&SystemProperties::of(&[
+            ("leader.closeSocketAsync", "true"),
+            ("leader.nodelay", "false"),
+            ("zookeeper.forceSnapshotSync", "true"),
+        ]))
+        .unwrap();
+        assert!(s.close_socket_async && !s.nodelay && s.force_snapshot_sync);
         assert!(!LeaderSettings::read(&SystemProperties::of(&[("leaderServes", "no")])).unwrap().leader_serves);
         let e = LeaderSettings::read(&SystemProperties::of(&[("leader.maxConcurrentSnapSyncs", "ten")]));
         assert_eq!(e.unwrap_err().to_string(), "leader.maxConcurrentSnapSyncs: \"ten\" is not a number");

@@ -11,6 +11,7 @@ pub mod leader_session_tracker;
 pub mod leader_zoo_keeper_server;
 pub mod learner;
 pub mod learner_handler;
+pub mod learner_sender;
 pub mod learner_session_tracker;
 pub mod learner_zoo_keeper_server;
 pub mod proposal_request_processor;

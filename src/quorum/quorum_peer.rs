@@ -397,6 +397,10 @@ impl QuorumPeer {
                     info!("OBSERVING");
                     let leader = self.current_vote();
                     self.after_role(self.roles.observe(&self, &leader));
+                    // Spreads the observers' return to the election.
+                    if self.is_running() {
+                        crate::quorum::learner::observer_delay(&self, self.settings.learner.observer_election_delay_ms);
+                    }
                 }
             }
         }

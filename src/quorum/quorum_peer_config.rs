@@ -288,6 +288,19 @@ const RESOLVED_PROPERTIES: &[&str] = &[
     "commitProcessor.maxCommitBatchSize",
     "leader.maxConcurrentSnapSyncs",
     "leader.maxConcurrentDiffSyncs",
+    "leader.closeSocketAsync",
+    "leader.ackLoggingFrequency",
+    "leader.nodelay",
+    "forceSnapshotSync",
+    "learner.asyncSending",
+    "learner.closeSocketAsync",
+    "follower.nodelay",
+    "observer.reconnectDelayMs",
+    "observer.election.DelayMs",
+    "quorumCnxnTimeoutMs",
+    "leader.maxTimeToWaitForEpoch",
+    "testingonly.initialZxid",
+    "forward_learner_requests_to_commit_processor_disabled",
 ];
 
 /// Java system properties (prefix-free) that we accept but do not act on:
@@ -301,21 +314,10 @@ const UNUSED_JAVA_PROPERTIES: &[&str] = &[
     "bitHashCacheSize",
     "admin.httpVersion",
     "server.realm",
-    "leader.ackLoggingFrequency",
-    "leader.maxTimeToWaitForEpoch",
-    "leader.closeSocketAsync",
-    "learner.asyncSending",
-    "learner.closeSocketAsync",
-    "forceSnapshotSync",
-    "observer.reconnectDelayMs",
-    "observer.election.DelayMs",
+    // Both act only on what an ObserverMaster serves, and zkserver refuses
+    // observerMasterPort: without it they do nothing in Java either.
     "observerMaster.sizeLimit",
-    "quorumCnxnTimeoutMs",
-    "testingonly.initialZxid",
-    "follower.nodelay",
-    "leader.nodelay",
-    "learner.skipLearnerRequestToNextProcessor",
-    "forward_learner_requests_to_commit_processor_disabled",
+    "follower.skipLearnerRequestToNextProcessor",
     "sasl.client.username",
     "messageTracker.",
     "pathStats.",
@@ -381,6 +383,27 @@ fn refuse_unsupported_security_properties(props: &SystemProperties) -> Result<()
     Ok(())
 }
 
+/// Refuses the quorum system properties whose feature zkserver lacks, when
+/// set to a value that turns the feature on.
+fn refuse_unsupported_quorum_properties(props: &SystemProperties) -> Result<(), ConfigError> {
+    if props.int("zookeeper.leader.maxTimeToWaitForEpoch", -1)? >= 0 {
+        return Err(props.refused(
+            "zookeeper.leader.maxTimeToWaitForEpoch",
+            "is not supported: a zkserver leader never quits waiting for its epoch when a voter looks again",
+        ));
+    }
+    if props.lookup("zookeeper.testingonly.initialZxid").is_some() {
+        return Err(props.refused("zookeeper.testingonly.initialZxid", "is not supported: a testing-only zxid override"));
+    }
+    if props.boolean("zookeeper.forward_learner_requests_to_commit_processor_disabled", false) {
+        return Err(props.refused(
+            "zookeeper.forward_learner_requests_to_commit_processor_disabled",
+            "is not supported: a zkserver leader always hands learners' requests to its CommitProcessor",
+        ));
+    }
+    Ok(())
+}
+
 fn is_unused_java_property(name: &str) -> bool {
     let n = normalize(name);
     UNUSED_JAVA_PROPERTIES.iter().any(|p| if p.ends_with('.') { n.starts_with(p) } else { n == *p })
@@ -405,8 +428,6 @@ pub struct QuorumPeerConfig {
     /// is set), or this server's `;client` part of its `server.N` line. `None`
     /// when no client port is configured.
     pub client_port_address: Option<SocketAddr>,
-    /// `observerMasterPort` (unset when <= 0).
-    pub observer_master_port: Option<u16>,
     /// `maxClientCnxns`: connections per client IP, 0 = unlimited (default 60).
     pub max_client_cnxns: i32,
     /// `minSessionTimeout` (ms); -1 in zoo.cfg means 2 × tickTime.
@@ -454,12 +475,6 @@ pub struct QuorumPeerConfig {
     pub reconfig_enabled: bool,
     /// `multiAddress.enabled` (or system property `zookeeper.multiAddress.enabled`).
     pub multi_address_enabled: bool,
-    /// `multiAddress.reachabilityCheckEnabled` (default true).
-    pub multi_address_reachability_check_enabled: bool,
-    /// `multiAddress.reachabilityCheckTimeoutMs` (default 1000).
-    pub multi_address_reachability_check_timeout_ms: i32,
-    /// `oraclePath` (QuorumOracleMaj for two-server ensembles).
-    pub oracle_path: Option<PathBuf>,
     /// `jvm.pause.monitor`: run the pause monitor (detects process stalls).
     pub jvm_pause_monitor_to_run: bool,
     /// `jvm.pause.info-threshold.ms` (default 1000).
@@ -622,13 +637,24 @@ impl QuorumPeerConfig {
                 // Read by the metrics provider's settings from the store.
                 _ if k.starts_with("metricsProvider.") => unknown_keys.push((key.clone(), value.clone())),
                 "multiAddress.enabled" => c.multi_address_enabled = parse_bool(k, v)?,
+                // Checked only: a learner tries each of the leader's
+                // addresses in turn, a TCP connect being its reachability
+                // check (as with the check on: the first that answers is
+                // used); Java 3.8's QuorumPeerMain never hands the timeout
+                // to the peer, so it has no effect there either.
                 "multiAddress.reachabilityCheckTimeoutMs" => {
-                    c.multi_address_reachability_check_timeout_ms = parse_number(k, v)?
+                    parse_number::<i32>(k, v)?;
                 }
                 "multiAddress.reachabilityCheckEnabled" => {
-                    c.multi_address_reachability_check_enabled = parse_bool(k, v)?
+                    parse_bool(k, v)?;
                 }
-                "oraclePath" => c.oracle_path = Some(PathBuf::from(v)),
+                "oraclePath" => {
+                    return Err(ConfigError::bad_value(
+                        k,
+                        v,
+                        "is not supported: zkserver has no QuorumOracleMaj; a two-server ensemble needs both servers",
+                    ))
+                }
                 _ => unknown_keys.push((key.clone(), value.clone())),
             }
         }
@@ -681,7 +707,11 @@ impl QuorumPeerConfig {
             ));
         }
         if raw.observer_master_port > 0 {
-            c.observer_master_port = Some(port_in_range("observerMasterPort", raw.observer_master_port)?);
+            return Err(ConfigError::bad_value(
+                "observerMasterPort",
+                &raw.observer_master_port.to_string(),
+                "is not supported: zkserver has no ObserverMaster; observers connect to the leader",
+            ));
         }
 
         if c.tick_time == 0 {
@@ -704,6 +734,7 @@ impl QuorumPeerConfig {
         }
         c.properties = SystemProperties::new(system_overrides, unknown_keys);
         refuse_unsupported_security_properties(&c.properties)?;
+        refuse_unsupported_quorum_properties(&c.properties)?;
 
         match c.dynamic_config_file.clone() {
             None => {
@@ -726,7 +757,6 @@ impl QuorumPeerConfig {
             data_dir: PathBuf::new(),
             data_log_dir: PathBuf::new(),
             client_port_address: None,
-            observer_master_port: None,
             max_client_cnxns: 60,
             min_session_timeout: -1,
             max_session_timeout: -1,
@@ -749,9 +779,6 @@ impl QuorumPeerConfig {
             standalone_enabled: true,
             reconfig_enabled: false,
             multi_address_enabled: false,
-            multi_address_reachability_check_enabled: true,
-            multi_address_reachability_check_timeout_ms: 1000,
-            oracle_path: None,
             jvm_pause_monitor_to_run: false,
             jvm_pause_info_threshold_ms: 1000,
             jvm_pause_warn_threshold_ms: 10000,

@@ -7,7 +7,6 @@
 //! one is noted where zkserver records it; the metrics that describe
 //! something zkserver never does keep their Java name and report 0 (or an
 //! empty summary), which is the truth for this server:
-//! - `jvm_pause_time_ms` (JvmPauseMonitor: no garbage collector pauses);
 //! - `netty_queued_buffer_capacity` (NettyServerCnxn: zkserver has only the
 //!   NIO transport);
 //! - `tls_handshake_exceeded`, `unsuccessful_handshake` (TLS and SASL
@@ -32,8 +31,7 @@
 //!   does not have: zookeeper.forward_learner_requests_to_commit_processor_disabled
 //!   and the ObserverMaster's skipLearnerRequestToNextProcessor).
 //!
-//! Recorded by Java and not yet by zkserver (0 until they are): `ack_latency`
-//! (every zookeeper.leader.ackLoggingFrequency-th zxid, per voter) and the
+//! Recorded by Java and not yet by zkserver (0 until they are): the
 //! CommitProcessor's per-session figures `requests_in_session_queue`,
 //! `reads_after_write_in_session_queue`, `reads_issued_from_session_queue`,
 //! `session_queues_drained` and
@@ -208,6 +206,7 @@ server_metrics! {
     requests_not_forwarded_to_commit_processor: Counter = Counter::new("requests_not_forwarded_to_commit_processor"),
     response_bytes: Counter = Counter::new("response_bytes"),
     watch_bytes: Counter = Counter::new("watch_bytes"),
+    // Recorded by the JvmPauseMonitor (jvm.pause.monitor=true).
     jvm_pause_time: Summary = Summary::advanced("jvm_pause_time_ms"),
     quota_exceeded_error_per_namespace: CounterSet = CounterSet::new("quota_exceeded_error_per_namespace"),
 }

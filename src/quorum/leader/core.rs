@@ -461,6 +461,12 @@ impl LeaderCore {
         Ok(out)
     }
 
+    /// How long ago the outstanding proposal `zxid` was created (the
+    /// ack_latency sample); `None` once committed or when unknown.
+    pub fn proposal_age(&self, zxid: i64) -> Option<std::time::Duration> {
+        self.outstanding.get(&zxid)?.request.as_ref().map(|r| r.create_time.elapsed())
+    }
+
     /// processAck: `sid` (at `from`, a learner's address; `None` for the
     /// leader itself) has logged `zxid`. An ACK of NEWLEADER or
     /// UPTODATE (counter 0), of a committed or unknown zxid, or from a sid

@@ -129,3 +129,46 @@ fn learner_and_leader_keys_on_a_mixed_ensemble() {
     ens.wait_mode(3, "observer");
     ens.assert_has_all(3, &acked);
 }
+
+#[test]
+fn an_oracle_lets_one_of_two_servers_go_on_alone() {
+    // Two voters: zkserver 1, whose oracle says 1, and Java 2, whose
+    // oracle says 0.
+    let mut ens = Ensemble::new(&[Flavor::Zkserver, Flavor::Java], &[]);
+    for (sid, says) in [(1, "1"), (2, "0")] {
+        let oracle = ens.node(sid).data_dir().join("oracle");
+        std::fs::write(&oracle, says).expect("write oracle");
+        ens.set_cfg(sid, "oraclePath", &oracle.display().to_string());
+    }
+    let mut acked = Vec::new();
+    let write = |ens: &Ensemble, sid: i64, path: &str, acked: &mut Vec<(String, Vec<u8>)>| {
+        ens.client(sid)
+            .create(path, Some(b"v"), &ids::open_acl_unsafe(), CreateMode::Persistent)
+            .unwrap_or_else(|e| panic!("create {path} through node {sid}: {e}\n{}", ens.logs()));
+        acked.push((path.to_string(), b"v".to_vec()));
+    };
+
+    // Alone, server 1 elects itself on its oracle's word and commits alone.
+    ens.start(1);
+    ens.wait_mode(1, "leader");
+    write(&ens, 1, "/o-alone", &mut acked);
+
+    // Server 2, its oracle saying 0, follows the leader it hears from.
+    ens.start(2);
+    ens.wait_mode(2, "follower");
+    write(&ens, 2, "/o-both", &mut acked);
+    ens.assert_has_all(2, &acked);
+
+    // Server 1 goes on when its follower dies, and takes it back.
+    ens.kill9(2);
+    write(&ens, 1, "/o-alone-again", &mut acked);
+    assert_eq!(ens.mode(1).as_deref(), Some("leader"));
+    ens.start(2);
+    ens.wait_mode(2, "follower");
+    ens.assert_has_all(2, &acked);
+
+    // Alone, server 2 may not go on: its oracle says 0.
+    ens.kill9(1);
+    let stopped = wait_until(DEADLINE, || ens.mode(2).is_none());
+    assert!(stopped, "server 2 serves alone against its oracle\n{}", ens.logs());
+}

@@ -766,7 +766,10 @@ fn run_leader(peer: &Arc<QuorumPeer>, leader: &Arc<Leader>) -> io::Result<&'stat
                     leader.shutdown(&msg);
                     return Ok("quorum lost");
                 }
-                Tick::Ping(ids) => ids.iter().filter_map(|id| b.handlers.get(id).cloned()).collect::<Vec<_>>(),
+                Tick::Ping(ids, outputs) => {
+                    b.carry_out(&leader.role, outputs);
+                    ids.iter().filter_map(|id| b.handlers.get(id).cloned()).collect::<Vec<_>>()
+                }
             }
         };
         for f in to_ping {

@@ -18,6 +18,7 @@ pub mod proposal_request_processor;
 pub mod quorum_cnx_manager;
 pub mod quorum_hierarchical;
 pub mod quorum_maj;
+pub mod quorum_oracle_maj;
 pub mod quorum_packet;
 pub mod quorum_peer;
 pub mod quorum_peer_config;

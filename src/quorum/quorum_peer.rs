@@ -222,7 +222,7 @@ impl QuorumPeer {
             .my_quorum_server()
             .cloned()
             .ok_or_else(|| StartError::Other(format!("My id {my_id} not in the peer list")))?;
-        let quorum_verifier = QuorumVerifier::new(config.quorum_verifier.clone());
+        let quorum_verifier = QuorumVerifier::with_oracle(config.quorum_verifier.clone(), config.oracle_path.as_deref());
 
         let snap_log = FileTxnSnapLog::new(&config.data_log_dir, &config.data_dir)
             .map_err(|e| StartError::Datadir(format!("cannot open the data directory: {e}")))?;

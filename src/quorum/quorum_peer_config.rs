@@ -475,6 +475,8 @@ pub struct QuorumPeerConfig {
     pub reconfig_enabled: bool,
     /// `multiAddress.enabled` (or system property `zookeeper.multiAddress.enabled`).
     pub multi_address_enabled: bool,
+    /// `oraclePath`: the oracle file of a two-voter ensemble (QuorumOracleMaj).
+    pub oracle_path: Option<PathBuf>,
     /// `jvm.pause.monitor`: run the pause monitor (detects process stalls).
     pub jvm_pause_monitor_to_run: bool,
     /// `jvm.pause.info-threshold.ms` (default 1000).
@@ -648,13 +650,7 @@ impl QuorumPeerConfig {
                 "multiAddress.reachabilityCheckEnabled" => {
                     parse_bool(k, v)?;
                 }
-                "oraclePath" => {
-                    return Err(ConfigError::bad_value(
-                        k,
-                        v,
-                        "is not supported: zkserver has no QuorumOracleMaj; a two-server ensemble needs both servers",
-                    ))
-                }
+                "oraclePath" => c.oracle_path = Some(PathBuf::from(v)),
                 _ => unknown_keys.push((key.clone(), value.clone())),
             }
         }
@@ -779,6 +775,7 @@ impl QuorumPeerConfig {
             standalone_enabled: true,
             reconfig_enabled: false,
             multi_address_enabled: false,
+            oracle_path: None,
             jvm_pause_monitor_to_run: false,
             jvm_pause_info_threshold_ms: 1000,
             jvm_pause_warn_threshold_ms: 10000,

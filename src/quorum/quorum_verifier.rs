@@ -1,11 +1,13 @@
-//! QuorumVerifier: the quorum rule in force, a majority (QuorumMaj) or
-//! groups and weights (QuorumHierarchical), chosen as Java's
-//! QuorumPeerConfig does (any `group`/`weight` key makes it hierarchical).
+//! QuorumVerifier: the quorum rule in force, a majority (QuorumMaj),
+//! groups and weights (QuorumHierarchical) or a majority with an oracle
+//! (QuorumOracleMaj), chosen as Java's QuorumPeerConfig does (`oraclePath`
+//! makes it the oracle's, else any `group`/`weight` key hierarchical).
 //! Immutable once built; shared by the QuorumPeer thread, the election
 //! threads and the leader's ack counting.
 
 use crate::quorum::quorum_hierarchical::QuorumHierarchical;
 use crate::quorum::quorum_maj::QuorumMaj;
+use crate::quorum::quorum_oracle_maj::QuorumOracleMaj;
 use crate::quorum::quorum_peer_config::{QuorumServer, QuorumSpec};
 use std::collections::{BTreeMap, HashSet};
 
@@ -14,6 +16,7 @@ use std::collections::{BTreeMap, HashSet};
 pub enum QuorumVerifier {
     Majority(QuorumMaj),
     Hierarchical(QuorumHierarchical),
+    Oracle(QuorumOracleMaj),
 }
 
 impl From<QuorumMaj> for QuorumVerifier {
@@ -34,11 +37,36 @@ impl QuorumVerifier {
         }
     }
 
+    /// The verifier of a membership with `oraclePath` set, or without.
+    pub fn with_oracle(spec: QuorumSpec, oracle: Option<&std::path::Path>) -> QuorumVerifier {
+        match oracle.and_then(|path| QuorumOracleMaj::new(spec.clone(), path)) {
+            Some(q) => QuorumVerifier::Oracle(q),
+            None => QuorumVerifier::new(spec),
+        }
+    }
+
+    /// getNeedOracle: only an oracle verifier ever needs its oracle.
+    pub fn need_oracle(&self) -> bool {
+        matches!(self, QuorumVerifier::Oracle(q) if q.need_oracle())
+    }
+
+    /// askOracle: false but for an oracle that says 1.
+    pub fn ask_oracle(&self) -> bool {
+        matches!(self, QuorumVerifier::Oracle(q) if q.ask_oracle())
+    }
+
+    /// overrideQuorumDecision: a leader without its quorum may go on when
+    /// it has no follower, two voters and an oracle that says 1.
+    pub fn override_quorum_decision(&self, no_followers: bool) -> bool {
+        matches!(self, QuorumVerifier::Oracle(q) if q.update_need_oracle(no_followers) && q.ask_oracle())
+    }
+
     /// Whether `sid` votes (a participant).
     pub fn is_voter(&self, sid: i64) -> bool {
         match self {
             QuorumVerifier::Majority(q) => q.is_voter(sid),
             QuorumVerifier::Hierarchical(q) => q.is_voter(sid),
+            QuorumVerifier::Oracle(q) => q.is_voter(sid),
         }
     }
 
@@ -47,6 +75,7 @@ impl QuorumVerifier {
         match self {
             QuorumVerifier::Majority(q) => q.voting_ids(),
             QuorumVerifier::Hierarchical(q) => q.voting_ids(),
+            QuorumVerifier::Oracle(q) => q.voting_ids(),
         }
     }
 
@@ -55,6 +84,7 @@ impl QuorumVerifier {
         match self {
             QuorumVerifier::Majority(q) => q.all_members(),
             QuorumVerifier::Hierarchical(q) => q.all_members(),
+            QuorumVerifier::Oracle(q) => q.all_members(),
         }
     }
 
@@ -63,6 +93,7 @@ impl QuorumVerifier {
         match self {
             QuorumVerifier::Majority(q) => q.weight(sid),
             QuorumVerifier::Hierarchical(q) => q.weight(sid),
+            QuorumVerifier::Oracle(q) => q.weight(sid),
         }
     }
 
@@ -71,6 +102,7 @@ impl QuorumVerifier {
         match self {
             QuorumVerifier::Majority(q) => q.contains_quorum(acks),
             QuorumVerifier::Hierarchical(q) => q.contains_quorum(acks),
+            QuorumVerifier::Oracle(q) => q.contains_quorum(acks),
         }
     }
 
@@ -79,6 +111,7 @@ impl QuorumVerifier {
         match self {
             QuorumVerifier::Majority(q) => q.version(),
             QuorumVerifier::Hierarchical(q) => q.version(),
+            QuorumVerifier::Oracle(q) => q.version(),
         }
     }
 
@@ -88,6 +121,7 @@ impl QuorumVerifier {
         match self {
             QuorumVerifier::Majority(q) => q.config_string(),
             QuorumVerifier::Hierarchical(q) => q.config_string(),
+            QuorumVerifier::Oracle(q) => q.config_string(),
         }
     }
 }

@@ -481,7 +481,8 @@ impl LeaderRole {
         }
         match self.core.tick(now) {
             Tick::Wait => None,
-            Tick::Ping(ids) => {
+            Tick::Ping(ids, outputs) => {
+                self.carry(outputs, out);
                 let last = self.core.last_proposed();
                 for id in ids {
                     if let Some(h) = self.learners.get_mut(&id) {

@@ -38,12 +38,13 @@ pub enum Output {
 }
 
 /// What a half tick of the ping loop calls for.
-#[derive(Debug, PartialEq)]
+#[derive(Debug)]
 pub enum Tick {
     /// Not yet time: call again at `next_ping_at`.
     Wait,
-    /// Ping these learners (each checks its own transaction timeout).
-    Ping(Vec<LearnerId>),
+    /// Carry out these outputs (proposals an oracle let commit), then ping
+    /// these learners (each checks its own transaction timeout).
+    Ping(Vec<LearnerId>, Vec<Output>),
     /// The synced voters are no quorum: stop leading, for this reason.
     StepDown(String),
 }
@@ -583,14 +584,24 @@ impl LeaderCore {
                 synced.add_ack(l.sid);
             }
         }
+        let mut out = Vec::new();
         if !self.tick_skip && !synced.has_all_quorums() {
-            return Tick::StepDown(format!(
-                "Not sufficient followers synced, only synced with sids: [ {} ]",
-                synced.acks_to_string()
-            ));
+            // A leader of two voters whose oracle says 1 goes on alone,
+            // committing what it has outstanding (overrideQuorumDecision,
+            // revalidateOutstandingProp).
+            let no_followers = self.forwarding.is_empty();
+            if !self.verifiers.first().is_some_and(|v| v.override_quorum_decision(no_followers)) {
+                return Tick::StepDown(format!(
+                    "Not sufficient followers synced, only synced with sids: [ {} ]",
+                    synced.acks_to_string()
+                ));
+            }
+            if let Some(&first) = self.outstanding.keys().next() {
+                self.try_to_commit(first, None, &mut out);
+            }
         }
         self.tick_skip = !self.tick_skip;
-        Tick::Ping(self.learners.keys().copied().collect())
+        Tick::Ping(self.learners.keys().copied().collect(), out)
     }
 }
 
@@ -867,15 +878,39 @@ mod tests {
         for turn in 1..=turns {
             each(c);
             let now = c.next_ping_at();
-            assert_eq!(c.tick(now - 1), Tick::Wait, "not due before tickTime/2");
+            assert!(matches!(c.tick(now - 1), Tick::Wait), "not due before tickTime/2");
             match c.tick(now) {
                 Tick::StepDown(msg) => return Some((turn, msg)),
-                Tick::Ping(ids) => assert_eq!(ids, c.learners.keys().copied().collect::<Vec<_>>()),
+                Tick::Ping(ids, _) => assert_eq!(ids, c.learners.keys().copied().collect::<Vec<_>>()),
                 Tick::Wait => panic!("due at {now}"),
             }
             assert_eq!(c.next_ping_at(), now + half);
         }
         None
+    }
+
+    #[test]
+    fn an_oracle_lets_a_leader_without_followers_go_on_and_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let oracle = dir.path().join("oracle");
+        std::fs::write(&oracle, "0").unwrap();
+        let pairs = vec![("server.1".to_string(), "h:1:2".to_string()), ("server.2".to_string(), "h:3:4".to_string())];
+        let spec = QuorumSpec::from_pairs(&pairs, false, false).expect("spec");
+        let mut c = leading(vec![Arc::new(QuorumVerifier::with_oracle(spec, Some(&oracle)))], &[(10, 2, false)]);
+        propose(&mut c, E + 1);
+        assert!(seen(&c.ack(1, E + 1, None)).is_empty(), "the oracle says 0: no quorum alone");
+        // The follower falls silent while still a follower: no oracle.
+        c.start_pinging(1_000);
+        c.heard_from(10);
+        assert!(half_ticks(&mut c, 100, |_| {}).is_some(), "steps down");
+        // Without followers, an oracle that says 1 keeps the leader going
+        // and commits what it had outstanding.
+        c.remove_learner(10);
+        std::fs::write(&oracle, "1").unwrap();
+        match c.tick(c.next_ping_at()) {
+            Tick::Ping(_, out) => assert!(seen(&out).contains(&(0, -1, E + 1)), "committed: {:?}", seen(&out)),
+            other => panic!("the oracle should keep it leading: {other:?}"),
+        }
     }
 
     #[test]

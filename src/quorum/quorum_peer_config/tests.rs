@@ -526,7 +526,7 @@ const JAVA_QUORUM_KEYS: &[(&str, Sample, KeyStatus)] = &[
     ("multiAddress.enabled", Cfg("multiAddress.enabled=true"), Works),
     ("multiAddress.reachabilityCheckEnabled", Cfg("multiAddress.reachabilityCheckEnabled=false"), Works),
     ("multiAddress.reachabilityCheckTimeoutMs", Cfg("multiAddress.reachabilityCheckTimeoutMs=10"), NoEffectAsInJava),
-    ("oraclePath", Cfg("oraclePath=/tmp/oracle"), Refused),
+    ("oraclePath", Cfg("oraclePath=/tmp/oracle"), Works),
     ("server.N", Cfg(""), Works),
     ("group.N", Cfg("group.1=1:2\ngroup.2=3"), Works),
     ("weight.N", Cfg("group.1=1:2:3\nweight.1=3"), Works),

@@ -277,8 +277,9 @@ fn leader_addresses(peer: &QuorumPeer, leader: &Vote) -> io::Result<Vec<SocketAd
 /// closed port, and the peer must get back to the election. A leader with
 /// several addresses (multiAddress.enabled) is tried at each in turn, each
 /// given its share of the time left, and the first that answers is kept,
-/// as Java keeps the first of its parallel LeaderConnectors; a TCP connect
-/// is the reachability check.
+/// as Java keeps the first of its parallel LeaderConnectors; with the
+/// reachability check on, each is first probed within its timeout, and
+/// only if none answers are all tried (getAllReachableAddressesOrAll).
 fn connect_to_leader(peer: &QuorumPeer, addrs: &[SocketAddr]) -> io::Result<TcpStream> {
     const TRIES: u32 = 5;
     let cfg = peer.config();
@@ -288,15 +289,22 @@ fn connect_to_leader(peer: &QuorumPeer, addrs: &[SocketAddr]) -> io::Result<TcpS
     let delay = Duration::from_millis(peer.settings().learner.leader_connect_delay_during_retry_ms.max(0) as u64);
     let deadline = Instant::now() + Duration::from_millis(connect_ms);
     let mut tries = 0;
+    // (address, probe timeout): with the check on, every address probed,
+    // then every one tried.
+    let attempts: Vec<(SocketAddr, Option<Duration>)> = match cfg.reachability_probe().filter(|_| addrs.len() > 1) {
+        Some(probe) => addrs.iter().map(|a| (*a, Some(probe))).chain(addrs.iter().map(|a| (*a, None))).collect(),
+        None => addrs.iter().map(|a| (*a, None)).collect(),
+    };
     loop {
         let mut last_err = None;
-        for (i, addr) in addrs.iter().enumerate() {
+        for (i, (addr, probe)) in attempts.iter().enumerate() {
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
                 return Err(io::Error::new(io::ErrorKind::TimedOut, "connectToLeader exceeded on retries."));
             }
-            let share = remaining / u32::try_from(addrs.len() - i).unwrap_or(u32::MAX);
-            match TcpStream::connect_timeout(addr, share.max(Duration::from_millis(1))) {
+            let share = remaining / u32::try_from(attempts.len() - i).unwrap_or(u32::MAX);
+            let timeout = probe.map_or(share, |p| p.min(remaining));
+            match TcpStream::connect_timeout(addr, timeout.max(Duration::from_millis(1))) {
                 Ok(s) => {
                     s.set_nodelay(peer.settings().learner.nodelay)?;
                     s.set_read_timeout(Some(Duration::from_millis(init_ms)))?;

@@ -293,6 +293,9 @@ pub struct CnxSettings {
     pub tcp_keep_alive: bool,
     /// `multiAddress.enabled`: send protocol version 2 with all addresses.
     pub multi_address_enabled: bool,
+    /// The reachability probe of a peer's several addresses (see
+    /// `QuorumPeerConfig::reachability_probe`).
+    pub reachability_probe: Option<Duration>,
     /// `zookeeper.electionPortBindRetry` (0 = retry forever).
     pub bind_retry: i32,
     /// `quorum.cnxn.threads.size`: the most dials, and the most accepted
@@ -653,28 +656,37 @@ impl QuorumCnxManager {
     }
 
     /// Dials `sid` at the first of `addrs` that answers (cnxTimeout each),
-    /// then runs the initial exchange.
+    /// then runs the initial exchange. With several addresses and the
+    /// reachability check on, each is probed first within the probe's
+    /// timeout, and only if none answers is the first dialed with
+    /// cnxTimeout (MultipleAddresses.getReachableOrOne).
     fn initiate_connection(self: &Arc<Self>, sid: i64, addrs: &[HostPort]) {
         let timeout = Duration::from_millis(self.settings.cnx_timeout_ms.max(1));
         let mut last_err = None;
-        for hp in addrs {
-            let resolved = match hp.resolve() {
-                Ok(v) => v,
-                Err(e) => {
-                    last_err = Some(e);
-                    continue;
-                }
-            };
-            for addr in resolved {
-                if self.shutdown.load(Ordering::Acquire) {
-                    return;
-                }
-                match TcpStream::connect_timeout(&addr, timeout) {
-                    Ok(sock) => {
-                        self.start_connection(sid, sock);
+        let passes: Vec<(&[HostPort], Duration)> = match self.settings.reachability_probe {
+            Some(probe) if addrs.len() > 1 => vec![(addrs, probe.min(timeout)), (&addrs[..1], timeout)],
+            _ => vec![(addrs, timeout)],
+        };
+        for (addrs, timeout) in passes {
+            for hp in addrs {
+                let resolved = match hp.resolve() {
+                    Ok(v) => v,
+                    Err(e) => {
+                        last_err = Some(e);
+                        continue;
+                    }
+                };
+                for addr in resolved {
+                    if self.shutdown.load(Ordering::Acquire) {
                         return;
                     }
-                    Err(e) => last_err = Some(e),
+                    match TcpStream::connect_timeout(&addr, timeout) {
+                        Ok(sock) => {
+                            self.start_connection(sid, sock);
+                            return;
+                        }
+                        Err(e) => last_err = Some(e),
+                    }
                 }
             }
         }
@@ -1011,6 +1023,7 @@ mod tests {
             socket_timeout_ms,
             tcp_keep_alive: false,
             multi_address_enabled: false,
+            reachability_probe: None,
             bind_retry: 3,
             threads_size,
         });

@@ -283,6 +283,7 @@ impl QuorumPeer {
             },
             tcp_keep_alive: settings.quorum_cnx.tcp_keep_alive,
             multi_address_enabled: config.multi_address_enabled,
+            reachability_probe: config.reachability_probe(),
             bind_retry: settings.quorum_cnx.election_port_bind_retry,
             threads_size: config.quorum_cnxn_threads_size,
         };

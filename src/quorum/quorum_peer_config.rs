@@ -475,6 +475,13 @@ pub struct QuorumPeerConfig {
     pub reconfig_enabled: bool,
     /// `multiAddress.enabled` (or system property `zookeeper.multiAddress.enabled`).
     pub multi_address_enabled: bool,
+    /// `multiAddress.reachabilityCheckEnabled` (default true): with several
+    /// addresses for a server, each is first probed (a TCP connect within
+    /// `multiAddress.reachabilityCheckTimeoutMs`, where Java sends an ICMP
+    /// echo) before one is dialed for good.
+    pub multi_address_reachability_check_enabled: bool,
+    /// `multiAddress.reachabilityCheckTimeoutMs` (default 1000).
+    pub multi_address_reachability_check_timeout_ms: i32,
     /// `oraclePath`: the oracle file of a two-voter ensemble (QuorumOracleMaj).
     pub oracle_path: Option<PathBuf>,
     /// `jvm.pause.monitor`: run the pause monitor (detects process stalls).
@@ -639,16 +646,11 @@ impl QuorumPeerConfig {
                 // Read by the metrics provider's settings from the store.
                 _ if k.starts_with("metricsProvider.") => unknown_keys.push((key.clone(), value.clone())),
                 "multiAddress.enabled" => c.multi_address_enabled = parse_bool(k, v)?,
-                // Checked only: a learner tries each of the leader's
-                // addresses in turn, a TCP connect being its reachability
-                // check (as with the check on: the first that answers is
-                // used); Java 3.8's QuorumPeerMain never hands the timeout
-                // to the peer, so it has no effect there either.
                 "multiAddress.reachabilityCheckTimeoutMs" => {
-                    parse_number::<i32>(k, v)?;
+                    c.multi_address_reachability_check_timeout_ms = parse_number(k, v)?
                 }
                 "multiAddress.reachabilityCheckEnabled" => {
-                    parse_bool(k, v)?;
+                    c.multi_address_reachability_check_enabled = parse_bool(k, v)?
                 }
                 "oraclePath" => c.oracle_path = Some(PathBuf::from(v)),
                 _ => unknown_keys.push((key.clone(), value.clone())),
@@ -775,6 +777,8 @@ impl QuorumPeerConfig {
             standalone_enabled: true,
             reconfig_enabled: false,
             multi_address_enabled: false,
+            multi_address_reachability_check_enabled: true,
+            multi_address_reachability_check_timeout_ms: 1000,
             oracle_path: None,
             jvm_pause_monitor_to_run: false,
             jvm_pause_info_threshold_ms: 1000,
@@ -943,6 +947,15 @@ impl QuorumPeerConfig {
     /// `standaloneEnabled=false`.
     fn is_distributed(&self) -> bool {
         !self.standalone_enabled || self.quorum_verifier.voting_members().count() > 1
+    }
+
+    /// How long a probe of one of several addresses may take, when the
+    /// reachability check is on (multiAddress.enabled and
+    /// multiAddress.reachabilityCheckEnabled).
+    pub fn reachability_probe(&self) -> Option<std::time::Duration> {
+        (self.multi_address_enabled && self.multi_address_reachability_check_enabled).then(|| {
+            std::time::Duration::from_millis(u64::try_from(self.multi_address_reachability_check_timeout_ms).unwrap_or(0).max(1))
+        })
     }
 
     /// True when this is a standalone server (ZooKeeperServerMain): no

@@ -457,8 +457,7 @@ enum KeyStatus {
     /// Start-up is refused, with a line naming the key.
     Refused,
     /// Accepted: it does nothing in Java either unless a feature zkserver
-    /// refuses is on (an ObserverMaster, SASL), or Java 3.8 itself never
-    /// applies it.
+    /// refuses is on (an ObserverMaster, SASL, TLS).
     NoEffectAsInJava,
 }
 
@@ -525,7 +524,7 @@ const JAVA_QUORUM_KEYS: &[(&str, Sample, KeyStatus)] = &[
     ("metricsProvider.className", Cfg(""), Works),
     ("multiAddress.enabled", Cfg("multiAddress.enabled=true"), Works),
     ("multiAddress.reachabilityCheckEnabled", Cfg("multiAddress.reachabilityCheckEnabled=false"), Works),
-    ("multiAddress.reachabilityCheckTimeoutMs", Cfg("multiAddress.reachabilityCheckTimeoutMs=10"), NoEffectAsInJava),
+    ("multiAddress.reachabilityCheckTimeoutMs", Cfg("multiAddress.reachabilityCheckTimeoutMs=10"), Works),
     ("oraclePath", Cfg("oraclePath=/tmp/oracle"), Works),
     ("server.N", Cfg(""), Works),
     ("group.N", Cfg("group.1=1:2\ngroup.2=3"), Works),
@@ -534,7 +533,7 @@ const JAVA_QUORUM_KEYS: &[(&str, Sample, KeyStatus)] = &[
     // System properties of the quorum classes.
     ("zookeeper.multiAddress.enabled", D("true"), Works),
     ("zookeeper.multiAddress.reachabilityCheckEnabled", D("false"), Works),
-    ("zookeeper.multiAddress.reachabilityCheckTimeoutMs", D("10"), NoEffectAsInJava),
+    ("zookeeper.multiAddress.reachabilityCheckTimeoutMs", D("10"), Works),
     ("zookeeper.kerberos.canonicalizeHostNames", D("true"), Refused),
     ("zookeeper.quorumCnxnTimeoutMs", D("3000"), Works),
     ("readonlymode.enabled", D("true"), Works),

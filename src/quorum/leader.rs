@@ -59,8 +59,9 @@ pub struct LeaderSettings {
     /// zookeeper.forceSnapshotSync: every learner is synced by SNAP (a
     /// testing aid in Java).
     pub force_snapshot_sync: bool,
-    /// zookeeper.leader.ackLoggingFrequency: the ack latency of every n-th
-    /// zxid goes into the ack_latency metric (<= 0: none; default 1000).
+    /// zookeeper.leader.ackLoggingFrequency (default 1000): every zxid
+    /// whose counter is a multiple of it has each voter's ACK latency
+    /// recorded in ack_latency; 0 or less records none.
     pub ack_logging_frequency: i32,
 }
 
@@ -468,12 +469,14 @@ impl Leader {
     /// processAck: a voter has logged `zxid`; commits what now has a quorum.
     pub fn process_ack(&self, sid: i64, zxid: i64, from: Option<SocketAddr>) {
         let mut b = self.bcast.lock();
-        // zookeeper.leader.ackLoggingFrequency: every n-th zxid's ack
-        // latency, per voter.
-        let n = i64::from(self.settings().ack_logging_frequency);
-        if n > 0 && zxid % n == 0 {
-            if let Some(age) = b.core.proposal_age(zxid) {
-                crate::server::server_metrics::metrics().ack_latency.add(&sid.to_string(), age.as_millis() as i64);
+        let every = i64::from(self.peer.settings().leader.ack_logging_frequency);
+        if every > 0 && zxid % every == 0 {
+            // From the txn's creation (the leader's wall clock) to this ACK.
+            if let Some(created) = b.core.proposal_time(zxid) {
+                let latency = crate::common::time::current_wall_time() - created;
+                if latency >= 0 {
+                    crate::server::server_metrics::metrics().ack_latency.add(&sid.to_string(), latency);
+                }
             }
         }
         let out = b.core.ack(sid, zxid, from);

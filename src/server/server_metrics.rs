@@ -22,20 +22,14 @@
 //!   `dead_watchers_cleaner_latency`, `add_dead_watcher_stall_time`
 //!   (WatchManagerOptimized's lazy cleaner: a closed connection's watches
 //!   are removed at once);
-//! - `quit_leading_due_to_disloyal_voter` (Leader.checkLeader's oracle
-//!   path: no oracle);
+//! - `quit_leading_due_to_disloyal_voter` (Leader.quitLeading, on
+//!   zookeeper.leader.maxTimeToWaitForEpoch, which zkserver refuses);
 //! - `connection_drop_count`, `cnxn_closed_without_zk_server_running`
 //!   (recorded only by Java's Netty transport);
 //! - `requests_not_forwarded_to_commit_processor`,
 //!   `skip_learner_request_to_next_processor_count` (switches zkserver
 //!   does not have: zookeeper.forward_learner_requests_to_commit_processor_disabled
 //!   and the ObserverMaster's skipLearnerRequestToNextProcessor).
-//!
-//! Recorded by Java and not yet by zkserver (0 until they are): the
-//! CommitProcessor's per-session figures `requests_in_session_queue`,
-//! `reads_after_write_in_session_queue`, `reads_issued_from_session_queue`,
-//! `session_queues_drained` and
-//! `time_waiting_empty_pool_in_commit_processor_read_ms`.
 
 use crate::server::metrics::{Counter, CounterSet, Summary, SummarySet};
 use std::sync::LazyLock;

@@ -462,10 +462,9 @@ impl LeaderCore {
         Ok(out)
     }
 
-    /// How long ago the outstanding proposal `zxid` was created (the
-    /// ack_latency sample); `None` once committed or when unknown.
-    pub fn proposal_age(&self, zxid: i64) -> Option<std::time::Duration> {
-        self.outstanding.get(&zxid)?.request.as_ref().map(|r| r.create_time.elapsed())
+    /// The wall-clock time (ms) an outstanding proposal's txn was created.
+    pub fn proposal_time(&self, zxid: i64) -> Option<i64> {
+        self.outstanding.get(&zxid)?.request.as_ref()?.hdr.as_ref().map(|h| h.time)
     }
 
     /// processAck: `sid` (at `from`, a learner's address; `None` for the

@@ -225,26 +225,30 @@ impl Learner {
         if let Some(sender) = &self.sender {
             sender.shutdown();
         }
-        let close = |sock: &TcpStream| {
-            let started = std::time::Instant::now();
-            let _ = sock.shutdown(std::net::Shutdown::Both);
-            crate::server::server_metrics::metrics().socket_closing_time.add(started.elapsed().as_millis() as i64);
-        };
-        let closed_here = !self.close_socket_async
-            || match self.sock.try_clone() {
-                Ok(sock) => {
-                    crate::server::zoo_keeper_critical_thread::spawn(format!("CloseSocketThread(sid:{sid})"), move || {
-                        close(&sock)
-                    })
-                    .is_err()
-                }
-                Err(_) => true,
-            };
-        if closed_here {
-            close(&self.sock);
-        }
+        close_socket(&self.sock, self.close_socket_async, sid);
         self.pending_revalidations.lock().clear();
     }
+}
+
+/// closeSocket of Learner and LearnerHandler: shuts `sock` here, or with
+/// `asynchronously` (zookeeper.learner.closeSocketAsync,
+/// zookeeper.leader.closeSocketAsync) on a `CloseSocketThread(sid:N)`;
+/// the time it takes goes into socket_closing_time.
+pub fn close_socket(sock: &TcpStream, asynchronously: bool, sid: i64) {
+    let close = |sock: &TcpStream| {
+        let started = Instant::now();
+        let _ = sock.shutdown(std::net::Shutdown::Both);
+        crate::server::server_metrics::metrics().socket_closing_time.add(started.elapsed().as_millis() as i64);
+    };
+    if asynchronously {
+        if let Ok(clone) = sock.try_clone() {
+            let name = format!("CloseSocketThread(sid:{sid})");
+            if crate::server::zoo_keeper_critical_thread::spawn(name, move || close(&clone)).is_ok() {
+                return;
+            }
+        }
+    }
+    close(sock);
 }
 
 /// The leader's quorum addresses, from the configuration (several with

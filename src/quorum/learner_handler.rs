@@ -468,18 +468,8 @@ impl LearnerHandler {
         self.leader.remove_learner_handler(self);
     }
 
-    /// closeSocket: on a CloseSocketThread with
-    /// zookeeper.leader.closeSocketAsync, else here.
     fn close_socket(&self) {
-        if self.leader.settings().close_socket_async {
-            if let Ok(sock) = self.sock.try_clone() {
-                let name = format!("CloseSocketThread(sid:{})", self.sid());
-                if crate::server::zoo_keeper_critical_thread::spawn(name, move || sock.shutdown(Shutdown::Both)).is_ok() {
-                    return;
-                }
-            }
-        }
-        let _ = self.sock.shutdown(Shutdown::Both);
+        crate::quorum::learner::close_socket(&self.sock, self.leader.settings().close_socket_async, self.sid());
     }
 
     fn run(self: Arc<Self>) {

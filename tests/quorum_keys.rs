@@ -85,6 +85,7 @@ fn learner_and_leader_keys_on_a_mixed_ensemble() {
         ("zookeeper.observer.reconnectDelayMs", "300"),
         ("zookeeper.quorumCnxnTimeoutMs", "3000"),
         ("leader.nodelay", "false"),
+        ("zookeeper.testingonly.initialZxid", "4096"),
     ] {
         ens.set_system_property(k, v);
     }
@@ -118,6 +119,9 @@ fn learner_and_leader_keys_on_a_mixed_ensemble() {
     for sid in [1, 2, 3] {
         ens.assert_has_all(sid, &acked);
     }
+    // testingonly.initialZxid: the epoch's counter started at 4096.
+    let (_, st) = ens.client(1).get_data("/k-1", false).expect("get /k-1");
+    assert!(st.czxid & 0xffff_ffff > 4096, "czxid 0x{:x}", st.czxid);
     // syncEnabled=false: the observer keeps no txn log; the leader does.
     assert!(version2_files(&ens, 2, "log.") > 0, "the leader has no txn log");
     assert_eq!(version2_files(&ens, 3, "log."), 0, "the observer logged txns with syncEnabled=false");

@@ -59,6 +59,10 @@ pub struct LeaderSettings {
     /// zookeeper.forceSnapshotSync: every learner is synced by SNAP (a
     /// testing aid in Java).
     pub force_snapshot_sync: bool,
+    /// zookeeper.testingonly.initialZxid: a QA aid that puts the new
+    /// epoch's zxid counter at this value (ORed into the zxid), so that a
+    /// counter rollover comes after a few writes instead of four billion.
+    pub testing_initial_zxid: Option<i64>,
     /// zookeeper.leader.ackLoggingFrequency (default 1000): every zxid
     /// whose counter is a multiple of it has each voter's ACK latency
     /// recorded in ack_latency; 0 or less records none.
@@ -74,6 +78,10 @@ impl LeaderSettings {
             close_socket_async: props.boolean("zookeeper.leader.closeSocketAsync", false),
             nodelay: props.equals("leader.nodelay", "true") != Some(false),
             force_snapshot_sync: props.boolean("zookeeper.forceSnapshotSync", false),
+            testing_initial_zxid: match props.lookup("zookeeper.testingonly.initialZxid") {
+                Some(_) => Some(props.decimal_long("zookeeper.testingonly.initialZxid", 0)?),
+                None => None,
+            },
             ack_logging_frequency: props.int("zookeeper.leader.ackLoggingFrequency", 1000)?,
         })
     }
@@ -737,6 +745,10 @@ fn run_leader(peer: &Arc<QuorumPeer>, leader: &Arc<Leader>) -> io::Result<&'stat
     vote.peer_epoch = epoch;
     peer.set_current_vote(vote);
     peer.zk_db().data_tree().set_last_processed_zxid(zks.get_zxid());
+    if let Some(zxid) = leader.settings().testing_initial_zxid {
+        warn!("zookeeper.testingonly.initialZxid={zxid}: QA testing only");
+        zks.set_zxid((zks.get_zxid() & !0xffff_ffff) | zxid);
+    }
     leader.set_started();
     peer.set_zab_state(ZabState::Broadcast);
     peer.set_zoo_keeper_server(zks);
@@ -797,6 +809,7 @@ mod tests {
                 close_socket_async: false,
                 nodelay: true,
                 force_snapshot_sync: false,
+                testing_initial_zxid: None,
                 ack_logging_frequency: 1000,
             }
         );
@@ -804,9 +817,11 @@ mod tests {
             ("leader.closeSocketAsync", "true"),
             ("leader.nodelay", "false"),
             ("zookeeper.forceSnapshotSync", "true"),
+            ("testingonly.initialZxid", "4294967280"),
         ]))
         .unwrap();
         assert!(s.close_socket_async && !s.nodelay && s.force_snapshot_sync);
+        assert_eq!(s.testing_initial_zxid, Some(0xffff_fff0));
         assert!(!LeaderSettings::read(&SystemProperties::of(&[("leaderServes", "no")])).unwrap().leader_serves);
         let e = LeaderSettings::read(&SystemProperties::of(&[("leader.maxConcurrentSnapSyncs", "ten")]));
         assert_eq!(e.unwrap_err().to_string(), "leader.maxConcurrentSnapSyncs: \"ten\" is not a number");

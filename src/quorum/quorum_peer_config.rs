@@ -392,9 +392,6 @@ fn refuse_unsupported_quorum_properties(props: &SystemProperties) -> Result<(), 
             "is not supported: a zkserver leader never quits waiting for its epoch when a voter looks again",
         ));
     }
-    if props.lookup("zookeeper.testingonly.initialZxid").is_some() {
-        return Err(props.refused("zookeeper.testingonly.initialZxid", "is not supported: a testing-only zxid override"));
-    }
     if props.boolean("zookeeper.forward_learner_requests_to_commit_processor_disabled", false) {
         return Err(props.refused(
             "zookeeper.forward_learner_requests_to_commit_processor_disabled",

@@ -540,7 +540,7 @@ const JAVA_QUORUM_KEYS: &[(&str, Sample, KeyStatus)] = &[
     ("zookeeper.observer.syncEnabled", D("false"), Works),
     ("leader.nodelay", D("false"), Works),
     ("zookeeper.leader.ackLoggingFrequency", D("10"), Works),
-    ("zookeeper.testingonly.initialZxid", D("4294967296"), Refused),
+    ("zookeeper.testingonly.initialZxid", D("4096"), Works),
     ("zookeeper.leaderServes", D("no"), Works),
     ("zookeeper.leader.maxTimeToWaitForEpoch", D("1000"), Refused),
     ("zookeeper.leaderConnectDelayDuringRetryMs", D("50"), Works),

@@ -7,7 +7,7 @@
 mod common;
 
 use common::ensemble::Ensemble;
-use common::{wait_until, Flavor};
+use common::{four_letter, wait_until, Flavor};
 use std::time::Duration;
 use zkserver::zoo_defs::{ids, CreateMode};
 
@@ -86,6 +86,7 @@ fn learner_and_leader_keys_on_a_mixed_ensemble() {
         ("zookeeper.quorumCnxnTimeoutMs", "3000"),
         ("leader.nodelay", "false"),
         ("zookeeper.testingonly.initialZxid", "4096"),
+        ("zookeeper.forward_learner_requests_to_commit_processor_disabled", "true"),
     ] {
         ens.set_system_property(k, v);
     }
@@ -119,6 +120,15 @@ fn learner_and_leader_keys_on_a_mixed_ensemble() {
     for sid in [1, 2, 3] {
         ens.assert_has_all(sid, &acked);
     }
+    // forward_learner_requests_to_commit_processor_disabled: the writes
+    // learners forwarded went to the leader's CommitProcessor only as
+    // commits.
+    let mntr = four_letter(&ens.node(2).client_addr(), "mntr").expect("mntr");
+    let skipped = mntr
+        .lines()
+        .find_map(|l| l.strip_prefix("zk_requests_not_forwarded_to_commit_processor\t"))
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    assert!(skipped.is_some_and(|n| n >= 2), "learners' writes were forwarded: {skipped:?}");
     // testingonly.initialZxid: the epoch's counter started at 4096.
     let (_, st) = ens.client(1).get_data("/k-1", false).expect("get /k-1");
     assert!(st.czxid & 0xffff_ffff > 4096, "czxid 0x{:x}", st.czxid);

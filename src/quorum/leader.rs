@@ -59,6 +59,9 @@ pub struct LeaderSettings {
     /// zookeeper.forceSnapshotSync: every learner is synced by SNAP (a
     /// testing aid in Java).
     pub force_snapshot_sync: bool,
+    /// Not zookeeper.forward_learner_requests_to_commit_processor_disabled:
+    /// learners' requests go to the leader's CommitProcessor as well.
+    pub forward_learner_requests_to_commit_processor: bool,
     /// zookeeper.testingonly.initialZxid: a QA aid that puts the new
     /// epoch's zxid counter at this value (ORed into the zxid), so that a
     /// counter rollover comes after a few writes instead of four billion.
@@ -78,6 +81,8 @@ impl LeaderSettings {
             close_socket_async: props.boolean("zookeeper.leader.closeSocketAsync", false),
             nodelay: props.equals("leader.nodelay", "true") != Some(false),
             force_snapshot_sync: props.boolean("zookeeper.forceSnapshotSync", false),
+            forward_learner_requests_to_commit_processor: !props
+                .boolean("zookeeper.forward_learner_requests_to_commit_processor_disabled", false),
             testing_initial_zxid: match props.lookup("zookeeper.testingonly.initialZxid") {
                 Some(_) => Some(props.decimal_long("zookeeper.testingonly.initialZxid", 0)?),
                 None => None,
@@ -809,6 +814,7 @@ mod tests {
                 close_socket_async: false,
                 nodelay: true,
                 force_snapshot_sync: false,
+                forward_learner_requests_to_commit_processor: true,
                 testing_initial_zxid: None,
                 ack_logging_frequency: 1000,
             }
@@ -818,9 +824,11 @@ mod tests {
             ("leader.nodelay", "false"),
             ("zookeeper.forceSnapshotSync", "true"),
             ("testingonly.initialZxid", "4294967280"),
+            ("forward_learner_requests_to_commit_processor_disabled", "true"),
         ]))
         .unwrap();
         assert!(s.close_socket_async && !s.nodelay && s.force_snapshot_sync);
+        assert!(!s.forward_learner_requests_to_commit_processor);
         assert_eq!(s.testing_initial_zxid, Some(0xffff_fff0));
         assert!(!LeaderSettings::read(&SystemProperties::of(&[("leaderServes", "no")])).unwrap().leader_serves);
         let e = LeaderSettings::read(&SystemProperties::of(&[("leader.maxConcurrentSnapSyncs", "ten")]));

@@ -392,12 +392,6 @@ fn refuse_unsupported_quorum_properties(props: &SystemProperties) -> Result<(), 
             "is not supported: a zkserver leader never quits waiting for its epoch when a voter looks again",
         ));
     }
-    if props.boolean("zookeeper.forward_learner_requests_to_commit_processor_disabled", false) {
-        return Err(props.refused(
-            "zookeeper.forward_learner_requests_to_commit_processor_disabled",
-            "is not supported: a zkserver leader always hands learners' requests to its CommitProcessor",
-        ));
-    }
     Ok(())
 }
 

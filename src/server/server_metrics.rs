@@ -26,10 +26,8 @@
 //!   zookeeper.leader.maxTimeToWaitForEpoch, which zkserver refuses);
 //! - `connection_drop_count`, `cnxn_closed_without_zk_server_running`
 //!   (recorded only by Java's Netty transport);
-//! - `requests_not_forwarded_to_commit_processor`,
-//!   `skip_learner_request_to_next_processor_count` (switches zkserver
-//!   does not have: zookeeper.forward_learner_requests_to_commit_processor_disabled
-//!   and the ObserverMaster's skipLearnerRequestToNextProcessor).
+//! - `skip_learner_request_to_next_processor_count` (the ObserverMaster's
+//!   skipLearnerRequestToNextProcessor: zkserver refuses observerMasterPort).
 
 use crate::server::metrics::{Counter, CounterSet, Summary, SummarySet};
 use std::sync::LazyLock;
@@ -197,6 +195,8 @@ server_metrics! {
     cnxn_closed_without_zk_server_running: Counter = Counter::new("cnxn_closed_without_zk_server_running"),
     skip_learner_request_to_next_processor_count: Counter = Counter::new("skip_learner_request_to_next_processor_count"),
     socket_closing_time: Summary = Summary::basic("socket_closing_time"),
+    // ProposalRequestProcessor, with
+    // zookeeper.forward_learner_requests_to_commit_processor_disabled.
     requests_not_forwarded_to_commit_processor: Counter = Counter::new("requests_not_forwarded_to_commit_processor"),
     response_bytes: Counter = Counter::new("response_bytes"),
     watch_bytes: Counter = Counter::new("watch_bytes"),

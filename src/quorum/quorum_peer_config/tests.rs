@@ -564,7 +564,7 @@ const JAVA_QUORUM_KEYS: &[(&str, Sample, KeyStatus)] = &[
     ("zookeeper.commitProcessor.maxReadBatchSize", D("10"), Works),
     ("zookeeper.commitProcessor.maxCommitBatchSize", D("10"), Works),
     ("zookeeper.follower.skipLearnerRequestToNextProcessor", D("true"), NoEffectAsInJava),
-    ("zookeeper.forward_learner_requests_to_commit_processor_disabled", D("true"), Refused),
+    ("zookeeper.forward_learner_requests_to_commit_processor_disabled", D("true"), Works),
     ("znode.container.checkIntervalMs", D("1000"), Works),
     ("znode.container.maxPerMinute", D("100"), Works),
     ("znode.container.maxNeverUsedIntervalMs", D("1000"), Works),

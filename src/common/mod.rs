@@ -3,6 +3,7 @@
 /// Days since 1970-01-01 to a civil date (std-only: build.rs includes it too).
 pub mod civil_date;
 pub mod deadline_reader;
+pub mod jaas_configuration;
 pub mod java_hash_order;
 pub mod logging;
 pub mod net_utils;

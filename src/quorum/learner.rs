@@ -366,9 +366,14 @@ pub fn run(peer: &Arc<QuorumPeer>, leader: &Vote, learner_type: LearnerType) -> 
     let mut reader = BufReader::new(sock);
     let idle = peer.zk_server();
     let settings = idle.settings.clone();
-    let tracker = Arc::new(LearnerSessionTracker::new(Arc::clone(peer.zk_db()), settings.server_id));
+    let tracker = Arc::new(LearnerSessionTracker::new(
+        Arc::clone(peer.zk_db()),
+        settings.tick_time,
+        settings.server_id,
+        peer.config().local_sessions_enabled,
+    ));
     let sync_enabled = peer.settings().learner.observer_sync_enabled.unwrap_or(peer.config().sync_enabled);
-    let role = LearnerZooKeeperServer::new(peer, Arc::clone(&learner), sync_enabled);
+    let role = LearnerZooKeeperServer::new(peer, Arc::clone(&learner), Arc::clone(&tracker), sync_enabled);
     let zks = ZooKeeperServer::with_role(settings, Arc::clone(peer.zk_db()), tracker.clone(), role.clone());
     let result = follow_leader(peer, &learner, &mut reader, &zks, &role, &tracker);
     // Learner.shutdown: not serving, connections closed, the server down.

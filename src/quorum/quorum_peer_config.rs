@@ -203,6 +203,18 @@ fn is_cfg_key(key: &str) -> bool {
 /// System properties the components read into their settings (names
 /// without the `zookeeper.` prefix): not reported as unknown.
 const RESOLVED_PROPERTIES: &[&str] = &[
+    "sessionRequireClientSASLAuth",
+    "allowSaslFailedClients",
+    "SASLAuthenticationProvider.superPassword",
+    "letAnySaslUserDoX",
+    "sasl.serverconfig",
+    "kerberos.removeHostFromPrincipal",
+    "kerberos.removeRealmFromPrincipal",
+    "requireKerberosConfig",
+    "security.auth_to_local",
+    "java.security.auth.login.config",
+    "java.security.krb5.realm",
+    "java.security.krb5.conf",
     "nio.numSelectorThreads",
     "nio.numWorkerThreads",
     "nio.directBufferBytes",
@@ -332,7 +344,6 @@ const UNUSED_JAVA_PROPERTIES: &[&str] = &[
     "com.sun.management.",
 ];
 
-const NO_SASL: &str = "zkserver has no SASL";
 const NO_TLS: &str = "zkserver has no TLS";
 
 /// Security properties (prefix-free; a trailing '.' makes a prefix) of
@@ -340,16 +351,7 @@ const NO_TLS: &str = "zkserver has no TLS";
 /// (when `only_true`, only when set to true, since false leaves the feature
 /// off in Java too), so that no security setting is silently ignored.
 const UNSUPPORTED_SECURITY_PROPERTIES: &[(&str, &str, bool)] = &[
-    ("sessionRequireClientSASLAuth", NO_SASL, true),
-    ("allowSaslFailedClients", NO_SASL, true),
-    ("superUser", NO_SASL, false),
-    ("SASLAuthenticationProvider.superPassword", NO_SASL, false),
-    ("letAnySaslUserDoX", NO_SASL, false),
-    ("sasl.serverconfig", NO_SASL, false),
-    ("java.security.auth.login.config", NO_SASL, false),
-    ("requireKerberosConfig", NO_SASL, true),
-    ("security.auth_to_local", NO_SASL, false),
-    ("kerberos.canonicalizeHostNames", NO_SASL, true),
+    ("kerberos.canonicalizeHostNames", "it is for quorum SASL, which zkserver has not", true),
     ("X509AuthenticationProvider.superUser", NO_TLS, false),
     ("ssl.", NO_TLS, false),
     ("client.secure", NO_TLS, true),
@@ -1086,6 +1088,8 @@ impl QuorumPeerConfig {
                 || key.starts_with("metricsProvider.")
                 || unsupported_security_property(key).is_some()
                 || crate::server::auth::is_auth_provider_property(key)
+                || normalize(key) == "superUser"
+                || normalize(key).starts_with("superUser.")
             {
                 continue;
             }

@@ -532,7 +532,15 @@ impl Prep {
         } else {
             None
         };
-        self.check_session(req)?;
+        if mode.is_ephemeral() {
+            // An upgrade refused before Prep (EPHEMERALONLOCALSESSION).
+            if let Some(err) = req.err {
+                return Err(err.into());
+            }
+            self.zks.session_tracker().check_global_session(req.session_id, req.session_owner)?;
+        } else {
+            self.check_session(req)?;
+        }
         // validatePathForCreate
         let last_slash = c.path.rfind('/');
         if last_slash.is_none() || c.path.contains('\0') {

@@ -430,13 +430,10 @@ impl Fixture {
 #[test]
 fn security_properties_of_missing_features_are_refused() {
     let f = Fixture::new();
-    // Off values of SASL switches are Java's defaults and pass.
-    f.ok("allowSaslFailedClients=false\nsessionRequireClientSASLAuth=false\naudit.enable=false\n");
+    // Off values of switches are Java's defaults and pass.
+    f.ok("kerberos.canonicalizeHostNames=false\naudit.enable=false\n");
     for (key, value) in [
-        ("sessionRequireClientSASLAuth", "true"),
-        ("zookeeper.allowSaslFailedClients", "TRUE"),
-        ("superUser", "admin"),
-        ("java.security.auth.login.config", "/etc/jaas.conf"),
+        ("kerberos.canonicalizeHostNames", "true"),
         ("X509AuthenticationProvider.superUser", "CN=admin"),
         ("ssl.quorum.keyStore.location", "/k.jks"),
         ("zookeeper.ssl.clientAuth", "need"),

@@ -18,7 +18,7 @@
 //! A notification (Java 3.8, format version 2), big-endian:
 //! state i32, leader i64, zxid i64, election epoch i64, peer epoch i64,
 //! version i32, config length i32, config bytes (the sender's membership as
-//! QuorumMaj.toString writes it). Older peers send 28 bytes (no peer epoch:
+//! QuorumVerifier.toString writes it). Older peers send 28 bytes (no peer epoch:
 //! it is the zxid's epoch), 40 bytes (no version), or version 1 (no config).
 
 pub mod core;
@@ -29,7 +29,8 @@ use self::core::{FastLeaderElectionCore, Outgoing, Timing};
 use crate::common::time::current_elapsed_time;
 use crate::jute::InputArchive;
 use crate::quorum::quorum_cnx_manager::QuorumCnxManager;
-use crate::quorum::quorum_maj::{version_of_config_string, QuorumMaj};
+use crate::quorum::quorum_maj::version_of_config_string;
+use crate::quorum::quorum_verifier::QuorumVerifier;
 use crate::quorum::quorum_peer::QuorumPeer;
 use crate::quorum::quorum_peer_config::system_properties::SystemProperties;
 use crate::quorum::quorum_peer_config::ConfigError;
@@ -212,7 +213,7 @@ impl FastLeaderElection {
 
     /// A new configuration came into force: the election counts votes
     /// against it from now on (Java restarts its election instead).
-    pub fn reconfigure(&self, learner_type: crate::quorum::quorum_peer_config::LearnerType, qv: &QuorumMaj) {
+    pub fn reconfigure(&self, learner_type: crate::quorum::quorum_peer_config::LearnerType, qv: &QuorumVerifier) {
         self.core.lock().reconfigure(learner_type, qv.clone());
     }
 

@@ -257,6 +257,10 @@ pub struct QuorumCnxManagerSettings {
     pub tcp_keep_alive: bool,
     /// zookeeper.electionPortBindRetry (default 3; 0 = forever).
     pub election_port_bind_retry: i32,
+    /// zookeeper.quorumCnxnTimeoutMs: how long an election connection's
+    /// initial message may take (ms); <= 0 (the default, -1) means
+    /// tickTime × syncLimit (QuorumPeer.createCnxnManager).
+    pub quorum_cnxn_timeout_ms: i32,
 }
 
 impl QuorumCnxManagerSettings {
@@ -265,6 +269,7 @@ impl QuorumCnxManagerSettings {
             cnx_timeout_ms: props.decimal_int("zookeeper.cnxTimeout", 5000)?,
             tcp_keep_alive: props.boolean("zookeeper.tcpKeepAlive", false),
             election_port_bind_retry: props.int("zookeeper.electionPortBindRetry", 3)?,
+            quorum_cnxn_timeout_ms: props.int("zookeeper.quorumCnxnTimeoutMs", -1)?,
         })
     }
 }
@@ -282,12 +287,16 @@ pub struct CnxSettings {
     pub listen_on_all_ips: bool,
     /// `zookeeper.cnxTimeout`: connect timeout (ms).
     pub cnx_timeout_ms: u64,
-    /// tickTime × syncLimit: how long the initial message may take (ms).
+    /// zookeeper.quorumCnxnTimeoutMs, else tickTime × syncLimit: how long
+    /// the initial message may take (ms).
     pub socket_timeout_ms: u64,
     /// `zookeeper.tcpKeepAlive`.
     pub tcp_keep_alive: bool,
     /// `multiAddress.enabled`: send protocol version 2 with all addresses.
     pub multi_address_enabled: bool,
+    /// The reachability probe of a peer's several addresses (see
+    /// `QuorumPeerConfig::reachability_probe`).
+    pub reachability_probe: Option<Duration>,
     /// `zookeeper.electionPortBindRetry` (0 = retry forever).
     pub bind_retry: i32,
     /// `quorum.cnxn.threads.size`: the most dials, and the most accepted
@@ -669,28 +678,37 @@ impl QuorumCnxManager {
     }
 
     /// Dials `sid` at the first of `addrs` that answers (cnxTimeout each),
-    /// then runs the initial exchange.
+    /// then runs the initial exchange. With several addresses and the
+    /// reachability check on, each is probed first within the probe's
+    /// timeout, and only if none answers is the first dialed with
+    /// cnxTimeout (MultipleAddresses.getReachableOrOne).
     fn initiate_connection(self: &Arc<Self>, sid: i64, addrs: &[HostPort]) {
         let timeout = Duration::from_millis(self.settings.cnx_timeout_ms.max(1));
         let mut last_err = None;
-        for hp in addrs {
-            let resolved = match hp.resolve() {
-                Ok(v) => v,
-                Err(e) => {
-                    last_err = Some(e);
-                    continue;
-                }
-            };
-            for addr in resolved {
-                if self.shutdown.load(Ordering::Acquire) {
-                    return;
-                }
-                match TcpStream::connect_timeout(&addr, timeout) {
-                    Ok(sock) => {
-                        self.start_connection(sid, sock);
+        let passes: Vec<(&[HostPort], Duration)> = match self.settings.reachability_probe {
+            Some(probe) if addrs.len() > 1 => vec![(addrs, probe.min(timeout)), (&addrs[..1], timeout)],
+            _ => vec![(addrs, timeout)],
+        };
+        for (addrs, timeout) in passes {
+            for hp in addrs {
+                let resolved = match hp.resolve() {
+                    Ok(v) => v,
+                    Err(e) => {
+                        last_err = Some(e);
+                        continue;
+                    }
+                };
+                for addr in resolved {
+                    if self.shutdown.load(Ordering::Acquire) {
                         return;
                     }
-                    Err(e) => last_err = Some(e),
+                    match TcpStream::connect_timeout(&addr, timeout) {
+                        Ok(sock) => {
+                            self.start_connection(sid, sock);
+                            return;
+                        }
+                        Err(e) => last_err = Some(e),
+                    }
                 }
             }
         }
@@ -925,9 +943,21 @@ mod tests {
     #[test]
     fn settings_default_as_java_and_parse_cnx_timeout_as_a_decimal() {
         let s = QuorumCnxManagerSettings::read(&SystemProperties::of(&[])).unwrap();
-        assert_eq!(s, QuorumCnxManagerSettings { cnx_timeout_ms: 5000, tcp_keep_alive: false, election_port_bind_retry: 3 });
-        let s = QuorumCnxManagerSettings::read(&SystemProperties::of(&[("cnxTimeout", "700")])).unwrap();
-        assert_eq!(s.cnx_timeout_ms, 700);
+        assert_eq!(
+            s,
+            QuorumCnxManagerSettings {
+                cnx_timeout_ms: 5000,
+                tcp_keep_alive: false,
+                election_port_bind_retry: 3,
+                quorum_cnxn_timeout_ms: -1
+            }
+        );
+        let s = QuorumCnxManagerSettings::read(&SystemProperties::of(&[
+            ("cnxTimeout", "700"),
+            ("zookeeper.quorumCnxnTimeoutMs", "900"),
+        ]))
+        .unwrap();
+        assert_eq!((s.cnx_timeout_ms, s.quorum_cnxn_timeout_ms), (700, 900));
         let e = QuorumCnxManagerSettings::read(&SystemProperties::of(&[("zookeeper.cnxTimeout", "0x10")]));
         assert_eq!(e.unwrap_err().to_string(), "zookeeper.cnxTimeout: \"0x10\" is not a number");
     }
@@ -1015,6 +1045,7 @@ mod tests {
             socket_timeout_ms,
             tcp_keep_alive: false,
             multi_address_enabled: false,
+            reachability_probe: None,
             bind_retry: 3,
             threads_size,
         });

@@ -16,7 +16,7 @@
 
 use crate::quorum::fast_leader_election::FastLeaderElection;
 use crate::quorum::quorum_cnx_manager::{format_inet_addr, CnxSettings, QuorumCnxManager};
-use crate::quorum::quorum_maj::QuorumMaj;
+use crate::quorum::quorum_verifier::QuorumVerifier;
 use crate::quorum::quorum_peer_config::{LearnerType, QuorumPeerConfig};
 use crate::quorum::read_only_zoo_keeper_server::ReadOnlyServerManager;
 use crate::quorum::vote::{ServerState, Vote};
@@ -177,12 +177,12 @@ pub fn load_epochs(snap_dir: &Path, last_zxid: i64) -> io::Result<(i64, i64)> {
 /// reconfig or carried by NEWLEADER, not yet in force); the same one when
 /// no reconfig is in flight.
 struct Verifiers {
-    current: Arc<QuorumMaj>,
-    last_seen: Arc<QuorumMaj>,
+    current: Arc<QuorumVerifier>,
+    last_seen: Arc<QuorumVerifier>,
 }
 
 /// The members' election addresses, as QuorumCnxManager dials them.
-pub fn election_view(qv: &QuorumMaj) -> std::collections::BTreeMap<i64, Vec<crate::quorum::quorum_peer_config::HostPort>> {
+pub fn election_view(qv: &QuorumVerifier) -> std::collections::BTreeMap<i64, Vec<crate::quorum::quorum_peer_config::HostPort>> {
     qv.all_members().iter().map(|(sid, s)| (*sid, s.election_addrs.clone())).collect()
 }
 
@@ -237,14 +237,12 @@ impl QuorumPeer {
             .my_quorum_server()
             .cloned()
             .ok_or_else(|| StartError::Other(format!("My id {my_id} not in the peer list")))?;
-        let majority = |spec: &crate::quorum::quorum_peer_config::QuorumSpec| {
-            QuorumMaj::new(spec.clone()).map(Arc::new).ok_or_else(|| {
-                StartError::Other("hierarchical quorums (group.N/weight.N) are not supported; use a majority quorum".into())
-            })
+        let verifier = |spec: &crate::quorum::quorum_peer_config::QuorumSpec| {
+            Arc::new(QuorumVerifier::with_oracle(spec.clone(), config.oracle_path.as_deref()))
         };
-        let quorum_verifier = majority(&config.quorum_verifier)?;
+        let quorum_verifier = verifier(&config.quorum_verifier);
         let last_seen = match &config.last_seen_quorum_verifier {
-            Some(spec) if spec.version > quorum_verifier.version() => majority(spec)?,
+            Some(spec) if spec.version > quorum_verifier.version() => verifier(spec),
             _ => Arc::clone(&quorum_verifier),
         };
 
@@ -302,9 +300,13 @@ impl QuorumPeer {
             view: election_view(&quorum_verifier).into_iter().chain(election_view(&last_seen)).collect(),
             listen_on_all_ips: config.quorum_listen_on_all_ips,
             cnx_timeout_ms: settings.quorum_cnx.cnx_timeout_ms.max(1) as u64,
-            socket_timeout_ms: (i64::from(config.tick_time) * i64::from(config.sync_limit)).max(1) as u64,
+            socket_timeout_ms: match settings.quorum_cnx.quorum_cnxn_timeout_ms {
+                ms if ms > 0 => ms as u64,
+                _ => (i64::from(config.tick_time) * i64::from(config.sync_limit)).max(1) as u64,
+            },
             tcp_keep_alive: settings.quorum_cnx.tcp_keep_alive,
             multi_address_enabled: config.multi_address_enabled,
+            reachability_probe: config.reachability_probe(),
             bind_retry: settings.quorum_cnx.election_port_bind_retry,
             threads_size: config.quorum_cnxn_threads_size,
         };
@@ -420,6 +422,10 @@ impl QuorumPeer {
                     info!("OBSERVING");
                     let leader = self.current_vote();
                     self.after_role(self.roles.observe(&self, &leader));
+                    // Spreads the observers' return to the election.
+                    if self.is_running() {
+                        crate::quorum::learner::observer_delay(&self, self.settings.learner.observer_election_delay_ms);
+                    }
                 }
             }
         }
@@ -517,13 +523,13 @@ impl QuorumPeer {
     }
 
     /// The configuration in force.
-    pub fn quorum_verifier(&self) -> Arc<QuorumMaj> {
+    pub fn quorum_verifier(&self) -> Arc<QuorumVerifier> {
         Arc::clone(&self.verifiers.lock().current)
     }
 
     /// The newest configuration seen (a reconfig in flight, when it differs
     /// from the one in force).
-    pub fn last_seen_quorum_verifier(&self) -> Arc<QuorumMaj> {
+    pub fn last_seen_quorum_verifier(&self) -> Arc<QuorumVerifier> {
         Arc::clone(&self.verifiers.lock().last_seen)
     }
 
@@ -533,20 +539,18 @@ impl QuorumPeer {
 
     /// QuorumPeer.configFromString: a membership as a NEWLEADER packet, a
     /// reconfig txn or a notification carries it.
-    pub fn config_from_string(&self, text: &[u8]) -> io::Result<Arc<QuorumMaj>> {
+    pub fn config_from_string(&self, text: &[u8]) -> io::Result<Arc<QuorumVerifier>> {
         let text = String::from_utf8_lossy(text);
         let spec = crate::quorum::quorum_peer_config::parse_dynamic_config(&text, self.config.multi_address_enabled)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("bad configuration: {e}")))?;
-        QuorumMaj::new(spec)
-            .map(Arc::new)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "hierarchical quorums are not supported"))
+        Ok(Arc::new(QuorumVerifier::with_oracle(spec, self.config.oracle_path.as_deref())))
     }
 
     /// setLastSeenQuorumVerifier: a configuration proposed (by a reconfig
     /// or NEWLEADER) becomes the last seen one, its new members are
     /// dialed, and with `write_to_disk` it goes to `<zoo.cfg>.dynamic.next`.
     /// Nothing happens with reconfigEnabled=false, as in Java.
-    pub fn set_last_seen_quorum_verifier(&self, qv: Arc<QuorumMaj>, write_to_disk: bool) {
+    pub fn set_last_seen_quorum_verifier(&self, qv: Arc<QuorumVerifier>, write_to_disk: bool) {
         if !self.is_reconfig_enabled() {
             info!("Dynamic reconfig is disabled, we don't store the last seen config.");
             return;
@@ -580,7 +584,7 @@ impl QuorumPeer {
     /// version already is; with `write_to_disk` it is written to
     /// `<zoo.cfg>.dynamic.<version>` and zoo.cfg is pointed at it (the
     /// membership moved out). Returns the configuration it replaced.
-    pub fn set_quorum_verifier(&self, qv: Arc<QuorumMaj>, write_to_disk: bool) -> Arc<QuorumMaj> {
+    pub fn set_quorum_verifier(&self, qv: Arc<QuorumVerifier>, write_to_disk: bool) -> Arc<QuorumVerifier> {
         let mut v = self.verifiers.lock();
         if v.current.version() >= qv.version() {
             tracing::debug!("Not setting the configuration {:x}: {:x} is in force", qv.version(), v.current.version());
@@ -620,7 +624,7 @@ impl QuorumPeer {
     /// peer must leave its role: its own role changed, or its leader is no
     /// longer the right one (`suggested_leader`, the leader the reconfig
     /// designates, when given). Nothing happens with reconfigEnabled=false.
-    pub fn process_reconfig(&self, qv: Arc<QuorumMaj>, suggested_leader: Option<i64>, zxid: Option<i64>) -> bool {
+    pub fn process_reconfig(&self, qv: Arc<QuorumVerifier>, suggested_leader: Option<i64>, zxid: Option<i64>) -> bool {
         if !self.is_reconfig_enabled() {
             tracing::debug!("Reconfig feature is disabled, skip reconfig processing.");
             return false;
@@ -658,7 +662,7 @@ impl QuorumPeer {
             None => {
                 self.reconfig_flag.store(false, Ordering::Release);
                 let leader = self.current_vote().id;
-                let addr = |q: &QuorumMaj| {
+                let addr = |q: &QuorumVerifier| {
                     q.is_voter(leader).then(|| q.all_members().get(&leader).map(|s| s.addrs.clone())).flatten()
                 };
                 let (before, after) = (addr(&prev), addr(&qv));
@@ -669,7 +673,7 @@ impl QuorumPeer {
     }
 
     /// This peer's role in `qv` (a server not in it keeps its own).
-    fn learner_type_in(&self, qv: &QuorumMaj) -> LearnerType {
+    fn learner_type_in(&self, qv: &QuorumVerifier) -> LearnerType {
         match qv.all_members().get(&self.my_id) {
             Some(s) => s.peer_type,
             None => self.learner_type(),
@@ -680,7 +684,7 @@ impl QuorumPeer {
     /// turned participant or back; a server left out of the configuration
     /// goes on as a non-voting participant, as in Java). A change sets the
     /// reconfig flag: the next role follows from it without an election.
-    fn update_learner_type(&self, qv: &QuorumMaj) -> bool {
+    fn update_learner_type(&self, qv: &QuorumVerifier) -> bool {
         let mut lt = self.learner_type.lock();
         let (want, what) = if qv.all_members().get(&self.my_id).is_some_and(|s| s.peer_type == LearnerType::Observer) {
             (LearnerType::Observer, "an observer")

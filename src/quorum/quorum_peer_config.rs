@@ -306,7 +306,19 @@ const RESOLVED_PROPERTIES: &[&str] = &[
     "commitProcessor.maxCommitBatchSize",
     "leader.maxConcurrentSnapSyncs",
     "leader.maxConcurrentDiffSyncs",
+    "leader.closeSocketAsync",
     "leader.ackLoggingFrequency",
+    "leader.nodelay",
+    "forceSnapshotSync",
+    "learner.asyncSending",
+    "learner.closeSocketAsync",
+    "follower.nodelay",
+    "observer.reconnectDelayMs",
+    "observer.election.DelayMs",
+    "quorumCnxnTimeoutMs",
+    "leader.maxTimeToWaitForEpoch",
+    "testingonly.initialZxid",
+    "forward_learner_requests_to_commit_processor_disabled",
 ];
 
 /// Java system properties (prefix-free) that we accept but do not act on:
@@ -320,20 +332,10 @@ const UNUSED_JAVA_PROPERTIES: &[&str] = &[
     "bitHashCacheSize",
     "admin.httpVersion",
     "server.realm",
-    "leader.maxTimeToWaitForEpoch",
-    "leader.closeSocketAsync",
-    "learner.asyncSending",
-    "learner.closeSocketAsync",
-    "forceSnapshotSync",
-    "observer.reconnectDelayMs",
-    "observer.election.DelayMs",
+    // Both act only on what an ObserverMaster serves, and zkserver refuses
+    // observerMasterPort: without it they do nothing in Java either.
     "observerMaster.sizeLimit",
-    "quorumCnxnTimeoutMs",
-    "testingonly.initialZxid",
-    "follower.nodelay",
-    "leader.nodelay",
-    "learner.skipLearnerRequestToNextProcessor",
-    "forward_learner_requests_to_commit_processor_disabled",
+    "follower.skipLearnerRequestToNextProcessor",
     "sasl.client.username",
     "messageTracker.",
     "pathStats.",
@@ -389,6 +391,18 @@ fn refuse_unsupported_security_properties(props: &SystemProperties) -> Result<()
     Ok(())
 }
 
+/// Refuses the quorum system properties whose feature zkserver lacks, when
+/// set to a value that turns the feature on.
+fn refuse_unsupported_quorum_properties(props: &SystemProperties) -> Result<(), ConfigError> {
+    if props.int("zookeeper.leader.maxTimeToWaitForEpoch", -1)? >= 0 {
+        return Err(props.refused(
+            "zookeeper.leader.maxTimeToWaitForEpoch",
+            "is not supported: a zkserver leader never quits waiting for its epoch when a voter looks again",
+        ));
+    }
+    Ok(())
+}
+
 fn is_unused_java_property(name: &str) -> bool {
     let n = normalize(name);
     UNUSED_JAVA_PROPERTIES.iter().any(|p| if p.ends_with('.') { n.starts_with(p) } else { n == *p })
@@ -413,8 +427,6 @@ pub struct QuorumPeerConfig {
     /// is set), or this server's `;client` part of its `server.N` line. `None`
     /// when no client port is configured.
     pub client_port_address: Option<SocketAddr>,
-    /// `observerMasterPort` (unset when <= 0).
-    pub observer_master_port: Option<u16>,
     /// `maxClientCnxns`: connections per client IP, 0 = unlimited (default 60).
     pub max_client_cnxns: i32,
     /// `minSessionTimeout` (ms); -1 in zoo.cfg means 2 × tickTime.
@@ -462,11 +474,14 @@ pub struct QuorumPeerConfig {
     pub reconfig_enabled: bool,
     /// `multiAddress.enabled` (or system property `zookeeper.multiAddress.enabled`).
     pub multi_address_enabled: bool,
-    /// `multiAddress.reachabilityCheckEnabled` (default true).
+    /// `multiAddress.reachabilityCheckEnabled` (default true): with several
+    /// addresses for a server, each is first probed (a TCP connect within
+    /// `multiAddress.reachabilityCheckTimeoutMs`, where Java sends an ICMP
+    /// echo) before one is dialed for good.
     pub multi_address_reachability_check_enabled: bool,
     /// `multiAddress.reachabilityCheckTimeoutMs` (default 1000).
     pub multi_address_reachability_check_timeout_ms: i32,
-    /// `oraclePath` (QuorumOracleMaj for two-server ensembles).
+    /// `oraclePath`: the oracle file of a two-voter ensemble (QuorumOracleMaj).
     pub oracle_path: Option<PathBuf>,
     /// `jvm.pause.monitor`: run the pause monitor (detects process stalls).
     pub jvm_pause_monitor_to_run: bool,
@@ -689,7 +704,11 @@ impl QuorumPeerConfig {
             ));
         }
         if raw.observer_master_port > 0 {
-            c.observer_master_port = Some(port_in_range("observerMasterPort", raw.observer_master_port)?);
+            return Err(ConfigError::bad_value(
+                "observerMasterPort",
+                &raw.observer_master_port.to_string(),
+                "is not supported: zkserver has no ObserverMaster; observers connect to the leader",
+            ));
         }
 
         if c.tick_time == 0 {
@@ -712,6 +731,7 @@ impl QuorumPeerConfig {
         }
         c.properties = SystemProperties::new(system_overrides, unknown_keys);
         refuse_unsupported_security_properties(&c.properties)?;
+        refuse_unsupported_quorum_properties(&c.properties)?;
 
         match c.dynamic_config_file.clone() {
             None => {
@@ -743,7 +763,6 @@ impl QuorumPeerConfig {
             data_dir: PathBuf::new(),
             data_log_dir: PathBuf::new(),
             client_port_address: None,
-            observer_master_port: None,
             max_client_cnxns: 60,
             min_session_timeout: -1,
             max_session_timeout: -1,
@@ -949,6 +968,15 @@ impl QuorumPeerConfig {
     /// `standaloneEnabled=false`.
     fn is_distributed(&self) -> bool {
         !self.standalone_enabled || self.quorum_verifier.voting_members().count() > 1
+    }
+
+    /// How long a probe of one of several addresses may take, when the
+    /// reachability check is on (multiAddress.enabled and
+    /// multiAddress.reachabilityCheckEnabled).
+    pub fn reachability_probe(&self) -> Option<std::time::Duration> {
+        (self.multi_address_enabled && self.multi_address_reachability_check_enabled).then(|| {
+            std::time::Duration::from_millis(u64::try_from(self.multi_address_reachability_check_timeout_ms).unwrap_or(0).max(1))
+        })
     }
 
     /// True when this is a standalone server (ZooKeeperServerMain): no

@@ -11,6 +11,8 @@ use crate::jute::multi::{MultiOperationRecord, Op};
 use crate::jute::records::*;
 use crate::jute::txn::*;
 use crate::jute::{InputArchive, OutputArchive, Record};
+use crate::quorum::quorum_maj::QuorumMaj;
+use crate::quorum::quorum_verifier::QuorumVerifier;
 use crate::server::zoo_trace;
 use crate::server::data_node::EphemeralType;
 use crate::server::data_tree::{create_stat, DataTree};
@@ -298,6 +300,10 @@ impl Prep {
             }
             None => {
                 tracing::info!("Incremental reconfig");
+                if matches!(*last_seen, QuorumVerifier::Hierarchical(_)) {
+                    tracing::warn!("Incremental reconfiguration requested but last configuration seen has a non-majority quorum system");
+                    return Err(code::BAD_ARGUMENTS.into());
+                }
                 incremental_membership(last_seen.spec(), r, self.zks.settings.config.multi_address_enabled).map_err(|e| {
                     tracing::info!("Reconfig failed: {e}");
                     PrepError::Keeper(code::BAD_ARGUMENTS)
@@ -307,7 +313,7 @@ impl Prep {
         spec.version = zxid;
         let voters = spec.voting_members().count();
         if spec.hierarchical {
-            tracing::warn!("Reconfig failed - zkserver has no hierarchical quorums");
+            tracing::warn!("Reconfig failed - zkserver does not reconfigure into hierarchical quorums");
             return Err(code::BAD_ARGUMENTS.into());
         }
         if self.zks.settings.config.standalone_enabled && voters < 2 {
@@ -317,7 +323,7 @@ impl Prep {
             tracing::warn!("Reconfig failed - new configuration must include at least 1 follower");
             return Err(code::BAD_ARGUMENTS.into());
         }
-        let qv = crate::quorum::quorum_maj::QuorumMaj::new(spec).ok_or(code::BAD_ARGUMENTS)?;
+        let qv = QuorumVerifier::Majority(QuorumMaj::new(spec).ok_or(code::BAD_ARGUMENTS)?);
         if !leader.is_quorum_synced(&qv) {
             tracing::warn!("Reconfig failed - there must be a connected and synced quorum in new configuration");
             return Err(code::NEW_CONFIG_NO_QUORUM.into());

@@ -16,7 +16,7 @@
 //! learner's queue in the order the core decided them.
 
 use crate::jute::records::QuorumPacket;
-use crate::quorum::quorum_maj::QuorumMaj;
+use crate::quorum::quorum_verifier::QuorumVerifier;
 use crate::quorum::quorum_packet::{self as qp, packet};
 use crate::quorum::synced_learner_tracker::SyncedLearnerTracker;
 use crate::server::request::Request;
@@ -38,16 +38,17 @@ pub enum Output {
     /// A reconfig commits: `verifier` comes into force on this peer
     /// (processReconfig), `designated` is the leader the reconfig names.
     /// Comes before the COMMITANDACTIVATE packets.
-    Activate { verifier: Arc<QuorumMaj>, designated: i64 },
+    Activate { verifier: Arc<QuorumVerifier>, designated: i64 },
 }
 
 /// What a half tick of the ping loop calls for.
-#[derive(Debug, PartialEq)]
+#[derive(Debug)]
 pub enum Tick {
     /// Not yet time: call again at `next_ping_at`.
     Wait,
-    /// Ping these learners (each checks its own transaction timeout).
-    Ping(Vec<LearnerId>),
+    /// Carry out these outputs (proposals an oracle let commit), then ping
+    /// these learners (each checks its own transaction timeout).
+    Ping(Vec<LearnerId>, Vec<Output>),
     /// The synced voters are no quorum: stop leading, for this reason.
     StepDown(String),
 }
@@ -134,7 +135,7 @@ pub struct LeaderCore {
     my_id: i64,
     /// The configuration in force, then the one being moved to if any:
     /// proposals and the synced check need a quorum of each.
-    verifiers: Vec<Arc<QuorumMaj>>,
+    verifiers: Vec<Arc<QuorumVerifier>>,
     limits: Limits,
     outstanding: BTreeMap<i64, Proposal>,
     /// Committed proposals not yet applied by FinalRequestProcessor.
@@ -166,7 +167,7 @@ pub struct LeaderCore {
 impl LeaderCore {
     /// A leader `my_id` under `verifiers` (the configuration in force,
     /// then a newer one being moved to, if any).
-    pub fn new(my_id: i64, verifiers: Vec<Arc<QuorumMaj>>, limits: Limits) -> LeaderCore {
+    pub fn new(my_id: i64, verifiers: Vec<Arc<QuorumVerifier>>, limits: Limits) -> LeaderCore {
         let new_leader = NewLeader { zxid: 0, acks: SyncedLearnerTracker::new(&verifiers), quorum_formed: false };
         LeaderCore {
             my_id,
@@ -217,12 +218,12 @@ impl LeaderCore {
 
     /// The configurations proposals need quorums of from now on: the one
     /// in force, then the one a reconfig (or NEWLEADER) is moving to.
-    pub fn set_verifiers(&mut self, verifiers: Vec<Arc<QuorumMaj>>) {
+    pub fn set_verifiers(&mut self, verifiers: Vec<Arc<QuorumVerifier>>) {
         self.verifiers = verifiers;
     }
 
     /// The configuration in force.
-    pub fn verifier(&self) -> Option<&Arc<QuorumMaj>> {
+    pub fn verifier(&self) -> Option<&Arc<QuorumVerifier>> {
         self.verifiers.first()
     }
 
@@ -240,7 +241,7 @@ impl LeaderCore {
 
     /// isQuorumSynced: the leader (if it votes in `qv`) and the synced
     /// followers that vote in `qv` are a quorum of it.
-    pub fn is_quorum_synced(&self, qv: &QuorumMaj) -> bool {
+    pub fn is_quorum_synced(&self, qv: &QuorumVerifier) -> bool {
         let mut ids: HashSet<i64> = self.forwarding.iter().map(|id| self.sid_of(*id)).filter(|s| qv.is_voter(*s)).collect();
         if qv.is_voter(self.my_id) {
             ids.insert(self.my_id);
@@ -261,7 +262,7 @@ impl LeaderCore {
     /// among equals).
     fn designated_leader(&self, acks: &SyncedLearnerTracker, zxid: i64) -> i64 {
         let Some(new) = self.verifiers.last() else { return self.my_id };
-        let addrs = |q: &QuorumMaj| q.all_members().get(&self.my_id).map(|s| s.addrs.clone());
+        let addrs = |q: &QuorumVerifier| q.all_members().get(&self.my_id).map(|s| s.addrs.clone());
         let current = self.verifiers.first().and_then(|q| addrs(q));
         if new.is_voter(self.my_id) && addrs(new) == current {
             return self.my_id;
@@ -695,14 +696,24 @@ impl LeaderCore {
                 synced.add_ack(l.sid);
             }
         }
+        let mut out = Vec::new();
         if !self.tick_skip && !synced.has_all_quorums() {
-            return Tick::StepDown(format!(
-                "Not sufficient followers synced, only synced with sids: [ {} ]",
-                synced.acks_to_string()
-            ));
+            // A leader of two voters whose oracle says 1 goes on alone,
+            // committing what it has outstanding (overrideQuorumDecision,
+            // revalidateOutstandingProp).
+            let no_followers = self.forwarding.is_empty();
+            if !self.verifiers.first().is_some_and(|v| v.override_quorum_decision(no_followers)) {
+                return Tick::StepDown(format!(
+                    "Not sufficient followers synced, only synced with sids: [ {} ]",
+                    synced.acks_to_string()
+                ));
+            }
+            if let Some(&first) = self.outstanding.keys().next() {
+                self.try_to_commit(first, None, &mut out);
+            }
         }
         self.tick_skip = !self.tick_skip;
-        Tick::Ping(self.learners.keys().copied().collect())
+        Tick::Ping(self.learners.keys().copied().collect(), out)
     }
 }
 
@@ -720,13 +731,13 @@ mod tests {
     const LIMITS: Limits = Limits { tick_time: 2000, init_limit: 10, sync_limit: 5 };
 
     /// A majority verifier: `voters`, plus `observers`.
-    fn maj(voters: &[i64], observers: &[i64]) -> Arc<QuorumMaj> {
+    fn maj(voters: &[i64], observers: &[i64]) -> Arc<QuorumVerifier> {
         let mut pairs: Vec<(String, String)> =
             voters.iter().map(|i| (format!("server.{i}"), format!("h:{}:{}", 1000 + 2 * i, 1001 + 2 * i))).collect();
         pairs.extend(
             observers.iter().map(|i| (format!("server.{i}"), format!("h:{}:{}:observer", 1000 + 2 * i, 1001 + 2 * i))),
         );
-        Arc::new(QuorumMaj::new(QuorumSpec::from_pairs(&pairs, false, false).expect("spec")).expect("majority"))
+        Arc::new(QuorumVerifier::new(QuorumSpec::from_pairs(&pairs, false, false).expect("spec")))
     }
 
     /// (learner, packet type, zxid) for sends; (0, -1, zxid) for commits.
@@ -753,7 +764,7 @@ mod tests {
 
     /// A leader (sid 1) in epoch 1 whose learners (handler id, sid,
     /// observer) are synced: NEWLEADER acked by all, forwarding started.
-    fn leading(verifiers: Vec<Arc<QuorumMaj>>, learners: &[(LearnerId, i64, bool)]) -> LeaderCore {
+    fn leading(verifiers: Vec<Arc<QuorumVerifier>>, learners: &[(LearnerId, i64, bool)]) -> LeaderCore {
         let mut c = LeaderCore::new(1, verifiers, LIMITS);
         c.start_epoch(E);
         c.new_leader_ack(1, E);
@@ -980,15 +991,39 @@ mod tests {
         for turn in 1..=turns {
             each(c);
             let now = c.next_ping_at();
-            assert_eq!(c.tick(now - 1), Tick::Wait, "not due before tickTime/2");
+            assert!(matches!(c.tick(now - 1), Tick::Wait), "not due before tickTime/2");
             match c.tick(now) {
                 Tick::StepDown(msg) => return Some((turn, msg)),
-                Tick::Ping(ids) => assert_eq!(ids, c.learners.keys().copied().collect::<Vec<_>>()),
+                Tick::Ping(ids, _) => assert_eq!(ids, c.learners.keys().copied().collect::<Vec<_>>()),
                 Tick::Wait => panic!("due at {now}"),
             }
             assert_eq!(c.next_ping_at(), now + half);
         }
         None
+    }
+
+    #[test]
+    fn an_oracle_lets_a_leader_without_followers_go_on_and_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let oracle = dir.path().join("oracle");
+        std::fs::write(&oracle, "0").unwrap();
+        let pairs = vec![("server.1".to_string(), "h:1:2".to_string()), ("server.2".to_string(), "h:3:4".to_string())];
+        let spec = QuorumSpec::from_pairs(&pairs, false, false).expect("spec");
+        let mut c = leading(vec![Arc::new(QuorumVerifier::with_oracle(spec, Some(&oracle)))], &[(10, 2, false)]);
+        propose(&mut c, E + 1);
+        assert!(seen(&c.ack(1, E + 1, None)).is_empty(), "the oracle says 0: no quorum alone");
+        // The follower falls silent while still a follower: no oracle.
+        c.start_pinging(1_000);
+        c.heard_from(10);
+        assert!(half_ticks(&mut c, 100, |_| {}).is_some(), "steps down");
+        // Without followers, an oracle that says 1 keeps the leader going
+        // and commits what it had outstanding.
+        c.remove_learner(10);
+        std::fs::write(&oracle, "1").unwrap();
+        match c.tick(c.next_ping_at()) {
+            Tick::Ping(_, out) => assert!(seen(&out).contains(&(0, -1, E + 1)), "committed: {:?}", seen(&out)),
+            other => panic!("the oracle should keep it leading: {other:?}"),
+        }
     }
 
     #[test]

@@ -1,7 +1,12 @@
-//! NIOServerCnxnFactory: the plain-TCP client port, the
-//! `ServerCnxnFactory` the server runs behind; its connections are
-//! `NioServerCnxn`s. Threads:
-//! - `NIOAcceptThread` (Java "NIOServerCxnFactory.AcceptThread"): accept(),
+//! NIOServerCnxnFactory: the client ports, the `ServerCnxnFactory` the
+//! server runs behind; its connections are `NioServerCnxn`s. It serves the
+//! plain client port and the TLS secureClientPort (Java runs a second,
+//! Netty, factory for that one; here both share the selectors, workers,
+//! limits and connection table, so `cons` and the session map see every
+//! client). With zookeeper.client.portUnification the plain port also takes
+//! TLS clients (see `ssl_handler`). Threads:
+//! - `NIOAcceptThread` (Java "NIOServerCxnFactory.AcceptThread"), and
+//!   `NIOSecureAcceptThread` for the secure port: accept(),
 //!   enforce zookeeper.maxCnxns in all and maxClientCnxns per client IP,
 //!   hand sockets round-robin to the selector threads. An accept error
 //!   (EMFILE, ...) is logged and accepting pauses 10 ms, as Java's does.
@@ -11,19 +16,23 @@
 //! - `NIOWorker-i` (WorkerService): the connections' I/O.
 //! - `CnxnExpirer` (Java "ConnnectionExpirer"): closes connections idle past
 //!   their session timeout (zookeeper.nio.sessionlessCnxnTimeout before a
-//!   session exists).
+//!   session exists, ssl.handshakeDetectionTimeoutMillis before a TLS
+//!   handshake on the secure port is done).
+//! - `FileChangeWatcher` (with zookeeper.client.certReload): see `X509Util`.
 //!
 //! A quorum peer swaps the ZooKeeperServer behind the port as its role
 //! changes (`set_zoo_keeper_server`); connections made before the swap are
 //! closed, and clients reconnect to the new server.
 
 use crate::common::time::current_elapsed_time;
+use crate::common::x509_util::{SslSettings, X509Util};
 use crate::quorum::quorum_peer_config::system_properties::{available_cpus, SystemProperties};
 use crate::quorum::quorum_peer_config::ConfigError;
 use crate::server::expiry_queue::ExpiryQueue;
 use crate::server::nio_server_cnxn::NioServerCnxn;
 use crate::server::server_cnxn::ServerCnxn;
 use crate::server::server_cnxn_factory::ServerCnxnFactory;
+use crate::server::ssl_handler::SslHandler;
 use crate::server::worker_service::{WorkRequest, WorkerService};
 use crate::server::zoo_keeper_server::ZooKeeperServer;
 use crate::watcher::Watcher;
@@ -61,6 +70,10 @@ pub struct NioSettings {
     pub shutdown_timeout_ms: i64,
     /// zookeeper.clientTcpKeepAlive.
     pub client_tcp_keep_alive: bool,
+    /// zookeeper.client.portUnification: the plain port also takes TLS.
+    pub port_unification: bool,
+    /// The zookeeper.ssl.* keys (used when a port takes TLS).
+    pub ssl: SslSettings,
 }
 
 impl NioSettings {
@@ -88,9 +101,12 @@ impl NioSettings {
         let client_tcp_keep_alive = props.boolean("zookeeper.clientTcpKeepAlive", false);
         if let Some(factory) = props.string("zookeeper.serverCnxnFactory") {
             tracing::info!(
-                "zookeeper.serverCnxnFactory={factory} is accepted; zkserver always uses its NIO-style factory"
+                "zookeeper.serverCnxnFactory={factory} is accepted; zkserver always uses its NIO-style factory, \
+                 which serves TLS itself"
             );
         }
+        let port_unification = props.boolean("zookeeper.client.portUnification", false);
+        let ssl = SslSettings::read(props)?;
         Ok(NioSettings {
             num_selector_threads: num_selector_threads as usize,
             num_worker_threads: num_worker_threads.max(0) as usize,
@@ -101,16 +117,18 @@ impl NioSettings {
             direct_buffer_bytes: direct_buffer_bytes.max(0) as usize,
             shutdown_timeout_ms,
             client_tcp_keep_alive,
+            port_unification,
+            ssl,
         })
     }
 }
 
 const WAKE_TOKEN: u64 = u64::MAX;
 
-/// A socket the AcceptThread handed to a selector: its peer as accept()
-/// reported it (getpeername fails once a queued connection is reset) and
-/// its place in the connection counts.
-type Accepted = (TcpStream, SocketAddr, CnxnSlot);
+/// A socket an AcceptThread handed to a selector: its peer as accept()
+/// reported it (getpeername fails once a queued connection is reset), its
+/// place in the connection counts, and whether it came to the secure port.
+type Accepted = (TcpStream, SocketAddr, CnxnSlot, bool);
 
 /// How many connections are open in all and per client IP.
 #[derive(Default)]
@@ -240,8 +258,8 @@ impl SelectorThread {
                 }
             }
             let Some(f) = factory.upgrade() else { break };
-            while let Ok((sock, remote, slot)) = self.accepted_rx.try_recv() {
-                f.register(&self, sock, remote, slot);
+            while let Ok((sock, remote, slot, secure)) = self.accepted_rx.try_recv() {
+                f.register(&self, sock, remote, slot, secure);
             }
         }
         // Close what is left.
@@ -257,7 +275,10 @@ pub struct NioServerCnxnFactory {
     me: Weak<NioServerCnxnFactory>,
     settings: NioSettings,
     local_address: SocketAddr,
-    listener: Arc<TcpListener>,
+    /// The plain client port and the secure one, each with "is secure".
+    listeners: Vec<(Arc<TcpListener>, bool)>,
+    /// The TLS settings and config, when a port takes TLS.
+    x509: Option<Arc<X509Util>>,
     zks: RwLock<Arc<ZooKeeperServer>>,
     selectors: Vec<Arc<SelectorThread>>,
     workers: WorkerService,
@@ -273,10 +294,32 @@ pub struct NioServerCnxnFactory {
 }
 
 impl NioServerCnxnFactory {
-    /// configure + start: binds the client port and starts every thread.
-    pub fn start(addr: SocketAddr, settings: NioSettings, zks: Arc<ZooKeeperServer>) -> io::Result<Arc<Self>> {
-        let listener = Arc::new(crate::common::net_utils::bind_listener(addr, settings.listen_backlog, true)?);
-        let local_address = listener.local_addr()?;
+    /// configure + start: binds the client port (`addr`) and the secure
+    /// client port (`secure_addr`), whichever are set, loads the TLS stores
+    /// when a port takes TLS, and starts every thread.
+    pub fn start(
+        addr: Option<SocketAddr>,
+        secure_addr: Option<SocketAddr>,
+        settings: NioSettings,
+        zks: Arc<ZooKeeperServer>,
+    ) -> io::Result<Arc<Self>> {
+        let mut listeners = Vec::new();
+        for (a, secure) in [(addr, false), (secure_addr, true)] {
+            if let Some(a) = a {
+                let l = crate::common::net_utils::bind_listener(a, settings.listen_backlog, true)
+                    .map_err(|e| io::Error::new(e.kind(), format!("cannot bind {a}: {e}")))?;
+                listeners.push((Arc::new(l), secure));
+            }
+        }
+        let Some((first, _)) = listeners.first() else {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "neither clientPort nor secureClientPort is set"));
+        };
+        let local_address = first.local_addr()?;
+        let x509 = if secure_addr.is_some() || (addr.is_some() && settings.port_unification) {
+            Some(X509Util::start(settings.ssl.clone()).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?)
+        } else {
+            None
+        };
         let mut selectors = Vec::new();
         for _ in 0..settings.num_selector_threads.max(1) {
             selectors.push(Arc::new(SelectorThread::new()?));
@@ -290,7 +333,8 @@ impl NioServerCnxnFactory {
             )),
             settings,
             local_address,
-            listener,
+            listeners,
+            x509,
             zks: RwLock::new(Arc::clone(&zks)),
             selectors,
             workers,
@@ -309,16 +353,21 @@ impl NioServerCnxnFactory {
             let weak = Arc::downgrade(&factory);
             threads.push(crate::server::zoo_keeper_critical_thread::spawn(format!("NIOSelector-{i}"), move || sel.run(weak))?);
         }
-        let weak = Arc::downgrade(&factory);
-        let listener = Arc::clone(&factory.listener);
-        threads.push(
-            crate::server::zoo_keeper_critical_thread::spawn("NIOAcceptThread".into(), move || accept_loop(weak, listener))?,
-        );
+        for (listener, secure) in &factory.listeners {
+            let weak = Arc::downgrade(&factory);
+            let listener = Arc::clone(listener);
+            let secure = *secure;
+            let name = if secure { "NIOSecureAcceptThread" } else { "NIOAcceptThread" };
+            tracing::info!("binding to {} port {}", if secure { "secure client" } else { "client" }, listener.local_addr()?);
+            threads.push(crate::server::zoo_keeper_critical_thread::spawn(name.into(), move || {
+                accept_loop(weak, listener, secure)
+            })?);
+        }
         let weak = Arc::downgrade(&factory);
         threads.push(crate::server::zoo_keeper_critical_thread::spawn("CnxnExpirer".into(), move || expirer_loop(weak))?);
         *factory.threads.lock() = threads;
         tracing::info!(
-            "binding to port {} ({} selector thread(s), {} worker threads, {}s sessionless connection timeout)",
+            "serving on {} ({} selector thread(s), {} worker threads, {}s sessionless connection timeout)",
             local_address,
             factory.selectors.len(),
             factory.settings.num_worker_threads,
@@ -334,6 +383,17 @@ impl NioServerCnxnFactory {
 
     pub fn schedule(&self, work: WorkRequest) {
         self.workers.schedule(work);
+    }
+
+    /// ssl.authProvider: the scheme a TLS client's certificate
+    /// authenticates with (None when no port takes TLS).
+    pub fn ssl_auth_provider(&self) -> Option<String> {
+        self.x509.as_ref().map(|x| x.settings.auth_provider.clone())
+    }
+
+    /// The secure client port's address, when it is open.
+    pub fn secure_local_address(&self) -> Option<SocketAddr> {
+        self.listeners.iter().find(|(_, secure)| *secure).and_then(|(l, _)| l.local_addr().ok())
     }
 
     /// Takes a place for a new connection from `ip`, or says why not
@@ -356,11 +416,29 @@ impl NioServerCnxnFactory {
 
     /// Called on a selector thread for a socket the AcceptThread handed it.
     /// On any failure the socket is closed and `slot` given back.
-    fn register(self: &Arc<Self>, sel: &Arc<SelectorThread>, sock: TcpStream, remote: SocketAddr, slot: CnxnSlot) {
+    fn register(
+        self: &Arc<Self>,
+        sel: &Arc<SelectorThread>,
+        sock: TcpStream,
+        remote: SocketAddr,
+        slot: CnxnSlot,
+        secure: bool,
+    ) {
         if let Err(e) = sock.set_nonblocking(true) {
             tracing::warn!("cannot register connection from {remote}: {e}");
             return;
         }
+        let ssl = match &self.x509 {
+            Some(x) if secure => match SslHandler::tls(x) {
+                Ok(h) => Some(h),
+                Err(e) => {
+                    tracing::warn!("cannot start TLS with {remote}: {e}");
+                    return;
+                }
+            },
+            Some(x) if self.settings.port_unification => Some(SslHandler::detect(Arc::clone(x))),
+            _ => None,
+        };
         let _ = sock.set_nodelay(true);
         let id = self.next_cnxn_id.fetch_add(1, Ordering::Relaxed);
         let cnxn = NioServerCnxn::new(
@@ -372,6 +450,7 @@ impl NioServerCnxnFactory {
             self.zoo_keeper_server(),
             &self.settings,
             slot,
+            ssl,
         );
         self.cnxns.lock().insert(id, Arc::clone(&cnxn));
         sel.cnxns.lock().insert(id, Arc::clone(&cnxn));
@@ -452,8 +531,13 @@ impl ServerCnxnFactory for NioServerCnxnFactory {
         if self.stopped.swap(true, Ordering::AcqRel) {
             return;
         }
-        // SAFETY: shutting down our own listening socket wakes a blocked accept().
-        unsafe { libc::shutdown(self.listener.as_raw_fd(), libc::SHUT_RDWR) };
+        for (l, _) in &self.listeners {
+            // SAFETY: shutting down our own listening socket wakes a blocked accept().
+            unsafe { libc::shutdown(l.as_raw_fd(), libc::SHUT_RDWR) };
+        }
+        if let Some(x) = &self.x509 {
+            x.shutdown();
+        }
         for s in &self.selectors {
             s.wakeup();
         }
@@ -472,7 +556,7 @@ impl ServerCnxnFactory for NioServerCnxnFactory {
 /// ENOBUFS, ...) the error is logged (at most once a second) and accepting
 /// pauses 10 ms to let descriptors free up, as Java's pauseAccept does; the
 /// loop ends only when the factory stops.
-fn accept_loop(factory: Weak<NioServerCnxnFactory>, listener: Arc<TcpListener>) {
+fn accept_loop(factory: Weak<NioServerCnxnFactory>, listener: Arc<TcpListener>, secure: bool) {
     let mut errors = RateLimitedLog::new(Duration::from_secs(1));
     loop {
         // An IPv4 peer on the dual-stack wildcard is seen as IPv4, as Java sees it.
@@ -487,7 +571,7 @@ fn accept_loop(factory: Weak<NioServerCnxnFactory>, listener: Arc<TcpListener>) 
                     tracing::debug!("Accepted socket connection from {}", addr);
                     let i = f.next_selector.fetch_add(1, Ordering::Relaxed) % f.selectors.len();
                     let sel = &f.selectors[i];
-                    let _ = sel.accepted_tx.send((sock, addr, slot));
+                    let _ = sel.accepted_tx.send((sock, addr, slot, secure));
                     sel.wakeup();
                 }
                 Err(why) => {

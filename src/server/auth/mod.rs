@@ -1,12 +1,14 @@
 //! Authentication providers (ProviderRegistry): the schemes a client can
 //! name in an auth packet or an ACL. Built in: world, ip, digest (and the
 //! super digest; off with zookeeper.DigestAuthenticationProvider.enabled=false),
-//! and "auth" as the ACL shorthand for the caller's ids. Consulted by the NIO
+//! and "auth" as the ACL shorthand for the caller's ids; x509 (TLS client
+//! certificates) when an authProvider.* names its class. Consulted by the NIO
 //! workers (auth packets), the ProcessThread (fixupACL) and every thread that
 //! checks an ACL.
 
 pub mod digest_authentication_provider;
 pub mod ip_authentication_provider;
+pub mod x509_authentication_provider;
 
 use crate::quorum::quorum_peer_config::system_properties::{normalize, SystemProperties};
 use crate::quorum::quorum_peer_config::ConfigError;
@@ -41,6 +43,7 @@ impl AuthSettings {
     pub fn read(props: &SystemProperties) -> Result<AuthSettings, ConfigError> {
         let super_digest = props.string("zookeeper.DigestAuthenticationProvider.superDigest");
         let mut digest_enabled = props.boolean("zookeeper.DigestAuthenticationProvider.enabled", true);
+        let mut x509_enabled = false;
         if let Some((k, v)) = props.lookup("zookeeper.DigestAuthenticationProvider.digestAlg") {
             if !v.eq_ignore_ascii_case("SHA1") && !v.eq_ignore_ascii_case("SHA-1") {
                 return Err(ConfigError::bad_value(k, v, "is not supported (only SHA1)"));
@@ -50,11 +53,12 @@ impl AuthSettings {
             match v {
                 IP_PROVIDER_CLASS => {}
                 DIGEST_PROVIDER_CLASS => digest_enabled = true,
+                x509_authentication_provider::X509_PROVIDER_CLASS => x509_enabled = true,
                 _ => {
                     return Err(ConfigError::bad_value(
                         k,
                         v,
-                        "is not supported: zkserver's authentication providers are ip and digest",
+                        "is not supported: zkserver's authentication providers are ip, digest and x509",
                     ))
                 }
             }
@@ -67,7 +71,12 @@ impl AuthSettings {
         tracing::info!(
             "zookeeper.enforce.auth.enabled = {enforce_auth_enabled}, zookeeper.enforce.auth.schemes = {enforce_auth_schemes:?}"
         );
-        let providers = ProviderRegistry::new(digest_enabled);
+        let mut providers = ProviderRegistry::new(digest_enabled);
+        if x509_enabled {
+            providers.x509 = Some(X509Provider {
+                super_user: props.string("zookeeper.X509AuthenticationProvider.superUser"),
+            });
+        }
         if enforce_auth_enabled {
             if enforce_auth_schemes.is_empty() {
                 return Err(props.refused(
@@ -86,23 +95,37 @@ impl AuthSettings {
     }
 }
 
-/// Which schemes have a provider: ip always, digest unless disabled. A
-/// scheme without one cannot be authenticated with, is refused in new ACLs
-/// and matches no ACL entry, as in Java.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which schemes have a provider: ip always, digest unless disabled, x509
+/// when configured. A scheme without one cannot be authenticated with, is
+/// refused in new ACLs and matches no ACL entry, as in Java.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProviderRegistry {
     digest_enabled: bool,
+    x509: Option<X509Provider>,
+}
+
+/// The X509AuthenticationProvider's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct X509Provider {
+    /// zookeeper.X509AuthenticationProvider.superUser: the client id that is
+    /// also super.
+    pub super_user: Option<String>,
 }
 
 impl Default for ProviderRegistry {
     fn default() -> ProviderRegistry {
-        ProviderRegistry { digest_enabled: true }
+        ProviderRegistry { digest_enabled: true, x509: None }
     }
 }
 
 impl ProviderRegistry {
     pub fn new(digest_enabled: bool) -> ProviderRegistry {
-        ProviderRegistry { digest_enabled }
+        ProviderRegistry { digest_enabled, x509: None }
+    }
+
+    /// The x509 provider, when registered.
+    pub fn x509(&self) -> Option<&X509Provider> {
+        self.x509.as_ref()
     }
 
     /// getProvider(scheme) != null.
@@ -110,6 +133,7 @@ impl ProviderRegistry {
         match scheme {
             "ip" => true,
             "digest" => self.digest_enabled,
+            x509_authentication_provider::SCHEME => self.x509.is_some(),
             _ => false,
         }
     }
@@ -136,6 +160,7 @@ impl ProviderRegistry {
                 ip_authentication_provider::handle_authentication(cnxn);
                 true
             }
+            x509_authentication_provider::SCHEME => x509_authentication_provider::handle_auth_packet(cnxn),
             _ => false,
         }
     }
@@ -148,6 +173,11 @@ impl ProviderRegistry {
         match scheme {
             "digest" => id == acl_expr,
             "ip" => ip_authentication_provider::matches(id, acl_expr),
+            x509_authentication_provider::SCHEME => x509_authentication_provider::matches(
+                self.x509.as_ref().and_then(|x| x.super_user.as_deref()),
+                id,
+                acl_expr,
+            ),
             _ => false,
         }
     }
@@ -160,6 +190,7 @@ impl ProviderRegistry {
         match scheme {
             "digest" => digest_authentication_provider::is_valid(id),
             "ip" => ip_authentication_provider::is_valid(id),
+            x509_authentication_provider::SCHEME => x509_authentication_provider::is_valid(id),
             _ => false,
         }
     }
@@ -173,14 +204,14 @@ impl ProviderRegistry {
         }
         match scheme {
             "digest" => id.split(':').next().unwrap_or(""),
-            "ip" => id,
+            "ip" | x509_authentication_provider::SCHEME => id,
             _ => "",
         }
     }
 
     /// Whether ids of this scheme count as authenticated (for "auth" ACLs).
     pub fn is_authenticated(&self, scheme: &str) -> bool {
-        scheme == "digest" && self.is_registered(scheme)
+        (scheme == "digest" || scheme == x509_authentication_provider::SCHEME) && self.is_registered(scheme)
     }
 }
 

@@ -19,6 +19,8 @@ use std::sync::Arc;
 /// The TLS bytes rustls may hold for a connection before it takes no more
 /// plaintext (the connection's reply queue holds the rest).
 const TLS_BUFFER_LIMIT: usize = 256 << 10;
+/// Most socket reads one `read` makes while they yield no plaintext.
+const RECORD_READS_PER_CALL: usize = 16;
 /// A TLS record starts with this content type (handshake).
 const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 
@@ -72,7 +74,9 @@ impl SslHandler {
             let mut conn = new_connection(x509)?;
             let mut first = &buf[..n];
             while !first.is_empty() {
-                conn.read_tls(&mut first)?;
+                if conn.read_tls(&mut first)? == 0 {
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, "TLS records too large to buffer"));
+                }
                 process(&mut conn, sock)?;
             }
             self.state = State::Tls(conn);
@@ -81,7 +85,10 @@ impl SslHandler {
             State::Tls(c) => c,
             _ => return (&*sock).read(buf),
         };
-        loop {
+        // Records that carry no plaintext (handshake, alerts, empty data)
+        // are taken a few at a time, so one client cannot keep the worker;
+        // the socket, still readable, brings the connection back.
+        for _ in 0..RECORD_READS_PER_CALL {
             match conn.reader().read(buf) {
                 Ok(n) => return Ok(n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
@@ -101,6 +108,7 @@ impl SslHandler {
                 Err(e) => return Err(e),
             }
         }
+        Err(io::ErrorKind::WouldBlock.into())
     }
 
     /// Whether rustls holds plaintext not yet read (so the connection must

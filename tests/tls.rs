@@ -313,8 +313,11 @@ fn kazoo_use_ssl_x509_acl_and_port_unification_as_on_java() {
 fn bad_clients_are_refused_with_a_log_line_and_others_keep_their_session() {
     let pki = Pki::new();
     let secure = free_port();
-    let s = TestServer::start(tls_opts(&pki, "server.p12", "truststore.jks", secure));
-    let mut healthy = s.client();
+    let s = TestServer::start(
+        tls_opts(&pki, "server.p12", "truststore.jks", secure)
+            .prop("zookeeper.netty.server.outstandingHandshake.limit", "2"),
+    );
+    let healthy = s.client();
     healthy
         .create("/alive", Some(b"1"), &zkserver::zoo_defs::ids::open_acl_unsafe(), zkserver::zoo_defs::CreateMode::Persistent)
         .unwrap();
@@ -334,6 +337,16 @@ fn bad_clients_are_refused_with_a_log_line_and_others_keep_their_session() {
     // Nobody else noticed.
     assert_eq!(healthy.get_data("/alive", false).unwrap().0.as_deref(), Some(&b"1"[..]));
     assert_eq!(probe(&pki, "tls", secure, Some("client1")), "ok localhost");
+    // Two clients that never start their handshake use up the limit; a
+    // third is turned away until they go.
+    let idle: Vec<_> = (0..2).map(|_| raw_connect(&format!("127.0.0.1:{secure}"))).collect();
+    let mntr = || four_letter(&s.addr(), "mntr").unwrap_or_default();
+    assert!(wait_until(Duration::from_secs(10), || mntr().contains("zk_outstanding_tls_handshake\t2")), "{}", mntr());
+    assert!(probe(&pki, "tls", secure, Some("client1")).starts_with("refused"));
+    assert!(s.log_tail(50).contains("zookeeper.netty.server.outstandingHandshake.limit=2"), "{}", s.log_tail(20));
+    drop(idle);
+    assert!(wait_until(Duration::from_secs(10), || probe(&pki, "tls", secure, Some("client1")) == "ok localhost"));
+    assert!(wait_until(Duration::from_secs(10), || mntr().contains("zk_outstanding_tls_handshake\t0")), "{}", mntr());
 }
 
 #[test]

@@ -212,6 +212,7 @@ const RESOLVED_PROPERTIES: &[&str] = &[
     "clientTcpKeepAlive",
     "serverCnxnFactory",
     "client.portUnification",
+    "netty.server.outstandingHandshake.limit",
     "client.certReload",
     "client.secure",
     "X509AuthenticationProvider.superUser",

@@ -125,6 +125,9 @@ pub struct NioServerCnxn {
     ssl: Option<Mutex<SslHandler>>,
     /// rustls holds plaintext not yet read into `incoming`.
     tls_buffered: AtomicBool,
+    /// The TLS handshake (or port-unification detection) is under way and
+    /// counted in the factory's outstanding handshakes.
+    handshake_pending: AtomicBool,
     /// zookeeper.nio.sessionlessCnxnTimeout: the idle limit once a TLS
     /// handshake (which has a shorter one) is done.
     sessionless_timeout_ms: i32,
@@ -181,6 +184,7 @@ impl NioServerCnxn {
             auth_info: Mutex::new(vec![Id::new("ip", &crate::common::net_utils::host_address(remote.ip()))]),
             established_wall_ms: wall_ms(),
             stats: Mutex::new(CnxnStats::default()),
+            handshake_pending: AtomicBool::new(ssl.is_some()),
             ssl: ssl.map(Mutex::new),
             tls_buffered: AtomicBool::new(false),
             sessionless_timeout_ms: settings.sessionless_cnxn_timeout_ms,
@@ -251,6 +255,15 @@ impl NioServerCnxn {
         self.pending_frames.load(Ordering::Acquire) || self.tls_buffered.load(Ordering::Acquire)
     }
 
+    /// Takes the connection out of the outstanding handshakes, once.
+    fn end_handshake(&self) {
+        if self.handshake_pending.swap(false, Ordering::AcqRel) {
+            if let Some(f) = self.factory.upgrade() {
+                f.handshake_ended();
+            }
+        }
+    }
+
     fn tls_wants_write(&self) -> bool {
         self.ssl.as_ref().is_some_and(|s| s.lock().wants_write())
     }
@@ -265,7 +278,11 @@ impl NioServerCnxn {
         let res = h.read(&self.sock, buf);
         self.tls_buffered.store(h.has_buffered_plaintext(), Ordering::Release);
         let done = h.take_handshaken();
+        let settled = h.is_settled();
         drop(h);
+        if settled {
+            self.end_handshake();
+        }
         if let Err(e) = &res {
             if e.kind() == io::ErrorKind::InvalidData {
                 self.zks.stats.incr_auth_failed();
@@ -753,6 +770,7 @@ impl ServerCnxn for NioServerCnxn {
             f.remove_cnxn(self);
         }
         self.zks.zk_db().data_tree().remove_cnxn(self.id);
+        self.end_handshake();
         let _ = self.sock.shutdown(std::net::Shutdown::Both);
         drop(self.slot.lock().take());
     }

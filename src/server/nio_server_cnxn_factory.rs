@@ -72,6 +72,9 @@ pub struct NioSettings {
     pub client_tcp_keep_alive: bool,
     /// zookeeper.client.portUnification: the plain port also takes TLS.
     pub port_unification: bool,
+    /// zookeeper.netty.server.outstandingHandshake.limit: most TLS
+    /// handshakes at once (connections over it are closed); <= 0: no limit.
+    pub outstanding_handshake_limit: i32,
     /// The zookeeper.ssl.* keys (used when a port takes TLS).
     pub ssl: SslSettings,
 }
@@ -106,6 +109,7 @@ impl NioSettings {
             );
         }
         let port_unification = props.boolean("zookeeper.client.portUnification", false);
+        let outstanding_handshake_limit = props.int("zookeeper.netty.server.outstandingHandshake.limit", -1)?;
         let ssl = SslSettings::read(props)?;
         Ok(NioSettings {
             num_selector_threads: num_selector_threads as usize,
@@ -118,6 +122,7 @@ impl NioSettings {
             shutdown_timeout_ms,
             client_tcp_keep_alive,
             port_unification,
+            outstanding_handshake_limit,
             ssl,
         })
     }
@@ -279,6 +284,8 @@ pub struct NioServerCnxnFactory {
     listeners: Vec<(Arc<TcpListener>, bool)>,
     /// The TLS settings and config, when a port takes TLS.
     x509: Option<Arc<X509Util>>,
+    /// TLS (or not yet detected) connections whose handshake is not over.
+    outstanding_handshakes: AtomicUsize,
     zks: RwLock<Arc<ZooKeeperServer>>,
     selectors: Vec<Arc<SelectorThread>>,
     workers: WorkerService,
@@ -335,6 +342,7 @@ impl NioServerCnxnFactory {
             local_address,
             listeners,
             x509,
+            outstanding_handshakes: AtomicUsize::new(0),
             zks: RwLock::new(Arc::clone(&zks)),
             selectors,
             workers,
@@ -439,6 +447,19 @@ impl NioServerCnxnFactory {
             Some(x) if self.settings.port_unification => Some(SslHandler::detect(Arc::clone(x))),
             _ => None,
         };
+        if ssl.is_some() {
+            let limit = self.settings.outstanding_handshake_limit;
+            let before = self.outstanding_handshakes.fetch_add(1, Ordering::AcqRel);
+            if limit > 0 && before >= limit as usize {
+                self.outstanding_handshakes.fetch_sub(1, Ordering::AcqRel);
+                crate::server::server_metrics::metrics().tls_handshake_exceeded.inc();
+                tracing::warn!(
+                    "Closing connection from {remote}: {before} TLS handshakes are under way \
+                     (zookeeper.netty.server.outstandingHandshake.limit={limit})"
+                );
+                return;
+            }
+        }
         let _ = sock.set_nodelay(true);
         let id = self.next_cnxn_id.fetch_add(1, Ordering::Relaxed);
         let cnxn = NioServerCnxn::new(
@@ -459,6 +480,12 @@ impl NioServerCnxnFactory {
             tracing::warn!("cannot watch connection from {remote}: {e}");
             cnxn.close("epoll registration failed");
         }
+    }
+
+    /// A connection's handshake (or port-unification detection) is over,
+    /// however it ended.
+    pub fn handshake_ended(&self) {
+        self.outstanding_handshakes.fetch_sub(1, Ordering::AcqRel);
     }
 
     /// touchCnxn: push the connection's idle deadline out.
@@ -525,6 +552,10 @@ impl ServerCnxnFactory for NioServerCnxnFactory {
 
     fn num_alive_connections(&self) -> usize {
         self.cnxns.lock().len()
+    }
+
+    fn outstanding_tls_handshakes(&self) -> usize {
+        self.outstanding_handshakes.load(Ordering::Acquire)
     }
 
     fn shutdown(&self) {

@@ -35,6 +35,9 @@ pub trait ServerCnxnFactory: Send + Sync {
 
     fn num_alive_connections(&self) -> usize;
 
+    /// TLS handshakes begun and not yet finished (or failed).
+    fn outstanding_tls_handshakes(&self) -> usize;
+
     /// Stops accepting, closes every connection, joins the threads.
     fn shutdown(&self);
 }

@@ -10,9 +10,7 @@
 //! - `jvm_pause_time_ms` (JvmPauseMonitor: no garbage collector pauses);
 //! - `netty_queued_buffer_capacity` (NettyServerCnxn: zkserver has only the
 //!   NIO transport);
-//! - `tls_handshake_exceeded` (a TLS client slower than
-//!   ssl.handshakeDetectionTimeoutMillis is closed as an idle connection,
-//!   not counted here), `insecure_admin_count` (the
+//! - `insecure_admin_count` (the
 //!   AdminServer over plain HTTP is counted once it exists),
 //!   `ensemble_auth_success`, `ensemble_auth_fail`, `ensemble_auth_skip`
 //!   (the ensembleAuthName check, refused at start-up);

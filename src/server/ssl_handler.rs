@@ -56,6 +56,11 @@ impl SslHandler {
         SslHandler { state: State::Detect(x509), handshaken: false, just_handshaken: false }
     }
 
+    /// Whether the handshake is over, or port unification chose plaintext.
+    pub fn is_settled(&self) -> bool {
+        self.handshaken || matches!(self.state, State::Plain)
+    }
+
     /// Whether this connection speaks TLS (so far as is known).
     pub fn is_tls(&self) -> bool {
         matches!(self.state, State::Tls(_))

@@ -14,6 +14,7 @@
 
 pub mod ensemble;
 pub mod partition;
+pub mod pki;
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File, OpenOptions};

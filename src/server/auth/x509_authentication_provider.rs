@@ -118,21 +118,16 @@ fn directory_string(tag: u8, v: &[u8]) -> Option<String> {
     }
 }
 
-/// An attribute value escaped as X500Principal's RFC 2253 form escapes it.
+/// An attribute value escaped as X500Principal's RFC 2253 form escapes it:
+/// the special characters anywhere, a space at either end.
 fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if ",=+<>#;\"\\".contains(c) {
+    let last = s.chars().count().saturating_sub(1);
+    let mut out = String::with_capacity(s.len() + 2);
+    for (i, c) in s.chars().enumerate() {
+        if ",=+<>#;\"\\".contains(c) || (c == ' ' && (i == 0 || i == last)) {
             out.push('\\');
         }
         out.push(c);
-    }
-    if out.starts_with(' ') {
-        out.insert(0, '\\');
-    }
-    if out.ends_with(' ') && out.len() > 1 {
-        let n = out.len() - 1;
-        out.insert(n, '\\');
     }
     out
 }
@@ -199,6 +194,8 @@ mod tests {
             "CN=client one,1.2.840.113549.1.9.1=#1603614062,O=Acme\\, Inc,C=US"
         );
         assert_eq!(escape(" a#b "), "\\ a\\#b\\ ");
+        assert_eq!(escape(" "), "\\ ");
+        assert_eq!(escape("a b"), "a b");
     }
 
     #[test]

@@ -1,12 +1,22 @@
 //! Records the build time for the version line four-letter words print
 //! ("3.8.0-zkserver-<version>, built on <date> UTC"), as Java's does.
-//! SOURCE_DATE_EPOCH, when set, makes the build reproducible.
+//! SOURCE_DATE_EPOCH, when set, makes the build reproducible. Also records
+//! the compiler's version, which envi prints as java.version.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 include!("src/common/civil_date.rs");
 
 fn main() {
+    // The compiler's version stands for Java's java.version in envi.
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let version = std::process::Command::new(rustc)
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map_or_else(|| "rustc (unknown version)".to_string(), |v| v.trim().to_string());
+    println!("cargo:rustc-env=ZKSERVER_RUSTC_VERSION={version}");
     println!("cargo:rerun-if-env-changed=SOURCE_DATE_EPOCH");
     println!("cargo:rerun-if-changed=src/common/civil_date.rs");
     let secs = std::env::var("SOURCE_DATE_EPOCH")

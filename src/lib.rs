@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod common;
+pub mod environment;
 pub mod jute;
 pub mod quorum;
 pub mod server;

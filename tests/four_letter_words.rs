@@ -5,6 +5,7 @@
 mod common;
 
 use common::*;
+use std::time::Duration;
 use zkserver::client::ZkClient;
 use zkserver::zoo_defs::{ids, CreateMode};
 
@@ -209,6 +210,7 @@ fn envi_layout() {
     );
     check_version(out.lines().nth(1).unwrap().strip_prefix("zookeeper.version=").unwrap());
     assert!(out.contains("\nos.name=Linux\n"));
+    assert!(out.contains("\njava.version=rustc ") && !out.contains("\nos.memory.total=0MB"), "{out}");
 }
 
 #[test]
@@ -358,4 +360,63 @@ fn hash_lists_the_tree_digest_at_every_128th_zxid() {
     // Every txn's logged digest matched the tree it produced.
     let mntr = word(&s, "mntr");
     assert!(mntr.lines().any(|l| l == "zk_digest_mismatches_count\t0"), "{mntr}");
+}
+
+/// Sends stmk with `mask` as the big-endian long that follows the word, as
+/// Java's clients do, and returns the answer.
+fn stmk(s: &TestServer, mask: i64) -> String {
+    use std::io::{Read, Write};
+    let mut c = raw_connect(&s.addr());
+    let mut msg = b"stmk".to_vec();
+    msg.extend_from_slice(&mask.to_be_bytes());
+    c.write_all(&msg).unwrap();
+    let mut out = String::new();
+    c.read_to_string(&mut out).unwrap();
+    out
+}
+
+/// The zookeeper.trace lines in the log that mention `path`.
+fn trace_lines(s: &TestServer, path: &str) -> Vec<String> {
+    let log = std::fs::read_to_string(s.log_path()).unwrap_or_default();
+    let needle = format!("reqpath:{path}");
+    log.lines().filter(|l| l.contains("zookeeper.trace") && l.ends_with(&needle)).map(str::to_string).collect()
+}
+
+/// stmk sets ZooTrace's mask and it decides which trace lines are written:
+/// with the request bit set, each create is traced as it enters
+/// PrepRequestProcessor ('P') and FinalRequestProcessor ('E'), in Java's
+/// Request.toString layout; with the mask 0, none is. Java writes these
+/// lines only when its logger is at TRACE, as zkserver does.
+#[test]
+fn stmk_decides_which_requests_are_traced() {
+    let s = TestServer::start_with(Flavor::Zkserver, ServerOpts::default().prop("zookeeper.console.threshold", "TRACE"));
+    assert_eq!(word(&s, "gtmk"), "306", "Java's default mask");
+    let c = s.client();
+    c.create("/traced", None, &ids::open_acl_unsafe(), CreateMode::Persistent).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(10), || trace_lines(&s, "/traced").len() == 2),
+        "expected a P and an E line: {:?}",
+        trace_lines(&s, "/traced")
+    );
+    let lines = trace_lines(&s, "/traced");
+    assert!(lines[0].contains(":Psessionid:0x") && lines[0].contains(" type:create cxid:0x"), "{lines:?}");
+    assert!(lines[1].contains(":Esessionid:0x") && lines[1].contains(" txntype:1 reqpath:/traced"), "{lines:?}");
+
+    assert_eq!(stmk(&s, 0), "0");
+    assert_eq!(word(&s, "gtmk"), "0");
+    c.create("/quiet", None, &ids::open_acl_unsafe(), CreateMode::Persistent).unwrap();
+    // The request bit back on: the next create is traced; the one before it,
+    // which was answered first, never was.
+    assert_eq!(stmk(&s, 2), "2");
+    c.create("/traced-again", None, &ids::open_acl_unsafe(), CreateMode::Persistent).unwrap();
+    assert!(wait_until(Duration::from_secs(10), || trace_lines(&s, "/traced-again").len() == 2));
+    assert_eq!(trace_lines(&s, "/quiet"), Vec::<String>::new());
+}
+
+/// A stmk outside the whitelist is refused and leaves the mask alone.
+#[test]
+fn stmk_outside_the_whitelist_leaves_the_mask() {
+    let s = TestServer::start_with(Flavor::Zkserver, ServerOpts::default().cfg("4lw.commands.whitelist", "ruok, srvr, gtmk"));
+    assert_eq!(stmk(&s, 0), "stmk is not executed because it is not in the whitelist.\n");
+    assert_eq!(word(&s, "gtmk"), "306");
 }

@@ -7,6 +7,8 @@
 //! and clientPortAddress are `[::1]` elect, replicate and fail over, all
 //! zkserver and mixed with Java nodes (leader on either side), and every
 //! node shows the same membership. The AdminServer answers on ::1 too.
+//! Where the process cannot make an IPv6 socket, the wildcard falls back
+//! to 0.0.0.0, as Java's does.
 //!
 //! These need the IPv6 loopback; a machine without it fails them (with a
 //! line saying so) rather than skipping.
@@ -63,6 +65,67 @@ fn the_wildcard_client_port_takes_ipv6_and_ipv4_as_java_does() {
         assert!(stat.lines().any(|l| l.starts_with(" /127.0.0.1:")), "{flavor:?}: {stat}");
         six.close().unwrap();
         four.close().unwrap();
+    }
+}
+
+/// A shared object that makes every IPv6 socket() fail with EAFNOSUPPORT,
+/// as on a kernel without IPv6, for a process started with it in
+/// LD_PRELOAD. Built with the C compiler into `dir`.
+fn no_ipv6_preload(dir: &std::path::Path) -> std::path::PathBuf {
+    let src = dir.join("noipv6.c");
+    let lib = dir.join("libnoipv6.so");
+    std::fs::write(
+        &src,
+        r#"#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <sys/socket.h>
+int socket(int domain, int type, int protocol) {
+    static int (*real)(int, int, int);
+    if (domain == AF_INET6) { errno = EAFNOSUPPORT; return -1; }
+    if (!real) real = (int (*)(int, int, int))dlsym(RTLD_NEXT, "socket");
+    return real(domain, type, protocol);
+}
+"#,
+    )
+    .unwrap();
+    let out = std::process::Command::new("cc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(&lib)
+        .arg(&src)
+        .arg("-ldl")
+        .output()
+        .expect("run cc (apt-get install -y gcc)");
+    assert!(out.status.success(), "cc failed: {}", String::from_utf8_lossy(&out.stderr));
+    lib
+}
+
+/// Whether a socket listens on `port` at the IPv4 wildcard (`/proc/net/tcp`)
+/// and whether one listens on it for IPv6 (`/proc/net/tcp6`).
+fn listeners(port: u16) -> (bool, bool) {
+    let listening = |file: &str, wildcard: &str| {
+        std::fs::read_to_string(file).unwrap_or_default().lines().skip(1).any(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            cols.get(3) == Some(&"0A") && cols.get(1).is_some_and(|a| a.ends_with(&format!(":{port:04X}")) && (wildcard.is_empty() || a.starts_with(wildcard)))
+        })
+    };
+    (listening("/proc/net/tcp", "00000000:"), listening("/proc/net/tcp6", ""))
+}
+
+/// Without IPv6 (every IPv6 socket refused, as by a kernel built without
+/// it) the wildcard client port falls back to 0.0.0.0 and serves IPv4
+/// clients, as Java does when its JVM finds no IPv6.
+#[test]
+fn without_ipv6_the_wildcard_falls_back_to_ipv4_as_java_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = no_ipv6_preload(dir.path());
+    for flavor in [Flavor::Java, Flavor::Zkserver] {
+        let s = TestServer::start_with(flavor, ServerOpts::default().env("LD_PRELOAD", lib.to_str().unwrap()));
+        let c = s.client();
+        c.create("/four", Some(b"v4 only"), &ids::open_acl_unsafe(), CreateMode::Persistent).unwrap();
+        assert_eq!(listeners(s.port), (true, false), "{flavor:?}: the client port should listen on 0.0.0.0 only");
+        assert!(std::net::TcpStream::connect(v6(s.port)).is_err(), "{flavor:?} took a connection on ::1");
+        c.close().unwrap();
     }
 }
 

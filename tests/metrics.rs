@@ -12,13 +12,14 @@
 mod common;
 
 use common::ensemble::Ensemble;
+use common::prometheus::{http_get, parse_exposition, prometheus_server};
 use common::{four_letter, free_port, wait_until, Flavor, ServerOpts, TestServer};
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 use zkserver::client::ZkClient;
-use zkserver::zoo_defs::{ids, CreateMode};
+use zkserver::jute::records::{GetDataRequest, SetDataRequest};
+use zkserver::zoo_defs::{ids, op_code, CreateMode};
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
@@ -95,15 +96,36 @@ fn standalone_mntr_has_javas_keys() {
     assert_eq!(value(&o, "server_state"), "standalone");
 }
 
+/// Pipelines, on one session, setData then reads of the same node, so the
+/// reads wait in the CommitProcessor's session queue behind the write.
+fn reads_behind_writes(c: &ZkClient) {
+    let mut xids = Vec::new();
+    for _ in 0..10 {
+        let set = SetDataRequest { path: "/metrics".into(), data: Some(b"again".to_vec()), version: -1 };
+        xids.push(c.send(op_code::SET_DATA, &set).expect("send setData"));
+        for _ in 0..3 {
+            let get = GetDataRequest { path: "/metrics".into(), watch: false };
+            xids.push(c.send(op_code::GET_DATA, &get).expect("send getData"));
+        }
+    }
+    for xid in xids {
+        let reply = c.recv_timeout(DEADLINE).expect("reply");
+        assert_eq!((reply.header.xid, reply.header.err), (xid, 0));
+    }
+}
+
 /// A 3-node ensemble of `flavor`, settled, with traffic through the leader
-/// and a follower; returns the leader's and a follower's mntr.
+/// and a follower; returns the leader's and a follower's mntr. Every ACK's
+/// latency is recorded (zookeeper.leader.ackLoggingFrequency=1).
 fn ensemble_mntr(flavor: Flavor) -> (Vec<(String, String)>, Vec<(String, String)>) {
     let mut ens = Ensemble::new(&[flavor, flavor, flavor], &[]);
+    ens.set_system_property("zookeeper.leader.ackLoggingFrequency", "1");
     ens.start_all();
     let leader = ens.settled_leader(&[1, 2, 3]);
     let follower = [1, 2, 3].into_iter().find(|s| *s != leader).expect("a follower");
     let c = ens.client(follower);
     traffic(&c);
+    reads_behind_writes(&c);
     c.close().expect("close");
     // Reads on the leader too, so its per-namespace read series exists.
     let c = ens.client(leader);
@@ -137,58 +159,27 @@ fn ensemble_mntr_has_javas_keys_on_leader_and_follower() {
     assert_ne!(value(&of, "learner_commit_received_count"), "0");
     assert_ne!(value(&of, "cnt_follower_sync_time"), "0");
     assert_ne!(value(&of, "cnt_election_time"), "0");
-}
-
-/// GET `path` on 127.0.0.1:`port`: (status, body).
-fn http_get(port: u16, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to /metrics");
-    s.set_read_timeout(Some(DEADLINE)).expect("timeout");
-    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").expect("send");
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).expect("read");
-    let status = raw.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
-    (status, body)
-}
-
-/// A parsed exposition: family name -> type, and sample (name with
-/// labels) -> value. Panics on any line format 0.0.4 does not allow.
-fn parse_exposition(text: &str) -> (BTreeMap<String, String>, BTreeMap<String, f64>) {
-    let mut types = BTreeMap::new();
-    let mut samples = BTreeMap::new();
-    for line in text.lines() {
-        if line.is_empty() {
-            continue;
+    for (flavor, l, f) in [("Java", &jl, &jf), ("zkserver", &ol, &of)] {
+        // The reads queued behind their session's write, and were released
+        // by its commit; each commit waited (0 ms or more) for the workers.
+        for key in [
+            "cnt_requests_in_session_queue",
+            "cnt_pending_session_queue_size",
+            "cnt_reads_after_write_in_session_queue",
+            "cnt_reads_issued_from_session_queue",
+            "cnt_session_queues_drained",
+            "cnt_time_waiting_empty_pool_in_commit_processor_read_ms",
+        ] {
+            assert_ne!(value(f, key), "0", "{flavor} follower: {key}");
         }
-        if let Some(rest) = line.strip_prefix("# TYPE ") {
-            let (name, kind) = rest.split_once(' ').expect("TYPE line");
-            assert!(["counter", "gauge", "summary", "histogram", "untyped"].contains(&kind), "{line}");
-            types.insert(name.to_string(), kind.to_string());
-            continue;
-        }
-        if line.starts_with("# HELP ") || line.starts_with('#') {
-            continue;
-        }
-        let (series, v) = line.rsplit_once(' ').unwrap_or_else(|| panic!("bad sample line {line}"));
-        let name_end = series.find('{').unwrap_or(series.len());
-        let name = &series[..name_end];
-        assert!(
-            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
-            "bad metric name in {line}"
-        );
-        if name_end < series.len() {
-            assert!(series.ends_with('}'), "bad labels in {line}");
-        }
-        let v: f64 = match v {
-            "NaN" => f64::NAN,
-            "+Inf" => f64::INFINITY,
-            "-Inf" => f64::NEG_INFINITY,
-            _ => v.parse().unwrap_or_else(|_| panic!("bad value in {line}")),
-        };
-        samples.insert(series.to_string(), v);
+        assert_ne!(value(f, "max_reads_after_write_in_session_queue"), "0", "{flavor}");
+        // Each follower's ACKs, by sid.
+        let acks = l.iter().filter(|(k, v)| k.starts_with("cnt_") && k.ends_with("_ack_latency") && v != "0").count();
+        assert!(acks >= 2, "{flavor} leader: ack_latency for {acks} voters");
     }
-    (types, samples)
 }
+
+
 
 /// Java's metric names for a standalone server (the fixture's "all" rows).
 fn java_names() -> Vec<(String, String)> {
@@ -202,15 +193,6 @@ fn java_names() -> Vec<(String, String)> {
         .collect()
 }
 
-/// A zkserver running the Prometheus provider on a free port of 127.0.0.1.
-fn prometheus_server() -> (TestServer, u16) {
-    let port = free_port();
-    let opts = ServerOpts::default()
-        .cfg("metricsProvider.className", "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider")
-        .cfg("metricsProvider.httpHost", "127.0.0.1")
-        .cfg("metricsProvider.httpPort", &port.to_string());
-    (TestServer::start_with(Flavor::Zkserver, opts), port)
-}
 
 #[test]
 fn prometheus_metrics_cover_javas_names_and_move() {
@@ -389,46 +371,3 @@ fn observer_mntr_has_javas_keys() {
     assert_ne!(value(&ours, "cnt_observer_sync_time"), "0");
 }
 
-/// How many metric updates one request makes (summary observations plus
-/// counter increments; the byte counters count one update per request),
-/// for the overhead estimate in README. Prints, asserts nothing.
-#[test]
-#[ignore]
-fn metric_updates_per_request() {
-    let (server, port) = prometheus_server();
-    assert!(wait_until(DEADLINE, || TcpStream::connect(("127.0.0.1", port)).is_ok()));
-    let c = server.client();
-    c.create("/n", Some(b"v"), &ids::open_acl_unsafe(), CreateMode::Persistent).expect("create");
-    // Counters (bar the byte counters, one update each per request) and
-    // the summaries' observation counts; keyed sets add one per request.
-    let (types, _) = parse_exposition(&http_get(port, "/metrics").1);
-    let byte_counters = ["bytes_received_count", "response_bytes", "watch_bytes"];
-    let updates = |samples: &BTreeMap<String, f64>| -> f64 {
-        samples
-            .iter()
-            .filter(|(k, _)| {
-                let counter = types.get(k.as_str()).is_some_and(|t| t == "counter") && !byte_counters.contains(&k.as_str());
-                let summary_count =
-                    k.strip_suffix("_count").is_some_and(|base| types.get(base).is_some_and(|t| t == "summary"));
-                counter || summary_count
-            })
-            .map(|(_, v)| *v)
-            .sum()
-    };
-    let per_request = |op: &dyn Fn()| {
-        let (_, before) = parse_exposition(&http_get(port, "/metrics").1);
-        for _ in 0..1000 {
-            op();
-        }
-        let (_, after) = parse_exposition(&http_get(port, "/metrics").1);
-        // + the byte counters and the per-namespace set.
-        (updates(&after) - updates(&before)) / 1000.0 + 3.0
-    };
-    let reads = per_request(&|| {
-        c.get_data("/n", false).expect("get_data");
-    });
-    let writes = per_request(&|| {
-        c.set_data("/n", Some(b"w"), -1).expect("set_data");
-    });
-    eprintln!("metric updates per request: getData {reads:.1}, setData {writes:.1}");
-}

@@ -3,11 +3,16 @@
 //! largeRequestMaxBytes (a request too large for what is left closes its
 //! connection), and zookeeper.throttled_op_wait_time (a request that
 //! waited longer than that in the RequestThrottler is answered THROTTLEDOP
-//! and has no effect).
+//! and has no effect), and the RequestThrottler's
+//! zookeeper.request_throttle_max_requests with request_throttle_drop_stale
+//! and the staleness checks (zookeeper.request_stale_connection_check,
+//! zookeeper.request_stale_latency_check): a stale request waiting behind
+//! the limit is dropped, and so is its connection. Also
+//! zookeeper.globalOutstandingLimit: a connection throttled past it resumes.
 
 mod common;
 
-use common::{assert_code, Flavor, ServerOpts, TestServer};
+use common::{assert_code, assert_server_serves, four_letter, wait_until, Flavor, ServerOpts, TestServer};
 use std::time::Duration;
 use zkserver::jute::records::{CreateRequest, GetDataRequest};
 use zkserver::zoo_defs::{code, ids, op_code, CreateMode};
@@ -105,5 +110,131 @@ fn a_request_that_waited_too_long_is_answered_throttledop() {
         // Once the queue has drained, requests are served again.
         zk.get_data("/t", false).expect("getData after the burst");
         assert_code(zk.get_data("/missing", false), code::NO_NODE);
+    });
+}
+
+/// A figure mntr prints (without the `zk_` prefix).
+fn mntr_value(server: &TestServer, key: &str) -> i64 {
+    let out = four_letter(&server.addr(), "mntr").expect("mntr");
+    let line = out.lines().find(|l| l.split('\t').next() == Some(&format!("zk_{key}")[..]));
+    line.and_then(|l| l.split('\t').nth(1)).and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("no {key} in mntr"))
+}
+
+/// Pipelines `n` getData requests on `zk` and returns their xids.
+fn pipeline_reads(zk: &zkserver::client::ZkClient, n: usize) -> Vec<i32> {
+    let body = GetDataRequest { path: "/".into(), watch: false };
+    (0..n).map(|_| zk.send(op_code::GET_DATA, &body).expect("send getData")).collect()
+}
+
+/// With request_throttle_max_requests=1 each request waits for the one
+/// before it (request_throttle_wait_count counts the stalls). A client that
+/// hangs up leaves its queued requests stale (their connection is closed):
+/// with request_throttle_drop_stale (the default) they are dropped rather
+/// than run for nobody, and everyone else is served meanwhile.
+#[test]
+fn requests_of_a_closed_connection_are_dropped_behind_the_limit() {
+    both(|flavor| {
+        let opts = ServerOpts::default()
+            .prop("zookeeper.request_throttle_max_requests", "1")
+            .prop("zookeeper.request_throttle_stall_time", "100");
+        let server = TestServer::start_with(flavor, opts);
+        let zk = server.client();
+        let xids = pipeline_reads(&zk, 50);
+        let first = zk.recv_timeout(Duration::from_secs(30)).expect("the first reply");
+        assert_eq!((first.header.xid, first.header.err), (xids[0], code::OK), "{flavor:?}");
+        drop(zk);
+        assert_server_serves(&server.addr());
+        // zkserver's worker hands the throttler the whole burst at once, so
+        // the requests behind the first wait, and go stale when the client
+        // hangs up. Java's NIO takes one request per selector turn and its
+        // throttler may find none in process: for Java, only that it keeps
+        // serving is checked.
+        if flavor == Flavor::Zkserver {
+            assert!(mntr_value(&server, "request_throttle_wait_count") > 0);
+            assert!(
+                wait_until(Duration::from_secs(20), || mntr_value(&server, "stale_requests_dropped") > 0),
+                "no request of the closed connection was dropped"
+            );
+            // The rest were not run: 50 reads at a 100 ms stall each would
+            // take 5 s; the throttler is idle long before that.
+            assert!(mntr_value(&server, "stale_requests_dropped") + mntr_value(&server, "stale_requests") < 50);
+        }
+        let other = server.client();
+        other.get_data("/", false).expect("another client is served");
+    });
+}
+
+/// With zookeeper.request_stale_latency_check a request that has waited
+/// longer than its session's timeout is stale even though its connection
+/// is open. Dropping it closes the connection (Java's setInvalid), so no
+/// later request of it runs out of order: the client gets its first
+/// replies, in order, then sees the connection end.
+#[test]
+fn with_the_latency_check_a_request_older_than_its_session_closes_its_connection() {
+    both(|flavor| {
+        let opts = ServerOpts::default()
+            .tick_time(500)
+            .prop("zookeeper.request_throttle_max_requests", "1")
+            .prop("zookeeper.request_throttle_stall_time", "300")
+            .prop("zookeeper.request_stale_latency_check", "true");
+        let server = TestServer::start_with(flavor, opts);
+        // The shortest session tickTime allows: 1 s.
+        let zk = zkserver::client::ZkClient::connect(server.addr(), 1000).expect("connect");
+        let xids = pipeline_reads(&zk, 12);
+        let mut answered = 0;
+        while answered < xids.len() {
+            match zk.recv_timeout(Duration::from_secs(30)) {
+                Ok(reply) => {
+                    assert_eq!((reply.header.xid, reply.header.err), (xids[answered], code::OK), "{flavor:?}");
+                    answered += 1;
+                }
+                Err(e) => {
+                    assert_ne!(e.kind(), std::io::ErrorKind::TimedOut, "{flavor:?}: no reply and no close: {e}");
+                    break;
+                }
+            }
+        }
+        // Each request waits a 300 ms stall behind the one before it, so the
+        // fifth is over a second old and is dropped with its connection.
+        if flavor == Flavor::Zkserver {
+            assert!((1..xids.len()).contains(&answered), "{answered} of {} answered", xids.len());
+            assert!(mntr_value(&server, "stale_requests_dropped") >= 1);
+        }
+        let other = server.client();
+        other.get_data("/", false).expect("another client is served");
+    });
+}
+
+/// globalOutstandingLimit: past it, a connection with requests in flight is
+/// not read from until they are answered (shouldThrottle). With a limit of
+/// 1 and several clients each pipelining a mix of writes and reads, every
+/// connection is throttled again and again; each must resume, and every
+/// request be answered, in order, with its effect.
+#[test]
+fn connections_throttled_by_the_global_outstanding_limit_resume() {
+    both(|flavor| {
+        let server = TestServer::start_with(flavor, ServerOpts::default().prop("zookeeper.globalOutstandingLimit", "1"));
+        let clients: Vec<_> = (0..4).map(|_| server.client()).collect();
+        let setup = server.client();
+        setup.create("/g", None, &ids::open_acl_unsafe(), CreateMode::Persistent).expect("create");
+        let mut sent = Vec::new();
+        for (n, zk) in clients.iter().enumerate() {
+            let mut xids = Vec::new();
+            for i in 0..100 {
+                let path = format!("/g/c{n}-{i}");
+                let body = CreateRequest { path, data: Some(Vec::new()), acl: ids::open_acl_unsafe(), flags: 0 };
+                xids.push(zk.send(op_code::CREATE, &body).expect("send create"));
+                let body = GetDataRequest { path: "/g".into(), watch: false };
+                xids.push(zk.send(op_code::GET_DATA, &body).expect("send getData"));
+            }
+            sent.push(xids);
+        }
+        for (zk, xids) in clients.iter().zip(&sent) {
+            for xid in xids {
+                let reply = zk.recv_timeout(Duration::from_secs(30)).expect("reply");
+                assert_eq!((reply.header.xid, reply.header.err), (*xid, code::OK), "{flavor:?}");
+            }
+        }
+        assert_eq!(setup.get_children("/g", false).expect("children").len(), 400, "{flavor:?}");
     });
 }

@@ -70,6 +70,29 @@ pub struct CommitProcessorCore {
     match_syncs: bool,
     max_read_batch_size: i32,
     max_commit_batch_size: NonZeroUsize,
+    /// The session-queue figures of the turns since `take_figures`.
+    figures: SessionQueueFigures,
+}
+
+/// The per-session queue figures Java's CommitProcessor samples, as the
+/// core saw them; the thread records them in ServerMetrics.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct SessionQueueFigures {
+    /// requests_in_session_queue: a session queue's length as a request
+    /// joins it, and as a committed write leaves its head.
+    pub requests_in_session_queue: Vec<usize>,
+    /// pending_session_queue_size: sessions with a queue when a local
+    /// write's commit arrives.
+    pub pending_session_queue_size: Vec<usize>,
+    /// reads_after_write_in_session_queue: per drained session, the reads
+    /// released behind its write.
+    pub reads_after_write: Vec<usize>,
+    /// session_queues_drained and reads_issued_from_session_queue: per
+    /// commit batch, the sessions drained and the reads they released.
+    pub drained: Vec<(usize, usize)>,
+    /// concurrent_request_processing_in_commit_processor: the requests
+    /// still with the workers when a commit had to wait for them.
+    pub concurrent_when_commit_waits: Vec<usize>,
 }
 
 impl CommitProcessorCore {
@@ -88,7 +111,19 @@ impl CommitProcessorCore {
             match_syncs,
             max_read_batch_size,
             max_commit_batch_size,
+            figures: SessionQueueFigures::default(),
         }
+    }
+
+    /// The figures sampled since the last call.
+    pub fn take_figures(&mut self) -> SessionQueueFigures {
+        std::mem::take(&mut self.figures)
+    }
+
+    /// Whether a commit is waiting for the workers to finish (Java's
+    /// waitForEmptyPool).
+    pub fn waiting_for_pool(&self) -> bool {
+        self.commit_waiting_for_pool
     }
 
     /// needCommit: whether the request waits for the leader's commit.
@@ -121,12 +156,11 @@ impl CommitProcessorCore {
         self.committed.push_back(req);
     }
 
-    /// (reads, writes) arrived and not yet sorted, the sessions with
-    /// requests held behind a write, and the requests with the workers:
-    /// the queue figures Java samples each turn.
-    pub fn queue_figures(&self) -> (usize, usize, usize, usize) {
+    /// (reads, writes) arrived and not yet sorted: the queue figures Java
+    /// samples each turn.
+    pub fn queue_figures(&self) -> (usize, usize) {
         let writes = self.queued.iter().filter(|r| self.need_commit(r)).count();
-        (self.queued.len() - writes, writes, self.pending.len(), self.in_flight)
+        (self.queued.len() - writes, writes)
     }
 
     /// A request handed out as `Handoff::Worker` has been processed.
@@ -158,6 +192,9 @@ impl CommitProcessorCore {
                 return out;
             }
             self.commit_waiting_for_pool = true;
+            if self.in_flight > 0 {
+                self.figures.concurrent_when_commit_waits.push(self.in_flight);
+            }
         }
         if self.in_flight > 0 {
             return out;
@@ -175,7 +212,9 @@ impl CommitProcessorCore {
             let Some(req) = self.queued.pop_front() else { break };
             to_process -= 1;
             if self.need_commit(&req) || self.pending.contains_key(&req.session_id) {
-                self.pending.entry(req.session_id).or_default().push_back(req);
+                let q = self.pending.entry(req.session_id).or_default();
+                q.push_back(req);
+                self.figures.requests_in_session_queue.push(q.len());
             } else {
                 reads += 1;
                 self.to_worker(req, out);
@@ -206,13 +245,16 @@ impl CommitProcessorCore {
                 // The oldest local write: it must be at the head of its
                 // session's queue; if it has not been sorted out of the
                 // arrived requests yet, the commit waits for the next turn.
-                let ready = match self.pending.get(&key.0).and_then(|q| q.front()) {
+                self.figures.pending_session_queue_size.push(self.pending.len());
+                let queue = self.pending.get(&key.0);
+                let ready = match queue.and_then(|q| q.front()) {
                     Some(head) => self.need_commit(head),
                     None => false,
                 };
                 if !ready {
                     break;
                 }
+                self.figures.requests_in_session_queue.push(queue.map_or(0, VecDeque::len));
                 local = self.pending.get_mut(&key.0).and_then(|q| q.pop_front());
                 self.queued_writes.pop_front();
                 if !sessions_to_drain.contains(&key.0) {
@@ -235,17 +277,23 @@ impl CommitProcessorCore {
         }
         // The reads each applied write held back go out now, before any
         // later write of their session.
-        for sid in sessions_to_drain {
+        let mut released = 0;
+        for &sid in &sessions_to_drain {
             let Some(mut q) = self.pending.remove(&sid) else { continue };
+            let mut reads = 0;
             while q.front().is_some_and(|r| !self.need_commit(r)) {
                 if let Some(r) = q.pop_front() {
                     self.to_worker(r, out);
+                    reads += 1;
                 }
             }
+            self.figures.reads_after_write.push(reads);
+            released += reads;
             if !q.is_empty() {
                 self.pending.insert(sid, q);
             }
         }
+        self.figures.drained.push((sessions_to_drain.len(), released));
     }
 
     fn to_worker(&mut self, req: Request, out: &mut Vec<Handoff>) {
@@ -409,11 +457,44 @@ impl RequestProcessor for CommitProcessor {
     }
 }
 
+/// Records a turn's session-queue figures, and the time a commit waited
+/// for the workers (time_waiting_empty_pool_in_commit_processor_read_ms:
+/// 0 for a commit that found them idle, as Java's waitForEmptyPool adds).
+fn record_figures(f: SessionQueueFigures, pool_wait: &mut Option<std::time::Instant>, was_waiting: bool, waiting: bool) {
+    let m = crate::server::server_metrics::metrics();
+    for n in f.requests_in_session_queue {
+        m.requests_in_session_queue.add(n as i64);
+    }
+    for n in f.pending_session_queue_size {
+        m.pending_session_queue_size.add(n as i64);
+    }
+    for n in f.reads_after_write {
+        m.reads_after_write_in_session_queue.add(n as i64);
+    }
+    for (sessions, reads) in &f.drained {
+        m.session_queues_drained.add(*sessions as i64);
+        m.read_issued_from_session_queue.add(*reads as i64);
+    }
+    for n in f.concurrent_when_commit_waits {
+        m.concurrent_request_processing_in_commit_processor.add(n as i64);
+    }
+    if waiting && !was_waiting {
+        *pool_wait = Some(std::time::Instant::now());
+    }
+    // A batch of commits was applied: the wait (if any) is over.
+    if !f.drained.is_empty() {
+        let waited = pool_wait.take().map_or(0, |t| t.elapsed().as_millis() as i64);
+        m.time_waiting_empty_pool_in_commit_processor_read.add(waited);
+    }
+}
+
 /// The CommitProcessor thread's loop: wait until the core has work, move
 /// the inbox into it (requests before commits: a local write's commit
 /// never overtakes the write), take one turn, carry out its handoffs.
 fn run(sh: &Shared, mut core: CommitProcessorCore, workers: &[Sender<Request>]) {
     let m = crate::server::server_metrics::metrics();
+    // When the waiting commit began to wait for the workers.
+    let mut pool_wait: Option<std::time::Instant> = None;
     loop {
         {
             let mut inbox = sh.inbox.lock();
@@ -439,12 +520,12 @@ fn run(sh: &Shared, mut core: CommitProcessorCore, workers: &[Sender<Request>]) 
                 sh.wake.wait(&mut inbox);
             }
         }
-        let (reads, writes, sessions, in_flight) = core.queue_figures();
+        let (reads, writes) = core.queue_figures();
         m.reads_queued_in_commit_processor.add(reads as i64);
         m.writes_queued_in_commit_processor.add(writes as i64);
-        m.pending_session_queue_size.add(sessions as i64);
-        m.concurrent_request_processing_in_commit_processor.add(in_flight as i64);
+        let was_waiting = core.waiting_for_pool();
         let handoffs = core.step();
+        record_figures(core.take_figures(), &mut pool_wait, was_waiting, core.waiting_for_pool());
         let writes = handoffs.iter().filter(|h| matches!(h, Handoff::Apply(_))).count();
         if writes > 0 {
             m.writes_issued_in_commit_proc.add(writes as i64);
@@ -583,6 +664,36 @@ mod tests {
             Handoff::Worker(_) => unreachable!(),
         }
         assert_eq!(seen(&c.step()), vec![('R', 5, 0)]);
+    }
+
+    #[test]
+    fn the_session_queue_figures_are_sampled_where_javas_are() {
+        let mut c = core(-1, 1);
+        // A read in flight on session 9, so the commit waits for the pool.
+        c.request_arrived(req(9, 0, GET_DATA));
+        c.request_arrived(req(1, 0, SET_DATA));
+        c.request_arrived(req(1, 1, GET_DATA));
+        c.request_arrived(req(1, 2, GET_DATA));
+        assert_eq!(seen(&c.step()), vec![('R', 9, 0)]);
+        c.commit_arrived(commit(1, 0, 1));
+        assert!(c.step().is_empty());
+        assert!(c.waiting_for_pool());
+        c.request_finished();
+        assert_eq!(seen(&c.step()), vec![('W', 1, 0), ('R', 1, 1), ('R', 1, 2)]);
+        assert!(!c.waiting_for_pool());
+        assert_eq!(
+            c.take_figures(),
+            SessionQueueFigures {
+                // The write and two reads joining session 1's queue, then
+                // the queue as its write's commit arrives.
+                requests_in_session_queue: vec![1, 2, 3, 3],
+                pending_session_queue_size: vec![1],
+                reads_after_write: vec![2],
+                drained: vec![(1, 2)],
+                concurrent_when_commit_waits: vec![1],
+            }
+        );
+        assert_eq!(c.take_figures(), SessionQueueFigures::default());
     }
 
     #[test]

@@ -9,6 +9,7 @@
 use crate::quorum::learner::Learner;
 use crate::quorum::learner_zoo_keeper_server::LearnerZooKeeperServer;
 use crate::quorum::quorum_peer_config::LearnerType;
+use crate::server::zoo_trace;
 use crate::server::request::Request;
 use crate::server::request_processor::RequestProcessor;
 use crate::zoo_defs::op_code;
@@ -68,6 +69,7 @@ fn run(
     use op_code::*;
     while let Ok(Some(req)) = rx.recv() {
         crate::server::server_metrics::metrics().learner_request_processor_queue_size.add(rx.len() as i64);
+        zoo_trace::log_request(zoo_trace::CLIENT_REQUEST_TRACE_MASK, 'F', &req);
         if zks.upgrade().is_some_and(|z| !z.auth_write_request(&req)) {
             continue;
         }

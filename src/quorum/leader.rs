@@ -50,6 +50,10 @@ pub struct LeaderSettings {
     pub max_concurrent_snap_syncs: i32,
     /// zookeeper.leader.maxConcurrentDiffSyncs (default 100).
     pub max_concurrent_diff_syncs: i32,
+    /// zookeeper.leader.ackLoggingFrequency (default 1000): every zxid
+    /// whose counter is a multiple of it has each voter's ACK latency
+    /// recorded in ack_latency; 0 or less records none.
+    pub ack_logging_frequency: i32,
 }
 
 impl LeaderSettings {
@@ -58,6 +62,7 @@ impl LeaderSettings {
             leader_serves: props.equals("zookeeper.leaderServes", "no") != Some(true),
             max_concurrent_snap_syncs: props.int("zookeeper.leader.maxConcurrentSnapSyncs", 10)?,
             max_concurrent_diff_syncs: props.int("zookeeper.leader.maxConcurrentDiffSyncs", 100)?,
+            ack_logging_frequency: props.int("zookeeper.leader.ackLoggingFrequency", 1000)?,
         })
     }
 }
@@ -442,6 +447,16 @@ impl Leader {
     /// processAck: a voter has logged `zxid`; commits what now has a quorum.
     pub fn process_ack(&self, sid: i64, zxid: i64, from: Option<SocketAddr>) {
         let mut b = self.bcast.lock();
+        let every = i64::from(self.peer.settings().leader.ack_logging_frequency);
+        if every > 0 && zxid % every == 0 {
+            // From the txn's creation (the leader's wall clock) to this ACK.
+            if let Some(created) = b.core.proposal_time(zxid) {
+                let latency = crate::common::time::current_wall_time() - created;
+                if latency >= 0 {
+                    crate::server::server_metrics::metrics().ack_latency.add(&sid.to_string(), latency);
+                }
+            }
+        }
         let out = b.core.ack(sid, zxid, from);
         b.carry_out(&self.role, out);
     }
@@ -748,7 +763,15 @@ mod tests {
     #[test]
     fn settings_default_as_java() {
         let s = LeaderSettings::read(&SystemProperties::of(&[])).unwrap();
-        assert_eq!(s, LeaderSettings { leader_serves: true, max_concurrent_snap_syncs: 10, max_concurrent_diff_syncs: 100 });
+        assert_eq!(
+            s,
+            LeaderSettings {
+                leader_serves: true,
+                max_concurrent_snap_syncs: 10,
+                max_concurrent_diff_syncs: 100,
+                ack_logging_frequency: 1000
+            }
+        );
         assert!(!LeaderSettings::read(&SystemProperties::of(&[("leaderServes", "no")])).unwrap().leader_serves);
         let e = LeaderSettings::read(&SystemProperties::of(&[("leader.maxConcurrentSnapSyncs", "ten")]));
         assert_eq!(e.unwrap_err().to_string(), "leader.maxConcurrentSnapSyncs: \"ten\" is not a number");

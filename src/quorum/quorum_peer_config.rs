@@ -293,6 +293,7 @@ const RESOLVED_PROPERTIES: &[&str] = &[
     "commitProcessor.maxCommitBatchSize",
     "leader.maxConcurrentSnapSyncs",
     "leader.maxConcurrentDiffSyncs",
+    "leader.ackLoggingFrequency",
 ];
 
 /// Java system properties (prefix-free) that we accept but do not act on:
@@ -306,7 +307,6 @@ const UNUSED_JAVA_PROPERTIES: &[&str] = &[
     "bitHashCacheSize",
     "admin.httpVersion",
     "server.realm",
-    "leader.ackLoggingFrequency",
     "leader.maxTimeToWaitForEpoch",
     "leader.closeSocketAsync",
     "learner.asyncSending",

@@ -6,6 +6,7 @@
 //! a session). Everything else goes on to the PrepRequestProcessor.
 
 use crate::jute::records::ReplyHeader;
+use crate::server::zoo_trace;
 use crate::server::request::Request;
 use crate::server::request_processor::RequestProcessor;
 use crate::server::zoo_keeper_server::ZooKeeperServer;
@@ -44,6 +45,7 @@ pub fn refused_read_only(req: &Request) -> bool {
 
 fn run(zks: &Arc<ZooKeeperServer>, next: &Arc<dyn RequestProcessor>, rx: Receiver<Option<Request>>) {
     while let Ok(Some(req)) = rx.recv() {
+        zoo_trace::log_request(zoo_trace::client_request_mask(req.op_type), 'R', &req);
         if !refused_read_only(&req) {
             next.process_request(req);
             continue;

@@ -22,7 +22,8 @@ use parking_lot::Mutex;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use crate::common::time::current_wall_time;
+use std::time::{Duration, Instant};
 
 /// The znode.container.* settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,7 +134,7 @@ impl Task {
             tracing::error!("Error checking containers: znode.container.maxPerMinute is 0");
             return true;
         };
-        let now = wall_time_ms();
+        let now = current_wall_time();
         for path in candidates(self.zk_db.data_tree(), now, self.settings.max_never_used_interval_ms) {
             let started = Instant::now();
             tracing::info!("Attempting to delete candidate container: {}", path);
@@ -157,9 +158,6 @@ fn min_interval(max_per_minute: i32) -> Option<Duration> {
     }
 }
 
-fn wall_time_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
 
 /// getCandidates at wall-clock time `now_ms`: childless containers that
 /// have had a child (stored cversion > 0) or, with `max_never_used_ms` != 0,
@@ -290,7 +288,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let log = crate::server::persistence::file_txn_snap_log::FileTxnSnapLog::new(dir.path(), dir.path()).unwrap();
         let db = Arc::new(ZkDatabase::new(log, true, true));
-        let now = wall_time_ms();
+        let now = current_wall_time();
         container(db.data_tree(), "/c", 1, now);
         persistent(db.data_tree(), "/c/x", 2, now);
         delete(db.data_tree(), "/c/x", 3, now);

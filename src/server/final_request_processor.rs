@@ -7,6 +7,7 @@ use crate::jute::multi::{MultiOperationRecord, MultiResponse, Op, OpResult};
 use crate::jute::records::*;
 use crate::jute::txn::TxnBody;
 use crate::jute::{InputArchive, JuteError, OutputArchive, Record};
+use crate::server::zoo_trace;
 use crate::server::data_tree::ProcessTxnResult;
 use crate::server::request::Request;
 use crate::server::request_processor::RequestProcessor;
@@ -303,16 +304,20 @@ impl FinalRequestProcessor {
 
 impl RequestProcessor for FinalRequestProcessor {
     fn process_request(&self, req: Request) {
-        if req.cnxn.as_ref().is_some_and(|c| c.is_stale()) {
+        let mask = if req.op_type == crate::zoo_defs::op_code::PING {
+            zoo_trace::SERVER_PING_TRACE_MASK
+        } else {
+            zoo_trace::CLIENT_REQUEST_TRACE_MASK
+        };
+        zoo_trace::log_request(mask, 'E', &req);
+        if req.is_stale(&self.zks.settings.request_throttler) {
             // Its connection closed (or went stale) on the way here.
             crate::server::server_metrics::metrics().stale_replies.inc();
         }
         if let Some(hdr) = &req.hdr {
             // From the txn's creation on the leader (its wall-clock time)
             // to being applied here.
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as i64);
+            let now = crate::common::time::current_wall_time();
             if now >= hdr.time {
                 crate::server::server_metrics::metrics().propagation_latency.add(now - hdr.time);
             }

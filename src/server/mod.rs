@@ -41,3 +41,4 @@ pub mod zk_database;
 pub mod zoo_keeper_server;
 pub mod zoo_keeper_critical_thread;
 pub mod zoo_keeper_server_main;
+pub mod zoo_trace;

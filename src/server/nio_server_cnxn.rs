@@ -104,6 +104,8 @@ pub struct NioServerCnxn {
     /// Complete frames left unread because receiving was disabled.
     pending_frames: AtomicBool,
     closed: AtomicBool,
+    /// A request of this connection was dropped (`set_invalid`).
+    invalid: AtomicBool,
     /// Set once the socket was shut for MAX_UNREAD_BYTES unread.
     unread_shutdown: AtomicBool,
     /// This connection's place in the maxCnxns/maxClientCnxns counts,
@@ -173,6 +175,7 @@ impl NioServerCnxn {
             incoming: Mutex::new(Incoming { buf: Vec::new(), start: 0, initialized: false }),
             pending_frames: AtomicBool::new(false),
             closed: AtomicBool::new(false),
+            invalid: AtomicBool::new(false),
             unread_shutdown: AtomicBool::new(false),
             slot: Mutex::new(Some(slot)),
             max_outstanding,
@@ -561,6 +564,15 @@ impl NioServerCnxn {
             let len = i32::from_be_bytes([h[0], h[1], h[2], h[3]]);
             if !inc.initialized {
                 if let Some(cmd) = crate::server::command::four_letter_word(len) {
+                    if cmd == "stmk" {
+                        // The new mask follows the word as a big-endian long.
+                        let Some(m) = inc.buf.get(inc.start + 4..inc.start + 12) else { break Ok(true) };
+                        let mut mask = [0u8; 8];
+                        mask.copy_from_slice(m);
+                        if self.zks.settings.four_letter_words.is_enabled(cmd) {
+                            crate::server::zoo_trace::set_trace_mask(i64::from_be_bytes(mask));
+                        }
+                    }
                     self.packet_received(4);
                     self.run_four_letter_word(cmd);
                     break Ok(false);
@@ -755,6 +767,16 @@ impl ServerCnxn for NioServerCnxn {
         if io.selectable {
             self.rearm(&io);
         }
+    }
+
+    fn set_invalid(&self) {
+        if !self.invalid.swap(true, Ordering::AcqRel) && !self.is_closed() {
+            self.send_close_after_flush();
+        }
+    }
+
+    fn is_invalid(&self) -> bool {
+        self.invalid.load(Ordering::Acquire)
     }
 
     /// Also takes it off its selector and shuts the socket.

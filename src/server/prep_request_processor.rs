@@ -11,6 +11,7 @@ use crate::jute::multi::{MultiOperationRecord, Op};
 use crate::jute::records::*;
 use crate::jute::txn::*;
 use crate::jute::{InputArchive, OutputArchive, Record};
+use crate::server::zoo_trace;
 use crate::server::data_node::EphemeralType;
 use crate::server::data_tree::{create_stat, DataTree};
 use crate::server::quotas::{self, StatsTrack};
@@ -25,7 +26,8 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use crate::common::time::current_wall_time;
+use std::time::{Duration, Instant};
 
 pub struct PrepRequestProcessor {
     submitted: Sender<Option<Request>>,
@@ -96,9 +98,6 @@ impl RateLogger {
     }
 }
 
-fn wall_time_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
 
 /// The parent of a path as Java computes it ("" for children of the root),
 /// with the root spelled "/" so the tree and the change table agree.
@@ -146,6 +145,7 @@ impl Prep {
         while let Ok(Some(req)) = rx.recv() {
             m.prep_processor_queue_size.add(rx.len() as i64);
             m.prep_processor_queue_time.add(req.queued_at.elapsed().as_millis() as i64);
+            zoo_trace::log_request(zoo_trace::client_request_mask(req.op_type), 'P', &req);
             let started = std::time::Instant::now();
             let close = req.op_type == crate::zoo_defs::op_code::CLOSE_SESSION;
             self.p_request(req);
@@ -198,7 +198,7 @@ impl Prep {
     }
 
     fn new_hdr(req: &Request, zxid: i64, ty: i32) -> TxnHeader {
-        TxnHeader { client_id: req.session_id, cxid: req.cxid, zxid, time: wall_time_ms(), r#type: ty }
+        TxnHeader { client_id: req.session_id, cxid: req.cxid, zxid, time: current_wall_time(), r#type: ty }
     }
 
     fn p_request_helper(&self, req: &mut Request) -> Result<(), PrepError> {
@@ -435,7 +435,7 @@ impl Prep {
     /// pRequest2Txn for one write op: validates it and returns its txn,
     /// recording the changes it promises.
     fn p_request2txn(&self, req: &Request, op: &Op, zxid: i64) -> Result<TxnBody, PrepError> {
-        let time = req.hdr.as_ref().map(|h| h.time).unwrap_or_else(wall_time_ms);
+        let time = req.hdr.as_ref().map(|h| h.time).unwrap_or_else(current_wall_time);
         match op {
             Op::Create { op_type, req: c } => self.p_create(req, *op_type, c, zxid, time),
             Op::Delete(d) => {

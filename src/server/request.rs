@@ -3,6 +3,7 @@
 
 use crate::jute::records::Id;
 use crate::jute::txn::{TxnBody, TxnDigest, TxnHeader, TxnLogEntry};
+use crate::server::request_throttler::RequestThrottlerSettings;
 use crate::server::large_requests::LargeRequestShare;
 use crate::server::server_cnxn::{InFlight, ServerCnxn};
 use crate::server::session_tracker::SessionOwner;
@@ -153,15 +154,67 @@ impl Request {
     }
 }
 
-impl std::fmt::Debug for Request {
+/// Java's Request.toString: what the trace and debug lines show. The path
+/// is read, best effort, from the body's leading string.
+impl std::fmt::Display for Request {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "sessionid:0x{:x} type:{} cxid:0x{:x} zxid:0x{:x}",
+            "sessionid:0x{:x} type:{} cxid:0x{:x} zxid:0x{:x} txntype:",
             self.session_id,
             op_code::name(self.op_type),
             self.cxid,
-            self.hdr.as_ref().map(|h| h.zxid).unwrap_or(-1)
-        )
+            self.hdr.as_ref().map_or(-2, |h| h.zxid)
+        )?;
+        match &self.hdr {
+            Some(h) => write!(f, "{}", h.r#type)?,
+            None => f.write_str("unknown")?,
+        }
+        write!(f, " reqpath:{}", self.path_for_display().unwrap_or("n/a"))
+    }
+}
+
+impl Request {
+    /// isStale: nobody will read the answer. With
+    /// zookeeper.request_stale_connection_check (on by default) a request
+    /// whose connection closed or was invalidated is stale; with
+    /// zookeeper.request_stale_latency_check (off by default) so is one
+    /// older than its session's timeout. A closeSession never is: it must
+    /// clean up after the session whatever became of its connection.
+    pub fn is_stale(&self, checks: &RequestThrottlerSettings) -> bool {
+        let Some(cnxn) = &self.cnxn else { return false };
+        if self.op_type == op_code::CLOSE_SESSION {
+            return false;
+        }
+        if checks.stale_connection_check && (cnxn.is_stale() || cnxn.is_invalid()) {
+            return true;
+        }
+        checks.stale_latency_check
+            && self.create_time.elapsed().as_millis() > u128::try_from(cnxn.session_timeout()).unwrap_or(0)
+    }
+
+    /// mustDrop: an earlier request of the same connection was dropped, so
+    /// this one may not run after the requests between them.
+    pub fn must_drop(&self) -> bool {
+        self.cnxn.as_ref().is_some_and(|c| c.is_invalid())
+    }
+
+    /// The path a request body starts with, when it has one that reads.
+    fn path_for_display(&self) -> Option<&str> {
+        if matches!(
+            self.op_type,
+            op_code::CREATE_SESSION | op_code::SET_WATCHES | op_code::SET_WATCHES2 | op_code::CLOSE_SESSION
+        ) {
+            return None;
+        }
+        let len = i32::from_be_bytes(self.request.get(..4)?.try_into().ok()?);
+        let len = usize::try_from(len).ok().filter(|l| *l < 4096)?;
+        std::str::from_utf8(self.request.get(4..4 + len)?).ok()
+    }
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
     }
 }

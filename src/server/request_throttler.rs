@@ -2,7 +2,8 @@
 //! Every request a connection decodes lands on its queue; it passes them to
 //! the first processor, holding back while more than
 //! zookeeper.request_throttle_max_requests are in process, and dropping
-//! requests whose connection closed meanwhile when drop_stale is set.
+//! stale requests (Request::is_stale) when drop_stale is set, closing their
+//! connection.
 
 use crate::quorum::quorum_peer_config::system_properties::SystemProperties;
 use crate::quorum::quorum_peer_config::ConfigError;
@@ -98,27 +99,36 @@ impl RequestThrottler {
     }
 }
 
-fn is_stale(req: &Request) -> bool {
-    req.cnxn.as_ref().map(|c| c.is_stale()).unwrap_or(false)
+/// dropRequest: a stale request is dropped, and with it every later request
+/// of its connection, which is closed (`ServerCnxn::set_invalid`); its
+/// in-flight share goes back as it is dropped.
+fn drop_request(req: Request) {
+    tracing::debug!("Dropping stale request {req}");
+    if let Some(c) = &req.cnxn {
+        c.set_invalid();
+    }
+    crate::server::server_metrics::metrics().stale_requests_dropped.inc();
 }
 
 fn run(me: Weak<RequestThrottler>, zks: Arc<ZooKeeperServer>, rx: Receiver<Option<Request>>) {
     let max = i64::from(zks.settings.request_throttler.max_requests);
     let stall = Duration::from_millis(zks.settings.request_throttler.stall_time_ms.max(1));
-    let drop_stale = zks.settings.request_throttler.drop_stale;
+    let checks = &zks.settings.request_throttler;
     let throttled_op_wait = u128::try_from(zks.settings.throttled_op_wait_time_ms).unwrap_or(0);
     while let Ok(Some(req)) = rx.recv() {
         let Some(me) = me.upgrade() else { break };
         if me.killed.load(Ordering::Acquire) {
             break;
         }
+        if req.must_drop() {
+            continue;
+        }
         let mut req = Some(req);
         if max > 0 {
             while !me.killed.load(Ordering::Acquire) {
-                if drop_stale && req.as_ref().map(is_stale).unwrap_or(false) {
+                if checks.drop_stale && req.as_ref().is_some_and(|r| r.is_stale(checks)) {
                     if let Some(r) = req.take() {
-                        tracing::debug!("dropping stale request {:?}", r);
-                        crate::server::server_metrics::metrics().stale_requests_dropped.inc();
+                        drop_request(r);
                     }
                     break;
                 }
@@ -132,7 +142,7 @@ fn run(me: Weak<RequestThrottler>, zks: Arc<ZooKeeperServer>, rx: Receiver<Optio
         if let Some(mut r) = req {
             let m = crate::server::server_metrics::metrics();
             m.request_throttle_queue_time.add(r.queued_at.elapsed().as_millis() as i64);
-            if is_stale(&r) {
+            if r.is_stale(checks) {
                 m.stale_requests.inc();
             }
             if throttled_op_wait > 0 && r.is_throttlable() && r.create_time.elapsed().as_millis() > throttled_op_wait {

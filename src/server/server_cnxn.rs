@@ -70,6 +70,11 @@ pub trait ServerCnxn: Watcher {
     /// close: forget the connection everywhere and end it. The session (if
     /// any) lives on until it expires or is closed.
     fn close(&self, reason: &str);
+    /// setInvalid: a request of this connection was dropped, so none after
+    /// it may run (their order would break); the connection closes once
+    /// what is queued has been written.
+    fn set_invalid(&self);
+    fn is_invalid(&self) -> bool;
 
     /// sendResponse: a reply header and body as one frame.
     fn send_response(&self, hdr: &ReplyHeader, body: Option<&[u8]>) {

@@ -30,13 +30,6 @@
 //!   `skip_learner_request_to_next_processor_count` (switches zkserver
 //!   does not have: zookeeper.forward_learner_requests_to_commit_processor_disabled
 //!   and the ObserverMaster's skipLearnerRequestToNextProcessor).
-//!
-//! Recorded by Java and not yet by zkserver (0 until they are): `ack_latency`
-//! (every zookeeper.leader.ackLoggingFrequency-th zxid, per voter) and the
-//! CommitProcessor's per-session figures `requests_in_session_queue`,
-//! `reads_after_write_in_session_queue`, `reads_issued_from_session_queue`,
-//! `session_queues_drained` and
-//! `time_waiting_empty_pool_in_commit_processor_read_ms`.
 
 use crate::server::metrics::{Counter, CounterSet, Summary, SummarySet};
 use std::sync::LazyLock;

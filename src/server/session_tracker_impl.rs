@@ -12,6 +12,7 @@
 //! closeSession).
 
 use crate::common::time::current_elapsed_time;
+use crate::server::zoo_trace;
 use crate::server::expiry_queue::ExpiryQueue;
 use crate::server::session_tracker::{SessionExpirer, SessionOwner, SessionTracker};
 use crate::zoo_defs::code;
@@ -281,11 +282,15 @@ impl SessionTracker for SessionTrackerImpl {
     }
 
     fn create_session(&self, timeout: i32) -> i64 {
-        self.core.lock().create_session(timeout, current_elapsed_time())
+        let id = self.core.lock().create_session(timeout, current_elapsed_time());
+        trace_tracked(true, id, timeout);
+        id
     }
 
     fn track_session(&self, id: i64, timeout: i32) -> bool {
-        self.core.lock().track_session(id, timeout, current_elapsed_time())
+        let added = self.core.lock().track_session(id, timeout, current_elapsed_time());
+        trace_tracked(added, id, timeout);
+        added
     }
 
     /// The session's createSession txn was applied: make sure it is
@@ -295,7 +300,12 @@ impl SessionTracker for SessionTrackerImpl {
     }
 
     fn touch_session(&self, id: i64, timeout: i32) -> bool {
-        self.core.lock().touch_session(id, timeout, current_elapsed_time())
+        let valid = self.core.lock().touch_session(id, timeout, current_elapsed_time());
+        zoo_trace::log_trace_message(zoo_trace::CLIENT_PING_TRACE_MASK, || {
+            let what = if valid { "Touch session" } else { "Touch invalid session" };
+            format!("SessionTrackerImpl --- {what}: 0x{id:x} with timeout {timeout}")
+        });
+        valid
     }
 
     fn set_session_closing(&self, id: i64) {
@@ -304,6 +314,9 @@ impl SessionTracker for SessionTrackerImpl {
 
     fn remove_session(&self, id: i64) {
         self.core.lock().remove_session(id);
+        zoo_trace::log_trace_message(zoo_trace::SESSION_TRACE_MASK, || {
+            format!("SessionTrackerImpl --- Removing session 0x{id:x}")
+        });
     }
 
     fn check_session(&self, id: i64, owner: SessionOwner) -> Result<(), i32> {
@@ -325,6 +338,14 @@ impl SessionTracker for SessionTrackerImpl {
     fn session_expiry_map(&self) -> std::collections::BTreeMap<i64, Vec<i64>> {
         self.core.lock().session_expiry_map()
     }
+}
+
+/// The trace line Java writes when a session is tracked.
+fn trace_tracked(added: bool, id: i64, timeout: i32) {
+    zoo_trace::log_trace_message(zoo_trace::SESSION_TRACE_MASK, || {
+        let action = if added { "Adding" } else { "Existing" };
+        format!("SessionTrackerImpl --- {action} session 0x{id:x} {timeout}")
+    });
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! tables sit behind one mutex, and watchers are always called after it is
 //! released.
 
+use crate::server::zoo_trace;
 use crate::jute::records::Acl;
 use crate::watcher::{WatchedEvent, Watcher};
 use crate::zoo_defs::{add_watch_mode, event_type};
@@ -241,6 +242,9 @@ impl WatchManager {
                 local = parent_path(p);
                 at_parent = true;
             }
+        }
+        if to_call.is_empty() {
+            zoo_trace::log_trace_message(zoo_trace::EVENT_DELIVERY_TRACE_MASK, || format!("No watchers for {path}"));
         }
         let event = WatchedEvent::new(event_type, path, zxid);
         for w in to_call {

@@ -71,6 +71,9 @@ impl ServerSettings {
 
     /// Logs the settings, after QuorumPeerConfig::log_config's lines.
     pub fn log(&self) {
+        for (k, v) in crate::environment::list() {
+            tracing::info!("Server environment:{k}={v}");
+        }
         let zks = &self.zks;
         tracing::info!(
             "NIO: {} selector thread(s), {} worker thread(s), {}s sessionless connection timeout, maxCnxns={}",

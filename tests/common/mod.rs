@@ -15,6 +15,7 @@
 pub mod ensemble;
 pub mod partition;
 pub mod pki;
+pub mod prometheus;
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File, OpenOptions};
@@ -121,11 +122,13 @@ pub struct ServerOpts {
     pub cfg: Vec<(String, String)>,
     /// System properties: `-Dk=v` for Java, `-D k=v` for zkserver.
     pub props: Vec<(String, String)>,
+    /// Environment variables of the server process.
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for ServerOpts {
     fn default() -> ServerOpts {
-        ServerOpts { tick_time: 2000, cfg: Vec::new(), props: Vec::new() }
+        ServerOpts { tick_time: 2000, cfg: Vec::new(), props: Vec::new(), env: Vec::new() }
     }
 }
 
@@ -137,6 +140,11 @@ impl ServerOpts {
 
     pub fn prop(mut self, key: &str, value: &str) -> ServerOpts {
         self.props.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> ServerOpts {
+        self.env.push((key.to_string(), value.to_string()));
         self
     }
 
@@ -361,6 +369,7 @@ impl TestServer {
                 c
             }
         };
+        cmd.envs(self.opts.env.iter().map(|(k, v)| (k, v)));
         cmd.stdin(Stdio::null()).stdout(log.try_clone().expect("clone log handle")).stderr(log);
         die_with_parent(&mut cmd);
         let java_starts_before = count_in_file(&self.log_path(), JAVA_STARTED);

@@ -461,6 +461,11 @@ impl LeaderCore {
         Ok(out)
     }
 
+    /// The wall-clock time (ms) an outstanding proposal's txn was created.
+    pub fn proposal_time(&self, zxid: i64) -> Option<i64> {
+        self.outstanding.get(&zxid)?.request.as_ref()?.hdr.as_ref().map(|h| h.time)
+    }
+
     /// processAck: `sid` (at `from`, a learner's address; `None` for the
     /// leader itself) has logged `zxid`. An ACK of NEWLEADER or
     /// UPTODATE (counter 0), of a committed or unknown zxid, or from a sid

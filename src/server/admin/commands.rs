@@ -229,13 +229,13 @@ fn dump(r: &mut CommandResponse, ctx: &Context<'_>) {
 }
 
 fn env(r: &mut CommandResponse, _ctx: &Context<'_>) {
-    for (k, v) in fourlw::environment() {
+    for (k, v) in crate::environment::list() {
         r.put(k, v);
     }
 }
 
 fn get_trace_mask(r: &mut CommandResponse, _ctx: &Context<'_>) {
-    r.put("tracemask", fourlw::trace_mask());
+    r.put("tracemask", crate::server::zoo_trace::trace_mask());
 }
 
 fn initial_configuration(r: &mut CommandResponse, ctx: &Context<'_>) {
@@ -313,7 +313,7 @@ fn set_trace_mask(r: &mut CommandResponse, ctx: &Context<'_>) {
     };
     match arg.parse::<i64>() {
         Ok(mask) => {
-            fourlw::set_trace_mask(mask);
+            crate::server::zoo_trace::set_trace_mask(mask);
             r.put("tracemask", mask);
         }
         Err(_) => r.put("error", format!("setTraceMask requires long traceMask argument, got {arg}")),

@@ -80,21 +80,6 @@ impl FourLetterWordSettings {
     }
 }
 
-/// ZooTrace's text trace level: what gtmk shows and the admin command
-/// set_trace_mask sets. zkserver logs through `tracing` (RUST_LOG), so the
-/// mask is recorded and reported, not yet applied to the log.
-static TRACE_MASK: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(306);
-
-/// ZooTrace.getTextTraceLevel.
-pub fn trace_mask() -> i64 {
-    TRACE_MASK.load(std::sync::atomic::Ordering::Relaxed)
-}
-
-/// ZooTrace.setTextTraceLevel.
-pub fn set_trace_mask(mask: i64) {
-    TRACE_MASK.store(mask, std::sync::atomic::Ordering::Relaxed);
-}
-
 pub const ZK_NOT_SERVING: &str = "This ZooKeeper instance is not currently serving requests";
 
 /// The word whose four ASCII bytes, read as a big-endian int, are `len`.
@@ -180,9 +165,9 @@ pub fn execute(cmd: &str, zks: &Arc<ZooKeeperServer>, factory: &dyn ServerCnxnFa
         "wchp" => format!("{}\n", zks.zk_db().data_tree().dump_watches(true)),
         "dump" => dump(zks, factory),
         "mntr" => crate::server::metrics::monitor::mntr_text(zks, Some(factory)),
-        // ZooTrace's text trace mask (see `trace_mask`); the stmk word
-        // only echoes it.
-        "gtmk" | "stmk" => trace_mask().to_string(),
+        // ZooTrace's text trace mask; the connection has already set it
+        // from the long that follows stmk.
+        "gtmk" | "stmk" => crate::server::zoo_trace::trace_mask().to_string(),
         // DigestCommand: the tree digest at every 128th zxid, oldest first.
         "hash" => zks.zk_db().data_tree().digest_log().iter().map(|d| format!("{:x}: {}\n", d.zxid, d.digest)).collect(),
         _ => format!("{cmd} is not executed because it is not in the whitelist.\n"),
@@ -272,65 +257,13 @@ pub fn connection_info(c: &dyn ServerCnxn, brief: bool) -> String {
     out
 }
 
-/// Environment.list: the process's facts in Java's order, where Java
-/// reports JVM facts the nearest thing this process has (or "<NA>"); the
-/// `envi` word and the admin command environment both print it.
-pub fn environment() -> Vec<(&'static str, String)> {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| "<NA>".into());
-    let mut uname: libc::utsname = unsafe { std::mem::zeroed() };
-    // SAFETY: uname fills the struct we own.
-    let (os, release, arch) = if unsafe { libc::uname(&mut uname) } == 0 {
-        let f = |b: &[libc::c_char]| {
-            let bytes: Vec<u8> = b.iter().take_while(|c| **c != 0).map(|c| *c as u8).collect();
-            String::from_utf8_lossy(&bytes).into_owned()
-        };
-        (f(&uname.sysname), f(&uname.release), f(&uname.machine))
-    } else {
-        ("<NA>".into(), "<NA>".into(), "<NA>".into())
-    };
-    let var = |k: &str| std::env::var(k).unwrap_or_else(|_| "<NA>".into());
-    let cwd = std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_else(|_| "<NA>".into());
-    let exe = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "<NA>".into());
-    let rss_mb = crate::server::command::resident_bytes() / (1024 * 1024);
-    let entries: Vec<(&'static str, String)> = vec![
-        ("zookeeper.version", full_version()),
-        ("host.name", host),
-        ("java.version", "<NA>".into()),
-        ("java.vendor", "<NA>".into()),
-        ("java.home", "<NA>".into()),
-        ("java.class.path", exe),
-        ("java.library.path", "<NA>".into()),
-        ("java.io.tmpdir", std::env::temp_dir().display().to_string()),
-        ("java.compiler", "<NA>".into()),
-        ("os.name", os),
-        ("os.arch", arch),
-        ("os.version", release),
-        ("user.name", var("USER")),
-        ("user.home", var("HOME")),
-        ("user.dir", cwd),
-        ("os.memory.free", "0MB".into()),
-        ("os.memory.max", format!("{rss_mb}MB")),
-        ("os.memory.total", format!("{rss_mb}MB")),
-    ];
-    entries
-}
-
 /// EnvCommand.
 fn envi() -> String {
     let mut out = String::from("Environment:\n");
-    for (k, v) in environment() {
+    for (k, v) in crate::environment::list() {
         out.push_str(&format!("{k}={v}\n"));
     }
     out
-}
-
-/// The resident set size of this process, in bytes.
-pub fn resident_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    // SAFETY: sysconf has no preconditions.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(0) as u64;
-    pages * page
 }
 
 /// DumpCommand.

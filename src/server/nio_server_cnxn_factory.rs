@@ -325,6 +325,12 @@ impl NioServerCnxnFactory {
         let x509 = if secure_addr.is_some() || (addr.is_some() && settings.port_unification) {
             Some(X509Util::start(settings.ssl.clone()).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?)
         } else {
+            if settings.ssl.key_store.is_some() {
+                tracing::warn!(
+                    "zookeeper.ssl.keyStore.location is set, but neither secureClientPort nor \
+                     zookeeper.client.portUnification is: no client port takes TLS"
+                );
+            }
             None
         };
         let mut selectors = Vec::new();

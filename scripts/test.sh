@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The project's test command: installs what the tests need when it is
-# missing (Debian's zookeeper, zookeeper-bin and python3-kazoo: the Java
-# server, zkCli.sh, the C client cli_mt and kazoo), builds zkserver and runs
+# missing (Debian's zookeeper, zookeeper-bin, python3-kazoo,
+# python3-pure-sasl and python3-kerberos: the Java server, zkCli.sh, the C
+# client cli_mt and kazoo with its SASL; krb5-kdc, krb5-admin-server and
+# krb5-user for the KDC the SASL tests start), builds zkserver and runs
 # every test target (unit tests, the integration suites in tests/, interop
 # with Debian's zkCli.sh, cli_mt and kazoo; iptables, strace and prlimit for
 # the partition, fault-injection, fsync and descriptor tests; openssl and
@@ -28,6 +30,12 @@ missing() {
         [ -f "/usr/share/java/$j.jar" ] || m+=("/usr/share/java/$j.jar (Java's AdminServer: libjetty9-java, libservlet-api-java, libjackson2-databind-java)")
     done
     /usr/bin/python3 -c 'import kazoo' >/dev/null 2>&1 || m+=("kazoo for /usr/bin/python3 (python3-kazoo)")
+    /usr/bin/python3 -c 'import puresasl' >/dev/null 2>&1 || m+=("pure-sasl for /usr/bin/python3 (python3-pure-sasl; kazoo's SASL in tests/sasl.rs)")
+    /usr/bin/python3 -c 'import kerberos' >/dev/null 2>&1 || m+=("kerberos for /usr/bin/python3 (python3-kerberos; kazoo's GSSAPI in tests/sasl.rs)")
+    for t in /usr/sbin/krb5kdc /usr/sbin/kdb5_util /usr/sbin/kadmin.local /usr/bin/kinit; do
+        [ -x "$t" ] || m+=("$t (krb5-kdc, krb5-admin-server, krb5-user: the KDC tests/sasl.rs starts)")
+    done
+    ls /usr/lib/*/libgssapi_krb5.so.2 >/dev/null 2>&1 || m+=("libgssapi_krb5.so.2 (libgssapi-krb5-2: zkserver's GSSAPI)")
     command -v iptables >/dev/null 2>&1 || m+=("iptables (the partition and fault-injection tests)")
     command -v strace >/dev/null 2>&1 || m+=("strace (the directory-fsync tests)")
     command -v prlimit >/dev/null 2>&1 || m+=("prlimit (util-linux; the descriptor-exhaustion test)")
@@ -43,7 +51,8 @@ if [ -n "$(missing)" ]; then
     if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
     export DEBIAN_FRONTEND=noninteractive
     $SUDO apt-get update
-    $SUDO apt-get install -y zookeeper zookeeper-bin python3-kazoo iptables strace util-linux g++ \
+    $SUDO apt-get install -y zookeeper zookeeper-bin python3-kazoo python3-pure-sasl python3-kerberos \
+        krb5-kdc krb5-admin-server krb5-user libgssapi-krb5-2 iptables strace util-linux g++ \
         libjetty9-java libservlet-api-java libjackson2-databind-java openssl default-jre-headless
 fi
 still=$(missing)

@@ -196,17 +196,22 @@ fn security_keys_that_cannot_be_honoured_refuse_start_up() {
     // No clientPort: should a refusal regress, the server binds nothing.
     let base = format!("dataDir={}\n", data.display());
     let cases: &[(&str, &str, &[&str])] = &[
-        ("sessionRequireClientSASLAuth", "true", &["sessionRequireClientSASLAuth", "no SASL"]),
-        ("allowSaslFailedClients", "true", &["allowSaslFailedClients", "no SASL"]),
-        ("superUser", "admin", &["superUser", "no SASL"]),
-        ("java.security.auth.login.config", "/etc/jaas.conf", &["java.security.auth.login.config", "no SASL"]),
+        // SASL required, but no sasl provider registered.
+        ("sessionRequireClientSASLAuth", "true", &["sessionRequireClientSASLAuth", "\"sasl\"", "not available"]),
+        (
+            "java.security.auth.login.config",
+            "/nonexistent/jaas.conf",
+            &["java.security.auth.login.config", "/nonexistent/jaas.conf"],
+        ),
+        ("security.auth_to_local", "RULE:[1:$1]", &["security.auth_to_local", "DEFAULT"]),
+        ("kerberos.canonicalizeHostNames", "true", &["kerberos.canonicalizeHostNames", "quorum SASL"]),
         ("ssl.quorum.keyStore.location", "/etc/k.jks", &["ssl.quorum.keyStore.location", "client port only"]),
         ("ssl.crl", "true", &["ssl.crl", "revocation"]),
         ("ssl.clientAuth", "maybe", &["ssl.clientAuth", "NEED, WANT or NONE"]),
         (
             "authProvider.1",
-            "org.apache.zookeeper.server.auth.SASLAuthenticationProvider",
-            &["authProvider.1", "ip, digest and x509"],
+            "org.apache.zookeeper.server.auth.SomeOtherAuthenticationProvider",
+            &["authProvider.1", "ip, digest, sasl and x509"],
         ),
         ("audit.enable", "true", &["audit.enable", "audit log"]),
         ("enforce.auth.enabled", "true", &["enforce.auth.enabled", "enforce.auth.schemes"]),
@@ -218,7 +223,8 @@ fn security_keys_that_cannot_be_honoured_refuse_start_up() {
         let prop = format!("zookeeper.{key}={value}");
         assert_refused(&run(&["-D", &prop, path.to_str().unwrap()]), needles);
     }
-    // An enforced scheme must have a provider: sasl never does here, and
+    // An enforced scheme must have a provider: sasl does not without an
+    // authProvider naming it, and
     // digest not once its provider is disabled.
     let path = write_cfg(
         dir.path(),

@@ -62,6 +62,14 @@ fn a_lone_participant_serves_read_only_clients_until_its_quorum_returns() {
     lone_participant_scenario(Flavor::Zkserver, &[]);
 }
 
+/// With local sessions on, as Java's scenario below: the session made
+/// while the ensemble had a quorum starts local and its ephemeral upgrades
+/// it, and the read-only server's sessions are local as ever.
+#[test]
+fn with_local_sessions_a_lone_participant_serves_read_only_clients() {
+    lone_participant_scenario(Flavor::Zkserver, &[("localSessionsEnabled", "true"), ("localSessionsUpgradingEnabled", "true")]);
+}
+
 /// The same scenario on Java 3.8: its read-only server makes no session
 /// unless localSessionsEnabled (ZOOKEEPER-3863 turned it on for the C
 /// client's test), and it refuses a global session's reconnection.

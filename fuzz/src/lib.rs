@@ -75,9 +75,18 @@ pub fn config() -> &'static QuorumPeerConfig {
     CONFIG.get_or_init(|| {
         let dir = scratch_dir();
         let cfg = dir.join("zoo.cfg");
-        let text = format!("tickTime=2000\ndataDir={}\nclientPort=2181\n", dir.join("data").display());
+        // SASL on, so that client frames reach the DIGEST-MD5 negotiation.
+        let jaas = dir.join("jaas.conf");
+        let users = "Server { org.apache.zookeeper.server.auth.DigestLoginModule required user_u=\"p\"; };\n";
+        std::fs::write(&jaas, users).expect("cannot write the fuzz jaas.conf");
+        let text = format!(
+            "tickTime=2000\ndataDir={}\nclientPort=2181\n\
+             authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider\n",
+            dir.join("data").display()
+        );
         std::fs::write(&cfg, text).expect("cannot write the fuzz zoo.cfg");
-        QuorumPeerConfig::parse(&cfg, &[]).expect("the fuzz zoo.cfg does not parse")
+        let jaas_key = ("java.security.auth.login.config".to_string(), jaas.display().to_string());
+        QuorumPeerConfig::parse(&cfg, &[jaas_key]).expect("the fuzz zoo.cfg does not parse")
     })
 }
 

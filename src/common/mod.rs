@@ -6,6 +6,7 @@ pub mod deadline_reader;
 pub mod der;
 pub mod file_change_watcher;
 pub mod file_key_store_loader;
+pub mod jaas_configuration;
 pub mod java_hash_order;
 pub mod jks_file_loader;
 pub mod logging;

@@ -137,7 +137,7 @@ impl CommitProcessorCore {
             CREATE | CREATE2 | CREATE_TTL | CREATE_CONTAINER | DELETE | DELETE_CONTAINER | SET_DATA | RECONFIG
             | MULTI | SET_ACL | CHECK => true,
             SYNC => self.match_syncs,
-            CREATE_SESSION | CLOSE_SESSION => true,
+            CREATE_SESSION | CLOSE_SESSION => !req.local_session,
             _ => false,
         }
     }

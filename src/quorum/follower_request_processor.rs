@@ -5,10 +5,14 @@
 //! back; with zookeeper.enableEagerACLCheck a write its ACLs refuse is
 //! answered here instead), then writes, session changes and syncs are forwarded to the
 //! leader as REQUEST packets; syncs are remembered until the leader's SYNC.
+//! A local session's createSession and closeSession stay here. Before an
+//! ephemeral's creation on a local session, `process_request` (on the
+//! RequestThrottler thread) queues the createSession that upgrades it.
 
 use crate::quorum::learner::Learner;
 use crate::quorum::learner_zoo_keeper_server::LearnerZooKeeperServer;
 use crate::quorum::quorum_peer_config::LearnerType;
+use crate::quorum::quorum_zoo_keeper_server::upgrade_request_for;
 use crate::server::zoo_trace;
 use crate::server::request::Request;
 use crate::server::request_processor::RequestProcessor;
@@ -20,6 +24,7 @@ use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 
 pub struct FollowerRequestProcessor {
+    zks: Weak<ZooKeeperServer>,
     queued: Sender<Option<Request>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     next: Arc<dyn RequestProcessor>,
@@ -39,13 +44,17 @@ impl FollowerRequestProcessor {
             LearnerType::Participant => "FollowerRequestProcessor",
         };
         let n = Arc::clone(&next);
-        let h = crate::server::zoo_keeper_critical_thread::spawn(format!("{kind}:{server_id}"), move || run(zks, role, learner, n, rx))?;
-        Ok(Arc::new(FollowerRequestProcessor { queued: tx, thread: Mutex::new(Some(h)), next }))
+        let z = zks.clone();
+        let h = crate::server::zoo_keeper_critical_thread::spawn(format!("{kind}:{server_id}"), move || run(z, role, learner, n, rx))?;
+        Ok(Arc::new(FollowerRequestProcessor { zks, queued: tx, thread: Mutex::new(Some(h)), next }))
     }
 }
 
 impl RequestProcessor for FollowerRequestProcessor {
-    fn process_request(&self, req: Request) {
+    fn process_request(&self, mut req: Request) {
+        if let Some(upgrade) = self.zks.upgrade().and_then(|z| upgrade_request_for(&z, &mut req)) {
+            let _ = self.queued.send(Some(upgrade));
+        }
         let _ = self.queued.send(Some(req));
     }
 
@@ -82,7 +91,9 @@ fn run(
                 true
             }
             CREATE | CREATE2 | CREATE_TTL | CREATE_CONTAINER | DELETE | DELETE_CONTAINER | SET_DATA | RECONFIG
-            | SET_ACL | MULTI | CHECK | CREATE_SESSION | CLOSE_SESSION => true,
+            | SET_ACL | MULTI | CHECK => true,
+            // A local session's never reach the leader.
+            CREATE_SESSION | CLOSE_SESSION => !req.local_session,
             _ => false,
         };
         let packet = forward.then(|| Learner::request_packet(&req));

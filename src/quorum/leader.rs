@@ -21,6 +21,8 @@
 use crate::common::time::current_elapsed_time;
 use crate::quorum::leader_zoo_keeper_server::LeaderZooKeeperServer;
 use crate::quorum::learner_handler::{plan_sync, History, LearnerHandler, SyncPlan};
+use crate::jute::txn::TxnBody;
+use crate::quorum::quorum_maj::QuorumMaj;
 use crate::quorum::quorum_packet::make_zxid;
 use crate::quorum::quorum_peer::{QuorumPeer, ZabState};
 use crate::quorum::quorum_peer_config::system_properties::SystemProperties;
@@ -83,6 +85,12 @@ impl Broadcast {
                 Output::Send(id, p) => {
                     if let Some(h) = self.handlers.get(&id) {
                         h.queue_packet(p);
+                    }
+                }
+                Output::Activate { verifier, designated } => {
+                    if let Some(peer) = crate::server::zoo_keeper_server::ServerRole::quorum_peer(role) {
+                        let zxid = peer.zk_db().last_processed_zxid();
+                        peer.process_reconfig(verifier, Some(designated), Some(zxid));
                     }
                 }
                 Output::Commit(r) => {
@@ -430,6 +438,17 @@ impl Leader {
             return Ok(());
         };
         let mut b = self.bcast.lock();
+        if req.op_type == crate::zoo_defs::op_code::RECONFIG {
+            if let Some(TxnBody::SetData(t)) = &entry.txn {
+                match self.peer.config_from_string(t.data.as_deref().unwrap_or(&[])) {
+                    Ok(qv) => self.peer.set_last_seen_quorum_verifier(qv, true),
+                    Err(e) => warn!("The reconfig at 0x{:x} carries a bad configuration: {e}", entry.hdr.zxid),
+                }
+            }
+        }
+        // While a reconfig is in flight, proposals need quorums of both
+        // the configuration in force and the proposed one.
+        b.core.set_verifiers(self.verifiers());
         match b.core.propose(entry.hdr.zxid, entry.to_bytes(), txn_copy(req)) {
             Ok(out) => {
                 crate::server::server_metrics::metrics().proposal_count.inc();
@@ -442,6 +461,22 @@ impl Leader {
                 Err(io::Error::other(msg))
             }
         }
+    }
+
+    /// The configuration in force, then the last seen one when newer.
+    fn verifiers(&self) -> Vec<Arc<QuorumMaj>> {
+        let (current, last_seen) = (self.peer.quorum_verifier(), self.peer.last_seen_quorum_verifier());
+        if last_seen.version() > current.version() {
+            vec![current, last_seen]
+        } else {
+            vec![current]
+        }
+    }
+
+    /// isQuorumSynced: whether the synced voters of `qv` (with the leader)
+    /// are a quorum of it (a reconfig to `qv` needs one).
+    pub fn is_quorum_synced(&self, qv: &QuorumMaj) -> bool {
+        self.bcast.lock().core.is_quorum_synced(qv)
     }
 
     /// processAck: a voter has logged `zxid`; commits what now has a quorum.
@@ -653,7 +688,7 @@ pub fn txn_copy(req: &Request) -> Request {
 fn leader_core(peer: &QuorumPeer) -> LeaderCore {
     let c = peer.config();
     let limits = Limits { tick_time: c.tick_time, init_limit: c.init_limit, sync_limit: c.sync_limit };
-    LeaderCore::new(peer.id(), vec![Arc::new(peer.quorum_verifier().clone())], limits)
+    LeaderCore::new(peer.id(), vec![peer.quorum_verifier()], limits)
 }
 
 fn bind_reusable(addr: SocketAddr) -> io::Result<TcpListener> {
@@ -689,14 +724,24 @@ fn run_leader(peer: &Arc<QuorumPeer>, leader: &Arc<Leader>) -> io::Result<&'stat
     let epoch = leader.get_epoch_to_propose(peer.id(), peer.accepted_epoch())?;
     let new_leader_zxid = make_zxid(epoch, 0);
     zks.set_zxid(new_leader_zxid);
-    leader.bcast.lock().core.start_epoch(new_leader_zxid);
-    // NEWLEADER carries the membership; a first epoch versions it with its
-    // zxid, as Java does.
-    let mut spec = peer.config().quorum_verifier.clone();
-    if spec.version == 0 {
+    // With reconfigEnabled, a configuration that never had a version
+    // gets the new epoch's first zxid (it comes into force once NEWLEADER
+    // has its quorum). NEWLEADER carries the last seen configuration and
+    // needs quorums of it and of the one in force.
+    let (current, last_seen) = (peer.quorum_verifier(), peer.last_seen_quorum_verifier());
+    if current.version() == 0 && last_seen.version() == 0 {
+        let mut spec = current.spec().clone();
         spec.version = new_leader_zxid;
+        if let Some(qv) = QuorumMaj::new(spec) {
+            peer.set_last_seen_quorum_verifier(Arc::new(qv), true);
+        }
     }
-    let _ = leader.qv_bytes.set(spec.to_config_string().into_bytes());
+    {
+        let mut b = leader.bcast.lock();
+        b.core.set_verifiers(leader.verifiers());
+        b.core.start_epoch(new_leader_zxid);
+    }
+    let _ = leader.qv_bytes.set(peer.last_seen_quorum_verifier().config_string().into_bytes());
 
     leader.wait_for_epoch_ack(peer.id(), peer.current_epoch(), last_zxid)?;
     peer.set_current_epoch(epoch)?;
@@ -708,6 +753,20 @@ fn run_leader(peer: &Arc<QuorumPeer>, leader: &Arc<Leader>) -> io::Result<&'stat
         return Ok("Waiting for a quorum of followers");
     }
 
+    if peer.is_reconfig_enabled() {
+        // The configuration NEWLEADER carried comes into force; a leader
+        // it does not designate commits nothing and will lose its quorum.
+        let mut b = leader.bcast.lock();
+        let designated = b.core.new_leader_designated_leader();
+        peer.process_reconfig(peer.last_seen_quorum_verifier(), Some(designated), Some(new_leader_zxid));
+        b.core.set_verifiers(vec![peer.quorum_verifier()]);
+        if designated != peer.id() {
+            warn!("This leader is not the designated leader, it will be initialized with allowedToCommit = false");
+            b.core.forbid_commits();
+        }
+    } else {
+        info!("Dynamic reconfig feature is disabled, skip designatedLeader calculation and reconfig processing.");
+    }
     zks.startup()?;
     // Servers joining later must hear the same vote (leader and new epoch)
     // from every member, so the leader's own vote takes the new epoch.

@@ -1,11 +1,14 @@
 //! LeaderRequestProcessor: the first stage of the leader's chain, after the
 //! RequestThrottler thread (it runs on that thread). With
 //! zookeeper.enableEagerACLCheck it answers a write its ACLs refuse before
-//! Prep proposes anything (`ZooKeeperServer::auth_write_request`). Java also
-//! upgrades local sessions that create ephemerals here; every zkserver
-//! session is global, so everything else goes straight to the
-//! PrepRequestProcessor. Learners' requests skip this stage, as in Java.
+//! Prep proposes anything (`ZooKeeperServer::auth_write_request`). With
+//! localSessionsEnabled, an ephemeral's creation on one of the leader's
+//! local sessions is preceded by the createSession that upgrades the
+//! session (`quorum_zoo_keeper_server::check_upgrade_session`). Then
+//! everything goes to the PrepRequestProcessor. Learners' requests skip
+//! this stage, as in Java.
 
+use crate::quorum::quorum_zoo_keeper_server::upgrade_request_for;
 use crate::server::request::Request;
 use crate::server::request_processor::RequestProcessor;
 use crate::server::zoo_keeper_server::ZooKeeperServer;
@@ -23,9 +26,13 @@ impl LeaderRequestProcessor {
 }
 
 impl RequestProcessor for LeaderRequestProcessor {
-    fn process_request(&self, req: Request) {
-        if self.zks.upgrade().is_some_and(|z| !z.auth_write_request(&req)) {
+    fn process_request(&self, mut req: Request) {
+        let Some(zks) = self.zks.upgrade() else { return };
+        if !zks.auth_write_request(&req) {
             return;
+        }
+        if let Some(upgrade) = upgrade_request_for(&zks, &mut req) {
+            self.next.process_request(upgrade);
         }
         self.next.process_request(req);
     }

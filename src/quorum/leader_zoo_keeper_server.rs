@@ -5,7 +5,9 @@
 //! ("SyncThread") -> AckRequestProcessor) -> CommitProcessor
 //! ("CommitProcessor:N" and its workers) -> ToBeAppliedRequestProcessor ->
 //! FinalRequestProcessor. Learners' forwarded requests enter at the
-//! ProcessThread. The ContainerManager runs while it serves. srvr/stat/mntr
+//! ProcessThread. The ContainerManager runs while it serves. With
+//! localSessionsEnabled the leader's own new sessions are local
+//! (`LeaderSessionTracker`). srvr/stat/mntr
 //! report "leader" and the leader's quorum figures.
 
 use crate::quorum::ack_request_processor::AckRequestProcessor;
@@ -15,6 +17,7 @@ use crate::quorum::leader_request_processor::LeaderRequestProcessor;
 use crate::quorum::leader_session_tracker::LeaderSessionTracker;
 use crate::quorum::proposal_request_processor::ProposalRequestProcessor;
 use crate::quorum::quorum_peer::QuorumPeer;
+use crate::quorum::quorum_zoo_keeper_server::set_local_session_flag;
 use crate::server::metrics::monitor::Value;
 use crate::quorum::to_be_applied_request_processor::ToBeAppliedRequestProcessor;
 use crate::server::container_manager::ContainerManager;
@@ -47,7 +50,12 @@ impl LeaderZooKeeperServer {
         let mut settings = peer.settings().zks.clone();
         settings.server_id = peer.id();
         let db = Arc::clone(peer.zk_db());
-        let tracker = LeaderSessionTracker::new(settings.tick_time, peer.id(), db.sessions_with_timeouts());
+        let tracker = LeaderSessionTracker::new(
+            settings.tick_time,
+            peer.id(),
+            db.sessions_with_timeouts(),
+            peer.config().local_sessions_enabled,
+        );
         let role = Arc::new(LeaderZooKeeperServer {
             peer: Arc::downgrade(peer),
             leader: OnceLock::new(),
@@ -133,6 +141,10 @@ impl ServerRole for LeaderZooKeeperServer {
             let _ = zks.session_tracker().set_owner(session_id, SessionOwner::Local);
         }
         zks.finish_session_init(cnxn, valid);
+    }
+
+    fn set_local_session_flag(&self, req: &mut Request) {
+        set_local_session_flag(self.tracker.as_ref(), req);
     }
 
     fn state(&self) -> &'static str {

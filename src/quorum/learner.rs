@@ -175,8 +175,8 @@ impl Learner {
 
 /// The leader's quorum address, from the configuration.
 fn leader_address(peer: &QuorumPeer, leader: &Vote) -> io::Result<SocketAddr> {
-    let server = peer
-        .quorum_verifier()
+    let qv = peer.quorum_verifier();
+    let server = qv
         .all_members()
         .get(&leader.id)
         .ok_or_else(|| io::Error::other(format!("leader {} is not in the configuration", leader.id)))?;
@@ -249,9 +249,14 @@ pub fn run(peer: &Arc<QuorumPeer>, leader: &Vote, learner_type: LearnerType) -> 
     let mut reader = BufReader::new(sock);
     let idle = peer.zk_server();
     let settings = idle.settings.clone();
-    let tracker = Arc::new(LearnerSessionTracker::new(Arc::clone(peer.zk_db()), settings.server_id));
+    let tracker = Arc::new(LearnerSessionTracker::new(
+        Arc::clone(peer.zk_db()),
+        settings.tick_time,
+        settings.server_id,
+        peer.config().local_sessions_enabled,
+    ));
     let sync_enabled = peer.settings().learner.observer_sync_enabled.unwrap_or(peer.config().sync_enabled);
-    let role = LearnerZooKeeperServer::new(peer, Arc::clone(&learner), sync_enabled);
+    let role = LearnerZooKeeperServer::new(peer, Arc::clone(&learner), Arc::clone(&tracker), sync_enabled);
     let zks = ZooKeeperServer::with_role(settings, Arc::clone(peer.zk_db()), tracker.clone(), role.clone());
     let result = follow_leader(peer, &learner, &mut reader, &zks, &role, &tracker);
     // Learner.shutdown: not serving, connections closed, the server down.
@@ -338,6 +343,7 @@ impl Driver<'_> {
     fn carry_out(&mut self, core: &mut LearnerCore, actions: Vec<Action>) -> io::Result<()> {
         let zk_db = self.peer.zk_db();
         let mut unflushed = false;
+        let mut reconfigured = false;
         for action in actions {
             if unflushed && !matches!(action, Action::Send(_)) {
                 self.learner.flush()?;
@@ -412,6 +418,22 @@ impl Driver<'_> {
                 Action::CommitRequest(entry) => self.role.commit_request(entry),
                 Action::Sync => self.role.sync(),
                 Action::Revalidate(qp) => self.learner.revalidate(&qp, self.zks)?,
+                Action::SeeConfig(config) => match self.peer.config_from_string(&config) {
+                    Ok(qv) => self.peer.set_last_seen_quorum_verifier(qv, true),
+                    Err(e) => warn!("Ignoring a proposed configuration: {e}"),
+                },
+                Action::ActivateConfig { config, leader, zxid } => {
+                    let qv = self.peer.config_from_string(&config)?;
+                    if self.peer.process_reconfig(qv, leader, zxid) {
+                        // NEWLEADER's configuration ends the role before
+                        // UPTODATE is acknowledged; a reconfig's once its
+                        // commit is handed on.
+                        if leader.is_none() {
+                            return Err(io::Error::other("changes proposed in reconfig"));
+                        }
+                        reconfigured = true;
+                    }
+                }
                 Action::Serve => {
                     self.peer.set_zab_state(ZabState::Broadcast);
                     self.peer.set_zoo_keeper_server(self.zks);
@@ -422,6 +444,9 @@ impl Driver<'_> {
         }
         if unflushed {
             self.learner.flush()?;
+        }
+        if reconfigured {
+            return Err(io::Error::other("changes proposed in reconfig"));
         }
         Ok(())
     }

@@ -6,12 +6,17 @@
 //! and, with observer sync enabled, to a SyncRequestProcessor that only
 //! logs them. The QuorumPeer thread feeds it the leader's packets
 //! (`log_request`, `commit`, `commit_request`, `sync`) as its
-//! `LearnerCore` decides.
+//! `LearnerCore` decides. With localSessionsEnabled its new sessions are
+//! local (`LearnerSessionTracker`): a local session's reconnection is
+//! decided here, any other by the leader (REVALIDATE).
 
 use crate::jute::txn::TxnLogEntry;
 use crate::quorum::commit_processor::CommitProcessor;
 use crate::quorum::follower_request_processor::FollowerRequestProcessor;
 use crate::quorum::learner::{txn_request, Learner};
+use crate::quorum::learner_session_tracker::LearnerSessionTracker;
+use crate::quorum::quorum_zoo_keeper_server::set_local_session_flag;
+use crate::server::session_tracker::SessionTracker;
 use crate::quorum::quorum_peer::QuorumPeer;
 use crate::quorum::quorum_peer_config::LearnerType;
 use crate::quorum::send_ack_request_processor::SendAckRequestProcessor;
@@ -32,6 +37,7 @@ pub struct LearnerZooKeeperServer {
     me: Weak<LearnerZooKeeperServer>,
     peer: Weak<QuorumPeer>,
     learner: Arc<Learner>,
+    tracker: Arc<LearnerSessionTracker>,
     /// zookeeper.observer.syncEnabled: an observer logs what it is told.
     observer_sync_enabled: bool,
     commit_processor: OnceLock<Arc<CommitProcessor>>,
@@ -50,11 +56,17 @@ impl RequestProcessor for LoggedOnly {
 }
 
 impl LearnerZooKeeperServer {
-    pub fn new(peer: &Arc<QuorumPeer>, learner: Arc<Learner>, observer_sync_enabled: bool) -> Arc<Self> {
+    pub fn new(
+        peer: &Arc<QuorumPeer>,
+        learner: Arc<Learner>,
+        tracker: Arc<LearnerSessionTracker>,
+        observer_sync_enabled: bool,
+    ) -> Arc<Self> {
         Arc::new_cyclic(|me| LearnerZooKeeperServer {
             me: me.clone(),
             peer: Arc::downgrade(peer),
             learner,
+            tracker,
             observer_sync_enabled,
             commit_processor: OnceLock::new(),
             sync_processor: OnceLock::new(),
@@ -134,8 +146,17 @@ impl ServerRole for LearnerZooKeeperServer {
         Ok(first)
     }
 
-    fn revalidate_session(&self, _zks: &Arc<ZooKeeperServer>, cnxn: &Arc<dyn ServerCnxn>, session_id: i64, timeout: i32) {
-        self.learner.validate_session(cnxn, session_id, timeout);
+    fn revalidate_session(&self, zks: &Arc<ZooKeeperServer>, cnxn: &Arc<dyn ServerCnxn>, session_id: i64, timeout: i32) {
+        if self.tracker.is_local_session(session_id) {
+            let valid = self.tracker.touch_session(session_id, timeout);
+            zks.finish_session_init(cnxn, valid);
+        } else {
+            self.learner.validate_session(cnxn, session_id, timeout);
+        }
+    }
+
+    fn set_local_session_flag(&self, req: &mut Request) {
+        set_local_session_flag(self.tracker.as_ref(), req);
     }
 
     fn monitor_values(&self) -> Vec<(&'static str, Value)> {

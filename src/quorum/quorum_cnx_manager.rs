@@ -44,7 +44,7 @@ use crate::common::deadline_reader::DeadlineReader;
 use crate::jute::StreamInput;
 use crate::quorum::quorum_peer_config::system_properties::SystemProperties;
 use crate::quorum::quorum_peer_config::{ConfigError, HostPort};
-use parking_lot::{Condvar, Mutex};
+use parking_lot::{Condvar, Mutex, RwLock};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::io::{self, BufReader, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -275,7 +275,8 @@ pub struct CnxSettings {
     pub my_sid: i64,
     /// This peer's election addresses (from its `server.N` line).
     pub my_election_addrs: Vec<HostPort>,
-    /// Every member's election addresses (voters and observers).
+    /// Every member's election addresses (voters and observers) at start;
+    /// a reconfiguration replaces it (`set_view`).
     pub view: BTreeMap<i64, Vec<HostPort>>,
     /// `quorumListenOnAllIPs`: bind the election port on the wildcard address.
     pub listen_on_all_ips: bool,
@@ -307,6 +308,9 @@ struct Connection {
 /// workers and the QuorumPeer.
 pub struct QuorumCnxManager {
     settings: CnxSettings,
+    /// The members' election addresses in force (the last seen
+    /// configuration's, as Java's connectNewPeers keeps them).
+    view: RwLock<Arc<BTreeMap<i64, Vec<HostPort>>>>,
     /// The live connection per peer (Java's senderWorkerMap).
     connections: Mutex<HashMap<i64, Arc<Connection>>>,
     /// Per-peer outgoing queues (queueSendMap); kept across reconnects.
@@ -336,6 +340,7 @@ const OBSERVER_ID: i64 = i64::MAX;
 impl QuorumCnxManager {
     pub fn new(settings: CnxSettings) -> Arc<QuorumCnxManager> {
         Arc::new(QuorumCnxManager {
+            view: RwLock::new(Arc::new(settings.view.clone())),
             settings,
             connections: Mutex::new(HashMap::new()),
             send_queues: Mutex::new(HashMap::new()),
@@ -350,6 +355,22 @@ impl QuorumCnxManager {
             observer_counter: AtomicI64::new(-1),
             shutdown: AtomicBool::new(false),
         })
+    }
+
+    /// The members' election addresses in force.
+    pub fn view(&self) -> Arc<BTreeMap<i64, Vec<HostPort>>> {
+        Arc::clone(&self.view.read())
+    }
+
+    /// A new configuration's members (QuorumPeer.connectNewPeers): members
+    /// that were not in the view are dialed.
+    pub fn set_view(self: &Arc<Self>, view: BTreeMap<i64, Vec<HostPort>>) {
+        let old = std::mem::replace(&mut *self.view.write(), Arc::new(view.clone()));
+        for sid in view.keys() {
+            if *sid != self.settings.my_sid && !old.contains_key(sid) {
+                self.connect_one(*sid);
+            }
+        }
     }
 
     pub fn my_sid(&self) -> i64 {
@@ -523,7 +544,7 @@ impl QuorumCnxManager {
             // new one replaces it: the claim may be a stranger's.
             debug!("Create new connection to server: {sid}");
             close(sock);
-            match self.settings.view.get(&sid) {
+            match self.view().get(&sid) {
                 Some(addrs) => self.connect_async(sid, addrs.clone(), true),
                 None if !init.election_addrs.is_empty() => {
                     self.connect_async(sid, init.election_addrs[..1].to_vec(), true)
@@ -533,7 +554,7 @@ impl QuorumCnxManager {
         } else if sid == my_sid {
             warn!("We got a connection request from a server with our own ID. This should be either a configuration error, or a bug.");
             close(sock);
-        } else if !self.settings.view.contains_key(&sid) && self.non_member_connections() >= self.settings.threads_size {
+        } else if !self.view().contains_key(&sid) && self.non_member_connections() >= self.settings.threads_size {
             warn!(
                 "Closing the election connection from {remote}, sid {sid}: not a member, and {} non-members are connected",
                 self.settings.threads_size
@@ -552,7 +573,8 @@ impl QuorumCnxManager {
 
     /// Connections standing to sids that are not members.
     fn non_member_connections(&self) -> usize {
-        self.connections.lock().keys().filter(|sid| !self.settings.view.contains_key(sid)).count()
+        let view = self.view();
+        self.connections.lock().keys().filter(|sid| !view.contains_key(sid)).count()
     }
 
     /// Queues `msg` for `sid` (looped straight back when `sid` is us) and
@@ -591,7 +613,7 @@ impl QuorumCnxManager {
     /// False when `sid` is unknown and not connected, or the dial could not
     /// be started.
     pub fn connect_one(self: &Arc<Self>, sid: i64) -> bool {
-        match self.settings.view.get(&sid) {
+        match self.view().get(&sid) {
             Some(addrs) => self.connect_async(sid, addrs.clone(), false),
             None => {
                 let connected = self.is_connected(sid);
@@ -620,8 +642,8 @@ impl QuorumCnxManager {
             return true;
         }
         let mut limit = self.settings.threads_size.max(1);
-        if !self.settings.view.contains_key(&sid) {
-            limit = limit.saturating_sub(self.settings.view.len());
+        if !self.view().contains_key(&sid) {
+            limit = limit.saturating_sub(self.view().len());
         }
         if self.dials_running.fetch_add(1, Ordering::AcqRel) >= limit {
             self.dials_running.fetch_sub(1, Ordering::AcqRel);
@@ -801,7 +823,7 @@ impl QuorumCnxManager {
         if let Err(e) = conn.stream.set_read_timeout(None) {
             warn!("Cannot clear the read timeout of the connection to {sid}: {e}");
         }
-        let member = self.settings.view.contains_key(&sid);
+        let member = self.view().contains_key(&sid);
         let (mut window_start, mut in_window) = (Instant::now(), 0u32);
         while conn.running.load(Ordering::Acquire) && !self.shutdown.load(Ordering::Acquire) {
             let len = match input.read_int() {

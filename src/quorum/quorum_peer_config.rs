@@ -3,6 +3,11 @@
 //! (those Java's QuorumPeerConfig.parseProperties knows) into typed fields
 //! with Java's defaults. It also plays ServerConfig's part for the
 //! standalone server. Runs once, on the main thread, before anything binds.
+//! With reconfigEnabled it also owns the files of dynamic reconfiguration:
+//! `zoo.cfg.bak` at parse time, and `write_dynamic_config` /
+//! `edit_static_config`, which the QuorumPeer calls (on whichever thread
+//! brings a configuration into force) to write `zoo.cfg.dynamic.<version>`
+//! (or `.next`) and point zoo.cfg at it.
 //!
 //! System properties. Java turns an unknown zoo.cfg key `k` into the system
 //! property `zookeeper.k`. Those keys and the `-D` pairs go into one store,
@@ -21,6 +26,7 @@ pub mod system_properties;
 
 pub use quorum_server::{is_membership_key, HostPort, LearnerType, QuorumServer, QuorumSpec};
 use system_properties::{normalize, SystemProperties};
+use crate::server::persistence::util::write_atomically;
 
 use std::fmt;
 use std::fs;
@@ -203,6 +209,18 @@ fn is_cfg_key(key: &str) -> bool {
 /// System properties the components read into their settings (names
 /// without the `zookeeper.` prefix): not reported as unknown.
 const RESOLVED_PROPERTIES: &[&str] = &[
+    "sessionRequireClientSASLAuth",
+    "allowSaslFailedClients",
+    "SASLAuthenticationProvider.superPassword",
+    "letAnySaslUserDoX",
+    "sasl.serverconfig",
+    "kerberos.removeHostFromPrincipal",
+    "kerberos.removeRealmFromPrincipal",
+    "requireKerberosConfig",
+    "security.auth_to_local",
+    "java.security.auth.login.config",
+    "java.security.krb5.realm",
+    "java.security.krb5.conf",
     "nio.numSelectorThreads",
     "nio.numWorkerThreads",
     "nio.directBufferBytes",
@@ -335,7 +353,6 @@ const UNUSED_JAVA_PROPERTIES: &[&str] = &[
     "com.sun.management.",
 ];
 
-const NO_SASL: &str = "zkserver has no SASL";
 const NO_QUORUM_TLS: &str = "is not supported: zkserver has TLS on the client port only, not between servers";
 const NO_HTTPS: &str = "zkserver's AdminServer has no HTTPS";
 
@@ -344,16 +361,7 @@ const NO_HTTPS: &str = "zkserver's AdminServer has no HTTPS";
 /// (when `only_true`, only when set to true, since false leaves the feature
 /// off in Java too), so that no security setting is silently ignored.
 const UNSUPPORTED_SECURITY_PROPERTIES: &[(&str, &str, bool)] = &[
-    ("sessionRequireClientSASLAuth", NO_SASL, true),
-    ("allowSaslFailedClients", NO_SASL, true),
-    ("superUser", NO_SASL, false),
-    ("SASLAuthenticationProvider.superPassword", NO_SASL, false),
-    ("letAnySaslUserDoX", NO_SASL, false),
-    ("sasl.serverconfig", NO_SASL, false),
-    ("java.security.auth.login.config", NO_SASL, false),
-    ("requireKerberosConfig", NO_SASL, true),
-    ("security.auth_to_local", NO_SASL, false),
-    ("kerberos.canonicalizeHostNames", NO_SASL, true),
+    ("kerberos.canonicalizeHostNames", "it is for quorum SASL, which zkserver has not", true),
     ("ssl.quorum.", "zkserver has TLS on the client port only, not between servers", false),
     ("admin.portUnification", NO_HTTPS, true),
     ("admin.forceHttps", NO_HTTPS, true),
@@ -709,6 +717,15 @@ impl QuorumPeerConfig {
             None => {
                 let spec = QuorumSpec::from_pairs(pairs, c.multi_address_enabled, false)?;
                 c.setup_quorum_peer_config(spec)?;
+                // Java keeps the original zoo.cfg as zoo.cfg.bak before a
+                // reconfigurable ensemble first rewrites it.
+                if c.is_distributed() && c.reconfig_enabled {
+                    let mut bak = c.config_file.clone().into_os_string();
+                    bak.push(".bak");
+                    let bak = PathBuf::from(bak);
+                    let bytes = fs::read(path).map_err(|e| ConfigError::io(path, &e))?;
+                    write_atomically(&bak, &bytes).map_err(|e| ConfigError::io(&bak, &e))?;
+                }
             }
             Some(dynamic) => {
                 let spec = c.read_dynamic_file(&dynamic)?;
@@ -780,11 +797,24 @@ impl QuorumPeerConfig {
         Ok(spec)
     }
 
-    /// `<zoo.cfg>.dynamic.next`, when present: the last proposed membership.
-    fn read_next_dynamic_file(&self) -> Result<Option<QuorumSpec>, ConfigError> {
+    /// `<zoo.cfg>.dynamic.<version in hex>`: where a membership in force is
+    /// written (QuorumPeer.makeDynamicConfigFilename).
+    pub fn dynamic_config_filename(&self, version: i64) -> PathBuf {
+        let mut name = self.config_file.clone().into_os_string();
+        name.push(format!(".dynamic.{version:x}"));
+        PathBuf::from(name)
+    }
+
+    /// `<zoo.cfg>.dynamic.next`: where a proposed membership is written.
+    pub fn next_dynamic_config_filename(&self) -> PathBuf {
         let mut name = self.config_file.clone().into_os_string();
         name.push(NEXT_DYNAMIC_CONFIG_FILE_SUFFIX);
-        let next = PathBuf::from(name);
+        PathBuf::from(name)
+    }
+
+    /// `<zoo.cfg>.dynamic.next`, when present: the last proposed membership.
+    fn read_next_dynamic_file(&self) -> Result<Option<QuorumSpec>, ConfigError> {
+        let next = self.next_dynamic_config_filename();
         if !next.exists() {
             return Ok(None);
         }
@@ -1060,6 +1090,8 @@ impl QuorumPeerConfig {
                 || key.starts_with("metricsProvider.")
                 || unsupported_security_property(key).is_some()
                 || crate::server::auth::is_auth_provider_property(key)
+                || normalize(key) == "superUser"
+                || normalize(key).starts_with("superUser.")
             {
                 continue;
             }
@@ -1076,6 +1108,58 @@ impl QuorumPeerConfig {
             }
         }
     }
+}
+
+/// QuorumPeer.configFromString: a membership as `/zookeeper/config`, a
+/// NEWLEADER packet or a reconfig txn carries it (`server.N` lines and a
+/// hex `version`).
+pub fn parse_dynamic_config(text: &str, multi_address_enabled: bool) -> Result<QuorumSpec, ConfigError> {
+    let pairs = properties::load(text).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+    QuorumSpec::from_pairs(&pairs, multi_address_enabled, false)
+}
+
+/// QuorumPeerConfig.writeDynamicConfig: the membership's lines, sorted,
+/// joined by newlines (no trailing one); the `version` line only when
+/// `keep_version` (the `.next` file keeps it, a `.dynamic.<version>` file
+/// has it in its name).
+pub fn write_dynamic_config(path: &Path, spec: &QuorumSpec, keep_version: bool) -> std::io::Result<()> {
+    let text = spec.to_config_string();
+    let mut lines: Vec<&str> =
+        text.lines().filter(|l| keep_version || !l.trim_start().starts_with("version")).collect();
+    lines.sort_unstable();
+    write_atomically(path, lines.join("\n").as_bytes())
+}
+
+/// QuorumPeerConfig.editStaticConfig: rewrites zoo.cfg without the
+/// membership keys (server, group, weight), peerType and the old
+/// dynamicConfigFile, and without clientPort/clientPortAddress when
+/// `erase_client` (the server line carries the client address), then
+/// points dynamicConfigFile at `dynamic_file` (canonical path). Java
+/// writes the keys in its hash table's order; this keeps the file's.
+pub fn edit_static_config(config_file: &Path, dynamic_file: &Path, erase_client: bool) -> std::io::Result<()> {
+    let bytes = fs::read(config_file)?;
+    let pairs = properties::load(&properties::decode(&bytes))
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?;
+    let mut kept: Vec<(String, String)> = Vec::new();
+    for (k, v) in pairs {
+        let (k, v) = (k.trim().to_string(), v.trim().to_string());
+        let dropped = k.starts_with("server.")
+            || k.starts_with("group")
+            || k.starts_with("weight")
+            || k.starts_with("dynamicConfigFile")
+            || k.starts_with("peerType")
+            || (erase_client && k.starts_with("clientPort"));
+        if dropped {
+            continue;
+        }
+        match kept.iter_mut().find(|(key, _)| *key == k) {
+            Some(entry) => entry.1 = v,
+            None => kept.push((k, v)),
+        }
+    }
+    let mut out: String = kept.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+    out.push_str(&format!("dynamicConfigFile={}\n", fs::canonicalize(dynamic_file)?.display()));
+    write_atomically(config_file, out.as_bytes())
 }
 
 /// The version encoded as the hex suffix after the last '.' of a dynamic

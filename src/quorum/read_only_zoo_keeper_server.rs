@@ -22,6 +22,7 @@
 //! Java 3.8 refuses such a reconnection and, unless localSessionsEnabled,
 //! any new session too; see `ReadOnlySessionTracker`.
 
+use crate::quorum::local_session_tracker::LocalSessionTracker;
 use crate::quorum::quorum_peer::QuorumPeer;
 use crate::quorum::quorum_peer_config::system_properties::SystemProperties;
 use crate::quorum::read_only_request_processor::ReadOnlyRequestProcessor;
@@ -31,12 +32,10 @@ use crate::server::prep_request_processor::PrepRequestProcessor;
 use crate::server::request::Request;
 use crate::server::request_processor::RequestProcessor;
 use crate::server::session_tracker::{SessionExpirer, SessionOwner, SessionTracker};
-use crate::server::session_tracker_impl::SessionTrackerImpl;
 use crate::server::zk_database::ZkDatabase;
 use crate::server::zoo_keeper_server::{ServerRole, ZooKeeperServer};
 use crate::zoo_defs::{code, op_code};
 use parking_lot::{Condvar, Mutex};
-use std::collections::HashMap;
 use std::io;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -62,29 +61,30 @@ pub fn grace_period(tick_time: i32) -> Duration {
 }
 
 /// The read-only server's session table: its own local sessions (a
-/// SessionTrackerImpl with its `SessionTracker` expiry thread, ids from
+/// LocalSessionTracker with its `SessionTracker` expiry thread, ids from
 /// this server's range) and, for reads only, the global sessions the
 /// database holds. Java's read-only server uses a LearnerSessionTracker:
 /// with localSessionsEnabled its sessions are local as here, without it a
 /// new session cannot be made at all (its createSession is refused with
 /// NOTREADONLY where the client waits for a ConnectResponse), and a global
 /// session's reconnection is closed ("Refusing global session reconnection
-/// in RO mode"). zkserver has no other local sessions, and serves a
-/// global session's reads, as Java 3.4 did and as clients such as kazoo
-/// expect of a server they were connected to when it lost its quorum.
+/// in RO mode"). zkserver makes every session here local whatever
+/// localSessionsEnabled, and serves a global session's reads, as Java 3.4
+/// did and as clients such as kazoo expect of a server they were connected
+/// to when it lost its quorum.
 pub struct ReadOnlySessionTracker {
     zk_db: Arc<ZkDatabase>,
-    local: Arc<SessionTrackerImpl>,
+    local: LocalSessionTracker,
 }
 
 impl ReadOnlySessionTracker {
     pub fn new(zk_db: Arc<ZkDatabase>, tick_time: i32, sid: i64) -> Arc<ReadOnlySessionTracker> {
-        Arc::new(ReadOnlySessionTracker { zk_db, local: SessionTrackerImpl::new(tick_time, sid, HashMap::new()) })
+        Arc::new(ReadOnlySessionTracker { zk_db, local: LocalSessionTracker::new(tick_time, sid) })
     }
 
     /// isLocalSession: made here (closing or not).
     pub fn is_local_session(&self, id: i64) -> bool {
-        self.local.is_tracking_session(id)
+        self.local.is_local_session(id)
     }
 
     /// isGlobalSession: the database holds it (and it is not one of ours).
@@ -95,7 +95,7 @@ impl ReadOnlySessionTracker {
 
 impl SessionTracker for ReadOnlySessionTracker {
     fn start(self: Arc<Self>, expirer: Arc<dyn SessionExpirer>) -> io::Result<()> {
-        Arc::clone(&self.local).start(expirer)
+        self.local.start(expirer)
     }
 
     fn shutdown(&self) {
@@ -149,7 +149,20 @@ impl SessionTracker for ReadOnlySessionTracker {
     }
 
     fn session_count(&self) -> usize {
-        self.zk_db.sessions_with_timeouts().len()
+        self.zk_db.session_count()
+    }
+
+    /// Every session made here is local, whatever localSessionsEnabled.
+    fn is_local_sessions_enabled(&self) -> bool {
+        true
+    }
+
+    fn is_local_session(&self, id: i64) -> bool {
+        ReadOnlySessionTracker::is_local_session(self, id)
+    }
+
+    fn local_session_count(&self) -> usize {
+        self.local.session_count()
     }
 
     fn dump_sessions(&self) -> String {
@@ -207,10 +220,6 @@ impl ServerRole for ReadOnlyZooKeeperServer {
 
     fn state(&self) -> &'static str {
         "read-only"
-    }
-
-    fn gauges(&self) -> Vec<(&'static str, crate::server::metrics::monitor::Value)> {
-        vec![("local_sessions", crate::server::metrics::monitor::Value::from(self.tracker.local.session_count()))]
     }
 
     fn is_read_only(&self) -> bool {

@@ -40,6 +40,11 @@ impl SyncedLearnerTracker {
         }
     }
 
+    /// The voters of each verifier that acked, in the verifiers' order.
+    pub fn ack_sets(&self) -> impl Iterator<Item = &HashSet<i64>> {
+        self.sets.iter().map(|s| &s.acks)
+    }
+
     /// Whether every verifier sees a quorum among its acks.
     pub fn has_all_quorums(&self) -> bool {
         self.sets.iter().all(|s| s.verifier.contains_quorum(&s.acks))

@@ -86,12 +86,11 @@ impl<E: Hash + Eq + Clone> ExpiryQueue<E> {
         Some(t)
     }
 
+    /// An emptied bucket stays until `poll` reaches it, as in Java (whose
+    /// `dump` and getExpiryMap show such empty sets).
     fn take_from_bucket(&mut self, bucket: u64, elem: &E) {
         if let Some(set) = self.expiry_map.get_mut(&bucket) {
             set.remove(elem);
-            if set.is_empty() {
-                self.expiry_map.remove(&bucket);
-            }
         }
     }
 
@@ -202,12 +201,14 @@ mod tests {
         // Same bucket: nothing to move.
         assert_eq!(q.update(1, 10, 500), None);
         assert_eq!(q.update(1, 5000, 500), Some(6000));
-        assert_eq!(q.buckets(500), vec![(5500, vec![1])]);
-        // The old bucket no longer holds it.
+        // The old bucket no longer holds it, and stays until polled.
+        assert_eq!(q.buckets(500), vec![(500, vec![]), (5500, vec![1])]);
         assert_eq!(poll_until(&mut q, 5999), Vec::<i64>::new());
+        assert_eq!(q.buckets(5999), vec![(1, vec![1])]);
         assert_eq!(q.remove(&1), Some(6000));
         assert_eq!(q.remove(&1), None);
-        assert!(q.elem_map.is_empty() && q.expiry_map.is_empty());
+        assert!(q.elem_map.is_empty());
+        assert_eq!(q.buckets(5999), vec![(1, vec![])]);
         assert_eq!(poll_until(&mut q, 10_000), Vec::<i64>::new());
     }
 

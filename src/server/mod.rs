@@ -38,6 +38,7 @@ pub mod sync_request_processor;
 pub mod watch_manager;
 pub mod worker_service;
 pub mod zk_database;
+pub mod zoo_keeper_sasl_server;
 pub mod zoo_keeper_server;
 pub mod zoo_keeper_critical_thread;
 pub mod zoo_keeper_server_main;

@@ -21,6 +21,7 @@ use crate::jute::{OutputArchive, Record};
 use crate::server::nio_server_cnxn_factory::{CnxnSlot, NioServerCnxnFactory, NioSettings, SelectorThread};
 use crate::server::server_cnxn::{wall_ms, CnxnStats, ServerCnxn};
 use crate::server::ssl_handler::SslHandler;
+use crate::server::zoo_keeper_sasl_server::ZooKeeperSaslServer;
 use crate::server::zoo_keeper_server::ZooKeeperServer;
 use crate::watcher::{WatchedEvent, Watcher};
 use crate::zoo_defs::{perms, xid};
@@ -120,6 +121,8 @@ pub struct NioServerCnxn {
     read_chunk: usize,
     old_client: AtomicBool,
     auth_info: Mutex<Vec<Id>>,
+    /// zooKeeperSaslServer: the SASL negotiation, from the first SASL packet.
+    sasl_server: Mutex<Option<ZooKeeperSaslServer>>,
     established_wall_ms: i64,
     stats: Mutex<CnxnStats>,
     /// The TLS layer (secure port, or port unification); None on a plain
@@ -185,6 +188,7 @@ impl NioServerCnxn {
             old_client: AtomicBool::new(true),
             // Every connection is known by its address (IPAuthenticationProvider).
             auth_info: Mutex::new(vec![Id::new("ip", &crate::common::net_utils::host_address(remote.ip()))]),
+            sasl_server: Mutex::new(None),
             established_wall_ms: wall_ms(),
             stats: Mutex::new(CnxnStats::default()),
             handshake_pending: AtomicBool::new(ssl.is_some()),
@@ -675,6 +679,10 @@ impl ServerCnxn for NioServerCnxn {
             a.push(id);
             java_hash_order::order_ids(&mut a, |id| (&id.scheme, &id.id));
         }
+    }
+
+    fn sasl_server(&self) -> &Mutex<Option<ZooKeeperSaslServer>> {
+        &self.sasl_server
     }
 
     fn outstanding_requests(&self) -> i64 {

@@ -279,9 +279,14 @@ pub struct NioServerCnxnFactory {
     /// This factory, as the server's link back to its port.
     me: Weak<NioServerCnxnFactory>,
     settings: NioSettings,
-    local_address: SocketAddr,
-    /// The plain client port and the secure one, each with "is secure".
-    listeners: Vec<(Arc<TcpListener>, bool)>,
+    /// The client port's address and listener (the plain port's, or the
+    /// secure one's when it is the only one) and whether it is the secure
+    /// one; a reconfig may move it.
+    listener: RwLock<(SocketAddr, Arc<TcpListener>, bool)>,
+    /// The NIOAcceptThread of the current listener.
+    accept_thread: Mutex<Option<JoinHandle<()>>>,
+    /// The secure client port's listener beside a plain one.
+    secure_listener: Option<Arc<TcpListener>>,
     /// The TLS settings and config, when a port takes TLS.
     x509: Option<Arc<X509Util>>,
     /// TLS (or not yet detected) connections whose handshake is not over.
@@ -318,10 +323,12 @@ impl NioServerCnxnFactory {
                 listeners.push((Arc::new(l), secure));
             }
         }
-        let Some((first, _)) = listeners.first() else {
+        let mut listeners = listeners.into_iter();
+        let Some((first, first_secure)) = listeners.next() else {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "neither clientPort nor secureClientPort is set"));
         };
         let local_address = first.local_addr()?;
+        let secure_listener = listeners.next().map(|(l, _)| l);
         let x509 = if secure_addr.is_some() || (addr.is_some() && settings.port_unification) {
             Some(X509Util::start(settings.ssl.clone()).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?)
         } else {
@@ -345,8 +352,9 @@ impl NioServerCnxnFactory {
                 current_elapsed_time(),
             )),
             settings,
-            local_address,
-            listeners,
+            listener: RwLock::new((local_address, first, first_secure)),
+            accept_thread: Mutex::new(None),
+            secure_listener,
             x509,
             outstanding_handshakes: AtomicUsize::new(0),
             zks: RwLock::new(Arc::clone(&zks)),
@@ -367,14 +375,13 @@ impl NioServerCnxnFactory {
             let weak = Arc::downgrade(&factory);
             threads.push(crate::server::zoo_keeper_critical_thread::spawn(format!("NIOSelector-{i}"), move || sel.run(weak))?);
         }
-        for (listener, secure) in &factory.listeners {
+        factory.start_accepting()?;
+        if let Some(l) = &factory.secure_listener {
             let weak = Arc::downgrade(&factory);
-            let listener = Arc::clone(listener);
-            let secure = *secure;
-            let name = if secure { "NIOSecureAcceptThread" } else { "NIOAcceptThread" };
-            tracing::info!("binding to {} port {}", if secure { "secure client" } else { "client" }, listener.local_addr()?);
-            threads.push(crate::server::zoo_keeper_critical_thread::spawn(name.into(), move || {
-                accept_loop(weak, listener, secure)
+            let listener = Arc::clone(l);
+            tracing::info!("binding to secure client port {}", listener.local_addr()?);
+            threads.push(crate::server::zoo_keeper_critical_thread::spawn("NIOSecureAcceptThread".into(), move || {
+                accept_loop(weak, listener, true, false)
             })?);
         }
         let weak = Arc::downgrade(&factory);
@@ -388,6 +395,36 @@ impl NioServerCnxnFactory {
             factory.settings.sessionless_cnxn_timeout_ms / 1000
         );
         Ok(factory)
+    }
+
+    /// Starts the NIOAcceptThread (or NIOSecureAcceptThread) on the
+    /// current listener.
+    fn start_accepting(self: &Arc<Self>) -> io::Result<()> {
+        let weak = Arc::downgrade(self);
+        let (addr, listener, secure) = {
+            let l = self.listener.read();
+            (l.0, Arc::clone(&l.1), l.2)
+        };
+        let name = if secure { "NIOSecureAcceptThread" } else { "NIOAcceptThread" };
+        tracing::info!("binding to {} port {addr}", if secure { "secure client" } else { "client" });
+        let handle = crate::server::zoo_keeper_critical_thread::spawn(name.into(), move || {
+            accept_loop(weak, listener, secure, true)
+        })?;
+        *self.accept_thread.lock() = Some(handle);
+        Ok(())
+    }
+
+    /// Wakes the accept thread blocked on `listener` (which is no longer
+    /// current, or the factory has stopped) and waits for it to end.
+    fn stop_accepting(&self, listener: &TcpListener) {
+        // SAFETY: shutting down our own listening socket wakes a blocked accept().
+        unsafe { libc::shutdown(listener.as_raw_fd(), libc::SHUT_RDWR) };
+        let handle = self.accept_thread.lock().take();
+        if let Some(h) = handle {
+            if h.thread().id() != std::thread::current().id() {
+                let _ = h.join();
+            }
+        }
     }
 
     /// The server new connections talk to.
@@ -407,7 +444,11 @@ impl NioServerCnxnFactory {
 
     /// The secure client port's address, when it is open.
     pub fn secure_local_address(&self) -> Option<SocketAddr> {
-        self.listeners.iter().find(|(_, secure)| *secure).and_then(|(l, _)| l.local_addr().ok())
+        let l = self.listener.read();
+        if l.2 {
+            return Some(l.0);
+        }
+        self.secure_listener.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// Takes a place for a new connection from `ip`, or says why not
@@ -515,7 +556,27 @@ impl NioServerCnxnFactory {
 
 impl ServerCnxnFactory for NioServerCnxnFactory {
     fn local_address(&self) -> SocketAddr {
-        self.local_address
+        self.listener.read().0
+    }
+
+    /// Moves the client port (the plain one; the secure one when it is the
+    /// only one); a secure port beside a plain one stays where it is.
+    fn reconfigure(&self, addr: SocketAddr) -> io::Result<()> {
+        let Some(me) = self.me.upgrade() else { return Ok(()) };
+        let listener = crate::common::net_utils::bind_listener(addr, self.settings.listen_backlog, true).map_err(|e| {
+            tracing::error!("Error reconfiguring client port to {addr}: {e}");
+            e
+        })?;
+        let local = listener.local_addr()?;
+        // The new listener is current before the old accept thread wakes,
+        // so that it sees it must end.
+        let old = {
+            let mut l = self.listener.write();
+            let secure = l.2;
+            std::mem::replace(&mut *l, (local, Arc::new(listener), secure)).1
+        };
+        self.stop_accepting(&old);
+        me.start_accepting()
     }
 
     fn zoo_keeper_server(&self) -> Arc<ZooKeeperServer> {
@@ -568,7 +629,9 @@ impl ServerCnxnFactory for NioServerCnxnFactory {
         if self.stopped.swap(true, Ordering::AcqRel) {
             return;
         }
-        for (l, _) in &self.listeners {
+        let current = Arc::clone(&self.listener.read().1);
+        self.stop_accepting(&current);
+        if let Some(l) = &self.secure_listener {
             // SAFETY: shutting down our own listening socket wakes a blocked accept().
             unsafe { libc::shutdown(l.as_raw_fd(), libc::SHUT_RDWR) };
         }
@@ -592,14 +655,16 @@ impl ServerCnxnFactory for NioServerCnxnFactory {
 /// here needs a new descriptor: when accept() itself fails (EMFILE, ENFILE,
 /// ENOBUFS, ...) the error is logged (at most once a second) and accepting
 /// pauses 10 ms to let descriptors free up, as Java's pauseAccept does; the
-/// loop ends only when the factory stops.
-fn accept_loop(factory: Weak<NioServerCnxnFactory>, listener: Arc<TcpListener>, secure: bool) {
+/// loop ends when the factory stops or (`movable`) a reconfig replaced the
+/// listener.
+fn accept_loop(factory: Weak<NioServerCnxnFactory>, listener: Arc<TcpListener>, secure: bool, movable: bool) {
     let mut errors = RateLimitedLog::new(Duration::from_secs(1));
     loop {
         // An IPv4 peer on the dual-stack wildcard is seen as IPv4, as Java sees it.
         let accepted = listener.accept().map(|(s, a)| (s, crate::common::net_utils::canonical(a)));
         let Some(f) = factory.upgrade() else { break };
-        if f.stopped.load(Ordering::Acquire) {
+        // Stopped, or a reconfig moved the port to another listener.
+        if f.stopped.load(Ordering::Acquire) || (movable && !Arc::ptr_eq(&f.listener.read().1, &listener)) {
             break;
         }
         match accepted {

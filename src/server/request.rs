@@ -65,8 +65,9 @@ pub struct Request {
     /// when the request is dropped (a client's requests only).
     pub in_flight: Option<InFlight>,
     /// The request's session lives only on this server and is never logged
-    /// (Request.isLocalSession): a read-only server's sessions. Its
-    /// createSession and closeSession get no txn.
+    /// (Request.isLocalSession): a local session (localSessionsEnabled) or
+    /// a read-only server's. Its createSession and closeSession get no txn
+    /// and never reach the leader.
     pub local_session: bool,
     /// A large request's share of zookeeper.largeRequestMaxBytes, given
     /// back when the request is dropped (Java's largeRequestSize).
@@ -143,7 +144,7 @@ impl Request {
             | GET_EPHEMERALS | MULTI_READ | WHO_AM_I => false,
             CREATE | CREATE2 | CREATE_TTL | CREATE_CONTAINER | ERROR | DELETE | DELETE_CONTAINER
             | SET_ACL | SET_DATA | CHECK | MULTI | RECONFIG => true,
-            CREATE_SESSION | CLOSE_SESSION => true,
+            CREATE_SESSION | CLOSE_SESSION => !self.local_session,
             _ => false,
         }
     }

@@ -12,6 +12,7 @@
 
 use crate::jute::records::{Id, ReplyHeader};
 use crate::jute::{OutputArchive, Record};
+use crate::server::zoo_keeper_sasl_server::ZooKeeperSaslServer;
 use crate::watcher::Watcher;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -39,6 +40,11 @@ pub trait ServerCnxn: Watcher {
     /// Adds an id the connection authenticated as; the list stays in the
     /// order Java's set of them iterates (whoAmI, "auth" ACLs).
     fn add_auth_info(&self, id: Id);
+
+    /// The connection's SASL negotiation (Java's zooKeeperSaslServer),
+    /// created by the first SASL packet; only the worker serving the
+    /// connection's packets takes the lock.
+    fn sasl_server(&self) -> &parking_lot::Mutex<Option<ZooKeeperSaslServer>>;
 
     /// Requests taken from the connection and not yet finished.
     fn outstanding_requests(&self) -> i64;

@@ -1,7 +1,10 @@
 //! SessionTracker: what a ZooKeeperServer asks of its session table. The
-//! standalone server and the leader use `SessionTrackerImpl` (which expires
-//! sessions); a follower or observer uses `LearnerSessionTracker` (which
-//! only records touches for the leader's PING and leaves expiry to it).
+//! standalone server uses `SessionTrackerImpl` (which expires sessions);
+//! the leader uses `LeaderSessionTracker` (the same for global sessions)
+//! and a follower or observer `LearnerSessionTracker` (which only records
+//! touches for the leader's PING and leaves expiry to it). With
+//! localSessionsEnabled both also keep this server's local sessions
+//! (`UpgradeableSessionTracker`).
 
 use std::sync::Arc;
 
@@ -43,11 +46,38 @@ pub trait SessionTracker: Send + Sync {
     /// checkSession: Err(code) when the session cannot issue requests
     /// through `owner`; a session without an owner yet takes this one.
     fn check_session(&self, id: i64, owner: SessionOwner) -> Result<(), i32>;
+    /// checkGlobalSession (an ephemeral's creation): as `check_session`,
+    /// but the session must be global, and one not known has expired.
+    fn check_global_session(&self, id: i64, owner: SessionOwner) -> Result<(), i32> {
+        match self.check_session(id, owner) {
+            Err(crate::zoo_defs::code::UNKNOWN_SESSION) => Err(crate::zoo_defs::code::SESSION_EXPIRED),
+            checked => checked,
+        }
+    }
     /// setOwner: the session now lives behind `owner` (it was created or
     /// revalidated there); Err(SESSIONEXPIRED) if it is unknown or closing.
     fn set_owner(&self, id: i64, owner: SessionOwner) -> Result<(), i32>;
-    /// Sessions this tracker knows (mntr's global_sessions).
+    /// The global sessions this tracker knows.
     fn session_count(&self) -> usize;
+    /// isLocalSessionsEnabled: whether new sessions are local (never on a
+    /// standalone server, which ignores localSessionsEnabled as Java's does).
+    fn is_local_sessions_enabled(&self) -> bool {
+        false
+    }
+    /// isLocalSession: the session lives only on this server.
+    fn is_local_session(&self, _id: i64) -> bool {
+        false
+    }
+    /// upgradeSession: stops tracking a local session as local and starts
+    /// upgrading it to a global one; its timeout, or None if it was not
+    /// local (or another thread upgraded it first).
+    fn upgrade_session(&self, _id: i64) -> Option<i32> {
+        None
+    }
+    /// getLocalSessionCount (mntr's local_sessions).
+    fn local_session_count(&self) -> usize {
+        0
+    }
     /// The `dump` four-letter word's session section.
     fn dump_sessions(&self) -> String;
     /// getSessionExpiryMap: expiration time -> the sessions due then (the

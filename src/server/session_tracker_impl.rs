@@ -11,17 +11,18 @@
 //! each to the SessionExpirer (the ZooKeeperServer, which submits a
 //! closeSession).
 
-use crate::common::time::current_elapsed_time;
+use crate::common::time::{current_elapsed_time, current_wall_time};
 use crate::server::zoo_trace;
 use crate::server::expiry_queue::ExpiryQueue;
 use crate::server::session_tracker::{SessionExpirer, SessionOwner, SessionTracker};
+use crate::server::snapshot_formatter::java_date_utc;
 use crate::zoo_defs::code;
 use parking_lot::{Condvar, Mutex};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 #[derive(Debug, Clone)]
 struct SessionImpl {
@@ -33,7 +34,7 @@ struct SessionImpl {
 /// The first session id of server `sid`: milliseconds in the middle bits,
 /// the server id in the top byte (SessionTrackerImpl.initializeNextSessionId).
 pub fn initialize_next_session_id(sid: i64) -> i64 {
-    let ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+    let ms = current_wall_time();
     let mut next = ((ms << 24) as u64 >> 8) as i64;
     next |= sid << 56;
     if next == crate::server::data_node::EphemeralType::CONTAINER_EPHEMERAL_OWNER {
@@ -126,6 +127,14 @@ impl SessionTrackerCore {
         self.sessions_by_id.contains_key(&id)
     }
 
+    /// Removes the session (closing or not) and returns its timeout, or
+    /// None if it was not here: one caller wins a race to take it.
+    pub fn take_session(&mut self, id: i64) -> Option<i32> {
+        let s = self.sessions_by_id.remove(&id)?;
+        self.expiry_queue.remove(&id);
+        Some(s.timeout)
+    }
+
     /// setOwner: Err(SESSION_EXPIRED) if the session is unknown or closing.
     pub fn set_owner(&mut self, id: i64, owner: SessionOwner) -> Result<(), i32> {
         match self.sessions_by_id.get_mut(&id) {
@@ -186,15 +195,17 @@ impl SessionTrackerCore {
             .collect()
     }
 
-    /// The `dump` four-letter word's session section, bucket times as ms
-    /// from `now`.
-    pub fn dump_sessions(&self, now: u64) -> String {
+    /// The `dump` four-letter word's session section (ExpiryQueue.dump):
+    /// each bucket's time as Java's Date prints it, the wall clock reading
+    /// `wall_now_ms` at `now`.
+    pub fn dump_sessions(&self, now: u64, wall_now_ms: i64) -> String {
         let buckets = self.expiry_queue.buckets(now);
         let total: usize = buckets.iter().map(|(_, v)| v.len()).sum();
         let mut out = format!("Session Sets ({})/({}):\n", buckets.len(), total);
         for (ms, mut ids) in buckets {
             ids.sort_unstable();
-            out.push_str(&format!("{} expire at {}:\n", ids.len(), ms));
+            let at = java_date_utc(wall_now_ms.saturating_add(ms as i64));
+            out.push_str(&format!("{} expire at {}:\n", ids.len(), at));
             for id in ids {
                 out.push_str(&format!("\t0x{:x}\n", id));
             }
@@ -233,6 +244,11 @@ impl SessionTrackerImpl {
     /// Whether the table holds the session, closing or not.
     pub fn is_tracking_session(&self, id: i64) -> bool {
         self.core.lock().is_tracking_session(id)
+    }
+
+    /// `SessionTrackerCore::take_session`.
+    pub fn take_session(&self, id: i64) -> Option<i32> {
+        self.core.lock().take_session(id)
     }
 
     /// The SessionTracker thread's loop: sleep until the next deadline,
@@ -332,7 +348,7 @@ impl SessionTracker for SessionTrackerImpl {
     }
 
     fn dump_sessions(&self) -> String {
-        self.core.lock().dump_sessions(current_elapsed_time())
+        self.core.lock().dump_sessions(current_elapsed_time(), current_wall_time())
     }
 
     fn session_expiry_map(&self) -> std::collections::BTreeMap<i64, Vec<i64>> {
@@ -439,6 +455,16 @@ mod tests {
     }
 
     #[test]
+    fn a_taken_session_is_gone_and_only_one_taker_gets_its_timeout() {
+        let mut st = core_at(0);
+        let id = st.create_session(3000, 0);
+        assert_eq!(st.take_session(id), Some(3000));
+        assert_eq!(st.take_session(id), None);
+        assert!(!st.is_tracking_session(id));
+        assert_eq!(st.expire(10_000), vec![]);
+    }
+
+    #[test]
     fn a_removed_session_is_never_expired() {
         let mut st = core_at(0);
         let id = st.create_session(3000, 0);
@@ -476,8 +502,9 @@ mod tests {
         st.track_session(1, 3000, 0);
         st.track_session(3, 3000, 0);
         assert_eq!(
-            st.dump_sessions(1000),
-            "Session Sets (2)/(3):\n2 expire at 3000:\n\t0x1\n\t0x3\n1 expire at 9000:\n\t0x2\n"
+            st.dump_sessions(1000, 1_796_601_600_000),
+            "Session Sets (2)/(3):\n2 expire at Mon Dec 07 00:00:03 UTC 2026:\n\t0x1\n\t0x3\n\
+             1 expire at Mon Dec 07 00:00:09 UTC 2026:\n\t0x2\n"
         );
     }
 

@@ -249,6 +249,11 @@ impl ZkDatabase {
         self.sessions.lock().clone()
     }
 
+    /// getSessionCount: how many committed (global) sessions there are.
+    pub fn session_count(&self) -> usize {
+        self.sessions.lock().len()
+    }
+
     /// Whether `id` is a committed (global) session.
     pub fn is_committed_session(&self, id: i64) -> bool {
         self.sessions.lock().contains_key(&id)

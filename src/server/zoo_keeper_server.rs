@@ -25,6 +25,7 @@ use crate::server::session_tracker::{SessionExpirer, SessionTracker};
 use crate::server::session_tracker_impl::SessionTrackerImpl;
 use crate::server::sync_request_processor::SyncRequestProcessor;
 use crate::server::zk_database::{TxnLogSettings, ZkDatabase};
+use crate::server::zoo_keeper_sasl_server::ZooKeeperSaslServer;
 use crate::zoo_defs::{code, op_code};
 use crate::jute::records::StatPersisted;
 use crate::server::auth;
@@ -505,7 +506,9 @@ impl ZooKeeperServer {
     ) -> Result<(), String> {
         let mut ia = InputArchive::new(buf);
         let req = ConnectRequest::deserialize(&mut ia).map_err(|e| format!("bad connect request: {e}"))?;
-        let need = self.conn_throttle.tokens_needed(req.session_id, self.settings.config.local_sessions_enabled);
+        // A standalone server ignores localSessionsEnabled (its sessions are
+        // all global), as Java's does.
+        let need = self.conn_throttle.tokens_needed(req.session_id, self.session_tracker.is_local_sessions_enabled());
         let m = crate::server::server_metrics::metrics();
         if !self.conn_throttle.check_limit(need) {
             m.connection_rejected.inc();
@@ -651,13 +654,8 @@ impl ZooKeeperServer {
                 }
             }
             op_code::SASL => {
-                // No SASL server is configured: like Java, log it and answer
-                // OK with a null token (SetSASLResponse(null)).
-                GetSaslRequest::from_bytes(body).map_err(|e| format!("bad sasl packet: {e}"))?;
-                tracing::error!("SASL packet from {} but SASL is not configured", cnxn.remote_address());
-                let mut oa = OutputArchive::with_capacity(4);
-                oa.write_nullable_buffer(&None);
-                cnxn.send_response(&ReplyHeader { xid: h.xid, zxid: 0, err: code::OK }, Some(oa.as_slice()));
+                let req = GetSaslRequest::from_bytes(body).map_err(|e| format!("bad sasl packet: {e}"))?;
+                self.process_sasl(cnxn, h.xid, &req.token);
             }
             _ if !self.enforce_authentication(cnxn, h.xid) => {}
             op_code::CREATE_SESSION => {
@@ -688,6 +686,70 @@ impl ZooKeeperServer {
             }
         }
         Ok(())
+    }
+
+    /// processSasl: feeds the client's token to the connection's SASL
+    /// negotiation and answers SetSASLResponse with the next server token.
+    /// On success the connection gains the id ("sasl", authorization id),
+    /// and ("super", "") too when a zookeeper.superUser property names it.
+    /// On failure it is answered AUTHFAILED (SESSIONCLOSEDREQUIRESASLAUTH
+    /// when SASL is required) and closed, unless
+    /// zookeeper.allowSaslFailedClients lets it stay. Without a SASL login
+    /// the answer is OK with no token, as Java's.
+    fn process_sasl(&self, cnxn: &Arc<dyn ServerCnxn>, xid: i32, token: &[u8]) {
+        let answer = |err: i32, token: Option<Vec<u8>>| {
+            let mut oa = OutputArchive::with_capacity(8 + token.as_ref().map_or(0, Vec::len));
+            oa.write_nullable_buffer(&token);
+            cnxn.send_response(&ReplyHeader { xid, zxid: 0, err }, Some(oa.as_slice()));
+        };
+        let auth = &self.settings.auth;
+        let Some(login) = &auth.sasl_login else {
+            tracing::error!("SASL packet from {} but SASL is not configured", cnxn.remote_address());
+            return answer(code::OK, None);
+        };
+        let outcome = {
+            let mut slot = cnxn.sasl_server().lock();
+            let server = match slot.as_mut() {
+                Some(s) => Ok(s),
+                None => ZooKeeperSaslServer::new(login).map(|s| slot.insert(s)),
+            };
+            server.and_then(|s| Ok((s.evaluate_response(token, login)?, s.authorization_id().map(str::to_string))))
+        };
+        match outcome {
+            Ok((response, authorization_id)) => {
+                if let Some(id) = authorization_id {
+                    let session = cnxn.session_id();
+                    tracing::info!("Session 0x{session:x}: adding SASL authorization for authorizationID: {id}");
+                    cnxn.add_auth_info(Id::new("sasl", &id));
+                    if auth.is_sasl_super_user(&id) {
+                        cnxn.add_auth_info(Id::new("super", ""));
+                        tracing::info!("Session 0x{session:x}: Authenticated Id '{id}' as super user");
+                    }
+                }
+                answer(code::OK, response);
+            }
+            Err(e) => {
+                tracing::warn!("Client {} failed to SASL authenticate: {e}", cnxn.remote_address());
+                let required = auth.is_sasl_auth_required();
+                if auth.allow_sasl_failed_clients && !required {
+                    tracing::warn!("Maintaining client connection despite SASL authentication failure.");
+                    return answer(code::OK, None);
+                }
+                let err = if required {
+                    tracing::warn!(
+                        "Closing client connection due to server requires client SASL authentication, but client \
+                         SASL authentication has failed, or client is not configured with SASL authentication."
+                    );
+                    code::SESSION_CLOSED_REQUIRE_SASL_AUTH
+                } else {
+                    tracing::warn!("Closing client connection due to SASL authentication failure.");
+                    code::AUTH_FAILED
+                };
+                answer(err, None);
+                cnxn.send_close_after_flush();
+                cnxn.disable_recv();
+            }
+        }
     }
 
     /// AuthenticationHelper.enforceAuthentication: with enforce.auth on, a
@@ -748,14 +810,8 @@ impl ZooKeeperServer {
     /// processTxn(Request): session bookkeeping, apply to the tree, retire
     /// the outstanding change records up to this zxid.
     pub fn process_txn(&self, req: &Request) -> ProcessTxnResult {
-        match req.op_type {
-            op_code::CREATE_SESSION => {
-                if let Some(TxnBody::CreateSession(t)) = &req.txn {
-                    self.session_tracker.commit_session(req.session_id, t.time_out);
-                }
-            }
-            op_code::CLOSE_SESSION => self.session_tracker.remove_session(req.session_id),
-            _ => {}
+        if req.op_type == op_code::CLOSE_SESSION {
+            self.session_tracker.remove_session(req.session_id);
         }
         let hdr = match &req.hdr {
             Some(h) => h,
@@ -779,6 +835,13 @@ impl ZooKeeperServer {
                     oc.for_path.remove(&cr.path);
                 }
             }
+        }
+        drop(oc);
+        // Committed once the database holds it (Java commits first): a
+        // learner's table asks the database, and an upgraded session must
+        // never be neither local nor upgrading nor committed there.
+        if let (op_code::CREATE_SESSION, Some(TxnBody::CreateSession(t))) = (req.op_type, &req.txn) {
+            self.session_tracker.commit_session(req.session_id, t.time_out);
         }
         rc
     }

@@ -308,6 +308,8 @@ impl LeaderRole {
                     }
                 }
                 Output::Commit(r) => self.apply(r.zxid, out),
+                // The simulated ensemble never reconfigures.
+                Output::Activate { .. } => {}
             }
         }
     }
@@ -730,7 +732,12 @@ impl LearnerRole {
                     disk.sync();
                     self.tree.retain(|t| t.zxid <= zxid);
                 }
-                Action::InitConfig | Action::StartServer(_) | Action::Revalidate(_) => {}
+                // The simulated ensemble's membership is fixed.
+                Action::InitConfig
+                | Action::StartServer(_)
+                | Action::Revalidate(_)
+                | Action::SeeConfig(_)
+                | Action::ActivateConfig { .. } => {}
                 Action::Apply(e) => self.apply(txn_of_entry(&e), out),
                 Action::TakeSnapshot => {
                     disk.append(Record::Snapshot(self.tree.clone()));

@@ -138,6 +138,13 @@ pub struct FastLeaderElectionCore {
 impl FastLeaderElectionCore {
     /// The core of peer `my_id`, before its first election (round 0, no
     /// proposal). The ceiling of the back-off is at least its start.
+    /// A reconfiguration came into force: this peer's role and the
+    /// verifier votes are counted against.
+    pub fn reconfigure(&mut self, learner_type: LearnerType, verifier: QuorumMaj) {
+        self.learner_type = learner_type;
+        self.verifier = verifier;
+    }
+
     pub fn new(my_id: i64, learner_type: LearnerType, verifier: QuorumMaj, timing: Timing) -> FastLeaderElectionCore {
         let timing = Timing {
             max_notification_interval_ms: timing.max_notification_interval_ms.max(timing.min_notification_interval_ms),

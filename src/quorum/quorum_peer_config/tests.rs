@@ -431,13 +431,10 @@ impl Fixture {
 #[test]
 fn security_properties_of_missing_features_are_refused() {
     let f = Fixture::new();
-    // Off values of SASL switches are Java's defaults and pass.
-    f.ok("allowSaslFailedClients=false\nsessionRequireClientSASLAuth=false\naudit.enable=false\n");
+    // Off values of switches are Java's defaults and pass.
+    f.ok("kerberos.canonicalizeHostNames=false\naudit.enable=false\n");
     for (key, value) in [
-        ("sessionRequireClientSASLAuth", "true"),
-        ("zookeeper.allowSaslFailedClients", "TRUE"),
-        ("superUser", "admin"),
-        ("java.security.auth.login.config", "/etc/jaas.conf"),
+        ("kerberos.canonicalizeHostNames", "true"),
         ("ssl.quorum.keyStore.location", "/k.jks"),
         ("zookeeper.ssl.quorum.clientAuth", "need"),
         ("admin.forceHttps", "true"),
@@ -448,4 +445,51 @@ fn security_properties_of_missing_features_are_refused() {
         let e = f.err(&format!("{key}={value}\n"));
         assert!(e.starts_with(&format!("{key}: ")) && e.contains("not supported"), "{key} in zoo.cfg: {e}");
     }
+}
+
+#[test]
+fn a_reconfigurable_ensemble_keeps_zoo_cfg_bak_and_moves_its_membership_out() {
+    let f = Fixture::new();
+    f.myid("1");
+    let body = "initLimit=5\nsyncLimit=2\nreconfigEnabled=true\nclientPort=2181\n\
+                server.2=127.0.0.1:2889:3889\nserver.1=127.0.0.1:2888:3888\npeerType=participant\n";
+    let c = f.ok(body);
+    let original = fs::read_to_string(&c.config_file).expect("zoo.cfg");
+    assert_eq!(fs::read_to_string(f.dir.path().join("zoo.cfg.bak")).expect("zoo.cfg.bak"), original);
+
+    let mut spec = c.quorum_verifier.clone();
+    spec.version = 0x1_0000_0000;
+    let dynamic = c.dynamic_config_filename(spec.version);
+    assert_eq!(dynamic, f.dir.path().join("zoo.cfg.dynamic.100000000"));
+    write_dynamic_config(&dynamic, &spec, false).expect("write");
+    // Sorted, no version line, no trailing newline; the client address
+    // from the static clientPort is not written.
+    assert_eq!(
+        fs::read_to_string(&dynamic).expect("read"),
+        "server.1=127.0.0.1:2888:3888:participant\nserver.2=127.0.0.1:2889:3889:participant"
+    );
+    edit_static_config(&c.config_file, &dynamic, false).expect("edit");
+    let edited = fs::read_to_string(&c.config_file).expect("zoo.cfg");
+    assert!(!edited.contains("server.") && !edited.contains("peerType") && edited.contains("clientPort=2181\n"), "{edited}");
+    let canonical = fs::canonicalize(&dynamic).expect("canonical");
+    assert!(edited.ends_with(&format!("dynamicConfigFile={}\n", canonical.display())), "{edited}");
+
+    // The rewritten zoo.cfg reads back with the version from the file name.
+    let again = QuorumPeerConfig::parse(&c.config_file, &[]).expect("parse the rewritten zoo.cfg");
+    assert_eq!(again.quorum_verifier.version, 0x1_0000_0000);
+    assert_eq!(again.quorum_verifier.servers.len(), 2);
+    // A server line naming its client address takes clientPort out too.
+    edit_static_config(&c.config_file, &dynamic, true).expect("edit");
+    assert!(!fs::read_to_string(&c.config_file).expect("zoo.cfg").contains("clientPort"));
+    let next = c.next_dynamic_config_filename();
+    write_dynamic_config(&next, &spec, true).expect("write next");
+    assert!(fs::read_to_string(&next).expect("next").ends_with("version=100000000"));
+}
+
+#[test]
+fn a_config_string_parses_with_its_version() {
+    let spec = parse_dynamic_config("server.1=h:1:2:participant;0.0.0.0:3\nserver.2=h:4:5:observer\nversion=1f", false)
+        .expect("parse");
+    assert_eq!((spec.version, spec.voting_members().count(), spec.observing_members().count()), (0x1f, 1, 1));
+    assert!(parse_dynamic_config("server.1=nonsense", false).is_err());
 }

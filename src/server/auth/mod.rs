@@ -1,23 +1,36 @@
 //! Authentication providers (ProviderRegistry): the schemes a client can
 //! name in an auth packet or an ACL. Built in: world, ip, digest (and the
 //! super digest; off with zookeeper.DigestAuthenticationProvider.enabled=false),
-//! and "auth" as the ACL shorthand for the caller's ids; x509 (TLS client
-//! certificates) when an authProvider.* names its class. Consulted by the NIO
-//! workers (auth packets), the ProcessThread (fixupACL) and every thread that
-//! checks an ACL.
+//! and "auth" as the ACL shorthand for the caller's ids; sasl and x509
+//! (TLS client certificates) when a zookeeper.authProvider.* property names
+//! their class. Consulted by the NIO
+//! workers (auth and SASL packets), the ProcessThread (fixupACL) and every
+//! thread that checks an ACL. The SASL mechanisms themselves (DIGEST-MD5,
+//! GSSAPI) and the Kerberos name rules live here too.
 
 pub mod digest_authentication_provider;
+pub mod digest_md5_server;
+pub mod gss_api;
+pub mod gss_krb5_server;
 pub mod ip_authentication_provider;
+pub mod kerberos_name;
+pub mod sasl_authentication_provider;
+pub mod sasl_server_callback_handler;
 pub mod x509_authentication_provider;
 
 use crate::quorum::quorum_peer_config::system_properties::{normalize, SystemProperties};
 use crate::quorum::quorum_peer_config::ConfigError;
 use crate::server::server_cnxn::ServerCnxn;
+use crate::server::zoo_keeper_sasl_server;
+use sasl_authentication_provider::SaslAuthenticationProvider;
+use std::sync::Arc;
+use zoo_keeper_sasl_server::Login;
 
 /// The fully qualified Java class names of the providers zkserver has, as
 /// `zookeeper.authProvider.*` may name them.
 pub const IP_PROVIDER_CLASS: &str = "org.apache.zookeeper.server.auth.IPAuthenticationProvider";
 pub const DIGEST_PROVIDER_CLASS: &str = "org.apache.zookeeper.server.auth.DigestAuthenticationProvider";
+pub const SASL_PROVIDER_CLASS: &str = "org.apache.zookeeper.server.auth.SASLAuthenticationProvider";
 
 /// `zookeeper.authProvider.<anything>` names a provider class to load.
 pub fn is_auth_provider_property(name: &str) -> bool {
@@ -25,7 +38,8 @@ pub fn is_auth_provider_property(name: &str) -> bool {
 }
 
 /// The system properties of the authentication providers (ProviderRegistry,
-/// DigestAuthenticationProvider) and of AuthenticationHelper.
+/// DigestAuthenticationProvider, SASLAuthenticationProvider), of
+/// AuthenticationHelper and of SASL on the client port.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthSettings {
     /// zookeeper.DigestAuthenticationProvider.superDigest ("super:<digest>").
@@ -33,50 +47,70 @@ pub struct AuthSettings {
     /// The providers: digest unless zookeeper.DigestAuthenticationProvider.enabled
     /// is false, or whenever a zookeeper.authProvider.* names its class.
     pub providers: ProviderRegistry,
-    /// zookeeper.enforce.auth.schemes when zookeeper.enforce.auth.enabled:
+    /// zookeeper.enforce.auth.schemes when zookeeper.enforce.auth.enabled
+    /// (just "sasl" with zookeeper.sessionRequireClientSASLAuth=true):
     /// a connection must hold an id of one of them before any request but
     /// auth and sasl is served.
     pub enforce_auth_schemes: Option<Vec<String>>,
+    /// The server's SASL login (from the JAAS file), None when SASL is off.
+    pub sasl_login: Option<Arc<Login>>,
+    /// zookeeper.allowSaslFailedClients: a failed SASL negotiation leaves
+    /// the connection open (unless SASL is required).
+    pub allow_sasl_failed_clients: bool,
+    /// The values of zookeeper.superUser and zookeeper.superUser.<anything>:
+    /// SASL ids that are also granted super.
+    pub super_users: Vec<String>,
 }
 
 impl AuthSettings {
     pub fn read(props: &SystemProperties) -> Result<AuthSettings, ConfigError> {
         let super_digest = props.string("zookeeper.DigestAuthenticationProvider.superDigest");
         let mut digest_enabled = props.boolean("zookeeper.DigestAuthenticationProvider.enabled", true);
-        let mut x509_enabled = false;
         if let Some((k, v)) = props.lookup("zookeeper.DigestAuthenticationProvider.digestAlg") {
             if !v.eq_ignore_ascii_case("SHA1") && !v.eq_ignore_ascii_case("SHA-1") {
                 return Err(ConfigError::bad_value(k, v, "is not supported (only SHA1)"));
             }
         }
+        let mut sasl = None;
+        let mut x509 = None;
         for (k, v) in props.all_pairs().filter(|(k, _)| is_auth_provider_property(k)) {
             match v {
                 IP_PROVIDER_CLASS => {}
                 DIGEST_PROVIDER_CLASS => digest_enabled = true,
-                x509_authentication_provider::X509_PROVIDER_CLASS => x509_enabled = true,
+                SASL_PROVIDER_CLASS => {
+                    sasl = Some(SaslAuthenticationProvider {
+                        let_any_sasl_user_do_x: props.string("zookeeper.letAnySaslUserDoX"),
+                    })
+                }
+                x509_authentication_provider::X509_PROVIDER_CLASS => {
+                    x509 = Some(X509Provider {
+                        super_user: props.string("zookeeper.X509AuthenticationProvider.superUser"),
+                    })
+                }
                 _ => {
                     return Err(ConfigError::bad_value(
                         k,
                         v,
-                        "is not supported: zkserver's authentication providers are ip, digest and x509",
+                        "is not supported: zkserver's authentication providers are ip, digest, sasl and x509",
                     ))
                 }
             }
         }
-        let enforce_auth_enabled = props.boolean("zookeeper.enforce.auth.enabled", false);
-        let enforce_auth_schemes: Vec<String> = props
-            .string("zookeeper.enforce.auth.schemes")
-            .map(|s| s.split(',').map(|scheme| scheme.trim().to_string()).collect())
-            .unwrap_or_default();
+        let session_require_sasl = props.boolean("zookeeper.sessionRequireClientSASLAuth", false);
+        let (enforce_auth_enabled, enforce_auth_schemes) =
+            if session_require_sasl {
+                (true, vec!["sasl".to_string()])
+            } else {
+                let schemes: Vec<String> = props
+                    .string("zookeeper.enforce.auth.schemes")
+                    .map(|s| s.split(',').map(|scheme| scheme.trim().to_string()).collect())
+                    .unwrap_or_default();
+                (props.boolean("zookeeper.enforce.auth.enabled", false), schemes)
+            };
         tracing::info!(
             "zookeeper.enforce.auth.enabled = {enforce_auth_enabled}, zookeeper.enforce.auth.schemes = {enforce_auth_schemes:?}"
         );
-        let mut providers = ProviderRegistry::new(digest_enabled);
-        if x509_enabled {
-            providers.x509 = Some(X509Provider {
-                super_user: props.string("zookeeper.X509AuthenticationProvider.superUser"),
-            });
-        }
+        let providers = ProviderRegistry { digest_enabled, sasl, x509 };
         if enforce_auth_enabled {
             if enforce_auth_schemes.is_empty() {
                 return Err(props.refused(
@@ -85,22 +119,67 @@ impl AuthSettings {
                 ));
             }
             if let Some(missing) = enforce_auth_schemes.iter().find(|s| !providers.is_registered(s)) {
+                let key = if session_require_sasl {
+                    "zookeeper.sessionRequireClientSASLAuth"
+                } else {
+                    "zookeeper.enforce.auth.schemes"
+                };
                 return Err(props.refused(
-                    "zookeeper.enforce.auth.schemes",
+                    key,
                     &format!("names authentication scheme {missing:?}, which is not available"),
                 ));
             }
         }
-        Ok(AuthSettings { super_digest, providers, enforce_auth_schemes: enforce_auth_enabled.then_some(enforce_auth_schemes) })
+        if let Some((k, v)) = props.lookup("zookeeper.security.auth_to_local") {
+            if v.trim() != "DEFAULT" {
+                return Err(ConfigError::bad_value(k, v, "is not supported: zkserver applies only the DEFAULT rule"));
+            }
+        }
+        if props.equals("zookeeper.requireKerberosConfig", "true") == Some(true)
+            && kerberos_name::configured_default_realm(props).is_none()
+        {
+            return Err(props.refused(
+                "zookeeper.requireKerberosConfig",
+                "Can't get Kerberos configuration: no java.security.krb5.realm, and no default_realm in \
+                 java.security.krb5.conf (default /etc/krb5.conf)",
+            ));
+        }
+        let super_users = props
+            .all_pairs()
+            .filter(|(k, _)| {
+                let n = normalize(k);
+                n == "superUser" || n.starts_with("superUser.")
+            })
+            .map(|(_, v)| v.to_string())
+            .collect();
+        Ok(AuthSettings {
+            super_digest,
+            providers,
+            enforce_auth_schemes: enforce_auth_enabled.then_some(enforce_auth_schemes),
+            sasl_login: zoo_keeper_sasl_server::configure_sasl_login(props)?,
+            allow_sasl_failed_clients: props.boolean("zookeeper.allowSaslFailedClients", false),
+            super_users,
+        })
+    }
+
+    /// AuthenticationHelper.isSaslAuthRequired: enforcement names sasl.
+    pub fn is_sasl_auth_required(&self) -> bool {
+        self.enforce_auth_schemes.as_ref().is_some_and(|s| s.iter().any(|x| x == "sasl"))
+    }
+
+    /// isSaslSuperUser: a SASL id named by a zookeeper.superUser* property.
+    pub fn is_sasl_super_user(&self, id: &str) -> bool {
+        !id.is_empty() && self.super_users.iter().any(|u| u == id)
     }
 }
 
-/// Which schemes have a provider: ip always, digest unless disabled, x509
-/// when configured. A scheme without one cannot be authenticated with, is
-/// refused in new ACLs and matches no ACL entry, as in Java.
+/// Which schemes have a provider: ip always, digest unless disabled, sasl
+/// and x509 when configured. A scheme without one cannot be authenticated
+/// with, is refused in new ACLs and matches no ACL entry, as in Java.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProviderRegistry {
     digest_enabled: bool,
+    sasl: Option<SaslAuthenticationProvider>,
     x509: Option<X509Provider>,
 }
 
@@ -114,13 +193,13 @@ pub struct X509Provider {
 
 impl Default for ProviderRegistry {
     fn default() -> ProviderRegistry {
-        ProviderRegistry { digest_enabled: true, x509: None }
+        ProviderRegistry { digest_enabled: true, sasl: None, x509: None }
     }
 }
 
 impl ProviderRegistry {
     pub fn new(digest_enabled: bool) -> ProviderRegistry {
-        ProviderRegistry { digest_enabled, x509: None }
+        ProviderRegistry { digest_enabled, sasl: None, x509: None }
     }
 
     /// The x509 provider, when registered.
@@ -133,6 +212,7 @@ impl ProviderRegistry {
         match scheme {
             "ip" => true,
             "digest" => self.digest_enabled,
+            "sasl" => self.sasl.is_some(),
             x509_authentication_provider::SCHEME => self.x509.is_some(),
             _ => false,
         }
@@ -161,6 +241,7 @@ impl ProviderRegistry {
                 true
             }
             x509_authentication_provider::SCHEME => x509_authentication_provider::handle_auth_packet(cnxn),
+            // sasl ids come only from a SASL negotiation.
             _ => false,
         }
     }
@@ -173,6 +254,7 @@ impl ProviderRegistry {
         match scheme {
             "digest" => id == acl_expr,
             "ip" => ip_authentication_provider::matches(id, acl_expr),
+            "sasl" => self.sasl.as_ref().is_some_and(|p| p.matches(id, acl_expr)),
             x509_authentication_provider::SCHEME => x509_authentication_provider::matches(
                 self.x509.as_ref().and_then(|x| x.super_user.as_deref()),
                 id,
@@ -190,6 +272,7 @@ impl ProviderRegistry {
         match scheme {
             "digest" => digest_authentication_provider::is_valid(id),
             "ip" => ip_authentication_provider::is_valid(id),
+            "sasl" => SaslAuthenticationProvider::is_valid(id),
             x509_authentication_provider::SCHEME => x509_authentication_provider::is_valid(id),
             _ => false,
         }
@@ -204,14 +287,14 @@ impl ProviderRegistry {
         }
         match scheme {
             "digest" => id.split(':').next().unwrap_or(""),
-            "ip" | x509_authentication_provider::SCHEME => id,
+            "ip" | "sasl" | x509_authentication_provider::SCHEME => id,
             _ => "",
         }
     }
 
     /// Whether ids of this scheme count as authenticated (for "auth" ACLs).
     pub fn is_authenticated(&self, scheme: &str) -> bool {
-        (scheme == "digest" || scheme == x509_authentication_provider::SCHEME) && self.is_registered(scheme)
+        matches!(scheme, "digest" | "sasl" | x509_authentication_provider::SCHEME) && self.is_registered(scheme)
     }
 }
 
@@ -233,7 +316,17 @@ mod tests {
     fn settings_resolve_as_java_reads_them() {
         let read = |pairs: &[(&str, &str)]| AuthSettings::read(&SystemProperties::of(pairs));
         let s = read(&[]).unwrap();
-        assert_eq!(s, AuthSettings { super_digest: None, providers: ProviderRegistry::default(), enforce_auth_schemes: None });
+        assert_eq!(
+            s,
+            AuthSettings {
+                super_digest: None,
+                providers: ProviderRegistry::default(),
+                enforce_auth_schemes: None,
+                sasl_login: None,
+                allow_sasl_failed_clients: false,
+                super_users: Vec::new(),
+            }
+        );
         let s = read(&[("enforce.auth.enabled", "true"), ("enforce.auth.schemes", " digest , ip")]).unwrap();
         assert_eq!(s.enforce_auth_schemes, Some(vec!["digest".to_string(), "ip".to_string()]));
         let s = read(&[("DigestAuthenticationProvider.superDigest", "super:abc=")]).unwrap();
@@ -260,9 +353,23 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("\"digest\""), "{e}");
-        let e = read(&[("authProvider.sasl", "org.apache.zookeeper.server.auth.SASLAuthenticationProvider")]);
+        let e = read(&[("authProvider.x", "org.example.CustomProvider")]);
         let e = e.unwrap_err().to_string();
-        assert!(e.starts_with("authProvider.sasl: ") && e.contains("not supported"), "{e}");
+        assert!(e.starts_with("authProvider.x: ") && e.contains("not supported"), "{e}");
+        let s = read(&[("authProvider.sasl", SASL_PROVIDER_CLASS), ("sessionRequireClientSASLAuth", "true")]).unwrap();
+        assert!(s.providers.is_registered("sasl") && s.is_sasl_auth_required());
+        assert_eq!(s.enforce_auth_schemes, Some(vec!["sasl".to_string()]));
+        let e = read(&[("zookeeper.sessionRequireClientSASLAuth", "true")]).unwrap_err().to_string();
+        assert!(e.starts_with("zookeeper.sessionRequireClientSASLAuth: ") && e.contains("\"sasl\""), "{e}");
+        let s = read(&[("superUser", "admin"), ("zookeeper.superUser.2", "ops"), ("superUserX", "no")]).unwrap();
+        assert!(s.is_sasl_super_user("admin") && s.is_sasl_super_user("ops") && !s.is_sasl_super_user("no"));
+        assert!(read(&[("security.auth_to_local", " DEFAULT ")]).is_ok());
+        let e = read(&[("zookeeper.security.auth_to_local", "RULE:[1:$1]")]).unwrap_err().to_string();
+        assert!(e.starts_with("zookeeper.security.auth_to_local: ") && e.contains("DEFAULT"), "{e}");
+        let krb_conf = ("java.security.krb5.conf", "/nonexistent/krb5.conf");
+        let e = read(&[("requireKerberosConfig", "true"), krb_conf]).unwrap_err().to_string();
+        assert!(e.starts_with("requireKerberosConfig: "), "{e}");
+        assert!(read(&[("requireKerberosConfig", "true"), krb_conf, ("java.security.krb5.realm", "R")]).is_ok());
         let e = read(&[("zookeeper.DigestAuthenticationProvider.digestAlg", "SHA-256")]).unwrap_err().to_string();
         assert!(e.contains("only SHA1"), "{e}");
     }

@@ -85,9 +85,8 @@ pub fn gauges(zks: &Arc<ZooKeeperServer>, factory: Option<&dyn ServerCnxnFactory
         ("watch_count", dt.watch_count().into()),
         ("ephemerals_count", dt.ephemerals_count().into()),
         ("approximate_data_size", (dt.approximate_data_size() as i64).into()),
-        ("global_sessions", zks.session_tracker().session_count().into()),
-        // zkserver has no local sessions (localSessionsEnabled is refused).
-        ("local_sessions", Value::Long(0)),
+        ("global_sessions", zks.zk_db().session_count().into()),
+        ("local_sessions", zks.session_tracker().local_session_count().into()),
         ("open_file_descriptor_count", (open_fd_count() as i64).into()),
         ("max_file_descriptor_count", (max_fd_count() as i64).into()),
         ("connection_drop_probability", Value::Double(zks.connection_drop_chance())),
@@ -101,8 +100,8 @@ pub fn gauges(zks: &Arc<ZooKeeperServer>, factory: Option<&dyn ServerCnxnFactory
         ("non_mtls_remote_conn_count", Value::Long(0)),
         ("non_mtls_local_conn_count", Value::Long(0)),
     ];
-    // A role's gauge named like a server's replaces it (a read-only
-    // server's local_sessions), the others come after.
+    // A role's gauge named like a server's replaces it, the others come
+    // after.
     for (k, v) in zks.role().gauges() {
         match g.iter_mut().find(|(name, _)| *name == k) {
             Some(entry) => entry.1 = v,

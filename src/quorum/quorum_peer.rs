@@ -267,13 +267,19 @@ impl QuorumPeer {
         );
 
         let zks = ZooKeeperServer::new(zks_settings, Arc::clone(&zk_db), sessions);
-        let cnxn_factory = match config.client_port_address {
-            Some(addr) => Some(
-                NioServerCnxnFactory::start(addr, settings.nio.clone(), Arc::clone(&zks))
-                    .map_err(|e| StartError::Other(format!("cannot bind the client port {addr}: {e}")))?
+        let cnxn_factory = if config.client_port_address.is_some() || config.secure_client_port_address.is_some() {
+            Some(
+                NioServerCnxnFactory::start(
+                    config.client_port_address,
+                    config.secure_client_port_address,
+                    settings.nio.clone(),
+                    Arc::clone(&zks),
+                )
+                .map_err(|e| StartError::Other(format!("cannot open the client port: {e}")))?
                     as Arc<dyn ServerCnxnFactory>,
-            ),
-            None => None,
+            )
+        } else {
+            None
         };
 
         // As QuorumPeer.start: the AdminServer after the client port; a

@@ -229,6 +229,11 @@ const RESOLVED_PROPERTIES: &[&str] = &[
     "maxCnxns",
     "clientTcpKeepAlive",
     "serverCnxnFactory",
+    "client.portUnification",
+    "netty.server.outstandingHandshake.limit",
+    "client.certReload",
+    "client.secure",
+    "X509AuthenticationProvider.superUser",
     "globalOutstandingLimit",
     "snapCount",
     "snapSizeLimitInKb",
@@ -350,7 +355,8 @@ const UNUSED_JAVA_PROPERTIES: &[&str] = &[
     "com.sun.management.",
 ];
 
-const NO_TLS: &str = "zkserver has no TLS";
+const NO_QUORUM_TLS: &str = "is not supported: zkserver has TLS on the client port only, not between servers";
+const NO_HTTPS: &str = "zkserver's AdminServer has no HTTPS";
 
 /// Security properties (prefix-free; a trailing '.' makes a prefix) of
 /// features zkserver does not have: start-up is refused when one is set
@@ -358,12 +364,9 @@ const NO_TLS: &str = "zkserver has no TLS";
 /// off in Java too), so that no security setting is silently ignored.
 const UNSUPPORTED_SECURITY_PROPERTIES: &[(&str, &str, bool)] = &[
     ("kerberos.canonicalizeHostNames", "it is for quorum SASL, which zkserver has not", true),
-    ("X509AuthenticationProvider.superUser", NO_TLS, false),
-    ("ssl.", NO_TLS, false),
-    ("client.secure", NO_TLS, true),
-    ("client.portUnification", NO_TLS, true),
-    ("admin.portUnification", NO_TLS, true),
-    ("admin.forceHttps", NO_TLS, true),
+    ("ssl.quorum.", "zkserver has TLS on the client port only, not between servers", false),
+    ("admin.portUnification", NO_HTTPS, true),
+    ("admin.forceHttps", NO_HTTPS, true),
     ("ensembleAuthName", "zkserver has no EnsembleAuthenticationProvider", false),
     ("audit.enable", "zkserver has no audit log", true),
     ("audit.impl.class", "zkserver has no audit log", false),
@@ -427,6 +430,9 @@ pub struct QuorumPeerConfig {
     /// is set), or this server's `;client` part of its `server.N` line. `None`
     /// when no client port is configured.
     pub client_port_address: Option<SocketAddr>,
+    /// `secureClientPortAddress` + `secureClientPort`: the TLS client port
+    /// (wildcard address when only the port is set). `None` when unset.
+    pub secure_client_port_address: Option<SocketAddr>,
     /// `maxClientCnxns`: connections per client IP, 0 = unlimited (default 60).
     pub max_client_cnxns: i32,
     /// `minSessionTimeout` (ms); -1 in zoo.cfg means 2 × tickTime.
@@ -606,12 +612,12 @@ impl QuorumPeerConfig {
                 "reconfigEnabled" => c.reconfig_enabled = parse_bool(k, v)?,
                 "sslQuorum" => {
                     if parse_bool(k, v)? {
-                        return Err(ConfigError::bad_value(k, v, "is not supported: zkserver has no TLS"));
+                        return Err(ConfigError::bad_value(k, v, NO_QUORUM_TLS));
                     }
                 }
                 "portUnification" => {
                     if parse_bool(k, v)? {
-                        return Err(ConfigError::bad_value(k, v, "is not supported: zkserver has no TLS"));
+                        return Err(ConfigError::bad_value(k, v, NO_QUORUM_TLS));
                     }
                 }
                 "sslQuorumReloadCertFiles" => {
@@ -691,18 +697,12 @@ impl QuorumPeerConfig {
 
         c.client_port_address =
             client_address("clientPort", "clientPortAddress", raw.client_port, raw.client_port_address.as_deref())?;
-        if raw.secure_client_port != 0 {
-            return Err(ConfigError::bad_value(
-                "secureClientPort",
-                &raw.secure_client_port.to_string(),
-                "is not supported: zkserver has no TLS",
-            ));
-        }
-        if raw.secure_client_port_address.is_some() {
-            return Err(ConfigError::Invalid(
-                "secureClientPortAddress is set but secureClientPort is not set".to_string(),
-            ));
-        }
+        c.secure_client_port_address = client_address(
+            "secureClientPort",
+            "secureClientPortAddress",
+            raw.secure_client_port,
+            raw.secure_client_port_address.as_deref(),
+        )?;
         if raw.observer_master_port > 0 {
             return Err(ConfigError::bad_value(
                 "observerMasterPort",
@@ -763,6 +763,7 @@ impl QuorumPeerConfig {
             data_dir: PathBuf::new(),
             data_log_dir: PathBuf::new(),
             client_port_address: None,
+            secure_client_port_address: None,
             max_client_cnxns: 60,
             min_session_timeout: -1,
             max_session_timeout: -1,
@@ -1113,6 +1114,7 @@ impl QuorumPeerConfig {
         for (key, from_command_line) in self.properties.all_keys() {
             let shown = if from_command_line { format!("-D {key}") } else { key.to_string() };
             if RESOLVED_PROPERTIES.contains(&normalize(key))
+                || normalize(key).starts_with("ssl.")
                 || key.starts_with("metricsProvider.")
                 || unsupported_security_property(key).is_some()
                 || crate::server::auth::is_auth_provider_property(key)

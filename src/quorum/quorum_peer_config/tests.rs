@@ -189,12 +189,16 @@ fn validation_errors_name_the_key_and_value() {
 #[test]
 fn unsupported_features_are_refused() {
     let f = Fixture::new();
-    assert_eq!(f.err("secureClientPort=2281\n"), "secureClientPort: \"2281\" is not supported: zkserver has no TLS");
+    assert_eq!(f.ok("secureClientPort=2281\n").secure_client_port_address.map(|a| a.port()), Some(2281));
     assert_eq!(
         f.err("secureClientPortAddress=0.0.0.0\n"),
         "secureClientPortAddress is set but secureClientPort is not set"
     );
-    assert_eq!(f.err("sslQuorum=true\n"), "sslQuorum: \"true\" is not supported: zkserver has no TLS");
+    assert_eq!(
+        f.err("sslQuorum=true\n"),
+        "sslQuorum: \"true\" is not supported: zkserver has TLS on the client port only, not between servers"
+    );
+    assert!(f.err("portUnification=true\n").starts_with("portUnification: \"true\" is not supported"));
     assert!(f.ok("sslQuorum=false\nportUnification=false\n").is_standalone());
     assert!(f.err("quorum.auth.enableSasl=true\n").starts_with("quorum.auth.enableSasl:"));
     assert_eq!(
@@ -434,9 +438,9 @@ fn security_properties_of_missing_features_are_refused() {
     f.ok("kerberos.canonicalizeHostNames=false\naudit.enable=false\n");
     for (key, value) in [
         ("kerberos.canonicalizeHostNames", "true"),
-        ("X509AuthenticationProvider.superUser", "CN=admin"),
         ("ssl.quorum.keyStore.location", "/k.jks"),
-        ("zookeeper.ssl.clientAuth", "need"),
+        ("zookeeper.ssl.quorum.clientAuth", "need"),
+        ("admin.forceHttps", "true"),
         ("audit.enable", "true"),
     ] {
         let e = f.err_with("", &[(key, value)]);

@@ -240,6 +240,12 @@ pub fn run(peer: &Arc<QuorumPeer>, leader: &Vote, learner_type: LearnerType) -> 
     peer.set_zab_state(ZabState::Discovery);
     let addr = leader_address(peer, leader)?;
     let sock = connect_to_leader(peer, addr)?;
+    let init = Duration::from_millis((i64::from(peer.config().tick_time) * i64::from(peer.config().init_limit)).max(1000) as u64);
+    if let Err(e) = peer.quorum_auth().authenticate_learner(&sock, init) {
+        error!("Failed to authenticate with the leader at {addr}: {e}");
+        let _ = sock.shutdown(std::net::Shutdown::Both);
+        return Err(io::Error::new(io::ErrorKind::PermissionDenied, e));
+    }
     let learner = Arc::new(Learner {
         learner_type,
         writer: Mutex::new(BufWriter::new(sock.try_clone()?)),

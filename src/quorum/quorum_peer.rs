@@ -10,6 +10,7 @@
 //! with readonlymode.enabled an election that runs past the grace period
 //! puts a read-only server there instead (`read_only_zoo_keeper_server`).
 
+use crate::quorum::auth::quorum_auth::QuorumPeerAuth;
 use crate::quorum::fast_leader_election::FastLeaderElection;
 use crate::quorum::quorum_cnx_manager::{format_inet_addr, CnxSettings, QuorumCnxManager};
 use crate::quorum::quorum_maj::QuorumMaj;
@@ -202,6 +203,9 @@ pub struct QuorumPeer {
     admin_server: Option<Arc<JettyAdminServer>>,
     zab_state: AtomicU8,
     cnx_manager: Arc<QuorumCnxManager>,
+    /// Quorum SASL (authServer and authLearner), used by the election
+    /// connections, the LearnerHandlers and the learner.
+    quorum_auth: Arc<QuorumPeerAuth>,
     election: OnceLock<Arc<FastLeaderElection>>,
     roles: Box<dyn Roles>,
     running: AtomicBool,
@@ -273,6 +277,11 @@ impl QuorumPeer {
             None
         };
 
+        // QuorumPeer.initialize: the quorum SASL server and learner.
+        let authz_hosts = config.quorum_verifier.servers.values().map(|s| s.hostname.clone()).collect();
+        let quorum_auth = QuorumPeerAuth::initialize(&config.quorum_auth, config.properties(), authz_hosts)
+            .map_err(StartError::Other)?;
+        let quorum_auth = Arc::new(quorum_auth);
         let cnx_settings = CnxSettings {
             my_sid: my_id,
             my_election_addrs: me.election_addrs.clone(),
@@ -284,6 +293,7 @@ impl QuorumPeer {
             multi_address_enabled: config.multi_address_enabled,
             bind_retry: settings.quorum_cnx.election_port_bind_retry,
             threads_size: config.quorum_cnxn_threads_size,
+            auth: Arc::clone(&quorum_auth),
         };
         let cnx_manager = QuorumCnxManager::new(cnx_settings);
 
@@ -303,6 +313,7 @@ impl QuorumPeer {
             admin_server,
             zab_state: AtomicU8::new(ZabState::Election as u8),
             cnx_manager: Arc::clone(&cnx_manager),
+            quorum_auth,
             election: OnceLock::new(),
             roles,
             running: AtomicBool::new(true),
@@ -573,6 +584,10 @@ impl QuorumPeer {
 
     pub fn cnxn_factory(&self) -> Option<&Arc<dyn ServerCnxnFactory>> {
         self.cnxn_factory.as_ref()
+    }
+
+    pub fn quorum_auth(&self) -> &QuorumPeerAuth {
+        &self.quorum_auth
     }
 
     pub fn cnx_manager(&self) -> &Arc<QuorumCnxManager> {

@@ -193,10 +193,22 @@ fn unsupported_features_are_refused() {
     );
     assert_eq!(f.err("sslQuorum=true\n"), "sslQuorum: \"true\" is not supported: zkserver has no TLS");
     assert!(f.ok("sslQuorum=false\nportUnification=false\n").is_standalone());
-    assert!(f.err("quorum.auth.enableSasl=true\n").starts_with("quorum.auth.enableSasl:"));
+}
+
+#[test]
+fn quorum_sasl_keys_as_java_checks_them() {
+    let f = Fixture::new();
+    let c = f.ok("quorum.auth.enableSasl=true\nquorum.auth.learnerRequireSasl=true\nquorum.auth.serverRequireSasl=true\n\
+                  quorum.auth.server.saslLoginContext=QS\n");
+    assert!(c.quorum_auth.enable_sasl && c.quorum_auth.learner_require_sasl && c.quorum_auth.server_require_sasl);
+    assert_eq!((c.quorum_auth.server_login_context.as_str(), c.quorum_auth.learner_login_context.as_str()), ("QS", "QuorumLearner"));
     assert_eq!(
         f.err("quorum.auth.serverRequireSasl=true\n"),
-        "quorum.auth.serverRequireSasl: cannot be true while quorum.auth.enableSasl is false"
+        "quorum.auth.enableSasl is disabled, so cannot enable quorum.auth.serverRequireSasl"
+    );
+    assert_eq!(
+        f.err("quorum.auth.enableSasl=true\nquorum.auth.serverRequireSasl=true\n"),
+        "quorum.auth.learnerRequireSasl is disabled, so cannot enable quorum.auth.serverRequireSasl"
     );
 }
 

@@ -330,4 +330,40 @@ mod tests {
         odd.extend_from_slice(&0i32.to_be_bytes());
         assert_eq!(receive(&mut &odd[..]).unwrap().status, Status::Error);
     }
+
+    fn initialize(jaas: Option<&str>) -> Result<QuorumPeerAuth, String> {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        let mut pairs = Vec::new();
+        if let Some(text) = jaas {
+            f.write_all(text.as_bytes()).unwrap();
+            pairs.push((JAAS_CONF_KEY.to_string(), f.path().to_str().unwrap().to_string()));
+        }
+        let settings = QuorumAuthSettings { enable_sasl: true, ..QuorumAuthSettings::default() };
+        QuorumPeerAuth::initialize(&settings, &SystemProperties::new(pairs, Vec::new()), BTreeSet::new())
+    }
+
+    #[test]
+    fn start_up_needs_both_digest_sections() {
+        const SERVER: &str = "QuorumServer { org.apache.zookeeper.server.auth.DigestLoginModule required user_a=\"p\"; };\n";
+        const LEARNER: &str =
+            "QuorumLearner { org.apache.zookeeper.server.auth.DigestLoginModule required username=\"a\" password=\"p\"; };\n";
+        let auth = initialize(Some(&format!("{SERVER}{LEARNER}"))).unwrap();
+        assert!(auth.server.is_some() && auth.learner.is_some());
+        assert!(initialize(None).unwrap_err().contains("java.security.auth.login.config"));
+        assert!(initialize(Some(SERVER)).unwrap_err().contains("'QuorumLearner'"));
+        assert!(initialize(Some(LEARNER)).unwrap_err().contains("'QuorumServer'"));
+        let no_password = LEARNER.replace(" password=\"p\"", "");
+        assert!(initialize(Some(&format!("{SERVER}{no_password}"))).unwrap_err().contains("username and password"));
+        let krb = "QuorumLearner { com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true; };\n";
+        let e = initialize(Some(&format!("{SERVER}{krb}"))).unwrap_err();
+        assert!(e.contains("Krb5LoginModule is not supported"), "{e}");
+        assert!(QuorumPeerAuth::initialize(
+            &QuorumAuthSettings::default(),
+            &SystemProperties::new(Vec::new(), Vec::new()),
+            BTreeSet::new()
+        )
+        .unwrap()
+        .server
+        .is_none());
+    }
 }

@@ -196,6 +196,12 @@ fn main() -> ExitCode {
     };
     config.log_config();
     settings.log();
+    if let Some(monitor) = zkserver::server::jvm_pause_monitor::JvmPauseMonitor::from_config(&config) {
+        if let Err(e) = monitor.start() {
+            tracing::error!("cannot start the JvmPauseMonitor: {e}");
+            return ExitCode::from(exit_code::UNEXPECTED_ERROR);
+        }
+    }
     zkserver::jute::configure(settings.jute.max_buffer.max(0) as usize, settings.jute.max_buffer_extra_size.max(0) as usize);
 
     if !config.is_standalone() {

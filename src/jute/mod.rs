@@ -205,6 +205,14 @@ impl<'a> InputArchive<'a> {
         Ok(self.read_nullable_buffer()?.unwrap_or_default())
     }
 
+    /// A `ustring` where null is kept apart from empty (`None`).
+    pub fn read_nullable_string(&mut self) -> Result<Option<String>, JuteError> {
+        match self.read_len()? {
+            None => Ok(None),
+            Some(n) => String::from_utf8(self.take(n)?.to_vec()).map(Some).map_err(|_| JuteError::BadUtf8),
+        }
+    }
+
     /// A `ustring`; null reads as empty.
     pub fn read_string(&mut self) -> Result<String, JuteError> {
         match self.read_len()? {
@@ -331,6 +339,13 @@ impl<R: std::io::Read> StreamInput<R> {
         Ok(self.read_nullable_buffer()?.unwrap_or_default())
     }
 
+    /// A `ustring` where null is kept apart from empty (`None`).
+    pub fn read_nullable_string(&mut self) -> std::io::Result<Option<String>> {
+        self.read_nullable_buffer()?
+            .map(|b| String::from_utf8(b).map_err(|_| Self::invalid(JuteError::BadUtf8)))
+            .transpose()
+    }
+
     /// A `ustring`; null reads as empty.
     pub fn read_string(&mut self) -> std::io::Result<String> {
         String::from_utf8(self.read_buffer()?).map_err(|_| Self::invalid(JuteError::BadUtf8))
@@ -452,6 +467,14 @@ impl OutputArchive {
         self.write_buffer(v.as_bytes());
     }
 
+    /// A `ustring` that may be null (`None`, length -1).
+    pub fn write_nullable_string(&mut self, v: &Option<String>) {
+        match v {
+            None => self.write_int(-1),
+            Some(s) => self.write_string(s),
+        }
+    }
+
     pub fn write_vector<T: Record>(&mut self, v: &[T]) {
         self.write_int(v.len() as i32);
         for e in v {
@@ -531,6 +554,7 @@ macro_rules! jute_record {
     (@type long) => { i64 };
     (@type boolean) => { bool };
     (@type ustring) => { String };
+    (@type nstring) => { Option<String> };
     (@type buffer) => { Vec<u8> };
     (@type nbuffer) => { Option<Vec<u8>> };
     (@type vector($t:ty)) => { Vec<$t> };
@@ -539,6 +563,7 @@ macro_rules! jute_record {
     (@write $oa:ident, $v:expr, long) => { $oa.write_long($v) };
     (@write $oa:ident, $v:expr, boolean) => { $oa.write_bool($v) };
     (@write $oa:ident, $v:expr, ustring) => { $oa.write_string(&$v) };
+    (@write $oa:ident, $v:expr, nstring) => { $oa.write_nullable_string(&$v) };
     (@write $oa:ident, $v:expr, buffer) => { $oa.write_buffer(&$v) };
     (@write $oa:ident, $v:expr, nbuffer) => { $oa.write_nullable_buffer(&$v) };
     (@write $oa:ident, $v:expr, vector) => { $oa.write_vector(&$v) };
@@ -547,6 +572,7 @@ macro_rules! jute_record {
     (@read $ia:ident, long) => { $ia.read_long()? };
     (@read $ia:ident, boolean) => { $ia.read_bool()? };
     (@read $ia:ident, ustring) => { $ia.read_string()? };
+    (@read $ia:ident, nstring) => { $ia.read_nullable_string()? };
     (@read $ia:ident, buffer) => { $ia.read_buffer()? };
     (@read $ia:ident, nbuffer) => { $ia.read_nullable_buffer()? };
     (@read $ia:ident, vector($t:ty)) => { $ia.read_vector::<$t>()? };

@@ -67,10 +67,12 @@ jute_record!(AuthPacket { r#type: int, scheme: ustring, auth: buffer });
 jute_record!(ReplyHeader { xid: int, zxid: long, err: int });
 jute_record!(GetDataRequest { path: ustring, watch: boolean });
 jute_record!(SetDataRequest { path: ustring, data: nbuffer, version: int });
+// The three strings may be null, which Java tells apart from empty: null
+// new members make a reconfig incremental, empty ones do not.
 jute_record!(ReconfigRequest {
-    joining_servers: ustring,
-    leaving_servers: ustring,
-    new_members: ustring,
+    joining_servers: nstring,
+    leaving_servers: nstring,
+    new_members: nstring,
     cur_config_id: long,
 });
 jute_record!(SetDataResponse { stat: record(Stat) });

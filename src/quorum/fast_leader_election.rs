@@ -18,7 +18,7 @@
 //! A notification (Java 3.8, format version 2), big-endian:
 //! state i32, leader i64, zxid i64, election epoch i64, peer epoch i64,
 //! version i32, config length i32, config bytes (the sender's membership as
-//! QuorumMaj.toString writes it). Older peers send 28 bytes (no peer epoch:
+//! QuorumVerifier.toString writes it). Older peers send 28 bytes (no peer epoch:
 //! it is the zxid's epoch), 40 bytes (no version), or version 1 (no config).
 
 pub mod core;
@@ -30,6 +30,7 @@ use crate::common::time::current_elapsed_time;
 use crate::jute::InputArchive;
 use crate::quorum::quorum_cnx_manager::QuorumCnxManager;
 use crate::quorum::quorum_maj::version_of_config_string;
+use crate::quorum::quorum_verifier::QuorumVerifier;
 use crate::quorum::quorum_peer::QuorumPeer;
 use crate::quorum::quorum_peer_config::system_properties::SystemProperties;
 use crate::quorum::quorum_peer_config::ConfigError;
@@ -187,7 +188,7 @@ impl FastLeaderElection {
             max_notification_interval_ms,
             finalize_wait_ms: FINALIZE_WAIT_MS,
         };
-        let core = FastLeaderElectionCore::new(peer.id(), peer.learner_type(), peer.quorum_verifier().clone(), timing);
+        let core = FastLeaderElectionCore::new(peer.id(), peer.learner_type(), (*peer.quorum_verifier()).clone(), timing);
         let fle = Arc::new(FastLeaderElection {
             peer: Arc::downgrade(peer),
             my_id: peer.id(),
@@ -208,6 +209,12 @@ impl FastLeaderElection {
         let receiver = crate::server::zoo_keeper_critical_thread::spawn(format!("WorkerReceiver[myid={}]", fle.my_id), move || me.worker_receiver())?;
         fle.threads.lock().extend([sender, receiver]);
         Ok(fle)
+    }
+
+    /// A new configuration came into force: the election counts votes
+    /// against it from now on (Java restarts its election instead).
+    pub fn reconfigure(&self, learner_type: crate::quorum::quorum_peer_config::LearnerType, qv: &QuorumVerifier) {
+        self.core.lock().reconfigure(learner_type, qv.clone());
     }
 
     /// Stops the election and its messenger threads (they notice within a
@@ -251,14 +258,17 @@ impl FastLeaderElection {
         let qv = peer.quorum_verifier();
         if let Some(config) = &n.config {
             if let Some(v) = version_of_config_string(config) {
-                if v > qv.version() {
-                    warn!(
-                        "{} Received version: {:x} my version: {:x}; dynamic reconfiguration is not supported, \
-                         keeping my configuration",
-                        self.my_id,
-                        v,
-                        qv.version()
-                    );
+                // A newer configuration learnt from a notification comes
+                // into force while looking (Java's WorkerReceiver); a
+                // serving peer hears of it from its leader.
+                if v > qv.version() && peer.is_reconfig_enabled() && peer.peer_state() == ServerState::Looking {
+                    info!("{} Received version: {:x} my version: {:x}", self.my_id, v, qv.version());
+                    match peer.config_from_string(config.as_bytes()) {
+                        Ok(rqv) => {
+                            peer.process_reconfig(rqv, None, None);
+                        }
+                        Err(e) => warn!("Something went wrong while processing config received from {}: {e}", n.sid),
+                    }
                 }
             }
         }

@@ -21,6 +21,8 @@
 use crate::common::time::current_elapsed_time;
 use crate::quorum::leader_zoo_keeper_server::LeaderZooKeeperServer;
 use crate::quorum::learner_handler::{plan_sync, History, LearnerHandler, SyncPlan};
+use crate::jute::txn::TxnBody;
+use crate::quorum::quorum_verifier::QuorumVerifier;
 use crate::quorum::quorum_packet::make_zxid;
 use crate::quorum::quorum_peer::{QuorumPeer, ZabState};
 use crate::quorum::quorum_peer_config::system_properties::SystemProperties;
@@ -50,6 +52,22 @@ pub struct LeaderSettings {
     pub max_concurrent_snap_syncs: i32,
     /// zookeeper.leader.maxConcurrentDiffSyncs (default 100).
     pub max_concurrent_diff_syncs: i32,
+    /// zookeeper.leader.closeSocketAsync: a learner's socket is closed on a
+    /// thread of its own.
+    pub close_socket_async: bool,
+    /// leader.nodelay: TCP_NODELAY on learner sockets unless it is
+    /// anything but `true`.
+    pub nodelay: bool,
+    /// zookeeper.forceSnapshotSync: every learner is synced by SNAP (a
+    /// testing aid in Java).
+    pub force_snapshot_sync: bool,
+    /// Not zookeeper.forward_learner_requests_to_commit_processor_disabled:
+    /// learners' requests go to the leader's CommitProcessor as well.
+    pub forward_learner_requests_to_commit_processor: bool,
+    /// zookeeper.testingonly.initialZxid: a QA aid that puts the new
+    /// epoch's zxid counter at this value (ORed into the zxid), so that a
+    /// counter rollover comes after a few writes instead of four billion.
+    pub testing_initial_zxid: Option<i64>,
     /// zookeeper.leader.ackLoggingFrequency (default 1000): every zxid
     /// whose counter is a multiple of it has each voter's ACK latency
     /// recorded in ack_latency; 0 or less records none.
@@ -62,6 +80,15 @@ impl LeaderSettings {
             leader_serves: props.equals("zookeeper.leaderServes", "no") != Some(true),
             max_concurrent_snap_syncs: props.int("zookeeper.leader.maxConcurrentSnapSyncs", 10)?,
             max_concurrent_diff_syncs: props.int("zookeeper.leader.maxConcurrentDiffSyncs", 100)?,
+            close_socket_async: props.boolean("zookeeper.leader.closeSocketAsync", false),
+            nodelay: props.equals("leader.nodelay", "true") != Some(false),
+            force_snapshot_sync: props.boolean("zookeeper.forceSnapshotSync", false),
+            forward_learner_requests_to_commit_processor: !props
+                .boolean("zookeeper.forward_learner_requests_to_commit_processor_disabled", false),
+            testing_initial_zxid: match props.lookup("zookeeper.testingonly.initialZxid") {
+                Some(_) => Some(props.decimal_long("zookeeper.testingonly.initialZxid", 0)?),
+                None => None,
+            },
             ack_logging_frequency: props.int("zookeeper.leader.ackLoggingFrequency", 1000)?,
         })
     }
@@ -83,6 +110,12 @@ impl Broadcast {
                 Output::Send(id, p) => {
                     if let Some(h) = self.handlers.get(&id) {
                         h.queue_packet(p);
+                    }
+                }
+                Output::Activate { verifier, designated } => {
+                    if let Some(peer) = crate::server::zoo_keeper_server::ServerRole::quorum_peer(role) {
+                        let zxid = peer.zk_db().last_processed_zxid();
+                        peer.process_reconfig(verifier, Some(designated), Some(zxid));
                     }
                 }
                 Output::Commit(r) => {
@@ -200,6 +233,11 @@ impl Leader {
     }
 
     /// The member's quorum and election addresses, as the log prints them.
+    /// The system properties the leader reads.
+    pub fn settings(&self) -> &LeaderSettings {
+        &self.peer.settings().leader
+    }
+
     pub fn peer_info(&self, sid: i64) -> Option<String> {
         self.peer.quorum_verifier().all_members().get(&sid).map(|s| {
             let addr = |v: &[crate::quorum::quorum_peer_config::HostPort]| {
@@ -394,7 +432,12 @@ impl Leader {
         };
         Ok(db.with_committed_log(|committed| {
             let history = History { committed, last_processed_zxid: db.last_processed_zxid() };
-            let plan = plan_sync(h.sid(), peer_last_zxid, &history, move |_| from_disk);
+            let plan = if self.settings().force_snapshot_sync {
+                warn!("Forcing snapshot sync - should not see this in production");
+                SyncPlan { packets: Vec::new(), need_snap: true, current_zxid: history.last_processed_zxid }
+            } else {
+                plan_sync(h.sid(), peer_last_zxid, &history, move |_| from_disk)
+            };
             for p in &plan.packets {
                 h.queue_packet(p.clone());
             }
@@ -436,6 +479,17 @@ impl Leader {
             return Ok(());
         };
         let mut b = self.bcast.lock();
+        if req.op_type == crate::zoo_defs::op_code::RECONFIG {
+            if let Some(TxnBody::SetData(t)) = &entry.txn {
+                match self.peer.config_from_string(t.data.as_deref().unwrap_or(&[])) {
+                    Ok(qv) => self.peer.set_last_seen_quorum_verifier(qv, true),
+                    Err(e) => warn!("The reconfig at 0x{:x} carries a bad configuration: {e}", entry.hdr.zxid),
+                }
+            }
+        }
+        // While a reconfig is in flight, proposals need quorums of both
+        // the configuration in force and the proposed one.
+        b.core.set_verifiers(self.verifiers());
         match b.core.propose(entry.hdr.zxid, entry.to_bytes(), txn_copy(req)) {
             Ok(out) => {
                 crate::server::server_metrics::metrics().proposal_count.inc();
@@ -448,6 +502,22 @@ impl Leader {
                 Err(io::Error::other(msg))
             }
         }
+    }
+
+    /// The configuration in force, then the last seen one when newer.
+    fn verifiers(&self) -> Vec<Arc<QuorumVerifier>> {
+        let (current, last_seen) = (self.peer.quorum_verifier(), self.peer.last_seen_quorum_verifier());
+        if last_seen.version() > current.version() {
+            vec![current, last_seen]
+        } else {
+            vec![current]
+        }
+    }
+
+    /// isQuorumSynced: whether the synced voters of `qv` (with the leader)
+    /// are a quorum of it (a reconfig to `qv` needs one).
+    pub fn is_quorum_synced(&self, qv: &QuorumVerifier) -> bool {
+        self.bcast.lock().core.is_quorum_synced(qv)
     }
 
     /// processAck: a voter has logged `zxid`; commits what now has a quorum.
@@ -659,7 +729,7 @@ pub fn txn_copy(req: &Request) -> Request {
 fn leader_core(peer: &QuorumPeer) -> LeaderCore {
     let c = peer.config();
     let limits = Limits { tick_time: c.tick_time, init_limit: c.init_limit, sync_limit: c.sync_limit };
-    LeaderCore::new(peer.id(), vec![Arc::new(peer.quorum_verifier().clone())], limits)
+    LeaderCore::new(peer.id(), vec![peer.quorum_verifier()], limits)
 }
 
 fn bind_reusable(addr: SocketAddr) -> io::Result<TcpListener> {
@@ -695,14 +765,22 @@ fn run_leader(peer: &Arc<QuorumPeer>, leader: &Arc<Leader>) -> io::Result<&'stat
     let epoch = leader.get_epoch_to_propose(peer.id(), peer.accepted_epoch())?;
     let new_leader_zxid = make_zxid(epoch, 0);
     zks.set_zxid(new_leader_zxid);
-    leader.bcast.lock().core.start_epoch(new_leader_zxid);
-    // NEWLEADER carries the membership; a first epoch versions it with its
-    // zxid, as Java does.
-    let mut spec = peer.config().quorum_verifier.clone();
-    if spec.version == 0 {
+    // With reconfigEnabled, a configuration that never had a version
+    // gets the new epoch's first zxid (it comes into force once NEWLEADER
+    // has its quorum). NEWLEADER carries the last seen configuration and
+    // needs quorums of it and of the one in force.
+    let (current, last_seen) = (peer.quorum_verifier(), peer.last_seen_quorum_verifier());
+    if current.version() == 0 && last_seen.version() == 0 {
+        let mut spec = current.spec().clone();
         spec.version = new_leader_zxid;
+        peer.set_last_seen_quorum_verifier(Arc::new(QuorumVerifier::with_oracle(spec, peer.config().oracle_path.as_deref())), true);
     }
-    let _ = leader.qv_bytes.set(spec.to_config_string().into_bytes());
+    {
+        let mut b = leader.bcast.lock();
+        b.core.set_verifiers(leader.verifiers());
+        b.core.start_epoch(new_leader_zxid);
+    }
+    let _ = leader.qv_bytes.set(peer.last_seen_quorum_verifier().config_string().into_bytes());
 
     leader.wait_for_epoch_ack(peer.id(), peer.current_epoch(), last_zxid)?;
     peer.set_current_epoch(epoch)?;
@@ -714,6 +792,20 @@ fn run_leader(peer: &Arc<QuorumPeer>, leader: &Arc<Leader>) -> io::Result<&'stat
         return Ok("Waiting for a quorum of followers");
     }
 
+    if peer.is_reconfig_enabled() {
+        // The configuration NEWLEADER carried comes into force; a leader
+        // it does not designate commits nothing and will lose its quorum.
+        let mut b = leader.bcast.lock();
+        let designated = b.core.new_leader_designated_leader();
+        peer.process_reconfig(peer.last_seen_quorum_verifier(), Some(designated), Some(new_leader_zxid));
+        b.core.set_verifiers(vec![peer.quorum_verifier()]);
+        if designated != peer.id() {
+            warn!("This leader is not the designated leader, it will be initialized with allowedToCommit = false");
+            b.core.forbid_commits();
+        }
+    } else {
+        info!("Dynamic reconfig feature is disabled, skip designatedLeader calculation and reconfig processing.");
+    }
     zks.startup()?;
     // Servers joining later must hear the same vote (leader and new epoch)
     // from every member, so the leader's own vote takes the new epoch.
@@ -721,6 +813,10 @@ fn run_leader(peer: &Arc<QuorumPeer>, leader: &Arc<Leader>) -> io::Result<&'stat
     vote.peer_epoch = epoch;
     peer.set_current_vote(vote);
     peer.zk_db().data_tree().set_last_processed_zxid(zks.get_zxid());
+    if let Some(zxid) = leader.settings().testing_initial_zxid {
+        warn!("zookeeper.testingonly.initialZxid={zxid}: QA testing only");
+        zks.set_zxid((zks.get_zxid() & !0xffff_ffff) | zxid);
+    }
     leader.set_started();
     peer.set_zab_state(ZabState::Broadcast);
     peer.set_zoo_keeper_server(zks);
@@ -753,7 +849,10 @@ fn run_leader(peer: &Arc<QuorumPeer>, leader: &Arc<Leader>) -> io::Result<&'stat
                     leader.shutdown(&msg);
                     return Ok("quorum lost");
                 }
-                Tick::Ping(ids) => ids.iter().filter_map(|id| b.handlers.get(id).cloned()).collect::<Vec<_>>(),
+                Tick::Ping(ids, outputs) => {
+                    b.carry_out(&leader.role, outputs);
+                    ids.iter().filter_map(|id| b.handlers.get(id).cloned()).collect::<Vec<_>>()
+                }
             }
         };
         for f in to_ping {
@@ -775,9 +874,25 @@ mod tests {
                 leader_serves: true,
                 max_concurrent_snap_syncs: 10,
                 max_concurrent_diff_syncs: 100,
-                ack_logging_frequency: 1000
+                close_socket_async: false,
+                nodelay: true,
+                force_snapshot_sync: false,
+                forward_learner_requests_to_commit_processor: true,
+                testing_initial_zxid: None,
+                ack_logging_frequency: 1000,
             }
         );
+        let s = LeaderSettings::read(&SystemProperties::of(&[
+            ("leader.closeSocketAsync", "true"),
+            ("leader.nodelay", "false"),
+            ("zookeeper.forceSnapshotSync", "true"),
+            ("testingonly.initialZxid", "4294967280"),
+            ("forward_learner_requests_to_commit_processor_disabled", "true"),
+        ]))
+        .unwrap();
+        assert!(s.close_socket_async && !s.nodelay && s.force_snapshot_sync);
+        assert!(!s.forward_learner_requests_to_commit_processor);
+        assert_eq!(s.testing_initial_zxid, Some(0xffff_fff0));
         assert!(!LeaderSettings::read(&SystemProperties::of(&[("leaderServes", "no")])).unwrap().leader_serves);
         let e = LeaderSettings::read(&SystemProperties::of(&[("leader.maxConcurrentSnapSyncs", "ten")]));
         assert_eq!(e.unwrap_err().to_string(), "leader.maxConcurrentSnapSyncs: \"ten\" is not a number");

@@ -112,6 +112,8 @@ impl LeaderZooKeeperServer {
 impl ServerRole for LeaderZooKeeperServer {
     fn setup_request_processors(&self, zks: &Arc<ZooKeeperServer>) -> io::Result<Arc<dyn RequestProcessor>> {
         let leader = self.leader.get().cloned().unwrap_or_default();
+        let forward_learner_requests =
+            self.peer.upgrade().is_none_or(|p| p.settings().leader.forward_learner_requests_to_commit_processor);
         let final_processor = FinalRequestProcessor::new(Arc::clone(zks));
         let to_be_applied: Arc<dyn RequestProcessor> =
             Arc::new(ToBeAppliedRequestProcessor::new(final_processor, leader.clone()));
@@ -120,7 +122,7 @@ impl ServerRole for LeaderZooKeeperServer {
         let ack: Arc<dyn RequestProcessor> = Arc::new(AckRequestProcessor::new(leader.clone(), zks.settings.server_id));
         let sync: Arc<dyn RequestProcessor> = SyncRequestProcessor::start(Arc::clone(zks), ack)?;
         let proposal: Arc<dyn RequestProcessor> =
-            Arc::new(ProposalRequestProcessor::new(leader, commit as Arc<dyn RequestProcessor>, sync));
+            Arc::new(ProposalRequestProcessor::new(leader, commit as Arc<dyn RequestProcessor>, sync, forward_learner_requests));
         let prep: Arc<dyn RequestProcessor> = PrepRequestProcessor::start(Arc::clone(zks), proposal)?;
         let _ = self.prep.set(Arc::clone(&prep));
         if let Some(peer) = self.peer.upgrade() {

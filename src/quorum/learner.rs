@@ -14,6 +14,7 @@
 use crate::jute::records::QuorumPacket;
 use crate::jute::txn::TxnLogEntry;
 use crate::jute::{OutputArchive, Record, StreamInput};
+use crate::quorum::learner_sender::LearnerSender;
 use crate::quorum::learner_session_tracker::LearnerSessionTracker;
 use crate::quorum::learner_zoo_keeper_server::LearnerZooKeeperServer;
 use crate::quorum::quorum_peer::{QuorumPeer, ZabState};
@@ -46,6 +47,22 @@ pub struct LearnerSettings {
     /// zookeeper.observer.syncEnabled: when set, overrides zoo.cfg's
     /// syncEnabled (QuorumPeer.getSyncEnabled).
     pub observer_sync_enabled: Option<bool>,
+    /// zookeeper.learner.asyncSending: packets to the leader are written by
+    /// a LearnerSender thread instead of by the thread that sends them.
+    pub async_sending: bool,
+    /// zookeeper.learner.closeSocketAsync: the socket to the leader is
+    /// closed on a thread of its own when the role ends.
+    pub close_socket_async: bool,
+    /// follower.nodelay: TCP_NODELAY on the socket to the leader unless
+    /// it is anything but `true`.
+    pub nodelay: bool,
+    /// zookeeper.observer.reconnectDelayMs: an observer waits a random
+    /// time below this before it connects to the leader (ms, default 0).
+    pub observer_reconnect_delay_ms: i64,
+    /// zookeeper.observer.election.DelayMs: an observer that lost its
+    /// leader waits a random time below this before it looks for one
+    /// (ms, default 200).
+    pub observer_election_delay_ms: i64,
 }
 
 impl LearnerSettings {
@@ -55,7 +72,34 @@ impl LearnerSettings {
             observer_sync_enabled: props
                 .lookup("zookeeper.observer.syncEnabled")
                 .map(|_| props.boolean("zookeeper.observer.syncEnabled", true)),
+            async_sending: props.boolean("zookeeper.learner.asyncSending", false),
+            close_socket_async: props.boolean("zookeeper.learner.closeSocketAsync", false),
+            nodelay: props.equals("follower.nodelay", "true") != Some(false),
+            observer_reconnect_delay_ms: props.long("zookeeper.observer.reconnectDelayMs", 0)?,
+            observer_election_delay_ms: props.long("zookeeper.observer.election.DelayMs", 200)?,
         })
+    }
+}
+
+/// Observer.waitForReconnectDelay / waitForObserverElectionDelay: sleeps a
+/// random time in [0, `bound_ms`) (nothing when `bound_ms` <= 0), cut
+/// short when the peer stops.
+pub fn observer_delay(peer: &QuorumPeer, bound_ms: i64) {
+    use std::hash::{BuildHasher, Hasher};
+    let Ok(bound) = u64::try_from(bound_ms) else { return };
+    if bound == 0 {
+        return;
+    }
+    let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
+    let delay = random % bound;
+    info!("Waiting for {delay} ms before reconnecting with the leader");
+    let until = Instant::now() + Duration::from_millis(delay);
+    while peer.is_running() {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(100)));
     }
 }
 
@@ -93,7 +137,11 @@ pub fn txn_request(entry: TxnLogEntry) -> Request {
 pub struct Learner {
     learner_type: LearnerType,
     sock: TcpStream,
-    writer: Mutex<BufWriter<TcpStream>>,
+    writer: Arc<Mutex<BufWriter<TcpStream>>>,
+    /// With zookeeper.learner.asyncSending, the thread that writes.
+    sender: Option<LearnerSender>,
+    /// zookeeper.learner.closeSocketAsync.
+    close_socket_async: bool,
     /// Reconnecting clients waiting for the leader's REVALIDATE answer.
     pending_revalidations: Mutex<HashMap<i64, Arc<dyn ServerCnxn>>>,
 }
@@ -107,6 +155,10 @@ impl Learner {
     /// side ends the role.
     pub fn write_packet(&self, qp: &QuorumPacket, flush: bool) -> io::Result<()> {
         let bytes = qp.to_bytes();
+        if let Some(sender) = &self.sender {
+            sender.queue_packet(bytes);
+            return Ok(());
+        }
         let mut w = self.writer.lock();
         let res = w.write_all(&bytes).and_then(|_| if flush { w.flush() } else { Ok(()) });
         if let Err(e) = &res {
@@ -116,8 +168,12 @@ impl Learner {
         res
     }
 
-    /// Flushes the packets written without a flush.
+    /// Flushes the packets written without a flush (the LearnerSender
+    /// flushes by itself whenever its queue runs dry).
     fn flush(&self) -> io::Result<()> {
+        if self.sender.is_some() {
+            return Ok(());
+        }
         let res = self.writer.lock().flush();
         if let Err(e) = &res {
             warn!("Exception when writing to the leader: {e}");
@@ -165,35 +221,70 @@ impl Learner {
         self.write_packet(&reply, true)
     }
 
-    fn shutdown(&self) {
-        let started = std::time::Instant::now();
-        let _ = self.sock.shutdown(std::net::Shutdown::Both);
-        crate::server::server_metrics::metrics().socket_closing_time.add(started.elapsed().as_millis() as i64);
+    fn shutdown(&self, sid: i64) {
+        if let Some(sender) = &self.sender {
+            sender.shutdown();
+        }
+        close_socket(&self.sock, self.close_socket_async, sid);
         self.pending_revalidations.lock().clear();
     }
 }
 
-/// The leader's quorum address, from the configuration.
-fn leader_address(peer: &QuorumPeer, leader: &Vote) -> io::Result<SocketAddr> {
-    let server = peer
-        .quorum_verifier()
+/// closeSocket of Learner and LearnerHandler: shuts `sock` here, or with
+/// `asynchronously` (zookeeper.learner.closeSocketAsync,
+/// zookeeper.leader.closeSocketAsync) on a `CloseSocketThread(sid:N)`;
+/// the time it takes goes into socket_closing_time.
+pub fn close_socket(sock: &TcpStream, asynchronously: bool, sid: i64) {
+    let close = |sock: &TcpStream| {
+        let started = Instant::now();
+        let _ = sock.shutdown(std::net::Shutdown::Both);
+        crate::server::server_metrics::metrics().socket_closing_time.add(started.elapsed().as_millis() as i64);
+    };
+    if asynchronously {
+        if let Ok(clone) = sock.try_clone() {
+            let name = format!("CloseSocketThread(sid:{sid})");
+            if crate::server::zoo_keeper_critical_thread::spawn(name, move || close(&clone)).is_ok() {
+                return;
+            }
+        }
+    }
+    close(sock);
+}
+
+/// The leader's quorum addresses, from the configuration (several with
+/// multiAddress.enabled), each resolved.
+fn leader_addresses(peer: &QuorumPeer, leader: &Vote) -> io::Result<Vec<SocketAddr>> {
+    let qv = peer.quorum_verifier();
+    let server = qv
         .all_members()
         .get(&leader.id)
         .ok_or_else(|| io::Error::other(format!("leader {} is not in the configuration", leader.id)))?;
+    let mut out = Vec::new();
+    let mut last_err = None;
     for hp in &server.addrs {
-        if let Some(a) = hp.resolve()?.into_iter().next() {
-            return Ok(a);
+        match hp.resolve() {
+            Ok(v) => out.extend(v.into_iter().next()),
+            Err(e) => last_err = Some(e),
         }
     }
-    Err(io::Error::other(format!("cannot resolve the quorum address of server {}", leader.id)))
+    if out.is_empty() {
+        return Err(last_err
+            .unwrap_or_else(|| io::Error::other(format!("cannot resolve the quorum address of server {}", leader.id))));
+    }
+    Ok(out)
 }
 
 /// connectToLeader (LeaderConnector): at most 5 tries within initLimit
 /// ticks (connectToLearnerMasterLimit when set), a pause of
 /// zookeeper.leaderConnectDelayDuringRetryMs between them. Giving up soon
 /// matters: a vote for a leader that has just stepped down points at a
-/// closed port, and the peer must get back to the election.
-fn connect_to_leader(peer: &QuorumPeer, addr: SocketAddr) -> io::Result<TcpStream> {
+/// closed port, and the peer must get back to the election. A leader with
+/// several addresses (multiAddress.enabled) is tried at each in turn, each
+/// given its share of the time left, and the first that answers is kept,
+/// as Java keeps the first of its parallel LeaderConnectors; with the
+/// reachability check on, each is first probed within its timeout, and
+/// only if none answers are all tried (getAllReachableAddressesOrAll).
+fn connect_to_leader(peer: &QuorumPeer, addrs: &[SocketAddr]) -> io::Result<TcpStream> {
     const TRIES: u32 = 5;
     let cfg = peer.config();
     let init_ms = (i64::from(cfg.tick_time) * i64::from(cfg.init_limit)).max(1000) as u64;
@@ -202,33 +293,46 @@ fn connect_to_leader(peer: &QuorumPeer, addr: SocketAddr) -> io::Result<TcpStrea
     let delay = Duration::from_millis(peer.settings().learner.leader_connect_delay_during_retry_ms.max(0) as u64);
     let deadline = Instant::now() + Duration::from_millis(connect_ms);
     let mut tries = 0;
+    // (address, probe timeout): with the check on, every address probed,
+    // then every one tried.
+    let attempts: Vec<(SocketAddr, Option<Duration>)> = match cfg.reachability_probe().filter(|_| addrs.len() > 1) {
+        Some(probe) => addrs.iter().map(|a| (*a, Some(probe))).chain(addrs.iter().map(|a| (*a, None))).collect(),
+        None => addrs.iter().map(|a| (*a, None)).collect(),
+    };
     loop {
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        if remaining.is_zero() {
-            return Err(io::Error::new(io::ErrorKind::TimedOut, "connectToLeader exceeded on retries."));
-        }
-        match TcpStream::connect_timeout(&addr, remaining) {
-            Ok(s) => {
-                s.set_nodelay(true)?;
-                s.set_read_timeout(Some(Duration::from_millis(init_ms)))?;
-                return Ok(s);
+        let mut last_err = None;
+        for (i, (addr, probe)) in attempts.iter().enumerate() {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "connectToLeader exceeded on retries."));
             }
-            Err(e) => {
-                let remaining = deadline.saturating_duration_since(Instant::now());
-                if remaining <= delay || tries + 1 >= TRIES || !peer.is_running() {
-                    error!(
-                        "Unexpected exception, giving up connecting to the leader at {addr}: tries={tries}, \
-                         remaining init limit={}ms: {e}",
-                        remaining.as_millis()
-                    );
-                    return Err(e);
+            let share = remaining / u32::try_from(attempts.len() - i).unwrap_or(u32::MAX);
+            let timeout = probe.map_or(share, |p| p.min(remaining));
+            match TcpStream::connect_timeout(addr, timeout.max(Duration::from_millis(1))) {
+                Ok(s) => {
+                    s.set_nodelay(peer.settings().learner.nodelay)?;
+                    s.set_read_timeout(Some(Duration::from_millis(init_ms)))?;
+                    return Ok(s);
                 }
-                warn!(
-                    "Unexpected exception, tries={tries}, remaining init limit={}ms, connecting to {addr}: {e}",
-                    remaining.as_millis()
-                );
+                Err(e) => last_err = Some((*addr, e)),
             }
         }
+        let Some((addr, e)) = last_err else {
+            return Err(io::Error::other("the leader has no quorum address"));
+        };
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining <= delay || tries + 1 >= TRIES || !peer.is_running() {
+            error!(
+                "Unexpected exception, giving up connecting to the leader at {addr}: tries={tries}, \
+                 remaining init limit={}ms: {e}",
+                remaining.as_millis()
+            );
+            return Err(e);
+        }
+        warn!(
+            "Unexpected exception, tries={tries}, remaining init limit={}ms, connecting to {addr}: {e}",
+            remaining.as_millis()
+        );
         std::thread::sleep(delay);
         tries += 1;
     }
@@ -238,17 +342,31 @@ fn connect_to_leader(peer: &QuorumPeer, addr: SocketAddr) -> io::Result<TcpStrea
 /// lost. Leaves the client port not serving.
 pub fn run(peer: &Arc<QuorumPeer>, leader: &Vote, learner_type: LearnerType) -> io::Result<()> {
     peer.set_zab_state(ZabState::Discovery);
-    let addr = leader_address(peer, leader)?;
-    let sock = connect_to_leader(peer, addr)?;
+    let settings = &peer.settings().learner;
+    if learner_type == LearnerType::Observer {
+        // Spreads the observers' reconnections to a new leader.
+        observer_delay(peer, settings.observer_reconnect_delay_ms);
+    }
+    let addrs = leader_addresses(peer, leader)?;
+    let sock = connect_to_leader(peer, &addrs)?;
     let init = Duration::from_millis((i64::from(peer.config().tick_time) * i64::from(peer.config().init_limit)).max(1000) as u64);
     if let Err(e) = peer.quorum_auth().authenticate_learner(&sock, init) {
-        error!("Failed to authenticate with the leader at {addr}: {e}");
+        let at = sock.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+        error!("Failed to authenticate with the leader at {at}: {e}");
         let _ = sock.shutdown(std::net::Shutdown::Both);
         return Err(io::Error::new(io::ErrorKind::PermissionDenied, e));
     }
+    let writer = Arc::new(Mutex::new(BufWriter::new(sock.try_clone()?)));
+    let sender = if settings.async_sending {
+        Some(LearnerSender::start(peer.id(), Arc::clone(&writer), sock.try_clone()?)?)
+    } else {
+        None
+    };
     let learner = Arc::new(Learner {
         learner_type,
-        writer: Mutex::new(BufWriter::new(sock.try_clone()?)),
+        writer,
+        sender,
+        close_socket_async: settings.close_socket_async,
         sock: sock.try_clone()?,
         pending_revalidations: Mutex::new(HashMap::new()),
     });
@@ -267,7 +385,7 @@ pub fn run(peer: &Arc<QuorumPeer>, leader: &Vote, learner_type: LearnerType) -> 
     let result = follow_leader(peer, &learner, &mut reader, &zks, &role, &tracker);
     // Learner.shutdown: not serving, connections closed, the server down.
     peer.set_zoo_keeper_server(idle);
-    learner.shutdown();
+    learner.shutdown(peer.id());
     zks.shutdown_with(false);
     result
 }
@@ -349,6 +467,7 @@ impl Driver<'_> {
     fn carry_out(&mut self, core: &mut LearnerCore, actions: Vec<Action>) -> io::Result<()> {
         let zk_db = self.peer.zk_db();
         let mut unflushed = false;
+        let mut reconfigured = false;
         for action in actions {
             if unflushed && !matches!(action, Action::Send(_)) {
                 self.learner.flush()?;
@@ -423,6 +542,22 @@ impl Driver<'_> {
                 Action::CommitRequest(entry) => self.role.commit_request(entry),
                 Action::Sync => self.role.sync(),
                 Action::Revalidate(qp) => self.learner.revalidate(&qp, self.zks)?,
+                Action::SeeConfig(config) => match self.peer.config_from_string(&config) {
+                    Ok(qv) => self.peer.set_last_seen_quorum_verifier(qv, true),
+                    Err(e) => warn!("Ignoring a proposed configuration: {e}"),
+                },
+                Action::ActivateConfig { config, leader, zxid } => {
+                    let qv = self.peer.config_from_string(&config)?;
+                    if self.peer.process_reconfig(qv, leader, zxid) {
+                        // NEWLEADER's configuration ends the role before
+                        // UPTODATE is acknowledged; a reconfig's once its
+                        // commit is handed on.
+                        if leader.is_none() {
+                            return Err(io::Error::other("changes proposed in reconfig"));
+                        }
+                        reconfigured = true;
+                    }
+                }
                 Action::Serve => {
                     self.peer.set_zab_state(ZabState::Broadcast);
                     self.peer.set_zoo_keeper_server(self.zks);
@@ -433,6 +568,9 @@ impl Driver<'_> {
         }
         if unflushed {
             self.learner.flush()?;
+        }
+        if reconfigured {
+            return Err(io::Error::other("changes proposed in reconfig"));
         }
         Ok(())
     }
@@ -445,9 +583,31 @@ mod tests {
     #[test]
     fn settings_default_as_java_and_observer_sync_only_when_set() {
         let s = LearnerSettings::read(&SystemProperties::of(&[])).unwrap();
-        assert_eq!(s, LearnerSettings { leader_connect_delay_during_retry_ms: 100, observer_sync_enabled: None });
-        let s = LearnerSettings::read(&SystemProperties::of(&[("observer.syncEnabled", "false")])).unwrap();
+        assert_eq!(
+            s,
+            LearnerSettings {
+                leader_connect_delay_during_retry_ms: 100,
+                observer_sync_enabled: None,
+                async_sending: false,
+                close_socket_async: false,
+                nodelay: true,
+                observer_reconnect_delay_ms: 0,
+                observer_election_delay_ms: 200,
+            }
+        );
+        let s = LearnerSettings::read(&SystemProperties::of(&[
+            ("observer.syncEnabled", "false"),
+            ("learner.asyncSending", "true"),
+            ("zookeeper.learner.closeSocketAsync", "true"),
+            ("follower.nodelay", "TRUE"),
+            ("zookeeper.observer.reconnectDelayMs", "0x10"),
+            ("observer.election.DelayMs", "0"),
+        ]))
+        .unwrap();
         assert_eq!(s.observer_sync_enabled, Some(false));
+        assert!(s.async_sending && s.close_socket_async);
+        assert!(!s.nodelay, "Java's nodelay is the exact string true");
+        assert_eq!((s.observer_reconnect_delay_ms, s.observer_election_delay_ms), (16, 0));
         let e = LearnerSettings::read(&SystemProperties::of(&[("leaderConnectDelayDuringRetryMs", "x")]));
         assert_eq!(e.unwrap_err().to_string(), "leaderConnectDelayDuringRetryMs: \"x\" is not a number");
     }

@@ -42,11 +42,21 @@ static DIFFS_IN_FLIGHT: std::sync::atomic::AtomicI64 = std::sync::atomic::Atomic
 
 /// One learner sync counted in flight (mntr's inflight_snap_count and
 /// inflight_diff_count) until dropped; holds the count it started at.
+/// LearnerSyncThrottler: an observer's sync is refused (its handler ends)
+/// when `max` syncs of its kind are in flight; a follower's is never
+/// refused, but counts.
 struct InFlightSync(i64, &'static std::sync::atomic::AtomicI64);
 
 impl InFlightSync {
-    fn begin(counter: &'static std::sync::atomic::AtomicI64) -> InFlightSync {
-        InFlightSync(counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1, counter)
+    fn begin(counter: &'static std::sync::atomic::AtomicI64, exempt: bool, max: i32, kind: &str) -> io::Result<InFlightSync> {
+        use std::sync::atomic::Ordering::Relaxed;
+        match counter.fetch_update(Relaxed, Relaxed, |n| (exempt || n < i64::from(max)).then_some(n + 1)) {
+            Ok(n) => Ok(InFlightSync(n + 1, counter)),
+            Err(n) => Err(io::Error::other(format!(
+                "too many concurrent {kind} syncs: {} would exceed the maximum {max}",
+                n + 1
+            ))),
+        }
     }
 }
 
@@ -454,8 +464,12 @@ impl LearnerHandler {
     pub fn shutdown(&self) {
         let _ = self.queue.send(None);
         self.alive.store(false, Ordering::Release);
-        let _ = self.sock.shutdown(Shutdown::Both);
+        self.close_socket();
         self.leader.remove_learner_handler(self);
+    }
+
+    fn close_socket(&self) {
+        crate::quorum::learner::close_socket(&self.sock, self.leader.settings().close_socket_async, self.sid());
     }
 
     fn run(self: Arc<Self>) {
@@ -476,7 +490,7 @@ impl LearnerHandler {
         // A learner that stops reading (during a SNAP most of all, which
         // this thread writes) is given up after initLimit without progress.
         self.sock.set_write_timeout(Some(leader.init_timeout()))?;
-        let _ = self.sock.set_nodelay(true);
+        let _ = self.sock.set_nodelay(leader.settings().nodelay);
         // The learner authenticates first (quorum SASL), within initLimit.
         if let Err(e) = leader.quorum_auth().authenticate_server(&self.sock, leader.init_timeout()) {
             error!("Server failed to authenticate quorum learner, addr: {}, closing connection: {e}", self.remote);
@@ -548,14 +562,16 @@ impl LearnerHandler {
         let m = crate::server::server_metrics::metrics();
         // LearnerSyncThrottler's syncs in progress, sampled as each starts;
         // the guard counts this one until the handshake is over.
+        let exempt = !self.is_observer();
+        let limits = leader.settings();
         let in_flight = if plan.need_snap {
+            let guard = InFlightSync::begin(&SNAPS_IN_FLIGHT, exempt, limits.max_concurrent_snap_syncs, "snapshot")?;
             m.snap_count.inc();
-            let guard = InFlightSync::begin(&SNAPS_IN_FLIGHT);
             m.inflight_snap_count.add(guard.0);
             Some(guard)
         } else if plan.packets.first().map(|p| p.r#type) == Some(qp::DIFF) {
+            let guard = InFlightSync::begin(&DIFFS_IN_FLIGHT, exempt, limits.max_concurrent_diff_syncs, "diff")?;
             m.diff_count.inc();
-            let guard = InFlightSync::begin(&DIFFS_IN_FLIGHT);
             m.inflight_diff_count.add(guard.0);
             Some(guard)
         } else {

@@ -48,7 +48,7 @@ use crate::quorum::auth::quorum_auth::QuorumPeerAuth;
 use crate::jute::StreamInput;
 use crate::quorum::quorum_peer_config::system_properties::SystemProperties;
 use crate::quorum::quorum_peer_config::{ConfigError, HostPort};
-use parking_lot::{Condvar, Mutex};
+use parking_lot::{Condvar, Mutex, RwLock};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::io::{self, BufReader, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -261,6 +261,10 @@ pub struct QuorumCnxManagerSettings {
     pub tcp_keep_alive: bool,
     /// zookeeper.electionPortBindRetry (default 3; 0 = forever).
     pub election_port_bind_retry: i32,
+    /// zookeeper.quorumCnxnTimeoutMs: how long an election connection's
+    /// initial message may take (ms); <= 0 (the default, -1) means
+    /// tickTime × syncLimit (QuorumPeer.createCnxnManager).
+    pub quorum_cnxn_timeout_ms: i32,
 }
 
 impl QuorumCnxManagerSettings {
@@ -269,6 +273,7 @@ impl QuorumCnxManagerSettings {
             cnx_timeout_ms: props.decimal_int("zookeeper.cnxTimeout", 5000)?,
             tcp_keep_alive: props.boolean("zookeeper.tcpKeepAlive", false),
             election_port_bind_retry: props.int("zookeeper.electionPortBindRetry", 3)?,
+            quorum_cnxn_timeout_ms: props.int("zookeeper.quorumCnxnTimeoutMs", -1)?,
         })
     }
 }
@@ -279,18 +284,23 @@ pub struct CnxSettings {
     pub my_sid: i64,
     /// This peer's election addresses (from its `server.N` line).
     pub my_election_addrs: Vec<HostPort>,
-    /// Every member's election addresses (voters and observers).
+    /// Every member's election addresses (voters and observers) at start;
+    /// a reconfiguration replaces it (`set_view`).
     pub view: BTreeMap<i64, Vec<HostPort>>,
     /// `quorumListenOnAllIPs`: bind the election port on the wildcard address.
     pub listen_on_all_ips: bool,
     /// `zookeeper.cnxTimeout`: connect timeout (ms).
     pub cnx_timeout_ms: u64,
-    /// tickTime × syncLimit: how long the initial message may take (ms).
+    /// zookeeper.quorumCnxnTimeoutMs, else tickTime × syncLimit: how long
+    /// the initial message may take (ms).
     pub socket_timeout_ms: u64,
     /// `zookeeper.tcpKeepAlive`.
     pub tcp_keep_alive: bool,
     /// `multiAddress.enabled`: send protocol version 2 with all addresses.
     pub multi_address_enabled: bool,
+    /// The reachability probe of a peer's several addresses (see
+    /// `QuorumPeerConfig::reachability_probe`).
+    pub reachability_probe: Option<Duration>,
     /// `zookeeper.electionPortBindRetry` (0 = retry forever).
     pub bind_retry: i32,
     /// `quorum.cnxn.threads.size`: the most dials, and the most accepted
@@ -313,6 +323,9 @@ struct Connection {
 /// workers and the QuorumPeer.
 pub struct QuorumCnxManager {
     settings: CnxSettings,
+    /// The members' election addresses in force (the last seen
+    /// configuration's, as Java's connectNewPeers keeps them).
+    view: RwLock<Arc<BTreeMap<i64, Vec<HostPort>>>>,
     /// The live connection per peer (Java's senderWorkerMap).
     connections: Mutex<HashMap<i64, Arc<Connection>>>,
     /// Per-peer outgoing queues (queueSendMap); kept across reconnects.
@@ -342,6 +355,7 @@ const OBSERVER_ID: i64 = i64::MAX;
 impl QuorumCnxManager {
     pub fn new(settings: CnxSettings) -> Arc<QuorumCnxManager> {
         Arc::new(QuorumCnxManager {
+            view: RwLock::new(Arc::new(settings.view.clone())),
             settings,
             connections: Mutex::new(HashMap::new()),
             send_queues: Mutex::new(HashMap::new()),
@@ -356,6 +370,22 @@ impl QuorumCnxManager {
             observer_counter: AtomicI64::new(-1),
             shutdown: AtomicBool::new(false),
         })
+    }
+
+    /// The members' election addresses in force.
+    pub fn view(&self) -> Arc<BTreeMap<i64, Vec<HostPort>>> {
+        Arc::clone(&self.view.read())
+    }
+
+    /// A new configuration's members (QuorumPeer.connectNewPeers): members
+    /// that were not in the view are dialed.
+    pub fn set_view(self: &Arc<Self>, view: BTreeMap<i64, Vec<HostPort>>) {
+        let old = std::mem::replace(&mut *self.view.write(), Arc::new(view.clone()));
+        for sid in view.keys() {
+            if *sid != self.settings.my_sid && !old.contains_key(sid) {
+                self.connect_one(*sid);
+            }
+        }
     }
 
     pub fn my_sid(&self) -> i64 {
@@ -540,7 +570,7 @@ impl QuorumCnxManager {
             // new one replaces it: the claim may be a stranger's.
             debug!("Create new connection to server: {sid}");
             close(sock);
-            match self.settings.view.get(&sid) {
+            match self.view().get(&sid) {
                 Some(addrs) => self.connect_async(sid, addrs.clone(), true),
                 None if !init.election_addrs.is_empty() => {
                     self.connect_async(sid, init.election_addrs[..1].to_vec(), true)
@@ -550,7 +580,7 @@ impl QuorumCnxManager {
         } else if sid == my_sid {
             warn!("We got a connection request from a server with our own ID. This should be either a configuration error, or a bug.");
             close(sock);
-        } else if !self.settings.view.contains_key(&sid) && self.non_member_connections() >= self.settings.threads_size {
+        } else if !self.view().contains_key(&sid) && self.non_member_connections() >= self.settings.threads_size {
             warn!(
                 "Closing the election connection from {remote}, sid {sid}: not a member, and {} non-members are connected",
                 self.settings.threads_size
@@ -569,7 +599,8 @@ impl QuorumCnxManager {
 
     /// Connections standing to sids that are not members.
     fn non_member_connections(&self) -> usize {
-        self.connections.lock().keys().filter(|sid| !self.settings.view.contains_key(sid)).count()
+        let view = self.view();
+        self.connections.lock().keys().filter(|sid| !view.contains_key(sid)).count()
     }
 
     /// Queues `msg` for `sid` (looped straight back when `sid` is us) and
@@ -608,7 +639,7 @@ impl QuorumCnxManager {
     /// False when `sid` is unknown and not connected, or the dial could not
     /// be started.
     pub fn connect_one(self: &Arc<Self>, sid: i64) -> bool {
-        match self.settings.view.get(&sid) {
+        match self.view().get(&sid) {
             Some(addrs) => self.connect_async(sid, addrs.clone(), false),
             None => {
                 let connected = self.is_connected(sid);
@@ -637,8 +668,8 @@ impl QuorumCnxManager {
             return true;
         }
         let mut limit = self.settings.threads_size.max(1);
-        if !self.settings.view.contains_key(&sid) {
-            limit = limit.saturating_sub(self.settings.view.len());
+        if !self.view().contains_key(&sid) {
+            limit = limit.saturating_sub(self.view().len());
         }
         if self.dials_running.fetch_add(1, Ordering::AcqRel) >= limit {
             self.dials_running.fetch_sub(1, Ordering::AcqRel);
@@ -664,28 +695,37 @@ impl QuorumCnxManager {
     }
 
     /// Dials `sid` at the first of `addrs` that answers (cnxTimeout each),
-    /// then runs the initial exchange.
+    /// then runs the initial exchange. With several addresses and the
+    /// reachability check on, each is probed first within the probe's
+    /// timeout, and only if none answers is the first dialed with
+    /// cnxTimeout (MultipleAddresses.getReachableOrOne).
     fn initiate_connection(self: &Arc<Self>, sid: i64, addrs: &[HostPort]) {
         let timeout = Duration::from_millis(self.settings.cnx_timeout_ms.max(1));
         let mut last_err = None;
-        for hp in addrs {
-            let resolved = match hp.resolve() {
-                Ok(v) => v,
-                Err(e) => {
-                    last_err = Some(e);
-                    continue;
-                }
-            };
-            for addr in resolved {
-                if self.shutdown.load(Ordering::Acquire) {
-                    return;
-                }
-                match TcpStream::connect_timeout(&addr, timeout) {
-                    Ok(sock) => {
-                        self.start_connection(sid, sock);
+        let passes: Vec<(&[HostPort], Duration)> = match self.settings.reachability_probe {
+            Some(probe) if addrs.len() > 1 => vec![(addrs, probe.min(timeout)), (&addrs[..1], timeout)],
+            _ => vec![(addrs, timeout)],
+        };
+        for (addrs, timeout) in passes {
+            for hp in addrs {
+                let resolved = match hp.resolve() {
+                    Ok(v) => v,
+                    Err(e) => {
+                        last_err = Some(e);
+                        continue;
+                    }
+                };
+                for addr in resolved {
+                    if self.shutdown.load(Ordering::Acquire) {
                         return;
                     }
-                    Err(e) => last_err = Some(e),
+                    match TcpStream::connect_timeout(&addr, timeout) {
+                        Ok(sock) => {
+                            self.start_connection(sid, sock);
+                            return;
+                        }
+                        Err(e) => last_err = Some(e),
+                    }
                 }
             }
         }
@@ -827,7 +867,7 @@ impl QuorumCnxManager {
         if let Err(e) = conn.stream.set_read_timeout(None) {
             warn!("Cannot clear the read timeout of the connection to {sid}: {e}");
         }
-        let member = self.settings.view.contains_key(&sid);
+        let member = self.view().contains_key(&sid);
         let (mut window_start, mut in_window) = (Instant::now(), 0u32);
         while conn.running.load(Ordering::Acquire) && !self.shutdown.load(Ordering::Acquire) {
             let len = match input.read_int() {
@@ -929,9 +969,21 @@ mod tests {
     #[test]
     fn settings_default_as_java_and_parse_cnx_timeout_as_a_decimal() {
         let s = QuorumCnxManagerSettings::read(&SystemProperties::of(&[])).unwrap();
-        assert_eq!(s, QuorumCnxManagerSettings { cnx_timeout_ms: 5000, tcp_keep_alive: false, election_port_bind_retry: 3 });
-        let s = QuorumCnxManagerSettings::read(&SystemProperties::of(&[("cnxTimeout", "700")])).unwrap();
-        assert_eq!(s.cnx_timeout_ms, 700);
+        assert_eq!(
+            s,
+            QuorumCnxManagerSettings {
+                cnx_timeout_ms: 5000,
+                tcp_keep_alive: false,
+                election_port_bind_retry: 3,
+                quorum_cnxn_timeout_ms: -1
+            }
+        );
+        let s = QuorumCnxManagerSettings::read(&SystemProperties::of(&[
+            ("cnxTimeout", "700"),
+            ("zookeeper.quorumCnxnTimeoutMs", "900"),
+        ]))
+        .unwrap();
+        assert_eq!((s.cnx_timeout_ms, s.quorum_cnxn_timeout_ms), (700, 900));
         let e = QuorumCnxManagerSettings::read(&SystemProperties::of(&[("zookeeper.cnxTimeout", "0x10")]));
         assert_eq!(e.unwrap_err().to_string(), "zookeeper.cnxTimeout: \"0x10\" is not a number");
     }
@@ -1019,6 +1071,7 @@ mod tests {
             socket_timeout_ms,
             tcp_keep_alive: false,
             multi_address_enabled: false,
+            reachability_probe: None,
             bind_retry: 3,
             threads_size,
             auth: Arc::default(),

@@ -52,6 +52,11 @@ impl QuorumMaj {
         acks.iter().filter(|sid| self.is_voter(**sid)).count() > self.half
     }
 
+    /// The membership this verifier was built from.
+    pub fn spec(&self) -> &QuorumSpec {
+        &self.spec
+    }
+
     /// The membership version (the `version` key, hex).
     pub fn version(&self) -> i64 {
         self.spec.version

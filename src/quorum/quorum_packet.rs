@@ -24,7 +24,7 @@ pub const REVALIDATE: i32 = 6;
 pub const SYNC: i32 = 7;
 /// A committed txn sent to observers.
 pub const INFORM: i32 = 8;
-/// A reconfiguration commit (not supported here; named for the logs).
+/// A reconfiguration's COMMIT to followers; data: the designated leader's sid.
 pub const COMMITANDACTIVATE: i32 = 9;
 /// The leader has sent everything the learner needs for the new epoch.
 pub const NEWLEADER: i32 = 10;
@@ -44,7 +44,8 @@ pub const OBSERVERINFO: i32 = 16;
 pub const LEADERINFO: i32 = 17;
 /// A learner accepts the proposed epoch.
 pub const ACKEPOCH: i32 = 18;
-/// A reconfiguration inform (not supported here; named for the logs).
+/// A reconfiguration's INFORM to observers; data: the designated leader's
+/// sid, then the txn.
 pub const INFORMANDACTIVATE: i32 = 19;
 
 /// The protocol version a 3.4+ learner and leader speak (0x10000).

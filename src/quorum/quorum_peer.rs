@@ -9,11 +9,15 @@
 //! synced: "This ZooKeeper instance is not currently serving requests";
 //! with readonlymode.enabled an election that runs past the grace period
 //! puts a read-only server there instead (`read_only_zoo_keeper_server`).
+//! It also holds the configuration in force and the newest one seen
+//! (Java's QV_LOCK), which reconfiguration changes through
+//! `set_last_seen_quorum_verifier`, `set_quorum_verifier` and
+//! `process_reconfig`, called by the role and election threads.
 
 use crate::quorum::auth::quorum_auth::QuorumPeerAuth;
 use crate::quorum::fast_leader_election::FastLeaderElection;
 use crate::quorum::quorum_cnx_manager::{format_inet_addr, CnxSettings, QuorumCnxManager};
-use crate::quorum::quorum_maj::QuorumMaj;
+use crate::quorum::quorum_verifier::QuorumVerifier;
 use crate::quorum::quorum_peer_config::{LearnerType, QuorumPeerConfig};
 use crate::quorum::read_only_zoo_keeper_server::ReadOnlyServerManager;
 use crate::quorum::vote::{ServerState, Vote};
@@ -26,7 +30,7 @@ use crate::server::zoo_keeper_server::ZooKeeperServer;
 use crate::server::zoo_keeper_server_main::ServerSettings;
 use parking_lot::Mutex;
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -117,16 +121,7 @@ pub fn read_long_from_file(path: &Path) -> io::Result<Option<i64>> {
 /// the directory synced so the new name survives a crash), as Java's
 /// AtomicFileWritingIdiom: the decimal number, no newline.
 pub fn write_long_to_file(path: &Path, value: i64) -> io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(value.to_string().as_bytes())?;
-        f.sync_all()?;
-    }
-    fs::rename(&tmp, path)?;
-    crate::server::persistence::util::sync_dir(path.parent().unwrap_or(Path::new(".")))
+    crate::server::persistence::util::write_atomically(path, value.to_string().as_bytes())
 }
 
 /// Java's loadDataBase rules for the epoch files in `snap_dir`, given the
@@ -179,6 +174,19 @@ pub fn load_epochs(snap_dir: &Path, last_zxid: i64) -> io::Result<(i64, i64)> {
     Ok((current, accepted))
 }
 
+/// The configuration in force and the newest one seen (proposed by a
+/// reconfig or carried by NEWLEADER, not yet in force); the same one when
+/// no reconfig is in flight.
+struct Verifiers {
+    current: Arc<QuorumVerifier>,
+    last_seen: Arc<QuorumVerifier>,
+}
+
+/// The members' election addresses, as QuorumCnxManager dials them.
+pub fn election_view(qv: &QuorumVerifier) -> std::collections::BTreeMap<i64, Vec<crate::quorum::quorum_peer_config::HostPort>> {
+    qv.all_members().iter().map(|(sid, s)| (*sid, s.election_addrs.clone())).collect()
+}
+
 /// A running ensemble member.
 pub struct QuorumPeer {
     /// When the peer stopped serving (went LOOKING) and has not served
@@ -187,8 +195,15 @@ pub struct QuorumPeer {
     config: Arc<QuorumPeerConfig>,
     settings: Arc<ServerSettings>,
     my_id: i64,
-    learner_type: LearnerType,
-    quorum_verifier: QuorumMaj,
+    /// The peer's role in the configuration in force (a reconfig may turn
+    /// an observer into a participant and back).
+    learner_type: Mutex<LearnerType>,
+    /// Java's QV_LOCK and the two verifiers it guards.
+    verifiers: Mutex<Verifiers>,
+    /// A committed reconfig changed this peer's role: when the role ends,
+    /// the next one follows from the vote and the learner type instead of
+    /// an election (Java's reconfigFlag).
+    reconfig_flag: AtomicBool,
     state: Mutex<ServerState>,
     current_vote: Mutex<Vote>,
     zk_db: Arc<ZkDatabase>,
@@ -226,9 +241,14 @@ impl QuorumPeer {
             .my_quorum_server()
             .cloned()
             .ok_or_else(|| StartError::Other(format!("My id {my_id} not in the peer list")))?;
-        let quorum_verifier = QuorumMaj::new(config.quorum_verifier.clone()).ok_or_else(|| {
-            StartError::Other("hierarchical quorums (group.N/weight.N) are not supported; use a majority quorum".into())
-        })?;
+        let verifier = |spec: &crate::quorum::quorum_peer_config::QuorumSpec| {
+            Arc::new(QuorumVerifier::with_oracle(spec.clone(), config.oracle_path.as_deref()))
+        };
+        let quorum_verifier = verifier(&config.quorum_verifier);
+        let last_seen = match &config.last_seen_quorum_verifier {
+            Some(spec) if spec.version > quorum_verifier.version() => verifier(spec),
+            _ => Arc::clone(&quorum_verifier),
+        };
 
         let snap_log = FileTxnSnapLog::new(&config.data_log_dir, &config.data_dir)
             .map_err(|e| StartError::Datadir(format!("cannot open the data directory: {e}")))?;
@@ -285,12 +305,17 @@ impl QuorumPeer {
         let cnx_settings = CnxSettings {
             my_sid: my_id,
             my_election_addrs: me.election_addrs.clone(),
-            view: quorum_verifier.all_members().iter().map(|(sid, s)| (*sid, s.election_addrs.clone())).collect(),
+            // Members of a reconfig in flight are dialed too.
+            view: election_view(&quorum_verifier).into_iter().chain(election_view(&last_seen)).collect(),
             listen_on_all_ips: config.quorum_listen_on_all_ips,
             cnx_timeout_ms: settings.quorum_cnx.cnx_timeout_ms.max(1) as u64,
-            socket_timeout_ms: (i64::from(config.tick_time) * i64::from(config.sync_limit)).max(1) as u64,
+            socket_timeout_ms: match settings.quorum_cnx.quorum_cnxn_timeout_ms {
+                ms if ms > 0 => ms as u64,
+                _ => (i64::from(config.tick_time) * i64::from(config.sync_limit)).max(1) as u64,
+            },
             tcp_keep_alive: settings.quorum_cnx.tcp_keep_alive,
             multi_address_enabled: config.multi_address_enabled,
+            reachability_probe: config.reachability_probe(),
             bind_retry: settings.quorum_cnx.election_port_bind_retry,
             threads_size: config.quorum_cnxn_threads_size,
             auth: Arc::clone(&quorum_auth),
@@ -300,8 +325,9 @@ impl QuorumPeer {
         let peer = Arc::new(QuorumPeer {
             unavailable_since: Mutex::new(Some(std::time::Instant::now())),
             my_id,
-            learner_type: config.peer_type,
-            quorum_verifier,
+            learner_type: Mutex::new(config.peer_type),
+            verifiers: Mutex::new(Verifiers { current: quorum_verifier, last_seen }),
+            reconfig_flag: AtomicBool::new(false),
             state: Mutex::new(ServerState::Looking),
             current_vote: Mutex::new(Vote::initial(my_id, last_zxid, current_epoch)),
             zk_db,
@@ -407,6 +433,10 @@ impl QuorumPeer {
                     info!("OBSERVING");
                     let leader = self.current_vote();
                     self.after_role(self.roles.observe(&self, &leader));
+                    // Spreads the observers' return to the election.
+                    if self.is_running() {
+                        crate::quorum::learner::observer_delay(&self, self.settings.learner.observer_election_delay_ms);
+                    }
                 }
             }
         }
@@ -427,15 +457,28 @@ impl QuorumPeer {
         }
     }
 
-    /// A role ended: look for a leader again.
+    /// A role ended (updateServerState): look for a leader again, or, when
+    /// a reconfig changed this peer's role, take the role it gave.
     fn after_role(&self, result: io::Result<()>) {
         if let Err(e) = result {
             warn!("Unexpected exception: {e}");
         }
-        if self.is_running() {
+        if !self.is_running() {
+            return;
+        }
+        if !self.reconfig_flag.swap(false, Ordering::AcqRel) {
             self.set_peer_state(ServerState::Looking);
             warn!("PeerState set to LOOKING");
+            return;
         }
+        let state = if self.current_vote().id == self.my_id {
+            ServerState::Leading
+        } else if self.learner_type() == LearnerType::Observer {
+            ServerState::Observing
+        } else {
+            ServerState::Following
+        };
+        self.set_peer_state(state);
     }
 
     /// Stops the main loop, the election and the client port. Returns once
@@ -478,19 +521,209 @@ impl QuorumPeer {
         &self.settings
     }
 
-    /// Writes the membership into /zookeeper/config, as every Java peer
-    /// does at start-up and after each sync with a leader.
+    /// Writes the membership in force into /zookeeper/config, as every
+    /// Java peer does at start-up, after each sync with a leader and when
+    /// a reconfig takes effect.
     pub fn init_config_in_zk_database(&self) {
-        let spec = &self.config.quorum_verifier;
-        self.zk_db.init_config_in_zk_database(&spec.to_config_string(), spec.version);
+        let qv = self.quorum_verifier();
+        self.zk_db.init_config_in_zk_database(&qv.config_string(), qv.version());
     }
 
     pub fn learner_type(&self) -> LearnerType {
-        self.learner_type
+        *self.learner_type.lock()
     }
 
-    pub fn quorum_verifier(&self) -> &QuorumMaj {
-        &self.quorum_verifier
+    /// The configuration in force.
+    pub fn quorum_verifier(&self) -> Arc<QuorumVerifier> {
+        Arc::clone(&self.verifiers.lock().current)
+    }
+
+    /// The newest configuration seen (a reconfig in flight, when it differs
+    /// from the one in force).
+    pub fn last_seen_quorum_verifier(&self) -> Arc<QuorumVerifier> {
+        Arc::clone(&self.verifiers.lock().last_seen)
+    }
+
+    pub fn is_reconfig_enabled(&self) -> bool {
+        self.config.reconfig_enabled
+    }
+
+    /// QuorumPeer.configFromString: a membership as a NEWLEADER packet, a
+    /// reconfig txn or a notification carries it.
+    pub fn config_from_string(&self, text: &[u8]) -> io::Result<Arc<QuorumVerifier>> {
+        let text = String::from_utf8_lossy(text);
+        let spec = crate::quorum::quorum_peer_config::parse_dynamic_config(&text, self.config.multi_address_enabled)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("bad configuration: {e}")))?;
+        Ok(Arc::new(QuorumVerifier::with_oracle(spec, self.config.oracle_path.as_deref())))
+    }
+
+    /// setLastSeenQuorumVerifier: a configuration proposed (by a reconfig
+    /// or NEWLEADER) becomes the last seen one, its new members are
+    /// dialed, and with `write_to_disk` it goes to `<zoo.cfg>.dynamic.next`.
+    /// Nothing happens with reconfigEnabled=false, as in Java.
+    pub fn set_last_seen_quorum_verifier(&self, qv: Arc<QuorumVerifier>, write_to_disk: bool) {
+        if !self.is_reconfig_enabled() {
+            info!("Dynamic reconfig is disabled, we don't store the last seen config.");
+            return;
+        }
+        {
+            let mut v = self.verifiers.lock();
+            if v.last_seen.version() > qv.version() {
+                tracing::error!(
+                    "setLastSeenQuorumVerifier called with stale config {:x}. Current version: {:x}",
+                    qv.version(),
+                    v.last_seen.version()
+                );
+            }
+            if v.last_seen.version() == qv.version() {
+                return;
+            }
+            v.last_seen = Arc::clone(&qv);
+        }
+        let mut view = election_view(&self.quorum_verifier());
+        view.extend(election_view(&qv));
+        self.cnx_manager.set_view(view);
+        if write_to_disk {
+            let next = self.config.next_dynamic_config_filename();
+            if let Err(e) = crate::quorum::quorum_peer_config::write_dynamic_config(&next, qv.spec(), true) {
+                tracing::error!("Error writing next dynamic config file to disk {}: {e}", next.display());
+            }
+        }
+    }
+
+    /// setQuorumVerifier: `qv` comes into force unless an equal or newer
+    /// version already is; with `write_to_disk` it is written to
+    /// `<zoo.cfg>.dynamic.<version>` and zoo.cfg is pointed at it (the
+    /// membership moved out). Returns the configuration it replaced.
+    pub fn set_quorum_verifier(&self, qv: Arc<QuorumVerifier>, write_to_disk: bool) -> Arc<QuorumVerifier> {
+        let mut v = self.verifiers.lock();
+        if v.current.version() >= qv.version() {
+            tracing::debug!("Not setting the configuration {:x}: {:x} is in force", qv.version(), v.current.version());
+            return Arc::clone(&v.current);
+        }
+        let prev = std::mem::replace(&mut v.current, Arc::clone(&qv));
+        if qv.version() > v.last_seen.version() {
+            v.last_seen = Arc::clone(&qv);
+        }
+        if write_to_disk {
+            let dynamic = self.config.dynamic_config_filename(qv.version());
+            let erase_client = qv
+                .all_members()
+                .get(&self.my_id)
+                .is_some_and(|s| s.client_addr.is_some() && !s.client_addr_from_static);
+            let written = crate::quorum::quorum_peer_config::write_dynamic_config(&dynamic, qv.spec(), false)
+                .and_then(|()| {
+                    crate::quorum::quorum_peer_config::edit_static_config(&self.config.config_file, &dynamic, erase_client)
+                });
+            if let Err(e) = written {
+                tracing::error!("Error writing the dynamic config file {}: {e}", dynamic.display());
+            }
+        }
+        if qv.version() == v.last_seen.version() {
+            let next = self.config.next_dynamic_config_filename();
+            match fs::remove_file(&next) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => warn!("cannot delete {}: {e}", next.display()),
+            }
+        }
+        prev
+    }
+
+    /// processReconfig: brings `qv` into force (written to disk, in
+    /// /zookeeper/config, in the election's view) and reports whether this
+    /// peer must leave its role: its own role changed, or its leader is no
+    /// longer the right one (`suggested_leader`, the leader the reconfig
+    /// designates, when given). Nothing happens with reconfigEnabled=false.
+    pub fn process_reconfig(&self, qv: Arc<QuorumVerifier>, suggested_leader: Option<i64>, zxid: Option<i64>) -> bool {
+        if !self.is_reconfig_enabled() {
+            tracing::debug!("Reconfig feature is disabled, skip reconfig processing.");
+            return false;
+        }
+        let prev = self.set_quorum_verifier(Arc::clone(&qv), true);
+        self.init_config_in_zk_database();
+        // Java's QuorumMaj.equals: the same members, whatever the version.
+        if prev.version() >= qv.version() || prev.all_members() == qv.all_members() {
+            return false;
+        }
+        self.cnx_manager.set_view(election_view(&qv));
+        if let Some(election) = self.election.get() {
+            election.reconfigure(self.learner_type_in(&qv), &qv);
+        }
+        // A client address that moved: the port is rebound there (open
+        // connections stay).
+        let mine = qv.all_members().get(&self.my_id).and_then(|s| s.client_addr.clone());
+        let before = prev.all_members().get(&self.my_id).and_then(|s| s.client_addr.clone());
+        if let (Some(new), Some(factory)) = (mine, &self.cnxn_factory) {
+            if before.as_ref() != Some(&new) {
+                match new.resolve().ok().and_then(|a| a.into_iter().next()) {
+                    Some(addr) if addr != factory.local_address() => {
+                        if let Err(e) = factory.reconfigure(addr) {
+                            warn!("The client port stays at {}: {e}", factory.local_address());
+                        }
+                    }
+                    Some(_) => {}
+                    None => warn!("The new client address {new} cannot be resolved; the client port stays"),
+                }
+            }
+        }
+        let role_change = self.update_learner_type(&qv);
+        let leader_change = match suggested_leader {
+            Some(leader) => self.update_vote(leader, zxid.unwrap_or(0)),
+            None => {
+                self.reconfig_flag.store(false, Ordering::Release);
+                let leader = self.current_vote().id;
+                let addr = |q: &QuorumVerifier| {
+                    q.is_voter(leader).then(|| q.all_members().get(&leader).map(|s| s.addrs.clone())).flatten()
+                };
+                let (before, after) = (addr(&prev), addr(&qv));
+                before.is_none() || before != after
+            }
+        };
+        role_change || leader_change
+    }
+
+    /// This peer's role in `qv` (a server not in it keeps its own).
+    fn learner_type_in(&self, qv: &QuorumVerifier) -> LearnerType {
+        match qv.all_members().get(&self.my_id) {
+            Some(s) => s.peer_type,
+            None => self.learner_type(),
+        }
+    }
+
+    /// updateLearnerType: whether the peer's role changed (an observer
+    /// turned participant or back; a server left out of the configuration
+    /// goes on as a non-voting participant, as in Java). A change sets the
+    /// reconfig flag: the next role follows from it without an election.
+    fn update_learner_type(&self, qv: &QuorumVerifier) -> bool {
+        let mut lt = self.learner_type.lock();
+        let (want, what) = if qv.all_members().get(&self.my_id).is_some_and(|s| s.peer_type == LearnerType::Observer) {
+            (LearnerType::Observer, "an observer")
+        } else if qv.is_voter(self.my_id) {
+            (LearnerType::Participant, "a voting participant")
+        } else {
+            (LearnerType::Participant, "a non-voting participant")
+        };
+        if *lt == want {
+            return false;
+        }
+        info!("Becoming {what}");
+        *lt = want;
+        self.reconfig_flag.store(true, Ordering::Release);
+        true
+    }
+
+    /// updateVote: the reconfig designates `leader`; a peer whose vote
+    /// names another one moves its vote there and must leave its role.
+    fn update_vote(&self, leader: i64, zxid: i64) -> bool {
+        let mut vote = self.current_vote();
+        if vote.id == leader {
+            return false;
+        }
+        vote.id = leader;
+        vote.zxid = zxid;
+        self.set_current_vote(vote);
+        true
     }
 
     pub fn peer_state(&self) -> ServerState {
@@ -559,7 +792,8 @@ impl QuorumPeer {
     /// while LOOKING).
     pub fn leader_address(&self) -> Option<String> {
         let id = self.leader_id();
-        let server = self.quorum_verifier.all_members().get(&id)?;
+        let qv = self.quorum_verifier();
+        let server = qv.all_members().get(&id)?;
         Some(server.addrs.iter().map(|a| a.host.clone()).collect::<Vec<_>>().join("|"))
     }
 

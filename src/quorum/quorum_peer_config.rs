@@ -3,6 +3,11 @@
 //! (those Java's QuorumPeerConfig.parseProperties knows) into typed fields
 //! with Java's defaults. It also plays ServerConfig's part for the
 //! standalone server. Runs once, on the main thread, before anything binds.
+//! With reconfigEnabled it also owns the files of dynamic reconfiguration:
+//! `zoo.cfg.bak` at parse time, and `write_dynamic_config` /
+//! `edit_static_config`, which the QuorumPeer calls (on whichever thread
+//! brings a configuration into force) to write `zoo.cfg.dynamic.<version>`
+//! (or `.next`) and point zoo.cfg at it.
 //!
 //! System properties. Java turns an unknown zoo.cfg key `k` into the system
 //! property `zookeeper.k`. Those keys and the `-D` pairs go into one store,
@@ -22,6 +27,7 @@ pub mod system_properties;
 pub use quorum_server::{is_membership_key, HostPort, LearnerType, QuorumServer, QuorumSpec};
 use system_properties::{normalize, SystemProperties};
 use crate::quorum::auth::quorum_auth::QuorumAuthSettings;
+use crate::server::persistence::util::write_atomically;
 
 use std::fmt;
 use std::fs;
@@ -301,7 +307,19 @@ const RESOLVED_PROPERTIES: &[&str] = &[
     "commitProcessor.maxCommitBatchSize",
     "leader.maxConcurrentSnapSyncs",
     "leader.maxConcurrentDiffSyncs",
+    "leader.closeSocketAsync",
     "leader.ackLoggingFrequency",
+    "leader.nodelay",
+    "forceSnapshotSync",
+    "learner.asyncSending",
+    "learner.closeSocketAsync",
+    "follower.nodelay",
+    "observer.reconnectDelayMs",
+    "observer.election.DelayMs",
+    "quorumCnxnTimeoutMs",
+    "leader.maxTimeToWaitForEpoch",
+    "testingonly.initialZxid",
+    "forward_learner_requests_to_commit_processor_disabled",
 ];
 
 /// Java system properties (prefix-free) that we accept but do not act on:
@@ -315,20 +333,10 @@ const UNUSED_JAVA_PROPERTIES: &[&str] = &[
     "bitHashCacheSize",
     "admin.httpVersion",
     "server.realm",
-    "leader.maxTimeToWaitForEpoch",
-    "leader.closeSocketAsync",
-    "learner.asyncSending",
-    "learner.closeSocketAsync",
-    "forceSnapshotSync",
-    "observer.reconnectDelayMs",
-    "observer.election.DelayMs",
+    // Both act only on what an ObserverMaster serves, and zkserver refuses
+    // observerMasterPort: without it they do nothing in Java either.
     "observerMaster.sizeLimit",
-    "quorumCnxnTimeoutMs",
-    "testingonly.initialZxid",
-    "follower.nodelay",
-    "leader.nodelay",
-    "learner.skipLearnerRequestToNextProcessor",
-    "forward_learner_requests_to_commit_processor_disabled",
+    "follower.skipLearnerRequestToNextProcessor",
     "sasl.client.username",
     "messageTracker.",
     "pathStats.",
@@ -384,6 +392,18 @@ fn refuse_unsupported_security_properties(props: &SystemProperties) -> Result<()
     Ok(())
 }
 
+/// Refuses the quorum system properties whose feature zkserver lacks, when
+/// set to a value that turns the feature on.
+fn refuse_unsupported_quorum_properties(props: &SystemProperties) -> Result<(), ConfigError> {
+    if props.int("zookeeper.leader.maxTimeToWaitForEpoch", -1)? >= 0 {
+        return Err(props.refused(
+            "zookeeper.leader.maxTimeToWaitForEpoch",
+            "is not supported: a zkserver leader never quits waiting for its epoch when a voter looks again",
+        ));
+    }
+    Ok(())
+}
+
 fn is_unused_java_property(name: &str) -> bool {
     let n = normalize(name);
     UNUSED_JAVA_PROPERTIES.iter().any(|p| if p.ends_with('.') { n.starts_with(p) } else { n == *p })
@@ -408,8 +428,6 @@ pub struct QuorumPeerConfig {
     /// is set), or this server's `;client` part of its `server.N` line. `None`
     /// when no client port is configured.
     pub client_port_address: Option<SocketAddr>,
-    /// `observerMasterPort` (unset when <= 0).
-    pub observer_master_port: Option<u16>,
     /// `maxClientCnxns`: connections per client IP, 0 = unlimited (default 60).
     pub max_client_cnxns: i32,
     /// `minSessionTimeout` (ms); -1 in zoo.cfg means 2 × tickTime.
@@ -457,11 +475,14 @@ pub struct QuorumPeerConfig {
     pub reconfig_enabled: bool,
     /// `multiAddress.enabled` (or system property `zookeeper.multiAddress.enabled`).
     pub multi_address_enabled: bool,
-    /// `multiAddress.reachabilityCheckEnabled` (default true).
+    /// `multiAddress.reachabilityCheckEnabled` (default true): with several
+    /// addresses for a server, each is first probed (a TCP connect within
+    /// `multiAddress.reachabilityCheckTimeoutMs`, where Java sends an ICMP
+    /// echo) before one is dialed for good.
     pub multi_address_reachability_check_enabled: bool,
     /// `multiAddress.reachabilityCheckTimeoutMs` (default 1000).
     pub multi_address_reachability_check_timeout_ms: i32,
-    /// `oraclePath` (QuorumOracleMaj for two-server ensembles).
+    /// `oraclePath`: the oracle file of a two-voter ensemble (QuorumOracleMaj).
     pub oracle_path: Option<PathBuf>,
     /// `jvm.pause.monitor`: run the pause monitor (detects process stalls).
     pub jvm_pause_monitor_to_run: bool,
@@ -680,7 +701,11 @@ impl QuorumPeerConfig {
             ));
         }
         if raw.observer_master_port > 0 {
-            c.observer_master_port = Some(port_in_range("observerMasterPort", raw.observer_master_port)?);
+            return Err(ConfigError::bad_value(
+                "observerMasterPort",
+                &raw.observer_master_port.to_string(),
+                "is not supported: zkserver has no ObserverMaster; observers connect to the leader",
+            ));
         }
 
         if c.tick_time == 0 {
@@ -703,11 +728,21 @@ impl QuorumPeerConfig {
         }
         c.properties = SystemProperties::new(system_overrides, unknown_keys);
         refuse_unsupported_security_properties(&c.properties)?;
+        refuse_unsupported_quorum_properties(&c.properties)?;
 
         match c.dynamic_config_file.clone() {
             None => {
                 let spec = QuorumSpec::from_pairs(pairs, c.multi_address_enabled, false)?;
                 c.setup_quorum_peer_config(spec)?;
+                // Java keeps the original zoo.cfg as zoo.cfg.bak before a
+                // reconfigurable ensemble first rewrites it.
+                if c.is_distributed() && c.reconfig_enabled {
+                    let mut bak = c.config_file.clone().into_os_string();
+                    bak.push(".bak");
+                    let bak = PathBuf::from(bak);
+                    let bytes = fs::read(path).map_err(|e| ConfigError::io(path, &e))?;
+                    write_atomically(&bak, &bytes).map_err(|e| ConfigError::io(&bak, &e))?;
+                }
             }
             Some(dynamic) => {
                 let spec = c.read_dynamic_file(&dynamic)?;
@@ -725,7 +760,6 @@ impl QuorumPeerConfig {
             data_dir: PathBuf::new(),
             data_log_dir: PathBuf::new(),
             client_port_address: None,
-            observer_master_port: None,
             max_client_cnxns: 60,
             min_session_timeout: -1,
             max_session_timeout: -1,
@@ -779,11 +813,24 @@ impl QuorumPeerConfig {
         Ok(spec)
     }
 
-    /// `<zoo.cfg>.dynamic.next`, when present: the last proposed membership.
-    fn read_next_dynamic_file(&self) -> Result<Option<QuorumSpec>, ConfigError> {
+    /// `<zoo.cfg>.dynamic.<version in hex>`: where a membership in force is
+    /// written (QuorumPeer.makeDynamicConfigFilename).
+    pub fn dynamic_config_filename(&self, version: i64) -> PathBuf {
+        let mut name = self.config_file.clone().into_os_string();
+        name.push(format!(".dynamic.{version:x}"));
+        PathBuf::from(name)
+    }
+
+    /// `<zoo.cfg>.dynamic.next`: where a proposed membership is written.
+    pub fn next_dynamic_config_filename(&self) -> PathBuf {
         let mut name = self.config_file.clone().into_os_string();
         name.push(NEXT_DYNAMIC_CONFIG_FILE_SUFFIX);
-        let next = PathBuf::from(name);
+        PathBuf::from(name)
+    }
+
+    /// `<zoo.cfg>.dynamic.next`, when present: the last proposed membership.
+    fn read_next_dynamic_file(&self) -> Result<Option<QuorumSpec>, ConfigError> {
+        let next = self.next_dynamic_config_filename();
         if !next.exists() {
             return Ok(None);
         }
@@ -919,6 +966,15 @@ impl QuorumPeerConfig {
     /// `standaloneEnabled=false`.
     fn is_distributed(&self) -> bool {
         !self.standalone_enabled || self.quorum_verifier.voting_members().count() > 1
+    }
+
+    /// How long a probe of one of several addresses may take, when the
+    /// reachability check is on (multiAddress.enabled and
+    /// multiAddress.reachabilityCheckEnabled).
+    pub fn reachability_probe(&self) -> Option<std::time::Duration> {
+        (self.multi_address_enabled && self.multi_address_reachability_check_enabled).then(|| {
+            std::time::Duration::from_millis(u64::try_from(self.multi_address_reachability_check_timeout_ms).unwrap_or(0).max(1))
+        })
     }
 
     /// True when this is a standalone server (ZooKeeperServerMain): no
@@ -1076,6 +1132,58 @@ impl QuorumPeerConfig {
             }
         }
     }
+}
+
+/// QuorumPeer.configFromString: a membership as `/zookeeper/config`, a
+/// NEWLEADER packet or a reconfig txn carries it (`server.N` lines and a
+/// hex `version`).
+pub fn parse_dynamic_config(text: &str, multi_address_enabled: bool) -> Result<QuorumSpec, ConfigError> {
+    let pairs = properties::load(text).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+    QuorumSpec::from_pairs(&pairs, multi_address_enabled, false)
+}
+
+/// QuorumPeerConfig.writeDynamicConfig: the membership's lines, sorted,
+/// joined by newlines (no trailing one); the `version` line only when
+/// `keep_version` (the `.next` file keeps it, a `.dynamic.<version>` file
+/// has it in its name).
+pub fn write_dynamic_config(path: &Path, spec: &QuorumSpec, keep_version: bool) -> std::io::Result<()> {
+    let text = spec.to_config_string();
+    let mut lines: Vec<&str> =
+        text.lines().filter(|l| keep_version || !l.trim_start().starts_with("version")).collect();
+    lines.sort_unstable();
+    write_atomically(path, lines.join("\n").as_bytes())
+}
+
+/// QuorumPeerConfig.editStaticConfig: rewrites zoo.cfg without the
+/// membership keys (server, group, weight), peerType and the old
+/// dynamicConfigFile, and without clientPort/clientPortAddress when
+/// `erase_client` (the server line carries the client address), then
+/// points dynamicConfigFile at `dynamic_file` (canonical path). Java
+/// writes the keys in its hash table's order; this keeps the file's.
+pub fn edit_static_config(config_file: &Path, dynamic_file: &Path, erase_client: bool) -> std::io::Result<()> {
+    let bytes = fs::read(config_file)?;
+    let pairs = properties::load(&properties::decode(&bytes))
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?;
+    let mut kept: Vec<(String, String)> = Vec::new();
+    for (k, v) in pairs {
+        let (k, v) = (k.trim().to_string(), v.trim().to_string());
+        let dropped = k.starts_with("server.")
+            || k.starts_with("group")
+            || k.starts_with("weight")
+            || k.starts_with("dynamicConfigFile")
+            || k.starts_with("peerType")
+            || (erase_client && k.starts_with("clientPort"));
+        if dropped {
+            continue;
+        }
+        match kept.iter_mut().find(|(key, _)| *key == k) {
+            Some(entry) => entry.1 = v,
+            None => kept.push((k, v)),
+        }
+    }
+    let mut out: String = kept.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+    out.push_str(&format!("dynamicConfigFile={}\n", fs::canonicalize(dynamic_file)?.display()));
+    write_atomically(config_file, out.as_bytes())
 }
 
 /// The version encoded as the hex suffix after the last '.' of a dynamic

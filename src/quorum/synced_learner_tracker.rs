@@ -4,7 +4,7 @@
 //! old and the new one together. Plain data, owned by the `LeaderCore`
 //! (under the leader's broadcast lock).
 
-use crate::quorum::quorum_maj::QuorumMaj;
+use crate::quorum::quorum_verifier::QuorumVerifier;
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -12,7 +12,7 @@ use std::sync::Arc;
 /// QuorumVerifierAcksetPair).
 #[derive(Debug, Clone)]
 struct AckSet {
-    verifier: Arc<QuorumMaj>,
+    verifier: Arc<QuorumVerifier>,
     acks: HashSet<i64>,
 }
 
@@ -24,7 +24,7 @@ pub struct SyncedLearnerTracker {
 
 impl SyncedLearnerTracker {
     /// A tracker that needs a quorum of every one of `verifiers`.
-    pub fn new(verifiers: &[Arc<QuorumMaj>]) -> SyncedLearnerTracker {
+    pub fn new(verifiers: &[Arc<QuorumVerifier>]) -> SyncedLearnerTracker {
         SyncedLearnerTracker {
             sets: verifiers.iter().map(|v| AckSet { verifier: Arc::clone(v), acks: HashSet::new() }).collect(),
         }
@@ -38,6 +38,11 @@ impl SyncedLearnerTracker {
                 s.acks.insert(sid);
             }
         }
+    }
+
+    /// The voters of each verifier that acked, in the verifiers' order.
+    pub fn ack_sets(&self) -> impl Iterator<Item = &HashSet<i64>> {
+        self.sets.iter().map(|s| &s.acks)
     }
 
     /// Whether every verifier sees a quorum among its acks.
@@ -72,10 +77,10 @@ mod tests {
     use super::*;
     use crate::quorum::quorum_peer_config::QuorumSpec;
 
-    fn maj(ids: &[i64]) -> Arc<QuorumMaj> {
+    fn maj(ids: &[i64]) -> Arc<QuorumVerifier> {
         let pairs: Vec<(String, String)> =
             ids.iter().map(|i| (format!("server.{i}"), format!("h:{}:{}", 1000 + 2 * i, 1001 + 2 * i))).collect();
-        Arc::new(QuorumMaj::new(QuorumSpec::from_pairs(&pairs, false, false).expect("spec")).expect("majority"))
+        Arc::new(QuorumVerifier::new(QuorumSpec::from_pairs(&pairs, false, false).expect("spec")))
     }
 
     #[test]

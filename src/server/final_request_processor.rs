@@ -154,6 +154,12 @@ impl FinalRequestProcessor {
                 ok(rc.err)?;
                 Some(bytes_of(&SetDataResponse { stat: rc.stat.clone().unwrap_or_default() }))
             }
+            op_code::RECONFIG => {
+                ok(rc.err)?;
+                // The configuration now in force, with the node's stat.
+                let config = self.zks.role().quorum_peer().map(|p| p.quorum_verifier().config_string().into_bytes());
+                Some(bytes_of(&GetDataResponse { data: config, stat: rc.stat.clone().unwrap_or_default() }))
+            }
             op_code::SET_ACL => {
                 ok(rc.err)?;
                 Some(bytes_of(&SetAclResponse { stat: rc.stat.clone().unwrap_or_default() }))

@@ -14,6 +14,7 @@ pub mod exit_code;
 pub mod expiry_queue;
 pub mod final_request_processor;
 pub mod http_server;
+pub mod jvm_pause_monitor;
 pub mod jetty_admin_server;
 pub mod large_requests;
 pub mod metrics;

@@ -256,8 +256,10 @@ pub struct NioServerCnxnFactory {
     /// This factory, as the server's link back to its port.
     me: Weak<NioServerCnxnFactory>,
     settings: NioSettings,
-    local_address: SocketAddr,
-    listener: Arc<TcpListener>,
+    /// The bound client address and its listener; a reconfig may move them.
+    listener: RwLock<(SocketAddr, Arc<TcpListener>)>,
+    /// The NIOAcceptThread of the current listener.
+    accept_thread: Mutex<Option<JoinHandle<()>>>,
     zks: RwLock<Arc<ZooKeeperServer>>,
     selectors: Vec<Arc<SelectorThread>>,
     workers: WorkerService,
@@ -289,8 +291,8 @@ impl NioServerCnxnFactory {
                 current_elapsed_time(),
             )),
             settings,
-            local_address,
-            listener,
+            listener: RwLock::new((local_address, listener)),
+            accept_thread: Mutex::new(None),
             zks: RwLock::new(Arc::clone(&zks)),
             selectors,
             workers,
@@ -309,11 +311,7 @@ impl NioServerCnxnFactory {
             let weak = Arc::downgrade(&factory);
             threads.push(crate::server::zoo_keeper_critical_thread::spawn(format!("NIOSelector-{i}"), move || sel.run(weak))?);
         }
-        let weak = Arc::downgrade(&factory);
-        let listener = Arc::clone(&factory.listener);
-        threads.push(
-            crate::server::zoo_keeper_critical_thread::spawn("NIOAcceptThread".into(), move || accept_loop(weak, listener))?,
-        );
+        factory.start_accepting()?;
         let weak = Arc::downgrade(&factory);
         threads.push(crate::server::zoo_keeper_critical_thread::spawn("CnxnExpirer".into(), move || expirer_loop(weak))?);
         *factory.threads.lock() = threads;
@@ -325,6 +323,29 @@ impl NioServerCnxnFactory {
             factory.settings.sessionless_cnxn_timeout_ms / 1000
         );
         Ok(factory)
+    }
+
+    /// Starts the NIOAcceptThread on the current listener.
+    fn start_accepting(self: &Arc<Self>) -> io::Result<()> {
+        let weak = Arc::downgrade(self);
+        let listener = Arc::clone(&self.listener.read().1);
+        let handle =
+            crate::server::zoo_keeper_critical_thread::spawn("NIOAcceptThread".into(), move || accept_loop(weak, listener))?;
+        *self.accept_thread.lock() = Some(handle);
+        Ok(())
+    }
+
+    /// Wakes the NIOAcceptThread blocked on `listener` (which is no longer
+    /// current, or the factory has stopped) and waits for it to end.
+    fn stop_accepting(&self, listener: &TcpListener) {
+        // SAFETY: shutting down our own listening socket wakes a blocked accept().
+        unsafe { libc::shutdown(listener.as_raw_fd(), libc::SHUT_RDWR) };
+        let handle = self.accept_thread.lock().take();
+        if let Some(h) = handle {
+            if h.thread().id() != std::thread::current().id() {
+                let _ = h.join();
+            }
+        }
     }
 
     /// The server new connections talk to.
@@ -403,7 +424,22 @@ impl NioServerCnxnFactory {
 
 impl ServerCnxnFactory for NioServerCnxnFactory {
     fn local_address(&self) -> SocketAddr {
-        self.local_address
+        self.listener.read().0
+    }
+
+    fn reconfigure(&self, addr: SocketAddr) -> io::Result<()> {
+        let Some(me) = self.me.upgrade() else { return Ok(()) };
+        let listener = crate::common::net_utils::bind_listener(addr, self.settings.listen_backlog, true).map_err(|e| {
+            tracing::error!("Error reconfiguring client port to {addr}: {e}");
+            e
+        })?;
+        let local = listener.local_addr()?;
+        tracing::info!("binding to port {local}");
+        // The new listener is current before the old accept thread wakes,
+        // so that it sees it must end.
+        let (_, old) = std::mem::replace(&mut *self.listener.write(), (local, Arc::new(listener)));
+        self.stop_accepting(&old);
+        me.start_accepting()
     }
 
     fn zoo_keeper_server(&self) -> Arc<ZooKeeperServer> {
@@ -452,8 +488,8 @@ impl ServerCnxnFactory for NioServerCnxnFactory {
         if self.stopped.swap(true, Ordering::AcqRel) {
             return;
         }
-        // SAFETY: shutting down our own listening socket wakes a blocked accept().
-        unsafe { libc::shutdown(self.listener.as_raw_fd(), libc::SHUT_RDWR) };
+        let current = Arc::clone(&self.listener.read().1);
+        self.stop_accepting(&current);
         for s in &self.selectors {
             s.wakeup();
         }
@@ -478,7 +514,8 @@ fn accept_loop(factory: Weak<NioServerCnxnFactory>, listener: Arc<TcpListener>) 
         // An IPv4 peer on the dual-stack wildcard is seen as IPv4, as Java sees it.
         let accepted = listener.accept().map(|(s, a)| (s, crate::common::net_utils::canonical(a)));
         let Some(f) = factory.upgrade() else { break };
-        if f.stopped.load(Ordering::Acquire) {
+        // Stopped, or a reconfig moved the port to another listener.
+        if f.stopped.load(Ordering::Acquire) || !Arc::ptr_eq(&f.listener.read().1, &listener) {
             break;
         }
         match accepted {

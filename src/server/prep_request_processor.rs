@@ -11,6 +11,8 @@ use crate::jute::multi::{MultiOperationRecord, Op};
 use crate::jute::records::*;
 use crate::jute::txn::*;
 use crate::jute::{InputArchive, OutputArchive, Record};
+use crate::quorum::quorum_maj::QuorumMaj;
+use crate::quorum::quorum_verifier::QuorumVerifier;
 use crate::server::zoo_trace;
 use crate::server::data_node::EphemeralType;
 use crate::server::data_tree::{create_stat, DataTree};
@@ -221,13 +223,9 @@ impl Prep {
             op_code::RECONFIG => {
                 let zxid = self.zks.get_next_zxid();
                 req.hdr = Some(Self::new_hdr(req, zxid, ty));
-                ReconfigRequest::from_bytes(&req.request)?;
-                if !self.zks.settings.config.reconfig_enabled {
-                    return Err(PrepError::Keeper(code::RECONFIG_DISABLED));
-                }
-                self.zks.session_tracker().check_session(req.session_id, req.session_owner)?;
-                // Standalone servers cannot reconfigure.
-                return Err(PrepError::Keeper(code::UNIMPLEMENTED));
+                let r = ReconfigRequest::from_bytes(&req.request)?;
+                let txn = self.p_reconfig(req, &r, zxid)?;
+                req.txn = Some(txn);
             }
             op_code::MULTI => self.p_multi(req)?,
             // A local session's creation and closing stay on this server:
@@ -256,6 +254,95 @@ impl Prep {
             _ => tracing::warn!("unknown type {}", ty),
         }
         Ok(())
+    }
+
+    /// The reconfig request, checked in Java's order: reconfigEnabled,
+    /// the session, a leader to do it (a standalone server cannot:
+    /// UNIMPLEMENTED), no reconfig in flight, the expected config version,
+    /// the new membership well formed with enough voters, a synced quorum
+    /// of it, and only then WRITE on /zookeeper/config (read-only for
+    /// all: only a super user or skipACL gets past it). The txn sets
+    /// /zookeeper/config to the new membership, versioned with its zxid.
+    fn p_reconfig(&self, req: &Request, r: &ReconfigRequest, zxid: i64) -> Result<TxnBody, PrepError> {
+        if !self.zks.settings.config.reconfig_enabled {
+            tracing::error!("Reconfig operation requested but reconfig feature is disabled.");
+            return Err(code::RECONFIG_DISABLED.into());
+        }
+        if self.zks.settings.skip_acl {
+            tracing::warn!("skipACL is set, reconfig operation will skip ACL checks!");
+        }
+        self.check_session(req)?;
+        let role = self.zks.role();
+        let (Some(leader), Some(peer)) = (role.leader(), role.quorum_peer()) else {
+            return Err(code::UNIMPLEMENTED.into());
+        };
+        let last_seen = peer.last_seen_quorum_verifier();
+        if last_seen.version() != peer.quorum_verifier().version() {
+            return Err(code::RECONFIG_IN_PROGRESS.into());
+        }
+        if r.cur_config_id != -1 && r.cur_config_id != last_seen.version() {
+            tracing::info!(
+                "Reconfiguration from version {} failed -- last seen version is {}",
+                r.cur_config_id,
+                last_seen.version()
+            );
+            return Err(code::BAD_VERSION.into());
+        }
+        let mut spec = match &r.new_members {
+            Some(members) => {
+                tracing::info!("Non-incremental reconfig");
+                let text = members.replace(',', "\n");
+                crate::quorum::quorum_peer_config::parse_dynamic_config(&text, self.zks.settings.config.multi_address_enabled)
+                    .map_err(|e| {
+                        tracing::info!("Reconfig failed: {e}");
+                        PrepError::Keeper(code::BAD_ARGUMENTS)
+                    })?
+            }
+            None => {
+                tracing::info!("Incremental reconfig");
+                if matches!(*last_seen, QuorumVerifier::Hierarchical(_)) {
+                    tracing::warn!("Incremental reconfiguration requested but last configuration seen has a non-majority quorum system");
+                    return Err(code::BAD_ARGUMENTS.into());
+                }
+                incremental_membership(last_seen.spec(), r, self.zks.settings.config.multi_address_enabled).map_err(|e| {
+                    tracing::info!("Reconfig failed: {e}");
+                    PrepError::Keeper(code::BAD_ARGUMENTS)
+                })?
+            }
+        };
+        spec.version = zxid;
+        let voters = spec.voting_members().count();
+        if spec.hierarchical {
+            tracing::warn!("Reconfig failed - zkserver does not reconfigure into hierarchical quorums");
+            return Err(code::BAD_ARGUMENTS.into());
+        }
+        if self.zks.settings.config.standalone_enabled && voters < 2 {
+            tracing::warn!("Reconfig failed - new configuration must include at least 2 followers");
+            return Err(code::BAD_ARGUMENTS.into());
+        } else if voters < 1 {
+            tracing::warn!("Reconfig failed - new configuration must include at least 1 follower");
+            return Err(code::BAD_ARGUMENTS.into());
+        }
+        let qv = QuorumVerifier::Majority(QuorumMaj::new(spec).ok_or(code::BAD_ARGUMENTS)?);
+        if !leader.is_quorum_synced(&qv) {
+            tracing::warn!("Reconfig failed - there must be a connected and synced quorum in new configuration");
+            return Err(code::NEW_CONFIG_NO_QUORUM.into());
+        }
+        let path = crate::server::data_tree::CONFIG_NODE;
+        let mut node = self.get_record_for_path(path)?;
+        self.zks.check_acl(&node.acl, perms::WRITE, &req.auth_info)?;
+        let data = qv.config_string().into_bytes();
+        node.zxid = zxid;
+        node.data_len = data.len();
+        if let Some(st) = node.stat.as_mut() {
+            st.version = -1;
+            st.mtime = req.hdr.as_ref().map_or(0, |h| h.time);
+            st.mzxid = zxid;
+        }
+        // /zookeeper/config is outside the digest: the tree's stays.
+        node.digest = self.precalculate(node.digest.node_digest, node.digest.node_digest);
+        self.add_change_record(node);
+        Ok(TxnBody::SetData(SetDataTxn { path: path.to_string(), data: Some(data), version: -1 }))
     }
 
     /// Decodes the body of a single write request into the Op it names.
@@ -793,4 +880,46 @@ impl Prep {
             }
         }
     }
+}
+
+/// Java's StringUtils.split: pieces trimmed, empty ones dropped.
+fn split_list(s: &str, sep: char) -> Vec<&str> {
+    s.split(sep).map(str::trim).filter(|p| !p.is_empty()).collect()
+}
+
+/// An incremental reconfig's membership: the last seen one without the
+/// leaving sids, with the joining `server.N=spec;client` lines (each must
+/// name a client port, and no address another member uses).
+fn incremental_membership(
+    last_seen: &crate::quorum::quorum_peer_config::QuorumSpec,
+    r: &ReconfigRequest,
+    multi_address_enabled: bool,
+) -> Result<crate::quorum::quorum_peer_config::QuorumSpec, String> {
+    use crate::quorum::quorum_peer_config::QuorumServer;
+    let mut spec = last_seen.clone();
+    for leaving in r.leaving_servers.as_deref().map(|l| split_list(l, ',')).unwrap_or_default() {
+        let sid: i64 = leaving.parse().map_err(|_| format!("{leaving:?} is not a server id"))?;
+        spec.servers.remove(&sid);
+    }
+    for joiner in r.joining_servers.as_deref().map(|j| split_list(j, ',')).unwrap_or_default() {
+        let parts = split_list(joiner, '=');
+        let [key, value] = parts.as_slice() else {
+            return Err("Wrong format of server string".to_string());
+        };
+        let sid: i64 = key[key.rfind('.').map_or(0, |i| i + 1)..]
+            .parse()
+            .map_err(|_| format!("{key:?} does not end in a server id"))?;
+        let qs = QuorumServer::parse(sid, value, multi_address_enabled).map_err(|e| e.to_string())?;
+        if qs.client_addr.is_none() {
+            return Err("Wrong format of server string - each server should have 3 ports specified".to_string());
+        }
+        for other in spec.servers.values().filter(|o| o.id != sid) {
+            let clash = qs.addrs.iter().chain(&qs.election_addrs).find(|a| other.addrs.contains(a) || other.election_addrs.contains(a));
+            if let Some(a) = clash {
+                return Err(format!("{a} of server {sid} is already used by server {}", other.id));
+            }
+        }
+        spec.servers.insert(sid, qs);
+    }
+    Ok(spec)
 }

@@ -35,6 +35,12 @@ pub trait ServerCnxnFactory: Send + Sync {
 
     fn num_alive_connections(&self) -> usize;
 
+    /// reconfigure: a reconfig moved this server's client address: stop
+    /// accepting on the old one and bind `addr` (open connections stay).
+    /// When `addr` cannot be bound the old port stays open (Java closes
+    /// it) and the error is returned.
+    fn reconfigure(&self, addr: SocketAddr) -> std::io::Result<()>;
+
     /// Stops accepting, closes every connection, joins the threads.
     fn shutdown(&self);
 }

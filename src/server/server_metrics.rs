@@ -7,7 +7,6 @@
 //! one is noted where zkserver records it; the metrics that describe
 //! something zkserver never does keep their Java name and report 0 (or an
 //! empty summary), which is the truth for this server:
-//! - `jvm_pause_time_ms` (JvmPauseMonitor: no garbage collector pauses);
 //! - `netty_queued_buffer_capacity` (NettyServerCnxn: zkserver has only the
 //!   NIO transport);
 //! - `tls_handshake_exceeded`, `unsuccessful_handshake` (TLS and SASL
@@ -23,14 +22,12 @@
 //!   `dead_watchers_cleaner_latency`, `add_dead_watcher_stall_time`
 //!   (WatchManagerOptimized's lazy cleaner: a closed connection's watches
 //!   are removed at once);
-//! - `quit_leading_due_to_disloyal_voter` (Leader.checkLeader's oracle
-//!   path: no oracle);
+//! - `quit_leading_due_to_disloyal_voter` (Leader.quitLeading, on
+//!   zookeeper.leader.maxTimeToWaitForEpoch, which zkserver refuses);
 //! - `connection_drop_count`, `cnxn_closed_without_zk_server_running`
 //!   (recorded only by Java's Netty transport);
-//! - `requests_not_forwarded_to_commit_processor`,
-//!   `skip_learner_request_to_next_processor_count` (switches zkserver
-//!   does not have: zookeeper.forward_learner_requests_to_commit_processor_disabled
-//!   and the ObserverMaster's skipLearnerRequestToNextProcessor).
+//! - `skip_learner_request_to_next_processor_count` (the ObserverMaster's
+//!   skipLearnerRequestToNextProcessor: zkserver refuses observerMasterPort).
 
 use crate::server::metrics::{Counter, CounterSet, Summary, SummarySet};
 use std::sync::LazyLock;
@@ -198,9 +195,12 @@ server_metrics! {
     cnxn_closed_without_zk_server_running: Counter = Counter::new("cnxn_closed_without_zk_server_running"),
     skip_learner_request_to_next_processor_count: Counter = Counter::new("skip_learner_request_to_next_processor_count"),
     socket_closing_time: Summary = Summary::basic("socket_closing_time"),
+    // ProposalRequestProcessor, with
+    // zookeeper.forward_learner_requests_to_commit_processor_disabled.
     requests_not_forwarded_to_commit_processor: Counter = Counter::new("requests_not_forwarded_to_commit_processor"),
     response_bytes: Counter = Counter::new("response_bytes"),
     watch_bytes: Counter = Counter::new("watch_bytes"),
+    // Recorded by the JvmPauseMonitor (jvm.pause.monitor=true).
     jvm_pause_time: Summary = Summary::advanced("jvm_pause_time_ms"),
     quota_exceeded_error_per_namespace: CounterSet = CounterSet::new("quota_exceeded_error_per_namespace"),
 }

@@ -3,12 +3,12 @@
 
 use super::disk::Txn;
 use super::node::{Node, Note, Role};
-use crate::quorum::quorum_maj::QuorumMaj;
+use crate::quorum::quorum_verifier::QuorumVerifier;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 /// What the checkers remember.
 pub struct Checker {
-    verifier: QuorumMaj,
+    verifier: QuorumVerifier,
     /// Per node, since its election started: sender -> leaders it named.
     heard: BTreeMap<i64, BTreeMap<i64, BTreeSet<i64>>>,
     /// (leadership term, session id) -> when its tracker last saw it alive.
@@ -31,7 +31,7 @@ pub struct Checker {
 pub const CXIDS_PER_CONNECTION: i32 = 10_000;
 
 impl Checker {
-    pub fn new(verifier: QuorumMaj) -> Checker {
+    pub fn new(verifier: QuorumVerifier) -> Checker {
         Checker {
             verifier,
             heard: BTreeMap::new(),
@@ -203,7 +203,7 @@ impl Checker {
 
 /// The leader a quorum of live voters follows (itself included, the
 /// learners up to date) while it serves, if there is one.
-pub fn established_leader(nodes: &BTreeMap<i64, Node>, verifier: &QuorumMaj) -> Option<i64> {
+pub fn established_leader(nodes: &BTreeMap<i64, Node>, verifier: &QuorumVerifier) -> Option<i64> {
     nodes.values().filter(|n| n.up && matches!(&n.role, Role::Leading(l) if l.zab.established)).map(|n| n.sid).find(|leader| {
         let followers: HashSet<i64> = nodes
             .values()

@@ -24,7 +24,7 @@ use self::net::{Network, Weather};
 use self::node::{Msg, Mutations, Node, Note, Out, Role};
 use self::zab::{LeaderMutations, LearnerMutations};
 use self::rng::Rng;
-use crate::quorum::quorum_maj::QuorumMaj;
+use crate::quorum::quorum_verifier::QuorumVerifier;
 use crate::quorum::quorum_peer_config::{LearnerType, QuorumSpec};
 use crate::quorum::vote::ServerState;
 use std::cmp::Reverse;
@@ -251,7 +251,7 @@ struct Sim {
     now: u64,
     rng: Rng,
     net: Network,
-    verifier: QuorumMaj,
+    verifier: QuorumVerifier,
     nodes: BTreeMap<i64, Node>,
     /// Each node's pending wake: (when, generation).
     wakes: BTreeMap<i64, (u64, u64)>,
@@ -298,7 +298,7 @@ impl Sim {
             })
             .collect();
         let spec = QuorumSpec::from_pairs(&pairs, false, false).expect("a valid membership");
-        let verifier = QuorumMaj::new(spec).expect("a majority quorum");
+        let verifier = QuorumVerifier::new(spec);
         let mutations = Mutations {
             expire_a_tick_early: mutation == Some(Mutation::ExpireSessionATickEarly),
             elect_without_a_quorum: mutation == Some(Mutation::ElectWithoutAQuorum),

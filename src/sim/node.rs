@@ -16,7 +16,7 @@ use super::disk::{SimDisk, Txn};
 use super::zab::{LeaderMutations, LeaderRole, LearnerMutations, LearnerRole, Stream, Zab};
 use crate::quorum::fast_leader_election::core::{Decision, FastLeaderElectionCore, Outgoing, Step, Timing};
 use crate::quorum::fast_leader_election::{build_msg, Notification};
-use crate::quorum::quorum_maj::QuorumMaj;
+use crate::quorum::quorum_verifier::QuorumVerifier;
 use crate::quorum::quorum_peer_config::LearnerType;
 use crate::quorum::vote::{ServerState, Vote};
 use crate::server::session_tracker_impl::SessionTrackerCore;
@@ -126,7 +126,7 @@ pub struct Node {
     pub learner_type: LearnerType,
     pub up: bool,
     pub disk: SimDisk,
-    verifier: QuorumMaj,
+    verifier: QuorumVerifier,
     mutations: Mutations,
     fle: FastLeaderElectionCore,
     pub state: ServerState,
@@ -145,7 +145,7 @@ pub struct Node {
 
 impl Node {
     /// A peer that has not started yet; `fsync_ms` is its disk's latency.
-    pub fn new(sid: i64, learner_type: LearnerType, verifier: QuorumMaj, disk: SimDisk, mutations: Mutations, fsync_ms: u64) -> Node {
+    pub fn new(sid: i64, learner_type: LearnerType, verifier: QuorumVerifier, disk: SimDisk, mutations: Mutations, fsync_ms: u64) -> Node {
         let fle = Self::new_core(sid, learner_type, &verifier, mutations);
         Node {
             sid,
@@ -166,7 +166,7 @@ impl Node {
         }
     }
 
-    fn new_core(sid: i64, learner_type: LearnerType, verifier: &QuorumMaj, mutations: Mutations) -> FastLeaderElectionCore {
+    fn new_core(sid: i64, learner_type: LearnerType, verifier: &QuorumVerifier, mutations: Mutations) -> FastLeaderElectionCore {
         let mut core = FastLeaderElectionCore::new(sid, learner_type, verifier.clone(), TIMING);
         if mutations.elect_without_a_quorum {
             core.mutate_elect_without_a_quorum();

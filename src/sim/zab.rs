@@ -24,7 +24,7 @@ use crate::jute::txn::{SetDataTxn, TxnBody, TxnHeader, TxnLogEntry};
 use crate::quorum::leader::core::{LeaderCore, LearnerId, Limits, NewEpoch, NewLeaderAck, Output, Tick};
 use crate::quorum::learner::core::{Action, LearnerCore, LearnerState};
 use crate::quorum::learner_handler::{plan_sync, History};
-use crate::quorum::quorum_maj::QuorumMaj;
+use crate::quorum::quorum_verifier::QuorumVerifier;
 use crate::quorum::quorum_packet::{self as qp, packet, PROTOCOL_VERSION};
 use crate::quorum::quorum_peer_config::LearnerType;
 use crate::server::request::Request;
@@ -165,7 +165,7 @@ const LOCAL: LearnerId = 0;
 impl LeaderRole {
     /// lead(): loadData (the history on disk, snapshotted, so durable),
     /// then the leader's own FOLLOWERINFO.
-    pub fn new(sid: i64, verifier: &QuorumMaj, disk: &mut SimDisk, now: u64, mutations: LeaderMutations, out: &mut Out) -> LeaderRole {
+    pub fn new(sid: i64, verifier: &QuorumVerifier, disk: &mut SimDisk, now: u64, mutations: LeaderMutations, out: &mut Out) -> LeaderRole {
         disk.sync();
         let log = disk.history();
         let limits = Limits { tick_time: TICK_MS as i32, init_limit: INIT_LIMIT as i32, sync_limit: SYNC_LIMIT as i32 };
@@ -308,6 +308,8 @@ impl LeaderRole {
                     }
                 }
                 Output::Commit(r) => self.apply(r.zxid, out),
+                // The simulated ensemble never reconfigures.
+                Output::Activate { .. } => {}
             }
         }
     }
@@ -481,7 +483,8 @@ impl LeaderRole {
         }
         match self.core.tick(now) {
             Tick::Wait => None,
-            Tick::Ping(ids) => {
+            Tick::Ping(ids, outputs) => {
+                self.carry(outputs, out);
                 let last = self.core.last_proposed();
                 for id in ids {
                     if let Some(h) = self.learners.get_mut(&id) {
@@ -730,7 +733,12 @@ impl LearnerRole {
                     disk.sync();
                     self.tree.retain(|t| t.zxid <= zxid);
                 }
-                Action::InitConfig | Action::StartServer(_) | Action::Revalidate(_) => {}
+                // The simulated ensemble's membership is fixed.
+                Action::InitConfig
+                | Action::StartServer(_)
+                | Action::Revalidate(_)
+                | Action::SeeConfig(_)
+                | Action::ActivateConfig { .. } => {}
                 Action::Apply(e) => self.apply(txn_of_entry(&e), out),
                 Action::TakeSnapshot => {
                     disk.append(Record::Snapshot(self.tree.clone()));

@@ -14,7 +14,7 @@
 //! maps and nothing is random, so the same inputs give the same outputs.
 
 use super::Notification;
-use crate::quorum::quorum_maj::QuorumMaj;
+use crate::quorum::quorum_verifier::QuorumVerifier;
 use crate::quorum::quorum_peer_config::LearnerType;
 use crate::quorum::vote::{ServerState, Vote};
 use std::collections::{BTreeMap, HashSet};
@@ -117,7 +117,7 @@ pub fn total_order_predicate(new_weight: i64, new: (i64, i64, i64), cur: (i64, i
 pub struct FastLeaderElectionCore {
     my_id: i64,
     learner_type: LearnerType,
-    verifier: QuorumMaj,
+    verifier: QuorumVerifier,
     timing: Timing,
     /// The election round (Java's logicalclock).
     logicalclock: i64,
@@ -138,7 +138,14 @@ pub struct FastLeaderElectionCore {
 impl FastLeaderElectionCore {
     /// The core of peer `my_id`, before its first election (round 0, no
     /// proposal). The ceiling of the back-off is at least its start.
-    pub fn new(my_id: i64, learner_type: LearnerType, verifier: QuorumMaj, timing: Timing) -> FastLeaderElectionCore {
+    /// A reconfiguration came into force: this peer's role and the
+    /// verifier votes are counted against.
+    pub fn reconfigure(&mut self, learner_type: LearnerType, verifier: QuorumVerifier) {
+        self.learner_type = learner_type;
+        self.verifier = verifier;
+    }
+
+    pub fn new(my_id: i64, learner_type: LearnerType, verifier: QuorumVerifier, timing: Timing) -> FastLeaderElectionCore {
         let timing = Timing {
             max_notification_interval_ms: timing.max_notification_interval_ms.max(timing.min_notification_interval_ms),
             ..timing
@@ -241,6 +248,20 @@ impl FastLeaderElectionCore {
                     step.connect_all = true;
                 }
                 let not_timeout = not_timeout.saturating_mul(2).min(self.timing.max_notification_interval_ms);
+                // revalidateVoteset: with an oracle, whose word may come
+                // late, a proposal the votes of this round now make a
+                // quorum is decided at a timeout past the first.
+                let p = self.proposal;
+                let vote = Vote::new(p.leader, p.zxid, self.logicalclock, p.epoch);
+                if matches!(self.verifier, QuorumVerifier::Oracle(_))
+                    && not_timeout != self.timing.min_notification_interval_ms
+                    && !self.recvset.is_empty()
+                    && self.has_quorum(&self.recvset, &vote)
+                {
+                    self.decide(vote, &mut step);
+                    step.wake_at = self.wake_at();
+                    return step;
+                }
                 info!("Notification time out: {not_timeout} ms");
                 self.phase = Phase::Looking { not_timeout, wake_at: now.saturating_add(not_timeout) };
             }
@@ -428,6 +449,17 @@ impl FastLeaderElectionCore {
         if self.has_quorum(&self.outofelection, &vote) && self.check_leader(&self.outofelection, n.leader, n.election_epoch) {
             self.logicalclock = n.election_epoch;
             self.decide(decided, step);
+            return;
+        }
+        // receivedLeadingNotification: of two voters, the one whose oracle
+        // does not say 1 follows a leader it hears from.
+        if state == ServerState::Leading && matches!(self.verifier, QuorumVerifier::Oracle(_)) {
+            if self.verifier.need_oracle() && !self.verifier.ask_oracle() {
+                info!("Oracle indicates to follow");
+                self.decide(decided, step);
+            } else {
+                info!("Oracle indicates not to follow");
+            }
         }
     }
 
@@ -607,6 +639,38 @@ mod tests {
         assert_eq!(core.logical_clock(), 0xa);
         assert_eq!(step.wake_at, None, "no election running any more");
         assert_eq!(core.phase, Phase::Idle);
+    }
+
+    /// Voter `my_id` of two (1 and 2) whose oracle file says `says`.
+    fn with_oracle(my_id: i64, dir: &std::path::Path, says: &str) -> FastLeaderElectionCore {
+        let oracle = dir.join("oracle");
+        std::fs::write(&oracle, says).unwrap();
+        let pairs = vec![("server.1".to_string(), "h:1:2".to_string()), ("server.2".to_string(), "h:3:4".to_string())];
+        let spec = crate::quorum::quorum_peer_config::QuorumSpec::from_pairs(&pairs, false, false).unwrap();
+        FastLeaderElectionCore::new(my_id, LearnerType::Participant, QuorumVerifier::with_oracle(spec, Some(&oracle)), java_timing())
+    }
+
+    #[test]
+    fn an_oracle_saying_0_follows_the_leader_it_hears_from() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut core = with_oracle(2, dir.path(), "0");
+        core.start(zxid(1, 5), 1, 0);
+        let step = core.receive(note(2, ServerState::Looking, 2, zxid(1, 5), 1, 1), 1);
+        assert_eq!(step.decision, None, "alone, with an oracle saying 0, no quorum");
+        let step = core.receive(note(1, ServerState::Leading, 1, zxid(1, 6), 7, 1), 2);
+        let d = step.decision.expect("follows");
+        assert_eq!((d.vote.id, d.vote.election_epoch, d.state), (1, 7, ServerState::Following));
+    }
+
+    #[test]
+    fn an_oracle_that_says_1_late_is_heard_at_a_later_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut core = with_oracle(1, dir.path(), "0");
+        core.start(zxid(1, 5), 1, 0);
+        assert_eq!(core.receive(note(1, ServerState::Looking, 1, zxid(1, 5), 1, 1), 1).decision, None);
+        std::fs::write(dir.path().join("oracle"), "1").unwrap();
+        let d = core.tick(201, true).decision.expect("decided at the timeout");
+        assert_eq!((d.vote.id, d.state), (1, ServerState::Leading));
     }
 
     #[test]

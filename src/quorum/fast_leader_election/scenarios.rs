@@ -17,20 +17,20 @@
 
 use super::core::{Decision, FastLeaderElectionCore, Outgoing, Step, Timing};
 use super::{build_msg, Notification, FINALIZE_WAIT_MS};
-use crate::quorum::quorum_maj::QuorumMaj;
+use crate::quorum::quorum_verifier::QuorumVerifier;
 use crate::quorum::quorum_peer_config::{LearnerType, QuorumSpec};
 use crate::quorum::vote::{ServerState, Vote};
 use std::collections::{BTreeMap, VecDeque};
 
 /// A majority verifier over `voters` (and `observers`).
-pub(super) fn verifier(voters: &[i64], observers: &[i64]) -> QuorumMaj {
+pub(super) fn verifier(voters: &[i64], observers: &[i64]) -> QuorumVerifier {
     let line = |sid: i64, kind: &str| {
         let port = 10_000 + 2 * sid;
         (format!("server.{sid}"), format!("127.0.0.1:{port}:{}{kind}", port + 1))
     };
     let mut pairs: Vec<(String, String)> = voters.iter().map(|s| line(*s, "")).collect();
     pairs.extend(observers.iter().map(|s| line(*s, ":observer")));
-    QuorumMaj::new(QuorumSpec::from_pairs(&pairs, false, false).expect("membership")).expect("majority")
+    QuorumVerifier::new(QuorumSpec::from_pairs(&pairs, false, false).expect("membership"))
 }
 
 /// Java's defaults: 200 ms doubling up to 60 s, finalizeWait 200 ms.
@@ -57,7 +57,7 @@ type Loss = Box<dyn FnMut(u64, i64, &Outgoing) -> bool>;
 /// The nodes, the wire between them and the clock.
 struct Pump {
     now: u64,
-    verifier: QuorumMaj,
+    verifier: QuorumVerifier,
     nodes: BTreeMap<i64, Node>,
     wire: VecDeque<(i64, Outgoing)>,
     /// What nodes sent to peers played by the test: (from, message).
@@ -68,7 +68,7 @@ struct Pump {
 }
 
 impl Pump {
-    fn new(verifier: QuorumMaj) -> Pump {
+    fn new(verifier: QuorumVerifier) -> Pump {
         Pump {
             now: 0,
             verifier,

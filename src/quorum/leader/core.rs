@@ -16,7 +16,7 @@
 //! learner's queue in the order the core decided them.
 
 use crate::jute::records::QuorumPacket;
-use crate::quorum::quorum_maj::QuorumMaj;
+use crate::quorum::quorum_verifier::QuorumVerifier;
 use crate::quorum::quorum_packet::{self as qp, packet};
 use crate::quorum::synced_learner_tracker::SyncedLearnerTracker;
 use crate::server::request::Request;
@@ -35,15 +35,20 @@ pub enum Output {
     Send(LearnerId, QuorumPacket),
     /// Hand a committed txn to the CommitProcessor.
     Commit(Request),
+    /// A reconfig commits: `verifier` comes into force on this peer
+    /// (processReconfig), `designated` is the leader the reconfig names.
+    /// Comes before the COMMITANDACTIVATE packets.
+    Activate { verifier: Arc<QuorumVerifier>, designated: i64 },
 }
 
 /// What a half tick of the ping loop calls for.
-#[derive(Debug, PartialEq)]
+#[derive(Debug)]
 pub enum Tick {
     /// Not yet time: call again at `next_ping_at`.
     Wait,
-    /// Ping these learners (each checks its own transaction timeout).
-    Ping(Vec<LearnerId>),
+    /// Carry out these outputs (proposals an oracle let commit), then ping
+    /// these learners (each checks its own transaction timeout).
+    Ping(Vec<LearnerId>, Vec<Output>),
     /// The synced voters are no quorum: stop leading, for this reason.
     StepDown(String),
 }
@@ -130,7 +135,7 @@ pub struct LeaderCore {
     my_id: i64,
     /// The configuration in force, then the one being moved to if any:
     /// proposals and the synced check need a quorum of each.
-    verifiers: Vec<Arc<QuorumMaj>>,
+    verifiers: Vec<Arc<QuorumVerifier>>,
     limits: Limits,
     outstanding: BTreeMap<i64, Proposal>,
     /// Committed proposals not yet applied by FinalRequestProcessor.
@@ -150,6 +155,9 @@ pub struct LeaderCore {
     tick: i32,
     tick_skip: bool,
     next_ping_at: u64,
+    /// False once a reconfig committed that designates another leader:
+    /// nothing more commits here (Java's allowedToCommit).
+    allowed_to_commit: bool,
     /// The simulator's deliberate mistake: a proposal commits on any
     /// one ACK (the leader's own, usually), fewer than a quorum.
     #[cfg(any(test, feature = "simulation"))]
@@ -159,7 +167,7 @@ pub struct LeaderCore {
 impl LeaderCore {
     /// A leader `my_id` under `verifiers` (the configuration in force,
     /// then a newer one being moved to, if any).
-    pub fn new(my_id: i64, verifiers: Vec<Arc<QuorumMaj>>, limits: Limits) -> LeaderCore {
+    pub fn new(my_id: i64, verifiers: Vec<Arc<QuorumVerifier>>, limits: Limits) -> LeaderCore {
         let new_leader = NewLeader { zxid: 0, acks: SyncedLearnerTracker::new(&verifiers), quorum_formed: false };
         LeaderCore {
             my_id,
@@ -186,6 +194,7 @@ impl LeaderCore {
             tick: 0,
             tick_skip: true,
             next_ping_at: 0,
+            allowed_to_commit: true,
             #[cfg(any(test, feature = "simulation"))]
             commit_on_a_minority: false,
         }
@@ -205,6 +214,76 @@ impl LeaderCore {
             return acks.has_any_ack();
         }
         acks.has_all_quorums()
+    }
+
+    /// The configurations proposals need quorums of from now on: the one
+    /// in force, then the one a reconfig (or NEWLEADER) is moving to.
+    pub fn set_verifiers(&mut self, verifiers: Vec<Arc<QuorumVerifier>>) {
+        self.verifiers = verifiers;
+    }
+
+    /// The configuration in force.
+    pub fn verifier(&self) -> Option<&Arc<QuorumVerifier>> {
+        self.verifiers.first()
+    }
+
+    /// Whether this leader may still commit (false once a committed
+    /// reconfig designated another leader).
+    pub fn allowed_to_commit(&self) -> bool {
+        self.allowed_to_commit
+    }
+
+    /// A leader not designated by the configuration it starts under
+    /// commits nothing.
+    pub fn forbid_commits(&mut self) {
+        self.allowed_to_commit = false;
+    }
+
+    /// isQuorumSynced: the leader (if it votes in `qv`) and the synced
+    /// followers that vote in `qv` are a quorum of it.
+    pub fn is_quorum_synced(&self, qv: &QuorumVerifier) -> bool {
+        let mut ids: HashSet<i64> = self.forwarding.iter().map(|id| self.sid_of(*id)).filter(|s| qv.is_voter(*s)).collect();
+        if qv.is_voter(self.my_id) {
+            ids.insert(self.my_id);
+        }
+        qv.contains_quorum(&ids)
+    }
+
+    /// getDesignatedLeader for NEWLEADER: the leader once the configuration
+    /// NEWLEADER carried comes into force.
+    pub fn new_leader_designated_leader(&self) -> i64 {
+        self.designated_leader(&self.new_leader.acks, self.new_leader.zxid)
+    }
+
+    /// getDesignatedLeader: the leader after the reconfig acked by `acks`
+    /// (at `zxid`) commits: this one if it votes in the new configuration
+    /// at the same quorum address, else the new voter that acked the
+    /// reconfig and the most of the proposals after it (the lowest sid
+    /// among equals).
+    fn designated_leader(&self, acks: &SyncedLearnerTracker, zxid: i64) -> i64 {
+        let Some(new) = self.verifiers.last() else { return self.my_id };
+        let addrs = |q: &QuorumVerifier| q.all_members().get(&self.my_id).map(|s| s.addrs.clone());
+        let current = self.verifiers.first().and_then(|q| addrs(q));
+        if new.is_voter(self.my_id) && addrs(new) == current {
+            return self.my_id;
+        }
+        let mut candidates: std::collections::BTreeSet<i64> =
+            acks.ack_sets().last().map(|a| a.iter().copied().collect()).unwrap_or_default();
+        candidates.remove(&self.my_id);
+        let Some(mut best) = candidates.iter().next().copied() else { return self.my_id };
+        for (_, later) in self.outstanding.range(zxid + 1..) {
+            for acked in later.acks.ack_sets() {
+                candidates.retain(|c| acked.contains(c));
+                match candidates.iter().next() {
+                    None => return best,
+                    Some(c) => best = *c,
+                }
+                if candidates.len() == 1 {
+                    return best;
+                }
+            }
+        }
+        best
     }
 
     // ---- figures ----
@@ -472,6 +551,9 @@ impl LeaderCore {
     /// that does not vote changes nothing.
     pub fn ack(&mut self, sid: i64, zxid: i64, from: Option<SocketAddr>) -> Vec<Output> {
         let mut out = Vec::new();
+        if !self.allowed_to_commit {
+            return out;
+        }
         if qp::counter_of(zxid) == 0 {
             return out;
         }
@@ -509,18 +591,50 @@ impl LeaderCore {
                 warn!("Commiting zxid 0x{zxid:x} from {from:?} not first!");
                 warn!("First is 0x{:x}", lc + 1);
             }
+            let Some(p) = self.outstanding.get(&zxid) else { return };
+            // A reconfig that failed in Prep is an error txn: a plain commit.
+            let reconfig = p
+                .request
+                .as_ref()
+                .and_then(|r| r.hdr.as_ref())
+                .is_some_and(|h| h.r#type == crate::zoo_defs::op_code::RECONFIG);
+            let designated = if reconfig { Some(self.designated_leader(&p.acks, zxid)) } else { None };
             let Some(mut p) = self.outstanding.remove(&zxid) else { return };
             self.last_committed = zxid;
-            let commit = packet(qp::COMMIT, zxid, None);
-            out.extend(self.forwarding.iter().map(|f| Output::Send(*f, commit.clone())));
-            let inform = packet(qp::INFORM, zxid, p.packet.data.clone());
-            out.extend(self.observing.iter().map(|o| Output::Send(*o, inform.clone())));
+            match (designated, self.verifiers.last().cloned()) {
+                (Some(designated), Some(verifier)) => {
+                    // The new configuration is in force from here on.
+                    self.verifiers = vec![Arc::clone(&verifier)];
+                    out.push(Output::Activate { verifier, designated });
+                    if designated != self.my_id {
+                        tracing::info!(
+                            "Committing a reconfiguration; this leader is not the designated leader anymore, setting allowedToCommit=false"
+                        );
+                        self.allowed_to_commit = false;
+                    }
+                    let commit = packet(qp::COMMITANDACTIVATE, zxid, Some(designated.to_be_bytes().to_vec()));
+                    out.extend(self.forwarding.iter().map(|f| Output::Send(*f, commit.clone())));
+                    let mut data = designated.to_be_bytes().to_vec();
+                    data.extend_from_slice(p.packet.data.as_deref().unwrap_or(&[]));
+                    let inform = packet(qp::INFORMANDACTIVATE, zxid, Some(data));
+                    out.extend(self.observing.iter().map(|o| Output::Send(*o, inform.clone())));
+                }
+                _ => {
+                    let commit = packet(qp::COMMIT, zxid, None);
+                    out.extend(self.forwarding.iter().map(|f| Output::Send(*f, commit.clone())));
+                    let inform = packet(qp::INFORM, zxid, p.packet.data.clone());
+                    out.extend(self.observing.iter().map(|o| Output::Send(*o, inform.clone())));
+                }
+            }
             self.to_be_applied.push_back(p.packet);
             if let Some(r) = p.request.take() {
                 out.push(Output::Commit(r));
             }
             if let Some(waiting) = self.pending_syncs.remove(&zxid) {
                 out.extend(waiting.into_iter().map(|h| Output::Send(h, packet(qp::SYNC, 0, None))));
+            }
+            if !self.allowed_to_commit {
+                return;
             }
             zxid += 1;
         }
@@ -582,14 +696,24 @@ impl LeaderCore {
                 synced.add_ack(l.sid);
             }
         }
+        let mut out = Vec::new();
         if !self.tick_skip && !synced.has_all_quorums() {
-            return Tick::StepDown(format!(
-                "Not sufficient followers synced, only synced with sids: [ {} ]",
-                synced.acks_to_string()
-            ));
+            // A leader of two voters whose oracle says 1 goes on alone,
+            // committing what it has outstanding (overrideQuorumDecision,
+            // revalidateOutstandingProp).
+            let no_followers = self.forwarding.is_empty();
+            if !self.verifiers.first().is_some_and(|v| v.override_quorum_decision(no_followers)) {
+                return Tick::StepDown(format!(
+                    "Not sufficient followers synced, only synced with sids: [ {} ]",
+                    synced.acks_to_string()
+                ));
+            }
+            if let Some(&first) = self.outstanding.keys().next() {
+                self.try_to_commit(first, None, &mut out);
+            }
         }
         self.tick_skip = !self.tick_skip;
-        Tick::Ping(self.learners.keys().copied().collect())
+        Tick::Ping(self.learners.keys().copied().collect(), out)
     }
 }
 
@@ -607,13 +731,13 @@ mod tests {
     const LIMITS: Limits = Limits { tick_time: 2000, init_limit: 10, sync_limit: 5 };
 
     /// A majority verifier: `voters`, plus `observers`.
-    fn maj(voters: &[i64], observers: &[i64]) -> Arc<QuorumMaj> {
+    fn maj(voters: &[i64], observers: &[i64]) -> Arc<QuorumVerifier> {
         let mut pairs: Vec<(String, String)> =
             voters.iter().map(|i| (format!("server.{i}"), format!("h:{}:{}", 1000 + 2 * i, 1001 + 2 * i))).collect();
         pairs.extend(
             observers.iter().map(|i| (format!("server.{i}"), format!("h:{}:{}:observer", 1000 + 2 * i, 1001 + 2 * i))),
         );
-        Arc::new(QuorumMaj::new(QuorumSpec::from_pairs(&pairs, false, false).expect("spec")).expect("majority"))
+        Arc::new(QuorumVerifier::new(QuorumSpec::from_pairs(&pairs, false, false).expect("spec")))
     }
 
     /// (learner, packet type, zxid) for sends; (0, -1, zxid) for commits.
@@ -622,6 +746,7 @@ mod tests {
             .map(|o| match o {
                 Output::Send(id, p) => (*id, p.r#type, p.zxid),
                 Output::Commit(r) => (0, -1, r.hdr.as_ref().map_or(0, |h| h.zxid)),
+                Output::Activate { designated, .. } => (*designated as LearnerId, -2, 0),
             })
             .collect()
     }
@@ -639,7 +764,7 @@ mod tests {
 
     /// A leader (sid 1) in epoch 1 whose learners (handler id, sid,
     /// observer) are synced: NEWLEADER acked by all, forwarding started.
-    fn leading(verifiers: Vec<Arc<QuorumMaj>>, learners: &[(LearnerId, i64, bool)]) -> LeaderCore {
+    fn leading(verifiers: Vec<Arc<QuorumVerifier>>, learners: &[(LearnerId, i64, bool)]) -> LeaderCore {
         let mut c = LeaderCore::new(1, verifiers, LIMITS);
         c.start_epoch(E);
         c.new_leader_ack(1, E);
@@ -866,15 +991,39 @@ mod tests {
         for turn in 1..=turns {
             each(c);
             let now = c.next_ping_at();
-            assert_eq!(c.tick(now - 1), Tick::Wait, "not due before tickTime/2");
+            assert!(matches!(c.tick(now - 1), Tick::Wait), "not due before tickTime/2");
             match c.tick(now) {
                 Tick::StepDown(msg) => return Some((turn, msg)),
-                Tick::Ping(ids) => assert_eq!(ids, c.learners.keys().copied().collect::<Vec<_>>()),
+                Tick::Ping(ids, _) => assert_eq!(ids, c.learners.keys().copied().collect::<Vec<_>>()),
                 Tick::Wait => panic!("due at {now}"),
             }
             assert_eq!(c.next_ping_at(), now + half);
         }
         None
+    }
+
+    #[test]
+    fn an_oracle_lets_a_leader_without_followers_go_on_and_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let oracle = dir.path().join("oracle");
+        std::fs::write(&oracle, "0").unwrap();
+        let pairs = vec![("server.1".to_string(), "h:1:2".to_string()), ("server.2".to_string(), "h:3:4".to_string())];
+        let spec = QuorumSpec::from_pairs(&pairs, false, false).expect("spec");
+        let mut c = leading(vec![Arc::new(QuorumVerifier::with_oracle(spec, Some(&oracle)))], &[(10, 2, false)]);
+        propose(&mut c, E + 1);
+        assert!(seen(&c.ack(1, E + 1, None)).is_empty(), "the oracle says 0: no quorum alone");
+        // The follower falls silent while still a follower: no oracle.
+        c.start_pinging(1_000);
+        c.heard_from(10);
+        assert!(half_ticks(&mut c, 100, |_| {}).is_some(), "steps down");
+        // Without followers, an oracle that says 1 keeps the leader going
+        // and commits what it had outstanding.
+        c.remove_learner(10);
+        std::fs::write(&oracle, "1").unwrap();
+        match c.tick(c.next_ping_at()) {
+            Tick::Ping(_, out) => assert!(seen(&out).contains(&(0, -1, E + 1)), "committed: {:?}", seen(&out)),
+            other => panic!("the oracle should keep it leading: {other:?}"),
+        }
     }
 
     #[test]
@@ -935,6 +1084,49 @@ mod tests {
         })
         .expect("the new config lost its quorum");
         assert_eq!(msg, "Not sufficient followers synced, only synced with sids: [ 1,2,3 / 1 ]");
+    }
+
+    /// A reconfig request (op reconfig) at `zxid`.
+    fn reconfig_request(zxid: i64) -> Request {
+        let mut r = request(zxid);
+        r.op_type = op_code::RECONFIG;
+        if let Some(h) = r.hdr.as_mut() {
+            h.r#type = op_code::RECONFIG;
+        }
+        r
+    }
+
+    #[test]
+    fn a_reconfig_commits_and_activates_with_both_quorums() {
+        // Old {1,2,3} (4 observes); new {2,3,4}: the leader leaves.
+        let verifiers = vec![maj(&[1, 2, 3], &[4]), maj(&[2, 3, 4], &[])];
+        let mut c = leading(vec![Arc::clone(&verifiers[0])], &[(10, 2, false), (11, 3, false), (12, 4, true)]);
+        assert!(c.is_quorum_synced(&verifiers[1]), "2 and 3 are synced followers");
+        assert!(!c.is_quorum_synced(&maj(&[3, 4, 5], &[])), "4 is synced, but as an observer");
+        assert!(c.is_quorum_synced(&maj(&[1, 2, 5], &[])));
+        c.set_verifiers(verifiers.clone());
+        c.propose(E + 1, vec![1; 3], reconfig_request(E + 1)).expect("proposed");
+        propose(&mut c, E + 2);
+        c.ack(1, E + 1, None);
+        assert!(c.ack(2, E + 1, None).is_empty(), "no quorum of the new config yet");
+        c.ack(2, E + 2, None);
+        let out = c.ack(3, E + 1, None);
+        let seen = seen(&out);
+        // 1 is not in the new config: of 2 and 3, which acked the reconfig,
+        // only 2 acked the proposal after it.
+        assert_eq!(seen[0], (2, -2, 0), "designated leader 2: {seen:?}");
+        assert!(seen.contains(&(10, qp::COMMITANDACTIVATE, E + 1)) && seen.contains(&(11, qp::COMMITANDACTIVATE, E + 1)));
+        assert!(seen.contains(&(12, qp::INFORMANDACTIVATE, E + 1)));
+        match out.iter().find_map(|o| match o {
+            Output::Send(12, p) => Some(p.clone()),
+            _ => None,
+        }) {
+            Some(p) => assert_eq!(p.data.as_deref(), Some(&[0, 0, 0, 0, 0, 0, 0, 2, 1, 1, 1][..])),
+            None => panic!("no INFORMANDACTIVATE"),
+        }
+        assert!(!c.allowed_to_commit(), "the leader is not designated");
+        assert!(c.ack(3, E + 2, None).is_empty(), "nothing commits after the leader was replaced");
+        assert_eq!(c.verifier().map(|v| v.voting_ids()), Some(vec![2, 3, 4]));
     }
 
     #[test]

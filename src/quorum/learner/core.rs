@@ -61,6 +61,40 @@ pub enum Action {
     Revalidate(QuorumPacket),
     /// Put the role's server behind the client port.
     Serve,
+    /// A configuration was proposed (NEWLEADER's, or a reconfig proposal's
+    /// txn data): it becomes the last seen one (setLastSeenQuorumVerifier).
+    SeeConfig(Vec<u8>),
+    /// A configuration comes into force (processReconfig), with the leader
+    /// the reconfig designates and its zxid when the leader named them.
+    /// If this peer's role or leader changes, the role ends once the
+    /// actions after it are carried out ("changes proposed in reconfig").
+    ActivateConfig { config: Vec<u8>, leader: Option<i64>, zxid: Option<i64> },
+}
+
+/// The new configuration a reconfig txn carries (its SetDataTxn's data).
+fn reconfig_data(entry: &TxnLogEntry) -> Option<Vec<u8>> {
+    match (&entry.txn, entry.hdr.r#type) {
+        (Some(crate::jute::txn::TxnBody::SetData(t)), crate::zoo_defs::op_code::RECONFIG) => {
+            Some(t.data.clone().unwrap_or_default())
+        }
+        _ => None,
+    }
+}
+
+/// COMMITANDACTIVATE's data: the designated leader's sid.
+fn designated_leader(qp: &QuorumPacket) -> io::Result<i64> {
+    match qp.data.as_deref() {
+        Some(d) if d.len() >= 8 => Ok(i64::from_be_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])),
+        _ => Err(bad_data(format!("packet type {} without the designated leader", qp.r#type))),
+    }
+}
+
+/// INFORMANDACTIVATE's data: the designated leader's sid, then the txn.
+fn decode_inform_and_activate(qp: &QuorumPacket) -> io::Result<(i64, TxnLogEntry)> {
+    let leader = designated_leader(qp)?;
+    let rest = qp.data.as_deref().map(|d| d[8..].to_vec());
+    let entry = decode_txn(&QuorumPacket { r#type: qp.r#type, zxid: qp.zxid, data: rest, authinfo: Vec::new() })?;
+    Ok((leader, entry))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,6 +154,8 @@ pub struct LearnerCore {
     logged: Vec<TxnLogEntry>,
     /// The newest proposal seen, to warn about gaps.
     last_queued: i64,
+    /// The configuration NEWLEADER carried, activated at UPTODATE.
+    new_leader_config: Option<Vec<u8>>,
     /// pendingTxns: a follower's proposals handed to the log, waiting for
     /// their COMMIT, in order.
     pending: VecDeque<TxnLogEntry>,
@@ -149,6 +185,7 @@ impl LearnerCore {
             committed: VecDeque::new(),
             logged: Vec::new(),
             last_queued: 0,
+            new_leader_config: None,
             pending: VecDeque::new(),
             #[cfg(any(test, feature = "simulation"))]
             ack_before_durable: false,
@@ -348,11 +385,35 @@ impl LearnerCore {
                     warn!("Got zxid 0x{zxid:x} expected 0x{:x}", self.last_queued + 1);
                 }
                 self.last_queued = zxid;
+                let mut actions: Vec<Action> = reconfig_data(&entry).map(Action::SeeConfig).into_iter().collect();
                 self.not_committed.push_back(entry);
                 if self.is_follower() && self.acks_on_arrival() {
-                    return Ok(vec![Action::Send(ack(zxid))]);
+                    actions.push(Action::Send(ack(zxid)));
                 }
-                Ok(Vec::new())
+                Ok(actions)
+            }
+            packet::COMMITANDACTIVATE => {
+                let mut actions = Vec::new();
+                if let Some(config) = self.not_committed.front().filter(|e| e.hdr.zxid == qp.zxid).and_then(reconfig_data) {
+                    let leader = designated_leader(&qp)?;
+                    actions.push(Action::ActivateConfig { config, leader: Some(leader), zxid: Some(qp.zxid) });
+                }
+                actions.extend(self.syncing(QuorumPacket { r#type: packet::COMMIT, ..qp })?);
+                Ok(actions)
+            }
+            packet::INFORMANDACTIVATE => {
+                let (leader, entry) = decode_inform_and_activate(&qp)?;
+                let mut actions: Vec<Action> = reconfig_data(&entry)
+                    .map(|config| Action::ActivateConfig { config, leader: Some(leader), zxid: Some(qp.zxid) })
+                    .into_iter()
+                    .collect();
+                if self.write_to_txn_log {
+                    self.not_committed.push_back(entry);
+                    self.committed.push_back(qp.zxid);
+                } else {
+                    actions.push(Action::Apply(entry));
+                }
+                Ok(actions)
             }
             packet::COMMIT => {
                 if self.write_to_txn_log {
@@ -383,16 +444,20 @@ impl LearnerCore {
                 }
             }
             packet::NEWLEADER => {
+                let mut actions = Vec::new();
+                if let Some(config) = qp.data.filter(|d| d.len() > 1) {
+                    actions.push(Action::SeeConfig(config.clone()));
+                    self.new_leader_config = Some(config);
+                }
                 if self.snapshot_needed {
                     self.phase = Phase::NewLeaderSnapshot;
-                    return Ok(vec![Action::TakeSnapshot]);
+                    actions.push(Action::TakeSnapshot);
+                    return Ok(actions);
                 }
-                Ok(self.log_sync_proposals())
+                actions.extend(self.log_sync_proposals());
+                Ok(actions)
             }
             packet::UPTODATE => self.up_to_date(),
-            packet::COMMITANDACTIVATE | packet::INFORMANDACTIVATE => {
-                Err(io::Error::other("dynamic reconfiguration is not supported"))
-            }
             t => {
                 warn!("Unexpected packet type {t} during the sync");
                 Ok(Vec::new())
@@ -440,7 +505,13 @@ impl LearnerCore {
     /// NEWLEADER, hand the rest of the sync to the processors.
     fn up_to_date(&mut self) -> io::Result<Vec<Action>> {
         let epoch = self.new_epoch();
-        let mut actions = vec![Action::Send(ack(epoch << 32)), Action::StartServer(epoch)];
+        let mut actions: Vec<Action> = self
+            .new_leader_config
+            .take()
+            .map(|config| Action::ActivateConfig { config, leader: None, zxid: None })
+            .into_iter()
+            .collect();
+        actions.extend([Action::Send(ack(epoch << 32)), Action::StartServer(epoch)]);
         let not_committed = std::mem::take(&mut self.not_committed);
         let committed = std::mem::take(&mut self.committed);
         if self.is_follower() {
@@ -513,7 +584,7 @@ impl LearnerCore {
                     warn!("Got zxid 0x{zxid:x} expected 0x{:x}", self.last_queued + 1);
                 }
                 self.last_queued = zxid;
-                let mut actions = Vec::new();
+                let mut actions: Vec<Action> = reconfig_data(&entry).map(Action::SeeConfig).into_iter().collect();
                 if self.acks_on_arrival() {
                     actions.push(Action::Send(ack(zxid)));
                 }
@@ -521,8 +592,29 @@ impl LearnerCore {
                 Ok(actions)
             }
             packet::COMMIT if follower => self.commit(qp.zxid),
+            packet::COMMITANDACTIVATE if follower => {
+                let leader = designated_leader(&qp)?;
+                let mut actions: Vec<Action> = self
+                    .pending
+                    .front()
+                    .filter(|e| e.hdr.zxid == qp.zxid)
+                    .and_then(reconfig_data)
+                    .map(|config| Action::ActivateConfig { config, leader: Some(leader), zxid: Some(qp.zxid) })
+                    .into_iter()
+                    .collect();
+                actions.extend(self.commit(qp.zxid)?);
+                Ok(actions)
+            }
             packet::INFORM if !follower => Ok(vec![Action::CommitRequest(decode_txn(&qp)?)]),
-            packet::PROPOSAL | packet::COMMIT | packet::INFORM => {
+            packet::INFORMANDACTIVATE if !follower => {
+                let (leader, entry) = decode_inform_and_activate(&qp)?;
+                let activate = reconfig_data(&entry)
+                    .map(|config| Action::ActivateConfig { config, leader: Some(leader), zxid: Some(qp.zxid) });
+                let mut actions = vec![Action::CommitRequest(entry)];
+                actions.extend(activate);
+                Ok(actions)
+            }
+            packet::PROPOSAL | packet::COMMIT | packet::INFORM | packet::COMMITANDACTIVATE | packet::INFORMANDACTIVATE => {
                 warn!("Ignoring packet type {} not meant for a {:?}", qp.r#type, self.me.learner_type);
                 Ok(Vec::new())
             }
@@ -532,9 +624,6 @@ impl LearnerCore {
             }
             packet::REVALIDATE => Ok(vec![Action::Revalidate(qp)]),
             packet::SYNC => Ok(vec![Action::Sync]),
-            packet::COMMITANDACTIVATE | packet::INFORMANDACTIVATE => {
-                Err(io::Error::other("dynamic reconfiguration is not supported"))
-            }
             t => {
                 warn!("Unknown packet type: {t}");
                 Ok(Vec::new())

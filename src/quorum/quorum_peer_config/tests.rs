@@ -176,7 +176,10 @@ fn validation_errors_name_the_key_and_value() {
     assert_eq!(f.err("standaloneEnabled=1\n"), "standaloneEnabled: \"1\" is not true or false");
     assert_eq!(f.err("electionAlg=1\n"), "electionAlg: \"1\" is not supported (only 3)");
     assert_eq!(f.err("peerType=leader\n"), "peerType: \"leader\" is not observer or participant");
-    assert_eq!(f.err("observerMasterPort=70000\n"), "observerMasterPort: \"70000\" is not a port (1-65535)");
+    assert_eq!(
+        f.err("observerMasterPort=70000\n"),
+        "observerMasterPort: \"70000\" is not supported: zkserver has no ObserverMaster; observers connect to the leader"
+    );
     assert_eq!(f.err("autopurge.purgeInterval=1h\n"), "autopurge.purgeInterval: \"1h\" is not a number");
     assert_eq!(f.err("dataLogDir=\n"), "dataLogDir: \"\" is empty");
     assert_eq!(f.err("clientPort=2181\nclientPort=21\\n81\n"), "clientPort: \"21\\n81\" is not a number");
@@ -452,5 +455,217 @@ fn security_properties_of_missing_features_are_refused() {
         assert!(e.starts_with(&format!("{key}: ")) && e.contains("not supported"), "{key}: {e}");
         let e = f.err(&format!("{key}={value}\n"));
         assert!(e.starts_with(&format!("{key}: ")) && e.contains("not supported"), "{key} in zoo.cfg: {e}");
+    }
+}
+
+#[test]
+fn a_reconfigurable_ensemble_keeps_zoo_cfg_bak_and_moves_its_membership_out() {
+    let f = Fixture::new();
+    f.myid("1");
+    let body = "initLimit=5\nsyncLimit=2\nreconfigEnabled=true\nclientPort=2181\n\
+                server.2=127.0.0.1:2889:3889\nserver.1=127.0.0.1:2888:3888\npeerType=participant\n";
+    let c = f.ok(body);
+    let original = fs::read_to_string(&c.config_file).expect("zoo.cfg");
+    assert_eq!(fs::read_to_string(f.dir.path().join("zoo.cfg.bak")).expect("zoo.cfg.bak"), original);
+
+    let mut spec = c.quorum_verifier.clone();
+    spec.version = 0x1_0000_0000;
+    let dynamic = c.dynamic_config_filename(spec.version);
+    assert_eq!(dynamic, f.dir.path().join("zoo.cfg.dynamic.100000000"));
+    write_dynamic_config(&dynamic, &spec, false).expect("write");
+    // Sorted, no version line, no trailing newline; the client address
+    // from the static clientPort is not written.
+    assert_eq!(
+        fs::read_to_string(&dynamic).expect("read"),
+        "server.1=127.0.0.1:2888:3888:participant\nserver.2=127.0.0.1:2889:3889:participant"
+    );
+    edit_static_config(&c.config_file, &dynamic, false).expect("edit");
+    let edited = fs::read_to_string(&c.config_file).expect("zoo.cfg");
+    assert!(!edited.contains("server.") && !edited.contains("peerType") && edited.contains("clientPort=2181\n"), "{edited}");
+    let canonical = fs::canonicalize(&dynamic).expect("canonical");
+    assert!(edited.ends_with(&format!("dynamicConfigFile={}\n", canonical.display())), "{edited}");
+
+    // The rewritten zoo.cfg reads back with the version from the file name.
+    let again = QuorumPeerConfig::parse(&c.config_file, &[]).expect("parse the rewritten zoo.cfg");
+    assert_eq!(again.quorum_verifier.version, 0x1_0000_0000);
+    assert_eq!(again.quorum_verifier.servers.len(), 2);
+    // A server line naming its client address takes clientPort out too.
+    edit_static_config(&c.config_file, &dynamic, true).expect("edit");
+    assert!(!fs::read_to_string(&c.config_file).expect("zoo.cfg").contains("clientPort"));
+    let next = c.next_dynamic_config_filename();
+    write_dynamic_config(&next, &spec, true).expect("write next");
+    assert!(fs::read_to_string(&next).expect("next").ends_with("version=100000000"));
+}
+
+#[test]
+fn a_config_string_parses_with_its_version() {
+    let spec = parse_dynamic_config("server.1=h:1:2:participant;0.0.0.0:3\nserver.2=h:4:5:observer\nversion=1f", false)
+        .expect("parse");
+    assert_eq!((spec.version, spec.voting_members().count(), spec.observing_members().count()), (0x1f, 1, 1));
+    assert!(parse_dynamic_config("server.1=nonsense", false).is_err());
+}
+
+/// What zkserver does with a key Java 3.8's quorum code reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyStatus {
+    /// A component reads it and acts as Java does (some since this table).
+    Works,
+    /// Start-up is refused, with a line naming the key.
+    Refused,
+    /// Accepted: it does nothing in Java either unless a feature zkserver
+    /// refuses is on (an ObserverMaster, SASL, TLS).
+    NoEffectAsInJava,
+}
+
+/// Where a table entry's sample goes.
+#[derive(Debug, Clone, Copy)]
+enum Sample {
+    /// Lines added to a three-server zoo.cfg.
+    Cfg(&'static str),
+    /// A `-D` system property value.
+    D(&'static str),
+}
+
+use KeyStatus::{NoEffectAsInJava, Refused, Works};
+use Sample::{Cfg, D};
+
+/// Every key QuorumPeerConfig.parseProperties handles and every system
+/// property the quorum classes (QuorumPeer, Leader, Learner, Follower,
+/// Observer, ObserverMaster, LearnerHandler, LearnerMaster,
+/// QuorumCnxManager, FastLeaderElection, CommitProcessor, the request
+/// processors, LeaderZooKeeperServer) read in Java 3.8.0, with a sample
+/// value that turns it on, and what zkserver does with it.
+const JAVA_QUORUM_KEYS: &[(&str, Sample, KeyStatus)] = &[
+    // QuorumPeerConfig.parseProperties.
+    ("dataDir", Cfg(""), Works),
+    ("dataLogDir", Cfg("dataLogDir=/tmp/zk-log"), Works),
+    ("clientPort", Cfg("clientPort=2181"), Works),
+    ("localSessionsEnabled", Cfg("localSessionsEnabled=true"), Works),
+    ("localSessionsUpgradingEnabled", Cfg("localSessionsUpgradingEnabled=true"), Works),
+    ("clientPortAddress", Cfg("clientPort=2181\nclientPortAddress=127.0.0.1"), Works),
+    ("secureClientPort", Cfg("secureClientPort=2281"), Refused),
+    ("secureClientPortAddress", Cfg("secureClientPortAddress=127.0.0.1"), Refused),
+    ("observerMasterPort", Cfg("observerMasterPort=2191"), Refused),
+    ("clientPortListenBacklog", Cfg("clientPortListenBacklog=10"), Works),
+    ("tickTime", Cfg("tickTime=1000"), Works),
+    ("maxClientCnxns", Cfg("maxClientCnxns=5"), Works),
+    ("minSessionTimeout", Cfg("minSessionTimeout=5000"), Works),
+    ("maxSessionTimeout", Cfg("maxSessionTimeout=50000"), Works),
+    ("initLimit", Cfg("initLimit=7"), Works),
+    ("syncLimit", Cfg("syncLimit=3"), Works),
+    ("connectToLearnerMasterLimit", Cfg("connectToLearnerMasterLimit=4"), Works),
+    ("electionAlg", Cfg("electionAlg=3"), Works),
+    ("quorumListenOnAllIPs", Cfg("quorumListenOnAllIPs=true"), Works),
+    ("peerType", Cfg("peerType=participant"), Works),
+    ("syncEnabled", Cfg("syncEnabled=false"), Works),
+    ("dynamicConfigFile", Cfg(""), Works),
+    ("autopurge.snapRetainCount", Cfg("autopurge.snapRetainCount=5"), Works),
+    ("autopurge.purgeInterval", Cfg("autopurge.purgeInterval=1"), Works),
+    ("standaloneEnabled", Cfg("standaloneEnabled=false"), Works),
+    ("reconfigEnabled", Cfg("reconfigEnabled=false"), Works),
+    ("sslQuorum", Cfg("sslQuorum=true"), Refused),
+    ("portUnification", Cfg("portUnification=true"), Refused),
+    ("sslQuorumReloadCertFiles", Cfg("sslQuorumReloadCertFiles=true"), NoEffectAsInJava),
+    // Quorum SASL (the JAAS sections are read when the peer starts).
+    ("quorum.auth.enableSasl", Cfg("quorum.auth.enableSasl=true"), Works),
+    (
+        "quorum.auth.serverRequireSasl",
+        Cfg("quorum.auth.enableSasl=true\nquorum.auth.learnerRequireSasl=true\nquorum.auth.serverRequireSasl=true"),
+        Works,
+    ),
+    ("quorum.auth.learnerRequireSasl", Cfg("quorum.auth.enableSasl=true\nquorum.auth.learnerRequireSasl=true"), Works),
+    ("quorum.auth.learner.saslLoginContext", Cfg("quorum.auth.learner.saslLoginContext=L"), Works),
+    ("quorum.auth.server.saslLoginContext", Cfg("quorum.auth.server.saslLoginContext=S"), Works),
+    // Only Kerberos uses it, and a Krb5LoginModule quorum section refuses
+    // start-up; with DIGEST-MD5 Java ignores it too.
+    ("quorum.auth.kerberos.servicePrincipal", Cfg("quorum.auth.kerberos.servicePrincipal=zk/h"), NoEffectAsInJava),
+    ("quorum.cnxn.threads.size", Cfg("quorum.cnxn.threads.size=30"), Works),
+    ("jvm.pause.info-threshold.ms", Cfg("jvm.pause.info-threshold.ms=500"), Works),
+    ("jvm.pause.warn-threshold.ms", Cfg("jvm.pause.warn-threshold.ms=5000"), Works),
+    ("jvm.pause.sleep.time.ms", Cfg("jvm.pause.sleep.time.ms=200"), Works),
+    ("jvm.pause.monitor", Cfg("jvm.pause.monitor=true"), Works),
+    ("metricsProvider.className", Cfg(""), Works),
+    ("multiAddress.enabled", Cfg("multiAddress.enabled=true"), Works),
+    ("multiAddress.reachabilityCheckEnabled", Cfg("multiAddress.reachabilityCheckEnabled=false"), Works),
+    ("multiAddress.reachabilityCheckTimeoutMs", Cfg("multiAddress.reachabilityCheckTimeoutMs=10"), Works),
+    ("oraclePath", Cfg("oraclePath=/tmp/oracle"), Works),
+    ("server.N", Cfg(""), Works),
+    ("group.N", Cfg("group.1=1:2\ngroup.2=3"), Works),
+    ("weight.N", Cfg("group.1=1:2:3\nweight.1=3"), Works),
+    ("version", Cfg("version=100000000"), Works),
+    // System properties of the quorum classes.
+    ("zookeeper.multiAddress.enabled", D("true"), Works),
+    ("zookeeper.multiAddress.reachabilityCheckEnabled", D("false"), Works),
+    ("zookeeper.multiAddress.reachabilityCheckTimeoutMs", D("10"), Works),
+    ("zookeeper.kerberos.canonicalizeHostNames", D("true"), Refused),
+    ("zookeeper.quorumCnxnTimeoutMs", D("3000"), Works),
+    ("readonlymode.enabled", D("true"), Works),
+    ("zookeeper.observer.syncEnabled", D("false"), Works),
+    ("leader.nodelay", D("false"), Works),
+    ("zookeeper.leader.ackLoggingFrequency", D("10"), Works),
+    ("zookeeper.testingonly.initialZxid", D("4096"), Works),
+    ("zookeeper.leaderServes", D("no"), Works),
+    ("zookeeper.leader.maxTimeToWaitForEpoch", D("1000"), Refused),
+    ("zookeeper.leaderConnectDelayDuringRetryMs", D("50"), Works),
+    ("follower.nodelay", D("false"), Works),
+    ("zookeeper.learner.asyncSending", D("true"), Works),
+    ("zookeeper.learner.closeSocketAsync", D("true"), Works),
+    ("zookeeper.observer.reconnectDelayMs", D("100"), Works),
+    ("zookeeper.observer.election.DelayMs", D("100"), Works),
+    ("zookeeper.observerMaster.sizeLimit", D("1000"), NoEffectAsInJava),
+    ("zookeeper.leader.closeSocketAsync", D("true"), Works),
+    ("zookeeper.forceSnapshotSync", D("true"), Works),
+    ("zookeeper.leader.maxConcurrentSnapSyncs", D("2"), Works),
+    ("zookeeper.leader.maxConcurrentDiffSyncs", D("2"), Works),
+    ("zookeeper.tcpKeepAlive", D("true"), Works),
+    ("zookeeper.cnxTimeout", D("1000"), Works),
+    ("zookeeper.electionPortBindRetry", D("5"), Works),
+    ("zookeeper.fastleader.minNotificationInterval", D("100"), Works),
+    ("zookeeper.fastleader.maxNotificationInterval", D("10000"), Works),
+    ("zookeeper.commitProcessor.numWorkerThreads", D("2"), Works),
+    ("zookeeper.commitProcessor.shutdownTimeout", D("1000"), Works),
+    ("zookeeper.commitProcessor.maxReadBatchSize", D("10"), Works),
+    ("zookeeper.commitProcessor.maxCommitBatchSize", D("10"), Works),
+    ("zookeeper.follower.skipLearnerRequestToNextProcessor", D("true"), NoEffectAsInJava),
+    ("zookeeper.forward_learner_requests_to_commit_processor_disabled", D("true"), Works),
+    ("znode.container.checkIntervalMs", D("1000"), Works),
+    ("znode.container.maxPerMinute", D("100"), Works),
+    ("znode.container.maxNeverUsedIntervalMs", D("1000"), Works),
+    ("zookeeper.digest.enabled", D("false"), Works),
+    ("zookeeper.snapshot.trust.empty", D("true"), Works),
+];
+
+#[test]
+fn every_java_quorum_key_works_or_is_refused() {
+    let f = Fixture::new();
+    f.myid("1\n");
+    for &(key, sample, status) in JAVA_QUORUM_KEYS {
+        let (body, overrides) = match sample {
+            Cfg(lines) => (format!("clientPort=2181\n{ENSEMBLE}{lines}\n"), vec![]),
+            D(value) => (format!("clientPort=2181\n{ENSEMBLE}"), vec![(key, value)]),
+        };
+        let parsed = f.parse_with(&body, &overrides).and_then(|c| {
+            crate::server::zoo_keeper_server_main::ServerSettings::read(&c)?;
+            Ok(c)
+        });
+        match status {
+            Refused => {
+                let e = parsed.err().unwrap_or_else(|| panic!("{key} is not refused"));
+                assert!(e.to_string().contains(normalize(key)), "{key}: the refusal does not name it: {e}");
+            }
+            Works | NoEffectAsInJava => {
+                if let Err(e) = parsed {
+                    panic!("{key} is refused: {e}");
+                }
+                let known_cfg = is_cfg_key(normalize(key)) || is_membership_key(key);
+                let read = RESOLVED_PROPERTIES.contains(&normalize(key));
+                let unused = is_unused_java_property(key);
+                if status == Works {
+                    assert!((known_cfg || read) && !unused, "{key} is said to work but nothing reads it");
+                } else {
+                    assert!(known_cfg || unused, "{key} has no effect but is not listed as such");
+                }
+            }
+        }
     }
 }

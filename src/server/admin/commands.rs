@@ -177,8 +177,9 @@ fn conf_view(zks: &ZooKeeperServer) -> Option<Arc<crate::quorum::quorum_peer::Qu
 fn conf(r: &mut CommandResponse, ctx: &Context<'_>) {
     let zks = server(ctx);
     let peer = conf_view(zks);
-    let view = match &peer {
-        Some(p) => ConfView::Quorum(&p.config().quorum_verifier),
+    let qv = peer.as_ref().map(|p| p.quorum_verifier());
+    let view = match &qv {
+        Some(qv) => ConfView::Quorum(qv.spec()),
         None if zks.is_read_only() => ConfView::ReadOnly,
         None => ConfView::Standalone,
     };

@@ -151,9 +151,10 @@ pub fn execute(cmd: &str, zks: &Arc<ZooKeeperServer>, factory: &dyn ServerCnxnFa
             // the membership to what a standalone server prints;
             // ReadOnlyZooKeeperServer's adds the settings only.
             let peer = zks.role().quorum_peer();
-            let view = match &peer {
+            let qv = peer.as_ref().map(|p| p.quorum_verifier());
+            let view = match &qv {
                 _ if zks.is_read_only() => ConfView::ReadOnly,
-                Some(p) => ConfView::Quorum(&p.config().quorum_verifier),
+                Some(qv) => ConfView::Quorum(qv.spec()),
                 None => ConfView::Standalone,
             };
             zks.settings.config.dump_conf(view)

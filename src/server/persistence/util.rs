@@ -45,6 +45,23 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
 }
 
 /// Whether `name` looks like a transaction log file.
+/// Java's AtomicFileWritingIdiom: `bytes` go to `<path>.tmp`, which is
+/// fsynced and renamed over `path`, and the directory is fsynced so the new
+/// name survives a crash. A failure leaves `path` as it was.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    sync_dir(path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")))
+}
+
 pub fn is_log_file_name(name: &str) -> bool {
     name.starts_with("log.")
 }

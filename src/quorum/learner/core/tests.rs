@@ -381,3 +381,61 @@ fn an_observer_acks_newleader_after_a_diff_without_logging() {
         vec![Action::WriteCurrentEpoch(1), Action::Send(pkt(packet::ACK, EPOCH1))]
     );
 }
+
+const CONFIG: &[u8] = b"server.1=h:1:2:participant\nserver.2=h:3:4:participant\nversion=100000001";
+
+fn reconfig_txn(zxid: i64) -> TxnLogEntry {
+    TxnLogEntry {
+        hdr: TxnHeader { client_id: 0x333, cxid: 1, zxid, time: 0, r#type: op_code::RECONFIG },
+        txn: Some(TxnBody::SetData(crate::jute::txn::SetDataTxn {
+            path: "/zookeeper/config".into(),
+            data: Some(CONFIG.to_vec()),
+            version: -1,
+        })),
+        digest: None,
+    }
+}
+
+#[test]
+fn newleader_config_is_seen_then_activated_at_uptodate() {
+    let mut c = registered(follower());
+    feed(&mut c, pkt(packet::DIFF, 0));
+    let newleader = QuorumPacket { data: Some(CONFIG.to_vec()), ..pkt(packet::NEWLEADER, EPOCH1) };
+    assert_eq!(feed(&mut c, newleader), vec![Action::SeeConfig(CONFIG.to_vec()), Action::LogAndSync(Vec::new())]);
+    c.txns_durable().unwrap();
+    let actions = feed(&mut c, pkt(packet::UPTODATE, 0));
+    assert_eq!(actions[0], Action::ActivateConfig { config: CONFIG.to_vec(), leader: None, zxid: None });
+}
+
+#[test]
+fn a_reconfig_is_seen_when_proposed_and_activated_by_its_commit() {
+    let mut c = serving_follower();
+    let e = reconfig_txn(EPOCH1 | 1);
+    let proposal = QuorumPacket { data: Some(e.to_bytes()), ..pkt(packet::PROPOSAL, EPOCH1 | 1) };
+    assert_eq!(feed(&mut c, proposal), vec![Action::SeeConfig(CONFIG.to_vec()), Action::LogRequest(e.clone())]);
+    let commit = QuorumPacket { data: Some(2i64.to_be_bytes().to_vec()), ..pkt(packet::COMMITANDACTIVATE, EPOCH1 | 1) };
+    assert_eq!(
+        feed(&mut c, commit),
+        vec![Action::ActivateConfig { config: CONFIG.to_vec(), leader: Some(2), zxid: Some(EPOCH1 | 1) }, Action::Commit(e)]
+    );
+    // Without the designated leader the packet is refused.
+    assert!(c.packet(pkt(packet::COMMITANDACTIVATE, EPOCH1 | 2)).is_err());
+}
+
+#[test]
+fn an_observer_commits_then_activates_an_informed_reconfig() {
+    let mut c = registered(observer());
+    feed(&mut c, pkt(packet::DIFF, 0));
+    feed(&mut c, pkt(packet::NEWLEADER, EPOCH1));
+    feed(&mut c, pkt(packet::UPTODATE, 0));
+    let e = reconfig_txn(EPOCH1 | 1);
+    let mut data = 3i64.to_be_bytes().to_vec();
+    data.extend(e.to_bytes());
+    let inform = QuorumPacket { data: Some(data), ..pkt(packet::INFORMANDACTIVATE, EPOCH1 | 1) };
+    assert_eq!(
+        feed(&mut c, inform),
+        vec![Action::CommitRequest(e), Action::ActivateConfig { config: CONFIG.to_vec(), leader: Some(3), zxid: Some(EPOCH1 | 1) }]
+    );
+    let short = QuorumPacket { data: Some(vec![0, 0, 3]), ..pkt(packet::INFORMANDACTIVATE, EPOCH1 | 2) };
+    assert!(c.packet(short).is_err(), "a truncated packet is an error, not a panic");
+}

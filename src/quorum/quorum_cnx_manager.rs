@@ -754,7 +754,7 @@ impl QuorumCnxManager {
         }
         // Quorum SASL (authLearner.authenticate) towards members, before
         // the connection rule: the other side authenticates either way.
-        if self.settings.view.contains_key(&sid) {
+        if self.view().contains_key(&sid) {
             if let Err(e) = self.settings.auth.authenticate_learner(&sock, self.socket_timeout()) {
                 warn!("Exception while connecting, id: {sid}, closing learner connection: {e}");
                 close(&sock);

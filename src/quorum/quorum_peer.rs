@@ -250,6 +250,13 @@ impl QuorumPeer {
             _ => Arc::clone(&quorum_verifier),
         };
 
+        // QuorumPeer.initialize, before anything starts: the quorum SASL
+        // server and learner.
+        let authz_hosts = config.quorum_verifier.servers.values().map(|s| s.hostname.clone()).collect();
+        let quorum_auth = QuorumPeerAuth::initialize(&config.quorum_auth, config.properties(), authz_hosts)
+            .map_err(StartError::Other)?;
+        let quorum_auth = Arc::new(quorum_auth);
+
         let snap_log = FileTxnSnapLog::new(&config.data_log_dir, &config.data_dir)
             .map_err(|e| StartError::Datadir(format!("cannot open the data directory: {e}")))?;
         let snap_dir = snap_log.data_dir().to_path_buf();
@@ -297,11 +304,6 @@ impl QuorumPeer {
             None
         };
 
-        // QuorumPeer.initialize: the quorum SASL server and learner.
-        let authz_hosts = config.quorum_verifier.servers.values().map(|s| s.hostname.clone()).collect();
-        let quorum_auth = QuorumPeerAuth::initialize(&config.quorum_auth, config.properties(), authz_hosts)
-            .map_err(StartError::Other)?;
-        let quorum_auth = Arc::new(quorum_auth);
         let cnx_settings = CnxSettings {
             my_sid: my_id,
             my_election_addrs: me.election_addrs.clone(),

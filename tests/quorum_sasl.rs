@@ -10,7 +10,7 @@ mod common;
 
 use common::ensemble::Ensemble;
 use common::{wait_until, Flavor};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use zkserver::zoo_defs::{ids, CreateMode};
 
@@ -32,7 +32,7 @@ fn jaas(dir: &tempfile::TempDir, name: &str, password: &str) -> PathBuf {
     path
 }
 
-fn with_jaas(flavors: &[Flavor], extra: &[(&str, &str)], file: &PathBuf) -> Ensemble {
+fn with_jaas(flavors: &[Flavor], extra: &[(&str, &str)], file: &Path) -> Ensemble {
     let mut ens = Ensemble::new(flavors, extra);
     ens.set_system_property("java.security.auth.login.config", file.to_str().expect("utf-8 path"));
     ens

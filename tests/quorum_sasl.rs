@@ -2,8 +2,9 @@
 //! alone and mixed with Java 3.8 nodes (the leader on either side), every
 //! node given the JAAS file through `-Djava.security.auth.login.config`:
 //! ensembles that require SASL elect and replicate; a peer with a wrong
-//! password is refused and stays out while the others keep a quorum, and
-//! joins once its password is right; Java's rolling-upgrade step
+//! password (zkserver or Java) is refused by zkserver and Java peers alike
+//! and stays out while the others keep a quorum, and joins once its
+//! password is right; Java's rolling-upgrade step
 //! (enableSasl=true without require) takes a peer without SASL.
 
 mod common;
@@ -130,4 +131,34 @@ fn rolling_upgrade_enable_without_require_takes_a_peer_without_sasl() {
     ens.settled_leader(&[1, 2, 3]);
     replicates(&ens, &[1, 2, 3], "upgrade");
     assert!(ens.node(3).log().contains("Skipping SASL authentication as quorum.auth.learnerRequireSasl=false"));
+}
+
+/// Sid 3 (`wrong`'s flavor) learns with a wrong password among a Java node
+/// and a zkserver node: both refuse it (logged), and they keep a quorum.
+fn wrong_password_beside_java(wrong: Flavor) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let good = jaas(&dir, "good.conf", "peer-pw");
+    let bad = jaas(&dir, "bad.conf", "not-the-pw");
+    let mut ens = with_jaas(&[Flavor::Java, Flavor::Zkserver, wrong], REQUIRE, &good);
+    ens.node_mut(3).system_properties = vec![("java.security.auth.login.config".into(), bad.display().to_string())];
+    ens.start_all();
+    assert_eq!(ens.settled_leader(&[1, 2]), 2);
+    replicates(&ens, &[1, 2], "pair");
+    for sid in [1, 2] {
+        let refused = wait_until(Duration::from_secs(20), || {
+            ens.node(sid).log().contains("Failed to authenticate using SASL")
+        });
+        assert!(refused, "node {sid} logged no refusal\n{}", ens.logs());
+    }
+    assert_eq!(ens.mode(3), None, "node 3 serves without authenticating\n{}", ens.logs());
+}
+
+#[test]
+fn a_zkserver_peer_with_a_wrong_password_is_refused_by_java_and_zkserver() {
+    wrong_password_beside_java(Flavor::Zkserver);
+}
+
+#[test]
+fn a_java_peer_with_a_wrong_password_is_refused_by_java_and_zkserver() {
+    wrong_password_beside_java(Flavor::Java);
 }

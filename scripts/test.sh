@@ -29,6 +29,9 @@ missing() {
         [ -f "/usr/share/java/$j.jar" ] || m+=("/usr/share/java/$j.jar (Java's AdminServer: libjetty9-java, libservlet-api-java, libjackson2-databind-java)")
     done
     /usr/bin/python3 -c 'import kazoo' >/dev/null 2>&1 || m+=("kazoo for /usr/bin/python3 (python3-kazoo)")
+    for mod in pytest mock objgraph; do
+        /usr/bin/python3 -c "import $mod" >/dev/null 2>&1 || m+=("$mod for /usr/bin/python3 (python3-$mod: kazoo's own test suite)")
+    done
     /usr/bin/python3 -c 'import puresasl' >/dev/null 2>&1 || m+=("pure-sasl for /usr/bin/python3 (python3-pure-sasl; kazoo's SASL in tests/sasl.rs)")
     /usr/bin/python3 -c 'import kerberos' >/dev/null 2>&1 || m+=("kerberos for /usr/bin/python3 (python3-kerberos; kazoo's GSSAPI in tests/sasl.rs)")
     for t in /usr/sbin/krb5kdc /usr/sbin/kdb5_util /usr/sbin/kadmin.local /usr/bin/kinit; do
@@ -48,8 +51,9 @@ if [ -n "$(missing)" ]; then
     if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
     export DEBIAN_FRONTEND=noninteractive
     $SUDO apt-get update
-    $SUDO apt-get install -y zookeeper zookeeper-bin python3-kazoo python3-pure-sasl python3-kerberos \
-        krb5-kdc krb5-admin-server krb5-user libgssapi-krb5-2 iptables strace util-linux g++ \
+    $SUDO apt-get install -y zookeeper zookeeper-bin python3-kazoo python3-pytest python3-mock python3-objgraph \
+        python3-pure-sasl python3-kerberos krb5-kdc krb5-admin-server krb5-user libgssapi-krb5-2 \
+        iptables strace util-linux g++ \
         libjetty9-java libservlet-api-java libjackson2-databind-java
 fi
 still=$(missing)

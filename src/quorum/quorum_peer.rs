@@ -14,6 +14,7 @@
 //! `set_last_seen_quorum_verifier`, `set_quorum_verifier` and
 //! `process_reconfig`, called by the role and election threads.
 
+use crate::quorum::auth::quorum_auth::QuorumPeerAuth;
 use crate::quorum::fast_leader_election::FastLeaderElection;
 use crate::quorum::quorum_cnx_manager::{format_inet_addr, CnxSettings, QuorumCnxManager};
 use crate::quorum::quorum_verifier::QuorumVerifier;
@@ -217,6 +218,9 @@ pub struct QuorumPeer {
     admin_server: Option<Arc<JettyAdminServer>>,
     zab_state: AtomicU8,
     cnx_manager: Arc<QuorumCnxManager>,
+    /// Quorum SASL (authServer and authLearner), used by the election
+    /// connections, the LearnerHandlers and the learner.
+    quorum_auth: Arc<QuorumPeerAuth>,
     election: OnceLock<Arc<FastLeaderElection>>,
     roles: Box<dyn Roles>,
     running: AtomicBool,
@@ -245,6 +249,13 @@ impl QuorumPeer {
             Some(spec) if spec.version > quorum_verifier.version() => verifier(spec),
             _ => Arc::clone(&quorum_verifier),
         };
+
+        // QuorumPeer.initialize, before anything starts: the quorum SASL
+        // server and learner.
+        let authz_hosts = config.quorum_verifier.servers.values().map(|s| s.hostname.clone()).collect();
+        let quorum_auth = QuorumPeerAuth::initialize(&config.quorum_auth, config.properties(), authz_hosts)
+            .map_err(StartError::Other)?;
+        let quorum_auth = Arc::new(quorum_auth);
 
         let snap_log = FileTxnSnapLog::new(&config.data_log_dir, &config.data_dir)
             .map_err(|e| StartError::Datadir(format!("cannot open the data directory: {e}")))?;
@@ -315,6 +326,7 @@ impl QuorumPeer {
             reachability_probe: config.reachability_probe(),
             bind_retry: settings.quorum_cnx.election_port_bind_retry,
             threads_size: config.quorum_cnxn_threads_size,
+            auth: Arc::clone(&quorum_auth),
         };
         let cnx_manager = QuorumCnxManager::new(cnx_settings);
 
@@ -335,6 +347,7 @@ impl QuorumPeer {
             admin_server,
             zab_state: AtomicU8::new(ZabState::Election as u8),
             cnx_manager: Arc::clone(&cnx_manager),
+            quorum_auth,
             election: OnceLock::new(),
             roles,
             running: AtomicBool::new(true),
@@ -813,6 +826,10 @@ impl QuorumPeer {
 
     pub fn cnxn_factory(&self) -> Option<&Arc<dyn ServerCnxnFactory>> {
         self.cnxn_factory.as_ref()
+    }
+
+    pub fn quorum_auth(&self) -> &QuorumPeerAuth {
+        &self.quorum_auth
     }
 
     pub fn cnx_manager(&self) -> &Arc<QuorumCnxManager> {

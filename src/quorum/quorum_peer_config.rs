@@ -26,6 +26,7 @@ pub mod system_properties;
 
 pub use quorum_server::{is_membership_key, HostPort, LearnerType, QuorumServer, QuorumSpec};
 use system_properties::{normalize, SystemProperties};
+use crate::quorum::auth::quorum_auth::QuorumAuthSettings;
 use crate::server::persistence::util::write_atomically;
 
 use std::fmt;
@@ -363,7 +364,7 @@ const NO_HTTPS: &str = "zkserver's AdminServer has no HTTPS";
 /// (when `only_true`, only when set to true, since false leaves the feature
 /// off in Java too), so that no security setting is silently ignored.
 const UNSUPPORTED_SECURITY_PROPERTIES: &[(&str, &str, bool)] = &[
-    ("kerberos.canonicalizeHostNames", "it is for quorum SASL, which zkserver has not", true),
+    ("kerberos.canonicalizeHostNames", "it is for quorum SASL with Kerberos, which zkserver has not", true),
     ("ssl.quorum.", "zkserver has TLS on the client port only, not between servers", false),
     ("admin.portUnification", NO_HTTPS, true),
     ("admin.forceHttps", NO_HTTPS, true),
@@ -501,6 +502,8 @@ pub struct QuorumPeerConfig {
     /// dialed, and how many may be sending their initial message, at once
     /// (Java's floor and default: 20).
     pub quorum_cnxn_threads_size: usize,
+    /// The `quorum.auth.*` keys (quorum SASL).
+    pub quorum_auth: QuorumAuthSettings,
     /// The zoo.cfg file as read, whole (Java's initialConfig, which the
     /// admin command initial_configuration shows).
     pub initial_config: String,
@@ -517,9 +520,6 @@ struct RawCfg {
     secure_client_port: i32,
     secure_client_port_address: Option<String>,
     observer_master_port: i32,
-    quorum_enable_sasl: bool,
-    quorum_server_require_sasl: bool,
-    quorum_learner_require_sasl: bool,
 }
 
 impl QuorumPeerConfig {
@@ -568,9 +568,6 @@ impl QuorumPeerConfig {
             secure_client_port: 0,
             secure_client_port_address: None,
             observer_master_port: 0,
-            quorum_enable_sasl: false,
-            quorum_server_require_sasl: false,
-            quorum_learner_require_sasl: false,
         };
         let has_dynamic_file = pairs.iter().any(|(k, _)| k == "dynamicConfigFile");
         for (key, value) in pairs {
@@ -630,14 +627,12 @@ impl QuorumPeerConfig {
                 }
                 // Membership keys are read by QuorumSpec::from_pairs below.
                 _ if is_membership_key(k) || k == "version" => {}
-                "quorum.auth.enableSasl" => raw.quorum_enable_sasl = parse_bool(k, v)?,
-                "quorum.auth.serverRequireSasl" => raw.quorum_server_require_sasl = parse_bool(k, v)?,
-                "quorum.auth.learnerRequireSasl" => raw.quorum_learner_require_sasl = parse_bool(k, v)?,
-                "quorum.auth.learner.saslLoginContext"
-                | "quorum.auth.server.saslLoginContext"
-                | "quorum.auth.kerberos.servicePrincipal" => {
-                    info!("{k} is accepted but unused (no quorum SASL in zkserver)");
-                }
+                "quorum.auth.enableSasl" => c.quorum_auth.enable_sasl = parse_bool(k, v)?,
+                "quorum.auth.serverRequireSasl" => c.quorum_auth.server_require_sasl = parse_bool(k, v)?,
+                "quorum.auth.learnerRequireSasl" => c.quorum_auth.learner_require_sasl = parse_bool(k, v)?,
+                "quorum.auth.learner.saslLoginContext" => c.quorum_auth.learner_login_context = v.to_string(),
+                "quorum.auth.server.saslLoginContext" => c.quorum_auth.server_login_context = v.to_string(),
+                "quorum.auth.kerberos.servicePrincipal" => c.quorum_auth.kerberos_service_principal = v.to_string(),
                 "quorum.cnxn.threads.size" => {
                     // As Java: only a size above the default counts.
                     let size = parse_number::<i32>(k, v)?;
@@ -662,20 +657,22 @@ impl QuorumPeerConfig {
             }
         }
 
-        if raw.quorum_enable_sasl {
-            return Err(ConfigError::bad_value(
-                "quorum.auth.enableSasl",
-                "true",
-                "is not supported: zkserver has no quorum SASL",
-            ));
+        // As Java: requiring SASL needs it enabled, and a server that
+        // requires it must authenticate as a learner too, or it could not
+        // join its own ensemble.
+        let qa = &c.quorum_auth;
+        for (required, key) in [
+            (qa.server_require_sasl, "quorum.auth.serverRequireSasl"),
+            (qa.learner_require_sasl, "quorum.auth.learnerRequireSasl"),
+        ] {
+            if required && !qa.enable_sasl {
+                return Err(ConfigError::Invalid(format!("quorum.auth.enableSasl is disabled, so cannot enable {key}")));
+            }
         }
-        if raw.quorum_server_require_sasl || raw.quorum_learner_require_sasl {
-            let key = if raw.quorum_server_require_sasl {
-                "quorum.auth.serverRequireSasl"
-            } else {
-                "quorum.auth.learnerRequireSasl"
-            };
-            return Err(ConfigError::Invalid(format!("{key}: cannot be true while quorum.auth.enableSasl is false")));
+        if qa.server_require_sasl && !qa.learner_require_sasl {
+            return Err(ConfigError::Invalid(
+                "quorum.auth.learnerRequireSasl is disabled, so cannot enable quorum.auth.serverRequireSasl".to_string(),
+            ));
         }
 
         if c.snap_retain_count < MIN_SNAP_RETAIN_COUNT {
@@ -794,6 +791,7 @@ impl QuorumPeerConfig {
             jvm_pause_warn_threshold_ms: 10000,
             jvm_pause_sleep_time_ms: 500,
             quorum_cnxn_threads_size: QUORUM_CNXN_THREADS_SIZE_DEFAULT,
+            quorum_auth: QuorumAuthSettings::default(),
             initial_config: String::new(),
             properties: SystemProperties::default(),
         }

@@ -9,6 +9,7 @@
 //! GSSAPI) and the Kerberos name rules live here too.
 
 pub mod digest_authentication_provider;
+pub mod digest_md5_client;
 pub mod digest_md5_server;
 pub mod gss_api;
 pub mod gss_krb5_server;

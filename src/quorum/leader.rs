@@ -204,6 +204,11 @@ impl Leader {
         self.peer.quorum_auth()
     }
 
+    /// How learner connections are accepted (sslQuorum, portUnification).
+    pub fn quorum_ssl(&self) -> &crate::quorum::unified_server_socket::QuorumSsl {
+        self.peer.quorum_ssl()
+    }
+
     /// initLimit ticks.
     pub fn init_timeout(&self) -> Duration {
         let c = self.peer.config();

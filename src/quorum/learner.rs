@@ -28,6 +28,7 @@ use crate::server::zoo_keeper_server::ZooKeeperServer;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::io::{self, BufReader, BufWriter, Write};
+use crate::quorum::unified_server_socket::UnifiedSocket;
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -137,7 +138,7 @@ pub fn txn_request(entry: TxnLogEntry) -> Request {
 pub struct Learner {
     learner_type: LearnerType,
     sock: TcpStream,
-    writer: Arc<Mutex<BufWriter<TcpStream>>>,
+    writer: Arc<Mutex<BufWriter<UnifiedSocket>>>,
     /// With zookeeper.learner.asyncSending, the thread that writes.
     sender: Option<LearnerSender>,
     /// zookeeper.learner.closeSocketAsync.
@@ -348,7 +349,18 @@ pub fn run(peer: &Arc<QuorumPeer>, leader: &Vote, learner_type: LearnerType) -> 
         observer_delay(peer, settings.observer_reconnect_delay_ms);
     }
     let addrs = leader_addresses(peer, leader)?;
-    let sock = connect_to_leader(peer, &addrs)?;
+    let tcp = connect_to_leader(peer, &addrs)?;
+    // sslQuorum: an SSLSocket, the leader's certificate checked (within
+    // the initLimit read timeout connect_to_leader set).
+    let host = tcp.peer_addr()?.ip().to_string();
+    let sock = match peer.quorum_ssl().connect(tcp.try_clone()?, &host) {
+        Ok(s) => s,
+        Err(e) => {
+            error!("Failed the TLS handshake with the leader at {host}: {e}");
+            let _ = tcp.shutdown(std::net::Shutdown::Both);
+            return Err(e);
+        }
+    };
     let init = Duration::from_millis((i64::from(peer.config().tick_time) * i64::from(peer.config().init_limit)).max(1000) as u64);
     if let Err(e) = peer.quorum_auth().authenticate_learner(&sock, init) {
         let at = sock.peer_addr().map(|a| a.to_string()).unwrap_or_default();
@@ -358,7 +370,7 @@ pub fn run(peer: &Arc<QuorumPeer>, leader: &Vote, learner_type: LearnerType) -> 
     }
     let writer = Arc::new(Mutex::new(BufWriter::new(sock.try_clone()?)));
     let sender = if settings.async_sending {
-        Some(LearnerSender::start(peer.id(), Arc::clone(&writer), sock.try_clone()?)?)
+        Some(LearnerSender::start(peer.id(), Arc::clone(&writer), tcp.try_clone()?)?)
     } else {
         None
     };
@@ -367,7 +379,7 @@ pub fn run(peer: &Arc<QuorumPeer>, leader: &Vote, learner_type: LearnerType) -> 
         writer,
         sender,
         close_socket_async: settings.close_socket_async,
-        sock: sock.try_clone()?,
+        sock: tcp,
         pending_revalidations: Mutex::new(HashMap::new()),
     });
     let mut reader = BufReader::new(sock);
@@ -395,7 +407,7 @@ pub fn run(peer: &Arc<QuorumPeer>, leader: &Vote, learner_type: LearnerType) -> 
 fn follow_leader(
     peer: &Arc<QuorumPeer>,
     learner: &Arc<Learner>,
-    reader: &mut BufReader<TcpStream>,
+    reader: &mut BufReader<UnifiedSocket>,
     zks: &Arc<ZooKeeperServer>,
     role: &Arc<LearnerZooKeeperServer>,
     tracker: &LearnerSessionTracker,
@@ -454,7 +466,7 @@ fn follow_leader(
 struct Driver<'a> {
     peer: &'a Arc<QuorumPeer>,
     learner: &'a Arc<Learner>,
-    reader: &'a mut BufReader<TcpStream>,
+    reader: &'a mut BufReader<UnifiedSocket>,
     zks: &'a Arc<ZooKeeperServer>,
     role: &'a Arc<LearnerZooKeeperServer>,
     tracker: &'a LearnerSessionTracker,

@@ -15,30 +15,66 @@
 //! under a second lock that keeps records in order. The socket's read and
 //! write timeouts and `shutdown` work as on a plain socket.
 
+use crate::common::deadline_reader::TimedSocket;
 use crate::common::x509_util::{verify_peer_address, X509Util};
 use parking_lot::Mutex;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, Connection, ServerConnection};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How a listener treats what it accepts.
-#[derive(Clone)]
-pub enum AcceptMode {
-    /// No sslQuorum: plain TCP.
-    Plain,
-    /// sslQuorum: TLS only.
-    Tls(Arc<X509Util>),
-    /// sslQuorum with portUnification: TLS or plain, by the first bytes.
-    Unified(Arc<X509Util>),
+/// sslQuorum and portUnification with the quorum X509Util: how quorum and
+/// election connections are dialed and accepted (QuorumPeer's
+/// isSslQuorum / shouldUsePortUnification / getX509Util). portUnification
+/// without sslQuorum (a rolling upgrade's first step) accepts both and
+/// dials plain; with it, dials TLS and still accepts plain (the second).
+#[derive(Clone, Default)]
+pub struct QuorumSsl {
+    pub x509: Option<Arc<X509Util>>,
+    pub ssl_quorum: bool,
+    pub port_unification: bool,
+}
+
+impl std::fmt::Debug for QuorumSsl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QuorumSsl")
+            .field("ssl_quorum", &self.ssl_quorum)
+            .field("port_unification", &self.port_unification)
+            .finish()
+    }
+}
+
+impl QuorumSsl {
+    /// The dialing side's X509Util: with sslQuorum only.
+    pub fn dial(&self) -> Option<&X509Util> {
+        self.x509.as_deref().filter(|_| self.ssl_quorum)
+    }
+
+    /// An accepted connection: TLS, or plain, or (portUnification)
+    /// whichever the peer starts.
+    pub fn accept(&self, tcp: TcpStream) -> io::Result<UnifiedSocket> {
+        match &self.x509 {
+            Some(x509) if self.port_unification => UnifiedSocket::accept(tcp, x509, true),
+            Some(x509) if self.ssl_quorum => UnifiedSocket::accept(tcp, x509, false),
+            _ => Ok(UnifiedSocket::plain(tcp)),
+        }
+    }
+
+    /// A dialed connection to `host`.
+    pub fn connect(&self, tcp: TcpStream, host: &str) -> io::Result<UnifiedSocket> {
+        UnifiedSocket::connect(tcp, self.dial(), host)
+    }
 }
 
 struct TlsState {
     conn: Connection,
     /// Raw bytes read from the socket and not yet fed to `conn`.
     pending: Vec<u8>,
+    /// Plaintext put back by `peek_exact`, read before `conn`'s.
+    unread: Vec<u8>,
 }
 
 struct Tls {
@@ -79,20 +115,14 @@ impl UnifiedSocket {
         UnifiedSocket::handshake(tcp, Connection::Client(conn))
     }
 
-    /// The accepting side: plain, TLS, or whichever the peer starts, the
-    /// first bytes awaited for at most ssl.quorum.handshakeDetectionTimeoutMillis.
-    pub fn accept(tcp: TcpStream, mode: &AcceptMode) -> io::Result<UnifiedSocket> {
-        let x509 = match mode {
-            AcceptMode::Plain => return Ok(UnifiedSocket::plain(tcp)),
-            AcceptMode::Tls(x509) => x509,
-            AcceptMode::Unified(x509) => {
-                if !UnifiedSocket::starts_tls(&tcp, x509)? {
-                    tracing::info!("Accepted plain (non-TLS) quorum connection from {:?}", tcp.peer_addr().ok());
-                    return Ok(UnifiedSocket::plain(tcp));
-                }
-                x509
-            }
-        };
+    /// The accepting side: TLS, or with `unified` whichever the peer
+    /// starts, the first bytes awaited for at most
+    /// ssl.quorum.handshakeDetectionTimeoutMillis.
+    fn accept(tcp: TcpStream, x509: &X509Util, unified: bool) -> io::Result<UnifiedSocket> {
+        if unified && !UnifiedSocket::starts_tls(&tcp, x509)? {
+            tracing::info!("Accepted plain (non-TLS) quorum connection from {:?}", tcp.peer_addr().ok());
+            return Ok(UnifiedSocket::plain(tcp));
+        }
         let conn = ServerConnection::new(x509.server_config()).map_err(tls_error)?;
         let previous = tcp.read_timeout()?;
         tcp.set_read_timeout(Some(UnifiedSocket::handshake_timeout(x509)))?;
@@ -127,7 +157,7 @@ impl UnifiedSocket {
         while conn.wants_write() {
             conn.write_tls(&mut tcp)?;
         }
-        let tls = Tls { state: Mutex::new(TlsState { conn, pending: Vec::new() }), write: Mutex::new(()) };
+        let tls = Tls { state: Mutex::new(TlsState { conn, pending: Vec::new(), unread: Vec::new() }), write: Mutex::new(()) };
         Ok(UnifiedSocket { tcp, tls: Some(Arc::new(tls)) })
     }
 
@@ -162,6 +192,10 @@ impl UnifiedSocket {
 
     pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
         self.tcp.set_read_timeout(t)
+    }
+
+    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        self.tcp.read_timeout()
     }
 
     pub fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
@@ -204,16 +238,20 @@ impl UnifiedSocket {
     }
 }
 
-impl Read for UnifiedSocket {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let Some(tls) = self.tls.clone() else {
-            return self.tcp.read(buf);
-        };
+impl UnifiedSocket {
+    fn read_tls(&self, tls: &Tls, buf: &mut [u8]) -> io::Result<usize> {
         loop {
             let mut needs_flush = false;
+            let mut fed = false;
             {
                 let mut guard = tls.state.lock();
                 let st = &mut *guard;
+                if !st.unread.is_empty() {
+                    let n = buf.len().min(st.unread.len());
+                    buf[..n].copy_from_slice(&st.unread[..n]);
+                    st.unread.drain(..n);
+                    return Ok(n);
+                }
                 match st.conn.reader().read(buf) {
                     Ok(n) => return Ok(n),
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
@@ -223,23 +261,24 @@ impl Read for UnifiedSocket {
                     let mut rd = &st.pending[..];
                     let n = st.conn.read_tls(&mut rd)?;
                     st.pending.drain(..n);
+                    fed = true;
                     let processed = st.conn.process_new_packets();
                     needs_flush = st.conn.wants_write();
                     if let Err(e) = processed {
                         drop(guard);
                         // The alert, if it can go at once.
-                        let _ = self.flush_tls(&tls, false);
+                        let _ = self.flush_tls(tls, false);
                         return Err(tls_error(e));
                     }
                 }
             }
             if needs_flush {
-                self.flush_tls(&tls, false)?;
-                continue;
+                self.flush_tls(tls, false)?;
             }
-            if tls.state.lock().pending.is_empty() {
+            if !fed {
+                // Nothing buffered: wait for the socket.
                 let mut raw = [0u8; 16 * 1024];
-                let n = self.tcp.read(&mut raw)?;
+                let n = (&self.tcp).read(&mut raw)?;
                 if n == 0 {
                     return Ok(0);
                 }
@@ -247,23 +286,98 @@ impl Read for UnifiedSocket {
             }
         }
     }
+
+    /// nextPacketIsAuth's peek: the next `buf.len()` bytes, left to be read
+    /// again, waiting at most the socket's read timeout.
+    pub fn peek_exact(&self, buf: &mut [u8]) -> io::Result<()> {
+        let Some(tls) = &self.tls else {
+            loop {
+                // SAFETY: the pointer and length describe `buf`, which lives
+                // across the call; the descriptor is the open socket here.
+                let n = unsafe {
+                    libc::recv(self.tcp.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), libc::MSG_PEEK | libc::MSG_WAITALL)
+                };
+                if n < 0 {
+                    let e = io::Error::last_os_error();
+                    if e.kind() == io::ErrorKind::Interrupted {
+                        continue;
+                    }
+                    return Err(e);
+                }
+                if (n as usize) < buf.len() {
+                    return Err(io::ErrorKind::UnexpectedEof.into());
+                }
+                return Ok(());
+            }
+        };
+        let mut got = 0;
+        let outcome = loop {
+            if got == buf.len() {
+                break Ok(());
+            }
+            match self.read_tls(tls, &mut buf[got..]) {
+                Ok(0) => break Err(io::ErrorKind::UnexpectedEof.into()),
+                Ok(n) => got += n,
+                Err(e) => break Err(e),
+            }
+        };
+        let mut st = tls.state.lock();
+        st.unread.splice(0..0, buf[..got].iter().copied());
+        outcome
+    }
 }
 
-impl Write for UnifiedSocket {
+impl Read for &UnifiedSocket {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match &self.tls {
+            Some(tls) => self.read_tls(tls, buf),
+            None => (&self.tcp).read(buf),
+        }
+    }
+}
+
+impl Read for UnifiedSocket {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self).read(buf)
+    }
+}
+
+impl TimedSocket for UnifiedSocket {
+    fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        self.tcp.set_read_timeout(t)
+    }
+
+    fn read_shared(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut s = self;
+        s.read(buf)
+    }
+}
+
+impl Write for &UnifiedSocket {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let Some(tls) = self.tls.clone() else {
-            return self.tcp.write(buf);
+        let Some(tls) = &self.tls else {
+            return (&self.tcp).write(buf);
         };
         let _order = tls.write.lock();
         let n = tls.state.lock().conn.writer().write(buf)?;
-        self.send_queued(&tls)?;
+        self.send_queued(tls)?;
         Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        match self.tls.clone() {
-            Some(tls) => self.flush_tls(&tls, true),
-            None => self.tcp.flush(),
+        match &self.tls {
+            Some(tls) => self.flush_tls(tls, true),
+            None => (&self.tcp).flush(),
         }
+    }
+}
+
+impl Write for UnifiedSocket {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self).write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        (&*self).flush()
     }
 }

@@ -121,6 +121,14 @@ fn mixed(flavors: &[Flavor; 3]) {
     let leader = ens.settled_leader(&[1, 2, 3]);
     assert_eq!(ens.node(leader).flavor, flavors[2], "leader {leader} of the wrong kind\n{}", ens.logs());
     ens.replicates(&[1, 2, 3], "mixed");
+    for sid in [1, 2, 3] {
+        // Every node dialed a peer over TLS (the highest sid only when a
+        // dial-back came first, so it is not asked).
+        if sid < 3 {
+            assert!(logged(&ens, sid, "SSL handshake complete with"), "node {sid}\n{}", ens.logs());
+        }
+        assert!(!ens.node(sid).log().contains("Failed the TLS handshake"), "node {sid}\n{}", ens.logs());
+    }
 }
 
 #[test]
@@ -143,7 +151,14 @@ fn port_unification_lets_plain_and_tls_nodes_work_together() {
         ens.set_cfg(sid, "sslQuorum", "true");
     }
     ens.start_all();
-    ens.settled_leader(&[1, 2, 3]);
+    let leader = ens.settled_leader(&[1, 2, 3]);
     ens.replicates(&[1, 2, 3], "unified");
-    assert!(logged(&ens, 2, "Accepted plain (non-TLS) quorum connection"), "{}", ens.logs());
+    // Node 1 follows over a plain connection, which the leader's unified
+    // socket (zkserver's or Java's) takes, and the TLS nodes dial TLS.
+    let plain = match ens.node(leader).flavor {
+        Flavor::Zkserver => "Accepted plain (non-TLS) quorum connection",
+        Flavor::Java => "Accepted plaintext connection from",
+    };
+    assert!(logged(&ens, leader, plain), "leader {leader}\n{}", ens.logs());
+    assert!(logged(&ens, 3, "SSL handshake complete with"), "{}", ens.logs());
 }

@@ -771,6 +771,10 @@ impl QuorumCnxManager {
             Ok(sock)
         });
         let sock = match sent {
+            Ok(s) if s.is_tls() => {
+                info!("SSL handshake complete with {} - sid {sid}", s.peer_addr().map(|a| a.to_string()).unwrap_or_default());
+                s
+            }
             Ok(s) => s,
             Err(e) => {
                 warn!("Ignoring exception reading or writing challenge: {e}");

@@ -515,6 +515,24 @@ mod tests {
     }
 
     #[test]
+    fn the_quorum_reads_its_own_prefix() {
+        let props = SystemProperties::of(&[
+            ("ssl.clientAuth", "none"),
+            ("ssl.protocol", "TLSv1.3"),
+            ("zookeeper.ssl.quorum.clientAuth", "want"),
+            ("ssl.quorum.hostnameVerification", "false"),
+            ("zookeeper.client.certReload", "true"),
+        ]);
+        let q = SslSettings::read(&props, X509Kind::Quorum).unwrap();
+        assert_eq!((q.client_auth, q.protocols.clone()), (ClientAuth::Want, vec![&rustls::version::TLS12]));
+        assert!(!q.hostname_verification && !q.cert_reload, "certReload is the client's; the quorum's is in zoo.cfg");
+        let c = SslSettings::read(&props, X509Kind::Client).unwrap();
+        assert!(c.client_auth == ClientAuth::None && c.hostname_verification && c.cert_reload);
+        let e = SslSettings::read(&SystemProperties::of(&[("ssl.quorum.crl", "true")]), X509Kind::Quorum).unwrap_err();
+        assert!(e.to_string().starts_with("ssl.quorum.crl:"), "{e}");
+    }
+
+    #[test]
     fn what_zkserver_lacks_is_refused_naming_the_key() {
         for (k, v) in [
             ("zookeeper.ssl.ciphersuites", "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256"),

@@ -42,6 +42,13 @@
 //! authenticate (DIGEST-MD5, after its initial message and within
 //! tickTime × syncLimit) before the connection rule applies, and every
 //! dialed member is authenticated to the same way (QuorumAuth).
+//!
+//! With sslQuorum every connection is TLS (`unified_server_socket`): the
+//! QuorumConnectionThread dialing runs the client handshake, checking the
+//! peer's certificate, and the one reading an accepted socket runs the
+//! server handshake (with portUnification, only if the peer starts one)
+//! within the same tickTime × syncLimit, before the initial message; a peer
+//! whose certificate does not verify is closed there and never counts.
 
 use crate::common::deadline_reader::DeadlineReader;
 use crate::quorum::auth::quorum_auth::QuorumPeerAuth;

@@ -10,27 +10,9 @@
 mod common;
 
 use common::ensemble::Ensemble;
-use common::{wait_until, Flavor};
-use std::path::{Path, PathBuf};
+use common::{quorum_jaas as jaas, wait_until, Flavor, QUORUM_SASL_REQUIRED as REQUIRE};
+use std::path::Path;
 use std::time::Duration;
-
-const REQUIRE: &[(&str, &str)] = &[
-    ("quorum.auth.enableSasl", "true"),
-    ("quorum.auth.learnerRequireSasl", "true"),
-    ("quorum.auth.serverRequireSasl", "true"),
-];
-
-/// The sections Java's quorum SASL reads, with `password` for the learner.
-fn jaas(dir: &tempfile::TempDir, name: &str, password: &str) -> PathBuf {
-    let path = dir.path().join(name);
-    let text = format!(
-        "QuorumServer {{\n  org.apache.zookeeper.server.auth.DigestLoginModule required\n  user_peer=\"peer-pw\";\n}};\n\
-         QuorumLearner {{\n  org.apache.zookeeper.server.auth.DigestLoginModule required\n  username=\"peer\"\n  \
-         password=\"{password}\";\n}};\n"
-    );
-    std::fs::write(&path, text).expect("write jaas");
-    path
-}
 
 fn with_jaas(flavors: &[Flavor], extra: &[(&str, &str)], file: &Path) -> Ensemble {
     let mut ens = Ensemble::new(flavors, extra);

@@ -1,7 +1,7 @@
 //! Quorum TLS (sslQuorum with Java's ssl.quorum.* keys, portUnification)
 //! on zkserver alone and mixed with Java 3.8 nodes (the leader on either
 //! side): ensembles elect and replicate over TLS election and quorum
-//! connections; a peer whose certificate comes from another CA is refused
+//! connections, with quorum SASL inside them; a peer whose certificate comes from another CA is refused
 //! and stays out while the others keep a quorum; a rolling upgrade's
 //! middle step (portUnification everywhere, sslQuorum on some nodes) works.
 
@@ -9,7 +9,7 @@ mod common;
 
 use common::ensemble::Ensemble;
 use common::pki::{openssl, Pki, PASS};
-use common::{wait_until, Flavor};
+use common::{quorum_jaas, wait_until, Flavor, QUORUM_SASL_REQUIRED};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
@@ -112,11 +112,14 @@ fn zkserver_ensemble_over_tls_refuses_a_foreign_certificate_then_takes_a_good_on
     ens.replicates(&[1, 2, 3], "three");
 }
 
-/// A mixed ensemble over quorum TLS; the two higher sids, one of which
-/// leads, are of one flavor.
+/// A mixed ensemble over quorum TLS, with quorum SASL required on top;
+/// the two higher sids, one of which leads, are of one flavor.
 fn mixed(flavors: &[Flavor; 3]) {
     let pki = Pki::new();
-    let mut ens = tls_ensemble(&pki, flavors, &[("sslQuorum", "true")]);
+    let jaas = quorum_jaas(&pki.dir, "jaas.conf", "peer-pw");
+    let extra: Vec<(&str, &str)> = [("sslQuorum", "true")].into_iter().chain(QUORUM_SASL_REQUIRED.iter().copied()).collect();
+    let mut ens = tls_ensemble(&pki, flavors, &extra);
+    ens.set_system_property("java.security.auth.login.config", jaas.to_str().expect("utf-8 path"));
     ens.start_all();
     let leader = ens.settled_leader(&[1, 2, 3]);
     assert_eq!(ens.node(leader).flavor, flavors[2], "leader {leader} of the wrong kind\n{}", ens.logs());
@@ -128,6 +131,8 @@ fn mixed(flavors: &[Flavor; 3]) {
             assert!(logged(&ens, sid, "SSL handshake complete with"), "node {sid}\n{}", ens.logs());
         }
         assert!(!ens.node(sid).log().contains("Failed the TLS handshake"), "node {sid}\n{}", ens.logs());
+        let sasl = "Successfully completed the authentication using SASL. learner addr";
+        assert!(logged(&ens, sid, sasl), "node {sid} lacks {sasl:?}\n{}", ens.logs());
     }
 }
 

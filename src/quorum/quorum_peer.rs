@@ -15,6 +15,7 @@
 //! `process_reconfig`, called by the role and election threads.
 
 use crate::quorum::fast_leader_election::FastLeaderElection;
+use crate::quorum::leader::Leader;
 use crate::quorum::quorum_cnx_manager::{format_inet_addr, CnxSettings, QuorumCnxManager};
 use crate::quorum::quorum_verifier::QuorumVerifier;
 use crate::quorum::quorum_peer_config::{LearnerType, QuorumPeerConfig};
@@ -32,7 +33,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 use std::thread::JoinHandle;
 use tracing::{info, warn};
 
@@ -221,6 +222,9 @@ pub struct QuorumPeer {
     roles: Box<dyn Roles>,
     running: AtomicBool,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// The Leader while this peer leads (QuorumPeer.leader), for the
+    /// WorkerReceiver to report voters that look again.
+    leader: Mutex<Weak<Leader>>,
 }
 
 impl QuorumPeer {
@@ -333,6 +337,7 @@ impl QuorumPeer {
             roles,
             running: AtomicBool::new(true),
             thread: Mutex::new(None),
+            leader: Mutex::new(Weak::new()),
             config: Arc::new(config),
             settings: Arc::new(settings),
         });
@@ -766,6 +771,15 @@ impl QuorumPeer {
 
     pub fn admin_server(&self) -> Option<&Arc<JettyAdminServer>> {
         self.admin_server.as_ref()
+    }
+
+    /// The Leader while this peer leads (set by `lead` for its duration).
+    pub fn leader(&self) -> Option<Arc<Leader>> {
+        self.leader.lock().upgrade()
+    }
+
+    pub fn set_leader(&self, leader: Weak<Leader>) {
+        *self.leader.lock() = leader;
     }
 
     /// getLeaderId: the decided leader's id, -1 while LOOKING.

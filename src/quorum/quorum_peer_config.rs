@@ -391,18 +391,6 @@ fn refuse_unsupported_security_properties(props: &SystemProperties) -> Result<()
     Ok(())
 }
 
-/// Refuses the quorum system properties whose feature zkserver lacks, when
-/// set to a value that turns the feature on.
-fn refuse_unsupported_quorum_properties(props: &SystemProperties) -> Result<(), ConfigError> {
-    if props.int("zookeeper.leader.maxTimeToWaitForEpoch", -1)? >= 0 {
-        return Err(props.refused(
-            "zookeeper.leader.maxTimeToWaitForEpoch",
-            "is not supported: a zkserver leader never quits waiting for its epoch when a voter looks again",
-        ));
-    }
-    Ok(())
-}
-
 fn is_unused_java_property(name: &str) -> bool {
     let n = normalize(name);
     UNUSED_JAVA_PROPERTIES.iter().any(|p| if p.ends_with('.') { n.starts_with(p) } else { n == *p })
@@ -731,7 +719,6 @@ impl QuorumPeerConfig {
         }
         c.properties = SystemProperties::new(system_overrides, unknown_keys);
         refuse_unsupported_security_properties(&c.properties)?;
-        refuse_unsupported_quorum_properties(&c.properties)?;
 
         match c.dynamic_config_file.clone() {
             None => {

@@ -586,7 +586,7 @@ const JAVA_QUORUM_KEYS: &[(&str, Sample, KeyStatus)] = &[
     ("zookeeper.leader.ackLoggingFrequency", D("10"), Works),
     ("zookeeper.testingonly.initialZxid", D("4096"), Works),
     ("zookeeper.leaderServes", D("no"), Works),
-    ("zookeeper.leader.maxTimeToWaitForEpoch", D("1000"), Refused),
+    ("zookeeper.leader.maxTimeToWaitForEpoch", D("1000"), Works),
     ("zookeeper.leaderConnectDelayDuringRetryMs", D("50"), Works),
     ("follower.nodelay", D("false"), Works),
     ("zookeeper.learner.asyncSending", D("true"), Works),

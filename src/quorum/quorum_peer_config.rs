@@ -446,6 +446,9 @@ pub struct QuorumPeerConfig {
     pub last_seen_quorum_verifier: Option<QuorumSpec>,
     /// `peerType`, corrected to what this server's `server.N` line says.
     pub peer_type: LearnerType,
+    /// `observerMasterPort` (0: none): an observer connects to a voter at
+    /// this port (its ObserverMaster) instead of to the leader.
+    pub observer_master_port: i32,
     /// `syncEnabled` (observers log txns); the system property
     /// `zookeeper.observer.syncEnabled` overrides it when set
     /// (`LearnerSettings`).
@@ -691,13 +694,7 @@ impl QuorumPeerConfig {
                 "secureClientPortAddress is set but secureClientPort is not set".to_string(),
             ));
         }
-        if raw.observer_master_port > 0 {
-            return Err(ConfigError::bad_value(
-                "observerMasterPort",
-                &raw.observer_master_port.to_string(),
-                "is not supported: zkserver has no ObserverMaster; observers connect to the leader",
-            ));
-        }
+        c.observer_master_port = raw.observer_master_port;
 
         if c.tick_time == 0 {
             return Err(ConfigError::Invalid("tickTime is not set".to_string()));
@@ -740,6 +737,14 @@ impl QuorumPeerConfig {
                 c.last_seen_quorum_verifier = c.read_next_dynamic_file()?;
             }
         }
+        if c.observer_master_port > 0 && c.peer_type == LearnerType::Participant && c.is_distributed() {
+            return Err(ConfigError::bad_value(
+                "observerMasterPort",
+                &c.observer_master_port.to_string(),
+                "is not supported on a participant: zkserver followers serve no observers (an observer with it \
+                 syncs from the followers' observer masters)",
+            ));
+        }
         Ok(c)
     }
 
@@ -765,6 +770,7 @@ impl QuorumPeerConfig {
             quorum_verifier: QuorumSpec::default(),
             last_seen_quorum_verifier: None,
             peer_type: LearnerType::Participant,
+            observer_master_port: 0,
             sync_enabled: true,
             dynamic_config_file: None,
             snap_retain_count: 3,

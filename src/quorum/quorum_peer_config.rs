@@ -332,8 +332,9 @@ const UNUSED_JAVA_PROPERTIES: &[&str] = &[
     "bitHashCacheSize",
     "admin.httpVersion",
     "server.realm",
-    // Both act only on what an ObserverMaster serves, and zkserver refuses
-    // observerMasterPort: without it they do nothing in Java either.
+    // Both act only on what a follower's ObserverMaster serves, and zkserver
+    // refuses observerMasterPort on a participant: without it they do
+    // nothing in Java either.
     "observerMaster.sizeLimit",
     "follower.skipLearnerRequestToNextProcessor",
     "sasl.client.username",

@@ -540,6 +540,8 @@ const JAVA_QUORUM_KEYS: &[(&str, Sample, KeyStatus)] = &[
     ("clientPortAddress", Cfg("clientPort=2181\nclientPortAddress=127.0.0.1"), Works),
     ("secureClientPort", Cfg("secureClientPort=2281"), Refused),
     ("secureClientPortAddress", Cfg("secureClientPortAddress=127.0.0.1"), Refused),
+    // On a participant (an observer with it syncs from the voters'
+    // ObserverMasters: observer_master_port_serves_observers_only).
     ("observerMasterPort", Cfg("observerMasterPort=2191"), Refused),
     ("clientPortListenBacklog", Cfg("clientPortListenBacklog=10"), Works),
     ("tickTime", Cfg("tickTime=1000"), Works),

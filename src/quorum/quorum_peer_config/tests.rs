@@ -547,7 +547,7 @@ const JAVA_QUORUM_KEYS: &[(&str, Sample, KeyStatus)] = &[
     ("localSessionsEnabled", Cfg("localSessionsEnabled=true"), Works),
     ("localSessionsUpgradingEnabled", Cfg("localSessionsUpgradingEnabled=true"), Works),
     ("clientPortAddress", Cfg("clientPort=2181\nclientPortAddress=127.0.0.1"), Works),
-    ("secureClientPort", Cfg("secureClientPort=2281"), Refused),
+    ("secureClientPort", Cfg("secureClientPort=2281"), Works),
     ("secureClientPortAddress", Cfg("secureClientPortAddress=127.0.0.1"), Refused),
     ("observerMasterPort", Cfg("observerMasterPort=2191"), Refused),
     ("clientPortListenBacklog", Cfg("clientPortListenBacklog=10"), Works),

@@ -16,10 +16,20 @@
 //! ZKBENCH_FILTER (run only the workloads whose name contains it, or one
 //! of its comma-separated parts),
 //! ZKBENCH_JAVA_HEAP_MB (default 1000, zkEnv.sh's ZK_SERVER_HEAP),
-//! ZKBENCH_KEEP=1 (keep each server's temp directory). The table goes to
+//! ZKBENCH_KEEP=1 (keep each server's temp directory), ZKBENCH_TLS=1 (the
+//! workloads' connections use TLS with a client certificate on each
+//! server's secureClientPort; Java runs its Netty factory, as it must for
+//! TLS; see "TLS" below). The table goes to
 //! stdout, the same figures to target/bench/load.json (load-ensemble.json
 //! for ensemble.toml: load, then a dash and the stem of each file other
-//! than standalone.toml).
+//! than standalone.toml; load-tls.json and the like with ZKBENCH_TLS).
+//!
+//! TLS: each connection's socket is a loopback pair whose far end a
+//! `tls-pump` thread carries over a rustls client connection to the
+//! server, so the writer and reader threads stay as they are; the pumps
+//! run on the same machine, cost both servers alike and add one local hop
+//! to every latency. The tree is still created through the plain port's
+//! client, the load itself over TLS.
 //!
 //! How it drives a server: each connection is a session of its own with a
 //! writer thread and a reader thread over one socket. The writer keeps up to
@@ -58,7 +68,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{BufReader, Write};
-use std::net::{Shutdown, TcpStream};
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -453,6 +463,8 @@ struct Settings {
     keep_dirs: bool,
     zkserver_bin: PathBuf,
     json_out: PathBuf,
+    /// ZKBENCH_TLS=1: the certificates the servers and the load use.
+    tls: Option<Arc<common::pki::Pki>>,
 }
 
 fn env_flag(name: &str) -> bool {
@@ -524,7 +536,15 @@ impl Settings {
                 .filter(|stem| *stem != "standalone")
                 .map(|stem| format!("-{stem}"))
                 .collect();
-            format!("load{stems}.json")
+            let tls = if env_flag("ZKBENCH_TLS") { "-tls" } else { "" };
+            format!("load{stems}{tls}.json")
+        };
+        let tls = if env_flag("ZKBENCH_TLS") {
+            let pki = Arc::new(common::pki::Pki::new());
+            let _ = TLS_CLIENT.set(tls_client_config(&pki)?);
+            Some(pki)
+        } else {
+            None
         };
         Ok(Settings {
             mode,
@@ -535,6 +555,7 @@ impl Settings {
             keep_dirs: env_flag("ZKBENCH_KEEP"),
             json_out: target.join("bench").join(json_name),
             zkserver_bin,
+            tls,
         })
     }
 }
@@ -674,11 +695,147 @@ impl ConnStats {
     }
 }
 
+/// With ZKBENCH_TLS: how the load's connections speak TLS.
+static TLS_CLIENT: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
+
+/// A TLS client config trusting the PKI's CA and presenting client1's
+/// certificate, as the tests' Java and kazoo clients do.
+fn tls_client_config(pki: &common::pki::Pki) -> Result<Arc<rustls::ClientConfig>, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(pki.path("ca.pem")).map_err(|e| format!("ca.pem: {e}"))? {
+        roots.add(c.map_err(|e| format!("ca.pem: {e}"))?).map_err(|e| format!("ca.pem: {e}"))?;
+    }
+    let chain = CertificateDer::pem_file_iter(pki.path("client1.pem"))
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("client1.pem: {e}"))?;
+    let key = PrivateKeyDer::from_pem_file(pki.path("client1.key")).map_err(|e| format!("client1.key: {e}"))?;
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS12])
+        .map_err(|e| format!("TLS client: {e}"))?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .map_err(|e| format!("client certificate: {e}"))?;
+    Ok(Arc::new(config))
+}
+
+/// A TCP connection to `addr`, or with ZKBENCH_TLS the near end of a
+/// loopback pair whose far end a `tls-pump` thread carries over TLS to
+/// `addr`.
+fn open_socket(addr: &str) -> Result<TcpStream, String> {
+    let sock = addr.parse().map_err(|e| format!("{addr}: {e}"))?;
+    let server = TcpStream::connect_timeout(&sock, IO_TIMEOUT).map_err(|e| format!("connect to {addr}: {e}"))?;
+    let Some(config) = TLS_CLIENT.get() else { return Ok(server) };
+    let pair = || -> std::io::Result<(TcpStream, TcpStream)> {
+        let l = TcpListener::bind("127.0.0.1:0")?;
+        let near = TcpStream::connect(l.local_addr()?)?;
+        let (far, _) = l.accept()?;
+        for s in [&near, &far, &server] {
+            s.set_nodelay(true)?;
+        }
+        Ok((near, far))
+    };
+    let (near, far) = pair().map_err(|e| format!("loopback pair: {e}"))?;
+    let name = rustls::pki_types::ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into());
+    let mut tls = rustls::ClientConnection::new(Arc::clone(config), name).map_err(|e| format!("TLS: {e}"))?;
+    tls.set_buffer_limit(None);
+    std::thread::Builder::new()
+        .name("tls-pump".to_string())
+        .spawn(move || tls_pump(tls, server, far))
+        .map_err(|e| format!("cannot spawn a TLS pump: {e}"))?;
+    Ok(near)
+}
+
+/// Carries bytes between `app` (plaintext, the bench's side) and `net`
+/// (TLS, the server's side) until either side closes or fails; what the
+/// server sent before it closed still reaches `app` (a closeSession reply).
+fn tls_pump(mut tls: rustls::ClientConnection, net: TcpStream, app: TcpStream) {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    if net.set_nonblocking(true).is_err() || app.set_nonblocking(true).is_err() {
+        return;
+    }
+    let mut to_app: Vec<u8> = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let would_block = |e: &std::io::Error| e.kind() == std::io::ErrorKind::WouldBlock;
+    let mut server_done = false;
+    while !server_done {
+        let net_ev = libc::POLLIN | if tls.wants_write() { libc::POLLOUT } else { 0 };
+        let app_ev = libc::POLLIN | if to_app.is_empty() { 0 } else { libc::POLLOUT };
+        let mut fds = [
+            libc::pollfd { fd: net.as_raw_fd(), events: net_ev, revents: 0 },
+            libc::pollfd { fd: app.as_raw_fd(), events: app_ev, revents: 0 },
+        ];
+        // SAFETY: two valid pollfds that outlive the call.
+        if unsafe { libc::poll(fds.as_mut_ptr(), 2, 1000) } < 0 {
+            return;
+        }
+        if fds[0].revents != 0 {
+            match tls.read_tls(&mut &net) {
+                Ok(0) => server_done = true,
+                Ok(_) => {
+                    if tls.process_new_packets().is_err() {
+                        server_done = true;
+                    }
+                    loop {
+                        match tls.reader().read(&mut buf) {
+                            Ok(0) => {
+                                server_done = true;
+                                break;
+                            }
+                            Ok(n) => to_app.extend_from_slice(&buf[..n]),
+                            Err(e) if would_block(&e) => break,
+                            Err(_) => {
+                                server_done = true;
+                                break;
+                            }
+                        }
+                    }
+                }
+                Err(e) if would_block(&e) => {}
+                Err(_) => server_done = true,
+            }
+        }
+        if fds[1].revents != 0 && !server_done {
+            match (&app).read(&mut buf) {
+                Ok(0) => return,
+                Ok(n) => {
+                    if tls.writer().write_all(&buf[..n]).is_err() {
+                        return;
+                    }
+                }
+                Err(e) if would_block(&e) => {}
+                Err(_) => return,
+            }
+        }
+        while !to_app.is_empty() && !server_done {
+            match (&app).write(&to_app) {
+                Ok(n) => {
+                    to_app.drain(..n);
+                }
+                Err(e) if would_block(&e) => break,
+                Err(_) => return,
+            }
+        }
+        while tls.wants_write() && !server_done {
+            match tls.write_tls(&mut &net) {
+                Ok(_) => {}
+                Err(e) if would_block(&e) => break,
+                Err(_) => return,
+            }
+        }
+    }
+    if app.set_nonblocking(false).is_ok() {
+        let _ = (&app).write_all(&to_app);
+    }
+}
+
 /// Opens a session on its own socket.
 fn connect(addr: &str) -> Result<TcpStream, String> {
-    let sock = addr.parse().map_err(|e| format!("{addr}: {e}"))?;
-    let mut stream = TcpStream::connect_timeout(&sock, IO_TIMEOUT)
-        .map_err(|e| format!("connect to {addr}: {e}"))?;
+    let mut stream = open_socket(addr)?;
     let setup = |s: &TcpStream| {
         s.set_nodelay(true)?;
         s.set_read_timeout(Some(IO_TIMEOUT))?;
@@ -1044,7 +1201,7 @@ fn check_errors(stats: &ConnStats, phase: &str) -> Result<(), String> {
 /// Creates the tree the workload reads and writes (not timed as part of
 /// the workload) through the servers of `addrs`, and waits until each of
 /// them has it; returns the number of nodes created.
-fn populate(addrs: &[String], w: &Workload) -> Result<usize, String> {
+fn populate(addrs: &[String], load_addrs: &[String], w: &Workload) -> Result<usize, String> {
     let first = addrs.first().ok_or("no server to populate")?;
     let client =
         ZkClient::connect(first.as_str(), SESSION_TIMEOUT_MS).map_err(|e| format!("connect: {e}"))?;
@@ -1087,7 +1244,7 @@ fn populate(addrs: &[String], w: &Workload) -> Result<usize, String> {
         .collect();
     let start = Instant::now();
     let timing = |_: usize| Timing { start, measure_from: start, end: None, rate: None, offset: Duration::ZERO };
-    let stats = run_connections(addrs, POPULATE_CONNECTIONS, POPULATE_IN_FLIGHT, timing, sources)?;
+    let stats = run_connections(load_addrs, POPULATE_CONNECTIONS, POPULATE_IN_FLIGHT, timing, sources)?;
     check_errors(&stats, "populate")?;
     if stats.replies != leaves as u64 {
         return Err(format!("populate: {} replies for {leaves} creates", stats.replies));
@@ -1134,6 +1291,14 @@ impl Deployment {
         match self {
             Deployment::Standalone(server) => std::slice::from_ref(server),
             Deployment::Ensemble(e) => &e.nodes,
+        }
+    }
+
+    /// Gives every server a TLS client port (before they start).
+    fn enable_tls(&mut self, pki: &common::pki::Pki) -> Result<(), String> {
+        match self {
+            Deployment::Standalone(server) => server.enable_tls(pki),
+            Deployment::Ensemble(e) => e.nodes.iter_mut().try_for_each(|n| n.enable_tls(pki)),
         }
     }
 
@@ -1205,6 +1370,9 @@ fn cpu_secs_sum(pids: &[u32]) -> Result<f64, String> {
 /// stops the servers.
 fn run_workload(kind: Kind, w: &Arc<Workload>, s: &Settings) -> Result<Figures, String> {
     let mut servers = Deployment::new(kind, w, s)?;
+    if let Some(pki) = &s.tls {
+        servers.enable_tls(pki)?;
+    }
     servers.spawn()?;
     let result = measure(&mut servers, w);
     let result = result.map_err(|e| {
@@ -1223,10 +1391,13 @@ fn run_workload(kind: Kind, w: &Arc<Workload>, s: &Settings) -> Result<Figures, 
 fn measure(servers: &mut Deployment, w: &Arc<Workload>) -> Result<Figures, String> {
     let leader = servers.wait_serving()?;
     let addrs: Vec<String> = servers.servers().iter().map(BenchServer::addr).collect();
+    // The load's connections: the TLS ports with ZKBENCH_TLS.
+    let load_addrs: Vec<String> =
+        servers.servers().iter().map(|s| s.secure_addr().unwrap_or_else(|| s.addr())).collect();
     let pids = servers.pids()?;
     let mut f = Figures { leader, ..Figures::default() };
     let t = Instant::now();
-    f.populated = populate(&addrs, w)?;
+    f.populated = populate(&addrs, &load_addrs, w)?;
     f.populate_secs = t.elapsed().as_secs_f64();
 
     let sources: Vec<_> = (0..w.connections)
@@ -1268,7 +1439,7 @@ fn measure(servers: &mut Deployment, w: &Arc<Workload>) -> Result<Figures, Strin
             let (s1, d1) = (cpu_secs_sum(pids)?, support::proc_cpu_secs(std::process::id())?);
             Ok((s1 - s0, d1 - d0))
         });
-        let stats = run_connections(&addrs, w.connections, w.in_flight, timing, sources);
+        let stats = run_connections(&load_addrs, w.connections, w.in_flight, timing, sources);
         let cpu = sampler.join().unwrap_or_else(|_| Err("the CPU sampler panicked".to_string()));
         stats.and_then(|st| cpu.map(|c| (st, c)))
     });
@@ -1378,10 +1549,15 @@ fn report(s: &Settings, outcomes: &[Outcome], load_before: &str) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "\nload benchmark: {} ({:?} run), Java -Xmx{}m per server, fsync on (default zoo.cfg)",
+        "\nload benchmark: {} ({:?} run), Java -Xmx{}m per server, fsync on (default zoo.cfg){}",
         files_text(&s.workload_files),
         s.mode,
-        s.java_heap_mb
+        s.java_heap_mb,
+        if s.tls.is_some() {
+            ", load over TLS 1.2 with client certificates (secureClientPort; Java on Netty)"
+        } else {
+            ""
+        }
     );
     let _ = writeln!(out, "machine: {load_before} before the run, {} after", support::machine_load());
     for o in outcomes {

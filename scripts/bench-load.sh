@@ -19,6 +19,8 @@
 #   ZKBENCH_VERSUS=metrics scripts/bench-load.sh   # the metrics' overhead: zkserver against
 #                                                  # zkserver with the Prometheus provider on
 #                                                  # and /metrics scraped every second
+#   ZKBENCH_TLS=1 scripts/bench-load.sh           # the load over TLS on secureClientPort
+#                                                  # (Java on Netty); target/bench/load-tls.json
 # Other knobs (see benches/load.rs): ZKBENCH_ONLY=zkserver|java,
 # ZKBENCH_FILTER=<part of a workload name>[,<another>], ZKBENCH_JAVA_HEAP_MB,
 # ZKBENCH_KEEP=1.

@@ -20,7 +20,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ALL=(client_frame quorum_packet election snapshot_file txn_log_file snap_stream)
+ALL=(client_frame quorum_packet election snapshot_file txn_log_file snap_stream key_store_file)
 mode=(-max_total_time=20)
 nice=()
 targets=()

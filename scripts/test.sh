@@ -6,7 +6,8 @@
 # krb5-user for the KDC the SASL tests start), builds zkserver and runs
 # every test target (unit tests, the integration suites in tests/, interop
 # with Debian's zkCli.sh, cli_mt and kazoo; iptables, strace and prlimit for
-# the partition, fault-injection, fsync and descriptor tests); without
+# the partition, fault-injection, fsync and descriptor tests; openssl and
+# the JRE's keytool make the TLS tests' certificates); without
 # arguments it first runs
 # each fuzz target for a few seconds (scripts/fuzz.sh).
 #
@@ -42,6 +43,8 @@ missing() {
     command -v strace >/dev/null 2>&1 || m+=("strace (the directory-fsync tests)")
     command -v prlimit >/dev/null 2>&1 || m+=("prlimit (util-linux; the descriptor-exhaustion test)")
     command -v c++ >/dev/null 2>&1 || m+=("c++ (g++; libFuzzer in the fuzz targets)")
+    command -v openssl >/dev/null 2>&1 || m+=("openssl (the TLS tests make their certificates)")
+    command -v keytool >/dev/null 2>&1 || m+=("keytool (the JRE's; the TLS tests make JKS and PKCS12 stores)")
     if [ "${#m[@]}" -gt 0 ]; then printf '%s\n' "${m[@]}"; fi
 }
 
@@ -54,7 +57,7 @@ if [ -n "$(missing)" ]; then
     $SUDO apt-get install -y zookeeper zookeeper-bin python3-kazoo python3-pytest python3-mock python3-objgraph \
         python3-pure-sasl python3-kerberos krb5-kdc krb5-admin-server krb5-user libgssapi-krb5-2 \
         iptables strace util-linux g++ \
-        libjetty9-java libservlet-api-java libjackson2-databind-java
+        libjetty9-java libservlet-api-java libjackson2-databind-java openssl default-jre-headless
 fi
 still=$(missing)
 if [ -n "$still" ]; then

@@ -93,6 +93,8 @@ pub struct BenchServer {
     metrics_port: Option<u16>,
     /// Ends the thread scraping /metrics while the process runs.
     scraper_stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// The TLS client port, once `enable_tls` opened one.
+    pub secure_port: Option<u16>,
 }
 
 impl BenchServer {
@@ -137,6 +139,7 @@ impl BenchServer {
             log_start: 0,
             metrics_port: (kind == Kind::ZkserverMetrics).then(free_port),
             scraper_stop: None,
+            secure_port: None,
         };
         fs::create_dir_all(s.data_dir()).map_err(|e| format!("cannot create the dataDir: {e}"))?;
         let mut cfg = format!(
@@ -162,6 +165,35 @@ impl BenchServer {
 
     pub fn addr(&self) -> String {
         format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Adds a TLS client port to the (not yet started) server, with the
+    /// same zoo.cfg keys for both kinds: the key store `server.p12` and
+    /// trust store `ca.pem` of `pki`, client certificates required and
+    /// authenticated by the x509 provider, and Java on its Netty factory
+    /// (which it needs for TLS).
+    pub fn enable_tls(&mut self, pki: &crate::common::pki::Pki) -> Result<(), String> {
+        let port = free_port();
+        let cfg = format!(
+            "secureClientPort={port}\nserverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory\n\
+             authProvider.x509=org.apache.zookeeper.server.auth.X509AuthenticationProvider\n\
+             ssl.keyStore.location={}\nssl.keyStore.password={}\nssl.trustStore.location={}\n",
+            pki.path("server.p12"),
+            crate::common::pki::PASS,
+            pki.path("ca.pem"),
+        );
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(self.cfg_path())
+            .map_err(|e| format!("cannot open zoo.cfg: {e}"))?;
+        std::io::Write::write_all(&mut f, cfg.as_bytes()).map_err(|e| format!("cannot write zoo.cfg: {e}"))?;
+        self.secure_port = Some(port);
+        Ok(())
+    }
+
+    /// The TLS client port's address, with `enable_tls`.
+    pub fn secure_addr(&self) -> Option<String> {
+        self.secure_port.map(|p| format!("127.0.0.1:{p}"))
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -211,7 +243,15 @@ impl BenchServer {
                     "-Dorg.slf4j.simpleLogger.showDateTime=true",
                     "-Dorg.slf4j.simpleLogger.dateTimeFormat=HH:mm:ss.SSS",
                 ]);
-                c.arg("-cp").arg(java_class_path()?);
+                let mut cp = java_class_path()?;
+                if self.secure_port.is_some() {
+                    // Netty's SslHandler needs netty-codec (and its
+                    // transport netty-resolver), which zookeeper.jar's
+                    // manifest leaves out: Debian's class path cannot
+                    // serve TLS as it is.
+                    cp.push_str(":/usr/share/java/netty-codec.jar:/usr/share/java/netty-resolver.jar");
+                }
+                c.arg("-cp").arg(cp);
                 c.arg("org.apache.zookeeper.server.quorum.QuorumPeerMain");
                 c.arg(self.cfg_path());
                 c

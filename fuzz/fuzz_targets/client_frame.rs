@@ -53,6 +53,7 @@ fuzz_target!(|data: &[u8]| {
         Arc::clone(&zks),
         &server_settings().nio,
         CnxnSlot::uncounted(l.remote.ip()),
+        None,
     );
     let next: Arc<dyn RequestProcessor> = Arc::new(FinalRequestProcessor::new(Arc::clone(&zks)));
     let submit = |req| PrepRequestProcessor::process_now(&zks, &next, req);

@@ -203,6 +203,12 @@ impl Leader {
         Duration::from_millis((i64::from(c.tick_time) * i64::from(c.sync_limit)).max(1) as u64)
     }
 
+    /// The quorum SASL server learners authenticate with (Java's
+    /// getQuorumAuthServer).
+    pub fn quorum_auth(&self) -> &crate::quorum::auth::quorum_auth::QuorumPeerAuth {
+        self.peer.quorum_auth()
+    }
+
     /// initLimit ticks.
     pub fn init_timeout(&self) -> Duration {
         let c = self.peer.config();

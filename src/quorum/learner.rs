@@ -366,6 +366,13 @@ pub fn run(peer: &Arc<QuorumPeer>, leader: &Vote, learner_type: LearnerType) -> 
             return Err(e);
         }
     };
+    let init = Duration::from_millis((i64::from(peer.config().tick_time) * i64::from(peer.config().init_limit)).max(1000) as u64);
+    if let Err(e) = peer.quorum_auth().authenticate_learner(&sock, init) {
+        let at = sock.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+        error!("Failed to authenticate with the leader at {at}: {e}");
+        let _ = sock.shutdown(std::net::Shutdown::Both);
+        return Err(io::Error::new(io::ErrorKind::PermissionDenied, e));
+    }
     let writer = Arc::new(Mutex::new(BufWriter::new(sock.try_clone()?)));
     let sender = if settings.async_sending {
         Some(LearnerSender::start(peer.id(), Arc::clone(&writer), sock.try_clone()?)?)

@@ -491,6 +491,11 @@ impl LearnerHandler {
         // this thread writes) is given up after initLimit without progress.
         self.sock.set_write_timeout(Some(leader.init_timeout()))?;
         let _ = self.sock.set_nodelay(leader.settings().nodelay);
+        // The learner authenticates first (quorum SASL), within initLimit.
+        if let Err(e) = leader.quorum_auth().authenticate_server(&self.sock, leader.init_timeout()) {
+            error!("Server failed to authenticate quorum learner, addr: {}, closing connection: {e}", self.remote);
+            return Ok(());
+        }
         let handshake_deadline = || Some(Instant::now() + leader.init_timeout());
         let mut input = BufReader::new(DeadlineReader::new(self.sock.try_clone()?, handshake_deadline()));
         let mut out = BufWriter::new(self.sock.try_clone()?);

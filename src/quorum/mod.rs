@@ -2,6 +2,7 @@
 //! roles.
 
 pub mod ack_request_processor;
+pub mod auth;
 pub mod commit_processor;
 pub mod fast_leader_election;
 pub mod follower_request_processor;

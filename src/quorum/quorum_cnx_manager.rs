@@ -37,10 +37,14 @@
 //! place. Connections from larger sids that are not members are capped at
 //! `quorum.cnxn.threads.size` (Java has no cap). A stranger that claims a
 //! larger member's sid still replaces that member's connection until the
-//! member reconnects, as in Java: only quorum authentication (SASL or TLS,
-//! which zkserver lacks) could tell them apart.
+//! member reconnects, as in Java, unless quorum SASL is required
+//! (`quorum.auth.serverRequireSasl`): then every accepted socket must
+//! authenticate (DIGEST-MD5, after its initial message and within
+//! tickTime × syncLimit) before the connection rule applies, and every
+//! dialed member is authenticated to the same way (QuorumAuth).
 
 use crate::common::deadline_reader::DeadlineReader;
+use crate::quorum::auth::quorum_auth::QuorumPeerAuth;
 use crate::jute::StreamInput;
 use crate::quorum::quorum_peer_config::system_properties::SystemProperties;
 use crate::quorum::quorum_peer_config::{ConfigError, HostPort};
@@ -302,6 +306,8 @@ pub struct CnxSettings {
     /// `quorum.cnxn.threads.size`: the most dials, and the most accepted
     /// sockets still sending their initial message, at one time.
     pub threads_size: usize,
+    /// Quorum SASL: authServer for accepted sockets, authLearner for dialed ones.
+    pub auth: Arc<QuorumPeerAuth>,
 }
 
 /// One live connection to a peer, shared by its SendWorker and RecvWorker.
@@ -528,6 +534,12 @@ impl QuorumCnxManager {
     fn handle_connection(self: &Arc<Self>, sock: &TcpStream, remote: SocketAddr, id: u64) {
         let deadline = Instant::now() + self.socket_timeout();
         let init = InitialMessage::read_from(&mut DeadlineReader::new(sock, Some(deadline)));
+        // Quorum SASL (authServer.authenticate) before the connection rule,
+        // while the socket still counts among the handshakes.
+        let auth = match init {
+            Ok(_) => self.settings.auth.authenticate_server(sock, self.socket_timeout()),
+            Err(_) => Ok(()),
+        };
         self.handshakes.lock().retain(|(i, _)| *i != id);
         let init = match init {
             Ok(m) => m,
@@ -542,6 +554,11 @@ impl QuorumCnxManager {
                 return;
             }
         };
+        if let Err(e) = auth {
+            error!("Exception handling connection, addr: {remote}, closing server connection: {e}");
+            close(sock);
+            return;
+        }
         let mut sid = init.sid;
         if sid == OBSERVER_ID {
             sid = self.observer_counter.fetch_sub(1, Ordering::AcqRel);
@@ -734,6 +751,15 @@ impl QuorumCnxManager {
             warn!("Ignoring exception reading or writing challenge: {e}");
             close(&sock);
             return;
+        }
+        // Quorum SASL (authLearner.authenticate) towards members, before
+        // the connection rule: the other side authenticates either way.
+        if self.view().contains_key(&sid) {
+            if let Err(e) = self.settings.auth.authenticate_learner(&sock, self.socket_timeout()) {
+                warn!("Exception while connecting, id: {sid}, closing learner connection: {e}");
+                close(&sock);
+                return;
+            }
         }
         if sid > self.settings.my_sid {
             info!(
@@ -1048,6 +1074,7 @@ mod tests {
             reachability_probe: None,
             bind_retry: 3,
             threads_size,
+            auth: Arc::default(),
         });
         mgr.start_listener().unwrap();
         (mgr, format!("127.0.0.1:{port}"))

@@ -14,6 +14,7 @@
 //! `set_last_seen_quorum_verifier`, `set_quorum_verifier` and
 //! `process_reconfig`, called by the role and election threads.
 
+use crate::quorum::auth::quorum_auth::QuorumPeerAuth;
 use crate::quorum::fast_leader_election::FastLeaderElection;
 use crate::quorum::leader::Leader;
 use crate::quorum::quorum_cnx_manager::{format_inet_addr, CnxSettings, QuorumCnxManager};
@@ -218,6 +219,9 @@ pub struct QuorumPeer {
     admin_server: Option<Arc<JettyAdminServer>>,
     zab_state: AtomicU8,
     cnx_manager: Arc<QuorumCnxManager>,
+    /// Quorum SASL (authServer and authLearner), used by the election
+    /// connections, the LearnerHandlers and the learner.
+    quorum_auth: Arc<QuorumPeerAuth>,
     election: OnceLock<Arc<FastLeaderElection>>,
     roles: Box<dyn Roles>,
     running: AtomicBool,
@@ -272,6 +276,13 @@ impl QuorumPeer {
             _ => Arc::clone(&quorum_verifier),
         };
 
+        // QuorumPeer.initialize, before anything starts: the quorum SASL
+        // server and learner.
+        let authz_hosts = config.quorum_verifier.servers.values().map(|s| s.hostname.clone()).collect();
+        let quorum_auth = QuorumPeerAuth::initialize(&config.quorum_auth, config.properties(), authz_hosts)
+            .map_err(StartError::Other)?;
+        let quorum_auth = Arc::new(quorum_auth);
+
         let snap_log = FileTxnSnapLog::new(&config.data_log_dir, &config.data_dir)
             .map_err(|e| StartError::Datadir(format!("cannot open the data directory: {e}")))?;
         let snap_dir = snap_log.data_dir().to_path_buf();
@@ -293,13 +304,19 @@ impl QuorumPeer {
         );
 
         let zks = ZooKeeperServer::new(zks_settings, Arc::clone(&zk_db), sessions);
-        let cnxn_factory = match config.client_port_address {
-            Some(addr) => Some(
-                NioServerCnxnFactory::start(addr, settings.nio.clone(), Arc::clone(&zks))
-                    .map_err(|e| StartError::Other(format!("cannot bind the client port {addr}: {e}")))?
+        let cnxn_factory = if config.client_port_address.is_some() || config.secure_client_port_address.is_some() {
+            Some(
+                NioServerCnxnFactory::start(
+                    config.client_port_address,
+                    config.secure_client_port_address,
+                    settings.nio.clone(),
+                    Arc::clone(&zks),
+                )
+                .map_err(|e| StartError::Other(format!("cannot open the client port: {e}")))?
                     as Arc<dyn ServerCnxnFactory>,
-            ),
-            None => None,
+            )
+        } else {
+            None
         };
 
         // As QuorumPeer.start: the AdminServer after the client port; a
@@ -335,6 +352,7 @@ impl QuorumPeer {
             reachability_probe: config.reachability_probe(),
             bind_retry: settings.quorum_cnx.election_port_bind_retry,
             threads_size: config.quorum_cnxn_threads_size,
+            auth: Arc::clone(&quorum_auth),
         };
         let cnx_manager = QuorumCnxManager::new(cnx_settings);
 
@@ -355,6 +373,7 @@ impl QuorumPeer {
             admin_server,
             zab_state: AtomicU8::new(ZabState::Election as u8),
             cnx_manager: Arc::clone(&cnx_manager),
+            quorum_auth,
             election: OnceLock::new(),
             roles,
             running: AtomicBool::new(true),
@@ -904,6 +923,10 @@ impl QuorumPeer {
 
     pub fn cnxn_factory(&self) -> Option<&Arc<dyn ServerCnxnFactory>> {
         self.cnxn_factory.as_ref()
+    }
+
+    pub fn quorum_auth(&self) -> &QuorumPeerAuth {
+        &self.quorum_auth
     }
 
     pub fn cnx_manager(&self) -> &Arc<QuorumCnxManager> {

@@ -26,6 +26,7 @@ pub mod system_properties;
 
 pub use quorum_server::{is_membership_key, HostPort, LearnerType, QuorumServer, QuorumSpec};
 use system_properties::{normalize, SystemProperties};
+use crate::quorum::auth::quorum_auth::QuorumAuthSettings;
 use crate::server::persistence::util::write_atomically;
 
 use std::fmt;
@@ -229,6 +230,11 @@ const RESOLVED_PROPERTIES: &[&str] = &[
     "maxCnxns",
     "clientTcpKeepAlive",
     "serverCnxnFactory",
+    "client.portUnification",
+    "netty.server.outstandingHandshake.limit",
+    "client.certReload",
+    "client.secure",
+    "X509AuthenticationProvider.superUser",
     "globalOutstandingLimit",
     "snapCount",
     "snapSizeLimitInKb",
@@ -351,20 +357,18 @@ const UNUSED_JAVA_PROPERTIES: &[&str] = &[
     "com.sun.management.",
 ];
 
-const NO_TLS: &str = "zkserver has no TLS";
+const NO_QUORUM_TLS: &str = "is not supported: zkserver has TLS on the client port only, not between servers";
+const NO_HTTPS: &str = "zkserver's AdminServer has no HTTPS";
 
 /// Security properties (prefix-free; a trailing '.' makes a prefix) of
 /// features zkserver does not have: start-up is refused when one is set
 /// (when `only_true`, only when set to true, since false leaves the feature
 /// off in Java too), so that no security setting is silently ignored.
 const UNSUPPORTED_SECURITY_PROPERTIES: &[(&str, &str, bool)] = &[
-    ("kerberos.canonicalizeHostNames", "it is for quorum SASL, which zkserver has not", true),
-    ("X509AuthenticationProvider.superUser", NO_TLS, false),
-    ("ssl.", NO_TLS, false),
-    ("client.secure", NO_TLS, true),
-    ("client.portUnification", NO_TLS, true),
-    ("admin.portUnification", NO_TLS, true),
-    ("admin.forceHttps", NO_TLS, true),
+    ("kerberos.canonicalizeHostNames", "it is for quorum SASL with Kerberos, which zkserver has not", true),
+    ("ssl.quorum.", "zkserver has TLS on the client port only, not between servers", false),
+    ("admin.portUnification", NO_HTTPS, true),
+    ("admin.forceHttps", NO_HTTPS, true),
     ("ensembleAuthName", "zkserver has no EnsembleAuthenticationProvider", false),
     ("audit.enable", "zkserver has no audit log", true),
     ("audit.impl.class", "zkserver has no audit log", false),
@@ -416,6 +420,9 @@ pub struct QuorumPeerConfig {
     /// is set), or this server's `;client` part of its `server.N` line. `None`
     /// when no client port is configured.
     pub client_port_address: Option<SocketAddr>,
+    /// `secureClientPortAddress` + `secureClientPort`: the TLS client port
+    /// (wildcard address when only the port is set). `None` when unset.
+    pub secure_client_port_address: Option<SocketAddr>,
     /// `maxClientCnxns`: connections per client IP, 0 = unlimited (default 60).
     pub max_client_cnxns: i32,
     /// `minSessionTimeout` (ms); -1 in zoo.cfg means 2 × tickTime.
@@ -487,6 +494,8 @@ pub struct QuorumPeerConfig {
     /// dialed, and how many may be sending their initial message, at once
     /// (Java's floor and default: 20).
     pub quorum_cnxn_threads_size: usize,
+    /// The `quorum.auth.*` keys (quorum SASL).
+    pub quorum_auth: QuorumAuthSettings,
     /// The zoo.cfg file as read, whole (Java's initialConfig, which the
     /// admin command initial_configuration shows).
     pub initial_config: String,
@@ -503,9 +512,6 @@ struct RawCfg {
     secure_client_port: i32,
     secure_client_port_address: Option<String>,
     observer_master_port: i32,
-    quorum_enable_sasl: bool,
-    quorum_server_require_sasl: bool,
-    quorum_learner_require_sasl: bool,
 }
 
 impl QuorumPeerConfig {
@@ -554,9 +560,6 @@ impl QuorumPeerConfig {
             secure_client_port: 0,
             secure_client_port_address: None,
             observer_master_port: 0,
-            quorum_enable_sasl: false,
-            quorum_server_require_sasl: false,
-            quorum_learner_require_sasl: false,
         };
         let has_dynamic_file = pairs.iter().any(|(k, _)| k == "dynamicConfigFile");
         for (key, value) in pairs {
@@ -598,12 +601,12 @@ impl QuorumPeerConfig {
                 "reconfigEnabled" => c.reconfig_enabled = parse_bool(k, v)?,
                 "sslQuorum" => {
                     if parse_bool(k, v)? {
-                        return Err(ConfigError::bad_value(k, v, "is not supported: zkserver has no TLS"));
+                        return Err(ConfigError::bad_value(k, v, NO_QUORUM_TLS));
                     }
                 }
                 "portUnification" => {
                     if parse_bool(k, v)? {
-                        return Err(ConfigError::bad_value(k, v, "is not supported: zkserver has no TLS"));
+                        return Err(ConfigError::bad_value(k, v, NO_QUORUM_TLS));
                     }
                 }
                 "sslQuorumReloadCertFiles" => {
@@ -616,14 +619,12 @@ impl QuorumPeerConfig {
                 }
                 // Membership keys are read by QuorumSpec::from_pairs below.
                 _ if is_membership_key(k) || k == "version" => {}
-                "quorum.auth.enableSasl" => raw.quorum_enable_sasl = parse_bool(k, v)?,
-                "quorum.auth.serverRequireSasl" => raw.quorum_server_require_sasl = parse_bool(k, v)?,
-                "quorum.auth.learnerRequireSasl" => raw.quorum_learner_require_sasl = parse_bool(k, v)?,
-                "quorum.auth.learner.saslLoginContext"
-                | "quorum.auth.server.saslLoginContext"
-                | "quorum.auth.kerberos.servicePrincipal" => {
-                    info!("{k} is accepted but unused (no quorum SASL in zkserver)");
-                }
+                "quorum.auth.enableSasl" => c.quorum_auth.enable_sasl = parse_bool(k, v)?,
+                "quorum.auth.serverRequireSasl" => c.quorum_auth.server_require_sasl = parse_bool(k, v)?,
+                "quorum.auth.learnerRequireSasl" => c.quorum_auth.learner_require_sasl = parse_bool(k, v)?,
+                "quorum.auth.learner.saslLoginContext" => c.quorum_auth.learner_login_context = v.to_string(),
+                "quorum.auth.server.saslLoginContext" => c.quorum_auth.server_login_context = v.to_string(),
+                "quorum.auth.kerberos.servicePrincipal" => c.quorum_auth.kerberos_service_principal = v.to_string(),
                 "quorum.cnxn.threads.size" => {
                     // As Java: only a size above the default counts.
                     let size = parse_number::<i32>(k, v)?;
@@ -648,20 +649,22 @@ impl QuorumPeerConfig {
             }
         }
 
-        if raw.quorum_enable_sasl {
-            return Err(ConfigError::bad_value(
-                "quorum.auth.enableSasl",
-                "true",
-                "is not supported: zkserver has no quorum SASL",
-            ));
+        // As Java: requiring SASL needs it enabled, and a server that
+        // requires it must authenticate as a learner too, or it could not
+        // join its own ensemble.
+        let qa = &c.quorum_auth;
+        for (required, key) in [
+            (qa.server_require_sasl, "quorum.auth.serverRequireSasl"),
+            (qa.learner_require_sasl, "quorum.auth.learnerRequireSasl"),
+        ] {
+            if required && !qa.enable_sasl {
+                return Err(ConfigError::Invalid(format!("quorum.auth.enableSasl is disabled, so cannot enable {key}")));
+            }
         }
-        if raw.quorum_server_require_sasl || raw.quorum_learner_require_sasl {
-            let key = if raw.quorum_server_require_sasl {
-                "quorum.auth.serverRequireSasl"
-            } else {
-                "quorum.auth.learnerRequireSasl"
-            };
-            return Err(ConfigError::Invalid(format!("{key}: cannot be true while quorum.auth.enableSasl is false")));
+        if qa.server_require_sasl && !qa.learner_require_sasl {
+            return Err(ConfigError::Invalid(
+                "quorum.auth.learnerRequireSasl is disabled, so cannot enable quorum.auth.serverRequireSasl".to_string(),
+            ));
         }
 
         if c.snap_retain_count < MIN_SNAP_RETAIN_COUNT {
@@ -683,18 +686,12 @@ impl QuorumPeerConfig {
 
         c.client_port_address =
             client_address("clientPort", "clientPortAddress", raw.client_port, raw.client_port_address.as_deref())?;
-        if raw.secure_client_port != 0 {
-            return Err(ConfigError::bad_value(
-                "secureClientPort",
-                &raw.secure_client_port.to_string(),
-                "is not supported: zkserver has no TLS",
-            ));
-        }
-        if raw.secure_client_port_address.is_some() {
-            return Err(ConfigError::Invalid(
-                "secureClientPortAddress is set but secureClientPort is not set".to_string(),
-            ));
-        }
+        c.secure_client_port_address = client_address(
+            "secureClientPort",
+            "secureClientPortAddress",
+            raw.secure_client_port,
+            raw.secure_client_port_address.as_deref(),
+        )?;
         c.observer_master_port = raw.observer_master_port;
 
         if c.tick_time == 0 {
@@ -756,6 +753,7 @@ impl QuorumPeerConfig {
             data_dir: PathBuf::new(),
             data_log_dir: PathBuf::new(),
             client_port_address: None,
+            secure_client_port_address: None,
             max_client_cnxns: 60,
             min_session_timeout: -1,
             max_session_timeout: -1,
@@ -787,6 +785,7 @@ impl QuorumPeerConfig {
             jvm_pause_warn_threshold_ms: 10000,
             jvm_pause_sleep_time_ms: 500,
             quorum_cnxn_threads_size: QUORUM_CNXN_THREADS_SIZE_DEFAULT,
+            quorum_auth: QuorumAuthSettings::default(),
             initial_config: String::new(),
             properties: SystemProperties::default(),
         }
@@ -1107,6 +1106,7 @@ impl QuorumPeerConfig {
         for (key, from_command_line) in self.properties.all_keys() {
             let shown = if from_command_line { format!("-D {key}") } else { key.to_string() };
             if RESOLVED_PROPERTIES.contains(&normalize(key))
+                || normalize(key).starts_with("ssl.")
                 || key.starts_with("metricsProvider.")
                 || unsupported_security_property(key).is_some()
                 || crate::server::auth::is_auth_provider_property(key)

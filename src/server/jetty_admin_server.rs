@@ -11,8 +11,8 @@
 //! Settings are Java's system properties (zoo.cfg `admin.*`, or
 //! `-Dzookeeper.admin.*`): enableServer, serverAddress, serverPort,
 //! commandURL, idleTimeout. HTTPS (admin.portUnification,
-//! admin.forceHttps, ssl.*) is refused at start-up by the configuration,
-//! naming the key, until zkserver has TLS. (Java 3.8 reads no
+//! admin.forceHttps) is refused at start-up by the configuration, naming
+//! the key: zkserver's TLS is on the client port only. (Java 3.8 reads no
 //! admin.maxOutputSize; like any key it does not know, it is only logged.)
 //!
 //! The HTTP layer is `server::http_server` (Jetty's part in Java), with

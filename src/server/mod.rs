@@ -31,6 +31,7 @@ pub mod server_cnxn;
 pub mod server_cnxn_factory;
 pub mod server_metrics;
 pub mod server_stats;
+pub mod ssl_handler;
 pub mod session_tracker;
 pub mod session_tracker_impl;
 pub mod snapshot_formatter;

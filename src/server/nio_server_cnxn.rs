@@ -1,5 +1,6 @@
-//! NIOServerCnxn: one plain-TCP client connection, the `ServerCnxn` the
-//! NIO client port makes. Its socket is read and written only by an
+//! NIOServerCnxn: one client connection, the `ServerCnxn` the NIO client
+//! port makes: plain TCP, or TLS through its `SslHandler` (secure client
+//! port, or a unified plain port whose client opened with a TLS handshake). Its socket is read and written only by an
 //! NIOWorker thread, one at a time: the SelectorThread's epoll entry is
 //! one-shot, so it stays parked while a worker holds the connection and is
 //! re-armed (with the interest the connection needs now) when the worker is
@@ -19,6 +20,7 @@ use crate::jute::records::{Acl, Id, ReplyHeader};
 use crate::jute::{OutputArchive, Record};
 use crate::server::nio_server_cnxn_factory::{CnxnSlot, NioServerCnxnFactory, NioSettings, SelectorThread};
 use crate::server::server_cnxn::{wall_ms, CnxnStats, ServerCnxn};
+use crate::server::ssl_handler::SslHandler;
 use crate::server::zoo_keeper_sasl_server::ZooKeeperSaslServer;
 use crate::server::zoo_keeper_server::ZooKeeperServer;
 use crate::watcher::{WatchedEvent, Watcher};
@@ -123,6 +125,17 @@ pub struct NioServerCnxn {
     sasl_server: Mutex<Option<ZooKeeperSaslServer>>,
     established_wall_ms: i64,
     stats: Mutex<CnxnStats>,
+    /// The TLS layer (secure port, or port unification); None on a plain
+    /// port. Locked inside `incoming` or `io`, never the other way round.
+    ssl: Option<Mutex<SslHandler>>,
+    /// rustls holds plaintext not yet read into `incoming`.
+    tls_buffered: AtomicBool,
+    /// The TLS handshake (or port-unification detection) is under way and
+    /// counted in the factory's outstanding handshakes.
+    handshake_pending: AtomicBool,
+    /// zookeeper.nio.sessionlessCnxnTimeout: the idle limit once a TLS
+    /// handshake (which has a shorter one) is done.
+    sessionless_timeout_ms: i32,
 }
 
 impl NioServerCnxn {
@@ -135,7 +148,14 @@ impl NioServerCnxn {
         zks: Arc<ZooKeeperServer>,
         settings: &NioSettings,
         slot: CnxnSlot,
+        ssl: Option<SslHandler>,
     ) -> Arc<NioServerCnxn> {
+        // A TLS client must finish its handshake within
+        // ssl.handshakeDetectionTimeoutMillis.
+        let first_timeout = match &ssl {
+            Some(h) if h.is_tls() => settings.ssl.handshake_timeout_ms.min(settings.sessionless_cnxn_timeout_ms),
+            _ => settings.sessionless_cnxn_timeout_ms,
+        };
         let max_outstanding = i64::from(zks.settings.global_outstanding_limit.max(1));
         Arc::new_cyclic(|me| NioServerCnxn {
             me: Weak::clone(me),
@@ -163,7 +183,7 @@ impl NioServerCnxn {
             slot: Mutex::new(Some(slot)),
             max_outstanding,
             session_id: AtomicI64::new(0),
-            session_timeout: AtomicI32::new(settings.sessionless_cnxn_timeout_ms),
+            session_timeout: AtomicI32::new(first_timeout),
             read_chunk: settings.direct_buffer_bytes.max(MIN_READ_CHUNK),
             old_client: AtomicBool::new(true),
             // Every connection is known by its address (IPAuthenticationProvider).
@@ -171,6 +191,10 @@ impl NioServerCnxn {
             sasl_server: Mutex::new(None),
             established_wall_ms: wall_ms(),
             stats: Mutex::new(CnxnStats::default()),
+            handshake_pending: AtomicBool::new(ssl.is_some()),
+            ssl: ssl.map(Mutex::new),
+            tls_buffered: AtomicBool::new(false),
+            sessionless_timeout_ms: settings.sessionless_cnxn_timeout_ms,
         })
     }
 
@@ -219,7 +243,7 @@ impl NioServerCnxn {
         if !io.selectable || self.is_closed() {
             return;
         }
-        if self.may_read(&io) && self.pending_frames.load(Ordering::Acquire) {
+        if self.may_read(&io) && self.has_input_waiting() {
             io.selectable = false;
             drop(io);
             if let Some(me) = self.me.upgrade() {
@@ -228,6 +252,81 @@ impl NioServerCnxn {
         } else {
             self.rearm(&io);
         }
+    }
+
+    // ---- TLS ----
+
+    /// Input waits that epoll will not report: complete frames held back,
+    /// or plaintext rustls has already decrypted.
+    fn has_input_waiting(&self) -> bool {
+        self.pending_frames.load(Ordering::Acquire) || self.tls_buffered.load(Ordering::Acquire)
+    }
+
+    /// Takes the connection out of the outstanding handshakes, once.
+    fn end_handshake(&self) {
+        if self.handshake_pending.swap(false, Ordering::AcqRel) {
+            if let Some(f) = self.factory.upgrade() {
+                f.handshake_ended();
+            }
+        }
+    }
+
+    fn tls_wants_write(&self) -> bool {
+        self.ssl.as_ref().is_some_and(|s| s.lock().wants_write())
+    }
+
+    /// One read of the client's bytes: from the socket, or the plaintext
+    /// of its TLS stream. A failed handshake or corrupt record is logged
+    /// and fails the read; a finished handshake authenticates the client's
+    /// certificate (Java's CertificateVerifier).
+    fn transport_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let Some(ssl) = &self.ssl else { return (&self.sock).read(buf) };
+        let mut h = ssl.lock();
+        let res = h.read(&self.sock, buf);
+        self.tls_buffered.store(h.has_buffered_plaintext(), Ordering::Release);
+        let done = h.take_handshaken();
+        let settled = h.is_settled();
+        drop(h);
+        if settled {
+            self.end_handshake();
+        }
+        if let Err(e) = &res {
+            if e.kind() == io::ErrorKind::InvalidData {
+                self.zks.stats.incr_auth_failed();
+                crate::server::server_metrics::metrics().unsuccessful_handshake.inc();
+                tracing::warn!("Unsuccessful TLS handshake or bad TLS record from {}: {e}", self.remote);
+            }
+        }
+        if let Some(done) = done {
+            self.verify_certificate(done.peer_chain).map_err(|e| io::Error::new(io::ErrorKind::PermissionDenied, e))?;
+        }
+        res
+    }
+
+    /// CertificateVerifier.operationComplete: after the handshake, the
+    /// client's certificate (if it sent one; rustls already checked it
+    /// against the trust store) becomes its ssl.authProvider identity.
+    fn verify_certificate(&self, peer_chain: Vec<Vec<u8>>) -> Result<(), String> {
+        tracing::debug!("Successful TLS handshake with {}", self.remote);
+        self.set_session_timeout(self.sessionless_timeout_ms);
+        self.touch();
+        let Some(leaf) = peer_chain.first() else { return Ok(()) };
+        let x509 = self.zks.settings.auth.providers.x509();
+        let scheme = self.factory.upgrade().and_then(|f| f.ssl_auth_provider()).unwrap_or_else(|| "x509".to_string());
+        let Some(x509) = x509.filter(|_| scheme == crate::server::auth::x509_authentication_provider::SCHEME) else {
+            tracing::error!("X509 Auth provider not found: {scheme} (closing {})", self.remote);
+            return Err(format!("X509 Auth provider not found: {scheme}"));
+        };
+        if let Err(e) = crate::server::auth::x509_authentication_provider::handle_authentication(
+            self,
+            leaf,
+            x509.super_user.as_deref(),
+        ) {
+            self.zks.stats.incr_auth_failed();
+            tracing::error!("Authentication failed for {}: {e}", self.remote);
+            return Err(e);
+        }
+        Ok(())
     }
 
     // ---- output ----
@@ -245,7 +344,7 @@ impl NioServerCnxn {
         if self.may_read(io) {
             ev |= libc::EPOLLIN as u32;
         }
-        if !io.outgoing.is_empty() || io.close_after_flush {
+        if !io.outgoing.is_empty() || io.close_after_flush || self.tls_wants_write() {
             ev |= libc::EPOLLOUT as u32;
         }
         if let Some(sel) = self.selector.upgrade() {
@@ -298,12 +397,12 @@ impl NioServerCnxn {
             return;
         }
         let mut io = self.io.lock();
-        if io.close_after_flush && io.outgoing.is_empty() {
+        if io.close_after_flush && io.outgoing.is_empty() && !self.tls_wants_write() {
             drop(io);
             self.close("closed after the last reply");
             return;
         }
-        if self.may_read(&io) && self.pending_frames.load(Ordering::Acquire) {
+        if self.may_read(&io) && self.has_input_waiting() {
             drop(io);
             self.schedule_io(0);
             return;
@@ -317,6 +416,9 @@ impl NioServerCnxn {
     /// likewise copies several buffers into one direct buffer per write).
     fn write_out(&self) -> io::Result<()> {
         let mut io = self.io.lock();
+        if let Some(ssl) = &self.ssl {
+            ssl.lock().flush(&self.sock)?;
+        }
         let mut progress = false;
         let res = loop {
             if io.outgoing.is_empty() {
@@ -330,7 +432,11 @@ impl NioServerCnxn {
                 .enumerate()
                 .map(|(i, b)| io::IoSlice::new(if i == 0 { b.get(off..).unwrap_or(&[]) } else { b }))
                 .collect();
-            match (&self.sock).write_vectored(&slices) {
+            let written = match &self.ssl {
+                Some(ssl) => ssl.lock().write_vectored(&self.sock, &slices),
+                None => (&self.sock).write_vectored(&slices),
+            };
+            match written {
                 Ok(0) => break Err(io::Error::new(io::ErrorKind::WriteZero, "socket closed")),
                 Ok(n) => {
                     drop(slices);
@@ -378,7 +484,8 @@ impl NioServerCnxn {
             return Ok(());
         }
         let hangup = events & ((libc::EPOLLHUP | libc::EPOLLERR) as u32) != 0;
-        if events & (libc::EPOLLIN as u32) == 0 && !hangup {
+        let buffered = self.tls_buffered.load(Ordering::Acquire);
+        if events & (libc::EPOLLIN as u32) == 0 && !hangup && !buffered {
             return Ok(());
         }
         for _ in 0..READS_PER_TURN {
@@ -423,7 +530,7 @@ impl NioServerCnxn {
         }
         inc.buf.resize(target, 0);
         loop {
-            match (&self.sock).read(&mut inc.buf[have..]) {
+            match self.transport_read(&mut inc.buf[have..]) {
                 Ok(0) => {
                     inc.buf.truncate(have);
                     return Err(format!(
@@ -476,6 +583,13 @@ impl NioServerCnxn {
                 }
             }
             if len < 0 || len as usize > max {
+                if !inc.initialized && h[0] == 0x16 {
+                    tracing::warn!(
+                        "Len error {len} from {}: it looks like a TLS handshake, and this port does not take TLS \
+                         (client.portUnification is off)",
+                        self.remote
+                    );
+                }
                 break Err(format!("Len error {len}"));
             }
             if let Err(e) = self.zks.large_requests.check_receiving(len as usize) {
@@ -686,6 +800,7 @@ impl ServerCnxn for NioServerCnxn {
             f.remove_cnxn(self);
         }
         self.zks.zk_db().data_tree().remove_cnxn(self.id);
+        self.end_handshake();
         let _ = self.sock.shutdown(std::net::Shutdown::Both);
         drop(self.slot.lock().take());
     }

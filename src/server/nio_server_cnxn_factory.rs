@@ -1,7 +1,12 @@
-//! NIOServerCnxnFactory: the plain-TCP client port, the
-//! `ServerCnxnFactory` the server runs behind; its connections are
-//! `NioServerCnxn`s. Threads:
-//! - `NIOAcceptThread` (Java "NIOServerCxnFactory.AcceptThread"): accept(),
+//! NIOServerCnxnFactory: the client ports, the `ServerCnxnFactory` the
+//! server runs behind; its connections are `NioServerCnxn`s. It serves the
+//! plain client port and the TLS secureClientPort (Java runs a second,
+//! Netty, factory for that one; here both share the selectors, workers,
+//! limits and connection table, so `cons` and the session map see every
+//! client). With zookeeper.client.portUnification the plain port also takes
+//! TLS clients (see `ssl_handler`). Threads:
+//! - `NIOAcceptThread` (Java "NIOServerCxnFactory.AcceptThread"), and
+//!   `NIOSecureAcceptThread` for the secure port: accept(),
 //!   enforce zookeeper.maxCnxns in all and maxClientCnxns per client IP,
 //!   hand sockets round-robin to the selector threads. An accept error
 //!   (EMFILE, ...) is logged and accepting pauses 10 ms, as Java's does.
@@ -11,19 +16,23 @@
 //! - `NIOWorker-i` (WorkerService): the connections' I/O.
 //! - `CnxnExpirer` (Java "ConnnectionExpirer"): closes connections idle past
 //!   their session timeout (zookeeper.nio.sessionlessCnxnTimeout before a
-//!   session exists).
+//!   session exists, ssl.handshakeDetectionTimeoutMillis before a TLS
+//!   handshake on the secure port is done).
+//! - `FileChangeWatcher` (with zookeeper.client.certReload): see `X509Util`.
 //!
 //! A quorum peer swaps the ZooKeeperServer behind the port as its role
 //! changes (`set_zoo_keeper_server`); connections made before the swap are
 //! closed, and clients reconnect to the new server.
 
 use crate::common::time::current_elapsed_time;
+use crate::common::x509_util::{SslSettings, X509Util};
 use crate::quorum::quorum_peer_config::system_properties::{available_cpus, SystemProperties};
 use crate::quorum::quorum_peer_config::ConfigError;
 use crate::server::expiry_queue::ExpiryQueue;
 use crate::server::nio_server_cnxn::NioServerCnxn;
 use crate::server::server_cnxn::ServerCnxn;
 use crate::server::server_cnxn_factory::ServerCnxnFactory;
+use crate::server::ssl_handler::SslHandler;
 use crate::server::worker_service::{WorkRequest, WorkerService};
 use crate::server::zoo_keeper_server::ZooKeeperServer;
 use crate::watcher::Watcher;
@@ -61,6 +70,13 @@ pub struct NioSettings {
     pub shutdown_timeout_ms: i64,
     /// zookeeper.clientTcpKeepAlive.
     pub client_tcp_keep_alive: bool,
+    /// zookeeper.client.portUnification: the plain port also takes TLS.
+    pub port_unification: bool,
+    /// zookeeper.netty.server.outstandingHandshake.limit: most TLS
+    /// handshakes at once (connections over it are closed); <= 0: no limit.
+    pub outstanding_handshake_limit: i32,
+    /// The zookeeper.ssl.* keys (used when a port takes TLS).
+    pub ssl: SslSettings,
 }
 
 impl NioSettings {
@@ -88,9 +104,13 @@ impl NioSettings {
         let client_tcp_keep_alive = props.boolean("zookeeper.clientTcpKeepAlive", false);
         if let Some(factory) = props.string("zookeeper.serverCnxnFactory") {
             tracing::info!(
-                "zookeeper.serverCnxnFactory={factory} is accepted; zkserver always uses its NIO-style factory"
+                "zookeeper.serverCnxnFactory={factory} is accepted; zkserver always uses its NIO-style factory, \
+                 which serves TLS itself"
             );
         }
+        let port_unification = props.boolean("zookeeper.client.portUnification", false);
+        let outstanding_handshake_limit = props.int("zookeeper.netty.server.outstandingHandshake.limit", -1)?;
+        let ssl = SslSettings::read(props)?;
         Ok(NioSettings {
             num_selector_threads: num_selector_threads as usize,
             num_worker_threads: num_worker_threads.max(0) as usize,
@@ -101,16 +121,19 @@ impl NioSettings {
             direct_buffer_bytes: direct_buffer_bytes.max(0) as usize,
             shutdown_timeout_ms,
             client_tcp_keep_alive,
+            port_unification,
+            outstanding_handshake_limit,
+            ssl,
         })
     }
 }
 
 const WAKE_TOKEN: u64 = u64::MAX;
 
-/// A socket the AcceptThread handed to a selector: its peer as accept()
-/// reported it (getpeername fails once a queued connection is reset) and
-/// its place in the connection counts.
-type Accepted = (TcpStream, SocketAddr, CnxnSlot);
+/// A socket an AcceptThread handed to a selector: its peer as accept()
+/// reported it (getpeername fails once a queued connection is reset), its
+/// place in the connection counts, and whether it came to the secure port.
+type Accepted = (TcpStream, SocketAddr, CnxnSlot, bool);
 
 /// How many connections are open in all and per client IP.
 #[derive(Default)]
@@ -240,8 +263,8 @@ impl SelectorThread {
                 }
             }
             let Some(f) = factory.upgrade() else { break };
-            while let Ok((sock, remote, slot)) = self.accepted_rx.try_recv() {
-                f.register(&self, sock, remote, slot);
+            while let Ok((sock, remote, slot, secure)) = self.accepted_rx.try_recv() {
+                f.register(&self, sock, remote, slot, secure);
             }
         }
         // Close what is left.
@@ -256,10 +279,18 @@ pub struct NioServerCnxnFactory {
     /// This factory, as the server's link back to its port.
     me: Weak<NioServerCnxnFactory>,
     settings: NioSettings,
-    /// The bound client address and its listener; a reconfig may move them.
-    listener: RwLock<(SocketAddr, Arc<TcpListener>)>,
+    /// The client port's address and listener (the plain port's, or the
+    /// secure one's when it is the only one) and whether it is the secure
+    /// one; a reconfig may move it.
+    listener: RwLock<(SocketAddr, Arc<TcpListener>, bool)>,
     /// The NIOAcceptThread of the current listener.
     accept_thread: Mutex<Option<JoinHandle<()>>>,
+    /// The secure client port's listener beside a plain one.
+    secure_listener: Option<Arc<TcpListener>>,
+    /// The TLS settings and config, when a port takes TLS.
+    x509: Option<Arc<X509Util>>,
+    /// TLS (or not yet detected) connections whose handshake is not over.
+    outstanding_handshakes: AtomicUsize,
     zks: RwLock<Arc<ZooKeeperServer>>,
     selectors: Vec<Arc<SelectorThread>>,
     workers: WorkerService,
@@ -275,10 +306,40 @@ pub struct NioServerCnxnFactory {
 }
 
 impl NioServerCnxnFactory {
-    /// configure + start: binds the client port and starts every thread.
-    pub fn start(addr: SocketAddr, settings: NioSettings, zks: Arc<ZooKeeperServer>) -> io::Result<Arc<Self>> {
-        let listener = Arc::new(crate::common::net_utils::bind_listener(addr, settings.listen_backlog, true)?);
-        let local_address = listener.local_addr()?;
+    /// configure + start: binds the client port (`addr`) and the secure
+    /// client port (`secure_addr`), whichever are set, loads the TLS stores
+    /// when a port takes TLS, and starts every thread.
+    pub fn start(
+        addr: Option<SocketAddr>,
+        secure_addr: Option<SocketAddr>,
+        settings: NioSettings,
+        zks: Arc<ZooKeeperServer>,
+    ) -> io::Result<Arc<Self>> {
+        let mut listeners = Vec::new();
+        for (a, secure) in [(addr, false), (secure_addr, true)] {
+            if let Some(a) = a {
+                let l = crate::common::net_utils::bind_listener(a, settings.listen_backlog, true)
+                    .map_err(|e| io::Error::new(e.kind(), format!("cannot bind {a}: {e}")))?;
+                listeners.push((Arc::new(l), secure));
+            }
+        }
+        let mut listeners = listeners.into_iter();
+        let Some((first, first_secure)) = listeners.next() else {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "neither clientPort nor secureClientPort is set"));
+        };
+        let local_address = first.local_addr()?;
+        let secure_listener = listeners.next().map(|(l, _)| l);
+        let x509 = if secure_addr.is_some() || (addr.is_some() && settings.port_unification) {
+            Some(X509Util::start(settings.ssl.clone()).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?)
+        } else {
+            if settings.ssl.key_store.is_some() {
+                tracing::warn!(
+                    "zookeeper.ssl.keyStore.location is set, but neither secureClientPort nor \
+                     zookeeper.client.portUnification is: no client port takes TLS"
+                );
+            }
+            None
+        };
         let mut selectors = Vec::new();
         for _ in 0..settings.num_selector_threads.max(1) {
             selectors.push(Arc::new(SelectorThread::new()?));
@@ -291,8 +352,11 @@ impl NioServerCnxnFactory {
                 current_elapsed_time(),
             )),
             settings,
-            listener: RwLock::new((local_address, listener)),
+            listener: RwLock::new((local_address, first, first_secure)),
             accept_thread: Mutex::new(None),
+            secure_listener,
+            x509,
+            outstanding_handshakes: AtomicUsize::new(0),
             zks: RwLock::new(Arc::clone(&zks)),
             selectors,
             workers,
@@ -312,11 +376,19 @@ impl NioServerCnxnFactory {
             threads.push(crate::server::zoo_keeper_critical_thread::spawn(format!("NIOSelector-{i}"), move || sel.run(weak))?);
         }
         factory.start_accepting()?;
+        if let Some(l) = &factory.secure_listener {
+            let weak = Arc::downgrade(&factory);
+            let listener = Arc::clone(l);
+            tracing::info!("binding to secure client port {}", listener.local_addr()?);
+            threads.push(crate::server::zoo_keeper_critical_thread::spawn("NIOSecureAcceptThread".into(), move || {
+                accept_loop(weak, listener, true, false)
+            })?);
+        }
         let weak = Arc::downgrade(&factory);
         threads.push(crate::server::zoo_keeper_critical_thread::spawn("CnxnExpirer".into(), move || expirer_loop(weak))?);
         *factory.threads.lock() = threads;
         tracing::info!(
-            "binding to port {} ({} selector thread(s), {} worker threads, {}s sessionless connection timeout)",
+            "serving on {} ({} selector thread(s), {} worker threads, {}s sessionless connection timeout)",
             local_address,
             factory.selectors.len(),
             factory.settings.num_worker_threads,
@@ -325,17 +397,24 @@ impl NioServerCnxnFactory {
         Ok(factory)
     }
 
-    /// Starts the NIOAcceptThread on the current listener.
+    /// Starts the NIOAcceptThread (or NIOSecureAcceptThread) on the
+    /// current listener.
     fn start_accepting(self: &Arc<Self>) -> io::Result<()> {
         let weak = Arc::downgrade(self);
-        let listener = Arc::clone(&self.listener.read().1);
-        let handle =
-            crate::server::zoo_keeper_critical_thread::spawn("NIOAcceptThread".into(), move || accept_loop(weak, listener))?;
+        let (addr, listener, secure) = {
+            let l = self.listener.read();
+            (l.0, Arc::clone(&l.1), l.2)
+        };
+        let name = if secure { "NIOSecureAcceptThread" } else { "NIOAcceptThread" };
+        tracing::info!("binding to {} port {addr}", if secure { "secure client" } else { "client" });
+        let handle = crate::server::zoo_keeper_critical_thread::spawn(name.into(), move || {
+            accept_loop(weak, listener, secure, true)
+        })?;
         *self.accept_thread.lock() = Some(handle);
         Ok(())
     }
 
-    /// Wakes the NIOAcceptThread blocked on `listener` (which is no longer
+    /// Wakes the accept thread blocked on `listener` (which is no longer
     /// current, or the factory has stopped) and waits for it to end.
     fn stop_accepting(&self, listener: &TcpListener) {
         // SAFETY: shutting down our own listening socket wakes a blocked accept().
@@ -355,6 +434,21 @@ impl NioServerCnxnFactory {
 
     pub fn schedule(&self, work: WorkRequest) {
         self.workers.schedule(work);
+    }
+
+    /// ssl.authProvider: the scheme a TLS client's certificate
+    /// authenticates with (None when no port takes TLS).
+    pub fn ssl_auth_provider(&self) -> Option<String> {
+        self.x509.as_ref().map(|x| x.settings.auth_provider.clone())
+    }
+
+    /// The secure client port's address, when it is open.
+    pub fn secure_local_address(&self) -> Option<SocketAddr> {
+        let l = self.listener.read();
+        if l.2 {
+            return Some(l.0);
+        }
+        self.secure_listener.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// Takes a place for a new connection from `ip`, or says why not
@@ -377,10 +471,41 @@ impl NioServerCnxnFactory {
 
     /// Called on a selector thread for a socket the AcceptThread handed it.
     /// On any failure the socket is closed and `slot` given back.
-    fn register(self: &Arc<Self>, sel: &Arc<SelectorThread>, sock: TcpStream, remote: SocketAddr, slot: CnxnSlot) {
+    fn register(
+        self: &Arc<Self>,
+        sel: &Arc<SelectorThread>,
+        sock: TcpStream,
+        remote: SocketAddr,
+        slot: CnxnSlot,
+        secure: bool,
+    ) {
         if let Err(e) = sock.set_nonblocking(true) {
             tracing::warn!("cannot register connection from {remote}: {e}");
             return;
+        }
+        let ssl = match &self.x509 {
+            Some(x) if secure => match SslHandler::tls(x) {
+                Ok(h) => Some(h),
+                Err(e) => {
+                    tracing::warn!("cannot start TLS with {remote}: {e}");
+                    return;
+                }
+            },
+            Some(x) if self.settings.port_unification => Some(SslHandler::detect(Arc::clone(x))),
+            _ => None,
+        };
+        if ssl.is_some() {
+            let limit = self.settings.outstanding_handshake_limit;
+            let before = self.outstanding_handshakes.fetch_add(1, Ordering::AcqRel);
+            if limit > 0 && before >= limit as usize {
+                self.outstanding_handshakes.fetch_sub(1, Ordering::AcqRel);
+                crate::server::server_metrics::metrics().tls_handshake_exceeded.inc();
+                tracing::warn!(
+                    "Closing connection from {remote}: {before} TLS handshakes are under way \
+                     (zookeeper.netty.server.outstandingHandshake.limit={limit})"
+                );
+                return;
+            }
         }
         let _ = sock.set_nodelay(true);
         let id = self.next_cnxn_id.fetch_add(1, Ordering::Relaxed);
@@ -393,6 +518,7 @@ impl NioServerCnxnFactory {
             self.zoo_keeper_server(),
             &self.settings,
             slot,
+            ssl,
         );
         self.cnxns.lock().insert(id, Arc::clone(&cnxn));
         sel.cnxns.lock().insert(id, Arc::clone(&cnxn));
@@ -401,6 +527,12 @@ impl NioServerCnxnFactory {
             tracing::warn!("cannot watch connection from {remote}: {e}");
             cnxn.close("epoll registration failed");
         }
+    }
+
+    /// A connection's handshake (or port-unification detection) is over,
+    /// however it ended.
+    pub fn handshake_ended(&self) {
+        self.outstanding_handshakes.fetch_sub(1, Ordering::AcqRel);
     }
 
     /// touchCnxn: push the connection's idle deadline out.
@@ -427,6 +559,8 @@ impl ServerCnxnFactory for NioServerCnxnFactory {
         self.listener.read().0
     }
 
+    /// Moves the client port (the plain one; the secure one when it is the
+    /// only one); a secure port beside a plain one stays where it is.
     fn reconfigure(&self, addr: SocketAddr) -> io::Result<()> {
         let Some(me) = self.me.upgrade() else { return Ok(()) };
         let listener = crate::common::net_utils::bind_listener(addr, self.settings.listen_backlog, true).map_err(|e| {
@@ -434,10 +568,13 @@ impl ServerCnxnFactory for NioServerCnxnFactory {
             e
         })?;
         let local = listener.local_addr()?;
-        tracing::info!("binding to port {local}");
         // The new listener is current before the old accept thread wakes,
         // so that it sees it must end.
-        let (_, old) = std::mem::replace(&mut *self.listener.write(), (local, Arc::new(listener)));
+        let old = {
+            let mut l = self.listener.write();
+            let secure = l.2;
+            std::mem::replace(&mut *l, (local, Arc::new(listener), secure)).1
+        };
         self.stop_accepting(&old);
         me.start_accepting()
     }
@@ -484,12 +621,23 @@ impl ServerCnxnFactory for NioServerCnxnFactory {
         self.cnxns.lock().len()
     }
 
+    fn outstanding_tls_handshakes(&self) -> usize {
+        self.outstanding_handshakes.load(Ordering::Acquire)
+    }
+
     fn shutdown(&self) {
         if self.stopped.swap(true, Ordering::AcqRel) {
             return;
         }
         let current = Arc::clone(&self.listener.read().1);
         self.stop_accepting(&current);
+        if let Some(l) = &self.secure_listener {
+            // SAFETY: shutting down our own listening socket wakes a blocked accept().
+            unsafe { libc::shutdown(l.as_raw_fd(), libc::SHUT_RDWR) };
+        }
+        if let Some(x) = &self.x509 {
+            x.shutdown();
+        }
         for s in &self.selectors {
             s.wakeup();
         }
@@ -507,15 +655,16 @@ impl ServerCnxnFactory for NioServerCnxnFactory {
 /// here needs a new descriptor: when accept() itself fails (EMFILE, ENFILE,
 /// ENOBUFS, ...) the error is logged (at most once a second) and accepting
 /// pauses 10 ms to let descriptors free up, as Java's pauseAccept does; the
-/// loop ends only when the factory stops.
-fn accept_loop(factory: Weak<NioServerCnxnFactory>, listener: Arc<TcpListener>) {
+/// loop ends when the factory stops or (`movable`) a reconfig replaced the
+/// listener.
+fn accept_loop(factory: Weak<NioServerCnxnFactory>, listener: Arc<TcpListener>, secure: bool, movable: bool) {
     let mut errors = RateLimitedLog::new(Duration::from_secs(1));
     loop {
         // An IPv4 peer on the dual-stack wildcard is seen as IPv4, as Java sees it.
         let accepted = listener.accept().map(|(s, a)| (s, crate::common::net_utils::canonical(a)));
         let Some(f) = factory.upgrade() else { break };
         // Stopped, or a reconfig moved the port to another listener.
-        if f.stopped.load(Ordering::Acquire) || !Arc::ptr_eq(&f.listener.read().1, &listener) {
+        if f.stopped.load(Ordering::Acquire) || (movable && !Arc::ptr_eq(&f.listener.read().1, &listener)) {
             break;
         }
         match accepted {
@@ -524,7 +673,7 @@ fn accept_loop(factory: Weak<NioServerCnxnFactory>, listener: Arc<TcpListener>) 
                     tracing::debug!("Accepted socket connection from {}", addr);
                     let i = f.next_selector.fetch_add(1, Ordering::Relaxed) % f.selectors.len();
                     let sel = &f.selectors[i];
-                    let _ = sel.accepted_tx.send((sock, addr, slot));
+                    let _ = sel.accepted_tx.send((sock, addr, slot, secure));
                     sel.wakeup();
                 }
                 Err(why) => {

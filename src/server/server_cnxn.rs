@@ -1,6 +1,6 @@
 //! ServerCnxn: what the server asks of one client connection, whatever
-//! carries its bytes. `server::nio_server_cnxn::NioServerCnxn` (plain TCP
-//! on the NIO threads) is the one implementation today; a TLS or simulated
+//! carries its bytes. `server::nio_server_cnxn::NioServerCnxn` (plain TCP or
+//! TLS on the NIO threads) is the one implementation today; a simulated
 //! connection would be another. The server, its request processors, the
 //! watch tables, the four-letter words and the auth providers hold
 //! connections as `Arc<dyn ServerCnxn>` and never see the transport.

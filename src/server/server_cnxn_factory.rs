@@ -35,6 +35,8 @@ pub trait ServerCnxnFactory: Send + Sync {
 
     fn num_alive_connections(&self) -> usize;
 
+    /// TLS handshakes begun and not yet finished (or failed).
+    fn outstanding_tls_handshakes(&self) -> usize;
     /// reconfigure: a reconfig moved this server's client address: stop
     /// accepting on the old one and bind `addr` (open connections stay).
     /// When `addr` cannot be bound the old port stays open (Java closes

@@ -9,8 +9,7 @@
 //! empty summary), which is the truth for this server:
 //! - `netty_queued_buffer_capacity` (NettyServerCnxn: zkserver has only the
 //!   NIO transport);
-//! - `tls_handshake_exceeded`, `unsuccessful_handshake` (TLS and SASL
-//!   handshakes: neither exists here), `insecure_admin_count` (the
+//! - `insecure_admin_count` (the
 //!   AdminServer over plain HTTP is counted once it exists),
 //!   `ensemble_auth_success`, `ensemble_auth_fail`, `ensemble_auth_skip`
 //!   (the ensembleAuthName check, refused at start-up);

@@ -164,10 +164,7 @@ impl ZooKeeperSaslServer {
     pub fn new(login: &Login) -> Result<ZooKeeperSaslServer, String> {
         let mechanism = match login.mechanism {
             LoginMechanism::DigestMd5 => {
-                let mut raw = [0u8; RAW_NONCE_SIZE];
-                fill_random(&mut raw)?;
-                let nonce = base64::engine::general_purpose::STANDARD.encode(raw).into_bytes();
-                Mechanism::DigestMd5(DigestMd5Server::new("zookeeper", "zk-sasl-md5", nonce))
+                Mechanism::DigestMd5(DigestMd5Server::new("zookeeper", "zk-sasl-md5", digest_nonce()?))
             }
             LoginMechanism::Gssapi { .. } => Mechanism::Gssapi(GssKrb5Server::new()?),
         };
@@ -192,6 +189,14 @@ impl ZooKeeperSaslServer {
             Mechanism::Gssapi(m) => m.authorization_id(),
         }
     }
+}
+
+/// A fresh DIGEST-MD5 nonce (or cnonce) as the JDK draws them: random
+/// bytes, base64; fails only when the kernel gives no randomness.
+pub(crate) fn digest_nonce() -> Result<Vec<u8>, String> {
+    let mut raw = [0u8; RAW_NONCE_SIZE];
+    fill_random(&mut raw)?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(raw).into_bytes())
 }
 
 /// Fills `buf` from the kernel's random source (getrandom(2)); a nonce

@@ -18,7 +18,6 @@ use crate::server::server_cnxn_factory::ServerCnxnFactory;
 use crate::server::persistence::file_txn_snap_log::FileTxnSnapLog;
 use crate::server::zk_database::{ZkDatabase, ZkDatabaseSettings};
 use crate::server::zoo_keeper_server::{ZooKeeperServer, ZooKeeperServerSettings};
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -150,9 +149,9 @@ pub struct StandaloneServer {
 impl StandaloneServer {
     /// runFromConfig up to the point where clients are served.
     pub fn start(config: &QuorumPeerConfig, server_settings: &ServerSettings) -> Result<StandaloneServer, RunError> {
-        let client_addr: SocketAddr = config
-            .client_port_address
-            .ok_or_else(|| "clientPort is not set: a standalone server needs one".to_string())?;
+        if config.client_port_address.is_none() && config.secure_client_port_address.is_none() {
+            return Err("neither clientPort nor secureClientPort is set: a standalone server needs one".to_string().into());
+        }
         let purge = DatadirCleanupManager::start(
             &config.data_log_dir,
             &config.data_dir,
@@ -193,9 +192,13 @@ impl StandaloneServer {
             None
         };
         zks.startup().map_err(|e| format!("cannot start the server: {e}"))?;
-        let cnxn_factory: Arc<dyn ServerCnxnFactory> =
-            NioServerCnxnFactory::start(client_addr, server_settings.nio.clone(), Arc::clone(&zks))
-                .map_err(|e| format!("cannot bind the client port {client_addr}: {e}"))?;
+        let cnxn_factory: Arc<dyn ServerCnxnFactory> = NioServerCnxnFactory::start(
+            config.client_port_address,
+            config.secure_client_port_address,
+            server_settings.nio.clone(),
+            Arc::clone(&zks),
+        )
+        .map_err(|e| format!("cannot open the client port: {e}"))?;
         let prep = zks.prep_processor().ok_or_else(|| RunError::Other("the request processors did not start".into()))?;
         let container_manager = ContainerManager::start(Arc::clone(zks.zk_db()), prep, server_settings.container)
             .map_err(|e| format!("cannot start the container manager: {e}"))?;

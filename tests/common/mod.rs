@@ -14,6 +14,7 @@
 
 pub mod ensemble;
 pub mod partition;
+pub mod pki;
 pub mod prometheus;
 
 use std::collections::{BTreeMap, HashSet};

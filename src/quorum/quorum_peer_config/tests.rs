@@ -196,17 +196,33 @@ fn observer_master_port_serves_observers_only() {
 #[test]
 fn unsupported_features_are_refused() {
     let f = Fixture::new();
-    assert_eq!(f.err("secureClientPort=2281\n"), "secureClientPort: \"2281\" is not supported: zkserver has no TLS");
+    assert_eq!(f.ok("secureClientPort=2281\n").secure_client_port_address.map(|a| a.port()), Some(2281));
     assert_eq!(
         f.err("secureClientPortAddress=0.0.0.0\n"),
         "secureClientPortAddress is set but secureClientPort is not set"
     );
-    assert_eq!(f.err("sslQuorum=true\n"), "sslQuorum: \"true\" is not supported: zkserver has no TLS");
+    assert_eq!(
+        f.err("sslQuorum=true\n"),
+        "sslQuorum: \"true\" is not supported: zkserver has TLS on the client port only, not between servers"
+    );
+    assert!(f.err("portUnification=true\n").starts_with("portUnification: \"true\" is not supported"));
     assert!(f.ok("sslQuorum=false\nportUnification=false\n").is_standalone());
-    assert!(f.err("quorum.auth.enableSasl=true\n").starts_with("quorum.auth.enableSasl:"));
+}
+
+#[test]
+fn quorum_sasl_keys_as_java_checks_them() {
+    let f = Fixture::new();
+    let c = f.ok("quorum.auth.enableSasl=true\nquorum.auth.learnerRequireSasl=true\nquorum.auth.serverRequireSasl=true\n\
+                  quorum.auth.server.saslLoginContext=QS\n");
+    assert!(c.quorum_auth.enable_sasl && c.quorum_auth.learner_require_sasl && c.quorum_auth.server_require_sasl);
+    assert_eq!((c.quorum_auth.server_login_context.as_str(), c.quorum_auth.learner_login_context.as_str()), ("QS", "QuorumLearner"));
     assert_eq!(
         f.err("quorum.auth.serverRequireSasl=true\n"),
-        "quorum.auth.serverRequireSasl: cannot be true while quorum.auth.enableSasl is false"
+        "quorum.auth.enableSasl is disabled, so cannot enable quorum.auth.serverRequireSasl"
+    );
+    assert_eq!(
+        f.err("quorum.auth.enableSasl=true\nquorum.auth.serverRequireSasl=true\n"),
+        "quorum.auth.learnerRequireSasl is disabled, so cannot enable quorum.auth.serverRequireSasl"
     );
 }
 
@@ -441,9 +457,9 @@ fn security_properties_of_missing_features_are_refused() {
     f.ok("kerberos.canonicalizeHostNames=false\naudit.enable=false\n");
     for (key, value) in [
         ("kerberos.canonicalizeHostNames", "true"),
-        ("X509AuthenticationProvider.superUser", "CN=admin"),
         ("ssl.quorum.keyStore.location", "/k.jks"),
-        ("zookeeper.ssl.clientAuth", "need"),
+        ("zookeeper.ssl.quorum.clientAuth", "need"),
+        ("admin.forceHttps", "true"),
         ("audit.enable", "true"),
     ] {
         let e = f.err_with("", &[(key, value)]);
@@ -538,7 +554,7 @@ const JAVA_QUORUM_KEYS: &[(&str, Sample, KeyStatus)] = &[
     ("localSessionsEnabled", Cfg("localSessionsEnabled=true"), Works),
     ("localSessionsUpgradingEnabled", Cfg("localSessionsUpgradingEnabled=true"), Works),
     ("clientPortAddress", Cfg("clientPort=2181\nclientPortAddress=127.0.0.1"), Works),
-    ("secureClientPort", Cfg("secureClientPort=2281"), Refused),
+    ("secureClientPort", Cfg("secureClientPort=2281"), Works),
     ("secureClientPortAddress", Cfg("secureClientPortAddress=127.0.0.1"), Refused),
     // On a participant (an observer with it syncs from the voters'
     // ObserverMasters: observer_master_port_serves_observers_only).
@@ -563,11 +579,18 @@ const JAVA_QUORUM_KEYS: &[(&str, Sample, KeyStatus)] = &[
     ("sslQuorum", Cfg("sslQuorum=true"), Refused),
     ("portUnification", Cfg("portUnification=true"), Refused),
     ("sslQuorumReloadCertFiles", Cfg("sslQuorumReloadCertFiles=true"), NoEffectAsInJava),
-    ("quorum.auth.enableSasl", Cfg("quorum.auth.enableSasl=true"), Refused),
-    ("quorum.auth.serverRequireSasl", Cfg("quorum.auth.serverRequireSasl=true"), Refused),
-    ("quorum.auth.learnerRequireSasl", Cfg("quorum.auth.learnerRequireSasl=true"), Refused),
-    ("quorum.auth.learner.saslLoginContext", Cfg("quorum.auth.learner.saslLoginContext=L"), NoEffectAsInJava),
-    ("quorum.auth.server.saslLoginContext", Cfg("quorum.auth.server.saslLoginContext=S"), NoEffectAsInJava),
+    // Quorum SASL (the JAAS sections are read when the peer starts).
+    ("quorum.auth.enableSasl", Cfg("quorum.auth.enableSasl=true"), Works),
+    (
+        "quorum.auth.serverRequireSasl",
+        Cfg("quorum.auth.enableSasl=true\nquorum.auth.learnerRequireSasl=true\nquorum.auth.serverRequireSasl=true"),
+        Works,
+    ),
+    ("quorum.auth.learnerRequireSasl", Cfg("quorum.auth.enableSasl=true\nquorum.auth.learnerRequireSasl=true"), Works),
+    ("quorum.auth.learner.saslLoginContext", Cfg("quorum.auth.learner.saslLoginContext=L"), Works),
+    ("quorum.auth.server.saslLoginContext", Cfg("quorum.auth.server.saslLoginContext=S"), Works),
+    // Only Kerberos uses it, and a Krb5LoginModule quorum section refuses
+    // start-up; with DIGEST-MD5 Java ignores it too.
     ("quorum.auth.kerberos.servicePrincipal", Cfg("quorum.auth.kerberos.servicePrincipal=zk/h"), NoEffectAsInJava),
     ("quorum.cnxn.threads.size", Cfg("quorum.cnxn.threads.size=30"), Works),
     ("jvm.pause.info-threshold.ms", Cfg("jvm.pause.info-threshold.ms=500"), Works),

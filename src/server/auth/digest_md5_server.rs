@@ -50,6 +50,25 @@ enum Step {
     Over,
 }
 
+/// What the mechanism asks the server about a user (the Name, Password
+/// and Authorize callbacks): the client port's handler and the quorum's
+/// differ in whom they authorize.
+pub trait DigestMd5Callbacks {
+    /// The password of a known user.
+    fn password(&self, user: &str) -> Option<&str>;
+    /// The authorization id the authenticated user gets, or why it is refused.
+    fn authorize(&self, authentication_id: &str, authorization_id: &str) -> Result<String, String>;
+}
+
+impl DigestMd5Callbacks for SaslServerCallbackHandler {
+    fn password(&self, user: &str) -> Option<&str> {
+        SaslServerCallbackHandler::password(self, user)
+    }
+    fn authorize(&self, authentication_id: &str, authorization_id: &str) -> Result<String, String> {
+        SaslServerCallbackHandler::authorize(self, authentication_id, authorization_id)
+    }
+}
+
 /// One connection's DIGEST-MD5 negotiation.
 #[derive(Debug)]
 pub struct DigestMd5Server {
@@ -61,7 +80,7 @@ pub struct DigestMd5Server {
 }
 
 /// The directives of a digest-response, as raw bytes.
-type Directives = Vec<Option<Vec<u8>>>;
+pub(crate) type Directives = Vec<Option<Vec<u8>>>;
 
 impl DigestMd5Server {
     /// `protocol` and `server_name` as given to Sasl.createSaslServer
@@ -82,7 +101,7 @@ impl DigestMd5Server {
     pub fn evaluate_response(
         &mut self,
         response: &[u8],
-        cbh: &SaslServerCallbackHandler,
+        cbh: &dyn DigestMd5Callbacks,
     ) -> Result<Vec<u8>, String> {
         if response.len() > MAX_RESPONSE_LENGTH {
             return Err(format!(
@@ -106,7 +125,7 @@ impl DigestMd5Server {
             }
             Step::Response => {
                 self.step = Step::Over;
-                let d = parse_directives(response)?;
+                let d = parse_directives(response, DIRECTIVES)?;
                 self.validate_client_response(&d, cbh)
             }
             Step::Over => Err("DIGEST-MD5: Server at illegal state".to_string()),
@@ -122,7 +141,7 @@ impl DigestMd5Server {
         self.authorization_id.as_deref()
     }
 
-    fn validate_client_response(&mut self, d: &Directives, cbh: &SaslServerCallbackHandler) -> Result<Vec<u8>, String> {
+    fn validate_client_response(&mut self, d: &Directives, cbh: &dyn DigestMd5Callbacks) -> Result<Vec<u8>, String> {
         let get = |name: &str| DIRECTIVES.iter().position(|k| *k == name).and_then(|i| d[i].as_deref());
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         let violation = |what: String| Err(format!("DIGEST-MD5: digest response format violation. {what}"));
@@ -208,7 +227,7 @@ fn hex_md5(parts: &[&[u8]]) -> String {
 /// The response-value of RFC 2831 §2.1.2.1: `method` is "AUTHENTICATE" for
 /// the client's response and "" for the server's rspauth.
 #[allow(clippy::too_many_arguments)]
-fn response_value(
+pub(crate) fn response_value(
     method: &str,
     digest_uri: &str,
     qop: &str,
@@ -249,7 +268,7 @@ fn response_value(
 }
 
 /// A quoted-string value: '"' and '\' escaped.
-fn write_quoted(out: &mut Vec<u8>, value: &[u8]) {
+pub(crate) fn write_quoted(out: &mut Vec<u8>, value: &[u8]) {
     for &b in value {
         if b == b'"' || b == b'\\' {
             out.push(b'\\');
@@ -262,12 +281,13 @@ fn is_lws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\r' | b'\n')
 }
 
-/// Splits a digest-response into its directives: `key=value` or
+/// Splits a digest-challenge or digest-response into the directives
+/// `names` lists (values in that order): `key=value` or
 /// `key="quoted value"` separated by commas, linear white space allowed
 /// around them. A directive we know given twice, a key without '=' or an
 /// unclosed quote is an error; unknown keys (auth-param) are ignored.
-fn parse_directives(buf: &[u8]) -> Result<Directives, String> {
-    let mut out: Directives = vec![None; DIRECTIVES.len()];
+pub(crate) fn parse_directives(buf: &[u8], names: &[&str]) -> Result<Directives, String> {
+    let mut out: Directives = vec![None; names.len()];
     let mut i = 0;
     let n = buf.len();
     loop {
@@ -333,7 +353,7 @@ fn parse_directives(buf: &[u8]) -> Result<Directives, String> {
                 value.pop();
             }
         }
-        if let Some(k) = DIRECTIVES.iter().position(|d| *d == key) {
+        if let Some(k) = names.iter().position(|d| *d == key) {
             if out[k].is_some() {
                 return Err(format!("DIGEST-MD5: Peer sent more than one {key} directive"));
             }

@@ -1,13 +1,15 @@
 //! Authentication providers (ProviderRegistry): the schemes a client can
 //! name in an auth packet or an ACL. Built in: world, ip, digest (and the
 //! super digest; off with zookeeper.DigestAuthenticationProvider.enabled=false),
-//! and "auth" as the ACL shorthand for the caller's ids; sasl when a
-//! zookeeper.authProvider.* property names its class. Consulted by the NIO
+//! and "auth" as the ACL shorthand for the caller's ids; sasl and x509
+//! (TLS client certificates) when a zookeeper.authProvider.* property names
+//! their class. Consulted by the NIO
 //! workers (auth and SASL packets), the ProcessThread (fixupACL) and every
 //! thread that checks an ACL. The SASL mechanisms themselves (DIGEST-MD5,
 //! GSSAPI) and the Kerberos name rules live here too.
 
 pub mod digest_authentication_provider;
+pub mod digest_md5_client;
 pub mod digest_md5_server;
 pub mod gss_api;
 pub mod gss_krb5_server;
@@ -15,6 +17,7 @@ pub mod ip_authentication_provider;
 pub mod kerberos_name;
 pub mod sasl_authentication_provider;
 pub mod sasl_server_callback_handler;
+pub mod x509_authentication_provider;
 
 use crate::quorum::quorum_peer_config::system_properties::{normalize, SystemProperties};
 use crate::quorum::quorum_peer_config::ConfigError;
@@ -70,6 +73,7 @@ impl AuthSettings {
             }
         }
         let mut sasl = None;
+        let mut x509 = None;
         for (k, v) in props.all_pairs().filter(|(k, _)| is_auth_provider_property(k)) {
             match v {
                 IP_PROVIDER_CLASS => {}
@@ -79,11 +83,16 @@ impl AuthSettings {
                         let_any_sasl_user_do_x: props.string("zookeeper.letAnySaslUserDoX"),
                     })
                 }
+                x509_authentication_provider::X509_PROVIDER_CLASS => {
+                    x509 = Some(X509Provider {
+                        super_user: props.string("zookeeper.X509AuthenticationProvider.superUser"),
+                    })
+                }
                 _ => {
                     return Err(ConfigError::bad_value(
                         k,
                         v,
-                        "is not supported: zkserver's authentication providers are ip, digest and sasl",
+                        "is not supported: zkserver's authentication providers are ip, digest, sasl and x509",
                     ))
                 }
             }
@@ -102,7 +111,7 @@ impl AuthSettings {
         tracing::info!(
             "zookeeper.enforce.auth.enabled = {enforce_auth_enabled}, zookeeper.enforce.auth.schemes = {enforce_auth_schemes:?}"
         );
-        let providers = ProviderRegistry { digest_enabled, sasl };
+        let providers = ProviderRegistry { digest_enabled, sasl, x509 };
         if enforce_auth_enabled {
             if enforce_auth_schemes.is_empty() {
                 return Err(props.refused(
@@ -166,23 +175,37 @@ impl AuthSettings {
 }
 
 /// Which schemes have a provider: ip always, digest unless disabled, sasl
-/// when configured. A scheme without one cannot be authenticated with, is
-/// refused in new ACLs and matches no ACL entry, as in Java.
+/// and x509 when configured. A scheme without one cannot be authenticated
+/// with, is refused in new ACLs and matches no ACL entry, as in Java.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProviderRegistry {
     digest_enabled: bool,
     sasl: Option<SaslAuthenticationProvider>,
+    x509: Option<X509Provider>,
+}
+
+/// The X509AuthenticationProvider's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct X509Provider {
+    /// zookeeper.X509AuthenticationProvider.superUser: the client id that is
+    /// also super.
+    pub super_user: Option<String>,
 }
 
 impl Default for ProviderRegistry {
     fn default() -> ProviderRegistry {
-        ProviderRegistry { digest_enabled: true, sasl: None }
+        ProviderRegistry { digest_enabled: true, sasl: None, x509: None }
     }
 }
 
 impl ProviderRegistry {
     pub fn new(digest_enabled: bool) -> ProviderRegistry {
-        ProviderRegistry { digest_enabled, sasl: None }
+        ProviderRegistry { digest_enabled, sasl: None, x509: None }
+    }
+
+    /// The x509 provider, when registered.
+    pub fn x509(&self) -> Option<&X509Provider> {
+        self.x509.as_ref()
     }
 
     /// getProvider(scheme) != null.
@@ -191,6 +214,7 @@ impl ProviderRegistry {
             "ip" => true,
             "digest" => self.digest_enabled,
             "sasl" => self.sasl.is_some(),
+            x509_authentication_provider::SCHEME => self.x509.is_some(),
             _ => false,
         }
     }
@@ -217,6 +241,7 @@ impl ProviderRegistry {
                 ip_authentication_provider::handle_authentication(cnxn);
                 true
             }
+            x509_authentication_provider::SCHEME => x509_authentication_provider::handle_auth_packet(cnxn),
             // sasl ids come only from a SASL negotiation.
             _ => false,
         }
@@ -231,6 +256,11 @@ impl ProviderRegistry {
             "digest" => id == acl_expr,
             "ip" => ip_authentication_provider::matches(id, acl_expr),
             "sasl" => self.sasl.as_ref().is_some_and(|p| p.matches(id, acl_expr)),
+            x509_authentication_provider::SCHEME => x509_authentication_provider::matches(
+                self.x509.as_ref().and_then(|x| x.super_user.as_deref()),
+                id,
+                acl_expr,
+            ),
             _ => false,
         }
     }
@@ -244,6 +274,7 @@ impl ProviderRegistry {
             "digest" => digest_authentication_provider::is_valid(id),
             "ip" => ip_authentication_provider::is_valid(id),
             "sasl" => SaslAuthenticationProvider::is_valid(id),
+            x509_authentication_provider::SCHEME => x509_authentication_provider::is_valid(id),
             _ => false,
         }
     }
@@ -257,14 +288,14 @@ impl ProviderRegistry {
         }
         match scheme {
             "digest" => id.split(':').next().unwrap_or(""),
-            "ip" | "sasl" => id,
+            "ip" | "sasl" | x509_authentication_provider::SCHEME => id,
             _ => "",
         }
     }
 
     /// Whether ids of this scheme count as authenticated (for "auth" ACLs).
     pub fn is_authenticated(&self, scheme: &str) -> bool {
-        matches!(scheme, "digest" | "sasl") && self.is_registered(scheme)
+        matches!(scheme, "digest" | "sasl" | x509_authentication_provider::SCHEME) && self.is_registered(scheme)
     }
 }
 

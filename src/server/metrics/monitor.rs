@@ -93,11 +93,10 @@ pub fn gauges(zks: &Arc<ZooKeeperServer>, factory: Option<&dyn ServerCnxnFactory
         ("last_client_response_size", last_resp.into()),
         ("max_client_response_size", max_resp.into()),
         ("min_client_response_size", min_resp.into()),
-        // No TLS: never a handshake in progress.
-        ("outstanding_tls_handshake", Value::Long(0)),
+        ("outstanding_tls_handshake", (factory.map_or(0, |f| f.outstanding_tls_handshakes()) as i64).into()),
         ("auth_failed_count", zks.stats.auth_failed_count().into()),
-        // Without TLS every connection is non-mTLS; Java counts only those
-        // on a port that also takes TLS, which zkserver never has.
+        // Java counts plain connections on a port that also takes TLS
+        // (port unification); zkserver does not count them yet.
         ("non_mtls_remote_conn_count", Value::Long(0)),
         ("non_mtls_local_conn_count", Value::Long(0)),
     ];

@@ -36,7 +36,7 @@ use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 use tracing::{error, info, warn};
 
@@ -72,6 +72,10 @@ pub struct LeaderSettings {
     /// whose counter is a multiple of it has each voter's ACK latency
     /// recorded in ack_latency; 0 or less records none.
     pub ack_logging_frequency: i32,
+    /// zookeeper.leader.maxTimeToWaitForEpoch (ms, default -1: off): a
+    /// leader still waiting for its epoch this long after it began gives
+    /// up as soon as a voter that elected it is heard LOOKING again.
+    pub max_time_to_wait_for_epoch_ms: i32,
 }
 
 impl LeaderSettings {
@@ -90,6 +94,7 @@ impl LeaderSettings {
                 None => None,
             },
             ack_logging_frequency: props.int("zookeeper.leader.ackLoggingFrequency", 1000)?,
+            max_time_to_wait_for_epoch_ms: props.int("zookeeper.leader.maxTimeToWaitForEpoch", -1)?,
         })
     }
 }
@@ -320,8 +325,32 @@ impl Leader {
                 Ok(epoch)
             }
             NewEpoch::Waiting => {
+                if sid == self.peer.id() {
+                    b.core.epoch_wait_started(current_elapsed_time());
+                }
                 self.wait_discovery(&mut b, LeaderCore::new_epoch, "Timeout while waiting for epoch from quorum")
             }
+        }
+    }
+
+    /// setLeadingVoteSet: the voters whose votes elected this leader (the
+    /// WorkerReceiver hands them over the first time a voter looks).
+    pub fn set_leading_vote_set(&self, sids: std::collections::HashSet<i64>) {
+        self.bcast.lock().core.set_leading_vote_set(sids);
+    }
+
+    /// reportLookingSid: the WorkerReceiver heard voter `sid` LOOKING. With
+    /// zookeeper.leader.maxTimeToWaitForEpoch set, a leader that has waited
+    /// longer than that for its epoch and was elected by `sid` gives up
+    /// (quitLeading): the epoch wait fails and the peer looks again.
+    pub fn report_looking_sid(&self, sid: i64) {
+        let max_wait = self.peer.settings().leader.max_time_to_wait_for_epoch_ms;
+        let mut b = self.bcast.lock();
+        if b.core.report_looking_sid(sid, current_elapsed_time(), max_wait) {
+            self.discovery_cv.notify_all();
+            drop(b);
+            crate::server::server_metrics::metrics().quit_leading_due_to_disloyal_voter.inc();
+            info!("Quit leading due to voter changed mind.");
         }
     }
 
@@ -370,7 +399,7 @@ impl Leader {
             if let Some(t) = reached(&b.core) {
                 return Ok(t);
             }
-            if !self.is_running() || Instant::now() >= deadline {
+            if !self.is_running() || Instant::now() >= deadline || b.core.quit_waiting_for_epoch() {
                 return Err(interrupted(timeout));
             }
             let _ = self.discovery_cv.wait_until(b, deadline.min(Instant::now() + tick));
@@ -739,10 +768,13 @@ fn bind_reusable(addr: SocketAddr) -> io::Result<TcpListener> {
 /// Leader.lead: runs the LEADING role on the QuorumPeer thread until the
 /// quorum is lost or the peer shuts down.
 pub fn lead(peer: &Arc<QuorumPeer>) -> io::Result<()> {
+    info!("zookeeper.leader.maxTimeToWaitForEpoch = {}ms", peer.settings().leader.max_time_to_wait_for_epoch_ms);
     let (role, zks) = LeaderZooKeeperServer::new(peer);
     let leader = Leader::new(peer, Arc::clone(&role), zks);
     role.set_leader(&leader);
+    peer.set_leader(Arc::downgrade(&leader));
     let result = run_leader(peer, &leader);
+    peer.set_leader(Weak::new());
     leader.shutdown(match &result {
         Ok(reason) => reason,
         Err(e) => {
@@ -880,6 +912,7 @@ mod tests {
                 forward_learner_requests_to_commit_processor: true,
                 testing_initial_zxid: None,
                 ack_logging_frequency: 1000,
+                max_time_to_wait_for_epoch_ms: -1,
             }
         );
         let s = LeaderSettings::read(&SystemProperties::of(&[

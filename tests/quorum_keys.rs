@@ -1,8 +1,8 @@
 //! Quorum keys Java 3.8 honours, on real ensembles: a hierarchical quorum
 //! (`group.N`) of one Java and two zkserver nodes elects, replicates, and
 //! stops serving when a majority of the servers survives but not a majority
-//! of the groups; quorum keys zkserver refuses stop it at start with a line
-//! naming them.
+//! of the groups; a leader given zookeeper.leader.maxTimeToWaitForEpoch
+//! quits waiting for its epoch when a voter that elected it looks again.
 
 mod common;
 
@@ -185,4 +185,33 @@ fn an_oracle_lets_one_of_two_servers_go_on_alone() {
     ens.kill9(1);
     let stopped = wait_until(DEADLINE, || ens.mode(2).is_none());
     assert!(stopped, "server 2 serves alone against its oracle\n{}", ens.logs());
+}
+
+#[test]
+fn a_leader_quits_waiting_for_its_epoch_when_a_voter_looks_again() {
+    // Servers 1 and 2 of three: 2 leads, but 1 has 2's quorum port wrong,
+    // so it cannot connect and looks again. With
+    // zookeeper.leader.maxTimeToWaitForEpoch=0, leader 2 gives up at once
+    // instead of waiting out initLimit (30 s here), as Java does. The same
+    // with a Java leader, side by side.
+    let ensembles: Vec<Ensemble> = [Flavor::Zkserver, Flavor::Java]
+        .into_iter()
+        .map(|leader| {
+            let mut ens = Ensemble::new(&[Flavor::Zkserver, leader, Flavor::Zkserver], &[]);
+            for sid in [1, 2] {
+                ens.set_cfg(sid, "initLimit", "60");
+            }
+            let n2 = ens.node(2);
+            let wrong = format!("127.0.0.1:{}:{}", common::free_port(), n2.election_port);
+            ens.set_cfg(1, "server.2", &wrong);
+            ens.set_system_property("zookeeper.leader.maxTimeToWaitForEpoch", "0");
+            ens.start(1);
+            ens.start(2);
+            ens
+        })
+        .collect();
+    for ens in &ensembles {
+        wait_log(ens, 2, "Quit leading due to voter changed mind.");
+        wait_log(ens, 2, "Timeout while waiting for epoch from quorum");
+    }
 }

@@ -4,6 +4,7 @@
 //! it counts towards the quorum only once it is durable.
 
 use crate::quorum::leader::Leader;
+use crate::quorum::learner_master::LearnerMaster;
 use crate::server::request::Request;
 use crate::server::request_processor::RequestProcessor;
 use std::sync::Weak;

@@ -273,6 +273,16 @@ impl FastLeaderElection {
             }
         }
         let (state, current) = (peer.peer_state(), peer.current_vote());
+        // A leader hears that a voter looks again (it may have given up on
+        // us): the Leader decides whether to stop waiting for its epoch.
+        if state != ServerState::Looking && ServerState::from_wire(n.state) == Some(ServerState::Looking) && qv.is_voter(n.sid) {
+            if let Some(leader) = peer.leader() {
+                if let Some(voters) = self.core.lock().take_leading_vote_set() {
+                    leader.set_leading_vote_set(voters);
+                }
+                leader.report_looking_sid(n.sid);
+            }
+        }
         let receipt = self.core.lock().answer(&n, state, &current);
         if receipt.to_election {
             let _ = self.recv_tx.send(n);

@@ -20,6 +20,7 @@
 
 use crate::common::time::current_elapsed_time;
 use crate::quorum::leader_zoo_keeper_server::LeaderZooKeeperServer;
+use crate::quorum::learner_master::LearnerMaster;
 use crate::quorum::learner_handler::{plan_sync, History, LearnerHandler, SyncPlan};
 use crate::jute::txn::TxnBody;
 use crate::quorum::quorum_verifier::QuorumVerifier;
@@ -36,7 +37,7 @@ use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 use tracing::{error, info, warn};
 
@@ -72,6 +73,10 @@ pub struct LeaderSettings {
     /// whose counter is a multiple of it has each voter's ACK latency
     /// recorded in ack_latency; 0 or less records none.
     pub ack_logging_frequency: i32,
+    /// zookeeper.leader.maxTimeToWaitForEpoch (ms, default -1: off): a
+    /// leader still waiting for its epoch this long after it began gives
+    /// up as soon as a voter that elected it is heard LOOKING again.
+    pub max_time_to_wait_for_epoch_ms: i32,
 }
 
 impl LeaderSettings {
@@ -90,6 +95,7 @@ impl LeaderSettings {
                 None => None,
             },
             ack_logging_frequency: props.int("zookeeper.leader.ackLoggingFrequency", 1000)?,
+            max_time_to_wait_for_epoch_ms: props.int("zookeeper.leader.maxTimeToWaitForEpoch", -1)?,
         })
     }
 }
@@ -186,72 +192,6 @@ impl Leader {
         })
     }
 
-    // ---- figures and settings ----
-
-    pub fn is_running(&self) -> bool {
-        self.running.load(Ordering::Acquire) && self.peer.is_running()
-    }
-
-    /// syncLimit ticks.
-    pub fn sync_timeout(&self) -> Duration {
-        let c = self.peer.config();
-        Duration::from_millis((i64::from(c.tick_time) * i64::from(c.sync_limit)).max(1) as u64)
-    }
-
-    /// The quorum SASL server learners authenticate with (Java's
-    /// getQuorumAuthServer).
-    pub fn quorum_auth(&self) -> &crate::quorum::auth::quorum_auth::QuorumPeerAuth {
-        self.peer.quorum_auth()
-    }
-
-    /// How learner connections are accepted (sslQuorum, portUnification).
-    pub fn quorum_ssl(&self) -> &crate::quorum::unified_server_socket::QuorumSsl {
-        self.peer.quorum_ssl()
-    }
-
-    /// initLimit ticks.
-    pub fn init_timeout(&self) -> Duration {
-        let c = self.peer.config();
-        Duration::from_millis((i64::from(c.tick_time) * i64::from(c.init_limit)).max(1) as u64)
-    }
-
-    pub fn last_proposed(&self) -> i64 {
-        self.bcast.lock().core.last_proposed()
-    }
-
-    pub fn last_processed_zxid(&self) -> i64 {
-        self.peer.zk_db().last_processed_zxid()
-    }
-
-    /// The membership version learners compare their own with.
-    pub fn quorum_verifier_version(&self) -> i64 {
-        self.peer.quorum_verifier().version()
-    }
-
-    pub fn quorum_verifier_bytes(&self) -> Vec<u8> {
-        self.qv_bytes.get().cloned().unwrap_or_default()
-    }
-
-    /// A sid for a pre-3.4 learner that did not say who it is.
-    pub fn next_anonymous_sid(&self) -> i64 {
-        self.follower_counter.fetch_sub(1, Ordering::AcqRel)
-    }
-
-    /// The member's quorum and election addresses, as the log prints them.
-    /// The system properties the leader reads.
-    pub fn settings(&self) -> &LeaderSettings {
-        &self.peer.settings().leader
-    }
-
-    pub fn peer_info(&self, sid: i64) -> Option<String> {
-        self.peer.quorum_verifier().all_members().get(&sid).map(|s| {
-            let addr = |v: &[crate::quorum::quorum_peer_config::HostPort]| {
-                v.first().map(|h| format!("{}:{}", h.host, h.port)).unwrap_or_default()
-            };
-            format!("{}:{}:{}", addr(&s.addrs), addr(&s.election_addrs).rsplit(':').next().unwrap_or(""), s.peer_type.name())
-        })
-    }
-
     /// Every connected learner handler (getLearners).
     pub fn learners(&self) -> Vec<Arc<LearnerHandler>> {
         self.bcast.lock().handlers.values().cloned().collect()
@@ -284,79 +224,26 @@ impl Leader {
         self.started_at.elapsed().as_millis()
     }
 
-    // ---- learner bookkeeping ----
-
-    /// A LearnerHandler started: it has initLimit + syncLimit ticks to sync.
-    pub fn add_learner_handler(&self, h: &Arc<LearnerHandler>) {
-        let mut b = self.bcast.lock();
-        b.core.add_learner(h.id());
-        b.handlers.insert(h.id(), Arc::clone(h));
-    }
-
-    /// Its FOLLOWERINFO/OBSERVERINFO named the learner.
-    pub fn identify_learner(&self, h: &LearnerHandler) {
-        self.bcast.lock().core.identify_learner(h.id(), h.sid(), h.is_observer());
-    }
-
-    /// A packet arrived from a synced learner: it counts as synced for
-    /// syncLimit more ticks.
-    pub fn heard_from(&self, h: &LearnerHandler) {
-        self.bcast.lock().core.heard_from(h.id());
-    }
-
-    pub fn remove_learner_handler(&self, h: &LearnerHandler) {
-        let mut b = self.bcast.lock();
-        b.core.remove_learner(h.id());
-        b.handlers.remove(&h.id());
-    }
-
     // ---- discovery (epoch negotiation) ----
 
-    /// getEpochToPropose: collects accepted epochs until a quorum (with the
-    /// leader) has connected, then fixes the new epoch (one past the
-    /// largest) and records it as accepted. Waits at most initLimit ticks.
-    pub fn get_epoch_to_propose(&self, sid: i64, last_accepted_epoch: i64) -> io::Result<i64> {
-        let mut b = self.bcast.lock();
-        match b.core.connecting(sid, last_accepted_epoch) {
-            NewEpoch::Known(epoch) => Ok(epoch),
-            NewEpoch::Decided(epoch) => {
-                self.peer.set_accepted_epoch(epoch)?;
-                self.discovery_cv.notify_all();
-                Ok(epoch)
-            }
-            NewEpoch::Waiting => {
-                self.wait_discovery(&mut b, LeaderCore::new_epoch, "Timeout while waiting for epoch from quorum")
-            }
-        }
+    /// setLeadingVoteSet: the voters whose votes elected this leader (the
+    /// WorkerReceiver hands them over the first time a voter looks).
+    pub fn set_leading_vote_set(&self, sids: std::collections::HashSet<i64>) {
+        self.bcast.lock().core.set_leading_vote_set(sids);
     }
 
-    /// waitForEpochAck: a learner (or the leader) has accepted the epoch
-    /// with its (currentEpoch, last zxid); waits for a quorum of them. A
-    /// learner more recent than the leader is refused.
-    pub fn wait_for_epoch_ack(&self, sid: i64, epoch: i64, last_zxid: i64) -> io::Result<()> {
+    /// reportLookingSid: the WorkerReceiver heard voter `sid` LOOKING. With
+    /// zookeeper.leader.maxTimeToWaitForEpoch set, a leader that has waited
+    /// longer than that for its epoch and was elected by `sid` gives up
+    /// (quitLeading): the epoch wait fails and the peer looks again.
+    pub fn report_looking_sid(&self, sid: i64) {
+        let max_wait = self.peer.settings().leader.max_time_to_wait_for_epoch_ms;
         let mut b = self.bcast.lock();
-        if b.core.epoch_ack(sid, epoch, last_zxid).map_err(io::Error::other)? {
+        if b.core.report_looking_sid(sid, current_elapsed_time(), max_wait) {
             self.discovery_cv.notify_all();
-            return Ok(());
-        }
-        self.wait_discovery(&mut b, |c| c.epoch_acked().then_some(()), "Timeout while waiting for epoch to be acked by quorum")
-    }
-
-    /// waitForNewLeaderAck: a quorum must log everything up to NEWLEADER
-    /// before the leader serves.
-    pub fn wait_for_new_leader_ack(&self, sid: i64, zxid: i64) -> io::Result<()> {
-        let mut b = self.bcast.lock();
-        match b.core.new_leader_ack(sid, zxid) {
-            NewLeaderAck::Stale => Ok(()),
-            NewLeaderAck::QuorumFormed => {
-                self.discovery_cv.notify_all();
-                Ok(())
-            }
-            NewLeaderAck::Waiting => self.wait_discovery(
-                &mut b,
-                |c| c.new_leader_ack_quorum().then_some(()),
-                "Timeout while waiting for NEWLEADER to be acked by quorum",
-            ),
+            drop(b);
+            crate::server::server_metrics::metrics().quit_leading_due_to_disloyal_voter.inc();
+            info!("Quit leading due to voter changed mind.");
         }
     }
 
@@ -375,31 +262,10 @@ impl Leader {
             if let Some(t) = reached(&b.core) {
                 return Ok(t);
             }
-            if !self.is_running() || Instant::now() >= deadline {
+            if !self.is_running() || Instant::now() >= deadline || b.core.quit_waiting_for_epoch() {
                 return Err(interrupted(timeout));
             }
             let _ = self.discovery_cv.wait_until(b, deadline.min(Instant::now() + tick));
-        }
-    }
-
-    /// UPTODATE for a learner, once the leader serves.
-    pub fn send_up_to_date(&self, h: &LearnerHandler) {
-        let b = self.bcast.lock();
-        let out = b.core.up_to_date(h.id());
-        b.carry_out(&self.role, out.into_iter().collect());
-    }
-
-    /// waitForStartup: learners get UPTODATE only once the leader serves.
-    pub fn wait_for_startup(&self) -> io::Result<()> {
-        let (lock, cv) = &self.started;
-        let mut s = lock.lock();
-        while !*s {
-            cv.wait(&mut s);
-        }
-        if self.is_running() {
-            Ok(())
-        } else {
-            Err(interrupted("the leader stopped before it started serving"))
         }
     }
 
@@ -410,48 +276,6 @@ impl Leader {
     }
 
     // ---- sync ----
-
-    /// syncFollower: decides a learner's sync and queues its DIFF/TRUNC
-    /// packets, then (startForwarding) every later proposal. A learner
-    /// older than the committedLog needs the txn log, which is read from
-    /// disk first, holding no lock, so proposals, acks and pings go on
-    /// meanwhile. The plan itself is made in memory under the committedLog's
-    /// read lock (Java's logLock): a txn committed meanwhile cannot be
-    /// applied and so stays on toBeApplied, where startForwarding, the one
-    /// step under the broadcast lock, finds it. If the committedLog moved
-    /// past what was read from disk, the plan sees the gap and falls back
-    /// to a snapshot, which the handler streams itself.
-    pub fn sync_learner(&self, h: &Arc<LearnerHandler>, peer_last_zxid: i64) -> io::Result<SyncPlan> {
-        let db = Arc::clone(self.peer.zk_db());
-        let oldest = db.min_committed_log().unwrap_or_else(|| db.last_processed_zxid());
-        let from_disk = if peer_last_zxid < oldest {
-            match db.proposals_from_txn_log(peer_last_zxid, self.txn_log_size_limit(&db)) {
-                Ok(p) => p,
-                Err(e) => {
-                    warn!("Cannot read the transaction log for a DIFF sync: {e}");
-                    None
-                }
-            }
-        } else {
-            None
-        };
-        Ok(db.with_committed_log(|committed| {
-            let history = History { committed, last_processed_zxid: db.last_processed_zxid() };
-            let plan = if self.settings().force_snapshot_sync {
-                warn!("Forcing snapshot sync - should not see this in production");
-                SyncPlan { packets: Vec::new(), need_snap: true, current_zxid: history.last_processed_zxid }
-            } else {
-                plan_sync(h.sid(), peer_last_zxid, &history, move |_| from_disk)
-            };
-            for p in &plan.packets {
-                h.queue_packet(p.clone());
-            }
-            let mut b = self.bcast.lock();
-            let out = b.core.start_forwarding(h.id(), plan.current_zxid);
-            b.carry_out(&self.role, out);
-            plan
-        }))
-    }
 
     /// calculateTxnLogSizeLimit: zookeeper.snapshotSizeFactor times the
     /// newest snapshot's size; 0 (no snapshot, or a factor of 0) means no
@@ -469,11 +293,6 @@ impl Leader {
             .map(|m| m.len() as f64)
             .unwrap_or(0.0);
         (snap * factor) as i64
-    }
-
-    /// Streams the sessions and the tree (a SNAP sync's body).
-    pub fn serialize_snapshot<W: io::Write>(&self, out: &mut W) -> io::Result<()> {
-        self.peer.zk_db().serialize_snapshot(out)
     }
 
     // ---- broadcast ----
@@ -525,23 +344,6 @@ impl Leader {
         self.bcast.lock().core.is_quorum_synced(qv)
     }
 
-    /// processAck: a voter has logged `zxid`; commits what now has a quorum.
-    pub fn process_ack(&self, sid: i64, zxid: i64, from: Option<SocketAddr>) {
-        let mut b = self.bcast.lock();
-        let every = i64::from(self.peer.settings().leader.ack_logging_frequency);
-        if every > 0 && zxid % every == 0 {
-            // From the txn's creation (the leader's wall clock) to this ACK.
-            if let Some(created) = b.core.proposal_time(zxid) {
-                let latency = crate::common::time::current_wall_time() - created;
-                if latency >= 0 {
-                    crate::server::server_metrics::metrics().ack_latency.add(&sid.to_string(), latency);
-                }
-            }
-        }
-        let out = b.core.ack(sid, zxid, from);
-        b.carry_out(&self.role, out);
-    }
-
     /// processSync: the sync of the learner whose handler has serial number
     /// `handler` is answered once everything proposed before it is committed.
     pub fn process_sync(&self, handler: LearnerId) {
@@ -553,31 +355,6 @@ impl Leader {
     /// ToBeAppliedRequestProcessor's part: the txn at `zxid` is applied.
     pub fn applied(&self, zxid: i64) {
         self.bcast.lock().core.applied(zxid);
-    }
-
-    // ---- sessions ----
-
-    /// A learner's PING carries its sessions' touches.
-    pub fn touch(&self, session_id: i64, timeout: i32) {
-        self.role.session_tracker().touch(session_id, timeout);
-    }
-
-    /// REVALIDATE: whether a session a learner's client reconnects with is
-    /// still alive (touching it). A live one now belongs to that learner's
-    /// connection, `owner`: requests still coming the old way are refused
-    /// as SESSIONMOVED.
-    pub fn revalidate_session(&self, session_id: i64, timeout: i32, owner: SessionOwner) -> bool {
-        let tracker = self.role.session_tracker();
-        let valid = tracker.check_if_valid_global_session(session_id, timeout);
-        if valid && tracker.set_owner(session_id, owner).is_err() {
-            error!("Session 0x{session_id:x} expired right after it was revalidated");
-        }
-        valid
-    }
-
-    /// A learner's forwarded request enters at the ProcessThread.
-    pub fn submit_learner_request(&self, req: Request) {
-        self.role.submit_learner_request(req);
     }
 
     // ---- life cycle ----
@@ -640,7 +417,7 @@ impl Leader {
                             continue;
                         }
                     }
-                    if let Err(e) = LearnerHandler::start(Arc::clone(self), sock, id) {
+                    if let Err(e) = LearnerHandler::start(Arc::clone(self) as Arc<dyn LearnerMaster>, sock, id) {
                         warn!("Cannot start a LearnerHandler: {e}");
                         self.handshake_done(id);
                     }
@@ -672,11 +449,6 @@ impl Leader {
             warn!("{MAX_LEARNER_HANDSHAKES} learner connections have not sent their first packet: closing the oldest, from {from}");
             let _ = oldest.shutdown(std::net::Shutdown::Both);
         }
-    }
-
-    /// The learner socket of handshake `id` sent its first packet or ended.
-    pub fn handshake_done(&self, id: u64) {
-        self.handshakes.lock().retain(|(i, _)| *i != id);
     }
 
     /// Stops leading from any thread: no more learners, every wait wakes,
@@ -744,10 +516,13 @@ fn bind_reusable(addr: SocketAddr) -> io::Result<TcpListener> {
 /// Leader.lead: runs the LEADING role on the QuorumPeer thread until the
 /// quorum is lost or the peer shuts down.
 pub fn lead(peer: &Arc<QuorumPeer>) -> io::Result<()> {
+    info!("zookeeper.leader.maxTimeToWaitForEpoch = {}ms", peer.settings().leader.max_time_to_wait_for_epoch_ms);
     let (role, zks) = LeaderZooKeeperServer::new(peer);
     let leader = Leader::new(peer, Arc::clone(&role), zks);
     role.set_leader(&leader);
+    peer.set_leader(Arc::downgrade(&leader));
     let result = run_leader(peer, &leader);
+    peer.set_leader(Weak::new());
     leader.shutdown(match &result {
         Ok(reason) => reason,
         Err(e) => {
@@ -866,6 +641,260 @@ fn run_leader(peer: &Arc<QuorumPeer>, leader: &Arc<Leader>) -> io::Result<&'stat
     }
 }
 
+impl LearnerMaster for Leader {
+    /// syncLimit ticks.
+    fn sync_timeout(&self) -> Duration {
+        let c = self.peer.config();
+        Duration::from_millis((i64::from(c.tick_time) * i64::from(c.sync_limit)).max(1) as u64)
+    }
+
+    fn last_proposed(&self) -> i64 {
+        self.bcast.lock().core.last_proposed()
+    }
+
+    fn remove_learner_handler(&self, h: &LearnerHandler) {
+        let mut b = self.bcast.lock();
+        b.core.remove_learner(h.id());
+        b.handlers.remove(&h.id());
+    }
+
+    /// The system properties the leader reads.
+    fn settings(&self) -> &LeaderSettings {
+        &self.peer.settings().leader
+    }
+
+    /// A LearnerHandler started: it has initLimit + syncLimit ticks to sync.
+    fn add_learner_handler(&self, h: &Arc<LearnerHandler>) {
+        let mut b = self.bcast.lock();
+        b.core.add_learner(h.id());
+        b.handlers.insert(h.id(), Arc::clone(h));
+    }
+
+    fn is_running(&self) -> bool {
+        self.running.load(Ordering::Acquire) && self.peer.is_running()
+    }
+
+    /// The learner socket of handshake `id` sent its first packet or ended.
+    fn handshake_done(&self, id: u64) {
+        self.handshakes.lock().retain(|(i, _)| *i != id);
+    }
+
+    /// initLimit ticks.
+    fn init_timeout(&self) -> Duration {
+        let c = self.peer.config();
+        Duration::from_millis((i64::from(c.tick_time) * i64::from(c.init_limit)).max(1) as u64)
+    }
+
+    /// The quorum SASL server learners authenticate with (Java's
+    /// getQuorumAuthServer).
+    fn quorum_auth(&self) -> &crate::quorum::auth::quorum_auth::QuorumPeerAuth {
+        self.peer.quorum_auth()
+    }
+
+    /// How learner connections are accepted (sslQuorum, portUnification).
+    fn quorum_ssl(&self) -> &crate::quorum::unified_server_socket::QuorumSsl {
+        self.peer.quorum_ssl()
+    }
+
+    /// The membership version learners compare their own with.
+    fn quorum_verifier_version(&self) -> i64 {
+        self.peer.quorum_verifier().version()
+    }
+
+    /// A sid for a pre-3.4 learner that did not say who it is.
+    fn next_anonymous_sid(&self) -> i64 {
+        self.follower_counter.fetch_sub(1, Ordering::AcqRel)
+    }
+
+    /// The member's quorum and election addresses, as the log prints them.
+    fn peer_info(&self, sid: i64) -> Option<String> {
+        self.peer.quorum_verifier().all_members().get(&sid).map(|s| {
+            let addr = |v: &[crate::quorum::quorum_peer_config::HostPort]| {
+                v.first().map(|h| format!("{}:{}", h.host, h.port)).unwrap_or_default()
+            };
+            format!("{}:{}:{}", addr(&s.addrs), addr(&s.election_addrs).rsplit(':').next().unwrap_or(""), s.peer_type.name())
+        })
+    }
+
+    /// Its FOLLOWERINFO/OBSERVERINFO named the learner.
+    fn identify_learner(&self, h: &LearnerHandler) {
+        self.bcast.lock().core.identify_learner(h.id(), h.sid(), h.is_observer());
+    }
+
+    /// getEpochToPropose: collects accepted epochs until a quorum (with the
+    /// leader) has connected, then fixes the new epoch (one past the
+    /// largest) and records it as accepted. Waits at most initLimit ticks.
+    fn get_epoch_to_propose(&self, sid: i64, last_accepted_epoch: i64) -> io::Result<i64> {
+        let mut b = self.bcast.lock();
+        match b.core.connecting(sid, last_accepted_epoch) {
+            NewEpoch::Known(epoch) => Ok(epoch),
+            NewEpoch::Decided(epoch) => {
+                self.peer.set_accepted_epoch(epoch)?;
+                self.discovery_cv.notify_all();
+                Ok(epoch)
+            }
+            NewEpoch::Waiting => {
+                if sid == self.peer.id() {
+                    b.core.epoch_wait_started(current_elapsed_time());
+                }
+                self.wait_discovery(&mut b, LeaderCore::new_epoch, "Timeout while waiting for epoch from quorum")
+            }
+        }
+    }
+
+    /// waitForEpochAck: a learner (or the leader) has accepted the epoch
+    /// with its (currentEpoch, last zxid); waits for a quorum of them. A
+    /// learner more recent than the leader is refused.
+    fn wait_for_epoch_ack(&self, sid: i64, epoch: i64, last_zxid: i64) -> io::Result<()> {
+        let mut b = self.bcast.lock();
+        if b.core.epoch_ack(sid, epoch, last_zxid).map_err(io::Error::other)? {
+            self.discovery_cv.notify_all();
+            return Ok(());
+        }
+        self.wait_discovery(&mut b, |c| c.epoch_acked().then_some(()), "Timeout while waiting for epoch to be acked by quorum")
+    }
+
+    /// syncFollower: decides a learner's sync and queues its DIFF/TRUNC
+    /// packets, then (startForwarding) every later proposal. A learner
+    /// older than the committedLog needs the txn log, which is read from
+    /// disk first, holding no lock, so proposals, acks and pings go on
+    /// meanwhile. The plan itself is made in memory under the committedLog's
+    /// read lock (Java's logLock): a txn committed meanwhile cannot be
+    /// applied and so stays on toBeApplied, where startForwarding, the one
+    /// step under the broadcast lock, finds it. If the committedLog moved
+    /// past what was read from disk, the plan sees the gap and falls back
+    /// to a snapshot, which the handler streams itself.
+    fn sync_learner(&self, h: &Arc<LearnerHandler>, peer_last_zxid: i64) -> io::Result<SyncPlan> {
+        let db = Arc::clone(self.peer.zk_db());
+        let oldest = db.min_committed_log().unwrap_or_else(|| db.last_processed_zxid());
+        let from_disk = if peer_last_zxid < oldest {
+            match db.proposals_from_txn_log(peer_last_zxid, self.txn_log_size_limit(&db)) {
+                Ok(p) => p,
+                Err(e) => {
+                    warn!("Cannot read the transaction log for a DIFF sync: {e}");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        Ok(db.with_committed_log(|committed| {
+            let history = History { committed, last_processed_zxid: db.last_processed_zxid() };
+            let plan = if self.settings().force_snapshot_sync {
+                warn!("Forcing snapshot sync - should not see this in production");
+                SyncPlan { packets: Vec::new(), need_snap: true, current_zxid: history.last_processed_zxid }
+            } else {
+                plan_sync(h.sid(), peer_last_zxid, &history, move |_| from_disk)
+            };
+            for p in &plan.packets {
+                h.queue_packet(p.clone());
+            }
+            let mut b = self.bcast.lock();
+            let out = b.core.start_forwarding(h.id(), plan.current_zxid);
+            b.carry_out(&self.role, out);
+            plan
+        }))
+    }
+
+    fn last_processed_zxid(&self) -> i64 {
+        self.peer.zk_db().last_processed_zxid()
+    }
+
+    /// Streams the sessions and the tree (a SNAP sync's body).
+    fn serialize_snapshot(&self, mut out: &mut dyn io::Write) -> io::Result<()> {
+        self.peer.zk_db().serialize_snapshot(&mut out)
+    }
+
+    fn quorum_verifier_bytes(&self) -> Vec<u8> {
+        self.qv_bytes.get().cloned().unwrap_or_default()
+    }
+
+    /// waitForNewLeaderAck: a quorum must log everything up to NEWLEADER
+    /// before the leader serves.
+    fn wait_for_new_leader_ack(&self, sid: i64, zxid: i64) -> io::Result<()> {
+        let mut b = self.bcast.lock();
+        match b.core.new_leader_ack(sid, zxid) {
+            NewLeaderAck::Stale => Ok(()),
+            NewLeaderAck::QuorumFormed => {
+                self.discovery_cv.notify_all();
+                Ok(())
+            }
+            NewLeaderAck::Waiting => self.wait_discovery(
+                &mut b,
+                |c| c.new_leader_ack_quorum().then_some(()),
+                "Timeout while waiting for NEWLEADER to be acked by quorum",
+            ),
+        }
+    }
+
+    /// waitForStartup: learners get UPTODATE only once the leader serves.
+    fn wait_for_startup(&self) -> io::Result<()> {
+        let (lock, cv) = &self.started;
+        let mut s = lock.lock();
+        while !*s {
+            cv.wait(&mut s);
+        }
+        if self.is_running() {
+            Ok(())
+        } else {
+            Err(interrupted("the leader stopped before it started serving"))
+        }
+    }
+
+    /// UPTODATE for a learner, once the leader serves.
+    fn send_up_to_date(&self, h: &LearnerHandler) {
+        let b = self.bcast.lock();
+        let out = b.core.up_to_date(h.id());
+        b.carry_out(&self.role, out.into_iter().collect());
+    }
+
+    /// A packet arrived from a synced learner: it counts as synced for
+    /// syncLimit more ticks.
+    fn heard_from(&self, h: &LearnerHandler) {
+        self.bcast.lock().core.heard_from(h.id());
+    }
+
+    /// processAck: a voter has logged `zxid`; commits what now has a quorum.
+    fn process_ack(&self, sid: i64, zxid: i64, from: Option<SocketAddr>) {
+        let mut b = self.bcast.lock();
+        let every = i64::from(self.peer.settings().leader.ack_logging_frequency);
+        if every > 0 && zxid % every == 0 {
+            // From the txn's creation (the leader's wall clock) to this ACK.
+            if let Some(created) = b.core.proposal_time(zxid) {
+                let latency = crate::common::time::current_wall_time() - created;
+                if latency >= 0 {
+                    crate::server::server_metrics::metrics().ack_latency.add(&sid.to_string(), latency);
+                }
+            }
+        }
+        let out = b.core.ack(sid, zxid, from);
+        b.carry_out(&self.role, out);
+    }
+
+    /// A learner's PING carries its sessions' touches.
+    fn touch(&self, session_id: i64, timeout: i32) {
+        self.role.session_tracker().touch(session_id, timeout);
+    }
+
+    /// REVALIDATE: whether a session a learner's client reconnects with is
+    /// still alive (touching it). A live one now belongs to that learner's
+    /// connection, `owner`: requests still coming the old way are refused
+    /// as SESSIONMOVED.
+    fn revalidate_session(&self, session_id: i64, timeout: i32, owner: SessionOwner) -> bool {
+        let tracker = self.role.session_tracker();
+        let valid = tracker.check_if_valid_global_session(session_id, timeout);
+        if valid && tracker.set_owner(session_id, owner).is_err() {
+            error!("Session 0x{session_id:x} expired right after it was revalidated");
+        }
+        valid
+    }
+
+    /// A learner's forwarded request enters at the ProcessThread.
+    fn submit_learner_request(&self, req: Request) {
+        self.role.submit_learner_request(req);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -885,6 +914,7 @@ mod tests {
                 forward_learner_requests_to_commit_processor: true,
                 testing_initial_zxid: None,
                 ack_logging_frequency: 1000,
+                max_time_to_wait_for_epoch_ms: -1,
             }
         );
         let s = LeaderSettings::read(&SystemProperties::of(&[

@@ -86,13 +86,11 @@ impl LearnerSettings {
 /// random time in [0, `bound_ms`) (nothing when `bound_ms` <= 0), cut
 /// short when the peer stops.
 pub fn observer_delay(peer: &QuorumPeer, bound_ms: i64) {
-    use std::hash::{BuildHasher, Hasher};
     let Ok(bound) = u64::try_from(bound_ms) else { return };
     if bound == 0 {
         return;
     }
-    let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
-    let delay = random % bound;
+    let delay = random_u64() % bound;
     info!("Waiting for {delay} ms before reconnecting with the leader");
     let until = Instant::now() + Duration::from_millis(delay);
     while peer.is_running() {
@@ -102,6 +100,12 @@ pub fn observer_delay(peer: &QuorumPeer, bound_ms: i64) {
         }
         std::thread::sleep(left.min(Duration::from_millis(100)));
     }
+}
+
+/// A random number (a freshly keyed hash), for delays and shuffles.
+pub fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new().build_hasher().finish()
 }
 
 /// The string a leader writes after a streamed snapshot.
@@ -344,20 +348,35 @@ fn connect_to_leader(peer: &QuorumPeer, addrs: &[SocketAddr]) -> io::Result<TcpS
 pub fn run(peer: &Arc<QuorumPeer>, leader: &Vote, learner_type: LearnerType) -> io::Result<()> {
     peer.set_zab_state(ZabState::Discovery);
     let settings = &peer.settings().learner;
-    if learner_type == LearnerType::Observer {
-        // Spreads the observers' reconnections to a new leader.
-        observer_delay(peer, settings.observer_reconnect_delay_ms);
-    }
-    let addrs = leader_addresses(peer, leader)?;
-    let tcp = connect_to_leader(peer, &addrs)?;
-    // sslQuorum: an SSLSocket, the leader's certificate checked (within
+    // An observer syncs from its learner master: a voter's ObserverMaster
+    // (observerMasterPort) or the leader, after a delay that spreads the
+    // observers' reconnections.
+    let master = if learner_type == LearnerType::Observer { peer.find_learner_master(leader.id) } else { None };
+    let tcp = match &master {
+        Some(m) => {
+            info!("Observing new leader sid={} addr={}:{}", m.sid, m.addrs[0].host, m.addrs[0].port);
+            let addrs: Vec<SocketAddr> = m.addrs.iter().filter_map(|hp| hp.resolve().ok()?.into_iter().next()).collect();
+            connect_to_leader(peer, &addrs)
+        }
+        None => leader_addresses(peer, leader).and_then(|addrs| connect_to_leader(peer, &addrs)),
+    };
+    // sslQuorum: an SSLSocket, the master's certificate checked (within
     // the initLimit read timeout connect_to_leader set).
-    let host = tcp.peer_addr()?.ip().to_string();
-    let sock = match peer.quorum_ssl().connect(tcp.try_clone()?, &host) {
+    let sock = tcp.and_then(|tcp| {
+        let host = tcp.peer_addr()?.ip().to_string();
+        match peer.quorum_ssl().connect(tcp.try_clone()?, &host) {
+            Ok(s) => Ok((tcp, s)),
+            Err(e) => {
+                error!("Failed the TLS handshake with the leader at {host}: {e}");
+                let _ = tcp.shutdown(std::net::Shutdown::Both);
+                Err(e)
+            }
+        }
+    });
+    let (tcp, sock) = match sock {
         Ok(s) => s,
         Err(e) => {
-            error!("Failed the TLS handshake with the leader at {host}: {e}");
-            let _ = tcp.shutdown(std::net::Shutdown::Both);
+            peer.clear_learner_master();
             return Err(e);
         }
     };
@@ -395,6 +414,7 @@ pub fn run(peer: &Arc<QuorumPeer>, leader: &Vote, learner_type: LearnerType) -> 
     let role = LearnerZooKeeperServer::new(peer, Arc::clone(&learner), Arc::clone(&tracker), sync_enabled);
     let zks = ZooKeeperServer::with_role(settings, Arc::clone(peer.zk_db()), tracker.clone(), role.clone());
     let result = follow_leader(peer, &learner, &mut reader, &zks, &role, &tracker);
+    peer.clear_learner_master();
     // Learner.shutdown: not serving, connections closed, the server down.
     peer.set_zoo_keeper_server(idle);
     learner.shutdown(peer.id());

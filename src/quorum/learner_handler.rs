@@ -15,7 +15,7 @@
 use crate::common::deadline_reader::DeadlineReader;
 use crate::jute::records::QuorumPacket;
 use crate::jute::txn::TxnLogEntry;
-use crate::quorum::leader::Leader;
+use crate::quorum::learner_master::LearnerMaster;
 use crate::quorum::quorum_packet::{self as qp, epoch_of, packet, packet_to_string, read_packet, write_packet};
 use crate::quorum::quorum_peer_config::LearnerType;
 use crate::server::request::{Request, RequestOwner};
@@ -308,7 +308,7 @@ pub struct LearnerHandler {
     /// This connection's serial number: its name in the leader's core and
     /// as a session owner.
     id: u64,
-    leader: Arc<Leader>,
+    leader: Arc<dyn LearnerMaster>,
     sock: TcpStream,
     remote: SocketAddr,
     sid: AtomicI64,
@@ -347,7 +347,7 @@ impl LearnerHandler {
     /// Takes over an accepted learner socket and starts its thread.
     /// `handshake_id` is the leader's id for the socket until its first
     /// packet arrives.
-    pub fn start(leader: Arc<Leader>, sock: TcpStream, handshake_id: u64) -> io::Result<Arc<LearnerHandler>> {
+    pub fn start(leader: Arc<dyn LearnerMaster>, sock: TcpStream, handshake_id: u64) -> io::Result<Arc<LearnerHandler>> {
         let remote = crate::common::net_utils::canonical(sock.peer_addr()?);
         let (tx, rx) = unbounded();
         let id = NEXT_HANDLER_SERIAL.fetch_add(1, Ordering::Relaxed);

@@ -163,8 +163,8 @@ impl ServerRole for LearnerZooKeeperServer {
         let Some(peer) = self.peer.upgrade() else { return Vec::new() };
         let mut v = vec![("peer_state", Value::Text(peer.detailed_peer_state()))];
         if self.is_observer() {
-            // The learner master: zkserver's observers follow the leader.
-            v.push(("observer_master_id", Value::Long(peer.current_vote().id)));
+            // The learner master: the leader, or a voter's ObserverMaster.
+            v.push(("observer_master_id", Value::Long(peer.learner_master_id())));
         }
         v
     }
@@ -174,7 +174,8 @@ impl ServerRole for LearnerZooKeeperServer {
         let mut g = vec![("quorum_size", Value::from(quorum_size))];
         if !self.is_observer() {
             // Only an ObserverMaster has a figure here; zkserver's
-            // observers sync with the leader, so a follower has none
+            // followers run none (observerMasterPort is refused on a
+            // participant), so a follower has none
             // (Java's null: not in mntr, 0 in Prometheus).
             g.push(("synced_observers", Value::Null));
         }

@@ -12,6 +12,7 @@ pub mod leader_session_tracker;
 pub mod leader_zoo_keeper_server;
 pub mod learner;
 pub mod learner_handler;
+pub mod learner_master;
 pub mod learner_sender;
 pub mod learner_session_tracker;
 pub mod learner_zoo_keeper_server;

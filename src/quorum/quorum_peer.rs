@@ -18,6 +18,7 @@ use crate::common::x509_util::X509Util;
 use crate::quorum::auth::quorum_auth::QuorumPeerAuth;
 use crate::quorum::unified_server_socket::QuorumSsl;
 use crate::quorum::fast_leader_election::FastLeaderElection;
+use crate::quorum::leader::Leader;
 use crate::quorum::quorum_cnx_manager::{format_inet_addr, CnxSettings, QuorumCnxManager};
 use crate::quorum::quorum_verifier::QuorumVerifier;
 use crate::quorum::quorum_peer_config::{LearnerType, QuorumPeerConfig};
@@ -35,7 +36,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 use std::thread::JoinHandle;
 use tracing::{info, warn};
 
@@ -229,6 +230,31 @@ pub struct QuorumPeer {
     roles: Box<dyn Roles>,
     running: AtomicBool,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// The Leader while this peer leads (QuorumPeer.leader), for the
+    /// WorkerReceiver to report voters that look again.
+    leader: Mutex<Weak<Leader>>,
+    /// An observer's learner masters (observerMasterPort).
+    observer_masters: Mutex<ObserverMasters>,
+}
+
+/// The voters an observer with observerMasterPort syncs from (Java's
+/// observerMasters): each voter's first quorum host at that port, shuffled
+/// whenever the configuration changes, tried in turn.
+#[derive(Default)]
+struct ObserverMasters {
+    /// The configuration version the list was built from.
+    version: Option<i64>,
+    list: Vec<LearnerMaster>,
+    next: usize,
+    /// The one in use (getLearnerMasterId), -1 when none.
+    current: Option<i64>,
+}
+
+/// A server an observer syncs from: the leader, or a voter's ObserverMaster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LearnerMaster {
+    pub sid: i64,
+    pub addrs: Vec<crate::quorum::quorum_peer_config::HostPort>,
 }
 
 impl QuorumPeer {
@@ -368,6 +394,8 @@ impl QuorumPeer {
             roles,
             running: AtomicBool::new(true),
             thread: Mutex::new(None),
+            leader: Mutex::new(Weak::new()),
+            observer_masters: Mutex::new(ObserverMasters::default()),
             config: Arc::new(config),
             settings: Arc::new(settings),
         });
@@ -801,6 +829,75 @@ impl QuorumPeer {
 
     pub fn admin_server(&self) -> Option<&Arc<JettyAdminServer>> {
         self.admin_server.as_ref()
+    }
+
+    /// The Leader while this peer leads (set by `lead` for its duration).
+    pub fn leader(&self) -> Option<Arc<Leader>> {
+        self.leader.lock().upgrade()
+    }
+
+    pub fn set_leader(&self, leader: Weak<Leader>) {
+        *self.leader.lock() = leader;
+    }
+
+    /// findLearnerMaster: the server an observer syncs from. With
+    /// observerMasterPort, the next voter of the (shuffled) list at that
+    /// port, the reconnect delay waited only once every one has been tried;
+    /// otherwise, after the reconnect delay, the leader (None for `leader`:
+    /// the caller resolves the leader's quorum addresses).
+    pub fn find_learner_master(&self, leader: i64) -> Option<LearnerMaster> {
+        let port = self.config.observer_master_port;
+        let use_masters = port > 0 && self.learner_type() == LearnerType::Observer;
+        let delay = self.settings.learner.observer_reconnect_delay_ms;
+        let mut om = self.observer_masters.lock();
+        if use_masters {
+            let qv = self.quorum_verifier();
+            if om.version != Some(qv.version()) {
+                let mut list: Vec<LearnerMaster> = qv
+                    .voting_ids()
+                    .into_iter()
+                    .filter_map(|sid| {
+                        let host = qv.all_members().get(&sid)?.addrs.first()?.host.clone();
+                        let port = u16::try_from(port).ok()?;
+                        Some(LearnerMaster { sid, addrs: vec![crate::quorum::quorum_peer_config::HostPort { host, port }] })
+                    })
+                    .collect();
+                let shown: Vec<String> = list.iter().map(|m| format!("{}:{}", m.addrs[0].delimited_host(), port)).collect();
+                info!("Updated learner master list to be {},", shown.join(","));
+                for i in (1..list.len()).rev() {
+                    let j = (crate::quorum::learner::random_u64() % (i as u64 + 1)) as usize;
+                    list.swap(i, j);
+                }
+                *om = ObserverMasters { version: Some(qv.version()), list, next: 0, current: None };
+            }
+        }
+        if !use_masters || om.list.is_empty() {
+            drop(om);
+            crate::quorum::learner::observer_delay(self, delay);
+            self.observer_masters.lock().current = Some(leader);
+            return None;
+        }
+        if om.next >= om.list.len() {
+            om.next = 0;
+            drop(om);
+            crate::quorum::learner::observer_delay(self, delay);
+            om = self.observer_masters.lock();
+        }
+        let master = om.list.get(om.next).cloned();
+        om.next += 1;
+        om.current = master.as_ref().map(|m| m.sid);
+        master
+    }
+
+    /// getLearnerMasterId: the server this observer syncs from, -1 when
+    /// none.
+    pub fn learner_master_id(&self) -> i64 {
+        self.observer_masters.lock().current.unwrap_or(-1)
+    }
+
+    /// The observer lost its learner master.
+    pub fn clear_learner_master(&self) {
+        self.observer_masters.lock().current = None;
     }
 
     /// getLeaderId: the decided leader's id, -1 while LOOKING.

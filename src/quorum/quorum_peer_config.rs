@@ -339,8 +339,9 @@ const UNUSED_JAVA_PROPERTIES: &[&str] = &[
     "bitHashCacheSize",
     "admin.httpVersion",
     "server.realm",
-    // Both act only on what an ObserverMaster serves, and zkserver refuses
-    // observerMasterPort: without it they do nothing in Java either.
+    // Both act only on what a follower's ObserverMaster serves, and zkserver
+    // refuses observerMasterPort on a participant: without it they do
+    // nothing in Java either.
     "observerMaster.sizeLimit",
     "follower.skipLearnerRequestToNextProcessor",
     "sasl.client.username",
@@ -390,18 +391,6 @@ fn refuse_unsupported_security_properties(props: &SystemProperties) -> Result<()
                 return Err(ConfigError::bad_value(k, v, &format!("is not supported: {why}")));
             }
         }
-    }
-    Ok(())
-}
-
-/// Refuses the quorum system properties whose feature zkserver lacks, when
-/// set to a value that turns the feature on.
-fn refuse_unsupported_quorum_properties(props: &SystemProperties) -> Result<(), ConfigError> {
-    if props.int("zookeeper.leader.maxTimeToWaitForEpoch", -1)? >= 0 {
-        return Err(props.refused(
-            "zookeeper.leader.maxTimeToWaitForEpoch",
-            "is not supported: a zkserver leader never quits waiting for its epoch when a voter looks again",
-        ));
     }
     Ok(())
 }
@@ -464,6 +453,9 @@ pub struct QuorumPeerConfig {
     pub last_seen_quorum_verifier: Option<QuorumSpec>,
     /// `peerType`, corrected to what this server's `server.N` line says.
     pub peer_type: LearnerType,
+    /// `observerMasterPort` (0: none): an observer connects to a voter at
+    /// this port (its ObserverMaster) instead of to the leader.
+    pub observer_master_port: i32,
     /// `syncEnabled` (observers log txns); the system property
     /// `zookeeper.observer.syncEnabled` overrides it when set
     /// (`LearnerSettings`).
@@ -698,13 +690,7 @@ impl QuorumPeerConfig {
             raw.secure_client_port,
             raw.secure_client_port_address.as_deref(),
         )?;
-        if raw.observer_master_port > 0 {
-            return Err(ConfigError::bad_value(
-                "observerMasterPort",
-                &raw.observer_master_port.to_string(),
-                "is not supported: zkserver has no ObserverMaster; observers connect to the leader",
-            ));
-        }
+        c.observer_master_port = raw.observer_master_port;
 
         if c.tick_time == 0 {
             return Err(ConfigError::Invalid("tickTime is not set".to_string()));
@@ -726,7 +712,6 @@ impl QuorumPeerConfig {
         }
         c.properties = SystemProperties::new(system_overrides, unknown_keys);
         refuse_unsupported_security_properties(&c.properties)?;
-        refuse_unsupported_quorum_properties(&c.properties)?;
         if c.ssl_quorum || c.port_unification {
             let mut ssl = SslSettings::read(&c.properties, X509Kind::Quorum)?;
             ssl.cert_reload = c.ssl_quorum_reload_cert_files;
@@ -752,6 +737,14 @@ impl QuorumPeerConfig {
                 c.setup_quorum_peer_config(spec)?;
                 c.last_seen_quorum_verifier = c.read_next_dynamic_file()?;
             }
+        }
+        if c.observer_master_port > 0 && c.peer_type == LearnerType::Participant && c.is_distributed() {
+            return Err(ConfigError::bad_value(
+                "observerMasterPort",
+                &c.observer_master_port.to_string(),
+                "is not supported on a participant: zkserver followers serve no observers (an observer with it \
+                 syncs from the followers' observer masters)",
+            ));
         }
         Ok(c)
     }
@@ -779,6 +772,7 @@ impl QuorumPeerConfig {
             quorum_verifier: QuorumSpec::default(),
             last_seen_quorum_verifier: None,
             peer_type: LearnerType::Participant,
+            observer_master_port: 0,
             sync_enabled: true,
             dynamic_config_file: None,
             snap_retain_count: 3,

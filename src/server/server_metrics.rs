@@ -14,19 +14,18 @@
 //!   `ensemble_auth_success`, `ensemble_auth_fail`, `ensemble_auth_skip`
 //!   (the ensembleAuthName check, refused at start-up);
 //! - `om_proposal_process_time_ms`, `om_commit_process_time_ms`
-//!   (ObserverMaster: observers follow the leader only);
+//!   (a follower's ObserverMaster: zkserver followers run none);
 //! - `response_packet_cache_hits`/`misses` and the get_children ones
 //!   (Java's response cache: zkserver serializes each reply);
 //! - `dead_watchers_queued`, `dead_watchers_cleared`,
 //!   `dead_watchers_cleaner_latency`, `add_dead_watcher_stall_time`
 //!   (WatchManagerOptimized's lazy cleaner: a closed connection's watches
 //!   are removed at once);
-//! - `quit_leading_due_to_disloyal_voter` (Leader.quitLeading, on
-//!   zookeeper.leader.maxTimeToWaitForEpoch, which zkserver refuses);
 //! - `connection_drop_count`, `cnxn_closed_without_zk_server_running`
 //!   (recorded only by Java's Netty transport);
 //! - `skip_learner_request_to_next_processor_count` (the ObserverMaster's
-//!   skipLearnerRequestToNextProcessor: zkserver refuses observerMasterPort).
+//!   skipLearnerRequestToNextProcessor: zkserver refuses observerMasterPort
+//!   on a participant).
 
 use crate::server::metrics::{Counter, CounterSet, Summary, SummarySet};
 use std::sync::LazyLock;
@@ -178,6 +177,8 @@ server_metrics! {
     quorum_ack_latency: Summary = Summary::advanced("quorum_ack_latency"),
     ack_latency: SummarySet = SummarySet::advanced("ack_latency"),
     proposal_count: Counter = Counter::new("proposal_count"),
+    // Leader.report_looking_sid, when zookeeper.leader.maxTimeToWaitForEpoch
+    // makes a leader give up waiting for its epoch.
     quit_leading_due_to_disloyal_voter: Counter = Counter::new("quit_leading_due_to_disloyal_voter"),
     stale_requests: Counter = Counter::new("stale_requests"),
     stale_requests_dropped: Counter = Counter::new("stale_requests_dropped"),

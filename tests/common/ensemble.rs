@@ -106,6 +106,13 @@ impl Ensemble {
         Self::build(flavors, extra, |_| ("[::1]".to_string(), None))
     }
 
+    /// As `new`, but node N binds its ports on 127.0.`net`.N, so that every
+    /// node can listen on the same port (observerMasterPort is one port for
+    /// all voters).
+    pub fn new_on_hosts(flavors: &[Flavor], extra: &[(&str, &str)], net: u8) -> Ensemble {
+        Self::build(flavors, extra, |sid| (format!("127.0.{net}.{sid}"), None))
+    }
+
     /// As `new`, but node N binds its ports on 127.0.`net`.N and runs as
     /// uid `uid_base` + N, so that the packets it sends can be told apart
     /// from the others' (a peer dials from 127.0.0.1 whatever address it
@@ -172,7 +179,7 @@ impl Ensemble {
     /// nodes start.
     pub fn make_observer(&self, sid: i64) {
         let n = self.node(sid);
-        let line = format!("server.{sid}=127.0.0.1:{}:{}", n.quorum_port, n.election_port);
+        let line = format!("server.{sid}={}:{}:{}", n.host, n.quorum_port, n.election_port);
         for n in &self.nodes {
             let cfg = std::fs::read_to_string(n.cfg_path()).expect("read zoo.cfg");
             let mut cfg = cfg.replace(&format!("{line}\n"), &format!("{line}:observer\n"));

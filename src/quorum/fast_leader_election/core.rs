@@ -112,6 +112,19 @@ pub fn total_order_predicate(new_weight: i64, new: (i64, i64, i64), cur: (i64, i
     (new_epoch, new_zxid, new_id) > (cur_epoch, cur_zxid, cur_id)
 }
 
+/// Which votes back a decision: this round's, or those of an
+/// established ensemble.
+#[derive(Debug, Clone, Copy)]
+enum Votes {
+    Round,
+    OutOfElection,
+}
+
+/// The senders among `votes` whose vote equals `vote` (Java's Vote.equals).
+fn agreeing(votes: &BTreeMap<i64, Vote>, vote: &Vote) -> HashSet<i64> {
+    votes.iter().filter(|(_, v)| *v == vote).map(|(sid, _)| *sid).collect()
+}
+
 /// FastLeaderElection's state and decisions for one peer.
 #[derive(Debug, Clone)]
 pub struct FastLeaderElectionCore {
@@ -130,6 +143,9 @@ pub struct FastLeaderElectionCore {
     /// FOLLOWING and LEADING votes of any round, by sender.
     outofelection: BTreeMap<i64, Vote>,
     phase: Phase,
+    /// The voters whose votes made this peer leader (Java's
+    /// leadingVoteSet), until the Leader takes them.
+    leading_vote_set: Option<HashSet<i64>>,
     /// The simulator's deliberate mistake: a minority counts as a quorum.
     #[cfg(any(test, feature = "simulation"))]
     elect_without_a_quorum: bool,
@@ -162,6 +178,7 @@ impl FastLeaderElectionCore {
             recvset: BTreeMap::new(),
             outofelection: BTreeMap::new(),
             phase: Phase::Idle,
+            leading_vote_set: None,
             #[cfg(any(test, feature = "simulation"))]
             elect_without_a_quorum: false,
         }
@@ -258,7 +275,7 @@ impl FastLeaderElectionCore {
                     && !self.recvset.is_empty()
                     && self.has_quorum(&self.recvset, &vote)
                 {
-                    self.decide(vote, &mut step);
+                    self.decide(vote, Votes::Round, &mut step);
                     step.wake_at = self.wake_at();
                     return step;
                 }
@@ -267,7 +284,7 @@ impl FastLeaderElectionCore {
             }
             Phase::Finalizing { wake_at, .. } if now >= wake_at => {
                 let p = self.proposal;
-                self.decide(Vote::new(p.leader, p.zxid, self.logicalclock, p.epoch), &mut step);
+                self.decide(Vote::new(p.leader, p.zxid, self.logicalclock, p.epoch), Votes::Round, &mut step);
             }
             _ => {}
         }
@@ -441,14 +458,14 @@ impl FastLeaderElectionCore {
         if n.election_epoch == self.logicalclock {
             self.recvset.insert(n.sid, Vote { version: 0, ..vote });
             if self.has_quorum(&self.recvset, &vote) && self.check_leader(&self.recvset, n.leader, n.election_epoch) {
-                self.decide(decided, step);
+                self.decide(decided, Votes::Round, step);
                 return;
             }
         }
         self.outofelection.insert(n.sid, vote);
         if self.has_quorum(&self.outofelection, &vote) && self.check_leader(&self.outofelection, n.leader, n.election_epoch) {
             self.logicalclock = n.election_epoch;
-            self.decide(decided, step);
+            self.decide(decided, Votes::OutOfElection, step);
             return;
         }
         // receivedLeadingNotification: of two voters, the one whose oracle
@@ -456,7 +473,7 @@ impl FastLeaderElectionCore {
         if state == ServerState::Leading && matches!(self.verifier, QuorumVerifier::Oracle(_)) {
             if self.verifier.need_oracle() && !self.verifier.ask_oracle() {
                 info!("Oracle indicates to follow");
-                self.decide(decided, step);
+                self.decide(decided, Votes::OutOfElection, step);
             } else {
                 info!("Oracle indicates not to follow");
             }
@@ -466,7 +483,7 @@ impl FastLeaderElectionCore {
     /// Whether the voters among `votes` that agree with `vote` (Java's
     /// Vote.equals) are a quorum: getVoteTracker(..).hasAllQuorums().
     fn has_quorum(&self, votes: &BTreeMap<i64, Vote>, vote: &Vote) -> bool {
-        let acks: HashSet<i64> = votes.iter().filter(|(_, v)| *v == vote).map(|(sid, _)| *sid).collect();
+        let acks = agreeing(votes, vote);
         #[cfg(any(test, feature = "simulation"))]
         if self.elect_without_a_quorum {
             let voters = acks.iter().filter(|sid| self.verifier.is_voter(**sid)).count();
@@ -485,9 +502,21 @@ impl FastLeaderElectionCore {
         }
     }
 
-    /// Ends the election: LEADING when we are the leader, else FOLLOWING
+    /// The voters that elected this peer, once: the Leader takes them the
+    /// first time a voter is heard LOOKING (setLeadingVoteSet).
+    pub fn take_leading_vote_set(&mut self) -> Option<HashSet<i64>> {
+        self.leading_vote_set.take()
+    }
+
+    /// Ends the election on `vote`, backed by the votes `from`: LEADING
+    /// when we are the leader (remembering who elected us), else FOLLOWING
     /// or OBSERVING by our type.
-    fn decide(&mut self, vote: Vote, step: &mut Step) {
+    fn decide(&mut self, vote: Vote, from: Votes, step: &mut Step) {
+        let votes = match from {
+            Votes::Round => &self.recvset,
+            Votes::OutOfElection => &self.outofelection,
+        };
+        let voters = agreeing(votes, &vote);
         let state = if vote.id == self.my_id {
             ServerState::Leading
         } else if self.learner_type == LearnerType::Participant {
@@ -495,6 +524,9 @@ impl FastLeaderElectionCore {
         } else {
             ServerState::Observing
         };
+        if state == ServerState::Leading {
+            self.leading_vote_set = Some(voters);
+        }
         self.phase = Phase::Idle;
         step.decision = Some(Decision { vote, state });
     }

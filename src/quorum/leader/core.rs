@@ -121,6 +121,14 @@ struct Discovery {
     leader_summary: (i64, i64),
     electing: HashSet<i64>,
     election_finished: bool,
+    /// When the leader itself began waiting for the epoch (ms).
+    wait_started_at: Option<u64>,
+    /// The voters whose votes elected this leader (FastLeaderElection's
+    /// leadingVoteSet), once the WorkerReceiver hands them over.
+    vote_set: Option<HashSet<i64>>,
+    /// A voter that elected us looks again: stop waiting for the epoch
+    /// (Java's quitWaitForEpoch).
+    quit_waiting: bool,
 }
 
 /// The NEWLEADER proposal: who has logged everything up to it.
@@ -189,6 +197,9 @@ impl LeaderCore {
                 leader_summary: (0, 0),
                 electing: HashSet::new(),
                 election_finished: false,
+                wait_started_at: None,
+                vote_set: None,
+                quit_waiting: false,
             },
             new_leader,
             tick: 0,
@@ -437,6 +448,40 @@ impl LeaderCore {
     /// The new epoch, once decided.
     pub fn new_epoch(&self) -> Option<i64> {
         self.discovery.epoch_decided.then_some(self.discovery.epoch)
+    }
+
+    /// The leader itself began waiting for a quorum's epochs at `now` (ms).
+    pub fn epoch_wait_started(&mut self, now: u64) {
+        self.discovery.wait_started_at = Some(now);
+    }
+
+    /// setLeadingVoteSet: the voters whose votes elected this leader.
+    pub fn set_leading_vote_set(&mut self, sids: HashSet<i64>) {
+        self.discovery.vote_set = Some(sids);
+    }
+
+    /// reportLookingSid: voter `sid` was heard LOOKING at `now`. With
+    /// `max_wait_ms` ≥ 0, a leader still waiting for its epoch longer than
+    /// that gives up when `sid` is one that elected it; true when it does
+    /// (Java's quitLeading).
+    pub fn report_looking_sid(&mut self, sid: i64, now: u64, max_wait_ms: i32) -> bool {
+        let d = &mut self.discovery;
+        let Some(started) = d.wait_started_at else { return false };
+        if max_wait_ms < 0 || d.epoch_decided || d.quit_waiting {
+            return false;
+        }
+        if !d.vote_set.as_ref().is_some_and(|v| v.contains(&sid)) {
+            return false;
+        }
+        if now.saturating_sub(started) > max_wait_ms as u64 {
+            d.quit_waiting = true;
+        }
+        d.quit_waiting
+    }
+
+    /// Whether the epoch wait was given up (see `report_looking_sid`).
+    pub fn quit_waiting_for_epoch(&self) -> bool {
+        self.discovery.quit_waiting
     }
 
     /// waitForEpochAck's counting: `sid` acknowledged the new epoch with
@@ -819,6 +864,29 @@ mod tests {
         let mut c = LeaderCore::new(1, vec![maj(&[1, 2, 3], &[])], LIMITS);
         c.connecting(1, 5);
         assert_eq!(c.connecting(2, 6), NewEpoch::Decided(7));
+    }
+
+    #[test]
+    fn a_voter_that_elected_us_looking_again_ends_the_epoch_wait() {
+        let mut c = LeaderCore::new(1, vec![maj(&[1, 2, 3], &[])], LIMITS);
+        assert!(!c.report_looking_sid(2, 10_000, 0), "not waiting yet");
+        assert_eq!(c.connecting(1, 0), NewEpoch::Waiting);
+        c.epoch_wait_started(1_000);
+        c.set_leading_vote_set([1, 2].into_iter().collect());
+        assert!(!c.report_looking_sid(2, 5_000, -1), "off by default");
+        assert!(!c.report_looking_sid(3, 5_000, 100), "3 did not elect us");
+        assert!(!c.report_looking_sid(2, 1_100, 100), "not waited longer than the limit");
+        assert!(!c.quit_waiting_for_epoch());
+        assert!(c.report_looking_sid(2, 1_101, 100));
+        assert!(c.quit_waiting_for_epoch());
+        assert!(!c.report_looking_sid(2, 1_200, 100), "quits once");
+
+        let mut d = LeaderCore::new(1, vec![maj(&[1, 2, 3], &[])], LIMITS);
+        d.epoch_wait_started(0);
+        d.set_leading_vote_set([1, 2].into_iter().collect());
+        d.connecting(1, 0);
+        assert_eq!(d.connecting(2, 0), NewEpoch::Decided(1));
+        assert!(!d.report_looking_sid(2, 10_000, 0), "the epoch is decided: nothing to quit");
     }
 
     #[test]

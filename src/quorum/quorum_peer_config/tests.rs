@@ -176,14 +176,21 @@ fn validation_errors_name_the_key_and_value() {
     assert_eq!(f.err("standaloneEnabled=1\n"), "standaloneEnabled: \"1\" is not true or false");
     assert_eq!(f.err("electionAlg=1\n"), "electionAlg: \"1\" is not supported (only 3)");
     assert_eq!(f.err("peerType=leader\n"), "peerType: \"leader\" is not observer or participant");
-    assert_eq!(
-        f.err("observerMasterPort=70000\n"),
-        "observerMasterPort: \"70000\" is not supported: zkserver has no ObserverMaster; observers connect to the leader"
-    );
     assert_eq!(f.err("autopurge.purgeInterval=1h\n"), "autopurge.purgeInterval: \"1h\" is not a number");
     assert_eq!(f.err("dataLogDir=\n"), "dataLogDir: \"\" is empty");
     assert_eq!(f.err("clientPort=2181\nclientPort=21\\n81\n"), "clientPort: \"21\\n81\" is not a number");
     assert!(f.err("a=\\u00zz\n").contains("malformed \\uXXXX escape"));
+}
+
+#[test]
+fn observer_master_port_serves_observers_only() {
+    let f = Fixture::new();
+    f.myid("3\n");
+    let e = f.err(&format!("clientPort=2181\n{ENSEMBLE}observerMasterPort=2191\n"));
+    assert!(e.starts_with("observerMasterPort: \"2191\" is not supported on a participant"), "{e}");
+    let observer = ENSEMBLE.replace("server.3=127.0.0.1:2890:3890", "server.3=127.0.0.1:2890:3890:observer");
+    let c = f.parse(&format!("clientPort=2181\n{observer}peerType=observer\nobserverMasterPort=2191\n")).expect("observer");
+    assert_eq!((c.peer_type, c.observer_master_port), (LearnerType::Observer, 2191));
 }
 
 #[test]
@@ -559,6 +566,8 @@ const JAVA_QUORUM_KEYS: &[(&str, Sample, KeyStatus)] = &[
     ("clientPortAddress", Cfg("clientPort=2181\nclientPortAddress=127.0.0.1"), Works),
     ("secureClientPort", Cfg("secureClientPort=2281"), Works),
     ("secureClientPortAddress", Cfg("secureClientPortAddress=127.0.0.1"), Refused),
+    // On a participant (an observer with it syncs from the voters'
+    // ObserverMasters: observer_master_port_serves_observers_only).
     ("observerMasterPort", Cfg("observerMasterPort=2191"), Refused),
     ("clientPortListenBacklog", Cfg("clientPortListenBacklog=10"), Works),
     ("tickTime", Cfg("tickTime=1000"), Works),
@@ -619,7 +628,7 @@ const JAVA_QUORUM_KEYS: &[(&str, Sample, KeyStatus)] = &[
     ("zookeeper.leader.ackLoggingFrequency", D("10"), Works),
     ("zookeeper.testingonly.initialZxid", D("4096"), Works),
     ("zookeeper.leaderServes", D("no"), Works),
-    ("zookeeper.leader.maxTimeToWaitForEpoch", D("1000"), Refused),
+    ("zookeeper.leader.maxTimeToWaitForEpoch", D("1000"), Works),
     ("zookeeper.leaderConnectDelayDuringRetryMs", D("50"), Works),
     ("follower.nodelay", D("false"), Works),
     ("zookeeper.learner.asyncSending", D("true"), Works),

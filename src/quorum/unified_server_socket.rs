@@ -198,10 +198,6 @@ impl UnifiedSocket {
         self.tcp.read_timeout()
     }
 
-    pub fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
-        self.tcp.set_write_timeout(t)
-    }
-
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.tcp.peer_addr()
     }

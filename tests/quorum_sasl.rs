@@ -10,50 +10,14 @@
 mod common;
 
 use common::ensemble::Ensemble;
-use common::{wait_until, Flavor};
-use std::path::{Path, PathBuf};
+use common::{quorum_jaas as jaas, wait_until, Flavor, QUORUM_SASL_REQUIRED as REQUIRE};
+use std::path::Path;
 use std::time::Duration;
-use zkserver::zoo_defs::{ids, CreateMode};
-
-const REQUIRE: &[(&str, &str)] = &[
-    ("quorum.auth.enableSasl", "true"),
-    ("quorum.auth.learnerRequireSasl", "true"),
-    ("quorum.auth.serverRequireSasl", "true"),
-];
-
-/// The sections Java's quorum SASL reads, with `password` for the learner.
-fn jaas(dir: &tempfile::TempDir, name: &str, password: &str) -> PathBuf {
-    let path = dir.path().join(name);
-    let text = format!(
-        "QuorumServer {{\n  org.apache.zookeeper.server.auth.DigestLoginModule required\n  user_peer=\"peer-pw\";\n}};\n\
-         QuorumLearner {{\n  org.apache.zookeeper.server.auth.DigestLoginModule required\n  username=\"peer\"\n  \
-         password=\"{password}\";\n}};\n"
-    );
-    std::fs::write(&path, text).expect("write jaas");
-    path
-}
 
 fn with_jaas(flavors: &[Flavor], extra: &[(&str, &str)], file: &Path) -> Ensemble {
     let mut ens = Ensemble::new(flavors, extra);
     ens.set_system_property("java.security.auth.login.config", file.to_str().expect("utf-8 path"));
     ens
-}
-
-/// Creates a node through each of `sids` and checks each sees them all.
-#[track_caller]
-fn replicates(ens: &Ensemble, sids: &[i64], tag: &str) {
-    let mut acked = Vec::new();
-    for sid in sids {
-        let c = ens.client(*sid);
-        let path = format!("/{tag}-{sid}");
-        c.create(&path, Some(tag.as_bytes()), &ids::open_acl_unsafe(), CreateMode::Persistent)
-            .unwrap_or_else(|e| panic!("create {path} through node {sid}: {e}\n{}", ens.logs()));
-        acked.push((path, tag.as_bytes().to_vec()));
-        let _ = c.close();
-    }
-    for sid in sids {
-        ens.assert_has_all(*sid, &acked);
-    }
 }
 
 #[test]
@@ -67,7 +31,7 @@ fn zkserver_ensemble_requiring_sasl_refuses_a_wrong_password_then_takes_the_righ
 
     // Sid 3 would lead; refused, it leaves 1 and 2 to form the quorum.
     assert_eq!(ens.settled_leader(&[1, 2]), 2);
-    replicates(&ens, &[1, 2], "two");
+    ens.replicates(&[1, 2], "two");
     let refused = wait_until(Duration::from_secs(20), || {
         let logs = ens.node(1).log() + &ens.node(2).log();
         logs.contains("Failed to authenticate using SASL") && logs.contains("Mismatched response")
@@ -82,7 +46,7 @@ fn zkserver_ensemble_requiring_sasl_refuses_a_wrong_password_then_takes_the_righ
     ens.node_mut(3).system_properties = vec![("java.security.auth.login.config".into(), good.display().to_string())];
     ens.start(3);
     ens.wait_mode(3, "follower");
-    replicates(&ens, &[1, 2, 3], "three");
+    ens.replicates(&[1, 2, 3], "three");
 }
 
 /// A mixed ensemble requiring SASL; the two higher sids, one of which
@@ -94,7 +58,7 @@ fn mixed(flavors: &[Flavor; 3]) {
     ens.start_all();
     let leader = ens.settled_leader(&[1, 2, 3]);
     assert_eq!(ens.node(leader).flavor, flavors[2], "leader {leader} of the wrong kind\n{}", ens.logs());
-    replicates(&ens, &[1, 2, 3], "mixed");
+    ens.replicates(&[1, 2, 3], "mixed");
     for sid in [1, 2, 3] {
         // Each node authenticated others and was authenticated itself.
         // (A dial-back may still be on its way once the writes are done.)
@@ -129,7 +93,7 @@ fn rolling_upgrade_enable_without_require_takes_a_peer_without_sasl() {
     }
     ens.start_all();
     ens.settled_leader(&[1, 2, 3]);
-    replicates(&ens, &[1, 2, 3], "upgrade");
+    ens.replicates(&[1, 2, 3], "upgrade");
     assert!(ens.node(3).log().contains("Skipping SASL authentication as quorum.auth.learnerRequireSasl=false"));
 }
 
@@ -143,7 +107,7 @@ fn wrong_password_beside_java(wrong: Flavor) {
     ens.node_mut(3).system_properties = vec![("java.security.auth.login.config".into(), bad.display().to_string())];
     ens.start_all();
     assert_eq!(ens.settled_leader(&[1, 2]), 2);
-    replicates(&ens, &[1, 2], "pair");
+    ens.replicates(&[1, 2], "pair");
     for sid in [1, 2] {
         let refused = wait_until(Duration::from_secs(20), || {
             ens.node(sid).log().contains("Failed to authenticate using SASL")

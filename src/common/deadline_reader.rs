@@ -4,17 +4,44 @@
 //! election listener's connection threads for the initial message and by
 //! the LearnerHandler threads for a learner's handshake packets.
 
-use std::borrow::Borrow;
 use std::io::{self, Read};
 use std::net::TcpStream;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// A blocking socket read through a shared handle, with a read timeout:
+/// a `TcpStream` or a quorum `UnifiedSocket` (plain or TLS).
+pub trait TimedSocket {
+    fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()>;
+    fn read_shared(&self, buf: &mut [u8]) -> io::Result<usize>;
+}
+
+impl TimedSocket for TcpStream {
+    fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_read_timeout(self, t)
+    }
+
+    fn read_shared(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut s = self;
+        s.read(buf)
+    }
+}
+
+impl<T: TimedSocket> TimedSocket for &T {
+    fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        (**self).set_read_timeout(t)
+    }
+
+    fn read_shared(&self, buf: &mut [u8]) -> io::Result<usize> {
+        (**self).read_shared(buf)
+    }
+}
 
 pub struct DeadlineReader<S> {
     sock: S,
     deadline: Option<Instant>,
 }
 
-impl<S: Borrow<TcpStream>> DeadlineReader<S> {
+impl<S: TimedSocket> DeadlineReader<S> {
     /// Reads from `sock`; with no deadline, reads wait as the socket's own
     /// timeout says.
     pub fn new(sock: S, deadline: Option<Instant>) -> DeadlineReader<S> {
@@ -28,17 +55,16 @@ impl<S: Borrow<TcpStream>> DeadlineReader<S> {
     }
 }
 
-impl<S: Borrow<TcpStream>> Read for DeadlineReader<S> {
+impl<S: TimedSocket> Read for DeadlineReader<S> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let sock: &TcpStream = self.sock.borrow();
-        let mut sock = sock;
-        let Some(deadline) = self.deadline else { return sock.read(buf) };
+        let sock = &self.sock;
+        let Some(deadline) = self.deadline else { return sock.read_shared(buf) };
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(too_late());
         }
         sock.set_read_timeout(Some(left))?;
-        match sock.read(buf) {
+        match sock.read_shared(buf) {
             // The socket's timeout, which is what was left of the deadline.
             Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => Err(too_late()),
             other => other,

@@ -1,19 +1,24 @@
-//! X509Util / ClientX509Util: the client port's TLS settings (Java's
-//! `zookeeper.ssl.*` keys, read with or without the `zookeeper.` prefix)
-//! and the rustls ServerConfig made from them, which every new TLS
-//! connection on the secure client port (or on the plain port with
-//! client.portUnification) takes. Built at start-up on the main or
-//! QuorumPeer thread; with zookeeper.client.certReload (Java 3.9's key) a
-//! FileChangeWatcher thread rebuilds it when the key or trust store
-//! changes on disk, and the connections made from then on use the new one.
+//! X509Util with its two flavours, ClientX509Util (the client port's TLS,
+//! Java's `zookeeper.ssl.*` keys) and QuorumX509Util (TLS between servers,
+//! `zookeeper.ssl.quorum.*`), each read with or without the `zookeeper.`
+//! prefix: the settings, and the rustls ServerConfig (and, for the quorum,
+//! ClientConfig) made from them, which every new TLS connection takes.
+//! Built at start-up on the main or QuorumPeer thread; with
+//! zookeeper.client.certReload (Java 3.9's key) or sslQuorumReloadCertFiles
+//! a FileChangeWatcher thread rebuilds them when the key or trust store
+//! changes on disk, and the connections made from then on use the new ones.
 //!
-//! Keys: ssl.keyStore.{location,password,passwordPath,type},
+//! Keys (shown with the client's `ssl.`; the quorum's are the same under
+//! `ssl.quorum.`): ssl.keyStore.{location,password,passwordPath,type},
 //! ssl.trustStore.{location,password,passwordPath,type}, ssl.clientAuth
 //! (need, want, none; default need), ssl.protocol (default TLSv1.2),
 //! ssl.enabledProtocols (default: ssl.protocol), ssl.ciphersuites (Java's
 //! names; default Java's list less the CBC suites rustls does not have),
-//! ssl.hostnameVerification (only Java's client acts on it: a server does
-//! not check client host names), ssl.handshakeDetectionTimeoutMillis
+//! ssl.hostnameVerification (default true: the client port's server does
+//! not check client host names, as in Java; between servers both sides
+//! check that the peer's certificate names its address, the dialing side
+//! against the host in the server line, the accepting side against the
+//! peer's IP address), ssl.handshakeDetectionTimeoutMillis
 //! (default 5000: the time a TLS connection has to finish its handshake),
 //! ssl.authProvider (default x509). Refused with a line naming the key:
 //! ssl.crl / ssl.ocsp = true (no revocation checking),
@@ -21,14 +26,20 @@
 //! and TLSv1.3, cipher suites rustls does not implement.
 
 use crate::common::file_change_watcher::FileChangeWatcher;
-use crate::common::file_key_store_loader::{load_key_store, load_trust_store, KeyStoreFileType};
+use crate::common::file_key_store_loader::{load_key_store, load_trust_store, KeyMaterial, KeyStoreFileType};
 use crate::quorum::quorum_peer_config::system_properties::SystemProperties;
 use crate::quorum::quorum_peer_config::ConfigError;
 use parking_lot::{Mutex, RwLock};
 use rustls::crypto::ring as provider;
 use rustls::crypto::CryptoProvider;
-use rustls::server::WebPkiClientVerifier;
-use rustls::{RootCertStore, ServerConfig, SupportedCipherSuite, SupportedProtocolVersion};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::server::{ParsedCertificate, WebPkiClientVerifier};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme,
+    SupportedCipherSuite, SupportedProtocolVersion,
+};
 use std::path::PathBuf;
 use std::sync::{Arc, Weak};
 
@@ -40,6 +51,36 @@ pub enum ClientAuth {
     Need,
 }
 
+/// Which X509Util: the key prefix and whether client host names are checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum X509Kind {
+    /// ClientX509Util: `zookeeper.ssl.`.
+    Client,
+    /// QuorumX509Util: `zookeeper.ssl.quorum.`.
+    Quorum,
+}
+
+impl X509Kind {
+    /// getConfigPrefix.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            X509Kind::Client => "zookeeper.ssl.",
+            X509Kind::Quorum => "zookeeper.ssl.quorum.",
+        }
+    }
+
+    fn key(self, name: &str) -> String {
+        format!("{}{name}", self.prefix())
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            X509Kind::Client => "client",
+            X509Kind::Quorum => "quorum",
+        }
+    }
+}
+
 /// One store's location, password and kind.
 #[derive(Debug, Clone)]
 pub struct StoreSpec {
@@ -48,9 +89,10 @@ pub struct StoreSpec {
     pub kind: KeyStoreFileType,
 }
 
-/// The client port's TLS settings, as read from the properties.
+/// One X509Util's TLS settings, as read from the properties.
 #[derive(Clone)]
 pub struct SslSettings {
+    pub kind: X509Kind,
     pub key_store: Option<StoreSpec>,
     pub trust_store: Option<StoreSpec>,
     pub client_auth: ClientAuth,
@@ -60,13 +102,17 @@ pub struct SslSettings {
     pub handshake_timeout_ms: i32,
     /// ssl.authProvider: the scheme a client certificate authenticates with.
     pub auth_provider: String,
-    /// zookeeper.client.certReload.
+    /// ssl.hostnameVerification.
+    pub hostname_verification: bool,
+    /// zookeeper.client.certReload, or sslQuorumReloadCertFiles (a zoo.cfg
+    /// key, set by the caller) for the quorum.
     pub cert_reload: bool,
 }
 
 impl std::fmt::Debug for SslSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SslSettings")
+            .field("kind", &self.kind)
             .field("key_store", &self.key_store.as_ref().map(|s| &s.location))
             .field("trust_store", &self.trust_store.as_ref().map(|s| &s.location))
             .field("client_auth", &self.client_auth)
@@ -117,28 +163,30 @@ fn password(props: &SystemProperties, key: &str, path_key: &str) -> Result<Strin
     }
 }
 
-fn store(props: &SystemProperties, which: &str) -> Result<Option<StoreSpec>, ConfigError> {
-    let loc_key = format!("zookeeper.ssl.{which}.location");
+fn store(props: &SystemProperties, kind: X509Kind, which: &str) -> Result<Option<StoreSpec>, ConfigError> {
+    let loc_key = kind.key(&format!("{which}.location"));
     let Some(location) = props.string(&loc_key).filter(|l| !l.is_empty()) else {
         return Ok(None);
     };
-    let type_key = format!("zookeeper.ssl.{which}.type");
+    let type_key = kind.key(&format!("{which}.type"));
     let type_prop = props.string(&type_key).filter(|t| !t.is_empty());
-    let kind = KeyStoreFileType::from_property_value_or_file_name(type_prop.as_deref(), &location)
+    let file_type = KeyStoreFileType::from_property_value_or_file_name(type_prop.as_deref(), &location)
         .map_err(|e| props.refused(if type_prop.is_some() { &type_key } else { &loc_key }, &e))?;
-    let password = password(props, &format!("zookeeper.ssl.{which}.password"), &format!("zookeeper.ssl.{which}.passwordPath"))?;
-    Ok(Some(StoreSpec { location: PathBuf::from(location), password, kind }))
+    let password = password(props, &kind.key(&format!("{which}.password")), &kind.key(&format!("{which}.passwordPath")))?;
+    Ok(Some(StoreSpec { location: PathBuf::from(location), password, kind: file_type }))
 }
 
 impl SslSettings {
     /// Reads (and checks) the keys; nothing is loaded yet.
-    pub fn read(props: &SystemProperties) -> Result<SslSettings, ConfigError> {
-        if let Some((k, v)) = props.lookup("zookeeper.ssl.context.supplier.class") {
+    pub fn read(props: &SystemProperties, kind: X509Kind) -> Result<SslSettings, ConfigError> {
+        let key = |name: &str| kind.key(name);
+        if let Some((k, v)) = props.lookup(&key("context.supplier.class")) {
             return Err(ConfigError::bad_value(k, v, "is not supported: zkserver cannot load a Java SSLContext supplier"));
         }
-        for key in ["zookeeper.ssl.crl", "zookeeper.ssl.ocsp"] {
-            if props.boolean(key, false) {
-                let (k, v) = props.lookup(key).unwrap_or((key, "true"));
+        for name in ["crl", "ocsp"] {
+            let key = key(name);
+            if props.boolean(&key, false) {
+                let (k, v) = props.lookup(&key).unwrap_or((&key, "true"));
                 return Err(ConfigError::bad_value(
                     k,
                     v,
@@ -146,7 +194,7 @@ impl SslSettings {
                 ));
             }
         }
-        let client_auth = match props.lookup("zookeeper.ssl.clientAuth") {
+        let client_auth = match props.lookup(&key("clientAuth")) {
             None | Some((_, "")) => ClientAuth::Need,
             Some((k, v)) => match v.to_ascii_uppercase().as_str() {
                 "NEED" => ClientAuth::Need,
@@ -155,8 +203,8 @@ impl SslSettings {
                 _ => return Err(ConfigError::bad_value(k, v, "is not NEED, WANT or NONE")),
             },
         };
-        let proto = props.string("zookeeper.ssl.protocol").unwrap_or_else(|| "TLSv1.2".to_string());
-        let protocols = match props.lookup("zookeeper.ssl.enabledProtocols") {
+        let proto = props.string(&key("protocol")).unwrap_or_else(|| "TLSv1.2".to_string());
+        let protocols = match props.lookup(&key("enabledProtocols")) {
             Some((k, v)) => {
                 let mut all = Vec::new();
                 for p in v.split(',') {
@@ -168,10 +216,10 @@ impl SslSettings {
                 all
             }
             None => protocol(&proto).ok_or_else(|| {
-                props.refused("zookeeper.ssl.protocol", "is not supported: zkserver speaks TLSv1.2 and TLSv1.3 only")
+                props.refused(&key("protocol"), "is not supported: zkserver speaks TLSv1.2 and TLSv1.3 only")
             })?,
         };
-        let cipher_suites = match props.lookup("zookeeper.ssl.ciphersuites") {
+        let cipher_suites = match props.lookup(&key("ciphersuites")) {
             Some((k, v)) => {
                 let mut suites = Vec::new();
                 for name in v.split(',').filter(|n| !n.trim().is_empty()) {
@@ -190,54 +238,79 @@ impl SslSettings {
                 suites
             }
         };
-        let handshake_timeout_ms = props.int("zookeeper.ssl.handshakeDetectionTimeoutMillis", 5000)?;
+        let handshake_timeout_ms = props.int(&key("handshakeDetectionTimeoutMillis"), 5000)?;
         if handshake_timeout_ms <= 0 {
-            return Err(props.refused("zookeeper.ssl.handshakeDetectionTimeoutMillis", "must be positive"));
+            return Err(props.refused(&key("handshakeDetectionTimeoutMillis"), "must be positive"));
         }
-        // Only Java's client verifies host names; accepted and read as Java reads it.
-        let _ = props.boolean("zookeeper.ssl.hostnameVerification", true);
         Ok(SslSettings {
-            key_store: store(props, "keyStore")?,
-            trust_store: store(props, "trustStore")?,
+            kind,
+            key_store: store(props, kind, "keyStore")?,
+            trust_store: store(props, kind, "trustStore")?,
             client_auth,
             protocols,
             cipher_suites,
             handshake_timeout_ms,
-            auth_provider: props.string("zookeeper.ssl.authProvider").unwrap_or_else(|| "x509".to_string()),
-            cert_reload: props.boolean("zookeeper.client.certReload", false),
+            auth_provider: props.string(&key("authProvider")).unwrap_or_else(|| "x509".to_string()),
+            hostname_verification: props.boolean(&key("hostnameVerification"), true),
+            cert_reload: kind == X509Kind::Client && props.boolean("zookeeper.client.certReload", false),
         })
     }
 
-    /// createSSLContextAndOptions: loads the stores and builds the config.
-    pub fn server_config(&self) -> Result<Arc<ServerConfig>, String> {
-        let key_store = self.key_store.as_ref().ok_or(
-            "zookeeper.ssl.keyStore.location is not set: the secure client port needs this server's certificate and key",
-        )?;
-        let km = load_key_store(&key_store.location, &key_store.password, key_store.kind)?;
+    /// The crypto provider with the configured cipher suites.
+    fn provider(&self) -> Arc<CryptoProvider> {
         // ring's provider, chosen for a C-toolchain-free build, has no
         // post-quantum key exchange (hence the deprecation); neither has
         // the JDK that Java's ZooKeeper 3.8 runs on.
         #[allow(deprecated)]
         let base = provider::default_provider();
-        let provider = Arc::new(CryptoProvider { cipher_suites: self.cipher_suites.clone(), ..base });
+        Arc::new(CryptoProvider { cipher_suites: self.cipher_suites.clone(), ..base })
+    }
+
+    fn key_store(&self) -> Result<(&StoreSpec, KeyMaterial), String> {
+        let key_store = self.key_store.as_ref().ok_or_else(|| {
+            format!(
+                "{}keyStore.location is not set: {} TLS needs this server's certificate and key",
+                self.kind.prefix(),
+                self.kind.name()
+            )
+        })?;
+        Ok((key_store, load_key_store(&key_store.location, &key_store.password, key_store.kind)?))
+    }
+
+    fn roots(&self, why: &str) -> Result<Arc<RootCertStore>, String> {
+        let trust = self
+            .trust_store
+            .as_ref()
+            .ok_or_else(|| format!("{}trustStore.location is not set: {why}", self.kind.prefix()))?;
+        let mut roots = RootCertStore::empty();
+        for cert in load_trust_store(&trust.location, &trust.password, trust.kind)? {
+            roots.add(cert).map_err(|e| format!("trust store {}: {e}", trust.location.display()))?;
+        }
+        Ok(Arc::new(roots))
+    }
+
+    fn versions_error(&self, e: rustls::Error) -> String {
+        format!("{p}enabledProtocols / {p}ciphersuites: {e}", p = self.kind.prefix())
+    }
+
+    /// createSSLContextAndOptions (server side): loads the stores and
+    /// builds the config an accepted connection takes.
+    pub fn server_config(&self) -> Result<Arc<ServerConfig>, String> {
+        let (key_store, km) = self.key_store()?;
+        let provider = self.provider();
         let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
             .with_protocol_versions(&self.protocols)
-            .map_err(|e| format!("zookeeper.ssl.enabledProtocols / zookeeper.ssl.ciphersuites: {e}"))?;
+            .map_err(|e| self.versions_error(e))?;
         let builder = match self.client_auth {
             ClientAuth::None => builder.with_no_client_auth(),
             ClientAuth::Want | ClientAuth::Need => {
-                let trust = self.trust_store.as_ref().ok_or(
-                    "zookeeper.ssl.trustStore.location is not set: client certificates cannot be checked \
-                     (set it, or zookeeper.ssl.clientAuth=none)",
-                )?;
-                let mut roots = RootCertStore::empty();
-                for cert in load_trust_store(&trust.location, &trust.password, trust.kind)? {
-                    roots.add(cert).map_err(|e| format!("trust store {}: {e}", trust.location.display()))?;
-                }
-                let b = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+                let roots = self.roots(&format!(
+                    "peer certificates cannot be checked (set it, or {}clientAuth=none)",
+                    self.kind.prefix()
+                ))?;
+                let b = WebPkiClientVerifier::builder_with_provider(roots, provider);
                 let b = if self.client_auth == ClientAuth::Want { b.allow_unauthenticated() } else { b };
-                let verifier = b.build().map_err(|e| format!("trust store {}: {e}", trust.location.display()))?;
-                builder.with_client_cert_verifier(verifier)
+                builder.with_client_cert_verifier(b.build().map_err(|e| format!("trust store: {e}"))?)
             }
         };
         let config = builder
@@ -245,28 +318,119 @@ impl SslSettings {
             .map_err(|e| format!("key store {}: {e}", key_store.location.display()))?;
         Ok(Arc::new(config))
     }
+
+    /// createSSLContextAndOptions (client side, for a server dialing a
+    /// peer): presents this server's certificate and checks the peer's
+    /// against the trust store (and its host, with hostnameVerification).
+    pub fn client_config(&self) -> Result<Arc<ClientConfig>, String> {
+        let (key_store, km) = self.key_store()?;
+        let provider = self.provider();
+        let roots = self.roots("peer certificates cannot be checked")?;
+        let inner = WebPkiServerVerifier::builder_with_provider(roots, Arc::clone(&provider))
+            .build()
+            .map_err(|e| format!("trust store: {e}"))?;
+        let verifier = Arc::new(PeerVerifier { inner, hostname_verification: self.hostname_verification });
+        let config = ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(&self.protocols)
+            .map_err(|e| self.versions_error(e))?
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
+            .with_client_auth_cert(km.chain, km.key)
+            .map_err(|e| format!("key store {}: {e}", key_store.location.display()))?;
+        Ok(Arc::new(config))
+    }
 }
 
-/// The TLS settings in force for the client port, and the config new
+/// ZKTrustManager on the dialing side: the chain must lead to the trust
+/// store; a certificate for another host is accepted only with
+/// hostnameVerification=false.
+#[derive(Debug)]
+struct PeerVerifier {
+    inner: Arc<WebPkiServerVerifier>,
+    hostname_verification: bool,
+}
+
+impl ServerCertVerifier for PeerVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match self.inner.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) if !self.hostname_verification => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+/// ZKTrustManager on the accepting side (QuorumX509Util only, with
+/// hostnameVerification): the peer's certificate must name the address it
+/// connected from.
+pub fn verify_peer_address(cert: &CertificateDer<'_>, ip: std::net::IpAddr) -> Result<(), String> {
+    let parsed = ParsedCertificate::try_from(cert).map_err(|e| format!("bad peer certificate: {e}"))?;
+    let name = ServerName::IpAddress(ip.into());
+    rustls::client::verify_server_name(&parsed, &name)
+        .map_err(|e| format!("the peer's certificate is not for its address {ip}: {e}"))
+}
+
+/// The TLS settings in force for one X509Util, and the configs new
 /// connections take (replaced when the stores change, with certReload).
 pub struct X509Util {
     pub settings: SslSettings,
     config: RwLock<Arc<ServerConfig>>,
+    client_config: RwLock<Option<Arc<ClientConfig>>>,
     watcher: Mutex<Option<FileChangeWatcher>>,
 }
 
 impl X509Util {
     /// Loads the stores (Err names what is wrong) and, with certReload,
-    /// starts watching them.
+    /// starts watching them. The quorum's also has a client config.
     pub fn start(settings: SslSettings) -> Result<Arc<X509Util>, String> {
         let config = settings.server_config()?;
+        let client_config = match settings.kind {
+            X509Kind::Quorum => Some(settings.client_config()?),
+            X509Kind::Client => None,
+        };
         tracing::info!(
-            "client TLS: protocols {:?}, cipher suites {:?}, client auth {:?}",
+            "{} TLS: protocols {:?}, cipher suites {:?}, client auth {:?}",
+            settings.kind.name(),
             settings.protocols.iter().map(|p| p.version).collect::<Vec<_>>(),
             settings.cipher_suites.iter().map(|s| s.suite()).collect::<Vec<_>>(),
             settings.client_auth
         );
-        let util = Arc::new(X509Util { settings, config: RwLock::new(config), watcher: Mutex::new(None) });
+        let util = Arc::new(X509Util {
+            settings,
+            config: RwLock::new(config),
+            client_config: RwLock::new(client_config),
+            watcher: Mutex::new(None),
+        });
         if util.settings.cert_reload {
             let paths: Vec<PathBuf> =
                 [&util.settings.key_store, &util.settings.trust_store].into_iter().flatten().map(|s| s.location.clone()).collect();
@@ -278,24 +442,36 @@ impl X509Util {
             })
             .map_err(|e| format!("cannot start the FileChangeWatcher thread: {e}"))?;
             *util.watcher.lock() = Some(w);
-            tracing::info!("zookeeper.client.certReload=true: watching the key and trust stores");
+            tracing::info!("{} TLS: watching the key and trust stores for changes", util.settings.kind.name());
         }
         Ok(util)
     }
 
-    /// The config a new connection takes.
+    /// The config a new accepted connection takes.
     pub fn server_config(&self) -> Arc<ServerConfig> {
         Arc::clone(&self.config.read())
     }
 
-    /// Rebuilds the config from the stores; on failure the old one stays.
+    /// The config a new dialed connection takes (the quorum's only).
+    pub fn client_config(&self) -> Option<Arc<ClientConfig>> {
+        self.client_config.read().clone()
+    }
+
+    /// Rebuilds the configs from the stores; on failure the old ones stay.
     fn reload(&self) {
-        match self.settings.server_config() {
-            Ok(c) => {
+        let client = match self.settings.kind {
+            X509Kind::Quorum => self.settings.client_config().map(Some),
+            X509Kind::Client => Ok(None),
+        };
+        match (self.settings.server_config(), client) {
+            (Ok(c), Ok(cc)) => {
                 *self.config.write() = c;
-                tracing::info!("Reloaded the client TLS key and trust stores");
+                *self.client_config.write() = cc;
+                tracing::info!("Reloaded the {} TLS key and trust stores", self.settings.kind.name());
             }
-            Err(e) => tracing::warn!("Keeping the previous client TLS stores: cannot reload them: {e}"),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::warn!("Keeping the previous {} TLS stores: cannot reload them: {e}", self.settings.kind.name())
+            }
         }
     }
 
@@ -310,7 +486,7 @@ mod tests {
     use super::*;
 
     fn read(pairs: &[(&str, &str)]) -> Result<SslSettings, String> {
-        SslSettings::read(&SystemProperties::of(pairs)).map_err(|e| e.to_string())
+        SslSettings::read(&SystemProperties::of(pairs), X509Kind::Client).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -336,6 +512,24 @@ mod tests {
         assert_eq!(s.protocols.len(), 2);
         assert_eq!(s.client_auth, ClientAuth::Want);
         assert_eq!(read(&[("ssl.protocol", "TLSv1.3")]).unwrap().cipher_suites.len(), 7);
+    }
+
+    #[test]
+    fn the_quorum_reads_its_own_prefix() {
+        let props = SystemProperties::of(&[
+            ("ssl.clientAuth", "none"),
+            ("ssl.protocol", "TLSv1.3"),
+            ("zookeeper.ssl.quorum.clientAuth", "want"),
+            ("ssl.quorum.hostnameVerification", "false"),
+            ("zookeeper.client.certReload", "true"),
+        ]);
+        let q = SslSettings::read(&props, X509Kind::Quorum).unwrap();
+        assert_eq!((q.client_auth, q.protocols.clone()), (ClientAuth::Want, vec![&rustls::version::TLS12]));
+        assert!(!q.hostname_verification && !q.cert_reload, "certReload is the client's; the quorum's is in zoo.cfg");
+        let c = SslSettings::read(&props, X509Kind::Client).unwrap();
+        assert!(c.client_auth == ClientAuth::None && c.hostname_verification && c.cert_reload);
+        let e = SslSettings::read(&SystemProperties::of(&[("ssl.quorum.crl", "true")]), X509Kind::Quorum).unwrap_err();
+        assert!(e.to_string().starts_with("ssl.quorum.crl:"), "{e}");
     }
 
     #[test]

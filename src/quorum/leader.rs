@@ -691,6 +691,11 @@ impl LearnerMaster for Leader {
         self.peer.quorum_auth()
     }
 
+    /// How learner connections are accepted (sslQuorum, portUnification).
+    fn quorum_ssl(&self) -> &crate::quorum::unified_server_socket::QuorumSsl {
+        self.peer.quorum_ssl()
+    }
+
     /// The membership version learners compare their own with.
     fn quorum_verifier_version(&self) -> i64 {
         self.peer.quorum_verifier().version()

@@ -28,6 +28,7 @@ use crate::server::zoo_keeper_server::ZooKeeperServer;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::io::{self, BufReader, BufWriter, Write};
+use crate::quorum::unified_server_socket::UnifiedSocket;
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -141,7 +142,7 @@ pub fn txn_request(entry: TxnLogEntry) -> Request {
 pub struct Learner {
     learner_type: LearnerType,
     sock: TcpStream,
-    writer: Arc<Mutex<BufWriter<TcpStream>>>,
+    writer: Arc<Mutex<BufWriter<UnifiedSocket>>>,
     /// With zookeeper.learner.asyncSending, the thread that writes.
     sender: Option<LearnerSender>,
     /// zookeeper.learner.closeSocketAsync.
@@ -351,7 +352,7 @@ pub fn run(peer: &Arc<QuorumPeer>, leader: &Vote, learner_type: LearnerType) -> 
     // (observerMasterPort) or the leader, after a delay that spreads the
     // observers' reconnections.
     let master = if learner_type == LearnerType::Observer { peer.find_learner_master(leader.id) } else { None };
-    let sock = match &master {
+    let tcp = match &master {
         Some(m) => {
             info!("Observing new leader sid={} addr={}:{}", m.sid, m.addrs[0].host, m.addrs[0].port);
             let addrs: Vec<SocketAddr> = m.addrs.iter().filter_map(|hp| hp.resolve().ok()?.into_iter().next()).collect();
@@ -359,7 +360,20 @@ pub fn run(peer: &Arc<QuorumPeer>, leader: &Vote, learner_type: LearnerType) -> 
         }
         None => leader_addresses(peer, leader).and_then(|addrs| connect_to_leader(peer, &addrs)),
     };
-    let sock = match sock {
+    // sslQuorum: an SSLSocket, the master's certificate checked (within
+    // the initLimit read timeout connect_to_leader set).
+    let sock = tcp.and_then(|tcp| {
+        let host = tcp.peer_addr()?.ip().to_string();
+        match peer.quorum_ssl().connect(tcp.try_clone()?, &host) {
+            Ok(s) => Ok((tcp, s)),
+            Err(e) => {
+                error!("Failed the TLS handshake with the leader at {host}: {e}");
+                let _ = tcp.shutdown(std::net::Shutdown::Both);
+                Err(e)
+            }
+        }
+    });
+    let (tcp, sock) = match sock {
         Ok(s) => s,
         Err(e) => {
             peer.clear_learner_master();
@@ -375,7 +389,7 @@ pub fn run(peer: &Arc<QuorumPeer>, leader: &Vote, learner_type: LearnerType) -> 
     }
     let writer = Arc::new(Mutex::new(BufWriter::new(sock.try_clone()?)));
     let sender = if settings.async_sending {
-        Some(LearnerSender::start(peer.id(), Arc::clone(&writer), sock.try_clone()?)?)
+        Some(LearnerSender::start(peer.id(), Arc::clone(&writer), tcp.try_clone()?)?)
     } else {
         None
     };
@@ -384,7 +398,7 @@ pub fn run(peer: &Arc<QuorumPeer>, leader: &Vote, learner_type: LearnerType) -> 
         writer,
         sender,
         close_socket_async: settings.close_socket_async,
-        sock: sock.try_clone()?,
+        sock: tcp,
         pending_revalidations: Mutex::new(HashMap::new()),
     });
     let mut reader = BufReader::new(sock);
@@ -413,7 +427,7 @@ pub fn run(peer: &Arc<QuorumPeer>, leader: &Vote, learner_type: LearnerType) -> 
 fn follow_leader(
     peer: &Arc<QuorumPeer>,
     learner: &Arc<Learner>,
-    reader: &mut BufReader<TcpStream>,
+    reader: &mut BufReader<UnifiedSocket>,
     zks: &Arc<ZooKeeperServer>,
     role: &Arc<LearnerZooKeeperServer>,
     tracker: &LearnerSessionTracker,
@@ -472,7 +486,7 @@ fn follow_leader(
 struct Driver<'a> {
     peer: &'a Arc<QuorumPeer>,
     learner: &'a Arc<Learner>,
-    reader: &'a mut BufReader<TcpStream>,
+    reader: &'a mut BufReader<UnifiedSocket>,
     zks: &'a Arc<ZooKeeperServer>,
     role: &'a Arc<LearnerZooKeeperServer>,
     tracker: &'a LearnerSessionTracker,

@@ -25,6 +25,7 @@ use byteorder::{BigEndian, ByteOrder};
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use parking_lot::Mutex;
 use std::io::{self, BufReader, BufWriter, Write};
+use crate::quorum::unified_server_socket::UnifiedSocket;
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -491,14 +492,23 @@ impl LearnerHandler {
         // this thread writes) is given up after initLimit without progress.
         self.sock.set_write_timeout(Some(leader.init_timeout()))?;
         let _ = self.sock.set_nodelay(leader.settings().nodelay);
+        // sslQuorum: the TLS handshake (or, with portUnification, the
+        // check for one) first, on this thread as Java's UnifiedSocket.
+        let sock = match self.sock.try_clone().and_then(|t| leader.quorum_ssl().accept(t)) {
+            Ok(s) => s,
+            Err(e) => {
+                error!("Failed the TLS handshake of the quorum connection from {}, closing it: {e}", self.remote);
+                return Ok(());
+            }
+        };
         // The learner authenticates first (quorum SASL), within initLimit.
-        if let Err(e) = leader.quorum_auth().authenticate_server(&self.sock, leader.init_timeout()) {
+        if let Err(e) = leader.quorum_auth().authenticate_server(&sock, leader.init_timeout()) {
             error!("Server failed to authenticate quorum learner, addr: {}, closing connection: {e}", self.remote);
             return Ok(());
         }
         let handshake_deadline = || Some(Instant::now() + leader.init_timeout());
-        let mut input = BufReader::new(DeadlineReader::new(self.sock.try_clone()?, handshake_deadline()));
-        let mut out = BufWriter::new(self.sock.try_clone()?);
+        let mut input = BufReader::new(DeadlineReader::new(sock.try_clone()?, handshake_deadline()));
+        let mut out = BufWriter::new(sock);
 
         let first = read_packet(&mut input);
         leader.handshake_done(self.handshake_id);
@@ -666,7 +676,7 @@ impl LearnerHandler {
     }
 
     /// Starts the "Sender-" thread with the socket's write side.
-    fn start_sending(self: &Arc<Self>, out: BufWriter<TcpStream>) -> io::Result<()> {
+    fn start_sending(self: &Arc<Self>, out: BufWriter<UnifiedSocket>) -> io::Result<()> {
         let Some(rx) = self.queue_rx.lock().take() else {
             error!("Attempting to start sending thread after it already started");
             return Ok(());
@@ -677,7 +687,7 @@ impl LearnerHandler {
         Ok(())
     }
 
-    fn send_packets(&self, rx: Receiver<Option<QuorumPacket>>, mut out: BufWriter<TcpStream>) {
+    fn send_packets(&self, rx: Receiver<Option<QuorumPacket>>, mut out: BufWriter<UnifiedSocket>) {
         let mut sid_key = (i64::MIN, String::new());
         let mut dequeued = 0u64;
         loop {

@@ -6,6 +6,7 @@
 use crate::quorum::auth::quorum_auth::QuorumPeerAuth;
 use crate::quorum::leader::LeaderSettings;
 use crate::quorum::learner_handler::{LearnerHandler, SyncPlan};
+use crate::quorum::unified_server_socket::QuorumSsl;
 use crate::server::request::Request;
 use crate::server::session_tracker::SessionOwner;
 use std::io;
@@ -22,6 +23,8 @@ pub trait LearnerMaster: Send + Sync {
     fn init_timeout(&self) -> Duration;
     /// The quorum SASL server learners authenticate with.
     fn quorum_auth(&self) -> &QuorumPeerAuth;
+    /// How learner connections are accepted (sslQuorum, portUnification).
+    fn quorum_ssl(&self) -> &QuorumSsl;
     /// The system properties the handlers read.
     fn settings(&self) -> &LeaderSettings;
     /// The newest zxid proposed (pings carry it).

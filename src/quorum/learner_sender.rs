@@ -10,6 +10,7 @@
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use parking_lot::Mutex;
 use std::io::{self, BufWriter, Write};
+use crate::quorum::unified_server_socket::UnifiedSocket;
 use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
 use tracing::{info, warn};
@@ -21,7 +22,7 @@ pub struct LearnerSender {
 
 impl LearnerSender {
     /// Starts the thread writing to `writer` (closing `sock` on failure).
-    pub fn start(sid: i64, writer: Arc<Mutex<BufWriter<TcpStream>>>, sock: TcpStream) -> io::Result<LearnerSender> {
+    pub fn start(sid: i64, writer: Arc<Mutex<BufWriter<UnifiedSocket>>>, sock: TcpStream) -> io::Result<LearnerSender> {
         let (queue, rx) = crossbeam_channel::unbounded();
         crate::server::zoo_keeper_critical_thread::spawn(format!("LearnerSender:{sid}"), move || {
             run(&rx, &writer, &sock)
@@ -41,7 +42,7 @@ impl LearnerSender {
     }
 }
 
-fn run(rx: &Receiver<Option<Vec<u8>>>, writer: &Mutex<BufWriter<TcpStream>>, sock: &TcpStream) {
+fn run(rx: &Receiver<Option<Vec<u8>>>, writer: &Mutex<BufWriter<UnifiedSocket>>, sock: &TcpStream) {
     loop {
         let next = match rx.try_recv() {
             Ok(p) => Ok(p),
@@ -81,7 +82,7 @@ mod tests {
         let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (mut server, _) = listener.accept().unwrap();
         server.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
-        let writer = Arc::new(Mutex::new(BufWriter::new(client.try_clone().unwrap())));
+        let writer = Arc::new(Mutex::new(BufWriter::new(UnifiedSocket::plain(client.try_clone().unwrap()))));
         let sender = LearnerSender::start(7, writer, client).unwrap();
         sender.queue_packet(b"abc".to_vec());
         sender.queue_packet(b"def".to_vec());

@@ -34,5 +34,6 @@ pub mod roles;
 pub mod synced_learner_tracker;
 pub mod send_ack_request_processor;
 pub mod to_be_applied_request_processor;
+pub mod unified_server_socket;
 pub mod upgradeable_session_tracker;
 pub mod vote;

@@ -42,9 +42,17 @@
 //! authenticate (DIGEST-MD5, after its initial message and within
 //! tickTime × syncLimit) before the connection rule applies, and every
 //! dialed member is authenticated to the same way (QuorumAuth).
+//!
+//! With sslQuorum every connection is TLS (`unified_server_socket`): the
+//! QuorumConnectionThread dialing runs the client handshake, checking the
+//! peer's certificate, and the one reading an accepted socket runs the
+//! server handshake (with portUnification, only if the peer starts one)
+//! within the same tickTime × syncLimit, before the initial message; a peer
+//! whose certificate does not verify is closed there and never counts.
 
 use crate::common::deadline_reader::DeadlineReader;
 use crate::quorum::auth::quorum_auth::QuorumPeerAuth;
+use crate::quorum::unified_server_socket::{QuorumSsl, UnifiedSocket};
 use crate::jute::StreamInput;
 use crate::quorum::quorum_peer_config::system_properties::SystemProperties;
 use crate::quorum::quorum_peer_config::{ConfigError, HostPort};
@@ -308,6 +316,8 @@ pub struct CnxSettings {
     pub threads_size: usize,
     /// Quorum SASL: authServer for accepted sockets, authLearner for dialed ones.
     pub auth: Arc<QuorumPeerAuth>,
+    /// sslQuorum / portUnification: how connections are made TLS.
+    pub tls: QuorumSsl,
 }
 
 /// One live connection to a peer, shared by its SendWorker and RecvWorker.
@@ -531,8 +541,20 @@ impl QuorumCnxManager {
 
     /// An accepted socket (handshake `id`): read who it is and keep it, or
     /// close it and dial back (smaller sid), per the connection rule.
-    fn handle_connection(self: &Arc<Self>, sock: &TcpStream, remote: SocketAddr, id: u64) {
+    fn handle_connection(self: &Arc<Self>, tcp: &TcpStream, remote: SocketAddr, id: u64) {
         let deadline = Instant::now() + self.socket_timeout();
+        // sslQuorum: the TLS handshake (or, with portUnification, the
+        // check for one) comes first, within the socket timeout.
+        let sock = match tcp.try_clone().and_then(|t| self.settings.tls.accept(t)) {
+            Ok(s) => s,
+            Err(e) => {
+                self.handshakes.lock().retain(|(i, _)| *i != id);
+                warn!("Failed the TLS handshake of the election connection from {remote}, closing it: {e}");
+                close(tcp);
+                return;
+            }
+        };
+        let sock = &sock;
         let init = InitialMessage::read_from(&mut DeadlineReader::new(sock, Some(deadline)));
         // Quorum SASL (authServer.authenticate) before the connection rule,
         // while the socket still counts among the handshakes.
@@ -545,18 +567,18 @@ impl QuorumCnxManager {
             Ok(m) => m,
             Err(InitialMessageError::Io(e)) => {
                 warn!("Exception reading or writing challenge from {remote}: {e}");
-                close(sock);
+                close(sock.tcp());
                 return;
             }
             Err(InitialMessageError::Invalid(m)) => {
                 error!("Initial message parsing error from {remote}! {m}");
-                close(sock);
+                close(sock.tcp());
                 return;
             }
         };
         if let Err(e) = auth {
             error!("Exception handling connection, addr: {remote}, closing server connection: {e}");
-            close(sock);
+            close(sock.tcp());
             return;
         }
         let mut sid = init.sid;
@@ -569,7 +591,7 @@ impl QuorumCnxManager {
             // Dial back, leaving any connection to `sid` in place until the
             // new one replaces it: the claim may be a stranger's.
             debug!("Create new connection to server: {sid}");
-            close(sock);
+            close(sock.tcp());
             match self.view().get(&sid) {
                 Some(addrs) => self.connect_async(sid, addrs.clone(), true),
                 None if !init.election_addrs.is_empty() => {
@@ -579,19 +601,19 @@ impl QuorumCnxManager {
             };
         } else if sid == my_sid {
             warn!("We got a connection request from a server with our own ID. This should be either a configuration error, or a bug.");
-            close(sock);
+            close(sock.tcp());
         } else if !self.view().contains_key(&sid) && self.non_member_connections() >= self.settings.threads_size {
             warn!(
                 "Closing the election connection from {remote}, sid {sid}: not a member, and {} non-members are connected",
                 self.settings.threads_size
             );
-            close(sock);
+            close(sock.tcp());
         } else {
             match sock.try_clone() {
                 Ok(s) => self.start_workers(sid, s),
                 Err(e) => {
                     warn!("Cannot use the election connection from {remote}: {e}");
-                    close(sock);
+                    close(sock.tcp());
                 }
             }
         }
@@ -721,7 +743,7 @@ impl QuorumCnxManager {
                     }
                     match TcpStream::connect_timeout(&addr, timeout) {
                         Ok(sock) => {
-                            self.start_connection(sid, sock);
+                            self.start_connection(sid, sock, &hp.host);
                             return;
                         }
                         Err(e) => last_err = Some(e),
@@ -738,7 +760,7 @@ impl QuorumCnxManager {
 
     /// A socket we dialed: announce ourselves, then keep it only if our sid
     /// is the larger.
-    fn start_connection(self: &Arc<Self>, sid: i64, mut sock: TcpStream) {
+    fn start_connection(self: &Arc<Self>, sid: i64, tcp: TcpStream, host: &str) {
         let version = if self.settings.multi_address_enabled { PROTOCOL_VERSION_V2 } else { PROTOCOL_VERSION_V1 };
         let addrs: Vec<String> = if version == PROTOCOL_VERSION_V2 {
             self.settings.my_election_addrs.iter().map(announce).collect()
@@ -746,18 +768,33 @@ impl QuorumCnxManager {
             self.settings.my_election_addrs.first().map(announce).into_iter().collect()
         };
         let hello = InitialMessage::encode(version, self.settings.my_sid, &addrs.join("|"));
-        let sent = self.set_sock_opts(&sock).and_then(|_| sock.write_all(&hello)).and_then(|_| sock.flush());
-        if let Err(e) = sent {
-            warn!("Ignoring exception reading or writing challenge: {e}");
-            close(&sock);
-            return;
-        }
+        // sslQuorum: an SSLSocket, the peer's certificate checked.
+        let sock = self
+            .set_sock_opts(&tcp)
+            .and_then(|_| self.settings.tls.connect(tcp.try_clone()?, host));
+        let sent = sock.and_then(|mut sock| {
+            sock.write_all(&hello)?;
+            sock.flush()?;
+            Ok(sock)
+        });
+        let sock = match sent {
+            Ok(s) if s.is_tls() => {
+                info!("SSL handshake complete with {} - sid {sid}", s.peer_addr().map(|a| a.to_string()).unwrap_or_default());
+                s
+            }
+            Ok(s) => s,
+            Err(e) => {
+                warn!("Ignoring exception reading or writing challenge: {e}");
+                close(&tcp);
+                return;
+            }
+        };
         // Quorum SASL (authLearner.authenticate) towards members, before
         // the connection rule: the other side authenticates either way.
         if self.view().contains_key(&sid) {
             if let Err(e) = self.settings.auth.authenticate_learner(&sock, self.socket_timeout()) {
                 warn!("Exception while connecting, id: {sid}, closing learner connection: {e}");
-                close(&sock);
+                close(&tcp);
                 return;
             }
         }
@@ -766,7 +803,7 @@ impl QuorumCnxManager {
                 "Have smaller server identifier, so dropping the connection: (myId:{} --> sid:{})",
                 self.settings.my_sid, sid
             );
-            close(&sock);
+            close(&tcp);
             return;
         }
         debug!("Have larger server identifier, so keeping the connection: (myId:{} --> sid:{sid})", self.settings.my_sid);
@@ -775,19 +812,20 @@ impl QuorumCnxManager {
 
     /// Replaces any connection to `sid` with this one and starts its two
     /// worker threads.
-    fn start_workers(self: &Arc<Self>, sid: i64, sock: TcpStream) {
-        let (writer, reader) = match (sock.try_clone(), sock.try_clone()) {
-            (Ok(w), Ok(r)) => (w, BufReader::new(r)),
+    fn start_workers(self: &Arc<Self>, sid: i64, sock: UnifiedSocket) {
+        let (writer, stream) = match (sock.try_clone(), sock.tcp().try_clone()) {
+            (Ok(w), Ok(t)) => (w, t),
             (Err(e), _) | (_, Err(e)) => {
                 warn!("Cannot use the election connection to {sid}: {e}");
-                close(&sock);
+                close(sock.tcp());
                 return;
             }
         };
+        let reader = BufReader::new(sock);
         let conn = Arc::new(Connection {
             sid,
             id: self.next_connection_id.fetch_add(1, Ordering::Relaxed),
-            stream: sock,
+            stream,
             running: AtomicBool::new(true),
         });
         let old = {
@@ -834,7 +872,7 @@ impl QuorumCnxManager {
     /// SendWorker: resend the last message if nothing newer waits (the peer
     /// may have missed it when the old connection broke), then write what
     /// the queue gives until the connection ends.
-    fn send_worker(self: Arc<Self>, conn: Arc<Connection>, queue: Arc<CircularBlockingQueue<Vec<u8>>>, mut out: TcpStream) {
+    fn send_worker(self: Arc<Self>, conn: Arc<Connection>, queue: Arc<CircularBlockingQueue<Vec<u8>>>, mut out: UnifiedSocket) {
         let sid = conn.sid;
         if queue.is_empty() {
             let last = self.last_message_sent.lock().get(&sid).cloned();
@@ -860,7 +898,7 @@ impl QuorumCnxManager {
 
     /// RecvWorker: length-prefixed messages into the receive queue, read
     /// through jute's [`StreamInput`] bounded by [`PACKET_MAX_SIZE`].
-    fn recv_worker(self: Arc<Self>, conn: Arc<Connection>, input: BufReader<TcpStream>) {
+    fn recv_worker(self: Arc<Self>, conn: Arc<Connection>, input: BufReader<UnifiedSocket>) {
         let mut input = StreamInput::with_limit(input, PACKET_MAX_SIZE as usize);
         let sid = conn.sid;
         // Wait as long as the peer stays connected.
@@ -946,7 +984,7 @@ impl QuorumCnxManager {
     }
 }
 
-fn write_frame(out: &mut TcpStream, msg: &[u8]) -> io::Result<()> {
+fn write_frame(out: &mut UnifiedSocket, msg: &[u8]) -> io::Result<()> {
     let len = i32::try_from(msg.len())
         .ok()
         .filter(|l| *l > 0 && *l <= PACKET_MAX_SIZE)
@@ -1075,6 +1113,7 @@ mod tests {
             bind_retry: 3,
             threads_size,
             auth: Arc::default(),
+            tls: QuorumSsl::default(),
         });
         mgr.start_listener().unwrap();
         (mgr, format!("127.0.0.1:{port}"))

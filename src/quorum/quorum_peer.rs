@@ -14,7 +14,9 @@
 //! `set_last_seen_quorum_verifier`, `set_quorum_verifier` and
 //! `process_reconfig`, called by the role and election threads.
 
+use crate::common::x509_util::X509Util;
 use crate::quorum::auth::quorum_auth::QuorumPeerAuth;
+use crate::quorum::unified_server_socket::QuorumSsl;
 use crate::quorum::fast_leader_election::FastLeaderElection;
 use crate::quorum::leader::Leader;
 use crate::quorum::quorum_cnx_manager::{format_inet_addr, CnxSettings, QuorumCnxManager};
@@ -222,6 +224,8 @@ pub struct QuorumPeer {
     /// Quorum SASL (authServer and authLearner), used by the election
     /// connections, the LearnerHandlers and the learner.
     quorum_auth: Arc<QuorumPeerAuth>,
+    /// sslQuorum / portUnification and the quorum X509Util.
+    quorum_ssl: QuorumSsl,
     election: OnceLock<Arc<FastLeaderElection>>,
     roles: Box<dyn Roles>,
     running: AtomicBool,
@@ -282,6 +286,16 @@ impl QuorumPeer {
         let quorum_auth = QuorumPeerAuth::initialize(&config.quorum_auth, config.properties(), authz_hosts)
             .map_err(StartError::Other)?;
         let quorum_auth = Arc::new(quorum_auth);
+        // QuorumPeer's QuorumX509Util: the ssl.quorum stores, loaded now
+        // (a bad store refuses start, naming it).
+        let quorum_ssl = QuorumSsl {
+            x509: match &config.quorum_ssl {
+                Some(s) => Some(X509Util::start(s.clone()).map_err(StartError::Other)?),
+                None => None,
+            },
+            ssl_quorum: config.ssl_quorum,
+            port_unification: config.port_unification,
+        };
 
         let snap_log = FileTxnSnapLog::new(&config.data_log_dir, &config.data_dir)
             .map_err(|e| StartError::Datadir(format!("cannot open the data directory: {e}")))?;
@@ -353,6 +367,7 @@ impl QuorumPeer {
             bind_retry: settings.quorum_cnx.election_port_bind_retry,
             threads_size: config.quorum_cnxn_threads_size,
             auth: Arc::clone(&quorum_auth),
+            tls: quorum_ssl.clone(),
         };
         let cnx_manager = QuorumCnxManager::new(cnx_settings);
 
@@ -374,6 +389,7 @@ impl QuorumPeer {
             zab_state: AtomicU8::new(ZabState::Election as u8),
             cnx_manager: Arc::clone(&cnx_manager),
             quorum_auth,
+            quorum_ssl,
             election: OnceLock::new(),
             roles,
             running: AtomicBool::new(true),
@@ -927,6 +943,11 @@ impl QuorumPeer {
 
     pub fn quorum_auth(&self) -> &QuorumPeerAuth {
         &self.quorum_auth
+    }
+
+    /// How quorum connections are dialed and accepted (sslQuorum).
+    pub fn quorum_ssl(&self) -> &QuorumSsl {
+        &self.quorum_ssl
     }
 
     pub fn cnx_manager(&self) -> &Arc<QuorumCnxManager> {

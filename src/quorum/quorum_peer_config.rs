@@ -26,6 +26,7 @@ pub mod system_properties;
 
 pub use quorum_server::{is_membership_key, HostPort, LearnerType, QuorumServer, QuorumSpec};
 use system_properties::{normalize, SystemProperties};
+use crate::common::x509_util::{SslSettings, X509Kind};
 use crate::quorum::auth::quorum_auth::QuorumAuthSettings;
 use crate::server::persistence::util::write_atomically;
 
@@ -357,7 +358,6 @@ const UNUSED_JAVA_PROPERTIES: &[&str] = &[
     "com.sun.management.",
 ];
 
-const NO_QUORUM_TLS: &str = "is not supported: zkserver has TLS on the client port only, not between servers";
 const NO_HTTPS: &str = "zkserver's AdminServer has no HTTPS";
 
 /// Security properties (prefix-free; a trailing '.' makes a prefix) of
@@ -366,7 +366,6 @@ const NO_HTTPS: &str = "zkserver's AdminServer has no HTTPS";
 /// off in Java too), so that no security setting is silently ignored.
 const UNSUPPORTED_SECURITY_PROPERTIES: &[(&str, &str, bool)] = &[
     ("kerberos.canonicalizeHostNames", "it is for quorum SASL with Kerberos, which zkserver has not", true),
-    ("ssl.quorum.", "zkserver has TLS on the client port only, not between servers", false),
     ("admin.portUnification", NO_HTTPS, true),
     ("admin.forceHttps", NO_HTTPS, true),
     ("ensembleAuthName", "zkserver has no EnsembleAuthenticationProvider", false),
@@ -496,6 +495,15 @@ pub struct QuorumPeerConfig {
     pub quorum_cnxn_threads_size: usize,
     /// The `quorum.auth.*` keys (quorum SASL).
     pub quorum_auth: QuorumAuthSettings,
+    /// `sslQuorum`: quorum and election connections are dialed with TLS
+    /// and accepted only with it (unless portUnification).
+    pub ssl_quorum: bool,
+    /// `portUnification`: quorum and election ports accept TLS and plain.
+    pub port_unification: bool,
+    /// `sslQuorumReloadCertFiles`: reload the ssl.quorum stores on change.
+    pub ssl_quorum_reload_cert_files: bool,
+    /// The `ssl.quorum.*` settings, read when sslQuorum or portUnification is on.
+    pub quorum_ssl: Option<SslSettings>,
     /// The zoo.cfg file as read, whole (Java's initialConfig, which the
     /// admin command initial_configuration shows).
     pub initial_config: String,
@@ -599,19 +607,9 @@ impl QuorumPeerConfig {
                 "autopurge.purgeInterval" => c.purge_interval = parse_number(k, v)?,
                 "standaloneEnabled" => c.standalone_enabled = parse_bool(k, v)?,
                 "reconfigEnabled" => c.reconfig_enabled = parse_bool(k, v)?,
-                "sslQuorum" => {
-                    if parse_bool(k, v)? {
-                        return Err(ConfigError::bad_value(k, v, NO_QUORUM_TLS));
-                    }
-                }
-                "portUnification" => {
-                    if parse_bool(k, v)? {
-                        return Err(ConfigError::bad_value(k, v, NO_QUORUM_TLS));
-                    }
-                }
-                "sslQuorumReloadCertFiles" => {
-                    parse_bool(k, v)?;
-                }
+                "sslQuorum" => c.ssl_quorum = parse_bool(k, v)?,
+                "portUnification" => c.port_unification = parse_bool(k, v)?,
+                "sslQuorumReloadCertFiles" => c.ssl_quorum_reload_cert_files = parse_bool(k, v)?,
                 _ if is_membership_key(k) && has_dynamic_file => {
                     return Err(ConfigError::Invalid(format!(
                         "{k}: must be in the dynamic config file when dynamicConfigFile is set"
@@ -714,6 +712,11 @@ impl QuorumPeerConfig {
         }
         c.properties = SystemProperties::new(system_overrides, unknown_keys);
         refuse_unsupported_security_properties(&c.properties)?;
+        if c.ssl_quorum || c.port_unification {
+            let mut ssl = SslSettings::read(&c.properties, X509Kind::Quorum)?;
+            ssl.cert_reload = c.ssl_quorum_reload_cert_files;
+            c.quorum_ssl = Some(ssl);
+        }
 
         match c.dynamic_config_file.clone() {
             None => {
@@ -786,6 +789,10 @@ impl QuorumPeerConfig {
             jvm_pause_sleep_time_ms: 500,
             quorum_cnxn_threads_size: QUORUM_CNXN_THREADS_SIZE_DEFAULT,
             quorum_auth: QuorumAuthSettings::default(),
+            ssl_quorum: false,
+            port_unification: false,
+            ssl_quorum_reload_cert_files: false,
+            quorum_ssl: None,
             initial_config: String::new(),
             properties: SystemProperties::default(),
         }

@@ -25,7 +25,7 @@
 //! closed, and clients reconnect to the new server.
 
 use crate::common::time::current_elapsed_time;
-use crate::common::x509_util::{SslSettings, X509Util};
+use crate::common::x509_util::{SslSettings, X509Kind, X509Util};
 use crate::quorum::quorum_peer_config::system_properties::{available_cpus, SystemProperties};
 use crate::quorum::quorum_peer_config::ConfigError;
 use crate::server::expiry_queue::ExpiryQueue;
@@ -110,7 +110,7 @@ impl NioSettings {
         }
         let port_unification = props.boolean("zookeeper.client.portUnification", false);
         let outstanding_handshake_limit = props.int("zookeeper.netty.server.outstandingHandshake.limit", -1)?;
-        let ssl = SslSettings::read(props)?;
+        let ssl = SslSettings::read(props, X509Kind::Client)?;
         Ok(NioSettings {
             num_selector_threads: num_selector_threads as usize,
             num_worker_threads: num_worker_threads.max(0) as usize,

@@ -308,6 +308,24 @@ impl Ensemble {
         let _ = c.close();
     }
 
+    /// Creates a node through each of `sids` and checks each sees them all.
+    #[track_caller]
+    pub fn replicates(&self, sids: &[i64], tag: &str) {
+        let mut acked = Vec::new();
+        for sid in sids {
+            let c = self.client(*sid);
+            let path = format!("/{tag}-{sid}");
+            let acl = zkserver::zoo_defs::ids::open_acl_unsafe();
+            c.create(&path, Some(tag.as_bytes()), &acl, zkserver::zoo_defs::CreateMode::Persistent)
+                .unwrap_or_else(|e| panic!("create {path} through node {sid}: {e}\n{}", self.logs()));
+            acked.push((path, tag.as_bytes().to_vec()));
+            let _ = c.close();
+        }
+        for sid in sids {
+            self.assert_has_all(*sid, &acked);
+        }
+    }
+
     /// The Mode line of node `sid`'s `srvr` ("leader", "follower",
     /// "observer", "standalone"), if it serves.
     pub fn mode(&self, sid: i64) -> Option<String> {

@@ -646,3 +646,22 @@ pub fn walk(c: &ZkClient) -> Tree {
     }
     tree
 }
+
+/// The zoo.cfg keys of an ensemble that requires quorum SASL.
+pub const QUORUM_SASL_REQUIRED: &[(&str, &str)] = &[
+    ("quorum.auth.enableSasl", "true"),
+    ("quorum.auth.learnerRequireSasl", "true"),
+    ("quorum.auth.serverRequireSasl", "true"),
+];
+
+/// The sections Java's quorum SASL reads, with `password` for the learner.
+pub fn quorum_jaas(dir: &tempfile::TempDir, name: &str, password: &str) -> PathBuf {
+    let path = dir.path().join(name);
+    let text = format!(
+        "QuorumServer {{\n  org.apache.zookeeper.server.auth.DigestLoginModule required\n  user_peer=\"peer-pw\";\n}};\n\
+         QuorumLearner {{\n  org.apache.zookeeper.server.auth.DigestLoginModule required\n  username=\"peer\"\n  \
+         password=\"{password}\";\n}};\n"
+    );
+    std::fs::write(&path, text).expect("write jaas");
+    path
+}

@@ -23,8 +23,7 @@ use crate::quorum::quorum_peer_config::system_properties::SystemProperties;
 use crate::server::zoo_keeper_sasl_server::JAAS_CONF_KEY;
 use std::collections::BTreeSet;
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
-use std::os::fd::AsRawFd;
+use crate::quorum::unified_server_socket::UnifiedSocket;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -133,42 +132,28 @@ pub fn receive(input: &mut impl Read) -> io::Result<QuorumAuthPacket> {
 
 /// nextPacketIsAuth: whether the next 8 bytes on `sock` are the magic
 /// number, without consuming them (MSG_PEEK), waiting until `deadline`.
-pub fn next_packet_is_auth(sock: &TcpStream, deadline: Instant) -> io::Result<bool> {
+pub fn next_packet_is_auth(sock: &UnifiedSocket, deadline: Instant) -> io::Result<bool> {
     let left = deadline.saturating_duration_since(Instant::now());
     if left.is_zero() {
         return Err(io::Error::new(io::ErrorKind::TimedOut, "the handshake did not complete in time"));
     }
     sock.set_read_timeout(Some(left))?;
     let mut buf = [0u8; 8];
-    loop {
-        // SAFETY: the pointer and length describe `buf`, which lives across
-        // the call; the descriptor is the open socket borrowed here.
-        let n = unsafe {
-            libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), libc::MSG_PEEK | libc::MSG_WAITALL)
-        };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) {
-                return Err(io::Error::new(io::ErrorKind::TimedOut, "the handshake did not complete in time"));
-            }
-            return Err(e);
+    match sock.peek_exact(&mut buf) {
+        Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            Err(io::Error::new(io::ErrorKind::TimedOut, "the handshake did not complete in time"))
         }
-        if (n as usize) < buf.len() {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
-        return Ok(i64::from_be_bytes(buf) == QUORUM_AUTH_MAGIC_NUMBER);
+        Err(e) => Err(e),
+        Ok(()) => Ok(i64::from_be_bytes(buf) == QUORUM_AUTH_MAGIC_NUMBER),
     }
 }
 
 /// Runs `exchange` with reads bounded by `deadline`, then puts the
 /// socket's read timeout back as it was.
 pub fn with_deadline<T>(
-    sock: &TcpStream,
+    sock: &UnifiedSocket,
     deadline: Instant,
-    exchange: impl FnOnce(&mut DeadlineReader<&TcpStream>) -> T,
+    exchange: impl FnOnce(&mut DeadlineReader<&UnifiedSocket>) -> T,
 ) -> T {
     let before = sock.read_timeout().ok().flatten();
     let result = exchange(&mut DeadlineReader::new(sock, Some(deadline)));
@@ -277,7 +262,7 @@ impl QuorumPeerAuth {
 
     /// authServer.authenticate on an accepted socket, reads bounded by
     /// `timeout`. Err: close the connection (the reason is logged here).
-    pub fn authenticate_server(&self, sock: &TcpStream, timeout: Duration) -> Result<(), String> {
+    pub fn authenticate_server(&self, sock: &UnifiedSocket, timeout: Duration) -> Result<(), String> {
         match &self.server {
             None => Ok(()),
             Some(s) => s.authenticate(sock, Instant::now() + timeout),
@@ -286,7 +271,7 @@ impl QuorumPeerAuth {
 
     /// authLearner.authenticate on a socket we dialed, reads bounded by
     /// `timeout`. Err: close the connection (the reason is logged here).
-    pub fn authenticate_learner(&self, sock: &TcpStream, timeout: Duration) -> Result<(), String> {
+    pub fn authenticate_learner(&self, sock: &UnifiedSocket, timeout: Duration) -> Result<(), String> {
         match &self.learner {
             None => Ok(()),
             Some(l) => l.authenticate(sock, Instant::now() + timeout),

@@ -14,7 +14,7 @@ use crate::quorum::auth::quorum_auth::{
 };
 use crate::server::auth::digest_md5_client::DigestMd5Client;
 use crate::server::zoo_keeper_sasl_server::digest_nonce;
-use std::net::TcpStream;
+use crate::quorum::unified_server_socket::UnifiedSocket;
 use std::time::Instant;
 use tracing::info;
 
@@ -31,7 +31,7 @@ impl SaslQuorumAuthLearner {
     }
 
     /// Ok: authenticated (or SASL not required); Err: close the connection.
-    pub fn authenticate(&self, sock: &TcpStream, deadline: Instant) -> Result<(), String> {
+    pub fn authenticate(&self, sock: &UnifiedSocket, deadline: Instant) -> Result<(), String> {
         if !self.require_sasl {
             info!("Skipping SASL authentication as {QUORUM_LEARNER_SASL_AUTH_REQUIRED}=false");
             return Ok(());

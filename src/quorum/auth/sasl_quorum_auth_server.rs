@@ -16,7 +16,7 @@ use crate::quorum::auth::quorum_auth::{
 use crate::quorum::auth::sasl_quorum_server_callback_handler::SaslQuorumServerCallbackHandler;
 use crate::server::auth::digest_md5_server::DigestMd5Server;
 use crate::server::zoo_keeper_sasl_server::digest_nonce;
-use std::net::TcpStream;
+use crate::quorum::unified_server_socket::UnifiedSocket;
 use std::time::Instant;
 use tracing::{error, info, warn};
 
@@ -42,7 +42,7 @@ impl SaslQuorumAuthServer {
     }
 
     /// Ok: go on with the connection; Err: close it (logged here).
-    pub fn authenticate(&self, sock: &TcpStream, deadline: Instant) -> Result<(), String> {
+    pub fn authenticate(&self, sock: &UnifiedSocket, deadline: Instant) -> Result<(), String> {
         let remote = sock.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".to_string());
         let outcome = quorum_auth::with_deadline(sock, deadline, |input| self.exchange(sock, input, deadline));
         let failure = match outcome {
@@ -74,7 +74,7 @@ impl SaslQuorumAuthServer {
     }
 
     /// Ok(false): the learner sent no auth packet; Ok(true): authenticated.
-    fn exchange(&self, sock: &TcpStream, input: &mut DeadlineReader<&TcpStream>, deadline: Instant) -> Result<bool, Failure> {
+    fn exchange(&self, sock: &UnifiedSocket, input: &mut DeadlineReader<&UnifiedSocket>, deadline: Instant) -> Result<bool, Failure> {
         let silent = |e: std::io::Error| Failure { reply: false, why: e.to_string() };
         let failed = |why: String| Failure { reply: true, why };
         if !quorum_auth::next_packet_is_auth(sock, deadline).map_err(silent)? {
@@ -107,7 +107,7 @@ mod tests {
     use crate::common::jaas_configuration::AppConfigurationEntry;
     use crate::quorum::auth::sasl_quorum_auth_learner::SaslQuorumAuthLearner;
     use std::io::{Read, Write};
-    use std::net::TcpListener;
+    use std::net::{TcpListener, TcpStream};
     use std::time::Duration;
 
     fn auth_server(require: bool) -> SaslQuorumAuthServer {
@@ -136,14 +136,14 @@ mod tests {
             r
         });
         let (sock, _) = l.accept().unwrap();
-        let r = auth_server(require).authenticate(&sock, Instant::now() + Duration::from_secs(5));
+        let r = auth_server(require).authenticate(&UnifiedSocket::plain(sock.try_clone().unwrap()), Instant::now() + Duration::from_secs(5));
         let mut rest = Vec::new();
         let _ = (&sock).read_to_end(&mut rest);
         (r, t.join().unwrap(), rest)
     }
 
     fn learner(password: &'static str) -> impl FnOnce(&mut TcpStream) -> Result<(), String> + Send {
-        move |s| SaslQuorumAuthLearner::new(true, "learner", password).authenticate(s, Instant::now() + Duration::from_secs(5))
+        move |s| SaslQuorumAuthLearner::new(true, "learner", password).authenticate(&UnifiedSocket::plain(s.try_clone().unwrap()), Instant::now() + Duration::from_secs(5))
     }
 
     #[test]
@@ -193,7 +193,7 @@ mod tests {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let _silent = TcpStream::connect(l.local_addr().unwrap()).unwrap();
         let (sock, _) = l.accept().unwrap();
-        let r = auth_server(true).authenticate(&sock, Instant::now() + Duration::from_millis(200));
+        let r = auth_server(true).authenticate(&UnifiedSocket::plain(sock.try_clone().unwrap()), Instant::now() + Duration::from_millis(200));
         assert!(r.unwrap_err().contains("did not complete in time"));
     }
 }

@@ -201,12 +201,24 @@ fn unsupported_features_are_refused() {
         f.err("secureClientPortAddress=0.0.0.0\n"),
         "secureClientPortAddress is set but secureClientPort is not set"
     );
-    assert_eq!(
-        f.err("sslQuorum=true\n"),
-        "sslQuorum: \"true\" is not supported: zkserver has TLS on the client port only, not between servers"
-    );
-    assert!(f.err("portUnification=true\n").starts_with("portUnification: \"true\" is not supported"));
     assert!(f.ok("sslQuorum=false\nportUnification=false\n").is_standalone());
+}
+
+#[test]
+fn quorum_tls_keys_are_read_with_the_ssl_quorum_prefix() {
+    let f = Fixture::new();
+    let c = f.ok_with(
+        "sslQuorum=true\nportUnification=true\nsslQuorumReloadCertFiles=true\n",
+        &[("ssl.quorum.hostnameVerification", "false"), ("zookeeper.ssl.quorum.clientAuth", "want"), ("ssl.clientAuth", "none")],
+    );
+    assert!(c.ssl_quorum && c.port_unification && c.ssl_quorum_reload_cert_files);
+    let ssl = c.quorum_ssl.expect("ssl.quorum settings");
+    assert!(!ssl.hostname_verification && ssl.cert_reload);
+    assert_eq!(ssl.client_auth, crate::common::x509_util::ClientAuth::Want);
+    // Read only when quorum TLS is on; a bad value is refused by name.
+    assert!(f.ok_with("", &[("ssl.quorum.protocol", "SSLv3")]).quorum_ssl.is_none());
+    let e = f.err_with("sslQuorum=true\n", &[("ssl.quorum.protocol", "SSLv3")]);
+    assert!(e.starts_with("ssl.quorum.protocol: "), "{e}");
 }
 
 #[test]
@@ -457,8 +469,6 @@ fn security_properties_of_missing_features_are_refused() {
     f.ok("kerberos.canonicalizeHostNames=false\naudit.enable=false\n");
     for (key, value) in [
         ("kerberos.canonicalizeHostNames", "true"),
-        ("ssl.quorum.keyStore.location", "/k.jks"),
-        ("zookeeper.ssl.quorum.clientAuth", "need"),
         ("admin.forceHttps", "true"),
         ("audit.enable", "true"),
     ] {
@@ -576,9 +586,9 @@ const JAVA_QUORUM_KEYS: &[(&str, Sample, KeyStatus)] = &[
     ("autopurge.purgeInterval", Cfg("autopurge.purgeInterval=1"), Works),
     ("standaloneEnabled", Cfg("standaloneEnabled=false"), Works),
     ("reconfigEnabled", Cfg("reconfigEnabled=false"), Works),
-    ("sslQuorum", Cfg("sslQuorum=true"), Refused),
-    ("portUnification", Cfg("portUnification=true"), Refused),
-    ("sslQuorumReloadCertFiles", Cfg("sslQuorumReloadCertFiles=true"), NoEffectAsInJava),
+    ("sslQuorum", Cfg("sslQuorum=true"), Works),
+    ("portUnification", Cfg("portUnification=true"), Works),
+    ("sslQuorumReloadCertFiles", Cfg("sslQuorumReloadCertFiles=true"), Works),
     // Quorum SASL (the JAAS sections are read when the peer starts).
     ("quorum.auth.enableSasl", Cfg("quorum.auth.enableSasl=true"), Works),
     (

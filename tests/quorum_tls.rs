@@ -1,0 +1,169 @@
+//! Quorum TLS (sslQuorum with Java's ssl.quorum.* keys, portUnification)
+//! on zkserver alone and mixed with Java 3.8 nodes (the leader on either
+//! side): ensembles elect and replicate over TLS election and quorum
+//! connections, with quorum SASL inside them; a peer whose certificate comes from another CA is refused
+//! and stays out while the others keep a quorum; a rolling upgrade's
+//! middle step (portUnification everywhere, sslQuorum on some nodes) works.
+
+mod common;
+
+use common::ensemble::Ensemble;
+use common::pki::{openssl, Pki, PASS};
+use common::{quorum_jaas, wait_until, Flavor, QUORUM_SASL_REQUIRED};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::Duration;
+use zkserver::common::x509_util::{SslSettings, X509Kind, X509Util};
+use zkserver::quorum::quorum_peer_config::system_properties::SystemProperties;
+use zkserver::quorum::unified_server_socket::{QuorumSsl, UnifiedSocket};
+
+/// The ssl.quorum.* system properties for `keystore` (PKCS12) and the CA.
+fn quorum_tls_props(pki: &Pki, keystore: &str) -> Vec<(String, String)> {
+    [
+        ("zookeeper.ssl.quorum.keyStore.location", pki.path(keystore)),
+        ("zookeeper.ssl.quorum.keyStore.password", PASS.to_string()),
+        ("zookeeper.ssl.quorum.trustStore.location", pki.path("truststore.jks")),
+        ("zookeeper.ssl.quorum.trustStore.password", PASS.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+fn tls_ensemble(pki: &Pki, flavors: &[Flavor], extra: &[(&str, &str)]) -> Ensemble {
+    let mut ens = Ensemble::new(flavors, extra);
+    for (k, v) in quorum_tls_props(pki, "server.p12") {
+        ens.set_system_property(&k, &v);
+    }
+    ens
+}
+
+/// Whether some line of node `sid`'s log contains `what` (within 20 s).
+fn logged(ens: &Ensemble, sid: i64, what: &str) -> bool {
+    wait_until(Duration::from_secs(20), || ens.node(sid).log().contains(what))
+}
+
+/// Writes `n` bytes on one handle while the other reads `n`, returning
+/// what was read.
+fn exchange(sock: UnifiedSocket, n: usize) -> Vec<u8> {
+    let mut w = sock.try_clone().expect("clone");
+    let writer = std::thread::spawn(move || {
+        let data: Vec<u8> = (0..n).map(|i| (i % 251) as u8).collect();
+        w.write_all(&data).expect("write");
+        w.flush().expect("flush");
+    });
+    let mut got = vec![0u8; n];
+    let mut r = sock;
+    r.read_exact(&mut got).expect("read");
+    writer.join().expect("writer");
+    got
+}
+
+#[test]
+fn a_tls_connection_split_between_threads_carries_data_both_ways_at_once() {
+    let pki = Pki::new();
+    let props = SystemProperties::new(quorum_tls_props(&pki, "server.p12"), Vec::new());
+    let x509 = X509Util::start(SslSettings::read(&props, X509Kind::Quorum).expect("settings")).expect("stores");
+    let ssl = QuorumSsl { x509: Some(x509), ssl_quorum: true, port_unification: false };
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let dialer = ssl.clone();
+    // Both sides write more than the socket buffers hold before reading.
+    const N: usize = 4 << 20;
+    let client = std::thread::spawn(move || {
+        let tcp = TcpStream::connect(addr).expect("connect");
+        tcp.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+        exchange(dialer.connect(tcp, "127.0.0.1").expect("client handshake"), N)
+    });
+    let (tcp, _) = l.accept().expect("accept");
+    tcp.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+    let sock = ssl.accept(tcp).expect("server handshake");
+    assert!(sock.is_tls());
+    let expected: Vec<u8> = (0..N).map(|i| (i % 251) as u8).collect();
+    assert!(exchange(sock, N) == expected, "the server read other bytes");
+    assert!(client.join().expect("client") == expected, "the client read other bytes");
+}
+
+#[test]
+fn zkserver_ensemble_over_tls_refuses_a_foreign_certificate_then_takes_a_good_one() {
+    let pki = Pki::new();
+    openssl(
+        pki.dir.path(),
+        &[
+            "pkcs12", "-export", "-in", "stranger.pem", "-inkey", "stranger.key", "-out", "stranger.p12", "-passout",
+            &format!("pass:{PASS}"), "-name", "stranger",
+        ],
+    );
+    let mut ens = tls_ensemble(&pki, &[Flavor::Zkserver; 3], &[("sslQuorum", "true")]);
+    ens.node_mut(3).system_properties = quorum_tls_props(&pki, "stranger.p12");
+    ens.start_all();
+
+    // Sid 3 would lead; refused, it leaves 1 and 2 to form the quorum.
+    assert_eq!(ens.settled_leader(&[1, 2]), 2);
+    ens.replicates(&[1, 2], "two");
+    assert!(logged(&ens, 1, "Failed the TLS handshake"), "no refusal logged\n{}", ens.logs());
+    assert_eq!(ens.mode(3), None, "node 3 serves with a foreign certificate\n{}", ens.logs());
+    assert!(ens.node_mut(3).is_running());
+
+    ens.kill9(3);
+    ens.node_mut(3).system_properties = quorum_tls_props(&pki, "server.p12");
+    ens.start(3);
+    ens.wait_mode(3, "follower");
+    ens.replicates(&[1, 2, 3], "three");
+}
+
+/// A mixed ensemble over quorum TLS, with quorum SASL required on top;
+/// the two higher sids, one of which leads, are of one flavor.
+fn mixed(flavors: &[Flavor; 3]) {
+    let pki = Pki::new();
+    let jaas = quorum_jaas(&pki.dir, "jaas.conf", "peer-pw");
+    let extra: Vec<(&str, &str)> = [("sslQuorum", "true")].into_iter().chain(QUORUM_SASL_REQUIRED.iter().copied()).collect();
+    let mut ens = tls_ensemble(&pki, flavors, &extra);
+    ens.set_system_property("java.security.auth.login.config", jaas.to_str().expect("utf-8 path"));
+    ens.start_all();
+    let leader = ens.settled_leader(&[1, 2, 3]);
+    assert_eq!(ens.node(leader).flavor, flavors[2], "leader {leader} of the wrong kind\n{}", ens.logs());
+    ens.replicates(&[1, 2, 3], "mixed");
+    for sid in [1, 2, 3] {
+        // Every node dialed a peer over TLS (the highest sid only when a
+        // dial-back came first, so it is not asked).
+        if sid < 3 {
+            assert!(logged(&ens, sid, "SSL handshake complete with"), "node {sid}\n{}", ens.logs());
+        }
+        assert!(!ens.node(sid).log().contains("Failed the TLS handshake"), "node {sid}\n{}", ens.logs());
+        let sasl = "Successfully completed the authentication using SASL. learner addr";
+        assert!(logged(&ens, sid, sasl), "node {sid} lacks {sasl:?}\n{}", ens.logs());
+    }
+}
+
+#[test]
+fn mixed_ensemble_over_tls_with_a_zkserver_leader() {
+    mixed(&[Flavor::Java, Flavor::Zkserver, Flavor::Zkserver]);
+}
+
+#[test]
+fn mixed_ensemble_over_tls_with_a_java_leader() {
+    mixed(&[Flavor::Zkserver, Flavor::Java, Flavor::Java]);
+}
+
+#[test]
+fn port_unification_lets_plain_and_tls_nodes_work_together() {
+    // A rolling upgrade's middle step: every node accepts both; node 1
+    // still dials plain, 2 and 3 dial TLS.
+    let pki = Pki::new();
+    let mut ens = tls_ensemble(&pki, &[Flavor::Zkserver, Flavor::Zkserver, Flavor::Java], &[("portUnification", "true")]);
+    for sid in [2, 3] {
+        ens.set_cfg(sid, "sslQuorum", "true");
+    }
+    ens.start_all();
+    let leader = ens.settled_leader(&[1, 2, 3]);
+    ens.replicates(&[1, 2, 3], "unified");
+    // Node 1 follows over a plain connection, which the leader's unified
+    // socket (zkserver's or Java's) takes, and the TLS nodes dial TLS.
+    let plain = match ens.node(leader).flavor {
+        Flavor::Zkserver => "Accepted plain (non-TLS) quorum connection",
+        Flavor::Java => "Accepted plaintext connection from",
+    };
+    assert!(logged(&ens, leader, plain), "leader {leader}\n{}", ens.logs());
+    assert!(logged(&ens, 3, "SSL handshake complete with"), "{}", ens.logs());
+}

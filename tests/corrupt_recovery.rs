@@ -437,7 +437,10 @@ fn a_log_cut_inside_its_last_entry_ends_before_it() {
 
 #[test]
 fn a_log_cut_inside_the_last_entry_header_ends_before_it() {
-    let ours = same_as_java(&damage_last(|log, last| log.truncate(last.start + 5)));
+    // Cut inside the length, after the whole checksum: the checksum is an
+    // Adler-32 in a long, so its first bytes are zero, and a cut that kept
+    // only zeros would be padding, the log's proper end (once in 256 runs).
+    let ours = same_as_java(&damage_last(|log, last| log.truncate(last.start + 10)));
     assert_lost_only(ours.tree(), &one_log().tree, &["/a/last"]);
     ours.warned("is incomplete");
 }

@@ -545,8 +545,17 @@ fn force_https_serves_commands_over_tls_only_as_java() {
         assert_tls_alert_and_close(flavor, port);
         let e = curl(&pki, &format!("http://127.0.0.1:{port}/commands/ruok")).expect_err("plain HTTP answered");
         assert!(e.contains("HTTP/0.9"), "{flavor:?}: {e}");
-        // Still serving over TLS.
-        assert_eq!(https_json(&pki, port, "ruok").1["error"], Value::Null);
+        // Still serving over TLS, and two requests share one kept-alive
+        // TLS connection (curl's num_connects: 1, then 0).
+        let url = format!("https://127.0.0.1:{port}/commands/ruok");
+        let out = Command::new("curl")
+            .args(["-sS", "--max-time", "20", "--cacert", &pki.path("ca.pem"), "-w", "\nconnects=%{num_connects}\n", &url, &url])
+            .output()
+            .expect("run curl");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{flavor:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(text.matches("\"command\" : \"ruok\"").count(), 2, "{flavor:?}: {text}");
+        assert!(text.contains("connects=1") && text.contains("connects=0"), "{flavor:?}: {text}");
     }
 }
 

@@ -7,6 +7,8 @@
 //! zookeeper.client.certReload (Java 3.9's key) or sslQuorumReloadCertFiles
 //! a FileChangeWatcher thread rebuilds them when the key or trust store
 //! changes on disk, and the connections made from then on use the new ones.
+//! The AdminServer's HTTPS takes the quorum's stores only
+//! (`admin_server_config`, built once when the AdminServer starts).
 //!
 //! Keys (shown with the client's `ssl.`; the quorum's are the same under
 //! `ssl.quorum.`): ssl.keyStore.{location,password,passwordPath,type},

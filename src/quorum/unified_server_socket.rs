@@ -213,6 +213,13 @@ impl UnifiedSocket {
         self.tls.is_some()
     }
 
+    /// Ends a TLS connection cleanly (close_notify); nothing on a plain one.
+    pub fn send_close_notify(&self) -> io::Result<()> {
+        let Some(tls) = &self.tls else { return Ok(()) };
+        tls.state.lock().conn.send_close_notify();
+        self.flush_tls(tls, true)
+    }
+
     /// Another handle on the same connection (for the other thread).
     pub fn try_clone(&self) -> io::Result<UnifiedSocket> {
         Ok(UnifiedSocket { tcp: self.tcp.try_clone()?, tls: self.tls.clone() })

@@ -272,8 +272,8 @@ impl Drop for Deregister<'_> {
     }
 }
 
-/// Reads requests and answers them until the client closes, asks to close,
-/// sends something unparsable, or stays idle past the timeout.
+/// Tells TLS from plain and runs the handshake (with TLS), then serves the
+/// requests; a TLS connection ends with close_notify.
 fn serve_connection(sock: TcpStream, shared: &Shared) -> io::Result<()> {
     sock.set_read_timeout(shared.config.idle_timeout)?;
     sock.set_write_timeout(shared.config.idle_timeout)?;
@@ -281,7 +281,7 @@ fn serve_connection(sock: TcpStream, shared: &Shared) -> io::Result<()> {
     let sock = match &shared.config.tls {
         None => UnifiedSocket::plain(sock),
         Some(tls) => {
-            let peer = sock.peer_addr();
+            let peer = sock.peer_addr().map_or_else(|e| e.to_string(), |a| a.to_string());
             match UnifiedSocket::accept_tls(sock, Arc::clone(&tls.server_config), !tls.only_tls, tls.handshake_timeout) {
                 Ok(s) => {
                     if !s.is_tls() {
@@ -292,7 +292,7 @@ fn serve_connection(sock: TcpStream, shared: &Shared) -> io::Result<()> {
                     s
                 }
                 Err(e) => {
-                    info!("{}: closing the connection from {peer:?}: no TLS handshake: {e}", shared.config.thread_prefix);
+                    info!("{}: closing the connection from {peer}: no TLS handshake: {e}", shared.config.thread_prefix);
                     return Ok(());
                 }
             }
@@ -300,9 +300,15 @@ fn serve_connection(sock: TcpStream, shared: &Shared) -> io::Result<()> {
     };
     let secure_header = shared.config.tls.as_ref().and_then(|t| t.secure_header.as_deref()).filter(|_| sock.is_tls());
     let mut writer = Answers { out: sock.try_clone()?, extra_header: secure_header };
-    let mut reader = BufReader::new(sock);
+    serve_requests(&mut BufReader::new(sock), &mut writer, shared)?;
+    writer.out.send_close_notify()
+}
+
+/// Reads requests and answers them until the client closes, asks to close,
+/// sends something unparsable, or stays idle past the timeout.
+fn serve_requests(reader: &mut BufReader<UnifiedSocket>, writer: &mut Answers<'_>, shared: &Shared) -> io::Result<()> {
     while shared.running.load(Ordering::Acquire) {
-        let req = match read_request(&mut reader) {
+        let req = match read_request(reader) {
             Ok(Some(r)) => r,
             Ok(None) => return Ok(()),
             Err(Status(code, reason)) => {

@@ -27,10 +27,11 @@
 //! The HTTP layer is `server::http_server` (Jetty's part in Java), with
 //! the thread-name prefix `AdminServer`: `AdminServer-0` accepts on the
 //! admin port and one `AdminServer-<n>` thread per connection (at most
-//! `http_server::MAX_CONNECTIONS`, Jetty's default pool size) runs any TLS
-//! handshake, reads requests and runs commands, keeping the connection until the client
-//! closes it or it is idle for admin.idleTimeout ms (Jetty's connector
-//! idle timeout). This module is the CommandServlet: the handler.
+//! `http_server::MAX_CONNECTIONS`, Jetty's default pool size) runs any
+//! TLS handshake, reads requests and runs commands, keeping the connection
+//! until the client closes it or it is idle for admin.idleTimeout ms
+//! (Jetty's connector idle timeout). This module is the CommandServlet:
+//! the handler.
 
 use crate::common::x509_util;
 use crate::quorum::quorum_peer_config::system_properties::SystemProperties;

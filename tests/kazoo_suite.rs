@@ -1,7 +1,7 @@
 //! kazoo's own test suite (Debian's python3-kazoo, run with pytest) against
 //! 3-node zkserver ensembles. kazoo's harness starts its ensembles itself
 //! with `java ... QuorumPeerMain zoo.cfg`; a stand-in `java` on its PATH
-//! (tests/fixtures/kazoo-java-shim.sh) runs zkserver with the same zoo.cfg
+//! (tests/fixtures/java-shim.sh) runs zkserver with the same zoo.cfg
 //! and -D properties instead. Every test must pass (kazoo skips three of
 //! its own: two need a server it cannot start here, one an old version).
 //! Java 3.8.0 fails test_read_only under the same harness.
@@ -39,7 +39,7 @@ fn kazoos_own_suite_passes_on_zkserver_ensembles() {
     let dir = tempfile::tempdir().unwrap();
     let bin = dir.path().join("bin");
     std::fs::create_dir(&bin).unwrap();
-    let shim = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/kazoo-java-shim.sh");
+    let shim = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/java-shim.sh");
     std::fs::copy(&shim, bin.join("java")).unwrap();
     let pids = dir.path().join("pids");
     let _servers = ShimServers(pids.clone());
@@ -49,7 +49,7 @@ fn kazoos_own_suite_passes_on_zkserver_ensembles() {
         .current_dir(dir.path())
         .env("PATH", path)
         .env("ZKSERVER_BIN", env!("CARGO_BIN_EXE_zkserver"))
-        .env("KAZOO_SHIM_PIDS", &pids)
+        .env("JAVA_SHIM_PIDS", &pids)
         // The harness wants a version and a class path; the shim ignores
         // the class path.
         .env("ZOOKEEPER_VERSION", "3.8.0")

@@ -178,6 +178,30 @@ fn kazoo_use_ssl_x509_acl_and_port_unification_as_on_java() {
 }
 
 #[test]
+fn a_pkcs12_store_named_jks_and_a_jks_store_named_p12_are_read_as_on_java() {
+    // keytool writes PKCS12 unless told otherwise, also to a file named
+    // .jks (the C client's own tests make their stores so), and the JDK's
+    // JKS and PKCS12 key stores each read the other format.
+    let pki = Pki::new();
+    for (from, to) in [
+        ("server.p12", "server-p12.jks"),
+        ("truststore.p12", "truststore-p12.jks"),
+        ("server.jks", "server-jks.p12"),
+        ("truststore.jks", "truststore-jks.p12"),
+    ] {
+        std::fs::copy(pki.path(from), pki.path(to)).unwrap();
+    }
+    for flavor in [Flavor::Zkserver, Flavor::Java] {
+        for (keystore, truststore) in [("server-p12.jks", "truststore-p12.jks"), ("server-jks.p12", "truststore-jks.p12")] {
+            let secure = free_port();
+            let s = TestServer::start_with(flavor, tls_opts(&pki, keystore, truststore, secure));
+            assert_eq!(probe(&pki, "tls", secure, Some("client1")), "ok localhost", "{flavor:?}: {keystore}, {truststore}");
+            drop(s);
+        }
+    }
+}
+
+#[test]
 fn bad_clients_are_refused_with_a_log_line_and_others_keep_their_session() {
     let pki = Pki::new();
     let secure = free_port();

@@ -7,7 +7,10 @@
 //!
 //! A store's kind comes from its `.type` key (PEM, PKCS12, JKS; any case)
 //! or, when that is unset, from the file's extension (.pem, .p12, .jks),
-//! as Java decides it. BCFKS is refused. A PEM key store holds the chain
+//! as Java decides it. Like Java's own JKS and PKCS12 key stores (JDK 9's
+//! keystore.type.compat), either kind reads a file of the other: keytool
+//! writes PKCS12 by default, also to a file named `.jks`, so the content
+//! (JKS's magic number or not) decides between the two. BCFKS is refused. A PEM key store holds the chain
 //! and an unencrypted private key (PKCS#8, PKCS#1 or SEC1); an encrypted
 //! PEM key is refused with a line saying so.
 
@@ -66,9 +69,23 @@ fn read_file(path: &Path) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// The kind a JKS or PKCS12 store is read as: JKS when the file starts
+/// with JKS's magic number, else PKCS12, whichever was named, as the JDK's
+/// dual-format JKS and PKCS12 key stores read them.
+fn dual_format(kind: KeyStoreFileType, data: &[u8]) -> KeyStoreFileType {
+    match kind {
+        KeyStoreFileType::Pem => KeyStoreFileType::Pem,
+        KeyStoreFileType::Jks | KeyStoreFileType::Pkcs12 if data.starts_with(&[0xFE, 0xED, 0xFE, 0xED]) => {
+            KeyStoreFileType::Jks
+        }
+        KeyStoreFileType::Jks | KeyStoreFileType::Pkcs12 => KeyStoreFileType::Pkcs12,
+    }
+}
+
 /// loadKeyStore: the chain and key of the store's (first) key entry.
 pub fn load_key_store(path: &Path, password: &str, kind: KeyStoreFileType) -> Result<KeyMaterial, String> {
     let data = read_file(path)?;
+    let kind = dual_format(kind, &data);
     let what = |e: String| format!("key store {}: {e}", path.display());
     let km = match kind {
         KeyStoreFileType::Pem => pem_key_store(&data).map_err(what)?,
@@ -88,6 +105,7 @@ pub fn load_key_store(path: &Path, password: &str, kind: KeyStoreFileType) -> Re
 /// loadTrustStore: every certificate in the store.
 pub fn load_trust_store(path: &Path, password: &str, kind: KeyStoreFileType) -> Result<Vec<CertificateDer<'static>>, String> {
     let data = read_file(path)?;
+    let kind = dual_format(kind, &data);
     let what = |e: String| format!("trust store {}: {e}", path.display());
     let certs = match kind {
         KeyStoreFileType::Pem => pem_certificates(&data).map_err(what)?,
@@ -168,6 +186,17 @@ mod tests {
         assert!(f(None, "x").unwrap_err().contains("Unable to auto-detect"));
         assert!(f(Some("BCFKS"), "x").unwrap_err().contains("not supported"));
         assert!(f(Some("p11"), "x").is_err());
+    }
+
+    #[test]
+    fn jks_and_pkcs12_each_read_the_other_by_content_as_the_jdk_does() {
+        let jks = [0xFE, 0xED, 0xFE, 0xED, 0, 0, 0, 2];
+        let p12 = [0x30, 0x82, 0x0e, 0x5a, 0x02, 0x01, 0x03];
+        for named in [KeyStoreFileType::Jks, KeyStoreFileType::Pkcs12] {
+            assert_eq!(dual_format(named, &jks), KeyStoreFileType::Jks);
+            assert_eq!(dual_format(named, &p12), KeyStoreFileType::Pkcs12);
+        }
+        assert_eq!(dual_format(KeyStoreFileType::Pem, &jks), KeyStoreFileType::Pem);
     }
 
     #[test]

@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# Builds the Apache ZooKeeper 3.8.0 C client's own cppunit test program
+# (zktest-mt, from zookeeper-client/zookeeper-client-c/tests) and runs it
+# against Java ZooKeeper 3.8 or against zkserver.
+#
+#   scripts/c-client-tests.sh build
+#   scripts/c-client-tests.sh run {java|zkserver} [TEST ...]
+#
+# `build` downloads the 3.8.0 source (Debian's copy of the Apache release
+# tarball, its sha512 pinned below), generates the C records from
+# zookeeper.jute with the jute compiler in Debian's zookeeper-jute.jar, and
+# builds zktest-mt with autotools under target/c-client/<key>/ (key: the
+# tarball's hash and this build recipe), once; later calls reuse it.
+#
+# `run` runs zktest-mt once per TEST (a cppunit name such as
+# Zookeeper_simpleSystem::testIPV6 or TestReconfigServer; none means each
+# of its suites in turn) and prints its output. One suite per run, because
+# each run starts a fresh server and some suites stop or replace it (the
+# read-only suite leaves none running; cppunit's suite order is not fixed). The tests start their servers
+# themselves on fixed ports (22181, 2000-4002, ...) with fixed files in
+# /tmp, through two scripts:
+#   - tests/zkServer.sh (standalone and read-only servers) runs
+#     `java ... ZooKeeperServerMain|QuorumPeerMain zoo.cfg`; for zkserver a
+#     stand-in `java` (tests/fixtures/java-shim.sh) on PATH runs
+#     $ZKSERVER_BIN with that zoo.cfg and those -D properties;
+#   - $ZKROOT/bin/zkServer.sh (the 3-node reconfig ensembles) is Java's
+#     bin/zkServer.sh (Debian's) or ours, scripts/zkServer.sh.
+# So each run happens in its own network, mount and pid namespaces
+# (unshare; needs root): a private loopback, a private /tmp, and every
+# server it started is killed when it ends.
+#
+# Environment:
+#   ZKSERVER_BIN      the zkserver binary (default target/debug/zkserver)
+#   C_CLIENT_LOGS     a directory to copy the run's logs into (server logs,
+#                     the tests' TEST-*.txt client logs)
+#   CARGO_TARGET_DIR  where the build is cached (default ./target)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SRC_URL="http://deb.debian.org/debian/pool/main/z/zookeeper/zookeeper_3.8.0.orig.tar.gz"
+SRC_SHA512="0bfaf823af115d3d8e589d69312658df359a8c740996acf3c7fc392c8912a588507189831459ede89b0cfd203fac96d3bb2b3f258b894fedc034d7f1331f6d0a"
+# Bumped when the build steps below change, so a cached build is redone.
+RECIPE=1
+COMPAT_H="$ROOT/tests/fixtures/c-client-compat.h"
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+case "$TARGET" in /*) ;; *) TARGET="$ROOT/$TARGET" ;; esac
+KEY="${SRC_SHA512:0:16}-r$RECIPE-$(sha256sum "$COMPAT_H" | cut -c1-8)"
+CACHE="$TARGET/c-client/$KEY"
+TREE="$CACHE/apache-zookeeper-3.8.0"
+CDIR="$TREE/zookeeper-client/zookeeper-client-c"
+JUTE_JAR=/usr/share/java/zookeeper-jute.jar
+JAVA_ZKSERVER_SH=/usr/share/zookeeper/bin/zkServer.sh
+
+die() { echo "c-client-tests.sh: $*" >&2; exit 2; }
+
+need_tools() {
+    local m=() t
+    for t in "$@"; do command -v "$t" >/dev/null 2>&1 || m+=("$t"); done
+    [ "${#m[@]}" -eq 0 ] || die "missing tools: ${m[*]} (scripts/test.sh installs them)"
+}
+
+build() {
+    need_tools curl sha512sum tar java autoreconf aclocal libtoolize pkg-config make gcc g++
+    [ -f "$JUTE_JAR" ] || die "$JUTE_JAR missing (apt-get install zookeeper)"
+    [ -f /usr/include/cppunit/TestRunner.h ] || die "cppunit headers missing (apt-get install libcppunit-dev)"
+    [ -f /usr/include/openssl/ssl.h ] || die "openssl headers missing (apt-get install libssl-dev)"
+    mkdir -p "$CACHE"
+    exec 9>"$CACHE.lock"
+    flock 9
+    if [ -x "$CDIR/zktest-mt" ] && [ -f "$CACHE/built" ]; then
+        return 0
+    fi
+    local tarball="$CACHE/zookeeper_3.8.0.orig.tar.gz"
+    if ! echo "$SRC_SHA512  $tarball" | sha512sum -c --status 2>/dev/null; then
+        echo "== downloading $SRC_URL" >&2
+        curl -fsSL --retry 3 -o "$tarball.part" "$SRC_URL" || die "cannot download $SRC_URL"
+        echo "$SRC_SHA512  $tarball.part" | sha512sum -c --status || die "$SRC_URL: sha512 mismatch"
+        mv "$tarball.part" "$tarball"
+    fi
+    rm -rf "$TREE" "$CACHE/built"
+    tar -xzf "$tarball" -C "$CACHE" \
+        apache-zookeeper-3.8.0/zookeeper-client/zookeeper-client-c \
+        apache-zookeeper-3.8.0/zookeeper-jute/src/main/resources/zookeeper.jute
+    echo "== generating the C records from zookeeper.jute" >&2
+    mkdir -p "$CDIR/generated"
+    (cd "$CDIR/generated" && java -cp "$JUTE_JAR" org.apache.jute.compiler.generated.Rcc -l c \
+        "$TREE/zookeeper-jute/src/main/resources/zookeeper.jute" >/dev/null)
+    echo "== building zktest-mt (autoreconf, configure, make)" >&2
+    (
+        cd "$CDIR"
+        autoreconf -if >autoreconf.log 2>&1 || { tail -20 autoreconf.log >&2; exit 1; }
+        ./configure >configure.log 2>&1 || { tail -20 configure.log >&2; exit 1; }
+        # The 3.8.0 sources predate OpenSSL 3 and glibc's stricter headers;
+        # the compat header, forced into every file, bridges both.
+        make -j"$(nproc)" zktest-mt \
+            CFLAGS="-g -O2 -D_GNU_SOURCE -include $COMPAT_H" \
+            CXXFLAGS="-g -O2 -include $COMPAT_H" >make.log 2>&1 || { tail -30 make.log >&2; exit 1; }
+    ) || die "building zktest-mt failed (logs in $CDIR)"
+    touch "$CACHE/built"
+}
+
+java_class_path() {
+    local j cp=""
+    for j in zookeeper-3.8.0 zookeeper-jute slf4j-api slf4j-simple metrics-core commons-cli commons-io snappy-java; do
+        [ -f "/usr/share/java/$j.jar" ] || die "/usr/share/java/$j.jar missing (apt-get install zookeeper)"
+        cp="$cp:/usr/share/java/$j.jar"
+    done
+    for j in /usr/share/java/netty-*-4.1.*.Final.jar; do cp="$cp:$j"; done
+    echo "${cp#:}"
+}
+
+run() {
+    local flavor="${1:-}"
+    case "$flavor" in
+        java) [ -x "$JAVA_ZKSERVER_SH" ] || die "$JAVA_ZKSERVER_SH missing (apt-get install zookeeper)" ;;
+        zkserver)
+            ZKSERVER_BIN="${ZKSERVER_BIN:-$TARGET/debug/zkserver}"
+            [ -x "$ZKSERVER_BIN" ] || die "no zkserver binary at $ZKSERVER_BIN (cargo build, or set ZKSERVER_BIN)"
+            export ZKSERVER_BIN
+            ;;
+        *) die "usage: $0 run {java|zkserver} [TEST ...]" ;;
+    esac
+    shift
+    need_tools unshare ip java openssl keytool ps
+    [ "$(id -u)" = 0 ] || die "run needs root (it gives the tests their own network, /tmp and pid namespaces)"
+    [ -x "$CDIR/zktest-mt" ] && [ -f "$CACHE/built" ] || build
+    case "$TARGET/" in /tmp/*) die "the build cache $TARGET is under /tmp, which each run replaces" ;; esac
+    case "${ZKSERVER_BIN:-}" in /tmp/*) die "ZKSERVER_BIN is under /tmp, which each run replaces" ;; esac
+    if [ -n "${C_CLIENT_LOGS:-}" ]; then
+        mkdir -p "$C_CLIENT_LOGS"
+        C_CLIENT_LOGS="$(cd "$C_CLIENT_LOGS" && pwd)"
+        case "$C_CLIENT_LOGS/" in /tmp/*) die "C_CLIENT_LOGS is under /tmp, which each run replaces" ;; esac
+        export C_CLIENT_LOGS
+    fi
+    CLASSPATH="$(java_class_path)"
+    export CLASSPATH
+    exec unshare --net --mount --pid --fork --kill-child --mount-proc "$0" __inside "$flavor" "$@"
+}
+
+# Runs as pid 1 of the new namespaces: everything it starts dies with it.
+inside() {
+    local flavor="$1"
+    shift
+    ip link set lo up
+    mount -t tmpfs -o mode=1777 c-client-tests /tmp
+    local run=/tmp/c-client-run
+    mkdir -p "$run/bin" "$run/zkroot/bin"
+    # The tests call ./tests/zkServer.sh and write their client logs to
+    # the working directory.
+    ln -s "$CDIR/tests" "$run/tests"
+    if [ "$flavor" = zkserver ]; then
+        cp "$ROOT/tests/fixtures/java-shim.sh" "$run/bin/java"
+        chmod +x "$run/bin/java"
+        export PATH="$run/bin:$PATH"
+        printf '#!/bin/sh\nexec %q "$@"\n' "$ROOT/scripts/zkServer.sh" >"$run/zkroot/bin/zkServer.sh"
+    else
+        printf '#!/bin/sh\nexec %q "$@"\n' "$JAVA_ZKSERVER_SH" >"$run/zkroot/bin/zkServer.sh"
+    fi
+    chmod +x "$run/zkroot/bin/zkServer.sh"
+    export ZKROOT="$run/zkroot"
+    cd "$run"
+    local rc=0 t
+    if [ $# -eq 0 ]; then
+        set -- $(sed -n 's/^ *CPPUNIT_TEST_SUITE( *\([A-Za-z0-9_]*\) *).*/\1/p' "$CDIR"/tests/*.cc)
+    fi
+    for t in "$@"; do
+        echo "== $t"
+        "$CDIR/zktest-mt" "$t" || rc=$?
+    done
+    if [ -n "${C_CLIENT_LOGS:-}" ]; then
+        cp /tmp/zk.log "$C_CLIENT_LOGS/zkServer.sh-server.log" 2>/dev/null || true
+        cp "$run"/TEST-*.txt "$C_CLIENT_LOGS/" 2>/dev/null || true
+        local d
+        for d in "$ZKROOT"/build/test/test-cppunit/data*; do
+            [ -d "$d" ] || continue
+            mkdir -p "$C_CLIENT_LOGS/$(basename "$d")"
+            cp "$d"/*.log "$d"/*.out "$C_CLIENT_LOGS/$(basename "$d")/" 2>/dev/null || true
+        done
+    fi
+    return "$rc"
+}
+
+case "${1:-}" in
+    build) build; echo "$CDIR/zktest-mt" ;;
+    run) shift; run "$@" ;;
+    __inside) shift; inside "$@" ;;
+    *) echo "usage: $0 build | run {java|zkserver} [TEST ...]" >&2; exit 2 ;;
+esac

@@ -27,6 +27,7 @@
 //! ssl.context.supplier.class (a Java class), protocols other than TLSv1.2
 //! and TLSv1.3, cipher suites rustls does not implement.
 
+use crate::common::der::element as der;
 use crate::common::file_change_watcher::FileChangeWatcher;
 use crate::common::file_key_store_loader::{load_key_store, load_trust_store, KeyMaterial, KeyStoreFileType};
 use crate::quorum::quorum_peer_config::system_properties::SystemProperties;
@@ -38,6 +39,7 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::client::WebPkiServerVerifier;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::server::{ParsedCertificate, WebPkiClientVerifier};
+use rustls::sign::{CertifiedKey, SingleCertAndKey};
 use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme,
     SupportedCipherSuite, SupportedProtocolVersion,
@@ -300,6 +302,7 @@ impl SslSettings {
     pub fn server_config(&self) -> Result<Arc<ServerConfig>, String> {
         let (key_store, km) = self.key_store()?;
         let provider = self.provider();
+        let key = certified_key(&provider, km).map_err(|e| format!("key store {}: {e}", key_store.location.display()))?;
         let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
             .with_protocol_versions(&self.protocols)
             .map_err(|e| self.versions_error(e))?;
@@ -315,10 +318,7 @@ impl SslSettings {
                 builder.with_client_cert_verifier(b.build().map_err(|e| format!("trust store: {e}"))?)
             }
         };
-        let config = builder
-            .with_single_cert(km.chain, km.key)
-            .map_err(|e| format!("key store {}: {e}", key_store.location.display()))?;
-        Ok(Arc::new(config))
+        Ok(Arc::new(builder.with_cert_resolver(key)))
     }
 
     /// createSSLContextAndOptions (client side, for a server dialing a
@@ -332,13 +332,13 @@ impl SslSettings {
             .build()
             .map_err(|e| format!("trust store: {e}"))?;
         let verifier = Arc::new(PeerVerifier { inner, hostname_verification: self.hostname_verification });
+        let key = certified_key(&provider, km).map_err(|e| format!("key store {}: {e}", key_store.location.display()))?;
         let config = ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(&self.protocols)
             .map_err(|e| self.versions_error(e))?
             .dangerous()
             .with_custom_certificate_verifier(verifier)
-            .with_client_auth_cert(km.chain, km.key)
-            .map_err(|e| format!("key store {}: {e}", key_store.location.display()))?;
+            .with_client_cert_resolver(key);
         Ok(Arc::new(config))
     }
 }
@@ -364,13 +364,48 @@ pub fn admin_server_config(props: &SystemProperties) -> Result<Arc<ServerConfig>
     load_trust_store(&trust_store.location, &trust_store.password, trust_store.kind)?;
     #[allow(deprecated)] // as in `SslSettings::provider`
     let provider = Arc::new(provider::default_provider());
+    let key = certified_key(&provider, km).map_err(|e| format!("key store {}: {e}", key_store.location.display()))?;
     let config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS12, &rustls::version::TLS13])
         .map_err(|e| e.to_string())?
         .with_no_client_auth()
-        .with_single_cert(km.chain, km.key)
-        .map_err(|e| format!("key store {}: {e}", key_store.location.display()))?;
+        .with_cert_resolver(key);
     Ok(Arc::new(config))
+}
+
+/// A key store's chain and key as rustls presents them, the key checked
+/// against the certificate. Like Java's key managers, and unlike rustls's
+/// own check (webpki reads only X.509 v3), it takes a v1 certificate, which
+/// openssl makes when given no extensions (the C client's own tests do).
+fn certified_key(provider: &CryptoProvider, km: KeyMaterial) -> Result<Arc<SingleCertAndKey>, String> {
+    let key = provider.key_provider.load_private_key(km.key).map_err(|e| e.to_string())?;
+    let certified = CertifiedKey::new(km.chain, key);
+    match certified.keys_match() {
+        Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {}
+        Err(rustls::Error::InvalidCertificate(why)) => {
+            let cert = certified.end_entity_cert().map_err(|e| e.to_string())?;
+            let spki = subject_public_key_info(cert).map_err(|e| format!("{e} ({why:?})"))?;
+            if certified.key.public_key().is_some_and(|k| k.as_ref() != spki) {
+                return Err("the private key does not match the certificate".to_string());
+            }
+        }
+        Err(e) => return Err(e.to_string()),
+    }
+    Ok(Arc::new(SingleCertAndKey::from(certified)))
+}
+
+/// The SubjectPublicKeyInfo of a certificate (any version), whole.
+fn subject_public_key_info(cert: &[u8]) -> Result<&[u8], String> {
+    let (_, certificate, _) = der(cert)?;
+    let (_, tbs, _) = der(certificate)?;
+    // An explicit version ([0]) is absent from a v1 certificate.
+    let (tag, _, after_version) = der(tbs)?;
+    let mut rest = if tag == 0xA0 { after_version } else { tbs };
+    // serialNumber, signature, issuer, validity, subject.
+    for _ in 0..5 {
+        rest = der(rest)?.2;
+    }
+    Ok(crate::common::der::element_whole(rest)?.2)
 }
 
 /// ZKTrustManager on the dialing side: the chain must lead to the trust

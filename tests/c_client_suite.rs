@@ -1,0 +1,136 @@
+//! The Apache ZooKeeper 3.8.0 C client's own test program, zktest-mt (85
+//! cppunit tests in 12 suites, built from the release's
+//! zookeeper-client-c/tests), against zkserver, and the tests that need a
+//! real server's IPv6 listening, read-only mode and dynamic reconfiguration
+//! against Java 3.8 too. scripts/c-client-tests.sh fetches the pinned 3.8.0
+//! source, builds zktest-mt once (cached in target/c-client) and runs each
+//! suite in its own network, mount and pid namespaces (the tests use fixed
+//! ports and /tmp paths); the tests start their servers with
+//! tests/zkServer.sh, which runs a stand-in `java`
+//! (tests/fixtures/java-shim.sh) that starts zkserver, and the 3-node
+//! reconfig ensembles with $ZKROOT/bin/zkServer.sh, which is ours
+//! (scripts/zkServer.sh) or Java's. Every test must pass on zkserver,
+//! except the two listed in `KNOWN_GAPS`, which must still fail there.
+//! Java passes all 85 here (`scripts/c-client-tests.sh run java`, about 13
+//! minutes on a loaded 2-core machine, so not run in full by this test).
+
+mod common;
+
+use common::wait_until;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/c-client-tests.sh");
+
+/// How many tests zktest-mt holds, built as the script builds it (threaded,
+/// with OpenSSL, without Cyrus SASL).
+const TESTS: usize = 85;
+
+/// The tests that exercise IPv6 listening, read-only mode and dynamic
+/// reconfiguration; run on Java as well.
+const SERVER_FEATURE_TESTS: &[&str] = &[
+    "Zookeeper_simpleSystem::testIPV6",
+    "Zookeeper_readOnly::testReadOnly",
+    "TestReconfigServer::testNonIncremental",
+    "TestReconfigServer::testRemoveConnectedFollower",
+    "TestReconfigServer::testRemoveFollower",
+    "TestReconfigServer::testReconfigFailureWithoutAuth",
+    "TestReconfigServer::testReconfigFailureWithoutServerSuperuserPasswordConfigured",
+];
+
+/// Tests Java passes and zkserver does not, yet: the client certificate
+/// these tests' gencerts.sh makes is X.509 v1 (openssl without
+/// extensions), which Java's trust manager accepts and webpki, which
+/// zkserver verifies client certificates with, refuses
+/// (UnsupportedCertVersion), so the TLS handshake fails.
+const KNOWN_GAPS: &[&str] = &["Zookeeper_simpleSystem::testSSL", "Zookeeper_readOnly::testReadOnlyWithSSL"];
+
+/// One run of the script: each test's result ("PASS", "FAIL"; a run that
+/// died before reporting is "CRASH" under the name it was asked for) and
+/// the end of its output.
+struct Run {
+    results: BTreeMap<String, String>,
+    tail: String,
+}
+
+impl Run {
+    fn failed(&self) -> Vec<&str> {
+        self.results.iter().filter(|(_, r)| *r != "PASS").map(|(t, _)| &t[..]).collect()
+    }
+}
+
+fn run(flavor: &str, tests: &[&str], logs: &Path) -> Run {
+    let mut child = Command::new("bash")
+        .arg(SCRIPT)
+        .arg("run")
+        .arg(flavor)
+        .args(tests)
+        .env("ZKSERVER_BIN", env!("CARGO_BIN_EXE_zkserver"))
+        .env("C_CLIENT_LOGS", logs)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run scripts/c-client-tests.sh");
+    let out_file = child.stdout.take().unwrap();
+    let err_file = child.stderr.take().unwrap();
+    let stdout = std::thread::spawn(move || std::io::read_to_string(out_file).unwrap_or_default());
+    let stderr = std::thread::spawn(move || std::io::read_to_string(err_file).unwrap_or_default());
+    // Building takes about 2-4 minutes the first time; zkserver's whole
+    // suite about 8 minutes here. A hang fails the test.
+    let finished = wait_until(Duration::from_secs(40 * 60), || child.try_wait().is_ok_and(|s| s.is_some()));
+    if !finished {
+        // unshare --kill-child: every server of the run dies with it.
+        let _ = child.kill();
+    }
+    let status = child.wait().expect("wait for c-client-tests.sh");
+    let stdout = stdout.join().unwrap_or_default();
+    let stderr = stderr.join().unwrap_or_default();
+    let tail = |s: &str, n: usize| s.lines().rev().take(n).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+    let tail = format!("{}\n--- stderr ---\n{}", tail(&stdout, 80), tail(&stderr, 30));
+    assert!(finished, "{flavor}: c-client-tests.sh did not finish within 40 minutes:\n{tail}");
+    // Exit status 2 is the script's own refusal (a missing tool, no root).
+    assert_ne!(status.code(), Some(2), "{flavor}: c-client-tests.sh could not run:\n{tail}");
+    let mut results = BTreeMap::new();
+    for line in stdout.lines() {
+        if let Some((result @ ("PASS" | "FAIL" | "CRASH"), test)) = line.split_once(' ') {
+            results.insert(test.trim().to_string(), result.to_string());
+        }
+    }
+    Run { results, tail }
+}
+
+#[test]
+fn the_c_clients_own_tests_pass_on_zkserver() {
+    let logs = tempfile::Builder::new().prefix("c-client-zkserver").tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let got = run("zkserver", &[], logs.path());
+    let failed: Vec<&str> = got.failed().into_iter().filter(|t| !KNOWN_GAPS.contains(t)).collect();
+    assert!(
+        failed.is_empty(),
+        "zkserver fails {failed:?} (logs in {}):\n{}",
+        logs.keep().display(),
+        got.tail
+    );
+    assert_eq!(got.results.len(), TESTS, "every test ran:\n{:?}", got.results.keys());
+    for t in SERVER_FEATURE_TESTS {
+        assert_eq!(got.results.get(*t).map(String::as_str), Some("PASS"), "{t}");
+    }
+    for t in KNOWN_GAPS {
+        assert_eq!(
+            got.results.get(*t).map(String::as_str),
+            Some("FAIL"),
+            "{t} passes now: take it off KNOWN_GAPS in tests/c_client_suite.rs"
+        );
+    }
+}
+
+#[test]
+fn java_passes_the_ipv6_read_only_and_reconfig_tests_too() {
+    let logs = tempfile::Builder::new().prefix("c-client-java").tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let got = run("java", SERVER_FEATURE_TESTS, logs.path());
+    let passed: Vec<&str> = got.results.iter().filter(|(_, r)| *r == "PASS").map(|(t, _)| &t[..]).collect();
+    let mut want = SERVER_FEATURE_TESTS.to_vec();
+    want.sort_unstable();
+    assert_eq!(passed, want, "Java 3.8 (logs in {}):\n{}", logs.keep().display(), got.tail);
+}

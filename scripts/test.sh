@@ -8,7 +8,9 @@
 # with Debian's zkCli.sh, cli_mt and kazoo; iptables, strace and prlimit for
 # the partition, fault-injection, fsync and descriptor tests; openssl and
 # the JRE's keytool make the TLS tests' certificates, curl asks the
-# AdminServer over HTTPS); without
+# AdminServer over HTTPS; libcppunit-dev, libssl-dev, autoconf, automake,
+# libtool, pkg-config, make, unshare and ip build and run the Apache C
+# client's own tests); without
 # arguments it first runs
 # each fuzz target for a few seconds (scripts/fuzz.sh).
 #
@@ -47,6 +49,13 @@ missing() {
     command -v openssl >/dev/null 2>&1 || m+=("openssl (the TLS tests make their certificates)")
     command -v curl >/dev/null 2>&1 || m+=("curl (the AdminServer's HTTPS requests in tests/admin_server.rs)")
     command -v keytool >/dev/null 2>&1 || m+=("keytool (the JRE's; the TLS tests make JKS and PKCS12 stores)")
+    # The Apache C client's own tests (tests/c_client_suite.rs through
+    # scripts/c-client-tests.sh): built with autotools, run in namespaces.
+    [ -f /usr/include/cppunit/TestRunner.h ] || m+=("cppunit headers (libcppunit-dev: the C client's own tests)")
+    [ -f /usr/include/openssl/ssl.h ] || m+=("openssl headers (libssl-dev: the C client's own tests)")
+    for t in autoreconf aclocal libtoolize pkg-config make gcc unshare ip ps; do
+        command -v "$t" >/dev/null 2>&1 || m+=("$t (autoconf, automake, libtool, pkg-config, make, gcc, util-linux, iproute2, procps: the C client's own tests)")
+    done
     if [ "${#m[@]}" -gt 0 ]; then printf '%s\n' "${m[@]}"; fi
 }
 
@@ -59,7 +68,8 @@ if [ -n "$(missing)" ]; then
     $SUDO apt-get install -y zookeeper zookeeper-bin python3-kazoo python3-pytest python3-mock python3-objgraph \
         python3-pure-sasl python3-kerberos krb5-kdc krb5-admin-server krb5-user libgssapi-krb5-2 \
         iptables strace util-linux g++ \
-        libjetty9-java libservlet-api-java libjackson2-databind-java openssl curl default-jre-headless
+        libjetty9-java libservlet-api-java libjackson2-databind-java openssl curl default-jre-headless \
+        libcppunit-dev libssl-dev autoconf automake libtool pkg-config make gcc iproute2 procps
 fi
 still=$(missing)
 if [ -n "$still" ]; then

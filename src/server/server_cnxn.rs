@@ -71,6 +71,10 @@ pub trait ServerCnxn: Watcher {
 
     /// sendBuffer: queue one whole frame for the client.
     fn send_buffer(&self, bytes: Vec<u8>);
+    /// Queues one whole frame made of `head`, then `shared` (bytes other
+    /// frames send too, such as a node's children listing: queued without
+    /// a copy), then `tail`.
+    fn send_shared(&self, head: Vec<u8>, shared: Arc<[u8]>, tail: Vec<u8>);
     /// sendCloseSession: close once everything queued has been written.
     fn send_close_after_flush(&self);
     /// close: forget the connection everywhere and end it. The session (if
@@ -81,6 +85,16 @@ pub trait ServerCnxn: Watcher {
     /// what is queued has been written.
     fn set_invalid(&self);
     fn is_invalid(&self) -> bool;
+
+    /// sendResponse with a body of `shared` bytes followed by `tail`.
+    fn send_response_shared(&self, hdr: &ReplyHeader, shared: Arc<[u8]>, tail: &[u8]) {
+        let mut head = OutputArchive::with_capacity(20);
+        head.write_int(-1);
+        hdr.serialize(&mut head);
+        let len = head.len() - 4 + shared.len() + tail.len();
+        head.patch_int(0, i32::try_from(len).unwrap_or(i32::MAX));
+        self.send_shared(head.into_inner(), shared, tail.to_vec());
+    }
 
     /// sendResponse: a reply header and body as one frame.
     fn send_response(&self, hdr: &ReplyHeader, body: Option<&[u8]>) {

@@ -274,7 +274,23 @@ impl NioServerCnxn {
         // With replies already queued, the parked entry was last armed
         // with EPOLLOUT (every re-arm is made under this lock from the
         // state of the moment), so only the first queued reply re-arms.
-        if io.selectable && was_empty {
+        if !(io.selectable && was_empty) {
+            return;
+        }
+        if self.ssl.is_some() || !crate::server::server_cnxn::write_now() {
+            self.rearm(&io);
+            return;
+        }
+        // Idle in the selector, armed for reading only: written from here.
+        drop(io);
+        if let Err(e) = self.write_out() {
+            self.close(&format!("write failed: {e}"));
+            return;
+        }
+        let io = self.io.lock();
+        // What the socket did not take waits for write readiness (unless a
+        // worker took the connection meanwhile: it re-arms when done).
+        if io.selectable && !io.outgoing.is_empty() {
             self.rearm(&io);
         }
     }

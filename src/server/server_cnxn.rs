@@ -14,9 +14,32 @@ use crate::jute::records::{Id, ReplyHeader};
 use crate::jute::{OutputArchive, Record};
 use crate::server::zoo_keeper_sasl_server::ZooKeeperSaslServer;
 use crate::watcher::Watcher;
+use std::cell::Cell;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+thread_local! {
+    static WRITE_NOW: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` (a request processor answering a request) with leave for the
+/// replies it queues to be written to their sockets at once, on this
+/// thread, when their connection is idle in the selector. For a caller
+/// with nothing else waiting (its queue empty): a lone request's reply
+/// then skips the wake-ups of the selector and of a worker. Under load the
+/// caller does not ask, and replies go through the workers, gathered.
+pub fn replying_now<R>(f: impl FnOnce() -> R) -> R {
+    WRITE_NOW.with(|w| w.set(true));
+    let r = f();
+    WRITE_NOW.with(|w| w.set(false));
+    r
+}
+
+/// Whether this thread is inside `replying_now`.
+pub fn write_now() -> bool {
+    WRITE_NOW.with(Cell::get)
+}
 
 /// One client connection (Java's ServerCnxn). As in Java it is also the
 /// Watcher its client's watches are set with: `watcher_id` is the

@@ -5,8 +5,8 @@
 //! the servers' resident memory and CPU time per request, and the ratio
 //! zkserver/Java of each figure.
 //!
-//!     cargo bench --bench load                          # benches/workloads/standalone.toml, ~5 min
-//!     ZKBENCH_QUICK=1 cargo bench --bench load          # the same workloads scaled down, ~30 s
+//!     cargo bench --bench load                          # benches/workloads/standalone.toml, ~13 min
+//!     ZKBENCH_QUICK=1 cargo bench --bench load          # the same workloads scaled down, a minute or two
 //!     cargo bench --bench load -- benches/workloads/ensemble.toml   # 3-node ensembles, ~4 min
 //!     cargo bench --bench load -- a.toml b.toml         # several files in one run
 //!

@@ -30,8 +30,8 @@ pub const DEFAULT_LOGIN_CONTEXT_NAME: &str = "Server";
 /// Environment.JAAS_CONF_KEY.
 pub const JAAS_CONF_KEY: &str = "java.security.auth.login.config";
 
-const DIGEST_LOGIN_MODULE: &str = "org.apache.zookeeper.server.auth.DigestLoginModule";
-const KRB5_LOGIN_MODULE: &str = "com.sun.security.auth.module.Krb5LoginModule";
+pub const DIGEST_LOGIN_MODULE: &str = "org.apache.zookeeper.server.auth.DigestLoginModule";
+pub const KRB5_LOGIN_MODULE: &str = "com.sun.security.auth.module.Krb5LoginModule";
 
 /// The bytes of a DIGEST-MD5 nonce before base64, as the JDK draws them.
 const RAW_NONCE_SIZE: usize = 30;
@@ -130,11 +130,28 @@ pub fn configure_sasl_login(props: &SystemProperties) -> Result<Option<Arc<Login
 /// it; the acceptor takes the principal as written (no DNS
 /// canonicalization of the host).
 fn kerberos_login(entry: &AppConfigurationEntry) -> Result<LoginMechanism, String> {
+    let (keytab, principal) = keytab_login(entry)?;
+    service_and_host(principal)?;
+    let credential = AcceptorCredential::acquire(principal, keytab)?;
+    Ok(LoginMechanism::Gssapi { principal: principal.to_string(), credential })
+}
+
+/// What a Krb5LoginModule entry logs in with: (keyTab, principal).
+/// zkserver logs in only from a keytab (useKeyTab=true); storeKey, which a
+/// JDK acceptor needs to keep the keys, makes no difference (the keys are
+/// read from the keytab either way).
+pub fn keytab_login(entry: &AppConfigurationEntry) -> Result<(&str, &str), String> {
     if entry.option("useKeyTab") != Some("true") {
         return Err(format!("{KRB5_LOGIN_MODULE} needs useKeyTab=true (zkserver logs in only from a keytab)"));
     }
     let keytab = entry.option("keyTab").ok_or_else(|| format!("{KRB5_LOGIN_MODULE} has no keyTab option"))?;
     let principal = entry.option("principal").ok_or_else(|| format!("{KRB5_LOGIN_MODULE} has no principal option"))?;
+    Ok((keytab, principal))
+}
+
+/// A service principal `service/host[@REALM]` split as Java splits it:
+/// (service, host).
+pub fn service_and_host(principal: &str) -> Result<(&str, &str), String> {
     let Some((service, rest)) = principal.split_once('/') else {
         return Err(format!("principal {principal:?} is not of the form service/host@REALM"));
     };
@@ -142,8 +159,7 @@ fn kerberos_login(entry: &AppConfigurationEntry) -> Result<LoginMechanism, Strin
     if service.is_empty() || host.is_empty() {
         return Err(format!("principal {principal:?} is not of the form service/host@REALM"));
     }
-    let credential = AcceptorCredential::acquire(principal, keytab)?;
-    Ok(LoginMechanism::Gssapi { principal: principal.to_string(), credential })
+    Ok((service, host))
 }
 
 #[derive(Debug)]
@@ -176,7 +192,7 @@ impl ZooKeeperSaslServer {
         match (&mut self.mechanism, &login.mechanism) {
             (Mechanism::DigestMd5(m), _) => m.evaluate_response(token, &login.callback_handler).map(Some),
             (Mechanism::Gssapi(m), LoginMechanism::Gssapi { credential, .. }) => {
-                m.evaluate_response(token, credential, &login.callback_handler)
+                m.evaluate_response(token, credential, &|a, b| login.callback_handler.authorize(a, b))
             }
             (Mechanism::Gssapi(_), LoginMechanism::DigestMd5) => Err("GSSAPI without Kerberos credentials".to_string()),
         }

@@ -217,6 +217,7 @@ const RESOLVED_PROPERTIES: &[&str] = &[
     "letAnySaslUserDoX",
     "sasl.serverconfig",
     "kerberos.removeHostFromPrincipal",
+    "server.realm",
     "kerberos.removeRealmFromPrincipal",
     "requireKerberosConfig",
     "security.auth_to_local",
@@ -338,7 +339,6 @@ const UNUSED_JAVA_PROPERTIES: &[&str] = &[
     "maxInProcessingDeadWatchers",
     "bitHashCacheSize",
     "admin.httpVersion",
-    "server.realm",
     // Both act only on what a follower's ObserverMaster serves, and zkserver
     // refuses observerMasterPort on a participant: without it they do
     // nothing in Java either.

@@ -41,6 +41,9 @@ pub const QUORUM_LEARNER_SASL_LOGIN_CONTEXT_DEFAULT_VALUE: &str = "QuorumLearner
 pub const QUORUM_SERVER_SASL_LOGIN_CONTEXT: &str = "quorum.auth.server.saslLoginContext";
 pub const QUORUM_SERVER_SASL_LOGIN_CONTEXT_DEFAULT_VALUE: &str = "QuorumServer";
 
+/// The realm of a quorum service principal written without one.
+pub const SERVER_REALM: &str = "zookeeper.server.realm";
+
 /// Sasl.createSaslServer/Client's protocol and server name for the quorum.
 pub const QUORUM_SERVER_PROTOCOL_NAME: &str = "zookeeper-quorum";
 pub const QUORUM_SERVER_SASL_DIGEST: &str = "zk-quorum-sasl-md5";
@@ -249,7 +252,7 @@ impl QuorumPeerAuth {
             None => ServerLogin::DigestMd5,
         };
         let learner_login = match learner_krb {
-            Some(entry) => initiator_login(entry, &settings.kerberos_service_principal)
+            Some(entry) => initiator_login(entry, &settings.kerberos_service_principal, props.string(SERVER_REALM))
                 .map_err(|e| format!("section '{}' of {file}: {e}", settings.learner_login_context))?,
             None => {
                 let option = |key: &str| learner_entries.iter().rev().find_map(|e| e.option(key));
@@ -268,7 +271,7 @@ impl QuorumPeerAuth {
         };
         let learning = match &learner_login {
             LearnerLogin::DigestMd5 { username, .. } => format!("DIGEST-MD5 as {username}"),
-            LearnerLogin::Gssapi { credential, service_principal } => {
+            LearnerLogin::Gssapi { credential, service_principal, .. } => {
                 format!("GSSAPI as {} towards {service_principal}", credential.principal())
             }
         };
@@ -299,11 +302,15 @@ fn acceptor_login(entry: &AppConfigurationEntry) -> Result<ServerLogin, String> 
 /// The QuorumLearner section's Kerberos login: the principal's tickets from
 /// its keytab, towards `service_principal` (which must name a service and a
 /// host, `_HOST` allowed).
-fn initiator_login(entry: &AppConfigurationEntry, service_principal: &str) -> Result<LearnerLogin, String> {
+fn initiator_login(
+    entry: &AppConfigurationEntry,
+    service_principal: &str,
+    server_realm: Option<String>,
+) -> Result<LearnerLogin, String> {
     let (keytab, principal) = keytab_login(entry)?;
     service_and_host(service_principal).map_err(|e| format!("{QUORUM_KERBEROS_SERVICE_PRINCIPAL}: {e}"))?;
     let credential = InitiatorCredential::acquire(principal, keytab)?;
-    Ok(LearnerLogin::Gssapi { credential, service_principal: service_principal.to_string() })
+    Ok(LearnerLogin::Gssapi { credential, service_principal: service_principal.to_string(), server_realm })
 }
 
 impl QuorumPeerAuth {

@@ -32,7 +32,9 @@ const QUORUM_HOSTNAME_PATTERN: &str = "_HOST";
 #[derive(Debug)]
 pub enum LearnerLogin {
     DigestMd5 { username: String, password: String },
-    Gssapi { credential: InitiatorCredential, service_principal: String },
+    /// `server_realm`: zookeeper.server.realm, completing a service
+    /// principal without a realm (else the learner's realm).
+    Gssapi { credential: InitiatorCredential, service_principal: String, server_realm: Option<String> },
 }
 
 #[derive(Debug)]
@@ -100,11 +102,14 @@ impl SaslQuorumAuthLearner {
                     digest_nonce()?,
                 )))
             }
-            LearnerLogin::Gssapi { credential, service_principal } => {
-                // As Java: the service principal's realm (zookeeper.server.realm
-                // or the learner's) only completes the name; the acceptor is
-                // asked for as service@host.
-                let principal = server_principal(service_principal, hostname);
+            LearnerLogin::Gssapi { credential, service_principal, server_realm } => {
+                // As Java: the realm only completes the name for splitting;
+                // the acceptor is asked for as service@host.
+                let mut principal = server_principal(service_principal, hostname);
+                if !principal.contains('@') {
+                    let own = credential.principal().rsplit_once('@').map(|(_, r)| r);
+                    principal = format!("{principal}@{}", server_realm.as_deref().or(own).unwrap_or_default());
+                }
                 let bad = || format!("the quorum service principal {principal:?} is not of the form service/host@REALM");
                 let name = KerberosName::parse(&principal).ok_or_else(bad)?;
                 let host = name.host_name.as_deref().ok_or_else(bad)?;

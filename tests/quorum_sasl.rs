@@ -70,8 +70,14 @@ fn authenticates_both_ways(mut ens: Ensemble, leader_flavor: Flavor) -> Ensemble
     assert_eq!(ens.node(leader).flavor, leader_flavor, "leader {leader} of the wrong kind\n{}", ens.logs());
     ens.replicates(&[1, 2, 3], "mixed");
     for sid in [1, 2, 3] {
+        // Every node dials (a learner towards the leader, or an election
+        // connection the higher sid keeps), so it was authenticated; every
+        // node is dialed by a higher sid or by learners, so it
+        // authenticated others, except sid 3 when it follows: the others
+        // may find its election connection already there and never dial.
         // (A dial-back may still be on its way once the writes are done.)
-        for side in ["learner addr", "server addr"] {
+        let sides: &[&str] = if sid == 3 && sid != leader { &["server addr"] } else { &["learner addr", "server addr"] };
+        for side in sides {
             let line = format!("Successfully completed the authentication using SASL. {side}");
             let seen = wait_until(Duration::from_secs(20), || ens.node(sid).log().contains(&line));
             assert!(seen, "node {sid} lacks {line:?}\n{}", ens.logs());
@@ -221,10 +227,13 @@ fn kerberos_zkserver_ensemble_refuses_a_stranger_and_a_wrong_keytab_then_takes_t
     ens.start(3);
     ens.wait_mode(3, "follower");
     ens.replicates(&[1, 2, 3], "three");
+    // Every node dialed with GSSAPI; 1 and 2 were dialed (sid 3, the
+    // highest, may find its connections already there).
     for sid in [1, 2, 3] {
         let log = ens.node(sid).log();
         assert!(log.contains("QuorumLearner will use GSSAPI as SASL mechanism."), "node {sid}\n{log}");
-        assert!(log.contains("Successfully authenticated learner: authenticationID=learner/127.0.0.1@KAZOOTEST.ORG"));
+        let accepted = "Successfully authenticated learner: authenticationID=learner/127.0.0.1@KAZOOTEST.ORG";
+        assert!(sid == 3 || log.contains(accepted), "node {sid}\n{log}");
     }
 }
 

@@ -306,8 +306,7 @@ unsafe impl Sync for Credential {}
 
 impl Credential {
     /// gss_acquire_cred_from for `name` with `usage` and the credential
-    /// store `store` (key, value), Kerberos only. The lifetime is asked
-    /// for, which makes the library get an initiator's first ticket now.
+    /// store `store` (key, value), Kerberos only.
     fn acquire(
         lib: &'static Library,
         name: &OwnedName,
@@ -324,7 +323,6 @@ impl Credential {
         let store = KeyValueSet { count: elements.len() as OmUint32, elements: elements.as_ptr() };
         let mut minor: OmUint32 = 0;
         let mut cred: Cred = std::ptr::null_mut();
-        let mut lifetime: OmUint32 = 0;
         let mech = OidDesc { length: KRB5_MECHANISM.len() as OmUint32, elements: KRB5_MECHANISM.as_ptr().cast() };
         let mechs = OidSetDesc { count: 1, elements: &mech };
         // SAFETY: the name, the store and its strings outlive the call;
@@ -339,7 +337,7 @@ impl Credential {
                 &store,
                 &mut cred,
                 std::ptr::null_mut(),
-                &mut lifetime,
+                std::ptr::null_mut(),
             )
         };
         lib.check(what, major, minor)?;
@@ -381,11 +379,13 @@ impl AcceptorCredential {
 ///
 /// How: gss_acquire_cred_from with MIT's credential store, `client_keytab`
 /// naming the keytab and `ccache` a MEMORY cache private to this process.
-/// Asking for the lifetime makes the library get the ticket-granting
-/// ticket from the KDC at once, so a wrong keytab or principal refuses
-/// start-up as Java's login does; afterwards the library gets a fresh one
-/// from the keytab by itself when the ticket is past half its life. This is
-/// what works reliably: KRB5_CLIENT_KTNAME is one environment variable for
+/// Finding the cache empty and keys for the principal in the keytab, the
+/// library gets the ticket-granting ticket from the KDC at once, so a wrong
+/// keytab or principal refuses start-up as Java's login does; it notes a
+/// refresh time at half the ticket's life, and the first
+/// gss_init_sec_context after it gets a fresh ticket from the keytab (the
+/// old one serves on if the KDC cannot be reached). This is what works
+/// reliably: KRB5_CLIENT_KTNAME is one environment variable for
 /// the whole process (read only when the library initializes, unsafe to set
 /// once threads run) and would also write tickets to the default cache that
 /// other programs share; gss_krb5_import_cred needs a krb5_context and a

@@ -6,9 +6,10 @@
 //! the others keep a quorum, and joins once its password is right; Java's
 //! rolling-upgrade step (enableSasl=true without require) takes a peer
 //! without SASL. Kerberos (GSSAPI, against a KDC the test starts): the same
-//! for zkserver alone and mixed with Java, a learner whose principal names
-//! a host outside the server list is refused, and a keytab without the
-//! learner's principal refuses start-up.
+//! for zkserver alone (with `zkquorum/_HOST`) and mixed with Java, a
+//! learner whose principal names a host outside the server list is refused
+//! by zkserver and Java alike, and a keytab without the learner's principal
+//! refuses start-up.
 
 mod common;
 
@@ -143,19 +144,23 @@ fn a_java_peer_with_a_wrong_password_is_refused_by_java_and_zkserver() {
     wrong_password_beside_java(Flavor::Java);
 }
 
-/// The KDC of the Kerberos tests: the quorum's service principal and the
-/// learners' principal (host 127.0.0.1, the server lines' host) in
+/// The KDC of the Kerberos tests: the quorum's service principals (the
+/// default zkquorum/localhost, and zkquorum/_HOST for the server lines'
+/// host 127.0.0.1) and the learners' principal (host 127.0.0.1) in
 /// quorum.keytab, a learner on a host outside the server list in
 /// stranger.keytab.
 fn quorum_kdc() -> Kdc {
-    Kdc::start(&[("quorum.keytab", &["zkquorum/localhost", "learner/127.0.0.1"]), ("stranger.keytab", &["learner/myhost"])])
+    Kdc::start(&[
+        ("quorum.keytab", &["zkquorum/localhost", "zkquorum/127.0.0.1", "learner/127.0.0.1"]),
+        ("stranger.keytab", &["learner/myhost"]),
+    ])
 }
 
-/// A JAAS file accepting as zkquorum/localhost and learning as `learner`
-/// with the keys of `keytab`.
-fn krb_jaas(kdc: &Kdc, dir: &tempfile::TempDir, name: &str, keytab: &str, learner: &str) -> PathBuf {
+/// A JAAS file accepting as `service` and learning as `learner` with the
+/// keys of `keytab`.
+fn krb_jaas(kdc: &Kdc, dir: &tempfile::TempDir, name: &str, service: &str, keytab: &str, learner: &str) -> PathBuf {
     let path = dir.path().join(name);
-    let text = kdc.jaas_section("QuorumServer", "quorum.keytab", "zkquorum/localhost")
+    let text = kdc.jaas_section("QuorumServer", "quorum.keytab", service)
         + &kdc.jaas_section("QuorumLearner", keytab, learner);
     std::fs::write(&path, text).expect("write jaas");
     path
@@ -191,10 +196,15 @@ fn set_jaas(ens: &mut Ensemble, sid: i64, kdc: &Kdc, jaas: &Path) {
 fn kerberos_zkserver_ensemble_refuses_a_stranger_and_a_wrong_keytab_then_takes_the_right_learner() {
     let kdc = quorum_kdc();
     let dir = tempfile::tempdir().expect("tempdir");
-    let good = krb_jaas(&kdc, &dir, "good.conf", "quorum.keytab", "learner/127.0.0.1");
-    let stranger = krb_jaas(&kdc, &dir, "stranger.conf", "stranger.keytab", "learner/myhost");
-    let wrong_keytab = krb_jaas(&kdc, &dir, "wrong-keytab.conf", "stranger.keytab", "learner/127.0.0.1");
+    // Each learner asks for zkquorum/<the dialed member's host>.
+    let service = "zkquorum/127.0.0.1";
+    let good = krb_jaas(&kdc, &dir, "good.conf", service, "quorum.keytab", "learner/127.0.0.1");
+    let stranger = krb_jaas(&kdc, &dir, "stranger.conf", service, "stranger.keytab", "learner/myhost");
+    let wrong_keytab = krb_jaas(&kdc, &dir, "wrong-keytab.conf", service, "stranger.keytab", "learner/127.0.0.1");
     let mut ens = with_krb(&[Flavor::Zkserver; 3], &kdc, &good);
+    for sid in [1, 2, 3] {
+        ens.set_cfg(sid, "quorum.auth.kerberos.servicePrincipal", "zkquorum/_HOST");
+    }
     set_jaas(&mut ens, 3, &kdc, &stranger);
     ens.start_all();
 
@@ -237,25 +247,17 @@ fn kerberos_zkserver_ensemble_refuses_a_stranger_and_a_wrong_keytab_then_takes_t
     }
 }
 
-#[test]
-fn kerberos_mixed_ensemble_with_a_zkserver_leader() {
+/// A mixed ensemble requiring Kerberos whose two higher sids, one of which
+/// leads, are of flavor `flavors[2]`: it authenticates both ways; then sid
+/// 1 (of the other flavor) comes back with a principal naming a host
+/// outside the server list, and the two others refuse it and keep their
+/// quorum.
+fn kerberos_mixed(flavors: &[Flavor; 3]) {
     let kdc = quorum_kdc();
     let dir = tempfile::tempdir().expect("tempdir");
-    let good = krb_jaas(&kdc, &dir, "good.conf", "quorum.keytab", "learner/127.0.0.1");
-    let flavors = [Flavor::Java, Flavor::Zkserver, Flavor::Zkserver];
-    authenticates_both_ways(with_krb(&flavors, &kdc, &good), Flavor::Zkserver);
-}
-
-#[test]
-fn kerberos_mixed_ensemble_with_a_java_leader_refuses_a_stranger() {
-    let kdc = quorum_kdc();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let good = krb_jaas(&kdc, &dir, "good.conf", "quorum.keytab", "learner/127.0.0.1");
-    let stranger = krb_jaas(&kdc, &dir, "stranger.conf", "stranger.keytab", "learner/myhost");
-    let flavors = [Flavor::Zkserver, Flavor::Java, Flavor::Java];
-    let mut ens = authenticates_both_ways(with_krb(&flavors, &kdc, &good), Flavor::Java);
-    // A zkserver learner whose principal names a host outside the server
-    // list: Java refuses it, the other two keep their quorum.
+    let good = krb_jaas(&kdc, &dir, "good.conf", "zkquorum/localhost", "quorum.keytab", "learner/127.0.0.1");
+    let stranger = krb_jaas(&kdc, &dir, "stranger.conf", "zkquorum/localhost", "stranger.keytab", "learner/myhost");
+    let mut ens = authenticates_both_ways(with_krb(flavors, &kdc, &good), flavors[2]);
     ens.kill9(1);
     set_jaas(&mut ens, 1, &kdc, &stranger);
     ens.start(1);
@@ -265,4 +267,14 @@ fn kerberos_mixed_ensemble_with_a_java_leader_refuses_a_stranger() {
     assert!(refused, "no refusal logged\n{}", ens.logs());
     ens.replicates(&[2, 3], "pair");
     assert_eq!(ens.mode(1), None, "node 1 serves without authenticating\n{}", ens.logs());
+}
+
+#[test]
+fn kerberos_mixed_ensemble_with_a_zkserver_leader_refuses_a_java_stranger() {
+    kerberos_mixed(&[Flavor::Java, Flavor::Zkserver, Flavor::Zkserver]);
+}
+
+#[test]
+fn kerberos_mixed_ensemble_with_a_java_leader_refuses_a_zkserver_stranger() {
+    kerberos_mixed(&[Flavor::Zkserver, Flavor::Java, Flavor::Java]);
 }

@@ -65,20 +65,46 @@ impl GssKrb5Client {
 
     fn final_handshake(&mut self, challenge: &[u8]) -> Result<Vec<u8>, String> {
         let offer = self.ctx.unwrap(challenge).map_err(|e| format!("Final handshake failed: {e}"))?;
-        if offer.len() != 4 {
-            return Err(format!("Final handshake failed: the server's offer has {} bytes, not 4", offer.len()));
-        }
-        if offer[0] & NO_PROTECTION == 0 {
-            return Err(format!(
-                "No common protection layer between client and server (server offers 0x{:02x}, client wants auth)",
-                offer[0]
-            ));
-        }
-        let [_, a, b, c] = RECV_MAX_BUF_SIZE.to_be_bytes();
-        let mut choice = vec![NO_PROTECTION, a, b, c];
-        choice.extend_from_slice(self.authorization_id.as_bytes());
+        let choice = security_layer_choice(&offer, &self.authorization_id)?;
         let wrapped = self.ctx.wrap(&choice).map_err(|e| format!("Final handshake failed: {e}"))?;
         self.stage = Stage::Complete;
         Ok(wrapped)
+    }
+}
+
+/// The answer to the server's unwrapped offer (security layer bit mask,
+/// its max receive buffer in 3 bytes): "auth" (no security layer) when
+/// offered, the client's max receive buffer, the authorization id.
+fn security_layer_choice(offer: &[u8], authorization_id: &str) -> Result<Vec<u8>, String> {
+    let [layers, _, _, _] = offer else {
+        return Err(format!("Final handshake failed: the server's offer has {} bytes, not 4", offer.len()));
+    };
+    if layers & NO_PROTECTION == 0 {
+        return Err(format!(
+            "No common protection layer between client and server (server offers 0x{layers:02x}, client wants auth)"
+        ));
+    }
+    let [_, a, b, c] = RECV_MAX_BUF_SIZE.to_be_bytes();
+    let mut choice = vec![NO_PROTECTION, a, b, c];
+    choice.extend_from_slice(authorization_id.as_bytes());
+    Ok(choice)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_choice_is_auth_with_the_jdk_buffer_and_the_authorization_id() {
+        // What the JDK's GssKrb5Server offers ZooKeeper: auth only, 65536.
+        let choice = security_layer_choice(&[1, 1, 0, 0], "learner/h@R").unwrap();
+        assert_eq!(choice, b"\x01\x01\x00\x00learner/h@R");
+        // Auth among others is still chosen.
+        assert_eq!(security_layer_choice(&[7, 0, 0x10, 0], "").unwrap(), [1, 1, 0, 0]);
+        let e = security_layer_choice(&[6, 1, 0, 0], "x").unwrap_err();
+        assert!(e.starts_with("No common protection layer"), "{e}");
+        for bad in [&[][..], &[1, 1, 0], &[1, 1, 0, 0, 0]] {
+            assert!(security_layer_choice(bad, "x").unwrap_err().contains("not 4"));
+        }
     }
 }

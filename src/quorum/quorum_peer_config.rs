@@ -224,6 +224,7 @@ const RESOLVED_PROPERTIES: &[&str] = &[
     "java.security.auth.login.config",
     "java.security.krb5.realm",
     "java.security.krb5.conf",
+    "java.security.krb5.kdc",
     "nio.numSelectorThreads",
     "nio.numWorkerThreads",
     "nio.directBufferBytes",

@@ -33,6 +33,9 @@ pub const JAAS_CONF_KEY: &str = "java.security.auth.login.config";
 pub const DIGEST_LOGIN_MODULE: &str = "org.apache.zookeeper.server.auth.DigestLoginModule";
 pub const KRB5_LOGIN_MODULE: &str = "com.sun.security.auth.module.Krb5LoginModule";
 
+/// The JDK's KDC list property (instead of a krb5.conf).
+const KRB5_KDC_KEY: &str = "java.security.krb5.kdc";
+
 /// The bytes of a DIGEST-MD5 nonce before base64, as the JDK draws them.
 const RAW_NONCE_SIZE: usize = 30;
 
@@ -110,7 +113,7 @@ pub fn configure_sasl_login(props: &SystemProperties) -> Result<Option<Arc<Login
     }
     let callback_handler = SaslServerCallbackHandler::new(entries, props);
     let mechanism = match kerberos {
-        Some(entry) => kerberos_login(entry).map_err(refuse)?,
+        Some(entry) => kerberos_login(entry, props).map_err(refuse)?,
         None => LoginMechanism::DigestMd5,
     };
     match &mechanism {
@@ -129,8 +132,8 @@ pub fn configure_sasl_login(props: &SystemProperties) -> Result<Option<Arc<Login
 /// which must be `service/host[@REALM]` as Java's createSaslServer splits
 /// it; the acceptor takes the principal as written (no DNS
 /// canonicalization of the host).
-fn kerberos_login(entry: &AppConfigurationEntry) -> Result<LoginMechanism, String> {
-    let (keytab, principal) = keytab_login(entry)?;
+fn kerberos_login(entry: &AppConfigurationEntry, props: &SystemProperties) -> Result<LoginMechanism, String> {
+    let (keytab, principal) = keytab_login(entry, props)?;
     service_and_host(principal)?;
     let credential = AcceptorCredential::acquire(principal, keytab)?;
     Ok(LoginMechanism::Gssapi { principal: principal.to_string(), credential })
@@ -139,8 +142,18 @@ fn kerberos_login(entry: &AppConfigurationEntry) -> Result<LoginMechanism, Strin
 /// What a Krb5LoginModule entry logs in with: (keyTab, principal).
 /// zkserver logs in only from a keytab (useKeyTab=true); storeKey, which a
 /// JDK acceptor needs to keep the keys, makes no difference (the keys are
-/// read from the keytab either way).
-pub fn keytab_login(entry: &AppConfigurationEntry) -> Result<(&str, &str), String> {
+/// read from the keytab either way). The KDCs come from a krb5.conf
+/// (`java.security.krb5.conf`, else MIT's default): the JDK's alternative,
+/// `java.security.krb5.kdc` with `java.security.krb5.realm`, is refused.
+pub fn keytab_login<'a>(
+    entry: &'a AppConfigurationEntry,
+    props: &SystemProperties,
+) -> Result<(&'a str, &'a str), String> {
+    if props.string(KRB5_KDC_KEY).is_some() {
+        return Err(format!(
+            "{KRB5_KDC_KEY} is not supported: name the KDC in a krb5.conf (given by java.security.krb5.conf)"
+        ));
+    }
     if entry.option("useKeyTab") != Some("true") {
         return Err(format!("{KRB5_LOGIN_MODULE} needs useKeyTab=true (zkserver logs in only from a keytab)"));
     }
@@ -274,6 +287,10 @@ mod tests {
             let e = configure_sasl_login(&p).unwrap_err().to_string();
             assert!(e.contains(JAAS_CONF_KEY) && e.contains(wanted), "{e}");
         }
+        let krb = format!("Server {{ {KRB5_LOGIN_MODULE} required useKeyTab=true keyTab=\"/k\" principal=\"zk/h@R\"; }};");
+        let (_f, p) = props_with_file(&krb, &[(KRB5_KDC_KEY, "kdc.example.com")]);
+        let e = configure_sasl_login(&p).unwrap_err().to_string();
+        assert!(e.contains("java.security.krb5.kdc is not supported"), "{e}");
         let (_f, p) = props_with_file("Server { com.example.Other required; };", &[]);
         let e = configure_sasl_login(&p).unwrap_err().to_string();
         assert!(e.contains("com.example.Other"), "{e}");

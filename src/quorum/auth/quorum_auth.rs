@@ -247,12 +247,12 @@ impl QuorumPeerAuth {
 
         let callbacks = SaslQuorumServerCallbackHandler::new(server_entries, authz_hosts);
         let server_login = match server_krb {
-            Some(entry) => acceptor_login(entry)
+            Some(entry) => acceptor_login(entry, props)
                 .map_err(|e| format!("section '{}' of {file}: {e}", settings.server_login_context))?,
             None => ServerLogin::DigestMd5,
         };
         let learner_login = match learner_krb {
-            Some(entry) => initiator_login(entry, &settings.kerberos_service_principal, props.string(SERVER_REALM))
+            Some(entry) => initiator_login(entry, props, &settings.kerberos_service_principal)
                 .map_err(|e| format!("section '{}' of {file}: {e}", settings.learner_login_context))?,
             None => {
                 let option = |key: &str| learner_entries.iter().rev().find_map(|e| e.option(key));
@@ -292,8 +292,8 @@ impl QuorumPeerAuth {
 
 /// The QuorumServer section's Kerberos login: acceptor credentials for its
 /// `service/host@REALM` principal from its keytab.
-fn acceptor_login(entry: &AppConfigurationEntry) -> Result<ServerLogin, String> {
-    let (keytab, principal) = keytab_login(entry)?;
+fn acceptor_login(entry: &AppConfigurationEntry, props: &SystemProperties) -> Result<ServerLogin, String> {
+    let (keytab, principal) = keytab_login(entry, props)?;
     service_and_host(principal)?;
     let credential = AcceptorCredential::acquire(principal, keytab)?;
     Ok(ServerLogin::Gssapi { principal: principal.to_string(), credential })
@@ -304,12 +304,13 @@ fn acceptor_login(entry: &AppConfigurationEntry) -> Result<ServerLogin, String> 
 /// host, `_HOST` allowed).
 fn initiator_login(
     entry: &AppConfigurationEntry,
+    props: &SystemProperties,
     service_principal: &str,
-    server_realm: Option<String>,
 ) -> Result<LearnerLogin, String> {
-    let (keytab, principal) = keytab_login(entry)?;
+    let (keytab, principal) = keytab_login(entry, props)?;
     service_and_host(service_principal).map_err(|e| format!("{QUORUM_KERBEROS_SERVICE_PRINCIPAL}: {e}"))?;
     let credential = InitiatorCredential::acquire(principal, keytab)?;
+    let server_realm = props.string(SERVER_REALM);
     Ok(LearnerLogin::Gssapi { credential, service_principal: service_principal.to_string(), server_realm })
 }
 

@@ -1,13 +1,14 @@
 //! Quorum TLS (sslQuorum with Java's ssl.quorum.* keys, portUnification)
 //! on zkserver alone and mixed with Java 3.8 nodes (the leader on either
 //! side): ensembles elect and replicate over TLS election and quorum
-//! connections, with quorum SASL inside them; a peer whose certificate comes from another CA is refused
+//! connections, with quorum SASL (DIGEST-MD5, and Kerberos) inside them; a peer whose certificate comes from another CA is refused
 //! and stays out while the others keep a quorum; a rolling upgrade's
 //! middle step (portUnification everywhere, sslQuorum on some nodes) works.
 
 mod common;
 
 use common::ensemble::Ensemble;
+use common::kdc::Kdc;
 use common::pki::{openssl, Pki, PASS};
 use common::{quorum_jaas, wait_until, Flavor, QUORUM_SASL_REQUIRED};
 use std::io::{Read, Write};
@@ -144,6 +145,31 @@ fn mixed_ensemble_over_tls_with_a_zkserver_leader() {
 #[test]
 fn mixed_ensemble_over_tls_with_a_java_leader() {
     mixed(&[Flavor::Zkserver, Flavor::Java, Flavor::Java]);
+}
+
+/// Quorum Kerberos inside quorum TLS, Java and zkserver mixed: the
+/// GSSAPI exchange runs over the TLS connections both ways.
+#[test]
+fn kerberos_inside_tls_mixed_with_java() {
+    let pki = Pki::new();
+    let kdc = Kdc::start(&[("quorum.keytab", &["zkquorum/localhost", "learner/127.0.0.1"])]);
+    let jaas = pki.dir.path().join("krb.conf");
+    let text = kdc.jaas_section("QuorumServer", "quorum.keytab", "zkquorum/localhost")
+        + &kdc.jaas_section("QuorumLearner", "quorum.keytab", "learner/127.0.0.1");
+    std::fs::write(&jaas, text).expect("write jaas");
+    let extra: Vec<(&str, &str)> = [("sslQuorum", "true")].into_iter().chain(QUORUM_SASL_REQUIRED.iter().copied()).collect();
+    let mut ens = tls_ensemble(&pki, &[Flavor::Java, Flavor::Zkserver, Flavor::Zkserver], &extra);
+    ens.set_system_property("java.security.auth.login.config", jaas.to_str().expect("utf-8 path"));
+    ens.set_system_property("java.security.krb5.conf", &kdc.path("krb5.conf"));
+    ens.start_all();
+    ens.settled_leader(&[1, 2, 3]);
+    ens.replicates(&[1, 2, 3], "krb-tls");
+    for sid in [1, 2] {
+        assert!(logged(&ens, sid, "SSL handshake complete with"), "node {sid}\n{}", ens.logs());
+        let sasl = "Successfully completed the authentication using SASL. learner addr";
+        assert!(logged(&ens, sid, sasl), "node {sid} lacks {sasl:?}\n{}", ens.logs());
+        assert!(logged(&ens, sid, "QuorumLearner will use GSSAPI as SASL mechanism."), "node {sid}\n{}", ens.logs());
+    }
 }
 
 #[test]

@@ -217,12 +217,14 @@ const RESOLVED_PROPERTIES: &[&str] = &[
     "letAnySaslUserDoX",
     "sasl.serverconfig",
     "kerberos.removeHostFromPrincipal",
+    "server.realm",
     "kerberos.removeRealmFromPrincipal",
     "requireKerberosConfig",
     "security.auth_to_local",
     "java.security.auth.login.config",
     "java.security.krb5.realm",
     "java.security.krb5.conf",
+    "java.security.krb5.kdc",
     "nio.numSelectorThreads",
     "nio.numWorkerThreads",
     "nio.directBufferBytes",
@@ -340,7 +342,6 @@ const UNUSED_JAVA_PROPERTIES: &[&str] = &[
     "maxInProcessingDeadWatchers",
     "bitHashCacheSize",
     "admin.httpVersion",
-    "server.realm",
     // Both act only on what a follower's ObserverMaster serves, and zkserver
     // refuses observerMasterPort on a participant: without it they do
     // nothing in Java either.

@@ -600,9 +600,9 @@ const JAVA_QUORUM_KEYS: &[(&str, Sample, KeyStatus)] = &[
     ("quorum.auth.learnerRequireSasl", Cfg("quorum.auth.enableSasl=true\nquorum.auth.learnerRequireSasl=true"), Works),
     ("quorum.auth.learner.saslLoginContext", Cfg("quorum.auth.learner.saslLoginContext=L"), Works),
     ("quorum.auth.server.saslLoginContext", Cfg("quorum.auth.server.saslLoginContext=S"), Works),
-    // Only Kerberos uses it, and a Krb5LoginModule quorum section refuses
-    // start-up; with DIGEST-MD5 Java ignores it too.
-    ("quorum.auth.kerberos.servicePrincipal", Cfg("quorum.auth.kerberos.servicePrincipal=zk/h"), NoEffectAsInJava),
+    // A Kerberos QuorumLearner asks for it (tests/quorum_sasl.rs); with
+    // DIGEST-MD5 Java ignores it too.
+    ("quorum.auth.kerberos.servicePrincipal", Cfg("quorum.auth.kerberos.servicePrincipal=zk/h"), Works),
     ("quorum.cnxn.threads.size", Cfg("quorum.cnxn.threads.size=30"), Works),
     ("jvm.pause.info-threshold.ms", Cfg("jvm.pause.info-threshold.ms=500"), Works),
     ("jvm.pause.warn-threshold.ms", Cfg("jvm.pause.warn-threshold.ms=5000"), Works),

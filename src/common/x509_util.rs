@@ -86,6 +86,8 @@ impl X509Kind {
 pub struct StoreSpec {
     pub location: PathBuf,
     pub password: String,
+    /// The key the password came from (.password or .passwordPath).
+    pub password_key: String,
     pub kind: KeyStoreFileType,
 }
 
@@ -152,14 +154,18 @@ fn protocol(name: &str) -> Option<Vec<&'static SupportedProtocolVersion>> {
 }
 
 /// getPasswordFromConfigPropertyOrFile: the file's content (less one
-/// trailing line separator) wins over the property.
-fn password(props: &SystemProperties, key: &str, path_key: &str) -> Result<String, ConfigError> {
+/// trailing line separator) wins over the property. Also gives the key it
+/// came from, as spelt.
+fn password(props: &SystemProperties, key: &str, path_key: &str) -> Result<(String, String), ConfigError> {
     match props.lookup(path_key) {
         Some((k, p)) if !p.is_empty() => {
             let s = std::fs::read_to_string(p).map_err(|e| ConfigError::bad_value(k, p, &format!("cannot be read: {e}")))?;
-            Ok(s.strip_suffix('\n').unwrap_or(&s).to_string())
+            Ok((s.strip_suffix('\n').unwrap_or(&s).to_string(), k.to_string()))
         }
-        _ => Ok(props.string(key).unwrap_or_default()),
+        _ => match props.lookup(key) {
+            Some((k, v)) => Ok((v.to_string(), k.to_string())),
+            None => Ok((String::new(), key.to_string())),
+        },
     }
 }
 
@@ -172,8 +178,9 @@ fn store(props: &SystemProperties, kind: X509Kind, which: &str) -> Result<Option
     let type_prop = props.string(&type_key).filter(|t| !t.is_empty());
     let file_type = KeyStoreFileType::from_property_value_or_file_name(type_prop.as_deref(), &location)
         .map_err(|e| props.refused(if type_prop.is_some() { &type_key } else { &loc_key }, &e))?;
-    let password = password(props, &kind.key(&format!("{which}.password")), &kind.key(&format!("{which}.passwordPath")))?;
-    Ok(Some(StoreSpec { location: PathBuf::from(location), password, kind: file_type }))
+    let (password, password_key) =
+        password(props, &kind.key(&format!("{which}.password")), &kind.key(&format!("{which}.passwordPath")))?;
+    Ok(Some(StoreSpec { location: PathBuf::from(location), password, password_key, kind: file_type }))
 }
 
 impl SslSettings {
@@ -274,7 +281,7 @@ impl SslSettings {
                 self.kind.name()
             )
         })?;
-        Ok((key_store, load_key_store(&key_store.location, &key_store.password, key_store.kind)?))
+        Ok((key_store, load_key_store(&key_store.location, &key_store.password, &key_store.password_key, key_store.kind)?))
     }
 
     fn roots(&self, why: &str) -> Result<Arc<RootCertStore>, String> {

@@ -18,7 +18,9 @@
 //! not check client host names, as in Java; between servers both sides
 //! check that the peer's certificate names its address, the dialing side
 //! against the host in the server line, the accepting side against the
-//! peer's IP address), ssl.handshakeDetectionTimeoutMillis
+//! peer's IP address; where that is an IP address the certificate does not
+//! name, as Java's ZKTrustManager they then try the address's host name
+//! from a reverse lookup), ssl.handshakeDetectionTimeoutMillis
 //! (default 5000: the time a TLS connection has to finish its handshake),
 //! ssl.authProvider (default x509). Refused with a line naming the key:
 //! ssl.crl / ssl.ocsp = true (no revocation checking),
@@ -27,6 +29,7 @@
 
 use crate::common::file_change_watcher::FileChangeWatcher;
 use crate::common::file_key_store_loader::{load_key_store, load_trust_store, KeyMaterial, KeyStoreFileType};
+use crate::common::net_utils::{host_name, REVERSE_LOOKUP_TIMEOUT};
 use crate::quorum::quorum_peer_config::system_properties::SystemProperties;
 use crate::quorum::quorum_peer_config::ConfigError;
 use parking_lot::{Mutex, RwLock};
@@ -350,7 +353,9 @@ impl SslSettings {
 
 /// ZKTrustManager on the dialing side: the chain must lead to the trust
 /// store; a certificate for another host is accepted only with
-/// hostnameVerification=false.
+/// hostnameVerification=false. Dialing an IP address the certificate does
+/// not name, the address's host name (reverse lookup) is tried, as Java's
+/// performHostVerification does.
 #[derive(Debug)]
 struct PeerVerifier {
     inner: Arc<WebPkiServerVerifier>,
@@ -367,9 +372,22 @@ impl ServerCertVerifier for PeerVerifier {
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         match self.inner.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
+            // The chain is good (it is checked first); only the name is not.
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             )) if !self.hostname_verification => Ok(ServerCertVerified::assertion()),
+            Err(e @ rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => match server_name {
+                ServerName::IpAddress(ip) => {
+                    let parsed = ParsedCertificate::try_from(end_entity)?;
+                    match verify_host_name(&parsed, std::net::IpAddr::from(*ip)) {
+                        Ok(()) => Ok(ServerCertVerified::assertion()),
+                        Err(_) => Err(e),
+                    }
+                }
+                _ => Err(e),
+            },
             other => other,
         }
     }
@@ -399,12 +417,22 @@ impl ServerCertVerifier for PeerVerifier {
 
 /// ZKTrustManager on the accepting side (QuorumX509Util only, with
 /// hostnameVerification): the peer's certificate must name the address it
-/// connected from.
+/// connected from, or else the host name a reverse lookup gives that
+/// address.
 pub fn verify_peer_address(cert: &CertificateDer<'_>, ip: std::net::IpAddr) -> Result<(), String> {
     let parsed = ParsedCertificate::try_from(cert).map_err(|e| format!("bad peer certificate: {e}"))?;
-    let name = ServerName::IpAddress(ip.into());
-    rustls::client::verify_server_name(&parsed, &name)
-        .map_err(|e| format!("the peer's certificate is not for its address {ip}: {e}"))
+    if rustls::client::verify_server_name(&parsed, &ServerName::IpAddress(ip.into())).is_ok() {
+        return Ok(());
+    }
+    verify_host_name(&parsed, ip).map_err(|e| format!("the peer's certificate is not for its address {ip}: {e}"))
+}
+
+/// performHostVerification's second try: the certificate names the host
+/// name of `ip` (a reverse lookup, bounded by REVERSE_LOOKUP_TIMEOUT).
+fn verify_host_name(cert: &ParsedCertificate<'_>, ip: std::net::IpAddr) -> Result<(), String> {
+    let name = host_name(ip, REVERSE_LOOKUP_TIMEOUT).ok_or("nor has the address a host name (reverse lookup)")?;
+    let server_name = ServerName::try_from(name.as_str()).map_err(|e| format!("nor is its host name {name:?} valid: {e}"))?;
+    rustls::client::verify_server_name(cert, &server_name).map_err(|e| format!("nor for its host name {name}: {e}"))
 }
 
 /// The TLS settings in force for one X509Util, and the configs new

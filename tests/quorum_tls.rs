@@ -5,7 +5,9 @@
 //! and stays out while the others keep a quorum; a rolling upgrade's
 //! middle step (portUnification everywhere, sslQuorum on some nodes) works;
 //! certificates that name a peer's host name but not its address pass
-//! hostnameVerification by reverse lookup, on both sides, as in Java.
+//! hostnameVerification by reverse lookup, on both sides, as in Java; with
+//! sslQuorumReloadCertFiles running nodes take new certificates from a new
+//! CA, so a node restarted with only the new ones rejoins.
 
 mod common;
 
@@ -153,6 +155,36 @@ fn an_ensemble_on_127_0_0_1_with_certificates_for_localhost_forms_with_java() {
     for sid in [1, 3] {
         assert!(!ens.node(sid).log().contains("Failed the TLS handshake"), "node {sid}\n{}", ens.logs());
     }
+}
+
+#[test]
+fn running_nodes_reload_replaced_quorum_certificates_so_a_restarted_node_rejoins() {
+    let pki = Pki::new();
+    let mut ens = tls_ensemble(&pki, &[Flavor::Zkserver; 3], &[("sslQuorum", "true"), ("sslQuorumReloadCertFiles", "true")]);
+    ens.start_all();
+    let leader = ens.settled_leader(&[1, 2, 3]);
+    ens.replicates(&[1, 2, 3], "before");
+    // Every node's certificate and trust store are replaced by ones of a
+    // new CA alone (each file swapped in by a rename, as a deploy would).
+    pki.ca("ca2");
+    pki.leaf("renewed", "ca2", "/CN=localhost");
+    pki.pkcs12("renewed");
+    pki.trust_store("truststore-ca2.jks", "JKS", "ca2");
+    let d = pki.dir.path();
+    std::fs::rename(d.join("renewed.p12"), d.join("server.p12")).unwrap();
+    std::fs::rename(d.join("truststore-ca2.jks"), d.join("truststore.jks")).unwrap();
+    for sid in [1, 2, 3] {
+        assert!(logged(&ens, sid, "Reloaded the quorum TLS key and trust stores"), "node {sid}\n{}", ens.logs());
+    }
+    // A follower restarted now knows only the new CA: it rejoins only if
+    // the leader and the other follower present and accept the new
+    // certificates on the connections they make and take from now on
+    // (without sslQuorumReloadCertFiles it stays out).
+    let follower = [1, 2, 3].into_iter().find(|&s| s != leader).expect("a follower");
+    ens.kill9(follower);
+    ens.start(follower);
+    ens.wait_mode(follower, "follower");
+    ens.replicates(&[1, 2, 3], "after");
 }
 
 #[test]

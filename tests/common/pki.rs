@@ -41,14 +41,7 @@ impl Pki {
         let pki = Pki { dir: tempfile::Builder::new().prefix("zktls").tempdir().expect("tempdir") };
         let d = pki.dir.path();
         for ca in ["ca", "rogue"] {
-            openssl(
-                d,
-                &[
-                    "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
-                    &format!("{ca}.key"), "-out", &format!("{ca}.pem"), "-days", "30", "-subj",
-                    &format!("/CN=Test {ca}"),
-                ],
-            );
+            pki.ca(ca);
         }
         pki.leaf("server", "ca", "/CN=localhost");
         pki.leaf("client1", "ca", "/C=US/O=ZK Test/CN=client1");
@@ -77,12 +70,31 @@ impl Pki {
             ],
         );
         for (file, kind) in [("truststore.p12", "PKCS12"), ("truststore.jks", "JKS")] {
-            keytool(
-                d,
-                &["-importcert", "-noprompt", "-alias", "ca", "-file", "ca.pem", "-keystore", file, "-storetype", kind, "-storepass", PASS],
-            );
+            pki.trust_store(file, kind, "ca");
         }
         pki
+    }
+
+    /// `name`.pem and `name`.key: a self-signed CA.
+    pub fn ca(&self, name: &str) {
+        openssl(
+            self.dir.path(),
+            &[
+                "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
+                &format!("{name}.key"), "-out", &format!("{name}.pem"), "-days", "30", "-subj",
+                &format!("/CN=Test {name}"),
+            ],
+        );
+    }
+
+    /// A trust store `file` of `kind` (JKS, PKCS12; password PASS) that
+    /// trusts the CA `ca`.
+    pub fn trust_store(&self, file: &str, kind: &str, ca: &str) {
+        let cert = format!("{ca}.pem");
+        keytool(
+            self.dir.path(),
+            &["-importcert", "-noprompt", "-alias", ca, "-file", &cert, "-keystore", file, "-storetype", kind, "-storepass", PASS],
+        );
     }
 
     /// `name`.p12 (password PASS) from `name`.pem and `name`.key.

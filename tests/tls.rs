@@ -329,7 +329,14 @@ fn what_zkserver_cannot_do_is_refused_naming_the_key() {
     let encrypted = encrypted_key_store(&pki, &["-v2", "aes-256-cbc"], "server-encrypted");
     for (opts, line) in [
         (ServerOpts::default().prop("zookeeper.admin.forceHttps", "true"), "admin.forceHttps"),
-        (tls_opts(&pki, "server.p12", "ca.pem", free_port()).prop("zookeeper.ssl.crl", "true"), "zookeeper.ssl.crl"),
+        (
+            tls_opts(&pki, "server.p12", "ca.pem", free_port()).prop("zookeeper.ssl.crl", "true"),
+            "zookeeper.ssl.crl: \"true\" is not supported: zkserver cannot fetch CRLs from the certificates' CRL distribution points",
+        ),
+        (
+            tls_opts(&pki, "server.p12", "ca.pem", free_port()).prop("zookeeper.ssl.ocsp", "true"),
+            "zookeeper.ssl.ocsp: \"true\" is not supported: zkserver has no OCSP client",
+        ),
         (
             tls_opts(&pki, "server.p12", "ca.pem", free_port())
                 .prop("zookeeper.ssl.ciphersuites", "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA"),

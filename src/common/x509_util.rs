@@ -23,7 +23,9 @@
 //! from a reverse lookup), ssl.handshakeDetectionTimeoutMillis
 //! (default 5000: the time a TLS connection has to finish its handshake),
 //! ssl.authProvider (default x509). Refused with a line naming the key:
-//! ssl.crl / ssl.ocsp = true (no revocation checking),
+//! ssl.crl / ssl.ocsp = true (no revocation checking: Java fetches CRLs
+//! from the certificates' distribution points and asks OCSP responders
+//! during the handshake, which rustls cannot),
 //! ssl.context.supplier.class (a Java class), protocols other than TLSv1.2
 //! and TLSv1.3, cipher suites rustls does not implement.
 
@@ -193,14 +195,22 @@ impl SslSettings {
         if let Some((k, v)) = props.lookup(&key("context.supplier.class")) {
             return Err(ConfigError::bad_value(k, v, "is not supported: zkserver cannot load a Java SSLContext supplier"));
         }
-        for name in ["crl", "ocsp"] {
+        // Java turns on the JDK's revocation checking, which fetches each
+        // certificate's CRL distribution points (and with ocsp asks its
+        // OCSP responder) during the handshake. rustls only checks CRLs it
+        // is handed beforehand and has no fetching or OCSP client, so
+        // zkserver cannot do what these keys ask and refuses them.
+        for (name, why) in [
+            ("crl", "zkserver cannot fetch CRLs from the certificates' CRL distribution points as Java does"),
+            ("ocsp", "zkserver has no OCSP client to ask a certificate's responder as Java does"),
+        ] {
             let key = key(name);
             if props.boolean(&key, false) {
                 let (k, v) = props.lookup(&key).unwrap_or((&key, "true"));
                 return Err(ConfigError::bad_value(
                     k,
                     v,
-                    "is not supported: zkserver does not check certificate revocation (CRL/OCSP)",
+                    &format!("is not supported: {why}, so it does not check certificate revocation (leave it false)"),
                 ));
             }
         }

@@ -15,9 +15,9 @@
 //! `openssl pkcs8 -topk8` and `openssl genpkey -aes256` write; Java 3.8
 //! on JDK 17 fails on these with "PBES2 SecretKeyFactory not available")
 //! and PKCS#12's pbeWithSHAAnd3-KeyTripleDES-CBC (`openssl pkcs8 -topk8
-//! -v1 PBE-SHA1-3DES`, the one scheme openssl writes that Java 3.8 reads). OpenSSL's legacy encrypted keys
-//! (a "Proc-Type: 4,ENCRYPTED" header), which Java cannot read either, are
-//! refused with a line saying how to convert them.
+//! -v1 PBE-SHA1-3DES`, a scheme Java 3.8 on JDK 17 does read). OpenSSL's
+//! legacy encrypted keys (a "Proc-Type: 4,ENCRYPTED" header), which Java
+//! cannot read either, are refused with a line saying how to convert them.
 
 use crate::common::der::{element as der, element_whole as der_whole};
 use base64::Engine;

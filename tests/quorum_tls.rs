@@ -93,17 +93,17 @@ fn quorum_x509(pki: &Pki, keystore: &str) -> QuorumSsl {
     QuorumSsl { x509: Some(x509), ssl_quorum: true, port_unification: false }
 }
 
-/// One quorum TLS connection from 127.0.0.1 to 127.0.0.1, the acceptor
-/// presenting `acceptor`'s certificate and the dialer `dialer`'s: how
-/// each side's handshake and host check ended.
-fn handshake(pki: &Pki, acceptor: &str, dialer: &str) -> (Result<(), String>, Result<(), String>) {
+/// One quorum TLS connection from 127.0.0.1 to 127.0.0.1, dialed as
+/// `host`, the acceptor presenting `acceptor`'s certificate and the dialer
+/// `dialer`'s: how each side's handshake and host check ended.
+fn handshake(pki: &Pki, acceptor: &str, dialer: &str, host: &'static str) -> (Result<(), String>, Result<(), String>) {
     let (a, d) = (quorum_x509(pki, acceptor), quorum_x509(pki, dialer));
     let l = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = l.local_addr().expect("addr");
     let client = std::thread::spawn(move || {
         let tcp = TcpStream::connect(addr).map_err(|e| e.to_string())?;
         tcp.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
-        let sock = d.connect(tcp, "127.0.0.1").map_err(|e| e.to_string())?;
+        let sock = d.connect(tcp, host).map_err(|e| e.to_string())?;
         // The acceptor checks the host after the handshake: wait for its verdict.
         let mut buf = [0u8; 1];
         match (&sock).read(&mut buf) {
@@ -118,25 +118,29 @@ fn handshake(pki: &Pki, acceptor: &str, dialer: &str) -> (Result<(), String>, Re
 }
 
 #[test]
-fn a_certificate_for_the_peers_host_name_passes_by_reverse_lookup_on_both_sides() {
+fn a_certificate_for_the_peers_host_name_or_address_passes_on_both_sides() {
     let pki = Pki::new();
-    for (name, san) in [("byname", "DNS:localhost"), ("elsewhere", "DNS:elsewhere.invalid")] {
+    for (name, san) in [("byname", "DNS:localhost"), ("byaddress", "IP:127.0.0.1"), ("elsewhere", "DNS:elsewhere.invalid")] {
         pki.leaf_for(name, "ca", &format!("/CN={name}"), san);
         pki.pkcs12(name);
     }
     // The dialer's certificate names localhost, not 127.0.0.1: the
     // acceptor finds the name by reverse lookup; and the same for the
     // acceptor's certificate on the dialing side.
-    assert_eq!(handshake(&pki, "server.p12", "byname.p12"), (Ok(()), Ok(())));
-    assert_eq!(handshake(&pki, "byname.p12", "server.p12"), (Ok(()), Ok(())));
+    assert_eq!(handshake(&pki, "server.p12", "byname.p12", "127.0.0.1"), (Ok(()), Ok(())));
+    assert_eq!(handshake(&pki, "byname.p12", "server.p12", "127.0.0.1"), (Ok(()), Ok(())));
+    // Dialing "localhost", a certificate for its address alone will do.
+    assert_eq!(handshake(&pki, "byaddress.p12", "server.p12", "localhost"), (Ok(()), Ok(())));
     // A certificate for another host is refused by either side.
-    let (accepted, dialed) = handshake(&pki, "server.p12", "elsewhere.p12");
+    let (accepted, dialed) = handshake(&pki, "server.p12", "elsewhere.p12", "127.0.0.1");
     let e = accepted.expect_err("the acceptor took a certificate for elsewhere.invalid");
     assert!(e.contains("not for its address 127.0.0.1: nor for its host name localhost"), "{e}");
     assert!(dialed.is_err());
-    let (_, dialed) = handshake(&pki, "elsewhere.p12", "server.p12");
-    let e = dialed.expect_err("the dialer took a certificate for elsewhere.invalid");
-    assert!(e.contains("not valid for name"), "{e}");
+    for host in ["127.0.0.1", "localhost"] {
+        let (_, dialed) = handshake(&pki, "elsewhere.p12", "server.p12", host);
+        let e = dialed.expect_err("the dialer took a certificate for elsewhere.invalid");
+        assert!(e.contains("not valid for name"), "{host}: {e}");
+    }
 }
 
 #[test]

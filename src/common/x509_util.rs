@@ -18,9 +18,10 @@
 //! not check client host names, as in Java; between servers both sides
 //! check that the peer's certificate names its address, the dialing side
 //! against the host in the server line, the accepting side against the
-//! peer's IP address; where that is an IP address the certificate does not
-//! name, as Java's ZKTrustManager they then try the address's host name
-//! from a reverse lookup), ssl.handshakeDetectionTimeoutMillis
+//! peer's IP address; as Java's ZKTrustManager, a certificate that does
+//! not name that IP address may name its host name, from a reverse lookup,
+//! and dialing a host name a certificate for the address connected to
+//! will do too), ssl.handshakeDetectionTimeoutMillis
 //! (default 5000: the time a TLS connection has to finish its handshake),
 //! ssl.authProvider (default x509). Refused with a line naming the key:
 //! ssl.crl / ssl.ocsp = true (no revocation checking: Java fetches CRLs
@@ -342,14 +343,18 @@ impl SslSettings {
     /// createSSLContextAndOptions (client side, for a server dialing a
     /// peer): presents this server's certificate and checks the peer's
     /// against the trust store (and its host, with hostnameVerification).
-    pub fn client_config(&self) -> Result<Arc<ClientConfig>, String> {
+    pub fn client_config(&self) -> Result<DialConfig, String> {
         let (key_store, km) = self.key_store()?;
         let provider = self.provider();
         let roots = self.roots("peer certificates cannot be checked")?;
-        let inner = WebPkiServerVerifier::builder_with_provider(roots, Arc::clone(&provider))
+        let chain = WebPkiServerVerifier::builder_with_provider(roots, Arc::clone(&provider))
             .build()
             .map_err(|e| format!("trust store: {e}"))?;
-        let verifier = Arc::new(PeerVerifier { inner, hostname_verification: self.hostname_verification });
+        let verifier = Arc::new(PeerVerifier {
+            inner: Arc::clone(&chain),
+            hostname_verification: self.hostname_verification,
+            connected_ip: None,
+        });
         let config = ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(&self.protocols)
             .map_err(|e| self.versions_error(e))?
@@ -357,19 +362,50 @@ impl SslSettings {
             .with_custom_certificate_verifier(verifier)
             .with_client_auth_cert(km.chain, km.key)
             .map_err(|e| format!("key store {}: {e}", key_store.location.display()))?;
-        Ok(Arc::new(config))
+        Ok(DialConfig { config: Arc::new(config), chain, hostname_verification: self.hostname_verification })
+    }
+}
+
+/// The quorum's client side: the config a dial takes, and what checks the
+/// peer's chain, for the dials that need a verifier of their own.
+#[derive(Clone)]
+pub struct DialConfig {
+    config: Arc<ClientConfig>,
+    chain: Arc<WebPkiServerVerifier>,
+    hostname_verification: bool,
+}
+
+impl DialConfig {
+    /// The config for a dial to `name` that connected to `ip`. Dialing a
+    /// host name with hostnameVerification, the certificate may name
+    /// either (Java checks the address first, then the name), so that dial
+    /// gets a verifier that knows the address.
+    pub fn to(&self, name: &ServerName<'_>, ip: std::net::IpAddr) -> Arc<ClientConfig> {
+        if !self.hostname_verification || matches!(name, ServerName::IpAddress(_)) {
+            return Arc::clone(&self.config);
+        }
+        let mut config = (*self.config).clone();
+        config.dangerous().set_certificate_verifier(Arc::new(PeerVerifier {
+            inner: Arc::clone(&self.chain),
+            hostname_verification: true,
+            connected_ip: Some(ip),
+        }));
+        Arc::new(config)
     }
 }
 
 /// ZKTrustManager on the dialing side: the chain must lead to the trust
 /// store; a certificate for another host is accepted only with
-/// hostnameVerification=false. Dialing an IP address the certificate does
-/// not name, the address's host name (reverse lookup) is tried, as Java's
-/// performHostVerification does.
+/// hostnameVerification=false. As Java's performHostVerification, a
+/// certificate that does not name the host dialed may still name the
+/// address: dialing an IP address, its host name (reverse lookup) is
+/// tried; dialing a host name, the address it connected to.
 #[derive(Debug)]
 struct PeerVerifier {
     inner: Arc<WebPkiServerVerifier>,
     hostname_verification: bool,
+    /// The address a dial to a host name connected to.
+    connected_ip: Option<std::net::IpAddr>,
 }
 
 impl ServerCertVerifier for PeerVerifier {
@@ -388,16 +424,20 @@ impl ServerCertVerifier for PeerVerifier {
             )) if !self.hostname_verification => Ok(ServerCertVerified::assertion()),
             Err(e @ rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) => match server_name {
-                ServerName::IpAddress(ip) => {
-                    let parsed = ParsedCertificate::try_from(end_entity)?;
-                    match verify_host_name(&parsed, std::net::IpAddr::from(*ip)) {
-                        Ok(()) => Ok(ServerCertVerified::assertion()),
-                        Err(_) => Err(e),
+            )) => {
+                let parsed = ParsedCertificate::try_from(end_entity)?;
+                let second_try = match (server_name, self.connected_ip) {
+                    (ServerName::IpAddress(ip), _) => verify_host_name(&parsed, std::net::IpAddr::from(*ip)),
+                    (_, Some(ip)) => {
+                        rustls::client::verify_server_name(&parsed, &ServerName::IpAddress(ip.into())).map_err(|e| e.to_string())
                     }
+                    _ => Err(String::new()),
+                };
+                match second_try {
+                    Ok(()) => Ok(ServerCertVerified::assertion()),
+                    Err(_) => Err(e),
                 }
-                _ => Err(e),
-            },
+            }
             other => other,
         }
     }
@@ -450,7 +490,7 @@ fn verify_host_name(cert: &ParsedCertificate<'_>, ip: std::net::IpAddr) -> Resul
 pub struct X509Util {
     pub settings: SslSettings,
     config: RwLock<Arc<ServerConfig>>,
-    client_config: RwLock<Option<Arc<ClientConfig>>>,
+    client_config: RwLock<Option<DialConfig>>,
     watcher: Mutex<Option<FileChangeWatcher>>,
 }
 
@@ -497,8 +537,8 @@ impl X509Util {
         Arc::clone(&self.config.read())
     }
 
-    /// The config a new dialed connection takes (the quorum's only).
-    pub fn client_config(&self) -> Option<Arc<ClientConfig>> {
+    /// What a new dialed connection takes its config from (the quorum's only).
+    pub fn client_config(&self) -> Option<DialConfig> {
         self.client_config.read().clone()
     }
 

@@ -328,7 +328,12 @@ fn what_zkserver_cannot_do_is_refused_naming_the_key() {
     let pki = Pki::new();
     let encrypted = encrypted_key_store(&pki, &["-v2", "aes-256-cbc"], "server-encrypted");
     for (opts, line) in [
-        (ServerOpts::default().prop("zookeeper.admin.forceHttps", "true"), "admin.forceHttps"),
+        (
+            ServerOpts::default()
+                .prop("zookeeper.admin.forceHttps", "true")
+                .prop("zookeeper.ssl.quorum.handshakeDetectionTimeoutMillis", "0"),
+            "zookeeper.ssl.quorum.handshakeDetectionTimeoutMillis",
+        ),
         (
             tls_opts(&pki, "server.p12", "ca.pem", free_port()).prop("zookeeper.ssl.crl", "true"),
             "zookeeper.ssl.crl: \"true\" is not supported: zkserver cannot fetch CRLs from the certificates' CRL distribution points",

@@ -239,6 +239,12 @@ fn mixed(flavors: &[Flavor; 3]) {
             assert!(logged(&ens, sid, "SSL handshake complete with"), "node {sid}\n{}", ens.logs());
         }
         assert!(!ens.node(sid).log().contains("Failed the TLS handshake"), "node {sid}\n{}", ens.logs());
+        // Each node authenticated a peer that dialed it, except sid 3 when
+        // it follows: the others may find its election connection already
+        // there and never dial it.
+        if sid == 3 && sid != leader {
+            continue;
+        }
         let sasl = "Successfully completed the authentication using SASL. learner addr";
         assert!(logged(&ens, sid, sasl), "node {sid} lacks {sasl:?}\n{}", ens.logs());
     }

@@ -1,15 +1,19 @@
-//! observerMasterPort on real ensembles: a zkserver observer syncs from a
-//! Java follower's ObserverMaster (not from the leader), reads what the
-//! ensemble writes, writes through it reach every server, and when the
-//! follower it uses dies it moves to another one, with Java and with
-//! zkserver leaders. Each node listens on its own loopback address, so
-//! that every voter can serve the same port.
+//! observerMasterPort on real ensembles: an observer syncs from a
+//! follower's ObserverMaster (not from the leader), reads what the
+//! ensemble writes, writes, syncs and sessions with ephemerals through it
+//! reach every server, and when the follower it uses dies it moves to
+//! another one, losing nothing, its clients' sessions revalidated there:
+//! zkserver observers through Java and zkserver followers, a Java observer
+//! through zkserver followers, with Java and zkserver leaders. Each node
+//! listens on its own loopback address, so that every voter can serve the
+//! same port.
 
 mod common;
 
 use common::ensemble::Ensemble;
 use common::{four_letter, free_port, wait_until, Flavor};
 use std::time::Duration;
+use zkserver::client::ZkClient;
 use zkserver::zoo_defs::{ids, CreateMode};
 
 const DEADLINE: Duration = Duration::from_secs(40);
@@ -39,17 +43,61 @@ fn write(ens: &Ensemble, sid: i64, path: &str, acked: &mut Vec<(String, Vec<u8>)
     acked.push((path.to_string(), b"v".to_vec()));
 }
 
-/// Voters 1-3 of `voters`, observer 4 (zkserver); `masters` are the voters
-/// given observerMasterPort (the observer has it too). The observer must
+/// A session that outlives the observer's move to another master.
+const SESSION_MS: i32 = 30_000;
+
+/// Whether node `sid` holds `path`, after a sync.
+fn has(ens: &Ensemble, sid: i64, path: &str) -> bool {
+    let c = ens.client(sid);
+    let _ = c.sync("/");
+    let found = matches!(c.exists(path, false), Ok(Some(_)));
+    let _ = c.close();
+    found
+}
+
+/// Resumes session (`id`, `passwd`) on node `sid`, retried while the node
+/// syncs again.
+fn resume(ens: &Ensemble, sid: i64, id: i64, passwd: &[u8]) -> ZkClient {
+    let addr = ens.node(sid).client_addr();
+    let mut last = None;
+    let mut out = None;
+    let ok = wait_until(DEADLINE, || match ZkClient::connect_with_session(addr.as_str(), SESSION_MS, id, passwd) {
+        Ok(c) => {
+            out = Some(c);
+            true
+        }
+        Err(e) => {
+            last = Some(e);
+            false
+        }
+    });
+    assert!(ok, "session 0x{id:x} not resumed on node {sid}: {last:?}\n{}", ens.logs());
+    out.unwrap_or_else(|| unreachable!())
+}
+
+/// Voters 1-3 of `voters`, observer 4 of flavor `observer`; `masters` are
+/// the voters given observerMasterPort (the observer has it too); the
+/// voters `first` start, and settle, before the others. The observer must
 /// sync from one of them, never from the leader.
-fn observe_through_observer_masters(voters: [Flavor; 3], masters: &[i64], net: u8) {
-    let mut ens = Ensemble::new_on_hosts(&[voters[0], voters[1], voters[2], Flavor::Zkserver], &[], net);
+fn observe_through_observer_masters(voters: [Flavor; 3], observer: Flavor, masters: &[i64], first: &[i64], net: u8) {
+    let mut ens = Ensemble::new_on_hosts(&[voters[0], voters[1], voters[2], observer], &[("maxSessionTimeout", "60000")], net);
     ens.make_observer(4);
     let port = free_port().to_string();
     for &sid in masters.iter().chain(&[4]) {
         ens.set_cfg(sid, "observerMasterPort", &port);
     }
-    ens.start_all();
+    if !first.is_empty() {
+        // A quorum of its own: from the same zxid, its highest sid leads.
+        for &sid in first {
+            ens.start(sid);
+        }
+        ens.settled_leader(first);
+    }
+    for sid in 1..=4 {
+        if !first.contains(&sid) {
+            ens.start(sid);
+        }
+    }
     let leader = ens.settled_leader(&[1, 2, 3]);
     let followers: Vec<i64> = masters.iter().copied().filter(|s| *s != leader).collect();
     assert_eq!(followers.len(), 2, "leader {leader} should be the voter without the key\n{}", ens.logs());
@@ -63,17 +111,42 @@ fn observe_through_observer_masters(voters: [Flavor; 3], masters: &[i64], net: u
     let mut acked = Vec::new();
     write(&ens, leader, "/om-leader", &mut acked);
     write(&ens, 4, "/om-observer", &mut acked);
+    // assert_has_all syncs first: the observer's sync is answered through
+    // its master.
     for sid in 1..=4 {
         ens.assert_has_all(sid, &acked);
     }
+    // A session on the observer: its ephemeral is everywhere.
+    let session = ZkClient::connect(ens.node(4).client_addr().as_str(), SESSION_MS).expect("session on the observer");
+    session
+        .create("/om-ephemeral", Some(b"e"), &ids::open_acl_unsafe(), CreateMode::Ephemeral)
+        .unwrap_or_else(|e| panic!("ephemeral through the observer: {e}\n{}", ens.logs()));
+    for sid in 1..=4 {
+        assert!(has(&ens, sid, "/om-ephemeral"), "node {sid} lacks the observer's ephemeral\n{}", ens.logs());
+    }
+    let (id, passwd) = (session.session_id(), session.session_passwd().to_vec());
+    session.disconnect();
 
-    // The follower it syncs from dies: it moves to the other one.
+    // The follower it syncs from dies: it moves to the other one, and
+    // nothing acknowledged is lost.
     ens.kill9(master);
     let other: Vec<i64> = followers.iter().copied().filter(|s| *s != master).collect();
     wait_observer_master(&ens, 4, &other);
+    let ok = wait_until(DEADLINE, || mntr(&ens, other[0], "synced_observers").as_deref() == Some("1"));
+    assert!(ok, "follower {} does not count the observer\n{}", other[0], ens.logs());
     write(&ens, 4, "/om-moved", &mut acked);
     for sid in [leader, other[0], 4] {
         ens.assert_has_all(sid, &acked);
+    }
+    // The session resumes on the observer (revalidated by the leader
+    // through the new master) and still owns its ephemeral; closed, the
+    // ephemeral goes everywhere.
+    let session = resume(&ens, 4, id, &passwd);
+    assert!(matches!(session.exists("/om-ephemeral", false), Ok(Some(_))), "the ephemeral is gone\n{}", ens.logs());
+    session.close().unwrap_or_else(|e| panic!("close through the observer: {e}\n{}", ens.logs()));
+    for sid in [leader, other[0], 4] {
+        let ok = wait_until(DEADLINE, || !has(&ens, sid, "/om-ephemeral"));
+        assert!(ok, "node {sid} keeps the closed session's ephemeral\n{}", ens.logs());
     }
 }
 
@@ -81,12 +154,25 @@ fn observe_through_observer_masters(voters: [Flavor; 3], masters: &[i64], net: u
 fn a_zkserver_observer_syncs_from_java_followers_observer_masters() {
     // All three voters have the key; whichever leads, the observer uses a
     // follower.
-    observe_through_observer_masters([Flavor::Java; 3], &[1, 2, 3], 211);
+    observe_through_observer_masters([Flavor::Java; 3], Flavor::Zkserver, &[1, 2, 3], &[], 211);
 }
 
 #[test]
 fn a_java_follower_relays_a_zkserver_observer_to_a_zkserver_leader() {
     // From the same zxid the highest sid, zkserver 3 (without the key),
     // leads; the observer's requests reach it through a Java follower.
-    observe_through_observer_masters([Flavor::Java, Flavor::Java, Flavor::Zkserver], &[1, 2], 212);
+    observe_through_observer_masters([Flavor::Java, Flavor::Java, Flavor::Zkserver], Flavor::Zkserver, &[1, 2], &[], 212);
+}
+
+#[test]
+fn a_zkserver_observer_syncs_from_zkserver_followers_observer_masters() {
+    observe_through_observer_masters([Flavor::Zkserver; 3], Flavor::Zkserver, &[1, 2, 3], &[], 213);
+}
+
+#[test]
+fn a_java_observer_syncs_from_zkserver_followers_observer_masters() {
+    // Java 3 (without the key) leads, elected by 1 before 2 starts; the
+    // Java observer syncs from, and writes through, the zkserver
+    // followers.
+    observe_through_observer_masters([Flavor::Zkserver, Flavor::Zkserver, Flavor::Java], Flavor::Java, &[1, 2], &[1, 3], 214);
 }

@@ -11,9 +11,11 @@
 mod common;
 
 use common::ensemble::Ensemble;
-use common::{four_letter, free_port, wait_until, Flavor};
+use common::{closed_by_server, four_letter, free_port, raw_connect, wait_until, Flavor};
+use std::io::Write;
 use std::time::Duration;
 use zkserver::client::ZkClient;
+use zkserver::quorum::quorum_packet::{self as qp, packet, write_packet};
 use zkserver::zoo_defs::{ids, CreateMode};
 
 const DEADLINE: Duration = Duration::from_secs(40);
@@ -75,6 +77,26 @@ fn resume(ens: &Ensemble, sid: i64, id: i64, passwd: &[u8]) -> ZkClient {
     out.unwrap_or_else(|| unreachable!())
 }
 
+/// A zkserver follower's ObserverMaster closes what is not an observer (a
+/// follower's registration, a bogus packet); its observer stays synced.
+fn assert_strangers_refused(ens: &Ensemble, master: i64, port: &str) {
+    let addr = format!("{}:{port}", ens.node(master).host);
+    let mut info = 2i64.to_be_bytes().to_vec();
+    info.extend_from_slice(&qp::PROTOCOL_VERSION.to_be_bytes());
+    info.extend_from_slice(&0i64.to_be_bytes());
+    let mut followerinfo = Vec::new();
+    write_packet(&mut followerinfo, &packet(qp::FOLLOWERINFO, 0, Some(info))).expect("encode");
+    let mut oversized = qp::OBSERVERINFO.to_be_bytes().to_vec();
+    oversized.extend_from_slice(&0i64.to_be_bytes());
+    oversized.extend_from_slice(&i32::MAX.to_be_bytes());
+    for (what, bytes) in [("a FOLLOWERINFO", followerinfo), ("an oversized length prefix", oversized)] {
+        let mut s = raw_connect(&addr);
+        let _ = s.write_all(&bytes);
+        assert!(closed_by_server(&mut s, Duration::from_secs(20)), "{addr} kept the connection after {what}\n{}", ens.logs());
+    }
+    assert_eq!(mntr(ens, master, "synced_observers").as_deref(), Some("1"), "the observer left\n{}", ens.logs());
+}
+
 /// Voters 1-3 of `voters`, observer 4 of flavor `observer`; `masters` are
 /// the voters given observerMasterPort (the observer has it too); the
 /// voters `first` start, and settle, before the others. The observer must
@@ -126,6 +148,9 @@ fn observe_through_observer_masters(voters: [Flavor; 3], observer: Flavor, maste
     }
     let (id, passwd) = (session.session_id(), session.session_passwd().to_vec());
     session.disconnect();
+    if ens.node(master).flavor == Flavor::Zkserver {
+        assert_strangers_refused(&ens, master, &port);
+    }
 
     // The follower it syncs from dies: it moves to the other one, and
     // nothing acknowledged is lost.

@@ -27,7 +27,7 @@ use crate::quorum::quorum_peer_config::LearnerType;
 use crate::quorum::vote::Vote;
 use crate::server::server_cnxn::ServerCnxn;
 use crate::server::request::Request;
-use crate::server::zoo_keeper_server::ZooKeeperServer;
+use crate::server::zoo_keeper_server::{ServerRole, ZooKeeperServer};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::io::{self, BufReader, BufWriter, Write};
@@ -456,7 +456,7 @@ fn follow_leader(
         last_logged_zxid: peer.last_logged_zxid(),
         config_version: peer.quorum_verifier().version(),
     });
-    let observer_master = role.observer_master().cloned();
+    let observer_master = role.observer_master();
     let mut driver = Driver { peer, learner, reader, zks, role, tracker, observer_master, activating: None };
     let sync_started = std::time::Instant::now();
     let mut synced = false;

@@ -85,11 +85,6 @@ impl LearnerZooKeeperServer {
         })
     }
 
-    /// The follower's ObserverMaster, if it serves observers.
-    pub fn observer_master(&self) -> Option<&Arc<ObserverMaster>> {
-        self.observer_master.as_ref()
-    }
-
     /// processObserverRequest: an observer's request, from this follower's
     /// ObserverMaster.
     pub fn process_observer_request(&self, req: Request) {

@@ -99,10 +99,21 @@ fn assert_strangers_refused(ens: &Ensemble, master: i64, port: &str) {
 
 /// Voters 1-3 of `voters`, observer 4 of flavor `observer`; `masters` are
 /// the voters given observerMasterPort (the observer has it too); the
-/// voters `first` start, and settle, before the others. The observer must
-/// sync from one of them, never from the leader.
-fn observe_through_observer_masters(voters: [Flavor; 3], observer: Flavor, masters: &[i64], first: &[i64], net: u8) {
+/// voters `first` start, and settle, before the others; every node gets
+/// the system properties `props`. The observer must sync from one of
+/// them, never from the leader.
+fn observe_through_observer_masters(
+    voters: [Flavor; 3],
+    observer: Flavor,
+    masters: &[i64],
+    first: &[i64],
+    props: &[(&str, &str)],
+    net: u8,
+) {
     let mut ens = Ensemble::new_on_hosts(&[voters[0], voters[1], voters[2], observer], &[("maxSessionTimeout", "60000")], net);
+    for (k, v) in props {
+        ens.set_system_property(k, v);
+    }
     ens.make_observer(4);
     let port = free_port().to_string();
     for &sid in masters.iter().chain(&[4]) {
@@ -179,19 +190,19 @@ fn observe_through_observer_masters(voters: [Flavor; 3], observer: Flavor, maste
 fn a_zkserver_observer_syncs_from_java_followers_observer_masters() {
     // All three voters have the key; whichever leads, the observer uses a
     // follower.
-    observe_through_observer_masters([Flavor::Java; 3], Flavor::Zkserver, &[1, 2, 3], &[], 211);
+    observe_through_observer_masters([Flavor::Java; 3], Flavor::Zkserver, &[1, 2, 3], &[], &[], 211);
 }
 
 #[test]
 fn a_java_follower_relays_a_zkserver_observer_to_a_zkserver_leader() {
     // From the same zxid the highest sid, zkserver 3 (without the key),
     // leads; the observer's requests reach it through a Java follower.
-    observe_through_observer_masters([Flavor::Java, Flavor::Java, Flavor::Zkserver], Flavor::Zkserver, &[1, 2], &[], 212);
+    observe_through_observer_masters([Flavor::Java, Flavor::Java, Flavor::Zkserver], Flavor::Zkserver, &[1, 2], &[], &[], 212);
 }
 
 #[test]
 fn a_zkserver_observer_syncs_from_zkserver_followers_observer_masters() {
-    observe_through_observer_masters([Flavor::Zkserver; 3], Flavor::Zkserver, &[1, 2, 3], &[], 213);
+    observe_through_observer_masters([Flavor::Zkserver; 3], Flavor::Zkserver, &[1, 2, 3], &[], &[], 213);
 }
 
 #[test]
@@ -199,5 +210,14 @@ fn a_java_observer_syncs_from_zkserver_followers_observer_masters() {
     // Java 3 (without the key) leads, elected by 1 before 2 starts; the
     // Java observer syncs from, and writes through, the zkserver
     // followers.
-    observe_through_observer_masters([Flavor::Zkserver, Flavor::Zkserver, Flavor::Java], Flavor::Java, &[1, 2], &[1, 3], 214);
+    observe_through_observer_masters([Flavor::Zkserver, Flavor::Zkserver, Flavor::Java], Flavor::Java, &[1, 2], &[1, 3], &[], 214);
+}
+
+#[test]
+fn a_zkserver_observer_syncs_by_snapshot_from_a_small_cache() {
+    // Every sync a SNAP streamed from the follower's tree, and a cache of
+    // recent commits kept to a few packets: the observer still gets
+    // everything, through either follower.
+    let props = [("zookeeper.forceSnapshotSync", "true"), ("zookeeper.observerMaster.sizeLimit", "1024")];
+    observe_through_observer_masters([Flavor::Zkserver; 3], Flavor::Zkserver, &[1, 2, 3], &[], &props, 215);
 }

@@ -155,7 +155,8 @@ impl CommittedPackets {
     }
 
     /// The cache's size by `packet_size`.
-    pub fn cached_bytes(&self) -> i64 {
+    #[cfg(test)]
+    fn cached_bytes(&self) -> i64 {
         self.bytes
     }
 }

@@ -15,8 +15,10 @@ use common::{closed_by_server, four_letter, free_port, raw_connect, wait_until, 
 use std::io::Write;
 use std::time::Duration;
 use zkserver::client::ZkClient;
+use zkserver::jute::records::{GetDataResponse, ReconfigRequest};
+use zkserver::jute::Record;
 use zkserver::quorum::quorum_packet::{self as qp, packet, write_packet};
-use zkserver::zoo_defs::{ids, CreateMode};
+use zkserver::zoo_defs::{ids, op_code, CreateMode};
 
 const DEADLINE: Duration = Duration::from_secs(40);
 
@@ -97,20 +99,34 @@ fn assert_strangers_refused(ens: &Ensemble, master: i64, port: &str) {
     assert_eq!(mntr(ens, master, "synced_observers").as_deref(), Some("1"), "the observer left\n{}", ens.logs());
 }
 
+/// A running ensemble whose observer syncs from a follower.
+struct Observed {
+    ens: Ensemble,
+    leader: i64,
+    /// The followers with observerMasterPort.
+    followers: Vec<i64>,
+    /// The one the observer syncs from.
+    master: i64,
+    /// observerMasterPort.
+    port: String,
+}
+
 /// Voters 1-3 of `voters`, observer 4 of flavor `observer`; `masters` are
 /// the voters given observerMasterPort (the observer has it too); the
 /// voters `first` start, and settle, before the others; every node gets
-/// the system properties `props`. The observer must sync from one of
-/// them, never from the leader.
-fn observe_through_observer_masters(
+/// the system properties `props` and the zoo.cfg lines `cfg`. Returns once
+/// the observer syncs from a follower, which counts it, never from the
+/// leader.
+fn observed(
     voters: [Flavor; 3],
     observer: Flavor,
     masters: &[i64],
     first: &[i64],
     props: &[(&str, &str)],
+    cfg: &[(&str, &str)],
     net: u8,
-) {
-    let mut ens = Ensemble::new_on_hosts(&[voters[0], voters[1], voters[2], observer], &[("maxSessionTimeout", "60000")], net);
+) -> Observed {
+    let mut ens = Ensemble::new_on_hosts(&[voters[0], voters[1], voters[2], observer], cfg, net);
     for (k, v) in props {
         ens.set_system_property(k, v);
     }
@@ -136,10 +152,25 @@ fn observe_through_observer_masters(
     assert_eq!(followers.len(), 2, "leader {leader} should be the voter without the key\n{}", ens.logs());
     let master = wait_observer_master(&ens, 4, &followers);
     ens.wait_mode(4, "observer");
-    // The follower serves the observer; the leader has no observer.
     let ok = wait_until(DEADLINE, || mntr(&ens, master, "synced_observers").as_deref() == Some("1"));
     assert!(ok, "follower {master} does not count the observer: {:?}\n{}", mntr(&ens, master, "synced_observers"), ens.logs());
     assert_eq!(mntr(&ens, leader, "synced_observers").as_deref(), Some("0"), "the leader serves the observer");
+    Observed { ens, leader, followers, master, port }
+}
+
+/// As `observed`; then writes, syncs, a session and its ephemeral through
+/// the observer reach every server, and when its master dies the observer
+/// moves to the other follower, losing nothing, the session revalidated.
+fn observe_through_observer_masters(
+    voters: [Flavor; 3],
+    observer: Flavor,
+    masters: &[i64],
+    first: &[i64],
+    props: &[(&str, &str)],
+    net: u8,
+) {
+    let Observed { mut ens, leader, followers, master, port } =
+        observed(voters, observer, masters, first, props, &[("maxSessionTimeout", "60000")], net);
 
     let mut acked = Vec::new();
     write(&ens, leader, "/om-leader", &mut acked);
@@ -220,4 +251,43 @@ fn a_zkserver_observer_syncs_by_snapshot_from_a_small_cache() {
     // everything, through either follower.
     let props = [("zookeeper.forceSnapshotSync", "true"), ("zookeeper.observerMaster.sizeLimit", "1024")];
     observe_through_observer_masters([Flavor::Zkserver; 3], Flavor::Zkserver, &[1, 2, 3], &[], &props, 215);
+}
+
+#[test]
+fn a_reconfig_reaches_the_observer_through_its_master() {
+    // reconfigEnabled: the follower turns the leader's COMMITANDACTIVATE
+    // into INFORMANDACTIVATE for its observer, which takes the new
+    // configuration and stays with its master.
+    let props = [("zookeeper.DigestAuthenticationProvider.superDigest", "super:D/InIHSb7yEEbrWz8b9l71RjZJU=")];
+    let Observed { ens, leader, master, .. } =
+        observed([Flavor::Zkserver; 3], Flavor::Zkserver, &[1, 2, 3], &[], &props, &[("reconfigEnabled", "true")], 216);
+    let moved = ens.node(master);
+    let line = format!(
+        "server.{}={}:{}:{}:participant;{}:{}",
+        moved.sid,
+        moved.host,
+        moved.quorum_port,
+        moved.election_port,
+        moved.host,
+        free_port()
+    );
+    let admin = ens.client(leader);
+    admin.add_auth("digest", b"super:test").expect("addauth");
+    let req = ReconfigRequest { joining_servers: Some(line.clone()), leaving_servers: None, new_members: None, cur_config_id: -1 };
+    let reply = admin.submit(op_code::RECONFIG, &req).expect("reconfig reply");
+    assert_eq!(reply.header.err, 0, "reconfig refused\n{}", ens.logs());
+    let config = GetDataResponse::from_bytes(&reply.body).expect("GetDataResponse").data.unwrap_or_default();
+    assert!(String::from_utf8_lossy(&config).contains(&line), "{}", String::from_utf8_lossy(&config));
+    let observer = ens.client(4);
+    let mut last = None;
+    let ok = wait_until(DEADLINE, || {
+        let _ = observer.sync("/");
+        last = observer.get_data("/zookeeper/config", false).ok().and_then(|(d, _)| d);
+        last.as_deref() == Some(config.as_slice())
+    });
+    assert!(ok, "the observer holds {:?}\n{}", last.map(|d| String::from_utf8_lossy(&d).into_owned()), ens.logs());
+    assert_eq!(mntr(&ens, 4, "observer_master_id"), Some(master.to_string()), "the observer left its master\n{}", ens.logs());
+    let mut acked = Vec::new();
+    write(&ens, 4, "/om-after-reconfig", &mut acked);
+    ens.assert_has_all(leader, &acked);
 }

@@ -4,7 +4,9 @@
 //! reach every server, and when the follower it uses dies it moves to
 //! another one, losing nothing, its clients' sessions revalidated there:
 //! zkserver observers through Java and zkserver followers, a Java observer
-//! through zkserver followers, with Java and zkserver leaders. Each node
+//! through zkserver followers, with Java and zkserver leaders; synced by
+//! SNAP from a small commit cache; a reconfiguration activated through the
+//! follower. Each node
 //! listens on its own loopback address, so that every voter can serve the
 //! same port.
 
@@ -286,6 +288,11 @@ fn a_reconfig_reaches_the_observer_through_its_master() {
         last.as_deref() == Some(config.as_slice())
     });
     assert!(ok, "the observer holds {:?}\n{}", last.map(|d| String::from_utf8_lossy(&d).into_owned()), ens.logs());
+    // Activated, not only applied: it wrote the new dynamic file.
+    let text = String::from_utf8_lossy(&config).into_owned();
+    let version = text.lines().find_map(|l| l.strip_prefix("version=")).unwrap_or_default();
+    let dynamic = ens.node(4).cfg_path().with_file_name(format!("zoo.cfg.dynamic.{version}"));
+    assert!(wait_until(DEADLINE, || dynamic.exists()), "the observer has no {}\n{}", dynamic.display(), ens.logs());
     assert_eq!(mntr(&ens, 4, "observer_master_id"), Some(master.to_string()), "the observer left its master\n{}", ens.logs());
     let mut acked = Vec::new();
     write(&ens, 4, "/om-after-reconfig", &mut acked);

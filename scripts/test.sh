@@ -7,7 +7,8 @@
 # every test target (unit tests, the integration suites in tests/, interop
 # with Debian's zkCli.sh, cli_mt and kazoo; iptables, strace and prlimit for
 # the partition, fault-injection, fsync and descriptor tests; openssl and
-# the JRE's keytool make the TLS tests' certificates); without
+# the JRE's keytool make the TLS tests' certificates, curl asks the
+# AdminServer over HTTPS); without
 # arguments it first runs
 # each fuzz target for a few seconds (scripts/fuzz.sh).
 #
@@ -44,6 +45,7 @@ missing() {
     command -v prlimit >/dev/null 2>&1 || m+=("prlimit (util-linux; the descriptor-exhaustion test)")
     command -v c++ >/dev/null 2>&1 || m+=("c++ (g++; libFuzzer in the fuzz targets)")
     command -v openssl >/dev/null 2>&1 || m+=("openssl (the TLS tests make their certificates)")
+    command -v curl >/dev/null 2>&1 || m+=("curl (the AdminServer's HTTPS requests in tests/admin_server.rs)")
     command -v keytool >/dev/null 2>&1 || m+=("keytool (the JRE's; the TLS tests make JKS and PKCS12 stores)")
     if [ "${#m[@]}" -gt 0 ]; then printf '%s\n' "${m[@]}"; fi
 }
@@ -57,7 +59,7 @@ if [ -n "$(missing)" ]; then
     $SUDO apt-get install -y zookeeper zookeeper-bin python3-kazoo python3-pytest python3-mock python3-objgraph \
         python3-pure-sasl python3-kerberos krb5-kdc krb5-admin-server krb5-user libgssapi-krb5-2 \
         iptables strace util-linux g++ \
-        libjetty9-java libservlet-api-java libjackson2-databind-java openssl default-jre-headless
+        libjetty9-java libservlet-api-java libjackson2-databind-java openssl curl default-jre-headless
 fi
 still=$(missing)
 if [ -n "$still" ]; then

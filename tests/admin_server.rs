@@ -8,10 +8,12 @@
 mod common;
 
 use common::ensemble::Ensemble;
+use common::pki::{Pki, PASS};
 use common::*;
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::process::Command;
 use std::time::Duration;
 use zkserver::client::ZkClient;
 use zkserver::zoo_defs::{ids, CreateMode};
@@ -369,15 +371,7 @@ fn admin_threads_are_named_and_end_with_their_connections() {
     let port = free_port();
     let s = TestServer::start_with(Flavor::Zkserver, admin_opts(port));
     let pid = s.pid().expect("pid");
-    let names = || -> Vec<String> {
-        std::fs::read_dir(format!("/proc/{pid}/task"))
-            .expect("task dir")
-            .flatten()
-            .filter_map(|e| std::fs::read_to_string(e.path().join("comm")).ok())
-            .map(|n| n.trim().to_string())
-            .filter(|n| n.starts_with("AdminServer-"))
-            .collect()
-    };
+    let names = || admin_thread_names(pid);
     assert_eq!(names(), ["AdminServer-0"], "only the acceptor before any request");
     let mut held = TcpStream::connect(("127.0.0.1", port)).unwrap();
     write!(held, "GET /commands/ruok HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
@@ -451,4 +445,199 @@ fn the_leader_lists_its_observers_and_resets_their_counts() {
     let counts = &after["observers"][0];
     assert!(counts["packets_received"].as_u64().is_some_and(|n| n <= 2), "{after}");
     assert!(counts["requests"].as_u64() == Some(0), "{after}");
+}
+
+/// admin_opts with HTTPS (`mode`: admin.forceHttps or admin.portUnification)
+/// on the key and trust stores of Java's QuorumX509Util keys.
+fn https_opts(pki: &Pki, admin_port: u16, mode: &str) -> ServerOpts {
+    admin_opts(admin_port)
+        .cfg(mode, "true")
+        .prop("zookeeper.ssl.quorum.keyStore.location", &pki.path("server.p12"))
+        .prop("zookeeper.ssl.quorum.keyStore.password", PASS)
+        .prop("zookeeper.ssl.quorum.trustStore.location", &pki.path("truststore.p12"))
+        .prop("zookeeper.ssl.quorum.trustStore.password", PASS)
+}
+
+/// One GET with curl, trusting the test CA: status, headers, body, or
+/// curl's complaint when no HTTP answer came.
+fn curl(pki: &Pki, url: &str) -> Result<(u16, String, String), String> {
+    let out = Command::new("curl")
+        .args(["-sS", "-i", "--max-time", "20", "--cacert", &pki.path("ca.pem"), url])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run curl: {e} (apt-get install -y curl)"));
+    if !out.status.success() {
+        return Err(format!("curl {url}: {} {}", out.status, String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").ok_or_else(|| format!("no header end in {text:?}"))?;
+    let status = head.split(' ').nth(1).and_then(|c| c.parse().ok()).ok_or_else(|| format!("status in {head:?}"))?;
+    Ok((status, head.to_string(), body.to_string()))
+}
+
+fn https_json(pki: &Pki, port: u16, command: &str) -> (String, Value) {
+    let (status, head, body) = curl(pki, &format!("https://127.0.0.1:{port}/commands/{command}")).unwrap();
+    assert_eq!(status, 200, "{command}: {head}\n{body}");
+    let json = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{command}: not JSON ({e}): {body}"));
+    (head.to_ascii_lowercase(), json)
+}
+
+/// What comes on `s` until the server closes it (None: still open after
+/// 20 s).
+fn read_until_closed(s: &mut TcpStream) -> Option<Vec<u8>> {
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return Some(got),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => return None,
+            Err(_) => return Some(got),
+        }
+    }
+}
+
+/// A plain HTTP request on a raw socket: what came back before the server
+/// closed it.
+fn plain_request_answer(port: u16) -> Option<Vec<u8>> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(s, "GET /commands/ruok HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n").unwrap();
+    read_until_closed(&mut s)
+}
+
+/// What a plain HTTP request on an HTTPS-only port gets, from Java's
+/// Jetty and from zkserver alike: a TLS alert record, then the close.
+fn assert_tls_alert_and_close(flavor: Flavor, port: u16) {
+    let answer = plain_request_answer(port).unwrap_or_else(|| panic!("{flavor:?}: plain HTTP left open"));
+    assert!(!answer.starts_with(b"HTTP/"), "{flavor:?}: plain HTTP answered: {}", String::from_utf8_lossy(&answer));
+    assert_eq!(answer.first(), Some(&0x15), "{flavor:?}: not a TLS alert: {answer:?}");
+}
+
+/// The names of a zkserver process's AdminServer threads.
+fn admin_thread_names(pid: u32) -> Vec<String> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .expect("task dir")
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("comm")).ok())
+        .map(|n| n.trim().to_string())
+        .filter(|n| n.starts_with("AdminServer-"))
+        .collect()
+}
+
+#[test]
+fn force_https_serves_commands_over_tls_only_as_java() {
+    let pki = Pki::new();
+    let (java_admin, our_admin) = (free_port(), free_port());
+    let _java = TestServer::start_with(Flavor::Java, https_opts(&pki, java_admin, "admin.forceHttps"));
+    let _ours = TestServer::start_with(Flavor::Zkserver, https_opts(&pki, our_admin, "admin.forceHttps"));
+    let mut problems = Vec::new();
+    for command in ["ruok", "stats", "mntr", "no_such_command"] {
+        let (jh, j) = https_json(&pki, java_admin, command);
+        let (oh, o) = https_json(&pki, our_admin, command);
+        compare("https", command, &j, &o, &mut problems);
+        // Jetty's SecureRequestCustomizer header, with Java's max age.
+        for head in [&jh, &oh] {
+            assert!(head.contains("strict-transport-security: max-age=86400; includeSubDomains".to_ascii_lowercase().as_str()), "{head}");
+        }
+    }
+    assert!(problems.is_empty(), "zkserver's answers differ from Java's:\n{}", problems.join("\n"));
+    for (flavor, port) in [(Flavor::Java, java_admin), (Flavor::Zkserver, our_admin)] {
+        assert_tls_alert_and_close(flavor, port);
+        let e = curl(&pki, &format!("http://127.0.0.1:{port}/commands/ruok")).expect_err("plain HTTP answered");
+        assert!(e.contains("HTTP/0.9"), "{flavor:?}: {e}");
+        // Still serving over TLS, and two requests share one kept-alive
+        // TLS connection (curl's num_connects: 1, then 0).
+        let url = format!("https://127.0.0.1:{port}/commands/ruok");
+        let out = Command::new("curl")
+            .args(["-sS", "--max-time", "20", "--cacert", &pki.path("ca.pem"), "-w", "\nconnects=%{num_connects}\n", &url, &url])
+            .output()
+            .expect("run curl");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{flavor:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(text.matches("\"command\" : \"ruok\"").count(), 2, "{flavor:?}: {text}");
+        assert!(text.contains("connects=1") && text.contains("connects=0"), "{flavor:?}: {text}");
+    }
+}
+
+#[test]
+fn port_unification_serves_http_and_https_on_one_port_as_java() {
+    let pki = Pki::new();
+    for flavor in [Flavor::Java, Flavor::Zkserver] {
+        let port = free_port();
+        let _s = TestServer::start_with(flavor, https_opts(&pki, port, "admin.portUnification"));
+        let (head, tls) = https_json(&pki, port, "stats");
+        assert!(head.contains("strict-transport-security"), "{flavor:?}: {head}");
+        let (status, head, body) = http_get(port, "/commands/stats");
+        assert_eq!(status, 200, "{flavor:?}: {head}\n{body}");
+        assert!(!head.to_ascii_lowercase().contains("strict-transport-security"), "{flavor:?}: {head}");
+        let plain: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(plain["server_stats"]["server_state"], tls["server_stats"]["server_state"], "{flavor:?}");
+        let (status, _, _) = curl(&pki, &format!("http://127.0.0.1:{port}/commands/ruok")).unwrap();
+        assert_eq!(status, 200, "{flavor:?}");
+        // Two plain connections so far, counted as Java's
+        // UnifiedConnectionFactory counts them (asked over TLS, which
+        // does not count).
+        let (_, mntr) = https_json(&pki, port, "mntr");
+        assert_eq!(mntr["insecure_admin_count"], 2, "{flavor:?}: {mntr}");
+    }
+}
+
+#[test]
+fn garbage_and_stalled_handshakes_close_only_their_connection() {
+    let pki = Pki::new();
+    for flavor in [Flavor::Java, Flavor::Zkserver] {
+        let port = free_port();
+        // Jetty closes a stalled handshake after its idle timeout;
+        // zkserver after ssl.quorum.handshakeDetectionTimeoutMillis, which
+        // also bounds the wait for a first byte.
+        let opts = https_opts(&pki, port, "admin.portUnification")
+            .cfg("admin.idleTimeout", "3000")
+            .prop("zookeeper.ssl.quorum.handshakeDetectionTimeoutMillis", "1000");
+        let s = TestServer::start_with(flavor, opts);
+        // A handshake record holding a ClientHello of junk: an alert,
+        // then the close.
+        let mut garbage = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        garbage.write_all(b"\x16\x03\x01\x00\x08\x01\x00\x00\x04\xde\xad\xbe\xef").unwrap();
+        let answer = read_until_closed(&mut garbage).unwrap_or_else(|| panic!("{flavor:?}: garbage left open"));
+        assert_eq!(answer.first(), Some(&0x15), "{flavor:?}: not a TLS alert: {answer:?}");
+        // A ClientHello's first bytes, then nothing.
+        let mut stalled = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stalled.write_all(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03").unwrap();
+        let mut silent = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        // Meanwhile both kinds of request are served.
+        assert_eq!(https_json(&pki, port, "ruok").1["command"], "ruok", "{flavor:?}");
+        assert_eq!(http_get(port, "/commands/ruok").0, 200, "{flavor:?}");
+        assert!(closed_by_server(&mut stalled, Duration::from_secs(20)), "{flavor:?}: stalled handshake left open");
+        // A connection that sends nothing: Java's UnifiedConnectionFactory
+        // waits for its first byte with no deadline (ReadAheadEndpoint spins
+        // on fill), so only zkserver closes it.
+        if flavor == Flavor::Zkserver {
+            assert!(closed_by_server(&mut silent, Duration::from_secs(20)), "silent connection left open");
+        }
+        drop(silent);
+        assert_eq!(https_json(&pki, port, "ruok").1["command"], "ruok", "{flavor:?}");
+        if flavor == Flavor::Zkserver {
+            let pid = s.pid().expect("pid");
+            assert!(
+                wait_until(Duration::from_secs(10), || admin_thread_names(pid).len() == 1),
+                "the connection threads end with their connections: {:?}",
+                admin_thread_names(pid)
+            );
+        }
+    }
+}
+
+#[test]
+fn https_without_key_stores_runs_without_an_admin_server_as_java() {
+    for flavor in [Flavor::Java, Flavor::Zkserver] {
+        let port = free_port();
+        let s = TestServer::start_with(flavor, admin_opts(port).cfg("admin.forceHttps", "true"));
+        assert!(is_serving(&s.addr()), "{flavor:?}");
+        assert!(TcpStream::connect(("127.0.0.1", port)).is_err(), "{flavor:?}: admin port {port} is open");
+        if flavor == Flavor::Zkserver {
+            let log = s.log_tail(50);
+            assert!(log.contains("zookeeper.ssl.quorum.keyStore.location is not set"), "{log}");
+            assert!(log.contains("Unable to start JettyAdminServer"), "{log}");
+        }
+    }
 }

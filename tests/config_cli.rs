@@ -205,7 +205,6 @@ fn security_keys_that_cannot_be_honoured_refuse_start_up() {
         ),
         ("security.auth_to_local", "RULE:[1:$1]", &["security.auth_to_local", "DEFAULT"]),
         ("kerberos.canonicalizeHostNames", "true", &["kerberos.canonicalizeHostNames", "quorum SASL"]),
-        ("admin.forceHttps", "true", &["admin.forceHttps", "HTTPS"]),
         ("ssl.crl", "true", &["ssl.crl", "revocation"]),
         ("ssl.clientAuth", "maybe", &["ssl.clientAuth", "NEED, WANT or NONE"]),
         (

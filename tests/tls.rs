@@ -256,7 +256,12 @@ fn what_zkserver_cannot_do_is_refused_naming_the_key() {
     enc.push_str(&std::fs::read_to_string(pki.dir.path().join("server.pem")).unwrap());
     std::fs::write(&encrypted, enc).unwrap();
     for (opts, line) in [
-        (ServerOpts::default().prop("zookeeper.admin.forceHttps", "true"), "admin.forceHttps"),
+        (
+            ServerOpts::default()
+                .prop("zookeeper.admin.forceHttps", "true")
+                .prop("zookeeper.ssl.quorum.handshakeDetectionTimeoutMillis", "0"),
+            "zookeeper.ssl.quorum.handshakeDetectionTimeoutMillis",
+        ),
         (tls_opts(&pki, "server.p12", "ca.pem", free_port()).prop("zookeeper.ssl.crl", "true"), "zookeeper.ssl.crl"),
         (
             tls_opts(&pki, "server.p12", "ca.pem", free_port())

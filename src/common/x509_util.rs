@@ -7,6 +7,8 @@
 //! zookeeper.client.certReload (Java 3.9's key) or sslQuorumReloadCertFiles
 //! a FileChangeWatcher thread rebuilds them when the key or trust store
 //! changes on disk, and the connections made from then on use the new ones.
+//! The AdminServer's HTTPS takes the quorum's stores only
+//! (`admin_server_config`, built once when the AdminServer starts).
 //!
 //! Keys (shown with the client's `ssl.`; the quorum's are the same under
 //! `ssl.quorum.`): ssl.keyStore.{location,password,passwordPath,type},
@@ -339,6 +341,36 @@ impl SslSettings {
             .map_err(|e| format!("key store {}: {e}", key_store.location.display()))?;
         Ok(Arc::new(config))
     }
+}
+
+/// JettyAdminServer's SslContextFactory (admin.forceHttps,
+/// admin.portUnification): the key store and trust store named by the
+/// QuorumX509Util keys (`ssl.quorum.keyStore.*`, `ssl.quorum.trustStore.*`:
+/// location, password or passwordPath, type). Both must load, as in Java,
+/// though no client certificate is asked for (Jetty's server factory
+/// neither needs nor wants one); the other ssl.quorum keys (clientAuth,
+/// protocols, cipher suites, hostname verification) are the quorum's, not
+/// Jetty's, whose defaults are TLSv1.2 and TLSv1.3 with the JDK's suites
+/// less the weak ones: here rustls's own, which are those.
+pub fn admin_server_config(props: &SystemProperties) -> Result<Arc<ServerConfig>, String> {
+    let kind = X509Kind::Quorum;
+    let spec = |which: &str| -> Result<StoreSpec, String> {
+        store(props, kind, which)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("{}{which}.location is not set", kind.prefix()))
+    };
+    let (key_store, trust_store) = (spec("keyStore")?, spec("trustStore")?);
+    let km = load_key_store(&key_store.location, &key_store.password, key_store.kind)?;
+    load_trust_store(&trust_store.location, &trust_store.password, trust_store.kind)?;
+    #[allow(deprecated)] // as in `SslSettings::provider`
+    let provider = Arc::new(provider::default_provider());
+    let config = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS12, &rustls::version::TLS13])
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(km.chain, km.key)
+        .map_err(|e| format!("key store {}: {e}", key_store.location.display()))?;
+    Ok(Arc::new(config))
 }
 
 /// ZKTrustManager on the dialing side: the chain must lead to the trust

@@ -24,7 +24,7 @@ use crate::quorum::quorum_verifier::QuorumVerifier;
 use crate::quorum::quorum_peer_config::{LearnerType, QuorumPeerConfig};
 use crate::quorum::read_only_zoo_keeper_server::ReadOnlyServerManager;
 use crate::quorum::vote::{ServerState, Vote};
-use crate::server::jetty_admin_server::JettyAdminServer;
+use crate::server::jetty_admin_server::{self, JettyAdminServer};
 use crate::server::nio_server_cnxn_factory::NioServerCnxnFactory;
 use crate::server::server_cnxn_factory::ServerCnxnFactory;
 use crate::server::persistence::file_txn_snap_log::FileTxnSnapLog;
@@ -335,20 +335,16 @@ impl QuorumPeer {
 
         // As QuorumPeer.start: the AdminServer after the client port; a
         // failure to start it is logged and the peer goes on without it.
-        let admin_server = if settings.admin.enable_server {
-            match JettyAdminServer::start(&settings.admin, config.properties().clone()) {
-                Ok(a) => {
-                    a.set_zoo_keeper_server(Some(Arc::clone(&zks)));
-                    Some(a)
-                }
-                Err(e) => {
-                    warn!("Problem starting AdminServer: {e}");
-                    None
-                }
+        let admin_server = match jetty_admin_server::create(&settings.admin, config.properties().clone()) {
+            Ok(a) => a,
+            Err(e) => {
+                warn!("Problem starting AdminServer: {e}");
+                None
             }
-        } else {
-            None
         };
+        if let Some(a) = &admin_server {
+            a.set_zoo_keeper_server(Some(Arc::clone(&zks)));
+        }
 
         let cnx_settings = CnxSettings {
             my_sid: my_id,

@@ -296,6 +296,8 @@ const RESOLVED_PROPERTIES: &[&str] = &[
     "admin.serverPort",
     "admin.idleTimeout",
     "admin.commandURL",
+    "admin.portUnification",
+    "admin.forceHttps",
     "znode.container.checkIntervalMs",
     "znode.container.maxPerMinute",
     "znode.container.maxNeverUsedIntervalMs",
@@ -355,16 +357,12 @@ const UNUSED_JAVA_PROPERTIES: &[&str] = &[
     "com.sun.management.",
 ];
 
-const NO_HTTPS: &str = "zkserver's AdminServer has no HTTPS";
-
 /// Security properties (prefix-free; a trailing '.' makes a prefix) of
 /// features zkserver does not have: start-up is refused when one is set
 /// (when `only_true`, only when set to true, since false leaves the feature
 /// off in Java too), so that no security setting is silently ignored.
 const UNSUPPORTED_SECURITY_PROPERTIES: &[(&str, &str, bool)] = &[
     ("kerberos.canonicalizeHostNames", "it is for quorum SASL with Kerberos, which zkserver has not", true),
-    ("admin.portUnification", NO_HTTPS, true),
-    ("admin.forceHttps", NO_HTTPS, true),
     ("ensembleAuthName", "zkserver has no EnsembleAuthenticationProvider", false),
     ("audit.enable", "zkserver has no audit log", true),
     ("audit.impl.class", "zkserver has no audit log", false),

@@ -6,7 +6,9 @@
 //! threads). With sslQuorum the accepting side runs TLS on every
 //! connection, with portUnification too it peeks at the first bytes and
 //! runs TLS only when they start a TLS handshake (so plain peers of a
-//! rolling upgrade still get in).
+//! rolling upgrade still get in). The AdminServer's HTTPS
+//! (`server::http_server`, admin.forceHttps / admin.portUnification)
+//! accepts its connections the same way, with its own server config.
 //!
 //! A TLS connection is split between a reading and a writing thread by
 //! `try_clone`: the clones share the rustls connection under a short
@@ -15,16 +17,17 @@
 //! under a second lock that keeps records in order. The socket's read and
 //! write timeouts and `shutdown` work as on a plain socket.
 
-use crate::common::deadline_reader::TimedSocket;
+use crate::common::deadline_reader::{DeadlineReader, TimedSocket};
 use crate::common::x509_util::{verify_peer_address, X509Util};
+use crate::server::ssl_handler::TLS_HANDSHAKE_RECORD;
 use parking_lot::Mutex;
 use rustls::pki_types::ServerName;
-use rustls::{ClientConnection, Connection, ServerConnection};
+use rustls::{ClientConnection, Connection, ServerConfig, ServerConnection};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// sslQuorum and portUnification with the quorum X509Util: how quorum and
 /// election connections are dialed and accepted (QuorumPeer's
@@ -93,6 +96,28 @@ fn tls_error(e: rustls::Error) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e)
 }
 
+/// The socket as the handshake sees it: reads bounded by the deadline.
+struct HandshakeIo<'a> {
+    reader: DeadlineReader<&'a TcpStream>,
+    tcp: &'a TcpStream,
+}
+
+impl Read for HandshakeIo<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.reader.read(buf)
+    }
+}
+
+impl Write for HandshakeIo<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.tcp.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.tcp.flush()
+    }
+}
+
 impl UnifiedSocket {
     /// A plain connection.
     pub fn plain(tcp: TcpStream) -> UnifiedSocket {
@@ -112,50 +137,61 @@ impl UnifiedSocket {
         let name = ServerName::try_from(host.trim_start_matches('[').trim_end_matches(']').to_string())
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{host}: {e}")))?;
         let conn = ClientConnection::new(config, name).map_err(tls_error)?;
-        UnifiedSocket::handshake(tcp, Connection::Client(conn))
+        UnifiedSocket::handshake(tcp, Connection::Client(conn), None)
     }
 
     /// The accepting side: TLS, or with `unified` whichever the peer
-    /// starts, the first bytes awaited for at most
-    /// ssl.quorum.handshakeDetectionTimeoutMillis.
+    /// starts, within ssl.quorum.handshakeDetectionTimeoutMillis.
     fn accept(tcp: TcpStream, x509: &X509Util, unified: bool) -> io::Result<UnifiedSocket> {
-        if unified && !UnifiedSocket::starts_tls(&tcp, x509)? {
-            tracing::info!("Accepted plain (non-TLS) quorum connection from {:?}", tcp.peer_addr().ok());
-            return Ok(UnifiedSocket::plain(tcp));
-        }
-        let conn = ServerConnection::new(x509.server_config()).map_err(tls_error)?;
-        let previous = tcp.read_timeout()?;
-        tcp.set_read_timeout(Some(UnifiedSocket::handshake_timeout(x509)))?;
-        let sock = UnifiedSocket::handshake(tcp, Connection::Server(conn))?;
-        sock.tcp.set_read_timeout(previous)?;
-        if x509.settings.hostname_verification {
+        let timeout = Duration::from_millis(x509.settings.handshake_timeout_ms.max(1) as u64);
+        let sock = UnifiedSocket::accept_tls(tcp, x509.server_config(), unified, timeout)?;
+        if !sock.is_tls() {
+            tracing::info!("Accepted plain (non-TLS) quorum connection from {:?}", sock.tcp.peer_addr().ok());
+        } else if x509.settings.hostname_verification {
             sock.verify_peer_address()?;
         }
         Ok(sock)
     }
 
-    fn handshake_timeout(x509: &X509Util) -> Duration {
-        Duration::from_millis(x509.settings.handshake_timeout_ms.max(1) as u64)
+    /// An accepted connection that runs TLS with `config`, or with
+    /// `unified` whichever the peer starts (UnifiedSocket.detectMode: a TLS
+    /// record of type handshake opens a TLS connection; neither a plain
+    /// quorum connection, whose first byte is a number's high byte, nor an
+    /// HTTP request starts with that byte). The first byte is awaited for at
+    /// most `timeout`, and then the handshake must end within `timeout`
+    /// however its bytes trickle in; the socket's own read timeout is kept
+    /// for what follows.
+    pub fn accept_tls(tcp: TcpStream, config: Arc<ServerConfig>, unified: bool, timeout: Duration) -> io::Result<UnifiedSocket> {
+        let previous = tcp.read_timeout()?;
+        if unified && !UnifiedSocket::starts_tls(&tcp, timeout)? {
+            return Ok(UnifiedSocket::plain(tcp));
+        }
+        let conn = ServerConnection::new(config).map_err(tls_error)?;
+        let sock = UnifiedSocket::handshake(tcp, Connection::Server(conn), Some(Instant::now() + timeout))?;
+        sock.tcp.set_read_timeout(previous)?;
+        Ok(sock)
     }
 
-    /// UnifiedSocket.detectMode: a TLS record of type handshake (22)
-    /// opens a TLS connection; a plain quorum connection starts with a
-    /// number's high byte (0x00 or 0xff).
-    fn starts_tls(tcp: &TcpStream, x509: &X509Util) -> io::Result<bool> {
+    /// Whether the first byte, awaited for at most `timeout`, starts a TLS
+    /// handshake record (false when the peer closed without sending one).
+    fn starts_tls(tcp: &TcpStream, timeout: Duration) -> io::Result<bool> {
         let previous = tcp.read_timeout()?;
-        tcp.set_read_timeout(Some(UnifiedSocket::handshake_timeout(x509)))?;
+        tcp.set_read_timeout(Some(timeout))?;
         let mut head = [0u8; 1];
         let n = tcp.peek(&mut head);
         tcp.set_read_timeout(previous)?;
-        Ok(n? == 1 && head[0] == 22)
+        Ok(n? == 1 && head[0] == TLS_HANDSHAKE_RECORD)
     }
 
-    fn handshake(mut tcp: TcpStream, mut conn: Connection) -> io::Result<UnifiedSocket> {
+    /// Runs the handshake: within the socket's timeouts, and with a
+    /// deadline, also within that however slowly the peer's bytes come.
+    fn handshake(tcp: TcpStream, mut conn: Connection, deadline: Option<Instant>) -> io::Result<UnifiedSocket> {
+        let mut io = HandshakeIo { reader: DeadlineReader::new(&tcp, deadline), tcp: &tcp };
         while conn.is_handshaking() {
-            conn.complete_io(&mut tcp)?;
+            conn.complete_io(&mut io)?;
         }
         while conn.wants_write() {
-            conn.write_tls(&mut tcp)?;
+            conn.write_tls(&mut io)?;
         }
         let tls = Tls { state: Mutex::new(TlsState { conn, pending: Vec::new(), unread: Vec::new() }), write: Mutex::new(()) };
         Ok(UnifiedSocket { tcp, tls: Some(Arc::new(tls)) })
@@ -175,6 +211,13 @@ impl UnifiedSocket {
 
     pub fn is_tls(&self) -> bool {
         self.tls.is_some()
+    }
+
+    /// Ends a TLS connection cleanly (close_notify); nothing on a plain one.
+    pub fn send_close_notify(&self) -> io::Result<()> {
+        let Some(tls) = &self.tls else { return Ok(()) };
+        tls.state.lock().conn.send_close_notify();
+        self.flush_tls(tls, true)
     }
 
     /// Another handle on the same connection (for the other thread).

@@ -4,7 +4,9 @@
 //! embedded Jetty `Server` there). A server is a thread-name prefix, a bind
 //! address, an idle timeout, a connection limit and a handler mapping a
 //! request (method, path still percent-encoded, query) to a response
-//! (status, reason, content type, body).
+//! (status, reason, content type, body), and optionally TLS: HTTPS only,
+//! or HTTP and HTTPS on the one port (Jetty's SslConnectionFactory, and
+//! ZooKeeper's UnifiedConnectionFactory, which looks at the first byte).
 //!
 //! Threads. Jetty's QueuedThreadPool `qtp<hash>-<n>` threads take turns
 //! accepting, selecting and running the servlet. Here `<prefix>-0` blocks
@@ -12,7 +14,12 @@
 //! connection, which reads requests, runs the handler and writes answers,
 //! keeping the connection for HTTP/1.1 keep-alive until the client closes
 //! it or it is idle for the idle timeout (Jetty's connector idle timeout,
-//! also the deadline of every read and write). At most `max_connections`
+//! also the deadline of every read and write). With TLS the connection
+//! thread first tells TLS from plain (port unification) and runs the
+//! handshake, which must end within the TLS handshake timeout however
+//! slowly its bytes come (`quorum::unified_server_socket` does both, as
+//! for quorum connections); a failed or late handshake closes that
+//! connection only. At most `max_connections`
 //! (Jetty's default pool size is `MAX_CONNECTIONS`, 200) are served at
 //! once; more are closed at once.
 //!
@@ -30,10 +37,13 @@
 //! pin threads for ever where Jetty closes them after its idle timeout.
 //! The subset needed here (GET with a query string, keep-alive,
 //! fixed-length answers) is small enough to serve directly over
-//! `std::net`, with deadlines on every read and write; TLS can later wrap
-//! the same streams.
+//! `std::net`, with deadlines on every read and write, and TLS (rustls)
+//! wraps the same streams.
 
+use crate::quorum::unified_server_socket::UnifiedSocket;
+use crate::server::metrics::Counter;
 use parking_lot::Mutex;
+use rustls::ServerConfig;
 use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -41,7 +51,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
-use tracing::warn;
+use tracing::{info, warn};
 
 /// Connections served at once by default (Jetty QueuedThreadPool's
 /// default maximum).
@@ -82,13 +92,31 @@ impl HttpResponse {
 pub type Handler = dyn Fn(&HttpRequest) -> HttpResponse + Send + Sync;
 
 /// How a server runs.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct HttpServerConfig {
     /// Thread names are `<prefix>-0` (the acceptor) and `<prefix>-<n>`.
     pub thread_prefix: String,
     /// None: no idle timeout (Jetty's 0 or less).
     pub idle_timeout: Option<Duration>,
     pub max_connections: usize,
+    /// None: plain HTTP only.
+    pub tls: Option<HttpsConfig>,
+}
+
+/// HTTPS on a server's port.
+#[derive(Clone)]
+pub struct HttpsConfig {
+    pub server_config: Arc<ServerConfig>,
+    /// True: HTTPS only (Jetty's SslConnectionFactory); false: plain HTTP
+    /// too, told apart by the first byte (UnifiedConnectionFactory).
+    pub only_tls: bool,
+    /// How long a connection has to send its first byte and then to finish
+    /// its handshake.
+    pub handshake_timeout: Duration,
+    /// Counts the connections port unification serves in plain HTTP.
+    pub plain_connections: Option<&'static Counter>,
+    /// A header line (`Name: value`) every answer over TLS carries.
+    pub secure_header: Option<String>,
 }
 
 impl HttpServerConfig {
@@ -244,20 +272,47 @@ impl Drop for Deregister<'_> {
     }
 }
 
-/// Reads requests and answers them until the client closes, asks to close,
-/// sends something unparsable, or stays idle past the timeout.
+/// Tells TLS from plain and runs the handshake (with TLS), then serves the
+/// requests; a TLS connection ends with close_notify.
 fn serve_connection(sock: TcpStream, shared: &Shared) -> io::Result<()> {
     sock.set_read_timeout(shared.config.idle_timeout)?;
     sock.set_write_timeout(shared.config.idle_timeout)?;
     let _ = sock.set_nodelay(true);
-    let mut writer = sock.try_clone()?;
-    let mut reader = BufReader::new(sock);
+    let sock = match &shared.config.tls {
+        None => UnifiedSocket::plain(sock),
+        Some(tls) => {
+            let peer = sock.peer_addr().map_or_else(|e| e.to_string(), |a| a.to_string());
+            match UnifiedSocket::accept_tls(sock, Arc::clone(&tls.server_config), !tls.only_tls, tls.handshake_timeout) {
+                Ok(s) => {
+                    if !s.is_tls() {
+                        if let Some(c) = tls.plain_connections {
+                            c.inc();
+                        }
+                    }
+                    s
+                }
+                Err(e) => {
+                    info!("{}: closing the connection from {peer}: no TLS handshake: {e}", shared.config.thread_prefix);
+                    return Ok(());
+                }
+            }
+        }
+    };
+    let secure_header = shared.config.tls.as_ref().and_then(|t| t.secure_header.as_deref()).filter(|_| sock.is_tls());
+    let mut writer = Answers { out: sock.try_clone()?, extra_header: secure_header };
+    serve_requests(&mut BufReader::new(sock), &mut writer, shared)?;
+    writer.out.send_close_notify()
+}
+
+/// Reads requests and answers them until the client closes, asks to close,
+/// sends something unparsable, or stays idle past the timeout.
+fn serve_requests(reader: &mut BufReader<UnifiedSocket>, writer: &mut Answers<'_>, shared: &Shared) -> io::Result<()> {
     while shared.running.load(Ordering::Acquire) {
-        let req = match read_request(&mut reader) {
+        let req = match read_request(reader) {
             Ok(Some(r)) => r,
             Ok(None) => return Ok(()),
             Err(Status(code, reason)) => {
-                write_response(&mut writer, code, reason, None, b"", false, false)?;
+                writer.write(code, reason, None, b"", false, false)?;
                 return Ok(());
             }
         };
@@ -266,10 +321,10 @@ fn serve_connection(sock: TcpStream, shared: &Shared) -> io::Result<()> {
         // container answers an exception; the connection is closed.
         let answered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (shared.handler)(&req)));
         let Ok(r) = answered else {
-            write_response(&mut writer, 500, "Server Error", None, b"", false, false)?;
+            writer.write(500, "Server Error", None, b"", false, false)?;
             return Ok(());
         };
-        write_response(&mut writer, r.status, r.reason, r.content_type, r.body.as_bytes(), req.keep_alive, head)?;
+        writer.write(r.status, r.reason, r.content_type, r.body.as_bytes(), req.keep_alive, head)?;
         if !req.keep_alive {
             return Ok(());
         }
@@ -282,7 +337,7 @@ struct Status(u16, &'static str);
 
 /// Reads one request: `Ok(None)` when the connection ended (or idled out)
 /// before a request began.
-fn read_request(reader: &mut BufReader<TcpStream>) -> Result<Option<HttpRequest>, Status> {
+fn read_request(reader: &mut BufReader<impl Read>) -> Result<Option<HttpRequest>, Status> {
     let mut head_bytes = 0usize;
     let mut line = Vec::new();
     // The request line; blank lines before it are allowed (RFC 9112 2.2).
@@ -363,7 +418,7 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Result<Option<HttpRequest>
 
 /// Reads up to and including '\n', at most `limit` bytes (InvalidData
 /// past it).
-fn read_line(reader: &mut BufReader<TcpStream>, out: &mut Vec<u8>, limit: usize) -> io::Result<usize> {
+fn read_line(reader: &mut BufReader<impl Read>, out: &mut Vec<u8>, limit: usize) -> io::Result<usize> {
     let mut total = 0;
     loop {
         let buf = reader.fill_buf()?;
@@ -417,30 +472,42 @@ pub fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn write_response(
-    w: &mut TcpStream,
-    code: u16,
-    reason: &str,
-    content_type: Option<&str>,
-    body: &[u8],
-    keep_alive: bool,
-    head: bool,
-) -> io::Result<()> {
-    let mut out = format!("HTTP/1.1 {code} {reason}\r\n");
-    if let Some(ct) = content_type {
-        out.push_str(&format!("Content-Type: {ct}\r\n"));
+/// Where a connection's answers go.
+struct Answers<'a> {
+    out: UnifiedSocket,
+    /// A header line every answer carries (`HttpsConfig::secure_header`).
+    extra_header: Option<&'a str>,
+}
+
+impl Answers<'_> {
+    fn write(
+        &mut self,
+        code: u16,
+        reason: &str,
+        content_type: Option<&str>,
+        body: &[u8],
+        keep_alive: bool,
+        head: bool,
+    ) -> io::Result<()> {
+        let mut out = format!("HTTP/1.1 {code} {reason}\r\n");
+        if let Some(h) = self.extra_header {
+            out.push_str(&format!("{h}\r\n"));
+        }
+        if let Some(ct) = content_type {
+            out.push_str(&format!("Content-Type: {ct}\r\n"));
+        }
+        out.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        if !keep_alive {
+            out.push_str("Connection: close\r\n");
+        }
+        out.push_str("\r\n");
+        let mut bytes = out.into_bytes();
+        if !head {
+            bytes.extend_from_slice(body);
+        }
+        self.out.write_all(&bytes)?;
+        self.out.flush()
     }
-    out.push_str(&format!("Content-Length: {}\r\n", body.len()));
-    if !keep_alive {
-        out.push_str("Connection: close\r\n");
-    }
-    out.push_str("\r\n");
-    let mut bytes = out.into_bytes();
-    if !head {
-        bytes.extend_from_slice(body);
-    }
-    w.write_all(&bytes)?;
-    w.flush()
 }
 
 #[cfg(test)]
@@ -467,6 +534,7 @@ mod tests {
             thread_prefix: "IdleTestHttp".into(),
             idle_timeout: Some(Duration::from_millis(300)),
             max_connections: MAX_CONNECTIONS,
+            tls: None,
         };
         let server = HttpServer::start(bind("127.0.0.1", 0).unwrap(), config, |req| {
             HttpResponse::new(200, "OK", "text/plain", req.path.clone())

@@ -10,32 +10,60 @@
 //!
 //! Settings are Java's system properties (zoo.cfg `admin.*`, or
 //! `-Dzookeeper.admin.*`): enableServer, serverAddress, serverPort,
-//! commandURL, idleTimeout. HTTPS (admin.portUnification,
-//! admin.forceHttps) is refused at start-up by the configuration, naming
-//! the key: zkserver's TLS is on the client port only. (Java 3.8 reads no
+//! commandURL, idleTimeout, and HTTPS: admin.forceHttps (HTTPS only) or
+//! admin.portUnification (HTTP and HTTPS on the one port, told apart by
+//! the first byte; forceHttps wins when both are set). HTTPS takes the
+//! key and trust stores of the QuorumX509Util keys, as Java does
+//! (`x509_util::admin_server_config`: no client certificate asked for),
+//! answers over TLS carry Jetty's Strict-Transport-Security header, and
+//! plain connections on a unified port count in `insecure_admin_count`.
+//! When the stores cannot be loaded Java's AdminServerFactory logs it and
+//! the server runs without an AdminServer; so does zkserver. A connection
+//! has ssl.quorum.handshakeDetectionTimeoutMillis (default 5000 ms) to
+//! send its first byte and again to finish its TLS handshake (Jetty bounds
+//! each read of it by the idle timeout). (Java 3.8 reads no
 //! admin.maxOutputSize; like any key it does not know, it is only logged.)
 //!
 //! The HTTP layer is `server::http_server` (Jetty's part in Java), with
 //! the thread-name prefix `AdminServer`: `AdminServer-0` accepts on the
 //! admin port and one `AdminServer-<n>` thread per connection (at most
-//! `http_server::MAX_CONNECTIONS`, Jetty's default pool size) reads
-//! requests and runs commands, keeping the connection until the client
-//! closes it or it is idle for admin.idleTimeout ms (Jetty's connector
-//! idle timeout). This module is the CommandServlet: the handler.
+//! `http_server::MAX_CONNECTIONS`, Jetty's default pool size) runs any
+//! TLS handshake, reads requests and runs commands, keeping the connection
+//! until the client closes it or it is idle for admin.idleTimeout ms
+//! (Jetty's connector idle timeout). This module is the CommandServlet:
+//! the handler.
 
+use crate::common::x509_util;
 use crate::quorum::quorum_peer_config::system_properties::SystemProperties;
 use crate::quorum::quorum_peer_config::ConfigError;
 use crate::server::admin::commands;
-use crate::server::http_server::{self, percent_decode, HttpRequest, HttpResponse, HttpServer, HttpServerConfig};
+use crate::server::http_server::{
+    self, percent_decode, HttpRequest, HttpResponse, HttpServer, HttpServerConfig, HttpsConfig,
+};
 use crate::server::zoo_keeper_server::ZooKeeperServer;
 use parking_lot::RwLock;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tracing::info;
+use std::time::Duration;
+use tracing::{error, info, warn};
 
 /// Connections served at once (Jetty QueuedThreadPool's default maximum).
 pub const MAX_CONNECTIONS: usize = http_server::MAX_CONNECTIONS;
+/// What Java's SecureRequestCustomizer adds to every HTTPS answer
+/// (DEFAULT_STS_MAX_AGE, a day, with includeSubDomains).
+const STRICT_TRANSPORT_SECURITY: &str = "Strict-Transport-Security: max-age=86400; includeSubDomains";
+
+/// Which connector Java's constructor builds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminHttps {
+    /// Plain HTTP (neither key set).
+    Off,
+    /// zookeeper.admin.portUnification: HTTP and HTTPS on the one port.
+    PortUnification,
+    /// zookeeper.admin.forceHttps: HTTPS only.
+    Forced,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdminServerSettings {
@@ -50,17 +78,43 @@ pub struct AdminServerSettings {
     pub idle_timeout_ms: i32,
     /// zookeeper.admin.commandURL (default /commands).
     pub command_url: String,
+    /// zookeeper.admin.forceHttps, zookeeper.admin.portUnification.
+    pub https: AdminHttps,
+    /// zookeeper.ssl.quorum.handshakeDetectionTimeoutMillis (ms, default
+    /// 5000; read with HTTPS only).
+    pub handshake_timeout_ms: i32,
 }
 
 impl AdminServerSettings {
     pub fn read(props: &SystemProperties) -> Result<AdminServerSettings, ConfigError> {
-        Ok(AdminServerSettings {
+        AdminServerSettings {
             enable_server: props.equals("zookeeper.admin.enableServer", "false") != Some(true),
             server_address: props.string_or("zookeeper.admin.serverAddress", "0.0.0.0"),
             server_port: props.int("zookeeper.admin.serverPort", 8080)?,
             idle_timeout_ms: props.int("zookeeper.admin.idleTimeout", 30000)?,
             command_url: props.string_or("zookeeper.admin.commandURL", "/commands"),
-        })
+            https: match (
+                props.boolean("zookeeper.admin.forceHttps", false),
+                props.boolean("zookeeper.admin.portUnification", false),
+            ) {
+                (true, _) => AdminHttps::Forced,
+                (false, true) => AdminHttps::PortUnification,
+                (false, false) => AdminHttps::Off,
+            },
+            handshake_timeout_ms: 5000,
+        }
+        .with_handshake_timeout(props)
+    }
+
+    fn with_handshake_timeout(mut self, props: &SystemProperties) -> Result<AdminServerSettings, ConfigError> {
+        if self.https != AdminHttps::Off {
+            let key = "zookeeper.ssl.quorum.handshakeDetectionTimeoutMillis";
+            self.handshake_timeout_ms = props.int(key, self.handshake_timeout_ms)?;
+            if self.handshake_timeout_ms <= 0 {
+                return Err(props.refused(key, "must be positive"));
+            }
+        }
+        Ok(self)
     }
 
     /// What JettyAdminServer.start's failure says (Java's
@@ -92,13 +146,44 @@ struct State {
     props: SystemProperties,
 }
 
+/// AdminServerFactory.createAdminServer, then start: None when
+/// admin.enableServer is false, or (logged) when HTTPS is asked for and its
+/// stores cannot be loaded, as Java then runs a DummyAdminServer. `props`
+/// is the system property store (the command system_properties lists it).
+/// An Err is start's failure, Java's AdminServerException: the standalone
+/// server gives up start-up on it, a quorum peer logs it and goes on
+/// without an admin server.
+pub fn create(settings: &AdminServerSettings, props: SystemProperties) -> Result<Option<Arc<JettyAdminServer>>, String> {
+    if !settings.enable_server {
+        return Ok(None);
+    }
+    let tls = match settings.https {
+        AdminHttps::Off => None,
+        https => match x509_util::admin_server_config(&props) {
+            Ok(server_config) => {
+                info!("Loaded the AdminServer's TLS key and trust stores (ssl.quorum.keyStore, ssl.quorum.trustStore)");
+                Some(HttpsConfig {
+                    server_config,
+                    only_tls: https == AdminHttps::Forced,
+                    handshake_timeout: Duration::from_millis(settings.handshake_timeout_ms.max(1) as u64),
+                    plain_connections: Some(&crate::server::server_metrics::metrics().insecure_admin),
+                    secure_header: Some(STRICT_TRANSPORT_SECURITY.to_string()),
+                })
+            }
+            Err(e) => {
+                error!("Failed to load authentication certificates for admin server: {e}");
+                warn!("Unable to start JettyAdminServer: running without an AdminServer");
+                return Ok(None);
+            }
+        },
+    };
+    JettyAdminServer::start(settings, props, tls).map(Some)
+}
+
 impl JettyAdminServer {
     /// JettyAdminServer.start: binds serverAddress:serverPort and starts the
-    /// acceptor. `props` is the system property store the command
-    /// system_properties lists. A failure is Java's AdminServerException:
-    /// the standalone server gives up start-up on it, a quorum peer logs it
-    /// and goes on without an admin server.
-    pub fn start(settings: &AdminServerSettings, props: SystemProperties) -> Result<Arc<JettyAdminServer>, String> {
+    /// acceptor.
+    fn start(settings: &AdminServerSettings, props: SystemProperties, tls: Option<HttpsConfig>) -> Result<Arc<JettyAdminServer>, String> {
         let failed = |e: io::Error| format!("{}: {e}", settings.problem("starting"));
         let port = u16::try_from(settings.server_port).map_err(|_| {
             failed(io::Error::new(io::ErrorKind::InvalidInput, format!("port out of range:{}", settings.server_port)))
@@ -109,6 +194,7 @@ impl JettyAdminServer {
             thread_prefix: "AdminServer".into(),
             idle_timeout: HttpServerConfig::idle_timeout_ms(settings.idle_timeout_ms.into()),
             max_connections: MAX_CONNECTIONS,
+            tls,
         };
         let handler_state = Arc::clone(&state);
         let server = HttpServer::start(listener, config, move |req| answer(req, &handler_state)).map_err(failed)?;
@@ -190,11 +276,23 @@ mod tests {
         assert!(s.enable_server);
         assert_eq!((s.server_address.as_str(), s.server_port, s.idle_timeout_ms), ("0.0.0.0", 8080, 30000));
         assert_eq!(s.command_url, "/commands");
+        assert_eq!((s.https, s.handshake_timeout_ms), (AdminHttps::Off, 5000));
         let s = read(&[("admin.enableServer", "false"), ("admin.serverPort", "9090")]).unwrap();
         assert!(!s.enable_server);
         assert_eq!(s.server_port, 9090);
         // Only exactly "false" disables the admin server, as in Java.
         assert!(read(&[("admin.enableServer", "no")]).unwrap().enable_server);
+        // forceHttps wins over portUnification, as in Java's constructor.
+        let s = read(&[("admin.portUnification", "true"), ("zookeeper.admin.forceHttps", "TRUE")]).unwrap();
+        assert_eq!(s.https, AdminHttps::Forced);
+        let s = read(&[("admin.portUnification", "true"), ("ssl.quorum.handshakeDetectionTimeoutMillis", "700")]).unwrap();
+        assert_eq!((s.https, s.handshake_timeout_ms), (AdminHttps::PortUnification, 700));
+        // The TLS timeout is read only for HTTPS.
+        assert!(read(&[("ssl.quorum.handshakeDetectionTimeoutMillis", "0")]).is_ok());
+        assert_eq!(
+            read(&[("admin.forceHttps", "true"), ("ssl.quorum.handshakeDetectionTimeoutMillis", "0")]).unwrap_err().to_string(),
+            "ssl.quorum.handshakeDetectionTimeoutMillis: \"0\" must be positive"
+        );
         assert_eq!(
             read(&[("admin.serverPort", "x")]).unwrap_err().to_string(),
             "admin.serverPort: \"x\" is not a number"

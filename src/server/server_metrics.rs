@@ -9,9 +9,7 @@
 //! empty summary), which is the truth for this server:
 //! - `netty_queued_buffer_capacity` (NettyServerCnxn: zkserver has only the
 //!   NIO transport);
-//! - `insecure_admin_count` (the
-//!   AdminServer over plain HTTP is counted once it exists),
-//!   `ensemble_auth_success`, `ensemble_auth_fail`, `ensemble_auth_skip`
+//! - `ensemble_auth_success`, `ensemble_auth_fail`, `ensemble_auth_skip`
 //!   (the ensembleAuthName check, refused at start-up);
 //! - `response_packet_cache_hits`/`misses` and the get_children ones
 //!   (Java's response cache: zkserver serializes each reply);
@@ -185,6 +183,8 @@ server_metrics! {
     digest_mismatches_count: Counter = Counter::new("digest_mismatches_count"),
     learner_request_processor_queue_size: Summary = Summary::basic("learner_request_processor_queue_size"),
     unsuccessful_handshake: Counter = Counter::new("unsuccessful_handshake"),
+    // The AdminServer's plain HTTP connections on a port-unification port
+    // (UnifiedConnectionFactory; counted by server::http_server).
     insecure_admin: Counter = Counter::new("insecure_admin_count"),
     tls_handshake_exceeded: Counter = Counter::new("tls_handshake_exceeded"),
     cnxn_closed_without_zk_server_running: Counter = Counter::new("cnxn_closed_without_zk_server_running"),

@@ -21,8 +21,9 @@ use std::sync::Arc;
 const TLS_BUFFER_LIMIT: usize = 256 << 10;
 /// Most socket reads one `read` makes while they yield no plaintext.
 const RECORD_READS_PER_CALL: usize = 16;
-/// A TLS record starts with this content type (handshake).
-const TLS_HANDSHAKE_RECORD: u8 = 0x16;
+/// A TLS connection's first record has this content type (handshake),
+/// its first byte.
+pub const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 
 enum State {
     /// Port unification: nothing read yet.

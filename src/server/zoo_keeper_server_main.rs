@@ -12,7 +12,7 @@ use crate::quorum::quorum_peer_config::{ConfigError, QuorumPeerConfig};
 use crate::quorum::read_only_zoo_keeper_server::ReadOnlyModeSettings;
 use crate::server::container_manager::{ContainerManager, ContainerSettings};
 use crate::server::datadir_cleanup_manager::DatadirCleanupManager;
-use crate::server::jetty_admin_server::{AdminServerSettings, JettyAdminServer};
+use crate::server::jetty_admin_server::{self, AdminServerSettings, JettyAdminServer};
 use crate::server::nio_server_cnxn_factory::{NioServerCnxnFactory, NioSettings};
 use crate::server::server_cnxn_factory::ServerCnxnFactory;
 use crate::server::persistence::file_txn_snap_log::FileTxnSnapLog;
@@ -183,14 +183,11 @@ impl StandaloneServer {
         let zks = ZooKeeperServer::new(settings, zk_db, sessions);
         // As ZooKeeperServerMain: the AdminServer starts before the client
         // port, and a failure to start it ends start-up.
-        let admin_server = if server_settings.admin.enable_server {
-            let a = JettyAdminServer::start(&server_settings.admin, config.properties().clone())
-                .map_err(RunError::AdminServer)?;
+        let admin_server =
+            jetty_admin_server::create(&server_settings.admin, config.properties().clone()).map_err(RunError::AdminServer)?;
+        if let Some(a) = &admin_server {
             a.set_zoo_keeper_server(Some(Arc::clone(&zks)));
-            Some(a)
-        } else {
-            None
-        };
+        }
         zks.startup().map_err(|e| format!("cannot start the server: {e}"))?;
         let cnxn_factory: Arc<dyn ServerCnxnFactory> = NioServerCnxnFactory::start(
             config.client_port_address,

@@ -469,9 +469,10 @@ fn security_properties_of_missing_features_are_refused() {
     let f = Fixture::new();
     // Off values of switches are Java's defaults and pass.
     f.ok("kerberos.canonicalizeHostNames=false\naudit.enable=false\n");
+    // The AdminServer's HTTPS works (with the ssl.quorum stores).
+    f.ok("admin.forceHttps=true\nadmin.portUnification=true\n");
     for (key, value) in [
         ("kerberos.canonicalizeHostNames", "true"),
-        ("admin.forceHttps", "true"),
         ("audit.enable", "true"),
     ] {
         let e = f.err_with("", &[(key, value)]);

@@ -151,6 +151,7 @@ impl PrometheusMetricsProvider {
             thread_prefix: "MetricsHttp".into(),
             idle_timeout: Some(Duration::from_millis(http_server::DEFAULT_IDLE_TIMEOUT_MS)),
             max_connections: http_server::MAX_CONNECTIONS,
+            tls: None,
         };
         let export_process = settings.export_jvm_info;
         let server =

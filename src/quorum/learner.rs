@@ -394,7 +394,14 @@ pub fn run(peer: &Arc<QuorumPeer>, leader: &Vote, learner_type: LearnerType) -> 
         }
     };
     let init = Duration::from_millis((i64::from(peer.config().tick_time) * i64::from(peer.config().init_limit)).max(1000) as u64);
-    if let Err(e) = peer.quorum_auth().authenticate_learner(&sock, init) {
+    // The master's host name (Java's QuorumServer.hostname) fills in a
+    // Kerberos `_HOST`.
+    let hostname = match &master {
+        Some(m) => m.addrs.last().map(|hp| hp.host.clone()),
+        None => peer.quorum_verifier().all_members().get(&leader.id).map(|s| s.hostname.clone()),
+    }
+    .unwrap_or_default();
+    if let Err(e) = peer.quorum_auth().authenticate_learner(&sock, &hostname, init) {
         let at = sock.peer_addr().map(|a| a.to_string()).unwrap_or_default();
         error!("Failed to authenticate with the leader at {at}: {e}");
         let _ = sock.shutdown(std::net::Shutdown::Both);

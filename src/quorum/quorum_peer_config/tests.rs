@@ -536,9 +536,6 @@ enum KeyStatus {
     Works,
     /// Start-up is refused, with a line naming the key.
     Refused,
-    /// Accepted: it does nothing in Java either unless a feature zkserver
-    /// refuses is on (an ObserverMaster, SASL, TLS).
-    NoEffectAsInJava,
 }
 
 /// Where a table entry's sample goes.
@@ -550,7 +547,7 @@ enum Sample {
     D(&'static str),
 }
 
-use KeyStatus::{NoEffectAsInJava, Refused, Works};
+use KeyStatus::{Refused, Works};
 use Sample::{Cfg, D};
 
 /// Every key QuorumPeerConfig.parseProperties handles and every system
@@ -602,9 +599,9 @@ const JAVA_QUORUM_KEYS: &[(&str, Sample, KeyStatus)] = &[
     ("quorum.auth.learnerRequireSasl", Cfg("quorum.auth.enableSasl=true\nquorum.auth.learnerRequireSasl=true"), Works),
     ("quorum.auth.learner.saslLoginContext", Cfg("quorum.auth.learner.saslLoginContext=L"), Works),
     ("quorum.auth.server.saslLoginContext", Cfg("quorum.auth.server.saslLoginContext=S"), Works),
-    // Only Kerberos uses it, and a Krb5LoginModule quorum section refuses
-    // start-up; with DIGEST-MD5 Java ignores it too.
-    ("quorum.auth.kerberos.servicePrincipal", Cfg("quorum.auth.kerberos.servicePrincipal=zk/h"), NoEffectAsInJava),
+    // A Kerberos QuorumLearner asks for it (tests/quorum_sasl.rs); with
+    // DIGEST-MD5 Java ignores it too.
+    ("quorum.auth.kerberos.servicePrincipal", Cfg("quorum.auth.kerberos.servicePrincipal=zk/h"), Works),
     ("quorum.cnxn.threads.size", Cfg("quorum.cnxn.threads.size=30"), Works),
     ("jvm.pause.info-threshold.ms", Cfg("jvm.pause.info-threshold.ms=500"), Works),
     ("jvm.pause.warn-threshold.ms", Cfg("jvm.pause.warn-threshold.ms=5000"), Works),
@@ -679,18 +676,14 @@ fn every_java_quorum_key_works_or_is_refused() {
                 let e = parsed.err().unwrap_or_else(|| panic!("{key} is not refused"));
                 assert!(e.to_string().contains(normalize(key)), "{key}: the refusal does not name it: {e}");
             }
-            Works | NoEffectAsInJava => {
+            Works => {
                 if let Err(e) = parsed {
                     panic!("{key} is refused: {e}");
                 }
                 let known_cfg = is_cfg_key(normalize(key)) || is_membership_key(key);
                 let read = RESOLVED_PROPERTIES.contains(&normalize(key));
                 let unused = is_unused_java_property(key);
-                if status == Works {
-                    assert!((known_cfg || read) && !unused, "{key} is said to work but nothing reads it");
-                } else {
-                    assert!(known_cfg || unused, "{key} has no effect but is not listed as such");
-                }
+                assert!((known_cfg || read) && !unused, "{key} is said to work but nothing reads it");
             }
         }
     }

@@ -20,15 +20,21 @@
 //! not check client host names, as in Java; between servers both sides
 //! check that the peer's certificate names its address, the dialing side
 //! against the host in the server line, the accepting side against the
-//! peer's IP address), ssl.handshakeDetectionTimeoutMillis
+//! peer's IP address; as Java's ZKTrustManager, a certificate that does
+//! not name that IP address may name its host name, from a reverse lookup,
+//! and dialing a host name a certificate for the address connected to
+//! will do too), ssl.handshakeDetectionTimeoutMillis
 //! (default 5000: the time a TLS connection has to finish its handshake),
 //! ssl.authProvider (default x509). Refused with a line naming the key:
-//! ssl.crl / ssl.ocsp = true (no revocation checking),
+//! ssl.crl / ssl.ocsp = true (no revocation checking: Java fetches CRLs
+//! from the certificates' distribution points and asks OCSP responders
+//! during the handshake, which rustls cannot),
 //! ssl.context.supplier.class (a Java class), protocols other than TLSv1.2
 //! and TLSv1.3, cipher suites rustls does not implement.
 
 use crate::common::file_change_watcher::FileChangeWatcher;
 use crate::common::file_key_store_loader::{load_key_store, load_trust_store, KeyMaterial, KeyStoreFileType};
+use crate::common::net_utils::{host_name, REVERSE_LOOKUP_TIMEOUT};
 use crate::quorum::quorum_peer_config::system_properties::SystemProperties;
 use crate::quorum::quorum_peer_config::ConfigError;
 use parking_lot::{Mutex, RwLock};
@@ -88,6 +94,8 @@ impl X509Kind {
 pub struct StoreSpec {
     pub location: PathBuf,
     pub password: String,
+    /// The key the password came from (.password or .passwordPath).
+    pub password_key: String,
     pub kind: KeyStoreFileType,
 }
 
@@ -154,14 +162,18 @@ fn protocol(name: &str) -> Option<Vec<&'static SupportedProtocolVersion>> {
 }
 
 /// getPasswordFromConfigPropertyOrFile: the file's content (less one
-/// trailing line separator) wins over the property.
-fn password(props: &SystemProperties, key: &str, path_key: &str) -> Result<String, ConfigError> {
+/// trailing line separator) wins over the property. Also gives the key it
+/// came from, as spelt.
+fn password(props: &SystemProperties, key: &str, path_key: &str) -> Result<(String, String), ConfigError> {
     match props.lookup(path_key) {
         Some((k, p)) if !p.is_empty() => {
             let s = std::fs::read_to_string(p).map_err(|e| ConfigError::bad_value(k, p, &format!("cannot be read: {e}")))?;
-            Ok(s.strip_suffix('\n').unwrap_or(&s).to_string())
+            Ok((s.strip_suffix('\n').unwrap_or(&s).to_string(), k.to_string()))
         }
-        _ => Ok(props.string(key).unwrap_or_default()),
+        _ => match props.lookup(key) {
+            Some((k, v)) => Ok((v.to_string(), k.to_string())),
+            None => Ok((String::new(), key.to_string())),
+        },
     }
 }
 
@@ -174,8 +186,9 @@ fn store(props: &SystemProperties, kind: X509Kind, which: &str) -> Result<Option
     let type_prop = props.string(&type_key).filter(|t| !t.is_empty());
     let file_type = KeyStoreFileType::from_property_value_or_file_name(type_prop.as_deref(), &location)
         .map_err(|e| props.refused(if type_prop.is_some() { &type_key } else { &loc_key }, &e))?;
-    let password = password(props, &kind.key(&format!("{which}.password")), &kind.key(&format!("{which}.passwordPath")))?;
-    Ok(Some(StoreSpec { location: PathBuf::from(location), password, kind: file_type }))
+    let (password, password_key) =
+        password(props, &kind.key(&format!("{which}.password")), &kind.key(&format!("{which}.passwordPath")))?;
+    Ok(Some(StoreSpec { location: PathBuf::from(location), password, password_key, kind: file_type }))
 }
 
 impl SslSettings {
@@ -185,14 +198,22 @@ impl SslSettings {
         if let Some((k, v)) = props.lookup(&key("context.supplier.class")) {
             return Err(ConfigError::bad_value(k, v, "is not supported: zkserver cannot load a Java SSLContext supplier"));
         }
-        for name in ["crl", "ocsp"] {
+        // Java turns on the JDK's revocation checking, which fetches each
+        // certificate's CRL distribution points (and with ocsp asks its
+        // OCSP responder) during the handshake. rustls only checks CRLs it
+        // is handed beforehand and has no fetching or OCSP client, so
+        // zkserver cannot do what these keys ask and refuses them.
+        for (name, why) in [
+            ("crl", "zkserver cannot fetch CRLs from the certificates' CRL distribution points as Java does"),
+            ("ocsp", "zkserver has no OCSP client to ask a certificate's responder as Java does"),
+        ] {
             let key = key(name);
             if props.boolean(&key, false) {
                 let (k, v) = props.lookup(&key).unwrap_or((&key, "true"));
                 return Err(ConfigError::bad_value(
                     k,
                     v,
-                    "is not supported: zkserver does not check certificate revocation (CRL/OCSP)",
+                    &format!("is not supported: {why}, so it does not check certificate revocation (leave it false)"),
                 ));
             }
         }
@@ -276,7 +297,7 @@ impl SslSettings {
                 self.kind.name()
             )
         })?;
-        Ok((key_store, load_key_store(&key_store.location, &key_store.password, key_store.kind)?))
+        Ok((key_store, load_key_store(&key_store.location, &key_store.password, &key_store.password_key, key_store.kind)?))
     }
 
     fn roots(&self, why: &str) -> Result<Arc<RootCertStore>, String> {
@@ -324,14 +345,18 @@ impl SslSettings {
     /// createSSLContextAndOptions (client side, for a server dialing a
     /// peer): presents this server's certificate and checks the peer's
     /// against the trust store (and its host, with hostnameVerification).
-    pub fn client_config(&self) -> Result<Arc<ClientConfig>, String> {
+    pub fn client_config(&self) -> Result<DialConfig, String> {
         let (key_store, km) = self.key_store()?;
         let provider = self.provider();
         let roots = self.roots("peer certificates cannot be checked")?;
-        let inner = WebPkiServerVerifier::builder_with_provider(roots, Arc::clone(&provider))
+        let chain = WebPkiServerVerifier::builder_with_provider(roots, Arc::clone(&provider))
             .build()
             .map_err(|e| format!("trust store: {e}"))?;
-        let verifier = Arc::new(PeerVerifier { inner, hostname_verification: self.hostname_verification });
+        let verifier = Arc::new(PeerVerifier {
+            inner: Arc::clone(&chain),
+            hostname_verification: self.hostname_verification,
+            connected_ip: None,
+        });
         let config = ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(&self.protocols)
             .map_err(|e| self.versions_error(e))?
@@ -339,7 +364,35 @@ impl SslSettings {
             .with_custom_certificate_verifier(verifier)
             .with_client_auth_cert(km.chain, km.key)
             .map_err(|e| format!("key store {}: {e}", key_store.location.display()))?;
-        Ok(Arc::new(config))
+        Ok(DialConfig { config: Arc::new(config), chain, hostname_verification: self.hostname_verification })
+    }
+}
+
+/// The quorum's client side: the config a dial takes, and what checks the
+/// peer's chain, for the dials that need a verifier of their own.
+#[derive(Clone)]
+pub struct DialConfig {
+    config: Arc<ClientConfig>,
+    chain: Arc<WebPkiServerVerifier>,
+    hostname_verification: bool,
+}
+
+impl DialConfig {
+    /// The config for a dial to `name` that connected to `ip`. Dialing a
+    /// host name with hostnameVerification, the certificate may name
+    /// either (Java checks the address first, then the name), so that dial
+    /// gets a verifier that knows the address.
+    pub fn to(&self, name: &ServerName<'_>, ip: std::net::IpAddr) -> Arc<ClientConfig> {
+        if !self.hostname_verification || matches!(name, ServerName::IpAddress(_)) {
+            return Arc::clone(&self.config);
+        }
+        let mut config = (*self.config).clone();
+        config.dangerous().set_certificate_verifier(Arc::new(PeerVerifier {
+            inner: Arc::clone(&self.chain),
+            hostname_verification: true,
+            connected_ip: Some(ip),
+        }));
+        Arc::new(config)
     }
 }
 
@@ -360,7 +413,7 @@ pub fn admin_server_config(props: &SystemProperties) -> Result<Arc<ServerConfig>
             .ok_or_else(|| format!("{}{which}.location is not set", kind.prefix()))
     };
     let (key_store, trust_store) = (spec("keyStore")?, spec("trustStore")?);
-    let km = load_key_store(&key_store.location, &key_store.password, key_store.kind)?;
+    let km = load_key_store(&key_store.location, &key_store.password, &key_store.password_key, key_store.kind)?;
     load_trust_store(&trust_store.location, &trust_store.password, trust_store.kind)?;
     #[allow(deprecated)] // as in `SslSettings::provider`
     let provider = Arc::new(provider::default_provider());
@@ -375,11 +428,16 @@ pub fn admin_server_config(props: &SystemProperties) -> Result<Arc<ServerConfig>
 
 /// ZKTrustManager on the dialing side: the chain must lead to the trust
 /// store; a certificate for another host is accepted only with
-/// hostnameVerification=false.
+/// hostnameVerification=false. As Java's performHostVerification, a
+/// certificate that does not name the host dialed may still name the
+/// address: dialing an IP address, its host name (reverse lookup) is
+/// tried; dialing a host name, the address it connected to.
 #[derive(Debug)]
 struct PeerVerifier {
     inner: Arc<WebPkiServerVerifier>,
     hostname_verification: bool,
+    /// The address a dial to a host name connected to.
+    connected_ip: Option<std::net::IpAddr>,
 }
 
 impl ServerCertVerifier for PeerVerifier {
@@ -392,9 +450,26 @@ impl ServerCertVerifier for PeerVerifier {
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         match self.inner.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
+            // The chain is good (it is checked first); only the name is not.
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             )) if !self.hostname_verification => Ok(ServerCertVerified::assertion()),
+            Err(e @ rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => {
+                let parsed = ParsedCertificate::try_from(end_entity)?;
+                let second_try = match (server_name, self.connected_ip) {
+                    (ServerName::IpAddress(ip), _) => verify_host_name(&parsed, std::net::IpAddr::from(*ip)),
+                    (_, Some(ip)) => {
+                        rustls::client::verify_server_name(&parsed, &ServerName::IpAddress(ip.into())).map_err(|e| e.to_string())
+                    }
+                    _ => Err(String::new()),
+                };
+                match second_try {
+                    Ok(()) => Ok(ServerCertVerified::assertion()),
+                    Err(_) => Err(e),
+                }
+            }
             other => other,
         }
     }
@@ -424,12 +499,22 @@ impl ServerCertVerifier for PeerVerifier {
 
 /// ZKTrustManager on the accepting side (QuorumX509Util only, with
 /// hostnameVerification): the peer's certificate must name the address it
-/// connected from.
+/// connected from, or else the host name a reverse lookup gives that
+/// address.
 pub fn verify_peer_address(cert: &CertificateDer<'_>, ip: std::net::IpAddr) -> Result<(), String> {
     let parsed = ParsedCertificate::try_from(cert).map_err(|e| format!("bad peer certificate: {e}"))?;
-    let name = ServerName::IpAddress(ip.into());
-    rustls::client::verify_server_name(&parsed, &name)
-        .map_err(|e| format!("the peer's certificate is not for its address {ip}: {e}"))
+    if rustls::client::verify_server_name(&parsed, &ServerName::IpAddress(ip.into())).is_ok() {
+        return Ok(());
+    }
+    verify_host_name(&parsed, ip).map_err(|e| format!("the peer's certificate is not for its address {ip}: {e}"))
+}
+
+/// performHostVerification's second try: the certificate names the host
+/// name of `ip` (a reverse lookup, bounded by REVERSE_LOOKUP_TIMEOUT).
+fn verify_host_name(cert: &ParsedCertificate<'_>, ip: std::net::IpAddr) -> Result<(), String> {
+    let name = host_name(ip, REVERSE_LOOKUP_TIMEOUT).ok_or("nor has the address a host name (reverse lookup)")?;
+    let server_name = ServerName::try_from(name.as_str()).map_err(|e| format!("nor is its host name {name:?} valid: {e}"))?;
+    rustls::client::verify_server_name(cert, &server_name).map_err(|e| format!("nor for its host name {name}: {e}"))
 }
 
 /// The TLS settings in force for one X509Util, and the configs new
@@ -437,7 +522,7 @@ pub fn verify_peer_address(cert: &CertificateDer<'_>, ip: std::net::IpAddr) -> R
 pub struct X509Util {
     pub settings: SslSettings,
     config: RwLock<Arc<ServerConfig>>,
-    client_config: RwLock<Option<Arc<ClientConfig>>>,
+    client_config: RwLock<Option<DialConfig>>,
     watcher: Mutex<Option<FileChangeWatcher>>,
 }
 
@@ -484,8 +569,8 @@ impl X509Util {
         Arc::clone(&self.config.read())
     }
 
-    /// The config a new dialed connection takes (the quorum's only).
-    pub fn client_config(&self) -> Option<Arc<ClientConfig>> {
+    /// What a new dialed connection takes its config from (the quorum's only).
+    pub fn client_config(&self) -> Option<DialConfig> {
         self.client_config.read().clone()
     }
 

@@ -145,12 +145,14 @@ run() {
 }
 
 # Copies what the run of TEST left into $C_CLIENT_LOGS/TEST/: the last
-# server tests/zkServer.sh started, the ensemble's logs, the client logs.
+# server tests/zkServer.sh started (its log and data directory), the
+# ensemble's logs, the client logs.
 save_logs() {
     [ -n "${C_CLIENT_LOGS:-}" ] || return 0
     local out="$C_CLIENT_LOGS/$1" d
     mkdir -p "$out"
     cp /tmp/zk.log "$out/zkServer.sh-server.log" 2>/dev/null || true
+    cp -r /tmp/zkdata "$out/" 2>/dev/null || true
     cp TEST-*.txt tests.xml "$out/" 2>/dev/null || true
     rm -f TEST-*.txt
     for d in "$ZKROOT"/build/test/test-cppunit/data*; do

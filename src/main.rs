@@ -178,6 +178,14 @@ fn main() -> ExitCode {
         }
     };
 
+    // The JDK reads its Kerberos configuration from the file
+    // -Djava.security.krb5.conf names; MIT's GSS-API library (Kerberos SASL)
+    // reads the file KRB5_CONFIG names when it first initializes. Set here,
+    // before any thread runs.
+    if let Some((_, path)) = overrides.iter().rev().find(|(k, _)| k == "java.security.krb5.conf") {
+        std::env::set_var("KRB5_CONFIG", path);
+    }
+
     let logging = LogSettings::read(&SystemProperties::new(overrides.clone(), Vec::new())).and_then(|l| l.init().map_err(|e| e.to_string()));
     if let Err(e) = logging {
         eprintln!("zkserver: invalid command line: {e}");

@@ -8,10 +8,10 @@
 
 mod common;
 
+use common::kdc::{Kdc, REALM};
 use common::*;
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 use zkserver::zoo_defs::code;
 
 const PYTHON: &str = "/usr/bin/python3";
@@ -239,112 +239,6 @@ fn start_up_refuses_what_it_cannot_log_in_with() {
     }
 }
 
-const REALM: &str = "KAZOOTEST.ORG";
-
-/// An MIT Kerberos KDC of its own (Debian's krb5-kdc) for realm
-/// KAZOOTEST.ORG in a temp dir, on a free localhost port: principals
-/// zookeeper/localhost (keytab zk.keytab) and client (client.keytab).
-/// Stopped when dropped.
-struct Kdc {
-    dir: tempfile::TempDir,
-    child: std::process::Child,
-}
-
-impl Kdc {
-    fn start() -> Kdc {
-        for tool in ["/usr/sbin/krb5kdc", "/usr/sbin/kdb5_util", "/usr/sbin/kadmin.local", "/usr/bin/kinit"] {
-            assert!(Path::new(tool).exists(), "{tool} missing: apt-get install -y krb5-kdc krb5-admin-server krb5-user");
-        }
-        let dir = tempfile::tempdir().expect("temp dir");
-        let d = dir.path().display().to_string();
-        let port = free_port();
-        std::fs::write(
-            dir.path().join("krb5.conf"),
-            format!(
-                "[libdefaults]\n default_realm = {REALM}\n dns_lookup_kdc = false\n dns_lookup_realm = false\n \
-                 dns_canonicalize_hostname = false\n rdns = false\n udp_preference_limit = 1\n\
-                 [realms]\n {REALM} = {{\n  kdc = 127.0.0.1:{port}\n }}\n"
-            ),
-        )
-        .expect("krb5.conf");
-        std::fs::write(
-            dir.path().join("kdc.conf"),
-            format!(
-                "[kdcdefaults]\n kdc_listen = 127.0.0.1:{port}\n kdc_tcp_listen = 127.0.0.1:{port}\n\
-                 [realms]\n {REALM} = {{\n  database_name = {d}/principal\n  key_stash_file = {d}/stash\n  \
-                 acl_file = {d}/kadm5.acl\n }}\n"
-            ),
-        )
-        .expect("kdc.conf");
-        std::fs::write(dir.path().join("kadm5.acl"), "").expect("kadm5.acl");
-        let mut kdc = Kdc { child: Command::new("/bin/true").spawn().expect("spawn"), dir };
-        kdc.run("/usr/sbin/kdb5_util", &["-r", REALM, "-P", "master-password", "create", "-s"]);
-        for q in [
-            "addprinc -randkey zookeeper/localhost",
-            "addprinc -randkey client",
-            &format!("ktadd -k {d}/zk.keytab zookeeper/localhost"),
-            &format!("ktadd -k {d}/client.keytab client"),
-        ] {
-            kdc.run("/usr/sbin/kadmin.local", &["-r", REALM, "-q", q]);
-        }
-        let log = std::fs::File::create(kdc.dir.path().join("kdc.log")).expect("kdc.log");
-        let mut cmd = Command::new("/usr/sbin/krb5kdc");
-        cmd.args(["-n", "-r", REALM]).stdout(log.try_clone().expect("log")).stderr(log);
-        kdc.env(&mut cmd);
-        die_with_parent(&mut cmd);
-        let _ = kdc.child.wait();
-        kdc.child = cmd.spawn().expect("start krb5kdc");
-        let up = wait_until(Duration::from_secs(20), || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
-        assert!(up, "krb5kdc not listening on {port}: {}", kdc.file("kdc.log"));
-        kdc
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.dir.path().join(name).display().to_string()
-    }
-
-    fn file(&self, name: &str) -> String {
-        std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default()
-    }
-
-    /// The Kerberos environment: this realm's krb5.conf and kdc.conf, and a
-    /// credentials cache of its own.
-    fn env(&self, cmd: &mut Command) {
-        cmd.env("KRB5_CONFIG", self.path("krb5.conf"))
-            .env("KRB5_KDC_PROFILE", self.path("kdc.conf"))
-            .env("KRB5CCNAME", format!("FILE:{}", self.path("ccache")));
-    }
-
-    fn run(&self, tool: &str, args: &[&str]) {
-        let mut cmd = Command::new(tool);
-        cmd.args(args);
-        self.env(&mut cmd);
-        let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {tool}: {e}"));
-        assert!(
-            out.status.success(),
-            "{tool} {args:?} failed:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    /// The Server section for zookeeper/localhost's keytab.
-    fn server_jaas(&self) -> String {
-        format!(
-            "Server {{\n  com.sun.security.auth.module.Krb5LoginModule required\n  useKeyTab=true\n  \
-             keyTab=\"{}\"\n  storeKey=true\n  useTicketCache=false\n  principal=\"zookeeper/localhost@{REALM}\";\n}};\n",
-            self.path("zk.keytab")
-        )
-    }
-}
-
-impl Drop for Kdc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// kazoo/tests/test_sasl.py TestSASLGSSAPIAuthentication, run as the
 /// harness would with KRB5_TEST_ENV set: a ticket from the client keytab,
 /// mechanism GSSAPI, a sasl ACL for the client's principal.
@@ -386,10 +280,10 @@ plain.stop()
 
 #[test]
 fn kazoo_gssapi_with_a_kdc_of_its_own() {
-    let kdc = Kdc::start();
+    let kdc = Kdc::start(&[("zk.keytab", &["zookeeper/localhost"]), ("client.keytab", &["client"])]);
     let jaas_dir = tempfile::tempdir().expect("temp dir");
     let jaas = jaas_dir.path().join("jaas.conf");
-    std::fs::write(&jaas, kdc.server_jaas()).expect("jaas.conf");
+    std::fs::write(&jaas, kdc.jaas_section("Server", "zk.keytab", "zookeeper/localhost")).expect("jaas.conf");
     let krb5_conf = kdc.path("krb5.conf");
     // (server, its properties, the sasl id kazoo's client gets)
     type Run<'a> = (Flavor, &'a [(&'a str, &'a str)], &'a str);
@@ -444,15 +338,7 @@ fn kazoo_gssapi_with_a_kdc_of_its_own() {
 /// the client's keytab.
 fn zkcli_logs_in_with_kerberos(kdc: &Kdc, s: &TestServer) {
     let client_jaas = kdc.path("client.jaas");
-    std::fs::write(
-        &client_jaas,
-        format!(
-            "Client {{\n  com.sun.security.auth.module.Krb5LoginModule required\n  useKeyTab=true\n  keyTab=\"{}\"\n  \
-             storeKey=true\n  useTicketCache=false\n  principal=\"client@{REALM}\";\n}};\n",
-            kdc.path("client.keytab")
-        ),
-    )
-    .expect("client.jaas");
+    std::fs::write(&client_jaas, kdc.jaas_section("Client", "client.keytab", "client")).expect("client.jaas");
     let flags = format!(
         "CLIENT_JVMFLAGS=-Djava.security.auth.login.config={client_jaas} -Djava.security.krb5.conf={}",
         kdc.path("krb5.conf")

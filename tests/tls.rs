@@ -1,7 +1,8 @@
 //! TLS on the client port (secureClientPort, client.portUnification) with
 //! Java's ssl.* keys, side by side with Java's server (its Netty factory):
 //! zkCli.sh over Netty with a client certificate, kazoo with use_ssl, x509
-//! ACL identities, the key store kinds (PEM, PKCS12, JKS), refused clients
+//! ACL identities, the key store kinds (PEM, PKCS12, JKS; a PEM key
+//! encrypted with the key store password), refused clients
 //! (bad, expired or foreign certificates, plaintext on the TLS port, TLS on
 //! a plain port) that leave other clients unharmed, and a certificate
 //! reload. Certificates are made here with openssl and keytool.
@@ -26,8 +27,13 @@ fn tls_opts(pki: &Pki, keystore: &str, truststore: &str, secure_port: u16) -> Se
         .prop("zookeeper.authProvider.x509", "org.apache.zookeeper.server.auth.X509AuthenticationProvider")
         .prop("zookeeper.ssl.keyStore.location", &pki.path(keystore))
         .prop("zookeeper.ssl.trustStore.location", &pki.path(truststore));
-    // A PEM key store takes no password: Java would read its key as encrypted.
-    let opts = if keystore.ends_with(".pem") { opts } else { opts.prop("zookeeper.ssl.keyStore.password", PASS) };
+    // A PEM key store takes a password only when its key is encrypted:
+    // Java would read any key as encrypted then.
+    let opts = if keystore.ends_with(".pem") && !keystore.contains("encrypted") {
+        opts
+    } else {
+        opts.prop("zookeeper.ssl.keyStore.password", PASS)
+    };
     if truststore.ends_with(".pem") {
         opts
     } else {
@@ -177,6 +183,79 @@ fn kazoo_use_ssl_x509_acl_and_port_unification_as_on_java() {
     assert_eq!(outputs[0], outputs[1]);
 }
 
+/// The server's key store as PEM with its key encrypted under PASS by
+/// `openssl pkcs8 -topk8` with `scheme` (e.g. -v2 aes-256-cbc); its name.
+fn encrypted_key_store(pki: &Pki, scheme: &[&str], name: &str) -> String {
+    let d = pki.dir.path();
+    let key = format!("{name}.key");
+    let pass = format!("pass:{PASS}");
+    let mut args = vec!["pkcs8", "-topk8", "-in", "server.key", "-out", &key, "-passout", &pass];
+    args.extend_from_slice(scheme);
+    openssl(d, &args);
+    let pem = std::fs::read_to_string(d.join("server.pem")).unwrap() + &std::fs::read_to_string(d.join(&key)).unwrap();
+    let store = format!("{name}.pem");
+    std::fs::write(d.join(&store), pem).unwrap();
+    store
+}
+
+/// kazoo over TLS with client1's certificate: creates a node and reads it.
+const KAZOO_TLS: &str = r#"
+import sys
+from kazoo.client import KazooClient
+port, d = sys.argv[1], sys.argv[2]
+c = KazooClient(hosts='127.0.0.1:' + port, use_ssl=True, certfile=d + '/client1.pem',
+                keyfile=d + '/client1.key', ca=d + '/ca.pem', verify_certs=True)
+c.start(timeout=15)
+c.create('/enc', b'via an encrypted key', makepath=True)
+print(c.get('/enc')[0].decode())
+c.stop()
+"#;
+
+fn kazoo_tls(pki: &Pki, flavor: Flavor, keystore: &str) -> String {
+    let secure = free_port();
+    let s = TestServer::start_with(flavor, tls_opts(pki, keystore, "ca.pem", secure));
+    let out = Command::new(PYTHON)
+        .args(["-c", KAZOO_TLS, &secure.to_string(), &pki.path("")])
+        .output()
+        .expect("run python3 (apt-get install -y python3-kazoo)");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{flavor:?} with {keystore}: kazoo failed:\n{text}\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        s.log_tail(30)
+    );
+    text
+}
+
+#[test]
+fn an_encrypted_pem_key_is_read_with_the_key_store_password_as_on_java() {
+    let pki = Pki::new();
+    // PKCS#12's PBE with SHA-1 and 3DES: the scheme Java 3.8 reads (on
+    // JDK 17 it has no PBES2 SecretKeyFactory), side by side.
+    let pbe = encrypted_key_store(&pki, &["-v1", "PBE-SHA1-3DES"], "server-encrypted-pbe");
+    let outputs: Vec<String> = [Flavor::Zkserver, Flavor::Java].into_iter().map(|f| kazoo_tls(&pki, f, &pbe)).collect();
+    assert_eq!(outputs, ["via an encrypted key\n", "via an encrypted key\n"]);
+    // PBES2 with AES-256-CBC, what openssl writes by default: zkserver.
+    let pbes2 = encrypted_key_store(&pki, &["-v2", "aes-256-cbc"], "server-encrypted");
+    assert_eq!(kazoo_tls(&pki, Flavor::Zkserver, &pbes2), "via an encrypted key\n");
+    // The wrong password (here from a passwordPath file) refuses start,
+    // naming the key store and the key the password came from.
+    let wrong = pki.dir.path().join("wrong-password");
+    std::fs::write(&wrong, "not the password\n").unwrap();
+    for keystore in [&pbe, &pbes2] {
+        let opts = tls_opts(&pki, keystore, "ca.pem", free_port())
+            .prop("zookeeper.ssl.keyStore.passwordPath", wrong.to_str().expect("utf-8 path"));
+        let mut s = TestServer::prepare(Flavor::Zkserver, opts);
+        assert!(s.try_start().is_err(), "started with the wrong key password");
+        let want = format!(
+            "key store {}: its encrypted private key does not decrypt with zookeeper.ssl.keyStore.passwordPath",
+            pki.path(keystore)
+        );
+        assert!(s.log_tail(20).contains(&want), "{}", s.log_tail(20));
+    }
+}
+
 #[test]
 fn a_pkcs12_store_named_jks_and_a_jks_store_named_p12_are_read_as_on_java() {
     // keytool writes PKCS12 unless told otherwise, also to a file named
@@ -198,6 +277,42 @@ fn a_pkcs12_store_named_jks_and_a_jks_store_named_p12_are_read_as_on_java() {
             assert_eq!(probe(&pki, "tls", secure, Some("client1")), "ok localhost", "{flavor:?}: {keystore}, {truststore}");
             drop(s);
         }
+    }
+}
+
+#[test]
+fn an_x509_v1_client_certificate_from_the_trusted_ca_is_taken_as_on_java() {
+    // openssl x509 -req without extensions makes X.509 v1 certificates (the
+    // C client's own tests use them); Java's PKIX validator takes one that
+    // the trust store's CA signed.
+    let pki = Pki::new();
+    let d = pki.dir.path();
+    for (name, ca) in [("v1client", "ca"), ("v1stranger", "rogue")] {
+        openssl(
+            d,
+            &[
+                "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
+                &format!("{name}.key"), "-out", &format!("{name}.csr"), "-subj", &format!("/CN={name}"),
+            ],
+        );
+        openssl(
+            d,
+            &[
+                "x509", "-req", "-in", &format!("{name}.csr"), "-CA", &format!("{ca}.pem"), "-CAkey", &format!("{ca}.key"),
+                "-CAcreateserial", "-out", &format!("{name}.pem"), "-days", "30",
+            ],
+        );
+        let text = Command::new("openssl").args(["x509", "-noout", "-text", "-in", &pki.path(&format!("{name}.pem"))]).output().unwrap();
+        assert!(String::from_utf8_lossy(&text.stdout).contains("Version: 1 (0x0)"), "{name} is not v1");
+    }
+    for flavor in [Flavor::Zkserver, Flavor::Java] {
+        let secure = free_port();
+        let s = TestServer::start_with(flavor, tls_opts(&pki, "server.p12", "truststore.p12", secure));
+        assert_eq!(probe(&pki, "tls", secure, Some("v1client")), "ok localhost", "{flavor:?}: v1 from the CA");
+        let stranger = probe(&pki, "tls", secure, Some("v1stranger"));
+        assert!(stranger.starts_with("refused"), "{flavor:?}: v1 from another CA: {stranger}");
+        assert_eq!(probe(&pki, "tls", secure, Some("client1")), "ok localhost", "{flavor:?}: v3 from the CA");
+        drop(s);
     }
 }
 
@@ -271,14 +386,7 @@ fn a_changed_key_store_is_used_for_new_connections_over_tls_1_3() {
 #[test]
 fn what_zkserver_cannot_do_is_refused_naming_the_key() {
     let pki = Pki::new();
-    let encrypted = pki.path("encrypted.pem");
-    openssl(
-        pki.dir.path(),
-        &["pkcs8", "-topk8", "-in", "server.key", "-out", "encrypted.pem", "-passout", &format!("pass:{PASS}")],
-    );
-    let mut enc = std::fs::read_to_string(&encrypted).unwrap();
-    enc.push_str(&std::fs::read_to_string(pki.dir.path().join("server.pem")).unwrap());
-    std::fs::write(&encrypted, enc).unwrap();
+    let encrypted = encrypted_key_store(&pki, &["-v2", "aes-256-cbc"], "server-encrypted");
     for (opts, line) in [
         (
             ServerOpts::default()
@@ -286,13 +394,23 @@ fn what_zkserver_cannot_do_is_refused_naming_the_key() {
                 .prop("zookeeper.ssl.quorum.handshakeDetectionTimeoutMillis", "0"),
             "zookeeper.ssl.quorum.handshakeDetectionTimeoutMillis",
         ),
-        (tls_opts(&pki, "server.p12", "ca.pem", free_port()).prop("zookeeper.ssl.crl", "true"), "zookeeper.ssl.crl"),
+        (
+            tls_opts(&pki, "server.p12", "ca.pem", free_port()).prop("zookeeper.ssl.crl", "true"),
+            "zookeeper.ssl.crl: \"true\" is not supported: zkserver cannot fetch CRLs from the certificates' CRL distribution points",
+        ),
+        (
+            tls_opts(&pki, "server.p12", "ca.pem", free_port()).prop("zookeeper.ssl.ocsp", "true"),
+            "zookeeper.ssl.ocsp: \"true\" is not supported: zkserver has no OCSP client",
+        ),
         (
             tls_opts(&pki, "server.p12", "ca.pem", free_port())
                 .prop("zookeeper.ssl.ciphersuites", "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA"),
             "zookeeper.ssl.ciphersuites",
         ),
-        (tls_opts(&pki, "encrypted.pem", "ca.pem", free_port()), "encrypted PEM private key"),
+        (
+            tls_opts(&pki, &encrypted, "ca.pem", free_port()).prop("zookeeper.ssl.keyStore.password", ""),
+            "its private key is encrypted, but zookeeper.ssl.keyStore.password is not set",
+        ),
         (tls_opts(&pki, "server.p12", "ca.pem", free_port()).prop("zookeeper.ssl.keyStore.password", "wrong"), "server.p12"),
     ] {
         let mut s = TestServer::prepare(Flavor::Zkserver, opts);

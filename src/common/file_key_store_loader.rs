@@ -11,9 +11,19 @@
 //! keystore.type.compat), either kind reads a file of the other: keytool
 //! writes PKCS12 by default, also to a file named `.jks`, so the content
 //! (JKS's magic number or not) decides between the two. BCFKS is refused. A PEM key store holds the chain
-//! and an unencrypted private key (PKCS#8, PKCS#1 or SEC1); an encrypted
-//! PEM key is refused with a line saying so.
+//! and one private key: unencrypted (PKCS#8, PKCS#1 or SEC1), or, as
+//! Java's PemReader reads it, an "ENCRYPTED PRIVATE KEY" (PKCS#8
+//! EncryptedPrivateKeyInfo) decrypted with the key store password. Two
+//! schemes are read: PBES2 (PBKDF2 or scrypt with AES-CBC or 3DES, what
+//! `openssl pkcs8 -topk8` and `openssl genpkey -aes256` write; Java 3.8
+//! on JDK 17 fails on these with "PBES2 SecretKeyFactory not available")
+//! and PKCS#12's pbeWithSHAAnd3-KeyTripleDES-CBC (`openssl pkcs8 -topk8
+//! -v1 PBE-SHA1-3DES`, a scheme Java 3.8 on JDK 17 does read). OpenSSL's
+//! legacy encrypted keys (a "Proc-Type: 4,ENCRYPTED" header), which Java
+//! cannot read either, are refused with a line saying how to convert them.
 
+use crate::common::der::{element as der, element_whole as der_whole};
+use base64::Engine;
 use rustls::pki_types::pem::{PemObject, SectionKind};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use std::path::Path;
@@ -83,12 +93,13 @@ fn dual_format(kind: KeyStoreFileType, data: &[u8]) -> KeyStoreFileType {
 }
 
 /// loadKeyStore: the chain and key of the store's (first) key entry.
-pub fn load_key_store(path: &Path, password: &str, kind: KeyStoreFileType) -> Result<KeyMaterial, String> {
+/// `password_key` names the key the password came from, for the errors.
+pub fn load_key_store(path: &Path, password: &str, password_key: &str, kind: KeyStoreFileType) -> Result<KeyMaterial, String> {
     let data = read_file(path)?;
     let kind = dual_format(kind, &data);
     let what = |e: String| format!("key store {}: {e}", path.display());
     let km = match kind {
-        KeyStoreFileType::Pem => pem_key_store(&data).map_err(what)?,
+        KeyStoreFileType::Pem => pem_key_store(&data, password, password_key).map_err(what)?,
         KeyStoreFileType::Pkcs12 => pkcs12_key_store(&data, password).map_err(what)?,
         KeyStoreFileType::Jks => {
             let store = crate::common::jks_file_loader::parse(&data, password).map_err(what)?;
@@ -150,15 +161,130 @@ fn pem_certificates(data: &[u8]) -> Result<Vec<CertificateDer<'static>>, String>
 }
 
 /// PEMFileLoader's key store: the file's certificates (leaf first) and its
-/// one private key.
-fn pem_key_store(data: &[u8]) -> Result<KeyMaterial, String> {
-    if data.windows(29).any(|w| w == b"BEGIN ENCRYPTED PRIVATE KEY--") {
-        return Err("an encrypted PEM private key is not supported by zkserver: store the key unencrypted \
-                    (PKCS#8) or use a PKCS12 or JKS key store"
+/// one private key, decrypted with `password` when it is encrypted.
+fn pem_key_store(data: &[u8], password: &str, password_key: &str) -> Result<KeyMaterial, String> {
+    if contains(data, b"Proc-Type: 4,ENCRYPTED") {
+        return Err("its private key is encrypted in OpenSSL's legacy format (Proc-Type: 4,ENCRYPTED), which \
+                    neither Java nor zkserver reads: convert it with `openssl pkcs8 -topk8 -v2 aes-256-cbc`"
             .to_string());
     }
-    let key = PrivateKeyDer::from_pem_slice(data).map_err(|e| format!("no usable private key: {e}"))?;
+    let key = match pem_section(data, "ENCRYPTED PRIVATE KEY")? {
+        Some(encrypted) => decrypt_private_key(&encrypted, password, password_key)?,
+        None => PrivateKeyDer::from_pem_slice(data).map_err(|e| format!("no usable private key: {e}"))?,
+    };
     Ok(KeyMaterial { chain: pem_certificates(data)?, key })
+}
+
+fn contains(data: &[u8], what: &[u8]) -> bool {
+    data.windows(what.len()).any(|w| w == what)
+}
+
+/// The DER of the first PEM section labelled `label`, if there is one.
+fn pem_section(data: &[u8], label: &str) -> Result<Option<Vec<u8>>, String> {
+    let begin = format!("-----BEGIN {label}-----");
+    let end = format!("-----END {label}-----");
+    let Some(start) = data.windows(begin.len()).position(|w| w == begin.as_bytes()) else {
+        return Ok(None);
+    };
+    let body = &data[start + begin.len()..];
+    let stop = body
+        .windows(end.len())
+        .position(|w| w == end.as_bytes())
+        .ok_or_else(|| format!("bad PEM: no {end} line"))?;
+    let b64: Vec<u8> = body[..stop].iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .map(Some)
+        .map_err(|e| format!("bad PEM ({label}): {e}"))
+}
+
+/// EncryptedPrivateKeyInfo ::= SEQUENCE { encryptionAlgorithm
+/// AlgorithmIdentifier, encryptedData OCTET STRING }, decrypted to the
+/// PKCS#8 PrivateKeyInfo inside.
+fn decrypt_private_key(info: &[u8], password: &str, password_key: &str) -> Result<PrivateKeyDer<'static>, String> {
+    let malformed = |e: String| format!("its ENCRYPTED PRIVATE KEY is not a PKCS#8 EncryptedPrivateKeyInfo: {e}");
+    let (tag, seq, rest) = der(info).map_err(malformed)?;
+    if tag != 0x30 || !rest.is_empty() {
+        return Err(malformed("not one SEQUENCE".to_string()));
+    }
+    let (tag, _, algorithm, rest) = der_whole(seq).map_err(malformed)?;
+    let (data_tag, data, rest) = der(rest).map_err(malformed)?;
+    if tag != 0x30 || data_tag != 0x04 || !rest.is_empty() {
+        return Err(malformed("not an AlgorithmIdentifier and an OCTET STRING".to_string()));
+    }
+    let unknown = |e: String| {
+        format!(
+            "its private key is encrypted with a scheme zkserver does not read ({e}): use PBES2 \
+             (`openssl pkcs8 -topk8 -v2 aes-256-cbc`) or PBE-SHA1-3DES (`-v1 PBE-SHA1-3DES`)"
+        )
+    };
+    let scheme = match pkcs12_pbe_sha1_3des(algorithm).map_err(unknown)? {
+        Some(pbe) => Scheme::Pkcs12(pbe),
+        None => Scheme::Pbes2(pkcs5::EncryptionScheme::try_from(algorithm).map_err(|e| unknown(e.to_string()))?),
+    };
+    if password.is_empty() {
+        return Err(format!("its private key is encrypted, but {password_key} is not set"));
+    }
+    let wrong = || format!("its encrypted private key does not decrypt with {password_key} (a wrong password?)");
+    let plain = match scheme {
+        Scheme::Pbes2(s) => s.decrypt(password.as_bytes(), data).map_err(|_| wrong())?,
+        Scheme::Pkcs12(pbe) => pbe.decrypt(password, data).ok_or_else(wrong)?,
+    };
+    // A wrong password can still leave valid padding; the key must parse.
+    match der(&plain) {
+        Ok((0x30, _, rest)) if rest.is_empty() => Ok(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(plain))),
+        _ => Err(wrong()),
+    }
+}
+
+enum Scheme<'a> {
+    Pbes2(pkcs5::EncryptionScheme<'a>),
+    Pkcs12(Pkcs12Pbe<'a>),
+}
+
+/// pbeWithSHAAnd3-KeyTripleDES-CBC: 1.2.840.113549.1.12.1.3.
+const PBE_SHA1_3DES_OID: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x0c, 0x01, 0x03];
+/// More PBE iterations than any tool writes: a key asking for more is refused.
+const MAX_PBE_ITERATIONS: i32 = 10_000_000;
+
+/// PKCS#12's PBE (RFC 7292 appendix B) with SHA-1 and 3DES-CBC.
+struct Pkcs12Pbe<'a> {
+    salt: &'a [u8],
+    iterations: i32,
+}
+
+/// The AlgorithmIdentifier (whole DER) as PKCS#12's PBE with SHA-1 and
+/// 3DES, None when it names another algorithm.
+fn pkcs12_pbe_sha1_3des(algorithm: &[u8]) -> Result<Option<Pkcs12Pbe<'_>>, String> {
+    let (_, alg, _) = der(algorithm)?;
+    let (tag, oid, params) = der(alg)?;
+    if tag != 0x06 || oid != PBE_SHA1_3DES_OID {
+        return Ok(None);
+    }
+    let bad = || "bad PBE parameters".to_string();
+    let (tag, params, _) = der(params)?;
+    let (salt_tag, salt, rest) = der(params)?;
+    let (count_tag, count, _) = der(rest)?;
+    if tag != 0x30 || salt_tag != 0x04 || count_tag != 0x02 || count.is_empty() || count.len() > 4 || count[0] & 0x80 != 0 {
+        return Err(bad());
+    }
+    let iterations = count.iter().fold(0i32, |n, &b| (n << 8) | i32::from(b));
+    if !(1..=MAX_PBE_ITERATIONS).contains(&iterations) {
+        return Err(format!("{iterations} PBE iterations"));
+    }
+    Ok(Some(Pkcs12Pbe { salt, iterations }))
+}
+
+impl Pkcs12Pbe<'_> {
+    fn decrypt(&self, password: &str, data: &[u8]) -> Option<Vec<u8>> {
+        use cbc::cipher::{block_padding::Pkcs7, BlockDecryptMut, KeyIvInit};
+        use pkcs12::kdf::{derive_key_utf8, Pkcs12KeyType};
+        let derive = |kind, len| derive_key_utf8::<sha1::Sha1>(password, self.salt, kind, self.iterations, len).ok();
+        let key = derive(Pkcs12KeyType::EncryptionKey, 24)?;
+        let iv = derive(Pkcs12KeyType::Iv, 8)?;
+        let cipher = cbc::Decryptor::<des::TdesEde3>::new_from_slices(&key, &iv).ok()?;
+        cipher.decrypt_padded_vec_mut::<Pkcs7>(data).ok()
+    }
 }
 
 /// PKCS12FileLoader's key store: the first entry with a private key.
@@ -188,6 +314,42 @@ mod tests {
         assert!(f(Some("p11"), "x").is_err());
     }
 
+    /// A P-256 key, encrypted by `openssl pkcs8 -topk8 -v2 aes-256-cbc
+    /// -passout pass:secret` (PBES2, PBKDF2 with HMAC-SHA256).
+    const ENCRYPTED: &str = "-----BEGIN ENCRYPTED PRIVATE KEY-----
+MIHsMFcGCSqGSIb3DQEFDTBKMCkGCSqGSIb3DQEFDDAcBAgOIu4K/oyrzgICCAAw
+DAYIKoZIhvcNAgkFADAdBglghkgBZQMEASoEEHjRcHdFjn9RkPcbrSUnG+gEgZAN
+LWtlbApygES4wxngi7rwdC/ViJNdck7/apTcQg0Wo8fOkfJ2bLsiUz8bUDLRiZGT
+qqciCR5lt2oXwEPBP6b5jKAS8n3AZwYLfcQCNJByxWp6DaJfQXcrdG2cqERYeGng
+xoJ9S0IOT8fYR4tymNCHB4jx9xUBcd/gzhf2ROiFC+zs2aSBhwIVNX8rP8bkPzY=
+-----END ENCRYPTED PRIVATE KEY-----
+";
+    /// The same, by `openssl pkcs8 -topk8 -v2 des3 -v2prf hmacWithSHA1`
+    /// (what older OpenSSL releases wrote).
+    const ENCRYPTED_3DES_SHA1: &str = "-----BEGIN ENCRYPTED PRIVATE KEY-----
+MIHVMEAGCSqGSIb3DQEFDTAzMBsGCSqGSIb3DQEFDDAOBAjmrVaVbTcRKwICCAAw
+FAYIKoZIhvcNAwcECJYKUI3yS6zABIGQefoDZY9c0Z1EBctq5ExS7GyFKhu8BrP1
+Hnpma24s/PE1U1Jhi7gaeStcbSY57Iu2o9Cmta9OFFBCESGrFIWVsE/7a48vNWDD
+Awrw0UyC7L+r9f6zOxVEygeN3kheTtwhtjm6LoGIeYMJNyCgSIK+y7Z+zWRZW3e1
+eJuW2LHUGfjeemreEH2iJTohOcmTDb1p
+-----END ENCRYPTED PRIVATE KEY-----
+";
+    /// The same, by `openssl pkcs8 -topk8 -v1 PBE-SHA1-3DES` (PKCS#12's PBE).
+    const ENCRYPTED_PKCS12_PBE: &str = "-----BEGIN ENCRYPTED PRIVATE KEY-----
+MIGxMBwGCiqGSIb3DQEMAQMwDgQIE71yGfsPDrICAggABIGQZkZVxKskPgiWHVyE
+sxyu7nfNXeNcATxzGTvvc56sJIfFfIV+KT/twizIUYMcgMdqHpVhlB07b4iaVkcq
+aHKvWLmDcE1HMjeKcqxYGQHOd6ApkbSPWVKCdSr62W0g6Ft6t+0GDMlAKXkdwYE7
+X5A0cGO5EQ8EeYhHn66cOrtXqRc0gbkE5uou/JZkz2VyiayL
+-----END ENCRYPTED PRIVATE KEY-----
+";
+    /// The same key, unencrypted.
+    const PLAIN: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgeuk5zOr4PpI0RP+8
+XdLdQx+M052tfle1M/uiH8xebgmhRANCAARbWD4P9vZoYxWC18GAA3P6WaQ4Z9RK
+Yk/aTMCh7sVPSBh4h5a0r+QKXj9DrHjsCEoFbmuuz+bkp3uJGDFszW6R
+-----END PRIVATE KEY-----
+";
+
     #[test]
     fn jks_and_pkcs12_each_read_the_other_by_content_as_the_jdk_does() {
         let jks = [0xFE, 0xED, 0xFE, 0xED, 0, 0, 0, 2];
@@ -200,9 +362,29 @@ mod tests {
     }
 
     #[test]
-    fn pem_without_key_or_with_encrypted_key_is_refused() {
-        assert!(pem_key_store(b"nothing here").is_err());
-        let enc = b"-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n";
-        assert!(pem_key_store(enc).err().unwrap_or_default().contains("encrypted PEM private key"));
+    fn an_encrypted_pem_key_decrypts_with_the_password_only() {
+        let key = |pem: &str, pw: &str| pem_key_store(pem.as_bytes(), pw, "ssl.keyStore.password").map(|k| k.key);
+        let plain = key(PLAIN, "").unwrap();
+        assert_eq!(key(ENCRYPTED, "secret").unwrap().secret_der(), plain.secret_der());
+        assert_eq!(key(ENCRYPTED_3DES_SHA1, "secret").unwrap().secret_der(), plain.secret_der());
+        assert_eq!(key(ENCRYPTED_PKCS12_PBE, "secret").unwrap().secret_der(), plain.secret_der());
+        let wrong = key(ENCRYPTED_PKCS12_PBE, "Secret").err().unwrap_or_default();
+        assert!(wrong.contains("does not decrypt with ssl.keyStore.password"), "{wrong}");
+        let wrong = key(ENCRYPTED, "Secret").err().unwrap_or_default();
+        assert!(wrong.contains("does not decrypt with ssl.keyStore.password"), "{wrong}");
+        let unset = key(ENCRYPTED, "").err().unwrap_or_default();
+        assert!(unset.contains("encrypted, but ssl.keyStore.password is not set"), "{unset}");
+    }
+
+    #[test]
+    fn bad_pem_keys_are_refused_with_a_reason() {
+        let key = |pem: &[u8]| pem_key_store(pem, "secret", "ssl.keyStore.password").err().unwrap_or_default();
+        assert!(key(b"nothing here").contains("no usable private key"));
+        let junk = b"-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n";
+        assert!(key(junk).contains("not a PKCS#8 EncryptedPrivateKeyInfo"), "{}", key(junk));
+        let cut = b"-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n";
+        assert!(key(cut).contains("no -----END ENCRYPTED PRIVATE KEY----- line"), "{}", key(cut));
+        let legacy = b"-----BEGIN EC PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-256-CBC,00\n\nAAAA\n-----END EC PRIVATE KEY-----\n";
+        assert!(key(legacy).contains("legacy format"), "{}", key(legacy));
     }
 }

@@ -1,10 +1,79 @@
 //! Addresses as Java's networking prints and binds them (NetUtils, and what
 //! InetAddress/InetSocketAddress do on their own): the IPv6 wildcard that
-//! also takes IPv4 connections, IPv4-mapped peers seen as IPv4, and IPv6
-//! written out in full.
+//! also takes IPv4 connections, IPv4-mapped peers seen as IPv4, IPv6
+//! written out in full, and an address's host name by reverse lookup
+//! (InetAddress.getHostName, on a short-lived "ReverseLookup" thread so its
+//! caller waits a bounded time).
 
 use std::io;
-use std::net::{IpAddr, Ipv6Addr, SocketAddr, TcpListener};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr, TcpListener, ToSocketAddrs};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// How long a caller of `host_name` waits for the lookup.
+pub const REVERSE_LOOKUP_TIMEOUT: Duration = Duration::from_secs(3);
+/// Reverse lookups under way at once; more get no name.
+const MAX_REVERSE_LOOKUPS: usize = 4;
+static REVERSE_LOOKUPS: AtomicUsize = AtomicUsize::new(0);
+
+/// InetAddress.getHostName for an address that has no name yet: the name
+/// the resolver (hosts file or DNS PTR) gives `ip`, kept only if that name
+/// resolves back to `ip` (as Java checks), else None. None too when no
+/// answer came within `timeout` (the lookup then finishes on its own) or
+/// MAX_REVERSE_LOOKUPS are already under way.
+pub fn host_name(ip: IpAddr, timeout: Duration) -> Option<String> {
+    if REVERSE_LOOKUPS.fetch_add(1, Ordering::AcqRel) >= MAX_REVERSE_LOOKUPS {
+        REVERSE_LOOKUPS.fetch_sub(1, Ordering::AcqRel);
+        tracing::warn!("No reverse lookup of {ip}: {MAX_REVERSE_LOOKUPS} are already under way");
+        return None;
+    }
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    let spawned = std::thread::Builder::new().name("ReverseLookup".into()).spawn(move || {
+        let name = name_info(ip).filter(|name| {
+            (name.as_str(), 0).to_socket_addrs().map(|mut addrs| addrs.any(|a| canonical(a).ip() == ip)).unwrap_or(false)
+        });
+        REVERSE_LOOKUPS.fetch_sub(1, Ordering::AcqRel);
+        let _ = tx.send(name);
+    });
+    if let Err(e) = spawned {
+        REVERSE_LOOKUPS.fetch_sub(1, Ordering::AcqRel);
+        tracing::warn!("No reverse lookup of {ip}: cannot start a thread: {e}");
+        return None;
+    }
+    match rx.recv_timeout(timeout) {
+        Ok(name) => name,
+        Err(_) => {
+            tracing::warn!("No host name for {ip}: the reverse lookup took over {timeout:?}");
+            None
+        }
+    }
+}
+
+/// getnameinfo with NI_NAMEREQD: the name, or None when there is none.
+fn name_info(ip: IpAddr) -> Option<String> {
+    let addr = socket2::SockAddr::from(SocketAddr::new(ip, 0));
+    let mut host = [0 as libc::c_char; 1025];
+    // SAFETY: `addr` is a valid socket address of `addr.len()` bytes and
+    // `host` a writable buffer of the length given; both outlive the call,
+    // which writes a NUL-terminated name into `host` on success.
+    let rc = unsafe {
+        libc::getnameinfo(
+            addr.as_ptr(),
+            addr.len(),
+            host.as_mut_ptr(),
+            host.len() as libc::socklen_t,
+            std::ptr::null_mut(),
+            0,
+            libc::NI_NAMEREQD,
+        )
+    };
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: on success getnameinfo left a NUL-terminated string in `host`.
+    let name = unsafe { std::ffi::CStr::from_ptr(host.as_ptr()) };
+    name.to_str().ok().map(str::to_string)
+}
 
 /// A peer address as Java sees it: an IPv4-mapped IPv6 address
 /// (`::ffff:a.b.c.d`, what a dual-stack socket reports for an IPv4 peer)
@@ -98,6 +167,13 @@ fn finish(sock: socket2::Socket, addr: SocketAddr, backlog: i32, reuse_address: 
 mod tests {
     use super::*;
     use std::net::TcpStream;
+
+    #[test]
+    fn the_loopback_address_has_a_name_that_leads_back_to_it() {
+        let ip = IpAddr::from([127, 0, 0, 1]);
+        let name = host_name(ip, Duration::from_secs(10)).expect("127.0.0.1 has a name (/etc/hosts)");
+        assert!((name.as_str(), 0).to_socket_addrs().unwrap().any(|a| a.ip() == ip), "{name}");
+    }
 
     #[test]
     fn java_forms() {

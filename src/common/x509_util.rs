@@ -20,16 +20,22 @@
 //! not check client host names, as in Java; between servers both sides
 //! check that the peer's certificate names its address, the dialing side
 //! against the host in the server line, the accepting side against the
-//! peer's IP address), ssl.handshakeDetectionTimeoutMillis
+//! peer's IP address; as Java's ZKTrustManager, a certificate that does
+//! not name that IP address may name its host name, from a reverse lookup,
+//! and dialing a host name a certificate for the address connected to
+//! will do too), ssl.handshakeDetectionTimeoutMillis
 //! (default 5000: the time a TLS connection has to finish its handshake),
 //! ssl.authProvider (default x509). Refused with a line naming the key:
-//! ssl.crl / ssl.ocsp = true (no revocation checking),
+//! ssl.crl / ssl.ocsp = true (no revocation checking: Java fetches CRLs
+//! from the certificates' distribution points and asks OCSP responders
+//! during the handshake, which rustls cannot),
 //! ssl.context.supplier.class (a Java class), protocols other than TLSv1.2
 //! and TLSv1.3, cipher suites rustls does not implement.
 
 use crate::common::der::element as der;
 use crate::common::file_change_watcher::FileChangeWatcher;
 use crate::common::file_key_store_loader::{load_key_store, load_trust_store, KeyMaterial, KeyStoreFileType};
+use crate::common::net_utils::{host_name, REVERSE_LOOKUP_TIMEOUT};
 use crate::quorum::quorum_peer_config::system_properties::SystemProperties;
 use crate::quorum::quorum_peer_config::ConfigError;
 use parking_lot::{Mutex, RwLock};
@@ -38,10 +44,12 @@ use rustls::crypto::CryptoProvider;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::crypto::WebPkiSupportedAlgorithms;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::{ParsedCertificate, WebPkiClientVerifier};
 use rustls::sign::{CertifiedKey, SingleCertAndKey};
 use rustls::{
-    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme,
+    CertificateError, ClientConfig, DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme,
     SupportedCipherSuite, SupportedProtocolVersion,
 };
 use std::path::PathBuf;
@@ -90,6 +98,8 @@ impl X509Kind {
 pub struct StoreSpec {
     pub location: PathBuf,
     pub password: String,
+    /// The key the password came from (.password or .passwordPath).
+    pub password_key: String,
     pub kind: KeyStoreFileType,
 }
 
@@ -156,14 +166,18 @@ fn protocol(name: &str) -> Option<Vec<&'static SupportedProtocolVersion>> {
 }
 
 /// getPasswordFromConfigPropertyOrFile: the file's content (less one
-/// trailing line separator) wins over the property.
-fn password(props: &SystemProperties, key: &str, path_key: &str) -> Result<String, ConfigError> {
+/// trailing line separator) wins over the property. Also gives the key it
+/// came from, as spelt.
+fn password(props: &SystemProperties, key: &str, path_key: &str) -> Result<(String, String), ConfigError> {
     match props.lookup(path_key) {
         Some((k, p)) if !p.is_empty() => {
             let s = std::fs::read_to_string(p).map_err(|e| ConfigError::bad_value(k, p, &format!("cannot be read: {e}")))?;
-            Ok(s.strip_suffix('\n').unwrap_or(&s).to_string())
+            Ok((s.strip_suffix('\n').unwrap_or(&s).to_string(), k.to_string()))
         }
-        _ => Ok(props.string(key).unwrap_or_default()),
+        _ => match props.lookup(key) {
+            Some((k, v)) => Ok((v.to_string(), k.to_string())),
+            None => Ok((String::new(), key.to_string())),
+        },
     }
 }
 
@@ -176,8 +190,9 @@ fn store(props: &SystemProperties, kind: X509Kind, which: &str) -> Result<Option
     let type_prop = props.string(&type_key).filter(|t| !t.is_empty());
     let file_type = KeyStoreFileType::from_property_value_or_file_name(type_prop.as_deref(), &location)
         .map_err(|e| props.refused(if type_prop.is_some() { &type_key } else { &loc_key }, &e))?;
-    let password = password(props, &kind.key(&format!("{which}.password")), &kind.key(&format!("{which}.passwordPath")))?;
-    Ok(Some(StoreSpec { location: PathBuf::from(location), password, kind: file_type }))
+    let (password, password_key) =
+        password(props, &kind.key(&format!("{which}.password")), &kind.key(&format!("{which}.passwordPath")))?;
+    Ok(Some(StoreSpec { location: PathBuf::from(location), password, password_key, kind: file_type }))
 }
 
 impl SslSettings {
@@ -187,14 +202,22 @@ impl SslSettings {
         if let Some((k, v)) = props.lookup(&key("context.supplier.class")) {
             return Err(ConfigError::bad_value(k, v, "is not supported: zkserver cannot load a Java SSLContext supplier"));
         }
-        for name in ["crl", "ocsp"] {
+        // Java turns on the JDK's revocation checking, which fetches each
+        // certificate's CRL distribution points (and with ocsp asks its
+        // OCSP responder) during the handshake. rustls only checks CRLs it
+        // is handed beforehand and has no fetching or OCSP client, so
+        // zkserver cannot do what these keys ask and refuses them.
+        for (name, why) in [
+            ("crl", "zkserver cannot fetch CRLs from the certificates' CRL distribution points as Java does"),
+            ("ocsp", "zkserver has no OCSP client to ask a certificate's responder as Java does"),
+        ] {
             let key = key(name);
             if props.boolean(&key, false) {
                 let (k, v) = props.lookup(&key).unwrap_or((&key, "true"));
                 return Err(ConfigError::bad_value(
                     k,
                     v,
-                    "is not supported: zkserver does not check certificate revocation (CRL/OCSP)",
+                    &format!("is not supported: {why}, so it does not check certificate revocation (leave it false)"),
                 ));
             }
         }
@@ -278,7 +301,7 @@ impl SslSettings {
                 self.kind.name()
             )
         })?;
-        Ok((key_store, load_key_store(&key_store.location, &key_store.password, key_store.kind)?))
+        Ok((key_store, load_key_store(&key_store.location, &key_store.password, &key_store.password_key, key_store.kind)?))
     }
 
     fn roots(&self, why: &str) -> Result<Arc<RootCertStore>, String> {
@@ -313,9 +336,11 @@ impl SslSettings {
                     "peer certificates cannot be checked (set it, or {}clientAuth=none)",
                     self.kind.prefix()
                 ))?;
-                let b = WebPkiClientVerifier::builder_with_provider(roots, provider);
+                let algs = provider.signature_verification_algorithms;
+                let b = WebPkiClientVerifier::builder_with_provider(Arc::clone(&roots), provider);
                 let b = if self.client_auth == ClientAuth::Want { b.allow_unauthenticated() } else { b };
-                builder.with_client_cert_verifier(b.build().map_err(|e| format!("trust store: {e}"))?)
+                let inner = b.build().map_err(|e| format!("trust store: {e}"))?;
+                builder.with_client_cert_verifier(Arc::new(ClientVerifier { inner, roots, algs }))
             }
         };
         Ok(Arc::new(builder.with_cert_resolver(key)))
@@ -324,14 +349,18 @@ impl SslSettings {
     /// createSSLContextAndOptions (client side, for a server dialing a
     /// peer): presents this server's certificate and checks the peer's
     /// against the trust store (and its host, with hostnameVerification).
-    pub fn client_config(&self) -> Result<Arc<ClientConfig>, String> {
+    pub fn client_config(&self) -> Result<DialConfig, String> {
         let (key_store, km) = self.key_store()?;
         let provider = self.provider();
         let roots = self.roots("peer certificates cannot be checked")?;
-        let inner = WebPkiServerVerifier::builder_with_provider(roots, Arc::clone(&provider))
+        let chain = WebPkiServerVerifier::builder_with_provider(roots, Arc::clone(&provider))
             .build()
             .map_err(|e| format!("trust store: {e}"))?;
-        let verifier = Arc::new(PeerVerifier { inner, hostname_verification: self.hostname_verification });
+        let verifier = Arc::new(PeerVerifier {
+            inner: Arc::clone(&chain),
+            hostname_verification: self.hostname_verification,
+            connected_ip: None,
+        });
         let key = certified_key(&provider, km).map_err(|e| format!("key store {}: {e}", key_store.location.display()))?;
         let config = ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(&self.protocols)
@@ -339,7 +368,35 @@ impl SslSettings {
             .dangerous()
             .with_custom_certificate_verifier(verifier)
             .with_client_cert_resolver(key);
-        Ok(Arc::new(config))
+        Ok(DialConfig { config: Arc::new(config), chain, hostname_verification: self.hostname_verification })
+    }
+}
+
+/// The quorum's client side: the config a dial takes, and what checks the
+/// peer's chain, for the dials that need a verifier of their own.
+#[derive(Clone)]
+pub struct DialConfig {
+    config: Arc<ClientConfig>,
+    chain: Arc<WebPkiServerVerifier>,
+    hostname_verification: bool,
+}
+
+impl DialConfig {
+    /// The config for a dial to `name` that connected to `ip`. Dialing a
+    /// host name with hostnameVerification, the certificate may name
+    /// either (Java checks the address first, then the name), so that dial
+    /// gets a verifier that knows the address.
+    pub fn to(&self, name: &ServerName<'_>, ip: std::net::IpAddr) -> Arc<ClientConfig> {
+        if !self.hostname_verification || matches!(name, ServerName::IpAddress(_)) {
+            return Arc::clone(&self.config);
+        }
+        let mut config = (*self.config).clone();
+        config.dangerous().set_certificate_verifier(Arc::new(PeerVerifier {
+            inner: Arc::clone(&self.chain),
+            hostname_verification: true,
+            connected_ip: Some(ip),
+        }));
+        Arc::new(config)
     }
 }
 
@@ -360,7 +417,7 @@ pub fn admin_server_config(props: &SystemProperties) -> Result<Arc<ServerConfig>
             .ok_or_else(|| format!("{}{which}.location is not set", kind.prefix()))
     };
     let (key_store, trust_store) = (spec("keyStore")?, spec("trustStore")?);
-    let km = load_key_store(&key_store.location, &key_store.password, key_store.kind)?;
+    let km = load_key_store(&key_store.location, &key_store.password, &key_store.password_key, key_store.kind)?;
     load_trust_store(&trust_store.location, &trust_store.password, trust_store.kind)?;
     #[allow(deprecated)] // as in `SslSettings::provider`
     let provider = Arc::new(provider::default_provider());
@@ -408,13 +465,240 @@ fn subject_public_key_info(cert: &[u8]) -> Result<&[u8], String> {
     Ok(crate::common::der::element_whole(rest)?.2)
 }
 
+/// ZKTrustManager on the accepting side, for client certificates: webpki's
+/// checks, except for an X.509 v1 certificate, which webpki cannot read
+/// and Java's PKIX validator takes (openssl makes one when given no
+/// extensions; the C client's own tests use them): that one must be
+/// issued and signed by a trust anchor directly and be within its
+/// validity period, and its key signs the handshake.
+#[derive(Debug)]
+struct ClientVerifier {
+    inner: Arc<dyn ClientCertVerifier>,
+    roots: Arc<RootCertStore>,
+    algs: WebPkiSupportedAlgorithms,
+}
+
+impl ClientCertVerifier for ClientVerifier {
+    fn offer_client_auth(&self) -> bool {
+        self.inner.offer_client_auth()
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        self.inner.client_auth_mandatory()
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        match V1Cert::parse(end_entity) {
+            Some(cert) => cert.verify(&self.roots, &self.algs, now).map(|()| ClientCertVerified::assertion()),
+            None => self.inner.verify_client_cert(end_entity, intermediates, now),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        match V1Cert::parse(cert) {
+            Some(cert) => cert.verify_handshake(message, dss, &self.algs),
+            None => self.inner.verify_tls12_signature(message, cert, dss),
+        }
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        match V1Cert::parse(cert) {
+            Some(_) if !signs_tls13(dss.scheme) => {
+                Err(rustls::PeerMisbehaved::SignedHandshakeWithUnadvertisedSigScheme.into())
+            }
+            Some(cert) => cert.verify_handshake(message, dss, &self.algs),
+            None => self.inner.verify_tls13_signature(message, cert, dss),
+        }
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+/// The schemes TLS 1.3 allows a handshake signature with (RFC 8446 4.2.3).
+fn signs_tls13(scheme: SignatureScheme) -> bool {
+    use SignatureScheme as S;
+    matches!(
+        scheme,
+        S::ECDSA_NISTP256_SHA256
+            | S::ECDSA_NISTP384_SHA384
+            | S::ECDSA_NISTP521_SHA512
+            | S::RSA_PSS_SHA256
+            | S::RSA_PSS_SHA384
+            | S::RSA_PSS_SHA512
+            | S::ED25519
+            | S::ED448
+    )
+}
+
+/// The parts of an X.509 v1 certificate (no version field) that verifying
+/// it needs; DER contents unless named whole.
+struct V1Cert<'a> {
+    tbs_whole: &'a [u8],
+    signature_alg: &'a [u8],
+    signature: &'a [u8],
+    issuer: &'a [u8],
+    not_before: u64,
+    not_after: u64,
+    key_alg: &'a [u8],
+    key: &'a [u8],
+}
+
+impl<'a> V1Cert<'a> {
+    /// Some for a well-formed v1 certificate, None for anything else
+    /// (webpki judges those).
+    fn parse(cert: &'a [u8]) -> Option<V1Cert<'a>> {
+        let seq = |data: &'a [u8]| match der(data) {
+            Ok((0x30, contents, rest)) => Some((contents, rest)),
+            _ => None,
+        };
+        let (certificate, _) = seq(cert)?;
+        let (_, tbs, tbs_whole, rest) = crate::common::der::element_whole(certificate).ok()?;
+        let (signature_alg, rest) = seq(rest)?;
+        let signature = match der(rest).ok()? {
+            (0x03, [0, bits @ ..], _) => bits,
+            _ => return None,
+        };
+        let (tag, _, after_serial) = der(tbs).ok()?;
+        if tag != 0x02 {
+            return None; // a version field: v2 or v3
+        }
+        let (inner_alg, rest) = seq(after_serial)?;
+        let (issuer, rest) = seq(rest)?;
+        let (validity, rest) = seq(rest)?;
+        let (_subject, rest) = seq(rest)?;
+        let (spki, _) = seq(rest)?;
+        let (not_before, after) = asn1_time(validity)?;
+        let (not_after, _) = asn1_time(after)?;
+        let (key_alg, spki_rest) = seq(spki)?;
+        let key = match der(spki_rest).ok()? {
+            (0x03, [0, bits @ ..], _) => bits,
+            _ => return None,
+        };
+        if inner_alg != signature_alg {
+            return None;
+        }
+        Some(V1Cert { tbs_whole, signature_alg, signature, issuer, not_before, not_after, key_alg, key })
+    }
+
+    /// Within its validity and signed by a trust anchor named its issuer.
+    fn verify(&self, roots: &RootCertStore, algs: &WebPkiSupportedAlgorithms, now: UnixTime) -> Result<(), rustls::Error> {
+        let now = now.as_secs();
+        if now < self.not_before {
+            return Err(CertificateError::NotValidYet.into());
+        }
+        if now > self.not_after {
+            return Err(CertificateError::Expired.into());
+        }
+        for anchor in roots.roots.iter().filter(|a| a.subject.as_ref() == self.issuer) {
+            let Some((anchor_alg, anchor_key)) = spki_parts(anchor.subject_public_key_info.as_ref()) else { continue };
+            let signed = algs.all.iter().any(|alg| {
+                alg.signature_alg_id().as_ref() == self.signature_alg
+                    && alg.public_key_alg_id().as_ref() == anchor_alg
+                    && alg.verify_signature(anchor_key, self.tbs_whole, self.signature).is_ok()
+            });
+            if signed {
+                return Ok(());
+            }
+        }
+        Err(CertificateError::UnknownIssuer.into())
+    }
+
+    /// The handshake signature, made with this certificate's key.
+    fn verify_handshake(
+        &self,
+        message: &[u8],
+        dss: &DigitallySignedStruct,
+        algs: &WebPkiSupportedAlgorithms,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        let candidates = algs.mapping.iter().filter(|(scheme, _)| *scheme == dss.scheme).flat_map(|(_, a)| a.iter());
+        let mut matching = candidates.filter(|alg| alg.public_key_alg_id().as_ref() == self.key_alg).peekable();
+        if matching.peek().is_none() {
+            return Err(rustls::PeerMisbehaved::SignedHandshakeWithUnadvertisedSigScheme.into());
+        }
+        if matching.any(|alg| alg.verify_signature(self.key, message, dss.signature()).is_ok()) {
+            Ok(HandshakeSignatureValid::assertion())
+        } else {
+            Err(CertificateError::BadSignature.into())
+        }
+    }
+}
+
+/// A SubjectPublicKeyInfo's (contents) algorithm identifier (contents) and
+/// key bits.
+fn spki_parts(spki: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (tag, alg, rest) = der(spki).ok()?;
+    match (tag, der(rest).ok()?) {
+        (0x30, (0x03, [0, bits @ ..], _)) => Some((alg, bits)),
+        _ => None,
+    }
+}
+
+/// A certificate time (UTCTime YYMMDDHHMMSSZ, years 1950-2049, or
+/// GeneralizedTime YYYYMMDDHHMMSSZ) as seconds since 1970, and what
+/// follows it.
+fn asn1_time(data: &[u8]) -> Option<(u64, &[u8])> {
+    let (tag, text, rest) = der(data).ok()?;
+    let (year, text) = match (tag, text.len()) {
+        (0x17, 13) => {
+            let yy = i64::from(two_digits(&text[..2])?);
+            (if yy >= 50 { 1900 + yy } else { 2000 + yy }, &text[2..])
+        }
+        (0x18, 15) => (i64::from(two_digits(&text[..2])?) * 100 + i64::from(two_digits(&text[2..4])?), &text[4..]),
+        _ => return None,
+    };
+    if text[10] != b'Z' {
+        return None;
+    }
+    let field = |i: usize| two_digits(&text[i..i + 2]);
+    let (month, day, hour, minute, second) = (field(0)?, field(2)?, field(4)?, field(6)?, field(8)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let days = crate::common::civil_date::days_from_civil(year, month, day);
+    let secs = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second);
+    Some((u64::try_from(secs).ok()?, rest))
+}
+
+fn two_digits(b: &[u8]) -> Option<u32> {
+    match b {
+        [a @ b'0'..=b'9', c @ b'0'..=b'9'] => Some(u32::from(a - b'0') * 10 + u32::from(c - b'0')),
+        _ => None,
+    }
+}
+
 /// ZKTrustManager on the dialing side: the chain must lead to the trust
 /// store; a certificate for another host is accepted only with
-/// hostnameVerification=false.
+/// hostnameVerification=false. As Java's performHostVerification, a
+/// certificate that does not name the host dialed may still name the
+/// address: dialing an IP address, its host name (reverse lookup) is
+/// tried; dialing a host name, the address it connected to.
 #[derive(Debug)]
 struct PeerVerifier {
     inner: Arc<WebPkiServerVerifier>,
     hostname_verification: bool,
+    /// The address a dial to a host name connected to.
+    connected_ip: Option<std::net::IpAddr>,
 }
 
 impl ServerCertVerifier for PeerVerifier {
@@ -427,9 +711,26 @@ impl ServerCertVerifier for PeerVerifier {
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         match self.inner.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
+            // The chain is good (it is checked first); only the name is not.
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             )) if !self.hostname_verification => Ok(ServerCertVerified::assertion()),
+            Err(e @ rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => {
+                let parsed = ParsedCertificate::try_from(end_entity)?;
+                let second_try = match (server_name, self.connected_ip) {
+                    (ServerName::IpAddress(ip), _) => verify_host_name(&parsed, std::net::IpAddr::from(*ip)),
+                    (_, Some(ip)) => {
+                        rustls::client::verify_server_name(&parsed, &ServerName::IpAddress(ip.into())).map_err(|e| e.to_string())
+                    }
+                    _ => Err(String::new()),
+                };
+                match second_try {
+                    Ok(()) => Ok(ServerCertVerified::assertion()),
+                    Err(_) => Err(e),
+                }
+            }
             other => other,
         }
     }
@@ -459,12 +760,22 @@ impl ServerCertVerifier for PeerVerifier {
 
 /// ZKTrustManager on the accepting side (QuorumX509Util only, with
 /// hostnameVerification): the peer's certificate must name the address it
-/// connected from.
+/// connected from, or else the host name a reverse lookup gives that
+/// address.
 pub fn verify_peer_address(cert: &CertificateDer<'_>, ip: std::net::IpAddr) -> Result<(), String> {
     let parsed = ParsedCertificate::try_from(cert).map_err(|e| format!("bad peer certificate: {e}"))?;
-    let name = ServerName::IpAddress(ip.into());
-    rustls::client::verify_server_name(&parsed, &name)
-        .map_err(|e| format!("the peer's certificate is not for its address {ip}: {e}"))
+    if rustls::client::verify_server_name(&parsed, &ServerName::IpAddress(ip.into())).is_ok() {
+        return Ok(());
+    }
+    verify_host_name(&parsed, ip).map_err(|e| format!("the peer's certificate is not for its address {ip}: {e}"))
+}
+
+/// performHostVerification's second try: the certificate names the host
+/// name of `ip` (a reverse lookup, bounded by REVERSE_LOOKUP_TIMEOUT).
+fn verify_host_name(cert: &ParsedCertificate<'_>, ip: std::net::IpAddr) -> Result<(), String> {
+    let name = host_name(ip, REVERSE_LOOKUP_TIMEOUT).ok_or("nor has the address a host name (reverse lookup)")?;
+    let server_name = ServerName::try_from(name.as_str()).map_err(|e| format!("nor is its host name {name:?} valid: {e}"))?;
+    rustls::client::verify_server_name(cert, &server_name).map_err(|e| format!("nor for its host name {name}: {e}"))
 }
 
 /// The TLS settings in force for one X509Util, and the configs new
@@ -472,7 +783,7 @@ pub fn verify_peer_address(cert: &CertificateDer<'_>, ip: std::net::IpAddr) -> R
 pub struct X509Util {
     pub settings: SslSettings,
     config: RwLock<Arc<ServerConfig>>,
-    client_config: RwLock<Option<Arc<ClientConfig>>>,
+    client_config: RwLock<Option<DialConfig>>,
     watcher: Mutex<Option<FileChangeWatcher>>,
 }
 
@@ -519,8 +830,8 @@ impl X509Util {
         Arc::clone(&self.config.read())
     }
 
-    /// The config a new dialed connection takes (the quorum's only).
-    pub fn client_config(&self) -> Option<Arc<ClientConfig>> {
+    /// What a new dialed connection takes its config from (the quorum's only).
+    pub fn client_config(&self) -> Option<DialConfig> {
         self.client_config.read().clone()
     }
 

@@ -7,7 +7,11 @@
 //! leader as REQUEST packets; syncs are remembered until the leader's SYNC.
 //! A local session's createSession and closeSession stay here. Before an
 //! ephemeral's creation on a local session, `process_request` (on the
-//! RequestThrottler thread) queues the createSession that upgrades it.
+//! RequestThrottler thread) queues the createSession that upgrades it. A
+//! follower's ObserverMaster hands its observers' requests to
+//! `process_learner_request` (their observer did any upgrade); with
+//! zookeeper.follower.skipLearnerRequestToNextProcessor they are only
+//! forwarded, not queued on the CommitProcessor.
 
 use crate::quorum::learner::Learner;
 use crate::quorum::learner_zoo_keeper_server::LearnerZooKeeperServer;
@@ -15,6 +19,7 @@ use crate::quorum::quorum_peer_config::LearnerType;
 use crate::quorum::quorum_zoo_keeper_server::upgrade_request_for;
 use crate::server::zoo_trace;
 use crate::server::request::Request;
+use crate::server::session_tracker::SessionOwner;
 use crate::server::request_processor::RequestProcessor;
 use crate::zoo_defs::op_code;
 use crate::server::zoo_keeper_server::ZooKeeperServer;
@@ -37,16 +42,33 @@ impl FollowerRequestProcessor {
         role: Weak<LearnerZooKeeperServer>,
         learner: Arc<Learner>,
         next: Arc<dyn RequestProcessor>,
+        skip_learner_requests: bool,
     ) -> std::io::Result<Arc<FollowerRequestProcessor>> {
         let (tx, rx) = unbounded();
         let kind = match learner.learner_type() {
             LearnerType::Observer => "ObserverRequestProcessor",
             LearnerType::Participant => "FollowerRequestProcessor",
         };
+        let skip = learner.learner_type() == LearnerType::Participant && skip_learner_requests;
+        if learner.learner_type() == LearnerType::Participant {
+            tracing::info!(
+                "Initialized FollowerRequestProcessor with zookeeper.follower.skipLearnerRequestToNextProcessor as {skip}"
+            );
+        }
         let n = Arc::clone(&next);
         let z = zks.clone();
-        let h = crate::server::zoo_keeper_critical_thread::spawn(format!("{kind}:{server_id}"), move || run(z, role, learner, n, rx))?;
+        let h = crate::server::zoo_keeper_critical_thread::spawn(format!("{kind}:{server_id}"), move || {
+            run(z, role, learner, n, rx, skip)
+        })?;
         Ok(Arc::new(FollowerRequestProcessor { zks, queued: tx, thread: Mutex::new(Some(h)), next }))
+    }
+}
+
+impl FollowerRequestProcessor {
+    /// processObserverRequest: a request an observer of this follower's
+    /// ObserverMaster forwarded, queued as it is.
+    pub fn process_learner_request(&self, req: Request) {
+        let _ = self.queued.send(Some(req));
     }
 }
 
@@ -74,6 +96,7 @@ fn run(
     learner: Arc<Learner>,
     next: Arc<dyn RequestProcessor>,
     rx: Receiver<Option<Request>>,
+    skip_learner_requests: bool,
 ) {
     use op_code::*;
     while let Ok(Some(req)) = rx.recv() {
@@ -86,7 +109,7 @@ fn run(
         let forward = !req.throttled && match req.op_type {
             SYNC => {
                 if let Some(r) = role.upgrade() {
-                    r.add_pending_sync(req.session_id, req.cxid);
+                    r.add_pending_sync(req.session_id, req.cxid, req.owner);
                 }
                 true
             }
@@ -97,7 +120,11 @@ fn run(
             _ => false,
         };
         let packet = forward.then(|| Learner::request_packet(&req));
-        next.process_request(req);
+        if skip_learner_requests && matches!(req.session_owner, SessionOwner::Learner(_)) {
+            crate::server::server_metrics::metrics().skip_learner_request_to_next_processor_count.inc();
+        } else {
+            next.process_request(req);
+        }
         if let Some(qp) = packet {
             // A failed write closes the socket and ends the role.
             let _ = learner.write_packet(&qp, true);

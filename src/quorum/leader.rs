@@ -20,8 +20,9 @@
 
 use crate::common::time::current_elapsed_time;
 use crate::quorum::leader_zoo_keeper_server::LeaderZooKeeperServer;
-use crate::quorum::learner_master::LearnerMaster;
-use crate::quorum::learner_handler::{plan_sync, History, LearnerHandler, SyncPlan};
+use crate::jute::records::QuorumPacket;
+use crate::quorum::learner_master::{accept_learners, revalidate_answer, sync_from_database, LearnerMaster, PendingHandshakes};
+use crate::quorum::learner_handler::{LearnerHandler, SyncPlan};
 use crate::jute::txn::TxnBody;
 use crate::quorum::quorum_verifier::QuorumVerifier;
 use crate::quorum::quorum_packet::make_zxid;
@@ -29,14 +30,14 @@ use crate::quorum::quorum_peer::{QuorumPeer, ZabState};
 use crate::quorum::quorum_peer_config::system_properties::SystemProperties;
 use crate::quorum::quorum_peer_config::ConfigError;
 use crate::server::request::Request;
-use crate::server::session_tracker::{SessionOwner, SessionTracker};
+use crate::server::session_tracker::SessionTracker;
 use crate::server::zoo_keeper_server::ZooKeeperServer;
 use parking_lot::{Condvar, Mutex, MutexGuard};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::io;
-use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 use tracing::{error, info, warn};
@@ -154,18 +155,10 @@ pub struct Leader {
     /// The membership (with the new epoch's version) NEWLEADER carries.
     qv_bytes: OnceLock<Vec<u8>>,
     listeners: Mutex<Vec<TcpListener>>,
-    /// Learner sockets whose first packet has not arrived yet, oldest
-    /// first, by handshake id.
-    handshakes: Mutex<VecDeque<(u64, TcpStream)>>,
-    next_handshake_id: AtomicU64,
+    /// Learner sockets whose first packet has not arrived yet.
+    handshakes: PendingHandshakes,
     started_at: Instant,
 }
-
-/// How many accepted learner sockets may be waiting for their first packet
-/// at once (Java has no bound): far more than an ensemble's learners, which
-/// send it at once, so only strangers that connect and stay silent or
-/// trickle are closed to make room.
-const MAX_LEARNER_HANDSHAKES: usize = 64;
 
 fn interrupted(msg: &str) -> io::Error {
     io::Error::new(io::ErrorKind::TimedOut, msg.to_string())
@@ -186,8 +179,7 @@ impl Leader {
             follower_counter: AtomicI64::new(-1),
             qv_bytes: OnceLock::new(),
             listeners: Mutex::new(Vec::new()),
-            handshakes: Mutex::new(VecDeque::new()),
-            next_handshake_id: AtomicU64::new(1),
+            handshakes: PendingHandshakes::default(),
             started_at: Instant::now(),
         })
     }
@@ -273,26 +265,6 @@ impl Leader {
         let (lock, cv) = &self.started;
         *lock.lock() = true;
         cv.notify_all();
-    }
-
-    // ---- sync ----
-
-    /// calculateTxnLogSizeLimit: zookeeper.snapshotSizeFactor times the
-    /// newest snapshot's size; 0 (no snapshot, or a factor of 0) means no
-    /// limit, and a negative factor turns txn-log syncs off (-1), as in
-    /// Java's isTxnLogSyncEnabled.
-    fn txn_log_size_limit(&self, db: &crate::server::zk_database::ZkDatabase) -> i64 {
-        let factor = self.peer.settings().zk_database.snapshot_size_factor;
-        if factor < 0.0 {
-            return -1;
-        }
-        let snap = crate::server::persistence::file_snap::find_n_valid_snapshots(db.snap_log().data_dir(), 1)
-            .ok()
-            .and_then(|v| v.into_iter().next())
-            .and_then(|(_, p)| std::fs::metadata(p).ok())
-            .map(|m| m.len() as f64)
-            .unwrap_or(0.0);
-        (snap * factor) as i64
     }
 
     // ---- broadcast ----
@@ -394,61 +366,12 @@ impl Leader {
             let leader = Arc::clone(self);
             let local = l.local_addr()?;
             crate::server::zoo_keeper_critical_thread::spawn(name.clone(), move || {
-                leader.accept_loop(&l);
+                let master: Arc<dyn LearnerMaster> = Arc::clone(&leader) as Arc<dyn LearnerMaster>;
+                accept_learners(&master, &l, &leader.handshakes);
                 info!("LearnerCnxAcceptorHandler-/{local} stopped");
             })?;
         }
         Ok(())
-    }
-
-    fn accept_loop(self: &Arc<Self>, l: &TcpListener) {
-        while self.is_running() {
-            match l.accept() {
-                Ok((sock, remote)) => {
-                    let remote = crate::common::net_utils::canonical(remote);
-                    if !self.is_running() {
-                        break;
-                    }
-                    let id = self.next_handshake_id.fetch_add(1, Ordering::Relaxed);
-                    match sock.try_clone() {
-                        Ok(handle) => self.handshake_started(id, handle),
-                        Err(e) => {
-                            warn!("Cannot use the learner connection from {remote}: {e}");
-                            continue;
-                        }
-                    }
-                    if let Err(e) = LearnerHandler::start(Arc::clone(self) as Arc<dyn LearnerMaster>, sock, id) {
-                        warn!("Cannot start a LearnerHandler: {e}");
-                        self.handshake_done(id);
-                    }
-                }
-                Err(e) => {
-                    if self.is_running() {
-                        warn!("Exception while accepting follower: {e}");
-                        std::thread::sleep(Duration::from_millis(100));
-                    }
-                }
-            }
-        }
-    }
-
-    /// Tracks a learner socket until its first packet arrives, closing the
-    /// oldest such socket beyond MAX_LEARNER_HANDSHAKES.
-    fn handshake_started(&self, id: u64, sock: TcpStream) {
-        let evicted = {
-            let mut waiting = self.handshakes.lock();
-            waiting.push_back((id, sock));
-            if waiting.len() > MAX_LEARNER_HANDSHAKES {
-                waiting.pop_front()
-            } else {
-                None
-            }
-        };
-        if let Some((_, oldest)) = evicted {
-            let from = oldest.peer_addr().map(|a| a.to_string()).unwrap_or_default();
-            warn!("{MAX_LEARNER_HANDSHAKES} learner connections have not sent their first packet: closing the oldest, from {from}");
-            let _ = oldest.shutdown(std::net::Shutdown::Both);
-        }
     }
 
     /// Stops leading from any thread: no more learners, every wait wakes,
@@ -642,10 +565,8 @@ fn run_leader(peer: &Arc<QuorumPeer>, leader: &Arc<Leader>) -> io::Result<&'stat
 }
 
 impl LearnerMaster for Leader {
-    /// syncLimit ticks.
-    fn sync_timeout(&self) -> Duration {
-        let c = self.peer.config();
-        Duration::from_millis((i64::from(c.tick_time) * i64::from(c.sync_limit)).max(1) as u64)
+    fn peer(&self) -> &Arc<QuorumPeer> {
+        &self.peer
     }
 
     fn last_proposed(&self) -> i64 {
@@ -656,11 +577,6 @@ impl LearnerMaster for Leader {
         let mut b = self.bcast.lock();
         b.core.remove_learner(h.id());
         b.handlers.remove(&h.id());
-    }
-
-    /// The system properties the leader reads.
-    fn settings(&self) -> &LeaderSettings {
-        &self.peer.settings().leader
     }
 
     /// A LearnerHandler started: it has initLimit + syncLimit ticks to sync.
@@ -676,29 +592,7 @@ impl LearnerMaster for Leader {
 
     /// The learner socket of handshake `id` sent its first packet or ended.
     fn handshake_done(&self, id: u64) {
-        self.handshakes.lock().retain(|(i, _)| *i != id);
-    }
-
-    /// initLimit ticks.
-    fn init_timeout(&self) -> Duration {
-        let c = self.peer.config();
-        Duration::from_millis((i64::from(c.tick_time) * i64::from(c.init_limit)).max(1) as u64)
-    }
-
-    /// The quorum SASL server learners authenticate with (Java's
-    /// getQuorumAuthServer).
-    fn quorum_auth(&self) -> &crate::quorum::auth::quorum_auth::QuorumPeerAuth {
-        self.peer.quorum_auth()
-    }
-
-    /// How learner connections are accepted (sslQuorum, portUnification).
-    fn quorum_ssl(&self) -> &crate::quorum::unified_server_socket::QuorumSsl {
-        self.peer.quorum_ssl()
-    }
-
-    /// The membership version learners compare their own with.
-    fn quorum_verifier_version(&self) -> i64 {
-        self.peer.quorum_verifier().version()
+        self.handshakes.done(id);
     }
 
     /// A sid for a pre-3.4 learner that did not say who it is.
@@ -706,19 +600,10 @@ impl LearnerMaster for Leader {
         self.follower_counter.fetch_sub(1, Ordering::AcqRel)
     }
 
-    /// The member's quorum and election addresses, as the log prints them.
-    fn peer_info(&self, sid: i64) -> Option<String> {
-        self.peer.quorum_verifier().all_members().get(&sid).map(|s| {
-            let addr = |v: &[crate::quorum::quorum_peer_config::HostPort]| {
-                v.first().map(|h| format!("{}:{}", h.host, h.port)).unwrap_or_default()
-            };
-            format!("{}:{}:{}", addr(&s.addrs), addr(&s.election_addrs).rsplit(':').next().unwrap_or(""), s.peer_type.name())
-        })
-    }
-
     /// Its FOLLOWERINFO/OBSERVERINFO named the learner.
-    fn identify_learner(&self, h: &LearnerHandler) {
+    fn identify_learner(&self, h: &LearnerHandler) -> io::Result<()> {
         self.bcast.lock().core.identify_learner(h.id(), h.sid(), h.is_observer());
+        Ok(())
     }
 
     /// getEpochToPropose: collects accepted epochs until a quorum (with the
@@ -754,55 +639,16 @@ impl LearnerMaster for Leader {
         self.wait_discovery(&mut b, |c| c.epoch_acked().then_some(()), "Timeout while waiting for epoch to be acked by quorum")
     }
 
-    /// syncFollower: decides a learner's sync and queues its DIFF/TRUNC
-    /// packets, then (startForwarding) every later proposal. A learner
-    /// older than the committedLog needs the txn log, which is read from
-    /// disk first, holding no lock, so proposals, acks and pings go on
-    /// meanwhile. The plan itself is made in memory under the committedLog's
-    /// read lock (Java's logLock): a txn committed meanwhile cannot be
-    /// applied and so stays on toBeApplied, where startForwarding, the one
-    /// step under the broadcast lock, finds it. If the committedLog moved
-    /// past what was read from disk, the plan sees the gap and falls back
-    /// to a snapshot, which the handler streams itself.
+    /// syncFollower from the leader's database; startForwarding, under
+    /// the broadcast lock, queues the proposals and commits after the plan
+    /// (a txn committed meanwhile is still on toBeApplied).
     fn sync_learner(&self, h: &Arc<LearnerHandler>, peer_last_zxid: i64) -> io::Result<SyncPlan> {
-        let db = Arc::clone(self.peer.zk_db());
-        let oldest = db.min_committed_log().unwrap_or_else(|| db.last_processed_zxid());
-        let from_disk = if peer_last_zxid < oldest {
-            match db.proposals_from_txn_log(peer_last_zxid, self.txn_log_size_limit(&db)) {
-                Ok(p) => p,
-                Err(e) => {
-                    warn!("Cannot read the transaction log for a DIFF sync: {e}");
-                    None
-                }
-            }
-        } else {
-            None
-        };
-        Ok(db.with_committed_log(|committed| {
-            let history = History { committed, last_processed_zxid: db.last_processed_zxid() };
-            let plan = if self.settings().force_snapshot_sync {
-                warn!("Forcing snapshot sync - should not see this in production");
-                SyncPlan { packets: Vec::new(), need_snap: true, current_zxid: history.last_processed_zxid }
-            } else {
-                plan_sync(h.sid(), peer_last_zxid, &history, move |_| from_disk)
-            };
-            for p in &plan.packets {
-                h.queue_packet(p.clone());
-            }
+        sync_from_database(&self.peer, h, peer_last_zxid, |current_zxid| {
             let mut b = self.bcast.lock();
-            let out = b.core.start_forwarding(h.id(), plan.current_zxid);
+            let out = b.core.start_forwarding(h.id(), current_zxid);
             b.carry_out(&self.role, out);
-            plan
-        }))
-    }
-
-    fn last_processed_zxid(&self) -> i64 {
-        self.peer.zk_db().last_processed_zxid()
-    }
-
-    /// Streams the sessions and the tree (a SNAP sync's body).
-    fn serialize_snapshot(&self, mut out: &mut dyn io::Write) -> io::Result<()> {
-        self.peer.zk_db().serialize_snapshot(&mut out)
+            Ok(())
+        })
     }
 
     fn quorum_verifier_bytes(&self) -> Vec<u8> {
@@ -878,15 +724,15 @@ impl LearnerMaster for Leader {
 
     /// REVALIDATE: whether a session a learner's client reconnects with is
     /// still alive (touching it). A live one now belongs to that learner's
-    /// connection, `owner`: requests still coming the old way are refused
-    /// as SESSIONMOVED.
-    fn revalidate_session(&self, session_id: i64, timeout: i32, owner: SessionOwner) -> bool {
+    /// connection: requests still coming the old way are refused as
+    /// SESSIONMOVED. Answered at once.
+    fn revalidate_session(&self, h: &LearnerHandler, qp: QuorumPacket, session_id: i64, timeout: i32) {
         let tracker = self.role.session_tracker();
         let valid = tracker.check_if_valid_global_session(session_id, timeout);
-        if valid && tracker.set_owner(session_id, owner).is_err() {
+        if valid && tracker.set_owner(session_id, h.session_owner()).is_err() {
             error!("Session 0x{session_id:x} expired right after it was revalidated");
         }
-        valid
+        h.queue_packet(revalidate_answer(qp, session_id, valid));
     }
 
     /// A learner's forwarded request enters at the ProcessThread.

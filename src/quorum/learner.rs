@@ -7,7 +7,9 @@
 //! `core::LearnerCore`; this thread is its driver. Other threads write
 //! through it: the request processor forwards writes (REQUEST), the
 //! SendAckRequestProcessor acknowledges logged proposals (ACK), client
-//! connections ask to revalidate sessions (REVALIDATE). Packets are
+//! connections ask to revalidate sessions (REVALIDATE). A follower with
+//! observerMasterPort starts its ObserverMaster once synced and feeds it
+//! the leader's proposals, commits and revalidation answers. Packets are
 //! QuorumPacket records written back to back on the socket, as Java's
 //! BinaryOutputArchive writes them.
 
@@ -17,6 +19,7 @@ use crate::jute::{OutputArchive, Record, StreamInput};
 use crate::quorum::learner_sender::LearnerSender;
 use crate::quorum::learner_session_tracker::LearnerSessionTracker;
 use crate::quorum::learner_zoo_keeper_server::LearnerZooKeeperServer;
+use crate::quorum::observer_master::ObserverMaster;
 use crate::quorum::quorum_peer::{QuorumPeer, ZabState};
 use crate::quorum::quorum_peer_config::system_properties::SystemProperties;
 use crate::quorum::quorum_peer_config::ConfigError;
@@ -24,7 +27,7 @@ use crate::quorum::quorum_peer_config::LearnerType;
 use crate::quorum::vote::Vote;
 use crate::server::server_cnxn::ServerCnxn;
 use crate::server::request::Request;
-use crate::server::zoo_keeper_server::ZooKeeperServer;
+use crate::server::zoo_keeper_server::{ServerRole, ZooKeeperServer};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::io::{self, BufReader, BufWriter, Write};
@@ -64,6 +67,14 @@ pub struct LearnerSettings {
     /// leader waits a random time below this before it looks for one
     /// (ms, default 200).
     pub observer_election_delay_ms: i64,
+    /// zookeeper.observerMaster.sizeLimit: the bytes of recent commits a
+    /// follower's ObserverMaster keeps to sync observers from (default
+    /// 32 MiB).
+    pub observer_master_size_limit: i32,
+    /// zookeeper.follower.skipLearnerRequestToNextProcessor: a follower
+    /// does not queue its observers' requests on its own CommitProcessor
+    /// (their commits are applied like any other).
+    pub skip_learner_request_to_next_processor: bool,
 }
 
 impl LearnerSettings {
@@ -78,6 +89,8 @@ impl LearnerSettings {
             nodelay: props.equals("follower.nodelay", "true") != Some(false),
             observer_reconnect_delay_ms: props.long("zookeeper.observer.reconnectDelayMs", 0)?,
             observer_election_delay_ms: props.long("zookeeper.observer.election.DelayMs", 200)?,
+            observer_master_size_limit: props.int("zookeeper.observerMaster.sizeLimit", 32 * 1024 * 1024)?,
+            skip_learner_request_to_next_processor: props.boolean("zookeeper.follower.skipLearnerRequestToNextProcessor", false),
         })
     }
 }
@@ -381,7 +394,14 @@ pub fn run(peer: &Arc<QuorumPeer>, leader: &Vote, learner_type: LearnerType) -> 
         }
     };
     let init = Duration::from_millis((i64::from(peer.config().tick_time) * i64::from(peer.config().init_limit)).max(1000) as u64);
-    if let Err(e) = peer.quorum_auth().authenticate_learner(&sock, init) {
+    // The master's host name (Java's QuorumServer.hostname) fills in a
+    // Kerberos `_HOST`.
+    let hostname = match &master {
+        Some(m) => m.addrs.last().map(|hp| hp.host.clone()),
+        None => peer.quorum_verifier().all_members().get(&leader.id).map(|s| s.hostname.clone()),
+    }
+    .unwrap_or_default();
+    if let Err(e) = peer.quorum_auth().authenticate_learner(&sock, &hostname, init) {
         let at = sock.peer_addr().map(|a| a.to_string()).unwrap_or_default();
         error!("Failed to authenticate with the leader at {at}: {e}");
         let _ = sock.shutdown(std::net::Shutdown::Both);
@@ -414,6 +434,9 @@ pub fn run(peer: &Arc<QuorumPeer>, leader: &Vote, learner_type: LearnerType) -> 
     let role = LearnerZooKeeperServer::new(peer, Arc::clone(&learner), Arc::clone(&tracker), sync_enabled);
     let zks = ZooKeeperServer::with_role(settings, Arc::clone(peer.zk_db()), tracker.clone(), role.clone());
     let result = follow_leader(peer, &learner, &mut reader, &zks, &role, &tracker);
+    if let Some(om) = role.observer_master() {
+        om.stop();
+    }
     peer.clear_learner_master();
     // Learner.shutdown: not serving, connections closed, the server down.
     peer.set_zoo_keeper_server(idle);
@@ -440,7 +463,8 @@ fn follow_leader(
         last_logged_zxid: peer.last_logged_zxid(),
         config_version: peer.quorum_verifier().version(),
     });
-    let mut driver = Driver { peer, learner, reader, zks, role, tracker };
+    let observer_master = role.observer_master();
+    let mut driver = Driver { peer, learner, reader, zks, role, tracker, observer_master, activating: None };
     let sync_started = std::time::Instant::now();
     let mut synced = false;
     let m = crate::server::server_metrics::metrics();
@@ -490,6 +514,11 @@ struct Driver<'a> {
     zks: &'a Arc<ZooKeeperServer>,
     role: &'a Arc<LearnerZooKeeperServer>,
     tracker: &'a LearnerSessionTracker,
+    /// A follower's ObserverMaster: it sees each proposal and commit first.
+    observer_master: Option<Arc<ObserverMaster>>,
+    /// The (zxid, designated leader) of the COMMITANDACTIVATE whose commit
+    /// comes next.
+    activating: Option<(i64, i64)>,
 }
 
 impl Driver<'_> {
@@ -565,20 +594,40 @@ impl Driver<'_> {
                 Action::LogRequest(entry) => {
                     // From the txn's creation on the leader to here.
                     crate::server::server_metrics::metrics().proposal_latency.add(since_wall_ms(entry.hdr.time));
+                    if let Some(om) = &self.observer_master {
+                        om.proposal_received(&entry);
+                    }
                     self.role.log_request(entry)
                 }
                 Action::Commit(entry) => {
                     crate::server::server_metrics::metrics().commit_propagation_latency.add(since_wall_ms(entry.hdr.time));
+                    // The ObserverMaster first, so that everything the
+                    // database has applied is in its cache.
+                    if let Some(om) = &self.observer_master {
+                        let designated = self.activating.take().filter(|(z, _)| *z == entry.hdr.zxid).map(|(_, l)| l);
+                        om.proposal_committed(&entry, designated);
+                    }
                     self.role.commit(entry)
                 }
                 Action::CommitRequest(entry) => self.role.commit_request(entry),
                 Action::Sync => self.role.sync(),
-                Action::Revalidate(qp) => self.learner.revalidate(&qp, self.zks)?,
+                Action::Revalidate(qp) => {
+                    let for_observer = match &self.observer_master {
+                        Some(om) => om.revalidate_answered(&qp)?,
+                        None => false,
+                    };
+                    if !for_observer {
+                        self.learner.revalidate(&qp, self.zks)?;
+                    }
+                }
                 Action::SeeConfig(config) => match self.peer.config_from_string(&config) {
                     Ok(qv) => self.peer.set_last_seen_quorum_verifier(qv, true),
                     Err(e) => warn!("Ignoring a proposed configuration: {e}"),
                 },
                 Action::ActivateConfig { config, leader, zxid } => {
+                    if let (Some(l), Some(z)) = (leader, zxid) {
+                        self.activating = Some((z, l));
+                    }
                     let qv = self.peer.config_from_string(&config)?;
                     if self.peer.process_reconfig(qv, leader, zxid) {
                         // NEWLEADER's configuration ends the role before
@@ -595,6 +644,9 @@ impl Driver<'_> {
                     self.peer.set_zoo_keeper_server(self.zks);
                     self.peer.serving_started();
                     info!("Synced with the leader: serving as {}", self.zks.server_state());
+                    if let Some(om) = &self.observer_master {
+                        om.start()?;
+                    }
                 }
             }
         }
@@ -625,6 +677,8 @@ mod tests {
                 nodelay: true,
                 observer_reconnect_delay_ms: 0,
                 observer_election_delay_ms: 200,
+                observer_master_size_limit: 32 * 1024 * 1024,
+                skip_learner_request_to_next_processor: false,
             }
         );
         let s = LearnerSettings::read(&SystemProperties::of(&[
@@ -634,8 +688,12 @@ mod tests {
             ("follower.nodelay", "TRUE"),
             ("zookeeper.observer.reconnectDelayMs", "0x10"),
             ("observer.election.DelayMs", "0"),
+            ("observerMaster.sizeLimit", "1000"),
+            ("zookeeper.follower.skipLearnerRequestToNextProcessor", "true"),
         ]))
         .unwrap();
+        assert_eq!(s.observer_master_size_limit, 1000);
+        assert!(s.skip_learner_request_to_next_processor);
         assert_eq!(s.observer_sync_enabled, Some(false));
         assert!(s.async_sending && s.close_socket_async);
         assert!(!s.nodelay, "Java's nodelay is the exact string true");

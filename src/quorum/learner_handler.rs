@@ -1,4 +1,6 @@
-//! LearnerHandler: the leader's side of one follower or observer. Its
+//! LearnerHandler: the leader's side of one follower or observer (or a
+//! follower's ObserverMaster's side of one observer: `LearnerMaster` is
+//! whichever it serves). Its
 //! thread ("LearnerHandler-/ip:port") reads the learner's socket: the
 //! FOLLOWERINFO/OBSERVERINFO handshake and the epoch negotiation
 //! (LEADERINFO, ACKEPOCH), the sync decision (DIFF from the committed log or
@@ -401,6 +403,12 @@ impl LearnerHandler {
         }
     }
 
+    /// This connection as the owner of the sessions it revalidates and
+    /// forwards requests for.
+    pub fn session_owner(&self) -> SessionOwner {
+        self.session_owner
+    }
+
     pub fn remote_address(&self) -> SocketAddr {
         self.remote
     }
@@ -544,7 +552,7 @@ impl LearnerHandler {
         if first.r#type == qp::OBSERVERINFO {
             self.observer.store(true, Ordering::Release);
         }
-        leader.identify_learner(self);
+        leader.identify_learner(self)?;
 
         let last_accepted_epoch = epoch_of(first.zxid);
         let new_epoch = leader.get_epoch_to_propose(sid, last_accepted_epoch)?;
@@ -652,11 +660,7 @@ impl LearnerHandler {
                 qp::REVALIDATE => {
                     let (id, timeout) = qp::decode_revalidate(p.data.as_deref().unwrap_or_default())?;
                     crate::server::server_metrics::metrics().revalidate_count.inc();
-                    let valid = leader.revalidate_session(id, timeout, self.session_owner);
-                    let mut reply = Vec::with_capacity(9);
-                    reply.extend_from_slice(&id.to_be_bytes());
-                    reply.push(u8::from(valid));
-                    self.queue_packet(QuorumPacket { data: Some(reply), ..p });
+                    leader.revalidate_session(self, p, id, timeout);
                 }
                 qp::REQUEST => {
                     let (session_id, cxid, op, body) = qp::decode_request(p.data.as_deref().unwrap_or_default())?;

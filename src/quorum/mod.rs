@@ -17,6 +17,7 @@ pub mod learner_sender;
 pub mod learner_session_tracker;
 pub mod learner_zoo_keeper_server;
 pub mod local_session_tracker;
+pub mod observer_master;
 pub mod proposal_request_processor;
 pub mod quorum_cnx_manager;
 pub mod quorum_hierarchical;

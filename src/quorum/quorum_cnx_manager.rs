@@ -791,8 +791,10 @@ impl QuorumCnxManager {
         };
         // Quorum SASL (authLearner.authenticate) towards members, before
         // the connection rule: the other side authenticates either way.
-        if self.view().contains_key(&sid) {
-            if let Err(e) = self.settings.auth.authenticate_learner(&sock, self.socket_timeout()) {
+        // (The member's host name, the last address's as Java's
+        // QuorumServer.hostname, fills in a Kerberos `_HOST`.)
+        if let Some(host) = self.view().get(&sid).and_then(|addrs| addrs.last()).map(|hp| hp.host.clone()) {
+            if let Err(e) = self.settings.auth.authenticate_learner(&sock, &host, self.socket_timeout()) {
                 warn!("Exception while connecting, id: {sid}, closing learner connection: {e}");
                 close(&tcp);
                 return;

@@ -217,12 +217,14 @@ const RESOLVED_PROPERTIES: &[&str] = &[
     "letAnySaslUserDoX",
     "sasl.serverconfig",
     "kerberos.removeHostFromPrincipal",
+    "server.realm",
     "kerberos.removeRealmFromPrincipal",
     "requireKerberosConfig",
     "security.auth_to_local",
     "java.security.auth.login.config",
     "java.security.krb5.realm",
     "java.security.krb5.conf",
+    "java.security.krb5.kdc",
     "nio.numSelectorThreads",
     "nio.numWorkerThreads",
     "nio.directBufferBytes",
@@ -328,6 +330,8 @@ const RESOLVED_PROPERTIES: &[&str] = &[
     "leader.maxTimeToWaitForEpoch",
     "testingonly.initialZxid",
     "forward_learner_requests_to_commit_processor_disabled",
+    "observerMaster.sizeLimit",
+    "follower.skipLearnerRequestToNextProcessor",
 ];
 
 /// Java system properties (prefix-free) that we accept but do not act on:
@@ -340,12 +344,6 @@ const UNUSED_JAVA_PROPERTIES: &[&str] = &[
     "maxInProcessingDeadWatchers",
     "bitHashCacheSize",
     "admin.httpVersion",
-    "server.realm",
-    // Both act only on what a follower's ObserverMaster serves, and zkserver
-    // refuses observerMasterPort on a participant: without it they do
-    // nothing in Java either.
-    "observerMaster.sizeLimit",
-    "follower.skipLearnerRequestToNextProcessor",
     "sasl.client.username",
     "messageTracker.",
     "pathStats.",
@@ -452,7 +450,8 @@ pub struct QuorumPeerConfig {
     /// `peerType`, corrected to what this server's `server.N` line says.
     pub peer_type: LearnerType,
     /// `observerMasterPort` (0: none): an observer connects to a voter at
-    /// this port (its ObserverMaster) instead of to the leader.
+    /// this port (its ObserverMaster) instead of to the leader; a follower
+    /// serves observers there.
     pub observer_master_port: i32,
     /// `syncEnabled` (observers log txns); the system property
     /// `zookeeper.observer.syncEnabled` overrides it when set
@@ -736,13 +735,8 @@ impl QuorumPeerConfig {
                 c.last_seen_quorum_verifier = c.read_next_dynamic_file()?;
             }
         }
-        if c.observer_master_port > 0 && c.peer_type == LearnerType::Participant && c.is_distributed() {
-            return Err(ConfigError::bad_value(
-                "observerMasterPort",
-                &c.observer_master_port.to_string(),
-                "is not supported on a participant: zkserver followers serve no observers (an observer with it \
-                 syncs from the followers' observer masters)",
-            ));
+        if c.observer_master_port > i32::from(u16::MAX) {
+            return Err(ConfigError::bad_value("observerMasterPort", &c.observer_master_port.to_string(), "is not a port number"));
         }
         Ok(c)
     }

@@ -18,6 +18,7 @@
 //! write timeouts and `shutdown` work as on a plain socket.
 
 use crate::common::deadline_reader::{DeadlineReader, TimedSocket};
+use crate::common::net_utils::canonical;
 use crate::common::x509_util::{verify_peer_address, X509Util};
 use crate::server::ssl_handler::TLS_HANDSHAKE_RECORD;
 use parking_lot::Mutex;
@@ -126,16 +127,18 @@ impl UnifiedSocket {
 
     /// The dialing side: with the quorum X509Util, runs the TLS handshake
     /// (checking the peer's certificate and, with hostnameVerification,
-    /// that it names `host`) within the socket's timeouts.
+    /// that it names `host` or the address connected to) within the
+    /// socket's timeouts.
     pub fn connect(tcp: TcpStream, x509: Option<&X509Util>, host: &str) -> io::Result<UnifiedSocket> {
         let Some(x509) = x509 else {
             return Ok(UnifiedSocket::plain(tcp));
         };
-        let config = x509
+        let dial = x509
             .client_config()
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no quorum TLS client config"))?;
         let name = ServerName::try_from(host.trim_start_matches('[').trim_end_matches(']').to_string())
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{host}: {e}")))?;
+        let config = dial.to(&name, canonical(tcp.peer_addr()?).ip());
         let conn = ClientConnection::new(config, name).map_err(tls_error)?;
         UnifiedSocket::handshake(tcp, Connection::Client(conn), None)
     }

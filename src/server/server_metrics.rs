@@ -11,8 +11,6 @@
 //!   NIO transport);
 //! - `ensemble_auth_success`, `ensemble_auth_fail`, `ensemble_auth_skip`
 //!   (the ensembleAuthName check, refused at start-up);
-//! - `om_proposal_process_time_ms`, `om_commit_process_time_ms`
-//!   (a follower's ObserverMaster: zkserver followers run none);
 //! - `response_packet_cache_hits`/`misses` and the get_children ones
 //!   (Java's response cache: zkserver serializes each reply);
 //! - `dead_watchers_queued`, `dead_watchers_cleared`,
@@ -20,10 +18,7 @@
 //!   (WatchManagerOptimized's lazy cleaner: a closed connection's watches
 //!   are removed at once);
 //! - `connection_drop_count`, `cnxn_closed_without_zk_server_running`
-//!   (recorded only by Java's Netty transport);
-//! - `skip_learner_request_to_next_processor_count` (the ObserverMaster's
-//!   skipLearnerRequestToNextProcessor: zkserver refuses observerMasterPort
-//!   on a participant).
+//!   (recorded only by Java's Netty transport).
 
 use crate::server::metrics::{Counter, CounterSet, Summary, SummarySet};
 use std::sync::LazyLock;

@@ -30,8 +30,11 @@ pub const DEFAULT_LOGIN_CONTEXT_NAME: &str = "Server";
 /// Environment.JAAS_CONF_KEY.
 pub const JAAS_CONF_KEY: &str = "java.security.auth.login.config";
 
-const DIGEST_LOGIN_MODULE: &str = "org.apache.zookeeper.server.auth.DigestLoginModule";
-const KRB5_LOGIN_MODULE: &str = "com.sun.security.auth.module.Krb5LoginModule";
+pub const DIGEST_LOGIN_MODULE: &str = "org.apache.zookeeper.server.auth.DigestLoginModule";
+pub const KRB5_LOGIN_MODULE: &str = "com.sun.security.auth.module.Krb5LoginModule";
+
+/// The JDK's KDC list property (instead of a krb5.conf).
+const KRB5_KDC_KEY: &str = "java.security.krb5.kdc";
 
 /// The bytes of a DIGEST-MD5 nonce before base64, as the JDK draws them.
 const RAW_NONCE_SIZE: usize = 30;
@@ -110,7 +113,7 @@ pub fn configure_sasl_login(props: &SystemProperties) -> Result<Option<Arc<Login
     }
     let callback_handler = SaslServerCallbackHandler::new(entries, props);
     let mechanism = match kerberos {
-        Some(entry) => kerberos_login(entry).map_err(refuse)?,
+        Some(entry) => kerberos_login(entry, props).map_err(refuse)?,
         None => LoginMechanism::DigestMd5,
     };
     match &mechanism {
@@ -129,12 +132,39 @@ pub fn configure_sasl_login(props: &SystemProperties) -> Result<Option<Arc<Login
 /// which must be `service/host[@REALM]` as Java's createSaslServer splits
 /// it; the acceptor takes the principal as written (no DNS
 /// canonicalization of the host).
-fn kerberos_login(entry: &AppConfigurationEntry) -> Result<LoginMechanism, String> {
+fn kerberos_login(entry: &AppConfigurationEntry, props: &SystemProperties) -> Result<LoginMechanism, String> {
+    let (keytab, principal) = keytab_login(entry, props)?;
+    service_and_host(principal)?;
+    let credential = AcceptorCredential::acquire(principal, keytab)?;
+    Ok(LoginMechanism::Gssapi { principal: principal.to_string(), credential })
+}
+
+/// What a Krb5LoginModule entry logs in with: (keyTab, principal).
+/// zkserver logs in only from a keytab (useKeyTab=true); storeKey, which a
+/// JDK acceptor needs to keep the keys, makes no difference (the keys are
+/// read from the keytab either way). The KDCs come from a krb5.conf
+/// (`java.security.krb5.conf`, else MIT's default): the JDK's alternative,
+/// `java.security.krb5.kdc` with `java.security.krb5.realm`, is refused.
+pub fn keytab_login<'a>(
+    entry: &'a AppConfigurationEntry,
+    props: &SystemProperties,
+) -> Result<(&'a str, &'a str), String> {
+    if props.string(KRB5_KDC_KEY).is_some() {
+        return Err(format!(
+            "{KRB5_KDC_KEY} is not supported: name the KDC in a krb5.conf (given by java.security.krb5.conf)"
+        ));
+    }
     if entry.option("useKeyTab") != Some("true") {
         return Err(format!("{KRB5_LOGIN_MODULE} needs useKeyTab=true (zkserver logs in only from a keytab)"));
     }
     let keytab = entry.option("keyTab").ok_or_else(|| format!("{KRB5_LOGIN_MODULE} has no keyTab option"))?;
     let principal = entry.option("principal").ok_or_else(|| format!("{KRB5_LOGIN_MODULE} has no principal option"))?;
+    Ok((keytab, principal))
+}
+
+/// A service principal `service/host[@REALM]` split as Java splits it:
+/// (service, host).
+pub fn service_and_host(principal: &str) -> Result<(&str, &str), String> {
     let Some((service, rest)) = principal.split_once('/') else {
         return Err(format!("principal {principal:?} is not of the form service/host@REALM"));
     };
@@ -142,8 +172,7 @@ fn kerberos_login(entry: &AppConfigurationEntry) -> Result<LoginMechanism, Strin
     if service.is_empty() || host.is_empty() {
         return Err(format!("principal {principal:?} is not of the form service/host@REALM"));
     }
-    let credential = AcceptorCredential::acquire(principal, keytab)?;
-    Ok(LoginMechanism::Gssapi { principal: principal.to_string(), credential })
+    Ok((service, host))
 }
 
 #[derive(Debug)]
@@ -176,7 +205,7 @@ impl ZooKeeperSaslServer {
         match (&mut self.mechanism, &login.mechanism) {
             (Mechanism::DigestMd5(m), _) => m.evaluate_response(token, &login.callback_handler).map(Some),
             (Mechanism::Gssapi(m), LoginMechanism::Gssapi { credential, .. }) => {
-                m.evaluate_response(token, credential, &login.callback_handler)
+                m.evaluate_response(token, credential, &|a, b| login.callback_handler.authorize(a, b))
             }
             (Mechanism::Gssapi(_), LoginMechanism::DigestMd5) => Err("GSSAPI without Kerberos credentials".to_string()),
         }
@@ -258,6 +287,10 @@ mod tests {
             let e = configure_sasl_login(&p).unwrap_err().to_string();
             assert!(e.contains(JAAS_CONF_KEY) && e.contains(wanted), "{e}");
         }
+        let krb = format!("Server {{ {KRB5_LOGIN_MODULE} required useKeyTab=true keyTab=\"/k\" principal=\"zk/h@R\"; }};");
+        let (_f, p) = props_with_file(&krb, &[(KRB5_KDC_KEY, "kdc.example.com")]);
+        let e = configure_sasl_login(&p).unwrap_err().to_string();
+        assert!(e.contains("java.security.krb5.kdc is not supported"), "{e}");
         let (_f, p) = props_with_file("Server { com.example.Other required; };", &[]);
         let e = configure_sasl_login(&p).unwrap_err().to_string();
         assert!(e.contains("com.example.Other"), "{e}");

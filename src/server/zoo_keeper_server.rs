@@ -259,6 +259,12 @@ pub trait ServerRole: Send + Sync {
     fn leader(&self) -> Option<Arc<crate::quorum::leader::Leader>> {
         None
     }
+
+    /// A follower's ObserverMaster (None for the other roles, and for a
+    /// follower without observerMasterPort).
+    fn observer_master(&self) -> Option<Arc<crate::quorum::observer_master::ObserverMaster>> {
+        None
+    }
 }
 
 /// The standalone chain: Prep -> Sync -> Final.

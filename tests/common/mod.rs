@@ -13,6 +13,7 @@
 #![allow(dead_code)]
 
 pub mod ensemble;
+pub mod kdc;
 pub mod partition;
 pub mod pki;
 pub mod prometheus;

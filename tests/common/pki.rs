@@ -30,23 +30,18 @@ pub struct Pki {
     pub dir: tempfile::TempDir,
 }
 
-const EXT: &str = "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
+/// A leaf certificate's extensions, after its subjectAltName line.
+const EXT: &str = "basicConstraints=CA:FALSE\n\
                    keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\n";
+/// The names the usual leaf certificates are for.
+const SAN: &str = "DNS:localhost,IP:127.0.0.1";
 
 impl Pki {
     pub fn new() -> Pki {
         let pki = Pki { dir: tempfile::Builder::new().prefix("zktls").tempdir().expect("tempdir") };
         let d = pki.dir.path();
-        std::fs::write(d.join("ext.cnf"), EXT).unwrap();
         for ca in ["ca", "rogue"] {
-            openssl(
-                d,
-                &[
-                    "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
-                    &format!("{ca}.key"), "-out", &format!("{ca}.pem"), "-days", "30", "-subj",
-                    &format!("/CN=Test {ca}"),
-                ],
-            );
+            pki.ca(ca);
         }
         pki.leaf("server", "ca", "/CN=localhost");
         pki.leaf("client1", "ca", "/C=US/O=ZK Test/CN=client1");
@@ -64,13 +59,7 @@ impl Pki {
         };
         cat(&["server.pem", "server.key"], "server-keystore.pem");
         for name in ["server", "client1"] {
-            openssl(
-                d,
-                &[
-                    "pkcs12", "-export", "-in", &format!("{name}.pem"), "-inkey", &format!("{name}.key"), "-out",
-                    &format!("{name}.p12"), "-passout", &format!("pass:{PASS}"), "-name", name,
-                ],
-            );
+            pki.pkcs12(name);
         }
         keytool(
             d,
@@ -81,16 +70,55 @@ impl Pki {
             ],
         );
         for (file, kind) in [("truststore.p12", "PKCS12"), ("truststore.jks", "JKS")] {
-            keytool(
-                d,
-                &["-importcert", "-noprompt", "-alias", "ca", "-file", "ca.pem", "-keystore", file, "-storetype", kind, "-storepass", PASS],
-            );
+            pki.trust_store(file, kind, "ca");
         }
         pki
     }
 
+    /// `name`.pem and `name`.key: a self-signed CA.
+    pub fn ca(&self, name: &str) {
+        openssl(
+            self.dir.path(),
+            &[
+                "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
+                &format!("{name}.key"), "-out", &format!("{name}.pem"), "-days", "30", "-subj",
+                &format!("/CN=Test {name}"),
+            ],
+        );
+    }
+
+    /// A trust store `file` of `kind` (JKS, PKCS12; password PASS) that
+    /// trusts the CA `ca`.
+    pub fn trust_store(&self, file: &str, kind: &str, ca: &str) {
+        let cert = format!("{ca}.pem");
+        keytool(
+            self.dir.path(),
+            &["-importcert", "-noprompt", "-alias", ca, "-file", &cert, "-keystore", file, "-storetype", kind, "-storepass", PASS],
+        );
+    }
+
+    /// `name`.p12 (password PASS) from `name`.pem and `name`.key.
+    pub fn pkcs12(&self, name: &str) {
+        openssl(
+            self.dir.path(),
+            &[
+                "pkcs12", "-export", "-in", &format!("{name}.pem"), "-inkey", &format!("{name}.key"), "-out",
+                &format!("{name}.p12"), "-passout", &format!("pass:{PASS}"), "-name", name,
+            ],
+        );
+    }
+
+    /// `name`.pem and `name`.key: a certificate from `ca` for 127.0.0.1
+    /// and localhost.
     pub fn leaf(&self, name: &str, ca: &str, subj: &str) {
+        self.leaf_for(name, ca, subj, SAN);
+    }
+
+    /// Like `leaf`, for the names in `san` (an openssl subjectAltName).
+    pub fn leaf_for(&self, name: &str, ca: &str, subj: &str, san: &str) {
         let d = self.dir.path();
+        let ext = format!("ext-{name}.cnf");
+        std::fs::write(d.join(&ext), format!("subjectAltName={san}\n{EXT}")).unwrap();
         openssl(
             d,
             &[
@@ -103,7 +131,7 @@ impl Pki {
             &[
                 "x509", "-req", "-in", &format!("{name}.csr"), "-CA", &format!("{ca}.pem"), "-CAkey",
                 &format!("{ca}.key"), "-CAcreateserial", "-out", &format!("{name}.pem"), "-days", "30", "-extfile",
-                "ext.cnf",
+                &ext,
             ],
         );
     }

@@ -1,4 +1,5 @@
-//! QuorumAuth: the quorum SASL wire format and the peer's two sides of it.
+//! QuorumAuth: the quorum SASL wire format and the peer's two sides of it
+//! (DIGEST-MD5 or Kerberos GSSAPI, as the JAAS sections say).
 //! A learner (a peer dialing an election connection, or a follower or
 //! observer connecting to its leader) authenticates before anything else
 //! it sends; the server side (the peer accepting) checks it. Each message
@@ -16,11 +17,14 @@
 
 use crate::common::deadline_reader::DeadlineReader;
 use crate::common::jaas_configuration::{AppConfigurationEntry, JaasConfiguration};
-use crate::quorum::auth::sasl_quorum_auth_learner::SaslQuorumAuthLearner;
-use crate::quorum::auth::sasl_quorum_auth_server::SaslQuorumAuthServer;
+use crate::quorum::auth::sasl_quorum_auth_learner::{LearnerLogin, SaslQuorumAuthLearner};
+use crate::quorum::auth::sasl_quorum_auth_server::{SaslQuorumAuthServer, ServerLogin};
 use crate::quorum::auth::sasl_quorum_server_callback_handler::SaslQuorumServerCallbackHandler;
 use crate::quorum::quorum_peer_config::system_properties::SystemProperties;
-use crate::server::zoo_keeper_sasl_server::JAAS_CONF_KEY;
+use crate::server::auth::gss_api::{AcceptorCredential, InitiatorCredential};
+use crate::server::zoo_keeper_sasl_server::{
+    keytab_login, service_and_host, DIGEST_LOGIN_MODULE, JAAS_CONF_KEY, KRB5_LOGIN_MODULE,
+};
 use std::collections::BTreeSet;
 use std::io::{self, Read, Write};
 use crate::quorum::unified_server_socket::UnifiedSocket;
@@ -37,6 +41,9 @@ pub const QUORUM_LEARNER_SASL_LOGIN_CONTEXT_DEFAULT_VALUE: &str = "QuorumLearner
 pub const QUORUM_SERVER_SASL_LOGIN_CONTEXT: &str = "quorum.auth.server.saslLoginContext";
 pub const QUORUM_SERVER_SASL_LOGIN_CONTEXT_DEFAULT_VALUE: &str = "QuorumServer";
 
+/// The realm of a quorum service principal written without one.
+pub const SERVER_REALM: &str = "zookeeper.server.realm";
+
 /// Sasl.createSaslServer/Client's protocol and server name for the quorum.
 pub const QUORUM_SERVER_PROTOCOL_NAME: &str = "zookeeper-quorum";
 pub const QUORUM_SERVER_SASL_DIGEST: &str = "zk-quorum-sasl-md5";
@@ -48,8 +55,6 @@ pub const QUORUM_AUTH_MAGIC_NUMBER: i64 = (0xa0db_cafe_cafe_1234u64 as i64).wrap
 /// The longest token accepted (jute.maxbuffer's default).
 const MAX_TOKEN: usize = 0xfffff;
 
-const DIGEST_LOGIN_MODULE: &str = "org.apache.zookeeper.server.auth.DigestLoginModule";
-const KRB5_LOGIN_MODULE: &str = "com.sun.security.auth.module.Krb5LoginModule";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -194,9 +199,13 @@ pub struct QuorumPeerAuth {
 
 impl QuorumPeerAuth {
     /// QuorumPeer.initialize: with SASL enabled, the JAAS file
-    /// (`java.security.auth.login.config`) must have both sections, each
-    /// with DigestLoginModule entries. `authz_hosts` are the members' host
-    /// names. An error names what is missing; start-up stops on it.
+    /// (`java.security.auth.login.config`) must have both sections. Each
+    /// section's mechanism follows from its login modules, as Java's Login
+    /// decides from the Subject: a Krb5LoginModule entry makes it GSSAPI
+    /// (the keytab login is done here, so a wrong keytab or principal stops
+    /// start-up as in Java), DigestLoginModule entries DIGEST-MD5.
+    /// `authz_hosts` are the members' host names. An error names what is
+    /// missing or wrong; start-up stops on it.
     pub fn initialize(
         settings: &QuorumAuthSettings,
         props: &SystemProperties,
@@ -209,57 +218,103 @@ impl QuorumPeerAuth {
             return Err(format!("{QUORUM_SASL_AUTH_ENABLED}=true needs the JAAS file that {JAAS_CONF_KEY} names"));
         };
         let jaas = JaasConfiguration::read(Path::new(&file)).map_err(|e| format!("{JAAS_CONF_KEY}={file}: {e}"))?;
-        let section = |name: &str, key: &str| -> Result<&[AppConfigurationEntry], String> {
+        // The section's entries and its Krb5LoginModule entry, if any.
+        let section = |name: &str, key: &str| -> Result<(&[AppConfigurationEntry], Option<&AppConfigurationEntry>), String> {
             let entries = jaas.entries(name).filter(|e| !e.is_empty()).ok_or_else(|| {
                 format!(
                     "Failed to initialize authentication mechanism using SASL: SASL-authentication failed because \
                      the specified JAAS configuration section '{name}' ({key}) could not be found in {file}."
                 )
             })?;
+            let mut kerberos = None;
             for e in entries {
                 match e.login_module_name.as_str() {
                     DIGEST_LOGIN_MODULE => {}
-                    KRB5_LOGIN_MODULE => {
-                        return Err(format!(
-                            "section '{name}' of {file}: {KRB5_LOGIN_MODULE} is not supported: zkserver has quorum \
-                             SASL with DIGEST-MD5 only ({DIGEST_LOGIN_MODULE}); \
-                             {QUORUM_KERBEROS_SERVICE_PRINCIPAL} is not used"
-                        ))
-                    }
+                    KRB5_LOGIN_MODULE => kerberos = Some(e),
                     other => {
                         return Err(format!(
-                            "section '{name}' of {file}: login module {other} is not available (use {DIGEST_LOGIN_MODULE})"
+                            "section '{name}' of {file}: login module {other} is not available (zkserver has \
+                             {DIGEST_LOGIN_MODULE} and {KRB5_LOGIN_MODULE})"
                         ))
                     }
                 }
             }
-            Ok(entries)
+            Ok((entries, kerberos))
         };
-        let server_entries = section(&settings.server_login_context, QUORUM_SERVER_SASL_LOGIN_CONTEXT)?;
-        let learner_entries = section(&settings.learner_login_context, QUORUM_LEARNER_SASL_LOGIN_CONTEXT)?;
-        let option = |key: &str| learner_entries.iter().rev().find_map(|e| e.option(key));
-        let (Some(username), Some(password)) = (option("username"), option("password")) else {
-            return Err(format!(
-                "section '{}' of {file}: {DIGEST_LOGIN_MODULE} needs username and password options",
-                settings.learner_login_context
-            ));
-        };
+        let (server_entries, server_krb) = section(&settings.server_login_context, QUORUM_SERVER_SASL_LOGIN_CONTEXT)?;
+        let (learner_entries, learner_krb) =
+            section(&settings.learner_login_context, QUORUM_LEARNER_SASL_LOGIN_CONTEXT)?;
+
         let callbacks = SaslQuorumServerCallbackHandler::new(server_entries, authz_hosts);
+        let server_login = match server_krb {
+            Some(entry) => acceptor_login(entry, props)
+                .map_err(|e| format!("section '{}' of {file}: {e}", settings.server_login_context))?,
+            None => ServerLogin::DigestMd5,
+        };
+        let learner_login = match learner_krb {
+            Some(entry) => initiator_login(entry, props, &settings.kerberos_service_principal)
+                .map_err(|e| format!("section '{}' of {file}: {e}", settings.learner_login_context))?,
+            None => {
+                let option = |key: &str| learner_entries.iter().rev().find_map(|e| e.option(key));
+                let (Some(username), Some(password)) = (option("username"), option("password")) else {
+                    return Err(format!(
+                        "section '{}' of {file}: {DIGEST_LOGIN_MODULE} needs username and password options",
+                        settings.learner_login_context
+                    ));
+                };
+                LearnerLogin::DigestMd5 { username: username.to_string(), password: password.to_string() }
+            }
+        };
+        let accepting = match &server_login {
+            ServerLogin::DigestMd5 => format!("DIGEST-MD5 with {} user(s)", callbacks.user_count()),
+            ServerLogin::Gssapi { principal, .. } => format!("GSSAPI as {principal}"),
+        };
+        let learning = match &learner_login {
+            LearnerLogin::DigestMd5 { username, .. } => format!("DIGEST-MD5 as {username}"),
+            LearnerLogin::Gssapi { credential, service_principal, .. } => {
+                format!("GSSAPI as {} towards {service_principal}", credential.principal())
+            }
+        };
         tracing::info!(
-            "Quorum SASL: DIGEST-MD5, {} learner(s) accepted from section '{}', learning as {username} from section \
-             '{}' of {file}; serverRequireSasl={}, learnerRequireSasl={}",
-            callbacks.user_count(),
+            "Quorum SASL: accepting learners with {accepting} from section '{}', learning with {learning} from \
+             section '{}' of {file}; serverRequireSasl={}, learnerRequireSasl={}",
             settings.server_login_context,
             settings.learner_login_context,
             settings.server_require_sasl,
             settings.learner_require_sasl
         );
         Ok(QuorumPeerAuth {
-            server: Some(SaslQuorumAuthServer::new(settings.server_require_sasl, callbacks)),
-            learner: Some(SaslQuorumAuthLearner::new(settings.learner_require_sasl, username, password)),
+            server: Some(SaslQuorumAuthServer::new(settings.server_require_sasl, server_login, callbacks)),
+            learner: Some(SaslQuorumAuthLearner::new(settings.learner_require_sasl, learner_login)),
         })
     }
+}
 
+/// The QuorumServer section's Kerberos login: acceptor credentials for its
+/// `service/host@REALM` principal from its keytab.
+fn acceptor_login(entry: &AppConfigurationEntry, props: &SystemProperties) -> Result<ServerLogin, String> {
+    let (keytab, principal) = keytab_login(entry, props)?;
+    service_and_host(principal)?;
+    let credential = AcceptorCredential::acquire(principal, keytab)?;
+    Ok(ServerLogin::Gssapi { principal: principal.to_string(), credential })
+}
+
+/// The QuorumLearner section's Kerberos login: the principal's tickets from
+/// its keytab, towards `service_principal` (which must name a service and a
+/// host, `_HOST` allowed).
+fn initiator_login(
+    entry: &AppConfigurationEntry,
+    props: &SystemProperties,
+    service_principal: &str,
+) -> Result<LearnerLogin, String> {
+    let (keytab, principal) = keytab_login(entry, props)?;
+    service_and_host(service_principal).map_err(|e| format!("{QUORUM_KERBEROS_SERVICE_PRINCIPAL}: {e}"))?;
+    let credential = InitiatorCredential::acquire(principal, keytab)?;
+    let server_realm = props.string(SERVER_REALM);
+    Ok(LearnerLogin::Gssapi { credential, service_principal: service_principal.to_string(), server_realm })
+}
+
+impl QuorumPeerAuth {
     /// authServer.authenticate on an accepted socket, reads bounded by
     /// `timeout`. Err: close the connection (the reason is logged here).
     pub fn authenticate_server(&self, sock: &UnifiedSocket, timeout: Duration) -> Result<(), String> {
@@ -269,12 +324,13 @@ impl QuorumPeerAuth {
         }
     }
 
-    /// authLearner.authenticate on a socket we dialed, reads bounded by
-    /// `timeout`. Err: close the connection (the reason is logged here).
-    pub fn authenticate_learner(&self, sock: &UnifiedSocket, timeout: Duration) -> Result<(), String> {
+    /// authLearner.authenticate on a socket we dialed to the member whose
+    /// server line names `hostname`, reads bounded by `timeout`. Err: close
+    /// the connection (the reason is logged here).
+    pub fn authenticate_learner(&self, sock: &UnifiedSocket, hostname: &str, timeout: Duration) -> Result<(), String> {
         match &self.learner {
             None => Ok(()),
-            Some(l) => l.authenticate(sock, Instant::now() + timeout),
+            Some(l) => l.authenticate(sock, hostname, Instant::now() + timeout),
         }
     }
 }
@@ -339,9 +395,25 @@ mod tests {
         assert!(initialize(Some(LEARNER)).unwrap_err().contains("'QuorumServer'"));
         let no_password = LEARNER.replace(" password=\"p\"", "");
         assert!(initialize(Some(&format!("{SERVER}{no_password}"))).unwrap_err().contains("username and password"));
-        let krb = "QuorumLearner { com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true; };\n";
-        let e = initialize(Some(&format!("{SERVER}{krb}"))).unwrap_err();
-        assert!(e.contains("Krb5LoginModule is not supported"), "{e}");
+        for (krb, wanted) in [
+            ("QuorumLearner { com.sun.security.auth.module.Krb5LoginModule required; };\n", "useKeyTab=true"),
+            (
+                "QuorumLearner { com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true principal=\"l\"; };\n",
+                "no keyTab",
+            ),
+            (
+                "QuorumLearner { com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true keyTab=\"/k\"; };\n",
+                "no principal",
+            ),
+            ("QuorumLearner { com.example.Other required; };\n", "com.example.Other is not available"),
+        ] {
+            let e = initialize(Some(&format!("{SERVER}{krb}"))).unwrap_err();
+            assert!(e.contains("section 'QuorumLearner'") && e.contains(wanted), "{e}");
+        }
+        let krb_server = "QuorumServer { com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true \
+                          keyTab=\"/k\" principal=\"zkquorum@R\"; };\n";
+        let e = initialize(Some(&format!("{krb_server}{LEARNER}"))).unwrap_err();
+        assert!(e.contains("section 'QuorumServer'") && e.contains("service/host@REALM"), "{e}");
         assert!(QuorumPeerAuth::initialize(
             &QuorumAuthSettings::default(),
             &SystemProperties::new(Vec::new(), Vec::new()),

@@ -1,9 +1,13 @@
 //! SaslQuorumAuthServer: the accepting side of quorum SASL. On an accepted
 //! election or learner socket, before anything else is read, it peeks for
-//! a QuorumAuthPacket; a learner that sends one is put through DIGEST-MD5
-//! (protocol "zookeeper-quorum", realm "zk-quorum-sasl-md5") against the
-//! QuorumServer section's users, answering each token with IN_PROGRESS,
-//! then SUCCESS or ERROR. A learner that sends none, or fails, is refused
+//! a QuorumAuthPacket; a learner that sends one is put through the
+//! mechanism of the JAAS QuorumServer section: DIGEST-MD5 (protocol
+//! "zookeeper-quorum", realm "zk-quorum-sasl-md5") against the section's
+//! users, or Kerberos GSSAPI accepting for the section's principal with
+//! its keytab; either way the learner's id must be authorized
+//! (SaslQuorumServerCallbackHandler: the members' hosts). Each token is
+//! answered with IN_PROGRESS, then SUCCESS (with GSSAPI, a null token) or
+//! ERROR. A learner that sends none, or fails, is refused
 //! when `quorum.auth.serverRequireSasl` is true and let through (with a
 //! warning) otherwise, as Java does during a rolling upgrade. Runs on the
 //! thread that owns the socket (QuorumConnectionThread, LearnerHandler);
@@ -14,7 +18,9 @@ use crate::quorum::auth::quorum_auth::{
     self, Status, QUORUM_SERVER_PROTOCOL_NAME, QUORUM_SERVER_SASL_AUTH_REQUIRED, QUORUM_SERVER_SASL_DIGEST,
 };
 use crate::quorum::auth::sasl_quorum_server_callback_handler::SaslQuorumServerCallbackHandler;
-use crate::server::auth::digest_md5_server::DigestMd5Server;
+use crate::server::auth::digest_md5_server::{DigestMd5Callbacks, DigestMd5Server};
+use crate::server::auth::gss_api::AcceptorCredential;
+use crate::server::auth::gss_krb5_server::GssKrb5Server;
 use crate::server::zoo_keeper_sasl_server::digest_nonce;
 use crate::quorum::unified_server_socket::UnifiedSocket;
 use std::time::Instant;
@@ -23,10 +29,49 @@ use tracing::{error, info, warn};
 /// Tokens a learner may send before the exchange must be over.
 const MAX_RETRIES: u32 = 5;
 
+/// What the server side logs in with (Java's Login on the QuorumServer
+/// section).
+#[derive(Debug)]
+pub enum ServerLogin {
+    DigestMd5,
+    /// Kerberos: the section's principal and the acceptor credentials for it.
+    Gssapi { principal: String, credential: AcceptorCredential },
+}
+
 #[derive(Debug)]
 pub struct SaslQuorumAuthServer {
     require_sasl: bool,
+    login: ServerLogin,
     callbacks: SaslQuorumServerCallbackHandler,
+}
+
+/// One exchange's SASL server.
+enum Negotiation<'a> {
+    DigestMd5(DigestMd5Server),
+    Gssapi(GssKrb5Server, &'a AcceptorCredential),
+}
+
+impl Negotiation<'_> {
+    /// evaluateResponse: the token for the learner (None: a null token).
+    fn evaluate_response(
+        &mut self,
+        token: &[u8],
+        callbacks: &SaslQuorumServerCallbackHandler,
+    ) -> Result<Option<Vec<u8>>, String> {
+        match self {
+            Negotiation::DigestMd5(ss) => ss.evaluate_response(token, callbacks).map(Some),
+            Negotiation::Gssapi(ss, cred) => ss.evaluate_response(token, cred, &|authn, authz| {
+                callbacks.authorize(authn, authz).map_err(|_| format!("{authn} is not authorized to connect as {authz}"))
+            }),
+        }
+    }
+
+    fn is_complete(&self) -> bool {
+        match self {
+            Negotiation::DigestMd5(ss) => ss.is_complete(),
+            Negotiation::Gssapi(ss, _) => ss.is_complete(),
+        }
+    }
 }
 
 /// How an exchange that did not succeed ended.
@@ -37,8 +82,19 @@ struct Failure {
 }
 
 impl SaslQuorumAuthServer {
-    pub fn new(require_sasl: bool, callbacks: SaslQuorumServerCallbackHandler) -> SaslQuorumAuthServer {
-        SaslQuorumAuthServer { require_sasl, callbacks }
+    pub fn new(require_sasl: bool, login: ServerLogin, callbacks: SaslQuorumServerCallbackHandler) -> SaslQuorumAuthServer {
+        SaslQuorumAuthServer { require_sasl, login, callbacks }
+    }
+
+    fn negotiation(&self) -> Result<Negotiation<'_>, String> {
+        Ok(match &self.login {
+            ServerLogin::DigestMd5 => Negotiation::DigestMd5(DigestMd5Server::new(
+                QUORUM_SERVER_PROTOCOL_NAME,
+                QUORUM_SERVER_SASL_DIGEST,
+                digest_nonce()?,
+            )),
+            ServerLogin::Gssapi { credential, .. } => Negotiation::Gssapi(GssKrb5Server::new()?, credential),
+        })
     }
 
     /// Ok: go on with the connection; Err: close it (logged here).
@@ -82,20 +138,20 @@ impl SaslQuorumAuthServer {
         }
         let mut out = sock;
         let mut token = quorum_auth::receive(input).map_err(silent)?.token;
-        let mut ss = DigestMd5Server::new(QUORUM_SERVER_PROTOCOL_NAME, QUORUM_SERVER_SASL_DIGEST, digest_nonce().map_err(failed)?);
+        let mut ss = self.negotiation().map_err(failed)?;
         let mut tries = 0;
         loop {
             let Some(t) = token.as_deref() else { return Err(failed("the learner sent a null token".into())) };
             let challenge = ss.evaluate_response(t, &self.callbacks).map_err(failed)?;
             if ss.is_complete() {
-                quorum_auth::send(&mut out, Status::Success, Some(&challenge)).map_err(silent)?;
+                quorum_auth::send(&mut out, Status::Success, challenge.as_deref()).map_err(silent)?;
                 return Ok(true);
             }
             tries += 1;
             if tries > MAX_RETRIES {
                 return Err(failed(format!("retries={tries} exceeded")));
             }
-            quorum_auth::send(&mut out, Status::InProgress, Some(&challenge)).map_err(silent)?;
+            quorum_auth::send(&mut out, Status::InProgress, challenge.as_deref()).map_err(silent)?;
             token = quorum_auth::receive(input).map_err(silent)?.token;
         }
     }
@@ -105,7 +161,7 @@ impl SaslQuorumAuthServer {
 mod tests {
     use super::*;
     use crate::common::jaas_configuration::AppConfigurationEntry;
-    use crate::quorum::auth::sasl_quorum_auth_learner::SaslQuorumAuthLearner;
+    use crate::quorum::auth::sasl_quorum_auth_learner::{LearnerLogin, SaslQuorumAuthLearner};
     use std::io::{Read, Write};
     use std::net::{TcpListener, TcpStream};
     use std::time::Duration;
@@ -116,7 +172,7 @@ mod tests {
             control_flag: "required".into(),
             options: vec![("user_learner".into(), "s3cret".into())],
         };
-        SaslQuorumAuthServer::new(require, SaslQuorumServerCallbackHandler::new(&[entry], Default::default()))
+        SaslQuorumAuthServer::new(require, ServerLogin::DigestMd5, SaslQuorumServerCallbackHandler::new(&[entry], Default::default()))
     }
 
     /// Runs the server side on an accepted socket while `learner` runs on
@@ -143,7 +199,14 @@ mod tests {
     }
 
     fn learner(password: &'static str) -> impl FnOnce(&mut TcpStream) -> Result<(), String> + Send {
-        move |s| SaslQuorumAuthLearner::new(true, "learner", password).authenticate(&UnifiedSocket::plain(s.try_clone().unwrap()), Instant::now() + Duration::from_secs(5))
+        move |s| {
+            let login = LearnerLogin::DigestMd5 { username: "learner".into(), password: password.into() };
+            SaslQuorumAuthLearner::new(true, login).authenticate(
+                &UnifiedSocket::plain(s.try_clone().unwrap()),
+                "127.0.0.1",
+                Instant::now() + Duration::from_secs(5),
+            )
+        }
     }
 
     #[test]

@@ -183,11 +183,13 @@ fn validation_errors_name_the_key_and_value() {
 }
 
 #[test]
-fn observer_master_port_serves_observers_only() {
+fn observer_master_port_on_participants_and_observers() {
     let f = Fixture::new();
     f.myid("3\n");
-    let e = f.err(&format!("clientPort=2181\n{ENSEMBLE}observerMasterPort=2191\n"));
-    assert!(e.starts_with("observerMasterPort: \"2191\" is not supported on a participant"), "{e}");
+    let c = f.parse(&format!("clientPort=2181\n{ENSEMBLE}observerMasterPort=2191\n")).expect("participant");
+    assert_eq!((c.peer_type, c.observer_master_port), (LearnerType::Participant, 2191));
+    let e = f.err(&format!("clientPort=2181\n{ENSEMBLE}observerMasterPort=65536\n"));
+    assert_eq!(e, "observerMasterPort: \"65536\" is not a port number");
     let observer = ENSEMBLE.replace("server.3=127.0.0.1:2890:3890", "server.3=127.0.0.1:2890:3890:observer");
     let c = f.parse(&format!("clientPort=2181\n{observer}peerType=observer\nobserverMasterPort=2191\n")).expect("observer");
     assert_eq!((c.peer_type, c.observer_master_port), (LearnerType::Observer, 2191));
@@ -534,9 +536,6 @@ enum KeyStatus {
     Works,
     /// Start-up is refused, with a line naming the key.
     Refused,
-    /// Accepted: it does nothing in Java either unless a feature zkserver
-    /// refuses is on (an ObserverMaster, SASL, TLS).
-    NoEffectAsInJava,
 }
 
 /// Where a table entry's sample goes.
@@ -548,7 +547,7 @@ enum Sample {
     D(&'static str),
 }
 
-use KeyStatus::{NoEffectAsInJava, Refused, Works};
+use KeyStatus::{Refused, Works};
 use Sample::{Cfg, D};
 
 /// Every key QuorumPeerConfig.parseProperties handles and every system
@@ -567,9 +566,9 @@ const JAVA_QUORUM_KEYS: &[(&str, Sample, KeyStatus)] = &[
     ("clientPortAddress", Cfg("clientPort=2181\nclientPortAddress=127.0.0.1"), Works),
     ("secureClientPort", Cfg("secureClientPort=2281"), Works),
     ("secureClientPortAddress", Cfg("secureClientPortAddress=127.0.0.1"), Refused),
-    // On a participant (an observer with it syncs from the voters'
-    // ObserverMasters: observer_master_port_serves_observers_only).
-    ("observerMasterPort", Cfg("observerMasterPort=2191"), Refused),
+    // A follower's ObserverMaster serves observers there; an observer
+    // syncs from the voters'.
+    ("observerMasterPort", Cfg("observerMasterPort=2191"), Works),
     ("clientPortListenBacklog", Cfg("clientPortListenBacklog=10"), Works),
     ("tickTime", Cfg("tickTime=1000"), Works),
     ("maxClientCnxns", Cfg("maxClientCnxns=5"), Works),
@@ -600,9 +599,9 @@ const JAVA_QUORUM_KEYS: &[(&str, Sample, KeyStatus)] = &[
     ("quorum.auth.learnerRequireSasl", Cfg("quorum.auth.enableSasl=true\nquorum.auth.learnerRequireSasl=true"), Works),
     ("quorum.auth.learner.saslLoginContext", Cfg("quorum.auth.learner.saslLoginContext=L"), Works),
     ("quorum.auth.server.saslLoginContext", Cfg("quorum.auth.server.saslLoginContext=S"), Works),
-    // Only Kerberos uses it, and a Krb5LoginModule quorum section refuses
-    // start-up; with DIGEST-MD5 Java ignores it too.
-    ("quorum.auth.kerberos.servicePrincipal", Cfg("quorum.auth.kerberos.servicePrincipal=zk/h"), NoEffectAsInJava),
+    // A Kerberos QuorumLearner asks for it (tests/quorum_sasl.rs); with
+    // DIGEST-MD5 Java ignores it too.
+    ("quorum.auth.kerberos.servicePrincipal", Cfg("quorum.auth.kerberos.servicePrincipal=zk/h"), Works),
     ("quorum.cnxn.threads.size", Cfg("quorum.cnxn.threads.size=30"), Works),
     ("jvm.pause.info-threshold.ms", Cfg("jvm.pause.info-threshold.ms=500"), Works),
     ("jvm.pause.warn-threshold.ms", Cfg("jvm.pause.warn-threshold.ms=5000"), Works),
@@ -636,7 +635,7 @@ const JAVA_QUORUM_KEYS: &[(&str, Sample, KeyStatus)] = &[
     ("zookeeper.learner.closeSocketAsync", D("true"), Works),
     ("zookeeper.observer.reconnectDelayMs", D("100"), Works),
     ("zookeeper.observer.election.DelayMs", D("100"), Works),
-    ("zookeeper.observerMaster.sizeLimit", D("1000"), NoEffectAsInJava),
+    ("zookeeper.observerMaster.sizeLimit", D("1000"), Works),
     ("zookeeper.leader.closeSocketAsync", D("true"), Works),
     ("zookeeper.forceSnapshotSync", D("true"), Works),
     ("zookeeper.leader.maxConcurrentSnapSyncs", D("2"), Works),
@@ -650,7 +649,7 @@ const JAVA_QUORUM_KEYS: &[(&str, Sample, KeyStatus)] = &[
     ("zookeeper.commitProcessor.shutdownTimeout", D("1000"), Works),
     ("zookeeper.commitProcessor.maxReadBatchSize", D("10"), Works),
     ("zookeeper.commitProcessor.maxCommitBatchSize", D("10"), Works),
-    ("zookeeper.follower.skipLearnerRequestToNextProcessor", D("true"), NoEffectAsInJava),
+    ("zookeeper.follower.skipLearnerRequestToNextProcessor", D("true"), Works),
     ("zookeeper.forward_learner_requests_to_commit_processor_disabled", D("true"), Works),
     ("znode.container.checkIntervalMs", D("1000"), Works),
     ("znode.container.maxPerMinute", D("100"), Works),
@@ -677,18 +676,14 @@ fn every_java_quorum_key_works_or_is_refused() {
                 let e = parsed.err().unwrap_or_else(|| panic!("{key} is not refused"));
                 assert!(e.to_string().contains(normalize(key)), "{key}: the refusal does not name it: {e}");
             }
-            Works | NoEffectAsInJava => {
+            Works => {
                 if let Err(e) = parsed {
                     panic!("{key} is refused: {e}");
                 }
                 let known_cfg = is_cfg_key(normalize(key)) || is_membership_key(key);
                 let read = RESOLVED_PROPERTIES.contains(&normalize(key));
                 let unused = is_unused_java_property(key);
-                if status == Works {
-                    assert!((known_cfg || read) && !unused, "{key} is said to work but nothing reads it");
-                } else {
-                    assert!(known_cfg || unused, "{key} has no effect but is not listed as such");
-                }
+                assert!((known_cfg || read) && !unused, "{key} is said to work but nothing reads it");
             }
         }
     }

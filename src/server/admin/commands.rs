@@ -298,8 +298,13 @@ fn monitor(r: &mut CommandResponse, ctx: &Context<'_>) {
 }
 
 fn observer_cnxn_stat_reset(_r: &mut CommandResponse, ctx: &Context<'_>) {
-    if let Some(leader) = server(ctx).role().leader() {
+    let role = server(ctx).role();
+    if let Some(leader) = role.leader() {
         for h in leader.learners().iter().filter(|h| h.is_observer()) {
+            h.reset_stats();
+        }
+    } else if let Some(om) = role.observer_master() {
+        for h in om.observers() {
             h.reset_stats();
         }
     }
@@ -377,20 +382,26 @@ fn stat_reset(_r: &mut CommandResponse, ctx: &Context<'_>) {
     server(ctx).stats.reset();
 }
 
-/// SyncedObserverConsCommand: a leader's observers (LearnerHandler's
-/// getLearnerHandlerInfo each). zkserver keeps no per-learner byte count
-/// of queued packets nor the last zxid sent, so those read 0 and -1 (the
-/// value Java starts and resets them with).
+/// SyncedObserverConsCommand: a leader's observers, or those of a
+/// follower's ObserverMaster (LearnerHandler's getLearnerHandlerInfo
+/// each). zkserver keeps no per-learner byte count of queued packets nor
+/// the last zxid sent, so those read 0 and -1 (the value Java starts and
+/// resets them with).
 fn observers(r: &mut CommandResponse, ctx: &Context<'_>) {
-    let Some(leader) = server(ctx).role().leader() else {
-        r.put("synced_observers", 0);
-        r.put("observers", json!([]));
-        return;
+    let role = server(ctx).role();
+    let (synced, handlers) = match (role.leader(), role.observer_master()) {
+        (Some(leader), _) => {
+            let handlers: Vec<_> = leader.learners().into_iter().filter(|h| h.is_observer()).collect();
+            (leader.observing_learners(), handlers)
+        }
+        (None, Some(om)) => {
+            let handlers = om.observers();
+            (handlers.len(), handlers)
+        }
+        (None, None) => (0, Vec::new()),
     };
-    let observers: Vec<Value> = leader
-        .learners()
+    let observers: Vec<Value> = handlers
         .iter()
-        .filter(|h| h.is_observer())
         .map(|h| {
             json!({
                 // LearnerHandler.getRemoteAddress: the socket's toString.
@@ -406,7 +417,7 @@ fn observers(r: &mut CommandResponse, ctx: &Context<'_>) {
             })
         })
         .collect();
-    r.put("synced_observers", leader.observing_learners());
+    r.put("synced_observers", synced);
     r.put("observers", observers);
 }
 

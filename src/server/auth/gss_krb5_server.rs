@@ -4,18 +4,25 @@
 //! server sends a wrapped 4-byte offer (security layers: "auth" only;
 //! max buffer 65536), the client answers with a wrapped choice and an
 //! optional authorization id, and the client's principal is authorized
-//! through the callback handler (the Kerberos name rules). A sans-I/O
-//! state machine over one GSS context, driven by the NIO worker serving the
-//! connection.
+//! through the caller's AuthorizeCallback (the client port's Kerberos name
+//! rules, or the quorum's authorized hosts). A sans-I/O state machine over
+//! one GSS context, driven by the NIO worker serving the connection or the
+//! thread owning a quorum socket.
 
 use crate::server::auth::gss_api::{AcceptContext, AcceptorCredential};
-use crate::server::auth::sasl_server_callback_handler::SaslServerCallbackHandler;
 
+/// The AuthorizeCallback: (authentication id, authorization id) to the
+/// authorized id, or why the client is refused.
+pub type Authorize<'a> = &'a dyn Fn(&str, &str) -> Result<String, String>;
+
+/// RFC 4752's security layer bit for "no security layer" (qop "auth").
+pub(crate) const NO_PROTECTION: u8 = 1;
 /// The security layers offered: NO_PROTECTION only (ZooKeeper sets no
 /// javax.security.sasl.qop).
-const ALL_QOP: u8 = 1;
-/// The JDK's default receive buffer, offered in the handshake.
-const RECV_MAX_BUF_SIZE: u32 = 65536;
+const ALL_QOP: u8 = NO_PROTECTION;
+/// The JDK's default receive buffer (javax.security.sasl.maxbuf), sent in
+/// the handshake by server and client.
+pub(crate) const RECV_MAX_BUF_SIZE: u32 = 65536;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
@@ -46,7 +53,7 @@ impl GssKrb5Server {
         &mut self,
         token: &[u8],
         cred: &AcceptorCredential,
-        cbh: &SaslServerCallbackHandler,
+        authorize: Authorize,
     ) -> Result<Option<Vec<u8>>, String> {
         let stage = std::mem::replace(&mut self.stage, Stage::Failed);
         match stage {
@@ -63,10 +70,14 @@ impl GssKrb5Server {
                 }
             }
             Stage::Offer => self.offer(token).map(Some),
-            Stage::Choice => self.choice(token, cbh).map(|()| None),
+            Stage::Choice => self.choice(token, authorize).map(|()| None),
             Stage::Complete => Err("SASL authentication already complete".to_string()),
             Stage::Failed => Err("GSSAPI negotiation already failed".to_string()),
         }
+    }
+
+    pub fn is_complete(&self) -> bool {
+        self.stage == Stage::Complete
     }
 
     pub fn authorization_id(&self) -> Option<&str> {
@@ -83,7 +94,7 @@ impl GssKrb5Server {
         Ok(wrapped)
     }
 
-    fn choice(&mut self, token: &[u8], cbh: &SaslServerCallbackHandler) -> Result<(), String> {
+    fn choice(&mut self, token: &[u8], authorize: Authorize) -> Result<(), String> {
         let plain = self.ctx.unwrap(token).map_err(|e| format!("Final handshake step failed: {e}"))?;
         let Some(&selected) = plain.first() else {
             return Err("Final handshake step failed: empty response".to_string());
@@ -97,7 +108,7 @@ impl GssKrb5Server {
         let peer = self.ctx.peer().unwrap_or_default().to_string();
         let authzid =
             if plain.len() > 4 { String::from_utf8_lossy(&plain[4..]).into_owned() } else { peer.clone() };
-        self.authorization_id = Some(cbh.authorize(&peer, &authzid)?);
+        self.authorization_id = Some(authorize(&peer, &authzid)?);
         self.stage = Stage::Complete;
         Ok(())
     }

@@ -12,6 +12,7 @@ pub mod digest_authentication_provider;
 pub mod digest_md5_client;
 pub mod digest_md5_server;
 pub mod gss_api;
+pub mod gss_krb5_client;
 pub mod gss_krb5_server;
 pub mod ip_authentication_provider;
 pub mod kerberos_name;

@@ -132,7 +132,7 @@ impl ZooKeeperServerSettings {
             skip_acl: props.equals("zookeeper.skipACL", "yes") == Some(true),
             enable_eager_acl_check: props.boolean("zookeeper.enableEagerACLCheck", false),
             enforce_quota: props.boolean("zookeeper.enforceQuota", false),
-            auth: auth::AuthSettings::read(props)?,
+            auth: auth::AuthSettings::read(props, config.secure_client_port_address.is_some())?,
             close_session_txn_enabled: props.boolean("zookeeper.closeSessionTxn.enabled", true),
             digest_enabled: props.boolean("zookeeper.digest.enabled", true),
             ephemeral_types: EphemeralTypeSettings::read(props),

@@ -65,7 +65,12 @@ pub struct AuthSettings {
 }
 
 impl AuthSettings {
-    pub fn read(props: &SystemProperties) -> Result<AuthSettings, ConfigError> {
+    /// `secure_client_port`: a secureClientPort is configured, which (as
+    /// QuorumPeerConfig.configureSSLAuth) registers the x509 provider when
+    /// zookeeper.ssl.authProvider names x509 (its default) and no
+    /// zookeeper.authProvider.x509 does, and refuses another scheme that
+    /// no zookeeper.authProvider.<scheme> names.
+    pub fn read(props: &SystemProperties, secure_client_port: bool) -> Result<AuthSettings, ConfigError> {
         let super_digest = props.string("zookeeper.DigestAuthenticationProvider.superDigest");
         let mut digest_enabled = props.boolean("zookeeper.DigestAuthenticationProvider.enabled", true);
         if let Some((k, v)) = props.lookup("zookeeper.DigestAuthenticationProvider.digestAlg") {
@@ -96,6 +101,18 @@ impl AuthSettings {
                         "is not supported: zkserver's authentication providers are ip, digest, sasl and x509",
                     ))
                 }
+            }
+        }
+        if secure_client_port {
+            let scheme = props.string_or("zookeeper.ssl.authProvider", "x509");
+            if props.string(&format!("zookeeper.authProvider.{scheme}")).is_none() {
+                if scheme != x509_authentication_provider::SCHEME {
+                    return Err(props.refused(
+                        "zookeeper.ssl.authProvider",
+                        &format!("No auth provider configured for the SSL authentication scheme '{scheme}'"),
+                    ));
+                }
+                x509 = Some(X509Provider { super_user: props.string("zookeeper.X509AuthenticationProvider.superUser") });
             }
         }
         let session_require_sasl = props.boolean("zookeeper.sessionRequireClientSASLAuth", false);
@@ -316,7 +333,7 @@ mod tests {
 
     #[test]
     fn settings_resolve_as_java_reads_them() {
-        let read = |pairs: &[(&str, &str)]| AuthSettings::read(&SystemProperties::of(pairs));
+        let read = |pairs: &[(&str, &str)]| AuthSettings::read(&SystemProperties::of(pairs), false);
         let s = read(&[]).unwrap();
         assert_eq!(
             s,
@@ -342,7 +359,7 @@ mod tests {
             ("authProvider.1".to_string(), DIGEST_PROVIDER_CLASS.to_string()),
             ("authProvider.2".to_string(), IP_PROVIDER_CLASS.to_string()),
         ];
-        assert_eq!(AuthSettings::read(&SystemProperties::new(Vec::new(), file)).unwrap().providers, ProviderRegistry::default());
+        assert_eq!(AuthSettings::read(&SystemProperties::new(Vec::new(), file), false).unwrap().providers, ProviderRegistry::default());
 
         assert!(read(&[("enforce.auth.enabled", "true")]).unwrap_err().to_string().contains("zookeeper.enforce.auth.schemes"));
         let e = read(&[("enforce.auth.enabled", "true"), ("enforce.auth.schemes", "digest,sasl")]).unwrap_err().to_string();
@@ -358,6 +375,15 @@ mod tests {
         let e = read(&[("authProvider.x", "org.example.CustomProvider")]);
         let e = e.unwrap_err().to_string();
         assert!(e.starts_with("authProvider.x: ") && e.contains("not supported"), "{e}");
+        // A secureClientPort registers x509 by itself (configureSSLAuth),
+        // and refuses an ssl.authProvider scheme nothing registers.
+        let tls = |pairs: &[(&str, &str)]| AuthSettings::read(&SystemProperties::of(pairs), true);
+        assert!(!read(&[]).unwrap().providers.is_registered("x509"));
+        assert!(tls(&[]).unwrap().providers.is_registered("x509"));
+        let e = tls(&[("ssl.authProvider", "custom")]).unwrap_err().to_string();
+        assert!(e.contains("ssl.authProvider") && e.contains("'custom'"), "{e}");
+        let s = tls(&[("ssl.authProvider", "digest"), ("authProvider.digest", DIGEST_PROVIDER_CLASS)]).unwrap();
+        assert!(!s.providers.is_registered("x509"));
         let s = read(&[("authProvider.sasl", SASL_PROVIDER_CLASS), ("sessionRequireClientSASLAuth", "true")]).unwrap();
         assert!(s.providers.is_registered("sasl") && s.is_sasl_auth_required());
         assert_eq!(s.enforce_auth_schemes, Some(vec!["sasl".to_string()]));

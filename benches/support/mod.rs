@@ -182,13 +182,18 @@ impl BenchServer {
             crate::common::pki::PASS,
             pki.path("ca.pem"),
         );
+        self.append_cfg(&cfg)?;
+        self.secure_port = Some(port);
+        Ok(())
+    }
+
+    /// Appends lines to the (not yet started) server's zoo.cfg.
+    pub fn append_cfg(&mut self, lines: &str) -> Result<(), String> {
         let mut f = OpenOptions::new()
             .append(true)
             .open(self.cfg_path())
             .map_err(|e| format!("cannot open zoo.cfg: {e}"))?;
-        std::io::Write::write_all(&mut f, cfg.as_bytes()).map_err(|e| format!("cannot write zoo.cfg: {e}"))?;
-        self.secure_port = Some(port);
-        Ok(())
+        std::io::Write::write_all(&mut f, lines.as_bytes()).map_err(|e| format!("cannot write zoo.cfg: {e}"))
     }
 
     /// The TLS client port's address, with `enable_tls`.
@@ -319,6 +324,20 @@ impl BenchServer {
         let start = Instant::now();
         self.terminate()?;
         self.wait_exit(start, deadline)
+    }
+
+    /// SIGKILL (a crash: no shutdown of any kind) and reaps the process;
+    /// returns the instant the signal was sent. `spawn` starts it again on
+    /// the same dataDir and ports.
+    pub fn kill9(&mut self) -> Result<Instant, String> {
+        self.stop_scraper();
+        let Some(mut child) = self.child.take() else {
+            return Err(format!("{} is not running", self.kind.name()));
+        };
+        let at = Instant::now();
+        child.kill().map_err(|e| format!("cannot kill {}: {e}", self.kind.name()))?;
+        let _ = child.wait();
+        Ok(at)
     }
 
     /// Sends SIGTERM and returns at once.
@@ -493,6 +512,11 @@ impl BenchEnsemble {
         }
     }
 
+    /// Appends lines to every (not yet started) member's zoo.cfg.
+    pub fn append_cfg(&mut self, lines: &str) -> Result<(), String> {
+        self.nodes.iter_mut().try_for_each(|n| n.append_cfg(lines))
+    }
+
     /// An error describing the first member that has ended.
     pub fn check_alive(&mut self) -> Result<(), String> {
         self.nodes.iter_mut().zip(1..).try_for_each(|(n, sid)| {
@@ -558,6 +582,11 @@ pub fn proc_cpu_secs(pid: u32) -> Result<f64, String> {
     Ok((utime + stime) as f64 / hz as f64)
 }
 
+/// Whether the environment variable is set to 1, yes or true.
+pub fn env_flag(name: &str) -> bool {
+    matches!(std::env::var(name).as_deref(), Ok("1") | Ok("yes") | Ok("true"))
+}
+
 /// The 1-minute load average and the CPU count: figures mean little on a
 /// busy machine, so reports say how busy it was.
 pub fn machine_load() -> String {
@@ -605,4 +634,24 @@ pub struct DataFile {
     pub zxid: i64,
     pub bytes: u64,
     pub allocated: u64,
+}
+
+/// Raises this process's soft RLIMIT_NOFILE to its hard limit (servers it
+/// launches inherit it), so that thousands of sessions fit; returns the
+/// limit now in force.
+pub fn raise_nofile_limit() -> Result<u64, String> {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return Err(format!("getrlimit: {}", std::io::Error::last_os_error()));
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                return Err(format!("setrlimit: {}", std::io::Error::last_os_error()));
+            }
+        }
+    }
+    Ok(lim.rlim_cur as u64)
 }

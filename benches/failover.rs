@@ -32,9 +32,10 @@
 //! connection reconnects as ZooKeeper's clients do: the next host of its
 //! list (all three nodes, in order from the one it was on), with its session
 //! id, password and last zxid seen; a host that refuses or drops it sends it
-//! on to the next. Between attempts it waits 20 ms, doubling to at most
-//! 500 ms, with ±50% jitter (Java's client waits up to 1 s at random, which
-//! would add the same noise to both servers); an attempt that gets no
+//! on to the next. Between attempts it waits 10 ms, doubling to at most
+//! 100 ms, with ±50% jitter, so that the figures are the servers' rather
+//! than the client's (Java's client waits up to 1 s at random before each
+//! attempt, noise that would swamp both servers alike); an attempt that gets no
 //! answer within timeout/3 (10 s, Java's connect timeout) is given up, as is
 //! a connection silent for 2/3 of the timeout. Pings go every 10 s. The
 //! bench raises RLIMIT_NOFILE to its hard limit (inherited by the servers)
@@ -70,8 +71,8 @@ use zkserver::zoo_defs::{ids, op_code, xid, CreateMode};
 
 const SESSION_TIMEOUT_MS: i32 = 30_000;
 const PING_EVERY: Duration = Duration::from_secs(10);
-const BACKOFF_FIRST: Duration = Duration::from_millis(20);
-const BACKOFF_MAX: Duration = Duration::from_millis(500);
+const BACKOFF_FIRST: Duration = Duration::from_millis(10);
+const BACKOFF_MAX: Duration = Duration::from_millis(100);
 /// Connection attempts in progress at once while the sessions are first
 /// opened (not timed); after the kill every session retries on its own.
 const SETUP_CONNECTING: usize = 256;

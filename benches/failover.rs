@@ -247,6 +247,9 @@ struct Driver {
     max_connecting: usize,
     value: Vec<u8>,
     rng: u64,
+    /// After the kill: connection attempts, and those given up unanswered.
+    attempts: u64,
+    timeouts: u64,
 }
 
 impl Driver {
@@ -263,6 +266,8 @@ impl Driver {
             max_connecting: SETUP_CONNECTING,
             value: vec![b'x'; 100],
             rng: 0x9e37_79b9_7f4a_7c15,
+            attempts: 0,
+            timeouts: 0,
         })
     }
 
@@ -294,6 +299,7 @@ impl Driver {
 
     fn start_connect(&mut self, i: usize) -> Result<(), String> {
         let addr = self.addrs[self.sessions[i].host];
+        self.attempts += 1;
         let sock = Socket::new(Domain::IPV4, Type::STREAM, None).map_err(|e| format!("socket: {e}"))?;
         sock.set_nonblocking(true).map_err(|e| format!("non-blocking: {e}"))?;
         let _ = sock.set_nodelay(true);
@@ -523,7 +529,10 @@ impl Driver {
                     connecting += 1;
                     self.start_connect(i)?;
                 }
-                Phase::Connecting | Phase::Handshaking if now - s.since > connect_timeout => self.lose(i),
+                Phase::Connecting | Phase::Handshaking if now - s.since > connect_timeout => {
+                    self.timeouts += 1;
+                    self.lose(i);
+                }
                 Phase::Ready if now - s.last_recv > read_timeout => self.lose(i),
                 Phase::Ready if now - s.last_send > PING_EVERY => {
                     self.sessions[i].queue(xid::PING, op_code::PING, &[]);
@@ -632,6 +641,10 @@ struct Round {
     all_written_ms: f64,
     /// Which node (1-based) was killed.
     killed: usize,
+    /// Connection attempts after the kill, and those that got no answer
+    /// within the connect timeout.
+    attempts: u64,
+    timeouts: u64,
     load: f64,
 }
 
@@ -691,6 +704,7 @@ impl Cluster {
         let killed = self.leader;
         let kill_at = self.ensemble.nodes[killed].kill9()?;
         d.kill_at = Some(kill_at);
+        (d.attempts, d.timeouts) = (0, 0);
         let recovered = d.run_until(RECOVERY_DEADLINE, "recovering", |d| {
             d.count(|s| s.written_at.is_some()) == d.sessions.len()
         });
@@ -710,6 +724,8 @@ impl Cluster {
             median_written_ms: written[written.len() / 2],
             all_written_ms: written[written.len() - 1],
             killed: killed + 1,
+            attempts: d.attempts,
+            timeouts: d.timeouts,
             load,
         };
         d.close_all();
@@ -887,11 +903,13 @@ fn report(s: &Settings, outcomes: &[Outcome], load_before: &str) -> String {
         for (k, r) in &o.rounds {
             let _ = writeln!(
                 out,
-                "{:<22} note: {} round: killed node {}, all written {:.0} ms, load {:.2}",
+                "{:<22} note: {} round: killed node {}, all written {:.0} ms, {} connection attempts ({} unanswered), load {:.2}",
                 "",
                 k.name(),
                 r.killed,
                 r.all_written_ms,
+                r.attempts,
+                r.timeouts,
                 r.load
             );
         }
@@ -942,11 +960,13 @@ fn json(s: &Settings, outcomes: &[Outcome], load_before: &str) -> String {
                         .filter(|(kind, _)| *kind == k)
                         .map(|(_, r)| {
                             format!(
-                                "{{\"killed_node\": {}, \"all_written_ms\": {}, \"median_written_ms\": {}, \"reconnected_ms\": {}, \"load_1m\": {}}}",
+                                "{{\"killed_node\": {}, \"all_written_ms\": {}, \"median_written_ms\": {}, \"reconnected_ms\": {}, \"attempts\": {}, \"unanswered\": {}, \"load_1m\": {}}}",
                                 r.killed,
                                 json_num(r.all_written_ms),
                                 json_num(r.median_written_ms),
                                 json_num(r.reconnected_ms),
+                                r.attempts,
+                                r.timeouts,
                                 json_num(r.load)
                             )
                         })
@@ -1005,7 +1025,7 @@ fn run() -> Result<(), String> {
                     .round(scenario, s.sessions)
                     .map_err(|e| format!("{} round {} / {}: {e}", scenario.name(), n + 1, k.name()))?;
                 eprintln!(
-                    "[{}] {} round {}: killed node {}, all reconnected {:.0} ms, all written {:.0} ms (median {:.0} ms), load {:.2}",
+                    "[{}] {} round {}: killed node {}, all reconnected {:.0} ms, all written {:.0} ms (median {:.0} ms), {} attempts ({} unanswered), load {:.2}",
                     k.name(),
                     scenario.name(),
                     n + 1,
@@ -1013,6 +1033,8 @@ fn run() -> Result<(), String> {
                     r.reconnected_ms,
                     r.all_written_ms,
                     r.median_written_ms,
+                    r.attempts,
+                    r.timeouts,
                     r.load
                 );
                 rounds.push((*k, r));

@@ -182,13 +182,19 @@ impl BenchServer {
             crate::common::pki::PASS,
             pki.path("ca.pem"),
         );
+        self.append_cfg(&cfg)?;
+        self.secure_port = Some(port);
+        Ok(())
+    }
+
+    /// Appends `lines` (each ending in a newline) to the zoo.cfg of the
+    /// not yet started server; both kinds read the same keys.
+    pub fn append_cfg(&mut self, lines: &str) -> Result<(), String> {
         let mut f = OpenOptions::new()
             .append(true)
             .open(self.cfg_path())
             .map_err(|e| format!("cannot open zoo.cfg: {e}"))?;
-        std::io::Write::write_all(&mut f, cfg.as_bytes()).map_err(|e| format!("cannot write zoo.cfg: {e}"))?;
-        self.secure_port = Some(port);
-        Ok(())
+        std::io::Write::write_all(&mut f, lines.as_bytes()).map_err(|e| format!("cannot write zoo.cfg: {e}"))
     }
 
     /// The TLS client port's address, with `enable_tls`.

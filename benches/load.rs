@@ -376,8 +376,10 @@ impl Workload {
         self.connections = self.connections.min(conns);
         self.in_flight = self.in_flight.min(window);
         // The shorter window still has to see a snapshot start.
-        let snap = if mode == Mode::Quick { 500 } else { 2 };
-        self.snap_count = self.snap_count.map(|n| n.min(snap));
+        if self.expect_snapshot {
+            let snap = if mode == Mode::Quick { 500 } else { 2 };
+            self.snap_count = self.snap_count.map(|n| n.min(snap));
+        }
     }
 
     /// "getData 90%, setData 10%".
@@ -1684,7 +1686,7 @@ fn report(s: &Settings, outcomes: &[Outcome], load_before: &str) -> String {
                 );
             }
         }
-        if o.workload.expect_snapshot {
+        if o.workload.expect_snapshot || o.workload.snap_count.is_some() {
             for (k, f) in &o.results {
                 let _ = writeln!(
                     out,

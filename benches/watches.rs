@@ -82,6 +82,7 @@ const NODE_DATA_CHANGED: i32 = 3;
 
 /// Full-scale shapes: (sessions, paths) for the memory phases, and the
 /// watchers of the fan-out.
+/// The first shape scales its sessions, the second its paths.
 const MEMORY_SHAPES: [(usize, usize); 2] = [(10_000, 1_000), (100, 100_000)];
 const FANOUT_WATCHERS: usize = 10_000;
 const TARGET_RSS_RATIO: f64 = 0.1;
@@ -539,8 +540,9 @@ fn rows(s: &Settings) -> Vec<Row> {
     let mut rows = Vec::new();
     for (i, &(sessions, paths)) in MEMORY_SHAPES.iter().enumerate() {
         let (sessions, paths) = (s.scaled_sessions(i, sessions), s.scaled_paths(i, paths));
-        let tag = format!("{sessions} sessions x {paths} paths");
-        let key = format!("{sessions}x{paths}");
+        let tag = format!("{} {sessions} sessions x {paths} paths", ["A", "B"][i]);
+        // Both shapes may have the same counts at a small scale.
+        let key = ["many_sessions", "many_paths"][i];
         let mib = |kib: u64| kib as f64 / 1024.0;
         rows.push(Row { label: format!("{tag}: watches (wchs)"), key: format!("{key}_watches"), get: Box::new(move |r| r.memory[i].watches as f64), target: None });
         rows.push(Row { label: format!("{tag}: RSS MiB"), key: format!("{key}_rss_mib"), get: Box::new(move |r| mib(r.memory[i].rss_kib)), target: Some(TARGET_RSS_RATIO) });

@@ -5,8 +5,8 @@
 //! the servers' resident memory and CPU time per request, and the ratio
 //! zkserver/Java of each figure.
 //!
-//!     cargo bench --bench load                          # benches/workloads/standalone.toml, ~5 min
-//!     ZKBENCH_QUICK=1 cargo bench --bench load          # the same workloads scaled down, ~30 s
+//!     cargo bench --bench load                          # benches/workloads/standalone.toml, ~13 min
+//!     ZKBENCH_QUICK=1 cargo bench --bench load          # the same workloads scaled down, a minute or two
 //!     cargo bench --bench load -- benches/workloads/ensemble.toml   # 3-node ensembles, ~4 min
 //!     cargo bench --bench load -- a.toml b.toml         # several files in one run
 //!     ZKBENCH_JAVA_HEAP_MB=3000 cargo bench --bench load -- benches/workloads/snapshot.toml
@@ -91,7 +91,8 @@ use zkserver::client::client_cnxn::{handshake, read_frame, write_frame, MAX_FRAM
 use zkserver::client::{code_name, ConnectOptions, ZkClient};
 use zkserver::jute::multi::{MultiOperationRecord, MultiResponse, Op, OpResult};
 use zkserver::jute::records::{
-    CreateRequest, ExistsRequest, GetChildrenRequest, GetDataRequest, ReplyHeader, RequestHeader,
+    CreateRequest, ExistsRequest, GetAllChildrenNumberRequest, GetChildren2Request,
+    GetChildrenRequest, GetDataRequest, GetEphemeralsRequest, ReplyHeader, RequestHeader,
     SetDataRequest,
 };
 use zkserver::jute::{InputArchive, OutputArchive, Record};
@@ -117,6 +118,7 @@ const ROOT: &str = "/zkbench";
 const NODES_PARENT: &str = "/zkbench/n";
 const WIDE_PARENT: &str = "/zkbench/w";
 const CREATE_PARENT: &str = "/zkbench/c";
+const EPHEMERALS_PARENT: &str = "/zkbench/e";
 
 // ---------------------------------------------------------------------------
 // The workload file
@@ -144,6 +146,9 @@ struct Spec {
     wide_children: Option<usize>,
     /// setData ops in each multi.
     multi_ops: Option<usize>,
+    /// Ephemeral nodes each session creates (during the warm-up) and then
+    /// lists with getEphemerals.
+    ephemerals: Option<usize>,
     /// Requests per second per connection: a fixed offered load. Absent:
     /// closed loop, as fast as the window allows.
     rate_per_conn: Option<f64>,
@@ -151,6 +156,7 @@ struct Spec {
     target_throughput_ratio: Option<f64>,
     /// zkserver/Java p99 latency ratio the workload should reach (at most).
     target_p99_ratio: Option<f64>,
+<<<<<<< HEAD
     /// zkserver/Java p99.9 latency ratio the workload should reach (at most).
     target_p999_ratio: Option<f64>,
     /// snapCount in every server's zoo.cfg (default: the servers' 100000).
@@ -158,6 +164,10 @@ struct Spec {
     /// Whether a server must start a snapshot (a new snapshot file in its
     /// dataDir) during the measured window; the run fails otherwise.
     expect_snapshot: Option<bool>,
+=======
+    /// zkserver/Java p50 latency ratio the workload should reach (at most).
+    target_p50_ratio: Option<f64>,
+>>>>>>> main
     /// One server, or a 3-node localhost ensemble with the connections
     /// spread round-robin over its nodes.
     topology: Option<Topology>,
@@ -195,6 +205,9 @@ struct Mix {
     create: Option<f64>,
     exists: Option<f64>,
     get_children: Option<f64>,
+    get_children2: Option<f64>,
+    all_children_number: Option<f64>,
+    get_ephemerals: Option<f64>,
     multi: Option<f64>,
 }
 
@@ -213,6 +226,9 @@ enum OpKind {
     Create,
     Exists,
     GetChildren,
+    GetChildren2,
+    AllChildrenNumber,
+    GetEphemerals,
     Multi,
 }
 
@@ -224,13 +240,25 @@ impl OpKind {
             OpKind::Create => "create",
             OpKind::Exists => "exists",
             OpKind::GetChildren => "getChildren",
+            OpKind::GetChildren2 => "getChildren2",
+            OpKind::AllChildrenNumber => "getAllChildrenNumber",
+            OpKind::GetEphemerals => "getEphemerals",
             OpKind::Multi => "multi",
         }
     }
 
-    /// Whether the op reads or writes the populated nodes /zkbench/n/<i>.
+    /// Whether the op reads or writes the populated nodes /zkbench/n/<i>
+    /// (getAllChildrenNumber counts them).
     fn uses_nodes(self) -> bool {
-        matches!(self, OpKind::GetData | OpKind::SetData | OpKind::Exists | OpKind::Multi)
+        matches!(
+            self,
+            OpKind::GetData | OpKind::SetData | OpKind::Exists | OpKind::Multi | OpKind::AllChildrenNumber
+        )
+    }
+
+    /// Whether the op reads the wide parents /zkbench/w/<j>.
+    fn uses_wide(self) -> bool {
+        matches!(self, OpKind::GetChildren | OpKind::GetChildren2)
     }
 }
 
@@ -249,12 +277,17 @@ struct Workload {
     wide_parents: usize,
     wide_children: usize,
     multi_ops: usize,
+    ephemerals: usize,
     rate_per_conn: Option<f64>,
     target_throughput_ratio: Option<f64>,
     target_p99_ratio: Option<f64>,
+<<<<<<< HEAD
     target_p999_ratio: Option<f64>,
     snap_count: Option<u64>,
     expect_snapshot: bool,
+=======
+    target_p50_ratio: Option<f64>,
+>>>>>>> main
     topology: Topology,
     smoke: bool,
 }
@@ -274,6 +307,9 @@ impl Workload {
             (OpKind::Create, mix_spec.create),
             (OpKind::Exists, mix_spec.exists),
             (OpKind::GetChildren, mix_spec.get_children),
+            (OpKind::GetChildren2, mix_spec.get_children2),
+            (OpKind::AllChildrenNumber, mix_spec.all_children_number),
+            (OpKind::GetEphemerals, mix_spec.get_ephemerals),
             (OpKind::Multi, mix_spec.multi),
         ];
         let mut mix = Vec::new();
@@ -310,12 +346,17 @@ impl Workload {
             wide_parents: w.wide_parents.or(d.wide_parents).unwrap_or(4),
             wide_children: w.wide_children.or(d.wide_children).unwrap_or(1000),
             multi_ops: w.multi_ops.or(d.multi_ops).unwrap_or(4),
+            ephemerals: w.ephemerals.or(d.ephemerals).unwrap_or(1000),
             rate_per_conn: w.rate_per_conn.or(d.rate_per_conn),
             target_throughput_ratio: w.target_throughput_ratio.or(d.target_throughput_ratio),
             target_p99_ratio: w.target_p99_ratio.or(d.target_p99_ratio),
+<<<<<<< HEAD
             target_p999_ratio: w.target_p999_ratio.or(d.target_p999_ratio),
             snap_count: w.snap_count.or(d.snap_count),
             expect_snapshot: w.expect_snapshot.or(d.expect_snapshot).unwrap_or(false),
+=======
+            target_p50_ratio: w.target_p50_ratio.or(d.target_p50_ratio),
+>>>>>>> main
             topology: w.topology.or(d.topology).unwrap_or_default(),
             smoke: w.smoke.or(d.smoke).unwrap_or(true),
             name: name.clone(),
@@ -329,7 +370,7 @@ impl Workload {
         if wl.value_size > MAX_VALUE_SIZE {
             return Err(err(&format!("value_size above {MAX_VALUE_SIZE}")));
         }
-        if wl.uses(OpKind::GetChildren) && (wl.wide_parents == 0 || wl.wide_children == 0) {
+        if wl.uses_wide() && (wl.wide_parents == 0 || wl.wide_children == 0) {
             return Err(err("getChildren needs wide_parents and wide_children"));
         }
         if wl.mix.iter().any(|(op, _)| op.uses_nodes()) && wl.nodes == 0 {
@@ -353,6 +394,10 @@ impl Workload {
         self.mix.iter().any(|(o, _)| *o == op)
     }
 
+    fn uses_wide(&self) -> bool {
+        self.mix.iter().any(|(o, _)| o.uses_wide())
+    }
+
     /// Server processes the workload runs against.
     fn servers(&self) -> usize {
         match self.topology {
@@ -363,12 +408,13 @@ impl Workload {
 
     /// Scales the workload down for a quick or smoke run.
     fn scale_down(&mut self, mode: Mode) {
-        let (warmup, duration, nodes, children, conns, window) = match mode {
+        let (warmup, duration, nodes, children, conns, window, ephemerals) = match mode {
             Mode::Full => return,
-            Mode::Quick => (0.5, 1.0, 2000, 200, usize::MAX, usize::MAX),
+            Mode::Quick => (0.5, 1.0, 2000, 200, usize::MAX, usize::MAX, 100),
             // An ensemble keeps a connection on each of its nodes.
-            Mode::Smoke => (0.05, 0.15, 100, 20, self.servers().max(2), 8),
+            Mode::Smoke => (0.05, 0.15, 100, 20, self.servers().max(2), 8, 10),
         };
+        self.ephemerals = self.ephemerals.min(ephemerals);
         self.warmup = self.warmup.min(Duration::from_secs_f64(warmup));
         self.duration = self.duration.min(Duration::from_secs_f64(duration));
         self.nodes = self.nodes.min(nodes);
@@ -412,8 +458,11 @@ impl Workload {
         if self.mix.iter().any(|(op, _)| op.uses_nodes()) {
             tree.push(format!("{} nodes", self.nodes));
         }
-        if self.uses(OpKind::GetChildren) {
+        if self.uses_wide() {
             tree.push(format!("{} parents x {} children", self.wide_parents, self.wide_children));
+        }
+        if self.uses(OpKind::GetEphemerals) {
+            tree.push(format!("{} ephemerals per session, created in the warm-up", self.ephemerals));
         }
         if self.uses(OpKind::Multi) {
             tree.push(format!("{} setData per multi", self.multi_ops));
@@ -1085,6 +1134,8 @@ struct RequestSource {
     rng: Rng,
     value: Vec<u8>,
     created: u64,
+    /// Ephemerals this session has created so far (getEphemerals).
+    ephemerals_created: usize,
 }
 
 impl RequestSource {
@@ -1098,6 +1149,19 @@ impl RequestSource {
             .find(|(_, cum)| pick < *cum)
             .or(self.w.mix.last())
             .map_or(OpKind::GetData, |(op, _)| *op);
+        if self.w.uses(OpKind::GetEphemerals) && self.ephemerals_created < self.w.ephemerals {
+            // The session's ephemerals come first, within the warm-up.
+            self.ephemerals_created += 1;
+            let path = format!("{EPHEMERALS_PARENT}/{}-{:06}", self.conn, self.ephemerals_created);
+            let body = CreateRequest {
+                path,
+                data: Some(self.value.clone()),
+                acl: ids::open_acl_unsafe(),
+                // CreateMode.EPHEMERAL.
+                flags: 1,
+            };
+            return (op_code::CREATE, body.to_bytes());
+        }
         let nodes = self.w.nodes.max(1);
         match op {
             OpKind::GetData => {
@@ -1117,6 +1181,18 @@ impl RequestSource {
             OpKind::GetChildren => {
                 let path = wide_path(self.rng.below(self.w.wide_parents.max(1)));
                 (op_code::GET_CHILDREN, GetChildrenRequest { path, watch: false }.to_bytes())
+            }
+            OpKind::GetChildren2 => {
+                let path = wide_path(self.rng.below(self.w.wide_parents.max(1)));
+                (op_code::GET_CHILDREN2, GetChildren2Request { path, watch: false }.to_bytes())
+            }
+            OpKind::AllChildrenNumber => {
+                let path = NODES_PARENT.to_string();
+                (op_code::GET_ALL_CHILDREN_NUMBER, GetAllChildrenNumberRequest { path }.to_bytes())
+            }
+            OpKind::GetEphemerals => {
+                let prefix_path = "/".to_string();
+                (op_code::GET_EPHEMERALS, GetEphemeralsRequest { prefix_path }.to_bytes())
             }
             OpKind::Multi => {
                 let ops = (0..self.w.multi_ops).map(|_| Op::SetData(self.set_data())).collect();
@@ -1247,7 +1323,10 @@ fn populate(addrs: &[String], load_addrs: &[String], w: &Workload) -> Result<usi
         ZkClient::connect(first.as_str(), SESSION_TIMEOUT_MS).map_err(|e| format!("connect: {e}"))?;
     let acl = ids::open_acl_unsafe();
     let mut parents = vec![ROOT.to_string(), NODES_PARENT.to_string(), CREATE_PARENT.to_string()];
-    let wide = if w.uses(OpKind::GetChildren) { w.wide_parents } else { 0 };
+    if w.uses(OpKind::GetEphemerals) {
+        parents.push(EPHEMERALS_PARENT.to_string());
+    }
+    let wide = if w.uses_wide() { w.wide_parents } else { 0 };
     if wide > 0 {
         parents.push(WIDE_PARENT.to_string());
         parents.extend((0..wide).map(wide_path));
@@ -1484,6 +1563,7 @@ fn measure(servers: &mut Deployment, w: &Arc<Workload>) -> Result<Figures, Strin
                 rng: Rng::new(conn as u64 + 1),
                 value: value(w.value_size),
                 created: 0,
+                ephemerals_created: 0,
             };
             move || Some(src.next())
         })
@@ -1613,9 +1693,15 @@ impl Outcome {
             let r = self.ratio(|f| f.p99_ms);
             out.push(("p99 <=", t, r, r.map(|r| r <= t)));
         }
+<<<<<<< HEAD
         if let Some(t) = self.workload.target_p999_ratio {
             let r = self.ratio(|f| f.p999_ms);
             out.push(("p99.9 <=", t, r, r.map(|r| r <= t)));
+=======
+        if let Some(t) = self.workload.target_p50_ratio {
+            let r = self.ratio(|f| f.p50_ms);
+            out.push(("p50 <=", t, r, r.map(|r| r <= t)));
+>>>>>>> main
         }
         out
     }

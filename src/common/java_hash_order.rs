@@ -5,6 +5,10 @@
 //! and their watches fire) and a connection's auth ids (a
 //! `ConcurrentHashMap` key set: whoAmI replies, "auth" ACL expansion).
 //!
+//! Also the order of a node's children (a `HashSet<String>` in Java's
+//! DataNode: getChildren replies), which DataNode computes with `bucket`,
+//! `string_hash` and `grown_capacity`.
+//!
 //! A Java hash table walks its buckets in index order, and each bucket in
 //! the order its members arrived. The bucket of a key is
 //! `(h ^ (h >>> 16)) & (capacity - 1)` with `h` the key's `hashCode`. So the
@@ -17,6 +21,7 @@
 //! Pure data structures: used by whichever thread owns the set.
 
 use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
 
 /// Java's `String.hashCode`: over UTF-16 code units, wrapping.
 pub fn string_hash(s: &str) -> i32 {
@@ -44,6 +49,17 @@ fn table_size_for(c: usize) -> usize {
     c.max(1).next_power_of_two()
 }
 
+/// The capacity of a Java hash table of `capacity` buckets once an insert
+/// has brought it to `len` members: it doubles when the size passes 3/4
+/// of it (the load factor), and never shrinks.
+pub fn grown_capacity(capacity: usize, len: usize) -> usize {
+    if len > capacity * 3 / 4 {
+        capacity * 2
+    } else {
+        capacity
+    }
+}
+
 /// A set of strings that iterates as a Java `HashSet<String>` with the
 /// same history of inserts and removes would.
 #[derive(Debug, Clone, Default)]
@@ -53,6 +69,9 @@ pub struct JavaHashSet {
     /// The table size; 0 until the first insert allocates it.
     capacity: usize,
     next_seq: u64,
+    /// The members in the order a `java_clone` iterates in, computed on
+    /// first use after a change (getEphemerals asks for it on every call).
+    clone_order: OnceLock<Arc<[Box<str>]>>,
 }
 
 impl JavaHashSet {
@@ -82,15 +101,17 @@ impl JavaHashSet {
         }
         self.members.insert(key.into(), self.next_seq);
         self.next_seq += 1;
-        // Java grows the table once the size passes 3/4 of it.
-        if self.members.len() > self.capacity * 3 / 4 {
-            self.capacity *= 2;
-        }
+        self.capacity = grown_capacity(self.capacity, self.members.len());
+        self.clone_order.take();
         true
     }
 
     pub fn remove(&mut self, key: &str) -> bool {
-        self.members.remove(key).is_some()
+        let removed = self.members.remove(key).is_some();
+        if removed {
+            self.clone_order.take();
+        }
+        removed
     }
 
     /// The members in Java's iteration order.
@@ -101,19 +122,43 @@ impl JavaHashSet {
         v.into_iter().map(|(_, _, k)| k).collect()
     }
 
+    /// The table size of a `HashSet.clone()` of this set: sized for the
+    /// current members (0 for none).
+    fn clone_capacity(&self) -> usize {
+        match self.members.len() {
+            0 => 0,
+            // Float arithmetic, as in HashMap.putMapEntries.
+            n => table_size_for((n as f32 / 0.75 + 1.0) as usize),
+        }
+    }
+
     /// What Java's `HashSet.clone()` gives: a table sized for the current
     /// members, filled in this set's iteration order.
     pub fn java_clone(&self) -> JavaHashSet {
         let mut copy = JavaHashSet::new();
-        let n = self.members.len();
-        if n > 0 {
-            // Float arithmetic, as in HashMap.putMapEntries.
-            copy.capacity = table_size_for((n as f32 / 0.75 + 1.0) as usize);
-        }
+        copy.capacity = self.clone_capacity();
         for k in self.ordered() {
             copy.insert(k);
         }
         copy
+    }
+
+    /// The members in the order `java_clone().ordered()` gives, shared
+    /// until the set next changes: the clone's buckets, each in this set's
+    /// iteration order.
+    pub fn clone_ordered(&self) -> Arc<[Box<str>]> {
+        let order = self.clone_order.get_or_init(|| {
+            let capacity = self.clone_capacity();
+            let mut v: Vec<(usize, usize, &str)> = self
+                .ordered()
+                .into_iter()
+                .enumerate()
+                .map(|(i, k)| (bucket(string_hash(k), capacity), i, k))
+                .collect();
+            v.sort_unstable();
+            v.into_iter().map(|(_, _, k)| Box::from(k)).collect()
+        });
+        Arc::clone(order)
     }
 }
 
@@ -154,6 +199,7 @@ mod tests {
         s.insert("/app/eseq-0000000003");
         assert_eq!(s.ordered(), ["/app/eph", "/app/eseq-0000000003"]);
         assert_eq!(s.java_clone().ordered(), ["/app/eseq-0000000003", "/app/eph"]);
+        assert_eq!(&*s.clone_ordered(), ["/app/eseq-0000000003".into(), "/app/eph".into()]);
         // Same bucket: insertion order, also after a remove and re-insert.
         let mut s = JavaHashSet::new();
         let (a, b) = ("Aa", "BB"); // equal Java hashes
@@ -182,6 +228,35 @@ mod tests {
         assert_eq!(s.capacity, 32, "a Java table never shrinks");
         assert_eq!(s.java_clone().capacity, 2, "tableSizeFor(1 / 0.75 + 1)");
         assert_eq!(JavaHashSet::new().java_clone().capacity, 0);
+    }
+
+    #[test]
+    fn clone_order_follows_changes() {
+        let mut s = JavaHashSet::new();
+        for i in 0..40 {
+            s.insert(&format!("/e/n{i}"));
+        }
+        let check = |s: &JavaHashSet| {
+            let clone = s.java_clone();
+            let expected: Vec<&str> = clone.ordered();
+            let got = s.clone_ordered();
+            assert_eq!(got.iter().map(|k| &**k).collect::<Vec<_>>(), expected);
+        };
+        check(&s);
+        s.remove("/e/n7");
+        check(&s);
+        s.insert("/e/n7");
+        s.insert("/e/other");
+        check(&s);
+        assert!(JavaHashSet::new().clone_ordered().is_empty());
+    }
+
+    #[test]
+    fn grown_capacity_doubles_past_three_quarters() {
+        assert_eq!(grown_capacity(8, 6), 8);
+        assert_eq!(grown_capacity(8, 7), 16);
+        assert_eq!(grown_capacity(16, 12), 16);
+        assert_eq!(grown_capacity(16, 13), 32);
     }
 
     #[test]

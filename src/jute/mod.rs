@@ -475,6 +475,18 @@ impl OutputArchive {
         }
     }
 
+    /// A `vector<ustring>` of strings whose number is not known ahead.
+    pub fn write_string_vector<'a>(&mut self, items: impl IntoIterator<Item = &'a str>) {
+        let at = self.buf.len();
+        self.write_int(0);
+        let mut n = 0i32;
+        for item in items {
+            self.write_string(item);
+            n += 1;
+        }
+        self.patch_int(at, n);
+    }
+
     pub fn write_vector<T: Record>(&mut self, v: &[T]) {
         self.write_int(v.len() as i32);
         for e in v {
@@ -584,6 +596,16 @@ pub(crate) use jute_record;
 mod tests {
     use super::records::*;
     use super::*;
+
+    #[test]
+    fn string_vector_matches_a_vector_of_strings() {
+        let names = vec!["a".to_string(), String::new(), "\u{e9}".to_string()];
+        let mut expected = OutputArchive::new();
+        expected.write_vector(&names);
+        let mut got = OutputArchive::new();
+        got.write_string_vector(names.iter().map(String::as_str));
+        assert_eq!(got.as_slice(), expected.as_slice());
+    }
 
     #[test]
     fn settings_read_jute_maxbuffer_in_both_forms() {

@@ -14,13 +14,28 @@
 //! - a node with children (or that had some) is an `Inner`: its stat stays
 //!   unpacked, since every child creation or deletion changes it, and its
 //!   children sit in a hash table of 16-byte entries.
+//!
+//! The order getChildren lists children in is Java's: a Java DataNode keeps
+//! them in a `HashSet<String>` (made with capacity 8), which iterates by
+//! bucket (`java_hash_order::bucket` of the name's Java hash), and within a
+//! bucket in the order the names arrived. An `Inner` tracks the capacity
+//! that set would have; arrival order is creation order: the child's
+//! czxid, and among children created by one multi (one zxid), the order
+//! the `Inner` noted them in. (Not modelled: after a restart, a parent
+//! whose set had grown larger than its children now need -- Java then
+//! refills a smaller set in its snapshot's order -- or whose children
+//! from one multi share a bucket; and buckets of more than eight names,
+//! which Java turns into trees.) The listing is serialized once per change
+//! of the children and shared by the replies.
 
-use crate::jute::records::{Stat, StatPersisted};
+use crate::common::java_hash_order::{bucket, grown_capacity, string_hash};
+use crate::jute::records::{GetChildrenResponse, Stat, StatPersisted};
 use crate::jute::{InputArchive, JuteError, OutputArchive, Record};
 use crate::quorum::quorum_peer_config::system_properties::SystemProperties;
 use hashbrown::HashTable;
+use std::collections::HashMap;
 use std::hash::BuildHasher;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 /// The system properties Java's EphemeralType reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,14 +128,139 @@ enum Repr {
     Inner(Box<Inner>),
 }
 
+/// The capacity of the children set Java's DataNode makes on the first child.
+const JAVA_CHILDREN_CAPACITY: u32 = 8;
+
+/// Listings of fewer children are built on every call rather than kept:
+/// cheap to build, and not worth the memory on every small parent.
+const LISTING_KEPT_FROM: usize = 16;
+
+/// A node's children as a getChildren reply carries them: the jute
+/// `vector<ustring>` of the names in Java's order (see the module comment).
+/// Cheap to clone: a node keeps one and hands it to every reply until its
+/// children change.
+#[derive(Debug, Clone)]
+pub struct ChildList(Arc<[u8]>);
+
+impl ChildList {
+    fn empty() -> ChildList {
+        ChildList(Arc::from(0i32.to_be_bytes().as_slice()))
+    }
+
+    /// The serialized vector, as a reply writes it.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The serialized vector, shared.
+    pub fn shared(&self) -> Arc<[u8]> {
+        Arc::clone(&self.0)
+    }
+
+    /// How many names it holds.
+    pub fn len(&self) -> usize {
+        self.0.get(..4).and_then(|b| b.try_into().ok()).map_or(0, |b| i32::from_be_bytes(b).max(0) as usize)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The names' lengths summed, in bytes.
+    pub fn name_bytes(&self) -> usize {
+        self.0.len().saturating_sub(4 * (self.len() + 1))
+    }
+
+    /// The names, in order.
+    pub fn names(&self) -> Vec<String> {
+        // Written by `Inner::build_listing`: always well formed.
+        GetChildrenResponse::from_bytes(&self.0).map(|r| r.children).unwrap_or_default()
+    }
+}
+
 /// A node that has (or had) children.
 struct Inner {
     children: HashTable<DataNode>,
+    /// The capacity Java's set of these children would have: 8 from the
+    /// first child, doubling as Java's HashMap does, never shrinking.
+    java_capacity: u32,
+    /// The listing, kept (for `LISTING_KEPT_FROM` children or more) from
+    /// the first read after a change of the children until the next one.
+    listing: OnceLock<ChildList>,
+    /// The nodes below this one, all levels (getAllChildrenNumber). A node
+    /// counts the children it gains or loses with their subtrees; the tree
+    /// tells the nodes above (`adjust_descendants`).
+    descendants: u64,
+    /// The czxid of the child added last, and how many children in a row
+    /// arrived with it.
+    last_czxid: i64,
+    last_czxid_run: u32,
+    /// The children that arrived with the same czxid as the child added
+    /// before them (created by one multi), with their place in that run
+    /// (1, 2, ...; the first of a run is not listed and counts as 0).
+    same_zxid: Option<Box<HashMap<Box<str>, u32>>>,
     stat: StatPersisted,
     acl: i64,
     name: Box<str>,
     /// `None` is the null data a client may create a node with.
     data: Option<Box<[u8]>>,
+}
+
+impl Inner {
+    /// Bookkeeping for `child` about to join the children (which it makes
+    /// `len`): the capacity, the listing, the count below and the arrival
+    /// order.
+    fn child_joins(&mut self, child: &DataNode, len: usize) {
+        self.java_capacity = grown_capacity(self.java_capacity as usize, len) as u32;
+        self.listing.take();
+        self.descendants += 1 + child.descendants();
+        let czxid = child.czxid();
+        if len > 1 && czxid == self.last_czxid {
+            let place = self.last_czxid_run;
+            self.same_zxid.get_or_insert_default().insert(child.name().into(), place);
+            self.last_czxid_run += 1;
+        } else {
+            self.last_czxid = czxid;
+            self.last_czxid_run = 1;
+        }
+    }
+
+    /// Bookkeeping for a child that left.
+    fn child_left(&mut self, child: &DataNode) {
+        self.listing.take();
+        self.descendants = self.descendants.saturating_sub(1 + child.descendants());
+        if let Some(places) = &mut self.same_zxid {
+            places.remove(child.name());
+            if places.is_empty() {
+                self.same_zxid = None;
+            }
+        }
+    }
+
+    fn build_listing(&self) -> ChildList {
+        let capacity = self.java_capacity as usize;
+        let place = |name: &str| self.same_zxid.as_ref().and_then(|p| p.get(name).copied()).unwrap_or(0);
+        let mut keyed: Vec<(usize, i64, u32, &str)> = self
+            .children
+            .iter()
+            .map(|c| {
+                let name = c.name();
+                (bucket(string_hash(name), capacity), c.czxid(), place(name), name)
+            })
+            .collect();
+        keyed.sort_unstable();
+        let size = 4 + keyed.iter().map(|(_, _, _, name)| 4 + name.len()).sum::<usize>();
+        let mut oa = OutputArchive::with_capacity(size);
+        oa.write_string_vector(keyed.into_iter().map(|(_, _, _, name)| name));
+        ChildList(oa.into_inner().into())
+    }
+
+    fn listing(&self) -> ChildList {
+        if self.children.len() < LISTING_KEPT_FROM {
+            return self.build_listing();
+        }
+        self.listing.get_or_init(|| self.build_listing()).clone()
+    }
 }
 
 /// Hashes child names: one randomly keyed SipHash for the whole process,
@@ -369,6 +509,13 @@ impl DataNode {
         }
     }
 
+    fn czxid(&self) -> i64 {
+        match &self.0 {
+            Repr::Leaf(b) => LeafView::parse(b).stat.czxid,
+            Repr::Inner(i) => i.stat.czxid,
+        }
+    }
+
     /// Replaces the stat.
     pub fn set_stat(&mut self, stat: &StatPersisted) {
         match &mut self.0 {
@@ -405,13 +552,19 @@ impl DataNode {
         }
     }
 
-    /// The children table, turning a leaf into an `Inner` first (so never
-    /// `None` in practice).
-    fn table_mut(&mut self) -> Option<&mut HashTable<DataNode>> {
+    /// The `Inner`, turning a leaf into one first (so never `None` in
+    /// practice).
+    fn inner_mut(&mut self) -> Option<&mut Inner> {
         if let Repr::Leaf(b) = &self.0 {
             let v = LeafView::parse(b);
             let inner = Inner {
                 children: HashTable::new(),
+                java_capacity: JAVA_CHILDREN_CAPACITY,
+                listing: OnceLock::new(),
+                descendants: 0,
+                last_czxid: 0,
+                last_czxid_run: 0,
+                same_zxid: None,
                 stat: v.stat,
                 acl: v.acl,
                 name: std::str::from_utf8(v.name).unwrap_or_default().into(),
@@ -420,7 +573,7 @@ impl DataNode {
             self.0 = Repr::Inner(Box::new(inner));
         }
         match &mut self.0 {
-            Repr::Inner(i) => Some(&mut i.children),
+            Repr::Inner(i) => Some(i),
             Repr::Leaf(_) => None,
         }
     }
@@ -432,8 +585,33 @@ impl DataNode {
         }
     }
 
+    /// The nodes below this one, all levels.
+    pub fn descendants(&self) -> u64 {
+        match &self.0 {
+            Repr::Leaf(_) => 0,
+            Repr::Inner(i) => i.descendants,
+        }
+    }
+
+    /// Counts nodes added (`delta` > 0) or removed further down, below a
+    /// child: the tree calls it on each node above a parent that changed.
+    /// A leaf has nothing below it, so nothing to count.
+    pub fn adjust_descendants(&mut self, delta: i64) {
+        if let Repr::Inner(i) = &mut self.0 {
+            i.descendants = i.descendants.saturating_add_signed(delta);
+        }
+    }
+
     pub fn num_children(&self) -> usize {
         self.table().map_or(0, HashTable::len)
+    }
+
+    /// The children as getChildren lists them, in Java's order.
+    pub fn listing(&self) -> ChildList {
+        match &self.0 {
+            Repr::Inner(i) => i.listing(),
+            Repr::Leaf(_) => ChildList::empty(),
+        }
     }
 
     /// The children, in no particular order.
@@ -465,15 +643,16 @@ impl DataNode {
 
     /// Adds a child under its own name; gives it back if the name is taken.
     pub fn add_child(&mut self, node: DataNode) -> Result<&mut DataNode, DataNode> {
-        let Some(table) = self.table_mut() else {
+        let Some(inner) = self.inner_mut() else {
             return Err(node);
         };
         let name = node.name_bytes();
         let hash = name_hash(name);
-        match table.entry(hash, |c| c.name_bytes() == name, rehash) {
-            hashbrown::hash_table::Entry::Occupied(_) => Err(node),
-            hashbrown::hash_table::Entry::Vacant(v) => Ok(v.insert(node).into_mut()),
+        if inner.children.find(hash, |c| c.name_bytes() == name).is_some() {
+            return Err(node);
         }
+        inner.child_joins(&node, inner.children.len() + 1);
+        Ok(inner.children.insert_unique(hash, node, rehash).into_mut())
     }
 
     /// Adds many children at once, sizing the table for them (snapshot
@@ -483,17 +662,18 @@ impl DataNode {
         if children.is_empty() {
             return Ok(());
         }
-        let Some(table) = self.table_mut() else {
+        let Some(inner) = self.inner_mut() else {
             return children.into_iter().next().map_or(Ok(()), Err);
         };
-        table.reserve(children.len(), rehash);
+        inner.children.reserve(children.len(), rehash);
         for child in children {
             let name = child.name_bytes();
             let hash = name_hash(name);
-            if table.find(hash, |c| c.name_bytes() == name).is_some() {
+            if inner.children.find(hash, |c| c.name_bytes() == name).is_some() {
                 return Err(child);
             }
-            table.insert_unique(hash, child, rehash);
+            inner.child_joins(&child, inner.children.len() + 1);
+            inner.children.insert_unique(hash, child, rehash);
         }
         Ok(())
     }
@@ -507,6 +687,7 @@ impl DataNode {
         let name = name.as_bytes();
         let entry = i.children.find_entry(name_hash(name), |c| c.name_bytes() == name).ok()?;
         let (removed, _) = entry.remove();
+        i.child_left(&removed);
         if i.children.is_empty() {
             i.children = HashTable::new();
         } else if i.children.capacity() > 64 && i.children.len() < i.children.capacity() / 4 {
@@ -656,6 +837,86 @@ mod tests {
         // A leaf has no children to find or remove.
         let mut l = leaf("l");
         assert!(l.child_mut("x").is_none() && l.remove_child("x").is_none());
+    }
+
+    /// Orders printed by Java 17's `HashSet<String>(8)` after the same
+    /// history (each child's czxid is its arrival).
+    #[test]
+    fn listing_in_java_order() {
+        let mut zxid = 0;
+        let mut child = |name: &str| {
+            zxid += 1;
+            DataNode::new(name, None, -1, &StatPersisted { czxid: zxid, ..Default::default() })
+        };
+        let mut p = leaf("p");
+        for i in 0..30 {
+            p.add_child(child(&format!("n{i}"))).unwrap();
+        }
+        for n in ["n3", "n10", "n17"] {
+            p.remove_child(n).unwrap();
+        }
+        for n in ["n3", "x", "BB", "Aa"] {
+            p.add_child(child(n)).unwrap();
+        }
+        let java = "BB,Aa,n0,n1,n2,n3,n4,n5,n6,n7,n8,n9,n12,n11,n14,n13,n16,n15,n18,n19,n21,n20,n23,n22,n25,n24,n27,n26,n29,n28,x";
+        assert_eq!(p.listing().names().join(","), java);
+        // Kept while unchanged, rebuilt after a change.
+        assert!(Arc::ptr_eq(&p.listing().0, &p.listing().0));
+        p.remove_child("x").unwrap();
+        assert_eq!(p.listing().names().join(","), java.trim_end_matches(",x"));
+
+        let mut q = leaf("q");
+        for n in ["zookeeper", "a", "b", "\u{e9}t\u{e9}", "\u{1F600}"] {
+            q.add_child(child(n)).unwrap();
+        }
+        assert_eq!(q.listing().names().join(","), "\u{1F600},a,b,zookeeper,\u{e9}t\u{e9}");
+
+        // One multi's children share a czxid; Java lists those of one
+        // bucket as they arrived ("m9" before "m11" in 32 buckets).
+        let mut m = leaf("m");
+        for name in ["a", "b"] {
+            m.add_child(child(name)).unwrap();
+        }
+        let multi = StatPersisted { czxid: 1000, ..Default::default() };
+        for i in 0..20 {
+            m.add_child(DataNode::new(&format!("m{i}"), None, -1, &multi)).unwrap();
+        }
+        let java = "a,b,m0,m1,m2,m3,m4,m5,m6,m7,m8,m9,m11,m10,m13,m12,m15,m14,m17,m16,m19,m18";
+        assert_eq!(m.listing().names().join(","), java);
+        m.remove_child("m9").unwrap();
+        m.add_child(DataNode::new("m9", None, -1, &StatPersisted { czxid: 1001, ..Default::default() })).unwrap();
+        assert_eq!(m.listing().names().join(","), java.replace("m9,", "").replace("m11,", "m11,m9,"));
+
+        // The set never shrinks: 100 children grew it to 256 buckets.
+        let mut r = leaf("r");
+        r.add_children((0..100).map(|i| child(&format!("child-{i:06}"))).collect()).unwrap();
+        for i in 0..90 {
+            r.remove_child(&format!("child-{i:06}")).unwrap();
+        }
+        let java = "child-000093,child-000092,child-000091,child-000090,child-000097,child-000096,child-000095,child-000094,child-000099,child-000098";
+        assert_eq!(r.listing().names().join(","), java);
+        let l = r.listing();
+        assert_eq!((l.len(), l.name_bytes()), (10, 120));
+        assert_eq!(leaf("l").listing().as_bytes(), [0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn descendants_count_subtrees() {
+        let mut sub = leaf("s");
+        sub.add_children(vec![leaf("x"), leaf("y")]).unwrap();
+        sub.child_mut("x").unwrap().add_child(leaf("z")).unwrap();
+        // x counted z itself; s hears of it from the tree.
+        sub.adjust_descendants(1);
+        assert_eq!(sub.descendants(), 3);
+        let mut p = leaf("p");
+        p.add_child(sub).unwrap();
+        p.add_child(leaf("q")).unwrap();
+        assert_eq!(p.descendants(), 5);
+        p.remove_child("s").unwrap();
+        assert_eq!(p.descendants(), 1);
+        let mut l = leaf("l");
+        l.adjust_descendants(3);
+        assert_eq!(l.descendants(), 0);
     }
 
     #[test]

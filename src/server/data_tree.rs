@@ -37,7 +37,7 @@ use crate::common::path_trie::PathTrie;
 use crate::jute::records::{Acl, Stat, StatPersisted};
 use crate::jute::txn::{MultiTxn, TxnBody, TxnHeader};
 use crate::jute::{InputArchive, JuteError};
-use crate::server::data_node::{DataNode, EphemeralType};
+use crate::server::data_node::{ChildList, DataNode, EphemeralType};
 use crate::server::quotas;
 use crate::server::reference_counted_acl_cache::{ReferenceCountedAclCache, OPEN_UNSAFE_ACL_ID};
 use crate::server::watch_manager::{WatchManager, WatcherMode};
@@ -109,6 +109,18 @@ fn resolve_mut<'a>(root: &'a mut DataNode, path: &str) -> Option<&'a mut DataNod
         node = node.child_mut(name)?;
     }
     Some(node)
+}
+
+/// Tells each node above the node at `parent_path` (the root down to its
+/// parent) that `delta` nodes came or went below it; the node at
+/// `parent_path` counted them itself as its child came or went.
+fn adjust_ancestors(root: &mut DataNode, parent_path: &str, delta: i64) {
+    let mut node = root;
+    for name in parent_path.split('/').filter(|n| !n.is_empty()) {
+        node.adjust_descendants(delta);
+        let Some(next) = node.child_mut(name) else { return };
+        node = next;
+    }
 }
 
 /// PathUtils.getTopNamespace: the first component of a path ("a" for
@@ -306,6 +318,7 @@ impl TreeInner {
         }
         let parent_after = node_digest(enabled, parent_path, parent);
         self.swap_digest(parent_before, parent_after.wrapping_add(child_digest));
+        adjust_ancestors(&mut self.root, parent_path, 1);
         let data_len = data.map_or(0, <[u8]>::len);
         self.node_count += 1;
         self.data_size += node_size(path, data_len);
@@ -355,6 +368,7 @@ impl TreeInner {
         let parent_after = node_digest(enabled, parent_path, parent);
         self.swap_digest(parent_before, parent_after);
         let node = removed.ok_or(code::NO_NODE)?;
+        adjust_ancestors(&mut self.root, parent_path, -1 - node.descendants() as i64);
         self.swap_digest(node_digest(enabled, path, &node), 0);
         let node_acl = self.event_acl(node.acl());
         self.acl_cache.remove_usage(node.acl());
@@ -807,18 +821,20 @@ impl DataTree {
         Ok(node.copy_stat(inner.extended_types))
     }
 
-    /// getChildren: the child names (in no particular order) and the Stat;
-    /// sets a one-shot child watch when `watcher` is given and the node
-    /// exists.
-    pub fn get_children(&self, path: &str, watcher: Option<Arc<dyn Watcher>>) -> Result<(Vec<String>, Stat), i32> {
+    /// getChildren: the children, serialized in Java's order (see
+    /// DataNode), and the Stat; sets a one-shot child watch when `watcher`
+    /// is given and the node exists.
+    pub fn get_children(&self, path: &str, watcher: Option<Arc<dyn Watcher>>) -> Result<(ChildList, Stat), i32> {
         let inner = self.inner.read();
         let node = resolve(&inner.root, path).ok_or(code::NO_NODE)?;
         if let Some(w) = watcher {
             self.child_watches.add_watch(path, w, WatcherMode::Standard);
         }
-        let children: Vec<String> = node.child_names().map(str::to_string).collect();
-        update_read_stat(path, children.iter().map(|c| c.len() as i64).sum());
-        Ok((children, node.copy_stat(inner.extended_types)))
+        let children = node.listing();
+        let stat = node.copy_stat(inner.extended_types);
+        drop(inner);
+        update_read_stat(path, children.name_bytes() as i64);
+        Ok((children, stat))
     }
 
     /// getACL. MARSHALLINGERROR when the node's ACL index is missing from
@@ -839,7 +855,7 @@ impl DataTree {
         if path == "/" {
             return inner.node_count as i32 - 1;
         }
-        resolve(&inner.root, path).map_or(0, |n| subtree_counts(n).0 as i32 - 1)
+        resolve(&inner.root, path).map_or(0, |n| n.descendants() as i32)
     }
 
     /// Java's getNodeCount: the nodes plus one, because Java's node map
@@ -913,7 +929,7 @@ mod tests {
     }
 
     pub(super) fn sorted_children(t: &DataTree, path: &str) -> Vec<String> {
-        let mut c = t.get_children(path, None).unwrap().0;
+        let mut c = t.get_children(path, None).unwrap().0.names();
         c.sort();
         c
     }
@@ -930,9 +946,17 @@ mod tests {
         (ty, path.to_string())
     }
 
+    /// Checks the incremental bookkeeping against the tree: the digest,
+    /// and every node's count of the nodes below it. Returns the digest.
     pub(super) fn digest_is_consistent(t: &DataTree) -> i64 {
         let inner = t.inner.read();
         assert_eq!(inner.digest, inner.full_digest(), "incremental digest drifted from the tree");
+        let mut stack = vec![&inner.root];
+        while let Some(n) = stack.pop() {
+            assert_eq!(n.descendants() as i64, subtree_counts(n).0 - 1, "count below {n:?}");
+            stack.extend(n.children());
+        }
+        assert_eq!(inner.root.descendants() as usize, inner.node_count - 1);
         inner.digest
     }
 

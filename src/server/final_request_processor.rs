@@ -8,6 +8,7 @@ use crate::jute::records::*;
 use crate::jute::txn::TxnBody;
 use crate::jute::{InputArchive, JuteError, OutputArchive, Record};
 use crate::server::zoo_trace;
+use crate::server::data_node::ChildList;
 use crate::server::data_tree::ProcessTxnResult;
 use crate::server::request::Request;
 use crate::server::request_processor::RequestProcessor;
@@ -31,8 +32,16 @@ fn decode<R: Record>(buf: &[u8]) -> KResult<R> {
     })
 }
 
-fn bytes_of<R: Record>(r: &R) -> Vec<u8> {
-    r.to_bytes()
+/// A reply body.
+enum Body {
+    Own(Vec<u8>),
+    /// A node's children listing, sent as the node keeps it (no copy),
+    /// then bytes of its own (getChildren2's Stat; empty for getChildren).
+    Listing(ChildList, Vec<u8>),
+}
+
+fn bytes_of<R: Record>(r: &R) -> Body {
+    Body::Own(r.to_bytes())
 }
 
 impl FinalRequestProcessor {
@@ -64,7 +73,7 @@ impl FinalRequestProcessor {
         req: &Request,
         cnxn: &Arc<dyn ServerCnxn>,
         r: &GetChildrenRequest,
-    ) -> KResult<(Vec<String>, Stat)> {
+    ) -> KResult<(ChildList, Stat)> {
         self.check_read(req, &r.path, perms::READ)?;
         self.zks.zk_db().data_tree().get_children(&r.path, Self::watcher(cnxn, r.watch))
     }
@@ -104,7 +113,7 @@ impl FinalRequestProcessor {
             let res = match op {
                 Op::GetChildren(r) => {
                     let r = GetChildrenRequest { path: r.path.clone(), watch: false };
-                    self.get_children(req, cnxn, &r).map(|(children, _)| OpResult::GetChildren { children })
+                    self.get_children(req, cnxn, &r).map(|(children, _)| OpResult::GetChildren { children: children.names() })
                 }
                 Op::GetData(r) => {
                     let r = GetDataRequest { path: r.path.clone(), watch: false };
@@ -133,11 +142,11 @@ impl FinalRequestProcessor {
     }
 
     /// The reply body for a request that did not fail in Prep.
-    fn respond(&self, req: &Request, cnxn: &Arc<dyn ServerCnxn>, rc: &ProcessTxnResult) -> KResult<Option<Vec<u8>>> {
+    fn respond(&self, req: &Request, cnxn: &Arc<dyn ServerCnxn>, rc: &ProcessTxnResult) -> KResult<Option<Body>> {
         let dt = self.zks.zk_db().data_tree();
         let ok = |err: i32| if err == code::OK { Ok(()) } else { Err(err) };
         Ok(match req.op_type {
-            op_code::MULTI => Some(Self::multi_response(rc)?),
+            op_code::MULTI => Some(Body::Own(Self::multi_response(rc)?)),
             op_code::CREATE => {
                 ok(rc.err)?;
                 Some(bytes_of(&CreateResponse { path: rc.path.clone() }))
@@ -241,14 +250,16 @@ impl FinalRequestProcessor {
             }
             op_code::GET_CHILDREN => {
                 let r: GetChildrenRequest = decode(&req.request)?;
+                // A GetChildrenResponse is the listing alone.
                 let (children, _) = self.get_children(req, cnxn, &r)?;
-                Some(bytes_of(&GetChildrenResponse { children }))
+                Some(Body::Listing(children, Vec::new()))
             }
             op_code::GET_CHILDREN2 => {
                 let r: GetChildren2Request = decode(&req.request)?;
                 let r = GetChildrenRequest { path: r.path, watch: r.watch };
+                // A GetChildren2Response: the listing, then the Stat.
                 let (children, stat) = self.get_children(req, cnxn, &r)?;
-                Some(bytes_of(&GetChildren2Response { children, stat }))
+                Some(Body::Listing(children, stat.to_bytes()))
             }
             op_code::GET_ALL_CHILDREN_NUMBER => {
                 let r: GetAllChildrenNumberRequest = decode(&req.request)?;
@@ -296,12 +307,14 @@ impl FinalRequestProcessor {
                 let r: GetEphemeralsRequest = decode(&req.request)?;
                 let all = dt.get_ephemerals(req.session_id);
                 let prefix = r.prefix_path.trim();
-                let ephemerals = if prefix.is_empty() || prefix == "/" {
-                    all
-                } else {
-                    all.into_iter().filter(|p| p.starts_with(&r.prefix_path)).collect()
-                };
-                Some(bytes_of(&GetEphemeralsResponse { ephemerals }))
+                let everything = prefix.is_empty() || prefix == "/";
+                // A GetEphemeralsResponse, written straight from the
+                // tree's shared list.
+                let mut oa = OutputArchive::with_capacity(64);
+                oa.write_string_vector(
+                    all.iter().map(|p| &**p).filter(|p| everything || p.starts_with(&r.prefix_path)),
+                );
+                Some(Body::Own(oa.into_inner()))
             }
             _ => None,
         })
@@ -375,7 +388,8 @@ impl RequestProcessor for FinalRequestProcessor {
         } else if req.throttled {
             (code::THROTTLED_OP, None)
         } else if req.op_type == op_code::MULTI_READ {
-            self.multi_read(&req, &cnxn)
+            let (err, body) = self.multi_read(&req, &cnxn);
+            (err, body.map(Body::Own))
         } else {
             match self.respond(&req, &cnxn, &rc) {
                 Ok(b) => (code::OK, b),
@@ -384,7 +398,12 @@ impl RequestProcessor for FinalRequestProcessor {
         };
         self.zks.stats.update_latency(req.create_time.elapsed().as_millis() as u64, req.hdr.is_some());
         cnxn.update_stats_for_response(req.cxid, last_zxid, last_op_name(req.op_type), req.create_time);
-        cnxn.send_response(&ReplyHeader { xid: req.cxid, zxid: last_zxid, err }, body.as_deref());
+        let hdr = ReplyHeader { xid: req.cxid, zxid: last_zxid, err };
+        match body {
+            None => cnxn.send_response(&hdr, None),
+            Some(Body::Own(b)) => cnxn.send_response(&hdr, Some(&b)),
+            Some(Body::Listing(children, tail)) => cnxn.send_response_shared(&hdr, children.shared(), &tail),
+        }
         if req.op_type == op_code::CLOSE_SESSION {
             cnxn.send_close_after_flush();
         }

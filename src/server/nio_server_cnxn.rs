@@ -62,9 +62,36 @@ const REPLY_RESERVE: usize = 64 << 10;
 /// bound, as they do in Java.
 const MAX_UNREAD_BYTES: usize = 4 * MAX_BYTES_HELD;
 
+/// Bytes queued for the client: a frame, or a part of one.
+enum OutBytes {
+    Own(Vec<u8>),
+    /// Bytes other frames send too (a node's children listing).
+    Shared(Arc<[u8]>),
+}
+
+/// One buffer of the outgoing queue.
+struct OutBuf {
+    bytes: OutBytes,
+    /// Whether the frame ends with this buffer (a packet is counted sent).
+    ends_frame: bool,
+}
+
+impl OutBuf {
+    fn frame(bytes: Vec<u8>) -> OutBuf {
+        OutBuf { bytes: OutBytes::Own(bytes), ends_frame: true }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        match &self.bytes {
+            OutBytes::Own(v) => v,
+            OutBytes::Shared(a) => a,
+        }
+    }
+}
+
 /// What the selector and workers share about a connection's readiness.
 struct IoState {
-    outgoing: VecDeque<Vec<u8>>,
+    outgoing: VecDeque<OutBuf>,
     /// Bytes of the front buffer already written.
     out_offset: usize,
     /// Bytes in `outgoing` not yet written.
@@ -221,6 +248,51 @@ impl NioServerCnxn {
     fn packet_sent(&self) {
         self.stats.lock().packets_sent += 1;
         self.zks.stats.incr_packets_sent();
+    }
+
+    /// Queues the buffers of one frame (in order) and asks for write
+    /// readiness.
+    fn queue_frame(&self, parts: [Option<OutBuf>; 3]) {
+        if self.is_closed() {
+            return;
+        }
+        let len: usize = parts.iter().flatten().map(|b| b.as_slice().len()).sum();
+        // Every frame sent is a reply or a watch event (xid -1), each
+        // counted as Java's sendResponse counts it.
+        let size = len as i64 - 4;
+        let first = parts.iter().flatten().next().map_or(&[][..], OutBuf::as_slice);
+        if first.get(4..8) == Some(&(-1i32).to_be_bytes()[..]) {
+            crate::server::server_metrics::metrics().watch_bytes.add(size as u64);
+        } else {
+            crate::server::server_metrics::metrics().response_bytes.add(size as u64);
+        }
+        self.zks.stats.update_client_response_size(size);
+        let mut io = self.io.lock();
+        let was_empty = io.outgoing.is_empty();
+        io.out_bytes = io.out_bytes.saturating_add(len);
+        io.outgoing.extend(parts.into_iter().flatten());
+        // With replies already queued, the parked entry was last armed
+        // with EPOLLOUT (every re-arm is made under this lock from the
+        // state of the moment), so only the first queued reply re-arms.
+        if !(io.selectable && was_empty) {
+            return;
+        }
+        if self.ssl.is_some() || !crate::server::server_cnxn::write_now() {
+            self.rearm(&io);
+            return;
+        }
+        // Idle in the selector, armed for reading only: written from here.
+        drop(io);
+        if let Err(e) = self.write_out() {
+            self.close(&format!("write failed: {e}"));
+            return;
+        }
+        let io = self.io.lock();
+        // What the socket did not take waits for write readiness (unless a
+        // worker took the connection meanwhile: it re-arms when done).
+        if io.selectable && !io.outgoing.is_empty() {
+            self.rearm(&io);
+        }
     }
 
     // ---- throttling ----
@@ -430,7 +502,10 @@ impl NioServerCnxn {
                 .iter()
                 .take(WRITE_GATHER)
                 .enumerate()
-                .map(|(i, b)| io::IoSlice::new(if i == 0 { b.get(off..).unwrap_or(&[]) } else { b }))
+                .map(|(i, b)| {
+                    let b = b.as_slice();
+                    io::IoSlice::new(if i == 0 { b.get(off..).unwrap_or(&[]) } else { b })
+                })
                 .collect();
             let written = match &self.ssl {
                 Some(ssl) => ssl.lock().write_vectored(&self.sock, &slices),
@@ -446,12 +521,14 @@ impl NioServerCnxn {
                     // how far into the next one the write got.
                     let mut left = off + n;
                     while let Some(front) = io.outgoing.front() {
-                        if left < front.len() {
+                        let len = front.as_slice().len();
+                        if left < len {
                             break;
                         }
-                        left -= front.len();
-                        io.outgoing.pop_front();
-                        self.packet_sent();
+                        left -= len;
+                        if io.outgoing.pop_front().is_some_and(|b| b.ends_frame) {
+                            self.packet_sent();
+                        }
                     }
                     io.out_offset = left;
                 }
@@ -745,28 +822,13 @@ impl ServerCnxn for NioServerCnxn {
 
     /// Queues the frame and asks for write readiness.
     fn send_buffer(&self, bytes: Vec<u8>) {
-        if self.is_closed() {
-            return;
-        }
-        // Every frame sent is a reply or a watch event (xid -1), each
-        // counted as Java's sendResponse counts it.
-        let size = bytes.len() as i64 - 4;
-        if bytes.get(4..8) == Some(&(-1i32).to_be_bytes()[..]) {
-            crate::server::server_metrics::metrics().watch_bytes.add(size as u64);
-        } else {
-            crate::server::server_metrics::metrics().response_bytes.add(size as u64);
-        }
-        self.zks.stats.update_client_response_size(size);
-        let mut io = self.io.lock();
-        let was_empty = io.outgoing.is_empty();
-        io.out_bytes = io.out_bytes.saturating_add(bytes.len());
-        io.outgoing.push_back(bytes);
-        // With replies already queued, the parked entry was last armed
-        // with EPOLLOUT (every re-arm is made under this lock from the
-        // state of the moment), so only the first queued reply re-arms.
-        if io.selectable && was_empty {
-            self.rearm(&io);
-        }
+        self.queue_frame([Some(OutBuf::frame(bytes)), None, None]);
+    }
+
+    fn send_shared(&self, head: Vec<u8>, shared: Arc<[u8]>, tail: Vec<u8>) {
+        let tail = (!tail.is_empty()).then(|| OutBuf::frame(tail));
+        let shared = OutBuf { bytes: OutBytes::Shared(shared), ends_frame: tail.is_none() };
+        self.queue_frame([Some(OutBuf { bytes: OutBytes::Own(head), ends_frame: false }), Some(shared), tail]);
     }
 
     fn send_close_after_flush(&self) {

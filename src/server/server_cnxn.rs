@@ -14,9 +14,32 @@ use crate::jute::records::{Id, ReplyHeader};
 use crate::jute::{OutputArchive, Record};
 use crate::server::zoo_keeper_sasl_server::ZooKeeperSaslServer;
 use crate::watcher::Watcher;
+use std::cell::Cell;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+thread_local! {
+    static WRITE_NOW: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` (a request processor answering a request) with leave for the
+/// replies it queues to be written to their sockets at once, on this
+/// thread, when their connection is idle in the selector. For a caller
+/// with nothing else waiting (its queue empty): a lone request's reply
+/// then skips the wake-ups of the selector and of a worker. Under load the
+/// caller does not ask, and replies go through the workers, gathered.
+pub fn replying_now<R>(f: impl FnOnce() -> R) -> R {
+    WRITE_NOW.with(|w| w.set(true));
+    let r = f();
+    WRITE_NOW.with(|w| w.set(false));
+    r
+}
+
+/// Whether this thread is inside `replying_now`.
+pub fn write_now() -> bool {
+    WRITE_NOW.with(Cell::get)
+}
 
 /// One client connection (Java's ServerCnxn). As in Java it is also the
 /// Watcher its client's watches are set with: `watcher_id` is the
@@ -71,6 +94,10 @@ pub trait ServerCnxn: Watcher {
 
     /// sendBuffer: queue one whole frame for the client.
     fn send_buffer(&self, bytes: Vec<u8>);
+    /// Queues one whole frame made of `head`, then `shared` (bytes other
+    /// frames send too, such as a node's children listing: queued without
+    /// a copy), then `tail`.
+    fn send_shared(&self, head: Vec<u8>, shared: Arc<[u8]>, tail: Vec<u8>);
     /// sendCloseSession: close once everything queued has been written.
     fn send_close_after_flush(&self);
     /// close: forget the connection everywhere and end it. The session (if
@@ -81,6 +108,16 @@ pub trait ServerCnxn: Watcher {
     /// what is queued has been written.
     fn set_invalid(&self);
     fn is_invalid(&self) -> bool;
+
+    /// sendResponse with a body of `shared` bytes followed by `tail`.
+    fn send_response_shared(&self, hdr: &ReplyHeader, shared: Arc<[u8]>, tail: &[u8]) {
+        let mut head = OutputArchive::with_capacity(20);
+        head.write_int(-1);
+        hdr.serialize(&mut head);
+        let len = head.len() - 4 + shared.len() + tail.len();
+        head.patch_int(0, i32::try_from(len).unwrap_or(i32::MAX));
+        self.send_shared(head.into_inner(), shared, tail.to_vec());
+    }
 
     /// sendResponse: a reply header and body as one frame.
     fn send_response(&self, hdr: &ReplyHeader, body: Option<&[u8]>) {

@@ -9,6 +9,7 @@
 
 use crate::server::request::Request;
 use crate::server::request_processor::RequestProcessor;
+use crate::server::server_cnxn::replying_now;
 use crate::server::zoo_keeper_server::ZooKeeperServer;
 use crossbeam_channel::{unbounded, Receiver, Sender, TryRecvError};
 use parking_lot::Mutex;
@@ -51,7 +52,9 @@ impl RequestProcessor for SyncRequestProcessor {
     }
 }
 
-fn flush(zks: &ZooKeeperServer, next: &Arc<dyn RequestProcessor>, to_flush: &mut Vec<Request>) -> bool {
+/// Makes the batch durable and passes it on. `idle`: nothing else is
+/// queued, so a batch of one may be answered straight to its socket.
+fn flush(zks: &ZooKeeperServer, next: &Arc<dyn RequestProcessor>, to_flush: &mut Vec<Request>, idle: bool) -> bool {
     if to_flush.is_empty() {
         return true;
     }
@@ -65,9 +68,14 @@ fn flush(zks: &ZooKeeperServer, next: &Arc<dyn RequestProcessor>, to_flush: &mut
         tracing::error!("Severe unrecoverable error, exiting: fsync of the transaction log failed: {e}");
         return false;
     }
+    let alone = idle && to_flush.len() == 1;
     for r in to_flush.drain(..) {
         m.sync_processor_queue_and_flush_time.add(r.queued_at.elapsed().as_millis() as i64);
-        next.process_request(r);
+        if alone {
+            replying_now(|| next.process_request(r));
+        } else {
+            next.process_request(r);
+        }
     }
     true
 }
@@ -161,7 +169,7 @@ fn run(zks: Arc<ZooKeeperServer>, next: Arc<dyn RequestProcessor>, rx: Receiver<
             match rx.try_recv() {
                 Ok(i) => i,
                 Err(TryRecvError::Empty) => {
-                    if !flush(&zks, &next, &mut to_flush) {
+                    if !flush(&zks, &next, &mut to_flush, true) {
                         exit_code::exit(exit_code::UNEXPECTED_ERROR);
                     }
                     continue;
@@ -191,7 +199,9 @@ fn run(zks: Arc<ZooKeeperServer>, next: Arc<dyn RequestProcessor>, rx: Receiver<
                 }
             },
             None => {
-                if to_flush.is_empty() {
+                if to_flush.is_empty() && rx.is_empty() {
+                    replying_now(|| next.process_request(req));
+                } else if to_flush.is_empty() {
                     next.process_request(req);
                 } else {
                     to_flush.push(req);
@@ -199,11 +209,11 @@ fn run(zks: Arc<ZooKeeperServer>, next: Arc<dyn RequestProcessor>, rx: Receiver<
                 continue;
             }
         }
-        if to_flush.len() >= max_batch && !flush(&zks, &next, &mut to_flush) {
+        if to_flush.len() >= max_batch && !flush(&zks, &next, &mut to_flush, false) {
             exit_code::exit(exit_code::UNEXPECTED_ERROR);
         }
     }
-    if !flush(&zks, &next, &mut to_flush) {
+    if !flush(&zks, &next, &mut to_flush, false) {
         exit_code::exit(exit_code::UNEXPECTED_ERROR);
     }
     tracing::info!("SyncRequestProcessor exited!");

@@ -321,6 +321,17 @@ fn node_types(out: &mut Vec<Scenario>) {
     );
     out.push(sc);
 
+    // The order children and ephemerals are listed in: Java's hash-set
+    // order, through the set's growth, removals and re-creations.
+    let (mut sc, s) = Scenario::std("children/java-order");
+    sc.req(s, create("~/p", b""));
+    sc.reqs(s, (0..40).map(|i| create_flags(&format!("~/p/c{i}"), b"", if i % 3 == 0 { 1 } else { 0 })));
+    sc.reqs(s, [get_children("~/p", false), get_ephemerals("~/p")]);
+    sc.reqs(s, (0..40).step_by(4).map(|i| delete(&format!("~/p/c{i}"), -1)));
+    sc.reqs(s, [create("~/p/c4", b""), create("~/p/Aa", b""), create("~/p/BB", b"")]);
+    sc.reqs(s, [get_children2("~/p", false), get_children("~/p", false), get_ephemerals("/")]);
+    out.push(sc);
+
     // getAllChildrenNumber counts the whole subtree below the node.
     let (mut sc, s) = Scenario::std("getAllChildrenNumber/nested");
     sc.reqs(

@@ -712,10 +712,10 @@ impl Norm {
         format!("{err} zxid={}", self.zxid(h.zxid))
     }
 
-    fn names(&self, mut v: Vec<String>) -> String {
-        // Java keeps children and ephemerals in hash sets: order carries no
-        // meaning, so both sides are sorted.
-        v.sort();
+    fn names(&self, v: Vec<String>) -> String {
+        // Java keeps children and ephemerals in hash sets and lists them in
+        // their iteration order, which zkserver reproduces: the order is
+        // compared too.
         let v: Vec<String> = v.iter().map(|p| self.path(p)).collect();
         format!("[{}]", v.join(","))
     }

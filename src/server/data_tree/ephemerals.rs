@@ -11,6 +11,7 @@ use super::{DataTree, TreeInner};
 use crate::common::java_hash_order::JavaHashSet;
 use crate::server::data_node::EphemeralType;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 impl TreeInner {
     fn ephemeral_type(&self, owner: i64) -> EphemeralType {
@@ -58,9 +59,10 @@ impl DataTree {
     }
 
     /// The ephemeral paths of one session, in the order Java's getEphemerals
-    /// lists them.
-    pub fn get_ephemerals(&self, session_id: i64) -> Vec<String> {
-        self.ephemeral_set(session_id).ordered().into_iter().map(str::to_string).collect()
+    /// lists them (its `HashSet.clone`'s order), shared until the session's
+    /// ephemerals next change.
+    pub fn get_ephemerals(&self, session_id: i64) -> Arc<[Box<str>]> {
+        self.inner.read().ephemerals.get(&session_id).map_or_else(|| Arc::from([]), JavaHashSet::clone_ordered)
     }
 
     /// Every session that has (or had, until its close) ephemerals, with its
@@ -135,7 +137,7 @@ mod tests {
         eph("/e/c", 0x66, 4);
         eph("/e/d", 0x77, 5);
         assert_eq!(stat(&t, "/e/a").ephemeral_owner, 0x55);
-        assert_eq!(t.get_ephemerals(0x55), ["/e/a", "/e/b"]);
+        assert_eq!(t.get_ephemerals(0x55).iter().map(|p| &**p).collect::<Vec<_>>(), ["/e/a", "/e/b"]);
         assert_eq!(t.sessions_with_ephemerals(), [0x55, 0x66, 0x77]);
         assert_eq!(t.ephemerals_count(), 4);
         assert!(t.get_ephemerals(0x99).is_empty());

@@ -7,7 +7,7 @@
 //! the QuorumPeer thread for a learner's SNAP or TRUNC, the snapshot
 //! tools; nothing is shared until the install.
 
-use super::{node_size, resolve, resolve_mut, split_path, DataTree, TreeInner};
+use super::{adjust_ancestors, node_size, resolve, resolve_mut, split_path, DataTree, TreeInner};
 use crate::jute::records::StatPersisted;
 use crate::jute::{InputArchive, JuteError, Record, StreamInput};
 use crate::server::data_node::DataNode;
@@ -184,7 +184,10 @@ impl TreeRestore {
         let parent_path = split_path(path).map_or("", |(p, _)| p);
         let parent =
             resolve_mut(&mut self.inner.root, parent_path).ok_or_else(|| TreeLoadError::MissingParent(path.into()))?;
-        parent.add_child(node).map(|_| ()).map_err(|_| TreeLoadError::Duplicate(path.into()))
+        let added = 1 + node.descendants() as i64;
+        parent.add_child(node).map_err(|_| TreeLoadError::Duplicate(path.into()))?;
+        adjust_ancestors(&mut self.inner.root, parent_path, added);
+        Ok(())
     }
 
     /// Closes every open node and counts the last ACL run.
@@ -338,7 +341,7 @@ mod tests {
         let mut i = 0;
         while i < out.len() {
             let p = out[i].clone();
-            for c in t.get_children(&p, None).unwrap().0 {
+            for c in t.get_children(&p, None).unwrap().0.names() {
                 out.push(if p == "/" { format!("/{c}") } else { format!("{p}/{c}") });
             }
             i += 1;

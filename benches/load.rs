@@ -156,7 +156,6 @@ struct Spec {
     target_throughput_ratio: Option<f64>,
     /// zkserver/Java p99 latency ratio the workload should reach (at most).
     target_p99_ratio: Option<f64>,
-<<<<<<< HEAD
     /// zkserver/Java p99.9 latency ratio the workload should reach (at most).
     target_p999_ratio: Option<f64>,
     /// snapCount in every server's zoo.cfg (default: the servers' 100000).
@@ -164,10 +163,8 @@ struct Spec {
     /// Whether a server must start a snapshot (a new snapshot file in its
     /// dataDir) during the measured window; the run fails otherwise.
     expect_snapshot: Option<bool>,
-=======
     /// zkserver/Java p50 latency ratio the workload should reach (at most).
     target_p50_ratio: Option<f64>,
->>>>>>> main
     /// One server, or a 3-node localhost ensemble with the connections
     /// spread round-robin over its nodes.
     topology: Option<Topology>,
@@ -281,13 +278,10 @@ struct Workload {
     rate_per_conn: Option<f64>,
     target_throughput_ratio: Option<f64>,
     target_p99_ratio: Option<f64>,
-<<<<<<< HEAD
     target_p999_ratio: Option<f64>,
     snap_count: Option<u64>,
     expect_snapshot: bool,
-=======
     target_p50_ratio: Option<f64>,
->>>>>>> main
     topology: Topology,
     smoke: bool,
 }
@@ -350,13 +344,10 @@ impl Workload {
             rate_per_conn: w.rate_per_conn.or(d.rate_per_conn),
             target_throughput_ratio: w.target_throughput_ratio.or(d.target_throughput_ratio),
             target_p99_ratio: w.target_p99_ratio.or(d.target_p99_ratio),
-<<<<<<< HEAD
             target_p999_ratio: w.target_p999_ratio.or(d.target_p999_ratio),
             snap_count: w.snap_count.or(d.snap_count),
             expect_snapshot: w.expect_snapshot.or(d.expect_snapshot).unwrap_or(false),
-=======
             target_p50_ratio: w.target_p50_ratio.or(d.target_p50_ratio),
->>>>>>> main
             topology: w.topology.or(d.topology).unwrap_or_default(),
             smoke: w.smoke.or(d.smoke).unwrap_or(true),
             name: name.clone(),
@@ -1693,15 +1684,13 @@ impl Outcome {
             let r = self.ratio(|f| f.p99_ms);
             out.push(("p99 <=", t, r, r.map(|r| r <= t)));
         }
-<<<<<<< HEAD
         if let Some(t) = self.workload.target_p999_ratio {
             let r = self.ratio(|f| f.p999_ms);
             out.push(("p99.9 <=", t, r, r.map(|r| r <= t)));
-=======
+        }
         if let Some(t) = self.workload.target_p50_ratio {
             let r = self.ratio(|f| f.p50_ms);
             out.push(("p50 <=", t, r, r.map(|r| r <= t)));
->>>>>>> main
         }
         out
     }

@@ -63,7 +63,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, Socket, Type};
-use support::{env_flag, BenchEnsemble, Kind};
+use support::{env_flag, BenchEnsemble, Epoll, Kind};
 use zkserver::client::ZkClient;
 use zkserver::jute::records::{ConnectRequest, ConnectResponse, ReplyHeader, RequestHeader, SetDataRequest};
 use zkserver::jute::{InputArchive, Record};
@@ -187,55 +187,6 @@ impl Session {
     }
 }
 
-/// The epoll instance, closed on drop.
-struct Epoll(i32);
-
-impl Epoll {
-    fn new() -> Result<Epoll, String> {
-        // SAFETY: epoll_create1 takes no pointers.
-        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-        if fd < 0 {
-            return Err(format!("epoll_create1: {}", std::io::Error::last_os_error()));
-        }
-        Ok(Epoll(fd))
-    }
-
-    fn add(&self, fd: i32, token: u64) -> Result<(), String> {
-        let mut ev = libc::epoll_event {
-            events: (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32,
-            u64: token,
-        };
-        // SAFETY: `ev` lives across the call; `fd` is an open socket.
-        if unsafe { libc::epoll_ctl(self.0, libc::EPOLL_CTL_ADD, fd, &mut ev) } != 0 {
-            return Err(format!("epoll_ctl: {}", std::io::Error::last_os_error()));
-        }
-        Ok(())
-    }
-
-    /// Waits up to `timeout` for events; returns the tokens ready.
-    fn wait(&self, events: &mut Vec<libc::epoll_event>, timeout: Duration) -> Vec<u64> {
-        let cap = events.capacity().min(i32::MAX as usize);
-        let ms = timeout.as_millis().min(1000) as i32;
-        // SAFETY: the kernel writes at most `cap` events into the buffer.
-        let n = unsafe { libc::epoll_wait(self.0, events.as_mut_ptr(), cap as i32, ms) };
-        if n <= 0 {
-            return Vec::new();
-        }
-        // SAFETY: the kernel initialised the first `n` entries.
-        unsafe { events.set_len(n as usize) };
-        let tokens = events.iter().map(|e| e.u64).collect();
-        events.clear();
-        tokens
-    }
-}
-
-impl Drop for Epoll {
-    fn drop(&mut self) {
-        // SAFETY: we own the descriptor.
-        unsafe { libc::close(self.0) };
-    }
-}
-
 /// Every session of a scenario, driven by one thread.
 struct Driver {
     epoll: Epoll,
@@ -317,7 +268,7 @@ impl Driver {
         let s = &mut self.sessions[i];
         s.generation = s.generation.wrapping_add(1);
         let token = (u64::from(s.generation) << 32) | i as u64;
-        self.epoll.add(sock.as_raw_fd(), token)?;
+        self.epoll.add(sock.as_raw_fd(), libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET, token)?;
         s.sock = Some(sock);
         s.phase = Phase::Connecting;
         s.since = Instant::now();
@@ -551,7 +502,7 @@ impl Driver {
     /// Drives the sessions until `done` holds or `deadline` passes.
     fn run_until(&mut self, deadline: Duration, what: &str, done: impl Fn(&Driver) -> bool) -> Result<(), String> {
         let end = Instant::now() + deadline;
-        let mut events = Vec::with_capacity(1024);
+        let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 1024];
         let mut last_tick = Instant::now();
         loop {
             if done(self) {
@@ -560,8 +511,9 @@ impl Driver {
             if Instant::now() >= end {
                 return Err(format!("{what}: not done after {deadline:?} ({})", self.summary()));
             }
-            for token in self.epoll.wait(&mut events, Duration::from_millis(5)) {
-                self.on_event(token)?;
+            let ready = self.epoll.wait(&mut events, Duration::from_millis(5))?;
+            for ev in &events[..ready] {
+                self.on_event(ev.u64)?;
             }
             if last_tick.elapsed() >= Duration::from_millis(5) {
                 self.tick()?;

@@ -187,7 +187,8 @@ impl BenchServer {
         Ok(())
     }
 
-    /// Appends lines to the (not yet started) server's zoo.cfg.
+    /// Appends `lines` (each ending in a newline) to the zoo.cfg of the
+    /// not yet started server; both kinds read the same keys.
     pub fn append_cfg(&mut self, lines: &str) -> Result<(), String> {
         let mut f = OpenOptions::new()
             .append(true)
@@ -654,4 +655,50 @@ pub fn raise_nofile_limit() -> Result<u64, String> {
         }
     }
     Ok(lim.rlim_cur as u64)
+}
+
+/// An epoll instance over the bench's client sockets, closed on drop (the
+/// benches that multiplex thousands of sessions on a few threads).
+pub struct Epoll(i32);
+
+impl Epoll {
+    pub fn new() -> Result<Epoll, String> {
+        // SAFETY: epoll_create1 takes no pointer.
+        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        if fd < 0 {
+            return Err(format!("epoll_create1: {}", std::io::Error::last_os_error()));
+        }
+        Ok(Epoll(fd))
+    }
+
+    /// Watches `fd` for `events` (libc::EPOLL* bits), reported as `token`.
+    pub fn add(&self, fd: i32, events: i32, token: u64) -> Result<(), String> {
+        let mut ev = libc::epoll_event { events: events as u32, u64: token };
+        // SAFETY: `ev` outlives the call; `fd` is an open socket.
+        if unsafe { libc::epoll_ctl(self.0, libc::EPOLL_CTL_ADD, fd, &mut ev) } != 0 {
+            return Err(format!("epoll_ctl: {}", std::io::Error::last_os_error()));
+        }
+        Ok(())
+    }
+
+    /// Waits up to `timeout` and fills the front of `events`; returns how
+    /// many (0 when interrupted).
+    pub fn wait(&self, events: &mut [libc::epoll_event], timeout: Duration) -> Result<usize, String> {
+        let cap = i32::try_from(events.len()).unwrap_or(i32::MAX);
+        let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+        // SAFETY: `events` has room for `cap` entries.
+        let n = unsafe { libc::epoll_wait(self.0, events.as_mut_ptr(), cap, ms) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            return if e.kind() == std::io::ErrorKind::Interrupted { Ok(0) } else { Err(format!("epoll_wait: {e}")) };
+        }
+        Ok(n as usize)
+    }
+}
+
+impl Drop for Epoll {
+    fn drop(&mut self) {
+        // SAFETY: our own epoll fd, closed once.
+        unsafe { libc::close(self.0) };
+    }
 }

@@ -182,13 +182,19 @@ impl BenchServer {
             crate::common::pki::PASS,
             pki.path("ca.pem"),
         );
+        self.append_cfg(&cfg)?;
+        self.secure_port = Some(port);
+        Ok(())
+    }
+
+    /// Appends `lines` (each ending in a newline) to the zoo.cfg of the
+    /// not yet started server; both kinds read the same keys.
+    pub fn append_cfg(&mut self, lines: &str) -> Result<(), String> {
         let mut f = OpenOptions::new()
             .append(true)
             .open(self.cfg_path())
             .map_err(|e| format!("cannot open zoo.cfg: {e}"))?;
-        std::io::Write::write_all(&mut f, cfg.as_bytes()).map_err(|e| format!("cannot write zoo.cfg: {e}"))?;
-        self.secure_port = Some(port);
-        Ok(())
+        std::io::Write::write_all(&mut f, lines.as_bytes()).map_err(|e| format!("cannot write zoo.cfg: {e}"))
     }
 
     /// The TLS client port's address, with `enable_tls`.
@@ -319,6 +325,20 @@ impl BenchServer {
         let start = Instant::now();
         self.terminate()?;
         self.wait_exit(start, deadline)
+    }
+
+    /// SIGKILL (a crash: no shutdown of any kind) and reaps the process;
+    /// returns the instant the signal was sent. `spawn` starts it again on
+    /// the same dataDir and ports.
+    pub fn kill9(&mut self) -> Result<Instant, String> {
+        self.stop_scraper();
+        let Some(mut child) = self.child.take() else {
+            return Err(format!("{} is not running", self.kind.name()));
+        };
+        let at = Instant::now();
+        child.kill().map_err(|e| format!("cannot kill {}: {e}", self.kind.name()))?;
+        let _ = child.wait();
+        Ok(at)
     }
 
     /// Sends SIGTERM and returns at once.
@@ -493,6 +513,11 @@ impl BenchEnsemble {
         }
     }
 
+    /// Appends lines to every (not yet started) member's zoo.cfg.
+    pub fn append_cfg(&mut self, lines: &str) -> Result<(), String> {
+        self.nodes.iter_mut().try_for_each(|n| n.append_cfg(lines))
+    }
+
     /// An error describing the first member that has ended.
     pub fn check_alive(&mut self) -> Result<(), String> {
         self.nodes.iter_mut().zip(1..).try_for_each(|(n, sid)| {
@@ -558,6 +583,11 @@ pub fn proc_cpu_secs(pid: u32) -> Result<f64, String> {
     Ok((utime + stime) as f64 / hz as f64)
 }
 
+/// Whether the environment variable is set to 1, yes or true.
+pub fn env_flag(name: &str) -> bool {
+    matches!(std::env::var(name).as_deref(), Ok("1") | Ok("yes") | Ok("true"))
+}
+
 /// The 1-minute load average and the CPU count: figures mean little on a
 /// busy machine, so reports say how busy it was.
 pub fn machine_load() -> String {
@@ -605,4 +635,70 @@ pub struct DataFile {
     pub zxid: i64,
     pub bytes: u64,
     pub allocated: u64,
+}
+
+/// Raises this process's soft RLIMIT_NOFILE to its hard limit (servers it
+/// launches inherit it), so that thousands of sessions fit; returns the
+/// limit now in force.
+pub fn raise_nofile_limit() -> Result<u64, String> {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return Err(format!("getrlimit: {}", std::io::Error::last_os_error()));
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                return Err(format!("setrlimit: {}", std::io::Error::last_os_error()));
+            }
+        }
+    }
+    Ok(lim.rlim_cur as u64)
+}
+
+/// An epoll instance over the bench's client sockets, closed on drop (the
+/// benches that multiplex thousands of sessions on a few threads).
+pub struct Epoll(i32);
+
+impl Epoll {
+    pub fn new() -> Result<Epoll, String> {
+        // SAFETY: epoll_create1 takes no pointer.
+        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        if fd < 0 {
+            return Err(format!("epoll_create1: {}", std::io::Error::last_os_error()));
+        }
+        Ok(Epoll(fd))
+    }
+
+    /// Watches `fd` for `events` (libc::EPOLL* bits), reported as `token`.
+    pub fn add(&self, fd: i32, events: i32, token: u64) -> Result<(), String> {
+        let mut ev = libc::epoll_event { events: events as u32, u64: token };
+        // SAFETY: `ev` outlives the call; `fd` is an open socket.
+        if unsafe { libc::epoll_ctl(self.0, libc::EPOLL_CTL_ADD, fd, &mut ev) } != 0 {
+            return Err(format!("epoll_ctl: {}", std::io::Error::last_os_error()));
+        }
+        Ok(())
+    }
+
+    /// Waits up to `timeout` and fills the front of `events`; returns how
+    /// many (0 when interrupted).
+    pub fn wait(&self, events: &mut [libc::epoll_event], timeout: Duration) -> Result<usize, String> {
+        let cap = i32::try_from(events.len()).unwrap_or(i32::MAX);
+        let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+        // SAFETY: `events` has room for `cap` entries.
+        let n = unsafe { libc::epoll_wait(self.0, events.as_mut_ptr(), cap, ms) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            return if e.kind() == std::io::ErrorKind::Interrupted { Ok(0) } else { Err(format!("epoll_wait: {e}")) };
+        }
+        Ok(n as usize)
+    }
+}
+
+impl Drop for Epoll {
+    fn drop(&mut self) {
+        // SAFETY: our own epoll fd, closed once.
+        unsafe { libc::close(self.0) };
+    }
 }

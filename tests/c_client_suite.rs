@@ -126,8 +126,12 @@ fn build() {
     );
 }
 
+/// The two tests take turns: each puts the machine under load.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn the_c_clients_own_tests_pass_on_zkserver() {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     build();
     let logs = tempfile::Builder::new().prefix("c-client-zkserver").tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let runs: Vec<Run> = std::thread::scope(|scope| {
@@ -146,8 +150,20 @@ fn the_c_clients_own_tests_pass_on_zkserver() {
 
 #[test]
 fn java_passes_the_ipv6_read_only_and_reconfig_tests_too() {
+    // Not beside zkserver's runs: three JVMs of a reconfig
+    // ensemble on 2 shared cores are load enough for Java to miss
+    // testReadOnly's fixed one-second wait (seen here). For the same
+    // reason a test Java fails is given one more run of its own.
+    let _one_at_a_time = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let logs = tempfile::Builder::new().prefix("c-client-java").tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let got = run("java", SERVER_FEATURE_TESTS, logs.path());
+    let mut got = run("java", SERVER_FEATURE_TESTS, logs.path());
+    let failed: Vec<String> = got.failed().into_iter().map(str::to_string).collect();
+    if !failed.is_empty() {
+        let failed: Vec<&str> = failed.iter().map(String::as_str).collect();
+        let again = run("java", &failed, &logs.path().join("again"));
+        got.results.extend(again.results);
+        got.tail = again.tail;
+    }
     let passed: Vec<&str> = got.results.iter().filter(|(_, r)| *r == "PASS").map(|(t, _)| &t[..]).collect();
     let mut want = SERVER_FEATURE_TESTS.to_vec();
     want.sort_unstable();

@@ -131,12 +131,9 @@ run() {
     need_tools unshare ip java openssl keytool ps
     [ "$(id -u)" = 0 ] || die "run needs root (it gives the tests their own network, /tmp and pid namespaces)"
     [ -x "$CDIR/zktest-mt" ] && [ -f "$CACHE/built" ] || build
-    case "$TARGET/" in /tmp/*) die "the build cache $TARGET is under /tmp, which each run replaces" ;; esac
-    case "${ZKSERVER_BIN:-}" in /tmp/*) die "ZKSERVER_BIN is under /tmp, which each run replaces" ;; esac
     if [ -n "${C_CLIENT_LOGS:-}" ]; then
         mkdir -p "$C_CLIENT_LOGS"
         C_CLIENT_LOGS="$(cd "$C_CLIENT_LOGS" && pwd)"
-        case "$C_CLIENT_LOGS/" in /tmp/*) die "C_CLIENT_LOGS is under /tmp, which each run replaces" ;; esac
         export C_CLIENT_LOGS
     fi
     CLASSPATH="$(java_class_path)"
@@ -162,12 +159,33 @@ save_logs() {
     done
 }
 
+# Gives the run an empty /tmp of its own. The checkout, the build cache,
+# the zkserver binary and the log directory may live under /tmp (a clone
+# made there): each such top-level directory is bound back in from the
+# host's /tmp, reached through a private tmpfs on /mnt.
+private_tmp() {
+    local keep=() p
+    for p in "$ROOT" "$TARGET" "${ZKSERVER_BIN:-}" "${C_CLIENT_LOGS:-}"; do
+        case "$p" in /tmp/?*) p="${p#/tmp/}"; keep+=("${p%%/*}") ;; esac
+    done
+    if [ "${#keep[@]}" -gt 0 ]; then
+        mount -t tmpfs c-client-tests-mnt /mnt
+        mkdir /mnt/host-tmp
+        mount --bind /tmp /mnt/host-tmp
+    fi
+    mount -t tmpfs -o mode=1777 c-client-tests /tmp
+    for p in $(printf '%s\n' "${keep[@]}" | sort -u); do
+        mkdir -p "/tmp/$p"
+        mount --bind "/mnt/host-tmp/$p" "/tmp/$p"
+    done
+}
+
 # Runs as pid 1 of the new namespaces: everything it starts dies with it.
 inside() {
     local flavor="$1"
     shift
     ip link set lo up
-    mount -t tmpfs -o mode=1777 c-client-tests /tmp
+    private_tmp
     local run=/tmp/c-client-run
     mkdir -p "$run/bin" "$run/zkroot/bin"
     # The tests call ./tests/zkServer.sh and write their client logs to

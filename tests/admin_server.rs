@@ -429,6 +429,16 @@ fn the_leader_lists_its_observers_and_resets_their_counts() {
     compare("observer", "voting_view", &java.2, &ours.2, &mut problems);
     assert!(problems.is_empty(), "zkserver's answers differ from Java's:\n{}", problems.join("\n"));
 
+    // Both report the last zxid sent to the synced observer (NEWLEADER,
+    // UPTODATE and pings carry the epoch's). The bytes still queued, by
+    // LearnerHandler.packetSize: Java 3.8 subtracts the sync's packets,
+    // which it never added, and goes negative (-191 seen); ours does not.
+    for (flavor, listing) in [("Java", &java.0), ("zkserver", &ours.0)] {
+        let o = &listing["observers"][0];
+        assert!(o["last_zxid"].as_i64().is_some_and(|z| z >> 32 >= 1), "{flavor}: {o}");
+        assert!(o["queued_packets_size"].as_i64().is_some(), "{flavor}: {o}");
+    }
+    assert!(ours.0["observers"][0]["queued_packets_size"].as_i64().is_some_and(|n| n >= 0), "{}", ours.0);
     let listed = &ours.0["observers"][0];
     assert_eq!(listed["sid"], 3, "{}", ours.0);
     assert!(listed["remote_socket_address"].as_str().is_some_and(|a| a.starts_with("/127.0.0.1:")), "{listed}");

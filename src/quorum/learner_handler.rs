@@ -325,6 +325,12 @@ pub struct LearnerHandler {
     packets_received: AtomicU64,
     packets_sent: AtomicU64,
     requests_received: AtomicU64,
+    /// The approximate bytes of the packets queued for the sender
+    /// (queuedPacketsSize, by Java's packetSize).
+    queued_bytes: AtomicI64,
+    /// The zxid of the last packet sent that had one (-1: none since the
+    /// stats were reset).
+    last_zxid: AtomicI64,
     /// When the connection was accepted, ms since the epoch.
     established_ms: i64,
     /// Packets queued for the sender, and the marker: every 1000th one's
@@ -369,6 +375,8 @@ impl LearnerHandler {
             packets_received: AtomicU64::new(0),
             packets_sent: AtomicU64::new(0),
             requests_received: AtomicU64::new(0),
+            queued_bytes: AtomicI64::new(0),
+            last_zxid: AtomicI64::new(-1),
             established_ms: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as i64),
@@ -435,12 +443,24 @@ impl LearnerHandler {
         self.queue.len()
     }
 
+    /// Their approximate size in bytes.
+    pub fn queued_packets_size(&self) -> i64 {
+        self.queued_bytes.load(Ordering::Relaxed)
+    }
+
+    /// The zxid of the last packet sent with one, -1 when none has been
+    /// since the connection began or its stats were reset.
+    pub fn last_zxid(&self) -> i64 {
+        self.last_zxid.load(Ordering::Relaxed)
+    }
+
     /// resetObserverConnectionStats: the packet and request counts start
     /// again from zero.
     pub fn reset_stats(&self) {
         self.packets_received.store(0, Ordering::Relaxed);
         self.packets_sent.store(0, Ordering::Relaxed);
         self.requests_received.store(0, Ordering::Relaxed);
+        self.last_zxid.store(-1, Ordering::Relaxed);
     }
 
     /// Queues a packet for the sender thread.
@@ -450,6 +470,7 @@ impl LearnerHandler {
             *self.marker_time.lock() = Some(Instant::now());
             self.marker_at.store(n, Ordering::Release);
         }
+        self.queued_bytes.fetch_add(packet_size(&p), Ordering::Relaxed);
         let _ = self.queue.send(Some(p));
     }
 
@@ -724,6 +745,7 @@ impl LearnerHandler {
                 self.marker_at.store(u64::MAX, Ordering::Release);
             }
             dequeued += 1;
+            self.queued_bytes.fetch_sub(packet_size(&p), Ordering::Relaxed);
             if p.r#type == qp::PROPOSAL {
                 self.sync_limit_check.lock().update_proposal(p.zxid, Instant::now());
             }
@@ -732,6 +754,9 @@ impl LearnerHandler {
                 return;
             }
             self.packets_sent.fetch_add(1, Ordering::Relaxed);
+            if p.zxid > 0 {
+                self.last_zxid.store(p.zxid, Ordering::Relaxed);
+            }
         }
     }
 
@@ -741,6 +766,12 @@ impl LearnerHandler {
         }
         let _ = self.sock.shutdown(Shutdown::Both);
     }
+}
+
+/// A queued packet's approximate size, as Java's LearnerHandler.packetSize
+/// counts it: the fixed fields and the data.
+fn packet_size(p: &QuorumPacket) -> i64 {
+    4 + 8 + 8 + 8 + p.data.as_ref().map_or(0, |d| d.len() as i64)
 }
 
 impl std::fmt::Debug for LearnerHandler {

@@ -409,11 +409,11 @@ fn observers(r: &mut CommandResponse, ctx: &Context<'_>) {
                 "sid": h.sid(),
                 "established": h.established_ms(),
                 "queued_packets": h.queued_packets(),
-                "queued_packets_size": 0,
+                "queued_packets_size": h.queued_packets_size(),
                 "packets_received": h.packets_received(),
                 "packets_sent": h.packets_sent(),
                 "requests": h.requests_received(),
-                "last_zxid": -1,
+                "last_zxid": h.last_zxid(),
             })
         })
         .collect();

@@ -1231,5 +1231,23 @@ mod tests {
         drop(silent);
         mgr.halt();
     }
+
+    /// A peer is lost once its connection broke, until it connects again;
+    /// a peer never connected is not lost.
+    #[test]
+    fn a_peer_whose_connection_broke_is_lost_until_it_reconnects() {
+        let (mgr, addr) = manager(1, 20, 5000);
+        let hello = InitialMessage::encode(PROTOCOL_VERSION_V1, 7, "127.0.0.1:1");
+        let mut peer = TcpStream::connect(&addr).unwrap();
+        peer.write_all(&hello).unwrap();
+        wait_for("sid 7's connection", || mgr.is_connected(7));
+        assert!(mgr.lost_peers().is_empty(), "connected, and sid 1 never was");
+        drop(peer);
+        wait_for("sid 7 lost", || mgr.lost_peers() == BTreeSet::from([7]));
+        let mut again = TcpStream::connect(&addr).unwrap();
+        again.write_all(&hello).unwrap();
+        wait_for("sid 7 back", || mgr.lost_peers().is_empty());
+        mgr.halt();
+    }
 }
 

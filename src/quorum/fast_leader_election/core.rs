@@ -322,7 +322,11 @@ impl FastLeaderElectionCore {
     /// peer's state and the vote it stands by. A non-voter gets our current
     /// vote at once. While LOOKING the notification goes to the election,
     /// and a LOOKING sender in an older round learns our proposal and
-    /// round. Otherwise a LOOKING sender learns the vote we decided on,
+    /// round; so does one in our round whose proposal ours beats (unlike
+    /// Java): it may have missed ours, which reached it while it still
+    /// followed the leader now gone and was answered instead of counted,
+    /// and would otherwise learn of it only at its notification timeout.
+    /// Otherwise a LOOKING sender learns the vote we decided on,
     /// which is how a peer joining an established ensemble finds its
     /// leader; other notifications are dropped.
     pub fn answer(&self, n: &Notification, my_state: ServerState, current: &Vote) -> Receipt {
@@ -352,8 +356,10 @@ impl FastLeaderElectionCore {
             n.config.as_deref().and_then(crate::quorum::quorum_maj::version_of_config_string).unwrap_or(0)
         );
         if my_state == ServerState::Looking {
-            let behind = their_state == ServerState::Looking && n.election_epoch < self.logicalclock;
-            Receipt { to_election: true, reply: behind.then(|| reply(&self.vote(), self.logicalclock)) }
+            let looking = their_state == ServerState::Looking;
+            let behind = looking && n.election_epoch < self.logicalclock;
+            let worse = looking && n.election_epoch == self.logicalclock && self.beats(self.proposal, Proposal::of(n));
+            Receipt { to_election: true, reply: (behind || worse).then(|| reply(&self.vote(), self.logicalclock)) }
         } else if their_state == ServerState::Looking {
             debug!(
                 "Sending new notification. My id ={} recipient={} zxid=0x{:x} leader={}",
@@ -922,8 +928,14 @@ mod tests {
         // older round gets our proposal and round.
         let r = core.answer(&note(2, ServerState::Looking, 2, 1, 1, 1), ServerState::Looking, &current);
         assert_eq!(r, Receipt { to_election: true, reply: Some(Outgoing { to: 2, ..reply(1, 0x5, 2, ServerState::Looking, 2) }) });
+        let r = core.answer(&note(2, ServerState::Looking, 2, 9, 2, 2), ServerState::Looking, &current);
+        assert_eq!(r, Receipt { to_election: true, reply: None }, "our round, a better proposal");
+        let r = core.answer(&note(2, ServerState::Looking, 1, 0x5, 2, 2), ServerState::Looking, &current);
+        assert_eq!(r, Receipt { to_election: true, reply: None }, "our round, our proposal");
+        // A LOOKING sender in our round with a worse proposal may have
+        // missed ours: it gets it again.
         let r = core.answer(&note(2, ServerState::Looking, 2, 1, 2, 1), ServerState::Looking, &current);
-        assert_eq!(r, Receipt { to_election: true, reply: None });
+        assert_eq!(r, Receipt { to_election: true, reply: Some(Outgoing { to: 2, ..reply(1, 0x5, 2, ServerState::Looking, 2) }) });
         let r = core.answer(&note(2, ServerState::Following, 2, 1, 1, 1), ServerState::Looking, &current);
         assert_eq!(r, Receipt { to_election: true, reply: None });
         // Decided: a LOOKING sender learns our vote and its round; the rest

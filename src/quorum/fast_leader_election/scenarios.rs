@@ -462,6 +462,38 @@ fn a_restarted_peer_rejoins_the_decision() {
     assert_eq!((pump.state(0), pump.leader_of(0)), (ServerState::Following, 2));
 }
 
+/// A failover: the leader (3) dies and its followers notice one after the
+/// other. Peer 2's vote reaches peer 1 while 1 still follows, so 1 answers
+/// it instead of counting it; then 1 looks and sends its worse vote. Peer
+/// 2 sends its own back at once, so both decide then, with the dead
+/// leader lost and no better vote to wait for: no notification timeout,
+/// no finalizeWait.
+#[test]
+fn survivors_of_a_dead_leader_decide_at_once() {
+    let mut pump = Pump::with_participants(&[1, 2, 3], 0x1_0000_0004, 1);
+    for sid in [1, 2, 3] {
+        pump.look(sid);
+    }
+    pump.run_for(5_000);
+    assert_eq!(pump.state(3), ServerState::Leading);
+    pump.crash(3);
+    for sid in [1, 2] {
+        pump.node(sid).core.set_lost_peers([3].into());
+    }
+    let died = pump.now;
+    pump.look(2);
+    pump.run_for(0);
+    assert_eq!(pump.state(1), ServerState::Following, "1 has not noticed yet");
+    pump.look(1);
+    pump.run_for(5_000);
+    let after: Vec<_> = pump.decisions.iter().filter(|(at, _, _)| *at >= died).collect();
+    assert_eq!(after.len(), 2);
+    for (at, sid, d) in after {
+        assert_eq!((*at, d.vote.id), (died, 2), "peer {sid}");
+    }
+    assert_eq!((pump.state(1), pump.state(2)), (ServerState::Following, ServerState::Leading));
+}
+
 /// FLEBackwardElectionRoundTest (ZOOKEEPER-1514): a quorum following
 /// peer 0 in round 1 makes it lead in round 1; the same notifications must
 /// not make it lead again once it looks in round 2, since it would lead

@@ -13,7 +13,9 @@
 //! wire format, the queues and the threads, and only carries out what the
 //! core decides. `look_for_leader` waits on the election's queue until the
 //! core's next timeout and feeds it each notification or the timeout; the
-//! WorkerReceiver asks the core what to do with each notification.
+//! WorkerReceiver asks the core what to do with each notification. Before
+//! each step the core learns which peers the QuorumCnxManager has lost, so
+//! that the finalize wait ends once every other voter was heard or lost.
 //!
 //! A notification (Java 3.8, format version 2), big-endian:
 //! state i32, leader i64, zxid i64, election epoch i64, peer epoch i64,
@@ -36,7 +38,7 @@ use crate::quorum::quorum_peer_config::system_properties::SystemProperties;
 use crate::quorum::quorum_peer_config::ConfigError;
 use crate::quorum::vote::{ServerState, Vote};
 use crossbeam_channel::{select, Receiver, Sender};
-use parking_lot::Mutex;
+use parking_lot::{Mutex, MutexGuard};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
@@ -309,6 +311,14 @@ impl FastLeaderElection {
         }
     }
 
+    /// The core, locked, once told which peers the manager has lost.
+    fn core_told_lost_peers(&self) -> MutexGuard<'_, FastLeaderElectionCore> {
+        let lost = self.manager.lost_peers();
+        let mut core = self.core.lock();
+        core.set_lost_peers(lost);
+        core
+    }
+
     /// Runs one election: returns the decided vote (the peer's state is set
     /// to LEADING, FOLLOWING or OBSERVING), or `None` when the peer stopped
     /// looking or the election was shut down. The core decides; this loop
@@ -316,7 +326,7 @@ impl FastLeaderElection {
     /// what each step asks.
     pub fn look_for_leader(&self) -> Option<Vote> {
         let peer = self.peer.upgrade()?;
-        let mut step = self.core.lock().start(peer.last_logged_zxid(), peer.current_epoch(), current_elapsed_time());
+        let mut step = self.core_told_lost_peers().start(peer.last_logged_zxid(), peer.current_epoch(), current_elapsed_time());
         loop {
             for msg in step.sends {
                 self.queue_send(&peer, msg);
@@ -342,11 +352,11 @@ impl FastLeaderElection {
                 return None;
             }
             step = match self.poll(Duration::from_millis(wake_at.saturating_sub(current_elapsed_time()))) {
-                Some(n) => self.core.lock().receive(n, current_elapsed_time()),
+                Some(n) => self.core_told_lost_peers().receive(n, current_elapsed_time()),
                 None if self.stopped() => return None,
                 None => {
                     let delivered = self.manager.have_delivered();
-                    self.core.lock().tick(current_elapsed_time(), delivered)
+                    self.core_told_lost_peers().tick(current_elapsed_time(), delivered)
                 }
             };
         }

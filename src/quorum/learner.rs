@@ -292,9 +292,49 @@ fn leader_addresses(peer: &QuorumPeer, leader: &Vote) -> io::Result<Vec<SocketAd
     Ok(out)
 }
 
+/// How many counted tries connectToLeader makes.
+pub const CONNECT_TRIES: u32 = 5;
+/// The longest pause before the one uncounted retry of a refused
+/// connection: a leader just elected binds its quorum port a moment after
+/// its election ends, and its followers' first dial may come before that.
+pub const REFUSED_RETRY_PAUSE: Duration = Duration::from_millis(20);
+
+/// connectToLeader's retry rule, shared with the simulator: at most
+/// `CONNECT_TRIES` counted tries, leaderConnectDelayDuringRetryMs apart,
+/// except that the first refusal is retried after at most
+/// `REFUSED_RETRY_PAUSE` without counting as a try (Java counts it and
+/// waits the full delay).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConnectRetries {
+    tries: u32,
+    quick_retry_used: bool,
+}
+
+impl ConnectRetries {
+    /// Counted tries that failed so far.
+    pub fn tries(&self) -> u32 {
+        self.tries
+    }
+
+    /// After a failed try (`refused`: nothing listened at the address):
+    /// the pause before the next try, or `None` once the tries are used up.
+    pub fn after_failure(&mut self, refused: bool, delay: Duration) -> Option<Duration> {
+        if refused && !self.quick_retry_used {
+            self.quick_retry_used = true;
+            return Some(delay.min(REFUSED_RETRY_PAUSE));
+        }
+        if self.tries + 1 >= CONNECT_TRIES {
+            return None;
+        }
+        self.tries += 1;
+        Some(delay)
+    }
+}
+
 /// connectToLeader (LeaderConnector): at most 5 tries within initLimit
 /// ticks (connectToLearnerMasterLimit when set), a pause of
-/// zookeeper.leaderConnectDelayDuringRetryMs between them. Giving up soon
+/// zookeeper.leaderConnectDelayDuringRetryMs between them, plus one quick
+/// retry of a refused connection (`ConnectRetries`). Giving up soon
 /// matters: a vote for a leader that has just stepped down points at a
 /// closed port, and the peer must get back to the election. A leader with
 /// several addresses (multiAddress.enabled) is tried at each in turn, each
@@ -303,14 +343,13 @@ fn leader_addresses(peer: &QuorumPeer, leader: &Vote) -> io::Result<Vec<SocketAd
 /// reachability check on, each is first probed within its timeout, and
 /// only if none answers are all tried (getAllReachableAddressesOrAll).
 fn connect_to_leader(peer: &QuorumPeer, addrs: &[SocketAddr]) -> io::Result<TcpStream> {
-    const TRIES: u32 = 5;
     let cfg = peer.config();
     let init_ms = (i64::from(cfg.tick_time) * i64::from(cfg.init_limit)).max(1000) as u64;
     let limit = if cfg.connect_to_learner_master_limit > 0 { cfg.connect_to_learner_master_limit } else { cfg.init_limit };
     let connect_ms = (i64::from(cfg.tick_time) * i64::from(limit)).max(1) as u64;
     let delay = Duration::from_millis(peer.settings().learner.leader_connect_delay_during_retry_ms.max(0) as u64);
     let deadline = Instant::now() + Duration::from_millis(connect_ms);
-    let mut tries = 0;
+    let mut retries = ConnectRetries::default();
     // (address, probe timeout): with the check on, every address probed,
     // then every one tried.
     let attempts: Vec<(SocketAddr, Option<Duration>)> = match cfg.reachability_probe().filter(|_| addrs.len() > 1) {
@@ -339,20 +378,25 @@ fn connect_to_leader(peer: &QuorumPeer, addrs: &[SocketAddr]) -> io::Result<TcpS
             return Err(io::Error::other("the leader has no quorum address"));
         };
         let remaining = deadline.saturating_duration_since(Instant::now());
-        if remaining <= delay || tries + 1 >= TRIES || !peer.is_running() {
-            error!(
-                "Unexpected exception, giving up connecting to the leader at {addr}: tries={tries}, \
-                 remaining init limit={}ms: {e}",
-                remaining.as_millis()
-            );
-            return Err(e);
+        let tries = retries.tries();
+        let pause = retries.after_failure(e.kind() == io::ErrorKind::ConnectionRefused, delay);
+        match pause {
+            Some(pause) if remaining > pause && peer.is_running() => {
+                warn!(
+                    "Unexpected exception, tries={tries}, remaining init limit={}ms, connecting to {addr}: {e}",
+                    remaining.as_millis()
+                );
+                std::thread::sleep(pause);
+            }
+            _ => {
+                error!(
+                    "Unexpected exception, giving up connecting to the leader at {addr}: tries={tries}, \
+                     remaining init limit={}ms: {e}",
+                    remaining.as_millis()
+                );
+                return Err(e);
+            }
         }
-        warn!(
-            "Unexpected exception, tries={tries}, remaining init limit={}ms, connecting to {addr}: {e}",
-            remaining.as_millis()
-        );
-        std::thread::sleep(delay);
-        tries += 1;
     }
 }
 
@@ -663,6 +707,25 @@ impl Driver<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A refused connection is retried once soon without counting; then,
+    /// and for any other failure, five counted tries the delay apart.
+    #[test]
+    fn a_refused_connection_is_retried_once_soon_without_counting() {
+        let delay = Duration::from_millis(100);
+        let mut r = ConnectRetries::default();
+        assert_eq!(r.after_failure(true, delay), Some(REFUSED_RETRY_PAUSE));
+        assert_eq!(r.tries(), 0, "the quick retry is not a try");
+        let pauses: Vec<_> = std::iter::from_fn(|| r.after_failure(true, delay)).collect();
+        assert_eq!(pauses, vec![delay; CONNECT_TRIES as usize - 1], "then as Java: five tries in all");
+        let mut r = ConnectRetries::default();
+        assert_eq!(r.after_failure(false, delay), Some(delay), "a timeout waits the delay and counts");
+        assert_eq!(r.tries(), 1);
+        assert_eq!(r.after_failure(true, delay), Some(REFUSED_RETRY_PAUSE), "the first refusal, whenever it comes");
+        assert_eq!(r.after_failure(true, delay), Some(delay));
+        let short = Duration::from_millis(5);
+        assert_eq!(ConnectRetries::default().after_failure(true, short), Some(short), "never longer than the delay");
+    }
 
     #[test]
     fn settings_default_as_java_and_observer_sync_only_when_set() {

@@ -16,6 +16,10 @@
 //! that trickles bytes or makes us dial addresses that never answer holds
 //! up neither accepting nor the election.
 //!
+//! The manager remembers which peers it was ever connected to: one of them
+//! with no connection now is lost (`lost_peers`), and the election stops
+//! waiting for its vote.
+//!
 //! The connection rule: only a connection opened by the peer with the larger
 //! sid stands. A peer that receives a connection from a smaller sid closes it
 //! and dials back; a peer that dialed a larger sid closes its own socket
@@ -57,7 +61,7 @@ use crate::jute::StreamInput;
 use crate::quorum::quorum_peer_config::system_properties::SystemProperties;
 use crate::quorum::quorum_peer_config::{ConfigError, HostPort};
 use parking_lot::{Condvar, Mutex, RwLock};
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::io::{self, BufReader, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
@@ -338,6 +342,9 @@ pub struct QuorumCnxManager {
     view: RwLock<Arc<BTreeMap<i64, Vec<HostPort>>>>,
     /// The live connection per peer (Java's senderWorkerMap).
     connections: Mutex<HashMap<i64, Arc<Connection>>>,
+    /// Every peer a connection ever stood to: those of them without one
+    /// now are lost (`lost_peers`).
+    ever_connected: Mutex<BTreeSet<i64>>,
     /// Per-peer outgoing queues (queueSendMap); kept across reconnects.
     send_queues: Mutex<HashMap<i64, Arc<CircularBlockingQueue<Vec<u8>>>>>,
     /// The last message handed to each peer's socket, resent on reconnect.
@@ -368,6 +375,7 @@ impl QuorumCnxManager {
             view: RwLock::new(Arc::new(settings.view.clone())),
             settings,
             connections: Mutex::new(HashMap::new()),
+            ever_connected: Mutex::new(BTreeSet::new()),
             send_queues: Mutex::new(HashMap::new()),
             last_message_sent: Mutex::new(HashMap::new()),
             recv_queue: CircularBlockingQueue::new(RECV_CAPACITY),
@@ -839,6 +847,7 @@ impl QuorumCnxManager {
                 close(&conn.stream);
                 return;
             }
+            self.ever_connected.lock().insert(sid);
             map.insert(sid, Arc::clone(&conn))
         };
         if let Some(old) = old {
@@ -945,6 +954,14 @@ impl QuorumCnxManager {
         }
         debug!("Interrupting SendWorker thread from RecvWorker. sid: {sid}. myId: {}", self.settings.my_sid);
         self.finish(&conn);
+    }
+
+    /// The peers whose connection broke and has not been made again: a
+    /// peer never connected is not among them. The election stops waiting
+    /// for their votes.
+    pub fn lost_peers(&self) -> BTreeSet<i64> {
+        let connections = self.connections.lock();
+        self.ever_connected.lock().iter().copied().filter(|sid| !connections.contains_key(sid)).collect()
     }
 
     /// Whether some peer's queue is empty, i.e. the last round of messages
@@ -1212,6 +1229,24 @@ mod tests {
         peer.write_all(&InitialMessage::encode(PROTOCOL_VERSION_V1, 7, "127.0.0.1:1")).unwrap();
         wait_for("sid 7's connection", || mgr.is_connected(7));
         drop(silent);
+        mgr.halt();
+    }
+
+    /// A peer is lost once its connection broke, until it connects again;
+    /// a peer never connected is not lost.
+    #[test]
+    fn a_peer_whose_connection_broke_is_lost_until_it_reconnects() {
+        let (mgr, addr) = manager(1, 20, 5000);
+        let hello = InitialMessage::encode(PROTOCOL_VERSION_V1, 7, "127.0.0.1:1");
+        let mut peer = TcpStream::connect(&addr).unwrap();
+        peer.write_all(&hello).unwrap();
+        wait_for("sid 7's connection", || mgr.is_connected(7));
+        assert!(mgr.lost_peers().is_empty(), "connected, and sid 1 never was");
+        drop(peer);
+        wait_for("sid 7 lost", || mgr.lost_peers() == BTreeSet::from([7]));
+        let mut again = TcpStream::connect(&addr).unwrap();
+        again.write_all(&hello).unwrap();
+        wait_for("sid 7 back", || mgr.lost_peers().is_empty());
         mgr.halt();
     }
 }

@@ -505,7 +505,14 @@ impl Sim {
     fn with_node(&mut self, sid: i64, f: impl FnOnce(&mut Node, u64, &mut Out)) {
         let now = self.now;
         let mut out = Out::default();
+        let lost = self
+            .nodes
+            .values()
+            .filter(|n| n.sid != sid && self.verifier.is_voter(n.sid) && (!n.up || !self.net.connected(sid, n.sid)))
+            .map(|n| n.sid)
+            .collect();
         let node = self.nodes.get_mut(&sid).expect("a node of the ensemble");
+        node.set_lost_peers(lost);
         f(node, now, &mut out);
         if out.fsync {
             node.request_fsync(now);

@@ -20,7 +20,7 @@ use crate::quorum::quorum_verifier::QuorumVerifier;
 use crate::quorum::quorum_peer_config::LearnerType;
 use crate::quorum::vote::{ServerState, Vote};
 use crate::server::session_tracker_impl::SessionTrackerCore;
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 
 /// zoo.cfg's tickTime, initLimit and syncLimit in the simulation.
 pub const TICK_MS: u64 = 2_000;
@@ -141,6 +141,9 @@ pub struct Node {
     fsync_ms: u64,
     /// Learner connections opened, for their ids.
     conns: u64,
+    /// The voters it cannot reach now, as the simulator last said: its
+    /// election takes them for lost (QuorumCnxManager's broken connections).
+    lost: BTreeSet<i64>,
 }
 
 impl Node {
@@ -163,6 +166,7 @@ impl Node {
             sync_at: None,
             fsync_ms,
             conns: 0,
+            lost: BTreeSet::new(),
         }
     }
 
@@ -179,7 +183,15 @@ impl Node {
     pub fn boot(&mut self, now: u64, out: &mut Out) {
         self.up = true;
         self.fle = Self::new_core(self.sid, self.learner_type, &self.verifier, self.mutations);
+        self.fle.set_lost_peers(self.lost.clone());
         self.look(now, out);
+    }
+
+    /// The voters this peer cannot reach now (down, or cut off from it):
+    /// its election stops waiting for their votes.
+    pub fn set_lost_peers(&mut self, lost: BTreeSet<i64>) {
+        self.lost = lost.clone();
+        self.fle.set_lost_peers(lost);
     }
 
     /// The process dies: its memory is gone and so is its disk's unsynced tail.

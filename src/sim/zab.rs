@@ -23,6 +23,7 @@ use crate::jute::records::QuorumPacket;
 use crate::jute::txn::{SetDataTxn, TxnBody, TxnHeader, TxnLogEntry};
 use crate::quorum::leader::core::{LeaderCore, LearnerId, Limits, NewEpoch, NewLeaderAck, Output, Tick};
 use crate::quorum::learner::core::{Action, LearnerCore, LearnerState};
+use crate::quorum::learner::ConnectRetries;
 use crate::quorum::learner_handler::{plan_sync, History};
 use crate::quorum::quorum_verifier::QuorumVerifier;
 use crate::quorum::quorum_packet::{self as qp, packet, PROTOCOL_VERSION};
@@ -31,6 +32,7 @@ use crate::server::request::Request;
 use crate::zoo_defs::op_code;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// What travels on a leader-learner connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,10 +56,9 @@ impl Zab {
     }
 }
 
-/// connectToLeader: how many times a refused connection is tried, and the
-/// pause between (leaderConnectDelayDuringRetryMs).
-const CONNECT_TRIES: u32 = 5;
-const CONNECT_RETRY_DELAY_MS: u64 = 100;
+/// connectToLeader's pause between tries (leaderConnectDelayDuringRetryMs);
+/// how many are made is `ConnectRetries`'s rule.
+const CONNECT_RETRY_DELAY: Duration = Duration::from_millis(100);
 
 /// The log entry of a simulated txn: a setData by `client`.
 pub fn entry(t: &Txn) -> TxnLogEntry {
@@ -526,7 +527,7 @@ pub struct LearnerRole {
     observer: bool,
     stream: Stream,
     /// Connections refused so far, and when the next try is due.
-    tries: u32,
+    retries: ConnectRetries,
     retry_at: Option<u64>,
     last_heard: u64,
     /// NEWLEADER has been read: the leader must be heard within syncLimit
@@ -580,7 +581,7 @@ impl LearnerRole {
             core,
             observer,
             stream,
-            tries: 0,
+            retries: ConnectRetries::default(),
             retry_at: None,
             last_heard: now,
             after_newleader: false,
@@ -613,11 +614,10 @@ impl LearnerRole {
         if conn != self.stream.conn || self.retry_at.is_some() {
             return None;
         }
-        self.tries += 1;
-        if self.tries >= CONNECT_TRIES {
+        let Some(pause) = self.retries.after_failure(true, CONNECT_RETRY_DELAY) else {
             return Some("connectToLeader exceeded on retries".into());
-        }
-        self.retry_at = Some(now + CONNECT_RETRY_DELAY_MS);
+        };
+        self.retry_at = Some(now + pause.as_millis() as u64);
         None
     }
 

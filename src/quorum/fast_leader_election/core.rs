@@ -3,6 +3,13 @@
 //! the predicates, the notification timeout with its back-off and the
 //! finalize wait, all as plain data.
 //!
+//! One departure from Java: the finalize wait ends as soon as every other
+//! voter has either sent a vote in this round or is lost (its election
+//! connection broke and was not made again, `set_lost_peers`): no better
+//! vote can come, so waiting would only delay a failover. A voter that was
+//! never connected is waited for as Java waits, and so is everyone when an
+//! oracle (QuorumOracleMaj) counts the votes.
+//!
 //! `FastLeaderElectionCore` is stepped by the QuorumPeer thread inside
 //! `FastLeaderElection::look_for_leader` (`start`, `receive`, `tick`) and
 //! read by the `WorkerReceiver` thread (`answer`), both through the
@@ -17,7 +24,7 @@ use super::Notification;
 use crate::quorum::quorum_verifier::QuorumVerifier;
 use crate::quorum::quorum_peer_config::LearnerType;
 use crate::quorum::vote::{ServerState, Vote};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use tracing::{debug, info, warn};
 
 /// The election's timers, in milliseconds.
@@ -146,6 +153,12 @@ pub struct FastLeaderElectionCore {
     /// The voters whose votes made this peer leader (Java's
     /// leadingVoteSet), until the Leader takes them.
     leading_vote_set: Option<HashSet<i64>>,
+    /// Voters whose vote of this round arrived during the finalize wait
+    /// and was no better (Java drops it; it only tells that they were heard).
+    heard_while_finalizing: BTreeSet<i64>,
+    /// Peers whose election connection broke and was not made again, as
+    /// the driver last said: none of their votes can arrive.
+    lost: BTreeSet<i64>,
     /// The simulator's deliberate mistake: a minority counts as a quorum.
     #[cfg(any(test, feature = "simulation"))]
     elect_without_a_quorum: bool,
@@ -179,6 +192,8 @@ impl FastLeaderElectionCore {
             outofelection: BTreeMap::new(),
             phase: Phase::Idle,
             leading_vote_set: None,
+            heard_while_finalizing: BTreeSet::new(),
+            lost: BTreeSet::new(),
             #[cfg(any(test, feature = "simulation"))]
             elect_without_a_quorum: false,
         }
@@ -189,6 +204,13 @@ impl FastLeaderElectionCore {
     #[cfg(any(test, feature = "simulation"))]
     pub fn mutate_elect_without_a_quorum(&mut self) {
         self.elect_without_a_quorum = true;
+    }
+
+    /// The peers whose election connection broke and was not made again
+    /// (QuorumCnxManager's, or a simulator's unreachable voters); the
+    /// driver says so before each call.
+    pub fn set_lost_peers(&mut self, lost: BTreeSet<i64>) {
+        self.lost = lost;
     }
 
     /// The current election round.
@@ -216,6 +238,7 @@ impl FastLeaderElectionCore {
         self.logicalclock = self.logicalclock.wrapping_add(1);
         self.proposal = self.own;
         self.recvset.clear();
+        self.heard_while_finalizing.clear();
         self.outofelection.clear();
         let not_timeout = self.timing.min_notification_interval_ms;
         self.phase = Phase::Looking { not_timeout, wake_at: now.saturating_add(not_timeout) };
@@ -238,7 +261,10 @@ impl FastLeaderElectionCore {
                     step.requeue = Some(n);
                     self.phase = Phase::Looking { not_timeout, wake_at: now.saturating_add(not_timeout) };
                 } else {
-                    self.phase = Phase::Finalizing { not_timeout, wake_at: now.saturating_add(self.timing.finalize_wait_ms) };
+                    if n.election_epoch == self.logicalclock {
+                        self.heard_while_finalizing.insert(n.sid);
+                    }
+                    self.phase = Phase::Finalizing { not_timeout, wake_at: self.finalize_at(now) };
                 }
             }
             Phase::Looking { not_timeout, .. } => {
@@ -296,7 +322,11 @@ impl FastLeaderElectionCore {
     /// peer's state and the vote it stands by. A non-voter gets our current
     /// vote at once. While LOOKING the notification goes to the election,
     /// and a LOOKING sender in an older round learns our proposal and
-    /// round. Otherwise a LOOKING sender learns the vote we decided on,
+    /// round; so does one in our round whose proposal ours beats (unlike
+    /// Java): it may have missed ours, which reached it while it still
+    /// followed the leader now gone and was answered instead of counted,
+    /// and would otherwise learn of it only at its notification timeout.
+    /// Otherwise a LOOKING sender learns the vote we decided on,
     /// which is how a peer joining an established ensemble finds its
     /// leader; other notifications are dropped.
     pub fn answer(&self, n: &Notification, my_state: ServerState, current: &Vote) -> Receipt {
@@ -326,8 +356,10 @@ impl FastLeaderElectionCore {
             n.config.as_deref().and_then(crate::quorum::quorum_maj::version_of_config_string).unwrap_or(0)
         );
         if my_state == ServerState::Looking {
-            let behind = their_state == ServerState::Looking && n.election_epoch < self.logicalclock;
-            Receipt { to_election: true, reply: behind.then(|| reply(&self.vote(), self.logicalclock)) }
+            let looking = their_state == ServerState::Looking;
+            let behind = looking && n.election_epoch < self.logicalclock;
+            let worse = looking && n.election_epoch == self.logicalclock && self.beats(self.proposal, Proposal::of(n));
+            Receipt { to_election: true, reply: (behind || worse).then(|| reply(&self.vote(), self.logicalclock)) }
         } else if their_state == ServerState::Looking {
             debug!(
                 "Sending new notification. My id ={} recipient={} zxid=0x{:x} leader={}",
@@ -337,6 +369,33 @@ impl FastLeaderElectionCore {
         } else {
             Receipt::default()
         }
+    }
+
+    /// When a finalize wait starting (or restarting) at `now` ends: one
+    /// finalizeWait later, or at once, after what is already queued, when
+    /// no better vote can come.
+    fn finalize_at(&self, now: u64) -> u64 {
+        if self.nothing_left_to_hear() {
+            now
+        } else {
+            now.saturating_add(self.timing.finalize_wait_ms)
+        }
+    }
+
+    /// Whether every other voter has sent a vote in this round or is lost.
+    /// Never with an oracle, whose word Java waits for.
+    fn nothing_left_to_hear(&self) -> bool {
+        !matches!(self.verifier, QuorumVerifier::Oracle(_))
+            && self
+                .verifier
+                .voting_ids()
+                .into_iter()
+                .all(|sid| {
+                    sid == self.my_id
+                        || self.recvset.contains_key(&sid)
+                        || self.heard_while_finalizing.contains(&sid)
+                        || self.lost.contains(&sid)
+                })
     }
 
     fn wake_at(&self) -> Option<u64> {
@@ -416,6 +475,7 @@ impl FastLeaderElectionCore {
         if n.election_epoch > self.logicalclock {
             self.logicalclock = n.election_epoch;
             self.recvset.clear();
+            self.heard_while_finalizing.clear();
             let next = if self.beats(Proposal::of(&n), self.own) { Proposal::of(&n) } else { self.own };
             self.update_proposal(next);
             self.send_notifications(step);
@@ -437,7 +497,7 @@ impl FastLeaderElectionCore {
         let p = self.proposal;
         if self.has_quorum(&self.recvset, &Vote::new(p.leader, p.zxid, self.logicalclock, p.epoch)) {
             if let Phase::Looking { not_timeout, .. } = self.phase {
-                self.phase = Phase::Finalizing { not_timeout, wake_at: now.saturating_add(self.timing.finalize_wait_ms) };
+                self.phase = Phase::Finalizing { not_timeout, wake_at: self.finalize_at(now) };
             }
         }
     }
@@ -713,7 +773,7 @@ mod tests {
         let step = core.receive(note(2, ServerState::Looking, 1, 5, 1, 1), 2);
         assert_eq!(step.wake_at, Some(202), "a quorum: finalizeWait");
         // Anything no better is dropped and the wait starts again.
-        let step = core.receive(note(3, ServerState::Looking, 1, 4, 1, 1), 100);
+        let step = core.receive(note(2, ServerState::Looking, 2, 4, 1, 1), 100);
         assert_eq!((step.wake_at, step.requeue.is_none()), (Some(300), true));
         assert_eq!(core.tick(299, true), Step { wake_at: Some(300), ..Step::default() }, "too early");
         // Something better goes back on the queue and the exchange resumes.
@@ -724,11 +784,76 @@ mod tests {
         let step = core.receive(better, 151);
         assert_eq!(step.sends.len(), 3, "the better proposal is spread");
         assert_eq!(core.vote(), Vote::new(3, 6, -1, 1));
-        // Back to a quorum (1 and 3) on 3: decided one finalizeWait later.
-        core.receive(note(1, ServerState::Looking, 3, 6, 1, 1), 152);
-        let step = core.tick(352, true);
+        // Back to a quorum (1 and 3) on 3, with every voter heard: no
+        // better vote can come, so it is decided at once.
+        let step = core.receive(note(1, ServerState::Looking, 3, 6, 1, 1), 152);
+        assert_eq!(step.wake_at, Some(152));
+        let step = core.tick(152, true);
         let d = step.decision.expect("decided");
         assert_eq!((d.vote, d.state), (Vote::new(3, 6, 1, 1), ServerState::Following));
+    }
+
+    /// Peer 1 of `voters` that has lost `lost`, in round 1 with its own
+    /// vote (leader 1, zxid 5, epoch 1) back from itself at 1 ms.
+    fn looking_with_lost(voters: &[i64], lost: &[i64]) -> FastLeaderElectionCore {
+        let mut core = FastLeaderElectionCore::new(1, LearnerType::Participant, verifier(voters, &[]), java_timing());
+        core.set_lost_peers(lost.iter().copied().collect());
+        core.start(5, 1, 0);
+        core.receive(note(1, ServerState::Looking, 1, 5, 1, 1), 1);
+        core
+    }
+
+    /// A failover: the other survivor agrees and the old leader's
+    /// connection broke, so no better vote can come and the proposal is
+    /// decided at once (after what is queued), not a finalizeWait later.
+    #[test]
+    fn finalize_ends_at_once_when_every_other_voter_was_heard_or_is_lost() {
+        let mut core = looking_with_lost(&[1, 2, 3], &[3]);
+        let step = core.receive(note(2, ServerState::Looking, 1, 5, 1, 1), 2);
+        assert_eq!((step.decision, step.wake_at), (None, Some(2)), "queued notifications are read first");
+        let d = core.tick(2, true).decision.expect("decided");
+        assert_eq!((d.vote, d.state), (Vote::new(1, 5, 1, 1), ServerState::Leading));
+        // Five voters, two lost: the last one heard ends the wait even when
+        // its vote, no better, comes during the wait.
+        let mut core = looking_with_lost(&[1, 2, 3, 4, 5], &[4, 5]);
+        core.receive(note(2, ServerState::Looking, 1, 5, 1, 1), 2);
+        assert_eq!(core.receive(note(3, ServerState::Looking, 1, 5, 1, 1), 3).wake_at, Some(3));
+        let mut core = looking_with_lost(&[1, 2, 3, 4, 5], &[5]);
+        core.receive(note(2, ServerState::Looking, 1, 5, 1, 1), 2);
+        assert_eq!(core.receive(note(3, ServerState::Looking, 1, 5, 1, 1), 3).wake_at, Some(203), "4 not heard yet");
+        assert_eq!(core.receive(note(4, ServerState::Looking, 4, 4, 1, 1), 50).wake_at, Some(50), "4 heard, no better");
+        assert_eq!(core.tick(50, true).decision.map(|d| d.vote.id), Some(1));
+        // A peer lost while the wait runs counts from the next step on.
+        let mut core = looking_with_lost(&[1, 2, 3], &[]);
+        assert_eq!(core.receive(note(2, ServerState::Looking, 1, 5, 1, 1), 2).wake_at, Some(202));
+        core.set_lost_peers([3].into());
+        assert_eq!(core.receive(note(2, ServerState::Looking, 1, 5, 1, 1), 10).wake_at, Some(10));
+    }
+
+    /// A voter that was never connected (a start-up, a peer not started
+    /// yet) may still send a better vote: the full finalizeWait, as Java.
+    /// Nor does a vote of an older round count as heard.
+    #[test]
+    fn finalize_waits_for_a_voter_neither_heard_nor_lost() {
+        let mut core = looking_with_lost(&[1, 2, 3], &[]);
+        assert_eq!(core.receive(note(2, ServerState::Looking, 1, 5, 1, 1), 2).wake_at, Some(202));
+        assert_eq!(core.receive(note(3, ServerState::Looking, 3, 1, 0, 1), 100).wake_at, Some(300), "an older round");
+        assert_eq!(core.tick(299, true).decision, None);
+        assert!(core.tick(300, true).decision.is_some());
+    }
+
+    /// With an oracle (two voters, one of them down) the wait is Java's
+    /// whatever is lost.
+    #[test]
+    fn finalize_with_an_oracle_waits_as_java() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut core = with_oracle(1, dir.path(), "1");
+        core.set_lost_peers([2].into());
+        core.start(zxid(1, 5), 1, 0);
+        let step = core.receive(note(1, ServerState::Looking, 1, zxid(1, 5), 1, 1), 1);
+        assert_eq!(step.wake_at, Some(201), "the oracle makes a quorum; finalizeWait all the same");
+        assert_eq!(core.tick(200, true).decision, None);
+        assert_eq!(core.tick(201, true).decision.map(|d| d.state), Some(ServerState::Leading));
     }
 
     #[test]
@@ -803,8 +928,14 @@ mod tests {
         // older round gets our proposal and round.
         let r = core.answer(&note(2, ServerState::Looking, 2, 1, 1, 1), ServerState::Looking, &current);
         assert_eq!(r, Receipt { to_election: true, reply: Some(Outgoing { to: 2, ..reply(1, 0x5, 2, ServerState::Looking, 2) }) });
+        let r = core.answer(&note(2, ServerState::Looking, 2, 9, 2, 2), ServerState::Looking, &current);
+        assert_eq!(r, Receipt { to_election: true, reply: None }, "our round, a better proposal");
+        let r = core.answer(&note(2, ServerState::Looking, 1, 0x5, 2, 2), ServerState::Looking, &current);
+        assert_eq!(r, Receipt { to_election: true, reply: None }, "our round, our proposal");
+        // A LOOKING sender in our round with a worse proposal may have
+        // missed ours: it gets it again.
         let r = core.answer(&note(2, ServerState::Looking, 2, 1, 2, 1), ServerState::Looking, &current);
-        assert_eq!(r, Receipt { to_election: true, reply: None });
+        assert_eq!(r, Receipt { to_election: true, reply: Some(Outgoing { to: 2, ..reply(1, 0x5, 2, ServerState::Looking, 2) }) });
         let r = core.answer(&note(2, ServerState::Following, 2, 1, 1, 1), ServerState::Looking, &current);
         assert_eq!(r, Receipt { to_election: true, reply: None });
         // Decided: a LOOKING sender learns our vote and its round; the rest

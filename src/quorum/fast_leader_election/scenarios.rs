@@ -286,8 +286,10 @@ fn triple_election() {
     run_election(3);
 }
 
+/// Three peers that all hear each other decide as soon as the exchange is
+/// over: no better vote can come, so there is no finalizeWait.
 #[test]
-fn three_peers_decide_after_the_finalize_wait_and_are_quiet_afterwards() {
+fn three_peers_that_all_hear_each_other_decide_at_once_and_are_quiet_afterwards() {
     let mut pump = Pump::with_participants(&[1, 2, 3], 0x1_0000_0004, 1);
     for sid in [1, 2, 3] {
         pump.look(sid);
@@ -295,11 +297,27 @@ fn three_peers_decide_after_the_finalize_wait_and_are_quiet_afterwards() {
     pump.run_for(10_000);
     assert_eq!(pump.decisions.len(), 3);
     for (at, sid, d) in &pump.decisions {
-        assert_eq!(*at, 200, "peer {sid} decides one finalizeWait after the exchange");
+        assert_eq!(*at, 0, "peer {sid} decides with every vote in");
         assert_eq!(d.vote, Vote::new(3, 0x1_0000_0004, 1, 1));
     }
     assert_eq!(pump.state(3), ServerState::Leading);
     assert!(pump.nodes.values().all(|n| n.wake_at.is_none()), "no timer left once decided");
+}
+
+/// Two of three peers started: the third, never connected, might still
+/// bring a better vote, so they decide one finalizeWait after the exchange.
+#[test]
+fn two_peers_of_three_decide_after_the_finalize_wait() {
+    let mut pump = Pump::with_participants(&[1, 2, 3], 0x1_0000_0004, 1);
+    for sid in [1, 2] {
+        pump.look(sid);
+    }
+    pump.run_for(10_000);
+    assert_eq!(pump.decisions.len(), 2);
+    for (at, sid, d) in &pump.decisions {
+        assert_eq!(*at, FINALIZE_WAIT_MS, "peer {sid} decides one finalizeWait after the exchange");
+        assert_eq!(d.vote, Vote::new(2, 0x1_0000_0004, 1, 1));
+    }
 }
 
 #[test]
@@ -442,6 +460,38 @@ fn a_restarted_peer_rejoins_the_decision() {
     pump.run_for(5_000);
     assert_eq!(pump.decisions.iter().filter(|(_, sid, _)| *sid == 0).count(), 2);
     assert_eq!((pump.state(0), pump.leader_of(0)), (ServerState::Following, 2));
+}
+
+/// A failover: the leader (3) dies and its followers notice one after the
+/// other. Peer 2's vote reaches peer 1 while 1 still follows, so 1 answers
+/// it instead of counting it; then 1 looks and sends its worse vote. Peer
+/// 2 sends its own back at once, so both decide then, with the dead
+/// leader lost and no better vote to wait for: no notification timeout,
+/// no finalizeWait.
+#[test]
+fn survivors_of_a_dead_leader_decide_at_once() {
+    let mut pump = Pump::with_participants(&[1, 2, 3], 0x1_0000_0004, 1);
+    for sid in [1, 2, 3] {
+        pump.look(sid);
+    }
+    pump.run_for(5_000);
+    assert_eq!(pump.state(3), ServerState::Leading);
+    pump.crash(3);
+    for sid in [1, 2] {
+        pump.node(sid).core.set_lost_peers([3].into());
+    }
+    let died = pump.now;
+    pump.look(2);
+    pump.run_for(0);
+    assert_eq!(pump.state(1), ServerState::Following, "1 has not noticed yet");
+    pump.look(1);
+    pump.run_for(5_000);
+    let after: Vec<_> = pump.decisions.iter().filter(|(at, _, _)| *at >= died).collect();
+    assert_eq!(after.len(), 2);
+    for (at, sid, d) in after {
+        assert_eq!((*at, d.vote.id), (died, 2), "peer {sid}");
+    }
+    assert_eq!((pump.state(1), pump.state(2)), (ServerState::Following, ServerState::Leading));
 }
 
 /// FLEBackwardElectionRoundTest (ZOOKEEPER-1514): a quorum following

@@ -16,15 +16,14 @@
 //! is held back by its own socket.
 
 use crate::common::java_hash_order;
-use crate::jute::records::{Acl, Id, ReplyHeader};
-use crate::jute::{OutputArchive, Record};
+use crate::jute::records::{Acl, Id};
 use crate::server::nio_server_cnxn_factory::{CnxnSlot, NioServerCnxnFactory, NioSettings, SelectorThread};
 use crate::server::server_cnxn::{wall_ms, CnxnStats, ServerCnxn};
 use crate::server::ssl_handler::SslHandler;
 use crate::server::zoo_keeper_sasl_server::ZooKeeperSaslServer;
 use crate::server::zoo_keeper_server::ZooKeeperServer;
-use crate::watcher::{WatchedEvent, Watcher};
-use crate::zoo_defs::{perms, xid};
+use crate::watcher::{Notification, Watcher};
+use crate::zoo_defs::perms;
 use parking_lot::{Mutex, MutexGuard};
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
@@ -885,14 +884,15 @@ impl Watcher for NioServerCnxn {
     /// unless this connection's identities may not READ the node it is
     /// about (CVE-2024-23944: a persistent-recursive watch, or one set
     /// again on reconnect, would otherwise name nodes the client cannot
-    /// read).
-    fn process(&self, event: &WatchedEvent, node_acl: Option<&[Acl]>) {
+    /// read). The frame is the one every connection told of this event
+    /// shares.
+    fn process(&self, n: &Notification, node_acl: Option<&[Acl]>) {
         if let Some(acl) = node_acl {
             let readable = self.zks.check_acl(acl, perms::READ, &self.auth_info.lock()).is_ok();
             if !readable {
                 tracing::debug!(
                     "Not delivering event {:?} to 0x{:x} (filtered by ACL)",
-                    event,
+                    n.event(),
                     self.session_id()
                 );
                 return;
@@ -912,13 +912,6 @@ impl Watcher for NioServerCnxn {
             }
             return;
         }
-        let hdr = ReplyHeader { xid: xid::NOTIFICATION, zxid: -1, err: 0 };
-        let mut oa = OutputArchive::with_capacity(64);
-        oa.write_int(-1);
-        hdr.serialize(&mut oa);
-        event.to_wire().serialize(&mut oa);
-        let len = oa.len() as i32 - 4;
-        oa.patch_int(0, len);
-        self.send_buffer(oa.into_inner());
+        self.queue_frame([Some(OutBuf { bytes: OutBytes::Shared(n.frame()), ends_frame: true }), None, None]);
     }
 }

@@ -7,7 +7,7 @@
 
 use crate::server::zoo_trace;
 use crate::jute::records::Acl;
-use crate::watcher::{WatchedEvent, Watcher};
+use crate::watcher::{Notification, WatchedEvent, Watcher};
 use crate::zoo_defs::{add_watch_mode, event_type};
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -246,7 +246,8 @@ impl WatchManager {
         if to_call.is_empty() {
             zoo_trace::log_trace_message(zoo_trace::EVENT_DELIVERY_TRACE_MASK, || format!("No watchers for {path}"));
         }
-        let event = WatchedEvent::new(event_type, path, zxid);
+        // One event, serialised once for every connection it goes to.
+        let event = Notification::new(WatchedEvent::new(event_type, path, zxid));
         for w in to_call {
             if suppress.is_some_and(|s| s.contains(&w.watcher_id())) {
                 continue;
@@ -351,8 +352,8 @@ pub(crate) mod tests {
         fn session_id(&self) -> i64 {
             0x100 + self.id as i64
         }
-        fn process(&self, event: &WatchedEvent, acl: Option<&[Acl]>) {
-            self.events.lock().push(event.clone());
+        fn process(&self, n: &Notification, acl: Option<&[Acl]>) {
+            self.events.lock().push(n.event().clone());
             self.acls.lock().push(acl.map(<[Acl]>::to_vec));
         }
     }
@@ -455,7 +456,7 @@ pub(crate) mod tests {
             fn watcher_id(&self) -> u64 {
                 9
             }
-            fn process(&self, _: &WatchedEvent, _: Option<&[Acl]>) {}
+            fn process(&self, _: &Notification, _: Option<&[Acl]>) {}
             fn is_stale(&self) -> bool {
                 true
             }
@@ -480,7 +481,7 @@ pub(crate) mod tests {
         fn watcher_id(&self) -> u64 {
             5
         }
-        fn process(&self, _: &WatchedEvent, _: Option<&[Acl]>) {}
+        fn process(&self, _: &Notification, _: Option<&[Acl]>) {}
         fn is_stale(&self) -> bool {
             use std::sync::atomic::Ordering;
             if self.closed.swap(true, Ordering::AcqRel) {

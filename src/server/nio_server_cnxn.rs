@@ -103,6 +103,9 @@ struct IoState {
     recv_enabled: bool,
     /// Close once `outgoing` has drained (ServerCnxnFactory.closeConn).
     close_after_flush: bool,
+    /// On its selector's pending-writes list (`SelectorThread::queue_write`),
+    /// not yet taken off it.
+    write_queued: bool,
     /// Requests taken from this connection and not yet finished.
     outstanding: i64,
     /// The bytes those requests count for (their frames, at least
@@ -198,6 +201,7 @@ impl NioServerCnxn {
                 selectable: true,
                 recv_enabled: true,
                 close_after_flush: false,
+                write_queued: false,
                 outstanding: 0,
                 inflight_bytes: 0,
             }),
@@ -249,8 +253,11 @@ impl NioServerCnxn {
         self.zks.stats.incr_packets_sent();
     }
 
-    /// Queues the buffers of one frame (in order) and asks for write
-    /// readiness.
+    /// Queues the buffers of one frame (in order) and sees that it gets
+    /// written: by the worker holding the connection; when it sits idle in
+    /// the selector, by the selector thread for a watch event, at once for
+    /// a lone reply (`server_cnxn::replying_now`), otherwise by a worker
+    /// once the socket is writable.
     fn queue_frame(&self, parts: [Option<OutBuf>; 3]) {
         if self.is_closed() {
             return;
@@ -260,7 +267,8 @@ impl NioServerCnxn {
         // counted as Java's sendResponse counts it.
         let size = len as i64 - 4;
         let first = parts.iter().flatten().next().map_or(&[][..], OutBuf::as_slice);
-        if first.get(4..8) == Some(&(-1i32).to_be_bytes()[..]) {
+        let notification = first.get(4..8) == Some(&(-1i32).to_be_bytes()[..]);
+        if notification {
             crate::server::server_metrics::metrics().watch_bytes.add(size as u64);
         } else {
             crate::server::server_metrics::metrics().response_bytes.add(size as u64);
@@ -272,26 +280,63 @@ impl NioServerCnxn {
         io.outgoing.extend(parts.into_iter().flatten());
         // With replies already queued, the parked entry was last armed
         // with EPOLLOUT (every re-arm is made under this lock from the
-        // state of the moment), so only the first queued reply re-arms.
+        // state of the moment) or the connection is on its selector's
+        // pending-writes list, so only the first queued frame acts.
         if !(io.selectable && was_empty) {
             return;
         }
-        if self.ssl.is_some() || !crate::server::server_cnxn::write_now() {
+        if self.ssl.is_some() {
+            self.rearm(&io);
+            return;
+        }
+        if notification {
+            // One of the many events a trigger may queue in a row: the
+            // thread firing them only queues, and the selector writes
+            // them in a batch, without an epoll re-arm or a wake-up each.
+            if !io.write_queued {
+                io.write_queued = true;
+                drop(io);
+                if let (Some(sel), Some(me)) = (self.selector.upgrade(), self.me.upgrade()) {
+                    sel.queue_write(me);
+                }
+            }
+            return;
+        }
+        if !crate::server::server_cnxn::write_now() {
             self.rearm(&io);
             return;
         }
         // Idle in the selector, armed for reading only: written from here.
         drop(io);
+        self.write_while_idle();
+    }
+
+    /// Writes the queue from a thread that does not hold the connection
+    /// while it sits idle in the selector, armed for reading only. What
+    /// the socket does not take waits for write readiness (unless a worker
+    /// took the connection meanwhile: it re-arms when done).
+    fn write_while_idle(&self) {
         if let Err(e) = self.write_out() {
             self.close(&format!("write failed: {e}"));
             return;
         }
         let io = self.io.lock();
-        // What the socket did not take waits for write readiness (unless a
-        // worker took the connection meanwhile: it re-arms when done).
         if io.selectable && !io.outgoing.is_empty() {
             self.rearm(&io);
         }
+    }
+
+    /// Called by the SelectorThread for a connection it took off its
+    /// pending-writes list: writes the queue, unless a worker holds the
+    /// connection now (it writes it then).
+    pub fn write_queued(&self) {
+        let mut io = self.io.lock();
+        io.write_queued = false;
+        if !io.selectable || self.is_closed() {
+            return;
+        }
+        drop(io);
+        self.write_while_idle();
     }
 
     // ---- throttling ----

@@ -9,7 +9,8 @@
 //!
 //! Memory a client can make the connection hold is bounded: the input
 //! buffer holds at most one read chunk or the frame being read (whose length
-//! is checked against jute.maxbuffer before a byte of its body is read), and
+//! is checked against jute.maxbuffer before a byte of its body is read),
+//! none at all between frames (reads go into the worker's buffer), and
 //! the connection stops reading while it has globalOutstandingLimit requests
 //! in flight or `MAX_BYTES_HELD` bytes of requests in flight plus replies
 //! not yet written, so a client that sends faster than it reads its replies
@@ -113,7 +114,16 @@ struct IoState {
     inflight_bytes: usize,
 }
 
-/// Incoming bytes not yet made into frames; touched by the owning worker only.
+thread_local! {
+    /// The buffer a worker reads a connection into while the connection
+    /// holds no part of a frame (see `read_in`), so that an idle
+    /// connection holds no read buffer.
+    static READ_SCRATCH: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Incoming bytes not yet made into frames: between two turns of a worker,
+/// only a frame not yet received whole, or frames held back; touched by the
+/// owning worker only.
 struct Incoming {
     buf: Vec<u8>,
     start: usize,
@@ -599,9 +609,37 @@ impl NioServerCnxn {
     /// while the connection may take requests, reads from the socket (a
     /// few times at most) and handles what arrived. Err(reason) closes the
     /// connection.
+    ///
+    /// A connection holding no bytes reads into the worker's READ_SCRATCH
+    /// and keeps only what is left unhandled; one that holds part of a
+    /// frame reads on into its own buffer, which it drops once empty.
     fn read_in(self: &Arc<Self>, events: u32) -> Result<(), String> {
         let mut inc = self.incoming.lock();
-        if !self.handle_frames(&mut inc)? {
+        let scratch = inc.buf.is_empty();
+        if scratch {
+            inc.buf = READ_SCRATCH.take();
+            inc.start = 0;
+        }
+        let res = self.read_and_handle(&mut inc, events);
+        let rest = inc.buf.get(inc.start..).unwrap_or(&[]);
+        if scratch {
+            let kept = rest.to_vec();
+            let mut buf = std::mem::replace(&mut inc.buf, kept);
+            buf.clear();
+            // A large frame's buffer is not kept by the worker either.
+            if buf.capacity() <= 2 * self.read_chunk {
+                READ_SCRATCH.set(buf);
+            }
+            inc.start = 0;
+        } else if rest.is_empty() {
+            inc.buf = Vec::new();
+            inc.start = 0;
+        }
+        res
+    }
+
+    fn read_and_handle(self: &Arc<Self>, inc: &mut Incoming, events: u32) -> Result<(), String> {
+        if !self.handle_frames(inc)? {
             return Ok(());
         }
         let hangup = events & ((libc::EPOLLHUP | libc::EPOLLERR) as u32) != 0;
@@ -619,11 +657,11 @@ impl NioServerCnxn {
                 }
                 return Ok(());
             }
-            let (n, room) = self.read_some(&mut inc)?;
+            let (n, room) = self.read_some(inc)?;
             if n == 0 {
                 return Ok(());
             }
-            if !self.handle_frames(&mut inc)? || n < room {
+            if !self.handle_frames(inc)? || n < room {
                 return Ok(());
             }
         }
@@ -742,14 +780,6 @@ impl NioServerCnxn {
         }
         if res == Ok(true) {
             self.pending_frames.store(false, Ordering::Release);
-            if inc.start == inc.buf.len() {
-                inc.buf.clear();
-                inc.start = 0;
-                // A large frame's buffer is not kept for an idle connection.
-                if inc.buf.capacity() > 2 * self.read_chunk {
-                    inc.buf = Vec::new();
-                }
-            }
         }
         res
     }

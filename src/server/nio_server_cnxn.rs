@@ -65,7 +65,8 @@ const MAX_UNREAD_BYTES: usize = 4 * MAX_BYTES_HELD;
 /// Bytes queued for the client: a frame, or a part of one.
 enum OutBytes {
     Own(Vec<u8>),
-    /// Bytes other frames send too (a node's children listing).
+    /// Bytes other frames send too (a node's children listing, or a watch
+    /// event's whole frame, shared by every connection told of it).
     Shared(Arc<[u8]>),
 }
 

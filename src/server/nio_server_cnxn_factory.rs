@@ -14,7 +14,8 @@
 //!   set of one-shot entries; a ready connection is parked and handed to the
 //!   worker pool, which re-arms it when done. It also writes the watch
 //!   events other threads queued on its idle connections (its
-//!   pending-writes list), a batch per wake-up.
+//!   pending-writes list), a batch per wake-up; a large batch it shares
+//!   with the workers.
 //! - `NIOWorker-i` (WorkerService): the connections' I/O.
 //! - `CnxnExpirer` (Java "ConnnectionExpirer"): closes connections idle past
 //!   their session timeout (zookeeper.nio.sessionlessCnxnTimeout before a
@@ -131,6 +132,9 @@ impl NioSettings {
 }
 
 const WAKE_TOKEN: u64 = u64::MAX;
+/// The fewest pending writes a selector hands a worker at once: fewer are
+/// not worth the hand-off.
+const MIN_WRITES_HANDED_OFF: usize = 256;
 
 /// A socket an AcceptThread handed to a selector: its peer as accept()
 /// reported it (getpeername fails once a queued connection is reset), its
@@ -249,10 +253,12 @@ impl SelectorThread {
     }
 
     /// Writes the connections on the pending-writes list, batch after
-    /// batch, until it is empty.
-    fn write_pending(&self) {
+    /// batch, until it is empty. A large batch (a fan-out to thousands of
+    /// watchers) is shared with the worker pool, so that its writes go out
+    /// on every core; a small one is written here.
+    fn write_pending(&self, factory: &NioServerCnxnFactory) {
         loop {
-            let batch = {
+            let mut batch = {
                 let mut p = self.pending_writes.lock();
                 if p.cnxns.is_empty() {
                     p.draining = false;
@@ -261,6 +267,11 @@ impl SelectorThread {
                 p.draining = true;
                 std::mem::take(&mut p.cnxns)
             };
+            let share = batch.len().div_ceil(factory.settings.num_worker_threads + 1).max(MIN_WRITES_HANDED_OFF);
+            while batch.len() > share {
+                let part = batch.split_off(batch.len() - share);
+                factory.schedule(Box::new(move || part.iter().for_each(|c| c.write_queued())));
+            }
             for c in batch {
                 c.write_queued();
             }
@@ -314,8 +325,8 @@ impl SelectorThread {
                     c.schedule_io(flags);
                 }
             }
-            self.write_pending();
             let Some(f) = factory.upgrade() else { break };
+            self.write_pending(&f);
             while let Ok((sock, remote, slot, secure)) = self.accepted_rx.try_recv() {
                 f.register(&self, sock, remote, slot, secure);
             }

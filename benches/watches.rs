@@ -30,7 +30,8 @@
 //! idle sessions alive through the longest phase, and whitelists wchs.
 //!
 //! Environment: ZKBENCH_QUICK=1 (scale 1/100), ZKBENCH_WATCH_SCALE=N
-//! (scale 1/N), ZKBENCH_ONLY (zkserver or java), ZKBENCH_JAVA_HEAP_MB
+//! (scale 1/N), ZKBENCH_FILTER (the phases to run, comma separated:
+//! many_sessions, many_paths, fanout), ZKBENCH_ONLY (zkserver or java), ZKBENCH_JAVA_HEAP_MB
 //! (default 8000: Java holds 10M watches in hash maps), ZKBENCH_KEEP=1.
 //! The table goes to stdout and the figures to target/bench/watches.json.
 //!
@@ -84,6 +85,9 @@ const NODE_DATA_CHANGED: i32 = 3;
 /// watchers of the fan-out.
 /// The first shape scales its sessions, the second its paths.
 const MEMORY_SHAPES: [(usize, usize); 2] = [(10_000, 1_000), (100, 100_000)];
+/// The names ZKBENCH_FILTER knows the memory shapes by.
+const MEMORY_PHASES: [&str; 2] = ["many_sessions", "many_paths"];
+const FANOUT_PHASE: &str = "fanout";
 const FANOUT_WATCHERS: usize = 10_000;
 const TARGET_RSS_RATIO: f64 = 0.1;
 const TARGET_FANOUT_RATIO: f64 = 1.0 / 3.0;
@@ -97,6 +101,18 @@ struct Settings {
     keep: bool,
     rounds: usize,
     json_out: Option<PathBuf>,
+    /// The phases ZKBENCH_FILTER names (all when empty).
+    phases: Vec<String>,
+}
+
+/// ZKBENCH_FILTER's phase names, each checked.
+fn phases_from_env() -> Result<Vec<String>, String> {
+    let filter = std::env::var("ZKBENCH_FILTER").unwrap_or_default();
+    let phases: Vec<String> = filter.split(',').map(str::trim).filter(|p| !p.is_empty()).map(String::from).collect();
+    match phases.iter().find(|p| !MEMORY_PHASES.contains(&p.as_str()) && p.as_str() != FANOUT_PHASE) {
+        Some(bad) => Err(format!("ZKBENCH_FILTER={filter}: unknown phase {bad} (expected many_sessions, many_paths or fanout)")),
+        None => Ok(phases),
+    }
 }
 
 impl Settings {
@@ -143,7 +159,13 @@ impl Settings {
             keep: std::env::var("ZKBENCH_KEEP").is_ok_and(|v| v == "1"),
             rounds: if bench_mode { FANOUT_ROUNDS } else { 2 },
             json_out,
+            phases: phases_from_env()?,
         })
+    }
+
+    /// Whether ZKBENCH_FILTER lets phase `name` run.
+    fn runs(&self, name: &str) -> bool {
+        self.phases.is_empty() || self.phases.iter().any(|p| p == name)
     }
 
     fn scaled(&self, n: usize) -> usize {
@@ -488,10 +510,13 @@ struct Row {
 fn rows(s: &Settings) -> Vec<Row> {
     let mut rows = Vec::new();
     for (i, &(sessions, paths)) in MEMORY_SHAPES.iter().enumerate() {
+        // Both shapes may have the same counts at a small scale.
+        let key = MEMORY_PHASES[i];
+        if !s.runs(key) {
+            continue;
+        }
         let (sessions, paths) = (s.scaled_sessions(i, sessions), s.scaled_paths(i, paths));
         let tag = format!("{} {sessions} sessions x {paths} paths", ["A", "B"][i]);
-        // Both shapes may have the same counts at a small scale.
-        let key = ["many_sessions", "many_paths"][i];
         let mib = |kib: u64| kib as f64 / 1024.0;
         rows.push(Row { label: format!("{tag}: watches (wchs)"), key: format!("{key}_watches"), get: Box::new(move |r| r.memory[i].watches as f64), target: None });
         rows.push(Row { label: format!("{tag}: RSS MiB"), key: format!("{key}_rss_mib"), get: Box::new(move |r| mib(r.memory[i].rss_kib)), target: Some(TARGET_RSS_RATIO) });
@@ -502,6 +527,9 @@ fn rows(s: &Settings) -> Vec<Row> {
             target: None,
         });
         rows.push(Row { label: format!("{tag}: set secs"), key: format!("{key}_register_secs"), get: Box::new(move |r| r.memory[i].register_secs), target: None });
+    }
+    if !s.runs(FANOUT_PHASE) {
+        return rows;
     }
     let w = s.scaled(FANOUT_WATCHERS);
     rows.push(Row { label: format!("fan-out {w} watchers: last ms"), key: "fanout_last_ms".to_string(), get: Box::new(|r| r.fanout.last_ms), target: Some(TARGET_FANOUT_RATIO) });
@@ -592,6 +620,9 @@ fn run() -> Result<(), String> {
     let mut results: Vec<(Kind, Results)> = s.kinds.iter().map(|&k| (k, Results::default())).collect();
     // Phase by phase, both kinds in turn, so that both meet the same machine.
     for (i, &(sessions, paths)) in MEMORY_SHAPES.iter().enumerate() {
+        if !s.runs(MEMORY_PHASES[i]) {
+            continue;
+        }
         let (sessions, paths) = (s.scaled_sessions(i, sessions), s.scaled_paths(i, paths));
         for (kind, r) in &mut results {
             eprintln!("[{}] {sessions} sessions x {paths} paths ({})", kind.name(), machine_load());
@@ -600,10 +631,12 @@ fn run() -> Result<(), String> {
         }
     }
     let watchers = s.scaled(FANOUT_WATCHERS);
-    for (kind, r) in &mut results {
-        eprintln!("[{}] fan-out to {watchers} watchers ({})", kind.name(), machine_load());
-        r.fanout = with_server(*kind, &s, |server| fanout(server, watchers, s.rounds))?;
-        eprintln!("[{}]   {:?}", kind.name(), r.fanout);
+    if s.runs(FANOUT_PHASE) {
+        for (kind, r) in &mut results {
+            eprintln!("[{}] fan-out to {watchers} watchers ({})", kind.name(), machine_load());
+            r.fanout = with_server(*kind, &s, |server| fanout(server, watchers, s.rounds))?;
+            eprintln!("[{}]   {:?}", kind.name(), r.fanout);
+        }
     }
     let (table, json) = report(&s, &results, &load_before);
     print!("{table}");

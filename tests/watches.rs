@@ -4,10 +4,14 @@
 mod common;
 
 use common::*;
+use std::net::TcpStream;
 use std::time::Duration;
-use zkserver::client::ZkClient;
+use zkserver::client::client_cnxn::{handshake, read_frame, write_frame, MAX_FRAME};
+use zkserver::client::{ConnectOptions, ZkClient};
+use zkserver::jute::records::{ExistsRequest, GetDataRequest, GetDataResponse, ReplyHeader, RequestHeader, WatcherEvent};
+use zkserver::jute::{InputArchive, Record};
 use zkserver::watcher::WatchedEvent;
-use zkserver::zoo_defs::{event_type, ids, keeper_state, CreateMode};
+use zkserver::zoo_defs::{event_type, ids, keeper_state, op_code, CreateMode};
 
 const WAIT: Duration = Duration::from_secs(10);
 /// How long we listen to prove that no (further) event comes.
@@ -212,4 +216,83 @@ fn events_carry_the_full_path() {
             (event_type::NODE_CHILDREN_CHANGED, "/a/b".to_string()),
         ]
     );
+}
+
+/// One raw session of `many_watchers_see_their_event_before_any_later_reply`.
+struct RawSession {
+    sock: TcpStream,
+}
+
+impl RawSession {
+    fn open(addr: &str) -> RawSession {
+        let mut sock = raw_connect(addr);
+        sock.set_read_timeout(Some(WAIT)).expect("read timeout");
+        handshake(&mut sock, &ConnectOptions::new(30_000)).expect("handshake");
+        RawSession { sock }
+    }
+
+    fn send(&mut self, xid: i32, op: i32, body: &impl Record) {
+        let mut frame = RequestHeader { xid, r#type: op }.to_bytes();
+        frame.extend_from_slice(&body.to_bytes());
+        write_frame(&mut self.sock, &frame).expect("send");
+    }
+
+    /// The next frame: its reply header and the rest.
+    fn next(&mut self) -> (ReplyHeader, Vec<u8>) {
+        let frame = read_frame(&mut self.sock, MAX_FRAME).expect("a frame within the deadline");
+        let mut ia = InputArchive::new(&frame);
+        let hdr = ReplyHeader::deserialize(&mut ia).expect("reply header");
+        let pos = ia.position();
+        (hdr, frame[pos..].to_vec())
+    }
+}
+
+/// ZooKeeper's ordering guarantee with many watchers on one node: each
+/// connection gets its NodeDataChanged event before the reply to any
+/// request it sent after the write that fired it, and before any reply
+/// showing the new data, even for requests that raced the write.
+#[test]
+fn many_watchers_see_their_event_before_any_later_reply() {
+    const WATCHERS: usize = 300;
+    let s = TestServer::start(ServerOpts::default().cfg("maxClientCnxns", "0"));
+    let writer = s.client();
+    mk(&writer, "/hot");
+    let mut sessions: Vec<RawSession> = (0..WATCHERS).map(|_| RawSession::open(&s.addr())).collect();
+    for w in &mut sessions {
+        w.send(1, op_code::EXISTS, &ExistsRequest { path: "/hot".into(), watch: true });
+        let (hdr, _) = w.next();
+        assert_eq!((hdr.xid, hdr.err), (1, 0), "exists with a watch");
+    }
+    let read = GetDataRequest { path: "/hot".into(), watch: false };
+    // Reads racing the write, then reads sent once it is answered.
+    for w in &mut sessions {
+        w.send(2, op_code::GET_DATA, &read);
+    }
+    writer.set_data("/hot", Some(b"new"), -1).unwrap();
+    for w in &mut sessions {
+        w.send(3, op_code::GET_DATA, &read);
+    }
+    for (i, w) in sessions.iter_mut().enumerate() {
+        let mut told = false;
+        loop {
+            let (hdr, body) = w.next();
+            let mut ia = InputArchive::new(&body);
+            if hdr.xid == -1 {
+                let ev = WatcherEvent::deserialize(&mut ia).expect("watcher event");
+                assert_eq!((ev.r#type, ev.path.as_str()), (event_type::NODE_DATA_CHANGED, "/hot"), "watcher {i}");
+                assert!(!told, "watcher {i} was told twice");
+                told = true;
+                continue;
+            }
+            assert_eq!(hdr.err, 0, "watcher {i}: xid {}", hdr.xid);
+            let reply = GetDataResponse::deserialize(&mut ia).expect("getData reply");
+            let new = reply.stat.version == 1;
+            assert!(told || !new, "watcher {i} saw the new data (xid {}) before its event", hdr.xid);
+            assert!(hdr.xid == 2 || new, "watcher {i}: a read sent after the write saw the old data");
+            if hdr.xid == 3 {
+                break;
+            }
+        }
+        assert!(told, "watcher {i} got no event");
+    }
 }

@@ -9,22 +9,22 @@
 //!
 //! Memory a client can make the connection hold is bounded: the input
 //! buffer holds at most one read chunk or the frame being read (whose length
-//! is checked against jute.maxbuffer before a byte of its body is read), and
+//! is checked against jute.maxbuffer before a byte of its body is read),
+//! none at all between frames (reads go into the worker's buffer), and
 //! the connection stops reading while it has globalOutstandingLimit requests
 //! in flight or `MAX_BYTES_HELD` bytes of requests in flight plus replies
 //! not yet written, so a client that sends faster than it reads its replies
 //! is held back by its own socket.
 
 use crate::common::java_hash_order;
-use crate::jute::records::{Acl, Id, ReplyHeader};
-use crate::jute::{OutputArchive, Record};
+use crate::jute::records::{Acl, Id};
 use crate::server::nio_server_cnxn_factory::{CnxnSlot, NioServerCnxnFactory, NioSettings, SelectorThread};
 use crate::server::server_cnxn::{wall_ms, CnxnStats, ServerCnxn};
 use crate::server::ssl_handler::SslHandler;
 use crate::server::zoo_keeper_sasl_server::ZooKeeperSaslServer;
 use crate::server::zoo_keeper_server::ZooKeeperServer;
-use crate::watcher::{WatchedEvent, Watcher};
-use crate::zoo_defs::{perms, xid};
+use crate::watcher::{Notification, Watcher};
+use crate::zoo_defs::perms;
 use parking_lot::{Mutex, MutexGuard};
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
@@ -65,7 +65,8 @@ const MAX_UNREAD_BYTES: usize = 4 * MAX_BYTES_HELD;
 /// Bytes queued for the client: a frame, or a part of one.
 enum OutBytes {
     Own(Vec<u8>),
-    /// Bytes other frames send too (a node's children listing).
+    /// Bytes other frames send too (a node's children listing, or a watch
+    /// event's whole frame, shared by every connection told of it).
     Shared(Arc<[u8]>),
 }
 
@@ -104,6 +105,9 @@ struct IoState {
     recv_enabled: bool,
     /// Close once `outgoing` has drained (ServerCnxnFactory.closeConn).
     close_after_flush: bool,
+    /// On its selector's pending-writes list (`SelectorThread::queue_write`),
+    /// not yet taken off it.
+    write_queued: bool,
     /// Requests taken from this connection and not yet finished.
     outstanding: i64,
     /// The bytes those requests count for (their frames, at least
@@ -111,7 +115,16 @@ struct IoState {
     inflight_bytes: usize,
 }
 
-/// Incoming bytes not yet made into frames; touched by the owning worker only.
+thread_local! {
+    /// The buffer a worker reads a connection into while the connection
+    /// holds no part of a frame (see `read_in`), so that an idle
+    /// connection holds no read buffer.
+    static READ_SCRATCH: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Incoming bytes not yet made into frames: between two turns of a worker,
+/// only a frame not yet received whole, or frames held back; touched by the
+/// owning worker only.
 struct Incoming {
     buf: Vec<u8>,
     start: usize,
@@ -199,6 +212,7 @@ impl NioServerCnxn {
                 selectable: true,
                 recv_enabled: true,
                 close_after_flush: false,
+                write_queued: false,
                 outstanding: 0,
                 inflight_bytes: 0,
             }),
@@ -250,8 +264,11 @@ impl NioServerCnxn {
         self.zks.stats.incr_packets_sent();
     }
 
-    /// Queues the buffers of one frame (in order) and asks for write
-    /// readiness.
+    /// Queues the buffers of one frame (in order) and sees that it gets
+    /// written: by the worker holding the connection; when it sits idle in
+    /// the selector, by the selector thread for a watch event, at once for
+    /// a lone reply (`server_cnxn::replying_now`), otherwise by a worker
+    /// once the socket is writable.
     fn queue_frame(&self, parts: [Option<OutBuf>; 3]) {
         if self.is_closed() {
             return;
@@ -261,7 +278,8 @@ impl NioServerCnxn {
         // counted as Java's sendResponse counts it.
         let size = len as i64 - 4;
         let first = parts.iter().flatten().next().map_or(&[][..], OutBuf::as_slice);
-        if first.get(4..8) == Some(&(-1i32).to_be_bytes()[..]) {
+        let notification = first.get(4..8) == Some(&(-1i32).to_be_bytes()[..]);
+        if notification {
             crate::server::server_metrics::metrics().watch_bytes.add(size as u64);
         } else {
             crate::server::server_metrics::metrics().response_bytes.add(size as u64);
@@ -273,26 +291,63 @@ impl NioServerCnxn {
         io.outgoing.extend(parts.into_iter().flatten());
         // With replies already queued, the parked entry was last armed
         // with EPOLLOUT (every re-arm is made under this lock from the
-        // state of the moment), so only the first queued reply re-arms.
+        // state of the moment) or the connection is on its selector's
+        // pending-writes list, so only the first queued frame acts.
         if !(io.selectable && was_empty) {
             return;
         }
-        if self.ssl.is_some() || !crate::server::server_cnxn::write_now() {
+        if self.ssl.is_some() {
+            self.rearm(&io);
+            return;
+        }
+        if notification {
+            // One of the many events a trigger may queue in a row: the
+            // thread firing them only queues, and the selector writes
+            // them in a batch, without an epoll re-arm or a wake-up each.
+            if !io.write_queued {
+                io.write_queued = true;
+                drop(io);
+                if let (Some(sel), Some(me)) = (self.selector.upgrade(), self.me.upgrade()) {
+                    sel.queue_write(me);
+                }
+            }
+            return;
+        }
+        if !crate::server::server_cnxn::write_now() {
             self.rearm(&io);
             return;
         }
         // Idle in the selector, armed for reading only: written from here.
         drop(io);
+        self.write_while_idle();
+    }
+
+    /// Writes the queue from a thread that does not hold the connection
+    /// while it sits idle in the selector, armed for reading only. What
+    /// the socket does not take waits for write readiness (unless a worker
+    /// took the connection meanwhile: it re-arms when done).
+    fn write_while_idle(&self) {
         if let Err(e) = self.write_out() {
             self.close(&format!("write failed: {e}"));
             return;
         }
         let io = self.io.lock();
-        // What the socket did not take waits for write readiness (unless a
-        // worker took the connection meanwhile: it re-arms when done).
         if io.selectable && !io.outgoing.is_empty() {
             self.rearm(&io);
         }
+    }
+
+    /// Called by the SelectorThread for a connection it took off its
+    /// pending-writes list: writes the queue, unless a worker holds the
+    /// connection now (it writes it then).
+    pub fn write_queued(&self) {
+        let mut io = self.io.lock();
+        io.write_queued = false;
+        if !io.selectable || self.is_closed() {
+            return;
+        }
+        drop(io);
+        self.write_while_idle();
     }
 
     // ---- throttling ----
@@ -555,9 +610,37 @@ impl NioServerCnxn {
     /// while the connection may take requests, reads from the socket (a
     /// few times at most) and handles what arrived. Err(reason) closes the
     /// connection.
+    ///
+    /// A connection holding no bytes reads into the worker's READ_SCRATCH
+    /// and keeps only what is left unhandled; one that holds part of a
+    /// frame reads on into its own buffer, which it drops once empty.
     fn read_in(self: &Arc<Self>, events: u32) -> Result<(), String> {
         let mut inc = self.incoming.lock();
-        if !self.handle_frames(&mut inc)? {
+        let scratch = inc.buf.is_empty();
+        if scratch {
+            inc.buf = READ_SCRATCH.take();
+            inc.start = 0;
+        }
+        let res = self.read_and_handle(&mut inc, events);
+        let rest = inc.buf.get(inc.start..).unwrap_or(&[]);
+        if scratch {
+            let kept = rest.to_vec();
+            let mut buf = std::mem::replace(&mut inc.buf, kept);
+            buf.clear();
+            // A large frame's buffer is not kept by the worker either.
+            if buf.capacity() <= 2 * self.read_chunk {
+                READ_SCRATCH.set(buf);
+            }
+            inc.start = 0;
+        } else if rest.is_empty() {
+            inc.buf = Vec::new();
+            inc.start = 0;
+        }
+        res
+    }
+
+    fn read_and_handle(self: &Arc<Self>, inc: &mut Incoming, events: u32) -> Result<(), String> {
+        if !self.handle_frames(inc)? {
             return Ok(());
         }
         let hangup = events & ((libc::EPOLLHUP | libc::EPOLLERR) as u32) != 0;
@@ -575,11 +658,11 @@ impl NioServerCnxn {
                 }
                 return Ok(());
             }
-            let (n, room) = self.read_some(&mut inc)?;
+            let (n, room) = self.read_some(inc)?;
             if n == 0 {
                 return Ok(());
             }
-            if !self.handle_frames(&mut inc)? || n < room {
+            if !self.handle_frames(inc)? || n < room {
                 return Ok(());
             }
         }
@@ -698,14 +781,6 @@ impl NioServerCnxn {
         }
         if res == Ok(true) {
             self.pending_frames.store(false, Ordering::Release);
-            if inc.start == inc.buf.len() {
-                inc.buf.clear();
-                inc.start = 0;
-                // A large frame's buffer is not kept for an idle connection.
-                if inc.buf.capacity() > 2 * self.read_chunk {
-                    inc.buf = Vec::new();
-                }
-            }
         }
         res
     }
@@ -885,14 +960,15 @@ impl Watcher for NioServerCnxn {
     /// unless this connection's identities may not READ the node it is
     /// about (CVE-2024-23944: a persistent-recursive watch, or one set
     /// again on reconnect, would otherwise name nodes the client cannot
-    /// read).
-    fn process(&self, event: &WatchedEvent, node_acl: Option<&[Acl]>) {
+    /// read). The frame is the one every connection told of this event
+    /// shares.
+    fn process(&self, n: &Notification, node_acl: Option<&[Acl]>) {
         if let Some(acl) = node_acl {
             let readable = self.zks.check_acl(acl, perms::READ, &self.auth_info.lock()).is_ok();
             if !readable {
                 tracing::debug!(
                     "Not delivering event {:?} to 0x{:x} (filtered by ACL)",
-                    event,
+                    n.event(),
                     self.session_id()
                 );
                 return;
@@ -912,13 +988,6 @@ impl Watcher for NioServerCnxn {
             }
             return;
         }
-        let hdr = ReplyHeader { xid: xid::NOTIFICATION, zxid: -1, err: 0 };
-        let mut oa = OutputArchive::with_capacity(64);
-        oa.write_int(-1);
-        hdr.serialize(&mut oa);
-        event.to_wire().serialize(&mut oa);
-        let len = oa.len() as i32 - 4;
-        oa.patch_int(0, len);
-        self.send_buffer(oa.into_inner());
+        self.queue_frame([Some(OutBuf { bytes: OutBytes::Shared(n.frame()), ends_frame: true }), None, None]);
     }
 }

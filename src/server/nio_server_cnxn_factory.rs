@@ -12,7 +12,10 @@
 //!   (EMFILE, ...) is logged and accepting pauses 10 ms, as Java's does.
 //! - `NIOSelector-i` (Java "NIOServerCxnFactory.SelectorThread-i"): an epoll
 //!   set of one-shot entries; a ready connection is parked and handed to the
-//!   worker pool, which re-arms it when done.
+//!   worker pool, which re-arms it when done. It also writes the watch
+//!   events other threads queued on its idle connections (its
+//!   pending-writes list), a batch per wake-up; a large batch it shares
+//!   with the workers.
 //! - `NIOWorker-i` (WorkerService): the connections' I/O.
 //! - `CnxnExpirer` (Java "ConnnectionExpirer"): closes connections idle past
 //!   their session timeout (zookeeper.nio.sessionlessCnxnTimeout before a
@@ -129,6 +132,9 @@ impl NioSettings {
 }
 
 const WAKE_TOKEN: u64 = u64::MAX;
+/// The fewest pending writes a selector hands a worker at once: fewer are
+/// not worth the hand-off.
+const MIN_WRITES_HANDED_OFF: usize = 256;
 
 /// A socket an AcceptThread handed to a selector: its peer as accept()
 /// reported it (getpeername fails once a queued connection is reset), its
@@ -174,6 +180,16 @@ impl Drop for CnxnSlot {
     }
 }
 
+/// Idle connections with output another thread queued, for the selector
+/// thread to write.
+#[derive(Default)]
+struct PendingWrites {
+    cnxns: Vec<Arc<NioServerCnxn>>,
+    /// The selector is writing a batch, and looks at the list again
+    /// before it sleeps: nobody needs to wake it.
+    draining: bool,
+}
+
 /// One selector thread's epoll set.
 pub struct SelectorThread {
     epfd: OwnedFd,
@@ -181,6 +197,7 @@ pub struct SelectorThread {
     accepted_tx: Sender<Accepted>,
     accepted_rx: Receiver<Accepted>,
     cnxns: Mutex<HashMap<u64, Arc<NioServerCnxn>>>,
+    pending_writes: Mutex<PendingWrites>,
 }
 
 fn cvt(r: i32) -> io::Result<i32> {
@@ -200,7 +217,14 @@ impl SelectorThread {
         // SAFETY: both fds are valid and `ev` outlives the call.
         cvt(unsafe { libc::epoll_ctl(epfd.as_raw_fd(), libc::EPOLL_CTL_ADD, wake.as_raw_fd(), &mut ev) })?;
         let (accepted_tx, accepted_rx) = unbounded();
-        Ok(SelectorThread { epfd, wake, accepted_tx, accepted_rx, cnxns: Mutex::new(HashMap::new()) })
+        Ok(SelectorThread {
+            epfd,
+            wake,
+            accepted_tx,
+            accepted_rx,
+            cnxns: Mutex::new(HashMap::new()),
+            pending_writes: Mutex::new(PendingWrites::default()),
+        })
     }
 
     fn wakeup(&self) {
@@ -213,6 +237,45 @@ impl SelectorThread {
         let mut ev = libc::epoll_event { events: events | libc::EPOLLONESHOT as u32, u64: token };
         // SAFETY: fd belongs to a live connection; `ev` outlives the call.
         cvt(unsafe { libc::epoll_ctl(self.epfd.as_raw_fd(), op, fd, &mut ev) }).map(|_| ())
+    }
+
+    /// Puts a connection on the pending-writes list. Only the first of a
+    /// batch wakes the thread (one eventfd write), and none while it is
+    /// still writing the previous batch.
+    pub fn queue_write(&self, cnxn: Arc<NioServerCnxn>) {
+        let mut p = self.pending_writes.lock();
+        p.cnxns.push(cnxn);
+        let wake = p.cnxns.len() == 1 && !p.draining;
+        drop(p);
+        if wake {
+            self.wakeup();
+        }
+    }
+
+    /// Writes the connections on the pending-writes list, batch after
+    /// batch, until it is empty. A large batch (a fan-out to thousands of
+    /// watchers) is shared with the worker pool, so that its writes go out
+    /// on every core; a small one is written here.
+    fn write_pending(&self, factory: &NioServerCnxnFactory) {
+        loop {
+            let mut batch = {
+                let mut p = self.pending_writes.lock();
+                if p.cnxns.is_empty() {
+                    p.draining = false;
+                    return;
+                }
+                p.draining = true;
+                std::mem::take(&mut p.cnxns)
+            };
+            let share = batch.len().div_ceil(factory.settings.num_worker_threads + 1).max(MIN_WRITES_HANDED_OFF);
+            while batch.len() > share {
+                let part = batch.split_off(batch.len() - share);
+                factory.schedule(Box::new(move || part.iter().for_each(|c| c.write_queued())));
+            }
+            for c in batch {
+                c.write_queued();
+            }
+        }
     }
 
     /// Re-arms a parked connection's one-shot entry.
@@ -263,6 +326,7 @@ impl SelectorThread {
                 }
             }
             let Some(f) = factory.upgrade() else { break };
+            self.write_pending(&f);
             while let Ok((sock, remote, slot, secure)) = self.accepted_rx.try_recv() {
                 f.register(&self, sock, remote, slot, secure);
             }

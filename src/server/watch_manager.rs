@@ -7,7 +7,7 @@
 
 use crate::server::zoo_trace;
 use crate::jute::records::Acl;
-use crate::watcher::{WatchedEvent, Watcher};
+use crate::watcher::{Notification, WatchedEvent, Watcher};
 use crate::zoo_defs::{add_watch_mode, event_type};
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -59,10 +59,52 @@ struct WatcherPaths {
     paths: HashSet<Arc<str>>,
 }
 
+/// The watchers of one path. One-shot watches, nearly all of them in
+/// practice, are kept as bare watcher ids; only the persistent ones carry
+/// their mode. A watcher is in one of the two at most.
+#[derive(Default)]
+struct PathWatchers {
+    standard: HashSet<u64>,
+    persistent: HashMap<u64, WatcherMode>,
+}
+
+impl PathWatchers {
+    fn len(&self) -> usize {
+        self.standard.len() + self.persistent.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.standard.is_empty() && self.persistent.is_empty()
+    }
+
+    /// Sets the mode of `id`'s watch; returns the mode it had.
+    fn insert(&mut self, id: u64, mode: WatcherMode) -> Option<WatcherMode> {
+        let old = self.remove(id);
+        if mode.is_persistent() {
+            self.persistent.insert(id, mode);
+        } else {
+            self.standard.insert(id);
+        }
+        old
+    }
+
+    /// Drops `id`'s watch; returns the mode it had.
+    fn remove(&mut self, id: u64) -> Option<WatcherMode> {
+        if self.standard.remove(&id) {
+            return Some(WatcherMode::Standard);
+        }
+        self.persistent.remove(&id)
+    }
+
+    fn ids(&self) -> impl Iterator<Item = u64> + '_ {
+        self.standard.iter().chain(self.persistent.keys()).copied()
+    }
+}
+
 #[derive(Default)]
 struct Tables {
-    /// path -> watcher id -> mode.
-    watch_table: HashMap<Arc<str>, HashMap<u64, WatcherMode>>,
+    /// path -> its watchers.
+    watch_table: HashMap<Arc<str>, PathWatchers>,
     /// watcher id -> the watcher and its paths. As in Java, a watcher stays
     /// here (possibly with no paths) until `remove_watcher` drops it.
     watch2paths: HashMap<u64, WatcherPaths>,
@@ -123,7 +165,7 @@ impl WatchManager {
             Some((k, _)) => k.clone(),
             None => Arc::from(path),
         };
-        let watchers = t.watch_table.entry(key.clone()).or_insert_with(|| HashMap::with_capacity(1));
+        let watchers = t.watch_table.entry(key.clone()).or_default();
         let old = watchers.insert(id, mode);
         let was_recursive = old.is_some_and(WatcherMode::is_recursive);
         if was_recursive && !mode.is_recursive() {
@@ -144,7 +186,7 @@ impl WatchManager {
         };
         for p in entry.paths {
             if let Some(watchers) = t.watch_table.get_mut(&*p) {
-                if watchers.remove(&watcher_id).is_some_and(WatcherMode::is_recursive) {
+                if watchers.remove(watcher_id).is_some_and(WatcherMode::is_recursive) {
                     t.recursive_qty -= 1;
                 }
                 if watchers.is_empty() {
@@ -167,7 +209,7 @@ impl WatchManager {
         let Some(watchers) = t.watch_table.get_mut(path) else {
             return false;
         };
-        let Some(mode) = watchers.remove(&watcher_id) else {
+        let Some(mode) = watchers.remove(watcher_id) else {
             return false;
         };
         if mode.is_recursive() {
@@ -209,29 +251,32 @@ impl WatchManager {
             let mut guard = self.tables.lock();
             let Tables { watch_table, watch2paths, recursive_qty } = &mut *guard;
             let walk_up = *recursive_qty > 0;
+            let mut order: Vec<u64> = Vec::new();
+            let mut fire = |id: u64| {
+                if matched.insert(id) {
+                    order.push(id);
+                }
+            };
+            let mut fired_once: HashSet<u64> = HashSet::new();
             let mut local = Some(path);
             let mut at_parent = false;
             while let Some(p) = local {
                 if let Some(watchers) = watch_table.get_mut(p) {
-                    watchers.retain(|&id, mode| {
+                    // One-shot watches fire for their own path only, and
+                    // all of them go.
+                    if !at_parent {
+                        fired_once = std::mem::take(&mut watchers.standard);
+                    }
+                    for (&id, mode) in &watchers.persistent {
                         let fires = if mode.is_recursive() {
                             event_type != event_type::NODE_CHILDREN_CHANGED
                         } else {
                             !at_parent
                         };
-                        if fires && matched.insert(id) {
-                            if let Some(wp) = watch2paths.get(&id) {
-                                to_call.push(wp.watcher.clone());
-                            }
+                        if fires {
+                            fire(id);
                         }
-                        let one_shot_fired = fires && !mode.is_persistent();
-                        if one_shot_fired {
-                            if let Some(wp) = watch2paths.get_mut(&id) {
-                                wp.paths.remove(p);
-                            }
-                        }
-                        !one_shot_fired
-                    });
+                    }
                     if watchers.is_empty() {
                         watch_table.remove(p);
                     }
@@ -242,11 +287,19 @@ impl WatchManager {
                 local = parent_path(p);
                 at_parent = true;
             }
+            for id in fired_once {
+                fire(id);
+                if let Some(wp) = watch2paths.get_mut(&id) {
+                    wp.paths.remove(path);
+                }
+            }
+            to_call.extend(order.iter().filter_map(|id| watch2paths.get(id).map(|wp| wp.watcher.clone())));
         }
         if to_call.is_empty() {
             zoo_trace::log_trace_message(zoo_trace::EVENT_DELIVERY_TRACE_MASK, || format!("No watchers for {path}"));
         }
-        let event = WatchedEvent::new(event_type, path, zxid);
+        // One event, serialised once for every connection it goes to.
+        let event = Notification::new(WatchedEvent::new(event_type, path, zxid));
         for w in to_call {
             if suppress.is_some_and(|s| s.contains(&w.watcher_id())) {
                 continue;
@@ -283,7 +336,7 @@ impl WatchManager {
         let mut out = BTreeMap::new();
         for (path, watchers) in &t.watch_table {
             let mut ids: Vec<i64> =
-                watchers.keys().filter_map(|id| t.watch2paths.get(id).map(|wp| wp.watcher.session_id())).collect();
+                watchers.ids().filter_map(|id| t.watch2paths.get(&id).map(|wp| wp.watcher.session_id())).collect();
             ids.sort_unstable();
             out.insert(path.to_string(), ids);
         }
@@ -351,8 +404,8 @@ pub(crate) mod tests {
         fn session_id(&self) -> i64 {
             0x100 + self.id as i64
         }
-        fn process(&self, event: &WatchedEvent, acl: Option<&[Acl]>) {
-            self.events.lock().push(event.clone());
+        fn process(&self, n: &Notification, acl: Option<&[Acl]>) {
+            self.events.lock().push(n.event().clone());
             self.acls.lock().push(acl.map(<[Acl]>::to_vec));
         }
     }
@@ -432,6 +485,29 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_watch_changing_mode_is_kept_once() {
+        let m = WatchManager::new();
+        let w = Recorder::new(1);
+        let o = Recorder::new(2);
+        m.add_watch("/a", w.clone(), WatcherMode::Standard);
+        m.add_watch("/a", o.clone(), WatcherMode::Standard);
+        m.add_watch("/a", w.clone(), WatcherMode::Persistent);
+        assert_eq!(m.size(), 2);
+        assert_eq!(m.dump_watches(true), "/a\n\t0x101\n\t0x102\n");
+        for zxid in 1..=2 {
+            m.trigger_watch("/a", NODE_DATA_CHANGED, zxid, &[], None);
+        }
+        assert_eq!(w.take().len(), 2, "the persistent watch fires every time");
+        assert_eq!(o.take().len(), 1, "the one-shot watch fires once");
+        assert_eq!(m.size(), 1);
+        m.add_watch("/a", w.clone(), WatcherMode::Standard);
+        m.trigger_watch("/a", NODE_DATA_CHANGED, 3, &[], None);
+        assert_eq!(w.take().len(), 1);
+        assert_eq!(m.size(), 0);
+        assert_eq!(m.summary().total_watches, 0);
+    }
+
+    #[test]
     fn a_watcher_is_told_once_per_trigger_and_suppress_works() {
         let m = WatchManager::new();
         let w = Recorder::new(1);
@@ -455,7 +531,7 @@ pub(crate) mod tests {
             fn watcher_id(&self) -> u64 {
                 9
             }
-            fn process(&self, _: &WatchedEvent, _: Option<&[Acl]>) {}
+            fn process(&self, _: &Notification, _: Option<&[Acl]>) {}
             fn is_stale(&self) -> bool {
                 true
             }
@@ -480,7 +556,7 @@ pub(crate) mod tests {
         fn watcher_id(&self) -> u64 {
             5
         }
-        fn process(&self, _: &WatchedEvent, _: Option<&[Acl]>) {}
+        fn process(&self, _: &Notification, _: Option<&[Acl]>) {}
         fn is_stale(&self) -> bool {
             use std::sync::atomic::Ordering;
             if self.closed.swap(true, Ordering::AcqRel) {

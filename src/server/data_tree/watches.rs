@@ -11,7 +11,7 @@
 use super::{resolve, DataTree};
 use crate::jute::records::Acl;
 use crate::server::watch_manager::{WatcherMode, WatchesSummary};
-use crate::watcher::{WatchedEvent, Watcher};
+use crate::watcher::{Notification, WatchedEvent, Watcher};
 use crate::zoo_defs::{event_type, watcher_type};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -134,8 +134,8 @@ impl DataTree {
         }
         // As in Java, these catch-up events carry no ACL and are not
         // filtered: they tell no more than exists() would.
-        for e in &now {
-            watcher.process(e, None);
+        for e in now {
+            watcher.process(&Notification::new(e), None);
         }
     }
 
@@ -219,7 +219,7 @@ mod tests {
     
     use crate::server::watch_manager::tests::Recorder;
     use crate::server::watch_manager::WatchesSummary;
-    use crate::watcher::{WatchedEvent, Watcher};
+    use crate::watcher::{Notification, Watcher};
     use crate::zoo_defs::{add_watch_mode, code, event_type::*, ids, op_code, perms, watcher_type};
     
     use std::sync::Arc;
@@ -430,8 +430,8 @@ mod tests {
         fn watcher_id(&self) -> u64 {
             3
         }
-        fn process(&self, e: &WatchedEvent, _: Option<&[Acl]>) {
-            let data = self.tree.get_data(&e.path, None).ok().and_then(|(d, _)| d);
+        fn process(&self, n: &Notification, _: Option<&[Acl]>) {
+            let data = self.tree.get_data(&n.event().path, None).ok().and_then(|(d, _)| d);
             self.seen.lock().push(data);
         }
     }

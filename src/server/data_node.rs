@@ -178,9 +178,27 @@ impl ChildList {
     }
 }
 
+/// What has happened to a node's children table, for a listing of the
+/// children made in pieces with the tree unlocked in between (snapshot
+/// writing). A child stays in its slot until the table is rebuilt, so
+/// while `moves` is unchanged a listing that resumes at the next slot
+/// meets every child that stayed exactly once; after a rebuild it must
+/// start again from slot 0. A name is met twice only if it was removed and
+/// added again in between, which `removals` rules out when unchanged.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChildrenEpoch {
+    /// Rebuilds of the table (growth, shrinking, release when emptied).
+    pub moves: u32,
+    /// Children removed.
+    pub removals: u32,
+}
+
 /// A node that has (or had) children.
 struct Inner {
     children: HashTable<DataNode>,
+    /// How the table has changed under a listing made in pieces (see
+    /// `ChildrenEpoch`).
+    epoch: ChildrenEpoch,
     /// The capacity Java's set of these children would have: 8 from the
     /// first child, doubling as Java's HashMap does, never shrinking.
     java_capacity: u32,
@@ -222,6 +240,15 @@ impl Inner {
         } else {
             self.last_czxid = czxid;
             self.last_czxid_run = 1;
+        }
+    }
+
+    /// Counts a rebuild of the children table if adding `more` children
+    /// may cause one: the table rebuilds (moving every child to a new
+    /// slot) only when it has no room left for them.
+    fn note_growth(&mut self, more: usize) {
+        if self.children.capacity() - self.children.len() < more {
+            self.epoch.moves = self.epoch.moves.wrapping_add(1);
         }
     }
 
@@ -509,7 +536,8 @@ impl DataNode {
         }
     }
 
-    fn czxid(&self) -> i64 {
+    /// The zxid that created the node.
+    pub fn czxid(&self) -> i64 {
         match &self.0 {
             Repr::Leaf(b) => LeafView::parse(b).stat.czxid,
             Repr::Inner(i) => i.stat.czxid,
@@ -559,6 +587,7 @@ impl DataNode {
             let v = LeafView::parse(b);
             let inner = Inner {
                 children: HashTable::new(),
+                epoch: ChildrenEpoch::default(),
                 java_capacity: JAVA_CHILDREN_CAPACITY,
                 listing: OnceLock::new(),
                 descendants: 0,
@@ -624,6 +653,27 @@ impl DataNode {
         self.children().map(DataNode::name)
     }
 
+    /// How many slots the children table has: a listing in pieces
+    /// (`child_names_in`) is done when it has passed them all.
+    pub fn child_slots(&self) -> usize {
+        self.table().map_or(0, HashTable::num_buckets)
+    }
+
+    /// The changes to the children table so far, to tell whether a listing
+    /// in pieces was disturbed between two pieces.
+    pub fn children_epoch(&self) -> ChildrenEpoch {
+        match &self.0 {
+            Repr::Leaf(_) => ChildrenEpoch::default(),
+            Repr::Inner(i) => i.epoch,
+        }
+    }
+
+    /// The names of the children in the table slots `slots` (a piece of a
+    /// listing; slots past the end are ignored), in slot order.
+    pub fn child_names_in(&self, slots: std::ops::Range<usize>) -> impl Iterator<Item = &str> {
+        self.table().into_iter().flat_map(move |t| slots.clone().filter_map(|i| t.get_bucket(i))).map(DataNode::name)
+    }
+
     pub fn child(&self, name: &str) -> Option<&DataNode> {
         let name = name.as_bytes();
         self.table()?.find(name_hash(name), |c| c.name_bytes() == name)
@@ -652,6 +702,7 @@ impl DataNode {
             return Err(node);
         }
         inner.child_joins(&node, inner.children.len() + 1);
+        inner.note_growth(1);
         Ok(inner.children.insert_unique(hash, node, rehash).into_mut())
     }
 
@@ -665,6 +716,7 @@ impl DataNode {
         let Some(inner) = self.inner_mut() else {
             return children.into_iter().next().map_or(Ok(()), Err);
         };
+        inner.note_growth(children.len());
         inner.children.reserve(children.len(), rehash);
         for child in children {
             let name = child.name_bytes();
@@ -688,10 +740,13 @@ impl DataNode {
         let entry = i.children.find_entry(name_hash(name), |c| c.name_bytes() == name).ok()?;
         let (removed, _) = entry.remove();
         i.child_left(&removed);
+        i.epoch.removals = i.epoch.removals.wrapping_add(1);
         if i.children.is_empty() {
             i.children = HashTable::new();
+            i.epoch.moves = i.epoch.moves.wrapping_add(1);
         } else if i.children.capacity() > 64 && i.children.len() < i.children.capacity() / 4 {
             i.children.shrink_to_fit(rehash);
+            i.epoch.moves = i.epoch.moves.wrapping_add(1);
         }
         Some(removed)
     }

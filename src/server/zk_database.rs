@@ -511,8 +511,12 @@ impl ZkDatabase {
         if started % 2 == 1 {
             return Err(abandoned());
         }
-        let sessions = self.sessions_with_timeouts();
+        // The zxid first, then the sessions (as Java's save does): a session
+        // created after the zxid is read may be missing from the copy, and
+        // replay from the zxid brings it back; copied the other way round,
+        // a session created in between would be in neither.
         let zxid = self.data_tree.last_processed_zxid();
+        let sessions = self.sessions_with_timeouts();
         let dir = self.snap_log.data_dir();
         let mode = self.log_settings.lock().map(|s| s.snapshot_compression).unwrap_or_default();
         let tmp = dir.join(file_snap::temp_snapshot_name_with(zxid, mode));

@@ -103,9 +103,49 @@ pub fn remove_snapshots_after(snap_dir: &Path, zxid: i64) -> io::Result<()> {
 /// `keep_going`, and the write fails once it says no, so a snapshot of a
 /// tree being replaced stops early. Not with ErrorKind::Interrupted, which
 /// `write_all` takes as "try again": the writer would spin for ever.
+///
+/// The writeback is paced: every `WRITEBACK_CHUNK` bytes the chunk just
+/// written is sent to the disk and the one before it waited for, so the
+/// snapshot never has more than two chunks queued at the disk and the
+/// transaction log's fsyncs are not stuck behind hundreds of MiB flushed at
+/// once (by the final fsync or the kernel's writeback).
 struct Abandonable<'a> {
     file: File,
     keep_going: &'a dyn Fn() -> bool,
+    written: u64,
+    /// The bytes before `sent` have been sent to the disk, those before
+    /// `settled` waited for.
+    sent: u64,
+    settled: u64,
+}
+
+/// How many bytes of a snapshot are sent to the disk at a time.
+const WRITEBACK_CHUNK: u64 = 4 << 20;
+
+impl<'a> Abandonable<'a> {
+    fn new(file: File, keep_going: &'a dyn Fn() -> bool) -> Abandonable<'a> {
+        Abandonable { file, keep_going, written: 0, sent: 0, settled: 0 }
+    }
+
+    /// Waits for the chunk sent last, then sends the one just written.
+    /// Only a hint to the kernel: an error is left to the fsync (or the
+    /// next read) to report.
+    fn pace_writeback(&mut self) {
+        use std::os::fd::AsRawFd;
+        let fd = self.file.as_raw_fd();
+        let range = |from: u64, to: u64| (from as libc::off64_t, (to - from) as libc::off64_t);
+        let wait = libc::SYNC_FILE_RANGE_WAIT_BEFORE | libc::SYNC_FILE_RANGE_WRITE | libc::SYNC_FILE_RANGE_WAIT_AFTER;
+        let (waited, sent) = (range(self.settled, self.sent), range(self.sent, self.written));
+        // SAFETY: sync_file_range only reads the descriptor, which `file`
+        // keeps open.
+        unsafe {
+            if waited.1 > 0 {
+                libc::sync_file_range(fd, waited.0, waited.1, wait);
+            }
+            libc::sync_file_range(fd, sent.0, sent.1, libc::SYNC_FILE_RANGE_WRITE);
+        }
+        (self.settled, self.sent) = (self.sent, self.written);
+    }
 }
 
 impl Write for Abandonable<'_> {
@@ -113,7 +153,12 @@ impl Write for Abandonable<'_> {
         if !(self.keep_going)() {
             return Err(io::Error::other("snapshot abandoned: the tree was replaced"));
         }
-        self.file.write(buf)
+        let n = self.file.write(buf)?;
+        self.written += n as u64;
+        if self.written - self.sent >= WRITEBACK_CHUNK {
+            self.pace_writeback();
+        }
+        Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -162,7 +207,7 @@ pub fn serialize_with(
     keep_going: &dyn Fn() -> bool,
     mode: StreamMode,
 ) -> io::Result<()> {
-    let file = Abandonable { file: File::create(path)?, keep_going };
+    let file = Abandonable::new(File::create(path)?, keep_going);
     let out = SnapOutput::new(file, mode);
     let mut w = CheckedWriter { inner: BufWriter::with_capacity(64 * 1024, out), sum: adler2::Adler32::new() };
     let mut oa = OutputArchive::with_capacity(64 + sessions.len() * 12);

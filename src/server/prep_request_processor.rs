@@ -22,17 +22,18 @@ use crate::server::request_processor::RequestProcessor;
 use crate::zoo_defs::{code, op_code, perms, CreateMode};
 use crate::server::digest_calculator::{NodeDigester, DIGEST_VERSION};
 use crate::server::zoo_keeper_server::{ChangeRecord, PrecalculatedDigest, ZooKeeperServer};
-use crossbeam_channel::{unbounded, Receiver, Sender};
+use crate::common::linked_blocking_queue::LinkedBlockingQueue;
 use parking_lot::Mutex;
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use crate::common::time::current_wall_time;
 use std::time::{Duration, Instant};
 
 pub struct PrepRequestProcessor {
-    submitted: Sender<Option<Request>>,
+    /// submittedRequests; `None` stops the thread.
+    submitted: Arc<LinkedBlockingQueue<Option<Request>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     next: Arc<dyn RequestProcessor>,
 }
@@ -110,10 +111,11 @@ pub(crate) fn parent_of(path: &str) -> Option<&str> {
 
 impl PrepRequestProcessor {
     pub fn start(zks: Arc<ZooKeeperServer>, next: Arc<dyn RequestProcessor>) -> std::io::Result<Arc<Self>> {
-        let (tx, rx) = unbounded();
+        let submitted = Arc::new(LinkedBlockingQueue::new());
+        let queue = Arc::clone(&submitted);
         let prep = Prep { zks, next: Arc::clone(&next), quota_log: RefCell::new(RateLogger::default()) };
-        let h = crate::server::zoo_keeper_critical_thread::spawn("ProcessThread".into(), move || prep.run(rx))?;
-        Ok(Arc::new(PrepRequestProcessor { submitted: tx, thread: Mutex::new(Some(h)), next }))
+        let h = crate::server::zoo_keeper_critical_thread::spawn("ProcessThread".into(), move || prep.run(&queue))?;
+        Ok(Arc::new(PrepRequestProcessor { submitted, thread: Mutex::new(Some(h)), next }))
     }
 
     /// Prepares one request on the calling thread, exactly as the
@@ -129,11 +131,11 @@ impl RequestProcessor for PrepRequestProcessor {
     fn process_request(&self, mut request: Request) {
         crate::server::server_metrics::metrics().prep_processor_queued.inc();
         request.queued_at = std::time::Instant::now();
-        let _ = self.submitted.send(Some(request));
+        self.submitted.put(Some(request));
     }
 
     fn shutdown(&self) {
-        let _ = self.submitted.send(None);
+        self.submitted.put(None);
         if let Some(h) = self.thread.lock().take() {
             let _ = h.join();
         }
@@ -142,21 +144,28 @@ impl RequestProcessor for PrepRequestProcessor {
 }
 
 impl Prep {
-    fn run(&self, rx: Receiver<Option<Request>>) {
+    /// Takes whatever is queued at once and prepares it in order.
+    fn run(&self, queue: &LinkedBlockingQueue<Option<Request>>) {
         let m = crate::server::server_metrics::metrics();
-        while let Ok(Some(req)) = rx.recv() {
-            m.prep_processor_queue_size.add(rx.len() as i64);
-            m.prep_processor_queue_time.add(req.queued_at.elapsed().as_millis() as i64);
-            zoo_trace::log_request(zoo_trace::client_request_mask(req.op_type), 'P', &req);
-            let started = std::time::Instant::now();
-            let close = req.op_type == crate::zoo_defs::op_code::CLOSE_SESSION;
-            self.p_request(req);
-            let took = started.elapsed().as_millis() as i64;
-            m.prep_process_time.add(took);
-            if close {
-                m.close_session_prep_time.add(took);
+        let mut batch = VecDeque::new();
+        'outer: loop {
+            queue.drain_blocking(&mut batch);
+            while let Some(item) = batch.pop_front() {
+                let Some(req) = item else { break 'outer };
+                m.prep_processor_queue_size.add(batch.len() as i64);
+                m.prep_processor_queue_time.add(req.queued_at.elapsed().as_millis() as i64);
+                zoo_trace::log_request(zoo_trace::client_request_mask(req.op_type), 'P', &req);
+                let started = std::time::Instant::now();
+                let close = req.op_type == crate::zoo_defs::op_code::CLOSE_SESSION;
+                self.p_request(req);
+                let took = started.elapsed().as_millis() as i64;
+                m.prep_process_time.add(took);
+                if close {
+                    m.close_session_prep_time.add(took);
+                }
             }
         }
+        queue.close();
         tracing::info!("PrepRequestProcessor exited loop!");
     }
 

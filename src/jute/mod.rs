@@ -426,9 +426,19 @@ impl OutputArchive {
         self.buf.clear();
     }
 
+    /// Forgets everything written after the first `len` bytes.
+    pub fn truncate(&mut self, len: usize) {
+        self.buf.truncate(len);
+    }
+
     /// Overwrites four bytes already written (used to patch a length prefix).
     pub fn patch_int(&mut self, at: usize, v: i32) {
         BigEndian::write_i32(&mut self.buf[at..at + 4], v);
+    }
+
+    /// Overwrites eight bytes already written.
+    pub fn patch_long(&mut self, at: usize, v: i64) {
+        BigEndian::write_i64(&mut self.buf[at..at + 8], v);
     }
 
     pub fn write_byte(&mut self, v: u8) {

@@ -185,7 +185,7 @@ fn run(zks: Arc<ZooKeeperServer>, next: Arc<dyn RequestProcessor>, queue: &Linke
         m.sync_processor_queue_time.add(req.queued_at.elapsed().as_millis() as i64);
         let started = std::time::Instant::now();
         match req.log_entry() {
-            Some(entry) => match zks.zk_db().append(&entry) {
+            Some(entry) => match zks.zk_db().append(entry) {
                 Ok(_) => {
                     schedule.log_count += 1;
                     m.sync_process_time.add(started.elapsed().as_millis() as i64);

@@ -827,7 +827,7 @@ impl ZooKeeperServer {
         let rc = self.zk_db.process_txn(hdr, req.txn.as_ref(), req.txn_digest.as_ref());
         if req.is_quorum() {
             if let Some(entry) = req.log_entry() {
-                self.zk_db.add_committed_proposal(&entry);
+                self.zk_db.add_committed_proposal(entry);
             }
         }
         while let Some(front) = oc.queue.front() {

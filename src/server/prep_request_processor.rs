@@ -385,34 +385,25 @@ impl Prep {
         self.zks.session_tracker().check_session(req.session_id, req.session_owner)
     }
 
-    /// getRecordForPath: the newest promised state of a node.
+    /// getRecordForPath: the newest promised state of a node, as a record
+    /// of its own for the caller to change and add.
     fn get_record_for_path(&self, path: &str) -> Result<ChangeRecord, i32> {
         let path = if path.is_empty() { "/" } else { path };
-        let oc = self.zks.outstanding_changes.lock();
-        let rec = match oc.for_path.get(path) {
-            Some(r) => Some(r.clone()),
-            None => {
-                let dt = self.zks.zk_db().data_tree();
-                dt.node_info(path).map(|n| {
-                    let digester = dt.node_digester(path).unwrap_or_default();
-                    let node_digest = digester.digest(&n.stat);
-                    ChangeRecord {
-                        zxid: -1,
-                        path: path.to_string(),
-                        stat: Some(n.stat),
-                        child_count: n.num_children,
-                        acl: n.acl,
-                        data_len: n.data_len,
-                        digester,
-                        digest: PrecalculatedDigest { node_digest, tree_digest: 0 },
-                    }
-                })
-            }
-        };
-        match rec {
-            Some(r) if r.stat.is_some() => Ok(r),
-            _ => Err(code::NO_NODE),
+        if let Some(r) = self.zks.outstanding_changes.lock().for_path.get(path) {
+            return if r.stat.is_some() { Ok(ChangeRecord::clone(r)) } else { Err(code::NO_NODE) };
         }
+        let (n, digester) = self.zks.zk_db().data_tree().node_info_and_digester(path).ok_or(code::NO_NODE)?;
+        let node_digest = digester.digest(&n.stat);
+        Ok(ChangeRecord {
+            zxid: -1,
+            path: path.to_string(),
+            stat: Some(n.stat),
+            child_count: n.num_children,
+            acl: n.acl.into(),
+            data_len: n.data_len,
+            digester,
+            digest: PrecalculatedDigest { node_digest, tree_digest: 0 },
+        })
     }
 
     /// getCurrentTreeDigest: the tree digest once every outstanding change
@@ -448,7 +439,7 @@ impl Prep {
             path: node.path,
             stat: None,
             child_count: -1,
-            acl: Vec::new(),
+            acl: Arc::from([]),
             data_len: 0,
             digester: NodeDigester::default(),
             digest,
@@ -456,8 +447,9 @@ impl Prep {
     }
 
     fn add_change_record(&self, cr: ChangeRecord) {
+        let cr = Arc::new(cr);
         let mut oc = self.zks.outstanding_changes.lock();
-        oc.for_path.insert(cr.path.clone(), cr.clone());
+        oc.for_path.insert(cr.path.clone(), Arc::clone(&cr));
         oc.queue.push_back(cr);
         crate::server::server_metrics::metrics().outstanding_changes_queued.inc();
     }
@@ -705,7 +697,7 @@ impl Prep {
         let stat = create_stat(zxid, time, ephemeral_owner);
         let digester = self.zks.zk_db().data_tree().digester(&path, c.data.as_deref());
         let digest = self.precalculate(0, digester.digest(&stat));
-        self.add_change_record(ChangeRecord { zxid, path, stat: Some(stat), child_count: 0, acl, data_len, digester, digest });
+        self.add_change_record(ChangeRecord { zxid, path, stat: Some(stat), child_count: 0, acl: acl.into(), data_len, digester, digest });
         Ok(txn)
     }
 
@@ -724,7 +716,7 @@ impl Prep {
         }
         let txn = TxnBody::SetAcl(SetAclTxn { path: r.path, acl: acl.clone(), version: new_version });
         self.check_txn_size(req, &txn)?;
-        node.acl = acl;
+        node.acl = acl.into();
         self.add_updated_record(node);
         Ok(txn)
     }
@@ -851,7 +843,7 @@ impl Prep {
         Ok(())
     }
 
-    fn get_pending_changes(&self, multi: &MultiOperationRecord) -> HashMap<String, ChangeRecord> {
+    fn get_pending_changes(&self, multi: &MultiOperationRecord) -> HashMap<String, Arc<ChangeRecord>> {
         let oc = self.zks.outstanding_changes.lock();
         let mut pending = HashMap::new();
         for op in &multi.ops {
@@ -865,14 +857,14 @@ impl Prep {
             };
             for p in [Some(path.as_str()), parent_of(path)].into_iter().flatten() {
                 if let Some(cr) = oc.for_path.get(p) {
-                    pending.insert(p.to_string(), cr.clone());
+                    pending.insert(p.to_string(), Arc::clone(cr));
                 }
             }
         }
         pending
     }
 
-    fn rollback_pending_changes(&self, zxid: i64, pending: &HashMap<String, ChangeRecord>) {
+    fn rollback_pending_changes(&self, zxid: i64, pending: &HashMap<String, Arc<ChangeRecord>>) {
         let mut oc = self.zks.outstanding_changes.lock();
         while oc.queue.back().map(|c| c.zxid) == Some(zxid) {
             if let Some(c) = oc.queue.pop_back() {
@@ -885,7 +877,7 @@ impl Prep {
         };
         for c in pending.values() {
             if c.zxid >= first_zxid {
-                oc.for_path.insert(c.path.clone(), c.clone());
+                oc.for_path.insert(c.path.clone(), Arc::clone(c));
             }
         }
     }

@@ -165,7 +165,8 @@ pub struct ChangeRecord {
     pub path: String,
     pub stat: Option<StatPersisted>,
     pub child_count: i32,
-    pub acl: Vec<Acl>,
+    /// Shared by the copies Prep makes of a record it changes again.
+    pub acl: Arc<[Acl]>,
     /// Length of the node's (promised) data: the quota check of setData
     /// needs the size it replaces.
     pub data_len: usize,
@@ -183,11 +184,12 @@ pub struct PrecalculatedDigest {
     pub tree_digest: i64,
 }
 
-/// outstandingChanges and outstandingChangesForPath.
+/// outstandingChanges and outstandingChangesForPath: both hold the same
+/// records, shared.
 #[derive(Default)]
 pub struct OutstandingChanges {
-    pub queue: VecDeque<ChangeRecord>,
-    pub for_path: HashMap<String, ChangeRecord>,
+    pub queue: VecDeque<Arc<ChangeRecord>>,
+    pub for_path: HashMap<String, Arc<ChangeRecord>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

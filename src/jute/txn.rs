@@ -76,6 +76,23 @@ impl TxnBody {
         }
     }
 
+    /// How many bytes `serialize` writes.
+    pub fn serialized_len(&self) -> usize {
+        match self {
+            TxnBody::Create(t) => t.serialized_len(),
+            TxnBody::CreateTtl(t) => t.serialized_len(),
+            TxnBody::CreateContainer(t) => t.serialized_len(),
+            TxnBody::Delete(t) => t.serialized_len(),
+            TxnBody::SetData(t) => t.serialized_len(),
+            TxnBody::SetAcl(t) => t.serialized_len(),
+            TxnBody::Check(t) => t.serialized_len(),
+            TxnBody::CreateSession(t) => t.serialized_len(),
+            TxnBody::CloseSession(t) => t.serialized_len(),
+            TxnBody::Error(t) => t.serialized_len(),
+            TxnBody::Multi(t) => t.serialized_len(),
+        }
+    }
+
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut oa = OutputArchive::new();
         self.serialize(&mut oa);

@@ -827,9 +827,7 @@ impl Prep {
     fn check_txn_size(&self, req: &Request, txn: &TxnBody) -> Result<(), PrepError> {
         /// TxnHeader (session, cxid, zxid, time, type) and TxnDigest.
         const HEADER_AND_DIGEST: usize = 32 + 12;
-        let mut oa = OutputArchive::new();
-        txn.serialize(&mut oa);
-        let len = oa.as_slice().len() + HEADER_AND_DIGEST;
+        let len = txn.serialized_len() + HEADER_AND_DIGEST;
         let limit = crate::jute::read_limit();
         if len > limit {
             tracing::warn!(

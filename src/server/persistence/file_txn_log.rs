@@ -921,6 +921,16 @@ mod tests {
     }
 
     /// One entry of every txn kind (and every opcode sharing a kind).
+    #[test]
+    fn every_kind_of_txn_knows_its_serialized_length() {
+        for e in every_kind() {
+            if let Some(t) = &e.txn {
+                assert_eq!(t.serialized_len(), t.to_bytes().len(), "{t:?}");
+            }
+            assert_eq!(e.hdr.serialized_len(), e.hdr.to_bytes().len());
+        }
+    }
+
     fn every_kind() -> Vec<TxnLogEntry> {
         let acl = vec![Acl { perms: 1, id: Id::new("digest", "u:h") }];
         let bodies: Vec<(i32, Option<TxnBody>)> = vec![

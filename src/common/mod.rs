@@ -9,6 +9,7 @@ pub mod file_key_store_loader;
 pub mod jaas_configuration;
 pub mod java_hash_order;
 pub mod jks_file_loader;
+pub mod linked_blocking_queue;
 pub mod logging;
 pub mod net_utils;
 pub mod path_trie;

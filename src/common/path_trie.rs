@@ -15,6 +15,9 @@ struct TrieNode {
 #[derive(Default)]
 pub struct PathTrie {
     root: TrieNode,
+    /// How many paths are marked, so that a trie without any answers at
+    /// once (most trees have no quota at all).
+    marked: usize,
 }
 
 fn components(path: &str) -> impl Iterator<Item = &str> {
@@ -32,7 +35,15 @@ impl PathTrie {
         for c in components(path) {
             node = node.children.entry(c.into()).or_default();
         }
-        node.marked = true;
+        if !node.marked {
+            node.marked = true;
+            self.marked += 1;
+        }
+    }
+
+    /// Whether no path is marked.
+    pub fn is_empty(&self) -> bool {
+        self.marked == 0
     }
 
     /// Unmarks `path`, and drops its trie node when nothing hangs below it.
@@ -50,7 +61,10 @@ impl PathTrie {
             }
         }
         if let Some(target) = node.children.get_mut(*last) {
-            target.marked = false;
+            if target.marked {
+                target.marked = false;
+                self.marked -= 1;
+            }
             if target.children.is_empty() {
                 node.children.remove(*last);
             }
@@ -96,6 +110,7 @@ impl PathTrie {
 
     pub fn clear(&mut self) {
         self.root.children.clear();
+        self.marked = 0;
     }
 }
 
@@ -106,9 +121,12 @@ mod tests {
     #[test]
     fn max_prefix() {
         let mut t = PathTrie::new();
+        assert!(t.is_empty());
         assert_eq!(t.find_max_prefix("/a/b"), "/");
         t.add_path("/a");
         t.add_path("/a/b/c");
+        t.add_path("/a");
+        assert!(!t.is_empty());
         assert_eq!(t.find_max_prefix("/a"), "/a");
         assert_eq!(t.find_max_prefix("/a/b"), "/a");
         assert_eq!(t.find_max_prefix("/a/b/c/d"), "/a/b/c");
@@ -123,6 +141,7 @@ mod tests {
         t.delete_path("/a");
         assert_eq!(t.find_max_prefix("/a/b"), "/");
         assert!(t.exists_node("/a/b"));
+        assert!(t.is_empty(), "every quota path was deleted");
         t.delete_path("/nope/x");
         t.delete_path("/");
         t.clear();

@@ -14,16 +14,21 @@ pub fn validate_path(path: &str) -> Result<(), String> {
     if path.ends_with('/') {
         return Err("Path must not end with / character".into());
     }
-    let chars: Vec<char> = path.chars().collect();
-    for i in 1..chars.len() {
-        let c = chars[i];
-        let last = chars[i - 1];
-        let next_is_end = i + 1 == chars.len() || chars[i + 1] == '/';
+    // One pass over the characters after the leading '/', remembering the
+    // two before each (`i` counts characters, as Java's index does for
+    // every path that can pass); nothing is allocated unless it fails.
+    let mut chars = path.chars().peekable();
+    chars.next();
+    let (mut before_last, mut last) = ('\0', '/');
+    let mut i = 0;
+    while let Some(c) = chars.next() {
+        i += 1;
+        let next_is_end = matches!(chars.peek(), None | Some('/'));
         let reason = if c == '\0' {
             Some(format!("null character not allowed @{i}"))
         } else if c == '/' && last == '/' {
             Some(format!("empty node name specified @{i}"))
-        } else if c == '.' && next_is_end && (last == '/' || (last == '.' && i >= 2 && chars[i - 2] == '/')) {
+        } else if c == '.' && next_is_end && (last == '/' || (last == '.' && i >= 2 && before_last == '/')) {
             Some(format!("relative paths not allowed @{i}"))
         } else if is_invalid_char(c) {
             Some(format!("invalid character @{i}"))
@@ -33,6 +38,8 @@ pub fn validate_path(path: &str) -> Result<(), String> {
         if let Some(r) = reason {
             return Err(format!("Invalid path string \"{path}\" caused by {r}"));
         }
+        before_last = last;
+        last = c;
     }
     Ok(())
 }
@@ -61,5 +68,9 @@ mod tests {
         for bad in ["", "a", "/a/", "/a//b", "/a/./b", "/a/../b", "/.", "/..", "/a\u{1}", "/a\0b", "/\u{1F600}"] {
             assert!(validate_path(bad).is_err(), "{bad:?}");
         }
+        let reason = |p: &str| validate_path(p).unwrap_err();
+        assert_eq!(reason("/a//b"), "Invalid path string \"/a//b\" caused by empty node name specified @3");
+        assert_eq!(reason("/ab/.."), "Invalid path string \"/ab/..\" caused by relative paths not allowed @5");
+        assert_eq!(reason("/\u{e9}\u{1}"), "Invalid path string \"/\u{e9}\u{1}\" caused by invalid character @2");
     }
 }

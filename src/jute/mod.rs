@@ -426,9 +426,19 @@ impl OutputArchive {
         self.buf.clear();
     }
 
+    /// Forgets everything written after the first `len` bytes.
+    pub fn truncate(&mut self, len: usize) {
+        self.buf.truncate(len);
+    }
+
     /// Overwrites four bytes already written (used to patch a length prefix).
     pub fn patch_int(&mut self, at: usize, v: i32) {
         BigEndian::write_i32(&mut self.buf[at..at + 4], v);
+    }
+
+    /// Overwrites eight bytes already written.
+    pub fn patch_long(&mut self, at: usize, v: i64) {
+        BigEndian::write_i64(&mut self.buf[at..at + 8], v);
     }
 
     pub fn write_byte(&mut self, v: u8) {
@@ -502,6 +512,13 @@ pub trait Record: Sized {
     /// Reads the record field by field off a stream, with the same rules.
     fn read_from<R: std::io::Read>(si: &mut StreamInput<R>) -> std::io::Result<Self>;
 
+    /// How many bytes `serialize` writes, worked out without writing them.
+    fn serialized_len(&self) -> usize {
+        let mut oa = OutputArchive::new();
+        self.serialize(&mut oa);
+        oa.len()
+    }
+
     /// The record alone, as bytes.
     fn to_bytes(&self) -> Vec<u8> {
         let mut oa = OutputArchive::new();
@@ -519,6 +536,9 @@ pub trait Record: Sized {
 impl Record for String {
     fn serialize(&self, oa: &mut OutputArchive) {
         oa.write_string(self)
+    }
+    fn serialized_len(&self) -> usize {
+        4 + self.len()
     }
     fn deserialize(ia: &mut InputArchive<'_>) -> Result<Self, JuteError> {
         ia.read_string()
@@ -543,6 +563,9 @@ macro_rules! jute_record {
             #[allow(unused_variables)]
             fn serialize(&self, oa: &mut $crate::jute::OutputArchive) {
                 $(jute_record!(@write oa, self.$field, $kind);)*
+            }
+            fn serialized_len(&self) -> usize {
+                0 $(+ jute_record!(@len self.$field, $kind))*
             }
             #[allow(unused_variables)]
             fn deserialize(
@@ -580,6 +603,15 @@ macro_rules! jute_record {
     (@write $oa:ident, $v:expr, nbuffer) => { $oa.write_nullable_buffer(&$v) };
     (@write $oa:ident, $v:expr, vector) => { $oa.write_vector(&$v) };
     (@write $oa:ident, $v:expr, record) => { $crate::jute::Record::serialize(&$v, $oa) };
+    (@len $v:expr, int) => { 4 };
+    (@len $v:expr, long) => { 8 };
+    (@len $v:expr, boolean) => { 1 };
+    (@len $v:expr, ustring) => { 4 + $v.len() };
+    (@len $v:expr, nstring) => { 4 + $v.as_ref().map_or(0, String::len) };
+    (@len $v:expr, buffer) => { 4 + $v.len() };
+    (@len $v:expr, nbuffer) => { 4 + $v.as_ref().map_or(0, Vec::len) };
+    (@len $v:expr, vector) => { 4 + $v.iter().map($crate::jute::Record::serialized_len).sum::<usize>() };
+    (@len $v:expr, record) => { $crate::jute::Record::serialized_len(&$v) };
     (@read $ia:ident, int) => { $ia.read_int()? };
     (@read $ia:ident, long) => { $ia.read_long()? };
     (@read $ia:ident, boolean) => { $ia.read_bool()? };

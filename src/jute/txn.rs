@@ -76,6 +76,23 @@ impl TxnBody {
         }
     }
 
+    /// How many bytes `serialize` writes.
+    pub fn serialized_len(&self) -> usize {
+        match self {
+            TxnBody::Create(t) => t.serialized_len(),
+            TxnBody::CreateTtl(t) => t.serialized_len(),
+            TxnBody::CreateContainer(t) => t.serialized_len(),
+            TxnBody::Delete(t) => t.serialized_len(),
+            TxnBody::SetData(t) => t.serialized_len(),
+            TxnBody::SetAcl(t) => t.serialized_len(),
+            TxnBody::Check(t) => t.serialized_len(),
+            TxnBody::CreateSession(t) => t.serialized_len(),
+            TxnBody::CloseSession(t) => t.serialized_len(),
+            TxnBody::Error(t) => t.serialized_len(),
+            TxnBody::Multi(t) => t.serialized_len(),
+        }
+    }
+
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut oa = OutputArchive::new();
         self.serialize(&mut oa);
@@ -132,18 +149,53 @@ pub struct TxnLogEntry {
     pub digest: Option<TxnDigest>,
 }
 
-impl TxnLogEntry {
-    /// Header, body and digest as one byte string (Util.marshallTxnEntry).
+/// A txn's header, body and digest borrowed from wherever they live (a
+/// `Request`, a `TxnLogEntry`), to be serialised without copying them.
+#[derive(Debug, Clone, Copy)]
+pub struct TxnLogEntryRef<'a> {
+    pub hdr: &'a TxnHeader,
+    pub txn: Option<&'a TxnBody>,
+    pub digest: Option<&'a TxnDigest>,
+}
+
+impl TxnLogEntryRef<'_> {
+    /// Header, body and digest appended to `oa` (Util.marshallTxnEntry).
+    pub fn serialize(&self, oa: &mut OutputArchive) {
+        self.hdr.serialize(oa);
+        if let Some(t) = self.txn {
+            t.serialize(oa);
+        }
+        if let Some(d) = self.digest {
+            d.serialize(oa);
+        }
+    }
+
+    /// The same as one byte string.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut oa = OutputArchive::with_capacity(128);
-        self.hdr.serialize(&mut oa);
-        if let Some(t) = &self.txn {
-            t.serialize(&mut oa);
-        }
-        if let Some(d) = &self.digest {
-            d.serialize(&mut oa);
-        }
+        self.serialize(&mut oa);
         oa.into_inner()
+    }
+
+    pub fn to_owned(&self) -> TxnLogEntry {
+        TxnLogEntry { hdr: self.hdr.clone(), txn: self.txn.cloned(), digest: self.digest.cloned() }
+    }
+}
+
+impl<'a> From<&'a TxnLogEntry> for TxnLogEntryRef<'a> {
+    fn from(e: &'a TxnLogEntry) -> Self {
+        e.as_ref()
+    }
+}
+
+impl TxnLogEntry {
+    pub fn as_ref(&self) -> TxnLogEntryRef<'_> {
+        TxnLogEntryRef { hdr: &self.hdr, txn: self.txn.as_ref(), digest: self.digest.as_ref() }
+    }
+
+    /// Header, body and digest as one byte string (Util.marshallTxnEntry).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.as_ref().to_bytes()
     }
 
     /// The inverse of `to_bytes` (SerializeUtils.deserializeTxn); a missing

@@ -30,7 +30,7 @@ use crate::server::request::Request;
 use crate::server::request_processor::RequestProcessor;
 use crate::zoo_defs::op_code;
 use crate::server::zoo_keeper_server::ZooKeeperServer;
-use crossbeam_channel::{unbounded, Sender};
+use crate::common::linked_blocking_queue::LinkedBlockingQueue;
 use parking_lot::{Condvar, Mutex};
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -392,25 +392,29 @@ impl CommitProcessor {
         let mut workers = Vec::new();
         let mut threads = Vec::new();
         for i in 0..worker_count {
-            let (tx, rx) = unbounded::<Request>();
+            let queue = Arc::new(LinkedBlockingQueue::<Option<Request>>::new());
+            let q = Arc::clone(&queue);
             let sh = Arc::clone(&shared);
             threads.push(crate::server::zoo_keeper_critical_thread::spawn(format!("CommitProcWork-{i}"), move || {
                 let m = crate::server::server_metrics::metrics();
-                while let Ok(req) = rx.recv() {
+                while let Some(req) = q.take() {
                     let started = std::time::Instant::now();
                     sh.next.process_request(req);
                     m.read_final_proc_time.add(started.elapsed().as_millis() as i64);
                     sh.inbox.lock().finished += 1;
                     sh.wake.notify_all();
                 }
+                q.close();
             })?);
-            workers.push(tx);
+            workers.push(queue);
         }
         let sh = Arc::clone(&shared);
         let name = format!("CommitProcessor:{}", zks.settings.server_id);
         let thread = crate::server::zoo_keeper_critical_thread::spawn(name, move || {
             run(&sh, core, &workers);
-            drop(workers);
+            for w in &workers {
+                w.put(None);
+            }
             for h in threads {
                 let _ = h.join();
             }
@@ -491,7 +495,7 @@ fn record_figures(f: SessionQueueFigures, pool_wait: &mut Option<std::time::Inst
 /// The CommitProcessor thread's loop: wait until the core has work, move
 /// the inbox into it (requests before commits: a local write's commit
 /// never overtakes the write), take one turn, carry out its handoffs.
-fn run(sh: &Shared, mut core: CommitProcessorCore, workers: &[Sender<Request>]) {
+fn run(sh: &Shared, mut core: CommitProcessorCore, workers: &[Arc<LinkedBlockingQueue<Option<Request>>>]) {
     let m = crate::server::server_metrics::metrics();
     // When the waiting commit began to wait for the workers.
     let mut pool_wait: Option<std::time::Instant> = None;
@@ -558,13 +562,7 @@ fn run(sh: &Shared, mut core: CommitProcessorCore, workers: &[Sender<Request>]) 
                     m.read_commitproc_time.add(req.queued_at.elapsed().as_millis() as i64);
                     let worker = usize::try_from(req.session_id.rem_euclid(workers.len().max(1) as i64)).unwrap_or(0);
                     match workers.get(worker) {
-                        Some(tx) => {
-                            if let Err(e) = tx.send(req) {
-                                // The worker is gone (shutdown): drop it.
-                                tracing::debug!("dropping {:?}: commit worker stopped", e.0);
-                                core.request_finished();
-                            }
-                        }
+                        Some(queue) => queue.put(Some(req)),
                         None => {
                             sh.next.process_request(req);
                             core.request_finished();

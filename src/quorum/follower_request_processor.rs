@@ -23,14 +23,15 @@ use crate::server::session_tracker::SessionOwner;
 use crate::server::request_processor::RequestProcessor;
 use crate::zoo_defs::op_code;
 use crate::server::zoo_keeper_server::ZooKeeperServer;
-use crossbeam_channel::{unbounded, Receiver, Sender};
+use crate::common::linked_blocking_queue::LinkedBlockingQueue;
 use parking_lot::Mutex;
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 
 pub struct FollowerRequestProcessor {
     zks: Weak<ZooKeeperServer>,
-    queued: Sender<Option<Request>>,
+    /// queuedRequests; `None` stops the thread.
+    queued: Arc<LinkedBlockingQueue<Option<Request>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     next: Arc<dyn RequestProcessor>,
 }
@@ -44,7 +45,8 @@ impl FollowerRequestProcessor {
         next: Arc<dyn RequestProcessor>,
         skip_learner_requests: bool,
     ) -> std::io::Result<Arc<FollowerRequestProcessor>> {
-        let (tx, rx) = unbounded();
+        let queued = Arc::new(LinkedBlockingQueue::new());
+        let q = Arc::clone(&queued);
         let kind = match learner.learner_type() {
             LearnerType::Observer => "ObserverRequestProcessor",
             LearnerType::Participant => "FollowerRequestProcessor",
@@ -58,9 +60,10 @@ impl FollowerRequestProcessor {
         let n = Arc::clone(&next);
         let z = zks.clone();
         let h = crate::server::zoo_keeper_critical_thread::spawn(format!("{kind}:{server_id}"), move || {
-            run(z, role, learner, n, rx, skip)
+            run(z, role, learner, n, &q, skip);
+            q.close();
         })?;
-        Ok(Arc::new(FollowerRequestProcessor { zks, queued: tx, thread: Mutex::new(Some(h)), next }))
+        Ok(Arc::new(FollowerRequestProcessor { zks, queued, thread: Mutex::new(Some(h)), next }))
     }
 }
 
@@ -68,21 +71,21 @@ impl FollowerRequestProcessor {
     /// processObserverRequest: a request an observer of this follower's
     /// ObserverMaster forwarded, queued as it is.
     pub fn process_learner_request(&self, req: Request) {
-        let _ = self.queued.send(Some(req));
+        self.queued.put(Some(req));
     }
 }
 
 impl RequestProcessor for FollowerRequestProcessor {
     fn process_request(&self, mut req: Request) {
         if let Some(upgrade) = self.zks.upgrade().and_then(|z| upgrade_request_for(&z, &mut req)) {
-            let _ = self.queued.send(Some(upgrade));
+            self.queued.put(Some(upgrade));
         }
-        let _ = self.queued.send(Some(req));
+        self.queued.put(Some(req));
     }
 
     fn shutdown(&self) {
         tracing::info!("Shutting down");
-        let _ = self.queued.send(None);
+        self.queued.put(None);
         if let Some(h) = self.thread.lock().take() {
             let _ = h.join();
         }
@@ -95,12 +98,12 @@ fn run(
     role: Weak<LearnerZooKeeperServer>,
     learner: Arc<Learner>,
     next: Arc<dyn RequestProcessor>,
-    rx: Receiver<Option<Request>>,
+    queue: &LinkedBlockingQueue<Option<Request>>,
     skip_learner_requests: bool,
 ) {
     use op_code::*;
-    while let Ok(Some(req)) = rx.recv() {
-        crate::server::server_metrics::metrics().learner_request_processor_queue_size.add(rx.len() as i64);
+    while let Some(req) = queue.take() {
+        crate::server::server_metrics::metrics().learner_request_processor_queue_size.add(queue.len() as i64);
         zoo_trace::log_request(zoo_trace::CLIENT_REQUEST_TRACE_MASK, 'F', &req);
         if zks.upgrade().is_some_and(|z| !z.auth_write_request(&req)) {
             continue;

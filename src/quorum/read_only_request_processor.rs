@@ -11,24 +11,29 @@ use crate::server::request::Request;
 use crate::server::request_processor::RequestProcessor;
 use crate::server::zoo_keeper_server::ZooKeeperServer;
 use crate::zoo_defs::{code, op_code};
-use crossbeam_channel::{unbounded, Receiver, Sender};
+use crate::common::linked_blocking_queue::LinkedBlockingQueue;
 use parking_lot::Mutex;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
 pub struct ReadOnlyRequestProcessor {
-    queued: Sender<Option<Request>>,
+    /// queuedRequests; `None` stops the thread.
+    queued: Arc<LinkedBlockingQueue<Option<Request>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     next: Arc<dyn RequestProcessor>,
 }
 
 impl ReadOnlyRequestProcessor {
     pub fn start(zks: Arc<ZooKeeperServer>, next: Arc<dyn RequestProcessor>) -> std::io::Result<Arc<Self>> {
-        let (tx, rx) = unbounded();
+        let queued = Arc::new(LinkedBlockingQueue::new());
+        let q = Arc::clone(&queued);
         let name = format!("ReadOnlyRequestProcessor:{}", zks.settings.server_id);
         let n = Arc::clone(&next);
-        let h = crate::server::zoo_keeper_critical_thread::spawn(name, move || run(&zks, &n, rx))?;
-        Ok(Arc::new(ReadOnlyRequestProcessor { queued: tx, thread: Mutex::new(Some(h)), next }))
+        let h = crate::server::zoo_keeper_critical_thread::spawn(name, move || {
+            run(&zks, &n, &q);
+            q.close();
+        })?;
+        Ok(Arc::new(ReadOnlyRequestProcessor { queued, thread: Mutex::new(Some(h)), next }))
     }
 }
 
@@ -43,8 +48,8 @@ pub fn refused_read_only(req: &Request) -> bool {
     }
 }
 
-fn run(zks: &Arc<ZooKeeperServer>, next: &Arc<dyn RequestProcessor>, rx: Receiver<Option<Request>>) {
-    while let Ok(Some(req)) = rx.recv() {
+fn run(zks: &Arc<ZooKeeperServer>, next: &Arc<dyn RequestProcessor>, queue: &LinkedBlockingQueue<Option<Request>>) {
+    while let Some(req) = queue.take() {
         zoo_trace::log_request(zoo_trace::client_request_mask(req.op_type), 'R', &req);
         if !refused_read_only(&req) {
             next.process_request(req);
@@ -63,11 +68,11 @@ fn run(zks: &Arc<ZooKeeperServer>, next: &Arc<dyn RequestProcessor>, rx: Receive
 
 impl RequestProcessor for ReadOnlyRequestProcessor {
     fn process_request(&self, req: Request) {
-        let _ = self.queued.send(Some(req));
+        self.queued.put(Some(req));
     }
 
     fn shutdown(&self) {
-        let _ = self.queued.send(None);
+        self.queued.put(None);
         if let Some(h) = self.thread.lock().take() {
             let _ = h.join();
         }

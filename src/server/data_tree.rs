@@ -227,6 +227,15 @@ struct TreeInner {
 }
 
 impl TreeInner {
+    /// `node_info` of `node`, found at `path`.
+    fn info_of(&self, node: &DataNode, path: &str) -> NodeInfo {
+        let acl = self.acl_cache.convert_long(node.acl()).unwrap_or_else(|| {
+            error!("ACL index {} of {path} is not in the ACL table", node.acl());
+            vec![Acl { perms: 0, id: ids::anyone_id_unsafe() }]
+        });
+        NodeInfo { stat: node.stat(), num_children: node.num_children() as i32, acl, data_len: node.data_len() }
+    }
+
     /// The ACL a watch event about a node is checked against: the node's
     /// list, or one granting nothing for an index missing from the table
     /// (a damaged snapshot).
@@ -755,16 +764,7 @@ impl DataTree {
     pub fn node_info(&self, path: &str) -> Option<NodeInfo> {
         let inner = self.inner.read();
         let node = resolve(&inner.root, path)?;
-        let acl = inner.acl_cache.convert_long(node.acl()).unwrap_or_else(|| {
-            error!("ACL index {} of {path} is not in the ACL table", node.acl());
-            vec![Acl { perms: 0, id: ids::anyone_id_unsafe() }]
-        });
-        Some(NodeInfo {
-            stat: node.stat(),
-            num_children: node.num_children() as i32,
-            acl,
-            data_len: node.data_len(),
-        })
+        Some(inner.info_of(node, path))
     }
 
     /// setData outside any txn, on this server only (ZKDatabase's

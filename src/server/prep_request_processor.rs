@@ -22,17 +22,18 @@ use crate::server::request_processor::RequestProcessor;
 use crate::zoo_defs::{code, op_code, perms, CreateMode};
 use crate::server::digest_calculator::{NodeDigester, DIGEST_VERSION};
 use crate::server::zoo_keeper_server::{ChangeRecord, PrecalculatedDigest, ZooKeeperServer};
-use crossbeam_channel::{unbounded, Receiver, Sender};
+use crate::common::linked_blocking_queue::LinkedBlockingQueue;
 use parking_lot::Mutex;
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use crate::common::time::current_wall_time;
 use std::time::{Duration, Instant};
 
 pub struct PrepRequestProcessor {
-    submitted: Sender<Option<Request>>,
+    /// submittedRequests; `None` stops the thread.
+    submitted: Arc<LinkedBlockingQueue<Option<Request>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     next: Arc<dyn RequestProcessor>,
 }
@@ -110,10 +111,11 @@ pub(crate) fn parent_of(path: &str) -> Option<&str> {
 
 impl PrepRequestProcessor {
     pub fn start(zks: Arc<ZooKeeperServer>, next: Arc<dyn RequestProcessor>) -> std::io::Result<Arc<Self>> {
-        let (tx, rx) = unbounded();
+        let submitted = Arc::new(LinkedBlockingQueue::new());
+        let queue = Arc::clone(&submitted);
         let prep = Prep { zks, next: Arc::clone(&next), quota_log: RefCell::new(RateLogger::default()) };
-        let h = crate::server::zoo_keeper_critical_thread::spawn("ProcessThread".into(), move || prep.run(rx))?;
-        Ok(Arc::new(PrepRequestProcessor { submitted: tx, thread: Mutex::new(Some(h)), next }))
+        let h = crate::server::zoo_keeper_critical_thread::spawn("ProcessThread".into(), move || prep.run(&queue))?;
+        Ok(Arc::new(PrepRequestProcessor { submitted, thread: Mutex::new(Some(h)), next }))
     }
 
     /// Prepares one request on the calling thread, exactly as the
@@ -129,11 +131,11 @@ impl RequestProcessor for PrepRequestProcessor {
     fn process_request(&self, mut request: Request) {
         crate::server::server_metrics::metrics().prep_processor_queued.inc();
         request.queued_at = std::time::Instant::now();
-        let _ = self.submitted.send(Some(request));
+        self.submitted.put(Some(request));
     }
 
     fn shutdown(&self) {
-        let _ = self.submitted.send(None);
+        self.submitted.put(None);
         if let Some(h) = self.thread.lock().take() {
             let _ = h.join();
         }
@@ -142,21 +144,28 @@ impl RequestProcessor for PrepRequestProcessor {
 }
 
 impl Prep {
-    fn run(&self, rx: Receiver<Option<Request>>) {
+    /// Takes whatever is queued at once and prepares it in order.
+    fn run(&self, queue: &LinkedBlockingQueue<Option<Request>>) {
         let m = crate::server::server_metrics::metrics();
-        while let Ok(Some(req)) = rx.recv() {
-            m.prep_processor_queue_size.add(rx.len() as i64);
-            m.prep_processor_queue_time.add(req.queued_at.elapsed().as_millis() as i64);
-            zoo_trace::log_request(zoo_trace::client_request_mask(req.op_type), 'P', &req);
-            let started = std::time::Instant::now();
-            let close = req.op_type == crate::zoo_defs::op_code::CLOSE_SESSION;
-            self.p_request(req);
-            let took = started.elapsed().as_millis() as i64;
-            m.prep_process_time.add(took);
-            if close {
-                m.close_session_prep_time.add(took);
+        let mut batch = VecDeque::new();
+        'outer: loop {
+            queue.drain_blocking(&mut batch);
+            while let Some(item) = batch.pop_front() {
+                let Some(req) = item else { break 'outer };
+                m.prep_processor_queue_size.add(batch.len() as i64);
+                m.prep_processor_queue_time.add(req.queued_at.elapsed().as_millis() as i64);
+                zoo_trace::log_request(zoo_trace::client_request_mask(req.op_type), 'P', &req);
+                let started = std::time::Instant::now();
+                let close = req.op_type == crate::zoo_defs::op_code::CLOSE_SESSION;
+                self.p_request(req);
+                let took = started.elapsed().as_millis() as i64;
+                m.prep_process_time.add(took);
+                if close {
+                    m.close_session_prep_time.add(took);
+                }
             }
         }
+        queue.close();
         tracing::info!("PrepRequestProcessor exited loop!");
     }
 
@@ -376,34 +385,25 @@ impl Prep {
         self.zks.session_tracker().check_session(req.session_id, req.session_owner)
     }
 
-    /// getRecordForPath: the newest promised state of a node.
+    /// getRecordForPath: the newest promised state of a node, as a record
+    /// of its own for the caller to change and add.
     fn get_record_for_path(&self, path: &str) -> Result<ChangeRecord, i32> {
         let path = if path.is_empty() { "/" } else { path };
-        let oc = self.zks.outstanding_changes.lock();
-        let rec = match oc.for_path.get(path) {
-            Some(r) => Some(r.clone()),
-            None => {
-                let dt = self.zks.zk_db().data_tree();
-                dt.node_info(path).map(|n| {
-                    let digester = dt.node_digester(path).unwrap_or_default();
-                    let node_digest = digester.digest(&n.stat);
-                    ChangeRecord {
-                        zxid: -1,
-                        path: path.to_string(),
-                        stat: Some(n.stat),
-                        child_count: n.num_children,
-                        acl: n.acl,
-                        data_len: n.data_len,
-                        digester,
-                        digest: PrecalculatedDigest { node_digest, tree_digest: 0 },
-                    }
-                })
-            }
-        };
-        match rec {
-            Some(r) if r.stat.is_some() => Ok(r),
-            _ => Err(code::NO_NODE),
+        if let Some(r) = self.zks.outstanding_changes.lock().for_path.get(path) {
+            return if r.stat.is_some() { Ok(ChangeRecord::clone(r)) } else { Err(code::NO_NODE) };
         }
+        let (n, digester) = self.zks.zk_db().data_tree().node_info_and_digester(path).ok_or(code::NO_NODE)?;
+        let node_digest = digester.digest(&n.stat);
+        Ok(ChangeRecord {
+            zxid: -1,
+            path: path.to_string(),
+            stat: Some(n.stat),
+            child_count: n.num_children,
+            acl: n.acl.into(),
+            data_len: n.data_len,
+            digester,
+            digest: PrecalculatedDigest { node_digest, tree_digest: 0 },
+        })
     }
 
     /// getCurrentTreeDigest: the tree digest once every outstanding change
@@ -439,7 +439,7 @@ impl Prep {
             path: node.path,
             stat: None,
             child_count: -1,
-            acl: Vec::new(),
+            acl: Arc::from([]),
             data_len: 0,
             digester: NodeDigester::default(),
             digest,
@@ -447,8 +447,9 @@ impl Prep {
     }
 
     fn add_change_record(&self, cr: ChangeRecord) {
+        let cr = Arc::new(cr);
         let mut oc = self.zks.outstanding_changes.lock();
-        oc.for_path.insert(cr.path.clone(), cr.clone());
+        oc.for_path.insert(cr.path.clone(), Arc::clone(&cr));
         oc.queue.push_back(cr);
         crate::server::server_metrics::metrics().outstanding_changes_queued.inc();
     }
@@ -696,7 +697,7 @@ impl Prep {
         let stat = create_stat(zxid, time, ephemeral_owner);
         let digester = self.zks.zk_db().data_tree().digester(&path, c.data.as_deref());
         let digest = self.precalculate(0, digester.digest(&stat));
-        self.add_change_record(ChangeRecord { zxid, path, stat: Some(stat), child_count: 0, acl, data_len, digester, digest });
+        self.add_change_record(ChangeRecord { zxid, path, stat: Some(stat), child_count: 0, acl: acl.into(), data_len, digester, digest });
         Ok(txn)
     }
 
@@ -715,7 +716,7 @@ impl Prep {
         }
         let txn = TxnBody::SetAcl(SetAclTxn { path: r.path, acl: acl.clone(), version: new_version });
         self.check_txn_size(req, &txn)?;
-        node.acl = acl;
+        node.acl = acl.into();
         self.add_updated_record(node);
         Ok(txn)
     }
@@ -826,9 +827,7 @@ impl Prep {
     fn check_txn_size(&self, req: &Request, txn: &TxnBody) -> Result<(), PrepError> {
         /// TxnHeader (session, cxid, zxid, time, type) and TxnDigest.
         const HEADER_AND_DIGEST: usize = 32 + 12;
-        let mut oa = OutputArchive::new();
-        txn.serialize(&mut oa);
-        let len = oa.as_slice().len() + HEADER_AND_DIGEST;
+        let len = txn.serialized_len() + HEADER_AND_DIGEST;
         let limit = crate::jute::read_limit();
         if len > limit {
             tracing::warn!(
@@ -842,7 +841,7 @@ impl Prep {
         Ok(())
     }
 
-    fn get_pending_changes(&self, multi: &MultiOperationRecord) -> HashMap<String, ChangeRecord> {
+    fn get_pending_changes(&self, multi: &MultiOperationRecord) -> HashMap<String, Arc<ChangeRecord>> {
         let oc = self.zks.outstanding_changes.lock();
         let mut pending = HashMap::new();
         for op in &multi.ops {
@@ -856,14 +855,14 @@ impl Prep {
             };
             for p in [Some(path.as_str()), parent_of(path)].into_iter().flatten() {
                 if let Some(cr) = oc.for_path.get(p) {
-                    pending.insert(p.to_string(), cr.clone());
+                    pending.insert(p.to_string(), Arc::clone(cr));
                 }
             }
         }
         pending
     }
 
-    fn rollback_pending_changes(&self, zxid: i64, pending: &HashMap<String, ChangeRecord>) {
+    fn rollback_pending_changes(&self, zxid: i64, pending: &HashMap<String, Arc<ChangeRecord>>) {
         let mut oc = self.zks.outstanding_changes.lock();
         while oc.queue.back().map(|c| c.zxid) == Some(zxid) {
             if let Some(c) = oc.queue.pop_back() {
@@ -876,7 +875,7 @@ impl Prep {
         };
         for c in pending.values() {
             if c.zxid >= first_zxid {
-                oc.for_path.insert(c.path.clone(), c.clone());
+                oc.for_path.insert(c.path.clone(), Arc::clone(c));
             }
         }
     }

@@ -2,7 +2,7 @@
 //! processor chain, gaining a TxnHeader and txn in PrepRequestProcessor.
 
 use crate::jute::records::Id;
-use crate::jute::txn::{TxnBody, TxnDigest, TxnHeader, TxnLogEntry};
+use crate::jute::txn::{TxnBody, TxnDigest, TxnHeader, TxnLogEntryRef};
 use crate::server::request_throttler::RequestThrottlerSettings;
 use crate::server::large_requests::LargeRequestShare;
 use crate::server::server_cnxn::{InFlight, ServerCnxn};
@@ -150,8 +150,8 @@ impl Request {
     }
 
     /// The log entry for this request's txn, if it has one.
-    pub fn log_entry(&self) -> Option<TxnLogEntry> {
-        self.hdr.as_ref().map(|hdr| TxnLogEntry { hdr: hdr.clone(), txn: self.txn.clone(), digest: self.txn_digest.clone() })
+    pub fn log_entry(&self) -> Option<TxnLogEntryRef<'_>> {
+        self.hdr.as_ref().map(|hdr| TxnLogEntryRef { hdr, txn: self.txn.as_ref(), digest: self.txn_digest.as_ref() })
     }
 }
 

@@ -10,7 +10,7 @@ use crate::quorum::quorum_peer_config::ConfigError;
 use crate::server::request::Request;
 use crate::server::request_processor::RequestProcessor;
 use crate::server::zoo_keeper_server::ZooKeeperServer;
-use crossbeam_channel::{unbounded, Receiver, Sender};
+use crate::common::linked_blocking_queue::LinkedBlockingQueue;
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
@@ -49,8 +49,8 @@ impl RequestThrottlerSettings {
 }
 
 pub struct RequestThrottler {
-    submitted: Sender<Option<Request>>,
-    receiver: Receiver<Option<Request>>,
+    /// submittedRequests; `None` stops the thread.
+    submitted: Arc<LinkedBlockingQueue<Option<Request>>>,
     killed: AtomicBool,
     thread: Mutex<Option<JoinHandle<()>>>,
     next: Arc<dyn RequestProcessor>,
@@ -58,16 +58,19 @@ pub struct RequestThrottler {
 
 impl RequestThrottler {
     pub fn start(zks: Arc<ZooKeeperServer>, next: Arc<dyn RequestProcessor>) -> std::io::Result<Arc<Self>> {
-        let (tx, rx) = unbounded();
+        let submitted = Arc::new(LinkedBlockingQueue::new());
+        let queue = Arc::clone(&submitted);
         let t = Arc::new(RequestThrottler {
-            submitted: tx,
-            receiver: rx.clone(),
+            submitted,
             killed: AtomicBool::new(false),
             thread: Mutex::new(None),
             next,
         });
         let weak = Arc::downgrade(&t);
-        let h = crate::server::zoo_keeper_critical_thread::spawn("ReqThrottler".into(), move || run(weak, zks, rx))?;
+        let h = crate::server::zoo_keeper_critical_thread::spawn("ReqThrottler".into(), move || {
+            run(weak, zks, &queue);
+            queue.close();
+        })?;
         *t.thread.lock() = Some(h);
         Ok(t)
     }
@@ -77,21 +80,21 @@ impl RequestThrottler {
             return;
         }
         req.queued_at = std::time::Instant::now();
-        let _ = self.submitted.send(Some(req));
+        self.submitted.put(Some(req));
     }
 
     /// Requests waiting in the queue (getInflight).
     pub fn inflight(&self) -> usize {
-        self.receiver.len()
+        self.submitted.len()
     }
 
     pub fn queued(&self) -> usize {
-        self.receiver.len()
+        self.submitted.len()
     }
 
     pub fn shutdown(&self) {
         self.killed.store(true, Ordering::Release);
-        let _ = self.submitted.send(None);
+        self.submitted.put(None);
         if let Some(h) = self.thread.lock().take() {
             let _ = h.join();
         }
@@ -110,12 +113,12 @@ fn drop_request(req: Request) {
     crate::server::server_metrics::metrics().stale_requests_dropped.inc();
 }
 
-fn run(me: Weak<RequestThrottler>, zks: Arc<ZooKeeperServer>, rx: Receiver<Option<Request>>) {
+fn run(me: Weak<RequestThrottler>, zks: Arc<ZooKeeperServer>, queue: &LinkedBlockingQueue<Option<Request>>) {
     let max = i64::from(zks.settings.request_throttler.max_requests);
     let stall = Duration::from_millis(zks.settings.request_throttler.stall_time_ms.max(1));
     let checks = &zks.settings.request_throttler;
     let throttled_op_wait = u128::try_from(zks.settings.throttled_op_wait_time_ms).unwrap_or(0);
-    while let Ok(Some(req)) = rx.recv() {
+    while let Some(req) = queue.take() {
         let Some(me) = me.upgrade() else { break };
         if me.killed.load(Ordering::Acquire) {
             break;

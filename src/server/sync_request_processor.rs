@@ -11,9 +11,10 @@ use crate::server::request::Request;
 use crate::server::request_processor::RequestProcessor;
 use crate::server::server_cnxn::replying_now;
 use crate::server::zoo_keeper_server::ZooKeeperServer;
-use crossbeam_channel::{unbounded, Receiver, Sender, TryRecvError};
+use crate::common::linked_blocking_queue::LinkedBlockingQueue;
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -21,18 +22,23 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::server::exit_code;
 
 pub struct SyncRequestProcessor {
-    queued: Sender<Option<Request>>,
+    /// queuedRequests; `None` stops the thread.
+    queued: Arc<LinkedBlockingQueue<Option<Request>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     next: Arc<dyn RequestProcessor>,
 }
 
 impl SyncRequestProcessor {
     pub fn start(zks: Arc<ZooKeeperServer>, next: Arc<dyn RequestProcessor>) -> std::io::Result<Arc<Self>> {
-        let (tx, rx) = unbounded();
+        let queued = Arc::new(LinkedBlockingQueue::new());
+        let q = Arc::clone(&queued);
         let n = Arc::clone(&next);
         let name = format!("SyncThread:{}", zks.settings.server_id);
-        let h = crate::server::zoo_keeper_critical_thread::spawn(name, move || run(zks, n, rx))?;
-        Ok(Arc::new(SyncRequestProcessor { queued: tx, thread: Mutex::new(Some(h)), next }))
+        let h = crate::server::zoo_keeper_critical_thread::spawn(name, move || {
+            run(zks, n, &q);
+            q.close();
+        })?;
+        Ok(Arc::new(SyncRequestProcessor { queued, thread: Mutex::new(Some(h)), next }))
     }
 }
 
@@ -40,11 +46,11 @@ impl RequestProcessor for SyncRequestProcessor {
     fn process_request(&self, mut request: Request) {
         crate::server::server_metrics::metrics().sync_processor_queued.inc();
         request.queued_at = std::time::Instant::now();
-        let _ = self.queued.send(Some(request));
+        self.queued.put(Some(request));
     }
 
     fn shutdown(&self) {
-        let _ = self.queued.send(None);
+        self.queued.put(None);
         if let Some(h) = self.thread.lock().take() {
             let _ = h.join();
         }
@@ -180,37 +186,33 @@ fn yield_to_requests() {
     }
 }
 
-fn run(zks: Arc<ZooKeeperServer>, next: Arc<dyn RequestProcessor>, rx: Receiver<Option<Request>>) {
+/// The thread's loop: takes everything queued at once, appends the txns
+/// in order and flushes when the queue has run dry or the batch is full.
+fn run(zks: Arc<ZooKeeperServer>, next: Arc<dyn RequestProcessor>, queue: &LinkedBlockingQueue<Option<Request>>) {
     let max_batch = zks.settings.max_batch_size.max(1);
     let mut to_flush: Vec<Request> = Vec::new();
     let mut schedule =
         SnapshotSchedule::new(i64::from(zks.settings.snap_count), zks.settings.snap_size_limit_bytes);
     let snapshot_running = Arc::new(AtomicBool::new(false));
+    let mut batch: VecDeque<Option<Request>> = VecDeque::new();
     loop {
-        let item = if to_flush.is_empty() {
-            match rx.recv() {
-                Ok(i) => i,
-                Err(_) => break,
-            }
-        } else {
-            match rx.try_recv() {
-                Ok(i) => i,
-                Err(TryRecvError::Empty) => {
-                    if !flush(&zks, &next, &mut to_flush, true) {
-                        exit_code::exit(exit_code::UNEXPECTED_ERROR);
-                    }
-                    continue;
+        if batch.is_empty() {
+            if to_flush.is_empty() {
+                queue.drain_blocking(&mut batch);
+            } else if queue.drain_to(&mut batch) == 0 {
+                if !flush(&zks, &next, &mut to_flush, true) {
+                    exit_code::exit(exit_code::UNEXPECTED_ERROR);
                 }
-                Err(TryRecvError::Disconnected) => break,
+                continue;
             }
-        };
-        let Some(req) = item else { break };
+        }
+        let Some(Some(req)) = batch.pop_front() else { break };
         let m = crate::server::server_metrics::metrics();
-        m.sync_processor_queue_size.add(rx.len() as i64);
+        m.sync_processor_queue_size.add(batch.len() as i64);
         m.sync_processor_queue_time.add(req.queued_at.elapsed().as_millis() as i64);
         let started = std::time::Instant::now();
         match req.log_entry() {
-            Some(entry) => match zks.zk_db().append(&entry) {
+            Some(entry) => match zks.zk_db().append(entry) {
                 Ok(_) => {
                     schedule.log_count += 1;
                     m.sync_process_time.add(started.elapsed().as_millis() as i64);
@@ -226,7 +228,7 @@ fn run(zks: Arc<ZooKeeperServer>, next: Arc<dyn RequestProcessor>, rx: Receiver<
                 }
             },
             None => {
-                if to_flush.is_empty() && rx.is_empty() {
+                if to_flush.is_empty() && batch.is_empty() && queue.is_empty() {
                     replying_now(|| next.process_request(req));
                 } else if to_flush.is_empty() {
                     next.process_request(req);

@@ -12,7 +12,7 @@
 //! started from: a SNAP or TRUNC that replaces the tree meanwhile makes it
 //! stop and be deleted, never sealed as a mix of the two trees.
 
-use crate::jute::txn::{TxnBody, TxnDigest, TxnHeader, TxnLogEntry};
+use crate::jute::txn::{TxnBody, TxnDigest, TxnHeader, TxnLogEntry, TxnLogEntryRef};
 use crate::quorum::quorum_peer_config::system_properties::SystemProperties;
 use crate::quorum::quorum_peer_config::ConfigError;
 use crate::jute::{OutputArchive, StreamInput};
@@ -218,7 +218,7 @@ impl ZkDatabase {
             replayed += 1;
             apply_session_events(&mut sessions, &entry.hdr, entry.txn.as_ref());
             dt.process_txn_checked(&entry.hdr, entry.txn.as_ref(), entry.digest.as_ref());
-            self.add_committed_proposal(entry);
+            self.add_committed_proposal(entry.as_ref());
         })?;
         m.startup_txns_loaded.add(replayed);
         m.startup_txns_load_time.add(replay_started.elapsed().as_millis() as i64);
@@ -261,7 +261,7 @@ impl ZkDatabase {
 
     /// Records a txn just committed in the committedLog (addCommittedProposal),
     /// dropping the oldest past zookeeper.commitLogCount.
-    pub fn add_committed_proposal(&self, entry: &TxnLogEntry) {
+    pub fn add_committed_proposal(&self, entry: TxnLogEntryRef<'_>) {
         let mut cl = self.committed_log.write();
         if cl.proposals.len() >= self.commit_log_count {
             cl.proposals.pop_front();
@@ -273,7 +273,7 @@ impl ZkDatabase {
             cl.min_zxid = entry.hdr.zxid;
             cl.max_zxid = entry.hdr.zxid;
         }
-        cl.proposals.push_back(entry.clone());
+        cl.proposals.push_back(entry.to_owned());
         cl.max_zxid = entry.hdr.zxid;
     }
 
@@ -422,7 +422,7 @@ impl ZkDatabase {
         let replayed = self.snap_log.fast_forward_from_edits_resuming(tree_zxid, resume.as_ref(), &mut |entry: &TxnLogEntry| {
             apply_session_events(&mut sessions, &entry.hdr, entry.txn.as_ref());
             dt.process_txn_checked(&entry.hdr, entry.txn.as_ref(), entry.digest.as_ref());
-            self.add_committed_proposal(entry);
+            self.add_committed_proposal(entry.as_ref());
         });
         drop(sessions);
         let zxid = match replayed {
@@ -567,7 +567,7 @@ impl ZkDatabase {
 
     /// Appends a txn to the log (not yet durable). False if the log refused
     /// it as not newer than what it holds.
-    pub fn append(&self, entry: &TxnLogEntry) -> io::Result<bool> {
+    pub fn append<'a>(&self, entry: impl Into<TxnLogEntryRef<'a>>) -> io::Result<bool> {
         match self.txn_log.lock().as_mut() {
             Some(l) => l.append(entry),
             None => Err(io::Error::other("transaction log is not open")),

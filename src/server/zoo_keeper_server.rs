@@ -165,7 +165,8 @@ pub struct ChangeRecord {
     pub path: String,
     pub stat: Option<StatPersisted>,
     pub child_count: i32,
-    pub acl: Vec<Acl>,
+    /// Shared by the copies Prep makes of a record it changes again.
+    pub acl: Arc<[Acl]>,
     /// Length of the node's (promised) data: the quota check of setData
     /// needs the size it replaces.
     pub data_len: usize,
@@ -183,11 +184,12 @@ pub struct PrecalculatedDigest {
     pub tree_digest: i64,
 }
 
-/// outstandingChanges and outstandingChangesForPath.
+/// outstandingChanges and outstandingChangesForPath: both hold the same
+/// records, shared.
 #[derive(Default)]
 pub struct OutstandingChanges {
-    pub queue: VecDeque<ChangeRecord>,
-    pub for_path: HashMap<String, ChangeRecord>,
+    pub queue: VecDeque<Arc<ChangeRecord>>,
+    pub for_path: HashMap<String, Arc<ChangeRecord>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -815,6 +817,11 @@ impl ZooKeeperServer {
 
     /// processTxn(Request): session bookkeeping, apply to the tree, retire
     /// the outstanding change records up to this zxid.
+    ///
+    /// The tree is applied without the outstanding-changes lock, so Prep
+    /// goes on preparing meanwhile: until the records are retired right
+    /// after, Prep reads them rather than the node, and a node with no
+    /// record is not one this txn changes.
     pub fn process_txn(&self, req: &Request) -> ProcessTxnResult {
         if req.op_type == op_code::CLOSE_SESSION {
             self.session_tracker.remove_session(req.session_id);
@@ -823,26 +830,26 @@ impl ZooKeeperServer {
             Some(h) => h,
             None => return ProcessTxnResult::default(),
         };
-        let mut oc = self.outstanding_changes.lock();
         let rc = self.zk_db.process_txn(hdr, req.txn.as_ref(), req.txn_digest.as_ref());
-        if req.is_quorum() {
-            if let Some(entry) = req.log_entry() {
-                self.zk_db.add_committed_proposal(&entry);
-            }
-        }
-        while let Some(front) = oc.queue.front() {
-            if front.zxid > hdr.zxid {
-                break;
-            }
-            let cr = oc.queue.pop_front();
-            if let Some(cr) = cr {
-                crate::server::server_metrics::metrics().outstanding_changes_removed.inc();
-                if oc.for_path.get(&cr.path).map(|c| c.zxid) == Some(cr.zxid) {
-                    oc.for_path.remove(&cr.path);
+        let retired = {
+            let mut oc = self.outstanding_changes.lock();
+            let mut retired = 0u64;
+            while oc.queue.front().is_some_and(|front| front.zxid <= hdr.zxid) {
+                if let Some(cr) = oc.queue.pop_front() {
+                    retired += 1;
+                    if oc.for_path.get(&cr.path).is_some_and(|c| Arc::ptr_eq(c, &cr)) {
+                        oc.for_path.remove(&cr.path);
+                    }
                 }
             }
+            retired
+        };
+        crate::server::server_metrics::metrics().outstanding_changes_removed.add(retired);
+        if req.is_quorum() {
+            if let Some(entry) = req.log_entry() {
+                self.zk_db.add_committed_proposal(entry);
+            }
         }
-        drop(oc);
         // Committed once the database holds it (Java commits first): a
         // learner's table asks the database, and an upgraded session must
         // never be neither local nor upgrading nor committed there.

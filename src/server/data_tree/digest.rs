@@ -9,7 +9,7 @@
 //! under the tree's write lock; read by the request and four-letter-word
 //! threads, and by the SnapshotThread writing a snapshot's digest.
 
-use super::{resolve, DataTree, TreeInner};
+use super::{resolve, DataTree, NodeInfo, TreeInner};
 use crate::jute::txn::{TxnDigest, TxnHeader};
 use crate::jute::{InputArchive, JuteError, OutputArchive};
 use crate::server::data_node::DataNode;
@@ -235,11 +235,12 @@ impl DataTree {
         }
     }
 
-    /// The digester of an existing node (its path and data hashed).
-    pub fn node_digester(&self, path: &str) -> Option<NodeDigester> {
+    /// `node_info` of an existing node with its digester (its path and
+    /// data hashed), from one lookup.
+    pub fn node_info_and_digester(&self, path: &str) -> Option<(NodeInfo, NodeDigester)> {
         let inner = self.inner.read();
         let node = resolve(&inner.root, path)?;
-        Some(NodeDigester::new(inner.digest_enabled, path, node.data()))
+        Some((inner.info_of(node, path), NodeDigester::new(inner.digest_enabled, path, node.data())))
     }
 }
 

@@ -15,6 +15,9 @@ use tracing::{error, warn};
 impl TreeInner {
     /// The deepest path with a quota above or at `path`, if any.
     pub(super) fn max_prefix_with_quota(&self, path: &str) -> Option<String> {
+        if self.quota_trie.is_empty() {
+            return None;
+        }
         let prefix = self.quota_trie.find_max_prefix(path);
         if prefix == "/" || prefix.is_empty() {
             None

@@ -39,12 +39,12 @@
 use super::file_padding::FilePadding;
 use super::util::{self, LOG_FILE_PREFIX};
 use crate::jute::records::FileHeader;
-use crate::jute::txn::TxnLogEntry;
-use crate::jute::Record;
+use crate::jute::txn::{TxnLogEntry, TxnLogEntryRef};
+use crate::jute::{OutputArchive, Record};
 use byteorder::{BigEndian, ByteOrder};
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -65,7 +65,7 @@ const FILE_HEADER_LEN: u64 = 16;
 const ENTRY_PREFIX_LEN: u64 = 12;
 /// The end-of-record byte after every entry.
 const EOR: u8 = b'B';
-/// Appends are buffered this much before they reach the kernel.
+/// Appends are buffered about this much before they reach the kernel.
 const WRITE_BUFFER_SIZE: usize = 64 * 1024;
 const READ_BUFFER_SIZE: usize = 64 * 1024;
 
@@ -160,7 +160,7 @@ struct AppendPoint {
 /// The log file currently appended to.
 struct CurrentLog {
     path: Arc<PathBuf>,
-    writer: BufWriter<File>,
+    file: File,
     /// Bytes written so far, buffered ones included.
     position: u64,
     padding: FilePadding,
@@ -172,6 +172,13 @@ impl CurrentLog {
     fn size(&self) -> u64 {
         self.padding.current_size().max(self.position)
     }
+}
+
+/// Writes the buffered entries to `file` and empties the buffer.
+fn write_out(file: &mut File, buffered: &mut OutputArchive) -> io::Result<()> {
+    file.write_all(buffered.as_slice())?;
+    buffered.clear();
+    Ok(())
 }
 
 /// Appends transactions to `log.<zxid>` files and makes them durable.
@@ -199,6 +206,9 @@ pub struct FileTxnLog {
     /// would put good entries behind a bad one. Every later call fails.
     failed: bool,
     stats: Arc<FsyncStats>,
+    /// Entries appended to the current file and not yet written to it:
+    /// each txn is serialised straight into this buffer, once.
+    buffered: OutputArchive,
 }
 
 impl FileTxnLog {
@@ -224,6 +234,7 @@ impl FileTxnLog {
             prev_logs_running_total: 0,
             failed: false,
             stats: Arc::new(FsyncStats::default()),
+            buffered: OutputArchive::with_capacity(WRITE_BUFFER_SIZE),
         }
     }
 
@@ -240,7 +251,8 @@ impl FileTxnLog {
     /// still written, as Java does (the reader replays it in file order).
     /// Returns `Ok(true)` once written; Java's `false` is for requests that
     /// carry no txn, which have no `TxnLogEntry` here.
-    pub fn append(&mut self, entry: &TxnLogEntry) -> io::Result<bool> {
+    pub fn append<'a>(&mut self, entry: impl Into<TxnLogEntryRef<'a>>) -> io::Result<bool> {
+        let entry = entry.into();
         self.check_usable()?;
         let zxid = entry.hdr.zxid;
         let max_zxid_before = self.last_zxid_seen;
@@ -252,12 +264,9 @@ impl FileTxnLog {
         } else {
             self.last_zxid_seen = zxid;
         }
-        let bytes = entry.to_bytes();
-        let len = i32::try_from(bytes.len()).map_err(|_| {
-            io::Error::new(io::ErrorKind::InvalidInput, format!("txn 0x{zxid:x} is too large to log"))
-        })?;
-        let result = self.write_entry(zxid, &bytes, len);
-        match result {
+        let start = self.buffered.len();
+        self.buffer_entry(entry)?;
+        match self.write_entry(zxid, start) {
             Ok(offset) => {
                 let path = Arc::clone(&self.current.as_ref().expect("a file was just written").path);
                 if self.append_points.len() == RESUME_POINTS {
@@ -271,6 +280,29 @@ impl FileTxnLog {
                 Err(e)
             }
         }
+    }
+
+    /// Serialises `entry` at the end of the buffer behind its checksum and
+    /// length, with its end-of-record byte. A txn too large to log leaves
+    /// the buffer as it was.
+    fn buffer_entry(&mut self, entry: TxnLogEntryRef<'_>) -> io::Result<()> {
+        let start = self.buffered.len();
+        self.buffered.write_long(0);
+        self.buffered.write_int(0);
+        entry.serialize(&mut self.buffered);
+        let body = &self.buffered.as_slice()[start + ENTRY_PREFIX_LEN as usize..];
+        let Ok(len) = i32::try_from(body.len()) else {
+            self.buffered.truncate(start);
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("txn 0x{:x} is too large to log", entry.hdr.zxid),
+            ));
+        };
+        let crc = i64::from(adler2::adler32_slice(body));
+        self.buffered.patch_long(start, crc);
+        self.buffered.patch_int(start + 8, len);
+        self.buffered.write_byte(EOR);
+        Ok(())
     }
 
     /// Tells the writer the highest zxid the log files held when it was
@@ -298,21 +330,21 @@ impl FileTxnLog {
         Some(ResumePoint { path: p.path.as_ref().clone(), offset: p.offset })
     }
 
-    /// Writes one entry; returns its offset in the current file.
-    fn write_entry(&mut self, zxid: i64, bytes: &[u8], len: i32) -> io::Result<u64> {
+    /// Accounts the entry buffered from `start` on to the current file
+    /// (opened for `zxid` if need be), writing the buffer out once it is
+    /// full; returns the entry's offset in the file.
+    fn write_entry(&mut self, zxid: i64, start: usize) -> io::Result<u64> {
         let cur = match self.current.take() {
             Some(cur) => cur,
             None => self.open_log(zxid)?,
         };
         let cur = self.current.insert(cur);
-        cur.padding.pad_file(cur.writer.get_ref(), cur.position)?;
+        cur.padding.pad_file(&cur.file, cur.position)?;
         let offset = cur.position;
-        let crc = i64::from(adler2::adler32_slice(bytes));
-        cur.writer.write_all(&crc.to_be_bytes())?;
-        cur.writer.write_all(&len.to_be_bytes())?;
-        cur.writer.write_all(bytes)?;
-        cur.writer.write_all(&[EOR])?;
-        cur.position += ENTRY_PREFIX_LEN + bytes.len() as u64 + 1;
+        cur.position += (self.buffered.len() - start) as u64;
+        if self.buffered.len() >= WRITE_BUFFER_SIZE {
+            write_out(&mut cur.file, &mut self.buffered)?;
+        }
         Ok(offset)
     }
 
@@ -323,15 +355,13 @@ impl FileTxnLog {
         info!("creating new log file: {}", path.display());
         let file = File::options().write(true).create(true).truncate(true).open(&path)?;
         self.dir_sync_pending = true;
-        let mut writer = BufWriter::with_capacity(WRITE_BUFFER_SIZE, file);
         let header = FileHeader { magic: TXNLOG_MAGIC, version: VERSION, dbid: 0 };
-        writer.write_all(&header.to_bytes())?;
         // The header goes out before the file is grown, so the file never
         // has preallocated zeros where its magic should be.
-        writer.flush()?;
+        (&file).write_all(&header.to_bytes())?;
         Ok(CurrentLog {
             path: Arc::new(path),
-            writer,
+            file,
             position: FILE_HEADER_LEN,
             padding: FilePadding::new(self.pre_alloc_size, FILE_HEADER_LEN),
         })
@@ -351,14 +381,14 @@ impl FileTxnLog {
 
     fn commit_inner(&mut self) -> io::Result<()> {
         if let Some(cur) = self.current.as_mut() {
-            cur.writer.flush()?;
+            write_out(&mut cur.file, &mut self.buffered)?;
         }
         if self.force_sync {
             for file in &self.rolled {
                 self.sync_file(file)?;
             }
             if let Some(cur) = &self.current {
-                self.sync_file(cur.writer.get_ref())?;
+                self.sync_file(&cur.file)?;
             }
             if self.dir_sync_pending {
                 util::sync_dir(&self.log_dir)?;
@@ -391,18 +421,14 @@ impl FileTxnLog {
     /// old file is fsynced by the next commit.
     pub fn roll_log(&mut self) -> io::Result<()> {
         self.check_usable()?;
-        if let Some(cur) = self.current.take() {
+        if let Some(mut cur) = self.current.take() {
             let size = cur.size();
-            match cur.writer.into_inner() {
-                Ok(file) => {
-                    self.prev_logs_running_total += size;
-                    self.rolled.push(file);
-                }
-                Err(e) => {
-                    self.failed = true;
-                    return Err(e.into_error());
-                }
+            if let Err(e) = write_out(&mut cur.file, &mut self.buffered) {
+                self.failed = true;
+                return Err(e);
             }
+            self.prev_logs_running_total += size;
+            self.rolled.push(cur.file);
         }
         Ok(())
     }
@@ -445,11 +471,11 @@ impl FileTxnLog {
         match self.current.take() {
             // After a failed write the buffer may hold the rest of a torn
             // entry: drop it rather than write it behind the tear.
-            Some(cur) if self.failed => {
-                drop(cur.writer.into_parts());
+            Some(_) if self.failed => {
+                self.buffered.clear();
                 Ok(())
             }
-            Some(cur) => cur.writer.into_inner().map(drop).map_err(|e| e.into_error()),
+            Some(mut cur) => write_out(&mut cur.file, &mut self.buffered),
             None => Ok(()),
         }
     }
@@ -895,6 +921,16 @@ mod tests {
     }
 
     /// One entry of every txn kind (and every opcode sharing a kind).
+    #[test]
+    fn every_kind_of_txn_knows_its_serialized_length() {
+        for e in every_kind() {
+            if let Some(t) = &e.txn {
+                assert_eq!(t.serialized_len(), t.to_bytes().len(), "{t:?}");
+            }
+            assert_eq!(e.hdr.serialized_len(), e.hdr.to_bytes().len());
+        }
+    }
+
     fn every_kind() -> Vec<TxnLogEntry> {
         let acl = vec![Acl { perms: 1, id: Id::new("digest", "u:h") }];
         let bodies: Vec<(i32, Option<TxnBody>)> = vec![

@@ -91,7 +91,7 @@ fn connect_and_reset_storms_leave_max_client_cnxns_intact() {
     let addr: SocketAddr = s.addr().parse().unwrap();
     let pid = s.pid().expect("server pid");
     // Resets while queued: the server is frozen while the kernel completes
-    // the handshakes (at most the listen backlog, 50), and every one is
+    // the handshakes (all 40 fit in the accept queue), and every one is
     // reset before the server gets to accept it.
     for _ in 0..3 {
         {
@@ -136,6 +136,57 @@ fn connect_and_reset_storms_leave_max_client_cnxns_intact() {
 
 fn open_fds(pid: u32) -> usize {
     fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)
+}
+
+/// Connections that complete their handshake while the server is frozen,
+/// tried one after another until the first that does not within
+/// `patience` (the accept queue is full: the kernel drops its SYN), or
+/// `most` of them.
+fn queued_while_frozen(pid: u32, addr: &SocketAddr, most: usize, patience: Duration) -> usize {
+    let _frozen = Paused::new(pid);
+    let mut socks = Vec::new();
+    while socks.len() < most {
+        match TcpStream::connect_timeout(addr, patience) {
+            Ok(s) => socks.push(s),
+            Err(_) => break,
+        }
+    }
+    let n = socks.len();
+    socks.into_iter().for_each(reset);
+    n
+}
+
+/// A reconnect storm meets a busy server. With clientPortListenBacklog
+/// unset, Java's client port listens with a backlog of 50, so the 52nd
+/// session to arrive before the server accepts has its SYN dropped and
+/// retries only after the kernel's 1 s, then 3 s: the tail of a storm of
+/// thousands. zkserver listens with the kernel's limit (net.core.somaxconn)
+/// instead, and every one of them waits in the queue. An explicit
+/// clientPortListenBacklog is still honoured.
+#[test]
+fn a_storm_waits_in_the_accept_queue_and_an_explicit_backlog_is_honoured() {
+    let somaxconn: usize = fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .expect("net.core.somaxconn");
+    let storm = 200.min(somaxconn);
+    assert!(storm > 51, "net.core.somaxconn is {somaxconn}: too small to tell our backlog from Java's 50");
+    let s = TestServer::start_default();
+    let addr: SocketAddr = s.addr().parse().unwrap();
+    let queued = queued_while_frozen(s.pid().expect("server pid"), &addr, storm, Duration::from_secs(10));
+    assert_eq!(queued, storm, "a frozen server's accept queue held {queued} of {storm} connections");
+    assert!(wait_until(WAIT, || serves(&s.addr())), "not serving after the storm");
+
+    const BACKLOG: usize = 5;
+    let s = TestServer::start(ServerOpts::default().cfg("clientPortListenBacklog", &BACKLOG.to_string()));
+    let addr: SocketAddr = s.addr().parse().unwrap();
+    let queued = queued_while_frozen(s.pid().expect("server pid"), &addr, 4 * BACKLOG, Duration::from_millis(500));
+    // The kernel holds one more than the backlog.
+    assert!(
+        (1..=BACKLOG + 1).contains(&queued),
+        "with clientPortListenBacklog={BACKLOG} a frozen server's accept queue held {queued} connections"
+    );
+    assert!(wait_until(WAIT, || serves(&s.addr())), "not serving after the queue filled");
 }
 
 /// Sets the running process's soft RLIMIT_NOFILE (what `prlimit --pid

@@ -120,7 +120,8 @@ pub fn format_inet_addr(addr: &SocketAddr) -> String {
 /// means) takes connections to `::1` and to `127.0.0.1` alike: the
 /// wildcard becomes `[::]` with IPV6_V6ONLY off. Where the host has no
 /// IPv6 (the socket cannot be made) it stays `0.0.0.0`. A named address is
-/// bound as it is.
+/// bound as it is. `backlog` goes to listen() as it is; the kernel caps it
+/// at net.core.somaxconn.
 pub fn bind_listener(addr: SocketAddr, backlog: i32, reuse_address: bool) -> io::Result<TcpListener> {
     if let IpAddr::V4(v4) = addr.ip() {
         if v4.is_unspecified() {
@@ -159,7 +160,7 @@ fn finish(sock: socket2::Socket, addr: SocketAddr, backlog: i32, reuse_address: 
         sock.set_reuse_address(true)?;
     }
     sock.bind(&addr.into())?;
-    sock.listen(if backlog > 0 { backlog } else { 50 })?;
+    sock.listen(backlog)?;
     Ok(sock.into())
 }
 

@@ -65,7 +65,8 @@ pub struct NioSettings {
     pub max_cnxns: i32,
     /// zookeeper.nio.sessionlessCnxnTimeout (ms, default 10000).
     pub sessionless_cnxn_timeout_ms: i32,
-    /// clientPortListenBacklog (-1 = the OS default).
+    /// clientPortListenBacklog as configured (-1: unset); the port listens
+    /// with `client_listen_backlog()`.
     pub listen_backlog: i32,
     /// zookeeper.nio.directBufferBytes: the size of one socket read.
     pub direct_buffer_bytes: usize,
@@ -83,6 +84,21 @@ pub struct NioSettings {
 }
 
 impl NioSettings {
+    /// The backlog the client port listens with. An explicit
+    /// clientPortListenBacklog is honoured. Unset, Java's ServerSocket
+    /// listens with 50; we listen with the kernel's limit
+    /// (net.core.somaxconn, which caps what listen() is given), because in
+    /// a reconnect storm thousands of sessions arrive at once, an accept
+    /// queue of 50 overflows, and every dropped SYN is retried only after
+    /// the kernel's 1 s and then 3 s.
+    pub fn client_listen_backlog(&self) -> i32 {
+        if self.listen_backlog > 0 {
+            self.listen_backlog
+        } else {
+            i32::MAX
+        }
+    }
+
     /// NIOServerCnxnFactory.configure's reads of the system properties, with
     /// the zoo.cfg values it is given.
     pub fn read(props: &SystemProperties, max_client_cnxns: i32, listen_backlog: i32) -> Result<NioSettings, ConfigError> {
@@ -382,7 +398,7 @@ impl NioServerCnxnFactory {
         let mut listeners = Vec::new();
         for (a, secure) in [(addr, false), (secure_addr, true)] {
             if let Some(a) = a {
-                let l = crate::common::net_utils::bind_listener(a, settings.listen_backlog, true)
+                let l = crate::common::net_utils::bind_listener(a, settings.client_listen_backlog(), true)
                     .map_err(|e| io::Error::new(e.kind(), format!("cannot bind {a}: {e}")))?;
                 listeners.push((Arc::new(l), secure));
             }
@@ -627,7 +643,7 @@ impl ServerCnxnFactory for NioServerCnxnFactory {
     /// only one); a secure port beside a plain one stays where it is.
     fn reconfigure(&self, addr: SocketAddr) -> io::Result<()> {
         let Some(me) = self.me.upgrade() else { return Ok(()) };
-        let listener = crate::common::net_utils::bind_listener(addr, self.settings.listen_backlog, true).map_err(|e| {
+        let listener = crate::common::net_utils::bind_listener(addr, self.settings.client_listen_backlog(), true).map_err(|e| {
             tracing::error!("Error reconfiguring client port to {addr}: {e}");
             e
         })?;

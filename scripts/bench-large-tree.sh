@@ -7,10 +7,12 @@
 # <= 0.2; figures in target/bench/persistence-<N>.json.
 #
 #   scripts/bench-large-tree.sh                          # 10M znodes, an hour or more
-#   ZKBENCH_NODES=2000000 scripts/bench-large-tree.sh    # 2M, about 15 minutes
+#   ZKBENCH_NODES=2000000 scripts/bench-large-tree.sh    # 2M, about 5 minutes
 #
 # Needs free memory for both servers in turn (about 2 GiB for zkserver and
-# Java's heap) and disk for the snapshots and logs (a few GiB in $TMPDIR).
+# Java's heap) and disk in $TMPDIR for each server's logs and two newest
+# snapshots (the bench deletes older ones while loading): about 10 GiB
+# at 10M.
 # Other knobs as for scripts/bench-persistence.sh (ZKBENCH_RESTARTS defaults
 # to 3 here: each Java restart of 10M znodes takes minutes).
 set -euo pipefail

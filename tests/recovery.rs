@@ -74,6 +74,36 @@ fn restart_keeps_everything(crash: bool) {
     assert_eq!(w.exists("/app/member", false).unwrap(), None);
 }
 
+/// Java writes its start-up snapshot before it serves: at 10M znodes half
+/// of a restart. zkserver writes it on a SnapshotThread once clients are
+/// served (with no dead session's ephemerals removed, the tree is the
+/// newest snapshot plus the logs, which a crash would replay again), and a
+/// stop waits for it to be in place.
+#[test]
+fn the_start_up_snapshot_is_written_beside_serving_and_a_stop_waits_for_it() {
+    let mut s = TestServer::start_default();
+    let (live, last) = build(&s);
+    let before = walk(&live);
+    live.disconnect();
+    s.stop();
+    s.start_again();
+    let c = s.client();
+    assert_eq!(walk(&c), before);
+    c.disconnect();
+    s.stop();
+    let snapshot = s.data_dir().join("version-2").join(format!("snapshot.{last:x}"));
+    assert!(snapshot.exists(), "no {} after the stop:\n{}", snapshot.display(), s.log_tail(30));
+    let log = std::fs::read_to_string(s.log_path()).unwrap();
+    let by: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(&format!("Snapshotting: 0x{last:x} ")))
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .collect();
+    assert_eq!(by, ["SnapshotThread"], "the start-up snapshot's log lines name these threads:\n{}", s.log_tail(30));
+    s.start_again();
+    assert_eq!(walk(&s.client()), before, "tree differs after a restart from the start-up snapshot");
+}
+
 #[test]
 fn clean_stop_and_restart_keeps_the_tree_and_sessions() {
     restart_keeps_everything(false);

@@ -147,17 +147,25 @@ fn start_snapshot(zks: &Arc<ZooKeeperServer>, running: &Arc<AtomicBool>) {
         tracing::warn!("Too busy to snap, skipping");
         return;
     }
-    let z = Arc::clone(zks);
     let r = Arc::clone(running);
-    let spawned = crate::server::zoo_keeper_critical_thread::spawn("SnapshotThread".into(), move || {
-        yield_to_requests();
-        z.take_snapshot();
-        r.store(false, Ordering::Release);
-    });
-    if let Err(e) = spawned {
+    if let Err(e) = snapshot_in_background(zks, move || r.store(false, Ordering::Release)) {
         tracing::error!("cannot start the snapshot thread: {e}");
         running.store(false, Ordering::Release);
     }
+}
+
+/// Starts a `SnapshotThread` that writes a snapshot at low priority and
+/// then calls `done`.
+pub fn snapshot_in_background(
+    zks: &Arc<ZooKeeperServer>,
+    done: impl FnOnce() + Send + 'static,
+) -> std::io::Result<JoinHandle<()>> {
+    let z = Arc::clone(zks);
+    crate::server::zoo_keeper_critical_thread::spawn("SnapshotThread".into(), move || {
+        yield_to_requests();
+        z.take_snapshot();
+        done();
+    })
 }
 
 /// Lowers the calling thread's CPU priority (nice 10) and puts the disk

@@ -486,16 +486,19 @@ impl ZkDatabase {
     }
 
     /// loadData's clean-up: ephemerals whose session is not among the
-    /// restored ones are deleted (killSession, no txn).
-    pub fn kill_dead_sessions(&self, sessions: &HashMap<i64, i32>) {
+    /// restored ones are deleted (killSession, no txn). True when any were.
+    pub fn kill_dead_sessions(&self, sessions: &HashMap<i64, i32>) -> bool {
         let zxid = self.data_tree.last_processed_zxid();
+        let mut killed = false;
         for sid in self.data_tree.sessions_with_ephemerals() {
             if !sessions.contains_key(&sid) {
                 tracing::info!("Removing the ephemerals of dead session 0x{:x}", sid);
                 let hdr = TxnHeader { client_id: sid, cxid: 0, zxid, time: 0, r#type: op_code::CLOSE_SESSION };
                 self.data_tree.process_txn(&hdr, None);
+                killed = true;
             }
         }
+        killed
     }
 
     /// Writes a (fuzzy) snapshot of the tree and the committed sessions,

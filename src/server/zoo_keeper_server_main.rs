@@ -144,6 +144,9 @@ pub struct StandaloneServer {
     pub container_manager: ContainerManager,
     /// None when admin.enableServer=false.
     pub admin_server: Option<Arc<JettyAdminServer>>,
+    /// The start-up snapshot's SnapshotThread while it may still run (see
+    /// `start`); shutdown waits for it.
+    startup_snapshot: parking_lot::Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl StandaloneServer {
@@ -177,9 +180,18 @@ impl StandaloneServer {
             sessions.len()
         );
         // As Java's loadData: drop dead sessions' ephemerals, then take a
-        // clean snapshot before serving.
-        zk_db.kill_dead_sessions(&sessions);
-        zk_db.take_snapshot(false).map_err(|e| format!("cannot write the start-up snapshot: {e}"))?;
+        // clean snapshot. Java writes it before serving, which at 10M
+        // znodes is half of a restart. It is needed before serving only
+        // when dead sessions' ephemerals went: that removal is in no log,
+        // and a write replayed over the old snapshot could meet a node that
+        // should be gone. Otherwise the tree is the newest snapshot plus
+        // the logs, which a crash before the new snapshot would replay
+        // again, so it is written on a SnapshotThread once clients are
+        // served.
+        let killed = zk_db.kill_dead_sessions(&sessions);
+        if killed {
+            zk_db.take_snapshot(false).map_err(|e| format!("cannot write the start-up snapshot: {e}"))?;
+        }
         let zks = ZooKeeperServer::new(settings, zk_db, sessions);
         // As ZooKeeperServerMain: the AdminServer starts before the client
         // port, and a failure to start it ends start-up.
@@ -199,12 +211,30 @@ impl StandaloneServer {
         let prep = zks.prep_processor().ok_or_else(|| RunError::Other("the request processors did not start".into()))?;
         let container_manager = ContainerManager::start(Arc::clone(zks.zk_db()), prep, server_settings.container)
             .map_err(|e| format!("cannot start the container manager: {e}"))?;
-        Ok(StandaloneServer { zks, cnxn_factory, purge, container_manager, admin_server })
+        let startup_snapshot = if killed {
+            None
+        } else {
+            Some(
+                crate::server::sync_request_processor::snapshot_in_background(&zks, || {})
+                    .map_err(|e| format!("cannot start the start-up snapshot: {e}"))?,
+            )
+        };
+        Ok(StandaloneServer {
+            zks,
+            cnxn_factory,
+            purge,
+            container_manager,
+            admin_server,
+            startup_snapshot: parking_lot::Mutex::new(startup_snapshot),
+        })
     }
 
     pub fn shutdown(&self) {
         self.container_manager.stop();
         self.cnxn_factory.shutdown();
+        if let Some(h) = self.startup_snapshot.lock().take() {
+            let _ = h.join();
+        }
         self.zks.shutdown();
         self.purge.shutdown();
         if let Some(a) = &self.admin_server {

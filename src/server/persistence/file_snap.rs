@@ -169,13 +169,13 @@ impl Write for Abandonable<'_> {
 /// Forwards writes and keeps the Adler-32 of everything written.
 struct CheckedWriter<W: Write> {
     inner: W,
-    sum: adler2::Adler32,
+    sum: simd_adler32::Adler32,
 }
 
 impl<W: Write> Write for CheckedWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
-        self.sum.write_slice(&buf[..n]);
+        self.sum.write(&buf[..n]);
         Ok(n)
     }
 
@@ -209,7 +209,7 @@ pub fn serialize_with(
 ) -> io::Result<()> {
     let file = Abandonable::new(File::create(path)?, keep_going);
     let out = SnapOutput::new(file, mode);
-    let mut w = CheckedWriter { inner: BufWriter::with_capacity(64 * 1024, out), sum: adler2::Adler32::new() };
+    let mut w = CheckedWriter { inner: BufWriter::with_capacity(64 * 1024, out), sum: simd_adler32::Adler32::new() };
     let mut oa = OutputArchive::with_capacity(64 + sessions.len() * 12);
     FileHeader { magic: SNAP_MAGIC, version: VERSION, dbid: DB_ID }.serialize(&mut oa);
     oa.write_int(sessions.len() as i32);
@@ -236,7 +236,7 @@ pub fn serialize_with(
 /// SnapStream.sealStream: the Adler-32 of everything written so far, then "/".
 fn seal<W: Write>(w: &mut CheckedWriter<W>) -> io::Result<()> {
     let mut seal = OutputArchive::with_capacity(16);
-    seal.write_long(i64::from(w.sum.checksum()));
+    seal.write_long(i64::from(w.sum.finish()));
     seal.write_string("/");
     w.write_all(seal.as_slice())
 }
@@ -260,7 +260,7 @@ struct SnapReader {
     unread: Option<u64>,
     /// A compressed stream has ended.
     ended: bool,
-    sum: adler2::Adler32,
+    sum: simd_adler32::Adler32,
 }
 
 /// The window's starting size; it grows (doubling) only for a record that
@@ -276,7 +276,7 @@ impl SnapReader {
             end: 0,
             unread: len,
             ended: false,
-            sum: adler2::Adler32::new(),
+            sum: simd_adler32::Adler32::new(),
         }
     }
 
@@ -296,13 +296,13 @@ impl SnapReader {
 
     /// The Adler-32 of everything consumed so far.
     fn checksum(&self) -> i64 {
-        i64::from(self.sum.checksum())
+        i64::from(self.sum.finish())
     }
 
     /// Consumes `n` bytes of the window.
     fn consume(&mut self, n: usize) {
         let n = n.min(self.end - self.start);
-        self.sum.write_slice(self.buf.get(self.start..self.start + n).unwrap_or_default());
+        self.sum.write(self.buf.get(self.start..self.start + n).unwrap_or_default());
         self.start += n;
     }
 
@@ -712,9 +712,9 @@ mod tests {
         let mut ia = InputArchive::new(&tail[13..33]);
         let zd = ZxidDigest::deserialize(&mut ia).unwrap();
         assert_eq!(zd, ZxidDigest { zxid: 20, digest_version: 2, digest: dt.tree_digest() });
-        let mut sum = adler2::Adler32::new();
-        sum.write_slice(&bytes[..bytes.len() - 13]);
-        assert_eq!(&bytes[bytes.len() - 13..bytes.len() - 5], &i64::from(sum.checksum()).to_be_bytes());
+        let mut sum = simd_adler32::Adler32::new();
+        sum.write(&bytes[..bytes.len() - 13]);
+        assert_eq!(&bytes[bytes.len() - 13..bytes.len() - 5], &i64::from(sum.finish()).to_be_bytes());
 
         // Loaded at its own zxid, the digest is checked at once and agrees.
         let loaded = DataTree::new();

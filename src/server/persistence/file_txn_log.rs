@@ -175,6 +175,12 @@ impl CurrentLog {
 }
 
 /// Writes the buffered entries to `file` and empties the buffer.
+/// The checksum in front of each entry: Adler-32 of its bytes, as Java's
+/// CheckedOutputStream, widened to the long the log stores.
+pub fn checksum(bytes: &[u8]) -> i64 {
+    i64::from(simd_adler32::adler32(&bytes))
+}
+
 fn write_out(file: &mut File, buffered: &mut OutputArchive) -> io::Result<()> {
     file.write_all(buffered.as_slice())?;
     buffered.clear();
@@ -298,7 +304,7 @@ impl FileTxnLog {
                 format!("txn 0x{:x} is too large to log", entry.hdr.zxid),
             ));
         };
-        let crc = i64::from(adler2::adler32_slice(body));
+        let crc = checksum(body);
         self.buffered.patch_long(start, crc);
         self.buffered.patch_int(start + 8, len);
         self.buffered.write_byte(EOR);
@@ -845,7 +851,7 @@ impl LogFileReader {
             self.torn("missing end-of-record byte (last transaction was partial)");
             return Ok(None);
         }
-        if i64::from(adler2::adler32_slice(&self.body)) != crc {
+        if checksum(&self.body) != crc {
             return Err(self.corrupt("checksum mismatch, CRC check failed"));
         }
         let offset = self.pos;
@@ -1096,7 +1102,7 @@ mod tests {
         let bytes = std::fs::read(dir.path().join("log.100000001")).unwrap();
         let body = e.to_bytes();
         assert_eq!(&bytes[..16], &[b'Z', b'K', b'L', b'G', 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0]);
-        assert_eq!(&bytes[16..24], &(adler2::adler32_slice(&body) as i64).to_be_bytes());
+        assert_eq!(&bytes[16..24], &checksum(&body).to_be_bytes());
         assert_eq!(&bytes[24..28], &(body.len() as i32).to_be_bytes());
         assert_eq!(&bytes[28..28 + body.len()], &body[..]);
         assert_eq!(bytes[28 + body.len()..], [b'B']);
@@ -1467,7 +1473,7 @@ mod tests {
 
     /// One log entry's bytes (checksum, length, body, end-of-record).
     fn raw_entry(body: &[u8]) -> Vec<u8> {
-        let mut out = (adler2::adler32_slice(body) as i64).to_be_bytes().to_vec();
+        let mut out = checksum(&body).to_be_bytes().to_vec();
         out.extend_from_slice(&(body.len() as i32).to_be_bytes());
         out.extend_from_slice(body);
         out.push(EOR);

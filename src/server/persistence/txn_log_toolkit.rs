@@ -17,7 +17,7 @@ use crate::jute::records::{Acl, FileHeader};
 use crate::jute::txn::{CloseSessionTxn, MultiTxn, TxnBody, TxnLogEntry};
 use crate::jute::{JuteError, Record};
 use crate::server::persistence::file_padding::FilePadding;
-use crate::server::persistence::file_txn_log::{DEFAULT_PRE_ALLOC_SIZE, TXNLOG_MAGIC};
+use crate::server::persistence::file_txn_log::{checksum, DEFAULT_PRE_ALLOC_SIZE, TXNLOG_MAGIC};
 use crate::server::exit_code;
 use crate::zoo_defs::op_code;
 use byteorder::{BigEndian, ByteOrder};
@@ -206,9 +206,6 @@ impl LogReader {
     }
 }
 
-fn adler32(bytes: &[u8]) -> i64 {
-    i64::from(adler2::adler32_slice(bytes))
-}
 
 /// The `<file>.fixed` being written in recovery mode.
 struct Recovery {
@@ -295,7 +292,7 @@ impl Dump<'_> {
                     return Ok(());
                 }
             };
-            let actual = adler32(&bytes);
+            let actual = checksum(&bytes);
             if crc != actual {
                 match self.recovery.as_ref().map(|r| r.yes) {
                     None => self.print_txn(&bytes, "CRC ERROR")?,
@@ -480,7 +477,7 @@ fn chop_into(log_file: &Path, zxid: i64, out: &mut dyn Write, chopped: &mut dyn 
                 return Ok(false);
             }
         };
-        let actual = adler32(&bytes);
+        let actual = checksum(&bytes);
         if crc != actual {
             return Err(ChopError::Reported(format!("CRC doesn't match {crc} vs {actual}")));
         }

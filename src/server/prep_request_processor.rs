@@ -150,15 +150,19 @@ impl Prep {
         let mut batch = VecDeque::new();
         'outer: loop {
             queue.drain_blocking(&mut batch);
+            // One clock read per request: the end of one is the start of
+            // the next.
+            let mut now = std::time::Instant::now();
             while let Some(item) = batch.pop_front() {
                 let Some(req) = item else { break 'outer };
                 m.prep_processor_queue_size.add(batch.len() as i64);
-                m.prep_processor_queue_time.add(req.queued_at.elapsed().as_millis() as i64);
+                m.prep_processor_queue_time.add(now.saturating_duration_since(req.queued_at).as_millis() as i64);
                 zoo_trace::log_request(zoo_trace::client_request_mask(req.op_type), 'P', &req);
-                let started = std::time::Instant::now();
+                let started = now;
                 let close = req.op_type == crate::zoo_defs::op_code::CLOSE_SESSION;
                 self.p_request(req);
-                let took = started.elapsed().as_millis() as i64;
+                now = std::time::Instant::now();
+                let took = now.saturating_duration_since(started).as_millis() as i64;
                 m.prep_process_time.add(took);
                 if close {
                     m.close_session_prep_time.add(took);

@@ -51,7 +51,7 @@ impl From<JuteError> for TreeLoadError {
 }
 
 /// One (path, node) pair of a snapshot, borrowed from the input.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct NodeRecord<'a> {
     /// The root is "".
     pub path: &'a str,
@@ -112,9 +112,23 @@ pub struct TreeRestore {
     /// A run of nodes with the same ACL index (index, count), counted in
     /// the ACL table at once.
     acl_run: (i64, i64),
+    /// The caller computes the nodes' digests and adds them with
+    /// `add_digests` (a snapshot load does it on another core).
+    digests_from_caller: bool,
 }
 
 impl TreeRestore {
+    /// From now on `add` leaves the nodes' digests (`calculate_digest`)
+    /// to the caller, who adds their sum with `add_digests`.
+    pub fn take_digests_from_caller(&mut self) {
+        self.digests_from_caller = true;
+    }
+
+    /// Adds the sum of some nodes' digests to the tree digest.
+    pub fn add_digests(&mut self, sum: i64) {
+        self.inner.digest = self.inner.digest.wrapping_add(sum);
+    }
+
     /// Adds one node as a snapshot holds it.
     pub fn add(&mut self, rec: NodeRecord<'_>) -> Result<(), TreeLoadError> {
         let NodeRecord { path, data, acl, stat } = rec;
@@ -157,7 +171,9 @@ impl TreeRestore {
     /// The bookkeeping every loaded node adds to: digest and ACL uses.
     fn count(&mut self, path: &str, data: Option<&[u8]>, acl: i64, stat: &StatPersisted) {
         let t = &mut self.inner;
-        t.digest = t.digest.wrapping_add(calculate_digest(t.digest_enabled, path, data, stat));
+        if !self.digests_from_caller {
+            t.digest = t.digest.wrapping_add(calculate_digest(t.digest_enabled, path, data, stat));
+        }
         if self.acl_run.0 == acl {
             self.acl_run.1 += 1;
         } else {
@@ -245,7 +261,14 @@ impl DataTree {
         };
         let mut inner = TreeInner::with_root(extended, digest);
         inner.acl_cache = acl_cache;
-        TreeRestore { inner, has_root: false, open: Vec::new(), open_path: String::new(), acl_run: (0, 0) }
+        TreeRestore {
+            inner,
+            has_root: false,
+            open: Vec::new(),
+            open_path: String::new(),
+            acl_run: (0, 0),
+            digests_from_caller: false,
+        }
     }
 
     /// Installs a loaded snapshot: rebuilds the quota trie and stats, drops

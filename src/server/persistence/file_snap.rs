@@ -18,7 +18,8 @@
 
 use crate::jute::records::FileHeader;
 use crate::jute::{InputArchive, JuteError, OutputArchive, Record};
-use crate::server::data_tree::{read_node_record, DataTree, ZxidDigest};
+use crate::server::data_tree::{read_node_record, DataTree, NodeRecord, ZxidDigest};
+use crate::server::digest_calculator::calculate_digest;
 use crate::server::reference_counted_acl_cache::ReferenceCountedAclCache;
 use crate::server::persistence::snap_stream::{self, SnapOutput, StreamMode};
 use crate::server::persistence::util::{self, get_zxid_from_name, sorted_data_dir_files, SNAPSHOT_FILE_PREFIX};
@@ -299,6 +300,18 @@ impl SnapReader {
         i64::from(self.sum.finish())
     }
 
+    /// The window, and the checksum for the caller to add what it consumes
+    /// of it to before `skip_summed`.
+    fn window_and_sum(&mut self) -> (&[u8], &mut simd_adler32::Adler32) {
+        (self.buf.get(self.start..self.end).unwrap_or_default(), &mut self.sum)
+    }
+
+    /// Consumes `n` bytes of the window that the caller has added to the
+    /// checksum.
+    fn skip_summed(&mut self, n: usize) {
+        self.start += n.min(self.end - self.start);
+    }
+
     /// Consumes `n` bytes of the window.
     fn consume(&mut self, n: usize) {
         let n = n.min(self.end - self.start);
@@ -391,6 +404,16 @@ impl SnapReader {
     }
 }
 
+/// Adds `bytes` to the snapshot's checksum and returns the sum of the
+/// digests of `records`, the nodes they hold (0 with digests off).
+fn sum_and_digest(sum: &mut simd_adler32::Adler32, bytes: &[u8], records: &[NodeRecord<'_>], digests: bool) -> i64 {
+    sum.write(bytes);
+    if !digests {
+        return 0;
+    }
+    records.iter().fold(0i64, |d, rec| d.wrapping_add(calculate_digest(true, rec.path, rec.data, &rec.stat)))
+}
+
 /// Whether a parse error may only mean the record goes on past the window
 /// (a vector's count is checked against the bytes present).
 fn needs_more_input(e: &JuteError) -> bool {
@@ -452,23 +475,44 @@ pub fn load(dt: &DataTree, path: &Path) -> io::Result<HashMap<i64, i32>> {
         Ok(c)
     })?;
     let mut restore = dt.begin_restore(acl_cache);
+    restore.take_digests_from_caller();
+    let digests = dt.digest_enabled();
     loop {
-        let mut ia = InputArchive::new(r.window());
-        match read_node_record(&mut ia) {
-            Ok(Some(rec)) => {
-                let used = ia.position();
-                restore.add(rec).map_err(|e| bad(path, e))?;
-                r.consume(used);
+        // The window's whole records, up to the end marker.
+        let (window, sum) = r.window_and_sum();
+        let mut ia = InputArchive::new(window);
+        let mut records = Vec::new();
+        let mut used = 0;
+        let (ended, stopped) = loop {
+            match read_node_record(&mut ia) {
+                Ok(Some(rec)) => records.push(rec),
+                Ok(None) => break (true, None),
+                Err(e) => break (false, Some(e)),
             }
-            Ok(None) => {
-                let used = ia.position();
-                r.consume(used);
-                break;
-            }
-            Err(e) => {
-                if !(needs_more_input(&e) && r.fill()?) {
-                    return Err(bad(path, e));
-                }
+            used = ia.position();
+        };
+        if ended {
+            used = ia.position();
+        }
+        // The checksum and the node digests of these bytes are worked out
+        // on another core while this one builds the tree from them.
+        let bytes = window.get(..used).unwrap_or_default();
+        let (added, digest) = std::thread::scope(|scope| -> io::Result<_> {
+            let helper = std::thread::Builder::new()
+                .name("SnapLoadCheck".into())
+                .spawn_scoped(scope, || sum_and_digest(sum, bytes, &records, digests))?;
+            let added = records.iter().try_for_each(|rec| restore.add(rec.clone()));
+            Ok((added, helper.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))))
+        })?;
+        added.map_err(|e| bad(path, e))?;
+        restore.add_digests(digest);
+        r.skip_summed(used);
+        if ended {
+            break;
+        }
+        if let Some(e) = stopped {
+            if !(needs_more_input(&e) && r.fill()?) {
+                return Err(bad(path, e));
             }
         }
     }

@@ -6,7 +6,7 @@
 # time and RSS after restart against the aims zkserver/Java <= 0.15 and
 # <= 0.2; figures in target/bench/persistence-<N>.json.
 #
-#   scripts/bench-large-tree.sh                          # 10M znodes, an hour or more
+#   scripts/bench-large-tree.sh                          # 10M znodes, about 20 minutes
 #   ZKBENCH_NODES=2000000 scripts/bench-large-tree.sh    # 2M, about 5 minutes
 #
 # Needs free memory for both servers in turn (about 2 GiB for zkserver and

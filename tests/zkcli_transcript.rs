@@ -336,8 +336,10 @@ impl Cli {
             if self.connected { "" } else { "Not connected\n" }
         );
         let markers = if cmd == "printwatches" { 2 } else { 1 };
+        // The event thread may print between the marker's two lines, so the
+        // marker is looked for with the events taken out, as it is below.
         let chunk = self.take_until(&format!("the marker and {events} event(s)"), |out| {
-            out.matches(&marker).count() >= markers && complete_events(out) >= events
+            split_events(out).0.matches(&marker).count() >= markers && complete_events(out) >= events
         });
         let (mut text, evs) = split_events(&chunk);
         if let Some(at) = text.rfind(&marker) {

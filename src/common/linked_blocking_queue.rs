@@ -9,9 +9,12 @@
 //! away: no spinning or yielding first, which on a machine with few cores
 //! would take CPU from the very threads that are about to produce work.
 //! The queue's storage is a VecDeque that `drain_blocking` swaps with the
-//! caller's, so a hand-off allocates nothing once both have grown.
+//! caller's, so a hand-off allocates nothing once both have grown. The
+//! backlog the consumer finds decides whether its thread runs as
+//! SCHED_BATCH (see `batch_scheduling`).
 
-use parking_lot::{Condvar, Mutex};
+use crate::common::batch_scheduling::{self, BatchScheduling};
+use parking_lot::{Condvar, Mutex, MutexGuard};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
@@ -24,11 +27,13 @@ struct Items<T> {
     queue: VecDeque<T>,
     /// Set by `close`: the consumer is gone, so what is put is dropped.
     closed: bool,
+    /// The consumer thread's scheduling policy, from the backlogs it found.
+    scheduling: BatchScheduling,
 }
 
 impl<T> Default for LinkedBlockingQueue<T> {
     fn default() -> Self {
-        LinkedBlockingQueue { items: Mutex::new(Items { queue: VecDeque::new(), closed: false }), not_empty: Condvar::new() }
+        LinkedBlockingQueue { items: Mutex::new(Items { queue: VecDeque::new(), closed: false, scheduling: BatchScheduling::default() }), not_empty: Condvar::new() }
     }
 }
 
@@ -57,18 +62,20 @@ impl<T> LinkedBlockingQueue<T> {
 
     /// The oldest item, waiting for one as long as it takes.
     pub fn take(&self) -> T {
-        let mut items = self.items.lock();
         loop {
-            if let Some(item) = items.queue.pop_front() {
+            let mut items = self.items.lock();
+            while items.queue.is_empty() {
+                self.not_empty.wait(&mut items);
+            }
+            if let Some(item) = Self::pop(items) {
                 return item;
             }
-            self.not_empty.wait(&mut items);
         }
     }
 
     /// The oldest item if there is one.
     pub fn poll(&self) -> Option<T> {
-        self.items.lock().queue.pop_front()
+        Self::pop(self.items.lock())
     }
 
     /// The oldest item, waiting up to `timeout` for one.
@@ -76,11 +83,11 @@ impl<T> LinkedBlockingQueue<T> {
         let deadline = Instant::now() + timeout;
         let mut items = self.items.lock();
         loop {
-            if let Some(item) = items.queue.pop_front() {
-                return Some(item);
+            if !items.queue.is_empty() {
+                return Self::pop(items);
             }
             if self.not_empty.wait_until(&mut items, deadline).timed_out() {
-                return items.queue.pop_front();
+                return Self::pop(items);
             }
         }
     }
@@ -88,7 +95,7 @@ impl<T> LinkedBlockingQueue<T> {
     /// Moves every queued item, oldest first, to the back of `out` and
     /// returns how many; 0 when the queue was empty (drainTo).
     pub fn drain_to(&self, out: &mut VecDeque<T>) -> usize {
-        Self::move_all(&mut self.items.lock().queue, out)
+        Self::move_all(self.items.lock(), out)
     }
 
     /// Waits until something is queued, then moves all of it to `out`
@@ -98,19 +105,42 @@ impl<T> LinkedBlockingQueue<T> {
         while items.queue.is_empty() {
             self.not_empty.wait(&mut items);
         }
-        Self::move_all(&mut items.queue, out)
+        Self::move_all(items, out)
     }
 
-    /// Moves `from` to the back of `out`: a swap when `out` is empty, so
-    /// the two buffers change hands instead of being copied.
-    fn move_all(from: &mut VecDeque<T>, out: &mut VecDeque<T>) -> usize {
-        let n = from.len();
-        if out.is_empty() {
-            std::mem::swap(from, out);
-        } else {
-            out.extend(from.drain(..));
+    /// The consumer takes the oldest item, if any.
+    fn pop(mut items: MutexGuard<'_, Items<T>>) -> Option<T> {
+        let queued = items.queue.len();
+        let item = items.queue.pop_front()?;
+        Self::took(items, queued);
+        Some(item)
+    }
+
+    /// The consumer moves everything queued to the back of `out`: a swap
+    /// when `out` is empty, so the two buffers change hands instead of
+    /// being copied.
+    fn move_all(mut items: MutexGuard<'_, Items<T>>, out: &mut VecDeque<T>) -> usize {
+        let n = items.queue.len();
+        if n == 0 {
+            return 0;
         }
+        if out.is_empty() {
+            std::mem::swap(&mut items.queue, out);
+        } else {
+            out.extend(items.queue.drain(..));
+        }
+        Self::took(items, n);
         n
+    }
+
+    /// Notes the backlog the consumer found, switching its thread's policy
+    /// (after the lock is released) when that changes it.
+    fn took(mut items: MutexGuard<'_, Items<T>>, queued: usize) {
+        let switch = items.scheduling.took(queued);
+        drop(items);
+        if let Some(batch) = switch {
+            batch_scheduling::apply(batch);
+        }
     }
 
     pub fn len(&self) -> usize {

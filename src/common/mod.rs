@@ -1,5 +1,6 @@
 //! Helpers shared by client and server code (Java's org.apache.zookeeper.common).
 
+pub mod batch_scheduling;
 /// Days since 1970-01-01 to a civil date (std-only: build.rs includes it too).
 pub mod civil_date;
 pub mod deadline_reader;

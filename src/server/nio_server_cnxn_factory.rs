@@ -27,6 +27,7 @@
 //! changes (`set_zoo_keeper_server`); connections made before the swap are
 //! closed, and clients reconnect to the new server.
 
+use crate::common::batch_scheduling::BatchScheduling;
 use crate::common::time::current_elapsed_time;
 use crate::common::x509_util::{SslSettings, X509Kind, X509Util};
 use crate::quorum::quorum_peer_config::system_properties::{available_cpus, SystemProperties};
@@ -309,6 +310,9 @@ impl SelectorThread {
 
     fn run(self: Arc<Self>, factory: Weak<NioServerCnxnFactory>) {
         let mut events: Vec<libc::epoll_event> = vec![libc::epoll_event { events: 0, u64: 0 }; 256];
+        // Many connections ready at once is a backlog, as for a stage's
+        // queue: no preempting the worker that woke us meanwhile.
+        let mut scheduling = BatchScheduling::default();
         loop {
             let Some(f) = factory.upgrade() else { break };
             if f.stopped.load(Ordering::Acquire) {
@@ -326,6 +330,7 @@ impl SelectorThread {
                 }
                 continue;
             }
+            scheduling.took_here(n as usize);
             for ev in &events[..n as usize] {
                 let token = ev.u64;
                 let flags = ev.events;

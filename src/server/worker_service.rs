@@ -1,7 +1,10 @@
 //! WorkerService: the pool of `NIOWorker-i` threads (Java:
 //! "NIOWorkerThread-i") that do connections' socket I/O and request
-//! decoding. One shared queue; any idle worker takes the next item.
+//! decoding. One shared queue; any idle worker takes the next item. A
+//! worker that finds a backlog runs as SCHED_BATCH meanwhile
+//! (`common::batch_scheduling`).
 
+use crate::common::batch_scheduling::BatchScheduling;
 use crossbeam_channel::{unbounded, Sender};
 use parking_lot::Mutex;
 use std::thread::JoinHandle;
@@ -20,7 +23,9 @@ impl WorkerService {
         for i in 0..n.max(1) {
             let rx = rx.clone();
             threads.push(crate::server::zoo_keeper_critical_thread::spawn(format!("{name}-{i}"), move || {
+                let mut scheduling = BatchScheduling::default();
                 while let Ok(work) = rx.recv() {
+                    scheduling.took_here(rx.len() + 1);
                     // A bug in one connection's handling must not shrink the
                     // pool: log it and keep serving (Java's workers catch
                     // and log exceptions the same way).

@@ -202,7 +202,7 @@ impl Learner {
 
     /// The REQUEST packet that forwards `req` to the leader (`request`).
     pub fn request_packet(req: &Request) -> QuorumPacket {
-        QuorumPacket { r#type: packet::REQUEST, zxid: -1, data: Some(request_data(req)), authinfo: req.auth_info.clone() }
+        QuorumPacket { r#type: packet::REQUEST, zxid: -1, data: Some(request_data(req)), authinfo: req.auth_info.to_vec() }
     }
 
     /// validateSession: asks the leader whether a reconnecting client's

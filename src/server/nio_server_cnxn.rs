@@ -160,7 +160,7 @@ pub struct NioServerCnxn {
     /// How much one read() may pull in (zookeeper.nio.directBufferBytes).
     read_chunk: usize,
     old_client: AtomicBool,
-    auth_info: Mutex<Vec<Id>>,
+    auth_info: Mutex<Arc<[Id]>>,
     /// zooKeeperSaslServer: the SASL negotiation, from the first SASL packet.
     sasl_server: Mutex<Option<ZooKeeperSaslServer>>,
     established_wall_ms: i64,
@@ -228,7 +228,7 @@ impl NioServerCnxn {
             read_chunk: settings.direct_buffer_bytes.max(MIN_READ_CHUNK),
             old_client: AtomicBool::new(true),
             // Every connection is known by its address (IPAuthenticationProvider).
-            auth_info: Mutex::new(vec![Id::new("ip", &crate::common::net_utils::host_address(remote.ip()))]),
+            auth_info: Mutex::new(Arc::from([Id::new("ip", &crate::common::net_utils::host_address(remote.ip()))])),
             sasl_server: Mutex::new(None),
             established_wall_ms: wall_ms(),
             stats: Mutex::new(CnxnStats::default()),
@@ -821,15 +821,17 @@ impl ServerCnxn for NioServerCnxn {
         self.old_client.store(old, Ordering::Release)
     }
 
-    fn auth_info(&self) -> Vec<Id> {
-        self.auth_info.lock().clone()
+    fn auth_info(&self) -> Arc<[Id]> {
+        Arc::clone(&self.auth_info.lock())
     }
 
     fn add_auth_info(&self, id: Id) {
         let mut a = self.auth_info.lock();
         if !a.contains(&id) {
-            a.push(id);
-            java_hash_order::order_ids(&mut a, |id| (&id.scheme, &id.id));
+            let mut ids = a.to_vec();
+            ids.push(id);
+            java_hash_order::order_ids(&mut ids, |id| (&id.scheme, &id.id));
+            *a = ids.into();
         }
     }
 

@@ -38,7 +38,9 @@ pub struct Request {
     pub op_type: i32,
     /// The request body after the RequestHeader.
     pub request: Vec<u8>,
-    pub auth_info: Vec<Id>,
+    /// The ids of the connection's authentication when the request came;
+    /// shared with the connection until it authenticates again.
+    pub auth_info: Arc<[Id]>,
     /// Set by PrepRequestProcessor for requests that change state.
     pub hdr: Option<TxnHeader>,
     pub txn: Option<TxnBody>,
@@ -85,8 +87,9 @@ impl Request {
         cxid: i32,
         op_type: i32,
         request: Vec<u8>,
-        auth_info: Vec<Id>,
+        auth_info: impl Into<Arc<[Id]>>,
     ) -> Request {
+        let now = Instant::now();
         Request {
             cnxn,
             internal: false,
@@ -94,14 +97,14 @@ impl Request {
             cxid,
             op_type,
             request,
-            auth_info,
+            auth_info: auth_info.into(),
             hdr: None,
             txn: None,
             txn_digest: None,
             zxid: -1,
             err: None,
-            create_time: Instant::now(),
-            queued_at: Instant::now(),
+            create_time: now,
+            queued_at: now,
             owner: RequestOwner::None,
             session_owner: SessionOwner::Local,
             in_flight: None,

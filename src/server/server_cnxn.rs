@@ -59,7 +59,7 @@ pub trait ServerCnxn: Watcher {
     fn set_old_client(&self, old: bool);
 
     /// The ids the connection is authenticated as.
-    fn auth_info(&self) -> Vec<Id>;
+    fn auth_info(&self) -> Arc<[Id]>;
     /// Adds an id the connection authenticated as; the list stays in the
     /// order Java's set of them iterates (whoAmI, "auth" ACLs).
     fn add_auth_info(&self, id: Id);

@@ -93,8 +93,9 @@ impl TxnBody {
         }
     }
 
+    /// Serialized into a buffer of the exact size.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut oa = OutputArchive::new();
+        let mut oa = OutputArchive::with_capacity(self.serialized_len());
         self.serialize(&mut oa);
         oa.into_inner()
     }

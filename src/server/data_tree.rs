@@ -77,7 +77,8 @@ pub struct ProcessTxnResult {
 pub struct NodeInfo {
     pub stat: StatPersisted,
     pub num_children: i32,
-    pub acl: Vec<Acl>,
+    /// The node's ACL list, shared with the ACL cache rather than copied.
+    pub acl: Arc<Vec<Acl>>,
     /// Length of the node's data (0 for null data), for the quota check.
     pub data_len: usize,
 }
@@ -229,9 +230,9 @@ struct TreeInner {
 impl TreeInner {
     /// `node_info` of `node`, found at `path`.
     fn info_of(&self, node: &DataNode, path: &str) -> NodeInfo {
-        let acl = self.acl_cache.convert_long(node.acl()).unwrap_or_else(|| {
+        let acl = self.acl_cache.shared(node.acl()).unwrap_or_else(|| {
             error!("ACL index {} of {path} is not in the ACL table", node.acl());
-            vec![Acl { perms: 0, id: ids::anyone_id_unsafe() }]
+            Arc::new(vec![Acl { perms: 0, id: ids::anyone_id_unsafe() }])
         });
         NodeInfo { stat: node.stat(), num_children: node.num_children() as i32, acl, data_len: node.data_len() }
     }
@@ -974,7 +975,7 @@ mod tests {
         assert_eq!(root, Stat { num_children: 1, cversion: -1, ..Default::default() });
         let config = t.node_info(CONFIG_NODE).unwrap();
         assert_eq!(config.stat.aversion, -1);
-        assert_eq!(config.acl, ids::read_acl_unsafe());
+        assert_eq!(*config.acl, ids::read_acl_unsafe());
         assert_eq!(t.get_acl("/").unwrap().0, ids::open_acl_unsafe());
         assert_eq!(t.acl_cache_size(), 1);
         assert!(DataTree::is_special_path("/zookeeper/quota"));
@@ -1134,7 +1135,7 @@ mod tests {
         let rc = t.process_txn(&hdr(op_code::SET_ACL, 4), Some(&body));
         assert_eq!(rc.stat.unwrap().aversion, 1);
         assert_eq!(t.get_acl("/a").unwrap().0, digest);
-        assert_eq!(t.node_info("/a").unwrap().acl, digest);
+        assert_eq!(*t.node_info("/a").unwrap().acl, digest);
         // Open ACL (index 2, from the create) is gone, the digest list is in.
         assert_eq!(t.acl_cache_size(), 2);
         // No setACL in mzxid.

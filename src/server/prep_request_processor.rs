@@ -10,7 +10,7 @@ use crate::common::path_utils::validate_path;
 use crate::jute::multi::{MultiOperationRecord, Op};
 use crate::jute::records::*;
 use crate::jute::txn::*;
-use crate::jute::{InputArchive, OutputArchive, Record};
+use crate::jute::{InputArchive, Record};
 use crate::quorum::quorum_maj::QuorumMaj;
 use crate::quorum::quorum_verifier::QuorumVerifier;
 use crate::server::zoo_trace;
@@ -403,7 +403,7 @@ impl Prep {
             path: path.to_string(),
             stat: Some(n.stat),
             child_count: n.num_children,
-            acl: n.acl.into(),
+            acl: n.acl.as_slice().into(),
             data_len: n.data_len,
             digester,
             digest: PrecalculatedDigest { node_digest, tree_digest: 0 },
@@ -809,9 +809,7 @@ impl Prep {
                     }
                 }
             };
-            let mut oa = OutputArchive::new();
-            body.serialize(&mut oa);
-            txns.push(Txn { r#type: ty, data: oa.into_inner() });
+            txns.push(Txn { r#type: ty, data: body.to_bytes() });
         }
         let txn = TxnBody::Multi(MultiTxn { txns });
         if let Err(e) = self.check_txn_size(req, &txn) {

@@ -27,10 +27,26 @@ const WAIT: Duration = Duration::from_secs(30);
 struct Paused(u32);
 
 impl Paused {
+    /// Returns once every thread of the process is stopped: SIGSTOP is
+    /// delivered asynchronously, and on a loaded machine the AcceptThread
+    /// could otherwise still accept connections meant to queue.
     fn new(pid: u32) -> Paused {
         // SAFETY: kill(2) on our own child's pid.
         unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
-        Paused(pid)
+        let paused = Paused(pid);
+        let all_stopped = || {
+            fs::read_dir(format!("/proc/{pid}/task")).is_ok_and(|tasks| {
+                tasks.flatten().all(|t| {
+                    // The state follows the ")" that closes the command name.
+                    fs::read_to_string(t.path().join("stat"))
+                        .ok()
+                        .and_then(|st| st.rsplit_once(')').map(|(_, rest)| rest.trim_start().starts_with('T')))
+                        .unwrap_or(true)
+                })
+            })
+        };
+        assert!(wait_until(Duration::from_secs(10), all_stopped), "pid {pid} did not stop");
+        paused
     }
 }
 

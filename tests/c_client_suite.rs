@@ -73,24 +73,27 @@ impl Run {
         self.results.iter().filter(|(_, r)| *r != "PASS").map(|(t, _)| &t[..]).collect()
     }
 
-    /// Runs what failed (a test, or a whole suite that crashed) once more
-    /// and takes that run's results for them. Some of these tests race
-    /// their own threads against the server: zktest-mt's testHangingClient
-    /// re-arms a watch from the completion thread while the main thread
-    /// closes the handle, and aborts the whole suite when the re-arm loses
-    /// (seen once, on a loaded machine); testReadOnly waits a fixed second.
+    /// Runs what failed (a test, or a whole suite that crashed) again, at
+    /// most twice, and takes the last run's results for them. Some of these
+    /// tests race their own threads against the server: zktest-mt's
+    /// testHangingClient re-arms a watch from the completion thread while
+    /// the main thread closes the handle, and aborts the whole suite when
+    /// the re-arm loses (seen on loaded machines, twice in a row once);
+    /// testReadOnly waits a fixed second.
     fn retry_failed(&mut self, flavor: &str, logs: &Path) {
-        let failed: Vec<String> = self.failed().into_iter().map(str::to_string).collect();
-        if failed.is_empty() {
-            return;
+        for attempt in 1..=2 {
+            let failed: Vec<String> = self.failed().into_iter().map(str::to_string).collect();
+            if failed.is_empty() {
+                return;
+            }
+            let names: Vec<&str> = failed.iter().map(String::as_str).collect();
+            let again = run(flavor, &names, &logs.join(format!("again-{attempt}")));
+            for t in &failed {
+                self.results.remove(t);
+            }
+            self.results.extend(again.results);
+            self.tail = format!("{}\n--- run {} of {names:?} ---\n{}", self.tail, attempt + 1, again.tail);
         }
-        let names: Vec<&str> = failed.iter().map(String::as_str).collect();
-        let again = run(flavor, &names, &logs.join("again"));
-        for t in &failed {
-            self.results.remove(t);
-        }
-        self.results.extend(again.results);
-        self.tail = format!("{}\n--- one more run of {names:?} ---\n{}", self.tail, again.tail);
     }
 }
 

@@ -47,7 +47,7 @@ use crate::jute::txn::TxnDigest;
 use parking_lot::{Mutex, RwLock};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use tracing::{error, warn};
 
 /// The node holding the ensemble's dynamic configuration (ZooDefs.CONFIG_NODE).
@@ -230,11 +230,18 @@ struct TreeInner {
 impl TreeInner {
     /// `node_info` of `node`, found at `path`.
     fn info_of(&self, node: &DataNode, path: &str) -> NodeInfo {
-        let acl = self.acl_cache.shared(node.acl()).unwrap_or_else(|| {
-            error!("ACL index {} of {path} is not in the ACL table", node.acl());
-            Arc::new(vec![Acl { perms: 0, id: ids::anyone_id_unsafe() }])
-        });
+        let acl = Arc::clone(self.acl_of(node, path));
         NodeInfo { stat: node.stat(), num_children: node.num_children() as i32, acl, data_len: node.data_len() }
+    }
+
+    /// The ACL list of `node`, found at `path`. An index missing from the
+    /// table is logged and reads as a list that grants nothing.
+    fn acl_of(&self, node: &DataNode, path: &str) -> &Arc<Vec<Acl>> {
+        self.acl_cache.acls(node.acl()).unwrap_or_else(|| {
+            error!("ACL index {} of {path} is not in the ACL table", node.acl());
+            static NOTHING: OnceLock<Arc<Vec<Acl>>> = OnceLock::new();
+            NOTHING.get_or_init(|| Arc::new(vec![Acl { perms: 0, id: ids::anyone_id_unsafe() }]))
+        })
     }
 
     /// The ACL a watch event about a node is checked against: the node's
@@ -788,8 +795,20 @@ impl DataTree {
     /// getData: the data (None for null data) and Stat; sets a one-shot
     /// data watch when `watcher` is given and the node exists.
     pub fn get_data(&self, path: &str, watcher: Option<Arc<dyn Watcher>>) -> Result<(Option<Vec<u8>>, Stat), i32> {
+        self.get_data_checked(path, watcher, |_| Ok(()))
+    }
+
+    /// `get_data` for a client: `check` sees the node's ACL list in the
+    /// same lookup, and its refusal is the answer (no watch is set).
+    pub fn get_data_checked(
+        &self,
+        path: &str,
+        watcher: Option<Arc<dyn Watcher>>,
+        check: impl FnOnce(&[Acl]) -> Result<(), i32>,
+    ) -> Result<(Option<Vec<u8>>, Stat), i32> {
         let inner = self.inner.read();
         let node = resolve(&inner.root, path).ok_or(code::NO_NODE)?;
+        check(inner.acl_of(node, path))?;
         if let Some(w) = watcher {
             self.data_watches.add_watch(path, w, WatcherMode::Standard);
         }
@@ -813,11 +832,26 @@ impl DataTree {
     /// exists: the Stat. The watch is set whether or not the node exists;
     /// on a missing node it fires when the node is created.
     pub fn stat_node(&self, path: &str, watcher: Option<Arc<dyn Watcher>>) -> Result<Stat, i32> {
+        self.stat_node_checked(path, watcher, |_| Ok(()))
+    }
+
+    /// `stat_node` for a client: `check` sees an existing node's ACL list
+    /// in the same lookup, and its refusal is the answer (no watch is set).
+    pub fn stat_node_checked(
+        &self,
+        path: &str,
+        watcher: Option<Arc<dyn Watcher>>,
+        check: impl FnOnce(&[Acl]) -> Result<(), i32>,
+    ) -> Result<Stat, i32> {
         let inner = self.inner.read();
+        let node = resolve(&inner.root, path);
+        if let Some(node) = node {
+            check(inner.acl_of(node, path))?;
+        }
         if let Some(w) = watcher {
             self.data_watches.add_watch(path, w, WatcherMode::Standard);
         }
-        let node = resolve(&inner.root, path).ok_or(code::NO_NODE)?;
+        let node = node.ok_or(code::NO_NODE)?;
         update_read_stat(path, 0);
         Ok(node.copy_stat(inner.extended_types))
     }
@@ -826,8 +860,20 @@ impl DataTree {
     /// DataNode), and the Stat; sets a one-shot child watch when `watcher`
     /// is given and the node exists.
     pub fn get_children(&self, path: &str, watcher: Option<Arc<dyn Watcher>>) -> Result<(ChildList, Stat), i32> {
+        self.get_children_checked(path, watcher, |_| Ok(()))
+    }
+
+    /// `get_children` for a client: `check` sees the node's ACL list in
+    /// the same lookup, and its refusal is the answer (no watch is set).
+    pub fn get_children_checked(
+        &self,
+        path: &str,
+        watcher: Option<Arc<dyn Watcher>>,
+        check: impl FnOnce(&[Acl]) -> Result<(), i32>,
+    ) -> Result<(ChildList, Stat), i32> {
         let inner = self.inner.read();
         let node = resolve(&inner.root, path).ok_or(code::NO_NODE)?;
+        check(inner.acl_of(node, path))?;
         if let Some(w) = watcher {
             self.child_watches.add_watch(path, w, WatcherMode::Standard);
         }

@@ -12,7 +12,7 @@ use crate::server::data_node::ChildList;
 use crate::server::data_tree::ProcessTxnResult;
 use crate::server::request::Request;
 use crate::server::request_processor::RequestProcessor;
-use crate::server::server_cnxn::ServerCnxn;
+use crate::server::server_cnxn::{reply_archive, ServerCnxn};
 use crate::watcher::Watcher;
 use crate::zoo_defs::{code, op_code, perms, watcher_type, xid};
 use crate::server::zoo_keeper_server::ZooKeeperServer;
@@ -34,14 +34,23 @@ fn decode<R: Record>(buf: &[u8]) -> KResult<R> {
 
 /// A reply body.
 enum Body {
-    Own(Vec<u8>),
+    /// A whole reply frame, its head still blank (`reply_archive`).
+    Own(OutputArchive),
     /// A node's children listing, sent as the node keeps it (no copy),
     /// then bytes of its own (getChildren2's Stat; empty for getChildren).
     Listing(ChildList, Vec<u8>),
 }
 
+/// A reply of `r` (most are a Stat and a path or less).
 fn bytes_of<R: Record>(r: &R) -> Body {
-    Body::Own(r.to_bytes())
+    reply_of(r, 128)
+}
+
+/// A reply of `r`, whose body takes about `capacity` bytes.
+fn reply_of<R: Record>(r: &R, capacity: usize) -> Body {
+    let mut frame = reply_archive(capacity);
+    r.serialize(&mut frame);
+    Body::Own(frame)
 }
 
 impl FinalRequestProcessor {
@@ -62,9 +71,15 @@ impl FinalRequestProcessor {
         self.zks.check_acl(&info.acl, perm, &req.auth_info)
     }
 
+    /// checkACL of `perm` for `req`, for the tree to make on the node it
+    /// looks up.
+    fn acl_check<'a>(&'a self, req: &'a Request, perm: i32) -> impl FnOnce(&[Acl]) -> KResult<()> + 'a {
+        move |acl| self.zks.check_acl(acl, perm, &req.auth_info)
+    }
+
     fn get_data(&self, req: &Request, cnxn: &Arc<dyn ServerCnxn>, r: &GetDataRequest) -> KResult<GetDataResponse> {
-        self.check_read(req, &r.path, perms::READ)?;
-        let (data, stat) = self.zks.zk_db().data_tree().get_data(&r.path, Self::watcher(cnxn, r.watch))?;
+        let dt = self.zks.zk_db().data_tree();
+        let (data, stat) = dt.get_data_checked(&r.path, Self::watcher(cnxn, r.watch), self.acl_check(req, perms::READ))?;
         Ok(GetDataResponse { data, stat })
     }
 
@@ -74,11 +89,11 @@ impl FinalRequestProcessor {
         cnxn: &Arc<dyn ServerCnxn>,
         r: &GetChildrenRequest,
     ) -> KResult<(ChildList, Stat)> {
-        self.check_read(req, &r.path, perms::READ)?;
-        self.zks.zk_db().data_tree().get_children(&r.path, Self::watcher(cnxn, r.watch))
+        let dt = self.zks.zk_db().data_tree();
+        dt.get_children_checked(&r.path, Self::watcher(cnxn, r.watch), self.acl_check(req, perms::READ))
     }
 
-    fn multi_response(rc: &ProcessTxnResult) -> KResult<Vec<u8>> {
+    fn multi_response(rc: &ProcessTxnResult) -> KResult<OutputArchive> {
         let mut rsp = MultiResponse::default();
         for sub in &rc.multi_result {
             rsp.results.push(match sub.op_type {
@@ -93,16 +108,16 @@ impl FinalRequestProcessor {
                 _ => return Err(code::MARSHALLING_ERROR),
             });
         }
-        let mut oa = OutputArchive::new();
-        rsp.serialize(&mut oa);
-        Ok(oa.into_inner())
+        let mut frame = reply_archive(128 * rsp.results.len());
+        rsp.serialize(&mut frame);
+        Ok(frame)
     }
 
     /// The error code and body of a multiRead reply. An op that is not a
     /// read ends it with MARSHALLINGERROR, and 3.8 still sends the results
     /// gathered before that op (an empty list, as a list that mixes reads
     /// and writes does not decode at all).
-    fn multi_read(&self, req: &Request, cnxn: &Arc<dyn ServerCnxn>) -> (i32, Option<Vec<u8>>) {
+    fn multi_read(&self, req: &Request, cnxn: &Arc<dyn ServerCnxn>) -> (i32, Option<OutputArchive>) {
         let mut ia = InputArchive::new(&req.request);
         let Ok(rec) = MultiOperationRecord::deserialize(&mut ia) else {
             return (code::MARSHALLING_ERROR, None);
@@ -126,9 +141,9 @@ impl FinalRequestProcessor {
             };
             rsp.results.push(res.unwrap_or_else(|err| OpResult::Error { err }));
         }
-        let mut oa = OutputArchive::new();
-        rsp.serialize(&mut oa);
-        (err, Some(oa.into_inner()))
+        let mut frame = reply_archive(128 * rsp.results.len());
+        rsp.serialize(&mut frame);
+        (err, Some(frame))
     }
 
     /// Whether the request failed because its session is owned elsewhere:
@@ -185,15 +200,14 @@ impl FinalRequestProcessor {
                 // READ is needed to see an existing node's stat, as from
                 // Java 3.8.4 (ZOOKEEPER-2590); 3.8.0 answered anyone. A
                 // missing node is NONODE for everyone.
-                if let Some(info) = dt.node_info(&r.path) {
-                    self.zks.check_acl(&info.acl, perms::READ, &req.auth_info)?;
-                }
-                let stat = dt.stat_node(&r.path, Self::watcher(cnxn, r.watch))?;
+                let stat = dt.stat_node_checked(&r.path, Self::watcher(cnxn, r.watch), self.acl_check(req, perms::READ))?;
                 Some(bytes_of(&ExistsResponse { stat }))
             }
             op_code::GET_DATA => {
                 let r: GetDataRequest = decode(&req.request)?;
-                Some(bytes_of(&self.get_data(req, cnxn, &r)?))
+                let rsp = self.get_data(req, cnxn, &r)?;
+                // The data's length, the data and a Stat.
+                Some(reply_of(&rsp, 4 + rsp.data.as_ref().map_or(0, Vec::len) + 68))
             }
             op_code::SET_WATCHES => {
                 let r: SetWatches = decode(&req.request)?;
@@ -310,11 +324,11 @@ impl FinalRequestProcessor {
                 let everything = prefix.is_empty() || prefix == "/";
                 // A GetEphemeralsResponse, written straight from the
                 // tree's shared list.
-                let mut oa = OutputArchive::with_capacity(64);
-                oa.write_string_vector(
+                let mut frame = reply_archive(64);
+                frame.write_string_vector(
                     all.iter().map(|p| &**p).filter(|p| everything || p.starts_with(&r.prefix_path)),
                 );
-                Some(Body::Own(oa.into_inner()))
+                Some(Body::Own(frame))
             }
             _ => None,
         })
@@ -364,14 +378,17 @@ impl RequestProcessor for FinalRequestProcessor {
             return;
         }
 
+        // One clock read gives the reply's latency to both figures.
+        let latency_ms = || req.create_time.elapsed().as_millis() as u64;
         if req.op_type == op_code::PING {
-            self.zks.stats.update_latency(req.create_time.elapsed().as_millis() as u64, false);
-            cnxn.update_stats_for_response(req.cxid, last_zxid, "PING", req.create_time);
+            let latency_ms = latency_ms();
+            self.zks.stats.update_latency(latency_ms, false);
+            cnxn.update_stats_for_response(req.cxid, last_zxid, "PING", latency_ms);
             cnxn.send_response(&ReplyHeader { xid: xid::PING, zxid: last_zxid, err: 0 }, None);
             return;
         }
         if req.op_type == op_code::CREATE_SESSION {
-            cnxn.update_stats_for_response(req.cxid, last_zxid, "SESS", req.create_time);
+            cnxn.update_stats_for_response(req.cxid, last_zxid, "SESS", latency_ms());
             self.zks.finish_session_init(&cnxn, true);
             return;
         }
@@ -396,12 +413,13 @@ impl RequestProcessor for FinalRequestProcessor {
                 Err(e) => (e, None),
             }
         };
-        self.zks.stats.update_latency(req.create_time.elapsed().as_millis() as u64, req.hdr.is_some());
-        cnxn.update_stats_for_response(req.cxid, last_zxid, last_op_name(req.op_type), req.create_time);
+        let latency_ms = latency_ms();
+        self.zks.stats.update_latency(latency_ms, req.hdr.is_some());
+        cnxn.update_stats_for_response(req.cxid, last_zxid, last_op_name(req.op_type), latency_ms);
         let hdr = ReplyHeader { xid: req.cxid, zxid: last_zxid, err };
         match body {
             None => cnxn.send_response(&hdr, None),
-            Some(Body::Own(b)) => cnxn.send_response(&hdr, Some(&b)),
+            Some(Body::Own(frame)) => cnxn.send_reply(&hdr, frame),
             Some(Body::Listing(children, tail)) => cnxn.send_response_shared(&hdr, children.shared(), &tail),
         }
         if req.op_type == op_code::CLOSE_SESSION {

@@ -32,7 +32,6 @@ use std::net::{SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::Instant;
 
 /// The smallest read chunk, used when zookeeper.nio.directBufferBytes is 0.
 const MIN_READ_CHUNK: usize = 4096;
@@ -855,8 +854,8 @@ impl ServerCnxn for NioServerCnxn {
         *self.stats.lock() = CnxnStats::default();
     }
 
-    fn update_stats_for_response(&self, cxid: i32, zxid: i64, op: &'static str, start: Instant) {
-        self.stats.lock().record_response(cxid, zxid, op, start);
+    fn update_stats_for_response(&self, cxid: i32, zxid: i64, op: &'static str, latency_ms: u64) {
+        self.stats.lock().record_response(cxid, zxid, op, latency_ms);
     }
 
     /// A request counts for at least REPLY_RESERVE bytes. As in Java,

@@ -8,7 +8,7 @@ use crate::jute::records::Acl;
 use crate::jute::{InputArchive, JuteError, OutputArchive, StreamInput};
 use crate::zoo_defs::ids;
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::{Arc, OnceLock};
 
 /// The index that stands for OPEN_ACL_UNSAFE without a table entry (what
@@ -30,6 +30,33 @@ impl Hash for AclKey {
     }
 }
 
+/// Hashes the cache's indexes with one multiply instead of SipHash: they
+/// are handed out in sequence here or read from this server's own
+/// snapshot, never chosen by a client, and every read looks one up.
+#[derive(Default)]
+struct IndexHasher(u64);
+
+impl Hasher for IndexHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(self.0 ^ u64::from(b));
+        }
+    }
+
+    fn write_i64(&mut self, i: i64) {
+        self.write_u64(i as u64);
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        // Fibonacci hashing: spreads sequential indexes over every bit.
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// An ACL list and how many nodes use it. The list is shared so that a
 /// change can carry its node's ACL to the watchers cheaply.
 struct Entry {
@@ -41,7 +68,7 @@ struct Entry {
 /// per index; an index whose count drops to zero is forgotten.
 #[derive(Default)]
 pub struct ReferenceCountedAclCache {
-    by_index: HashMap<i64, Entry>,
+    by_index: HashMap<i64, Entry, BuildHasherDefault<IndexHasher>>,
     acl_key_map: HashMap<AclKey, i64>,
     /// The highest index handed out or loaded so far.
     acl_index: i64,
@@ -82,11 +109,16 @@ impl ReferenceCountedAclCache {
     /// `convert_long` without copying the list: what a watch event carries
     /// to decide whether its watcher may read the node.
     pub fn shared(&self, index: i64) -> Option<Arc<Vec<Acl>>> {
+        self.acls(index).cloned()
+    }
+
+    /// The ACL list behind `index`, borrowed from the table.
+    pub fn acls(&self, index: i64) -> Option<&Arc<Vec<Acl>>> {
         if index == OPEN_UNSAFE_ACL_ID {
             static OPEN: OnceLock<Arc<Vec<Acl>>> = OnceLock::new();
-            return Some(OPEN.get_or_init(|| Arc::new(ids::open_acl_unsafe())).clone());
+            return Some(OPEN.get_or_init(|| Arc::new(ids::open_acl_unsafe())));
         }
-        self.by_index.get(&index).map(|e| e.acls.clone())
+        self.by_index.get(&index).map(|e| &e.acls)
     }
 
     /// Counts one more node using `index`; unknown indexes are ignored.

@@ -17,7 +17,7 @@ use crate::watcher::Watcher;
 use std::cell::Cell;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 thread_local! {
     static WRITE_NOW: Cell<bool> = const { Cell::new(false) };
@@ -77,8 +77,9 @@ pub trait ServerCnxn: Watcher {
     fn stats(&self) -> CnxnStats;
     /// resetStats (`crst`).
     fn reset_stats(&self);
-    /// updateStatsForResponse: what `cons` shows about the last reply.
-    fn update_stats_for_response(&self, cxid: i32, zxid: i64, op: &'static str, start: Instant);
+    /// updateStatsForResponse: what `cons` shows about the last reply,
+    /// which took `latency_ms` since the request came.
+    fn update_stats_for_response(&self, cxid: i32, zxid: i64, op: &'static str, latency_ms: u64);
 
     /// incrOutstandingAndCheckThrottle: a request of `frame_bytes` bytes
     /// enters the pipeline (see `InFlight`, which pairs it with the decr).
@@ -121,16 +122,37 @@ pub trait ServerCnxn: Watcher {
 
     /// sendResponse: a reply header and body as one frame.
     fn send_response(&self, hdr: &ReplyHeader, body: Option<&[u8]>) {
-        let mut oa = OutputArchive::with_capacity(32 + body.map(|b| b.len()).unwrap_or(0));
-        oa.write_int(-1);
-        hdr.serialize(&mut oa);
+        let mut frame = reply_archive(body.map_or(0, <[u8]>::len));
         if let Some(b) = body {
-            oa.write_raw(b);
+            frame.write_raw(b);
         }
-        let len = oa.len() as i32 - 4;
-        oa.patch_int(0, len);
-        self.send_buffer(oa.into_inner());
+        self.send_reply(hdr, frame);
     }
+
+    /// sendResponse for a body serialised into `frame` (from
+    /// `reply_archive`) after its blank head: the length and `hdr` are
+    /// written in place, and that buffer is what the connection sends.
+    fn send_reply(&self, hdr: &ReplyHeader, mut frame: OutputArchive) {
+        let len = frame.len().saturating_sub(4);
+        frame.patch_int(0, i32::try_from(len).unwrap_or(i32::MAX));
+        // ReplyHeader's jute layout: xid, zxid, err.
+        frame.patch_int(4, hdr.xid);
+        frame.patch_long(8, hdr.zxid);
+        frame.patch_int(16, hdr.err);
+        self.send_buffer(frame.into_inner());
+    }
+}
+
+/// A reply frame starts with its length and the ReplyHeader.
+const REPLY_HEAD_LEN: usize = 4 + 16;
+
+/// An archive for one reply's body, with room for `body_capacity` bytes
+/// and the frame's head left blank for `ServerCnxn::send_reply`: the body
+/// is serialised once, into the buffer that goes out.
+pub fn reply_archive(body_capacity: usize) -> OutputArchive {
+    let mut frame = OutputArchive::with_capacity(REPLY_HEAD_LEN + body_capacity);
+    frame.write_raw(&[0; REPLY_HEAD_LEN]);
+    frame
 }
 
 /// Per-connection figures for the `cons` four-letter word.
@@ -150,9 +172,8 @@ pub struct CnxnStats {
 }
 
 impl CnxnStats {
-    /// Counts a reply to the request with `cxid` that started at `start`.
-    pub fn record_response(&mut self, cxid: i32, zxid: i64, op: &'static str, start: Instant) {
-        let lat = start.elapsed().as_millis() as u64;
+    /// Counts a reply to the request with `cxid` that took `lat` ms.
+    pub fn record_response(&mut self, cxid: i32, zxid: i64, op: &'static str, lat: u64) {
         if cxid >= 0 {
             self.last_cxid = cxid;
         }

@@ -263,6 +263,26 @@ mod tests {
     }
 
     #[test]
+    fn a_refused_read_sets_no_watch_and_a_missing_node_is_not_checked() {
+        let t = DataTree::new();
+        let w = Recorder::new(1);
+        create(&t, "/a", 3);
+        let refuse = |acl: &[Acl]| {
+            assert_eq!(acl, ids::open_acl_unsafe(), "the check sees the node's own ACL");
+            Err(code::NO_AUTH)
+        };
+        assert_eq!(t.get_data_checked("/a", Some(w.clone()), refuse), Err(code::NO_AUTH));
+        assert_eq!(t.stat_node_checked("/a", Some(w.clone()), refuse), Err(code::NO_AUTH));
+        assert_eq!(t.get_children_checked("/a", Some(w.clone()), refuse).map(|_| ()), Err(code::NO_AUTH));
+        assert_eq!(t.watch_count(), 0);
+        // exists on a missing node: NoNode for everyone, and the watch is set.
+        let never = |_: &[Acl]| -> Result<(), i32> { panic!("no node, no ACL to check") };
+        assert_eq!(t.stat_node_checked("/b", Some(w.clone()), never), Err(code::NO_NODE));
+        assert_eq!(t.get_data_checked("/b", Some(w.clone()), never), Err(code::NO_NODE));
+        assert_eq!(t.watch_count(), 1);
+    }
+
+    #[test]
     fn data_exists_and_child_watches() {
         let t = DataTree::new();
         let w = Recorder::new(1);
